@@ -1,0 +1,16 @@
+/**
+ * @plugward/types — the shared vocabulary of Plugward: the plugin contract, `PluginError` and its codes,
+ * `PluginVersion`, limits, requirements, manifests, sandbox and IPC types. No runtime dependencies; runs anywhere.
+ * @packageDocumentation
+ */
+
+export * from './constants.js';
+export * from './errors.js';
+export * from './ipc.js';
+export * from './limits.js';
+export * from './manifest.js';
+export * from './plugin.js';
+export * from './requirements.js';
+export * from './sandbox.js';
+export * from './status.js';
+export * from './version.js';

@@ -1,0 +1,75 @@
+import type { ResourceLimits } from './limits.js';
+import type { PluginKind, TrustedPluginEntry } from './manifest.js';
+
+/** Lifecycle state of a plugin in a registry. */
+export const PluginStatus = Object.freeze({
+  /** On disk (discovered), not loaded. */
+  Available: 'Available',
+  /** Loaded and serving hooks. */
+  Active: 'Active',
+  /** Was loaded; unloaded by the host or unmounted for violations. */
+  Inactive: 'Inactive',
+  /** Failed to load, or crashed; `error` says why. */
+  Failed: 'Failed',
+  /** Discovered but not trusted by the security policy. */
+  Untrusted: 'Untrusted',
+} as const);
+/** See {@link PluginStatus}. */
+export type PluginStatus = (typeof PluginStatus)[keyof typeof PluginStatus];
+
+/** How much a plugin is trusted. */
+export const TrustLevel = Object.freeze({
+  /** Signed by a pinned key and on the trust list. */
+  Trusted: 'trusted',
+  /** Anything else; only ever runs in the sandbox tier, and only when the policy allows untrusted plugins. */
+  Untrusted: 'untrusted',
+} as const);
+/** See {@link TrustLevel}. */
+export type TrustLevel = (typeof TrustLevel)[keyof typeof TrustLevel];
+
+/** Where a plugin's code runs, fastest and least isolated first. */
+export const IsolationTier = Object.freeze({
+  InProcess: 'in-process',
+  Worker: 'worker',
+  Process: 'process',
+  Sandbox: 'sandbox',
+} as const);
+/** See {@link IsolationTier}. */
+export type IsolationTier = (typeof IsolationTier)[keyof typeof IsolationTier];
+
+/** All tiers, least isolated first. */
+export const ISOLATION_TIERS: readonly IsolationTier[] = Object.freeze([
+  'in-process',
+  'worker',
+  'process',
+  'sandbox',
+]);
+
+/** What a registry knows about one plugin (the seed's `PluginInfo` plus tier and pid). */
+export interface PluginInfo {
+  name: string;
+  version: string;
+  author: string;
+  /** Markdown. */
+  description?: string;
+  kind: PluginKind;
+  status: PluginStatus;
+  trustLevel: TrustLevel;
+  /** Path of the artifact on disk. */
+  path: string;
+  /** SHA3-512 of the artifact, lowercase hex. */
+  hash?: string;
+  /** Artifact size, bytes. */
+  size: number;
+  /** Artifact modification time, ms since the epoch. */
+  modified: number;
+  /** The trust list entry that made it trusted. */
+  trustInfo?: TrustedPluginEntry;
+  /** Why the plugin is `Failed` / `Inactive` / `Untrusted`. */
+  error?: string;
+  resourceLimits: ResourceLimits;
+  /** The tier it runs at, once loaded. */
+  tier?: IsolationTier;
+  /** Its process id at the process and sandbox tiers. */
+  pid?: number;
+}

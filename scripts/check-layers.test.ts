@@ -1,0 +1,68 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+// @ts-expect-error: plain .mjs script without types
+import { checkLayers } from './check-layers.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+describe('check-layers', () => {
+  it('passes on the real workspace', () => {
+    expect(checkLayers(path.join(here, '..'))).toEqual([]);
+  });
+
+  it('passes on a clean fixture', () => {
+    expect(checkLayers(path.join(here, 'fixtures/clean'))).toEqual([]);
+  });
+
+  it('reports an upward import in source', () => {
+    const problems: string[] = checkLayers(path.join(here, 'fixtures/violating'));
+    expect(problems).toContainEqual(
+      expect.stringMatching(
+        /@plugward\/hooks: .*index\.ts imports @plugward\/loader \(layer 1 may not use layer 2\)/,
+      ),
+    );
+    expect(problems).toHaveLength(1);
+  });
+
+  it('fails the command (exit 1) on the violating fixture', () => {
+    let status = 0;
+    try {
+      execFileSync(
+        process.execPath,
+        [path.join(here, 'check-layers.mjs'), path.join(here, 'fixtures/violating')],
+        {
+          stdio: 'pipe',
+        },
+      );
+    } catch (e) {
+      status = (e as { status: number }).status;
+    }
+    expect(status).toBe(1);
+  });
+
+  it('reports a same-layer dependency declared in package.json', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'layers-'));
+    fs.mkdirSync(path.join(dir, 'packages/hooks/src'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'packages/context/src'), { recursive: true });
+    fs.writeFileSync(
+      path.join(dir, 'packages/hooks/package.json'),
+      JSON.stringify({
+        name: '@plugward/hooks',
+        plugward: { layer: 1 },
+        dependencies: { '@plugward/context': '1' },
+      }),
+    );
+    fs.writeFileSync(
+      path.join(dir, 'packages/context/package.json'),
+      JSON.stringify({ name: '@plugward/context', plugward: { layer: 1 } }),
+    );
+    expect(checkLayers(dir)).toEqual([
+      '@plugward/hooks: dependencies has @plugward/context (layer 1 may not use layer 1)',
+    ]);
+    fs.rmSync(dir, { recursive: true });
+  });
+});
