@@ -6,6 +6,7 @@
 
 export * from './constants.js';
 export * from './errors.js';
+export * from './instance.js';
 export * from './ipc.js';
 export * from './limits.js';
 export * from './manifest.js';
