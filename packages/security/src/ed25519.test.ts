@@ -51,7 +51,7 @@ describe('Ed25519', () => {
     expect(verifySignature(msg, sig, publicKey, { backend: 'node' })).toBe(true);
     expect(verifySignature(msg, sig, publicKey, { backend: 'noble' })).toBe(true);
     const other = new Uint8Array(msg);
-    other[0] ^= 1;
+    other[0] = (other[0] ?? 0) ^ 1;
     expect(verifySignature(other, sig, publicKey)).toBe(false);
     expect(verifySignature(msg, sig, generateKeyPair().publicKey)).toBe(false);
   });

@@ -378,7 +378,7 @@ export interface UpdateTrustListOptions extends LoadTrustListOptions {
 export async function updateTrustList(
   path: string,
   key: TrustListKey,
-  mutate: (entries: TrustedPluginEntry[]) => TrustedPluginEntry[] | undefined | void,
+  mutate: (entries: TrustedPluginEntry[]) => TrustedPluginEntry[] | undefined,
   options: UpdateTrustListOptions = {},
 ): Promise<TrustListData> {
   return withListLock(
