@@ -67,17 +67,42 @@ function yNotCanonical(enc: Uint8Array): boolean {
   return (enc[0] ?? 0) >= 0xed;
 }
 
-function scalarLE(bytes: Uint8Array): bigint {
-  let n = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i] ?? 0);
-  return n;
+// L as 32 little-endian bytes, for a constant-size comparison without BigInt on the hot path.
+const L_BYTES = (() => {
+  const out = new Uint8Array(32);
+  let n = L;
+  for (let i = 0; i < 32; i++) {
+    out[i] = Number(n & 0xffn);
+    n >>= 8n;
+  }
+  return out;
+})();
+
+/** True when the 32-byte little-endian scalar is >= L (a malleable, non-canonical S). */
+function scalarNotCanonical(s: Uint8Array): boolean {
+  for (let i = 31; i >= 0; i--) {
+    const a = s[i] ?? 0;
+    const b = L_BYTES[i] ?? 0;
+    if (a !== b) return a > b;
+  }
+  return true; // S == L
+}
+
+const SMALL_ORDER_BYTES = [...SMALL_ORDER].map((h) => new Uint8Array(Buffer.from(h, 'hex')));
+
+function isSmallOrderEncoding(enc: Uint8Array): boolean {
+  outer: for (const so of SMALL_ORDER_BYTES) {
+    for (let i = 0; i < 32; i++) if (so[i] !== enc[i]) continue outer;
+    return true;
+  }
+  return false;
 }
 
 /** Why a public key is unacceptable, or undefined when it is fine. */
 export function publicKeyProblem(publicKey: Uint8Array): string | undefined {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) return 'public key must be 32 bytes';
   if (yNotCanonical(publicKey)) return 'public key is not canonically encoded (y >= p)';
-  if (SMALL_ORDER.has(toHex(publicKey))) return 'public key is a point of small order';
+  if (isSmallOrderEncoding(publicKey)) return 'public key is a point of small order';
   try {
     const p = ed.Point.fromBytes(publicKey, false);
     if (p.isSmallOrder()) return 'public key is a point of small order';
@@ -99,34 +124,32 @@ export function assertValidPublicKey(publicKey: Uint8Array | string, what = 'pub
   return bytes;
 }
 
-// Validating a key costs a point decompression; pinned keys are few, so cache verdicts.
-const keyVerdicts = new Map<string, boolean>();
-const nodeKeys = new Map<string, nodeCrypto.KeyObject>();
+// Validating a key costs a point decompression and building a KeyObject ~100 µs; pinned keys are few, so both are
+// cached per key.
+interface CachedKey {
+  ok: boolean;
+  node?: nodeCrypto.KeyObject;
+}
+const keyCache = new Map<string, CachedKey>();
 
-function keyIsAcceptable(publicKey: Uint8Array): boolean {
+function cachedKey(publicKey: Uint8Array): CachedKey {
   const hex = toHex(publicKey);
-  let ok = keyVerdicts.get(hex);
-  if (ok === undefined) {
-    ok = publicKeyProblem(publicKey) === undefined;
-    if (keyVerdicts.size > 4096) keyVerdicts.clear();
-    keyVerdicts.set(hex, ok);
+  let c = keyCache.get(hex);
+  if (c === undefined) {
+    c = { ok: publicKeyProblem(publicKey) === undefined };
+    if (keyCache.size > 4096) keyCache.clear();
+    keyCache.set(hex, c);
   }
-  return ok;
+  return c;
 }
 
-function nodePublicKey(publicKey: Uint8Array): nodeCrypto.KeyObject {
-  const hex = toHex(publicKey);
-  let k = nodeKeys.get(hex);
-  if (k === undefined) {
-    k = nodeCrypto.createPublicKey({
-      key: Buffer.concat([SPKI_PREFIX, publicKey]),
-      format: 'der',
-      type: 'spki',
-    });
-    if (nodeKeys.size > 4096) nodeKeys.clear();
-    nodeKeys.set(hex, k);
-  }
-  return k;
+function nodePublicKey(publicKey: Uint8Array, c: CachedKey): nodeCrypto.KeyObject {
+  c.node ??= nodeCrypto.createPublicKey({
+    key: Buffer.concat([SPKI_PREFIX, publicKey]),
+    format: 'der',
+    type: 'spki',
+  });
+  return c.node;
 }
 
 function nodePrivateKey(privateKey: Uint8Array): nodeCrypto.KeyObject {
@@ -184,14 +207,15 @@ export function verifySignature(
   assertBytes(publicKey, 'public key');
   if (signature.length !== 64 || publicKey.length !== 32) return false;
   const r = signature.subarray(0, 32);
-  if (scalarLE(signature.subarray(32)) >= L) return false;
-  if (yNotCanonical(r) || SMALL_ORDER.has(toHex(r))) return false;
-  if (!keyIsAcceptable(publicKey)) return false;
+  if (scalarNotCanonical(signature.subarray(32))) return false;
+  if (yNotCanonical(r) || isSmallOrderEncoding(r)) return false;
+  const cached = cachedKey(publicKey);
+  if (!cached.ok) return false;
   const backend = options.backend ?? defaultSignatureBackend();
   try {
     if (backend === 'node') {
       if (!NODE_ED25519) throw new PluginError('Unsupported', 'node:crypto has no Ed25519 here; use noble');
-      return nodeCrypto.verify(null, message, nodePublicKey(publicKey), signature);
+      return nodeCrypto.verify(null, message, nodePublicKey(publicKey, cached), signature);
     }
     return ed.verify(signature, message, publicKey, { zip215: false });
   } catch (e) {

@@ -378,7 +378,8 @@ export interface UpdateTrustListOptions extends LoadTrustListOptions {
 export async function updateTrustList(
   path: string,
   key: TrustListKey,
-  mutate: (entries: TrustedPluginEntry[]) => TrustedPluginEntry[] | undefined,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a mutator may edit the array in place and return nothing.
+  mutate: (entries: TrustedPluginEntry[]) => TrustedPluginEntry[] | undefined | void,
   options: UpdateTrustListOptions = {},
 ): Promise<TrustListData> {
   return withListLock(
