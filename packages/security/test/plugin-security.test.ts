@@ -48,6 +48,25 @@ describe('PluginSecurity.verifyArtifact', () => {
     expect(await sec.verifyPlugin(path)).toBe(false);
   });
 
+  it('a key that is not pinned is accepted only through the trust entry of that exact artifact', async () => {
+    const other = generateKeyPair();
+    const { path } = await signedArtifact(dir, 'listed-key.mjs', 'listed', { name: 'listed', keys: other });
+    const entry = trustEntryFromManifest(await readManifest(path), other.publicKey);
+    expect((await new PluginSecurity({}, [], [entry]).verifyArtifact(path)).trustEntry?.keyId).toBe(
+      entry.keyId,
+    );
+    // The same key does not vouch for another artifact it signed.
+    const { path: second } = await signedArtifact(dir, 'listed-key2.mjs', 'other', {
+      name: 'listed2',
+      keys: other,
+    });
+    await expect(
+      new PluginSecurity({ onlyTrusted: false }, [], [entry]).verifyArtifact(second),
+    ).rejects.toMatchObject({
+      code: 'SignatureError',
+    });
+  });
+
   it('a signature by an unpinned key', async () => {
     const { path } = await signedArtifact(dir, 'stranger.mjs', 'x', { name: 'stranger' });
     const sec = new PluginSecurity({ onlyTrusted: false }, [pub]);
