@@ -38,11 +38,16 @@ export function removeDir(dir: string): void {
 }
 
 /** Compiles C source text (or a .c file path) into `<dir>/<name>.so` with the system compiler. */
-export function compileC(dir: string, name: string, source: { code?: string; file?: string }): string {
+export function compileC(
+  dir: string,
+  name: string,
+  source: { code?: string; file?: string; defines?: readonly string[] },
+): string {
   const src = source.file ?? path.join(dir, `${name}.c`);
   if (source.code !== undefined) writeFileSync(src, source.code);
   const out = path.join(dir, `${name}.so`);
-  execFileSync('cc', ['-shared', '-fPIC', '-O2', '-Wall', '-Werror', `-I${INCLUDE_DIR}`, '-o', out, src], {
+  const defs = (source.defines ?? []).map((d) => `-D${d}`);
+  execFileSync('cc', ['-shared', '-fPIC', '-O2', '-Wall', '-Werror', '-Wno-unused-function', ...defs, `-I${INCLUDE_DIR}`, '-o', out, src], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return out;
