@@ -7,6 +7,7 @@ import {
   MINIMAL_REQUIREMENTS,
   type Plugin,
   type PluginContextApi,
+  type PluginDefinition,
   PluginError,
   type PluginRequirements,
   type PluginRuntimeApi,
@@ -86,7 +87,8 @@ export async function loadJsPlugin(
   } catch (e) {
     throw toPluginError(e, 'InvalidPlugin', `JS plugin ${label}`, { plugin: label });
   }
-  return new JsPlugin(plugin, declaredLimits, requirements, artifact, admission);
+  // Methods are called on the module's own object (so `this` is what the author wrote), validated above.
+  return new JsPlugin(def as PluginDefinition, plugin, declaredLimits, requirements, artifact, admission);
 }
 
 /** A loaded JS plugin (see {@link LoadedPlugin}). Created by the loader only. */
@@ -102,7 +104,7 @@ export class JsPlugin implements LoadedPlugin {
   readonly mustSandbox = false;
   readonly signatureVerified: boolean;
   readonly artifact: VerifiedArtifact;
-  #plugin: Plugin | undefined;
+  #plugin: PluginDefinition | undefined;
   // Handlers are reached through this map so unload drops the plugin's closures even if a registry keeps a wrapper.
   #handlers = new Map<number, HookHandler>();
   #registrations: unknown[] = [];
@@ -110,13 +112,14 @@ export class JsPlugin implements LoadedPlugin {
 
   /** @internal */
   constructor(
+    target: PluginDefinition,
     plugin: Plugin,
     declaredLimits: Partial<ResourceLimits>,
     requirements: PluginRequirements,
     artifact: VerifiedArtifact,
     admission: { trustLevel: TrustLevel; signatureVerified: boolean },
   ) {
-    this.#plugin = plugin;
+    this.#plugin = target;
     this.name = plugin.name;
     this.version = plugin.version;
     this.author = plugin.author;
@@ -133,7 +136,7 @@ export class JsPlugin implements LoadedPlugin {
     return this.#plugin === undefined;
   }
 
-  #live(what: string): Plugin {
+  #live(what: string): PluginDefinition {
     if (this.#plugin === undefined) {
       throw new PluginError('LoadError', `JS plugin ${this.name} is unloaded; cannot ${what}`, { plugin: this.name });
     }
@@ -195,7 +198,7 @@ export class JsPlugin implements LoadedPlugin {
     const plugin = this.#plugin;
     if (plugin === undefined) return;
     try {
-      await plugin.shutdown();
+      await plugin.shutdown?.();
     } catch (e) {
       throw toPluginError(e, 'LoadError', `JS plugin ${this.name}: shutdown failed`, { plugin: this.name });
     }
