@@ -47,10 +47,14 @@ export async function loadJsPlugin(
     const specifier = `${pathToFileURL(copy.file).href}?plugward-load=${importSeq}`;
     mod = await import(specifier);
   } catch (e) {
-    throw new PluginError('LoadError', `cannot import JS plugin ${label}: ${(e as Error)?.message ?? String(e)}`, {
-      plugin: label,
-      cause: e,
-    });
+    throw new PluginError(
+      'LoadError',
+      `cannot import JS plugin ${label}: ${(e as Error)?.message ?? String(e)}`,
+      {
+        plugin: label,
+        cause: e,
+      },
+    );
   } finally {
     await copy.remove();
   }
@@ -68,7 +72,11 @@ export async function loadJsPlugin(
     plugin = definePlugin(def as Parameters<typeof definePlugin>[0]);
   } catch (e) {
     if (isPluginError(e)) {
-      throw new PluginError(e.code, `JS plugin ${label}: ${e.message}`, { plugin: label, cause: e, details: e.details });
+      throw new PluginError(e.code, `JS plugin ${label}: ${e.message}`, {
+        plugin: label,
+        cause: e,
+        details: e.details,
+      });
     }
     throw toPluginError(e, 'InvalidPlugin', `JS plugin ${label}`, { plugin: label });
   }
@@ -138,7 +146,9 @@ export class JsPlugin implements LoadedPlugin {
 
   #live(what: string): PluginDefinition {
     if (this.#plugin === undefined) {
-      throw new PluginError('LoadError', `JS plugin ${this.name} is unloaded; cannot ${what}`, { plugin: this.name });
+      throw new PluginError('LoadError', `JS plugin ${this.name} is unloaded; cannot ${what}`, {
+        plugin: this.name,
+      });
     }
     return this.#plugin;
   }
@@ -148,7 +158,9 @@ export class JsPlugin implements LoadedPlugin {
     try {
       await plugin.init(context, runtime);
     } catch (e) {
-      throw toPluginError(e, 'InitializationError', `JS plugin ${this.name}: init failed`, { plugin: this.name });
+      throw toPluginError(e, 'InitializationError', `JS plugin ${this.name}: init failed`, {
+        plugin: this.name,
+      });
     }
   }
 
@@ -158,19 +170,27 @@ export class JsPlugin implements LoadedPlugin {
     const registrar: HookRegistrar = {
       register: (name, priority, handler) => {
         if (typeof handler !== 'function') {
-          throw new PluginError('InvalidPlugin', `JS plugin ${this.name}: handler of hook ${name} is not a function`, {
-            plugin: this.name,
-          });
+          throw new PluginError(
+            'InvalidPlugin',
+            `JS plugin ${this.name}: handler of hook ${name} is not a function`,
+            {
+              plugin: this.name,
+            },
+          );
         }
         const id = this.#nextId++;
         this.#handlers.set(id, handler);
         const wrapper: HookHandler = (data, info) => {
           const h = this.#handlers.get(id);
           if (h === undefined) {
-            throw new PluginError('HookError', `JS plugin ${this.name} is unloaded; hook ${name} not called`, {
-              plugin: this.name,
-              details: { hook: name },
-            });
+            throw new PluginError(
+              'HookError',
+              `JS plugin ${this.name} is unloaded; hook ${name} not called`,
+              {
+                plugin: this.name,
+                details: { hook: name },
+              },
+            );
           }
           return h(data, info);
         };

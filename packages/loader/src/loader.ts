@@ -5,8 +5,8 @@ import {
   DEFAULT_SECURITY_POLICY,
   type LogLevel,
   MANIFEST_SUFFIX,
-  type PluginManifest,
   PluginError,
+  type PluginManifest,
   type SecurityPolicy,
   TrustLevel,
   toPluginError,
@@ -134,7 +134,11 @@ export class PluginLoader {
   async loadVerified(verified: VerifiedArtifact, options: LoadVerifiedOptions = {}): Promise<LoadedPlugin> {
     const manifest = checkArtifactShape(verified);
     const hash = sha3_512Hex(verified.bytes);
-    if (hash !== verified.hash || hash !== manifest.artifact.sha3_512 || verified.bytes.length !== manifest.artifact.size) {
+    if (
+      hash !== verified.hash ||
+      hash !== manifest.artifact.sha3_512 ||
+      verified.bytes.length !== manifest.artifact.size
+    ) {
       throw new PluginError(
         'SecurityError',
         `plugin ${manifest.name}: the bytes to load do not match the verified hash/size`,
@@ -151,9 +155,13 @@ export class PluginLoader {
       case 'js':
         return loadJsPlugin(verified, admission, this.#tmpDir === undefined ? {} : { tmpDir: this.#tmpDir });
       default:
-        throw new PluginError('InvalidManifest', `plugin ${manifest.name}: unknown kind ${String(manifest.kind)}`, {
-          plugin: manifest.name,
-        });
+        throw new PluginError(
+          'InvalidManifest',
+          `plugin ${manifest.name}: unknown kind ${String(manifest.kind)}`,
+          {
+            plugin: manifest.name,
+          },
+        );
     }
   }
 
@@ -180,9 +188,13 @@ export class PluginLoader {
     const bytes = await readCapped(artifactPath, this.#policy.maxArtifactBytes);
     const hash = sha3_512Hex(bytes);
     if (hash !== manifest.artifact.sha3_512 || bytes.length !== manifest.artifact.size) {
-      throw new PluginError('SecurityError', `untrusted plugin ${manifest.name}: artifact does not match its manifest hash`, {
-        plugin: manifest.name,
-      });
+      throw new PluginError(
+        'SecurityError',
+        `untrusted plugin ${manifest.name}: artifact does not match its manifest hash`,
+        {
+          plugin: manifest.name,
+        },
+      );
     }
     return new UntrustedPlugin({
       manifest,
@@ -208,7 +220,10 @@ function checkArtifactShape(v: VerifiedArtifact): PluginManifest {
     typeof m.artifact !== 'object' ||
     typeof m.artifact.sha3_512 !== 'string'
   ) {
-    throw new PluginError('InvalidManifest', 'loadVerified: the manifest lacks name, version or artifact hash');
+    throw new PluginError(
+      'InvalidManifest',
+      'loadVerified: the manifest lacks name, version or artifact hash',
+    );
   }
   return m;
 }
@@ -224,7 +239,10 @@ async function readCapped(file: string, max: number): Promise<Uint8Array> {
   try {
     const { size } = await fh.stat();
     if (size > max) {
-      throw new PluginError('SecurityError', `${path.basename(file)} is ${size} bytes, more than the ${max}-byte limit`);
+      throw new PluginError(
+        'SecurityError',
+        `${path.basename(file)} is ${size} bytes, more than the ${max}-byte limit`,
+      );
     }
     const buf = new Uint8Array(size + 1);
     let off = 0;

@@ -21,6 +21,7 @@ import { copyFromNative, errorBufferText, readCStringLossy, readCStringStrict } 
 import type { LoadedPlugin } from './loaded-plugin.js';
 import {
   allocHostApi,
+  constructorOf,
   decodeFunctions,
   decodePluginStruct,
   ERROR_BUFFER_BYTES,
@@ -137,10 +138,14 @@ function readMetadata(ptr: bigint, artifact: VerifiedArtifact): { raw: RawPlugin
   for (const field of FUNCTION_FIELDS) {
     const fp = raw[field];
     if (fp === null || fp === 0n) {
-      throw new PluginError('InvalidPlugin', `native plugin ${label}: function pointer pw_plugin.${field} is NULL`, {
-        plugin: label,
-        details: { field },
-      });
+      throw new PluginError(
+        'InvalidPlugin',
+        `native plugin ${label}: function pointer pw_plugin.${field} is NULL`,
+        {
+          plugin: label,
+          details: { field },
+        },
+      );
     }
   }
   const name = readCStringStrict(raw.name, MAX_PLUGIN_NAME_LENGTH + 1, 'pw_plugin.name', label);
@@ -197,7 +202,7 @@ export async function loadNativePlugin(
   try {
     let create: () => bigint | null;
     try {
-      create = lib.func(PLUGIN_CONSTRUCTOR_SYMBOL, 'void *', []) as unknown as () => bigint | null;
+      create = constructorOf(lib, PLUGIN_CONSTRUCTOR_SYMBOL);
     } catch (e) {
       throw new PluginError(
         'SymbolNotFound',
@@ -207,9 +212,13 @@ export async function loadNativePlugin(
     }
     self = create();
     if (self === null || self === 0n) {
-      throw new PluginError('InvalidPlugin', `native plugin ${label}: ${PLUGIN_CONSTRUCTOR_SYMBOL}() returned NULL`, {
-        plugin: label,
-      });
+      throw new PluginError(
+        'InvalidPlugin',
+        `native plugin ${label}: ${PLUGIN_CONSTRUCTOR_SYMBOL}() returned NULL`,
+        {
+          plugin: label,
+        },
+      );
     }
     const { raw, meta } = readMetadata(self, artifact);
     const fns = decodeFunctions(raw);
@@ -311,7 +320,13 @@ export class NativePlugin implements LoadedPlugin {
     return this.#fns;
   }
 
-  #fail(code: PluginErrorCode, what: string, rc: number, err: Uint8Array, details: Record<string, unknown> = {}) {
+  #fail(
+    code: PluginErrorCode,
+    what: string,
+    rc: number,
+    err: Uint8Array,
+    details: Record<string, unknown> = {},
+  ) {
     const message = errorBufferText(err) || 'no message';
     return new PluginError(code, `native plugin ${this.name}: ${what} failed with code ${rc}: ${message}`, {
       plugin: this.name,
@@ -328,10 +343,14 @@ export class NativePlugin implements LoadedPlugin {
     if (errors.length > 0) {
       const first = errors[0];
       if (isPluginError(first)) throw first;
-      throw new PluginError('ContextError', `native plugin ${this.name}: ${String((first as Error)?.message ?? first)}`, {
-        plugin: this.name,
-        cause: first,
-      });
+      throw new PluginError(
+        'ContextError',
+        `native plugin ${this.name}: ${String((first as Error)?.message ?? first)}`,
+        {
+          plugin: this.name,
+          cause: first,
+        },
+      );
     }
   }
 
@@ -480,10 +499,14 @@ export class NativePlugin implements LoadedPlugin {
     let result: Uint8Array;
     if (ptr === 0n) {
       if (len !== 0n) {
-        throw new PluginError('HookError', `native plugin ${this.name}: hook "${hookName}" returned NULL with length ${len}`, {
-          plugin: this.name,
-          details: { hook: hookName },
-        });
+        throw new PluginError(
+          'HookError',
+          `native plugin ${this.name}: hook "${hookName}" returned NULL with length ${len}`,
+          {
+            plugin: this.name,
+            details: { hook: hookName },
+          },
+        );
       }
       result = new Uint8Array(0);
     } else if (len > BigInt(this.#options.maxHookOutputBytes)) {
@@ -510,7 +533,9 @@ export class NativePlugin implements LoadedPlugin {
       if (registrar === undefined) return PwStatus.State;
       const name = readCStringStrict(namePtr, MAX_HOOK_NAME_BYTES, 'hook name', this.name);
       if (name.length === 0) {
-        throw new PluginError('InvalidPlugin', `native plugin ${this.name}: empty hook name`, { plugin: this.name });
+        throw new PluginError('InvalidPlugin', `native plugin ${this.name}: empty hook name`, {
+          plugin: this.name,
+        });
       }
       let nameBytes = this.#hookNames.get(name);
       if (nameBytes === undefined) {
@@ -580,7 +605,12 @@ export class NativePlugin implements LoadedPlugin {
     }
   }
 
-  #onContextSet(_hostData: unknown, keyPtr: bigint | null, valuePtr: bigint | null, len: number | bigint): number {
+  #onContextSet(
+    _hostData: unknown,
+    keyPtr: bigint | null,
+    valuePtr: bigint | null,
+    len: number | bigint,
+  ): number {
     try {
       const ctx = this.#context;
       if (ctx === undefined) return PwStatus.State;

@@ -47,9 +47,25 @@ export function compileC(
   if (source.code !== undefined) writeFileSync(src, source.code);
   const out = path.join(dir, `${name}.so`);
   const defs = (source.defines ?? []).map((d) => `-D${d}`);
-  execFileSync('cc', ['-shared', '-fPIC', '-O2', '-Wall', '-Werror', '-Wno-unused-function', ...defs, `-I${INCLUDE_DIR}`, '-o', out, src], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  execFileSync(
+    'cc',
+    [
+      '-shared',
+      '-fPIC',
+      '-O2',
+      '-Wall',
+      '-Werror',
+      '-Wno-unused-function',
+      ...defs,
+      `-I${INCLUDE_DIR}`,
+      '-o',
+      out,
+      src,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   return out;
 }
 
@@ -134,7 +150,8 @@ export class TestVerifier implements ArtifactVerifier {
       Buffer.from(signature.value, 'hex'),
     );
     if (!ok) throw new PluginError('SignatureError', `bad manifest signature for ${manifest.name}`);
-    if (!this.trusted.has(hash)) throw new PluginError('UntrustedPlugin', `${manifest.name} is not on the trust list`);
+    if (!this.trusted.has(hash))
+      throw new PluginError('UntrustedPlugin', `${manifest.name} is not on the trust list`);
     return { manifest, bytes, hash, artifactPath, manifestPath: `${artifactPath}${MANIFEST_SUFFIX}` };
   }
 }
@@ -233,4 +250,5 @@ export function recordingRuntime(): PluginRuntimeApi & { lines: [LogLevel, strin
 
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const str = (b: Uint8Array): string => new TextDecoder().decode(b);
-export const le64 = (b: Uint8Array): bigint => new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(0, true);
+export const le64 = (b: Uint8Array): bigint =>
+  new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(0, true);

@@ -3,7 +3,16 @@ import path from 'node:path';
 import { isPluginError, type PluginErrorCode, TrustLevel } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsPlugin, PluginLoader } from '../src/index.js';
-import { MapContext, recordingRuntime, removeDir, str, TestRegistrar, TestVerifier, tempDir, text } from './helpers.js';
+import {
+  MapContext,
+  recordingRuntime,
+  removeDir,
+  str,
+  TestRegistrar,
+  TestVerifier,
+  tempDir,
+  text,
+} from './helpers.js';
 
 let dir: string;
 let verifier: TestVerifier;
@@ -25,7 +34,11 @@ const GOOD = bundle(`{
   shutdown() {},
 }`);
 
-function write(name: string, source: string, meta: { name: string; version: string } = { name: 'upper-js', version: '2.0.1' }): string {
+function write(
+  name: string,
+  source: string,
+  meta: { name: string; version: string } = { name: 'upper-js', version: '2.0.1' },
+): string {
   const file = path.join(dir, `${name}.mjs`);
   writeFileSync(file, source);
   verifier.signArtifact(file, { ...meta, kind: 'js' });
@@ -85,12 +98,18 @@ describe('JS/ESM plugins', () => {
   });
 
   it('refuses a bad semver', async () => {
-    const file = write('badver', bundle(`{ name: 'upper-js', version: '2.0', author: 'x', init() {}, registerHooks() {} }`));
+    const file = write(
+      'badver',
+      bundle(`{ name: 'upper-js', version: '2.0', author: 'x', init() {}, registerHooks() {} }`),
+    );
     await expectError(file, 'InvalidVersion', /JS plugin upper-js/);
   });
 
   it('refuses a non-function init', async () => {
-    const file = write('badinit', bundle(`{ name: 'upper-js', version: '2.0.1', author: 'x', init: 42, registerHooks() {} }`));
+    const file = write(
+      'badinit',
+      bundle(`{ name: 'upper-js', version: '2.0.1', author: 'x', init: 42, registerHooks() {} }`),
+    );
     await expectError(file, 'InvalidPlugin', /"init" must be a function, got number/);
   });
 
@@ -101,7 +120,11 @@ describe('JS/ESM plugins', () => {
 
   it('refuses a plugin whose name/version differ from the signed manifest', async () => {
     const file = write('mismatch', GOOD, { name: 'upper-js', version: '9.9.9' });
-    await expectError(file, 'InvalidPlugin', /identifies as upper-js@2\.0\.1 but its signed manifest says upper-js@9\.9\.9/);
+    await expectError(
+      file,
+      'InvalidPlugin',
+      /identifies as upper-js@2\.0\.1 but its signed manifest says upper-js@9\.9\.9/,
+    );
   });
 
   it('a syntax error or a throwing top level -> LoadError', async () => {
@@ -110,7 +133,12 @@ describe('JS/ESM plugins', () => {
   });
 
   it('a throwing init -> InitializationError', async () => {
-    const file = write('initthrows', bundle(`{ name: 'upper-js', version: '2.0.1', author: 'x', init() { throw new Error('no db'); }, registerHooks() {} }`));
+    const file = write(
+      'initthrows',
+      bundle(
+        `{ name: 'upper-js', version: '2.0.1', author: 'x', init() { throw new Error('no db'); }, registerHooks() {} }`,
+      ),
+    );
     const p = await loader.load(file, TrustLevel.Trusted);
     await expect(p.init(new MapContext(), recordingRuntime())).rejects.toMatchObject({
       code: 'InitializationError',

@@ -6,7 +6,16 @@ import { fileURLToPath } from 'node:url';
 import { isPluginError, type PluginErrorCode, TrustLevel } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LoadedPlugin, PluginLoader, registeredCallbackCount } from '../src/index.js';
-import { compileC, MapContext, recordingRuntime, removeDir, TestRegistrar, TestVerifier, tempDir, text } from './helpers.js';
+import {
+  compileC,
+  MapContext,
+  recordingRuntime,
+  removeDir,
+  TestRegistrar,
+  TestVerifier,
+  tempDir,
+  text,
+} from './helpers.js';
 
 const BROKEN_C = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'broken.c');
 
@@ -105,7 +114,11 @@ describe('malformed native plugins', () => {
   });
 
   it('struct name differing from the signed manifest -> InvalidPlugin', async () => {
-    await expectLoadError('wrong-name', 'InvalidPlugin', /identifies as somebody-else@0\.1\.0 but its signed manifest says broken@0\.1\.0/);
+    await expectLoadError(
+      'wrong-name',
+      'InvalidPlugin',
+      /identifies as somebody-else@0\.1\.0 but its signed manifest says broken@0\.1\.0/,
+    );
   });
 
   it('a file that is not a shared library -> LoadError', async () => {

@@ -110,7 +110,9 @@ describe('native plugins (real .so through koffi)', () => {
     }
     expect(isPluginError(caught, 'HookError')).toBe(true);
     expect((caught as Error).message).toMatch(/unloaded/);
-    await expect(plugin.init(new MapContext(), recordingRuntime())).rejects.toMatchObject({ code: 'LoadError' });
+    await expect(plugin.init(new MapContext(), recordingRuntime())).rejects.toMatchObject({
+      code: 'LoadError',
+    });
   });
 
   it('keeps per-instance state in counter-c and two instances do not share it', async () => {
@@ -149,7 +151,10 @@ describe('native plugins (real .so through koffi)', () => {
     expect(isPluginError(err, 'HookError')).toBe(true);
     expect((err as Error).message).toContain('code 1042');
     expect((err as Error).message).toContain('counter-c: the fail hook always fails');
-    expect((err as { details?: Record<string, unknown> }).details).toMatchObject({ hook: 'fail', code: 1042 });
+    expect((err as { details?: Record<string, unknown> }).details).toMatchObject({
+      hook: 'fail',
+      code: 1042,
+    });
     // The plugin stays usable after a failed call.
     expect(le64(await hooks.execute('count', new Uint8Array(3)))).toBe(3n);
     await plugin.unload();

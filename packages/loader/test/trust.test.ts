@@ -6,7 +6,18 @@ import { fileURLToPath } from 'node:url';
 import { isPluginError, MANIFEST_SUFFIX, TrustLevel } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ArtifactVerifier, PluginLoader, UntrustedPlugin } from '../src/index.js';
-import { compileC, MapContext, recordingRuntime, removeDir, sha3, str, TestRegistrar, TestVerifier, tempDir, text } from './helpers.js';
+import {
+  compileC,
+  MapContext,
+  recordingRuntime,
+  removeDir,
+  sha3,
+  str,
+  TestRegistrar,
+  TestVerifier,
+  tempDir,
+  text,
+} from './helpers.js';
 
 const BROKEN_C = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'broken.c');
 let dir: string;
@@ -57,14 +68,18 @@ describe('trusted loads verify first and refuse on failure', () => {
     const m = JSON.parse(readFileSync(`${file}${MANIFEST_SUFFIX}`, 'utf8'));
     m.author = 'mallory';
     writeFileSync(`${file}${MANIFEST_SUFFIX}`, JSON.stringify(m));
-    await expect(new PluginLoader(verifier).load(file, TrustLevel.Trusted)).rejects.toMatchObject({ code: 'SignatureError' });
+    await expect(new PluginLoader(verifier).load(file, TrustLevel.Trusted)).rejects.toMatchObject({
+      code: 'SignatureError',
+    });
     expect(existsSync(marker)).toBe(false);
   });
 
   it('a validly signed artifact that is not on the trust list is refused', async () => {
     const verifier = new TestVerifier();
     const { file, marker } = nativeWithMarker(verifier, false);
-    await expect(new PluginLoader(verifier).load(file, TrustLevel.Trusted)).rejects.toMatchObject({ code: 'UntrustedPlugin' });
+    await expect(new PluginLoader(verifier).load(file, TrustLevel.Trusted)).rejects.toMatchObject({
+      code: 'UntrustedPlugin',
+    });
     expect(existsSync(marker)).toBe(false);
   });
 
@@ -74,7 +89,9 @@ describe('trusted loads verify first and refuse on failure', () => {
         throw new Error('disk on fire');
       },
     };
-    const err = await new PluginLoader(failing).load('/nonexistent.so', TrustLevel.Trusted).catch((e: unknown) => e);
+    const err = await new PluginLoader(failing)
+      .load('/nonexistent.so', TrustLevel.Trusted)
+      .catch((e: unknown) => e);
     expect(isPluginError(err, 'SecurityError')).toBe(true);
     expect((err as Error).message).toMatch(/verification failed: disk on fire/);
   });
@@ -122,7 +139,9 @@ describe('untrusted plugins', () => {
       expect(plugin.trustLevel).toBe('untrusted');
       expect(plugin.signatureVerified).toBe(false);
       expect(sha3(plugin.artifact.bytes)).toBe(sha3(readFileSync(f)));
-      await expect(plugin.init(new MapContext(), recordingRuntime())).rejects.toMatchObject({ code: 'UntrustedPlugin' });
+      await expect(plugin.init(new MapContext(), recordingRuntime())).rejects.toMatchObject({
+        code: 'UntrustedPlugin',
+      });
       await expect(plugin.registerHooks(new TestRegistrar())).rejects.toMatchObject({
         code: 'UntrustedPlugin',
         message: expect.stringMatching(/must be sandboxed/),
@@ -145,8 +164,13 @@ describe('untrusted plugins', () => {
 
   it('without a manifest reader the untrusted path says what is missing', async () => {
     const verifier = new TestVerifier(false);
-    const bare: ArtifactVerifier = { verifyArtifact: (p) => verifier.verifyArtifact(p), policy: { onlyTrusted: false } };
-    await expect(new PluginLoader(bare).load('/x.so', TrustLevel.Untrusted)).rejects.toMatchObject({ code: 'Unsupported' });
+    const bare: ArtifactVerifier = {
+      verifyArtifact: (p) => verifier.verifyArtifact(p),
+      policy: { onlyTrusted: false },
+    };
+    await expect(new PluginLoader(bare).load('/x.so', TrustLevel.Untrusted)).rejects.toMatchObject({
+      code: 'Unsupported',
+    });
   });
 
   it('an unknown trust level is an InvalidArgument', async () => {
@@ -201,7 +225,9 @@ describe('TOCTOU: the verified bytes load, not whatever is on disk afterwards', 
     const file = jsPlugin(verifier, 'GOOD');
     const verified = await verifier.verifyArtifact(file);
     const forged = { ...verified, bytes: new TextEncoder().encode('export default {}') };
-    await expect(new PluginLoader(verifier).loadVerified(forged)).rejects.toMatchObject({ code: 'SecurityError' });
+    await expect(new PluginLoader(verifier).loadVerified(forged)).rejects.toMatchObject({
+      code: 'SecurityError',
+    });
     // The genuine object loads (what a plugin-side runtime does with the bytes the host sent it).
     const plugin = await new PluginLoader(verifier).loadVerified(verified, { signatureVerified: false });
     expect(plugin.signatureVerified).toBe(false);
