@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 
+export { type CompileNativeOptions, compileNativePlugin } from './compile.js';
 export { plugwardHeaderPath, plugwardIncludeDir } from './header.js';
 export { JsPlugin } from './js-plugin.js';
 export type { LoadedPlugin } from './loaded-plugin.js';
