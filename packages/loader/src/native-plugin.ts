@@ -252,7 +252,7 @@ export class NativePlugin implements LoadedPlugin {
   #fns: PluginFunctions | undefined;
   #options: NativeLoadOptions;
   #callbacks: bigint[] = [];
-  #hostApi: bigint;
+  #hostApi = 0n;
   #context: PluginContextApi | undefined;
   #runtime: PluginRuntimeApi | undefined;
   #registrar: HookRegistrar | undefined;
@@ -290,14 +290,23 @@ export class NativePlugin implements LoadedPlugin {
     this.trustLevel = admission.trustLevel;
     this.signatureVerified = admission.signatureVerified;
     this.artifact = artifact;
-    const cbs: Record<HostCallbackKind, bigint> = {
-      register_hook: this.#register('register_hook', this.#onRegisterHook),
-      log: this.#register('log', this.#onLog),
-      context_get: this.#register('context_get', this.#onContextGet),
-      context_set: this.#register('context_set', this.#onContextSet),
-      context_remove: this.#register('context_remove', this.#onContextRemove),
-    };
-    this.#hostApi = allocHostApi(cbs);
+    try {
+      const cbs: Record<HostCallbackKind, bigint> = {
+        register_hook: this.#register('register_hook', this.#onRegisterHook),
+        log: this.#register('log', this.#onLog),
+        context_get: this.#register('context_get', this.#onContextGet),
+        context_set: this.#register('context_set', this.#onContextSet),
+        context_remove: this.#register('context_remove', this.#onContextRemove),
+      };
+      this.#hostApi = allocHostApi(cbs);
+    } catch (e) {
+      // koffi has 8192 callback slots per process; give back the ones taken before failing.
+      for (const cb of this.#callbacks.splice(0)) unregisterCallback(cb);
+      throw new PluginError('LoadError', `native plugin ${this.name}: cannot register host callbacks`, {
+        plugin: this.name,
+        cause: e,
+      });
+    }
   }
 
   /** True once `unload` ran. */

@@ -71,6 +71,7 @@ beforeAll(() => {
   build('bad-hook-name', ['BAD_HOOK_NAME']);
   build('null-out', ['NULL_OUT_WITH_LEN']);
   build('big-out', ['BIG_OUT']);
+  build('late-register', ['LATE_REGISTER']);
   const garbage = path.join(dir, 'libgarbage.so');
   writeFileSync(garbage, 'this is not an ELF file');
   verifier.signArtifact(garbage, { name: 'broken', version: '0.1.0', kind: 'native' });
@@ -159,6 +160,16 @@ describe('malformed native plugins', () => {
       code: 'HookError',
       message: expect.stringMatching(/returned 4096 bytes, more than the 1024-byte limit/),
     });
+    await plugin.unload();
+  });
+
+  it('a host callback used outside its phase (register_hook inside call_hook) gets PW_ERR_STATE', async () => {
+    const { plugin, hooks } = await started('late-register');
+    await expect(hooks.execute('work', text('x'))).rejects.toMatchObject({
+      code: 'HookError',
+      message: expect.stringMatching(/failed with code 9: broken: late register_hook/),
+    });
+    expect(hooks.names()).toEqual(['work']);
     await plugin.unload();
   });
 });

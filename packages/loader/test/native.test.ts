@@ -192,4 +192,36 @@ describe('native plugins (real .so through koffi)', () => {
     expect((err as Error).message).toMatch(/code 7: hello-c: cannot read context key "greeting"/);
     await h.unload();
   });
+
+  it('context_get reports PW_ERR_BUFFER_TOO_SMALL when the value exceeds the plugin buffer', async () => {
+    const plugin = await loader.load(hello, TrustLevel.Trusted);
+    const ctx = new MapContext();
+    ctx.set('greeting', text('g'.repeat(100))); // hello-c reads into a 63-byte buffer
+    await plugin.init(ctx, recordingRuntime());
+    const hooks = new TestRegistrar();
+    await plugin.registerHooks(hooks);
+    await expect(hooks.execute('on_request', text('x'))).rejects.toMatchObject({
+      message: expect.stringMatching(/code 6: hello-c: cannot read context key "greeting"/),
+    });
+    ctx.set('greeting', 42); // neither bytes nor a string
+    await expect(hooks.execute('on_request', text('x'))).rejects.toMatchObject({
+      message: expect.stringMatching(/code 8: /),
+    });
+    await plugin.unload();
+  });
+
+  it('context_remove: sync and async contexts', async () => {
+    for (const ctx of [new MapContext(), new AsyncMapContext()]) {
+      const plugin = await loader.load(counter, TrustLevel.Trusted);
+      await ctx.set('counter.total', text('stale'));
+      await plugin.init(ctx, recordingRuntime());
+      const hooks = new TestRegistrar();
+      await plugin.registerHooks(hooks);
+      await hooks.execute('reset', new Uint8Array(0));
+      expect(await ctx.has('counter.total')).toBe(false);
+      // Removing an absent key is PW_ERR_NOT_FOUND, which counter-c tolerates.
+      await hooks.execute('reset', new Uint8Array(0));
+      await plugin.unload();
+    }
+  });
 });

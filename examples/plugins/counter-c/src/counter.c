@@ -3,7 +3,7 @@
  *
  * Hooks:
  *   "count"  (priority 100): adds the input length to a running total; returns the total as 8 bytes little-endian.
- *   "reset"  (priority 100): zeroes the total; returns the previous total (8 bytes LE).
+ *   "reset"  (priority 100): zeroes the total, removes the context key "counter.total"; returns the previous total.
  *   "fail"   (priority 100): always fails with code 1042 and a message (shows the error path).
  * On shutdown it stores the final total in the context key "counter.total" (8 bytes LE).
  */
@@ -56,6 +56,10 @@ static int32_t counter_call_hook(pw_plugin *self, const char *hook_name, const u
   } else if (strcmp(hook_name, "reset") == 0) {
     result = st->total;
     st->total = 0;
+    int32_t rc = st->host->context_remove(st->host->host_data, "counter.total");
+    if (rc != PW_OK && rc != PW_ERR_NOT_FOUND) {
+      return pw_set_error(err, err_cap, rc, "counter-c: cannot remove counter.total");
+    }
   } else if (strcmp(hook_name, "fail") == 0) {
     return pw_set_error(err, err_cap, 1042, "counter-c: the fail hook always fails");
   } else {
