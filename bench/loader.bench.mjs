@@ -33,6 +33,14 @@ try {
     hash,
     artifactPath: file,
     manifestPath: `${file}.plugward.json`,
+    trustEntry: {
+      name: 'counter-c',
+      version: '1.2.0',
+      hash,
+      keyId: 'bench',
+      publicKey: '',
+      addedAt: new Date().toISOString(),
+    },
   };
   const loader = new PluginLoader({ verifyArtifact: async () => verified });
   const plugin = await loader.load(file, 'trusted');

@@ -98,7 +98,8 @@ export class PluginLoader {
   /**
    * Verifies and loads the artifact at `artifactPath`.
    *
-   * - `trusted`: the verifier checks hash, signature and trust entry; any failure refuses the load with its reason.
+   * - `trusted`: the verifier checks hash, signature and trust entry; any failure, or a result without a trust entry,
+   *   refuses the load with its reason.
    * - `untrusted`: refused (`UntrustedPlugin`) when the policy says `onlyTrusted`; otherwise the manifest is read and
    *   the bytes hashed against it, and a handle with `mustSandbox: true` is returned — no plugin code runs here.
    *
@@ -116,6 +117,15 @@ export class PluginLoader {
           verified = await this.#security.verifyArtifact(artifactPath);
         } catch (e) {
           throw toPluginError(e, 'SecurityError', `refusing to load ${artifactPath}: verification failed`);
+        }
+        // Trusted means signed by a pinned key *and* on the trust list. A verifier under `onlyTrusted: false` lets a
+        // signed but unlisted artifact through without a trust entry: that one may only run sandboxed.
+        if (verified.trustEntry === undefined) {
+          throw new PluginError(
+            'UntrustedPlugin',
+            `refusing to load ${verified.manifest?.name ?? artifactPath} as trusted: it verified but is not on the trust list (load it as untrusted to sandbox it)`,
+            { plugin: verified.manifest?.name },
+          );
         }
         return this.loadVerified(verified, { trustLevel: TrustLevel.Trusted, signatureVerified: true });
       }

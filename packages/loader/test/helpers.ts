@@ -150,9 +150,34 @@ export class TestVerifier implements ArtifactVerifier {
       Buffer.from(signature.value, 'hex'),
     );
     if (!ok) throw new PluginError('SignatureError', `bad manifest signature for ${manifest.name}`);
-    if (!this.trusted.has(hash))
+    const listed = this.trusted.has(hash);
+    if (!listed && this.policy.onlyTrusted) {
       throw new PluginError('UntrustedPlugin', `${manifest.name} is not on the trust list`);
-    return { manifest, bytes, hash, artifactPath, manifestPath: `${artifactPath}${MANIFEST_SUFFIX}` };
+    }
+    return {
+      manifest,
+      bytes,
+      hash,
+      artifactPath,
+      manifestPath: `${artifactPath}${MANIFEST_SUFFIX}`,
+      // Like PluginSecurity: a trust entry only for listed artifacts (unlisted ones pass when onlyTrusted is false).
+      ...(listed
+        ? {
+            trustEntry: {
+              name: manifest.name,
+              version: manifest.version,
+              hash,
+              keyId: signature.keyId,
+              publicKey: this.#publicKey
+                .export({ format: 'der', type: 'spki' })
+                .subarray(-32)
+                .toString('hex'),
+              signature: signature.value,
+              addedAt: new Date(0).toISOString(),
+            },
+          }
+        : {}),
+    };
   }
 }
 

@@ -83,6 +83,17 @@ describe('trusted loads verify first and refuse on failure', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('a signed but unlisted artifact that a lenient policy lets through is still refused as trusted', async () => {
+    const verifier = new TestVerifier(false); // onlyTrusted: false -> verifyArtifact succeeds without a trust entry
+    const { file, marker } = nativeWithMarker(verifier, false);
+    await expect(verifier.verifyArtifact(file)).resolves.toMatchObject({ hash: expect.any(String) });
+    await expect(new PluginLoader(verifier).load(file, TrustLevel.Trusted)).rejects.toMatchObject({
+      code: 'UntrustedPlugin',
+      message: expect.stringMatching(/not on the trust list \(load it as untrusted to sandbox it\)/),
+    });
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it('a verifier that throws a plain error is reported as SecurityError with the reason', async () => {
     const failing: ArtifactVerifier = {
       verifyArtifact: async () => {
