@@ -442,6 +442,8 @@ export class NativePlugin implements LoadedPlugin {
   async #unload(): Promise<void> {
     // Order matters: after lib.unload() any call into the library crashes the process, so first make every path to
     // it unreachable: handlers refuse (state), registrations are removed, destroy runs, callbacks are released.
+    // The awaits below also guarantee that an unload() requested from inside a host callback (native frames still
+    // on the stack) only reaches destroy/dlclose after that native call has returned: microtasks can't run earlier.
     this.#state = 'unloaded';
     const registrations = this.#registrations.splice(0);
     const errors: unknown[] = [];
