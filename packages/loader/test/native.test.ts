@@ -224,4 +224,24 @@ describe('native plugins (real .so through koffi)', () => {
       await plugin.unload();
     }
   });
+
+  it('two loads of a plugin with static (global) state are independent: each maps its own private copy', async () => {
+    const a = await loader.load(hello, TrustLevel.Trusted);
+    const b = await loader.load(hello, TrustLevel.Trusted);
+    const ctxA = new MapContext();
+    const ctxB = new MapContext();
+    ctxA.set('greeting', text('A'));
+    ctxB.set('greeting', text('B'));
+    await a.init(ctxA, recordingRuntime());
+    await b.init(ctxB, recordingRuntime()); // hello-c keeps the host pointer in a static: shared mapping would break A
+    const ha = new TestRegistrar();
+    const hb = new TestRegistrar();
+    await a.registerHooks(ha);
+    await b.registerHooks(hb);
+    expect(str(await ha.execute('on_request', text('1')))).toBe('A, 1!');
+    expect(str(await hb.execute('on_request', text('2')))).toBe('B, 2!');
+    await b.unload();
+    expect(str(await ha.execute('on_request', text('3')))).toBe('A, 3!'); // A survives B's dlclose
+    await a.unload();
+  });
 });
