@@ -24,15 +24,22 @@ function unescapeMount(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 }
 
-const V1_OPTIONS_NOT_CONTROLLERS = new Set([
-  'rw',
-  'ro',
-  'relatime',
-  'noatime',
-  'nosuid',
-  'nodev',
-  'noexec',
-  'clone_children',
+/** The v1 controllers the kernel knows; mount options such as `xattr`, `noprefix` or `name=systemd` are not. */
+const V1_CONTROLLERS = new Set([
+  'cpu',
+  'cpuacct',
+  'cpuset',
+  'memory',
+  'devices',
+  'freezer',
+  'net_cls',
+  'net_prio',
+  'blkio',
+  'perf_event',
+  'hugetlb',
+  'pids',
+  'rdma',
+  'misc',
 ]);
 
 /** Parses /proc/self/mountinfo into cgroup mounts. */
@@ -53,7 +60,7 @@ export function parseCgroupMounts(mountinfo: string): { v1: Record<string, Cgrou
       v2 ??= m;
     } else if (fstype === 'cgroup') {
       for (const opt of (post[2] ?? '').split(',')) {
-        if (opt === '' || V1_OPTIONS_NOT_CONTROLLERS.has(opt) || opt.includes('=')) continue;
+        if (!V1_CONTROLLERS.has(opt)) continue;
         v1[opt] ??= m;
       }
     }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,7 +74,8 @@ describe('detectCgroupVersion', () => {
   it('maps /proc/<pid>/cgroup to directories that exist', async () => {
     const paths = await cgroupPathsForPid(process.pid, support);
     for (const dir of [...Object.values(paths?.v1 ?? {}), paths?.v2]) {
-      if (dir !== undefined) expect(readFileSync(path.join(dir, 'cgroup.procs'), 'utf8')).toContain(String(process.pid));
+      if (dir !== undefined)
+        expect(readFileSync(path.join(dir, 'cgroup.procs'), 'utf8')).toContain(String(process.pid));
     }
     expect(await cgroupPathsForPid(4_000_000, support)).toBeUndefined();
   });
@@ -118,8 +119,8 @@ describe('cgroup v1 (real groups)', () => {
     expect(m.memoryLimitBytes).toBeUndefined(); // unlimited group
     expect(m.oomKills).toBe(0);
     expect(m.memoryFailCount).toBe(0);
-    // cpuacct counts only CPU spent after the move (≥ 200 ms of the 400 ms burn), never more than the process total.
-    expect(m.cpuTimeMs).toBeGreaterThanOrEqual(200);
+    // cpuacct counts only CPU spent after the move (≥ 100 ms of the 400 ms burn on 2 shared cores), never more than the process total.
+    expect(m.cpuTimeMs).toBeGreaterThanOrEqual(100);
     expect(m.cpuTimeMs).toBeLessThanOrEqual((proc.cpuTimeMs as number) + 20);
     // pids.current counts tasks, i.e. the child's threads.
     expect(Math.abs((m.threads as number) - (proc.threads as number))).toBeLessThanOrEqual(2);
@@ -204,7 +205,7 @@ describe('cgroup v2', () => {
     const m = await collectCgroupV2Metrics(dir);
     const proc = await collectProcessMetrics(c.pid);
     expect(m.source).toBe('cgroup-v2');
-    expect(m.cpuTimeMs).toBeGreaterThanOrEqual(200);
+    expect(m.cpuTimeMs).toBeGreaterThanOrEqual(100);
     expect(m.cpuTimeMs).toBeLessThanOrEqual((proc.cpuTimeMs as number) + 20);
     if (ctl.has('memory')) {
       expect(m.memoryBytes).toBeGreaterThanOrEqual(45 * MiB);

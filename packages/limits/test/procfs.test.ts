@@ -18,7 +18,7 @@ import { type Child, MiB, sleep, startChild } from './helpers.js';
 // - threads: +6…+8 for 6 workers (each worker is one OS thread; V8 may add a helper thread lazily);
 // - connections: exactly 3 (3 TCP client sockets; its listening socket and its IPC Unix socket are not connections);
 // - CPU: within 30 ms of the child's own process.cpuUsage() (10 ms clock ticks, and the read is not simultaneous),
-//   and a 600 ms burn adds ≥ 300 ms (2 shared cores under a parallel test run).
+//   and a 600 ms burn adds ≥ 150 ms (2 cores shared with the rest of a parallel test run).
 
 describe('collectProcessMetrics on real child processes', () => {
   const children: Child[] = [];
@@ -45,7 +45,9 @@ describe('collectProcessMetrics on real child processes', () => {
   }
 
   it('uses the real clock tick', async () => {
-    expect(await clockTicksPerSecond()).toBe(Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })));
+    expect(await clockTicksPerSecond()).toBe(
+      Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })),
+    );
   });
 
   it('reads ~100 MiB more RSS after a 100 MiB allocation, matching the child’s own view', async () => {
@@ -114,7 +116,7 @@ describe('collectProcessMetrics on real child processes', () => {
     await sleep(80); // let the last 50 ms slice finish
     const own = (await c.send({ cmd: 'usage' })) as { cpuMs: number };
     const after = await collectProcessMetrics(c.pid);
-    expect((after.cpuTimeMs as number) - (before.cpuTimeMs as number)).toBeGreaterThanOrEqual(300);
+    expect((after.cpuTimeMs as number) - (before.cpuTimeMs as number)).toBeGreaterThanOrEqual(150);
     expect(Math.abs((after.cpuTimeMs as number) - own.cpuMs)).toBeLessThanOrEqual(30);
   });
 
