@@ -51,7 +51,8 @@ function median(xs) {
 
 async function measure(kids) {
   const monitor = new ResourceMonitor();
-  kids.forEach((k, i) => monitor.watch(`p${i}`, { kind: 'process', pid: k.pid }, DEFAULT_RESOURCE_LIMITS));
+  for (const [i, k] of kids.entries())
+    monitor.watch(`p${i}`, { kind: 'process', pid: k.pid }, DEFAULT_RESOURCE_LIMITS);
   const ticks = [];
   const raws = [];
   for (let r = 0; r < ROUNDS + 5; r++) {

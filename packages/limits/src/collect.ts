@@ -1,6 +1,11 @@
 import type { Worker } from 'node:worker_threads';
 import { PluginError, type PluginMetrics } from '@plugward/types';
-import { type CgroupPaths, cgroupPathsForPid } from './cgroups-detect.js';
+import {
+  type CgroupPaths,
+  type CgroupSupport,
+  cgroupPathsForPid,
+  detectCgroupVersion,
+} from './cgroups-detect.js';
 import { type CgroupMetrics, collectCgroupV1Metrics } from './cgroups-v1.js';
 import { collectCgroupV2Metrics } from './cgroups-v2.js';
 import { collectProcessMetrics, type ProcessMetricsOptions } from './procfs.js';
@@ -26,6 +31,16 @@ export async function collectCgroupMetrics(paths: CgroupPaths): Promise<CgroupMe
     if (out[k] === undefined && v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
   }
   return out;
+}
+
+// Cgroup mounts don't change under a running host; detect once per process (a failed detection is retried).
+let support: Promise<CgroupSupport> | undefined;
+function cgroupSupport(): Promise<CgroupSupport> {
+  support ??= detectCgroupVersion().catch((e: unknown) => {
+    support = undefined;
+    throw e;
+  });
+  return support;
 }
 
 /** What {@link collectMetrics} can measure. */
@@ -66,7 +81,7 @@ export async function collectMetrics(
     case 'cgroup':
       return collectCgroupMetrics(target.paths);
     case 'process-cgroup': {
-      const paths = await cgroupPathsForPid(target.pid);
+      const paths = await cgroupPathsForPid(target.pid, await cgroupSupport());
       if (!paths) return { timestamp: Date.now(), source: 'cgroup-v1', pid: target.pid, exited: true };
       return { ...(await collectCgroupMetrics(paths)), pid: target.pid };
     }
