@@ -58,26 +58,29 @@ export interface ProcStatus {
   threads?: number;
 }
 
-/** Parses `/proc/<pid>/status` (`Key:\tvalue kB` lines). */
+/** Parses `/proc/<pid>/status` (`Key:\tvalue kB` lines); looks the three keys up instead of splitting every line. */
 export function parseProcStatus(text: string): ProcStatus {
   const out: ProcStatus = {};
-  for (const line of text.split('\n')) {
-    const colon = line.indexOf(':');
-    if (colon < 0) continue;
-    const key = line.slice(0, colon);
-    if (key !== 'VmRSS' && key !== 'VmHWM' && key !== 'Threads') continue;
-    const n = Number(
-      line
-        .slice(colon + 1)
-        .trim()
-        .split(/\s+/)[0],
-    );
-    if (!Number.isSafeInteger(n) || n < 0) continue;
-    if (key === 'VmRSS') out.rssBytes = n * 1024;
-    else if (key === 'VmHWM') out.peakRssBytes = n * 1024;
-    else out.threads = n;
-  }
+  const rss = statusValue(text, 'VmRSS:');
+  if (rss !== undefined) out.rssBytes = rss * 1024;
+  const hwm = statusValue(text, 'VmHWM:');
+  if (hwm !== undefined) out.peakRssBytes = hwm * 1024;
+  const threads = statusValue(text, 'Threads:');
+  if (threads !== undefined) out.threads = threads;
   return out;
+}
+
+function statusValue(text: string, key: string): number | undefined {
+  const at = text.startsWith(key) ? 0 : text.indexOf(`\n${key}`) + 1;
+  if (at === 0 && !text.startsWith(key)) return undefined;
+  const end = text.indexOf('\n', at);
+  const n = Number(
+    text
+      .slice(at + key.length, end < 0 ? undefined : end)
+      .trim()
+      .split(/\s+/)[0],
+  );
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
 function checkPid(pid: number): void {
