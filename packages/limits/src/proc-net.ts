@@ -67,7 +67,7 @@ export function countConnections(inodes: readonly number[], table: SocketTable):
 export function socketsInUse(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   for (const file of ['sockstat', 'sockstat6']) {
-    const text = readOptionalSync(`/proc/${pid}/net/${file}`);
+    const text = readOptionalSync(`/proc/${pid}/net/${file}`, undefined, true);
     if (text === undefined) continue;
     for (const line of text.split('\n')) {
       const m = /^(TCP6?|UDP6?): inuse (\d+)/.exec(line);

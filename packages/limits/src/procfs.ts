@@ -124,10 +124,10 @@ interface OneProcess {
 /** One process, read synchronously (see `readCappedSync` for why); `undefined` when it is gone. */
 function readOne(pid: number, opts: ProcessMetricsOptions): OneProcess | undefined {
   try {
-    const stat = parseProcStat(readCappedSync(`/proc/${pid}/stat`));
+    const stat = parseProcStat(readCappedSync(`/proc/${pid}/stat`, undefined, true));
     if (stat.state === 'Z' || stat.state === 'X') return undefined; // exited, not yet reaped
     if (opts.startTime !== undefined && stat.startTime !== opts.startTime) return undefined; // pid reused
-    const status = parseProcStatus(readCappedSync(`/proc/${pid}/status`));
+    const status = parseProcStatus(readCappedSync(`/proc/${pid}/status`, undefined, true));
     const table = (opts.connections ?? true) ? socketTableFor(pid, opts.netCache) : undefined;
     const fds = readFds(pid, table);
     const one: OneProcess = { stat, status, fds: fds.count };

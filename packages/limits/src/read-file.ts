@@ -71,19 +71,17 @@ export function parseKeyValues(text: string): Map<string, number> {
 }
 
 const syncBuf = Buffer.allocUnsafe(64 * 1024);
-/** A kernel seq_file read stops short only at EOF while this much room was left (no record is longer). */
-const SEQ_RECORD_MAX = 4096;
 
 /**
  * Synchronous {@link readCapped}. The procfs collector uses it on purpose: a /proc read is a few microseconds of
  * kernel work, while an async read costs a thread-pool round trip — measured here, 100 processes took ~70 ms per tick
  * async against ~10 ms sync. The event loop is blocked for that short, bounded time once per monitor interval.
  *
- * /proc files are seq_files: a read fills the buffer unless the file ended, so a read that leaves more than a
- * record's worth of room unused is the end, and the extra read() returning 0 is skipped (one syscall per file).
- * Text is decoded as latin1: the fields parsed are ASCII, and latin1 never fails or merges bytes.
+ * `singleShot` is for files the kernel renders in one piece (`single_open` seq_files: `/proc/<pid>/stat`, `status`,
+ * `net/sockstat`): one read() returns all of it, so the read() returning 0 is skipped. Never for iterated tables
+ * (`/proc/net/tcp` returns one 4 KiB page per read). Text is decoded as latin1: the fields parsed are ASCII.
  */
-export function readCappedSync(path: string, max = SMALL_FILE_LIMIT): string {
+export function readCappedSync(path: string, max = SMALL_FILE_LIMIT, singleShot = false): string {
   const fd = openSync(path, 'r');
   try {
     let chunks: Buffer[] | undefined;
@@ -95,11 +93,9 @@ export function readCappedSync(path: string, max = SMALL_FILE_LIMIT): string {
       if (total > max) {
         throw new PluginError('IoError', `${path} is larger than ${max} bytes`, { details: { path, max } });
       }
-      if (chunks === undefined && n <= syncBuf.length - SEQ_RECORD_MAX)
-        return syncBuf.toString('latin1', 0, n);
+      if (chunks === undefined && singleShot && n < syncBuf.length) return syncBuf.toString('latin1', 0, n);
       chunks ??= [];
       chunks.push(Buffer.from(syncBuf.subarray(0, n)));
-      if (n <= syncBuf.length - SEQ_RECORD_MAX) break;
     }
     return chunks === undefined ? '' : Buffer.concat(chunks, total).toString('latin1');
   } finally {
@@ -108,9 +104,13 @@ export function readCappedSync(path: string, max = SMALL_FILE_LIMIT): string {
 }
 
 /** `readCappedSync`, but `undefined` when the file does not exist. */
-export function readOptionalSync(path: string, max = SMALL_FILE_LIMIT): string | undefined {
+export function readOptionalSync(
+  path: string,
+  max = SMALL_FILE_LIMIT,
+  singleShot = false,
+): string | undefined {
   try {
-    return readCappedSync(path, max);
+    return readCappedSync(path, max, singleShot);
   } catch (e) {
     if (isErrno(e, 'ENOENT')) return undefined;
     throw e;

@@ -12,6 +12,7 @@ import { collectMetrics, type MetricsTarget } from './collect.js';
 import { detectViolations } from './detect-violations.js';
 import type { SocketTable } from './proc-net.js';
 import { processStartTime } from './procfs.js';
+import { validateLimits } from './validate-limits.js';
 import { type UnmountReason, ViolationTracker, type ViolationTrackerOptions } from './violation-tracker.js';
 
 /** What `onUnmount` receives. */
@@ -42,7 +43,10 @@ export interface ResourceMonitorOptions {
   onMetrics?: (id: string, metrics: PluginMetrics) => void;
   /** Every violation, after the tracker recorded it. */
   onViolation?: (id: string, record: ViolationRecord, tracker: ViolationTracker) => void;
-  /** The target reached its threshold and `autoUnmount` is on. Called once; the target is unwatched first. */
+  /**
+   * The target reached its threshold and `autoUnmount` is on. Called once, not awaited (a slow unmount doesn't stall
+   * the loop); the target is unwatched first.
+   */
   onUnmount?: (request: UnmountRequest) => void | Promise<void>;
   /** The target is gone (process exited, cgroup removed, worker ended); it is unwatched. */
   onExit?: (id: string, metrics: PluginMetrics) => void;
@@ -108,6 +112,8 @@ export class ResourceMonitor {
   readonly #entries = new Map<string, Entry>();
   #timer: NodeJS.Timeout | undefined;
   #running = false;
+  /** Bumped by start/stop so a loop from before a stop() never reschedules itself after a new start(). */
+  #generation = 0;
   #current: Promise<TickReport> | undefined;
   readonly #onAbort = (): void => this.stop();
 
@@ -121,12 +127,17 @@ export class ResourceMonitor {
     options.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
-  /** Starts watching `target` under `id` (replacing an earlier watch of that id). */
+  /**
+   * Starts watching `target` under `id` (replacing an earlier watch of that id). The limits are validated
+   * (`InvalidResourceLimits` naming the field).
+   */
   watch(id: string, target: MetricsTarget, limits: ResourceLimits, options: WatchOptions = {}): void {
+    if (typeof id !== 'string' || id === '')
+      throw new PluginError('InvalidArgument', 'watch id must be a non-empty string');
     this.#entries.set(id, {
       id,
       target,
-      limits,
+      limits: validateLimits(limits),
       behavior: options.unmountBehavior ?? this.#opts.unmountBehavior ?? DEFAULT_UNMOUNT_BEHAVIOR,
       tracker: options.tracker ?? new ViolationTracker(this.#opts.tracker),
       inFlight: false,
@@ -163,12 +174,13 @@ export class ResourceMonitor {
   start(): void {
     if (this.#running || this.#opts.signal?.aborted) return;
     this.#running = true;
-    this.#schedule(0);
+    this.#schedule(0, ++this.#generation);
   }
 
   /** Stops the loop; a tick in progress finishes, no other starts. */
   stop(): void {
     this.#running = false;
+    this.#generation++;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
   }
@@ -186,14 +198,12 @@ export class ResourceMonitor {
     return this.#current;
   }
 
-  #schedule(delay: number): void {
-    if (!this.#running) return;
+  #schedule(delay: number, generation: number): void {
+    if (!this.#running || generation !== this.#generation) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.tick().then(
-        () => this.#schedule(this.intervalMs),
-        () => this.#schedule(this.intervalMs), // #runTick doesn't reject; belt and braces
-      );
+      const next = (): void => this.#schedule(this.intervalMs, generation);
+      this.tick().then(next, next); // #runTick doesn't reject; belt and braces
     }, delay);
     if (!this.#opts.keepAlive) this.#timer.unref();
   }
@@ -294,8 +304,10 @@ export class ResourceMonitor {
         violations: entry.tracker.violations(),
         behavior: entry.behavior,
       };
+      // Not awaited: an unmount with a grace period and cleanup must not stall the other targets' readings.
       try {
-        await this.#opts.onUnmount?.(request);
+        const pending = this.#opts.onUnmount?.(request);
+        if (pending) pending.catch((e: unknown) => this.#error(entry.id, e, 'onUnmount failed'));
       } catch (e) {
         this.#error(entry.id, e, 'onUnmount failed');
       }

@@ -259,6 +259,7 @@ describe('ResourceMonitor loop', () => {
     );
     const report = await m.tick();
     expect(report.unmounted).toBe(1);
+    await sleep(0); // onUnmount is not awaited by the tick; its rejection lands just after
     expect(errors.some((e) => e.includes('metrics callback'))).toBe(true);
     expect(errors.some((e) => e.includes('unmount callback'))).toBe(true);
   });
@@ -269,7 +270,54 @@ describe('ResourceMonitor loop', () => {
     expect(m.running).toBe(false);
   });
 
-  it('rejects a bad interval', () => {
+  it('rejects a bad interval, bad limits and an empty id', () => {
     expect(() => new ResourceMonitor({ intervalMs: 0 })).toThrow(/intervalMs/);
+    const m = new ResourceMonitor();
+    const collect = async (): Promise<PluginMetrics> => ({ timestamp: 0, source: 'plugin' });
+    expect(() => m.watch('x', { kind: 'custom', collect }, { ...roomy, maxThreads: 0 })).toThrow(
+      expect.objectContaining({
+        code: 'InvalidResourceLimits',
+        details: expect.objectContaining({ field: 'maxThreads' }),
+      }),
+    );
+    expect(() => m.watch('', { kind: 'custom', collect }, roomy)).toThrow(
+      expect.objectContaining({ code: 'InvalidArgument' }),
+    );
+  });
+
+  it('does not stall on a slow onUnmount, and a stop/start during a tick leaves one loop', async () => {
+    let ticks = 0;
+    const ac = new AbortController();
+    const m = new ResourceMonitor({
+      intervalMs: 20,
+      collectTimeoutMs: 1000,
+      keepAlive: true,
+      signal: ac.signal,
+      onMetrics: (id) => {
+        if (id === 'steady') ticks++;
+      },
+      onUnmount: () => new Promise<void>(() => undefined), // never settles
+    });
+    const collect = async (): Promise<PluginMetrics> => {
+      await sleep(30);
+      return { timestamp: Date.now(), source: 'plugin', memoryBytes: 2 * MiB };
+    };
+    m.watch('heavy', { kind: 'custom', collect }, { ...roomy, maxHeapBytes: MiB });
+    m.watch(
+      'steady',
+      { kind: 'custom', collect: async () => ({ timestamp: Date.now(), source: 'plugin' }) },
+      roomy,
+    );
+    m.start();
+    await sleep(10); // first tick in flight
+    m.stop();
+    m.start();
+    await sleep(500);
+    ac.abort();
+    // 'heavy' is unmounted (Critical) in the first tick, then ticks are ~instant: one loop makes ≈ 500 / 20 = 25 ticks
+    // (fewer on a loaded machine), two loops would make ≈ 50.
+    expect(ticks).toBeGreaterThanOrEqual(8);
+    expect(ticks).toBeLessThanOrEqual(32);
+    expect(m.watched()).toEqual(['steady']);
   });
 });

@@ -94,6 +94,13 @@ describe('collectProcessMetrics on real child processes', () => {
     expect((await collectProcessMetrics(process.pid)).connections).toBeGreaterThanOrEqual(3);
   });
 
+  it('counts 60 connections: tables longer than one kernel page are read whole', async () => {
+    // /proc/net/tcp hands out one 4 KiB page per read(); 60 client + 60 server lines are ~18 KiB.
+    const c = await child();
+    await c.send({ cmd: 'tcp', port, count: 60 });
+    expect((await collectProcessMetrics(c.pid)).connections).toBe(60);
+  });
+
   it('counts UDP sockets', async () => {
     const c = await child();
     await c.send({ cmd: 'udp', count: 2 });
