@@ -95,6 +95,13 @@ describe('cgroup v1 (real groups)', () => {
     }
     const own = await cgroupPathsForPid(process.pid, support);
     parents = Object.fromEntries(v1.map((c) => [c, own?.v1?.[c] as string])) as typeof parents;
+    try {
+      rmdirSync(makeGroup(parents.memory));
+      created.pop();
+    } catch (e) {
+      skip = `cannot create a cgroup under ${parents.memory} (${(e as Error).message}); run as root`;
+      console.warn(`\n!!! SKIPPING cgroup v1 tests: ${skip}\n`);
+    }
   });
 
   it('reads memory, CPU, pids of a child moved into fresh groups', async (ctx) => {
