@@ -14,7 +14,7 @@ import {
   collectProcessMetrics,
   detectCgroupVersion,
 } from '../src/index.js';
-import { type Child, MiB, sleep, startChild } from './helpers.js';
+import { burnCpu, type Child, MiB, sleep, startChild } from './helpers.js';
 
 const FIXTURE_V2 = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'cgroup-v2');
 const created: string[] = [];
@@ -113,10 +113,7 @@ describe('cgroup v1 (real groups)', () => {
     // Charges made before the move stay with the old group (v1 move_charge_at_immigrate = 0), so the 100 MiB
     // allocated after it are what the new group holds: 95…140 MiB.
     await c.send({ cmd: 'alloc', bytes: 100 * MiB });
-    await c.send({ cmd: 'burn' });
-    await sleep(400);
-    await c.send({ cmd: 'stop-burn' });
-    await sleep(80);
+    await burnCpu(c, 150);
     const m = await collectCgroupV1Metrics(dirs);
     const proc = await collectProcessMetrics(c.pid);
     expect(m.source).toBe('cgroup-v1');
@@ -205,10 +202,7 @@ describe('cgroup v2', () => {
     }
     expect((await cgroupPathsForPid(c.pid, support))?.v2).toBe(dir);
     if (ctl.has('memory')) await c.send({ cmd: 'alloc', bytes: 50 * MiB });
-    await c.send({ cmd: 'burn' });
-    await sleep(400);
-    await c.send({ cmd: 'stop-burn' });
-    await sleep(80);
+    await burnCpu(c, 150);
     const m = await collectCgroupV2Metrics(dir);
     const proc = await collectProcessMetrics(c.pid);
     expect(m.source).toBe('cgroup-v2');

@@ -51,3 +51,20 @@ export const MiB = 1024 * 1024;
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * Makes the child spin until it has itself consumed at least `cpuMs` of CPU time (or 20 s of wall time pass), then
+ * stops it. A wall-clock burn gets an unpredictable CPU share on a loaded 2-core machine; a CPU-time target doesn't.
+ */
+export async function burnCpu(c: Child, cpuMs: number): Promise<void> {
+  const start = ((await c.send({ cmd: 'usage' })) as { cpuMs: number }).cpuMs;
+  await c.send({ cmd: 'burn' });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    await sleep(50);
+    const now = ((await c.send({ cmd: 'usage' })) as { cpuMs: number }).cpuMs;
+    if (now - start >= cpuMs || Date.now() > deadline) break;
+  }
+  await c.send({ cmd: 'stop-burn' });
+  await sleep(80); // let the last slice finish
+}

@@ -9,7 +9,7 @@ import {
   descendantPids,
   processStartTime,
 } from '../src/index.js';
-import { type Child, MiB, sleep, startChild } from './helpers.js';
+import { burnCpu, type Child, MiB, sleep, startChild } from './helpers.js';
 
 // Tolerances (stated, and why):
 // - memory: +100 MiB allocated and touched → RSS grows by 90…130 MiB (V8/allocator overhead, page rounding);
@@ -117,10 +117,7 @@ describe('collectProcessMetrics on real child processes', () => {
   it('measures CPU time in ms with the real clock tick, matching process.cpuUsage()', async () => {
     const c = await child();
     const before = await collectProcessMetrics(c.pid);
-    await c.send({ cmd: 'burn' });
-    await sleep(600);
-    await c.send({ cmd: 'stop-burn' });
-    await sleep(80); // let the last 50 ms slice finish
+    await burnCpu(c, 250);
     const own = (await c.send({ cmd: 'usage' })) as { cpuMs: number };
     const after = await collectProcessMetrics(c.pid);
     expect((after.cpuTimeMs as number) - (before.cpuTimeMs as number)).toBeGreaterThanOrEqual(150);
