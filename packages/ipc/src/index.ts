@@ -14,6 +14,7 @@ export {
   type IpcRole,
   type SendRequestOptions,
 } from './channel.js';
+export { ContextProxy, type ContextProxyOptions } from './context-proxy.js';
 export { type IpcFailureReason, ipcError, ipcFailureReason } from './errors.js';
 export {
   allocFrame,
@@ -25,6 +26,14 @@ export {
   FrameDecoder,
   FrameType,
 } from './frame.js';
+export { processMetrics, type ServePluginOptions, type ServeResult, servePlugin } from './plugin-server.js';
+export {
+  type ForwardedHook,
+  PluginProcessClient,
+  type PluginProcessClientOptions,
+  type PluginProcessExit,
+  type WatchedProcess,
+} from './process-client.js';
 export {
   decodeRequest,
   decodeResponse,
@@ -39,7 +48,7 @@ export {
   requestKindOf,
   responseKindOf,
 } from './protocol.js';
-export { MAX_VALUE_DEPTH, packValue, unpackValue } from './values.js';
+export { asUint8Array, MAX_VALUE_DEPTH, packValue, unpackValue } from './values.js';
 
 /** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
 export const LAYER = 2;
