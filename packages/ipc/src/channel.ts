@@ -133,6 +133,11 @@ export class IpcChannel {
   private nextId = 1;
   private stallTimer: ReturnType<typeof setTimeout> | undefined;
   private paused = false;
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.stream.uncork();
+  };
   private closeError: PluginError | undefined;
   private resolveClosed!: (error: PluginError) => void;
   private readonly onData = (chunk: Buffer): void => this.receive(chunk);
@@ -328,6 +333,12 @@ export class IpcChannel {
       this.writeQueue.push(frame);
       this.updateFlow();
       return;
+    }
+    if (!this.corked) {
+      // Frames written in the same tick leave in one writev: pipelined calls cost one syscall per batch, not per frame.
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(this.uncork);
     }
     this.stream.write(frame);
   }

@@ -93,31 +93,37 @@ export async function servePlugin(
     await instance.unload();
   };
 
+  const checkResult = (hookName: string, out: unknown): IpcResponse => {
+    if (!(out instanceof Uint8Array)) {
+      throw new PluginError('HookError', `handler of "${hookName}" returned ${typeof out}, not a Uint8Array`);
+    }
+    return { kind: 'HookResult', data: out };
+  };
+
+  // Not async: a synchronous hook handler is answered without a promise (the hot path of every call).
+  const executeHook = (req: ExecuteHookRequest, signal: AbortSignal): IpcResponse | Promise<IpcResponse> => {
+    if (status.state !== 'ready')
+      throw new PluginError('HookError', `plugin ${instance.name} is not initialized`);
+    const handler = handlers.get(req.hookName)?.[req.handlerIndex ?? 0];
+    if (handler === undefined) {
+      throw new PluginError(
+        'HookError',
+        `plugin ${instance.name} has no handler ${req.handlerIndex ?? 0} on "${req.hookName}"`,
+      );
+    }
+    const out = handler(req.data, { hookName: req.hookName, signal });
+    return out instanceof Promise
+      ? out.then((o) => checkResult(req.hookName, o))
+      : checkResult(req.hookName, out);
+  };
+
   const handle = async (
     request: IpcRequest | ExecuteHookRequest,
     signal: AbortSignal,
   ): Promise<IpcResponse> => {
     switch (request.kind) {
-      case 'ExecuteHook': {
-        if (status.state !== 'ready')
-          throw new PluginError('HookError', `plugin ${instance.name} is not initialized`);
-        const req = request as ExecuteHookRequest;
-        const handler = handlers.get(req.hookName)?.[req.handlerIndex ?? 0];
-        if (handler === undefined) {
-          throw new PluginError(
-            'HookError',
-            `plugin ${instance.name} has no handler ${req.handlerIndex ?? 0} on "${req.hookName}"`,
-          );
-        }
-        const out: unknown = await handler(req.data, { hookName: req.hookName, signal });
-        if (!(out instanceof Uint8Array)) {
-          throw new PluginError(
-            'HookError',
-            `handler of "${req.hookName}" returned ${typeof out}, not a Uint8Array`,
-          );
-        }
-        return { kind: 'HookResult', data: out };
-      }
+      case 'ExecuteHook':
+        return executeHook(request as ExecuteHookRequest, signal);
       case 'Initialize': {
         if (status.state !== 'new') {
           throw new PluginError('InitializationError', `plugin ${instance.name} is already ${status.state}`);
@@ -176,7 +182,9 @@ export async function servePlugin(
     }
   };
 
-  channel.setRequestHandler((request, info) => handle(request, info.signal));
+  channel.setRequestHandler((request, info) =>
+    request.kind === 'ExecuteHook' ? executeHook(request, info.signal) : handle(request, info.signal),
+  );
   const reason = await channel.closed;
   const shutdown = status.state === 'stopped';
   if (!unloaded) {

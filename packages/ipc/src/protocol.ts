@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import {
   type FetchRequest,
   type FetchResponse,
@@ -258,13 +259,10 @@ function malformed(message: string): Error {
   return ipcError('MalformedPayload', message);
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
-function utf8(bytes: Uint8Array, what: string): string {
-  try {
-    return decoder.decode(bytes);
-  } catch (e) {
-    throw ipcError('MalformedPayload', `${what} is not valid UTF-8`, e);
-  }
+function utf8(bytes: Buffer, what: string): string {
+  // isUtf8 + toString is several times faster than a fatal TextDecoder on short names (the hot path).
+  if (!isUtf8(bytes)) throw ipcError('MalformedPayload', `${what} is not valid UTF-8`);
+  return bytes.toString('utf8');
 }
 
 function tuple(value: unknown, length: number, what: string): unknown[] {
