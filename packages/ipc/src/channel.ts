@@ -44,6 +44,12 @@ export interface IpcChannelOptions {
    * peer's writes block in the kernel) until some complete. Default 1024.
    */
   maxConcurrentRequests?: number;
+  /**
+   * Most bytes of frames waiting for the stream to drain (the peer not reading). Beyond it `sendRequest` is refused
+   * (`SendRefused`) and reading stops until the queue drains, so a stuck peer never grows the host's memory without
+   * bound. Default 64 MiB; always at least one frame can queue.
+   */
+  maxQueuedBytes?: number;
   /** Used in error messages (the plugin name). */
   label?: string;
 }
@@ -123,6 +129,8 @@ export class IpcChannel {
   private readonly stallTimeoutMs: number;
   private readonly maxPending: number;
   private readonly maxConcurrent: number;
+  private readonly maxQueuedBytes: number;
+  private queuedBytes = 0;
   private readonly label: string;
   private readonly pending = new Map<number, Pending>();
   private readonly abandoned = new Set<number>();
@@ -178,6 +186,7 @@ export class IpcChannel {
     this.stallTimeoutMs = positiveInt(options.stallTimeoutMs, 10_000, 'stallTimeoutMs');
     this.maxPending = positiveInt(options.maxPendingRequests, 65_536, 'maxPendingRequests');
     this.maxConcurrent = positiveInt(options.maxConcurrentRequests, 1024, 'maxConcurrentRequests');
+    this.maxQueuedBytes = positiveInt(options.maxQueuedBytes, 64 * 1024 * 1024, 'maxQueuedBytes');
     this.label = options.label ?? 'ipc';
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
@@ -203,6 +212,11 @@ export class IpcChannel {
   /** Requests of this side waiting for a response. */
   get pendingCount(): number {
     return this.pending.size;
+  }
+
+  /** Bytes of frames waiting for the stream to drain (bounded by `maxQueuedBytes` plus one frame). */
+  get queuedWriteBytes(): number {
+    return this.queuedBytes;
   }
 
   /** Sets the handler of the peer's requests. Requests arriving with no handler get an `Unsupported` error. */
@@ -245,6 +259,11 @@ export class IpcChannel {
           'SendRefused',
           `${this.label}: ${request.kind} of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
         ),
+      );
+    }
+    if (this.writeQueue.length > 0 && this.queuedBytes + frame.length > this.maxQueuedBytes) {
+      return Promise.reject(
+        ipcError('SendRefused', `${this.label}: the peer is not reading (${this.queuedBytes} bytes queued)`),
       );
     }
     const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
@@ -331,6 +350,7 @@ export class IpcChannel {
       // Bounded: at most the pending requests of this side (maxPendingRequests) plus the responses to the peer, which
       // count against maxConcurrentRequests and pause reading when the peer does not read its responses.
       this.writeQueue.push(frame);
+      this.queuedBytes += frame.length;
       this.updateFlow();
       return;
     }
@@ -345,7 +365,9 @@ export class IpcChannel {
 
   private flushWaiters(): void {
     while (this.writeQueue.length > 0 && !this.stream.writableNeedDrain && this.closeError === undefined) {
-      this.stream.write(this.writeQueue.shift() as Buffer);
+      const frame = this.writeQueue.shift() as Buffer;
+      this.queuedBytes -= frame.length;
+      this.stream.write(frame);
     }
     this.updateFlow();
   }
@@ -354,10 +376,10 @@ export class IpcChannel {
   private updateFlow(): void {
     if (this.closeError !== undefined) return;
     const load = this.serving.size + this.writeQueue.length;
-    if (!this.paused && load >= this.maxConcurrent) {
+    if (!this.paused && (load >= this.maxConcurrent || this.queuedBytes >= this.maxQueuedBytes)) {
       this.paused = true;
       this.stream.pause();
-    } else if (this.paused && load <= this.maxConcurrent / 2) {
+    } else if (this.paused && load <= this.maxConcurrent / 2 && this.queuedBytes < this.maxQueuedBytes / 2) {
       this.paused = false;
       this.stream.resume();
     }
@@ -450,7 +472,7 @@ export class IpcChannel {
     } catch (e) {
       result = errorResponse(e, req.kind);
     }
-    if (result instanceof Promise) {
+    if (isThenable(result)) {
       result.then(
         (res) => this.respond(id, res, req.kind),
         (e: unknown) => this.respond(id, errorResponse(e, req.kind), req.kind),
@@ -491,6 +513,7 @@ export class IpcChannel {
     for (const controller of this.serving.values()) controller.abort(error);
     this.serving.clear();
     this.writeQueue.length = 0;
+    this.queuedBytes = 0;
     this.abandoned.clear();
     if (destroyNow) {
       stream.destroy();
@@ -504,6 +527,12 @@ export class IpcChannel {
     }
     this.resolveClosed(error);
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<IpcResponse> {
+  return (
+    value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function'
+  );
 }
 
 function defaultErrorCode(kind: IpcRequestKind): PluginErrorCode {
