@@ -274,8 +274,36 @@ async function main() {
     }
   }
   writeReport('ipc-latency', 'µs per round trip', latency);
+  writeReport('ipc-cold-start', 'ms (median of 10)', await coldStartRows());
   writeReport('ipc-throughput', 'calls/s', throughput);
   writeReport('ipc-codec', 'encode+decode ops/s', codecRows());
+}
+
+/** Spawn → hooks registered (Initialize answered) of a process-tier plugin, vs spawn → exit of bare `node -e 0`. */
+async function coldStartRows() {
+  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const bare = [];
+  const ours = [];
+  for (let i = 0; i < 10; i++) {
+    let t0 = performance.now();
+    await new Promise((resolve) =>
+      spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }).once('exit', resolve),
+    );
+    bare.push(performance.now() - t0);
+    t0 = performance.now();
+    const c = await oursClient();
+    ours.push(performance.now() - t0);
+    await c.close();
+  }
+  return [
+    {
+      case: 'process-tier plugin: spawn → hooks registered',
+      ours: round(median(ours)),
+      baseline: round(median(bare)),
+      baselineName: 'node -e 0',
+      target: 0.5,
+    },
+  ];
 }
 
 function round(x) {

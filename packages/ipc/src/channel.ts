@@ -550,14 +550,20 @@ export function errorResponse(error: unknown, kind: IpcRequestKind): IpcResponse
 
 /**
  * Returns `res` when it is of `kind`; throws the remote error of an `Error` response (its code kept, `details.remote`
- * true) and an `IpcError` `MalformedPayload` for any other kind.
+ * true, `plugin` set when given) and an `IpcError` `MalformedPayload` for any other kind.
  */
 export function expectResponse<K extends IpcResponse['kind']>(
   res: IpcResponse,
   kind: K,
   label = 'ipc',
+  plugin?: string,
 ): Extract<IpcResponse, { kind: K }> {
   if (res.kind === kind) return res as Extract<IpcResponse, { kind: K }>;
-  if (res.kind === 'Error') throw new PluginError(res.code, res.message, { details: { remote: true } });
+  if (res.kind === 'Error') {
+    throw new PluginError(res.code, res.message, {
+      details: { remote: true },
+      ...(plugin === undefined ? {} : { plugin }),
+    });
+  }
   throw ipcError('MalformedPayload', `${label}: expected a ${kind} response, got ${res.kind}`);
 }

@@ -129,6 +129,7 @@ export class PluginProcessClient {
       await this.channel.sendRequest({ kind: 'Initialize', config }, options),
       'Success',
       this.pluginName,
+      this.pluginName,
     );
   }
 
@@ -146,7 +147,7 @@ export class PluginProcessClient {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
-    return expectResponse(res, 'HookResult', this.pluginName).data;
+    return expectResponse(res, 'HookResult', this.pluginName, this.pluginName).data;
   }
 
   /** Asks the plugin process for its metrics. */
@@ -154,6 +155,7 @@ export class PluginProcessClient {
     return expectResponse(
       await this.channel.sendRequest({ kind: 'GetMetrics' }, options),
       'Metrics',
+      this.pluginName,
       this.pluginName,
     ).data;
   }
@@ -168,6 +170,7 @@ export class PluginProcessClient {
       expectResponse(
         await this.channel.sendRequest({ kind: 'Shutdown' }, options),
         'Success',
+        this.pluginName,
         this.pluginName,
       );
     } finally {
