@@ -17,6 +17,9 @@ import type { ExecuteHookRequest } from './protocol.js';
 /** The part of a `ChildProcess` the client watches (so a worker or sandbox wrapper can stand in). */
 export interface WatchedProcess {
   readonly pid?: number | undefined;
+  /** Set once exited (as on `ChildProcess`): a process that died before the client was made is still reported. */
+  readonly exitCode?: number | null;
+  readonly signalCode?: NodeJS.Signals | null;
   once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
 }
 
@@ -97,7 +100,8 @@ export class PluginProcessClient {
           resolve(undefined);
           return;
         }
-        options.process.once('exit', (code, signal) => {
+        const watched = options.process;
+        const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
           // A dead process can't answer: fail its pending calls now, naming the signal.
           channel.destroy(
             ipcError(
@@ -106,7 +110,12 @@ export class PluginProcessClient {
             ),
           );
           resolve({ code, signal });
-        });
+        };
+        if ((watched.exitCode ?? null) !== null || (watched.signalCode ?? null) !== null) {
+          onExit(watched.exitCode ?? null, watched.signalCode ?? null);
+        } else {
+          watched.once('exit', onExit);
+        }
       },
     );
     this.exited = Promise.all([channel.closed, processExit]).then(([error, exit]) => {

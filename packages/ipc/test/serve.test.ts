@@ -214,3 +214,86 @@ describe('write backpressure', () => {
     await Promise.all(sent);
   });
 });
+
+describe('PluginProcessClient serving the plugin', () => {
+  async function hostAndRawPlugin(options: { maxHooks?: number; withFetch?: boolean } = {}) {
+    const [a, b] = await socketPair();
+    const host = new IpcChannel(a, { role: 'host' });
+    const plugin = new IpcChannel(b, { role: 'plugin' });
+    cleanup.push(
+      () => host.destroy(),
+      () => plugin.destroy(),
+    );
+    const registered: string[] = [];
+    const client = new PluginProcessClient(host, {
+      pluginName: 'raw',
+      hooks: {
+        register(name) {
+          registered.push(name);
+        },
+      },
+      context: {
+        get: () => undefined as never,
+        set: () => undefined,
+        remove: () => false,
+        has: () => false,
+        keys: () => [],
+      },
+      ...(options.maxHooks === undefined ? {} : { maxHooks: options.maxHooks }),
+      ...(options.withFetch
+        ? {
+            fetch: async (req) => ({
+              status: 201,
+              headers: { 'x-url': req.url },
+              body: new TextEncoder().encode(req.method),
+            }),
+          }
+        : {}),
+    });
+    return { client, plugin, registered };
+  }
+
+  it('caps the hooks a plugin may register', async () => {
+    const { plugin, registered } = await hostAndRawPlugin({ maxHooks: 2 });
+    const results = await Promise.all(
+      ['a', 'b', 'c'].map((name) => plugin.sendRequest({ kind: 'RegisterHook', name, priority: 1 })),
+    );
+    expect(results.map((r) => r.kind)).toEqual(['Success', 'Success', 'Error']);
+    expect(registered).toEqual(['a', 'b']);
+  });
+
+  it('brokers Fetch when the host provides a broker, and refuses it otherwise', async () => {
+    const request = { url: 'https://api.example.test/x', method: 'POST', headers: {} };
+    const withBroker = await hostAndRawPlugin({ withFetch: true });
+    expect(await withBroker.plugin.sendRequest({ kind: 'Fetch', request })).toEqual({
+      kind: 'FetchResult',
+      response: { status: 201, headers: { 'x-url': request.url }, body: new TextEncoder().encode('POST') },
+    });
+    const without = await hostAndRawPlugin();
+    expect(await without.plugin.sendRequest({ kind: 'Fetch', request })).toMatchObject({
+      kind: 'Error',
+      code: 'PermissionDenied',
+    });
+  });
+
+  it('reports a process that had already exited when the client was made', async () => {
+    const [a, b] = await socketPair();
+    cleanup.push(() => b.destroy());
+    const channel = new IpcChannel(a, { role: 'host' });
+    const client = new PluginProcessClient(channel, {
+      pluginName: 'gone',
+      hooks: { register: () => undefined },
+      context: {
+        get: () => undefined as never,
+        set: () => undefined,
+        remove: () => false,
+        has: () => false,
+        keys: () => [],
+      },
+      process: { pid: 1, exitCode: null, signalCode: 'SIGKILL', once: () => undefined },
+    });
+    const exit = await client.exited;
+    expect(exit).toMatchObject({ signal: 'SIGKILL', crashed: true });
+    expect(ipcFailureReason(exit.error)).toBe('PeerClosed');
+  });
+});
