@@ -1,9 +1,11 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { ipcError } from './errors.js';
+import { scanMsgpack } from './msgpack-scan.js';
 
 /*
  * Structured values on the wire: MessagePack through msgpackr (well kept, the fastest JS MessagePack, and binary data
- * stays binary). Decoding is made safe by options and one validation walk:
+ * stays binary). Decoding is made safe by a pre-scan (msgpack-scan.ts: lengths, depth, counts, allowed extensions),
+ * msgpackr's options and one validation walk:
  * - `mapsAsObjects: false`: every map decodes to a `Map`, so we see the real keys (msgpackr would otherwise rename
  *   `__proto__` silently) and build plain objects ourselves, refusing `__proto__`.
  * - `useRecords: false`, no shared structures: no msgpackr record extension.
@@ -20,13 +22,19 @@ const packr = new Packr({
   moreTypes: false,
   bundleStrings: false,
   structuredClone: false,
+  // BigInts beyond 64 bits travel as msgpackr's 0x42 extension instead of throwing.
+  useBigIntExtension: true,
 });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, moreTypes: false });
 
-/** Encodes a structured value. @throws PluginError `InvalidArgument` when it is not plain data. */
+/** Encodes a structured value. @throws PluginError `IpcError` `SendRefused` when it is not plain data. */
 export function packValue(value: unknown): Buffer {
   checkPlain(value, 0);
-  return packr.pack(value);
+  try {
+    return packr.pack(value);
+  } catch (e) {
+    throw ipcError('SendRefused', `cannot encode value: ${e instanceof Error ? e.message : String(e)}`, e);
+  }
 }
 
 function checkPlain(value: unknown, depth: number): void {
@@ -68,6 +76,7 @@ function checkPlain(value: unknown, depth: number): void {
  */
 export function unpackValue(bytes: Uint8Array): unknown {
   if (bytes.length === 0) throw ipcError('MalformedPayload', 'empty payload where a value was expected');
+  scanMsgpack(bytes, MAX_VALUE_DEPTH);
   let raw: unknown;
   try {
     // unpack() refuses trailing bytes ("end of buffer not reached") and over-reads.
