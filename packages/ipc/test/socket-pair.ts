@@ -21,3 +21,10 @@ export async function socketPair(): Promise<[net.Socket, net.Socket]> {
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** Polls `condition` until true or `timeoutMs` passes; returns its last value (robust under a loaded CI machine). */
+export async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < end) await delay(5);
+  return condition();
+}
