@@ -26,6 +26,7 @@ export {
   FrameDecoder,
   FrameType,
 } from './frame.js';
+export { connectToHost, PLUGIN_IPC_FD } from './host-socket.js';
 export { processMetrics, type ServePluginOptions, type ServeResult, servePlugin } from './plugin-server.js';
 export {
   type ForwardedHook,

@@ -192,6 +192,18 @@ describe('a real plugin process on fd 3', () => {
     expect((await client.exited).exitCode).toBe(3);
   });
 
+  it('connectToHost refuses a process started without the fd-3 socket', async () => {
+    const child = spawn(process.execPath, [CHILD, 'no-fd'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(child);
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(42);
+    expect(stderr).toMatch(/fd 3 is not the host's socket/);
+  });
+
   it('a child that sends garbage ends its channel with a specific IpcError', async () => {
     const { channel, client, child } = start('garbage');
     const pending = client.getMetrics().catch((e: unknown) => e);
