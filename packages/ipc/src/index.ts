@@ -28,6 +28,7 @@ export {
 } from './frame.js';
 export { connectToHost, PLUGIN_IPC_FD } from './host-socket.js';
 export { processMetrics, type ServePluginOptions, type ServeResult, servePlugin } from './plugin-server.js';
+export { messagePortStream } from './port-stream.js';
 export {
   type ForwardedHook,
   PluginProcessClient,
