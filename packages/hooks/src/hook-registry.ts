@@ -205,7 +205,7 @@ export class HookRegistry implements HookRegistrar {
     if (this.byId.get(entry.id) !== entry) return false;
     this.byId.delete(entry.id);
     const chain = this.chains.get(entry.name);
-    return chain !== undefined && chain.remove(entry);
+    return chain?.remove(entry) ?? false;
   }
 
   /** Removes the handler with registration id `id`. False when there is none. */
@@ -331,7 +331,7 @@ export class HookRegistry implements HookRegistrar {
       );
     }
     const signal = options?.signal;
-    if (signal !== undefined && signal.aborted) return Promise.reject(abortedError(name, signal));
+    if (signal?.aborted) return Promise.reject(abortedError(name, signal));
     const chain = this.chains.get(name);
     if (chain === undefined) return Promise.resolve(data);
     const entries = chain.entries;
@@ -529,7 +529,7 @@ export class HookRegistry implements HookRegistrar {
     signal: AbortSignal | undefined,
   ): PluginError | undefined {
     // Cancellation is the caller's decision, not the handler's failure: never isolated, never reported.
-    if (signal !== undefined && signal.aborted) return abortedError(chain.name, signal);
+    if (signal?.aborted) return abortedError(chain.name, signal);
     const error = handlerError(entry, cause);
     const isolated = chain.isolateFailures;
     const listeners = this.listeners;
