@@ -248,6 +248,21 @@ describe('HookRegistry failures', () => {
     expect([...(await hooks.execute('h', bytes()))]).toEqual([1]);
   });
 
+  it('reads the isolation setting once per execution', async () => {
+    const hooks = new HookRegistry();
+    hooks.register('h', 1, async (d) => {
+      hooks.configure('h', { isolateFailures: true });
+      return d;
+    });
+    hooks.register('h', 2, () => {
+      throw new Error('x');
+    });
+    hooks.register('h', 3, append(3));
+    expect((await rejection(hooks.execute('h', bytes()))).code).toBe('HookError');
+    // The next execution isolates.
+    expect([...(await hooks.execute('h', bytes()))]).toEqual([3]);
+  });
+
   it('keeps running when a failure listener throws, and unsubscribes', async () => {
     const hooks = new HookRegistry();
     hooks.configure('h', { isolateFailures: true });
@@ -618,5 +633,47 @@ describe('HookRegistry scaling', () => {
     expect(hooks.count('h')).toBe(N / 2);
     expect(hooks.getHooks('h').every((h) => (h.id - regs[0]!.id) % 2 === 1)).toBe(true);
     expect(await hooks.execute('h', bytes(3))).toEqual(bytes(3));
+  });
+
+  it('matches a reference model over random register / unregister / unregisterAll sequences', () => {
+    let seed = 12345;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const hooks = new HookRegistry();
+    type Item = { id: number; priority: number; owner: string; reg: { unregister(): boolean } };
+    let model: Item[] = [];
+    const h = (d: Uint8Array): Uint8Array => d;
+    for (let step = 0; step < 4000; step++) {
+      const op = rand(10);
+      if (op < 6 || model.length === 0) {
+        const priority = rand(8) * 50;
+        const owner = `o${rand(4)}`;
+        const reg = hooks.register('h', priority, h, { owner });
+        model.push({ id: reg.id, priority, owner, reg });
+      } else if (op < 9) {
+        const k = rand(model.length);
+        expect(model[k]!.reg.unregister()).toBe(true);
+        expect(model[k]!.reg.unregister()).toBe(false);
+        model.splice(k, 1);
+      } else {
+        const owner = `o${rand(4)}`;
+        const before = model.length;
+        model = model.filter((m) => m.owner !== owner);
+        expect(hooks.unregisterAll(owner)).toBe(before - model.length);
+      }
+      if (step % 97 === 0 || step === 3999) {
+        const expected = [...model].sort((a, b) => a.priority - b.priority || a.id - b.id).map((m) => m.id);
+        expect(hooks.getHooks('h').map((x) => x.id)).toEqual(expected);
+        expect(hooks.count('h')).toBe(model.length);
+      }
+    }
+    // Still removable by id after all that.
+    const any = model[0];
+    if (any !== undefined) {
+      expect(hooks.unregister(any.id)).toBe(true);
+      expect(hooks.unregister(any.id)).toBe(false);
+    }
   });
 });

@@ -131,6 +131,22 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   );
 }
 
+/** A registration handle: one object, no closure. */
+class HookRegistration implements Registration {
+  readonly id: number;
+
+  constructor(
+    private readonly chain: HookChain,
+    private readonly entry: HookEntry,
+  ) {
+    this.id = entry.id;
+  }
+
+  unregister(): boolean {
+    return this.chain.remove(this.entry);
+  }
+}
+
 function now(): number {
   return performance.now();
 }
@@ -157,7 +173,7 @@ function now(): number {
  */
 export class HookRegistry implements HookRegistrar {
   private readonly chains = new Map<string, HookChain>();
-  private readonly byId = new Map<number, HookEntry>();
+  private lastChain: HookChain | undefined;
   private nextId = 1;
   private listeners: readonly HookFailureListener[] = [];
   private readonly defaultTimeoutMs: number | undefined;
@@ -196,32 +212,25 @@ export class HookRegistry implements HookRegistrar {
     const owner = checkOwner(options?.owner);
     const timeoutMs = checkTimeout(options?.timeoutMs, 'timeoutMs');
     const entry: HookEntry = { id: this.nextId++, name, priority, handler, owner, timeoutMs };
-    this.chain(name).insert(entry);
-    this.byId.set(entry.id, entry);
-    return { id: entry.id, unregister: () => this.removeEntry(entry) };
+    const chain = this.chain(name);
+    chain.insert(entry);
+    return new HookRegistration(chain, entry);
   }
 
-  private removeEntry(entry: HookEntry): boolean {
-    if (this.byId.get(entry.id) !== entry) return false;
-    this.byId.delete(entry.id);
-    const chain = this.chains.get(entry.name);
-    return chain?.remove(entry) ?? false;
-  }
-
-  /** Removes the handler with registration id `id`. False when there is none. */
+  /** Removes the handler with registration id `id` (a scan; prefer `Registration.unregister`). False if none. */
   unregister(id: number): boolean {
-    const entry = this.byId.get(id);
-    return entry !== undefined && this.removeEntry(entry);
+    for (const chain of this.chains.values()) {
+      const entry = chain.find(id);
+      if (entry !== undefined) return chain.remove(entry);
+    }
+    return false;
   }
 
   /** Removes every handler registered with `owner` (on every hook); returns how many. */
   unregisterAll(owner: string): number {
     let count = 0;
     for (const chain of this.chains.values()) {
-      for (const entry of chain.removeOwner(owner)) {
-        this.byId.delete(entry.id);
-        count++;
-      }
+      count += chain.removeOwner(owner).length;
     }
     return count;
   }
@@ -284,7 +293,7 @@ export class HookRegistry implements HookRegistrar {
   getHooks(name: string): RegisteredHook[] {
     const chain = this.chains.get(name);
     if (chain === undefined) return [];
-    return chain.entries.map((e) =>
+    return chain.entries().map((e) =>
       Object.freeze({
         id: e.id,
         name: e.name,
@@ -300,20 +309,22 @@ export class HookRegistry implements HookRegistrar {
   /** Names of hooks that have at least one handler. */
   hookNames(): string[] {
     const out: string[] = [];
-    for (const [name, chain] of this.chains) if (chain.entries.length > 0) out.push(name);
+    for (const [name, chain] of this.chains) if (chain.size > 0) out.push(name);
     return out;
   }
 
   /** Whether hook `name` has a handler. */
   has(name: string): boolean {
     const chain = this.chains.get(name);
-    return chain !== undefined && chain.entries.length > 0;
+    return chain !== undefined && chain.size > 0;
   }
 
   /** Number of handlers, on `name` or on every hook. */
   count(name?: string): number {
-    if (name !== undefined) return this.chains.get(name)?.entries.length ?? 0;
-    return this.byId.size;
+    if (name !== undefined) return this.chains.get(name)?.size ?? 0;
+    let total = 0;
+    for (const chain of this.chains.values()) total += chain.size;
+    return total;
   }
 
   /**
@@ -332,27 +343,31 @@ export class HookRegistry implements HookRegistrar {
     }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortedError(name, signal));
-    const chain = this.chains.get(name);
-    if (chain === undefined) return Promise.resolve(data);
-    const entries = chain.entries;
+    // Hosts tend to execute one hook over and over: skip the map lookup for a repeat.
+    let chain = this.lastChain;
+    if (chain === undefined || chain.name !== name) {
+      chain = this.chains.get(name);
+      if (chain === undefined) return Promise.resolve(data);
+      this.lastChain = chain;
+    }
+    const entries = chain.entries();
     const n = entries.length;
     if (n === 0) return Promise.resolve(data);
-    chain.shared = true;
     const info: HookCallInfo = signal === undefined ? chain.info : { hookName: name, signal };
-    const chainTimeout = chain.timeoutMs;
+    // Configuration is read once: a `configure` during the execution applies to the next one.
+    const isolated = chain.isolateFailures;
+    // Time budgets need timers and per-handler signals: the general path.
+    if (chain.timed) return this.runAsync(chain, entries, 0, data, signal, info, isolated, undefined);
     let current = data;
-    // The fast path: plain sync calls until a handler returns a promise or has a time budget.
+    // The fast path: plain sync calls until a handler returns a promise.
     for (let i = 0; i < n; i++) {
       const entry = entries[i]!;
-      if (entry.timeoutMs !== undefined || chainTimeout !== undefined) {
-        return this.runAsync(chain, entries, i, current, signal, info, undefined);
-      }
-      if (i > 0 && signal !== undefined && signal.aborted) return Promise.reject(abortedError(name, signal));
+      if (i > 0 && signal?.aborted) return Promise.reject(abortedError(name, signal));
       let result: Awaitable<Uint8Array>;
       try {
         result = entry.handler(current, info);
       } catch (error) {
-        const stop = this.fail(chain, entry, error, signal);
+        const stop = this.fail(chain, entry, error, signal, isolated);
         if (stop !== undefined) return Promise.reject(stop);
         continue;
       }
@@ -360,10 +375,11 @@ export class HookRegistry implements HookRegistrar {
         current = result;
       } else if (isThenable(result)) {
         // The last handler: one `.then` is cheaper than entering an async function.
-        if (i === n - 1 && signal === undefined) return this.settleLast(chain, entry, result, current);
-        return this.runAsync(chain, entries, i, current, signal, info, result);
+        if (i === n - 1 && signal === undefined)
+          return this.settleLast(chain, entry, result, current, isolated);
+        return this.runAsync(chain, entries, i, current, signal, info, isolated, result);
       } else {
-        const stop = this.fail(chain, entry, badReturn(result), signal);
+        const stop = this.fail(chain, entry, badReturn(result), signal, isolated);
         if (stop !== undefined) return Promise.reject(stop);
       }
     }
@@ -376,17 +392,34 @@ export class HookRegistry implements HookRegistrar {
     entry: HookEntry,
     pending: PromiseLike<unknown>,
     input: Uint8Array,
+    isolated: boolean,
   ): Promise<Uint8Array> {
-    return Promise.resolve(pending).then(
+    const promise = pending instanceof Promise ? pending : Promise.resolve(pending);
+    if (!isolated) {
+      // Without isolation the continuations need no per-call state: made once per handler, reused.
+      let settle = entry.settle;
+      if (settle === undefined) {
+        settle = {
+          ok: (out: unknown): Uint8Array => {
+            if (out instanceof Uint8Array) return out;
+            throw this.fail(chain, entry, badReturn(out), undefined, false);
+          },
+          err: (error: unknown): never => {
+            throw this.fail(chain, entry, error, undefined, false);
+          },
+        };
+        entry.settle = settle;
+      }
+      return promise.then(settle.ok, settle.err);
+    }
+    return promise.then(
       (out) => {
         if (out instanceof Uint8Array) return out;
-        const stop = this.fail(chain, entry, badReturn(out), undefined);
-        if (stop !== undefined) throw stop;
+        this.fail(chain, entry, badReturn(out), undefined, true);
         return input;
       },
       (error: unknown) => {
-        const stop = this.fail(chain, entry, error, undefined);
-        if (stop !== undefined) throw stop;
+        this.fail(chain, entry, error, undefined, true);
         return input;
       },
     );
@@ -403,6 +436,7 @@ export class HookRegistry implements HookRegistrar {
     input: Uint8Array,
     signal: AbortSignal | undefined,
     info: HookCallInfo,
+    isolated: boolean,
     pending: PromiseLike<unknown> | undefined,
   ): Promise<Uint8Array> {
     let current = input;
@@ -429,7 +463,7 @@ export class HookRegistry implements HookRegistrar {
         }
         if (!(out instanceof Uint8Array)) throw badReturn(out);
       } catch (error) {
-        const stop = this.fail(chain, entry, error, signal);
+        const stop = this.fail(chain, entry, error, signal, isolated);
         if (stop !== undefined) throw stop;
         continue;
       }
@@ -527,11 +561,11 @@ export class HookRegistry implements HookRegistrar {
     entry: HookEntry,
     cause: unknown,
     signal: AbortSignal | undefined,
+    isolated: boolean,
   ): PluginError | undefined {
     // Cancellation is the caller's decision, not the handler's failure: never isolated, never reported.
     if (signal?.aborted) return abortedError(chain.name, signal);
     const error = handlerError(entry, cause);
-    const isolated = chain.isolateFailures;
     const listeners = this.listeners;
     if (listeners.length > 0) {
       const failure: HookFailure = Object.freeze({
