@@ -187,6 +187,24 @@ describe('HookRegistry failures', () => {
     }
   });
 
+  it('rejects (never throws synchronously) when a result has a throwing then getter', async () => {
+    const hooks = new HookRegistry();
+    const hostile = Object.defineProperty({}, 'then', {
+      get() {
+        throw new Error('gotcha');
+      },
+    });
+    hooks.register('h', 1, () => hostile as unknown as Uint8Array, { owner: 'evil' });
+    let p: Promise<Uint8Array> | undefined;
+    expect(() => {
+      p = hooks.execute('h', bytes());
+    }).not.toThrow();
+    const err = await rejection(p!);
+    expect(err.code).toBe('HookError');
+    expect(err.plugin).toBe('evil');
+    expect((err.cause as Error).message).toBe('gotcha');
+  });
+
   it('names the handler by id when it has no owner', async () => {
     const hooks = new HookRegistry();
     const reg = hooks.register('h', 1, () => {
@@ -416,6 +434,26 @@ describe('HookRegistry timeouts and cancellation', () => {
       'Aborted',
     );
     expect(failures).toEqual([]);
+  });
+
+  it('handles a handler that aborts and then returns a promise that rejects later', async () => {
+    const unhandled = vi.fn();
+    process.on('unhandledRejection', unhandled);
+    try {
+      const hooks = new HookRegistry();
+      const controller = new AbortController();
+      hooks.register('h', 1, async () => {
+        controller.abort();
+        await sleep(10);
+        throw new Error('late');
+      });
+      hooks.register('h', 2, append(2));
+      expect((await rejection(hooks.execute('h', bytes(), { signal: controller.signal }))).code).toBe('Aborted');
+      await sleep(30);
+      expect(unhandled).not.toHaveBeenCalled();
+    } finally {
+      process.off('unhandledRejection', unhandled);
+    }
   });
 
   it('propagates the execution abort to a timed handler signal', async () => {

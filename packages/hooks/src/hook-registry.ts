@@ -364,24 +364,29 @@ export class HookRegistry implements HookRegistrar {
       const entry = entries[i]!;
       if (i > 0 && signal?.aborted) return Promise.reject(abortedError(name, signal));
       let result: Awaitable<Uint8Array>;
+      let thenable: boolean;
       try {
         result = entry.handler(current, info);
+        if (result instanceof Uint8Array) {
+          current = result;
+          continue;
+        }
+        // Inside the try: a hostile result can throw from a `then` getter.
+        thenable = isThenable(result);
       } catch (error) {
         const stop = this.fail(chain, entry, error, signal, isolated);
         if (stop !== undefined) return Promise.reject(stop);
         continue;
       }
-      if (result instanceof Uint8Array) {
-        current = result;
-      } else if (isThenable(result)) {
+      if (thenable) {
+        const pending = result as PromiseLike<unknown>;
         // The last handler: one `.then` is cheaper than entering an async function.
         if (i === n - 1 && signal === undefined)
-          return this.settleLast(chain, entry, result, current, isolated);
-        return this.runAsync(chain, entries, i, current, signal, info, isolated, result);
-      } else {
-        const stop = this.fail(chain, entry, badReturn(result), signal, isolated);
-        if (stop !== undefined) return Promise.reject(stop);
+          return this.settleLast(chain, entry, pending, current, isolated);
+        return this.runAsync(chain, entries, i, current, signal, info, isolated, pending);
       }
+      const stop = this.fail(chain, entry, badReturn(result), signal, isolated);
+      if (stop !== undefined) return Promise.reject(stop);
     }
     return Promise.resolve(current);
   }
@@ -441,11 +446,12 @@ export class HookRegistry implements HookRegistrar {
   ): Promise<Uint8Array> {
     let current = input;
     let waiting = pending;
+    // Read before the first await, so this is the configuration the execution started with.
+    const chainTimeout = chain.timeoutMs;
     for (let i = start; i < entries.length; i++) {
       const entry = entries[i]!;
-      if (waiting === undefined && signal !== undefined && signal.aborted)
-        throw abortedError(chain.name, signal);
-      const timeoutMs = entry.timeoutMs ?? chain.timeoutMs;
+      if (waiting === undefined && signal?.aborted) throw abortedError(chain.name, signal);
+      const timeoutMs = entry.timeoutMs ?? chainTimeout;
       let out: unknown;
       try {
         if (waiting !== undefined) {
@@ -484,13 +490,15 @@ export class HookRegistry implements HookRegistrar {
     signal?.addEventListener('abort', onAbort, { once: true });
     const started = now();
     let result: unknown;
+    let thenable: boolean;
     try {
       result = entry.handler(data, { hookName: entry.name, signal: controller.signal });
+      thenable = isThenable(result);
     } catch (error) {
       signal?.removeEventListener('abort', onAbort);
       throw error;
     }
-    if (!isThenable(result)) {
+    if (!thenable) {
       signal?.removeEventListener('abort', onAbort);
       const elapsed = now() - started;
       if (elapsed > timeoutMs) throw new HandlerTimeout(timeoutMs, elapsed);
@@ -498,7 +506,7 @@ export class HookRegistry implements HookRegistrar {
       return result;
     }
     const remaining = Math.max(0, timeoutMs - (now() - started));
-    return this.race(result, signal, controller, timeoutMs, remaining).finally(() =>
+    return this.race(result as PromiseLike<unknown>, signal, controller, timeoutMs, remaining).finally(() =>
       signal?.removeEventListener('abort', onAbort),
     );
   }
@@ -532,23 +540,28 @@ export class HookRegistry implements HookRegistrar {
           reject(error);
         }, remainingMs);
       }
-      if (signal !== undefined) {
-        if (signal.aborted) {
-          onAbort();
-          return;
-        }
-        signal.addEventListener('abort', onAbort, { once: true });
+      // Attached first, so a late rejection of an abandoned handler is always handled.
+      try {
+        pending.then(
+          (value) => {
+            cleanup();
+            resolve(value);
+          },
+          (error: unknown) => {
+            cleanup();
+            reject(error);
+          },
+        );
+      } catch (error) {
+        // A thenable whose `then` throws.
+        cleanup();
+        reject(error);
+        return;
       }
-      pending.then(
-        (value) => {
-          cleanup();
-          resolve(value);
-        },
-        (error: unknown) => {
-          cleanup();
-          reject(error);
-        },
-      );
+      if (signal !== undefined) {
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }
     });
   }
 
