@@ -1,4 +1,4 @@
-import { type AnyContextKey, type PluginContextApi, PluginError, validatePluginName } from '@plugward/types';
+import { type AnyContextKey, PluginError, validatePluginName } from '@plugward/types';
 import { ANY_KEY, type ContextChange, type ContextListener } from './context-change.js';
 import { checkedKeyName } from './context-key.js';
 import { type ContextPermissions, PluginContextView } from './context-view.js';
@@ -185,7 +185,7 @@ export class PluginContext {
    * Other keys fail with `PermissionDenied` naming the plugin and key. Writes are reported to subscribers with
    * `writer: name`.
    */
-  forPlugin(name: string, permissions: ContextPermissions): PluginContextApi & PluginContextView {
+  forPlugin(name: string, permissions: ContextPermissions): PluginContextView {
     validatePluginName(name);
     return new PluginContextView(this, name, permissions);
   }
