@@ -77,6 +77,7 @@ describe('PluginContext', () => {
   it('refuses undefined values and bad keys', () => {
     const ctx = new PluginContext();
     expect(errorOf(() => ctx.set('k', undefined)).code).toBe('ContextError');
+    expect(errorOf(() => ctx.set('*', 1)).code).toBe('InvalidArgument');
     for (const bad of ['', 'x'.repeat(257), 5, null, {}]) {
       expect(errorOf(() => ctx.set(bad as string, 1)).code).toBe('InvalidArgument');
       expect(errorOf(() => ctx.get(bad as string)).code).toBe('InvalidArgument');

@@ -55,6 +55,12 @@ export class PluginContext {
   /** @internal `set` on behalf of `writer` (a plugin view). */
   write<T>(key: AnyContextKey<T>, value: T, writer: string | undefined): void {
     const name = checkedKeyName(key);
+    if (name === ANY_KEY) {
+      throw new PluginError(
+        'InvalidArgument',
+        `"${ANY_KEY}" is reserved (it means every key) and can't be set`,
+      );
+    }
     if (value === undefined) {
       throw new PluginError('ContextError', `context key "${name}": undefined is not a value (use remove)`, {
         ...(writer === undefined ? {} : { plugin: writer }),

@@ -448,7 +448,9 @@ describe('HookRegistry timeouts and cancellation', () => {
         throw new Error('late');
       });
       hooks.register('h', 2, append(2));
-      expect((await rejection(hooks.execute('h', bytes(), { signal: controller.signal }))).code).toBe('Aborted');
+      expect((await rejection(hooks.execute('h', bytes(), { signal: controller.signal }))).code).toBe(
+        'Aborted',
+      );
       await sleep(30);
       expect(unhandled).not.toHaveBeenCalled();
     } finally {
@@ -582,6 +584,8 @@ describe('HookRegistry registration', () => {
       () => hooks.configure('h', { timeoutMs: Number.NaN }),
       () => new HookRegistry({ defaultTimeoutMs: -1 }),
       () => hooks.onFailure(null as unknown as () => void),
+      () => hooks.unregisterAll(undefined as unknown as string),
+      () => hooks.unregisterAll(''),
     ];
     for (const fn of bad) {
       let caught: unknown;

@@ -226,8 +226,14 @@ export class HookRegistry implements HookRegistrar {
     return false;
   }
 
-  /** Removes every handler registered with `owner` (on every hook); returns how many. */
+  /**
+   * Removes every handler registered with `owner` (on every hook); returns how many. Running executions finish with
+   * their snapshot. @throws PluginError `InvalidArgument` for a missing or empty owner.
+   */
   unregisterAll(owner: string): number {
+    // Without this check, `unregisterAll(undefined)` would remove every handler that has no owner.
+    if (checkOwner(owner) === undefined)
+      throw new PluginError('InvalidArgument', 'owner must be a non-empty string');
     let count = 0;
     for (const chain of this.chains.values()) {
       count += chain.removeOwner(owner).length;
