@@ -55,8 +55,8 @@ export interface HookConfig {
    * the first failure stops the chain and the execution rejects.
    */
   isolateFailures?: boolean;
-  /** Time budget, ms, of this hook's handlers that have none of their own. */
-  timeoutMs?: number;
+  /** Time budget, ms, of this hook's handlers that have none of their own; `undefined` restores the registry default. */
+  timeoutMs?: number | undefined;
 }
 
 /** A handler failure, as failure listeners receive it. */
