@@ -40,3 +40,4 @@ export {
   seccompProfile,
 } from './seccomp-profiles.js';
 export { checkSandboxSupport } from './support.js';
+export { type CpuBudgetWatch, enforceCpuBudget, exitViolation } from './violations.js';

@@ -11,6 +11,14 @@ const CLONE_NS_FLAGS = [
 const TIOCSTI = 0x5412;
 const TIOCLINUX = 0x541c;
 const AF_UNIX = 1;
+/**
+ * ioctl requests a Node process makes (non-blocking and close-on-exec flags, terminal size and mode, bytes readable).
+ * The strict allow-list names requests instead of denying a few: an unconditional ioctl allow would override any
+ * argument rule (libseccomp keeps the broader one).
+ */
+const NODE_IOCTLS = [
+  0x5401, 0x5402, 0x5403, 0x5404, 0x540f, 0x5413, 0x5414, 0x541b, 0x5421, 0x5450, 0x5451, 0x5452,
+];
 const LOW_32 = 0xffffffff;
 
 /** A profile: the default action and the rules, before libseccomp compiles them. */
@@ -174,7 +182,6 @@ export const NODE_ALLOW_LIST: readonly string[] = [
   'dup3',
   'pipe',
   'pipe2',
-  'ioctl',
   'getxattr',
   'lgetxattr',
   'fgetxattr',
@@ -373,6 +380,11 @@ export function seccompProfile(mode: SeccompMode): SeccompProfile | undefined {
           },
           { syscall: 'socket', action: ALLOW, args: [{ index: 0, op: 'eq', value: AF_UNIX }] },
           { syscall: 'pkey_alloc', action: ENOSYS },
+          ...NODE_IOCTLS.map((cmd) => ({
+            syscall: 'ioctl',
+            action: ALLOW,
+            args: [{ index: 1, op: 'masked-eq' as const, mask: LOW_32, value: cmd }],
+          })),
         ],
       };
     }
