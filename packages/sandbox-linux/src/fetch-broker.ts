@@ -324,16 +324,26 @@ export class FetchBroker {
         (res) => {
           const chunks: Buffer[] = [];
           let size = 0;
+          let tooBig = false;
           res.on('data', (c: Buffer) => {
+            if (tooBig) return;
             size += c.byteLength;
             if (size > this.#maxResponse) {
-              req.destroy(new PluginError('IoError', `response larger than ${this.#maxResponse} bytes`));
+              tooBig = true;
+              reject(new PluginError('IoError', `response larger than ${this.#maxResponse} bytes`));
+              res.destroy();
               return;
             }
             chunks.push(c);
           });
-          res.on('error', reject);
+          res.on('error', (e) => {
+            if (!tooBig)
+              reject(
+                new PluginError('IoError', `fetch ${target.url.host} failed: ${e.message}`, { cause: e }),
+              );
+          });
           res.on('end', () => {
+            if (tooBig) return;
             const out: Record<string, string> = {};
             for (const [k, v] of Object.entries(res.headers)) {
               if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;

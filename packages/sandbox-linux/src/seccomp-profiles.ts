@@ -406,6 +406,7 @@ export function seccompProfile(mode: SeccompMode): SeccompProfile | undefined {
           ...deny(DANGEROUS_SYSCALLS),
           ...deny(BASIC_EXTRA),
           ...deny(MODERATE_EXTRA),
+          ...noNamespaceClones(),
           noProcessClones(),
           // Raw and packet sockets: AF_PACKET (17) and SOCK_RAW (3) need CAP_NET_RAW anyway; deny them outright.
           {
