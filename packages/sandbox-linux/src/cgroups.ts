@@ -341,3 +341,46 @@ export function createCgroup(
     ? createCgroupV1(layout, parent, name, limits)
     : createCgroupV2(layout, parent, name, limits);
 }
+
+/**
+ * Removes the empty cgroups a host left behind when it was killed before it could clean up (its own exit handler
+ * removes them otherwise). Only directories named by this package (`<label>-<host pid>-<hex>`) whose host pid is gone
+ * and which hold no process are removed. Returns the directories removed.
+ */
+export function cleanupStaleCgroups(parent = 'plugward', layout = detectCgroupLayout()): string[] {
+  if (layout === undefined) return [];
+  const removed: string[] = [];
+  for (const mount of new Set(Object.values(layout.mounts))) {
+    const base = path.join(mount, parent);
+    let names: string[];
+    try {
+      names = fs.readdirSync(base);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const m = /-(\d+)-[0-9a-f]{8}$/.exec(name);
+      if (m === null) continue;
+      const owner = Number(m[1]);
+      if (owner !== process.pid && pidAlive(owner)) continue;
+      const dir = path.join(base, name);
+      try {
+        if (fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim() !== '') continue;
+        fs.rmdirSync(dir);
+        removed.push(dir);
+      } catch {
+        // Not a cgroup directory, busy, or already gone: leave it.
+      }
+    }
+  }
+  return removed;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -20,6 +20,7 @@ export {
   type CgroupLayout,
   type CgroupLimits,
   type CgroupVersion,
+  cleanupStaleCgroups,
   createCgroup,
   detectCgroupLayout,
   validateCgroupLimits,

@@ -6,7 +6,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FetchRequest } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enforceCpuBudget, exitViolation, FetchBroker, type LinuxSandboxedProcess } from '../dist/index.js';
+import {
+  cleanupStaleCgroups,
+  enforceCpuBudget,
+  exitViolation,
+  FetchBroker,
+  type LinuxSandboxedProcess,
+} from '../dist/index.js';
 import {
   cleanupDirs,
   compileC,
@@ -520,10 +526,15 @@ describe('process isolation (JS)', () => {
     };
     for (let i = 0; i < 100 && pids.some(alive); i++) await sleep(50);
     expect(pids.filter(alive)).toEqual([]);
-    // The host died before it could clean up: its cgroups are empty and removable.
+    // The host died before it could clean up: its cgroups are empty, and the stale-cgroup sweep removes them.
     for (const dir of Object.values(cgroups)) {
       expect(fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim()).toBe('');
-      fs.rmdirSync(dir);
+    }
+    if (host.exitCode === null && host.signalCode === null) await new Promise((r) => host.once('exit', r));
+    const removed = cleanupStaleCgroups();
+    for (const dir of Object.values(cgroups)) {
+      expect(removed).toContain(dir);
+      expect(fs.existsSync(dir)).toBe(false);
     }
     expectHostHealthy();
   });
