@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   DEFAULT_MAX_FILE_DESCRIPTORS,
@@ -273,7 +274,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     // The args and the BPF travel in unlinked private files, read by bwrap from fds 4 and 5.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plugward-sbx-'));
     const fds: number[] = [];
-    let child: ChildProcess;
+    let child: ChildProcess | undefined;
     try {
       const argsFile = path.join(dir, 'args');
       fs.writeFileSync(argsFile, `${bwrapArgs.join('\0')}\0`, { mode: 0o600 });
@@ -286,7 +287,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
       closeInheritedDescriptorsOnExec();
       const out = this.#options.stdio === 'pipe' ? 'pipe' : 'inherit';
       const procs = cgroup?.procsFiles ?? [];
-      child = spawn(
+      const launched = spawn(
         '/bin/sh',
         [
           '-c',
@@ -302,19 +303,47 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
         ],
         { stdio: ['ignore', out, out, 'pipe', ...fds], env: {}, cwd: '/' },
       );
+      child = launched;
       await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
+        launched.once('spawn', resolve);
+        launched.once('error', reject);
       });
+      if (cgroup !== undefined) await waitForJoin(launched, cgroup);
     } catch (cause) {
+      child?.kill('SIGKILL');
       await cgroup?.remove().catch(() => undefined);
       throw new PluginError('SandboxError', `could not start bwrap for ${spec.label}`, { cause });
     } finally {
       for (const fd of fds) fs.closeSync(fd);
       fs.rmSync(dir, { recursive: true, force: true });
     }
+    if (child === undefined) throw new PluginError('SandboxError', `bwrap did not start for ${spec.label}`);
     return new BwrapProcess(child, cgroup);
   }
+}
+
+/**
+ * Resolves once the launcher's pid is in the cgroup, so `metrics()` and `pids()` see the process from the moment
+ * `spawn` returns. The join itself happens in sh before bwrap runs; this only waits to observe it.
+ */
+async function waitForJoin(child: ChildProcess, cgroup: CgroupHandle): Promise<void> {
+  const file = cgroup.procsFiles[0];
+  const pid = String(child.pid);
+  for (let i = 0; i < 2000 && file !== undefined; i++) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new PluginError(
+        'SandboxError',
+        `the sandbox launcher exited (code ${child.exitCode}) before joining its cgroup`,
+      );
+    }
+    try {
+      if (fs.readFileSync(file, 'utf8').split('\n').includes(pid)) return;
+    } catch {
+      // Read again below.
+    }
+    await sleep(1);
+  }
+  throw new PluginError('SandboxError', 'the sandbox launcher did not join its cgroup within 2 s');
 }
 
 class BwrapProcess implements LinuxSandboxedProcess {

@@ -147,6 +147,8 @@ describe('LinuxSandbox runs real plugins', () => {
     const proc = await new LinuxSandbox().spawn(
       spec({ args: [path.join(dir, 'p.mjs')], readOnlyPaths: [dir], config: defaultSandboxConfig() }),
     );
+    // Joined before spawn() resolved: the launcher (which becomes bwrap) is already in the cgroup.
+    expect(proc.pids()).toContain(proc.pid);
     await new Promise((r) => proc.ipc.once('data', r));
     const m = await proc.metrics();
     expect(m.source).toMatch(/^cgroup-v[12]$/);
