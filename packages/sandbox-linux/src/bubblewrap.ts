@@ -169,7 +169,9 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
       `filesystem.tmpfsBytes must be an integer ≥ 4096, got ${fsc.tmpfsBytes}`,
     );
   }
+  // /dev/shm gets its own sized tmpfs and /dev is made read-only below: bwrap's /dev is an unbounded tmpfs.
   out.push('--proc', '/proc', '--dev', '/dev', '--size', String(fsc.tmpfsBytes), '--tmpfs', '/tmp');
+  out.push('--size', String(fsc.tmpfsBytes), '--tmpfs', '/dev/shm');
   for (const op of input.view) {
     if (op.op === 'symlink') out.push('--symlink', op.link, op.target);
     else out.push(op.op === 'bind' ? '--bind' : '--ro-bind', op.source, op.target);
@@ -196,7 +198,7 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
     else out.push('--ro-bind', '/dev/null', p);
   }
   // The root is a tmpfs bwrap made; read-only, so /tmp (with its size) is the only writable scratch space.
-  out.push('--remount-ro', '/', '--chdir', '/');
+  out.push('--remount-ro', '/dev', '--remount-ro', '/', '--chdir', '/');
   if (input.seccompFd !== undefined) out.push('--seccomp', String(input.seccompFd));
   return out;
 }

@@ -122,6 +122,20 @@ printf("{\\"forks\\":%d,\\"errno\\":%d}\\n", ok, err); fflush(stdout); return 0;
     expectHostHealthy(r);
   });
 
+  it('/dev is read-only and /dev/shm stops at its size with ENOSPC', async () => {
+    const r = await runScript(
+      `let written = 0, code = 'none'; const chunk = Buffer.alloc(256 * 1024, 7);
+       try { const fd = fs.openSync('/dev/shm/fill', 'w'); for (;;) { fs.writeSync(fd, chunk); written += chunk.length; } }
+       catch (e) { code = e.code; }
+       await done({ written, code, dev: errCode(() => fs.writeFileSync('/dev/fill', 'x')), devnull: errCode(() => fs.writeFileSync('/dev/null', 'x')) });`,
+      { config: { filesystem: { binds: [], tmpfsBytes: 4 * MiB, maskPaths: [] } } },
+    );
+    const m = firstMessage(r);
+    expect(m).toMatchObject({ code: 'ENOSPC', dev: 'EROFS', devnull: 'ok' });
+    expect(m.written).toBeLessThanOrEqual(4 * MiB);
+    expectHostHealthy(r);
+  });
+
   it('the sandbox root is read-only, so it cannot be used to dodge the /tmp size', async () => {
     const r = await runScript(
       `await done({ root: errCode(() => fs.writeFileSync('/fill', 'x')), mk: errCode(() => fs.mkdirSync('/x')) });`,
