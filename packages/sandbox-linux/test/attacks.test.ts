@@ -66,7 +66,6 @@ printf("{\\"forks\\":%d,\\"errno\\":%d}\\n", ok, err); fflush(stdout); return 0;
   it('a CPU spin is throttled by the quota and killed by the CPU budget', async () => {
     let watch: ReturnType<typeof enforceCpuBudget> | undefined;
     let throttled: number | undefined;
-    const started = Date.now();
     const r = await runScript(`await report({ spinning: true }); for (;;) {}`, {
       config: { cgroup: { cpuQuotaUs: 10_000, cpuPeriodUs: 100_000, memoryBytes: 256 * MiB } },
       onStart: (proc: LinuxSandboxedProcess) => {
@@ -86,8 +85,7 @@ printf("{\\"forks\\":%d,\\"errno\\":%d}\\n", ok, err); fflush(stdout); return 0;
     const violation = await watch?.violation;
     expect(violation?.type).toBe('CpuTime');
     expect(r.exit.signal ?? r.exit.code).toBeTruthy();
-    // 150 ms of CPU at a 10 % quota takes > 1 s of wall time: the quota held while the budget ran out.
-    expect(Date.now() - started).toBeGreaterThan(800);
+    // The kernel throttled the cgroup (the quota held) before the budget ended the process.
     expect(throttled).toBeGreaterThan(0);
     expectHostHealthy(r);
   });
