@@ -395,6 +395,9 @@ class BwrapProcess implements LinuxSandboxedProcess {
   }
 
   kill(signal: string = 'SIGKILL'): void {
+    if (!Object.hasOwn(os.constants.signals, signal)) {
+      throw new PluginError('InvalidArgument', `unknown signal ${JSON.stringify(signal)}`);
+    }
     if (this.#exited) return;
     // Signal everything in the cgroup directly (node itself, not only bwrap), then bwrap.
     for (const pid of this.pids()) {
@@ -408,7 +411,11 @@ class BwrapProcess implements LinuxSandboxedProcess {
   }
 
   async metrics(): Promise<PluginMetrics> {
-    if (this.#exited) return { timestamp: Date.now(), source: 'cgroup-v1', exited: true };
+    if (this.#exited) {
+      const source =
+        this.#cgroup === undefined ? 'procfs' : this.#cgroup.version === 1 ? 'cgroup-v1' : 'cgroup-v2';
+      return { timestamp: Date.now(), source, exited: true };
+    }
     if (this.#cgroup === undefined) return { timestamp: Date.now(), source: 'procfs', pid: this.pid };
     return { ...this.#cgroup.metrics(), pid: this.pid };
   }

@@ -136,6 +136,30 @@ describe('LinuxSandbox runs real plugins', () => {
     expectHostHealthy(r);
   });
 
+  it('every seccomp mode still runs Node (basic, moderate, permissive, custom)', async () => {
+    const modes = [
+      { mode: 'basic' as const },
+      { mode: 'moderate' as const },
+      { mode: 'permissive' as const },
+      {
+        mode: 'custom' as const,
+        defaultAction: { action: 'allow' as const },
+        rules: [{ syscall: 'getpriority', action: { action: 'errno' as const, errno: 13 } }],
+      },
+    ];
+    for (const seccomp of modes) {
+      const r = await runScript(
+        `const os = await import('node:os'); let prio = 'ok'; try { os.getPriority(); } catch (e) { prio = e.info?.code ?? e.code ?? 'threw'; }
+         await done({ ok: true, prio });`,
+        { config: { seccomp } },
+      );
+      expect(firstMessage(r).ok, `mode ${seccomp.mode}: ${r.stderr}`).toBe(true);
+      // The custom rule really is in force: getpriority(2) answers EACCES; the other modes allow it.
+      expect(firstMessage(r).prio).toBe(seccomp.mode === 'custom' ? 'EACCES' : 'ok');
+      expectHostHealthy(r);
+    }
+  });
+
   it('exposes the cgroup directories and metrics while running, and removes them after exit', async () => {
     const dir = tempDir();
     // The plugin says when it runs and exits when told, so the test holds under any machine load.
@@ -172,6 +196,7 @@ describe('LinuxSandbox runs real plugins', () => {
     );
     await new Promise((r) => setTimeout(r, 200));
     const pids = proc.pids();
+    expect(() => proc.kill('SIGNOPE')).toThrow(/unknown signal/);
     proc.kill();
     const exit = await proc.exit;
     expect(exit.code === 0).toBe(false);
