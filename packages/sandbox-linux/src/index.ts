@@ -33,6 +33,7 @@ export {
 } from './config.js';
 export { FetchBroker, type FetchBrokerOptions, isBlockedAddress } from './fetch-broker.js';
 export { LinuxSandbox, type LinuxSandboxedProcess, type LinuxSandboxOptions } from './linux-sandbox.js';
+export { packageReadOnlyPaths } from './package-paths.js';
 export { buildSeccompFilter, installProcessFilter, type ProcessFilterOptions } from './seccomp.js';
 export {
   DANGEROUS_SYSCALLS,

@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
@@ -32,6 +31,7 @@ import { MIN_FILE_DESCRIPTORS, RUNTIME_MEMORY_HEADROOM_BYTES } from './config.js
 import { closeInheritedDescriptorsOnExec } from './fd-hygiene.js';
 import { mirrorReadOnly, sharedLibrariesOf, type ViewOp } from './filesystem-view.js';
 import { findLibSeccomp } from './libseccomp.js';
+import { packageReadOnlyPaths } from './package-paths.js';
 import { buildSeccompFilter } from './seccomp.js';
 import { checkSandboxSupport, userNamespacesAvailable } from './support.js';
 
@@ -85,22 +85,6 @@ function isNodeBinary(command: string): boolean {
   }
 }
 
-/** The directory of the package `name` that contains `file` (a resolved entry point). */
-function packageDirOf(file: string, name: string): string {
-  let dir = path.dirname(file);
-  while (dir !== path.dirname(dir)) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown };
-      if (pkg.name === name) return dir;
-    } catch {
-      // No package.json here; keep walking up.
-    }
-    dir = path.dirname(dir);
-  }
-  throw new PluginError('SandboxUnavailable', `cannot locate the ${name} package directory from ${file}`);
-}
-
-/** The files the lockdown preload needs inside the sandbox: this package, koffi, @plugward/types, libseccomp. */
 let lockdownCache: { entry: string; paths: string[] } | undefined;
 
 function lockdownPaths(): { entry: string; paths: string[] } {
@@ -117,28 +101,18 @@ function findLockdownPaths(): { entry: string; paths: string[] } {
       `the lockdown module is missing at ${entry} (build the package)`,
     );
   }
-  const req = createRequire(entry);
   const pkgRoot = path.dirname(dir);
-  const koffiDir = packageDirOf(req.resolve('koffi'), 'koffi');
-  const typesDir = packageDirOf(req.resolve('@plugward/types'), '@plugward/types');
   const lib = findLibSeccomp();
-  if (lib === undefined)
+  if (lib === undefined) {
     throw new PluginError('SandboxUnavailable', 'libseccomp.so.2 not found: apt-get install libseccomp2');
-  // Node resolves bare specifiers from the entry's own node_modules, so mirror those links rather than bind elsewhere.
-  const link = (name: string): string => path.join(pkgRoot, 'node_modules', name);
-  const paths = [dir, path.join(pkgRoot, 'package.json'), koffiDir, typesDir, lib];
-  // koffi 3 keeps its native build in a per-platform package beside it (@koromix/koffi-<platform>-<arch>).
-  const nativePkg = `@koromix/koffi-${process.platform}-${process.arch}`;
-  const besideKoffi = path.join(path.dirname(koffiDir), nativePkg);
-  if (fs.existsSync(besideKoffi)) paths.push(besideKoffi);
-  else {
-    try {
-      paths.push(packageDirOf(createRequire(path.join(koffiDir, 'index.cjs')).resolve(nativePkg), nativePkg));
-    } catch {
-      // Older koffi builds ship the .node file inside the koffi package itself.
-    }
   }
-  for (const name of ['koffi', '@plugward/types']) if (fs.existsSync(link(name))) paths.push(link(name));
+  // koffi keeps its native build in an optional per-platform package; packageReadOnlyPaths follows those too.
+  const paths = [
+    dir,
+    path.join(pkgRoot, 'package.json'),
+    lib,
+    ...packageReadOnlyPaths(['koffi', '@plugward/types'], pkgRoot),
+  ];
   return { entry, paths };
 }
 
@@ -254,7 +228,8 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     }
     for (const p of spec.readOnlyPaths) mirrorReadOnly(p, seen, ops);
 
-    const bpf = buildSeccompFilter(config.seccomp);
+    // With the host network (explicit opt-in) strict still limits sockets, but to unix and IP families.
+    const bpf = buildSeccompFilter(config.seccomp, { inetSockets: config.network.mode === 'full' });
     const bwrapArgs = buildBwrapArgs({
       config,
       view: ops,

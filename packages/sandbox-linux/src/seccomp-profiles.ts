@@ -11,6 +11,14 @@ const CLONE_NS_FLAGS = [
 const TIOCSTI = 0x5412;
 const TIOCLINUX = 0x541c;
 const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/** What a profile depends on besides its mode. */
+export interface ProfileOptions {
+  /** `strict` also allows AF_INET/AF_INET6 sockets (the `full` network mode; otherwise AF_UNIX only). */
+  inetSockets?: boolean;
+}
 /**
  * ioctl requests a Node process makes (non-blocking and close-on-exec flags, terminal size and mode, bytes readable).
  * The strict allow-list names requests instead of denying a few: an unconditional ioctl allow would override any
@@ -361,7 +369,7 @@ function noProcessClones(): SeccompRule {
  * The profile of a {@link SeccompMode}. `disabled` has none (`undefined`). Throws `InvalidArgument` for a custom
  * profile whose default would kill Node (KILL/TRAP defaults end the process on the first unlisted syscall).
  */
-export function seccompProfile(mode: SeccompMode): SeccompProfile | undefined {
+export function seccompProfile(mode: SeccompMode, options: ProfileOptions = {}): SeccompProfile | undefined {
   switch (mode.mode) {
     case 'disabled':
       return undefined;
@@ -378,7 +386,11 @@ export function seccompProfile(mode: SeccompMode): SeccompProfile | undefined {
             action: ALLOW,
             args: [{ index: 0, op: 'masked-eq', mask: CLONE_THREAD, value: CLONE_THREAD }],
           },
-          { syscall: 'socket', action: ALLOW, args: [{ index: 0, op: 'eq', value: AF_UNIX }] },
+          ...[AF_UNIX, ...(options.inetSockets === true ? [AF_INET, AF_INET6] : [])].map((family) => ({
+            syscall: 'socket',
+            action: ALLOW,
+            args: [{ index: 0, op: 'eq' as const, value: family }],
+          })),
           { syscall: 'pkey_alloc', action: ENOSYS },
           ...NODE_IOCTLS.map((cmd) => ({
             syscall: 'ioctl',

@@ -9,7 +9,12 @@ import {
   SCMP,
   withTempFile,
 } from './libseccomp.js';
-import { lockdownProfile, type SeccompProfile, seccompProfile } from './seccomp-profiles.js';
+import {
+  lockdownProfile,
+  type ProfileOptions,
+  type SeccompProfile,
+  seccompProfile,
+} from './seccomp-profiles.js';
 
 const OPS: Record<SeccompArgCondition['op'], number> = {
   eq: SCMP.CMP_EQ,
@@ -143,17 +148,18 @@ export function compileProfile(
 
 /**
  * Compiles a {@link SeccompMode} to a BPF program for `bwrap --seccomp`. Returns `undefined` for `disabled`.
+ * `options.inetSockets` lets `strict` open IP sockets (the sandbox does so for the `full` network mode).
  *
  * @example
  * ```ts
  * const bpf = buildSeccompFilter({ mode: 'strict' }); // Uint8Array of sock_filter instructions
  * ```
  */
-export function buildSeccompFilter(mode: SeccompMode): Uint8Array | undefined {
-  const key = JSON.stringify(mode, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+export function buildSeccompFilter(mode: SeccompMode, options: ProfileOptions = {}): Uint8Array | undefined {
+  const key = JSON.stringify([mode, options], (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
   const hit = filterCache.get(key);
   if (hit !== undefined) return hit;
-  const profile = seccompProfile(mode);
+  const profile = seccompProfile(mode, options);
   if (profile === undefined) return undefined;
   const bpf = compileProfile(profile, { strictNames: mode.mode === 'custom' });
   if (bpf.length === 0 || bpf.length % 8 !== 0) {

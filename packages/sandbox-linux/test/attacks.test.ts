@@ -8,6 +8,7 @@ import type { FetchRequest } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cleanupStaleCgroups,
+  defaultSandboxConfig,
   enforceCpuBudget,
   exitViolation,
   FetchBroker,
@@ -177,6 +178,19 @@ describe('network', () => {
        await done({ code });`,
     );
     expect(['EPERM', 'EACCES']).toContain(firstMessage(r).code);
+    expectHostHealthy(r);
+  });
+
+  it('full mode (explicit opt-in) shares the host network; strict then allows IP sockets', async () => {
+    const base = defaultSandboxConfig();
+    const r = await runScript(
+      `const s = net.connect(${port}, '127.0.0.1');
+       const code = await new Promise((res) => { s.on('connect', () => res('connected')); s.on('error', (e) => res(e.code)); });
+       s.destroy();
+       await done({ code });`,
+      { config: { network: { mode: 'full' }, namespaces: { ...base.namespaces, net: false } } },
+    );
+    expect(firstMessage(r).code).toBe('connected');
     expectHostHealthy(r);
   });
 

@@ -9,10 +9,15 @@ import {
   detectCgroupLayout,
   installProcessFilter,
   LinuxSandbox,
+  packageReadOnlyPaths,
 } from '../dist/index.js';
 import { cleanupDirs, expectHostHealthy, firstMessage, runScript, tempDir } from './helpers.js';
 
 afterAll(cleanupDirs);
+
+/** A plugin that stays up until the host writes to fd 3, so cgroup files can be read while it runs. */
+const HOLD_SCRIPT = `import net from 'node:net'; const s = new net.Socket({ fd: 3, readable: true, writable: true });
+s.write('ready'); s.on('data', () => s.end(() => process.exit(0)));`;
 
 /** Alive and not a zombie (an orphaned zombie waits for the host's init to reap it; it runs no code). */
 function isRunning(pid: number): boolean {
@@ -75,8 +80,16 @@ describe('LinuxSandbox refuses rather than run unsandboxed', () => {
 
   it('an I/O weight is applied where the I/O controller has weights, else SandboxUnavailable', async () => {
     const layout = detectCgroupLayout();
+    const dir0 = tempDir();
+    fs.writeFileSync(path.join(dir0, 'hold.mjs'), HOLD_SCRIPT);
     const result = await new LinuxSandbox({ stdio: 'pipe' })
-      .spawn(spec({ config: defaultSandboxConfig({ cgroup: { ioWeight: 500 } }) }))
+      .spawn(
+        spec({
+          args: [path.join(dir0, 'hold.mjs')],
+          readOnlyPaths: [dir0],
+          config: defaultSandboxConfig({ cgroup: { ioWeight: 500 } }),
+        }),
+      )
       .then(
         (p) => p,
         (e: unknown) => e,
@@ -94,6 +107,7 @@ describe('LinuxSandbox refuses rather than run unsandboxed', () => {
       .find((f) => fs.existsSync(f));
     // v1 weights are 10–1000: 500 of 10000 maps to 50.
     expect(fs.readFileSync(file ?? '', 'utf8')).toMatch(layout?.version === 1 ? /\b50\b/ : /default 500/);
+    proc.ipc.write('bye');
     expect((await proc.exit).code).toBe(0);
   });
 
@@ -224,5 +238,20 @@ describe('LinuxSandbox runs real plugins', () => {
     );
     expect(JSON.parse(r.stdout)).toEqual({ before: 'ok', after: 'EPERM', nnp: true });
     void installProcessFilter;
+  });
+});
+
+describe('packageReadOnlyPaths', () => {
+  it('binds a package and its dependencies so a sandboxed script can import it', async () => {
+    const pkgRoot = path.resolve(__dirname, '..');
+    const paths = packageReadOnlyPaths(['@plugward/types'], pkgRoot);
+    expect(paths[0]).toBe(path.join(pkgRoot, 'node_modules', '@plugward', 'types'));
+    const entry = path.join(pkgRoot, 'node_modules', '@plugward', 'types', 'dist', 'index.js');
+    const r = await runScript(
+      `const t = await import(${JSON.stringify(entry)}); await done({ code: new t.PluginError('IoError', 'x').code });`,
+      { readOnlyPaths: paths },
+    );
+    expect(firstMessage(r)).toEqual({ code: 'IoError' });
+    expect(() => packageReadOnlyPaths(['no-such-package-plugward'], pkgRoot)).toThrow(/not installed/);
   });
 });
