@@ -352,6 +352,11 @@ int main(int argc, char **argv){
   else if (!strcmp(what, "keyctl")) rc = e(syscall(SYS_keyctl, 0, 0, 0, 0, 0));
   else if (!strcmp(what, "tiocsti")) rc = e(syscall(SYS_ioctl, 1, (unsigned long)TIOCSTI, &c));
   else if (!strcmp(what, "tiocsti-high")) rc = e(syscall(SYS_ioctl, 1, 0xdeadbeef00000000UL | TIOCSTI, &c));
+  else if (!strcmp(what, "x32")) {
+    printf("before\\n"); fflush(stdout);
+    rc = syscall(0x40000000L | SYS_getpid); /* the x32 ABI: must never run */
+    printf("after %ld\\n", rc); fflush(stdout); return 0;
+  }
   else if (!strcmp(what, "int80")) {
     printf("before\\n"); fflush(stdout);
     /* i386 write(1, msg, 9): must never run */
@@ -425,6 +430,16 @@ int main(int argc, char **argv){
     const res = await attempt('tiocsti-high');
     if (res === undefined) return;
     expect(res.errno).toBe(1);
+    expectHostHealthy(res.r);
+  });
+
+  it('an x32-ABI syscall kills the process and never executes', async () => {
+    const res = await attempt('x32');
+    if (res === undefined) return;
+    expect(res.r.stdout).toContain('before');
+    expect(res.r.stdout).not.toContain('after');
+    // bwrap's reaper reports the SIGSYS death as 128 + 31.
+    expect(res.r.exit.code).toBe(159);
     expectHostHealthy(res.r);
   });
 
