@@ -1,9 +1,4 @@
-import {
-  DEFAULT_MAX_HEAP_BYTES,
-  DEFAULT_MAX_THREADS,
-  MIN_THREADS_FOR_NODE,
-  type SandboxConfig,
-} from '@plugward/types';
+import type { SandboxConfig } from '@plugward/types';
 
 /** Memory beyond `maxHeapBytes` a Node process needs (code, stacks, buffers) when the cgroup limit is derived. */
 export const RUNTIME_MEMORY_HEADROOM_BYTES = 96 * 1024 * 1024;
@@ -17,7 +12,8 @@ export const MIN_FILE_DESCRIPTORS = 32;
 /**
  * The default sandbox: every namespace (a user namespace even as root: without one bwrap leaves the capability
  * bounding set of a root process intact), strict seccomp,
- * no capabilities, no network, a 16 MiB `/tmp`, swap off, and pids/memory derived from the plugin's limits.
+ * no capabilities, no network, a 16 MiB `/tmp`, swap off, and a cgroup whose memory (`maxHeapBytes` + 96 MiB) and pids
+ * (`MIN_THREADS_FOR_NODE + maxThreads`) come from the plugin's limits at spawn time (the defaults when none are given).
  */
 export function defaultSandboxConfig(overrides: Partial<SandboxConfig> = {}): SandboxConfig {
   return {
@@ -26,11 +22,8 @@ export function defaultSandboxConfig(overrides: Partial<SandboxConfig> = {}): Sa
     capabilities: { allowedCaps: [], noNewPrivs: true },
     filesystem: { binds: [], tmpfsBytes: DEFAULT_TMPFS_BYTES, maskPaths: [] },
     network: { mode: 'isolated' },
-    cgroup: {
-      memoryBytes: DEFAULT_MAX_HEAP_BYTES + RUNTIME_MEMORY_HEADROOM_BYTES,
-      swapBytes: 0,
-      pidsMax: MIN_THREADS_FOR_NODE + DEFAULT_MAX_THREADS,
-    },
+    // Memory and pids are derived per spawn from the plugin's limits (see LinuxSandbox); swap is off.
+    cgroup: { swapBytes: 0 },
     env: { NODE_ENV: 'production' },
     ...overrides,
   };

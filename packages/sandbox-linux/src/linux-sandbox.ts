@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   DEFAULT_MAX_FILE_DESCRIPTORS,
+  DEFAULT_MAX_HEAP_BYTES,
   DEFAULT_MAX_THREADS,
   MIN_THREADS_FOR_NODE,
   PluginError,
@@ -120,7 +121,8 @@ function resolveLimits(spec: SandboxSpawnSpec): CgroupLimits {
   const c = spec.config.cgroup ?? {};
   const l = spec.limits;
   return {
-    memoryBytes: c.memoryBytes ?? (l ? l.maxHeapBytes + RUNTIME_MEMORY_HEADROOM_BYTES : undefined),
+    // Never unlimited: absent fields come from the plugin's limits, else from the defaults.
+    memoryBytes: c.memoryBytes ?? (l?.maxHeapBytes ?? DEFAULT_MAX_HEAP_BYTES) + RUNTIME_MEMORY_HEADROOM_BYTES,
     swapBytes: c.swapBytes ?? 0,
     cpuQuotaUs: c.cpuQuotaUs,
     cpuPeriodUs: c.cpuPeriodUs,

@@ -10,6 +10,7 @@ import {
   installProcessFilter,
   LinuxSandbox,
   packageReadOnlyPaths,
+  RUNTIME_MEMORY_HEADROOM_BYTES,
 } from '../dist/index.js';
 import { cleanupDirs, expectHostHealthy, firstMessage, runScript, tempDir } from './helpers.js';
 
@@ -253,5 +254,39 @@ describe('packageReadOnlyPaths', () => {
     );
     expect(firstMessage(r)).toEqual({ code: 'IoError' });
     expect(() => packageReadOnlyPaths(['no-such-package-plugward'], pkgRoot)).toThrow(/not installed/);
+  });
+});
+
+describe('cgroup limits derived from the plugin limits', () => {
+  it('memory = maxHeapBytes + headroom and pids = MIN_THREADS_FOR_NODE + maxThreads when the config leaves them open', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'hold.mjs'), HOLD_SCRIPT);
+    const proc = await new LinuxSandbox().spawn(
+      spec({
+        args: [path.join(dir, 'hold.mjs')],
+        readOnlyPaths: [dir],
+        limits: {
+          maxHeapBytes: 64 * 1024 * 1024,
+          maxCpuTimeMs: 1000,
+          maxFileDescriptors: 64,
+          maxThreads: 4,
+          maxConnections: 1,
+          maxDbQueryMs: 1,
+          maxExternalApiMs: 1,
+        },
+      }),
+    );
+    const layout = detectCgroupLayout();
+    const mem = proc.cgroupPaths.memory ?? '';
+    const pids = proc.cgroupPaths.pids ?? '';
+    const memFile = layout?.version === 1 ? 'memory.limit_in_bytes' : 'memory.max';
+    expect(Number(fs.readFileSync(path.join(mem, memFile), 'utf8'))).toBe(
+      64 * 1024 * 1024 + RUNTIME_MEMORY_HEADROOM_BYTES,
+    );
+    expect(fs.readFileSync(path.join(pids, 'pids.max'), 'utf8').trim()).toBe(
+      String(MIN_THREADS_FOR_NODE + 4),
+    );
+    proc.ipc.write('bye');
+    expect((await proc.exit).code).toBe(0);
   });
 });
