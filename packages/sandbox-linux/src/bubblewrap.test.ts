@@ -54,6 +54,9 @@ describe('buildBwrapArgs', () => {
     expect(() =>
       buildBwrapArgs({ config: { ...base, namespaces: { ...base.namespaces, mount: false } }, view: [] }),
     ).toThrow(/mount namespace/);
+    expect(() =>
+      buildBwrapArgs({ config: { ...base, namespaces: { ...base.namespaces, pid: false } }, view: [] }),
+    ).toThrow(/pid and ipc/);
     expect(() => bwrapCommand('relative/node', [])).toThrow(/absolute/);
     expect(() => bwrapCommand('/usr/bin/node', ['a\0b'])).toThrow(/NUL/);
   });

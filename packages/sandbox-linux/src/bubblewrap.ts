@@ -131,8 +131,17 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
   const { config } = input;
   const ns = config.namespaces;
   const out: string[] = ['--die-with-parent', '--new-session'];
-  if (!ns.mount)
+  if (!ns.mount) {
     throw new PluginError('InvalidArgument', 'bubblewrap always uses a mount namespace; set mount: true');
+  }
+  // The sandbox's uid is the host user's (root maps to root): without its own pid and IPC namespaces it could signal
+  // that user's host processes and read their SysV shared memory, capabilities or not.
+  if (!ns.pid || !ns.ipc) {
+    throw new PluginError(
+      'InvalidArgument',
+      'a sandbox needs its own pid and ipc namespaces (set pid: true, ipc: true)',
+    );
+  }
   const wantsNet = config.network.mode !== 'full';
   if (wantsNet !== ns.net) {
     throw new PluginError(
