@@ -228,7 +228,15 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
       for (const p of lockdown.paths) mirrorReadOnly(p, seen, ops);
       args = ['--import', pathToFileURL(lockdown.entry).href, ...args];
     }
-    for (const p of spec.readOnlyPaths) mirrorReadOnly(p, seen, ops);
+    for (const p of spec.readOnlyPaths) {
+      if (typeof p !== 'string' || path.resolve('/', p) === '/') {
+        throw new PluginError(
+          'InvalidArgument',
+          'readOnlyPaths must name what the plugin needs, not the whole root',
+        );
+      }
+      mirrorReadOnly(p, seen, ops);
+    }
 
     // With the host network (explicit opt-in) strict still limits sockets, but to unix and IP families.
     const bpf = buildSeccompFilter(config.seccomp, { inetSockets: config.network.mode === 'full' });

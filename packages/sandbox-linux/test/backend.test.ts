@@ -74,6 +74,10 @@ describe('LinuxSandbox refuses rather than run unsandboxed', () => {
     );
   });
 
+  it('binding the whole root read-only is refused', async () => {
+    await rejectsWith(new LinuxSandbox().spawn(spec({ readOnlyPaths: ['/'] })), 'InvalidArgument');
+  });
+
   it('contradicting network settings are InvalidArgument', async () => {
     const config = defaultSandboxConfig({ network: { mode: 'full' } });
     await rejectsWith(new LinuxSandbox().spawn(spec({ config })), 'InvalidArgument');
