@@ -14,10 +14,19 @@ export const MIN_FILE_DESCRIPTORS = 32;
  * bounding set of a root process intact), strict seccomp,
  * no capabilities, no network, a 16 MiB `/tmp`, swap off, and a cgroup whose memory (`maxHeapBytes` + 96 MiB) and pids
  * (`MIN_THREADS_FOR_NODE + maxThreads`) come from the plugin's limits at spawn time (the defaults when none are given).
+ * Overriding `network` with `{ mode: 'full' }` also turns the network namespace off unless `namespaces` is given too.
  */
 export function defaultSandboxConfig(overrides: Partial<SandboxConfig> = {}): SandboxConfig {
   return {
-    namespaces: { pid: true, net: true, mount: true, ipc: true, uts: true, user: true, cgroup: true },
+    namespaces: {
+      pid: true,
+      net: overrides.network?.mode !== 'full',
+      mount: true,
+      ipc: true,
+      uts: true,
+      user: true,
+      cgroup: true,
+    },
     seccomp: { mode: 'strict' },
     capabilities: { allowedCaps: [], noNewPrivs: true },
     filesystem: { binds: [], tmpfsBytes: DEFAULT_TMPFS_BYTES, maskPaths: [] },

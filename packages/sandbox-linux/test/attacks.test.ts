@@ -8,7 +8,6 @@ import type { FetchRequest } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cleanupStaleCgroups,
-  defaultSandboxConfig,
   enforceCpuBudget,
   exitViolation,
   FetchBroker,
@@ -182,13 +181,12 @@ describe('network', () => {
   });
 
   it('full mode (explicit opt-in) shares the host network; strict then allows IP sockets', async () => {
-    const base = defaultSandboxConfig();
     const r = await runScript(
       `const s = net.connect(${port}, '127.0.0.1');
        const code = await new Promise((res) => { s.on('connect', () => res('connected')); s.on('error', (e) => res(e.code)); });
        s.destroy();
        await done({ code });`,
-      { config: { network: { mode: 'full' }, namespaces: { ...base.namespaces, net: false } } },
+      { config: { network: { mode: 'full' } } },
     );
     expect(firstMessage(r).code).toBe('connected');
     expectHostHealthy(r);

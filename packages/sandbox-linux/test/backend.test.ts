@@ -79,7 +79,8 @@ describe('LinuxSandbox refuses rather than run unsandboxed', () => {
   });
 
   it('contradicting network settings are InvalidArgument', async () => {
-    const config = defaultSandboxConfig({ network: { mode: 'full' } });
+    const base = defaultSandboxConfig();
+    const config = { ...base, network: { mode: 'full' as const } }; // net namespace still on: a contradiction
     await rejectsWith(new LinuxSandbox().spawn(spec({ config })), 'InvalidArgument');
   });
 
