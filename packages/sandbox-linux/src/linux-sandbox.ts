@@ -316,10 +316,15 @@ async function waitForJoin(child: ChildProcess, cgroup: CgroupHandle): Promise<v
   const pid = String(child.pid);
   for (let i = 0; i < 2000 && file !== undefined; i++) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new PluginError(
-        'SandboxError',
-        `the sandbox launcher exited (code ${child.exitCode}) before joining its cgroup`,
-      );
+      // The launcher exits 125 when it could not join (and then never runs the command). Any other exit means it
+      // joined, ran the command and the command already ended — a fast command is not a failure to start.
+      if (child.exitCode === 125 || child.signalCode !== null) {
+        throw new PluginError(
+          'SandboxError',
+          `the sandbox launcher exited (${child.signalCode ?? `code ${child.exitCode}`}) before joining its cgroup`,
+        );
+      }
+      return;
     }
     try {
       if (fs.readFileSync(file, 'utf8').split('\n').includes(pid)) return;
