@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// The `plugward` command. Subcommands land with their issues (security: keygen/hash/sign/verify/trust; registry:
-// inspect/run/doctor).
-import { LAYER } from './index.js';
+// The `plugward` command. Exit codes: see EXIT_CODES in exit-codes.ts and the package README.
+import { main } from './cli.js';
 
-const args = process.argv.slice(2);
-if (args[0] === '--version' || args[0] === '-v') {
-  console.log('plugward 0.0.0');
-} else {
-  console.error(`plugward (layer ${LAYER}): no subcommands yet.\nusage: plugward --version`);
-  process.exitCode = args.length === 0 ? 0 : 2;
-}
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`plugward: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exitCode = 70;
+  },
+);

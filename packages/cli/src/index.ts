@@ -1,9 +1,12 @@
 /**
- * @plugward/cli — The `plugward` command: keygen, hash, sign, verify, trust, inspect, run, doctor.
- *
- * Not implemented yet: see the open issue for this package.
+ * @plugward/cli — the `plugward` command: keygen, hash, sign, verify and trust add|rm|ls (inspect, run and doctor
+ * arrive with the registry). The programmatic entry is {@link main}; each subcommand is a {@link Command}.
  * @packageDocumentation
  */
+
+export { CLI_VERSION, COMMANDS, main } from './cli.js';
+export type { CliIo, Command } from './command.js';
+export { EXIT_CODES, exitCodeFor } from './exit-codes.js';
 
 /** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
 export const LAYER = 4;

@@ -1,9 +1,71 @@
 /**
- * @plugward/security — SHA3-512 hashing, Ed25519 signatures, signed manifests and the encrypted trust list (PluginSecurity).
- *
- * Not implemented yet: see the open issue for this package.
+ * @plugward/security — SHA3-512 hashing, strict Ed25519 signatures, signed manifests (RFC 8785 + domain separation),
+ * the encrypted trust list (XChaCha20-Poly1305, Argon2id) and `PluginSecurity`, the trust gate of a Plugward host.
  * @packageDocumentation
  */
 
-/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
-export const LAYER = 1;
+export { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, aeadOpen, aeadSeal } from './aead.js';
+export { writeFileAtomic } from './atomic-write.js';
+export { fromHex, toHex } from './bytes.js';
+export { canonicalJson } from './canonical-json.js';
+export {
+  assertValidPublicKey,
+  defaultSignatureBackend,
+  generateKeyPair,
+  getPublicKey,
+  type KeyPair,
+  keyId,
+  publicKeyProblem,
+  type SignatureBackend,
+  sign,
+  type VerifyOptions,
+  verifySignature,
+} from './ed25519.js';
+export {
+  calculateHash,
+  defaultHashBackend,
+  type HashBackend,
+  type HashFileOptions,
+  hashBytes,
+  readFileCapped,
+  sha3_512,
+} from './hash.js';
+export {
+  manifestPathFor,
+  manifestSigningBytes,
+  parseManifest,
+  readManifest,
+  signManifest,
+  validateManifest,
+  verifyManifestSignature,
+  type WriteSignedManifestOptions,
+  writeSignedManifest,
+} from './manifest.js';
+export {
+  PluginSecurity,
+  type SecurityVerdict,
+  trustEntryFromManifest,
+  type VerifiedArtifact,
+} from './plugin-security.js';
+export {
+  type Argon2Params,
+  DEFAULT_ARGON2_PARAMS,
+  decryptTrustList,
+  encryptTrustList,
+  type LoadTrustListOptions,
+  loadTrustList,
+  MAX_TRUST_LIST_BYTES,
+  parseTrustListKeyHex,
+  saveTrustList,
+  TRUST_LIST_FORMAT_VERSION,
+  TRUST_LIST_HEADER_BYTES,
+  TRUST_LIST_MAGIC,
+  TrustList,
+  type TrustListData,
+  type TrustListFailure,
+  type TrustListKey,
+  type UpdateTrustListOptions,
+  updateTrustList,
+  validateTrustEntry,
+  withListLock,
+} from './trust-list.js';

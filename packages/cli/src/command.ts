@@ -1,0 +1,50 @@
+import { PluginError } from '@plugward/types';
+
+/** Where a command writes: injectable so `main` can run in-process too. */
+export interface CliIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+/** One subcommand of `plugward`. The registry issue adds `inspect`, `run` and `doctor` as more of these. */
+export interface Command {
+  name: string;
+  /** One line for `plugward --help`. */
+  summary: string;
+  /** Full usage text for `plugward <name> --help`. */
+  usage: string;
+  /** Runs with the arguments after the command name; resolves to the exit code. */
+  run(argv: string[], io: CliIo): Promise<number>;
+}
+
+/** Options every command accepts. */
+export const COMMON_OPTIONS = {
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/**
+ * Runs `parseArgs` (pass `fn`) turning its TypeError into PluginError `InvalidArgument`, so usage mistakes exit 2.
+ */
+export function withUsage<T>(usage: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new PluginError('InvalidArgument', `${(e as Error).message}\n\n${usage}`);
+  }
+}
+
+/** Throws a usage error unless `value` is a non-empty string. */
+export function required(value: string | boolean | undefined, what: string, usage: string): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new PluginError('InvalidArgument', `missing ${what}\n\n${usage}`);
+  }
+  return value;
+}
+
+/** Writes a result: JSON with --json, else the human text. */
+export function output(io: CliIo, json: boolean | undefined, value: unknown, human: string): void {
+  io.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human}\n`);
+}

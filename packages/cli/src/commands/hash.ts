@@ -1,0 +1,46 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { calculateHash } from '@plugward/security';
+import { DEFAULT_MAX_ARTIFACT_BYTES, PluginError } from '@plugward/types';
+import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
+import { hashProgress } from '../progress.js';
+
+const usage = `usage: plugward hash <file> [--max-bytes N] [--json]
+
+Prints the SHA3-512 of <file> (lowercase hex), as signed manifests and trust lists record it.`;
+
+/** Parses a positive integer option. */
+export function positiveInt(value: string | boolean | undefined, what: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (typeof value !== 'string' || !Number.isSafeInteger(n) || n <= 0) {
+    throw new PluginError('InvalidArgument', `${what} must be a positive integer, got ${String(value)}`);
+  }
+  return n;
+}
+
+/** `plugward hash <file>`. */
+export const hash: Command = {
+  name: 'hash',
+  summary: 'print the SHA3-512 of a file',
+  usage,
+  async run(argv, io) {
+    const { values, positionals } = withUsage(usage, () =>
+      parseArgs({
+        args: argv,
+        options: { ...COMMON_OPTIONS, 'max-bytes': { type: 'string' } },
+        allowPositionals: true,
+        strict: true,
+      }),
+    );
+    const file = required(positionals[0], '<file>', usage);
+    const maxBytes = positiveInt(values['max-bytes'], '--max-bytes', DEFAULT_MAX_ARTIFACT_BYTES);
+    const progress = hashProgress(io, file);
+    const digest = await calculateHash(resolve(io.cwd, file), {
+      maxBytes,
+      ...(progress === undefined ? {} : { onProgress: progress }),
+    });
+    output(io, values.json, { file, sha3_512: digest }, `${digest}  ${file}`);
+    return 0;
+  },
+};

@@ -1,0 +1,113 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { manifestPathFor, writeSignedManifest } from '@plugward/security';
+import { DEFAULT_MAX_ARTIFACT_BYTES, PluginError, type PluginManifest } from '@plugward/types';
+import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
+import { readPrivateKey } from '../keys.js';
+import { hashProgress } from '../progress.js';
+import { positiveInt } from './hash.js';
+
+const usage = `usage: plugward sign <artifact> --key <name.key> --name <plugin-name> --version <semver>
+                     [--author TEXT] [--kind js|native] [--description TEXT]
+                     [--limits FILE.json] [--requirements FILE.json] [--max-bytes N] [--json]
+
+Hashes <artifact>, signs its manifest and writes <artifact>.plugward.json beside it.
+--kind defaults to native for .so/.dylib/.dll files and js otherwise; --author defaults to "unknown".`;
+
+async function readJson(path: string, what: string, cwd: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(resolve(cwd, path), 'utf8');
+  } catch (e) {
+    throw new PluginError('NotFound', `cannot read ${what} file ${path}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new PluginError(
+      'InvalidArgument',
+      `${what} file ${path} is not valid JSON: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** `plugward sign <artifact> ...`. */
+export const sign: Command = {
+  name: 'sign',
+  summary: 'hash an artifact and write its signed manifest (<artifact>.plugward.json)',
+  usage,
+  async run(argv, io) {
+    const { values, positionals } = withUsage(usage, () =>
+      parseArgs({
+        args: argv,
+        options: {
+          ...COMMON_OPTIONS,
+          key: { type: 'string' },
+          name: { type: 'string' },
+          version: { type: 'string' },
+          author: { type: 'string' },
+          kind: { type: 'string' },
+          description: { type: 'string' },
+          limits: { type: 'string' },
+          requirements: { type: 'string' },
+          'max-bytes': { type: 'string' },
+        },
+        allowPositionals: true,
+        strict: true,
+      }),
+    );
+    const artifact = resolve(io.cwd, required(positionals[0], '<artifact>', usage));
+    const keyFile = required(values.key, '--key <name.key>', usage);
+    const name = required(values.name, '--name <plugin-name>', usage);
+    const version = required(values.version, '--version <semver>', usage);
+    const kind = values.kind ?? (/\.(so|dylib|dll)(\.\d+)*$/.test(artifact) ? 'native' : 'js');
+    if (kind !== 'js' && kind !== 'native') {
+      throw new PluginError('InvalidArgument', `--kind must be js or native, got ${String(kind)}`);
+    }
+    const privateKey = await readPrivateKey(keyFile, io);
+    const progress = hashProgress(io, artifact);
+    let manifest: PluginManifest;
+    try {
+      manifest = await writeSignedManifest(
+        {
+          artifactPath: artifact,
+          name,
+          version,
+          author: typeof values.author === 'string' ? values.author : 'unknown',
+          kind,
+          ...(typeof values.description === 'string' ? { description: values.description } : {}),
+          ...(typeof values.limits === 'string'
+            ? { limits: (await readJson(values.limits, '--limits', io.cwd)) as PluginManifest['limits'] }
+            : {}),
+          ...(typeof values.requirements === 'string'
+            ? {
+                requirements: (await readJson(values.requirements, '--requirements', io.cwd)) as NonNullable<
+                  PluginManifest['requirements']
+                >,
+              }
+            : {}),
+          maxBytes: positiveInt(values['max-bytes'], '--max-bytes', DEFAULT_MAX_ARTIFACT_BYTES),
+          ...(progress === undefined ? {} : { onProgress: progress }),
+        },
+        privateKey,
+      );
+    } catch (e) {
+      // A bad --name/--version is the user's input, not a broken manifest on disk.
+      if (e instanceof PluginError && e.code === 'InvalidManifest') {
+        throw new PluginError('InvalidArgument', e.message, { cause: e });
+      }
+      throw e;
+    }
+    const manifestPath = manifestPathFor(artifact);
+    output(
+      io,
+      values.json,
+      { manifestPath, manifest },
+      `signed ${manifest.name}@${manifest.version} (key ${manifest.signature.keyId})\nwrote ${manifestPath}`,
+    );
+    return 0;
+  },
+};

@@ -1,0 +1,61 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PluginSecurity } from '@plugward/security';
+import { PluginError } from '@plugward/types';
+import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
+import { readPublicKey, TRUST_KEY_OPTIONS, trustListKey } from '../keys.js';
+
+const usage = `usage: plugward verify <artifact> --pub <name.pub|HEX> [--pub ...]
+                       [--list FILE (--key-hex HEX | --key-hex-env VAR | --passphrase-env VAR)] [--json]
+
+Checks that <artifact> matches its signed manifest and that the manifest is signed by one of the --pub keys.
+With --list, the artifact must also be on that encrypted trust list (exact hash, name, version and key), and a lower
+version than the highest trusted one is refused. Exit 0 when valid, 1 when not.`;
+
+/** `plugward verify <artifact> --pub <p>`. */
+export const verify: Command = {
+  name: 'verify',
+  summary: 'verify an artifact against its signed manifest, pinned keys and optionally a trust list',
+  usage,
+  async run(argv, io) {
+    const { values, positionals } = withUsage(usage, () =>
+      parseArgs({
+        args: argv,
+        options: { ...COMMON_OPTIONS, pub: { type: 'string', multiple: true }, ...TRUST_KEY_OPTIONS },
+        allowPositionals: true,
+        strict: true,
+      }),
+    );
+    const artifactArg = required(positionals[0], '<artifact>', usage);
+    const pubs = values.pub ?? [];
+    if (pubs.length === 0 && values.list === undefined) {
+      throw new PluginError('InvalidArgument', `give at least one --pub key (or --list)\n\n${usage}`);
+    }
+    const keys = await Promise.all(pubs.map((p) => readPublicKey(p, io)));
+    const listPath = typeof values.list === 'string' ? resolve(io.cwd, values.list) : undefined;
+    const security = new PluginSecurity(
+      { onlyTrusted: listPath !== undefined, trustListPath: listPath ?? '' },
+      keys,
+    );
+    if (listPath !== undefined) await security.loadAndDecryptTrustList(trustListKey(values, io));
+    const artifact = resolve(io.cwd, artifactArg);
+    const verified = await security.verifyArtifact(artifact);
+    const m = verified.manifest;
+    output(
+      io,
+      values.json,
+      {
+        ok: true,
+        artifact,
+        name: m.name,
+        version: m.version,
+        kind: m.kind,
+        sha3_512: verified.hash,
+        keyId: m.signature.keyId,
+        trusted: verified.trustEntry !== undefined,
+      },
+      `OK ${m.name}@${m.version} (${m.kind}) signed by ${m.signature.keyId}${verified.trustEntry ? ', on the trust list' : ''}`,
+    );
+    return 0;
+  },
+};

@@ -1,0 +1,329 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import {
+  DEFAULT_SECURITY_POLICY,
+  PluginError,
+  type PluginManifest,
+  PluginVersion,
+  type SecurityPolicy,
+  type TrustedPluginEntry,
+} from '@plugward/types';
+import { bytesOrHex, fromHex, toHex } from './bytes.js';
+import { assertValidPublicKey, keyId, verifySignature } from './ed25519.js';
+import { calculateHash, hashBytes, readFileCapped } from './hash.js';
+import { manifestPathFor, readManifest, verifyManifestSignature } from './manifest.js';
+import {
+  loadTrustList,
+  saveTrustList,
+  type TrustListKey,
+  validateTrustEntry,
+  withListLock,
+} from './trust-list.js';
+
+/** An artifact that passed every check, with the exact bytes that were verified (load these, not the path). */
+export interface VerifiedArtifact {
+  manifest: PluginManifest;
+  /** The exact verified bytes. */
+  bytes: Uint8Array;
+  /** SHA3-512 of `bytes`, lowercase hex. */
+  hash: string;
+  artifactPath: string;
+  manifestPath: string;
+  /** The trust list entry, when the artifact is trusted; absent for an untrusted plugin the policy lets through. */
+  trustEntry?: TrustedPluginEntry;
+}
+
+/** The outcome of {@link PluginSecurity.check}: a verified artifact, or the PluginError saying why not. */
+export type SecurityVerdict = { ok: true; verified: VerifiedArtifact } | { ok: false; error: PluginError };
+
+/**
+ * The trust gate (the seed's `PluginSecurity`): SHA3-512 of the artifact must match its manifest, the manifest must be
+ * signed by a pinned key, and (under `onlyTrusted`) the exact hash, name, version and key must be on the trust list.
+ *
+ * @example
+ * ```ts
+ * const security = new PluginSecurity({ onlyTrusted: true }, [publisherKeyHex]);
+ * await security.loadAndDecryptTrustList(process.env.TRUST_KEY!);
+ * const verified = await security.verifyArtifact('plugins/hello.mjs'); // throws PluginError if anything is off
+ * ```
+ */
+export class PluginSecurity {
+  /** The effective policy (defaults filled in). */
+  readonly policy: Readonly<SecurityPolicy>;
+  private readonly pinned = new Map<string, Uint8Array>();
+  private entries: TrustedPluginEntry[] = [];
+  private version = 0;
+  // Highest version verified per name in this process: a downgrade within one host run is refused too.
+  private readonly seen = new Map<string, PluginVersion>();
+
+  /**
+   * @param policy - overrides of DEFAULT_SECURITY_POLICY.
+   * @param hardcodedPublicKeys - Ed25519 public keys (bytes or hex) whose signatures are accepted.
+   * @param trustedPlugins - initial trust entries (usually loaded later with {@link loadAndDecryptTrustList}).
+   * @throws PluginError `SignatureError` for a small-order or non-canonical key, `TrustListError` for a bad entry.
+   */
+  constructor(
+    policy: Partial<SecurityPolicy> = {},
+    hardcodedPublicKeys: readonly (Uint8Array | string)[] = [],
+    trustedPlugins: readonly TrustedPluginEntry[] = [],
+  ) {
+    this.policy = Object.freeze({ ...DEFAULT_SECURITY_POLICY, ...policy });
+    for (const k of hardcodedPublicKeys) this.pinKey(k);
+    for (const e of trustedPlugins) this.addTrustedPlugin(e);
+  }
+
+  /** Pins another public key. @returns its key id. */
+  pinKey(publicKey: Uint8Array | string): string {
+    const bytes = assertValidPublicKey(publicKey, 'pinned public key');
+    const id = keyId(bytes);
+    this.pinned.set(id, bytes);
+    return id;
+  }
+
+  /** Key ids of the pinned keys. */
+  get pinnedKeyIds(): string[] {
+    return [...this.pinned.keys()];
+  }
+
+  /** A copy of the trust entries. */
+  get trustedPlugins(): TrustedPluginEntry[] {
+    return this.entries.map((e) => ({ ...e }));
+  }
+
+  /** The list version last loaded or saved (0 before either). */
+  get listVersion(): number {
+    return this.version;
+  }
+
+  /** SHA3-512 of a file, capped at `policy.maxArtifactBytes`. */
+  calculateHash(path: string): Promise<string> {
+    return calculateHash(path, { maxBytes: this.policy.maxArtifactBytes });
+  }
+
+  /** Strict Ed25519 verification (see the free function `verifySignature`). */
+  verifySignature(
+    message: Uint8Array,
+    signature: Uint8Array | string,
+    publicKey: Uint8Array | string,
+  ): boolean {
+    let sig: Uint8Array;
+    let key: Uint8Array;
+    try {
+      sig = typeof signature === 'string' ? fromHex(signature, 'signature') : signature;
+      key = typeof publicKey === 'string' ? fromHex(publicKey, 'public key') : publicKey;
+    } catch {
+      return false;
+    }
+    return verifySignature(message, sig, key);
+  }
+
+  /** True when an entry with this SHA3-512 hash is on the trust list. */
+  isTrustedHash(hash: string): boolean {
+    return this.entries.some((e) => e.hash === hash.toLowerCase());
+  }
+
+  /** The trust entry of this hash, if any. */
+  getPluginInfo(hash: string): TrustedPluginEntry | undefined {
+    const e = this.entries.find((x) => x.hash === hash.toLowerCase());
+    return e === undefined ? undefined : { ...e };
+  }
+
+  /**
+   * Adds (or replaces, by hash) a trust entry after validating it (key canonical and not of small order, key id
+   * matching). Call {@link encryptAndSaveTrustList} to persist.
+   */
+  addTrustedPlugin(entry: TrustedPluginEntry): void {
+    const e = validateTrustEntry(entry);
+    this.entries = [...this.entries.filter((x) => x.hash !== e.hash), e];
+  }
+
+  /** Removes the entry with this hash. @returns whether one was removed. */
+  removeTrustedPlugin(hash: string): boolean {
+    const before = this.entries.length;
+    this.entries = this.entries.filter((x) => x.hash !== hash.toLowerCase());
+    return this.entries.length !== before;
+  }
+
+  /**
+   * Encrypts the current entries to `policy.trustListPath` (atomic write under a lock) with listVersion one above
+   * both the version this instance knows and the version on disk, so a newer list is never overwritten by an older.
+   * @param key - 64 hex digits, 32 bytes, or `{ passphrase }`.
+   * @returns the new list version.
+   */
+  async encryptAndSaveTrustList(key: TrustListKey): Promise<number> {
+    const path = this.policy.trustListPath;
+    await mkdir(dirname(path), { recursive: true });
+    return withListLock(path, async () => {
+      let onDisk = 0;
+      try {
+        onDisk = (await loadTrustList(path, key)).listVersion;
+      } catch (e) {
+        if (!(e instanceof PluginError && e.details?.reason === 'not-found')) throw e;
+      }
+      const next = Math.max(onDisk, this.version) + 1;
+      await saveTrustList(path, { listVersion: next, entries: this.entries }, key);
+      this.version = next;
+      return next;
+    });
+  }
+
+  /**
+   * Loads `policy.trustListPath`, refusing a list older than `policy.minTrustListVersion` or than the version this
+   * instance already loaded or saved (replay), and replaces the in-memory entries.
+   * @throws PluginError `TrustListError` (details.reason says why), `IoError`.
+   */
+  async loadAndDecryptTrustList(key: TrustListKey): Promise<number> {
+    const min = Math.max(this.policy.minTrustListVersion, this.version);
+    const data = await loadTrustList(this.policy.trustListPath, key, { minListVersion: min });
+    this.entries = data.entries;
+    this.version = data.listVersion;
+    return data.listVersion;
+  }
+
+  /**
+   * Verifies an artifact and returns the exact bytes that were checked. Steps: read and validate the manifest; read
+   * the artifact once (size-capped) and hash those bytes; compare with the manifest; verify the signature against a
+   * pinned key (or the key of a matching trust entry); check the trust list (hash, name, version, key, signature);
+   * refuse downgrades.
+   * @throws PluginError `InvalidManifest`, `NotFound`, `SecurityError`, `SignatureError`, `UntrustedPlugin`,
+   *   `VersionDowngrade`, `IoError`.
+   */
+  async verifyArtifact(artifactPath: string): Promise<VerifiedArtifact> {
+    const manifestPath = manifestPathFor(artifactPath);
+    const manifest = await readManifest(artifactPath);
+    const name = manifest.name;
+    const bytes = await readFileCapped(artifactPath, this.policy.maxArtifactBytes);
+    const hash = hashBytes(bytes);
+    if (bytes.length !== manifest.artifact.size || hash !== manifest.artifact.sha3_512) {
+      throw new PluginError(
+        'SecurityError',
+        `${artifactPath} does not match its manifest (hash or size differs)`,
+        {
+          plugin: name,
+          details: { expected: manifest.artifact.sha3_512, actual: hash },
+        },
+      );
+    }
+    const signerId = manifest.signature.keyId;
+    const byHash = this.entries.find((e) => e.hash === hash);
+    let key = this.pinned.get(signerId);
+    if (key === undefined && byHash !== undefined && byHash.keyId === signerId)
+      key = fromHex(byHash.publicKey);
+    if (key === undefined) {
+      throw new PluginError('SignatureError', `${name} is signed by key ${signerId}, which is not pinned`, {
+        plugin: name,
+        details: { keyId: signerId },
+      });
+    }
+    if (!verifyManifestSignature(manifest, key)) {
+      throw new PluginError(
+        'SignatureError',
+        `manifest signature of ${name}@${manifest.version} is invalid`,
+        {
+          plugin: name,
+        },
+      );
+    }
+    const sameVersion = this.entries.find(
+      (e) => e.name === name && PluginVersion.compare(e.version, manifest.version) === 0 && e.hash !== hash,
+    );
+    if (sameVersion !== undefined && byHash === undefined) {
+      throw new PluginError(
+        'SecurityError',
+        `${name}@${manifest.version} is trusted with different bytes (hash ${sameVersion.hash.slice(0, 16)}…); this artifact is not that one`,
+        { plugin: name },
+      );
+    }
+    if (byHash !== undefined) {
+      const mismatch =
+        byHash.name !== name
+          ? 'name'
+          : byHash.version !== manifest.version
+            ? 'version'
+            : byHash.keyId !== signerId
+              ? 'keyId'
+              : byHash.signature !== undefined && byHash.signature !== manifest.signature.value
+                ? 'signature'
+                : undefined;
+      if (mismatch !== undefined) {
+        throw new PluginError(
+          'SecurityError',
+          `trust entry for this hash is for ${byHash.name}@${byHash.version}; the manifest's ${mismatch} differs`,
+          { plugin: name, details: { field: mismatch } },
+        );
+      }
+    } else if (this.policy.onlyTrusted) {
+      throw new PluginError('UntrustedPlugin', `${name}@${manifest.version} is not on the trust list`, {
+        plugin: name,
+        details: { hash },
+      });
+    }
+    this.checkDowngrade(name, manifest.version);
+    const v = PluginVersion.parse(manifest.version);
+    const prev = this.seen.get(name);
+    if (prev === undefined || v.compare(prev) > 0) this.seen.set(name, v);
+    return {
+      manifest,
+      bytes,
+      hash,
+      artifactPath,
+      manifestPath,
+      ...(byHash === undefined ? {} : { trustEntry: { ...byHash } }),
+    };
+  }
+
+  private checkDowngrade(name: string, version: string): void {
+    if (this.policy.allowDowngrade) return;
+    const v = PluginVersion.parse(version);
+    let highest = this.seen.get(name);
+    for (const e of this.entries) {
+      if (e.name !== name) continue;
+      const ev = PluginVersion.parse(e.version);
+      if (highest === undefined || ev.compare(highest) > 0) highest = ev;
+    }
+    if (highest !== undefined && v.compare(highest) < 0) {
+      throw new PluginError(
+        'VersionDowngrade',
+        `${name}@${version} is older than the highest trusted version ${highest.toString()} (policy.allowDowngrade is false)`,
+        { plugin: name, details: { version, highest: highest.toString() } },
+      );
+    }
+  }
+
+  /** Like {@link verifyArtifact} but returns a verdict instead of throwing. */
+  async check(artifactPath: string): Promise<SecurityVerdict> {
+    try {
+      return { ok: true, verified: await this.verifyArtifact(artifactPath) };
+    } catch (e) {
+      const error =
+        e instanceof PluginError
+          ? e
+          : new PluginError('SecurityError', `verification failed: ${String(e)}`, { cause: e });
+      return { ok: false, error };
+    }
+  }
+
+  /** True when {@link verifyArtifact} succeeds. */
+  async verifyPlugin(artifactPath: string): Promise<boolean> {
+    return (await this.check(artifactPath)).ok;
+  }
+}
+
+/** Builds a trust entry from a signed manifest and the signer's public key (for `trust add`). */
+export function trustEntryFromManifest(
+  manifest: PluginManifest,
+  publicKey: Uint8Array | string,
+  note?: string,
+): TrustedPluginEntry {
+  const key = bytesOrHex(publicKey, 'public key', 32);
+  return validateTrustEntry({
+    name: manifest.name,
+    version: manifest.version,
+    hash: manifest.artifact.sha3_512,
+    keyId: keyId(key),
+    publicKey: toHex(key),
+    signature: manifest.signature.value,
+    addedAt: new Date().toISOString(),
+    ...(note === undefined ? {} : { note }),
+  });
+}

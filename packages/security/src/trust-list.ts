@@ -1,0 +1,427 @@
+import { randomBytes } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { argon2idAsync } from '@noble/hashes/argon2.js';
+import {
+  MAX_PLUGIN_NAME_LENGTH,
+  PLUGIN_NAME_PATTERN,
+  PluginError,
+  PluginVersion,
+  type TrustedPluginEntry,
+} from '@plugward/types';
+import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, aeadOpen, aeadSeal } from './aead.js';
+import { writeFileAtomic } from './atomic-write.js';
+import { bytesOrHex, fromHex } from './bytes.js';
+import { assertValidPublicKey, keyId } from './ed25519.js';
+import { withFileLock } from './file-lock.js';
+
+/** First 8 bytes of every trust list file: `PWTRUST` and a NUL. */
+export const TRUST_LIST_MAGIC = new Uint8Array([0x50, 0x57, 0x54, 0x52, 0x55, 0x53, 0x54, 0x00]);
+/** The file format version this package writes and reads. */
+export const TRUST_LIST_FORMAT_VERSION = 1;
+/** Header size: magic 8, format 2, kdf 1, reserved 1, t 4, m 4, p 4, salt 16, nonce 24. */
+export const TRUST_LIST_HEADER_BYTES = 64;
+/** Largest trust list file accepted, bytes. */
+export const MAX_TRUST_LIST_BYTES = 16 * 1024 * 1024;
+
+const KDF_NONE = 0;
+const KDF_ARGON2ID = 1;
+const SALT_BYTES = 16;
+
+/** Argon2id cost parameters, stored in the file header. */
+export interface Argon2Params {
+  /** Iterations. */
+  t: number;
+  /** Memory, KiB. */
+  m: number;
+  /** Parallelism. */
+  p: number;
+}
+
+/** OWASP's Argon2id baseline (19 MiB, 2 passes, 1 lane): ≈0.2 s with @noble/hashes on this machine. */
+export const DEFAULT_ARGON2_PARAMS: Readonly<Argon2Params> = Object.freeze({ t: 2, m: 19 * 1024, p: 1 });
+// Bounds applied to parameters read from a (possibly forged) header, so a file can't make us allocate gigabytes.
+const ARGON2_MAX = { t: 16, m: 1024 * 1024, p: 16 } as const;
+
+/**
+ * The key of a trust list: 32 raw bytes (or 64 hex digits), or a passphrase stretched with Argon2id (parameters and
+ * salt stored in the header; `kdf` picks the cost when saving).
+ */
+export type TrustListKey =
+  | Uint8Array
+  | string
+  | { key: Uint8Array | string }
+  | { passphrase: string; kdf?: Argon2Params };
+
+/** The decrypted content of a trust list file. */
+export interface TrustListData {
+  /** Monotonically increasing; a loader refuses a list older than the version it already knows (replay). */
+  listVersion: number;
+  entries: TrustedPluginEntry[];
+}
+
+/** Why a trust list could not be read, in `PluginError.details.reason`. */
+export type TrustListFailure =
+  | 'empty'
+  | 'truncated'
+  | 'too-large'
+  | 'bad-magic'
+  | 'unsupported-format'
+  | 'bad-header'
+  | 'wrong-key-type'
+  | 'auth-failed'
+  | 'bad-plaintext'
+  | 'replayed'
+  | 'not-found';
+
+function fail(
+  reason: TrustListFailure,
+  message: string,
+  extra: Record<string, unknown> = {},
+  cause?: unknown,
+) {
+  return new PluginError('TrustListError', message, {
+    details: { reason, ...extra },
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+type NormalKey =
+  | { kind: 'raw'; key: Uint8Array }
+  | { kind: 'passphrase'; passphrase: string; kdf: Argon2Params };
+
+function normaliseKey(key: TrustListKey): NormalKey {
+  if (typeof key === 'string' || key instanceof Uint8Array) {
+    return { kind: 'raw', key: bytesOrHex(key, 'trust list key', 32) };
+  }
+  if (typeof key === 'object' && key !== null && 'passphrase' in key) {
+    if (typeof key.passphrase !== 'string' || key.passphrase.length === 0) {
+      throw new PluginError('InvalidArgument', 'trust list passphrase must be a non-empty string');
+    }
+    const kdf = key.kdf ?? DEFAULT_ARGON2_PARAMS;
+    checkArgon2(kdf, 'InvalidArgument');
+    return { kind: 'passphrase', passphrase: key.passphrase, kdf };
+  }
+  if (typeof key === 'object' && key !== null && 'key' in key) {
+    return { kind: 'raw', key: bytesOrHex(key.key, 'trust list key', 32) };
+  }
+  throw new PluginError(
+    'InvalidArgument',
+    'trust list key must be 32 bytes, 64 hex digits or { passphrase }',
+  );
+}
+
+function checkArgon2(p: Argon2Params, code: 'InvalidArgument' | 'TrustListError'): void {
+  const ok =
+    Number.isInteger(p.t) &&
+    Number.isInteger(p.m) &&
+    Number.isInteger(p.p) &&
+    p.t >= 1 &&
+    p.t <= ARGON2_MAX.t &&
+    p.p >= 1 &&
+    p.p <= ARGON2_MAX.p &&
+    p.m >= 8 * p.p &&
+    p.m <= ARGON2_MAX.m;
+  if (!ok) {
+    const msg = `Argon2id parameters out of range (t 1-${ARGON2_MAX.t}, p 1-${ARGON2_MAX.p}, m 8p-${ARGON2_MAX.m} KiB)`;
+    if (code === 'TrustListError') throw fail('bad-header', `trust list header: ${msg}`);
+    throw new PluginError('InvalidArgument', msg);
+  }
+}
+
+async function deriveKey(passphrase: string, salt: Uint8Array, p: Argon2Params): Promise<Uint8Array> {
+  return argon2idAsync(new TextEncoder().encode(passphrase.normalize('NFC')), salt, {
+    t: p.t,
+    m: p.m,
+    p: p.p,
+    dkLen: 32,
+    maxmem: (ARGON2_MAX.m + 64) * 1024,
+  });
+}
+
+/** Validates one untrusted trust entry. */
+export function validateTrustEntry(value: unknown, where = 'trust entry'): TrustedPluginEntry {
+  const badEntry = (m: string) => fail('bad-plaintext', `${where}: ${m}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw badEntry('must be an object');
+  const e = value as Record<string, unknown>;
+  const allowed = ['name', 'version', 'hash', 'keyId', 'publicKey', 'signature', 'addedAt', 'note'];
+  for (const k of Object.keys(e)) if (!allowed.includes(k)) throw badEntry(`unknown field ${k}`);
+  if (
+    typeof e.name !== 'string' ||
+    e.name.length > MAX_PLUGIN_NAME_LENGTH ||
+    !PLUGIN_NAME_PATTERN.test(e.name)
+  ) {
+    throw badEntry('name is not a valid plugin name');
+  }
+  if (typeof e.version !== 'string' || !PluginVersion.isValid(e.version))
+    throw badEntry('version is not semver');
+  if (typeof e.hash !== 'string' || !/^[0-9a-f]{128}$/.test(e.hash))
+    throw badEntry('hash must be SHA3-512 hex');
+  if (typeof e.publicKey !== 'string' || !/^[0-9a-f]{64}$/.test(e.publicKey)) {
+    throw badEntry('publicKey must be 64 hex digits');
+  }
+  try {
+    assertValidPublicKey(e.publicKey);
+  } catch (err) {
+    throw fail('bad-plaintext', `${where}: ${(err as Error).message}`, {}, err);
+  }
+  if (e.keyId !== keyId(e.publicKey)) throw badEntry('keyId does not match publicKey');
+  if (
+    e.signature !== undefined &&
+    (typeof e.signature !== 'string' || !/^[0-9a-f]{128}$/.test(e.signature))
+  ) {
+    throw badEntry('signature must be 128 hex digits');
+  }
+  if (typeof e.addedAt !== 'string' || e.addedAt.length > 64)
+    throw badEntry('addedAt must be an ISO 8601 string');
+  if (e.note !== undefined && (typeof e.note !== 'string' || e.note.length > 4096)) {
+    throw badEntry('note must be a string');
+  }
+  return { ...(e as unknown as TrustedPluginEntry) };
+}
+
+function encodePlaintext(data: TrustListData): Uint8Array {
+  return new TextEncoder().encode(
+    JSON.stringify({ format: 'plugward-trust-list', listVersion: data.listVersion, entries: data.entries }),
+  );
+}
+
+function decodePlaintext(bytes: Uint8Array): TrustListData {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw fail('bad-plaintext', 'trust list plaintext is not valid JSON', {}, e);
+  }
+  const v = value as Record<string, unknown>;
+  if (typeof v !== 'object' || v === null || v.format !== 'plugward-trust-list') {
+    throw fail('bad-plaintext', 'trust list plaintext has no plugward-trust-list format tag');
+  }
+  if (!Number.isSafeInteger(v.listVersion) || (v.listVersion as number) < 0) {
+    throw fail('bad-plaintext', 'trust list listVersion must be a non-negative integer');
+  }
+  if (!Array.isArray(v.entries)) throw fail('bad-plaintext', 'trust list entries must be an array');
+  const entries = v.entries.map((e, i) => validateTrustEntry(e, `trust list entry ${i}`));
+  return { listVersion: v.listVersion as number, entries };
+}
+
+/**
+ * Encrypts a trust list into the file format: header (magic, format version, KDF id and Argon2id parameters, salt,
+ * 24-byte random nonce) followed by XChaCha20-Poly1305 of the JSON plaintext, the whole header as associated data.
+ */
+export async function encryptTrustList(data: TrustListData, key: TrustListKey): Promise<Uint8Array> {
+  if (!Number.isSafeInteger(data.listVersion) || data.listVersion < 0) {
+    throw new PluginError('InvalidArgument', 'listVersion must be a non-negative integer');
+  }
+  data.entries.forEach((e, i) => {
+    try {
+      validateTrustEntry(e, `entry ${i}`);
+    } catch (err) {
+      throw new PluginError('InvalidArgument', (err as Error).message, { cause: err });
+    }
+  });
+  const k = normaliseKey(key);
+  const header = new Uint8Array(TRUST_LIST_HEADER_BYTES);
+  const view = new DataView(header.buffer);
+  header.set(TRUST_LIST_MAGIC, 0);
+  view.setUint16(8, TRUST_LIST_FORMAT_VERSION, true);
+  let rawKey: Uint8Array;
+  if (k.kind === 'raw') {
+    header[10] = KDF_NONE;
+    rawKey = k.key;
+  } else {
+    header[10] = KDF_ARGON2ID;
+    view.setUint32(12, k.kdf.t, true);
+    view.setUint32(16, k.kdf.m, true);
+    view.setUint32(20, k.kdf.p, true);
+    const salt = randomBytes(SALT_BYTES);
+    header.set(salt, 24);
+    rawKey = await deriveKey(k.passphrase, salt, k.kdf);
+  }
+  header.set(randomBytes(AEAD_NONCE_BYTES), 40);
+  const sealed = aeadSeal(rawKey, header.subarray(40, 64), encodePlaintext(data), header);
+  const out = new Uint8Array(header.length + sealed.length);
+  out.set(header, 0);
+  out.set(sealed, header.length);
+  return out;
+}
+
+/** Options of {@link decryptTrustList} and {@link loadTrustList}. */
+export interface LoadTrustListOptions {
+  /** Refuse a list whose listVersion is below this (replay of an older, validly encrypted list). */
+  minListVersion?: number;
+}
+
+/**
+ * Decrypts and validates a trust list file's bytes. Fails closed with a `TrustListError` whose `details.reason` says
+ * why ({@link TrustListFailure}); never returns entries from a file that did not authenticate.
+ */
+export async function decryptTrustList(
+  file: Uint8Array,
+  key: TrustListKey,
+  options: LoadTrustListOptions = {},
+): Promise<TrustListData> {
+  if (file.length === 0) throw fail('empty', 'trust list file is empty');
+  if (file.length > MAX_TRUST_LIST_BYTES)
+    throw fail('too-large', `trust list is over ${MAX_TRUST_LIST_BYTES} bytes`);
+  const magicLen = Math.min(file.length, TRUST_LIST_MAGIC.length);
+  for (let i = 0; i < magicLen; i++) {
+    if (file[i] !== TRUST_LIST_MAGIC[i])
+      throw fail('bad-magic', 'not a Plugward trust list (bad magic bytes)');
+  }
+  if (file.length < TRUST_LIST_HEADER_BYTES + AEAD_TAG_BYTES) {
+    throw fail('truncated', `trust list file is truncated (${file.length} bytes)`);
+  }
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const format = view.getUint16(8, true);
+  if (format !== TRUST_LIST_FORMAT_VERSION) {
+    throw fail('unsupported-format', `trust list format version ${format} is not supported (expected 1)`, {
+      format,
+    });
+  }
+  const kdf = file[10];
+  if (file[11] !== 0) throw fail('bad-header', 'trust list header: reserved byte is not zero');
+  const k = normaliseKey(key);
+  const header = file.subarray(0, TRUST_LIST_HEADER_BYTES);
+  let rawKey: Uint8Array;
+  if (kdf === KDF_NONE) {
+    for (let i = 12; i < 40; i++) {
+      if (file[i] !== 0) throw fail('bad-header', 'trust list header: KDF fields must be zero for a raw key');
+    }
+    if (k.kind !== 'raw') {
+      throw fail('wrong-key-type', 'this trust list is encrypted with a 32-byte key, not a passphrase');
+    }
+    rawKey = k.key;
+  } else if (kdf === KDF_ARGON2ID) {
+    const params = { t: view.getUint32(12, true), m: view.getUint32(16, true), p: view.getUint32(20, true) };
+    checkArgon2(params, 'TrustListError');
+    if (k.kind !== 'passphrase') {
+      throw fail('wrong-key-type', 'this trust list is protected by a passphrase, not a 32-byte key');
+    }
+    rawKey = await deriveKey(k.passphrase, file.subarray(24, 40), params);
+  } else {
+    throw fail('bad-header', `trust list header: unknown KDF ${kdf}`);
+  }
+  let plaintext: Uint8Array;
+  try {
+    plaintext = aeadOpen(rawKey, file.subarray(40, 64), file.subarray(TRUST_LIST_HEADER_BYTES), header);
+  } catch (e) {
+    throw fail('auth-failed', 'trust list did not authenticate: wrong key, or the file was modified', {}, e);
+  }
+  const data = decodePlaintext(plaintext);
+  const min = options.minListVersion ?? 0;
+  if (data.listVersion < min) {
+    throw fail(
+      'replayed',
+      `trust list version ${data.listVersion} is older than the known version ${min}: refusing a replayed list`,
+      { listVersion: data.listVersion, minListVersion: min },
+    );
+  }
+  return data;
+}
+
+async function readTrustFile(path: string): Promise<Uint8Array> {
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'ENOENT') {
+      throw fail('not-found', `trust list not found: ${path}`, {}, e);
+    }
+    throw new PluginError('IoError', `cannot read trust list ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    const st = await fh.stat();
+    if (st.size > MAX_TRUST_LIST_BYTES)
+      throw fail('too-large', `trust list is over ${MAX_TRUST_LIST_BYTES} bytes`);
+    const buf = new Uint8Array(st.size);
+    let total = 0;
+    while (total < buf.length) {
+      const { bytesRead } = await fh.read(buf, total, buf.length - total, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+    }
+    return buf.subarray(0, total);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Reads and decrypts a trust list file. See {@link decryptTrustList}. */
+export async function loadTrustList(
+  path: string,
+  key: TrustListKey,
+  options: LoadTrustListOptions = {},
+): Promise<TrustListData> {
+  return decryptTrustList(await readTrustFile(path), key, options);
+}
+
+/** Encrypts and writes a trust list atomically (temp file, fsync, rename), mode 0600. Writes `data` as given. */
+export async function saveTrustList(path: string, data: TrustListData, key: TrustListKey): Promise<void> {
+  await writeFileAtomic(path, await encryptTrustList(data, key), 0o600);
+}
+
+/** Options of {@link updateTrustList}. */
+export interface UpdateTrustListOptions extends LoadTrustListOptions {
+  /** Start from an empty list when the file does not exist yet (default true). */
+  create?: boolean;
+  /** How long to wait for another process's lock (default 10 s). */
+  lockTimeoutMs?: number;
+}
+
+/**
+ * Read-modify-write of a trust list file under an exclusive lock (`<path>.lock`), so concurrent updaters in different
+ * processes never lose each other's changes: loads the file (or starts empty), lets `mutate` change the entries,
+ * saves with listVersion + 1.
+ * @returns the saved list.
+ */
+export async function updateTrustList(
+  path: string,
+  key: TrustListKey,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a mutator may edit the array in place and return nothing.
+  mutate: (entries: TrustedPluginEntry[]) => TrustedPluginEntry[] | undefined | void,
+  options: UpdateTrustListOptions = {},
+): Promise<TrustListData> {
+  return withListLock(
+    path,
+    async () => {
+      let current: TrustListData;
+      try {
+        current = await loadTrustList(path, key, options);
+      } catch (e) {
+        const missing = e instanceof PluginError && e.details?.reason === 'not-found';
+        if (!missing || options.create === false) throw e;
+        current = { listVersion: 0, entries: [] };
+      }
+      const entries = [...current.entries];
+      const replaced = mutate(entries);
+      const next: TrustListData = { listVersion: current.listVersion + 1, entries: replaced ?? entries };
+      await saveTrustList(path, next, key);
+      return next;
+    },
+    options.lockTimeoutMs,
+  );
+}
+
+/** Runs `fn` holding the trust list's lock file `<path>.lock` (shared by every updater of that list). */
+export function withListLock<T>(path: string, fn: () => Promise<T>, timeoutMs?: number): Promise<T> {
+  return withFileLock(`${path}.lock`, fn, timeoutMs === undefined ? {} : { timeoutMs });
+}
+
+/** Parses a 64-hex-digit trust list key. */
+export function parseTrustListKeyHex(hex: string): Uint8Array {
+  return fromHex(hex, 'trust list key', 32);
+}
+
+/**
+ * The trust list helpers under one name: `TrustList.load(path, key, { minListVersion })`, `TrustList.save(path, data,
+ * key)`, `TrustList.update(path, key, mutate)`, `TrustList.encrypt(data, key)`, `TrustList.decrypt(bytes, key)`.
+ */
+export const TrustList = Object.freeze({
+  load: loadTrustList,
+  save: saveTrustList,
+  update: updateTrustList,
+  encrypt: encryptTrustList,
+  decrypt: decryptTrustList,
+  validateEntry: validateTrustEntry,
+});
