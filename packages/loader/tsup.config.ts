@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
 import { packageBuild } from '../../tsup.base';
 
-export default defineConfig(packageBuild());
+// shims: import.meta.url in the CJS build (plugwardIncludeDir locates native/plugward.h from it).
+export default defineConfig(packageBuild({ shims: true, external: ['koffi'] }));

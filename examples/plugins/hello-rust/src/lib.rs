@@ -1,0 +1,193 @@
+//! hello-rust: a Plugward native plugin written in Rust with no crates, against the C ABI of `plugward.h` (v1).
+//!
+//! Hook "reverse" (priority 150): returns the input bytes reversed, counts calls in the context key
+//! "rust.calls" (decimal text) and logs each call.
+
+use std::ffi::{c_char, c_void};
+use std::ptr;
+
+const PLUGWARD_ABI_VERSION: u32 = 1;
+const PW_OK: i32 = 0;
+const PW_ERR_INVALID_ARGUMENT: i32 = 2;
+const PW_ERR_NOT_FOUND: i32 = 3;
+const PW_ERR_STATE: i32 = 9;
+const PW_LOG_INFO: i32 = 2;
+
+#[repr(C)]
+pub struct PwLimits {
+    max_heap_bytes: u64,
+    max_cpu_time_ms: u64,
+    max_file_descriptors: u64,
+    max_threads: u64,
+    max_connections: u64,
+    max_db_query_ms: u64,
+    max_external_api_ms: u64,
+}
+
+#[repr(C)]
+pub struct PwHostApi {
+    abi_version: u32,
+    struct_size: u32,
+    host_data: *mut c_void,
+    register_hook: unsafe extern "C" fn(*mut c_void, *const c_char, i32) -> i32,
+    log: unsafe extern "C" fn(*mut c_void, i32, *const c_char),
+    context_get: unsafe extern "C" fn(*mut c_void, *const c_char, *mut u8, usize, *mut usize) -> i32,
+    context_set: unsafe extern "C" fn(*mut c_void, *const c_char, *const u8, usize) -> i32,
+    context_remove: unsafe extern "C" fn(*mut c_void, *const c_char) -> i32,
+}
+
+#[repr(C)]
+pub struct PwPlugin {
+    abi_version: u32,
+    struct_size: u32,
+    name: *const c_char,
+    version: *const c_char,
+    author: *const c_char,
+    description: *const c_char,
+    limits: PwLimits,
+    state: *mut c_void,
+    init: unsafe extern "C" fn(*mut PwPlugin, *const PwHostApi, *mut c_char, usize) -> i32,
+    register_hooks: unsafe extern "C" fn(*mut PwPlugin, *const PwHostApi, *mut c_char, usize) -> i32,
+    call_hook: unsafe extern "C" fn(
+        *mut PwPlugin,
+        *const c_char,
+        *const u8,
+        usize,
+        *mut *mut u8,
+        *mut usize,
+        *mut c_char,
+        usize,
+    ) -> i32,
+    free_buffer: unsafe extern "C" fn(*mut PwPlugin, *mut u8, usize),
+    shutdown: unsafe extern "C" fn(*mut PwPlugin, *mut c_char, usize) -> i32,
+    destroy: unsafe extern "C" fn(*mut PwPlugin),
+}
+
+struct State {
+    host: *const PwHostApi,
+    calls: u64,
+}
+
+/// Writes a NUL-terminated, truncated message into the host's error buffer and returns `code`.
+unsafe fn set_error(err: *mut c_char, cap: usize, code: i32, message: &str) -> i32 {
+    if !err.is_null() && cap > 0 {
+        let n = message.len().min(cap - 1);
+        ptr::copy_nonoverlapping(message.as_ptr(), err as *mut u8, n);
+        *err.add(n) = 0;
+    }
+    code
+}
+
+fn cstr(s: &'static [u8]) -> *const c_char {
+    s.as_ptr() as *const c_char
+}
+
+unsafe fn log(host: *const PwHostApi, level: i32, message: &str) {
+    let mut line = Vec::with_capacity(message.len() + 1);
+    line.extend_from_slice(message.as_bytes());
+    line.push(0);
+    ((*host).log)((*host).host_data, level, line.as_ptr() as *const c_char);
+}
+
+unsafe extern "C" fn init(self_: *mut PwPlugin, host: *const PwHostApi, err: *mut c_char, cap: usize) -> i32 {
+    if host.is_null() || (*host).abi_version != PLUGWARD_ABI_VERSION {
+        return set_error(err, cap, PW_ERR_INVALID_ARGUMENT, "hello-rust: unexpected host ABI");
+    }
+    let state = Box::new(State { host, calls: 0 });
+    (*self_).state = Box::into_raw(state) as *mut c_void;
+    log(host, PW_LOG_INFO, "hello-rust initialised");
+    PW_OK
+}
+
+unsafe extern "C" fn register_hooks(_self: *mut PwPlugin, host: *const PwHostApi, err: *mut c_char, cap: usize) -> i32 {
+    let rc = ((*host).register_hook)((*host).host_data, cstr(b"reverse\0"), 150);
+    if rc != PW_OK {
+        return set_error(err, cap, rc, "hello-rust: register_hook failed");
+    }
+    PW_OK
+}
+
+unsafe extern "C" fn call_hook(
+    self_: *mut PwPlugin,
+    hook_name: *const c_char,
+    input: *const u8,
+    in_len: usize,
+    out: *mut *mut u8,
+    out_len: *mut usize,
+    err: *mut c_char,
+    cap: usize,
+) -> i32 {
+    let state = (*self_).state as *mut State;
+    if state.is_null() {
+        return set_error(err, cap, PW_ERR_STATE, "hello-rust: not initialised");
+    }
+    let name = std::ffi::CStr::from_ptr(hook_name).to_bytes();
+    if name != b"reverse" {
+        return set_error(err, cap, PW_ERR_NOT_FOUND, "hello-rust: unknown hook");
+    }
+    let data: &[u8] = if in_len == 0 { &[] } else { std::slice::from_raw_parts(input, in_len) };
+    let mut reversed: Vec<u8> = data.to_vec();
+    reversed.reverse();
+
+    (*state).calls += 1;
+    let host = (*state).host;
+    let text = (*state).calls.to_string();
+    let rc = ((*host).context_set)((*host).host_data, cstr(b"rust.calls\0"), text.as_ptr(), text.len());
+    if rc != PW_OK {
+        return set_error(err, cap, rc, "hello-rust: cannot write context key \"rust.calls\"");
+    }
+    log(host, PW_LOG_INFO, &format!("hello-rust reversed {} bytes", in_len));
+
+    let boxed = reversed.into_boxed_slice();
+    *out_len = boxed.len();
+    *out = Box::into_raw(boxed) as *mut u8;
+    PW_OK
+}
+
+unsafe extern "C" fn free_buffer(_self: *mut PwPlugin, buffer: *mut u8, len: usize) {
+    if !buffer.is_null() {
+        drop(Box::from_raw(ptr::slice_from_raw_parts_mut(buffer, len)));
+    }
+}
+
+unsafe extern "C" fn shutdown(_self: *mut PwPlugin, _err: *mut c_char, _cap: usize) -> i32 {
+    PW_OK
+}
+
+unsafe extern "C" fn destroy(self_: *mut PwPlugin) {
+    let state = (*self_).state as *mut State;
+    if !state.is_null() {
+        drop(Box::from_raw(state));
+    }
+    drop(Box::from_raw(self_));
+}
+
+/// The constructor every Plugward native plugin exports.
+#[no_mangle]
+pub extern "C" fn create_plugin() -> *mut PwPlugin {
+    let plugin = Box::new(PwPlugin {
+        abi_version: PLUGWARD_ABI_VERSION,
+        struct_size: std::mem::size_of::<PwPlugin>() as u32,
+        name: cstr(b"hello-rust\0"),
+        version: cstr(b"0.3.0\0"),
+        author: cstr(b"Plugward\0"),
+        description: cstr(b"Reverses bytes; written in Rust without crates.\0"),
+        limits: PwLimits {
+            max_heap_bytes: 4 * 1024 * 1024,
+            max_cpu_time_ms: 0,
+            max_file_descriptors: 0,
+            max_threads: 0,
+            max_connections: 0,
+            max_db_query_ms: 0,
+            max_external_api_ms: 0,
+        },
+        state: ptr::null_mut(),
+        init,
+        register_hooks,
+        call_hook,
+        free_buffer,
+        shutdown,
+        destroy,
+    });
+    Box::into_raw(plugin)
+}

@@ -1,0 +1,666 @@
+import {
+  type HookHandler,
+  type HookRegistrar,
+  isPluginError,
+  type LogLevel,
+  MAX_PLUGIN_NAME_LENGTH,
+  MINIMAL_REQUIREMENTS,
+  PLUGIN_CONSTRUCTOR_SYMBOL,
+  type PluginContextApi,
+  PluginError,
+  type PluginErrorCode,
+  type PluginRequirements,
+  type PluginRuntimeApi,
+  type ResourceLimits,
+  type TrustLevel,
+  validatePartialLimits,
+} from '@plugward/types';
+import type { LibraryHandle } from 'koffi';
+import koffi from 'koffi';
+import { copyFromNative, errorBufferText, readCStringLossy, readCStringStrict } from './c-string.js';
+import type { LoadedPlugin } from './loaded-plugin.js';
+import {
+  allocHostApi,
+  constructorOf,
+  decodeFunctions,
+  decodePluginStruct,
+  ERROR_BUFFER_BYTES,
+  FUNCTION_FIELDS,
+  freeHostApi,
+  type HostCallbackKind,
+  libc,
+  NATIVE_ABI_VERSION,
+  type PluginFunctions,
+  PW_PLUGIN_SIZE,
+  PwStatus,
+  type RawPluginStruct,
+  readStructHeader,
+  registerCallback,
+  unregisterCallback,
+  writeSize,
+} from './native-abi.js';
+import { writePrivateCopy } from './private-copy.js';
+import type { VerifiedArtifact } from './verified-artifact.js';
+
+/** Options of the native loader (set through PluginLoaderOptions). */
+export interface NativeLoadOptions {
+  tmpDir?: string;
+  maxHookOutputBytes: number;
+  maxContextValueBytes: number;
+  /** Where plugin log lines go before `init` gave the plugin a runtime. */
+  log: (level: LogLevel, message: string, plugin: string) => void;
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
+const MAX_HOOK_NAME_BYTES = 256;
+const MAX_KEY_BYTES = 1024;
+const MAX_LOG_BYTES = 64 * 1024;
+const MAX_VERSION_BYTES = 257;
+const MAX_AUTHOR_BYTES = 1024;
+const MAX_DESCRIPTION_BYTES = 64 * 1024;
+
+// ResourceLimits field of each pw_limits member.
+const LIMIT_FIELDS: ReadonlyArray<readonly [string, keyof ResourceLimits]> = [
+  ['max_heap_bytes', 'maxHeapBytes'],
+  ['max_cpu_time_ms', 'maxCpuTimeMs'],
+  ['max_file_descriptors', 'maxFileDescriptors'],
+  ['max_threads', 'maxThreads'],
+  ['max_connections', 'maxConnections'],
+  ['max_db_query_ms', 'maxDbQueryMs'],
+  ['max_external_api_ms', 'maxExternalApiMs'],
+];
+
+type State = 'loaded' | 'initialized' | 'shutdown' | 'unloaded';
+
+interface Unregistrable {
+  unregister(): unknown;
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (
+    (typeof v === 'object' || typeof v === 'function') &&
+    v !== null &&
+    typeof (v as { then?: unknown }).then === 'function'
+  );
+}
+
+function isUnregistrable(v: unknown): v is Unregistrable {
+  return typeof v === 'object' && v !== null && typeof (v as Unregistrable).unregister === 'function';
+}
+
+/** Maps a context error to a pw_status. */
+function contextStatus(e: unknown): number {
+  if (isPluginError(e, 'PermissionDenied')) return PwStatus.PermissionDenied;
+  if (isPluginError(e, 'NotFound') || isPluginError(e, 'ContextError')) return PwStatus.NotFound;
+  if (isPluginError(e, 'InvalidArgument')) return PwStatus.InvalidArgument;
+  return PwStatus.Generic;
+}
+
+const encoder = new TextEncoder();
+
+function toBytes(value: unknown): Uint8Array | undefined {
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === 'string') return encoder.encode(value);
+  return undefined;
+}
+
+function toNumber(v: number | bigint): number {
+  return typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : Number.NaN) : v;
+}
+
+interface Metadata {
+  name: string;
+  version: string;
+  author: string;
+  description: string | undefined;
+  declaredLimits: Partial<ResourceLimits>;
+}
+
+/** Validates the struct's header, function pointers and metadata against the signed manifest. */
+function readMetadata(ptr: bigint, artifact: VerifiedArtifact): { raw: RawPluginStruct; meta: Metadata } {
+  const label = artifact.manifest.name;
+  const { abiVersion, structSize } = readStructHeader(ptr);
+  if (abiVersion !== NATIVE_ABI_VERSION) {
+    throw new PluginError(
+      'AbiIncompatible',
+      `native plugin ${label} was built for plugward ABI ${abiVersion}; this loader speaks ABI ${NATIVE_ABI_VERSION} (rebuild it against this plugward.h)`,
+      { plugin: label, details: { abiVersion, expected: NATIVE_ABI_VERSION } },
+    );
+  }
+  if (structSize < PW_PLUGIN_SIZE) {
+    throw new PluginError(
+      'AbiIncompatible',
+      `native plugin ${label}: pw_plugin.struct_size is ${structSize}, expected at least ${PW_PLUGIN_SIZE}`,
+      { plugin: label, details: { structSize, expected: PW_PLUGIN_SIZE } },
+    );
+  }
+  const raw = decodePluginStruct(ptr);
+  for (const field of FUNCTION_FIELDS) {
+    const fp = raw[field];
+    if (fp === null || fp === 0n) {
+      throw new PluginError(
+        'InvalidPlugin',
+        `native plugin ${label}: function pointer pw_plugin.${field} is NULL`,
+        {
+          plugin: label,
+          details: { field },
+        },
+      );
+    }
+  }
+  const name = readCStringStrict(raw.name, MAX_PLUGIN_NAME_LENGTH + 1, 'pw_plugin.name', label);
+  const version = readCStringStrict(raw.version, MAX_VERSION_BYTES, 'pw_plugin.version', label);
+  const author = readCStringStrict(raw.author, MAX_AUTHOR_BYTES, 'pw_plugin.author', label);
+  const description =
+    raw.description === null || raw.description === 0n
+      ? undefined
+      : readCStringStrict(raw.description, MAX_DESCRIPTION_BYTES, 'pw_plugin.description', label);
+  if (name !== artifact.manifest.name || version !== artifact.manifest.version) {
+    throw new PluginError(
+      'InvalidPlugin',
+      `native plugin identifies as ${name}@${version} but its signed manifest says ${artifact.manifest.name}@${artifact.manifest.version}`,
+      { plugin: label, details: { name, version } },
+    );
+  }
+  const limits: Record<string, number> = {};
+  for (const [cField, tsField] of LIMIT_FIELDS) {
+    const v = raw.limits[cField];
+    if (v === undefined || v === 0 || v === 0n) continue;
+    limits[tsField] = toNumber(v);
+  }
+  const declaredLimits = validatePartialLimits(limits, `native plugin ${label} limits`);
+  return { raw, meta: { name, version, author, description, declaredLimits } };
+}
+
+/**
+ * Loads a verified native plugin: writes the verified bytes to a private copy, dlopen()s it, calls `create_plugin`,
+ * checks ABI/struct/metadata, decodes the entry points once and registers the host callbacks.
+ */
+export async function loadNativePlugin(
+  artifact: VerifiedArtifact,
+  admission: { trustLevel: TrustLevel; signatureVerified: boolean },
+  options: NativeLoadOptions,
+): Promise<NativePlugin> {
+  const label = artifact.manifest.name;
+  const copy = await writePrivateCopy(artifact.bytes, 'plugin.so', options.tmpDir);
+  let lib: LibraryHandle;
+  try {
+    try {
+      lib = koffi.load(copy.file);
+    } catch (e) {
+      throw new PluginError('LoadError', `cannot load native plugin ${label}: ${(e as Error).message}`, {
+        plugin: label,
+        cause: e,
+      });
+    }
+  } finally {
+    // The mapping survives the unlink; nothing is left on disk for anyone to swap or reuse.
+    await copy.remove();
+  }
+  let destroy: ((self: bigint) => void) | undefined;
+  let self: bigint | null = null;
+  try {
+    let create: () => bigint | null;
+    try {
+      create = constructorOf(lib, PLUGIN_CONSTRUCTOR_SYMBOL);
+    } catch (e) {
+      throw new PluginError(
+        'SymbolNotFound',
+        `native plugin ${label} does not export ${PLUGIN_CONSTRUCTOR_SYMBOL} (build it against plugward.h): ${(e as Error).message}`,
+        { plugin: label, cause: e, details: { symbol: PLUGIN_CONSTRUCTOR_SYMBOL } },
+      );
+    }
+    self = create();
+    if (self === null || self === 0n) {
+      throw new PluginError(
+        'InvalidPlugin',
+        `native plugin ${label}: ${PLUGIN_CONSTRUCTOR_SYMBOL}() returned NULL`,
+        {
+          plugin: label,
+        },
+      );
+    }
+    const { raw, meta } = readMetadata(self, artifact);
+    const fns = decodeFunctions(raw);
+    destroy = fns.destroy;
+    return new NativePlugin(lib, self, fns, meta, artifact, admission, options);
+  } catch (e) {
+    // A struct that passed the ABI check and has a destroy pointer gets to release what it allocated.
+    if (destroy !== undefined && self !== null) destroy(self);
+    lib.unload();
+    throw e;
+  }
+}
+
+/** A loaded native plugin (see {@link LoadedPlugin}). Created by the loader only. */
+export class NativePlugin implements LoadedPlugin {
+  readonly kind = 'native' as const;
+  readonly name: string;
+  readonly version: string;
+  readonly author: string;
+  readonly description: string | undefined;
+  readonly declaredLimits: Partial<ResourceLimits>;
+  readonly requirements: PluginRequirements;
+  readonly trustLevel: TrustLevel;
+  readonly mustSandbox = false;
+  readonly signatureVerified: boolean;
+  readonly artifact: VerifiedArtifact;
+
+  #state: State = 'loaded';
+  #lib: LibraryHandle | undefined;
+  #self: bigint;
+  #fns: PluginFunctions | undefined;
+  #options: NativeLoadOptions;
+  #callbacks: bigint[] = [];
+  #hostApi = 0n;
+  #context: PluginContextApi | undefined;
+  #runtime: PluginRuntimeApi | undefined;
+  #registrar: HookRegistrar | undefined;
+  #registrations: unknown[] = [];
+  #pending: Promise<unknown>[] = [];
+  #callbackErrors: unknown[] = [];
+  #hookNames = new Map<string, Uint8Array>();
+  #depth = 0;
+  // Reused per top-level call; nested calls (a context subscriber re-entering) allocate their own.
+  #err = new Uint8Array(ERROR_BUFFER_BYTES);
+  #slots = new BigUint64Array(2);
+  #lenSlot = this.#slots.subarray(1);
+  #unloading: Promise<void> | undefined;
+
+  /** @internal */
+  constructor(
+    lib: LibraryHandle,
+    self: bigint,
+    fns: PluginFunctions,
+    meta: Metadata,
+    artifact: VerifiedArtifact,
+    admission: { trustLevel: TrustLevel; signatureVerified: boolean },
+    options: NativeLoadOptions,
+  ) {
+    this.#lib = lib;
+    this.#self = self;
+    this.#fns = fns;
+    this.#options = options;
+    this.name = meta.name;
+    this.version = meta.version;
+    this.author = meta.author;
+    this.description = meta.description ?? artifact.manifest.description;
+    this.declaredLimits = meta.declaredLimits;
+    this.requirements = artifact.manifest.requirements ?? MINIMAL_REQUIREMENTS;
+    this.trustLevel = admission.trustLevel;
+    this.signatureVerified = admission.signatureVerified;
+    this.artifact = artifact;
+    try {
+      const cbs: Record<HostCallbackKind, bigint> = {
+        register_hook: this.#register('register_hook', this.#onRegisterHook),
+        log: this.#register('log', this.#onLog),
+        context_get: this.#register('context_get', this.#onContextGet),
+        context_set: this.#register('context_set', this.#onContextSet),
+        context_remove: this.#register('context_remove', this.#onContextRemove),
+      };
+      this.#hostApi = allocHostApi(cbs);
+    } catch (e) {
+      // koffi has 8192 callback slots per process; give back the ones taken before failing.
+      for (const cb of this.#callbacks.splice(0)) unregisterCallback(cb);
+      throw new PluginError('LoadError', `native plugin ${this.name}: cannot register host callbacks`, {
+        plugin: this.name,
+        cause: e,
+      });
+    }
+  }
+
+  /** True once `unload` ran. */
+  get unloaded(): boolean {
+    return this.#state === 'unloaded';
+  }
+
+  #register(kind: HostCallbackKind, fn: (...args: never[]) => unknown): bigint {
+    const ptr = registerCallback(kind, fn.bind(this));
+    this.#callbacks.push(ptr);
+    return ptr;
+  }
+
+  #live(what: string): PluginFunctions {
+    if (this.#fns === undefined || this.#state === 'unloaded') {
+      throw new PluginError('LoadError', `native plugin ${this.name} is unloaded; cannot ${what}`, {
+        plugin: this.name,
+      });
+    }
+    return this.#fns;
+  }
+
+  #fail(
+    code: PluginErrorCode,
+    what: string,
+    rc: number,
+    err: Uint8Array,
+    details: Record<string, unknown> = {},
+  ) {
+    const message = errorBufferText(err) || 'no message';
+    return new PluginError(code, `native plugin ${this.name}: ${what} failed with code ${rc}: ${message}`, {
+      plugin: this.name,
+      details: { ...details, code: rc, message },
+    });
+  }
+
+  /** Awaits context writes queued by callbacks during the last native call, and surfaces callback errors. */
+  async #settle(): Promise<void> {
+    const pending = this.#pending.splice(0);
+    const results = await Promise.allSettled(pending);
+    const errors = this.#callbackErrors.splice(0);
+    for (const r of results) if (r.status === 'rejected') errors.push(r.reason);
+    if (errors.length > 0) {
+      const first = errors[0];
+      if (isPluginError(first)) throw first;
+      throw new PluginError(
+        'ContextError',
+        `native plugin ${this.name}: ${String((first as Error)?.message ?? first)}`,
+        {
+          plugin: this.name,
+          cause: first,
+        },
+      );
+    }
+  }
+
+  #track(value: unknown, onValue?: (v: unknown) => void): void {
+    if (isThenable(value)) {
+      const p = Promise.resolve(value).then(onValue);
+      // Marked handled now; #settle() still sees the rejection.
+      p.catch(() => undefined);
+      this.#pending.push(p);
+    } else {
+      onValue?.(value);
+    }
+  }
+
+  async init(context: PluginContextApi, runtime: PluginRuntimeApi): Promise<void> {
+    const fns = this.#live('init');
+    if (this.#state !== 'loaded') {
+      throw new PluginError('InitializationError', `native plugin ${this.name} is already initialised`, {
+        plugin: this.name,
+      });
+    }
+    this.#context = context;
+    this.#runtime = runtime;
+    const err = this.#err;
+    err[0] = 0;
+    const rc = fns.init(this.#self, this.#hostApi, err, err.length);
+    if (rc !== PwStatus.Ok) {
+      const e = this.#fail('InitializationError', 'init', rc, err);
+      await this.#settle().catch(() => undefined);
+      throw e;
+    }
+    this.#state = 'initialized';
+    await this.#settle();
+  }
+
+  async registerHooks(hooks: HookRegistrar): Promise<void> {
+    const fns = this.#live('register hooks');
+    if (this.#state !== 'initialized') {
+      throw new PluginError('InitializationError', `native plugin ${this.name}: registerHooks before init`, {
+        plugin: this.name,
+      });
+    }
+    const err = this.#err;
+    err[0] = 0;
+    this.#registrar = hooks;
+    let rc: number;
+    try {
+      rc = fns.register_hooks(this.#self, this.#hostApi, err, err.length);
+    } finally {
+      this.#registrar = undefined;
+    }
+    if (rc !== PwStatus.Ok) {
+      const e = this.#fail('InitializationError', 'register_hooks', rc, err);
+      await this.#settle().catch(() => undefined);
+      throw e;
+    }
+    await this.#settle();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#state !== 'initialized') return;
+    const fns = this.#live('shut down');
+    const err = this.#err;
+    err[0] = 0;
+    const rc = fns.shutdown(this.#self, err, err.length);
+    this.#state = 'shutdown';
+    if (rc !== PwStatus.Ok) {
+      const e = this.#fail('LoadError', 'shutdown', rc, err);
+      await this.#settle().catch(() => undefined);
+      throw e;
+    }
+    await this.#settle();
+  }
+
+  unload(): Promise<void> {
+    this.#unloading ??= this.#unload();
+    return this.#unloading;
+  }
+
+  async #unload(): Promise<void> {
+    // Order matters: after lib.unload() any call into the library crashes the process, so first make every path to
+    // it unreachable: handlers refuse (state), registrations are removed, destroy runs, callbacks are released.
+    // The awaits below also guarantee that an unload() requested from inside a host callback (native frames still
+    // on the stack) only reaches destroy/dlclose after that native call has returned: microtasks can't run earlier.
+    this.#state = 'unloaded';
+    const registrations = this.#registrations.splice(0);
+    const errors: unknown[] = [];
+    for (const reg of registrations) {
+      try {
+        if (isUnregistrable(reg)) await reg.unregister();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    this.#hookNames.clear();
+    await Promise.allSettled(this.#pending.splice(0));
+    const fns = this.#fns;
+    this.#fns = undefined;
+    if (fns !== undefined) fns.destroy(this.#self);
+    for (const cb of this.#callbacks.splice(0)) unregisterCallback(cb);
+    freeHostApi(this.#hostApi);
+    this.#hostApi = 0n;
+    this.#context = undefined;
+    this.#runtime = undefined;
+    this.#lib?.unload();
+    this.#lib = undefined;
+    if (errors.length > 0) {
+      throw new PluginError('LoadError', `native plugin ${this.name}: removing its hooks failed`, {
+        plugin: this.name,
+        cause: errors[0],
+      });
+    }
+  }
+
+  #callHook(hookName: string, nameBytes: Uint8Array, data: Uint8Array): Uint8Array | Promise<Uint8Array> {
+    const fns = this.#fns;
+    if (fns === undefined || this.#state !== 'initialized') {
+      throw new PluginError(
+        'HookError',
+        `native plugin ${this.name} is ${this.#state === 'unloaded' ? 'unloaded' : 'not running'}; hook ${hookName} not called`,
+        { plugin: this.name, details: { hook: hookName } },
+      );
+    }
+    if (!(data instanceof Uint8Array)) {
+      throw new PluginError('InvalidArgument', `hook ${hookName}: payload must be a Uint8Array`, {
+        plugin: this.name,
+      });
+    }
+    const nested = this.#depth > 0;
+    const slots = nested ? new BigUint64Array(2) : this.#slots;
+    const lenSlot = nested ? slots.subarray(1) : this.#lenSlot;
+    const err = nested ? new Uint8Array(ERROR_BUFFER_BYTES) : this.#err;
+    slots[0] = 0n;
+    slots[1] = 0n;
+    err[0] = 0;
+    this.#depth++;
+    let rc: number;
+    try {
+      rc = fns.call_hook(this.#self, nameBytes, data, data.length, slots, lenSlot, err, err.length);
+    } finally {
+      this.#depth--;
+    }
+    if (rc !== PwStatus.Ok) {
+      throw this.#fail('HookError', `hook "${hookName}"`, rc, err, { hook: hookName });
+    }
+    const ptr = slots[0]!;
+    const len = slots[1]!;
+    let result: Uint8Array;
+    if (ptr === 0n) {
+      if (len !== 0n) {
+        throw new PluginError(
+          'HookError',
+          `native plugin ${this.name}: hook "${hookName}" returned NULL with length ${len}`,
+          {
+            plugin: this.name,
+            details: { hook: hookName },
+          },
+        );
+      }
+      result = new Uint8Array(0);
+    } else if (len > BigInt(this.#options.maxHookOutputBytes)) {
+      fns.free_buffer(this.#self, ptr, Number(len));
+      throw new PluginError(
+        'HookError',
+        `native plugin ${this.name}: hook "${hookName}" returned ${len} bytes, more than the ${this.#options.maxHookOutputBytes}-byte limit`,
+        { plugin: this.name, details: { hook: hookName, bytes: Number(len) } },
+      );
+    } else {
+      // koffi views don't copy: copy before the plugin frees its buffer.
+      result = copyFromNative(ptr, Number(len));
+      fns.free_buffer(this.#self, ptr, Number(len));
+    }
+    if (this.#pending.length > 0 || this.#callbackErrors.length > 0) return this.#settle().then(() => result);
+    return result;
+  }
+
+  // ---- host callbacks (called synchronously from plugin code; must never throw into C: koffi would return 0) ----
+
+  #onRegisterHook(_hostData: unknown, namePtr: bigint | null, priority: number): number {
+    try {
+      const registrar = this.#registrar;
+      if (registrar === undefined) return PwStatus.State;
+      const name = readCStringStrict(namePtr, MAX_HOOK_NAME_BYTES, 'hook name', this.name);
+      if (name.length === 0) {
+        throw new PluginError('InvalidPlugin', `native plugin ${this.name}: empty hook name`, {
+          plugin: this.name,
+        });
+      }
+      let nameBytes = this.#hookNames.get(name);
+      if (nameBytes === undefined) {
+        nameBytes = encoder.encode(`${name}\0`);
+        this.#hookNames.set(name, nameBytes);
+      }
+      const bytes = nameBytes;
+      const handler: HookHandler = (data) => this.#callHook(name, bytes, data);
+      this.#track(registrar.register(name, priority, handler), (reg) => this.#registrations.push(reg));
+      return PwStatus.Ok;
+    } catch (e) {
+      this.#callbackErrors.push(e);
+      return PwStatus.InvalidArgument;
+    }
+  }
+
+  #onLog(_hostData: unknown, level: number, messagePtr: bigint | null): void {
+    try {
+      const lvl = LOG_LEVELS[level] ?? 'info';
+      const message = readCStringLossy(messagePtr, MAX_LOG_BYTES);
+      if (this.#runtime !== undefined) this.#runtime.log(lvl, message);
+      else this.#options.log(lvl, message, this.name);
+    } catch {
+      // Logging must never fail the plugin.
+    }
+  }
+
+  #key(keyPtr: bigint | null): string {
+    return readCStringStrict(keyPtr, MAX_KEY_BYTES, 'context key', this.name);
+  }
+
+  #onContextGet(
+    _hostData: unknown,
+    keyPtr: bigint | null,
+    outPtr: bigint | null,
+    outCap: number | bigint,
+    outLenPtr: bigint | null,
+  ): number {
+    try {
+      const ctx = this.#context;
+      if (ctx === undefined) return PwStatus.State;
+      const key = this.#key(keyPtr);
+      let value: unknown;
+      try {
+        value = ctx.get(key);
+      } catch (e) {
+        return contextStatus(e);
+      }
+      if (isThenable(value)) {
+        // A C callback can't wait; an asynchronous (out-of-process proxy) context needs the runtime's sync cache.
+        Promise.resolve(value).catch(() => undefined);
+        return PwStatus.WouldBlock;
+      }
+      if (value === undefined) return PwStatus.NotFound;
+      const bytes = toBytes(value);
+      if (bytes === undefined) return PwStatus.Type;
+      if (outLenPtr !== null && outLenPtr !== 0n) writeSize(outLenPtr, bytes.length);
+      if (bytes.length > Number(outCap)) return PwStatus.BufferTooSmall;
+      if (bytes.length > 0) {
+        if (outPtr === null || outPtr === 0n) return PwStatus.InvalidArgument;
+        libc().memcpy(outPtr, bytes, bytes.length);
+      }
+      return PwStatus.Ok;
+    } catch (e) {
+      this.#callbackErrors.push(e);
+      return PwStatus.Generic;
+    }
+  }
+
+  #onContextSet(
+    _hostData: unknown,
+    keyPtr: bigint | null,
+    valuePtr: bigint | null,
+    len: number | bigint,
+  ): number {
+    try {
+      const ctx = this.#context;
+      if (ctx === undefined) return PwStatus.State;
+      const key = this.#key(keyPtr);
+      const n = Number(len);
+      if (n > this.#options.maxContextValueBytes) return PwStatus.InvalidArgument;
+      if (n > 0 && (valuePtr === null || valuePtr === 0n)) return PwStatus.InvalidArgument;
+      const bytes = n === 0 || valuePtr === null ? new Uint8Array(0) : copyFromNative(valuePtr, n);
+      try {
+        this.#track(ctx.set(key, bytes));
+      } catch (e) {
+        return contextStatus(e);
+      }
+      return PwStatus.Ok;
+    } catch (e) {
+      this.#callbackErrors.push(e);
+      return PwStatus.Generic;
+    }
+  }
+
+  #onContextRemove(_hostData: unknown, keyPtr: bigint | null): number {
+    try {
+      const ctx = this.#context;
+      if (ctx === undefined) return PwStatus.State;
+      const key = this.#key(keyPtr);
+      let removed: unknown;
+      try {
+        removed = ctx.remove(key);
+      } catch (e) {
+        return contextStatus(e);
+      }
+      if (isThenable(removed)) {
+        this.#track(removed);
+        return PwStatus.Ok;
+      }
+      return removed === false ? PwStatus.NotFound : PwStatus.Ok;
+    } catch (e) {
+      this.#callbackErrors.push(e);
+      return PwStatus.Generic;
+    }
+  }
+}

@@ -1,0 +1,97 @@
+// 1000 load/unload cycles of a real native plugin (and 200 of a JS one) must not leak file descriptors, mappings,
+// koffi callback slots, temp files or memory. Bounds are measured, not timed.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { TrustLevel } from '@plugward/types';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PluginLoader, registeredCallbackCount } from '../src/index.js';
+import {
+  compileC,
+  EXAMPLES_DIR,
+  MapContext,
+  recordingRuntime,
+  removeDir,
+  str,
+  TestRegistrar,
+  TestVerifier,
+  tempDir,
+  text,
+} from './helpers.js';
+
+let dir: string;
+let copies: string;
+let verifier: TestVerifier;
+let loader: PluginLoader;
+let hello: string;
+
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+// Mappings of our private copies: after dlclose none may remain (the copies are deleted, so they show "(deleted)").
+const pluginMappings = (): number =>
+  readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(copies)).length;
+const rssMiB = (): number => process.memoryUsage().rss / (1024 * 1024);
+
+async function cycle(file: string, hook: string, input: Uint8Array): Promise<Uint8Array> {
+  const plugin = await loader.load(file, TrustLevel.Trusted);
+  await plugin.init(new MapContext(), recordingRuntime());
+  const hooks = new TestRegistrar();
+  await plugin.registerHooks(hooks);
+  const out = await hooks.execute(hook, input);
+  await plugin.shutdown();
+  await plugin.unload();
+  return out;
+}
+
+beforeAll(() => {
+  dir = tempDir();
+  copies = tempDir('pw-loader-copies-');
+  verifier = new TestVerifier();
+  loader = new PluginLoader(verifier, { tmpDir: copies });
+  hello = compileC(dir, 'libhello', { file: path.join(EXAMPLES_DIR, 'hello-c', 'src', 'hello.c') });
+  verifier.signArtifact(hello, { name: 'hello-c', version: '1.0.0', kind: 'native' });
+});
+afterAll(() => {
+  removeDir(dir);
+  removeDir(copies);
+});
+
+describe('load/unload cycles', () => {
+  it('1000 native cycles: no fd, mapping, callback, temp-file or RSS growth beyond a small bound', async () => {
+    // 64 KiB payloads: a result buffer not handed back to free_buffer would leak 64 MiB over the run.
+    const payload = new Uint8Array(64 * 1024).fill(0x61);
+    for (let i = 0; i < 100; i++) await cycle(hello, 'on_request', payload);
+    const fds0 = openFds();
+    const cbs0 = registeredCallbackCount();
+    const rss0 = rssMiB();
+    for (let i = 0; i < 1000; i++) {
+      const out = await cycle(hello, 'on_request', payload);
+      if (i % 250 === 0) expect(out.length).toBe(payload.length + 8);
+    }
+    const fdGrowth = openFds() - fds0;
+    const rssGrowth = rssMiB() - rss0;
+    console.log(`1000 native cycles: fd growth ${fdGrowth}, RSS growth ${rssGrowth.toFixed(1)} MiB`);
+    expect(fdGrowth).toBeLessThanOrEqual(2);
+    expect(pluginMappings()).toBe(0);
+    expect(registeredCallbackCount()).toBe(cbs0);
+    expect(readdirSync(copies)).toEqual([]);
+    // Measured here: +10–15 MiB over the first 1000 cycles (allocator high-water mark, koffi per-library data), flat
+    // after ~3000 (see README). A leaked result buffer (64 MiB) or leaked library would exceed this bound.
+    expect(rssGrowth).toBeLessThan(40);
+  });
+
+  it('100 JS cycles: no fd or temp-file growth (module records stay cached by design, see README)', async () => {
+    const file = path.join(dir, 'echo.mjs');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(
+      file,
+      "export default { name: 'echo-js', version: '1.0.0', author: 't', init() {}, registerHooks(h) { h.register('e', 1, (d) => d); } };\n",
+    );
+    verifier.signArtifact(file, { name: 'echo-js', version: '1.0.0', kind: 'js' });
+    for (let i = 0; i < 10; i++) await cycle(file, 'e', text('w'));
+    const fds0 = openFds();
+    for (let i = 0; i < 100; i++) expect(str(await cycle(file, 'e', text('x')))).toBe('x');
+    expect(openFds() - fds0).toBeLessThanOrEqual(2);
+    expect(readdirSync(copies)).toEqual([]);
+  });
+});
