@@ -1,9 +1,66 @@
 /**
- * @plugward/limits — Resource limits, violation tracking, metrics from /proc, cgroups v1/v2 and V8, and a resource monitor.
- *
- * Not implemented yet: see the open issue for this package.
+ * @plugward/limits — resource limits, violation tracking, metrics from /proc, cgroups v1/v2 and V8, and a resource
+ * monitor. Linux for the collectors; the limit and tracker parts run anywhere Node runs.
  * @packageDocumentation
  */
 
-/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
-export const LAYER = 1;
+export {
+  type CgroupMount,
+  type CgroupPaths,
+  type CgroupSupport,
+  cgroupPathsForPid,
+  detectCgroupVersion,
+  parseCgroupMounts,
+} from './cgroups-detect.js';
+export { type CgroupMetrics, type CgroupV1Paths, collectCgroupV1Metrics } from './cgroups-v1.js';
+export { collectCgroupV2Metrics } from './cgroups-v2.js';
+export { clockTicksPerSecond, FALLBACK_CLOCK_TICKS } from './clock-tick.js';
+export { type CollectOptions, collectCgroupMetrics, collectMetrics, type MetricsTarget } from './collect.js';
+export { detectViolations } from './detect-violations.js';
+export { countConnections, parseNetTable, type SocketTable, socketTableFor, TCP_LISTEN } from './proc-net.js';
+export {
+  childPids,
+  collectProcessMetrics,
+  descendantPids,
+  type ProcessMetricsOptions,
+  type ProcStat,
+  type ProcStatus,
+  parseProcStat,
+  parseProcStatus,
+  processStartTime,
+} from './procfs.js';
+export {
+  ResourceMonitor,
+  type ResourceMonitorOptions,
+  type TickReport,
+  type UnmountRequest,
+  type WatchOptions,
+} from './resource-monitor.js';
+export {
+  MAX_UNMOUNT_DELAY_MS,
+  performUnmount,
+  resolveUnmountBehavior,
+  type UnmountOutcome,
+  type UnmountSteps,
+} from './unmount-behavior.js';
+export {
+  collectWorkerHeapMetrics,
+  currentHeapMetrics,
+  HEAP_STATS_MESSAGE,
+  heapMetrics,
+  serveHeapStatistics,
+} from './v8-heap.js';
+export {
+  type LimitBound,
+  limitBounds,
+  mergeLimits,
+  type ValidateLimitsOptions,
+  validateLimits,
+} from './validate-limits.js';
+export {
+  DEFAULT_HIGH_SEVERITY_THRESHOLD,
+  DEFAULT_MAX_RECORDS,
+  type UnmountReason,
+  ViolationTracker,
+  type ViolationTrackerOptions,
+} from './violation-tracker.js';

@@ -1,0 +1,139 @@
+import { PluginError } from '@plugward/types';
+import { isErrno, parseCount, readCapped, readOptional } from './read-file.js';
+
+/** A mounted cgroup hierarchy. */
+export interface CgroupMount {
+  /** Where it is mounted, e.g. `/sys/fs/cgroup/memory`. */
+  mountPoint: string;
+  /** The cgroup path that is the mount's root (`/` unless in a cgroup namespace or a bind mount). */
+  root: string;
+}
+
+/** Which cgroup hierarchies this machine has. */
+export interface CgroupSupport {
+  /** `v2` (unified only), `v1`, `hybrid` (v1 controllers plus a v2 mount) or `none`. */
+  version: 'v1' | 'v2' | 'hybrid' | 'none';
+  /** v1 controllers (memory, cpu, cpuacct, pids, …) and their mounts. */
+  v1: Readonly<Record<string, CgroupMount>>;
+  /** The v2 mount and the controllers it offers (`cgroup.controllers`); on hybrid machines often few or none. */
+  v2?: CgroupMount & { controllers: readonly string[] };
+}
+
+/** Unescapes the octal escapes (`\040` for a space) of /proc/self/mountinfo. */
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+}
+
+/** The v1 controllers the kernel knows; mount options such as `xattr`, `noprefix` or `name=systemd` are not. */
+const V1_CONTROLLERS = new Set([
+  'cpu',
+  'cpuacct',
+  'cpuset',
+  'memory',
+  'devices',
+  'freezer',
+  'net_cls',
+  'net_prio',
+  'blkio',
+  'perf_event',
+  'hugetlb',
+  'pids',
+  'rdma',
+  'misc',
+]);
+
+/** Parses /proc/self/mountinfo into cgroup mounts. */
+export function parseCgroupMounts(mountinfo: string): { v1: Record<string, CgroupMount>; v2?: CgroupMount } {
+  const v1: Record<string, CgroupMount> = {};
+  let v2: CgroupMount | undefined;
+  for (const line of mountinfo.split('\n')) {
+    const dash = line.indexOf(' - ');
+    if (dash < 0) continue;
+    const pre = line.slice(0, dash).split(' ');
+    const post = line.slice(dash + 3).split(' ');
+    const root = pre[3];
+    const mountPoint = pre[4];
+    const fstype = post[0];
+    if (root === undefined || mountPoint === undefined) continue;
+    const m = { mountPoint: unescapeMount(mountPoint), root: unescapeMount(root) };
+    if (fstype === 'cgroup2') {
+      v2 ??= m;
+    } else if (fstype === 'cgroup') {
+      for (const opt of (post[2] ?? '').split(',')) {
+        if (!V1_CONTROLLERS.has(opt)) continue;
+        v1[opt] ??= m;
+      }
+    }
+  }
+  return v2 ? { v1, v2 } : { v1 };
+}
+
+/** Finds which cgroup versions are mounted (reads /proc/self/mountinfo and the v2 `cgroup.controllers`). */
+export async function detectCgroupVersion(): Promise<CgroupSupport> {
+  const { v1, v2 } = parseCgroupMounts(await readCapped('/proc/self/mountinfo', 4 * 1024 * 1024));
+  const hasV1 = Object.keys(v1).length > 0;
+  let v2Full: CgroupSupport['v2'];
+  if (v2) {
+    const text = (await readOptional(`${v2.mountPoint}/cgroup.controllers`)) ?? '';
+    v2Full = { ...v2, controllers: text.trim().split(/\s+/).filter(Boolean) };
+  }
+  const version = hasV1 ? (v2 ? 'hybrid' : 'v1') : v2 ? 'v2' : 'none';
+  return v2Full ? { version, v1, v2: v2Full } : { version, v1 };
+}
+
+/** Directories of one cgroup membership: per v1 controller, and the v2 directory. */
+export interface CgroupPaths {
+  v1?: { memory?: string; cpu?: string; cpuacct?: string; pids?: string };
+  v2?: string;
+}
+
+function join(m: CgroupMount, cgroupPath: string): string {
+  // The path in /proc/<pid>/cgroup is relative to the hierarchy root; strip the part the mount hides.
+  let rel = cgroupPath;
+  if (m.root !== '/' && (rel === m.root || rel.startsWith(`${m.root}/`))) rel = rel.slice(m.root.length);
+  if (rel.includes('/../') || rel.endsWith('/..'))
+    throw new PluginError('IoError', `suspicious cgroup path ${cgroupPath}`);
+  return `${m.mountPoint}${rel === '/' ? '' : rel}`;
+}
+
+/** The cgroup directories `pid` belongs to (from `/proc/<pid>/cgroup`); `undefined` when the process is gone. */
+export async function cgroupPathsForPid(
+  pid: number,
+  support?: CgroupSupport,
+): Promise<CgroupPaths | undefined> {
+  const s = support ?? (await detectCgroupVersion());
+  let text: string;
+  try {
+    text = await readCapped(`/proc/${pid}/cgroup`);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT', 'ESRCH')) return undefined;
+    throw e;
+  }
+  const out: CgroupPaths = {};
+  for (const line of text.split('\n')) {
+    const first = line.indexOf(':');
+    const second = line.indexOf(':', first + 1);
+    if (first < 0 || second < 0) continue;
+    const controllers = line.slice(first + 1, second);
+    const path = line.slice(second + 1);
+    if (line.slice(0, first) === '0' && controllers === '') {
+      if (s.v2) out.v2 = join(s.v2, path);
+      continue;
+    }
+    for (const c of controllers.split(',')) {
+      if (c !== 'memory' && c !== 'cpu' && c !== 'cpuacct' && c !== 'pids') continue;
+      const m = s.v1[c];
+      if (m) {
+        out.v1 ??= {};
+        out.v1[c] = join(m, path);
+      }
+    }
+  }
+  return out;
+}
+
+/** Parses a cgroup value that may be the word `max` (v2) into bytes/count; `max` → `undefined`. */
+export function parseLimitValue(text: string | undefined): number | undefined {
+  if (text === undefined || text.trim() === 'max') return undefined;
+  return parseCount(text);
+}

@@ -1,0 +1,253 @@
+import { readdirSync, readlinkSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { PluginError, type PluginMetrics } from '@plugward/types';
+import { clockTicksPerSecond } from './clock-tick.js';
+import { countConnections, type SocketTable, socketTableFor } from './proc-net.js';
+import { isErrno, readCapped, readCappedSync } from './read-file.js';
+
+/** Options of {@link collectProcessMetrics}. */
+export interface ProcessMetricsOptions {
+  /** Sum over the process and all its descendants. Default false. */
+  tree?: boolean;
+  /** Count TCP/UDP connections (one readlink per fd). Default true. */
+  connections?: boolean;
+  /**
+   * The process start time (`/proc/<pid>/stat` field 22, in clock ticks) seen when watching began; a different value
+   * means the pid was reused by another process, which is reported as `exited`.
+   */
+  startTime?: number;
+  /** Socket tables shared across the processes of one monitor tick (keyed by network namespace). */
+  netCache?: Map<string, SocketTable>;
+}
+
+/** The parsed fields of `/proc/<pid>/stat` this package uses. */
+export interface ProcStat {
+  state: string;
+  ppid: number;
+  /** User + system CPU time, clock ticks. */
+  utime: number;
+  stime: number;
+  /** Start time after boot, clock ticks: with the pid, identifies a process. */
+  startTime: number;
+}
+
+/** Parses `/proc/<pid>/stat`. The command name (field 2) may hold spaces and parentheses: split after the last `)`. */
+export function parseProcStat(text: string): ProcStat {
+  const close = text.lastIndexOf(')');
+  const rest = close < 0 ? [] : text.slice(close + 2).split(' ');
+  // rest[0] is field 3 (state); field N is rest[N - 3].
+  const num = (field: number): number => {
+    const n = Number(rest[field - 3]);
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new PluginError('IoError', `malformed /proc stat (field ${field})`, { details: { field } });
+    }
+    return n;
+  };
+  const state = rest[0];
+  if (state === undefined || state.length !== 1)
+    throw new PluginError('IoError', 'malformed /proc stat (state)');
+  return { state, ppid: num(4), utime: num(14), stime: num(15), startTime: num(22) };
+}
+
+/** The fields of `/proc/<pid>/status` this package uses. */
+export interface ProcStatus {
+  /** Resident set size, bytes (absent for kernel threads). */
+  rssBytes?: number;
+  /** Peak resident set size (VmHWM), bytes. */
+  peakRssBytes?: number;
+  threads?: number;
+}
+
+/** Parses `/proc/<pid>/status` (`Key:\tvalue kB` lines); looks the three keys up instead of splitting every line. */
+export function parseProcStatus(text: string): ProcStatus {
+  const out: ProcStatus = {};
+  const rss = statusValue(text, 'VmRSS:');
+  if (rss !== undefined) out.rssBytes = rss * 1024;
+  const hwm = statusValue(text, 'VmHWM:');
+  if (hwm !== undefined) out.peakRssBytes = hwm * 1024;
+  const threads = statusValue(text, 'Threads:');
+  if (threads !== undefined) out.threads = threads;
+  return out;
+}
+
+function statusValue(text: string, key: string): number | undefined {
+  const at = text.startsWith(key) ? 0 : text.indexOf(`\n${key}`) + 1;
+  if (at === 0 && !text.startsWith(key)) return undefined;
+  const end = text.indexOf('\n', at);
+  const n = Number(
+    text
+      .slice(at + key.length, end < 0 ? undefined : end)
+      .trim()
+      .split(/\s+/)[0],
+  );
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+function checkPid(pid: number): void {
+  if (!Number.isSafeInteger(pid) || pid < 1 || pid > 4_194_304) {
+    throw new PluginError('InvalidArgument', `not a pid: ${String(pid)}`, { details: { pid } });
+  }
+}
+
+/** The process (or its pid) is gone: ENOENT/ESRCH while reading /proc. */
+function gone(e: unknown): boolean {
+  return isErrno(e, 'ENOENT', 'ESRCH');
+}
+
+/** Reads the fd count of a process and, when `table` has any connection, the socket inodes among its fds. */
+function readFds(pid: number, table: SocketTable | undefined): { count: number; connections?: number } {
+  const names = readdirSync(`/proc/${pid}/fd`);
+  if (!table) return { count: names.length };
+  // No connection in the namespace: no fd can be one, so skip the readlink per fd (the costly part).
+  if (table.size === 0) return { count: names.length, connections: 0 };
+  const sockets: number[] = [];
+  for (const n of names) {
+    let link: string;
+    try {
+      link = readlinkSync(`/proc/${pid}/fd/${n}`);
+    } catch (e) {
+      if (gone(e)) continue; // closed between readdir and readlink
+      throw e;
+    }
+    if (link.startsWith('socket:[')) sockets.push(Number(link.slice(8, -1)));
+  }
+  return { count: names.length, connections: countConnections(sockets, table) };
+}
+
+interface OneProcess {
+  stat: ProcStat;
+  status: ProcStatus;
+  fds: number;
+  connections?: number;
+}
+
+/** One process, read synchronously (see `readCappedSync` for why); `undefined` when it is gone. */
+function readOne(pid: number, opts: ProcessMetricsOptions): OneProcess | undefined {
+  try {
+    const stat = parseProcStat(readCappedSync(`/proc/${pid}/stat`, undefined, true));
+    if (stat.state === 'Z' || stat.state === 'X') return undefined; // exited, not yet reaped
+    if (opts.startTime !== undefined && stat.startTime !== opts.startTime) return undefined; // pid reused
+    const status = parseProcStatus(readCappedSync(`/proc/${pid}/status`, undefined, true));
+    const table = (opts.connections ?? true) ? socketTableFor(pid, opts.netCache) : undefined;
+    const fds = readFds(pid, table);
+    const one: OneProcess = { stat, status, fds: fds.count };
+    if (fds.connections !== undefined) one.connections = fds.connections;
+    return one;
+  } catch (e) {
+    if (gone(e)) return undefined;
+    if (isErrno(e, 'EACCES', 'EPERM')) {
+      throw new PluginError('PermissionDenied', `cannot read /proc/${pid}: ${(e as Error).message}`, {
+        cause: e,
+        details: { pid },
+      });
+    }
+    throw e;
+  }
+}
+
+/** Direct children of `pid`, from `/proc/<pid>/task/<tid>/children` (every thread may have forked). */
+export async function childPids(pid: number): Promise<number[]> {
+  let tids: string[];
+  try {
+    tids = await readdir(`/proc/${pid}/task`);
+  } catch (e) {
+    if (gone(e)) return [];
+    throw e;
+  }
+  const lists = await Promise.all(
+    tids.map((t) =>
+      readCapped(`/proc/${pid}/task/${t}/children`).catch((e: unknown) => {
+        if (gone(e)) return '';
+        throw e;
+      }),
+    ),
+  );
+  const out: number[] = [];
+  for (const l of lists) {
+    for (const p of l.trim().split(/\s+/)) {
+      const n = Number(p);
+      if (p !== '' && Number.isSafeInteger(n) && n > 0) out.push(n);
+    }
+  }
+  return out;
+}
+
+/** Every descendant of `pid` (not `pid` itself), breadth first, bounded so a fork bomb can't stall the monitor. */
+export async function descendantPids(pid: number, max = 4096): Promise<number[]> {
+  const seen = new Set<number>([pid]);
+  const out: number[] = [];
+  let frontier = [pid];
+  while (frontier.length > 0 && out.length < max) {
+    const next = (await Promise.all(frontier.map(childPids))).flat();
+    frontier = [];
+    for (const c of next) {
+      if (seen.has(c) || out.length >= max) continue;
+      seen.add(c);
+      out.push(c);
+      frontier.push(c);
+    }
+  }
+  return out;
+}
+
+/**
+ * Reads a process' resource use from `/proc/<pid>`: resident memory (VmRSS) and its peak (VmHWM), CPU time
+ * (utime + stime, converted with the real clock tick), threads, open fds and TCP/UDP connections (socket inodes of its
+ * fds matched against the tables of its network namespace); optionally summed over its process tree (peak memory is
+ * then the root's only). A process that is gone, a zombie, or whose pid was reused yields `{ exited: true }` — never
+ * an exception.
+ */
+export async function collectProcessMetrics(
+  pid: number,
+  opts: ProcessMetricsOptions = {},
+): Promise<PluginMetrics> {
+  checkPid(pid);
+  const timestamp = Date.now();
+  const hz = await clockTicksPerSecond();
+  const root = readOne(pid, opts);
+  if (!root) return { timestamp, source: 'procfs', pid, exited: true };
+  const all = [root];
+  if (opts.tree) {
+    const kids = await descendantPids(pid);
+    const { startTime: _ignored, ...childOpts } = opts;
+    for (const k of kids) {
+      const r = readOne(k, childOpts);
+      if (r) all.push(r);
+    }
+  }
+  let memoryBytes: number | undefined;
+  let threads: number | undefined;
+  let connections: number | undefined;
+  let ticks = 0;
+  let fileDescriptors = 0;
+  for (const p of all) {
+    if (p.status.rssBytes !== undefined) memoryBytes = (memoryBytes ?? 0) + p.status.rssBytes;
+    if (p.status.threads !== undefined) threads = (threads ?? 0) + p.status.threads;
+    if (p.connections !== undefined) connections = (connections ?? 0) + p.connections;
+    ticks += p.stat.utime + p.stat.stime;
+    fileDescriptors += p.fds;
+  }
+  const out: PluginMetrics = {
+    timestamp,
+    source: 'procfs',
+    pid,
+    cpuTimeMs: (ticks * 1000) / hz,
+    fileDescriptors,
+  };
+  if (memoryBytes !== undefined) out.memoryBytes = memoryBytes;
+  if (root.status.peakRssBytes !== undefined) out.peakMemoryBytes = root.status.peakRssBytes;
+  if (threads !== undefined) out.threads = threads;
+  if (connections !== undefined) out.connections = connections;
+  return out;
+}
+
+/** The start time (clock ticks after boot) of `pid`, to detect pid reuse later; `undefined` if it is gone. */
+export async function processStartTime(pid: number): Promise<number | undefined> {
+  checkPid(pid);
+  try {
+    return parseProcStat(await readCapped(`/proc/${pid}/stat`)).startTime;
+  } catch (e) {
+    if (gone(e)) return undefined;
+    throw e;
+  }
+}

@@ -1,0 +1,335 @@
+import {
+  DEFAULT_MONITOR_INTERVAL_MS,
+  DEFAULT_UNMOUNT_BEHAVIOR,
+  PluginError,
+  type PluginMetrics,
+  type ResourceLimits,
+  toPluginError,
+  type UnmountBehavior,
+  type ViolationRecord,
+} from '@plugward/types';
+import { collectMetrics, type MetricsTarget } from './collect.js';
+import { detectViolations } from './detect-violations.js';
+import type { SocketTable } from './proc-net.js';
+import { processStartTime } from './procfs.js';
+import { validateLimits } from './validate-limits.js';
+import { type UnmountReason, ViolationTracker, type ViolationTrackerOptions } from './violation-tracker.js';
+
+/** What `onUnmount` receives. */
+export interface UnmountRequest {
+  id: string;
+  reason: UnmountReason;
+  /** The violations within the tracker's window. */
+  violations: readonly ViolationRecord[];
+  /** The behaviour to apply (grace period, cleanup); see `performUnmount`. */
+  behavior: UnmountBehavior;
+}
+
+/** Options of {@link ResourceMonitor}. */
+export interface ResourceMonitorOptions {
+  /** Time between the end of one tick and the start of the next. Default 10 s. */
+  intervalMs?: number;
+  /** Stops the monitor when aborted. */
+  signal?: AbortSignal;
+  /** A reading slower than this is abandoned for the tick (reported to `onError`). Default min(intervalMs, 5 s). */
+  collectTimeoutMs?: number;
+  /** Default behaviour for watched targets. Default {@link DEFAULT_UNMOUNT_BEHAVIOR}. */
+  unmountBehavior?: UnmountBehavior;
+  /** Options of the tracker each watched target gets. */
+  tracker?: ViolationTrackerOptions;
+  /** Keep the Node process alive while the monitor runs. Default false (the timer is unref'd). */
+  keepAlive?: boolean;
+  /** Every reading. */
+  onMetrics?: (id: string, metrics: PluginMetrics) => void;
+  /** Every violation, after the tracker recorded it. */
+  onViolation?: (id: string, record: ViolationRecord, tracker: ViolationTracker) => void;
+  /**
+   * The target reached its threshold and `autoUnmount` is on. Called once, not awaited (a slow unmount doesn't stall
+   * the loop); the target is unwatched first.
+   */
+  onUnmount?: (request: UnmountRequest) => void | Promise<void>;
+  /** The target is gone (process exited, cgroup removed, worker ended); it is unwatched. */
+  onExit?: (id: string, metrics: PluginMetrics) => void;
+  /** A failed or timed-out reading, or a throwing callback. The loop goes on. */
+  onError?: (id: string, error: PluginError) => void;
+}
+
+/** Options of {@link ResourceMonitor.watch}. */
+export interface WatchOptions {
+  unmountBehavior?: UnmountBehavior;
+  /** Use this tracker (e.g. one the registry also feeds with hook timeouts). */
+  tracker?: ViolationTracker;
+}
+
+/** The outcome of one tick. */
+export interface TickReport {
+  /** Wall time of the tick, ms. */
+  durationMs: number;
+  targets: number;
+  readings: number;
+  errors: number;
+  violations: number;
+  exited: number;
+  unmounted: number;
+}
+
+interface Entry {
+  id: string;
+  target: MetricsTarget;
+  limits: ResourceLimits;
+  behavior: UnmountBehavior;
+  tracker: ViolationTracker;
+  previous?: PluginMetrics;
+  inFlight: boolean;
+  startTimeChecked: boolean;
+}
+
+function positiveMs(name: string, v: number): number {
+  if (!Number.isFinite(v) || v < 1)
+    throw new PluginError('InvalidArgument', `${name} must be ≥ 1 ms, got ${v}`);
+  return v;
+}
+
+/**
+ * Watches targets (processes, cgroups, workers, custom readers), compares each reading with the target's limits,
+ * feeds a {@link ViolationTracker} per target and calls `onUnmount` when a tracker says so and `autoUnmount` holds.
+ *
+ * Ticks never overlap (the next is scheduled after the previous ended, and `tick()` during a tick returns the running
+ * one); all targets are read concurrently; a failing, slow or throwing reading is reported to `onError` and never
+ * stops the loop.
+ *
+ * @example
+ * ```ts
+ * const monitor = new ResourceMonitor({ intervalMs: 1000, onUnmount: ({ id }) => kill(id) });
+ * monitor.watch('child', { kind: 'process', pid: child.pid }, DEFAULT_RESOURCE_LIMITS);
+ * monitor.start();
+ * ```
+ */
+export class ResourceMonitor {
+  readonly intervalMs: number;
+  readonly collectTimeoutMs: number;
+  readonly #opts: ResourceMonitorOptions;
+  readonly #entries = new Map<string, Entry>();
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+  /** Bumped by start/stop so a loop from before a stop() never reschedules itself after a new start(). */
+  #generation = 0;
+  #current: Promise<TickReport> | undefined;
+  readonly #onAbort = (): void => this.stop();
+
+  constructor(options: ResourceMonitorOptions = {}) {
+    this.#opts = options;
+    this.intervalMs = positiveMs('intervalMs', options.intervalMs ?? DEFAULT_MONITOR_INTERVAL_MS);
+    this.collectTimeoutMs = positiveMs(
+      'collectTimeoutMs',
+      options.collectTimeoutMs ?? Math.min(this.intervalMs, 5000),
+    );
+    options.signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /**
+   * Starts watching `target` under `id` (replacing an earlier watch of that id). The limits are validated
+   * (`InvalidResourceLimits` naming the field).
+   */
+  watch(id: string, target: MetricsTarget, limits: ResourceLimits, options: WatchOptions = {}): void {
+    if (typeof id !== 'string' || id === '')
+      throw new PluginError('InvalidArgument', 'watch id must be a non-empty string');
+    this.#entries.set(id, {
+      id,
+      target,
+      limits: validateLimits(limits),
+      behavior: options.unmountBehavior ?? this.#opts.unmountBehavior ?? DEFAULT_UNMOUNT_BEHAVIOR,
+      tracker: options.tracker ?? new ViolationTracker(this.#opts.tracker),
+      inFlight: false,
+      startTimeChecked: false,
+    });
+  }
+
+  /** Stops watching `id`; true when it was watched. */
+  unwatch(id: string): boolean {
+    return this.#entries.delete(id);
+  }
+
+  /** The ids watched. */
+  watched(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  /** The tracker of `id`. */
+  tracker(id: string): ViolationTracker | undefined {
+    return this.#entries.get(id)?.tracker;
+  }
+
+  /** The latest reading of `id`. */
+  lastMetrics(id: string): PluginMetrics | undefined {
+    return this.#entries.get(id)?.previous;
+  }
+
+  /** True between `start()` and `stop()`. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Starts the loop (the first tick runs at once). No-op when running or when the signal is aborted. */
+  start(): void {
+    if (this.#running || this.#opts.signal?.aborted) return;
+    this.#running = true;
+    this.#schedule(0, ++this.#generation);
+  }
+
+  /** Stops the loop; a tick in progress finishes, no other starts. */
+  stop(): void {
+    this.#running = false;
+    this.#generation++;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.stop();
+    this.#opts.signal?.removeEventListener('abort', this.#onAbort);
+  }
+
+  /** Runs one tick now (or returns the tick already running). */
+  tick(): Promise<TickReport> {
+    this.#current ??= this.#runTick().finally(() => {
+      this.#current = undefined;
+    });
+    return this.#current;
+  }
+
+  #schedule(delay: number, generation: number): void {
+    if (!this.#running || generation !== this.#generation) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      const next = (): void => this.#schedule(this.intervalMs, generation);
+      this.tick().then(next, next); // #runTick doesn't reject; belt and braces
+    }, delay);
+    if (!this.#opts.keepAlive) this.#timer.unref();
+  }
+
+  #error(id: string, e: unknown, message: string): void {
+    const err = toPluginError(e, 'IoError', message, { plugin: id });
+    try {
+      this.#opts.onError?.(id, err);
+    } catch {
+      // A throwing error callback must not take the loop down.
+    }
+  }
+
+  async #runTick(): Promise<TickReport> {
+    const started = performance.now();
+    const report: TickReport = {
+      durationMs: 0,
+      targets: this.#entries.size,
+      readings: 0,
+      errors: 0,
+      violations: 0,
+      exited: 0,
+      unmounted: 0,
+    };
+    const netCache = new Map<string, SocketTable>();
+    const entries = [...this.#entries.values()];
+    // One deadline for the whole tick (not a timer per target): readings still running then are abandoned.
+    const ac = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const e = new PluginError('Timeout', `reading took longer than ${this.collectTimeoutMs} ms`);
+        ac.abort(e);
+        reject(e);
+      }, this.collectTimeoutMs);
+    });
+    deadline.catch(() => undefined); // only observed through the races below
+    try {
+      await Promise.all(entries.map((e) => this.#tickOne(e, netCache, report, ac.signal, deadline)));
+    } finally {
+      clearTimeout(timer);
+    }
+    report.durationMs = performance.now() - started;
+    return report;
+  }
+
+  async #tickOne(
+    entry: Entry,
+    netCache: Map<string, SocketTable>,
+    report: TickReport,
+    signal: AbortSignal,
+    deadline: Promise<never>,
+  ): Promise<void> {
+    if (entry.inFlight) {
+      report.errors++;
+      this.#error(entry.id, new PluginError('Timeout', 'previous reading still running'), 'reading skipped');
+      return;
+    }
+    let metrics: PluginMetrics;
+    entry.inFlight = true;
+    const reading = (async () => {
+      await this.#pinStartTime(entry);
+      return collectMetrics(entry.target, { signal, netCache });
+    })().finally(() => {
+      entry.inFlight = false;
+    });
+    try {
+      metrics = await Promise.race([reading, deadline]);
+    } catch (e) {
+      reading.catch(() => undefined); // an abandoned reading may still reject
+      report.errors++;
+      this.#error(entry.id, e, 'reading failed');
+      return;
+    }
+    if (this.#entries.get(entry.id) !== entry) return; // unwatched meanwhile
+    report.readings++;
+    this.#callback(entry.id, () => this.#opts.onMetrics?.(entry.id, metrics));
+    if (metrics.exited) {
+      report.exited++;
+      this.#entries.delete(entry.id);
+      this.#callback(entry.id, () => this.#opts.onExit?.(entry.id, metrics));
+      return;
+    }
+    const found = detectViolations(metrics, entry.limits, entry.previous);
+    entry.previous = metrics;
+    for (const v of found) {
+      const record = entry.tracker.recordViolation(v, metrics.timestamp);
+      report.violations++;
+      this.#callback(entry.id, () => this.#opts.onViolation?.(entry.id, record, entry.tracker));
+    }
+    const reason = entry.tracker.unmountReason();
+    if (reason && entry.behavior.autoUnmount) {
+      report.unmounted++;
+      this.#entries.delete(entry.id);
+      const request: UnmountRequest = {
+        id: entry.id,
+        reason,
+        violations: entry.tracker.violations(),
+        behavior: entry.behavior,
+      };
+      // Not awaited: an unmount with a grace period and cleanup must not stall the other targets' readings.
+      try {
+        const pending = this.#opts.onUnmount?.(request);
+        if (pending) pending.catch((e: unknown) => this.#error(entry.id, e, 'onUnmount failed'));
+      } catch (e) {
+        this.#error(entry.id, e, 'onUnmount failed');
+      }
+    }
+  }
+
+  /** Pins a process target to its start time on first sight, so a reused pid reads as exited. */
+  async #pinStartTime(entry: Entry): Promise<void> {
+    if (entry.startTimeChecked) return;
+    entry.startTimeChecked = true;
+    const t = entry.target;
+    if (t.kind === 'process' && t.startTime === undefined) {
+      const st = await processStartTime(t.pid);
+      if (st !== undefined) entry.target = { ...t, startTime: st };
+    }
+  }
+
+  #callback(id: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.#error(id, e, 'monitor callback threw');
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import { DEFAULT_UNMOUNT_BEHAVIOR, UnmountBehaviors } from '@plugward/types';
+import { describe, expect, it } from 'vitest';
+import { performUnmount, resolveUnmountBehavior } from './unmount-behavior.js';
+
+describe('resolveUnmountBehavior', () => {
+  it('fills from the defaults', () => {
+    expect(resolveUnmountBehavior()).toEqual(DEFAULT_UNMOUNT_BEHAVIOR);
+    expect(resolveUnmountBehavior({ gracePeriodMs: 0 })).toEqual({
+      ...DEFAULT_UNMOUNT_BEHAVIOR,
+      gracePeriodMs: 0,
+    });
+  });
+
+  it.each([
+    [{ autoUnmount: 'yes' }, 'autoUnmount'],
+    [{ gracePeriodMs: -1 }, 'gracePeriodMs'],
+    [{ maxCleanupTimeMs: 1.5 }, 'maxCleanupTimeMs'],
+    [{ maxCleanupTimeMs: 24 * 3600_000 }, 'maxCleanupTimeMs'],
+    [{ autoUnmnt: true }, 'autoUnmnt'],
+    [null, '(root)'],
+  ])('rejects %j naming %s', (input, field) => {
+    expect(() => resolveUnmountBehavior(input)).toThrow(
+      expect.objectContaining({ code: 'InvalidArgument', details: { field } }),
+    );
+  });
+});
+
+describe('performUnmount', () => {
+  const fast = { ...DEFAULT_UNMOUNT_BEHAVIOR, gracePeriodMs: 0, maxCleanupTimeMs: 50 };
+
+  it('calls shutdown, then teardown', async () => {
+    const order: string[] = [];
+    const out = await performUnmount(fast, {
+      shutdown: () => {
+        order.push('shutdown');
+      },
+      teardown: () => {
+        order.push('teardown');
+      },
+    });
+    expect(order).toEqual(['shutdown', 'teardown']);
+    expect(out).toMatchObject({ shutdownCalled: true, shutdown: 'ok' });
+  });
+
+  it('tears down even when shutdown hangs (aborting its signal) or throws', async () => {
+    let aborted = false;
+    let torn = 0;
+    const hung = await performUnmount(fast, {
+      shutdown: (signal) =>
+        new Promise<void>(() => {
+          signal.addEventListener('abort', () => {
+            aborted = true;
+          });
+        }),
+      teardown: () => {
+        torn++;
+      },
+    });
+    expect(hung.shutdown).toBe('timeout');
+    expect(aborted).toBe(true);
+    const failed = await performUnmount(fast, {
+      shutdown: () => Promise.reject(new Error('nope')),
+      teardown: () => {
+        torn++;
+      },
+    });
+    expect(failed.shutdown).toBe('error');
+    expect(torn).toBe(2);
+  });
+
+  it('skips shutdown for the immediate preset and honours the grace period and its abort', async () => {
+    let called = false;
+    const out = await performUnmount(UnmountBehaviors.immediate, {
+      shutdown: () => {
+        called = true;
+      },
+      teardown: () => undefined,
+    });
+    expect(called).toBe(false);
+    expect(out.shutdown).toBe('skipped');
+    const t0 = performance.now();
+    await performUnmount({ ...fast, gracePeriodMs: 80 }, { teardown: () => undefined });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(70);
+    const out2 = await performUnmount(
+      { ...fast, gracePeriodMs: 60_000 },
+      { teardown: () => undefined, signal: AbortSignal.abort() },
+    );
+    expect(out2.graceAborted).toBe(true);
+  });
+});

@@ -1,0 +1,121 @@
+import { DEFAULT_UNMOUNT_BEHAVIOR, PluginError, type UnmountBehavior } from '@plugward/types';
+
+const BOOL_FIELDS = ['autoUnmount', 'allowCleanup', 'logViolations', 'callShutdownHook'] as const;
+const MS_FIELDS = ['gracePeriodMs', 'maxCleanupTimeMs'] as const;
+/** Longest grace period or cleanup time accepted: 10 minutes. */
+export const MAX_UNMOUNT_DELAY_MS = 10 * 60 * 1000;
+
+/**
+ * Fills a partial {@link UnmountBehavior} from {@link DEFAULT_UNMOUNT_BEHAVIOR} and validates it: booleans must be
+ * booleans, delays integers in 0 … {@link MAX_UNMOUNT_DELAY_MS}. Throws `InvalidArgument` naming the field.
+ */
+export function resolveUnmountBehavior(partial: unknown = {}): UnmountBehavior {
+  if (typeof partial !== 'object' || partial === null || Array.isArray(partial)) {
+    throw new PluginError('InvalidArgument', 'unmount behaviour must be an object', {
+      details: { field: '(root)' },
+    });
+  }
+  const p = partial as Record<string, unknown>;
+  const known = new Set<string>([...BOOL_FIELDS, ...MS_FIELDS]);
+  for (const k of Object.keys(p)) {
+    if (!known.has(k))
+      throw new PluginError('InvalidArgument', `${k}: unknown unmount behaviour field`, {
+        details: { field: k },
+      });
+  }
+  const out: UnmountBehavior = { ...DEFAULT_UNMOUNT_BEHAVIOR };
+  for (const f of BOOL_FIELDS) {
+    const v = p[f];
+    if (v === undefined) continue;
+    if (typeof v !== 'boolean')
+      throw new PluginError('InvalidArgument', `${f}: must be a boolean`, { details: { field: f } });
+    out[f] = v;
+  }
+  for (const f of MS_FIELDS) {
+    const v = p[f];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > MAX_UNMOUNT_DELAY_MS) {
+      throw new PluginError('InvalidArgument', `${f}: must be an integer in 0…${MAX_UNMOUNT_DELAY_MS} ms`, {
+        details: { field: f },
+      });
+    }
+    out[f] = v;
+  }
+  return out;
+}
+
+/** The steps {@link performUnmount} runs; the registry supplies them. */
+export interface UnmountSteps {
+  /** The plugin's own `shutdown` (called only when the behaviour allows cleanup and the shutdown hook). */
+  shutdown?: (signal: AbortSignal) => Promise<void> | void;
+  /** Tear the plugin down (remove hooks, kill the process…); always runs, even after a failed or slow shutdown. */
+  teardown: () => Promise<void> | void;
+  /** Aborts the grace period (e.g. the host is closing); teardown still runs. */
+  signal?: AbortSignal;
+}
+
+/** What {@link performUnmount} did. */
+export interface UnmountOutcome {
+  shutdownCalled: boolean;
+  /** `ok`, `timeout` (past maxCleanupTimeMs), `error`, or `skipped`. */
+  shutdown: 'ok' | 'timeout' | 'error' | 'skipped';
+  shutdownError?: unknown;
+  /** The grace period was cut short by the signal. */
+  graceAborted: boolean;
+}
+
+function delay(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (ms <= 0) return resolve(false);
+    if (signal?.aborted) return resolve(true);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(false);
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      resolve(true);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Runs an unmount by the behaviour's rules: wait `gracePeriodMs`, call `shutdown` when `allowCleanup` and
+ * `callShutdownHook` hold (bounded by `maxCleanupTimeMs`; its signal aborts at the deadline), then always `teardown`.
+ * A failing or hanging shutdown never prevents the teardown.
+ */
+export async function performUnmount(
+  behavior: UnmountBehavior,
+  steps: UnmountSteps,
+): Promise<UnmountOutcome> {
+  const graceAborted = await delay(behavior.gracePeriodMs, steps.signal);
+  const outcome: UnmountOutcome = { shutdownCalled: false, shutdown: 'skipped', graceAborted };
+  if (behavior.allowCleanup && behavior.callShutdownHook && steps.shutdown) {
+    outcome.shutdownCalled = true;
+    const ac = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => {
+        ac.abort(new PluginError('Timeout', `shutdown took longer than ${behavior.maxCleanupTimeMs} ms`));
+        resolve('timeout');
+      }, behavior.maxCleanupTimeMs);
+    });
+    const run = (async () => {
+      await steps.shutdown?.(ac.signal);
+      return 'ok' as const;
+    })();
+    try {
+      outcome.shutdown = await Promise.race([run, deadline]);
+    } catch (e) {
+      outcome.shutdown = 'error';
+      outcome.shutdownError = e;
+    } finally {
+      clearTimeout(timer);
+    }
+    // A shutdown still running after the deadline may reject later; observe it so it is never unhandled.
+    run.catch(() => undefined);
+  }
+  await steps.teardown();
+  return outcome;
+}

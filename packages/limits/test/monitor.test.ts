@@ -1,0 +1,323 @@
+import { once } from 'node:events';
+import net from 'node:net';
+import {
+  DEFAULT_MONITOR_INTERVAL_MS,
+  DEFAULT_RESOURCE_LIMITS,
+  type PluginError,
+  type PluginMetrics,
+  type ResourceLimits,
+  UnmountBehaviors,
+  type ViolationRecord,
+} from '@plugward/types';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ResourceMonitor, type UnmountRequest } from '../src/index.js';
+import { type Child, MiB, sleep, startChild } from './helpers.js';
+
+const children: Child[] = [];
+afterAll(async () => {
+  await Promise.all(children.map((c) => c.kill()));
+});
+async function child(): Promise<Child> {
+  const c = await startChild();
+  children.push(c);
+  return c;
+}
+
+const roomy: ResourceLimits = {
+  ...DEFAULT_RESOURCE_LIMITS,
+  maxHeapBytes: 1024 * MiB,
+  maxFileDescriptors: 1000,
+  maxThreads: 100,
+  maxConnections: 100,
+  maxCpuTimeMs: 60_000,
+};
+
+/** Collects a monitor's events for one test. */
+function recorder() {
+  const violations: { id: string; record: ViolationRecord }[] = [];
+  const unmounts: UnmountRequest[] = [];
+  const errors: { id: string; error: PluginError }[] = [];
+  const exits: { id: string; metrics: PluginMetrics }[] = [];
+  return {
+    violations,
+    unmounts,
+    errors,
+    exits,
+    options: {
+      onViolation: (id: string, record: ViolationRecord) => violations.push({ id, record }),
+      onUnmount: (r: UnmountRequest) => {
+        unmounts.push(r);
+      },
+      onError: (id: string, error: PluginError) => errors.push({ id, error }),
+      onExit: (id: string, metrics: PluginMetrics) => exits.push({ id, metrics }),
+    },
+  };
+}
+
+describe('ResourceMonitor on real child processes', () => {
+  it('defaults to a 10 s interval', () => {
+    expect(new ResourceMonitor().intervalMs).toBe(DEFAULT_MONITOR_INTERVAL_MS);
+    expect(DEFAULT_MONITOR_INTERVAL_MS).toBe(10_000);
+  });
+
+  it('records FileDescriptors (Low) each tick and unmounts at the threshold, not before', async () => {
+    const c = await child();
+    await c.send({ cmd: 'fds', count: 50 });
+    const r = recorder();
+    const m = new ResourceMonitor({ ...r.options, tracker: { maxViolations: 3 } });
+    m.watch('fds', { kind: 'process', pid: c.pid }, { ...roomy, maxFileDescriptors: 40 });
+    await m.tick();
+    await m.tick();
+    expect(r.unmounts).toHaveLength(0);
+    expect(m.tracker('fds')?.violationCount()).toBe(2);
+    await m.tick();
+    expect(r.violations.map((v) => v.record.violation.type)).toEqual([
+      'FileDescriptors',
+      'FileDescriptors',
+      'FileDescriptors',
+    ]);
+    expect(r.violations.every((v) => v.record.severity === 'Low')).toBe(true);
+    const v = r.violations[0]?.record.violation;
+    expect(v).toMatchObject({ type: 'FileDescriptors', limit: 40 });
+    expect((v as { used: number }).used).toBeGreaterThanOrEqual(50);
+    expect(r.unmounts).toHaveLength(1);
+    expect(r.unmounts[0]).toMatchObject({ id: 'fds', reason: { kind: 'threshold', count: 3, threshold: 3 } });
+    expect(m.watched()).toEqual([]); // unwatched once unmounted: onUnmount is called once
+    await m.tick();
+    expect(r.unmounts).toHaveLength(1);
+  });
+
+  it('unmounts at once on HeapMemory (Critical) from a ~100 MiB allocation', async () => {
+    const c = await child();
+    await c.send({ cmd: 'alloc', bytes: 100 * MiB });
+    const r = recorder();
+    const m = new ResourceMonitor(r.options);
+    m.watch('mem', { kind: 'process', pid: c.pid }, { ...roomy, maxHeapBytes: 100 * MiB });
+    await m.tick();
+    expect(r.violations).toHaveLength(1);
+    expect(r.violations[0]?.record).toMatchObject({
+      severity: 'Critical',
+      violation: { type: 'HeapMemory' },
+    });
+    expect(r.unmounts[0]?.reason.kind).toBe('critical');
+  });
+
+  it('records Threads, Connections violations for 6 workers and 3 TCP connections', async () => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const c = await child();
+      await c.send({ cmd: 'threads', count: 6 });
+      await c.send({ cmd: 'tcp', port: (server.address() as net.AddressInfo).port, count: 3 });
+      const r = recorder();
+      const m = new ResourceMonitor(r.options);
+      m.watch('t', { kind: 'process', pid: c.pid }, { ...roomy, maxThreads: 12, maxConnections: 2 });
+      await m.tick();
+      const types = r.violations.map((v) => v.record.violation);
+      expect(types).toContainEqual({ type: 'Connections', used: 3, limit: 2 });
+      const threads = types.find((t) => t.type === 'Threads') as { used: number } | undefined;
+      expect(threads?.used).toBeGreaterThanOrEqual(13); // 7 of Node + 6 workers
+      expect(r.unmounts).toHaveLength(0);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('unmounts a CPU burner after 3 CpuTime (High) violations', async () => {
+    const c = await child();
+    await c.send({ cmd: 'burn' });
+    const r = recorder();
+    const ac = new AbortController();
+    const done = new Promise<UnmountRequest>((resolve) => {
+      const m = new ResourceMonitor({
+        ...r.options,
+        intervalMs: 150,
+        signal: ac.signal,
+        keepAlive: true,
+        onUnmount: (req) => resolve(req),
+      });
+      // 20 ms of CPU per ~150 ms interval: a spinning child far exceeds it even on busy shared cores.
+      m.watch('cpu', { kind: 'process', pid: c.pid }, { ...roomy, maxCpuTimeMs: 20 });
+      m.start();
+    });
+    const req = await done;
+    ac.abort();
+    await c.send({ cmd: 'stop-burn' });
+    expect(req.reason).toMatchObject({ kind: 'high-severity', count: 3 });
+    expect(req.violations.map((v) => v.violation.type)).toEqual(['CpuTime', 'CpuTime', 'CpuTime']);
+    for (const v of req.violations) expect((v.violation as { usedMs: number }).usedMs).toBeGreaterThan(20);
+  });
+
+  it('with autoUnmount off, counts violations but never calls onUnmount', async () => {
+    const c = await child();
+    const r = recorder();
+    const m = new ResourceMonitor({ ...r.options, unmountBehavior: UnmountBehaviors.manual });
+    m.watch('x', { kind: 'process', pid: c.pid }, { ...roomy, maxHeapBytes: MiB });
+    await m.tick();
+    await m.tick();
+    expect(r.violations).toHaveLength(2);
+    expect(m.tracker('x')?.shouldUnmount()).toBe(true);
+    expect(r.unmounts).toHaveLength(0);
+  });
+
+  it('reports an exited child through onExit and stops watching it', async () => {
+    const c = await child();
+    const r = recorder();
+    const m = new ResourceMonitor(r.options);
+    m.watch('gone', { kind: 'process', pid: c.pid }, roomy);
+    await m.tick();
+    await c.kill();
+    const report = await m.tick();
+    expect(report.exited).toBe(1);
+    expect(r.exits[0]).toMatchObject({ id: 'gone', metrics: { exited: true } });
+    expect(m.watched()).toEqual([]);
+    expect(r.errors).toHaveLength(0);
+  });
+});
+
+describe('ResourceMonitor loop', () => {
+  it('never overlaps ticks, and tick() during a tick returns the running one', async () => {
+    let active = 0;
+    let maxActive = 0;
+    let calls = 0;
+    const slow = async (): Promise<PluginMetrics> => {
+      active++;
+      calls++;
+      maxActive = Math.max(maxActive, active);
+      await sleep(60);
+      active--;
+      return { timestamp: Date.now(), source: 'plugin', memoryBytes: 1 };
+    };
+    const ac = new AbortController();
+    const m = new ResourceMonitor({ intervalMs: 1, signal: ac.signal, keepAlive: true });
+    m.watch('slow', { kind: 'custom', collect: slow }, roomy);
+    const a = m.tick();
+    const b = m.tick();
+    expect(a).toBe(b);
+    await a;
+    m.start();
+    await sleep(400);
+    ac.abort();
+    expect(m.running).toBe(false);
+    expect(maxActive).toBe(1);
+    expect(calls).toBeGreaterThanOrEqual(3);
+    const after = calls;
+    await sleep(150);
+    expect(calls).toBeLessThanOrEqual(after + 1); // at most the tick in flight at abort
+  });
+
+  it('keeps going when one reading fails, throws, or hangs', async () => {
+    const r = recorder();
+    let good = 0;
+    const m = new ResourceMonitor({ ...r.options, collectTimeoutMs: 50 });
+    m.watch('fails', { kind: 'custom', collect: () => Promise.reject(new Error('boom')) }, roomy);
+    m.watch('hangs', { kind: 'custom', collect: () => new Promise(() => undefined) }, roomy);
+    m.watch('bad-pid', { kind: 'process', pid: 0 }, roomy);
+    m.watch(
+      'good',
+      {
+        kind: 'custom',
+        collect: async () => {
+          good++;
+          return { timestamp: Date.now(), source: 'plugin', memoryBytes: 2 };
+        },
+      },
+      roomy,
+    );
+    const first = await m.tick();
+    expect(first).toMatchObject({ targets: 4, readings: 1, errors: 3 });
+    expect(r.errors.map((e) => e.id).sort()).toEqual(['bad-pid', 'fails', 'hangs']);
+    expect(r.errors.find((e) => e.id === 'hangs')?.error.code).toBe('Timeout');
+    expect(r.errors.find((e) => e.id === 'bad-pid')?.error.code).toBe('InvalidArgument');
+    const second = await m.tick();
+    expect(good).toBe(2);
+    // The hung reading is still in flight: it is skipped, not stacked.
+    expect(second.errors).toBe(3);
+    expect(r.errors.filter((e) => e.id === 'hangs').at(-1)?.error.message).toContain('still running');
+  });
+
+  it('survives a throwing onUnmount and a throwing onMetrics', async () => {
+    const errors: string[] = [];
+    const m = new ResourceMonitor({
+      onMetrics: () => {
+        throw new Error('metrics callback');
+      },
+      onUnmount: () => Promise.reject(new Error('unmount callback')),
+      onError: (_id, e) => errors.push(e.message),
+    });
+    m.watch(
+      'x',
+      {
+        kind: 'custom',
+        collect: async () => ({ timestamp: Date.now(), source: 'plugin', memoryBytes: 2 * MiB }),
+      },
+      {
+        ...roomy,
+        maxHeapBytes: MiB,
+      },
+    );
+    const report = await m.tick();
+    expect(report.unmounted).toBe(1);
+    await sleep(0); // onUnmount is not awaited by the tick; its rejection lands just after
+    expect(errors.some((e) => e.includes('metrics callback'))).toBe(true);
+    expect(errors.some((e) => e.includes('unmount callback'))).toBe(true);
+  });
+
+  it('does not start when the signal is already aborted', () => {
+    const m = new ResourceMonitor({ signal: AbortSignal.abort() });
+    m.start();
+    expect(m.running).toBe(false);
+  });
+
+  it('rejects a bad interval, bad limits and an empty id', () => {
+    expect(() => new ResourceMonitor({ intervalMs: 0 })).toThrow(/intervalMs/);
+    const m = new ResourceMonitor();
+    const collect = async (): Promise<PluginMetrics> => ({ timestamp: 0, source: 'plugin' });
+    expect(() => m.watch('x', { kind: 'custom', collect }, { ...roomy, maxThreads: 0 })).toThrow(
+      expect.objectContaining({
+        code: 'InvalidResourceLimits',
+        details: expect.objectContaining({ field: 'maxThreads' }),
+      }),
+    );
+    expect(() => m.watch('', { kind: 'custom', collect }, roomy)).toThrow(
+      expect.objectContaining({ code: 'InvalidArgument' }),
+    );
+  });
+
+  it('does not stall on a slow onUnmount, and a stop/start during a tick leaves one loop', async () => {
+    let ticks = 0;
+    const ac = new AbortController();
+    const m = new ResourceMonitor({
+      intervalMs: 20,
+      collectTimeoutMs: 1000,
+      keepAlive: true,
+      signal: ac.signal,
+      onMetrics: (id) => {
+        if (id === 'steady') ticks++;
+      },
+      onUnmount: () => new Promise<void>(() => undefined), // never settles
+    });
+    const collect = async (): Promise<PluginMetrics> => {
+      await sleep(30);
+      return { timestamp: Date.now(), source: 'plugin', memoryBytes: 2 * MiB };
+    };
+    m.watch('heavy', { kind: 'custom', collect }, { ...roomy, maxHeapBytes: MiB });
+    m.watch(
+      'steady',
+      { kind: 'custom', collect: async () => ({ timestamp: Date.now(), source: 'plugin' }) },
+      roomy,
+    );
+    m.start();
+    await sleep(10); // first tick in flight
+    m.stop();
+    m.start();
+    await sleep(500);
+    ac.abort();
+    // 'heavy' is unmounted (Critical) in the first tick, then ticks are ~instant: one loop makes ≈ 500 / 20 = 25 ticks
+    // (fewer on a loaded machine), two loops would make ≈ 50.
+    expect(ticks).toBeGreaterThanOrEqual(8);
+    expect(ticks).toBeLessThanOrEqual(32);
+    expect(m.watched()).toEqual(['steady']);
+  });
+});
