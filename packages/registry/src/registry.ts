@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PluginContext } from '@plugward/context';
 import { HookRegistry } from '@plugward/hooks';
-import { ViolationTracker, mergeLimits } from '@plugward/limits';
+import { ViolationTracker, detectViolations, mergeLimits } from '@plugward/limits';
 import { PluginLoader } from '@plugward/loader';
 import { type PluginSecurity, type VerifiedArtifact, readManifest } from '@plugward/security';
 import {
@@ -35,7 +35,6 @@ import { placePlugin } from './placement.js';
 import { inProcessHandle } from './tiers/in-process.js';
 import { startOutOfProcess } from './tiers/out-of-process.js';
 import type { TierHandle } from './tiers/tier.js';
-import { checkMetrics } from './violations.js';
 
 /** Options of a {@link PluginRegistry}. Everything but `security` has a default. */
 export interface PluginRegistryOptions {
@@ -67,6 +66,8 @@ interface Entry {
   alive: boolean;
   inFlight: number;
   idle?: () => void;
+  /** The monitor's previous reading (CPU time is judged between two readings). */
+  lastMetrics?: PluginMetrics;
 }
 
 /** A running resource monitor; stop it with `stop()` or the signal passed to `startResourceMonitor`. */
@@ -180,8 +181,12 @@ export class PluginRegistry {
     let trustInfo: PluginInfo['trustInfo'];
     try {
       const verified = await this.security.verifyArtifact(artifactPath);
-      trustLevel = 'trusted';
-      trustInfo = verified.trustEntry;
+      if (verified.trustEntry) {
+        trustLevel = 'trusted';
+        trustInfo = verified.trustEntry;
+      } else {
+        error = 'signed but not on the trust list';
+      }
     } catch (e) {
       error = (e as Error).message;
     }
@@ -236,6 +241,7 @@ export class PluginRegistry {
     const name = manifest.name;
     entry.info = this.#infoFrom(manifest, artifactPath, await statOf(artifactPath), trustLevel);
     entry.tracker.reset();
+    entry.lastMetrics = undefined;
     try {
       const verified = await this.#verify(name, artifactPath, trustLevel);
       if (verified.trustEntry) entry.info.trustInfo = verified.trustEntry;
@@ -274,7 +280,16 @@ export class PluginRegistry {
   }
 
   async #verify(name: string, artifactPath: string, trustLevel: TrustLevel): Promise<VerifiedArtifact> {
-    if (trustLevel === 'trusted') return this.security.verifyArtifact(artifactPath);
+    if (trustLevel === 'trusted') {
+      const verified = await this.security.verifyArtifact(artifactPath);
+      // Under onlyTrusted: false a signed but unlisted artifact verifies without a trust entry: not trusted.
+      if (!verified.trustEntry) {
+        throw new PluginError('UntrustedPlugin', `plugin ${name} is signed but not on the trust list; load it as untrusted`, {
+          plugin: name,
+        });
+      }
+      return verified;
+    }
     if (this.policy.onlyTrusted) {
       throw new PluginError('UntrustedPlugin', `plugin ${name} is not trusted and the policy allows only trusted plugins`, {
         plugin: name,
@@ -540,7 +555,9 @@ export class PluginRegistry {
           try {
             const m = await e.handle!.metrics();
             if (ctl.signal.aborted || e.info.status !== 'Active') return;
-            for (const v of checkMetrics(m, e.info.resourceLimits)) this.#violation(e, v);
+            const previous = e.lastMetrics;
+            e.lastMetrics = m;
+            for (const v of detectViolations(m, e.info.resourceLimits, previous)) this.#violation(e, v);
           } catch (err) {
             this.#log(e.info.name, 'debug', `metrics read failed: ${(err as Error).message}`);
           }
