@@ -1,0 +1,569 @@
+import type { Duplex } from 'node:stream';
+import {
+  type Awaitable,
+  DEFAULT_MAX_FRAME_BYTES,
+  type IpcRequest,
+  type IpcRequestKind,
+  type IpcResponse,
+  PluginError,
+  type PluginErrorCode,
+  toPluginError,
+} from '@plugward/types';
+import { ipcError } from './errors.js';
+import { encodeFrame, FRAME_PREFIX_BYTES, type Frame, FrameDecoder, FrameType } from './frame.js';
+import {
+  decodeRequest,
+  decodeResponse,
+  type ExecuteHookRequest,
+  encodeRequest,
+  encodeResponse,
+  HOST_TO_PLUGIN_KINDS,
+  PLUGIN_TO_HOST_KINDS,
+} from './protocol.js';
+
+/**
+ * Which side of the protocol a channel is: it decides which request kinds the peer may send. A `host` channel accepts
+ * plugin→host requests only, a `plugin` channel host→plugin requests only; `peer` accepts both (tests, tools).
+ */
+export type IpcRole = 'host' | 'plugin' | 'peer';
+
+/** Options of an {@link IpcChannel}. */
+export interface IpcChannelOptions {
+  /** Default `peer`. */
+  role?: IpcRole;
+  /** Largest frame accepted or sent (length prefix excluded), bytes. Default `DEFAULT_MAX_FRAME_BYTES` (16 MiB). */
+  maxFrameBytes?: number;
+  /** Default timeout of `sendRequest`, ms; 0 disables. Default 30 000. */
+  requestTimeoutMs?: number;
+  /** A frame must complete this long after its first byte arrived, ms. Default 10 000. */
+  stallTimeoutMs?: number;
+  /** Most requests of this side waiting for a response; more are refused (`SendRefused`). Default 65 536. */
+  maxPendingRequests?: number;
+  /**
+   * Most requests of the peer served at once. At this many the channel stops reading the stream (backpressure: the
+   * peer's writes block in the kernel) until some complete. Default 1024.
+   */
+  maxConcurrentRequests?: number;
+  /**
+   * Most bytes of frames waiting for the stream to drain (the peer not reading). Beyond it `sendRequest` is refused
+   * (`SendRefused`) and reading stops until the queue drains, so a stuck peer never grows the host's memory without
+   * bound. Default 64 MiB; always at least one frame can queue.
+   */
+  maxQueuedBytes?: number;
+  /** Used in error messages (the plugin name). */
+  label?: string;
+}
+
+/** Per-call options of {@link IpcChannel.sendRequest}. */
+export interface SendRequestOptions {
+  /** Overrides the channel's `requestTimeoutMs`; 0 disables. */
+  timeoutMs?: number;
+  /** Aborting fails the call with `Aborted` and tells the peer (a cancel frame aborts its handler's signal). */
+  signal?: AbortSignal;
+}
+
+/** What a request handler gets besides the request. */
+export interface IncomingRequestInfo {
+  /** The peer's request id. */
+  id: number;
+  /** Aborted when the peer cancels the request or the channel closes. */
+  signal: AbortSignal;
+}
+
+/** Serves the peer's requests. Throwing (or rejecting) sends an `Error` response with the error's code. */
+export type IpcRequestHandler = (
+  request: IpcRequest | ExecuteHookRequest,
+  info: IncomingRequestInfo,
+) => Awaitable<IpcResponse>;
+
+interface Pending {
+  resolve(res: IpcResponse): void;
+  reject(err: unknown): void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** Ids of requests we gave up on (timeout, abort) whose late response is dropped rather than treated as hostile. */
+const MAX_ABANDONED_IDS = 65_536;
+/** How long a graceful close waits for buffered writes before destroying the stream. */
+const CLOSE_FLUSH_MS = 2000;
+
+const ALL_KINDS: ReadonlySet<IpcRequestKind> = new Set([...HOST_TO_PLUGIN_KINDS, ...PLUGIN_TO_HOST_KINDS]);
+
+function positiveInt(value: number | undefined, fallback: number, name: string, allowZero = false): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw new PluginError(
+      'InvalidArgument',
+      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Framed, bidirectional RPC over any Node `Duplex` (the fd-3 Unix socket of a plugin process, a worker's port
+ * adapted to a stream, a socketpair in tests). Both sides send requests and serve the other's on the same stream;
+ * responses are matched by request id, many in flight at once.
+ *
+ * Any protocol violation by the peer — truncated, oversize, stalled or garbage frames, unknown kinds, unknown or
+ * duplicate ids, `__proto__` keys — ends the channel with a `PluginError` `IpcError` whose `details.reason` says which
+ * ({@link IpcFailureReason}); nothing is thrown out of the event loop. Every pending request then fails with it.
+ *
+ * @example
+ * ```ts
+ * const channel = new IpcChannel(socket, { role: 'host' });
+ * channel.setRequestHandler(async (req) => ({ kind: 'Success' }));
+ * const res = await channel.sendRequest({ kind: 'ExecuteHook', hookName: 'on_request', data });
+ * ```
+ */
+export class IpcChannel {
+  /** Resolves (never rejects) with the error that ended the channel, once it has ended. */
+  readonly closed: Promise<PluginError>;
+  readonly maxFrameBytes: number;
+  private readonly stream: Duplex;
+  private readonly accepted: ReadonlySet<IpcRequestKind>;
+  private readonly decoder: FrameDecoder;
+  private readonly requestTimeoutMs: number;
+  private readonly stallTimeoutMs: number;
+  private readonly maxPending: number;
+  private readonly maxConcurrent: number;
+  private readonly maxQueuedBytes: number;
+  private queuedBytes = 0;
+  private readonly label: string;
+  private readonly pending = new Map<number, Pending>();
+  private readonly abandoned = new Set<number>();
+  private readonly serving = new Map<number, AbortController>();
+  /** Frames waiting for 'drain'; counted against `maxConcurrentRequests` so a peer that doesn't read is paused. */
+  private readonly writeQueue: Buffer[] = [];
+  private handler: IpcRequestHandler | undefined;
+  private nextId = 1;
+  private stallTimer: ReturnType<typeof setTimeout> | undefined;
+  private paused = false;
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.stream.uncork();
+  };
+  private closeError: PluginError | undefined;
+  private resolveClosed!: (error: PluginError) => void;
+  private readonly onData = (chunk: Buffer): void => this.receive(chunk);
+  private readonly onEnd = (): void => {
+    if (this.decoder.bufferedBytes > 0) {
+      this.fail(
+        ipcError(
+          'TruncatedFrame',
+          `${this.label}: stream ended inside a frame (${this.decoder.bufferedBytes} bytes)`,
+        ),
+      );
+    } else {
+      this.fail(ipcError('PeerClosed', `${this.label}: the peer closed the channel`));
+    }
+  };
+  private readonly onError = (err: unknown): void => {
+    this.fail(
+      ipcError(
+        'StreamError',
+        `${this.label}: stream error: ${err instanceof Error ? err.message : String(err)}`,
+        err,
+      ),
+    );
+  };
+  private readonly onStreamClose = (): void => {
+    this.fail(ipcError('PeerClosed', `${this.label}: the stream closed`));
+  };
+  private readonly onDrain = (): void => this.flushWaiters();
+
+  constructor(stream: Duplex, options: IpcChannelOptions = {}) {
+    this.stream = stream;
+    const role = options.role ?? 'peer';
+    this.accepted =
+      role === 'host' ? PLUGIN_TO_HOST_KINDS : role === 'plugin' ? HOST_TO_PLUGIN_KINDS : ALL_KINDS;
+    this.maxFrameBytes = positiveInt(options.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes');
+    this.decoder = new FrameDecoder(this.maxFrameBytes);
+    this.requestTimeoutMs = positiveInt(options.requestTimeoutMs, 30_000, 'requestTimeoutMs', true);
+    this.stallTimeoutMs = positiveInt(options.stallTimeoutMs, 10_000, 'stallTimeoutMs');
+    this.maxPending = positiveInt(options.maxPendingRequests, 65_536, 'maxPendingRequests');
+    this.maxConcurrent = positiveInt(options.maxConcurrentRequests, 1024, 'maxConcurrentRequests');
+    this.maxQueuedBytes = positiveInt(options.maxQueuedBytes, 64 * 1024 * 1024, 'maxQueuedBytes');
+    this.label = options.label ?? 'ipc';
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    stream.on('error', this.onError);
+    stream.on('end', this.onEnd);
+    stream.on('close', this.onStreamClose);
+    stream.on('drain', this.onDrain);
+    stream.on('data', this.onData);
+    if (stream.destroyed) this.fail(ipcError('PeerClosed', `${this.label}: the stream is already destroyed`));
+  }
+
+  /** True once the channel has ended (locally or by a failure). */
+  get isClosed(): boolean {
+    return this.closeError !== undefined;
+  }
+
+  /** The error that ended the channel, if it has ended. */
+  get closeReason(): PluginError | undefined {
+    return this.closeError;
+  }
+
+  /** Requests of this side waiting for a response. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Bytes of frames waiting for the stream to drain (bounded by `maxQueuedBytes` plus one frame). */
+  get queuedWriteBytes(): number {
+    return this.queuedBytes;
+  }
+
+  /** Sets the handler of the peer's requests. Requests arriving with no handler get an `Unsupported` error. */
+  setRequestHandler(handler: IpcRequestHandler | undefined): void {
+    this.handler = handler;
+  }
+
+  /**
+   * Sends a request and resolves with the peer's response (an `Error` response is a response: use
+   * {@link expectResponse} to turn it into a throw).
+   * @throws PluginError `IpcError` when the channel ends first (its reason), `Timeout`, `Aborted`, or `IpcError`
+   *   `SendRefused` when the message is too large or too many requests are pending.
+   */
+  sendRequest(
+    request: IpcRequest | ExecuteHookRequest,
+    options: SendRequestOptions = {},
+  ): Promise<IpcResponse> {
+    if (this.closeError !== undefined) return Promise.reject(this.closeError);
+    const { signal } = options;
+    if (signal?.aborted) {
+      return Promise.reject(
+        new PluginError('Aborted', `${this.label}: ${request.kind} aborted`, { cause: signal.reason }),
+      );
+    }
+    if (this.pending.size >= this.maxPending) {
+      return Promise.reject(
+        ipcError('SendRefused', `${this.label}: ${this.pending.size} requests already pending`),
+      );
+    }
+    const id = this.allocateId();
+    let frame: Buffer;
+    try {
+      frame = encodeRequest(id, request);
+    } catch (e) {
+      return Promise.reject(toPluginError(e, 'IpcError', `${this.label}: cannot encode ${request.kind}`));
+    }
+    if (frame.length - FRAME_PREFIX_BYTES > this.maxFrameBytes) {
+      return Promise.reject(
+        ipcError(
+          'SendRefused',
+          `${this.label}: ${request.kind} of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
+        ),
+      );
+    }
+    if (this.writeQueue.length > 0 && this.queuedBytes + frame.length > this.maxQueuedBytes) {
+      return Promise.reject(
+        ipcError('SendRefused', `${this.label}: the peer is not reading (${this.queuedBytes} bytes queued)`),
+      );
+    }
+    const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
+    return new Promise<IpcResponse>((resolve, reject) => {
+      const entry: Pending = { resolve, reject, timer: undefined, signal, onAbort: undefined };
+      if (timeoutMs > 0) {
+        entry.timer = setTimeout(() => {
+          this.abandon(
+            id,
+            new PluginError('Timeout', `${this.label}: ${request.kind} timed out after ${timeoutMs} ms`),
+          );
+        }, timeoutMs);
+      }
+      if (signal !== undefined) {
+        entry.onAbort = () =>
+          this.abandon(
+            id,
+            new PluginError('Aborted', `${this.label}: ${request.kind} aborted`, { cause: signal.reason }),
+          );
+        signal.addEventListener('abort', entry.onAbort, { once: true });
+      }
+      this.pending.set(id, entry);
+      this.write(frame);
+    });
+  }
+
+  /**
+   * Ends the channel: pending requests fail with `IpcError` `ChannelClosed`, running handlers are aborted, buffered
+   * writes are flushed and the stream is ended (the peer sees EOF). Idempotent.
+   */
+  close(): Promise<void> {
+    this.shutdown(ipcError('ChannelClosed', `${this.label}: channel closed`), false);
+    return this.closed.then(() => undefined);
+  }
+
+  /** Ends the channel with `error` at once (the stream is destroyed). Idempotent: the first error wins. */
+  destroy(error: PluginError = ipcError('ChannelClosed', `${this.label}: channel destroyed`)): void {
+    this.shutdown(error, true);
+  }
+
+  /** `await using channel = new IpcChannel(...)` closes it. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- internals ----
+
+  private fail(error: PluginError): void {
+    this.shutdown(error, true);
+  }
+
+  private allocateId(): number {
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = id >= 0xffffffff ? 1 : id + 1;
+      if (!this.pending.has(id) && !this.abandoned.has(id)) return id;
+    }
+  }
+
+  private settle(id: number): Pending | undefined {
+    const entry = this.pending.get(id);
+    if (entry === undefined) return undefined;
+    this.pending.delete(id);
+    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    if (entry.onAbort !== undefined) entry.signal?.removeEventListener('abort', entry.onAbort);
+    return entry;
+  }
+
+  private abandon(id: number, error: PluginError): void {
+    const entry = this.settle(id);
+    if (entry === undefined) return;
+    this.abandoned.add(id);
+    if (this.abandoned.size > MAX_ABANDONED_IDS) {
+      const oldest = this.abandoned.values().next().value;
+      if (oldest !== undefined) this.abandoned.delete(oldest);
+    }
+    this.write(encodeFrame(FrameType.Cancel, 0, id));
+    entry.reject(error);
+  }
+
+  private write(frame: Buffer): void {
+    if (this.closeError !== undefined) return;
+    if (this.writeQueue.length > 0 || this.stream.writableNeedDrain) {
+      // Bounded: at most the pending requests of this side (maxPendingRequests) plus the responses to the peer, which
+      // count against maxConcurrentRequests and pause reading when the peer does not read its responses.
+      this.writeQueue.push(frame);
+      this.queuedBytes += frame.length;
+      this.updateFlow();
+      return;
+    }
+    if (!this.corked) {
+      // Frames written in the same tick leave in one writev: pipelined calls cost one syscall per batch, not per frame.
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(this.uncork);
+    }
+    this.stream.write(frame);
+  }
+
+  private flushWaiters(): void {
+    while (this.writeQueue.length > 0 && !this.stream.writableNeedDrain && this.closeError === undefined) {
+      const frame = this.writeQueue.shift() as Buffer;
+      this.queuedBytes -= frame.length;
+      this.stream.write(frame);
+    }
+    this.updateFlow();
+  }
+
+  /** Pauses reading while the peer's work in progress (served + responses unsent) is at the cap; resumes at half. */
+  private updateFlow(): void {
+    if (this.closeError !== undefined) return;
+    const load = this.serving.size + this.writeQueue.length;
+    if (!this.paused && (load >= this.maxConcurrent || this.queuedBytes >= this.maxQueuedBytes)) {
+      this.paused = true;
+      this.stream.pause();
+    } else if (this.paused && load <= this.maxConcurrent / 2 && this.queuedBytes < this.maxQueuedBytes / 2) {
+      this.paused = false;
+      this.stream.resume();
+    }
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.closeError !== undefined) return;
+    try {
+      const frames = this.decoder.push(chunk, (frame) => this.dispatch(frame));
+      if (this.closeError !== undefined) return;
+      if (frames > 0 && this.stallTimer !== undefined) {
+        clearTimeout(this.stallTimer);
+        this.stallTimer = undefined;
+      }
+      if (this.decoder.bufferedBytes === 0) {
+        if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
+        this.stallTimer = undefined;
+      } else if (this.stallTimer === undefined) {
+        this.stallTimer = setTimeout(() => {
+          this.fail(
+            ipcError(
+              'StalledFrame',
+              `${this.label}: frame incomplete after ${this.stallTimeoutMs} ms (${this.decoder.bufferedBytes} bytes)`,
+            ),
+          );
+        }, this.stallTimeoutMs);
+        this.stallTimer.unref?.();
+      }
+    } catch (e) {
+      this.fail(toPluginError(e, 'IpcError', `${this.label}: bad frame`));
+    }
+  }
+
+  /** Handles one frame; throws an IpcError for anything the peer should not have sent. */
+  private dispatch(frame: Frame): void {
+    if (this.closeError !== undefined) return;
+    switch (frame.type) {
+      case FrameType.Response: {
+        const res = decodeResponse(frame.kind, frame.payload);
+        const entry = this.settle(frame.id);
+        if (entry !== undefined) {
+          entry.resolve(res);
+        } else if (!this.abandoned.delete(frame.id)) {
+          throw ipcError('UnknownRequestId', `${this.label}: response to unknown request id ${frame.id}`);
+        }
+        return;
+      }
+      case FrameType.Request: {
+        const req = decodeRequest(frame.kind, frame.payload);
+        if (!this.accepted.has(req.kind)) {
+          throw ipcError('UnexpectedKind', `${this.label}: the peer may not send ${req.kind}`);
+        }
+        if (this.serving.has(frame.id)) {
+          throw ipcError(
+            'DuplicateRequestId',
+            `${this.label}: request id ${frame.id} is already being served`,
+          );
+        }
+        this.serve(frame.id, req);
+        return;
+      }
+      case FrameType.Cancel:
+        if (frame.kind !== 0 || frame.payload.length !== 0) {
+          throw ipcError('MalformedPayload', `${this.label}: cancel frame with a kind or payload`);
+        }
+        // A cancel may cross our response on the wire: an unknown id is fine here.
+        this.serving
+          .get(frame.id)
+          ?.abort(new PluginError('Aborted', `${this.label}: request cancelled by the peer`));
+        return;
+      default:
+        throw ipcError('UnknownFrameType', `${this.label}: unknown frame type ${frame.type}`);
+    }
+  }
+
+  private serve(id: number, req: IpcRequest | ExecuteHookRequest): void {
+    const controller = new AbortController();
+    this.serving.set(id, controller);
+    this.updateFlow();
+    const handler = this.handler;
+    let result: Awaitable<IpcResponse>;
+    try {
+      result =
+        handler === undefined
+          ? errorResponse(
+              new PluginError('Unsupported', `${this.label}: no handler for ${req.kind}`),
+              req.kind,
+            )
+          : handler(req, { id, signal: controller.signal });
+    } catch (e) {
+      result = errorResponse(e, req.kind);
+    }
+    if (isThenable(result)) {
+      result.then(
+        (res) => this.respond(id, res, req.kind),
+        (e: unknown) => this.respond(id, errorResponse(e, req.kind), req.kind),
+      );
+    } else {
+      this.respond(id, result, req.kind);
+    }
+  }
+
+  private respond(id: number, res: IpcResponse, kind: IpcRequestKind): void {
+    this.serving.delete(id);
+    if (this.closeError !== undefined) return;
+    let frame: Buffer;
+    try {
+      frame = encodeResponse(id, res);
+      if (frame.length - FRAME_PREFIX_BYTES > this.maxFrameBytes) {
+        throw ipcError('SendRefused', `${kind} response of ${frame.length} bytes exceeds maxFrameBytes`);
+      }
+    } catch (e) {
+      frame = encodeResponse(id, errorResponse(e, kind));
+    }
+    this.write(frame);
+    this.updateFlow();
+  }
+
+  private shutdown(error: PluginError, destroyNow: boolean): void {
+    if (this.closeError !== undefined) return;
+    this.closeError = error;
+    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    const stream = this.stream;
+    stream.off('data', this.onData);
+    stream.off('end', this.onEnd);
+    stream.off('close', this.onStreamClose);
+    stream.off('drain', this.onDrain);
+    // The 'error' listener stays: an error emitted after the end must not become an uncaught exception.
+    for (const id of [...this.pending.keys()]) this.settle(id)?.reject(error);
+    for (const controller of this.serving.values()) controller.abort(error);
+    this.serving.clear();
+    this.writeQueue.length = 0;
+    this.queuedBytes = 0;
+    this.abandoned.clear();
+    if (destroyNow) {
+      stream.destroy();
+    } else {
+      const timer = setTimeout(() => stream.destroy(), CLOSE_FLUSH_MS);
+      timer.unref?.();
+      stream.end(() => {
+        clearTimeout(timer);
+        stream.destroy();
+      });
+    }
+    this.resolveClosed(error);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<IpcResponse> {
+  return (
+    value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function'
+  );
+}
+
+function defaultErrorCode(kind: IpcRequestKind): PluginErrorCode {
+  if (kind === 'ExecuteHook') return 'HookError';
+  if (kind.startsWith('Context')) return 'ContextError';
+  if (kind === 'Initialize') return 'InitializationError';
+  return 'IpcError';
+}
+
+/** The `Error` response for a thrown value: a PluginError keeps its code, anything else gets one by request kind. */
+export function errorResponse(error: unknown, kind: IpcRequestKind): IpcResponse {
+  const e = toPluginError(error, defaultErrorCode(kind), `${kind} failed`);
+  return { kind: 'Error', code: e.code, message: e.message };
+}
+
+/**
+ * Returns `res` when it is of `kind`; throws the remote error of an `Error` response (its code kept, `details.remote`
+ * true, `plugin` set when given) and an `IpcError` `MalformedPayload` for any other kind.
+ */
+export function expectResponse<K extends IpcResponse['kind']>(
+  res: IpcResponse,
+  kind: K,
+  label = 'ipc',
+  plugin?: string,
+): Extract<IpcResponse, { kind: K }> {
+  if (res.kind === kind) return res as Extract<IpcResponse, { kind: K }>;
+  if (res.kind === 'Error') {
+    throw new PluginError(res.code, res.message, {
+      details: { remote: true },
+      ...(plugin === undefined ? {} : { plugin }),
+    });
+  }
+  throw ipcError('MalformedPayload', `${label}: expected a ${kind} response, got ${res.kind}`);
+}

@@ -1,0 +1,89 @@
+import { isPluginError } from '@plugward/types';
+import { describe, expect, it } from 'vitest';
+import { ipcFailureReason } from './errors.js';
+import { encodeFrame, type Frame, FrameDecoder, FrameType } from './frame.js';
+
+function collect(decoder: FrameDecoder, chunks: Buffer[]): Frame[] {
+  const out: Frame[] = [];
+  for (const c of chunks) decoder.push(c, (f) => out.push({ ...f, payload: Buffer.from(f.payload) }));
+  return out;
+}
+
+describe('FrameDecoder', () => {
+  const frames = [
+    encodeFrame(FrameType.Request, 3, 1, Buffer.from('hello')),
+    encodeFrame(FrameType.Response, 4, 0xffffffff, Buffer.alloc(0)),
+    encodeFrame(FrameType.Cancel, 0, 7),
+    encodeFrame(FrameType.Request, 1, 42, Buffer.alloc(70_000, 7)),
+  ];
+  const all = Buffer.concat(frames);
+
+  it('decodes coalesced frames from one chunk', () => {
+    const got = collect(new FrameDecoder(), [all]);
+    expect(got.map((f) => [f.type, f.kind, f.id, f.payload.length])).toEqual([
+      [1, 3, 1, 5],
+      [2, 4, 0xffffffff, 0],
+      [3, 0, 7, 0],
+      [1, 1, 42, 70_000],
+    ]);
+    expect(got[0]?.payload.toString()).toBe('hello');
+  });
+
+  it('decodes the same frames split at every byte boundary', () => {
+    const small = Buffer.concat(frames.slice(0, 3));
+    for (let cut = 1; cut < small.length; cut++) {
+      const got = collect(new FrameDecoder(), [small.subarray(0, cut), small.subarray(cut)]);
+      expect(got.length).toBe(3);
+      expect(got[0]?.payload.toString()).toBe('hello');
+    }
+  });
+
+  it('decodes one byte at a time', () => {
+    const decoder = new FrameDecoder();
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < all.length; i++) chunks.push(all.subarray(i, i + 1));
+    const got = collect(decoder, chunks);
+    expect(got.length).toBe(4);
+    expect(got[3]?.payload.every((b) => b === 7)).toBe(true);
+    expect(decoder.bufferedBytes).toBe(0);
+  });
+
+  it('keeps a partial frame buffered', () => {
+    const decoder = new FrameDecoder();
+    expect(collect(decoder, [all.subarray(0, 12)]).length).toBe(0);
+    expect(decoder.bufferedBytes).toBe(12);
+  });
+
+  it('refuses a length over the cap from its 4 bytes alone, before the frame arrives', () => {
+    const decoder = new FrameDecoder(1024);
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32LE(0xffffffff);
+    let thrown: unknown;
+    try {
+      decoder.push(prefix, () => undefined);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(isPluginError(thrown, 'IpcError')).toBe(true);
+    expect(ipcFailureReason(thrown)).toBe('FrameTooLarge');
+    const justOver = Buffer.alloc(4);
+    justOver.writeUInt32LE(1025);
+    expect(() => new FrameDecoder(1024).push(justOver, () => undefined)).toThrow(/exceeds the limit/);
+    const atCap = encodeFrame(1, 1, 1, Buffer.alloc(1024 - 6));
+    expect(collect(new FrameDecoder(1024), [atCap]).length).toBe(1);
+  });
+
+  it('refuses a length shorter than the header', () => {
+    const bad = Buffer.from([5, 0, 0, 0, 1, 1, 0, 0, 0]);
+    try {
+      new FrameDecoder().push(bad, () => undefined);
+      expect.unreachable();
+    } catch (e) {
+      expect(ipcFailureReason(e)).toBe('MalformedFrame');
+    }
+  });
+
+  it('rejects a bad maxFrameBytes', () => {
+    expect(() => new FrameDecoder(3)).toThrow(/maxFrameBytes/);
+  });
+});

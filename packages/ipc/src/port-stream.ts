@@ -1,0 +1,99 @@
+import { Duplex } from 'node:stream';
+import type { MessagePort } from 'node:worker_threads';
+
+/** Bytes a sender may have in flight, unacknowledged by the receiving side's reader. */
+const DEFAULT_WINDOW_BYTES = 1024 * 1024;
+
+type PortMessage = { t: 'd'; b: Uint8Array } | { t: 'a'; n: number } | { t: 'e' };
+
+function isPortMessage(value: unknown): value is PortMessage {
+  if (value === null || typeof value !== 'object') return false;
+  const m = value as { t?: unknown; b?: unknown; n?: unknown };
+  return (
+    (m.t === 'd' && m.b instanceof Uint8Array) ||
+    (m.t === 'a' && typeof m.n === 'number' && Number.isSafeInteger(m.n) && m.n > 0) ||
+    m.t === 'e'
+  );
+}
+
+/**
+ * A byte `Duplex` over a `MessagePort`, so the same {@link IpcChannel} serves the `worker` tier: each end of a
+ * `MessageChannel` (one given to the Worker in `workerData`/`transferList`) becomes a stream. Flow control is by
+ * credit: a writer has at most `windowBytes` unacknowledged, and the reader acknowledges only what its consumer took,
+ * so a paused channel stops the other thread's writes instead of growing the message queue. When the port closes
+ * (the worker ended or was terminated) the stream ends.
+ */
+export function messagePortStream(port: MessagePort, options: { windowBytes?: number } = {}): Duplex {
+  const windowBytes = options.windowBytes ?? DEFAULT_WINDOW_BYTES;
+  let inFlight = 0;
+  let blockedWrite: (() => void) | undefined;
+  let unacked = 0;
+  let ended = false;
+
+  const ack = (): void => {
+    if (unacked > 0) {
+      port.postMessage({ t: 'a', n: unacked } satisfies PortMessage);
+      unacked = 0;
+    }
+  };
+
+  const stream = new Duplex({
+    read() {
+      ack();
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      // Copied by structured clone (never transferred: small Buffers share Node's pool allocation).
+      port.postMessage({ t: 'd', b: chunk } satisfies PortMessage);
+      inFlight += chunk.length;
+      if (inFlight <= windowBytes) callback();
+      else blockedWrite = () => callback();
+    },
+    final(callback) {
+      port.postMessage({ t: 'e' } satisfies PortMessage);
+      callback();
+    },
+    destroy(error, callback) {
+      port.close();
+      callback(error);
+    },
+  });
+
+  port.on('message', (message: unknown) => {
+    if (!isPortMessage(message)) {
+      stream.destroy(new Error('unexpected message on the IPC port'));
+      return;
+    }
+    switch (message.t) {
+      case 'd': {
+        const b = message.b;
+        unacked += b.length;
+        // Acknowledge now if the consumer keeps up; otherwise read() acknowledges when it asks for more.
+        if (stream.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength))) ack();
+        return;
+      }
+      case 'a': {
+        inFlight = Math.max(0, inFlight - message.n);
+        if (inFlight <= windowBytes && blockedWrite !== undefined) {
+          const resume = blockedWrite;
+          blockedWrite = undefined;
+          resume();
+        }
+        return;
+      }
+      case 'e':
+        if (!ended) {
+          ended = true;
+          stream.push(null);
+        }
+        return;
+    }
+  });
+  port.on('close', () => {
+    // The other side is gone (worker ended or terminated): end the readable side; the channel then ends itself.
+    if (!ended) {
+      ended = true;
+      stream.push(null);
+    }
+  });
+  return stream;
+}

@@ -1,0 +1,267 @@
+import {
+  type FetchRequest,
+  type FetchResponse,
+  type HookRegistrar,
+  type InitializeConfig,
+  type IpcRequest,
+  type IpcResponse,
+  type LogLevel,
+  type PluginContextApi,
+  PluginError,
+  type PluginMetrics,
+} from '@plugward/types';
+import { expectResponse, type IpcChannel } from './channel.js';
+import { ipcError } from './errors.js';
+import type { ExecuteHookRequest } from './protocol.js';
+
+/** The part of a `ChildProcess` the client watches (so a worker or sandbox wrapper can stand in). */
+export interface WatchedProcess {
+  readonly pid?: number | undefined;
+  /** Set once exited (as on `ChildProcess`): a process that died before the client was made is still reported. */
+  readonly exitCode?: number | null;
+  readonly signalCode?: NodeJS.Signals | null;
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+}
+
+/** Options of a {@link PluginProcessClient}. */
+export interface PluginProcessClientOptions {
+  /** The plugin's name (log prefix, error messages, hook owner). */
+  pluginName: string;
+  /** Where the plugin's hooks go: usually the host's `HookRegistry.forOwner(pluginName)`. */
+  hooks: HookRegistrar;
+  /** The plugin's permission-checked context view (`PluginContext.forPlugin(name, grants)`). */
+  context: PluginContextApi;
+  /** Receives the plugin's log lines; default: one line on stderr. */
+  log?: (level: LogLevel, message: string) => void;
+  /** Brokered network (sandbox `restricted` mode). Absent: `Fetch` is refused with `PermissionDenied`. */
+  fetch?: (request: FetchRequest, signal: AbortSignal) => Promise<FetchResponse>;
+  /** Most hook registrations accepted from the plugin. Default 1024. */
+  maxHooks?: number;
+  /** Time budget of one forwarded hook call, ms; default the channel's request timeout. */
+  hookTimeoutMs?: number;
+  /** The plugin's process: its exit (code, signal) is reported in {@link PluginProcessClient.exited}. */
+  process?: WatchedProcess;
+}
+
+/** How a plugin process ended. */
+export interface PluginProcessExit {
+  /** Why the channel ended. */
+  error: PluginError;
+  /** Exit code, when a process was watched and exited normally. */
+  exitCode: number | null;
+  /** Terminating signal (`SIGSEGV`, `SIGKILL`…), when a process was watched and was killed. */
+  signal: NodeJS.Signals | null;
+  /** True unless the plugin was shut down on request and its process (if watched) exited with code 0. */
+  crashed: boolean;
+}
+
+/** One hook the plugin registered through the client. */
+export interface ForwardedHook {
+  name: string;
+  priority: number;
+  /** Index among this plugin's handlers of `name`, sent back with each ExecuteHook. */
+  handlerIndex: number;
+}
+
+function defaultLog(plugin: string): (level: LogLevel, message: string) => void {
+  return (level, message) => {
+    process.stderr.write(`[plugin ${plugin}] ${level}: ${message.replaceAll('\n', '\n  ')}\n`);
+  };
+}
+
+/**
+ * The host's side of one plugin process: sends `Initialize`/`ExecuteHook`/`GetMetrics`/`Shutdown`, and serves the
+ * plugin's requests — `RegisterHook` becomes a registration on the host's registrar whose handler forwards
+ * `ExecuteHook` over the channel; context calls go to the plugin's permission-checked `PluginContextApi`; `Log` to
+ * the log sink; `Fetch` to the broker. When the channel ends (crash, hostile frame, exit) every pending call fails
+ * with `IpcError`, the forwarded hooks are unregistered, and {@link PluginProcessClient.exited} resolves.
+ */
+export class PluginProcessClient {
+  /** Resolves once the plugin is gone: its channel ended and, if a process is watched, the process exited. */
+  readonly exited: Promise<PluginProcessExit>;
+  readonly pluginName: string;
+  private readonly channel: IpcChannel;
+  private readonly options: PluginProcessClientOptions;
+  private readonly log: (level: LogLevel, message: string) => void;
+  private readonly hooks: ForwardedHook[] = [];
+  private readonly registrations: unknown[] = [];
+  private readonly countByName = new Map<string, number>();
+  private shutdownRequested = false;
+
+  constructor(channel: IpcChannel, options: PluginProcessClientOptions) {
+    this.channel = channel;
+    this.options = options;
+    this.pluginName = options.pluginName;
+    this.log = options.log ?? defaultLog(options.pluginName);
+    channel.setRequestHandler((request, info) => this.serve(request, info.signal));
+    const processExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined>(
+      (resolve) => {
+        if (options.process === undefined) {
+          resolve(undefined);
+          return;
+        }
+        const watched = options.process;
+        const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+          // A dead process can't answer: fail its pending calls now, naming the signal.
+          channel.destroy(
+            ipcError(
+              'PeerClosed',
+              `plugin ${this.pluginName} process exited (${signal ?? `code ${String(code)}`})`,
+            ),
+          );
+          resolve({ code, signal });
+        };
+        if ((watched.exitCode ?? null) !== null || (watched.signalCode ?? null) !== null) {
+          onExit(watched.exitCode ?? null, watched.signalCode ?? null);
+        } else {
+          watched.once('exit', onExit);
+        }
+      },
+    );
+    this.exited = Promise.all([channel.closed, processExit]).then(([error, exit]) => {
+      this.unregisterAll();
+      const exitCode = exit?.code ?? null;
+      const signal = exit?.signal ?? null;
+      const clean = this.shutdownRequested && signal === null && (exit === undefined || exitCode === 0);
+      return { error, exitCode, signal, crashed: !clean };
+    });
+  }
+
+  /** Hooks the plugin registered so far. */
+  get registeredHooks(): readonly ForwardedHook[] {
+    return this.hooks;
+  }
+
+  /** Sends `Initialize`; resolves once the plugin ran `init` and registered its hooks. */
+  async initialize(config: InitializeConfig, options: { timeoutMs?: number } = {}): Promise<void> {
+    expectResponse(
+      await this.channel.sendRequest({ kind: 'Initialize', config }, options),
+      'Success',
+      this.pluginName,
+      this.pluginName,
+    );
+  }
+
+  /** Runs one of the plugin's hook handlers (`handlerIndex` among its handlers of `hookName`). */
+  async executeHook(
+    hookName: string,
+    data: Uint8Array,
+    options: { handlerIndex?: number; signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<Uint8Array> {
+    const request: ExecuteHookRequest = { kind: 'ExecuteHook', hookName, data };
+    if (options.handlerIndex !== undefined && options.handlerIndex !== 0)
+      request.handlerIndex = options.handlerIndex;
+    const timeoutMs = options.timeoutMs ?? this.options.hookTimeoutMs;
+    const res = await this.channel.sendRequest(request, {
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    });
+    return expectResponse(res, 'HookResult', this.pluginName, this.pluginName).data;
+  }
+
+  /** Asks the plugin process for its metrics. */
+  async getMetrics(options: { timeoutMs?: number } = {}): Promise<PluginMetrics> {
+    return expectResponse(
+      await this.channel.sendRequest({ kind: 'GetMetrics' }, options),
+      'Metrics',
+      this.pluginName,
+      this.pluginName,
+    ).data;
+  }
+
+  /**
+   * Sends `Shutdown` (the plugin runs `shutdown`, unloads and closes its end), then waits for the channel to end.
+   * A plugin that does not answer within `timeoutMs` has its channel destroyed; killing the process is the caller's.
+   */
+  async shutdown(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.shutdownRequested = true;
+    try {
+      expectResponse(
+        await this.channel.sendRequest({ kind: 'Shutdown' }, options),
+        'Success',
+        this.pluginName,
+        this.pluginName,
+      );
+    } finally {
+      const timer = setTimeout(
+        () =>
+          this.channel.destroy(
+            ipcError('ChannelClosed', `plugin ${this.pluginName} did not close after Shutdown`),
+          ),
+        options.timeoutMs ?? 5000,
+      );
+      await this.channel.closed;
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes the channel (the plugin process sees EOF and exits). */
+  close(): Promise<void> {
+    return this.channel.close();
+  }
+
+  private async serve(request: IpcRequest | ExecuteHookRequest, signal: AbortSignal): Promise<IpcResponse> {
+    const ctx = this.options.context;
+    switch (request.kind) {
+      case 'RegisterHook':
+        return this.registerHook(request.name, request.priority);
+      case 'ContextGet':
+        return { kind: 'Success', value: await ctx.get(request.key) };
+      case 'ContextSet':
+        await ctx.set(request.key, request.value);
+        return { kind: 'Success' };
+      case 'ContextRemove':
+        return { kind: 'Success', value: await ctx.remove(request.key) };
+      case 'ContextHas':
+        return { kind: 'Success', value: await ctx.has(request.key) };
+      case 'ContextKeys':
+        return { kind: 'Success', value: await ctx.keys() };
+      case 'Log':
+        this.log(request.level, request.message);
+        return { kind: 'Success' };
+      case 'Fetch': {
+        const broker = this.options.fetch;
+        if (broker === undefined) {
+          throw new PluginError(
+            'PermissionDenied',
+            `plugin ${this.pluginName} has no brokered network access`,
+          );
+        }
+        return { kind: 'FetchResult', response: await broker(request.request, signal) };
+      }
+      default:
+        throw new PluginError('Unsupported', `the host does not serve ${request.kind}`);
+    }
+  }
+
+  private async registerHook(name: string, priority: number): Promise<IpcResponse> {
+    const max = this.options.maxHooks ?? 1024;
+    if (this.hooks.length >= max) {
+      throw new PluginError('HookError', `plugin ${this.pluginName} registered more than ${max} hooks`);
+    }
+    // Numbered in arrival order, as the plugin numbers its handlers in call order (one ordered stream).
+    const handlerIndex = this.countByName.get(name) ?? 0;
+    this.countByName.set(name, handlerIndex + 1);
+    this.hooks.push({ name, priority, handlerIndex });
+    const registration = await this.options.hooks.register(name, priority, (data, info) =>
+      this.executeHook(name, data, {
+        handlerIndex,
+        ...(info.signal === undefined ? {} : { signal: info.signal }),
+      }),
+    );
+    this.registrations.push(registration);
+    return { kind: 'Success' };
+  }
+
+  private unregisterAll(): void {
+    for (const r of this.registrations.splice(0)) {
+      if (
+        r !== null &&
+        typeof r === 'object' &&
+        typeof (r as { unregister?: unknown }).unregister === 'function'
+      ) {
+        (r as { unregister(): unknown }).unregister();
+      }
+    }
+  }
+}

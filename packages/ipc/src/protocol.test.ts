@@ -1,0 +1,208 @@
+import {
+  DEFAULT_RESOURCE_LIMITS,
+  type IpcRequest,
+  type IpcResponse,
+  MINIMAL_REQUIREMENTS,
+  PluginError,
+} from '@plugward/types';
+import { describe, expect, it } from 'vitest';
+import { ipcFailureReason } from './errors.js';
+import { FRAME_PAYLOAD_OFFSET } from './frame.js';
+import {
+  decodeRequest,
+  decodeResponse,
+  encodeRequest,
+  encodeResponse,
+  REQUEST_KIND_CODES,
+  RESPONSE_KIND_CODES,
+} from './protocol.js';
+import { packValue } from './values.js';
+
+function roundTripRequest(req: IpcRequest): unknown {
+  const frame = encodeRequest(9, req);
+  expect(frame[5]).toBe(REQUEST_KIND_CODES[req.kind]);
+  return decodeRequest(frame[5] as number, frame.subarray(FRAME_PAYLOAD_OFFSET));
+}
+
+function roundTripResponse(res: IpcResponse): unknown {
+  const frame = encodeResponse(9, res);
+  return decodeResponse(frame[5] as number, frame.subarray(FRAME_PAYLOAD_OFFSET));
+}
+
+function reasonOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    return ipcFailureReason(e);
+  }
+  return 'no error';
+}
+
+describe('protocol round trips', () => {
+  const requests: IpcRequest[] = [
+    {
+      kind: 'Initialize',
+      config: {
+        pluginName: 'hello',
+        kind: 'js',
+        artifactPath: '/tmp/x/hello.mjs',
+        tier: 'process',
+        limits: { ...DEFAULT_RESOURCE_LIMITS },
+        requirements: {
+          network: { mode: 'restricted', allowedTargets: [{ host: 'api.example.com', ports: [443] }] },
+          filesystem: { mode: 'readOnly', paths: ['/data'] },
+          context: { read: ['Configuration'], write: [] },
+        },
+      },
+    },
+    { kind: 'Shutdown' },
+    { kind: 'ExecuteHook', hookName: 'on_request', data: new Uint8Array([1, 2, 3]) },
+    { kind: 'ExecuteHook', hookName: 'ünïcode', data: new Uint8Array(0) },
+    { kind: 'GetMetrics' },
+    { kind: 'RegisterHook', name: 'on_request', priority: 150 },
+    { kind: 'ContextGet', key: 'Configuration' },
+    {
+      kind: 'ContextSet',
+      key: 'k',
+      value: { a: [1, 'two', null, true], b: new Uint8Array([9]), c: { d: 1.5 } },
+    },
+    { kind: 'ContextRemove', key: 'k' },
+    { kind: 'ContextHas', key: 'k' },
+    { kind: 'ContextKeys' },
+    { kind: 'Log', level: 'warn', message: 'careful' },
+    {
+      kind: 'Fetch',
+      request: { url: 'https://x.test/', method: 'POST', headers: { a: 'b' }, body: new Uint8Array([1]) },
+    },
+  ];
+  for (const req of requests) {
+    it(`request ${req.kind}`, () => {
+      expect(roundTripRequest(req)).toEqual(req);
+    });
+  }
+
+  it('carries a handler index on ExecuteHook', () => {
+    const frame = encodeRequest(1, {
+      kind: 'ExecuteHook',
+      hookName: 'h',
+      data: new Uint8Array([5]),
+      handlerIndex: 3,
+    } as IpcRequest);
+    expect(decodeRequest(frame[5] as number, frame.subarray(FRAME_PAYLOAD_OFFSET))).toMatchObject({
+      handlerIndex: 3,
+    });
+  });
+
+  const responses: IpcResponse[] = [
+    { kind: 'Success' },
+    { kind: 'Success', value: ['a', 1] },
+    { kind: 'Success', value: false },
+    { kind: 'Error', code: 'HookError', message: 'boom' },
+    { kind: 'Metrics', data: { timestamp: 1, source: 'plugin', pid: 5, memoryBytes: 1024 } },
+    { kind: 'HookResult', data: new Uint8Array([4, 5, 6]) },
+    { kind: 'FetchResult', response: { status: 200, headers: {}, body: new Uint8Array([1]) } },
+  ];
+  for (const res of responses) {
+    it(`response ${res.kind}`, () => {
+      expect(roundTripResponse(res)).toEqual(res);
+    });
+  }
+
+  it('sends hook payloads raw, without any encoding', () => {
+    const data = Buffer.from('raw-bytes');
+    const frame = encodeResponse(1, { kind: 'HookResult', data });
+    expect(frame.subarray(FRAME_PAYLOAD_OFFSET).equals(data)).toBe(true);
+  });
+});
+
+describe('protocol refuses bad payloads', () => {
+  const code = REQUEST_KIND_CODES;
+  it('unknown kinds', () => {
+    expect(reasonOf(() => decodeRequest(99, Buffer.alloc(0)))).toBe('UnknownKind');
+    expect(reasonOf(() => decodeResponse(0, Buffer.alloc(0)))).toBe('UnknownKind');
+  });
+
+  it('__proto__ keys, at any depth', () => {
+    // A MessagePack map {"__proto__": {"polluted": 1}} built by hand (fixmap 1, fixstr 9).
+    const evil = Buffer.concat([
+      Buffer.from([0x81, 0xa9]),
+      Buffer.from('__proto__'),
+      Buffer.from([0x81, 0xa8]),
+      Buffer.from('polluted'),
+      Buffer.from([0x01]),
+    ]);
+    expect(reasonOf(() => decodeRequest(code.Fetch, evil))).toBe('MalformedPayload');
+    const nested = Buffer.concat([Buffer.from([0x92, 0xa1, 0x6b]), evil]); // ["k", {...}]
+    expect(reasonOf(() => decodeRequest(code.ContextSet, nested))).toBe('MalformedPayload');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('wrong field types', () => {
+    expect(reasonOf(() => decodeRequest(code.RegisterHook, packValue(['h', 'high'])))).toBe(
+      'MalformedPayload',
+    );
+    expect(reasonOf(() => decodeRequest(code.RegisterHook, packValue(['', 1])))).toBe('MalformedPayload');
+    expect(reasonOf(() => decodeRequest(code.ContextGet, packValue(42)))).toBe('MalformedPayload');
+    expect(reasonOf(() => decodeRequest(code.Log, packValue(['loud', 'x'])))).toBe('MalformedPayload');
+    expect(reasonOf(() => decodeRequest(code.Initialize, packValue({ pluginName: 'x' })))).toBe(
+      'MalformedPayload',
+    );
+    expect(reasonOf(() => decodeResponse(RESPONSE_KIND_CODES.Error, packValue(['NoSuchCode', 'x'])))).toBe(
+      'MalformedPayload',
+    );
+    expect(reasonOf(() => decodeResponse(RESPONSE_KIND_CODES.Metrics, packValue({ timestamp: 'now' })))).toBe(
+      'MalformedPayload',
+    );
+  });
+
+  it('payload on empty kinds, trailing bytes, truncation, extension types', () => {
+    expect(reasonOf(() => decodeRequest(code.Shutdown, Buffer.from([0])))).toBe('MalformedPayload');
+    expect(
+      reasonOf(() => decodeRequest(code.ContextGet, Buffer.concat([packValue('k'), Buffer.from([0])]))),
+    ).toBe('MalformedPayload');
+    expect(reasonOf(() => decodeRequest(code.ContextGet, packValue('key').subarray(0, 2)))).toBe(
+      'MalformedPayload',
+    );
+    expect(reasonOf(() => decodeRequest(code.ContextGet, Buffer.alloc(0)))).toBe('MalformedPayload');
+    // msgpackr's Set extension (0x73) wrapping an array: not plain data.
+    expect(
+      reasonOf(() => decodeRequest(code.ContextSet, Buffer.from([0x92, 0xa1, 0x6b, 0xd4, 0x73, 0x90]))),
+    ).not.toBe('no error');
+    // ExecuteHook whose name length runs past the payload, and an invalid UTF-8 name.
+    expect(reasonOf(() => decodeRequest(code.ExecuteHook, Buffer.from([9, 0, 0, 0, 0, 0, 0x61])))).toBe(
+      'MalformedPayload',
+    );
+    expect(reasonOf(() => decodeRequest(code.ExecuteHook, Buffer.from([1, 0, 0, 0, 0, 0, 0xff])))).toBe(
+      'MalformedPayload',
+    );
+  });
+
+  it('refuses to send what is not plain data', () => {
+    expect(() => encodeRequest(1, { kind: 'ContextSet', key: 'k', value: () => 1 })).toThrow(PluginError);
+    expect(() => encodeRequest(1, { kind: 'ContextSet', key: 'k', value: new (class X {})() })).toThrow(
+      /plain/,
+    );
+    expect(() =>
+      encodeRequest(1, { kind: 'ExecuteHook', hookName: 'x'.repeat(2000), data: new Uint8Array() }),
+    ).toThrow(/longer/);
+  });
+
+  it('keeps minimal requirements intact through Initialize', () => {
+    const req: IpcRequest = {
+      kind: 'Initialize',
+      config: {
+        pluginName: 'a',
+        kind: 'native',
+        artifactPath: '/a.so',
+        tier: 'sandbox',
+        limits: { ...DEFAULT_RESOURCE_LIMITS },
+        requirements: {
+          network: { mode: 'isolated' },
+          filesystem: { mode: 'none' },
+          context: { read: [...MINIMAL_REQUIREMENTS.context.read], write: [] },
+        },
+      },
+    };
+    expect(roundTripRequest(req)).toEqual(req);
+  });
+});

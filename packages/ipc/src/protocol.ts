@@ -1,0 +1,443 @@
+import { isUtf8 } from 'node:buffer';
+import {
+  type FetchRequest,
+  type FetchResponse,
+  type InitializeConfig,
+  type IpcRequest,
+  type IpcRequestKind,
+  type IpcResponse,
+  type IpcResponseKind,
+  type LogLevel,
+  PLUGIN_ERROR_CODES,
+  type PluginErrorCode,
+  type PluginMetrics,
+  type PluginRequirements,
+  RESOURCE_LIMIT_FIELDS,
+  type ResourceLimits,
+} from '@plugward/types';
+import { ipcError } from './errors.js';
+import { allocFrame, FRAME_PAYLOAD_OFFSET, FrameType } from './frame.js';
+import { asUint8Array, packValue, unpackValue } from './values.js';
+
+/*
+ * Message layouts. Hook payloads are raw bytes in a fixed layout (the hot path: no MessagePack, no JSON, no base64,
+ * one copy into the frame). Everything else is one MessagePack value, a tuple or an object, validated field by field.
+ *
+ *   ExecuteHook  u16 LE name bytes | u32 LE handler index | name (UTF-8) | data
+ *   HookResult   data
+ *   Shutdown, GetMetrics, ContextKeys: empty
+ *   Success      empty (no value) | value
+ */
+
+/** `ExecuteHook` as it travels: `handlerIndex` picks one of several handlers a plugin registered on one hook name. */
+export type ExecuteHookRequest = Extract<IpcRequest, { kind: 'ExecuteHook' }> & {
+  /** Index, in registration order, among this plugin's handlers of `hookName`; 0 when absent. */
+  handlerIndex?: number;
+};
+
+/** Wire codes of request kinds. Host→plugin below 16, plugin→host from 16. */
+export const REQUEST_KIND_CODES = Object.freeze({
+  Initialize: 1,
+  Shutdown: 2,
+  ExecuteHook: 3,
+  GetMetrics: 4,
+  RegisterHook: 16,
+  ContextGet: 17,
+  ContextSet: 18,
+  ContextRemove: 19,
+  ContextHas: 20,
+  ContextKeys: 21,
+  Log: 22,
+  Fetch: 23,
+} satisfies Record<IpcRequestKind, number>);
+
+/** Wire codes of response kinds. */
+export const RESPONSE_KIND_CODES = Object.freeze({
+  Success: 1,
+  Error: 2,
+  Metrics: 3,
+  HookResult: 4,
+  FetchResult: 5,
+} satisfies Record<IpcResponseKind, number>);
+
+const REQUEST_KIND_BY_CODE = invert(REQUEST_KIND_CODES);
+const RESPONSE_KIND_BY_CODE = invert(RESPONSE_KIND_CODES);
+
+function invert<K extends string>(table: Readonly<Record<K, number>>): ReadonlyMap<number, K> {
+  return new Map(Object.entries(table).map(([k, v]) => [v as number, k as K]));
+}
+
+/** Kinds the host sends to a plugin. */
+export const HOST_TO_PLUGIN_KINDS: ReadonlySet<IpcRequestKind> = new Set([
+  'Initialize',
+  'Shutdown',
+  'ExecuteHook',
+  'GetMetrics',
+]);
+/** Kinds a plugin sends to the host. */
+export const PLUGIN_TO_HOST_KINDS: ReadonlySet<IpcRequestKind> = new Set([
+  'RegisterHook',
+  'ContextGet',
+  'ContextSet',
+  'ContextRemove',
+  'ContextHas',
+  'ContextKeys',
+  'Log',
+  'Fetch',
+]);
+
+/** Longest hook name, UTF-8 bytes. */
+export const MAX_HOOK_NAME_BYTES = 1024;
+
+/** Name of a request kind code, or undefined when unknown. */
+export function requestKindOf(code: number): IpcRequestKind | undefined {
+  return REQUEST_KIND_BY_CODE.get(code);
+}
+
+/** Name of a response kind code, or undefined when unknown. */
+export function responseKindOf(code: number): IpcResponseKind | undefined {
+  return RESPONSE_KIND_BY_CODE.get(code);
+}
+
+function structuredFrame(type: number, kind: number, id: number, value: unknown): Buffer {
+  const body = packValue(value);
+  const frame = allocFrame(type, kind, id, body.length);
+  frame.set(body, FRAME_PAYLOAD_OFFSET);
+  return frame;
+}
+
+function emptyFrame(type: number, kind: number, id: number): Buffer {
+  return allocFrame(type, kind, id, 0);
+}
+
+function bytesFrame(type: number, kind: number, id: number, data: Uint8Array): Buffer {
+  if (!(data instanceof Uint8Array)) throw ipcError('SendRefused', 'hook data must be a Uint8Array');
+  const frame = allocFrame(type, kind, id, data.length);
+  frame.set(data, FRAME_PAYLOAD_OFFSET);
+  return frame;
+}
+
+/**
+ * Encodes a request as a whole frame.
+ * @throws PluginError `IpcError` `SendRefused` when a field can't be sent (non-plain value, hook name too long).
+ */
+export function encodeRequest(id: number, req: IpcRequest | ExecuteHookRequest): Buffer {
+  const code = REQUEST_KIND_CODES[req.kind];
+  const T = FrameType.Request;
+  switch (req.kind) {
+    case 'ExecuteHook': {
+      if (typeof req.hookName !== 'string' || req.hookName.length === 0) {
+        throw ipcError('SendRefused', 'hook name must be a non-empty string');
+      }
+      if (!(req.data instanceof Uint8Array)) throw ipcError('SendRefused', 'hook data must be a Uint8Array');
+      const nameBytes = Buffer.byteLength(req.hookName, 'utf8');
+      if (nameBytes > MAX_HOOK_NAME_BYTES) {
+        throw ipcError('SendRefused', `hook name longer than ${MAX_HOOK_NAME_BYTES} bytes`);
+      }
+      const index = (req as ExecuteHookRequest).handlerIndex ?? 0;
+      if (!Number.isInteger(index) || index < 0 || index > 0xffffffff) {
+        throw ipcError('SendRefused', 'handlerIndex must be a 32-bit unsigned integer');
+      }
+      const frame = allocFrame(T, code, id, 6 + nameBytes + req.data.length);
+      frame.writeUInt16LE(nameBytes, FRAME_PAYLOAD_OFFSET);
+      frame.writeUInt32LE(index, FRAME_PAYLOAD_OFFSET + 2);
+      frame.write(req.hookName, FRAME_PAYLOAD_OFFSET + 6, 'utf8');
+      frame.set(req.data, FRAME_PAYLOAD_OFFSET + 6 + nameBytes);
+      return frame;
+    }
+    case 'Shutdown':
+    case 'GetMetrics':
+    case 'ContextKeys':
+      return emptyFrame(T, code, id);
+    case 'Initialize':
+      return structuredFrame(T, code, id, req.config);
+    case 'RegisterHook':
+      return structuredFrame(T, code, id, [req.name, req.priority]);
+    case 'ContextGet':
+    case 'ContextRemove':
+    case 'ContextHas':
+      return structuredFrame(T, code, id, req.key);
+    case 'ContextSet':
+      return structuredFrame(T, code, id, [req.key, req.value]);
+    case 'Log':
+      return structuredFrame(T, code, id, [req.level, req.message]);
+    case 'Fetch':
+      return structuredFrame(T, code, id, req.request);
+  }
+}
+
+/** Encodes a response to request `id` as a whole frame. @throws PluginError `IpcError` `SendRefused`. */
+export function encodeResponse(id: number, res: IpcResponse): Buffer {
+  const code = RESPONSE_KIND_CODES[res.kind];
+  const T = FrameType.Response;
+  switch (res.kind) {
+    case 'HookResult':
+      return bytesFrame(T, code, id, res.data);
+    case 'Success':
+      return res.value === undefined ? emptyFrame(T, code, id) : structuredFrame(T, code, id, res.value);
+    case 'Error':
+      return structuredFrame(T, code, id, [res.code, res.message]);
+    case 'Metrics':
+      return structuredFrame(T, code, id, res.data);
+    case 'FetchResult':
+      return structuredFrame(T, code, id, res.response);
+  }
+}
+
+/**
+ * Decodes a request payload of a known kind code.
+ * @throws PluginError `IpcError` `UnknownKind` or `MalformedPayload`.
+ */
+export function decodeRequest(code: number, payload: Buffer): IpcRequest | ExecuteHookRequest {
+  const kind = REQUEST_KIND_BY_CODE.get(code);
+  switch (kind) {
+    case undefined:
+      throw ipcError('UnknownKind', `unknown request kind ${code}`);
+    case 'ExecuteHook': {
+      if (payload.length < 6) throw malformed('ExecuteHook header truncated');
+      const nameBytes = payload.readUInt16LE(0);
+      const handlerIndex = payload.readUInt32LE(2);
+      if (nameBytes === 0 || nameBytes > MAX_HOOK_NAME_BYTES || payload.length < 6 + nameBytes) {
+        throw malformed('ExecuteHook name length out of range');
+      }
+      const hookName = utf8(payload.subarray(6, 6 + nameBytes), 'hook name');
+      const data = asUint8Array(payload.subarray(6 + nameBytes));
+      return handlerIndex === 0 ? { kind, hookName, data } : { kind, hookName, data, handlerIndex };
+    }
+    case 'Shutdown':
+    case 'GetMetrics':
+    case 'ContextKeys':
+      if (payload.length !== 0) throw malformed(`${kind} carries no payload`);
+      return { kind };
+    case 'Initialize':
+      return { kind, config: initializeConfig(unpackValue(payload)) };
+    case 'RegisterHook': {
+      const [name, priority] = tuple(unpackValue(payload), 2, kind);
+      return { kind, name: hookName(name), priority: finite(priority, 'priority') };
+    }
+    case 'ContextGet':
+    case 'ContextRemove':
+    case 'ContextHas':
+      return { kind, key: contextKey(unpackValue(payload)) };
+    case 'ContextSet': {
+      const [key, value] = tuple(unpackValue(payload), 2, kind);
+      return { kind, key: contextKey(key), value };
+    }
+    case 'Log': {
+      const [level, message] = tuple(unpackValue(payload), 2, kind);
+      return { kind, level: logLevel(level), message: str(message, 'message') };
+    }
+    case 'Fetch':
+      return { kind, request: fetchRequest(unpackValue(payload)) };
+  }
+}
+
+/** Decodes a response payload. @throws PluginError `IpcError` `UnknownKind` or `MalformedPayload`. */
+export function decodeResponse(code: number, payload: Buffer): IpcResponse {
+  const kind = RESPONSE_KIND_BY_CODE.get(code);
+  switch (kind) {
+    case undefined:
+      throw ipcError('UnknownKind', `unknown response kind ${code}`);
+    case 'HookResult':
+      return { kind, data: asUint8Array(payload) };
+    case 'Success':
+      return payload.length === 0 ? { kind } : { kind, value: unpackValue(payload) };
+    case 'Error': {
+      const [errCode, message] = tuple(unpackValue(payload), 2, kind);
+      return { kind, code: errorCode(errCode), message: str(message, 'message') };
+    }
+    case 'Metrics':
+      return { kind, data: metrics(unpackValue(payload)) };
+    case 'FetchResult':
+      return { kind, response: fetchResponse(unpackValue(payload)) };
+  }
+}
+
+// ---- field validation: untrusted values in, typed values out ----
+
+function malformed(message: string): Error {
+  return ipcError('MalformedPayload', message);
+}
+
+function utf8(bytes: Buffer, what: string): string {
+  // isUtf8 + toString is several times faster than a fatal TextDecoder on short names (the hot path).
+  if (!isUtf8(bytes)) throw ipcError('MalformedPayload', `${what} is not valid UTF-8`);
+  return bytes.toString('utf8');
+}
+
+function tuple(value: unknown, length: number, what: string): unknown[] {
+  if (!Array.isArray(value) || value.length !== length)
+    throw malformed(`${what}: expected a ${length}-tuple`);
+  return value;
+}
+
+function record(value: unknown, what: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
+    throw malformed(`${what} must be an object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function str(value: unknown, what: string, max = 16 * 1024 * 1024): string {
+  if (typeof value !== 'string' || value.length > max) throw malformed(`${what} must be a string`);
+  return value;
+}
+
+function finite(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    throw malformed(`${what} must be a finite number`);
+  return value;
+}
+
+function optionalFinite(value: unknown, what: string): number | undefined {
+  return value === undefined ? undefined : finite(value, what);
+}
+
+function bytes(value: unknown, what: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw malformed(`${what} must be bytes`);
+  return value;
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], what: string): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw malformed(`${what} must be one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+function hookName(value: unknown): string {
+  const name = str(value, 'hook name', MAX_HOOK_NAME_BYTES);
+  if (name.length === 0 || Buffer.byteLength(name) > MAX_HOOK_NAME_BYTES)
+    throw malformed('hook name length out of range');
+  return name;
+}
+
+function contextKey(value: unknown): string {
+  const key = str(value, 'context key', 256);
+  if (key.length === 0) throw malformed('context key must not be empty');
+  return key;
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
+function logLevel(value: unknown): LogLevel {
+  return oneOf(value, LOG_LEVELS, 'log level');
+}
+
+function errorCode(value: unknown): PluginErrorCode {
+  return oneOf(value, PLUGIN_ERROR_CODES, 'error code');
+}
+
+function headers(value: unknown, what: string): Record<string, string> {
+  const h = record(value, what);
+  for (const v of Object.values(h))
+    if (typeof v !== 'string') throw malformed(`${what} values must be strings`);
+  return h as Record<string, string>;
+}
+
+function fetchRequest(value: unknown): FetchRequest {
+  const r = record(value, 'fetch request');
+  const out: FetchRequest = {
+    url: str(r.url, 'url', 64 * 1024),
+    method: str(r.method, 'method', 32),
+    headers: headers(r.headers, 'headers'),
+  };
+  if (r.body !== undefined) out.body = bytes(r.body, 'body');
+  return out;
+}
+
+function fetchResponse(value: unknown): FetchResponse {
+  const r = record(value, 'fetch response');
+  const status = finite(r.status, 'status');
+  if (!Number.isInteger(status) || status < 100 || status > 999) throw malformed('status out of range');
+  return { status, headers: headers(r.headers, 'headers'), body: bytes(r.body, 'body') };
+}
+
+const METRIC_SOURCES: readonly PluginMetrics['source'][] = [
+  'procfs',
+  'cgroup-v1',
+  'cgroup-v2',
+  'v8',
+  'host',
+  'plugin',
+];
+const METRIC_NUMBERS = [
+  'pid',
+  'memoryBytes',
+  'peakMemoryBytes',
+  'cpuTimeMs',
+  'threads',
+  'fileDescriptors',
+  'connections',
+  'oomKills',
+  'throttledPeriods',
+  'heapLimitBytes',
+] as const;
+
+function metrics(value: unknown): PluginMetrics {
+  const r = record(value, 'metrics');
+  const out: PluginMetrics = {
+    timestamp: finite(r.timestamp, 'timestamp'),
+    source: oneOf(r.source, METRIC_SOURCES, 'source'),
+  };
+  for (const field of METRIC_NUMBERS) {
+    const v = optionalFinite(r[field], field);
+    if (v !== undefined) out[field] = v;
+  }
+  if (r.exited !== undefined) {
+    if (typeof r.exited !== 'boolean') throw malformed('exited must be a boolean');
+    out.exited = r.exited;
+  }
+  return out;
+}
+
+const TIERS: readonly InitializeConfig['tier'][] = ['in-process', 'worker', 'process', 'sandbox'];
+
+function initializeConfig(value: unknown): InitializeConfig {
+  const r = record(value, 'config');
+  const limitsIn = record(r.limits, 'limits');
+  const limits = {} as ResourceLimits;
+  for (const field of RESOURCE_LIMIT_FIELDS) limits[field] = finite(limitsIn[field], `limits.${field}`);
+  return {
+    pluginName: str(r.pluginName, 'pluginName', 214),
+    kind: oneOf(r.kind, ['native', 'js'] as const, 'kind'),
+    artifactPath: str(r.artifactPath, 'artifactPath', 4096),
+    tier: oneOf(r.tier, TIERS, 'tier'),
+    limits,
+    requirements: requirements(r.requirements),
+  };
+}
+
+function stringList(value: unknown, what: string): string[] {
+  if (!Array.isArray(value)) throw malformed(`${what} must be an array`);
+  return value.map((v) => str(v, what, 4096));
+}
+
+function requirements(value: unknown): PluginRequirements {
+  const r = record(value, 'requirements');
+  const net = record(r.network, 'requirements.network');
+  let network: PluginRequirements['network'];
+  const netMode = oneOf(net.mode, ['isolated', 'restricted', 'full'] as const, 'network.mode');
+  if (netMode === 'restricted') {
+    if (!Array.isArray(net.allowedTargets)) throw malformed('network.allowedTargets must be an array');
+    const allowedTargets = net.allowedTargets.map((t) => {
+      const target = record(t, 'network target');
+      const host = str(target.host, 'network target host', 1024);
+      if (target.ports === undefined) return { host };
+      if (!Array.isArray(target.ports)) throw malformed('network target ports must be an array');
+      return { host, ports: target.ports.map((p) => finite(p, 'port')) };
+    });
+    network = { mode: 'restricted', allowedTargets };
+  } else {
+    network = { mode: netMode };
+  }
+  const fs = record(r.filesystem, 'requirements.filesystem');
+  const fsMode = oneOf(fs.mode, ['none', 'readOnly', 'readWrite'] as const, 'filesystem.mode');
+  const filesystem: PluginRequirements['filesystem'] =
+    fsMode === 'none' ? { mode: 'none' } : { mode: fsMode, paths: stringList(fs.paths, 'filesystem.paths') };
+  const ctx = record(r.context, 'requirements.context');
+  return {
+    network,
+    filesystem,
+    context: { read: stringList(ctx.read, 'context.read'), write: stringList(ctx.write, 'context.write') },
+  };
+}

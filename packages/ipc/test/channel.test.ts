@@ -1,0 +1,291 @@
+import type net from 'node:net';
+import { type IpcResponse, isPluginError, PluginError } from '@plugward/types';
+import { afterEach, describe, expect, it } from 'vitest';
+import { IpcChannel, type IpcChannelOptions } from '../src/channel.js';
+import { ipcFailureReason } from '../src/errors.js';
+import { encodeFrame, FrameType } from '../src/frame.js';
+import { encodeRequest, encodeResponse, REQUEST_KIND_CODES } from '../src/protocol.js';
+import { packValue } from '../src/values.js';
+import { delay, socketPair, waitFor } from './socket-pair.js';
+
+const opened: IpcChannel[] = [];
+const sockets: net.Socket[] = [];
+afterEach(() => {
+  for (const c of opened.splice(0)) c.destroy();
+  for (const s of sockets.splice(0)) s.destroy();
+});
+
+async function channels(
+  a: IpcChannelOptions = {},
+  b: IpcChannelOptions = {},
+): Promise<[IpcChannel, IpcChannel]> {
+  const [x, y] = await socketPair();
+  const pair: [IpcChannel, IpcChannel] = [new IpcChannel(x, a), new IpcChannel(y, b)];
+  opened.push(...pair);
+  return pair;
+}
+
+/** A channel facing a raw socket the test writes hostile bytes to. */
+async function hostile(options: IpcChannelOptions = {}): Promise<{ channel: IpcChannel; raw: net.Socket }> {
+  const [x, raw] = await socketPair();
+  sockets.push(raw);
+  raw.on('error', () => undefined);
+  raw.resume();
+  const channel = new IpcChannel(x, options);
+  opened.push(channel);
+  return { channel, raw };
+}
+
+const hook = (data: Uint8Array) => ({ kind: 'ExecuteHook' as const, hookName: 'h', data });
+const echo = (req: { kind: string; data?: Uint8Array }): IpcResponse =>
+  req.kind === 'ExecuteHook' && req.data !== undefined
+    ? { kind: 'HookResult', data: req.data }
+    : { kind: 'Success' };
+
+describe('IpcChannel round trips', () => {
+  it('answers requests in both directions on one socket', async () => {
+    const [host, plugin] = await channels({ role: 'host' }, { role: 'plugin' });
+    plugin.setRequestHandler((req) => echo(req as { kind: string; data?: Uint8Array }));
+    host.setRequestHandler((req) =>
+      req.kind === 'ContextGet' ? { kind: 'Success', value: `value of ${req.key}` } : { kind: 'Success' },
+    );
+    const res = await host.sendRequest(hook(new Uint8Array([1, 2, 3])));
+    expect(res).toEqual({ kind: 'HookResult', data: new Uint8Array([1, 2, 3]) });
+    expect(await plugin.sendRequest({ kind: 'ContextGet', key: 'Configuration' })).toEqual({
+      kind: 'Success',
+      value: 'value of Configuration',
+    });
+  });
+
+  it('matches 2000 concurrent requests answered out of order', async () => {
+    const [a, b] = await channels();
+    b.setRequestHandler(async (req) => {
+      const data = (req as { data: Uint8Array }).data;
+      await delay((data[0] as number) % 7);
+      return { kind: 'HookResult', data: Uint8Array.from(data, (x) => x ^ 0xff) };
+    });
+    const calls = Array.from({ length: 2000 }, (_, i) => {
+      const data = new Uint8Array([i & 0xff, i >> 8]);
+      return a.sendRequest(hook(data)).then((res) => {
+        expect(res).toEqual({
+          kind: 'HookResult',
+          data: new Uint8Array([(i & 0xff) ^ 0xff, (i >> 8) ^ 0xff]),
+        });
+      });
+    });
+    await Promise.all(calls);
+    expect(a.pendingCount).toBe(0);
+  });
+
+  it('moves an 8 MiB payload and refuses one over maxFrameBytes before sending', async () => {
+    const [a, b] = await channels({ maxFrameBytes: 9 * 1024 * 1024 });
+    b.setRequestHandler((req) => echo(req as { kind: string; data?: Uint8Array }));
+    const big = new Uint8Array(8 * 1024 * 1024).map((_, i) => i % 251);
+    const res = await a.sendRequest(hook(big));
+    expect(res.kind === 'HookResult' && Buffer.compare(res.data, big)).toBe(0);
+    const err = await a.sendRequest(hook(new Uint8Array(10 * 1024 * 1024))).catch((e: unknown) => e);
+    expect(ipcFailureReason(err)).toBe('SendRefused');
+    expect(a.isClosed).toBe(false);
+  });
+
+  it('sends handler errors back with their code', async () => {
+    const [a, b] = await channels();
+    b.setRequestHandler(() => {
+      throw new PluginError('PermissionDenied', 'no');
+    });
+    expect(await a.sendRequest({ kind: 'ContextGet', key: 'x' })).toEqual({
+      kind: 'Error',
+      code: 'PermissionDenied',
+      message: 'no',
+    });
+    b.setRequestHandler(async () => {
+      throw new Error('plain');
+    });
+    const res = await a.sendRequest(hook(new Uint8Array()));
+    expect(res).toMatchObject({ kind: 'Error', code: 'HookError' });
+  });
+
+  it('answers Unsupported when no handler is set', async () => {
+    const [a] = await channels();
+    const res = await a.sendRequest({ kind: 'GetMetrics' });
+    expect(res).toMatchObject({ kind: 'Error', code: 'Unsupported' });
+  });
+});
+
+describe('IpcChannel timeouts, abort and close', () => {
+  it('times out one request, cancels it at the peer and drops its late response', async () => {
+    const [a, b] = await channels();
+    let peerSignal: AbortSignal | undefined;
+    let lateAnswered = false;
+    b.setRequestHandler(async (req, info) => {
+      if (req.kind === 'ExecuteHook' && req.data[0] === 1) {
+        peerSignal = info.signal;
+        await delay(150);
+        lateAnswered = true;
+      }
+      return { kind: 'Success' };
+    });
+    const slow = a.sendRequest(hook(new Uint8Array([1])), { timeoutMs: 30 }).catch((e: unknown) => e);
+    const err = await slow;
+    expect(isPluginError(err, 'Timeout')).toBe(true);
+    expect(await waitFor(() => peerSignal?.aborted === true)).toBe(true);
+    expect(await waitFor(() => lateAnswered)).toBe(true);
+    // The late response was written before this request's answer: one ordered stream, so it has been dropped.
+    expect(await a.sendRequest(hook(new Uint8Array([2])))).toEqual({ kind: 'Success' });
+    expect(a.isClosed).toBe(false);
+  });
+
+  it('aborts with an AbortSignal', async () => {
+    const [a, b] = await channels();
+    b.setRequestHandler(() => new Promise<IpcResponse>(() => undefined));
+    const ac = new AbortController();
+    const p = a.sendRequest(hook(new Uint8Array()), { signal: ac.signal }).catch((e: unknown) => e);
+    ac.abort();
+    expect(isPluginError(await p, 'Aborted')).toBe(true);
+    const pre = await a
+      .sendRequest(hook(new Uint8Array()), { signal: AbortSignal.abort() })
+      .catch((e: unknown) => e);
+    expect(isPluginError(pre, 'Aborted')).toBe(true);
+    expect(a.pendingCount).toBe(0);
+  });
+
+  it('close() fails every pending request with IpcError and the peer sees PeerClosed', async () => {
+    const [a, b] = await channels();
+    b.setRequestHandler(() => new Promise<IpcResponse>(() => undefined));
+    const pending = Array.from({ length: 10 }, () =>
+      a.sendRequest(hook(new Uint8Array())).catch((e: unknown) => e),
+    );
+    await delay(10);
+    await a.close();
+    for (const err of await Promise.all(pending)) {
+      expect(isPluginError(err, 'IpcError')).toBe(true);
+      expect(ipcFailureReason(err)).toBe('ChannelClosed');
+    }
+    expect(ipcFailureReason(await b.closed)).toBe('PeerClosed');
+    const after = await a.sendRequest({ kind: 'Shutdown' }).catch((e: unknown) => e);
+    expect(ipcFailureReason(after)).toBe('ChannelClosed');
+  });
+
+  it('stops reading while maxConcurrentRequests are being served (backpressure)', async () => {
+    const [a, b] = await channels({}, { maxConcurrentRequests: 4 });
+    let started = 0;
+    const release: (() => void)[] = [];
+    b.setRequestHandler(() => {
+      started++;
+      return new Promise<IpcResponse>((resolve) => release.push(() => resolve({ kind: 'Success' })));
+    });
+    const calls: Promise<IpcResponse>[] = [];
+    for (let i = 0; i < 40; i++) {
+      calls.push(a.sendRequest(hook(new Uint8Array([i]))));
+      await delay(3); // separate chunks, so the pause is what stops them
+    }
+    await delay(50);
+    const seen = started;
+    await delay(100);
+    // Reading stopped at the cap (a chunk read together may overshoot it a little), and stays stopped.
+    expect(seen).toBeGreaterThanOrEqual(4);
+    expect(seen).toBeLessThan(40);
+    expect(started).toBe(seen);
+    while (release.length > 0 || started < 40) {
+      for (const r of release.splice(0)) r();
+      await delay(5);
+    }
+    for (const r of release.splice(0)) r();
+    expect((await Promise.all(calls)).length).toBe(40);
+  });
+});
+
+describe('IpcChannel against a hostile peer', () => {
+  async function endsWith(write: (raw: net.Socket) => void, reason: string, options: IpcChannelOptions = {}) {
+    const { channel, raw } = await hostile(options);
+    const pending = channel.sendRequest({ kind: 'GetMetrics' }).catch((e: unknown) => e);
+    write(raw);
+    const err = await channel.closed;
+    expect(isPluginError(err, 'IpcError')).toBe(true);
+    expect(ipcFailureReason(err)).toBe(reason);
+    const failed = await pending;
+    expect(failed).toBe(err);
+  }
+
+  it('a truncated frame then EOF', () =>
+    endsWith(
+      (raw) => raw.end(encodeFrame(FrameType.Response, 1, 1, Buffer.alloc(100)).subarray(0, 50)),
+      'TruncatedFrame',
+    ));
+
+  it('a length of 0xFFFFFFFF', () =>
+    endsWith((raw) => raw.write(Buffer.from([0xff, 0xff, 0xff, 0xff])), 'FrameTooLarge'));
+
+  it('a length one over the cap', () => {
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32LE(4097);
+    return endsWith((raw) => raw.write(prefix), 'FrameTooLarge', { maxFrameBytes: 4096 });
+  });
+
+  it('a stalled half frame', () =>
+    endsWith(
+      (raw) => raw.write(encodeFrame(FrameType.Request, 3, 1, Buffer.alloc(64)).subarray(0, 20)),
+      'StalledFrame',
+      {
+        stallTimeoutMs: 100,
+      },
+    ));
+
+  it('garbage bytes', () =>
+    endsWith((raw) => raw.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), 'FrameTooLarge'));
+
+  it('a frame of unknown type', () => endsWith((raw) => raw.write(encodeFrame(9, 1, 1)), 'UnknownFrameType'));
+
+  it('an unknown message kind', () =>
+    endsWith((raw) => raw.write(encodeFrame(FrameType.Request, 200, 1)), 'UnknownKind'));
+
+  it('a request kind this side does not accept', () =>
+    endsWith((raw) => raw.write(encodeRequest(1, { kind: 'Shutdown' })), 'UnexpectedKind', { role: 'host' }));
+
+  it('a response to an unknown request id', () =>
+    endsWith((raw) => raw.write(encodeResponse(777, { kind: 'Success' })), 'UnknownRequestId'));
+
+  it('a duplicate request id', async () => {
+    const { channel, raw } = await hostile();
+    channel.setRequestHandler(() => new Promise<IpcResponse>(() => undefined));
+    raw.write(encodeRequest(5, { kind: 'GetMetrics' }));
+    raw.write(encodeRequest(5, { kind: 'GetMetrics' }));
+    expect(ipcFailureReason(await channel.closed)).toBe('DuplicateRequestId');
+  });
+
+  it('__proto__ keys', () => {
+    const evil = Buffer.concat([
+      Buffer.from([0x92, 0xa1, 0x6b, 0x81, 0xa9]),
+      Buffer.from('__proto__'),
+      Buffer.from([0x81, 0xa1, 0x78, 0x01]),
+    ]);
+    return endsWith(
+      (raw) => raw.write(encodeFrame(FrameType.Request, REQUEST_KIND_CODES.ContextSet, 1, evil)),
+      'MalformedPayload',
+    );
+  });
+
+  it('wrong field types', () =>
+    endsWith(
+      (raw) =>
+        raw.write(encodeFrame(FrameType.Request, REQUEST_KIND_CODES.RegisterHook, 1, packValue([1, 'x']))),
+      'MalformedPayload',
+    ));
+
+  it('the peer closing its end', () => endsWith((raw) => raw.end(), 'PeerClosed'));
+
+  it('never lets a hostile frame reach a handler', async () => {
+    const { channel, raw } = await hostile();
+    let called = 0;
+    channel.setRequestHandler(() => {
+      called++;
+      return { kind: 'Success' };
+    });
+    raw.write(
+      Buffer.concat([encodeRequest(1, { kind: 'GetMetrics' }), encodeFrame(FrameType.Request, 250, 2)]),
+    );
+    await channel.closed;
+    expect(called).toBeLessThanOrEqual(1);
+    expect(ipcFailureReason(channel.closeReason)).toBe('UnknownKind');
+  });
+});
