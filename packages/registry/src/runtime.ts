@@ -3,12 +3,10 @@
 // worker) until the host asks it to shut down or goes away — so no plugin process ever outlives its host.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import type { Duplex } from 'node:stream';
 import v8 from 'node:v8';
 import { isMainThread, type MessagePort, workerData } from 'node:worker_threads';
-import { IpcChannel, processMetrics, servePlugin } from '@plugward/ipc';
+import { IpcChannel, connectToHost, messagePortStream, processMetrics, servePlugin } from '@plugward/ipc';
 import { PluginLoader } from '@plugward/loader';
 import {
   MANIFEST_SUFFIX,
@@ -20,7 +18,6 @@ import {
   MINIMAL_REQUIREMENTS,
   toPluginError,
 } from '@plugward/types';
-import { portDuplex } from './tiers/port-duplex.js';
 
 function workerMetrics(): PluginMetrics {
   const heap = v8.getHeapStatistics();
@@ -73,9 +70,6 @@ function failedInstance(error: PluginError): PluginInstance {
 async function main(): Promise<void> {
   const args = isMainThread ? process.argv.slice(2) : process.argv.slice(2);
   const [dir, file] = args;
-  const socket: Duplex = isMainThread
-    ? new net.Socket({ fd: 3, readable: true, writable: true })
-    : portDuplex((workerData as { port: MessagePort }).port);
   let instance: PluginInstance;
   try {
     if (!dir || !file) throw new PluginError('InvalidArgument', 'usage: runtime <private-dir> <artifact-file>');
@@ -83,10 +77,11 @@ async function main(): Promise<void> {
   } catch (e) {
     instance = failedInstance(toPluginError(e, 'LoadError', 'plugin runtime could not load the plugin'));
   }
-  const channel = new IpcChannel(socket, { role: 'plugin', label: instance.name });
+  const channel = isMainThread
+    ? connectToHost({ label: instance.name })
+    : new IpcChannel(messagePortStream((workerData as { port: MessagePort }).port), { role: 'plugin', label: instance.name });
   const result = await servePlugin(channel, instance, { metrics: isMainThread ? processMetrics : workerMetrics });
   if (isMainThread) process.exit(result.shutdown ? 0 : 1);
-  else socket.destroy();
 }
 
 main().catch((e) => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { IpcChannel, PluginProcessClient, type WatchedProcess } from '@plugward/ipc';
+import { IpcChannel, PluginProcessClient, type WatchedProcess, messagePortStream } from '@plugward/ipc';
 import { collectProcessMetrics } from '@plugward/limits';
 import type { VerifiedArtifact } from '@plugward/security';
 import {
@@ -24,7 +24,6 @@ import {
   type SandboxedProcess,
   isPluginError,
 } from '@plugward/types';
-import { portDuplex } from './port-duplex.js';
 import { sandboxConfigFor } from './sandbox-config.js';
 import { type TierExit, type TierHandle, settleWithin } from './tier.js';
 
@@ -126,7 +125,7 @@ function startWorker(dir: string, file: string, limits: ResourceLimits): Started
     },
   };
   return {
-    socket: portDuplex(port1),
+    socket: messagePortStream(port1),
     watched,
     pid: undefined,
     kill: () => {
