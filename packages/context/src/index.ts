@@ -1,9 +1,21 @@
 /**
- * @plugward/context — PluginContext: a typed key/value store shared with plugins, with per-plugin permissions.
- *
- * Not implemented yet: see the open issue for this package.
+ * @plugward/context — PluginContext: a typed key/value store shared with plugins, with per-plugin permission views
+ * and change subscriptions. No Node imports: runs in Node, browsers and workers.
  * @packageDocumentation
  */
+
+export {
+  type AnyContextKey,
+  type ContextKey,
+  contextKeyName,
+  createContextKey,
+  type PluginContextApi,
+  type PredefinedContextKey,
+  type TypedContextKey,
+} from '@plugward/types';
+export { ANY_KEY, type ContextChange, type ContextListener } from './context-change.js';
+export { type ContextPermissions, PluginContextView } from './context-view.js';
+export { DEFAULT_MAX_CONTEXT_ENTRIES, PluginContext, type PluginContextOptions } from './plugin-context.js';
 
 /** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
 export const LAYER = 1;

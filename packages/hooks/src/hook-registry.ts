@@ -1,0 +1,608 @@
+import {
+  type Awaitable,
+  type HookCallInfo,
+  type HookHandler,
+  type HookPriority,
+  type HookRegistrar,
+  PluginError,
+  priorityBand,
+} from '@plugward/types';
+import type { HookCodec } from './codec.js';
+import { HookChain, type HookEntry } from './hook-chain.js';
+import { abortedError, badReturn, HandlerTimeout, handlerError } from './hook-errors.js';
+import { TypedHook } from './typed-hook.js';
+
+/** Options of one registration. */
+export interface RegisterOptions {
+  /** Who owns the handler (a plugin name); `unregisterAll(owner)` removes it and errors name it. */
+  owner?: string;
+  /** Time budget of this handler per call, ms (overrides the hook's and the registry's default). */
+  timeoutMs?: number;
+}
+
+/** Options of one execution. */
+export interface ExecuteOptions {
+  /** Cancels the whole execution: it rejects with `Aborted` and handlers see the signal in `info.signal`. */
+  signal?: AbortSignal;
+}
+
+/** A handle on one registration. */
+export interface Registration {
+  /** Unique within the registry; ids only grow. */
+  readonly id: number;
+  /** Removes this handler. True the first time, false once it is gone. Running executions are unaffected. */
+  unregister(): boolean;
+}
+
+/** A registered handler as `getHooks` lists it. */
+export interface RegisteredHook {
+  readonly id: number;
+  readonly name: string;
+  readonly priority: number;
+  /** The priority band (`Critical`, `High`, `Normal`, `Low`, `Cleanup`). */
+  readonly band: keyof typeof HookPriority;
+  readonly owner: string | undefined;
+  /** The handler's own budget, if it has one. */
+  readonly timeoutMs: number | undefined;
+  readonly handler: HookHandler;
+}
+
+/** Per-hook behaviour, set with {@link HookRegistry.configure}. */
+export interface HookConfig {
+  /**
+   * When true, a handler that throws, rejects, times out or returns something other than bytes is skipped (the next
+   * handler receives the previous output) and reported to the failure listeners; the chain goes on. Default false:
+   * the first failure stops the chain and the execution rejects.
+   */
+  isolateFailures?: boolean;
+  /** Time budget, ms, of this hook's handlers that have none of their own; `undefined` restores the registry default. */
+  timeoutMs?: number | undefined;
+}
+
+/** A handler failure, as failure listeners receive it. */
+export interface HookFailure {
+  readonly hookName: string;
+  readonly handlerId: number;
+  readonly owner: string | undefined;
+  readonly priority: number;
+  /** `HookError` or `HookTimeout`, naming the hook and the owner, with the original error as `cause`. */
+  readonly error: PluginError;
+  /** True when the chain skipped the handler and went on; false when the failure stopped the execution. */
+  readonly isolated: boolean;
+}
+
+/** Listener of handler failures. What it throws is dropped so a bad listener can't break a chain. */
+export type HookFailureListener = (failure: HookFailure) => void;
+
+/** Options of a {@link HookRegistry}. */
+export interface HookRegistryOptions {
+  /** Time budget, ms, of every handler that has none of its own and whose hook sets none. */
+  defaultTimeoutMs?: number;
+  /** A first failure listener (same as calling `onFailure`). */
+  onFailure?: HookFailureListener;
+}
+
+/** A registrar bound to one owner (a plugin); what `forOwner` returns. */
+export interface OwnerHookRegistrar extends HookRegistrar {
+  readonly owner: string;
+  /** Registers with `owner` set to this registrar's owner (an `owner` in options is ignored). */
+  register(name: string, priority: number, handler: HookHandler, options?: RegisterOptions): Registration;
+  /** A typed hook whose registrations carry this owner. */
+  define<T>(name: string, codec: HookCodec<T>): TypedHook<T>;
+  /** Removes every handler of this owner. */
+  unregisterAll(): number;
+}
+
+const MAX_NAME_LENGTH = 256;
+// setTimeout's largest delay; beyond it timers fire at once.
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
+function checkName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) {
+    throw new PluginError(
+      'InvalidArgument',
+      `hook name must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`,
+    );
+  }
+}
+
+function checkTimeout(value: unknown, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMEOUT_MS) {
+    throw new PluginError('InvalidArgument', `${what} must be a positive number of ms, got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkOwner(owner: unknown): string | undefined {
+  if (owner === undefined) return undefined;
+  if (typeof owner !== 'string' || owner.length === 0 || owner.length > MAX_NAME_LENGTH) {
+    throw new PluginError('InvalidArgument', 'owner must be a non-empty string');
+  }
+  return owner;
+}
+
+/** True for promises and other thenables. */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/** A registration handle: one object, no closure. */
+class HookRegistration implements Registration {
+  readonly id: number;
+
+  constructor(
+    private readonly chain: HookChain,
+    private readonly entry: HookEntry,
+  ) {
+    this.id = entry.id;
+  }
+
+  unregister(): boolean {
+    return this.chain.remove(this.entry);
+  }
+}
+
+function now(): number {
+  return performance.now();
+}
+
+/**
+ * Priority-ordered waterfall hook chains over bytes.
+ *
+ * - Lower priority runs first; equal priorities run in registration order.
+ * - Each handler receives the previous handler's output; with no handlers `execute` resolves to the input.
+ * - Sync handlers run back to back without an `await` between them; only a handler that returns a promise makes the
+ *   execution asynchronous from that point on.
+ * - A failure stops the chain with a `HookError` (or `HookTimeout`) naming the hook and the handler's owner, unless
+ *   the hook is configured with `isolateFailures`.
+ * - An execution works on a snapshot: handlers registered or removed while it runs don't affect it.
+ *
+ * No Node imports: runs in browsers and workers.
+ *
+ * @example
+ * ```ts
+ * const hooks = new HookRegistry();
+ * hooks.register('on_request', HookPriority.High, (data) => data, { owner: 'auth' });
+ * const out = await hooks.execute('on_request', new TextEncoder().encode('hi'));
+ * ```
+ */
+export class HookRegistry implements HookRegistrar {
+  private readonly chains = new Map<string, HookChain>();
+  private lastChain: HookChain | undefined;
+  private nextId = 1;
+  private listeners: readonly HookFailureListener[] = [];
+  private readonly defaultTimeoutMs: number | undefined;
+
+  constructor(options: HookRegistryOptions = {}) {
+    this.defaultTimeoutMs = checkTimeout(options.defaultTimeoutMs, 'defaultTimeoutMs');
+    if (options.onFailure !== undefined) this.onFailure(options.onFailure);
+  }
+
+  private chain(name: string): HookChain {
+    let chain = this.chains.get(name);
+    if (chain === undefined) {
+      chain = new HookChain(name);
+      chain.timeoutMs = this.defaultTimeoutMs;
+      this.chains.set(name, chain);
+    }
+    return chain;
+  }
+
+  /**
+   * Registers `handler` on hook `name`. Lower `priority` runs first (see `HookPriority`); equal priorities keep
+   * registration order. O(log n) search plus one splice.
+   * @throws PluginError `InvalidArgument` for a bad name, priority, handler or option.
+   */
+  register(name: string, priority: number, handler: HookHandler, options?: RegisterOptions): Registration {
+    checkName(name);
+    if (typeof priority !== 'number' || !Number.isFinite(priority)) {
+      throw new PluginError(
+        'InvalidArgument',
+        `hook priority must be a finite number, got ${String(priority)}`,
+      );
+    }
+    if (typeof handler !== 'function') {
+      throw new PluginError('InvalidArgument', `hook handler must be a function, got ${typeof handler}`);
+    }
+    const owner = checkOwner(options?.owner);
+    const timeoutMs = checkTimeout(options?.timeoutMs, 'timeoutMs');
+    const entry: HookEntry = { id: this.nextId++, name, priority, handler, owner, timeoutMs };
+    const chain = this.chain(name);
+    chain.insert(entry);
+    return new HookRegistration(chain, entry);
+  }
+
+  /** Removes the handler with registration id `id` (a scan; prefer `Registration.unregister`). False if none. */
+  unregister(id: number): boolean {
+    for (const chain of this.chains.values()) {
+      const entry = chain.find(id);
+      if (entry !== undefined) return chain.remove(entry);
+    }
+    return false;
+  }
+
+  /**
+   * Removes every handler registered with `owner` (on every hook); returns how many. Running executions finish with
+   * their snapshot. @throws PluginError `InvalidArgument` for a missing or empty owner.
+   */
+  unregisterAll(owner: string): number {
+    // Without this check, `unregisterAll(undefined)` would remove every handler that has no owner.
+    if (checkOwner(owner) === undefined)
+      throw new PluginError('InvalidArgument', 'owner must be a non-empty string');
+    let count = 0;
+    for (const chain of this.chains.values()) {
+      count += chain.removeOwner(owner).length;
+    }
+    return count;
+  }
+
+  /** A registrar whose registrations carry `owner`: hand it to a plugin's `registerHooks`. */
+  forOwner(owner: string): OwnerHookRegistrar {
+    const checked = checkOwner(owner);
+    if (checked === undefined) throw new PluginError('InvalidArgument', 'owner must be a non-empty string');
+    const registerOwned = (
+      name: string,
+      priority: number,
+      handler: HookHandler,
+      options?: RegisterOptions,
+    ): Registration => this.register(name, priority, handler, { ...options, owner: checked });
+    return Object.freeze({
+      owner: checked,
+      register: registerOwned,
+      define: <T>(name: string, codec: HookCodec<T>): TypedHook<T> =>
+        new TypedHook<T>(name, codec, registerOwned, this.execute.bind(this)),
+      unregisterAll: (): number => this.unregisterAll(checked),
+    });
+  }
+
+  /**
+   * A typed view of hook `name`: handlers take and return `T`, the wire stays bytes.
+   * @example `const onRequest = hooks.define<Req>('on_request', jsonCodec);`
+   */
+  define<T>(name: string, codec: HookCodec<T>): TypedHook<T> {
+    checkName(name);
+    return new TypedHook<T>(name, codec, this.register.bind(this), this.execute.bind(this));
+  }
+
+  /** Sets per-hook behaviour (failure isolation, default budget). Applies to executions that start afterwards. */
+  configure(name: string, config: HookConfig): void {
+    checkName(name);
+    const chain = this.chain(name);
+    if (config.isolateFailures !== undefined) {
+      if (typeof config.isolateFailures !== 'boolean') {
+        throw new PluginError('InvalidArgument', 'isolateFailures must be a boolean');
+      }
+      chain.isolateFailures = config.isolateFailures;
+    }
+    if ('timeoutMs' in config) {
+      chain.timeoutMs = checkTimeout(config.timeoutMs, 'timeoutMs') ?? this.defaultTimeoutMs;
+    }
+  }
+
+  /** Subscribes to handler failures (isolated or not). Returns the unsubscribe function. */
+  onFailure(listener: HookFailureListener): () => void {
+    if (typeof listener !== 'function') {
+      throw new PluginError('InvalidArgument', 'failure listener must be a function');
+    }
+    this.listeners = [...this.listeners, listener];
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
+  /** The handlers of `name` in execution order. */
+  getHooks(name: string): RegisteredHook[] {
+    const chain = this.chains.get(name);
+    if (chain === undefined) return [];
+    return chain.entries().map((e) =>
+      Object.freeze({
+        id: e.id,
+        name: e.name,
+        priority: e.priority,
+        band: priorityBand(e.priority),
+        owner: e.owner,
+        timeoutMs: e.timeoutMs,
+        handler: e.handler,
+      }),
+    );
+  }
+
+  /** Names of hooks that have at least one handler. */
+  hookNames(): string[] {
+    const out: string[] = [];
+    for (const [name, chain] of this.chains) if (chain.size > 0) out.push(name);
+    return out;
+  }
+
+  /** Whether hook `name` has a handler. */
+  has(name: string): boolean {
+    const chain = this.chains.get(name);
+    return chain !== undefined && chain.size > 0;
+  }
+
+  /** Number of handlers, on `name` or on every hook. */
+  count(name?: string): number {
+    if (name !== undefined) return this.chains.get(name)?.size ?? 0;
+    let total = 0;
+    for (const chain of this.chains.values()) total += chain.size;
+    return total;
+  }
+
+  /**
+   * Runs the handlers of `name` in order, each on the previous one's output; resolves to the last output (the input
+   * when there are no handlers).
+   *
+   * Rejects with `HookError` (a handler threw, rejected or returned something other than a `Uint8Array`),
+   * `HookTimeout` (a handler spent its budget; sync handlers can't be pre-empted, so their overrun is detected when
+   * they return), `Aborted` (the signal fired) or `InvalidArgument` (bad input).
+   */
+  execute(name: string, data: Uint8Array, options?: ExecuteOptions): Promise<Uint8Array> {
+    if (!(data instanceof Uint8Array)) {
+      return Promise.reject(
+        new PluginError('InvalidArgument', `hook "${String(name)}": data must be a Uint8Array`),
+      );
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(abortedError(name, signal));
+    // Hosts tend to execute one hook over and over: skip the map lookup for a repeat.
+    let chain = this.lastChain;
+    if (chain === undefined || chain.name !== name) {
+      chain = this.chains.get(name);
+      if (chain === undefined) return Promise.resolve(data);
+      this.lastChain = chain;
+    }
+    const entries = chain.entries();
+    const n = entries.length;
+    if (n === 0) return Promise.resolve(data);
+    const info: HookCallInfo = signal === undefined ? chain.info : { hookName: name, signal };
+    // Configuration is read once: a `configure` during the execution applies to the next one.
+    const isolated = chain.isolateFailures;
+    // Time budgets need timers and per-handler signals: the general path.
+    if (chain.timed) return this.runAsync(chain, entries, 0, data, signal, info, isolated, undefined);
+    let current = data;
+    // The fast path: plain sync calls until a handler returns a promise.
+    for (let i = 0; i < n; i++) {
+      const entry = entries[i]!;
+      if (i > 0 && signal?.aborted) return Promise.reject(abortedError(name, signal));
+      let result: Awaitable<Uint8Array>;
+      let thenable: boolean;
+      try {
+        result = entry.handler(current, info);
+        if (result instanceof Uint8Array) {
+          current = result;
+          continue;
+        }
+        // Inside the try: a hostile result can throw from a `then` getter.
+        thenable = isThenable(result);
+      } catch (error) {
+        const stop = this.fail(chain, entry, error, signal, isolated);
+        if (stop !== undefined) return Promise.reject(stop);
+        continue;
+      }
+      if (thenable) {
+        const pending = result as PromiseLike<unknown>;
+        // The last handler: one `.then` is cheaper than entering an async function.
+        if (i === n - 1 && signal === undefined)
+          return this.settleLast(chain, entry, pending, current, isolated);
+        return this.runAsync(chain, entries, i, current, signal, info, isolated, pending);
+      }
+      const stop = this.fail(chain, entry, badReturn(result), signal, isolated);
+      if (stop !== undefined) return Promise.reject(stop);
+    }
+    return Promise.resolve(current);
+  }
+
+  /** Settles the promise of the last handler of an execution without a signal. */
+  private settleLast(
+    chain: HookChain,
+    entry: HookEntry,
+    pending: PromiseLike<unknown>,
+    input: Uint8Array,
+    isolated: boolean,
+  ): Promise<Uint8Array> {
+    const promise = pending instanceof Promise ? pending : Promise.resolve(pending);
+    if (!isolated) {
+      // Without isolation the continuations need no per-call state: made once per handler, reused.
+      let settle = entry.settle;
+      if (settle === undefined) {
+        settle = {
+          ok: (out: unknown): Uint8Array => {
+            if (out instanceof Uint8Array) return out;
+            throw this.fail(chain, entry, badReturn(out), undefined, false);
+          },
+          err: (error: unknown): never => {
+            throw this.fail(chain, entry, error, undefined, false);
+          },
+        };
+        entry.settle = settle;
+      }
+      return promise.then(settle.ok, settle.err);
+    }
+    return promise.then(
+      (out) => {
+        if (out instanceof Uint8Array) return out;
+        this.fail(chain, entry, badReturn(out), undefined, true);
+        return input;
+      },
+      (error: unknown) => {
+        this.fail(chain, entry, error, undefined, true);
+        return input;
+      },
+    );
+  }
+
+  /**
+   * The general path, from handler `start` on. `pending` is the promise handler `start` already returned. Sync
+   * results still go on without an await; only promises are awaited.
+   */
+  private async runAsync(
+    chain: HookChain,
+    entries: readonly HookEntry[],
+    start: number,
+    input: Uint8Array,
+    signal: AbortSignal | undefined,
+    info: HookCallInfo,
+    isolated: boolean,
+    pending: PromiseLike<unknown> | undefined,
+  ): Promise<Uint8Array> {
+    let current = input;
+    let waiting = pending;
+    // Read before the first await, so this is the configuration the execution started with.
+    const chainTimeout = chain.timeoutMs;
+    for (let i = start; i < entries.length; i++) {
+      const entry = entries[i]!;
+      if (waiting === undefined && signal?.aborted) throw abortedError(chain.name, signal);
+      const timeoutMs = entry.timeoutMs ?? chainTimeout;
+      let out: unknown;
+      try {
+        if (waiting !== undefined) {
+          const p = waiting;
+          waiting = undefined;
+          out = signal === undefined ? await p : await this.race(p, signal, undefined, undefined, 0);
+        } else if (timeoutMs !== undefined) {
+          const r = this.callTimed(entry, current, signal, timeoutMs);
+          out = r instanceof Uint8Array ? r : await r;
+        } else {
+          out = entry.handler(current, info);
+          if (isThenable(out)) {
+            out = signal === undefined ? await out : await this.race(out, signal, undefined, undefined, 0);
+          }
+        }
+        if (!(out instanceof Uint8Array)) throw badReturn(out);
+      } catch (error) {
+        const stop = this.fail(chain, entry, error, signal, isolated);
+        if (stop !== undefined) throw stop;
+        continue;
+      }
+      current = out;
+    }
+    return current;
+  }
+
+  /** Calls a handler that has a time budget, with its own signal (aborted on timeout or on the execution's abort). */
+  private callTimed(
+    entry: HookEntry,
+    data: Uint8Array,
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+  ): Uint8Array | Promise<unknown> {
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const started = now();
+    let result: unknown;
+    let thenable: boolean;
+    try {
+      result = entry.handler(data, { hookName: entry.name, signal: controller.signal });
+      thenable = isThenable(result);
+    } catch (error) {
+      signal?.removeEventListener('abort', onAbort);
+      throw error;
+    }
+    if (!thenable) {
+      signal?.removeEventListener('abort', onAbort);
+      const elapsed = now() - started;
+      if (elapsed > timeoutMs) throw new HandlerTimeout(timeoutMs, elapsed);
+      if (!(result instanceof Uint8Array)) throw badReturn(result);
+      return result;
+    }
+    const remaining = Math.max(0, timeoutMs - (now() - started));
+    return this.race(result as PromiseLike<unknown>, signal, controller, timeoutMs, remaining).finally(() =>
+      signal?.removeEventListener('abort', onAbort),
+    );
+  }
+
+  /**
+   * Settles with `pending`, unless the execution is aborted or the handler's budget runs out first. The handler's
+   * late outcome is consumed either way, so it never becomes an unhandled rejection.
+   */
+  private race(
+    pending: PromiseLike<unknown>,
+    signal: AbortSignal | undefined,
+    controller: AbortController | undefined,
+    timeoutMs: number | undefined,
+    remainingMs: number,
+  ): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const onAbort = (): void => {
+        cleanup();
+        reject(signal?.reason);
+      };
+      const cleanup = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          signal?.removeEventListener('abort', onAbort);
+          const error = new HandlerTimeout(timeoutMs, timeoutMs);
+          controller?.abort(error);
+          reject(error);
+        }, remainingMs);
+      }
+      // Attached first, so a late rejection of an abandoned handler is always handled.
+      try {
+        pending.then(
+          (value) => {
+            cleanup();
+            resolve(value);
+          },
+          (error: unknown) => {
+            cleanup();
+            reject(error);
+          },
+        );
+      } catch (error) {
+        // A thenable whose `then` throws.
+        cleanup();
+        reject(error);
+        return;
+      }
+      if (signal !== undefined) {
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+  }
+
+  /**
+   * Classifies a handler failure. Returns the error that stops the execution, or undefined when the hook isolates
+   * failures and the chain goes on.
+   */
+  private fail(
+    chain: HookChain,
+    entry: HookEntry,
+    cause: unknown,
+    signal: AbortSignal | undefined,
+    isolated: boolean,
+  ): PluginError | undefined {
+    // Cancellation is the caller's decision, not the handler's failure: never isolated, never reported.
+    if (signal?.aborted) return abortedError(chain.name, signal);
+    const error = handlerError(entry, cause);
+    const listeners = this.listeners;
+    if (listeners.length > 0) {
+      const failure: HookFailure = Object.freeze({
+        hookName: entry.name,
+        handlerId: entry.id,
+        owner: entry.owner,
+        priority: entry.priority,
+        error,
+        isolated,
+      });
+      for (const listener of listeners) {
+        try {
+          listener(failure);
+        } catch {
+          // A listener's own bug must not change the outcome of the chain.
+        }
+      }
+    }
+    return isolated ? undefined : error;
+  }
+}
