@@ -1,9 +1,45 @@
 /**
- * @plugward/sandbox-linux — A Linux SandboxBackend: bubblewrap namespaces, libseccomp filters, cgroups v1/v2 and dropped capabilities.
- *
- * Not implemented yet: see the open issue for this package.
+ * @plugward/sandbox-linux — a Linux `SandboxBackend`: bubblewrap namespaces, libseccomp filters (through koffi),
+ * cgroups v1/v2, dropped capabilities, a minimal read-only filesystem, and a host-side fetch broker for the
+ * `restricted` network mode.
  * @packageDocumentation
  */
 
 /** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
 export const LAYER = 2;
+
+export {
+  BWRAP_INSTALL_HINT,
+  type BwrapInfo,
+  DEFAULT_MASK_PATHS,
+  findBwrap,
+  MIN_BWRAP_VERSION,
+} from './bubblewrap.js';
+export {
+  type CgroupHandle,
+  type CgroupLayout,
+  type CgroupLimits,
+  type CgroupVersion,
+  cleanupStaleCgroups,
+  createCgroup,
+  detectCgroupLayout,
+  validateCgroupLimits,
+} from './cgroups.js';
+export {
+  DEFAULT_TMPFS_BYTES,
+  defaultSandboxConfig,
+  MIN_FILE_DESCRIPTORS,
+  RUNTIME_MEMORY_HEADROOM_BYTES,
+} from './config.js';
+export { FetchBroker, type FetchBrokerOptions, isBlockedAddress } from './fetch-broker.js';
+export { LinuxSandbox, type LinuxSandboxedProcess, type LinuxSandboxOptions } from './linux-sandbox.js';
+export { packageReadOnlyPaths } from './package-paths.js';
+export { buildSeccompFilter, installProcessFilter, type ProcessFilterOptions } from './seccomp.js';
+export {
+  DANGEROUS_SYSCALLS,
+  NODE_ALLOW_LIST,
+  type SeccompProfile,
+  seccompProfile,
+} from './seccomp-profiles.js';
+export { checkSandboxSupport } from './support.js';
+export { type CpuBudgetWatch, enforceCpuBudget, exitViolation } from './violations.js';

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { buildBwrapArgs, bwrapCommand, findBwrap } from './bubblewrap.js';
+import { defaultSandboxConfig } from './config.js';
+
+describe('buildBwrapArgs', () => {
+  it('unshares the configured namespaces, clears the env, drops caps and makes / read-only', () => {
+    const args = buildBwrapArgs({
+      config: defaultSandboxConfig({ env: { A: '1' } }),
+      view: [],
+      seccompFd: 5,
+    });
+    for (const a of [
+      '--die-with-parent',
+      '--new-session',
+      '--unshare-user',
+      '--unshare-pid',
+      '--unshare-net',
+      '--clearenv',
+    ]) {
+      expect(args).toContain(a);
+    }
+    expect(args.join(' ')).toContain('--setenv A 1');
+    expect(args.join(' ')).toContain('--cap-drop ALL');
+    expect(args.join(' ')).toContain('--remount-ro / --chdir /');
+    expect(args.join(' ')).toContain('--seccomp 5');
+    // Sensitive /proc entries present on this kernel are masked.
+    expect(args.join(' ')).toMatch(/--ro-bind \/dev\/null \/proc\/\w+/);
+  });
+
+  it('refuses contradictions and bad input', () => {
+    const base = defaultSandboxConfig();
+    expect(() => buildBwrapArgs({ config: { ...base, env: { 'A=B': 'x' } }, view: [] })).toThrow(
+      /environment/,
+    );
+    expect(() =>
+      buildBwrapArgs({
+        config: { ...base, capabilities: { allowedCaps: ['ALL; rm'], noNewPrivs: true } },
+        view: [],
+      }),
+    ).toThrow(/capability/);
+    expect(() =>
+      buildBwrapArgs({
+        config: {
+          ...base,
+          filesystem: {
+            binds: [{ source: '/tmp', target: '/', mode: 'rw' }],
+            tmpfsBytes: 4096,
+            maskPaths: [],
+          },
+        },
+        view: [],
+      }),
+    ).toThrow(/replace/);
+    expect(() =>
+      buildBwrapArgs({ config: { ...base, namespaces: { ...base.namespaces, mount: false } }, view: [] }),
+    ).toThrow(/mount namespace/);
+    expect(() => bwrapCommand('relative/node', [])).toThrow(/absolute/);
+    expect(() => bwrapCommand('/usr/bin/node', ['a\0b'])).toThrow(/NUL/);
+  });
+
+  it('finds bwrap and refuses a missing one', () => {
+    expect(findBwrap().version).toMatch(/^\d+\.\d+/);
+    expect(() => findBwrap('/nonexistent/bwrap')).toThrow(/not found/);
+  });
+});

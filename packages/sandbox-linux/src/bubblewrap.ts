@@ -1,0 +1,216 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PluginError, type SandboxConfig } from '@plugward/types';
+import type { ViewOp } from './filesystem-view.js';
+
+/** Oldest bubblewrap this package drives (`--size` for tmpfs arrived in 0.7). */
+export const MIN_BWRAP_VERSION = '0.7.0';
+
+/** Install line printed when bwrap is missing. */
+export const BWRAP_INSTALL_HINT =
+  'apt-get install bubblewrap (Debian/Ubuntu) or dnf install bubblewrap (Fedora)';
+
+/** A located bubblewrap binary. */
+export interface BwrapInfo {
+  path: string;
+  version: string;
+}
+
+function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < 3; i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/**
+ * Finds bwrap (a configured path, else `PATH`, else `/usr/bin/bwrap`) and checks its version. Throws
+ * `SandboxUnavailable` with an install hint when it is missing or too old.
+ */
+export function findBwrap(configured?: string): BwrapInfo {
+  const candidates =
+    configured !== undefined
+      ? [configured]
+      : [
+          ...(process.env.PATH ?? '')
+            .split(':')
+            .filter(Boolean)
+            .map((d) => path.join(d, 'bwrap')),
+          '/usr/bin/bwrap',
+        ];
+  const found = candidates.find((c) => {
+    try {
+      fs.accessSync(c, fs.constants.X_OK);
+      return path.isAbsolute(c);
+    } catch {
+      return false;
+    }
+  });
+  if (found === undefined) {
+    throw new PluginError(
+      'SandboxUnavailable',
+      `bubblewrap (bwrap) not found; install it: ${BWRAP_INSTALL_HINT}`,
+      {
+        details: { searched: candidates },
+      },
+    );
+  }
+  let out: string;
+  try {
+    out = execFileSync(found, ['--version'], { encoding: 'utf8', env: {}, timeout: 5000 });
+  } catch (cause) {
+    throw new PluginError('SandboxUnavailable', `${found} --version failed`, { cause });
+  }
+  const version = /bubblewrap\s+(\d+\.\d+(?:\.\d+)?)/.exec(out)?.[1];
+  if (version === undefined || compareVersions(version, MIN_BWRAP_VERSION) < 0) {
+    throw new PluginError(
+      'SandboxUnavailable',
+      `bubblewrap ${version ?? '(unknown version)'} at ${found} is older than ${MIN_BWRAP_VERSION}; ${BWRAP_INSTALL_HINT}`,
+    );
+  }
+  return { path: found, version };
+}
+
+/** Sensitive `/proc` entries hidden in every sandbox (on top of `FilesystemConfig.maskPaths`). */
+export const DEFAULT_MASK_PATHS: readonly string[] = [
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/key-users',
+  '/proc/timer_list',
+  '/proc/sched_debug',
+  '/proc/kallsyms',
+  '/proc/sysrq-trigger',
+  '/proc/latency_stats',
+  '/proc/acpi',
+  '/proc/scsi',
+  '/proc/fs',
+  '/proc/irq',
+  '/proc/bus',
+];
+
+/** Everything {@link buildBwrapArgs} needs. */
+export interface BwrapArgsInput {
+  config: SandboxConfig;
+  /** The read-only view (node, its libraries, the runtime, the plugin). */
+  view: readonly ViewOp[];
+  /** fd number the BPF program is readable on, when seccomp is on. */
+  seccompFd?: number;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const CAP_NAME = /^CAP_[A-Z_]+$/;
+
+function checkPath(p: string, what: string): string {
+  if (typeof p !== 'string' || !path.isAbsolute(p) || p.includes('\0')) {
+    throw new PluginError(
+      'InvalidArgument',
+      `${what} must be an absolute path without NUL: ${JSON.stringify(p)}`,
+    );
+  }
+  return path.normalize(p);
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The bwrap options (to be passed NUL-separated through `--args FD`, so host paths do not show in the sandbox's
+ * `/proc/1/cmdline`). Pure apart from `stat` calls on mask and bind paths; throws `InvalidArgument` on a config that
+ * bwrap can't honour or that contradicts itself.
+ */
+export function buildBwrapArgs(input: BwrapArgsInput): string[] {
+  const { config } = input;
+  const ns = config.namespaces;
+  const out: string[] = ['--die-with-parent', '--new-session'];
+  if (!ns.mount)
+    throw new PluginError('InvalidArgument', 'bubblewrap always uses a mount namespace; set mount: true');
+  const wantsNet = config.network.mode !== 'full';
+  if (wantsNet !== ns.net) {
+    throw new PluginError(
+      'InvalidArgument',
+      `network mode '${config.network.mode}' needs namespaces.net = ${wantsNet} (got ${ns.net})`,
+    );
+  }
+  if (ns.user) out.push('--unshare-user');
+  if (ns.pid) out.push('--unshare-pid');
+  if (ns.net) out.push('--unshare-net');
+  if (ns.ipc) out.push('--unshare-ipc');
+  if (ns.uts) out.push('--unshare-uts', '--hostname', 'plugward');
+  if (ns.cgroup) out.push('--unshare-cgroup');
+
+  out.push('--clearenv');
+  for (const [k, v] of Object.entries(config.env)) {
+    if (!ENV_NAME.test(k) || typeof v !== 'string' || v.includes('\0')) {
+      throw new PluginError('InvalidArgument', `invalid environment variable ${JSON.stringify(k)}`);
+    }
+    out.push('--setenv', k, v);
+  }
+
+  out.push('--cap-drop', 'ALL');
+  for (const cap of config.capabilities.allowedCaps) {
+    if (!CAP_NAME.test(cap))
+      throw new PluginError('InvalidArgument', `invalid capability name ${JSON.stringify(cap)}`);
+    out.push('--cap-add', cap);
+  }
+
+  const fsc = config.filesystem;
+  if (!Number.isSafeInteger(fsc.tmpfsBytes) || fsc.tmpfsBytes < 4096) {
+    throw new PluginError(
+      'InvalidArgument',
+      `filesystem.tmpfsBytes must be an integer ≥ 4096, got ${fsc.tmpfsBytes}`,
+    );
+  }
+  // /dev/shm gets its own sized tmpfs and /dev is made read-only below: bwrap's /dev is an unbounded tmpfs.
+  out.push('--proc', '/proc', '--dev', '/dev', '--size', String(fsc.tmpfsBytes), '--tmpfs', '/tmp');
+  out.push('--size', String(fsc.tmpfsBytes), '--tmpfs', '/dev/shm');
+  for (const op of input.view) {
+    if (op.op === 'symlink') out.push('--symlink', op.link, op.target);
+    else out.push(op.op === 'bind' ? '--bind' : '--ro-bind', op.source, op.target);
+  }
+  for (const b of fsc.binds) {
+    const source = checkPath(b.source, 'bind source');
+    const target = checkPath(b.target ?? b.source, 'bind target');
+    if (target === '/' || /^\/(proc|dev)(\/|$)/.test(target)) {
+      throw new PluginError(
+        'InvalidArgument',
+        `bind target ${target} would replace the sandbox's own mounts`,
+      );
+    }
+    if (!fs.existsSync(source))
+      throw new PluginError('InvalidArgument', `bind source ${source} does not exist`);
+    if (b.mode !== 'ro' && b.mode !== 'rw')
+      throw new PluginError('InvalidArgument', `bind mode must be ro or rw`);
+    out.push(b.mode === 'rw' ? '--bind' : '--ro-bind', source, target);
+  }
+  for (const raw of [...DEFAULT_MASK_PATHS, ...fsc.maskPaths]) {
+    const p = checkPath(raw, 'mask path');
+    if (!fs.existsSync(p)) continue;
+    if (isDirectory(p)) out.push('--tmpfs', p, '--remount-ro', p);
+    else out.push('--ro-bind', '/dev/null', p);
+  }
+  // The root is a tmpfs bwrap made; read-only, so /tmp (with its size) is the only writable scratch space.
+  out.push('--remount-ro', '/dev', '--remount-ro', '/', '--chdir', '/');
+  if (input.seccompFd !== undefined) out.push('--seccomp', String(input.seccompFd));
+  return out;
+}
+
+/**
+ * The command line after bwrap's own options. bwrap does not accept the command inside `--args`, so it follows on the
+ * command line; it names only paths that exist inside the sandbox anyway.
+ */
+export function bwrapCommand(command: string, args: readonly string[]): string[] {
+  for (const a of args) {
+    if (typeof a !== 'string' || a.includes('\0'))
+      throw new PluginError('InvalidArgument', 'arguments must not contain NUL');
+  }
+  return ['--', checkPath(command, 'command'), ...args];
+}

@@ -1,0 +1,458 @@
+import { PluginError, type SeccompAction, type SeccompMode, type SeccompRule } from '@plugward/types';
+
+/** errno values used by the profiles (Linux, all architectures this package supports). */
+export const ERRNO = Object.freeze({ EPERM: 1, ENOSYS: 38, EAFNOSUPPORT: 97 });
+
+const CLONE_THREAD = 0x00010000;
+/** Namespace flags of clone(2)/unshare(2): a sandboxed plugin creates no namespaces. */
+const CLONE_NS_FLAGS = [
+  0x00000080, 0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000,
+];
+const TIOCSTI = 0x5412;
+const TIOCLINUX = 0x541c;
+const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/** What a profile depends on besides its mode. */
+export interface ProfileOptions {
+  /** `strict` also allows AF_INET/AF_INET6 sockets (the `full` network mode; otherwise AF_UNIX only). */
+  inetSockets?: boolean;
+}
+/**
+ * ioctl requests a Node process makes (non-blocking and close-on-exec flags, terminal size and mode, bytes readable).
+ * The strict allow-list names requests instead of denying a few: an unconditional ioctl allow would override any
+ * argument rule (libseccomp keeps the broader one).
+ */
+const NODE_IOCTLS = [
+  0x5401, 0x5402, 0x5403, 0x5404, 0x540f, 0x5413, 0x5414, 0x541b, 0x5421, 0x5450, 0x5451, 0x5452,
+];
+const LOW_32 = 0xffffffff;
+
+/** A profile: the default action and the rules, before libseccomp compiles them. */
+export interface SeccompProfile {
+  defaultAction: SeccompAction;
+  rules: readonly SeccompRule[];
+}
+
+const EPERM: SeccompAction = { action: 'errno', errno: ERRNO.EPERM };
+const ENOSYS: SeccompAction = { action: 'errno', errno: ERRNO.ENOSYS };
+const ALLOW: SeccompAction = { action: 'allow' };
+
+/**
+ * Syscalls Node 20 needs to run a JS plugin host (traced with strace on a workload of fs, net over fd 3, crypto,
+ * timers, workers), plus their close relatives so that an unexpected libuv path gets an answer instead of an abort.
+ */
+export const NODE_ALLOW_LIST: readonly string[] = [
+  // memory
+  'brk',
+  'mmap',
+  'munmap',
+  'mprotect',
+  'mremap',
+  'madvise',
+  'mincore',
+  'msync',
+  'membarrier',
+  'mlock',
+  'munlock',
+  // threads, signals, time
+  'futex',
+  'futex_waitv',
+  'set_robust_list',
+  'get_robust_list',
+  'rseq',
+  'set_tid_address',
+  'gettid',
+  'getpid',
+  'getppid',
+  'tgkill',
+  'tkill',
+  'kill',
+  'exit',
+  'exit_group',
+  'rt_sigaction',
+  'rt_sigprocmask',
+  'rt_sigreturn',
+  'rt_sigpending',
+  'rt_sigtimedwait',
+  'rt_sigsuspend',
+  'rt_sigqueueinfo',
+  'sigaltstack',
+  'restart_syscall',
+  'nanosleep',
+  'clock_nanosleep',
+  'clock_gettime',
+  'clock_getres',
+  'gettimeofday',
+  'time',
+  'times',
+  'sched_yield',
+  'sched_getaffinity',
+  'sched_getparam',
+  'sched_getscheduler',
+  'sched_get_priority_max',
+  'sched_get_priority_min',
+  'getpriority',
+  'getrusage',
+  'prlimit64',
+  'getrlimit',
+  'sysinfo',
+  'uname',
+  'wait4',
+  'waitid',
+  'arch_prctl',
+  'prctl',
+  'seccomp',
+  'getrandom',
+  'capget',
+  // identity (read-only)
+  'getuid',
+  'getgid',
+  'geteuid',
+  'getegid',
+  'getresuid',
+  'getresgid',
+  'getgroups',
+  'getpgrp',
+  'getpgid',
+  'getsid',
+  // files
+  'read',
+  'write',
+  'readv',
+  'writev',
+  'pread64',
+  'pwrite64',
+  'preadv',
+  'pwritev',
+  'preadv2',
+  'pwritev2',
+  'open',
+  'openat',
+  'openat2',
+  'close',
+  'close_range',
+  'creat',
+  'lseek',
+  'stat',
+  'fstat',
+  'lstat',
+  'newfstatat',
+  'statx',
+  'statfs',
+  'fstatfs',
+  'access',
+  'faccessat',
+  'faccessat2',
+  'readlink',
+  'readlinkat',
+  'getcwd',
+  'chdir',
+  'fchdir',
+  'getdents',
+  'getdents64',
+  'mkdir',
+  'mkdirat',
+  'rmdir',
+  'unlink',
+  'unlinkat',
+  'rename',
+  'renameat',
+  'renameat2',
+  'link',
+  'linkat',
+  'symlink',
+  'symlinkat',
+  'chmod',
+  'fchmod',
+  'fchmodat',
+  'umask',
+  'truncate',
+  'ftruncate',
+  'fsync',
+  'fdatasync',
+  'sync_file_range',
+  'fallocate',
+  'fadvise64',
+  'utimensat',
+  'futimesat',
+  'utime',
+  'utimes',
+  'copy_file_range',
+  'sendfile',
+  'splice',
+  'tee',
+  'flock',
+  'fcntl',
+  'dup',
+  'dup2',
+  'dup3',
+  'pipe',
+  'pipe2',
+  'getxattr',
+  'lgetxattr',
+  'fgetxattr',
+  'listxattr',
+  'llistxattr',
+  'flistxattr',
+  // events
+  'poll',
+  'ppoll',
+  'select',
+  'pselect6',
+  'epoll_create',
+  'epoll_create1',
+  'epoll_ctl',
+  'epoll_wait',
+  'epoll_pwait',
+  'epoll_pwait2',
+  'eventfd',
+  'eventfd2',
+  'timerfd_create',
+  'timerfd_settime',
+  'timerfd_gettime',
+  'signalfd',
+  'signalfd4',
+  'inotify_init',
+  'inotify_init1',
+  'inotify_add_watch',
+  'inotify_rm_watch',
+  // sockets (`socket` itself is limited to AF_UNIX below)
+  'socketpair',
+  'connect',
+  'accept',
+  'accept4',
+  'bind',
+  'listen',
+  'shutdown',
+  'sendto',
+  'recvfrom',
+  'sendmsg',
+  'recvmsg',
+  'sendmmsg',
+  'recvmmsg',
+  'getsockname',
+  'getpeername',
+  'getsockopt',
+  'setsockopt',
+  // bwrap execs the command after installing the filter; the runtime's second filter denies it afterwards.
+  'execve',
+];
+
+/** Denied in every mode, with EPERM: escapes, kernel attack surface and host-wide effects. */
+export const DANGEROUS_SYSCALLS: readonly string[] = [
+  'ptrace',
+  'process_vm_readv',
+  'process_vm_writev',
+  'kcmp',
+  'pidfd_getfd',
+  'mount',
+  'umount2',
+  'pivot_root',
+  'chroot',
+  'move_mount',
+  'open_tree',
+  'fsopen',
+  'fsconfig',
+  'fsmount',
+  'fspick',
+  'mount_setattr',
+  'unshare',
+  'setns',
+  'kexec_load',
+  'kexec_file_load',
+  'reboot',
+  'init_module',
+  'finit_module',
+  'delete_module',
+  'swapon',
+  'swapoff',
+  'bpf',
+  'perf_event_open',
+  'keyctl',
+  'add_key',
+  'request_key',
+  'open_by_handle_at',
+  'name_to_handle_at',
+  'acct',
+  'settimeofday',
+  'clock_settime',
+  'clock_adjtime',
+  'adjtimex',
+  'iopl',
+  'ioperm',
+  'syslog',
+  'userfaultfd',
+  'lookup_dcookie',
+  'quotactl',
+  'quotactl_fd',
+  'vhangup',
+  'uselib',
+  'sethostname',
+  'setdomainname',
+  'fanotify_init',
+  'landlock_create_ruleset',
+  'nfsservctl',
+  'afs_syscall',
+];
+
+/** Added by `basic` and stricter: device nodes, personality tricks, old ABIs, SysV IPC with host effects. */
+const BASIC_EXTRA: readonly string[] = [
+  'mknod',
+  'mknodat',
+  'personality',
+  'modify_ldt',
+  'vm86',
+  'vm86old',
+  'setuid',
+  'setgid',
+  'setreuid',
+  'setregid',
+  'setresuid',
+  'setresgid',
+  'setfsuid',
+  'setfsgid',
+  'setgroups',
+  'capset',
+  'ioprio_set',
+  'sched_setscheduler',
+  'sched_setparam',
+  'sched_setattr',
+  'set_mempolicy',
+  'mbind',
+  'migrate_pages',
+  'move_pages',
+  'memfd_secret',
+];
+
+/** Added by `moderate`: no new processes (threads stay allowed) and no raw sockets. */
+const MODERATE_EXTRA: readonly string[] = ['fork', 'vfork', 'execveat'];
+
+function deny(names: readonly string[], action: SeccompAction = EPERM): SeccompRule[] {
+  return names.map((syscall) => ({ syscall, action }));
+}
+
+/** Rules every profile carries: the Node requirements of DESIGN.md §10 and the argument-level denials. */
+function commonRules(): SeccompRule[] {
+  return [
+    // Node aborts on EPERM from clone3; ENOSYS makes glibc fall back to clone, which the rules below can inspect.
+    { syscall: 'clone3', action: ENOSYS },
+    // io_uring bypasses seccomp for the operations it performs.
+    ...deny(['io_uring_setup', 'io_uring_enter', 'io_uring_register'], ENOSYS),
+    // TIOCSTI/TIOCLINUX inject input into a terminal; compare the low 32 bits only, so high bits can't dodge it.
+    ...[TIOCSTI, TIOCLINUX].map((cmd) => ({
+      syscall: 'ioctl',
+      action: EPERM,
+      args: [{ index: 1, op: 'masked-eq' as const, mask: LOW_32, value: cmd }],
+    })),
+  ];
+}
+
+function noNamespaceClones(): SeccompRule[] {
+  return CLONE_NS_FLAGS.map((flag) => ({
+    syscall: 'clone',
+    action: EPERM,
+    args: [{ index: 0, op: 'masked-eq' as const, mask: flag, value: flag }],
+  }));
+}
+
+function noProcessClones(): SeccompRule {
+  return {
+    syscall: 'clone',
+    action: EPERM,
+    args: [{ index: 0, op: 'masked-eq', mask: CLONE_THREAD, value: 0 }],
+  };
+}
+
+/**
+ * The profile of a {@link SeccompMode}. `disabled` has none (`undefined`). Throws `InvalidArgument` for a custom
+ * profile whose default would kill Node (KILL/TRAP defaults end the process on the first unlisted syscall).
+ */
+export function seccompProfile(mode: SeccompMode, options: ProfileOptions = {}): SeccompProfile | undefined {
+  switch (mode.mode) {
+    case 'disabled':
+      return undefined;
+    case 'strict': {
+      const allowed = NODE_ALLOW_LIST.map((syscall) => ({ syscall, action: ALLOW }));
+      return {
+        defaultAction: EPERM,
+        rules: [
+          ...allowed,
+          ...commonRules(),
+          // Threads only: clone must carry CLONE_THREAD (processes and namespaces get the EPERM default).
+          {
+            syscall: 'clone',
+            action: ALLOW,
+            args: [{ index: 0, op: 'masked-eq', mask: CLONE_THREAD, value: CLONE_THREAD }],
+          },
+          ...[AF_UNIX, ...(options.inetSockets === true ? [AF_INET, AF_INET6] : [])].map((family) => ({
+            syscall: 'socket',
+            action: ALLOW,
+            args: [{ index: 0, op: 'eq' as const, value: family }],
+          })),
+          { syscall: 'pkey_alloc', action: ENOSYS },
+          ...NODE_IOCTLS.map((cmd) => ({
+            syscall: 'ioctl',
+            action: ALLOW,
+            args: [{ index: 1, op: 'masked-eq' as const, mask: LOW_32, value: cmd }],
+          })),
+        ],
+      };
+    }
+    case 'permissive':
+      return {
+        defaultAction: ALLOW,
+        rules: [...commonRules(), ...deny(DANGEROUS_SYSCALLS), ...noNamespaceClones()],
+      };
+    case 'basic':
+      return {
+        defaultAction: ALLOW,
+        rules: [...commonRules(), ...deny(DANGEROUS_SYSCALLS), ...deny(BASIC_EXTRA), ...noNamespaceClones()],
+      };
+    case 'moderate':
+      return {
+        defaultAction: ALLOW,
+        rules: [
+          ...commonRules(),
+          ...deny(DANGEROUS_SYSCALLS),
+          ...deny(BASIC_EXTRA),
+          ...deny(MODERATE_EXTRA),
+          ...noNamespaceClones(),
+          noProcessClones(),
+          // Raw and packet sockets: AF_PACKET (17) and SOCK_RAW (3) need CAP_NET_RAW anyway; deny them outright.
+          {
+            syscall: 'socket',
+            action: { action: 'errno', errno: ERRNO.EAFNOSUPPORT },
+            args: [{ index: 0, op: 'eq', value: 17 }],
+          },
+          { syscall: 'socket', action: EPERM, args: [{ index: 1, op: 'masked-eq', mask: 0xff, value: 3 }] },
+        ],
+      };
+    case 'custom': {
+      const d = mode.defaultAction.action;
+      if (d === 'kill' || d === 'trap') {
+        throw new PluginError(
+          'InvalidArgument',
+          `a custom seccomp default of '${d}' kills Node on its first unlisted syscall; use 'errno' or 'allow'`,
+        );
+      }
+      const hasClone3 = mode.rules.some((r) => r.syscall === 'clone3');
+      return {
+        defaultAction: mode.defaultAction,
+        rules: [...(hasClone3 ? [] : [{ syscall: 'clone3', action: ENOSYS }]), ...mode.rules],
+      };
+    }
+  }
+}
+
+/**
+ * The rules of the second, in-process filter a plugin runtime installs after Node has started (bwrap's filter must
+ * allow the `execve` of node itself): no exec and no new processes; threads stay allowed.
+ */
+export function lockdownProfile(options: { denyExec: boolean; denyFork: boolean }): SeccompProfile {
+  const rules: SeccompRule[] = [{ syscall: 'clone3', action: ENOSYS }];
+  if (options.denyExec) rules.push(...deny(['execve', 'execveat']));
+  if (options.denyFork) rules.push(...deny(['fork', 'vfork']), noProcessClones());
+  return { defaultAction: ALLOW, rules };
+}

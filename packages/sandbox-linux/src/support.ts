@@ -1,0 +1,122 @@
+import fs from 'node:fs';
+import { isPluginError, type SandboxSupportReport } from '@plugward/types';
+import { BWRAP_INSTALL_HINT, findBwrap } from './bubblewrap.js';
+import { detectCgroupLayout } from './cgroups.js';
+import { findLibSeccomp, loadLibSeccomp } from './libseccomp.js';
+
+type Feature = SandboxSupportReport['features'][number];
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+function readTrim(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether this process may create user namespaces (root always may). */
+export function userNamespacesAvailable(): boolean {
+  if (readTrim('/proc/sys/user/max_user_namespaces') === '0') return false;
+  if (isRoot()) return true;
+  return readTrim('/proc/sys/kernel/unprivileged_userns_clone') !== '0';
+}
+
+/**
+ * What this machine offers the Linux sandbox: bwrap, user namespaces, seccomp (kernel + libseccomp via koffi),
+ * cgroups (version, controllers, write access). `supported` is true when a default sandbox can start.
+ *
+ * @example
+ * ```ts
+ * const report = await checkSandboxSupport();
+ * for (const f of report.features) if (!f.available) console.log(f.feature, f.detail, f.installHint);
+ * ```
+ */
+export async function checkSandboxSupport(
+  options: { bwrapPath?: string } = {},
+): Promise<SandboxSupportReport> {
+  const features: Feature[] = [];
+  try {
+    const b = findBwrap(options.bwrapPath);
+    features.push({ feature: 'bubblewrap', available: true, detail: `${b.path} ${b.version}` });
+  } catch (e) {
+    features.push({
+      feature: 'bubblewrap',
+      available: false,
+      detail: isPluginError(e) ? e.message : String(e),
+      installHint: BWRAP_INSTALL_HINT,
+    });
+  }
+  const root = isRoot();
+  const userns = userNamespacesAvailable();
+  features.push({
+    feature: 'privileges',
+    available: root || userns,
+    detail: root
+      ? 'running as root'
+      : userns
+        ? 'unprivileged user namespaces allowed'
+        : 'neither root nor user namespaces',
+    installHint:
+      root || userns ? undefined : 'sysctl -w kernel.unprivileged_userns_clone=1 (or run the host as root)',
+  });
+  features.push({
+    feature: 'user-namespaces',
+    available: userns,
+    detail: userns ? 'available' : 'disabled by sysctl',
+    installHint: userns ? undefined : 'sysctl -w user.max_user_namespaces=15000',
+  });
+  const kernelSeccomp = /^Seccomp:\s+\d/m.test(readTrim('/proc/self/status') ?? '');
+  features.push({
+    feature: 'seccomp-kernel',
+    available: kernelSeccomp,
+    detail: kernelSeccomp ? 'CONFIG_SECCOMP_FILTER present' : 'kernel without seccomp',
+    installHint: kernelSeccomp ? undefined : 'use a kernel built with CONFIG_SECCOMP_FILTER=y',
+  });
+  let libDetail: string;
+  let libOk = false;
+  try {
+    libDetail = loadLibSeccomp().path;
+    libOk = true;
+  } catch (e) {
+    libDetail = `${findLibSeccomp() ?? 'libseccomp.so.2 not found'}: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  features.push({
+    feature: 'libseccomp',
+    available: libOk,
+    detail: libDetail,
+    installHint: libOk ? undefined : 'apt-get install libseccomp2 (and keep the koffi dependency installed)',
+  });
+  const layout = detectCgroupLayout();
+  const needed = layout?.version === 2 ? ['memory', 'cpu', 'pids'] : ['memory', 'cpu', 'cpuacct', 'pids'];
+  for (const c of needed) {
+    const dir = layout?.mounts[c];
+    let writable = false;
+    if (dir !== undefined) {
+      try {
+        fs.accessSync(dir, fs.constants.W_OK);
+        writable = true;
+      } catch {
+        writable = false;
+      }
+    }
+    features.push({
+      feature: `cgroup-${c}`,
+      available: writable,
+      detail:
+        dir === undefined
+          ? `no cgroup ${c} controller mounted`
+          : `cgroup v${layout?.version} at ${dir}${writable ? '' : ' (not writable: root or delegation needed)'}`,
+      installHint: writable
+        ? undefined
+        : layout?.version === 2
+          ? `echo +${c} > /sys/fs/cgroup/cgroup.subtree_control, or delegate a subtree to this user`
+          : `mount -t cgroup -o ${c} cgroup /sys/fs/cgroup/${c}`,
+    });
+  }
+  const supported = features.every((f) => f.available || f.feature === 'user-namespaces');
+  return { supported, features };
+}
