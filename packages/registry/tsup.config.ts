@@ -14,8 +14,10 @@ export default defineConfig([
     clean: false,
     dts: false,
     splitting: false,
-    noExternal: [/.*/],
+    noExternal: [/^(?!koffi(?:\/|$))/],
     external: ['koffi'],
-    banner: { js: "import { createRequire as __pwCreateRequire } from 'node:module'; const require = __pwCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __pwCreateRequire } from 'node:module'; const require = __pwCreateRequire(import.meta.url);",
+    },
   },
 ]);

@@ -15,12 +15,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  LinuxSandbox,
-  PluginRegistry,
-  PluginSecurity,
   checkSandboxSupport,
   generateKeyPair,
   keyId,
+  LinuxSandbox,
+  PluginRegistry,
+  PluginSecurity,
   readManifest,
   saveTrustList,
   toHex,
@@ -45,9 +45,41 @@ const pluginDir = path.join(work, 'plugins');
 fs.mkdirSync(pluginDir);
 
 const sources = [
-  { file: 'titlecase.mjs', from: 'titlecase-js/src/titlecase.mjs', kind: 'js', name: 'titlecase', version: '1.2.0', trusted: true },
-  { file: 'libhello.so', from: 'hello-c/build/libhello.so', kind: 'native', name: 'hello-c', version: '1.0.0', trusted: true },
-  { file: 'counter.mjs', from: 'counter-js/src/counter.mjs', kind: 'js', name: 'counter', version: '0.3.1', trusted: true },
+  {
+    file: 'titlecase.mjs',
+    from: 'titlecase-js/src/titlecase.mjs',
+    kind: 'js',
+    name: 'titlecase',
+    version: '1.2.0',
+    trusted: true,
+    // The signed manifest is what the host enforces: the plugin gets exactly these context keys.
+    requirements: {
+      network: { mode: 'isolated' },
+      filesystem: { mode: 'none' },
+      context: { read: ['requests'], write: ['requests'] },
+    },
+  },
+  {
+    file: 'libhello.so',
+    from: 'hello-c/build/libhello.so',
+    kind: 'native',
+    name: 'hello-c',
+    version: '1.0.0',
+    trusted: true,
+    requirements: {
+      network: { mode: 'isolated' },
+      filesystem: { mode: 'none' },
+      context: { read: ['greeting'], write: ['hello.calls'] },
+    },
+  },
+  {
+    file: 'counter.mjs',
+    from: 'counter-js/src/counter.mjs',
+    kind: 'js',
+    name: 'counter',
+    version: '0.3.1',
+    trusted: true,
+  },
   {
     file: 'memory-hog.mjs',
     from: 'memory-hog-js/src/memory-hog.mjs',
@@ -60,6 +92,7 @@ const sources = [
 ];
 
 let registry;
+let failure;
 try {
   step('1. Sign the plugins');
   const publisher = generateKeyPair();
@@ -80,10 +113,13 @@ try {
         author: s.trusted ? 'Plugward examples' : 'someone on the internet',
         kind: s.kind,
         ...(s.limits ? { limits: s.limits } : {}),
+        ...(s.requirements ? { requirements: s.requirements } : {}),
       },
       keys.privateKey,
     );
-    say(`  signed ${s.file.padEnd(15)} ${s.name}@${s.version}  sha3-512 ${manifest.artifact.sha3_512.slice(0, 16)}…`);
+    say(
+      `  signed ${s.file.padEnd(15)} ${s.name}@${s.version}  sha3-512 ${manifest.artifact.sha3_512.slice(0, 16)}…`,
+    );
     if (s.trusted) entries.push(trustEntryFromManifest(await readManifest(dest), publisher.publicKey));
   }
 
@@ -91,8 +127,14 @@ try {
   const trustListPath = path.join(work, 'plugin_trust_list.enc');
   const keyHex = randomBytes(32).toString('hex');
   await saveTrustList(trustListPath, { listVersion: 1, entries }, keyHex);
-  say(`  ${entries.length} trusted entries → ${trustListPath} (XChaCha20-Poly1305, ${fs.statSync(trustListPath).size} bytes)`);
-  const security = new PluginSecurity({ onlyTrusted: false, trustListPath }, [toHex(publisher.publicKey)], []);
+  say(
+    `  ${entries.length} trusted entries → ${trustListPath} (XChaCha20-Poly1305, ${fs.statSync(trustListPath).size} bytes)`,
+  );
+  const security = new PluginSecurity(
+    { onlyTrusted: false, trustListPath },
+    [toHex(publisher.publicKey)],
+    [],
+  );
   await security.loadAndDecryptTrustList(keyHex);
 
   step('3. Scan and load');
@@ -100,7 +142,8 @@ try {
   const sandbox = support.supported ? new LinuxSandbox() : undefined;
   if (!sandbox) {
     say('  !!! the Linux sandbox is not available here, so the untrusted plugin will be refused:');
-    for (const f of support.features.filter((x) => !x.available)) say(`      - ${f.feature}: ${f.detail}${f.installHint ? ` (${f.installHint})` : ''}`);
+    for (const f of support.features.filter((x) => !x.available))
+      say(`      - ${f.feature}: ${f.detail}${f.installHint ? ` (${f.installHint})` : ''}`);
   }
   const events = [];
   registry = new PluginRegistry({
@@ -108,15 +151,23 @@ try {
     sandbox,
     policy: { onlyTrusted: false },
     tierOverrides: { 'hello-c': 'process', counter: 'worker' },
-    unmountBehavior: { autoUnmount: true, gracePeriodMs: 0, allowCleanup: false, maxCleanupTimeMs: 1000, logViolations: false, callShutdownHook: false },
-    log: (plugin, level, message) => say(`  [${plugin}] ${level}: ${message}`),
+    unmountBehavior: {
+      autoUnmount: true,
+      gracePeriodMs: 0,
+      allowCleanup: false,
+      maxCleanupTimeMs: 1000,
+      logViolations: false,
+      callShutdownHook: false,
+    },
+    log: (plugin, level, message) => level !== 'debug' && say(`  [${plugin}] ${level}: ${message}`),
   });
   for (const ev of ['loaded', 'unloaded', 'crashed', 'violation', 'failed']) {
     registry.on(ev, (p) => events.push({ event: ev, ...p, error: p.error?.message }));
   }
   const found = await registry.scanDirectory(pluginDir);
   say(`  discovered ${found} plugins (manifests only, no code ran):`);
-  for (const p of registry.getAllPlugins()) say(`    ${p.name.padEnd(11)} ${p.status.padEnd(10)} ${p.kind.padEnd(7)} ${p.error ?? ''}`);
+  for (const p of registry.getAllPlugins())
+    say(`    ${p.name.padEnd(11)} ${p.status.padEnd(10)} ${p.kind.padEnd(7)} ${p.error ?? ''}`);
   registry.context.set('greeting', new TextEncoder().encode('Welcome'));
   for (const p of registry.getAvailablePlugins()) {
     await registry.loadPluginByName(p.name);
@@ -127,7 +178,9 @@ try {
   step('4. Route requests through on_request');
   const serve = async (text) => {
     try {
-      const out = new TextDecoder().decode(await registry.hooks.execute('on_request', new TextEncoder().encode(text)));
+      const out = new TextDecoder().decode(
+        await registry.hooks.execute('on_request', new TextEncoder().encode(text)),
+      );
       report.requests.push({ in: text, out });
       say(`  ${JSON.stringify(text).padEnd(22)} → ${out}`);
       return out;
@@ -138,7 +191,9 @@ try {
     }
   };
   for (const who of ['ada lovelace', '  GRACE hopper', 'alan turing']) await serve(who);
-  say(`  context "requests" = ${registry.context.get('requests')} (written by titlecase through its permission view)`);
+  say(
+    `  context "requests" = ${registry.context.has('requests') ? registry.context.get('requests') : 'unset'} (written by titlecase through its permission view)`,
+  );
 
   step('5. An untrusted plugin, in the sandbox');
   if (!sandbox) {
@@ -147,9 +202,13 @@ try {
   } else {
     await registry.loadPlugin(path.join(pluginDir, 'memory-hog.mjs'), 'untrusted');
     const hog = registry.getPluginInfo('memory-hog');
-    say(`  memory-hog@${hog.version} loaded untrusted at tier ${hog.tier} (pid ${hog.pid}), memory limit ${hog.resourceLimits.maxHeapBytes / 2 ** 20} MiB`);
+    say(
+      `  memory-hog@${hog.version} loaded untrusted at tier ${hog.tier} (pid ${hog.pid}), memory limit ${hog.resourceLimits.maxHeapBytes / 2 ** 20} MiB`,
+    );
     const monitor = registry.startResourceMonitor(200);
-    const gone = new Promise((resolve) => registry.on('unloaded', (e) => e.name === 'memory-hog' && resolve(e)));
+    const gone = new Promise((resolve) =>
+      registry.on('unloaded', (e) => e.name === 'memory-hog' && resolve(e)),
+    );
     say('  sending a request; memory-hog starts hoarding memory…');
     await serve('linus torvalds');
     const unloaded = await Promise.race([gone, new Promise((r) => setTimeout(() => r(undefined), 15_000))]);
@@ -169,7 +228,12 @@ try {
     report.metrics.push({ name, tier: info.tier, status: info.status, ...m });
   }
   for (const p of registry.getAllPlugins().filter((p) => p.status !== 'Active')) {
-    report.metrics.push({ name: p.name, tier: p.tier, status: p.status, violations: registry.getViolationCount(p.name) });
+    report.metrics.push({
+      name: p.name,
+      tier: p.tier,
+      status: p.status,
+      violations: registry.getViolationCount(p.name),
+    });
   }
   const mib = (b) => (b === undefined ? '—' : `${(b / 2 ** 20).toFixed(1)} MiB`);
   say('  plugin       tier        status    source     memory       cpu ms   threads  fds');
@@ -179,6 +243,9 @@ try {
     );
   }
   report.events = events;
+} catch (e) {
+  failure = e;
+  console.error(`\ndemo failed: ${e?.code ? `${e.code}: ` : ''}${e?.message ?? e}`);
 } finally {
   if (registry) await registry.close();
   fs.rmSync(work, { recursive: true, force: true });
@@ -186,6 +253,8 @@ try {
 say('\nclosed: every plugin unloaded, no plugin process left.');
 if (json) console.log(JSON.stringify(report, null, 2));
 const ok =
+  failure === undefined &&
   report.requests.filter((r) => r.out !== undefined).length >= 3 &&
-  (report.sandbox.skipped || (report.sandbox.status === 'Failed' && report.requests.at(-1)?.out !== undefined));
+  (report.sandbox.skipped ||
+    (report.sandbox.status === 'Failed' && report.requests.at(-1)?.out !== undefined));
 process.exit(ok ? 0 : 1);

@@ -4,19 +4,22 @@
  * @packageDocumentation
  */
 
-export type { RegistryEventName, RegistryEvents } from './events.js';
-export { type Placement, type PlacementInput, placePlugin } from './placement.js';
-export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
-export { sandboxConfigFor } from './tiers/sandbox-config.js';
-export { runtimeEntry } from './tiers/out-of-process.js';
-export type { TierExit, TierHandle } from './tiers/tier.js';
-
-// The whole stack, so `@plugward/registry` is the one package a host needs.
-export * from '@plugward/types';
-export * from '@plugward/security';
-export * from '@plugward/hooks';
 export * from '@plugward/context';
+export * from '@plugward/hooks';
+export * from '@plugward/ipc';
 export * from '@plugward/limits';
 export * from '@plugward/loader';
 export * from '@plugward/sandbox-linux';
-export * from '@plugward/ipc';
+// Names more than one package exports: the registry's own answer wins.
+export type { VerifiedArtifact } from '@plugward/security';
+export * from '@plugward/security';
+// The whole stack, so `@plugward/registry` is the one package a host needs.
+export * from '@plugward/types';
+export type { RegistryEventName, RegistryEvents } from './events.js';
+export { type Placement, type PlacementInput, placePlugin } from './placement.js';
+export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
+export { runtimeEntry } from './tiers/out-of-process.js';
+export { sandboxConfigFor } from './tiers/sandbox-config.js';
+export type { TierExit, TierHandle } from './tiers/tier.js';
+/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
+export const LAYER = 3;

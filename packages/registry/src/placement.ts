@@ -1,9 +1,9 @@
 import {
   type IsolationTier,
+  needsOutOfProcessGrants,
   PluginError,
   type PluginRequirements,
   type TrustLevel,
-  needsOutOfProcessGrants,
 } from '@plugward/types';
 
 /** What decides where a plugin runs. */
@@ -50,9 +50,13 @@ export function placePlugin(input: PlacementInput): Placement {
   }
   const wanted = input.override ?? input.defaultTier;
   if (wanted === 'sandbox' && !input.sandboxAvailable) {
-    throw new PluginError('SandboxUnavailable', `plugin ${input.name}: sandbox tier requested but no sandbox backend is configured`, {
-      plugin: input.name,
-    });
+    throw new PluginError(
+      'SandboxUnavailable',
+      `plugin ${input.name}: sandbox tier requested but no sandbox backend is configured`,
+      {
+        plugin: input.name,
+      },
+    );
   }
   if ((wanted === 'in-process' || wanted === 'worker') && needsOutOfProcessGrants(input.requirements)) {
     const tier = input.sandboxAvailable ? 'sandbox' : 'process';

@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import { PluginContext } from '@plugward/context';
 import { HookRegistry } from '@plugward/hooks';
-import { ViolationTracker, detectViolations, mergeLimits } from '@plugward/limits';
+import { detectViolations, mergeLimits, ViolationTracker } from '@plugward/limits';
 import { PluginLoader } from '@plugward/loader';
-import { type PluginSecurity, type VerifiedArtifact, readManifest } from '@plugward/security';
+import { MIN_FILE_DESCRIPTORS, RUNTIME_MEMORY_HEADROOM_BYTES } from '@plugward/sandbox-linux';
+import { type PluginSecurity, readManifest, type VerifiedArtifact } from '@plugward/security';
 import {
   DEFAULT_MONITOR_INTERVAL_MS,
   DEFAULT_RESOURCE_LIMITS,
@@ -13,7 +15,11 @@ import {
   DEFAULT_UNMOUNT_BEHAVIOR,
   type HookHandler,
   type IsolationTier,
+  isPluginError,
   MANIFEST_SUFFIX,
+  MIN_THREADS_FOR_NODE,
+  MINIMAL_REQUIREMENTS,
+  PluginError,
   type PluginInfo,
   type PluginManifest,
   type PluginMetrics,
@@ -22,14 +28,10 @@ import {
   type SandboxBackend,
   type SecurityPolicy,
   type TrustLevel,
+  toPluginError,
   type UnmountBehavior,
   type ViolationType,
-  MINIMAL_REQUIREMENTS,
-  PluginError,
-  isPluginError,
-  toPluginError,
 } from '@plugward/types';
-import type { Duplex } from 'node:stream';
 import type { RegistryEventName, RegistryEvents } from './events.js';
 import { placePlugin } from './placement.js';
 import { inProcessHandle } from './tiers/in-process.js';
@@ -212,9 +214,13 @@ export class PluginRegistry {
     const name = manifest.name;
     const entry = this.#entries.get(name);
     if (entry?.busy || entry?.info.status === 'Active') {
-      throw new PluginError('AlreadyLoaded', `plugin ${name} is already ${entry.busy ? 'being loaded' : 'loaded'}`, {
-        plugin: name,
-      });
+      throw new PluginError(
+        'AlreadyLoaded',
+        `plugin ${name} is already ${entry.busy ? 'being loaded' : 'loaded'}`,
+        {
+          plugin: name,
+        },
+      );
     }
     const stat = await statOf(artifactPath);
     const e = entry ?? this.#newEntry(this.#infoFrom(manifest, artifactPath, stat, trustLevel));
@@ -237,7 +243,12 @@ export class PluginRegistry {
     return this.loadPlugin(entry.info.path, entry.info.status === 'Untrusted' ? 'untrusted' : 'trusted');
   }
 
-  async #load(entry: Entry, manifest: PluginManifest, artifactPath: string, trustLevel: TrustLevel): Promise<void> {
+  async #load(
+    entry: Entry,
+    manifest: PluginManifest,
+    artifactPath: string,
+    trustLevel: TrustLevel,
+  ): Promise<void> {
     const name = manifest.name;
     entry.info = this.#infoFrom(manifest, artifactPath, await statOf(artifactPath), trustLevel);
     entry.tracker.reset();
@@ -264,7 +275,12 @@ export class PluginRegistry {
       entry.info.status = 'Active';
       entry.info.error = undefined;
       this.#watchExit(entry, entry.handle);
-      this.#emit('loaded', { name, version: entry.info.version, tier: placement.tier, pid: entry.handle.pid });
+      this.#emit('loaded', {
+        name,
+        version: entry.info.version,
+        tier: placement.tier,
+        pid: entry.handle.pid,
+      });
     } catch (e) {
       const err = toPluginError(e, 'LoadError', `cannot load plugin ${name}`, { plugin: name });
       entry.alive = false;
@@ -284,21 +300,34 @@ export class PluginRegistry {
       const verified = await this.security.verifyArtifact(artifactPath);
       // Under onlyTrusted: false a signed but unlisted artifact verifies without a trust entry: not trusted.
       if (!verified.trustEntry) {
-        throw new PluginError('UntrustedPlugin', `plugin ${name} is signed but not on the trust list; load it as untrusted`, {
-          plugin: name,
-        });
+        throw new PluginError(
+          'UntrustedPlugin',
+          `plugin ${name} is signed but not on the trust list; load it as untrusted`,
+          {
+            plugin: name,
+          },
+        );
       }
       return verified;
     }
     if (this.policy.onlyTrusted) {
-      throw new PluginError('UntrustedPlugin', `plugin ${name} is not trusted and the policy allows only trusted plugins`, {
-        plugin: name,
-      });
+      throw new PluginError(
+        'UntrustedPlugin',
+        `plugin ${name} is not trusted and the policy allows only trusted plugins`,
+        {
+          plugin: name,
+        },
+      );
     }
     return this.security.verifyIntegrity(artifactPath);
   }
 
-  async #start(entry: Entry, verified: VerifiedArtifact, tier: IsolationTier, requirements: PluginRequirements): Promise<TierHandle> {
+  async #start(
+    entry: Entry,
+    verified: VerifiedArtifact,
+    tier: IsolationTier,
+    requirements: PluginRequirements,
+  ): Promise<TierHandle> {
     const name = entry.info.name;
     const contextView = this.context.forPlugin(name, {
       read: [...requirements.context.read],
@@ -320,7 +349,9 @@ export class PluginRegistry {
         await instance.registerHooks(registrar);
       } catch (e) {
         await handle.stop({ callShutdown: false, timeoutMs: 2000 });
-        throw toPluginError(e, 'InitializationError', `plugin ${name} failed to initialise`, { plugin: name });
+        throw toPluginError(e, 'InitializationError', `plugin ${name} failed to initialise`, {
+          plugin: name,
+        });
       }
       return handle;
     }
@@ -348,10 +379,17 @@ export class PluginRegistry {
       try {
         return await handler(data, info);
       } catch (e) {
-        const err = toPluginError(e, 'HookError', `hook ${hookName} of plugin ${name} failed`, { plugin: name });
+        const err = toPluginError(e, 'HookError', `hook ${hookName} of plugin ${name} failed`, {
+          plugin: name,
+        });
         if (err.code === 'HookTimeout') {
           const limit = entry.info.resourceLimits.maxCpuTimeMs;
-          this.#violation(entry, { type: 'HookTimeout', hookName, durationMs: Math.round(performance.now() - started), limitMs: limit });
+          this.#violation(entry, {
+            type: 'HookTimeout',
+            hookName,
+            durationMs: Math.round(performance.now() - started),
+            limitMs: limit,
+          });
         }
         this.#emit('hook-error', { name, hookName, error: err });
         throw err;
@@ -394,7 +432,10 @@ export class PluginRegistry {
    * Unloads a plugin: removes its hooks (later executions no longer see it), waits for running calls into it
    * (bounded), calls `shutdown`, releases the library/process. The plugin ends `Inactive`.
    */
-  async unloadPlugin(name: string, reason: RegistryEvents['unloaded']['reason'] = 'requested'): Promise<void> {
+  async unloadPlugin(
+    name: string,
+    reason: RegistryEvents['unloaded']['reason'] = 'requested',
+  ): Promise<void> {
     const entry = this.#entries.get(name);
     if (!entry || (entry.info.status !== 'Active' && !entry.busy)) {
       throw new PluginError('NotFound', `plugin ${name} is not loaded`, { plugin: name });
@@ -436,7 +477,9 @@ export class PluginRegistry {
   /** Unloads every loaded plugin (waiting for loads in progress first). */
   async unloadAll(reason: RegistryEvents['unloaded']['reason'] = 'requested'): Promise<void> {
     await Promise.all([...this.#entries.values()].map((e) => e.busy?.catch(() => {})));
-    const active = [...this.#entries.values()].filter((e) => e.info.status === 'Active').map((e) => e.info.name);
+    const active = [...this.#entries.values()]
+      .filter((e) => e.info.status === 'Active')
+      .map((e) => e.info.name);
     await Promise.all(active.map((n) => this.unloadPlugin(n, reason).catch(() => {})));
   }
 
@@ -515,14 +558,25 @@ export class PluginRegistry {
     const should = entry.tracker.shouldUnmount();
     const willUnmount = mayUnmount && should && this.#unmount.autoUnmount && entry.info.status === 'Active';
     if (this.#unmount.logViolations) {
-      this.#log(entry.info.name, 'warn', `violation ${JSON.stringify(violation)}${willUnmount ? ' → unmounting' : ''}`);
+      this.#log(
+        entry.info.name,
+        'warn',
+        `violation ${JSON.stringify(violation)}${willUnmount ? ' → unmounting' : ''}`,
+      );
     }
-    this.#emit('violation', { name: entry.info.name, violation, count: entry.tracker.violationCount(), willUnmount });
+    this.#emit('violation', {
+      name: entry.info.name,
+      violation,
+      count: entry.tracker.violationCount(),
+      willUnmount,
+    });
     if (willUnmount) {
       const name = entry.info.name;
       const delay = this.#unmount.gracePeriodMs;
       const go = () => {
-        this.unloadPlugin(name, 'violations').catch((e) => this.#log(name, 'error', `auto-unmount failed: ${(e as Error).message}`));
+        this.unloadPlugin(name, 'violations').catch((e) =>
+          this.#log(name, 'error', `auto-unmount failed: ${(e as Error).message}`),
+        );
       };
       if (delay > 0) setTimeout(go, delay).unref();
       else go();
@@ -549,7 +603,9 @@ export class PluginRegistry {
     this.#monitors.add(ctl);
     signal?.addEventListener('abort', () => ctl.abort(), { once: true });
     const tick = async () => {
-      const entries = [...this.#entries.values()].filter((e) => e.info.status === 'Active' && e.handle && !e.busy);
+      const entries = [...this.#entries.values()].filter(
+        (e) => e.info.status === 'Active' && e.handle && !e.busy,
+      );
       await Promise.all(
         entries.map(async (e) => {
           try {
@@ -557,7 +613,8 @@ export class PluginRegistry {
             if (ctl.signal.aborted || e.info.status !== 'Active') return;
             const previous = e.lastMetrics;
             e.lastMetrics = m;
-            for (const v of detectViolations(m, e.info.resourceLimits, previous)) this.#violation(e, v);
+            const judged = withRuntimeAllowance(e.info.resourceLimits, e.info.tier);
+            for (const v of detectViolations(m, judged, previous)) this.#violation(e, v);
           } catch (err) {
             this.#log(e.info.name, 'debug', `metrics read failed: ${(err as Error).message}`);
           }
@@ -568,11 +625,15 @@ export class PluginRegistry {
       while (!ctl.signal.aborted) {
         await tick();
         await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, intervalMs);
-          ctl.signal.addEventListener('abort', () => {
+          const onAbort = () => {
             clearTimeout(t);
             resolve();
-          }, { once: true });
+          };
+          const t = setTimeout(() => {
+            ctl.signal.removeEventListener('abort', onAbort);
+            resolve();
+          }, intervalMs);
+          ctl.signal.addEventListener('abort', onAbort, { once: true });
         });
       }
       this.#monitors.delete(ctl);
@@ -601,7 +662,12 @@ export class PluginRegistry {
     return { info, tracker: new ViolationTracker(), alive: false, inFlight: 0 };
   }
 
-  #infoFrom(manifest: PluginManifest, artifactPath: string, stat: { size: number; mtimeMs: number }, trustLevel: TrustLevel): PluginInfo {
+  #infoFrom(
+    manifest: PluginManifest,
+    artifactPath: string,
+    stat: { size: number; mtimeMs: number },
+    trustLevel: TrustLevel,
+  ): PluginInfo {
     return {
       name: manifest.name,
       version: manifest.version,
@@ -617,6 +683,21 @@ export class PluginRegistry {
       resourceLimits: mergeLimits(manifest.limits ?? {}, this.#hostLimits),
     };
   }
+}
+
+/**
+ * At the process and sandbox tiers a reading covers the whole Node runtime around the plugin (≈ 96 MiB, ~16 threads,
+ * ~30 fds before the plugin does anything): judge the plugin's limits on top of that allowance, the same allowance
+ * its cgroup gets, so an idle plugin is never a violation.
+ */
+function withRuntimeAllowance(limits: ResourceLimits, tier: IsolationTier | undefined): ResourceLimits {
+  if (tier !== 'process' && tier !== 'sandbox') return limits;
+  return {
+    ...limits,
+    maxHeapBytes: limits.maxHeapBytes + RUNTIME_MEMORY_HEADROOM_BYTES,
+    maxThreads: limits.maxThreads + MIN_THREADS_FOR_NODE,
+    maxFileDescriptors: limits.maxFileDescriptors + MIN_FILE_DESCRIPTORS,
+  };
 }
 
 async function statOf(p: string): Promise<{ size: number; mtimeMs: number }> {

@@ -6,16 +6,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import v8 from 'node:v8';
 import { isMainThread, type MessagePort, workerData } from 'node:worker_threads';
-import { IpcChannel, connectToHost, messagePortStream, processMetrics, servePlugin } from '@plugward/ipc';
+import { connectToHost, IpcChannel, messagePortStream, processMetrics, servePlugin } from '@plugward/ipc';
 import { PluginLoader } from '@plugward/loader';
 import {
+  type AnyContextKey,
+  contextKeyName,
   MANIFEST_SUFFIX,
   MAX_MANIFEST_BYTES,
+  MINIMAL_REQUIREMENTS,
+  type PluginContextApi,
   PluginError,
   type PluginInstance,
   type PluginManifest,
   type PluginMetrics,
-  MINIMAL_REQUIREMENTS,
+  type PluginRuntimeApi,
   toPluginError,
 } from '@plugward/types';
 
@@ -35,25 +39,94 @@ async function loadCopy(dir: string, file: string): Promise<PluginInstance> {
   const artifactPath = path.join(dir, file);
   const manifestPath = artifactPath + MANIFEST_SUFFIX;
   const manifestText = fs.readFileSync(manifestPath);
-  if (manifestText.byteLength > MAX_MANIFEST_BYTES) throw new PluginError('InvalidManifest', 'manifest too large');
+  if (manifestText.byteLength > MAX_MANIFEST_BYTES)
+    throw new PluginError('InvalidManifest', 'manifest too large');
   const manifest = JSON.parse(manifestText.toString('utf8')) as PluginManifest;
   const bytes = new Uint8Array(fs.readFileSync(artifactPath));
   const hash = createHash('sha3-512').update(bytes).digest('hex');
   // The host verified these bytes before copying them; a mismatch here means the copy was tampered with.
   if (hash !== manifest.artifact.sha3_512) {
-    throw new PluginError('SecurityError', `private copy of ${manifest.name} does not match its verified hash`);
+    throw new PluginError(
+      'SecurityError',
+      `private copy of ${manifest.name} does not match its verified hash`,
+    );
   }
-  const loader = new PluginLoader(undefined);
-  return loader.loadVerified({ manifest, bytes, hash, artifactPath, manifestPath });
+  // The runtime never verifies signatures (it has no keys): the host did, before it made this copy.
+  const loader = new PluginLoader({
+    verifyArtifact: async () => {
+      throw new PluginError('SecurityError', 'the plugin runtime loads only the copy the host verified');
+    },
+  });
+  return loader.loadVerified(
+    { manifest, bytes, hash, artifactPath, manifestPath },
+    { signatureVerified: false },
+  );
+}
+
+/**
+ * Native code can't await: the C ABI's context_get is synchronous, while the context here is an IPC proxy. So for a
+ * native plugin the keys it declared readable are fetched once at init and served from a local copy (writes go to the
+ * host and update the copy). A value the host changes later is not seen by the native plugin until it reloads —
+ * documented in the README.
+ */
+function withPrefetchedContext(instance: PluginInstance): PluginInstance {
+  if (instance.kind !== 'native') return instance;
+  return {
+    name: instance.name,
+    version: instance.version,
+    author: instance.author,
+    description: instance.description,
+    kind: instance.kind,
+    declaredLimits: instance.declaredLimits,
+    requirements: instance.requirements,
+    registerHooks: (hooks) => instance.registerHooks(hooks),
+    shutdown: () => instance.shutdown(),
+    unload: () => instance.unload(),
+    async init(ctx: PluginContextApi, runtime: PluginRuntimeApi) {
+      const cache = new Map<string, unknown>();
+      const absent = new Set<string>();
+      for (const key of instance.requirements.context.read) {
+        if (key === '*') continue;
+        if (await ctx.has(key)) cache.set(key, await ctx.get(key));
+        else absent.add(key);
+      }
+      const local: PluginContextApi = {
+        get: <T>(key: AnyContextKey<T>) => {
+          const n = contextKeyName(key);
+          return cache.has(n) ? (cache.get(n) as T) : ctx.get(key);
+        },
+        has: (key) => {
+          const n = contextKeyName(key);
+          if (cache.has(n)) return true;
+          return absent.has(n) ? false : ctx.has(key);
+        },
+        set: async (key, value) => {
+          await ctx.set(key, value);
+          const n = contextKeyName(key);
+          cache.set(n, value);
+          absent.delete(n);
+        },
+        remove: async (key) => {
+          const removed = await ctx.remove(key);
+          const n = contextKeyName(key);
+          cache.delete(n);
+          absent.add(n);
+          return removed;
+        },
+        keys: () => ctx.keys(),
+      };
+      return instance.init(local, runtime);
+    },
+  };
 }
 
 /** A stand-in that reports why loading failed, through the normal Initialize error path. */
-function failedInstance(error: PluginError): PluginInstance {
+function failedInstance(error: PluginError, name: string): PluginInstance {
   const fail = async () => {
     throw error;
   };
   return {
-    name: 'unloaded',
+    name,
     version: '0.0.0',
     author: '',
     description: undefined,
@@ -67,20 +140,36 @@ function failedInstance(error: PluginError): PluginInstance {
   };
 }
 
+function manifestName(dir: string | undefined, file: string): string | undefined {
+  try {
+    const m = JSON.parse(fs.readFileSync(path.join(dir ?? '', file + MANIFEST_SUFFIX), 'utf8')) as {
+      name?: unknown;
+    };
+    return typeof m.name === 'string' ? m.name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
-  const args = isMainThread ? process.argv.slice(2) : process.argv.slice(2);
-  const [dir, file] = args;
+  const wd = workerData as { port: MessagePort; dir: string; file: string } | null;
+  const [dir, file] = isMainThread ? process.argv.slice(2) : [wd?.dir, wd?.file];
   let instance: PluginInstance;
   try {
-    if (!dir || !file) throw new PluginError('InvalidArgument', 'usage: runtime <private-dir> <artifact-file>');
-    instance = await loadCopy(dir, file);
+    if (!dir || !file)
+      throw new PluginError('InvalidArgument', 'usage: runtime <private-dir> <artifact-file>');
+    instance = withPrefetchedContext(await loadCopy(dir, file));
   } catch (e) {
-    instance = failedInstance(toPluginError(e, 'LoadError', 'plugin runtime could not load the plugin'));
+    // Answer Initialize with the reason (under the expected name, so the host sees the cause, not a name mismatch).
+    const name = file ? (manifestName(dir, file) ?? file) : 'unknown';
+    instance = failedInstance(toPluginError(e, 'LoadError', `plugin runtime could not load ${name}`), name);
   }
   const channel = isMainThread
     ? connectToHost({ label: instance.name })
-    : new IpcChannel(messagePortStream((workerData as { port: MessagePort }).port), { role: 'plugin', label: instance.name });
-  const result = await servePlugin(channel, instance, { metrics: isMainThread ? processMetrics : workerMetrics });
+    : new IpcChannel(messagePortStream(wd!.port), { role: 'plugin', label: instance.name });
+  const result = await servePlugin(channel, instance, {
+    metrics: isMainThread ? processMetrics : workerMetrics,
+  });
   if (isMainThread) process.exit(result.shutdown ? 0 : 1);
 }
 

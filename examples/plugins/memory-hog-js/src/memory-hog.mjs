@@ -13,9 +13,9 @@ export default {
   init() {},
   registerHooks(hooks) {
     hooks.register('on_request', 200, async (data) => {
-      for (;;) {
-        const chunk = Buffer.alloc(8 * 1024 * 1024, 1);
-        hoard.push(chunk);
+      // Never returns: hoards 8 MiB at a time until something stops it.
+      while (hoard.length >= 0) {
+        hoard.push(Buffer.alloc(8 * 1024 * 1024, 1));
         await new Promise((r) => setImmediate(r));
       }
       return data;

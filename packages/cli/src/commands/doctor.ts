@@ -14,12 +14,19 @@ export const doctor: Command = {
   summary: 'check what the Linux sandbox needs on this machine, with install hints',
   usage,
   async run(argv, io) {
-    const { values } = withUsage(usage, () => parseArgs({ args: argv, options: COMMON_OPTIONS, strict: true }));
+    const { values } = withUsage(usage, () =>
+      parseArgs({ args: argv, options: COMMON_OPTIONS, strict: true }),
+    );
     const report = await checkSandboxSupport();
     const lines = report.features.map(
-      (f) => `${f.available ? 'ok     ' : 'MISSING'} ${f.feature}: ${f.detail}${!f.available && f.installHint ? `\n        → ${f.installHint}` : ''}`,
+      (f) =>
+        `${f.available ? 'ok     ' : 'MISSING'} ${f.feature}: ${f.detail}${!f.available && f.installHint ? `\n        → ${f.installHint}` : ''}`,
     );
-    lines.push(report.supported ? '\nthe sandbox can run here.' : '\nthe sandbox can NOT run here: untrusted plugins will be refused.');
+    lines.push(
+      report.supported
+        ? '\nthe sandbox can run here.'
+        : '\nthe sandbox can NOT run here: untrusted plugins will be refused.',
+    );
     output(io, values.json, report, lines.join('\n'));
     return report.supported ? 0 : 1;
   },

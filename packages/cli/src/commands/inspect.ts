@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PluginSecurity, readManifest } from '@plugward/security';
-import { DEFAULT_RESOURCE_LIMITS, MINIMAL_REQUIREMENTS, isPluginError } from '@plugward/types';
+import { DEFAULT_RESOURCE_LIMITS, isPluginError, MINIMAL_REQUIREMENTS } from '@plugward/types';
 import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
 import { readPublicKey, TRUST_KEY_OPTIONS, trustListKey } from '../keys.js';
 
@@ -40,7 +40,9 @@ export const inspect: Command = {
       integrity = { ok: false, error: isPluginError(e) ? `${e.code}: ${e.message}` : String(e) };
     }
     const asked = keys.length > 0 || listPath !== undefined;
-    let signature: { status: 'valid' | 'invalid' | 'not-checked'; error?: string } = { status: 'not-checked' };
+    let signature: { status: 'valid' | 'invalid' | 'not-checked'; error?: string } = {
+      status: 'not-checked',
+    };
     let trusted: boolean | undefined;
     if (asked && integrity.ok) {
       try {

@@ -2,9 +2,9 @@ import { resolve } from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { PluginRegistry } from '@plugward/registry';
-import { LinuxSandbox, checkSandboxSupport } from '@plugward/sandbox-linux';
+import { checkSandboxSupport, LinuxSandbox } from '@plugward/sandbox-linux';
 import { PluginSecurity } from '@plugward/security';
-import { ISOLATION_TIERS, type IsolationTier, PluginError, isPluginError } from '@plugward/types';
+import { ISOLATION_TIERS, type IsolationTier, isPluginError, PluginError } from '@plugward/types';
 import { COMMON_OPTIONS, type Command, required, withUsage } from '../command.js';
 import { readPublicKey, TRUST_KEY_OPTIONS, trustListKey } from '../keys.js';
 
@@ -41,7 +41,10 @@ export const run: Command = {
     const listPath = resolve(io.cwd, required(values.list, '--list', usage));
     const tier = (values.tier ?? 'in-process') as IsolationTier;
     if (!ISOLATION_TIERS.includes(tier)) {
-      throw new PluginError('InvalidArgument', `--tier must be one of ${ISOLATION_TIERS.join(', ')}\n\n${usage}`);
+      throw new PluginError(
+        'InvalidArgument',
+        `--tier must be one of ${ISOLATION_TIERS.join(', ')}\n\n${usage}`,
+      );
     }
     const keys = await Promise.all((values.pub ?? []).map((p) => readPublicKey(p, io)));
     const allowUntrusted = values['allow-untrusted'] === true;
@@ -60,7 +63,10 @@ export const run: Command = {
     try {
       const found = await registry.scanDirectory(dir);
       say(`found ${found} plugin(s) in ${dir}`);
-      const candidates = [...registry.getAvailablePlugins(), ...(allowUntrusted ? registry.getUntrustedPlugins() : [])];
+      const candidates = [
+        ...registry.getAvailablePlugins(),
+        ...(allowUntrusted ? registry.getUntrustedPlugins() : []),
+      ];
       for (const p of candidates) {
         try {
           await registry.loadPluginByName(p.name);
@@ -83,10 +89,18 @@ export const run: Command = {
         const text = space < 0 ? '' : line.slice(space + 1);
         try {
           const out = dec.decode(await registry.hooks.execute(hook, enc.encode(text)));
-          io.stdout.write(values.json ? `${JSON.stringify({ hook, ok: true, output: out })}\n` : `${hook} → ${out}\n`);
+          io.stdout.write(
+            values.json ? `${JSON.stringify({ hook, ok: true, output: out })}\n` : `${hook} → ${out}\n`,
+          );
         } catch (e) {
-          const error = isPluginError(e) ? { code: e.code, message: e.message } : { code: 'Error', message: String(e) };
-          io.stdout.write(values.json ? `${JSON.stringify({ hook, ok: false, error })}\n` : `${hook} ✗ ${error.code}: ${error.message}\n`);
+          const error = isPluginError(e)
+            ? { code: e.code, message: e.message }
+            : { code: 'Error', message: String(e) };
+          io.stdout.write(
+            values.json
+              ? `${JSON.stringify({ hook, ok: false, error })}\n`
+              : `${hook} ✗ ${error.code}: ${error.message}\n`,
+          );
         }
       }
     } finally {

@@ -1,5 +1,5 @@
 import type { PluginInstance, PluginMetrics } from '@plugward/types';
-import { type TierExit, type TierHandle, settleWithin } from './tier.js';
+import { settleWithin, type TierExit, type TierHandle } from './tier.js';
 
 /**
  * The in-process tier: the plugin's code runs in the host (fastest, trusted only). There is no per-plugin process to
@@ -15,7 +15,9 @@ export function inProcessHandle(instance: PluginInstance): TierHandle {
       return { timestamp: Date.now(), source: 'host' };
     },
     async stop({ callShutdown, timeoutMs }) {
-      const err = callShutdown ? await settleWithin(() => instance.shutdown(), timeoutMs, `${instance.name} shutdown`) : undefined;
+      const err = callShutdown
+        ? await settleWithin(() => instance.shutdown(), timeoutMs, `${instance.name} shutdown`)
+        : undefined;
       const unloadErr = await settleWithin(() => instance.unload(), timeoutMs, `${instance.name} unload`);
       return err ?? unloadErr;
     },

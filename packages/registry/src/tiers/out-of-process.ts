@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { IpcChannel, PluginProcessClient, type WatchedProcess, messagePortStream } from '@plugward/ipc';
+import { IpcChannel, messagePortStream, PluginProcessClient, type WatchedProcess } from '@plugward/ipc';
 import { collectProcessMetrics } from '@plugward/limits';
 import type { VerifiedArtifact } from '@plugward/security';
 import {
@@ -13,6 +13,7 @@ import {
   type FetchResponse,
   type HookHandler,
   type HookRegistrar,
+  isPluginError,
   type LogLevel,
   MANIFEST_SUFFIX,
   type PluginContextApi,
@@ -22,10 +23,9 @@ import {
   type ResourceLimits,
   type SandboxBackend,
   type SandboxedProcess,
-  isPluginError,
 } from '@plugward/types';
 import { sandboxConfigFor } from './sandbox-config.js';
-import { type TierExit, type TierHandle, settleWithin } from './tier.js';
+import { settleWithin, type TierExit, type TierHandle } from './tier.js';
 
 /** What starting a plugin out of process needs. */
 export interface OutOfProcessOptions {
@@ -58,10 +58,15 @@ async function privateCopy(verified: VerifiedArtifact): Promise<{ dir: string; f
   await fs.chmod(dir, 0o700);
   const file = verified.manifest.artifact.file;
   if (file !== path.basename(file)) {
-    throw new PluginError('InvalidManifest', `artifact file name ${JSON.stringify(file)} must not contain directories`);
+    throw new PluginError(
+      'InvalidManifest',
+      `artifact file name ${JSON.stringify(file)} must not contain directories`,
+    );
   }
   await fs.writeFile(path.join(dir, file), verified.bytes, { mode: 0o400 });
-  await fs.writeFile(path.join(dir, file + MANIFEST_SUFFIX), JSON.stringify(verified.manifest), { mode: 0o400 });
+  await fs.writeFile(path.join(dir, file + MANIFEST_SUFFIX), JSON.stringify(verified.manifest), {
+    mode: 0o400,
+  });
   await fs.chmod(dir, 0o500);
   return { dir, file };
 }
@@ -105,11 +110,13 @@ function startWorker(dir: string, file: string, limits: ResourceLimits): Started
   const { port1, port2 } = new MessageChannel();
   const heapMb = Math.max(16, Math.floor(limits.maxHeapBytes / (1024 * 1024)));
   const worker = new Worker(runtimeEntry(), {
-    argv: [dir, file],
-    workerData: { port: port2 },
+    workerData: { port: port2, dir, file },
     transferList: [port2],
     env: childEnv(),
-    resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: Math.min(64, Math.max(4, heapMb >> 3)) },
+    resourceLimits: {
+      maxOldGenerationSizeMb: heapMb,
+      maxYoungGenerationSizeMb: Math.min(64, Math.max(4, heapMb >> 3)),
+    },
     stdout: false,
     stderr: false,
   });
@@ -192,7 +199,9 @@ export function runtimeReadOnlyPaths(runtime: string): string[] {
 export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<TierHandle> {
   const name = opts.verified.manifest.name;
   if (opts.tier === 'sandbox' && !opts.sandbox) {
-    throw new PluginError('SandboxUnavailable', `plugin ${name}: no sandbox backend configured`, { plugin: name });
+    throw new PluginError('SandboxUnavailable', `plugin ${name}: no sandbox backend configured`, {
+      plugin: name,
+    });
   }
   const { dir, file } = await privateCopy(opts.verified);
   const cleanup = () => fs.rm(dir, { recursive: true, force: true }).catch(() => {});
@@ -218,7 +227,10 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
           return await handler(data, info);
         } catch (e) {
           if (isPluginError(e) && (e.code === 'Timeout' || e.code === 'HookTimeout') && !stopping) {
-            opts.log('warn', `hook ${hookName} overran its budget of ${opts.limits.maxCpuTimeMs} ms: ending the plugin`);
+            opts.log(
+              'warn',
+              `hook ${hookName} overran its budget of ${opts.limits.maxCpuTimeMs} ms: ending the plugin`,
+            );
             s.kill();
           }
           throw e;
@@ -266,7 +278,9 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     metrics: () => s.metrics(client),
     async stop({ callShutdown, timeoutMs }) {
       stopping = true;
-      const err = callShutdown ? await settleWithin(() => client.shutdown({ timeoutMs }), timeoutMs, `${name} shutdown`) : undefined;
+      const err = callShutdown
+        ? await settleWithin(() => client.shutdown({ timeoutMs }), timeoutMs, `${name} shutdown`)
+        : undefined;
       // Whatever the plugin did, its process ends here.
       const gone = client.exited.then(() => undefined);
       const waited = await settleWithin(() => gone, err ? 100 : Math.min(timeoutMs, 2000), `${name} exit`);

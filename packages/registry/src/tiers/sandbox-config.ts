@@ -1,4 +1,8 @@
-import { DEFAULT_TMPFS_BYTES, RUNTIME_MEMORY_HEADROOM_BYTES, defaultSandboxConfig } from '@plugward/sandbox-linux';
+import {
+  DEFAULT_TMPFS_BYTES,
+  defaultSandboxConfig,
+  RUNTIME_MEMORY_HEADROOM_BYTES,
+} from '@plugward/sandbox-linux';
 import {
   type BindMount,
   MIN_THREADS_FOR_NODE,
@@ -17,7 +21,10 @@ export function sandboxConfigFor(req: PluginRequirements, limits: ResourceLimits
   const binds: BindMount[] =
     fsReq.mode === 'none'
       ? []
-      : fsReq.paths.map((source) => ({ source, mode: fsReq.mode === 'readWrite' ? ('rw' as const) : ('ro' as const) }));
+      : fsReq.paths.map((source) => ({
+          source,
+          mode: fsReq.mode === 'readWrite' ? ('rw' as const) : ('ro' as const),
+        }));
   return defaultSandboxConfig({
     filesystem: { binds, tmpfsBytes: DEFAULT_TMPFS_BYTES, maskPaths: [] },
     network: req.network,

@@ -22,7 +22,11 @@ export interface TierHandle {
 }
 
 /** Runs `work` with a time limit; resolves to the error (or a timeout error) instead of throwing. */
-export async function settleWithin(work: () => Promise<unknown>, timeoutMs: number, what: string): Promise<Error | undefined> {
+export async function settleWithin(
+  work: () => Promise<unknown>,
+  timeoutMs: number,
+  what: string,
+): Promise<Error | undefined> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
