@@ -85,7 +85,18 @@ function withPrefetchedContext(instance: PluginInstance): PluginInstance {
     async init(ctx: PluginContextApi, runtime: PluginRuntimeApi) {
       const cache = new Map<string, unknown>();
       const absent = new Set<string>();
-      for (const key of instance.requirements.context.read) {
+      const { read, write } = instance.requirements.context;
+      // The host's view enforces the grants too, but only asynchronously (after the C call returned OK): refuse an
+      // undeclared key here, synchronously, so the plugin gets PW_ERR_PERMISSION_DENIED exactly as in process.
+      const check = (n: string, allowed: readonly string[], what: 'read' | 'write') => {
+        if (allowed.includes('*') || allowed.includes(n)) return;
+        throw new PluginError(
+          'PermissionDenied',
+          `plugin "${instance.name}" may not ${what} context key "${n}" (not in its declared ${what} keys)`,
+          { plugin: instance.name },
+        );
+      };
+      for (const key of read) {
         if (key === '*') continue;
         if (await ctx.has(key)) cache.set(key, await ctx.get(key));
         else absent.add(key);
@@ -93,25 +104,32 @@ function withPrefetchedContext(instance: PluginInstance): PluginInstance {
       const local: PluginContextApi = {
         get: <T>(key: AnyContextKey<T>) => {
           const n = contextKeyName(key);
-          return cache.has(n) ? (cache.get(n) as T) : ctx.get(key);
+          if (cache.has(n)) return cache.get(n) as T;
+          check(n, read, 'read');
+          return ctx.get(key);
         },
         has: (key) => {
           const n = contextKeyName(key);
           if (cache.has(n)) return true;
+          check(n, read, 'read');
           return absent.has(n) ? false : ctx.has(key);
         },
-        set: async (key, value) => {
-          await ctx.set(key, value);
+        set: (key, value) => {
           const n = contextKeyName(key);
-          cache.set(n, value);
-          absent.delete(n);
+          check(n, write, 'write');
+          return Promise.resolve(ctx.set(key, value)).then(() => {
+            cache.set(n, value);
+            absent.delete(n);
+          });
         },
-        remove: async (key) => {
-          const removed = await ctx.remove(key);
+        remove: (key) => {
           const n = contextKeyName(key);
-          cache.delete(n);
-          absent.add(n);
-          return removed;
+          check(n, write, 'write');
+          return Promise.resolve(ctx.remove(key)).then((removed) => {
+            cache.delete(n);
+            absent.add(n);
+            return removed;
+          });
         },
         keys: () => ctx.keys(),
       };
