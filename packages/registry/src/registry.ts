@@ -35,7 +35,7 @@ import {
 import type { RegistryEventName, RegistryEvents } from './events.js';
 import { placePlugin } from './placement.js';
 import { inProcessHandle } from './tiers/in-process.js';
-import { startOutOfProcess } from './tiers/out-of-process.js';
+import { isTimeoutError, startOutOfProcess } from './tiers/out-of-process.js';
 import type { TierHandle } from './tiers/tier.js';
 
 /** Options of a {@link PluginRegistry}. Everything but `security` has a default. */
@@ -382,7 +382,7 @@ export class PluginRegistry {
         const err = toPluginError(e, 'HookError', `hook ${hookName} of plugin ${name} failed`, {
           plugin: name,
         });
-        if (err.code === 'HookTimeout') {
+        if (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason))) {
           const limit = entry.info.resourceLimits.maxCpuTimeMs;
           this.#violation(entry, {
             type: 'HookTimeout',

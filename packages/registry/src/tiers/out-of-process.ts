@@ -44,6 +44,16 @@ export interface OutOfProcessOptions {
   initTimeoutMs?: number;
 }
 
+/**
+ * Whether `e` says a time budget ran out: the IPC call's own timeout, or the hook registry's budget — which aborts the
+ * call's signal with a `HandlerTimeout` before the IPC timer (same length) fires, so both must count.
+ */
+export function isTimeoutError(e: unknown): boolean {
+  if (isPluginError(e)) return e.code === 'Timeout' || e.code === 'HookTimeout';
+  // @plugward/hooks does not export HandlerTimeout; its name is stable (hook-errors.ts).
+  return e instanceof Error && e.name === 'HandlerTimeout';
+}
+
 /** Path of the plugin-side runtime entry (built beside this module). */
 export function runtimeEntry(): string {
   return fileURLToPath(new URL('./runtime.js', import.meta.url));
@@ -226,7 +236,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
         try {
           return await handler(data, info);
         } catch (e) {
-          if (isPluginError(e) && (e.code === 'Timeout' || e.code === 'HookTimeout') && !stopping) {
+          if (!stopping && (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason)))) {
             opts.log(
               'warn',
               `hook ${hookName} overran its budget of ${opts.limits.maxCpuTimeMs} ms: ending the plugin`,
