@@ -25,7 +25,11 @@ export function sandboxConfigFor(req: PluginRequirements, limits: ResourceLimits
           source,
           mode: fsReq.mode === 'readWrite' ? ('rw' as const) : ('ro' as const),
         }));
+  const base = defaultSandboxConfig();
   return defaultSandboxConfig({
+    // Full network means the host's network namespace (bwrap refuses `full` with a private one); isolated and
+    // restricted (brokered fetch) keep their own empty namespace.
+    namespaces: { ...base.namespaces, net: req.network.mode !== 'full' },
     filesystem: { binds, tmpfsBytes: DEFAULT_TMPFS_BYTES, maskPaths: [] },
     network: req.network,
     cgroup: {
