@@ -100,6 +100,8 @@ export class PluginRegistry {
   readonly #log: (plugin: string, level: string, message: string) => void;
   #closed = false;
   readonly #monitors = new Set<AbortController>();
+  /** Every loadPlugin call in progress, from its first line. */
+  readonly #loading = new Set<Promise<string>>();
 
   constructor(options: PluginRegistryOptions) {
     if (!options || typeof options !== 'object' || !options.security) {
@@ -210,8 +212,22 @@ export class PluginRegistry {
    */
   async loadPlugin(artifactPath: string, trustLevel: TrustLevel = 'trusted'): Promise<string> {
     this.#assertOpen();
+    // Tracked from the very start, so an unloadAll()/close() that begins while this load still reads the manifest
+    // waits for it too (and then unloads it), instead of missing it.
+    const work = this.#loadPlugin(artifactPath, trustLevel);
+    this.#loading.add(work);
+    try {
+      return await work;
+    } finally {
+      this.#loading.delete(work);
+    }
+  }
+
+  async #loadPlugin(artifactPath: string, trustLevel: TrustLevel): Promise<string> {
     const manifest = await readManifest(artifactPath);
     const name = manifest.name;
+    // From here to `e.busy = work` nothing awaits: the check and the reservation of the name are one step, so of two
+    // concurrent loads exactly one gets AlreadyLoaded (an await in between let both through).
     const entry = this.#entries.get(name);
     if (entry?.busy || entry?.info.status === 'Active') {
       throw new PluginError(
@@ -222,9 +238,12 @@ export class PluginRegistry {
         },
       );
     }
-    const stat = await statOf(artifactPath);
-    const e = entry ?? this.#newEntry(this.#infoFrom(manifest, artifactPath, stat, trustLevel));
-    // Reserve the name before the first await that follows, so a concurrent load sees it.
+    // Placeholder size/mtime: #load stats the file (before verifying it) and replaces the info.
+    const e =
+      entry ??
+      this.#newEntry(
+        this.#infoFrom(manifest, artifactPath, { size: manifest.artifact.size, mtimeMs: 0 }, trustLevel),
+      );
     const work = this.#load(e, manifest, artifactPath, trustLevel);
     e.busy = work;
     this.#entries.set(name, e);
@@ -250,10 +269,10 @@ export class PluginRegistry {
     trustLevel: TrustLevel,
   ): Promise<void> {
     const name = manifest.name;
-    entry.info = this.#infoFrom(manifest, artifactPath, await statOf(artifactPath), trustLevel);
     entry.tracker.reset();
     entry.lastMetrics = undefined;
     try {
+      entry.info = this.#infoFrom(manifest, artifactPath, await statOf(artifactPath), trustLevel);
       const verified = await this.#verify(name, artifactPath, trustLevel);
       if (verified.trustEntry) entry.info.trustInfo = verified.trustEntry;
       entry.info.hash = verified.hash;
@@ -476,6 +495,7 @@ export class PluginRegistry {
 
   /** Unloads every loaded plugin (waiting for loads in progress first). */
   async unloadAll(reason: RegistryEvents['unloaded']['reason'] = 'requested'): Promise<void> {
+    await Promise.allSettled([...this.#loading]);
     await Promise.all([...this.#entries.values()].map((e) => e.busy?.catch(() => {})));
     const active = [...this.#entries.values()]
       .filter((e) => e.info.status === 'Active')
