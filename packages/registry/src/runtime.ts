@@ -23,15 +23,36 @@ import {
   toPluginError,
 } from '@plugward/types';
 
+/** Linux reports per-thread CPU in USER_HZ ticks, 100 per second on every architecture Node supports. */
+const USER_HZ = 100;
+
+/**
+ * CPU time of the calling thread, in ms, from /proc/thread-self/stat (utime + stime). In a worker, process.cpuUsage()
+ * is the whole host process — charging the host's CPU to the plugin would make a busy host unload an idle plugin — and
+ * Node 20 has no per-thread counter. `readFileSync` opens the file on this very thread, so `thread-self` is the
+ * worker's thread. Undefined when unreadable (never a made-up 0).
+ */
+function threadCpuTimeMs(): number | undefined {
+  try {
+    const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
+    // Fields after the parenthesised command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(rest[11]) + Number(rest[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / USER_HZ : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function workerMetrics(): PluginMetrics {
   const heap = v8.getHeapStatistics();
-  const cpu = process.cpuUsage();
+  const cpuTimeMs = threadCpuTimeMs();
   return {
     timestamp: Date.now(),
     source: 'v8',
     memoryBytes: heap.used_heap_size + heap.external_memory,
     heapLimitBytes: heap.heap_size_limit,
-    cpuTimeMs: (cpu.user + cpu.system) / 1000,
+    ...(cpuTimeMs === undefined ? {} : { cpuTimeMs }),
   };
 }
 
