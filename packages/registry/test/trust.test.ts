@@ -212,4 +212,42 @@ describe('verification at load', () => {
     await registry.unloadPlugin('dg');
     expect(await codeOf(registry.loadPlugin(p.old!, 'trusted'))).toBe('VersionDowngrade');
   });
+
+  it('a tampered native plugin is refused before any of its code runs (no dlopen, no constructor)', async () => {
+    const marker = path.join(tmp.dir, 'ctor-ran');
+    const src = `
+#include <stdio.h>
+#include "plugward.h"
+__attribute__((constructor)) static void on_load(void) { FILE *f = fopen(MARKER, "w"); if (f) fclose(f); }
+static int32_t p_init(pw_plugin *s, const pw_host_api *h, char *e, size_t c) { (void)s; (void)h; (void)e; (void)c; return PW_OK; }
+static int32_t p_reg(pw_plugin *s, const pw_host_api *h, char *e, size_t c) { (void)s; (void)h; (void)e; (void)c; return PW_OK; }
+static int32_t p_call(pw_plugin *s, const char *k, const uint8_t *i, size_t n, uint8_t **o, size_t *on, char *e, size_t c) {
+  (void)s; (void)k; (void)i; (void)n; (void)o; (void)on; return pw_set_error(e, c, PW_ERR_NOT_FOUND, "none");
+}
+static void p_free(pw_plugin *s, uint8_t *b, size_t l) { (void)s; (void)b; (void)l; }
+static int32_t p_shut(pw_plugin *s, char *e, size_t c) { (void)s; (void)e; (void)c; return PW_OK; }
+static void p_destroy(pw_plugin *s) { (void)s; }
+static pw_plugin g_plugin = {
+  .abi_version = PLUGWARD_ABI_VERSION, .struct_size = sizeof(pw_plugin), .name = "ctor-c", .version = "1.0.0",
+  .author = "registry tests", .description = "", .limits = {0}, .state = NULL, .init = p_init,
+  .register_hooks = p_reg, .call_hook = p_call, .free_buffer = p_free, .shutdown = p_shut, .destroy = p_destroy,
+};
+PW_EXPORT pw_plugin *create_plugin(void) { return &g_plugin; }
+`.replace('MARKER', JSON.stringify(marker));
+    const so = await fx.native('libctor.so', src, { name: 'ctor-c', kind: 'native' }, 'ctor');
+    await fx.trust(so);
+    const sec = await fx.security();
+    // Tamper: one byte appended after signing.
+    fs.appendFileSync(so, Buffer.from([0]));
+    for (const tier of ['in-process', 'process'] as const) {
+      await using registry = new PluginRegistry({ security: sec, defaultTier: tier, log: () => {} });
+      expect(await codeOf(registry.loadPlugin(so, 'trusted'))).toBe('SecurityError');
+      expect(fs.existsSync(marker), `tier ${tier}`).toBe(false);
+    }
+    // Control: the untampered library does run its constructor when loaded, so the check above can fail.
+    fs.truncateSync(so, fs.statSync(so).size - 1);
+    await using registry = new PluginRegistry({ security: sec, defaultTier: 'process', log: () => {} });
+    await registry.loadPlugin(so, 'trusted');
+    expect(fs.existsSync(marker)).toBe(true);
+  });
 });
