@@ -75,14 +75,25 @@ function pw(args: string[], input?: string) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-const trustArgs = () => ['--pub', toHex(publisher.publicKey), '--list', listPath, '--key-hex-env', 'PW_LIST_KEY'];
+const trustArgs = () => [
+  '--pub',
+  toHex(publisher.publicKey),
+  '--list',
+  listPath,
+  '--key-hex-env',
+  'PW_LIST_KEY',
+];
 
 beforeAll(async () => {
   fs.mkdirSync(dir);
   const src = path.join(work, 'shout.c');
   fs.writeFileSync(src, C_PLUGIN);
   soPath = path.join(dir, 'libshout.so');
-  await compileNativePlugin({ sources: [src], output: soPath, flags: [`-DMARKER=${JSON.stringify(marker)}`] });
+  await compileNativePlugin({
+    sources: [src],
+    output: soPath,
+    flags: [`-DMARKER=${JSON.stringify(marker)}`],
+  });
   const js = path.join(dir, 'greet.mjs');
   fs.writeFileSync(js, JS_PLUGIN('greet-js'));
   const other = path.join(dir, 'other.mjs');
@@ -95,12 +106,22 @@ beforeAll(async () => {
       kind: 'native',
       ...common,
       limits: { maxThreads: 7 },
-      requirements: { network: { mode: 'isolated' }, filesystem: { mode: 'none' }, context: { read: ['a'], write: [] } },
+      requirements: {
+        network: { mode: 'isolated' },
+        filesystem: { mode: 'none' },
+        context: { read: ['a'], write: [] },
+      },
     },
     publisher.privateKey,
   );
-  await writeSignedManifest({ artifactPath: js, name: 'greet-js', kind: 'js', ...common }, publisher.privateKey);
-  await writeSignedManifest({ artifactPath: other, name: 'other-js', kind: 'js', ...common }, stranger.privateKey);
+  await writeSignedManifest(
+    { artifactPath: js, name: 'greet-js', kind: 'js', ...common },
+    publisher.privateKey,
+  );
+  await writeSignedManifest(
+    { artifactPath: other, name: 'other-js', kind: 'js', ...common },
+    stranger.privateKey,
+  );
   const entries = [
     trustEntryFromManifest(await readManifest(soPath), publisher.publicKey),
     trustEntryFromManifest(await readManifest(js), publisher.publicKey),
@@ -155,14 +176,18 @@ describe('plugward hosting commands (spawned)', () => {
     expect(Array.isArray(v.features)).toBe(true);
     expect(v.features.length).toBeGreaterThan(0);
     expect(r.code).toBe(v.supported ? 0 : 1);
-    if (!v.supported) console.warn('!!! doctor says the sandbox is not supported here:', JSON.stringify(v.features));
+    if (!v.supported)
+      console.warn('!!! doctor says the sandbox is not supported here:', JSON.stringify(v.features));
     const human = pw(['doctor']);
     expect(human.code).toBe(r.code);
     expect(human.out).toMatch(/the sandbox can/);
   });
 
   it('run <dir> loads the trusted plugins and serves hooks from stdin', () => {
-    const r = pw(['run', dir, ...trustArgs(), '--tier', 'process', '--json'], 'greet bob\nshout hey you\nnope x\n\n');
+    const r = pw(
+      ['run', dir, ...trustArgs(), '--tier', 'process', '--json'],
+      'greet bob\nshout hey you\nnope x\n\n',
+    );
     expect(r.code, r.err).toBe(0);
     const lines = r.out
       .trim()

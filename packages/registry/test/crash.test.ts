@@ -2,12 +2,7 @@
 // the call fails with a PluginError, the plugin is Failed with the reason, its hooks are gone, and the host and the
 // other plugins keep working.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  isPluginError,
-  PluginRegistry,
-  type PluginSecurity,
-  type RegistryEvents,
-} from '../dist/index.js';
+import { isPluginError, PluginRegistry, type PluginSecurity, type RegistryEvents } from '../dist/index.js';
 import { dec, enc, FAST_UNMOUNT, Fixtures, pidAlive, tempDir, until } from './helpers.js';
 
 const SEGV_PLUGIN = `

@@ -17,9 +17,10 @@ interface DemoReport {
 
 describe('examples/host-demo', () => {
   it('runs end to end: exit 0, requests answered, memory-hog contained, host kept serving', () => {
-    expect(fs.existsSync(path.join(root, 'examples/plugins/hello-c/build/libhello.so')), 'run pnpm build').toBe(
-      true,
-    );
+    expect(
+      fs.existsSync(path.join(root, 'examples/plugins/hello-c/build/libhello.so')),
+      'run pnpm build',
+    ).toBe(true);
     const r = spawnSync(process.execPath, [demo, '--json'], {
       cwd: root,
       encoding: 'utf8',
@@ -41,7 +42,10 @@ describe('examples/host-demo', () => {
     expect(report.sandbox.unloaded).toBeTruthy();
     // The request the hog was part of failed cleanly; the next one was served.
     expect(report.requests.find((q) => q.in === 'linus torvalds')?.error).toMatch(/memory-hog/);
-    expect(report.requests.at(-1)).toEqual({ in: 'margaret hamilton', out: 'Welcome, Margaret Hamilton! [#4]' });
+    expect(report.requests.at(-1)).toEqual({
+      in: 'margaret hamilton',
+      out: 'Welcome, Margaret Hamilton! [#4]',
+    });
     const byName = Object.fromEntries(report.metrics.map((m) => [m.name, m]));
     expect(byName['memory-hog']?.status).toBe('Failed');
     expect(byName['hello-c']).toMatchObject({ status: 'Active', tier: 'process', source: 'procfs' });

@@ -202,14 +202,24 @@ describe('lifecycle', () => {
 
     // discovery
     const info = await registry.discoverPlugin(p.gamma!);
-    expect(info).toMatchObject({ name: 'gamma', status: 'Available', trustLevel: 'trusted', version: '1.0.0' });
+    expect(info).toMatchObject({
+      name: 'gamma',
+      status: 'Available',
+      trustLevel: 'trusted',
+      version: '1.0.0',
+    });
     expect(info.size).toBe(fs.statSync(p.gamma!).size);
     expect(info.modified).toBeGreaterThan(0);
     expect(await registry.scanDirectory(dir)).toBe(4);
     expect(await codeOf(registry.scanDirectory(path.join(tmp.dir, 'missing')))).toBe('IoError');
     expect(registry.totalPluginCount()).toBe(4);
     expect(registry.getAllPlugins()).toHaveLength(4);
-    expect(registry.getAvailablePlugins().map((i) => i.name).sort()).toEqual(['alpha', 'beta', 'gamma']);
+    expect(
+      registry
+        .getAvailablePlugins()
+        .map((i) => i.name)
+        .sort(),
+    ).toEqual(['alpha', 'beta', 'gamma']);
     expect(registry.getUntrustedPlugins().map((i) => i.name)).toEqual(['stranger']);
     expect(registry.getPluginInfo('nope')).toBeUndefined();
 
@@ -223,7 +233,9 @@ describe('lifecycle', () => {
     expect(registry.pluginCount()).toBe(2);
     expect(registry.getAvailablePlugins().map((i) => i.name)).toEqual(['gamma']);
     expect(registry.getPluginInfo('alpha')).toMatchObject({ status: 'Active', tier: 'in-process' });
-    expect(dec.decode(await registry.hooks.execute('fast', enc.encode('')))).toMatch(/^\+(alpha|beta)\+(alpha|beta)$/);
+    expect(dec.decode(await registry.hooks.execute('fast', enc.encode('')))).toMatch(
+      /^\+(alpha|beta)\+(alpha|beta)$/,
+    );
 
     // limits and violations
     const limits = registry.getResourceLimits('alpha');
@@ -263,7 +275,13 @@ describe('lifecycle', () => {
     expect(registry.pluginCount()).toBe(0);
     expect(registry.totalPluginCount()).toBe(4);
     expect(events).toEqual(
-      expect.arrayContaining(['loaded:alpha', 'loaded:beta', 'violation:alpha', 'unloaded:beta', 'unloaded:gamma']),
+      expect.arrayContaining([
+        'loaded:alpha',
+        'loaded:beta',
+        'violation:alpha',
+        'unloaded:beta',
+        'unloaded:gamma',
+      ]),
     );
     expect(() => new PluginRegistry(undefined as never)).toThrow(/security/);
   });

@@ -4,7 +4,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isPluginError, PluginRegistry, type PluginRequirements, type PluginSecurity } from '../dist/index.js';
+import {
+  isPluginError,
+  PluginRegistry,
+  type PluginRequirements,
+  type PluginSecurity,
+} from '../dist/index.js';
 import { dec, enc, Fixtures, NO_GRANTS, sandboxOrReason, tempDir } from './helpers.js';
 
 const plugin = (name: string, version: string, tag: string) => `
@@ -76,7 +81,11 @@ afterAll(() => tmp.remove());
 
 describe('trust', () => {
   it('under onlyTrusted an untrusted plugin is refused: UntrustedPlugin, status Untrusted', async () => {
-    await using registry = new PluginRegistry({ security: strict, ...(sandbox ? { sandbox } : {}), log: () => {} });
+    await using registry = new PluginRegistry({
+      security: strict,
+      ...(sandbox ? { sandbox } : {}),
+      log: () => {},
+    });
     expect(await codeOf(registry.loadPlugin(p.unlisted!, 'untrusted'))).toBe('UntrustedPlugin');
     expect(registry.getPluginInfo('unlisted')?.status).toBe('Untrusted');
     // Claiming it is trusted changes nothing: it is not on the list.
@@ -84,12 +93,19 @@ describe('trust', () => {
     expect(registry.getPluginInfo('unlisted')).toMatchObject({ status: 'Untrusted' });
     expect(registry.getPluginInfo('unlisted')?.error).toMatch(/trust list/);
     // A stranger's signature does not verify against the pinned key.
-    expect(await codeOf(registry.loadPlugin(p.stranger!, 'trusted'))).toMatch(/SignatureError|UntrustedPlugin/);
+    expect(await codeOf(registry.loadPlugin(p.stranger!, 'trusted'))).toMatch(
+      /SignatureError|UntrustedPlugin/,
+    );
     expect(registry.isLoaded('stranger')).toBe(false);
     expect(registry.hooks.getHooks('who')).toHaveLength(0);
     // Scanning marks them Untrusted; loading by name is refused too.
     await registry.scanDirectory(path.dirname(p.good!));
-    expect(registry.getUntrustedPlugins().map((i) => i.name).sort()).toEqual(['stranger', 'unlisted']);
+    expect(
+      registry
+        .getUntrustedPlugins()
+        .map((i) => i.name)
+        .sort(),
+    ).toEqual(['stranger', 'unlisted']);
     expect(await codeOf(registry.loadPluginByName('stranger'))).toBe('UntrustedPlugin');
     await registry.loadPluginByName('good');
     expect(dec.decode(await registry.hooks.execute('who', enc.encode('x')))).toBe('x+good');

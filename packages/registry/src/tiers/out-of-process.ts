@@ -236,7 +236,10 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
         try {
           return await handler(data, info);
         } catch (e) {
-          if (!stopping && (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason)))) {
+          if (
+            !stopping &&
+            (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason)))
+          ) {
             opts.log(
               'warn',
               `hook ${hookName} overran its budget of ${opts.limits.maxCpuTimeMs} ms: ending the plugin`,
