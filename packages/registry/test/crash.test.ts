@@ -144,26 +144,29 @@ describe('crash isolation', () => {
     expect(dec.decode(await registry.hooks.execute('echo', enc.encode('z')))).toBe('z+bystander');
   });
 
-  it('a hook overrunning maxCpuTimeMs at the worker tier ends only that worker', async () => {
-    await using registry = new PluginRegistry({
-      security,
-      defaultTier: 'worker',
-      unmountBehavior: FAST_UNMOUNT,
-      log: () => {},
-    });
-    const ev = watch(registry);
-    const violations: RegistryEvents['violation'][] = [];
-    registry.on('violation', (v) => violations.push(v));
-    await registry.loadPlugin(paths.spin!, 'trusted');
-    await registry.loadPlugin(paths.bystander!, 'trusted');
-    const err = await registry.hooks.execute('spin', new Uint8Array()).catch((e: unknown) => e);
-    expect(isPluginError(err)).toBe(true);
-    expect((err as { code: string }).code).toMatch(/Timeout/);
-    await until(() => ev.crashed.length > 0, 10_000, 'crashed event');
-    expect(ev.crashed[0]?.name).toBe('spinner');
-    expect(violations.some((v) => v.name === 'spinner' && v.violation.type === 'HookTimeout')).toBe(true);
-    expect(registry.getPluginInfo('spinner')?.status).toBe('Failed');
-    expect(registry.hooks.getHooks('spin')).toHaveLength(0);
-    expect(dec.decode(await registry.hooks.execute('echo', enc.encode('q')))).toBe('q+bystander');
-  });
+  it.each(['worker', 'process'] as const)(
+    'a hook overrunning maxCpuTimeMs (%s) ends only that plugin',
+    async (tier) => {
+      await using registry = new PluginRegistry({
+        security,
+        defaultTier: tier,
+        unmountBehavior: FAST_UNMOUNT,
+        log: () => {},
+      });
+      const ev = watch(registry);
+      const violations: RegistryEvents['violation'][] = [];
+      registry.on('violation', (v) => violations.push(v));
+      await registry.loadPlugin(paths.spin!, 'trusted');
+      await registry.loadPlugin(paths.bystander!, 'trusted');
+      const err = await registry.hooks.execute('spin', new Uint8Array()).catch((e: unknown) => e);
+      expect(isPluginError(err)).toBe(true);
+      expect((err as { code: string }).code).toMatch(/Timeout/);
+      await until(() => ev.crashed.length > 0, 10_000, 'crashed event');
+      expect(ev.crashed[0]?.name).toBe('spinner');
+      expect(violations.some((v) => v.name === 'spinner' && v.violation.type === 'HookTimeout')).toBe(true);
+      expect(registry.getPluginInfo('spinner')?.status).toBe('Failed');
+      expect(registry.hooks.getHooks('spin')).toHaveLength(0);
+      expect(dec.decode(await registry.hooks.execute('echo', enc.encode('q')))).toBe('q+bystander');
+    },
+  );
 });

@@ -54,6 +54,9 @@ export function isTimeoutError(e: unknown): boolean {
   return e instanceof Error && e.name === 'HandlerTimeout';
 }
 
+/** How much longer than the hook budget the IPC call itself may wait for an answer. */
+const IPC_TIMEOUT_GRACE_MS = 250;
+
 /** Path of the plugin-side runtime entry (built beside this module). */
 export function runtimeEntry(): string {
   return fileURLToPath(new URL('./runtime.js', import.meta.url));
@@ -257,7 +260,9 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     context: opts.context,
     log: opts.log,
     process: s.watched,
-    hookTimeoutMs: opts.limits.maxCpuTimeMs,
+    // A backstop only: the hook registry's budget (the same maxCpuTimeMs) fires first and aborts the call, so the
+    // caller sees `HookTimeout` at every tier, as in process; equal timers raced and sometimes gave `HookError`.
+    hookTimeoutMs: opts.limits.maxCpuTimeMs + IPC_TIMEOUT_GRACE_MS,
     ...(opts.fetch ? { fetch: opts.fetch } : {}),
   });
   const exited = client.exited.then(async (x) => {
