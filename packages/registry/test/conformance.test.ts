@@ -188,11 +188,14 @@ describe('conformance: one JS file and one .so, four tiers', () => {
         defaultTier: tier,
         log: () => {},
       });
+      const hookErrors: string[] = [];
+      registry.on('hook-error', (e) => hookErrors.push(`${e.name}/${e.hookName}/${e.error.code}`));
       await registry.loadPlugin(throwing, 'trusted');
       const err = await registry.hooks.execute('boom', enc.encode('x')).catch((e: unknown) => e);
       expect(isPluginError(err), `tier ${tier}`).toBe(true);
       expect(String((err as Error).message), `tier ${tier}`).toMatch(/kaboom/);
       expect(registry.isLoaded('conf-throws'), `tier ${tier}: a hook error is not a crash`).toBe(true);
+      expect(hookErrors, `tier ${tier}`).toEqual([expect.stringMatching(/^conf-throws\/boom\/\w+$/)]);
     }
   });
 });
