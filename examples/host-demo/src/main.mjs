@@ -1,52 +1,260 @@
 #!/usr/bin/env node
-// Plugward demo host. Until the registry lands (issue: registry) it shows what is built: each package, its layer and
-// version, and a live check of the shared types. `--json` prints the same for machines.
+// Plugward demo host: the README's main job. It builds nothing by hand — `pnpm demo` has already built the packages
+// and the C example — and then does what a real host does:
+//   1. generates a throwaway publisher key, signs four plugins (three trusted, one from a stranger),
+//   2. writes an encrypted trust list and loads it,
+//   3. scans the plugin directory (manifests only: no plugin code runs), loads the trusted plugins at three tiers,
+//   4. routes a stream of requests through the `on_request` hook chain,
+//   5. loads the stranger's plugin untrusted — it may only run in the Linux sandbox — watches it blow its memory
+//      limit, get killed inside its cgroup and unmounted, while the host keeps serving,
+//   6. prints a metrics table and closes everything (no plugin process survives).
+// `--json` prints one JSON document instead of the narrative.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { definePlugin, isPluginError, PluginVersion } from '@plugward/types';
+import {
+  checkSandboxSupport,
+  generateKeyPair,
+  keyId,
+  LinuxSandbox,
+  PluginRegistry,
+  PluginSecurity,
+  readManifest,
+  saveTrustList,
+  toHex,
+  trustEntryFromManifest,
+  writeSignedManifest,
+} from '@plugward/registry';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const json = process.argv.includes('--json');
-const packages = fs
-  .readdirSync(path.join(root, 'packages'))
-  .map((d) => JSON.parse(fs.readFileSync(path.join(root, 'packages', d, 'package.json'), 'utf8')))
-  .map((pj) => ({
-    name: pj.name,
-    version: pj.version,
-    layer: pj.plugward.layer,
-    built: fs.existsSync(path.join(root, 'packages', pj.name.split('/')[1], 'dist', 'index.js')),
-  }))
-  .sort((a, b) => a.layer - b.layer || a.name.localeCompare(b.name));
-
-const plugin = definePlugin({
-  name: 'demo',
-  version: '1.0.0',
-  author: 'plugward',
-  init() {},
-  registerHooks() {},
-});
-let refused;
-try {
-  definePlugin({ ...plugin, version: 'v1' });
-} catch (e) {
-  refused = isPluginError(e) ? `${e.code}: ${e.message}` : String(e);
-}
-const result = {
-  packages,
-  checks: {
-    definedPlugin: `${plugin.name}@${PluginVersion.parse(plugin.version)}`,
-    badVersionRefused: refused,
-  },
+const here = path.dirname(fileURLToPath(import.meta.url));
+const examples = path.resolve(here, '../../plugins');
+const report = { steps: [], requests: [], sandbox: {}, metrics: [] };
+const say = (line = '') => {
+  if (!json) console.log(line);
 };
-if (json) {
-  console.log(JSON.stringify(result, null, 2));
-} else {
-  console.log('Plugward demo host (scaffold: the full demo arrives with @plugward/registry)\n');
-  console.log('layer  package                   version  built');
-  for (const p of packages)
-    console.log(`L${p.layer}     ${p.name.padEnd(25)} ${p.version.padEnd(8)} ${p.built ? 'yes' : 'no'}`);
-  console.log(`\ndefinePlugin: ${result.checks.definedPlugin}`);
-  console.log(`bad version refused: ${refused}`);
+const step = (title) => {
+  report.steps.push(title);
+  say(`\n━━ ${title}`);
+};
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'plugward-demo-'));
+const pluginDir = path.join(work, 'plugins');
+fs.mkdirSync(pluginDir);
+
+const sources = [
+  {
+    file: 'titlecase.mjs',
+    from: 'titlecase-js/src/titlecase.mjs',
+    kind: 'js',
+    name: 'titlecase',
+    version: '1.2.0',
+    trusted: true,
+    // The signed manifest is what the host enforces: the plugin gets exactly these context keys.
+    requirements: {
+      network: { mode: 'isolated' },
+      filesystem: { mode: 'none' },
+      context: { read: ['requests'], write: ['requests'] },
+    },
+  },
+  {
+    file: 'libhello.so',
+    from: 'hello-c/build/libhello.so',
+    kind: 'native',
+    name: 'hello-c',
+    version: '1.0.0',
+    trusted: true,
+    requirements: {
+      network: { mode: 'isolated' },
+      filesystem: { mode: 'none' },
+      context: { read: ['greeting'], write: ['hello.calls'] },
+    },
+  },
+  {
+    file: 'counter.mjs',
+    from: 'counter-js/src/counter.mjs',
+    kind: 'js',
+    name: 'counter',
+    version: '0.3.1',
+    trusted: true,
+  },
+  {
+    file: 'memory-hog.mjs',
+    from: 'memory-hog-js/src/memory-hog.mjs',
+    kind: 'js',
+    name: 'memory-hog',
+    version: '6.6.6',
+    trusted: false,
+    limits: { maxHeapBytes: 64 * 1024 * 1024 },
+  },
+];
+
+let registry;
+let failure;
+try {
+  step('1. Sign the plugins');
+  const publisher = generateKeyPair();
+  const stranger = generateKeyPair();
+  say(`publisher key ${keyId(publisher.publicKey)} (throwaway); stranger key ${keyId(stranger.publicKey)}`);
+  const entries = [];
+  for (const s of sources) {
+    const src = path.join(examples, s.from);
+    if (!fs.existsSync(src)) throw new Error(`${src} is missing: run \`pnpm build\` first (pnpm demo does)`);
+    const dest = path.join(pluginDir, s.file);
+    fs.copyFileSync(src, dest);
+    const keys = s.trusted ? publisher : stranger;
+    const manifest = await writeSignedManifest(
+      {
+        artifactPath: dest,
+        name: s.name,
+        version: s.version,
+        author: s.trusted ? 'Plugward examples' : 'someone on the internet',
+        kind: s.kind,
+        ...(s.limits ? { limits: s.limits } : {}),
+        ...(s.requirements ? { requirements: s.requirements } : {}),
+      },
+      keys.privateKey,
+    );
+    say(
+      `  signed ${s.file.padEnd(15)} ${s.name}@${s.version}  sha3-512 ${manifest.artifact.sha3_512.slice(0, 16)}…`,
+    );
+    if (s.trusted) entries.push(trustEntryFromManifest(await readManifest(dest), publisher.publicKey));
+  }
+
+  step('2. Write the encrypted trust list');
+  const trustListPath = path.join(work, 'plugin_trust_list.enc');
+  const keyHex = randomBytes(32).toString('hex');
+  await saveTrustList(trustListPath, { listVersion: 1, entries }, keyHex);
+  say(
+    `  ${entries.length} trusted entries → ${trustListPath} (XChaCha20-Poly1305, ${fs.statSync(trustListPath).size} bytes)`,
+  );
+  const security = new PluginSecurity(
+    { onlyTrusted: false, trustListPath },
+    [toHex(publisher.publicKey)],
+    [],
+  );
+  await security.loadAndDecryptTrustList(keyHex);
+
+  step('3. Scan and load');
+  const support = await checkSandboxSupport();
+  const sandbox = support.supported ? new LinuxSandbox() : undefined;
+  if (!sandbox) {
+    say('  !!! the Linux sandbox is not available here, so the untrusted plugin will be refused:');
+    for (const f of support.features.filter((x) => !x.available))
+      say(`      - ${f.feature}: ${f.detail}${f.installHint ? ` (${f.installHint})` : ''}`);
+  }
+  const events = [];
+  registry = new PluginRegistry({
+    security,
+    sandbox,
+    policy: { onlyTrusted: false },
+    tierOverrides: { 'hello-c': 'process', counter: 'worker' },
+    unmountBehavior: {
+      autoUnmount: true,
+      gracePeriodMs: 0,
+      allowCleanup: false,
+      maxCleanupTimeMs: 1000,
+      logViolations: false,
+      callShutdownHook: false,
+    },
+    log: (plugin, level, message) => level !== 'debug' && say(`  [${plugin}] ${level}: ${message}`),
+  });
+  for (const ev of ['loaded', 'unloaded', 'crashed', 'violation', 'failed']) {
+    registry.on(ev, (p) => events.push({ event: ev, ...p, error: p.error?.message }));
+  }
+  const found = await registry.scanDirectory(pluginDir);
+  say(`  discovered ${found} plugins (manifests only, no code ran):`);
+  for (const p of registry.getAllPlugins())
+    say(`    ${p.name.padEnd(11)} ${p.status.padEnd(10)} ${p.kind.padEnd(7)} ${p.error ?? ''}`);
+  registry.context.set('greeting', new TextEncoder().encode('Welcome'));
+  for (const p of registry.getAvailablePlugins()) {
+    await registry.loadPluginByName(p.name);
+    const info = registry.getPluginInfo(p.name);
+    say(`  loaded ${info.name}@${info.version} at tier ${info.tier}${info.pid ? ` (pid ${info.pid})` : ''}`);
+  }
+
+  step('4. Route requests through on_request');
+  const serve = async (text) => {
+    try {
+      const out = new TextDecoder().decode(
+        await registry.hooks.execute('on_request', new TextEncoder().encode(text)),
+      );
+      report.requests.push({ in: text, out });
+      say(`  ${JSON.stringify(text).padEnd(22)} → ${out}`);
+      return out;
+    } catch (e) {
+      report.requests.push({ in: text, error: `${e.code}: ${e.message}` });
+      say(`  ${JSON.stringify(text).padEnd(22)} ✗ ${e.code}: ${e.message}`);
+      return undefined;
+    }
+  };
+  for (const who of ['ada lovelace', '  GRACE hopper', 'alan turing']) await serve(who);
+  say(
+    `  context "requests" = ${registry.context.has('requests') ? registry.context.get('requests') : 'unset'} (written by titlecase through its permission view)`,
+  );
+
+  step('5. An untrusted plugin, in the sandbox');
+  if (!sandbox) {
+    report.sandbox = { skipped: true, reason: 'sandbox unsupported on this machine' };
+    say('  skipped: no sandbox on this machine (see above). Nothing untrusted runs outside it.');
+  } else {
+    await registry.loadPlugin(path.join(pluginDir, 'memory-hog.mjs'), 'untrusted');
+    const hog = registry.getPluginInfo('memory-hog');
+    say(
+      `  memory-hog@${hog.version} loaded untrusted at tier ${hog.tier} (pid ${hog.pid}), memory limit ${hog.resourceLimits.maxHeapBytes / 2 ** 20} MiB`,
+    );
+    const monitor = registry.startResourceMonitor(200);
+    const gone = new Promise((resolve) =>
+      registry.on('unloaded', (e) => e.name === 'memory-hog' && resolve(e)),
+    );
+    say('  sending a request; memory-hog starts hoarding memory…');
+    await serve('linus torvalds');
+    const unloaded = await Promise.race([gone, new Promise((r) => setTimeout(() => r(undefined), 15_000))]);
+    monitor.stop();
+    const after = registry.getPluginInfo('memory-hog');
+    report.sandbox = { status: after.status, error: after.error, unloaded: unloaded?.reason ?? null };
+    say(`  memory-hog is now ${after.status}: ${after.error}`);
+    say(`  unmounted: ${unloaded ? `yes (${unloaded.reason})` : 'no'}`);
+    say('  the host keeps serving:');
+    await serve('margaret hamilton');
+  }
+
+  step('6. Metrics');
+  for (const name of registry.listLoadedPlugins()) {
+    const info = registry.getPluginInfo(name);
+    const m = await registry.getMetrics(name);
+    report.metrics.push({ name, tier: info.tier, status: info.status, ...m });
+  }
+  for (const p of registry.getAllPlugins().filter((p) => p.status !== 'Active')) {
+    report.metrics.push({
+      name: p.name,
+      tier: p.tier,
+      status: p.status,
+      violations: registry.getViolationCount(p.name),
+    });
+  }
+  const mib = (b) => (b === undefined ? '—' : `${(b / 2 ** 20).toFixed(1)} MiB`);
+  say('  plugin       tier        status    source     memory       cpu ms   threads  fds');
+  for (const m of report.metrics) {
+    say(
+      `  ${m.name.padEnd(12)} ${String(m.tier ?? '—').padEnd(11)} ${m.status.padEnd(9)} ${String(m.source ?? '—').padEnd(10)} ${mib(m.memoryBytes).padEnd(12)} ${String(m.cpuTimeMs === undefined ? '—' : Math.round(m.cpuTimeMs)).padEnd(8)} ${String(m.threads ?? '—').padEnd(8)} ${m.fileDescriptors ?? '—'}`,
+    );
+  }
+  report.events = events;
+} catch (e) {
+  failure = e;
+  console.error(`\ndemo failed: ${e?.code ? `${e.code}: ` : ''}${e?.message ?? e}`);
+} finally {
+  if (registry) await registry.close();
+  fs.rmSync(work, { recursive: true, force: true });
 }
-if (!packages.every((p) => p.built) || refused === undefined) process.exit(1);
+say('\nclosed: every plugin unloaded, no plugin process left.');
+if (json) console.log(JSON.stringify(report, null, 2));
+const ok =
+  failure === undefined &&
+  report.requests.filter((r) => r.out !== undefined).length >= 3 &&
+  (report.sandbox.skipped ||
+    (report.sandbox.status === 'Failed' && report.requests.at(-1)?.out !== undefined));
+process.exit(ok ? 0 : 1);

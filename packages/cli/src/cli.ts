@@ -1,7 +1,10 @@
 import { isPluginError, type PluginErrorCode } from '@plugward/types';
 import type { CliIo, Command } from './command.js';
+import { doctor } from './commands/doctor.js';
 import { hash } from './commands/hash.js';
+import { inspect } from './commands/inspect.js';
 import { keygen } from './commands/keygen.js';
+import { run } from './commands/run.js';
 import { sign } from './commands/sign.js';
 import { trust } from './commands/trust.js';
 import { verify } from './commands/verify.js';
@@ -26,7 +29,7 @@ export const CLI_VERSION = '0.0.0';
 
 /** Every subcommand, by name. Later issues register `inspect`, `run` and `doctor` here. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [keygen, hash, sign, verify, trust].map((c) => [c.name, c] as const),
+  [keygen, hash, sign, verify, trust, inspect, run, doctor].map((c) => [c.name, c] as const),
 );
 
 function help(commands: ReadonlyMap<string, Command>): string {

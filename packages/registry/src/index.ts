@@ -1,9 +1,25 @@
 /**
- * @plugward/registry — PluginRegistry: discovery, trust, isolation tiers, lifecycle and monitoring; re-exports the whole stack.
- *
- * Not implemented yet: see the open issue for this package.
+ * @plugward/registry — the PluginRegistry that ties Plugward together (discovery, trust, isolation tiers, lifecycle,
+ * monitoring), and the one install for everything: it re-exports the whole stack.
  * @packageDocumentation
  */
 
+export * from '@plugward/context';
+export * from '@plugward/hooks';
+export * from '@plugward/ipc';
+export * from '@plugward/limits';
+export * from '@plugward/loader';
+export * from '@plugward/sandbox-linux';
+// Names more than one package exports: the registry's own answer wins.
+export type { VerifiedArtifact } from '@plugward/security';
+export * from '@plugward/security';
+// The whole stack, so `@plugward/registry` is the one package a host needs.
+export * from '@plugward/types';
+export type { RegistryEventName, RegistryEvents } from './events.js';
+export { type Placement, type PlacementInput, placePlugin } from './placement.js';
+export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
+export { runtimeEntry } from './tiers/out-of-process.js';
+export { sandboxConfigFor } from './tiers/sandbox-config.js';
+export type { TierExit, TierHandle } from './tiers/tier.js';
 /** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
 export const LAYER = 3;

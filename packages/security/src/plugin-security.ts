@@ -189,21 +189,8 @@ export class PluginSecurity {
    *   `VersionDowngrade`, `IoError`.
    */
   async verifyArtifact(artifactPath: string): Promise<VerifiedArtifact> {
-    const manifestPath = manifestPathFor(artifactPath);
-    const manifest = await readManifest(artifactPath);
+    const { manifestPath, manifest, bytes, hash } = await this.verifyIntegrity(artifactPath);
     const name = manifest.name;
-    const bytes = await readFileCapped(artifactPath, this.policy.maxArtifactBytes);
-    const hash = hashBytes(bytes);
-    if (bytes.length !== manifest.artifact.size || hash !== manifest.artifact.sha3_512) {
-      throw new PluginError(
-        'SecurityError',
-        `${artifactPath} does not match its manifest (hash or size differs)`,
-        {
-          plugin: name,
-          details: { expected: manifest.artifact.sha3_512, actual: hash },
-        },
-      );
-    }
     const signerId = manifest.signature.keyId;
     const byHash = this.entries.find((e) => e.hash === hash);
     let key = this.pinned.get(signerId);
@@ -270,6 +257,30 @@ export class PluginSecurity {
       manifestPath,
       ...(byHash === undefined ? {} : { trustEntry: { ...byHash } }),
     };
+  }
+
+  /**
+   * Integrity only, for plugins that will run untrusted (in the sandbox): reads the manifest and the artifact once
+   * (size-capped) and checks the bytes match the manifest's hash and size. No signature or trust check — the result
+   * never carries a `trustEntry` and must never be treated as trusted.
+   * @throws PluginError `InvalidManifest`, `NotFound`, `SecurityError`, `IoError`.
+   */
+  async verifyIntegrity(artifactPath: string): Promise<VerifiedArtifact> {
+    const manifestPath = manifestPathFor(artifactPath);
+    const manifest = await readManifest(artifactPath);
+    const bytes = await readFileCapped(artifactPath, this.policy.maxArtifactBytes);
+    const hash = hashBytes(bytes);
+    if (bytes.length !== manifest.artifact.size || hash !== manifest.artifact.sha3_512) {
+      throw new PluginError(
+        'SecurityError',
+        `${artifactPath} does not match its manifest (hash or size differs)`,
+        {
+          plugin: manifest.name,
+          details: { expected: manifest.artifact.sha3_512, actual: hash },
+        },
+      );
+    }
+    return { manifest, bytes, hash, artifactPath, manifestPath };
   }
 
   private checkDowngrade(name: string, version: string): void {

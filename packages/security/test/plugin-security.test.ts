@@ -191,3 +191,20 @@ describe('PluginSecurity trust list persistence', () => {
     expect(await d.encryptAndSaveTrustList(key)).toBe(2);
   });
 });
+
+describe('PluginSecurity.verifyIntegrity', () => {
+  it('checks bytes against the manifest without any trust, and never returns a trust entry', async () => {
+    const stranger = generateKeyPair();
+    const { path } = await signedArtifact(dir, 'stranger.mjs', 'export default 7;', {
+      name: 'stranger',
+      keys: stranger,
+    });
+    const sec = new PluginSecurity({ onlyTrusted: false }, [pub], []);
+    await expect(sec.verifyArtifact(path)).rejects.toMatchObject({ code: 'SignatureError' });
+    const v = await sec.verifyIntegrity(path);
+    expect(new TextDecoder().decode(v.bytes)).toBe('export default 7;');
+    expect(v.trustEntry).toBeUndefined();
+    writeFileSync(path, 'export default 8;');
+    await expect(sec.verifyIntegrity(path)).rejects.toMatchObject({ code: 'SecurityError' });
+  });
+});

@@ -1,0 +1,83 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PluginSecurity, readManifest } from '@plugward/security';
+import { DEFAULT_RESOURCE_LIMITS, isPluginError, MINIMAL_REQUIREMENTS } from '@plugward/types';
+import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
+import { readPublicKey, TRUST_KEY_OPTIONS, trustListKey } from '../keys.js';
+
+const usage = `usage: plugward inspect <artifact> [--pub <name.pub|HEX> ...]
+                        [--list FILE (--key-hex HEX | --key-hex-env VAR | --passphrase-env VAR)] [--json]
+
+Shows what a plugin is without running any of its code: its manifest, the artifact's SHA3-512 (and whether it
+matches), the signature status against the --pub keys, the trust status against --list, and the limits and
+requirements it declares. Exit 0 when the artifact verifies (or nothing was asked to verify it against), 1 when not.`;
+
+/** `plugward inspect <artifact>`: manifest, hash, signature and trust status, declared limits — no code runs. */
+export const inspect: Command = {
+  name: 'inspect',
+  summary: 'show a plugin (manifest, hash, signature, trust, limits) without running it',
+  usage,
+  async run(argv, io) {
+    const { values, positionals } = withUsage(usage, () =>
+      parseArgs({
+        args: argv,
+        options: { ...COMMON_OPTIONS, pub: { type: 'string', multiple: true }, ...TRUST_KEY_OPTIONS },
+        allowPositionals: true,
+        strict: true,
+      }),
+    );
+    const artifact = resolve(io.cwd, required(positionals[0], '<artifact>', usage));
+    const manifest = await readManifest(artifact);
+    const keys = await Promise.all((values.pub ?? []).map((p) => readPublicKey(p, io)));
+    const listPath = typeof values.list === 'string' ? resolve(io.cwd, values.list) : undefined;
+    const security = new PluginSecurity({ onlyTrusted: false, trustListPath: listPath ?? '' }, keys);
+    if (listPath !== undefined) await security.loadAndDecryptTrustList(trustListKey(values, io));
+
+    let integrity: { ok: boolean; hash?: string; error?: string };
+    try {
+      integrity = { ok: true, hash: (await security.verifyIntegrity(artifact)).hash };
+    } catch (e) {
+      integrity = { ok: false, error: isPluginError(e) ? `${e.code}: ${e.message}` : String(e) };
+    }
+    const asked = keys.length > 0 || listPath !== undefined;
+    let signature: { status: 'valid' | 'invalid' | 'not-checked'; error?: string } = {
+      status: 'not-checked',
+    };
+    let trusted: boolean | undefined;
+    if (asked && integrity.ok) {
+      try {
+        const v = await security.verifyArtifact(artifact);
+        signature = { status: 'valid' };
+        trusted = v.trustEntry !== undefined;
+      } catch (e) {
+        signature = { status: 'invalid', error: isPluginError(e) ? `${e.code}: ${e.message}` : String(e) };
+        trusted = false;
+      }
+    }
+    const limits = { ...DEFAULT_RESOURCE_LIMITS, ...manifest.limits };
+    const requirements = manifest.requirements ?? MINIMAL_REQUIREMENTS;
+    const result = {
+      artifact,
+      manifest,
+      integrity,
+      signature,
+      trusted: listPath === undefined ? null : trusted,
+      limits,
+      requirements,
+    };
+    const lines = [
+      `${manifest.name}@${manifest.version} (${manifest.kind}) by ${manifest.author}`,
+      ...(manifest.description ? [`  ${manifest.description.split('\n')[0]}`] : []),
+      `artifact   ${manifest.artifact.file}, ${manifest.artifact.size} bytes`,
+      `sha3-512   ${manifest.artifact.sha3_512}`,
+      `integrity  ${integrity.ok ? 'matches the manifest' : `MISMATCH — ${integrity.error}`}`,
+      `signature  key ${manifest.signature.keyId}: ${signature.status}${signature.error ? ` — ${signature.error}` : ''}`,
+      `trust      ${listPath === undefined ? 'not checked (give --list)' : trusted ? 'on the trust list' : 'NOT trusted'}`,
+      `limits     heap ${limits.maxHeapBytes} B, cpu ${limits.maxCpuTimeMs} ms/call, fds ${limits.maxFileDescriptors}, threads ${limits.maxThreads}, connections ${limits.maxConnections}`,
+      `requires   network ${requirements.network.mode}, filesystem ${requirements.filesystem.mode}, context read [${requirements.context.read.join(', ')}] write [${requirements.context.write.join(', ')}]`,
+    ];
+    output(io, values.json, result, lines.join('\n'));
+    const failed = !integrity.ok || signature.status === 'invalid' || (listPath !== undefined && !trusted);
+    return failed ? 1 : 0;
+  },
+};

@@ -1,0 +1,76 @@
+import {
+  type IsolationTier,
+  needsOutOfProcessGrants,
+  PluginError,
+  type PluginRequirements,
+  type TrustLevel,
+} from '@plugward/types';
+
+/** What decides where a plugin runs. */
+export interface PlacementInput {
+  name: string;
+  trustLevel: TrustLevel;
+  requirements: PluginRequirements;
+  /** The host's default tier for trusted plugins. */
+  defaultTier: IsolationTier;
+  /** A per-plugin override set by the host. */
+  override?: IsolationTier;
+  /** Whether a sandbox backend is configured. */
+  sandboxAvailable: boolean;
+}
+
+/** Where a plugin runs, and why. */
+export interface Placement {
+  tier: IsolationTier;
+  reason: string;
+}
+
+/**
+ * DESIGN.md section 4: trusted plugins run at the host's default tier (or its per-plugin override); untrusted ones only
+ * ever in the sandbox; a plugin that asks for network or filesystem grants gets them only out of process, so an
+ * in-process/worker placement is raised to the sandbox (or the process tier when no sandbox is configured).
+ */
+export function placePlugin(input: PlacementInput): Placement {
+  if (input.trustLevel === 'untrusted') {
+    if (!input.sandboxAvailable) {
+      throw new PluginError(
+        'SandboxUnavailable',
+        `plugin ${input.name} is untrusted and may only run in the sandbox, but no sandbox backend is configured`,
+        { plugin: input.name },
+      );
+    }
+    if (input.override !== undefined && input.override !== 'sandbox') {
+      throw new PluginError(
+        'UntrustedPlugin',
+        `plugin ${input.name} is untrusted: tier override "${input.override}" refused, untrusted plugins run only in the sandbox`,
+        { plugin: input.name },
+      );
+    }
+    return { tier: 'sandbox', reason: 'untrusted plugins run only in the sandbox' };
+  }
+  const wanted = input.override ?? input.defaultTier;
+  if (wanted === 'sandbox' && !input.sandboxAvailable) {
+    throw new PluginError(
+      'SandboxUnavailable',
+      `plugin ${input.name}: sandbox tier requested but no sandbox backend is configured`,
+      {
+        plugin: input.name,
+      },
+    );
+  }
+  if ((wanted === 'in-process' || wanted === 'worker') && needsOutOfProcessGrants(input.requirements)) {
+    const tier = input.sandboxAvailable ? 'sandbox' : 'process';
+    return {
+      tier,
+      reason: `requires ${describeGrants(input.requirements)}, granted only out of process (asked for ${wanted})`,
+    };
+  }
+  return { tier: wanted, reason: input.override === undefined ? 'host default tier' : 'host override' };
+}
+
+function describeGrants(req: PluginRequirements): string {
+  const parts: string[] = [];
+  if (req.network.mode !== 'isolated') parts.push(`network (${req.network.mode})`);
+  if (req.filesystem.mode !== 'none') parts.push(`filesystem (${req.filesystem.mode})`);
+  return parts.join(' and ');
+}

@@ -1,0 +1,732 @@
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { PluginContext } from '@plugward/context';
+import { HookRegistry } from '@plugward/hooks';
+import { detectViolations, mergeLimits, ViolationTracker } from '@plugward/limits';
+import { PluginLoader } from '@plugward/loader';
+import { MIN_FILE_DESCRIPTORS, RUNTIME_MEMORY_HEADROOM_BYTES } from '@plugward/sandbox-linux';
+import { type PluginSecurity, readManifest, type VerifiedArtifact } from '@plugward/security';
+import {
+  DEFAULT_MONITOR_INTERVAL_MS,
+  DEFAULT_RESOURCE_LIMITS,
+  DEFAULT_SECURITY_POLICY,
+  DEFAULT_UNMOUNT_BEHAVIOR,
+  type HookHandler,
+  type IsolationTier,
+  isPluginError,
+  MANIFEST_SUFFIX,
+  MIN_THREADS_FOR_NODE,
+  MINIMAL_REQUIREMENTS,
+  PluginError,
+  type PluginInfo,
+  type PluginManifest,
+  type PluginMetrics,
+  type PluginRequirements,
+  type ResourceLimits,
+  type SandboxBackend,
+  type SecurityPolicy,
+  type TrustLevel,
+  toPluginError,
+  type UnmountBehavior,
+  type ViolationType,
+} from '@plugward/types';
+import type { RegistryEventName, RegistryEvents } from './events.js';
+import { placePlugin } from './placement.js';
+import { inProcessHandle } from './tiers/in-process.js';
+import { isTimeoutError, startOutOfProcess } from './tiers/out-of-process.js';
+import type { TierHandle } from './tiers/tier.js';
+
+/** Options of a {@link PluginRegistry}. Everything but `security` has a default. */
+export interface PluginRegistryOptions {
+  security: PluginSecurity;
+  loader?: PluginLoader;
+  hooks?: HookRegistry;
+  context?: PluginContext;
+  /** Needed for the `sandbox` tier (and so for every untrusted plugin). */
+  sandbox?: SandboxBackend<Duplex>;
+  policy?: Partial<SecurityPolicy>;
+  /** Tier for trusted plugins (default `in-process`). */
+  defaultTier?: IsolationTier;
+  /** Per-plugin tier overrides, by plugin name. */
+  tierOverrides?: Readonly<Record<string, IsolationTier>>;
+  /** The host's caps: a plugin may ask for less, never more. Default: DEFAULT_RESOURCE_LIMITS. */
+  hostLimits?: ResourceLimits;
+  unmountBehavior?: UnmountBehavior;
+  /** Where plugin logs go (default: console.error with the plugin name). */
+  log?: (plugin: string, level: string, message: string) => void;
+}
+
+interface Entry {
+  info: PluginInfo;
+  handle?: TierHandle;
+  tracker: ViolationTracker;
+  /** Set while a load or unload of this name is in progress. */
+  busy?: Promise<unknown>;
+  /** False once unloading started: wrapped handlers refuse to call into the plugin. */
+  alive: boolean;
+  inFlight: number;
+  idle?: () => void;
+  /** The monitor's previous reading (CPU time is judged between two readings). */
+  lastMetrics?: PluginMetrics;
+}
+
+/** A running resource monitor; stop it with `stop()` or the signal passed to `startResourceMonitor`. */
+export interface MonitorHandle {
+  stop(): void;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * The plugin registry: discovery, trust, isolation tiers, lifecycle and monitoring (the seed's `PluginRegistry`).
+ *
+ * Concurrency: a second load of a name already loaded or loading fails with `AlreadyLoaded`; `unloadPlugin` during a
+ * running hook lets that execution finish or fail with a PluginError, and later executions no longer see the plugin.
+ */
+export class PluginRegistry {
+  readonly security: PluginSecurity;
+  readonly loader: PluginLoader;
+  readonly hooks: HookRegistry;
+  readonly context: PluginContext;
+  readonly sandbox: SandboxBackend<Duplex> | undefined;
+  readonly policy: SecurityPolicy;
+  readonly #events = new EventEmitter();
+  readonly #entries = new Map<string, Entry>();
+  readonly #defaultTier: IsolationTier;
+  readonly #overrides: Readonly<Record<string, IsolationTier>>;
+  readonly #hostLimits: ResourceLimits;
+  #unmount: UnmountBehavior;
+  readonly #log: (plugin: string, level: string, message: string) => void;
+  #closed = false;
+  readonly #monitors = new Set<AbortController>();
+  /** Every loadPlugin call in progress, from its first line. */
+  readonly #loading = new Set<Promise<string>>();
+
+  constructor(options: PluginRegistryOptions) {
+    if (!options || typeof options !== 'object' || !options.security) {
+      throw new PluginError('InvalidArgument', 'PluginRegistry needs { security } at least');
+    }
+    this.security = options.security;
+    this.loader = options.loader ?? new PluginLoader(options.security);
+    this.hooks = options.hooks ?? new HookRegistry();
+    this.context = options.context ?? new PluginContext();
+    this.sandbox = options.sandbox;
+    this.policy = { ...DEFAULT_SECURITY_POLICY, ...options.policy };
+    this.#defaultTier = options.defaultTier ?? 'in-process';
+    this.#overrides = options.tierOverrides ?? {};
+    this.#hostLimits = options.hostLimits ?? { ...DEFAULT_RESOURCE_LIMITS };
+    this.#unmount = { ...(options.unmountBehavior ?? DEFAULT_UNMOUNT_BEHAVIOR) };
+    this.#log =
+      options.log ??
+      ((plugin, level, message) => {
+        console.error(`[${plugin}] ${level}: ${message}`);
+      });
+    this.#events.setMaxListeners(100);
+  }
+
+  // ---- events -------------------------------------------------------------------------------------------------
+
+  /** Subscribes to a registry event; returns the unsubscribe function. */
+  on<E extends RegistryEventName>(event: E, listener: (payload: RegistryEvents[E]) => void): () => void {
+    this.#events.on(event, listener);
+    return () => this.#events.off(event, listener);
+  }
+
+  #emit<E extends RegistryEventName>(event: E, payload: RegistryEvents[E]): void {
+    // A throwing listener must not break the registry's own bookkeeping.
+    for (const l of this.#events.listeners(event)) {
+      try {
+        (l as (p: RegistryEvents[E]) => void)(payload);
+      } catch (e) {
+        this.#log('registry', 'error', `listener of ${event} threw: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  // ---- discovery ----------------------------------------------------------------------------------------------
+
+  /**
+   * Scans `dir` for signed manifests (`*.plugward.json`) and records each plugin as Available (trusted) or Untrusted.
+   * Reads manifests and hashes artifacts; never runs plugin code. Returns how many plugins were found.
+   */
+  async scanDirectory(dir: string): Promise<number> {
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch (e) {
+      throw toPluginError(e, 'IoError', `cannot read plugin directory ${dir}`);
+    }
+    let count = 0;
+    for (const file of names.sort()) {
+      if (!file.endsWith(MANIFEST_SUFFIX)) continue;
+      const artifact = path.join(dir, file.slice(0, -MANIFEST_SUFFIX.length));
+      try {
+        await this.discoverPlugin(artifact);
+        count++;
+      } catch (e) {
+        this.#log('registry', 'warn', `skipping ${artifact}: ${(e as Error).message}`);
+      }
+    }
+    return count;
+  }
+
+  /**
+   * Reads one plugin's manifest and trust status without running it. Keyed by the manifest's `name` — the same name
+   * `loadPlugin` uses.
+   */
+  async discoverPlugin(artifactPath: string): Promise<PluginInfo> {
+    const manifest = await readManifest(artifactPath);
+    const existing = this.#entries.get(manifest.name);
+    if (existing && (existing.info.status === 'Active' || existing.busy)) return { ...existing.info };
+    const stat = await statOf(artifactPath);
+    let trustLevel: TrustLevel = 'untrusted';
+    let error: string | undefined;
+    let trustInfo: PluginInfo['trustInfo'];
+    try {
+      const verified = await this.security.verifyArtifact(artifactPath);
+      if (verified.trustEntry) {
+        trustLevel = 'trusted';
+        trustInfo = verified.trustEntry;
+      } else {
+        error = 'signed but not on the trust list';
+      }
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    const info = this.#infoFrom(manifest, artifactPath, stat, trustLevel);
+    info.status = trustLevel === 'trusted' ? 'Available' : 'Untrusted';
+    if (trustInfo) info.trustInfo = trustInfo;
+    if (error !== undefined) info.error = error;
+    const entry = existing ?? this.#newEntry(info);
+    entry.info = info;
+    this.#entries.set(manifest.name, entry);
+    return { ...info };
+  }
+
+  // ---- loading ------------------------------------------------------------------------------------------------
+
+  /**
+   * Verifies, places and starts a plugin; returns its name. Trusted plugins must pass PluginSecurity; untrusted ones
+   * are refused under `onlyTrusted` and otherwise run only in the sandbox.
+   */
+  async loadPlugin(artifactPath: string, trustLevel: TrustLevel = 'trusted'): Promise<string> {
+    this.#assertOpen();
+    // Tracked from the very start, so an unloadAll()/close() that begins while this load still reads the manifest
+    // waits for it too (and then unloads it), instead of missing it.
+    const work = this.#loadPlugin(artifactPath, trustLevel);
+    this.#loading.add(work);
+    try {
+      return await work;
+    } finally {
+      this.#loading.delete(work);
+    }
+  }
+
+  async #loadPlugin(artifactPath: string, trustLevel: TrustLevel): Promise<string> {
+    const manifest = await readManifest(artifactPath);
+    const name = manifest.name;
+    // From here to `e.busy = work` nothing awaits: the check and the reservation of the name are one step, so of two
+    // concurrent loads exactly one gets AlreadyLoaded (an await in between let both through).
+    const entry = this.#entries.get(name);
+    if (entry?.busy || entry?.info.status === 'Active') {
+      throw new PluginError(
+        'AlreadyLoaded',
+        `plugin ${name} is already ${entry.busy ? 'being loaded' : 'loaded'}`,
+        {
+          plugin: name,
+        },
+      );
+    }
+    // Placeholder size/mtime: #load stats the file (before verifying it) and replaces the info.
+    const e =
+      entry ??
+      this.#newEntry(
+        this.#infoFrom(manifest, artifactPath, { size: manifest.artifact.size, mtimeMs: 0 }, trustLevel),
+      );
+    const work = this.#load(e, manifest, artifactPath, trustLevel);
+    e.busy = work;
+    this.#entries.set(name, e);
+    try {
+      await work;
+      return name;
+    } finally {
+      e.busy = undefined;
+    }
+  }
+
+  /** Loads a plugin found earlier by `scanDirectory`/`discoverPlugin`, by name. */
+  async loadPluginByName(name: string): Promise<string> {
+    const entry = this.#entries.get(name);
+    if (!entry) throw new PluginError('NotFound', `no plugin named ${name} was discovered`, { plugin: name });
+    return this.loadPlugin(entry.info.path, entry.info.status === 'Untrusted' ? 'untrusted' : 'trusted');
+  }
+
+  async #load(
+    entry: Entry,
+    manifest: PluginManifest,
+    artifactPath: string,
+    trustLevel: TrustLevel,
+  ): Promise<void> {
+    const name = manifest.name;
+    entry.tracker.reset();
+    entry.lastMetrics = undefined;
+    try {
+      entry.info = this.#infoFrom(manifest, artifactPath, await statOf(artifactPath), trustLevel);
+      const verified = await this.#verify(name, artifactPath, trustLevel);
+      if (verified.trustEntry) entry.info.trustInfo = verified.trustEntry;
+      entry.info.hash = verified.hash;
+      const requirements = verified.manifest.requirements ?? MINIMAL_REQUIREMENTS;
+      const placement = placePlugin({
+        name,
+        trustLevel,
+        requirements,
+        defaultTier: this.#defaultTier,
+        override: this.#overrides[name],
+        sandboxAvailable: this.sandbox !== undefined,
+      });
+      entry.info.tier = placement.tier;
+      entry.info.resourceLimits = mergeLimits(verified.manifest.limits ?? {}, this.#hostLimits);
+      entry.alive = true;
+      entry.handle = await this.#start(entry, verified, placement.tier, requirements);
+      if (this.#closed) throw new PluginError('LoadError', 'registry closed during load', { plugin: name });
+      entry.info.pid = entry.handle.pid;
+      entry.info.status = 'Active';
+      entry.info.error = undefined;
+      this.#watchExit(entry, entry.handle);
+      this.#emit('loaded', {
+        name,
+        version: entry.info.version,
+        tier: placement.tier,
+        pid: entry.handle.pid,
+      });
+    } catch (e) {
+      const err = toPluginError(e, 'LoadError', `cannot load plugin ${name}`, { plugin: name });
+      entry.alive = false;
+      this.hooks.unregisterAll(name);
+      if (entry.handle) await entry.handle.stop({ callShutdown: false, timeoutMs: 2000 });
+      entry.handle = undefined;
+      entry.info.status = err.code === 'UntrustedPlugin' ? 'Untrusted' : 'Failed';
+      entry.info.error = err.message;
+      entry.info.pid = undefined;
+      this.#emit('failed', { name, error: err });
+      throw err;
+    }
+  }
+
+  async #verify(name: string, artifactPath: string, trustLevel: TrustLevel): Promise<VerifiedArtifact> {
+    if (trustLevel === 'trusted') {
+      const verified = await this.security.verifyArtifact(artifactPath);
+      // Under onlyTrusted: false a signed but unlisted artifact verifies without a trust entry: not trusted.
+      if (!verified.trustEntry) {
+        throw new PluginError(
+          'UntrustedPlugin',
+          `plugin ${name} is signed but not on the trust list; load it as untrusted`,
+          {
+            plugin: name,
+          },
+        );
+      }
+      return verified;
+    }
+    if (this.policy.onlyTrusted) {
+      throw new PluginError(
+        'UntrustedPlugin',
+        `plugin ${name} is not trusted and the policy allows only trusted plugins`,
+        {
+          plugin: name,
+        },
+      );
+    }
+    return this.security.verifyIntegrity(artifactPath);
+  }
+
+  async #start(
+    entry: Entry,
+    verified: VerifiedArtifact,
+    tier: IsolationTier,
+    requirements: PluginRequirements,
+  ): Promise<TierHandle> {
+    const name = entry.info.name;
+    const contextView = this.context.forPlugin(name, {
+      read: [...requirements.context.read],
+      write: [...requirements.context.write],
+    });
+    const registrar = {
+      register: (hookName: string, priority: number, handler: HookHandler) =>
+        this.hooks.register(hookName, priority, this.#guard(entry, hookName, handler), {
+          owner: name,
+          timeoutMs: entry.info.resourceLimits.maxCpuTimeMs,
+        }),
+    };
+    const log = (level: string, message: string) => this.#log(name, level, message);
+    if (tier === 'in-process') {
+      const instance = await this.loader.loadVerified(verified);
+      const handle = inProcessHandle(instance);
+      try {
+        await instance.init(contextView, { tier, log });
+        await instance.registerHooks(registrar);
+      } catch (e) {
+        await handle.stop({ callShutdown: false, timeoutMs: 2000 });
+        throw toPluginError(e, 'InitializationError', `plugin ${name} failed to initialise`, {
+          plugin: name,
+        });
+      }
+      return handle;
+    }
+    return startOutOfProcess({
+      tier,
+      verified,
+      requirements,
+      limits: entry.info.resourceLimits,
+      registrar,
+      context: contextView,
+      log,
+      sandbox: this.sandbox,
+    });
+  }
+
+  /** Wraps a plugin's handler: refuses once the plugin is unloading, counts in-flight calls, reports failures. */
+  #guard(entry: Entry, hookName: string, handler: HookHandler): HookHandler {
+    const name = entry.info.name;
+    return async (data, info) => {
+      if (!entry.alive) {
+        throw new PluginError('NotFound', `plugin ${name} was unloaded`, { plugin: name });
+      }
+      entry.inFlight++;
+      const started = performance.now();
+      try {
+        return await handler(data, info);
+      } catch (e) {
+        const err = toPluginError(e, 'HookError', `hook ${hookName} of plugin ${name} failed`, {
+          plugin: name,
+        });
+        if (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason))) {
+          const limit = entry.info.resourceLimits.maxCpuTimeMs;
+          this.#violation(entry, {
+            type: 'HookTimeout',
+            hookName,
+            durationMs: Math.round(performance.now() - started),
+            limitMs: limit,
+          });
+        }
+        this.#emit('hook-error', { name, hookName, error: err });
+        throw err;
+      } finally {
+        entry.inFlight--;
+        if (entry.inFlight === 0) entry.idle?.();
+      }
+    };
+  }
+
+  #watchExit(entry: Entry, handle: TierHandle): void {
+    handle.exited.then(
+      (exit) => {
+        if (entry.handle !== handle || !entry.alive) return; // an unload we asked for
+        entry.alive = false;
+        entry.handle = undefined;
+        this.hooks.unregisterAll(entry.info.name);
+        entry.info.status = 'Failed';
+        entry.info.pid = undefined;
+        entry.info.error = exit.oomKilled
+          ? 'plugin process was killed for exceeding its memory limit'
+          : `plugin process exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`;
+        this.#emit('crashed', { name: entry.info.name, ...exit });
+        this.#violation(
+          entry,
+          exit.oomKilled
+            ? { type: 'OutOfMemory', limit: entry.info.resourceLimits.maxHeapBytes }
+            : { type: 'Crash', signal: exit.signal, exitCode: exit.exitCode },
+          false,
+        );
+        this.#emit('unloaded', { name: entry.info.name, reason: 'crashed' });
+      },
+      () => {},
+    );
+  }
+
+  // ---- unloading ----------------------------------------------------------------------------------------------
+
+  /**
+   * Unloads a plugin: removes its hooks (later executions no longer see it), waits for running calls into it
+   * (bounded), calls `shutdown`, releases the library/process. The plugin ends `Inactive`.
+   */
+  async unloadPlugin(
+    name: string,
+    reason: RegistryEvents['unloaded']['reason'] = 'requested',
+  ): Promise<void> {
+    const entry = this.#entries.get(name);
+    if (!entry || (entry.info.status !== 'Active' && !entry.busy)) {
+      throw new PluginError('NotFound', `plugin ${name} is not loaded`, { plugin: name });
+    }
+    if (entry.busy) await entry.busy.catch(() => {});
+    const handle = entry.handle;
+    if (!handle || entry.info.status !== 'Active') {
+      throw new PluginError('NotFound', `plugin ${name} is not loaded`, { plugin: name });
+    }
+    const work = (async () => {
+      this.hooks.unregisterAll(name);
+      const b = this.#unmount;
+      if (entry.inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          entry.idle = resolve;
+          setTimeout(resolve, Math.max(b.maxCleanupTimeMs, 100)).unref();
+        });
+        entry.idle = undefined;
+      }
+      entry.alive = false;
+      entry.handle = undefined;
+      const err = await handle.stop({
+        callShutdown: b.callShutdownHook && (reason !== 'violations' || b.allowCleanup),
+        timeoutMs: Math.max(b.maxCleanupTimeMs, 100),
+      });
+      entry.info.status = 'Inactive';
+      entry.info.pid = undefined;
+      entry.info.error = reason === 'violations' ? 'unmounted after resource violations' : err?.message;
+      this.#emit('unloaded', { name, reason });
+    })();
+    entry.busy = work;
+    try {
+      await work;
+    } finally {
+      entry.busy = undefined;
+    }
+  }
+
+  /** Unloads every loaded plugin (waiting for loads in progress first). */
+  async unloadAll(reason: RegistryEvents['unloaded']['reason'] = 'requested'): Promise<void> {
+    await Promise.allSettled([...this.#loading]);
+    await Promise.all([...this.#entries.values()].map((e) => e.busy?.catch(() => {})));
+    const active = [...this.#entries.values()]
+      .filter((e) => e.info.status === 'Active')
+      .map((e) => e.info.name);
+    await Promise.all(active.map((n) => this.unloadPlugin(n, reason).catch(() => {})));
+  }
+
+  /** Stops monitors and unloads everything; leaves no plugin process behind. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const m of this.#monitors) m.abort();
+    await this.unloadAll('close');
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---- queries ------------------------------------------------------------------------------------------------
+
+  /** Every plugin the registry knows, in any state. */
+  getAllPlugins(): PluginInfo[] {
+    return [...this.#entries.values()].map((e) => ({ ...e.info }));
+  }
+  /** Names of the Active plugins. */
+  listLoadedPlugins(): string[] {
+    return this.#select('Active').map((i) => i.name);
+  }
+  /** Discovered, trusted, not loaded. */
+  getAvailablePlugins(): PluginInfo[] {
+    return this.#select('Available');
+  }
+  /** Discovered but not trusted. */
+  getUntrustedPlugins(): PluginInfo[] {
+    return this.#select('Untrusted');
+  }
+  /** One plugin's info, or `undefined`. */
+  getPluginInfo(name: string): PluginInfo | undefined {
+    const e = this.#entries.get(name);
+    return e ? { ...e.info } : undefined;
+  }
+  isLoaded(name: string): boolean {
+    return this.#entries.get(name)?.info.status === 'Active';
+  }
+  /** Number of Active plugins. */
+  pluginCount(): number {
+    return this.#select('Active').length;
+  }
+  /** Number of plugins known in any state. */
+  totalPluginCount(): number {
+    return this.#entries.size;
+  }
+
+  // ---- limits and violations ----------------------------------------------------------------------------------
+
+  /** The effective (host-capped) limits of a plugin. */
+  getResourceLimits(name: string): ResourceLimits {
+    return { ...this.#mustGet(name).info.resourceLimits };
+  }
+  /** Records a violation; returns true when the plugin should be unmounted (and unmounts it under autoUnmount). */
+  recordViolation(name: string, violation: ViolationType): boolean {
+    return this.#violation(this.#mustGet(name), violation);
+  }
+  getViolationCount(name: string): number {
+    return this.#mustGet(name).tracker.violationCount();
+  }
+  resetViolations(name: string): void {
+    this.#mustGet(name).tracker.reset();
+  }
+  setUnmountBehavior(behavior: UnmountBehavior): void {
+    this.#unmount = { ...behavior };
+  }
+  getUnmountBehavior(): UnmountBehavior {
+    return { ...this.#unmount };
+  }
+
+  #violation(entry: Entry, violation: ViolationType, mayUnmount = true): boolean {
+    entry.tracker.recordViolation(violation);
+    const should = entry.tracker.shouldUnmount();
+    const willUnmount = mayUnmount && should && this.#unmount.autoUnmount && entry.info.status === 'Active';
+    if (this.#unmount.logViolations) {
+      this.#log(
+        entry.info.name,
+        'warn',
+        `violation ${JSON.stringify(violation)}${willUnmount ? ' → unmounting' : ''}`,
+      );
+    }
+    this.#emit('violation', {
+      name: entry.info.name,
+      violation,
+      count: entry.tracker.violationCount(),
+      willUnmount,
+    });
+    if (willUnmount) {
+      const name = entry.info.name;
+      const delay = this.#unmount.gracePeriodMs;
+      const go = () => {
+        this.unloadPlugin(name, 'violations').catch((e) =>
+          this.#log(name, 'error', `auto-unmount failed: ${(e as Error).message}`),
+        );
+      };
+      if (delay > 0) setTimeout(go, delay).unref();
+      else go();
+    }
+    return should;
+  }
+
+  /** Reads one plugin's metrics from the collector of its tier. */
+  async getMetrics(name: string): Promise<PluginMetrics> {
+    const entry = this.#mustGet(name);
+    if (!entry.handle) return { timestamp: Date.now(), source: 'host', exited: true };
+    return entry.handle.metrics();
+  }
+
+  /**
+   * Starts the resource monitor: every `intervalMs` it reads each Active plugin's metrics, records violations of its
+   * limits and unmounts at the threshold (when autoUnmount). Ticks never overlap; a failed read skips that plugin.
+   */
+  startResourceMonitor(intervalMs = DEFAULT_MONITOR_INTERVAL_MS, signal?: AbortSignal): MonitorHandle {
+    if (!Number.isFinite(intervalMs) || intervalMs < 10) {
+      throw new PluginError('InvalidArgument', `monitor interval must be at least 10 ms, got ${intervalMs}`);
+    }
+    const ctl = new AbortController();
+    this.#monitors.add(ctl);
+    signal?.addEventListener('abort', () => ctl.abort(), { once: true });
+    const tick = async () => {
+      const entries = [...this.#entries.values()].filter(
+        (e) => e.info.status === 'Active' && e.handle && !e.busy,
+      );
+      await Promise.all(
+        entries.map(async (e) => {
+          try {
+            const m = await e.handle!.metrics();
+            if (ctl.signal.aborted || e.info.status !== 'Active') return;
+            const previous = e.lastMetrics;
+            e.lastMetrics = m;
+            const judged = withRuntimeAllowance(e.info.resourceLimits, e.info.tier);
+            for (const v of detectViolations(m, judged, previous)) this.#violation(e, v);
+          } catch (err) {
+            this.#log(e.info.name, 'debug', `metrics read failed: ${(err as Error).message}`);
+          }
+        }),
+      );
+    };
+    const loop = async () => {
+      while (!ctl.signal.aborted) {
+        await tick();
+        await new Promise<void>((resolve) => {
+          const onAbort = () => {
+            clearTimeout(t);
+            resolve();
+          };
+          const t = setTimeout(() => {
+            ctl.signal.removeEventListener('abort', onAbort);
+            resolve();
+          }, intervalMs);
+          ctl.signal.addEventListener('abort', onAbort, { once: true });
+        });
+      }
+      this.#monitors.delete(ctl);
+    };
+    loop().catch((e) => this.#log('registry', 'error', `monitor stopped: ${(e as Error).message}`));
+    return { stop: () => ctl.abort(), signal: ctl.signal };
+  }
+
+  // ---- internals ----------------------------------------------------------------------------------------------
+
+  #select(status: PluginInfo['status']): PluginInfo[] {
+    return [...this.#entries.values()].filter((e) => e.info.status === status).map((e) => ({ ...e.info }));
+  }
+
+  #mustGet(name: string): Entry {
+    const e = this.#entries.get(name);
+    if (!e) throw new PluginError('NotFound', `no plugin named ${name}`, { plugin: name });
+    return e;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new PluginError('LoadError', 'the registry is closed');
+  }
+
+  #newEntry(info: PluginInfo): Entry {
+    return { info, tracker: new ViolationTracker(), alive: false, inFlight: 0 };
+  }
+
+  #infoFrom(
+    manifest: PluginManifest,
+    artifactPath: string,
+    stat: { size: number; mtimeMs: number },
+    trustLevel: TrustLevel,
+  ): PluginInfo {
+    return {
+      name: manifest.name,
+      version: manifest.version,
+      author: manifest.author,
+      ...(manifest.description === undefined ? {} : { description: manifest.description }),
+      kind: manifest.kind,
+      status: 'Available',
+      trustLevel,
+      path: path.resolve(artifactPath),
+      hash: manifest.artifact.sha3_512,
+      size: stat.size,
+      modified: stat.mtimeMs,
+      resourceLimits: mergeLimits(manifest.limits ?? {}, this.#hostLimits),
+    };
+  }
+}
+
+/**
+ * At the process and sandbox tiers a reading covers the whole Node runtime around the plugin (≈ 96 MiB, ~16 threads,
+ * ~30 fds before the plugin does anything): judge the plugin's limits on top of that allowance, the same allowance
+ * its cgroup gets, so an idle plugin is never a violation.
+ */
+function withRuntimeAllowance(limits: ResourceLimits, tier: IsolationTier | undefined): ResourceLimits {
+  if (tier !== 'process' && tier !== 'sandbox') return limits;
+  return {
+    ...limits,
+    maxHeapBytes: limits.maxHeapBytes + RUNTIME_MEMORY_HEADROOM_BYTES,
+    maxThreads: limits.maxThreads + MIN_THREADS_FOR_NODE,
+    maxFileDescriptors: limits.maxFileDescriptors + MIN_FILE_DESCRIPTORS,
+  };
+}
+
+async function statOf(p: string): Promise<{ size: number; mtimeMs: number }> {
+  try {
+    const s = await fs.stat(p);
+    return { size: s.size, mtimeMs: s.mtimeMs };
+  } catch (e) {
+    throw toPluginError(e, 'IoError', `cannot stat ${p}`);
+  }
+}
+
+export { isPluginError };

@@ -1,0 +1,218 @@
+// The plugin-side runtime: the entry of every plugin process, sandboxed process and worker. It loads the verified
+// private copy it is pointed at, then serves the plugin over the framed IPC channel (fd 3, or a MessagePort in a
+// worker) until the host asks it to shut down or goes away — so no plugin process ever outlives its host.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import v8 from 'node:v8';
+import { isMainThread, type MessagePort, workerData } from 'node:worker_threads';
+import { connectToHost, IpcChannel, messagePortStream, processMetrics, servePlugin } from '@plugward/ipc';
+import { PluginLoader } from '@plugward/loader';
+import {
+  type AnyContextKey,
+  contextKeyName,
+  MANIFEST_SUFFIX,
+  MAX_MANIFEST_BYTES,
+  MINIMAL_REQUIREMENTS,
+  type PluginContextApi,
+  PluginError,
+  type PluginInstance,
+  type PluginManifest,
+  type PluginMetrics,
+  type PluginRuntimeApi,
+  toPluginError,
+} from '@plugward/types';
+
+/** Linux reports per-thread CPU in USER_HZ ticks, 100 per second on every architecture Node supports. */
+const USER_HZ = 100;
+
+/**
+ * CPU time of the calling thread, in ms, from /proc/thread-self/stat (utime + stime). In a worker, process.cpuUsage()
+ * is the whole host process — charging the host's CPU to the plugin would make a busy host unload an idle plugin — and
+ * Node 20 has no per-thread counter. `readFileSync` opens the file on this very thread, so `thread-self` is the
+ * worker's thread. Undefined when unreadable (never a made-up 0).
+ */
+function threadCpuTimeMs(): number | undefined {
+  try {
+    const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
+    // Fields after the parenthesised command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(rest[11]) + Number(rest[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / USER_HZ : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function workerMetrics(): PluginMetrics {
+  const heap = v8.getHeapStatistics();
+  const cpuTimeMs = threadCpuTimeMs();
+  return {
+    timestamp: Date.now(),
+    source: 'v8',
+    memoryBytes: heap.used_heap_size + heap.external_memory,
+    heapLimitBytes: heap.heap_size_limit,
+    ...(cpuTimeMs === undefined ? {} : { cpuTimeMs }),
+  };
+}
+
+async function loadCopy(dir: string, file: string): Promise<PluginInstance> {
+  const artifactPath = path.join(dir, file);
+  const manifestPath = artifactPath + MANIFEST_SUFFIX;
+  const manifestText = fs.readFileSync(manifestPath);
+  if (manifestText.byteLength > MAX_MANIFEST_BYTES)
+    throw new PluginError('InvalidManifest', 'manifest too large');
+  const manifest = JSON.parse(manifestText.toString('utf8')) as PluginManifest;
+  const bytes = new Uint8Array(fs.readFileSync(artifactPath));
+  const hash = createHash('sha3-512').update(bytes).digest('hex');
+  // The host verified these bytes before copying them; a mismatch here means the copy was tampered with.
+  if (hash !== manifest.artifact.sha3_512) {
+    throw new PluginError(
+      'SecurityError',
+      `private copy of ${manifest.name} does not match its verified hash`,
+    );
+  }
+  // The runtime never verifies signatures (it has no keys): the host did, before it made this copy.
+  const loader = new PluginLoader({
+    verifyArtifact: async () => {
+      throw new PluginError('SecurityError', 'the plugin runtime loads only the copy the host verified');
+    },
+  });
+  return loader.loadVerified(
+    { manifest, bytes, hash, artifactPath, manifestPath },
+    { signatureVerified: false },
+  );
+}
+
+/**
+ * Native code can't await: the C ABI's context_get is synchronous, while the context here is an IPC proxy. So for a
+ * native plugin the keys it declared readable are fetched once at init and served from a local copy (writes go to the
+ * host and update the copy). A value the host changes later is not seen by the native plugin until it reloads —
+ * documented in the README.
+ */
+function withPrefetchedContext(instance: PluginInstance): PluginInstance {
+  if (instance.kind !== 'native') return instance;
+  return {
+    name: instance.name,
+    version: instance.version,
+    author: instance.author,
+    description: instance.description,
+    kind: instance.kind,
+    declaredLimits: instance.declaredLimits,
+    requirements: instance.requirements,
+    registerHooks: (hooks) => instance.registerHooks(hooks),
+    shutdown: () => instance.shutdown(),
+    unload: () => instance.unload(),
+    async init(ctx: PluginContextApi, runtime: PluginRuntimeApi) {
+      const cache = new Map<string, unknown>();
+      const absent = new Set<string>();
+      const { read, write } = instance.requirements.context;
+      // The host's view enforces the grants too, but only asynchronously (after the C call returned OK): refuse an
+      // undeclared key here, synchronously, so the plugin gets PW_ERR_PERMISSION_DENIED exactly as in process.
+      const check = (n: string, allowed: readonly string[], what: 'read' | 'write') => {
+        if (allowed.includes('*') || allowed.includes(n)) return;
+        throw new PluginError(
+          'PermissionDenied',
+          `plugin "${instance.name}" may not ${what} context key "${n}" (not in its declared ${what} keys)`,
+          { plugin: instance.name },
+        );
+      };
+      for (const key of read) {
+        if (key === '*') continue;
+        if (await ctx.has(key)) cache.set(key, await ctx.get(key));
+        else absent.add(key);
+      }
+      const local: PluginContextApi = {
+        get: <T>(key: AnyContextKey<T>) => {
+          const n = contextKeyName(key);
+          if (cache.has(n)) return cache.get(n) as T;
+          check(n, read, 'read');
+          return ctx.get(key);
+        },
+        has: (key) => {
+          const n = contextKeyName(key);
+          if (cache.has(n)) return true;
+          check(n, read, 'read');
+          return absent.has(n) ? false : ctx.has(key);
+        },
+        set: (key, value) => {
+          const n = contextKeyName(key);
+          check(n, write, 'write');
+          return Promise.resolve(ctx.set(key, value)).then(() => {
+            cache.set(n, value);
+            absent.delete(n);
+          });
+        },
+        remove: (key) => {
+          const n = contextKeyName(key);
+          check(n, write, 'write');
+          return Promise.resolve(ctx.remove(key)).then((removed) => {
+            cache.delete(n);
+            absent.add(n);
+            return removed;
+          });
+        },
+        keys: () => ctx.keys(),
+      };
+      return instance.init(local, runtime);
+    },
+  };
+}
+
+/** A stand-in that reports why loading failed, through the normal Initialize error path. */
+function failedInstance(error: PluginError, name: string): PluginInstance {
+  const fail = async () => {
+    throw error;
+  };
+  return {
+    name,
+    version: '0.0.0',
+    author: '',
+    description: undefined,
+    kind: 'js',
+    declaredLimits: {},
+    requirements: MINIMAL_REQUIREMENTS,
+    init: fail,
+    registerHooks: fail,
+    shutdown: async () => {},
+    unload: async () => {},
+  };
+}
+
+function manifestName(dir: string | undefined, file: string): string | undefined {
+  try {
+    const m = JSON.parse(fs.readFileSync(path.join(dir ?? '', file + MANIFEST_SUFFIX), 'utf8')) as {
+      name?: unknown;
+    };
+    return typeof m.name === 'string' ? m.name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(): Promise<void> {
+  const wd = workerData as { port: MessagePort; dir: string; file: string } | null;
+  const [dir, file] = isMainThread ? process.argv.slice(2) : [wd?.dir, wd?.file];
+  let instance: PluginInstance;
+  try {
+    if (!dir || !file)
+      throw new PluginError('InvalidArgument', 'usage: runtime <private-dir> <artifact-file>');
+    instance = withPrefetchedContext(await loadCopy(dir, file));
+  } catch (e) {
+    // Answer Initialize with the reason (under the expected name, so the host sees the cause, not a name mismatch).
+    const name = file ? (manifestName(dir, file) ?? file) : 'unknown';
+    instance = failedInstance(toPluginError(e, 'LoadError', `plugin runtime could not load ${name}`), name);
+  }
+  const channel = isMainThread
+    ? connectToHost({ label: instance.name })
+    : new IpcChannel(messagePortStream(wd!.port), { role: 'plugin', label: instance.name });
+  const result = await servePlugin(channel, instance, {
+    metrics: isMainThread ? processMetrics : workerMetrics,
+  });
+  if (isMainThread) process.exit(result.shutdown ? 0 : 1);
+}
+
+main().catch((e) => {
+  process.stderr.write(`plugward runtime: ${(e as Error).stack ?? String(e)}\n`);
+  if (isMainThread) process.exit(70);
+});

@@ -1,0 +1,25 @@
+import type { PluginInstance, PluginMetrics } from '@plugward/types';
+import { settleWithin, type TierExit, type TierHandle } from './tier.js';
+
+/**
+ * The in-process tier: the plugin's code runs in the host (fastest, trusted only). There is no per-plugin process to
+ * measure, so metrics carry only the time of the reading — the registry never attributes the host's own use to a
+ * plugin (the seed's mistake); hook time budgets are enforced per call instead.
+ */
+export function inProcessHandle(instance: PluginInstance): TierHandle {
+  return {
+    tier: 'in-process',
+    pid: undefined,
+    exited: new Promise<TierExit>(() => {}),
+    async metrics(): Promise<PluginMetrics> {
+      return { timestamp: Date.now(), source: 'host' };
+    },
+    async stop({ callShutdown, timeoutMs }) {
+      const err = callShutdown
+        ? await settleWithin(() => instance.shutdown(), timeoutMs, `${instance.name} shutdown`)
+        : undefined;
+      const unloadErr = await settleWithin(() => instance.unload(), timeoutMs, `${instance.name} unload`);
+      return err ?? unloadErr;
+    },
+  };
+}

@@ -1,0 +1,311 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { IpcChannel, messagePortStream, PluginProcessClient, type WatchedProcess } from '@plugward/ipc';
+import { collectProcessMetrics } from '@plugward/limits';
+import type { VerifiedArtifact } from '@plugward/security';
+import {
+  type FetchRequest,
+  type FetchResponse,
+  type HookHandler,
+  type HookRegistrar,
+  isPluginError,
+  type LogLevel,
+  MANIFEST_SUFFIX,
+  type PluginContextApi,
+  PluginError,
+  type PluginMetrics,
+  type PluginRequirements,
+  type ResourceLimits,
+  type SandboxBackend,
+  type SandboxedProcess,
+} from '@plugward/types';
+import { sandboxConfigFor } from './sandbox-config.js';
+import { settleWithin, type TierExit, type TierHandle } from './tier.js';
+
+/** What starting a plugin out of process needs. */
+export interface OutOfProcessOptions {
+  tier: 'worker' | 'process' | 'sandbox';
+  verified: VerifiedArtifact;
+  requirements: PluginRequirements;
+  limits: ResourceLimits;
+  /** Where the plugin's hooks go (the registry's guarded registrar). */
+  registrar: HookRegistrar;
+  context: PluginContextApi;
+  log: (level: LogLevel, message: string) => void;
+  sandbox: SandboxBackend<Duplex> | undefined;
+  /** Brokered fetch for the sandbox's `restricted` network mode. */
+  fetch?: (request: FetchRequest, signal: AbortSignal) => Promise<FetchResponse>;
+  /** Longest time `Initialize` may take, ms. */
+  initTimeoutMs?: number;
+}
+
+/**
+ * Whether `e` says a time budget ran out: the IPC call's own timeout, or the hook registry's budget — which aborts the
+ * call's signal with a `HandlerTimeout` before the IPC timer (same length) fires, so both must count.
+ */
+export function isTimeoutError(e: unknown): boolean {
+  if (isPluginError(e)) return e.code === 'Timeout' || e.code === 'HookTimeout';
+  // @plugward/hooks does not export HandlerTimeout; its name is stable (hook-errors.ts).
+  return e instanceof Error && e.name === 'HandlerTimeout';
+}
+
+/** How much longer than the hook budget the IPC call itself may wait for an answer. */
+const IPC_TIMEOUT_GRACE_MS = 250;
+
+/** Path of the plugin-side runtime entry (built beside this module). */
+export function runtimeEntry(): string {
+  return fileURLToPath(new URL('./runtime.js', import.meta.url));
+}
+
+/**
+ * Writes the verified bytes (and their manifest) into a fresh private 0700 directory: the plugin process loads this
+ * copy, so swapping the original file after verification changes nothing.
+ */
+async function privateCopy(verified: VerifiedArtifact): Promise<{ dir: string; file: string }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plugward-'));
+  await fs.chmod(dir, 0o700);
+  const file = verified.manifest.artifact.file;
+  if (file !== path.basename(file)) {
+    throw new PluginError(
+      'InvalidManifest',
+      `artifact file name ${JSON.stringify(file)} must not contain directories`,
+    );
+  }
+  await fs.writeFile(path.join(dir, file), verified.bytes, { mode: 0o400 });
+  await fs.writeFile(path.join(dir, file + MANIFEST_SUFFIX), JSON.stringify(verified.manifest), {
+    mode: 0o400,
+  });
+  await fs.chmod(dir, 0o500);
+  return { dir, file };
+}
+
+interface Started {
+  socket: Duplex;
+  watched: WatchedProcess;
+  pid: number | undefined;
+  kill(): void;
+  metrics(client: PluginProcessClient): Promise<PluginMetrics>;
+  oomKilled(): Promise<boolean>;
+}
+
+function childEnv(): Record<string, string> {
+  // The plugin process gets no host secrets: only what Node needs.
+  return { PATH: '/usr/bin:/bin', NODE_OPTIONS: '', LANG: 'C.UTF-8' };
+}
+
+function startProcess(dir: string, file: string): Started {
+  const child: ChildProcess = spawn(process.execPath, [runtimeEntry(), dir, file], {
+    stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
+    env: childEnv(),
+  });
+  const socket = child.stdio[3] as Duplex | null;
+  if (!socket || child.pid === undefined) {
+    child.kill('SIGKILL');
+    throw new PluginError('LoadError', 'could not start the plugin process');
+  }
+  const pid = child.pid;
+  return {
+    socket,
+    watched: child,
+    pid,
+    kill: () => child.kill('SIGKILL'),
+    metrics: () => collectProcessMetrics(pid),
+    oomKilled: async () => false,
+  };
+}
+
+function startWorker(dir: string, file: string, limits: ResourceLimits): Started {
+  const { port1, port2 } = new MessageChannel();
+  const heapMb = Math.max(16, Math.floor(limits.maxHeapBytes / (1024 * 1024)));
+  const worker = new Worker(runtimeEntry(), {
+    workerData: { port: port2, dir, file },
+    transferList: [port2],
+    env: childEnv(),
+    resourceLimits: {
+      maxOldGenerationSizeMb: heapMb,
+      maxYoungGenerationSizeMb: Math.min(64, Math.max(4, heapMb >> 3)),
+    },
+    stdout: false,
+    stderr: false,
+  });
+  let oom = false;
+  worker.on('error', (e) => {
+    if ((e as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY') oom = true;
+  });
+  const watched: WatchedProcess = {
+    pid: undefined,
+    once(_event, listener) {
+      worker.once('exit', (code) => listener(code, null));
+      return watched;
+    },
+  };
+  return {
+    socket: messagePortStream(port1),
+    watched,
+    pid: undefined,
+    kill: () => {
+      worker.terminate().catch(() => {});
+    },
+    // The worker reports its own V8 heap (the host's RSS would say nothing about this plugin).
+    metrics: (client) => client.getMetrics({ timeoutMs: 2000 }),
+    oomKilled: async () => oom,
+  };
+}
+
+async function startSandbox(
+  sandbox: SandboxBackend<Duplex>,
+  dir: string,
+  file: string,
+  opts: OutOfProcessOptions,
+): Promise<Started> {
+  const runtime = runtimeEntry();
+  const proc: SandboxedProcess<Duplex> = await sandbox.spawn({
+    command: process.execPath,
+    args: [runtime, dir, file],
+    config: sandboxConfigFor(opts.requirements, opts.limits),
+    readOnlyPaths: [...runtimeReadOnlyPaths(runtime), dir],
+    limits: opts.limits,
+    label: opts.verified.manifest.name,
+  });
+  let exitInfo: { oomKilled: boolean } | undefined;
+  const watched: WatchedProcess = {
+    pid: proc.pid,
+    once(_event, listener) {
+      proc.exit.then(
+        (x) => {
+          exitInfo = x;
+          listener(x.code, x.signal as NodeJS.Signals | null);
+        },
+        () => listener(null, null),
+      );
+      return watched;
+    },
+  };
+  return {
+    socket: proc.ipc,
+    watched,
+    pid: proc.pid,
+    kill: () => proc.kill('SIGKILL'),
+    metrics: () => proc.metrics(),
+    oomKilled: async () => (await proc.exit.catch(() => exitInfo ?? { oomKilled: false })).oomKilled,
+  };
+}
+
+/** What the runtime needs to read inside a sandbox: its own bundle and the koffi package (native plugins). */
+export function runtimeReadOnlyPaths(runtime: string): string[] {
+  const dir = path.dirname(runtime);
+  const pkgRoot = path.dirname(dir);
+  return [dir, path.join(pkgRoot, 'package.json'), path.join(pkgRoot, 'node_modules')];
+}
+
+/**
+ * Starts a plugin at the worker, process or sandbox tier: copies the verified bytes privately, starts the plugin-side
+ * runtime, connects the framed IPC channel, forwards its hook registrations and context calls, and sends Initialize.
+ * A hook call that overruns its time budget ends the plugin's process/worker (a stuck plugin can't be trusted to
+ * stop), which the registry then reports as a crash.
+ */
+export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<TierHandle> {
+  const name = opts.verified.manifest.name;
+  if (opts.tier === 'sandbox' && !opts.sandbox) {
+    throw new PluginError('SandboxUnavailable', `plugin ${name}: no sandbox backend configured`, {
+      plugin: name,
+    });
+  }
+  const { dir, file } = await privateCopy(opts.verified);
+  const cleanup = () => fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+  let started: Started;
+  try {
+    started =
+      opts.tier === 'process'
+        ? startProcess(dir, file)
+        : opts.tier === 'worker'
+          ? startWorker(dir, file, opts.limits)
+          : await startSandbox(opts.sandbox!, dir, file, opts);
+  } catch (e) {
+    await fs.chmod(dir, 0o700).catch(() => {});
+    await cleanup();
+    throw e;
+  }
+  const s = started;
+  let stopping = false;
+  const registrar: HookRegistrar = {
+    register: (hookName: string, priority: number, handler: HookHandler) =>
+      opts.registrar.register(hookName, priority, async (data, info) => {
+        try {
+          return await handler(data, info);
+        } catch (e) {
+          if (
+            !stopping &&
+            (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason)))
+          ) {
+            opts.log(
+              'warn',
+              `hook ${hookName} overran its budget of ${opts.limits.maxCpuTimeMs} ms: ending the plugin`,
+            );
+            s.kill();
+          }
+          throw e;
+        }
+      }),
+  };
+  const channel = new IpcChannel(s.socket, { role: 'host', label: name });
+  const client = new PluginProcessClient(channel, {
+    pluginName: name,
+    hooks: registrar,
+    context: opts.context,
+    log: opts.log,
+    process: s.watched,
+    // A backstop only: the hook registry's budget (the same maxCpuTimeMs) fires first and aborts the call, so the
+    // caller sees `HookTimeout` at every tier, as in process; equal timers raced and sometimes gave `HookError`.
+    hookTimeoutMs: opts.limits.maxCpuTimeMs + IPC_TIMEOUT_GRACE_MS,
+    ...(opts.fetch ? { fetch: opts.fetch } : {}),
+  });
+  const exited = client.exited.then(async (x) => {
+    await fs.chmod(dir, 0o700).catch(() => {});
+    await cleanup();
+    if (stopping) return new Promise<TierExit>(() => {});
+    return { exitCode: x.exitCode, signal: x.signal, oomKilled: await s.oomKilled() };
+  });
+  try {
+    await client.initialize(
+      {
+        pluginName: name,
+        kind: opts.verified.manifest.kind,
+        artifactPath: path.join(dir, file),
+        tier: opts.tier,
+        limits: opts.limits,
+        requirements: opts.requirements,
+      },
+      { timeoutMs: opts.initTimeoutMs ?? 30_000 },
+    );
+  } catch (e) {
+    stopping = true;
+    s.kill();
+    await client.close().catch(() => {});
+    throw e;
+  }
+  return {
+    tier: opts.tier,
+    pid: s.pid,
+    exited,
+    metrics: () => s.metrics(client),
+    async stop({ callShutdown, timeoutMs }) {
+      stopping = true;
+      const err = callShutdown
+        ? await settleWithin(() => client.shutdown({ timeoutMs }), timeoutMs, `${name} shutdown`)
+        : undefined;
+      // Whatever the plugin did, its process ends here.
+      const gone = client.exited.then(() => undefined);
+      const waited = await settleWithin(() => gone, err ? 100 : Math.min(timeoutMs, 2000), `${name} exit`);
+      if (waited) s.kill();
+      await settleWithin(() => gone, 5000, `${name} kill`);
+      await client.close().catch(() => {});
+      return err;
+    },
+  };
+}

@@ -1,0 +1,44 @@
+import type { IsolationTier, PluginMetrics } from '@plugward/types';
+
+/** How a plugin's process or worker ended on its own. */
+export interface TierExit {
+  exitCode: number | null;
+  signal: string | null;
+  oomKilled: boolean;
+}
+
+/** A running plugin at some tier: what the registry needs to watch and stop it. */
+export interface TierHandle {
+  readonly tier: IsolationTier;
+  readonly pid: number | undefined;
+  /** Settles when the plugin's process/worker ends without being asked to; never settles in process. */
+  readonly exited: Promise<TierExit>;
+  metrics(): Promise<PluginMetrics>;
+  /**
+   * Stops the plugin: calls its `shutdown` when `callShutdown` (bounded by `timeoutMs`), then releases it (unloads the
+   * library, ends the process). Never throws; returns the shutdown error, if any, for the record.
+   */
+  stop(options: { callShutdown: boolean; timeoutMs: number }): Promise<Error | undefined>;
+}
+
+/** Runs `work` with a time limit; resolves to the error (or a timeout error) instead of throwing. */
+export async function settleWithin(
+  work: () => Promise<unknown>,
+  timeoutMs: number,
+  what: string,
+): Promise<Error | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      work(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} took longer than ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}

@@ -1,0 +1,56 @@
+// The demo (the README's main job) runs as CI runs it: a child process, its exit code and its --json report checked.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(import.meta.dirname, '..', '..', '..');
+const demo = path.join(root, 'examples', 'host-demo', 'src', 'main.mjs');
+
+interface DemoReport {
+  steps: string[];
+  requests: { in: string; out?: string; error?: string }[];
+  sandbox: { skipped?: boolean; reason?: string; status?: string; error?: string; unloaded?: string | null };
+  metrics: { name: string; tier?: string; status: string; source?: string }[];
+  events?: { event: string; name: string }[];
+}
+
+describe('examples/host-demo', () => {
+  it('runs end to end: exit 0, requests answered, memory-hog contained, host kept serving', () => {
+    expect(
+      fs.existsSync(path.join(root, 'examples/plugins/hello-c/build/libhello.so')),
+      'run pnpm build',
+    ).toBe(true);
+    const r = spawnSync(process.execPath, [demo, '--json'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as DemoReport;
+    expect(report.steps).toHaveLength(6);
+    const answered = report.requests.filter((q) => q.out !== undefined);
+    expect(answered.length).toBeGreaterThanOrEqual(4);
+    // Every trusted plugin took part: hello-c greets, titlecase normalises, counter numbers.
+    expect(report.requests[0]).toEqual({ in: 'ada lovelace', out: 'Welcome, Ada Lovelace! [#1]' });
+    if (report.sandbox.skipped) {
+      console.warn(`!!! the demo skipped its sandbox step: ${report.sandbox.reason}`);
+      return;
+    }
+    expect(report.sandbox.status).toBe('Failed');
+    expect(report.sandbox.error).toMatch(/memory/);
+    expect(report.sandbox.unloaded).toBeTruthy();
+    // The request the hog was part of failed cleanly; the next one was served.
+    expect(report.requests.find((q) => q.in === 'linus torvalds')?.error).toMatch(/memory-hog/);
+    expect(report.requests.at(-1)).toEqual({
+      in: 'margaret hamilton',
+      out: 'Welcome, Margaret Hamilton! [#4]',
+    });
+    const byName = Object.fromEntries(report.metrics.map((m) => [m.name, m]));
+    expect(byName['memory-hog']?.status).toBe('Failed');
+    expect(byName['hello-c']).toMatchObject({ status: 'Active', tier: 'process', source: 'procfs' });
+    expect(byName.counter).toMatchObject({ status: 'Active', tier: 'worker', source: 'v8' });
+    expect(byName.titlecase).toMatchObject({ status: 'Active', tier: 'in-process' });
+    expect(report.events?.some((e) => e.event === 'crashed' && e.name === 'memory-hog')).toBe(true);
+  });
+});

@@ -1,0 +1,153 @@
+// Shared fixture helpers of the registry's integration tests: everything real (signed manifests, an encrypted trust
+// list, .so files compiled here with the system compiler, the bubblewrap sandbox). Each test file makes its own keys
+// and its own temp directory, so files run in parallel without sharing state.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  checkSandboxSupport,
+  compileNativePlugin,
+  generateKeyPair,
+  type KeyPair,
+  LinuxSandbox,
+  type PluginManifest,
+  type PluginRequirements,
+  PluginSecurity,
+  type ResourceLimits,
+  readManifest,
+  type SecurityPolicy,
+  saveTrustList,
+  type TrustedPluginEntry,
+  toHex,
+  trustEntryFromManifest,
+  type UnmountBehavior,
+  writeSignedManifest,
+} from '../dist/index.js';
+
+export const enc = new TextEncoder();
+export const dec = new TextDecoder();
+
+/** A fresh 0700 temp directory, removed by the returned function. */
+export function tempDir(prefix: string): { dir: string; remove: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pw-reg-${prefix}-`));
+  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface SignOptions {
+  name: string;
+  version?: string;
+  kind: 'js' | 'native';
+  limits?: Partial<ResourceLimits>;
+  requirements?: PluginRequirements;
+  keys?: KeyPair;
+}
+
+/** A publisher: a fresh key pair, the artifacts it signed, and the trust entries for them. */
+export class Fixtures {
+  readonly publisher = generateKeyPair();
+  readonly stranger = generateKeyPair();
+  readonly entries: TrustedPluginEntry[] = [];
+  readonly listKey = randomBytes(32).toString('hex');
+  constructor(readonly dir: string) {}
+
+  /** Writes `source` as `file` in `subdir`, signs it; returns the artifact path. */
+  async js(file: string, source: string, opts: SignOptions, subdir = ''): Promise<string> {
+    const dest = path.join(this.dir, subdir, file);
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.writeFileSync(dest, source);
+    await this.sign(dest, opts);
+    return dest;
+  }
+
+  /** Compiles C `source` into `file` (a .so) in `subdir` and signs it. */
+  async native(file: string, source: string, opts: SignOptions, subdir = ''): Promise<string> {
+    const dest = path.join(this.dir, subdir, file);
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    const src = path.join(this.dir, `${file}.c`);
+    fs.writeFileSync(src, source);
+    await compileNativePlugin({ sources: [src], output: dest, flags: ['-pthread'] });
+    await this.sign(dest, opts);
+    return dest;
+  }
+
+  async sign(artifactPath: string, opts: SignOptions): Promise<PluginManifest> {
+    return writeSignedManifest(
+      {
+        artifactPath,
+        name: opts.name,
+        version: opts.version ?? '1.0.0',
+        author: 'registry tests',
+        kind: opts.kind,
+        ...(opts.limits ? { limits: opts.limits } : {}),
+        ...(opts.requirements ? { requirements: opts.requirements } : {}),
+      },
+      (opts.keys ?? this.publisher).privateKey,
+    );
+  }
+
+  /** Adds the artifact's current signed manifest to the trust list. */
+  async trust(artifactPath: string): Promise<void> {
+    this.entries.push(trustEntryFromManifest(await readManifest(artifactPath), this.publisher.publicKey));
+  }
+
+  /** Saves the encrypted trust list and returns a PluginSecurity that loaded it. */
+  async security(policy: Partial<SecurityPolicy> = {}): Promise<PluginSecurity> {
+    const listPath = path.join(this.dir, `trust-${randomBytes(4).toString('hex')}.enc`);
+    await saveTrustList(listPath, { listVersion: 1, entries: [...this.entries] }, this.listKey);
+    const security = new PluginSecurity(
+      { onlyTrusted: true, ...policy, trustListPath: listPath },
+      [toHex(this.publisher.publicKey)],
+      [],
+    );
+    await security.loadAndDecryptTrustList(this.listKey);
+    return security;
+  }
+}
+
+/** The sandbox backend, or undefined (with a loud reason) when this machine can't run it. */
+export async function sandboxOrReason(): Promise<{ sandbox?: LinuxSandbox; reason?: string }> {
+  const support = await checkSandboxSupport();
+  if (support.supported) return { sandbox: new LinuxSandbox() };
+  const reason = support.features
+    .filter((f) => !f.available)
+    .map((f) => `${f.feature}: ${f.detail}`)
+    .join('; ');
+  console.warn(`!!! SKIPPING sandbox-tier tests: the Linux sandbox is not supported here (${reason})`);
+  return { reason };
+}
+
+/** Unmount behaviour for tests: immediate, no grace period, logged nowhere. */
+export const FAST_UNMOUNT: UnmountBehavior = {
+  autoUnmount: true,
+  gracePeriodMs: 0,
+  allowCleanup: false,
+  maxCleanupTimeMs: 1000,
+  logViolations: false,
+  callShutdownHook: true,
+};
+
+/** Resolves when `predicate` holds (polled), rejects after `timeoutMs`. */
+export async function until(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** True while a process with this pid exists (and is not a zombie). */
+export function pidAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) [ZX]/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+export const NO_GRANTS = (read: string[] = [], write: string[] = []): PluginRequirements => ({
+  network: { mode: 'isolated' },
+  filesystem: { mode: 'none' },
+  context: { read, write },
+});
