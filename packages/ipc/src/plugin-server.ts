@@ -1,4 +1,6 @@
 import {
+  type FetchRequest,
+  type FetchResponse,
   type HookHandler,
   type HookRegistrar,
   type IpcRequest,
@@ -144,6 +146,15 @@ export async function servePlugin(
               () => undefined, // logging must never throw into the plugin; a dead channel is reported elsewhere
             );
           },
+          ...(request.config.requirements.network.mode === 'restricted'
+            ? {
+                // The host's broker answers (or refuses with PermissionDenied); the sandbox itself has no network.
+                async fetch(req: FetchRequest): Promise<FetchResponse> {
+                  const res = await channel.sendRequest({ kind: 'Fetch', request: req });
+                  return expectResponse(res, 'FetchResult', instance.name).response;
+                },
+              }
+            : {}),
         };
         try {
           await instance.init(new ContextProxy(channel, contextOptions), runtime);

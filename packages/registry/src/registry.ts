@@ -6,19 +6,27 @@ import { PluginContext } from '@plugward/context';
 import { HookRegistry } from '@plugward/hooks';
 import { detectViolations, mergeLimits, ViolationTracker } from '@plugward/limits';
 import { PluginLoader } from '@plugward/loader';
-import { MIN_FILE_DESCRIPTORS, RUNTIME_MEMORY_HEADROOM_BYTES } from '@plugward/sandbox-linux';
+import {
+  FetchBroker,
+  type FetchBrokerOptions,
+  MIN_FILE_DESCRIPTORS,
+  RUNTIME_MEMORY_HEADROOM_BYTES,
+} from '@plugward/sandbox-linux';
 import { type PluginSecurity, readManifest, type VerifiedArtifact } from '@plugward/security';
 import {
   DEFAULT_MONITOR_INTERVAL_MS,
   DEFAULT_RESOURCE_LIMITS,
   DEFAULT_SECURITY_POLICY,
   DEFAULT_UNMOUNT_BEHAVIOR,
+  type FetchRequest,
+  type FetchResponse,
   type HookHandler,
   type IsolationTier,
   isPluginError,
   MANIFEST_SUFFIX,
   MIN_THREADS_FOR_NODE,
   MINIMAL_REQUIREMENTS,
+  type NetworkTarget,
   PluginError,
   type PluginInfo,
   type PluginManifest,
@@ -46,6 +54,11 @@ export interface PluginRegistryOptions {
   context?: PluginContext;
   /** Needed for the `sandbox` tier (and so for every untrusted plugin). */
   sandbox?: SandboxBackend<Duplex>;
+  /**
+   * Options of the fetch broker that serves plugins whose signed manifest asks for `restricted` network (their
+   * allow-list comes from the manifest). Default: the system resolver, 8 MiB bodies, DEFAULT_MAX_EXTERNAL_API_MS.
+   */
+  fetchBroker?: Omit<FetchBrokerOptions, 'allowedTargets'>;
   policy?: Partial<SecurityPolicy>;
   /** Tier for trusted plugins (default `in-process`). */
   defaultTier?: IsolationTier;
@@ -98,6 +111,7 @@ export class PluginRegistry {
   readonly #hostLimits: ResourceLimits;
   #unmount: UnmountBehavior;
   readonly #log: (plugin: string, level: string, message: string) => void;
+  readonly #fetchBrokerOptions: Omit<FetchBrokerOptions, 'allowedTargets'>;
   #closed = false;
   readonly #monitors = new Set<AbortController>();
   /** Every loadPlugin call in progress, from its first line. */
@@ -116,6 +130,7 @@ export class PluginRegistry {
     this.#defaultTier = options.defaultTier ?? 'in-process';
     this.#overrides = options.tierOverrides ?? {};
     this.#hostLimits = options.hostLimits ?? { ...DEFAULT_RESOURCE_LIMITS };
+    this.#fetchBrokerOptions = options.fetchBroker ?? {};
     this.#unmount = { ...(options.unmountBehavior ?? DEFAULT_UNMOUNT_BEHAVIOR) };
     this.#log =
       options.log ??
@@ -383,7 +398,18 @@ export class PluginRegistry {
       context: contextView,
       log,
       sandbox: this.sandbox,
+      ...(requirements.network.mode === 'restricted'
+        ? { fetch: this.#brokerFor(requirements.network.allowedTargets) }
+        : {}),
     });
+  }
+
+  /** The host side of `restricted` network: every request is checked against the plugin's signed allow-list. */
+  #brokerFor(
+    allowedTargets: readonly NetworkTarget[],
+  ): (req: FetchRequest, signal: AbortSignal) => Promise<FetchResponse> {
+    const broker = new FetchBroker({ ...this.#fetchBrokerOptions, allowedTargets });
+    return (req, signal) => broker.fetch(req, signal);
   }
 
   /** Wraps a plugin's handler: refuses once the plugin is unloading, counts in-flight calls, reports failures. */

@@ -1,5 +1,6 @@
 import { MAX_PLUGIN_NAME_LENGTH, PLUGIN_NAME_PATTERN } from './constants.js';
 import { PluginError } from './errors.js';
+import type { FetchRequest, FetchResponse } from './ipc.js';
 import { RESOURCE_LIMIT_FIELDS, type ResourceLimits } from './limits.js';
 import type { PluginRequirements } from './requirements.js';
 import type { IsolationTier } from './status.js';
@@ -98,6 +99,11 @@ export interface PluginRuntimeApi {
   readonly tier: IsolationTier;
   /** Logs through the host (the only output channel of a sandboxed plugin). */
   log(level: LogLevel, message: string): void;
+  /**
+   * Brokered HTTP for plugins whose signed manifest asks for `restricted` network: the host performs the request after
+   * checking the allow-list against the resolved address. Absent at tiers/modes where it is not granted.
+   */
+  fetch?(request: FetchRequest): Promise<FetchResponse>;
 }
 
 /** What a plugin author writes: the counterpart of the seed's `make_plugin!`. */
