@@ -1,21 +1,12 @@
-import type { PluginManifest, SecurityPolicy, TrustedPluginEntry } from '@plugward/types';
+import type { PluginManifest, SecurityPolicy } from '@plugward/types';
 
 /**
- * An artifact whose hash, signature and trust entry were checked, with the exact bytes that were checked.
- * Same shape as `VerifiedArtifact` of @plugward/security (the loader re-declares it so it only needs the type).
+ * An artifact whose hash, signature and trust entry were checked, with the exact bytes that were checked (the type of
+ * @plugward/security, re-exported so loader users need no second import).
  */
-export interface VerifiedArtifact {
-  /** The signed manifest. */
-  manifest: PluginManifest;
-  /** The exact verified bytes; the loader loads these, never the path again. */
-  bytes: Uint8Array;
-  /** SHA3-512 of `bytes`, lowercase hex. */
-  hash: string;
-  artifactPath: string;
-  manifestPath: string;
-  /** The trust list entry that made it trusted. */
-  trustEntry?: TrustedPluginEntry;
-}
+export type { VerifiedArtifact } from '@plugward/security';
+
+import type { VerifiedArtifact } from '@plugward/security';
 
 /**
  * What the loader needs from @plugward/security: `PluginSecurity` satisfies it. `verifyArtifact` must throw a
