@@ -1,7 +1,10 @@
 import { PluginError } from '@plugward/types';
 import type { HookEntry } from './hook-chain.js';
 
-/** Thrown internally when a handler spends its time budget; turned into a `HookTimeout` PluginError. */
+/**
+ * The reason a handler's `info.signal` is aborted with when it spends its time budget (the execution itself rejects
+ * with a `HookTimeout` PluginError whose cause is this).
+ */
 export class HandlerTimeout extends Error {
   constructor(
     readonly timeoutMs: number,

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
+import { HandlerTimeout } from '@plugward/hooks';
 import { IpcChannel, messagePortStream, PluginProcessClient, type WatchedProcess } from '@plugward/ipc';
 import { collectProcessMetrics } from '@plugward/limits';
 import type { VerifiedArtifact } from '@plugward/security';
@@ -50,8 +51,7 @@ export interface OutOfProcessOptions {
  */
 export function isTimeoutError(e: unknown): boolean {
   if (isPluginError(e)) return e.code === 'Timeout' || e.code === 'HookTimeout';
-  // @plugward/hooks does not export HandlerTimeout; its name is stable (hook-errors.ts).
-  return e instanceof Error && e.name === 'HandlerTimeout';
+  return e instanceof HandlerTimeout;
 }
 
 /** How much longer than the hook budget the IPC call itself may wait for an answer. */
