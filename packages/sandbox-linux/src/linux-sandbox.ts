@@ -359,7 +359,7 @@ class BwrapProcess implements LinuxSandboxedProcess {
     this.stderr = child.stderr;
     this.cgroupPaths = Object.freeze({ ...(cgroup?.paths ?? {}) });
     this.exit = new Promise<SandboxExit>((resolve) => {
-      child.once('exit', (code, signal) => {
+      const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
         this.#exited = true;
         const oomKilled = (cgroup?.oomKills() ?? 0) > 0;
         const done = (): void => resolve({ code, signal, oomKilled });
@@ -370,7 +370,10 @@ class BwrapProcess implements LinuxSandboxedProcess {
             process.emitWarning(`plugward: ${e instanceof Error ? e.message : String(e)}`);
             done();
           });
-      });
+      };
+      // A fast command can be gone before spawn() returns: its 'exit' event has then already been emitted.
+      if (child.exitCode !== null || child.signalCode !== null) onExit(child.exitCode, child.signalCode);
+      else child.once('exit', onExit);
     });
   }
 

@@ -295,3 +295,19 @@ describe('cgroup limits derived from the plugin limits', () => {
     expect((await proc.exit).code).toBe(0);
   });
 });
+
+describe('commands that end at once', () => {
+  // A command can exit before spawn() has seen its cgroup join; its exit must still be reported (a lost 'exit' event
+  // once hung the caller forever).
+  it('report their exit even when they are gone before spawn() returns', async () => {
+    const { compileC, runCommand } = await import('./helpers.js');
+    const bin = compileC('quick', 'int main(void){ return 7; }');
+    if (bin === undefined) return;
+    const runs = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        runCommand(bin, [], { readOnlyPaths: [path.dirname(bin)], killAfterMs: 10_000 }),
+      ),
+    );
+    for (const r of runs) expect(r.exit).toMatchObject({ code: 7, signal: null });
+  }, 60_000);
+});
