@@ -1,6 +1,6 @@
 // The hosting half of the CLI, spawned as a user runs it: `plugward inspect` (runs no plugin code), `plugward doctor`,
 // `plugward run <dir>` serving hooks from stdin lines. Fixtures are signed here with a fresh key.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -210,5 +210,52 @@ describe('plugward hosting commands (spawned)', () => {
     expect(human.out).toBe('greet → hello ada\n');
     expect(pw(['run', dir, ...trustArgs(), '--tier', 'moon']).code).toBe(2);
     expect(pw(['run', dir]).code).toBe(2);
+  });
+
+  it('run --http serves hooks over HTTP on loopback and stops cleanly on SIGTERM', async () => {
+    const child = spawn(
+      process.execPath,
+      [bin, 'run', dir, ...trustArgs(), '--tier', 'process', '--http', '0'],
+      {
+        cwd: work,
+        env: { ...process.env, PW_LIST_KEY: listKey },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let err = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no listening line: ${err}`)), 20_000);
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err);
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1] as string);
+        }
+      });
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      const greet = await fetch(`${url}/hooks/greet`, { method: 'POST', body: 'http' });
+      expect(greet.status).toBe(200);
+      expect(await greet.text()).toBe('hello http');
+      const shout = await fetch(`${url}/hooks/shout`, { method: 'POST', body: 'quiet' });
+      expect(await shout.text()).toBe('QUIET!');
+      const plugins = (await (await fetch(`${url}/plugins`)).json()) as { name: string; status: string }[];
+      expect(plugins.map((p) => `${p.name}:${p.status}`).sort()).toEqual([
+        'greet-js:Active',
+        'other-js:Untrusted',
+        'shout-c:Active',
+      ]);
+      expect((await fetch(`${url}/nothing`)).status).toBe(404);
+      const big = await fetch(`${url}/hooks/greet`, {
+        method: 'POST',
+        body: new Uint8Array(2 * 1024 * 1024),
+      });
+      expect(big.status).toBe(413);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
   });
 });

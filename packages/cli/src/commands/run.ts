@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -10,12 +12,18 @@ import { readPublicKey, TRUST_KEY_OPTIONS, trustListKey } from '../keys.js';
 
 const usage = `usage: plugward run <dir> --pub <name.pub|HEX> [--pub ...]
                     --list FILE (--key-hex HEX | --key-hex-env VAR | --passphrase-env VAR)
-                    [--tier in-process|worker|process|sandbox] [--allow-untrusted] [--json]
+                    [--tier in-process|worker|process|sandbox] [--allow-untrusted] [--http PORT] [--json]
 
 A small host for trying plugins out: scans <dir> for signed manifests, loads every plugin that is on the trust list
 (at --tier, default in-process; with --allow-untrusted the others too, in the sandbox only), then reads requests from
 stdin, one per line: "<hook> <text>". Each result is printed as one line ("<hook> → <text>", or JSON with --json).
-End of input unloads everything and exits.`;
+End of input unloads everything and exits.
+
+With --http PORT it serves HTTP on 127.0.0.1 instead (PORT 0 picks a free port; the address is printed on stderr):
+  POST /hooks/<hook>   body = the hook's input bytes (at most 1 MiB) → 200 with the output bytes,
+                       or a JSON error { code, message } with 400/403/413/500/504
+  GET  /plugins        → JSON list of the plugins and their status
+SIGINT/SIGTERM unload everything and exit.`;
 
 /** `plugward run <dir>`: a host that serves hooks from stdin lines. */
 export const run: Command = {
@@ -31,6 +39,7 @@ export const run: Command = {
           pub: { type: 'string', multiple: true },
           tier: { type: 'string' },
           'allow-untrusted': { type: 'boolean' },
+          http: { type: 'string' },
           ...TRUST_KEY_OPTIONS,
         },
         allowPositionals: true,
@@ -79,6 +88,17 @@ export const run: Command = {
       for (const p of registry.getUntrustedPlugins()) {
         if (!allowUntrusted) say(`skipped ${p.name}: untrusted (${p.error ?? 'not on the trust list'})`);
       }
+      if (values.http !== undefined) {
+        const port = Number(values.http);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) {
+          throw new PluginError(
+            'InvalidArgument',
+            `--http must be a port number (0 picks a free one)\n\n${usage}`,
+          );
+        }
+        await serveHttp(registry, port, say);
+        return 0;
+      }
       const rl = readline.createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
       const enc = new TextEncoder();
       const dec = new TextDecoder();
@@ -109,3 +129,101 @@ export const run: Command = {
     return 0;
   },
 };
+
+const MAX_HTTP_BODY = 1024 * 1024;
+
+function statusFor(code: string): number {
+  switch (code) {
+    case 'PermissionDenied':
+    case 'UntrustedPlugin':
+      return 403;
+    case 'InvalidArgument':
+      return 400;
+    case 'HookTimeout':
+    case 'Timeout':
+      return 504;
+    default:
+      return 500;
+  }
+}
+
+/** Serves hooks over HTTP on 127.0.0.1 until SIGINT/SIGTERM. Loopback only: this is a tool for trying plugins out. */
+async function serveHttp(registry: PluginRegistry, port: number, say: (line: string) => void): Promise<void> {
+  const sendJson = (res: http.ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method === 'GET' && url.pathname === '/plugins') {
+      sendJson(
+        res,
+        200,
+        registry.getAllPlugins().map((p) => ({
+          name: p.name,
+          version: p.version,
+          status: p.status,
+          tier: p.tier ?? null,
+          trustLevel: p.trustLevel,
+          error: p.error ?? null,
+        })),
+      );
+      return;
+    }
+    const m = /^\/hooks\/([^/]+)$/.exec(url.pathname);
+    if (req.method !== 'POST' || !m) {
+      sendJson(res, 404, { code: 'NotFound', message: 'use POST /hooks/<hook> or GET /plugins' });
+      return;
+    }
+    const hook = decodeURIComponent(m[1] as string);
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_HTTP_BODY) {
+      sendJson(res, 413, { code: 'InvalidArgument', message: `body larger than ${MAX_HTTP_BODY} bytes` });
+      req.destroy();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_HTTP_BODY) {
+        sendJson(res, 413, { code: 'InvalidArgument', message: `body larger than ${MAX_HTTP_BODY} bytes` });
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (res.headersSent) return;
+      registry.hooks.execute(hook, new Uint8Array(Buffer.concat(chunks))).then(
+        (out) => {
+          res.writeHead(200, { 'content-type': 'application/octet-stream' });
+          res.end(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+        },
+        (e: unknown) => {
+          const error = isPluginError(e)
+            ? { code: e.code, message: e.message }
+            : { code: 'Error', message: String(e) };
+          sendJson(res, statusFor(error.code), error);
+        },
+      );
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) =>
+      reject(new PluginError('IoError', `cannot listen on 127.0.0.1:${port}`, { cause: e })),
+    );
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  say(`listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      server.close(() => resolve());
+      server.closeAllConnections();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
