@@ -345,7 +345,8 @@ export function createCgroup(
 /**
  * Removes the empty cgroups a host left behind when it was killed before it could clean up (its own exit handler
  * removes them otherwise). Only directories named by this package (`<label>-<host pid>-<hex>`) whose host pid is gone
- * and which hold no process are removed. Returns the directories removed.
+ * and which hold no process are removed (never this process's own). `LinuxSandbox` runs it once per process, before
+ * its first spawn. Returns the directories removed.
  */
 export function cleanupStaleCgroups(parent = 'plugward', layout = detectCgroupLayout()): string[] {
   if (layout === undefined) return [];
@@ -362,7 +363,9 @@ export function cleanupStaleCgroups(parent = 'plugward', layout = detectCgroupLa
       const m = /-(\d+)-[0-9a-f]{8}$/.exec(name);
       if (m === null) continue;
       const owner = Number(m[1]);
-      if (owner !== process.pid && pidAlive(owner)) continue;
+      // Our own cgroups are removed by their process's exit; one just created may be empty only because its process
+      // has not joined yet, so never sweep them here.
+      if (owner === process.pid || pidAlive(owner)) continue;
       const dir = path.join(base, name);
       try {
         if (fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim() !== '') continue;

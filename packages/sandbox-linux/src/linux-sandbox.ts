@@ -25,6 +25,7 @@ import {
   type CgroupLayout,
   type CgroupLimits,
   cgroupName,
+  cleanupStaleCgroups,
   createCgroup,
   detectCgroupLayout,
 } from './cgroups.js';
@@ -246,6 +247,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
       seccompFd: bpf === undefined ? undefined : SECCOMP_FD,
     });
 
+    if (config.cgroup !== null) sweepStaleOnce(config.cgroup.parent ?? 'plugward', this.#cgroupLayout());
     const cgroup =
       config.cgroup === null
         ? undefined
@@ -304,6 +306,19 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     }
     if (child === undefined) throw new PluginError('SandboxError', `bwrap did not start for ${spec.label}`);
     return new BwrapProcess(child, cgroup);
+  }
+}
+
+const swept = new Set<string>();
+
+/** Once per parent and process: remove empty cgroups left by hosts that were SIGKILLed (see cleanupStaleCgroups). */
+function sweepStaleOnce(parent: string, layout: CgroupLayout): void {
+  if (swept.has(parent)) return;
+  swept.add(parent);
+  try {
+    cleanupStaleCgroups(parent, layout);
+  } catch {
+    // Best effort: a sweep that fails leaves only empty directories behind.
   }
 }
 

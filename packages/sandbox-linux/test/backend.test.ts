@@ -311,3 +311,39 @@ describe('commands that end at once', () => {
     for (const r of runs) expect(r.exit).toMatchObject({ code: 7, signal: null });
   }, 60_000);
 });
+
+describe('stale cgroup sweep', () => {
+  it("removes empty cgroups of dead hosts, never this process's own (an own empty one may be about to be joined)", async (ctx) => {
+    const { cgroupName, cleanupStaleCgroups, createCgroup, detectCgroupLayout } = await import(
+      '../src/cgroups.js'
+    );
+    const { spawnSync } = await import('node:child_process');
+    const layout = detectCgroupLayout();
+    if (layout === undefined || process.getuid?.() !== 0)
+      return ctx.skip('needs root and a cgroup hierarchy');
+    const parent = `plugward-sweep-${process.pid}`;
+    const own = createCgroup(layout, parent, cgroupName('own'), { pidsMax: 32 });
+    // A host pid that is certainly dead: a child that already exited.
+    const dead = spawnSync('/bin/true').pid as number;
+    const mount =
+      layout.version === 1 ? (layout.mounts.pids as string) : (Object.values(layout.mounts)[0] as string);
+    const staleDir = path.join(mount, parent, `stale-${dead}-deadbeef`);
+    fs.mkdirSync(staleDir);
+    try {
+      const removed = cleanupStaleCgroups(parent, layout);
+      expect(removed).toContain(staleDir);
+      expect(fs.existsSync(staleDir)).toBe(false);
+      for (const dir of Object.values(own.paths)) expect(fs.existsSync(dir)).toBe(true);
+    } finally {
+      if (fs.existsSync(staleDir)) fs.rmdirSync(staleDir);
+      await own.remove();
+      for (const m of new Set(Object.values(layout.mounts))) {
+        try {
+          fs.rmdirSync(path.join(m, parent));
+        } catch {
+          // Not created under this controller.
+        }
+      }
+    }
+  });
+});
