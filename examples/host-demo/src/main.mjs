@@ -101,6 +101,13 @@ try {
   const entries = [];
   for (const s of sources) {
     const src = path.join(examples, s.from);
+    if (!fs.existsSync(src) && s.kind === 'native') {
+      say(
+        `  !!! skipping ${s.name}: ${s.from} was not built (no C compiler? apt-get install gcc, then pnpm build)`,
+      );
+      report.skipped = [...(report.skipped ?? []), s.name];
+      continue;
+    }
     if (!fs.existsSync(src)) throw new Error(`${src} is missing: run \`pnpm build\` first (pnpm demo does)`);
     const dest = path.join(pluginDir, s.file);
     fs.copyFileSync(src, dest);
