@@ -81,6 +81,7 @@ class CountingContext extends PluginContext {
 const TIERS: IsolationTier[] = ['in-process', 'worker', 'process', 'sandbox'];
 const NOT_FOUND = 3; // PW_ERR_NOT_FOUND
 const DENIED = 5; // PW_ERR_PERMISSION_DENIED
+const TYPE = 8; // PW_ERR_TYPE
 const tmp = tempDir('push');
 const fx = new Fixtures(tmp.dir);
 let keyedPath: string;
@@ -148,6 +149,14 @@ async function observe(tier: IsolationTier): Promise<{ steps: string[]; liveAfte
   await step('star-removed', 'push-star.read', 'greeting');
   context.set('greeting', enc.encode('three'));
   await step('set-again', 'push-c.read', 'greeting');
+  // Values that aren't bytes or strings mean nothing to C: PW_ERR_TYPE, in process and out (and a value that can't
+  // cross IPC at all doesn't end the plugin).
+  context.set('greeting', { not: 'bytes' });
+  await step('object', 'push-c.read', 'greeting');
+  context.set('greeting', () => 'a function');
+  await step('function', 'push-c.read', 'greeting');
+  context.set('greeting', 42);
+  await step('number', 'push-c.read', 'greeting');
   // Several changes in one go: the last one wins.
   for (let i = 0; i < 50; i++) context.set('greeting', `burst-${i}`);
   await step('burst', 'push-c.read', 'greeting');
@@ -189,6 +198,9 @@ describe('context push: a native plugin sees host changes at every tier', () => 
       `removed ${NOT_FOUND}:`,
       `star-removed ${NOT_FOUND}:`,
       'set-again 0:three',
+      `object ${TYPE}:`,
+      `function ${TYPE}:`,
+      `number ${TYPE}:`,
       'burst 0:burst-49',
       'rewritten 0:rewritten',
       'star-rewritten 0:rewritten',

@@ -69,6 +69,10 @@ export type WatchedContext = Pick<PluginContext, 'subscribe' | 'has' | 'find' | 
  * inside the write that made it — so the update is on the stream before any hook call the writer makes next. It
  * pushes the value the context holds when the listener runs, not the change's: a listener that rewrote the key in
  * between (nested writes notify inner-first) must not leave the plugin with the older value. Returns the unsubscribe.
+ *
+ * Only bytes and strings mean anything to the C ABI (any other value gives `PW_ERR_TYPE`, in process too), so other
+ * values travel as `null` — "present, not bytes" — which the native loader answers with that same `PW_ERR_TYPE`. A
+ * host object that isn't plain data (a class instance, a function) therefore never makes the update undeliverable.
  */
 export function watchContextFor(
   context: WatchedContext,
@@ -77,7 +81,7 @@ export function watchContextFor(
 ): () => void {
   const readsAll = read.includes(ANY_KEY);
   const push = (key: string): void => {
-    if (context.has(key)) client.pushContext(key, { removed: false, value: context.find(key) });
+    if (context.has(key)) client.pushContext(key, { removed: false, value: nativeValue(context.find(key)) });
     else client.pushContext(key, { removed: true });
   };
   const keys = readsAll ? [ANY_KEY] : [...new Set(read)];
@@ -86,6 +90,10 @@ export function watchContextFor(
   return () => {
     for (const u of unsubscribe) u();
   };
+}
+
+function nativeValue(value: unknown): Uint8Array | string | null {
+  return value instanceof Uint8Array || typeof value === 'string' ? value : null;
 }
 
 /** How much longer than the hook budget the IPC call itself may wait for an answer. */
