@@ -234,36 +234,48 @@ export class IpcChannel {
     request: IpcRequest | ExecuteHookRequest,
     options: SendRequestOptions = {},
   ): Promise<IpcResponse> {
-    if (this.closeError !== undefined) return Promise.reject(this.closeError);
+    try {
+      return this.trySendRequest(request, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Like {@link sendRequest}, but a request that is refused before it is written (channel ended, aborted, too many
+   * pending, can't be encoded, too large, peer not reading) throws at once instead of rejecting later — so the caller
+   * knows, before it does anything else, whether the frame is on the stream ahead of whatever it sends next.
+   * @throws PluginError as `sendRequest` rejects; the returned promise rejects only for what happens after the write.
+   */
+  trySendRequest(
+    request: IpcRequest | ExecuteHookRequest,
+    options: SendRequestOptions = {},
+  ): Promise<IpcResponse> {
+    if (this.closeError !== undefined) throw this.closeError;
     const { signal } = options;
     if (signal?.aborted) {
-      return Promise.reject(
-        new PluginError('Aborted', `${this.label}: ${request.kind} aborted`, { cause: signal.reason }),
-      );
+      throw new PluginError('Aborted', `${this.label}: ${request.kind} aborted`, { cause: signal.reason });
     }
     if (this.pending.size >= this.maxPending) {
-      return Promise.reject(
-        ipcError('SendRefused', `${this.label}: ${this.pending.size} requests already pending`),
-      );
+      throw ipcError('SendRefused', `${this.label}: ${this.pending.size} requests already pending`);
     }
     const id = this.allocateId();
     let frame: Buffer;
     try {
       frame = encodeRequest(id, request);
     } catch (e) {
-      return Promise.reject(toPluginError(e, 'IpcError', `${this.label}: cannot encode ${request.kind}`));
+      throw toPluginError(e, 'IpcError', `${this.label}: cannot encode ${request.kind}`);
     }
     if (frame.length - FRAME_PREFIX_BYTES > this.maxFrameBytes) {
-      return Promise.reject(
-        ipcError(
-          'SendRefused',
-          `${this.label}: ${request.kind} of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
-        ),
+      throw ipcError(
+        'SendRefused',
+        `${this.label}: ${request.kind} of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
       );
     }
     if (this.writeQueue.length > 0 && this.queuedBytes + frame.length > this.maxQueuedBytes) {
-      return Promise.reject(
-        ipcError('SendRefused', `${this.label}: the peer is not reading (${this.queuedBytes} bytes queued)`),
+      throw ipcError(
+        'SendRefused',
+        `${this.label}: the peer is not reading (${this.queuedBytes} bytes queued)`,
       );
     }
     const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;

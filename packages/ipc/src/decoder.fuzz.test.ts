@@ -22,6 +22,13 @@ const seeds: Buffer[] = [
       { kind: 'ExecuteHook', hookName: 'on_request', data: new Uint8Array([1, 2, 3, 4]) },
       { kind: 'Shutdown' },
       { kind: 'GetMetrics' },
+      {
+        kind: 'ContextChanged',
+        key: 'greeting',
+        removed: false,
+        value: { a: [1, 'b'], c: new Uint8Array([2]) },
+      },
+      { kind: 'ContextChanged', key: 'greeting', removed: true },
       { kind: 'RegisterHook', name: 'x', priority: 100 },
       { kind: 'ContextGet', key: 'Configuration' },
       { kind: 'ContextSet', key: 'k', value: { a: [1, 'b', null], c: new Uint8Array([1]), d: { e: 2.5 } } },

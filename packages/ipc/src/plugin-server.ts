@@ -1,4 +1,5 @@
 import {
+  type ContextChangedRequest,
   type FetchRequest,
   type FetchResponse,
   type HookHandler,
@@ -21,6 +22,14 @@ export interface ServePluginOptions {
   metrics?: () => PluginMetrics | Promise<PluginMetrics>;
   /** Timeout of the plugin's context calls, ms (default: the channel's). */
   contextTimeoutMs?: number;
+  /**
+   * Receives the host's `ContextChanged` updates (a context key the plugin may read was set or removed), synchronously
+   * and in stream order — before any `ExecuteHook` the host sent after the change is served. The plugin-side runtime
+   * uses it to keep a native plugin's local copy current. What it throws goes back to the host as an `Error`
+   * response (the host then ends the plugin rather than let it run on a stale copy). Absent: updates are acknowledged
+   * and ignored (a JS plugin reads the host's context directly).
+   */
+  onContextChanged?: (change: ContextChangedRequest) => void;
 }
 
 /** How {@link servePlugin} ended. */
@@ -170,6 +179,8 @@ export async function servePlugin(
       }
       case 'GetMetrics':
         return { kind: 'Metrics', data: await metrics() };
+      case 'ContextChanged':
+        return contextChanged(request);
       case 'Shutdown': {
         if (status.state === 'stopping' || status.state === 'stopped') return { kind: 'Success' };
         status.state = 'stopping';
@@ -193,8 +204,18 @@ export async function servePlugin(
     }
   };
 
+  // Not async either: the update must be applied before the next frame (maybe an ExecuteHook) is dispatched.
+  const contextChanged = (request: ContextChangedRequest): IpcResponse => {
+    options.onContextChanged?.(request);
+    return { kind: 'Success' };
+  };
+
   channel.setRequestHandler((request, info) =>
-    request.kind === 'ExecuteHook' ? executeHook(request, info.signal) : handle(request, info.signal),
+    request.kind === 'ExecuteHook'
+      ? executeHook(request, info.signal)
+      : request.kind === 'ContextChanged'
+        ? contextChanged(request)
+        : handle(request, info.signal),
   );
   const reason = await channel.closed;
   const shutdown = status.state === 'stopped';

@@ -159,6 +159,56 @@ export class PluginProcessClient {
     return expectResponse(res, 'HookResult', this.pluginName, this.pluginName).data;
   }
 
+  /**
+   * Tells the plugin process that context key `key` changed: set to `update.value`, or removed. The frame is written
+   * before this returns, so a request sent afterwards (an `ExecuteHook`) reaches the plugin after the update — call it
+   * from inside the context write (a `PluginContext.subscribe` listener) and the plugin's copy is current for every
+   * later hook call. Nothing to await: when the plugin is already gone this does nothing, and when the update can't be
+   * delivered (the value can't be encoded or is larger than a frame, the plugin stopped reading, or it answered with
+   * an error) the plugin would go on with a stale copy, so its channel is ended instead and {@link exited} reports
+   * why — never a silent divergence.
+   */
+  pushContext(key: string, update: { removed: true } | { removed: false; value: unknown }): void {
+    if (this.channel.isClosed) return;
+    const request: IpcRequest = update.removed
+      ? { kind: 'ContextChanged', key, removed: true }
+      : { kind: 'ContextChanged', key, removed: false, value: update.value };
+    let sent: Promise<IpcResponse>;
+    try {
+      // No timeout: a plugin that stops answering is caught by the hook budget of its next call.
+      sent = this.channel.trySendRequest(request, { timeoutMs: 0 });
+    } catch (e) {
+      this.undelivered(key, e);
+      return;
+    }
+    sent.then(
+      (res) => {
+        try {
+          expectResponse(res, 'Success', this.pluginName, this.pluginName);
+        } catch (e) {
+          this.undelivered(key, e);
+        }
+      },
+      () => undefined, // the channel ended: its reason is reported by `exited`
+    );
+  }
+
+  private undelivered(key: string, e: unknown): void {
+    if (this.channel.isClosed) return;
+    const reason = e instanceof Error ? e.message : String(e);
+    this.log(
+      'error',
+      `context key "${key}" changed but the update could not reach the plugin (${reason}); ending it`,
+    );
+    this.channel.destroy(
+      ipcError(
+        'SendRefused',
+        `plugin ${this.pluginName}: the update of context key "${key}" could not be delivered (${reason})`,
+        e,
+      ),
+    );
+  }
+
   /** Asks the plugin process for its metrics. */
   async getMetrics(options: { timeoutMs?: number } = {}): Promise<PluginMetrics> {
     return expectResponse(

@@ -59,6 +59,10 @@ describe('protocol round trips', () => {
     { kind: 'ExecuteHook', hookName: 'on_request', data: new Uint8Array([1, 2, 3]) },
     { kind: 'ExecuteHook', hookName: 'ünïcode', data: new Uint8Array(0) },
     { kind: 'GetMetrics' },
+    { kind: 'ContextChanged', key: 'greeting', removed: false, value: 'hello' },
+    { kind: 'ContextChanged', key: 'blob', removed: false, value: { a: [1, null], b: new Uint8Array([7]) } },
+    { kind: 'ContextChanged', key: 'nothing', removed: false, value: null },
+    { kind: 'ContextChanged', key: 'greeting', removed: true },
     { kind: 'RegisterHook', name: 'on_request', priority: 150 },
     { kind: 'ContextGet', key: 'Configuration' },
     {
@@ -185,6 +189,42 @@ describe('protocol refuses bad payloads', () => {
     expect(() =>
       encodeRequest(1, { kind: 'ExecuteHook', hookName: 'x'.repeat(2000), data: new Uint8Array() }),
     ).toThrow(/longer/);
+  });
+
+  it('ContextChanged: only a key with a value, or a key alone (removed)', () => {
+    const cc = code.ContextChanged;
+    // Wrong arity: none, three fields, not a tuple at all.
+    expect(reasonOf(() => decodeRequest(cc, packValue([])))).toBe('MalformedPayload');
+    expect(reasonOf(() => decodeRequest(cc, packValue(['k', 1, 2])))).toBe('MalformedPayload');
+    expect(reasonOf(() => decodeRequest(cc, packValue({ key: 'k', value: 1 })))).toBe('MalformedPayload');
+    expect(reasonOf(() => decodeRequest(cc, packValue('k')))).toBe('MalformedPayload');
+    expect(reasonOf(() => decodeRequest(cc, Buffer.alloc(0)))).toBe('MalformedPayload');
+    // Bad keys: not a string, empty, longer than a context key may be.
+    expect(reasonOf(() => decodeRequest(cc, packValue([42, 'v'])))).toBe('MalformedPayload');
+    expect(reasonOf(() => decodeRequest(cc, packValue(['', 'v'])))).toBe('MalformedPayload');
+    expect(reasonOf(() => decodeRequest(cc, packValue(['k'.repeat(257)])))).toBe('MalformedPayload');
+    // A "set" whose value is undefined (msgpackr can carry it): the context has no such value.
+    expect(reasonOf(() => decodeRequest(cc, packValue(['k', undefined])))).toBe('MalformedPayload');
+    // Hostile values: __proto__ inside, trailing bytes, truncated.
+    const evil = Buffer.concat([
+      Buffer.from([0x92, 0xa1, 0x6b, 0x81, 0xa9]),
+      Buffer.from('__proto__'),
+      Buffer.from([0x01]),
+    ]);
+    expect(reasonOf(() => decodeRequest(cc, evil))).toBe('MalformedPayload');
+    expect(reasonOf(() => decodeRequest(cc, Buffer.concat([packValue(['k', 1]), Buffer.from([0])])))).toBe(
+      'MalformedPayload',
+    );
+    expect(reasonOf(() => decodeRequest(cc, packValue(['key', 'value']).subarray(0, 5)))).toBe(
+      'MalformedPayload',
+    );
+    // And the sender refuses shapes that mean two things at once, or nothing.
+    const send = (req: unknown) => reasonOf(() => encodeRequest(1, req as IpcRequest));
+    expect(send({ kind: 'ContextChanged', key: 'k', removed: true, value: 1 })).toBe('SendRefused');
+    expect(send({ kind: 'ContextChanged', key: 'k', removed: false })).toBe('SendRefused');
+    expect(send({ kind: 'ContextChanged', key: 'k', removed: 'yes', value: 1 })).toBe('SendRefused');
+    expect(send({ kind: 'ContextChanged', key: '', removed: true })).toBe('SendRefused');
+    expect(send({ kind: 'ContextChanged', key: 'k', removed: false, value: () => 1 })).toBe('SendRefused');
   });
 
   it('keeps minimal requirements intact through Initialize', () => {

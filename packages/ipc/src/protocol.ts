@@ -27,6 +27,7 @@ import { asUint8Array, packValue, unpackValue } from './values.js';
  *   HookResult   data
  *   Shutdown, GetMetrics, ContextKeys: empty
  *   Success      empty (no value) | value
+ *   ContextChanged  [key] (removed) | [key, value] (set)
  */
 
 /** `ExecuteHook` as it travels: `handlerIndex` picks one of several handlers a plugin registered on one hook name. */
@@ -41,6 +42,7 @@ export const REQUEST_KIND_CODES = Object.freeze({
   Shutdown: 2,
   ExecuteHook: 3,
   GetMetrics: 4,
+  ContextChanged: 5,
   RegisterHook: 16,
   ContextGet: 17,
   ContextSet: 18,
@@ -73,6 +75,7 @@ export const HOST_TO_PLUGIN_KINDS: ReadonlySet<IpcRequestKind> = new Set([
   'Shutdown',
   'ExecuteHook',
   'GetMetrics',
+  'ContextChanged',
 ]);
 /** Kinds a plugin sends to the host. */
 export const PLUGIN_TO_HOST_KINDS: ReadonlySet<IpcRequestKind> = new Set([
@@ -163,6 +166,19 @@ export function encodeRequest(id: number, req: IpcRequest | ExecuteHookRequest):
       return structuredFrame(T, code, id, [req.level, req.message]);
     case 'Fetch':
       return structuredFrame(T, code, id, req.request);
+    case 'ContextChanged': {
+      if (typeof req.key !== 'string' || req.key.length === 0 || req.key.length > 256) {
+        throw ipcError('SendRefused', 'context key must be a non-empty string of at most 256 characters');
+      }
+      // Exactly one shape per meaning: a removal carries no value, a set carries one (undefined is not a value).
+      if (req.removed === true) {
+        if (req.value !== undefined) throw ipcError('SendRefused', 'a removed context key carries no value');
+        return structuredFrame(T, code, id, [req.key]);
+      }
+      if (req.removed !== false) throw ipcError('SendRefused', 'ContextChanged.removed must be a boolean');
+      if (req.value === undefined) throw ipcError('SendRefused', 'a set context key needs a value');
+      return structuredFrame(T, code, id, [req.key, req.value]);
+    }
   }
 }
 
@@ -229,6 +245,17 @@ export function decodeRequest(code: number, payload: Buffer): IpcRequest | Execu
     }
     case 'Fetch':
       return { kind, request: fetchRequest(unpackValue(payload)) };
+    case 'ContextChanged': {
+      const fields = unpackValue(payload);
+      if (!Array.isArray(fields) || (fields.length !== 1 && fields.length !== 2)) {
+        throw malformed('ContextChanged: expected a 1-tuple (removed) or a 2-tuple (set)');
+      }
+      const key = contextKey(fields[0]);
+      if (fields.length === 1) return { kind, key, removed: true };
+      // undefined is not a context value (the context refuses it); null is, and stays null.
+      if (fields[1] === undefined) throw malformed('ContextChanged: a set key needs a value');
+      return { kind, key, removed: false, value: fields[1] };
+    }
   }
 }
 

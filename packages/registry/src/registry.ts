@@ -396,6 +396,7 @@ export class PluginRegistry {
       limits: entry.info.resourceLimits,
       registrar,
       context: contextView,
+      hostContext: this.context,
       log,
       sandbox: this.sandbox,
       ...(requirements.network.mode === 'restricted'

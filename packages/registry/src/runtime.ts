@@ -10,6 +10,7 @@ import { connectToHost, IpcChannel, messagePortStream, processMetrics, servePlug
 import { PluginLoader } from '@plugward/loader';
 import {
   type AnyContextKey,
+  type ContextChangedRequest,
   contextKeyName,
   MANIFEST_SUFFIX,
   MAX_MANIFEST_BYTES,
@@ -84,15 +85,44 @@ async function loadCopy(dir: string, file: string): Promise<PluginInstance> {
   );
 }
 
+/** A plugin as the runtime serves it: the instance, and for a native plugin the sink of the host's context pushes. */
+interface Served {
+  instance: PluginInstance;
+  onContextChanged?: (change: ContextChangedRequest) => void;
+}
+
 /**
- * Native code can't await: the C ABI's context_get is synchronous, while the context here is an IPC proxy. So for a
- * native plugin the keys it declared readable are fetched once at init and served from a local copy (writes go to the
- * host and update the copy). A value the host changes later is not seen by the native plugin until it reloads —
- * documented in the README.
+ * Native code can't await: the C ABI's context_get is synchronous, while the context here is an IPC proxy. So a native
+ * plugin reads from a local copy of the keys it declared readable (`'*'`: every key), which the host keeps current:
+ * it sends the current values before `Initialize`, then a `ContextChanged` from inside every write of such a key —
+ * the host's, another plugin's, or this plugin's own (the host sends the value it holds after the write, so even a
+ * host listener that rewrites the key is reflected). The updates and the host's `ExecuteHook`s share one ordered
+ * stream and `servePlugin` applies an update before it dispatches the next frame, so a hook call made after
+ * `context.set` on the host sees the new value here, as it would in process. Writes go to the host; the copy
+ * changes when the host's update for them arrives (before the write's own answer).
  */
-function withPrefetchedContext(instance: PluginInstance): PluginInstance {
-  if (instance.kind !== 'native') return instance;
-  return {
+function withLocalContext(instance: PluginInstance): Served {
+  if (instance.kind !== 'native') return { instance };
+  const copy = new Map<string, unknown>();
+  const { read, write } = instance.requirements.context;
+  const readsAll = read.includes('*');
+  // The host's view enforces the grants too, but only asynchronously (after the C call returned OK): refuse an
+  // undeclared key here, synchronously, so the plugin gets PW_ERR_PERMISSION_DENIED exactly as in process.
+  const check = (n: string, allowed: readonly string[], what: 'read' | 'write') => {
+    if (allowed.includes('*') || allowed.includes(n)) return;
+    throw new PluginError(
+      'PermissionDenied',
+      `plugin "${instance.name}" may not ${what} context key "${n}" (not in its declared ${what} keys)`,
+      { plugin: instance.name, details: { key: n, access: what } },
+    );
+  };
+  const onContextChanged = (change: ContextChangedRequest): void => {
+    // The host sends only readable keys; anything else would be a copy nobody may read.
+    if (!readsAll && !read.includes(change.key)) return;
+    if (change.removed) copy.delete(change.key);
+    else copy.set(change.key, change.value);
+  };
+  const served: PluginInstance = {
     name: instance.name,
     version: instance.version,
     author: instance.author,
@@ -103,60 +133,39 @@ function withPrefetchedContext(instance: PluginInstance): PluginInstance {
     registerHooks: (hooks) => instance.registerHooks(hooks),
     shutdown: () => instance.shutdown(),
     unload: () => instance.unload(),
-    async init(ctx: PluginContextApi, runtime: PluginRuntimeApi) {
-      const cache = new Map<string, unknown>();
-      const absent = new Set<string>();
-      const { read, write } = instance.requirements.context;
-      // The host's view enforces the grants too, but only asynchronously (after the C call returned OK): refuse an
-      // undeclared key here, synchronously, so the plugin gets PW_ERR_PERMISSION_DENIED exactly as in process.
-      const check = (n: string, allowed: readonly string[], what: 'read' | 'write') => {
-        if (allowed.includes('*') || allowed.includes(n)) return;
-        throw new PluginError(
-          'PermissionDenied',
-          `plugin "${instance.name}" may not ${what} context key "${n}" (not in its declared ${what} keys)`,
-          { plugin: instance.name },
-        );
-      };
-      for (const key of read) {
-        if (key === '*') continue;
-        if (await ctx.has(key)) cache.set(key, await ctx.get(key));
-        else absent.add(key);
-      }
+    init(ctx: PluginContextApi, runtime: PluginRuntimeApi) {
       const local: PluginContextApi = {
         get: <T>(key: AnyContextKey<T>) => {
           const n = contextKeyName(key);
-          if (cache.has(n)) return cache.get(n) as T;
           check(n, read, 'read');
-          return ctx.get(key);
+          // The copy holds every readable key the host has, so a key missing here is missing there (as in process).
+          if (!copy.has(n)) {
+            throw new PluginError('ContextError', `context key "${n}" is not set`, {
+              plugin: instance.name,
+              details: { key: n },
+            });
+          }
+          return copy.get(n) as T;
         },
         has: (key) => {
           const n = contextKeyName(key);
-          if (cache.has(n)) return true;
           check(n, read, 'read');
-          return absent.has(n) ? false : ctx.has(key);
+          return copy.has(n);
         },
         set: (key, value) => {
-          const n = contextKeyName(key);
-          check(n, write, 'write');
-          return Promise.resolve(ctx.set(key, value)).then(() => {
-            cache.set(n, value);
-            absent.delete(n);
-          });
+          check(contextKeyName(key), write, 'write');
+          return ctx.set(key, value);
         },
         remove: (key) => {
-          const n = contextKeyName(key);
-          check(n, write, 'write');
-          return Promise.resolve(ctx.remove(key)).then((removed) => {
-            cache.delete(n);
-            absent.add(n);
-            return removed;
-          });
+          check(contextKeyName(key), write, 'write');
+          return ctx.remove(key);
         },
-        keys: () => ctx.keys(),
+        keys: () => [...copy.keys()],
       };
       return instance.init(local, runtime);
     },
   };
+  return { instance: served, onContextChanged };
 }
 
 /** A stand-in that reports why loading failed, through the normal Initialize error path. */
@@ -193,21 +202,25 @@ function manifestName(dir: string | undefined, file: string): string | undefined
 async function main(): Promise<void> {
   const wd = workerData as { port: MessagePort; dir: string; file: string } | null;
   const [dir, file] = isMainThread ? process.argv.slice(2) : [wd?.dir, wd?.file];
-  let instance: PluginInstance;
+  let served: Served;
   try {
     if (!dir || !file)
       throw new PluginError('InvalidArgument', 'usage: runtime <private-dir> <artifact-file>');
-    instance = withPrefetchedContext(await loadCopy(dir, file));
+    served = withLocalContext(await loadCopy(dir, file));
   } catch (e) {
     // Answer Initialize with the reason (under the expected name, so the host sees the cause, not a name mismatch).
     const name = file ? (manifestName(dir, file) ?? file) : 'unknown';
-    instance = failedInstance(toPluginError(e, 'LoadError', `plugin runtime could not load ${name}`), name);
+    served = {
+      instance: failedInstance(toPluginError(e, 'LoadError', `plugin runtime could not load ${name}`), name),
+    };
   }
+  const { instance } = served;
   const channel = isMainThread
     ? connectToHost({ label: instance.name })
     : new IpcChannel(messagePortStream(wd!.port), { role: 'plugin', label: instance.name });
   const result = await servePlugin(channel, instance, {
     metrics: isMainThread ? processMetrics : workerMetrics,
+    ...(served.onContextChanged ? { onContextChanged: served.onContextChanged } : {}),
   });
   if (isMainThread) process.exit(result.shutdown ? 0 : 1);
 }

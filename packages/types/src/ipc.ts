@@ -36,7 +36,23 @@ export type HostToPluginRequest =
   | { kind: 'Initialize'; config: InitializeConfig }
   | { kind: 'Shutdown' }
   | { kind: 'ExecuteHook'; hookName: string; data: Uint8Array }
-  | { kind: 'GetMetrics' };
+  | { kind: 'GetMetrics' }
+  | ContextChangedRequest;
+
+/**
+ * The host tells a plugin process that a context key it declared readable changed (set to `value`, or `removed`).
+ * Native plugins read the context synchronously from a local copy in the plugin process; this keeps that copy current.
+ * The host sends it from inside the write that caused it, so any request sent after the write (an `ExecuteHook`)
+ * reaches the plugin after it — one ordered stream.
+ */
+export interface ContextChangedRequest {
+  kind: 'ContextChanged';
+  key: string;
+  /** True when the key was removed (then `value` is absent). */
+  removed: boolean;
+  /** The new value, when not `removed`. */
+  value?: unknown;
+}
 
 /** Requests from a plugin process to the host. */
 export type PluginToHostRequest =

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
+import { ANY_KEY, type PluginContext } from '@plugward/context';
 import { HandlerTimeout } from '@plugward/hooks';
 import { IpcChannel, messagePortStream, PluginProcessClient, type WatchedProcess } from '@plugward/ipc';
 import { collectProcessMetrics } from '@plugward/limits';
@@ -37,6 +38,11 @@ export interface OutOfProcessOptions {
   /** Where the plugin's hooks go (the registry's guarded registrar). */
   registrar: HookRegistrar;
   context: PluginContextApi;
+  /**
+   * The host's context itself, watched for a native plugin's readable keys: their values are pushed to the plugin's
+   * local copy (see {@link watchContextFor}). Absent: no pushes (the plugin's copy would go stale).
+   */
+  hostContext?: WatchedContext;
   log: (level: LogLevel, message: string) => void;
   sandbox: SandboxBackend<Duplex> | undefined;
   /** Brokered fetch for the sandbox's `restricted` network mode. */
@@ -52,6 +58,42 @@ export interface OutOfProcessOptions {
 export function isTimeoutError(e: unknown): boolean {
   if (isPluginError(e)) return e.code === 'Timeout' || e.code === 'HookTimeout';
   return e instanceof HandlerTimeout;
+}
+
+/** What {@link watchContextFor} needs of the host's `PluginContext`. */
+export type WatchedContext = Pick<PluginContext, 'subscribe' | 'has' | 'find' | 'keys'>;
+
+/**
+ * Keeps a native out-of-process plugin's local context copy current (it can't await an IPC read from C): sends the
+ * current value of every key in `read` (`'*'`: all keys) now, then subscribes and pushes each later change from
+ * inside the write that made it — so the update is on the stream before any hook call the writer makes next. It
+ * pushes the value the context holds when the listener runs, not the change's: a listener that rewrote the key in
+ * between (nested writes notify inner-first) must not leave the plugin with the older value. Returns the unsubscribe.
+ *
+ * Only bytes and strings mean anything to the C ABI (any other value gives `PW_ERR_TYPE`, in process too), so other
+ * values travel as `null` — "present, not bytes" — which the native loader answers with that same `PW_ERR_TYPE`. A
+ * host object that isn't plain data (a class instance, a function) therefore never makes the update undeliverable.
+ */
+export function watchContextFor(
+  context: WatchedContext,
+  read: readonly string[],
+  client: Pick<PluginProcessClient, 'pushContext'>,
+): () => void {
+  const readsAll = read.includes(ANY_KEY);
+  const push = (key: string): void => {
+    if (context.has(key)) client.pushContext(key, { removed: false, value: nativeValue(context.find(key)) });
+    else client.pushContext(key, { removed: true });
+  };
+  const keys = readsAll ? [ANY_KEY] : [...new Set(read)];
+  const unsubscribe = keys.map((k) => context.subscribe(k, (change) => push(change.key)));
+  for (const key of readsAll ? context.keys() : keys) if (context.has(key)) push(key);
+  return () => {
+    for (const u of unsubscribe) u();
+  };
+}
+
+function nativeValue(value: unknown): Uint8Array | string | null {
+  return value instanceof Uint8Array || typeof value === 'string' ? value : null;
 }
 
 /** How much longer than the hook budget the IPC call itself may wait for an answer. */
@@ -265,7 +307,13 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     hookTimeoutMs: opts.limits.maxCpuTimeMs + IPC_TIMEOUT_GRACE_MS,
     ...(opts.fetch ? { fetch: opts.fetch } : {}),
   });
+  // Before Initialize: the plugin's copy is complete when its init runs, and no change can fall between.
+  const unwatch =
+    opts.verified.manifest.kind === 'native' && opts.hostContext
+      ? watchContextFor(opts.hostContext, opts.requirements.context.read, client)
+      : () => {};
   const exited = client.exited.then(async (x) => {
+    unwatch();
     await fs.chmod(dir, 0o700).catch(() => {});
     await cleanup();
     if (stopping) return new Promise<TierExit>(() => {});
@@ -285,6 +333,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     );
   } catch (e) {
     stopping = true;
+    unwatch();
     s.kill();
     await client.close().catch(() => {});
     throw e;
@@ -296,6 +345,8 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     metrics: () => s.metrics(client),
     async stop({ callShutdown, timeoutMs }) {
       stopping = true;
+      // The plugin is going: nothing more to keep current (and no writes during its shutdown echo back to it).
+      unwatch();
       const err = callShutdown
         ? await settleWithin(() => client.shutdown({ timeoutMs }), timeoutMs, `${name} shutdown`)
         : undefined;
