@@ -309,6 +309,24 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
   }
 }
 
+/** Resolves when `stream` has ended or closed (at once when there is none or it already has), or after `timeoutMs`. */
+function streamEnded(stream: NodeJS.ReadableStream | null, timeoutMs: number): Promise<void> {
+  const s = stream as (NodeJS.ReadableStream & { readableEnded?: boolean; destroyed?: boolean }) | null;
+  if (s === null || s.readableEnded === true || s.destroyed === true) return Promise.resolve();
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      clearTimeout(timer);
+      s.off('end', finish);
+      s.off('close', finish);
+      resolve();
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    timer.unref();
+    s.once('end', finish);
+    s.once('close', finish);
+  });
+}
+
 const swept = new Set<string>();
 
 /** Once per parent and process: remove empty cgroups left by hosts that were SIGKILLed (see cleanupStaleCgroups). */
@@ -377,7 +395,13 @@ class BwrapProcess implements LinuxSandboxedProcess {
       const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
         this.#exited = true;
         const oomKilled = (cgroup?.oomKills() ?? 0) > 0;
-        const done = (): void => resolve({ code, signal, oomKilled });
+        // 'exit' can come before the piped output has been read: settle once stdout/stderr ended (bounded), so a
+        // caller that reads them on `exit` sees everything the command wrote.
+        const done = (): void => {
+          void Promise.all([child.stdout, child.stderr].map((s) => streamEnded(s, 2000))).then(() =>
+            resolve({ code, signal, oomKilled }),
+          );
+        };
         if (cgroup === undefined) done();
         else
           cgroup.remove().then(done, (e: unknown) => {
