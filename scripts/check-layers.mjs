@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // Dependency-direction check (DESIGN.md section 1): a package may depend on, and import, only @plugward packages of a
 // strictly lower layer. Reads every packages/*/package.json ("plugward": { "layer": N }) and every import/require in
-// its src/ (test files included: tests must not reach upward either).
+// its src/ (test files included: tests must not reach upward either). A package marked "portable": true (types,
+// hooks, context: they must run in browsers and workers) may not import a Node built-in outside its test files.
 import fs from 'node:fs';
+import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SOURCE_EXT = /\.(?:[cm]?[jt]sx?)$/;
+const NODE_BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+const ANY_IMPORT_RE = /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|\bimport\s+)['"]([^'"]+)['"]/g;
 const IMPORT_RE =
   /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|\bimport\s+)['"](@plugward\/[a-z0-9-]+)(?:\/[^'"]*)?['"]/g;
 
@@ -57,13 +61,29 @@ export function checkLayers(root) {
         if (why) problems.push(`${name}: ${field} has ${dep} (${why})`);
       }
     }
+    const portable = info.pj.plugward?.portable === true;
+    let portableSources = 0;
     for (const file of walk(path.join(info.dir, 'src')).concat(walk(path.join(info.dir, 'test')))) {
       const text = fs.readFileSync(file, 'utf8');
       for (const m of text.matchAll(IMPORT_RE)) {
         const why = allowed(info, m[1]);
         if (why) problems.push(`${name}: ${path.relative(root, file)} imports ${m[1]} (${why})`);
       }
+      const shipped =
+        file.startsWith(path.join(info.dir, 'src') + path.sep) && !/\.test\.[cm]?[jt]sx?$/.test(file);
+      if (!portable || !shipped) continue;
+      portableSources++;
+      for (const m of text.matchAll(ANY_IMPORT_RE)) {
+        if (NODE_BUILTINS.has(m[1]) || m[1].startsWith('node:')) {
+          problems.push(
+            `${name}: ${path.relative(root, file)} imports Node built-in ${m[1]} (the package is portable)`,
+          );
+        }
+      }
     }
+    // The scan must actually see the sources of a portable package.
+    if (portable && portableSources === 0)
+      problems.push(`${name}: portable, but no source file under src/ was scanned`);
   }
   return problems;
 }

@@ -23,7 +23,35 @@ describe('check-layers', () => {
         /@plugward\/hooks: .*index\.ts imports @plugward\/loader \(layer 1 may not use layer 2\)/,
       ),
     );
-    expect(problems).toHaveLength(1);
+    expect(problems.filter((x) => x.includes('may not use layer'))).toHaveLength(1);
+  });
+
+  it('reports Node built-ins in the shipped sources of a portable package, not in its tests', () => {
+    const problems: string[] = checkLayers(path.join(here, 'fixtures/violating'));
+    expect(problems.filter((x) => x.includes('(the package is portable)'))).toEqual([
+      '@plugward/context: packages/context/src/index.ts imports Node built-in node:fs (the package is portable)',
+      '@plugward/context: packages/context/src/index.ts imports Node built-in path (the package is portable)',
+    ]);
+    expect(problems).toHaveLength(3);
+  });
+
+  it('types, hooks and context are checked as portable, and their sources are seen', async () => {
+    const fs = await import('node:fs');
+    for (const pkg of ['types', 'hooks', 'context']) {
+      const pj = JSON.parse(fs.readFileSync(path.join(here, '..', 'packages', pkg, 'package.json'), 'utf8'));
+      expect(pj.plugward.portable, pkg).toBe(true);
+    }
+    const os = await import('node:os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'layers-portable-'));
+    fs.mkdirSync(path.join(dir, 'packages/hooks/src'), { recursive: true });
+    fs.writeFileSync(
+      path.join(dir, 'packages/hooks/package.json'),
+      JSON.stringify({ name: '@plugward/hooks', plugward: { layer: 1, portable: true } }),
+    );
+    expect(checkLayers(dir)).toEqual([
+      '@plugward/hooks: portable, but no source file under src/ was scanned',
+    ]);
+    fs.rmSync(dir, { recursive: true });
   });
 
   it('fails the command (exit 1) on the violating fixture', () => {
