@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { fromHex, type TrustListKey } from '@plugward/security';
+import { fromHex, PluginSecurity, type TrustListKey } from '@plugward/security';
 import { PluginError } from '@plugward/types';
 import type { CliIo } from './command.js';
 
@@ -70,3 +70,26 @@ export const TRUST_KEY_OPTIONS = {
   'key-hex-env': { type: 'string' },
   'passphrase-env': { type: 'string' },
 } as const;
+
+/** What {@link securityFromOptions} read: the security object, the pinned keys and the trust list path, if any. */
+export interface CliSecurity {
+  security: PluginSecurity;
+  keys: Uint8Array[];
+  listPath: string | undefined;
+}
+
+/**
+ * The PluginSecurity of a command: the `--pub` keys pinned and, when `--list` is given, that trust list opened with
+ * the key options (see {@link trustListKey}). `onlyTrusted` is the command's policy.
+ */
+export async function securityFromOptions(
+  values: { pub?: string[]; list?: string | boolean } & Parameters<typeof trustListKey>[0],
+  io: CliIo,
+  onlyTrusted: boolean,
+): Promise<CliSecurity> {
+  const keys = await Promise.all((values.pub ?? []).map((p) => readPublicKey(p, io)));
+  const listPath = typeof values.list === 'string' ? resolve(io.cwd, values.list) : undefined;
+  const security = new PluginSecurity({ onlyTrusted, trustListPath: listPath ?? '' }, keys);
+  if (listPath !== undefined) await security.loadAndDecryptTrustList(trustListKey(values, io));
+  return { security, keys, listPath };
+}

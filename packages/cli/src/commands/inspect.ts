@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PluginSecurity, readManifest } from '@plugward/security';
+import { readManifest } from '@plugward/security';
 import { DEFAULT_RESOURCE_LIMITS, isPluginError, MINIMAL_REQUIREMENTS } from '@plugward/types';
 import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
-import { readPublicKey, TRUST_KEY_OPTIONS, trustListKey } from '../keys.js';
+import { securityFromOptions, TRUST_KEY_OPTIONS } from '../keys.js';
 
 const usage = `usage: plugward inspect <artifact> [--pub <name.pub|HEX> ...]
                         [--list FILE (--key-hex HEX | --key-hex-env VAR | --passphrase-env VAR)] [--json]
@@ -28,10 +28,7 @@ export const inspect: Command = {
     );
     const artifact = resolve(io.cwd, required(positionals[0], '<artifact>', usage));
     const manifest = await readManifest(artifact);
-    const keys = await Promise.all((values.pub ?? []).map((p) => readPublicKey(p, io)));
-    const listPath = typeof values.list === 'string' ? resolve(io.cwd, values.list) : undefined;
-    const security = new PluginSecurity({ onlyTrusted: false, trustListPath: listPath ?? '' }, keys);
-    if (listPath !== undefined) await security.loadAndDecryptTrustList(trustListKey(values, io));
+    const { security, keys, listPath } = await securityFromOptions(values, io, false);
 
     let integrity: { ok: boolean; hash?: string; error?: string };
     try {

@@ -5,10 +5,9 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { PluginRegistry } from '@plugward/registry';
 import { checkSandboxSupport, LinuxSandbox } from '@plugward/sandbox-linux';
-import { PluginSecurity } from '@plugward/security';
 import { ISOLATION_TIERS, type IsolationTier, isPluginError, PluginError } from '@plugward/types';
 import { COMMON_OPTIONS, type Command, required, withUsage } from '../command.js';
-import { readPublicKey, TRUST_KEY_OPTIONS, trustListKey } from '../keys.js';
+import { securityFromOptions, TRUST_KEY_OPTIONS } from '../keys.js';
 
 const usage = `usage: plugward run <dir> --pub <name.pub|HEX> [--pub ...]
                     --list FILE (--key-hex HEX | --key-hex-env VAR | --passphrase-env VAR)
@@ -47,7 +46,7 @@ export const run: Command = {
       }),
     );
     const dir = resolve(io.cwd, required(positionals[0], '<dir>', usage));
-    const listPath = resolve(io.cwd, required(values.list, '--list', usage));
+    required(values.list, '--list', usage);
     const tier = (values.tier ?? 'in-process') as IsolationTier;
     if (!ISOLATION_TIERS.includes(tier)) {
       throw new PluginError(
@@ -55,10 +54,8 @@ export const run: Command = {
         `--tier must be one of ${ISOLATION_TIERS.join(', ')}\n\n${usage}`,
       );
     }
-    const keys = await Promise.all((values.pub ?? []).map((p) => readPublicKey(p, io)));
     const allowUntrusted = values['allow-untrusted'] === true;
-    const security = new PluginSecurity({ onlyTrusted: !allowUntrusted, trustListPath: listPath }, keys);
-    await security.loadAndDecryptTrustList(trustListKey(values, io));
+    const { security } = await securityFromOptions(values, io, !allowUntrusted);
     const needSandbox = tier === 'sandbox' || allowUntrusted;
     const sandbox = needSandbox && (await checkSandboxSupport()).supported ? new LinuxSandbox() : undefined;
     const say = (line: string) => io.stderr.write(`${line}\n`);

@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PluginSecurity } from '@plugward/security';
 import { PluginError } from '@plugward/types';
 import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
-import { readPublicKey, TRUST_KEY_OPTIONS, trustListKey } from '../keys.js';
+import { securityFromOptions, TRUST_KEY_OPTIONS } from '../keys.js';
 
 const usage = `usage: plugward verify <artifact> --pub <name.pub|HEX> [--pub ...]
                        [--list FILE (--key-hex HEX | --key-hex-env VAR | --passphrase-env VAR)] [--json]
@@ -31,13 +30,7 @@ export const verify: Command = {
     if (pubs.length === 0 && values.list === undefined) {
       throw new PluginError('InvalidArgument', `give at least one --pub key (or --list)\n\n${usage}`);
     }
-    const keys = await Promise.all(pubs.map((p) => readPublicKey(p, io)));
-    const listPath = typeof values.list === 'string' ? resolve(io.cwd, values.list) : undefined;
-    const security = new PluginSecurity(
-      { onlyTrusted: listPath !== undefined, trustListPath: listPath ?? '' },
-      keys,
-    );
-    if (listPath !== undefined) await security.loadAndDecryptTrustList(trustListKey(values, io));
+    const { security } = await securityFromOptions(values, io, values.list !== undefined);
     const artifact = resolve(io.cwd, artifactArg);
     const verified = await security.verifyArtifact(artifact);
     const m = verified.manifest;
