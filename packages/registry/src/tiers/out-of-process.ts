@@ -9,6 +9,7 @@ import { ANY_KEY, type PluginContext } from '@plugward/context';
 import { HandlerTimeout } from '@plugward/hooks';
 import { IpcChannel, messagePortStream, PluginProcessClient, type WatchedProcess } from '@plugward/ipc';
 import { collectProcessMetrics } from '@plugward/limits';
+import { packageReadOnlyPaths } from '@plugward/sandbox-linux';
 import type { VerifiedArtifact } from '@plugward/security';
 import {
   type FetchRequest,
@@ -242,7 +243,8 @@ async function startSandbox(
 export function runtimeReadOnlyPaths(runtime: string): string[] {
   const dir = path.dirname(runtime);
   const pkgRoot = path.dirname(dir);
-  return [dir, path.join(pkgRoot, 'package.json'), path.join(pkgRoot, 'node_modules')];
+  // package.json says the bundle is ESM; koffi (native, kept out of the bundle) is the only package it resolves.
+  return [dir, path.join(pkgRoot, 'package.json'), ...packageReadOnlyPaths(['koffi'], pkgRoot)];
 }
 
 /**
