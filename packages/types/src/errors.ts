@@ -33,6 +33,20 @@ export const PLUGIN_ERROR_CODES = [
   'TrustListError',
   'Timeout',
   'Unsupported',
+  // Containment and trust (second round).
+  'QuotaExceeded',
+  'ProtocolViolation',
+  'NameConflict',
+  'GrantDenied',
+  'RequirementsExceeded',
+  'UnknownSigner',
+  'InvalidSignature',
+  'HashMismatch',
+  'TrustListRollback',
+  'RollbackFloorMissing',
+  'KeyFileError',
+  'NotRegularFile',
+  'UnbundledImport',
 ] as const;
 
 /** A stable error code; see {@link PLUGIN_ERROR_CODES}. */

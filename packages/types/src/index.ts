@@ -5,6 +5,7 @@
  */
 
 export * from './constants.js';
+export * from './display.js';
 export * from './errors.js';
 export * from './instance.js';
 export * from './ipc.js';
