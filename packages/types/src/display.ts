@@ -3,7 +3,6 @@ export const DEFAULT_DISPLAY_LENGTH = 200;
 
 // C0 and C1 controls, DEL, and the bidirectional overrides/isolates and other invisible format characters that can
 // make a terminal or a log viewer show something other than what the bytes say.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const UNSAFE =
   /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/g;
 
