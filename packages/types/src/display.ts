@@ -3,8 +3,18 @@ export const DEFAULT_DISPLAY_LENGTH = 200;
 
 // C0 and C1 controls, DEL, and the bidirectional overrides/isolates and other invisible format characters that can
 // make a terminal or a log viewer show something other than what the bytes say.
-const UNSAFE =
-  /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/g;
+function isUnsafe(code: number): boolean {
+  return (
+    code <= 0x1f ||
+    (code >= 0x7f && code <= 0x9f) ||
+    code === 0x061c ||
+    (code >= 0x200b && code <= 0x200f) ||
+    (code >= 0x2028 && code <= 0x202e) ||
+    (code >= 0x2060 && code <= 0x206f) ||
+    code === 0xfeff ||
+    (code >= 0xfff9 && code <= 0xfffb)
+  );
+}
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
@@ -41,7 +51,9 @@ export function displayText(value: unknown, maxLength: number = DEFAULT_DISPLAY_
   const limit = Number.isSafeInteger(maxLength) && maxLength > 0 ? maxLength : DEFAULT_DISPLAY_LENGTH;
   // Cut first (bounded work on huge inputs), escape, then cut again: escaping can lengthen the text.
   const head = text.length > limit * 4 ? text.slice(0, limit * 4) : text;
-  const escaped = head.replace(LONE_SURROGATE, '\ufffd').replace(UNSAFE, escapeOne);
+  let escaped = '';
+  for (const ch of head.replace(LONE_SURROGATE, '\ufffd'))
+    escaped += isUnsafe(ch.codePointAt(0) ?? 0) ? escapeOne(ch) : ch;
   const truncated = escaped.length > limit || head.length < text.length;
   return truncated ? `${escaped.slice(0, limit)}…` : escaped;
 }
