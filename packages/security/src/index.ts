@@ -31,6 +31,17 @@ export {
   sha3_512,
 } from './hash.js';
 export {
+  decodeKeyFile,
+  ENCRYPTED_SECRET_KEY_HEADER,
+  encodePublicKeyFile,
+  encodeSecretKeyFile,
+  type KeyFileContent,
+  type KeyFileOptions,
+  PUBLIC_KEY_HEADER,
+  passphraseWeakness,
+  SECRET_KEY_HEADER,
+} from './key-file.js';
+export {
   manifestPathFor,
   manifestSigningBytes,
   parseManifest,
