@@ -221,6 +221,29 @@ describe('secrets stay out of argv and of plugward run’s environment (point 8)
   });
 });
 
+describe('non-regular files in the plugin directory (point 5)', () => {
+  it('plugward run with a FIFO as an artifact and another as a manifest does not hang, and serves the rest', () => {
+    const dir = join(cwd, 'fifo-dir');
+    mkdirSync(dir);
+    plugin('fifo-dir/ok.mjs', 'ok', "'fine'");
+    plugin('fifo-dir/jam.mjs', 'jam', "'never'");
+    for (const [f, n] of [
+      ['fifo-dir/ok.mjs', 'ok'],
+      ['fifo-dir/jam.mjs', 'jam'],
+    ] as const) {
+      expect(pw(['sign', f, '--key', 'alice.key', '--name', n, '--version', '1.0.0']).code).toBe(0);
+      expect(pw(['trust', 'add', f, '--pub', 'alice.pub', ...listArgs('fifo.enc')], K).code).toBe(0);
+    }
+    rmSync(join(dir, 'jam.mjs'));
+    spawnSync('mkfifo', [join(dir, 'jam.mjs'), join(dir, 'ghost.mjs.plugward.json')]);
+    const r = pw(['run', dir, '--pub', 'alice.pub', ...listArgs('fifo.enc')], K, [], 'ok x\n');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toBe('ok → fine\n');
+    expect(r.err).toMatch(/not a regular file/);
+    expect(pw(['verify', join(dir, 'jam.mjs'), '--pub', 'alice.pub']).code).toBe(3);
+  }, 60_000);
+});
+
 describe('rollback floor from the CLI (point 1)', () => {
   it('add, copy, rm, put the copy back: verify refuses (exit 4); a lost floor record is re-established with the key', () => {
     const list = 'floor.enc';
