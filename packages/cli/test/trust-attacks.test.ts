@@ -130,6 +130,11 @@ describe('plugward key files (point 8)', () => {
     expect(statSync(carol).ino).not.toBe(oldIno);
     expect(readFileSync(carol, 'utf8')).not.toBe(before);
     expect(statSync(carol).mode & 0o777).toBe(0o600);
+
+    // A refusal leaves no half-written pair: only frank.pub exists, so no frank.key is created either.
+    writeFileSync(join(cwd, 'frank.pub'), 'someone else’s');
+    expect(pw(['keygen', 'frank']).code).toBe(3);
+    expect(() => lstatSync(join(cwd, 'frank.key'))).toThrow();
   });
 
   it('passphrase-encrypted secret keys (Argon2id + XChaCha20-Poly1305); weak passphrases are warned about', () => {

@@ -322,6 +322,8 @@ export interface LoadTrustListOptions {
    * functions ({@link loadTrustList}, {@link saveTrustList}, {@link updateTrustList}).
    */
   floorDir?: string | false;
+  /** How long a load that raises the floor waits for the list lock (default 10 s). */
+  floorLockTimeoutMs?: number;
 }
 
 interface Opened {
@@ -415,8 +417,16 @@ function floorDirOf(options: LoadTrustListOptions): string | undefined {
   return options.floorDir ?? defaultRollbackFloorDir();
 }
 
-/** Checks an opened list against its persistent floor record, then raises the floor to this version. */
-async function enforceFloor(path: string, opened: Opened, options: LoadTrustListOptions): Promise<void> {
+/**
+ * Checks an opened list against its persistent floor record, then (when `raise`) raises the floor to this version.
+ * Raising takes the list lock and re-reads the record, so a reader can't lower a floor an updater just raised.
+ */
+async function enforceFloor(
+  path: string,
+  opened: Opened,
+  options: LoadTrustListOptions,
+  raise: boolean,
+): Promise<void> {
   const dir = floorDirOf(options);
   if (dir === undefined) return;
   const { data, sealKey } = opened;
@@ -448,14 +458,37 @@ async function enforceFloor(path: string, opened: Opened, options: LoadTrustList
   if (data.listVersion < record.floor) {
     throw rollback(data.listVersion, record.floor, 'replayed', ` (rollback floor kept in ${dir})`);
   }
-  if (data.listVersion > record.floor) {
-    await writeRollbackFloor(dir, { ...record, floor: data.listVersion }, sealKey.rawKey);
+  if (raise && data.listVersion > record.floor) {
+    const raiseFloor = async () => {
+      const again = await readRollbackFloor(dir, path, sealKey.rawKey);
+      if (
+        again.state === 'ok' &&
+        again.record.listId === record.listId &&
+        again.record.floor >= data.listVersion
+      ) {
+        return;
+      }
+      await writeRollbackFloor(dir, { ...record, floor: data.listVersion }, sealKey.rawKey);
+    };
+    try {
+      await withListLock(path, raiseFloor, options.floorLockTimeoutMs);
+    } catch (e) {
+      // A host that may read the list but not write beside it can't take the lock: raise without it.
+      if (!(e instanceof PluginError && e.code === 'IoError')) throw e;
+      await raiseFloor();
+    }
   }
 }
 
-async function openPath(path: string, key: TrustListKey, options: LoadTrustListOptions): Promise<Opened> {
+// `raise: false` inside updateTrustList, which already holds the lock and writes the floor with the new list.
+async function openPath(
+  path: string,
+  key: TrustListKey,
+  options: LoadTrustListOptions,
+  raise = true,
+): Promise<Opened> {
   const opened = await openFile(await readTrustFile(path), key, options);
-  await enforceFloor(path, opened, options);
+  await enforceFloor(path, opened, options, raise);
   return opened;
 }
 async function readTrustFile(path: string): Promise<Uint8Array> {
@@ -557,7 +590,7 @@ export async function updateTrustList(
     async () => {
       let current: Opened;
       try {
-        current = await openPath(path, key, options);
+        current = await openPath(path, key, options, false);
       } catch (e) {
         const missing = e instanceof PluginError && e.details?.reason === 'not-found';
         if (!missing || options.create === false) throw e;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, rename, unlink } from 'node:fs/promises';
+import { link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { encodePublicKeyFile, encodeSecretKeyFile, generateKeyPair, keyId, toHex } from '@plugward/security';
@@ -75,6 +75,21 @@ export const keygen: Command = {
     if (typeof values['passphrase-env'] === 'string') {
       passphrase = takeSecretFromEnv(values['passphrase-env'], io);
       warnWeakPassphrase(passphrase, 'secret key', io);
+    }
+    if (!force) {
+      // Both names checked first (lstat: a dangling symlink counts), so a refusal leaves no half-written pair.
+      for (const p of [keyPath, pubPath]) {
+        const exists = await lstat(p).then(
+          () => true,
+          () => false,
+        );
+        if (exists) {
+          throw new PluginError(
+            'IoError',
+            `${p} already exists; pick another name or pass --force to replace it`,
+          );
+        }
+      }
     }
     const { privateKey, publicKey } = generateKeyPair();
     const secretText = await encodeSecretKeyFile(privateKey, passphrase === undefined ? {} : { passphrase });
