@@ -7,9 +7,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ed from '@noble/ed25519';
+import { argon2idAsync } from '@noble/hashes/argon2.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { sha3_512 } from '@noble/hashes/sha3.js';
-import { calculateHash, generateKeyPair, sign, verifySignature } from '@plugward/security';
+import {
+  calculateHash,
+  DEFAULT_ARGON2_PARAMS,
+  decryptTrustList,
+  encryptTrustList,
+  generateKeyPair,
+  sign,
+  verifySignature,
+} from '@plugward/security';
 import { writeReport } from './report.mjs';
 
 ed.hashes.sha512 = sha512;
@@ -128,6 +137,27 @@ writeReport('security-ed25519', 'Ed25519 verifications per second (higher is bet
     baselineName: '@noble/ed25519',
     target: 1,
     higherIsBetter: true,
+  },
+]);
+
+// Unlocking a passphrase-protected trust list with the parameters new lists get (RFC 9106 second recommended option):
+// decryptTrustList (header bound check + Argon2id + XChaCha20-Poly1305) vs the bare @noble/hashes Argon2id it runs.
+const pass = { passphrase: 'correct horse battery staple' };
+const locked = await encryptTrustList({ listVersion: 1, entries: [] }, pass);
+const salt = nodeCrypto.randomBytes(16);
+const [unlock, bareKdf] = await bestInterleaved(2, [
+  () => decryptTrustList(locked, pass),
+  () => argon2idAsync(pass.passphrase, salt, { ...DEFAULT_ARGON2_PARAMS, dkLen: 32 }),
+]);
+const { t, m, p } = DEFAULT_ARGON2_PARAMS;
+console.log(`trust list unlock (Argon2id t=${t} m=${m / 1024} MiB p=${p}): ${unlock.ms.toFixed(0)} ms`);
+writeReport('security-unlock', 'ms to unlock a passphrase trust list (lower is better)', [
+  {
+    case: `decryptTrustList, Argon2id t=${t} m=${m / 1024} MiB p=${p} (RFC 9106) vs bare @noble/hashes argon2id`,
+    ours: Number(unlock.ms.toFixed(0)),
+    baseline: Number(bareKdf.ms.toFixed(0)),
+    baselineName: '@noble/hashes argon2id',
+    target: 0.95,
   },
 ]);
 fs.rmSync(dir, { recursive: true, force: true });

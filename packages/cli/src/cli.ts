@@ -13,8 +13,22 @@ import { EXIT_CODES, exitCodeFor } from './exit-codes.js';
 // What to do next, printed under the error in human mode.
 const HINTS: Partial<Record<PluginErrorCode, string>> = {
   SignatureError: 'check that --pub is the key of whoever signed the manifest (see its signature.keyId)',
+  UnknownSigner: 'check that --pub is the key of whoever signed the manifest (see its signature.keyId)',
+  InvalidSignature:
+    'the manifest was changed after it was signed (or signed by another key with the same id): re-sign it or fetch the original',
+  HashMismatch:
+    'the artifact is not what was signed or listed: re-sign it (plugward sign) or fetch the original',
   SecurityError:
     'the artifact is not what was signed or listed: re-sign it (plugward sign) or fetch the original',
+  TrustListRollback:
+    'an older or another copy of the trust list is in place: restore the latest list (if you replaced it on purpose: plugward trust floor --reset)',
+  RollbackFloorMissing:
+    'the rollback floor record is missing or does not authenticate: if this list is the latest, run plugward trust floor --reset --list <file> <key option>',
+  KeyFileError:
+    'give --key the secret .key file and --pub the .pub file made by plugward keygen (see plugward keygen --help)',
+  NotRegularFile: 'plugin files, manifests, key files and trust lists must be regular files',
+  UnbundledImport:
+    'bundle the plugin into one file, e.g. npx esbuild src/index.ts --bundle --platform=node --format=esm --outfile=plugin.mjs',
   UntrustedPlugin: 'add it with: plugward trust add <artifact> --pub <key> --list <file> ...',
   VersionDowngrade: 'a newer version is trusted; remove it (plugward trust rm) if the downgrade is intended',
   InvalidManifest: 're-create the manifest with plugward sign',
@@ -41,8 +55,9 @@ commands:
 ${lines.join('\n')}
 
 every command takes --json for machine-readable output.
-exit codes: 0 ok, 1 verification failed, 2 usage error, 3 file missing or unreadable,
-            4 trust list cannot be opened (wrong key, tampered, replayed, locked), 70 internal error`;
+exit codes: 0 ok, 1 verification failed, 2 usage error (or the wrong kind of key file), 3 file missing, unreadable or
+            not a regular file, 4 trust list cannot be opened (wrong key, tampered, replayed, rollback floor missing,
+            locked), 70 internal error`;
 }
 
 /**

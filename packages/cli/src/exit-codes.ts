@@ -4,13 +4,13 @@ import type { PluginErrorCode } from '@plugward/types';
 export const EXIT_CODES = Object.freeze({
   /** Success. */
   Ok: 0,
-  /** A check failed: bad signature, hash mismatch, untrusted, downgrade, invalid manifest. */
+  /** A check failed: unknown signer, bad signature, hash mismatch, untrusted, downgrade, invalid manifest. */
   VerificationFailed: 1,
-  /** Wrong usage: unknown command or option, missing argument, bad value. */
+  /** Wrong usage: unknown command or option, missing argument, bad value, the wrong kind of key file. */
   Usage: 2,
-  /** A file is missing or unreadable/unwritable. */
+  /** A file is missing, unreadable/unwritable, or not a regular file (FIFO, socket, device, directory). */
   Io: 3,
-  /** The trust list can't be opened: wrong key, tampered, replayed, locked. */
+  /** The trust list can't be opened: wrong key, tampered, replayed (rollback), floor record missing, locked. */
   TrustList: 4,
   /** A bug: an unexpected error (please report it). */
   Internal: 70,
@@ -22,14 +22,23 @@ export function exitCodeFor(code: PluginErrorCode): number {
     case 'InvalidArgument':
     case 'InvalidVersion':
       return EXIT_CODES.Usage;
+    case 'KeyFileError':
+      return EXIT_CODES.Usage;
     case 'NotFound':
     case 'IoError':
     case 'PermissionDenied':
+    case 'NotRegularFile':
       return EXIT_CODES.Io;
     case 'TrustListError':
+    case 'TrustListRollback':
+    case 'RollbackFloorMissing':
     case 'Timeout':
       return EXIT_CODES.TrustList;
     case 'SecurityError':
+    case 'UnknownSigner':
+    case 'InvalidSignature':
+    case 'HashMismatch':
+    case 'UnbundledImport':
     case 'SignatureError':
     case 'UntrustedPlugin':
     case 'VersionDowngrade':

@@ -47,7 +47,10 @@ describe('plugward CLI (spawned)', () => {
     expect(r.code).toBe(0);
     expect(r.value).toMatchObject({ keyId: expect.stringMatching(/^[0-9a-f]{16}$/) });
     expect(statSync(join(cwd, 'alice.key')).mode & 0o777).toBe(0o600);
-    expect(r.value).toMatchObject({ publicKey: readFileSync(join(cwd, 'alice.pub'), 'utf8').trim() });
+    const pubFile = readFileSync(join(cwd, 'alice.pub'), 'utf8');
+    expect(pubFile).toMatch(/^plugward-public-key-v1\n/);
+    expect(r.value).toMatchObject({ publicKey: pubFile.trim().split('\n').at(-1) });
+    expect(readFileSync(join(cwd, 'alice.key'), 'utf8')).toMatch(/^plugward-secret-key-v1\n/);
     const again = pw(['keygen', 'alice']);
     expect(again.code).toBe(3);
     expect(again.err).toMatch(/already exists.*--force/);
@@ -147,7 +150,7 @@ describe('plugward CLI (spawned)', () => {
     const bytes = readFileSync(join(cwd, 'trust.enc'));
     bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 1;
     writeFileSync(join(cwd, 'tampered.enc'), bytes);
-    const r = json(['trust', 'ls', '--list', 'tampered.enc', '--key-hex', listKey]);
+    const r = json(['trust', 'ls', '--list', 'tampered.enc', '--key-hex-env', 'K'], { K: listKey });
     expect(r.code).toBe(4);
     expect(r.value).toMatchObject({ error: { code: 'TrustListError', details: { reason: 'auth-failed' } } });
   });
@@ -159,5 +162,5 @@ describe('plugward CLI (spawned)', () => {
     expect(json(['trust', 'ls', ...args], env).value).toMatchObject({ entries: [{ name: 'hello' }] });
     expect(pw(['trust', 'ls', ...args], { PW_PASS: 'wrong' }).code).toBe(4);
     expect(pw(['trust', 'ls', '--list', 'pass.enc', '--key-hex', listKey]).code).toBe(4);
-  });
+  }, 120_000);
 });

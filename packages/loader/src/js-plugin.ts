@@ -16,6 +16,7 @@ import {
   toPluginError,
   validatePartialLimits,
 } from '@plugward/types';
+import { assertSelfContained } from './bundled-imports.js';
 import type { LoadedPlugin } from './loaded-plugin.js';
 import { writePrivateCopy } from './private-copy.js';
 import type { VerifiedArtifact } from './verified-artifact.js';
@@ -40,6 +41,7 @@ export async function loadJsPlugin(
   options: { tmpDir?: string },
 ): Promise<JsPlugin> {
   const label = artifact.manifest.name;
+  await assertSelfContained(artifact.bytes, label);
   const copy = await writePrivateCopy(artifact.bytes, 'plugin.mjs', options.tmpDir);
   let mod: unknown;
   try {

@@ -1,5 +1,5 @@
-import { open } from 'node:fs/promises';
 import path from 'node:path';
+import { openRegularFile } from '@plugward/security';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_SECURITY_POLICY,
@@ -137,33 +137,38 @@ export class PluginLoader {
   }
 
   /**
-   * Loads already-verified bytes (what a plugin-side runtime does with the copy the host sent it). The bytes are
-   * re-hashed and must equal `verified.hash` and the manifest's hash, so a hand-made VerifiedArtifact can't smuggle
-   * other bytes in.
+   * Loads already-verified bytes (what a plugin-side runtime does with the copy the host sent it). The bytes are first
+   * copied, the *copy* is re-hashed and must equal `verified.hash` and the manifest's hash, and the copy is what gets
+   * loaded: neither a hand-made VerifiedArtifact nor a caller that keeps changing its buffer after this call can
+   * smuggle other bytes in.
+   * @throws PluginError `HashMismatch`, `InvalidManifest`, `UnbundledImport` (JS), `LoadError`, …
    */
   async loadVerified(verified: VerifiedArtifact, options: LoadVerifiedOptions = {}): Promise<LoadedPlugin> {
     const manifest = checkArtifactShape(verified);
-    const hash = sha3_512Hex(verified.bytes);
+    // Copy first, then hash: the caller's buffer may be changed at any await below, the copy can't.
+    const bytes = verified.bytes.slice();
+    const hash = sha3_512Hex(bytes);
     if (
       hash !== verified.hash ||
       hash !== manifest.artifact.sha3_512 ||
-      verified.bytes.length !== manifest.artifact.size
+      bytes.length !== manifest.artifact.size
     ) {
       throw new PluginError(
-        'SecurityError',
+        'HashMismatch',
         `plugin ${manifest.name}: the bytes to load do not match the verified hash/size`,
         { plugin: manifest.name },
       );
     }
+    const own: VerifiedArtifact = { ...verified, bytes, hash };
     const admission = {
       trustLevel: options.trustLevel ?? TrustLevel.Trusted,
       signatureVerified: options.signatureVerified ?? true,
     };
     switch (manifest.kind) {
       case 'native':
-        return loadNativePlugin(verified, admission, this.#native);
+        return loadNativePlugin(own, admission, this.#native);
       case 'js':
-        return loadJsPlugin(verified, admission, this.#tmpDir === undefined ? {} : { tmpDir: this.#tmpDir });
+        return loadJsPlugin(own, admission, this.#tmpDir === undefined ? {} : { tmpDir: this.#tmpDir });
       default:
         throw new PluginError(
           'InvalidManifest',
@@ -199,7 +204,7 @@ export class PluginLoader {
     const hash = sha3_512Hex(bytes);
     if (hash !== manifest.artifact.sha3_512 || bytes.length !== manifest.artifact.size) {
       throw new PluginError(
-        'SecurityError',
+        'HashMismatch',
         `untrusted plugin ${manifest.name}: artifact does not match its manifest hash`,
         {
           plugin: manifest.name,
@@ -240,12 +245,10 @@ function checkArtifactShape(v: VerifiedArtifact): PluginManifest {
 
 /** Reads a whole file, refusing more than `max` bytes (checked before and while reading). */
 async function readCapped(file: string, max: number): Promise<Uint8Array> {
-  let fh: Awaited<ReturnType<typeof open>>;
-  try {
-    fh = await open(file, 'r');
-  } catch (e) {
-    throw toPluginError(e, 'IoError', `cannot open ${path.basename(file)}`);
-  }
+  // Non-blocking open + fstat of the fd: a FIFO or device in place of the artifact is refused, never waited on.
+  const fh = await openRegularFile(file, 'artifact', (e) =>
+    toPluginError(e, 'IoError', `cannot open ${path.basename(file)}`),
+  );
   try {
     const { size } = await fh.stat();
     if (size > max) {

@@ -140,7 +140,7 @@ export class TestVerifier implements ArtifactVerifier {
     const bytes = new Uint8Array(await readFile(artifactPath));
     const hash = sha3(bytes);
     if (hash !== manifest.artifact.sha3_512 || bytes.length !== manifest.artifact.size) {
-      throw new PluginError('SecurityError', `hash mismatch for ${path.basename(artifactPath)}`);
+      throw new PluginError('HashMismatch', `hash mismatch for ${path.basename(artifactPath)}`);
     }
     const { signature, ...unsigned } = manifest;
     const ok = verify(
@@ -149,7 +149,7 @@ export class TestVerifier implements ArtifactVerifier {
       this.#publicKey,
       Buffer.from(signature.value, 'hex'),
     );
-    if (!ok) throw new PluginError('SignatureError', `bad manifest signature for ${manifest.name}`);
+    if (!ok) throw new PluginError('InvalidSignature', `bad manifest signature for ${manifest.name}`);
     const listed = this.trusted.has(hash);
     if (!listed && this.policy.onlyTrusted) {
       throw new PluginError('UntrustedPlugin', `${manifest.name} is not on the trust list`);

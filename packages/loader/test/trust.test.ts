@@ -57,7 +57,7 @@ describe('trusted loads verify first and refuse on failure', () => {
     const { file, marker } = nativeWithMarker(verifier);
     writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.from('tampered')]));
     const err = await new PluginLoader(verifier).load(file, TrustLevel.Trusted).catch((e: unknown) => e);
-    expect(isPluginError(err, 'SecurityError')).toBe(true);
+    expect(isPluginError(err, 'HashMismatch')).toBe(true);
     expect((err as Error).message).toMatch(/hash mismatch/);
     expect(existsSync(marker)).toBe(false);
   });
@@ -69,7 +69,7 @@ describe('trusted loads verify first and refuse on failure', () => {
     m.author = 'mallory';
     writeFileSync(`${file}${MANIFEST_SUFFIX}`, JSON.stringify(m));
     await expect(new PluginLoader(verifier).load(file, TrustLevel.Trusted)).rejects.toMatchObject({
-      code: 'SignatureError',
+      code: 'InvalidSignature',
     });
     expect(existsSync(marker)).toBe(false);
   });
@@ -169,7 +169,7 @@ describe('untrusted plugins', () => {
     const { file } = nativeWithMarker(verifier, false);
     writeFileSync(file, 'swapped');
     await expect(new PluginLoader(verifier).load(file, TrustLevel.Untrusted)).rejects.toMatchObject({
-      code: 'SecurityError',
+      code: 'HashMismatch',
     });
   });
 
@@ -237,7 +237,7 @@ describe('TOCTOU: the verified bytes load, not whatever is on disk afterwards', 
     const verified = await verifier.verifyArtifact(file);
     const forged = { ...verified, bytes: new TextEncoder().encode('export default {}') };
     await expect(new PluginLoader(verifier).loadVerified(forged)).rejects.toMatchObject({
-      code: 'SecurityError',
+      code: 'HashMismatch',
     });
     // The genuine object loads (what a plugin-side runtime does with the bytes the host sent it).
     const plugin = await new PluginLoader(verifier).loadVerified(verified, { signatureVerified: false });

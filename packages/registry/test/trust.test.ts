@@ -94,7 +94,7 @@ describe('trust', () => {
     expect(registry.getPluginInfo('unlisted')?.error).toMatch(/trust list/);
     // A stranger's signature does not verify against the pinned key.
     expect(await codeOf(registry.loadPlugin(p.stranger!, 'trusted'))).toMatch(
-      /SignatureError|UntrustedPlugin/,
+      /UnknownSigner|UntrustedPlugin/,
     );
     expect(registry.isLoaded('stranger')).toBe(false);
     expect(registry.hooks.getHooks('who')).toHaveLength(0);
@@ -195,7 +195,7 @@ describe('verification at load', () => {
     await registry.scanDirectory(dir);
     expect(registry.getPluginInfo('swap')?.status).toBe('Available');
     fs.writeFileSync(art, plugin('swap', '1.0.0', '+EVIL'));
-    expect(await codeOf(registry.loadPluginByName('swap'))).toBe('SecurityError');
+    expect(await codeOf(registry.loadPluginByName('swap'))).toBe('HashMismatch');
     expect(registry.getPluginInfo('swap')).toMatchObject({ status: 'Failed' });
     expect(registry.hooks.getHooks('who')).toHaveLength(0);
   });
@@ -214,7 +214,7 @@ describe('verification at load', () => {
       expect(dec.decode(await registry.hooks.execute('who', enc.encode('a')))).toBe('a+original');
       await registry.unloadPlugin('swap');
       // A reload verifies again: the swapped bytes are refused.
-      expect(await codeOf(registry.loadPlugin(art, 'trusted'))).toBe('SecurityError');
+      expect(await codeOf(registry.loadPlugin(art, 'trusted'))).toBe('HashMismatch');
       expect(registry.isLoaded('swap')).toBe(false);
     },
   );
@@ -257,7 +257,7 @@ PW_EXPORT pw_plugin *create_plugin(void) { return &g_plugin; }
     fs.appendFileSync(so, Buffer.from([0]));
     for (const tier of ['in-process', 'process'] as const) {
       await using registry = new PluginRegistry({ security: sec, defaultTier: tier, log: () => {} });
-      expect(await codeOf(registry.loadPlugin(so, 'trusted'))).toBe('SecurityError');
+      expect(await codeOf(registry.loadPlugin(so, 'trusted'))).toBe('HashMismatch');
       expect(fs.existsSync(marker), `tier ${tier}`).toBe(false);
     }
     // Control: the untampered library does run its constructor when loaded, so the check above can fail.
@@ -313,7 +313,7 @@ PW_EXPORT pw_plugin *create_plugin(void) { return &g_plugin; }
       policy: { onlyTrusted: false },
       log: () => {},
     });
-    expect(await codeOf(registry.loadPlugin(so, 'trusted'))).toMatch(/^(SignatureError|UntrustedPlugin)$/);
+    expect(await codeOf(registry.loadPlugin(so, 'trusted'))).toMatch(/^(UnknownSigner|UntrustedPlugin)$/);
     await registry.loadPlugin(so, 'untrusted');
     expect(registry.getPluginInfo('stranger-c')).toMatchObject({
       tier: 'sandbox',

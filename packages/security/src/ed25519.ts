@@ -2,7 +2,7 @@ import * as nodeCrypto from 'node:crypto';
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { PluginError } from '@plugward/types';
-import { assertBytes, bytesOrHex, toHex } from './bytes.js';
+import { assertBytes, bytesOrHex, concatBytes, toHex } from './bytes.js';
 import { sha3_512 } from './hash.js';
 
 // noble-ed25519's synchronous API needs a SHA-512; wire the audited one from @noble/hashes.
@@ -98,18 +98,57 @@ function isSmallOrderEncoding(enc: Uint8Array): boolean {
   return false;
 }
 
-/** Why a public key is unacceptable, or undefined when it is fine. */
+// The decision for a key costs a scalar multiplication by L (~ms in JS); keys are few, so it is cached.
+const problemCache = new Map<string, string | undefined>();
+
+/**
+ * Why a public key is unacceptable, or undefined when it is fine: it must be canonical, on the curve, and in the
+ * prime-order subgroup — no small-order key and no *mixed-order* key (a good key plus a torsion component). Mixed-order
+ * keys are where cofactored verifiers (noble) and cofactorless ones (OpenSSL) disagree, so both paths refuse them.
+ */
 export function publicKeyProblem(publicKey: Uint8Array): string | undefined {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) return 'public key must be 32 bytes';
+  const hex = toHex(publicKey);
+  if (problemCache.has(hex)) return problemCache.get(hex);
+  const problem = computeKeyProblem(publicKey);
+  if (problemCache.size > 4096) problemCache.clear();
+  problemCache.set(hex, problem);
+  return problem;
+}
+
+function computeKeyProblem(publicKey: Uint8Array): string | undefined {
   if (yNotCanonical(publicKey)) return 'public key is not canonically encoded (y >= p)';
   if (isSmallOrderEncoding(publicKey)) return 'public key is a point of small order';
   try {
     const p = ed.Point.fromBytes(publicKey, false);
     if (p.isSmallOrder()) return 'public key is a point of small order';
+    if (!p.isTorsionFree()) return 'public key has a small-order component (mixed order)';
   } catch {
     return 'public key is not a point on edwards25519';
   }
   return undefined;
+}
+
+function leToBigInt(bytes: Uint8Array): bigint {
+  let n = 0n;
+  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i] ?? 0);
+  return n;
+}
+
+/**
+ * The cofactorless equation [S]B = R + [k]A (what OpenSSL checks), with noble's arithmetic: noble's own verify is
+ * cofactored ([8]([S]B - R - [k]A) = 0) and would accept an R with a small-order component that OpenSSL refuses.
+ * With A in the prime-order subgroup, this equation also forces R into it.
+ */
+function nobleVerifyCofactorless(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
+  const r = signature.subarray(0, 32);
+  const A = ed.Point.fromBytes(publicKey, false);
+  const R = ed.Point.fromBytes(r, false);
+  const s = leToBigInt(signature.subarray(32));
+  const k = leToBigInt(sha512(concatBytes(r, publicKey, message))) % L;
+  const SB = s === 0n ? ed.Point.ZERO : ed.Point.BASE.multiply(s, false);
+  const kA = k === 0n ? ed.Point.ZERO : A.multiply(k, false);
+  return SB.equals(R.add(kA));
 }
 
 /**
@@ -191,9 +230,10 @@ export interface VerifyOptions {
 }
 
 /**
- * Strict Ed25519 verification (RFC 8032 §5.1.7 plus the checks OpenSSL leaves out): the signature must be exactly 64
- * bytes with S < L and a canonical R not of small order; the key must be canonical, on the curve and not of small
- * order. Returns false for anything invalid about the signature or key; never throws for bad untrusted bytes.
+ * Strict Ed25519 verification, one rule for both backends (RFC 8032 §5.1.7 plus the checks OpenSSL leaves out): the
+ * signature must be exactly 64 bytes with S < L and a canonical R not of small order; the key must be canonical, on
+ * the curve and in the prime-order subgroup (no small-order or mixed-order key); the equation is the cofactorless
+ * [S]B = R + [k]A, which (with such a key) also refuses an R with a small-order component. Returns false for anything invalid about the signature or key; never throws for bad untrusted bytes.
  * @throws PluginError `InvalidArgument` only when the arguments are not byte arrays.
  */
 export function verifySignature(
@@ -217,7 +257,7 @@ export function verifySignature(
       if (!NODE_ED25519) throw new PluginError('Unsupported', 'node:crypto has no Ed25519 here; use noble');
       return nodeCrypto.verify(null, message, nodePublicKey(publicKey, cached), signature);
     }
-    return ed.verify(signature, message, publicKey, { zip215: false });
+    return nobleVerifyCofactorless(message, signature, publicKey);
   } catch (e) {
     if (e instanceof PluginError) throw e;
     return false;

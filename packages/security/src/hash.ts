@@ -1,8 +1,9 @@
 import * as nodeCrypto from 'node:crypto';
-import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { sha3_512 as nobleSha3 } from '@noble/hashes/sha3.js';
 import { DEFAULT_MAX_ARTIFACT_BYTES, PluginError } from '@plugward/types';
 import { toHex } from './bytes.js';
+import { openRegularFile } from './regular-file.js';
 
 /** Which SHA3-512 implementation runs: OpenSSL through node:crypto (≈17× faster) or @noble/hashes (portable). */
 export type HashBackend = 'node' | 'noble';
@@ -96,20 +97,14 @@ function tooBig(path: string, size: number, max: number): PluginError {
 /**
  * SHA3-512 of a file, lowercase hex, streamed in 1 MiB chunks through one open file descriptor, refusing files over
  * `maxBytes` (checked before reading and again while reading, in case the file grows).
- * @throws PluginError `NotFound`, `PermissionDenied`, `IoError`, `SecurityError` (too big), `Aborted`.
+ * @throws PluginError `NotFound`, `PermissionDenied`, `IoError`, `NotRegularFile`, `SecurityError` (too big), `Aborted`.
  */
 export async function calculateHash(path: string, options: HashFileOptions = {}): Promise<string> {
   const max = options.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
   const h = createSha3(options.backend ?? defaultHashBackend());
-  let fh: Awaited<ReturnType<typeof open>>;
-  try {
-    fh = await open(path, 'r');
-  } catch (e) {
-    throw ioError(path, e);
-  }
+  const fh: FileHandle = await openRegularFile(path, 'file', (e) => ioError(path, e));
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new PluginError('InvalidArgument', `${path} is not a regular file`);
     if (st.size > max) throw tooBig(path, st.size, max);
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(st.size, 1)));
     let total = 0;
@@ -138,15 +133,9 @@ export async function calculateHash(path: string, options: HashFileOptions = {})
  * so replacing the file after the check changes nothing.
  */
 export async function readFileCapped(path: string, maxBytes: number): Promise<Uint8Array> {
-  let fh: Awaited<ReturnType<typeof open>>;
-  try {
-    fh = await open(path, 'r');
-  } catch (e) {
-    throw ioError(path, e);
-  }
+  const fh: FileHandle = await openRegularFile(path, 'file', (e) => ioError(path, e));
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new PluginError('InvalidArgument', `${path} is not a regular file`);
     if (st.size > maxBytes) throw tooBig(path, st.size, maxBytes);
     // One byte of slack detects a file that grew between fstat and read.
     const out = new Uint8Array(st.size + 1);

@@ -31,6 +31,17 @@ export {
   sha3_512,
 } from './hash.js';
 export {
+  decodeKeyFile,
+  ENCRYPTED_SECRET_KEY_HEADER,
+  encodePublicKeyFile,
+  encodeSecretKeyFile,
+  type KeyFileContent,
+  type KeyFileOptions,
+  PUBLIC_KEY_HEADER,
+  passphraseWeakness,
+  SECRET_KEY_HEADER,
+} from './key-file.js';
+export {
   manifestPathFor,
   manifestSigningBytes,
   parseManifest,
@@ -47,6 +58,14 @@ export {
   trustEntryFromManifest,
   type VerifiedArtifact,
 } from './plugin-security.js';
+export { openRegularFile } from './regular-file.js';
+export {
+  defaultRollbackFloorDir,
+  type FloorLookup,
+  type RollbackFloorRecord,
+  readRollbackFloor,
+  rollbackFloorPath,
+} from './rollback-floor.js';
 export {
   type Argon2Params,
   DEFAULT_ARGON2_PARAMS,
@@ -54,8 +73,10 @@ export {
   encryptTrustList,
   type LoadTrustListOptions,
   loadTrustList,
+  MAX_HEADER_ARGON2_PARAMS,
   MAX_TRUST_LIST_BYTES,
   parseTrustListKeyHex,
+  resetTrustListFloor,
   saveTrustList,
   TRUST_LIST_FORMAT_VERSION,
   TRUST_LIST_HEADER_BYTES,

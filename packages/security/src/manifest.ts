@@ -1,4 +1,4 @@
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import {
   MANIFEST_SIGNATURE_DOMAIN,
@@ -20,6 +20,7 @@ import { bytesOrHex, concatBytes, fromHex, toHex } from './bytes.js';
 import { canonicalJson } from './canonical-json.js';
 import { getPublicKey, keyId, sign, type VerifyOptions, verifySignature } from './ed25519.js';
 import { calculateHash } from './hash.js';
+import { openRegularFile } from './regular-file.js';
 
 const HEX128 = /^[0-9a-f]{128}$/;
 const HEX16 = /^[0-9a-f]{16}$/;
@@ -226,13 +227,15 @@ export function parseManifest(bytes: Uint8Array): PluginManifest {
 /**
  * Reads and validates `<artifact>.plugward.json` (size-capped; the artifact file name must match). No signature
  * check: discovery uses this to list plugins without trusting them.
- * @throws PluginError `NotFound` (no manifest), `InvalidManifest`, `IoError`.
+ * @throws PluginError `NotFound` (no manifest), `InvalidManifest`, `NotRegularFile`, `IoError`.
  */
 export async function readManifest(artifactPath: string): Promise<PluginManifest> {
   const path = manifestPathFor(artifactPath);
   let bytes: Uint8Array;
   try {
-    const fh = await open(path, 'r');
+    const fh = await openRegularFile(path, 'manifest', (e) => {
+      throw e;
+    });
     try {
       const buf = new Uint8Array(MAX_MANIFEST_BYTES + 1);
       let total = 0;

@@ -13,12 +13,15 @@ import { assertValidPublicKey, keyId, verifySignature } from './ed25519.js';
 import { calculateHash, hashBytes, readFileCapped } from './hash.js';
 import { manifestPathFor, readManifest, verifyManifestSignature } from './manifest.js';
 import {
+  type LoadTrustListOptions,
   loadTrustList,
-  saveTrustList,
   type TrustListKey,
+  updateTrustList,
   validateTrustEntry,
-  withListLock,
 } from './trust-list.js';
+
+/** A change made to the in-memory list, replayed onto the file's current content at the next save. */
+type TrustChange = { op: 'add'; entry: TrustedPluginEntry } | { op: 'remove'; hash: string };
 
 /** An artifact that passed every check, with the exact bytes that were verified (load these, not the path). */
 export interface VerifiedArtifact {
@@ -53,6 +56,9 @@ export class PluginSecurity {
   private readonly pinned = new Map<string, Uint8Array>();
   private entries: TrustedPluginEntry[] = [];
   private version = 0;
+  // Unsaved changes, as operations: a save applies them to what is on disk *then*, so it can't undo another process's
+  // update (a `trust rm` done while this host ran stays removed).
+  private pending: TrustChange[] = [];
   // Highest version verified per name in this process: a downgrade within one host run is refused too.
   private readonly seen = new Map<string, PluginVersion>();
 
@@ -135,49 +141,76 @@ export class PluginSecurity {
   addTrustedPlugin(entry: TrustedPluginEntry): void {
     const e = validateTrustEntry(entry);
     this.entries = [...this.entries.filter((x) => x.hash !== e.hash), e];
+    this.pending.push({ op: 'add', entry: e });
   }
 
   /** Removes the entry with this hash. @returns whether one was removed. */
   removeTrustedPlugin(hash: string): boolean {
+    const h = hash.toLowerCase();
     const before = this.entries.length;
-    this.entries = this.entries.filter((x) => x.hash !== hash.toLowerCase());
+    this.entries = this.entries.filter((x) => x.hash !== h);
+    this.pending.push({ op: 'remove', hash: h });
     return this.entries.length !== before;
   }
 
   /**
-   * Encrypts the current entries to `policy.trustListPath` (atomic write under a lock) with listVersion one above
-   * both the version this instance knows and the version on disk, so a newer list is never overwritten by an older.
+   * Saves the changes made since the last load or save ({@link addTrustedPlugin}, {@link removeTrustedPlugin}) to
+   * `policy.trustListPath`: under the list's lock it reads the file as it is *now* (checked against the rollback
+   * floor and the version this instance knows), applies those changes to it, and writes it with the next list version
+   * (atomic write). Changes made by other processes in the meantime are kept — an entry they removed does not come
+   * back unless this instance re-added it. The in-memory entries become the saved list.
    * @param key - 64 hex digits, 32 bytes, or `{ passphrase }`.
    * @returns the new list version.
+   * @throws PluginError `TrustListError`, `TrustListRollback`, `RollbackFloorMissing`, `IoError`, `Timeout` (lock).
    */
   async encryptAndSaveTrustList(key: TrustListKey): Promise<number> {
     const path = this.policy.trustListPath;
     await mkdir(dirname(path), { recursive: true });
-    return withListLock(path, async () => {
-      let onDisk = 0;
-      try {
-        onDisk = (await loadTrustList(path, key)).listVersion;
-      } catch (e) {
-        if (!(e instanceof PluginError && e.details?.reason === 'not-found')) throw e;
-      }
-      const next = Math.max(onDisk, this.version) + 1;
-      await saveTrustList(path, { listVersion: next, entries: this.entries }, key);
-      this.version = next;
-      return next;
-    });
+    const changes = this.pending;
+    const saved = await updateTrustList(
+      path,
+      key,
+      (onDisk) => {
+        let entries = onDisk;
+        for (const c of changes) {
+          if (c.op === 'add') entries = [...entries.filter((x) => x.hash !== c.entry.hash), c.entry];
+          else entries = entries.filter((x) => x.hash !== c.hash);
+        }
+        return entries;
+      },
+      { ...this.listOptions(), minListVersion: this.minVersion() },
+    );
+    this.pending = this.pending.slice(changes.length);
+    this.entries = saved.entries.map((e) => ({ ...e }));
+    this.version = saved.listVersion;
+    return saved.listVersion;
   }
 
   /**
-   * Loads `policy.trustListPath`, refusing a list older than `policy.minTrustListVersion` or than the version this
-   * instance already loaded or saved (replay), and replaces the in-memory entries.
-   * @throws PluginError `TrustListError` (details.reason says why), `IoError`.
+   * Loads `policy.trustListPath`, refusing (`TrustListRollback`) a list older than `policy.minTrustListVersion`, than
+   * the version this instance already loaded or saved, or than the list's persistent rollback floor; a missing floor
+   * record fails closed (`RollbackFloorMissing`). Replaces the in-memory entries and drops unsaved changes.
+   * @throws PluginError `TrustListError` (details.reason says why), `TrustListRollback`, `RollbackFloorMissing`,
+   *   `IoError`.
    */
   async loadAndDecryptTrustList(key: TrustListKey): Promise<number> {
-    const min = Math.max(this.policy.minTrustListVersion, this.version);
-    const data = await loadTrustList(this.policy.trustListPath, key, { minListVersion: min });
+    const data = await loadTrustList(this.policy.trustListPath, key, {
+      ...this.listOptions(),
+      minListVersion: this.minVersion(),
+    });
     this.entries = data.entries;
     this.version = data.listVersion;
+    this.pending = [];
     return data.listVersion;
+  }
+
+  private minVersion(): number {
+    return Math.max(this.policy.minTrustListVersion, this.version);
+  }
+
+  private listOptions(): LoadTrustListOptions {
+    const dir = this.policy.rollbackFloorDir;
+    return dir === undefined ? {} : { floorDir: dir };
   }
 
   /**
@@ -185,8 +218,9 @@ export class PluginSecurity {
    * the artifact once (size-capped) and hash those bytes; compare with the manifest; verify the signature against a
    * pinned key (or the key of a matching trust entry); check the trust list (hash, name, version, key, signature);
    * refuse downgrades.
-   * @throws PluginError `InvalidManifest`, `NotFound`, `SecurityError`, `SignatureError`, `UntrustedPlugin`,
-   *   `VersionDowngrade`, `IoError`.
+   * @throws PluginError `InvalidManifest`, `NotFound`, `NotRegularFile`, `HashMismatch` (bytes differ from the
+   *   manifest, or from the trusted build of this name@version), `UnknownSigner` (key not pinned), `InvalidSignature`,
+   *   `SecurityError` (trust entry disagrees with the manifest), `UntrustedPlugin`, `VersionDowngrade`, `IoError`.
    */
   async verifyArtifact(artifactPath: string): Promise<VerifiedArtifact> {
     const { manifestPath, manifest, bytes, hash } = await this.verifyIntegrity(artifactPath);
@@ -197,17 +231,18 @@ export class PluginSecurity {
     if (key === undefined && byHash !== undefined && byHash.keyId === signerId)
       key = fromHex(byHash.publicKey);
     if (key === undefined) {
-      throw new PluginError('SignatureError', `${name} is signed by key ${signerId}, which is not pinned`, {
+      throw new PluginError('UnknownSigner', `${name} is signed by key ${signerId}, which is not pinned`, {
         plugin: name,
         details: { keyId: signerId },
       });
     }
     if (!verifyManifestSignature(manifest, key)) {
       throw new PluginError(
-        'SignatureError',
+        'InvalidSignature',
         `manifest signature of ${name}@${manifest.version} is invalid`,
         {
           plugin: name,
+          details: { keyId: signerId },
         },
       );
     }
@@ -216,7 +251,7 @@ export class PluginSecurity {
     );
     if (sameVersion !== undefined && byHash === undefined) {
       throw new PluginError(
-        'SecurityError',
+        'HashMismatch',
         `${name}@${manifest.version} is trusted with different bytes (hash ${sameVersion.hash.slice(0, 16)}…); this artifact is not that one`,
         { plugin: name },
       );
@@ -263,7 +298,7 @@ export class PluginSecurity {
    * Integrity only, for plugins that will run untrusted (in the sandbox): reads the manifest and the artifact once
    * (size-capped) and checks the bytes match the manifest's hash and size. No signature or trust check — the result
    * never carries a `trustEntry` and must never be treated as trusted.
-   * @throws PluginError `InvalidManifest`, `NotFound`, `SecurityError`, `IoError`.
+   * @throws PluginError `InvalidManifest`, `NotFound`, `NotRegularFile`, `HashMismatch`, `IoError`.
    */
   async verifyIntegrity(artifactPath: string): Promise<VerifiedArtifact> {
     const manifestPath = manifestPathFor(artifactPath);
@@ -272,7 +307,7 @@ export class PluginSecurity {
     const hash = hashBytes(bytes);
     if (bytes.length !== manifest.artifact.size || hash !== manifest.artifact.sha3_512) {
       throw new PluginError(
-        'SecurityError',
+        'HashMismatch',
         `${artifactPath} does not match its manifest (hash or size differs)`,
         {
           plugin: manifest.name,

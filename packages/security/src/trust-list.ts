@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import { argon2idAsync } from '@noble/hashes/argon2.js';
 import {
   MAX_PLUGIN_NAME_LENGTH,
@@ -13,6 +12,14 @@ import { writeFileAtomic } from './atomic-write.js';
 import { bytesOrHex, fromHex } from './bytes.js';
 import { assertValidPublicKey, keyId } from './ed25519.js';
 import { withFileLock } from './file-lock.js';
+import { openRegularFile } from './regular-file.js';
+import {
+  defaultRollbackFloorDir,
+  readRollbackFloor,
+  removeRollbackFloor,
+  rollbackFloorExists,
+  writeRollbackFloor,
+} from './rollback-floor.js';
 
 /** First 8 bytes of every trust list file: `PWTRUST` and a NUL. */
 export const TRUST_LIST_MAGIC = new Uint8Array([0x50, 0x57, 0x54, 0x52, 0x55, 0x53, 0x54, 0x00]);
@@ -37,9 +44,18 @@ export interface Argon2Params {
   p: number;
 }
 
-/** OWASP's Argon2id baseline (19 MiB, 2 passes, 1 lane): ≈0.2 s with @noble/hashes on this machine. */
-export const DEFAULT_ARGON2_PARAMS: Readonly<Argon2Params> = Object.freeze({ t: 2, m: 19 * 1024, p: 1 });
-// Bounds applied to parameters read from a (possibly forged) header, so a file can't make us allocate gigabytes.
+/**
+ * RFC 9106's second recommended option (§4: t = 3, m = 64 MiB, p = 4) for new lists: ≈1.5 s with @noble/hashes on a
+ * 2-vCPU CI machine (`bench/security.bench.mjs` prints the measured unlock time).
+ */
+export const DEFAULT_ARGON2_PARAMS: Readonly<Argon2Params> = Object.freeze({ t: 3, m: 64 * 1024, p: 4 });
+/**
+ * The most a trust list header may ask for before it is authenticated (a header is read before the key exists, so a
+ * forged one could otherwise make every load attempt cost t = 16, m = 1 GiB). Raise it with `maxArgon2` when a host
+ * deliberately writes costlier lists.
+ */
+export const MAX_HEADER_ARGON2_PARAMS: Readonly<Argon2Params> = Object.freeze({ t: 4, m: 64 * 1024, p: 4 });
+// Absolute bounds (what a writer may choose, and what `maxArgon2` may raise the header bound to).
 const ARGON2_MAX = { t: 16, m: 1024 * 1024, p: 16 } as const;
 
 /**
@@ -57,6 +73,11 @@ export interface TrustListData {
   /** Monotonically increasing; a loader refuses a list older than the version it already knows (replay). */
   listVersion: number;
   entries: TrustedPluginEntry[];
+  /**
+   * Random identity of the list (32 hex digits), chosen when it is created and kept by every update; the rollback
+   * floor record names it, so another list encrypted under the same key can't stand in for this one.
+   */
+  listId?: string;
 }
 
 /** Why a trust list could not be read, in `PluginError.details.reason`. */
@@ -71,7 +92,11 @@ export type TrustListFailure =
   | 'auth-failed'
   | 'bad-plaintext'
   | 'replayed'
-  | 'not-found';
+  | 'not-found'
+  | 'other-list'
+  | 'list-missing'
+  | 'floor-missing'
+  | 'floor-unauthenticated';
 
 function fail(
   reason: TrustListFailure,
@@ -110,19 +135,23 @@ function normaliseKey(key: TrustListKey): NormalKey {
   );
 }
 
-function checkArgon2(p: Argon2Params, code: 'InvalidArgument' | 'TrustListError'): void {
+function checkArgon2(
+  p: Argon2Params,
+  code: 'InvalidArgument' | 'TrustListError',
+  max: Readonly<Argon2Params> = ARGON2_MAX,
+): void {
   const ok =
     Number.isInteger(p.t) &&
     Number.isInteger(p.m) &&
     Number.isInteger(p.p) &&
     p.t >= 1 &&
-    p.t <= ARGON2_MAX.t &&
+    p.t <= max.t &&
     p.p >= 1 &&
-    p.p <= ARGON2_MAX.p &&
+    p.p <= max.p &&
     p.m >= 8 * p.p &&
-    p.m <= ARGON2_MAX.m;
+    p.m <= max.m;
   if (!ok) {
-    const msg = `Argon2id parameters out of range (t 1-${ARGON2_MAX.t}, p 1-${ARGON2_MAX.p}, m 8p-${ARGON2_MAX.m} KiB)`;
+    const msg = `Argon2id parameters out of range (t 1-${max.t}, p 1-${max.p}, m 8p-${max.m} KiB)`;
     if (code === 'TrustListError') throw fail('bad-header', `trust list header: ${msg}`);
     throw new PluginError('InvalidArgument', msg);
   }
@@ -182,8 +211,20 @@ export function validateTrustEntry(value: unknown, where = 'trust entry'): Trust
 
 function encodePlaintext(data: TrustListData): Uint8Array {
   return new TextEncoder().encode(
-    JSON.stringify({ format: 'plugward-trust-list', listVersion: data.listVersion, entries: data.entries }),
+    JSON.stringify({
+      format: 'plugward-trust-list',
+      listVersion: data.listVersion,
+      ...(data.listId === undefined ? {} : { listId: data.listId }),
+      entries: data.entries,
+    }),
   );
+}
+
+const LIST_ID = /^[0-9a-f]{32}$/;
+
+/** A fresh random list id (32 hex digits). */
+function newListId(): string {
+  return randomBytes(16).toString('hex');
 }
 
 function decodePlaintext(bytes: Uint8Array): TrustListData {
@@ -201,17 +242,42 @@ function decodePlaintext(bytes: Uint8Array): TrustListData {
     throw fail('bad-plaintext', 'trust list listVersion must be a non-negative integer');
   }
   if (!Array.isArray(v.entries)) throw fail('bad-plaintext', 'trust list entries must be an array');
+  if (v.listId !== undefined && (typeof v.listId !== 'string' || !LIST_ID.test(v.listId))) {
+    throw fail('bad-plaintext', 'trust list listId must be 32 hex digits');
+  }
   const entries = v.entries.map((e, i) => validateTrustEntry(e, `trust list entry ${i}`));
-  return { listVersion: v.listVersion as number, entries };
+  return {
+    listVersion: v.listVersion as number,
+    entries,
+    ...(v.listId === undefined ? {} : { listId: v.listId as string }),
+  };
+}
+/** What sealing needs besides the plaintext: the key and the KDF part of the header (bytes 10..40). */
+interface SealKey {
+  rawKey: Uint8Array;
+  kdfHeader: Uint8Array;
 }
 
-/**
- * Encrypts a trust list into the file format: header (magic, format version, KDF id and Argon2id parameters, salt,
- * 24-byte random nonce) followed by XChaCha20-Poly1305 of the JSON plaintext, the whole header as associated data.
- */
-export async function encryptTrustList(data: TrustListData, key: TrustListKey): Promise<Uint8Array> {
+async function newSealKey(key: TrustListKey): Promise<SealKey> {
+  const k = normaliseKey(key);
+  const kdfHeader = new Uint8Array(30);
+  if (k.kind === 'raw') return { rawKey: k.key, kdfHeader };
+  const view = new DataView(kdfHeader.buffer);
+  kdfHeader[0] = KDF_ARGON2ID;
+  view.setUint32(2, k.kdf.t, true);
+  view.setUint32(6, k.kdf.m, true);
+  view.setUint32(10, k.kdf.p, true);
+  const salt = randomBytes(SALT_BYTES);
+  kdfHeader.set(salt, 14);
+  return { rawKey: await deriveKey(k.passphrase, salt, k.kdf), kdfHeader };
+}
+
+function seal(data: TrustListData, sk: SealKey): Uint8Array {
   if (!Number.isSafeInteger(data.listVersion) || data.listVersion < 0) {
     throw new PluginError('InvalidArgument', 'listVersion must be a non-negative integer');
+  }
+  if (data.listId !== undefined && !LIST_ID.test(data.listId)) {
+    throw new PluginError('InvalidArgument', 'listId must be 32 lowercase hex digits');
   }
   data.entries.forEach((e, i) => {
     try {
@@ -220,47 +286,52 @@ export async function encryptTrustList(data: TrustListData, key: TrustListKey): 
       throw new PluginError('InvalidArgument', (err as Error).message, { cause: err });
     }
   });
-  const k = normaliseKey(key);
   const header = new Uint8Array(TRUST_LIST_HEADER_BYTES);
   const view = new DataView(header.buffer);
   header.set(TRUST_LIST_MAGIC, 0);
   view.setUint16(8, TRUST_LIST_FORMAT_VERSION, true);
-  let rawKey: Uint8Array;
-  if (k.kind === 'raw') {
-    header[10] = KDF_NONE;
-    rawKey = k.key;
-  } else {
-    header[10] = KDF_ARGON2ID;
-    view.setUint32(12, k.kdf.t, true);
-    view.setUint32(16, k.kdf.m, true);
-    view.setUint32(20, k.kdf.p, true);
-    const salt = randomBytes(SALT_BYTES);
-    header.set(salt, 24);
-    rawKey = await deriveKey(k.passphrase, salt, k.kdf);
-  }
+  header.set(sk.kdfHeader, 10);
   header.set(randomBytes(AEAD_NONCE_BYTES), 40);
-  const sealed = aeadSeal(rawKey, header.subarray(40, 64), encodePlaintext(data), header);
+  const sealed = aeadSeal(sk.rawKey, header.subarray(40, 64), encodePlaintext(data), header);
   const out = new Uint8Array(header.length + sealed.length);
   out.set(header, 0);
   out.set(sealed, header.length);
   return out;
 }
 
-/** Options of {@link decryptTrustList} and {@link loadTrustList}. */
-export interface LoadTrustListOptions {
-  /** Refuse a list whose listVersion is below this (replay of an older, validly encrypted list). */
-  minListVersion?: number;
+/**
+ * Encrypts a trust list into the file format: header (magic, format version, KDF id and Argon2id parameters, salt,
+ * 24-byte random nonce) followed by XChaCha20-Poly1305 of the JSON plaintext, the whole header as associated data.
+ */
+export async function encryptTrustList(data: TrustListData, key: TrustListKey): Promise<Uint8Array> {
+  return seal(data, await newSealKey(key));
 }
 
-/**
- * Decrypts and validates a trust list file's bytes. Fails closed with a `TrustListError` whose `details.reason` says
- * why ({@link TrustListFailure}); never returns entries from a file that did not authenticate.
- */
-export async function decryptTrustList(
-  file: Uint8Array,
-  key: TrustListKey,
-  options: LoadTrustListOptions = {},
-): Promise<TrustListData> {
+/** Options of {@link decryptTrustList} and {@link loadTrustList}. */
+export interface LoadTrustListOptions {
+  /** Refuse a list whose listVersion is below this (`TrustListRollback`); for hosts that pin the version themselves. */
+  minListVersion?: number;
+  /**
+   * Highest Argon2id cost a file header may ask for before it is authenticated (default
+   * {@link MAX_HEADER_ARGON2_PARAMS}); a header asking more is refused without running the KDF.
+   */
+  maxArgon2?: Argon2Params;
+  /**
+   * Directory of the persistent rollback floor records (default {@link defaultRollbackFloorDir}); `false` turns the
+   * persistent floor off (then only `minListVersion` protects against a replayed list). Used by the path-based
+   * functions ({@link loadTrustList}, {@link saveTrustList}, {@link updateTrustList}).
+   */
+  floorDir?: string | false;
+  /** How long a load that raises the floor waits for the list lock (default 10 s). */
+  floorLockTimeoutMs?: number;
+}
+
+interface Opened {
+  data: TrustListData;
+  sealKey: SealKey;
+}
+
+async function openFile(file: Uint8Array, key: TrustListKey, options: LoadTrustListOptions): Promise<Opened> {
   if (file.length === 0) throw fail('empty', 'trust list file is empty');
   if (file.length > MAX_TRUST_LIST_BYTES)
     throw fail('too-large', `trust list is over ${MAX_TRUST_LIST_BYTES} bytes`);
@@ -282,7 +353,7 @@ export async function decryptTrustList(
   const kdf = file[10];
   if (file[11] !== 0) throw fail('bad-header', 'trust list header: reserved byte is not zero');
   const k = normaliseKey(key);
-  const header = file.subarray(0, TRUST_LIST_HEADER_BYTES);
+  const header = file.slice(0, TRUST_LIST_HEADER_BYTES);
   let rawKey: Uint8Array;
   if (kdf === KDF_NONE) {
     for (let i = 12; i < 40; i++) {
@@ -294,7 +365,10 @@ export async function decryptTrustList(
     rawKey = k.key;
   } else if (kdf === KDF_ARGON2ID) {
     const params = { t: view.getUint32(12, true), m: view.getUint32(16, true), p: view.getUint32(20, true) };
-    checkArgon2(params, 'TrustListError');
+    const max = options.maxArgon2 ?? MAX_HEADER_ARGON2_PARAMS;
+    checkArgon2(max, 'InvalidArgument');
+    // Unauthenticated until the KDF ran: bound the cost first.
+    checkArgon2(params, 'TrustListError', max);
     if (k.kind !== 'passphrase') {
       throw fail('wrong-key-type', 'this trust list is protected by a passphrase, not a 32-byte key');
     }
@@ -310,26 +384,119 @@ export async function decryptTrustList(
   }
   const data = decodePlaintext(plaintext);
   const min = options.minListVersion ?? 0;
-  if (data.listVersion < min) {
-    throw fail(
-      'replayed',
-      `trust list version ${data.listVersion} is older than the known version ${min}: refusing a replayed list`,
-      { listVersion: data.listVersion, minListVersion: min },
-    );
-  }
-  return data;
+  if (data.listVersion < min) throw rollback(data.listVersion, min, 'replayed');
+  return { data, sealKey: { rawKey, kdfHeader: header.slice(10, 40) } };
 }
 
-async function readTrustFile(path: string): Promise<Uint8Array> {
-  let fh: Awaited<ReturnType<typeof open>>;
-  try {
-    fh = await open(path, 'r');
-  } catch (e) {
-    if ((e as { code?: unknown }).code === 'ENOENT') {
-      throw fail('not-found', `trust list not found: ${path}`, {}, e);
-    }
-    throw new PluginError('IoError', `cannot read trust list ${path}: ${(e as Error).message}`, { cause: e });
+function rollback(version: number, floor: number, reason: TrustListFailure, extra = ''): PluginError {
+  return new PluginError(
+    'TrustListRollback',
+    `trust list version ${version} is older than the known version ${floor}: refusing a replayed list${extra}`,
+    { details: { reason, listVersion: version, minListVersion: floor } },
+  );
+}
+
+/**
+ * Decrypts and validates a trust list file's bytes. Fails closed with a `TrustListError` whose `details.reason` says
+ * why ({@link TrustListFailure}), or `TrustListRollback` below `minListVersion`; never returns entries from a file
+ * that did not authenticate. Bytes have no path, so the persistent rollback floor is checked by
+ * {@link loadTrustList}, not here.
+ */
+export async function decryptTrustList(
+  file: Uint8Array,
+  key: TrustListKey,
+  options: LoadTrustListOptions = {},
+): Promise<TrustListData> {
+  return (await openFile(file, key, options)).data;
+}
+
+const FLOOR_HELP = 'plugward trust floor --reset --list <file> <key options>';
+
+function floorDirOf(options: LoadTrustListOptions): string | undefined {
+  if (options.floorDir === false) return undefined;
+  return options.floorDir ?? defaultRollbackFloorDir();
+}
+
+/**
+ * Checks an opened list against its persistent floor record, then (when `raise`) raises the floor to this version.
+ * Raising takes the list lock and re-reads the record, so a reader can't lower a floor an updater just raised.
+ */
+async function enforceFloor(
+  path: string,
+  opened: Opened,
+  options: LoadTrustListOptions,
+  raise: boolean,
+): Promise<void> {
+  const dir = floorDirOf(options);
+  if (dir === undefined) return;
+  const { data, sealKey } = opened;
+  const found = await readRollbackFloor(dir, path, sealKey.rawKey);
+  if (found.state !== 'ok') {
+    const why =
+      found.state === 'missing'
+        ? 'there is no rollback floor record for it'
+        : 'its rollback floor record does not authenticate under this list key (forged, or the list was rekeyed)';
+    throw new PluginError(
+      'RollbackFloorMissing',
+      `trust list ${path}: ${why}, so a replayed older list can't be told apart. If this list is the right one, re-establish the floor with: ${FLOOR_HELP}`,
+      {
+        details: {
+          reason: found.state === 'missing' ? 'floor-missing' : 'floor-unauthenticated',
+          floorDir: dir,
+        },
+      },
+    );
   }
+  const { record } = found;
+  if (record.listId !== (data.listId ?? '')) {
+    throw new PluginError(
+      'TrustListRollback',
+      `trust list ${path} is not the list this host knows (another list was put in its place); if that was intended: ${FLOOR_HELP}`,
+      { details: { reason: 'other-list', listVersion: data.listVersion, minListVersion: record.floor } },
+    );
+  }
+  if (data.listVersion < record.floor) {
+    throw rollback(data.listVersion, record.floor, 'replayed', ` (rollback floor kept in ${dir})`);
+  }
+  if (raise && data.listVersion > record.floor) {
+    const raiseFloor = async () => {
+      const again = await readRollbackFloor(dir, path, sealKey.rawKey);
+      if (
+        again.state === 'ok' &&
+        again.record.listId === record.listId &&
+        again.record.floor >= data.listVersion
+      ) {
+        return;
+      }
+      await writeRollbackFloor(dir, { ...record, floor: data.listVersion }, sealKey.rawKey);
+    };
+    try {
+      await withListLock(path, raiseFloor, options.floorLockTimeoutMs);
+    } catch (e) {
+      // A host that may read the list but not write beside it can't take the lock: raise without it.
+      if (!(e instanceof PluginError && e.code === 'IoError')) throw e;
+      await raiseFloor();
+    }
+  }
+}
+
+// `raise: false` inside updateTrustList, which already holds the lock and writes the floor with the new list.
+async function openPath(
+  path: string,
+  key: TrustListKey,
+  options: LoadTrustListOptions,
+  raise = true,
+): Promise<Opened> {
+  const opened = await openFile(await readTrustFile(path), key, options);
+  await enforceFloor(path, opened, options, raise);
+  return opened;
+}
+async function readTrustFile(path: string): Promise<Uint8Array> {
+  const fh = await openRegularFile(path, 'trust list', (e) =>
+    (e as { code?: unknown }).code === 'ENOENT'
+      ? fail('not-found', `trust list not found: ${path}`, {}, e)
+      : new PluginError('IoError', `cannot read trust list ${path}: ${(e as Error).message}`, { cause: e }),
+  );
   try {
     const st = await fh.stat();
     if (st.size > MAX_TRUST_LIST_BYTES)
@@ -348,17 +515,50 @@ async function readTrustFile(path: string): Promise<Uint8Array> {
 }
 
 /** Reads and decrypts a trust list file. See {@link decryptTrustList}. */
+
+/**
+ * Reads and decrypts a trust list file (see {@link decryptTrustList}) and checks it against its persistent rollback
+ * floor: a list older than the highest version this host has seen, or another list put in its place, is refused
+ * (`TrustListRollback`); a missing or forged floor record fails closed (`RollbackFloorMissing`, recover with
+ * {@link resetTrustListFloor}). A newer list raises the floor.
+ */
 export async function loadTrustList(
   path: string,
   key: TrustListKey,
   options: LoadTrustListOptions = {},
 ): Promise<TrustListData> {
-  return decryptTrustList(await readTrustFile(path), key, options);
+  return (await openPath(path, key, options)).data;
 }
 
-/** Encrypts and writes a trust list atomically (temp file, fsync, rename), mode 0600. Writes `data` as given. */
-export async function saveTrustList(path: string, data: TrustListData, key: TrustListKey): Promise<void> {
-  await writeFileAtomic(path, await encryptTrustList(data, key), 0o600);
+async function writeList(
+  path: string,
+  data: TrustListData,
+  sk: SealKey,
+  options: LoadTrustListOptions,
+): Promise<void> {
+  await writeFileAtomic(path, seal(data, sk), 0o600);
+  const dir = floorDirOf(options);
+  // The list first, then its floor: a crash in between leaves a floor below the list (raised at the next load),
+  // never one above it.
+  if (dir !== undefined) {
+    await writeRollbackFloor(dir, { path, listId: data.listId ?? '', floor: data.listVersion }, sk.rawKey);
+  }
+}
+
+/**
+ * Encrypts and writes a trust list atomically (temp file, fsync, rename), mode 0600, writing `data` as given (a new
+ * `listId` is chosen when it has none), and records its version as the list's rollback floor. For changing an
+ * existing list use {@link updateTrustList}, which never goes below the floor.
+ */
+export async function saveTrustList(
+  path: string,
+  data: TrustListData,
+  key: TrustListKey,
+  options: Pick<LoadTrustListOptions, 'floorDir'> = {},
+): Promise<void> {
+  normaliseKey(key);
+  const withId = { ...data, listId: data.listId ?? newListId() };
+  await writeList(path, withId, await newSealKey(key), options);
 }
 
 /** Options of {@link updateTrustList}. */
@@ -370,9 +570,11 @@ export interface UpdateTrustListOptions extends LoadTrustListOptions {
 }
 
 /**
- * Read-modify-write of a trust list file under an exclusive lock (`<path>.lock`), so concurrent updaters in different
- * processes never lose each other's changes: loads the file (or starts empty), lets `mutate` change the entries,
- * saves with listVersion + 1.
+ * Read-modify-write of a trust list file under an exclusive lock (`<path>.lock`): loads the file as it is on disk now
+ * (checked against the rollback floor), lets `mutate` change those entries, saves with listVersion + 1 under the same
+ * key, salt and list id. Concurrent updaters in different processes therefore never lose each other's changes.
+ * A missing list is created (unless `create: false`) — but not when a floor record says it existed: a deleted list is
+ * refused (`TrustListRollback`, reason `list-missing`) rather than silently restarted at version 1.
  * @returns the saved list.
  */
 export async function updateTrustList(
@@ -382,25 +584,73 @@ export async function updateTrustList(
   mutate: (entries: TrustedPluginEntry[]) => TrustedPluginEntry[] | undefined | void,
   options: UpdateTrustListOptions = {},
 ): Promise<TrustListData> {
+  normaliseKey(key);
   return withListLock(
     path,
     async () => {
-      let current: TrustListData;
+      let current: Opened;
       try {
-        current = await loadTrustList(path, key, options);
+        current = await openPath(path, key, options, false);
       } catch (e) {
         const missing = e instanceof PluginError && e.details?.reason === 'not-found';
         if (!missing || options.create === false) throw e;
-        current = { listVersion: 0, entries: [] };
+        const dir = floorDirOf(options);
+        if (dir !== undefined && (await rollbackFloorExists(dir, path))) {
+          throw new PluginError(
+            'TrustListRollback',
+            `trust list ${path} is missing, but its rollback floor record says it existed: restore the file, or start a new list with: ${FLOOR_HELP}`,
+            { details: { reason: 'list-missing', floorDir: dir } },
+          );
+        }
+        current = {
+          data: { listVersion: 0, entries: [], listId: newListId() },
+          sealKey: await newSealKey(key),
+        };
       }
-      const entries = [...current.entries];
+      const entries = [...current.data.entries];
       const replaced = mutate(entries);
-      const next: TrustListData = { listVersion: current.listVersion + 1, entries: replaced ?? entries };
-      await saveTrustList(path, next, key);
+      const next: TrustListData = {
+        listVersion: current.data.listVersion + 1,
+        entries: replaced ?? entries,
+        listId: current.data.listId ?? newListId(),
+      };
+      await writeList(path, next, current.sealKey, options);
       return next;
     },
     options.lockTimeoutMs,
   );
+}
+
+/**
+ * Operator recovery of the rollback floor (what `plugward trust floor --reset` runs). Needs the list key: opens the
+ * list at `path` (authenticating it, without the floor check) and records its current version as the floor — so run
+ * it only with a list you know is the latest. When the list is gone for good, removes the record so a new list can be
+ * started. @returns the new floor, or undefined when the record was removed.
+ */
+export async function resetTrustListFloor(
+  path: string,
+  key: TrustListKey,
+  options: Pick<LoadTrustListOptions, 'floorDir' | 'maxArgon2' | 'minListVersion'> = {},
+): Promise<number | undefined> {
+  const dir = floorDirOf(options) ?? defaultRollbackFloorDir();
+  return withListLock(path, async () => {
+    let opened: Opened;
+    try {
+      opened = await openFile(await readTrustFile(path), key, options);
+    } catch (e) {
+      if (e instanceof PluginError && e.details?.reason === 'not-found') {
+        await removeRollbackFloor(dir, path);
+        return undefined;
+      }
+      throw e;
+    }
+    await writeRollbackFloor(
+      dir,
+      { path, listId: opened.data.listId ?? '', floor: opened.data.listVersion },
+      opened.sealKey.rawKey,
+    );
+    return opened.data.listVersion;
+  });
 }
 
 /** Runs `fn` holding the trust list's lock file `<path>.lock` (shared by every updater of that list). */
@@ -423,5 +673,6 @@ export const TrustList = Object.freeze({
   update: updateTrustList,
   encrypt: encryptTrustList,
   decrypt: decryptTrustList,
+  resetFloor: resetTrustListFloor,
   validateEntry: validateTrustEntry,
 });

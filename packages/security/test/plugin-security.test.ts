@@ -44,7 +44,7 @@ describe('PluginSecurity.verifyArtifact', () => {
     const { path, entry } = await trusted('tampered.mjs', 'export default 1;');
     writeFileSync(path, 'export default 2;');
     const sec = new PluginSecurity({}, [pub], [entry]);
-    await expect(sec.verifyArtifact(path)).rejects.toMatchObject({ code: 'SecurityError' });
+    await expect(sec.verifyArtifact(path)).rejects.toMatchObject({ code: 'HashMismatch' });
     expect(await sec.verifyPlugin(path)).toBe(false);
   });
 
@@ -63,14 +63,14 @@ describe('PluginSecurity.verifyArtifact', () => {
     await expect(
       new PluginSecurity({ onlyTrusted: false }, [], [entry]).verifyArtifact(second),
     ).rejects.toMatchObject({
-      code: 'SignatureError',
+      code: 'UnknownSigner',
     });
   });
 
   it('a signature by an unpinned key', async () => {
     const { path } = await signedArtifact(dir, 'stranger.mjs', 'x', { name: 'stranger' });
     const sec = new PluginSecurity({ onlyTrusted: false }, [pub]);
-    await expect(sec.verifyArtifact(path)).rejects.toMatchObject({ code: 'SignatureError' });
+    await expect(sec.verifyArtifact(path)).rejects.toMatchObject({ code: 'UnknownSigner' });
   });
 
   it('a forged signature value with a pinned key id', async () => {
@@ -79,7 +79,7 @@ describe('PluginSecurity.verifyArtifact', () => {
     m.signature.value = toHex(randomBytes(64));
     writeFileSync(manifestPathFor(path), JSON.stringify(m));
     const sec = new PluginSecurity({}, [pub], [{ ...entry, signature: undefined } as never]);
-    await expect(sec.verifyArtifact(path)).rejects.toMatchObject({ code: 'SignatureError' });
+    await expect(sec.verifyArtifact(path)).rejects.toMatchObject({ code: 'InvalidSignature' });
   });
 
   it("plugin A's signed manifest presented with plugin B", async () => {
@@ -91,7 +91,7 @@ describe('PluginSecurity.verifyArtifact', () => {
     await expect(sec.verifyArtifact(b.path)).rejects.toMatchObject({ code: 'InvalidManifest' });
     // B's bytes under A's file name with A's manifest: the hash differs.
     copyFileSync(b.path, a.path);
-    await expect(sec.verifyArtifact(a.path)).rejects.toMatchObject({ code: 'SecurityError' });
+    await expect(sec.verifyArtifact(a.path)).rejects.toMatchObject({ code: 'HashMismatch' });
   });
 
   it('an untrusted but validly signed plugin: refused under onlyTrusted, let through (no trustEntry) otherwise', async () => {
@@ -115,6 +115,7 @@ describe('PluginSecurity.verifyArtifact', () => {
     });
     const sec = new PluginSecurity({ onlyTrusted: false }, [pub], [entry]);
     await expect(sec.verifyArtifact(path)).rejects.toThrow(/trusted with different bytes/);
+    await expect(sec.verifyArtifact(path)).rejects.toMatchObject({ code: 'HashMismatch' });
   });
 
   it('a trust entry whose pinned signature differs from the manifest', async () => {
@@ -179,16 +180,25 @@ describe('PluginSecurity trust list persistence', () => {
     const b = new PluginSecurity({ trustListPath: path }, [pub]);
     expect(await b.loadAndDecryptTrustList(key)).toBe(2);
     expect(b.trustedPlugins).toEqual([]);
+    const latest = readFileSync(path);
     writeFileSync(path, old);
-    await expect(b.loadAndDecryptTrustList(key)).rejects.toMatchObject({ details: { reason: 'replayed' } });
+    await expect(b.loadAndDecryptTrustList(key)).rejects.toMatchObject({
+      code: 'TrustListRollback',
+      details: { reason: 'replayed' },
+    });
     const c = new PluginSecurity({ trustListPath: path, minTrustListVersion: 2 }, [pub]);
-    await expect(c.loadAndDecryptTrustList(key)).rejects.toMatchObject({ details: { reason: 'replayed' } });
+    await expect(c.loadAndDecryptTrustList(key)).rejects.toMatchObject({
+      code: 'TrustListRollback',
+      details: { reason: 'replayed' },
+    });
     await expect(
       new PluginSecurity({ trustListPath: path }).loadAndDecryptTrustList(toHex(randomBytes(32))),
     ).rejects.toMatchObject({ code: 'TrustListError' });
-    // A fresh instance saving over a newer file continues from the file's version.
+    // A fresh instance refuses to save over the replayed file (its floor is 2), and continues from the real one.
     const d = new PluginSecurity({ trustListPath: path }, [pub], [entry]);
-    expect(await d.encryptAndSaveTrustList(key)).toBe(2);
+    await expect(d.encryptAndSaveTrustList(key)).rejects.toMatchObject({ code: 'TrustListRollback' });
+    writeFileSync(path, latest);
+    expect(await d.encryptAndSaveTrustList(key)).toBe(3);
   });
 });
 
@@ -200,11 +210,11 @@ describe('PluginSecurity.verifyIntegrity', () => {
       keys: stranger,
     });
     const sec = new PluginSecurity({ onlyTrusted: false }, [pub], []);
-    await expect(sec.verifyArtifact(path)).rejects.toMatchObject({ code: 'SignatureError' });
+    await expect(sec.verifyArtifact(path)).rejects.toMatchObject({ code: 'UnknownSigner' });
     const v = await sec.verifyIntegrity(path);
     expect(new TextDecoder().decode(v.bytes)).toBe('export default 7;');
     expect(v.trustEntry).toBeUndefined();
     writeFileSync(path, 'export default 8;');
-    await expect(sec.verifyIntegrity(path)).rejects.toMatchObject({ code: 'SecurityError' });
+    await expect(sec.verifyIntegrity(path)).rejects.toMatchObject({ code: 'HashMismatch' });
   });
 });

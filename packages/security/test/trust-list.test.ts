@@ -35,9 +35,9 @@ function entry(name: string, version = '1.0.0'): TrustedPluginEntry {
 
 const data: TrustListData = { listVersion: 7, entries: [entry('alpha'), entry('beta', '2.0.0')] };
 
-async function expectReason(p: Promise<unknown>, reason: string): Promise<void> {
+async function expectReason(p: Promise<unknown>, reason: string, code = 'TrustListError'): Promise<void> {
   await expect(p).rejects.toMatchObject({
-    code: 'TrustListError',
+    code,
     details: expect.objectContaining({ reason }),
   });
 }
@@ -47,7 +47,10 @@ describe('trust list file', () => {
     const path = join(dir, 'rt.enc');
     await saveTrustList(path, data, keyHex);
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    expect(await loadTrustList(path, Buffer.from(keyHex, 'hex'))).toEqual(data);
+    expect(await loadTrustList(path, Buffer.from(keyHex, 'hex'))).toEqual({
+      ...data,
+      listId: expect.stringMatching(/^[0-9a-f]{32}$/),
+    });
     const bytes = readFileSync(path);
     expect(bytes.subarray(0, 8).toString('latin1')).toBe('PWTRUST\0');
     expect(bytes.includes(Buffer.from('alpha'))).toBe(false);
@@ -125,7 +128,7 @@ describe('trust list file', () => {
     await saveTrustList(path, { listVersion: 4, entries: [] }, keyHex);
     expect((await loadTrustList(path, keyHex, { minListVersion: 4 })).listVersion).toBe(4);
     writeFileSync(path, old);
-    await expectReason(loadTrustList(path, keyHex, { minListVersion: 4 }), 'replayed');
+    await expectReason(loadTrustList(path, keyHex, { minListVersion: 4 }), 'replayed', 'TrustListRollback');
   });
 
   it('refuses to encrypt invalid entries (small-order key, bad key id)', async () => {
@@ -145,7 +148,7 @@ describe('trust list file', () => {
     });
     expect(first.listVersion).toBe(1);
     const second = await updateTrustList(path, keyHex, (es) => es.filter((x) => x.name !== 'one'));
-    expect(second).toEqual({ listVersion: 2, entries: [] });
+    expect(second).toEqual({ listVersion: 2, entries: [], listId: expect.any(String) });
     await expect(
       updateTrustList(join(dir, 'nope.enc'), keyHex, () => undefined, { create: false }),
     ).rejects.toMatchObject({

@@ -80,6 +80,12 @@ export interface SecurityPolicy {
   maxArtifactBytes: number;
   /** Refuse a trust list older than this list version (replay protection); 0 accepts any. */
   minTrustListVersion: number;
+  /**
+   * Where the trust list's persistent rollback floor records live (@plugward/security; default
+   * `$PLUGWARD_STATE_DIR/trust-floors` or `~/.local/state/plugward/trust-floors`); `false` turns the persistent floor
+   * off, leaving only `minTrustListVersion` and the in-memory version.
+   */
+  rollbackFloorDir?: string | false;
 }
 
 /** `{ onlyTrusted: true, trustListPath: 'data/plugin_trust_list.enc', … }`, frozen. */

@@ -6,7 +6,8 @@ import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../co
 import { securityFromOptions, TRUST_KEY_OPTIONS } from '../keys.js';
 
 const usage = `usage: plugward inspect <artifact> [--pub <name.pub|HEX> ...]
-                        [--list FILE (--key-hex HEX | --key-hex-env VAR | --passphrase-env VAR)] [--json]
+                        [--list FILE (--key-file FILE | --key-hex-env VAR | --passphrase-env VAR | --key-hex HEX)
+                        [--min-version N]] [--json]
 
 Shows what a plugin is without running any of its code: its manifest, the artifact's SHA3-512 (and whether it
 matches), the signature status against the --pub keys, the trust status against --list, and the limits and

@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { manifestPathFor, writeSignedManifest } from '@plugward/security';
+import { manifestPathFor, openRegularFile, writeSignedManifest } from '@plugward/security';
 import { DEFAULT_MAX_ARTIFACT_BYTES, PluginError, type PluginManifest } from '@plugward/types';
 import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
 import { readPrivateKey } from '../keys.js';
@@ -9,28 +8,30 @@ import { hashProgress } from '../progress.js';
 import { positiveInt } from './hash.js';
 
 const usage = `usage: plugward sign <artifact> --key <name.key> --name <plugin-name> --version <semver>
-                     [--author TEXT] [--kind js|native] [--description TEXT]
+                     [--passphrase-env VAR] [--author TEXT] [--kind js|native] [--description TEXT]
                      [--limits FILE.json] [--requirements FILE.json] [--max-bytes N] [--json]
 
 Hashes <artifact>, signs its manifest and writes <artifact>.plugward.json beside it.
---kind defaults to native for .so/.dylib/.dll files and js otherwise; --author defaults to "unknown".`;
+--key is the secret key file from plugward keygen (a public .pub file is refused); --passphrase-env VAR unlocks an
+encrypted one. --kind defaults to native for .so/.dylib/.dll files and js otherwise; --author defaults to "unknown".`;
 
 async function readJson(path: string, what: string, cwd: string): Promise<unknown> {
+  const full = resolve(cwd, path);
+  const fh = await openRegularFile(full, `${what} file`, (e) => {
+    const code = (e as { code?: unknown }).code === 'ENOENT' ? 'NotFound' : 'IoError';
+    return new PluginError(code, `cannot read ${what} file ${path}`, { cause: e });
+  });
   let text: string;
   try {
-    text = await readFile(resolve(cwd, path), 'utf8');
-  } catch (e) {
-    throw new PluginError('NotFound', `cannot read ${what} file ${path}: ${(e as Error).message}`, {
-      cause: e,
-    });
+    text = await fh.readFile('utf8');
+  } finally {
+    await fh.close();
   }
   try {
     return JSON.parse(text);
-  } catch (e) {
-    throw new PluginError(
-      'InvalidArgument',
-      `${what} file ${path} is not valid JSON: ${(e as Error).message}`,
-    );
+  } catch {
+    // JSON.parse's message quotes the start of the file: never repeat it (the file may be a secret key).
+    throw new PluginError('InvalidArgument', `${what} file ${path} is not valid JSON`);
   }
 }
 
@@ -46,6 +47,7 @@ export const sign: Command = {
         options: {
           ...COMMON_OPTIONS,
           key: { type: 'string' },
+          'passphrase-env': { type: 'string' },
           name: { type: 'string' },
           version: { type: 'string' },
           author: { type: 'string' },
@@ -67,7 +69,11 @@ export const sign: Command = {
     if (kind !== 'js' && kind !== 'native') {
       throw new PluginError('InvalidArgument', `--kind must be js or native, got ${String(kind)}`);
     }
-    const privateKey = await readPrivateKey(keyFile, io);
+    const privateKey = await readPrivateKey(
+      keyFile,
+      io,
+      typeof values['passphrase-env'] === 'string' ? values['passphrase-env'] : undefined,
+    );
     const progress = hashProgress(io, artifact);
     let manifest: PluginManifest;
     try {

@@ -1,23 +1,34 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  defaultRollbackFloorDir,
   loadTrustList,
   PluginSecurity,
-  readManifest,
+  resetTrustListFloor,
   trustEntryFromManifest,
   updateTrustList,
 } from '@plugward/security';
 import { PluginError, type TrustedPluginEntry } from '@plugward/types';
 import { type CliIo, COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
-import { readPublicKey, TRUST_KEY_OPTIONS, trustListKey } from '../keys.js';
+import { minVersionOption, readPublicKey, TRUST_KEY_OPTIONS, trustListKey } from '../keys.js';
 
 const usage = `usage: plugward trust add <artifact> --pub <name.pub|HEX> --list FILE KEY [--note TEXT] [--json]
        plugward trust rm <sha3-512|name@version> --list FILE KEY [--json]
        plugward trust ls --list FILE KEY [--json]
+       plugward trust floor --list FILE KEY [--reset] [--json]
 
-KEY is exactly one of --key-hex HEX (64 hex digits), --key-hex-env VAR or --passphrase-env VAR (Argon2id).
-The list is created on first add; every change raises its list version and is written atomically under a lock.
-add verifies the artifact against its manifest and the --pub key before listing its exact hash.`;
+KEY is exactly one of --key-file FILE (64 hex digits), --key-hex-env VAR, --passphrase-env VAR (Argon2id) or
+--key-hex HEX (visible to other local users in the process list: avoid). Variables are removed from the environment
+once read. --min-version N refuses a list older than N.
+The list is created on first add; every change raises its list version and is written atomically under a lock, as a
+change to the file's current content. add verifies the artifact against its manifest and the --pub key and lists
+exactly the manifest it verified.
+
+Rollback floor: the highest list version seen is kept outside the list's directory ($PLUGWARD_STATE_DIR, else
+$XDG_STATE_HOME/plugward, else ~/.local/state/plugward), authenticated with the list key, so an older copy of the list
+put back, another list put in its place or a deleted list is refused. "trust floor" shows it; "trust floor --reset"
+(needs the key) re-establishes it from the list as it is now — run it only with a list you know is the latest (after
+moving a list, or when the floor record was lost); with the list deleted for good, it removes the record.`;
 
 const options = { pub: { type: 'string' }, note: { type: 'string' }, ...TRUST_KEY_OPTIONS } as const;
 
@@ -37,18 +48,26 @@ async function add(argv: string[], io: CliIo): Promise<number> {
   const artifact = resolve(io.cwd, required(positionals[0], '<artifact>', usage));
   const list = resolve(io.cwd, required(values.list, '--list FILE', usage));
   const pub = await readPublicKey(required(values.pub, '--pub <name.pub|HEX>', usage), io);
-  const key = trustListKey(values, io);
-  // Verify before listing: hash and signature must hold (trust and downgrade are what this command decides).
-  await new PluginSecurity({ onlyTrusted: false, allowDowngrade: true }, [pub]).verifyArtifact(artifact);
+  const key = await trustListKey(values, io);
+  // Verify before listing: hash and signature must hold (trust and downgrade are what this command decides). The
+  // entry is built from the manifest object that was verified — the file is not read again.
+  const verified = await new PluginSecurity({ onlyTrusted: false, allowDowngrade: true }, [
+    pub,
+  ]).verifyArtifact(artifact);
   const entry = trustEntryFromManifest(
-    await readManifest(artifact),
+    verified.manifest,
     pub,
     typeof values.note === 'string' ? values.note : undefined,
   );
-  const saved = await updateTrustList(list, key, (entries) => [
-    ...entries.filter((e) => e.hash !== entry.hash),
-    entry,
-  ]);
+  if (entry.hash !== verified.hash) {
+    throw new PluginError('HashMismatch', 'internal: the entry does not name the verified bytes');
+  }
+  const saved = await updateTrustList(
+    list,
+    key,
+    (entries) => [...entries.filter((e) => e.hash !== entry.hash), entry],
+    { minListVersion: minVersionOption(values['min-version']) },
+  );
   output(
     io,
     values.json,
@@ -69,7 +88,7 @@ async function rm(argv: string[], io: CliIo): Promise<number> {
   );
   const target = required(positionals[0], '<sha3-512|name@version>', usage).toLowerCase();
   const list = resolve(io.cwd, required(values.list, '--list FILE', usage));
-  const key = trustListKey(values, io);
+  const key = await trustListKey(values, io);
   const at = target.lastIndexOf('@');
   const matches = (e: TrustedPluginEntry) =>
     e.hash === target || (at > 0 && e.name === target.slice(0, at) && e.version === target.slice(at + 1));
@@ -84,7 +103,7 @@ async function rm(argv: string[], io: CliIo): Promise<number> {
       }
       return entries.filter((e) => !matches(e));
     },
-    { create: false },
+    { create: false, minListVersion: minVersionOption(values['min-version']) },
   );
   output(
     io,
@@ -105,7 +124,9 @@ async function ls(argv: string[], io: CliIo): Promise<number> {
     }),
   );
   const list = resolve(io.cwd, required(values.list, '--list FILE', usage));
-  const data = await loadTrustList(list, trustListKey(values, io));
+  const data = await loadTrustList(list, await trustListKey(values, io), {
+    minListVersion: minVersionOption(values['min-version']),
+  });
   output(
     io,
     values.json,
@@ -115,7 +136,44 @@ async function ls(argv: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
-/** `plugward trust add|rm|ls`. */
+async function floor(argv: string[], io: CliIo): Promise<number> {
+  const { values } = withUsage(usage, () =>
+    parseArgs({
+      args: argv,
+      options: { ...COMMON_OPTIONS, ...options, reset: { type: 'boolean' } },
+      allowPositionals: false,
+      strict: true,
+    }),
+  );
+  const list = resolve(io.cwd, required(values.list, '--list FILE', usage));
+  const key = await trustListKey(values, io);
+  const floorDir = defaultRollbackFloorDir(io.env);
+  if (values.reset === true) {
+    const set = await resetTrustListFloor(list, key, {
+      floorDir,
+      minListVersion: minVersionOption(values['min-version']),
+    });
+    output(
+      io,
+      values.json,
+      { list, floorDir, floor: set ?? null, removed: set === undefined },
+      set === undefined
+        ? `${list} does not exist: removed its rollback floor record (a new list can be started with trust add)`
+        : `rollback floor of ${list} set to its current version ${set} (record in ${floorDir})`,
+    );
+    return 0;
+  }
+  const data = await loadTrustList(list, key, { floorDir });
+  output(
+    io,
+    values.json,
+    { list, floorDir, listVersion: data.listVersion, listId: data.listId ?? null },
+    `${list}: version ${data.listVersion}, at or above its rollback floor (record in ${floorDir})`,
+  );
+  return 0;
+}
+
+/** `plugward trust add|rm|ls|floor`. */
 export const trust: Command = {
   name: 'trust',
   summary: 'add, remove or list entries of an encrypted trust list',
@@ -129,6 +187,8 @@ export const trust: Command = {
         return rm(rest, io);
       case 'ls':
         return ls(rest, io);
+      case 'floor':
+        return floor(rest, io);
       default:
         throw new PluginError(
           'InvalidArgument',

@@ -5,7 +5,8 @@ import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../co
 import { securityFromOptions, TRUST_KEY_OPTIONS } from '../keys.js';
 
 const usage = `usage: plugward verify <artifact> --pub <name.pub|HEX> [--pub ...]
-                       [--list FILE (--key-hex HEX | --key-hex-env VAR | --passphrase-env VAR)] [--json]
+                       [--list FILE (--key-file FILE | --key-hex-env VAR | --passphrase-env VAR | --key-hex HEX)
+                       [--min-version N]] [--json]
 
 Checks that <artifact> matches its signed manifest and that the manifest is signed by one of the --pub keys.
 With --list, the artifact must also be on that encrypted trust list (exact hash, name, version and key), and a lower

@@ -1,0 +1,127 @@
+import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PluginError } from '@plugward/types';
+import { writeFileAtomic } from './atomic-write.js';
+
+/**
+ * The rollback floor of a trust list: the highest list version this host has seen for the list at a path, kept in a
+ * small record *outside* the list's directory (an attacker who can replace the list can usually replace what sits
+ * beside it) and authenticated with HMAC-SHA-256 under a key derived (HKDF) from the list's own key, so nobody without
+ * the trust-list key can write a lower floor. See the README ("Rollback floor").
+ */
+export interface RollbackFloorRecord {
+  /** Absolute path of the list this record guards. */
+  path: string;
+  /** The `listId` of the list (random, chosen when the list was created); '' for a list written before list ids. */
+  listId: string;
+  /** Lowest acceptable listVersion. */
+  floor: number;
+}
+
+const FORMAT = 'plugward-trust-floor';
+const HKDF_INFO = 'plugward trust-list rollback floor v1';
+
+/**
+ * Where floor records live unless the policy says otherwise: `$PLUGWARD_STATE_DIR`, else
+ * `$XDG_STATE_HOME/plugward/trust-floors`, else `~/.local/state/plugward/trust-floors`.
+ */
+export function defaultRollbackFloorDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PLUGWARD_STATE_DIR) return resolve(env.PLUGWARD_STATE_DIR, 'trust-floors');
+  const base = env.XDG_STATE_HOME ? resolve(env.XDG_STATE_HOME) : join(homedir(), '.local', 'state');
+  return join(base, 'plugward', 'trust-floors');
+}
+
+/** The record file of the list at `listPath` (one per absolute list path). */
+export function rollbackFloorPath(floorDir: string, listPath: string): string {
+  const id = createHash('sha256').update(resolve(listPath)).digest('hex').slice(0, 32);
+  return join(floorDir, `${id}.floor.json`);
+}
+
+function macKey(listKey: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', listKey, new Uint8Array(0), HKDF_INFO, 32));
+}
+
+function mac(listKey: Uint8Array, r: RollbackFloorRecord): Buffer {
+  return createHmac('sha256', macKey(listKey))
+    .update(JSON.stringify([FORMAT, resolve(r.path), r.listId, r.floor]))
+    .digest();
+}
+
+/** What {@link readRollbackFloor} found. */
+export type FloorLookup =
+  | { state: 'missing' }
+  | { state: 'unauthenticated' }
+  | { state: 'ok'; record: RollbackFloorRecord };
+
+/**
+ * Reads and authenticates the floor record of a list. `listKey` is the 32-byte key the list is encrypted with (for a
+ * passphrase list, the Argon2id-derived key).
+ */
+export async function readRollbackFloor(
+  floorDir: string,
+  listPath: string,
+  listKey: Uint8Array,
+): Promise<FloorLookup> {
+  let text: string;
+  try {
+    text = await readFile(rollbackFloorPath(floorDir, listPath), 'utf8');
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'ENOENT') return { state: 'missing' };
+    throw new PluginError('IoError', `cannot read the rollback floor record of ${listPath}`, { cause: e });
+  }
+  try {
+    const v = JSON.parse(text) as Record<string, unknown>;
+    if (
+      v.format !== FORMAT ||
+      typeof v.listId !== 'string' ||
+      !Number.isSafeInteger(v.floor) ||
+      typeof v.mac !== 'string'
+    ) {
+      return { state: 'unauthenticated' };
+    }
+    const record = { path: resolve(listPath), listId: v.listId, floor: v.floor as number };
+    const given = Buffer.from(v.mac, 'hex');
+    const want = mac(listKey, record);
+    if (given.length !== want.length || !timingSafeEqual(given, want)) return { state: 'unauthenticated' };
+    return { state: 'ok', record };
+  } catch {
+    return { state: 'unauthenticated' };
+  }
+}
+
+/** True when a floor record file exists for the list (authentic or not). */
+export async function rollbackFloorExists(floorDir: string, listPath: string): Promise<boolean> {
+  try {
+    await readFile(rollbackFloorPath(floorDir, listPath));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes (atomically, 0600, in a 0700 directory) the floor record of a list. */
+export async function writeRollbackFloor(
+  floorDir: string,
+  record: RollbackFloorRecord,
+  listKey: Uint8Array,
+): Promise<void> {
+  await mkdir(floorDir, { recursive: true, mode: 0o700 });
+  const r = { ...record, path: resolve(record.path) };
+  const text = JSON.stringify({
+    format: FORMAT,
+    path: r.path,
+    listId: r.listId,
+    floor: r.floor,
+    mac: mac(listKey, r).toString('hex'),
+  });
+  await writeFileAtomic(rollbackFloorPath(floorDir, r.path), new TextEncoder().encode(`${text}\n`), 0o600);
+}
+
+/** Removes the floor record of a list (operator recovery for a list that is gone for good). */
+export async function removeRollbackFloor(floorDir: string, listPath: string): Promise<void> {
+  await unlink(rollbackFloorPath(floorDir, listPath)).catch((e: unknown) => {
+    if ((e as { code?: unknown }).code !== 'ENOENT') throw e;
+  });
+}
