@@ -157,6 +157,9 @@ try {
     security,
     sandbox,
     policy: { onlyTrusted: false },
+    // An untrusted plugin gets nothing its manifest asks for unless the host grants it: memory-hog may register on
+    // on_request (at its priority, 200) and nothing else — no network, no files, no context keys.
+    grants: { plugins: { 'memory-hog': { hooks: [{ name: 'on_request', minPriority: 200 }] } } },
     tierOverrides: { 'hello-c': 'process', counter: 'worker' },
     unmountBehavior: {
       autoUnmount: true,
