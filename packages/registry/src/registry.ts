@@ -225,6 +225,12 @@ export class PluginRegistry {
         this.#log('registry', 'warn', `skipping ${artifact}: ${error.code}: ${error.message}`);
       }
     }
+    // Whatever the order, the holder of a name lists the files that claimed it and lost.
+    for (const s of skipped) {
+      const holder =
+        s.error.code === 'NameConflict' && s.error.plugin ? this.#entries.get(s.error.plugin) : undefined;
+      if (holder && holder.info.path !== s.path) this.#noteConflict(holder, s.path, s.error.message);
+    }
     return {
       found: [...found].flatMap((n) => {
         const info = this.getPluginInfo(n);
@@ -273,7 +279,7 @@ export class PluginRegistry {
     if (trustLevel === 'untrusted' && this.#reservedByTrust(name, info.path)) {
       throw new PluginError(
         'NameConflict',
-        `${artifactPath} is not trusted and claims the name ${name}, which belongs to a trusted plugin`,
+        `${artifactPath} is not trusted (${error ?? 'untrusted'}) and claims the name ${name}, which belongs to a trusted plugin`,
         { plugin: name, details: { path: info.path } },
       );
     }
