@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { isBlockedAddress } from '@plugward/sandbox-linux';
@@ -83,6 +84,59 @@ export function decideGrants(input: GrantInput): GrantDecision {
     hooks: (found.grant.hooks ?? []).map((h) => ({ ...h })),
     source: found.source,
     reason: `untrusted: ${found.what} intersected with the request${cutNote(requested, granted)}`,
+  };
+}
+
+/**
+ * The host grant that applies to a plugin (the trusted cap for a trusted plugin; for an untrusted one its name's grant,
+ * else its verified signer's), or undefined.
+ */
+export function applicableGrant(
+  input: GrantInput,
+): Pick<PluginGrant, 'network' | 'filesystem' | 'context'> | undefined {
+  return input.trustLevel === 'trusted' ? input.grants.trustedCap : grantFor(input)?.grant;
+}
+
+/**
+ * Resolves the granted filesystem paths on disk: each must exist and its real path (symlinks followed) must still lie
+ * within the real path of a path the host granted, else it is dropped. The lexical check of {@link decideGrants} can't
+ * see a symlink inside a granted directory that points out of it (`/srv/data/link -> /etc`); bwrap would follow it.
+ * The real paths are what gets bound. A decision with no host grant behind it (a trusted plugin without a cap) is
+ * returned as is.
+ */
+export async function resolveGrantedPaths(
+  decision: GrantDecision,
+  grant: Pick<PluginGrant, 'filesystem'> | undefined,
+): Promise<GrantDecision> {
+  const granted = decision.granted.filesystem;
+  if (granted.mode === 'none' || grant === undefined) return decision;
+  const roots: string[] = [];
+  if (grant.filesystem !== undefined && grant.filesystem.mode !== 'none') {
+    for (const g of grant.filesystem.paths) {
+      if (typeof g !== 'string' || !path.isAbsolute(g)) continue;
+      const real = await fs.realpath(g).catch(() => undefined);
+      if (real !== undefined) roots.push(real);
+    }
+  }
+  const paths: string[] = [];
+  const dropped: string[] = [];
+  for (const p of granted.paths) {
+    const real = await fs.realpath(p).catch(() => undefined);
+    if (real !== undefined && roots.some((r) => within(real, r))) {
+      if (!paths.includes(real)) paths.push(real);
+    } else dropped.push(p);
+  }
+  if (dropped.length === 0 && paths.every((p, i) => p === granted.paths[i])) return decision;
+  return {
+    ...decision,
+    granted: {
+      ...decision.granted,
+      filesystem: paths.length === 0 ? { mode: 'none' } : { mode: granted.mode, paths },
+    },
+    reason:
+      dropped.length === 0
+        ? decision.reason
+        : `${decision.reason}; dropped ${dropped.length} path(s) that do not exist or resolve outside the grant`,
   };
 }
 

@@ -18,10 +18,12 @@ export * from '@plugward/types';
 export { arbitrateName, type NameArbitration, type NameClaim, type ScanReport } from './discovery.js';
 export type { RegistryEventName, RegistryEvents } from './events.js';
 export {
+  applicableGrant,
   checkHookGrant,
   DEFAULT_UNTRUSTED_MIN_PRIORITY,
   decideGrants,
   type GrantInput,
+  resolveGrantedPaths,
 } from './grant-policy.js';
 export { type Placement, type PlacementInput, placePlugin } from './placement.js';
 export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';

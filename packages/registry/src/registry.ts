@@ -49,7 +49,13 @@ import {
 } from '@plugward/types';
 import { arbitrateName, type ScanReport } from './discovery.js';
 import type { RegistryEventName, RegistryEvents } from './events.js';
-import { checkHookGrant, decideGrants } from './grant-policy.js';
+import {
+  applicableGrant,
+  checkHookGrant,
+  decideGrants,
+  type GrantInput,
+  resolveGrantedPaths,
+} from './grant-policy.js';
 import { isolatedHandler } from './isolated-handler.js';
 import { placePlugin } from './placement.js';
 import { inProcessHandle } from './tiers/in-process.js';
@@ -108,6 +114,11 @@ interface Entry {
 
 /** Longest plugin-controlled text the default log printer shows, characters. */
 const MAX_LOG_MESSAGE_CHARS = 2000;
+/**
+ * Longest `PluginInfo.error`, characters. Errors can carry text the plugin chose (its init error, over IPC): stored
+ * escaped by `displayText`, so a host can print the info as is.
+ */
+const MAX_ERROR_CHARS = 500;
 
 /** A running resource monitor; stop it with `stop()` or the signal passed to `startResourceMonitor`. */
 export interface MonitorHandle {
@@ -268,7 +279,7 @@ export class PluginRegistry {
         error = 'signed but not on the trust list';
       }
     } catch (e) {
-      error = (e as Error).message;
+      error = displayText((e as Error).message, MAX_ERROR_CHARS);
     }
     const name = manifest.name;
     const info = this.#infoFrom(manifest, artifactPath, stat, trustLevel);
@@ -344,6 +355,15 @@ export class PluginRegistry {
     hash: string,
     trustEntry: PluginInfo['trustInfo'],
   ): GrantDecision {
+    return decideGrants(this.#grantInput(manifest, trustLevel, hash, trustEntry));
+  }
+
+  #grantInput(
+    manifest: PluginManifest,
+    trustLevel: TrustLevel,
+    hash: string,
+    trustEntry: PluginInfo['trustInfo'],
+  ): GrantInput {
     const verifiedSigners: string[] = [];
     if (trustEntry) verifiedSigners.push(trustEntry.keyId);
     const claimed = manifest.signature?.keyId;
@@ -363,14 +383,14 @@ export class PluginRegistry {
         // A malformed key in the host's grant: the grant does not apply.
       }
     }
-    return decideGrants({
+    return {
       name: manifest.name,
       trustLevel,
       hash,
       verifiedSigners,
       requested: manifest.requirements,
       grants: this.#grants,
-    });
+    };
   }
 
   // ---- loading ------------------------------------------------------------------------------------------------
@@ -491,7 +511,7 @@ export class PluginRegistry {
         this.#infoFrom(manifest!, artifactPath, { size: manifest!.artifact.size, mtimeMs: 0 }, trustLevel),
       );
     e2.info.status = err.code === 'UntrustedPlugin' ? 'Untrusted' : 'Failed';
-    e2.info.error = err.message;
+    e2.info.error = displayText(err.message, MAX_ERROR_CHARS);
     this.#entries.set(name, e2);
     this.#emit('failed', { name, error: err });
   }
@@ -515,7 +535,8 @@ export class PluginRegistry {
       if (entry.info.nameConflicts === undefined) delete entry.info.nameConflicts;
       if (verified.trustEntry) entry.info.trustInfo = verified.trustEntry;
       entry.info.hash = verified.hash;
-      const decision = this.#decide(manifest, trustLevel, verified.hash, verified.trustEntry);
+      const input = this.#grantInput(manifest, trustLevel, verified.hash, verified.trustEntry);
+      const decision = await resolveGrantedPaths(decideGrants(input), applicableGrant(input));
       entry.info.grants = decision;
       const requirements = decision.granted;
       const placement = placePlugin({
@@ -550,7 +571,7 @@ export class PluginRegistry {
       if (entry.handle) await entry.handle.stop({ callShutdown: false, timeoutMs: 2000 });
       entry.handle = undefined;
       entry.info.status = err.code === 'UntrustedPlugin' ? 'Untrusted' : 'Failed';
-      entry.info.error = err.message;
+      entry.info.error = displayText(err.message, MAX_ERROR_CHARS);
       entry.info.pid = undefined;
       this.#emit('failed', { name, error: err });
       throw err;
@@ -756,7 +777,10 @@ export class PluginRegistry {
       });
       entry.info.status = 'Inactive';
       entry.info.pid = undefined;
-      entry.info.error = reason === 'violations' ? 'unmounted after resource violations' : err?.message;
+      entry.info.error =
+        reason === 'violations'
+          ? 'unmounted after resource violations'
+          : err && displayText(err.message, MAX_ERROR_CHARS);
       this.#emit('unloaded', { name, reason });
     })();
     entry.busy = work;
