@@ -634,7 +634,11 @@ export class PluginRegistry {
         if (grant !== 'any' && grant.failuresFailCall !== true) {
           // An untrusted handler's failure is skipped, not the call's failure; it enforces its own budget, so the
           // registry's timer (which would reject the whole call) sits a second behind it as a backstop.
-          const isolated = isolatedHandler(guarded, budget, () => {});
+          // Thrown errors and overruns are reported by the guard inside; only a bad return is seen here alone.
+          const isolated = isolatedHandler(guarded, budget, (error, kind) => {
+            if (kind === 'bad-return' && isPluginError(error))
+              this.#emit('hook-error', { name, hookName, error });
+          });
           return this.hooks.register(hookName, priority, isolated, { owner: name, timeoutMs: budget + 1000 });
         }
         return this.hooks.register(hookName, priority, guarded, { owner: name, timeoutMs: budget });
