@@ -2,7 +2,9 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { isBlockedAddress } from '@plugward/sandbox-linux';
+import { keyId, verifyManifestSignature } from '@plugward/security';
 import {
+  displayText,
   type FilesystemAccess,
   type GrantDecision,
   type GrantSource,
@@ -14,6 +16,7 @@ import {
   type NetworkTarget,
   PluginError,
   type PluginGrant,
+  type PluginManifest,
   type PluginRequirements,
   type TrustLevel,
 } from '@plugward/types';
@@ -33,6 +36,36 @@ export interface GrantInput {
   /** The manifest's requirements (a request). */
   requested: PluginRequirements | undefined;
   grants: HostGrants;
+}
+
+/**
+ * The grant input for a verified manifest. `trustedKeyId` is the key of a trust entry that verified it; a signer grant
+ * also counts when the manifest's signature verifies under the public key the grant carries (and that key's id is the
+ * one the grant is filed under). Any other key id the manifest names proves nothing and counts for nothing.
+ */
+export function grantInputFor(
+  manifest: PluginManifest,
+  trustLevel: TrustLevel,
+  hash: string,
+  trustedKeyId: string | undefined,
+  grants: HostGrants,
+): GrantInput {
+  const verifiedSigners: string[] = trustedKeyId === undefined ? [] : [trustedKeyId];
+  const claimed = manifest.signature?.keyId;
+  const signerGrant = typeof claimed === 'string' ? own(grants.signers, claimed) : undefined;
+  if (signerGrant !== undefined && typeof claimed === 'string' && !verifiedSigners.includes(claimed)) {
+    try {
+      if (
+        keyId(signerGrant.publicKey) === claimed &&
+        verifyManifestSignature(manifest, signerGrant.publicKey)
+      ) {
+        verifiedSigners.push(claimed);
+      }
+    } catch {
+      // A malformed key in the host's grant: the grant does not apply.
+    }
+  }
+  return { name: manifest.name, trustLevel, hash, verifiedSigners, requested: manifest.requirements, grants };
 }
 
 /** Earliest priority an untrusted plugin's handler may take when its hook grant sets none. */
@@ -171,7 +204,7 @@ export function checkHookGrant(
   if (grant === undefined) {
     throw new PluginError(
       'GrantDenied',
-      `untrusted plugin ${plugin} may not register on hook ${hookName}: the host granted it ${
+      `untrusted plugin ${plugin} may not register on hook ${displayText(hookName)}: the host granted it ${
         hooks.length === 0 ? 'no hooks' : `only ${hooks.map((h) => h.name).join(', ')}`
       }`,
       { plugin, details: { hookName, priority } },
@@ -182,7 +215,7 @@ export function checkHookGrant(
   if (!Number.isFinite(priority) || priority < min || priority > max) {
     throw new PluginError(
       'GrantDenied',
-      `untrusted plugin ${plugin} may register on hook ${hookName} only at priorities ${min}–${
+      `untrusted plugin ${plugin} may register on hook ${displayText(hookName)} only at priorities ${min}–${
         Number.isFinite(max) ? max : '∞'
       }, not ${priority}`,
       { plugin, details: { hookName, priority, minPriority: min, maxPriority: max } },

@@ -12,13 +12,7 @@ import {
   MIN_FILE_DESCRIPTORS,
   RUNTIME_MEMORY_HEADROOM_BYTES,
 } from '@plugward/sandbox-linux';
-import {
-  keyId,
-  type PluginSecurity,
-  readManifest,
-  type VerifiedArtifact,
-  verifyManifestSignature,
-} from '@plugward/security';
+import { type PluginSecurity, readManifest, type VerifiedArtifact } from '@plugward/security';
 import {
   DEFAULT_MONITOR_INTERVAL_MS,
   DEFAULT_RESOURCE_LIMITS,
@@ -51,13 +45,13 @@ import { arbitrateName, type ScanReport } from './discovery.js';
 import type { RegistryEventName, RegistryEvents } from './events.js';
 import {
   applicableGrant,
-  checkHookGrant,
   decideGrants,
   type GrantInput,
+  grantInputFor,
   resolveGrantedPaths,
 } from './grant-policy.js';
-import { isolatedHandler } from './isolated-handler.js';
 import { placePlugin } from './placement.js';
+import { pluginRegistrar } from './plugin-registrar.js';
 import { inProcessHandle } from './tiers/in-process.js';
 import { isTimeoutError, startOutOfProcess } from './tiers/out-of-process.js';
 import type { TierHandle } from './tiers/tier.js';
@@ -364,33 +358,7 @@ export class PluginRegistry {
     hash: string,
     trustEntry: PluginInfo['trustInfo'],
   ): GrantInput {
-    const verifiedSigners: string[] = [];
-    if (trustEntry) verifiedSigners.push(trustEntry.keyId);
-    const claimed = manifest.signature?.keyId;
-    const signerGrant =
-      typeof claimed === 'string' && this.#grants.signers && Object.hasOwn(this.#grants.signers, claimed)
-        ? this.#grants.signers[claimed]
-        : undefined;
-    if (signerGrant && !verifiedSigners.includes(claimed)) {
-      try {
-        if (
-          keyId(signerGrant.publicKey) === claimed &&
-          verifyManifestSignature(manifest, signerGrant.publicKey)
-        ) {
-          verifiedSigners.push(claimed);
-        }
-      } catch {
-        // A malformed key in the host's grant: the grant does not apply.
-      }
-    }
-    return {
-      name: manifest.name,
-      trustLevel,
-      hash,
-      verifiedSigners,
-      requested: manifest.requirements,
-      grants: this.#grants,
-    };
+    return grantInputFor(manifest, trustLevel, hash, trustEntry?.keyId, this.#grants);
   }
 
   // ---- loading ------------------------------------------------------------------------------------------------
@@ -618,32 +586,15 @@ export class PluginRegistry {
       read: [...requirements.context.read],
       write: [...requirements.context.write],
     });
-    const registrar = {
-      register: (hookName: string, priority: number, handler: HookHandler) => {
-        // Registrations exist only between the plugin's load and the start of its unload.
-        if (!entry.registrationsOpen || !entry.alive) {
-          throw new PluginError(
-            'GrantDenied',
-            `plugin ${name} may not register hook ${displayText(hookName)}: it is not loaded (registrations close when its unload starts)`,
-            { plugin: name },
-          );
-        }
-        const grant = checkHookGrant(decision.hooks, name, hookName, priority);
-        const budget = entry.info.resourceLimits.maxCpuTimeMs;
-        const guarded = this.#guard(entry, hookName, handler);
-        if (grant !== 'any' && grant.failuresFailCall !== true) {
-          // An untrusted handler's failure is skipped, not the call's failure; it enforces its own budget, so the
-          // registry's timer (which would reject the whole call) sits a second behind it as a backstop.
-          // Thrown errors and overruns are reported by the guard inside; only a bad return is seen here alone.
-          const isolated = isolatedHandler(guarded, budget, (error, kind) => {
-            if (kind === 'bad-return' && isPluginError(error))
-              this.#emit('hook-error', { name, hookName, error });
-          });
-          return this.hooks.register(hookName, priority, isolated, { owner: name, timeoutMs: budget + 1000 });
-        }
-        return this.hooks.register(hookName, priority, guarded, { owner: name, timeoutMs: budget });
-      },
-    };
+    const registrar = pluginRegistrar({
+      name,
+      hooks: this.hooks,
+      grantedHooks: decision.hooks,
+      isOpen: () => entry.registrationsOpen && entry.alive,
+      budgetMs: () => entry.info.resourceLimits.maxCpuTimeMs,
+      guard: (hookName, handler) => this.#guard(entry, hookName, handler),
+      onBadReturn: (hookName, error) => this.#emit('hook-error', { name, hookName, error }),
+    });
     const log = (level: string, message: string) => this.#log(name, level, message);
     if (tier === 'in-process') {
       const instance = await this.loader.loadVerified(verified);
