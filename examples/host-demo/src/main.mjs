@@ -266,5 +266,8 @@ const ok =
   failure === undefined &&
   report.requests.filter((r) => r.out !== undefined).length >= 3 &&
   (report.sandbox.skipped ||
-    (report.sandbox.status === 'Failed' && report.requests.at(-1)?.out !== undefined));
+    // Contained either way: its cgroup's OOM kill (Failed) or the monitor's unmount for memory violations (Inactive),
+    // whichever comes first on a busy machine.
+    ((report.sandbox.status === 'Failed' || report.sandbox.unloaded === 'violations') &&
+      report.requests.at(-1)?.out !== undefined));
 process.exit(ok ? 0 : 1);

@@ -37,8 +37,11 @@ describe('examples/host-demo', () => {
       console.warn(`!!! the demo skipped its sandbox step: ${report.sandbox.reason}`);
       return;
     }
-    expect(report.sandbox.status).toBe('Failed');
-    expect(report.sandbox.error).toMatch(/memory/);
+    // Contained: killed by its cgroup's memory limit, or — when the monitor's reading comes first on a busy machine —
+    // unmounted for its memory violations.
+    const oomKilled = report.sandbox.status === 'Failed';
+    if (oomKilled) expect(report.sandbox.error).toMatch(/memory/);
+    else expect(report.sandbox).toMatchObject({ status: 'Inactive', unloaded: 'violations' });
     expect(report.sandbox.unloaded).toBeTruthy();
     // The request the hog was part of was still served: an untrusted handler's failure is skipped, not the call's.
     expect(report.requests.find((q) => q.in === 'linus torvalds')?.out).toMatch(/Linus Torvalds/);
@@ -47,10 +50,14 @@ describe('examples/host-demo', () => {
       out: 'Welcome, Margaret Hamilton! [#5]',
     });
     const byName = Object.fromEntries(report.metrics.map((m) => [m.name, m]));
-    expect(byName['memory-hog']?.status).toBe('Failed');
+    expect(byName['memory-hog']?.status).toBe(oomKilled ? 'Failed' : 'Inactive');
     expect(byName['hello-c']).toMatchObject({ status: 'Active', tier: 'process', source: 'procfs' });
     expect(byName.counter).toMatchObject({ status: 'Active', tier: 'worker', source: 'v8' });
     expect(byName.titlecase).toMatchObject({ status: 'Active', tier: 'in-process' });
-    expect(report.events?.some((e) => e.event === 'crashed' && e.name === 'memory-hog')).toBe(true);
+    expect(
+      report.events?.some(
+        (e) => e.event === (oomKilled ? 'crashed' : 'violation') && e.name === 'memory-hog',
+      ),
+    ).toBe(true);
   });
 });
