@@ -282,6 +282,12 @@ export class PluginRegistry {
     if (error !== undefined) info.error = error;
     info.grants = this.#decide(manifest, trustLevel, verified?.hash ?? manifest.artifact.sha3_512, trustInfo);
     if (trustLevel === 'untrusted' && this.#reservedByTrust(name, info.path)) {
+      // The trusted plugin's own file that no longer verifies (tampered, delisted): its entry says so.
+      const own = this.#entries.get(name);
+      if (own && own.info.path === info.path && own.info.status !== 'Active' && !own.busy) {
+        own.info.status = 'Failed';
+        own.info.error = error ?? 'no longer trusted';
+      }
       throw new PluginError(
         'NameConflict',
         `${artifactPath} is not trusted (${error ?? 'untrusted'}) and claims the name ${name}, which belongs to a trusted plugin`,

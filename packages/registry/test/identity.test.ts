@@ -97,6 +97,25 @@ describe('name shadowing (12.5): trust wins a name, whatever the file order', ()
     expect(await codeOf(registry.discoverPlugin(impostor))).toBe('NameConflict');
   });
 
+  it("a trusted plugin's own file that stops verifying is reported, not relabelled untrusted", async () => {
+    const dir = path.join(tmp.dir, 'tampered');
+    fs.mkdirSync(dir);
+    const art = path.join(dir, 'plugin.mjs');
+    fs.copyFileSync(files.alpha!, art);
+    fs.copyFileSync(`${files.alpha!}.plugward.json`, `${art}.plugward.json`);
+    await using registry = new PluginRegistry({ security, policy: { onlyTrusted: false }, log: () => {} });
+    await registry.scanDirectory(dir);
+    expect(registry.getPluginInfo('alpha')?.status).toBe('Available');
+    fs.appendFileSync(art, '// tampered\n');
+    const report = await registry.scanDirectoryReport(dir);
+    expect(report.skipped.map((s) => s.error.code)).toEqual(['NameConflict']);
+    expect(registry.getPluginInfo('alpha')).toMatchObject({ status: 'Failed', trustLevel: 'trusted' });
+    expect(await codeOf(registry.loadPluginByName('alpha'))).not.toBe('resolved');
+    // Its bytes match no manifest any more: refused before the name question even arises.
+    expect(await codeOf(registry.loadPlugin(art, 'untrusted'))).toBe('SecurityError');
+    expect(registry.listLoadedPlugins()).toEqual([]);
+  });
+
   it('a name on the trust list is reserved even before its file was seen', async () => {
     await using registry = new PluginRegistry({ security, policy: { onlyTrusted: false }, log: () => {} });
     expect(await codeOf(registry.loadPlugin(files.evil!, 'untrusted'))).toBe('NameConflict');
