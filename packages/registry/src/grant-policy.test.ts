@@ -165,6 +165,18 @@ describe('decideGrants', () => {
     expect(decideGrants(input({ verifiedSigners: ['k1'], grants: { signers } })).source).toBe('signer grant');
   });
 
+  it('full network for an untrusted plugin only from a grant naming it, not from its signer grant', () => {
+    const requested = { ...MINIMAL_REQUIREMENTS, network: { mode: 'full' as const } };
+    const signers = { k1: { publicKey: 'x', network: { mode: 'full' as const } } };
+    const bySigner = decideGrants(input({ requested, verifiedSigners: ['k1'], grants: { signers } }));
+    expect(bySigner.granted.network).toEqual({ mode: 'isolated' });
+    expect(bySigner.reason).toMatch(/naming the plugin/);
+    const byName = decideGrants(
+      input({ requested, grants: { plugins: { p: { network: { mode: 'full' } } } } }),
+    );
+    expect(byName.granted.network).toEqual({ mode: 'full' });
+  });
+
   it('names that are Object.prototype keys grant nothing', () => {
     for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
       expect(decideGrants(input({ name, grants: { plugins: {} } })).source).toBe('none');

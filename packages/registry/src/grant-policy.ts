@@ -111,12 +111,18 @@ export function decideGrants(input: GrantInput): GrantDecision {
     };
   }
   const granted = intersect(requested, found.grant, true);
+  // The host network is the widest grant there is: an untrusted plugin gets it only from a grant naming that plugin,
+  // never from a grant to everything its signer publishes.
+  const signerFull = found.source === 'signer grant' && granted.network.mode === 'full';
+  if (signerFull) granted.network = { mode: 'isolated' };
   return {
     requested,
     granted,
     hooks: (found.grant.hooks ?? []).map((h) => ({ ...h })),
     source: found.source,
-    reason: `untrusted: ${found.what} intersected with the request${cutNote(requested, granted)}`,
+    reason: `untrusted: ${found.what} intersected with the request${cutNote(requested, granted)}${
+      signerFull ? '; full network needs a grant naming the plugin' : ''
+    }`,
   };
 }
 
