@@ -152,6 +152,38 @@ describe('decideGrants', () => {
     });
   });
 
+  it("a wide granted range does not hand the plugin's loopback or private targets to the broker", () => {
+    const net = (req: string[], grant: string[]) =>
+      decideGrants(
+        input({
+          requested: {
+            ...MINIMAL_REQUIREMENTS,
+            network: { mode: 'restricted', allowedTargets: req.map((host) => ({ host })) },
+          },
+          grants: {
+            plugins: {
+              p: { network: { mode: 'restricted', allowedTargets: grant.map((host) => ({ host })) } },
+            },
+          },
+        }),
+      ).granted.network;
+    expect(
+      net(['127.0.0.1', '10.0.0.0/8', '8.0.0.0/6', '::ffff:127.0.0.1', '169.254.169.254'], ['0.0.0.0/0']),
+    ).toEqual({
+      mode: 'isolated',
+    });
+    expect(net(['::1', 'fd00:ec2::254', '::ffff:0:0/96'], ['::/0'])).toEqual({ mode: 'isolated' });
+    expect(net(['93.184.216.34', '93.184.0.0/16'], ['0.0.0.0/0'])).toEqual({
+      mode: 'restricted',
+      allowedTargets: [{ host: '93.184.216.34' }, { host: '93.184.0.0/16' }],
+    });
+    // Listed by the host itself: granted.
+    expect(net(['0.0.0.0/0'], ['127.0.0.1'])).toEqual({
+      mode: 'restricted',
+      allowedTargets: [{ host: '127.0.0.1' }],
+    });
+  });
+
   it('a name grant bound to a hash, or a signer grant, applies only to the matching plugin', () => {
     const grant = { context: { read: ['motd'], write: [] }, hooks: [{ name: 'h' }] };
     expect(decideGrants(input({ grants: { plugins: { p: { ...grant, sha3_512: 'bb' } } } })).source).toBe(

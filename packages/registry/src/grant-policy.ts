@@ -356,6 +356,47 @@ function cidr(
   return { ip, bits, family, list };
 }
 
+// Bases of the ranges the broker blocks (see @plugward/sandbox-linux `isBlockedAddress`), and of the IPv6 forms that
+// embed IPv4 addresses: a range containing one of them overlaps blocked space.
+const BLOCKED_BASES = {
+  ipv4: [
+    '0.0.0.0',
+    '10.0.0.0',
+    '100.64.0.0',
+    '127.0.0.0',
+    '169.254.0.0',
+    '172.16.0.0',
+    '192.0.0.0',
+    '192.0.2.0',
+    '192.168.0.0',
+    '198.18.0.0',
+    '198.51.100.0',
+    '203.0.113.0',
+    '224.0.0.0',
+    '240.0.0.0',
+  ],
+  ipv6: [
+    '::',
+    '::1',
+    'fc00::',
+    'fe80::',
+    'fec0::',
+    'ff00::',
+    '2001:db8::',
+    '100::',
+    '::ffff:0:0',
+    '64:ff9b::',
+  ],
+} as const;
+
+/** True when an IP target lies in, or contains part of, the loopback/private/link-local/reserved space. */
+function touchesBlocked(host: string): boolean {
+  const c = cidr(host);
+  if (c === undefined) return false;
+  if (isBlockedAddress(c.ip)) return true;
+  return BLOCKED_BASES[c.family].some((base) => c.list.check(base, c.family));
+}
+
 function intersectTargets(req: readonly NetworkTarget[], grant: readonly NetworkTarget[]): NetworkTarget[] {
   const out: NetworkTarget[] = [];
   const seen = new Set<string>();
@@ -367,6 +408,9 @@ function intersectTargets(req: readonly NetworkTarget[], grant: readonly Network
       if (gh === undefined) continue;
       const host = narrower(rh, gh);
       if (host === undefined) continue;
+      // The plugin's own range inside a wide grant (0.0.0.0/0, ::/0) must not pick loopback or private space out of
+      // it: such addresses are reachable only when the host's grant names them itself.
+      if (host !== gh && touchesBlocked(host)) continue;
       const ports = intersectPorts(r.ports, g.ports);
       if (ports === null) continue;
       const key = `${host}|${ports?.join(',') ?? '*'}`;
