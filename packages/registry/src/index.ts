@@ -26,6 +26,11 @@ export {
   resolveGrantedPaths,
 } from './grant-policy.js';
 export { type Placement, type PlacementInput, placePlugin } from './placement.js';
+export {
+  DEFAULT_MAX_UNTRUSTED_HANDLERS,
+  type PluginRegistrarOptions,
+  pluginRegistrar,
+} from './plugin-registrar.js';
 export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
 export { runtimeEntry } from './tiers/out-of-process.js';
 export { sandboxConfigFor } from './tiers/sandbox-config.js';

@@ -10,6 +10,9 @@ import {
 import { checkHookGrant } from './grant-policy.js';
 import { isolatedHandler } from './isolated-handler.js';
 
+/** Handlers an untrusted plugin may have on one granted hook when its grant sets no `maxHandlers`. */
+export const DEFAULT_MAX_UNTRUSTED_HANDLERS = 4;
+
 /** What {@link pluginRegistrar} needs from the registry about one plugin. */
 export interface PluginRegistrarOptions {
   name: string;
@@ -43,6 +46,18 @@ export function pluginRegistrar(o: PluginRegistrarOptions): HookRegistrar {
         );
       }
       const grant = checkHookGrant(o.grantedHooks, o.name, hookName, priority);
+      if (grant !== 'any') {
+        // Every handler runs on every call: the host's cost of one call grows with them.
+        const max = grant.maxHandlers ?? DEFAULT_MAX_UNTRUSTED_HANDLERS;
+        const mine = o.hooks.getHooks(hookName).filter((h) => h.owner === o.name).length;
+        if (mine >= max) {
+          throw new PluginError(
+            'QuotaExceeded',
+            `plugin ${o.name} already has ${mine} handler(s) on hook ${displayText(hookName)}, the most its grant allows`,
+            { plugin: o.name, details: { hookName: displayText(hookName), maxHandlers: max } },
+          );
+        }
+      }
       const budget = o.budgetMs();
       const guarded = o.guard(hookName, handler);
       if (grant === 'any' || grant.failuresFailCall === true) {

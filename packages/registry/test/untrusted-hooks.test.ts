@@ -29,6 +29,19 @@ export default {
 };
 `;
 
+// Registers the same hook over and over: every handler would run on every call.
+const swarm = `
+export default {
+  name: 'swarm', version: '1.0.0', author: 'a stranger',
+  init() {},
+  async registerHooks(h) {
+    for (let i = 0; i < 50; i++) {
+      try { await h.register('h', 300, async (d) => d); } catch {}
+    }
+  },
+};
+`;
+
 const trusted = `
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -58,6 +71,7 @@ beforeAll(async () => {
     kind: 'js',
     keys: fx.stranger,
   });
+  files.swarm = await fx.js('swarm.mjs', swarm, { name: 'swarm', kind: 'js', keys: fx.stranger });
   files.host = await fx.js('host.mjs', trusted, { name: 'host-side', kind: 'js' });
   await fx.trust(files.host);
   security = await fx.security({ onlyTrusted: false });
@@ -149,6 +163,33 @@ describe('hooks of untrusted plugins', () => {
     );
     expect(pid !== undefined && pidAlive(pid)).toBe(false);
     expect(dec.decode(await r.hooks.execute('h', enc.encode('y')))).toBe('y+t');
+  });
+
+  it('the number of its handlers on a hook is bounded (maxHandlers, default 4)', async (ctx) => {
+    if (!sandbox) return ctx.skip(`no sandbox here: ${reason}`);
+    const make = (maxHandlers?: number) =>
+      new PluginRegistry({
+        security,
+        sandbox,
+        policy: { onlyTrusted: false },
+        grants: { plugins: { swarm: { hooks: [{ name: 'h', ...(maxHandlers ? { maxHandlers } : {}) }] } } },
+        log: () => {},
+      });
+    {
+      // Its 5th registration is refused (QuotaExceeded), which fails its load: none of its handlers is left.
+      await using r = make();
+      await r.loadPlugin(files.host!, 'trusted');
+      const err = await r.loadPlugin(files.swarm!, 'untrusted').catch((e: unknown) => e);
+      expect(isPluginError(err)).toBe(true);
+      expect((err as Error).message).toMatch(/QuotaExceeded|the most its grant allows/);
+      expect(r.hooks.getHooks('h').map((h) => h.owner)).toEqual(['host-side']);
+      expect(dec.decode(await r.hooks.execute('h', enc.encode('ok')))).toBe('ok+t');
+    }
+    {
+      await using r = make(50);
+      await r.loadPlugin(files.swarm!, 'untrusted');
+      expect(r.hooks.getHooks('h').filter((h) => h.owner === 'swarm')).toHaveLength(50);
+    }
   });
 
   it('failuresFailCall: the host may choose that its failure fails the call', async (ctx) => {

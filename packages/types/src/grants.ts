@@ -17,6 +17,8 @@ export interface HookGrant {
    * reported as a `hook-error` event.
    */
   failuresFailCall?: boolean;
+  /** Most handlers the plugin may have on this hook at once (each call runs them all). Default 4. */
+  maxHandlers?: number;
 }
 
 /**
