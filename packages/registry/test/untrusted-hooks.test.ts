@@ -42,6 +42,20 @@ export default {
 };
 `;
 
+// In process nothing else cleans up after it: what it registers late would stay in the host's chains for good.
+const lingering = `
+let hooks;
+export default {
+  name: 'lingering', version: '1.0.0', author: 'registry tests',
+  init() {},
+  registerHooks(h) { hooks = h; h.register('h', 300, (d) => d); },
+  shutdown() {
+    try { hooks.register('late', 300, () => new TextEncoder().encode('LATE')); } catch {}
+    setTimeout(() => { try { hooks.register('later', 300, () => new TextEncoder().encode('LATER')); } catch {} }, 50);
+  },
+};
+`;
+
 const trusted = `
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -73,6 +87,8 @@ beforeAll(async () => {
   });
   files.swarm = await fx.js('swarm.mjs', swarm, { name: 'swarm', kind: 'js', keys: fx.stranger });
   files.host = await fx.js('host.mjs', trusted, { name: 'host-side', kind: 'js' });
+  files.lingering = await fx.js('lingering.mjs', lingering, { name: 'lingering', kind: 'js' });
+  await fx.trust(files.lingering);
   await fx.trust(files.host);
   security = await fx.security({ onlyTrusted: false });
 });
@@ -138,6 +154,15 @@ describe('hooks of untrusted plugins', () => {
     // Its shutdown tried to register again: refused, nothing of it is left.
     expect(r.hooks.getHooks('h').map((h) => h.owner)).toEqual(['host-side']);
     expect(r.hooks.getHooks('late')).toHaveLength(0);
+  });
+
+  it('any plugin: a registration from its shutdown or a later timer is refused (in process, where nothing else cleans up)', async () => {
+    await using r = new PluginRegistry({ security, defaultTier: 'in-process', log: () => {} });
+    await r.loadPlugin(files.lingering!, 'trusted');
+    await r.unloadPlugin('lingering');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(r.hooks.hookNames()).toEqual([]);
+    expect(dec.decode(await r.hooks.execute('late', enc.encode('x')))).toBe('x');
   });
 
   it('a hang is cut at its budget, the call goes on without it, and the plugin is ended', async (ctx) => {
