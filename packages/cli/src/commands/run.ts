@@ -129,6 +129,13 @@ export const run: Command = {
             `--http must be a port number (0 picks a free one)\n\n${usage}`,
           );
         }
+        // Loopback is out of every sandbox's reach except through the host network, which only an explicit grant
+        // (or a trusted plugin's signed manifest) gives: say so rather than let it pass unnoticed.
+        for (const p of registry.getAllPlugins()) {
+          if (p.status === 'Active' && p.tier === 'sandbox' && p.grants?.granted.network.mode === 'full') {
+            say(`warning: ${p.name} runs in the sandbox with the host network: it can reach the HTTP port`);
+          }
+        }
         await serveHttp(registry, port, say);
         return 0;
       }
