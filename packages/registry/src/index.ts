@@ -15,8 +15,22 @@ export type { VerifiedArtifact } from '@plugward/security';
 export * from '@plugward/security';
 // The whole stack, so `@plugward/registry` is the one package a host needs.
 export * from '@plugward/types';
+export { arbitrateName, type NameArbitration, type NameClaim, type ScanReport } from './discovery.js';
 export type { RegistryEventName, RegistryEvents } from './events.js';
+export {
+  applicableGrant,
+  checkHookGrant,
+  DEFAULT_UNTRUSTED_MIN_PRIORITY,
+  decideGrants,
+  type GrantInput,
+  resolveGrantedPaths,
+} from './grant-policy.js';
 export { type Placement, type PlacementInput, placePlugin } from './placement.js';
+export {
+  DEFAULT_MAX_UNTRUSTED_HANDLERS,
+  type PluginRegistrarOptions,
+  pluginRegistrar,
+} from './plugin-registrar.js';
 export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
 export { runtimeEntry } from './tiers/out-of-process.js';
 export { sandboxConfigFor } from './tiers/sandbox-config.js';

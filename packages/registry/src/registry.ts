@@ -18,20 +18,21 @@ import {
   DEFAULT_RESOURCE_LIMITS,
   DEFAULT_SECURITY_POLICY,
   DEFAULT_UNMOUNT_BEHAVIOR,
+  displayText,
   type FetchRequest,
   type FetchResponse,
+  type GrantDecision,
   type HookHandler,
+  type HostGrants,
   type IsolationTier,
   isPluginError,
   MANIFEST_SUFFIX,
   MIN_THREADS_FOR_NODE,
-  MINIMAL_REQUIREMENTS,
   type NetworkTarget,
   PluginError,
   type PluginInfo,
   type PluginManifest,
   type PluginMetrics,
-  type PluginRequirements,
   type ResourceLimits,
   type SandboxBackend,
   type SecurityPolicy,
@@ -40,8 +41,17 @@ import {
   type UnmountBehavior,
   type ViolationType,
 } from '@plugward/types';
+import { arbitrateName, type ScanReport } from './discovery.js';
 import type { RegistryEventName, RegistryEvents } from './events.js';
+import {
+  applicableGrant,
+  decideGrants,
+  type GrantInput,
+  grantInputFor,
+  resolveGrantedPaths,
+} from './grant-policy.js';
 import { placePlugin } from './placement.js';
+import { pluginRegistrar } from './plugin-registrar.js';
 import { inProcessHandle } from './tiers/in-process.js';
 import { isTimeoutError, startOutOfProcess } from './tiers/out-of-process.js';
 import type { TierHandle } from './tiers/tier.js';
@@ -67,8 +77,17 @@ export interface PluginRegistryOptions {
   /** The host's caps: a plugin may ask for less, never more. Default: DEFAULT_RESOURCE_LIMITS. */
   hostLimits?: ResourceLimits;
   unmountBehavior?: UnmountBehavior;
-  /** Where plugin logs go (default: console.error with the plugin name). */
+  /**
+   * Where plugin logs go (default: console.error with the plugin name). The plugin name, level and message may come
+   * from the plugin: the default printer passes each through `displayText`; a custom printer should do the same.
+   */
   log?: (plugin: string, level: string, message: string) => void;
+  /**
+   * The host's grant policy (see `decideGrants`): what untrusted plugins may get beyond the minimal requirements (by
+   * plugin name or by verified signer), the hooks and priorities they may register on, and optional caps on trusted
+   * plugins. Default: nothing granted to untrusted plugins; trusted plugins get their signed requirements.
+   */
+  grants?: HostGrants;
 }
 
 interface Entry {
@@ -83,7 +102,17 @@ interface Entry {
   idle?: () => void;
   /** The monitor's previous reading (CPU time is judged between two readings). */
   lastMetrics?: PluginMetrics;
+  /** True from the start of its load until its unload starts: the only time its hook registrations are accepted. */
+  registrationsOpen: boolean;
 }
+
+/** Longest plugin-controlled text the default log printer shows, characters. */
+const MAX_LOG_MESSAGE_CHARS = 2000;
+/**
+ * Longest `PluginInfo.error`, characters. Errors can carry text the plugin chose (its init error, over IPC): stored
+ * escaped by `displayText`, so a host can print the info as is.
+ */
+const MAX_ERROR_CHARS = 500;
 
 /** A running resource monitor; stop it with `stop()` or the signal passed to `startResourceMonitor`. */
 export interface MonitorHandle {
@@ -112,6 +141,7 @@ export class PluginRegistry {
   #unmount: UnmountBehavior;
   readonly #log: (plugin: string, level: string, message: string) => void;
   readonly #fetchBrokerOptions: Omit<FetchBrokerOptions, 'allowedTargets'>;
+  readonly #grants: HostGrants;
   #closed = false;
   readonly #monitors = new Set<AbortController>();
   /** Every loadPlugin call in progress, from its first line. */
@@ -131,11 +161,14 @@ export class PluginRegistry {
     this.#overrides = options.tierOverrides ?? {};
     this.#hostLimits = options.hostLimits ?? { ...DEFAULT_RESOURCE_LIMITS };
     this.#fetchBrokerOptions = options.fetchBroker ?? {};
+    this.#grants = options.grants ?? {};
     this.#unmount = { ...(options.unmountBehavior ?? DEFAULT_UNMOUNT_BEHAVIOR) };
     this.#log =
       options.log ??
       ((plugin, level, message) => {
-        console.error(`[${plugin}] ${level}: ${message}`);
+        console.error(
+          `[${displayText(plugin)}] ${displayText(level, 16)}: ${displayText(message, MAX_LOG_MESSAGE_CHARS)}`,
+        );
       });
     this.#events.setMaxListeners(100);
   }
@@ -163,43 +196,76 @@ export class PluginRegistry {
 
   /**
    * Scans `dir` for signed manifests (`*.plugward.json`) and records each plugin as Available (trusted) or Untrusted.
-   * Reads manifests and hashes artifacts; never runs plugin code. Returns how many plugins were found.
+   * Reads manifests and hashes artifacts; never runs plugin code. Returns how many plugins were recorded; see
+   * {@link scanDirectoryReport} for what was skipped and why.
    */
   async scanDirectory(dir: string): Promise<number> {
+    return (await this.scanDirectoryReport(dir)).found.length;
+  }
+
+  /**
+   * Like {@link scanDirectory}, with the details: the plugins recorded and the files skipped. Trust wins a name: an
+   * untrusted file claiming the name of a trusted plugin is skipped with `NameConflict` (in either file order), and
+   * the conflict is also listed in the trusted plugin's `nameConflicts`.
+   */
+  async scanDirectoryReport(dir: string): Promise<ScanReport> {
     let names: string[];
     try {
       names = await fs.readdir(dir);
     } catch (e) {
       throw toPluginError(e, 'IoError', `cannot read plugin directory ${dir}`);
     }
-    let count = 0;
+    const found = new Set<string>();
+    const skipped: ScanReport['skipped'] = [];
     for (const file of names.sort()) {
       if (!file.endsWith(MANIFEST_SUFFIX)) continue;
       const artifact = path.join(dir, file.slice(0, -MANIFEST_SUFFIX.length));
       try {
-        await this.discoverPlugin(artifact);
-        count++;
+        const { info, displaced } = await this.#discover(artifact);
+        found.add(info.name);
+        if (displaced) skipped.push(displaced);
       } catch (e) {
-        this.#log('registry', 'warn', `skipping ${artifact}: ${(e as Error).message}`);
+        const error = toPluginError(e, 'LoadError', `cannot read ${artifact}`);
+        skipped.push({ path: path.resolve(artifact), error });
+        this.#log('registry', 'warn', `skipping ${artifact}: ${error.code}: ${error.message}`);
       }
     }
-    return count;
+    // Whatever the order, the holder of a name lists the files that claimed it and lost.
+    for (const s of skipped) {
+      const holder =
+        s.error.code === 'NameConflict' && s.error.plugin ? this.#entries.get(s.error.plugin) : undefined;
+      if (holder && holder.info.path !== s.path) this.#noteConflict(holder, s.path, s.error.message);
+    }
+    return {
+      found: [...found].flatMap((n) => {
+        const info = this.getPluginInfo(n);
+        return info ? [info] : [];
+      }),
+      skipped,
+    };
   }
 
   /**
    * Reads one plugin's manifest and trust status without running it. Keyed by the manifest's `name` — the same name
-   * `loadPlugin` uses.
+   * `loadPlugin` uses. Throws `NameConflict` when that name belongs to a trusted plugin and this file is not trusted.
    */
   async discoverPlugin(artifactPath: string): Promise<PluginInfo> {
-    const manifest = await readManifest(artifactPath);
-    const existing = this.#entries.get(manifest.name);
-    if (existing && (existing.info.status === 'Active' || existing.busy)) return { ...existing.info };
+    return (await this.#discover(artifactPath)).info;
+  }
+
+  async #discover(
+    artifactPath: string,
+  ): Promise<{ info: PluginInfo; displaced?: ScanReport['skipped'][number] }> {
+    // The manifest shown is the verified one when verification succeeds (the unverified read only names a failure).
+    let manifest = await readManifest(artifactPath);
     const stat = await statOf(artifactPath);
     let trustLevel: TrustLevel = 'untrusted';
     let error: string | undefined;
     let trustInfo: PluginInfo['trustInfo'];
+    let verified: VerifiedArtifact | undefined;
     try {
-      const verified = await this.security.verifyArtifact(artifactPath);
+      verified = await this.security.verifyArtifact(artifactPath);
+      manifest = verified.manifest;
       if (verified.trustEntry) {
         trustLevel = 'trusted';
         trustInfo = verified.trustEntry;
@@ -207,29 +273,129 @@ export class PluginRegistry {
         error = 'signed but not on the trust list';
       }
     } catch (e) {
-      error = (e as Error).message;
+      error = displayText((e as Error).message, MAX_ERROR_CHARS);
     }
+    const name = manifest.name;
     const info = this.#infoFrom(manifest, artifactPath, stat, trustLevel);
     info.status = trustLevel === 'trusted' ? 'Available' : 'Untrusted';
     if (trustInfo) info.trustInfo = trustInfo;
     if (error !== undefined) info.error = error;
+    info.grants = this.#decide(manifest, trustLevel, verified?.hash ?? manifest.artifact.sha3_512, trustInfo);
+    if (trustLevel === 'untrusted' && this.#reservedByTrust(name, info.path)) {
+      // The trusted plugin's own file that no longer verifies (tampered, delisted): its entry says so.
+      const own = this.#entries.get(name);
+      if (own && own.info.path === info.path && own.info.status !== 'Active' && !own.busy) {
+        own.info.status = 'Failed';
+        own.info.error = error ?? 'no longer trusted';
+      }
+      throw new PluginError(
+        'NameConflict',
+        `${artifactPath} is not trusted (${error ?? 'untrusted'}) and claims the name ${name}, which belongs to a trusted plugin`,
+        { plugin: name, details: { path: info.path } },
+      );
+    }
+    const existing = this.#entries.get(name);
+    let displaced: ScanReport['skipped'][number] | undefined;
+    if (existing) {
+      const verdict = arbitrateName(
+        name,
+        {
+          path: existing.info.path,
+          trustLevel: existing.info.trustLevel,
+          inUse: existing.info.status === 'Active' || existing.busy !== undefined,
+        },
+        { path: info.path, trustLevel, inUse: false },
+      );
+      if (verdict.keep === 'existing') {
+        if (existing.info.path === info.path) return { info: { ...existing.info } };
+        this.#noteConflict(existing, info.path, verdict.reason);
+        throw new PluginError('NameConflict', `${artifactPath} not recorded: ${verdict.reason}`, {
+          plugin: name,
+          details: { path: info.path, holder: existing.info.path },
+        });
+      }
+      if (existing.info.path !== info.path) {
+        displaced = {
+          path: existing.info.path,
+          error: new PluginError('NameConflict', `${existing.info.path} replaced: ${verdict.reason}`, {
+            plugin: name,
+          }),
+        };
+        info.nameConflicts = [{ path: existing.info.path, reason: verdict.reason }];
+      } else if (existing.info.nameConflicts) {
+        info.nameConflicts = existing.info.nameConflicts;
+      }
+    }
     const entry = existing ?? this.#newEntry(info);
     entry.info = info;
-    this.#entries.set(manifest.name, entry);
-    return { ...info };
+    this.#entries.set(name, entry);
+    return displaced ? { info: { ...info }, displaced } : { info: { ...info } };
+  }
+
+  #noteConflict(entry: Entry, otherPath: string, reason: string): void {
+    const list = entry.info.nameConflicts ?? [];
+    if (!list.some((c) => c.path === otherPath) && list.length < 32) list.push({ path: otherPath, reason });
+    entry.info.nameConflicts = list;
+  }
+
+  /**
+   * Whether `name` is reserved for a trusted plugin: on the trust list, or recorded as trusted from another file.
+   * An untrusted file may never take it.
+   */
+  #reservedByTrust(name: string, claimant: string): boolean {
+    if (this.security.trustedPlugins.some((e) => e.name === name)) return true;
+    const e = this.#entries.get(name);
+    return e !== undefined && e.info.trustLevel === 'trusted' && e.info.path !== claimant;
+  }
+
+  /** The grant decision for a manifest; the signer counts only when its signature was verified. */
+  #decide(
+    manifest: PluginManifest,
+    trustLevel: TrustLevel,
+    hash: string,
+    trustEntry: PluginInfo['trustInfo'],
+  ): GrantDecision {
+    return decideGrants(this.#grantInput(manifest, trustLevel, hash, trustEntry));
+  }
+
+  #grantInput(
+    manifest: PluginManifest,
+    trustLevel: TrustLevel,
+    hash: string,
+    trustEntry: PluginInfo['trustInfo'],
+  ): GrantInput {
+    return grantInputFor(manifest, trustLevel, hash, trustEntry?.keyId, this.#grants);
   }
 
   // ---- loading ------------------------------------------------------------------------------------------------
 
   /**
    * Verifies, places and starts a plugin; returns its name. Trusted plugins must pass PluginSecurity; untrusted ones
-   * are refused under `onlyTrusted` and otherwise run only in the sandbox.
+   * are refused under `onlyTrusted` and otherwise run only in the sandbox, with what the host's grant policy gives
+   * them. The name, the tier override, the grants and the bytes loaded all come from the one verified manifest.
    */
   async loadPlugin(artifactPath: string, trustLevel: TrustLevel = 'trusted'): Promise<string> {
+    return this.#track(this.#loadPlugin(artifactPath, trustLevel, undefined));
+  }
+
+  /**
+   * Loads a plugin found earlier by `scanDirectory`/`discoverPlugin`, by name. The file is verified again; if its
+   * verified manifest names another plugin (it was swapped since discovery) the load fails with `NameConflict`.
+   */
+  async loadPluginByName(name: string): Promise<string> {
     this.#assertOpen();
-    // Tracked from the very start, so an unloadAll()/close() that begins while this load still reads the manifest
-    // waits for it too (and then unloads it), instead of missing it.
-    const work = this.#loadPlugin(artifactPath, trustLevel);
+    const entry = this.#entries.get(name);
+    if (!entry) throw new PluginError('NotFound', `no plugin named ${name} was discovered`, { plugin: name });
+    const trust =
+      entry.info.trustLevel === 'trusted' && entry.info.status !== 'Untrusted' ? 'trusted' : 'untrusted';
+    return this.#track(this.#loadPlugin(entry.info.path, trust, name));
+  }
+
+  /**
+   * Tracked from the very start, so an unloadAll()/close() that begins while this load still verifies waits for it
+   * too (and then unloads it), instead of missing it.
+   */
+  async #track(work: Promise<string>): Promise<string> {
     this.#loading.add(work);
     try {
       return await work;
@@ -238,28 +404,52 @@ export class PluginRegistry {
     }
   }
 
-  async #loadPlugin(artifactPath: string, trustLevel: TrustLevel): Promise<string> {
-    const manifest = await readManifest(artifactPath);
+  async #loadPlugin(
+    artifactPath: string,
+    trustLevel: TrustLevel,
+    expected: string | undefined,
+  ): Promise<string> {
+    this.#assertOpen();
+    let verified: VerifiedArtifact;
+    try {
+      verified = await this.#verify(artifactPath, trustLevel);
+    } catch (e) {
+      await this.#recordVerifyFailure(artifactPath, trustLevel, e, expected);
+      throw e;
+    }
+    const manifest = verified.manifest;
     const name = manifest.name;
+    if (expected !== undefined && name !== expected) {
+      throw new PluginError(
+        'NameConflict',
+        `${artifactPath} was discovered as ${expected} but its verified manifest names ${name}: refusing to load it under either name`,
+        { plugin: expected, details: { verifiedName: name, path: path.resolve(artifactPath) } },
+      );
+    }
+    if (trustLevel === 'untrusted' && this.#reservedByTrust(name, path.resolve(artifactPath))) {
+      throw new PluginError(
+        'NameConflict',
+        `untrusted plugin ${artifactPath} claims the name ${name}, which belongs to a trusted plugin`,
+        { plugin: name, details: { path: path.resolve(artifactPath) } },
+      );
+    }
     // From here to `e.busy = work` nothing awaits: the check and the reservation of the name are one step, so of two
     // concurrent loads exactly one gets AlreadyLoaded (an await in between let both through).
     const entry = this.#entries.get(name);
     if (entry?.busy || entry?.info.status === 'Active') {
       throw new PluginError(
-        'AlreadyLoaded',
-        `plugin ${name} is already ${entry.busy ? 'being loaded' : 'loaded'}`,
-        {
-          plugin: name,
-        },
+        entry.info.trustLevel !== trustLevel ? 'NameConflict' : 'AlreadyLoaded',
+        `plugin ${name} is already ${entry.busy ? 'being loaded' : 'loaded'}${
+          entry.info.trustLevel !== trustLevel
+            ? ` (as ${entry.info.trustLevel}, from ${entry.info.path})`
+            : ''
+        }`,
+        { plugin: name },
       );
     }
-    // Placeholder size/mtime: #load stats the file (before verifying it) and replaces the info.
-    const e =
-      entry ??
-      this.#newEntry(
-        this.#infoFrom(manifest, artifactPath, { size: manifest.artifact.size, mtimeMs: 0 }, trustLevel),
-      );
-    const work = this.#load(e, manifest, artifactPath, trustLevel);
+    const stat = { size: verified.bytes.byteLength, mtimeMs: 0 };
+    const e = entry ?? this.#newEntry(this.#infoFrom(manifest, artifactPath, stat, trustLevel));
+    const work = this.#load(e, verified, artifactPath, trustLevel);
     e.busy = work;
     this.#entries.set(name, e);
     try {
@@ -270,40 +460,72 @@ export class PluginRegistry {
     }
   }
 
-  /** Loads a plugin found earlier by `scanDirectory`/`discoverPlugin`, by name. */
-  async loadPluginByName(name: string): Promise<string> {
+  /**
+   * A load that failed verification is recorded on the entry of the name it claims — only when that entry is this
+   * same file and idle (a failing file must not relabel another plugin's entry), or no entry has the name yet.
+   */
+  async #recordVerifyFailure(
+    artifactPath: string,
+    trustLevel: TrustLevel,
+    e: unknown,
+    expected: string | undefined,
+  ): Promise<void> {
+    const manifest = await readManifest(artifactPath).catch(() => undefined);
+    const name = expected ?? manifest?.name;
+    if (name === undefined) return;
+    const err = toPluginError(e, 'LoadError', `cannot load plugin ${name}`, { plugin: name });
     const entry = this.#entries.get(name);
-    if (!entry) throw new PluginError('NotFound', `no plugin named ${name} was discovered`, { plugin: name });
-    return this.loadPlugin(entry.info.path, entry.info.status === 'Untrusted' ? 'untrusted' : 'trusted');
+    const resolved = path.resolve(artifactPath);
+    if (entry && (entry.busy || entry.info.status === 'Active' || entry.info.path !== resolved)) return;
+    if (!entry && (!manifest || (trustLevel === 'untrusted' && this.#reservedByTrust(name, resolved))))
+      return;
+    const e2 =
+      entry ??
+      this.#newEntry(
+        this.#infoFrom(manifest!, artifactPath, { size: manifest!.artifact.size, mtimeMs: 0 }, trustLevel),
+      );
+    e2.info.status = err.code === 'UntrustedPlugin' ? 'Untrusted' : 'Failed';
+    e2.info.error = displayText(err.message, MAX_ERROR_CHARS);
+    this.#entries.set(name, e2);
+    this.#emit('failed', { name, error: err });
   }
 
   async #load(
     entry: Entry,
-    manifest: PluginManifest,
+    verified: VerifiedArtifact,
     artifactPath: string,
     trustLevel: TrustLevel,
   ): Promise<void> {
+    const manifest = verified.manifest;
     const name = manifest.name;
     entry.tracker.reset();
     entry.lastMetrics = undefined;
     try {
-      entry.info = this.#infoFrom(manifest, artifactPath, await statOf(artifactPath), trustLevel);
-      const verified = await this.#verify(name, artifactPath, trustLevel);
+      const stat = await statOf(artifactPath).catch(() => ({ size: verified.bytes.byteLength, mtimeMs: 0 }));
+      entry.info = {
+        ...this.#infoFrom(manifest, artifactPath, stat, trustLevel),
+        nameConflicts: entry.info.nameConflicts,
+      };
+      if (entry.info.nameConflicts === undefined) delete entry.info.nameConflicts;
       if (verified.trustEntry) entry.info.trustInfo = verified.trustEntry;
       entry.info.hash = verified.hash;
-      const requirements = verified.manifest.requirements ?? MINIMAL_REQUIREMENTS;
+      const input = this.#grantInput(manifest, trustLevel, verified.hash, verified.trustEntry);
+      const decision = await resolveGrantedPaths(decideGrants(input), applicableGrant(input));
+      entry.info.grants = decision;
+      const requirements = decision.granted;
       const placement = placePlugin({
         name,
         trustLevel,
         requirements,
         defaultTier: this.#defaultTier,
-        override: this.#overrides[name],
+        override: Object.hasOwn(this.#overrides, name) ? this.#overrides[name] : undefined,
         sandboxAvailable: this.sandbox !== undefined,
       });
       entry.info.tier = placement.tier;
-      entry.info.resourceLimits = mergeLimits(verified.manifest.limits ?? {}, this.#hostLimits);
+      entry.info.resourceLimits = mergeLimits(manifest.limits ?? {}, this.#hostLimits);
       entry.alive = true;
-      entry.handle = await this.#start(entry, verified, placement.tier, requirements);
+      entry.registrationsOpen = true;
+      entry.handle = await this.#start(entry, verified, placement.tier, decision);
       if (this.#closed) throw new PluginError('LoadError', 'registry closed during load', { plugin: name });
       entry.info.pid = entry.handle.pid;
       entry.info.status = 'Active';
@@ -318,39 +540,41 @@ export class PluginRegistry {
     } catch (e) {
       const err = toPluginError(e, 'LoadError', `cannot load plugin ${name}`, { plugin: name });
       entry.alive = false;
+      entry.registrationsOpen = false;
       this.hooks.unregisterAll(name);
       if (entry.handle) await entry.handle.stop({ callShutdown: false, timeoutMs: 2000 });
       entry.handle = undefined;
       entry.info.status = err.code === 'UntrustedPlugin' ? 'Untrusted' : 'Failed';
-      entry.info.error = err.message;
+      entry.info.error = displayText(err.message, MAX_ERROR_CHARS);
       entry.info.pid = undefined;
       this.#emit('failed', { name, error: err });
       throw err;
     }
   }
 
-  async #verify(name: string, artifactPath: string, trustLevel: TrustLevel): Promise<VerifiedArtifact> {
+  async #verify(artifactPath: string, trustLevel: TrustLevel): Promise<VerifiedArtifact> {
     if (trustLevel === 'trusted') {
       const verified = await this.security.verifyArtifact(artifactPath);
       // Under onlyTrusted: false a signed but unlisted artifact verifies without a trust entry: not trusted.
       if (!verified.trustEntry) {
+        const name = verified.manifest.name;
         throw new PluginError(
           'UntrustedPlugin',
           `plugin ${name} is signed but not on the trust list; load it as untrusted`,
-          {
-            plugin: name,
-          },
+          { plugin: name },
         );
       }
       return verified;
     }
     if (this.policy.onlyTrusted) {
+      const claimed = await readManifest(artifactPath).then(
+        (m) => m.name,
+        () => undefined,
+      );
       throw new PluginError(
         'UntrustedPlugin',
-        `plugin ${name} is not trusted and the policy allows only trusted plugins`,
-        {
-          plugin: name,
-        },
+        `plugin ${claimed ?? artifactPath} is not trusted and the policy allows only trusted plugins`,
+        claimed === undefined ? {} : { plugin: claimed },
       );
     }
     return this.security.verifyIntegrity(artifactPath);
@@ -360,20 +584,23 @@ export class PluginRegistry {
     entry: Entry,
     verified: VerifiedArtifact,
     tier: IsolationTier,
-    requirements: PluginRequirements,
+    decision: GrantDecision,
   ): Promise<TierHandle> {
     const name = entry.info.name;
+    const requirements = decision.granted;
     const contextView = this.context.forPlugin(name, {
       read: [...requirements.context.read],
       write: [...requirements.context.write],
     });
-    const registrar = {
-      register: (hookName: string, priority: number, handler: HookHandler) =>
-        this.hooks.register(hookName, priority, this.#guard(entry, hookName, handler), {
-          owner: name,
-          timeoutMs: entry.info.resourceLimits.maxCpuTimeMs,
-        }),
-    };
+    const registrar = pluginRegistrar({
+      name,
+      hooks: this.hooks,
+      grantedHooks: decision.hooks,
+      isOpen: () => entry.registrationsOpen && entry.alive,
+      budgetMs: () => entry.info.resourceLimits.maxCpuTimeMs,
+      guard: (hookName, handler) => this.#guard(entry, hookName, handler),
+      onBadReturn: (hookName, error) => this.#emit('hook-error', { name, hookName, error }),
+    });
     const log = (level: string, message: string) => this.#log(name, level, message);
     if (tier === 'in-process') {
       const instance = await this.loader.loadVerified(verified);
@@ -451,6 +678,7 @@ export class PluginRegistry {
       (exit) => {
         if (entry.handle !== handle || !entry.alive) return; // an unload we asked for
         entry.alive = false;
+        entry.registrationsOpen = false;
         entry.handle = undefined;
         this.hooks.unregisterAll(entry.info.name);
         entry.info.status = 'Failed';
@@ -492,6 +720,7 @@ export class PluginRegistry {
       throw new PluginError('NotFound', `plugin ${name} is not loaded`, { plugin: name });
     }
     const work = (async () => {
+      entry.registrationsOpen = false;
       this.hooks.unregisterAll(name);
       const b = this.#unmount;
       if (entry.inFlight > 0) {
@@ -509,7 +738,10 @@ export class PluginRegistry {
       });
       entry.info.status = 'Inactive';
       entry.info.pid = undefined;
-      entry.info.error = reason === 'violations' ? 'unmounted after resource violations' : err?.message;
+      entry.info.error =
+        reason === 'violations'
+          ? 'unmounted after resource violations'
+          : err && displayText(err.message, MAX_ERROR_CHARS);
       this.#emit('unloaded', { name, reason });
     })();
     entry.busy = work;
@@ -706,7 +938,7 @@ export class PluginRegistry {
   }
 
   #newEntry(info: PluginInfo): Entry {
-    return { info, tracker: new ViolationTracker(), alive: false, inFlight: 0 };
+    return { info, tracker: new ViolationTracker(), alive: false, inFlight: 0, registrationsOpen: false };
   }
 
   #infoFrom(

@@ -37,20 +37,27 @@ describe('examples/host-demo', () => {
       console.warn(`!!! the demo skipped its sandbox step: ${report.sandbox.reason}`);
       return;
     }
-    expect(report.sandbox.status).toBe('Failed');
-    expect(report.sandbox.error).toMatch(/memory/);
+    // Contained: killed by its cgroup's memory limit, or — when the monitor's reading comes first on a busy machine —
+    // unmounted for its memory violations.
+    const oomKilled = report.sandbox.status === 'Failed';
+    if (oomKilled) expect(report.sandbox.error).toMatch(/memory/);
+    else expect(report.sandbox).toMatchObject({ status: 'Inactive', unloaded: 'violations' });
     expect(report.sandbox.unloaded).toBeTruthy();
-    // The request the hog was part of failed cleanly; the next one was served.
-    expect(report.requests.find((q) => q.in === 'linus torvalds')?.error).toMatch(/memory-hog/);
+    // The request the hog was part of was still served: an untrusted handler's failure is skipped, not the call's.
+    expect(report.requests.find((q) => q.in === 'linus torvalds')?.out).toMatch(/Linus Torvalds/);
     expect(report.requests.at(-1)).toEqual({
       in: 'margaret hamilton',
-      out: 'Welcome, Margaret Hamilton! [#4]',
+      out: 'Welcome, Margaret Hamilton! [#5]',
     });
     const byName = Object.fromEntries(report.metrics.map((m) => [m.name, m]));
-    expect(byName['memory-hog']?.status).toBe('Failed');
+    expect(byName['memory-hog']?.status).toBe(oomKilled ? 'Failed' : 'Inactive');
     expect(byName['hello-c']).toMatchObject({ status: 'Active', tier: 'process', source: 'procfs' });
     expect(byName.counter).toMatchObject({ status: 'Active', tier: 'worker', source: 'v8' });
     expect(byName.titlecase).toMatchObject({ status: 'Active', tier: 'in-process' });
-    expect(report.events?.some((e) => e.event === 'crashed' && e.name === 'memory-hog')).toBe(true);
+    expect(
+      report.events?.some(
+        (e) => e.event === (oomKilled ? 'crashed' : 'violation') && e.name === 'memory-hog',
+      ),
+    ).toBe(true);
   });
 });

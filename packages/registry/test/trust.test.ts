@@ -120,6 +120,13 @@ describe('trust', () => {
       security: open,
       sandbox,
       policy: { onlyTrusted: false },
+      // Untrusted plugins register only where the host lets them (here at their priority 200).
+      grants: {
+        plugins: {
+          stranger: { hooks: [{ name: 'who', minPriority: 200 }] },
+          unlisted: { hooks: [{ name: 'who', minPriority: 200 }] },
+        },
+      },
       log: () => {},
     });
     await registry.loadPlugin(p.stranger!, 'untrusted');
@@ -311,6 +318,7 @@ PW_EXPORT pw_plugin *create_plugin(void) { return &g_plugin; }
       security: open,
       sandbox,
       policy: { onlyTrusted: false },
+      grants: { plugins: { 'stranger-c': { hooks: [{ name: 'shout', minPriority: 0 }] } } },
       log: () => {},
     });
     expect(await codeOf(registry.loadPlugin(so, 'trusted'))).toMatch(/^(UnknownSigner|UntrustedPlugin)$/);

@@ -7,6 +7,7 @@
 export * from './constants.js';
 export * from './display.js';
 export * from './errors.js';
+export * from './grants.js';
 export * from './instance.js';
 export * from './ipc.js';
 export * from './limits.js';

@@ -1,3 +1,4 @@
+import type { GrantDecision } from './grants.js';
 import type { ResourceLimits } from './limits.js';
 import type { PluginKind, TrustedPluginEntry } from './manifest.js';
 
@@ -72,4 +73,11 @@ export interface PluginInfo {
   tier?: IsolationTier;
   /** Its process id at the process and sandbox tiers. */
   pid?: number;
+  /**
+   * What its manifest requested and what the host's grant policy gave it (set from discovery on; recomputed from the
+   * verified manifest at load). Show it to a person before approving a grant.
+   */
+  grants?: GrantDecision;
+  /** Other files that claimed this plugin's name and lost (trust wins), with the reason. */
+  nameConflicts?: { path: string; reason: string }[];
 }

@@ -5,18 +5,33 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { PluginRegistry } from '@plugward/registry';
 import { checkSandboxSupport, LinuxSandbox } from '@plugward/sandbox-linux';
-import { ISOLATION_TIERS, type IsolationTier, isPluginError, PluginError } from '@plugward/types';
+import {
+  displayText,
+  ISOLATION_TIERS,
+  type IsolationTier,
+  isPluginError,
+  PluginError,
+  type PluginInfo,
+} from '@plugward/types';
 import { COMMON_OPTIONS, type Command, required, withUsage } from '../command.js';
+import { describeHooks, describeRequirements, GRANT_SYNTAX, parseGrantFlags } from '../grant-flags.js';
 import { securityFromOptions, TRUST_KEY_OPTIONS } from '../keys.js';
 
 const usage = `usage: plugward run <dir> --pub <name.pub|HEX> [--pub ...]
                     --list FILE (--key-hex HEX | --key-hex-env VAR | --passphrase-env VAR)
-                    [--tier in-process|worker|process|sandbox] [--allow-untrusted] [--http PORT] [--json]
+                    [--tier in-process|worker|process|sandbox] [--allow-untrusted [--grant ...]]
+                    [--http PORT] [--json]
 
 A small host for trying plugins out: scans <dir> for signed manifests, loads every plugin that is on the trust list
 (at --tier, default in-process; with --allow-untrusted the others too, in the sandbox only), then reads requests from
 stdin, one per line: "<hook> <text>". Each result is printed as one line ("<hook> → <text>", or JSON with --json).
 End of input unloads everything and exits.
+
+An untrusted plugin (--allow-untrusted; it runs only in the sandbox) gets nothing its manifest asks for — no network,
+no files, no context keys, no hooks — except what a --grant flag names; it gets the intersection of its request and
+the grant. For each one, run prints what it requested next to what was granted.
+${GRANT_SYNTAX.replace(/^/gm, '  ')}
+  e.g. --grant weather:hooks=on_request --grant weather:network=restricted:api.example.com:443
 
 With --http PORT it serves HTTP on 127.0.0.1 instead (PORT 0 picks a free port; the address is printed on stderr):
   POST /hooks/<hook>   body = the hook's input bytes (at most 1 MiB) → 200 with the output bytes,
@@ -38,6 +53,7 @@ export const run: Command = {
           pub: { type: 'string', multiple: true },
           tier: { type: 'string' },
           'allow-untrusted': { type: 'boolean' },
+          grant: { type: 'string', multiple: true },
           http: { type: 'string' },
           ...TRUST_KEY_OPTIONS,
         },
@@ -55,6 +71,13 @@ export const run: Command = {
       );
     }
     const allowUntrusted = values['allow-untrusted'] === true;
+    const grants = parseGrantFlags(values.grant ?? []);
+    if (!allowUntrusted && (values.grant?.length ?? 0) > 0) {
+      throw new PluginError(
+        'InvalidArgument',
+        `--grant applies to untrusted plugins: add --allow-untrusted\n\n${usage}`,
+      );
+    }
     const { security } = await securityFromOptions(values, io, !allowUntrusted);
     const needSandbox = tier === 'sandbox' || allowUntrusted;
     const sandbox = needSandbox && (await checkSandboxSupport()).supported ? new LinuxSandbox() : undefined;
@@ -64,11 +87,20 @@ export const run: Command = {
       ...(sandbox ? { sandbox } : {}),
       policy: { onlyTrusted: !allowUntrusted },
       defaultTier: tier,
-      log: (plugin, level, message) => say(`[${plugin}] ${level}: ${message}`),
+      grants,
+      log: (plugin, level, message) =>
+        say(`[${displayText(plugin)}] ${displayText(level, 16)}: ${displayText(message, 2000)}`),
     });
     try {
-      const found = await registry.scanDirectory(dir);
-      say(`found ${found} plugin(s) in ${dir}`);
+      const report = await registry.scanDirectoryReport(dir);
+      say(`found ${report.found.length} plugin(s) in ${dir}`);
+      for (const s of report.skipped)
+        say(`skipped ${displayText(s.path)}: ${s.error.code}: ${displayText(s.error.message)}`);
+      if (allowUntrusted) for (const p of registry.getUntrustedPlugins()) sayGrants(p, say);
+      for (const name of Object.keys(grants.plugins ?? {})) {
+        if (!registry.getPluginInfo(name))
+          say(`warning: --grant names ${displayText(name)}, which is not in ${dir}`);
+      }
       const candidates = [
         ...registry.getAvailablePlugins(),
         ...(allowUntrusted ? registry.getUntrustedPlugins() : []),
@@ -77,13 +109,17 @@ export const run: Command = {
         try {
           await registry.loadPluginByName(p.name);
           const info = registry.getPluginInfo(p.name);
-          say(`loaded ${p.name}@${p.version} (${info?.trustLevel}) at tier ${info?.tier}`);
+          say(`loaded ${p.name}@${displayText(p.version)} (${info?.trustLevel}) at tier ${info?.tier}`);
         } catch (e) {
-          say(`not loaded ${p.name}: ${isPluginError(e) ? `${e.code}: ${e.message}` : String(e)}`);
+          say(
+            `not loaded ${p.name}: ${displayText(isPluginError(e) ? `${e.code}: ${e.message}` : String(e), 600)}`,
+          );
         }
       }
       for (const p of registry.getUntrustedPlugins()) {
-        if (!allowUntrusted) say(`skipped ${p.name}: untrusted (${p.error ?? 'not on the trust list'})`);
+        if (!allowUntrusted) {
+          say(`skipped ${p.name}: untrusted (${displayText(p.error ?? 'not on the trust list')})`);
+        }
       }
       if (values.http !== undefined) {
         const port = Number(values.http);
@@ -92,6 +128,13 @@ export const run: Command = {
             'InvalidArgument',
             `--http must be a port number (0 picks a free one)\n\n${usage}`,
           );
+        }
+        // Loopback is out of every sandbox's reach except through the host network, which only an explicit grant
+        // (or a trusted plugin's signed manifest) gives: say so rather than let it pass unnoticed.
+        for (const p of registry.getAllPlugins()) {
+          if (p.status === 'Active' && p.tier === 'sandbox' && p.grants?.granted.network.mode === 'full') {
+            say(`warning: ${p.name} runs in the sandbox with the host network: it can reach the HTTP port`);
+          }
         }
         await serveHttp(registry, port, say);
         return 0;
@@ -116,7 +159,7 @@ export const run: Command = {
           io.stdout.write(
             values.json
               ? `${JSON.stringify({ hook, ok: false, error })}\n`
-              : `${hook} ✗ ${error.code}: ${error.message}\n`,
+              : `${displayText(hook)} ✗ ${error.code}: ${displayText(error.message, 600)}\n`,
           );
         }
       }
@@ -126,6 +169,14 @@ export const run: Command = {
     return 0;
   },
 };
+
+/** Prints an untrusted plugin's request next to what the host's --grant flags give it. */
+function sayGrants(p: PluginInfo, say: (line: string) => void): void {
+  const g = p.grants;
+  if (!g) return;
+  say(`untrusted ${p.name}: requested ${describeRequirements(g.requested)}`);
+  say(`untrusted ${p.name}: granted   ${describeRequirements(g.granted)}; hooks ${describeHooks(g.hooks)}`);
+}
 
 const MAX_HTTP_BODY = 1024 * 1024;
 

@@ -261,7 +261,16 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     });
   }
   const { dir, file } = await privateCopy(opts.verified);
-  const cleanup = () => fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+  // Once, and awaited by stop(): close() must not resolve while a private copy is still on disk.
+  let removal: Promise<void> | undefined;
+  const cleanup = (): Promise<void> => {
+    removal ??= fs
+      .chmod(dir, 0o700)
+      .catch(() => {})
+      .then(() => fs.rm(dir, { recursive: true, force: true }))
+      .catch(() => {});
+    return removal;
+  };
   let started: Started;
   try {
     started =
@@ -271,7 +280,6 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
           ? startWorker(dir, file, opts.limits)
           : await startSandbox(opts.sandbox!, dir, file, opts);
   } catch (e) {
-    await fs.chmod(dir, 0o700).catch(() => {});
     await cleanup();
     throw e;
   }
@@ -316,7 +324,6 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
       : () => {};
   const exited = client.exited.then(async (x) => {
     unwatch();
-    await fs.chmod(dir, 0o700).catch(() => {});
     await cleanup();
     if (stopping) return new Promise<TierExit>(() => {});
     return { exitCode: x.exitCode, signal: x.signal, oomKilled: await s.oomKilled() };
@@ -338,6 +345,8 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     unwatch();
     s.kill();
     await client.close().catch(() => {});
+    await settleWithin(() => client.exited, 5000, `${name} exit`);
+    await cleanup();
     throw e;
   }
   return {
@@ -358,6 +367,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
       if (waited) s.kill();
       await settleWithin(() => gone, 5000, `${name} kill`);
       await client.close().catch(() => {});
+      await cleanup();
       return err;
     },
   };

@@ -1,0 +1,462 @@
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { isBlockedAddress } from '@plugward/sandbox-linux';
+import { keyId, verifyManifestSignature } from '@plugward/security';
+import {
+  displayText,
+  type FilesystemAccess,
+  type GrantDecision,
+  type GrantSource,
+  type HookGrant,
+  HookPriority,
+  type HostGrants,
+  MINIMAL_REQUIREMENTS,
+  type NetworkAccess,
+  type NetworkTarget,
+  PluginError,
+  type PluginGrant,
+  type PluginManifest,
+  type PluginRequirements,
+  type TrustLevel,
+} from '@plugward/types';
+
+/** What decides a plugin's grants. */
+export interface GrantInput {
+  /** The verified manifest's name. */
+  name: string;
+  trustLevel: TrustLevel;
+  /** SHA3-512 of the verified bytes. */
+  hash: string;
+  /**
+   * Key ids whose signature over this manifest was *verified* (a pinned key, or a signer grant's public key). A key id
+   * the manifest merely names is not one.
+   */
+  verifiedSigners: readonly string[];
+  /** The manifest's requirements (a request). */
+  requested: PluginRequirements | undefined;
+  grants: HostGrants;
+}
+
+/**
+ * The grant input for a verified manifest. `trustedKeyId` is the key of a trust entry that verified it; a signer grant
+ * also counts when the manifest's signature verifies under the public key the grant carries (and that key's id is the
+ * one the grant is filed under). Any other key id the manifest names proves nothing and counts for nothing.
+ */
+export function grantInputFor(
+  manifest: PluginManifest,
+  trustLevel: TrustLevel,
+  hash: string,
+  trustedKeyId: string | undefined,
+  grants: HostGrants,
+): GrantInput {
+  const verifiedSigners: string[] = trustedKeyId === undefined ? [] : [trustedKeyId];
+  const claimed = manifest.signature?.keyId;
+  const signerGrant = typeof claimed === 'string' ? own(grants.signers, claimed) : undefined;
+  if (signerGrant !== undefined && typeof claimed === 'string' && !verifiedSigners.includes(claimed)) {
+    try {
+      if (
+        keyId(signerGrant.publicKey) === claimed &&
+        verifyManifestSignature(manifest, signerGrant.publicKey)
+      ) {
+        verifiedSigners.push(claimed);
+      }
+    } catch {
+      // A malformed key in the host's grant: the grant does not apply.
+    }
+  }
+  return { name: manifest.name, trustLevel, hash, verifiedSigners, requested: manifest.requirements, grants };
+}
+
+/** Earliest priority an untrusted plugin's handler may take when its hook grant sets none. */
+export const DEFAULT_UNTRUSTED_MIN_PRIORITY = HookPriority.Low;
+
+/**
+ * DESIGN.md section 3, "who grants what": a trusted plugin gets what its signed manifest requests (intersected with
+ * `grants.trustedCap` when the host set one); an untrusted plugin's manifest is only a request, and it gets the
+ * intersection of that request with the host's grant for it (its name's grant, else its verified signer's), or the
+ * minimal requirements when the host granted nothing. A grant is never a push: what the plugin did not request it
+ * does not get. Pure; returns the reason with the result.
+ */
+export function decideGrants(input: GrantInput): GrantDecision {
+  const requested = normalise(input.requested ?? MINIMAL_REQUIREMENTS);
+  if (input.trustLevel === 'trusted') {
+    const cap = input.grants.trustedCap;
+    if (cap === undefined) {
+      return {
+        requested,
+        granted: requested,
+        hooks: 'any',
+        source: 'signed manifest',
+        reason: 'trusted: the signed manifest’s requirements',
+      };
+    }
+    const granted = intersect(requested, cap, false);
+    return {
+      requested,
+      granted,
+      hooks: 'any',
+      source: 'trusted cap',
+      reason: `trusted: the signed manifest’s requirements within the host’s cap${cutNote(requested, granted)}`,
+    };
+  }
+  const found = grantFor(input);
+  if (found === undefined) {
+    return {
+      requested,
+      granted: normalise(MINIMAL_REQUIREMENTS),
+      hooks: [],
+      source: 'none',
+      reason: 'untrusted and the host granted nothing: no network, no filesystem, no context, no hooks',
+    };
+  }
+  const granted = intersect(requested, found.grant, true);
+  // The host network is the widest grant there is: an untrusted plugin gets it only from a grant naming that plugin,
+  // never from a grant to everything its signer publishes.
+  const signerFull = found.source === 'signer grant' && granted.network.mode === 'full';
+  if (signerFull) granted.network = { mode: 'isolated' };
+  return {
+    requested,
+    granted,
+    hooks: (found.grant.hooks ?? []).map((h) => ({ ...h })),
+    source: found.source,
+    reason: `untrusted: ${found.what} intersected with the request${cutNote(requested, granted)}${
+      signerFull ? '; full network needs a grant naming the plugin' : ''
+    }`,
+  };
+}
+
+/**
+ * The host grant that applies to a plugin (the trusted cap for a trusted plugin; for an untrusted one its name's grant,
+ * else its verified signer's), or undefined.
+ */
+export function applicableGrant(
+  input: GrantInput,
+): Pick<PluginGrant, 'network' | 'filesystem' | 'context'> | undefined {
+  return input.trustLevel === 'trusted' ? input.grants.trustedCap : grantFor(input)?.grant;
+}
+
+/**
+ * Resolves the granted filesystem paths on disk: each must exist and its real path (symlinks followed) must still lie
+ * within the real path of a path the host granted, else it is dropped. The lexical check of {@link decideGrants} can't
+ * see a symlink inside a granted directory that points out of it (`/srv/data/link -> /etc`); bwrap would follow it.
+ * The real paths are what gets bound. A decision with no host grant behind it (a trusted plugin without a cap) is
+ * returned as is.
+ */
+export async function resolveGrantedPaths(
+  decision: GrantDecision,
+  grant: Pick<PluginGrant, 'filesystem'> | undefined,
+): Promise<GrantDecision> {
+  const granted = decision.granted.filesystem;
+  if (granted.mode === 'none' || grant === undefined) return decision;
+  const roots: string[] = [];
+  if (grant.filesystem !== undefined && grant.filesystem.mode !== 'none') {
+    for (const g of grant.filesystem.paths) {
+      if (typeof g !== 'string' || !path.isAbsolute(g)) continue;
+      const real = await fs.realpath(g).catch(() => undefined);
+      if (real !== undefined) roots.push(real);
+    }
+  }
+  const paths: string[] = [];
+  const dropped: string[] = [];
+  for (const p of granted.paths) {
+    const real = await fs.realpath(p).catch(() => undefined);
+    if (real !== undefined && roots.some((r) => within(real, r))) {
+      if (!paths.includes(real)) paths.push(real);
+    } else dropped.push(p);
+  }
+  if (dropped.length === 0 && paths.every((p, i) => p === granted.paths[i])) return decision;
+  return {
+    ...decision,
+    granted: {
+      ...decision.granted,
+      filesystem: paths.length === 0 ? { mode: 'none' } : { mode: granted.mode, paths },
+    },
+    reason:
+      dropped.length === 0
+        ? decision.reason
+        : `${decision.reason}; dropped ${dropped.length} path(s) that do not exist or resolve outside the grant`,
+  };
+}
+
+function grantFor(input: GrantInput): { grant: PluginGrant; source: GrantSource; what: string } | undefined {
+  const byName = own(input.grants.plugins, input.name);
+  if (byName !== undefined && (byName.sha3_512 === undefined || byName.sha3_512 === input.hash)) {
+    return { grant: byName, source: 'plugin grant', what: `the host’s grant for plugin ${input.name}` };
+  }
+  for (const id of input.verifiedSigners) {
+    const bySigner = own(input.grants.signers, id);
+    if (bySigner !== undefined && (bySigner.sha3_512 === undefined || bySigner.sha3_512 === input.hash)) {
+      return { grant: bySigner, source: 'signer grant', what: `the host’s grant for signer ${id}` };
+    }
+  }
+  return undefined;
+}
+
+/** A record lookup that never reaches the prototype (`__proto__`, `constructor` are names a plugin can choose). */
+function own<T>(record: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+/** Whether `priority` is within the hook grant for `hookName`; returns the grant or the reason it is refused. */
+export function checkHookGrant(
+  hooks: GrantDecision['hooks'],
+  plugin: string,
+  hookName: string,
+  priority: number,
+): HookGrant | 'any' {
+  if (hooks === 'any') return 'any';
+  const grant = hooks.find((h) => h.name === hookName);
+  if (grant === undefined) {
+    throw new PluginError(
+      'GrantDenied',
+      `untrusted plugin ${plugin} may not register on hook ${displayText(hookName)}: the host granted it ${
+        hooks.length === 0 ? 'no hooks' : `only ${hooks.map((h) => h.name).join(', ')}`
+      }`,
+      { plugin, details: { hookName, priority } },
+    );
+  }
+  const min = grant.minPriority ?? DEFAULT_UNTRUSTED_MIN_PRIORITY;
+  const max = grant.maxPriority ?? Number.POSITIVE_INFINITY;
+  if (!Number.isFinite(priority) || priority < min || priority > max) {
+    throw new PluginError(
+      'GrantDenied',
+      `untrusted plugin ${plugin} may register on hook ${displayText(hookName)} only at priorities ${min}–${
+        Number.isFinite(max) ? max : '∞'
+      }, not ${priority}`,
+      { plugin, details: { hookName, priority, minPriority: min, maxPriority: max } },
+    );
+  }
+  return grant;
+}
+
+// ---- intersection -------------------------------------------------------------------------------------------------
+
+function normalise(req: PluginRequirements): PluginRequirements {
+  return {
+    network:
+      req.network.mode === 'restricted'
+        ? { mode: 'restricted', allowedTargets: req.network.allowedTargets.map((t) => ({ ...t })) }
+        : { mode: req.network.mode },
+    filesystem:
+      req.filesystem.mode === 'none'
+        ? { mode: 'none' }
+        : { mode: req.filesystem.mode, paths: [...req.filesystem.paths] },
+    context: { read: [...req.context.read], write: [...req.context.write] },
+  };
+}
+
+function intersect(
+  req: PluginRequirements,
+  grant: Pick<PluginGrant, 'network' | 'filesystem' | 'context'>,
+  absentMeansNone: boolean,
+): PluginRequirements {
+  return {
+    network:
+      grant.network === undefined
+        ? absentMeansNone
+          ? { mode: 'isolated' }
+          : req.network
+        : intersectNetwork(req.network, grant.network),
+    filesystem:
+      grant.filesystem === undefined
+        ? absentMeansNone
+          ? { mode: 'none' }
+          : req.filesystem
+        : intersectFilesystem(req.filesystem, grant.filesystem),
+    context:
+      grant.context === undefined
+        ? absentMeansNone
+          ? { read: [], write: [] }
+          : req.context
+        : {
+            read: intersectKeys(req.context.read, grant.context.read),
+            write: intersectKeys(req.context.write, grant.context.write),
+          },
+  };
+}
+
+/**
+ * Network: `full` only when both sides say `full` (an untrusted plugin gets the host network only through a grant that
+ * names it). A restricted side keeps only targets both sides cover. A `full` grant does not list loopback, private or
+ * link-local addresses for the broker: such IP targets of the request are dropped (the broker refuses them unless the
+ * host's own grant lists them).
+ */
+function intersectNetwork(req: NetworkAccess, grant: NetworkAccess): NetworkAccess {
+  if (req.mode === 'isolated' || grant.mode === 'isolated') return { mode: 'isolated' };
+  if (req.mode === 'full' && grant.mode === 'full') return { mode: 'full' };
+  const targets =
+    req.mode === 'full'
+      ? (grant as { allowedTargets: readonly NetworkTarget[] }).allowedTargets.map((t) => ({ ...t }))
+      : grant.mode === 'full'
+        ? req.allowedTargets.filter(isPublicHostTarget).map((t) => ({ ...t }))
+        : intersectTargets(req.allowedTargets, grant.allowedTargets);
+  return targets.length === 0 ? { mode: 'isolated' } : { mode: 'restricted', allowedTargets: targets };
+}
+
+/** A domain, or one public IP address (never a range, never a blocked address). */
+function isPublicHostTarget(t: NetworkTarget): boolean {
+  const host = hostOf(t);
+  if (host === undefined) return false;
+  const [ip, bits] = host.split('/');
+  const fam = net.isIP(ip ?? '');
+  if (fam === 0) return bits === undefined;
+  if (bits !== undefined && Number(bits) !== (fam === 4 ? 32 : 128)) return false;
+  return !isBlockedAddress(ip ?? '');
+}
+
+function hostOf(t: NetworkTarget): string | undefined {
+  if (t === null || typeof t !== 'object' || typeof t.host !== 'string' || t.host.length === 0)
+    return undefined;
+  return t.host
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
+}
+
+function intersectPorts(
+  a: readonly number[] | undefined,
+  b: readonly number[] | undefined,
+): readonly number[] | undefined | null {
+  if (a === undefined) return b === undefined ? undefined : [...b];
+  if (b === undefined) return [...a];
+  const both = a.filter((p) => b.includes(p));
+  return both.length === 0 ? null : both;
+}
+
+/** The narrower of two targets when one covers the other; undefined when neither does. */
+function narrower(r: string, g: string): string | undefined {
+  if (r === g) return r;
+  const rIp = cidr(r);
+  const gIp = cidr(g);
+  if (rIp !== undefined || gIp !== undefined) {
+    if (rIp === undefined || gIp === undefined || rIp.family !== gIp.family) return undefined;
+    if (rIp.bits >= gIp.bits && gIp.list.check(rIp.ip, rIp.family)) return r;
+    if (gIp.bits >= rIp.bits && rIp.list.check(gIp.ip, gIp.family)) return g;
+    return undefined;
+  }
+  const covers = (wide: string, narrow: string): boolean =>
+    wide.startsWith('*.') && (narrow.endsWith(wide.slice(1)) || narrow === wide);
+  if (covers(g, r)) return r;
+  if (covers(r, g)) return g;
+  return undefined;
+}
+
+function cidr(
+  host: string,
+): { ip: string; bits: number; family: 'ipv4' | 'ipv6'; list: net.BlockList } | undefined {
+  const [ip = '', bitsText] = host.split('/');
+  const fam = net.isIP(ip);
+  if (fam === 0) return undefined;
+  const family = fam === 4 ? 'ipv4' : 'ipv6';
+  const bits = bitsText === undefined ? (fam === 4 ? 32 : 128) : Number(bitsText);
+  if (!Number.isInteger(bits) || bits < 0 || bits > (fam === 4 ? 32 : 128)) return undefined;
+  const list = new net.BlockList();
+  list.addSubnet(ip, bits, family);
+  return { ip, bits, family, list };
+}
+
+// Bases of the ranges the broker blocks (see @plugward/sandbox-linux `isBlockedAddress`), and of the IPv6 forms that
+// embed IPv4 addresses: a range containing one of them overlaps blocked space.
+const BLOCKED_BASES = {
+  ipv4: [
+    '0.0.0.0',
+    '10.0.0.0',
+    '100.64.0.0',
+    '127.0.0.0',
+    '169.254.0.0',
+    '172.16.0.0',
+    '192.0.0.0',
+    '192.0.2.0',
+    '192.168.0.0',
+    '198.18.0.0',
+    '198.51.100.0',
+    '203.0.113.0',
+    '224.0.0.0',
+    '240.0.0.0',
+  ],
+  ipv6: [
+    '::',
+    '::1',
+    'fc00::',
+    'fe80::',
+    'fec0::',
+    'ff00::',
+    '2001:db8::',
+    '100::',
+    '::ffff:0:0',
+    '64:ff9b::',
+  ],
+} as const;
+
+/** True when an IP target lies in, or contains part of, the loopback/private/link-local/reserved space. */
+function touchesBlocked(host: string): boolean {
+  const c = cidr(host);
+  if (c === undefined) return false;
+  if (isBlockedAddress(c.ip)) return true;
+  return BLOCKED_BASES[c.family].some((base) => c.list.check(base, c.family));
+}
+
+function intersectTargets(req: readonly NetworkTarget[], grant: readonly NetworkTarget[]): NetworkTarget[] {
+  const out: NetworkTarget[] = [];
+  const seen = new Set<string>();
+  for (const r of req) {
+    const rh = hostOf(r);
+    if (rh === undefined) continue;
+    for (const g of grant) {
+      const gh = hostOf(g);
+      if (gh === undefined) continue;
+      const host = narrower(rh, gh);
+      if (host === undefined) continue;
+      // The plugin's own range inside a wide grant (0.0.0.0/0, ::/0) must not pick loopback or private space out of
+      // it: such addresses are reachable only when the host's grant names them itself.
+      if (host !== gh && touchesBlocked(host)) continue;
+      const ports = intersectPorts(r.ports, g.ports);
+      if (ports === null) continue;
+      const key = `${host}|${ports?.join(',') ?? '*'}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(ports === undefined ? { host } : { host, ports });
+    }
+  }
+  return out;
+}
+
+/**
+ * Filesystem: a requested path is granted when it is a granted path or lies under one (or, when the request is wider,
+ * the granted path under it); read-write only when both sides say read-write. Relative paths are never granted.
+ */
+function intersectFilesystem(req: FilesystemAccess, grant: FilesystemAccess): FilesystemAccess {
+  if (req.mode === 'none' || grant.mode === 'none') return { mode: 'none' };
+  const paths: string[] = [];
+  for (const rp of req.paths) {
+    if (typeof rp !== 'string' || !path.isAbsolute(rp)) continue;
+    const r = path.resolve(rp);
+    for (const gp of grant.paths) {
+      if (typeof gp !== 'string' || !path.isAbsolute(gp)) continue;
+      const g = path.resolve(gp);
+      const p = within(r, g) ? r : within(g, r) ? g : undefined;
+      if (p !== undefined && !paths.includes(p)) paths.push(p);
+    }
+  }
+  if (paths.length === 0) return { mode: 'none' };
+  return { mode: req.mode === 'readWrite' && grant.mode === 'readWrite' ? 'readWrite' : 'readOnly', paths };
+}
+
+/** True when `p` is `dir` or below it. */
+export function within(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+}
+
+/** Context keys: `'*'` on one side yields the other side's keys; otherwise the keys both name. */
+function intersectKeys(req: readonly string[], grant: readonly string[]): string[] {
+  if (grant.includes('*')) return [...new Set(req)];
+  if (req.includes('*')) return [...new Set(grant)];
+  return [...new Set(req.filter((k) => grant.includes(k)))];
+}
+
+function cutNote(requested: PluginRequirements, granted: PluginRequirements): string {
+  return JSON.stringify(requested) === JSON.stringify(granted)
+    ? ''
+    : ' (part of the request was not granted)';
+}

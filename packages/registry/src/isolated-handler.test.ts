@@ -1,0 +1,65 @@
+import { HandlerTimeout } from '@plugward/hooks';
+import type { HookCallInfo } from '@plugward/types';
+import { describe, expect, it } from 'vitest';
+import { type IsolatedFailure, isolatedHandler } from './isolated-handler.js';
+
+const input = new Uint8Array([1, 2, 3]);
+const info: HookCallInfo = { hookName: 'h' };
+
+describe('isolatedHandler', () => {
+  it('passes a good result through', async () => {
+    const out = new Uint8Array([9]);
+    expect(
+      await isolatedHandler(
+        () => out,
+        100,
+        () => {},
+      )(input, info),
+    ).toBe(out);
+  });
+
+  it('a throw, a bad return or an overrun gives back the input and says why', async () => {
+    const seen: IsolatedFailure[] = [];
+    const record = (_e: unknown, kind: IsolatedFailure) => seen.push(kind);
+    expect(
+      await isolatedHandler(
+        () => {
+          throw new Error('boom');
+        },
+        100,
+        record,
+      )(input, info),
+    ).toBe(input);
+    expect(await isolatedHandler(() => 'nope' as never, 100, record)(input, info)).toBe(input);
+    let signal: AbortSignal | undefined;
+    const started = performance.now();
+    const hung = isolatedHandler(
+      (_d, i) => {
+        signal = i.signal;
+        return new Promise<Uint8Array>(() => {});
+      },
+      50,
+      record,
+    );
+    expect(await hung(input, info)).toBe(input);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(signal?.aborted).toBe(true);
+    expect(signal?.reason).toBeInstanceOf(HandlerTimeout);
+    expect(seen).toEqual(['error', 'bad-return', 'timeout']);
+  });
+
+  it("the host's own abort is not swallowed", async () => {
+    const ctl = new AbortController();
+    const h = isolatedHandler(
+      (_d, i) =>
+        new Promise<Uint8Array>((_, reject) =>
+          i.signal?.addEventListener('abort', () => reject(i.signal?.reason)),
+        ),
+      1000,
+      () => {},
+    );
+    const p = h(input, { hookName: 'h', signal: ctl.signal });
+    ctl.abort(new Error('host cancelled'));
+    await expect(p).rejects.toThrow('host cancelled');
+  });
+});
