@@ -112,7 +112,7 @@ describe('name shadowing (12.5): trust wins a name, whatever the file order', ()
     expect(registry.getPluginInfo('alpha')).toMatchObject({ status: 'Failed', trustLevel: 'trusted' });
     expect(await codeOf(registry.loadPluginByName('alpha'))).not.toBe('resolved');
     // Its bytes match no manifest any more: refused before the name question even arises.
-    expect(await codeOf(registry.loadPlugin(art, 'untrusted'))).toBe('SecurityError');
+    expect(await codeOf(registry.loadPlugin(art, 'untrusted'))).toBe('HashMismatch');
     expect(registry.listLoadedPlugins()).toEqual([]);
   });
 
