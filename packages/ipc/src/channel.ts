@@ -100,6 +100,8 @@ const MAX_ABANDONED_IDS = 65_536;
 /** How long a graceful close waits for buffered writes before destroying the stream. */
 const CLOSE_FLUSH_MS = 2000;
 
+const EMPTY = Buffer.alloc(0);
+
 const ALL_KINDS: ReadonlySet<IpcRequestKind> = new Set([...HOST_TO_PLUGIN_KINDS, ...PLUGIN_TO_HOST_KINDS]);
 
 function positiveInt(value: number | undefined, fallback: number, name: string, allowZero = false): number {
@@ -154,7 +156,9 @@ export class IpcChannel {
   private readonly abandoned = new Set<number>();
   private readonly serving = new Map<number, AbortController>();
   /** Frames waiting for 'drain', bounded by `maxQueuedBytes`. */
-  private readonly writeQueue: Buffer[] = [];
+  private writeQueue: Buffer[] = [];
+  /** Index of the next frame to write in `writeQueue` (a head index: `shift()` is O(n) on long queues). */
+  private writeHead = 0;
   private handler: IpcRequestHandler | undefined;
   private nextId = 1;
   private stallTimer: ReturnType<typeof setTimeout> | undefined;
@@ -253,6 +257,10 @@ export class IpcChannel {
     return this.queuedBytes;
   }
 
+  private get queuedFrames(): number {
+    return this.writeQueue.length - this.writeHead;
+  }
+
   /** Requests of the peer being served now. */
   get servingCount(): number {
     return this.serving.size;
@@ -316,7 +324,7 @@ export class IpcChannel {
         `${this.label}: ${request.kind} of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
       );
     }
-    if (this.writeQueue.length > 0 && this.queuedBytes + frame.length > this.maxQueuedBytes) {
+    if (this.queuedFrames > 0 && this.queuedBytes + frame.length > this.maxQueuedBytes) {
       throw ipcError(
         'SendRefused',
         `${this.label}: the peer is not reading (${this.queuedBytes} bytes queued)`,
@@ -402,7 +410,7 @@ export class IpcChannel {
 
   private write(frame: Buffer, isResponse = false): void {
     if (this.closeError !== undefined) return;
-    if (this.writeQueue.length > 0 || this.stream.writableNeedDrain) {
+    if (this.queuedFrames > 0 || this.stream.writableNeedDrain) {
       // Bounded: requests of this side are refused past maxQueuedBytes (trySendRequest); a response past it means
       // the peer keeps asking without reading the answers. Reading never stops for this: the peer's answers to our
       // own requests must always get through, or two busy ends would wait on each other forever.
@@ -429,8 +437,22 @@ export class IpcChannel {
   }
 
   private flushWaiters(): void {
-    while (this.writeQueue.length > 0 && !this.stream.writableNeedDrain && this.closeError === undefined) {
-      const frame = this.writeQueue.shift() as Buffer;
+    if (this.queuedFrames > 0 && !this.corked && this.closeError === undefined) {
+      // The queued frames leave in one writev, not one syscall each.
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(this.uncork);
+    }
+    while (this.queuedFrames > 0 && !this.stream.writableNeedDrain && this.closeError === undefined) {
+      const frame = this.writeQueue[this.writeHead] as Buffer;
+      this.writeQueue[this.writeHead++] = EMPTY;
+      if (this.writeHead === this.writeQueue.length) {
+        this.writeQueue = [];
+        this.writeHead = 0;
+      } else if (this.writeHead >= 1024 && this.writeHead * 2 >= this.writeQueue.length) {
+        this.writeQueue = this.writeQueue.slice(this.writeHead);
+        this.writeHead = 0;
+      }
       this.queuedBytes -= frame.length;
       this.stream.write(frame);
     }
@@ -639,7 +661,8 @@ export class IpcChannel {
     this.serving.clear();
     this.backlog.clear();
     this.backlogBytes = 0;
-    this.writeQueue.length = 0;
+    this.writeQueue = [];
+    this.writeHead = 0;
     this.queuedBytes = 0;
     this.abandoned.clear();
     if (destroyNow) {

@@ -17,6 +17,13 @@ export * from '@plugward/security';
 export * from '@plugward/types';
 export type { RegistryEventName, RegistryEvents } from './events.js';
 export { type Placement, type PlacementInput, placePlugin } from './placement.js';
+export {
+  brokerQuota,
+  defaultInitTimeoutMs,
+  type PluginQuotaOptions,
+  protocolViolationOf,
+  quotaViolationOf,
+} from './quotas.js';
 export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
 export { runtimeEntry } from './tiers/out-of-process.js';
 export { sandboxConfigFor } from './tiers/sandbox-config.js';

@@ -42,6 +42,15 @@ import {
 } from '@plugward/types';
 import type { RegistryEventName, RegistryEvents } from './events.js';
 import { placePlugin } from './placement.js';
+import {
+  brokerQuota,
+  defaultInitTimeoutMs,
+  type PluginQuotaOptions,
+  quotaReporter,
+  reportingContext,
+  reportingFetch,
+  withinInitBudget,
+} from './quotas.js';
 import { inProcessHandle } from './tiers/in-process.js';
 import { isTimeoutError, startOutOfProcess } from './tiers/out-of-process.js';
 import type { TierHandle } from './tiers/tier.js';
@@ -69,6 +78,8 @@ export interface PluginRegistryOptions {
   unmountBehavior?: UnmountBehavior;
   /** Where plugin logs go (default: console.error with the plugin name). */
   log?: (plugin: string, level: string, message: string) => void;
+  /** Per-plugin bounds on what the host spends for a plugin (context, fetch, IPC, log, init time); see the README. */
+  quotas?: PluginQuotaOptions;
 }
 
 interface Entry {
@@ -112,6 +123,7 @@ export class PluginRegistry {
   #unmount: UnmountBehavior;
   readonly #log: (plugin: string, level: string, message: string) => void;
   readonly #fetchBrokerOptions: Omit<FetchBrokerOptions, 'allowedTargets'>;
+  readonly #quotas: PluginQuotaOptions;
   #closed = false;
   readonly #monitors = new Set<AbortController>();
   /** Every loadPlugin call in progress, from its first line. */
@@ -131,6 +143,7 @@ export class PluginRegistry {
     this.#overrides = options.tierOverrides ?? {};
     this.#hostLimits = options.hostLimits ?? { ...DEFAULT_RESOURCE_LIMITS };
     this.#fetchBrokerOptions = options.fetchBroker ?? {};
+    this.#quotas = options.quotas ?? {};
     this.#unmount = { ...(options.unmountBehavior ?? DEFAULT_UNMOUNT_BEHAVIOR) };
     this.#log =
       options.log ??
@@ -321,6 +334,7 @@ export class PluginRegistry {
       this.hooks.unregisterAll(name);
       if (entry.handle) await entry.handle.stop({ callShutdown: false, timeoutMs: 2000 });
       entry.handle = undefined;
+      this.context.releasePlugin(name);
       entry.info.status = err.code === 'UntrustedPlugin' ? 'Untrusted' : 'Failed';
       entry.info.error = err.message;
       entry.info.pid = undefined;
@@ -363,10 +377,18 @@ export class PluginRegistry {
     requirements: PluginRequirements,
   ): Promise<TierHandle> {
     const name = entry.info.name;
-    const contextView = this.context.forPlugin(name, {
-      read: [...requirements.context.read],
-      write: [...requirements.context.write],
-    });
+    const limits = entry.info.resourceLimits;
+    const quotas = this.#quotas;
+    const reportQuota = quotaReporter((v) => this.#violation(entry, v));
+    const contextView = reportingContext(
+      this.context.forPlugin(
+        name,
+        { read: [...requirements.context.read], write: [...requirements.context.write] },
+        quotas.context,
+      ),
+      reportQuota,
+    );
+    const initTimeoutMs = quotas.initTimeoutMs ?? defaultInitTimeoutMs(limits);
     const registrar = {
       register: (hookName: string, priority: number, handler: HookHandler) =>
         this.hooks.register(hookName, priority, this.#guard(entry, hookName, handler), {
@@ -379,8 +401,15 @@ export class PluginRegistry {
       const instance = await this.loader.loadVerified(verified);
       const handle = inProcessHandle(instance);
       try {
-        await instance.init(contextView, { tier, log });
-        await instance.registerHooks(registrar);
+        // In process a synchronous spin can't be pre-empted (trusted code only); a hang can be timed out.
+        await withinInitBudget(
+          (async () => {
+            await instance.init(contextView, { tier, log });
+            await instance.registerHooks(registrar);
+          })(),
+          initTimeoutMs,
+          name,
+        );
       } catch (e) {
         await handle.stop({ callShutdown: false, timeoutMs: 2000 });
         throw toPluginError(e, 'InitializationError', `plugin ${name} failed to initialise`, {
@@ -399,8 +428,24 @@ export class PluginRegistry {
       hostContext: this.context,
       log,
       sandbox: this.sandbox,
+      initTimeoutMs,
+      quotas: {
+        ...(quotas.ipcConcurrentRequests === undefined
+          ? {}
+          : { maxConcurrentRequests: quotas.ipcConcurrentRequests }),
+        maxQueuedRequests: quotas.ipcQueuedRequests ?? 1024,
+        maxQueuedRequestBytes: quotas.ipcQueuedRequestBytes ?? 16 * 1024 * 1024,
+        ...(quotas.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: quotas.stallTimeoutMs }),
+        ...(quotas.logBudget === undefined ? {} : { logBudget: quotas.logBudget }),
+      },
+      onQuotaExceeded: reportQuota,
       ...(requirements.network.mode === 'restricted'
-        ? { fetch: this.#brokerFor(requirements.network.allowedTargets) }
+        ? {
+            fetch: reportingFetch(
+              this.#brokerFor(requirements.network.allowedTargets, brokerQuota(limits, quotas)),
+              reportQuota,
+            ),
+          }
         : {}),
     });
   }
@@ -408,8 +453,9 @@ export class PluginRegistry {
   /** The host side of `restricted` network: every request is checked against the plugin's signed allow-list. */
   #brokerFor(
     allowedTargets: readonly NetworkTarget[],
+    quota: { maxInFlight: number; maxBufferedBytes: number },
   ): (req: FetchRequest, signal: AbortSignal) => Promise<FetchResponse> {
-    const broker = new FetchBroker({ ...this.#fetchBrokerOptions, allowedTargets });
+    const broker = new FetchBroker({ ...quota, ...this.#fetchBrokerOptions, allowedTargets });
     return (req, signal) => broker.fetch(req, signal);
   }
 
@@ -453,17 +499,29 @@ export class PluginRegistry {
         entry.alive = false;
         entry.handle = undefined;
         this.hooks.unregisterAll(entry.info.name);
+        this.context.releasePlugin(entry.info.name);
         entry.info.status = 'Failed';
         entry.info.pid = undefined;
-        entry.info.error = exit.oomKilled
-          ? 'plugin process was killed for exceeding its memory limit'
-          : `plugin process exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`;
-        this.#emit('crashed', { name: entry.info.name, ...exit });
+        const pv = exit.protocolViolation;
+        entry.info.error = pv
+          ? `ProtocolViolation: the plugin broke the IPC protocol (${pv.reason}) and was ended`
+          : exit.oomKilled
+            ? 'plugin process was killed for exceeding its memory limit'
+            : `plugin process exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`;
+        this.#emit('crashed', {
+          name: entry.info.name,
+          exitCode: exit.exitCode,
+          signal: exit.signal,
+          oomKilled: exit.oomKilled,
+          ...(pv ? { protocolViolation: pv.reason } : {}),
+        });
         this.#violation(
           entry,
-          exit.oomKilled
-            ? { type: 'OutOfMemory', limit: entry.info.resourceLimits.maxHeapBytes }
-            : { type: 'Crash', signal: exit.signal, exitCode: exit.exitCode },
+          pv
+            ? { type: 'ProtocolViolation', reason: pv.reason }
+            : exit.oomKilled
+              ? { type: 'OutOfMemory', limit: entry.info.resourceLimits.maxHeapBytes }
+              : { type: 'Crash', signal: exit.signal, exitCode: exit.exitCode },
           false,
         );
         this.#emit('unloaded', { name: entry.info.name, reason: 'crashed' });
@@ -507,6 +565,7 @@ export class PluginRegistry {
         callShutdown: b.callShutdownHook && (reason !== 'violations' || b.allowCleanup),
         timeoutMs: Math.max(b.maxCleanupTimeMs, 100),
       });
+      this.context.releasePlugin(name);
       entry.info.status = 'Inactive';
       entry.info.pid = undefined;
       entry.info.error = reason === 'violations' ? 'unmounted after resource violations' : err?.message;
