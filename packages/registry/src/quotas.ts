@@ -103,7 +103,8 @@ export function brokerQuota(
 const PROTOCOL_VIOLATIONS: ReadonlySet<IpcFailureReason> = new Set<IpcFailureReason>([
   'FrameTooLarge',
   'MalformedFrame',
-  'TruncatedFrame',
+  // Not 'TruncatedFrame': the stream ended inside a frame, which is how a process dying mid-write (a crash, the OOM
+  // killer) looks; its exit says what happened.
   'StalledFrame',
   'UnknownFrameType',
   'UnknownKind',

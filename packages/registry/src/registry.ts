@@ -502,7 +502,8 @@ export class PluginRegistry {
         this.context.releasePlugin(entry.info.name);
         entry.info.status = 'Failed';
         entry.info.pid = undefined;
-        const pv = exit.protocolViolation;
+        // The kernel's OOM kill explains a torn channel better than the channel does.
+        const pv = exit.oomKilled ? undefined : exit.protocolViolation;
         entry.info.error = pv
           ? `ProtocolViolation: the plugin broke the IPC protocol (${pv.reason}) and was ended`
           : exit.oomKilled

@@ -2,6 +2,8 @@
 // and spin in init. Each test asserts the goal failed (coded error / violation), the host still serves (a trusted
 // in-process plugin answers, the host's own context.set works) and nothing is left behind (process, entries).
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type IsolationTier,
@@ -41,7 +43,7 @@ export default {
   name: '${name}', version: '1.0.0', author: 'registry tests',
   async init(c, r) { ctx = c; rt = r; ${init} },
   async registerHooks(h) {
-    await h.register('attack', 100, async () => { ${body} });
+    await h.register('attack', 100, async (input) => { ${body} });
   },
 };
 `;
@@ -70,6 +72,15 @@ const writeRaw = (name: string, bytesExpr: string) =>
      await new Promise((r) => setTimeout(r, 60000));
      return enc.encode('survived');`,
   );
+
+const floodFetch = attacker(
+  'fetch-flood',
+  `const url = new TextDecoder().decode(input);
+   const all = await Promise.allSettled(Array.from({ length: 48 }, () => rt.fetch({ url, method: 'GET', headers: {} })));
+   const codes = {};
+   for (const r of all) { const k = r.status === 'fulfilled' ? 'ok' : (r.reason?.code ?? 'other'); codes[k] = (codes[k] ?? 0) + 1; }
+   return enc.encode(JSON.stringify(codes));`,
+);
 
 const spinInit = attacker('init-spinner', 'return enc.encode("never");', 'for (;;) {}');
 
@@ -241,6 +252,62 @@ describe('a protocol-breaking plugin ends (12.6)', () => {
       }, 30_000);
     }
   }
+});
+
+describe('fetch broker quota through the registry', () => {
+  it('48 concurrent 7 MiB brokered fetches from a sandboxed plugin: at most maxConnections run', async (t) => {
+    if (!sandbox) {
+      t.skip();
+      return;
+    }
+    let open = 0;
+    let maxOpen = 0;
+    const body = Buffer.alloc(7 * 1024 * 1024, 7);
+    const server = http.createServer((_q, res) => {
+      open++;
+      maxOpen = Math.max(maxOpen, open);
+      res.on('close', () => open--);
+      setTimeout(() => res.end(body), 50);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const artifact = await fx.js('fetch-flood.mjs', floodFetch, {
+      name: 'fetch-flood',
+      kind: 'js',
+      limits: { maxConnections: 4 },
+      requirements: {
+        network: { mode: 'restricted', allowedTargets: [{ host: '127.0.0.1', ports: [port] }] },
+        filesystem: { mode: 'none' },
+        context: { read: [], write: [] },
+      },
+    });
+    await fx.trust(artifact);
+    const { registry, violations } = await hostWithBystander('sandbox', { security: await fx.security() });
+    try {
+      await registry.loadPlugin(artifact, 'trusted');
+      const before = process.memoryUsage().rss;
+      const out = JSON.parse(
+        dec.decode(await registry.hooks.execute('attack', enc.encode(`http://127.0.0.1:${port}/`))),
+      ) as Record<string, number>;
+      const grew = process.memoryUsage().rss - before;
+      // The goal failed: at most 4 requests ran at once, the rest were refused with the coded error.
+      expect(maxOpen).toBeLessThanOrEqual(4);
+      expect(out.QuotaExceeded).toBeGreaterThanOrEqual(40);
+      expect((out.ok ?? 0) + (out.QuotaExceeded ?? 0)).toBe(48);
+      expect(grew).toBeLessThan(300 * 1024 * 1024);
+      expect(violations.map((v) => v.violation)).toContainEqual(
+        expect.objectContaining({ type: 'Quota', resource: 'fetch-requests', limit: 4 }),
+      );
+      await hostServes(registry);
+      console.log(`fetch flood: ${JSON.stringify(out)}, host RSS +${Math.round(grew / 1048576)} MiB`);
+    } finally {
+      await registry.close();
+      await new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      });
+    }
+  }, 60_000);
 });
 
 describe('init budget', () => {
