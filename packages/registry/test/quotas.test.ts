@@ -147,15 +147,15 @@ async function hostWithBystander(
   return { registry, logs, violations };
 }
 
-/** Live plugin-runtime processes started by this test process (children or grandchildren via bwrap). */
+/** Live plugin-runtime processes this test process started (its children: process tier, bwrap). */
 function pluginProcesses(): number[] {
   const out: number[] = [];
   for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      if (Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]) !== process.pid) continue;
       const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.includes(tmp.dir) || (cmd.includes('runtime.js') && cmd.includes('plugward-'))) {
-        if (pidAlive(Number(pid))) out.push(Number(pid));
-      }
+      if (cmd.includes('runtime.js') && pidAlive(Number(pid))) out.push(Number(pid));
     } catch {
       // gone meanwhile
     }
