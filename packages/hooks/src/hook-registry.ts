@@ -9,7 +9,7 @@ import {
 } from '@plugward/types';
 import type { HookCodec } from './codec.js';
 import { HookChain, type HookEntry } from './hook-chain.js';
-import { abortedError, badReturn, HandlerTimeout, handlerError } from './hook-errors.js';
+import { abortedError, badReturn, ExecutionTimeout, HandlerTimeout, handlerError } from './hook-errors.js';
 import { TypedHook } from './typed-hook.js';
 
 /** Options of one registration. */
@@ -24,6 +24,12 @@ export interface RegisterOptions {
 export interface ExecuteOptions {
   /** Cancels the whole execution: it rejects with `Aborted` and handlers see the signal in `info.signal`. */
   signal?: AbortSignal;
+  /**
+   * Time budget of the whole execution, all handlers together, ms; overrides the registry's `executionTimeoutMs`.
+   * Past it the running handler's signal is aborted (with an {@link ExecutionTimeout}) and the execution rejects with
+   * `HookTimeout` (`details.scope: 'execution'`); a synchronous chain's overrun is detected when it returns.
+   */
+  timeoutMs?: number;
 }
 
 /** A handle on one registration. */
@@ -78,6 +84,11 @@ export type HookFailureListener = (failure: HookFailure) => void;
 export interface HookRegistryOptions {
   /** Time budget, ms, of every handler that has none of its own and whose hook sets none. */
   defaultTimeoutMs?: number;
+  /**
+   * Time budget, ms, of every whole execution (all its handlers together) that sets none itself — so a chain of
+   * many handlers, each within its own budget, still ends in bounded time. Default: none.
+   */
+  executionTimeoutMs?: number;
   /** A first failure listener (same as calling `onFailure`). */
   onFailure?: HookFailureListener;
 }
@@ -177,9 +188,11 @@ export class HookRegistry implements HookRegistrar {
   private nextId = 1;
   private listeners: readonly HookFailureListener[] = [];
   private readonly defaultTimeoutMs: number | undefined;
+  private readonly executionTimeoutMs: number | undefined;
 
   constructor(options: HookRegistryOptions = {}) {
     this.defaultTimeoutMs = checkTimeout(options.defaultTimeoutMs, 'defaultTimeoutMs');
+    this.executionTimeoutMs = checkTimeout(options.executionTimeoutMs, 'executionTimeoutMs');
     if (options.onFailure !== undefined) this.onFailure(options.onFailure);
   }
 
@@ -349,6 +362,65 @@ export class HookRegistry implements HookRegistrar {
     }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortedError(name, signal));
+    let budget = this.executionTimeoutMs;
+    if (options?.timeoutMs !== undefined) {
+      try {
+        budget = checkTimeout(options.timeoutMs, 'timeoutMs');
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    if (budget !== undefined) return this.executeWithin(name, data, signal, budget);
+    return this.run(name, data, signal);
+  }
+
+  /** `run` under a budget for the whole execution: a timer aborts it through its own signal. */
+  private executeWithin(
+    name: string,
+    data: Uint8Array,
+    outer: AbortSignal | undefined,
+    budgetMs: number,
+  ): Promise<Uint8Array> {
+    const controller = new AbortController();
+    const onOuterAbort = (): void => controller.abort(outer?.reason);
+    outer?.addEventListener('abort', onOuterAbort, { once: true });
+    const started = now();
+    const timer = setTimeout(() => controller.abort(new ExecutionTimeout(budgetMs)), budgetMs);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuterAbort);
+    };
+    const overrun = (cause: unknown): PluginError =>
+      new PluginError(
+        'HookTimeout',
+        `hook "${name}": the whole execution exceeded its ${budgetMs} ms budget`,
+        {
+          cause,
+          details: {
+            hook: name,
+            timeoutMs: budgetMs,
+            elapsedMs: Math.round(now() - started),
+            scope: 'execution',
+          },
+        },
+      );
+    return this.run(name, data, controller.signal).then(
+      (out) => {
+        cleanup();
+        // A synchronous chain can't be pre-empted: its overrun shows when it returns.
+        if (now() - started > budgetMs) throw overrun(new ExecutionTimeout(budgetMs));
+        return out;
+      },
+      (error: unknown) => {
+        cleanup();
+        const reason: unknown = controller.signal.reason;
+        if (controller.signal.aborted && reason instanceof ExecutionTimeout) throw overrun(reason);
+        throw error;
+      },
+    );
+  }
+
+  private run(name: string, data: Uint8Array, signal: AbortSignal | undefined): Promise<Uint8Array> {
     // Hosts tend to execute one hook over and over: skip the map lookup for a repeat.
     let chain = this.lastChain;
     if (chain === undefined || chain.name !== name) {

@@ -20,6 +20,7 @@ export { type Placement, type PlacementInput, placePlugin } from './placement.js
 export {
   brokerQuota,
   defaultInitTimeoutMs,
+  hookCallTimeoutMs,
   type PluginQuotaOptions,
   protocolViolationOf,
   quotaViolationOf,

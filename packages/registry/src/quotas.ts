@@ -41,6 +41,19 @@ export interface PluginQuotaOptions {
    * it passes. Default {@link defaultInitTimeoutMs} of its limits.
    */
   initTimeoutMs?: number;
+  /**
+   * Budget of a whole `hooks.execute` (all handlers of the call together), ms, when the registry makes its own
+   * `HookRegistry` (a `hooks` passed in keeps its own settings). Default {@link hookCallTimeoutMs}.
+   */
+  hookCallTimeoutMs?: number;
+}
+
+/**
+ * The default budget of a whole hook call: four times the host's per-handler budget (`maxCpuTimeMs`), 20 s with the
+ * default limits — so a chain of many handlers, each within its own budget, still ends in bounded time.
+ */
+export function hookCallTimeoutMs(hostLimits: ResourceLimits, options: PluginQuotaOptions = {}): number {
+  return options.hookCallTimeoutMs ?? Math.min(2_147_483_647, Math.max(1, 4 * hostLimits.maxCpuTimeMs));
 }
 
 /** Floor and ceiling of {@link defaultInitTimeoutMs}. */

@@ -45,6 +45,7 @@ import { placePlugin } from './placement.js';
 import {
   brokerQuota,
   defaultInitTimeoutMs,
+  hookCallTimeoutMs,
   type PluginQuotaOptions,
   quotaReporter,
   reportingContext,
@@ -135,15 +136,17 @@ export class PluginRegistry {
     }
     this.security = options.security;
     this.loader = options.loader ?? new PluginLoader(options.security);
-    this.hooks = options.hooks ?? new HookRegistry();
+    this.#hostLimits = options.hostLimits ?? { ...DEFAULT_RESOURCE_LIMITS };
+    this.#quotas = options.quotas ?? {};
+    this.hooks =
+      options.hooks ??
+      new HookRegistry({ executionTimeoutMs: hookCallTimeoutMs(this.#hostLimits, this.#quotas) });
     this.context = options.context ?? new PluginContext();
     this.sandbox = options.sandbox;
     this.policy = { ...DEFAULT_SECURITY_POLICY, ...options.policy };
     this.#defaultTier = options.defaultTier ?? 'in-process';
     this.#overrides = options.tierOverrides ?? {};
-    this.#hostLimits = options.hostLimits ?? { ...DEFAULT_RESOURCE_LIMITS };
     this.#fetchBrokerOptions = options.fetchBroker ?? {};
-    this.#quotas = options.quotas ?? {};
     this.#unmount = { ...(options.unmountBehavior ?? DEFAULT_UNMOUNT_BEHAVIOR) };
     this.#log =
       options.log ??

@@ -310,6 +310,27 @@ describe('fetch broker quota through the registry', () => {
   }, 60_000);
 });
 
+describe('whole hook call budget', () => {
+  it('a chain of handlers each within budget still ends at hookCallTimeoutMs', async () => {
+    const { registry } = await hostWithBystander('in-process', { quotas: { hookCallTimeoutMs: 300 } });
+    try {
+      for (let i = 0; i < 40; i++) {
+        registry.hooks.register('long-chain', i, async (d) => {
+          await new Promise((r) => setTimeout(r, 50));
+          return d;
+        });
+      }
+      const started = performance.now();
+      const err = await registry.hooks.execute('long-chain', new Uint8Array()).catch((e: unknown) => e);
+      expect(isPluginError(err, 'HookTimeout')).toBe(true);
+      expect(performance.now() - started).toBeLessThan(1000);
+      await hostServes(registry);
+    } finally {
+      await registry.close();
+    }
+  });
+});
+
 describe('init budget', () => {
   it('an init that spins is ended after the budget derived from its limits (2 × 300 ms → 1 s floor)', async () => {
     const { registry } = await hostWithBystander('process');
