@@ -121,9 +121,6 @@ describe('FetchBroker quotas (attacker: a plugin flooding brokered fetches)', ()
     let maxOpen = 0;
     const body = Buffer.alloc(bytes, 1);
     const server = http.createServer((_q, s) => {
-      open++;
-      maxOpen = Math.max(maxOpen, open);
-      s.on('close', () => open--);
       setTimeout(() => {
         s.writeHead(200, { 'content-length': String(bytes) });
         // Written in slices so the response arrives over time, as from a real peer.
@@ -141,6 +138,12 @@ describe('FetchBroker quotas (attacker: a plugin flooding brokered fetches)', ()
         };
         next();
       }, delayMs);
+    });
+    // Counted per connection (socket), which is what the host spends a descriptor on.
+    server.on('connection', (socket) => {
+      open++;
+      maxOpen = Math.max(maxOpen, open);
+      socket.on('close', () => open--);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;
@@ -183,9 +186,11 @@ describe('FetchBroker quotas (attacker: a plugin flooding brokered fetches)', ()
       expect(srv.stats().maxOpen).toBeLessThanOrEqual(4);
       expect(peakInFlight).toBeLessThanOrEqual(4);
       expect(peakBytes).toBeLessThanOrEqual(16 * MiB);
-      // Nothing left behind.
+      // Nothing left behind: no count, no bytes, no socket.
       expect(broker.inFlight).toBe(0);
       expect(broker.bufferedBytes).toBe(0);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(srv.stats().open).toBe(0);
       // The broker still serves the plugin afterwards, within its quota.
       const again = await broker.fetch({ url: srv.url, method: 'GET', headers: {} });
       expect(again.body.byteLength).toBe(7 * MiB);

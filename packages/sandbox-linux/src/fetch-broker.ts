@@ -400,6 +400,9 @@ export class FetchBroker {
             ...(body === undefined ? {} : { 'content-length': String(body.byteLength) }),
           },
           signal: abort,
+          // A connection of its own, closed with the response: no pooled socket outlives the request (or the plugin),
+          // so the plugin's sockets are exactly its requests in flight (capped by maxInFlight).
+          agent: false,
           // Connect to the address that was checked, never to a second answer from DNS.
           lookup: (_host, opts, cb) => {
             if ((opts as { all?: boolean }).all === true) {
