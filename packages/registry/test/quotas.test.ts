@@ -194,6 +194,24 @@ describe('context quota through the registry', () => {
   }
 });
 
+describe('context entries of a crashed plugin', () => {
+  it('are released when its process dies', async () => {
+    const { registry } = await hostWithBystander('process');
+    try {
+      await registry.loadPlugin(paths.filler!, 'trusted');
+      await registry.hooks.execute('attack', new Uint8Array());
+      expect(registry.context.usageOf('ctx-filler').entries).toBe(256);
+      process.kill(registry.getPluginInfo('ctx-filler')!.pid!, 'SIGKILL');
+      await until(() => registry.getPluginInfo('ctx-filler')?.status === 'Failed', 10_000, 'Failed');
+      expect(registry.context.usageOf('ctx-filler')).toEqual({ entries: 0, bytes: 0 });
+      expect(registry.context.keys().filter((k) => k.startsWith('fill.'))).toEqual([]);
+      await hostServes(registry);
+    } finally {
+      await registry.close();
+    }
+  }, 30_000);
+});
+
 describe('log budget through the registry', () => {
   it('a plugin flooding its log at the process tier is held to its budget with one notice', async () => {
     const { registry, logs, violations } = await hostWithBystander('process');
