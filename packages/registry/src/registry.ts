@@ -392,12 +392,20 @@ export class PluginRegistry {
       reportQuota,
     );
     const initTimeoutMs = quotas.initTimeoutMs ?? defaultInitTimeoutMs(limits);
+    // Closed when this start fails (an init past its budget may still try to register later, in process).
+    let accepting = true;
     const registrar = {
-      register: (hookName: string, priority: number, handler: HookHandler) =>
-        this.hooks.register(hookName, priority, this.#guard(entry, hookName, handler), {
+      register: (hookName: string, priority: number, handler: HookHandler) => {
+        if (!accepting) {
+          throw new PluginError('NotFound', `plugin ${name} failed to load: no registrations`, {
+            plugin: name,
+          });
+        }
+        return this.hooks.register(hookName, priority, this.#guard(entry, hookName, handler), {
           owner: name,
           timeoutMs: entry.info.resourceLimits.maxCpuTimeMs,
-        }),
+        });
+      },
     };
     const log = (level: string, message: string) => this.#log(name, level, message);
     if (tier === 'in-process') {
@@ -414,6 +422,8 @@ export class PluginRegistry {
           name,
         );
       } catch (e) {
+        accepting = false;
+        this.hooks.unregisterAll(name);
         await handle.stop({ callShutdown: false, timeoutMs: 2000 });
         throw toPluginError(e, 'InitializationError', `plugin ${name} failed to initialise`, {
           plugin: name,

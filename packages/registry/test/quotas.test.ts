@@ -84,6 +84,19 @@ const floodFetch = attacker(
 
 const spinInit = attacker('init-spinner', 'return enc.encode("never");', 'for (;;) {}');
 
+// Init hangs past its budget, then registers late and writes the context late (in process).
+const lateInit = `
+let ctx;
+export default {
+  name: 'late-init', version: '1.0.0', author: 'registry tests',
+  async init(c) { ctx = c; await new Promise((r) => setTimeout(r, 800)); },
+  registerHooks(h) {
+    try { h.register('echo', 1, (d) => new TextEncoder().encode('hijacked')); } catch {}
+    ctx.set('late.key', 1);
+  },
+};
+`;
+
 const tmp = tempDir('quotas');
 const fx = new Fixtures(tmp.dir);
 let security: PluginSecurity;
@@ -115,6 +128,11 @@ beforeAll(async () => {
   paths.half = await fx.js('half.mjs', writeRaw('half', 'new Uint8Array([100, 0, 0, 0, 1, 1, 1, 0, 0, 0])'), {
     name: 'half',
     kind: 'js',
+  });
+  paths.late = await fx.js('late.mjs', lateInit, {
+    name: 'late-init',
+    kind: 'js',
+    requirements: NO_GRANTS([], ['late.key']),
   });
   paths.spin = await fx.js('spin.mjs', spinInit, {
     name: 'init-spinner',
@@ -350,6 +368,21 @@ describe('whole hook call budget', () => {
 });
 
 describe('init budget', () => {
+  it('an in-process init past its budget fails the load; its late registrations and writes are refused', async () => {
+    const { registry } = await hostWithBystander('in-process', { quotas: { initTimeoutMs: 200 } });
+    try {
+      const err = await registry.loadPlugin(paths.late!, 'trusted').catch((e: unknown) => e);
+      expect(isPluginError(err)).toBe(true);
+      expect(String(err)).toMatch(/initTimeoutMs/);
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(registry.hooks.getHooks('echo').map((h) => h.owner)).toEqual(['bystander']);
+      expect(registry.context.has('late.key')).toBe(false);
+      await hostServes(registry);
+    } finally {
+      await registry.close();
+    }
+  });
+
   it('an init that spins is ended after the budget derived from its limits (2 × 300 ms → 1 s floor)', async () => {
     const { registry } = await hostWithBystander('process');
     try {
