@@ -137,6 +137,7 @@ export class IpcChannel {
   readonly maxFrameBytes: number;
   private readonly stream: Duplex;
   private readonly accepted: ReadonlySet<IpcRequestKind>;
+  private readonly role: IpcRole;
   private readonly decoder: FrameDecoder;
   private readonly requestTimeoutMs: number;
   private readonly stallTimeoutMs: number;
@@ -199,6 +200,7 @@ export class IpcChannel {
   constructor(stream: Duplex, options: IpcChannelOptions = {}) {
     this.stream = stream;
     const role = options.role ?? 'peer';
+    this.role = role;
     this.accepted =
       role === 'host' ? PLUGIN_TO_HOST_KINDS : role === 'plugin' ? HOST_TO_PLUGIN_KINDS : ALL_KINDS;
     this.maxFrameBytes = positiveInt(options.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes');
@@ -414,7 +416,9 @@ export class IpcChannel {
       // Bounded: requests of this side are refused past maxQueuedBytes (trySendRequest); a response past it means
       // the peer keeps asking without reading the answers. Reading never stops for this: the peer's answers to our
       // own requests must always get through, or two busy ends would wait on each other forever.
-      if (isResponse && this.queuedBytes + frame.length > this.maxQueuedBytes) {
+      // Not in a plugin: its peer is the host, whose reads may only lag (its answers then queue in the plugin's own,
+      // capped memory).
+      if (isResponse && this.role !== 'plugin' && this.queuedBytes + frame.length > this.maxQueuedBytes) {
         this.fail(
           ipcError(
             'PeerNotReading',
