@@ -28,6 +28,8 @@ function toSet(list: unknown, what: string): ReadonlySet<string> | 'all' {
 export class PluginContextView implements PluginContextApi {
   private readonly readable: ReadonlySet<string> | 'all';
   private readonly writable: ReadonlySet<string> | 'all';
+  private revoked = false;
+  private readonly unsubscribes = new Set<() => void>();
 
   /** @internal use `PluginContext.forPlugin`. */
   constructor(
@@ -53,6 +55,25 @@ export class PluginContextView implements PluginContextApi {
     return this.writable === 'all' || this.writable.has(checkedKeyName(key));
   }
 
+  /** @internal `PluginContext.releasePlugin`: ends this view's subscriptions; later calls are refused. */
+  revoke(): void {
+    this.revoked = true;
+    for (const u of this.unsubscribes) u();
+    this.unsubscribes.clear();
+  }
+
+  private alive(): void {
+    if (this.revoked) {
+      throw new PluginError(
+        'PermissionDenied',
+        `plugin "${this.plugin}" was released: its context view is closed`,
+        {
+          plugin: this.plugin,
+        },
+      );
+    }
+  }
+
   private deny(key: AnyContextKey, access: 'read' | 'write'): never {
     const name = checkedKeyName(key);
     throw new PluginError(
@@ -64,6 +85,7 @@ export class PluginContextView implements PluginContextApi {
 
   /** @throws PluginError `PermissionDenied`, or `ContextError` (missing key, failed validation). */
   get<T>(key: AnyContextKey<T>): T {
+    this.alive();
     if (!this.canRead(key)) this.deny(key, 'read');
     try {
       return this.context.get(key);
@@ -72,26 +94,33 @@ export class PluginContextView implements PluginContextApi {
     }
   }
 
-  /** @throws PluginError `PermissionDenied`, or `ContextError` (undefined value, failed validation, store full). */
+  /**
+   * @throws PluginError `PermissionDenied`, `QuotaExceeded` (this plugin's quota or all plugins' budget), or
+   *   `ContextError` (undefined value, failed validation, store full).
+   */
   set<T>(key: AnyContextKey<T>, value: T): void {
+    this.alive();
     if (!this.canWrite(key)) this.deny(key, 'write');
     this.context.write(key, value, this.plugin);
   }
 
   /** @throws PluginError `PermissionDenied`. */
   remove(key: AnyContextKey): boolean {
+    this.alive();
     if (!this.canWrite(key)) this.deny(key, 'write');
     return this.context.delete(key, this.plugin);
   }
 
   /** @throws PluginError `PermissionDenied`. */
   has(key: AnyContextKey): boolean {
+    this.alive();
     if (!this.canRead(key)) this.deny(key, 'read');
     return this.context.has(key);
   }
 
   /** The set keys this plugin may read (others stay invisible). */
   keys(): string[] {
+    this.alive();
     const all = this.context.keys();
     const readable = this.readable;
     return readable === 'all' ? all : all.filter((k) => readable.has(k));
@@ -99,8 +128,15 @@ export class PluginContextView implements PluginContextApi {
 
   /** Subscribes to changes of a readable key. @throws PluginError `PermissionDenied`. */
   subscribe(key: AnyContextKey, listener: ContextListener): () => void {
+    this.alive();
     if (!this.canRead(key)) this.deny(key, 'read');
-    return this.context.subscribe(key, listener);
+    const off = this.context.subscribe(key, listener);
+    const unsubscribe = (): void => {
+      this.unsubscribes.delete(unsubscribe);
+      off();
+    };
+    this.unsubscribes.add(unsubscribe);
+    return unsubscribe;
   }
 
   private attribute(e: unknown): unknown {

@@ -15,7 +15,15 @@ export {
 } from '@plugward/types';
 export { ANY_KEY, type ContextChange, type ContextListener } from './context-change.js';
 export { type ContextPermissions, PluginContextView } from './context-view.js';
-export { DEFAULT_MAX_CONTEXT_ENTRIES, PluginContext, type PluginContextOptions } from './plugin-context.js';
+export {
+  type ContextQuota,
+  type ContextUsage,
+  DEFAULT_MAX_CONTEXT_ENTRIES,
+  DEFAULT_PLUGIN_CONTEXT_BUDGET_BYTES,
+  DEFAULT_PLUGIN_CONTEXT_QUOTA,
+  PluginContext,
+  type PluginContextOptions,
+} from './plugin-context.js';
 
 /** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
 export const LAYER = 1;

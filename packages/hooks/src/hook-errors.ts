@@ -15,6 +15,17 @@ export class HandlerTimeout extends Error {
   }
 }
 
+/**
+ * The reason a handler's `info.signal` is aborted with when the whole execution spends its budget (`executionTimeoutMs`
+ * or `ExecuteOptions.timeoutMs`): not the running handler's fault, so not a {@link HandlerTimeout}.
+ */
+export class ExecutionTimeout extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`the hook execution exceeded its ${timeoutMs} ms budget`);
+    this.name = 'ExecutionTimeout';
+  }
+}
+
 /** The cause used when a handler returns something that is neither bytes nor a promise of bytes. */
 export function badReturn(value: unknown): PluginError {
   const what = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;

@@ -9,7 +9,7 @@ import {
 } from '@plugward/types';
 import type { HookCodec } from './codec.js';
 import { HookChain, type HookEntry } from './hook-chain.js';
-import { abortedError, badReturn, HandlerTimeout, handlerError } from './hook-errors.js';
+import { abortedError, badReturn, ExecutionTimeout, HandlerTimeout, handlerError } from './hook-errors.js';
 import { TypedHook } from './typed-hook.js';
 
 /** Options of one registration. */
@@ -24,6 +24,12 @@ export interface RegisterOptions {
 export interface ExecuteOptions {
   /** Cancels the whole execution: it rejects with `Aborted` and handlers see the signal in `info.signal`. */
   signal?: AbortSignal;
+  /**
+   * Time budget of the whole execution, all handlers together, ms; overrides the registry's `executionTimeoutMs`.
+   * Past it the running handler's signal is aborted (with an {@link ExecutionTimeout}) and the execution rejects with
+   * `HookTimeout` (`details.scope: 'execution'`); a synchronous chain's overrun is detected when it returns.
+   */
+  timeoutMs?: number;
 }
 
 /** A handle on one registration. */
@@ -78,6 +84,11 @@ export type HookFailureListener = (failure: HookFailure) => void;
 export interface HookRegistryOptions {
   /** Time budget, ms, of every handler that has none of its own and whose hook sets none. */
   defaultTimeoutMs?: number;
+  /**
+   * Time budget, ms, of every whole execution (all its handlers together) that sets none itself — so a chain of
+   * many handlers, each within its own budget, still ends in bounded time. Default: none.
+   */
+  executionTimeoutMs?: number;
   /** A first failure listener (same as calling `onFailure`). */
   onFailure?: HookFailureListener;
 }
@@ -96,6 +107,30 @@ export interface OwnerHookRegistrar extends HookRegistrar {
 const MAX_NAME_LENGTH = 256;
 // setTimeout's largest delay; beyond it timers fire at once.
 const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** The budget of one whole execution. */
+interface ExecutionBudget {
+  ms: number;
+  started: number;
+  deadline: number;
+}
+
+/** The `HookTimeout` of an execution past its whole budget. */
+function executionOverrun(name: string, budget: ExecutionBudget, cause?: unknown): PluginError {
+  return new PluginError(
+    'HookTimeout',
+    `hook "${name}": the whole execution exceeded its ${budget.ms} ms budget`,
+    {
+      cause: cause ?? new ExecutionTimeout(budget.ms),
+      details: {
+        hook: name,
+        timeoutMs: budget.ms,
+        elapsedMs: Math.round(now() - budget.started),
+        scope: 'execution',
+      },
+    },
+  );
+}
 
 function checkName(name: unknown): asserts name is string {
   if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) {
@@ -177,9 +212,11 @@ export class HookRegistry implements HookRegistrar {
   private nextId = 1;
   private listeners: readonly HookFailureListener[] = [];
   private readonly defaultTimeoutMs: number | undefined;
+  private readonly executionTimeoutMs: number | undefined;
 
   constructor(options: HookRegistryOptions = {}) {
     this.defaultTimeoutMs = checkTimeout(options.defaultTimeoutMs, 'defaultTimeoutMs');
+    this.executionTimeoutMs = checkTimeout(options.executionTimeoutMs, 'executionTimeoutMs');
     if (options.onFailure !== undefined) this.onFailure(options.onFailure);
   }
 
@@ -349,6 +386,27 @@ export class HookRegistry implements HookRegistrar {
     }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortedError(name, signal));
+    let budget = this.executionTimeoutMs;
+    if (options?.timeoutMs !== undefined) {
+      try {
+        budget = checkTimeout(options.timeoutMs, 'timeoutMs');
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    if (budget === undefined) return this.run(name, data, signal, undefined);
+    // No timer or controller per call (they would cost more than a call): the deadline is checked between handlers
+    // and at the end, and folded into the timers that awaited handlers get anyway.
+    const started = now();
+    return this.run(name, data, signal, { ms: budget, started, deadline: started + budget });
+  }
+
+  private run(
+    name: string,
+    data: Uint8Array,
+    signal: AbortSignal | undefined,
+    budget: ExecutionBudget | undefined,
+  ): Promise<Uint8Array> {
     // Hosts tend to execute one hook over and over: skip the map lookup for a repeat.
     let chain = this.lastChain;
     if (chain === undefined || chain.name !== name) {
@@ -363,7 +421,7 @@ export class HookRegistry implements HookRegistrar {
     // Configuration is read once: a `configure` during the execution applies to the next one.
     const isolated = chain.isolateFailures;
     // Time budgets need timers and per-handler signals: the general path.
-    if (chain.timed) return this.runAsync(chain, entries, 0, data, signal, info, isolated, undefined);
+    if (chain.timed) return this.runAsync(chain, entries, 0, data, signal, info, isolated, undefined, budget);
     let current = data;
     // The fast path: plain sync calls until a handler returns a promise.
     for (let i = 0; i < n; i++) {
@@ -387,13 +445,16 @@ export class HookRegistry implements HookRegistrar {
       if (thenable) {
         const pending = result as PromiseLike<unknown>;
         // The last handler: one `.then` is cheaper than entering an async function.
-        if (i === n - 1 && signal === undefined)
+        if (i === n - 1 && signal === undefined && budget === undefined)
           return this.settleLast(chain, entry, pending, current, isolated);
-        return this.runAsync(chain, entries, i, current, signal, info, isolated, pending);
+        return this.runAsync(chain, entries, i, current, signal, info, isolated, pending, budget);
       }
       const stop = this.fail(chain, entry, badReturn(result), signal, isolated);
       if (stop !== undefined) return Promise.reject(stop);
     }
+    // A synchronous chain can't be pre-empted: its overrun of the execution budget shows when it returns.
+    if (budget !== undefined && now() > budget.deadline)
+      return Promise.reject(executionOverrun(name, budget));
     return Promise.resolve(current);
   }
 
@@ -440,7 +501,7 @@ export class HookRegistry implements HookRegistrar {
    * The general path, from handler `start` on. `pending` is the promise handler `start` already returned. Sync
    * results still go on without an await; only promises are awaited.
    */
-  private async runAsync(
+  private runAsync(
     chain: HookChain,
     entries: readonly HookEntry[],
     start: number,
@@ -449,32 +510,84 @@ export class HookRegistry implements HookRegistrar {
     info: HookCallInfo,
     isolated: boolean,
     pending: PromiseLike<unknown> | undefined,
+    budget: ExecutionBudget | undefined,
+  ): Promise<Uint8Array> {
+    if (budget === undefined)
+      return this.runChain(chain, entries, start, input, signal, info, isolated, pending);
+    return this.runBudgeted(chain, entries, start, input, signal, info, isolated, pending, budget);
+  }
+
+  /** `runChain` under a whole-execution budget: its ExecutionTimeout becomes the execution's `HookTimeout`. */
+  private async runBudgeted(
+    chain: HookChain,
+    entries: readonly HookEntry[],
+    start: number,
+    input: Uint8Array,
+    signal: AbortSignal | undefined,
+    info: HookCallInfo,
+    isolated: boolean,
+    pending: PromiseLike<unknown> | undefined,
+    budget: ExecutionBudget,
+  ): Promise<Uint8Array> {
+    let out: Uint8Array;
+    try {
+      out = await this.runChain(chain, entries, start, input, signal, info, isolated, pending, budget);
+    } catch (error) {
+      throw error instanceof ExecutionTimeout ? executionOverrun(chain.name, budget, error) : error;
+    }
+    if (now() > budget.deadline) throw executionOverrun(chain.name, budget);
+    return out;
+  }
+
+  private async runChain(
+    chain: HookChain,
+    entries: readonly HookEntry[],
+    start: number,
+    input: Uint8Array,
+    signal: AbortSignal | undefined,
+    info: HookCallInfo,
+    isolated: boolean,
+    pending: PromiseLike<unknown> | undefined,
+    budget?: ExecutionBudget,
   ): Promise<Uint8Array> {
     let current = input;
     let waiting = pending;
+    const deadline = budget?.deadline;
+    const budgetMs = budget?.ms;
+    const left = (): number => (deadline === undefined ? Number.POSITIVE_INFINITY : deadline - now());
     // Read before the first await, so this is the configuration the execution started with.
     const chainTimeout = chain.timeoutMs;
     for (let i = start; i < entries.length; i++) {
       const entry = entries[i]!;
       if (waiting === undefined && signal?.aborted) throw abortedError(chain.name, signal);
+      if (budgetMs !== undefined && waiting === undefined && left() <= 0)
+        throw new ExecutionTimeout(budgetMs);
       const timeoutMs = entry.timeoutMs ?? chainTimeout;
       let out: unknown;
       try {
         if (waiting !== undefined) {
           const p = waiting;
           waiting = undefined;
-          out = signal === undefined ? await p : await this.race(p, signal, undefined, undefined, 0);
+          out =
+            signal === undefined && deadline === undefined
+              ? await p
+              : await this.race(p, signal, undefined, undefined, Math.max(0, left()), budgetMs);
         } else if (timeoutMs !== undefined) {
-          const r = this.callTimed(entry, current, signal, timeoutMs);
+          const r = this.callTimed(entry, current, signal, timeoutMs, left(), budgetMs);
           out = r instanceof Uint8Array ? r : await r;
         } else {
           out = entry.handler(current, info);
           if (isThenable(out)) {
-            out = signal === undefined ? await out : await this.race(out, signal, undefined, undefined, 0);
+            out =
+              signal === undefined && deadline === undefined
+                ? await out
+                : await this.race(out, signal, undefined, undefined, Math.max(0, left()), budgetMs);
           }
         }
         if (!(out instanceof Uint8Array)) throw badReturn(out);
       } catch (error) {
+        // The whole execution's budget is not this handler's failure: never isolated, never reported as one.
+        if (error instanceof ExecutionTimeout) throw error;
         const stop = this.fail(chain, entry, error, signal, isolated);
         if (stop !== undefined) throw stop;
         continue;
@@ -490,6 +603,8 @@ export class HookRegistry implements HookRegistrar {
     data: Uint8Array,
     signal: AbortSignal | undefined,
     timeoutMs: number,
+    executionLeftMs = Number.POSITIVE_INFINITY,
+    executionBudgetMs?: number,
   ): Uint8Array | Promise<unknown> {
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(signal?.reason);
@@ -512,9 +627,16 @@ export class HookRegistry implements HookRegistrar {
       return result;
     }
     const remaining = Math.max(0, timeoutMs - (now() - started));
-    return this.race(result as PromiseLike<unknown>, signal, controller, timeoutMs, remaining).finally(() =>
-      signal?.removeEventListener('abort', onAbort),
-    );
+    // The handler's own budget, or what is left of the execution's when that ends first.
+    const ownFirst = remaining <= executionLeftMs - (now() - started);
+    return this.race(
+      result as PromiseLike<unknown>,
+      signal,
+      controller,
+      ownFirst ? timeoutMs : undefined,
+      ownFirst ? remaining : Math.max(0, executionLeftMs - (now() - started)),
+      ownFirst ? undefined : executionBudgetMs,
+    ).finally(() => signal?.removeEventListener('abort', onAbort));
   }
 
   /**
@@ -527,6 +649,7 @@ export class HookRegistry implements HookRegistrar {
     controller: AbortController | undefined,
     timeoutMs: number | undefined,
     remainingMs: number,
+    executionBudgetMs?: number,
   ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -538,10 +661,13 @@ export class HookRegistry implements HookRegistrar {
         if (timer !== undefined) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
       };
-      if (timeoutMs !== undefined) {
+      if (timeoutMs !== undefined || executionBudgetMs !== undefined) {
         timer = setTimeout(() => {
           signal?.removeEventListener('abort', onAbort);
-          const error = new HandlerTimeout(timeoutMs, timeoutMs);
+          const error =
+            timeoutMs !== undefined
+              ? new HandlerTimeout(timeoutMs, timeoutMs)
+              : new ExecutionTimeout(executionBudgetMs ?? 0);
           controller?.abort(error);
           reject(error);
         }, remainingMs);

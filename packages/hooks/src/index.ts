@@ -23,4 +23,4 @@ export { TypedHook, type TypedHookHandler, typedHandler } from './typed-hook.js'
 
 /** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
 export const LAYER = 1;
-export { HandlerTimeout } from './hook-errors.js';
+export { ExecutionTimeout, HandlerTimeout } from './hook-errors.js';

@@ -19,6 +19,7 @@ import {
   encodeResponse,
   HOST_TO_PLUGIN_KINDS,
   PLUGIN_TO_HOST_KINDS,
+  requestKindOf,
 } from './protocol.js';
 
 /**
@@ -40,16 +41,26 @@ export interface IpcChannelOptions {
   /** Most requests of this side waiting for a response; more are refused (`SendRefused`). Default 65 536. */
   maxPendingRequests?: number;
   /**
-   * Most requests of the peer served at once. At this many the channel stops reading the stream (backpressure: the
-   * peer's writes block in the kernel) until some complete. Default 1024.
+   * Most requests of the peer served at once; later ones wait, in arrival order, in a bounded queue
+   * ({@link IpcChannelOptions.maxQueuedRequests}). Default 1024 (`host` role: 256).
    */
   maxConcurrentRequests?: number;
   /**
+   * Most requests of the peer waiting to be served beyond `maxConcurrentRequests`. A request past it (or past
+   * `maxQueuedRequestBytes`) is answered at once with a `QuotaExceeded` error and reported to `onQuotaExceeded`.
+   * Default 65 536 (`host` role: 1024).
+   */
+  maxQueuedRequests?: number;
+  /** Most payload bytes of the peer's requests waiting to be served. Default 64 MiB. */
+  maxQueuedRequestBytes?: number;
+  /**
    * Most bytes of frames waiting for the stream to drain (the peer not reading). Beyond it `sendRequest` is refused
-   * (`SendRefused`) and reading stops until the queue drains, so a stuck peer never grows the host's memory without
-   * bound. Default 64 MiB; always at least one frame can queue.
+   * (`SendRefused`); a response that would have to wait beyond it ends the channel (`PeerNotReading`): the peer keeps
+   * sending requests without reading the answers. Default 64 MiB; always at least one frame can queue.
    */
   maxQueuedBytes?: number;
+  /** Called for each request of the peer refused with `QuotaExceeded` (the host records a violation). */
+  onQuotaExceeded?: (error: PluginError) => void;
   /** Used in error messages (the plugin name). */
   label?: string;
 }
@@ -89,6 +100,8 @@ const MAX_ABANDONED_IDS = 65_536;
 /** How long a graceful close waits for buffered writes before destroying the stream. */
 const CLOSE_FLUSH_MS = 2000;
 
+const EMPTY = Buffer.alloc(0);
+
 const ALL_KINDS: ReadonlySet<IpcRequestKind> = new Set([...HOST_TO_PLUGIN_KINDS, ...PLUGIN_TO_HOST_KINDS]);
 
 function positiveInt(value: number | undefined, fallback: number, name: string, allowZero = false): number {
@@ -124,23 +137,32 @@ export class IpcChannel {
   readonly maxFrameBytes: number;
   private readonly stream: Duplex;
   private readonly accepted: ReadonlySet<IpcRequestKind>;
+  private readonly role: IpcRole;
   private readonly decoder: FrameDecoder;
   private readonly requestTimeoutMs: number;
   private readonly stallTimeoutMs: number;
   private readonly maxPending: number;
   private readonly maxConcurrent: number;
+  private readonly maxQueuedRequests: number;
+  private readonly maxQueuedRequestBytes: number;
   private readonly maxQueuedBytes: number;
+  private readonly onQuotaExceeded: ((error: PluginError) => void) | undefined;
   private queuedBytes = 0;
+  /** Requests of the peer waiting for a serving slot, in arrival order (a Map keeps insertion order). */
+  private readonly backlog = new Map<number, { request: IpcRequest | ExecuteHookRequest; bytes: number }>();
+  private backlogBytes = 0;
+  private pumping = false;
   private readonly label: string;
   private readonly pending = new Map<number, Pending>();
   private readonly abandoned = new Set<number>();
   private readonly serving = new Map<number, AbortController>();
-  /** Frames waiting for 'drain'; counted against `maxConcurrentRequests` so a peer that doesn't read is paused. */
-  private readonly writeQueue: Buffer[] = [];
+  /** Frames waiting for 'drain', bounded by `maxQueuedBytes`. */
+  private writeQueue: Buffer[] = [];
+  /** Index of the next frame to write in `writeQueue` (a head index: `shift()` is O(n) on long queues). */
+  private writeHead = 0;
   private handler: IpcRequestHandler | undefined;
   private nextId = 1;
   private stallTimer: ReturnType<typeof setTimeout> | undefined;
-  private paused = false;
   private corked = false;
   private readonly uncork = (): void => {
     this.corked = false;
@@ -178,6 +200,7 @@ export class IpcChannel {
   constructor(stream: Duplex, options: IpcChannelOptions = {}) {
     this.stream = stream;
     const role = options.role ?? 'peer';
+    this.role = role;
     this.accepted =
       role === 'host' ? PLUGIN_TO_HOST_KINDS : role === 'plugin' ? HOST_TO_PLUGIN_KINDS : ALL_KINDS;
     this.maxFrameBytes = positiveInt(options.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes');
@@ -185,8 +208,25 @@ export class IpcChannel {
     this.requestTimeoutMs = positiveInt(options.requestTimeoutMs, 30_000, 'requestTimeoutMs', true);
     this.stallTimeoutMs = positiveInt(options.stallTimeoutMs, 10_000, 'stallTimeoutMs');
     this.maxPending = positiveInt(options.maxPendingRequests, 65_536, 'maxPendingRequests');
-    this.maxConcurrent = positiveInt(options.maxConcurrentRequests, 1024, 'maxConcurrentRequests');
+    this.maxConcurrent = positiveInt(
+      options.maxConcurrentRequests,
+      role === 'host' ? 256 : 1024,
+      'maxConcurrentRequests',
+    );
+    this.maxQueuedRequests = positiveInt(
+      options.maxQueuedRequests,
+      role === 'host' ? 1024 : 65_536,
+      'maxQueuedRequests',
+      true,
+    );
+    this.maxQueuedRequestBytes = positiveInt(
+      options.maxQueuedRequestBytes,
+      64 * 1024 * 1024,
+      'maxQueuedRequestBytes',
+      true,
+    );
     this.maxQueuedBytes = positiveInt(options.maxQueuedBytes, 64 * 1024 * 1024, 'maxQueuedBytes');
+    this.onQuotaExceeded = options.onQuotaExceeded;
     this.label = options.label ?? 'ipc';
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
@@ -217,6 +257,20 @@ export class IpcChannel {
   /** Bytes of frames waiting for the stream to drain (bounded by `maxQueuedBytes` plus one frame). */
   get queuedWriteBytes(): number {
     return this.queuedBytes;
+  }
+
+  private get queuedFrames(): number {
+    return this.writeQueue.length - this.writeHead;
+  }
+
+  /** Requests of the peer being served now. */
+  get servingCount(): number {
+    return this.serving.size;
+  }
+
+  /** Requests of the peer waiting for a serving slot. */
+  get queuedRequestCount(): number {
+    return this.backlog.size;
   }
 
   /** Sets the handler of the peer's requests. Requests arriving with no handler get an `Unsupported` error. */
@@ -272,7 +326,7 @@ export class IpcChannel {
         `${this.label}: ${request.kind} of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
       );
     }
-    if (this.writeQueue.length > 0 && this.queuedBytes + frame.length > this.maxQueuedBytes) {
+    if (this.queuedFrames > 0 && this.queuedBytes + frame.length > this.maxQueuedBytes) {
       throw ipcError(
         'SendRefused',
         `${this.label}: the peer is not reading (${this.queuedBytes} bytes queued)`,
@@ -356,14 +410,25 @@ export class IpcChannel {
     entry.reject(error);
   }
 
-  private write(frame: Buffer): void {
+  private write(frame: Buffer, isResponse = false): void {
     if (this.closeError !== undefined) return;
-    if (this.writeQueue.length > 0 || this.stream.writableNeedDrain) {
-      // Bounded: at most the pending requests of this side (maxPendingRequests) plus the responses to the peer, which
-      // count against maxConcurrentRequests and pause reading when the peer does not read its responses.
+    if (this.queuedFrames > 0 || this.stream.writableNeedDrain) {
+      // Bounded: requests of this side are refused past maxQueuedBytes (trySendRequest); a response past it means
+      // the peer keeps asking without reading the answers. Reading never stops for this: the peer's answers to our
+      // own requests must always get through, or two busy ends would wait on each other forever.
+      // Not in a plugin: its peer is the host, whose reads may only lag (its answers then queue in the plugin's own,
+      // capped memory).
+      if (isResponse && this.role !== 'plugin' && this.queuedBytes + frame.length > this.maxQueuedBytes) {
+        this.fail(
+          ipcError(
+            'PeerNotReading',
+            `${this.label}: the peer does not read its responses (${this.queuedBytes} bytes queued)`,
+          ),
+        );
+        return;
+      }
       this.writeQueue.push(frame);
       this.queuedBytes += frame.length;
-      this.updateFlow();
       return;
     }
     if (!this.corked) {
@@ -376,24 +441,24 @@ export class IpcChannel {
   }
 
   private flushWaiters(): void {
-    while (this.writeQueue.length > 0 && !this.stream.writableNeedDrain && this.closeError === undefined) {
-      const frame = this.writeQueue.shift() as Buffer;
+    if (this.queuedFrames > 0 && !this.corked && this.closeError === undefined) {
+      // The queued frames leave in one writev, not one syscall each.
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(this.uncork);
+    }
+    while (this.queuedFrames > 0 && !this.stream.writableNeedDrain && this.closeError === undefined) {
+      const frame = this.writeQueue[this.writeHead] as Buffer;
+      this.writeQueue[this.writeHead++] = EMPTY;
+      if (this.writeHead === this.writeQueue.length) {
+        this.writeQueue = [];
+        this.writeHead = 0;
+      } else if (this.writeHead >= 1024 && this.writeHead * 2 >= this.writeQueue.length) {
+        this.writeQueue = this.writeQueue.slice(this.writeHead);
+        this.writeHead = 0;
+      }
       this.queuedBytes -= frame.length;
       this.stream.write(frame);
-    }
-    this.updateFlow();
-  }
-
-  /** Pauses reading while the peer's work in progress (served + responses unsent) is at the cap; resumes at half. */
-  private updateFlow(): void {
-    if (this.closeError !== undefined) return;
-    const load = this.serving.size + this.writeQueue.length;
-    if (!this.paused && (load >= this.maxConcurrent || this.queuedBytes >= this.maxQueuedBytes)) {
-      this.paused = true;
-      this.stream.pause();
-    } else if (this.paused && load <= this.maxConcurrent / 2 && this.queuedBytes < this.maxQueuedBytes / 2) {
-      this.paused = false;
-      this.stream.resume();
     }
   }
 
@@ -440,17 +505,35 @@ export class IpcChannel {
         return;
       }
       case FrameType.Request: {
-        const req = decodeRequest(frame.kind, frame.payload);
-        if (!this.accepted.has(req.kind)) {
-          throw ipcError('UnexpectedKind', `${this.label}: the peer may not send ${req.kind}`);
+        const kind = requestKindOf(frame.kind);
+        if (kind === undefined)
+          throw ipcError('UnknownKind', `${this.label}: unknown request kind ${frame.kind}`);
+        if (!this.accepted.has(kind)) {
+          throw ipcError('UnexpectedKind', `${this.label}: the peer may not send ${kind}`);
         }
-        if (this.serving.has(frame.id)) {
+        if (this.serving.has(frame.id) || this.backlog.has(frame.id)) {
           throw ipcError(
             'DuplicateRequestId',
             `${this.label}: request id ${frame.id} is already being served`,
           );
         }
-        this.serve(frame.id, req);
+        // Served in arrival order: a request waits while earlier ones wait (ContextChanged before a later hook).
+        if (this.backlog.size === 0 && this.serving.size < this.maxConcurrent) {
+          this.serve(frame.id, decodeRequest(frame.kind, frame.payload));
+          return;
+        }
+        const bytes = frame.payload.length;
+        if (
+          this.backlog.size >= this.maxQueuedRequests ||
+          this.backlogBytes + bytes > this.maxQueuedRequestBytes
+        ) {
+          this.refuse(frame.id, kind, bytes);
+          return;
+        }
+        // Decoded from a copy: a waiting request must not keep the whole received chunk alive.
+        const request = decodeRequest(frame.kind, Buffer.from(frame.payload));
+        this.backlog.set(frame.id, { request, bytes });
+        this.backlogBytes += bytes;
         return;
       }
       case FrameType.Cancel:
@@ -461,16 +544,45 @@ export class IpcChannel {
         this.serving
           .get(frame.id)
           ?.abort(new PluginError('Aborted', `${this.label}: request cancelled by the peer`));
+        {
+          const waiting = this.backlog.get(frame.id);
+          if (waiting !== undefined) {
+            // Never started: dropped without an answer (the peer gave up on it).
+            this.backlog.delete(frame.id);
+            this.backlogBytes -= waiting.bytes;
+          }
+        }
         return;
       default:
         throw ipcError('UnknownFrameType', `${this.label}: unknown frame type ${frame.type}`);
     }
   }
 
+  /** Answers a request over the peer's quota with `QuotaExceeded`, without running it. */
+  private refuse(id: number, kind: IpcRequestKind, bytes: number): void {
+    const queued = this.backlog.size;
+    const error = new PluginError(
+      'QuotaExceeded',
+      `${this.label}: too many requests in flight (${this.serving.size} served, ${queued} waiting, ${this.backlogBytes + bytes} bytes); ${kind} refused`,
+      {
+        details: {
+          resource: 'ipc-requests',
+          used: this.serving.size + queued + 1,
+          limit: this.maxConcurrent + this.maxQueuedRequests,
+        },
+      },
+    );
+    try {
+      this.onQuotaExceeded?.(error);
+    } catch {
+      // the host's observer must not break the channel
+    }
+    this.write(encodeResponse(id, errorResponse(error, kind)), true);
+  }
+
   private serve(id: number, req: IpcRequest | ExecuteHookRequest): void {
     const controller = new AbortController();
     this.serving.set(id, controller);
-    this.updateFlow();
     const handler = this.handler;
     let result: Awaitable<IpcResponse>;
     try {
@@ -497,6 +609,34 @@ export class IpcChannel {
   private respond(id: number, res: IpcResponse, kind: IpcRequestKind): void {
     this.serving.delete(id);
     if (this.closeError !== undefined) return;
+    this.answer(id, res, kind);
+    this.pump();
+  }
+
+  /** Starts waiting requests while slots are free; a loop, not recursion, as synchronous handlers answer at once. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (
+        this.backlog.size > 0 &&
+        this.serving.size < this.maxConcurrent &&
+        this.closeError === undefined
+      ) {
+        const [nextId, waiting] = this.backlog.entries().next().value as [
+          number,
+          { request: IpcRequest | ExecuteHookRequest; bytes: number },
+        ];
+        this.backlog.delete(nextId);
+        this.backlogBytes -= waiting.bytes;
+        this.serve(nextId, waiting.request);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private answer(id: number, res: IpcResponse, kind: IpcRequestKind): void {
     let frame: Buffer;
     try {
       frame = encodeResponse(id, res);
@@ -506,8 +646,7 @@ export class IpcChannel {
     } catch (e) {
       frame = encodeResponse(id, errorResponse(e, kind));
     }
-    this.write(frame);
-    this.updateFlow();
+    this.write(frame, true);
   }
 
   private shutdown(error: PluginError, destroyNow: boolean): void {
@@ -524,7 +663,10 @@ export class IpcChannel {
     for (const id of [...this.pending.keys()]) this.settle(id)?.reject(error);
     for (const controller of this.serving.values()) controller.abort(error);
     this.serving.clear();
-    this.writeQueue.length = 0;
+    this.backlog.clear();
+    this.backlogBytes = 0;
+    this.writeQueue = [];
+    this.writeHead = 0;
     this.queuedBytes = 0;
     this.abandoned.clear();
     if (destroyNow) {

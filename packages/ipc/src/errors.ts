@@ -27,6 +27,8 @@ export type IpcFailureReason =
   | 'DuplicateRequestId'
   /** Too many requests of the peer in flight at once. */
   | 'TooManyRequests'
+  /** The peer keeps sending requests without reading the answers (more than `maxQueuedBytes` of them wait). */
+  | 'PeerNotReading'
   /** The peer closed its end. */
   | 'PeerClosed'
   /** The stream reported an error. */

@@ -27,6 +27,7 @@ export {
   FrameType,
 } from './frame.js';
 export { connectToHost, PLUGIN_IPC_FD } from './host-socket.js';
+export { DEFAULT_LOG_BUDGET, type LogBudget, LogLimiter, type LogVerdict } from './log-budget.js';
 export { MAX_VALUE_CONTAINERS, MAX_VALUE_NODES } from './msgpack-scan.js';
 export { processMetrics, type ServePluginOptions, type ServeResult, servePlugin } from './plugin-server.js';
 export { messagePortStream } from './port-stream.js';

@@ -1,5 +1,6 @@
 import { Duplex } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
+import { ipcError } from './errors.js';
 
 /** Bytes a sender may have in flight, unacknowledged by the receiving side's reader. */
 const DEFAULT_WINDOW_BYTES = 1024 * 1024;
@@ -60,7 +61,8 @@ export function messagePortStream(port: MessagePort, options: { windowBytes?: nu
 
   port.on('message', (message: unknown) => {
     if (!isPortMessage(message)) {
-      stream.destroy(new Error('unexpected message on the IPC port'));
+      // A protocol violation of the other thread, reported as such (the channel's StreamError keeps it as cause).
+      stream.destroy(ipcError('MalformedFrame', 'unexpected message on the IPC port'));
       return;
     }
     switch (message.t) {

@@ -12,6 +12,7 @@ import {
 } from '@plugward/types';
 import { expectResponse, type IpcChannel } from './channel.js';
 import { ipcError } from './errors.js';
+import { DEFAULT_LOG_BUDGET, type LogBudget, LogLimiter } from './log-budget.js';
 import type { ExecuteHookRequest } from './protocol.js';
 
 /** The part of a `ChildProcess` the client watches (so a worker or sandbox wrapper can stand in). */
@@ -41,6 +42,14 @@ export interface PluginProcessClientOptions {
   hookTimeoutMs?: number;
   /** The plugin's process: its exit (code, signal) is reported in {@link PluginProcessClient.exited}. */
   process?: WatchedProcess;
+  /**
+   * How much the plugin may log (default {@link DEFAULT_LOG_BUDGET}). Lines over it are dropped and answered with
+   * `QuotaExceeded`; the first of a run gives one notice in the log and one call of `onQuotaExceeded`, and the count
+   * of dropped lines is logged when lines flow again.
+   */
+  logBudget?: Partial<LogBudget>;
+  /** Called when the plugin goes past a quota this client enforces (its log budget); the registry records a violation. */
+  onQuotaExceeded?: (error: PluginError) => void;
 }
 
 /** How a plugin process ended. */
@@ -62,6 +71,12 @@ export interface ForwardedHook {
   /** Index among this plugin's handlers of `name`, sent back with each ExecuteHook. */
   handlerIndex: number;
 }
+
+const DROPPED_LOG: IpcResponse = Object.freeze({
+  kind: 'Error',
+  code: 'QuotaExceeded',
+  message: 'log budget exceeded: line dropped',
+});
 
 function defaultLog(plugin: string): (level: LogLevel, message: string) => void {
   return (level, message) => {
@@ -87,12 +102,14 @@ export class PluginProcessClient {
   private readonly registrations: unknown[] = [];
   private readonly countByName = new Map<string, number>();
   private shutdownRequested = false;
+  private readonly logLimiter: LogLimiter;
 
   constructor(channel: IpcChannel, options: PluginProcessClientOptions) {
     this.channel = channel;
     this.options = options;
     this.pluginName = options.pluginName;
     this.log = options.log ?? defaultLog(options.pluginName);
+    this.logLimiter = new LogLimiter(options.logBudget ?? DEFAULT_LOG_BUDGET);
     channel.setRequestHandler((request, info) => this.serve(request, info.signal));
     const processExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined>(
       (resolve) => {
@@ -267,8 +284,7 @@ export class PluginProcessClient {
       case 'ContextKeys':
         return { kind: 'Success', value: await ctx.keys() };
       case 'Log':
-        this.log(request.level, request.message);
-        return { kind: 'Success' };
+        return this.logLine(request.level, request.message);
       case 'Fetch': {
         const broker = this.options.fetch;
         if (broker === undefined) {
@@ -282,6 +298,29 @@ export class PluginProcessClient {
       default:
         throw new PluginError('Unsupported', `the host does not serve ${request.kind}`);
     }
+  }
+
+  private logLine(level: LogLevel, message: string): IpcResponse {
+    const verdict = this.logLimiter.admit(message.length);
+    if (verdict.admit) {
+      if (verdict.suppressed > 0) {
+        this.log(
+          'warn',
+          `${verdict.suppressed} log lines of this plugin were suppressed (over its log budget)`,
+        );
+      }
+      this.log(level, message);
+      return { kind: 'Success' };
+    }
+    if (verdict.error !== undefined) {
+      this.log('warn', `log budget exceeded: lines of this plugin are suppressed (${verdict.error.message})`);
+      try {
+        this.options.onQuotaExceeded?.(verdict.error);
+      } catch {
+        // the host's observer must not fail the plugin's call
+      }
+    }
+    return DROPPED_LOG;
   }
 
   private async registerHook(name: string, priority: number): Promise<IpcResponse> {

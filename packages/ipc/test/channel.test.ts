@@ -166,32 +166,90 @@ describe('IpcChannel timeouts, abort and close', () => {
     expect(ipcFailureReason(after)).toBe('ChannelClosed');
   });
 
-  it('stops reading while maxConcurrentRequests are being served (backpressure)', async () => {
+  it('serves at most maxConcurrentRequests at once; later requests wait in arrival order', async () => {
     const [a, b] = await channels({}, { maxConcurrentRequests: 4 });
-    let started = 0;
+    const order: number[] = [];
     const release: (() => void)[] = [];
-    b.setRequestHandler(() => {
-      started++;
+    b.setRequestHandler((req) => {
+      order.push((req as { data: Uint8Array }).data[0] as number);
       return new Promise<IpcResponse>((resolve) => release.push(() => resolve({ kind: 'Success' })));
     });
     const calls: Promise<IpcResponse>[] = [];
-    for (let i = 0; i < 40; i++) {
-      calls.push(a.sendRequest(hook(new Uint8Array([i]))));
-      await delay(3); // separate chunks, so the pause is what stops them
-    }
-    await delay(50);
-    const seen = started;
-    await delay(100);
-    // Reading stopped at the cap (a chunk read together may overshoot it a little), and stays stopped.
-    expect(seen).toBeGreaterThanOrEqual(4);
-    expect(seen).toBeLessThan(40);
-    expect(started).toBe(seen);
-    while (release.length > 0 || started < 40) {
+    for (let i = 0; i < 40; i++) calls.push(a.sendRequest(hook(new Uint8Array([i]))));
+    await waitFor(() => b.queuedRequestCount === 36);
+    expect(b.servingCount).toBe(4);
+    expect(order).toEqual([0, 1, 2, 3]);
+    while (order.length < 40 || release.length > 0) {
       for (const r of release.splice(0)) r();
-      await delay(5);
+      await delay(2);
     }
-    for (const r of release.splice(0)) r();
+    expect(order).toEqual([...Array(40).keys()]);
     expect((await Promise.all(calls)).length).toBe(40);
+  });
+
+  it('refuses requests past the waiting queue with QuotaExceeded, and keeps serving', async () => {
+    const refused: PluginError[] = [];
+    const [a, b] = await channels(
+      {},
+      { maxConcurrentRequests: 2, maxQueuedRequests: 3, onQuotaExceeded: (e) => refused.push(e) },
+    );
+    const release: (() => void)[] = [];
+    b.setRequestHandler(
+      () => new Promise<IpcResponse>((resolve) => release.push(() => resolve({ kind: 'Success' }))),
+    );
+    const calls = Array.from({ length: 10 }, (_, i) => a.sendRequest(hook(new Uint8Array([i]))));
+    await waitFor(() => refused.length === 5);
+    expect(refused[0]?.code).toBe('QuotaExceeded');
+    expect(refused[0]?.details).toMatchObject({ resource: 'ipc-requests', limit: 5 });
+    while (release.length > 0 || b.queuedRequestCount > 0) {
+      for (const r of release.splice(0)) r();
+      await delay(2);
+    }
+    const results = await Promise.all(calls);
+    expect(results.filter((r) => r.kind === 'Success')).toHaveLength(5);
+    expect(results.filter((r) => r.kind === 'Error' && r.code === 'QuotaExceeded')).toHaveLength(5);
+    expect(b.isClosed).toBe(false);
+    const again = a.sendRequest(hook(new Uint8Array([1])));
+    await waitFor(() => release.length === 1);
+    for (const r of release.splice(0)) r();
+    expect(await again).toEqual({ kind: 'Success' });
+  });
+
+  it('does not deadlock when both ends are busy serving requests that call back (the log-from-a-hook case)', async () => {
+    // The plugin end serves few requests at once; each handler makes 20 calls back to the host (as a hook that logs)
+    // and answers only when they are answered. The host has 3000 calls queued to the plugin.
+    const [host, plugin] = await channels(
+      { role: 'host', maxConcurrentRequests: 4, maxQueuedRequests: 100_000 },
+      { role: 'plugin', maxConcurrentRequests: 8 },
+    );
+    host.setRequestHandler(() => ({ kind: 'Success' }));
+    plugin.setRequestHandler(async (req) => {
+      const logs: Promise<IpcResponse>[] = [];
+      for (let i = 0; i < 20; i++)
+        logs.push(plugin.sendRequest({ kind: 'Log', level: 'info', message: 'x'.repeat(200) }));
+      await Promise.all(logs);
+      return echo(req as { kind: string; data?: Uint8Array });
+    });
+    const calls = Array.from({ length: 3000 }, (_, i) =>
+      host.sendRequest(hook(new Uint8Array([i & 0xff])), { timeoutMs: 20_000 }),
+    );
+    const results = await Promise.all(calls);
+    expect(results.every((r) => r.kind === 'HookResult')).toBe(true);
+    expect(host.isClosed || plugin.isClosed).toBe(false);
+  }, 30_000);
+
+  it('ends the channel when the peer keeps asking without reading the answers (PeerNotReading)', async () => {
+    const { channel, raw } = await hostile({ maxQueuedBytes: 64 * 1024 });
+    raw.pause(); // never reads what the channel answers
+    channel.setRequestHandler(() => ({ kind: 'Success', value: 'y'.repeat(16 * 1024) }));
+    const frame = encodeRequest(1, { kind: 'ContextGet', key: 'k' });
+    for (let id = 1; id <= 2000 && !channel.isClosed; id++) {
+      frame.writeUInt32LE(id, 6);
+      raw.write(Buffer.from(frame));
+      if (id % 50 === 0) await delay(1);
+    }
+    const err = await channel.closed;
+    expect(ipcFailureReason(err)).toBe('PeerNotReading');
   });
 });
 

@@ -7,6 +7,7 @@ import {
   isPluginError,
   MINIMAL_REQUIREMENTS,
   type PluginContextApi,
+  type PluginError,
   type PluginInstance,
   type PluginRuntimeApi,
 } from '@plugward/types';
@@ -295,5 +296,51 @@ describe('PluginProcessClient serving the plugin', () => {
     const exit = await client.exited;
     expect(exit).toMatchObject({ signal: 'SIGKILL', crashed: true });
     expect(ipcFailureReason(exit.error)).toBe('PeerClosed');
+  });
+
+  it('holds a plugin flooding its log to the budget: lines dropped, one notice, one quota report', async () => {
+    const [a, b] = await socketPair();
+    const host = new IpcChannel(a, { role: 'host' });
+    const plugin = new IpcChannel(b, { role: 'plugin' });
+    cleanup.push(
+      () => host.destroy(),
+      () => plugin.destroy(),
+    );
+    const lines: string[] = [];
+    const quota: PluginError[] = [];
+    new PluginProcessClient(host, {
+      pluginName: 'chatty',
+      hooks: { register: () => undefined },
+      context: {
+        get: () => undefined as never,
+        set: () => undefined,
+        remove: () => false,
+        has: () => false,
+        keys: () => [],
+      },
+      log: (_level, message) => lines.push(message),
+      logBudget: { burstLines: 100, linesPerSecond: 10, burstBytes: 64 * 1024, bytesPerSecond: 1024 },
+      onQuotaExceeded: (e) => quota.push(e),
+    });
+    const sent = Array.from({ length: 5000 }, () =>
+      plugin.sendRequest({ kind: 'Log', level: 'info', message: 'x'.repeat(100) }),
+    );
+    const results = await Promise.all(sent);
+    const ok = results.filter((r) => r.kind === 'Success').length;
+    expect(ok).toBeGreaterThanOrEqual(100);
+    expect(ok).toBeLessThan(200);
+    expect(results.filter((r) => r.kind === 'Error' && r.code === 'QuotaExceeded').length).toBe(5000 - ok);
+    expect(quota).toHaveLength(1);
+    expect(quota[0]?.code).toBe('QuotaExceeded');
+    expect(lines.filter((l) => l.includes('suppressed'))).toHaveLength(1);
+    // A single huge line is refused by bytes.
+    await delay(150);
+    expect(
+      await plugin.sendRequest({ kind: 'Log', level: 'info', message: 'y'.repeat(200_000) }),
+    ).toMatchObject({
+      kind: 'Error',
+      code: 'QuotaExceeded',
+    });
+    expect(host.isClosed).toBe(false);
   });
 });

@@ -9,7 +9,14 @@ export interface RegistryEvents {
   /** A plugin failed to load or to initialise. */
   failed: { name: string; error: PluginError };
   /** A plugin's process ended without being asked to. */
-  crashed: { name: string; exitCode: number | null; signal: string | null; oomKilled: boolean };
+  crashed: {
+    name: string;
+    exitCode: number | null;
+    signal: string | null;
+    oomKilled: boolean;
+    /** Set when the host ended the plugin for breaking the IPC protocol (the ipc failure reason). */
+    protocolViolation?: string;
+  };
   /** A plugin went past one of its limits. */
   violation: { name: string; violation: ViolationType; count: number; willUnmount: boolean };
   /** A hook handler of a plugin failed. */

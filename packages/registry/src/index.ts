@@ -31,6 +31,14 @@ export {
   type PluginRegistrarOptions,
   pluginRegistrar,
 } from './plugin-registrar.js';
+export {
+  brokerQuota,
+  defaultInitTimeoutMs,
+  hookCallTimeoutMs,
+  type PluginQuotaOptions,
+  protocolViolationOf,
+  quotaViolationOf,
+} from './quotas.js';
 export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
 export { runtimeEntry } from './tiers/out-of-process.js';
 export { sandboxConfigFor } from './tiers/sandbox-config.js';

@@ -52,6 +52,16 @@ import {
 } from './grant-policy.js';
 import { placePlugin } from './placement.js';
 import { pluginRegistrar } from './plugin-registrar.js';
+import {
+  brokerQuota,
+  defaultInitTimeoutMs,
+  hookCallTimeoutMs,
+  type PluginQuotaOptions,
+  quotaReporter,
+  reportingContext,
+  reportingFetch,
+  withinInitBudget,
+} from './quotas.js';
 import { inProcessHandle } from './tiers/in-process.js';
 import { isTimeoutError, startOutOfProcess } from './tiers/out-of-process.js';
 import type { TierHandle } from './tiers/tier.js';
@@ -88,6 +98,8 @@ export interface PluginRegistryOptions {
    * plugins. Default: nothing granted to untrusted plugins; trusted plugins get their signed requirements.
    */
   grants?: HostGrants;
+  /** Per-plugin bounds on what the host spends for a plugin (context, fetch, IPC, log, init time); see the README. */
+  quotas?: PluginQuotaOptions;
 }
 
 interface Entry {
@@ -142,6 +154,7 @@ export class PluginRegistry {
   readonly #log: (plugin: string, level: string, message: string) => void;
   readonly #fetchBrokerOptions: Omit<FetchBrokerOptions, 'allowedTargets'>;
   readonly #grants: HostGrants;
+  readonly #quotas: PluginQuotaOptions;
   #closed = false;
   readonly #monitors = new Set<AbortController>();
   /** Every loadPlugin call in progress, from its first line. */
@@ -153,13 +166,16 @@ export class PluginRegistry {
     }
     this.security = options.security;
     this.loader = options.loader ?? new PluginLoader(options.security);
-    this.hooks = options.hooks ?? new HookRegistry();
+    this.#hostLimits = options.hostLimits ?? { ...DEFAULT_RESOURCE_LIMITS };
+    this.#quotas = options.quotas ?? {};
+    this.hooks =
+      options.hooks ??
+      new HookRegistry({ executionTimeoutMs: hookCallTimeoutMs(this.#hostLimits, this.#quotas) });
     this.context = options.context ?? new PluginContext();
     this.sandbox = options.sandbox;
     this.policy = { ...DEFAULT_SECURITY_POLICY, ...options.policy };
     this.#defaultTier = options.defaultTier ?? 'in-process';
     this.#overrides = options.tierOverrides ?? {};
-    this.#hostLimits = options.hostLimits ?? { ...DEFAULT_RESOURCE_LIMITS };
     this.#fetchBrokerOptions = options.fetchBroker ?? {};
     this.#grants = options.grants ?? {};
     this.#unmount = { ...(options.unmountBehavior ?? DEFAULT_UNMOUNT_BEHAVIOR) };
@@ -544,6 +560,7 @@ export class PluginRegistry {
       this.hooks.unregisterAll(name);
       if (entry.handle) await entry.handle.stop({ callShutdown: false, timeoutMs: 2000 });
       entry.handle = undefined;
+      this.context.releasePlugin(name);
       entry.info.status = err.code === 'UntrustedPlugin' ? 'Untrusted' : 'Failed';
       entry.info.error = displayText(err.message, MAX_ERROR_CHARS);
       entry.info.pid = undefined;
@@ -588,15 +605,25 @@ export class PluginRegistry {
   ): Promise<TierHandle> {
     const name = entry.info.name;
     const requirements = decision.granted;
-    const contextView = this.context.forPlugin(name, {
-      read: [...requirements.context.read],
-      write: [...requirements.context.write],
-    });
+    const limits = entry.info.resourceLimits;
+    const quotas = this.#quotas;
+    const reportQuota = quotaReporter((v) => this.#violation(entry, v));
+    const contextView = reportingContext(
+      this.context.forPlugin(
+        name,
+        { read: [...requirements.context.read], write: [...requirements.context.write] },
+        quotas.context,
+      ),
+      reportQuota,
+    );
+    const initTimeoutMs = quotas.initTimeoutMs ?? defaultInitTimeoutMs(limits);
+    // Closed when this start fails (an init past its budget may still try to register later, in process).
+    let accepting = true;
     const registrar = pluginRegistrar({
       name,
       hooks: this.hooks,
       grantedHooks: decision.hooks,
-      isOpen: () => entry.registrationsOpen && entry.alive,
+      isOpen: () => accepting && entry.registrationsOpen && entry.alive,
       budgetMs: () => entry.info.resourceLimits.maxCpuTimeMs,
       guard: (hookName, handler) => this.#guard(entry, hookName, handler),
       onBadReturn: (hookName, error) => this.#emit('hook-error', { name, hookName, error }),
@@ -606,9 +633,18 @@ export class PluginRegistry {
       const instance = await this.loader.loadVerified(verified);
       const handle = inProcessHandle(instance);
       try {
-        await instance.init(contextView, { tier, log });
-        await instance.registerHooks(registrar);
+        // In process a synchronous spin can't be pre-empted (trusted code only); a hang can be timed out.
+        await withinInitBudget(
+          (async () => {
+            await instance.init(contextView, { tier, log });
+            await instance.registerHooks(registrar);
+          })(),
+          initTimeoutMs,
+          name,
+        );
       } catch (e) {
+        accepting = false;
+        this.hooks.unregisterAll(name);
         await handle.stop({ callShutdown: false, timeoutMs: 2000 });
         throw toPluginError(e, 'InitializationError', `plugin ${name} failed to initialise`, {
           plugin: name,
@@ -626,8 +662,24 @@ export class PluginRegistry {
       hostContext: this.context,
       log,
       sandbox: this.sandbox,
+      initTimeoutMs,
+      quotas: {
+        ...(quotas.ipcConcurrentRequests === undefined
+          ? {}
+          : { maxConcurrentRequests: quotas.ipcConcurrentRequests }),
+        maxQueuedRequests: quotas.ipcQueuedRequests ?? 1024,
+        maxQueuedRequestBytes: quotas.ipcQueuedRequestBytes ?? 16 * 1024 * 1024,
+        ...(quotas.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: quotas.stallTimeoutMs }),
+        ...(quotas.logBudget === undefined ? {} : { logBudget: quotas.logBudget }),
+      },
+      onQuotaExceeded: reportQuota,
       ...(requirements.network.mode === 'restricted'
-        ? { fetch: this.#brokerFor(requirements.network.allowedTargets) }
+        ? {
+            fetch: reportingFetch(
+              this.#brokerFor(requirements.network.allowedTargets, brokerQuota(limits, quotas)),
+              reportQuota,
+            ),
+          }
         : {}),
     });
   }
@@ -635,8 +687,9 @@ export class PluginRegistry {
   /** The host side of `restricted` network: every request is checked against the plugin's signed allow-list. */
   #brokerFor(
     allowedTargets: readonly NetworkTarget[],
+    quota: { maxInFlight: number; maxBufferedBytes: number },
   ): (req: FetchRequest, signal: AbortSignal) => Promise<FetchResponse> {
-    const broker = new FetchBroker({ ...this.#fetchBrokerOptions, allowedTargets });
+    const broker = new FetchBroker({ ...quota, ...this.#fetchBrokerOptions, allowedTargets });
     return (req, signal) => broker.fetch(req, signal);
   }
 
@@ -681,17 +734,30 @@ export class PluginRegistry {
         entry.registrationsOpen = false;
         entry.handle = undefined;
         this.hooks.unregisterAll(entry.info.name);
+        this.context.releasePlugin(entry.info.name);
         entry.info.status = 'Failed';
         entry.info.pid = undefined;
-        entry.info.error = exit.oomKilled
-          ? 'plugin process was killed for exceeding its memory limit'
-          : `plugin process exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`;
-        this.#emit('crashed', { name: entry.info.name, ...exit });
+        // The kernel's OOM kill explains a torn channel better than the channel does.
+        const pv = exit.oomKilled ? undefined : exit.protocolViolation;
+        entry.info.error = pv
+          ? `ProtocolViolation: the plugin broke the IPC protocol (${pv.reason}) and was ended`
+          : exit.oomKilled
+            ? 'plugin process was killed for exceeding its memory limit'
+            : `plugin process exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`;
+        this.#emit('crashed', {
+          name: entry.info.name,
+          exitCode: exit.exitCode,
+          signal: exit.signal,
+          oomKilled: exit.oomKilled,
+          ...(pv ? { protocolViolation: pv.reason } : {}),
+        });
         this.#violation(
           entry,
-          exit.oomKilled
-            ? { type: 'OutOfMemory', limit: entry.info.resourceLimits.maxHeapBytes }
-            : { type: 'Crash', signal: exit.signal, exitCode: exit.exitCode },
+          pv
+            ? { type: 'ProtocolViolation', reason: pv.reason }
+            : exit.oomKilled
+              ? { type: 'OutOfMemory', limit: entry.info.resourceLimits.maxHeapBytes }
+              : { type: 'Crash', signal: exit.signal, exitCode: exit.exitCode },
           false,
         );
         this.#emit('unloaded', { name: entry.info.name, reason: 'crashed' });
@@ -736,6 +802,7 @@ export class PluginRegistry {
         callShutdown: b.callShutdownHook && (reason !== 'violations' || b.allowCleanup),
         timeoutMs: Math.max(b.maxCleanupTimeMs, 100),
       });
+      this.context.releasePlugin(name);
       entry.info.status = 'Inactive';
       entry.info.pid = undefined;
       entry.info.error =

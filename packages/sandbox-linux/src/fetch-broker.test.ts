@@ -112,3 +112,148 @@ describe('FetchBroker.check', () => {
     expect(() => new FetchBroker({ allowedTargets: [{ host: 'a.com', ports: [70000] }] })).toThrow(/port/);
   });
 });
+
+describe('FetchBroker quotas (attacker: a plugin flooding brokered fetches)', () => {
+  const MiB = 1024 * 1024;
+
+  async function bigServer(bytes: number, delayMs = 0) {
+    let open = 0;
+    let maxOpen = 0;
+    const body = Buffer.alloc(bytes, 1);
+    const server = http.createServer((_q, s) => {
+      setTimeout(() => {
+        s.writeHead(200, { 'content-length': String(bytes) });
+        // Written in slices so the response arrives over time, as from a real peer.
+        let off = 0;
+        const next = (): void => {
+          while (off < bytes) {
+            const part = body.subarray(off, off + 256 * 1024);
+            off += part.length;
+            if (!s.write(part)) {
+              s.once('drain', next);
+              return;
+            }
+          }
+          s.end();
+        };
+        next();
+      }, delayMs);
+    });
+    // Counted per connection (socket), which is what the host spends a descriptor on.
+    server.on('connection', (socket) => {
+      open++;
+      maxOpen = Math.max(maxOpen, open);
+      socket.on('close', () => open--);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    return {
+      url: `http://127.0.0.1:${port}/`,
+      stats: () => ({ open, maxOpen }),
+      close: () =>
+        new Promise<void>((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        }),
+    };
+  }
+
+  it('48 concurrent 7 MiB fetches: in-flight and buffered bytes stay within the plugin quota', async () => {
+    const srv = await bigServer(7 * MiB, 20);
+    try {
+      const broker = new FetchBroker({
+        allowedTargets: [{ host: '127.0.0.1' }],
+        maxInFlight: 4,
+        maxBufferedBytes: 16 * MiB,
+      });
+      let peakBytes = 0;
+      let peakInFlight = 0;
+      const poll = setInterval(() => {
+        peakBytes = Math.max(peakBytes, broker.bufferedBytes);
+        peakInFlight = Math.max(peakInFlight, broker.inFlight);
+      }, 1);
+      const results = await Promise.allSettled(
+        Array.from({ length: 48 }, () => broker.fetch({ url: srv.url, method: 'GET', headers: {} })),
+      );
+      clearInterval(poll);
+      const refused = results.filter(
+        (r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'QuotaExceeded',
+      );
+      const ok = results.filter((r) => r.status === 'fulfilled');
+      // The goal failed: at most 4 ran, the other 44 were refused with the coded error.
+      expect(refused.length).toBeGreaterThanOrEqual(44);
+      expect(ok.length + refused.length).toBe(48);
+      expect(srv.stats().maxOpen).toBeLessThanOrEqual(4);
+      expect(peakInFlight).toBeLessThanOrEqual(4);
+      expect(peakBytes).toBeLessThanOrEqual(16 * MiB);
+      // Nothing left behind: no count, no bytes, no socket.
+      expect(broker.inFlight).toBe(0);
+      expect(broker.bufferedBytes).toBe(0);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(srv.stats().open).toBe(0);
+      // The broker still serves the plugin afterwards, within its quota.
+      const again = await broker.fetch({ url: srv.url, method: 'GET', headers: {} });
+      expect(again.body.byteLength).toBe(7 * MiB);
+      expect(broker.bufferedBytes).toBe(0);
+    } finally {
+      await srv.close();
+    }
+  }, 30_000);
+
+  it('refuses a request body over the byte quota and frees an aborted request at once', async () => {
+    const srv = await bigServer(4 * MiB, 2000);
+    try {
+      const broker = new FetchBroker({ allowedTargets: [{ host: '127.0.0.1' }], maxBufferedBytes: 2 * MiB });
+      await expect(
+        broker.fetch({ url: srv.url, method: 'POST', headers: {}, body: new Uint8Array(3 * MiB) }),
+      ).rejects.toMatchObject({ code: 'QuotaExceeded', details: { resource: 'fetch-bytes' } });
+      // A response growing past the quota is cut off with the coded error.
+      await expect(broker.fetch({ url: srv.url, method: 'GET', headers: {} })).rejects.toMatchObject({
+        code: 'QuotaExceeded',
+      });
+      expect(broker.bufferedBytes).toBe(0);
+      const ac = new AbortController();
+      const pending = broker.fetch({ url: srv.url, method: 'GET', headers: {} }, ac.signal);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(broker.inFlight).toBe(1);
+      ac.abort();
+      await expect(pending).rejects.toMatchObject({ code: 'Timeout' });
+      expect(broker.inFlight).toBe(0);
+      expect(broker.bufferedBytes).toBe(0);
+    } finally {
+      await srv.close();
+    }
+  }, 30_000);
+
+  it('a wide CIDR never unblocks loopback, private or metadata addresses; a narrow explicit one does', async () => {
+    const lookupTo = (address: string) => async () => [
+      { address, family: (address.includes(':') ? 6 : 4) as 4 | 6 },
+    ];
+    for (const host of ['0.0.0.0/0', '::/0', '96.0.0.0/3', '0.0.0.0/1', '::ffff:0.0.0.0/96']) {
+      const b = new FetchBroker({ allowedTargets: [{ host }] });
+      for (const url of [
+        'http://127.0.0.1/',
+        'http://169.254.169.254/latest/meta-data/',
+        'http://10.0.0.1/',
+        'http://0.0.0.0/',
+        'http://[::ffff:127.0.0.1]/',
+        'http://[::1]/',
+      ]) {
+        await expect(b.check(url), `${host} ${url}`).rejects.toMatchObject({ code: 'PermissionDenied' });
+      }
+    }
+    // A listed name that resolves (or rebinds) to loopback stays refused without an explicit IP listing.
+    const named = new FetchBroker({
+      allowedTargets: [{ host: 'api.example.com' }, { host: '0.0.0.0/0' }],
+      lookup: lookupTo('127.0.0.1'),
+    });
+    await expect(named.check('http://api.example.com/')).rejects.toMatchObject({ code: 'PermissionDenied' });
+    const explicit = new FetchBroker({ allowedTargets: [{ host: '127.0.0.1' }, { host: '10.0.0.0/8' }] });
+    await expect(explicit.check('http://127.0.0.1/')).resolves.toMatchObject({ address: '127.0.0.1' });
+    await expect(explicit.check('http://10.1.2.3/')).resolves.toMatchObject({ address: '10.1.2.3' });
+    await expect(explicit.check('http://169.254.169.254/')).rejects.toMatchObject({
+      code: 'PermissionDenied',
+    });
+    expect(() => new FetchBroker({ allowedTargets: [], maxInFlight: 0 })).toThrow(/maxInFlight/);
+  });
+});

@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import {
+  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_EXTERNAL_API_MS,
   type FetchRequest,
   type FetchResponse,
@@ -28,7 +29,22 @@ export interface FetchBrokerOptions {
   maxRequestBytes?: number;
   /** Whole-request timeout (default `DEFAULT_MAX_EXTERNAL_API_MS`). */
   timeoutMs?: number;
+  /**
+   * Most requests of this broker (one broker serves one plugin) in flight at once; one more is refused with
+   * `QuotaExceeded` (`details.resource: 'fetch-requests'`). The registry passes the plugin's `maxConnections`.
+   * Default `DEFAULT_MAX_CONNECTIONS` (50).
+   */
+  maxInFlight?: number;
+  /**
+   * Most bytes the host holds at once for this broker's requests: request bodies plus the response bodies received so
+   * far. A request that would pass it is refused, a response that grows past it is aborted, both with `QuotaExceeded`
+   * (`details.resource: 'fetch-bytes'`). Default 32 MiB.
+   */
+  maxBufferedBytes?: number;
 }
+
+/** Default {@link FetchBrokerOptions.maxBufferedBytes}: 32 MiB. */
+export const DEFAULT_FETCH_BUFFERED_BYTES = 32 * 1024 * 1024;
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 const HOP_BY_HOP = new Set([
@@ -134,6 +150,12 @@ interface CompiledTarget {
   kind: 'domain' | 'wildcard' | 'ip';
   host: string;
   ips?: net.BlockList;
+  /**
+   * True when this IP target names blocked space on purpose (`127.0.0.1`, `10.0.0.0/8`): its network is itself a
+   * blocked address and the prefix is narrow. A wide range (`0.0.0.0/0`, `::/0`, `96.0.0.0/3`) lists public space and
+   * never unblocks loopback, private or metadata addresses that happen to fall inside it.
+   */
+  namesBlocked?: boolean;
   ports?: ReadonlySet<number>;
 }
 
@@ -156,7 +178,10 @@ function compileTarget(t: NetworkTarget): CompiledTarget {
     }
     const list = new net.BlockList();
     list.addSubnet(ip ?? '', bits, fam === 4 ? 'ipv4' : 'ipv6');
-    return { kind: 'ip', host, ips: list, ports };
+    const mapped = fam === 6 ? embeddedIPv4(ip ?? '') : undefined;
+    const v4bits = mapped !== undefined ? bits - 96 : fam === 4 ? bits : -1;
+    const namesBlocked = isBlockedAddress(ip ?? '') && (v4bits >= 0 ? v4bits >= 8 : bits >= 7);
+    return { kind: 'ip', host, ips: list, namesBlocked, ports };
   }
   if (!/^(\*\.)?([a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}\.?$/.test(host)) {
     throw new PluginError('InvalidArgument', `invalid network target ${JSON.stringify(t.host)}`);
@@ -201,6 +226,10 @@ export class FetchBroker {
   readonly #maxResponse: number;
   readonly #maxRequest: number;
   readonly #timeoutMs: number;
+  readonly #maxInFlight: number;
+  readonly #maxBuffered: number;
+  #inFlight = 0;
+  #buffered = 0;
 
   constructor(options: FetchBrokerOptions) {
     this.#targets = options.allowedTargets.map(compileTarget);
@@ -208,6 +237,36 @@ export class FetchBroker {
     this.#maxResponse = options.maxResponseBytes ?? 8 * 1024 * 1024;
     this.#maxRequest = options.maxRequestBytes ?? 8 * 1024 * 1024;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_MAX_EXTERNAL_API_MS;
+    this.#maxInFlight = options.maxInFlight ?? DEFAULT_MAX_CONNECTIONS;
+    this.#maxBuffered = options.maxBufferedBytes ?? DEFAULT_FETCH_BUFFERED_BYTES;
+    for (const [name, v] of [
+      ['maxInFlight', this.#maxInFlight],
+      ['maxBufferedBytes', this.#maxBuffered],
+    ] as const) {
+      if (!Number.isSafeInteger(v) || v < 1) {
+        throw new PluginError('InvalidArgument', `fetch broker ${name} must be a positive integer`);
+      }
+    }
+  }
+
+  /** Requests in flight now (0 once every request has settled). */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Bytes of request and response bodies held now (0 once every request has settled). */
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  #quota(resource: 'fetch-requests' | 'fetch-bytes', used: number, limit: number): PluginError {
+    return new PluginError(
+      'QuotaExceeded',
+      resource === 'fetch-requests'
+        ? `too many brokered requests in flight (limit ${limit})`
+        : `brokered request and response bodies would hold ${used} bytes (limit ${limit})`,
+      { details: { resource, used, limit } },
+    );
   }
 
   /**
@@ -267,7 +326,9 @@ export class FetchBroker {
     }
     // Every answer must pass: a mixed answer is how rebinding attacks slip a private address in.
     for (const a of addresses) {
-      const listed = this.#targets.some((t) => portOk(t) && ipListed(t, a.address));
+      const listed = this.#targets.some(
+        (t) => portOk(t) && t.namesBlocked === true && ipListed(t, a.address),
+      );
       if (isBlockedAddress(a.address) && !listed) {
         throw deny(`${a.address} is a loopback, private, link-local or reserved address`);
       }
@@ -295,7 +356,34 @@ export class FetchBroker {
         `fetch body must be a Uint8Array of at most ${this.#maxRequest} bytes`,
       );
     }
-    const target = await this.check(request.url);
+    if (this.#inFlight >= this.#maxInFlight) {
+      throw this.#quota('fetch-requests', this.#inFlight + 1, this.#maxInFlight);
+    }
+    const bodyBytes = body?.byteLength ?? 0;
+    if (this.#buffered + bodyBytes > this.#maxBuffered) {
+      throw this.#quota('fetch-bytes', this.#buffered + bodyBytes, this.#maxBuffered);
+    }
+    // Counted from here to the end, whatever happens: a refused, failed or aborted request frees what it held.
+    this.#inFlight++;
+    this.#buffered += bodyBytes;
+    const held = { bytes: bodyBytes };
+    try {
+      return await this.#perform(request.url, method, headers, body, held, signal);
+    } finally {
+      this.#inFlight--;
+      this.#buffered -= held.bytes;
+    }
+  }
+
+  async #perform(
+    rawUrl: string,
+    method: string,
+    headers: Record<string, string>,
+    body: Uint8Array | undefined,
+    held: { bytes: number },
+    signal: AbortSignal | undefined,
+  ): Promise<FetchResponse> {
+    const target = await this.check(rawUrl);
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const abort = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
     const mod = target.url.protocol === 'https:' ? https : http;
@@ -312,6 +400,9 @@ export class FetchBroker {
             ...(body === undefined ? {} : { 'content-length': String(body.byteLength) }),
           },
           signal: abort,
+          // A connection of its own, closed with the response: no pooled socket outlives the request (or the plugin),
+          // so the plugin's sockets are exactly its requests in flight (capped by maxInFlight).
+          agent: false,
           // Connect to the address that was checked, never to a second answer from DNS.
           lookup: (_host, opts, cb) => {
             if ((opts as { all?: boolean }).all === true) {
@@ -322,18 +413,29 @@ export class FetchBroker {
           },
         },
         (res) => {
-          const chunks: Buffer[] = [];
+          let chunks: Buffer[] = [];
           let size = 0;
           let tooBig = false;
+          const refuse = (error: PluginError): void => {
+            tooBig = true;
+            chunks = [];
+            reject(error);
+            res.destroy();
+            req.destroy();
+          };
           res.on('data', (c: Buffer) => {
             if (tooBig) return;
             size += c.byteLength;
             if (size > this.#maxResponse) {
-              tooBig = true;
-              reject(new PluginError('IoError', `response larger than ${this.#maxResponse} bytes`));
-              res.destroy();
+              refuse(new PluginError('IoError', `response larger than ${this.#maxResponse} bytes`));
               return;
             }
+            if (this.#buffered + c.byteLength > this.#maxBuffered) {
+              refuse(this.#quota('fetch-bytes', this.#buffered + c.byteLength, this.#maxBuffered));
+              return;
+            }
+            this.#buffered += c.byteLength;
+            held.bytes += c.byteLength;
             chunks.push(c);
           });
           res.on('error', (e) => {
@@ -341,6 +443,17 @@ export class FetchBroker {
               reject(
                 new PluginError('IoError', `fetch ${target.url.host} failed: ${e.message}`, { cause: e }),
               );
+          });
+          res.on('close', () => {
+            // Ended without 'end' (aborted, reset): settle, so the request's count and bytes are released.
+            if (!res.complete && !tooBig) {
+              chunks = [];
+              reject(
+                abort.aborted
+                  ? new PluginError('Timeout', `fetch ${target.url.host} aborted or timed out`)
+                  : new PluginError('IoError', `fetch ${target.url.host}: the response was cut off`),
+              );
+            }
           });
           res.on('end', () => {
             if (tooBig) return;

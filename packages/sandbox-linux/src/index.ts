@@ -31,7 +31,12 @@ export {
   MIN_FILE_DESCRIPTORS,
   RUNTIME_MEMORY_HEADROOM_BYTES,
 } from './config.js';
-export { FetchBroker, type FetchBrokerOptions, isBlockedAddress } from './fetch-broker.js';
+export {
+  DEFAULT_FETCH_BUFFERED_BYTES,
+  FetchBroker,
+  type FetchBrokerOptions,
+  isBlockedAddress,
+} from './fetch-broker.js';
 export { LinuxSandbox, type LinuxSandboxedProcess, type LinuxSandboxOptions } from './linux-sandbox.js';
 export { packageReadOnlyPaths } from './package-paths.js';
 export { buildSeccompFilter, installProcessFilter, type ProcessFilterOptions } from './seccomp.js';

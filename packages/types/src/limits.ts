@@ -80,7 +80,15 @@ export type ViolationType =
   /** The kernel killed the plugin process for memory (cgroup OOM). */
   | { type: 'OutOfMemory'; limit: number }
   /** The plugin process ended on a signal or an unexpected exit. */
-  | { type: 'Crash'; signal: string | null; exitCode: number | null };
+  | { type: 'Crash'; signal: string | null; exitCode: number | null }
+  /**
+   * The plugin went past a quota of something the host holds or does on its behalf (`context-entries`,
+   * `context-bytes`, `fetch-requests`, `fetch-bytes`, `ipc-requests`, `log-bytes`, …); the request was refused with
+   * `QuotaExceeded`.
+   */
+  | { type: 'Quota'; resource: string; used: number; limit: number }
+  /** The plugin broke the IPC protocol (`reason` as in the ipc package's failure reasons); its process was ended. */
+  | { type: 'ProtocolViolation'; reason: string };
 
 /** Severity of a violation; a `Critical` one unmounts at once when auto-unmount is on. */
 export type ViolationSeverity = 'Low' | 'Medium' | 'High' | 'Critical';
@@ -91,7 +99,10 @@ export function violationSeverity(v: ViolationType): ViolationSeverity {
     case 'HeapMemory':
     case 'OutOfMemory':
     case 'Crash':
+    case 'ProtocolViolation':
       return 'Critical';
+    case 'Quota':
+      return 'Medium';
     case 'CpuTime':
     case 'HookTimeout':
       return 'High';

@@ -7,7 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { ANY_KEY, type PluginContext } from '@plugward/context';
 import { HandlerTimeout } from '@plugward/hooks';
-import { IpcChannel, messagePortStream, PluginProcessClient, type WatchedProcess } from '@plugward/ipc';
+import {
+  IpcChannel,
+  type LogBudget,
+  messagePortStream,
+  PluginProcessClient,
+  type WatchedProcess,
+} from '@plugward/ipc';
 import { collectProcessMetrics } from '@plugward/limits';
 import { packageReadOnlyPaths } from '@plugward/sandbox-linux';
 import type { VerifiedArtifact } from '@plugward/security';
@@ -27,6 +33,7 @@ import {
   type SandboxBackend,
   type SandboxedProcess,
 } from '@plugward/types';
+import { protocolViolationOf } from '../quotas.js';
 import { sandboxConfigFor } from './sandbox-config.js';
 import { settleWithin, type TierExit, type TierHandle } from './tier.js';
 
@@ -50,7 +57,23 @@ export interface OutOfProcessOptions {
   fetch?: (request: FetchRequest, signal: AbortSignal) => Promise<FetchResponse>;
   /** Longest time `Initialize` may take, ms. */
   initTimeoutMs?: number;
+  /** Per-plugin bounds of the channel and the log (see `PluginQuotaOptions`). */
+  quotas?: ChannelQuotas;
+  /** Receives every `QuotaExceeded` the plugin runs into on the host (the registry records violations). */
+  onQuotaExceeded?: (error: PluginError) => void;
 }
+
+/** The IPC side of `PluginQuotaOptions`. */
+export interface ChannelQuotas {
+  maxConcurrentRequests?: number;
+  maxQueuedRequests?: number;
+  maxQueuedRequestBytes?: number;
+  stallTimeoutMs?: number;
+  logBudget?: Partial<LogBudget>;
+}
+
+/** How long a plugin whose channel ended (without a protocol violation) may take to exit before it is killed. */
+const EXIT_AFTER_CHANNEL_END_MS = 2000;
 
 /**
  * Whether `e` says a time budget ran out: the IPC call's own timeout, or the hook registry's budget — which aborts the
@@ -305,7 +328,31 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
         }
       }),
   };
-  const channel = new IpcChannel(s.socket, { role: 'host', label: name });
+  const q = opts.quotas ?? {};
+  const channel = new IpcChannel(s.socket, {
+    role: 'host',
+    label: name,
+    ...(q.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: q.maxConcurrentRequests }),
+    ...(q.maxQueuedRequests === undefined ? {} : { maxQueuedRequests: q.maxQueuedRequests }),
+    ...(q.maxQueuedRequestBytes === undefined ? {} : { maxQueuedRequestBytes: q.maxQueuedRequestBytes }),
+    ...(q.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: q.stallTimeoutMs }),
+    ...(opts.onQuotaExceeded ? { onQuotaExceeded: opts.onQuotaExceeded } : {}),
+  });
+  // A plugin without its channel can do nothing useful, and one that broke the protocol can't be trusted to stop:
+  // it ends at once (a protocol violation) or after a grace for its own exit (it closed its end, it crashed).
+  let violation: TierExit['protocolViolation'];
+  void channel.closed.then((reason) => {
+    if (stopping) return;
+    const hostile = protocolViolationOf(reason);
+    if (hostile !== undefined) {
+      violation = { reason: hostile, message: reason.message };
+      s.kill();
+    } else {
+      setTimeout(() => {
+        if (!stopping) s.kill();
+      }, EXIT_AFTER_CHANNEL_END_MS).unref();
+    }
+  });
   const client = new PluginProcessClient(channel, {
     pluginName: name,
     hooks: registrar,
@@ -316,6 +363,8 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     // caller sees `HookTimeout` at every tier, as in process; equal timers raced and sometimes gave `HookError`.
     hookTimeoutMs: opts.limits.maxCpuTimeMs + IPC_TIMEOUT_GRACE_MS,
     ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    ...(q.logBudget ? { logBudget: q.logBudget } : {}),
+    ...(opts.onQuotaExceeded ? { onQuotaExceeded: opts.onQuotaExceeded } : {}),
   });
   // Before Initialize: the plugin's copy is complete when its init runs, and no change can fall between.
   const unwatch =
@@ -326,7 +375,12 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     unwatch();
     await cleanup();
     if (stopping) return new Promise<TierExit>(() => {});
-    return { exitCode: x.exitCode, signal: x.signal, oomKilled: await s.oomKilled() };
+    return {
+      exitCode: x.exitCode,
+      signal: x.signal,
+      oomKilled: await s.oomKilled(),
+      ...(violation ? { protocolViolation: violation } : {}),
+    };
   });
   try {
     await client.initialize(
@@ -347,6 +401,18 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     await client.close().catch(() => {});
     await settleWithin(() => client.exited, 5000, `${name} exit`);
     await cleanup();
+    const hostile = protocolViolationOf(e) ?? protocolViolationOf(channel.closeReason);
+    if (hostile !== undefined) {
+      throw new PluginError(
+        'ProtocolViolation',
+        `plugin ${name} broke the IPC protocol during init (${hostile})`,
+        {
+          plugin: name,
+          cause: e,
+          details: { reason: hostile },
+        },
+      );
+    }
     throw e;
   }
   return {

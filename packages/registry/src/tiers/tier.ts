@@ -5,6 +5,11 @@ export interface TierExit {
   exitCode: number | null;
   signal: string | null;
   oomKilled: boolean;
+  /**
+   * Set when the host ended the plugin because it broke the IPC protocol (an oversize, malformed or stalled frame…):
+   * the failure reason and the channel's message.
+   */
+  protocolViolation?: { reason: string; message: string };
 }
 
 /** A running plugin at some tier: what the registry needs to watch and stop it. */

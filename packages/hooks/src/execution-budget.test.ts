@@ -1,0 +1,53 @@
+import { isPluginError, PluginError } from '@plugward/types';
+import { expect, it } from 'vitest';
+import { ExecutionTimeout } from './hook-errors.js';
+import { HookRegistry } from './hook-registry.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+it('bounds a whole execution: many handlers each within their own budget still end at the execution budget', async () => {
+  const hooks = new HookRegistry({ defaultTimeoutMs: 100, executionTimeoutMs: 200 });
+  const reasons: unknown[] = [];
+  let ran = 0;
+  for (let i = 0; i < 50; i++) {
+    hooks.register('slow', i, async (d, info) => {
+      ran++;
+      info.signal?.addEventListener('abort', () => reasons.push(info.signal?.reason));
+      await sleep(40);
+      return d;
+    });
+  }
+  const started = performance.now();
+  const err = await hooks.execute('slow', new Uint8Array()).catch((e: unknown) => e);
+  const took = performance.now() - started;
+  expect(isPluginError(err, 'HookTimeout')).toBe(true);
+  expect((err as PluginError).details).toMatchObject({ scope: 'execution', timeoutMs: 200 });
+  expect(took).toBeLessThan(400);
+  expect(ran).toBeLessThan(10);
+  // The running handler is told why, and it is not its own overrun.
+  expect(reasons.some((r) => r instanceof ExecutionTimeout)).toBe(true);
+  await sleep(60);
+  expect(ran).toBeLessThan(10); // nothing ran after the budget
+});
+
+it('takes a per-call budget, detects a synchronous overrun when it returns, and keeps Aborted for the caller', async () => {
+  const hooks = new HookRegistry();
+  hooks.register('busy', 1, (d) => {
+    const end = performance.now() + 30;
+    while (performance.now() < end) {}
+    return d;
+  });
+  expect(await hooks.execute('busy', new Uint8Array([1]))).toEqual(new Uint8Array([1]));
+  const err = await hooks.execute('busy', new Uint8Array(), { timeoutMs: 5 }).catch((e: unknown) => e);
+  expect(isPluginError(err, 'HookTimeout')).toBe(true);
+  hooks.register('wait', 1, async (d) => {
+    await sleep(50);
+    return d;
+  });
+  const ac = new AbortController();
+  const pending = hooks.execute('wait', new Uint8Array(), { signal: ac.signal, timeoutMs: 1000 });
+  ac.abort();
+  expect(isPluginError(await pending.catch((e: unknown) => e), 'Aborted')).toBe(true);
+  await expect(hooks.execute('wait', new Uint8Array(), { timeoutMs: -1 })).rejects.toThrow(PluginError);
+  expect(() => new HookRegistry({ executionTimeoutMs: 0 })).toThrow(PluginError);
+});
