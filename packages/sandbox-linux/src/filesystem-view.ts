@@ -7,7 +7,77 @@ import { PluginError } from '@plugward/types';
 export type ViewOp =
   | { op: 'ro-bind'; source: string; target: string }
   | { op: 'bind'; source: string; target: string }
-  | { op: 'symlink'; link: string; target: string };
+  | { op: 'symlink'; link: string; target: string }
+  /** A copy of the host file `source` made by bwrap from an fd the host opened (no mount, read-only). */
+  | { op: 'file'; source: string; target: string; executable: boolean }
+  | { op: 'dir'; target: string };
+
+/** Most entries and bytes {@link copyIntoView} copies for one path. */
+export const COPY_LIMITS = Object.freeze({ entries: 1024, bytes: 64 * 1024 * 1024 });
+
+/**
+ * Whether a uid that is neither owner nor group of anything on the way could read `hostPath`: every ancestor
+ * searchable by others, the path readable (and a directory also searchable) by others. Symbolic links are followed.
+ */
+export function readableByOthers(hostPath: string): boolean {
+  try {
+    const real = fs.realpathSync(hostPath);
+    let dir = path.dirname(real);
+    for (;;) {
+      if ((fs.statSync(dir).mode & 0o001) === 0) return false;
+      const up = path.dirname(dir);
+      if (up === dir) break;
+      dir = up;
+    }
+    const st = fs.statSync(real);
+    return st.isDirectory() ? (st.mode & 0o005) === 0o005 : (st.mode & 0o004) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The ops that copy `hostPath` (a file, or a directory tree of regular files, directories and symbolic links that
+ * stay inside it) to `target` inside the sandbox without a mount: for paths the sandbox's uid may not read, and so
+ * that their host location shows nowhere inside (not in `/proc/self/mountinfo`). Throws `InvalidArgument` past
+ * {@link COPY_LIMITS} or on other file types.
+ */
+export function copyIntoView(hostPath: string, target: string, ops: ViewOp[]): void {
+  let entries = 0;
+  let bytes = 0;
+  const visit = (src: string, dst: string): void => {
+    if (++entries > COPY_LIMITS.entries) {
+      throw new PluginError(
+        'InvalidArgument',
+        `${hostPath} has more than ${COPY_LIMITS.entries} entries to copy into the sandbox; make it readable by others to have it bound instead`,
+      );
+    }
+    const st = fs.lstatSync(src);
+    if (st.isSymbolicLink()) {
+      const link = fs.readlinkSync(src);
+      const resolved = path.resolve(path.dirname(src), link);
+      if (resolved !== hostPath && !resolved.startsWith(`${hostPath}/`)) {
+        // Pointing outside the copied tree: the host file is not part of the view, so the link leads nowhere.
+        ops.push({ op: 'symlink', link: '/nonexistent', target: dst });
+      } else ops.push({ op: 'symlink', link, target: dst });
+    } else if (st.isDirectory()) {
+      ops.push({ op: 'dir', target: dst });
+      for (const name of fs.readdirSync(src).sort()) visit(path.join(src, name), path.join(dst, name));
+    } else if (st.isFile()) {
+      bytes += st.size;
+      if (bytes > COPY_LIMITS.bytes) {
+        throw new PluginError(
+          'InvalidArgument',
+          `${hostPath} holds more than ${COPY_LIMITS.bytes} bytes to copy into the sandbox; make it readable by others to have it bound instead`,
+        );
+      }
+      ops.push({ op: 'file', source: src, target: dst, executable: (st.mode & 0o100) !== 0 });
+    } else {
+      throw new PluginError('InvalidArgument', `${src} is not a regular file, directory or symbolic link`);
+    }
+  };
+  visit(path.normalize(hostPath), target);
+}
 
 const libCache = new Map<string, readonly string[]>();
 
