@@ -26,6 +26,7 @@ export {
   validateCgroupLimits,
 } from './cgroups.js';
 export {
+  DEFAULT_CPU_PERIOD_US,
   DEFAULT_TMPFS_BYTES,
   defaultSandboxConfig,
   MIN_FILE_DESCRIPTORS,
@@ -42,4 +43,12 @@ export {
   seccompProfile,
 } from './seccomp-profiles.js';
 export { checkSandboxSupport } from './support.js';
+export {
+  allocateUid,
+  DEFAULT_UID_LOCK_DIR,
+  DEFAULT_UID_RANGE,
+  type UidLease,
+  type UidRange,
+  validateUidRange,
+} from './uid-allocator.js';
 export { type CpuBudgetWatch, enforceCpuBudget, exitViolation } from './violations.js';
