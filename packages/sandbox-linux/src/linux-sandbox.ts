@@ -38,7 +38,7 @@ import {
   sharedLibrariesOf,
   type ViewOp,
 } from './filesystem-view.js';
-import { findLauncherTools, launcherCommand } from './launcher.js';
+import { findLauncherTools, launcherCommand, scratchFstab } from './launcher.js';
 import { findLibSeccomp } from './libseccomp.js';
 import { packageReadOnlyPaths } from './package-paths.js';
 import { buildSeccompFilter } from './seccomp.js';
@@ -332,6 +332,9 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
         fs.chmodSync(dir, 0o711);
         fs.mkdirSync(scratch.tmp, { mode: 0o700 });
         fs.mkdirSync(scratch.shm, { mode: 0o700 });
+        fs.writeFileSync(path.join(dir, 'fstab'), scratchFstab(scratch, config.filesystem.tmpfsBytes), {
+          mode: 0o600,
+        });
         lease = allocateUid(
           this.#options.uidRange ?? DEFAULT_UID_RANGE,
           this.#options.uidLockDir ?? DEFAULT_UID_LOCK_DIR,
@@ -378,8 +381,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
             ? {
                 tools: findLauncherTools(),
                 uid: lease.uid,
-                scratch,
-                scratchBytes: config.filesystem.tmpfsBytes,
+                fstab: path.join(dir, 'fstab'),
               }
             : undefined,
       });
