@@ -319,3 +319,63 @@ describe('cleanup', () => {
     },
   );
 });
+
+describe('non-root hosts', () => {
+  rootOnly(
+    "checkSupport() of a host that is not root warns that plugins share the host user's uid",
+    async () => {
+      const { execFileSync } = await import('node:child_process');
+      const entry = new URL('../dist/index.js', import.meta.url).href;
+      const out = execFileSync(
+        '/usr/bin/setpriv',
+        [
+          '--reuid',
+          '65534',
+          '--regid',
+          '65534',
+          '--clear-groups',
+          process.execPath,
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(entry)}); const r = await m.checkSandboxSupport(); console.log(JSON.stringify(r));`,
+        ],
+        { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } },
+      );
+      const report = JSON.parse(out) as { warnings?: string[]; features: { feature: string }[] };
+      expect(report.warnings?.join(' ')).toMatch(/not root: plugin code runs as the host user's own uid/);
+      expect(report.features.some((f) => f.feature === 'uid-switch')).toBe(false);
+    },
+  );
+
+  rootOnly(
+    "a non-root host still runs a sandbox (without a cgroup here), as the host user's uid, as documented",
+    async () => {
+      const { execFileSync } = await import('node:child_process');
+      const dir = tempDir('pw-nonroot-');
+      fs.chmodSync(dir, 0o755);
+      const script = path.join(dir, 'host.mjs');
+      fs.writeFileSync(
+        script,
+        `import { defaultSandboxConfig, LinuxSandbox } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+const s = new LinuxSandbox({ allowNoCgroup: true });
+const p = await s.spawn({ command: process.execPath, args: ['-e', 'console.log(process.getuid())'], readOnlyPaths: [],
+  config: defaultSandboxConfig({ cgroup: null }), label: 'nonroot' });
+let out = ''; p.stdout.on('data', (d) => (out += d));
+console.log(JSON.stringify({ exit: await p.exit, uid: p.uid, inside: out.trim() }));`,
+        { mode: 0o644 },
+      );
+      const out = execFileSync(
+        '/usr/bin/setpriv',
+        ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, script],
+        {
+          encoding: 'utf8',
+          env: { PATH: '/usr/bin:/bin', HOME: '/tmp' },
+        },
+      );
+      const r = JSON.parse(out) as { exit: { code: number }; uid: number; inside: string };
+      expect(r.exit.code).toBe(0);
+      expect(r.uid).toBe(65534);
+      expect(r.inside).toBe('65534');
+    },
+  );
+});
