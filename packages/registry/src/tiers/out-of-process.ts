@@ -53,6 +53,8 @@ export interface OutOfProcessOptions {
   initTimeoutMs?: number;
   /** How much of the plugin's stdout/stderr reaches `log` (default {@link DEFAULT_PLUGIN_OUTPUT_BUDGET}). */
   outputBudget?: PluginOutputBudget;
+  /** Called once per budget window in which a stream went over budget (for the registry to count a violation). */
+  onOutputExceeded?: (stream: 'stdout' | 'stderr') => void;
 }
 
 /**
@@ -290,8 +292,8 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     throw e;
   }
   const s = started;
-  readPluginOutput(s.stdout, 'stdout', opts.log, opts.outputBudget);
-  readPluginOutput(s.stderr, 'stderr', opts.log, opts.outputBudget);
+  readPluginOutput(s.stdout, 'stdout', opts.log, opts.outputBudget, () => opts.onOutputExceeded?.('stdout'));
+  readPluginOutput(s.stderr, 'stderr', opts.log, opts.outputBudget, () => opts.onOutputExceeded?.('stderr'));
   let stopping = false;
   const registrar: HookRegistrar = {
     register: (hookName: string, priority: number, handler: HookHandler) =>
