@@ -16,24 +16,40 @@ export type ViewOp =
 export const COPY_LIMITS = Object.freeze({ entries: 1024, bytes: 64 * 1024 * 1024 });
 
 /**
- * Whether a uid that is neither owner nor group of anything on the way could read `hostPath`: every ancestor
- * searchable by others, the path readable (and a directory also searchable) by others. Symbolic links are followed.
+ * Whether a uid that is neither owner nor group of anything on the way could read `hostPath` (symbolic links
+ * followed): `ok`; `leaf` when only the path itself is private (e.g. a 0700 copy); else the ancestor directory that is
+ * not searchable by others (e.g. a 0700 `/root` above a checkout).
  */
-export function readableByOthers(hostPath: string): boolean {
+export function othersAccess(hostPath: string): 'ok' | 'leaf' | { blockedBy: string } {
+  let real: string;
   try {
-    const real = fs.realpathSync(hostPath);
-    let dir = path.dirname(real);
-    for (;;) {
-      if ((fs.statSync(dir).mode & 0o001) === 0) return false;
-      const up = path.dirname(dir);
-      if (up === dir) break;
-      dir = up;
-    }
-    const st = fs.statSync(real);
-    return st.isDirectory() ? (st.mode & 0o005) === 0o005 : (st.mode & 0o004) !== 0;
+    real = fs.realpathSync(hostPath);
   } catch {
-    return false;
+    return { blockedBy: hostPath };
   }
+  const ancestors: string[] = [];
+  for (let dir = path.dirname(real); ; dir = path.dirname(dir)) {
+    ancestors.unshift(dir);
+    if (path.dirname(dir) === dir) break;
+  }
+  for (const dir of ancestors) {
+    if ((fs.statSync(dir).mode & 0o001) === 0) return { blockedBy: dir };
+  }
+  const st = fs.statSync(real);
+  const readable = st.isDirectory() ? (st.mode & 0o005) === 0o005 : (st.mode & 0o004) !== 0;
+  return readable ? 'ok' : 'leaf';
+}
+
+/** Throws `SandboxUnavailable` unless the sandbox's unprivileged uid can read `hostPath` (see {@link othersAccess}). */
+export function assertOthersCanRead(hostPath: string, what: string): void {
+  const access = othersAccess(hostPath);
+  if (access === 'ok') return;
+  const culprit = access === 'leaf' ? hostPath : access.blockedBy;
+  throw new PluginError(
+    'SandboxUnavailable',
+    `${what} ${hostPath} is not readable by the sandbox's unprivileged uid: ${culprit} is private to its owner. ` +
+      'Install it where other users can read it (e.g. chmod o+rx on the directories), or start the host from there',
+  );
 }
 
 /**

@@ -32,9 +32,10 @@ import {
 import { DEFAULT_CPU_PERIOD_US, MIN_FILE_DESCRIPTORS, RUNTIME_MEMORY_HEADROOM_BYTES } from './config.js';
 import { closeInheritedDescriptorsOnExec } from './fd-hygiene.js';
 import {
+  assertOthersCanRead,
   copyIntoView,
   mirrorReadOnly,
-  readableByOthers,
+  othersAccess,
   sharedLibrariesOf,
   type ViewOp,
 } from './filesystem-view.js';
@@ -103,6 +104,15 @@ const SECCOMP_FD = 5;
 const FIRST_FILE_FD = 6;
 /** Where copied read-only paths appear inside the sandbox. */
 const COPY_ROOT = '/run/plugward';
+
+const readableOk = new Set<string>();
+
+/** {@link assertOthersCanRead}, remembered per path once it passed (node, its libraries, the lockdown module). */
+function assertReadableOnce(p: string, what: string): void {
+  if (readableOk.has(p)) return;
+  assertOthersCanRead(p, what);
+  readableOk.add(p);
+}
 
 function canonical(p: string): string {
   try {
@@ -278,18 +288,24 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     const ops: ViewOp[] = [];
     const seen = new Set<string>();
     const root = isRoot();
+    // Root hosts run bwrap as an unprivileged uid: what is bound must be readable by others (checked, with a clear
+    // error); a private readOnlyPaths entry (a 0700 copy) is copied in instead (below).
+    const bound = (p: string, what: string): void => {
+      if (root) assertReadableOnce(p, what);
+      mirrorReadOnly(p, seen, ops);
+    };
     // A command inside a path that gets copied (below) runs from the copy; otherwise it is bound.
     const commandCopied =
       root &&
       spec.readOnlyPaths.some(
-        (p) => !readableByOthers(p) && relocate(command, [[canonical(p), '']]) !== command,
+        (p) => othersAccess(p) === 'leaf' && relocate(command, [[canonical(p), '']]) !== command,
       );
-    if (!commandCopied) mirrorReadOnly(command, seen, ops);
-    for (const lib of sharedLibrariesOf(command)) mirrorReadOnly(lib, seen, ops);
+    if (!commandCopied) bound(command, 'the command');
+    for (const lib of sharedLibrariesOf(command)) bound(lib, 'the library');
     let args = [...spec.args];
     if (config.seccomp.mode === 'strict' && this.#options.lockdown !== false && isNodeBinary(command)) {
       const lockdown = lockdownPaths();
-      for (const p of lockdown.paths) mirrorReadOnly(p, seen, ops);
+      for (const p of lockdown.paths) bound(p, 'the lockdown module path');
       args = ['--import', pathToFileURL(lockdown.entry).href, ...args];
     }
     const moved: [string, string][] = [];
@@ -300,7 +316,9 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
           'readOnlyPaths must name what the plugin needs, not the whole root',
         );
       }
-      if (root && !readableByOthers(p)) {
+      const access = root ? othersAccess(p) : 'ok';
+      if (access !== 'ok' && access !== 'leaf') assertOthersCanRead(p, 'the read-only path');
+      if (access === 'leaf') {
         // The sandbox's uid can't read it (a private 0700 copy): bwrap copies it from fds the host opens, to a
         // neutral path, so neither permissions nor its host location matter inside.
         const real = fs.realpathSync(p);
@@ -308,7 +326,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
         copyIntoView(real, target, ops);
         moved.push([path.normalize(p), target]);
         if (real !== path.normalize(p)) moved.push([real, target]);
-      } else mirrorReadOnly(p, seen, ops);
+      } else bound(p, 'the read-only path');
     }
     args = args.map((a) => relocate(a, moved));
     command = relocate(command, moved);

@@ -228,6 +228,36 @@ int main(void){ const char *fs[] = { "/tmp/x.bin", "/dev/shm/x.bin" }; for (int 
   );
 });
 
+describe('paths the sandbox uid cannot read', () => {
+  rootOnly(
+    'a read-only path under a private (0700) directory is refused with a clear error, never run',
+    async () => {
+      const home = tempDir('pw-home-'); // 0700, like /root above a checkout
+      const app = path.join(home, 'app');
+      fs.mkdirSync(app, { mode: 0o755 });
+      fs.writeFileSync(path.join(app, 'p.mjs'), 'console.log(1)', { mode: 0o644 });
+      const sandbox = new LinuxSandbox();
+      const err = await sandbox
+        .spawn({
+          command: process.execPath,
+          args: [path.join(app, 'p.mjs')],
+          readOnlyPaths: [app],
+          config: defaultSandboxConfig(),
+          label: 'private',
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e as { code?: string; message?: string },
+        );
+      expect(err?.code).toBe('SandboxUnavailable');
+      expect(err?.message).toContain(`${home} is private to its owner`);
+      expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith(`plugward-sbx-${process.pid}-`))).toEqual(
+        [],
+      );
+    },
+  );
+});
+
 describe('seccomp: no namespaces, whatever the clone flags', () => {
   const src = `#define _GNU_SOURCE
 #include <stdio.h>
