@@ -105,6 +105,25 @@ const FIRST_FILE_FD = 6;
 /** Where copied read-only paths appear inside the sandbox. */
 const COPY_ROOT = '/run/plugward';
 
+/**
+ * Opens a file to copy into the sandbox: never through a symbolic link swapped in after the walk (O_NOFOLLOW), never
+ * blocking on a FIFO (O_NONBLOCK), and only a regular file.
+ */
+function openRegularFile(file: string): number {
+  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (cause) {
+    throw new PluginError('InvalidArgument', `cannot open ${file} to copy it into the sandbox`, { cause });
+  }
+  if (!fs.fstatSync(fd).isFile()) {
+    fs.closeSync(fd);
+    throw new PluginError('InvalidArgument', `${file} changed into something other than a regular file`);
+  }
+  return fd;
+}
+
 const readableOk = new Set<string>();
 
 /** {@link assertOthersCanRead}, remembered per path once it passed (node, its libraries, the lockdown module). */
@@ -385,9 +404,8 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
         fds.push(fs.openSync(bpfFile, 'r'));
         fs.unlinkSync(bpfFile);
       }
-      const copies: number[] = [];
-      for (const op of ops) if (op.op === 'file') copies.push(fs.openSync(op.source, 'r'));
-      fds.push(...copies);
+      // Pushed one by one: the finally closes whatever was opened when a later one fails.
+      for (const op of ops) if (op.op === 'file') fds.push(openRegularFile(op.source));
       closeInheritedDescriptorsOnExec();
       const out = this.#options.stdio === 'inherit' ? 'inherit' : 'pipe';
       const launch = launcherCommand({
