@@ -285,6 +285,28 @@ int main(void){
   });
 });
 
+describe('no nested user namespace even without seccomp help', () => {
+  it('--disable-userns: unshare(CLONE_NEWUSER) fails under a custom allow-all filter', async () => {
+    const bin = compileC(
+      'userns',
+      `#define _GNU_SOURCE
+#include <stdio.h>
+#include <errno.h>
+#include <sched.h>
+int main(void){ int rc = unshare(CLONE_NEWUSER); printf("%d %d\\n", rc, rc < 0 ? errno : 0); fflush(stdout); return 0; }`,
+    );
+    if (bin === undefined) return;
+    const r = await runCommand(bin, [], {
+      readOnlyPaths: [path.dirname(bin)],
+      config: { seccomp: { mode: 'custom', defaultAction: { action: 'allow' }, rules: [] } },
+    });
+    const [rc, errno] = r.stdout.trim().split(' ').map(Number);
+    expect(rc).toBe(-1);
+    expect([1, 28]).toContain(errno); // EPERM or ENOSPC (user.max_user_namespaces = 0 inside)
+    expectHostHealthy(r);
+  });
+});
+
 describe('CPU quota', () => {
   rootOnly(
     'a quota is always set (one CPU by default) and a background spinner is held to a 20% quota',
