@@ -167,6 +167,11 @@ export interface SandboxedProcess<Socket = unknown> {
   readonly stdout?: unknown;
   /** The host's end of the process's stderr pipe; see {@link SandboxedProcess.stdout}. */
   readonly stderr?: unknown;
+  /**
+   * The host uid plugin code runs as, when the backend knows it (never 0 and never the host's own uid where the
+   * backend can switch uids; see its `checkSupport()` warnings otherwise).
+   */
+  readonly uid?: number;
   /** The cgroup directories of the process, for metrics (one per controller on v1). */
   readonly cgroupPaths: Readonly<Record<string, string>>;
   /** Resolves once the process has exited and its cgroup is removed. */
