@@ -40,6 +40,28 @@ describe('allocateUid', () => {
     expect(() => allocateUid(range, dir)).toThrow(/no free uid/);
   });
 
+  it('sweeps leases of dead hosts from the directory on first use', () => {
+    const dir = lockDir();
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(dir, '3300000'), '999999999\n');
+    fs.writeFileSync(path.join(dir, '3300001'), `${process.ppid}\n`);
+    allocateUid({ first: 3_300_010, count: 5 }, dir).release();
+    expect(fs.existsSync(path.join(dir, '3300000'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, '3300001'))).toBe(true);
+  });
+
+  it('a host that exits without awaiting its sandboxes leaves no lease behind', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const dir = lockDir();
+    const entry = new URL('../dist/index.js', import.meta.url).href;
+    execFileSync(process.execPath, [
+      '--input-type=module',
+      '-e',
+      `const m = await import(${JSON.stringify(entry)}); m.allocateUid({ first: 3_400_000, count: 10 }, ${JSON.stringify(dir)}); process.exit(0);`,
+    ]);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
   it('refuses ranges that reach system uids, 2^31 or the host uid', () => {
     expect(() => validateUidRange({ first: 0, count: 10 })).toThrow(/first ≥ 65536/);
     expect(() => validateUidRange({ first: 1000, count: 10 })).toThrow();

@@ -83,6 +83,29 @@ function namedIds(): Set<number> {
   return ids;
 }
 
+/** Leases this process holds: released on a normal exit even if their sandboxes were never awaited. */
+const held = new Set<() => void>();
+let exitHook = false;
+const swept = new Set<string>();
+
+/** Once per lock directory: remove leases whose host pid is gone (hosts killed with SIGKILL). */
+function sweepDeadLeases(dir: string): void {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  try {
+    for (const name of fs.readdirSync(dir)) {
+      if (!/^\d+$/.test(name)) continue;
+      const file = path.join(dir, name);
+      const owner = Number(readOrEmpty(file).trim());
+      if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && !pidAlive(owner)) {
+        fs.rmSync(file, { force: true });
+      }
+    }
+  } catch {
+    // Best effort: a dead lease is also taken over when its uid comes up.
+  }
+}
+
 function prepareLockDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = fs.lstatSync(dir);
@@ -103,6 +126,13 @@ function prepareLockDir(dir: string): void {
 export function allocateUid(range: UidRange = DEFAULT_UID_RANGE, lockDir = DEFAULT_UID_LOCK_DIR): UidLease {
   validateUidRange(range);
   prepareLockDir(lockDir);
+  sweepDeadLeases(lockDir);
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const release of [...held]) release();
+    });
+  }
   const named = namedIds();
   for (let attempt = 0; attempt < 256; attempt++) {
     const uid = range.first + (range.count === 1 ? 0 : randomInt(0, range.count));
@@ -126,14 +156,14 @@ export function allocateUid(range: UidRange = DEFAULT_UID_RANGE, lockDir = DEFAU
       continue;
     }
     let released = false;
-    return {
-      uid,
-      release: () => {
-        if (released) return;
-        released = true;
-        if (readOrEmpty(file).trim() === String(process.pid)) fs.rmSync(file, { force: true });
-      },
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      held.delete(release);
+      if (readOrEmpty(file).trim() === String(process.pid)) fs.rmSync(file, { force: true });
     };
+    held.add(release);
+    return { uid, release };
   }
   throw new PluginError(
     'SandboxUnavailable',
