@@ -453,10 +453,13 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     }
     if (child === undefined) throw new PluginError('SandboxError', `bwrap did not start for ${spec.label}`);
     const uid = lease?.uid ?? process.getuid?.() ?? -1;
-    return new BwrapProcess(child, cgroup, uid, () => {
+    const cleanup = (): void => {
+      liveDirs.delete(cleanup);
       lease?.release();
       removeDir();
-    });
+    };
+    onExitRemove(cleanup);
+    return new BwrapProcess(child, cgroup, uid, cleanup);
   }
 }
 
@@ -486,6 +489,25 @@ function isRoot(): boolean {
 function childGone(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** Sandbox directories still in use; removed when the host exits without awaiting its sandboxes (they die with it). */
+const liveDirs = new Set<() => void>();
+let exitHookInstalled = false;
+
+function onExitRemove(cleanup: () => void): void {
+  liveDirs.add(cleanup);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const c of [...liveDirs]) {
+      try {
+        c();
+      } catch {
+        // Swept by the next host otherwise.
+      }
+    }
+  });
 }
 
 let dirsSwept = false;

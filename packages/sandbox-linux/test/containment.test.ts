@@ -372,6 +372,33 @@ describe('cleanup', () => {
   );
 });
 
+describe('a host that exits without awaiting its sandboxes', () => {
+  rootOnly('leaves no temp dir, uid lease or plugin process behind', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const dir = tempDir('pw-exit-');
+    const script = path.join(dir, 'host.mjs');
+    fs.writeFileSync(
+      script,
+      `import { defaultSandboxConfig, LinuxSandbox } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+const s = new LinuxSandbox();
+const p = await s.spawn({ command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'], readOnlyPaths: [],
+  config: defaultSandboxConfig(), label: 'orphan' });
+console.log(JSON.stringify({ host: process.pid, uid: p.uid, pids: p.pids() }));
+process.exit(0);`,
+    );
+    const out = JSON.parse(execFileSync(process.execPath, [script], { encoding: 'utf8' })) as {
+      host: number;
+      uid: number;
+      pids: number[];
+    };
+    expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith(`plugward-sbx-${out.host}-`))).toEqual([]);
+    expect(fs.existsSync(path.join(DEFAULT_UID_LOCK_DIR, String(out.uid)))).toBe(false);
+    // --die-with-parent: the sandbox goes with its host.
+    for (let i = 0; i < 100 && out.pids.some((p) => fs.existsSync(`/proc/${p}`)); i++) await sleep(20);
+    for (const p of out.pids) expect(fs.existsSync(`/proc/${p}`)).toBe(false);
+  });
+});
+
 describe('non-root hosts', () => {
   rootOnly(
     "checkSupport() of a host that is not root warns that plugins share the host user's uid",
