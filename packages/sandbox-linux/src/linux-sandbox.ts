@@ -345,7 +345,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
         copyIntoView(real, target, ops);
         moved.push([path.normalize(p), target]);
         if (real !== path.normalize(p)) moved.push([real, target]);
-      } else bound(p, 'the read-only path');
+      } else mirrorReadOnly(p, seen, ops); // othersAccess said 'ok' (or not root)
     }
     args = args.map((a) => relocate(a, moved));
     command = relocate(command, moved);
