@@ -95,6 +95,76 @@ export function copyIntoView(hostPath: string, target: string, ops: ViewOp[]): v
   visit(path.normalize(hostPath), target);
 }
 
+/** Where the system lives: bound as it is (the same paths on every host, nothing about this one). */
+export const SYSTEM_PREFIXES: readonly string[] = [
+  '/usr/',
+  '/lib/',
+  '/lib32/',
+  '/lib64/',
+  '/bin/',
+  '/sbin/',
+  '/etc/',
+];
+
+/** Most entries and bytes {@link copyHostBinds} copies for one bound path; a larger one stays bound. */
+export const HOST_COPY_LIMITS = Object.freeze({ entries: 2048, bytes: 32 * 1024 * 1024 });
+
+/** Not needed at run time, so not copied: source maps, docs, type declarations, TypeScript and C/C++ sources. */
+const NOT_RUNTIME = /\.(map|md|markdown|ts|mts|cts|c|cc|cpp|h|hh|hpp|inc|S|def)$/i;
+
+/**
+ * Replaces each read-only bind of a path outside {@link SYSTEM_PREFIXES} (the runtime, its packages, the plugin) by a
+ * copy at the same path made by bwrap (`--file` from fds the host opens). A copy is not a mount, so the host's
+ * directory layout (a checkout under a user's home) does not show in the sandbox's `/proc/self/mountinfo`. Symbolic
+ * links are kept as they are (as a bind would show them); files not needed at run time are left out; a path over
+ * {@link HOST_COPY_LIMITS} stays bound.
+ */
+export function copyHostBinds(ops: readonly ViewOp[]): ViewOp[] {
+  const out: ViewOp[] = [];
+  for (const op of ops) {
+    if (
+      op.op !== 'ro-bind' ||
+      op.source !== op.target ||
+      SYSTEM_PREFIXES.some((p) => op.source.startsWith(p))
+    ) {
+      out.push(op);
+      continue;
+    }
+    const copied = walkForCopy(op.source);
+    if (copied === undefined) out.push(op);
+    else out.push(...copied);
+  }
+  return out;
+}
+
+function walkForCopy(root: string): ViewOp[] | undefined {
+  const ops: ViewOp[] = [];
+  let entries = 0;
+  let bytes = 0;
+  const visit = (p: string, top: boolean): boolean => {
+    if (++entries > HOST_COPY_LIMITS.entries) return false;
+    const st = fs.lstatSync(p);
+    if (st.isSymbolicLink()) ops.push({ op: 'symlink', link: fs.readlinkSync(p), target: p });
+    else if (st.isDirectory()) {
+      ops.push({ op: 'dir', target: p });
+      for (const name of fs.readdirSync(p).sort()) if (!visit(path.join(p, name), false)) return false;
+    } else if (st.isFile()) {
+      if (!top && NOT_RUNTIME.test(p)) return true;
+      bytes += st.size;
+      if (bytes > HOST_COPY_LIMITS.bytes) return false;
+      ops.push({ op: 'file', source: p, target: p, executable: (st.mode & 0o100) !== 0 });
+    } else if (!top)
+      return true; // sockets, FIFOs, devices inside a package: not part of the view
+    else return false;
+    return true;
+  };
+  try {
+    return visit(root, true) ? ops : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const libCache = new Map<string, readonly string[]>();
 
 /**

@@ -33,6 +33,7 @@ import { DEFAULT_CPU_PERIOD_US, MIN_FILE_DESCRIPTORS, RUNTIME_MEMORY_HEADROOM_BY
 import { closeInheritedDescriptorsOnExec } from './fd-hygiene.js';
 import {
   assertOthersCanRead,
+  copyHostBinds,
   copyIntoView,
   mirrorReadOnly,
   othersAccess,
@@ -76,6 +77,12 @@ export interface LinuxSandboxOptions {
    * is `cpus × period`. A quota is always set.
    */
   cpus?: number;
+  /**
+   * Root hosts: copy the non-system paths of the view (the runtime, its packages; not `/usr`, `/lib*`, `/etc`) into
+   * the sandbox instead of binding them, so the host's directory layout is not in its `/proc/self/mountinfo` and a
+   * checkout under a private directory works. Default true; paths over the copy limits stay bound.
+   */
+  copyHostPaths?: boolean;
   /** Accept `seccomp: { mode: 'disabled' }` (refused otherwise). */
   allowDisabledSeccomp?: boolean;
   /** Accept `cgroup: null` (refused otherwise: no memory, CPU or pids limit). */
@@ -307,24 +314,21 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     const ops: ViewOp[] = [];
     const seen = new Set<string>();
     const root = isRoot();
-    // Root hosts run bwrap as an unprivileged uid: what is bound must be readable by others (checked, with a clear
-    // error); a private readOnlyPaths entry (a 0700 copy) is copied in instead (below).
-    const bound = (p: string, what: string): void => {
-      if (root) assertReadableOnce(p, what);
-      mirrorReadOnly(p, seen, ops);
-    };
+    // Root hosts run bwrap as an unprivileged uid: what stays bound must be readable by others (checked below, with a
+    // clear error); non-system paths are copied in (copyHostBinds), a private readOnlyPaths entry at a neutral path.
+    const bound = (p: string): void => mirrorReadOnly(p, seen, ops);
     // A command inside a path that gets copied (below) runs from the copy; otherwise it is bound.
     const commandCopied =
       root &&
       spec.readOnlyPaths.some(
         (p) => othersAccess(p) === 'leaf' && relocate(command, [[canonical(p), '']]) !== command,
       );
-    if (!commandCopied) bound(command, 'the command');
-    for (const lib of sharedLibrariesOf(command)) bound(lib, 'the library');
+    if (!commandCopied) bound(command);
+    for (const lib of sharedLibrariesOf(command)) bound(lib);
     let args = [...spec.args];
     if (config.seccomp.mode === 'strict' && this.#options.lockdown !== false && isNodeBinary(command)) {
       const lockdown = lockdownPaths();
-      for (const p of lockdown.paths) bound(p, 'the lockdown module path');
+      for (const p of lockdown.paths) bound(p);
       args = ['--import', pathToFileURL(lockdown.entry).href, ...args];
     }
     const moved: [string, string][] = [];
@@ -335,9 +339,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
           'readOnlyPaths must name what the plugin needs, not the whole root',
         );
       }
-      const access = root ? othersAccess(p) : 'ok';
-      if (access !== 'ok' && access !== 'leaf') assertOthersCanRead(p, 'the read-only path');
-      if (access === 'leaf') {
+      if (root && othersAccess(p) === 'leaf') {
         // The sandbox's uid can't read it (a private 0700 copy): bwrap copies it from fds the host opens, to a
         // neutral path, so neither permissions nor its host location matter inside.
         const real = fs.realpathSync(p);
@@ -345,10 +347,14 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
         copyIntoView(real, target, ops);
         moved.push([path.normalize(p), target]);
         if (real !== path.normalize(p)) moved.push([real, target]);
-      } else mirrorReadOnly(p, seen, ops); // othersAccess said 'ok' (or not root)
+      } else mirrorReadOnly(p, seen, ops);
     }
     args = args.map((a) => relocate(a, moved));
     command = relocate(command, moved);
+    const view = root && this.#options.copyHostPaths !== false ? copyHostBinds(ops) : ops;
+    if (root) {
+      for (const op of view) if (op.op === 'ro-bind') assertReadableOnce(op.source, 'the bound path');
+    }
 
     // With the host network (explicit opt-in) strict still limits sockets, but to unix and IP families.
     const bpf = buildSeccompFilter(config.seccomp, { inetSockets: config.network.mode === 'full' });
@@ -379,7 +385,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
       }
       const bwrapArgs = buildBwrapArgs({
         config,
-        view: ops,
+        view,
         seccompFd: bpf === undefined ? undefined : SECCOMP_FD,
         scratch,
         firstFileFd: FIRST_FILE_FD,
@@ -405,7 +411,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
         fs.unlinkSync(bpfFile);
       }
       // Pushed one by one: the finally closes whatever was opened when a later one fails.
-      for (const op of ops) if (op.op === 'file') fds.push(openRegularFile(op.source));
+      for (const op of view) if (op.op === 'file') fds.push(openRegularFile(op.source));
       closeInheritedDescriptorsOnExec();
       const out = this.#options.stdio === 'inherit' ? 'inherit' : 'pipe';
       const launch = launcherCommand({

@@ -212,7 +212,7 @@ int main(void){ const char *fs[] = { "/tmp/x.bin", "/dev/shm/x.bin" }; for (int 
   );
 
   rootOnly(
-    "mountinfo shows neither the plugin's private copy directory nor the sandbox's own temp dir",
+    "mountinfo shows neither the checkout, the plugin's private copy directory nor the sandbox's temp dir",
     async () => {
       const dir = tempDir('pw-private-');
       const r = await runScript(`await done({ m: fs.readFileSync('/proc/self/mountinfo', 'utf8') });`, {
@@ -223,6 +223,8 @@ int main(void){ const char *fs[] = { "/tmp/x.bin", "/dev/shm/x.bin" }; for (int 
       expect(m).not.toContain(dir);
       expect(m).not.toContain('plugward-sbx-');
       expect(m).not.toContain(os.tmpdir() === '/tmp' ? ' /tmp/' : os.tmpdir());
+      // Nor the checkout: the lockdown module, koffi and @plugward/types are copied in, not bound.
+      expect(m).not.toContain(path.resolve(new URL('../../..', import.meta.url).pathname));
       expectHostHealthy(r);
     },
   );
@@ -230,14 +232,34 @@ int main(void){ const char *fs[] = { "/tmp/x.bin", "/dev/shm/x.bin" }; for (int 
 
 describe('paths the sandbox uid cannot read', () => {
   rootOnly(
-    'a read-only path under a private (0700) directory is refused with a clear error, never run',
+    'a runtime under a private (0700) directory is copied in and runs; its host path shows nowhere',
     async () => {
       const home = tempDir('pw-home-'); // 0700, like /root above a checkout
       const app = path.join(home, 'app');
       fs.mkdirSync(app, { mode: 0o755 });
+      fs.writeFileSync(
+        path.join(app, 'p.mjs'),
+        `import fs from 'node:fs'; import net from 'node:net';
+       const s = new net.Socket({ fd: 3, readable: true, writable: true });
+       s.end(JSON.stringify({ m: fs.readFileSync('/proc/self/mountinfo', 'utf8') }) + '\\n');`,
+        { mode: 0o644 },
+      );
+      const r = await runCommand(process.execPath, [path.join(app, 'p.mjs')], { readOnlyPaths: [app] });
+      const m = String(firstMessage(r).m);
+      expect(m).not.toContain(home);
+      expect(m).not.toContain('pw-home-');
+      expectHostHealthy(r);
+    },
+  );
+
+  rootOnly(
+    'with copyHostPaths off, a bound path under a private directory is refused with a clear error',
+    async () => {
+      const home = tempDir('pw-home-');
+      const app = path.join(home, 'app');
+      fs.mkdirSync(app, { mode: 0o755 });
       fs.writeFileSync(path.join(app, 'p.mjs'), 'console.log(1)', { mode: 0o644 });
-      const sandbox = new LinuxSandbox();
-      const err = await sandbox
+      const err = await new LinuxSandbox({ copyHostPaths: false })
         .spawn({
           command: process.execPath,
           args: [path.join(app, 'p.mjs')],
