@@ -26,6 +26,11 @@ export interface PluginLoaderOptions {
   readManifest?: ManifestReader;
   /** Parent of the private 0700 directories verified bytes are copied to before dlopen/import; `os.tmpdir()`. */
   tmpDir?: string;
+  /**
+   * dlopen a native artifact at the `artifactPath` of `loadVerified` instead of a private copy. Only for a path on a
+   * read-only mount nobody can change (the plugin runtime inside a sandbox, whose writable `/tmp` is `noexec`).
+   */
+  loadNativeInPlace?: boolean;
   /** Largest result a native hook may return, bytes (DEFAULT_MAX_FRAME_BYTES). */
   maxHookOutputBytes?: number;
   /** Largest value a native plugin may write to the context, bytes (DEFAULT_MAX_FRAME_BYTES). */
@@ -84,6 +89,7 @@ export class PluginLoader {
     }
     this.#native = {
       ...(options.tmpDir === undefined ? {} : { tmpDir: options.tmpDir }),
+      ...(options.loadNativeInPlace === true ? { inPlace: true } : {}),
       maxHookOutputBytes,
       maxContextValueBytes,
       log: options.log ?? (() => undefined),

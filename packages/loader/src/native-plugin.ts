@@ -45,6 +45,8 @@ import type { VerifiedArtifact } from './verified-artifact.js';
 /** Options of the native loader (set through PluginLoaderOptions). */
 export interface NativeLoadOptions {
   tmpDir?: string;
+  /** dlopen `artifact.artifactPath` itself instead of a private copy (it is on a read-only mount nobody can change). */
+  inPlace?: boolean;
   maxHookOutputBytes: number;
   maxContextValueBytes: number;
   /** Where plugin log lines go before `init` gave the plugin a runtime. */
@@ -182,7 +184,9 @@ export async function loadNativePlugin(
   options: NativeLoadOptions,
 ): Promise<NativePlugin> {
   const label = artifact.manifest.name;
-  const copy = await writePrivateCopy(artifact.bytes, 'plugin.so', options.tmpDir);
+  const copy = options.inPlace
+    ? { file: artifact.artifactPath, remove: async () => undefined }
+    : await writePrivateCopy(artifact.bytes, 'plugin.so', options.tmpDir);
   let lib: LibraryHandle;
   try {
     try {

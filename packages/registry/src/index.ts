@@ -41,6 +41,11 @@ export {
 } from './quotas.js';
 export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
 export { runtimeEntry } from './tiers/out-of-process.js';
+export {
+  DEFAULT_PLUGIN_OUTPUT_BUDGET,
+  type PluginOutputBudget,
+  readPluginOutput,
+} from './tiers/plugin-output.js';
 export { sandboxConfigFor } from './tiers/sandbox-config.js';
 export type { TierExit, TierHandle } from './tiers/tier.js';
 /** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */

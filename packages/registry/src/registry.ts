@@ -64,6 +64,7 @@ import {
 } from './quotas.js';
 import { inProcessHandle } from './tiers/in-process.js';
 import { isTimeoutError, startOutOfProcess } from './tiers/out-of-process.js';
+import { DEFAULT_PLUGIN_OUTPUT_BUDGET } from './tiers/plugin-output.js';
 import type { TierHandle } from './tiers/tier.js';
 
 /** Options of a {@link PluginRegistry}. Everything but `security` has a default. */
@@ -673,6 +674,14 @@ export class PluginRegistry {
         ...(quotas.logBudget === undefined ? {} : { logBudget: quotas.logBudget }),
       },
       onQuotaExceeded: reportQuota,
+      // Output past its budget is dropped by the reader; it is also a quota violation of the plugin (once a window).
+      onOutputExceeded: (stream) =>
+        this.#violation(entry, {
+          type: 'Quota',
+          resource: stream,
+          used: DEFAULT_PLUGIN_OUTPUT_BUDGET.bytesPerWindow + 1,
+          limit: DEFAULT_PLUGIN_OUTPUT_BUDGET.bytesPerWindow,
+        }),
       ...(requirements.network.mode === 'restricted'
         ? {
             fetch: reportingFetch(

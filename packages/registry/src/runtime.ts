@@ -57,6 +57,27 @@ function workerMetrics(): PluginMetrics {
   };
 }
 
+/** Whether the mount `file` lives on is read-only (the longest mount point of /proc/self/mountinfo above it). */
+function onReadOnlyMount(file: string): boolean {
+  try {
+    const real = fs.realpathSync(file);
+    let best = '';
+    let readOnly = false;
+    for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const f = line.split(' ');
+      const point = (f[4] ?? '').replace(/\\040/g, ' ');
+      if (f[5] === undefined || point.length < best.length) continue;
+      if (real === point || real.startsWith(point === '/' ? '/' : `${point}/`)) {
+        best = point;
+        readOnly = f[5].split(',').includes('ro');
+      }
+    }
+    return readOnly;
+  } catch {
+    return false;
+  }
+}
+
 async function loadCopy(dir: string, file: string): Promise<PluginInstance> {
   const artifactPath = path.join(dir, file);
   const manifestPath = artifactPath + MANIFEST_SUFFIX;
@@ -74,11 +95,16 @@ async function loadCopy(dir: string, file: string): Promise<PluginInstance> {
     );
   }
   // The runtime never verifies signatures (it has no keys): the host did, before it made this copy.
-  const loader = new PluginLoader({
-    verifyArtifact: async () => {
-      throw new PluginError('SecurityError', 'the plugin runtime loads only the copy the host verified');
+  const loader = new PluginLoader(
+    {
+      verifyArtifact: async () => {
+        throw new PluginError('SecurityError', 'the plugin runtime loads only the copy the host verified');
+      },
     },
-  });
+    // In a sandbox the copy is on a read-only mount (nobody can swap it) and the writable /tmp is noexec: dlopen it
+    // where it is.
+    { loadNativeInPlace: onReadOnlyMount(artifactPath) },
+  );
   return loader.loadVerified(
     { manifest, bytes, hash, artifactPath, manifestPath },
     { signatureVerified: false },

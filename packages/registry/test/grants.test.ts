@@ -107,7 +107,9 @@ const GREEDY = (allowedPort: number, secretPort: number): PluginRequirements => 
 beforeAll(async () => {
   ({ sandbox, reason } = await sandboxOrReason());
   process.env.TMPDIR = ownTmp;
-  fs.mkdirSync(grantDir);
+  // On a root host the plugin runs as an unprivileged uid: the granted folder must be reachable by others.
+  fs.chmodSync(tmp.dir, 0o711);
+  fs.mkdirSync(grantDir, { mode: 0o755 });
   fs.writeFileSync(path.join(grantDir, 'data.txt'), 'granted data');
   allowed = http.createServer((_q, r) => r.end('public'));
   secret = http.createServer((_q, r) => r.end('host-only secret'));

@@ -25,6 +25,8 @@ export default {
 
 const tmp = tempDir('trust');
 const fx = new Fixtures(tmp.dir);
+// fsread binds this folder: on a root host the sandbox runs as an unprivileged uid, which must be able to reach it.
+fs.chmodSync(tmp.dir, 0o755);
 const p: Record<string, string> = {};
 let strict: PluginSecurity;
 let open: PluginSecurity;

@@ -75,21 +75,41 @@ export function findBwrap(configured?: string): BwrapInfo {
   return { path: found, version };
 }
 
-/** Sensitive `/proc` entries hidden in every sandbox (on top of `FilesystemConfig.maskPaths`). */
+/**
+ * Sensitive `/proc` entries hidden in every sandbox (on top of `FilesystemConfig.maskPaths`): what runc/Docker mask
+ * or make read-only, plus the root-only kernel memory and allocator views. `/proc/sys` is bound read-only on top.
+ */
 export const DEFAULT_MASK_PATHS: readonly string[] = [
   '/proc/kcore',
+  '/proc/kmsg',
+  '/proc/kpageflags',
+  '/proc/kpagecount',
+  '/proc/kpagecgroup',
+  '/proc/kpageidle',
+  '/proc/slabinfo',
+  '/proc/vmallocinfo',
+  '/proc/pagetypeinfo',
+  '/proc/iomem',
+  '/proc/ioports',
+  '/proc/mtrr',
+  '/proc/config.gz',
   '/proc/keys',
   '/proc/key-users',
   '/proc/timer_list',
+  '/proc/timer_stats',
   '/proc/sched_debug',
   '/proc/kallsyms',
+  '/proc/modules',
   '/proc/sysrq-trigger',
   '/proc/latency_stats',
+  '/proc/asound',
   '/proc/acpi',
   '/proc/scsi',
   '/proc/fs',
   '/proc/irq',
   '/proc/bus',
+  '/proc/driver',
+  '/proc/tty',
 ];
 
 /** Everything {@link buildBwrapArgs} needs. */
@@ -99,6 +119,13 @@ export interface BwrapArgsInput {
   view: readonly ViewOp[];
   /** fd number the BPF program is readable on, when seccomp is on. */
   seccompFd?: number;
+  /**
+   * Host paths of the sized `noexec,nosuid,nodev` tmpfs mounts the launcher made for `/tmp` and `/dev/shm` (root
+   * hosts). Absent: bwrap makes them itself (sized, but it has no noexec option).
+   */
+  scratch?: { tmp: string; shm: string };
+  /** fd of the first `file` op of the view; the others follow in order (the caller opens them so). */
+  firstFileFd?: number;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -149,7 +176,16 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
       `network mode '${config.network.mode}' needs namespaces.net = ${wantsNet} (got ${ns.net})`,
     );
   }
-  if (ns.user) out.push('--unshare-user');
+  // bwrap always runs unprivileged (as root hosts: as the sandbox's own uid), which needs a user namespace.
+  if (!ns.user) {
+    throw new PluginError(
+      'InvalidArgument',
+      'the sandbox always uses a user namespace (bwrap runs unprivileged); set user: true',
+    );
+  }
+  // --disable-userns: no nested user namespace inside. --as-pid-1: the command is pid 1, so no bwrap process (without
+  // the seccomp filter) is visible or reachable through /proc from inside.
+  out.push('--unshare-user', '--disable-userns', '--as-pid-1');
   if (ns.pid) out.push('--unshare-pid');
   if (ns.net) out.push('--unshare-net');
   if (ns.ipc) out.push('--unshare-ipc');
@@ -179,11 +215,36 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
     );
   }
   // /dev/shm gets its own sized tmpfs and /dev is made read-only below: bwrap's /dev is an unbounded tmpfs.
-  out.push('--proc', '/proc', '--dev', '/dev', '--size', String(fsc.tmpfsBytes), '--tmpfs', '/tmp');
-  out.push('--size', String(fsc.tmpfsBytes), '--tmpfs', '/dev/shm');
+  // /proc/sys is bound read-only (bwrap's own remount of it is skipped on some kernels).
+  out.push('--proc', '/proc', '--ro-bind', '/proc/sys', '/proc/sys', '--dev', '/dev');
+  if (input.scratch !== undefined) {
+    out.push('--bind', input.scratch.tmp, '/tmp', '--bind', input.scratch.shm, '/dev/shm');
+  } else {
+    out.push('--size', String(fsc.tmpfsBytes), '--tmpfs', '/tmp');
+    out.push('--size', String(fsc.tmpfsBytes), '--tmpfs', '/dev/shm');
+  }
+  let fileFd = input.firstFileFd ?? -1;
   for (const op of input.view) {
-    if (op.op === 'symlink') out.push('--symlink', op.link, op.target);
-    else out.push(op.op === 'bind' ? '--bind' : '--ro-bind', op.source, op.target);
+    switch (op.op) {
+      case 'symlink':
+        out.push('--symlink', op.link, op.target);
+        break;
+      case 'dir':
+        out.push('--perms', '0555', '--dir', checkPath(op.target, 'copy target'));
+        break;
+      case 'file':
+        if (fileFd < 0) throw new PluginError('InvalidArgument', 'file copies need firstFileFd');
+        out.push(
+          '--perms',
+          op.executable ? '0555' : '0444',
+          '--file',
+          String(fileFd++),
+          checkPath(op.target, 'copy target'),
+        );
+        break;
+      default:
+        out.push(op.op === 'bind' ? '--bind' : '--ro-bind', op.source, op.target);
+    }
   }
   for (const b of fsc.binds) {
     const source = checkPath(b.source, 'bind source');

@@ -7,7 +7,163 @@ import { PluginError } from '@plugward/types';
 export type ViewOp =
   | { op: 'ro-bind'; source: string; target: string }
   | { op: 'bind'; source: string; target: string }
-  | { op: 'symlink'; link: string; target: string };
+  | { op: 'symlink'; link: string; target: string }
+  /** A copy of the host file `source` made by bwrap from an fd the host opened (no mount, read-only). */
+  | { op: 'file'; source: string; target: string; executable: boolean }
+  | { op: 'dir'; target: string };
+
+/** Most entries and bytes {@link copyIntoView} copies for one path. */
+export const COPY_LIMITS = Object.freeze({ entries: 1024, bytes: 64 * 1024 * 1024 });
+
+/**
+ * Whether a uid that is neither owner nor group of anything on the way could read `hostPath` (symbolic links
+ * followed): `ok`; `leaf` when only the path itself is private (e.g. a 0700 copy); else the ancestor directory that is
+ * not searchable by others (e.g. a 0700 `/root` above a checkout).
+ */
+export function othersAccess(hostPath: string): 'ok' | 'leaf' | { blockedBy: string } {
+  let real: string;
+  try {
+    real = fs.realpathSync(hostPath);
+  } catch {
+    return { blockedBy: hostPath };
+  }
+  const ancestors: string[] = [];
+  for (let dir = path.dirname(real); ; dir = path.dirname(dir)) {
+    ancestors.unshift(dir);
+    if (path.dirname(dir) === dir) break;
+  }
+  for (const dir of ancestors) {
+    if ((fs.statSync(dir).mode & 0o001) === 0) return { blockedBy: dir };
+  }
+  const st = fs.statSync(real);
+  const readable = st.isDirectory() ? (st.mode & 0o005) === 0o005 : (st.mode & 0o004) !== 0;
+  return readable ? 'ok' : 'leaf';
+}
+
+/** Throws `SandboxUnavailable` unless the sandbox's unprivileged uid can read `hostPath` (see {@link othersAccess}). */
+export function assertOthersCanRead(hostPath: string, what: string): void {
+  const access = othersAccess(hostPath);
+  if (access === 'ok') return;
+  const culprit = access === 'leaf' ? hostPath : access.blockedBy;
+  throw new PluginError(
+    'SandboxUnavailable',
+    `${what} ${hostPath} is not readable by the sandbox's unprivileged uid: ${culprit} is private to its owner. ` +
+      'Install it where other users can read it (e.g. chmod o+rx on the directories), or start the host from there',
+  );
+}
+
+/**
+ * The ops that copy `hostPath` (a file, or a directory tree of regular files, directories and symbolic links that
+ * stay inside it) to `target` inside the sandbox without a mount: for paths the sandbox's uid may not read, and so
+ * that their host location shows nowhere inside (not in `/proc/self/mountinfo`). Throws `InvalidArgument` past
+ * {@link COPY_LIMITS} or on other file types.
+ */
+export function copyIntoView(hostPath: string, target: string, ops: ViewOp[]): void {
+  let entries = 0;
+  let bytes = 0;
+  const visit = (src: string, dst: string): void => {
+    if (++entries > COPY_LIMITS.entries) {
+      throw new PluginError(
+        'InvalidArgument',
+        `${hostPath} has more than ${COPY_LIMITS.entries} entries to copy into the sandbox; make it readable by others to have it bound instead`,
+      );
+    }
+    const st = fs.lstatSync(src);
+    if (st.isSymbolicLink()) {
+      const link = fs.readlinkSync(src);
+      const resolved = path.resolve(path.dirname(src), link);
+      if (resolved !== hostPath && !resolved.startsWith(`${hostPath}/`)) {
+        // Pointing outside the copied tree: the host file is not part of the view, so the link leads nowhere.
+        ops.push({ op: 'symlink', link: '/nonexistent', target: dst });
+      } else ops.push({ op: 'symlink', link, target: dst });
+    } else if (st.isDirectory()) {
+      ops.push({ op: 'dir', target: dst });
+      for (const name of fs.readdirSync(src).sort()) visit(path.join(src, name), path.join(dst, name));
+    } else if (st.isFile()) {
+      bytes += st.size;
+      if (bytes > COPY_LIMITS.bytes) {
+        throw new PluginError(
+          'InvalidArgument',
+          `${hostPath} holds more than ${COPY_LIMITS.bytes} bytes to copy into the sandbox; make it readable by others to have it bound instead`,
+        );
+      }
+      ops.push({ op: 'file', source: src, target: dst, executable: (st.mode & 0o100) !== 0 });
+    } else {
+      throw new PluginError('InvalidArgument', `${src} is not a regular file, directory or symbolic link`);
+    }
+  };
+  visit(path.normalize(hostPath), target);
+}
+
+/** Where the system lives: bound as it is (the same paths on every host, nothing about this one). */
+export const SYSTEM_PREFIXES: readonly string[] = [
+  '/usr/',
+  '/lib/',
+  '/lib32/',
+  '/lib64/',
+  '/bin/',
+  '/sbin/',
+  '/etc/',
+];
+
+/** Most entries and bytes {@link copyHostBinds} copies for one bound path; a larger one stays bound. */
+export const HOST_COPY_LIMITS = Object.freeze({ entries: 2048, bytes: 32 * 1024 * 1024 });
+
+/** Not needed at run time, so not copied: source maps, docs, type declarations, TypeScript and C/C++ sources. */
+const NOT_RUNTIME = /\.(map|md|markdown|ts|mts|cts|c|cc|cpp|h|hh|hpp|inc|S|def)$/i;
+
+/**
+ * Replaces each read-only bind of a path outside {@link SYSTEM_PREFIXES} (the runtime, its packages, the plugin) by a
+ * copy at the same path made by bwrap (`--file` from fds the host opens). A copy is not a mount, so the host's
+ * directory layout (a checkout under a user's home) does not show in the sandbox's `/proc/self/mountinfo`. Symbolic
+ * links are kept as they are (as a bind would show them); files not needed at run time are left out; a path over
+ * {@link HOST_COPY_LIMITS} stays bound.
+ */
+export function copyHostBinds(ops: readonly ViewOp[]): ViewOp[] {
+  const out: ViewOp[] = [];
+  for (const op of ops) {
+    if (
+      op.op !== 'ro-bind' ||
+      op.source !== op.target ||
+      SYSTEM_PREFIXES.some((p) => op.source.startsWith(p))
+    ) {
+      out.push(op);
+      continue;
+    }
+    const copied = walkForCopy(op.source);
+    if (copied === undefined) out.push(op);
+    else out.push(...copied);
+  }
+  return out;
+}
+
+function walkForCopy(root: string): ViewOp[] | undefined {
+  const ops: ViewOp[] = [];
+  let entries = 0;
+  let bytes = 0;
+  const visit = (p: string, top: boolean): boolean => {
+    if (++entries > HOST_COPY_LIMITS.entries) return false;
+    const st = fs.lstatSync(p);
+    if (st.isSymbolicLink()) ops.push({ op: 'symlink', link: fs.readlinkSync(p), target: p });
+    else if (st.isDirectory()) {
+      ops.push({ op: 'dir', target: p });
+      for (const name of fs.readdirSync(p).sort()) if (!visit(path.join(p, name), false)) return false;
+    } else if (st.isFile()) {
+      if (!top && NOT_RUNTIME.test(p)) return true;
+      bytes += st.size;
+      if (bytes > HOST_COPY_LIMITS.bytes) return false;
+      ops.push({ op: 'file', source: p, target: p, executable: (st.mode & 0o100) !== 0 });
+    } else if (!top)
+      return true; // sockets, FIFOs, devices inside a package: not part of the view
+    else return false;
+    return true;
+  };
+  try {
+    return visit(root, true) ? ops : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 const libCache = new Map<string, readonly string[]>();
 

@@ -26,6 +26,7 @@ export {
   validateCgroupLimits,
 } from './cgroups.js';
 export {
+  DEFAULT_CPU_PERIOD_US,
   DEFAULT_TMPFS_BYTES,
   defaultSandboxConfig,
   MIN_FILE_DESCRIPTORS,
@@ -37,7 +38,12 @@ export {
   type FetchBrokerOptions,
   isBlockedAddress,
 } from './fetch-broker.js';
-export { LinuxSandbox, type LinuxSandboxedProcess, type LinuxSandboxOptions } from './linux-sandbox.js';
+export {
+  LinuxSandbox,
+  type LinuxSandboxedProcess,
+  type LinuxSandboxOptions,
+  ROOT_SANDBOX_DIR,
+} from './linux-sandbox.js';
 export { packageReadOnlyPaths } from './package-paths.js';
 export { buildSeccompFilter, installProcessFilter, type ProcessFilterOptions } from './seccomp.js';
 export {
@@ -47,4 +53,12 @@ export {
   seccompProfile,
 } from './seccomp-profiles.js';
 export { checkSandboxSupport } from './support.js';
+export {
+  allocateUid,
+  DEFAULT_UID_LOCK_DIR,
+  DEFAULT_UID_RANGE,
+  type UidLease,
+  type UidRange,
+  validateUidRange,
+} from './uid-allocator.js';
 export { type CpuBudgetWatch, enforceCpuBudget, exitViolation } from './violations.js';

@@ -29,20 +29,60 @@ import {
   createCgroup,
   detectCgroupLayout,
 } from './cgroups.js';
-import { MIN_FILE_DESCRIPTORS, RUNTIME_MEMORY_HEADROOM_BYTES } from './config.js';
+import { DEFAULT_CPU_PERIOD_US, MIN_FILE_DESCRIPTORS, RUNTIME_MEMORY_HEADROOM_BYTES } from './config.js';
 import { closeInheritedDescriptorsOnExec } from './fd-hygiene.js';
-import { mirrorReadOnly, sharedLibrariesOf, type ViewOp } from './filesystem-view.js';
+import {
+  assertOthersCanRead,
+  copyHostBinds,
+  copyIntoView,
+  mirrorReadOnly,
+  othersAccess,
+  sharedLibrariesOf,
+  type ViewOp,
+} from './filesystem-view.js';
+import { findLauncherTools, launcherCommand, scratchFstab } from './launcher.js';
 import { findLibSeccomp } from './libseccomp.js';
 import { packageReadOnlyPaths } from './package-paths.js';
 import { buildSeccompFilter } from './seccomp.js';
 import { checkSandboxSupport, userNamespacesAvailable } from './support.js';
+import {
+  allocateUid,
+  DEFAULT_UID_LOCK_DIR,
+  DEFAULT_UID_RANGE,
+  type UidLease,
+  type UidRange,
+  validateUidRange,
+} from './uid-allocator.js';
 
 /** Options of {@link LinuxSandbox}. */
 export interface LinuxSandboxOptions {
   /** Path of bwrap; found on `PATH` when absent. */
   bwrapPath?: string;
-  /** Where the child's stdout/stderr go: the host's (`inherit`, the IPC contract's default) or pipes. */
+  /**
+   * Where the child's stdout/stderr go: pipes the host reads (`pipe`, the default; read them, or a plugin that writes
+   * more than a pipe holds stalls), or the host's own (`inherit`). **`inherit` is unsafe for untrusted code**: the
+   * plugin can reopen the host's stdout file through `/proc/self/fd/1`, read it, truncate it, or fill the host's disk.
+   */
   stdio?: 'inherit' | 'pipe';
+  /**
+   * Root hosts: the host uids (and gids of the same numbers) plugin code may run as; each sandbox leases a distinct
+   * one (see {@link allocateUid}). Default {@link DEFAULT_UID_RANGE}. Ignored (with a `checkSupport()` warning) when
+   * the host is not root: the plugin then shares the host user's uid.
+   */
+  uidRange?: UidRange;
+  /** Root hosts: where uid leases are kept (default {@link DEFAULT_UID_LOCK_DIR}); share it between hosts. */
+  uidLockDir?: string;
+  /**
+   * CPU share of a sandbox when `config.cgroup.cpuQuotaUs` is absent, in CPUs (0.01–64; default 1): the cgroup quota
+   * is `cpus × period`. A quota is always set.
+   */
+  cpus?: number;
+  /**
+   * Root hosts: copy the non-system paths of the view (the runtime, its packages; not `/usr`, `/lib*`, `/etc`) into
+   * the sandbox instead of binding them, so the host's directory layout is not in its `/proc/self/mountinfo` and a
+   * checkout under a private directory works. Default true; paths over the copy limits stay bound.
+   */
+  copyHostPaths?: boolean;
   /** Accept `seccomp: { mode: 'disabled' }` (refused otherwise). */
   allowDisabledSeccomp?: boolean;
   /** Accept `cgroup: null` (refused otherwise: no memory, CPU or pids limit). */
@@ -62,15 +102,60 @@ export interface LinuxSandboxedProcess extends SandboxedProcess<Duplex> {
   readonly stderr: Readable | null;
   /** Host pids of every process in the plugin's cgroup (empty without a cgroup). */
   pids(): number[];
+  /** The host uid (= gid) plugin code runs as: leased per sandbox on root hosts, the host user's uid otherwise. */
+  readonly uid: number;
 }
-
-// sh joins the cgroups with its own pid, sets the fd limit, then becomes bwrap: nothing runs outside the cgroup.
-const LAUNCH_SCRIPT =
-  'ulimit -n "$1" || exit 125; n=$2; shift 2; ' +
-  'while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
 
 const ARGS_FD = 4;
 const SECCOMP_FD = 5;
+const FIRST_FILE_FD = 6;
+/** Where copied read-only paths appear inside the sandbox. */
+const COPY_ROOT = '/run/plugward';
+
+/**
+ * Opens a file to copy into the sandbox: never through a symbolic link swapped in after the walk (O_NOFOLLOW), never
+ * blocking on a FIFO (O_NONBLOCK), and only a regular file.
+ */
+function openRegularFile(file: string): number {
+  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (cause) {
+    throw new PluginError('InvalidArgument', `cannot open ${file} to copy it into the sandbox`, { cause });
+  }
+  if (!fs.fstatSync(fd).isFile()) {
+    fs.closeSync(fd);
+    throw new PluginError('InvalidArgument', `${file} changed into something other than a regular file`);
+  }
+  return fd;
+}
+
+const readableOk = new Set<string>();
+
+/** {@link assertOthersCanRead}, remembered per path once it passed (node, its libraries, the lockdown module). */
+function assertReadableOnce(p: string, what: string): void {
+  if (readableOk.has(p)) return;
+  assertOthersCanRead(p, what);
+  readableOk.add(p);
+}
+
+function canonical(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.normalize(p);
+  }
+}
+
+/** `arg` with a host path that was copied to a neutral path rewritten to where the copy is. */
+function relocate(arg: string, moved: readonly [string, string][]): string {
+  for (const [host, inside] of moved) {
+    if (arg === host) return inside;
+    if (arg.startsWith(`${host}/`)) return inside + arg.slice(host.length);
+  }
+  return arg;
+}
 
 function here(): string {
   return path.dirname(fileURLToPath(import.meta.url));
@@ -118,15 +203,16 @@ function findLockdownPaths(): { entry: string; paths: string[] } {
   return { entry, paths };
 }
 
-function resolveLimits(spec: SandboxSpawnSpec): CgroupLimits {
+function resolveLimits(spec: SandboxSpawnSpec, cpus: number): CgroupLimits {
   const c = spec.config.cgroup ?? {};
   const l = spec.limits;
+  const period = c.cpuPeriodUs ?? DEFAULT_CPU_PERIOD_US;
   return {
     // Never unlimited: absent fields come from the plugin's limits, else from the defaults.
     memoryBytes: c.memoryBytes ?? (l?.maxHeapBytes ?? DEFAULT_MAX_HEAP_BYTES) + RUNTIME_MEMORY_HEADROOM_BYTES,
     swapBytes: c.swapBytes ?? 0,
-    cpuQuotaUs: c.cpuQuotaUs,
-    cpuPeriodUs: c.cpuPeriodUs,
+    cpuQuotaUs: c.cpuQuotaUs ?? Math.max(1000, Math.round(cpus * period)),
+    cpuPeriodUs: period,
     pidsMax: c.pidsMax ?? MIN_THREADS_FOR_NODE + (l?.maxThreads ?? DEFAULT_MAX_THREADS),
     ioWeight: c.ioWeight,
   };
@@ -155,21 +241,26 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
   #layout: CgroupLayout | undefined | null = null;
 
   constructor(options: LinuxSandboxOptions = {}) {
+    if (options.uidRange !== undefined) validateUidRange(options.uidRange);
+    const cpus = options.cpus ?? 1;
+    if (typeof cpus !== 'number' || !(cpus >= 0.01 && cpus <= 64)) {
+      throw new PluginError('InvalidArgument', `cpus must be a number in [0.01, 64], got ${cpus}`);
+    }
     this.#options = options;
   }
 
   /** See {@link checkSandboxSupport}. */
   checkSupport(): Promise<SandboxSupportReport> {
-    return checkSandboxSupport({ bwrapPath: this.#options.bwrapPath });
+    return checkSandboxSupport({ bwrapPath: this.#options.bwrapPath, cpus: this.#options.cpus ?? 1 });
   }
 
   #preflight(config: SandboxConfig): BwrapInfo {
     this.#bwrap ??= findBwrap(this.#options.bwrapPath);
     const root = typeof process.getuid === 'function' && process.getuid() === 0;
-    if ((config.namespaces.user || !root) && !userNamespacesAvailable()) {
+    if (!userNamespacesAvailable()) {
       throw new PluginError(
         'SandboxUnavailable',
-        'a user namespace is needed (not root, or requested) but the kernel forbids it: sysctl -w kernel.unprivileged_userns_clone=1',
+        'bwrap runs unprivileged and needs a user namespace, but the kernel forbids it: sysctl -w kernel.unprivileged_userns_clone=1',
       );
     }
     if (config.seccomp.mode === 'disabled' && this.#options.allowDisabledSeccomp !== true) {
@@ -188,6 +279,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
         'capabilities.noNewPrivs must be true: the sandbox always sets it',
       );
     }
+    if (root) findLauncherTools();
     return this.#bwrap;
   }
 
@@ -221,14 +313,25 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     // The read-only view: the command, its libraries, the runtime and plugin paths.
     const ops: ViewOp[] = [];
     const seen = new Set<string>();
-    mirrorReadOnly(command, seen, ops);
-    for (const lib of sharedLibrariesOf(command)) mirrorReadOnly(lib, seen, ops);
+    const root = isRoot();
+    // Root hosts run bwrap as an unprivileged uid: what stays bound must be readable by others (checked below, with a
+    // clear error); non-system paths are copied in (copyHostBinds), a private readOnlyPaths entry at a neutral path.
+    const bound = (p: string): void => mirrorReadOnly(p, seen, ops);
+    // A command inside a path that gets copied (below) runs from the copy; otherwise it is bound.
+    const commandCopied =
+      root &&
+      spec.readOnlyPaths.some(
+        (p) => othersAccess(p) === 'leaf' && relocate(command, [[canonical(p), '']]) !== command,
+      );
+    if (!commandCopied) bound(command);
+    for (const lib of sharedLibrariesOf(command)) bound(lib);
     let args = [...spec.args];
     if (config.seccomp.mode === 'strict' && this.#options.lockdown !== false && isNodeBinary(command)) {
       const lockdown = lockdownPaths();
-      for (const p of lockdown.paths) mirrorReadOnly(p, seen, ops);
+      for (const p of lockdown.paths) bound(p);
       args = ['--import', pathToFileURL(lockdown.entry).href, ...args];
     }
+    const moved: [string, string][] = [];
     for (const p of spec.readOnlyPaths) {
       if (typeof p !== 'string' || path.resolve('/', p) === '/') {
         throw new PluginError(
@@ -236,60 +339,110 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
           'readOnlyPaths must name what the plugin needs, not the whole root',
         );
       }
-      mirrorReadOnly(p, seen, ops);
+      if (root && othersAccess(p) === 'leaf') {
+        // The sandbox's uid can't read it (a private 0700 copy): bwrap copies it from fds the host opens, to a
+        // neutral path, so neither permissions nor its host location matter inside.
+        const real = fs.realpathSync(p);
+        const target = `${COPY_ROOT}/${moved.length}${fs.statSync(real).isDirectory() ? '' : `/${path.basename(real)}`}`;
+        copyIntoView(real, target, ops);
+        moved.push([path.normalize(p), target]);
+        if (real !== path.normalize(p)) moved.push([real, target]);
+      } else mirrorReadOnly(p, seen, ops);
+    }
+    args = args.map((a) => relocate(a, moved));
+    command = relocate(command, moved);
+    const view = root && this.#options.copyHostPaths !== false ? copyHostBinds(ops) : ops;
+    if (root) {
+      for (const op of view) if (op.op === 'ro-bind') assertReadableOnce(op.source, 'the bound path');
+      // Granted binds too: bwrap (as the sandbox's uid) would fail on them with a bare 'Permission denied'.
+      for (const b of config.filesystem.binds) assertOthersCanRead(b.source, 'the bind source');
     }
 
     // With the host network (explicit opt-in) strict still limits sockets, but to unix and IP families.
     const bpf = buildSeccompFilter(config.seccomp, { inetSockets: config.network.mode === 'full' });
-    const bwrapArgs = buildBwrapArgs({
-      config,
-      view: ops,
-      seccompFd: bpf === undefined ? undefined : SECCOMP_FD,
-    });
+    const base = sandboxDirBase(root);
+    sweepStaleDirsOnce(base);
 
-    if (config.cgroup !== null) sweepStaleOnce(config.cgroup.parent ?? 'plugward', this.#cgroupLayout());
-    const cgroup =
-      config.cgroup === null
-        ? undefined
-        : createCgroup(
-            this.#cgroupLayout(),
-            config.cgroup.parent ?? 'plugward',
-            cgroupName(spec.label),
-            resolveLimits(spec),
-          );
-
-    // The args and the BPF travel in unlinked private files, read by bwrap from fds 4 and 5.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plugward-sbx-'));
+    // A private directory per sandbox: the args and BPF files (unlinked once open) and, on root hosts, the mount
+    // points of the scratch tmpfs (mounted only in the launcher's private mount namespace). Removed after exit.
+    const dir = fs.mkdtempSync(path.join(base, `plugward-sbx-${process.pid}-`));
+    const scratch = root ? { tmp: path.join(dir, 'tmp'), shm: path.join(dir, 'shm') } : undefined;
+    const removeDir = (): void => fs.rmSync(dir, { recursive: true, force: true });
+    let lease: UidLease | undefined;
+    let cgroup: CgroupHandle | undefined;
     const fds: number[] = [];
     let child: ChildProcess | undefined;
     try {
+      if (scratch !== undefined) {
+        // The sandbox's uid must reach the mount points (not list them): 0711.
+        fs.chmodSync(dir, 0o711);
+        fs.mkdirSync(scratch.tmp, { mode: 0o700 });
+        fs.mkdirSync(scratch.shm, { mode: 0o700 });
+        fs.writeFileSync(path.join(dir, 'fstab'), scratchFstab(scratch, config.filesystem.tmpfsBytes), {
+          mode: 0o600,
+        });
+        lease = allocateUid(
+          this.#options.uidRange ?? DEFAULT_UID_RANGE,
+          this.#options.uidLockDir ?? DEFAULT_UID_LOCK_DIR,
+        );
+      }
+      const bwrapArgs = buildBwrapArgs({
+        config,
+        view,
+        seccompFd: bpf === undefined ? undefined : SECCOMP_FD,
+        scratch,
+        firstFileFd: FIRST_FILE_FD,
+      });
+      if (config.cgroup !== null) {
+        sweepStaleOnce(config.cgroup.parent ?? 'plugward', this.#cgroupLayout());
+        cgroup = createCgroup(
+          this.#cgroupLayout(),
+          config.cgroup.parent ?? 'plugward',
+          cgroupName(spec.label),
+          resolveLimits(spec, this.#options.cpus ?? 1),
+        );
+      }
+      // The args and the BPF travel in unlinked private files, read by bwrap from fds 4 and 5.
       const argsFile = path.join(dir, 'args');
       fs.writeFileSync(argsFile, `${bwrapArgs.join('\0')}\0`, { mode: 0o600 });
       fds.push(fs.openSync(argsFile, 'r'));
+      fs.unlinkSync(argsFile);
       if (bpf !== undefined) {
         const bpfFile = path.join(dir, 'bpf');
         fs.writeFileSync(bpfFile, bpf, { mode: 0o600 });
         fds.push(fs.openSync(bpfFile, 'r'));
+        fs.unlinkSync(bpfFile);
       }
+      // Pushed one by one: the finally closes whatever was opened when a later one fails.
+      for (const op of view) if (op.op === 'file') fds.push(openRegularFile(op.source));
       closeInheritedDescriptorsOnExec();
-      const out = this.#options.stdio === 'pipe' ? 'pipe' : 'inherit';
-      const procs = cgroup?.procsFiles ?? [];
-      const launched = spawn(
-        '/bin/sh',
-        [
-          '-c',
-          LAUNCH_SCRIPT,
-          'plugward-sandbox',
-          String(fdLimit),
-          String(procs.length),
-          ...procs,
-          bwrap.path,
-          '--args',
-          String(ARGS_FD),
-          ...bwrapCommand(command, args),
+      const out = this.#options.stdio === 'inherit' ? 'inherit' : 'pipe';
+      const launch = launcherCommand({
+        fdLimit,
+        procsFiles: cgroup?.procsFiles ?? [],
+        bwrap: [bwrap.path, '--args', String(ARGS_FD), ...bwrapCommand(command, args)],
+        root:
+          lease !== undefined && scratch !== undefined
+            ? {
+                tools: findLauncherTools(),
+                uid: lease.uid,
+                fstab: path.join(dir, 'fstab'),
+              }
+            : undefined,
+      });
+      const launched = spawn(launch.file, launch.args, {
+        stdio: [
+          'ignore',
+          out,
+          out,
+          'pipe',
+          ...fds.slice(0, 1),
+          bpf === undefined ? 'ignore' : (fds[1] ?? 'ignore'),
+          ...fds.slice(bpf === undefined ? 1 : 2),
         ],
-        { stdio: ['ignore', out, out, 'pipe', ...fds], env: {}, cwd: '/' },
-      );
+        env: {},
+        cwd: '/',
+      });
       child = launched;
       await new Promise<void>((resolve, reject) => {
         launched.once('spawn', resolve);
@@ -299,13 +452,23 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     } catch (cause) {
       child?.kill('SIGKILL');
       await cgroup?.remove().catch(() => undefined);
+      if (child !== undefined) await childGone(child);
+      lease?.release();
+      removeDir();
+      if (cause instanceof PluginError && cause.code !== 'SandboxError') throw cause;
       throw new PluginError('SandboxError', `could not start bwrap for ${spec.label}`, { cause });
     } finally {
       for (const fd of fds) fs.closeSync(fd);
-      fs.rmSync(dir, { recursive: true, force: true });
     }
     if (child === undefined) throw new PluginError('SandboxError', `bwrap did not start for ${spec.label}`);
-    return new BwrapProcess(child, cgroup);
+    const uid = lease?.uid ?? process.getuid?.() ?? -1;
+    const cleanup = (): void => {
+      liveDirs.delete(cleanup);
+      lease?.release();
+      removeDir();
+    };
+    onExitRemove(cleanup);
+    return new BwrapProcess(child, cgroup, uid, cleanup);
   }
 }
 
@@ -325,6 +488,83 @@ function streamEnded(stream: NodeJS.ReadableStream | null, timeoutMs: number): P
     s.once('end', finish);
     s.once('close', finish);
   });
+}
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** Resolves once `child` has exited (at once if it has). */
+function childGone(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** Sandbox directories still in use; removed when the host exits without awaiting its sandboxes (they die with it). */
+const liveDirs = new Set<() => void>();
+let exitHookInstalled = false;
+
+function onExitRemove(cleanup: () => void): void {
+  liveDirs.add(cleanup);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const c of [...liveDirs]) {
+      try {
+        c();
+      } catch {
+        // Swept by the next host otherwise.
+      }
+    }
+  });
+}
+
+/**
+ * Where root hosts put the per-sandbox directories: the leased uid must traverse to the scratch mount points, and
+ * `os.tmpdir()` may be a private directory (`TMPDIR` set to a 0700 folder), so a fixed root-owned 0711 folder.
+ */
+export const ROOT_SANDBOX_DIR = '/run/plugward-sbx';
+
+/** The parent of the per-sandbox directories: {@link ROOT_SANDBOX_DIR} on root hosts, else `os.tmpdir()`. */
+function sandboxDirBase(root: boolean): string {
+  if (!root) return os.tmpdir();
+  fs.mkdirSync(ROOT_SANDBOX_DIR, { recursive: true, mode: 0o711 });
+  const st = fs.lstatSync(ROOT_SANDBOX_DIR);
+  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) {
+    throw new PluginError(
+      'SandboxUnavailable',
+      `${ROOT_SANDBOX_DIR} must be a directory owned by root and not group/world-writable`,
+    );
+  }
+  // The leased uid traverses it, never lists it.
+  if ((st.mode & 0o777) !== 0o711) fs.chmodSync(ROOT_SANDBOX_DIR, 0o711);
+  return ROOT_SANDBOX_DIR;
+}
+
+const dirsSwept = new Set<string>();
+
+/** Once per process and folder: remove sandbox directories of hosts that were SIGKILLed (`plugward-sbx-<pid>-…`). */
+function sweepStaleDirsOnce(base: string): void {
+  if (dirsSwept.has(base)) return;
+  dirsSwept.add(base);
+  try {
+    for (const name of fs.readdirSync(base)) {
+      const owner = Number(/^plugward-sbx-(\d+)-/.exec(name)?.[1]);
+      if (!Number.isSafeInteger(owner) || owner === process.pid || pidAlive(owner)) continue;
+      fs.rmSync(path.join(base, name), { recursive: true, force: true });
+    }
+  } catch {
+    // Best effort: what is left is empty directories.
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 const swept = new Set<string>();
@@ -376,13 +616,15 @@ class BwrapProcess implements LinuxSandboxedProcess {
   readonly exit: Promise<SandboxExit>;
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
+  readonly uid: number;
   readonly #child: ChildProcess;
   readonly #cgroup: CgroupHandle | undefined;
   #exited = false;
 
-  constructor(child: ChildProcess, cgroup: CgroupHandle | undefined) {
+  constructor(child: ChildProcess, cgroup: CgroupHandle | undefined, uid: number, cleanup: () => void) {
     this.#child = child;
     this.#cgroup = cgroup;
+    this.uid = uid;
     this.pid = child.pid ?? -1;
     const ipc = child.stdio[3];
     if (ipc === null || ipc === undefined)
@@ -398,6 +640,13 @@ class BwrapProcess implements LinuxSandboxedProcess {
         // 'exit' can come before the piped output has been read: settle once stdout/stderr ended (bounded), so a
         // caller that reads them on `exit` sees everything the command wrote.
         const done = (): void => {
+          try {
+            cleanup();
+          } catch (e) {
+            process.emitWarning(
+              `plugward: sandbox cleanup failed: ${e instanceof Error ? e.message : String(e)}`,
+            );
+          }
           void Promise.all([child.stdout, child.stderr].map((s) => streamEnded(s, 2000))).then(() =>
             resolve({ code, signal, oomKilled }),
           );

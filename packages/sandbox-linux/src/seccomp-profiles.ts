@@ -8,6 +8,7 @@ const CLONE_THREAD = 0x00010000;
 const CLONE_NS_FLAGS = [
   0x00000080, 0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000,
 ];
+const NS_MASK = CLONE_NS_FLAGS.reduce((a, b) => a | b, 0) >>> 0;
 const TIOCSTI = 0x5412;
 const TIOCLINUX = 0x541c;
 const AF_UNIX = 1;
@@ -380,11 +381,11 @@ export function seccompProfile(mode: SeccompMode, options: ProfileOptions = {}):
         rules: [
           ...allowed,
           ...commonRules(),
-          // Threads only: clone must carry CLONE_THREAD (processes and namespaces get the EPERM default).
+          // Threads only: clone must carry CLONE_THREAD and no namespace flag (anything else gets the EPERM default).
           {
             syscall: 'clone',
             action: ALLOW,
-            args: [{ index: 0, op: 'masked-eq', mask: CLONE_THREAD, value: CLONE_THREAD }],
+            args: [{ index: 0, op: 'masked-eq', mask: CLONE_THREAD | NS_MASK, value: CLONE_THREAD }],
           },
           ...[AF_UNIX, ...(options.inetSockets === true ? [AF_INET, AF_INET6] : [])].map((family) => ({
             syscall: 'socket',

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { isPluginError, type SandboxSupportReport } from '@plugward/types';
 import { BWRAP_INSTALL_HINT, findBwrap } from './bubblewrap.js';
 import { detectCgroupLayout } from './cgroups.js';
+import { findLauncherTools } from './launcher.js';
 import { findLibSeccomp, loadLibSeccomp } from './libseccomp.js';
 
 type Feature = SandboxSupportReport['features'][number];
@@ -18,10 +19,12 @@ function readTrim(file: string): string | undefined {
   }
 }
 
-/** Whether this process may create user namespaces (root always may). */
+/**
+ * Whether an unprivileged process may create user namespaces. bwrap always runs unprivileged (on root hosts as the
+ * sandbox's own uid), so root hosts need this too.
+ */
 export function userNamespacesAvailable(): boolean {
   if (readTrim('/proc/sys/user/max_user_namespaces') === '0') return false;
-  if (isRoot()) return true;
   return readTrim('/proc/sys/kernel/unprivileged_userns_clone') !== '0';
 }
 
@@ -36,9 +39,10 @@ export function userNamespacesAvailable(): boolean {
  * ```
  */
 export async function checkSandboxSupport(
-  options: { bwrapPath?: string } = {},
+  options: { bwrapPath?: string; cpus?: number } = {},
 ): Promise<SandboxSupportReport> {
   const features: Feature[] = [];
+  const warnings: string[] = [];
   try {
     const b = findBwrap(options.bwrapPath);
     features.push({ feature: 'bubblewrap', available: true, detail: `${b.path} ${b.version}` });
@@ -66,8 +70,41 @@ export async function checkSandboxSupport(
   features.push({
     feature: 'user-namespaces',
     available: userns,
-    detail: userns ? 'available' : 'disabled by sysctl',
-    installHint: userns ? undefined : 'sysctl -w user.max_user_namespaces=15000',
+    detail: userns ? 'available to unprivileged processes' : 'disabled by sysctl',
+    installHint: userns
+      ? undefined
+      : 'sysctl -w user.max_user_namespaces=15000 kernel.unprivileged_userns_clone=1',
+  });
+  if (root) {
+    let tools: string;
+    let toolsOk = false;
+    try {
+      const t = findLauncherTools();
+      tools = `${t.unshare}, ${t.mount}, ${t.setpriv}`;
+      toolsOk = true;
+    } catch (e) {
+      tools = e instanceof Error ? e.message : String(e);
+    }
+    features.push({
+      feature: 'uid-switch',
+      available: toolsOk,
+      detail: toolsOk
+        ? `plugin code runs as a leased unprivileged uid/gid per sandbox (${tools}); /tmp and /dev/shm noexec`
+        : tools,
+      installHint: toolsOk ? undefined : 'apt-get install util-linux mount',
+    });
+  } else {
+    warnings.push(
+      "the host is not root: plugin code runs as the host user's own uid (no per-sandbox uid), so it shares that " +
+        "user's per-user kernel limits (inotify instances, RLIMIT_NPROC) and /tmp, /dev/shm are not noexec; start " +
+        'the host as root for per-sandbox uids',
+    );
+  }
+  const cpus = options.cpus ?? 1;
+  features.push({
+    feature: 'cpu-quota',
+    available: true,
+    detail: `every sandbox gets a CPU quota: ${cpus} CPU unless its config sets cgroup.cpuQuotaUs`,
   });
   const kernelSeccomp = /^Seccomp:\s+\d/m.test(readTrim('/proc/self/status') ?? '');
   features.push({
@@ -117,6 +154,6 @@ export async function checkSandboxSupport(
           : `mount -t cgroup -o ${c} cgroup /sys/fs/cgroup/${c}`,
     });
   }
-  const supported = features.every((f) => f.available || f.feature === 'user-namespaces');
-  return { supported, features };
+  const supported = features.every((f) => f.available);
+  return { supported, features, warnings };
 }

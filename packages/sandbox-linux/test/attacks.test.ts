@@ -285,25 +285,30 @@ describe('filesystem', () => {
 
   it('writing to a read-only bind (and to the plugin copy) fails with EROFS', async () => {
     const data = tempDir('pw-ro-');
-    fs.writeFileSync(path.join(data, 'f'), 'original');
+    fs.chmodSync(data, 0o755);
+    fs.writeFileSync(path.join(data, 'f'), 'original', { mode: 0o666 });
     const pluginDir = tempDir();
     const r = await runScript(
-      `await done({
+      `const here = new URL('.', import.meta.url).pathname;
+       await done({
          bind: errCode(() => fs.writeFileSync(${JSON.stringify(path.join(data, 'f'))}, 'pwned')),
-         plugin: errCode(() => fs.writeFileSync(${JSON.stringify(path.join(pluginDir, 'x'))}, 'pwned')),
+         plugin: errCode(() => fs.writeFileSync(here + 'plugin.mjs', 'pwned')),
+         pluginNew: errCode(() => fs.writeFileSync(here + 'x', 'pwned')),
        });`,
       {
         config: { filesystem: { binds: [{ source: data, mode: 'ro' }], tmpfsBytes: 4 * MiB, maskPaths: [] } },
         readOnlyPaths: [pluginDir],
       },
     );
-    expect(firstMessage(r)).toEqual({ bind: 'EROFS', plugin: 'EROFS' });
+    expect(firstMessage(r)).toEqual({ bind: 'EROFS', plugin: 'EROFS', pluginNew: 'EROFS' });
     expect(fs.readFileSync(path.join(data, 'f'), 'utf8')).toBe('original');
     expectHostHealthy(r);
   });
 
   it('a read-write bind is writable and nothing else on the host is', async () => {
     const data = tempDir('pw-rw-');
+    // The plugin runs as its own uid: a host granting a writable directory makes it writable for that uid.
+    fs.chmodSync(data, 0o1777);
     const r = await runScript(
       `fs.writeFileSync('/data/out.txt', 'from plugin');
        await done({ home: errCode(() => fs.readdirSync('/root')), proc: errCode(() => fs.readFileSync('/proc/kcore')) });`,
@@ -515,16 +520,18 @@ describe('process isolation (JS)', () => {
     expectHostHealthy(r);
   });
 
-  it("the sandbox's /proc/1/cmdline carries no host mount paths, cgroup paths or environment", async () => {
+  it('pid 1 is the plugin itself (no bwrap), and its cmdline carries no host paths, cgroup paths or environment', async () => {
     const r = await runScript(
-      `await done({ cmd: fs.readFileSync('/proc/1/cmdline', 'utf8').split('\\0') });`,
+      `await done({ pid: process.pid, cmd: fs.readFileSync('/proc/1/cmdline', 'utf8').split('\\0') });`,
       {
         config: { env: { TOKEN: 'in-env-only' } },
       },
     );
+    expect(firstMessage(r).pid).toBe(1);
     const cmd = (firstMessage(r).cmd as string[]).join(' ');
-    expect(cmd).toContain('--args');
+    expect(cmd).not.toContain('bwrap');
     expect(cmd).not.toContain('--ro-bind');
+    expect(cmd).not.toContain('pw-attack-');
     expect(cmd).not.toContain('in-env-only');
     expect(cmd).not.toContain('/sys/fs/cgroup');
     expectHostHealthy(r);

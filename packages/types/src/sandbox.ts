@@ -8,7 +8,10 @@ export interface NamespaceConfig {
   mount: boolean;
   ipc: boolean;
   uts: boolean;
-  /** A user namespace (needed when the host is not root; optional as root). */
+  /**
+   * A user namespace. Always used by @plugward/sandbox-linux: a root host runs bwrap as an unprivileged per-sandbox
+   * uid (which needs one), a non-root host can't create the others without one. `false` is refused there.
+   */
   user: boolean;
   cgroup: boolean;
 }
@@ -57,7 +60,10 @@ export interface CgroupConfig {
   memoryBytes?: number;
   /** Swap allowed in bytes; 0 turns swap off for the cgroup. */
   swapBytes?: number;
-  /** CPU quota per period, microseconds. */
+  /**
+   * CPU quota per period, microseconds. @plugward/sandbox-linux always sets one: absent, the backend's default
+   * (one CPU: quota = period, unless the host configured less).
+   */
   cpuQuotaUs?: number;
   /** CPU period, microseconds (default 100 000). */
   cpuPeriodUs?: number;
@@ -116,6 +122,11 @@ export interface SandboxSupportReport {
   supported: boolean;
   /** Each feature, whether it is there, and what to do when it is not. */
   features: readonly { feature: string; available: boolean; detail: string; installHint?: string }[];
+  /**
+   * What a sandbox started here will *not* guarantee even though it starts (e.g. a non-root host: the plugin shares
+   * the host user's uid). Empty or absent when every backend invariant holds.
+   */
+  warnings?: readonly string[];
 }
 
 /** How to start a command inside a sandbox. */
@@ -148,6 +159,19 @@ export interface SandboxedProcess<Socket = unknown> {
   readonly pid: number;
   /** The host's end of the IPC socket pair; the child has the other end as an inherited fd. */
   readonly ipc: Socket;
+  /**
+   * The host's end of the process's stdout pipe (a Node `Readable` on Linux), or `null` when the backend was told to
+   * let the child inherit the host's own stdout (unsafe for untrusted code). The host must read it (with a budget):
+   * a pipe nobody reads stalls the plugin once it is full.
+   */
+  readonly stdout?: unknown;
+  /** The host's end of the process's stderr pipe; see {@link SandboxedProcess.stdout}. */
+  readonly stderr?: unknown;
+  /**
+   * The host uid plugin code runs as, when the backend knows it (never 0 and never the host's own uid where the
+   * backend can switch uids; see its `checkSupport()` warnings otherwise).
+   */
+  readonly uid?: number;
   /** The cgroup directories of the process, for metrics (one per controller on v1). */
   readonly cgroupPaths: Readonly<Record<string, string>>;
   /** Resolves once the process has exited and its cgroup is removed. */

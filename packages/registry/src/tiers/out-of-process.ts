@@ -34,6 +34,7 @@ import {
   type SandboxedProcess,
 } from '@plugward/types';
 import { protocolViolationOf } from '../quotas.js';
+import { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget, readPluginOutput } from './plugin-output.js';
 import { sandboxConfigFor } from './sandbox-config.js';
 import { settleWithin, type TierExit, type TierHandle } from './tier.js';
 
@@ -61,6 +62,10 @@ export interface OutOfProcessOptions {
   quotas?: ChannelQuotas;
   /** Receives every `QuotaExceeded` the plugin runs into on the host (the registry records violations). */
   onQuotaExceeded?: (error: PluginError) => void;
+  /** How much of the plugin's stdout/stderr reaches `log` (default {@link DEFAULT_PLUGIN_OUTPUT_BUDGET}). */
+  outputBudget?: PluginOutputBudget;
+  /** Called once per budget window in which a stream went over budget (for the registry to count a violation). */
+  onOutputExceeded?: (stream: 'stdout' | 'stderr') => void;
 }
 
 /** The IPC side of `PluginQuotaOptions`. */
@@ -157,6 +162,9 @@ interface Started {
   kill(): void;
   metrics(client: PluginProcessClient): Promise<PluginMetrics>;
   oomKilled(): Promise<boolean>;
+  /** The plugin's stdout/stderr pipes (never the host's own fds), read by {@link readPluginOutput}. */
+  stdout?: unknown;
+  stderr?: unknown;
 }
 
 function childEnv(): Record<string, string> {
@@ -166,7 +174,8 @@ function childEnv(): Record<string, string> {
 
 function startProcess(dir: string, file: string): Started {
   const child: ChildProcess = spawn(process.execPath, [runtimeEntry(), dir, file], {
-    stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
+    // Pipes, never the host's fds: a plugin could reopen /proc/self/fd/1 and read, truncate or fill the host's log.
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: childEnv(),
   });
   const socket = child.stdio[3] as Duplex | null;
@@ -182,6 +191,8 @@ function startProcess(dir: string, file: string): Started {
     kill: () => child.kill('SIGKILL'),
     metrics: () => collectProcessMetrics(pid),
     oomKilled: async () => false,
+    stdout: child.stdout,
+    stderr: child.stderr,
   };
 }
 
@@ -196,8 +207,9 @@ function startWorker(dir: string, file: string, limits: ResourceLimits): Started
       maxOldGenerationSizeMb: heapMb,
       maxYoungGenerationSizeMb: Math.min(64, Math.max(4, heapMb >> 3)),
     },
-    stdout: false,
-    stderr: false,
+    // Piped to the worker object (not the host's process.stdout) and read with a budget like the other tiers.
+    stdout: true,
+    stderr: true,
   });
   let oom = false;
   worker.on('error', (e) => {
@@ -220,6 +232,8 @@ function startWorker(dir: string, file: string, limits: ResourceLimits): Started
     // The worker reports its own V8 heap (the host's RSS would say nothing about this plugin).
     metrics: (client) => client.getMetrics({ timeoutMs: 2000 }),
     oomKilled: async () => oom,
+    stdout: worker.stdout,
+    stderr: worker.stderr,
   };
 }
 
@@ -259,6 +273,8 @@ async function startSandbox(
     kill: () => proc.kill('SIGKILL'),
     metrics: () => proc.metrics(),
     oomKilled: async () => (await proc.exit.catch(() => exitInfo ?? { oomKilled: false })).oomKilled,
+    stdout: proc.stdout,
+    stderr: proc.stderr,
   };
 }
 
@@ -307,6 +323,8 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     throw e;
   }
   const s = started;
+  readPluginOutput(s.stdout, 'stdout', opts.log, opts.outputBudget, () => opts.onOutputExceeded?.('stdout'));
+  readPluginOutput(s.stderr, 'stderr', opts.log, opts.outputBudget, () => opts.onOutputExceeded?.('stderr'));
   let stopping = false;
   const registrar: HookRegistrar = {
     register: (hookName: string, priority: number, handler: HookHandler) =>

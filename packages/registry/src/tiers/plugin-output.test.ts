@@ -1,0 +1,62 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { readPluginOutput } from './plugin-output.js';
+
+function collect(budget = { bytesPerWindow: 1000, windowMs: 60_000, maxLineLength: 20 }) {
+  const stream = new PassThrough();
+  const lines: [string, string][] = [];
+  let exceeded = 0;
+  const dropped = readPluginOutput(
+    stream,
+    'stdout',
+    (l, m) => lines.push([l, m]),
+    budget,
+    () => exceeded++,
+  );
+  return { stream, lines, dropped, exceeded: () => exceeded };
+}
+
+const flush = () => new Promise((r) => setImmediate(r));
+
+describe('readPluginOutput', () => {
+  it('splits lines across chunks, escapes them and passes a final partial line on end', async () => {
+    const c = collect();
+    c.stream.write('one\ntw');
+    c.stream.write('o\r\n\u001b[2Jthree\n[registry] forged');
+    c.stream.end();
+    await flush();
+    expect(c.lines.map((l) => l[1])).toEqual([
+      'stdout: one',
+      'stdout: two',
+      'stdout: \\x1b[2Jthree',
+      'stdout: [registry] forged',
+    ]);
+    expect(c.lines.every(([level]) => level === 'info')).toBe(true);
+  });
+
+  it('cuts a long line once and skips the rest of it, holding no more than one line', async () => {
+    const c = collect({ bytesPerWindow: 10_000, windowMs: 60_000, maxLineLength: 20 });
+    c.stream.write('x'.repeat(500));
+    c.stream.write(`${'y'.repeat(500)}\nnext\n`);
+    await flush();
+    expect(c.lines).toHaveLength(2);
+    expect(c.lines[0]?.[1]).toMatch(/^stdout: x{20}… \[line cut\]$/);
+    expect(c.lines[1]?.[1]).toBe('stdout: next');
+  });
+
+  it('drops everything past the budget with one warning per window and counts it', async () => {
+    const c = collect({ bytesPerWindow: 100, windowMs: 60_000, maxLineLength: 200 });
+    for (let i = 0; i < 50; i++) c.stream.write(`${'z'.repeat(9)}\n`);
+    await flush();
+    const warnings = c.lines.filter(([l]) => l === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.[1]).toMatch(/output suppressed/);
+    expect(c.lines.filter(([l]) => l === 'info')).toHaveLength(10);
+    expect(c.exceeded()).toBe(1);
+    expect(c.dropped()).toBe(400);
+  });
+
+  it('ignores what is not a stream', () => {
+    expect(readPluginOutput(null, 'stderr', () => undefined)()).toBe(0);
+  });
+});

@@ -1,0 +1,107 @@
+import { displayText, type LogLevel } from '@plugward/types';
+
+/** How much of a plugin process's stdout/stderr the host passes on. */
+export interface PluginOutputBudget {
+  /** Bytes passed on per window and stream; the rest is read and dropped. Default 1 MiB. */
+  bytesPerWindow: number;
+  /** Length of the window, ms. Default 60 000. */
+  windowMs: number;
+  /** Longest line passed on, characters after escaping; longer lines are cut. Default 1000. */
+  maxLineLength: number;
+}
+
+/** The default {@link PluginOutputBudget}: 1 MiB per minute per stream, lines of at most 1000 characters. */
+export const DEFAULT_PLUGIN_OUTPUT_BUDGET: Readonly<PluginOutputBudget> = Object.freeze({
+  bytesPerWindow: 1024 * 1024,
+  windowMs: 60_000,
+  maxLineLength: 1000,
+});
+
+/** What {@link readPluginOutput} reads: a Node readable stream (duck-typed so other backends' streams fit). */
+interface OutputStream {
+  on(event: 'data', listener: (chunk: Buffer | string) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+  on(event: 'error', listener: (e: Error) => void): unknown;
+}
+
+function isOutputStream(value: unknown): value is OutputStream {
+  return typeof value === 'object' && value !== null && typeof (value as { on?: unknown }).on === 'function';
+}
+
+/**
+ * Reads one output pipe of a plugin process to its end, so the plugin never stalls on a full pipe, and hands each line
+ * to `log` escaped with `displayText()` (no forged lines, no terminal escapes) and cut to `maxLineLength`. Past
+ * `bytesPerWindow` in a window, output is dropped until the window ends, with one `warn` line saying so and
+ * `onExceeded` called once per window. Memory held is one line at most. Returns the number of bytes dropped so far.
+ */
+export function readPluginOutput(
+  stream: unknown,
+  name: 'stdout' | 'stderr',
+  log: (level: LogLevel, message: string) => void,
+  budget: PluginOutputBudget = DEFAULT_PLUGIN_OUTPUT_BUDGET,
+  onExceeded?: () => void,
+): () => number {
+  if (!isOutputStream(stream)) return () => 0;
+  const level: LogLevel = name === 'stderr' ? 'warn' : 'info';
+  const rawLimit = budget.maxLineLength * 4;
+  let windowStart = Date.now();
+  let used = 0;
+  let dropped = 0;
+  let suppressed = false;
+  let line = '';
+  let cut = false;
+  const emit = (text: string, wasCut: boolean): void => {
+    log(level, `${name}: ${displayText(text, budget.maxLineLength)}${wasCut ? ' [line cut]' : ''}`);
+  };
+  stream.on('data', (chunk) => {
+    const now = Date.now();
+    if (now - windowStart >= budget.windowMs) {
+      windowStart = now;
+      used = 0;
+      suppressed = false;
+    }
+    const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+    if (suppressed) {
+      dropped += size;
+      return;
+    }
+    used += size;
+    if (used > budget.bytesPerWindow) {
+      suppressed = true;
+      dropped += size;
+      line = '';
+      cut = false;
+      log(
+        'warn',
+        `${name}: output suppressed: more than ${budget.bytesPerWindow} bytes in ${budget.windowMs} ms`,
+      );
+      onExceeded?.();
+      return;
+    }
+    let start = 0;
+    for (;;) {
+      const nl = text.indexOf('\n', start);
+      const piece = text.slice(start, nl === -1 ? undefined : nl);
+      if (!cut) {
+        line += piece;
+        if (line.length > rawLimit) {
+          emit(line.slice(0, rawLimit), true);
+          line = '';
+          cut = true;
+        }
+      }
+      if (nl === -1) break;
+      if (!cut) emit(line.replace(/\r$/, ''), false);
+      line = '';
+      cut = false;
+      start = nl + 1;
+    }
+  });
+  stream.on('end', () => {
+    if (line !== '' && !suppressed) emit(line, false);
+    line = '';
+  });
+  stream.on('error', () => undefined);
+  return () => dropped;
+}

@@ -1,0 +1,119 @@
+import fs from 'node:fs';
+import { PluginError } from '@plugward/types';
+
+/** Absolute paths of the util-linux tools a root host's launcher runs. */
+export interface LauncherTools {
+  unshare: string;
+  mount: string;
+  setpriv: string;
+}
+
+const TOOL_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+
+let toolsCache: LauncherTools | undefined;
+
+/** Finds `unshare`, `mount` and `setpriv` (util-linux); throws `SandboxUnavailable` naming the package otherwise. */
+export function findLauncherTools(): LauncherTools {
+  if (toolsCache !== undefined) return toolsCache;
+  const find = (name: string): string => {
+    for (const dir of TOOL_DIRS) {
+      const p = `${dir}/${name}`;
+      try {
+        fs.accessSync(p, fs.constants.X_OK);
+        return p;
+      } catch {
+        // next
+      }
+    }
+    throw new PluginError(
+      'SandboxUnavailable',
+      `${name} not found in ${TOOL_DIRS.join(', ')}; install it: apt-get install util-linux mount`,
+    );
+  };
+  toolsCache = { unshare: find('unshare'), mount: find('mount'), setpriv: find('setpriv') };
+  return toolsCache;
+}
+
+// Common prologue: set the fd limit, join every cgroup with the launcher's own pid (before anything of the plugin
+// runs), exit 125 when either fails.
+const JOIN =
+  'ulimit -n "$1" || exit 125; n=$2; shift 2; ' +
+  'while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; ';
+
+/** Non-root host: join, then become bwrap (which makes its own user namespace). */
+const USER_SCRIPT = `${JOIN}exec "$@"`;
+
+/**
+ * Root host, already in a private mount namespace (`unshare -m`): join, mount the sized noexec scratch tmpfs (only
+ * this namespace and the sandbox made from it see them), then drop to the sandbox's uid/gid with no supplementary
+ * groups and no capabilities, and become bwrap.
+ */
+const ROOT_SCRIPT =
+  `${JOIN}m=$1; fstab=$2; id=$3; setpriv=$4; shift 4; ` +
+  // One mount(8) run for both (each exec costs milliseconds of cold start).
+  '"$m" -a -T "$fstab" || exit 125; ' +
+  'exec "$setpriv" --reuid "$id" --regid "$id" --clear-groups --inh-caps=-all --bounding-set=-all -- "$@"';
+
+/** fstab escaping of a path (spaces, tabs, newlines and backslashes as octal). */
+function fstabPath(p: string): string {
+  return p.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+/**
+ * The fstab `mount -a -T` reads in the launcher: a sized `noexec,nosuid,nodev` tmpfs on each scratch mount point.
+ * Pure.
+ */
+export function scratchFstab(scratch: { tmp: string; shm: string }, bytes: number): string {
+  if (!Number.isSafeInteger(bytes) || bytes < 4096) {
+    throw new PluginError('InvalidArgument', `scratch size must be an integer ≥ 4096, got ${bytes}`);
+  }
+  const opts = `size=${bytes},mode=1777,nosuid,nodev,noexec`;
+  return [scratch.tmp, scratch.shm].map((p) => `plugward ${fstabPath(p)} tmpfs ${opts} 0 0\n`).join('');
+}
+
+/** What {@link launcherCommand} turns into an argv. */
+export interface LauncherInput {
+  fdLimit: number;
+  /** `cgroup.procs` files to join. */
+  procsFiles: readonly string[];
+  /** bwrap and everything after it. */
+  bwrap: readonly string[];
+  /** Root hosts: the uid switch and the scratch mounts. */
+  root?: {
+    tools: LauncherTools;
+    uid: number;
+    /** An fstab file (see {@link scratchFstab}) naming the scratch mounts. */
+    fstab: string;
+  };
+}
+
+/** The program and arguments that start a sandbox (pure). */
+export function launcherCommand(input: LauncherInput): { file: string; args: string[] } {
+  const join = [String(input.fdLimit), String(input.procsFiles.length), ...input.procsFiles];
+  if (input.root === undefined) {
+    return { file: '/bin/sh', args: ['-c', USER_SCRIPT, 'plugward-sandbox', ...join, ...input.bwrap] };
+  }
+  const r = input.root;
+  if (!Number.isSafeInteger(r.uid) || r.uid <= 0) {
+    throw new PluginError('InvalidArgument', `the sandbox uid must be a positive integer, got ${r.uid}`);
+  }
+  return {
+    file: r.tools.unshare,
+    args: [
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      '/bin/sh',
+      '-c',
+      ROOT_SCRIPT,
+      'plugward-sandbox',
+      ...join,
+      r.tools.mount,
+      r.fstab,
+      String(r.uid),
+      r.tools.setpriv,
+      ...input.bwrap,
+    ],
+  };
+}

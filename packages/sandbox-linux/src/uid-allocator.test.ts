@@ -1,0 +1,80 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { allocateUid, validateUidRange } from './uid-allocator.js';
+
+const dirs: string[] = [];
+function lockDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-uids-'));
+  dirs.push(d);
+  return path.join(d, 'uids');
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe('allocateUid', () => {
+  it('hands out distinct uids from the range and takes them back on release', () => {
+    const dir = lockDir();
+    const range = { first: 3_000_000, count: 4 };
+    const leases = [0, 1, 2, 3].map(() => allocateUid(range, dir));
+    const uids = leases.map((l) => l.uid).sort();
+    expect(new Set(uids).size).toBe(4);
+    for (const u of uids) expect(u).toBeGreaterThanOrEqual(3_000_000);
+    for (const u of uids) expect(u).toBeLessThan(3_000_004);
+    expect(() => allocateUid(range, dir)).toThrow(/no free uid/);
+    leases[0]?.release();
+    leases[0]?.release();
+    expect(allocateUid(range, dir).uid).toBe(leases[0]?.uid);
+  });
+
+  it('takes over a lease whose host is gone, never one whose host lives', () => {
+    const dir = lockDir();
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const range = { first: 3_100_000, count: 1 };
+    // A pid that cannot exist (above pid_max), as a host killed with SIGKILL would leave behind.
+    fs.writeFileSync(path.join(dir, '3100000'), '999999999\n');
+    expect(allocateUid(range, dir).uid).toBe(3_100_000);
+    // Now held by this (live) process: a second host can't have it.
+    expect(() => allocateUid(range, dir)).toThrow(/no free uid/);
+  });
+
+  it('sweeps leases of dead hosts from the directory on first use', () => {
+    const dir = lockDir();
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(dir, '3300000'), '999999999\n');
+    fs.writeFileSync(path.join(dir, '3300001'), `${process.ppid}\n`);
+    allocateUid({ first: 3_300_010, count: 5 }, dir).release();
+    expect(fs.existsSync(path.join(dir, '3300000'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, '3300001'))).toBe(true);
+  });
+
+  it('a host that exits without awaiting its sandboxes leaves no lease behind', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const dir = lockDir();
+    const entry = new URL('../dist/index.js', import.meta.url).href;
+    execFileSync(process.execPath, [
+      '--input-type=module',
+      '-e',
+      `const m = await import(${JSON.stringify(entry)}); m.allocateUid({ first: 3_400_000, count: 10 }, ${JSON.stringify(dir)}); process.exit(0);`,
+    ]);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('refuses ranges that reach system uids, 2^31 or the host uid', () => {
+    expect(() => validateUidRange({ first: 0, count: 10 })).toThrow(/first ≥ 65536/);
+    expect(() => validateUidRange({ first: 1000, count: 10 })).toThrow();
+    expect(() => validateUidRange({ first: 0x7fffff00, count: 0x1000 })).toThrow();
+    expect(() => validateUidRange({ first: 100_000, count: 0 })).toThrow();
+    const own = process.getuid?.() ?? 0;
+    if (own >= 65_536) expect(() => validateUidRange({ first: own, count: 1 })).toThrow(/host's own uid/);
+  });
+
+  it('refuses a lock directory others can write to', () => {
+    const dir = lockDir();
+    fs.mkdirSync(dir, { recursive: true });
+    fs.chmodSync(dir, 0o777);
+    expect(() => allocateUid({ first: 3_200_000, count: 10 }, dir)).toThrow(/not group\/world-writable/);
+  });
+});
