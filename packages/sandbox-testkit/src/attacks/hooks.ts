@@ -1,0 +1,164 @@
+import type { AttackDefinition } from '../attack.js';
+import { PROBE_HOOKS, withTimeout } from '../scene.js';
+import { refusedAtLoad } from './verdict.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+async function run(p: Promise<Uint8Array>): Promise<string> {
+  try {
+    return dec.decode(await withTimeout(p, 10_000, 'hook call'));
+  } catch (e) {
+    return `ERR:${(e as { code?: string }).code ?? ''} ${(e as Error).message.slice(0, 60)}`;
+  }
+}
+
+/** Attacks on hook chains the host did not open to the plugin, and on registrations outside the plugin's life. */
+export const hookAttacks: readonly AttackDefinition[] = [
+  {
+    id: 'hooks.ungranted-rewrite',
+    class: 'hooks',
+    title: 'an untrusted plugin cannot rewrite the result of a hook the host did not open to it',
+    tries: `registers on the host's "${PROBE_HOOKS.chain}" after the trusted handler and replaces its result`,
+    async run(scene) {
+      const registry = await scene.start();
+      const { load } = await scene.attack(
+        await scene.jsPlugin({
+          name: scene.pluginName('rewrite'),
+          hooks: `hooks.register(${JSON.stringify(PROBE_HOOKS.chain)}, 1000, () => enc('rewritten-by-plugin'));`,
+        }),
+      );
+      if (!load.loaded) return refusedAtLoad(load);
+      const out = await run(registry.hooks.execute(PROBE_HOOKS.chain, enc.encode('request')));
+      return {
+        escaped: out !== 'trusted(request)',
+        evidence: `the host's chain returned "${out}" (expected "trusted(request)")`,
+      };
+    },
+  },
+  {
+    id: 'hooks.priority-front',
+    class: 'hooks',
+    title: 'an untrusted plugin cannot run before trusted handlers to intercept or forge their input',
+    tries: `registers on "${PROBE_HOOKS.chain}" at priority -1000000, reads the host's request and forges the trusted handler's input`,
+    async run(scene) {
+      const registry = await scene.start();
+      const name = scene.pluginName('front');
+      const { load } = await scene.attack(
+        await scene.jsPlugin({
+          name,
+          hooks: `hooks.register(${JSON.stringify(PROBE_HOOKS.chain)}, -1000000, (d) => { report('saw', dec(d)); return enc('forged'); });`,
+        }),
+      );
+      if (!load.loaded) return refusedAtLoad(load);
+      const out = await run(registry.hooks.execute(PROBE_HOOKS.chain, enc.encode('secret-request')));
+      await scene.waitForReport(name, 'saw', 500);
+      const saw = scene.reports(name).saw;
+      return {
+        escaped: out !== 'trusted(secret-request)' || saw !== undefined,
+        evidence: `the chain returned "${out}"; the plugin ${saw === undefined ? 'saw nothing' : `intercepted "${saw}"`}`,
+      };
+    },
+  },
+  {
+    id: 'hooks.failure-fails-trusted',
+    class: 'hooks',
+    title: "an untrusted handler's failure does not fail the call for the trusted handlers",
+    tries: `registers a throwing handler on "${PROBE_HOOKS.fail}" beside a trusted one`,
+    async run(scene) {
+      const registry = await scene.start();
+      const { load } = await scene.attack(
+        await scene.jsPlugin({
+          name: scene.pluginName('failer'),
+          hooks: `hooks.register(${JSON.stringify(PROBE_HOOKS.fail)}, 50, () => { throw new Error('untrusted handler fails on purpose'); });`,
+        }),
+      );
+      if (!load.loaded) return refusedAtLoad(load);
+      const out = await run(registry.hooks.execute(PROBE_HOOKS.fail, enc.encode('x')));
+      return {
+        escaped: out !== 'trusted-ok',
+        evidence: `the host's call returned "${out}" (expected "trusted-ok")`,
+      };
+    },
+  },
+  {
+    id: 'hooks.register-after-unload',
+    class: 'hooks',
+    title: 'a plugin cannot register hooks once its unload started',
+    tries: `registers on "${PROBE_HOOKS.late}" from inside shutdown() and from a timer`,
+    async run(scene) {
+      const registry = await scene.start();
+      const name = scene.pluginName('late');
+      const { load } = await scene.attack(
+        await scene.jsPlugin({
+          name,
+          shutdown: `try { await HOOKS.register(${JSON.stringify(PROBE_HOOKS.late)}, 0, () => enc('late')); } catch {}
+await sleep(50);`,
+        }),
+      );
+      if (!load.loaded) return refusedAtLoad(load);
+      await registry.unloadPlugin(name).catch(() => {});
+      await new Promise((r) => setTimeout(r, 200));
+      const registered = registry.hooks.getHooks(PROBE_HOOKS.late).length;
+      const out = await run(registry.hooks.execute(PROBE_HOOKS.late, enc.encode('x')));
+      return {
+        escaped: registered > 0 || out !== 'x',
+        evidence: `after unload "${PROBE_HOOKS.late}" has ${registered} handler(s); a call returned "${out}"`,
+      };
+    },
+  },
+  {
+    id: 'flow-control.log-flood-in-hook',
+    class: 'flow-control',
+    title:
+      'a plugin logging heavily from inside hooks while the host queues many calls does not deadlock the channel',
+    tries:
+      'a sandboxed plugin (trusted, so hook grants cannot mask the channel) logs 200 lines per call; the host queues 200 calls',
+    async run(scene) {
+      const name = scene.pluginName('chatty');
+      const hook = `kit.chatty.${scene.nonce}`;
+      const file = await scene.jsPlugin(
+        {
+          name,
+          hooks: `hooks.register(${JSON.stringify(hook)}, 100, (d) => { for (let i = 0; i < 200; i++) RT.log('debug', 'chatty line ' + i + ' ' + 'x'.repeat(200)); return d; });`,
+        },
+        { trusted: true },
+      );
+      const registry = await scene.start({ registryOptions: { tierOverrides: { [name]: 'sandbox' } } });
+      try {
+        await registry.loadPlugin(file, 'trusted');
+      } catch (e) {
+        return { escaped: false, evidence: `load refused: ${(e as Error).message.slice(0, 100)}` };
+      }
+      let firstError = '';
+      const calls = Array.from({ length: 200 }, (_, i) =>
+        registry.hooks.execute(hook, enc.encode(String(i))).then(
+          () => 'ok',
+          (e: Error & { code?: string }) => {
+            firstError ||= `${e.code}: ${e.message.slice(0, 80)}`;
+            return 'failed';
+          },
+        ),
+      );
+      const t0 = performance.now();
+      const settled = await Promise.race([
+        Promise.all(calls),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 20_000).unref()),
+      ]);
+      const ms = Math.round(performance.now() - t0);
+      if (settled === undefined) {
+        return {
+          escaped: true,
+          evidence: `200 queued calls did not settle within 20 s: the channel deadlocked`,
+        };
+      }
+      const ok = settled.filter((s) => s === 'ok').length;
+      // Every call must be answered: a plugin that only logs is not misbehaving, and a channel that stalls until
+      // the hook budget kills the plugin is the deadlock this attack is about.
+      return {
+        escaped: ok < 200,
+        evidence: `200 queued calls settled in ${ms} ms: ${ok} answered${ok < 200 ? `, ${200 - ok} failed (first: ${firstError})` : ''}; plugin ${registry.getPluginInfo(name)?.status}`,
+      };
+    },
+  },
+];

@@ -1,0 +1,213 @@
+import fs from 'node:fs';
+import type { AttackDefinition } from '../attack.js';
+import { hostHttpService } from '../host-services.js';
+import { noReport, refusedAtLoad } from './verdict.js';
+
+const MiB = 1024 * 1024;
+
+function identity(fd: number): string {
+  try {
+    const s = fs.fstatSync(fd);
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return '(closed)';
+  }
+}
+
+/** Attacks on the host's own file descriptors, its log, and what the host holds on a plugin's behalf. */
+export const hostIoAttacks: readonly AttackDefinition[] = [
+  {
+    id: 'host-fds.stdout-reopen',
+    class: 'host-fds',
+    title: "the plugin's stdout/stderr are not the host's own",
+    tries:
+      "fstat()s and re-opens /proc/self/fd/1 and /proc/self/fd/2: the same file as the host's stdout/stderr (a host log file could be read, truncated, grown past the tmpfs cap)?",
+    async run(scene) {
+      await scene.start();
+      const { load, reports } = await scene.attack(
+        await scene.jsPlugin({
+          name: scene.pluginName('stdout'),
+          init: `for (const fd of [1, 2]) {
+  report('fd' + fd, attempt(() => { const s = fs.fstatSync(fd); return s.dev + ':' + s.ino; }));
+  report('open' + fd, attempt(() => { const f = fs.openSync('/proc/self/fd/' + fd, 'a'); const s = fs.fstatSync(f); fs.closeSync(f); return 'reopened ' + s.dev + ':' + s.ino; }));
+}`,
+        }),
+      );
+      if (!load.loaded) return refusedAtLoad(load);
+      if (reports.done === undefined) return noReport('its fds', reports);
+      const host1 = identity(1);
+      const host2 = identity(2);
+      const shared = [
+        reports.fd1 === host1 ? `fd 1 is the host's stdout (${host1})` : '',
+        reports.fd2 === host2 ? `fd 2 is the host's stderr (${host2})` : '',
+      ].filter(Boolean);
+      return {
+        escaped: shared.length > 0,
+        evidence: shared.length
+          ? `${shared.join('; ')}; /proc/self/fd/1 ${reports.open1}`
+          : `plugin fd1=${reports.fd1} fd2=${reports.fd2}, host fd1=${host1} fd2=${host2}`,
+      };
+    },
+  },
+  {
+    id: 'display.log-forging',
+    class: 'display',
+    title: 'plugin log lines reach the host escaped (no forged lines, no terminal escapes)',
+    tries: 'logs a message with a newline, a forged "[host]" line, ANSI clear-screen and OSC title sequences',
+    async run(scene) {
+      await scene.start();
+      const name = scene.pluginName('forge');
+      const { load } = await scene.attack(
+        await scene.jsPlugin({
+          name,
+          init: `RT.log('warn', 'innocent\\n[host] info: all plugins verified\\x1b[2J\\x1b]0;pwned\\x07\\r');`,
+        }),
+      );
+      if (!load.loaded) return refusedAtLoad(load);
+      const line = scene.logs.find((l) => l.plugin.includes(name) && l.message.includes('innocent'));
+      if (!line) return { escaped: false, evidence: 'the forged line never reached the host log sink' };
+      const raw = [...line.message].filter((c) => {
+        const code = c.codePointAt(0) ?? 0;
+        return code < 0x20 || (code >= 0x7f && code <= 0x9f);
+      });
+      return {
+        escaped: raw.length > 0,
+        evidence: `the host's log sink got ${JSON.stringify(line.message.slice(0, 90))} (${raw.length} raw control characters)`,
+      };
+    },
+  },
+  {
+    id: 'quotas.context-bytes',
+    class: 'quotas',
+    title: 'context bytes a plugin makes the host hold are bounded and released on unload',
+    tries: "declares context write ['*'] and writes 48 values of 1 MiB",
+    async run(scene) {
+      const registry = await scene.start();
+      const name = scene.pluginName('ctxbytes');
+      const { load, reports } = await scene.attack(
+        await scene.jsPlugin(
+          {
+            name,
+            init: `const big = 'x'.repeat(1 << 20); let n = 0, err = 'none';
+for (let i = 0; i < 48; i++) { try { await ctx.set('flood.' + i, big); n++; } catch (e) { err = errc(e); break; } }
+report('written', n); report('error', err);`,
+          },
+          {
+            requirements: {
+              network: { mode: 'isolated' },
+              filesystem: { mode: 'none' },
+              context: { read: [], write: ['*'] },
+            },
+          },
+        ),
+        20_000,
+      );
+      if (!load.loaded) return refusedAtLoad(load);
+      const held = () =>
+        registry.context
+          .keys()
+          .filter((k) => k.startsWith('flood.'))
+          .reduce((sum, k) => sum + String(registry.context.find(k) ?? '').length, 0);
+      const whileLoaded = held();
+      await registry.unloadPlugin(name).catch(() => {});
+      const afterUnload = held();
+      return {
+        escaped: whileLoaded > 16 * MiB || afterUnload > 0,
+        evidence: `wrote ${reports.written} MiB (then ${reports.error}); the host held ${(whileLoaded / MiB).toFixed(0)} MiB for it, ${(afterUnload / MiB).toFixed(0)} MiB after unload`,
+      };
+    },
+  },
+  {
+    id: 'quotas.context-entries',
+    class: 'quotas',
+    title: "a plugin cannot fill the context's entries so the host's own context.set fails",
+    tries: "declares context write ['*'] and writes 12,000 one-byte keys",
+    async run(scene) {
+      const registry = await scene.start();
+      const name = scene.pluginName('ctxkeys');
+      const { load, reports } = await scene.attack(
+        await scene.jsPlugin(
+          {
+            name,
+            init: `let n = 0, err = 'none';
+outer: for (let i = 0; i < 12000; i += 200) {
+  const batch = [];
+  for (let j = i; j < i + 200; j++) batch.push(Promise.resolve().then(() => ctx.set('n.' + j, 'x')).then(() => { n++; }, (e) => { err = errc(e); }));
+  await Promise.all(batch);
+  if (err !== 'none') break outer;
+}
+report('written', n); report('error', err);`,
+          },
+          {
+            requirements: {
+              network: { mode: 'isolated' },
+              filesystem: { mode: 'none' },
+              context: { read: [], write: ['*'] },
+            },
+          },
+        ),
+        30_000,
+      );
+      if (!load.loaded) return refusedAtLoad(load);
+      let hostSet = 'works';
+      try {
+        registry.context.set(`kit.host.after-flood.${scene.nonce}`, 'host');
+        registry.context.remove(`kit.host.after-flood.${scene.nonce}`);
+      } catch (e) {
+        hostSet = `FAILED (${(e as { code?: string }).code ?? (e as Error).message})`;
+      }
+      const count = () => registry.context.keys().filter((k) => k.startsWith('n.')).length;
+      const whileLoaded = count();
+      await registry.unloadPlugin(name).catch(() => {});
+      const afterUnload = count();
+      return {
+        escaped: hostSet !== 'works' || afterUnload > 0,
+        evidence: `the plugin wrote ${reports.written} entries (then ${reports.error}); the host's own context.set ${hostSet}; ${whileLoaded} held, ${afterUnload} kept after unload`,
+      };
+    },
+  },
+  {
+    id: 'quotas.broker-flood',
+    class: 'quotas',
+    title: 'brokered fetches are capped by maxConnections and buffered bytes',
+    tries:
+      'declares maxConnections 4 and restricted network to a host service, then fires 24 concurrent 2 MiB fetches',
+    exclusive: true,
+    async run(scene) {
+      await scene.start();
+      const svc = await hostHttpService(scene, { delayMs: 400, bodyBytes: 2 * MiB });
+      const rss0 = process.memoryUsage().rss;
+      let peakRss = rss0;
+      const poll = setInterval(() => {
+        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      }, 20);
+      try {
+        const { load, reports } = await scene.attack(
+          await scene.jsPlugin(
+            {
+              name: scene.pluginName('flood'),
+              init: `const rs = await Promise.all(Array.from({ length: 24 }, () => RT.fetch ? RT.fetch({ url: 'http://127.0.0.1:${svc.port}/', method: 'GET', headers: {} }).then(() => 'ok', (e) => 'ERR:' + errc(e)) : 'ERR:no-fetch'));
+report('ok', rs.filter((r) => r === 'ok').length); report('first-error', rs.find((r) => r !== 'ok') || 'none');`,
+            },
+            {
+              limits: { maxConnections: 4 },
+              requirements: {
+                network: { mode: 'restricted', allowedTargets: [{ host: '127.0.0.1', ports: [svc.port] }] },
+                filesystem: { mode: 'none' },
+                context: { read: [], write: [] },
+              },
+            },
+          ),
+          20_000,
+        );
+        if (!load.loaded) return refusedAtLoad(load);
+        return {
+          escaped: svc.peakConnections > 4,
+          evidence: `${reports.ok}/24 fetches served, peak ${svc.peakConnections} concurrent connections (maxConnections 4), host RSS +${((peakRss - rss0) / MiB).toFixed(0)} MiB; first error ${reports['first-error']}`,
+        };
+      } finally {
+        clearInterval(poll);
+      }
+    },
+  },
+];

@@ -1,0 +1,28 @@
+import type { GoalVerdict } from '../attack.js';
+import type { LoadOutcome } from '../scene.js';
+
+/** The goal failed because the registry refused the plugin (a coded error is a fine answer to an attack). */
+export function refusedAtLoad(load: LoadOutcome & { loaded: false }): GoalVerdict {
+  return {
+    escaped: false,
+    evidence: `load refused: ${load.error.code}: ${load.error.message.slice(0, 160)}`,
+  };
+}
+
+/** `key=value` pairs of a report, for evidence lines. */
+export function pairs(reports: Record<string, string>, keys: readonly string[]): string {
+  return keys.map((k) => `${k}=${reports[k] ?? '∅'}`).join(' ');
+}
+
+/** A report value that says the step succeeded (the JS `attempt` helper's 'ok' or a non-error value). */
+export function succeeded(value: string | undefined): boolean {
+  return value !== undefined && !value.startsWith('ERR');
+}
+
+/** The goal could not be judged: the plugin never reported (it crashed or hung before reporting). */
+export function noReport(what: string, reports: Record<string, string>): GoalVerdict {
+  return {
+    escaped: false,
+    evidence: `the plugin did not report ${what} (${Object.keys(reports).length} reports): nothing reached`,
+  };
+}
