@@ -93,7 +93,9 @@ export const grantAttacks: readonly AttackDefinition[] = [
       const targets: [string, string][] = [
         ['loopback', `http://127.0.0.1:${svc.port}/`],
         ['metadata', 'http://169.254.169.254/latest/meta-data/'],
-        ...(priv ? ([['private', `http://${priv}:${svc.port}/`]] as [string, string][]) : []),
+        // The host's own private address when it has one (then the host service answers there), else an RFC 1918
+        // address nobody answers on: a broker that tries to connect at all let it through.
+        ['private', priv ? `http://${priv}:${svc.port}/` : 'http://10.255.255.1/'],
       ];
       const { load, reports } = await scene.attack(
         await scene.jsPlugin(
@@ -120,11 +122,10 @@ export const grantAttacks: readonly AttackDefinition[] = [
         10_000,
       );
       if (!load.loaded) return refusedAtLoad(load);
-      // A metadata fetch that timed out or failed to connect was attempted: the broker let it through.
-      const metadataTried =
-        /^ERR:(Timeout|IoError|E[A-Z]+)/.test(reports.metadata ?? '') || succeeded(reports.metadata);
+      // A fetch that timed out or failed to connect was attempted: the broker let it through.
+      const tried = (r: string | undefined) => /^ERR:(Timeout|IoError|E[A-Z]+)/.test(r ?? '') || succeeded(r);
       return {
-        escaped: svc.hits > 0 || metadataTried,
+        escaped: svc.hits > 0 || tried(reports.metadata) || tried(reports.private),
         evidence: `${pairs(
           reports,
           targets.map((t) => t[0]),
