@@ -3,7 +3,22 @@ import fs from 'node:fs';
 import type { PluginRequirements } from '@plugward/types';
 import type { AttackDefinition } from '../attack.js';
 import { hostAbstractSocket, hostHttpService, hostPrivateIPv4 } from '../host-services.js';
+import { cgroupsMatching, processesMatching } from '../leftovers.js';
 import { noReport, pairs, refusedAtLoad, succeeded } from './verdict.js';
+
+/** A process's memory cgroup as the host sees it (v1 `memory` line, else the v2 `0::` line). */
+function memoryCgroupOf(pid: string): string {
+  try {
+    const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
+    return (
+      lines.find((l) => /:(?:[^:]*,)?memory(?:,[^:]*)?:/.test(l)) ??
+      lines.find((l) => l.startsWith('0::')) ??
+      '?'
+    );
+  } catch {
+    return '(gone)';
+  }
+}
 
 const NONE = { read: [] as string[], write: [] as string[] };
 
@@ -211,18 +226,23 @@ report('write', attempt(() => { fs.writeFileSync(${JSON.stringify(probeFile)}, '
         await scene.jsPlugin(
           {
             name: scene.pluginName('cgroup'),
-            init: `report('move', attempt(() => { fs.writeFileSync(${JSON.stringify(`${root}/cgroup.procs`)}, String(process.pid)); return 'wrote own pid to the root cgroup.procs'; }));
-report('cgroup', attempt(() => (fs.readFileSync('/proc/self/cgroup', 'utf8').split('\\n').find((l) => ${v1 ? '/:memory:/.test(l) || /[:,]memory[:,]/.test(l)' : "l.startsWith('0::')"}) || '?').replace(/\\s+/g, '')));`,
+            init: `report('move', attempt(() => { fs.writeFileSync(${JSON.stringify(`${root}/cgroup.procs`)}, String(process.pid)); return 'wrote own pid to the root cgroup.procs'; }));`,
           },
           { requirements: req({ filesystem: { mode: 'readWrite', paths: [root] } }) },
         ),
       );
       if (!load.loaded) return refusedAtLoad(load);
       if (reports.done === undefined) return noReport('the move', reports);
-      const atRoot = /:\/$/.test(reports.cgroup ?? '');
+      // Judged from the host (inside, a cgroup namespace shows every cgroup as "/"): when the backend names its
+      // cgroups after the plugin, every process of the plugin must still be in one of them.
+      const outside = cgroupsMatching(scene.nonce).length
+        ? processesMatching(scene.nonce).filter(
+            (p) => !memoryCgroupOf(p.split(':')[0]!).includes(scene.nonce),
+          )
+        : [];
       return {
-        escaped: succeeded(reports.move) || atRoot,
-        evidence: `${reports.move}; memory cgroup now ${reports.cgroup}`,
+        escaped: succeeded(reports.move) || outside.length > 0,
+        evidence: `${reports.move}${outside.length ? `; outside its cgroup now: pid ${outside.map((p) => p.split(':')[0]).join(', ')} (${memoryCgroupOf(outside[0]!.split(':')[0]!)})` : ''}`,
       };
     },
   },
