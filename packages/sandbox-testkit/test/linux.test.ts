@@ -19,6 +19,7 @@ const expectedToEscapeOnMain = [
   'grants.fs-cgroup-escape',
   'grants.context-star',
   'host-fds.stdout-reopen',
+  'host-fds.host-log-file',
   'display.log-forging',
   'quotas.context-bytes',
   'quotas.context-entries',

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { AttackDefinition } from '../attack.js';
 import { hostHttpService } from '../host-services.js';
+import { withHostStdoutIn } from '../host-stdout.js';
 import { noReport, refusedAtLoad } from './verdict.js';
 
 const MiB = 1024 * 1024;
@@ -46,6 +48,44 @@ export const hostIoAttacks: readonly AttackDefinition[] = [
         evidence: shared.length
           ? `${shared.join('; ')}; /proc/self/fd/1 ${reports.open1}`
           : `plugin fd1=${reports.fd1} fd2=${reports.fd2}, host fd1=${host1} fd2=${host2}`,
+      };
+    },
+  },
+  {
+    id: 'host-fds.host-log-file',
+    class: 'host-fds',
+    exclusive: true,
+    title: "with the host logging to a file, the plugin can neither read, truncate nor grow the host's log",
+    tries:
+      "with the host's stdout/stderr a log file holding a secret, re-opens /proc/self/fd/1 to read it, ftruncate()s it and writes 20 MiB into it (past the 16 MiB tmpfs cap)",
+    async run(scene) {
+      await scene.start();
+      const log = path.join(scene.dir, 'host.log');
+      const secret = `host-secret-${scene.nonce}`;
+      fs.writeFileSync(log, `[host] info: connected to the database with password ${secret}\n`);
+      const file = await scene.jsPlugin({
+        name: scene.pluginName('hostlog'),
+        // Non-blocking opens: through a pipe (a host that reads its plugins' output) a read would otherwise block.
+        init: `const NB = fs.constants.O_NONBLOCK;
+report('read', attempt(() => { const fd = fs.openSync('/proc/self/fd/1', fs.constants.O_RDONLY | NB); const b = Buffer.alloc(300); const n = fs.readSync(fd, b, 0, 300, null); fs.closeSync(fd); return 'read ' + n + ' bytes: ' + b.subarray(0, n).toString().split('\\n')[0].slice(-60); }));
+report('truncate', attempt(() => { const fd = fs.openSync('/proc/self/fd/1', fs.constants.O_WRONLY | NB); fs.ftruncateSync(fd, 0); fs.closeSync(fd); return 'ftruncate succeeded'; }));
+report('grow', attempt(() => { const fd = fs.openSync('/proc/self/fd/1', fs.constants.O_WRONLY | NB); const chunk = Buffer.alloc(1 << 20, 0x41); let n = 0; try { for (let i = 0; i < 20; i++) n += fs.writeSync(fd, chunk); } catch (e) { fs.closeSync(fd); return n ? 'wrote ' + n + ' bytes, then ' + errc(e) : 'ERR:' + errc(e); } fs.closeSync(fd); return 'wrote ' + n + ' bytes'; }));`,
+      });
+      const { load, reports } = await withHostStdoutIn(log, () => scene.attack(file));
+      if (!load.loaded) return refusedAtLoad(load);
+      const size = fs.statSync(log).size;
+      const kept = fs.readFileSync(log, 'utf8').includes(secret);
+      const readSecret = (reports.read ?? '').includes(secret);
+      const problems = [
+        readSecret ? 'read the secret from the host log' : '',
+        !kept ? 'the host log lost its secret line (truncated/overwritten)' : '',
+        size > 16 * MiB ? `grew the host log to ${(size / MiB).toFixed(0)} MiB` : '',
+      ].filter(Boolean);
+      return {
+        escaped: problems.length > 0,
+        evidence: problems.length
+          ? `${problems.join('; ')} (plugin: read=${reports.read?.slice(0, 40)}… grow=${reports.grow} truncate=${reports.truncate})`
+          : `host log intact (${size} bytes); plugin: read=${reports.read} grow=${reports.grow} truncate=${reports.truncate}`,
       };
     },
   },
