@@ -131,16 +131,20 @@ await sleep(50);`,
         return { escaped: false, evidence: `load refused: ${(e as Error).message.slice(0, 100)}` };
       }
       let firstError = '';
+      const t0 = performance.now();
+      let lastAnswer = t0;
       const calls = Array.from({ length: 200 }, (_, i) =>
         registry.hooks.execute(hook, enc.encode(String(i))).then(
-          () => 'ok',
+          () => {
+            lastAnswer = performance.now();
+            return 'ok';
+          },
           (e: Error & { code?: string }) => {
             firstError ||= `${e.code}: ${e.message.slice(0, 80)}`;
             return 'failed';
           },
         ),
       );
-      const t0 = performance.now();
       const settled = await Promise.race([
         Promise.all(calls),
         new Promise<undefined>((r) => setTimeout(() => r(undefined), 20_000).unref()),
@@ -157,7 +161,7 @@ await sleep(50);`,
       // the hook budget kills the plugin is the deadlock this attack is about.
       return {
         escaped: ok < 200,
-        evidence: `200 queued calls settled in ${ms} ms: ${ok} answered${ok < 200 ? `, ${200 - ok} failed (first: ${firstError})` : ''}; plugin ${registry.getPluginInfo(name)?.status}`,
+        evidence: `200 queued calls settled in ${ms} ms: ${ok} answered${ok < 200 ? ` (the last at ${Math.round(lastAnswer - t0)} ms, then none), ${200 - ok} failed (first: ${firstError})` : ''}; plugin ${registry.getPluginInfo(name)?.status}`,
       };
     },
   },
