@@ -1,8 +1,10 @@
+import { DEFAULT_RESOURCE_LIMITS } from '@plugward/types';
 import type { AttackDefinition } from '../attack.js';
 import { PROBE_HOOKS, withTimeout } from '../scene.js';
 import { refusedAtLoad } from './verdict.js';
 
 const enc = new TextEncoder();
+const BUDGET_MS = 15_000;
 const dec = new TextDecoder();
 
 async function run(p: Promise<Uint8Array>): Promise<string> {
@@ -113,18 +115,24 @@ await sleep(50);`,
     title:
       'a plugin logging heavily from inside hooks while the host queues many calls does not deadlock the channel',
     tries:
-      'a sandboxed plugin (trusted, so hook grants cannot mask the channel) logs 200 lines per call; the host queues 200 calls',
+      'a sandboxed plugin (trusted, so hook grants cannot mask the channel) logs 100 lines per call; the host queues 200 calls',
     async run(scene) {
       const name = scene.pluginName('chatty');
       const hook = `kit.chatty.${scene.nonce}`;
       const file = await scene.jsPlugin(
         {
           name,
-          hooks: `hooks.register(${JSON.stringify(hook)}, 100, (d) => { for (let i = 0; i < 200; i++) RT.log('debug', 'chatty line ' + i + ' ' + 'x'.repeat(200)); return d; });`,
+          hooks: `hooks.register(${JSON.stringify(hook)}, 100, (d) => { for (let i = 0; i < 100; i++) RT.log('debug', 'chatty line ' + i + ' ' + 'x'.repeat(200)); return d; });`,
         },
-        { trusted: true },
+        { trusted: true, limits: { maxCpuTimeMs: BUDGET_MS } },
       );
-      const registry = await scene.start({ registryOptions: { tierOverrides: { [name]: 'sandbox' } } });
+      // A long hook budget: the attack is about the channel stalling, not about how fast 20,000 log lines travel.
+      const registry = await scene.start({
+        registryOptions: {
+          tierOverrides: { [name]: 'sandbox' },
+          hostLimits: { ...DEFAULT_RESOURCE_LIMITS, maxCpuTimeMs: BUDGET_MS },
+        },
+      });
       try {
         await registry.loadPlugin(file, 'trusted');
       } catch (e) {
@@ -147,13 +155,13 @@ await sleep(50);`,
       );
       const settled = await Promise.race([
         Promise.all(calls),
-        new Promise<undefined>((r) => setTimeout(() => r(undefined), 20_000).unref()),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), BUDGET_MS + 5000).unref()),
       ]);
       const ms = Math.round(performance.now() - t0);
       if (settled === undefined) {
         return {
           escaped: true,
-          evidence: `200 queued calls did not settle within 20 s: the channel deadlocked`,
+          evidence: `200 queued calls did not settle within ${(BUDGET_MS + 5000) / 1000} s: the channel deadlocked`,
         };
       }
       const ok = settled.filter((s) => s === 'ok').length;

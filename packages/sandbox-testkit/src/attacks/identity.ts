@@ -136,7 +136,7 @@ report('vm.drop_caches', attempt(() => { fs.closeSync(fs.openSync('/proc/sys/vm/
     tries: 'reads /proc/slabinfo, /proc/kpageflags, /proc/kpagecount, /proc/timer_list',
     async run(scene) {
       await scene.start();
-      const files = ['slabinfo', 'kpageflags', 'kpagecount', 'timer_list'];
+      const files = ['slabinfo', 'kpageflags', 'kpagecount', 'timer_list', 'kcore'];
       const { load, reports } = await scene.attack(
         await scene.jsPlugin({
           name: scene.pluginName('rootread'),
@@ -206,6 +206,51 @@ report('mem', attempt(() => {
         escaped: succeeded(reports.mem),
         evidence: `pid 1 (${reports.comm}) /proc/1/mem: ${reports.mem}`,
       };
+    },
+  },
+  {
+    id: 'procfs.pid1-vm-write',
+    class: 'procfs',
+    native: true,
+    title: "the sandbox's pid 1 memory is not writable by process_vm_writev",
+    tries:
+      'a .so finds a writable mapping of pid 1 and SYS_process_vm_writev()s back 8 bytes it read with process_vm_readv',
+    async run(scene) {
+      await scene.start();
+      const { load, reports } = await scene.attack(
+        await scene.nativePlugin({
+          name: scene.pluginName('pid1vm'),
+          prelude: `#include <sys/uio.h>
+static unsigned long rw_addr(void) {
+  static char buf[16384];
+  long fd = syscall(SYS_openat, AT_FDCWD, "/proc/1/maps", O_RDONLY);
+  if (fd < 0) return 0;
+  long n = syscall(SYS_read, fd, buf, sizeof buf - 1);
+  syscall(SYS_close, fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  for (char *line = buf; line && *line;) {
+    char *nl = strchr(line, '\\n');
+    if (nl) *nl = 0;
+    if (strstr(line, " rw-p ")) return strtoul(line, NULL, 16);
+    line = nl ? nl + 1 : NULL;
+  }
+  return 0;
+}`,
+          attack: `unsigned long addr = rw_addr();
+  if (!addr) { report("vmwrite", "ERR:no writable mapping of pid 1 visible (errno %d)", errno); return; }
+  unsigned char b[8];
+  struct iovec local = { b, sizeof b }, remote = { (void *)addr, sizeof b };
+  long rd = syscall(SYS_process_vm_readv, 1, &local, 1, &remote, 1, 0);
+  if (rd != 8) { report("vmwrite", "ERR:process_vm_readv errno %d", errno); return; }
+  long wr = syscall(SYS_process_vm_writev, 1, &local, 1, &remote, 1, 0);
+  if (wr == 8) report("vmwrite", "wrote 8 bytes into pid 1 at 0x%lx", addr);
+  else report("vmwrite", "ERR:process_vm_writev errno %d", errno);`,
+        }),
+      );
+      if (!load.loaded) return refusedAtLoad(load);
+      if (reports.vmwrite === undefined) return noReport('the write', reports);
+      return { escaped: succeeded(reports.vmwrite), evidence: `pid 1 process_vm_writev: ${reports.vmwrite}` };
     },
   },
   {
