@@ -63,6 +63,7 @@ export const grantAttacks: readonly AttackDefinition[] = [
         ),
       );
       if (!load.loaded) return refusedAtLoad(load);
+      if (reports.done === undefined) return noReport('its results', reports);
       return {
         escaped: svc.hits > 0 || succeeded(reports.tcp),
         evidence: `127.0.0.1:${svc.port} from the plugin: ${reports.tcp ?? '(no report)'}; host service saw ${svc.hits} request(s)`,
@@ -88,6 +89,7 @@ export const grantAttacks: readonly AttackDefinition[] = [
         ),
       );
       if (!load.loaded) return refusedAtLoad(load);
+      if (reports.done === undefined) return noReport('its results', reports);
       return {
         escaped: svc.hits > 0,
         evidence: `@${svc.name} from the plugin: ${reports.abstract ?? '(no report)'}; host saw ${svc.hits} connection(s)`,
@@ -137,6 +139,7 @@ export const grantAttacks: readonly AttackDefinition[] = [
         10_000,
       );
       if (!load.loaded) return refusedAtLoad(load);
+      if (reports.done === undefined) return noReport('its results', reports);
       // A fetch that timed out or failed to connect was attempted: the broker let it through.
       const tried = (r: string | undefined) => /^ERR:(Timeout|IoError|E[A-Z]+)/.test(r ?? '') || succeeded(r);
       return {
@@ -173,6 +176,7 @@ report('write', attempt(() => { fs.writeFileSync(${JSON.stringify(probeFile)}, '
         fs.rmSync(probeFile, { force: true });
       }
       if (!load.loaded) return refusedAtLoad(load);
+      if (reports.done === undefined) return noReport('its results', reports);
       let hostHash = '';
       try {
         hostHash = createHash('sha256').update(fs.readFileSync('/etc/shadow')).digest('hex').slice(0, 16);
@@ -203,6 +207,7 @@ report('write', attempt(() => { fs.writeFileSync(${JSON.stringify(probeFile)}, '
         ),
       );
       if (!load.loaded) return refusedAtLoad(load);
+      if (reports.done === undefined) return noReport('its results', reports);
       let hostCount = -1;
       try {
         hostCount = fs.readdirSync('/root').length;
@@ -268,6 +273,7 @@ report('overwrite', await Promise.resolve().then(() => ctx.set('app.mode', 'pwne
       );
       const mode = registry.context.find('app.mode');
       if (!load.loaded) return refusedAtLoad(load);
+      if (reports.done === undefined) return noReport('its results', reports);
       const read = (reports.password ?? '').includes(secret);
       const overwritten = mode !== 'production';
       return {

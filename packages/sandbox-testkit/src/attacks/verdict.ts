@@ -19,10 +19,12 @@ export function succeeded(value: string | undefined): boolean {
   return value !== undefined && !value.startsWith('ERR');
 }
 
-/** The goal could not be judged: the plugin never reported (it crashed or hung before reporting). */
-export function noReport(what: string, reports: Record<string, string>): GoalVerdict {
-  return {
-    escaped: false,
-    evidence: `the plugin did not report ${what} (${Object.keys(reports).length} reports): nothing reached`,
-  };
+/**
+ * The goal can't be judged: the plugin loaded but never reported (its `done` comes at the end of init whatever the
+ * attack's steps did), so its log lines did not reach the host's log sink. Never a silent pass: the result is `error`.
+ */
+export function noReport(what: string, reports: Record<string, string>): never {
+  throw new Error(
+    `the plugin loaded but never reported ${what} (${Object.keys(reports).length} report lines): its log lines do not reach the host's log sink, so the kit cannot judge this attack`,
+  );
 }
