@@ -5,25 +5,9 @@
  * @packageDocumentation
  */
 
-export type {
-  AttackClass,
-  AttackDefinition,
-  AttackInfo,
-  AttackResult,
-  CheckResult,
-  GoalVerdict,
-} from './attack.js';
-export { cgroupsMatching, privateCopiesMatching, processesMatching } from './leftovers.js';
+export type { AttackClass, AttackInfo, AttackResult, CheckResult, GoalVerdict } from './attack.js';
+export { cgroupsMatching, processesMatching } from './leftovers.js';
 export { attacks, formatResult, type RunAttackKitOptions, runAttackKit } from './run-attack-kit.js';
-export {
-  AttackSkipped,
-  type LoadOutcome,
-  type LogLine,
-  type PluginFileOptions,
-  PROBE_HOOKS,
-  type RegistryFactory,
-  Scene,
-  type StartOptions,
-} from './scene.js';
+export type { RegistryFactory } from './scene.js';
 /** Layer of this package in the Plugward dependency direction (DESIGN.md section 1: beside the registry, above it). */
 export const LAYER = 4;
