@@ -61,6 +61,7 @@ async function runOne(a: AttackDefinition, opts: RunAttackKitOptions): Promise<A
       goal = { ok: !verdict.escaped, evidence: verdict.evidence };
     } catch (e) {
       if (e instanceof AttackSkipped) {
+        await scene.close();
         return { ...base, outcome: 'skipped', evidence: e.message, goal, health, leftovers, durationMs: 0 };
       }
       throw e;

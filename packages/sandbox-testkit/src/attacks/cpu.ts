@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AttackDefinition } from '../attack.js';
-import { cgroupsMatching } from '../leftovers.js';
+import { cgroupsMatching, processesMatching } from '../leftovers.js';
 import { refusedAtLoad } from './verdict.js';
 
 /** The CPU quota of the plugin's cgroup (v1 `cpu.cfs_quota_us`, v2 `cpu.max`), or undefined when none is found. */
@@ -20,6 +20,19 @@ function cpuQuota(token: string): { dir: string; quota: string } | undefined {
     }
   }
   return undefined;
+}
+
+/** SIGKILLs every process naming `token` (an attack already judged); returns how many. */
+function killAll(token: string): number {
+  const pids = processesMatching(token).map((p) => Number(p.split(':')[0]));
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids.length;
 }
 
 /** Attacks on CPU: a background spin, and an init that never returns. */
@@ -52,6 +65,8 @@ export const cpuAttacks: readonly AttackDefinition[] = [
           : `used ${Math.round(share * 100)}% of a core over ${Math.round(wall)} ms`;
       // Judged on the quota when the backend has cgroups (the share depends on how busy the machine is), else on use.
       const escaped = quota ? quota.quota === 'none' : (share ?? 1) > 0.9;
+      // An unthrottled spinner would burn a core of a shared machine until the unload gives up on its shutdown.
+      if (escaped) killAll(scene.nonce);
       return {
         escaped,
         evidence: `${measured}; cgroup CPU quota: ${quota ? quota.quota : 'no cgroup found'}`,
@@ -76,11 +91,14 @@ export const cpuAttacks: readonly AttackDefinition[] = [
         new Promise<undefined>((r) => setTimeout(() => r(undefined), limitMs).unref()),
       ]);
       const took = Math.round(performance.now() - t0);
-      if (outcome === undefined)
+      if (outcome === undefined) {
+        // Judged; now stop burning a core of a shared machine until the registry's own timeout (30 s today).
+        const killed = killAll(scene.nonce);
         return {
           escaped: true,
-          evidence: `init still spinning after ${limitMs} ms: no init CPU budget stopped it`,
+          evidence: `init still spinning after ${limitMs} ms: no init CPU budget stopped it (the kit then killed ${killed} process(es))`,
         };
+      }
       return {
         escaped: outcome.loaded,
         evidence: outcome.loaded
