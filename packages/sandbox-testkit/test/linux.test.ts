@@ -36,6 +36,7 @@ const expectedToEscapeOnMain = [
   'hooks.ungranted-rewrite',
   'hooks.priority-front',
   'hooks.failure-fails-trusted',
+  'hooks.register-after-unload',
   'flow-control.log-flood-in-hook',
 ];
 

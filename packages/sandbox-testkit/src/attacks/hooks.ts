@@ -87,25 +87,50 @@ export const hookAttacks: readonly AttackDefinition[] = [
     id: 'hooks.register-after-unload',
     class: 'hooks',
     title: 'a plugin cannot register hooks once its unload started',
-    tries: `registers on "${PROBE_HOOKS.late}" from inside shutdown() and from a timer`,
+    tries: `registers on "${PROBE_HOOKS.late}" from inside shutdown() and from a hook call still running when the unload starts, then waits for traffic`,
     async run(scene) {
       const registry = await scene.start();
       const name = scene.pluginName('late');
+      const slow = `kit.slow.${scene.nonce}`;
+      const late = JSON.stringify(PROBE_HOOKS.late);
       const { load } = await scene.attack(
         await scene.jsPlugin({
           name,
-          shutdown: `try { await HOOKS.register(${JSON.stringify(PROBE_HOOKS.late)}, 0, () => enc('late')); } catch {}
-await sleep(50);`,
+          hooks: `hooks.register(${JSON.stringify(slow)}, 100, async (d) => { await sleep(300); try { await HOOKS.register(${late}, 0, () => enc('late-from-hook')); } catch {} return d; });`,
+          shutdown: `try { await HOOKS.register(${late}, 0, () => enc('late-from-shutdown')); } catch {}
+await sleep(400);`,
         }),
       );
       if (!load.loaded) return refusedAtLoad(load);
-      await registry.unloadPlugin(name).catch(() => {});
+      // A call is running inside the plugin when the unload starts; both registrations land during the unload.
+      const inFlight = run(registry.hooks.execute(slow, enc.encode('x')));
+      await new Promise((r) => setTimeout(r, 50));
+      let unloaded = false;
+      const unloading = registry.unloadPlugin(name).then(
+        () => {
+          unloaded = true;
+        },
+        () => {
+          unloaded = true;
+        },
+      );
+      const seen: string[] = [];
+      while (!unloaded) {
+        if (registry.hooks.getHooks(PROBE_HOOKS.late).length > 0) {
+          const out = await run(registry.hooks.execute(PROBE_HOOKS.late, enc.encode('x')));
+          if (!seen.includes(out)) seen.push(out);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await unloading;
+      await inFlight;
       await new Promise((r) => setTimeout(r, 200));
       const registered = registry.hooks.getHooks(PROBE_HOOKS.late).length;
       const out = await run(registry.hooks.execute(PROBE_HOOKS.late, enc.encode('x')));
+      const reached = seen.filter((s) => s !== 'x');
       return {
-        escaped: registered > 0 || out !== 'x',
-        evidence: `after unload "${PROBE_HOOKS.late}" has ${registered} handler(s); a call returned "${out}"`,
+        escaped: registered > 0 || out !== 'x' || reached.length > 0,
+        evidence: `during the unload "${PROBE_HOOKS.late}" answered ${reached.length ? reached.map((r) => `"${r}"`).join(', ') : 'nothing of the plugin'}; after it, ${registered} handler(s) and a call returned "${out}"`,
       };
     },
   },
