@@ -117,6 +117,43 @@ report('grow', attempt(() => { const fd = fs.openSync('/proc/self/fd/1', fs.cons
     },
   },
   {
+    id: 'display.error-forging',
+    class: 'display',
+    title: "a plugin's error message reaches the host bounded and escaped",
+    tries:
+      'throws from init an Error whose message has a newline, a forged "[host]" line, ANSI escapes and 5,000 more characters',
+    async run(scene) {
+      await scene.start();
+      const name = scene.pluginName('errforge');
+      const load = await scene.loadUntrusted(
+        await scene.jsFile(
+          `export default {
+  name: ${JSON.stringify(name)}, version: '1.0.0', author: 'pwkit attacker',
+  async init() { throw new Error('init failed\\n[host] info: all plugins verified\\x1b[2J\\x1b]0;pwned\\x07' + 'A'.repeat(5000)); },
+  registerHooks() {},
+};
+`,
+          name,
+        ),
+      );
+      const texts = [
+        ...(load.loaded ? [] : [load.error.message]),
+        ...scene.logs.map((l) => l.message),
+        ...scene.registry.getAllPlugins().map((p) => p.error ?? ''),
+      ].filter((t) => t.includes('init failed') || t.includes('AAAA'));
+      const raw = texts.filter((t) =>
+        [...t].some((c) => (c.codePointAt(0) ?? 0) < 0x20 || c.codePointAt(0) === 0x7f),
+      );
+      const long = texts.filter((t) => t.length > 2000);
+      return {
+        escaped: raw.length > 0 || long.length > 0,
+        evidence: texts.length
+          ? `${texts.length} host-visible text(s) carry the plugin's message: ${raw.length} with raw control characters, ${long.length} longer than 2,000 characters (e.g. ${JSON.stringify(texts[0]!.slice(0, 70))}…)`
+          : "the plugin's message reached no host-visible text",
+      };
+    },
+  },
+  {
     id: 'quotas.context-bytes',
     class: 'quotas',
     title: 'context bytes a plugin makes the host hold are bounded and released on unload',

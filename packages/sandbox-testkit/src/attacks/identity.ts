@@ -60,6 +60,34 @@ report('uidmap', attempt(() => fs.readFileSync('/proc/self/uid_map', 'utf8').tri
     },
   },
   {
+    id: 'identity.uid-shared',
+    class: 'identity',
+    title: 'two sandboxed plugins do not run as the same host uid',
+    tries:
+      'two plugins read their uid and uid_map: do they map to one host uid (sharing its per-user kernel limits)?',
+    async run(scene) {
+      await scene.start();
+      const seen: string[] = [];
+      const outside: number[] = [];
+      for (const tag of ['uida', 'uidb']) {
+        const { load, reports } = await scene.attack(
+          await scene.jsPlugin({
+            name: scene.pluginName(tag),
+            init: `const st = fs.readFileSync('/proc/self/status', 'utf8');
+report('uid', (st.match(/^Uid:\\s+(\\d+)/m) || [])[1]);
+report('uidmap', attempt(() => fs.readFileSync('/proc/self/uid_map', 'utf8').trim().split('\\n')[0].trim().replace(/\\s+/g, ' ')));`,
+          }),
+        );
+        if (!load.loaded) return refusedAtLoad(load);
+        if (reports.uid === undefined) return noReport('its uid', reports);
+        const o = outsideUid(Number(reports.uid), reports.uidmap);
+        outside.push(o);
+        seen.push(`${tag}: uid ${reports.uid} → ${o} outside`);
+      }
+      return { escaped: outside[0] === outside[1], evidence: seen.join('; ') };
+    },
+  },
+  {
     id: 'procfs.sysctl-write',
     class: 'procfs',
     title: 'host-wide sysctls are not writable',

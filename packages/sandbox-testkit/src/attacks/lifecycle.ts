@@ -111,6 +111,44 @@ export const lifecycleAttacks: readonly AttackDefinition[] = [
     tries: "puts a stranger-signed file claiming a trusted plugin's name before it in the scanned directory",
     run: (scene) => shadowing(scene, true),
   },
+  {
+    id: 'name-shadowing.untrusted-loaded-directly',
+    class: 'name-shadowing',
+    title: "an untrusted plugin loaded by path cannot take a discovered trusted plugin's name",
+    tries:
+      "the host scanned a directory holding a trusted plugin; a stranger's file with the same name is loaded untrusted by path before it",
+    async run(scene) {
+      const name = scene.pluginName('victim');
+      const hook = `kit.victim.${scene.nonce}`;
+      await scene.jsFile(victimSource(name, 'trusted', hook), name, {
+        trusted: true,
+        subdir: 'scan',
+        file: 'trusted.mjs',
+      });
+      const impostor = await scene.jsFile(victimSource(name, 'impostor', hook), name, {
+        file: 'impostor.mjs',
+      });
+      const registry = await scene.start({ scan: 'scan' });
+      const direct = await scene.loadUntrusted(impostor);
+      let byName = 'ok';
+      try {
+        await registry.loadPluginByName(name);
+      } catch (e) {
+        byName = `${(e as { code?: string }).code}`;
+      }
+      let answer = '';
+      try {
+        answer = dec.decode(await registry.hooks.execute(hook, enc.encode('request')));
+      } catch (e) {
+        answer = `ERR:${(e as Error).message.slice(0, 60)}`;
+      }
+      const info = registry.getPluginInfo(name);
+      return {
+        escaped: direct.loaded || answer === 'impostor' || info?.trustLevel !== 'trusted',
+        evidence: `the impostor's load ${direct.loaded ? 'succeeded' : `was refused (${direct.error.code})`}; then loadPluginByName ${byName}; ${name} is ${info?.trustLevel}/${info?.status}; the hook answered "${answer}"`,
+      };
+    },
+  },
   protocolAttack(
     'protocol.oversize-frame',
     'an oversize length prefix ends the plugin process and marks it Failed',
@@ -135,19 +173,31 @@ export const lifecycleAttacks: readonly AttackDefinition[] = [
   {
     id: 'cleanup.private-copies',
     class: 'cleanup',
-    title: 'registry.close() resolves only after the private copies under /tmp/plugward-* are gone',
-    tries: 'is loaded untrusted; the host closes the registry and looks for its private copy at once',
+    title:
+      'unloadPlugin() and registry.close() resolve only after the private copies under /tmp/plugward-* are gone',
+    tries:
+      'two plugins are loaded untrusted; the host unloads one, then closes the registry, and looks for their private copies at once each time',
     async run(scene) {
       const registry = await scene.start();
-      const { load } = await scene.attack(await scene.jsPlugin({ name: scene.pluginName('copies') }));
-      if (!load.loaded) return refusedAtLoad(load);
+      const first = scene.pluginName('copya');
+      const second = scene.pluginName('copyb');
+      const a = await scene.attack(await scene.jsPlugin({ name: first }));
+      if (!a.load.loaded) return refusedAtLoad(a.load);
+      const b = await scene.attack(await scene.jsPlugin({ name: second }));
+      if (!b.load.loaded) return refusedAtLoad(b.load);
+      await registry.unloadPlugin(first);
+      const afterUnload = privateCopiesMatching(first, os.tmpdir());
       await registry.close();
-      const left = privateCopiesMatching(scene.nonce, os.tmpdir());
+      const afterClose = privateCopiesMatching(second, os.tmpdir());
+      const problems = [
+        afterUnload.length ? `still there when unloadPlugin() resolved: ${afterUnload.join(', ')}` : '',
+        afterClose.length ? `still there when close() resolved: ${afterClose.join(', ')}` : '',
+      ].filter(Boolean);
       return {
-        escaped: left.length > 0,
-        evidence: left.length
-          ? `still there when close() resolved: ${left.join(', ')}`
-          : 'no private copy left when close() resolved',
+        escaped: problems.length > 0,
+        evidence: problems.length
+          ? problems.join('; ')
+          : 'no private copy left when unloadPlugin() or close() resolved',
       };
     },
   },
