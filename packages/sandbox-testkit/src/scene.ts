@@ -246,9 +246,14 @@ export class Scene {
 
   /** Loads a plugin file as untrusted (it may only run in the sandbox); a refusal is an outcome, not a throw. */
   async loadUntrusted(artifactPath: string): Promise<LoadOutcome> {
+    return this.load(artifactPath, 'untrusted');
+  }
+
+  /** Loads a plugin file at a trust level; a refusal is an outcome, not a throw. */
+  async load(artifactPath: string, trustLevel: 'trusted' | 'untrusted'): Promise<LoadOutcome> {
     const name = (await readManifest(artifactPath)).name;
     try {
-      await this.registry.loadPlugin(artifactPath, 'untrusted');
+      await this.registry.loadPlugin(artifactPath, trustLevel);
       return { loaded: true, name };
     } catch (e) {
       return { loaded: false, name, error: toPluginError(e, 'LoadError', `loading ${name} failed`) };
@@ -286,12 +291,13 @@ export class Scene {
     return this.reports(plugin);
   }
 
-  /** Loads an untrusted plugin and waits for its init reports. */
+  /** Loads a plugin (untrusted unless said otherwise) and waits for its init reports. */
   async attack(
     artifactPath: string,
     timeoutMs = 8000,
+    trustLevel: 'trusted' | 'untrusted' = 'untrusted',
   ): Promise<{ load: LoadOutcome; reports: Record<string, string> }> {
-    const load = await this.loadUntrusted(artifactPath);
+    const load = await this.load(artifactPath, trustLevel);
     const reports = load.loaded
       ? await this.waitForReport(load.name, 'done', timeoutMs)
       : this.reports(load.name);
