@@ -11,7 +11,7 @@ export interface RunAttackKitOptions {
   backend: SandboxBackend<Duplex>;
   /** Builds each attack's registry from the kit's options (see {@link RegistryFactory}). */
   registryFactory?: RegistryFactory;
-  /** Run only these attack ids (or classes). */
+  /** Run only these attack ids (or classes); empty or absent: all. */
   only?: readonly string[];
   /** Leave these attack ids (or classes) out. */
   skip?: readonly string[];
@@ -40,7 +40,7 @@ export const attacks: readonly AttackInfo[] = Object.freeze(
 function selected(a: AttackDefinition, opts: RunAttackKitOptions): boolean {
   const named = (list: readonly string[] | undefined) =>
     list?.some((x) => x === a.id || x === a.class) ?? false;
-  if (opts.only && !named(opts.only)) return false;
+  if (opts.only?.length && !named(opts.only)) return false;
   return !named(opts.skip);
 }
 

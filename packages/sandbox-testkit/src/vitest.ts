@@ -54,7 +54,7 @@ export function defineAttackSuite(options: AttackSuiteOptions): void {
     });
 
     for (const a of attacks) {
-      const selectedOnly = options.only && !options.only.some((x) => x === a.id || x === a.class);
+      const selectedOnly = options.only?.length && !options.only.some((x) => x === a.id || x === a.class);
       const skipped = options.skip?.some((x) => x === a.id || x === a.class);
       if (selectedOnly || skipped) continue;
       it(`${a.id}: ${a.title}`, (ctx) => {
