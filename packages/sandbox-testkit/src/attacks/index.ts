@@ -1,0 +1,21 @@
+import type { AttackDefinition } from '../attack.js';
+import { cpuAttacks } from './cpu.js';
+import { grantAttacks } from './grants.js';
+import { hookAttacks } from './hooks.js';
+import { hostIoAttacks } from './host-io.js';
+import { identityAttacks } from './identity.js';
+import { kernelAttacks } from './kernel.js';
+import { lifecycleAttacks } from './lifecycle.js';
+import { quotaAttacks } from './quotas.js';
+
+/** Every attack of the kit, in report order. */
+export const ATTACKS: readonly AttackDefinition[] = Object.freeze([
+  ...identityAttacks,
+  ...grantAttacks,
+  ...hostIoAttacks,
+  ...quotaAttacks,
+  ...lifecycleAttacks,
+  ...cpuAttacks,
+  ...kernelAttacks,
+  ...hookAttacks,
+]);

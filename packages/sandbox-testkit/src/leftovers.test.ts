@@ -1,0 +1,34 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { privateCopiesMatching, processesMatching, waitForNoLeftovers } from './leftovers.js';
+
+// The kit's third check is only as good as its detector: it must see a live process naming the token, and stop
+// seeing it once the process is gone.
+describe('leftover detection', () => {
+  it('finds a live process by a token in its command line, and not after it ended', async () => {
+    const token = `pwkit-leftover-${process.pid}-${Date.now()}`;
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', token], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(processesMatching(token).map((p) => p.split(':')[0])).toEqual([String(child.pid)]);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect((await waitForNoLeftovers(token, 2000)).processes).toEqual([]);
+  });
+
+  it('finds a private copy directory by the file it holds', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pwkit-unit-'));
+    try {
+      fs.mkdirSync(path.join(tmp, 'plugward-abc'));
+      fs.writeFileSync(path.join(tmp, 'plugward-abc', 'kit-x-deadbeef.mjs'), '');
+      fs.mkdirSync(path.join(tmp, 'other-dir'));
+      fs.writeFileSync(path.join(tmp, 'other-dir', 'kit-x-deadbeef.mjs'), '');
+      expect(privateCopiesMatching('deadbeef', tmp)).toEqual([path.join(tmp, 'plugward-abc')]);
+      expect(privateCopiesMatching('cafebabe', tmp)).toEqual([]);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+});
