@@ -127,6 +127,20 @@ const MAX_LOG_MESSAGE_CHARS = 2000;
  */
 const MAX_ERROR_CHARS = 500;
 
+/**
+ * `err` with its message bounded and escaped (a plugin writes error messages: an init or hook failure that comes back
+ * over IPC carries its text). The original stays reachable as `cause`.
+ */
+function displayError(err: PluginError): PluginError {
+  const shown = displayText(err.message, MAX_ERROR_CHARS);
+  if (shown === err.message) return err;
+  return new PluginError(err.code, shown, {
+    cause: err,
+    ...(err.plugin === undefined ? {} : { plugin: displayText(err.plugin) }),
+    ...(err.details === undefined ? {} : { details: err.details }),
+  });
+}
+
 /** A running resource monitor; stop it with `stop()` or the signal passed to `startResourceMonitor`. */
 export interface MonitorHandle {
   stop(): void;
@@ -432,7 +446,7 @@ export class PluginRegistry {
       verified = await this.#verify(artifactPath, trustLevel);
     } catch (e) {
       await this.#recordVerifyFailure(artifactPath, trustLevel, e, expected);
-      throw e;
+      throw isPluginError(e) ? displayError(e) : e;
     }
     const manifest = verified.manifest;
     const name = manifest.name;
@@ -565,8 +579,9 @@ export class PluginRegistry {
       entry.info.status = err.code === 'UntrustedPlugin' ? 'Untrusted' : 'Failed';
       entry.info.error = displayText(err.message, MAX_ERROR_CHARS);
       entry.info.pid = undefined;
-      this.#emit('failed', { name, error: err });
-      throw err;
+      const shown = displayError(err);
+      this.#emit('failed', { name, error: shown });
+      throw shown;
     }
   }
 
@@ -629,7 +644,10 @@ export class PluginRegistry {
       guard: (hookName, handler) => this.#guard(entry, hookName, handler),
       onBadReturn: (hookName, error) => this.#emit('hook-error', { name, hookName, error }),
     });
-    const log = (level: string, message: string) => this.#log(name, level, message);
+    // Log lines come from the plugin (over IPC, or its stdout/stderr): whatever `log` printer the host configured gets
+    // them bounded and escaped, as every other plugin-controlled text.
+    const log = (level: string, message: string) =>
+      this.#log(name, displayText(level, 16), displayText(message, MAX_LOG_MESSAGE_CHARS));
     if (tier === 'in-process') {
       const instance = await this.loader.loadVerified(verified);
       const handle = inProcessHandle(instance);
@@ -726,8 +744,9 @@ export class PluginRegistry {
             limitMs: limit,
           });
         }
-        this.#emit('hook-error', { name, hookName, error: err });
-        throw err;
+        const shown = displayError(err);
+        this.#emit('hook-error', { name, hookName, error: shown });
+        throw shown;
       } finally {
         entry.inFlight--;
         if (entry.inFlight === 0) entry.idle?.();

@@ -66,9 +66,11 @@ async function runOne(a: AttackDefinition, opts: RunAttackKitOptions): Promise<A
       }
       throw e;
     }
-    health = scene.started
-      ? await scene.checkHealth()
-      : { ok: false, evidence: 'the attack never started a registry' };
+    health = scene.healthBeforeClose
+      ? scene.healthBeforeClose
+      : scene.started
+        ? await scene.checkHealth()
+        : { ok: false, evidence: 'the attack never started a registry' };
     await scene.close();
     leftovers = await scene.checkLeftovers();
     const failed = [goal, health, leftovers].find((c) => !c.ok);

@@ -304,6 +304,12 @@ export class Scene {
     return { load, reports };
   }
 
+  /**
+   * The health check of an attack that closes the registry itself (it tests `close()`): taken by the attack just
+   * before it closes, and used instead of the check after the attack.
+   */
+  healthBeforeClose: { ok: boolean; evidence: string } | undefined;
+
   /** (2) The host is healthy: the trusted probe answers its hook unchanged and the host's own context writes work. */
   async checkHealth(): Promise<{ ok: boolean; evidence: string }> {
     const registry = this.registry;

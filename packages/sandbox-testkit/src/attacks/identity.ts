@@ -11,6 +11,37 @@ function outsideUid(uid: number, uidMap: string | undefined): number {
   return uid >= inside && uid < inside + count ? outside + (uid - inside) : Number.NaN;
 }
 
+/**
+ * The real uids, seen from the host, of the process tree that runs a plugin: `/proc/<pid>/status` of the pid the
+ * registry reports and of its descendants. This is the kernel's answer; a `uid_map` read inside can't give it when the
+ * backend nests user namespaces (bwrap's `--disable-userns` does: the inner map names the intermediate namespace).
+ */
+function hostUidsOf(pid: number | undefined): number[] {
+  if (pid === undefined) return [];
+  const uids = new Set<number>();
+  const queue = [pid];
+  for (let i = 0; i < queue.length && i < 64; i++) {
+    const p = queue[i]!;
+    try {
+      const m = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) uids.add(Number(m[1]));
+      for (const tid of fs.readdirSync(`/proc/${p}/task`)) {
+        const kids = fs.readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8').trim();
+        if (kids) queue.push(...kids.split(/\s+/).map(Number));
+      }
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return [...uids];
+}
+
+/** The host uids of a loaded plugin's processes, else (no pid: another backend) the one its `uid_map` gives. */
+function pluginHostUids(pid: number | undefined, uid: number, uidMap: string | undefined): number[] {
+  const seen = hostUidsOf(pid);
+  return seen.length > 0 ? seen : [outsideUid(uid, uidMap)];
+}
+
 const SYSCTLS = ['kernel/core_pattern', 'kernel/core_uses_pid', 'kernel/pid_max', 'fs/file-max'] as const;
 
 function readSysctls(): Record<string, string> {
@@ -50,12 +81,16 @@ report('uidmap', attempt(() => fs.readFileSync('/proc/self/uid_map', 'utf8').tri
       );
       if (!load.loaded) return refusedAtLoad(load);
       if (reports.uid === undefined) return noReport('its uid', reports);
-      const outside = outsideUid(Number(reports.uid), reports.uidmap);
+      const outside = pluginHostUids(
+        scene.registry.getPluginInfo(name)?.pid,
+        Number(reports.uid),
+        reports.uidmap,
+      );
       const hostUid = process.getuid?.() ?? -1;
-      const escaped = outside === 0 || outside === hostUid;
+      const escaped = outside.some((u) => u === 0 || u === hostUid || Number.isNaN(u));
       return {
         escaped,
-        evidence: `uid ${reports.uid} inside, uid_map "${reports.uidmap}" → uid ${outside} outside (host uid ${hostUid})`,
+        evidence: `uid ${reports.uid} inside (uid_map "${reports.uidmap}"); its processes run as host uid(s) ${outside.join(', ')} (host uid ${hostUid})`,
       };
     },
   },
@@ -68,7 +103,7 @@ report('uidmap', attempt(() => fs.readFileSync('/proc/self/uid_map', 'utf8').tri
     async run(scene) {
       await scene.start();
       const seen: string[] = [];
-      const outside: number[] = [];
+      const outside: number[][] = [];
       for (const tag of ['uida', 'uidb']) {
         const { load, reports } = await scene.attack(
           await scene.jsPlugin({
@@ -80,11 +115,17 @@ report('uidmap', attempt(() => fs.readFileSync('/proc/self/uid_map', 'utf8').tri
         );
         if (!load.loaded) return refusedAtLoad(load);
         if (reports.uid === undefined) return noReport('its uid', reports);
-        const o = outsideUid(Number(reports.uid), reports.uidmap);
+        const name = scene.pluginName(tag);
+        const o = pluginHostUids(
+          scene.registry.getPluginInfo(name)?.pid,
+          Number(reports.uid),
+          reports.uidmap,
+        );
         outside.push(o);
-        seen.push(`${tag}: uid ${reports.uid} → ${o} outside`);
+        seen.push(`${tag}: uid ${reports.uid} inside → host uid(s) ${o.join(', ')}`);
       }
-      return { escaped: outside[0] === outside[1], evidence: seen.join('; ') };
+      const [a = [], b = []] = outside;
+      return { escaped: a.some((u) => b.includes(u) || Number.isNaN(u)), evidence: seen.join('; ') };
     },
   },
   {
@@ -215,6 +256,7 @@ report('chmod', attempt(() => { const m = fs.statSync('/proc/1/exe').mode & 0o77
         await scene.jsPlugin({
           name: scene.pluginName('pid1mem'),
           init: `report('comm', attempt(() => fs.readFileSync('/proc/1/comm', 'utf8').trim()));
+report('self', attempt(() => fs.readlinkSync('/proc/self')));
 report('mem', attempt(() => {
   const line = fs.readFileSync('/proc/1/maps', 'utf8').split('\\n').find((l) => / rw.p /.test(l));
   if (!line) return 'ERR:no-writable-mapping';
@@ -230,6 +272,14 @@ report('mem', attempt(() => {
       );
       if (!load.loaded) return refusedAtLoad(load);
       if (reports.mem === undefined) return noReport('the write', reports);
+      // The escape is writing into a process *outside* the plugin's own confinement (bwrap's init had no seccomp
+      // lockdown). When pid 1 is the plugin itself (bwrap --as-pid-1), /proc/1/mem is its own memory: nothing gained.
+      if (reports.self === '1') {
+        return {
+          escaped: false,
+          evidence: `pid 1 is the plugin itself (${reports.comm}); no other process to write (${reports.mem})`,
+        };
+      }
       return {
         escaped: succeeded(reports.mem),
         evidence: `pid 1 (${reports.comm}) /proc/1/mem: ${reports.mem}`,

@@ -187,6 +187,8 @@ export const lifecycleAttacks: readonly AttackDefinition[] = [
       if (!b.load.loaded) return refusedAtLoad(b.load);
       await registry.unloadPlugin(first);
       const afterUnload = privateCopiesMatching(first, os.tmpdir());
+      // This attack closes the registry itself: the host's health is judged just before.
+      scene.healthBeforeClose = await scene.checkHealth();
       await registry.close();
       const afterClose = privateCopiesMatching(second, os.tmpdir());
       const problems = [
