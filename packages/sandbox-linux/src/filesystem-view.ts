@@ -148,6 +148,16 @@ export function copyHostBindsWithMoves(ops: readonly ViewOp[]): {
   const moved: [string, string][] = [];
   const out: ViewOp[] = [];
   for (const op of ops) {
+    // The links mirrorReadOnly recreates (a workspace package's node_modules entry) move with the copies they lead
+    // into; an absolute link into a moved tree is rewritten the same way.
+    if (op.op === 'symlink' && copyTarget(op.target) !== op.target) {
+      out.push({
+        op: 'symlink',
+        link: path.isAbsolute(op.link) ? copyTarget(op.link) : op.link,
+        target: copyTarget(op.target),
+      });
+      continue;
+    }
     if (
       op.op !== 'ro-bind' ||
       op.source !== op.target ||
