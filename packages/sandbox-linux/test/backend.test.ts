@@ -258,7 +258,7 @@ describe('packageReadOnlyPaths', () => {
     // scratch space); a path written into the script's text is not rewritten, so it looks in both places.
     const moved = HOST_COPY_PREFIX + entry;
     const r = await runScript(
-      `const fs = await import('node:fs'); const t = await import(fs.existsSync(${JSON.stringify(moved)}) ? ${JSON.stringify(moved)} : ${JSON.stringify(entry)}); await done({ code: new t.PluginError('IoError', 'x').code });`,
+      `const t = await import(fs.existsSync(${JSON.stringify(moved)}) ? ${JSON.stringify(moved)} : ${JSON.stringify(entry)}); await done({ code: new t.PluginError('IoError', 'x').code });`,
       { readOnlyPaths: paths },
     );
     expect(firstMessage(r)).toEqual({ code: 'IoError' });
