@@ -312,6 +312,38 @@ describe('plugward run fails loudly', () => {
     }
   });
 
+  it('a privileged port run by an unprivileged user fails with EACCES and a hint, before anything loads', (ctx) => {
+    const setpriv = spawnSync('setpriv', ['--version'], { encoding: 'utf8' });
+    if (process.getuid?.() !== 0 || setpriv.status !== 0) {
+      console.warn('!!! skipped: needs root and setpriv to run the CLI as an unprivileged user');
+      return ctx.skip('needs root and setpriv');
+    }
+    const start = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
+    if (start <= 80) {
+      console.warn(`!!! skipped: ip_unprivileged_port_start is ${start}, so port 80 is not privileged here`);
+      return ctx.skip('port 80 is not privileged here');
+    }
+    const r = spawnSync(
+      'setpriv',
+      [
+        '--reuid',
+        '65534',
+        '--regid',
+        '65534',
+        '--clear-groups',
+        process.execPath,
+        bin,
+        ...trustArgs(),
+        '--http',
+        '80',
+      ],
+      { cwd: '/', env: env(), encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/cannot listen on 127\.0\.0\.1:80: EACCES/);
+    expect(r.stderr).toMatch(/^hint: ports below 1024 need privileges/m);
+  });
+
   it('exits 5 with a hint when nothing loads, instead of echoing its input', () => {
     const r = pw(trustArgs(empty), 'act x\n');
     expect(r.status).toBe(5);
