@@ -7,7 +7,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -186,6 +186,30 @@ describe('plugward run --http: who may call it', () => {
       expect((await request(port, 'POST', `/hooks/act?token=${httpToken}`, { host }, 'query')).status).toBe(
         401,
       );
+      // A client without the token cannot keep the connection to stream a body into: answered, then closed (Node
+      // closes a connection whose request body was not read before the response ended).
+      const closed = await new Promise<string>((resolve) => {
+        const sock = net.connect(port, '127.0.0.1', () => {
+          sock.write(`POST /hooks/act HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 104857600\r\n\r\n`);
+          const chunk = Buffer.alloc(64 * 1024);
+          const pump = () => {
+            while (!sock.destroyed && sock.write(chunk)) {}
+          };
+          sock.on('drain', pump);
+          pump();
+        });
+        let head = '';
+        sock.on('data', (d: Buffer) => {
+          head += d.toString();
+        });
+        sock.on('error', () => {});
+        sock.on('close', () => resolve(head.split('\r\n')[0] ?? ''));
+        setTimeout(() => {
+          sock.destroy();
+          resolve('still open after 10 s');
+        }, 10_000);
+      });
+      expect(closed).toBe('HTTP/1.1 401 Unauthorized');
       // (a) the hook never ran.
       expect(callsMade()).toBe('');
       // (b) the host still serves the real client, on each loopback name.
