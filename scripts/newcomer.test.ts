@@ -37,7 +37,7 @@ describe('newcomer path', () => {
     // (turbo keeps its own config in ~/.config/turborepo; nothing of Plugward's may be there.)
     expect(fs.readdirSync(home).filter((f) => f !== '.config')).toEqual([]);
     expect(fs.existsSync(path.join(home, '.local'))).toBe(false);
-  });
+  }, 150_000);
 
   it('pnpm plugward runs the CLI from the clone, in the directory it was started from', () => {
     fs.writeFileSync(path.join(home, 'abc.txt'), 'abc');
@@ -62,5 +62,5 @@ describe('newcomer path', () => {
     };
     expect(pkg.scripts.plugward).toBe('node scripts/plugward.mjs');
     expect(pkg.scripts.demo).toBe('node scripts/demo.mjs');
-  });
+  }, 150_000);
 });
