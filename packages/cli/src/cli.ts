@@ -59,7 +59,7 @@ function hintFor(
 /** The CLI version printed by `plugward --version`. */
 export const CLI_VERSION = '0.0.0';
 
-/** Every subcommand, by name. Later issues register `inspect`, `run` and `doctor` here. */
+/** Every subcommand, by name. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
   [keygen, hash, sign, verify, trust, inspect, run, doctor].map((c) => [c.name, c] as const),
 );
