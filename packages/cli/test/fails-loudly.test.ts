@@ -141,7 +141,9 @@ describe('plugward fails loudly', () => {
     expect((json(['trust', 'ls', ...L]).value.entries as unknown[]).length).toBe(2);
     expect(pw(['trust', 'prune', ...L]).out).toMatch(/^removed w@1\.0\.0/m);
     expect(json(['trust', 'ls', ...L]).value.entries).toMatchObject([{ name: 'w', version: '2.0.0' }]);
+    const before = json(['trust', 'ls', ...L]).value.listVersion;
     expect(pw(['trust', 'prune', ...L]).out).toMatch(/nothing to prune/);
+    expect(json(['trust', 'ls', ...L]).value.listVersion).toBe(before);
     // The same bytes under another name: replaced, with a warning (it used to be silent).
     copyFileSync(join(cwd, 'w2.mjs'), join(cwd, 'alias.mjs'));
     expect(sign('alias.mjs', 'alias', '1.0.0').code).toBe(0);

@@ -189,10 +189,11 @@ async function prune(argv: string[], io: CliIo): Promise<number> {
   const minListVersion = minVersionOption(values['min-version']);
   let removed: TrustedPluginEntry[] = [];
   let listVersion: number;
-  if (values['dry-run'] === true) {
-    const data = await loadTrustList(list, key, { minListVersion });
-    removed = staleEntries(data.entries);
-    listVersion = data.listVersion;
+  const current = await loadTrustList(list, key, { minListVersion });
+  // Nothing stale: no write, so the list version only moves when the list changes.
+  if (values['dry-run'] === true || staleEntries(current.entries).length === 0) {
+    removed = staleEntries(current.entries);
+    listVersion = current.listVersion;
   } else {
     const saved = await updateTrustList(
       list,
