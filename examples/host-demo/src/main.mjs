@@ -41,6 +41,9 @@ const step = (title) => {
 };
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'plugward-demo-'));
+// The trust list lives in `work` and dies with it, so does its rollback-floor record: keep it out of
+// ~/.local/state (where it would outlive the run) by pointing the state directory into `work`.
+process.env.PLUGWARD_STATE_DIR = path.join(work, 'state');
 const pluginDir = path.join(work, 'plugins');
 fs.mkdirSync(pluginDir);
 

@@ -33,15 +33,33 @@ const HINTS: Partial<Record<PluginErrorCode, string>> = {
   VersionDowngrade: 'a newer version is trusted; remove it (plugward trust rm) if the downgrade is intended',
   InvalidManifest: 're-create the manifest with plugward sign',
   TrustListError:
-    'check the key (--key-hex, --key-hex-env, --passphrase-env) and that this is the latest list',
+    'check the key (--key-file, --key-hex-env, --passphrase-env, --key-hex) and that this is the latest list',
   Timeout:
     'another plugward process holds the trust list lock; retry, or delete <list>.lock if none is running',
+  NotFound: 'check the path (relative paths are resolved from the current directory)',
+  IoError: 'check that the path exists and that you may read (or write) it',
+  PermissionDenied: 'check the file permissions, or run as the user who owns the file',
+  LoadError: 'see the lines above for why each plugin did not load',
+  InitializationError: 'see the lines above for why each plugin did not load',
 };
+
+/** The hint for an error: its own (`details.hint`) when it has one, else by code, else where to read the usage. */
+function hintFor(
+  e: { code: PluginErrorCode; details?: Readonly<Record<string, unknown>> | undefined },
+  name: string,
+) {
+  const own = e.details?.hint;
+  if (typeof own === 'string') return own;
+  if (e.code === 'TrustListError' && e.details?.reason === 'not-found') {
+    return 'no trust list at that path: check --list, or create it with plugward trust add <artifact> --pub <key> --list <file> <key option>';
+  }
+  return HINTS[e.code] ?? `see plugward ${name} --help`;
+}
 
 /** The CLI version printed by `plugward --version`. */
 export const CLI_VERSION = '0.0.0';
 
-/** Every subcommand, by name. Later issues register `inspect`, `run` and `doctor` here. */
+/** Every subcommand, by name. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
   [keygen, hash, sign, verify, trust, inspect, run, doctor].map((c) => [c.name, c] as const),
 );
@@ -49,15 +67,15 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map(
 function help(commands: ReadonlyMap<string, Command>): string {
   const width = Math.max(...[...commands.keys()].map((n) => n.length));
   const lines = [...commands.values()].map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
-  return `usage: plugward <command> [options]   (plugward <command> --help for details)
+  return `usage: plugward <command> [options]   (plugward help <command> or plugward <command> --help for details)
 
 commands:
 ${lines.join('\n')}
 
-every command takes --json for machine-readable output.
+every command takes --json: one JSON object on stdout, { "ok": true, ... }; errors as { "ok": false, "error" } on stderr.
 exit codes: 0 ok, 1 verification failed, 2 usage error (or the wrong kind of key file), 3 file missing, unreadable or
-            not a regular file, 4 trust list cannot be opened (wrong key, tampered, replayed, rollback floor missing,
-            locked), 70 internal error`;
+            not a regular file (or no trust list at --list), 4 trust list cannot be opened (wrong key, tampered,
+            replayed, rollback floor missing, locked), 5 run: no plugin loaded or one failed to load, 70 internal error`;
 }
 
 /**
@@ -74,37 +92,49 @@ export async function main(
     io.stdout.write(`plugward ${CLI_VERSION}\n`);
     return EXIT_CODES.Ok;
   }
+  const json = rest.includes('--json');
+  const unknown = (what: string) => {
+    io.stderr.write(
+      json
+        ? `${JSON.stringify({ ok: false, error: { name: 'PluginError', code: 'InvalidArgument', message: `unknown command ${JSON.stringify(what)}`, details: { hint: 'see plugward --help' } } })}\n`
+        : `plugward: unknown command ${JSON.stringify(what)}\nhint: see plugward --help for the commands\n`,
+    );
+    return EXIT_CODES.Usage;
+  };
+  if (name === 'help' && rest[0] !== undefined && !rest[0].startsWith('-')) {
+    const target = commands.get(rest[0]);
+    if (target === undefined) return unknown(rest[0]);
+    io.stdout.write(`${target.usage}\n`);
+    return EXIT_CODES.Ok;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(`${help(commands)}\n`);
     return name === undefined ? EXIT_CODES.Usage : EXIT_CODES.Ok;
   }
   const command = commands.get(name);
-  if (command === undefined) {
-    io.stderr.write(`plugward: unknown command ${JSON.stringify(name)}\n\n${help(commands)}\n`);
-    return EXIT_CODES.Usage;
-  }
+  if (command === undefined) return unknown(name);
   if (rest.includes('--help') || rest.includes('-h')) {
     io.stdout.write(`${command.usage}\n`);
     return EXIT_CODES.Ok;
   }
-  const json = rest.includes('--json');
   try {
     return await command.run(rest, io);
   } catch (e) {
     if (isPluginError(e)) {
-      const hint = HINTS[e.code];
+      const hint = hintFor(e, name);
+      const error = e.toJSON();
       io.stderr.write(
         json
-          ? `${JSON.stringify({ ok: false, error: e.toJSON() })}\n`
-          : `plugward ${name}: ${e.message}\n${hint === undefined ? '' : `hint: ${hint}\n`}`,
+          ? `${JSON.stringify({ ok: false, error: { ...error, details: { ...(error.details ?? {}), hint } } })}\n`
+          : `plugward ${name}: ${e.message}\nhint: ${hint}\n`,
       );
-      return exitCodeFor(e.code);
+      return exitCodeFor(e.code, e.details?.reason);
     }
     const message = e instanceof Error ? (e.stack ?? e.message) : String(e);
     io.stderr.write(
       json
-        ? `${JSON.stringify({ ok: false, error: { name: 'Error', code: 'Internal', message: String(e) } })}\n`
-        : `plugward ${name}: internal error (please report): ${message}\n`,
+        ? `${JSON.stringify({ ok: false, error: { name: 'Error', code: 'Internal', message: String(e), details: { hint: 'this is a bug: please report it with the command line and this message' } } })}\n`
+        : `plugward ${name}: internal error (please report): ${message}\nhint: this is a bug: please report it with the command line and this message\n`,
     );
     return EXIT_CODES.Internal;
   }

@@ -44,7 +44,15 @@ export function required(value: string | boolean | undefined, what: string, usag
   return value;
 }
 
-/** Writes a result: JSON with --json, else the human text. */
-export function output(io: CliIo, json: boolean | undefined, value: unknown, human: string): void {
-  io.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human}\n`);
+/**
+ * Writes a result: with --json the one envelope every command uses, `{ "ok": true, ...value }` (`ok` from `value` wins,
+ * for a command that reports a failed check with a result), else the human text.
+ */
+export function output(
+  io: CliIo,
+  json: boolean | undefined,
+  value: Readonly<Record<string, unknown>>,
+  human: string,
+): void {
+  io.stdout.write(json ? `${JSON.stringify({ ok: true, ...value }, null, 2)}\n` : `${human}\n`);
 }

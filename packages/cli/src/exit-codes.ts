@@ -12,12 +12,18 @@ export const EXIT_CODES = Object.freeze({
   Io: 3,
   /** The trust list can't be opened: wrong key, tampered, replayed (rollback), floor record missing, locked. */
   TrustList: 4,
+  /** `run`: no plugin loaded, or one failed to load (without --keep-going). */
+  LoadFailed: 5,
   /** A bug: an unexpected error (please report it). */
   Internal: 70,
 });
 
-/** The exit code for a PluginError code. */
-export function exitCodeFor(code: PluginErrorCode): number {
+/**
+ * The exit code for a PluginError code; `reason` (the error's `details.reason`) refines it: a trust list that does not
+ * exist is a missing file (3), not a list that can't be opened (4).
+ */
+export function exitCodeFor(code: PluginErrorCode, reason?: unknown): number {
+  if (code === 'TrustListError' && reason === 'not-found') return EXIT_CODES.Io;
   switch (code) {
     case 'InvalidArgument':
     case 'InvalidVersion':
@@ -29,6 +35,9 @@ export function exitCodeFor(code: PluginErrorCode): number {
     case 'PermissionDenied':
     case 'NotRegularFile':
       return EXIT_CODES.Io;
+    case 'LoadError':
+    case 'InitializationError':
+      return EXIT_CODES.LoadFailed;
     case 'TrustListError':
     case 'TrustListRollback':
     case 'RollbackFloorMissing':

@@ -1,6 +1,6 @@
 /**
- * @plugward/cli — the `plugward` command: keygen, hash, sign, verify and trust add|rm|ls (inspect, run and doctor
- * arrive with the registry). The programmatic entry is {@link main}; each subcommand is a {@link Command}.
+ * @plugward/cli — the `plugward` command: keygen, hash, sign, verify, trust add|rm|prune|ls|floor, inspect, run and
+ * doctor. The programmatic entry is {@link main}; each subcommand is a {@link Command}.
  * @packageDocumentation
  */
 

@@ -14,17 +14,31 @@ function io(isTTY: boolean): { io: CliIo; text: () => string } {
 }
 
 describe('hash progress', () => {
-  it('draws percentages on a TTY for large files only', async () => {
+  it('draws percentage, rate and time left on a TTY for large files only', async () => {
     const t = io(true);
-    const p = hashProgress(t.io, 'big.bin');
+    let clock = 0;
+    const p = hashProgress(t.io, 'big.bin', () => clock);
     expect(p).toBeTypeOf('function');
     const total = 64 * 1024 * 1024;
-    p?.(total / 4, total);
+    p?.(0, total);
+    clock = 1000;
+    p?.(total / 4, total); // 16 MiB in 1 s: 48 MiB left at 16 MiB/s
     p?.(total / 4, total); // same percentage: not redrawn
+    clock = 4000;
     p?.(total, total);
     p?.(1, 1024); // small file: silent
     await new Promise((r) => setImmediate(r));
-    expect(t.text()).toBe('\rhashing big.bin: 25%\rhashing big.bin: 100%\n');
+    const lines = t
+      .text()
+      .split('\r')
+      .filter(Boolean)
+      .map((l) => l.trimEnd());
+    expect(lines).toEqual([
+      'hashing big.bin: 0%',
+      'hashing big.bin: 25% 16.0 MiB/s, 3 s left',
+      'hashing big.bin: 100% (16.0 MiB/s)',
+    ]);
+    expect(t.text().endsWith('\n')).toBe(true);
   });
   it('is silent when stderr is not a TTY', () => {
     expect(hashProgress(io(false).io, 'x')).toBeUndefined();

@@ -61,13 +61,17 @@ describe('plugward CLI (spawned)', () => {
     writeFileSync(join(cwd, 'abc.txt'), 'abc');
     const r = json(['hash', 'abc.txt']);
     expect(r.value).toEqual({
+      ok: true,
       file: 'abc.txt',
       sha3_512:
         'b751850b1a57168a5693cd924b6b096e08f621827444f70d884f5d0240d2712e10e116e9192af3c91a7ec57647e3934057340b4cf408d5a56592f8274eec53f0',
     });
     expect(pw(['hash', 'abc.txt']).out).toMatch(/^b751850b.* {2}abc\.txt\n$/);
     expect(pw(['hash', 'missing.txt']).code).toBe(3);
-    expect(pw(['hash', 'abc.txt', '--max-bytes', '2']).code).toBe(1);
+    // Over the limit is not a verification failure: exit 2, and the hint names --max-bytes.
+    const over = pw(['hash', 'abc.txt', '--max-bytes', '2']);
+    expect(over.code).toBe(2);
+    expect(over.err).toMatch(/^hint: raise the limit with --max-bytes 3 /m);
   });
 
   it('sign then verify; tampering, wrong key and bad input give the documented codes', () => {

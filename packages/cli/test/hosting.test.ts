@@ -196,8 +196,8 @@ describe('plugward hosting commands (spawned)', () => {
     expect(lines).toEqual([
       { hook: 'greet', ok: true, output: 'hello bob' },
       { hook: 'shout', ok: true, output: 'HEY YOU!' },
-      // No handler for a hook: the data passes through unchanged.
-      { hook: 'nope', ok: true, output: 'x' },
+      // No handler for a hook: an error, not the input echoed back as if a plugin had answered.
+      { hook: 'nope', ok: false, error: { code: 'NotFound', message: 'no loaded plugin handles this hook' } },
     ]);
     expect(r.err).toMatch(/found 3 plugin/);
     expect(r.err).toMatch(/loaded shout-c@1\.0\.0 \(trusted\) at tier process/);
@@ -223,33 +223,44 @@ describe('plugward hosting commands (spawned)', () => {
       },
     );
     let err = '';
-    const url = await new Promise<string>((resolve, reject) => {
+    const [url, token] = await new Promise<[string, string]>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`no listening line: ${err}`)), 20_000);
       child.stderr.on('data', (d: Buffer) => {
         err += d.toString();
-        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err);
+        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)\ntoken: (\S+)\n/.exec(err);
         if (m) {
           clearTimeout(t);
-          resolve(m[1] as string);
+          resolve([m[1] as string, m[2] as string]);
         }
       });
     });
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const headers = { authorization: `Bearer ${token}` };
     try {
-      const greet = await fetch(`${url}/hooks/greet`, { method: 'POST', body: 'http' });
+      // The generated token is printed once, and nothing is served without it.
+      expect((await fetch(`${url}/hooks/greet`, { method: 'POST', body: 'http' })).status).toBe(401);
+      const greet = await fetch(`${url}/hooks/greet`, { method: 'POST', body: 'http', headers });
       expect(greet.status).toBe(200);
       expect(await greet.text()).toBe('hello http');
-      const shout = await fetch(`${url}/hooks/shout`, { method: 'POST', body: 'quiet' });
+      const shout = await fetch(`${url}/hooks/shout`, { method: 'POST', body: 'quiet', headers });
       expect(await shout.text()).toBe('QUIET!');
-      const plugins = (await (await fetch(`${url}/plugins`)).json()) as { name: string; status: string }[];
+      const plugins = (await (await fetch(`${url}/plugins`, { headers })).json()) as {
+        name: string;
+        status: string;
+      }[];
       expect(plugins.map((p) => `${p.name}:${p.status}`).sort()).toEqual([
         'greet-js:Active',
         'other-js:Untrusted',
         'shout-c:Active',
       ]);
-      expect((await fetch(`${url}/nothing`)).status).toBe(404);
+      expect((await fetch(`${url}/nothing`, { headers })).status).toBe(404);
+      // A hook nobody handles is a 404 with a JSON error, not a 200 echoing the body.
+      const typo = await fetch(`${url}/hooks/gret`, { method: 'POST', body: 'x', headers });
+      expect(typo.status).toBe(404);
+      expect(await typo.json()).toMatchObject({ code: 'NotFound', hook: 'gret' });
       const big = await fetch(`${url}/hooks/greet`, {
         method: 'POST',
+        headers,
         body: new Uint8Array(2 * 1024 * 1024),
       });
       expect(big.status).toBe(413);

@@ -113,6 +113,9 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
+const httpToken = randomBytes(24).toString('hex');
+const auth = { authorization: `Bearer ${httpToken}` };
+
 const trustArgs = () => [
   '--pub',
   toHex(publisher.publicKey),
@@ -125,13 +128,21 @@ const trustArgs = () => [
 describe('plugward run: untrusted requests are not grants', () => {
   it('without a --grant an untrusted plugin gets nothing, not even a hook; the request is printed', (ctx) => {
     if (sandboxReason) return ctx.skip(`no sandbox here: ${sandboxReason}`);
-    const r = spawnSync(process.execPath, [bin, 'run', dir, ...trustArgs(), '--allow-untrusted'], {
-      cwd: work,
-      env: { ...process.env, PW_LIST_KEY: listKey },
-      encoding: 'utf8',
-      timeout: 30_000,
-      input: 'greet ada\n',
-    });
+    const runIt = (...extra: string[]) =>
+      spawnSync(process.execPath, [bin, 'run', dir, ...trustArgs(), '--allow-untrusted', ...extra], {
+        cwd: work,
+        env: { ...process.env, PW_LIST_KEY: listKey },
+        encoding: 'utf8',
+        timeout: 30_000,
+        input: 'greet ada\n',
+      });
+    // The refused plugins are load failures: run says so and exits 5, unless --keep-going serves the rest.
+    const strict = runIt();
+    expect(strict.status, strict.stderr).toBe(5);
+    expect(strict.stderr).toMatch(/2 plugin\(s\) failed to load: .*sneaky-full/);
+    expect(strict.stderr).toMatch(/^hint: /m);
+    expect(strict.stdout).toBe('');
+    const r = runIt('--keep-going');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe('greet → hello ada\n');
     expect(r.stderr).toMatch(/untrusted sneaky-full: requested network full; filesystem readWrite\(\/etc\)/);
@@ -154,6 +165,8 @@ describe('plugward run: untrusted requests are not grants', () => {
         '--allow-untrusted',
         '--http',
         '0',
+        '--token-env',
+        'PW_HTTP_TOKEN',
         '--grant',
         'sneaky-full:hooks=probe-full',
         '--grant',
@@ -162,7 +175,11 @@ describe('plugward run: untrusted requests are not grants', () => {
         '--grant',
         'sneaky-broker:network=restricted:api.example.com:443',
       ],
-      { cwd: work, env: { ...process.env, PW_LIST_KEY: listKey }, stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        cwd: work,
+        env: { ...process.env, PW_LIST_KEY: listKey, PW_HTTP_TOKEN: httpToken },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     let err = '';
     const url = await new Promise<string>((resolve, reject) => {
@@ -179,13 +196,13 @@ describe('plugward run: untrusted requests are not grants', () => {
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     try {
       const port = new URL(url).port;
-      const full = await fetch(`${url}/hooks/probe-full`, { method: 'POST', body: port });
+      const full = await fetch(`${url}/hooks/probe-full`, { method: 'POST', body: port, headers: auth });
       expect(full.status).toBe(200);
       expect(JSON.parse(await full.text())).toEqual({
         connect: expect.stringMatching(/^denied/),
         fetch: 'denied NoFetch',
       });
-      const broker = await fetch(`${url}/hooks/probe-broker`, { method: 'POST', body: port });
+      const broker = await fetch(`${url}/hooks/probe-broker`, { method: 'POST', body: port, headers: auth });
       expect(JSON.parse(await broker.text())).toEqual({
         connect: expect.stringMatching(/^denied/),
         fetch: 'denied PermissionDenied',
@@ -195,7 +212,9 @@ describe('plugward run: untrusted requests are not grants', () => {
       );
       expect(err).toMatch(/untrusted sneaky-broker: granted {3}network restricted\(api\.example\.com:443\)/);
       // The host still serves.
-      expect(await (await fetch(`${url}/hooks/greet`, { method: 'POST', body: 'x' })).text()).toBe('hello x');
+      expect(
+        await (await fetch(`${url}/hooks/greet`, { method: 'POST', body: 'x', headers: auth })).text(),
+      ).toBe('hello x');
     } finally {
       child.kill('SIGTERM');
     }

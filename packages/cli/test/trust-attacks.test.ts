@@ -241,7 +241,14 @@ describe('non-regular files in the plugin directory (point 5)', () => {
     }
     rmSync(join(dir, 'jam.mjs'));
     spawnSync('mkfifo', [join(dir, 'jam.mjs'), join(dir, 'ghost.mjs.plugward.json')]);
-    const r = pw(['run', dir, '--pub', 'alice.pub', ...listArgs('fifo.enc')], K, [], 'ok x\n');
+    // Fails loudly: the refused files are load failures (exit 5) unless --keep-going serves the rest.
+    expect(pw(['run', dir, '--pub', 'alice.pub', ...listArgs('fifo.enc')], K, [], 'ok x\n').code).toBe(5);
+    const r = pw(
+      ['run', dir, '--pub', 'alice.pub', ...listArgs('fifo.enc'), '--keep-going'],
+      K,
+      [],
+      'ok x\n',
+    );
     expect(r.code, r.err).toBe(0);
     expect(r.out).toBe('ok → fine\n');
     expect(r.err).toMatch(/not a regular file/);

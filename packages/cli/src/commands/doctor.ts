@@ -27,7 +27,7 @@ export const doctor: Command = {
         ? '\nthe sandbox can run here.'
         : '\nthe sandbox can NOT run here: untrusted plugins will be refused.',
     );
-    output(io, values.json, report, lines.join('\n'));
+    output(io, values.json, { ...report, ok: report.supported }, lines.join('\n'));
     return report.supported ? 0 : 1;
   },
 };

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { calculateHash } from '@plugward/security';
-import { DEFAULT_MAX_ARTIFACT_BYTES, PluginError } from '@plugward/types';
+import { DEFAULT_MAX_ARTIFACT_BYTES, isPluginError, PluginError } from '@plugward/types';
 import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
 import { hashProgress } from '../progress.js';
 
@@ -17,6 +17,28 @@ export function positiveInt(value: string | boolean | undefined, what: string, f
     throw new PluginError('InvalidArgument', `${what} must be a positive integer, got ${String(value)}`);
   }
   return n;
+}
+
+/**
+ * Turns "file over the hashing limit" (a SecurityError with `details.max`) into a usage error whose hint names
+ * `--max-bytes`: the file is not suspect, the limit is just lower than it.
+ */
+export function maxBytesError(e: unknown): unknown {
+  if (
+    isPluginError(e, 'SecurityError') &&
+    typeof e.details?.max === 'number' &&
+    typeof e.details.size === 'number'
+  ) {
+    return new PluginError('InvalidArgument', e.message.replace(/ \(maxBytes\)$/, ''), {
+      cause: e,
+      details: {
+        ...e.details,
+        reason: 'over-max-bytes',
+        hint: `raise the limit with --max-bytes ${e.details.size} (the default is ${DEFAULT_MAX_ARTIFACT_BYTES})`,
+      },
+    });
+  }
+  return e;
 }
 
 /** `plugward hash <file>`. */
@@ -39,6 +61,8 @@ export const hash: Command = {
     const digest = await calculateHash(resolve(io.cwd, file), {
       maxBytes,
       ...(progress === undefined ? {} : { onProgress: progress }),
+    }).catch((e: unknown) => {
+      throw maxBytesError(e);
     });
     output(io, values.json, { file, sha3_512: digest }, `${digest}  ${file}`);
     return 0;

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readManifest } from '@plugward/security';
-import { DEFAULT_RESOURCE_LIMITS, isPluginError, MINIMAL_REQUIREMENTS } from '@plugward/types';
+import { calculateHash, readManifest } from '@plugward/security';
+import { DEFAULT_RESOURCE_LIMITS, displayText, isPluginError, MINIMAL_REQUIREMENTS } from '@plugward/types';
 import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
 import { securityFromOptions, TRUST_KEY_OPTIONS } from '../keys.js';
 
@@ -31,11 +31,20 @@ export const inspect: Command = {
     const manifest = await readManifest(artifact);
     const { security, keys, listPath } = await securityFromOptions(values, io, false);
 
-    let integrity: { ok: boolean; hash?: string; error?: string };
+    const expected = manifest.artifact.sha3_512;
+    let integrity: { ok: boolean; expected: string; actual: string | null; error?: string };
     try {
-      integrity = { ok: true, hash: (await security.verifyIntegrity(artifact)).hash };
+      const hash = (await security.verifyIntegrity(artifact)).hash;
+      integrity = { ok: true, expected, actual: hash };
     } catch (e) {
-      integrity = { ok: false, error: isPluginError(e) ? `${e.code}: ${e.message}` : String(e) };
+      // Show what is there next to what was signed, so a stale manifest is told apart from swapped bytes.
+      const actual = await calculateHash(artifact).catch(() => null);
+      integrity = {
+        ok: false,
+        expected,
+        actual,
+        error: isPluginError(e) ? `${e.code}: ${e.message}` : String(e),
+      };
     }
     const asked = keys.length > 0 || listPath !== undefined;
     let signature: { status: 'valid' | 'invalid' | 'not-checked'; error?: string } = {
@@ -54,7 +63,21 @@ export const inspect: Command = {
     }
     const limits = { ...DEFAULT_RESOURCE_LIMITS, ...manifest.limits };
     const requirements = manifest.requirements ?? MINIMAL_REQUIREMENTS;
+    const failed = !integrity.ok || signature.status === 'invalid' || (listPath !== undefined && !trusted);
     const result = {
+      ok: !failed,
+      ...(failed
+        ? {
+            error: {
+              code: !integrity.ok
+                ? 'HashMismatch'
+                : signature.status === 'invalid'
+                  ? 'SignatureError'
+                  : 'UntrustedPlugin',
+              message: integrity.error ?? signature.error ?? 'not on the trust list',
+            },
+          }
+        : {}),
       artifact,
       manifest,
       integrity,
@@ -64,18 +87,18 @@ export const inspect: Command = {
       requirements,
     };
     const lines = [
-      `${manifest.name}@${manifest.version} (${manifest.kind}) by ${manifest.author}`,
-      ...(manifest.description ? [`  ${manifest.description.split('\n')[0]}`] : []),
-      `artifact   ${manifest.artifact.file}, ${manifest.artifact.size} bytes`,
-      `sha3-512   ${manifest.artifact.sha3_512}`,
-      `integrity  ${integrity.ok ? 'matches the manifest' : `MISMATCH — ${integrity.error}`}`,
-      `signature  key ${manifest.signature.keyId}: ${signature.status}${signature.error ? ` — ${signature.error}` : ''}`,
+      `${displayText(manifest.name)}@${displayText(manifest.version)} (${displayText(manifest.kind)}) by ${displayText(manifest.author)}`,
+      ...(manifest.description ? [`  ${displayText(manifest.description.split('\n')[0] ?? '')}`] : []),
+      `artifact   ${displayText(manifest.artifact.file)}, ${manifest.artifact.size} bytes`,
+      `sha3-512   ${displayText(expected)}${integrity.ok ? '' : ' (expected, from the manifest)'}`,
+      ...(integrity.ok ? [] : [`actual     ${integrity.actual ?? '(cannot be read)'}`]),
+      `integrity  ${integrity.ok ? 'matches the manifest' : `MISMATCH — ${displayText(integrity.error ?? '', 600)}`}`,
+      `signature  key ${displayText(manifest.signature.keyId)}: ${signature.status}${signature.error ? ` — ${displayText(signature.error, 600)}` : ''}`,
       `trust      ${listPath === undefined ? 'not checked (give --list)' : trusted ? 'on the trust list' : 'NOT trusted'}`,
       `limits     heap ${limits.maxHeapBytes} B, cpu ${limits.maxCpuTimeMs} ms/call, fds ${limits.maxFileDescriptors}, threads ${limits.maxThreads}, connections ${limits.maxConnections}`,
-      `requires   network ${requirements.network.mode}, filesystem ${requirements.filesystem.mode}, context read [${requirements.context.read.join(', ')}] write [${requirements.context.write.join(', ')}]`,
+      `requires   network ${displayText(requirements.network.mode)}, filesystem ${displayText(requirements.filesystem.mode)}, context read [${displayText(requirements.context.read.join(', '))}] write [${displayText(requirements.context.write.join(', '))}]`,
     ];
     output(io, values.json, result, lines.join('\n'));
-    const failed = !integrity.ok || signature.status === 'invalid' || (listPath !== undefined && !trusted);
     return failed ? 1 : 0;
   },
 };

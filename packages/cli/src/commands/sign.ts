@@ -5,7 +5,7 @@ import { DEFAULT_MAX_ARTIFACT_BYTES, PluginError, type PluginManifest } from '@p
 import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
 import { readPrivateKey } from '../keys.js';
 import { hashProgress } from '../progress.js';
-import { positiveInt } from './hash.js';
+import { maxBytesError, positiveInt } from './hash.js';
 
 const usage = `usage: plugward sign <artifact> --key <name.key> --name <plugin-name> --version <semver>
                      [--passphrase-env VAR] [--author TEXT] [--kind js|native] [--description TEXT]
@@ -101,6 +101,8 @@ export const sign: Command = {
         privateKey,
       );
     } catch (e) {
+      const over = maxBytesError(e);
+      if (over !== e) throw over;
       // A bad --name/--version is the user's input, not a broken manifest on disk.
       if (e instanceof PluginError && e.code === 'InvalidManifest') {
         throw new PluginError('InvalidArgument', e.message, { cause: e });

@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   defaultRollbackFloorDir,
@@ -8,21 +9,25 @@ import {
   trustEntryFromManifest,
   updateTrustList,
 } from '@plugward/security';
-import { PluginError, type TrustedPluginEntry } from '@plugward/types';
+import { displayText, PluginError, PluginVersion, type TrustedPluginEntry } from '@plugward/types';
 import { type CliIo, COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
 import { minVersionOption, readPublicKey, TRUST_KEY_OPTIONS, trustListKey } from '../keys.js';
 
 const usage = `usage: plugward trust add <artifact> --pub <name.pub|HEX> --list FILE KEY [--note TEXT] [--json]
        plugward trust rm <sha3-512|name@version> --list FILE KEY [--json]
+       plugward trust prune --list FILE KEY [--dry-run] [--json]
        plugward trust ls --list FILE KEY [--json]
        plugward trust floor --list FILE KEY [--reset] [--json]
 
 KEY is exactly one of --key-file FILE (64 hex digits), --key-hex-env VAR, --passphrase-env VAR (Argon2id) or
 --key-hex HEX (visible to other local users in the process list: avoid). Variables are removed from the environment
 once read. --min-version N refuses a list older than N.
-The list is created on first add; every change raises its list version and is written atomically under a lock, as a
+The list (and its directory, mode 0700) is created on first add; every change raises its list version and is written atomically under a lock, as a
 change to the file's current content. add verifies the artifact against its manifest and the --pub key and lists
-exactly the manifest it verified.
+exactly the manifest it verified. It replaces (with a warning) an entry for the same name@version with other bytes
+(a re-sign) and one for the same bytes under another name; it warns when it supersedes an older version of the same
+name, which stays listed until "trust prune" drops it. prune removes every entry for which the list has a higher
+version of the same name (--dry-run shows them).
 
 Rollback floor: the highest list version seen is kept outside the list's directory ($PLUGWARD_STATE_DIR, else
 $XDG_STATE_HOME/plugward, else ~/.local/state/plugward), authenticated with the list key, so an older copy of the list
@@ -33,7 +38,40 @@ moving a list, or when the floor record was lost); with the list deleted for goo
 const options = { pub: { type: 'string' }, note: { type: 'string' }, ...TRUST_KEY_OPTIONS } as const;
 
 function summary(e: TrustedPluginEntry): string {
-  return `${e.name}@${e.version}  ${e.hash.slice(0, 16)}…  key ${e.keyId}  added ${e.addedAt}${e.note ? `  (${e.note})` : ''}`;
+  return `${displayText(e.name)}@${displayText(e.version)}  ${e.hash.slice(0, 16)}…  key ${displayText(e.keyId)}  added ${displayText(e.addedAt)}${e.note ? `  (${displayText(e.note)})` : ''}`;
+}
+
+/** What adding `entry` does to the others: entries it replaces (same name@version, or same bytes) and supersedes. */
+export function addEffects(
+  entries: readonly TrustedPluginEntry[],
+  entry: TrustedPluginEntry,
+): { replaced: TrustedPluginEntry[]; superseded: TrustedPluginEntry[]; kept: TrustedPluginEntry[] } {
+  const replaced: TrustedPluginEntry[] = [];
+  const superseded: TrustedPluginEntry[] = [];
+  const kept: TrustedPluginEntry[] = [];
+  const v = PluginVersion.parse(entry.version);
+  for (const e of entries) {
+    if (e.hash === entry.hash || (e.name === entry.name && e.version === entry.version)) {
+      if (!(e.hash === entry.hash && e.name === entry.name && e.version === entry.version)) replaced.push(e);
+      continue;
+    }
+    if (e.name === entry.name && PluginVersion.parse(e.version).compare(v) < 0) superseded.push(e);
+    kept.push(e);
+  }
+  return { replaced, superseded, kept };
+}
+
+/** Entries for which the list holds a higher version of the same name. */
+export function staleEntries(entries: readonly TrustedPluginEntry[]): TrustedPluginEntry[] {
+  const highest = new Map<string, PluginVersion>();
+  for (const e of entries) {
+    const v = PluginVersion.parse(e.version);
+    const h = highest.get(e.name);
+    if (h === undefined || v.compare(h) > 0) highest.set(e.name, v);
+  }
+  return entries.filter(
+    (e) => PluginVersion.parse(e.version).compare(highest.get(e.name) as PluginVersion) < 0,
+  );
 }
 
 async function add(argv: string[], io: CliIo): Promise<number> {
@@ -62,16 +100,39 @@ async function add(argv: string[], io: CliIo): Promise<number> {
   if (entry.hash !== verified.hash) {
     throw new PluginError('HashMismatch', 'internal: the entry does not name the verified bytes');
   }
+  // "Created on first add" includes the directory; 0700 since it holds the list and its lock.
+  await mkdir(dirname(list), { recursive: true, mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+    throw new PluginError(
+      e.code === 'EACCES' ? 'PermissionDenied' : 'IoError',
+      `cannot create the directory of ${list}: ${e.code}`,
+      { cause: e },
+    );
+  });
+  let effects: ReturnType<typeof addEffects> = { replaced: [], superseded: [], kept: [] };
   const saved = await updateTrustList(
     list,
     key,
-    (entries) => [...entries.filter((e) => e.hash !== entry.hash), entry],
+    (entries) => {
+      effects = addEffects(entries, entry);
+      return [...effects.kept, entry];
+    },
     { minListVersion: minVersionOption(values['min-version']) },
   );
+  const warnings = [
+    ...effects.replaced.map((e) =>
+      e.hash === entry.hash
+        ? `replaced ${summary(e)} (the same bytes, listed under another name)`
+        : `replaced ${summary(e)} (the same name and version, other bytes: a re-sign?)`,
+    ),
+    ...effects.superseded.map(
+      (e) => `supersedes ${summary(e)} (still listed: drop it with plugward trust prune)`,
+    ),
+  ];
+  for (const w of warnings) io.stderr.write(`warning: ${w}\n`);
   output(
     io,
     values.json,
-    { listVersion: saved.listVersion, entry },
+    { listVersion: saved.listVersion, entry, replaced: effects.replaced, superseded: effects.superseded },
     `trusted ${summary(entry)}\nlist version ${saved.listVersion}`,
   );
   return 0;
@@ -114,6 +175,49 @@ async function rm(argv: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
+async function prune(argv: string[], io: CliIo): Promise<number> {
+  const { values } = withUsage(usage, () =>
+    parseArgs({
+      args: argv,
+      options: { ...COMMON_OPTIONS, ...options, 'dry-run': { type: 'boolean' } },
+      allowPositionals: false,
+      strict: true,
+    }),
+  );
+  const list = resolve(io.cwd, required(values.list, '--list FILE', usage));
+  const key = await trustListKey(values, io);
+  const minListVersion = minVersionOption(values['min-version']);
+  let removed: TrustedPluginEntry[] = [];
+  let listVersion: number;
+  const current = await loadTrustList(list, key, { minListVersion });
+  // Nothing stale: no write, so the list version only moves when the list changes.
+  if (values['dry-run'] === true || staleEntries(current.entries).length === 0) {
+    removed = staleEntries(current.entries);
+    listVersion = current.listVersion;
+  } else {
+    const saved = await updateTrustList(
+      list,
+      key,
+      (entries) => {
+        removed = staleEntries(entries);
+        return entries.filter((e) => !removed.includes(e));
+      },
+      { create: false, minListVersion },
+    );
+    listVersion = saved.listVersion;
+  }
+  const verb = values['dry-run'] === true ? 'would remove' : 'removed';
+  output(
+    io,
+    values.json,
+    { listVersion, removed, dryRun: values['dry-run'] === true },
+    removed.length === 0
+      ? `nothing to prune (list version ${listVersion})`
+      : `${removed.map((e) => `${verb} ${summary(e)}`).join('\n')}\nlist version ${listVersion}`,
+  );
+  return 0;
+}
+
 async function ls(argv: string[], io: CliIo): Promise<number> {
   const { values } = withUsage(usage, () =>
     parseArgs({
@@ -130,7 +234,7 @@ async function ls(argv: string[], io: CliIo): Promise<number> {
   output(
     io,
     values.json,
-    data,
+    { ...data },
     `list version ${data.listVersion}, ${data.entries.length} entr${data.entries.length === 1 ? 'y' : 'ies'}${data.entries.map((e) => `\n  ${summary(e)}`).join('')}`,
   );
   return 0;
@@ -176,7 +280,7 @@ async function floor(argv: string[], io: CliIo): Promise<number> {
 /** `plugward trust add|rm|ls|floor`. */
 export const trust: Command = {
   name: 'trust',
-  summary: 'add, remove or list entries of an encrypted trust list',
+  summary: 'add, remove, prune or list entries of an encrypted trust list',
   usage,
   async run(argv, io) {
     const [sub, ...rest] = argv;
@@ -187,6 +291,8 @@ export const trust: Command = {
         return rm(rest, io);
       case 'ls':
         return ls(rest, io);
+      case 'prune':
+        return prune(rest, io);
       case 'floor':
         return floor(rest, io);
       default:

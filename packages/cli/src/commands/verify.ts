@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PluginError } from '@plugward/types';
+import { displayText, PluginError } from '@plugward/types';
 import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
 import { securityFromOptions, TRUST_KEY_OPTIONS } from '../keys.js';
 
@@ -48,7 +48,7 @@ export const verify: Command = {
         keyId: m.signature.keyId,
         trusted: verified.trustEntry !== undefined,
       },
-      `OK ${m.name}@${m.version} (${m.kind}) signed by ${m.signature.keyId}${verified.trustEntry ? ', on the trust list' : ''}`,
+      `OK ${displayText(m.name)}@${displayText(m.version)} (${m.kind}) signed by ${m.signature.keyId}${verified.trustEntry ? ', on the trust list' : ''}`,
     );
     return 0;
   },
