@@ -315,15 +315,13 @@ export function launcherSeccompRules(opts: { inet: boolean; execFd: number }): S
     },
   );
   if (opts.inet) {
-    rules.push({
-      syscall: 'socket',
-      action: EACCES,
-      args: [
-        { index: 0, op: 'ne', value: AF_UNIX },
-        { index: 0, op: 'ne', value: AF_INET },
-        { index: 0, op: 'ne', value: AF_INET6 },
-      ],
-    });
+    // Every family but unix and IP (libseccomp allows one comparison per argument and rule: one rule each).
+    for (let family = 0; family < AF_INET6; family++) {
+      if (family !== AF_UNIX && family !== AF_INET) {
+        rules.push({ syscall: 'socket', action: EACCES, args: [{ index: 0, op: 'eq', value: family }] });
+      }
+    }
+    rules.push({ syscall: 'socket', action: EACCES, args: [{ index: 0, op: 'gt', value: AF_INET6 }] });
   } else {
     rules.push(
       { syscall: 'socket', action: EACCES, args: [{ index: 0, op: 'ne', value: AF_UNIX }] },
