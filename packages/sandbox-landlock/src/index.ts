@@ -23,7 +23,6 @@ export {
   LandlockSandbox,
   type LandlockSandboxedProcess,
   type LandlockSandboxOptions,
-  RUNTIME_MEMORY_HEADROOM_BYTES,
 } from './landlock-sandbox.js';
 export {
   buildLaunchPlan,

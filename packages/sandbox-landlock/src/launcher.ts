@@ -67,8 +67,9 @@ function run(): void {
     const fd = Number(name);
     if (fd > 3 && fd !== plan.execFd) libc.setCloexec(fd);
   }
-  // The IPC socket must cross it (the launcher's own Node start-up may have marked it close-on-exec).
-  if (libc.clearCloexec(3) !== 0) fail('ipc fd', `errno ${libc.errno()}`);
+  // stdio and the IPC socket must cross it: the launcher's own Node start-up marked them close-on-exec.
+  for (const fd of [0, 1, 2, 3])
+    if (libc.clearCloexec(fd) !== 0) fail('stdio fds', `fd ${fd}: errno ${libc.errno()}`);
   for (const r of plan.rlimits) {
     const v = BigInt(r.value);
     if (libc.setrlimit(r.resource, v, v) !== 0)

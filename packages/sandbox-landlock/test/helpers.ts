@@ -69,6 +69,7 @@ export function hasCompiler(): boolean {
 export interface RunResult {
   exit: SandboxExit;
   report: Record<string, unknown>;
+  stdout: string;
   stderr: string;
   proc: LandlockSandboxedProcess;
 }
@@ -97,11 +98,14 @@ export async function runScript(body: string, opts: RunOptions = {}): Promise<Ru
   });
   let ipc = '';
   let stderr = '';
+  let stdout = '';
   proc.ipc.on('data', (d: Buffer) => {
     ipc += d.toString();
   });
   proc.ipc.on('error', () => undefined);
-  proc.stdout?.resume();
+  proc.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
   proc.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
@@ -116,5 +120,5 @@ export async function runScript(body: string, opts: RunOptions = {}): Promise<Ru
   } catch {
     report = { unparsable: ipc.slice(0, 200) };
   }
-  return { exit, report, stderr, proc };
+  return { exit, report, stdout, stderr, proc };
 }

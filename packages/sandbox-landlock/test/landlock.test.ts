@@ -155,6 +155,18 @@ await done({
 });
 
 describe('processes', () => {
+  it('the plugin’s stdout and stderr are pipes the host reads, not the host’s own fds', async () => {
+    const r = await runScript(`
+process.stdout.write('to stdout\\n');
+process.stderr.write('to stderr\\n');
+await done({ fd1: fs.readlinkSync('/proc/self/fd/1'), fd2: fs.readlinkSync('/proc/self/fd/2'), fd0: fs.readlinkSync('/proc/self/fd/0') });
+`);
+    expect(r.stdout).toBe('to stdout\n');
+    expect(r.stderr).toBe('to stderr\n');
+    expect(String(r.report.fd1)).toMatch(/^(pipe|socket):/);
+    expect(r.report.fd0).toBe('/dev/null');
+  });
+
   it('no exec, no fork; signals do not reach the host', async () => {
     const r = await runScript(`
 const cp = await import('node:child_process');
