@@ -33,7 +33,7 @@ function whyNot(p: BackendProbe): string {
 }
 
 function works(p: BackendProbe | undefined): p is BackendProbe {
-  return p !== undefined && p.report.supported && (p.trial === undefined || p.trial.ok);
+  return p?.report.supported === true && (p.trial === undefined || p.trial.ok);
 }
 
 /**
@@ -102,6 +102,8 @@ export interface ChooseSandboxOptions {
   prefer?: SandboxPreference;
   linux?: LinuxSandboxOptions;
   landlock?: LandlockSandboxOptions;
+  /** Probe every backend the preference allows, even past the first that works (for reports). Default false. */
+  probeAll?: boolean;
 }
 
 /** The chosen backend (or none), why, and every probe for a report such as `plugward doctor`. */
@@ -143,7 +145,7 @@ export async function chooseSandboxBackend(options: ChooseSandboxOptions = {}): 
     });
   }
   const bwrapWorks = probes[0] !== undefined && works(probes[0]);
-  if (prefer === 'landlock' || (prefer === 'auto' && !bwrapWorks)) {
+  if (prefer === 'landlock' || (prefer === 'auto' && (!bwrapWorks || options.probeAll === true))) {
     probes.push({ id: 'landlock', report: await landlock.checkSupport() });
   }
   const decision = decideSandboxBackend(prefer, probes);

@@ -4,7 +4,6 @@ import { resolve } from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { PluginRegistry } from '@plugward/registry';
-import { checkSandboxSupport, LinuxSandbox } from '@plugward/sandbox-linux';
 import {
   displayText,
   ISOLATION_TIERS,
@@ -16,11 +15,12 @@ import {
 import { COMMON_OPTIONS, type Command, required, withUsage } from '../command.js';
 import { describeHooks, describeRequirements, GRANT_SYNTAX, parseGrantFlags } from '../grant-flags.js';
 import { securityFromOptions, TRUST_KEY_OPTIONS } from '../keys.js';
+import { pickSandbox, SANDBOX_OPTION, SANDBOX_SYNTAX } from '../sandbox-choice.js';
 
 const usage = `usage: plugward run <dir> --pub <name.pub|HEX> [--pub ...]
                     --list FILE (--key-hex HEX | --key-hex-env VAR | --passphrase-env VAR)
                     [--tier in-process|worker|process|sandbox] [--allow-untrusted [--grant ...]]
-                    [--http PORT] [--json]
+                    [--sandbox auto|bwrap|landlock] [--http PORT] [--json]
 
 A small host for trying plugins out: scans <dir> for signed manifests, loads every plugin that is on the trust list
 (at --tier, default in-process; with --allow-untrusted the others too, in the sandbox only), then reads requests from
@@ -37,7 +37,9 @@ With --http PORT it serves HTTP on 127.0.0.1 instead (PORT 0 picks a free port; 
   POST /hooks/<hook>   body = the hook's input bytes (at most 1 MiB) → 200 with the output bytes,
                        or a JSON error { code, message } with 400/403/413/500/504
   GET  /plugins        → JSON list of the plugins and their status
-SIGINT/SIGTERM unload everything and exit.`;
+SIGINT/SIGTERM unload everything and exit.
+
+${SANDBOX_SYNTAX}`;
 
 /** `plugward run <dir>`: a host that serves hooks from stdin lines. */
 export const run: Command = {
@@ -55,6 +57,7 @@ export const run: Command = {
           'allow-untrusted': { type: 'boolean' },
           grant: { type: 'string', multiple: true },
           http: { type: 'string' },
+          ...SANDBOX_OPTION,
           ...TRUST_KEY_OPTIONS,
         },
         allowPositionals: true,
@@ -80,8 +83,8 @@ export const run: Command = {
     }
     const { security } = await securityFromOptions(values, io, !allowUntrusted);
     const needSandbox = tier === 'sandbox' || allowUntrusted;
-    const sandbox = needSandbox && (await checkSandboxSupport()).supported ? new LinuxSandbox() : undefined;
     const say = (line: string) => io.stderr.write(`${line}\n`);
+    const sandbox = needSandbox ? (await pickSandbox(values.sandbox, say)).backend : undefined;
     const registry = new PluginRegistry({
       security,
       ...(sandbox ? { sandbox } : {}),
