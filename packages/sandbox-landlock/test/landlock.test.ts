@@ -49,6 +49,10 @@ await done({
   symlinkOut: errCode(() => fs.symlinkSync('/etc/shadow', T + '/s')),
   fifo: errCode(() => spawnFifo()),
   sandboxDirs: errCode(() => fs.readdirSync(${JSON.stringify(LANDLOCK_SANDBOX_DIR)})),
+  // Landlock has no metadata right: seccomp denies these, on the plugin's own files too.
+  chmodOwn: errCode(() => fs.chmodSync(T + '/c', 0o777)),
+  chmodHost: errCode(() => fs.chmodSync(${JSON.stringify(secret)}, 0o777)),
+  utimesHost: errCode(() => fs.utimesSync(${JSON.stringify(secret)}, 0, 0)),
   uid: process.getuid(),
 });
 function spawnFifo() { throw Object.assign(new Error(), { code: 'skipped' }); }
@@ -72,6 +76,8 @@ function spawnFifo() { throw Object.assign(new Error(), { code: 'skipped' }); }
       expect([k, rep[k]]).toEqual([k, 'EACCES']);
     }
     expect(['EACCES', 'EROFS']).toContain(rep.sysctl);
+    for (const k of ['chmodOwn', 'chmodHost', 'utimesHost']) expect([k, rep[k]]).toEqual([k, 'EPERM']);
+    expect(fs.statSync(secret).mode & 0o777).toBe(0o644);
     expect(rep.ownStatus).toBe('ok');
     expect(rep.scratch).toBe('ok');
     expect(fs.readFileSync(secret, 'utf8')).toBe('host secret');
