@@ -404,7 +404,7 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
         scratchDir: scratch,
         args: spec.args.map((a) => relocate(a, moved)),
         fdLimit,
-        memoryBytes,
+        dataLimitBytes: cgroup?.paths.memory === undefined ? memoryBytes : undefined,
         uid: lease?.uid,
         pidsMax,
         cpuSeconds: cgroup === undefined ? (this.#options.cpuSecondsWithoutCgroup ?? 3600) : undefined,

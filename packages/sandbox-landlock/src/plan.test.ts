@@ -12,7 +12,7 @@ const base = (over: Partial<PlanInput> = {}): PlanInput => ({
   scratchDir: '/run/plugward-ll/x/scratch',
   args: ['/opt/runtime/runtime.js'],
   fdLimit: 100,
-  memoryBytes: 608 << 20,
+  dataLimitBytes: 608 << 20,
   uid: 1_900_000_123,
   pidsMax: 26,
   cgroupProcs: [],
@@ -61,6 +61,8 @@ describe('buildLaunchPlan', () => {
     expect(lim[RLIMIT.CORE]).toBe('0');
     expect(lim[RLIMIT.NPROC]).toBe('26');
     expect(plan.execFd).toBeGreaterThanOrEqual(100);
+    const withCgroup = buildLaunchPlan(base({ dataLimitBytes: undefined }));
+    expect(withCgroup.rlimits.some((r) => r.resource === RLIMIT.DATA)).toBe(false);
     const noUid = buildLaunchPlan(base({ uid: undefined, cpuSeconds: 60 }));
     expect(noUid.rlimits.some((r) => r.resource === RLIMIT.NPROC)).toBe(false);
     expect(noUid.rlimits.find((r) => r.resource === RLIMIT.CPU)?.value).toBe('60');

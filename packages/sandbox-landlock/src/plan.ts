@@ -57,7 +57,11 @@ export interface PlanInput {
   systemFiles?: readonly string[];
   args: readonly string[];
   fdLimit: number;
-  memoryBytes: number;
+  /**
+   * RLIMIT_DATA, only without a memory cgroup: with one, the cgroup OOM-kills at the limit (as under bwrap, and the
+   * registry reports it), where RLIMIT_DATA would fail allocations long before (V8 reserves far more than it touches).
+   */
+  dataLimitBytes?: number;
   /** Root hosts only: a per-sandbox uid, so the process limit counts this sandbox alone. */
   uid?: number;
   pidsMax: number;
@@ -147,9 +151,11 @@ export function buildLaunchPlan(input: PlanInput): LaunchPlan {
   const rlimits: RlimitEntry[] = [
     { resource: RLIMIT.NOFILE, value: String(input.fdLimit) },
     { resource: RLIMIT.FSIZE, value: bytes(config.filesystem.tmpfsBytes, 'filesystem.tmpfsBytes') },
-    { resource: RLIMIT.DATA, value: bytes(input.memoryBytes, 'the memory limit') },
     { resource: RLIMIT.CORE, value: '0' },
   ];
+  if (input.dataLimitBytes !== undefined) {
+    rlimits.push({ resource: RLIMIT.DATA, value: bytes(input.dataLimitBytes, 'the memory limit') });
+  }
   if (input.uid !== undefined) {
     if (!Number.isSafeInteger(input.uid) || input.uid <= 0) {
       throw new PluginError(

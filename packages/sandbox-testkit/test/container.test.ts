@@ -6,9 +6,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
 
-// The host as in a default Docker container: its process runs under a seccomp filter like Docker's default profile
-// (namespace creation, setns and mount denied; clone3 ENOSYS), installed by a small launcher before it execs node.
-// There bwrap must report that it can't run (with bwrap's own error), Landlock must be chosen, and the kit must pass.
+// The host as in a default Docker container: its own mount namespace with a noexec tmpfs on /dev/shm (what Docker
+// mounts), and a seccomp filter like Docker's default profile (namespace creation, setns and mount denied; clone3
+// ENOSYS), installed by a small launcher before it execs node. There bwrap must report that it can't run (with bwrap's
+// own error), Landlock must be chosen, the kit must pass, and the demo must run its untrusted plugin under Landlock.
 const here = path.dirname(fileURLToPath(import.meta.url));
 const req = createRequire(import.meta.url);
 const koffiEntry = req.resolve('koffi');
@@ -49,21 +50,24 @@ const HOST = `
 import { chooseSandboxBackend } from ${JSON.stringify(dist('registry'))};
 import { runAttackKit, formatResult } from ${JSON.stringify(dist('sandbox-testkit'))};
 const filter = fs.readFileSync('/proc/self/status', 'utf8').match(/^Seccomp:\\s+(\\d)/m)?.[1];
-const choice = await chooseSandboxBackend({ landlock: { allowExecutableScratch: true } });
+const choice = await chooseSandboxBackend();
 const results = await runAttackKit({ backend: choice.backend, only: ['identity', 'procfs', 'grants', 'exec', 'namespaces', 'host-fds.stdout-reopen'] });
 process.stdout.write(JSON.stringify({ filter, id: choice.id, reason: choice.reason, results: results.map((r) => ({ id: r.id, outcome: r.outcome, line: formatResult(r) })) }));
 `;
 
-it('as in a default container: bwrap reports it cannot create namespaces, Landlock is chosen, the kit passes', () => {
+/** Runs `node <args>` as in a default container (see above). */
+function inContainer(args: string[], cwd?: string) {
   const launcher = path.join(dir, 'launcher.cjs');
-  const host = path.join(dir, 'host.mjs');
   fs.writeFileSync(launcher, LAUNCHER);
+  const shm = 'mount -t tmpfs -o noexec,nosuid,nodev,size=64m,mode=1777 shm /dev/shm && exec "$0" "$@"';
+  const argv = ['--mount', '--propagation', 'private', 'sh', '-c', shm, process.execPath, launcher, ...args];
+  return spawnSync('unshare', argv, { encoding: 'utf8', timeout: 300_000, maxBuffer: 16 << 20, cwd });
+}
+
+it('as in a default container: bwrap reports it cannot create namespaces, Landlock is chosen, the kit passes', () => {
+  const host = path.join(dir, 'host.mjs');
   fs.writeFileSync(host, `import fs from 'node:fs';\n${HOST}`);
-  const r = spawnSync(process.execPath, [launcher, host], {
-    encoding: 'utf8',
-    timeout: 300_000,
-    maxBuffer: 16 << 20,
-  });
+  const r = inContainer([host]);
   expect(r.stderr).not.toMatch(/seccomp_load failed/);
   if (r.status !== 0)
     console.log(`container-like host exited ${r.status} ${r.signal ?? ''}:\n${r.stderr.slice(-3000)}`);
@@ -82,4 +86,20 @@ it('as in a default container: bwrap reports it cannot create namespaces, Landlo
   );
   expect(out.results.length).toBeGreaterThan(10);
   for (const res of out.results) expect([res.id, res.outcome]).toEqual([res.id, 'contained']);
+}, 300_000);
+
+it('as in a default container: a fresh demo runs the untrusted plugin in the Landlock sandbox and says so', () => {
+  const demo = path.join(here, '..', '..', '..', 'examples', 'host-demo', 'src', 'main.mjs');
+  const r = inContainer([demo], path.dirname(demo));
+  const out = r.stdout + r.stderr;
+  console.log(
+    out
+      .split('\n')
+      .filter((l) => /sandbox|memory-hog/.test(l))
+      .join('\n'),
+  );
+  expect(out).toMatch(/sandbox: landlock — .*bwrap unavailable/);
+  expect(out).toMatch(/memory-hog@[\d.]+ loaded untrusted at tier sandbox \(landlock/);
+  expect(out).toMatch(/memory-hog is now Failed/);
+  expect(r.status).toBe(0);
 }, 300_000);
