@@ -23,6 +23,7 @@ export {
   LandlockSandbox,
   type LandlockSandboxedProcess,
   type LandlockSandboxOptions,
+  sweepStaleSandboxDirs,
 } from './landlock-sandbox.js';
 export {
   buildLaunchPlan,

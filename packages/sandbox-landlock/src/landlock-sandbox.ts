@@ -295,6 +295,9 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
     }
 
     const base = sandboxDirBase(root);
+    sweepOnce(base);
+    const noexecParent = findNoexecParent();
+    if (noexecParent !== undefined) sweepOnce(noexecParent);
     const dir = path.join(base, `plugward-ll-${process.pid}-${randomBytes(6).toString('hex')}`);
     fs.mkdirSync(dir, { mode: 0o711 });
     const scratchDir = path.join(dir, 'scratch');
@@ -329,7 +332,7 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
         mounted = true;
         scratchKind = 'tmpfs';
       } else {
-        const parent = findNoexecParent();
+        const parent = noexecParent;
         if (parent !== undefined) {
           externalScratch = fs.mkdtempSync(path.join(parent, `plugward-ll-${process.pid}-`));
           scratch = externalScratch;
@@ -500,6 +503,52 @@ function sandboxDirBase(root: boolean): string {
   }
   if ((st.mode & 0o777) !== 0o711) fs.chmodSync(LANDLOCK_SANDBOX_DIR, 0o711);
   return LANDLOCK_SANDBOX_DIR;
+}
+
+const swept = new Set<string>();
+
+/** {@link sweepStaleSandboxDirs} once per process and folder (on the first spawn). */
+function sweepOnce(base: string): void {
+  if (swept.has(base)) return;
+  swept.add(base);
+  sweepStaleSandboxDirs(base);
+}
+
+/**
+ * Removes the sandbox directories of hosts that were SIGKILLed (`plugward-ll-<pid>-…`,
+ * their plugins died with them through PR_SET_PDEATHSIG), unmounting a scratch tmpfs left mounted first.
+ */
+export function sweepStaleSandboxDirs(base: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(base);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const owner = Number(/^plugward-ll-(\d+)-/.exec(name)?.[1]);
+    if (!Number.isSafeInteger(owner) || owner === process.pid || pidAlive(owner)) continue;
+    const dir = path.join(base, name);
+    try {
+      const scratch = path.join(dir, 'scratch');
+      if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${scratch} `)) unmountScratch(scratch);
+      fs.rmSync(dir, { recursive: true, force: true });
+      removed.push(dir);
+    } catch {
+      // Best effort: the next host tries again.
+    }
+  }
+  return removed;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function procMetrics(pid: number): PluginMetrics {

@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LANDLOCK_SANDBOX_DIR } from '../dist/index.js';
+import { LANDLOCK_SANDBOX_DIR, sweepStaleSandboxDirs } from '../dist/index.js';
 import { cleanupDirs, compileC, hasCompiler, koffiPaths, runScript, tempDir } from './helpers.js';
 import { parseProbe, probeScript, THREAD_PROBE_C } from './probe.js';
 
@@ -335,5 +335,48 @@ await done({
       expect(String(r.report.mountOpts)).toMatch(/noexec/);
     }
     expectNothingLeft(r);
+  });
+});
+
+describe('a host that is SIGKILLed', () => {
+  it('takes its plugin with it, and the next host removes what it left (directory, scratch tmpfs)', async () => {
+    const dir = tempDir();
+    const host = path.join(dir, 'host.mjs');
+    const dist = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'dist', 'index.js');
+    fs.writeFileSync(path.join(dir, 'idle.mjs'), 'setInterval(() => {}, 1000);', { mode: 0o644 });
+    fs.writeFileSync(
+      host,
+      `import { LandlockSandbox, defaultLandlockConfig } from ${JSON.stringify(dist)};
+const p = await new LandlockSandbox().spawn({ command: process.execPath, args: [${JSON.stringify(path.join(dir, 'idle.mjs'))}],
+  readOnlyPaths: [${JSON.stringify(dir)}], config: defaultLandlockConfig(), label: 'orphan' });
+process.stdout.write(JSON.stringify({ pid: p.pid, scratch: p.scratchDir }) + '\\n');
+setInterval(() => {}, 1000);`,
+    );
+    const child = spawn(process.execPath, [host], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((res) =>
+      child.stdout.once('data', (d: Buffer) => res(d.toString())),
+    );
+    const { pid, scratch } = JSON.parse(line) as { pid: number; scratch: string };
+    expect(fs.existsSync(`/proc/${pid}`)).toBe(true);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    for (
+      let i = 0;
+      i < 100 &&
+      fs.existsSync(`/proc/${pid}/status`) &&
+      !/State:\s+Z/.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const state = fs.existsSync(`/proc/${pid}/status`)
+      ? /State:\s+(\S)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+      : 'gone';
+    expect(['Z', 'gone']).toContain(state); // PR_SET_PDEATHSIG: no plugin code runs after its host
+    expect(fs.existsSync(scratch)).toBe(true);
+    const removed = sweepStaleSandboxDirs(path.dirname(path.dirname(scratch)));
+    expect(removed).toContain(path.dirname(scratch));
+    expect(fs.existsSync(path.dirname(scratch))).toBe(false);
+    expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(scratch);
   });
 });
