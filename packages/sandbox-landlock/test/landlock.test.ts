@@ -380,3 +380,72 @@ setInterval(() => {}, 1000);`,
     expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(scratch);
   });
 });
+
+describe('a non-root host without a cgroup (the host itself runs as nobody)', () => {
+  it.skipIf(!isRoot)(
+    'still denies files and scopes signals to the host (same uid), and reports the missing cgroup',
+    () => {
+      const dir = tempDir();
+      const dist = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'dist', 'index.js');
+      fs.writeFileSync(
+        path.join(dir, 'plugin.mjs'),
+        `import net from 'node:net';
+import fs from 'node:fs';
+const t = (f) => { try { f(); return 'ok'; } catch (e) { return e.code; } };
+const ipc = new net.Socket({ fd: 3, readable: true, writable: true });
+ipc.end(JSON.stringify({ uid: process.getuid(), passwd: t(() => fs.readFileSync('/etc/passwd')),
+  signalHost: t(() => process.kill(process.ppid, 'SIGTERM')), hostEnviron: t(() => fs.readFileSync('/proc/' + process.ppid + '/environ')),
+  limits: fs.readFileSync('/proc/self/limits', 'utf8').split('\\n').filter((l) => /data size|cpu time/.test(l)).map((l) => l.replace(/\\s+/g, ' ')) }));`,
+        { mode: 0o644 },
+      );
+      fs.writeFileSync(
+        path.join(dir, 'host.mjs'),
+        `import { LandlockSandbox, defaultLandlockConfig } from ${JSON.stringify(dist)};
+const sb = new LandlockSandbox({ allowExecutableScratch: true });
+const report = await sb.checkSupport();
+const p = await sb.spawn({ command: process.execPath, args: [${JSON.stringify(path.join(dir, 'plugin.mjs'))}],
+  readOnlyPaths: [${JSON.stringify(dir)}], config: defaultLandlockConfig(), label: 'nonroot' });
+let got = '';
+p.ipc.on('data', (d) => { got += d; });
+const exit = await p.exit;
+process.stdout.write(JSON.stringify({ warnings: report.warnings, plugin: JSON.parse(got), exit, scratch: p.scratch, cgroups: p.cgroupPaths }));`,
+        { mode: 0o644 },
+      );
+      const r = spawnSync(
+        'setpriv',
+        [
+          '--reuid',
+          '65534',
+          '--regid',
+          '65534',
+          '--clear-groups',
+          process.execPath,
+          path.join(dir, 'host.mjs'),
+        ],
+        {
+          encoding: 'utf8',
+          cwd: '/',
+          timeout: 30_000,
+        },
+      );
+      expect(r.stderr).toBe('');
+      const out = JSON.parse(r.stdout) as {
+        warnings: string[];
+        plugin: { uid: number; passwd: string; signalHost: string; hostEnviron: string; limits: string[] };
+        exit: { code: number };
+        scratch: string;
+        cgroups: Record<string, string>;
+      };
+      expect(out.warnings.join('\n')).toMatch(/no writable cgroup/);
+      expect(out.warnings.join('\n')).toMatch(/not root/);
+      expect(out.plugin.uid).toBe(65534); // the host's own uid: what makes the scopes matter
+      expect(out.plugin.passwd).toBe('EACCES');
+      expect(out.plugin.signalHost).toBe('EPERM'); // Landlock signal scope (ABI 6): same uid, still denied
+      expect(out.plugin.hostEnviron).toBe('EACCES'); // same uid, but no rule for another process's /proc
+      expect(out.plugin.limits.join(' ')).toMatch(/Max cpu time 3600 3600/);
+      expect(out.plugin.limits.join(' ')).toMatch(/Max data size \d+ \d+/);
+      expect(out.cgroups).toEqual({});
+      expect(out.exit.code).toBe(0);
+    },
+  );
+});
