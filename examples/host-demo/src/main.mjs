@@ -15,10 +15,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  checkSandboxSupport,
+  chooseSandboxBackend,
   generateKeyPair,
   keyId,
-  LinuxSandbox,
   PluginRegistry,
   PluginSecurity,
   readManifest,
@@ -148,13 +147,11 @@ try {
   await security.loadAndDecryptTrustList(keyHex);
 
   step('3. Scan and load');
-  const support = await checkSandboxSupport();
-  const sandbox = support.supported ? new LinuxSandbox() : undefined;
-  if (!sandbox) {
-    say('  !!! the Linux sandbox is not available here, so the untrusted plugin will be refused:');
-    for (const f of support.features.filter((x) => !x.available))
-      say(`      - ${f.feature}: ${f.detail}${f.installHint ? ` (${f.installHint})` : ''}`);
-  }
+  // The strongest sandbox that works here: bubblewrap, else Landlock (e.g. in a Docker container), else none.
+  const choice = await chooseSandboxBackend();
+  const sandbox = choice.backend;
+  say(`  sandbox: ${choice.id ?? 'none'} — ${choice.reason}`);
+  if (!sandbox) say('  !!! no sandbox is available here, so the untrusted plugin will be refused');
   const events = [];
   registry = new PluginRegistry({
     security,
@@ -216,7 +213,7 @@ try {
     await registry.loadPlugin(path.join(pluginDir, 'memory-hog.mjs'), 'untrusted');
     const hog = registry.getPluginInfo('memory-hog');
     say(
-      `  memory-hog@${hog.version} loaded untrusted at tier ${hog.tier} (pid ${hog.pid}), memory limit ${hog.resourceLimits.maxHeapBytes / 2 ** 20} MiB`,
+      `  memory-hog@${hog.version} loaded untrusted at tier ${hog.tier} (${choice.id}, pid ${hog.pid}), memory limit ${hog.resourceLimits.maxHeapBytes / 2 ** 20} MiB`,
     );
     const monitor = registry.startResourceMonitor(200);
     const gone = new Promise((resolve) =>
@@ -227,7 +224,12 @@ try {
     const unloaded = await Promise.race([gone, new Promise((r) => setTimeout(() => r(undefined), 15_000))]);
     monitor.stop();
     const after = registry.getPluginInfo('memory-hog');
-    report.sandbox = { status: after.status, error: after.error, unloaded: unloaded?.reason ?? null };
+    report.sandbox = {
+      backend: choice.id,
+      status: after.status,
+      error: after.error,
+      unloaded: unloaded?.reason ?? null,
+    };
     say(`  memory-hog is now ${after.status}: ${after.error}`);
     say(`  unmounted: ${unloaded ? `yes (${unloaded.reason})` : 'no'}`);
     say('  the host keeps serving:');

@@ -9,12 +9,31 @@ export * from '@plugward/hooks';
 export * from '@plugward/ipc';
 export * from '@plugward/limits';
 export * from '@plugward/loader';
+export {
+  checkLandlockSupport,
+  defaultLandlockConfig,
+  detectLandlockAbi,
+  LandlockSandbox,
+  type LandlockSandboxedProcess,
+  type LandlockSandboxOptions,
+} from '@plugward/sandbox-landlock';
 export * from '@plugward/sandbox-linux';
 // Names more than one package exports: the registry's own answer wins.
 export type { VerifiedArtifact } from '@plugward/security';
 export * from '@plugward/security';
 // The whole stack, so `@plugward/registry` is the one package a host needs.
 export * from '@plugward/types';
+export {
+  type BackendDecision,
+  type BackendProbe,
+  type ChooseSandboxOptions,
+  chooseSandboxBackend,
+  decideSandboxBackend,
+  SANDBOX_BACKENDS,
+  type SandboxChoice,
+  type SandboxPreference,
+  trialBwrap,
+} from './backend-choice.js';
 export { arbitrateName, type NameArbitration, type NameClaim, type ScanReport } from './discovery.js';
 export type { RegistryEventName, RegistryEvents } from './events.js';
 export {

@@ -57,6 +57,23 @@ function workerMetrics(): PluginMetrics {
   };
 }
 
+/**
+ * Whether this process can change neither `file` nor its directory (the Landlock backend's copy: root-owned 0440 in a
+ * 0750 directory, or any copy under a Landlock read-only rule, with a noexec scratch as the only writable place).
+ * Root passes every access check, so a root process never counts it as unwritable.
+ */
+function notWritable(file: string): boolean {
+  const denied = (p: string): boolean => {
+    try {
+      fs.accessSync(p, fs.constants.W_OK);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  return denied(file) && denied(path.dirname(file));
+}
+
 /** Whether the mount `file` lives on is read-only (the longest mount point of /proc/self/mountinfo above it). */
 function onReadOnlyMount(file: string): boolean {
   try {
@@ -101,9 +118,9 @@ async function loadCopy(dir: string, file: string): Promise<PluginInstance> {
         throw new PluginError('SecurityError', 'the plugin runtime loads only the copy the host verified');
       },
     },
-    // In a sandbox the copy is on a read-only mount (nobody can swap it) and the writable /tmp is noexec: dlopen it
-    // where it is.
-    { loadNativeInPlace: onReadOnlyMount(artifactPath) },
+    // In a sandbox the copy is on a read-only mount (bwrap) or unwritable to the plugin's uid (Landlock), so nobody
+    // can swap it, and the writable /tmp is noexec: dlopen it where it is.
+    { loadNativeInPlace: onReadOnlyMount(artifactPath) || notWritable(artifactPath) },
   );
   return loader.loadVerified(
     { manifest, bytes, hash, artifactPath, manifestPath },

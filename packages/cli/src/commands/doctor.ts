@@ -1,12 +1,22 @@
 import { parseArgs } from 'node:util';
-import { checkSandboxSupport } from '@plugward/sandbox-linux';
+import { chooseSandboxBackend } from '@plugward/registry';
 import { COMMON_OPTIONS, type Command, output, withUsage } from '../command.js';
+import {
+  describeSandboxChoice,
+  parseSandboxFlag,
+  SANDBOX_OPTION,
+  SANDBOX_SYNTAX,
+} from '../sandbox-choice.js';
 
-const usage = `usage: plugward doctor [--json]
+const usage = `usage: plugward doctor [--sandbox auto|bwrap|landlock] [--json]
 
-Reports what this machine offers the Linux sandbox (bubblewrap, user namespaces, seccomp through libseccomp, cgroup
-v1/v2 controllers, root or delegation) and, for anything missing, the exact command that installs it.
-Exit 0 when the default sandbox can run here, 1 when not.`;
+Reports what this machine offers each sandbox backend — bubblewrap (user namespaces, seccomp through libseccomp,
+cgroup v1/v2 controllers, root or delegation, and a trial run creating its namespaces) and, when bwrap can't run,
+Landlock (ABI and features, libseccomp, cgroups, uid switch) — with the exact command that installs what is missing,
+and which backend untrusted plugins would run in, and why.
+Exit 0 when a sandbox backend can run here, 1 when not.
+
+${SANDBOX_SYNTAX}`;
 
 /** `plugward doctor`: the sandbox support report with install hints. */
 export const doctor: Command = {
@@ -15,19 +25,19 @@ export const doctor: Command = {
   usage,
   async run(argv, io) {
     const { values } = withUsage(usage, () =>
-      parseArgs({ args: argv, options: COMMON_OPTIONS, strict: true }),
+      parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...SANDBOX_OPTION }, strict: true }),
     );
-    const report = await checkSandboxSupport();
-    const lines = report.features.map(
-      (f) =>
-        `${f.available ? 'ok     ' : 'MISSING'} ${f.feature}: ${f.detail}${!f.available && f.installHint ? `\n        → ${f.installHint}` : ''}`,
-    );
-    lines.push(
-      report.supported
-        ? '\nthe sandbox can run here.'
-        : '\nthe sandbox can NOT run here: untrusted plugins will be refused.',
-    );
-    output(io, values.json, { ...report, ok: report.supported }, lines.join('\n'));
-    return report.supported ? 0 : 1;
+    const choice = await chooseSandboxBackend({ prefer: parseSandboxFlag(values.sandbox), probeAll: true });
+    // The bwrap report keeps its old place in --json (supported, features, warnings); the choice comes beside it.
+    const first = choice.probes[0]?.report ?? { supported: false, features: [] };
+    const json = {
+      ...first,
+      supported: choice.backend !== undefined,
+      ok: choice.backend !== undefined,
+      sandbox: { id: choice.id ?? null, reason: choice.reason },
+      backends: choice.probes.map((p) => ({ id: p.id, ...p.report, trial: p.trial })),
+    };
+    output(io, values.json, json, describeSandboxChoice(choice).join('\n').trimStart());
+    return choice.backend !== undefined ? 0 : 1;
   },
 };

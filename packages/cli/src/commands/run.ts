@@ -2,7 +2,6 @@ import { resolve } from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { PluginRegistry } from '@plugward/registry';
-import { checkSandboxSupport, LinuxSandbox } from '@plugward/sandbox-linux';
 import { openRegularFile } from '@plugward/security';
 import {
   displayText,
@@ -16,10 +15,12 @@ import { type CliIo, COMMON_OPTIONS, type Command, required, withUsage } from '.
 import { describeHooks, describeRequirements, GRANT_SYNTAX, parseGrantFlags } from '../grant-flags.js';
 import { bindHttpHost, generateHttpToken, type HttpHost } from '../http-host.js';
 import { securityFromOptions, TRUST_KEY_OPTIONS, takeSecretFromEnv } from '../keys.js';
+import { pickSandbox, SANDBOX_OPTION, SANDBOX_SYNTAX } from '../sandbox-choice.js';
 
 const usage = `usage: plugward run <dir> --pub <name.pub|HEX> [--pub ...]
                     --list FILE (--key-file FILE | --key-hex-env VAR | --passphrase-env VAR | --key-hex HEX)
                     [--tier in-process|worker|process|sandbox] [--allow-untrusted [--grant ...]] [--keep-going]
+                    [--sandbox auto|bwrap|landlock]
                     [--http PORT [--token-env VAR | --token-file FILE] [--allow-origin ORIGIN ...]] [--json]
 
 A small host for trying plugins out: scans <dir> for signed manifests, loads every plugin that is on the trust list
@@ -48,7 +49,9 @@ one; the address is printed on stderr). Every request needs:
                        or a JSON error { code, message } with 400/401/403/404/413/421/500/504
                        (404 when no loaded plugin handles <hook>)
   GET  /plugins        → JSON list of the plugins and their status
-SIGINT/SIGTERM unload everything and exit.`;
+SIGINT/SIGTERM unload everything and exit.
+
+${SANDBOX_SYNTAX}`;
 
 /** `plugward run <dir>`: a host that serves hooks from stdin lines or over HTTP on loopback. */
 export const run: Command = {
@@ -70,6 +73,7 @@ export const run: Command = {
           'token-env': { type: 'string' },
           'token-file': { type: 'string' },
           'allow-origin': { type: 'string', multiple: true },
+          ...SANDBOX_OPTION,
           ...TRUST_KEY_OPTIONS,
         },
         allowPositionals: true,
@@ -113,7 +117,7 @@ export const run: Command = {
     try {
       const { security } = await securityFromOptions(values, io, !allowUntrusted);
       const needSandbox = tier === 'sandbox' || allowUntrusted;
-      const sandbox = needSandbox && (await checkSandboxSupport()).supported ? new LinuxSandbox() : undefined;
+      const sandbox = needSandbox ? (await pickSandbox(values.sandbox, say)).backend : undefined;
       const registry = new PluginRegistry({
         security,
         ...(sandbox ? { sandbox } : {}),

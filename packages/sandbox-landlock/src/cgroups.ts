@@ -1,0 +1,389 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type CgroupConfig, MIN_THREADS_FOR_NODE, PluginError, type PluginMetrics } from '@plugward/types';
+
+/** The cgroup hierarchy in use. */
+export type CgroupVersion = 1 | 2;
+
+/** Where the controllers are mounted. */
+export interface CgroupLayout {
+  version: CgroupVersion;
+  /** v1: controller → mount directory; v2: every enabled controller → the unified root. */
+  mounts: Readonly<Record<string, string>>;
+}
+
+/** Limits resolved to numbers (absent fields are not limited). */
+export type CgroupLimits = Omit<CgroupConfig, 'parent'>;
+
+/** A cgroup (one directory per controller on v1, one on v2) made for one sandboxed process. */
+export interface CgroupHandle {
+  readonly version: CgroupVersion;
+  /** Controller → directory (v2: every controller points at the same directory). */
+  readonly paths: Readonly<Record<string, string>>;
+  /** The `cgroup.procs` files a process writes its pid into to join. */
+  readonly procsFiles: readonly string[];
+  /** OOM kills the kernel recorded in this cgroup. */
+  oomKills(): number;
+  metrics(): PluginMetrics;
+  /** Kills what is left inside and removes the directories. */
+  remove(): Promise<void>;
+}
+
+const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'blkio'] as const;
+
+/** Reads `/proc/self/mounts` to find the cgroup hierarchy; `undefined` when none is usable. */
+export function detectCgroupLayout(mountsText?: string): CgroupLayout | undefined {
+  let text = mountsText;
+  if (text === undefined) {
+    try {
+      text = fs.readFileSync('/proc/self/mounts', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  const v1: Record<string, string> = {};
+  let v2Root: string | undefined;
+  for (const line of text.split('\n')) {
+    const [, dir, type, opts] = line.split(' ');
+    if (dir === undefined || opts === undefined) continue;
+    if (type === 'cgroup2' && dir === '/sys/fs/cgroup') v2Root = dir;
+    if (type === 'cgroup') {
+      for (const opt of opts.split(',')) {
+        if ((V1_CONTROLLERS as readonly string[]).includes(opt)) v1[opt] = dir;
+      }
+    }
+  }
+  if (v2Root !== undefined) {
+    const mounts: Record<string, string> = {};
+    try {
+      for (const c of fs.readFileSync(path.join(v2Root, 'cgroup.controllers'), 'utf8').trim().split(/\s+/)) {
+        if (c) mounts[c] = v2Root;
+      }
+    } catch {
+      return undefined;
+    }
+    return { version: 2, mounts };
+  }
+  if (Object.keys(v1).length > 0) return { version: 1, mounts: v1 };
+  return undefined;
+}
+
+/** Checks the limits; Node can't start below {@link MIN_THREADS_FOR_NODE} pids. */
+export function validateCgroupLimits(limits: CgroupLimits): void {
+  const positive = (name: keyof CgroupLimits, min: number, max = Number.MAX_SAFE_INTEGER): void => {
+    const v = limits[name];
+    if (v === undefined) return;
+    if (!Number.isSafeInteger(v) || v < min || v > max) {
+      throw new PluginError(
+        'InvalidResourceLimits',
+        `cgroup ${name} must be an integer in [${min}, ${max}], got ${v}`,
+        {
+          details: { field: name, value: v },
+        },
+      );
+    }
+  };
+  positive('memoryBytes', 4 * 1024 * 1024);
+  positive('swapBytes', 0);
+  positive('cpuPeriodUs', 1000, 1_000_000);
+  positive('cpuQuotaUs', 1000);
+  positive('pidsMax', MIN_THREADS_FOR_NODE);
+  positive('ioWeight', 1, 10_000);
+}
+
+/** A cgroup directory name: the sanitised label plus a unique suffix, so parallel plugins never collide. */
+export function cgroupName(label: string): string {
+  const safe =
+    label
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '_')
+      .replace(/^[._]+/, '')
+      .slice(0, 48) || 'plugin';
+  return `${safe}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+function write(file: string, value: string): void {
+  try {
+    fs.writeFileSync(file, value);
+  } catch (cause) {
+    throw new PluginError('SandboxError', `cannot write ${value.trim()} to ${file}`, { cause });
+  }
+}
+
+function readNumber(file: string): number | undefined {
+  try {
+    const n = Number(fs.readFileSync(file, 'utf8').trim());
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readKeyed(file: string, key: string): number | undefined {
+  try {
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      const [k, v] = line.split(/\s+/);
+      if (k === key && v !== undefined) return Number(v);
+    }
+  } catch {
+    // An absent file is an unreadable metric, reported as undefined.
+  }
+  return undefined;
+}
+
+async function removeDir(dir: string): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      const pids = fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+      for (const pid of pids) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+      fs.rmdirSync(dir);
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY')
+        throw new PluginError('SandboxError', `cannot remove cgroup ${dir}`, { cause: e });
+    }
+    await sleep(20);
+  }
+  throw new PluginError('SandboxError', `cgroup ${dir} still busy after 2 s`);
+}
+
+function mkdirIn(base: string, parent: string, name: string): string {
+  const dir = path.join(base, parent, name);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (cause) {
+    throw new PluginError(
+      'SandboxUnavailable',
+      `cannot create cgroup ${dir} (root or a delegated cgroup needed)`,
+      {
+        cause,
+      },
+    );
+  }
+  return dir;
+}
+
+function missing(what: string, hint: string): PluginError {
+  return new PluginError('SandboxUnavailable', `${what} is not available on this machine; ${hint}`);
+}
+
+/** Creates and configures a cgroup v1 group under every controller the limits need. */
+export function createCgroupV1(
+  layout: CgroupLayout,
+  parent: string,
+  name: string,
+  limits: CgroupLimits,
+): CgroupHandle {
+  const need = ['memory', 'cpu', 'pids'];
+  if (layout.mounts.cpuacct !== undefined) need.push('cpuacct');
+  if (limits.ioWeight !== undefined) need.push('blkio');
+  for (const c of need) {
+    if (layout.mounts[c] === undefined)
+      throw missing(`the cgroup v1 '${c}' controller`, 'mount it under /sys/fs/cgroup');
+  }
+  const paths: Record<string, string> = {};
+  const created: string[] = [];
+  const handleRemove = async (): Promise<void> => {
+    for (const dir of created.reverse()) await removeDir(dir);
+  };
+  try {
+    for (const c of need) {
+      const mount = layout.mounts[c] ?? '';
+      const existing = Object.entries(paths).find(([k]) => layout.mounts[k] === mount);
+      // Co-mounted controllers (cpu,cpuacct) share one directory.
+      paths[c] = existing?.[1] ?? mkdirIn(mount, parent, name);
+      if (existing === undefined) created.push(paths[c] ?? '');
+    }
+    const mem = paths.memory ?? '';
+    if (limits.memoryBytes !== undefined) {
+      write(path.join(mem, 'memory.limit_in_bytes'), String(limits.memoryBytes));
+      const memsw = path.join(mem, 'memory.memsw.limit_in_bytes');
+      if (fs.existsSync(memsw)) {
+        write(memsw, String(limits.memoryBytes + (limits.swapBytes ?? 0)));
+      } else if (limits.swapBytes !== undefined && limits.swapBytes > 0) {
+        throw missing('memory+swap accounting (memory.memsw)', 'boot with swapaccount=1');
+      }
+    }
+    if (limits.swapBytes === 0) write(path.join(mem, 'memory.swappiness'), '0');
+    const cpu = paths.cpu ?? '';
+    if (limits.cpuPeriodUs !== undefined || limits.cpuQuotaUs !== undefined) {
+      write(path.join(cpu, 'cpu.cfs_period_us'), String(limits.cpuPeriodUs ?? 100_000));
+      if (limits.cpuQuotaUs !== undefined)
+        write(path.join(cpu, 'cpu.cfs_quota_us'), String(limits.cpuQuotaUs));
+    }
+    if (limits.pidsMax !== undefined) write(path.join(paths.pids ?? '', 'pids.max'), String(limits.pidsMax));
+    if (limits.ioWeight !== undefined) {
+      const blkio = paths.blkio ?? '';
+      const file = ['blkio.weight', 'blkio.bfq.weight']
+        .map((f) => path.join(blkio, f))
+        .find((f) => fs.existsSync(f));
+      if (file === undefined)
+        throw missing('blkio weight (CFQ/BFQ I/O scheduler)', 'use a BFQ scheduler or omit ioWeight');
+      // v1 weights are 10–1000 (v2: 1–10000); scale so the same config means the same share.
+      write(file, String(Math.max(10, Math.min(1000, Math.round(limits.ioWeight / 10)))));
+    }
+  } catch (e) {
+    void handleRemove().catch(() => undefined);
+    throw e;
+  }
+  const cpuacct = paths.cpuacct;
+  return {
+    version: 1,
+    paths,
+    procsFiles: created.map((d) => path.join(d, 'cgroup.procs')),
+    oomKills: () => readKeyed(path.join(paths.memory ?? '', 'memory.oom_control'), 'oom_kill') ?? 0,
+    metrics: () => {
+      const usageNs = cpuacct === undefined ? undefined : readNumber(path.join(cpuacct, 'cpuacct.usage'));
+      return {
+        timestamp: Date.now(),
+        source: 'cgroup-v1',
+        memoryBytes: readNumber(path.join(paths.memory ?? '', 'memory.usage_in_bytes')),
+        peakMemoryBytes: readNumber(path.join(paths.memory ?? '', 'memory.max_usage_in_bytes')),
+        cpuTimeMs: usageNs === undefined ? undefined : usageNs / 1e6,
+        threads: readNumber(path.join(paths.pids ?? '', 'pids.current')),
+        oomKills: readKeyed(path.join(paths.memory ?? '', 'memory.oom_control'), 'oom_kill'),
+        throttledPeriods: readKeyed(path.join(paths.cpu ?? '', 'cpu.stat'), 'nr_throttled'),
+      };
+    },
+    remove: handleRemove,
+  };
+}
+
+/** Creates and configures a cgroup v2 group (controllers enabled in the parents' `subtree_control`). */
+export function createCgroupV2(
+  layout: CgroupLayout,
+  parent: string,
+  name: string,
+  limits: CgroupLimits,
+): CgroupHandle {
+  const root = layout.mounts.memory ?? layout.mounts.pids ?? layout.mounts.cpu;
+  const need = ['memory', 'cpu', 'pids', ...(limits.ioWeight !== undefined ? ['io'] : [])];
+  for (const c of need) {
+    if (layout.mounts[c] === undefined || root === undefined) {
+      throw missing(`the cgroup v2 '${c}' controller`, 'enable it in the root cgroup.subtree_control');
+    }
+  }
+  const base = root ?? '';
+  const enable = need.map((c) => `+${c}`).join(' ');
+  const parentDir = mkdirIn(base, parent, '');
+  write(path.join(base, 'cgroup.subtree_control'), enable);
+  write(path.join(parentDir, 'cgroup.subtree_control'), enable);
+  const dir = mkdirIn(base, parent, name);
+  const remove = (): Promise<void> => {
+    // cgroup.kill (5.14+) kills every process at once; removeDir kills stragglers by pid otherwise.
+    const kill = path.join(dir, 'cgroup.kill');
+    if (fs.existsSync(kill)) {
+      try {
+        fs.writeFileSync(kill, '1');
+      } catch {
+        // Removal below reports a real failure.
+      }
+    }
+    return removeDir(dir);
+  };
+  try {
+    if (limits.memoryBytes !== undefined) write(path.join(dir, 'memory.max'), String(limits.memoryBytes));
+    if (limits.swapBytes !== undefined) write(path.join(dir, 'memory.swap.max'), String(limits.swapBytes));
+    if (limits.cpuQuotaUs !== undefined || limits.cpuPeriodUs !== undefined) {
+      write(path.join(dir, 'cpu.max'), `${limits.cpuQuotaUs ?? 'max'} ${limits.cpuPeriodUs ?? 100_000}`);
+    }
+    if (limits.pidsMax !== undefined) write(path.join(dir, 'pids.max'), String(limits.pidsMax));
+    if (limits.ioWeight !== undefined) write(path.join(dir, 'io.weight'), `default ${limits.ioWeight}`);
+  } catch (e) {
+    void remove().catch(() => undefined);
+    throw e;
+  }
+  const paths = Object.fromEntries(need.map((c) => [c, dir]));
+  return {
+    version: 2,
+    paths,
+    procsFiles: [path.join(dir, 'cgroup.procs')],
+    oomKills: () => readKeyed(path.join(dir, 'memory.events'), 'oom_kill') ?? 0,
+    metrics: () => {
+      const usageUs = readKeyed(path.join(dir, 'cpu.stat'), 'usage_usec');
+      return {
+        timestamp: Date.now(),
+        source: 'cgroup-v2',
+        memoryBytes: readNumber(path.join(dir, 'memory.current')),
+        peakMemoryBytes: readNumber(path.join(dir, 'memory.peak')),
+        cpuTimeMs: usageUs === undefined ? undefined : usageUs / 1000,
+        threads: readNumber(path.join(dir, 'pids.current')),
+        oomKills: readKeyed(path.join(dir, 'memory.events'), 'oom_kill'),
+        throttledPeriods: readKeyed(path.join(dir, 'cpu.stat'), 'nr_throttled'),
+      };
+    },
+    remove,
+  };
+}
+
+/** Creates a cgroup for one process on whichever hierarchy this machine has. */
+export function createCgroup(
+  layout: CgroupLayout,
+  parent: string,
+  name: string,
+  limits: CgroupLimits,
+): CgroupHandle {
+  validateCgroupLimits(limits);
+  if (!/^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/.test(parent) || parent.split('/').includes('..')) {
+    throw new PluginError('InvalidArgument', `invalid cgroup parent name ${JSON.stringify(parent)}`);
+  }
+  return layout.version === 1
+    ? createCgroupV1(layout, parent, name, limits)
+    : createCgroupV2(layout, parent, name, limits);
+}
+
+/**
+ * Removes the empty cgroups a host left behind when it was killed before it could clean up (its own exit handler
+ * removes them otherwise). Only directories named by this package (`<label>-<host pid>-<hex>`) whose host pid is gone
+ * and which hold no process are removed (never this process's own). `LinuxSandbox` runs it once per process, before
+ * its first spawn. Returns the directories removed.
+ */
+export function cleanupStaleCgroups(parent = 'plugward', layout = detectCgroupLayout()): string[] {
+  if (layout === undefined) return [];
+  const removed: string[] = [];
+  for (const mount of new Set(Object.values(layout.mounts))) {
+    const base = path.join(mount, parent);
+    let names: string[];
+    try {
+      names = fs.readdirSync(base);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const m = /-(\d+)-[0-9a-f]{8}$/.exec(name);
+      if (m === null) continue;
+      const owner = Number(m[1]);
+      // Our own cgroups are removed by their process's exit; one just created may be empty only because its process
+      // has not joined yet, so never sweep them here.
+      if (owner === process.pid || pidAlive(owner)) continue;
+      const dir = path.join(base, name);
+      try {
+        if (fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim() !== '') continue;
+        fs.rmdirSync(dir);
+        removed.push(dir);
+      } catch {
+        // Not a cgroup directory, busy, or already gone: leave it.
+      }
+    }
+  }
+  return removed;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * @plugward/sandbox-landlock — a `SandboxBackend` without namespaces, for containers where bubblewrap can't run:
+ * Landlock filesystem/TCP rules and scopes, a libseccomp filter, rlimits, no_new_privs, a leased uid on root hosts.
+ * @packageDocumentation
+ */
+
+/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
+export const LAYER = 2;
+
+export { defaultLandlockConfig } from './config.js';
+export {
+  ABI_FEATURES,
+  FS as LANDLOCK_FS,
+  handledFsRights,
+  MAX_KNOWN_LANDLOCK_ABI,
+  MIN_LANDLOCK_ABI,
+  NET as LANDLOCK_NET,
+  SCOPE as LANDLOCK_SCOPE,
+} from './landlock-abi.js';
+export {
+  DEFAULT_SCRATCH_BYTES,
+  LANDLOCK_SANDBOX_DIR,
+  LandlockSandbox,
+  type LandlockSandboxedProcess,
+  type LandlockSandboxOptions,
+  sweepStaleSandboxDirs,
+} from './landlock-sandbox.js';
+export {
+  buildLaunchPlan,
+  DENIED_SYSCALLS,
+  type LaunchPlan,
+  launcherSeccompRules,
+  type PathRule,
+  type PlanInput,
+  RLIMIT,
+} from './plan.js';
+export type { ScratchKind } from './scratch.js';
+export { checkLandlockSupport, detectLandlockAbi, type LandlockAbiInfo } from './support.js';

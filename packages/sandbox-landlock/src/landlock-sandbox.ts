@@ -1,0 +1,650 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Duplex, Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import {
+  DEFAULT_MAX_FILE_DESCRIPTORS,
+  DEFAULT_MAX_HEAP_BYTES,
+  DEFAULT_MAX_THREADS,
+  MIN_THREADS_FOR_NODE,
+  PluginError,
+  type PluginMetrics,
+  type SandboxBackend,
+  type SandboxExit,
+  type SandboxedProcess,
+  type SandboxSpawnSpec,
+  type SandboxSupportReport,
+} from '@plugward/types';
+import {
+  type CgroupHandle,
+  type CgroupLayout,
+  type CgroupLimits,
+  cgroupName,
+  cleanupStaleCgroups,
+  createCgroup,
+  detectCgroupLayout,
+} from './cgroups.js';
+import { MAX_KNOWN_LANDLOCK_ABI } from './landlock-abi.js';
+import { buildLaunchPlan } from './plan.js';
+import { findNoexecParent, mountScratch, type ScratchKind, unmountScratch } from './scratch.js';
+import { checkLandlockSupport, detectLandlockAbi, unavailableError } from './support.js';
+import {
+  allocateUid,
+  DEFAULT_UID_LOCK_DIR,
+  DEFAULT_UID_RANGE,
+  type UidLease,
+  type UidRange,
+  validateUidRange,
+} from './uid-allocator.js';
+
+/** Memory beyond `maxHeapBytes` a Node process needs (code, stacks, buffers) when the limit is derived. */
+export const RUNTIME_MEMORY_HEADROOM_BYTES = 96 * 1024 * 1024;
+/** Default scratch size: 16 MiB. */
+export const DEFAULT_SCRATCH_BYTES = 16 * 1024 * 1024;
+const CPU_PERIOD_US = 100_000;
+
+/** Options of {@link LandlockSandbox}. */
+export interface LandlockSandboxOptions {
+  /** Pipes the host reads (`pipe`, default) or the host's own stdout/stderr (`inherit`: unsafe for untrusted code). */
+  stdio?: 'inherit' | 'pipe';
+  /** Root hosts: uids leased per sandbox (shared with @plugward/sandbox-linux through the same lock directory). */
+  uidRange?: UidRange;
+  /** Root hosts: where uid leases are kept (default `/run/plugward/uids`, the one sandbox-linux uses). */
+  uidLockDir?: string;
+  /** CPU share when the config gives no quota, in CPUs (default 1). */
+  cpus?: number;
+  /**
+   * `auto` (default): a cgroup when a writable hierarchy exists, else rlimits only (reported by `checkSupport()`);
+   * `required`: refuse to start without one.
+   */
+  cgroup?: 'auto' | 'required';
+  /** Accept `cgroup: null` in the config (refused otherwise). */
+  allowNoCgroup?: boolean;
+  /** Accept `seccomp: { mode: 'disabled' }` (refused otherwise). */
+  allowDisabledSeccomp?: boolean;
+  /**
+   * Accept a scratch directory that is neither noexec nor sized as a whole, when the host can't mount a tmpfs and no
+   * noexec mount exists (refused otherwise). Files are still capped by RLIMIT_FSIZE and `execve` from it is denied.
+   */
+  allowExecutableScratch?: boolean;
+  /** Without a CPU cgroup: total CPU seconds a plugin process may use (RLIMIT_CPU; default 3600). */
+  cpuSecondsWithoutCgroup?: number;
+}
+
+/** A process started by {@link LandlockSandbox}. */
+export interface LandlockSandboxedProcess extends SandboxedProcess<Duplex> {
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  readonly uid: number;
+  /** How its scratch directory (`TMPDIR`) is backed. */
+  readonly scratch: ScratchKind;
+  /** The scratch directory. */
+  readonly scratchDir: string;
+}
+
+/** Where root hosts keep per-sandbox directories (the leased uid traverses it, never lists it). */
+export const LANDLOCK_SANDBOX_DIR = '/run/plugward-ll';
+const COPY_LIMIT_BYTES = 64 * 1024 * 1024;
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+function here(): string {
+  return path.dirname(fileURLToPath(import.meta.url));
+}
+
+const libCache = new Map<string, readonly string[]>();
+
+/** The shared libraries and loader of a binary, from `ldd` (a reduced copy of sandbox-linux's). */
+function sharedLibrariesOf(binary: string): readonly string[] {
+  const hit = libCache.get(binary);
+  if (hit !== undefined) return hit;
+  let out: string;
+  try {
+    out = execFileSync('ldd', [binary], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' } });
+  } catch (cause) {
+    const stdout = (cause as { stdout?: unknown }).stdout;
+    if (typeof stdout === 'string' && /not a dynamic executable|statically linked/.test(stdout)) return [];
+    throw new PluginError('SandboxUnavailable', `ldd ${binary} failed; install libc-bin`, { cause });
+  }
+  const libs: string[] = [];
+  for (const line of out.split('\n')) {
+    const m = /(?:=>\s*)?(\/[^\s]+)\s+\(0x[0-9a-f]+\)/.exec(line);
+    if (m?.[1] !== undefined) libs.push(fs.realpathSync(m[1]));
+  }
+  libCache.set(binary, libs);
+  return libs;
+}
+
+/** Public files Node reads at start that must not answer EACCES: OpenSSL's config, ld.so's cache. */
+export const SYSTEM_FILES: readonly string[] = [
+  '/etc/ld.so.cache',
+  '/etc/ssl/openssl.cnf',
+  '/usr/lib/ssl/openssl.cnf',
+  '/usr/local/ssl/openssl.cnf',
+];
+
+function systemFiles(): string[] {
+  const out = new Set<string>();
+  for (const f of SYSTEM_FILES) {
+    try {
+      out.add(f);
+      out.add(fs.realpathSync(f));
+    } catch {
+      out.delete(f);
+    }
+  }
+  return [...out];
+}
+
+/** Whether a uid that owns nothing could read `p` (every ancestor o+x, the path itself o+r). */
+function othersCanRead(p: string): boolean {
+  let real: string;
+  try {
+    real = fs.realpathSync(p);
+  } catch {
+    return false;
+  }
+  for (let dir = path.dirname(real); ; dir = path.dirname(dir)) {
+    if ((fs.statSync(dir).mode & 0o001) === 0) return false;
+    if (path.dirname(dir) === dir) break;
+  }
+  const walk = (f: string, depth: number): boolean => {
+    const st = fs.lstatSync(f);
+    if (st.isSymbolicLink()) return true;
+    if (!st.isDirectory()) return (st.mode & 0o004) !== 0;
+    if ((st.mode & 0o005) !== 0o005) return false;
+    // A private file deep inside counts too (the plugin's copy is a 0500 dir of 0400 files).
+    return depth > 3 || fs.readdirSync(f).every((e) => walk(path.join(f, e), depth + 1));
+  };
+  return walk(real, 0);
+}
+
+/** Copies `src` (a file or a tree of files and directories) under `dest`, readable by group `gid` only. */
+function copyForGroup(src: string, dest: string, gid: number): void {
+  let bytes = 0;
+  const copy = (from: string, to: string): void => {
+    const st = fs.lstatSync(from);
+    if (st.isSymbolicLink()) {
+      fs.symlinkSync(fs.readlinkSync(from), to);
+      fs.lchownSync(to, 0, gid);
+    } else if (st.isDirectory()) {
+      fs.mkdirSync(to, { mode: 0o750 });
+      fs.chownSync(to, 0, gid);
+      fs.chmodSync(to, 0o750);
+      for (const e of fs.readdirSync(from)) copy(path.join(from, e), path.join(to, e));
+    } else if (st.isFile()) {
+      bytes += st.size;
+      if (bytes > COPY_LIMIT_BYTES) {
+        throw new PluginError(
+          'InvalidArgument',
+          `${src} is over ${COPY_LIMIT_BYTES} bytes to copy for the sandbox`,
+        );
+      }
+      fs.copyFileSync(from, to);
+      fs.chownSync(to, 0, gid);
+      fs.chmodSync(to, 0o440);
+    } else {
+      throw new PluginError('InvalidArgument', `${from} is not a regular file or directory`);
+    }
+  };
+  copy(src, dest);
+}
+
+function relocate(arg: string, moved: readonly [string, string][]): string {
+  for (const [host, inside] of moved) {
+    if (arg === host) return inside;
+    if (arg.startsWith(`${host}/`)) return inside + arg.slice(host.length);
+  }
+  return arg;
+}
+
+/**
+ * A {@link SandboxBackend} without namespaces, for hosts where bubblewrap can't create them (containers under
+ * Docker's default seccomp profile): Landlock filesystem and TCP rules and scopes, a libseccomp filter (no exec, no
+ * fork, no IP sockets unless the network is `full`), rlimits, no_new_privs, its own session, a leased uid on root
+ * hosts, a cgroup when one is writable. A launcher applies all of it on its main thread and `execveat`s node, so
+ * every thread of the plugin process starts confined. Anything it can't enforce is a coded error, never a weaker run.
+ *
+ * @example
+ * ```ts
+ * const sandbox = new LandlockSandbox();
+ * const proc = await sandbox.spawn({
+ *   command: process.execPath, args: ['/opt/plugin/runtime.mjs'], readOnlyPaths: ['/opt/plugin'],
+ *   config: defaultLandlockConfig(), label: 'my-plugin',
+ * });
+ * ```
+ */
+export class LandlockSandbox implements SandboxBackend<Duplex> {
+  readonly name = 'linux-landlock';
+  readonly #options: LandlockSandboxOptions;
+  #layout: CgroupLayout | undefined | null = null;
+  #cgroupSwept = false;
+
+  constructor(options: LandlockSandboxOptions = {}) {
+    if (options.uidRange !== undefined) validateUidRange(options.uidRange);
+    const cpus = options.cpus ?? 1;
+    if (typeof cpus !== 'number' || !(cpus >= 0.01 && cpus <= 64)) {
+      throw new PluginError('InvalidArgument', `cpus must be a number in [0.01, 64], got ${cpus}`);
+    }
+    const cpuSeconds = options.cpuSecondsWithoutCgroup ?? 3600;
+    if (!Number.isSafeInteger(cpuSeconds) || cpuSeconds < 1) {
+      throw new PluginError(
+        'InvalidArgument',
+        `cpuSecondsWithoutCgroup must be a positive integer, got ${cpuSeconds}`,
+      );
+    }
+    this.#options = options;
+  }
+
+  /** See {@link checkLandlockSupport}. */
+  checkSupport(): Promise<SandboxSupportReport> {
+    return checkLandlockSupport();
+  }
+
+  #cgroupLayout(): CgroupLayout | undefined {
+    if (this.#layout === null) this.#layout = detectCgroupLayout();
+    return this.#layout;
+  }
+
+  /** Starts `spec.command` (node) confined. The host end of fd 3 is `ipc`. */
+  async spawn(spec: SandboxSpawnSpec): Promise<LandlockSandboxedProcess> {
+    const { config } = spec;
+    const { abi, reason } = detectLandlockAbi();
+    if (abi === 0)
+      throw new PluginError('SandboxUnavailable', `Landlock is unavailable: ${reason ?? 'unknown'}`);
+    const root = isRoot();
+    if (!root && abi < 6) {
+      throw unavailableError(await checkLandlockSupport());
+    }
+    if (config.cgroup === null && this.#options.allowNoCgroup !== true) {
+      throw new PluginError('InvalidArgument', 'cgroup: null needs LandlockSandbox({ allowNoCgroup: true })');
+    }
+    if (!path.isAbsolute(spec.command)) {
+      throw new PluginError('InvalidArgument', `command must be absolute: ${spec.command}`);
+    }
+    const command = fs.realpathSync(spec.command);
+    const libraries = sharedLibrariesOf(command);
+    if (root) {
+      for (const p of [command, ...libraries]) {
+        if (!othersCanRead(p)) {
+          throw new PluginError(
+            'SandboxUnavailable',
+            `${p} is not readable by the sandbox's unprivileged uid`,
+          );
+        }
+      }
+    }
+    const limits = spec.limits;
+    const fdLimit = limits?.maxFileDescriptors ?? DEFAULT_MAX_FILE_DESCRIPTORS;
+    const cg = config.cgroup ?? {};
+    const memoryBytes =
+      cg.memoryBytes ?? (limits?.maxHeapBytes ?? DEFAULT_MAX_HEAP_BYTES) + RUNTIME_MEMORY_HEADROOM_BYTES;
+    const pidsMax = cg.pidsMax ?? MIN_THREADS_FOR_NODE + (limits?.maxThreads ?? DEFAULT_MAX_THREADS);
+    for (const p of spec.readOnlyPaths) {
+      if (typeof p !== 'string' || !path.isAbsolute(p) || path.resolve('/', p) === '/') {
+        throw new PluginError(
+          'InvalidArgument',
+          'readOnlyPaths must be absolute and name what the plugin needs',
+        );
+      }
+    }
+
+    const base = sandboxDirBase(root);
+    sweepOnce(base);
+    const noexecParent = findNoexecParent();
+    if (noexecParent !== undefined) sweepOnce(noexecParent);
+    const dir = path.join(base, `plugward-ll-${process.pid}-${randomBytes(6).toString('hex')}`);
+    fs.mkdirSync(dir, { mode: 0o711 });
+    const scratchDir = path.join(dir, 'scratch');
+    let lease: UidLease | undefined;
+    let cgroup: CgroupHandle | undefined;
+    let mounted = false;
+    let scratchKind: ScratchKind = 'plain-dir';
+    let child: ChildProcess | undefined;
+    let planFd: number | undefined;
+    let externalScratch: string | undefined;
+    const cleanup = (): void => {
+      if (mounted) unmountScratch(scratchDir);
+      mounted = false;
+      if (externalScratch !== undefined) fs.rmSync(externalScratch, { recursive: true, force: true });
+      fs.rmSync(dir, { recursive: true, force: true });
+      lease?.release();
+      lease = undefined;
+    };
+    try {
+      if (root) {
+        fs.chmodSync(dir, 0o711);
+        lease = allocateUid(
+          this.#options.uidRange ?? DEFAULT_UID_RANGE,
+          this.#options.uidLockDir ?? DEFAULT_UID_LOCK_DIR,
+        );
+      }
+      const uid = lease?.uid ?? process.getuid?.() ?? -1;
+      // Scratch: a private sized noexec tmpfs where the host may mount, else a directory on a noexec mount.
+      fs.mkdirSync(scratchDir, { mode: 0o700 });
+      let scratch = scratchDir;
+      if (root && mountScratch(scratchDir, config.filesystem.tmpfsBytes, uid)) {
+        mounted = true;
+        scratchKind = 'tmpfs';
+      } else {
+        const parent = noexecParent;
+        if (parent !== undefined) {
+          externalScratch = fs.mkdtempSync(path.join(parent, `plugward-ll-${process.pid}-`));
+          scratch = externalScratch;
+          scratchKind = 'noexec-dir';
+        } else if (this.#options.allowExecutableScratch !== true) {
+          throw new PluginError(
+            'SandboxUnavailable',
+            'no noexec scratch: the host can not mount a tmpfs and no noexec mount (/dev/shm, /tmp) exists; ' +
+              'pass LandlockSandbox({ allowExecutableScratch: true }) to accept a plain directory',
+          );
+        }
+        if (root) fs.chownSync(scratch, uid, uid);
+        fs.chmodSync(scratch, 0o700);
+      }
+      // Paths the leased uid can't read (the plugin's private 0500 copy) are copied where only its group can.
+      const moved: [string, string][] = [];
+      const readOnly: string[] = [];
+      for (const p of spec.readOnlyPaths) {
+        if (root && !othersCanRead(p)) {
+          const real = fs.realpathSync(p);
+          const roDir = path.join(dir, 'ro');
+          if (!fs.existsSync(roDir)) {
+            fs.mkdirSync(roDir, { mode: 0o750 });
+            fs.chownSync(roDir, 0, uid);
+          }
+          const target = path.join(roDir, String(moved.length));
+          copyForGroup(real, target, uid);
+          moved.push([path.normalize(p), target]);
+          if (real !== path.normalize(p)) moved.push([real, target]);
+          readOnly.push(target);
+        } else readOnly.push(fs.realpathSync(p));
+      }
+      const layout = config.cgroup === null ? undefined : this.#cgroupLayout();
+      if (config.cgroup !== null && layout !== undefined) {
+        if (!this.#cgroupSwept) {
+          this.#cgroupSwept = true;
+          try {
+            cleanupStaleCgroups(config.cgroup.parent ?? 'plugward', layout);
+          } catch {
+            // Best effort.
+          }
+        }
+        const cgLimits: CgroupLimits = {
+          memoryBytes,
+          swapBytes: cg.swapBytes ?? 0,
+          cpuQuotaUs:
+            cg.cpuQuotaUs ??
+            Math.max(1000, Math.round((this.#options.cpus ?? 1) * (cg.cpuPeriodUs ?? CPU_PERIOD_US))),
+          cpuPeriodUs: cg.cpuPeriodUs ?? CPU_PERIOD_US,
+          pidsMax,
+          ioWeight: cg.ioWeight,
+        };
+        try {
+          cgroup = createCgroup(layout, config.cgroup.parent ?? 'plugward', cgroupName(spec.label), cgLimits);
+        } catch (cause) {
+          if (this.#options.cgroup === 'required') throw cause;
+        }
+      }
+      if (cgroup === undefined && this.#options.cgroup === 'required' && config.cgroup !== null) {
+        throw new PluginError(
+          'SandboxUnavailable',
+          'no writable cgroup hierarchy and LandlockSandbox({ cgroup: "required" })',
+        );
+      }
+      const plan = buildLaunchPlan({
+        abi: Math.min(abi, MAX_KNOWN_LANDLOCK_ABI),
+        config,
+        command,
+        libraries,
+        readOnlyPaths: readOnly,
+        systemFiles: systemFiles(),
+        scratchDir: scratch,
+        args: spec.args.map((a) => relocate(a, moved)),
+        fdLimit,
+        dataLimitBytes: cgroup?.paths.memory === undefined ? memoryBytes : undefined,
+        uid: lease?.uid,
+        pidsMax,
+        cpuSeconds: cgroup === undefined ? (this.#options.cpuSecondsWithoutCgroup ?? 3600) : undefined,
+        cgroupProcs: cgroup?.procsFiles ?? [],
+        allowDisabledSeccomp: this.#options.allowDisabledSeccomp === true,
+      });
+      // The plan travels in an unlinked private file on fd 4; fd 5 reports the exec (EOF) or the failure.
+      const planFile = path.join(dir, 'plan.json');
+      fs.writeFileSync(planFile, JSON.stringify(plan), { mode: 0o600 });
+      planFd = fs.openSync(planFile, 'r');
+      fs.unlinkSync(planFile);
+      const out = this.#options.stdio === 'inherit' ? 'inherit' : 'pipe';
+      const launched = spawn(process.execPath, [path.join(here(), 'launcher.js')], {
+        stdio: ['ignore', out, out, 'pipe', planFd, 'pipe'],
+        env: {},
+        cwd: '/',
+        // Its own session and process group: no controlling terminal, no signals from the host's group.
+        detached: true,
+      });
+      child = launched;
+      await new Promise<void>((resolve, reject) => {
+        launched.once('spawn', resolve);
+        launched.once('error', reject);
+      });
+      fs.closeSync(planFd);
+      planFd = undefined;
+      const failure = await execStatus(launched);
+      if (failure !== '') throw new PluginError('SandboxError', failure.trim());
+    } catch (cause) {
+      if (planFd !== undefined) fs.closeSync(planFd);
+      child?.kill('SIGKILL');
+      await cgroup?.remove().catch(() => undefined);
+      cleanup();
+      if (cause instanceof PluginError && cause.code !== 'SandboxError') throw cause;
+      throw new PluginError('SandboxError', `could not start the Landlock sandbox for ${spec.label}`, {
+        cause,
+      });
+    }
+    const uid = lease?.uid ?? process.getuid?.() ?? -1;
+    onExitRemove(cleanup);
+    return new LandlockProcess(child, cgroup, uid, scratchKind, externalScratch ?? scratchDir, () => {
+      liveCleanups.delete(cleanup);
+      cleanup();
+    });
+  }
+}
+
+/** Reads the launcher's status fd to its end: '' once the exec closed it, else the failure line. */
+function execStatus(child: ChildProcess): Promise<string> {
+  const status = (child.stdio as readonly unknown[])[5] as Readable | null | undefined;
+  if (status === null || status === undefined) return Promise.resolve('the status pipe was not created');
+  return new Promise((resolve) => {
+    let text = '';
+    status.setEncoding('utf8');
+    status.on('data', (d: string) => {
+      if (text.length < 4096) text += d;
+    });
+    const done = (): void => resolve(text);
+    status.once('end', done);
+    status.once('close', done);
+    status.once('error', done);
+  });
+}
+
+const liveCleanups = new Set<() => void>();
+let exitHookInstalled = false;
+
+function onExitRemove(cleanup: () => void): void {
+  liveCleanups.add(cleanup);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const c of [...liveCleanups]) {
+      try {
+        c();
+      } catch {
+        // Swept by the next host.
+      }
+    }
+  });
+}
+
+/** The parent of per-sandbox directories: {@link LANDLOCK_SANDBOX_DIR} on root hosts (0711, root's), else tmpdir. */
+function sandboxDirBase(root: boolean): string {
+  if (!root) return os.tmpdir();
+  fs.mkdirSync(LANDLOCK_SANDBOX_DIR, { recursive: true, mode: 0o711 });
+  const st = fs.lstatSync(LANDLOCK_SANDBOX_DIR);
+  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) {
+    throw new PluginError(
+      'SandboxUnavailable',
+      `${LANDLOCK_SANDBOX_DIR} must be a root-owned directory, not group/world-writable`,
+    );
+  }
+  if ((st.mode & 0o777) !== 0o711) fs.chmodSync(LANDLOCK_SANDBOX_DIR, 0o711);
+  return LANDLOCK_SANDBOX_DIR;
+}
+
+const swept = new Set<string>();
+
+/** {@link sweepStaleSandboxDirs} once per process and folder (on the first spawn). */
+function sweepOnce(base: string): void {
+  if (swept.has(base)) return;
+  swept.add(base);
+  sweepStaleSandboxDirs(base);
+}
+
+/**
+ * Removes the sandbox directories of hosts that were SIGKILLed (`plugward-ll-<pid>-…`,
+ * their plugins died with them through PR_SET_PDEATHSIG), unmounting a scratch tmpfs left mounted first.
+ */
+export function sweepStaleSandboxDirs(base: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(base);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const owner = Number(/^plugward-ll-(\d+)-/.exec(name)?.[1]);
+    if (!Number.isSafeInteger(owner) || owner === process.pid || pidAlive(owner)) continue;
+    const dir = path.join(base, name);
+    try {
+      const scratch = path.join(dir, 'scratch');
+      if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${scratch} `)) unmountScratch(scratch);
+      fs.rmSync(dir, { recursive: true, force: true });
+      removed.push(dir);
+    } catch {
+      // Best effort: the next host tries again.
+    }
+  }
+  return removed;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function procMetrics(pid: number): PluginMetrics {
+  const m: PluginMetrics = { timestamp: Date.now(), source: 'procfs', pid };
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rss = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+    const threads = /^Threads:\s+(\d+)/m.exec(status)?.[1];
+    if (rss !== undefined) m.memoryBytes = Number(rss) * 1024;
+    if (threads !== undefined) m.threads = Number(threads);
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    m.cpuTimeMs = ((Number(rest[11]) + Number(rest[12])) * 1000) / 100;
+    m.fileDescriptors = fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    // Gone meanwhile.
+  }
+  return m;
+}
+
+class LandlockProcess implements LandlockSandboxedProcess {
+  readonly pid: number;
+  readonly ipc: Duplex;
+  readonly cgroupPaths: Readonly<Record<string, string>>;
+  readonly exit: Promise<SandboxExit>;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  readonly uid: number;
+  readonly scratch: ScratchKind;
+  readonly scratchDir: string;
+  readonly #child: ChildProcess;
+  readonly #cgroup: CgroupHandle | undefined;
+  #exited = false;
+
+  constructor(
+    child: ChildProcess,
+    cgroup: CgroupHandle | undefined,
+    uid: number,
+    scratch: ScratchKind,
+    scratchDir: string,
+    cleanup: () => void,
+  ) {
+    this.#child = child;
+    this.#cgroup = cgroup;
+    this.uid = uid;
+    this.scratch = scratch;
+    this.scratchDir = scratchDir;
+    this.pid = child.pid ?? -1;
+    const ipc = child.stdio[3];
+    if (ipc === null || ipc === undefined)
+      throw new PluginError('SandboxError', 'the IPC socket was not created');
+    this.ipc = ipc as Duplex;
+    this.stdout = child.stdout;
+    this.stderr = child.stderr;
+    this.cgroupPaths = Object.freeze({ ...(cgroup?.paths ?? {}) });
+    this.exit = new Promise<SandboxExit>((resolve) => {
+      const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+        this.#exited = true;
+        const oomKilled = (cgroup?.oomKills() ?? 0) > 0;
+        const done = (): void => {
+          try {
+            cleanup();
+          } catch (e) {
+            process.emitWarning(
+              `plugward: sandbox cleanup failed: ${e instanceof Error ? e.message : String(e)}`,
+            );
+          }
+          resolve({ code, signal, oomKilled });
+        };
+        if (cgroup === undefined) done();
+        else
+          cgroup.remove().then(done, (e: unknown) => {
+            process.emitWarning(`plugward: ${e instanceof Error ? e.message : String(e)}`);
+            done();
+          });
+      };
+      if (child.exitCode !== null || child.signalCode !== null) onExit(child.exitCode, child.signalCode);
+      else child.once('exit', onExit);
+    });
+  }
+
+  kill(signal: string = 'SIGKILL'): void {
+    if (!Object.hasOwn(os.constants.signals, signal)) {
+      throw new PluginError('InvalidArgument', `unknown signal ${JSON.stringify(signal)}`);
+    }
+    if (this.#exited) return;
+    this.#child.kill(signal as NodeJS.Signals);
+  }
+
+  async metrics(): Promise<PluginMetrics> {
+    if (this.#exited) {
+      const source =
+        this.#cgroup === undefined ? 'procfs' : this.#cgroup.version === 1 ? 'cgroup-v1' : 'cgroup-v2';
+      return { timestamp: Date.now(), source, exited: true };
+    }
+    if (this.#cgroup === undefined) return procMetrics(this.pid);
+    return { ...this.#cgroup.metrics(), pid: this.pid };
+  }
+}

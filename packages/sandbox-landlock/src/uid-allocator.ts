@@ -1,0 +1,180 @@
+import { randomInt } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PluginError } from '@plugward/types';
+
+/** A range of host uids (and the gids of the same numbers) the sandbox may run plugin code as. */
+export interface UidRange {
+  /** First uid of the range (≥ 65536: never a system or login uid). */
+  first: number;
+  /** How many uids, ≥ 1. */
+  count: number;
+}
+
+/**
+ * The default range: 1 000 000 uids from 1 900 000 000, above the ranges distributions and container tools hand out
+ * (`/etc/subuid` starts at 100 000; systemd's container range ends at 1 879 048 191) and below 2³¹.
+ */
+export const DEFAULT_UID_RANGE: Readonly<UidRange> = Object.freeze({
+  first: 1_900_000_000,
+  count: 1_000_000,
+});
+
+/** Where leases are kept: one file per uid in use, naming the host pid that holds it. Root-owned, 0700. */
+export const DEFAULT_UID_LOCK_DIR = '/run/plugward/uids';
+
+/** A uid held for one sandbox until {@link UidLease.release}. */
+export interface UidLease {
+  readonly uid: number;
+  /** Gives the uid back (idempotent). Call only once nothing runs as the uid any more. */
+  release(): void;
+}
+
+/** Checks a range: whole numbers, above the login/system uids, below 2³¹ − 1, not containing the host's own uid. */
+export function validateUidRange(range: UidRange): void {
+  const { first, count } = range;
+  if (
+    !Number.isSafeInteger(first) ||
+    !Number.isSafeInteger(count) ||
+    first < 65_536 ||
+    count < 1 ||
+    first + count - 1 > 0x7ffffffe
+  ) {
+    throw new PluginError(
+      'InvalidArgument',
+      `uid range must be integers with first ≥ 65536, count ≥ 1 and first + count ≤ 2^31 - 1, got ${first} + ${count}`,
+    );
+  }
+  const own = process.getuid?.();
+  if (own !== undefined && own >= first && own < first + count) {
+    throw new PluginError(
+      'InvalidArgument',
+      `uid range ${first} + ${count} contains the host's own uid ${own}`,
+    );
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+let passwdUids: Set<number> | undefined;
+
+/** uids and gids named in /etc/passwd and /etc/group (read once): never handed out even if inside the range. */
+function namedIds(): Set<number> {
+  if (passwdUids !== undefined) return passwdUids;
+  const ids = new Set<number>();
+  for (const file of ['/etc/passwd', '/etc/group']) {
+    try {
+      for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+        const id = Number(line.split(':')[2]);
+        if (Number.isSafeInteger(id)) ids.add(id);
+      }
+    } catch {
+      // No such file: nothing named.
+    }
+  }
+  passwdUids = ids;
+  return ids;
+}
+
+/** Leases this process holds: released on a normal exit even if their sandboxes were never awaited. */
+const held = new Set<() => void>();
+let exitHook = false;
+const swept = new Set<string>();
+
+/** Once per lock directory: remove leases whose host pid is gone (hosts killed with SIGKILL). */
+function sweepDeadLeases(dir: string): void {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  try {
+    for (const name of fs.readdirSync(dir)) {
+      if (!/^\d+$/.test(name)) continue;
+      const file = path.join(dir, name);
+      const owner = Number(readOrEmpty(file).trim());
+      if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && !pidAlive(owner)) {
+        fs.rmSync(file, { force: true });
+      }
+    }
+  } catch {
+    // Best effort: a dead lease is also taken over when its uid comes up.
+  }
+}
+
+function prepareLockDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) {
+    throw new PluginError(
+      'SandboxUnavailable',
+      `uid lock directory ${dir} must be a directory owned by this user and not group/world-writable`,
+    );
+  }
+}
+
+/**
+ * Leases a uid from `range`, unique among every host using the same `lockDir` on this machine: a random uid is taken
+ * by creating `<lockDir>/<uid>` exclusively (content: this host's pid). A lease whose host pid is gone (a host killed
+ * with SIGKILL) is taken over; uids in /etc/passwd or /etc/group are skipped. Throws `SandboxUnavailable` when no
+ * free uid is found after 256 tries.
+ */
+export function allocateUid(range: UidRange = DEFAULT_UID_RANGE, lockDir = DEFAULT_UID_LOCK_DIR): UidLease {
+  validateUidRange(range);
+  prepareLockDir(lockDir);
+  sweepDeadLeases(lockDir);
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const release of [...held]) release();
+    });
+  }
+  const named = namedIds();
+  for (let attempt = 0; attempt < 256; attempt++) {
+    const uid = range.first + (range.count === 1 ? 0 : randomInt(0, range.count));
+    if (named.has(uid)) continue;
+    const file = path.join(lockDir, String(uid));
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new PluginError('SandboxUnavailable', `cannot create uid lease ${file}`, { cause: e });
+      }
+      // Held: take it over only when its host is gone (its sandboxes died with it: --die-with-parent).
+      const owner = Number(readOrEmpty(file).trim());
+      if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && !pidAlive(owner)) {
+        try {
+          fs.unlinkSync(file);
+        } catch {
+          // Another host took it over first; try another uid.
+        }
+      }
+      continue;
+    }
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      held.delete(release);
+      if (readOrEmpty(file).trim() === String(process.pid)) fs.rmSync(file, { force: true });
+    };
+    held.add(release);
+    return { uid, release };
+  }
+  throw new PluginError(
+    'SandboxUnavailable',
+    `no free uid in ${range.first} + ${range.count} after 256 tries (leases in ${lockDir})`,
+  );
+}
+
+function readOrEmpty(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
