@@ -50,6 +50,7 @@ import {
   grantInputFor,
   resolveGrantedPaths,
 } from './grant-policy.js';
+import { type SweepItem, sweepMetrics } from './monitor.js';
 import { placePlugin } from './placement.js';
 import { pluginRegistrar } from './plugin-registrar.js';
 import {
@@ -967,7 +968,8 @@ export class PluginRegistry {
 
   /**
    * Starts the resource monitor: every `intervalMs` it reads each Active plugin's metrics, records violations of its
-   * limits and unmounts at the threshold (when autoUnmount). Ticks never overlap; a failed read skips that plugin.
+   * limits and unmounts at the threshold (when autoUnmount). Ticks never overlap; a failed read skips that plugin. A
+   * sweep yields to the event loop every ~0.5 ms and reads shared tables once (see `sweepMetrics`).
    */
   startResourceMonitor(intervalMs = DEFAULT_MONITOR_INTERVAL_MS, signal?: AbortSignal): MonitorHandle {
     if (!Number.isFinite(intervalMs) || intervalMs < 10) {
@@ -976,25 +978,25 @@ export class PluginRegistry {
     const ctl = new AbortController();
     this.#monitors.add(ctl);
     signal?.addEventListener('abort', () => ctl.abort(), { once: true });
-    const tick = async () => {
-      const entries = [...this.#entries.values()].filter(
-        (e) => e.info.status === 'Active' && e.handle && !e.busy,
-      );
-      await Promise.all(
-        entries.map(async (e) => {
-          try {
-            const m = await e.handle!.metrics();
-            if (ctl.signal.aborted || e.info.status !== 'Active') return;
+    const tick = () =>
+      sweepMetrics(
+        [...this.#entries.values()]
+          .filter((e) => e.info.status === 'Active' && e.handle && !e.busy)
+          .map((e) => monitoredPlugin(e, e.handle as TierHandle)),
+        {
+          signal: ctl.signal,
+          onReading: ({ entry: e, handle }, m) => {
+            // The sweep spans several turns of the event loop: the plugin may have been unloaded or reloaded since.
+            if (ctl.signal.aborted || e.info.status !== 'Active' || e.handle !== handle) return;
             const previous = e.lastMetrics;
             e.lastMetrics = m;
             const judged = withRuntimeAllowance(e.info.resourceLimits, e.info.tier);
             for (const v of detectViolations(m, judged, previous)) this.#violation(e, v);
-          } catch (err) {
-            this.#log(e.info.name, 'debug', `metrics read failed: ${(err as Error).message}`);
-          }
-        }),
+          },
+          onError: ({ entry: e }, err) =>
+            this.#log(e.info.name, 'debug', `metrics read failed: ${(err as Error).message}`),
+        },
       );
-    };
     const loop = async () => {
       while (!ctl.signal.aborted) {
         await tick();
@@ -1057,6 +1059,19 @@ export class PluginRegistry {
       resourceLimits: mergeLimits(manifest.limits ?? {}, this.#hostLimits),
     };
   }
+}
+
+/** An Active entry as the monitor sweep reads it (connections counted only under a `full` network grant). */
+function monitoredPlugin(entry: Entry, handle: TierHandle): SweepItem & { entry: Entry; handle: TierHandle } {
+  return {
+    name: entry.info.name,
+    tier: entry.info.tier,
+    metrics: (options) => handle.metrics(options),
+    connections: entry.info.grants?.granted.network.mode === 'full',
+    connectionLimit: entry.info.resourceLimits.maxConnections,
+    entry,
+    handle,
+  };
 }
 
 /**
