@@ -26,6 +26,8 @@ import {
 import { notRun, stats, writeReport } from './report.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+// `CALLPATH_TIERS=in-process,worker` runs only those tiers (the others are then rows not run, with that reason).
+const TIERS = new Set((process.env.CALLPATH_TIERS ?? 'in-process,worker,process,sandbox').split(','));
 const CALLS = { fast: 20_000, ipc: 1_500 };
 const payload = new Uint8Array(64).fill(7);
 
@@ -105,35 +107,41 @@ const unsupported = sandbox
 const cases = {};
 const bare = new HookRegistry();
 bare.register('echo', 200, (d) => d);
-cases.bareHooks = { calls: CALLS.fast, call: () => bare.execute('echo', payload), close: () => undefined };
-cases.inProcess = { calls: CALLS.fast, ...(await registryAt('in-process')) };
-
-const w = new Worker(workerEcho, { eval: true });
-cases.rawPort = { calls: CALLS.ipc, call: portCaller(w), close: () => w.terminate() };
-cases.worker = { calls: CALLS.ipc, ...(await registryAt('worker')) };
-
-const raw = spawn(process.execPath, [rawEcho], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
-cases.rawUds = { calls: CALLS.ipc, call: streamCaller(raw.stdio[3]), close: () => raw.kill() };
-const f = fork(forkEcho, { serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-await once(f, 'spawn');
-{
-  let resolve;
-  f.on('message', () => resolve());
-  const arr = Array.from(payload);
-  cases.forkIpc = {
-    calls: CALLS.ipc,
-    call: () =>
-      new Promise((r) => {
-        resolve = r;
-        f.send(arr);
-      }),
-    close: () => f.kill(),
-  };
+if (TIERS.has('in-process')) {
+  cases.bareHooks = { calls: CALLS.fast, call: () => bare.execute('echo', payload), close: () => undefined };
+  cases.inProcess = { calls: CALLS.fast, ...(await registryAt('in-process')) };
 }
-cases.process = { calls: CALLS.ipc, ...(await registryAt('process')) };
+
+if (TIERS.has('worker')) {
+  const w = new Worker(workerEcho, { eval: true });
+  cases.rawPort = { calls: CALLS.ipc, call: portCaller(w), close: () => w.terminate() };
+  cases.worker = { calls: CALLS.ipc, ...(await registryAt('worker')) };
+}
+
+if (TIERS.has('process')) {
+  const raw = spawn(process.execPath, [rawEcho], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+  cases.rawUds = { calls: CALLS.ipc, call: streamCaller(raw.stdio[3]), close: () => raw.kill() };
+  const f = fork(forkEcho, { serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await once(f, 'spawn');
+  {
+    let resolve;
+    f.on('message', () => resolve());
+    const arr = Array.from(payload);
+    cases.forkIpc = {
+      calls: CALLS.ipc,
+      call: () =>
+        new Promise((r) => {
+          resolve = r;
+          f.send(arr);
+        }),
+      close: () => f.kill(),
+    };
+  }
+  cases.process = { calls: CALLS.ipc, ...(await registryAt('process')) };
+}
 
 let sbxRaw;
-if (sandbox) {
+if (sandbox && TIERS.has('sandbox')) {
   sbxRaw = await sandbox.spawn({
     command: process.execPath,
     args: [rawEcho],
@@ -167,7 +175,7 @@ const st = Object.fromEntries(names.map((n) => [n, stats(samples[n])]));
 const f3 = (x) => Number(x.toFixed(3));
 const row = (caseName, ours, base, baselineName, target) =>
   st[ours] === undefined || st[base] === undefined
-    ? notRun(caseName, baselineName, target, unsupported ?? 'not measured')
+    ? notRun(caseName, baselineName, target, unsupported ?? 'not selected (CALLPATH_TIERS)')
     : {
         case: caseName,
         ours: f3(st[ours].median),

@@ -14,6 +14,7 @@ import {
 } from '@plugward/sandbox-linux';
 import { type PluginSecurity, readManifest, type VerifiedArtifact } from '@plugward/security';
 import {
+  type Awaitable,
   DEFAULT_MONITOR_INTERVAL_MS,
   DEFAULT_RESOURCE_LIMITS,
   DEFAULT_SECURITY_POLICY,
@@ -22,6 +23,7 @@ import {
   type FetchRequest,
   type FetchResponse,
   type GrantDecision,
+  type HookCallInfo,
   type HookHandler,
   type HostGrants,
   type IsolationTier,
@@ -721,37 +723,62 @@ export class PluginRegistry {
     return (req, signal) => broker.fetch(req, signal);
   }
 
-  /** Wraps a plugin's handler: refuses once the plugin is unloading, counts in-flight calls, reports failures. */
+  /**
+   * Wraps a plugin's handler: refuses once the plugin is unloading, counts in-flight calls, reports failures. Not an
+   * async function: a synchronous handler's result goes back as is (no promise, no microtask per call).
+   */
   #guard(entry: Entry, hookName: string, handler: HookHandler): HookHandler {
     const name = entry.info.name;
-    return async (data, info) => {
+    const done = (): void => {
+      entry.inFlight--;
+      if (entry.inFlight === 0) entry.idle?.();
+    };
+    const failed = (e: unknown, info: HookCallInfo, started: number): PluginError => {
+      const err = toPluginError(e, 'HookError', `hook ${hookName} of plugin ${name} failed`, {
+        plugin: name,
+      });
+      if (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason))) {
+        const limit = entry.info.resourceLimits.maxCpuTimeMs;
+        this.#violation(entry, {
+          type: 'HookTimeout',
+          hookName,
+          durationMs: Math.round(performance.now() - started),
+          limitMs: limit,
+        });
+      }
+      const shown = displayError(err);
+      this.#emit('hook-error', { name, hookName, error: shown });
+      return shown;
+    };
+    return (data, info) => {
       if (!entry.alive) {
         throw new PluginError('NotFound', `plugin ${name} was unloaded`, { plugin: name });
       }
       entry.inFlight++;
       const started = performance.now();
+      let out: Awaitable<Uint8Array>;
       try {
-        return await handler(data, info);
+        out = handler(data, info);
       } catch (e) {
-        const err = toPluginError(e, 'HookError', `hook ${hookName} of plugin ${name} failed`, {
-          plugin: name,
-        });
-        if (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason))) {
-          const limit = entry.info.resourceLimits.maxCpuTimeMs;
-          this.#violation(entry, {
-            type: 'HookTimeout',
-            hookName,
-            durationMs: Math.round(performance.now() - started),
-            limitMs: limit,
-          });
-        }
-        const shown = displayError(err);
-        this.#emit('hook-error', { name, hookName, error: shown });
+        const shown = failed(e, info, started);
+        done();
         throw shown;
-      } finally {
-        entry.inFlight--;
-        if (entry.inFlight === 0) entry.idle?.();
       }
+      if (!isPromiseLike(out)) {
+        done();
+        return out;
+      }
+      return Promise.resolve(out).then(
+        (value) => {
+          done();
+          return value;
+        },
+        (e: unknown) => {
+          const shown = failed(e, info, started);
+          done();
+          throw shown;
+        },
+      );
     };
   }
 
@@ -1059,6 +1086,10 @@ export class PluginRegistry {
       resourceLimits: mergeLimits(manifest.limits ?? {}, this.#hostLimits),
     };
   }
+}
+
+function isPromiseLike(v: unknown): v is PromiseLike<Uint8Array> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /** An Active entry as the monitor sweep reads it (connections counted only under a `full` network grant). */
