@@ -175,7 +175,12 @@ const st = Object.fromEntries(names.map((n) => [n, stats(samples[n])]));
 const f3 = (x) => Number(x.toFixed(3));
 const row = (caseName, ours, base, baselineName, target) =>
   st[ours] === undefined || st[base] === undefined
-    ? notRun(caseName, baselineName, target, unsupported ?? 'not selected (CALLPATH_TIERS)')
+    ? notRun(
+        caseName,
+        baselineName,
+        target,
+        ours === 'sandbox' && unsupported ? unsupported : 'not selected (CALLPATH_TIERS)',
+      )
     : {
         case: caseName,
         ours: f3(st[ours].median),
