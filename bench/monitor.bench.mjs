@@ -13,8 +13,8 @@
 // core) and in wall time, and as `perf_hooks.monitorEventLoopDelay`'s max (resolution 1 ms, so it includes that 1 ms).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import net from 'node:net';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { collectProcessMetrics, processTierMetrics, sweepMetrics } from '@plugward/registry';
 import { stats, writeReport } from './report.mjs';
