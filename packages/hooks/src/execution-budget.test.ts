@@ -51,3 +51,31 @@ it('takes a per-call budget, detects a synchronous overrun when it returns, and 
   await expect(hooks.execute('wait', new Uint8Array(), { timeoutMs: -1 })).rejects.toThrow(PluginError);
   expect(() => new HookRegistry({ executionTimeoutMs: 0 })).toThrow(PluginError);
 });
+
+it('makes a handler signal only when asked, and one asked for after the budget fired is already aborted', async () => {
+  const hooks = new HookRegistry({ defaultTimeoutMs: 30 });
+  let late: AbortSignal | undefined;
+  let lateRead!: () => void;
+  const readLate = new Promise<void>((r) => {
+    lateRead = r;
+  });
+  hooks.register('late', 1, async (d, info) => {
+    await sleep(80); // past its 30 ms budget, without having looked at its signal
+    late = info.signal;
+    lateRead();
+    return d;
+  });
+  const err = await hooks.execute('late', new Uint8Array()).catch((e: unknown) => e);
+  expect(isPluginError(err, 'HookTimeout')).toBe(true);
+  await readLate;
+  expect(late?.aborted).toBe(true);
+  // A synchronous handler that reads its signal gets a live one, linked to the execution's.
+  const ac = new AbortController();
+  let seen: AbortSignal | undefined;
+  hooks.register('sync', 1, (d, info) => {
+    seen = info.signal;
+    return d;
+  });
+  await hooks.execute('sync', new Uint8Array([1]), { signal: ac.signal });
+  expect(seen?.aborted).toBe(false);
+});

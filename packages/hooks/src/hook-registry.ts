@@ -115,6 +115,52 @@ interface ExecutionBudget {
   deadline: number;
 }
 
+/**
+ * The `info` of a handler with a time budget, and the state of that one call: its `signal` is made on first read
+ * (most handlers never read it, and an AbortController per call costs more than the call); one object per call.
+ */
+class TimedCallInfo implements HookCallInfo {
+  readonly hookName: string;
+  readonly #execution: AbortSignal | undefined;
+  #controller: AbortController | undefined;
+  #onAbort: (() => void) | undefined;
+  /** Set when the budget fired before the handler asked for its signal: a signal made later is born aborted. */
+  #fired: { reason: unknown } | undefined;
+
+  constructor(hookName: string, execution: AbortSignal | undefined) {
+    this.hookName = hookName;
+    this.#execution = execution;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller !== undefined) return this.#controller.signal;
+    const controller = new AbortController();
+    this.#controller = controller;
+    const execution = this.#execution;
+    if (this.#fired !== undefined) controller.abort(this.#fired.reason);
+    else if (execution !== undefined) {
+      if (execution.aborted) controller.abort(execution.reason);
+      else {
+        this.#onAbort = (): void => controller.abort(execution.reason);
+        execution.addEventListener('abort', this.#onAbort, { once: true });
+      }
+    }
+    return controller.signal;
+  }
+
+  /** The budget fired: abort the handler's signal (now, or when it is made). */
+  abort(reason: unknown): void {
+    this.#fired = { reason };
+    this.#controller?.abort(reason);
+  }
+
+  /** The call is over: stop listening to the execution's signal. */
+  unlink(): void {
+    if (this.#onAbort !== undefined) this.#execution?.removeEventListener('abort', this.#onAbort);
+    this.#onAbort = undefined;
+  }
+}
+
 /** The `HookTimeout` of an execution past its whole budget. */
 function executionOverrun(name: string, budget: ExecutionBudget, cause?: unknown): PluginError {
   return new PluginError(
@@ -420,17 +466,33 @@ export class HookRegistry implements HookRegistrar {
     const info: HookCallInfo = signal === undefined ? chain.info : { hookName: name, signal };
     // Configuration is read once: a `configure` during the execution applies to the next one.
     const isolated = chain.isolateFailures;
-    // Time budgets need timers and per-handler signals: the general path.
-    if (chain.timed) return this.runAsync(chain, entries, 0, data, signal, info, isolated, undefined, budget);
+    // Read once, as the general path does: a `configure` during the execution applies to the next one.
+    const chainTimeout = chain.timed ? chain.timeoutMs : undefined;
+    const timed = chain.timed;
     let current = data;
-    // The fast path: plain sync calls until a handler returns a promise.
+    // The fast path: plain sync calls until a handler returns a promise. A handler with a time budget goes through
+    // `callTimed`, which for a synchronous handler costs a clock read (no timer, no controller unless it asks for its
+    // signal); the first promise hands over to the general path.
     for (let i = 0; i < n; i++) {
       const entry = entries[i]!;
       if (i > 0 && signal?.aborted) return Promise.reject(abortedError(name, signal));
-      let result: Awaitable<Uint8Array>;
+      if (i > 0 && budget !== undefined && now() >= budget.deadline)
+        return Promise.reject(executionOverrun(name, budget));
+      const timeoutMs = timed ? (entry.timeoutMs ?? chainTimeout) : undefined;
+      let result: Awaitable<Uint8Array> | Promise<unknown>;
       let thenable: boolean;
       try {
-        result = entry.handler(current, info);
+        result =
+          timeoutMs === undefined
+            ? entry.handler(current, info)
+            : this.callTimed(
+                entry,
+                current,
+                signal,
+                timeoutMs,
+                budget === undefined ? Number.POSITIVE_INFINITY : budget.deadline - now(),
+                budget?.ms,
+              );
         if (result instanceof Uint8Array) {
           current = result;
           continue;
@@ -447,7 +509,19 @@ export class HookRegistry implements HookRegistrar {
         // The last handler: one `.then` is cheaper than entering an async function.
         if (i === n - 1 && signal === undefined && budget === undefined)
           return this.settleLast(chain, entry, pending, current, isolated);
-        return this.runAsync(chain, entries, i, current, signal, info, isolated, pending, budget);
+        // A timed handler's promise already races its own budget and what is left of the execution's.
+        return this.runAsync(
+          chain,
+          entries,
+          i,
+          current,
+          signal,
+          info,
+          isolated,
+          pending,
+          budget,
+          timeoutMs !== undefined,
+        );
       }
       const stop = this.fail(chain, entry, badReturn(result), signal, isolated);
       if (stop !== undefined) return Promise.reject(stop);
@@ -511,10 +585,33 @@ export class HookRegistry implements HookRegistrar {
     isolated: boolean,
     pending: PromiseLike<unknown> | undefined,
     budget: ExecutionBudget | undefined,
+    pendingRaced = false,
   ): Promise<Uint8Array> {
     if (budget === undefined)
-      return this.runChain(chain, entries, start, input, signal, info, isolated, pending);
-    return this.runBudgeted(chain, entries, start, input, signal, info, isolated, pending, budget);
+      return this.runChain(
+        chain,
+        entries,
+        start,
+        input,
+        signal,
+        info,
+        isolated,
+        pending,
+        undefined,
+        pendingRaced,
+      );
+    return this.runBudgeted(
+      chain,
+      entries,
+      start,
+      input,
+      signal,
+      info,
+      isolated,
+      pending,
+      budget,
+      pendingRaced,
+    );
   }
 
   /** `runChain` under a whole-execution budget: its ExecutionTimeout becomes the execution's `HookTimeout`. */
@@ -528,10 +625,22 @@ export class HookRegistry implements HookRegistrar {
     isolated: boolean,
     pending: PromiseLike<unknown> | undefined,
     budget: ExecutionBudget,
+    pendingRaced = false,
   ): Promise<Uint8Array> {
     let out: Uint8Array;
     try {
-      out = await this.runChain(chain, entries, start, input, signal, info, isolated, pending, budget);
+      out = await this.runChain(
+        chain,
+        entries,
+        start,
+        input,
+        signal,
+        info,
+        isolated,
+        pending,
+        budget,
+        pendingRaced,
+      );
     } catch (error) {
       throw error instanceof ExecutionTimeout ? executionOverrun(chain.name, budget, error) : error;
     }
@@ -549,9 +658,11 @@ export class HookRegistry implements HookRegistrar {
     isolated: boolean,
     pending: PromiseLike<unknown> | undefined,
     budget?: ExecutionBudget,
+    pendingRaced = false,
   ): Promise<Uint8Array> {
     let current = input;
     let waiting = pending;
+    let raced = pendingRaced;
     const deadline = budget?.deadline;
     const budgetMs = budget?.ms;
     const left = (): number => (deadline === undefined ? Number.POSITIVE_INFINITY : deadline - now());
@@ -568,8 +679,10 @@ export class HookRegistry implements HookRegistrar {
         if (waiting !== undefined) {
           const p = waiting;
           waiting = undefined;
+          const alreadyRaced = raced;
+          raced = false;
           out =
-            signal === undefined && deadline === undefined
+            alreadyRaced || (signal === undefined && deadline === undefined)
               ? await p
               : await this.race(p, signal, undefined, undefined, Math.max(0, left()), budgetMs);
         } else if (timeoutMs !== undefined) {
@@ -597,7 +710,11 @@ export class HookRegistry implements HookRegistrar {
     return current;
   }
 
-  /** Calls a handler that has a time budget, with its own signal (aborted on timeout or on the execution's abort). */
+  /**
+   * Calls a handler that has a time budget, with its own signal (aborted on timeout or on the execution's abort). The
+   * signal's controller is made only when the handler reads `info.signal`: a handler that never looks at it costs no
+   * controller and no listener, and a synchronous one no timer either (its overrun is detected when it returns).
+   */
   private callTimed(
     entry: HookEntry,
     data: Uint8Array,
@@ -606,21 +723,19 @@ export class HookRegistry implements HookRegistrar {
     executionLeftMs = Number.POSITIVE_INFINITY,
     executionBudgetMs?: number,
   ): Uint8Array | Promise<unknown> {
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const info = new TimedCallInfo(entry.name, signal);
     const started = now();
     let result: unknown;
     let thenable: boolean;
     try {
-      result = entry.handler(data, { hookName: entry.name, signal: controller.signal });
+      result = entry.handler(data, info);
       thenable = isThenable(result);
     } catch (error) {
-      signal?.removeEventListener('abort', onAbort);
+      info.unlink();
       throw error;
     }
     if (!thenable) {
-      signal?.removeEventListener('abort', onAbort);
+      info.unlink();
       const elapsed = now() - started;
       if (elapsed > timeoutMs) throw new HandlerTimeout(timeoutMs, elapsed);
       if (!(result instanceof Uint8Array)) throw badReturn(result);
@@ -632,11 +747,11 @@ export class HookRegistry implements HookRegistrar {
     return this.race(
       result as PromiseLike<unknown>,
       signal,
-      controller,
+      info,
       ownFirst ? timeoutMs : undefined,
       ownFirst ? remaining : Math.max(0, executionLeftMs - (now() - started)),
       ownFirst ? undefined : executionBudgetMs,
-    ).finally(() => signal?.removeEventListener('abort', onAbort));
+    ).finally(() => info.unlink());
   }
 
   /**
@@ -646,7 +761,7 @@ export class HookRegistry implements HookRegistrar {
   private race(
     pending: PromiseLike<unknown>,
     signal: AbortSignal | undefined,
-    controller: AbortController | undefined,
+    controller: Pick<AbortController, 'abort'> | undefined,
     timeoutMs: number | undefined,
     remainingMs: number,
     executionBudgetMs?: number,

@@ -17,7 +17,15 @@ export { collectCgroupV2Metrics } from './cgroups-v2.js';
 export { clockTicksPerSecond, FALLBACK_CLOCK_TICKS } from './clock-tick.js';
 export { type CollectOptions, collectCgroupMetrics, collectMetrics, type MetricsTarget } from './collect.js';
 export { detectViolations } from './detect-violations.js';
-export { countConnections, parseNetTable, type SocketTable, socketTableFor, TCP_LISTEN } from './proc-net.js';
+export { EventLoopSlicer } from './event-loop-slicer.js';
+export {
+  countConnections,
+  loadSocketTable,
+  parseNetTable,
+  type SocketTable,
+  socketTableFor,
+  TCP_LISTEN,
+} from './proc-net.js';
 export {
   childPids,
   collectProcessMetrics,
@@ -28,6 +36,7 @@ export {
   parseProcStat,
   parseProcStatus,
   processStartTime,
+  socketInodes,
 } from './procfs.js';
 export {
   ResourceMonitor,

@@ -1,5 +1,5 @@
 import { readlinkSync } from 'node:fs';
-import { isErrno, NET_TABLE_LIMIT, readOptionalSync } from './read-file.js';
+import { isErrno, NET_TABLE_LIMIT, readOptional, readOptionalSync } from './read-file.js';
 
 /** TCP state 0x0A, a listening socket: not a connection. */
 export const TCP_LISTEN = 0x0a;
@@ -34,13 +34,7 @@ export function parseNetTable(
  * tick read each namespace's tables once for many processes.
  */
 export function socketTableFor(pid: number, cache?: Map<string, SocketTable>): SocketTable {
-  let ns: string;
-  try {
-    ns = readlinkSync(`/proc/${pid}/ns/net`);
-  } catch (e) {
-    if (!isErrno(e, 'EACCES', 'EPERM')) throw e;
-    ns = `pid:${pid}`; // can't see the namespace id: don't share the cache entry
-  }
+  const ns = netNamespaceOf(pid); // a per-pid key when the namespace can't be seen: never shared
   const hit = cache?.get(ns);
   if (hit) return hit;
   const table: SocketTable = new Set();
@@ -54,6 +48,37 @@ export function socketTableFor(pid: number, cache?: Map<string, SocketTable>): S
   }
   cache?.set(ns, table);
   return table;
+}
+
+/** The network namespace id of `pid` (`net:[…]`), or a per-pid key when it can't be seen. */
+function netNamespaceOf(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch (e) {
+    if (!isErrno(e, 'EACCES', 'EPERM')) throw e;
+    return `pid:${pid}`;
+  }
+}
+
+/**
+ * Fills `cache` with the connection table of `pid`'s network namespace, reading the kernel tables asynchronously (a
+ * read of `/proc/net/tcp` walks the whole connection hash, milliseconds on a busy host: off the event loop). A later
+ * {@link socketTableFor} with the same cache then costs one readlink. Shared by every process of one monitor sweep.
+ */
+export async function loadSocketTable(pid: number, cache: Map<string, SocketTable>): Promise<void> {
+  const ns = netNamespaceOf(pid);
+  if (cache.has(ns)) return;
+  const table: SocketTable = new Set();
+  const inUse = socketsInUse(pid);
+  const texts = await Promise.all(
+    (['tcp', 'tcp6', 'udp', 'udp6'] as const).map(async (proto) =>
+      inUse.get(proto) === 0
+        ? undefined
+        : { proto, text: await readOptional(`/proc/${pid}/net/${proto}`, NET_TABLE_LIMIT) },
+    ),
+  );
+  for (const t of texts) if (t?.text !== undefined) parseNetTable(t.text, t.proto, table);
+  cache.set(ns, table);
 }
 
 /** Counts the socket inodes (of a process' fds) that are connections in `table`. */

@@ -10,7 +10,8 @@ import {
 } from '@plugward/types';
 import { collectMetrics, type MetricsTarget } from './collect.js';
 import { detectViolations } from './detect-violations.js';
-import type { SocketTable } from './proc-net.js';
+import { EventLoopSlicer } from './event-loop-slicer.js';
+import { loadSocketTable, type SocketTable } from './proc-net.js';
 import { processStartTime } from './procfs.js';
 import { validateLimits } from './validate-limits.js';
 import { type UnmountReason, ViolationTracker, type ViolationTrackerOptions } from './violation-tracker.js';
@@ -95,7 +96,9 @@ function positiveMs(name: string, v: number): number {
  * feeds a {@link ViolationTracker} per target and calls `onUnmount` when a tracker says so and `autoUnmount` holds.
  *
  * Ticks never overlap (the next is scheduled after the previous ended, and `tick()` during a tick returns the running
- * one); all targets are read concurrently; a failing, slow or throwing reading is reported to `onError` and never
+ * one); asynchronous readers (cgroups, workers, custom) run concurrently, /proc readers one after the other in slices
+ * of about 0.5 ms between which the event loop runs, with each network namespace's socket table read once per tick
+ * and off the loop; a failing, slow or throwing reading is reported to `onError` and never
  * stops the loop.
  *
  * @example
@@ -242,7 +245,22 @@ export class ResourceMonitor {
     });
     deadline.catch(() => undefined); // only observed through the races below
     try {
-      await Promise.all(entries.map((e) => this.#tickOne(e, netCache, report, ac.signal, deadline)));
+      // /proc readers are synchronous (cheaper than thread-pool reads, see `readCappedSync`): run them one after the
+      // other in slices so the event loop is never held for the whole tick; the other readers are asynchronous and
+      // run concurrently meanwhile.
+      const slicer = new EventLoopSlicer();
+      const concurrent: Promise<void>[] = [];
+      for (const e of entries) {
+        if (e.target.kind !== 'process') {
+          concurrent.push(this.#tickOne(e, netCache, report, ac.signal, deadline));
+          continue;
+        }
+        await slicer.pause();
+        if (e.target.connections ?? true)
+          await loadSocketTable(e.target.pid, netCache).catch(() => undefined);
+        await this.#tickOne(e, netCache, report, ac.signal, deadline);
+      }
+      await Promise.all(concurrent);
     } finally {
       clearTimeout(timer);
     }

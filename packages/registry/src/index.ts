@@ -44,6 +44,15 @@ export {
   type GrantInput,
   resolveGrantedPaths,
 } from './grant-policy.js';
+export {
+  processTierMetrics,
+  type SweepItem,
+  type SweepOptions,
+  type SweepReport,
+  sandboxTierMetrics,
+  sweepMetrics,
+  type TierMetricsOptions,
+} from './monitor.js';
 export { type Placement, type PlacementInput, placePlugin } from './placement.js';
 export {
   DEFAULT_MAX_UNTRUSTED_HANDLERS,

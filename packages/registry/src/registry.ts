@@ -14,6 +14,7 @@ import {
 } from '@plugward/sandbox-linux';
 import { type PluginSecurity, readManifest, type VerifiedArtifact } from '@plugward/security';
 import {
+  type Awaitable,
   DEFAULT_MONITOR_INTERVAL_MS,
   DEFAULT_RESOURCE_LIMITS,
   DEFAULT_SECURITY_POLICY,
@@ -22,6 +23,7 @@ import {
   type FetchRequest,
   type FetchResponse,
   type GrantDecision,
+  type HookCallInfo,
   type HookHandler,
   type HostGrants,
   type IsolationTier,
@@ -50,6 +52,7 @@ import {
   grantInputFor,
   resolveGrantedPaths,
 } from './grant-policy.js';
+import { type SweepItem, sweepMetrics } from './monitor.js';
 import { placePlugin } from './placement.js';
 import { pluginRegistrar } from './plugin-registrar.js';
 import {
@@ -720,37 +723,62 @@ export class PluginRegistry {
     return (req, signal) => broker.fetch(req, signal);
   }
 
-  /** Wraps a plugin's handler: refuses once the plugin is unloading, counts in-flight calls, reports failures. */
+  /**
+   * Wraps a plugin's handler: refuses once the plugin is unloading, counts in-flight calls, reports failures. Not an
+   * async function: a synchronous handler's result goes back as is (no promise, no microtask per call).
+   */
   #guard(entry: Entry, hookName: string, handler: HookHandler): HookHandler {
     const name = entry.info.name;
-    return async (data, info) => {
+    const done = (): void => {
+      entry.inFlight--;
+      if (entry.inFlight === 0) entry.idle?.();
+    };
+    const failed = (e: unknown, info: HookCallInfo, started: number): PluginError => {
+      const err = toPluginError(e, 'HookError', `hook ${hookName} of plugin ${name} failed`, {
+        plugin: name,
+      });
+      if (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason))) {
+        const limit = entry.info.resourceLimits.maxCpuTimeMs;
+        this.#violation(entry, {
+          type: 'HookTimeout',
+          hookName,
+          durationMs: Math.round(performance.now() - started),
+          limitMs: limit,
+        });
+      }
+      const shown = displayError(err);
+      this.#emit('hook-error', { name, hookName, error: shown });
+      return shown;
+    };
+    return (data, info) => {
       if (!entry.alive) {
         throw new PluginError('NotFound', `plugin ${name} was unloaded`, { plugin: name });
       }
       entry.inFlight++;
       const started = performance.now();
+      let out: Awaitable<Uint8Array>;
       try {
-        return await handler(data, info);
+        out = handler(data, info);
       } catch (e) {
-        const err = toPluginError(e, 'HookError', `hook ${hookName} of plugin ${name} failed`, {
-          plugin: name,
-        });
-        if (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason))) {
-          const limit = entry.info.resourceLimits.maxCpuTimeMs;
-          this.#violation(entry, {
-            type: 'HookTimeout',
-            hookName,
-            durationMs: Math.round(performance.now() - started),
-            limitMs: limit,
-          });
-        }
-        const shown = displayError(err);
-        this.#emit('hook-error', { name, hookName, error: shown });
+        const shown = failed(e, info, started);
+        done();
         throw shown;
-      } finally {
-        entry.inFlight--;
-        if (entry.inFlight === 0) entry.idle?.();
       }
+      if (!isPromiseLike(out)) {
+        done();
+        return out;
+      }
+      return Promise.resolve(out).then(
+        (value) => {
+          done();
+          return value;
+        },
+        (e: unknown) => {
+          const shown = failed(e, info, started);
+          done();
+          throw shown;
+        },
+      );
     };
   }
 
@@ -967,7 +995,8 @@ export class PluginRegistry {
 
   /**
    * Starts the resource monitor: every `intervalMs` it reads each Active plugin's metrics, records violations of its
-   * limits and unmounts at the threshold (when autoUnmount). Ticks never overlap; a failed read skips that plugin.
+   * limits and unmounts at the threshold (when autoUnmount). Ticks never overlap; a failed read skips that plugin. A
+   * sweep yields to the event loop every ~0.5 ms and reads shared tables once (see `sweepMetrics`).
    */
   startResourceMonitor(intervalMs = DEFAULT_MONITOR_INTERVAL_MS, signal?: AbortSignal): MonitorHandle {
     if (!Number.isFinite(intervalMs) || intervalMs < 10) {
@@ -976,25 +1005,25 @@ export class PluginRegistry {
     const ctl = new AbortController();
     this.#monitors.add(ctl);
     signal?.addEventListener('abort', () => ctl.abort(), { once: true });
-    const tick = async () => {
-      const entries = [...this.#entries.values()].filter(
-        (e) => e.info.status === 'Active' && e.handle && !e.busy,
-      );
-      await Promise.all(
-        entries.map(async (e) => {
-          try {
-            const m = await e.handle!.metrics();
-            if (ctl.signal.aborted || e.info.status !== 'Active') return;
+    const tick = () =>
+      sweepMetrics(
+        [...this.#entries.values()]
+          .filter((e) => e.info.status === 'Active' && e.handle && !e.busy)
+          .map((e) => monitoredPlugin(e, e.handle as TierHandle)),
+        {
+          signal: ctl.signal,
+          onReading: ({ entry: e, handle }, m) => {
+            // The sweep spans several turns of the event loop: the plugin may have been unloaded or reloaded since.
+            if (ctl.signal.aborted || e.info.status !== 'Active' || e.handle !== handle) return;
             const previous = e.lastMetrics;
             e.lastMetrics = m;
             const judged = withRuntimeAllowance(e.info.resourceLimits, e.info.tier);
             for (const v of detectViolations(m, judged, previous)) this.#violation(e, v);
-          } catch (err) {
-            this.#log(e.info.name, 'debug', `metrics read failed: ${(err as Error).message}`);
-          }
-        }),
+          },
+          onError: ({ entry: e }, err) =>
+            this.#log(e.info.name, 'debug', `metrics read failed: ${(err as Error).message}`),
+        },
       );
-    };
     const loop = async () => {
       while (!ctl.signal.aborted) {
         await tick();
@@ -1057,6 +1086,23 @@ export class PluginRegistry {
       resourceLimits: mergeLimits(manifest.limits ?? {}, this.#hostLimits),
     };
   }
+}
+
+function isPromiseLike(v: unknown): v is PromiseLike<Uint8Array> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** An Active entry as the monitor sweep reads it (connections counted only under a `full` network grant). */
+function monitoredPlugin(entry: Entry, handle: TierHandle): SweepItem & { entry: Entry; handle: TierHandle } {
+  return {
+    name: entry.info.name,
+    tier: entry.info.tier,
+    metrics: (options) => handle.metrics(options),
+    connections: entry.info.grants?.granted.network.mode === 'full',
+    connectionLimit: entry.info.resourceLimits.maxConnections,
+    entry,
+    handle,
+  };
 }
 
 /**

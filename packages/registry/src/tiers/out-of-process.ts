@@ -14,7 +14,6 @@ import {
   PluginProcessClient,
   type WatchedProcess,
 } from '@plugward/ipc';
-import { collectProcessMetrics } from '@plugward/limits';
 import { packageReadOnlyPaths } from '@plugward/sandbox-linux';
 import type { VerifiedArtifact } from '@plugward/security';
 import {
@@ -33,6 +32,7 @@ import {
   type SandboxBackend,
   type SandboxedProcess,
 } from '@plugward/types';
+import { processTierMetrics, sandboxTierMetrics, type TierMetricsOptions } from '../monitor.js';
 import { protocolViolationOf } from '../quotas.js';
 import { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget, readPluginOutput } from './plugin-output.js';
 import { sandboxConfigFor } from './sandbox-config.js';
@@ -160,7 +160,7 @@ interface Started {
   watched: WatchedProcess;
   pid: number | undefined;
   kill(): void;
-  metrics(client: PluginProcessClient): Promise<PluginMetrics>;
+  metrics(client: PluginProcessClient, options?: TierMetricsOptions): Promise<PluginMetrics>;
   oomKilled(): Promise<boolean>;
   /** The plugin's stdout/stderr pipes (never the host's own fds), read by {@link readPluginOutput}. */
   stdout?: unknown;
@@ -189,7 +189,7 @@ function startProcess(dir: string, file: string): Started {
     watched: child,
     pid,
     kill: () => child.kill('SIGKILL'),
-    metrics: () => collectProcessMetrics(pid),
+    metrics: (_client, options) => processTierMetrics(pid, options),
     oomKilled: async () => false,
     stdout: child.stdout,
     stderr: child.stderr,
@@ -271,7 +271,7 @@ async function startSandbox(
     watched,
     pid: proc.pid,
     kill: () => proc.kill('SIGKILL'),
-    metrics: () => proc.metrics(),
+    metrics: (_client, options) => sandboxTierMetrics(proc, options),
     oomKilled: async () => (await proc.exit.catch(() => exitInfo ?? { oomKilled: false })).oomKilled,
     stdout: proc.stdout,
     stderr: proc.stderr,
@@ -437,7 +437,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     tier: opts.tier,
     pid: s.pid,
     exited,
-    metrics: () => s.metrics(client),
+    metrics: (options) => s.metrics(client, options),
     async stop({ callShutdown, timeoutMs }) {
       stopping = true;
       // The plugin is going: nothing more to keep current (and no writes during its shutdown echo back to it).

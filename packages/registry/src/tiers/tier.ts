@@ -1,4 +1,5 @@
 import type { IsolationTier, PluginMetrics } from '@plugward/types';
+import type { TierMetricsOptions } from '../monitor.js';
 
 /** How a plugin's process or worker ended on its own. */
 export interface TierExit {
@@ -18,7 +19,8 @@ export interface TierHandle {
   readonly pid: number | undefined;
   /** Settles when the plugin's process/worker ends without being asked to; never settles in process. */
   readonly exited: Promise<TierExit>;
-  metrics(): Promise<PluginMetrics>;
+  /** One reading; `options` carries a monitor sweep's shared state (see `sweepMetrics`). */
+  metrics(options?: TierMetricsOptions): Promise<PluginMetrics>;
   /**
    * Stops the plugin: calls its `shutdown` when `callShutdown` (bounded by `timeoutMs`), then releases it (unloads the
    * library, ends the process). Never throws; returns the shutdown error, if any, for the record.

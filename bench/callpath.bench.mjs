@@ -1,0 +1,198 @@
+// The call path users take — `PluginRegistry` → `hooks.execute` of a 64-byte echo hook — at every tier, beside the
+// floor of its parts measured in the same run: bare `HookRegistry.execute` (in process), a raw MessagePort echo worker
+// (worker tier), a raw Unix-socket echo child and `fork` IPC (process tier), the same raw echo child inside the
+// sandbox (sandbox tier). Rounds interleaved (every case once per round, rotating order), µs per call, median of rounds
+// with the spread. Targets are issue 17's goals. A case that can't run here is a row with `meets: false` and the
+// reason. Not yet here (open): piscina `run()` and Extism `call` as peers.
+import { fork, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import {
+  checkSandboxSupport,
+  defaultSandboxConfig,
+  generateKeyPair,
+  HookRegistry,
+  LinuxSandbox,
+  PluginRegistry,
+  PluginSecurity,
+  readManifest,
+  toHex,
+  trustEntryFromManifest,
+  writeSignedManifest,
+} from '@plugward/registry';
+import { notRun, stats, writeReport } from './report.mjs';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+// `CALLPATH_TIERS=in-process,worker` runs only those tiers (the others are then rows not run, with that reason).
+const TIERS = new Set((process.env.CALLPATH_TIERS ?? 'in-process,worker,process,sandbox').split(','));
+const CALLS = { fast: 20_000, ipc: 1_500 };
+const payload = new Uint8Array(64).fill(7);
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-call-'));
+const artifact = path.join(dir, 'echo.mjs');
+fs.writeFileSync(
+  artifact,
+  `export default { name: 'echo', version: '1.0.0', author: 'bench', init() {},
+     registerHooks(h) { h.register('echo', 200, (d) => d); } };`,
+);
+const keys = generateKeyPair();
+await writeSignedManifest(
+  { artifactPath: artifact, name: 'echo', version: '1.0.0', author: 'bench', kind: 'js' },
+  keys.privateKey,
+);
+const security = new PluginSecurity(
+  { onlyTrusted: true },
+  [toHex(keys.publicKey)],
+  [trustEntryFromManifest(await readManifest(artifact), keys.publicKey)],
+);
+
+// A raw echo over fd 3 (a Unix socket pair, as the process and sandbox tiers use): what IPC costs without Plugward.
+const rawEcho = path.join(dir, 'raw-echo.cjs');
+fs.writeFileSync(
+  rawEcho,
+  `const s = new (require('node:net').Socket)({ fd: 3, readable: true, writable: true });
+   s.on('data', (d) => s.write(d)); s.on('end', () => process.exit(0));`,
+);
+const forkEcho = path.join(dir, 'fork-echo.cjs');
+fs.writeFileSync(forkEcho, `process.on('message', (m) => process.send(m));`);
+const workerEcho = `const { parentPort } = require('node:worker_threads');
+  parentPort.on('message', (m) => parentPort.postMessage(m));`;
+
+/** A request/response over a byte stream: write 64 B, wait for 64 B back. */
+function streamCaller(socket) {
+  let want = 0;
+  let resolve;
+  socket.on('data', (d) => {
+    want -= d.length;
+    if (want <= 0) resolve();
+  });
+  return () =>
+    new Promise((r) => {
+      resolve = r;
+      want = payload.length;
+      socket.write(payload);
+    });
+}
+
+function portCaller(port) {
+  let resolve;
+  port.on('message', () => resolve());
+  return () =>
+    new Promise((r) => {
+      resolve = r;
+      port.postMessage(payload);
+    });
+}
+
+async function registryAt(tier, sandbox) {
+  const registry = new PluginRegistry({ security, sandbox, defaultTier: tier, log: () => {} });
+  await registry.loadPlugin(artifact, 'trusted');
+  const out = await registry.hooks.execute('echo', payload);
+  if (out.length !== 64 || out[0] !== 7) throw new Error(`echo at ${tier} answered wrong`);
+  return { call: () => registry.hooks.execute('echo', payload), close: () => registry.close() };
+}
+
+const support = await checkSandboxSupport();
+const sandbox = support.supported ? new LinuxSandbox() : undefined;
+const unsupported = sandbox
+  ? undefined
+  : `sandbox unsupported here: ${support.features
+      .filter((f) => !f.available)
+      .map((f) => `${f.feature} (${f.detail})`)
+      .join('; ')}`;
+
+const cases = {};
+const bare = new HookRegistry();
+bare.register('echo', 200, (d) => d);
+if (TIERS.has('in-process')) {
+  cases.bareHooks = { calls: CALLS.fast, call: () => bare.execute('echo', payload), close: () => undefined };
+  cases.inProcess = { calls: CALLS.fast, ...(await registryAt('in-process')) };
+}
+
+if (TIERS.has('worker')) {
+  const w = new Worker(workerEcho, { eval: true });
+  cases.rawPort = { calls: CALLS.ipc, call: portCaller(w), close: () => w.terminate() };
+  cases.worker = { calls: CALLS.ipc, ...(await registryAt('worker')) };
+}
+
+if (TIERS.has('process')) {
+  const raw = spawn(process.execPath, [rawEcho], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+  cases.rawUds = { calls: CALLS.ipc, call: streamCaller(raw.stdio[3]), close: () => raw.kill() };
+  const f = fork(forkEcho, { serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await once(f, 'spawn');
+  {
+    let resolve;
+    f.on('message', () => resolve());
+    const arr = Array.from(payload);
+    cases.forkIpc = {
+      calls: CALLS.ipc,
+      call: () =>
+        new Promise((r) => {
+          resolve = r;
+          f.send(arr);
+        }),
+      close: () => f.kill(),
+    };
+  }
+  cases.process = { calls: CALLS.ipc, ...(await registryAt('process')) };
+}
+
+let sbxRaw;
+if (sandbox && TIERS.has('sandbox')) {
+  sbxRaw = await sandbox.spawn({
+    command: process.execPath,
+    args: [rawEcho],
+    readOnlyPaths: [dir],
+    config: defaultSandboxConfig(),
+    label: 'bench-raw-echo',
+  });
+  cases.rawUdsSandbox = { calls: CALLS.ipc, call: streamCaller(sbxRaw.ipc), close: () => sbxRaw.kill() };
+  cases.sandbox = { calls: CALLS.ipc, ...(await registryAt('sandbox', sandbox)) };
+}
+
+async function timeOne(c) {
+  const t0 = performance.now();
+  for (let i = 0; i < c.calls; i++) await c.call();
+  return ((performance.now() - t0) * 1000) / c.calls;
+}
+
+const names = Object.keys(cases);
+const samples = Object.fromEntries(names.map((n) => [n, []]));
+for (const n of names) await timeOne({ ...cases[n], calls: Math.ceil(cases[n].calls / 4) }); // warm-up
+for (let r = 0; r < ROUNDS; r++) {
+  for (let j = 0; j < names.length; j++) {
+    const n = names[(j + r) % names.length];
+    samples[n].push(await timeOne(cases[n]));
+  }
+}
+for (const n of names) await cases[n].close();
+fs.rmSync(dir, { recursive: true, force: true });
+
+const st = Object.fromEntries(names.map((n) => [n, stats(samples[n])]));
+const f3 = (x) => Number(x.toFixed(3));
+const row = (caseName, ours, base, baselineName, target) =>
+  st[ours] === undefined || st[base] === undefined
+    ? notRun(
+        caseName,
+        baselineName,
+        target,
+        ours === 'sandbox' && unsupported ? unsupported : 'not selected (CALLPATH_TIERS)',
+      )
+    : {
+        case: caseName,
+        ours: f3(st[ours].median),
+        spread: `${f3(st[ours].p10)}–${f3(st[ours].p90)} (baseline ${f3(st[base].p10)}–${f3(st[base].p90)})`,
+        baseline: f3(st[base].median),
+        baselineName,
+        target,
+      };
+writeReport('callpath', 'µs per call (median of rounds)', [
+  row('in process: PluginRegistry hook', 'inProcess', 'bareHooks', 'bare HookRegistry.execute', 0.5),
+  row('worker tier: PluginRegistry hook', 'worker', 'rawPort', 'raw MessagePort echo', 0.9),
+  row('process tier: PluginRegistry hook', 'process', 'rawUds', 'raw UDS echo child', 0.9),
+  row('process tier: PluginRegistry hook', 'process', 'forkIpc', 'fork IPC (JSON)', 1),
+  row('sandbox tier: PluginRegistry hook', 'sandbox', 'rawUdsSandbox', 'raw UDS echo in bwrap', 0.9),
+]);

@@ -1,0 +1,257 @@
+// The monitor sweep (issue 17): it reads shared tables once and yields to the event loop, and it still catches what a
+// hostile or broken plugin does between hook calls — memory it holds, connections it keeps open (under a `full`
+// network grant) — at the process tier, from the attacker's side: the plugin's goal fails (it is unmounted), the host
+// still serves, and its process is gone.
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  PluginRegistry,
+  type PluginSecurity,
+  type RegistryEvents,
+  type SweepItem,
+  sweepMetrics,
+} from '../dist/index.js';
+import {
+  dec,
+  enc,
+  FAST_UNMOUNT,
+  Fixtures,
+  NO_GRANTS,
+  pidAlive,
+  sandboxOrReason,
+  tempDir,
+} from './helpers.js';
+
+const MEMHOG = `
+export default {
+  name: 'memhog', version: '1.0.0', author: 'registry tests',
+  async init() {},
+  async registerHooks(h) {
+    await h.register('hog', 200, async () => {
+      // Off the V8 heap and touched, so it is resident: 160 MiB over a 16 MiB limit (+ the runtime's allowance).
+      globalThis.kept = Buffer.alloc(160 * 1024 * 1024, 7);
+      return new TextEncoder().encode('holding');
+    });
+  },
+  shutdown() {},
+};
+`;
+
+const HOARDER = `
+const dec = new TextDecoder();
+const kept = [];
+export default {
+  name: 'hoarder', version: '1.0.0', author: 'registry tests',
+  async init() {},
+  async registerHooks(h) {
+    await h.register('hoard', 200, async (d) => {
+      const net = await import('node:net');
+      const port = Number(dec.decode(d));
+      for (let i = 0; i < 12; i++) {
+        await new Promise((resolve, reject) => {
+          const s = net.connect(port, '127.0.0.1', resolve);
+          s.on('error', reject);
+          kept.push(s);
+        });
+      }
+      return new TextEncoder().encode('hoarding ' + kept.length);
+    });
+  },
+  shutdown() {},
+};
+`;
+
+const ECHO = `
+export default {
+  name: 'echo', version: '1.0.0', author: 'registry tests',
+  async init() {},
+  async registerHooks(h) { await h.register('echo', 200, (d) => d); },
+  shutdown() {},
+};
+`;
+
+const tmp = tempDir('sweep');
+const fx = new Fixtures(tmp.dir);
+let memhog: string;
+let hoarder: string;
+let echo: string;
+let security: PluginSecurity;
+let sandbox: Awaited<ReturnType<typeof sandboxOrReason>>['sandbox'];
+let reason: string | undefined;
+let server: net.Server;
+let port = 0;
+const accepted: net.Socket[] = [];
+
+beforeAll(async () => {
+  memhog = await fx.js('memhog.mjs', MEMHOG, {
+    name: 'memhog',
+    kind: 'js',
+    limits: { maxHeapBytes: 16 * 1024 * 1024 },
+  });
+  await fx.trust(memhog);
+  hoarder = await fx.js('hoarder.mjs', HOARDER, {
+    name: 'hoarder',
+    kind: 'js',
+    limits: { maxConnections: 4 },
+    requirements: { ...NO_GRANTS(), network: { mode: 'full' } },
+  });
+  await fx.trust(hoarder);
+  echo = await fx.js('echo.mjs', ECHO, { name: 'echo', kind: 'js' });
+  await fx.trust(echo);
+  security = await fx.security();
+  ({ sandbox, reason } = await sandboxOrReason());
+  server = net.createServer((s) => {
+    accepted.push(s);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as { port: number }).port;
+});
+afterAll(async () => {
+  for (const s of accepted) s.destroy();
+  await new Promise((r) => server.close(r));
+  tmp.remove();
+});
+
+async function until(cond: () => boolean, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
+describe('the registry monitor sweep', () => {
+  it('catches a plugin holding memory past its limit between calls, unmounts it, and the host still serves', async () => {
+    await using registry = new PluginRegistry({
+      security,
+      defaultTier: 'process',
+      unmountBehavior: FAST_UNMOUNT,
+      log: () => {},
+    });
+    const violations: RegistryEvents['violation'][] = [];
+    const unloaded: RegistryEvents['unloaded'][] = [];
+    registry.on('violation', (v) => violations.push(v));
+    registry.on('unloaded', (u) => unloaded.push(u));
+    await registry.loadPlugin(memhog, 'trusted');
+    await registry.loadPlugin(echo, 'trusted');
+    const pid = registry.getPluginInfo('memhog')?.pid as number;
+    expect(dec.decode(await registry.hooks.execute('hog', new Uint8Array()))).toBe('holding');
+    const monitor = registry.startResourceMonitor(30);
+    await until(() => unloaded.length > 0);
+    monitor.stop();
+    expect(violations.filter((v) => v.name === 'memhog').map((v) => v.violation.type)).toContain(
+      'HeapMemory',
+    );
+    expect(violations.some((v) => v.name === 'echo')).toBe(false);
+    expect(unloaded).toEqual([{ name: 'memhog', reason: 'violations' }]);
+    await until(() => !pidAlive(pid), 5000);
+    expect(pidAlive(pid)).toBe(false);
+    expect(dec.decode(await registry.hooks.execute('echo', enc.encode('still here')))).toBe('still here');
+  });
+
+  it.each(['process', 'sandbox'] as const)(
+    'counts the connections of a plugin with a full network grant and unmounts it past its limit (%s)',
+    async (tier) => {
+      if (tier === 'sandbox' && !sandbox) {
+        console.warn(`!!! SKIPPED: sandbox unsupported here (${reason})`);
+        return;
+      }
+      await using registry = new PluginRegistry({
+        security,
+        defaultTier: 'process',
+        tierOverrides: { hoarder: tier },
+        ...(sandbox ? { sandbox } : {}),
+        unmountBehavior: FAST_UNMOUNT,
+        log: () => {},
+      });
+      const violations: RegistryEvents['violation'][] = [];
+      const unloaded: RegistryEvents['unloaded'][] = [];
+      registry.on('violation', (v) => violations.push(v));
+      registry.on('unloaded', (u) => unloaded.push(u));
+      await registry.loadPlugin(hoarder, 'trusted');
+      await registry.loadPlugin(echo, 'trusted');
+      expect(registry.getPluginInfo('hoarder')?.tier).toBe(tier);
+      const pid = registry.getPluginInfo('hoarder')?.pid as number;
+      const before = accepted.length;
+      expect(dec.decode(await registry.hooks.execute('hoard', enc.encode(String(port))))).toBe('hoarding 12');
+      const monitor = registry.startResourceMonitor(30);
+      await until(() => unloaded.length > 0);
+      monitor.stop();
+      const conns = violations.filter((v) => v.name === 'hoarder' && v.violation.type === 'Connections');
+      expect(conns.length).toBeGreaterThan(0);
+      expect(conns[0]?.violation).toMatchObject({ type: 'Connections', used: 12, limit: 4 });
+      expect(unloaded).toEqual([{ name: 'hoarder', reason: 'violations' }]);
+      await until(() => !pidAlive(pid), 5000);
+      expect(pidAlive(pid)).toBe(false);
+      // Its connections died with it.
+      await until(() => accepted.slice(before).every((s) => s.destroyed || s.readableEnded), 5000);
+      expect(accepted.slice(before).every((s) => s.destroyed || s.readableEnded)).toBe(true);
+      expect(dec.decode(await registry.hooks.execute('echo', enc.encode('ok')))).toBe('ok');
+    },
+  );
+});
+
+describe('sweepMetrics', () => {
+  it('yields to the event loop between slices of synchronous readings', async () => {
+    let spun = 0;
+    const items: SweepItem[] = Array.from({ length: 40 }, (_, i) => ({
+      name: `p${i}`,
+      tier: 'process',
+      connections: false,
+      metrics: async () => {
+        // A synchronous reading of ~0.2 ms, as a /proc read of a busy process can be.
+        const end = performance.now() + 0.2;
+        while (performance.now() < end) spun++;
+        return { timestamp: Date.now(), source: 'procfs' };
+      },
+    }));
+    let ranDuringSweep = false;
+    let done = false;
+    setImmediate(() => {
+      ranDuringSweep = !done;
+    });
+    const readings: string[] = [];
+    const report = await sweepMetrics(items, {
+      sliceMs: 0.5,
+      onReading: (item) => readings.push(item.name),
+      onError: (_item, e) => {
+        throw e;
+      },
+    });
+    done = true;
+    expect(spun).toBeGreaterThan(0);
+    expect(readings).toHaveLength(40);
+    // 40 × 0.2 ms in slices of 0.5 ms: the loop ran between slices (the sweep did not hold it for 8 ms).
+    expect(report.yields).toBeGreaterThanOrEqual(5);
+    expect(ranDuringSweep).toBe(true);
+  });
+
+  it('does not read in-process plugins, reads workers concurrently, stops when aborted, and reports failures', async () => {
+    const order: string[] = [];
+    const mk = (name: string, tier: SweepItem['tier'], fail = false): SweepItem => ({
+      name,
+      tier,
+      connections: false,
+      metrics: async () => {
+        order.push(name);
+        if (fail) throw new Error('gone');
+        return { timestamp: Date.now(), source: 'procfs' };
+      },
+    });
+    const errors: string[] = [];
+    const report = await sweepMetrics(
+      [mk('inproc', 'in-process'), mk('w', 'worker'), mk('p', 'process'), mk('bad', 'sandbox', true)],
+      { onReading: () => undefined, onError: (item) => errors.push(item.name) },
+    );
+    expect(order).not.toContain('inproc');
+    expect(order.sort()).toEqual(['bad', 'p', 'w']);
+    expect(report).toMatchObject({ readings: 2, errors: 1 });
+    expect(errors).toEqual(['bad']);
+    const ac = new AbortController();
+    ac.abort();
+    const none = await sweepMetrics([mk('p2', 'process')], {
+      signal: ac.signal,
+      onReading: () => undefined,
+      onError: () => undefined,
+    });
+    expect(none.readings).toBe(0);
+  });
+});
