@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readManifest } from '@plugward/security';
-import { DEFAULT_RESOURCE_LIMITS, isPluginError, MINIMAL_REQUIREMENTS } from '@plugward/types';
+import { DEFAULT_RESOURCE_LIMITS, displayText, isPluginError, MINIMAL_REQUIREMENTS } from '@plugward/types';
 import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
 import { securityFromOptions, TRUST_KEY_OPTIONS } from '../keys.js';
 
@@ -63,16 +63,22 @@ export const inspect: Command = {
       limits,
       requirements,
     };
+    // Every field of the manifest is the publisher's text (and the file name the attacker's choice): escaped and
+    // bounded, so a manifest can't forge lines or drive the terminal of the person inspecting it.
+    const show = (v: unknown, max?: number) => displayText(v, max);
+    const list = (keys: readonly string[]) =>
+      show(keys.slice(0, 32).join(', ') + (keys.length > 32 ? `, … (${keys.length} in all)` : ''), 600);
+    const paths = requirements.filesystem.mode === 'none' ? '' : ` [${list(requirements.filesystem.paths)}]`;
     const lines = [
-      `${manifest.name}@${manifest.version} (${manifest.kind}) by ${manifest.author}`,
-      ...(manifest.description ? [`  ${manifest.description.split('\n')[0]}`] : []),
-      `artifact   ${manifest.artifact.file}, ${manifest.artifact.size} bytes`,
+      `${show(manifest.name, 214)}@${show(manifest.version, 64)} (${show(manifest.kind, 16)}) by ${show(manifest.author)}`,
+      ...(manifest.description ? [`  ${show(manifest.description.split('\n')[0], 400)}`] : []),
+      `artifact   ${show(manifest.artifact.file)}, ${manifest.artifact.size} bytes`,
       `sha3-512   ${manifest.artifact.sha3_512}`,
-      `integrity  ${integrity.ok ? 'matches the manifest' : `MISMATCH — ${integrity.error}`}`,
-      `signature  key ${manifest.signature.keyId}: ${signature.status}${signature.error ? ` — ${signature.error}` : ''}`,
+      `integrity  ${integrity.ok ? 'matches the manifest' : `MISMATCH — ${show(integrity.error, 600)}`}`,
+      `signature  key ${manifest.signature.keyId}: ${signature.status}${signature.error ? ` — ${show(signature.error, 600)}` : ''}`,
       `trust      ${listPath === undefined ? 'not checked (give --list)' : trusted ? 'on the trust list' : 'NOT trusted'}`,
       `limits     heap ${limits.maxHeapBytes} B, cpu ${limits.maxCpuTimeMs} ms/call, fds ${limits.maxFileDescriptors}, threads ${limits.maxThreads}, connections ${limits.maxConnections}`,
-      `requires   network ${requirements.network.mode}, filesystem ${requirements.filesystem.mode}, context read [${requirements.context.read.join(', ')}] write [${requirements.context.write.join(', ')}]`,
+      `requires   network ${requirements.network.mode}, filesystem ${requirements.filesystem.mode}${paths}, context read [${list(requirements.context.read)}] write [${list(requirements.context.write)}]`,
     ];
     output(io, values.json, result, lines.join('\n'));
     const failed = !integrity.ok || signature.status === 'invalid' || (listPath !== undefined && !trusted);
