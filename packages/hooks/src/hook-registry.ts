@@ -557,6 +557,8 @@ export class HookRegistry implements HookRegistrar {
     const left = (): number => (deadline === undefined ? Number.POSITIVE_INFINITY : deadline - now());
     // Read before the first await, so this is the configuration the execution started with.
     const chainTimeout = chain.timeoutMs;
+    // What the timed handlers of this execution share (an owner charges its handlers' time to one call budget).
+    const execution = {};
     for (let i = start; i < entries.length; i++) {
       const entry = entries[i]!;
       if (waiting === undefined && signal?.aborted) throw abortedError(chain.name, signal);
@@ -573,7 +575,7 @@ export class HookRegistry implements HookRegistrar {
               ? await p
               : await this.race(p, signal, undefined, undefined, Math.max(0, left()), budgetMs);
         } else if (timeoutMs !== undefined) {
-          const r = this.callTimed(entry, current, signal, timeoutMs, left(), budgetMs);
+          const r = this.callTimed(entry, current, signal, timeoutMs, left(), budgetMs, execution);
           out = r instanceof Uint8Array ? r : await r;
         } else {
           out = entry.handler(current, info);
@@ -605,6 +607,7 @@ export class HookRegistry implements HookRegistrar {
     timeoutMs: number,
     executionLeftMs = Number.POSITIVE_INFINITY,
     executionBudgetMs?: number,
+    execution?: object,
   ): Uint8Array | Promise<unknown> {
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(signal?.reason);
@@ -613,7 +616,12 @@ export class HookRegistry implements HookRegistrar {
     let result: unknown;
     let thenable: boolean;
     try {
-      result = entry.handler(data, { hookName: entry.name, signal: controller.signal });
+      result = entry.handler(
+        data,
+        execution === undefined
+          ? { hookName: entry.name, signal: controller.signal }
+          : { hookName: entry.name, signal: controller.signal, execution },
+      );
       thenable = isThenable(result);
     } catch (error) {
       signal?.removeEventListener('abort', onAbort);

@@ -7,6 +7,7 @@ import {
   isPluginError,
   PluginError,
 } from '@plugward/types';
+import { CallBudget } from './call-budget.js';
 import { checkHookGrant } from './grant-policy.js';
 import { isolatedHandler } from './isolated-handler.js';
 
@@ -36,6 +37,8 @@ export interface PluginRegistrarOptions {
  * `failuresFailCall`.
  */
 export function pluginRegistrar(o: PluginRegistrarOptions): HookRegistrar {
+  // One per-call budget for all of the plugin's isolated handlers (per hook execution, whichever hook).
+  let callBudget: CallBudget | undefined;
   return {
     register: (hookName: string, priority: number, handler: HookHandler) => {
       if (!o.isOpen()) {
@@ -64,9 +67,15 @@ export function pluginRegistrar(o: PluginRegistrarOptions): HookRegistrar {
         return o.hooks.register(hookName, priority, guarded, { owner: o.name, timeoutMs: budget });
       }
       // It enforces its own budget, so the registry's timer (which would reject the whole call) is only a backstop.
-      const isolated = isolatedHandler(guarded, budget, (error, kind) => {
-        if (kind === 'bad-return' && isPluginError(error)) o.onBadReturn(hookName, error);
-      });
+      callBudget ??= new CallBudget(budget);
+      const isolated = isolatedHandler(
+        guarded,
+        budget,
+        (error, kind) => {
+          if (kind === 'bad-return' && isPluginError(error)) o.onBadReturn(hookName, error);
+        },
+        callBudget,
+      );
       return o.hooks.register(hookName, priority, isolated, { owner: o.name, timeoutMs: budget + 1000 });
     },
   };

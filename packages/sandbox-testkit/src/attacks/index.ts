@@ -1,4 +1,5 @@
 import type { AttackDefinition } from '../attack.js';
+import { budgetAttacks } from './budgets.js';
 import { cpuAttacks } from './cpu.js';
 import { grantAttacks } from './grants.js';
 import { hookAttacks } from './hooks.js';
@@ -18,4 +19,5 @@ export const ATTACKS: readonly AttackDefinition[] = Object.freeze([
   ...cpuAttacks,
   ...kernelAttacks,
   ...hookAttacks,
+  ...budgetAttacks,
 ]);
