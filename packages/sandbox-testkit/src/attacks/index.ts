@@ -8,6 +8,7 @@ import { identityAttacks } from './identity.js';
 import { kernelAttacks } from './kernel.js';
 import { lifecycleAttacks } from './lifecycle.js';
 import { quotaAttacks } from './quotas.js';
+import { supplyChainAttacks } from './supply-chain.js';
 
 /** Every attack of the kit, in report order. */
 export const ATTACKS: readonly AttackDefinition[] = Object.freeze([
@@ -20,4 +21,5 @@ export const ATTACKS: readonly AttackDefinition[] = Object.freeze([
   ...kernelAttacks,
   ...hookAttacks,
   ...budgetAttacks,
+  ...supplyChainAttacks,
 ]);
