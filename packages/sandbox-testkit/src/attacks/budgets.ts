@@ -52,7 +52,8 @@ export const budgetAttacks: readonly AttackDefinition[] = [
         }
         times.push(Math.round(performance.now() - t0));
       }
-      const slack = 500;
+      // Slack for a loaded machine; on main the call took 4 × 800 ms.
+      const slack = 1000;
       const worst = Math.max(...times);
       return {
         escaped: worst > CALL_BUDGET_MS + slack,

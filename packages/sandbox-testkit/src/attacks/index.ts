@@ -1,6 +1,8 @@
 import type { AttackDefinition } from '../attack.js';
+import { amplifyAttacks } from './amplify.js';
 import { budgetAttacks } from './budgets.js';
 import { cpuAttacks } from './cpu.js';
+import { descriptorAttacks } from './descriptors.js';
 import { grantAttacks } from './grants.js';
 import { hookAttacks } from './hooks.js';
 import { hostIoAttacks } from './host-io.js';
@@ -21,5 +23,7 @@ export const ATTACKS: readonly AttackDefinition[] = Object.freeze([
   ...kernelAttacks,
   ...hookAttacks,
   ...budgetAttacks,
+  ...descriptorAttacks,
+  ...amplifyAttacks,
   ...supplyChainAttacks,
 ]);
