@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AttackDefinition } from '../attack.js';
@@ -66,6 +66,47 @@ export const supplyChainAttacks: readonly AttackDefinition[] = [
         evidence: leaked.length
           ? `the host quoted a secret it read through the symlink: ${JSON.stringify(leaked[0]!.slice(0, 140))}`
           : `${texts.length} host-visible texts, none quotes the secrets (e.g. ${JSON.stringify((texts.find(Boolean) ?? '').slice(0, 100))})`,
+      };
+    },
+  },
+  {
+    id: 'supply-chain.artifact-symlink-hash-oracle',
+    class: 'supply-chain',
+    title: "an artifact symlinked to a host secret does not make the host reveal the secret's hash",
+    tries:
+      'plants an artifact that is a symlink to a root-only, low-entropy secret (a 6-digit PIN) beside a stranger-signed manifest, so that the host hashes the secret as root and reports the hash it found (brute-forced offline in a second)',
+    async run(scene) {
+      const secretsDir = path.join(scene.dir, 'host-secrets');
+      fs.mkdirSync(secretsDir, { mode: 0o700 });
+      const pin = String(randomInt(0, 1_000_000)).padStart(6, '0');
+      const secret = path.join(secretsDir, 'pin');
+      fs.writeFileSync(secret, pin, { mode: 0o600 });
+      const found = createHash('sha3-512').update(pin).digest('hex');
+      const name = scene.pluginName('oracle');
+      // Signed over a decoy, then the decoy is swapped for the symlink: the attacker can't read the secret.
+      const artifact = await scene.jsPlugin({ name }, { subdir: 'plant' });
+      fs.rmSync(artifact);
+      fs.symlinkSync(secret, artifact);
+      const registry = await scene.start();
+      const texts: string[] = [];
+      try {
+        const report = await registry.scanDirectoryReport(path.dirname(artifact));
+        texts.push(...report.skipped.flatMap((s) => errorTexts(s.error)));
+      } catch (e) {
+        texts.push(...errorTexts(e));
+      }
+      const load = await scene.loadUntrusted(artifact);
+      if (!load.loaded) texts.push(...errorTexts(load.error));
+      texts.push(...scene.logs.map((l) => l.message));
+      texts.push(...registry.getAllPlugins().map((p) => `${p.error ?? ''} ${p.hash ?? ''}`));
+      const leaked = texts.filter((t) => t.includes(found.slice(0, 16)));
+      return {
+        escaped: leaked.length > 0 || load.loaded,
+        evidence: load.loaded
+          ? 'the host loaded a plugin whose artifact is a host secret'
+          : leaked.length
+            ? `the host reported the secret's SHA3-512 (${found.slice(0, 16)}…): ${JSON.stringify(leaked[0]!.slice(0, 120))}`
+            : `refused (${load.error.code}); ${texts.length} host-visible texts, none carries the secret's hash`,
       };
     },
   },
