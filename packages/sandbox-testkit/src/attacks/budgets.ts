@@ -1,5 +1,6 @@
 import { DEFAULT_RESOURCE_LIMITS } from '@plugward/types';
 import type { AttackDefinition } from '../attack.js';
+import { processesMatching } from '../leftovers.js';
 import { withTimeout } from '../scene.js';
 import { refusedAtLoad } from './verdict.js';
 
@@ -92,6 +93,37 @@ export const budgetAttacks: readonly AttackDefinition[] = [
       return {
         escaped: count > limit,
         evidence: `the host's log sink got ${count} stdout lines from the plugin (bound ${limit}); plugin ${registry.getPluginInfo(name)?.status}`,
+      };
+    },
+  },
+  {
+    id: 'cpu.shutdown-never-returns',
+    class: 'cpu',
+    title: 'a plugin whose shutdown never returns cannot hold its unload or outlive it',
+    tries:
+      'disarms process.exit, keeps its event loop busy, and answers Shutdown never (a shutdown() that awaits forever while spinning a timer)',
+    async run(scene) {
+      const registry = await scene.start();
+      const name = scene.pluginName('noshut');
+      const { load } = await scene.attack(
+        await scene.jsPlugin({
+          name,
+          init: 'process.exit = () => {}; process.reallyExit = () => {}; setInterval(() => {}, 1000);',
+          shutdown: 'await new Promise(() => {});',
+        }),
+      );
+      if (!load.loaded) return refusedAtLoad(load);
+      const t0 = performance.now();
+      let outcome = 'resolved';
+      await registry.unloadPlugin(name).catch((e: Error & { code?: string }) => {
+        outcome = `rejected (${e.code})`;
+      });
+      const ms = Math.round(performance.now() - t0);
+      const alive = processesMatching(scene.nonce).length;
+      // The default cleanup budget is 5 s, then 2 s for the exit and 5 s for the kill.
+      return {
+        escaped: ms > 15_000 || alive > 0,
+        evidence: `unloadPlugin ${outcome} after ${ms} ms; ${alive} plugin process(es) alive then; status ${registry.getPluginInfo(name)?.status}`,
       };
     },
   },
