@@ -205,8 +205,10 @@ describe('full path', () => {
     // The plugin starts burning CPU outside any hook call; the monitor's cgroup readings catch it (High severity,
     // three unmount).
     expect(dec.decode(await registry.hooks.execute('spin', new Uint8Array()))).toBe('spinning');
-    const monitor = registry.startResourceMonitor(400);
-    await until(() => events.unloaded.some((e) => e.name === 'path-js'), 15_000, 'auto-unmount');
+    // A 1 s interval: the spinner must burn > 150 ms (15% of a core) per reading, which it does even on a loaded
+    // machine (at 400 ms it needed 37.5%, and a busy CI machine sometimes didn't give it that).
+    const monitor = registry.startResourceMonitor(1000);
+    await until(() => events.unloaded.some((e) => e.name === 'path-js'), 20_000, 'auto-unmount');
     monitor.stop();
     const cpu = events.violation.filter((v) => v.name === 'path-js' && v.violation.type === 'CpuTime');
     expect(cpu.length).toBeGreaterThanOrEqual(3);

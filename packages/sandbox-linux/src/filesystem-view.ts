@@ -120,8 +120,44 @@ const NOT_RUNTIME = /\.(map|md|markdown|ts|mts|cts|c|cc|cpp|h|hh|hpp|inc|S|def)$
  * {@link HOST_COPY_LIMITS} stays bound.
  */
 export function copyHostBinds(ops: readonly ViewOp[]): ViewOp[] {
+  return copyHostBindsWithMoves(ops).ops;
+}
+
+/**
+ * Sandbox paths that are mounts of their own (the plugin's noexec scratch `/tmp` and `/dev/shm`, `/dev`, `/proc`,
+ * `/sys`): a host path under one of them (a checkout in `/tmp`) can't be copied to the same path — it would land on
+ * the plugin's writable, noexec scratch space — so its copy goes under {@link HOST_COPY_PREFIX} instead.
+ */
+export const SANDBOX_MOUNT_PREFIXES: readonly string[] = ['/tmp', '/dev', '/proc', '/sys'];
+
+/** Where {@link copyHostBindsWithMoves} puts copies of host paths that fall under {@link SANDBOX_MOUNT_PREFIXES}. */
+export const HOST_COPY_PREFIX = '/plugward-host';
+
+function copyTarget(p: string): string {
+  return SANDBOX_MOUNT_PREFIXES.some((m) => p === m || p.startsWith(`${m}/`)) ? HOST_COPY_PREFIX + p : p;
+}
+
+/**
+ * {@link copyHostBinds}, also returning the `[host path, path inside]` pairs of the copies that had to move (see
+ * {@link SANDBOX_MOUNT_PREFIXES}), so the caller can rewrite arguments that name them.
+ */
+export function copyHostBindsWithMoves(ops: readonly ViewOp[]): {
+  ops: ViewOp[];
+  moved: [string, string][];
+} {
+  const moved: [string, string][] = [];
   const out: ViewOp[] = [];
   for (const op of ops) {
+    // The links mirrorReadOnly recreates (a workspace package's node_modules entry) move with the copies they lead
+    // into; an absolute link into a moved tree is rewritten the same way.
+    if (op.op === 'symlink' && copyTarget(op.target) !== op.target) {
+      out.push({
+        op: 'symlink',
+        link: path.isAbsolute(op.link) ? copyTarget(op.link) : op.link,
+        target: copyTarget(op.target),
+      });
+      continue;
+    }
     if (
       op.op !== 'ro-bind' ||
       op.source !== op.target ||
@@ -132,9 +168,13 @@ export function copyHostBinds(ops: readonly ViewOp[]): ViewOp[] {
     }
     const copied = walkForCopy(op.source);
     if (copied === undefined) out.push(op);
-    else out.push(...copied);
+    else {
+      out.push(...copied);
+      const target = copyTarget(op.source);
+      if (target !== op.source) moved.push([op.source, target]);
+    }
   }
-  return out;
+  return { ops: out, moved };
 }
 
 function walkForCopy(root: string): ViewOp[] | undefined {
@@ -144,15 +184,15 @@ function walkForCopy(root: string): ViewOp[] | undefined {
   const visit = (p: string, top: boolean): boolean => {
     if (++entries > HOST_COPY_LIMITS.entries) return false;
     const st = fs.lstatSync(p);
-    if (st.isSymbolicLink()) ops.push({ op: 'symlink', link: fs.readlinkSync(p), target: p });
+    if (st.isSymbolicLink()) ops.push({ op: 'symlink', link: fs.readlinkSync(p), target: copyTarget(p) });
     else if (st.isDirectory()) {
-      ops.push({ op: 'dir', target: p });
+      ops.push({ op: 'dir', target: copyTarget(p) });
       for (const name of fs.readdirSync(p).sort()) if (!visit(path.join(p, name), false)) return false;
     } else if (st.isFile()) {
       if (!top && NOT_RUNTIME.test(p)) return true;
       bytes += st.size;
       if (bytes > HOST_COPY_LIMITS.bytes) return false;
-      ops.push({ op: 'file', source: p, target: p, executable: (st.mode & 0o100) !== 0 });
+      ops.push({ op: 'file', source: p, target: copyTarget(p), executable: (st.mode & 0o100) !== 0 });
     } else if (!top)
       return true; // sockets, FIFOs, devices inside a package: not part of the view
     else return false;

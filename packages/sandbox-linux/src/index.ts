@@ -38,6 +38,7 @@ export {
   type FetchBrokerOptions,
   isBlockedAddress,
 } from './fetch-broker.js';
+export { HOST_COPY_PREFIX, SANDBOX_MOUNT_PREFIXES } from './filesystem-view.js';
 export {
   LinuxSandbox,
   type LinuxSandboxedProcess,

@@ -33,7 +33,7 @@ import { DEFAULT_CPU_PERIOD_US, MIN_FILE_DESCRIPTORS, RUNTIME_MEMORY_HEADROOM_BY
 import { closeInheritedDescriptorsOnExec } from './fd-hygiene.js';
 import {
   assertOthersCanRead,
-  copyHostBinds,
+  copyHostBindsWithMoves,
   copyIntoView,
   mirrorReadOnly,
   othersAccess,
@@ -155,6 +155,15 @@ function relocate(arg: string, moved: readonly [string, string][]): string {
     if (arg.startsWith(`${host}/`)) return inside + arg.slice(host.length);
   }
   return arg;
+}
+
+/** {@link relocate} for a path or a `file:` URL (`--import file:///…`). */
+function relocateArg(arg: string, moved: readonly [string, string][]): string {
+  if (moved.length === 0) return arg;
+  if (!arg.startsWith('file://')) return relocate(arg, moved);
+  const p = fileURLToPath(arg);
+  const r = relocate(p, moved);
+  return r === p ? arg : pathToFileURL(r).href;
 }
 
 function here(): string {
@@ -351,7 +360,15 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     }
     args = args.map((a) => relocate(a, moved));
     command = relocate(command, moved);
-    const view = root && this.#options.copyHostPaths !== false ? copyHostBinds(ops) : ops;
+    let view = ops;
+    if (root && this.#options.copyHostPaths !== false) {
+      const copied = copyHostBindsWithMoves(ops);
+      view = copied.ops;
+      // A checkout under /tmp is copied under HOST_COPY_PREFIX: the arguments naming it (the runtime, the
+      // lockdown module's URL) follow it.
+      args = args.map((a) => relocateArg(a, copied.moved));
+      command = relocate(command, copied.moved);
+    }
     if (root) {
       for (const op of view) if (op.op === 'ro-bind') assertReadableOnce(op.source, 'the bound path');
       // Granted binds too: bwrap (as the sandbox's uid) would fail on them with a bare 'Permission denied'.

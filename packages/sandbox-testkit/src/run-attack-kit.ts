@@ -122,6 +122,22 @@ export async function runAttackKit(opts: RunAttackKitOptions): Promise<AttackRes
       durationMs: 0,
     }));
   }
+  // The control: a harmless untrusted plugin must load and report. Without it every "load refused" verdict below
+  // would read as containment even if the backend can't run any plugin at all (a broken install, a missing library).
+  const control = await runControl(opts);
+  if (control !== undefined) {
+    return chosen.map((a) => ({
+      id: a.id,
+      class: a.class,
+      title: a.title,
+      outcome: 'error',
+      evidence: `control failed, no verdict is meaningful: ${control}`,
+      goal: NOT_RUN,
+      health: NOT_RUN,
+      leftovers: NOT_RUN,
+      durationMs: 0,
+    }));
+  }
   const record = (r: AttackResult) => {
     results.set(r.id, r);
     opts.onResult?.(r);
@@ -137,6 +153,28 @@ export async function runAttackKit(opts: RunAttackKitOptions): Promise<AttackRes
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 2) }, worker));
   for (const a of chosen.filter((x) => x.exclusive)) record(await runOne(a, opts));
   return chosen.map((a) => results.get(a.id)!);
+}
+
+/** Loads a harmless untrusted plugin through the kit's scene; returns why it failed, or undefined when it ran. */
+async function runControl(opts: RunAttackKitOptions): Promise<string | undefined> {
+  const scene = new Scene(opts.backend, opts.registryFactory ?? ((o) => new PluginRegistry(o)), 'control');
+  try {
+    await scene.start();
+    const name = scene.pluginName('control');
+    const { load, reports } = await scene.attack(
+      await scene.jsPlugin({ name, init: `report('alive', 'yes');` }),
+      20_000,
+    );
+    if (!load.loaded)
+      return `a harmless untrusted plugin was refused: ${load.error.code}: ${load.error.message}`;
+    if (reports.alive !== 'yes') return 'a harmless untrusted plugin loaded but never reported';
+    const health = await scene.checkHealth();
+    return health.ok ? undefined : `the host is unhealthy with only a harmless plugin: ${health.evidence}`;
+  } catch (e) {
+    return `the control could not run: ${(e as Error).message}`;
+  } finally {
+    await scene.close().catch(() => undefined);
+  }
 }
 
 /** One line per result: `contained|ESCAPED  id  evidence`. */
