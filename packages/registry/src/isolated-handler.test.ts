@@ -83,4 +83,28 @@ describe('isolatedHandler', () => {
     // Per execution: the first handler ran (150 ms), the second overran what was left (50 ms), the rest got nothing.
     expect(seen.filter((k) => k === 'timeout')).toHaveLength(6);
   });
+
+  it('with isolate: false (failuresFailCall) the shared budget holds and the overrun fails the call', async () => {
+    const hooks = new HookRegistry();
+    const budget = new CallBudget(200);
+    const nap = (d: Uint8Array) => new Promise<Uint8Array>((r) => setTimeout(() => r(d), 150));
+    for (let i = 0; i < 4; i++) {
+      const h = isolatedHandler(nap, 200, () => {}, budget, { isolate: false });
+      hooks.register('h', 300 + i, h, { owner: 'slow', timeoutMs: 1200 });
+    }
+    const started = performance.now();
+    const err = (await hooks.execute('h', input).catch((e: unknown) => e)) as { code?: string };
+    expect(err.code).toBe('HookTimeout');
+    expect(performance.now() - started).toBeLessThan(400);
+    const thrower = isolatedHandler(
+      () => {
+        throw new Error('boom');
+      },
+      200,
+      () => {},
+      undefined,
+      { isolate: false },
+    );
+    await expect(thrower(input, info)).rejects.toThrow('boom');
+  });
 });

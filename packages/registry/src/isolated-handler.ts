@@ -11,13 +11,15 @@ export type IsolatedFailure = 'error' | 'timeout' | 'bad-return';
  * hears why. The budget is enforced here (not by the HookRegistry, whose timeout would reject the whole execution):
  * on overrun the handler's signal is aborted with a {@link HandlerTimeout}, which the out-of-process tier reads as
  * "end the plugin". With a `callBudget` shared by the plugin's handlers, the handler gets only what its siblings left
- * of it in this execution.
+ * of it in this execution. With `isolate: false` (a grant with `failuresFailCall`) the budget is enforced the same way
+ * but a failure is thrown to the chain, and a result is passed on for the HookRegistry to judge.
  */
 export function isolatedHandler(
   handler: HookHandler,
   timeoutMs: number,
   onFailure: (error: unknown, kind: IsolatedFailure) => void,
   callBudget?: CallBudget,
+  { isolate = true }: { isolate?: boolean } = {},
 ): HookHandler {
   return async (data, info) => {
     const controller = new AbortController();
@@ -48,7 +50,7 @@ export function isolatedHandler(
       // The plugin's earlier handlers spent its budget for this call: this one is an overrun before it starts.
       if (allowedMs <= 0) await stop;
       const out = await Promise.race([Promise.resolve().then(() => handler(data, inner)), stop]);
-      if (out instanceof Uint8Array) return out;
+      if (out instanceof Uint8Array || !isolate) return out;
       onFailure(
         new PluginError(
           'HookError',
@@ -59,7 +61,7 @@ export function isolatedHandler(
       return data;
     } catch (error) {
       // The host's own cancellation is not the plugin's failure: let it through as the chain expects.
-      if (outer?.aborted) throw error;
+      if (outer?.aborted || !isolate) throw error;
       onFailure(error, error instanceof HandlerTimeout ? 'timeout' : 'error');
       return data;
     } finally {

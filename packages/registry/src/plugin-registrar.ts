@@ -63,20 +63,23 @@ export function pluginRegistrar(o: PluginRegistrarOptions): HookRegistrar {
       }
       const budget = o.budgetMs();
       const guarded = o.guard(hookName, handler);
-      if (grant === 'any' || grant.failuresFailCall === true) {
+      if (grant === 'any') {
         return o.hooks.register(hookName, priority, guarded, { owner: o.name, timeoutMs: budget });
       }
-      // It enforces its own budget, so the registry's timer (which would reject the whole call) is only a backstop.
+      // An untrusted plugin's handlers share one per-call budget; this wrapper enforces it (and the handler's own),
+      // so the registry's timer (which would reject the whole call) is only a backstop.
       callBudget ??= new CallBudget(budget);
-      const isolated = isolatedHandler(
+      const isolate = grant.failuresFailCall !== true;
+      const wrapped = isolatedHandler(
         guarded,
         budget,
         (error, kind) => {
           if (kind === 'bad-return' && isPluginError(error)) o.onBadReturn(hookName, error);
         },
         callBudget,
+        { isolate },
       );
-      return o.hooks.register(hookName, priority, isolated, { owner: o.name, timeoutMs: budget + 1000 });
+      return o.hooks.register(hookName, priority, wrapped, { owner: o.name, timeoutMs: budget + 1000 });
     },
   };
 }
