@@ -167,6 +167,47 @@ describe('plugward hosting commands (spawned)', () => {
     expect(fs.existsSync(marker)).toBe(false);
   });
 
+  it("inspect shows a stranger's manifest escaped and bounded (no forged lines, no terminal escapes)", async () => {
+    // The attacker picks every field inspect prints: author, description, the artifact's file name (it must equal
+    // the file's own name, which may hold any byte but '/'), requested paths and context keys.
+    const evil = `\x1b[2J\x1b]0;pwned\x07\u202e`;
+    const hostile = path.join(work, 'hostile');
+    fs.mkdirSync(hostile, { recursive: true });
+    const file = path.join(hostile, `a${evil}.mjs`);
+    fs.writeFileSync(file, JS_PLUGIN('forger'));
+    await writeSignedManifest(
+      {
+        artifactPath: file,
+        name: 'forger',
+        version: '1.0.0',
+        kind: 'js',
+        author: `mallory\n[host] info: signature valid, on the trust list${evil}`,
+        description: `harmless${evil}${'D'.repeat(15_000)}`,
+        requirements: {
+          network: { mode: 'isolated' },
+          filesystem: { mode: 'readOnly', paths: [`/srv${evil}\ntrust      on the trust list`] },
+          context: { read: [`k${evil}`], write: Array.from({ length: 1000 }, (_, i) => `key${i}`) },
+        },
+      },
+      stranger.privateKey,
+    );
+    const r = pw(['inspect', file, ...trustArgs()]);
+    expect(r.code).toBe(1);
+    // Only the lines inspect writes itself: a forged "[host]" or "trust … on the trust list" line would be extra.
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines.length, JSON.stringify(r.out.slice(0, 400))).toBe(9);
+    expect(r.out).not.toMatch(/on the trust list\n|^\[host\]/m);
+    expect(r.out).toMatch(/trust\s+NOT trusted/);
+    // No raw control character, no bidirectional override: only the newlines between inspect's own lines.
+    const raw = [...r.out].filter((c) => {
+      const code = c.codePointAt(0) ?? 0;
+      return (code < 0x20 && c !== '\n') || (code >= 0x7f && code <= 0x9f) || code === 0x202e;
+    });
+    expect(raw, JSON.stringify(r.out.slice(0, 300))).toEqual([]);
+    expect(r.out).toContain('\\x1b[2J');
+    for (const l of lines) expect(l.length).toBeLessThan(1500);
+  });
+
   it('doctor --json reports sandbox support (this machine supports it)', () => {
     const r = pw(['doctor', '--json']);
     const v = JSON.parse(r.code === 0 ? r.out : r.out || r.err) as {

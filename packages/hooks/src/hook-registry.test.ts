@@ -719,3 +719,20 @@ describe('HookRegistry scaling', () => {
     }
   });
 });
+
+describe('HookRegistry execution identity', () => {
+  it('timed handlers of one execution share info.execution; another execution gets another', async () => {
+    const hooks = new HookRegistry();
+    const seen: (object | undefined)[] = [];
+    const record = (d: Uint8Array, info: { execution?: object }) => {
+      seen.push(info.execution);
+      return Promise.resolve(d);
+    };
+    hooks.register('h', 1, record, { timeoutMs: 1000 });
+    hooks.register('h', 2, record, { timeoutMs: 1000 });
+    await Promise.all([hooks.execute('h', new Uint8Array()), hooks.execute('h', new Uint8Array())]);
+    expect(seen).toHaveLength(4);
+    expect(seen.every((e) => typeof e === 'object')).toBe(true);
+    expect(new Set(seen).size).toBe(2);
+  });
+});

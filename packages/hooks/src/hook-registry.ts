@@ -127,9 +127,13 @@ class TimedCallInfo implements HookCallInfo {
   /** Set when the budget fired before the handler asked for its signal: a signal made later is born aborted. */
   #fired: { reason: unknown } | undefined;
 
-  constructor(hookName: string, execution: AbortSignal | undefined) {
+  /** Shared by the timed handlers of one execution (see `HookCallInfo.execution`). */
+  readonly execution: object | undefined;
+
+  constructor(hookName: string, execution: AbortSignal | undefined, shared?: object) {
     this.hookName = hookName;
     this.#execution = execution;
+    this.execution = shared;
   }
 
   get signal(): AbortSignal {
@@ -469,6 +473,8 @@ export class HookRegistry implements HookRegistrar {
     // Read once, as the general path does: a `configure` during the execution applies to the next one.
     const chainTimeout = chain.timed ? chain.timeoutMs : undefined;
     const timed = chain.timed;
+    // What the timed handlers of this execution share (an owner charges its handlers' time to one call budget).
+    const execution = timed ? {} : undefined;
     let current = data;
     // The fast path: plain sync calls until a handler returns a promise. A handler with a time budget goes through
     // `callTimed`, which for a synchronous handler costs a clock read (no timer, no controller unless it asks for its
@@ -492,6 +498,7 @@ export class HookRegistry implements HookRegistrar {
                 timeoutMs,
                 budget === undefined ? Number.POSITIVE_INFINITY : budget.deadline - now(),
                 budget?.ms,
+                execution,
               );
         if (result instanceof Uint8Array) {
           current = result;
@@ -521,6 +528,7 @@ export class HookRegistry implements HookRegistrar {
           pending,
           budget,
           timeoutMs !== undefined,
+          execution,
         );
       }
       const stop = this.fail(chain, entry, badReturn(result), signal, isolated);
@@ -586,6 +594,7 @@ export class HookRegistry implements HookRegistrar {
     pending: PromiseLike<unknown> | undefined,
     budget: ExecutionBudget | undefined,
     pendingRaced = false,
+    execution?: object,
   ): Promise<Uint8Array> {
     if (budget === undefined)
       return this.runChain(
@@ -599,6 +608,7 @@ export class HookRegistry implements HookRegistrar {
         pending,
         undefined,
         pendingRaced,
+        execution,
       );
     return this.runBudgeted(
       chain,
@@ -611,6 +621,7 @@ export class HookRegistry implements HookRegistrar {
       pending,
       budget,
       pendingRaced,
+      execution,
     );
   }
 
@@ -626,6 +637,7 @@ export class HookRegistry implements HookRegistrar {
     pending: PromiseLike<unknown> | undefined,
     budget: ExecutionBudget,
     pendingRaced = false,
+    execution?: object,
   ): Promise<Uint8Array> {
     let out: Uint8Array;
     try {
@@ -640,6 +652,7 @@ export class HookRegistry implements HookRegistrar {
         pending,
         budget,
         pendingRaced,
+        execution,
       );
     } catch (error) {
       throw error instanceof ExecutionTimeout ? executionOverrun(chain.name, budget, error) : error;
@@ -659,6 +672,7 @@ export class HookRegistry implements HookRegistrar {
     pending: PromiseLike<unknown> | undefined,
     budget?: ExecutionBudget,
     pendingRaced = false,
+    sharedExecution?: object,
   ): Promise<Uint8Array> {
     let current = input;
     let waiting = pending;
@@ -668,6 +682,8 @@ export class HookRegistry implements HookRegistrar {
     const left = (): number => (deadline === undefined ? Number.POSITIVE_INFINITY : deadline - now());
     // Read before the first await, so this is the configuration the execution started with.
     const chainTimeout = chain.timeoutMs;
+    // What the timed handlers of this execution share (an owner charges its handlers' time to one call budget).
+    const execution = sharedExecution ?? {};
     for (let i = start; i < entries.length; i++) {
       const entry = entries[i]!;
       if (waiting === undefined && signal?.aborted) throw abortedError(chain.name, signal);
@@ -686,7 +702,7 @@ export class HookRegistry implements HookRegistrar {
               ? await p
               : await this.race(p, signal, undefined, undefined, Math.max(0, left()), budgetMs);
         } else if (timeoutMs !== undefined) {
-          const r = this.callTimed(entry, current, signal, timeoutMs, left(), budgetMs);
+          const r = this.callTimed(entry, current, signal, timeoutMs, left(), budgetMs, execution);
           out = r instanceof Uint8Array ? r : await r;
         } else {
           out = entry.handler(current, info);
@@ -722,8 +738,9 @@ export class HookRegistry implements HookRegistrar {
     timeoutMs: number,
     executionLeftMs = Number.POSITIVE_INFINITY,
     executionBudgetMs?: number,
+    execution?: object,
   ): Uint8Array | Promise<unknown> {
-    const info = new TimedCallInfo(entry.name, signal);
+    const info = new TimedCallInfo(entry.name, signal, execution);
     const started = now();
     let result: unknown;
     let thenable: boolean;

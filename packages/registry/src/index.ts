@@ -61,6 +61,7 @@ export {
 } from './plugin-registrar.js';
 export {
   brokerQuota,
+  DEFAULT_HOOK_OUTPUT_BYTES,
   defaultInitTimeoutMs,
   hookCallTimeoutMs,
   type PluginQuotaOptions,

@@ -1,6 +1,7 @@
-import { HandlerTimeout } from '@plugward/hooks';
+import { HandlerTimeout, HookRegistry } from '@plugward/hooks';
 import type { HookCallInfo } from '@plugward/types';
 import { describe, expect, it } from 'vitest';
+import { CallBudget } from './call-budget.js';
 import { type IsolatedFailure, isolatedHandler } from './isolated-handler.js';
 
 const input = new Uint8Array([1, 2, 3]);
@@ -61,5 +62,49 @@ describe('isolatedHandler', () => {
     const p = h(input, { hookName: 'h', signal: ctl.signal });
     ctl.abort(new Error('host cancelled'));
     await expect(p).rejects.toThrow('host cancelled');
+  });
+
+  it("a plugin's handlers share one budget per execution: 4 handlers just under it can't hold a call for 4 budgets", async () => {
+    const hooks = new HookRegistry();
+    const budget = new CallBudget(200);
+    const seen: IsolatedFailure[] = [];
+    const nap = (d: Uint8Array) => new Promise<Uint8Array>((r) => setTimeout(() => r(d), 150));
+    for (let i = 0; i < 4; i++) {
+      const h = isolatedHandler(nap, 200, (_e, kind) => seen.push(kind), budget);
+      hooks.register('h', 300 + i, h, { owner: 'slow', timeoutMs: 1200 });
+    }
+    // Two executions at once: each has its own budget, neither eats the other's.
+    const started = performance.now();
+    const outs = await Promise.all([hooks.execute('h', input), hooks.execute('h', input)]);
+    const ms = performance.now() - started;
+    expect(outs).toEqual([input, input]);
+    expect(ms).toBeLessThan(400);
+    expect(ms).toBeGreaterThanOrEqual(195);
+    // Per execution: the first handler ran (150 ms), the second overran what was left (50 ms), the rest got nothing.
+    expect(seen.filter((k) => k === 'timeout')).toHaveLength(6);
+  });
+
+  it('with isolate: false (failuresFailCall) the shared budget holds and the overrun fails the call', async () => {
+    const hooks = new HookRegistry();
+    const budget = new CallBudget(200);
+    const nap = (d: Uint8Array) => new Promise<Uint8Array>((r) => setTimeout(() => r(d), 150));
+    for (let i = 0; i < 4; i++) {
+      const h = isolatedHandler(nap, 200, () => {}, budget, { isolate: false });
+      hooks.register('h', 300 + i, h, { owner: 'slow', timeoutMs: 1200 });
+    }
+    const started = performance.now();
+    const err = (await hooks.execute('h', input).catch((e: unknown) => e)) as { code?: string };
+    expect(err.code).toBe('HookTimeout');
+    expect(performance.now() - started).toBeLessThan(400);
+    const thrower = isolatedHandler(
+      () => {
+        throw new Error('boom');
+      },
+      200,
+      () => {},
+      undefined,
+      { isolate: false },
+    );
+    await expect(thrower(input, info)).rejects.toThrow('boom');
   });
 });

@@ -7,6 +7,7 @@ import {
   isPluginError,
   PluginError,
 } from '@plugward/types';
+import { CallBudget } from './call-budget.js';
 import { checkHookGrant } from './grant-policy.js';
 import { isolatedHandler } from './isolated-handler.js';
 
@@ -36,6 +37,8 @@ export interface PluginRegistrarOptions {
  * `failuresFailCall`.
  */
 export function pluginRegistrar(o: PluginRegistrarOptions): HookRegistrar {
+  // One per-call budget for all of the plugin's isolated handlers (per hook execution, whichever hook).
+  let callBudget: CallBudget | undefined;
   return {
     register: (hookName: string, priority: number, handler: HookHandler) => {
       if (!o.isOpen()) {
@@ -60,14 +63,23 @@ export function pluginRegistrar(o: PluginRegistrarOptions): HookRegistrar {
       }
       const budget = o.budgetMs();
       const guarded = o.guard(hookName, handler);
-      if (grant === 'any' || grant.failuresFailCall === true) {
+      if (grant === 'any') {
         return o.hooks.register(hookName, priority, guarded, { owner: o.name, timeoutMs: budget });
       }
-      // It enforces its own budget, so the registry's timer (which would reject the whole call) is only a backstop.
-      const isolated = isolatedHandler(guarded, budget, (error, kind) => {
-        if (kind === 'bad-return' && isPluginError(error)) o.onBadReturn(hookName, error);
-      });
-      return o.hooks.register(hookName, priority, isolated, { owner: o.name, timeoutMs: budget + 1000 });
+      // An untrusted plugin's handlers share one per-call budget; this wrapper enforces it (and the handler's own),
+      // so the registry's timer (which would reject the whole call) is only a backstop.
+      callBudget ??= new CallBudget(budget);
+      const isolate = grant.failuresFailCall !== true;
+      const wrapped = isolatedHandler(
+        guarded,
+        budget,
+        (error, kind) => {
+          if (kind === 'bad-return' && isPluginError(error)) o.onBadReturn(hookName, error);
+        },
+        callBudget,
+        { isolate },
+      );
+      return o.hooks.register(hookName, priority, wrapped, { owner: o.name, timeoutMs: budget + 1000 });
     },
   };
 }

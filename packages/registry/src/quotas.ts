@@ -32,6 +32,13 @@ export interface PluginQuotaOptions {
   ipcQueuedRequests?: number;
   /** Most bytes of those waiting requests. Default 16 MiB. */
   ipcQueuedRequestBytes?: number;
+  /**
+   * Largest answer one hook handler of an out-of-process plugin may return, bytes. Default
+   * {@link DEFAULT_HOOK_OUTPUT_BYTES} (1 MiB). A larger answer is a `QuotaExceeded` (`resource: 'hook-output'`) and a
+   * violation, and the handler failed (an untrusted one is skipped): the host, which holds every answer, must not
+   * hold 16 MiB frames per call for a plugin that answers each call with the same buffer.
+   */
+  hookOutputBytes?: number;
   /** A frame must complete this long after its first byte, ms, or the plugin is ended. Default 10 000. */
   stallTimeoutMs?: number;
   /** How much a plugin may log over IPC. Default `DEFAULT_LOG_BUDGET` (200 lines/s, burst 2000; 64 KiB/s, 1 MiB). */
@@ -47,6 +54,9 @@ export interface PluginQuotaOptions {
    */
   hookCallTimeoutMs?: number;
 }
+
+/** Default {@link PluginQuotaOptions.hookOutputBytes}: 1 MiB. */
+export const DEFAULT_HOOK_OUTPUT_BYTES = 1024 * 1024;
 
 /**
  * The default budget of a whole hook call: four times the host's per-handler budget (`maxCpuTimeMs`), 20 s with the

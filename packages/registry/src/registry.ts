@@ -695,6 +695,7 @@ export class PluginRegistry {
         ...(quotas.logBudget === undefined ? {} : { logBudget: quotas.logBudget }),
       },
       onQuotaExceeded: reportQuota,
+      ...(quotas.hookOutputBytes === undefined ? {} : { maxHookOutputBytes: quotas.hookOutputBytes }),
       // Output past its budget is dropped by the reader; it is also a quota violation of the plugin (once a window).
       onOutputExceeded: (stream) =>
         this.#violation(entry, {

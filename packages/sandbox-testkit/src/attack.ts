@@ -19,7 +19,8 @@ export type AttackClass =
   | 'namespaces'
   | 'hooks'
   | 'cleanup'
-  | 'flow-control';
+  | 'flow-control'
+  | 'supply-chain';
 
 /** What an attack saw of its own goal: whether the plugin got what it came for, and the line that shows it. */
 export interface GoalVerdict {

@@ -53,9 +53,14 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+// Errors never quote what the file holds beyond the expected fields: a manifest path may be a symlink to any file the
+// host can read (a key, a config with tokens), and these messages reach logs and `plugward run`'s output.
+function unknownField(allowed: Iterable<string>, field: string): PluginError {
+  return bad(`unknown field${field ? ` in ${field}` : ''} (allowed: ${[...allowed].join(', ')})`, field);
+}
+
 function onlyKeys(v: Record<string, unknown>, allowed: readonly string[], field: string): void {
-  for (const k of Object.keys(v))
-    if (!allowed.includes(k)) throw bad(`unknown field ${field}.${k}`, `${field}.${k}`);
+  for (const k of Object.keys(v)) if (!allowed.includes(k)) throw unknownField(allowed, field);
 }
 
 function str(v: unknown, field: string, max = MAX_TEXT): string {
@@ -136,11 +141,10 @@ function validateUnsigned(v: Record<string, unknown>): UnsignedPluginManifest {
   if (v.manifestVersion !== 1) throw bad('manifestVersion must be 1', 'manifestVersion');
   const name = str(v.name, 'name', MAX_PLUGIN_NAME_LENGTH);
   if (!PLUGIN_NAME_PATTERN.test(name)) {
-    throw bad(`name ${JSON.stringify(name)} must match ${PLUGIN_NAME_PATTERN}`, 'name');
+    throw bad(`name must match ${PLUGIN_NAME_PATTERN}`, 'name');
   }
   const version = str(v.version, 'version');
-  if (!PluginVersion.isValid(version))
-    throw bad(`version ${JSON.stringify(version)} is not strict semver`, 'version');
+  if (!PluginVersion.isValid(version)) throw bad('version is not strict semver', 'version');
   str(v.author, 'author');
   if (v.description !== undefined) str(v.description, 'description', MAX_DESCRIPTION);
   if (v.kind !== 'native' && v.kind !== 'js') throw bad('kind must be "native" or "js"', 'kind');
@@ -187,7 +191,7 @@ function validateUnsigned(v: Record<string, unknown>): UnsignedPluginManifest {
  */
 export function validateManifest(value: unknown): PluginManifest {
   if (!isRecord(value)) throw bad('top level must be a JSON object', '');
-  for (const k of Object.keys(value)) if (!TOP_KEYS.has(k)) throw bad(`unknown field ${k}`, k);
+  for (const k of Object.keys(value)) if (!TOP_KEYS.has(k)) throw unknownField(TOP_KEYS, '');
   validateUnsigned(value);
   const s = value.signature;
   if (!isRecord(s)) throw bad('signature must be an object', 'signature');
@@ -216,10 +220,9 @@ export function parseManifest(bytes: Uint8Array): PluginManifest {
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch (e) {
-    throw new PluginError('InvalidManifest', `manifest is not valid JSON: ${(e as Error).message}`, {
-      cause: e,
-    });
+  } catch {
+    // Not JSON.parse's message (nor it as the cause): it quotes the start of the text, which may be a secret.
+    throw new PluginError('InvalidManifest', 'manifest is not valid JSON');
   }
   return validateManifest(value);
 }
@@ -268,7 +271,7 @@ export async function readManifest(artifactPath: string): Promise<PluginManifest
   if (manifest.artifact.file !== basename(artifactPath)) {
     throw new PluginError(
       'InvalidManifest',
-      `manifest ${path} describes ${JSON.stringify(manifest.artifact.file)}, not ${JSON.stringify(basename(artifactPath))}`,
+      `manifest ${path} describes another file than ${JSON.stringify(basename(artifactPath))}`,
       { details: { field: 'artifact.file' } },
     );
   }

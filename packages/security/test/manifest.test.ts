@@ -96,7 +96,7 @@ describe('signed manifests', () => {
       [{ ...signed, artifact: { ...signed.artifact, size: -1 } }, /size/],
       [{ ...signed, limits: { maxHeapBytes: 'big' } }, /limits\.maxHeapBytes/],
       [{ ...signed, limits: { unknown: 1 } }, /unknown field/],
-      [{ ...signed, extra: 1 }, /unknown field extra/],
+      [{ ...signed, extra: 1 }, /unknown field \(allowed: manifestVersion, name,/],
       [{ ...signed, signature: { ...signed.signature, value: 'ab' } }, /signature\.value/],
       [{ ...signed, requirements: { network: { mode: 'open' } } }, /network\.mode/],
     ];
@@ -126,5 +126,30 @@ describe('signed manifests', () => {
     writeFileSync(manifestPathFor(junk), '{"name": ');
     await expect(readManifest(junk)).rejects.toThrow(/not valid JSON/);
     expect(readFileSync(manifestPathFor(b), 'utf8')).toContain('"signature"');
+  });
+
+  it('errors never quote a file the manifest path points at (a symlink to a key or a config holding tokens)', async () => {
+    const secret = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
+    const cases = [
+      `${secret}\n`,
+      `{"${secret}": {"auth": "${secret}"}}`,
+      `{"manifestVersion": 1, "name": "${secret.toUpperCase()}"}`,
+      `{"manifestVersion": 1, "name": "ok", "version": "${secret}"}`,
+      `{"manifestVersion": 1, "name": "ok", "version": "1.0.0", "author": "a", "kind": "js", "artifact": {"${secret}": 1}}`,
+    ];
+    for (const [i, text] of cases.entries()) {
+      const artifact = join(dir, `leak${i}.mjs`);
+      writeFileSync(manifestPathFor(artifact), text);
+      const err = (await readManifest(artifact).catch((e: unknown) => e)) as Error & {
+        code: string;
+        details?: unknown;
+        cause?: unknown;
+      };
+      expect(err.code).toBe('InvalidManifest');
+      const seen = `${err.message} ${JSON.stringify(err.details ?? {})} ${String((err.cause as Error | undefined)?.message ?? '')}`;
+      for (let at = 0; at + 8 <= secret.length; at += 4) {
+        expect(seen.toLowerCase(), `case ${i}`).not.toContain(secret.slice(at, at + 8));
+      }
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PluginManifest } from '@plugward/types';
@@ -216,5 +216,18 @@ describe('PluginSecurity.verifyIntegrity', () => {
     expect(v.trustEntry).toBeUndefined();
     writeFileSync(path, 'export default 8;');
     await expect(sec.verifyIntegrity(path)).rejects.toMatchObject({ code: 'HashMismatch' });
+  });
+
+  it('a mismatch never reports the hash it found (the artifact may be a symlink to a secret only the host reads)', async () => {
+    const { path } = await signedArtifact(dir, 'oracle.mjs', 'export default 7;', { name: 'oracle' });
+    const pin = '482913';
+    writeFileSync(path, pin);
+    const found = createHash('sha3-512').update(pin).digest('hex');
+    const sec = new PluginSecurity({ onlyTrusted: false }, [pub], []);
+    for (const check of [() => sec.verifyIntegrity(path), () => sec.verifyArtifact(path)]) {
+      const err = (await check().catch((e: unknown) => e)) as Error & { code: string; details?: unknown };
+      expect(err.code).toBe('HashMismatch');
+      expect(`${err.message} ${JSON.stringify(err.details ?? {})}`).not.toContain(found.slice(0, 16));
+    }
   });
 });

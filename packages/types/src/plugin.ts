@@ -15,6 +15,11 @@ export interface HookCallInfo {
   hookName: string;
   /** Aborted when the execution is cancelled or the handler's time budget is spent. */
   signal?: AbortSignal;
+  /**
+   * The same object for every handler one execution of the hook calls, and a new one per execution: lets an owner of
+   * several handlers charge them to one per-call budget. Set for handlers with a time budget.
+   */
+  execution?: object;
 }
 
 /**

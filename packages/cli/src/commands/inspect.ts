@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { calculateHash, readManifest } from '@plugward/security';
@@ -38,7 +39,13 @@ export const inspect: Command = {
       integrity = { ok: true, expected, actual: hash };
     } catch (e) {
       // Show what is there next to what was signed, so a stale manifest is told apart from swapped bytes.
-      const actual = await calculateHash(artifact).catch(() => null);
+      // Never through a symbolic link: a link planted in a plugin folder to a file only root can read would make a
+      // root-run inspect print that file's hash (an offline oracle for short secrets).
+      const link = await fs.lstat(artifact).then(
+        (st) => st.isSymbolicLink() || !st.isFile(),
+        () => true,
+      );
+      const actual = link ? null : await calculateHash(artifact).catch(() => null);
       integrity = {
         ok: false,
         expected,
@@ -86,17 +93,27 @@ export const inspect: Command = {
       limits,
       requirements,
     };
+    // Every field of the manifest is the publisher's text (and the file name the attacker's choice): escaped and
+    // bounded, so a manifest can't forge lines or drive the terminal of the person inspecting it.
+    const show = (v: unknown, max?: number) => displayText(v, max);
+    const list = (keys: readonly string[]) =>
+      show(keys.slice(0, 32).join(', ') + (keys.length > 32 ? `, … (${keys.length} in all)` : ''), 600);
+    const paths = requirements.filesystem.mode === 'none' ? '' : ` [${list(requirements.filesystem.paths)}]`;
     const lines = [
-      `${displayText(manifest.name)}@${displayText(manifest.version)} (${displayText(manifest.kind)}) by ${displayText(manifest.author)}`,
-      ...(manifest.description ? [`  ${displayText(manifest.description.split('\n')[0] ?? '')}`] : []),
-      `artifact   ${displayText(manifest.artifact.file)}, ${manifest.artifact.size} bytes`,
-      `sha3-512   ${displayText(expected)}${integrity.ok ? '' : ' (expected, from the manifest)'}`,
-      ...(integrity.ok ? [] : [`actual     ${integrity.actual ?? '(cannot be read)'}`]),
-      `integrity  ${integrity.ok ? 'matches the manifest' : `MISMATCH — ${displayText(integrity.error ?? '', 600)}`}`,
-      `signature  key ${displayText(manifest.signature.keyId)}: ${signature.status}${signature.error ? ` — ${displayText(signature.error, 600)}` : ''}`,
+      `${show(manifest.name, 214)}@${show(manifest.version, 64)} (${show(manifest.kind, 16)}) by ${show(manifest.author)}`,
+      ...(manifest.description ? [`  ${show(manifest.description.split('\n')[0], 400)}`] : []),
+      `artifact   ${show(manifest.artifact.file)}, ${manifest.artifact.size} bytes`,
+      `sha3-512   ${show(expected, 200)}${integrity.ok ? '' : ' (expected, from the manifest)'}`,
+      ...(integrity.ok
+        ? []
+        : [
+            `actual     ${integrity.actual ?? '(not shown: unreadable, not a regular file, or a symbolic link)'}`,
+          ]),
+      `integrity  ${integrity.ok ? 'matches the manifest' : `MISMATCH — ${show(integrity.error, 600)}`}`,
+      `signature  key ${manifest.signature.keyId}: ${signature.status}${signature.error ? ` — ${show(signature.error, 600)}` : ''}`,
       `trust      ${listPath === undefined ? 'not checked (give --list)' : trusted ? 'on the trust list' : 'NOT trusted'}`,
       `limits     heap ${limits.maxHeapBytes} B, cpu ${limits.maxCpuTimeMs} ms/call, fds ${limits.maxFileDescriptors}, threads ${limits.maxThreads}, connections ${limits.maxConnections}`,
-      `requires   network ${displayText(requirements.network.mode)}, filesystem ${displayText(requirements.filesystem.mode)}, context read [${displayText(requirements.context.read.join(', '))}] write [${displayText(requirements.context.write.join(', '))}]`,
+      `requires   network ${requirements.network.mode}, filesystem ${requirements.filesystem.mode}${paths}, context read [${list(requirements.context.read)}] write [${list(requirements.context.write)}]`,
     ];
     output(io, values.json, result, lines.join('\n'));
     return failed ? 1 : 0;

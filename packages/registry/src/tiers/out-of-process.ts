@@ -17,6 +17,7 @@ import {
 import { packageReadOnlyPaths } from '@plugward/sandbox-linux';
 import type { VerifiedArtifact } from '@plugward/security';
 import {
+  displayText,
   type FetchRequest,
   type FetchResponse,
   type HookHandler,
@@ -33,7 +34,7 @@ import {
   type SandboxedProcess,
 } from '@plugward/types';
 import { processTierMetrics, sandboxTierMetrics, type TierMetricsOptions } from '../monitor.js';
-import { protocolViolationOf } from '../quotas.js';
+import { DEFAULT_HOOK_OUTPUT_BYTES, protocolViolationOf } from '../quotas.js';
 import { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget, readPluginOutput } from './plugin-output.js';
 import { sandboxConfigFor } from './sandbox-config.js';
 import { settleWithin, type TierExit, type TierHandle } from './tier.js';
@@ -62,6 +63,8 @@ export interface OutOfProcessOptions {
   quotas?: ChannelQuotas;
   /** Receives every `QuotaExceeded` the plugin runs into on the host (the registry records violations). */
   onQuotaExceeded?: (error: PluginError) => void;
+  /** Largest answer a hook handler of the plugin may return, bytes (`PluginQuotaOptions.hookOutputBytes`). */
+  maxHookOutputBytes?: number;
   /** How much of the plugin's stdout/stderr reaches `log` (default {@link DEFAULT_PLUGIN_OUTPUT_BUDGET}). */
   outputBudget?: PluginOutputBudget;
   /** Called once per budget window in which a stream went over budget (for the registry to count a violation). */
@@ -326,11 +329,22 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
   readPluginOutput(s.stdout, 'stdout', opts.log, opts.outputBudget, () => opts.onOutputExceeded?.('stdout'));
   readPluginOutput(s.stderr, 'stderr', opts.log, opts.outputBudget, () => opts.onOutputExceeded?.('stderr'));
   let stopping = false;
+  const maxOutput = opts.maxHookOutputBytes ?? DEFAULT_HOOK_OUTPUT_BYTES;
   const registrar: HookRegistrar = {
     register: (hookName: string, priority: number, handler: HookHandler) =>
       opts.registrar.register(hookName, priority, async (data, info) => {
         try {
-          return await handler(data, info);
+          const out = await handler(data, info);
+          if (out.byteLength > maxOutput) {
+            const error = new PluginError(
+              'QuotaExceeded',
+              `plugin ${name} answered hook ${displayText(hookName)} with ${out.byteLength} bytes, more than its ${maxOutput}`,
+              { plugin: name, details: { resource: 'hook-output', used: out.byteLength, limit: maxOutput } },
+            );
+            opts.onQuotaExceeded?.(error);
+            throw error;
+          }
+          return out;
         } catch (e) {
           if (
             !stopping &&

@@ -1,8 +1,8 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { readPluginOutput } from './plugin-output.js';
+import { type PluginOutputBudget, readPluginOutput } from './plugin-output.js';
 
-function collect(budget = { bytesPerWindow: 1000, windowMs: 60_000, maxLineLength: 20 }) {
+function collect(budget: PluginOutputBudget = { bytesPerWindow: 1000, windowMs: 60_000, maxLineLength: 20 }) {
   const stream = new PassThrough();
   const lines: [string, string][] = [];
   let exceeded = 0;
@@ -54,6 +54,19 @@ describe('readPluginOutput', () => {
     expect(c.lines.filter(([l]) => l === 'info')).toHaveLength(10);
     expect(c.exceeded()).toBe(1);
     expect(c.dropped()).toBe(400);
+  });
+
+  it('bounds lines too: a megabyte of newlines is not a million log calls', async () => {
+    const c = collect({ bytesPerWindow: 2 << 20, windowMs: 60_000, maxLineLength: 20, linesPerWindow: 100 });
+    c.stream.write('\n'.repeat(1 << 20));
+    c.stream.write('more\n');
+    await flush();
+    expect(c.lines.filter(([l]) => l === 'info')).toHaveLength(100);
+    const warnings = c.lines.filter(([l]) => l === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.[1]).toMatch(/output suppressed: more than 100 lines/);
+    expect(c.exceeded()).toBe(1);
+    expect(c.dropped()).toBe((1 << 20) - 100 + 5);
   });
 
   it('ignores what is not a stream', () => {

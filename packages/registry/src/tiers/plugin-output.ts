@@ -8,13 +8,22 @@ export interface PluginOutputBudget {
   windowMs: number;
   /** Longest line passed on, characters after escaping; longer lines are cut. Default 1000. */
   maxLineLength: number;
+  /**
+   * Lines passed on per window and stream (each is a call of the host's `log`, whatever its length: a megabyte of
+   * newlines is a million lines). Default 10 000.
+   */
+  linesPerWindow?: number;
 }
 
-/** The default {@link PluginOutputBudget}: 1 MiB per minute per stream, lines of at most 1000 characters. */
+/**
+ * The default {@link PluginOutputBudget}: 1 MiB and 10 000 lines per minute per stream, lines of at most 1000
+ * characters.
+ */
 export const DEFAULT_PLUGIN_OUTPUT_BUDGET: Readonly<PluginOutputBudget> = Object.freeze({
   bytesPerWindow: 1024 * 1024,
   windowMs: 60_000,
   maxLineLength: 1000,
+  linesPerWindow: 10_000,
 });
 
 /** What {@link readPluginOutput} reads: a Node readable stream (duck-typed so other backends' streams fit). */
@@ -44,20 +53,36 @@ export function readPluginOutput(
   if (!isOutputStream(stream)) return () => 0;
   const level: LogLevel = name === 'stderr' ? 'warn' : 'info';
   const rawLimit = budget.maxLineLength * 4;
+  const maxLines = budget.linesPerWindow ?? DEFAULT_PLUGIN_OUTPUT_BUDGET.linesPerWindow ?? 10_000;
   let windowStart = Date.now();
   let used = 0;
+  let lines = 0;
   let dropped = 0;
   let suppressed = false;
   let line = '';
   let cut = false;
-  const emit = (text: string, wasCut: boolean): void => {
+  const suppress = (why: string): void => {
+    suppressed = true;
+    line = '';
+    cut = false;
+    log('warn', `${name}: output suppressed: more than ${why} in ${budget.windowMs} ms`);
+    onExceeded?.();
+  };
+  /** Passes one line on; false once the window's line budget is spent (the rest of the window is dropped). */
+  const emit = (text: string, wasCut: boolean): boolean => {
+    if (++lines > maxLines) {
+      suppress(`${maxLines} lines`);
+      return false;
+    }
     log(level, `${name}: ${displayText(text, budget.maxLineLength)}${wasCut ? ' [line cut]' : ''}`);
+    return true;
   };
   stream.on('data', (chunk) => {
     const now = Date.now();
     if (now - windowStart >= budget.windowMs) {
       windowStart = now;
       used = 0;
+      lines = 0;
       suppressed = false;
     }
     const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
@@ -68,15 +93,8 @@ export function readPluginOutput(
     }
     used += size;
     if (used > budget.bytesPerWindow) {
-      suppressed = true;
       dropped += size;
-      line = '';
-      cut = false;
-      log(
-        'warn',
-        `${name}: output suppressed: more than ${budget.bytesPerWindow} bytes in ${budget.windowMs} ms`,
-      );
-      onExceeded?.();
+      suppress(`${budget.bytesPerWindow} bytes`);
       return;
     }
     let start = 0;
@@ -86,17 +104,18 @@ export function readPluginOutput(
       if (!cut) {
         line += piece;
         if (line.length > rawLimit) {
-          emit(line.slice(0, rawLimit), true);
+          if (!emit(line.slice(0, rawLimit), true)) break;
           line = '';
           cut = true;
         }
       }
       if (nl === -1) break;
-      if (!cut) emit(line.replace(/\r$/, ''), false);
+      if (!cut && !emit(line.replace(/\r$/, ''), false)) break;
       line = '';
       cut = false;
       start = nl + 1;
     }
+    if (suppressed) dropped += Buffer.byteLength(text.slice(start));
   });
   stream.on('end', () => {
     if (line !== '' && !suppressed) emit(line, false);

@@ -1,5 +1,8 @@
 import type { AttackDefinition } from '../attack.js';
+import { amplifyAttacks } from './amplify.js';
+import { budgetAttacks } from './budgets.js';
 import { cpuAttacks } from './cpu.js';
+import { descriptorAttacks } from './descriptors.js';
 import { grantAttacks } from './grants.js';
 import { hookAttacks } from './hooks.js';
 import { hostIoAttacks } from './host-io.js';
@@ -7,6 +10,7 @@ import { identityAttacks } from './identity.js';
 import { kernelAttacks } from './kernel.js';
 import { lifecycleAttacks } from './lifecycle.js';
 import { quotaAttacks } from './quotas.js';
+import { supplyChainAttacks } from './supply-chain.js';
 
 /** Every attack of the kit, in report order. */
 export const ATTACKS: readonly AttackDefinition[] = Object.freeze([
@@ -18,4 +22,8 @@ export const ATTACKS: readonly AttackDefinition[] = Object.freeze([
   ...cpuAttacks,
   ...kernelAttacks,
   ...hookAttacks,
+  ...budgetAttacks,
+  ...descriptorAttacks,
+  ...amplifyAttacks,
+  ...supplyChainAttacks,
 ]);
