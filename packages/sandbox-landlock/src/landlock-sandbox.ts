@@ -6,6 +6,21 @@ import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
+  allocateUid,
+  type CgroupHandle,
+  type CgroupLayout,
+  type CgroupLimits,
+  cgroupName,
+  cleanupStaleCgroups,
+  createCgroup,
+  DEFAULT_UID_LOCK_DIR,
+  DEFAULT_UID_RANGE,
+  detectCgroupLayout,
+  type UidLease,
+  type UidRange,
+  validateUidRange,
+} from '@plugward/sandbox-common';
+import {
   DEFAULT_MAX_FILE_DESCRIPTORS,
   DEFAULT_MAX_HEAP_BYTES,
   DEFAULT_MAX_THREADS,
@@ -18,27 +33,10 @@ import {
   type SandboxSpawnSpec,
   type SandboxSupportReport,
 } from '@plugward/types';
-import {
-  type CgroupHandle,
-  type CgroupLayout,
-  type CgroupLimits,
-  cgroupName,
-  cleanupStaleCgroups,
-  createCgroup,
-  detectCgroupLayout,
-} from './cgroups.js';
 import { MAX_KNOWN_LANDLOCK_ABI } from './landlock-abi.js';
 import { buildLaunchPlan } from './plan.js';
 import { findNoexecParent, mountScratch, type ScratchKind, unmountScratch } from './scratch.js';
 import { checkLandlockSupport, detectLandlockAbi, unavailableError } from './support.js';
-import {
-  allocateUid,
-  DEFAULT_UID_LOCK_DIR,
-  DEFAULT_UID_RANGE,
-  type UidLease,
-  type UidRange,
-  validateUidRange,
-} from './uid-allocator.js';
 
 /** Memory beyond `maxHeapBytes` a Node process needs (code, stacks, buffers) when the limit is derived. */
 export const RUNTIME_MEMORY_HEADROOM_BYTES = 96 * 1024 * 1024;

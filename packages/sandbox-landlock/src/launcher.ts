@@ -8,9 +8,9 @@
  * @packageDocumentation
  */
 import fs from 'node:fs';
+import { type LibSeccomp, loadLibSeccomp } from '@plugward/sandbox-common';
 import { FILE_RIGHTS } from './landlock-abi.js';
 import { loadLibc } from './libc.js';
-import { type LibSeccomp, loadLibSeccomp } from './libseccomp.js';
 import type { LaunchPlan } from './plan.js';
 import { loadThreadFilter } from './seccomp.js';
 

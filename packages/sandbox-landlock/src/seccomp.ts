@@ -1,5 +1,12 @@
+import {
+  type ArgCmp,
+  actErrno,
+  expectedArch,
+  type LibSeccomp,
+  loadLibSeccomp,
+  SCMP,
+} from '@plugward/sandbox-common';
 import { PluginError, type SeccompAction, type SeccompArgCondition, type SeccompRule } from '@plugward/types';
-import { type ArgCmp, actErrno, expectedArch, type LibSeccomp, loadLibSeccomp, SCMP } from './libseccomp.js';
 
 const OPS: Record<SeccompArgCondition['op'], number> = {
   eq: SCMP.CMP_EQ,

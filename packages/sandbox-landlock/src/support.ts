@@ -1,9 +1,8 @@
 import fs from 'node:fs';
+import { detectCgroupLayout, findLibSeccomp } from '@plugward/sandbox-common';
 import { PluginError, type SandboxSupportReport } from '@plugward/types';
-import { detectCgroupLayout } from './cgroups.js';
 import { ABI_FEATURES, MAX_KNOWN_LANDLOCK_ABI, MIN_LANDLOCK_ABI } from './landlock-abi.js';
 import { loadLibc } from './libc.js';
-import { findLibSeccomp } from './libseccomp.js';
 
 /** The Landlock ABI the kernel offers (0 when Landlock is absent or disabled), and why when it is 0. */
 export interface LandlockAbiInfo {

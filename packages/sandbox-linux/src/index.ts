@@ -9,22 +9,28 @@
 export const LAYER = 2;
 
 export {
-  BWRAP_INSTALL_HINT,
-  type BwrapInfo,
-  DEFAULT_MASK_PATHS,
-  findBwrap,
-  MIN_BWRAP_VERSION,
-} from './bubblewrap.js';
-export {
+  allocateUid,
   type CgroupHandle,
   type CgroupLayout,
   type CgroupLimits,
   type CgroupVersion,
   cleanupStaleCgroups,
   createCgroup,
+  DEFAULT_UID_LOCK_DIR,
+  DEFAULT_UID_RANGE,
   detectCgroupLayout,
+  type UidLease,
+  type UidRange,
   validateCgroupLimits,
-} from './cgroups.js';
+  validateUidRange,
+} from '@plugward/sandbox-common';
+export {
+  BWRAP_INSTALL_HINT,
+  type BwrapInfo,
+  DEFAULT_MASK_PATHS,
+  findBwrap,
+  MIN_BWRAP_VERSION,
+} from './bubblewrap.js';
 export {
   DEFAULT_CPU_PERIOD_US,
   DEFAULT_TMPFS_BYTES,
@@ -54,12 +60,4 @@ export {
   seccompProfile,
 } from './seccomp-profiles.js';
 export { checkSandboxSupport } from './support.js';
-export {
-  allocateUid,
-  DEFAULT_UID_LOCK_DIR,
-  DEFAULT_UID_RANGE,
-  type UidLease,
-  type UidRange,
-  validateUidRange,
-} from './uid-allocator.js';
 export { type CpuBudgetWatch, enforceCpuBudget, exitViolation } from './violations.js';

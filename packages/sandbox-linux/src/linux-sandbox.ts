@@ -6,6 +6,22 @@ import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
+  allocateUid,
+  type CgroupHandle,
+  type CgroupLayout,
+  type CgroupLimits,
+  cgroupName,
+  cleanupStaleCgroups,
+  createCgroup,
+  DEFAULT_UID_LOCK_DIR,
+  DEFAULT_UID_RANGE,
+  detectCgroupLayout,
+  findLibSeccomp,
+  type UidLease,
+  type UidRange,
+  validateUidRange,
+} from '@plugward/sandbox-common';
+import {
   DEFAULT_MAX_FILE_DESCRIPTORS,
   DEFAULT_MAX_HEAP_BYTES,
   DEFAULT_MAX_THREADS,
@@ -20,15 +36,6 @@ import {
   type SandboxSupportReport,
 } from '@plugward/types';
 import { type BwrapInfo, buildBwrapArgs, bwrapCommand, findBwrap } from './bubblewrap.js';
-import {
-  type CgroupHandle,
-  type CgroupLayout,
-  type CgroupLimits,
-  cgroupName,
-  cleanupStaleCgroups,
-  createCgroup,
-  detectCgroupLayout,
-} from './cgroups.js';
 import { DEFAULT_CPU_PERIOD_US, MIN_FILE_DESCRIPTORS, RUNTIME_MEMORY_HEADROOM_BYTES } from './config.js';
 import { closeInheritedDescriptorsOnExec } from './fd-hygiene.js';
 import {
@@ -41,18 +48,9 @@ import {
   type ViewOp,
 } from './filesystem-view.js';
 import { findLauncherTools, launcherCommand, scratchFstab } from './launcher.js';
-import { findLibSeccomp } from './libseccomp.js';
 import { packageReadOnlyPaths } from './package-paths.js';
 import { buildSeccompFilter } from './seccomp.js';
 import { checkSandboxSupport, userNamespacesAvailable } from './support.js';
-import {
-  allocateUid,
-  DEFAULT_UID_LOCK_DIR,
-  DEFAULT_UID_RANGE,
-  type UidLease,
-  type UidRange,
-  validateUidRange,
-} from './uid-allocator.js';
 
 /** Options of {@link LinuxSandbox}. */
 export interface LinuxSandboxOptions {

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { PluginError, type SeccompAction, type SeccompArgCondition, type SeccompMode } from '@plugward/types';
 import {
   type ArgCmp,
   actErrno,
@@ -8,7 +7,8 @@ import {
   loadLibSeccomp,
   SCMP,
   withTempFile,
-} from './libseccomp.js';
+} from '@plugward/sandbox-common';
+import { PluginError, type SeccompAction, type SeccompArgCondition, type SeccompMode } from '@plugward/types';
 import {
   lockdownProfile,
   type ProfileOptions,

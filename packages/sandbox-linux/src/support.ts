@@ -1,9 +1,8 @@
 import fs from 'node:fs';
+import { detectCgroupLayout, findLibSeccomp, loadLibSeccomp } from '@plugward/sandbox-common';
 import { isPluginError, type SandboxSupportReport } from '@plugward/types';
 import { BWRAP_INSTALL_HINT, findBwrap } from './bubblewrap.js';
-import { detectCgroupLayout } from './cgroups.js';
 import { findLauncherTools } from './launcher.js';
-import { findLibSeccomp, loadLibSeccomp } from './libseccomp.js';
 
 type Feature = SandboxSupportReport['features'][number];
 

@@ -319,7 +319,7 @@ describe('commands that end at once', () => {
 describe('stale cgroup sweep', () => {
   it("removes empty cgroups of dead hosts, never this process's own (an own empty one may be about to be joined)", async (ctx) => {
     const { cgroupName, cleanupStaleCgroups, createCgroup, detectCgroupLayout } = await import(
-      '../src/cgroups.js'
+      '@plugward/sandbox-common'
     );
     const { spawnSync } = await import('node:child_process');
     const layout = detectCgroupLayout();
