@@ -1,5 +1,5 @@
 import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
-import { mkdir, readFile, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readFile, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PluginError } from '@plugward/types';
@@ -64,6 +64,7 @@ export async function readRollbackFloor(
   listPath: string,
   listKey: Uint8Array,
 ): Promise<FloorLookup> {
+  await assertPrivateFloorDir(floorDir);
   let text: string;
   try {
     text = await readFile(rollbackFloorPath(floorDir, listPath), 'utf8');
@@ -101,6 +102,30 @@ export async function rollbackFloorExists(floorDir: string, listPath: string): P
   }
 }
 
+/**
+ * The floor directory must be this user's own and writable by nobody else: whoever can write it can put back an older
+ * authentic record of a list (an older floor) next to an older copy of the list — the rollback the floor exists to stop.
+ * A missing directory is fine (nothing recorded yet; it is created 0700 on the first write).
+ */
+async function assertPrivateFloorDir(floorDir: string): Promise<void> {
+  let st: Awaited<ReturnType<typeof lstat>>;
+  try {
+    st = await lstat(floorDir);
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'ENOENT') return;
+    throw new PluginError('IoError', `cannot inspect the rollback floor directory ${floorDir}`, { cause: e });
+  }
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o022) !== 0) {
+    throw new PluginError(
+      'TrustListError',
+      `the rollback floor directory ${floorDir} must be a directory owned by this user and not group/world-writable ` +
+        '(anyone who can write it could restore an older floor)',
+      { details: { hint: `chown $(id -u) ${floorDir} && chmod 700 ${floorDir}, or set PLUGWARD_STATE_DIR` } },
+    );
+  }
+}
+
 /** Writes (atomically, 0600, in a 0700 directory) the floor record of a list. */
 export async function writeRollbackFloor(
   floorDir: string,
@@ -108,6 +133,7 @@ export async function writeRollbackFloor(
   listKey: Uint8Array,
 ): Promise<void> {
   await mkdir(floorDir, { recursive: true, mode: 0o700 });
+  await assertPrivateFloorDir(floorDir);
   const r = { ...record, path: resolve(record.path) };
   const text = JSON.stringify({
     format: FORMAT,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrustedPluginEntry } from '@plugward/types';
 import { describe, expect, it } from 'vitest';
@@ -65,6 +65,24 @@ describe('persistent rollback floor (issue 13 point 1)', () => {
     // The host still serves the real list once it is back.
     writeFileSync(list, latest);
     expect(await restarted.loadAndDecryptTrustList(key)).toBe(2);
+  });
+
+  it('a floor directory others can write is refused: they could put back an older authentic record', async () => {
+    const { list, floorDir, key } = fresh();
+    const foo = entry('foo');
+    const opts = { floorDir };
+    await updateTrustList(list, key, (es) => [...es, foo], opts); // v1, floor 1
+    const oldList = readFileSync(list);
+    const oldFloor = readFileSync(rollbackFloorPath(floorDir, list));
+    await updateTrustList(list, key, (es) => es.filter((e) => e.hash !== foo.hash), opts); // v2, floor 2
+    // Someone with write access to the floor folder (but no key) replays the old list *and* its old floor record.
+    chmodSync(floorDir, 0o777);
+    writeFileSync(rollbackFloorPath(floorDir, list), oldFloor);
+    writeFileSync(list, oldList);
+    await expect(host(list, floorDir).loadAndDecryptTrustList(key)).rejects.toMatchObject({
+      code: 'TrustListError',
+    });
+    chmodSync(floorDir, 0o700);
   });
 
   it('a deleted list is not silently restarted at version 1', async () => {
