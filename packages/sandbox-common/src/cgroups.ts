@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type CgroupConfig, MIN_THREADS_FOR_NODE, PluginError, type PluginMetrics } from '@plugward/types';
+import { pidAlive } from './host-exit.js';
 
 /** The cgroup hierarchy in use. */
 export type CgroupVersion = 1 | 2;
@@ -377,13 +378,4 @@ export function cleanupStaleCgroups(parent = 'plugward', layout = detectCgroupLa
     }
   }
   return removed;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

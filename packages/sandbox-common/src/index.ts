@@ -7,6 +7,7 @@
  */
 
 export * from './cgroups.js';
+export * from './host-exit.js';
 export * from './libseccomp.js';
 export * from './uid-allocator.js';
 

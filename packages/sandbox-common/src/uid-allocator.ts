@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PluginError } from '@plugward/types';
+import { pidAlive } from './host-exit.js';
 
 /** A range of host uids (and the gids of the same numbers) the sandbox may run plugin code as. */
 export interface UidRange {
@@ -51,15 +52,6 @@ export function validateUidRange(range: UidRange): void {
       'InvalidArgument',
       `uid range ${first} + ${count} contains the host's own uid ${own}`,
     );
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

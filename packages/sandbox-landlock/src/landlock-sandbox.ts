@@ -16,6 +16,8 @@ import {
   DEFAULT_UID_LOCK_DIR,
   DEFAULT_UID_RANGE,
   detectCgroupLayout,
+  onHostExit,
+  pidAlive,
   type UidLease,
   type UidRange,
   validateUidRange,
@@ -445,9 +447,9 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
       });
     }
     const uid = lease?.uid ?? process.getuid?.() ?? -1;
-    onExitRemove(cleanup);
+    const forget = onHostExit(cleanup);
     return new LandlockProcess(child, cgroup, uid, scratchKind, externalScratch ?? scratchDir, () => {
-      liveCleanups.delete(cleanup);
+      forget();
       cleanup();
     });
   }
@@ -467,24 +469,6 @@ function execStatus(child: ChildProcess): Promise<string> {
     status.once('end', done);
     status.once('close', done);
     status.once('error', done);
-  });
-}
-
-const liveCleanups = new Set<() => void>();
-let exitHookInstalled = false;
-
-function onExitRemove(cleanup: () => void): void {
-  liveCleanups.add(cleanup);
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const c of [...liveCleanups]) {
-      try {
-        c();
-      } catch {
-        // Swept by the next host.
-      }
-    }
   });
 }
 
@@ -538,15 +522,6 @@ export function sweepStaleSandboxDirs(base: string): string[] {
     }
   }
   return removed;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function procMetrics(pid: number): PluginMetrics {

@@ -17,6 +17,8 @@ import {
   DEFAULT_UID_RANGE,
   detectCgroupLayout,
   findLibSeccomp,
+  onHostExit,
+  pidAlive,
   type UidLease,
   type UidRange,
   validateUidRange,
@@ -477,12 +479,13 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     }
     if (child === undefined) throw new PluginError('SandboxError', `bwrap did not start for ${spec.label}`);
     const uid = lease?.uid ?? process.getuid?.() ?? -1;
+    let forget = (): void => {};
     const cleanup = (): void => {
-      liveDirs.delete(cleanup);
+      forget();
       lease?.release();
       removeDir();
     };
-    onExitRemove(cleanup);
+    forget = onHostExit(cleanup);
     return new BwrapProcess(child, cgroup, uid, cleanup);
   }
 }
@@ -516,23 +519,6 @@ function childGone(child: ChildProcess): Promise<void> {
 }
 
 /** Sandbox directories still in use; removed when the host exits without awaiting its sandboxes (they die with it). */
-const liveDirs = new Set<() => void>();
-let exitHookInstalled = false;
-
-function onExitRemove(cleanup: () => void): void {
-  liveDirs.add(cleanup);
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const c of [...liveDirs]) {
-      try {
-        c();
-      } catch {
-        // Swept by the next host otherwise.
-      }
-    }
-  });
-}
 
 /**
  * Where root hosts put the per-sandbox directories: the leased uid must traverse to the scratch mount points, and
@@ -570,15 +556,6 @@ function sweepStaleDirsOnce(base: string): void {
     }
   } catch {
     // Best effort: what is left is empty directories.
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
