@@ -7,22 +7,16 @@
 import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
   checkSandboxSupport,
   defaultSandboxConfig,
-  generateKeyPair,
   HookRegistry,
   LinuxSandbox,
   PluginRegistry,
-  PluginSecurity,
-  readManifest,
-  toHex,
-  trustEntryFromManifest,
-  writeSignedManifest,
 } from '@plugward/registry';
+import { echoPluginFixture } from './fixtures.mjs';
 import { notRun, stats, writeReport } from './report.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
@@ -31,23 +25,7 @@ const TIERS = new Set((process.env.CALLPATH_TIERS ?? 'in-process,worker,process,
 const CALLS = { fast: 20_000, ipc: 1_500 };
 const payload = new Uint8Array(64).fill(7);
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-call-'));
-const artifact = path.join(dir, 'echo.mjs');
-fs.writeFileSync(
-  artifact,
-  `export default { name: 'echo', version: '1.0.0', author: 'bench', init() {},
-     registerHooks(h) { h.register('echo', 200, (d) => d); } };`,
-);
-const keys = generateKeyPair();
-await writeSignedManifest(
-  { artifactPath: artifact, name: 'echo', version: '1.0.0', author: 'bench', kind: 'js' },
-  keys.privateKey,
-);
-const security = new PluginSecurity(
-  { onlyTrusted: true },
-  [toHex(keys.publicKey)],
-  [trustEntryFromManifest(await readManifest(artifact), keys.publicKey)],
-);
+const { dir, artifact, security } = await echoPluginFixture('pw-bench-call-');
 
 // A raw echo over fd 3 (a Unix socket pair, as the process and sandbox tiers use): what IPC costs without Plugward.
 const rawEcho = path.join(dir, 'raw-echo.cjs');

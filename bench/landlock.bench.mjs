@@ -4,41 +4,13 @@
 // start ≤ 1.5× bwrap's (ratio ≥ 0.667; it starts node twice: launcher, then the runtime), its round trip ≤ 1.2×
 // the process tier's (ratio ≥ 0.833: after start-up it is the same socket).
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import {
-  generateKeyPair,
-  LandlockSandbox,
-  LinuxSandbox,
-  PluginRegistry,
-  PluginSecurity,
-  readManifest,
-  toHex,
-  trialBwrap,
-  trustEntryFromManifest,
-  writeSignedManifest,
-} from '@plugward/registry';
+import { LandlockSandbox, LinuxSandbox, PluginRegistry, trialBwrap } from '@plugward/registry';
+import { echoPluginFixture } from './fixtures.mjs';
 import { writeReport } from './report.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-ll-'));
-const artifact = path.join(dir, 'echo.mjs');
-fs.writeFileSync(
-  artifact,
-  `export default { name: 'echo', version: '1.0.0', author: 'bench', init() {},
-     registerHooks(h) { h.register('echo', 200, (d) => d); } };`,
-);
-const keys = generateKeyPair();
-await writeSignedManifest(
-  { artifactPath: artifact, name: 'echo', version: '1.0.0', author: 'bench', kind: 'js' },
-  keys.privateKey,
-);
-const security = new PluginSecurity(
-  { onlyTrusted: true },
-  [toHex(keys.publicKey)],
-  [trustEntryFromManifest(await readManifest(artifact), keys.publicKey)],
-);
+const { dir, artifact, security } = await echoPluginFixture('pw-bench-ll-');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Each case: how to build its registry, or why it can't run here. */

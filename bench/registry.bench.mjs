@@ -5,39 +5,12 @@
 // row with `meets: false` and the reason, never a dropped row.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import {
-  checkSandboxSupport,
-  generateKeyPair,
-  LinuxSandbox,
-  PluginRegistry,
-  PluginSecurity,
-  readManifest,
-  toHex,
-  trustEntryFromManifest,
-  writeSignedManifest,
-} from '@plugward/registry';
+import { checkSandboxSupport, LinuxSandbox, PluginRegistry } from '@plugward/registry';
+import { echoPluginFixture } from './fixtures.mjs';
 import { notRun, stats, writeReport } from './report.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-reg-'));
-const artifact = path.join(dir, 'echo.mjs');
-fs.writeFileSync(
-  artifact,
-  `export default { name: 'echo', version: '1.0.0', author: 'bench', init() {},
-     registerHooks(h) { h.register('echo', 200, (d) => d); } };`,
-);
-const keys = generateKeyPair();
-await writeSignedManifest(
-  { artifactPath: artifact, name: 'echo', version: '1.0.0', author: 'bench', kind: 'js' },
-  keys.privateKey,
-);
-const security = new PluginSecurity(
-  { onlyTrusted: true },
-  [toHex(keys.publicKey)],
-  [trustEntryFromManifest(await readManifest(artifact), keys.publicKey)],
-);
+const { dir, artifact, security } = await echoPluginFixture('pw-bench-reg-');
 
 const TARGETS = { 'in-process': 5, worker: 1, process: 0.9, sandbox: 0.833 };
 const caseOf = (t) => `loadPlugin → hooks registered, ${t} tier`;
