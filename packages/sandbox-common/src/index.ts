@@ -9,6 +9,7 @@
 export * from './cgroups.js';
 export * from './host-exit.js';
 export * from './libseccomp.js';
+export * from './sandbox-exit.js';
 export * from './uid-allocator.js';
 
 /** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */

@@ -18,6 +18,7 @@ import {
   detectCgroupLayout,
   onHostExit,
   pidAlive,
+  sandboxExit,
   type UidLease,
   type UidRange,
   validateUidRange,
@@ -577,29 +578,8 @@ class LandlockProcess implements LandlockSandboxedProcess {
     this.stdout = child.stdout;
     this.stderr = child.stderr;
     this.cgroupPaths = Object.freeze({ ...(cgroup?.paths ?? {}) });
-    this.exit = new Promise<SandboxExit>((resolve) => {
-      const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-        this.#exited = true;
-        const oomKilled = (cgroup?.oomKills() ?? 0) > 0;
-        const done = (): void => {
-          try {
-            cleanup();
-          } catch (e) {
-            process.emitWarning(
-              `plugward: sandbox cleanup failed: ${e instanceof Error ? e.message : String(e)}`,
-            );
-          }
-          resolve({ code, signal, oomKilled });
-        };
-        if (cgroup === undefined) done();
-        else
-          cgroup.remove().then(done, (e: unknown) => {
-            process.emitWarning(`plugward: ${e instanceof Error ? e.message : String(e)}`);
-            done();
-          });
-      };
-      if (child.exitCode !== null || child.signalCode !== null) onExit(child.exitCode, child.signalCode);
-      else child.once('exit', onExit);
+    this.exit = sandboxExit(child, cgroup, cleanup, () => {
+      this.#exited = true;
     });
   }
 

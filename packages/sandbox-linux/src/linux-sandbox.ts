@@ -19,6 +19,7 @@ import {
   findLibSeccomp,
   onHostExit,
   pidAlive,
+  sandboxExit,
   type UidLease,
   type UidRange,
   validateUidRange,
@@ -490,24 +491,6 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
   }
 }
 
-/** Resolves when `stream` has ended or closed (at once when there is none or it already has), or after `timeoutMs`. */
-function streamEnded(stream: NodeJS.ReadableStream | null, timeoutMs: number): Promise<void> {
-  const s = stream as (NodeJS.ReadableStream & { readableEnded?: boolean; destroyed?: boolean }) | null;
-  if (s === null || s.readableEnded === true || s.destroyed === true) return Promise.resolve();
-  return new Promise((resolve) => {
-    const finish = (): void => {
-      clearTimeout(timer);
-      s.off('end', finish);
-      s.off('close', finish);
-      resolve();
-    };
-    const timer = setTimeout(finish, timeoutMs);
-    timer.unref();
-    s.once('end', finish);
-    s.once('close', finish);
-  });
-}
-
 function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
@@ -625,35 +608,8 @@ class BwrapProcess implements LinuxSandboxedProcess {
     this.stdout = child.stdout;
     this.stderr = child.stderr;
     this.cgroupPaths = Object.freeze({ ...(cgroup?.paths ?? {}) });
-    this.exit = new Promise<SandboxExit>((resolve) => {
-      const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-        this.#exited = true;
-        const oomKilled = (cgroup?.oomKills() ?? 0) > 0;
-        // 'exit' can come before the piped output has been read: settle once stdout/stderr ended (bounded), so a
-        // caller that reads them on `exit` sees everything the command wrote.
-        const done = (): void => {
-          try {
-            cleanup();
-          } catch (e) {
-            process.emitWarning(
-              `plugward: sandbox cleanup failed: ${e instanceof Error ? e.message : String(e)}`,
-            );
-          }
-          void Promise.all([child.stdout, child.stderr].map((s) => streamEnded(s, 2000))).then(() =>
-            resolve({ code, signal, oomKilled }),
-          );
-        };
-        if (cgroup === undefined) done();
-        else
-          cgroup.remove().then(done, (e: unknown) => {
-            // A cgroup that can't be removed is logged, not fatal: the process itself is gone.
-            process.emitWarning(`plugward: ${e instanceof Error ? e.message : String(e)}`);
-            done();
-          });
-      };
-      // A fast command can be gone before spawn() returns: its 'exit' event has then already been emitted.
-      if (child.exitCode !== null || child.signalCode !== null) onExit(child.exitCode, child.signalCode);
-      else child.once('exit', onExit);
+    this.exit = sandboxExit(child, cgroup, cleanup, () => {
+      this.#exited = true;
     });
   }
 

@@ -1,0 +1,64 @@
+import type { ChildProcess } from 'node:child_process';
+import type { SandboxExit } from '@plugward/types';
+import type { CgroupHandle } from './cgroups.js';
+
+/** Resolves when `stream` has ended or closed (at once when there is none or it already has), or after `timeoutMs`. */
+function streamEnded(stream: NodeJS.ReadableStream | null, timeoutMs: number): Promise<void> {
+  const s = stream as (NodeJS.ReadableStream & { readableEnded?: boolean; destroyed?: boolean }) | null;
+  if (s === null || s.readableEnded === true || s.destroyed === true) return Promise.resolve();
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      clearTimeout(timer);
+      s.off('end', finish);
+      s.off('close', finish);
+      resolve();
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    timer.unref();
+    s.once('end', finish);
+    s.once('close', finish);
+  });
+}
+
+function warn(prefix: string, e: unknown): void {
+  process.emitWarning(`plugward: ${prefix}${e instanceof Error ? e.message : String(e)}`);
+}
+
+/**
+ * The `exit` of a sandboxed process, for every backend the same way: once `child` exited (also when it did before this
+ * was called — a fast command can be gone before `spawn()` returns), `onExited` runs, the cgroup's OOM-kill count is
+ * read and the cgroup removed (a failure is a warning: the process itself is gone), the backend's `cleanup` runs, and
+ * the promise settles after the piped stdout/stderr ended (bounded, 2 s), so a caller that reads them on `exit` sees
+ * everything the command wrote.
+ */
+export function sandboxExit(
+  child: ChildProcess,
+  cgroup: CgroupHandle | undefined,
+  cleanup: () => void,
+  onExited: () => void,
+): Promise<SandboxExit> {
+  return new Promise<SandboxExit>((resolve) => {
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      onExited();
+      const oomKilled = (cgroup?.oomKills() ?? 0) > 0;
+      const done = (): void => {
+        try {
+          cleanup();
+        } catch (e) {
+          warn('sandbox cleanup failed: ', e);
+        }
+        void Promise.all([child.stdout, child.stderr].map((s) => streamEnded(s, 2000))).then(() =>
+          resolve({ code, signal, oomKilled }),
+        );
+      };
+      if (cgroup === undefined) done();
+      else
+        cgroup.remove().then(done, (e: unknown) => {
+          warn('', e);
+          done();
+        });
+    };
+    if (child.exitCode !== null || child.signalCode !== null) onExit(child.exitCode, child.signalCode);
+    else child.once('exit', onExit);
+  });
+}
