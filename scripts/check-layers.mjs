@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Dependency-direction check (DESIGN.md section 1): a package may depend on, and import, only @plugward packages of a
-// strictly lower layer. Reads every packages/*/package.json ("plugward": { "layer": N }) and every import/require in
+// Dependency-direction check (docs/architecture.md, Layers): a package may depend on, and import, only @plugward
+// packages of a strictly lower layer. Reads every packages/*/package.json ("plugward": { "layer": N }) and every import/require in
 // its src/ (test files included: tests must not reach upward either). A package marked "portable": true (types,
 // hooks, context: they must run in browsers and workers) may not import a Node built-in outside its test files.
 import fs from 'node:fs';

@@ -54,5 +54,5 @@ export {
 } from './protocol.js';
 export { asUint8Array, MAX_VALUE_DEPTH, packValue, unpackValue } from './values.js';
 
-/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
+/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
 export const LAYER = 2;

@@ -12,5 +12,5 @@ export * from './libseccomp.js';
 export * from './sandbox-exit.js';
 export * from './uid-allocator.js';
 
-/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
+/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
 export const LAYER = 1;

@@ -318,7 +318,7 @@ export const DENIED_SYSCALLS: readonly string[] = [
 ];
 
 /**
- * The launcher's seccomp filter (pure): default allow with a deny list (a Node allow-list is brittle, DESIGN.md §10),
+ * The launcher's seccomp filter (pure): default allow with a deny list (a Node allow-list is brittle: it breaks on rare paths),
  * applied on the launcher's main thread and inherited by the whole runtime image through `execveat`:
  * - no exec: `execve` denied; `execveat` only of fd `execFd` with `AT_EMPTY_PATH` — the launcher's own exec of the
  *   runtime. That fd is close-on-exec and at or above the NOFILE limit, so the plugin can never hold it again;

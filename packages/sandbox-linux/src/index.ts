@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 
-/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
+/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
 export const LAYER = 2;
 
 export {

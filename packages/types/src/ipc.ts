@@ -65,10 +65,10 @@ export type PluginToHostRequest =
   | { kind: 'Log'; level: LogLevel; message: string }
   | { kind: 'Fetch'; request: FetchRequest };
 
-/** Any IPC request (the seed's `IpcRequest`). */
+/** Any IPC request, either direction. */
 export type IpcRequest = HostToPluginRequest | PluginToHostRequest;
 
-/** Any IPC response (the seed's `IpcResponse`). */
+/** Any IPC response, either direction. */
 export type IpcResponse =
   | { kind: 'Success'; value?: unknown }
   | { kind: 'Error'; message: string; code: PluginErrorCode }

@@ -46,7 +46,7 @@ export const ISOLATION_TIERS: readonly IsolationTier[] = Object.freeze([
   'sandbox',
 ]);
 
-/** What a registry knows about one plugin (the seed's `PluginInfo` plus tier and pid). */
+/** What a registry knows about one plugin: identity, state, trust, tier and process. */
 export interface PluginInfo {
   name: string;
   version: string;
