@@ -8,7 +8,7 @@ export const PluginStatus = Object.freeze({
   Available: 'Available',
   /** Loaded and serving hooks. */
   Active: 'Active',
-  /** Was loaded; unloaded by the host or unmounted for violations. */
+  /** Was loaded; unloaded by the host, or automatically after violations. */
   Inactive: 'Inactive',
   /** Failed to load, or crashed; `error` says why. */
   Failed: 'Failed',
