@@ -3,6 +3,8 @@
 // `A` must have a member `b` (instance or static side). Rows marked `target` name what issue 14 is restoring; while
 // such a name is not exported yet it shows as a todo, not a failure. Error codes quoted beside `PluginError` must be
 // codes. The table parser is the page's format, kept small: | reference | Plugward | status | notes |.
+// Beside it: the Markdown users read links only to files in the repository, and neither it nor the TSDoc speaks of a
+// design document outside the repository or of "the seed" (the Rust API reference is named so, on the mapping page).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -169,5 +171,68 @@ describe('docs/api-reference-mapping.md', () => {
     const quoted = rows.filter((r) => r.reference.includes('PluginError')).flatMap((r) => r.quoted);
     expect(quoted.length).toBeGreaterThan(12);
     expect(quoted.filter((c) => !codes.has(c))).toEqual([]);
+  });
+});
+
+/** Markdown files users read: the root README, docs/ and each package's README. */
+function userDocs(): string[] {
+  const packagesDir = path.join(root, 'packages');
+  return [
+    path.join(root, 'README.md'),
+    ...fs
+      .readdirSync(path.join(root, 'docs'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => path.join(root, 'docs', f)),
+    ...fs
+      .readdirSync(packagesDir)
+      .map((p) => path.join(packagesDir, p, 'README.md'))
+      .filter((f) => fs.existsSync(f)),
+  ];
+}
+
+/** Source files whose comments become TSDoc users read (tests excluded). */
+function publicSources(dir = path.join(root, 'packages'), out: string[] = []): string[] {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (!['node_modules', 'dist', 'test'].includes(entry.name)) publicSources(p, out);
+    } else if (
+      /\.ts$/.test(entry.name) &&
+      !/\.test\.ts$/.test(entry.name) &&
+      p.includes(`${path.sep}src${path.sep}`)
+    ) {
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+describe('documentation users read', () => {
+  it('links only to files in the repository', () => {
+    const broken: string[] = [];
+    for (const file of userDocs()) {
+      const text = fs.readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = (m[1] as string).split('#')[0] as string;
+        if (target === '' || /^[a-z]+:/i.test(target)) continue;
+        if (!fs.existsSync(path.resolve(path.dirname(file), target))) {
+          broken.push(`${path.relative(root, file)} → ${m[1]}`);
+        }
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
+  it('speaks of the Rust API reference by that name, and of no design document outside the repository', () => {
+    const hits: string[] = [];
+    for (const file of [...userDocs(), ...publicSources()]) {
+      fs.readFileSync(file, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (/DESIGN\.md|\bthe seed\b|\bseed's\b/i.test(line))
+            hits.push(`${path.relative(root, file)}:${i + 1}`);
+        });
+    }
+    expect(hits).toEqual([]);
   });
 });
