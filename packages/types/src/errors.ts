@@ -34,7 +34,7 @@ export const PLUGIN_ERROR_CODES = [
   'TrustListError',
   'Timeout',
   'Unsupported',
-  // Containment and trust (second round).
+  // Containment and trust.
   'QuotaExceeded',
   'ProtocolViolation',
   'NameConflict',
