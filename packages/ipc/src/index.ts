@@ -7,11 +7,13 @@
 export {
   errorResponse,
   expectResponse,
+  type IncomingRequest,
   type IncomingRequestInfo,
   IpcChannel,
   type IpcChannelOptions,
   type IpcRequestHandler,
   type IpcRole,
+  type ReceiveRequestOptions,
   type SendRequestOptions,
 } from './channel.js';
 export { ContextProxy, type ContextProxyOptions } from './context-proxy.js';
