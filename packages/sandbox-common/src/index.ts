@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 
+export * from './capabilities.js';
 export * from './cgroups.js';
 export * from './host-exit.js';
 export * from './libseccomp.js';

@@ -173,6 +173,25 @@ await done({ fd1: fs.readlinkSync('/proc/self/fd/1'), fd2: fs.readlinkSync('/pro
     expect(r.report.fd0).toBe('/dev/null');
   });
 
+  it('keeps no capability on any thread (dropAll), and refuses dropAll: false', async () => {
+    const r = await runScript(`
+const caps = fs.readdirSync('/proc/self/task').map((t) => {
+  const s = fs.readFileSync('/proc/self/task/' + t + '/status', 'utf8');
+  const f = (k) => new RegExp('^' + k + ':\\\\s+(\\\\S+)', 'm').exec(s)?.[1];
+  return [f('CapEff'), f('CapPrm'), f('CapBnd'), f('CapInh'), f('CapAmb')];
+});
+await done({ caps });
+`);
+    const caps = r.report.caps as string[][];
+    expect(caps.length).toBeGreaterThan(1);
+    for (const set of caps) expect(set).toEqual(Array(5).fill('0000000000000000'));
+    await expect(
+      runScript('await done({});', {
+        config: { capabilities: { dropAll: false, allowedCaps: [], noNewPrivs: true } },
+      }),
+    ).rejects.toMatchObject({ code: 'InvalidArgument' });
+  });
+
   it('no exec, no fork; signals do not reach the host', async () => {
     const r = await runScript(`
 const cp = await import('node:child_process');

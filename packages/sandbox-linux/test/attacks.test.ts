@@ -520,6 +520,32 @@ describe('process isolation (JS)', () => {
     expectHostHealthy(r);
   });
 
+  it('keeps no capability the host did not list (dropAll: false + allowedCaps), and refuses dropAll: false alone', async () => {
+    const NET_BIND_SERVICE = 1n << 10n;
+    const r = await runScript(
+      `const caps = fs.readdirSync('/proc/self/task').map((t) => {
+         const s = fs.readFileSync('/proc/self/task/' + t + '/status', 'utf8');
+         const f = (k) => new RegExp('^' + k + ':\\\\s+(\\\\S+)', 'm').exec(s)?.[1];
+         return [f('CapEff'), f('CapPrm'), f('CapBnd'), f('CapInh'), f('CapAmb')];
+       });
+       await done({ caps });`,
+      {
+        config: {
+          capabilities: { dropAll: false, allowedCaps: ['CAP_NET_BIND_SERVICE'], noNewPrivs: true },
+        },
+      },
+    );
+    const caps = firstMessage(r).caps as string[][];
+    expect(caps.length).toBeGreaterThan(0);
+    for (const set of caps.flat()) expect(BigInt(`0x${set}`) & ~NET_BIND_SERVICE).toBe(0n);
+    expectHostHealthy(r);
+    await expect(
+      runScript('await done({});', {
+        config: { capabilities: { dropAll: false, allowedCaps: [], noNewPrivs: true } },
+      }),
+    ).rejects.toMatchObject({ code: 'InvalidArgument' });
+  });
+
   it('pid 1 is the plugin itself (no bwrap), and its cmdline carries no host paths, cgroup paths or environment', async () => {
     const r = await runScript(
       `await done({ pid: process.pid, cmd: fs.readFileSync('/proc/1/cmdline', 'utf8').split('\\0') });`,
