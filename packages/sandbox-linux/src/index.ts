@@ -9,20 +9,9 @@
 export const LAYER = 2;
 
 export {
-  allocateUid,
-  type CgroupHandle,
-  type CgroupLayout,
-  type CgroupLimits,
-  type CgroupVersion,
-  cleanupStaleCgroups,
-  createCgroup,
   DEFAULT_UID_LOCK_DIR,
   DEFAULT_UID_RANGE,
-  detectCgroupLayout,
-  type UidLease,
   type UidRange,
-  validateCgroupLimits,
-  validateUidRange,
 } from '@plugward/sandbox-common';
 export {
   BWRAP_INSTALL_HINT,

@@ -4,15 +4,10 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { cleanupStaleCgroups } from '@plugward/limits';
 import type { FetchRequest } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  cleanupStaleCgroups,
-  enforceCpuBudget,
-  exitViolation,
-  FetchBroker,
-  type LinuxSandboxedProcess,
-} from '../dist/index.js';
+import { enforceCpuBudget, exitViolation, FetchBroker, type LinuxSandboxedProcess } from '../dist/index.js';
 import {
   cleanupDirs,
   compileC,

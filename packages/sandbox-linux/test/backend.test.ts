@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { cgroupName, cleanupStaleCgroups, createCgroup, detectCgroupLayout } from '@plugward/limits';
 import { isPluginError, MIN_THREADS_FOR_NODE } from '@plugward/types';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   buildSeccompFilter,
   checkSandboxSupport,
   defaultSandboxConfig,
-  detectCgroupLayout,
   HOST_COPY_PREFIX,
   installProcessFilter,
   LinuxSandbox,
@@ -318,9 +318,6 @@ describe('commands that end at once', () => {
 
 describe('stale cgroup sweep', () => {
   it("removes empty cgroups of dead hosts, never this process's own (an own empty one may be about to be joined)", async (ctx) => {
-    const { cgroupName, cleanupStaleCgroups, createCgroup, detectCgroupLayout } = await import(
-      '@plugward/sandbox-common'
-    );
     const { spawnSync } = await import('node:child_process');
     const layout = detectCgroupLayout();
     if (layout === undefined || process.getuid?.() !== 0)
