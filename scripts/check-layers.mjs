@@ -70,7 +70,7 @@ export function checkLayers(root) {
     for (const file of walk(path.join(info.dir, 'src')).concat(walk(path.join(info.dir, 'test')))) {
       const text = fs.readFileSync(file, 'utf8');
       const shipped =
-        file.startsWith(path.join(info.dir, 'src') + path.sep) && !/\.test\.[cm]?[jt]sx?$/.test(file);
+        file.startsWith(path.join(info.dir, 'src') + path.sep) && !/\.test(?:-d)?\.[cm]?[jt]sx?$/.test(file);
       for (const m of text.matchAll(IMPORT_RE)) {
         usedAnywhere.add(m[1]);
         if (shipped) usedByShipped.add(m[1]);
