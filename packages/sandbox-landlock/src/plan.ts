@@ -1,3 +1,4 @@
+import { capabilitiesToKeep } from '@plugward/sandbox-common';
 import { PluginError, type SandboxConfig, type SeccompRule } from '@plugward/types';
 import { FS, handledFsRights, handledNetRights, knownScopes, MIN_LANDLOCK_ABI } from './landlock-abi.js';
 
@@ -101,7 +102,7 @@ export function buildLaunchPlan(input: PlanInput): LaunchPlan {
       `the Landlock backend applies its own strict filter; seccomp mode '${config.seccomp.mode}' is not supported`,
     );
   }
-  if (config.capabilities.allowedCaps.length > 0) {
+  if (capabilitiesToKeep(config.capabilities).length > 0) {
     throw new PluginError(
       'InvalidArgument',
       'the Landlock backend keeps no capabilities (allowedCaps must be empty)',

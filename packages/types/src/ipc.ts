@@ -71,7 +71,12 @@ export type IpcRequest = HostToPluginRequest | PluginToHostRequest;
 /** Any IPC response, either direction. */
 export type IpcResponse =
   | { kind: 'Success'; value?: unknown }
-  | { kind: 'Error'; message: string; code: PluginErrorCode }
+  | {
+      kind: 'Error';
+      message: string;
+      /** The `PluginError` code; may be left out (the reference's error response is a message only). */
+      code?: PluginErrorCode;
+    }
   | { kind: 'Metrics'; data: PluginMetrics }
   | { kind: 'HookResult'; data: Uint8Array }
   | { kind: 'FetchResult'; response: FetchResponse };
