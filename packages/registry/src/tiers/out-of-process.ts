@@ -35,6 +35,7 @@ import {
 } from '@plugward/types';
 import { processTierMetrics, sandboxTierMetrics, type TierMetricsOptions } from '../monitor.js';
 import { DEFAULT_HOOK_OUTPUT_BYTES, protocolViolationOf } from '../quotas.js';
+import { hostStartupMark, STARTUP_TRACE_ARG, startupTraceEnabled } from '../startup-trace.js';
 import { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget, readPluginOutput } from './plugin-output.js';
 import { sandboxConfigFor } from './sandbox-config.js';
 import { settleWithin, type TierExit, type TierHandle } from './tier.js';
@@ -175,8 +176,13 @@ function childEnv(): Record<string, string> {
   return { PATH: '/usr/bin:/bin', NODE_OPTIONS: '', LANG: 'C.UTF-8' };
 }
 
+/** The runtime's arguments: the private copy, and the start-up trace flag when tracing is on. */
+function runtimeArgs(dir: string, file: string): string[] {
+  return startupTraceEnabled ? [runtimeEntry(), dir, file, STARTUP_TRACE_ARG] : [runtimeEntry(), dir, file];
+}
+
 function startProcess(dir: string, file: string): Started {
-  const child: ChildProcess = spawn(process.execPath, [runtimeEntry(), dir, file], {
+  const child: ChildProcess = spawn(process.execPath, runtimeArgs(dir, file), {
     // Pipes, never the host's fds: a plugin could reopen /proc/self/fd/1 and read, truncate or fill the host's log.
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: childEnv(),
@@ -203,7 +209,7 @@ function startWorker(dir: string, file: string, limits: ResourceLimits): Started
   const { port1, port2 } = new MessageChannel();
   const heapMb = Math.max(16, Math.floor(limits.maxHeapBytes / (1024 * 1024)));
   const worker = new Worker(runtimeEntry(), {
-    workerData: { port: port2, dir, file },
+    workerData: { port: port2, dir, file, trace: startupTraceEnabled },
     transferList: [port2],
     env: childEnv(),
     resourceLimits: {
@@ -249,7 +255,7 @@ async function startSandbox(
   const runtime = runtimeEntry();
   const proc: SandboxedProcess<Duplex> = await sandbox.spawn({
     command: process.execPath,
-    args: [runtime, dir, file],
+    args: runtimeArgs(dir, file),
     config: sandboxConfigFor(opts.requirements, opts.limits),
     readOnlyPaths: [...runtimeReadOnlyPaths(runtime), dir],
     limits: opts.limits,
@@ -302,7 +308,9 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
       plugin: name,
     });
   }
+  hostStartupMark(name, 'start');
   const { dir, file } = await privateCopy(opts.verified);
+  hostStartupMark(name, 'copied');
   // Once, and awaited by stop(): close() must not resolve while a private copy is still on disk.
   let removal: Promise<void> | undefined;
   const cleanup = (): Promise<void> => {
@@ -325,6 +333,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     await cleanup();
     throw e;
   }
+  hostStartupMark(name, 'spawned');
   const s = started;
   readPluginOutput(s.stdout, 'stdout', opts.log, opts.outputBudget, () => opts.onOutputExceeded?.('stdout'));
   readPluginOutput(s.stderr, 'stderr', opts.log, opts.outputBudget, () => opts.onOutputExceeded?.('stderr'));
@@ -426,6 +435,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
       },
       { timeoutMs: opts.initTimeoutMs ?? 30_000 },
     );
+    hostStartupMark(name, 'initialized');
   } catch (e) {
     stopping = true;
     unwatch();
