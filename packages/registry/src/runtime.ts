@@ -244,9 +244,15 @@ function manifestName(dir: string | undefined, file: string): string | undefined
   }
 }
 
-/** Prints one step of the start-up timeline (see startup-trace.ts) when the host asked for it. */
-function traceStep(on: boolean, step: string, at = epochMs()): void {
-  if (on) process.stderr.write(`plugward-startup ${step} ${at.toFixed(2)}\n`);
+/**
+ * Prints one step of the start-up timeline (see startup-trace.ts) when the host asked for it: wall clock (epoch ms)
+ * and the process's CPU time so far (ms; robust against a loaded machine, which stretches the wall clock).
+ */
+function traceStep(on: boolean, step: string, at = epochMs(), cpuMs?: number): void {
+  if (!on) return;
+  const u = process.cpuUsage();
+  const cpu = cpuMs ?? (u.user + u.system) / 1000;
+  process.stderr.write(`plugward-startup ${step} ${at.toFixed(2)} ${cpu.toFixed(2)}\n`);
 }
 
 async function main(): Promise<void> {
@@ -254,7 +260,7 @@ async function main(): Promise<void> {
   const [dir, file, flag] = isMainThread ? process.argv.slice(2) : [wd?.dir, wd?.file];
   const trace = isMainThread ? flag === STARTUP_TRACE_ARG : wd?.trace === true;
   if (trace && isMainThread) {
-    traceStep(true, 'process-start', performance.timeOrigin);
+    traceStep(true, 'process-start', performance.timeOrigin, 0);
     traceStep(true, 'node-bootstrapped', epochMs(performance.nodeTiming.bootstrapComplete));
   }
   traceStep(trace, 'runtime-evaluated');

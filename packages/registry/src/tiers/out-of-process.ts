@@ -132,9 +132,9 @@ function nativeValue(value: unknown): Uint8Array | string | null {
 /** How much longer than the hook budget the IPC call itself may wait for an answer. */
 const IPC_TIMEOUT_GRACE_MS = 250;
 
-/** Path of the plugin-side runtime entry (built beside this module). */
+/** Path of the plugin-side runtime entry (built into `runtime/` beside this module). */
 export function runtimeEntry(): string {
-  return fileURLToPath(new URL('./runtime.js', import.meta.url));
+  return fileURLToPath(new URL('./runtime/runtime.cjs', import.meta.url));
 }
 
 /**
@@ -287,12 +287,14 @@ async function startSandbox(
   };
 }
 
-/** What the runtime needs to read inside a sandbox: its own bundle and the koffi package (native plugins). */
+/**
+ * What the runtime needs to read inside a sandbox: its own folder (dist/runtime: the CommonJS bundle, nothing else the
+ * host built) and the koffi package (native plugins; also the strict sandbox's lockdown preload).
+ */
 export function runtimeReadOnlyPaths(runtime: string): string[] {
   const dir = path.dirname(runtime);
-  const pkgRoot = path.dirname(dir);
-  // package.json says the bundle is ESM; koffi (native, kept out of the bundle) is the only package it resolves.
-  return [dir, path.join(pkgRoot, 'package.json'), ...packageReadOnlyPaths(['koffi'], pkgRoot)];
+  // koffi (native, kept out of the bundle) is the only package it resolves, from the registry package's root.
+  return [dir, ...packageReadOnlyPaths(['koffi'], path.dirname(path.dirname(dir)))];
 }
 
 /**
