@@ -93,6 +93,13 @@ export function isTimeoutError(e: unknown): boolean {
   return e instanceof HandlerTimeout;
 }
 
+/** How long the timed-out call ran, ms, when the timeout error says so (`HandlerTimeout`, a `HookTimeout`'s details). */
+export function elapsedOf(e: unknown): number | undefined {
+  if (e instanceof HandlerTimeout) return e.elapsedMs;
+  const elapsed = isPluginError(e) ? e.details?.elapsedMs : undefined;
+  return typeof elapsed === 'number' ? elapsed : undefined;
+}
+
 /** What {@link watchContextFor} needs of the host's `PluginContext`. */
 export type WatchedContext = Pick<PluginContext, 'subscribe' | 'has' | 'find' | 'keys'>;
 
