@@ -85,8 +85,8 @@ export interface ChannelQuotas {
 const EXIT_AFTER_CHANNEL_END_MS = 2000;
 
 /**
- * Whether `e` says a time budget ran out: the IPC call's own timeout, or the hook registry's budget — which aborts the
- * call's signal with a `HandlerTimeout` before the IPC timer (same length) fires, so both must count.
+ * Whether `e` says a time budget ran out: the hook registry's budget, which aborts the call's signal with a
+ * `HandlerTimeout`, or an IPC timeout (`Timeout`; hook calls have none of their own, other requests do).
  */
 export function isTimeoutError(e: unknown): boolean {
   if (isPluginError(e)) return e.code === 'Timeout' || e.code === 'HookTimeout';
@@ -135,9 +135,6 @@ export function watchContextFor(
 function nativeValue(value: unknown): Uint8Array | string | null {
   return value instanceof Uint8Array || typeof value === 'string' ? value : null;
 }
-
-/** How much longer than the hook budget the IPC call itself may wait for an answer. */
-const IPC_TIMEOUT_GRACE_MS = 250;
 
 /** Path of the plugin-side runtime entry (built into `runtime/` beside this module). */
 export function runtimeEntry(): string {
@@ -409,9 +406,10 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     context: opts.context,
     log: opts.log,
     process: s.watched,
-    // A backstop only: the hook registry's budget (the same maxCpuTimeMs) fires first and aborts the call, so the
-    // caller sees `HookTimeout` at every tier, as in process; equal timers raced and sometimes gave `HookError`.
-    hookTimeoutMs: opts.limits.maxCpuTimeMs + IPC_TIMEOUT_GRACE_MS,
+    // One deadline per call (issue 17): every handler reaches the hook registry through the registry's registrar
+    // with a time budget, whose timer aborts the call's signal — which ends the IPC request — so the request needs no
+    // timer of its own (a second timer per call cost host CPU on every call, and equal timers raced).
+    hookTimeoutMs: 0,
     ...(opts.fetch ? { fetch: opts.fetch } : {}),
     ...(q.logBudget ? { logBudget: q.logBudget } : {}),
     ...(opts.onQuotaExceeded ? { onQuotaExceeded: opts.onQuotaExceeded } : {}),
