@@ -1,10 +1,11 @@
 // The call path users take — `PluginRegistry` → `hooks.execute` of a 64-byte echo hook — at every tier, beside the
 // floor of its parts measured in the same run: bare `HookRegistry.execute` (in process), a raw MessagePort echo worker
 // (worker tier), a raw Unix-socket echo child and `fork` IPC (process tier), the same raw echo child inside the
-// sandbox (sandbox tier). Rounds interleaved (every case once per round, rotating order), µs per call, median of rounds
-// with the spread. Targets are issue 17's goals. A case that can't run here is a row with `meets: false` and the
-// reason. Peers at their fastest API: Extism 1.0.3 `plugin.call` of a wasm echo that hands its input block back as
-// its output (no copy inside wasm), piscina 5.3.2 `run()` on one thread.
+// sandbox (sandbox tier). Rounds interleaved (every case once per round, rotating order), µs per call (in process:
+// CPU time of the process, robust on a loaded machine; out of process: wall time), median of rounds with the spread.
+// Targets are issue 17's goals. A case that can't run here is a row with `meets: false` and the reason. Peers at
+// their fastest API: Extism 1.0.3 `plugin.call` of a wasm echo that hands its input block back as its output (no
+// copy inside wasm), piscina 5.3.2 `run()` on one thread.
 import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -115,13 +116,19 @@ const cases = {};
 const bare = new HookRegistry();
 bare.register('echo', 200, (d) => d);
 if (TIERS.has('in-process')) {
-  cases.bareHooks = { calls: CALLS.fast, call: () => bare.execute('echo', payload), close: () => undefined };
-  cases.inProcess = { calls: CALLS.fast, ...(await registryAt('in-process')) };
+  cases.bareHooks = {
+    calls: CALLS.fast,
+    cpu: true,
+    call: () => bare.execute('echo', payload),
+    close: () => undefined,
+  };
+  cases.inProcess = { calls: CALLS.fast, cpu: true, ...(await registryAt('in-process')) };
   const extism = await createExtismPlugin({ wasm: [{ data: extismEchoWasm() }] }, { useWasi: false });
   const echoed = await extism.call('echo', payload);
   if (echoed?.byteLength !== 64 || echoed.getUint8(0) !== 7) throw new Error('Extism echo answered wrong');
   cases.extism = {
     calls: CALLS.fast,
+    cpu: true,
     call: () => extism.call('echo', payload),
     // Extism 1.0.3 keeps every call's input block until reset() (past 32 767 blocks its addresses overflow): reset
     // after each round, outside the timing.
@@ -173,10 +180,19 @@ if (sandbox && TIERS.has('sandbox')) {
   cases.sandbox = { calls: CALLS.ipc, ...(await registryAt('sandbox', sandbox)) };
 }
 
+/** CPU time of this process, ms: the in-process cases run entirely on this thread, so other load stays out. */
+function cpuMs() {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+// In-process cases (`cpu: true`) are timed in CPU time of the process; out-of-process ones in wall time (a round trip
+// is mostly waiting for the other side).
 async function timeOne(c) {
-  const t0 = performance.now();
+  const clock = c.cpu ? cpuMs : () => performance.now();
+  const t0 = clock();
   for (let i = 0; i < c.calls; i++) await c.call();
-  const t = ((performance.now() - t0) * 1000) / c.calls;
+  const t = ((clock() - t0) * 1000) / c.calls;
   await c.after?.();
   return t;
 }
