@@ -8,8 +8,7 @@ export default defineConfig([
   packageBuild({ shims: true, clean: false }),
   // The plugin-side runtime: one self-contained file in a folder of its own (dist/runtime/), so a sandbox sees — and on
   // a root host copies — just this file and koffi, not the host's bundles. Start-up cost decides its shape (issue 17):
-  // - CommonJS: Node loads it without the ESM loader's link phase, and a module reached by `import()` (the native
-  //   loader and koffi, only for native plugins) runs only when a native plugin is loaded;
+  // - CommonJS: Node loads it without the ESM loader's link phase;
   // - bundled from the workspace packages' sources, so unused modules drop out whole (their `sideEffects: false`);
   //   the prebuilt dist files are one module each and pulled in signatures, Argon2 and ciphers the runtime never calls;
   // - msgpackr's optional native string extractor off: probing for it (node-gyp-build, detect-libc) costs start-up

@@ -14,7 +14,7 @@ import {
 import { sha3_512Hex } from './hash.js';
 import { loadJsPlugin } from './js-plugin.js';
 import type { LoadedPlugin } from './loaded-plugin.js';
-import type { NativeLoadOptions } from './native-plugin.js';
+import { loadNativePlugin, type NativeLoadOptions } from './native-plugin.js';
 import { UntrustedPlugin } from './untrusted-plugin.js';
 import type { ArtifactVerifier, ManifestReader, VerifiedArtifact } from './verified-artifact.js';
 
@@ -171,11 +171,8 @@ export class PluginLoader {
       signatureVerified: options.signatureVerified ?? true,
     };
     switch (manifest.kind) {
-      case 'native': {
-        // Loaded on first use: koffi (a native addon) costs every plugin process start-up time, JS ones never need it.
-        const { loadNativePlugin } = await import('./native-plugin.js');
+      case 'native':
         return loadNativePlugin(own, admission, this.#native);
-      }
       case 'js':
         return loadJsPlugin(own, admission, this.#tmpDir === undefined ? {} : { tmpDir: this.#tmpDir });
       default:
