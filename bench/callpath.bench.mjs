@@ -1,14 +1,17 @@
 // The call path users take — `PluginRegistry` → `hooks.execute` of a 64-byte echo hook — at every tier, beside the
 // floor of its parts measured in the same run: bare `HookRegistry.execute` (in process), a raw MessagePort echo worker
 // (worker tier), a raw Unix-socket echo child and `fork` IPC (process tier), the same raw echo child inside the
-// sandbox (sandbox tier). Rounds interleaved (every case once per round, rotating order), µs per call, median of rounds
-// with the spread. Targets are issue 17's goals. A case that can't run here is a row with `meets: false` and the
-// reason. Not yet here (open): piscina `run()` and Extism `call` as peers.
+// sandbox (sandbox tier). Rounds interleaved (every case once per round, rotating order), µs per call (in process:
+// CPU time of the process, robust on a loaded machine; out of process: wall time), median of rounds with the spread.
+// Targets are issue 17's goals. A case that can't run here is a row with `meets: false` and the reason. Peers at
+// their fastest API: Extism 1.0.3 `plugin.call` of a wasm echo that hands its input block back as its output (no
+// copy inside wasm), piscina 5.3.2 `run()` on one thread.
 import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import createExtismPlugin from '@extism/extism';
 import {
   checkSandboxSupport,
   defaultSandboxConfig,
@@ -16,6 +19,7 @@ import {
   LinuxSandbox,
   PluginRegistry,
 } from '@plugward/registry';
+import { Piscina } from 'piscina';
 import { echoPluginFixture } from './fixtures.mjs';
 import { notRun, stats, writeReport } from './report.mjs';
 
@@ -38,6 +42,32 @@ const forkEcho = path.join(dir, 'fork-echo.cjs');
 fs.writeFileSync(forkEcho, `process.on('message', (m) => process.send(m));`);
 const workerEcho = `const { parentPort } = require('node:worker_threads');
   parentPort.on('message', (m) => parentPort.postMessage(m));`;
+const piscinaEcho = path.join(dir, 'piscina-echo.cjs');
+fs.writeFileSync(piscinaEcho, 'module.exports = (d) => d;');
+
+/**
+ * The smallest Extism plugin that echoes: export `echo` calls `output_set(input_offset(), input_length())` — the
+ * output is the input block itself — and returns 0. Encoded here (no toolchain needed).
+ */
+function extismEchoWasm() {
+  const bytes = (...xs) => xs.flat();
+  const str = (t) => [t.length, ...Buffer.from(t)];
+  const section = (id, content) => [id, content.length, ...content];
+  const env = 'extism:host/env';
+  const imp = (name, type) => [...str(env), ...str(name), 0x00, type];
+  return new Uint8Array(
+    bytes(
+      [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+      // types: 0 () -> i64, 1 (i64, i64) -> (), 2 () -> i32
+      section(1, [3, 0x60, 0, 1, 0x7e, 0x60, 2, 0x7e, 0x7e, 0, 0x60, 0, 1, 0x7f]),
+      section(2, [3, ...imp('input_offset', 0), ...imp('input_length', 0), ...imp('output_set', 1)]),
+      section(3, [1, 2]),
+      section(7, [1, ...str('echo'), 0x00, 3]),
+      // echo: call input_offset; call input_length; call output_set; i32.const 0; end
+      section(10, [1, 10, 0, 0x10, 0, 0x10, 1, 0x10, 2, 0x41, 0, 0x0b]),
+    ),
+  );
+}
 
 /** A request/response over a byte stream: write 64 B, wait for 64 B back. */
 function streamCaller(socket) {
@@ -86,14 +116,33 @@ const cases = {};
 const bare = new HookRegistry();
 bare.register('echo', 200, (d) => d);
 if (TIERS.has('in-process')) {
-  cases.bareHooks = { calls: CALLS.fast, call: () => bare.execute('echo', payload), close: () => undefined };
-  cases.inProcess = { calls: CALLS.fast, ...(await registryAt('in-process')) };
+  cases.bareHooks = {
+    calls: CALLS.fast,
+    cpu: true,
+    call: () => bare.execute('echo', payload),
+    close: () => undefined,
+  };
+  cases.inProcess = { calls: CALLS.fast, cpu: true, ...(await registryAt('in-process')) };
+  const extism = await createExtismPlugin({ wasm: [{ data: extismEchoWasm() }] }, { useWasi: false });
+  const echoed = await extism.call('echo', payload);
+  if (echoed?.byteLength !== 64 || echoed.getUint8(0) !== 7) throw new Error('Extism echo answered wrong');
+  cases.extism = {
+    calls: CALLS.fast,
+    cpu: true,
+    call: () => extism.call('echo', payload),
+    // Extism 1.0.3 keeps every call's input block until reset() (past 32 767 blocks its addresses overflow): reset
+    // after each round, outside the timing.
+    after: () => extism.reset(),
+    close: () => extism.close(),
+  };
 }
 
 if (TIERS.has('worker')) {
   const w = new Worker(workerEcho, { eval: true });
   cases.rawPort = { calls: CALLS.ipc, call: portCaller(w), close: () => w.terminate() };
   cases.worker = { calls: CALLS.ipc, ...(await registryAt('worker')) };
+  const pool = new Piscina({ filename: piscinaEcho, minThreads: 1, maxThreads: 1 });
+  cases.piscina = { calls: CALLS.ipc, call: () => pool.run(payload), close: () => pool.destroy() };
 }
 
 if (TIERS.has('process')) {
@@ -131,10 +180,21 @@ if (sandbox && TIERS.has('sandbox')) {
   cases.sandbox = { calls: CALLS.ipc, ...(await registryAt('sandbox', sandbox)) };
 }
 
+/** CPU time of this process, ms: the in-process cases run entirely on this thread, so other load stays out. */
+function cpuMs() {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+// In-process cases (`cpu: true`) are timed in CPU time of the process; out-of-process ones in wall time (a round trip
+// is mostly waiting for the other side).
 async function timeOne(c) {
-  const t0 = performance.now();
+  const clock = c.cpu ? cpuMs : () => performance.now();
+  const t0 = clock();
   for (let i = 0; i < c.calls; i++) await c.call();
-  return ((performance.now() - t0) * 1000) / c.calls;
+  const t = ((clock() - t0) * 1000) / c.calls;
+  await c.after?.();
+  return t;
 }
 
 const names = Object.keys(cases);
@@ -169,7 +229,9 @@ const row = (caseName, ours, base, baselineName, target) =>
       };
 writeReport('callpath', 'µs per call (median of rounds)', [
   row('in process: PluginRegistry hook', 'inProcess', 'bareHooks', 'bare HookRegistry.execute', 0.5),
+  row('in process: PluginRegistry hook', 'inProcess', 'extism', 'Extism 1.0.3 plugin.call (wasm echo)', 2),
   row('worker tier: PluginRegistry hook', 'worker', 'rawPort', 'raw MessagePort echo', 0.9),
+  row('worker tier: PluginRegistry hook', 'worker', 'piscina', 'piscina 5.3.2 run() (1 thread)', 1),
   row('process tier: PluginRegistry hook', 'process', 'rawUds', 'raw UDS echo child', 0.9),
   row('process tier: PluginRegistry hook', 'process', 'forkIpc', 'fork IPC (JSON)', 1),
   row('sandbox tier: PluginRegistry hook', 'sandbox', 'rawUdsSandbox', 'raw UDS echo in bwrap', 0.9),

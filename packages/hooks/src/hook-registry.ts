@@ -259,6 +259,8 @@ function now(): number {
 export class HookRegistry implements HookRegistrar {
   private readonly chains = new Map<string, HookChain>();
   private lastChain: HookChain | undefined;
+  /** The clock reading `callTimed` took when its handler returned synchronously (reused by the fast path). */
+  private syncEnd = Number.NaN;
   private nextId = 1;
   private listeners: readonly HookFailureListener[] = [];
   private readonly defaultTimeoutMs: number | undefined;
@@ -475,6 +477,9 @@ export class HookRegistry implements HookRegistrar {
     const timed = chain.timed;
     // What the timed handlers of this execution share (an owner charges its handlers' time to one call budget).
     const execution = timed ? {} : undefined;
+    // The latest clock reading, reused where nothing ran since: the execution's start is the first handler's start,
+    // and a timed handler's end reading is the next deadline check's (one read per handler, not three).
+    let clock = budget === undefined ? Number.NaN : budget.started;
     let current = data;
     // The fast path: plain sync calls until a handler returns a promise. A handler with a time budget goes through
     // `callTimed`, which for a synchronous handler costs a clock read (no timer, no controller unless it asks for its
@@ -482,24 +487,31 @@ export class HookRegistry implements HookRegistrar {
     for (let i = 0; i < n; i++) {
       const entry = entries[i]!;
       if (i > 0 && signal?.aborted) return Promise.reject(abortedError(name, signal));
-      if (i > 0 && budget !== undefined && now() >= budget.deadline)
-        return Promise.reject(executionOverrun(name, budget));
+      if (i > 0 && budget !== undefined) {
+        if (Number.isNaN(clock)) clock = now();
+        if (clock >= budget.deadline) return Promise.reject(executionOverrun(name, budget));
+      }
       const timeoutMs = timed ? (entry.timeoutMs ?? chainTimeout) : undefined;
       let result: Awaitable<Uint8Array> | Promise<unknown>;
       let thenable: boolean;
       try {
-        result =
-          timeoutMs === undefined
-            ? entry.handler(current, info)
-            : this.callTimed(
-                entry,
-                current,
-                signal,
-                timeoutMs,
-                budget === undefined ? Number.POSITIVE_INFINITY : budget.deadline - now(),
-                budget?.ms,
-                execution,
-              );
+        if (timeoutMs === undefined) {
+          result = entry.handler(current, info);
+          clock = Number.NaN;
+        } else {
+          const started = Number.isNaN(clock) ? now() : clock;
+          result = this.callTimed(
+            entry,
+            current,
+            signal,
+            timeoutMs,
+            budget === undefined ? Number.POSITIVE_INFINITY : budget.deadline - started,
+            budget?.ms,
+            execution,
+            started,
+          );
+          clock = this.syncEnd;
+        }
         if (result instanceof Uint8Array) {
           current = result;
           continue;
@@ -507,6 +519,7 @@ export class HookRegistry implements HookRegistrar {
         // Inside the try: a hostile result can throw from a `then` getter.
         thenable = isThenable(result);
       } catch (error) {
+        clock = Number.NaN;
         const stop = this.fail(chain, entry, error, signal, isolated);
         if (stop !== undefined) return Promise.reject(stop);
         continue;
@@ -531,11 +544,12 @@ export class HookRegistry implements HookRegistrar {
           execution,
         );
       }
+      clock = Number.NaN;
       const stop = this.fail(chain, entry, badReturn(result), signal, isolated);
       if (stop !== undefined) return Promise.reject(stop);
     }
     // A synchronous chain can't be pre-empted: its overrun of the execution budget shows when it returns.
-    if (budget !== undefined && now() > budget.deadline)
+    if (budget !== undefined && (Number.isNaN(clock) ? now() : clock) > budget.deadline)
       return Promise.reject(executionOverrun(name, budget));
     return Promise.resolve(current);
   }
@@ -739,9 +753,9 @@ export class HookRegistry implements HookRegistrar {
     executionLeftMs = Number.POSITIVE_INFINITY,
     executionBudgetMs?: number,
     execution?: object,
+    started = now(),
   ): Uint8Array | Promise<unknown> {
     const info = new TimedCallInfo(entry.name, signal, execution);
-    const started = now();
     let result: unknown;
     let thenable: boolean;
     try {
@@ -753,7 +767,9 @@ export class HookRegistry implements HookRegistrar {
     }
     if (!thenable) {
       info.unlink();
-      const elapsed = now() - started;
+      const end = now();
+      this.syncEnd = end;
+      const elapsed = end - started;
       if (elapsed > timeoutMs) throw new HandlerTimeout(timeoutMs, elapsed);
       if (!(result instanceof Uint8Array)) throw badReturn(result);
       return result;

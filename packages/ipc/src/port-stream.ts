@@ -1,9 +1,16 @@
 import { Duplex } from 'node:stream';
 import type { MessagePort } from 'node:worker_threads';
+import { PluginError } from '@plugward/types';
 import { ipcError } from './errors.js';
 
 /** Bytes a sender may have in flight, unacknowledged by the receiving side's reader. */
 const DEFAULT_WINDOW_BYTES = 1024 * 1024;
+/**
+ * A reader acknowledges in steps of at least this many bytes, not per message: every acknowledgement wakes the other
+ * thread, and one per message doubled the cross-thread messages of a small call (issue 17). A sender's window must
+ * be at least twice this, so a blocked sender always has a full step waiting to be acknowledged.
+ */
+const ACK_STEP_BYTES = 16 * 1024;
 
 type PortMessage = { t: 'd'; b: Uint8Array } | { t: 'a'; n: number } | { t: 'e' };
 
@@ -20,19 +27,23 @@ function isPortMessage(value: unknown): value is PortMessage {
 /**
  * A byte `Duplex` over a `MessagePort`, so the same {@link IpcChannel} serves the `worker` tier: each end of a
  * `MessageChannel` (one given to the Worker in `workerData`/`transferList`) becomes a stream. Flow control is by
- * credit: a writer has at most `windowBytes` unacknowledged, and the reader acknowledges only what its consumer took,
- * so a paused channel stops the other thread's writes instead of growing the message queue. When the port closes
+ * credit: a writer has at most `windowBytes` (≥ 32 KiB) unacknowledged, and the reader acknowledges only what its
+ * consumer took, in steps of 16 KiB, so a paused channel stops the other thread's writes instead of growing the
+ * message queue. When the port closes
  * (the worker ended or was terminated) the stream ends.
  */
 export function messagePortStream(port: MessagePort, options: { windowBytes?: number } = {}): Duplex {
   const windowBytes = options.windowBytes ?? DEFAULT_WINDOW_BYTES;
+  if (!Number.isSafeInteger(windowBytes) || windowBytes < 2 * ACK_STEP_BYTES) {
+    throw new PluginError('InvalidArgument', `windowBytes must be an integer ≥ ${2 * ACK_STEP_BYTES}`);
+  }
   let inFlight = 0;
   let blockedWrite: (() => void) | undefined;
   let unacked = 0;
   let ended = false;
 
   const ack = (): void => {
-    if (unacked > 0) {
+    if (unacked >= ACK_STEP_BYTES) {
       port.postMessage({ t: 'a', n: unacked } satisfies PortMessage);
       unacked = 0;
     }

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { isMainThread, type MessagePort, workerData } from 'node:worker_threads';
 import { connectToHost, IpcChannel, messagePortStream, processMetrics, servePlugin } from '@plugward/ipc';
@@ -23,6 +24,7 @@ import {
   type PluginRuntimeApi,
   toPluginError,
 } from '@plugward/types';
+import { epochMs, STARTUP_TRACE_ARG } from './startup-trace.js';
 
 /** Linux reports per-thread CPU in USER_HZ ticks, 100 per second on every architecture Node supports. */
 const USER_HZ = 100;
@@ -242,14 +244,32 @@ function manifestName(dir: string | undefined, file: string): string | undefined
   }
 }
 
+/**
+ * Prints one step of the start-up timeline (see startup-trace.ts) when the host asked for it: wall clock (epoch ms)
+ * and the process's CPU time so far (ms; robust against a loaded machine, which stretches the wall clock).
+ */
+function traceStep(on: boolean, step: string, at = epochMs(), cpuMs?: number): void {
+  if (!on) return;
+  const u = process.cpuUsage();
+  const cpu = cpuMs ?? (u.user + u.system) / 1000;
+  process.stderr.write(`plugward-startup ${step} ${at.toFixed(2)} ${cpu.toFixed(2)}\n`);
+}
+
 async function main(): Promise<void> {
-  const wd = workerData as { port: MessagePort; dir: string; file: string } | null;
-  const [dir, file] = isMainThread ? process.argv.slice(2) : [wd?.dir, wd?.file];
+  const wd = workerData as { port: MessagePort; dir: string; file: string; trace?: boolean } | null;
+  const [dir, file, flag] = isMainThread ? process.argv.slice(2) : [wd?.dir, wd?.file];
+  const trace = isMainThread ? flag === STARTUP_TRACE_ARG : wd?.trace === true;
+  if (trace && isMainThread) {
+    traceStep(true, 'process-start', performance.timeOrigin, 0);
+    traceStep(true, 'node-bootstrapped', epochMs(performance.nodeTiming.bootstrapComplete));
+  }
+  traceStep(trace, 'runtime-evaluated');
   let served: Served;
   try {
     if (!dir || !file)
       throw new PluginError('InvalidArgument', 'usage: runtime <private-dir> <artifact-file>');
     served = withLocalContext(await loadCopy(dir, file));
+    traceStep(trace, 'plugin-loaded');
   } catch (e) {
     // Answer Initialize with the reason (under the expected name, so the host sees the cause, not a name mismatch).
     const name = file ? (manifestName(dir, file) ?? file) : 'unknown';
@@ -261,6 +281,7 @@ async function main(): Promise<void> {
   const channel = isMainThread
     ? connectToHost({ label: instance.name })
     : new IpcChannel(messagePortStream(wd!.port), { role: 'plugin', label: instance.name });
+  traceStep(trace, 'connected');
   const result = await servePlugin(channel, instance, {
     metrics: isMainThread ? processMetrics : workerMetrics,
     ...(served.onContextChanged ? { onContextChanged: served.onContextChanged } : {}),

@@ -173,7 +173,7 @@ function pluginProcesses(): number[] {
       const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
       if (Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]) !== process.pid) continue;
       const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.includes('runtime.js') && pidAlive(Number(pid))) out.push(Number(pid));
+      if (cmd.includes('runtime.cjs') && pidAlive(Number(pid))) out.push(Number(pid));
     } catch {
       // gone meanwhile
     }

@@ -90,7 +90,7 @@ export interface LinuxSandboxOptions {
   /** Accept `cgroup: null` (refused otherwise: no memory, CPU or pids limit). */
   allowNoCgroup?: boolean;
   /**
-   * In `strict` seccomp mode with a node command, preload the lockdown module (`--import`) that installs the second,
+   * In `strict` seccomp mode with a node command, preload the lockdown module (`--require`) that installs the second,
    * in-process filter denying exec and fork. Default true.
    */
   lockdown?: boolean;
@@ -192,7 +192,7 @@ function lockdownPaths(): { entry: string; paths: string[] } {
 
 function findLockdownPaths(): { entry: string; paths: string[] } {
   const dir = here();
-  const entry = path.join(dir, 'lockdown.js');
+  const entry = path.join(dir, 'lockdown.cjs');
   if (!fs.existsSync(entry)) {
     throw new PluginError(
       'SandboxUnavailable',
@@ -340,7 +340,9 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     if (config.seccomp.mode === 'strict' && this.#options.lockdown !== false && isNodeBinary(command)) {
       const lockdown = lockdownPaths();
       for (const p of lockdown.paths) bound(p);
-      args = ['--import', pathToFileURL(lockdown.entry).href, ...args];
+      // `--require`, not `--import`: any `--import` makes Node 20 run a CommonJS main (the plugin runtime) through the
+      // ESM loader, which cost more start-up time than the lockdown itself (issue 17).
+      args = ['--require', lockdown.entry, ...args];
     }
     const moved: [string, string][] = [];
     for (const p of spec.readOnlyPaths) {

@@ -35,6 +35,7 @@ import {
 } from '@plugward/types';
 import { processTierMetrics, sandboxTierMetrics, type TierMetricsOptions } from '../monitor.js';
 import { DEFAULT_HOOK_OUTPUT_BYTES, protocolViolationOf } from '../quotas.js';
+import { hostStartupMark, STARTUP_TRACE_ARG, startupTraceEnabled } from '../startup-trace.js';
 import { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget, readPluginOutput } from './plugin-output.js';
 import { sandboxConfigFor } from './sandbox-config.js';
 import { settleWithin, type TierExit, type TierHandle } from './tier.js';
@@ -84,12 +85,19 @@ export interface ChannelQuotas {
 const EXIT_AFTER_CHANNEL_END_MS = 2000;
 
 /**
- * Whether `e` says a time budget ran out: the IPC call's own timeout, or the hook registry's budget — which aborts the
- * call's signal with a `HandlerTimeout` before the IPC timer (same length) fires, so both must count.
+ * Whether `e` says a time budget ran out: the hook registry's budget, which aborts the call's signal with a
+ * `HandlerTimeout`, or an IPC timeout (`Timeout`; hook calls have none of their own, other requests do).
  */
 export function isTimeoutError(e: unknown): boolean {
   if (isPluginError(e)) return e.code === 'Timeout' || e.code === 'HookTimeout';
   return e instanceof HandlerTimeout;
+}
+
+/** How long the timed-out call ran, ms, when the timeout error says so (`HandlerTimeout`, a `HookTimeout`'s details). */
+export function elapsedOf(e: unknown): number | undefined {
+  if (e instanceof HandlerTimeout) return e.elapsedMs;
+  const elapsed = isPluginError(e) ? e.details?.elapsedMs : undefined;
+  return typeof elapsed === 'number' ? elapsed : undefined;
 }
 
 /** What {@link watchContextFor} needs of the host's `PluginContext`. */
@@ -128,12 +136,9 @@ function nativeValue(value: unknown): Uint8Array | string | null {
   return value instanceof Uint8Array || typeof value === 'string' ? value : null;
 }
 
-/** How much longer than the hook budget the IPC call itself may wait for an answer. */
-const IPC_TIMEOUT_GRACE_MS = 250;
-
-/** Path of the plugin-side runtime entry (built beside this module). */
+/** Path of the plugin-side runtime entry (built into `runtime/` beside this module). */
 export function runtimeEntry(): string {
-  return fileURLToPath(new URL('./runtime.js', import.meta.url));
+  return fileURLToPath(new URL('./runtime/runtime.cjs', import.meta.url));
 }
 
 /**
@@ -175,8 +180,13 @@ function childEnv(): Record<string, string> {
   return { PATH: '/usr/bin:/bin', NODE_OPTIONS: '', LANG: 'C.UTF-8' };
 }
 
+/** The runtime's arguments: the private copy, and the start-up trace flag when tracing is on. */
+function runtimeArgs(dir: string, file: string): string[] {
+  return startupTraceEnabled ? [runtimeEntry(), dir, file, STARTUP_TRACE_ARG] : [runtimeEntry(), dir, file];
+}
+
 function startProcess(dir: string, file: string): Started {
-  const child: ChildProcess = spawn(process.execPath, [runtimeEntry(), dir, file], {
+  const child: ChildProcess = spawn(process.execPath, runtimeArgs(dir, file), {
     // Pipes, never the host's fds: a plugin could reopen /proc/self/fd/1 and read, truncate or fill the host's log.
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: childEnv(),
@@ -203,7 +213,7 @@ function startWorker(dir: string, file: string, limits: ResourceLimits): Started
   const { port1, port2 } = new MessageChannel();
   const heapMb = Math.max(16, Math.floor(limits.maxHeapBytes / (1024 * 1024)));
   const worker = new Worker(runtimeEntry(), {
-    workerData: { port: port2, dir, file },
+    workerData: { port: port2, dir, file, trace: startupTraceEnabled },
     transferList: [port2],
     env: childEnv(),
     resourceLimits: {
@@ -249,7 +259,7 @@ async function startSandbox(
   const runtime = runtimeEntry();
   const proc: SandboxedProcess<Duplex> = await sandbox.spawn({
     command: process.execPath,
-    args: [runtime, dir, file],
+    args: runtimeArgs(dir, file),
     config: sandboxConfigFor(opts.requirements, opts.limits),
     readOnlyPaths: [...runtimeReadOnlyPaths(runtime), dir],
     limits: opts.limits,
@@ -281,12 +291,14 @@ async function startSandbox(
   };
 }
 
-/** What the runtime needs to read inside a sandbox: its own bundle and the koffi package (native plugins). */
+/**
+ * What the runtime needs to read inside a sandbox: its own folder (dist/runtime: the CommonJS bundle, nothing else the
+ * host built) and the koffi package (native plugins; also the strict sandbox's lockdown preload).
+ */
 export function runtimeReadOnlyPaths(runtime: string): string[] {
   const dir = path.dirname(runtime);
-  const pkgRoot = path.dirname(dir);
-  // package.json says the bundle is ESM; koffi (native, kept out of the bundle) is the only package it resolves.
-  return [dir, path.join(pkgRoot, 'package.json'), ...packageReadOnlyPaths(['koffi'], pkgRoot)];
+  // koffi (native, kept out of the bundle) is the only package it resolves, from the registry package's root.
+  return [dir, ...packageReadOnlyPaths(['koffi'], path.dirname(path.dirname(dir)))];
 }
 
 /**
@@ -302,7 +314,9 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
       plugin: name,
     });
   }
+  hostStartupMark(name, 'start');
   const { dir, file } = await privateCopy(opts.verified);
+  hostStartupMark(name, 'copied');
   // Once, and awaited by stop(): close() must not resolve while a private copy is still on disk.
   let removal: Promise<void> | undefined;
   const cleanup = (): Promise<void> => {
@@ -325,6 +339,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     await cleanup();
     throw e;
   }
+  hostStartupMark(name, 'spawned');
   const s = started;
   readPluginOutput(s.stdout, 'stdout', opts.log, opts.outputBudget, () => opts.onOutputExceeded?.('stdout'));
   readPluginOutput(s.stderr, 'stderr', opts.log, opts.outputBudget, () => opts.onOutputExceeded?.('stderr'));
@@ -391,9 +406,10 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     context: opts.context,
     log: opts.log,
     process: s.watched,
-    // A backstop only: the hook registry's budget (the same maxCpuTimeMs) fires first and aborts the call, so the
-    // caller sees `HookTimeout` at every tier, as in process; equal timers raced and sometimes gave `HookError`.
-    hookTimeoutMs: opts.limits.maxCpuTimeMs + IPC_TIMEOUT_GRACE_MS,
+    // One deadline per call (issue 17): every handler reaches the hook registry through the registry's registrar
+    // with a time budget, whose timer aborts the call's signal — which ends the IPC request — so the request needs no
+    // timer of its own (a second timer per call cost host CPU on every call, and equal timers raced).
+    hookTimeoutMs: 0,
     ...(opts.fetch ? { fetch: opts.fetch } : {}),
     ...(q.logBudget ? { logBudget: q.logBudget } : {}),
     ...(opts.onQuotaExceeded ? { onQuotaExceeded: opts.onQuotaExceeded } : {}),
@@ -426,6 +442,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
       },
       { timeoutMs: opts.initTimeoutMs ?? 30_000 },
     );
+    hostStartupMark(name, 'initialized');
   } catch (e) {
     stopping = true;
     unwatch();

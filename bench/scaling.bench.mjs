@@ -1,0 +1,202 @@
+// Scaling with the number of plugins, per tier: N echo plugins (distinct names, one signer, all on hook `echo`) are
+// loaded into one PluginRegistry, N ∈ {1, 10, 100, 500}. Rows, each against the same tier at a small N measured in the
+// same run (so the ratio says how it scales, not how fast the machine is):
+// - load: ms per plugin (loaded 10 at a time) at N against N = 1 — target 0.5 (at most twice the per-plugin cost);
+// - dispatch: µs per handler of one `hooks.execute('echo')` through all N against N = 1 — target 0.5;
+// - memory: PSS per plugin (not RSS: shared pages are split among the processes sharing them) at N against N = 10 —
+//   target 0.8. Out of process: the PSS of each plugin's process tree (/proc/<pid>/smaps_rollup); in process and in
+//   workers: the host's own PSS growth divided by N;
+// - close(): ms for the whole registry at N against a budget of 1 ms per plugin (issue 17: 500 plugins < 500 ms) —
+//   target 1.
+// Out of process, N = 500 needs ≈ 500 Node runtimes; it runs only when the memory it would take (PSS per plugin at
+// N = 100 × 500, × 1.5) fits in MemAvailable, or with SCALING_OOP_MAX=500; otherwise those rows are not run, with
+// the reason. `SCALING_TIERS=in-process,worker` runs a subset.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  checkSandboxSupport,
+  generateKeyPair,
+  LinuxSandbox,
+  PluginRegistry,
+  PluginSecurity,
+  readManifest,
+  toHex,
+  trustEntryFromManifest,
+  writeSignedManifest,
+} from '@plugward/registry';
+import { notRun, writeReport } from './report.mjs';
+
+const SIZES = [1, 10, 100, 500];
+const TIERS = (process.env.SCALING_TIERS ?? 'in-process,worker,process,sandbox').split(',');
+const OOP_MAX = Number(process.env.SCALING_OOP_MAX ?? 100);
+const payload = new Uint8Array(64).fill(7);
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-scale-'));
+const keys = generateKeyPair();
+const artifacts = [];
+const trust = [];
+for (let i = 0; i < Math.max(...SIZES); i++) {
+  const artifact = path.join(dir, `echo${i}.mjs`);
+  fs.writeFileSync(
+    artifact,
+    `export default { name: 'echo${i}', version: '1.0.0', author: 'bench', init() {},
+     registerHooks(h) { h.register('echo', 200, (d) => d); } };`,
+  );
+  await writeSignedManifest(
+    { artifactPath: artifact, name: `echo${i}`, version: '1.0.0', author: 'bench', kind: 'js' },
+    keys.privateKey,
+  );
+  artifacts.push(artifact);
+  trust.push(trustEntryFromManifest(await readManifest(artifact), keys.publicKey));
+}
+const security = new PluginSecurity({ onlyTrusted: true }, [toHex(keys.publicKey)], trust);
+
+/** PSS of a process, KiB (0 when it is gone or unreadable). */
+function pssKiB(pid) {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Children of every process, from /proc/<pid>/stat (for a sandbox: the launcher, bwrap, node). */
+function childrenMap() {
+  const map = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!map.has(ppid)) map.set(ppid, []);
+      map.get(ppid).push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return map;
+}
+
+function treePssKiB(pid, children) {
+  let total = pssKiB(pid);
+  for (const c of children.get(pid) ?? []) total += treePssKiB(c, children);
+  return total;
+}
+
+async function measure(tier, n, sandbox) {
+  globalThis.gc?.();
+  const hostBefore = pssKiB(process.pid);
+  const registry = new PluginRegistry({ security, sandbox, defaultTier: tier, log: () => {} });
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += 10) {
+    await Promise.all(artifacts.slice(i, Math.min(n, i + 10)).map((a) => registry.loadPlugin(a, 'trusted')));
+  }
+  const loadMs = (performance.now() - t0) / n;
+  if (registry.hooks.count('echo') !== n)
+    throw new Error(`${tier} ×${n}: ${registry.hooks.count('echo')} handlers`);
+  // Dispatch: enough executions for ≈ 20 000 handler calls in process, 600 out of process.
+  const calls = Math.max(3, Math.ceil((tier === 'in-process' ? 20_000 : 600) / n));
+  for (let i = 0; i < Math.min(calls, 10); i++) await registry.hooks.execute('echo', payload);
+  const t1 = performance.now();
+  for (let i = 0; i < calls; i++) await registry.hooks.execute('echo', payload);
+  const dispatchUs = ((performance.now() - t1) * 1000) / (calls * n);
+  globalThis.gc?.();
+  let pss;
+  if (tier === 'process' || tier === 'sandbox') {
+    const children = childrenMap();
+    pss = 0;
+    for (const name of registry.listLoadedPlugins()) {
+      const pid = registry.getPluginInfo(name)?.pid;
+      if (pid !== undefined) pss += treePssKiB(pid, children);
+    }
+    pss /= n;
+  } else pss = (pssKiB(process.pid) - hostBefore) / n;
+  const t2 = performance.now();
+  await registry.close();
+  const closeMs = performance.now() - t2;
+  return { loadMs, dispatchUs, pssKiB: pss, closeMs };
+}
+
+const support = TIERS.includes('sandbox') ? await checkSandboxSupport() : undefined;
+const sandbox = support?.supported ? new LinuxSandbox() : undefined;
+const rows = [];
+const f = (x, d = 2) => Number(x.toFixed(d));
+for (const tier of ['in-process', 'worker', 'process', 'sandbox']) {
+  const label = (what, n) => `${tier}: ${what}, ${n} plugins`;
+  const skipAll = !TIERS.includes(tier)
+    ? 'not selected (SCALING_TIERS)'
+    : tier === 'sandbox' && !sandbox
+      ? `sandbox unsupported here: ${support?.features
+          .filter((x) => !x.available)
+          .map((x) => x.feature)
+          .join(', ')}`
+      : undefined;
+  const results = new Map();
+  for (const n of SIZES) {
+    if (skipAll !== undefined) break;
+    if (tier !== 'in-process' && n > OOP_MAX) {
+      const per = results.get(100)?.pssKiB;
+      const needKiB = per === undefined ? undefined : per * n * 1.5;
+      const availKiB = Number(/^MemAvailable:\s+(\d+)/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1]);
+      if (needKiB === undefined || needKiB > availKiB) {
+        const gib = (kib) => (kib / 1048576).toFixed(1);
+        results.set(n, {
+          skip:
+            needKiB === undefined
+              ? `SCALING_OOP_MAX=${OOP_MAX} and no measurement at 100 plugins to estimate the memory; SCALING_OOP_MAX=${n} runs it`
+              : `${n} ${tier} plugins would need ≈ ${gib(needKiB)} GiB (PSS at 100 × ${n} × 1.5), ${gib(availKiB)} GiB available; SCALING_OOP_MAX=${n} runs it anyway`,
+        });
+        continue;
+      }
+    }
+    console.log(`${tier} × ${n}…`);
+    results.set(n, await measure(tier, n, sandbox));
+  }
+  for (const n of SIZES.slice(1)) {
+    const r = results.get(n);
+    const one = results.get(1);
+    const ten = results.get(10);
+    const why = skipAll ?? r?.skip ?? 'no measurement';
+    if (r === undefined || r.skip !== undefined || one === undefined) {
+      rows.push(notRun(label('load ms per plugin', n), `${tier}, 1 plugin`, 0.5, why));
+      rows.push(notRun(label('dispatch µs per handler', n), `${tier}, 1 plugin`, 0.5, why));
+      if (n > 10) rows.push(notRun(label('PSS KiB per plugin', n), `${tier}, 10 plugins`, 0.8, why));
+      rows.push(notRun(label('close() ms', n), `budget ${n} ms (1 ms per plugin)`, 1, why));
+      continue;
+    }
+    rows.push({
+      case: label('load ms per plugin', n),
+      ours: f(r.loadMs),
+      baseline: f(one.loadMs),
+      baselineName: `${tier}, 1 plugin`,
+      target: 0.5,
+    });
+    rows.push({
+      case: label('dispatch µs per handler', n),
+      ours: f(r.dispatchUs, 3),
+      baseline: f(one.dispatchUs, 3),
+      baselineName: `${tier}, 1 plugin`,
+      target: 0.5,
+    });
+    if (n > 10 && ten !== undefined) {
+      rows.push({
+        case: label('PSS KiB per plugin', n),
+        ours: f(Math.max(1, r.pssKiB), 0),
+        baseline: f(Math.max(1, ten.pssKiB), 0),
+        baselineName: `${tier}, 10 plugins`,
+        target: 0.8,
+      });
+    }
+    rows.push({
+      case: label('close() ms', n),
+      ours: f(r.closeMs),
+      baseline: n,
+      baselineName: `budget ${n} ms (1 ms per plugin)`,
+      target: 1,
+    });
+  }
+}
+writeReport('scaling', 'per row (see case)', rows);
+fs.rmSync(dir, { recursive: true, force: true });
