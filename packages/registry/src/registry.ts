@@ -83,6 +83,7 @@ export interface PluginRegistryOptions {
    * allow-list comes from the manifest). Default: the system resolver, 8 MiB bodies, DEFAULT_MAX_EXTERNAL_API_MS.
    */
   fetchBroker?: Omit<FetchBrokerOptions, 'allowedTargets'>;
+  /** Overrides of `security.policy` for this registry (`onlyTrusted` decides whether untrusted plugins may load). */
   policy?: Partial<SecurityPolicy>;
   /** Tier for trusted plugins (default `in-process`). */
   defaultTier?: IsolationTier;
@@ -191,7 +192,7 @@ export class PluginRegistry {
       new HookRegistry({ executionTimeoutMs: hookCallTimeoutMs(this.#hostLimits, this.#quotas) });
     this.context = options.context ?? new PluginContext();
     this.sandbox = options.sandbox;
-    this.policy = { ...DEFAULT_SECURITY_POLICY, ...options.policy };
+    this.policy = { ...DEFAULT_SECURITY_POLICY, ...options.security.policy, ...options.policy };
     this.#defaultTier = options.defaultTier ?? 'in-process';
     this.#overrides = options.tierOverrides ?? {};
     this.#fetchBrokerOptions = options.fetchBroker ?? {};
@@ -588,32 +589,9 @@ export class PluginRegistry {
     }
   }
 
-  async #verify(artifactPath: string, trustLevel: TrustLevel): Promise<VerifiedArtifact> {
-    if (trustLevel === 'trusted') {
-      const verified = await this.security.verifyArtifact(artifactPath);
-      // Under onlyTrusted: false a signed but unlisted artifact verifies without a trust entry: not trusted.
-      if (!verified.trustEntry) {
-        const name = verified.manifest.name;
-        throw new PluginError(
-          'UntrustedPlugin',
-          `plugin ${name} is signed but not on the trust list; load it as untrusted`,
-          { plugin: name },
-        );
-      }
-      return verified;
-    }
-    if (this.policy.onlyTrusted) {
-      const claimed = await readManifest(artifactPath).then(
-        (m) => m.name,
-        () => undefined,
-      );
-      throw new PluginError(
-        'UntrustedPlugin',
-        `plugin ${claimed ?? artifactPath} is not trusted and the policy allows only trusted plugins`,
-        claimed === undefined ? {} : { plugin: claimed },
-      );
-    }
-    return this.security.verifyIntegrity(artifactPath);
+  /** Admission is security's one decision (`PluginSecurity.admit`): trusted = verified and listed. */
+  #verify(artifactPath: string, trustLevel: TrustLevel): Promise<VerifiedArtifact> {
+    return this.security.admit(artifactPath, trustLevel, { onlyTrusted: this.policy.onlyTrusted });
   }
 
   async #start(

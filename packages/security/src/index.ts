@@ -27,7 +27,6 @@ export {
   type HashBackend,
   type HashFileOptions,
   hashBytes,
-  readFileCapped,
   sha3_512,
 } from './hash.js';
 export {
@@ -54,11 +53,10 @@ export {
 } from './manifest.js';
 export {
   PluginSecurity,
-  type SecurityVerdict,
   trustEntryFromManifest,
   type VerifiedArtifact,
 } from './plugin-security.js';
-export { openRegularFile } from './regular-file.js';
+export { openRegularFile, readFileCapped } from './regular-file.js';
 export {
   defaultRollbackFloorDir,
   type FloorLookup,

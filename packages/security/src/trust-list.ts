@@ -12,7 +12,7 @@ import { writeFileAtomic } from './atomic-write.js';
 import { bytesOrHex, fromHex } from './bytes.js';
 import { assertValidPublicKey, keyId } from './ed25519.js';
 import { withFileLock } from './file-lock.js';
-import { openRegularFile } from './regular-file.js';
+import { readFileCapped } from './regular-file.js';
 import {
   defaultRollbackFloorDir,
   readRollbackFloor,
@@ -491,27 +491,12 @@ async function openPath(
   await enforceFloor(path, opened, options, raise);
   return opened;
 }
-async function readTrustFile(path: string): Promise<Uint8Array> {
-  const fh = await openRegularFile(path, 'trust list', (e) =>
+function readTrustFile(path: string): Promise<Uint8Array> {
+  return readFileCapped(path, MAX_TRUST_LIST_BYTES, 'trust list', (e) =>
     (e as { code?: unknown }).code === 'ENOENT'
       ? fail('not-found', `trust list not found: ${path}`, {}, e)
       : new PluginError('IoError', `cannot read trust list ${path}: ${(e as Error).message}`, { cause: e }),
   );
-  try {
-    const st = await fh.stat();
-    if (st.size > MAX_TRUST_LIST_BYTES)
-      throw fail('too-large', `trust list is over ${MAX_TRUST_LIST_BYTES} bytes`);
-    const buf = new Uint8Array(st.size);
-    let total = 0;
-    while (total < buf.length) {
-      const { bytesRead } = await fh.read(buf, total, buf.length - total, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-    }
-    return buf.subarray(0, total);
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Reads and decrypts a trust list file. See {@link decryptTrustList}. */
