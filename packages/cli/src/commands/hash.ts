@@ -20,12 +20,12 @@ export function positiveInt(value: string | boolean | undefined, what: string, f
 }
 
 /**
- * Turns "file over the hashing limit" (a SecurityError with `details.max`) into a usage error whose hint names
+ * Turns "file over the hashing limit" (a FileTooLarge with `details.max`) into a usage error whose hint names
  * `--max-bytes`: the file is not suspect, the limit is just lower than it.
  */
 export function maxBytesError(e: unknown): unknown {
   if (
-    isPluginError(e, 'SecurityError') &&
+    isPluginError(e, 'FileTooLarge') &&
     typeof e.details?.max === 'number' &&
     typeof e.details.size === 'number'
   ) {
