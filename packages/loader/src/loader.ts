@@ -4,6 +4,7 @@ import {
   type LogLevel,
   PluginError,
   type PluginManifest,
+  positiveInteger,
   TrustLevel,
   toPluginError,
 } from '@plugward/types';
@@ -152,16 +153,14 @@ export async function loadVerified(
 }
 
 function nativeOptions(options: PluginLoaderOptions): NativeLoadOptions {
-  const maxHookOutputBytes = options.maxHookOutputBytes ?? DEFAULT_MAX_FRAME_BYTES;
-  const maxContextValueBytes = options.maxContextValueBytes ?? DEFAULT_MAX_FRAME_BYTES;
-  for (const [k, v] of [
-    ['maxHookOutputBytes', maxHookOutputBytes],
-    ['maxContextValueBytes', maxContextValueBytes],
-  ] as const) {
-    if (!Number.isSafeInteger(v) || v <= 0) {
-      throw new PluginError('InvalidArgument', `PluginLoader option ${k} must be a positive integer`);
-    }
-  }
+  const maxHookOutputBytes = positiveInteger(
+    options.maxHookOutputBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    'PluginLoader option maxHookOutputBytes',
+  );
+  const maxContextValueBytes = positiveInteger(
+    options.maxContextValueBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    'PluginLoader option maxContextValueBytes',
+  );
   return {
     ...(options.tmpDir === undefined ? {} : { tmpDir: options.tmpDir }),
     ...(options.loadNativeInPlace === true ? { inPlace: true } : {}),

@@ -2,7 +2,9 @@ import {
   type HookHandler,
   type HookRegistrar,
   isPluginError,
+  isThenable,
   type LogLevel,
+  MAX_HOOK_NAME_BYTES,
   MAX_PLUGIN_NAME_LENGTH,
   MINIMAL_REQUIREMENTS,
   PLUGIN_CONSTRUCTOR_SYMBOL,
@@ -54,7 +56,6 @@ export interface NativeLoadOptions {
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
-const MAX_HOOK_NAME_BYTES = 256;
 const MAX_KEY_BYTES = 1024;
 const MAX_LOG_BYTES = 64 * 1024;
 const MAX_VERSION_BYTES = 257;
@@ -76,14 +77,6 @@ type State = 'loaded' | 'initialized' | 'shutdown' | 'unloaded';
 
 interface Unregistrable {
   unregister(): unknown;
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (
-    (typeof v === 'object' || typeof v === 'function') &&
-    v !== null &&
-    typeof (v as { then?: unknown }).then === 'function'
-  );
 }
 
 function isUnregistrable(v: unknown): v is Unregistrable {

@@ -28,6 +28,7 @@ import {
   type HostGrants,
   type IsolationTier,
   isPluginError,
+  isThenable,
   MANIFEST_SUFFIX,
   MIN_THREADS_FOR_NODE,
   type NetworkTarget,
@@ -743,7 +744,7 @@ export class PluginRegistry {
         done();
         throw shown;
       }
-      if (!isPromiseLike(out)) {
+      if (!isThenable<Uint8Array>(out)) {
         done();
         return out;
       }
@@ -1065,10 +1066,6 @@ export class PluginRegistry {
       resourceLimits: mergeLimits(manifest.limits ?? {}, this.#hostLimits),
     };
   }
-}
-
-function isPromiseLike(v: unknown): v is PromiseLike<Uint8Array> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /** An Active entry as the monitor sweep reads it (connections counted only under a `full` network grant). */

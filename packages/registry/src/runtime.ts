@@ -19,11 +19,10 @@ import {
   type PluginInstance,
   type PluginMetrics,
   type PluginRuntimeApi,
+  parseProcStat,
+  procCpuTimeMs,
   toPluginError,
 } from '@plugward/types';
-
-/** Linux reports per-thread CPU in USER_HZ ticks, 100 per second on every architecture Node supports. */
-const USER_HZ = 100;
 
 /**
  * CPU time of the calling thread, in ms, from /proc/thread-self/stat (utime + stime). In a worker, process.cpuUsage()
@@ -33,11 +32,7 @@ const USER_HZ = 100;
  */
 function threadCpuTimeMs(): number | undefined {
   try {
-    const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
-    // Fields after the parenthesised command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(rest[11]) + Number(rest[12]);
-    return Number.isFinite(ticks) ? (ticks * 1000) / USER_HZ : undefined;
+    return procCpuTimeMs(parseProcStat(fs.readFileSync('/proc/thread-self/stat', 'latin1')));
   } catch {
     return undefined;
   }

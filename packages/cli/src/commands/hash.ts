@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { calculateHash } from '@plugward/security';
-import { DEFAULT_MAX_ARTIFACT_BYTES, isPluginError, PluginError } from '@plugward/types';
+import { DEFAULT_MAX_ARTIFACT_BYTES, isPluginError, PluginError, positiveInteger } from '@plugward/types';
 import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
 import { hashProgress } from '../progress.js';
 
@@ -12,11 +12,7 @@ Prints the SHA3-512 of <file> (lowercase hex), as signed manifests and trust lis
 /** Parses a positive integer option. */
 export function positiveInt(value: string | boolean | undefined, what: string, fallback: number): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (typeof value !== 'string' || !Number.isSafeInteger(n) || n <= 0) {
-    throw new PluginError('InvalidArgument', `${what} must be a positive integer, got ${String(value)}`);
-  }
-  return n;
+  return positiveInteger(typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value, what);
 }
 
 /**
