@@ -189,10 +189,11 @@ export class PluginSecurity {
    * Loads `policy.trustListPath`, refusing (`TrustListRollback`) a list older than `policy.minTrustListVersion`, than
    * the version this instance already loaded or saved, or than the list's persistent rollback floor; a missing floor
    * record fails closed (`RollbackFloorMissing`). Replaces the in-memory entries and drops unsaved changes.
+   * @returns the loaded entries (copies), as in the Rust API reference; the list version is {@link listVersion}.
    * @throws PluginError `TrustListError` (details.reason says why), `TrustListRollback`, `RollbackFloorMissing`,
    *   `IoError`.
    */
-  async loadAndDecryptTrustList(key: TrustListKey): Promise<number> {
+  async loadAndDecryptTrustList(key: TrustListKey): Promise<TrustedPluginEntry[]> {
     const data = await loadTrustList(this.policy.trustListPath, key, {
       ...this.listOptions(),
       minListVersion: this.minVersion(),
@@ -200,7 +201,7 @@ export class PluginSecurity {
     this.entries = data.entries;
     this.version = data.listVersion;
     this.pending = [];
-    return data.listVersion;
+    return this.trustedPlugins;
   }
 
   private minVersion(): number {
@@ -227,7 +228,7 @@ export class PluginSecurity {
     const signerId = manifest.signature.keyId;
     const byHash = this.entries.find((e) => e.hash === hash);
     let key = this.pinned.get(signerId);
-    if (key === undefined && byHash !== undefined && byHash.keyId === signerId)
+    if (key === undefined && byHash?.publicKey !== undefined && byHash.keyId === signerId)
       key = fromHex(byHash.publicKey);
     if (key === undefined) {
       throw new PluginError('UnknownSigner', `${name} is signed by key ${signerId}, which is not pinned`, {
@@ -257,11 +258,11 @@ export class PluginSecurity {
     }
     if (byHash !== undefined) {
       const mismatch =
-        byHash.name !== name
+        byHash.name !== undefined && byHash.name !== name
           ? 'name'
           : byHash.version !== manifest.version
             ? 'version'
-            : byHash.keyId !== signerId
+            : byHash.keyId !== undefined && byHash.keyId !== signerId
               ? 'keyId'
               : byHash.signature !== undefined && byHash.signature !== manifest.signature.value
                 ? 'signature'
@@ -269,7 +270,7 @@ export class PluginSecurity {
       if (mismatch !== undefined) {
         throw new PluginError(
           'SecurityError',
-          `trust entry for this hash is for ${byHash.name}@${byHash.version}; the manifest's ${mismatch} differs`,
+          `trust entry for this hash is for ${byHash.name ?? name}@${byHash.version}; the manifest's ${mismatch} differs`,
           { plugin: name, details: { field: mismatch } },
         );
       }
@@ -289,7 +290,10 @@ export class PluginSecurity {
       hash,
       artifactPath,
       manifestPath,
-      ...(byHash === undefined ? {} : { trustEntry: { ...byHash } }),
+      // An entry of the reference's shape ({ hash, version, signature }) flows on completed with what was verified.
+      ...(byHash === undefined
+        ? {}
+        : { trustEntry: { name, keyId: signerId, publicKey: toHex(key), ...byHash } }),
     };
   }
 

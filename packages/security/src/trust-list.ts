@@ -176,9 +176,10 @@ export function validateTrustEntry(value: unknown, where = 'trust entry'): Trust
   const allowed = ['name', 'version', 'hash', 'keyId', 'publicKey', 'signature', 'addedAt', 'note'];
   for (const k of Object.keys(e)) if (!allowed.includes(k)) throw badEntry(`unknown field ${k}`);
   if (
-    typeof e.name !== 'string' ||
-    e.name.length > MAX_PLUGIN_NAME_LENGTH ||
-    !PLUGIN_NAME_PATTERN.test(e.name)
+    e.name !== undefined &&
+    (typeof e.name !== 'string' ||
+      e.name.length > MAX_PLUGIN_NAME_LENGTH ||
+      !PLUGIN_NAME_PATTERN.test(e.name))
   ) {
     throw badEntry('name is not a valid plugin name');
   }
@@ -186,22 +187,27 @@ export function validateTrustEntry(value: unknown, where = 'trust entry'): Trust
     throw badEntry('version is not semver');
   if (typeof e.hash !== 'string' || !/^[0-9a-f]{128}$/.test(e.hash))
     throw badEntry('hash must be SHA3-512 hex');
-  if (typeof e.publicKey !== 'string' || !/^[0-9a-f]{64}$/.test(e.publicKey)) {
-    throw badEntry('publicKey must be 64 hex digits');
+  if ((e.publicKey === undefined) !== (e.keyId === undefined)) {
+    throw badEntry('keyId and publicKey go together (give both or neither)');
   }
-  try {
-    assertValidPublicKey(e.publicKey);
-  } catch (err) {
-    throw fail('bad-plaintext', `${where}: ${(err as Error).message}`, {}, err);
+  if (e.publicKey !== undefined) {
+    if (typeof e.publicKey !== 'string' || !/^[0-9a-f]{64}$/.test(e.publicKey)) {
+      throw badEntry('publicKey must be 64 hex digits');
+    }
+    try {
+      assertValidPublicKey(e.publicKey);
+    } catch (err) {
+      throw fail('bad-plaintext', `${where}: ${(err as Error).message}`, {}, err);
+    }
+    if (e.keyId !== keyId(e.publicKey)) throw badEntry('keyId does not match publicKey');
   }
-  if (e.keyId !== keyId(e.publicKey)) throw badEntry('keyId does not match publicKey');
   if (
     e.signature !== undefined &&
     (typeof e.signature !== 'string' || !/^[0-9a-f]{128}$/.test(e.signature))
   ) {
     throw badEntry('signature must be 128 hex digits');
   }
-  if (typeof e.addedAt !== 'string' || e.addedAt.length > 64)
+  if (e.addedAt !== undefined && (typeof e.addedAt !== 'string' || e.addedAt.length > 64))
     throw badEntry('addedAt must be an ISO 8601 string');
   if (e.note !== undefined && (typeof e.note !== 'string' || e.note.length > 4096)) {
     throw badEntry('note must be a string');
