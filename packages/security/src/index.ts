@@ -47,6 +47,7 @@ export {
   readManifest,
   signManifest,
   validateManifest,
+  validateRequirements,
   verifyManifestSignature,
   type WriteSignedManifestOptions,
   writeSignedManifest,
