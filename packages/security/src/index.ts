@@ -80,7 +80,6 @@ export {
   TRUST_LIST_FORMAT_VERSION,
   TRUST_LIST_HEADER_BYTES,
   TRUST_LIST_MAGIC,
-  TrustList,
   type TrustListData,
   type TrustListFailure,
   type TrustListKey,

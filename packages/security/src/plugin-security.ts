@@ -127,7 +127,11 @@ export class PluginSecurity {
     return this.entries.some((e) => e.hash === hash.toLowerCase());
   }
 
-  /** The trust entry of this hash, if any. */
+  /**
+   * The trust entry of this artifact hash, if any (the Rust API reference's `get_plugin_info` of `PluginSecurity`).
+   * Keyed by the SHA3-512 *hash* of the artifact — unlike `PluginRegistry.getPluginInfo(name)`, which is keyed by the
+   * plugin's name and returns its `PluginInfo`.
+   */
   getPluginInfo(hash: string): TrustedPluginEntry | undefined {
     const e = this.entries.find((x) => x.hash === hash.toLowerCase());
     return e === undefined ? undefined : { ...e };
