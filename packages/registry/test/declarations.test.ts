@@ -2,6 +2,8 @@
 // trusted plugin, and code that asks for more fails the load with RequirementsExceeded naming the difference; limits
 // are the smallest of code, manifest and host; an untrusted plugin's code declaration never grants anything. Checked
 // in process and at an out-of-process tier (there the plugin runtime reports the declarations with Initialize).
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_RESOURCE_LIMITS,
@@ -9,6 +11,7 @@ import {
   MINIMAL_REQUIREMENTS,
   PluginRegistry,
   type PluginSecurity,
+  readPluginDeclarations,
 } from '../dist/index.js';
 import { dec, Fixtures, pidAlive, sandboxOrReason, tempDir } from './helpers.js';
 
@@ -143,5 +146,44 @@ describe('an untrusted plugin (sandbox tier)', () => {
     expect(info.grants?.granted).toEqual(MINIMAL_REQUIREMENTS);
     expect(info.resourceLimits.maxCpuTimeMs).toBe(400); // narrowing still applies
     expect(logs.some((l) => /^warn declares more than it is granted.*network full/.test(l))).toBe(true);
+  });
+});
+
+describe('readPluginDeclarations: an author declares once, in the code', () => {
+  const requirements = {
+    network: { mode: 'restricted', allowedTargets: [{ host: 'api.example.com', ports: [443] }] },
+    filesystem: { mode: 'none' },
+    context: { read: ['locale'], write: [] },
+  };
+  const limits = { maxCpuTimeMs: 250, maxHeapBytes: 32 * 1024 * 1024 };
+
+  function unsigned(file: string): string {
+    const p = path.join(tmp.dir, 'unsigned', file);
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    fs.writeFileSync(p, declaring('authored', requirements, limits));
+    return p;
+  }
+
+  it('reads requirements and limits of an unsigned build at the process tier', async () => {
+    const file = unsigned('authored.mjs');
+    const declared = await readPluginDeclarations(file, {
+      name: 'authored',
+      version: '1.0.0',
+      tier: 'process',
+    });
+    expect(declared).toEqual({ requirements, limits });
+    expect(fs.existsSync(`${file}.plugward.json`)).toBe(false); // nothing written beside it
+    await expect(
+      readPluginDeclarations(file, { name: 'other-name', version: '1.0.0', tier: 'process' }),
+    ).rejects.toMatchObject({ code: 'InvalidPlugin' });
+  });
+
+  it.skipIf(!sandbox)('reads them inside the sandbox', async () => {
+    const declared = await readPluginDeclarations(unsigned('authored-sbx.mjs'), {
+      name: 'authored',
+      version: '1.0.0',
+      ...(sandbox ? { sandbox } : {}),
+    });
+    expect(declared).toEqual({ requirements, limits });
   });
 });
