@@ -85,5 +85,5 @@ export {
 } from './tiers/plugin-output.js';
 export { sandboxConfigFor } from './tiers/sandbox-config.js';
 export type { TierExit, TierHandle } from './tiers/tier.js';
-/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
+/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
 export const LAYER = 3;

@@ -39,7 +39,7 @@ export interface VerifiedArtifact {
 }
 
 /**
- * The trust gate (the seed's `PluginSecurity`): SHA3-512 of the artifact must match its manifest, the manifest must be
+ * The trust gate: SHA3-512 of the artifact must match its manifest, the manifest must be
  * signed by a pinned key, and (under `onlyTrusted`) the exact hash, name, version and key must be on the trust list.
  *
  * @example
