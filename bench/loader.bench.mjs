@@ -42,7 +42,7 @@ try {
       addedAt: new Date().toISOString(),
     },
   };
-  const loader = new PluginLoader({ verifyArtifact: async () => verified });
+  const loader = new PluginLoader({ admit: async () => verified });
   const plugin = await loader.load(file, 'trusted');
   const map = new Map();
   await plugin.init(

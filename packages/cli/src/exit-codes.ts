@@ -48,6 +48,7 @@ export function exitCodeFor(code: PluginErrorCode, reason?: unknown): number {
     case 'InvalidSignature':
     case 'HashMismatch':
     case 'UnbundledImport':
+    case 'FileTooLarge':
     case 'SignatureError':
     case 'UntrustedPlugin':
     case 'VersionDowngrade':

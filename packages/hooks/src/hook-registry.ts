@@ -1,9 +1,11 @@
 import {
   type Awaitable,
+  checkHookName,
   type HookCallInfo,
   type HookHandler,
   type HookPriority,
   type HookRegistrar,
+  isThenable,
   PluginError,
   priorityBand,
 } from '@plugward/types';
@@ -104,7 +106,6 @@ export interface OwnerHookRegistrar extends HookRegistrar {
   unregisterAll(): number;
 }
 
-const MAX_NAME_LENGTH = 256;
 // setTimeout's largest delay; beyond it timers fire at once.
 const MAX_TIMEOUT_MS = 2_147_483_647;
 
@@ -182,15 +183,6 @@ function executionOverrun(name: string, budget: ExecutionBudget, cause?: unknown
   );
 }
 
-function checkName(name: unknown): asserts name is string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) {
-    throw new PluginError(
-      'InvalidArgument',
-      `hook name must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`,
-    );
-  }
-}
-
 function checkTimeout(value: unknown, what: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMEOUT_MS) {
@@ -199,21 +191,15 @@ function checkTimeout(value: unknown, what: string): number | undefined {
   return value;
 }
 
+// Owners are plugin names (at most MAX_PLUGIN_NAME_LENGTH) or a host's own labels.
+const MAX_OWNER_LENGTH = 256;
+
 function checkOwner(owner: unknown): string | undefined {
   if (owner === undefined) return undefined;
-  if (typeof owner !== 'string' || owner.length === 0 || owner.length > MAX_NAME_LENGTH) {
+  if (typeof owner !== 'string' || owner.length === 0 || owner.length > MAX_OWNER_LENGTH) {
     throw new PluginError('InvalidArgument', 'owner must be a non-empty string');
   }
   return owner;
-}
-
-/** True for promises and other thenables. */
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
 }
 
 /** A registration handle: one object, no closure. */
@@ -288,7 +274,7 @@ export class HookRegistry implements HookRegistrar {
    * @throws PluginError `InvalidArgument` for a bad name, priority, handler or option.
    */
   register(name: string, priority: number, handler: HookHandler, options?: RegisterOptions): Registration {
-    checkName(name);
+    checkHookName(name);
     if (typeof priority !== 'number' || !Number.isFinite(priority)) {
       throw new PluginError(
         'InvalidArgument',
@@ -354,13 +340,13 @@ export class HookRegistry implements HookRegistrar {
    * @example `const onRequest = hooks.define<Req>('on_request', jsonCodec);`
    */
   define<T>(name: string, codec: HookCodec<T>): TypedHook<T> {
-    checkName(name);
+    checkHookName(name);
     return new TypedHook<T>(name, codec, this.register.bind(this), this.execute.bind(this));
   }
 
   /** Sets per-hook behaviour (failure isolation, default budget). Applies to executions that start afterwards. */
   configure(name: string, config: HookConfig): void {
-    checkName(name);
+    checkHookName(name);
     const chain = this.chain(name);
     if (config.isolateFailures !== undefined) {
       if (typeof config.isolateFailures !== 'boolean') {

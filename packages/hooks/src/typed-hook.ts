@@ -1,17 +1,15 @@
-import { type Awaitable, type HookCallInfo, type HookHandler, PluginError } from '@plugward/types';
+import {
+  type Awaitable,
+  type HookCallInfo,
+  type HookHandler,
+  isThenable,
+  PluginError,
+} from '@plugward/types';
 import type { HookCodec } from './codec.js';
 import type { ExecuteOptions, RegisterOptions, Registration } from './hook-registry.js';
 
 /** A handler of typed values: `T` in, `T` out, sync or async. */
 export type TypedHookHandler<T> = (value: T, info: HookCallInfo) => Awaitable<T>;
-
-function isThenable<T>(value: Awaitable<T>): value is Promise<T> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
-}
 
 function checkCodec(codec: unknown): void {
   const c = codec as Partial<HookCodec<unknown>> | null;

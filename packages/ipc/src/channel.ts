@@ -5,8 +5,10 @@ import {
   type IpcRequest,
   type IpcRequestKind,
   type IpcResponse,
+  isThenable,
   PluginError,
   type PluginErrorCode,
+  positiveInteger,
   toPluginError,
 } from '@plugward/types';
 import { ipcError } from './errors.js';
@@ -125,17 +127,6 @@ const EMPTY = Buffer.alloc(0);
 
 const ALL_KINDS: ReadonlySet<IpcRequestKind> = new Set([...HOST_TO_PLUGIN_KINDS, ...PLUGIN_TO_HOST_KINDS]);
 
-function positiveInt(value: number | undefined, fallback: number, name: string, allowZero = false): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new PluginError(
-      'InvalidArgument',
-      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer`,
-    );
-  }
-  return value;
-}
-
 /**
  * Framed, bidirectional RPC over any Node `Duplex` (the fd-3 Unix socket of a plugin process, a worker's port
  * adapted to a stream, a socketpair in tests). Both sides send requests and serve the other's on the same stream;
@@ -237,29 +228,28 @@ export class IpcChannel {
     this.role = role;
     this.accepted =
       role === 'host' ? PLUGIN_TO_HOST_KINDS : role === 'plugin' ? HOST_TO_PLUGIN_KINDS : ALL_KINDS;
-    this.maxFrameBytes = positiveInt(options.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes');
+    this.maxFrameBytes = positiveInteger(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes');
     this.decoder = new FrameDecoder(this.maxFrameBytes);
-    this.requestTimeoutMs = positiveInt(options.requestTimeoutMs, 30_000, 'requestTimeoutMs', true);
-    this.stallTimeoutMs = positiveInt(options.stallTimeoutMs, 10_000, 'stallTimeoutMs');
-    this.maxPending = positiveInt(options.maxPendingRequests, 65_536, 'maxPendingRequests');
-    this.maxConcurrent = positiveInt(
-      options.maxConcurrentRequests,
-      role === 'host' ? 256 : 1024,
+    this.requestTimeoutMs = positiveInteger(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs', {
+      allowZero: true,
+    });
+    this.stallTimeoutMs = positiveInteger(options.stallTimeoutMs ?? 10_000, 'stallTimeoutMs');
+    this.maxPending = positiveInteger(options.maxPendingRequests ?? 65_536, 'maxPendingRequests');
+    this.maxConcurrent = positiveInteger(
+      options.maxConcurrentRequests ?? (role === 'host' ? 256 : 1024),
       'maxConcurrentRequests',
     );
-    this.maxQueuedRequests = positiveInt(
-      options.maxQueuedRequests,
-      role === 'host' ? 1024 : 65_536,
+    this.maxQueuedRequests = positiveInteger(
+      options.maxQueuedRequests ?? (role === 'host' ? 1024 : 65_536),
       'maxQueuedRequests',
-      true,
+      { allowZero: true },
     );
-    this.maxQueuedRequestBytes = positiveInt(
-      options.maxQueuedRequestBytes,
-      64 * 1024 * 1024,
+    this.maxQueuedRequestBytes = positiveInteger(
+      options.maxQueuedRequestBytes ?? 64 * 1024 * 1024,
       'maxQueuedRequestBytes',
-      true,
+      { allowZero: true },
     );
-    this.maxQueuedBytes = positiveInt(options.maxQueuedBytes, 64 * 1024 * 1024, 'maxQueuedBytes');
+    this.maxQueuedBytes = positiveInteger(options.maxQueuedBytes ?? 64 * 1024 * 1024, 'maxQueuedBytes');
     this.onQuotaExceeded = options.onQuotaExceeded;
     this.label = options.label ?? 'ipc';
     this.closed = new Promise((resolve) => {
@@ -696,7 +686,7 @@ export class IpcChannel {
     } catch (e) {
       result = errorResponse(e, req.kind);
     }
-    if (isThenable(result)) {
+    if (isThenable<IpcResponse>(result)) {
       result.then(
         (res) => this.respond(id, res, req.kind),
         (e: unknown) => this.respond(id, errorResponse(e, req.kind), req.kind),
@@ -782,12 +772,6 @@ export class IpcChannel {
     }
     this.resolveClosed(error);
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<IpcResponse> {
-  return (
-    value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function'
-  );
 }
 
 function defaultErrorCode(kind: IpcRequestKind): PluginErrorCode {

@@ -8,6 +8,7 @@ import {
   type IpcResponse,
   type IpcResponseKind,
   type LogLevel,
+  MAX_HOOK_NAME_BYTES,
   PLUGIN_ERROR_CODES,
   type PluginErrorCode,
   type PluginMetrics,
@@ -88,9 +89,6 @@ export const PLUGIN_TO_HOST_KINDS: ReadonlySet<IpcRequestKind> = new Set([
   'Log',
   'Fetch',
 ]);
-
-/** Longest hook name, UTF-8 bytes. */
-export const MAX_HOOK_NAME_BYTES = 1024;
 
 /** Name of a request kind code, or undefined when unknown. */
 export function requestKindOf(code: number): IpcRequestKind | undefined {

@@ -27,7 +27,6 @@ export {
   encodeRequest,
   encodeResponse,
   HOST_TO_PLUGIN_KINDS,
-  MAX_HOOK_NAME_BYTES,
   PLUGIN_TO_HOST_KINDS,
   REQUEST_KIND_CODES,
   RESPONSE_KIND_CODES,

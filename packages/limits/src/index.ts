@@ -29,7 +29,7 @@ export {
 } from './cgroups-detect.js';
 export { type CgroupMetrics, type CgroupV1Paths, collectCgroupV1Metrics } from './cgroups-v1.js';
 export { collectCgroupV2Metrics } from './cgroups-v2.js';
-export { clockTicksPerSecond, FALLBACK_CLOCK_TICKS } from './clock-tick.js';
+export { clockTicksPerSecond } from './clock-tick.js';
 export { type CollectOptions, collectCgroupMetrics, collectMetrics, type MetricsTarget } from './collect.js';
 export { detectViolations } from './detect-violations.js';
 export { EventLoopSlicer } from './event-loop-slicer.js';
@@ -46,9 +46,7 @@ export {
   collectProcessMetrics,
   descendantPids,
   type ProcessMetricsOptions,
-  type ProcStat,
   type ProcStatus,
-  parseProcStat,
   parseProcStatus,
   processStartTime,
   socketInodes,

@@ -1,6 +1,6 @@
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { PluginError, type PluginMetrics } from '@plugward/types';
+import { PluginError, type PluginMetrics, type ProcStat, parseProcStat } from '@plugward/types';
 import { clockTicksPerSecond } from './clock-tick.js';
 import { countConnections, type SocketTable, socketTableFor } from './proc-net.js';
 import { isErrno, readCapped, readCappedSync } from './read-file.js';
@@ -24,47 +24,6 @@ export interface ProcessMetricsOptions {
    * monitor sweep needs.
    */
   status?: boolean;
-}
-
-/** The parsed fields of `/proc/<pid>/stat` this package uses. */
-export interface ProcStat {
-  state: string;
-  ppid: number;
-  /** User + system CPU time, clock ticks. */
-  utime: number;
-  stime: number;
-  /** Start time after boot, clock ticks: with the pid, identifies a process. */
-  startTime: number;
-  /** Threads (field 20). */
-  threads: number;
-  /** Resident set size, pages (field 24). */
-  rssPages: number;
-}
-
-/** Parses `/proc/<pid>/stat`. The command name (field 2) may hold spaces and parentheses: split after the last `)`. */
-export function parseProcStat(text: string): ProcStat {
-  const close = text.lastIndexOf(')');
-  const rest = close < 0 ? [] : text.slice(close + 2).split(' ');
-  // rest[0] is field 3 (state); field N is rest[N - 3].
-  const num = (field: number): number => {
-    const n = Number(rest[field - 3]);
-    if (!Number.isSafeInteger(n) || n < 0) {
-      throw new PluginError('IoError', `malformed /proc stat (field ${field})`, { details: { field } });
-    }
-    return n;
-  };
-  const state = rest[0];
-  if (state === undefined || state.length !== 1)
-    throw new PluginError('IoError', 'malformed /proc stat (state)');
-  return {
-    state,
-    ppid: num(4),
-    utime: num(14),
-    stime: num(15),
-    threads: num(20),
-    startTime: num(22),
-    rssPages: num(24),
-  };
 }
 
 /** The fields of `/proc/<pid>/status` this package uses. */

@@ -1,7 +1,7 @@
 import {
   DEFAULT_MAX_VIOLATIONS,
   DEFAULT_VIOLATION_WINDOW_MS,
-  PluginError,
+  positiveInteger,
   type ViolationRecord,
   type ViolationType,
   violationSeverity,
@@ -35,15 +35,6 @@ export type UnmountReason =
   | { kind: 'high-severity'; count: number; threshold: number }
   | { kind: 'threshold'; count: number; threshold: number };
 
-function positiveInt(name: string, v: number): number {
-  if (!Number.isSafeInteger(v) || v < 1) {
-    throw new PluginError('InvalidArgument', `${name} must be a positive integer, got ${String(v)}`, {
-      details: { field: name },
-    });
-  }
-  return v;
-}
-
 /**
  * Counts a plugin's resource violations and decides when it must go:
  * - one `Critical` violation (heap memory, OOM kill, crash) unmounts at once; it stays decisive until `reset()`;
@@ -61,14 +52,14 @@ export class ViolationTracker {
   #total = 0;
 
   constructor(options: ViolationTrackerOptions = {}) {
-    this.maxViolations = positiveInt('maxViolations', options.maxViolations ?? DEFAULT_MAX_VIOLATIONS);
+    this.maxViolations = positiveInteger(options.maxViolations ?? DEFAULT_MAX_VIOLATIONS, 'maxViolations');
     const w = options.windowMs === undefined ? DEFAULT_VIOLATION_WINDOW_MS : options.windowMs;
-    this.windowMs = w === null ? null : positiveInt('windowMs', w);
-    this.highSeverityThreshold = positiveInt(
-      'highSeverityThreshold',
+    this.windowMs = w === null ? null : positiveInteger(w, 'windowMs');
+    this.highSeverityThreshold = positiveInteger(
       options.highSeverityThreshold ?? DEFAULT_HIGH_SEVERITY_THRESHOLD,
+      'highSeverityThreshold',
     );
-    this.#maxRecords = positiveInt('maxRecords', options.maxRecords ?? DEFAULT_MAX_RECORDS);
+    this.#maxRecords = positiveInteger(options.maxRecords ?? DEFAULT_MAX_RECORDS, 'maxRecords');
     this.#now = options.now ?? Date.now;
   }
 

@@ -2,7 +2,9 @@ import {
   type HookHandler,
   type HookRegistrar,
   isPluginError,
+  isThenable,
   type LogLevel,
+  MAX_HOOK_NAME_BYTES,
   type PluginContextApi,
   PluginError,
   type PluginRuntimeApi,
@@ -11,20 +13,10 @@ import { copyFromNative, readCStringLossy, readCStringStrict } from './c-string.
 import { type HostCallbackKind, libc, PwStatus, writeSize } from './native-abi.js';
 
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
-const MAX_HOOK_NAME_BYTES = 256;
 const MAX_KEY_BYTES = 1024;
 const MAX_LOG_BYTES = 64 * 1024;
 
 const encoder = new TextEncoder();
-
-/** True for a promise or any object with a `then` method. */
-export function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (
-    (typeof v === 'object' || typeof v === 'function') &&
-    v !== null &&
-    typeof (v as { then?: unknown }).then === 'function'
-  );
-}
 
 /**
  * What the host callbacks reach of their native plugin. The getters are read on every call: the registrar exists only

@@ -1,6 +1,7 @@
 import {
   type HookRegistrar,
   isPluginError,
+  isThenable,
   type LogLevel,
   MAX_PLUGIN_NAME_LENGTH,
   MINIMAL_REQUIREMENTS,
@@ -36,7 +37,7 @@ import {
   registerCallback,
   unregisterCallback,
 } from './native-abi.js';
-import { type CallbackHost, hostCallbacks, isThenable } from './native-callbacks.js';
+import { type CallbackHost, hostCallbacks } from './native-callbacks.js';
 import { writePrivateCopy } from './private-copy.js';
 import type { VerifiedArtifact } from './verified-artifact.js';
 

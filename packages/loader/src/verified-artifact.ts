@@ -1,4 +1,4 @@
-import type { PluginManifest, SecurityPolicy } from '@plugward/types';
+import type { TrustLevel } from '@plugward/types';
 
 /**
  * An artifact whose hash, signature and trust entry were checked, with the exact bytes that were checked (the type of
@@ -9,16 +9,9 @@ export type { VerifiedArtifact } from '@plugward/security';
 import type { VerifiedArtifact } from '@plugward/security';
 
 /**
- * What the loader needs from @plugward/security: `PluginSecurity` satisfies it. `verifyArtifact` must throw a
- * PluginError on any failure.
+ * What the loader needs from @plugward/security: `PluginSecurity` satisfies it. `admit` is the admission decision
+ * (`PluginSecurity.admit`); it must throw a PluginError on any failure.
  */
 export interface ArtifactVerifier {
-  verifyArtifact(artifactPath: string): Promise<VerifiedArtifact>;
-  /** Parses and validates `<artifact>.plugward.json` without checking its signature (used for untrusted plugins). */
-  readManifest?(artifactPath: string): Promise<PluginManifest>;
-  /** The policy in force; `onlyTrusted` decides whether untrusted plugins are refused. */
-  readonly policy?: Readonly<Partial<SecurityPolicy>>;
+  admit(artifactPath: string, trustLevel: TrustLevel): Promise<VerifiedArtifact>;
 }
-
-/** Reads a manifest without checking its signature (`readManifest` of @plugward/security). */
-export type ManifestReader = (artifactPath: string) => Promise<PluginManifest>;

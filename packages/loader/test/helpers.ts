@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readFileCapped } from '@plugward/security';
 import {
   type AnyContextKey,
   contextKeyName,
@@ -133,6 +134,26 @@ export class TestVerifier implements ArtifactVerifier {
     if (text.length > MAX_MANIFEST_BYTES) throw new PluginError('InvalidManifest', 'manifest too large');
     return JSON.parse(text) as PluginManifest;
   };
+
+  /** Admission as `PluginSecurity.admit` decides it (trusted = verified and listed; untrusted = allowed + hash). */
+  async admit(artifactPath: string, trustLevel: string): Promise<VerifiedArtifact> {
+    if (trustLevel === 'trusted') {
+      const v = await this.verifyArtifact(artifactPath);
+      if (!v.trustEntry)
+        throw new PluginError('UntrustedPlugin', `${v.manifest.name} is not on the trust list`);
+      return v;
+    }
+    if (this.policy.onlyTrusted) {
+      throw new PluginError('UntrustedPlugin', 'the security policy allows only trusted plugins');
+    }
+    const manifest = await this.readManifest(artifactPath);
+    const bytes = await readFileCapped(artifactPath, 1 << 28);
+    const hash = sha3(bytes);
+    if (hash !== manifest.artifact.sha3_512 || bytes.length !== manifest.artifact.size) {
+      throw new PluginError('HashMismatch', `hash mismatch for ${path.basename(artifactPath)}`);
+    }
+    return { manifest, bytes, hash, artifactPath, manifestPath: `${artifactPath}${MANIFEST_SUFFIX}` };
+  }
 
   async verifyArtifact(artifactPath: string): Promise<VerifiedArtifact> {
     this.verifications++;

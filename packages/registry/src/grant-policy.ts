@@ -232,6 +232,17 @@ export function checkHookGrant(
 
 // ---- intersection -------------------------------------------------------------------------------------------------
 
+/**
+ * What of `req` lies within `bound` (each aspect narrowed to what both allow): the requirements algebra the grant
+ * decision and the check of a plugin's code declarations share.
+ */
+export function intersectRequirements(
+  req: PluginRequirements,
+  bound: PluginRequirements,
+): PluginRequirements {
+  return intersect(normalise(req), bound, false);
+}
+
 function normalise(req: PluginRequirements): PluginRequirements {
   return {
     network:

@@ -28,6 +28,7 @@ import {
   type HostGrants,
   type IsolationTier,
   isPluginError,
+  isThenable,
   MANIFEST_SUFFIX,
   MIN_THREADS_FOR_NODE,
   type NetworkTarget,
@@ -43,6 +44,7 @@ import {
   type UnmountBehavior,
   type ViolationType,
 } from '@plugward/types';
+import { codeDeclarations, enforceDeclarations } from './declarations.js';
 import { arbitrateName, type ScanReport } from './discovery.js';
 import type { RegistryEventName, RegistryEvents } from './events.js';
 import {
@@ -83,6 +85,7 @@ export interface PluginRegistryOptions {
    * allow-list comes from the manifest). Default: the system resolver, 8 MiB bodies, DEFAULT_MAX_EXTERNAL_API_MS.
    */
   fetchBroker?: Omit<FetchBrokerOptions, 'allowedTargets'>;
+  /** Overrides of `security.policy` for this registry (`onlyTrusted` decides whether untrusted plugins may load). */
   policy?: Partial<SecurityPolicy>;
   /** Tier for trusted plugins (default `in-process`). */
   defaultTier?: IsolationTier;
@@ -191,7 +194,7 @@ export class PluginRegistry {
       new HookRegistry({ executionTimeoutMs: hookCallTimeoutMs(this.#hostLimits, this.#quotas) });
     this.context = options.context ?? new PluginContext();
     this.sandbox = options.sandbox;
-    this.policy = { ...DEFAULT_SECURITY_POLICY, ...options.policy };
+    this.policy = { ...DEFAULT_SECURITY_POLICY, ...options.security.policy, ...options.policy };
     this.#defaultTier = options.defaultTier ?? 'in-process';
     this.#overrides = options.tierOverrides ?? {};
     this.#fetchBrokerOptions = options.fetchBroker ?? {};
@@ -588,32 +591,9 @@ export class PluginRegistry {
     }
   }
 
-  async #verify(artifactPath: string, trustLevel: TrustLevel): Promise<VerifiedArtifact> {
-    if (trustLevel === 'trusted') {
-      const verified = await this.security.verifyArtifact(artifactPath);
-      // Under onlyTrusted: false a signed but unlisted artifact verifies without a trust entry: not trusted.
-      if (!verified.trustEntry) {
-        const name = verified.manifest.name;
-        throw new PluginError(
-          'UntrustedPlugin',
-          `plugin ${name} is signed but not on the trust list; load it as untrusted`,
-          { plugin: name },
-        );
-      }
-      return verified;
-    }
-    if (this.policy.onlyTrusted) {
-      const claimed = await readManifest(artifactPath).then(
-        (m) => m.name,
-        () => undefined,
-      );
-      throw new PluginError(
-        'UntrustedPlugin',
-        `plugin ${claimed ?? artifactPath} is not trusted and the policy allows only trusted plugins`,
-        claimed === undefined ? {} : { plugin: claimed },
-      );
-    }
-    return this.security.verifyIntegrity(artifactPath);
+  /** Admission is security's one decision (`PluginSecurity.admit`): trusted = verified and listed. */
+  #verify(artifactPath: string, trustLevel: TrustLevel): Promise<VerifiedArtifact> {
+    return this.security.admit(artifactPath, trustLevel, { onlyTrusted: this.policy.onlyTrusted });
   }
 
   async #start(
@@ -651,10 +631,27 @@ export class PluginRegistry {
     // them bounded and escaped, as every other plugin-controlled text.
     const log = (level: string, message: string) =>
       this.#log(name, displayText(level, 16), displayText(message, MAX_LOG_MESSAGE_CHARS));
+    // The code's own declarations, read where the code runs (here, or in the plugin runtime, which reports them with
+    // its answer to Initialize): never more than the manifest grants, and limits only ever narrowed.
+    const declared = (reported: unknown): void => {
+      const check = enforceDeclarations({
+        name,
+        trustLevel: entry.info.trustLevel,
+        manifestRequirements: decision.requested,
+        manifestLimits: verified.manifest.limits ?? {},
+        limits: entry.info.resourceLimits,
+        declared: codeDeclarations(reported, name),
+      });
+      entry.info.resourceLimits = check.limits;
+      if (check.exceeded.length > 0) {
+        log('warn', `declares more than it is granted, which it does not get: ${check.exceeded.join('; ')}`);
+      }
+    };
     if (tier === 'in-process') {
       const instance = await this.loader.loadVerified(verified);
       const handle = inProcessHandle(instance);
       try {
+        declared({ requirements: instance.requirements, limits: instance.declaredLimits });
         // In process a synchronous spin can't be pre-empted (trusted code only); a hang can be timed out.
         await withinInitBudget(
           (async () => {
@@ -677,6 +674,7 @@ export class PluginRegistry {
     return startOutOfProcess({
       tier,
       verified,
+      onInitialized: declared,
       requirements,
       limits: entry.info.resourceLimits,
       registrar,
@@ -765,7 +763,7 @@ export class PluginRegistry {
         done();
         throw shown;
       }
-      if (!isPromiseLike(out)) {
+      if (!isThenable<Uint8Array>(out)) {
         done();
         return out;
       }
@@ -1087,10 +1085,6 @@ export class PluginRegistry {
       resourceLimits: mergeLimits(manifest.limits ?? {}, this.#hostLimits),
     };
   }
-}
-
-function isPromiseLike(v: unknown): v is PromiseLike<Uint8Array> {
-  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /** An Active entry as the monitor sweep reads it (connections counted only under a `full` network grant). */

@@ -1,33 +1,30 @@
 // The plugin-side runtime: the entry of every plugin process, sandboxed process and worker. It loads the verified
 // private copy it is pointed at, then serves the plugin over the framed IPC channel (fd 3, or a MessagePort in a
 // worker) until the host asks it to shut down or goes away — so no plugin process ever outlives its host.
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { isMainThread, type MessagePort, workerData } from 'node:worker_threads';
 import { connectToHost, IpcChannel, messagePortStream, processMetrics, servePlugin } from '@plugward/ipc';
-import { PluginLoader } from '@plugward/loader';
+import { loadVerified } from '@plugward/loader';
+import { manifestPathFor, readFileCapped, readManifest } from '@plugward/security';
 import {
   type AnyContextKey,
   type ContextChangedRequest,
   contextKeyName,
   MANIFEST_SUFFIX,
-  MAX_MANIFEST_BYTES,
   MINIMAL_REQUIREMENTS,
   type PluginContextApi,
   PluginError,
   type PluginInstance,
-  type PluginManifest,
   type PluginMetrics,
   type PluginRuntimeApi,
+  parseProcStat,
+  procCpuTimeMs,
   toPluginError,
 } from '@plugward/types';
 import { epochMs, STARTUP_TRACE_ARG } from './startup-trace.js';
-
-/** Linux reports per-thread CPU in USER_HZ ticks, 100 per second on every architecture Node supports. */
-const USER_HZ = 100;
 
 /**
  * CPU time of the calling thread, in ms, from /proc/thread-self/stat (utime + stime). In a worker, process.cpuUsage()
@@ -37,11 +34,7 @@ const USER_HZ = 100;
  */
 function threadCpuTimeMs(): number | undefined {
   try {
-    const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
-    // Fields after the parenthesised command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(rest[11]) + Number(rest[12]);
-    return Number.isFinite(ticks) ? (ticks * 1000) / USER_HZ : undefined;
+    return procCpuTimeMs(parseProcStat(fs.readFileSync('/proc/thread-self/stat', 'latin1')));
   } catch {
     return undefined;
   }
@@ -99,34 +92,24 @@ function onReadOnlyMount(file: string): boolean {
 
 async function loadCopy(dir: string, file: string): Promise<PluginInstance> {
   const artifactPath = path.join(dir, file);
-  const manifestPath = artifactPath + MANIFEST_SUFFIX;
-  const manifestText = fs.readFileSync(manifestPath);
-  if (manifestText.byteLength > MAX_MANIFEST_BYTES)
-    throw new PluginError('InvalidManifest', 'manifest too large');
-  const manifest = JSON.parse(manifestText.toString('utf8')) as PluginManifest;
-  const bytes = new Uint8Array(fs.readFileSync(artifactPath));
-  const hash = createHash('sha3-512').update(bytes).digest('hex');
-  // The host verified these bytes before copying them; a mismatch here means the copy was tampered with.
-  if (hash !== manifest.artifact.sha3_512) {
-    throw new PluginError(
-      'SecurityError',
-      `private copy of ${manifest.name} does not match its verified hash`,
-    );
-  }
-  // The runtime never verifies signatures (it has no keys): the host did, before it made this copy.
-  const loader = new PluginLoader(
+  // The host verified these bytes before copying them; loadVerified hashes the copy read here against the manifest
+  // (a mismatch means the copy was tampered with). No signature check: the runtime has no keys, the host had.
+  const manifest = await readManifest(artifactPath);
+  const bytes = await readFileCapped(artifactPath, manifest.artifact.size, 'private copy');
+  return loadVerified(
     {
-      verifyArtifact: async () => {
-        throw new PluginError('SecurityError', 'the plugin runtime loads only the copy the host verified');
-      },
+      manifest,
+      bytes,
+      hash: manifest.artifact.sha3_512,
+      artifactPath,
+      manifestPath: manifestPathFor(artifactPath),
     },
-    // In a sandbox the copy is on a read-only mount (bwrap) or unwritable to the plugin's uid (Landlock), so nobody
-    // can swap it, and the writable /tmp is noexec: dlopen it where it is.
-    { loadNativeInPlace: onReadOnlyMount(artifactPath) || notWritable(artifactPath) },
-  );
-  return loader.loadVerified(
-    { manifest, bytes, hash, artifactPath, manifestPath },
-    { signatureVerified: false },
+    {
+      signatureVerified: false,
+      // In a sandbox the copy is on a read-only mount (bwrap) or unwritable to the plugin's uid (Landlock), so nobody
+      // can swap it, and the writable /tmp is noexec: dlopen it where it is.
+      loadNativeInPlace: onReadOnlyMount(artifactPath) || notWritable(artifactPath),
+    },
   );
 }
 

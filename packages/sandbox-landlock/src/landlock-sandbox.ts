@@ -31,6 +31,8 @@ import {
   MIN_THREADS_FOR_NODE,
   PluginError,
   type PluginMetrics,
+  parseProcStat,
+  procCpuTimeMs,
   type SandboxBackend,
   type SandboxExit,
   type SandboxedProcess,
@@ -525,9 +527,7 @@ function procMetrics(pid: number): PluginMetrics {
     const threads = /^Threads:\s+(\d+)/m.exec(status)?.[1];
     if (rss !== undefined) m.memoryBytes = Number(rss) * 1024;
     if (threads !== undefined) m.threads = Number(threads);
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    m.cpuTimeMs = ((Number(rest[11]) + Number(rest[12])) * 1000) / 100;
+    m.cpuTimeMs = procCpuTimeMs(parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, 'latin1')));
     m.fileDescriptors = fs.readdirSync(`/proc/${pid}/fd`).length;
   } catch {
     // Gone meanwhile.

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { calculateHash, hashBytes, readFileCapped } from './hash.js';
+import { calculateHash, hashBytes } from './hash.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pw-hash-'));
 function file(name: string, data: Uint8Array | string): string {
@@ -55,11 +55,13 @@ describe('SHA3-512', () => {
     }
   });
 
-  it('refuses files over maxBytes with SecurityError, before hashing', async () => {
+  it('refuses files over maxBytes with FileTooLarge, before hashing', async () => {
     const p = file('big', new Uint8Array(4096));
-    await expect(calculateHash(p, { maxBytes: 4095 })).rejects.toMatchObject({ code: 'SecurityError' });
-    await expect(readFileCapped(p, 4095)).rejects.toMatchObject({ code: 'SecurityError' });
-    expect((await readFileCapped(p, 4096)).length).toBe(4096);
+    await expect(calculateHash(p, { maxBytes: 4095 })).rejects.toMatchObject({
+      code: 'FileTooLarge',
+      details: { size: 4096, max: 4095 },
+    });
+    expect(await calculateHash(p, { maxBytes: 4096 })).toBe(hashBytes(new Uint8Array(4096)));
   });
 
   it('reports progress and missing files clearly', async () => {

@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { sha3_512 as nobleSha3 } from '@noble/hashes/sha3.js';
 import { DEFAULT_MAX_ARTIFACT_BYTES, PluginError } from '@plugward/types';
 import { toHex } from './bytes.js';
-import { openRegularFile } from './regular-file.js';
+import { fileTooLarge, openError, openRegularFile } from './regular-file.js';
 
 /** Which SHA3-512 implementation runs: OpenSSL through node:crypto (≈17× faster) or @noble/hashes (portable). */
 export type HashBackend = 'node' | 'noble';
@@ -75,37 +75,18 @@ export interface HashFileOptions {
 
 const CHUNK = 1024 * 1024;
 
-function ioError(path: string, e: unknown): PluginError {
-  const code = (e as { code?: unknown }).code;
-  if (code === 'ENOENT') return new PluginError('NotFound', `file not found: ${path}`, { cause: e });
-  if (code === 'EACCES' || code === 'EPERM') {
-    return new PluginError('PermissionDenied', `cannot read ${path}: permission denied`, { cause: e });
-  }
-  if (code === 'EISDIR')
-    return new PluginError('InvalidArgument', `${path} is a directory, not a file`, { cause: e });
-  return new PluginError('IoError', `cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`, {
-    cause: e,
-  });
-}
-
-function tooBig(path: string, size: number, max: number): PluginError {
-  return new PluginError('SecurityError', `${path} is ${size} bytes, over the ${max}-byte limit (maxBytes)`, {
-    details: { size, max },
-  });
-}
-
 /**
  * SHA3-512 of a file, lowercase hex, streamed in 1 MiB chunks through one open file descriptor, refusing files over
  * `maxBytes` (checked before reading and again while reading, in case the file grows).
- * @throws PluginError `NotFound`, `PermissionDenied`, `IoError`, `NotRegularFile`, `SecurityError` (too big), `Aborted`.
+ * @throws PluginError `NotFound`, `PermissionDenied`, `IoError`, `NotRegularFile`, `FileTooLarge`, `Aborted`.
  */
 export async function calculateHash(path: string, options: HashFileOptions = {}): Promise<string> {
   const max = options.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
   const h = createSha3(options.backend ?? defaultHashBackend());
-  const fh: FileHandle = await openRegularFile(path, 'file', (e) => ioError(path, e));
+  const fh: FileHandle = await openRegularFile(path, 'file', (e) => openError(path, e));
   try {
     const st = await fh.stat();
-    if (st.size > max) throw tooBig(path, st.size, max);
+    if (st.size > max) throw fileTooLarge(path, st.size, max);
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(st.size, 1)));
     let total = 0;
     for (;;) {
@@ -114,46 +95,15 @@ export async function calculateHash(path: string, options: HashFileOptions = {})
       try {
         ({ bytesRead: n } = await fh.read(buf, 0, buf.length, null));
       } catch (e) {
-        throw ioError(path, e);
+        throw openError(path, e);
       }
       if (n === 0) break;
       total += n;
-      if (total > max) throw tooBig(path, total, max);
+      if (total > max) throw fileTooLarge(path, total, max);
       h.update(n === buf.length ? buf : buf.subarray(0, n));
       options.onProgress?.(total, st.size);
     }
     return toHex(h.digest());
-  } finally {
-    await fh.close();
-  }
-}
-
-/**
- * Reads a whole file through one descriptor, size-capped. The verifier hashes and then hands out exactly these bytes,
- * so replacing the file after the check changes nothing.
- */
-export async function readFileCapped(path: string, maxBytes: number): Promise<Uint8Array> {
-  const fh: FileHandle = await openRegularFile(path, 'file', (e) => ioError(path, e));
-  try {
-    const st = await fh.stat();
-    if (st.size > maxBytes) throw tooBig(path, st.size, maxBytes);
-    // One byte of slack detects a file that grew between fstat and read.
-    const out = new Uint8Array(st.size + 1);
-    let total = 0;
-    for (;;) {
-      let n: number;
-      try {
-        ({ bytesRead: n } = await fh.read(out, total, out.length - total, null));
-      } catch (e) {
-        throw ioError(path, e);
-      }
-      if (n === 0) break;
-      total += n;
-      if (total > st.size) {
-        throw new PluginError('SecurityError', `${path} changed size while it was being read`);
-      }
-    }
-    return out.subarray(0, total);
   } finally {
     await fh.close();
   }

@@ -27,7 +27,6 @@ export {
   type HashBackend,
   type HashFileOptions,
   hashBytes,
-  readFileCapped,
   sha3_512,
 } from './hash.js';
 export {
@@ -48,17 +47,17 @@ export {
   readManifest,
   signManifest,
   validateManifest,
+  validateRequirements,
   verifyManifestSignature,
   type WriteSignedManifestOptions,
   writeSignedManifest,
 } from './manifest.js';
 export {
   PluginSecurity,
-  type SecurityVerdict,
   trustEntryFromManifest,
   type VerifiedArtifact,
 } from './plugin-security.js';
-export { openRegularFile } from './regular-file.js';
+export { openRegularFile, readFileCapped } from './regular-file.js';
 export {
   defaultRollbackFloorDir,
   type FloorLookup,
@@ -81,7 +80,6 @@ export {
   TRUST_LIST_FORMAT_VERSION,
   TRUST_LIST_HEADER_BYTES,
   TRUST_LIST_MAGIC,
-  TrustList,
   type TrustListData,
   type TrustListFailure,
   type TrustListKey,

@@ -20,7 +20,7 @@ import { bytesOrHex, concatBytes, fromHex, toHex } from './bytes.js';
 import { canonicalJson } from './canonical-json.js';
 import { getPublicKey, keyId, sign, type VerifyOptions, verifySignature } from './ed25519.js';
 import { calculateHash } from './hash.js';
-import { openRegularFile } from './regular-file.js';
+import { openError, readFileCapped } from './regular-file.js';
 
 const HEX128 = /^[0-9a-f]{128}$/;
 const HEX16 = /^[0-9a-f]{16}$/;
@@ -75,7 +75,12 @@ function strList(v: unknown, field: string): string[] {
   return v.map((x, i) => str(x, `${field}[${i}]`, 4096));
 }
 
-function validateRequirements(v: unknown): PluginRequirements {
+/**
+ * Validates untrusted requirements (a manifest's, or what a plugin reports its code declares): the exact shape of
+ * `PluginRequirements`, no unknown fields, bounded lists.
+ * @throws PluginError `InvalidManifest` naming the field.
+ */
+export function validateRequirements(v: unknown): PluginRequirements {
   if (!isRecord(v)) throw bad('requirements must be an object', 'requirements');
   onlyKeys(v, ['network', 'filesystem', 'context'], 'requirements');
   const { network, filesystem, context } = v;
@@ -234,39 +239,17 @@ export function parseManifest(bytes: Uint8Array): PluginManifest {
  */
 export async function readManifest(artifactPath: string): Promise<PluginManifest> {
   const path = manifestPathFor(artifactPath);
-  let bytes: Uint8Array;
-  try {
-    const fh = await openRegularFile(path, 'manifest', (e) => {
-      throw e;
-    });
-    try {
-      const buf = new Uint8Array(MAX_MANIFEST_BYTES + 1);
-      let total = 0;
-      for (;;) {
-        const { bytesRead } = await fh.read(buf, total, buf.length - total, null);
-        if (bytesRead === 0) break;
-        total += bytesRead;
-        if (total > MAX_MANIFEST_BYTES) {
-          throw new PluginError('InvalidManifest', `${path} is larger than ${MAX_MANIFEST_BYTES} bytes`);
-        }
-      }
-      bytes = buf.subarray(0, total);
-    } finally {
-      await fh.close();
-    }
-  } catch (e) {
-    if (e instanceof PluginError) throw e;
-    if ((e as { code?: unknown }).code === 'ENOENT') {
-      throw new PluginError(
-        'NotFound',
-        `no signed manifest beside the artifact: ${path} (sign it with plugward sign)`,
-        {
-          cause: e,
-        },
-      );
-    }
-    throw new PluginError('IoError', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
-  }
+  const bytes = await readFileCapped(path, MAX_MANIFEST_BYTES, 'manifest', (e) =>
+    (e as { code?: unknown }).code === 'ENOENT'
+      ? new PluginError(
+          'NotFound',
+          `no signed manifest beside the artifact: ${path} (sign it with plugward sign)`,
+          {
+            cause: e,
+          },
+        )
+      : openError(path, e),
+  );
   const manifest = parseManifest(bytes);
   if (manifest.artifact.file !== basename(artifactPath)) {
     throw new PluginError(

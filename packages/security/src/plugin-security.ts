@@ -7,11 +7,13 @@ import {
   PluginVersion,
   type SecurityPolicy,
   type TrustedPluginEntry,
+  type TrustLevel,
 } from '@plugward/types';
 import { bytesOrHex, fromHex, toHex } from './bytes.js';
 import { assertValidPublicKey, keyId, verifySignature } from './ed25519.js';
-import { calculateHash, hashBytes, readFileCapped } from './hash.js';
+import { calculateHash, hashBytes } from './hash.js';
 import { manifestPathFor, readManifest, verifyManifestSignature } from './manifest.js';
+import { readFileCapped } from './regular-file.js';
 import {
   type LoadTrustListOptions,
   loadTrustList,
@@ -35,9 +37,6 @@ export interface VerifiedArtifact {
   /** The trust list entry, when the artifact is trusted; absent for an untrusted plugin the policy lets through. */
   trustEntry?: TrustedPluginEntry;
 }
-
-/** The outcome of {@link PluginSecurity.check}: a verified artifact, or the PluginError saying why not. */
-export type SecurityVerdict = { ok: true; verified: VerifiedArtifact } | { ok: false; error: PluginError };
 
 /**
  * The trust gate: SHA3-512 of the artifact must match its manifest, the manifest must be
@@ -128,7 +127,11 @@ export class PluginSecurity {
     return this.entries.some((e) => e.hash === hash.toLowerCase());
   }
 
-  /** The trust entry of this hash, if any. */
+  /**
+   * The trust entry of this artifact hash, if any (the Rust API reference's `get_plugin_info` of `PluginSecurity`).
+   * Keyed by the SHA3-512 *hash* of the artifact — unlike `PluginRegistry.getPluginInfo(name)`, which is keyed by the
+   * plugin's name and returns its `PluginInfo`.
+   */
   getPluginInfo(hash: string): TrustedPluginEntry | undefined {
     const e = this.entries.find((x) => x.hash === hash.toLowerCase());
     return e === undefined ? undefined : { ...e };
@@ -190,10 +193,11 @@ export class PluginSecurity {
    * Loads `policy.trustListPath`, refusing (`TrustListRollback`) a list older than `policy.minTrustListVersion`, than
    * the version this instance already loaded or saved, or than the list's persistent rollback floor; a missing floor
    * record fails closed (`RollbackFloorMissing`). Replaces the in-memory entries and drops unsaved changes.
+   * @returns the loaded entries (copies), as in the Rust API reference; the list version is {@link listVersion}.
    * @throws PluginError `TrustListError` (details.reason says why), `TrustListRollback`, `RollbackFloorMissing`,
    *   `IoError`.
    */
-  async loadAndDecryptTrustList(key: TrustListKey): Promise<number> {
+  async loadAndDecryptTrustList(key: TrustListKey): Promise<TrustedPluginEntry[]> {
     const data = await loadTrustList(this.policy.trustListPath, key, {
       ...this.listOptions(),
       minListVersion: this.minVersion(),
@@ -201,7 +205,7 @@ export class PluginSecurity {
     this.entries = data.entries;
     this.version = data.listVersion;
     this.pending = [];
-    return data.listVersion;
+    return this.trustedPlugins;
   }
 
   private minVersion(): number {
@@ -228,7 +232,7 @@ export class PluginSecurity {
     const signerId = manifest.signature.keyId;
     const byHash = this.entries.find((e) => e.hash === hash);
     let key = this.pinned.get(signerId);
-    if (key === undefined && byHash !== undefined && byHash.keyId === signerId)
+    if (key === undefined && byHash?.publicKey !== undefined && byHash.keyId === signerId)
       key = fromHex(byHash.publicKey);
     if (key === undefined) {
       throw new PluginError('UnknownSigner', `${name} is signed by key ${signerId}, which is not pinned`, {
@@ -258,11 +262,11 @@ export class PluginSecurity {
     }
     if (byHash !== undefined) {
       const mismatch =
-        byHash.name !== name
+        byHash.name !== undefined && byHash.name !== name
           ? 'name'
           : byHash.version !== manifest.version
             ? 'version'
-            : byHash.keyId !== signerId
+            : byHash.keyId !== undefined && byHash.keyId !== signerId
               ? 'keyId'
               : byHash.signature !== undefined && byHash.signature !== manifest.signature.value
                 ? 'signature'
@@ -270,7 +274,7 @@ export class PluginSecurity {
       if (mismatch !== undefined) {
         throw new PluginError(
           'SecurityError',
-          `trust entry for this hash is for ${byHash.name}@${byHash.version}; the manifest's ${mismatch} differs`,
+          `trust entry for this hash is for ${byHash.name ?? name}@${byHash.version}; the manifest's ${mismatch} differs`,
           { plugin: name, details: { field: mismatch } },
         );
       }
@@ -290,7 +294,10 @@ export class PluginSecurity {
       hash,
       artifactPath,
       manifestPath,
-      ...(byHash === undefined ? {} : { trustEntry: { ...byHash } }),
+      // An entry of the reference's shape ({ hash, version, signature }) flows on completed with what was verified.
+      ...(byHash === undefined
+        ? {}
+        : { trustEntry: { name, keyId: signerId, publicKey: toHex(key), ...byHash } }),
     };
   }
 
@@ -338,22 +345,67 @@ export class PluginSecurity {
     }
   }
 
-  /** Like {@link verifyArtifact} but returns a verdict instead of throwing. */
-  async check(artifactPath: string): Promise<SecurityVerdict> {
-    try {
-      return { ok: true, verified: await this.verifyArtifact(artifactPath) };
-    } catch (e) {
-      const error =
-        e instanceof PluginError
-          ? e
-          : new PluginError('SecurityError', `verification failed: ${String(e)}`, { cause: e });
-      return { ok: false, error };
+  /**
+   * The one admission decision of a Plugward host: whether the artifact at `artifactPath` may run at `trustLevel`, and
+   * if so the exact bytes that were checked (load those, never the path again).
+   *
+   * - `'trusted'` = verified *and* listed: {@link verifyArtifact} must pass and find a trust entry. A signed artifact
+   *   that is not on the list (possible under `onlyTrusted: false`) is refused with `UntrustedPlugin`.
+   * - `'untrusted'` = the policy allows untrusted plugins (`onlyTrusted: false`) and the bytes match the manifest's
+   *   hash and size ({@link verifyIntegrity}); no signature or trust check, no `trustEntry`. Under `onlyTrusted` it is
+   *   refused with `UntrustedPlugin` before the artifact is read.
+   *
+   * The loader (`PluginLoader.load`) and the registry (`loadPlugin`) both admit through this method.
+   * @param options - `onlyTrusted` overrides `policy.onlyTrusted` for this call (a registry's own `policy` option).
+   * @throws PluginError `UntrustedPlugin`, `InvalidArgument` (unknown trust level), and every code of
+   *   {@link verifyArtifact} / {@link verifyIntegrity} (`HashMismatch`, `UnknownSigner`, `InvalidSignature`, …).
+   */
+  async admit(
+    artifactPath: string,
+    trustLevel: TrustLevel,
+    options: { onlyTrusted?: boolean } = {},
+  ): Promise<VerifiedArtifact> {
+    if (trustLevel === 'trusted') {
+      const verified = await this.verifyArtifact(artifactPath);
+      if (verified.trustEntry === undefined) {
+        const name = verified.manifest.name;
+        throw new PluginError(
+          'UntrustedPlugin',
+          `plugin ${name} is signed but not on the trust list (load it as untrusted to sandbox it)`,
+          { plugin: name },
+        );
+      }
+      return verified;
     }
+    if (trustLevel !== 'untrusted') {
+      throw new PluginError('InvalidArgument', `unknown trust level ${JSON.stringify(trustLevel)}`);
+    }
+    if (options.onlyTrusted ?? this.policy.onlyTrusted) {
+      // Only the manifest is read, to name the plugin in the error: the artifact is never opened.
+      const claimed = await readManifest(artifactPath).then(
+        (m) => m.name,
+        () => undefined,
+      );
+      throw new PluginError(
+        'UntrustedPlugin',
+        `plugin ${claimed ?? artifactPath} is not trusted and the security policy allows only trusted plugins`,
+        claimed === undefined ? {} : { plugin: claimed },
+      );
+    }
+    return this.verifyIntegrity(artifactPath);
   }
 
-  /** True when {@link verifyArtifact} succeeds. */
+  /**
+   * True when the artifact would be admitted as trusted ({@link admit} with `'trusted'`): hash, signature and trust
+   * entry all check out. Never throws for a verification failure.
+   */
   async verifyPlugin(artifactPath: string): Promise<boolean> {
-    return (await this.check(artifactPath)).ok;
+    try {
+      await this.admit(artifactPath, 'trusted');
+      return true;
+    } catch {
+      return false;
+    }
   }
 }
 

@@ -12,7 +12,7 @@ import { writeFileAtomic } from './atomic-write.js';
 import { bytesOrHex, fromHex } from './bytes.js';
 import { assertValidPublicKey, keyId } from './ed25519.js';
 import { withFileLock } from './file-lock.js';
-import { openRegularFile } from './regular-file.js';
+import { readFileCapped } from './regular-file.js';
 import {
   defaultRollbackFloorDir,
   readRollbackFloor,
@@ -176,9 +176,10 @@ export function validateTrustEntry(value: unknown, where = 'trust entry'): Trust
   const allowed = ['name', 'version', 'hash', 'keyId', 'publicKey', 'signature', 'addedAt', 'note'];
   for (const k of Object.keys(e)) if (!allowed.includes(k)) throw badEntry(`unknown field ${k}`);
   if (
-    typeof e.name !== 'string' ||
-    e.name.length > MAX_PLUGIN_NAME_LENGTH ||
-    !PLUGIN_NAME_PATTERN.test(e.name)
+    e.name !== undefined &&
+    (typeof e.name !== 'string' ||
+      e.name.length > MAX_PLUGIN_NAME_LENGTH ||
+      !PLUGIN_NAME_PATTERN.test(e.name))
   ) {
     throw badEntry('name is not a valid plugin name');
   }
@@ -186,22 +187,27 @@ export function validateTrustEntry(value: unknown, where = 'trust entry'): Trust
     throw badEntry('version is not semver');
   if (typeof e.hash !== 'string' || !/^[0-9a-f]{128}$/.test(e.hash))
     throw badEntry('hash must be SHA3-512 hex');
-  if (typeof e.publicKey !== 'string' || !/^[0-9a-f]{64}$/.test(e.publicKey)) {
-    throw badEntry('publicKey must be 64 hex digits');
+  if ((e.publicKey === undefined) !== (e.keyId === undefined)) {
+    throw badEntry('keyId and publicKey go together (give both or neither)');
   }
-  try {
-    assertValidPublicKey(e.publicKey);
-  } catch (err) {
-    throw fail('bad-plaintext', `${where}: ${(err as Error).message}`, {}, err);
+  if (e.publicKey !== undefined) {
+    if (typeof e.publicKey !== 'string' || !/^[0-9a-f]{64}$/.test(e.publicKey)) {
+      throw badEntry('publicKey must be 64 hex digits');
+    }
+    try {
+      assertValidPublicKey(e.publicKey);
+    } catch (err) {
+      throw fail('bad-plaintext', `${where}: ${(err as Error).message}`, {}, err);
+    }
+    if (e.keyId !== keyId(e.publicKey)) throw badEntry('keyId does not match publicKey');
   }
-  if (e.keyId !== keyId(e.publicKey)) throw badEntry('keyId does not match publicKey');
   if (
     e.signature !== undefined &&
     (typeof e.signature !== 'string' || !/^[0-9a-f]{128}$/.test(e.signature))
   ) {
     throw badEntry('signature must be 128 hex digits');
   }
-  if (typeof e.addedAt !== 'string' || e.addedAt.length > 64)
+  if (e.addedAt !== undefined && (typeof e.addedAt !== 'string' || e.addedAt.length > 64))
     throw badEntry('addedAt must be an ISO 8601 string');
   if (e.note !== undefined && (typeof e.note !== 'string' || e.note.length > 4096)) {
     throw badEntry('note must be a string');
@@ -491,27 +497,12 @@ async function openPath(
   await enforceFloor(path, opened, options, raise);
   return opened;
 }
-async function readTrustFile(path: string): Promise<Uint8Array> {
-  const fh = await openRegularFile(path, 'trust list', (e) =>
+function readTrustFile(path: string): Promise<Uint8Array> {
+  return readFileCapped(path, MAX_TRUST_LIST_BYTES, 'trust list', (e) =>
     (e as { code?: unknown }).code === 'ENOENT'
       ? fail('not-found', `trust list not found: ${path}`, {}, e)
       : new PluginError('IoError', `cannot read trust list ${path}: ${(e as Error).message}`, { cause: e }),
   );
-  try {
-    const st = await fh.stat();
-    if (st.size > MAX_TRUST_LIST_BYTES)
-      throw fail('too-large', `trust list is over ${MAX_TRUST_LIST_BYTES} bytes`);
-    const buf = new Uint8Array(st.size);
-    let total = 0;
-    while (total < buf.length) {
-      const { bytesRead } = await fh.read(buf, total, buf.length - total, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-    }
-    return buf.subarray(0, total);
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Reads and decrypts a trust list file. See {@link decryptTrustList}. */
@@ -662,17 +653,3 @@ export function withListLock<T>(path: string, fn: () => Promise<T>, timeoutMs?: 
 export function parseTrustListKeyHex(hex: string): Uint8Array {
   return fromHex(hex, 'trust list key', 32);
 }
-
-/**
- * The trust list helpers under one name: `TrustList.load(path, key, { minListVersion })`, `TrustList.save(path, data,
- * key)`, `TrustList.update(path, key, mutate)`, `TrustList.encrypt(data, key)`, `TrustList.decrypt(bytes, key)`.
- */
-export const TrustList = Object.freeze({
-  load: loadTrustList,
-  save: saveTrustList,
-  update: updateTrustList,
-  encrypt: encryptTrustList,
-  decrypt: decryptTrustList,
-  resetFloor: resetTrustListFloor,
-  validateEntry: validateTrustEntry,
-});

@@ -119,7 +119,10 @@ describe('signed manifests', () => {
     await expect(readManifest(path)).rejects.toMatchObject({ code: 'NotFound' });
     const huge = join(dir, 'huge.mjs');
     writeFileSync(manifestPathFor(huge), `{"x":"${'a'.repeat(MAX_MANIFEST_BYTES)}"}`);
-    await expect(readManifest(huge)).rejects.toThrow(/larger than/);
+    await expect(readManifest(huge)).rejects.toMatchObject({
+      code: 'FileTooLarge',
+      message: expect.stringMatching(/larger than/),
+    });
     const junk = join(dir, 'junk.mjs');
     writeFileSync(manifestPathFor(junk), Buffer.from([0xff, 0xfe, 0x00]));
     await expect(readManifest(junk)).rejects.toThrow(/UTF-8/);

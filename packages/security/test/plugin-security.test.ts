@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PluginManifest } from '@plugward/types';
 import { describe, expect, it } from 'vitest';
@@ -144,10 +145,9 @@ describe('PluginSecurity.verifyArtifact', () => {
   it('refuses artifacts over maxArtifactBytes and missing files with codes', async () => {
     const { path, entry } = await trusted('big.mjs', 'x'.repeat(1000), 'big');
     const sec = new PluginSecurity({ maxArtifactBytes: 999 }, [pub], [entry]);
-    await expect(sec.verifyArtifact(path)).rejects.toMatchObject({ code: 'SecurityError' });
+    await expect(sec.verifyArtifact(path)).rejects.toMatchObject({ code: 'FileTooLarge' });
     await expect(sec.verifyArtifact(join(dir, 'nothing.mjs'))).rejects.toMatchObject({ code: 'NotFound' });
-    const verdict = await sec.check(join(dir, 'nothing.mjs'));
-    expect(verdict.ok).toBe(false);
+    expect(await sec.verifyPlugin(join(dir, 'nothing.mjs'))).toBe(false);
   });
 
   it('refuses to pin small-order keys or list entries with them', () => {
@@ -178,7 +178,8 @@ describe('PluginSecurity trust list persistence', () => {
     expect(await a.encryptAndSaveTrustList(key)).toBe(2);
 
     const b = new PluginSecurity({ trustListPath: path }, [pub]);
-    expect(await b.loadAndDecryptTrustList(key)).toBe(2);
+    await b.loadAndDecryptTrustList(key);
+    expect(b.listVersion).toBe(2);
     expect(b.trustedPlugins).toEqual([]);
     const latest = readFileSync(path);
     writeFileSync(path, old);
@@ -229,5 +230,56 @@ describe('PluginSecurity.verifyIntegrity', () => {
       expect(err.code).toBe('HashMismatch');
       expect(`${err.message} ${JSON.stringify(err.details ?? {})}`).not.toContain(found.slice(0, 16));
     }
+  });
+});
+
+describe('PluginSecurity.admit: the one admission decision', () => {
+  it('trusted = verified and listed: a listed artifact is admitted with its trust entry and exact bytes', async () => {
+    const { path, entry } = await trusted('admit-ok.mjs', 'export default "ok";', 'admit-ok');
+    const v = await new PluginSecurity({}, [pub], [entry]).admit(path, 'trusted');
+    expect(v.trustEntry?.hash).toBe(entry.hash);
+    expect(new TextDecoder().decode(v.bytes)).toBe('export default "ok";');
+  });
+
+  it('a signed artifact that is not on the list is refused as trusted even when the policy lets untrusted ones in', async () => {
+    const { path } = await trusted('admit-unlisted.mjs', 'export default 1;', 'admit-unlisted');
+    const sec = new PluginSecurity({ onlyTrusted: false }, [pub], []);
+    expect((await sec.verifyArtifact(path)).trustEntry).toBeUndefined();
+    await expect(sec.admit(path, 'trusted')).rejects.toMatchObject({
+      code: 'UntrustedPlugin',
+      plugin: 'admit-unlisted',
+      message: expect.stringMatching(/not on the trust list \(load it as untrusted to sandbox it\)/),
+    });
+    // The reference's verifyPlugin answers "would it load as trusted", not "does its signature verify".
+    expect(await sec.verifyPlugin(path)).toBe(false);
+  });
+
+  it('untrusted under onlyTrusted is refused before the artifact is opened', async () => {
+    const { path } = await trusted('admit-fifo.mjs', 'export default 2;', 'admit-fifo');
+    unlinkSync(path);
+    execFileSync('mkfifo', [path]); // opening it would fail with NotRegularFile
+    for (const sec of [new PluginSecurity({}, [pub]), new PluginSecurity({ onlyTrusted: false }, [pub])]) {
+      await expect(sec.admit(path, 'untrusted', { onlyTrusted: true })).rejects.toMatchObject({
+        code: 'UntrustedPlugin',
+        plugin: 'admit-fifo',
+        message: expect.stringMatching(/allows only trusted plugins/),
+      });
+    }
+    await expect(
+      new PluginSecurity({ onlyTrusted: false }, [pub]).admit(path, 'untrusted'),
+    ).rejects.toMatchObject({
+      code: 'NotRegularFile',
+    });
+  });
+
+  it('untrusted = policy allows and hash matches: no trust entry, ever, even for a listed artifact', async () => {
+    const { path, entry } = await trusted('admit-untrusted.mjs', 'export default 3;', 'admit-untrusted');
+    const sec = new PluginSecurity({ onlyTrusted: false }, [pub], [entry]);
+    const v = await sec.admit(path, 'untrusted');
+    expect(v.trustEntry).toBeUndefined();
+    expect(v.hash).toBe(entry.hash);
+    writeFileSync(path, 'export default 4;');
+    await expect(sec.admit(path, 'untrusted')).rejects.toMatchObject({ code: 'HashMismatch' });
+    await expect(sec.admit(path, 'maybe' as 'trusted')).rejects.toMatchObject({ code: 'InvalidArgument' });
   });
 });

@@ -48,6 +48,8 @@ export const PLUGIN_ERROR_CODES = [
   'KeyFileError',
   'NotRegularFile',
   'UnbundledImport',
+  // One home per concept (third round).
+  'FileTooLarge',
 ] as const;
 
 /** A stable error code; see {@link PLUGIN_ERROR_CODES}. */

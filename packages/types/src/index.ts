@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 
+export * from './checks.js';
 export * from './constants.js';
 export * from './display.js';
 export * from './errors.js';
@@ -13,6 +14,7 @@ export * from './ipc.js';
 export * from './limits.js';
 export * from './manifest.js';
 export * from './plugin.js';
+export * from './proc-stat.js';
 export * from './requirements.js';
 export * from './sandbox.js';
 export * from './status.js';

@@ -50,22 +50,31 @@ export interface PluginManifest {
 /** A manifest before signing. */
 export type UnsignedPluginManifest = Omit<PluginManifest, 'signature'>;
 
-/** One entry of the trust list: this exact artifact, at this version, signed by this key, is trusted. */
+/**
+ * One entry of the trust list: this exact artifact, at this version, is trusted. The Rust API reference's shape —
+ * `{ hash, version, signature, note? }` — is accepted as it is; the other fields are what Plugward records when it
+ * knows them (`trustEntryFromManifest` fills them all) and make the entry stricter:
+ * - `name`: the manifest must name this plugin (and the name is reserved for trusted plugins).
+ * - `keyId` + `publicKey` (together): the manifest must be signed by this key, which is then accepted even if not
+ *   pinned. Without them the signer must be one of the host's pinned keys.
+ */
 export interface TrustedPluginEntry {
-  name: string;
-  version: string;
   /** SHA3-512 of the artifact, lowercase hex. */
   hash: string;
-  /** Key id of the key that signed it. */
-  keyId: string;
-  /** The Ed25519 public key, lowercase hex. */
-  publicKey: string;
-  /** The manifest signature, lowercase hex, when pinned. */
+  /** The version (semver) the manifest must state. */
+  version: string;
+  /** The manifest signature, lowercase hex; when present the manifest's signature must be exactly this one. */
   signature?: string;
-  /** ISO 8601 time it was added. */
-  addedAt: string;
   /** Free text (who approved it, a ticket). */
   note?: string;
+  /** The plugin name the manifest must state. */
+  name?: string;
+  /** Key id of the key that signed it (with `publicKey`). */
+  keyId?: string;
+  /** The Ed25519 public key that signed it, lowercase hex (with `keyId`). */
+  publicKey?: string;
+  /** ISO 8601 time it was added. */
+  addedAt?: string;
 }
 
 /** The host's security policy. */

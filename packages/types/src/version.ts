@@ -83,6 +83,14 @@ export class PluginVersion {
     return new PluginVersion(num(m[1]!, 'major'), num(m[2]!, 'minor'), num(m[3]!, 'patch'), pre, build);
   }
 
+  /**
+   * {@link PluginVersion.parse} under the Rust API reference's name (`PluginVersion::from_string`).
+   * @throws PluginError `InvalidVersion`.
+   */
+  static fromString(input: string): PluginVersion {
+    return PluginVersion.parse(input);
+  }
+
   /** Like {@link PluginVersion.parse} but returns `undefined` instead of throwing. */
   static tryParse(input: string): PluginVersion | undefined {
     try {

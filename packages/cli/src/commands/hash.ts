@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { calculateHash } from '@plugward/security';
-import { DEFAULT_MAX_ARTIFACT_BYTES, isPluginError, PluginError } from '@plugward/types';
+import { DEFAULT_MAX_ARTIFACT_BYTES, isPluginError, PluginError, positiveInteger } from '@plugward/types';
 import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
 import { hashProgress } from '../progress.js';
 
@@ -12,20 +12,16 @@ Prints the SHA3-512 of <file> (lowercase hex), as signed manifests and trust lis
 /** Parses a positive integer option. */
 export function positiveInt(value: string | boolean | undefined, what: string, fallback: number): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (typeof value !== 'string' || !Number.isSafeInteger(n) || n <= 0) {
-    throw new PluginError('InvalidArgument', `${what} must be a positive integer, got ${String(value)}`);
-  }
-  return n;
+  return positiveInteger(typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value, what);
 }
 
 /**
- * Turns "file over the hashing limit" (a SecurityError with `details.max`) into a usage error whose hint names
+ * Turns "file over the hashing limit" (a FileTooLarge with `details.max`) into a usage error whose hint names
  * `--max-bytes`: the file is not suspect, the limit is just lower than it.
  */
 export function maxBytesError(e: unknown): unknown {
   if (
-    isPluginError(e, 'SecurityError') &&
+    isPluginError(e, 'FileTooLarge') &&
     typeof e.details?.max === 'number' &&
     typeof e.details.size === 'number'
   ) {
