@@ -237,10 +237,9 @@ try {
   }
 
   step('6. Metrics');
-  for (const name of registry.listLoadedPlugins()) {
-    const info = registry.getPluginInfo(name);
-    const m = await registry.getMetrics(name);
-    report.metrics.push({ name, tier: info.tier, status: info.status, ...m });
+  for (const info of registry.listLoadedPlugins()) {
+    const m = await registry.getMetrics(info.name);
+    report.metrics.push({ name: info.name, tier: info.tier, status: info.status, ...m });
   }
   for (const p of registry.getAllPlugins().filter((p) => p.status !== 'Active')) {
     report.metrics.push({

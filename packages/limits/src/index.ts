@@ -38,6 +38,7 @@ export {
   processStartTime,
   socketInodes,
 } from './procfs.js';
+export { ResourceLimits } from './resource-limits.js';
 export {
   ResourceMonitor,
   type ResourceMonitorOptions,
@@ -60,6 +61,7 @@ export {
   serveHeapStatistics,
 } from './v8-heap.js';
 export {
+  DOCUMENTED_LIMIT_FIELDS,
   type LimitBound,
   limitBounds,
   mergeLimits,

@@ -8,6 +8,8 @@ export * from '@plugward/context';
 export * from '@plugward/hooks';
 export * from '@plugward/ipc';
 export * from '@plugward/limits';
+// Names more than one package exports: the registry's own answer wins.
+export { ResourceLimits } from '@plugward/limits';
 export * from '@plugward/loader';
 export {
   checkLandlockSupport,
@@ -18,7 +20,6 @@ export {
   type LandlockSandboxOptions,
 } from '@plugward/sandbox-landlock';
 export * from '@plugward/sandbox-linux';
-// Names more than one package exports: the registry's own answer wins.
 export type { VerifiedArtifact } from '@plugward/security';
 export * from '@plugward/security';
 // The whole stack, so `@plugward/registry` is the one package a host needs.
