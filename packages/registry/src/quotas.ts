@@ -67,16 +67,16 @@ export function hookCallTimeoutMs(hostLimits: ResourceLimits, options: PluginQuo
 }
 
 /** Floor and ceiling of {@link defaultInitTimeoutMs}. */
-const INIT_TIMEOUT_MIN_MS = 1000;
+const INIT_TIMEOUT_MIN_MS = 5000;
 const INIT_TIMEOUT_MAX_MS = 30_000;
 
 /**
- * The default init budget: ten times the plugin's per-call budget (`maxCpuTimeMs`), within 1–30 s — 10 s with the
- * default limits. Init starts a runtime, may connect or warm caches, so it gets far more than one call (a loaded
- * machine can take seconds to start a sandboxed runtime), but a spinning init no longer holds a load for 30 s.
+ * The default init budget: twice the plugin's per-call budget (`maxCpuTimeMs`), within 5–30 s — 5 s with the default
+ * limits. Init may connect or warm caches, so it gets more than one call, and a loaded machine can take seconds to
+ * start a sandboxed runtime (hence the floor); but a spinning init no longer holds a load for 30 s.
  */
 export function defaultInitTimeoutMs(limits: ResourceLimits): number {
-  return Math.min(INIT_TIMEOUT_MAX_MS, Math.max(INIT_TIMEOUT_MIN_MS, 10 * limits.maxCpuTimeMs));
+  return Math.min(INIT_TIMEOUT_MAX_MS, Math.max(INIT_TIMEOUT_MIN_MS, 2 * limits.maxCpuTimeMs));
 }
 
 /** Settles with `work`, or rejects with `Timeout` once `timeoutMs` passed (an init that hangs). */

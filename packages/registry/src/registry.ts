@@ -1048,11 +1048,25 @@ export class PluginRegistry {
     return should;
   }
 
-  /** Reads one plugin's metrics from the collector of its tier. */
+  /**
+   * Reads one plugin's metrics from the collector of its tier, with its `name`, `violationCount` and `hookCalls`. In
+   * process, where no process of its own can be read, `cpuTimeMs` is the time its hook handlers held the host's thread
+   * (`source: 'hooks'`, from the hook registry's `handlerStats`).
+   */
   async getMetrics(name: string): Promise<PluginMetrics> {
     const entry = this.#mustGet(name);
-    if (!entry.handle) return { timestamp: Date.now(), source: 'host', exited: true };
-    return entry.handle.metrics();
+    const reading: PluginMetrics = entry.handle
+      ? await entry.handle.metrics()
+      : { timestamp: Date.now(), source: 'host', exited: true };
+    const stats = this.hooks.handlerStats(name);
+    const out: PluginMetrics = { ...reading, name, violationCount: entry.tracker.violationCount() };
+    if (stats) out.hookCalls = stats.calls;
+    if (entry.handle?.tier === 'in-process') {
+      out.source = 'hooks';
+      out.cpuTimeMs = stats?.timeMs ?? 0;
+      out.hookCalls = stats?.calls ?? 0;
+    }
+    return out;
   }
 
   /**

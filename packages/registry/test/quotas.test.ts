@@ -387,7 +387,7 @@ describe('init budget', () => {
     }
   });
 
-  it('an init that spins is ended after the budget derived from its limits (10 × 300 ms = 3 s)', async () => {
+  it('an init that spins is ended after the budget derived from its limits (2 × 300 ms → 5 s floor)', async () => {
     const { registry } = await hostWithBystander('process');
     try {
       const started = performance.now();

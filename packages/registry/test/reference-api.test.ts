@@ -18,7 +18,11 @@ const enc = new TextEncoder();
 export default {
   name: '${name}', version: '1.0.0', author: 'registry tests',
   async init() {},
-  async registerHooks(h) { await h.register('${name}.ping', 100, async () => enc.encode('pong:${name}')); },
+  async registerHooks(h) {
+    await h.register('${name}.ping', 100, async () => enc.encode('pong:${name}'));
+    // 5 ms of work on the host's thread, synchronously.
+    await h.register('${name}.busy', 100, () => { const end = performance.now() + 5; while (performance.now() < end) {} return enc.encode('done'); });
+  },
   shutdown() {},
 };
 `;
@@ -187,5 +191,33 @@ describe('the violation rule of the reference', () => {
     expect(crashed).toMatchObject([{ name: 'one', signal: 'SIGKILL', oomKilled: false }]);
     expect(violations).toEqual([]);
     expect(registry.getViolationCount('one')).toBe(0);
+  });
+});
+
+describe('metrics of the reference', () => {
+  it('carry name and violationCount; in process, the hook registry counts calls and on-thread time', async () => {
+    await using registry = new PluginRegistry({ security, unmountBehavior: FAST_UNMOUNT, log: () => {} });
+    await registry.loadPlugin(paths.one as string);
+    for (let i = 0; i < 4; i++) await registry.hooks.execute('one.busy', enc.encode(''));
+    await registry.hooks.execute('one.ping', enc.encode(''));
+    await registry.recordViolation('one', threads);
+    const m = await registry.getMetrics('one');
+    expect(m).toMatchObject({ name: 'one', violationCount: 1, source: 'hooks', hookCalls: 5 });
+    expect(m.cpuTimeMs).toBeGreaterThanOrEqual(4 * 5 - 1);
+    expect(m.cpuTimeMs).toBeLessThan(5000);
+  });
+
+  it('out of process too: name and violationCount beside the process reading', async () => {
+    await using registry = new PluginRegistry({
+      security,
+      defaultTier: 'process',
+      unmountBehavior: FAST_UNMOUNT,
+      log: () => {},
+    });
+    await registry.loadPlugin(paths.two as string);
+    await registry.hooks.execute('two.ping', enc.encode(''));
+    const m = await registry.getMetrics('two');
+    expect(m).toMatchObject({ name: 'two', violationCount: 0, source: 'procfs', hookCalls: 1 });
+    expect(m.memoryBytes).toBeGreaterThan(0);
   });
 });

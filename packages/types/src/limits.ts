@@ -239,11 +239,20 @@ export const UnmountBehaviors = Object.freeze({
   }),
 });
 
-/** Where a metric reading came from. */
-export type MetricsSource = 'procfs' | 'cgroup-v1' | 'cgroup-v2' | 'v8' | 'host' | 'plugin';
+/**
+ * Where a metric reading came from. `hooks`: the hook registry's count and timing of an in-process plugin's handlers
+ * (it has no process of its own to read).
+ */
+export type MetricsSource = 'procfs' | 'cgroup-v1' | 'cgroup-v2' | 'v8' | 'host' | 'plugin' | 'hooks';
 
 /** One reading of a plugin's resource use. Fields a collector cannot read are `undefined`, never a made-up 0. */
 export interface PluginMetrics {
+  /** The plugin's name (set by the registry's `getMetrics`; a bare collector reading has none). */
+  name?: string;
+  /** Its violations counted so far (set by the registry's `getMetrics`). */
+  violationCount?: number;
+  /** Calls into its hook handlers (set by the registry's `getMetrics`). */
+  hookCalls?: number;
   /** Milliseconds since the epoch. */
   timestamp: number;
   source: MetricsSource;
@@ -253,7 +262,10 @@ export interface PluginMetrics {
   memoryBytes?: number;
   /** Peak memory, bytes, when the source records it. */
   peakMemoryBytes?: number;
-  /** Total CPU time consumed so far, milliseconds. */
+  /**
+   * Total CPU time consumed so far, milliseconds. In process (`source: 'hooks'`): the time the plugin's hook handlers
+   * held the host's thread (an asynchronous handler's until it returned its promise).
+   */
   cpuTimeMs?: number;
   /** Threads (procfs) or pids (cgroup). */
   threads?: number;
