@@ -1,15 +1,43 @@
 /**
  * @plugward/registry — the PluginRegistry that ties Plugward together (discovery, trust, isolation tiers, lifecycle,
- * monitoring), and the one install for everything: it re-exports the whole stack.
+ * monitoring), and the one install for a host: it re-exports what a host uses of the stack (the types, security,
+ * hooks, context, loader, the sandbox backends, and the limits a host configures or reads); the collectors' parsers
+ * and the registry's own building blocks stay internal.
  * @packageDocumentation
  */
 
 export * from '@plugward/context';
 export * from '@plugward/hooks';
 export * from '@plugward/ipc';
-export * from '@plugward/limits';
 // Names more than one package exports: the registry's own answer wins.
-export { ResourceLimits } from '@plugward/limits';
+export {
+  type CollectOptions,
+  collectMetrics,
+  collectProcessMetrics,
+  DEFAULT_HIGH_SEVERITY_THRESHOLD,
+  DOCUMENTED_LIMIT_FIELDS,
+  detectViolations,
+  type LimitBound,
+  limitBounds,
+  MAX_UNMOUNT_DELAY_MS,
+  type MetricsTarget,
+  mergeLimits,
+  performUnmount,
+  ResourceLimits,
+  ResourceMonitor,
+  type ResourceMonitorOptions,
+  resolveUnmountBehavior,
+  type TickReport,
+  type UnmountOutcome,
+  type UnmountReason,
+  type UnmountRequest,
+  type UnmountSteps,
+  type ValidateLimitsOptions,
+  ViolationTracker,
+  type ViolationTrackerOptions,
+  validateLimits,
+  type WatchOptions,
+} from '@plugward/limits';
 export * from '@plugward/loader';
 export {
   checkLandlockSupport,
@@ -35,16 +63,9 @@ export {
   type SandboxPreference,
   trialBwrap,
 } from './backend-choice.js';
-export { arbitrateName, type NameArbitration, type NameClaim, type ScanReport } from './discovery.js';
+export type { ScanReport } from './discovery.js';
 export type { RegistryEventName, RegistryEvents } from './events.js';
-export {
-  applicableGrant,
-  checkHookGrant,
-  DEFAULT_UNTRUSTED_MIN_PRIORITY,
-  decideGrants,
-  type GrantInput,
-  resolveGrantedPaths,
-} from './grant-policy.js';
+export { DEFAULT_UNTRUSTED_MIN_PRIORITY, decideGrants, type GrantInput } from './grant-policy.js';
 export {
   processTierMetrics,
   type SweepItem,
@@ -55,28 +76,10 @@ export {
   type TierMetricsOptions,
 } from './monitor.js';
 export { type Placement, type PlacementInput, placePlugin } from './placement.js';
-export {
-  DEFAULT_MAX_UNTRUSTED_HANDLERS,
-  type PluginRegistrarOptions,
-  pluginRegistrar,
-} from './plugin-registrar.js';
-export {
-  brokerQuota,
-  DEFAULT_HOOK_OUTPUT_BYTES,
-  defaultInitTimeoutMs,
-  hookCallTimeoutMs,
-  type PluginQuotaOptions,
-  protocolViolationOf,
-  quotaViolationOf,
-} from './quotas.js';
+export { DEFAULT_MAX_UNTRUSTED_HANDLERS } from './plugin-registrar.js';
+export { DEFAULT_HOOK_OUTPUT_BYTES, type PluginQuotaOptions } from './quotas.js';
 export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
 export { runtimeEntry } from './tiers/out-of-process.js';
-export {
-  DEFAULT_PLUGIN_OUTPUT_BUDGET,
-  type PluginOutputBudget,
-  readPluginOutput,
-} from './tiers/plugin-output.js';
-export { sandboxConfigFor } from './tiers/sandbox-config.js';
-export type { TierExit, TierHandle } from './tiers/tier.js';
+export { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget } from './tiers/plugin-output.js';
 /** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
 export const LAYER = 3;
