@@ -46,6 +46,7 @@ export {
   type UnmountRequest,
   type WatchOptions,
 } from './resource-monitor.js';
+export { type SweepContext, type SweepMode, type SweepRun, type SweepRunOptions, sweep } from './sweep.js';
 export {
   MAX_UNMOUNT_DELAY_MS,
   performUnmount,

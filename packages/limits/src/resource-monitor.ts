@@ -9,9 +9,9 @@ import {
 } from '@plugward/types';
 import { collectMetrics, type MetricsTarget } from './collect.js';
 import { detectViolations } from './detect-violations.js';
-import { EventLoopSlicer } from './event-loop-slicer.js';
 import { loadSocketTable, type SocketTable } from './proc-net.js';
 import { processStartTime } from './procfs.js';
+import { sweep } from './sweep.js';
 import { resolveUnmountBehavior } from './unmount-behavior.js';
 import { validateLimits } from './validate-limits.js';
 import { type UnmountReason, ViolationTracker, type ViolationTrackerOptions } from './violation-tracker.js';
@@ -237,7 +237,6 @@ export class ResourceMonitor {
       exited: 0,
       unmounted: 0,
     };
-    const netCache = new Map<string, SocketTable>();
     const entries = [...this.#entries.values()];
     // One deadline for the whole tick (not a timer per target): readings still running then are abandoned.
     const ac = new AbortController();
@@ -251,22 +250,17 @@ export class ResourceMonitor {
     });
     deadline.catch(() => undefined); // only observed through the races below
     try {
-      // /proc readers are synchronous (cheaper than thread-pool reads, see `readCappedSync`): run them one after the
-      // other in slices so the event loop is never held for the whole tick; the other readers are asynchronous and
-      // run concurrently meanwhile.
-      const slicer = new EventLoopSlicer();
-      const concurrent: Promise<void>[] = [];
-      for (const e of entries) {
-        if (e.target.kind !== 'process') {
-          concurrent.push(this.#tickOne(e, netCache, report, ac.signal, deadline));
-          continue;
-        }
-        await slicer.pause();
-        if (e.target.connections ?? true)
-          await loadSocketTable(e.target.pid, netCache).catch(() => undefined);
-        await this.#tickOne(e, netCache, report, ac.signal, deadline);
-      }
-      await Promise.all(concurrent);
+      // /proc readers are synchronous (cheaper than thread-pool reads, see `readCappedSync`): `sweep` runs them one
+      // after the other in slices so the event loop is never held for the whole tick; the other readers are
+      // asynchronous and run concurrently meanwhile.
+      await sweep(entries, {
+        mode: (e) => (e.target.kind === 'process' ? 'sequential' : 'concurrent'),
+        read: async (e, { netCache }) => {
+          if (e.target.kind === 'process' && (e.target.connections ?? true))
+            await loadSocketTable(e.target.pid, netCache).catch(() => undefined);
+          await this.#tickOne(e, netCache, report, ac.signal, deadline);
+        },
+      });
     } finally {
       clearTimeout(timer);
     }

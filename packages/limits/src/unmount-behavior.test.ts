@@ -109,3 +109,20 @@ describe('performUnmount', () => {
     expect(out2.graceAborted).toBe(true);
   });
 });
+
+describe('performUnmount input', () => {
+  it('validates the behaviour before anything runs', async () => {
+    let torn = false;
+    await expect(
+      performUnmount(
+        { gracePeriodMs: -1 },
+        {
+          teardown: () => {
+            torn = true;
+          },
+        },
+      ),
+    ).rejects.toMatchObject({ code: 'InvalidArgument', details: { field: 'gracePeriodMs' } });
+    expect(torn).toBe(false);
+  });
+});

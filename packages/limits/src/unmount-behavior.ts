@@ -110,11 +110,13 @@ function delay(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
  * Runs an unmount by the behaviour's rules — the one unmount path of Plugward: wait `gracePeriodMs` (cut short by
  * `steps.signal`), `detach`, call `shutdown` when `callShutdownHook` holds (bounded by `maxCleanupTimeMs`; its
  * signal aborts at the deadline), then always `teardown`. A failing or hanging shutdown never prevents the teardown.
+ * The behaviour is validated first (`resolveUnmountBehavior`; a partial one is filled from the defaults).
  */
 export async function performUnmount(
-  behavior: UnmountBehavior,
+  input: Partial<UnmountBehavior>,
   steps: UnmountSteps,
 ): Promise<UnmountOutcome> {
+  const behavior = resolveUnmountBehavior(input);
   const graceAborted = await delay(behavior.gracePeriodMs, steps.signal);
   const outcome: UnmountOutcome = { shutdownCalled: false, shutdown: 'skipped', graceAborted };
   await steps.detach?.(behavior.maxCleanupTimeMs);
