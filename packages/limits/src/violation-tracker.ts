@@ -93,7 +93,7 @@ export class ViolationTracker {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Records a violation (at `timestamp`, default now) and returns its record with the seed's severity. */
+  /** Records a violation (at `timestamp`, default now) and returns its record, with its `violationSeverity`. */
   recordViolation(violation: ViolationType, timestamp: number = this.#now()): ViolationRecord {
     const record: ViolationRecord = { violation, severity: violationSeverity(violation), timestamp };
     this.#records.push(record);

@@ -164,7 +164,8 @@ export interface MonitorHandle {
 }
 
 /**
- * The plugin registry: discovery, trust, isolation tiers, lifecycle and monitoring (the seed's `PluginRegistry`).
+ * The plugin registry: discovery, trust, isolation tiers, lifecycle and monitoring (the Rust API reference's
+ * `PluginRegistry`).
  *
  * Concurrency: a second load of a name already loaded or loading fails with `AlreadyLoaded`; `unloadPlugin` during a
  * running hook lets that execution finish or fail with a PluginError, and later executions no longer see the plugin.

@@ -131,9 +131,15 @@ export type ViolationType =
   | { type: 'DatabaseQuery'; durationMs: number; limitMs: number }
   | { type: 'ExternalApi'; durationMs: number; limitMs: number }
   | { type: 'HookTimeout'; hookName: string; durationMs: number; limitMs: number }
-  /** The kernel killed the plugin process for memory (cgroup OOM). */
+  /**
+   * The kernel OOM-killed a process in the plugin's cgroup (the monitor sees the count rise). When the plugin's own
+   * process is killed the registry reports a failure (`crashed`, `Failed`) instead, not a counted violation.
+   */
   | { type: 'OutOfMemory'; limit: number }
-  /** The plugin process ended on a signal or an unexpected exit. */
+  /**
+   * The plugin process ended on a signal or an unexpected exit (a sandbox backend's `exitViolation`); the registry
+   * reports it as a failure (`crashed`, `Failed`), not a counted violation.
+   */
   | { type: 'Crash'; signal: string | null; exitCode: number | null }
   /**
    * The plugin went past a quota of something the host holds or does on its behalf (`context-entries`,
@@ -144,10 +150,10 @@ export type ViolationType =
   /** The plugin broke the IPC protocol (`reason` as in the ipc package's failure reasons); its process was ended. */
   | { type: 'ProtocolViolation'; reason: string };
 
-/** Severity of a violation; a `Critical` one unmounts at once when auto-unmount is on. */
+/** Severity of a violation; under severity escalation a `Critical` one unmounts at once (when auto-unmount is on). */
 export type ViolationSeverity = 'Low' | 'Medium' | 'High' | 'Critical';
 
-/** The severity the seed assigns to each violation type. */
+/** The severity of each violation type (used by severity escalation, when a host turns it on). */
 export function violationSeverity(v: ViolationType): ViolationSeverity {
   switch (v.type) {
     case 'HeapMemory':
