@@ -16,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   chooseSandboxBackend,
+  DEFAULT_RESOURCE_LIMITS,
   generateKeyPair,
   keyId,
   PluginRegistry,
@@ -161,6 +162,9 @@ try {
     // on_request (at its priority, 200) and nothing else — no network, no files, no context keys.
     grants: { plugins: { 'memory-hog': { hooks: [{ name: 'on_request', minPriority: 200 }] } } },
     tierOverrides: { 'hello-c': 'process', counter: 'worker' },
+    // The host's caps: the defaults (50 MiB, 4 threads, …), but hook calls may take up to 5 s instead of 1 s, so that
+    // memory-hog's one call hoards until its cgroup's memory limit stops it, even on a loaded machine.
+    hostLimits: { ...DEFAULT_RESOURCE_LIMITS, maxCpuTimeMs: 5000 },
     unmountBehavior: {
       autoUnmount: true,
       gracePeriodMs: 0,
@@ -237,10 +241,9 @@ try {
   }
 
   step('6. Metrics');
-  for (const name of registry.listLoadedPlugins()) {
-    const info = registry.getPluginInfo(name);
-    const m = await registry.getMetrics(name);
-    report.metrics.push({ name, tier: info.tier, status: info.status, ...m });
+  for (const info of registry.listLoadedPlugins()) {
+    const m = await registry.getMetrics(info.name);
+    report.metrics.push({ name: info.name, tier: info.tier, status: info.status, ...m });
   }
   for (const p of registry.getAllPlugins().filter((p) => p.status !== 'Active')) {
     report.metrics.push({

@@ -1,6 +1,15 @@
 import type { HookCallInfo, HookHandler } from '@plugward/types';
 
 /** One registered handler. Internal: the public view is `RegisteredHook`. */
+/**
+ * Calls into one owner's timed handlers and the time they ran on the calling thread (a synchronous handler's whole
+ * run; an asynchronous one's until it returned its promise — the time it held the host's thread, not its waits).
+ */
+export interface HandlerStats {
+  calls: number;
+  timeMs: number;
+}
+
 export interface HookEntry {
   readonly id: number;
   readonly name: string;
@@ -8,6 +17,8 @@ export interface HookEntry {
   readonly handler: HookHandler;
   readonly owner: string | undefined;
   readonly timeoutMs: number | undefined;
+  /** The owner's call statistics (timed handlers with an owner); shared by the owner's entries. */
+  readonly stats?: HandlerStats | undefined;
   /** Cached continuations for a last async handler of a non-isolating hook (see `HookRegistry`). */
   settle?: { ok: (out: unknown) => Uint8Array; err: (error: unknown) => never };
   /** The block holding the entry while it is registered. */

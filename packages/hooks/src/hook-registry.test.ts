@@ -736,3 +736,44 @@ describe('HookRegistry execution identity', () => {
     expect(new Set(seen).size).toBe(2);
   });
 });
+
+describe('handlerStats', () => {
+  it('counts calls into an owner’s timed handlers and the time they held the thread; reset by unregisterAll', async () => {
+    const hooks = new HookRegistry();
+    const enc = new TextEncoder();
+    hooks.register(
+      'spin',
+      1,
+      () => {
+        const end = performance.now() + 3;
+        while (performance.now() < end) {
+          // on the thread
+        }
+        return enc.encode('x');
+      },
+      { owner: 'p', timeoutMs: 1000 },
+    );
+    hooks.register(
+      'wait',
+      1,
+      async () => {
+        await new Promise((r) => setTimeout(r, 30));
+        return enc.encode('y');
+      },
+      { owner: 'p', timeoutMs: 1000 },
+    );
+    hooks.register('host', 1, (d) => d); // no owner, no budget: not counted
+    expect(hooks.handlerStats('p')).toEqual({ calls: 0, timeMs: 0 });
+    await hooks.execute('spin', new Uint8Array());
+    await hooks.execute('spin', new Uint8Array());
+    await hooks.execute('wait', new Uint8Array());
+    await hooks.execute('host', new Uint8Array());
+    const s = hooks.handlerStats('p');
+    expect(s?.calls).toBe(3);
+    // Two 3 ms spins; the 30 ms wait is not time on the thread.
+    expect(s?.timeMs).toBeGreaterThanOrEqual(5.9);
+    expect(s?.timeMs).toBeLessThan(35); // with the wait counted it would be ≥ 36
+    hooks.unregisterAll('p');
+    expect(hooks.handlerStats('p')).toBeUndefined();
+  });
+});

@@ -10,7 +10,7 @@ import {
   priorityBand,
 } from '@plugward/types';
 import type { HookCodec } from './codec.js';
-import { HookChain, type HookEntry } from './hook-chain.js';
+import { type HandlerStats, HookChain, type HookEntry } from './hook-chain.js';
 import { abortedError, badReturn, ExecutionTimeout, HandlerTimeout, handlerError } from './hook-errors.js';
 import { TypedHook } from './typed-hook.js';
 
@@ -244,6 +244,8 @@ function now(): number {
  */
 export class HookRegistry implements HookRegistrar {
   private readonly chains = new Map<string, HookChain>();
+  /** Call statistics by owner (see `handlerStats`). */
+  private readonly ownerStats = new Map<string, HandlerStats>();
   private lastChain: HookChain | undefined;
   /** The clock reading `callTimed` took when its handler returned synchronously (reused by the fast path). */
   private syncEnd = Number.NaN;
@@ -286,7 +288,8 @@ export class HookRegistry implements HookRegistrar {
     }
     const owner = checkOwner(options?.owner);
     const timeoutMs = checkTimeout(options?.timeoutMs, 'timeoutMs');
-    const entry: HookEntry = { id: this.nextId++, name, priority, handler, owner, timeoutMs };
+    const stats = owner !== undefined && timeoutMs !== undefined ? this.statsOf(owner) : undefined;
+    const entry: HookEntry = { id: this.nextId++, name, priority, handler, owner, timeoutMs, stats };
     const chain = this.chain(name);
     chain.insert(entry);
     return new HookRegistration(chain, entry);
@@ -313,7 +316,28 @@ export class HookRegistry implements HookRegistrar {
     for (const chain of this.chains.values()) {
       count += chain.removeOwner(owner).length;
     }
+    this.ownerStats.delete(owner);
     return count;
+  }
+
+  /**
+   * Calls into `owner`'s timed handlers (those registered with an owner and a `timeoutMs`, as a plugin's are) and the
+   * milliseconds they held the calling thread: a synchronous handler's whole run, an asynchronous one's until it
+   * returned its promise. Counted on every call from the clock reads the time budget takes anyway (an asynchronous
+   * handler costs one more). `undefined` when the owner has none; reset by `unregisterAll(owner)`.
+   */
+  handlerStats(owner: string): Readonly<HandlerStats> | undefined {
+    const s = this.ownerStats.get(owner);
+    return s === undefined ? undefined : { calls: s.calls, timeMs: s.timeMs };
+  }
+
+  private statsOf(owner: string): HandlerStats {
+    let s = this.ownerStats.get(owner);
+    if (s === undefined) {
+      s = { calls: 0, timeMs: 0 };
+      this.ownerStats.set(owner, s);
+    }
+    return s;
   }
 
   /** A registrar whose registrations carry `owner`: hand it to a plugin's `registerHooks`. */
@@ -751,14 +775,23 @@ export class HookRegistry implements HookRegistrar {
       info.unlink();
       throw error;
     }
+    const stats = entry.stats;
     if (!thenable) {
       info.unlink();
       const end = now();
       this.syncEnd = end;
       const elapsed = end - started;
+      if (stats !== undefined) {
+        stats.calls++;
+        stats.timeMs += elapsed;
+      }
       if (elapsed > timeoutMs) throw new HandlerTimeout(timeoutMs, elapsed);
       if (!(result instanceof Uint8Array)) throw badReturn(result);
       return result;
+    }
+    if (stats !== undefined) {
+      stats.calls++;
+      stats.timeMs += now() - started;
     }
     const remaining = Math.max(0, timeoutMs - (now() - started));
     // The handler's own budget, or what is left of the execution's when that ends first.

@@ -51,6 +51,7 @@ export {
   processStartTime,
   socketInodes,
 } from './procfs.js';
+export { ResourceLimits } from './resource-limits.js';
 export {
   ResourceMonitor,
   type ResourceMonitorOptions,
@@ -58,6 +59,7 @@ export {
   type UnmountRequest,
   type WatchOptions,
 } from './resource-monitor.js';
+export { type SweepContext, type SweepMode, type SweepRun, type SweepRunOptions, sweep } from './sweep.js';
 export {
   MAX_UNMOUNT_DELAY_MS,
   performUnmount,
@@ -73,6 +75,7 @@ export {
   serveHeapStatistics,
 } from './v8-heap.js';
 export {
+  DOCUMENTED_LIMIT_FIELDS,
   type LimitBound,
   limitBounds,
   mergeLimits,

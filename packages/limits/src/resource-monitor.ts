@@ -1,6 +1,5 @@
 import {
   DEFAULT_MONITOR_INTERVAL_MS,
-  DEFAULT_UNMOUNT_BEHAVIOR,
   PluginError,
   type PluginMetrics,
   type ResourceLimits,
@@ -10,9 +9,10 @@ import {
 } from '@plugward/types';
 import { collectMetrics, type MetricsTarget } from './collect.js';
 import { detectViolations } from './detect-violations.js';
-import { EventLoopSlicer } from './event-loop-slicer.js';
 import { loadSocketTable, type SocketTable } from './proc-net.js';
 import { processStartTime } from './procfs.js';
+import { sweep } from './sweep.js';
+import { resolveUnmountBehavior } from './unmount-behavior.js';
 import { validateLimits } from './validate-limits.js';
 import { type UnmountReason, ViolationTracker, type ViolationTrackerOptions } from './violation-tracker.js';
 
@@ -34,8 +34,8 @@ export interface ResourceMonitorOptions {
   signal?: AbortSignal;
   /** A reading slower than this is abandoned for the tick (reported to `onError`). Default min(intervalMs, 5 s). */
   collectTimeoutMs?: number;
-  /** Default behaviour for watched targets. Default {@link DEFAULT_UNMOUNT_BEHAVIOR}. */
-  unmountBehavior?: UnmountBehavior;
+  /** Default behaviour for watched targets (validated; missing fields from `DEFAULT_UNMOUNT_BEHAVIOR`). */
+  unmountBehavior?: Partial<UnmountBehavior>;
   /** Options of the tracker each watched target gets. */
   tracker?: ViolationTrackerOptions;
   /** Keep the Node process alive while the monitor runs. Default false (the timer is unref'd). */
@@ -57,7 +57,8 @@ export interface ResourceMonitorOptions {
 
 /** Options of {@link ResourceMonitor.watch}. */
 export interface WatchOptions {
-  unmountBehavior?: UnmountBehavior;
+  /** This target's behaviour (validated; missing fields from `DEFAULT_UNMOUNT_BEHAVIOR`). */
+  unmountBehavior?: Partial<UnmountBehavior>;
   /** Use this tracker (e.g. one the registry also feeds with hook timeouts). */
   tracker?: ViolationTracker;
 }
@@ -112,6 +113,7 @@ export class ResourceMonitor {
   readonly intervalMs: number;
   readonly collectTimeoutMs: number;
   readonly #opts: ResourceMonitorOptions;
+  readonly #behavior: UnmountBehavior;
   readonly #entries = new Map<string, Entry>();
   #timer: NodeJS.Timeout | undefined;
   #running = false;
@@ -122,6 +124,7 @@ export class ResourceMonitor {
 
   constructor(options: ResourceMonitorOptions = {}) {
     this.#opts = options;
+    this.#behavior = resolveUnmountBehavior(options.unmountBehavior ?? {});
     this.intervalMs = positiveMs('intervalMs', options.intervalMs ?? DEFAULT_MONITOR_INTERVAL_MS);
     this.collectTimeoutMs = positiveMs(
       'collectTimeoutMs',
@@ -141,7 +144,10 @@ export class ResourceMonitor {
       id,
       target,
       limits: validateLimits(limits),
-      behavior: options.unmountBehavior ?? this.#opts.unmountBehavior ?? DEFAULT_UNMOUNT_BEHAVIOR,
+      behavior:
+        options.unmountBehavior === undefined
+          ? this.#behavior
+          : resolveUnmountBehavior(options.unmountBehavior),
       tracker: options.tracker ?? new ViolationTracker(this.#opts.tracker),
       inFlight: false,
       startTimeChecked: false,
@@ -231,7 +237,6 @@ export class ResourceMonitor {
       exited: 0,
       unmounted: 0,
     };
-    const netCache = new Map<string, SocketTable>();
     const entries = [...this.#entries.values()];
     // One deadline for the whole tick (not a timer per target): readings still running then are abandoned.
     const ac = new AbortController();
@@ -245,22 +250,17 @@ export class ResourceMonitor {
     });
     deadline.catch(() => undefined); // only observed through the races below
     try {
-      // /proc readers are synchronous (cheaper than thread-pool reads, see `readCappedSync`): run them one after the
-      // other in slices so the event loop is never held for the whole tick; the other readers are asynchronous and
-      // run concurrently meanwhile.
-      const slicer = new EventLoopSlicer();
-      const concurrent: Promise<void>[] = [];
-      for (const e of entries) {
-        if (e.target.kind !== 'process') {
-          concurrent.push(this.#tickOne(e, netCache, report, ac.signal, deadline));
-          continue;
-        }
-        await slicer.pause();
-        if (e.target.connections ?? true)
-          await loadSocketTable(e.target.pid, netCache).catch(() => undefined);
-        await this.#tickOne(e, netCache, report, ac.signal, deadline);
-      }
-      await Promise.all(concurrent);
+      // /proc readers are synchronous (cheaper than thread-pool reads, see `readCappedSync`): `sweep` runs them one
+      // after the other in slices so the event loop is never held for the whole tick; the other readers are
+      // asynchronous and run concurrently meanwhile.
+      await sweep(entries, {
+        mode: (e) => (e.target.kind === 'process' ? 'sequential' : 'concurrent'),
+        read: async (e, { netCache }) => {
+          if (e.target.kind === 'process' && (e.target.connections ?? true))
+            await loadSocketTable(e.target.pid, netCache).catch(() => undefined);
+          await this.#tickOne(e, netCache, report, ac.signal, deadline);
+        },
+      });
     } finally {
       clearTimeout(timer);
     }

@@ -5,10 +5,28 @@ import { performUnmount, resolveUnmountBehavior } from './unmount-behavior.js';
 describe('resolveUnmountBehavior', () => {
   it('fills from the defaults', () => {
     expect(resolveUnmountBehavior()).toEqual(DEFAULT_UNMOUNT_BEHAVIOR);
-    expect(resolveUnmountBehavior({ gracePeriodMs: 0 })).toEqual({
+    expect(resolveUnmountBehavior({ gracePeriodMs: 500 })).toEqual({
       ...DEFAULT_UNMOUNT_BEHAVIOR,
-      gracePeriodMs: 0,
+      gracePeriodMs: 500,
     });
+  });
+
+  it('has no grace period by default (a host turns one on)', () => {
+    expect(DEFAULT_UNMOUNT_BEHAVIOR.gracePeriodMs).toBe(0);
+  });
+
+  it('treats allowCleanup and callShutdownHook as one decision', () => {
+    expect(resolveUnmountBehavior({ allowCleanup: false })).toMatchObject({
+      allowCleanup: false,
+      callShutdownHook: false,
+    });
+    expect(resolveUnmountBehavior({ callShutdownHook: false })).toMatchObject({
+      allowCleanup: false,
+      callShutdownHook: false,
+    });
+    expect(() => resolveUnmountBehavior({ allowCleanup: false, callShutdownHook: true })).toThrow(
+      expect.objectContaining({ code: 'InvalidArgument', details: { field: 'allowCleanup' } }),
+    );
   });
 
   it.each([
@@ -28,9 +46,12 @@ describe('resolveUnmountBehavior', () => {
 describe('performUnmount', () => {
   const fast = { ...DEFAULT_UNMOUNT_BEHAVIOR, gracePeriodMs: 0, maxCleanupTimeMs: 50 };
 
-  it('calls shutdown, then teardown', async () => {
+  it('detaches, calls shutdown, then teardown', async () => {
     const order: string[] = [];
     const out = await performUnmount(fast, {
+      detach: (deadlineMs) => {
+        order.push(`detach ${deadlineMs}`);
+      },
       shutdown: () => {
         order.push('shutdown');
       },
@@ -38,7 +59,7 @@ describe('performUnmount', () => {
         order.push('teardown');
       },
     });
-    expect(order).toEqual(['shutdown', 'teardown']);
+    expect(order).toEqual(['detach 50', 'shutdown', 'teardown']);
     expect(out).toMatchObject({ shutdownCalled: true, shutdown: 'ok' });
   });
 
@@ -86,5 +107,22 @@ describe('performUnmount', () => {
       { teardown: () => undefined, signal: AbortSignal.abort() },
     );
     expect(out2.graceAborted).toBe(true);
+  });
+});
+
+describe('performUnmount input', () => {
+  it('validates the behaviour before anything runs', async () => {
+    let torn = false;
+    await expect(
+      performUnmount(
+        { gracePeriodMs: -1 },
+        {
+          teardown: () => {
+            torn = true;
+          },
+        },
+      ),
+    ).rejects.toMatchObject({ code: 'InvalidArgument', details: { field: 'gracePeriodMs' } });
+    expect(torn).toBe(false);
   });
 });

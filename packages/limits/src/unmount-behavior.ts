@@ -7,7 +7,10 @@ export const MAX_UNMOUNT_DELAY_MS = 10 * 60 * 1000;
 
 /**
  * Fills a partial {@link UnmountBehavior} from {@link DEFAULT_UNMOUNT_BEHAVIOR} and validates it: booleans must be
- * booleans, delays integers in 0 … {@link MAX_UNMOUNT_DELAY_MS}. Throws `InvalidArgument` naming the field.
+ * booleans, delays integers in 0 … {@link MAX_UNMOUNT_DELAY_MS}. `allowCleanup` is the deprecated name of
+ * `callShutdownHook`: given alone it sets both; given with a different `callShutdownHook` it is refused. Throws
+ * `InvalidArgument` naming the field. Every place an unmount behaviour enters (registry options,
+ * `setUnmountBehavior`, the monitor) goes through here.
  */
 export function resolveUnmountBehavior(partial: unknown = {}): UnmountBehavior {
   if (typeof partial !== 'object' || partial === null || Array.isArray(partial)) {
@@ -41,15 +44,38 @@ export function resolveUnmountBehavior(partial: unknown = {}): UnmountBehavior {
     }
     out[f] = v;
   }
+  // One decision under two names: callShutdownHook wins when given, allowCleanup alone sets it.
+  if (
+    p.allowCleanup !== undefined &&
+    p.callShutdownHook !== undefined &&
+    p.allowCleanup !== p.callShutdownHook
+  ) {
+    throw new PluginError(
+      'InvalidArgument',
+      'allowCleanup: differs from callShutdownHook (two names of one decision; use callShutdownHook)',
+      { details: { field: 'allowCleanup' } },
+    );
+  }
+  const shutdown = (p.callShutdownHook ?? p.allowCleanup ?? out.callShutdownHook) as boolean;
+  out.callShutdownHook = shutdown;
+  out.allowCleanup = shutdown;
   return out;
 }
 
-/** The steps {@link performUnmount} runs; the registry supplies them. */
+/** The steps {@link performUnmount} runs, in this order after the grace period; the registry supplies them. */
 export interface UnmountSteps {
-  /** The plugin's own `shutdown` (called only when the behaviour allows cleanup and the shutdown hook). */
+  /**
+   * Stop taking new work and let running work end; gets the deadline (`maxCleanupTimeMs`) it should not wait past.
+   * Runs after the grace period, before `shutdown`.
+   */
+  detach?: (deadlineMs: number) => Promise<void> | void;
+  /** The plugin's own `shutdown` (called only when the behaviour's `callShutdownHook` holds). */
   shutdown?: (signal: AbortSignal) => Promise<void> | void;
-  /** Tear the plugin down (remove hooks, kill the process…); always runs, even after a failed or slow shutdown. */
-  teardown: () => Promise<void> | void;
+  /**
+   * Tear the plugin down (release the library, end the process…); always runs, even after a failed or slow shutdown,
+   * and gets the outcome so far (e.g. to kill at once after a shutdown that timed out).
+   */
+  teardown: (outcome: UnmountOutcome) => Promise<void> | void;
   /** Aborts the grace period (e.g. the host is closing); teardown still runs. */
   signal?: AbortSignal;
 }
@@ -81,17 +107,20 @@ function delay(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
 }
 
 /**
- * Runs an unmount by the behaviour's rules: wait `gracePeriodMs`, call `shutdown` when `allowCleanup` and
- * `callShutdownHook` hold (bounded by `maxCleanupTimeMs`; its signal aborts at the deadline), then always `teardown`.
- * A failing or hanging shutdown never prevents the teardown.
+ * Runs an unmount by the behaviour's rules — the one unmount path of Plugward: wait `gracePeriodMs` (cut short by
+ * `steps.signal`), `detach`, call `shutdown` when `callShutdownHook` holds (bounded by `maxCleanupTimeMs`; its
+ * signal aborts at the deadline), then always `teardown`. A failing or hanging shutdown never prevents the teardown.
+ * The behaviour is validated first (`resolveUnmountBehavior`; a partial one is filled from the defaults).
  */
 export async function performUnmount(
-  behavior: UnmountBehavior,
+  input: Partial<UnmountBehavior>,
   steps: UnmountSteps,
 ): Promise<UnmountOutcome> {
+  const behavior = resolveUnmountBehavior(input);
   const graceAborted = await delay(behavior.gracePeriodMs, steps.signal);
   const outcome: UnmountOutcome = { shutdownCalled: false, shutdown: 'skipped', graceAborted };
-  if (behavior.allowCleanup && behavior.callShutdownHook && steps.shutdown) {
+  await steps.detach?.(behavior.maxCleanupTimeMs);
+  if (behavior.callShutdownHook && steps.shutdown) {
     outcome.shutdownCalled = true;
     const ac = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -116,6 +145,6 @@ export async function performUnmount(
     // A shutdown still running after the deadline may reject later; observe it so it is never unhandled.
     run.catch(() => undefined);
   }
-  await steps.teardown();
+  await steps.teardown(outcome);
   return outcome;
 }

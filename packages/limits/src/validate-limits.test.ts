@@ -1,12 +1,8 @@
 import { totalmem } from 'node:os';
-import {
-  DEFAULT_RESOURCE_LIMITS,
-  MIN_THREADS_FOR_NODE,
-  RESOURCE_LIMIT_FIELDS,
-  type ResourceLimits,
-} from '@plugward/types';
+import { DEFAULT_RESOURCE_LIMITS, MIN_THREADS_FOR_NODE, RESOURCE_LIMIT_FIELDS } from '@plugward/types';
 import { describe, expect, it } from 'vitest';
-import { limitBounds, mergeLimits, validateLimits } from './validate-limits.js';
+import { ResourceLimits } from './resource-limits.js';
+import { DOCUMENTED_LIMIT_FIELDS, limitBounds, mergeLimits, validateLimits } from './validate-limits.js';
 
 const defaults: ResourceLimits = { ...DEFAULT_RESOURCE_LIMITS };
 
@@ -99,5 +95,47 @@ describe('mergeLimits', () => {
 
   it('refuses a process-tier merge below the Node thread floor', () => {
     expect(fieldOf(() => mergeLimits({ maxThreads: 4 }, caps, { nodeProcess: true }))).toBe('maxThreads');
+  });
+});
+
+describe('ResourceLimits.validate (the reference API)', () => {
+  const documented = {
+    maxHeapBytes: 50 * 1024 * 1024,
+    maxCpuTimeMs: 1000,
+    maxThreads: 4,
+    maxFileDescriptors: 32,
+    maxConnections: 10,
+  };
+
+  it('accepts the documented five fields and fills the extensions with their defaults', () => {
+    expect(ResourceLimits.validate(documented)).toEqual({
+      ...documented,
+      maxDbQueryMs: DEFAULT_RESOURCE_LIMITS.maxDbQueryMs,
+      maxExternalApiMs: DEFAULT_RESOURCE_LIMITS.maxExternalApiMs,
+    });
+    expect(validateLimits({ ...documented, maxDbQueryMs: 5 }).maxDbQueryMs).toBe(5);
+  });
+
+  it('accepts the reference spelling maxNetworkConnections for maxConnections', () => {
+    const { maxConnections: _c, ...rest } = documented;
+    expect(ResourceLimits.validate({ ...rest, maxNetworkConnections: 7 }).maxConnections).toBe(7);
+    expect(fieldOf(() => ResourceLimits.validate({ ...documented, maxNetworkConnections: 7 }))).toBe(
+      'maxNetworkConnections',
+    );
+  });
+
+  it('still requires each documented field and refuses bad values', () => {
+    for (const field of DOCUMENTED_LIMIT_FIELDS) {
+      const { [field]: _gone, ...rest } = documented;
+      expect(fieldOf(() => ResourceLimits.validate(rest))).toBe(field);
+    }
+    expect(fieldOf(() => ResourceLimits.validate({ ...documented, maxThreads: 0 }))).toBe('maxThreads');
+  });
+
+  it('default() is a fresh copy of the documented defaults', () => {
+    const d = ResourceLimits.default();
+    expect(d).toEqual(DEFAULT_RESOURCE_LIMITS);
+    d.maxThreads = 99;
+    expect(ResourceLimits.default().maxThreads).toBe(4);
   });
 });

@@ -1,11 +1,28 @@
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import {
+  DEFAULT_RESOURCE_LIMITS,
   MIN_THREADS_FOR_NODE,
   PluginError,
   RESOURCE_LIMIT_FIELDS,
   type ResourceLimits,
 } from '@plugward/types';
+
+/**
+ * The five fields the Rust API reference documents (`max_heap_bytes`, `max_cpu_time_ms`, `max_threads`,
+ * `max_file_descriptors`, `max_network_connections`): required in complete limits. The others are Plugward's
+ * extensions and take their defaults when absent.
+ */
+export const DOCUMENTED_LIMIT_FIELDS = Object.freeze([
+  'maxHeapBytes',
+  'maxCpuTimeMs',
+  'maxThreads',
+  'maxFileDescriptors',
+  'maxConnections',
+] as const satisfies readonly (keyof ResourceLimits)[]);
+
+/** The reference's spelling of `maxConnections` (`max_network_connections`), accepted in input. */
+const NETWORK_CONNECTIONS_ALIAS = 'maxNetworkConnections';
 
 /** Inclusive bounds of one {@link ResourceLimits} field. */
 export interface LimitBound {
@@ -49,7 +66,10 @@ export function limitBounds(): Readonly<Record<keyof ResourceLimits, LimitBound>
 
 /** Options of {@link validateLimits}. */
 export interface ValidateLimitsOptions {
-  /** Accept a subset of the fields (a plugin's declaration); missing fields stay missing. Default false. */
+  /**
+   * Accept a subset of the fields (a plugin's declaration); missing fields stay missing. Default false: the
+   * documented five ({@link DOCUMENTED_LIMIT_FIELDS}) are required and the extensions take their defaults.
+   */
   partial?: boolean;
   /**
    * The limits are for a plugin running in its own Node process (process/sandbox tier): `maxThreads` must then be at
@@ -66,7 +86,9 @@ function invalid(field: string, message: string, value: unknown): PluginError {
 
 /**
  * Checks untrusted limits (a manifest, a plugin's `resourceLimits()`, host configuration) against
- * {@link limitBounds} and returns a clean copy. Unknown fields, non-integers, zero, negatives and absurd values (more
+ * {@link limitBounds} and returns a clean copy. Complete limits need the documented five fields; `maxDbQueryMs` and
+ * `maxExternalApiMs` default to {@link DEFAULT_RESOURCE_LIMITS}'s. `maxNetworkConnections` (the reference's name) is
+ * accepted for `maxConnections`. Unknown or missing fields, non-integers, zero, negatives and absurd values (more
  * memory than the machine has) throw a `PluginError` `InvalidResourceLimits` whose message and `details.field` name
  * the field.
  */
@@ -81,18 +103,27 @@ export function validateLimits(input: unknown, options: ValidateLimitsOptions = 
       details: { field: '(root)' },
     });
   }
-  const known: ReadonlySet<string> = new Set(RESOURCE_LIMIT_FIELDS);
+  const known: ReadonlySet<string> = new Set([...RESOURCE_LIMIT_FIELDS, NETWORK_CONNECTIONS_ALIAS]);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) throw invalid(key, 'unknown resource limit field', key);
   }
+  const record = { ...(input as Record<string, unknown>) };
+  if (record[NETWORK_CONNECTIONS_ALIAS] !== undefined) {
+    const alias = record[NETWORK_CONNECTIONS_ALIAS];
+    if (record.maxConnections !== undefined && record.maxConnections !== alias) {
+      throw invalid(NETWORK_CONNECTIONS_ALIAS, 'differs from maxConnections (two names of one limit)', alias);
+    }
+    record.maxConnections = alias;
+  }
+  const required: ReadonlySet<string> = new Set(DOCUMENTED_LIMIT_FIELDS);
   const bounds = limitBounds();
-  const record = input as Record<string, unknown>;
   const out: Partial<ResourceLimits> = {};
   for (const field of RESOURCE_LIMIT_FIELDS) {
-    const value = record[field];
+    let value = record[field];
     if (value === undefined) {
       if (options.partial) continue;
-      throw invalid(field, 'is missing', value);
+      if (required.has(field)) throw invalid(field, 'is missing', value);
+      value = DEFAULT_RESOURCE_LIMITS[field];
     }
     if (typeof value !== 'number' || !Number.isFinite(value))
       throw invalid(field, 'must be a finite number', value);

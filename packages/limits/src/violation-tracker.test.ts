@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_VIOLATIONS, DEFAULT_VIOLATION_WINDOW_MS, type ViolationType } from '@plugward/types';
+import { DEFAULT_VIOLATION_THRESHOLD, type ViolationType } from '@plugward/types';
 import { describe, expect, it } from 'vitest';
 import { ViolationTracker } from './violation-tracker.js';
 
@@ -13,11 +13,27 @@ function clock(start = 1_000_000) {
 }
 
 describe('ViolationTracker', () => {
-  it('defaults to 10 violations in a 60 s window', () => {
+  it('defaults to the documented rule: 10 violations since reset, no window, no severity escalation', () => {
     const t = new ViolationTracker();
-    expect(t.maxViolations).toBe(DEFAULT_MAX_VIOLATIONS);
-    expect(t.windowMs).toBe(DEFAULT_VIOLATION_WINDOW_MS);
-    expect(t.highSeverityThreshold).toBe(3);
+    expect(t.maxViolations).toBe(DEFAULT_VIOLATION_THRESHOLD);
+    expect(DEFAULT_VIOLATION_THRESHOLD).toBe(10);
+    expect(t.windowMs).toBeNull();
+    expect(t.severityEscalation).toBe(false);
+    expect(new ViolationTracker(3).maxViolations).toBe(3); // the reference's `ViolationTracker::new(max)`
+  });
+
+  it('by default a heap reading over the limit is one counted violation like any other', () => {
+    const c = clock();
+    const t = new ViolationTracker({ now: c.now });
+    for (let i = 0; i < 9; i++) {
+      t.recordViolation(i % 2 ? critical : high);
+      c.advance(3_600_000); // an hour apart: no window by default
+    }
+    expect(t.violationCount()).toBe(9);
+    expect(t.shouldUnmount()).toBe(false);
+    t.recordViolation(critical);
+    expect(t.shouldUnmount()).toBe(true);
+    expect(t.unmountReason()).toEqual({ kind: 'threshold', count: 10, threshold: 10 });
   });
 
   it('unmounts at the 10th low/medium violation, not the 9th', () => {
@@ -34,9 +50,9 @@ describe('ViolationTracker', () => {
     expect(t.unmountReason()).toEqual({ kind: 'threshold', count: 10, threshold: 10 });
   });
 
-  it('unmounts at once on one Critical violation, which does not age out until reset', () => {
+  it('with severity escalation: one Critical violation unmounts at once and does not age out until reset', () => {
     const c = clock();
-    const t = new ViolationTracker({ now: c.now, windowMs: 1000 });
+    const t = new ViolationTracker({ now: c.now, windowMs: 1000, severityEscalation: true });
     const r = t.recordViolation(critical);
     expect(r.severity).toBe('Critical');
     expect(t.unmountReason()).toEqual({ kind: 'critical', record: r });
@@ -47,9 +63,9 @@ describe('ViolationTracker', () => {
     expect(t.shouldUnmount()).toBe(false);
   });
 
-  it('unmounts at 3 High within the window, not when they are spread wider', () => {
+  it('with severity escalation: 3 High within the window unmount, not when they are spread wider', () => {
     const c = clock();
-    const t = new ViolationTracker({ now: c.now, windowMs: 1000 });
+    const t = new ViolationTracker({ now: c.now, windowMs: 1000, severityEscalation: true });
     t.recordViolation(high);
     c.advance(600);
     t.recordViolation(high);
@@ -96,5 +112,9 @@ describe('ViolationTracker', () => {
     expect(() => new ViolationTracker({ maxViolations: 0 })).toThrow(/maxViolations/);
     expect(() => new ViolationTracker({ windowMs: -1 })).toThrow(/windowMs/);
     expect(() => new ViolationTracker({ highSeverityThreshold: 1.5 })).toThrow(/highSeverityThreshold/);
+    expect(() => new ViolationTracker(0)).toThrow(/maxViolations/);
+    expect(() => new ViolationTracker({ severityEscalation: 'yes' as unknown as boolean })).toThrow(
+      /severityEscalation/,
+    );
   });
 });

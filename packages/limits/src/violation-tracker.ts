@@ -1,27 +1,36 @@
 import {
-  DEFAULT_MAX_VIOLATIONS,
-  DEFAULT_VIOLATION_WINDOW_MS,
+  DEFAULT_VIOLATION_THRESHOLD,
+  PluginError,
   positiveInteger,
   type ViolationRecord,
   type ViolationType,
   violationSeverity,
 } from '@plugward/types';
 
-/** High-severity violations within the window that unmount a plugin. */
+/** High-severity violations that unmount a plugin when a host turns severity escalation on. */
 export const DEFAULT_HIGH_SEVERITY_THRESHOLD = 3;
 /** Records kept for inspection; older ones are dropped (the counters stay exact). */
 export const DEFAULT_MAX_RECORDS = 1000;
 
-/** Options of {@link ViolationTracker}. */
+/**
+ * Options of {@link ViolationTracker}. The defaults are the documented rule: `shouldUnmount` once the count of
+ * violations since the last `reset()` reaches {@link DEFAULT_VIOLATION_THRESHOLD} (10). A window and severity
+ * escalation are extensions a host turns on.
+ */
 export interface ViolationTrackerOptions {
-  /** Violations (any severity) within the window that unmount. Default {@link DEFAULT_MAX_VIOLATIONS} (10). */
+  /** Violations (any severity) that unmount. Default {@link DEFAULT_VIOLATION_THRESHOLD} (10). */
   maxViolations?: number;
   /**
-   * Sliding window in ms over which violations count. Default {@link DEFAULT_VIOLATION_WINDOW_MS} (60 s); `null`
-   * counts every violation since the last `reset()`.
+   * Count only violations within a sliding window of this many ms (`DEFAULT_VIOLATION_WINDOW_MS` is 60 s). Default
+   * `null`: every violation since the last `reset()` counts.
    */
   windowMs?: number | null;
-  /** High-severity violations within the window that unmount. Default 3. */
+  /**
+   * Severity escalation: one `Critical` violation (heap memory) unmounts at once, and
+   * {@link ViolationTrackerOptions.highSeverityThreshold} `High` ones (CPU time, hook timeout) do. Default false.
+   */
+  severityEscalation?: boolean;
+  /** `High` (or worse) violations that unmount under `severityEscalation`. Default 3. */
   highSeverityThreshold?: number;
   /** Records kept in memory. Default 1000. */
   maxRecords?: number;
@@ -36,14 +45,17 @@ export type UnmountReason =
   | { kind: 'threshold'; count: number; threshold: number };
 
 /**
- * Counts a plugin's resource violations and decides when it must go:
- * - one `Critical` violation (heap memory, OOM kill, crash) unmounts at once; it stays decisive until `reset()`;
- * - {@link DEFAULT_HIGH_SEVERITY_THRESHOLD} `High` ones (CPU time, hook timeout) within the window unmount;
- * - `maxViolations` of any severity within the window unmount.
+ * Counts a plugin's resource violations and decides when it must go (the Rust API reference's `ViolationTracker`):
+ * `shouldUnmount()` holds once `maxViolations` (default 10) violations were recorded since the last `reset()`.
+ * `new ViolationTracker(10)` takes the threshold as the reference does. Options a host may turn on:
+ * - `windowMs`: only violations within a sliding window count;
+ * - `severityEscalation`: one `Critical` violation unmounts at once (it stays decisive until `reset()`), and
+ *   `highSeverityThreshold` `High` ones do.
  */
 export class ViolationTracker {
   readonly maxViolations: number;
   readonly windowMs: number | null;
+  readonly severityEscalation: boolean;
   readonly highSeverityThreshold: number;
   readonly #maxRecords: number;
   readonly #now: () => number;
@@ -51,10 +63,20 @@ export class ViolationTracker {
   #critical: ViolationRecord | undefined;
   #total = 0;
 
-  constructor(options: ViolationTrackerOptions = {}) {
-    this.maxViolations = positiveInteger(options.maxViolations ?? DEFAULT_MAX_VIOLATIONS, 'maxViolations');
-    const w = options.windowMs === undefined ? DEFAULT_VIOLATION_WINDOW_MS : options.windowMs;
+  constructor(options: ViolationTrackerOptions | number = {}) {
+    if (typeof options === 'number') options = { maxViolations: options };
+    if (typeof options !== 'object' || options === null) {
+      throw new PluginError('InvalidArgument', 'ViolationTracker takes a threshold or an options object');
+    }
+    this.maxViolations = positiveInteger(options.maxViolations ?? DEFAULT_VIOLATION_THRESHOLD, 'maxViolations');
+    const w = options.windowMs ?? null;
     this.windowMs = w === null ? null : positiveInteger(w, 'windowMs');
+    if (options.severityEscalation !== undefined && typeof options.severityEscalation !== 'boolean') {
+      throw new PluginError('InvalidArgument', 'severityEscalation must be a boolean', {
+        details: { field: 'severityEscalation' },
+      });
+    }
+    this.severityEscalation = options.severityEscalation ?? false;
     this.highSeverityThreshold = positiveInteger(
       options.highSeverityThreshold ?? DEFAULT_HIGH_SEVERITY_THRESHOLD,
       'highSeverityThreshold',
@@ -63,7 +85,7 @@ export class ViolationTracker {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Records a violation (at `timestamp`, default now) and returns its record with its severity ({@link violationSeverity}). */
+  /** Records a violation (at `timestamp`, default now) and returns its record, with its `violationSeverity`. */
   recordViolation(violation: ViolationType, timestamp: number = this.#now()): ViolationRecord {
     const record: ViolationRecord = { violation, severity: violationSeverity(violation), timestamp };
     this.#records.push(record);
@@ -75,6 +97,7 @@ export class ViolationTracker {
 
   /** Violations within the window (all since `reset()` when there is no window). */
   violationCount(): number {
+    if (this.windowMs === null) return this.#total;
     this.#prune();
     return this.#records.length;
   }
@@ -108,15 +131,16 @@ export class ViolationTracker {
 
   /** Why the plugin must be unmounted now, or `undefined`. */
   unmountReason(): UnmountReason | undefined {
-    if (this.#critical) return { kind: 'critical', record: this.#critical };
-    this.#prune();
-    const high = this.#records.filter((r) => r.severity === 'High' || r.severity === 'Critical').length;
-    if (high >= this.highSeverityThreshold) {
-      return { kind: 'high-severity', count: high, threshold: this.highSeverityThreshold };
+    if (this.severityEscalation) {
+      if (this.#critical) return { kind: 'critical', record: this.#critical };
+      this.#prune();
+      const high = this.#records.filter((r) => r.severity === 'High' || r.severity === 'Critical').length;
+      if (high >= this.highSeverityThreshold) {
+        return { kind: 'high-severity', count: high, threshold: this.highSeverityThreshold };
+      }
     }
-    if (this.#records.length >= this.maxViolations) {
-      return { kind: 'threshold', count: this.#records.length, threshold: this.maxViolations };
-    }
+    const count = this.violationCount();
+    if (count >= this.maxViolations) return { kind: 'threshold', count, threshold: this.maxViolations };
     return undefined;
   }
 

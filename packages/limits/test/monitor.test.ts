@@ -87,11 +87,11 @@ describe('ResourceMonitor on real child processes', () => {
     expect(r.unmounts).toHaveLength(1);
   });
 
-  it('unmounts at once on HeapMemory (Critical) from a ~100 MiB allocation', async () => {
+  it('with severity escalation on, unmounts at once on HeapMemory (Critical) from a ~100 MiB allocation', async () => {
     const c = await child();
     await c.send({ cmd: 'alloc', bytes: 100 * MiB });
     const r = recorder();
-    const m = new ResourceMonitor(r.options);
+    const m = new ResourceMonitor({ ...r.options, tracker: { severityEscalation: true } });
     m.watch('mem', { kind: 'process', pid: c.pid }, { ...roomy, maxHeapBytes: 100 * MiB });
     await m.tick();
     expect(r.violations).toHaveLength(1);
@@ -124,7 +124,7 @@ describe('ResourceMonitor on real child processes', () => {
     }
   });
 
-  it('unmounts a CPU burner after 3 CpuTime (High) violations', async () => {
+  it('with severity escalation on, unmounts a CPU burner after 3 CpuTime (High) violations', async () => {
     const c = await child();
     await c.send({ cmd: 'burn' });
     const r = recorder();
@@ -135,6 +135,7 @@ describe('ResourceMonitor on real child processes', () => {
         intervalMs: 150,
         signal: ac.signal,
         keepAlive: true,
+        tracker: { severityEscalation: true, windowMs: 60_000 },
         onUnmount: (req) => resolve(req),
       });
       // 20 ms of CPU per ~150 ms interval: a spinning child far exceeds it even on busy shared cores.
@@ -152,7 +153,11 @@ describe('ResourceMonitor on real child processes', () => {
   it('with autoUnmount off, counts violations but never calls onUnmount', async () => {
     const c = await child();
     const r = recorder();
-    const m = new ResourceMonitor({ ...r.options, unmountBehavior: UnmountBehaviors.manual });
+    const m = new ResourceMonitor({
+      ...r.options,
+      tracker: { maxViolations: 2 },
+      unmountBehavior: UnmountBehaviors.manual,
+    });
     m.watch('x', { kind: 'process', pid: c.pid }, { ...roomy, maxHeapBytes: MiB });
     await m.tick();
     await m.tick();
@@ -245,6 +250,7 @@ describe('ResourceMonitor loop', () => {
       },
       onUnmount: () => Promise.reject(new Error('unmount callback')),
       onError: (_id, e) => errors.push(e.message),
+      tracker: { maxViolations: 1 },
     });
     m.watch(
       'x',
@@ -297,6 +303,7 @@ describe('ResourceMonitor loop', () => {
         if (id === 'steady') ticks++;
       },
       onUnmount: () => new Promise<void>(() => undefined), // never settles
+      tracker: { maxViolations: 1 },
     });
     const collect = async (): Promise<PluginMetrics> => {
       await sleep(30);
@@ -314,7 +321,7 @@ describe('ResourceMonitor loop', () => {
     m.start();
     await sleep(500);
     ac.abort();
-    // 'heavy' is unmounted (Critical) in the first tick, then ticks are ~instant: one loop makes ≈ 500 / 20 = 25 ticks
+    // 'heavy' is unmounted (threshold 1) in the first tick, then ticks are ~instant: one loop makes ≈ 500 / 20 = 25 ticks
     // (fewer on a loaded machine), two loops would make ≈ 50.
     expect(ticks).toBeGreaterThanOrEqual(8);
     expect(ticks).toBeLessThanOrEqual(32);

@@ -1,13 +1,43 @@
 /**
  * @plugward/registry — the PluginRegistry that ties Plugward together (discovery, trust, isolation tiers, lifecycle,
- * monitoring), and the one install for everything: it re-exports the whole stack.
+ * monitoring), and the one install for a host: it re-exports what a host uses of the stack (the types, security,
+ * hooks, context, loader, the sandbox backends, and the limits a host configures or reads); the collectors' parsers
+ * and the registry's own building blocks stay internal.
  * @packageDocumentation
  */
 
 export * from '@plugward/context';
 export * from '@plugward/hooks';
 export * from '@plugward/ipc';
-export * from '@plugward/limits';
+// Names more than one package exports: the registry's own answer wins.
+export {
+  type CollectOptions,
+  collectMetrics,
+  collectProcessMetrics,
+  DEFAULT_HIGH_SEVERITY_THRESHOLD,
+  DOCUMENTED_LIMIT_FIELDS,
+  detectViolations,
+  type LimitBound,
+  limitBounds,
+  MAX_UNMOUNT_DELAY_MS,
+  type MetricsTarget,
+  mergeLimits,
+  performUnmount,
+  ResourceLimits,
+  ResourceMonitor,
+  type ResourceMonitorOptions,
+  resolveUnmountBehavior,
+  type TickReport,
+  type UnmountOutcome,
+  type UnmountReason,
+  type UnmountRequest,
+  type UnmountSteps,
+  type ValidateLimitsOptions,
+  ViolationTracker,
+  type ViolationTrackerOptions,
+  validateLimits,
+  type WatchOptions,
+} from '@plugward/limits';
 export * from '@plugward/loader';
 export {
   checkLandlockSupport,
@@ -18,7 +48,6 @@ export {
   type LandlockSandboxOptions,
 } from '@plugward/sandbox-landlock';
 export * from '@plugward/sandbox-linux';
-// Names more than one package exports: the registry's own answer wins.
 export type { VerifiedArtifact } from '@plugward/security';
 export * from '@plugward/security';
 // The whole stack, so `@plugward/registry` is the one package a host needs.
@@ -34,23 +63,10 @@ export {
   type SandboxPreference,
   trialBwrap,
 } from './backend-choice.js';
-export {
-  type CodeDeclarations,
-  checkDeclarations,
-  type DeclarationCheck,
-  type DeclarationInput,
-  enforceDeclarations,
-} from './declarations.js';
-export { arbitrateName, type NameArbitration, type NameClaim, type ScanReport } from './discovery.js';
+export type { CodeDeclarations } from './declarations.js';
+export type { ScanReport } from './discovery.js';
 export type { RegistryEventName, RegistryEvents } from './events.js';
-export {
-  applicableGrant,
-  checkHookGrant,
-  DEFAULT_UNTRUSTED_MIN_PRIORITY,
-  decideGrants,
-  type GrantInput,
-  resolveGrantedPaths,
-} from './grant-policy.js';
+export { DEFAULT_UNTRUSTED_MIN_PRIORITY, decideGrants, type GrantInput } from './grant-policy.js';
 export {
   processTierMetrics,
   type SweepItem,
@@ -61,29 +77,11 @@ export {
   type TierMetricsOptions,
 } from './monitor.js';
 export { type Placement, type PlacementInput, placePlugin } from './placement.js';
-export {
-  DEFAULT_MAX_UNTRUSTED_HANDLERS,
-  type PluginRegistrarOptions,
-  pluginRegistrar,
-} from './plugin-registrar.js';
-export {
-  brokerQuota,
-  DEFAULT_HOOK_OUTPUT_BYTES,
-  defaultInitTimeoutMs,
-  hookCallTimeoutMs,
-  type PluginQuotaOptions,
-  protocolViolationOf,
-  quotaViolationOf,
-} from './quotas.js';
-export { type ReadDeclarationsOptions, readPluginDeclarations } from './read-declarations.js';
+export { DEFAULT_MAX_UNTRUSTED_HANDLERS } from './plugin-registrar.js';
+export { DEFAULT_HOOK_OUTPUT_BYTES, type PluginQuotaOptions } from './quotas.js';
 export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
+export { type ReadDeclarationsOptions, readPluginDeclarations } from './read-declarations.js';
 export { runtimeEntry } from './tiers/out-of-process.js';
-export {
-  DEFAULT_PLUGIN_OUTPUT_BUDGET,
-  type PluginOutputBudget,
-  readPluginOutput,
-} from './tiers/plugin-output.js';
-export { sandboxConfigFor } from './tiers/sandbox-config.js';
-export type { TierExit, TierHandle } from './tiers/tier.js';
+export { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget } from './tiers/plugin-output.js';
 /** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
 export const LAYER = 3;

@@ -1,10 +1,10 @@
 import fs from 'node:fs/promises';
 import {
   collectProcessMetrics,
-  EventLoopSlicer,
   loadSocketTable,
   type SocketTable,
   socketInodes,
+  sweep,
 } from '@plugward/limits';
 import type { IsolationTier, PluginMetrics, SandboxedProcess } from '@plugward/types';
 
@@ -65,52 +65,42 @@ export interface SweepReport {
 }
 
 /**
- * Reads every item once. The process and sandbox tiers read /proc and cgroup files synchronously (a few µs each,
- * cheaper than thread-pool reads): those run one after the other in slices of `sliceMs`, yielding to the event loop
- * between slices, so a sweep over hundreds of plugins never holds the loop for more than about one slice. Worker
- * readings are IPC round trips: they run concurrently meanwhile. Connections are counted only for plugins whose grant
- * makes them possible, and only when such a plugin holds more sockets than its limit; each network namespace's
- * socket table is then read once per sweep, asynchronously. In-process plugins have no process of their own to
- * measure and are not read (their hooks' time budgets are enforced per call).
+ * Reads every item once, on the limits package's `sweep` engine (the one `ResourceMonitor` ticks on too). The
+ * process and sandbox tiers read /proc and cgroup files synchronously (a few µs each, cheaper than thread-pool
+ * reads): those run one after the other in slices of `sliceMs`, yielding to the event loop between slices, so a sweep
+ * over hundreds of plugins never holds the loop for more than about one slice. Worker readings are IPC round trips:
+ * they run concurrently meanwhile. Connections are counted only for plugins whose grant makes them possible, and only
+ * when such a plugin holds more sockets than its limit; each network namespace's socket table is then read once per
+ * sweep, asynchronously. In-process plugins have no process of their own to measure and are not read (their hooks'
+ * time budgets are enforced per call; `getMetrics` gives their handlers' counts).
  */
 export async function sweepMetrics<T extends SweepItem>(
   items: readonly T[],
   options: SweepOptions<T>,
 ): Promise<SweepReport> {
-  const started = performance.now();
-  const slicer = new EventLoopSlicer(options.sliceMs);
-  const netCache = new Map<string, SocketTable>();
-  const report: SweepReport = { durationMs: 0, readings: 0, errors: 0, yields: 0, socketTables: 0 };
-  const read = async (item: T): Promise<void> => {
-    try {
-      const m = await item.metrics({
-        netCache,
-        connections: item.connections,
-        ...(item.connectionLimit === undefined ? {} : { connectionLimit: item.connectionLimit }),
-      });
-      report.readings++;
-      options.onReading(item, m);
-    } catch (e) {
-      report.errors++;
-      options.onError(item, e);
-    }
-  };
-  const concurrent: Promise<void>[] = [];
-  for (const item of items) {
-    if (options.signal?.aborted) break;
-    if (item.tier === 'in-process') continue;
-    if (item.tier === 'worker') {
-      concurrent.push(read(item));
-      continue;
-    }
-    await slicer.pause();
-    await read(item);
-  }
-  await Promise.all(concurrent);
-  report.durationMs = performance.now() - started;
-  report.yields = slicer.yields;
-  report.socketTables = netCache.size;
-  return report;
+  let readings = 0;
+  let errors = 0;
+  const run = await sweep(items, {
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.sliceMs === undefined ? {} : { sliceMs: options.sliceMs }),
+    mode: (item) =>
+      item.tier === 'in-process' ? 'skip' : item.tier === 'worker' ? 'concurrent' : 'sequential',
+    read: async (item, { netCache }) => {
+      try {
+        const m = await item.metrics({
+          netCache,
+          connections: item.connections,
+          ...(item.connectionLimit === undefined ? {} : { connectionLimit: item.connectionLimit }),
+        });
+        readings++;
+        options.onReading(item, m);
+      } catch (e) {
+        errors++;
+        options.onError(item, e);
+      }
+    },
+  });
+  return { ...run, readings, errors };
 }
 
 /**

@@ -59,7 +59,7 @@ export interface PluginQuotaOptions {
 export const DEFAULT_HOOK_OUTPUT_BYTES = 1024 * 1024;
 
 /**
- * The default budget of a whole hook call: four times the host's per-handler budget (`maxCpuTimeMs`), 20 s with the
+ * The default budget of a whole hook call: four times the host's per-handler budget (`maxCpuTimeMs`), 4 s with the
  * default limits — so a chain of many handlers, each within its own budget, still ends in bounded time.
  */
 export function hookCallTimeoutMs(hostLimits: ResourceLimits, options: PluginQuotaOptions = {}): number {
@@ -67,13 +67,13 @@ export function hookCallTimeoutMs(hostLimits: ResourceLimits, options: PluginQuo
 }
 
 /** Floor and ceiling of {@link defaultInitTimeoutMs}. */
-const INIT_TIMEOUT_MIN_MS = 1000;
+const INIT_TIMEOUT_MIN_MS = 5000;
 const INIT_TIMEOUT_MAX_MS = 30_000;
 
 /**
- * The default init budget: twice the plugin's per-call budget (`maxCpuTimeMs`), within 1–30 s — 10 s with the default
- * limits. Init may connect or warm caches, so it gets more than one call, but a spinning init no longer holds a load
- * for 30 s.
+ * The default init budget: twice the plugin's per-call budget (`maxCpuTimeMs`), within 5–30 s — 5 s with the default
+ * limits. Init may connect or warm caches, so it gets more than one call, and a loaded machine can take seconds to
+ * start a sandboxed runtime (hence the floor); but a spinning init no longer holds a load for 30 s.
  */
 export function defaultInitTimeoutMs(limits: ResourceLimits): number {
   return Math.min(INIT_TIMEOUT_MAX_MS, Math.max(INIT_TIMEOUT_MIN_MS, 2 * limits.maxCpuTimeMs));

@@ -92,6 +92,12 @@ export async function readPluginDeclarations(
       declared = d;
     },
   });
-  await handle.stop({ callShutdown: true, timeoutMs: 2000 });
+  try {
+    await handle.shutdown(2000);
+  } catch {
+    // The declarations were read; a failing shutdown of this throwaway load changes nothing.
+  } finally {
+    await handle.release(2000);
+  }
   return codeDeclarations(declared, options.name);
 }

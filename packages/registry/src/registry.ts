@@ -4,21 +4,23 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { PluginContext } from '@plugward/context';
 import { HookRegistry } from '@plugward/hooks';
-import { detectViolations, mergeLimits, ViolationTracker } from '@plugward/limits';
-import { PluginLoader } from '@plugward/loader';
 import {
-  FetchBroker,
-  type FetchBrokerOptions,
-  MIN_FILE_DESCRIPTORS,
-  RUNTIME_MEMORY_HEADROOM_BYTES,
-} from '@plugward/sandbox-linux';
+  detectViolations,
+  mergeLimits,
+  performUnmount,
+  resolveUnmountBehavior,
+  type UnmountOutcome,
+  ViolationTracker,
+  type ViolationTrackerOptions,
+} from '@plugward/limits';
+import { PluginLoader } from '@plugward/loader';
+import { FetchBroker, type FetchBrokerOptions } from '@plugward/sandbox-linux';
 import { type PluginSecurity, readManifest, type VerifiedArtifact } from '@plugward/security';
 import {
   type Awaitable,
   DEFAULT_MONITOR_INTERVAL_MS,
   DEFAULT_RESOURCE_LIMITS,
   DEFAULT_SECURITY_POLICY,
-  DEFAULT_UNMOUNT_BEHAVIOR,
   displayText,
   type FetchRequest,
   type FetchResponse,
@@ -30,7 +32,6 @@ import {
   isPluginError,
   isThenable,
   MANIFEST_SUFFIX,
-  MIN_THREADS_FOR_NODE,
   type NetworkTarget,
   PluginError,
   type PluginInfo,
@@ -43,6 +44,7 @@ import {
   toPluginError,
   type UnmountBehavior,
   type ViolationType,
+  withRuntimeAllowance,
 } from '@plugward/types';
 import { codeDeclarations, enforceDeclarations } from './declarations.js';
 import { arbitrateName, type ScanReport } from './discovery.js';
@@ -93,7 +95,16 @@ export interface PluginRegistryOptions {
   tierOverrides?: Readonly<Record<string, IsolationTier>>;
   /** The host's caps: a plugin may ask for less, never more. Default: DEFAULT_RESOURCE_LIMITS. */
   hostLimits?: ResourceLimits;
-  unmountBehavior?: UnmountBehavior;
+  /**
+   * The default unmount behaviour (validated; missing fields from DEFAULT_UNMOUNT_BEHAVIOR). Per plugin:
+   * `setUnmountBehavior(name, behavior)`.
+   */
+  unmountBehavior?: Partial<UnmountBehavior>;
+  /**
+   * The violation rule of every plugin's tracker. Default: the documented rule, unmount once 10 violations were
+   * recorded since the last reset. `windowMs` and `severityEscalation` turn the extensions on.
+   */
+  violations?: ViolationTrackerOptions;
   /**
    * Where plugin logs go (default: console.error with the plugin name). The plugin name, level and message may come
    * from the plugin: the default printer passes each through `displayText`; a custom printer should do the same.
@@ -121,6 +132,8 @@ interface Entry {
   idle?: () => void;
   /** The monitor's previous reading (CPU time is judged between two readings). */
   lastMetrics?: PluginMetrics;
+  /** An automatic unmount started by a violation, until it is done. */
+  unmounting?: Promise<void>;
   /** True from the start of its load until its unload starts: the only time its hook registrations are accepted. */
   registrationsOpen: boolean;
 }
@@ -154,7 +167,8 @@ export interface MonitorHandle {
 }
 
 /**
- * The plugin registry: discovery, trust, isolation tiers, lifecycle and monitoring.
+ * The plugin registry: discovery, trust, isolation tiers, lifecycle and monitoring (the Rust API reference's
+ * `PluginRegistry`).
  *
  * Concurrency: a second load of a name already loaded or loading fails with `AlreadyLoaded`; `unloadPlugin` during a
  * running hook lets that execution finish or fail with a PluginError, and later executions no longer see the plugin.
@@ -172,6 +186,11 @@ export class PluginRegistry {
   readonly #overrides: Readonly<Record<string, IsolationTier>>;
   readonly #hostLimits: ResourceLimits;
   #unmount: UnmountBehavior;
+  /** Per-plugin unmount behaviours, by plugin name (`setUnmountBehavior(name, b)`). */
+  readonly #unmountByName = new Map<string, UnmountBehavior>();
+  readonly #violationRules: ViolationTrackerOptions;
+  /** Aborted by close(): cuts the grace period of pending automatic unmounts short. */
+  readonly #closing = new AbortController();
   readonly #log: (plugin: string, level: string, message: string) => void;
   readonly #fetchBrokerOptions: Omit<FetchBrokerOptions, 'allowedTargets'>;
   readonly #grants: HostGrants;
@@ -181,10 +200,27 @@ export class PluginRegistry {
   /** Every loadPlugin call in progress, from its first line. */
   readonly #loading = new Set<Promise<string>>();
 
-  constructor(options: PluginRegistryOptions) {
-    if (!options || typeof options !== 'object' || !options.security) {
-      throw new PluginError('InvalidArgument', 'PluginRegistry needs { security } at least');
-    }
+  /** A registry from options; everything but `security` has a default. */
+  constructor(options: PluginRegistryOptions);
+  /**
+   * The Rust API reference's positional form: `new PluginRegistry(loader, context, hooks, security)`, with the other
+   * options after them.
+   */
+  constructor(
+    loader: PluginLoader,
+    context: PluginContext,
+    hooks: HookRegistry,
+    security: PluginSecurity,
+    options?: Omit<PluginRegistryOptions, 'loader' | 'context' | 'hooks' | 'security'>,
+  );
+  constructor(
+    first: PluginRegistryOptions | PluginLoader,
+    context?: PluginContext,
+    hooks?: HookRegistry,
+    security?: PluginSecurity,
+    rest?: Omit<PluginRegistryOptions, 'loader' | 'context' | 'hooks' | 'security'>,
+  ) {
+    const options = positionalOptions(first, context, hooks, security, rest);
     this.security = options.security;
     this.loader = options.loader ?? new PluginLoader(options.security);
     this.#hostLimits = options.hostLimits ?? { ...DEFAULT_RESOURCE_LIMITS };
@@ -199,7 +235,10 @@ export class PluginRegistry {
     this.#overrides = options.tierOverrides ?? {};
     this.#fetchBrokerOptions = options.fetchBroker ?? {};
     this.#grants = options.grants ?? {};
-    this.#unmount = { ...(options.unmountBehavior ?? DEFAULT_UNMOUNT_BEHAVIOR) };
+    this.#unmount = resolveUnmountBehavior(options.unmountBehavior ?? {});
+    // Validated once here (a bad rule fails the constructor, not the first load).
+    this.#violationRules = { ...options.violations };
+    new ViolationTracker(this.#violationRules);
     this.#log =
       options.log ??
       ((plugin, level, message) => {
@@ -275,8 +314,8 @@ export class PluginRegistry {
     }
     return {
       found: [...found].flatMap((n) => {
-        const info = this.getPluginInfo(n);
-        return info ? [info] : [];
+        const e = this.#entries.get(n);
+        return e ? [{ ...e.info }] : [];
       }),
       skipped,
     };
@@ -579,7 +618,7 @@ export class PluginRegistry {
       entry.alive = false;
       entry.registrationsOpen = false;
       this.hooks.unregisterAll(name);
-      if (entry.handle) await entry.handle.stop({ callShutdown: false, timeoutMs: 2000 });
+      if (entry.handle) await entry.handle.release(2000);
       entry.handle = undefined;
       this.context.releasePlugin(name);
       entry.info.status = err.code === 'UntrustedPlugin' ? 'Untrusted' : 'Failed';
@@ -664,7 +703,7 @@ export class PluginRegistry {
       } catch (e) {
         accepting = false;
         this.hooks.unregisterAll(name);
-        await handle.stop({ callShutdown: false, timeoutMs: 2000 });
+        await handle.release(2000);
         throw toPluginError(e, 'InitializationError', `plugin ${name} failed to initialise`, {
           plugin: name,
         });
@@ -806,15 +845,9 @@ export class PluginRegistry {
           oomKilled: exit.oomKilled,
           ...(pv ? { protocolViolation: pv.reason } : {}),
         });
-        this.#violation(
-          entry,
-          pv
-            ? { type: 'ProtocolViolation', reason: pv.reason }
-            : exit.oomKilled
-              ? { type: 'OutOfMemory', limit: entry.info.resourceLimits.maxHeapBytes }
-              : { type: 'Crash', signal: exit.signal, exitCode: exit.exitCode },
-          false,
-        );
+        // A crash or an OOM kill is a failure (the 'crashed' event, status Failed), not a counted violation; breaking
+        // the protocol is the plugin's own doing and is recorded.
+        if (pv) this.#violation(entry, { type: 'ProtocolViolation', reason: pv.reason }, false);
         this.#emit('unloaded', { name: entry.info.name, reason: 'crashed' });
       },
       () => {},
@@ -824,8 +857,10 @@ export class PluginRegistry {
   // ---- unloading ----------------------------------------------------------------------------------------------
 
   /**
-   * Unloads a plugin: removes its hooks (later executions no longer see it), waits for running calls into it
-   * (bounded), calls `shutdown`, releases the library/process. The plugin ends `Inactive`.
+   * Unloads a plugin by its unmount behaviour (`performUnmount`, the one unmount path): removes its hooks (later
+   * executions no longer see it), waits for running calls into it (up to `maxCleanupTimeMs`), calls `shutdown` when
+   * `callShutdownHook` holds, releases the library/process. An automatic unmount (`reason` `violations`) first waits
+   * `gracePeriodMs`, cut short by `close()`. The plugin ends `Inactive`.
    */
   async unloadPlugin(
     name: string,
@@ -840,32 +875,38 @@ export class PluginRegistry {
     if (!handle || entry.info.status !== 'Active') {
       throw new PluginError('NotFound', `plugin ${name} is not loaded`, { plugin: name });
     }
-    const work = (async () => {
-      entry.registrationsOpen = false;
-      this.hooks.unregisterAll(name);
-      const b = this.#unmount;
-      if (entry.inFlight > 0) {
-        await new Promise<void>((resolve) => {
-          entry.idle = resolve;
-          setTimeout(resolve, Math.max(b.maxCleanupTimeMs, 100)).unref();
-        });
-        entry.idle = undefined;
-      }
-      entry.alive = false;
-      entry.handle = undefined;
-      const err = await handle.stop({
-        callShutdown: b.callShutdownHook && (reason !== 'violations' || b.allowCleanup),
-        timeoutMs: Math.max(b.maxCleanupTimeMs, 100),
-      });
-      this.context.releasePlugin(name);
-      entry.info.status = 'Inactive';
-      entry.info.pid = undefined;
-      entry.info.error =
-        reason === 'violations'
-          ? 'unmounted after resource violations'
-          : err && displayText(err.message, MAX_ERROR_CHARS);
-      this.#emit('unloaded', { name, reason });
-    })();
+    const b = this.getUnmountBehavior(name);
+    const work = performUnmount(reason === 'violations' ? b : { ...b, gracePeriodMs: 0 }, {
+      signal: this.#closing.signal,
+      detach: async (deadlineMs) => {
+        entry.registrationsOpen = false;
+        this.hooks.unregisterAll(name);
+        if (entry.inFlight > 0) {
+          await new Promise<void>((resolve) => {
+            entry.idle = resolve;
+            setTimeout(resolve, Math.max(deadlineMs, 100)).unref();
+          });
+          entry.idle = undefined;
+        }
+        entry.alive = false;
+        entry.handle = undefined;
+      },
+      shutdown: () => handle.shutdown(Math.max(b.maxCleanupTimeMs, 100)),
+      // After a shutdown that went well the process may exit on its own; otherwise it is ended at once.
+      teardown: async (outcome) => {
+        const exitWaitMs = outcome.shutdown === 'ok' ? Math.max(b.maxCleanupTimeMs, 100) : 100;
+        const err = await handle.release(exitWaitMs);
+        this.context.releasePlugin(name);
+        entry.info.status = 'Inactive';
+        entry.info.pid = undefined;
+        entry.info.error =
+          reason === 'violations'
+            ? 'unmounted after resource violations'
+            : (shutdownProblem(outcome, b.maxCleanupTimeMs) ??
+              (err && displayText(err.message, MAX_ERROR_CHARS)));
+        this.#emit('unloaded', { name, reason });
+      },
+    }).then(() => undefined);
     entry.busy = work;
     try {
       await work;
@@ -888,7 +929,10 @@ export class PluginRegistry {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     for (const m of this.#monitors) m.abort();
+    // Automatic unmounts in their grace period end now (the signal cut it short), before everything else goes.
+    await Promise.all([...this.#entries.values()].map((e) => e.unmounting));
     await this.unloadAll('close');
   }
 
@@ -900,31 +944,35 @@ export class PluginRegistry {
 
   /** Every plugin the registry knows, in any state. */
   getAllPlugins(): PluginInfo[] {
-    return [...this.#entries.values()].map((e) => ({ ...e.info }));
+    return this.#select(() => true);
   }
-  /** Names of the Active plugins. */
-  listLoadedPlugins(): string[] {
-    return this.#select('Active').map((i) => i.name);
+  /** The Active plugins. */
+  listLoadedPlugins(): PluginInfo[] {
+    return this.#select(isActive);
   }
-  /** Discovered, trusted, not loaded. */
+  /**
+   * Trusted plugins that can be loaded now: discovered and not loaded (`Available`), or loaded before and unloaded
+   * (`Inactive`).
+   */
   getAvailablePlugins(): PluginInfo[] {
-    return this.#select('Available');
+    return this.#select(isAvailable);
   }
   /** Discovered but not trusted. */
   getUntrustedPlugins(): PluginInfo[] {
-    return this.#select('Untrusted');
+    return this.#select((i) => i.status === 'Untrusted');
   }
-  /** One plugin's info, or `undefined`. */
-  getPluginInfo(name: string): PluginInfo | undefined {
-    const e = this.#entries.get(name);
-    return e ? { ...e.info } : undefined;
+  /** One plugin's info; `NotFound` for a name the registry doesn't know. */
+  getPluginInfo(name: string): PluginInfo {
+    return { ...this.#mustGet(name).info };
   }
+  /** Whether `name` is Active. */
   isLoaded(name: string): boolean {
-    return this.#entries.get(name)?.info.status === 'Active';
+    const e = this.#entries.get(name);
+    return e !== undefined && isActive(e.info);
   }
   /** Number of Active plugins. */
   pluginCount(): number {
-    return this.#select('Active').length;
+    return this.#count(isActive);
   }
   /** Number of plugins known in any state. */
   totalPluginCount(): number {
@@ -937,59 +985,87 @@ export class PluginRegistry {
   getResourceLimits(name: string): ResourceLimits {
     return { ...this.#mustGet(name).info.resourceLimits };
   }
-  /** Records a violation; returns true when the plugin should be unmounted (and unmounts it under autoUnmount). */
-  recordViolation(name: string, violation: ViolationType): boolean {
-    return this.#violation(this.#mustGet(name), violation);
+  /**
+   * Records a violation; resolves to whether the plugin should be unmounted (its tracker's `shouldUnmount`). When
+   * that starts an automatic unmount (`autoUnmount` on, plugin Active), resolves after the unmount is done.
+   */
+  async recordViolation(name: string, violation: ViolationType): Promise<boolean> {
+    const entry = this.#mustGet(name);
+    const should = this.#violation(entry, violation);
+    await entry.unmounting;
+    return should;
   }
+  /** Violations counted by the plugin's tracker (since the last reset, or within the window when one is on). */
   getViolationCount(name: string): number {
     return this.#mustGet(name).tracker.violationCount();
   }
+  /** Forgets a plugin's violations. */
   resetViolations(name: string): void {
     this.#mustGet(name).tracker.reset();
   }
-  setUnmountBehavior(behavior: UnmountBehavior): void {
-    this.#unmount = { ...behavior };
+  /** Sets the default unmount behaviour (validated; missing fields from DEFAULT_UNMOUNT_BEHAVIOR). */
+  setUnmountBehavior(behavior: Partial<UnmountBehavior>): void;
+  /** Sets the unmount behaviour of one plugin, by name (validated); the default stays as it is for the others. */
+  setUnmountBehavior(name: string, behavior: Partial<UnmountBehavior>): void;
+  setUnmountBehavior(first: string | Partial<UnmountBehavior>, second?: Partial<UnmountBehavior>): void {
+    if (typeof first === 'string') {
+      if (first === '') throw new PluginError('InvalidArgument', 'plugin name must be a non-empty string');
+      if (second === undefined) {
+        throw new PluginError('InvalidArgument', `setUnmountBehavior(${first}, …) needs a behaviour`, {
+          plugin: first,
+        });
+      }
+      this.#unmountByName.set(first, resolveUnmountBehavior(second));
+      return;
+    }
+    this.#unmount = resolveUnmountBehavior(first);
   }
-  getUnmountBehavior(): UnmountBehavior {
-    return { ...this.#unmount };
+  /** The unmount behaviour of plugin `name` (its own, else the default), or the default without a name. */
+  getUnmountBehavior(name?: string): UnmountBehavior {
+    return { ...((name === undefined ? undefined : this.#unmountByName.get(name)) ?? this.#unmount) };
   }
 
   #violation(entry: Entry, violation: ViolationType, mayUnmount = true): boolean {
     entry.tracker.recordViolation(violation);
     const should = entry.tracker.shouldUnmount();
-    const willUnmount = mayUnmount && should && this.#unmount.autoUnmount && entry.info.status === 'Active';
-    if (this.#unmount.logViolations) {
-      this.#log(
-        entry.info.name,
-        'warn',
-        `violation ${JSON.stringify(violation)}${willUnmount ? ' → unmounting' : ''}`,
-      );
+    const name = entry.info.name;
+    const b = this.getUnmountBehavior(name);
+    const willUnmount =
+      mayUnmount && should && b.autoUnmount && entry.info.status === 'Active' && !entry.unmounting;
+    if (b.logViolations) {
+      this.#log(name, 'warn', `violation ${JSON.stringify(violation)}${willUnmount ? ' → unmounting' : ''}`);
     }
-    this.#emit('violation', {
-      name: entry.info.name,
-      violation,
-      count: entry.tracker.violationCount(),
-      willUnmount,
-    });
+    this.#emit('violation', { name, violation, count: entry.tracker.violationCount(), willUnmount });
     if (willUnmount) {
-      const name = entry.info.name;
-      const delay = this.#unmount.gracePeriodMs;
-      const go = () => {
-        this.unloadPlugin(name, 'violations').catch((e) =>
-          this.#log(name, 'error', `auto-unmount failed: ${(e as Error).message}`),
-        );
-      };
-      if (delay > 0) setTimeout(go, delay).unref();
-      else go();
+      const unmounting: Promise<void> = this.unloadPlugin(name, 'violations')
+        .catch((e: unknown) => this.#log(name, 'error', `auto-unmount failed: ${(e as Error).message}`))
+        .finally(() => {
+          if (entry.unmounting === unmounting) entry.unmounting = undefined;
+        });
+      entry.unmounting = unmounting;
     }
     return should;
   }
 
-  /** Reads one plugin's metrics from the collector of its tier. */
+  /**
+   * Reads one plugin's metrics from the collector of its tier, with its `name`, `violationCount` and `hookCalls`. In
+   * process, where no process of its own can be read, `cpuTimeMs` is the time its hook handlers held the host's thread
+   * (`source: 'hooks'`, from the hook registry's `handlerStats`).
+   */
   async getMetrics(name: string): Promise<PluginMetrics> {
     const entry = this.#mustGet(name);
-    if (!entry.handle) return { timestamp: Date.now(), source: 'host', exited: true };
-    return entry.handle.metrics();
+    const reading: PluginMetrics = entry.handle
+      ? await entry.handle.metrics()
+      : { timestamp: Date.now(), source: 'host', exited: true };
+    const stats = this.hooks.handlerStats(name);
+    const out: PluginMetrics = { ...reading, name, violationCount: entry.tracker.violationCount() };
+    if (stats) out.hookCalls = stats.calls;
+    if (entry.handle?.tier === 'in-process') {
+      out.source = 'hooks';
+      out.cpuTimeMs = stats?.timeMs ?? 0;
+      out.hookCalls = stats?.calls ?? 0;
+    }
+    return out;
   }
 
   /**
@@ -1016,7 +1092,7 @@ export class PluginRegistry {
             if (ctl.signal.aborted || e.info.status !== 'Active' || e.handle !== handle) return;
             const previous = e.lastMetrics;
             e.lastMetrics = m;
-            const judged = withRuntimeAllowance(e.info.resourceLimits, e.info.tier);
+            const judged = judgedLimits(e.info.resourceLimits, e.info.tier);
             for (const v of detectViolations(m, judged, previous)) this.#violation(e, v);
           },
           onError: ({ entry: e }, err) =>
@@ -1046,8 +1122,17 @@ export class PluginRegistry {
 
   // ---- internals ----------------------------------------------------------------------------------------------
 
-  #select(status: PluginInfo['status']): PluginInfo[] {
-    return [...this.#entries.values()].filter((e) => e.info.status === status).map((e) => ({ ...e.info }));
+  /** The one query over the entries: copies of the infos that match. */
+  #select(match: (info: PluginInfo) => boolean): PluginInfo[] {
+    const out: PluginInfo[] = [];
+    for (const e of this.#entries.values()) if (match(e.info)) out.push({ ...e.info });
+    return out;
+  }
+
+  #count(match: (info: PluginInfo) => boolean): number {
+    let n = 0;
+    for (const e of this.#entries.values()) if (match(e.info)) n++;
+    return n;
   }
 
   #mustGet(name: string): Entry {
@@ -1061,7 +1146,13 @@ export class PluginRegistry {
   }
 
   #newEntry(info: PluginInfo): Entry {
-    return { info, tracker: new ViolationTracker(), alive: false, inFlight: 0, registrationsOpen: false };
+    return {
+      info,
+      tracker: new ViolationTracker(this.#violationRules),
+      alive: false,
+      inFlight: 0,
+      registrationsOpen: false,
+    };
   }
 
   #infoFrom(
@@ -1087,6 +1178,45 @@ export class PluginRegistry {
   }
 }
 
+function isActive(info: PluginInfo): boolean {
+  return info.status === 'Active';
+}
+
+function isAvailable(info: PluginInfo): boolean {
+  return info.trustLevel === 'trusted' && (info.status === 'Available' || info.status === 'Inactive');
+}
+
+/** What went wrong with a plugin's shutdown, for `PluginInfo.error`. */
+function shutdownProblem(outcome: UnmountOutcome, maxCleanupTimeMs: number): string | undefined {
+  if (outcome.shutdown === 'timeout') return `shutdown took longer than ${maxCleanupTimeMs} ms`;
+  if (outcome.shutdown !== 'error') return undefined;
+  const e = outcome.shutdownError;
+  return displayText(e instanceof Error ? e.message : String(e), MAX_ERROR_CHARS);
+}
+
+/** The options of either constructor form. */
+function positionalOptions(
+  first: PluginRegistryOptions | PluginLoader,
+  context: PluginContext | undefined,
+  hooks: HookRegistry | undefined,
+  security: PluginSecurity | undefined,
+  rest: Omit<PluginRegistryOptions, 'loader' | 'context' | 'hooks' | 'security'> | undefined,
+): PluginRegistryOptions {
+  if (first instanceof PluginLoader) {
+    if (!(context instanceof PluginContext) || !(hooks instanceof HookRegistry) || !security) {
+      throw new PluginError(
+        'InvalidArgument',
+        'new PluginRegistry(loader, context, hooks, security) needs all four: a PluginLoader, a PluginContext, a HookRegistry and a PluginSecurity',
+      );
+    }
+    return { ...rest, loader: first, context, hooks, security };
+  }
+  if (!first || typeof first !== 'object' || !first.security) {
+    throw new PluginError('InvalidArgument', 'PluginRegistry needs { security } at least');
+  }
+  return first;
+}
+
 /** An Active entry as the monitor sweep reads it (connections counted only under a `full` network grant). */
 function monitoredPlugin(entry: Entry, handle: TierHandle): SweepItem & { entry: Entry; handle: TierHandle } {
   return {
@@ -1101,18 +1231,12 @@ function monitoredPlugin(entry: Entry, handle: TierHandle): SweepItem & { entry:
 }
 
 /**
- * At the process and sandbox tiers a reading covers the whole Node runtime around the plugin (≈ 96 MiB, ~16 threads,
- * ~30 fds before the plugin does anything): judge the plugin's limits on top of that allowance, the same allowance
- * its cgroup gets, so an idle plugin is never a violation.
+ * At the process and sandbox tiers a reading covers the whole Node runtime around the plugin: judge the plugin's
+ * limits on top of `RUNTIME_ALLOWANCE`, the same allowance its cgroup and rlimits get, so an idle plugin is never a
+ * violation.
  */
-function withRuntimeAllowance(limits: ResourceLimits, tier: IsolationTier | undefined): ResourceLimits {
-  if (tier !== 'process' && tier !== 'sandbox') return limits;
-  return {
-    ...limits,
-    maxHeapBytes: limits.maxHeapBytes + RUNTIME_MEMORY_HEADROOM_BYTES,
-    maxThreads: limits.maxThreads + MIN_THREADS_FOR_NODE,
-    maxFileDescriptors: limits.maxFileDescriptors + MIN_FILE_DESCRIPTORS,
-  };
+function judgedLimits(limits: ResourceLimits, tier: IsolationTier | undefined): ResourceLimits {
+  return tier === 'process' || tier === 'sandbox' ? withRuntimeAllowance(limits) : limits;
 }
 
 async function statOf(p: string): Promise<{ size: number; mtimeMs: number }> {

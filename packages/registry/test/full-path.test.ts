@@ -182,6 +182,8 @@ describe('full path', () => {
       sandbox,
       defaultTier: 'sandbox',
       unmountBehavior: FAST_UNMOUNT,
+      // The host turns severity escalation on: three High (CPU time) violations unmount.
+      violations: { severityEscalation: true, windowMs: 60_000 },
       log: () => {},
     });
     const events = record(registry);
@@ -197,13 +199,13 @@ describe('full path', () => {
     expect(m.memoryBytes).toBeGreaterThan(0);
 
     // A hand-recorded violation counts but does not unmount (one Low-severity violation).
-    expect(registry.recordViolation('path-js', { type: 'Threads', used: 99, limit: 10 })).toBe(false);
+    expect(await registry.recordViolation('path-js', { type: 'Threads', used: 99, limit: 10 })).toBe(false);
     expect(registry.getViolationCount('path-js')).toBe(1);
     registry.resetViolations('path-js');
     expect(registry.getViolationCount('path-js')).toBe(0);
 
-    // The plugin starts burning CPU outside any hook call; the monitor's cgroup readings catch it (High severity,
-    // three unmount).
+    // The plugin starts burning CPU outside any hook call; the monitor's cgroup readings catch it (High severity:
+    // with escalation on, three unmount).
     expect(dec.decode(await registry.hooks.execute('spin', new Uint8Array()))).toBe('spinning');
     // A 1 s interval: the spinner must burn > 150 ms (15% of a core) per reading, which it does even on a loaded
     // machine (at 400 ms it needed 37.5%, and a busy CI machine sometimes didn't give it that).
@@ -245,7 +247,9 @@ describe('full path', () => {
     quiet.stop();
     expect(events.violation).toHaveLength(0);
 
-    expect(registry.recordViolation('path-c', { type: 'FileDescriptors', used: 1, limit: 0 })).toBe(false);
+    expect(await registry.recordViolation('path-c', { type: 'FileDescriptors', used: 1, limit: 0 })).toBe(
+      false,
+    );
     await registry.hooks.execute('leak', new Uint8Array());
     const monitor = registry.startResourceMonitor(20);
     await until(() => events.unloaded.some((e) => e.name === 'path-c'), 15_000, 'auto-unmount');

@@ -121,7 +121,7 @@ export async function sandboxOrReason(): Promise<{ sandbox?: LinuxSandbox; reaso
 export const FAST_UNMOUNT: UnmountBehavior = {
   autoUnmount: true,
   gracePeriodMs: 0,
-  allowCleanup: false,
+  allowCleanup: true,
   maxCleanupTimeMs: 1000,
   logViolations: false,
   callShutdownHook: true,

@@ -119,7 +119,7 @@ describe('name shadowing (12.5): trust wins a name, whatever the file order', ()
   it('a name on the trust list is reserved even before its file was seen', async () => {
     await using registry = new PluginRegistry({ security, policy: { onlyTrusted: false }, log: () => {} });
     expect(await codeOf(registry.loadPlugin(files.evil!, 'untrusted'))).toBe('NameConflict');
-    expect(registry.getPluginInfo('alpha')).toBeUndefined();
+    expect(() => registry.getPluginInfo('alpha')).toThrow(expect.objectContaining({ code: 'NotFound' }));
     expect(registry.hooks.getHooks('who')).toHaveLength(0);
   });
 });

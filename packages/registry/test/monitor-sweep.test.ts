@@ -5,6 +5,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  DEFAULT_RESOURCE_LIMITS,
   PluginRegistry,
   type PluginSecurity,
   type RegistryEvents,
@@ -123,6 +124,8 @@ describe('the registry monitor sweep', () => {
     await using registry = new PluginRegistry({
       security,
       defaultTier: 'process',
+      // Its one allocating call may take longer than the default 1 s call budget on a loaded machine.
+      hostLimits: { ...DEFAULT_RESOURCE_LIMITS, maxCpuTimeMs: 5000 },
       unmountBehavior: FAST_UNMOUNT,
       log: () => {},
     });

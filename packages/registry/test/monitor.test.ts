@@ -88,6 +88,8 @@ describe('the monitor measures the plugin, not the host', () => {
         security,
         defaultTier: tier,
         unmountBehavior: FAST_UNMOUNT,
+        // Three readings over the budget are enough to show it is caught (the default threshold is 10).
+        violations: { maxViolations: 3 },
         log: () => {},
       });
       const violations: RegistryEvents['violation'][] = [];

@@ -25,10 +25,7 @@ import {
   validateUidRange,
 } from '@plugward/sandbox-common';
 import {
-  DEFAULT_MAX_FILE_DESCRIPTORS,
-  DEFAULT_MAX_HEAP_BYTES,
-  DEFAULT_MAX_THREADS,
-  MIN_THREADS_FOR_NODE,
+  DEFAULT_RESOURCE_LIMITS,
   PluginError,
   type PluginMetrics,
   parseProcStat,
@@ -38,14 +35,13 @@ import {
   type SandboxedProcess,
   type SandboxSpawnSpec,
   type SandboxSupportReport,
+  withRuntimeAllowance,
 } from '@plugward/types';
 import { MAX_KNOWN_LANDLOCK_ABI } from './landlock-abi.js';
 import { buildLaunchPlan } from './plan.js';
 import { findNoexecParent, mountScratch, type ScratchKind, unmountScratch } from './scratch.js';
 import { checkLandlockSupport, detectLandlockAbi, unavailableError } from './support.js';
 
-/** Memory beyond `maxHeapBytes` a Node process needs (code, stacks, buffers) when the limit is derived. */
-export const RUNTIME_MEMORY_HEADROOM_BYTES = 96 * 1024 * 1024;
 /** Default scratch size: 16 MiB. */
 export const DEFAULT_SCRATCH_BYTES = 16 * 1024 * 1024;
 const CPU_PERIOD_US = 100_000;
@@ -283,11 +279,12 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
       }
     }
     const limits = spec.limits;
-    const fdLimit = limits?.maxFileDescriptors ?? DEFAULT_MAX_FILE_DESCRIPTORS;
+    // The plugin's own budget plus the Node runtime's allowance (RUNTIME_ALLOWANCE), as the registry's monitor judges it.
+    const sized = withRuntimeAllowance(limits ?? DEFAULT_RESOURCE_LIMITS);
+    const fdLimit = sized.maxFileDescriptors;
     const cg = config.cgroup ?? {};
-    const memoryBytes =
-      cg.memoryBytes ?? (limits?.maxHeapBytes ?? DEFAULT_MAX_HEAP_BYTES) + RUNTIME_MEMORY_HEADROOM_BYTES;
-    const pidsMax = cg.pidsMax ?? MIN_THREADS_FOR_NODE + (limits?.maxThreads ?? DEFAULT_MAX_THREADS);
+    const memoryBytes = cg.memoryBytes ?? sized.maxHeapBytes;
+    const pidsMax = cg.pidsMax ?? sized.maxThreads;
     for (const p of spec.readOnlyPaths) {
       if (typeof p !== 'string' || !path.isAbsolute(p) || path.resolve('/', p) === '/') {
         throw new PluginError(

@@ -321,7 +321,8 @@ await done({
         sandbox: { stdio: 'pipe' },
       },
     );
-    expect(r.report.nofile).toBe('64 64');
+    // maxFileDescriptors plus the runtime's allowance (RUNTIME_ALLOWANCE.fileDescriptors = 32).
+    expect(r.report.nofile).toBe('96 96');
     expect(r.report.fsize).toBe(`${2 << 20} ${2 << 20}`);
     expect(r.report.core).toBe('0 0');
     expect(r.report.fdErr).toBe('EMFILE');

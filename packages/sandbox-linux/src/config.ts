@@ -1,7 +1,10 @@
-import type { SandboxConfig } from '@plugward/types';
+import { RUNTIME_ALLOWANCE, type SandboxConfig } from '@plugward/types';
 
-/** Memory beyond `maxHeapBytes` a Node process needs (code, stacks, buffers) when the cgroup limit is derived. */
-export const RUNTIME_MEMORY_HEADROOM_BYTES = 96 * 1024 * 1024;
+/**
+ * Memory beyond `maxHeapBytes` a Node process needs (code, stacks, buffers) when the cgroup limit is derived: the
+ * `RUNTIME_ALLOWANCE` of @plugward/types.
+ */
+export const RUNTIME_MEMORY_HEADROOM_BYTES = RUNTIME_ALLOWANCE.heapBytes;
 
 /** Default size of the sandbox's private `/tmp`: 16 MiB. */
 export const DEFAULT_TMPFS_BYTES = 16 * 1024 * 1024;
@@ -9,8 +12,11 @@ export const DEFAULT_TMPFS_BYTES = 16 * 1024 * 1024;
 /** CPU period of the sandbox's cgroup when the config gives none, microseconds (the kernel default). */
 export const DEFAULT_CPU_PERIOD_US = 100_000;
 
-/** Fewest file descriptors a sandboxed Node process is allowed (Node, libuv and bwrap use ~20 at start). */
-export const MIN_FILE_DESCRIPTORS = 32;
+/**
+ * Fewest file descriptors a sandboxed Node process is allowed (Node, libuv and bwrap use ~20 at start): the
+ * `RUNTIME_ALLOWANCE` of @plugward/types.
+ */
+export const MIN_FILE_DESCRIPTORS = RUNTIME_ALLOWANCE.fileDescriptors;
 
 /**
  * The default sandbox: every namespace (a user namespace even as root: without one bwrap leaves the capability

@@ -26,10 +26,7 @@ import {
   validateUidRange,
 } from '@plugward/sandbox-common';
 import {
-  DEFAULT_MAX_FILE_DESCRIPTORS,
-  DEFAULT_MAX_HEAP_BYTES,
-  DEFAULT_MAX_THREADS,
-  MIN_THREADS_FOR_NODE,
+  DEFAULT_RESOURCE_LIMITS,
   PluginError,
   type PluginMetrics,
   type SandboxBackend,
@@ -38,9 +35,10 @@ import {
   type SandboxedProcess,
   type SandboxSpawnSpec,
   type SandboxSupportReport,
+  withRuntimeAllowance,
 } from '@plugward/types';
 import { type BwrapInfo, buildBwrapArgs, bwrapCommand, findBwrap } from './bubblewrap.js';
-import { DEFAULT_CPU_PERIOD_US, MIN_FILE_DESCRIPTORS, RUNTIME_MEMORY_HEADROOM_BYTES } from './config.js';
+import { DEFAULT_CPU_PERIOD_US, MIN_FILE_DESCRIPTORS } from './config.js';
 import { closeInheritedDescriptorsOnExec } from './fd-hygiene.js';
 import {
   assertOthersCanRead,
@@ -216,15 +214,16 @@ function findLockdownPaths(): { entry: string; paths: string[] } {
 
 function resolveLimits(spec: SandboxSpawnSpec, cpus: number): CgroupLimits {
   const c = spec.config.cgroup ?? {};
-  const l = spec.limits;
+  // The plugin's own budget plus the Node runtime's allowance (RUNTIME_ALLOWANCE), as the registry's monitor judges it.
+  const l = withRuntimeAllowance(spec.limits ?? DEFAULT_RESOURCE_LIMITS);
   const period = c.cpuPeriodUs ?? DEFAULT_CPU_PERIOD_US;
   return {
     // Never unlimited: absent fields come from the plugin's limits, else from the defaults.
-    memoryBytes: c.memoryBytes ?? (l?.maxHeapBytes ?? DEFAULT_MAX_HEAP_BYTES) + RUNTIME_MEMORY_HEADROOM_BYTES,
+    memoryBytes: c.memoryBytes ?? l.maxHeapBytes,
     swapBytes: c.swapBytes ?? 0,
     cpuQuotaUs: c.cpuQuotaUs ?? Math.max(1000, Math.round(cpus * period)),
     cpuPeriodUs: period,
-    pidsMax: c.pidsMax ?? MIN_THREADS_FOR_NODE + (l?.maxThreads ?? DEFAULT_MAX_THREADS),
+    pidsMax: c.pidsMax ?? l.maxThreads,
     ioWeight: c.ioWeight,
   };
 }
@@ -309,7 +308,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
   async spawn(spec: SandboxSpawnSpec): Promise<LinuxSandboxedProcess> {
     const { config } = spec;
     const bwrap = this.#preflight(config);
-    const fdLimit = spec.limits?.maxFileDescriptors ?? DEFAULT_MAX_FILE_DESCRIPTORS;
+    const fdLimit = withRuntimeAllowance(spec.limits ?? DEFAULT_RESOURCE_LIMITS).maxFileDescriptors;
     if (!Number.isSafeInteger(fdLimit) || fdLimit < MIN_FILE_DESCRIPTORS) {
       throw new PluginError(
         'InvalidResourceLimits',

@@ -136,7 +136,7 @@ describe('small helpers', () => {
     expect(violationSeverity({ type: 'Threads', used: 2, limit: 1 })).toBe('Low');
   });
   it('defaults', () => {
-    expect(DEFAULT_RESOURCE_LIMITS.maxHeapBytes).toBe(512 * 1024 * 1024);
+    expect(DEFAULT_RESOURCE_LIMITS.maxHeapBytes).toBe(50 * 1024 * 1024);
     expect(Object.isFrozen(DEFAULT_RESOURCE_LIMITS)).toBe(true);
     expect(needsOutOfProcessGrants(MINIMAL_REQUIREMENTS)).toBe(false);
     expect(needsOutOfProcessGrants({ ...MINIMAL_REQUIREMENTS, network: { mode: 'full' } })).toBe(true);

@@ -137,7 +137,7 @@ export const run: Command = {
       }
       if (allowUntrusted) for (const p of registry.getUntrustedPlugins()) sayGrants(p, say);
       for (const name of Object.keys(grants.plugins ?? {})) {
-        if (!registry.getPluginInfo(name))
+        if (!registry.getAllPlugins().some((p) => p.name === name))
           say(`warning: --grant names ${displayText(name)}, which is not in ${displayText(dir)}`);
       }
       const candidates = [

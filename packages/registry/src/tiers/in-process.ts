@@ -14,12 +14,12 @@ export function inProcessHandle(instance: PluginInstance): TierHandle {
     async metrics(): Promise<PluginMetrics> {
       return { timestamp: Date.now(), source: 'host' };
     },
-    async stop({ callShutdown, timeoutMs }) {
-      const err = callShutdown
-        ? await settleWithin(() => instance.shutdown(), timeoutMs, `${instance.name} shutdown`)
-        : undefined;
-      const unloadErr = await settleWithin(() => instance.unload(), timeoutMs, `${instance.name} unload`);
-      return err ?? unloadErr;
+    async shutdown() {
+      await instance.shutdown();
+    },
+    // Nothing to wait for in process: the library's unload is bounded on its own.
+    release() {
+      return settleWithin(() => instance.unload(), 2000, `${instance.name} unload`);
     },
   };
 }

@@ -475,21 +475,23 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     pid: s.pid,
     exited,
     metrics: (options) => s.metrics(client, options),
-    async stop({ callShutdown, timeoutMs }) {
+    async shutdown(timeoutMs) {
       stopping = true;
       // The plugin is going: nothing more to keep current (and no writes during its shutdown echo back to it).
       unwatch();
-      const err = callShutdown
-        ? await settleWithin(() => client.shutdown({ timeoutMs }), timeoutMs, `${name} shutdown`)
-        : undefined;
+      await client.shutdown({ timeoutMs });
+    },
+    async release(exitWaitMs) {
+      stopping = true;
+      unwatch();
       // Whatever the plugin did, its process ends here.
       const gone = client.exited.then(() => undefined);
-      const waited = await settleWithin(() => gone, err ? 100 : Math.min(timeoutMs, 2000), `${name} exit`);
+      const waited = await settleWithin(() => gone, Math.min(exitWaitMs, 2000), `${name} exit`);
       if (waited) s.kill();
-      await settleWithin(() => gone, 5000, `${name} kill`);
+      const killed = await settleWithin(() => gone, 5000, `${name} kill`);
       await client.close().catch(() => {});
       await cleanup();
-      return err;
+      return killed;
     },
   };
 }

@@ -1,20 +1,16 @@
-import {
-  DEFAULT_TMPFS_BYTES,
-  defaultSandboxConfig,
-  RUNTIME_MEMORY_HEADROOM_BYTES,
-} from '@plugward/sandbox-linux';
+import { DEFAULT_TMPFS_BYTES, defaultSandboxConfig } from '@plugward/sandbox-linux';
 import {
   type BindMount,
-  MIN_THREADS_FOR_NODE,
   type PluginRequirements,
   type ResourceLimits,
   type SandboxConfig,
+  withRuntimeAllowance,
 } from '@plugward/types';
 
 /**
  * The sandbox of one plugin, from what it declared and its (host-capped) limits: the strict default of
  * @plugward/sandbox-linux, plus exactly the filesystem and network grants the plugin asked for, and a cgroup sized
- * from its memory and thread limits.
+ * from its memory and thread limits plus the runtime allowance (`withRuntimeAllowance`).
  */
 export function sandboxConfigFor(req: PluginRequirements, limits: ResourceLimits): SandboxConfig {
   const fsReq = req.filesystem;
@@ -26,6 +22,7 @@ export function sandboxConfigFor(req: PluginRequirements, limits: ResourceLimits
           mode: fsReq.mode === 'readWrite' ? ('rw' as const) : ('ro' as const),
         }));
   const base = defaultSandboxConfig();
+  const sized = withRuntimeAllowance(limits);
   return defaultSandboxConfig({
     // Full network means the host's network namespace (bwrap refuses `full` with a private one); isolated and
     // restricted (brokered fetch) keep their own empty namespace.
@@ -33,9 +30,9 @@ export function sandboxConfigFor(req: PluginRequirements, limits: ResourceLimits
     filesystem: { binds, tmpfsBytes: DEFAULT_TMPFS_BYTES, maskPaths: [] },
     network: req.network,
     cgroup: {
-      memoryBytes: limits.maxHeapBytes + RUNTIME_MEMORY_HEADROOM_BYTES,
+      memoryBytes: sized.maxHeapBytes,
       swapBytes: 0,
-      pidsMax: MIN_THREADS_FOR_NODE + limits.maxThreads,
+      pidsMax: sized.maxThreads,
     },
   });
 }

@@ -22,10 +22,15 @@ export interface TierHandle {
   /** One reading; `options` carries a monitor sweep's shared state (see `sweepMetrics`). */
   metrics(options?: TierMetricsOptions): Promise<PluginMetrics>;
   /**
-   * Stops the plugin: calls its `shutdown` when `callShutdown` (bounded by `timeoutMs`), then releases it (unloads the
-   * library, ends the process). Never throws; returns the shutdown error, if any, for the record.
+   * The plugin's own `shutdown`; rejects with its error. The caller bounds it (`performUnmount`, `maxCleanupTimeMs`)
+   * and always calls {@link TierHandle.release} after it.
    */
-  stop(options: { callShutdown: boolean; timeoutMs: number }): Promise<Error | undefined>;
+  shutdown(timeoutMs: number): Promise<void>;
+  /**
+   * Releases the plugin (unloads the library; ends the process, after letting it exit on its own for up to
+   * `exitWaitMs`) and removes its private copy. Never throws; returns an error for the record.
+   */
+  release(exitWaitMs: number): Promise<Error | undefined>;
 }
 
 /** Runs `work` with a time limit; resolves to the error (or a timeout error) instead of throwing. */

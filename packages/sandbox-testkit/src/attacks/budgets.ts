@@ -58,7 +58,7 @@ export const budgetAttacks: readonly AttackDefinition[] = [
       const worst = Math.max(...times);
       return {
         escaped: worst > CALL_BUDGET_MS + slack,
-        evidence: `two host calls took ${times.join(' and ')} ms against a ${CALL_BUDGET_MS} ms per-call budget (answers ${outs.map((o) => JSON.stringify(o)).join(', ')}; ${skipped.length} handler failure(s)${skipped.length ? `: ${[...new Set(skipped)].join(', ')}` : ''}); plugin ${registry.getPluginInfo(name)?.status}`,
+        evidence: `two host calls took ${times.join(' and ')} ms against a ${CALL_BUDGET_MS} ms per-call budget (answers ${outs.map((o) => JSON.stringify(o)).join(', ')}; ${skipped.length} handler failure(s)${skipped.length ? `: ${[...new Set(skipped)].join(', ')}` : ''}); plugin ${registry.getAllPlugins().find((p) => p.name === name)?.status}`,
       };
     },
   },
@@ -92,7 +92,7 @@ export const budgetAttacks: readonly AttackDefinition[] = [
       const limit = 20_000;
       return {
         escaped: count > limit,
-        evidence: `the host's log sink got ${count} stdout lines from the plugin (bound ${limit}); plugin ${registry.getPluginInfo(name)?.status}`,
+        evidence: `the host's log sink got ${count} stdout lines from the plugin (bound ${limit}); plugin ${registry.getAllPlugins().find((p) => p.name === name)?.status}`,
       };
     },
   },
@@ -123,7 +123,7 @@ export const budgetAttacks: readonly AttackDefinition[] = [
       // The default cleanup budget is 5 s, then 2 s for the exit and 5 s for the kill.
       return {
         escaped: ms > 15_000 || alive > 0,
-        evidence: `unloadPlugin ${outcome} after ${ms} ms; ${alive} plugin process(es) alive then; status ${registry.getPluginInfo(name)?.status}`,
+        evidence: `unloadPlugin ${outcome} after ${ms} ms; ${alive} plugin process(es) alive then; status ${registry.getAllPlugins().find((p) => p.name === name)?.status}`,
       };
     },
   },

@@ -194,7 +194,7 @@ await sleep(400);`,
       // the hook budget kills the plugin is the deadlock this attack is about.
       return {
         escaped: ok < 200,
-        evidence: `200 queued calls settled in ${ms} ms: ${ok} answered${ok < 200 ? ` (the last at ${Math.round(lastAnswer - t0)} ms, then none), ${200 - ok} failed (first: ${firstError})` : ''}; plugin ${registry.getPluginInfo(name)?.status}`,
+        evidence: `200 queued calls settled in ${ms} ms: ${ok} answered${ok < 200 ? ` (the last at ${Math.round(lastAnswer - t0)} ms, then none), ${200 - ok} failed (first: ${firstError})` : ''}; plugin ${registry.getAllPlugins().find((p) => p.name === name)?.status}`,
       };
     },
   },

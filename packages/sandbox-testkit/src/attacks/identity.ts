@@ -82,7 +82,7 @@ report('uidmap', attempt(() => fs.readFileSync('/proc/self/uid_map', 'utf8').tri
       if (!load.loaded) return refusedAtLoad(load);
       if (reports.uid === undefined) return noReport('its uid', reports);
       const outside = pluginHostUids(
-        scene.registry.getPluginInfo(name)?.pid,
+        scene.registry.getAllPlugins().find((p) => p.name === name)?.pid,
         Number(reports.uid),
         reports.uidmap,
       );
@@ -117,7 +117,7 @@ report('uidmap', attempt(() => fs.readFileSync('/proc/self/uid_map', 'utf8').tri
         if (reports.uid === undefined) return noReport('its uid', reports);
         const name = scene.pluginName(tag);
         const o = pluginHostUids(
-          scene.registry.getPluginInfo(name)?.pid,
+          scene.registry.getAllPlugins().find((p) => p.name === name)?.pid,
           Number(reports.uid),
           reports.uidmap,
         );

@@ -29,7 +29,7 @@ async function shadowing(scene: Scene, untrustedFirst: boolean): Promise<GoalVer
   });
   await scene.jsFile(victimSource(name, 'impostor', hook), name, { subdir: 'scan', file: impostorFile });
   const registry = await scene.start({ scan: 'scan' });
-  const discovered = registry.getPluginInfo(name);
+  const discovered = registry.getAllPlugins().find((p) => p.name === name);
   let loadError = '';
   try {
     await registry.loadPluginByName(name);
@@ -42,7 +42,7 @@ async function shadowing(scene: Scene, untrustedFirst: boolean): Promise<GoalVer
   } catch (e) {
     answer = `ERR:${(e as Error).message.slice(0, 60)}`;
   }
-  const info = registry.getPluginInfo(name);
+  const info = registry.getAllPlugins().find((p) => p.name === name);
   const escaped =
     answer === 'impostor' || discovered?.trustLevel !== 'trusted' || info?.trustLevel !== 'trusted';
   return {
@@ -78,15 +78,15 @@ setTimeout(() => { try { fs.writeSync(3, Buffer.from(${bytes})); } catch (e) { r
       );
       if (!load.loaded) return refusedAtLoad(load);
       const deadline = Date.now() + waitMs;
-      let status = registry.getPluginInfo(name)?.status;
+      let status = registry.getAllPlugins().find((p) => p.name === name)?.status;
       let procs = processesMatching(scene.nonce);
       while (Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 100));
-        status = registry.getPluginInfo(name)?.status;
+        status = registry.getAllPlugins().find((p) => p.name === name)?.status;
         procs = processesMatching(scene.nonce);
         if (status === 'Failed' && procs.length === 0) break;
       }
-      const error = registry.getPluginInfo(name)?.error ?? '';
+      const error = registry.getAllPlugins().find((p) => p.name === name)?.error ?? '';
       return {
         escaped: status !== 'Failed' || procs.length > 0,
         evidence: `${(waitMs / 1000).toFixed(0)} s after the bad frame: status ${status}${error ? ` (${error.slice(0, 60)})` : ''}, ${procs.length} plugin process(es) alive`,
@@ -142,7 +142,7 @@ export const lifecycleAttacks: readonly AttackDefinition[] = [
       } catch (e) {
         answer = `ERR:${(e as Error).message.slice(0, 60)}`;
       }
-      const info = registry.getPluginInfo(name);
+      const info = registry.getAllPlugins().find((p) => p.name === name);
       return {
         escaped: direct.loaded || answer === 'impostor' || info?.trustLevel !== 'trusted',
         evidence: `the impostor's load ${direct.loaded ? 'succeeded' : `was refused (${direct.error.code})`}; then loadPluginByName ${byName}; ${name} is ${info?.trustLevel}/${info?.status}; the hook answered "${answer}"`,

@@ -1,0 +1,63 @@
+import { EventLoopSlicer } from './event-loop-slicer.js';
+import type { SocketTable } from './proc-net.js';
+
+/** How one item of a sweep is read: one after the other in slices, concurrently meanwhile, or not at all. */
+export type SweepMode = 'sequential' | 'concurrent' | 'skip';
+
+/** What the reads of one sweep share: each network namespace's socket table, read once. */
+export interface SweepContext {
+  readonly netCache: Map<string, SocketTable>;
+}
+
+/** Options of {@link sweep}. */
+export interface SweepRunOptions<T> {
+  /** Stops the sweep between two items. */
+  signal?: AbortSignal;
+  /** Longest run of synchronous reads between two yields to the event loop, ms. Default 0.5. */
+  sliceMs?: number;
+  /** How `item` is read. */
+  mode: (item: T) => SweepMode;
+  /** Reads one item; reports its own outcome (a rejection is the caller's bug and fails the sweep). */
+  read: (item: T, context: SweepContext) => Promise<void>;
+}
+
+/** What one sweep did. */
+export interface SweepRun {
+  /** Wall time from start to the last reading, ms. */
+  durationMs: number;
+  /** Times the sweep yielded to the event loop. */
+  yields: number;
+  /** Network namespaces whose socket table was read. */
+  socketTables: number;
+}
+
+/**
+ * The one sweep engine of Plugward's monitors (`ResourceMonitor` ticks and the registry's `startResourceMonitor`):
+ * `sequential` items (synchronous /proc and cgroup reads of a few µs each, cheaper than thread-pool reads) run one
+ * after the other in slices of `sliceMs`, yielding to the event loop between slices, so a sweep over hundreds of
+ * targets never holds the loop for more than about one slice; `concurrent` items (IPC round trips, asynchronous reads)
+ * run meanwhile; the reads share one socket table per network namespace.
+ */
+export async function sweep<T>(items: Iterable<T>, options: SweepRunOptions<T>): Promise<SweepRun> {
+  const started = performance.now();
+  const slicer = new EventLoopSlicer(options.sliceMs);
+  const context: SweepContext = { netCache: new Map<string, SocketTable>() };
+  const concurrent: Promise<void>[] = [];
+  for (const item of items) {
+    if (options.signal?.aborted) break;
+    const mode = options.mode(item);
+    if (mode === 'skip') continue;
+    if (mode === 'concurrent') {
+      concurrent.push(options.read(item, context));
+      continue;
+    }
+    await slicer.pause();
+    await options.read(item, context);
+  }
+  await Promise.all(concurrent);
+  return {
+    durationMs: performance.now() - started,
+    yields: slicer.yields,
+    socketTables: context.netCache.size,
+  };
+}
