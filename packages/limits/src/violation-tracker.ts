@@ -68,7 +68,10 @@ export class ViolationTracker {
     if (typeof options !== 'object' || options === null) {
       throw new PluginError('InvalidArgument', 'ViolationTracker takes a threshold or an options object');
     }
-    this.maxViolations = positiveInteger(options.maxViolations ?? DEFAULT_VIOLATION_THRESHOLD, 'maxViolations');
+    this.maxViolations = positiveInteger(
+      options.maxViolations ?? DEFAULT_VIOLATION_THRESHOLD,
+      'maxViolations',
+    );
     const w = options.windowMs ?? null;
     this.windowMs = w === null ? null : positiveInteger(w, 'windowMs');
     if (options.severityEscalation !== undefined && typeof options.severityEscalation !== 'boolean') {

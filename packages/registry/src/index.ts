@@ -79,8 +79,8 @@ export {
 export { type Placement, type PlacementInput, placePlugin } from './placement.js';
 export { DEFAULT_MAX_UNTRUSTED_HANDLERS } from './plugin-registrar.js';
 export { DEFAULT_HOOK_OUTPUT_BYTES, type PluginQuotaOptions } from './quotas.js';
-export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
 export { type ReadDeclarationsOptions, readPluginDeclarations } from './read-declarations.js';
+export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
 export { runtimeEntry } from './tiers/out-of-process.js';
 export { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget } from './tiers/plugin-output.js';
 /** Layer of this package in the Plugward dependency direction (docs/architecture.md). */

@@ -89,6 +89,8 @@ function registry(tier: IsolationTier, logs: string[] = []): PluginRegistry {
     defaultTier: tier,
     ...(sandbox ? { sandbox } : {}),
     policy: { onlyTrusted: false },
+    // A host cap above the manifest's heap, so each of code, manifest and host can be the smallest in some field.
+    hostLimits: { ...DEFAULT_RESOURCE_LIMITS, maxHeapBytes: 256 * 1024 * 1024 },
     log: (_plugin, level, message) => logs.push(`${level} ${message}`),
   });
 }
