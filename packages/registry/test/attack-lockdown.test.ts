@@ -131,6 +131,36 @@ function leftovers(name: string): string[] {
   return out;
 }
 
+/**
+ * The memory, pids and CPU limits of the cgroups `pid` is in, read from the kernel (not from what the host meant to
+ * set): every one must be a plugward group with a real limit.
+ */
+function cgroupLimits(pid: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+    const [, controllers = '', where = ''] = line.split(':');
+    const read = (dir: string, file: string) => {
+      try {
+        return `${where}:${fs.readFileSync(path.join(dir, file), 'utf8').trim()}`;
+      } catch {
+        return undefined;
+      }
+    };
+    for (const c of controllers.split(',')) {
+      if (c === 'memory') out.memory = read(`/sys/fs/cgroup/memory${where}`, 'memory.limit_in_bytes') ?? '';
+      if (c === 'pids') out.pids = read(`/sys/fs/cgroup/pids${where}`, 'pids.max') ?? '';
+      if (c === 'cpu') out.cpu = read(`/sys/fs/cgroup/${controllers}${where}`, 'cpu.cfs_quota_us') ?? '';
+    }
+    if (controllers === '' && where !== '/') {
+      const dir = `/sys/fs/cgroup${where}`;
+      out.memory ??= read(dir, 'memory.max') ?? '';
+      out.pids ??= read(dir, 'pids.max') ?? '';
+      out.cpu ??= read(dir, 'cpu.max') ?? '';
+    }
+  }
+  return out;
+}
+
 const EPERM = 1;
 const EACCES = 13;
 const ENOSYS = 38;
@@ -161,6 +191,13 @@ describe('exec and fork at import time, strict sandbox', () => {
         await registry.loadPlugin(early, 'trusted');
         pid = registry.getPluginInfo('early')?.pid;
         expect(pid).toBeGreaterThan(0);
+        // Its process is in plugward cgroups with a memory, pids and CPU limit the kernel holds.
+        const limits = cgroupLimits(pid as number);
+        expect(limits.memory).toMatch(/\/plugward\/early-.*:\d+$/);
+        expect(Number(limits.memory?.split(':').at(-1))).toBeLessThan(2 ** 40);
+        expect(limits.pids).toMatch(/\/plugward\/early-.*:\d+$/);
+        expect(limits.cpu).toMatch(/\/plugward\/early-.*:\d+( \d+)?$/);
+        expect(limits.cpu).not.toMatch(/:(-1|max)/);
         const tries = JSON.parse(dec.decode(await registry.hooks.execute('early', enc.encode('')))) as Record<
           string,
           string
