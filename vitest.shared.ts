@@ -5,12 +5,18 @@ import { defineProject } from 'vitest/config';
 // Trust-list rollback floors written by tests go to a scratch directory, not the user's ~/.local/state.
 const stateDir = join(tmpdir(), `plugward-test-state-${process.pid}`);
 
-/** The vitest project of one package: unit tests beside the code, integration tests in test/. */
-export function packageProject(name: string, extra: { testTimeout?: number } = {}) {
+/**
+ * The vitest project of one package: unit tests beside the code, integration tests in test/. `typecheck: true` also
+ * type-checks its `src/**\/*.test-d.ts` files (`expectTypeOf` tests of its public generic types; one tsc run).
+ */
+export function packageProject(name: string, extra: { testTimeout?: number; typecheck?: boolean } = {}) {
   return defineProject({
     test: {
       name,
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+      ...(extra.typecheck === true
+        ? { typecheck: { enabled: true, include: ['src/**/*.test-d.ts'], tsconfig: './tsconfig.json' } }
+        : {}),
       testTimeout: extra.testTimeout ?? 30_000,
       hookTimeout: 60_000,
       env: { PLUGWARD_STATE_DIR: stateDir },

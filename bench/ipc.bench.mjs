@@ -5,18 +5,16 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { IpcChannel, PluginProcessClient, servePlugin } from '@plugward/ipc';
 import {
   decodeRequest,
   decodeResponse,
   encodeRequest,
   encodeResponse,
   FRAME_PAYLOAD_OFFSET,
-  IpcChannel,
-  PluginProcessClient,
   packValue,
-  servePlugin,
   unpackValue,
-} from '@plugward/ipc';
+} from '@plugward/ipc/wire';
 import { DEFAULT_RESOURCE_LIMITS, MINIMAL_REQUIREMENTS } from '@plugward/types';
 import { Packr } from 'msgpackr';
 import { writeReport } from './report.mjs';

@@ -1,4 +1,4 @@
-// Shared writer for bench results (DESIGN.md section 8).
+// Shared writer for bench results (bench/README.md describes the format).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Dependency-direction check (DESIGN.md section 1): a package may depend on, and import, only @plugward packages of a
-// strictly lower layer. Reads every packages/*/package.json ("plugward": { "layer": N }) and every import/require in
+// Dependency-direction check (docs/architecture.md, Layers): a package may depend on, and import, only @plugward
+// packages of a strictly lower layer. Reads every packages/*/package.json ("plugward": { "layer": N }) and every import/require in
 // its src/ (test files included: tests must not reach upward either). A package marked "portable": true (types,
 // hooks, context: they must run in browsers and workers) may not import a Node built-in outside its test files.
+// A declared @plugward dependency must be used: `dependencies`/`peerDependencies` by the shipped sources (src/,
+// tests excluded), `devDependencies` by any source or test; a declaration nothing imports is refused.
 import fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
@@ -63,14 +65,18 @@ export function checkLayers(root) {
     }
     const portable = info.pj.plugward?.portable === true;
     let portableSources = 0;
+    const usedByShipped = new Set();
+    const usedAnywhere = new Set();
     for (const file of walk(path.join(info.dir, 'src')).concat(walk(path.join(info.dir, 'test')))) {
       const text = fs.readFileSync(file, 'utf8');
+      const shipped =
+        file.startsWith(path.join(info.dir, 'src') + path.sep) && !/\.test(?:-d)?\.[cm]?[jt]sx?$/.test(file);
       for (const m of text.matchAll(IMPORT_RE)) {
+        usedAnywhere.add(m[1]);
+        if (shipped) usedByShipped.add(m[1]);
         const why = allowed(info, m[1]);
         if (why) problems.push(`${name}: ${path.relative(root, file)} imports ${m[1]} (${why})`);
       }
-      const shipped =
-        file.startsWith(path.join(info.dir, 'src') + path.sep) && !/\.test\.[cm]?[jt]sx?$/.test(file);
       if (!portable || !shipped) continue;
       portableSources++;
       for (const m of text.matchAll(ANY_IMPORT_RE)) {
@@ -79,6 +85,15 @@ export function checkLayers(root) {
             `${name}: ${path.relative(root, file)} imports Node built-in ${m[1]} (the package is portable)`,
           );
         }
+      }
+    }
+    for (const field of ['dependencies', 'peerDependencies', 'devDependencies']) {
+      const used = field === 'devDependencies' ? usedAnywhere : usedByShipped;
+      for (const dep of Object.keys(info.pj[field] ?? {})) {
+        if (!dep.startsWith('@plugward/') || dep === name || used.has(dep)) continue;
+        problems.push(
+          `${name}: ${field} has ${dep}, but ${field === 'devDependencies' ? 'no source or test' : 'no shipped source (src/, tests excluded)'} imports it`,
+        );
       }
     }
     // The scan must actually see the sources of a portable package.

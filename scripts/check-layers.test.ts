@@ -90,6 +90,41 @@ describe('check-layers', () => {
     );
     expect(checkLayers(dir)).toEqual([
       '@plugward/hooks: dependencies has @plugward/context (layer 1 may not use layer 1)',
+      '@plugward/hooks: dependencies has @plugward/context, but no shipped source (src/, tests excluded) imports it',
+    ]);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('refuses a declared workspace dependency nothing uses (dependencies: shipped sources; devDependencies: any)', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'layers-unused-'));
+    const write = (file: string, text: string): void => {
+      fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+      fs.writeFileSync(path.join(dir, file), text);
+    };
+    for (const name of ['types', 'hooks', 'context', 'limits']) {
+      write(
+        `packages/${name}/package.json`,
+        JSON.stringify({ name: `@plugward/${name}`, plugward: { layer: 0 } }),
+      );
+    }
+    write(
+      'packages/loader/package.json',
+      JSON.stringify({
+        name: '@plugward/loader',
+        plugward: { layer: 2 },
+        dependencies: { '@plugward/types': '1', '@plugward/hooks': '1', '@plugward/context': '1' },
+        devDependencies: { '@plugward/limits': '1' },
+      }),
+    );
+    // types: a type-only import is a use; hooks: only a test imports it; context: nothing does.
+    write('packages/loader/src/index.ts', "import type { X } from '@plugward/types';\nexport type Y = X;\n");
+    write('packages/loader/src/a.test.ts', "import { h } from '@plugward/hooks';\n");
+    write('packages/loader/test/b.test.ts', "import { l } from '@plugward/limits';\n");
+    expect(checkLayers(dir)).toEqual([
+      '@plugward/loader: dependencies has @plugward/hooks, but no shipped source (src/, tests excluded) imports it',
+      '@plugward/loader: dependencies has @plugward/context, but no shipped source (src/, tests excluded) imports it',
     ]);
     fs.rmSync(dir, { recursive: true });
   });

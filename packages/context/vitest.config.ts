@@ -1,3 +1,3 @@
 import { packageProject } from '../../vitest.shared';
 
-export default packageProject('context');
+export default packageProject('context', { typecheck: true });

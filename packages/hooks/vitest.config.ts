@@ -1,3 +1,3 @@
 import { packageProject } from '../../vitest.shared';
 
-export default packageProject('hooks');
+export default packageProject('hooks', { typecheck: true });

@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
 import { packageBuild } from '../../tsup.base';
 
-export default defineConfig(packageBuild());
+// wire.ts is the `@plugward/ipc/wire` subpath: the frame and codec internals, kept off the main entry.
+export default defineConfig(packageBuild({ entry: ['src/index.ts', 'src/wire.ts'] }));

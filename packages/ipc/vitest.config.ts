@@ -1,3 +1,3 @@
 import { packageProject } from '../../vitest.shared';
 
-export default packageProject('ipc');
+export default packageProject('ipc', { typecheck: true });

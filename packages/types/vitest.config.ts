@@ -1,3 +1,3 @@
 import { packageProject } from '../../vitest.shared';
 
-export default packageProject('types');
+export default packageProject('types', { typecheck: true });

@@ -6,7 +6,7 @@
 //   3. scans the plugin directory (manifests only: no plugin code runs), loads the trusted plugins at three tiers,
 //   4. routes a stream of requests through the `on_request` hook chain,
 //   5. loads the stranger's plugin untrusted — it may only run in the Linux sandbox — watches it blow its memory
-//      limit, get killed inside its cgroup and unmounted, while the host keeps serving,
+//      limit, get killed inside its cgroup and unloaded, while the host keeps serving,
 //   6. prints a metrics table and closes everything (no plugin process survives).
 // `--json` prints one JSON document instead of the narrative.
 import { randomBytes } from 'node:crypto';
@@ -231,7 +231,7 @@ try {
       unloaded: unloaded?.reason ?? null,
     };
     say(`  memory-hog is now ${after.status}: ${after.error}`);
-    say(`  unmounted: ${unloaded ? `yes (${unloaded.reason})` : 'no'}`);
+    say(`  unloaded: ${unloaded ? `yes (${unloaded.reason})` : 'no'}`);
     say('  the host keeps serving:');
     await serve('margaret hamilton');
   }
@@ -271,7 +271,7 @@ const ok =
   failure === undefined &&
   report.requests.filter((r) => r.out !== undefined).length >= 3 &&
   (report.sandbox.skipped ||
-    // Contained either way: its cgroup's OOM kill (Failed) or the monitor's unmount for memory violations (Inactive),
+    // Contained either way: its cgroup's OOM kill (Failed) or the monitor's unload for memory violations (Inactive),
     // whichever comes first on a busy machine.
     ((report.sandbox.status === 'Failed' || report.sandbox.unloaded === 'violations') &&
       report.requests.at(-1)?.out !== undefined));

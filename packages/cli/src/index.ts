@@ -8,5 +8,5 @@ export { CLI_VERSION, COMMANDS, main } from './cli.js';
 export type { CliIo, Command } from './command.js';
 export { EXIT_CODES, exitCodeFor } from './exit-codes.js';
 
-/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
+/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
 export const LAYER = 4;

@@ -25,5 +25,5 @@ export {
   type PluginContextOptions,
 } from './plugin-context.js';
 
-/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
+/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
 export const LAYER = 1;

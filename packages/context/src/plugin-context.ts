@@ -78,7 +78,7 @@ function validatorOf<T>(key: AnyContextKey<T>): ((value: unknown) => value is T)
 }
 
 /**
- * The host's shared key/value store (the seed's `PluginContext`). Keys are predefined (`Configuration`, `Logger`, …),
+ * The host's shared key/value store. Keys are predefined (`Configuration`, `Logger`, …),
  * custom strings, or typed keys from `createContextKey<T>(name, validate?)` so `get` needs no cast. A missing key or a
  * value that fails the typed key's check is a `ContextError`, never a silent `undefined`.
  *

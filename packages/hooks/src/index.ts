@@ -21,6 +21,6 @@ export {
 } from './hook-registry.js';
 export { TypedHook, type TypedHookHandler, typedHandler } from './typed-hook.js';
 
-/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
+/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
 export const LAYER = 1;
 export { ExecutionTimeout, HandlerTimeout } from './hook-errors.js';

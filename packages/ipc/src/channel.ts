@@ -83,11 +83,32 @@ export interface IncomingRequestInfo {
   signal: AbortSignal;
 }
 
+/**
+ * A request of the peer taken with {@link IpcChannel.receiveRequest}, to be answered with
+ * {@link IpcChannel.sendResponse} under its `id`.
+ */
+export interface IncomingRequest extends IncomingRequestInfo {
+  request: IpcRequest | ExecuteHookRequest;
+}
+
+/** Per-call options of {@link IpcChannel.receiveRequest}. */
+export interface ReceiveRequestOptions {
+  /** Aborting stops waiting: the call rejects with `Aborted` and no request is taken. */
+  signal?: AbortSignal;
+}
+
 /** Serves the peer's requests. Throwing (or rejecting) sends an `Error` response with the error's code. */
 export type IpcRequestHandler = (
   request: IpcRequest | ExecuteHookRequest,
   info: IncomingRequestInfo,
 ) => Awaitable<IpcResponse>;
+
+interface Waiter {
+  resolve(incoming: IncomingRequest): void;
+  reject(err: unknown): void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
 
 interface Pending {
   resolve(res: IpcResponse): void;
@@ -121,6 +142,15 @@ const ALL_KINDS: ReadonlySet<IpcRequestKind> = new Set([...HOST_TO_PLUGIN_KINDS,
  * channel.setRequestHandler(async (req) => ({ kind: 'Success' }));
  * const res = await channel.sendRequest({ kind: 'ExecuteHook', hookName: 'on_request', data });
  * ```
+ *
+ * The peer's requests are served by a handler ({@link IpcChannel.setRequestHandler}) or pulled one at a time
+ * ({@link IpcChannel.receiveRequest}, answered by id with {@link IpcChannel.sendResponse}):
+ * ```ts
+ * for (;;) {
+ *   const { id, request } = await channel.receiveRequest();
+ *   channel.sendResponse(id, { kind: 'Success' });
+ * }
+ * ```
  */
 export class IpcChannel {
   /** Resolves (never rejects) with the error that ended the channel, once it has ended. */
@@ -147,6 +177,10 @@ export class IpcChannel {
   private readonly pending = new Map<number, Pending>();
   private readonly abandoned = new Set<number>();
   private readonly serving = new Map<number, AbortController>();
+  /** Requests handed out by `receiveRequest` that `sendResponse` has not answered yet, with their kind. */
+  private readonly pulled = new Map<number, IpcRequestKind>();
+  /** `receiveRequest` calls waiting for a request, oldest first. */
+  private readonly waiters: Waiter[] = [];
   /** Frames waiting for 'drain', bounded by `maxQueuedBytes`. */
   private writeQueue: Buffer[] = [];
   /** Index of the next frame to write in `writeQueue` (a head index: `shift()` is O(n) on long queues). */
@@ -263,9 +297,68 @@ export class IpcChannel {
     return this.backlog.size;
   }
 
-  /** Sets the handler of the peer's requests. Requests arriving with no handler get an `Unsupported` error. */
+  /**
+   * Sets the handler of the peer's requests (`undefined` removes it). While no handler is set, requests wait in the
+   * channel's bounded queue for {@link IpcChannel.receiveRequest}; setting a handler serves the waiting ones, in
+   * arrival order, so switching between the two never loses a request.
+   */
   setRequestHandler(handler: IpcRequestHandler | undefined): void {
     this.handler = handler;
+    this.pump();
+  }
+
+  /**
+   * Takes the next request of the peer (the pull counterpart of {@link IpcChannel.setRequestHandler}; requests go to
+   * the handler while one is set). Answer it with {@link IpcChannel.sendResponse} under its `id`. A taken request
+   * holds one of the `maxConcurrentRequests` slots until it is answered; requests beyond the slots wait in the bounded
+   * queue (`maxQueuedRequests`, `maxQueuedRequestBytes`), and the peer's requests past the queue get `QuotaExceeded`.
+   * `signal` of the result is aborted when the peer cancels the request or the channel ends.
+   * @throws PluginError `IpcError` when the channel has ended or ends while waiting (its reason), `Aborted` when
+   *   `options.signal` aborts first.
+   */
+  receiveRequest(options: ReceiveRequestOptions = {}): Promise<IncomingRequest> {
+    if (this.closeError !== undefined) return Promise.reject(this.closeError);
+    const { signal } = options;
+    if (signal?.aborted) {
+      return Promise.reject(
+        new PluginError('Aborted', `${this.label}: receiveRequest aborted`, { cause: signal.reason }),
+      );
+    }
+    return new Promise<IncomingRequest>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
+      if (signal !== undefined) {
+        waiter.onAbort = () => {
+          const at = this.waiters.indexOf(waiter);
+          if (at >= 0) this.waiters.splice(at, 1);
+          reject(
+            new PluginError('Aborted', `${this.label}: receiveRequest aborted`, { cause: signal.reason }),
+          );
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      this.waiters.push(waiter);
+      this.pump();
+    });
+  }
+
+  /**
+   * Answers request `id` taken with {@link IpcChannel.receiveRequest}. An `Error` response may leave out `code`; the
+   * peer then gets the message alone. A response that can't be encoded or exceeds `maxFrameBytes` is replaced by an
+   * `Error` response saying so. Once the channel has ended the response is dropped.
+   * @throws PluginError `InvalidArgument` when `id` is not a taken request waiting for its answer (never taken,
+   *   served by the handler, or already answered).
+   */
+  sendResponse(id: number, response: IpcResponse): void {
+    const kind = this.pulled.get(id);
+    if (kind === undefined) {
+      if (this.closeError !== undefined) return;
+      throw new PluginError(
+        'InvalidArgument',
+        `${this.label}: request ${id} was not taken with receiveRequest or is already answered`,
+      );
+    }
+    this.pulled.delete(id);
+    this.respond(id, response, kind);
   }
 
   /**
@@ -508,7 +601,7 @@ export class IpcChannel {
           );
         }
         // Served in arrival order: a request waits while earlier ones wait (ContextChanged before a later hook).
-        if (this.backlog.size === 0 && this.serving.size < this.maxConcurrent) {
+        if (this.backlog.size === 0 && this.canServe()) {
           this.serve(frame.id, decodeRequest(frame.kind, frame.payload));
           return;
         }
@@ -570,19 +663,26 @@ export class IpcChannel {
     this.write(encodeResponse(id, errorResponse(error, kind)), true);
   }
 
+  /** A free serving slot and someone to serve with it: the handler, or a waiting `receiveRequest`. */
+  private canServe(): boolean {
+    return this.serving.size < this.maxConcurrent && (this.handler !== undefined || this.waiters.length > 0);
+  }
+
+  /** Starts serving a request; only called when {@link canServe}. */
   private serve(id: number, req: IpcRequest | ExecuteHookRequest): void {
     const controller = new AbortController();
     this.serving.set(id, controller);
     const handler = this.handler;
+    if (handler === undefined) {
+      const waiter = this.waiters.shift() as Waiter;
+      if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+      this.pulled.set(id, req.kind);
+      waiter.resolve({ id, request: req, signal: controller.signal });
+      return;
+    }
     let result: Awaitable<IpcResponse>;
     try {
-      result =
-        handler === undefined
-          ? errorResponse(
-              new PluginError('Unsupported', `${this.label}: no handler for ${req.kind}`),
-              req.kind,
-            )
-          : handler(req, { id, signal: controller.signal });
+      result = handler(req, { id, signal: controller.signal });
     } catch (e) {
       result = errorResponse(e, req.kind);
     }
@@ -608,11 +708,7 @@ export class IpcChannel {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (
-        this.backlog.size > 0 &&
-        this.serving.size < this.maxConcurrent &&
-        this.closeError === undefined
-      ) {
+      while (this.backlog.size > 0 && this.canServe() && this.closeError === undefined) {
         const [nextId, waiting] = this.backlog.entries().next().value as [
           number,
           { request: IpcRequest | ExecuteHookRequest; bytes: number },
@@ -653,6 +749,11 @@ export class IpcChannel {
     for (const id of [...this.pending.keys()]) this.settle(id)?.reject(error);
     for (const controller of this.serving.values()) controller.abort(error);
     this.serving.clear();
+    this.pulled.clear();
+    for (const waiter of this.waiters.splice(0)) {
+      if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort);
+      waiter.reject(error);
+    }
     this.backlog.clear();
     this.backlogBytes = 0;
     this.writeQueue = [];
@@ -687,8 +788,9 @@ export function errorResponse(error: unknown, kind: IpcRequestKind): IpcResponse
 }
 
 /**
- * Returns `res` when it is of `kind`; throws the remote error of an `Error` response (its code kept, `details.remote`
- * true, `plugin` set when given) and an `IpcError` `MalformedPayload` for any other kind.
+ * Returns `res` when it is of `kind`; throws the remote error of an `Error` response (its code kept — `IpcError` when
+ * it has none —, `details.remote` true, `plugin` set when given) and an `IpcError` `MalformedPayload` for any other
+ * kind.
  */
 export function expectResponse<K extends IpcResponse['kind']>(
   res: IpcResponse,
@@ -698,7 +800,7 @@ export function expectResponse<K extends IpcResponse['kind']>(
 ): Extract<IpcResponse, { kind: K }> {
   if (res.kind === kind) return res as Extract<IpcResponse, { kind: K }>;
   if (res.kind === 'Error') {
-    throw new PluginError(res.code, res.message, {
+    throw new PluginError(res.code ?? 'IpcError', res.message, {
       details: { remote: true },
       ...(plugin === undefined ? {} : { plugin }),
     });

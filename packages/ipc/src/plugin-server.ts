@@ -175,7 +175,11 @@ export async function servePlugin(
           throw e;
         }
         status.state = 'ready';
-        return { kind: 'Success' };
+        // What the plugin's code declares, for the host to check against what it granted (the host decides).
+        return {
+          kind: 'Success',
+          value: { requirements: instance.requirements, limits: instance.declaredLimits },
+        };
       }
       case 'GetMetrics':
         return { kind: 'Metrics', data: await metrics() };

@@ -149,14 +149,17 @@ export class PluginProcessClient {
     return this.hooks;
   }
 
-  /** Sends `Initialize`; resolves once the plugin ran `init` and registered its hooks. */
-  async initialize(config: InitializeConfig, options: { timeoutMs?: number } = {}): Promise<void> {
-    expectResponse(
+  /**
+   * Sends `Initialize`; resolves once the plugin ran `init` and registered its hooks, with what the plugin process
+   * reports its code declares (`{ requirements, limits }` from `servePlugin`; untrusted input: validate before use).
+   */
+  async initialize(config: InitializeConfig, options: { timeoutMs?: number } = {}): Promise<unknown> {
+    return expectResponse(
       await this.channel.sendRequest({ kind: 'Initialize', config }, options),
       'Success',
       this.pluginName,
       this.pluginName,
-    );
+    ).value;
   }
 
   /** Runs one of the plugin's hook handlers (`handlerIndex` among its handlers of `hookName`). */

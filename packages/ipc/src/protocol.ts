@@ -190,7 +190,7 @@ export function encodeResponse(id: number, res: IpcResponse): Buffer {
     case 'Success':
       return res.value === undefined ? emptyFrame(T, code, id) : structuredFrame(T, code, id, res.value);
     case 'Error':
-      return structuredFrame(T, code, id, [res.code, res.message]);
+      return structuredFrame(T, code, id, [res.code ?? null, res.message]);
     case 'Metrics':
       return structuredFrame(T, code, id, res.data);
     case 'FetchResult':
@@ -269,6 +269,8 @@ export function decodeResponse(code: number, payload: Buffer): IpcResponse {
       return payload.length === 0 ? { kind } : { kind, value: unpackValue(payload) };
     case 'Error': {
       const [errCode, message] = tuple(unpackValue(payload), 2, kind);
+      // nil: an error response without a code (a message only).
+      if (errCode === null) return { kind, message: str(message, 'message') };
       return { kind, code: errorCode(errCode), message: str(message, 'message') };
     }
     case 'Metrics':

@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import { type IpcResponse, isPluginError, PluginError } from '@plugward/types';
 import { afterEach, describe, expect, it } from 'vitest';
-import { IpcChannel, type IpcChannelOptions } from '../src/channel.js';
+import { expectResponse, IpcChannel, type IpcChannelOptions } from '../src/channel.js';
 import { ipcFailureReason } from '../src/errors.js';
 import { encodeFrame, FrameType } from '../src/frame.js';
 import { encodeRequest, encodeResponse, REQUEST_KIND_CODES } from '../src/protocol.js';
@@ -104,11 +104,141 @@ describe('IpcChannel round trips', () => {
     const res = await a.sendRequest(hook(new Uint8Array()));
     expect(res).toMatchObject({ kind: 'Error', code: 'HookError' });
   });
+});
 
-  it('answers Unsupported when no handler is set', async () => {
-    const [a] = await channels();
-    const res = await a.sendRequest({ kind: 'GetMetrics' });
-    expect(res).toMatchObject({ kind: 'Error', code: 'Unsupported' });
+describe('IpcChannel pull API (receiveRequest / sendResponse)', () => {
+  it('receives the next request and answers it by id', async () => {
+    const [a, b] = await channels();
+    const call = a.sendRequest(hook(new Uint8Array([7])));
+    const incoming = await b.receiveRequest();
+    expect(incoming.request).toEqual(hook(new Uint8Array([7])));
+    expect(incoming.signal.aborted).toBe(false);
+    b.sendResponse(incoming.id, { kind: 'HookResult', data: new Uint8Array([8]) });
+    expect(await call).toEqual({ kind: 'HookResult', data: new Uint8Array([8]) });
+  });
+
+  it('keeps requests that arrive before anyone asks, in arrival order, and answers out of order', async () => {
+    const [a, b] = await channels();
+    const calls = [1, 2, 3].map((n) => a.sendRequest(hook(new Uint8Array([n]))));
+    expect(await waitFor(() => b.queuedRequestCount === 3)).toBe(true);
+    const taken = [await b.receiveRequest(), await b.receiveRequest(), await b.receiveRequest()];
+    expect(taken.map((t) => (t.request as { data: Uint8Array }).data[0])).toEqual([1, 2, 3]);
+    for (const t of [...taken].reverse()) {
+      const data = (t.request as { data: Uint8Array }).data;
+      b.sendResponse(t.id, { kind: 'HookResult', data: Uint8Array.from(data, (x) => x * 10) });
+    }
+    expect(await Promise.all(calls)).toEqual(
+      [10, 20, 30].map((n) => ({ kind: 'HookResult', data: new Uint8Array([n]) })),
+    );
+  });
+
+  it('hands waiting requests to a handler set later, and back to receiveRequest when it is removed', async () => {
+    const [a, b] = await channels();
+    const early = a.sendRequest(hook(new Uint8Array([1])));
+    expect(await waitFor(() => b.queuedRequestCount === 1)).toBe(true);
+    b.setRequestHandler((req) => echo(req as { kind: string; data?: Uint8Array }));
+    expect(await early).toEqual({ kind: 'HookResult', data: new Uint8Array([1]) });
+    b.setRequestHandler(undefined);
+    const late = a.sendRequest(hook(new Uint8Array([2])));
+    const incoming = await b.receiveRequest();
+    b.sendResponse(incoming.id, { kind: 'Success' });
+    expect(await late).toEqual({ kind: 'Success' });
+  });
+
+  it('refuses requests past the bounded queue with QuotaExceeded and keeps the channel', async () => {
+    const refused: PluginError[] = [];
+    const [a, b] = await channels(
+      {},
+      { maxConcurrentRequests: 1, maxQueuedRequests: 2, onQuotaExceeded: (e) => refused.push(e) },
+    );
+    const calls = [1, 2, 3, 4].map((n) => a.sendRequest(hook(new Uint8Array([n]))));
+    const first = await b.receiveRequest();
+    // One slot: the others wait (2 queued) or are refused (1).
+    const fourth = await calls[3];
+    expect(fourth).toMatchObject({ kind: 'Error', code: 'QuotaExceeded' });
+    expect(refused).toHaveLength(1);
+    b.sendResponse(first.id, { kind: 'Success' });
+    const second = await b.receiveRequest();
+    expect((second.request as { data: Uint8Array }).data[0]).toBe(2);
+    b.sendResponse(second.id, { kind: 'Success' });
+    const third = await b.receiveRequest();
+    b.sendResponse(third.id, { kind: 'Success' });
+    expect(await Promise.all(calls.slice(0, 3))).toEqual([
+      { kind: 'Success' },
+      { kind: 'Success' },
+      { kind: 'Success' },
+    ]);
+    expect(b.isClosed).toBe(false);
+  });
+
+  it('refuses an id that was not taken or is already answered (InvalidArgument), channel unharmed', async () => {
+    const [a, b] = await channels();
+    expect(() => b.sendResponse(12345, { kind: 'Success' })).toThrow(
+      expect.objectContaining({ code: 'InvalidArgument' }),
+    );
+    const call = a.sendRequest({ kind: 'GetMetrics' });
+    const incoming = await b.receiveRequest();
+    b.sendResponse(incoming.id, { kind: 'Success' });
+    expect(() => b.sendResponse(incoming.id, { kind: 'Success' })).toThrow(
+      expect.objectContaining({ code: 'InvalidArgument' }),
+    );
+    expect(await call).toEqual({ kind: 'Success' });
+    b.setRequestHandler(() => ({ kind: 'Success' }));
+    let servedId = -1;
+    b.setRequestHandler((_req, info) => {
+      servedId = info.id;
+      return new Promise<IpcResponse>((resolve) => setTimeout(() => resolve({ kind: 'Success' }), 50));
+    });
+    const handled = a.sendRequest({ kind: 'GetMetrics' });
+    expect(await waitFor(() => servedId !== -1)).toBe(true);
+    expect(() => b.sendResponse(servedId, { kind: 'Success' })).toThrow(
+      expect.objectContaining({ code: 'InvalidArgument' }),
+    );
+    expect(await handled).toEqual({ kind: 'Success' });
+  });
+
+  it('aborts a wait with Aborted, fails waiters with the close reason, and aborts a taken request on cancel', async () => {
+    const [a, b] = await channels();
+    const controller = new AbortController();
+    const waiting = b.receiveRequest({ signal: controller.signal });
+    controller.abort();
+    expect(await waiting.catch((e: unknown) => e)).toMatchObject({ code: 'Aborted' });
+
+    const cancel = new AbortController();
+    const call = a.sendRequest(hook(new Uint8Array([1])), { signal: cancel.signal });
+    const incoming = await b.receiveRequest();
+    cancel.abort();
+    expect(await call.catch((e: unknown) => e)).toMatchObject({ code: 'Aborted' });
+    expect(await waitFor(() => incoming.signal.aborted)).toBe(true);
+
+    const pending = b.receiveRequest();
+    await a.close();
+    const err = await pending.catch((e: unknown) => e);
+    expect(isPluginError(err, 'IpcError')).toBe(true);
+    expect(ipcFailureReason(err)).toBe('PeerClosed');
+    expect(await b.receiveRequest().catch((e: unknown) => ipcFailureReason(e))).toBe('PeerClosed');
+  });
+
+  it('delivers an Error response without a code with its message, and the channel stays usable', async () => {
+    const [a, b] = await channels();
+    const call = a.sendRequest({ kind: 'ContextGet', key: 'k' });
+    const incoming = await b.receiveRequest();
+    b.sendResponse(incoming.id, { kind: 'Error', message: 'no such key here' });
+    const res = await call;
+    expect(res).toEqual({ kind: 'Error', message: 'no such key here' });
+    expect(() => expectResponse(res, 'Success')).toThrow(
+      expect.objectContaining({ code: 'IpcError', message: 'no such key here' }),
+    );
+    // The same through a handler, then a normal round trip on the same channel.
+    b.setRequestHandler((req) =>
+      req.kind === 'GetMetrics' ? { kind: 'Error', message: 'handler said no' } : { kind: 'Success' },
+    );
+    expect(await a.sendRequest({ kind: 'GetMetrics' })).toEqual({
+      kind: 'Error',
+      message: 'handler said no',
+    });
+    expect(await a.sendRequest({ kind: 'ContextKeys' })).toEqual({ kind: 'Success' });
+    expect(a.isClosed || b.isClosed).toBe(false);
   });
 });
 

@@ -1,5 +1,5 @@
 import { PluginError } from '@plugward/types';
-import { isErrno, parseCount, readCapped, readOptional } from './read-file.js';
+import { isErrno, parseCount, readCapped, readCappedSync, readOptionalSync } from './read-file.js';
 
 /** A mounted cgroup hierarchy. */
 export interface CgroupMount {
@@ -68,17 +68,69 @@ export function parseCgroupMounts(mountinfo: string): { v1: Record<string, Cgrou
   return v2 ? { v1, v2 } : { v1 };
 }
 
-/** Finds which cgroup versions are mounted (reads /proc/self/mountinfo and the v2 `cgroup.controllers`). */
-export async function detectCgroupVersion(): Promise<CgroupSupport> {
-  const { v1, v2 } = parseCgroupMounts(await readCapped('/proc/self/mountinfo', 4 * 1024 * 1024));
+/**
+ * Which cgroup hierarchies are mounted: parses `mountinfo` (default: this process's `/proc/self/mountinfo`) and reads
+ * the v2 `cgroup.controllers`. Synchronous: both are procfs/cgroupfs reads of a few KiB, and a sandbox backend needs
+ * the answer inside its synchronous `spawn` preparation.
+ */
+export function readCgroupSupport(mountinfo?: string): CgroupSupport {
+  // readCappedSync decodes latin1: back to the bytes, then UTF-8 (mount points may have non-ASCII names).
+  const text =
+    mountinfo ??
+    Buffer.from(readCappedSync('/proc/self/mountinfo', 4 * 1024 * 1024), 'latin1').toString('utf8');
+  const { v1, v2 } = parseCgroupMounts(text);
   const hasV1 = Object.keys(v1).length > 0;
   let v2Full: CgroupSupport['v2'];
   if (v2) {
-    const text = (await readOptional(`${v2.mountPoint}/cgroup.controllers`)) ?? '';
+    const text = readOptionalSync(`${v2.mountPoint}/cgroup.controllers`) ?? '';
     v2Full = { ...v2, controllers: text.trim().split(/\s+/).filter(Boolean) };
   }
   const version = hasV1 ? (v2 ? 'hybrid' : 'v1') : v2 ? 'v2' : 'none';
   return v2Full ? { version, v1, v2: v2Full } : { version, v1 };
+}
+
+/** Finds which cgroup versions are mounted ({@link readCgroupSupport} of this process). */
+export async function detectCgroupVersion(): Promise<CgroupSupport> {
+  return readCgroupSupport();
+}
+
+/** The hierarchy a per-process cgroup is created in. */
+export type CgroupVersion = 1 | 2;
+
+/** Where to create per-process cgroups: one hierarchy and the directory of each controller in it. */
+export interface CgroupLayout {
+  version: CgroupVersion;
+  /** v1: controller → mount directory; v2: every enabled controller → the unified mount. */
+  mounts: Readonly<Record<string, string>>;
+}
+
+/** The v1 controllers a per-process cgroup uses (blkio only for an I/O weight). */
+const LAYOUT_V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'blkio'] as const;
+
+/**
+ * The {@link CgroupLayout} of `support`: the unified hierarchy when it is the only one (`v2`), else the v1 controllers
+ * (`v1`, and `hybrid` machines, whose v2 mount usually offers few controllers); `undefined` when there is none.
+ */
+export function cgroupLayout(support: CgroupSupport): CgroupLayout | undefined {
+  if (support.version === 'v2' && support.v2 !== undefined) {
+    const root = support.v2.mountPoint;
+    return { version: 2, mounts: Object.fromEntries(support.v2.controllers.map((c) => [c, root])) };
+  }
+  const mounts: Record<string, string> = {};
+  for (const c of LAYOUT_V1_CONTROLLERS) {
+    const m = support.v1[c];
+    if (m !== undefined) mounts[c] = m.mountPoint;
+  }
+  return Object.keys(mounts).length > 0 ? { version: 1, mounts } : undefined;
+}
+
+/** {@link cgroupLayout} of this machine ({@link readCgroupSupport}); `undefined` when none is usable or readable. */
+export function detectCgroupLayout(mountinfo?: string): CgroupLayout | undefined {
+  try {
+    return cgroupLayout(readCgroupSupport(mountinfo));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Directories of one cgroup membership: per v1 controller, and the v2 directory. */

@@ -5,12 +5,27 @@
  */
 
 export {
+  type CgroupHandle,
+  type CgroupLimits,
+  cgroupName,
+  cleanupStaleCgroups,
+  createCgroup,
+  createCgroupV1,
+  createCgroupV2,
+  validateCgroupLimits,
+} from './cgroups-create.js';
+export {
+  type CgroupLayout,
   type CgroupMount,
   type CgroupPaths,
   type CgroupSupport,
+  type CgroupVersion,
+  cgroupLayout,
   cgroupPathsForPid,
+  detectCgroupLayout,
   detectCgroupVersion,
   parseCgroupMounts,
+  readCgroupSupport,
 } from './cgroups-detect.js';
 export { type CgroupMetrics, type CgroupV1Paths, collectCgroupV1Metrics } from './cgroups-v1.js';
 export { collectCgroupV2Metrics } from './cgroups-v2.js';

@@ -7,7 +7,7 @@ import {
   violationSeverity,
 } from '@plugward/types';
 
-/** High-severity violations within the window that unmount a plugin (the seed's rule). */
+/** High-severity violations within the window that unmount a plugin. */
 export const DEFAULT_HIGH_SEVERITY_THRESHOLD = 3;
 /** Records kept for inspection; older ones are dropped (the counters stay exact). */
 export const DEFAULT_MAX_RECORDS = 1000;
@@ -36,7 +36,7 @@ export type UnmountReason =
   | { kind: 'threshold'; count: number; threshold: number };
 
 /**
- * Counts a plugin's resource violations and decides when it must go (the seed's `ViolationTracker`):
+ * Counts a plugin's resource violations and decides when it must go:
  * - one `Critical` violation (heap memory, OOM kill, crash) unmounts at once; it stays decisive until `reset()`;
  * - {@link DEFAULT_HIGH_SEVERITY_THRESHOLD} `High` ones (CPU time, hook timeout) within the window unmount;
  * - `maxViolations` of any severity within the window unmount.
@@ -63,7 +63,7 @@ export class ViolationTracker {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Records a violation (at `timestamp`, default now) and returns its record with the seed's severity. */
+  /** Records a violation (at `timestamp`, default now) and returns its record with its severity ({@link violationSeverity}). */
   recordViolation(violation: ViolationType, timestamp: number = this.#now()): ViolationRecord {
     const record: ViolationRecord = { violation, severity: violationSeverity(violation), timestamp };
     this.#records.push(record);

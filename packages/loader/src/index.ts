@@ -14,5 +14,5 @@ export { NativePlugin } from './native-plugin.js';
 export { UntrustedPlugin } from './untrusted-plugin.js';
 export type { ArtifactVerifier, VerifiedArtifact } from './verified-artifact.js';
 
-/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
+/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
 export const LAYER = 2;

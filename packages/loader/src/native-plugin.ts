@@ -1,10 +1,8 @@
 import {
-  type HookHandler,
   type HookRegistrar,
   isPluginError,
   isThenable,
   type LogLevel,
-  MAX_HOOK_NAME_BYTES,
   MAX_PLUGIN_NAME_LENGTH,
   MINIMAL_REQUIREMENTS,
   PLUGIN_CONSTRUCTOR_SYMBOL,
@@ -19,7 +17,7 @@ import {
 } from '@plugward/types';
 import type { LibraryHandle } from 'koffi';
 import koffi from 'koffi';
-import { copyFromNative, errorBufferText, readCStringLossy, readCStringStrict } from './c-string.js';
+import { copyFromNative, errorBufferText, readCStringStrict } from './c-string.js';
 import type { LoadedPlugin } from './loaded-plugin.js';
 import {
   allocHostApi,
@@ -30,7 +28,6 @@ import {
   FUNCTION_FIELDS,
   freeHostApi,
   type HostCallbackKind,
-  libc,
   NATIVE_ABI_VERSION,
   type PluginFunctions,
   PW_PLUGIN_SIZE,
@@ -39,8 +36,8 @@ import {
   readStructHeader,
   registerCallback,
   unregisterCallback,
-  writeSize,
 } from './native-abi.js';
+import { type CallbackHost, hostCallbacks } from './native-callbacks.js';
 import { writePrivateCopy } from './private-copy.js';
 import type { VerifiedArtifact } from './verified-artifact.js';
 
@@ -55,9 +52,6 @@ export interface NativeLoadOptions {
   log: (level: LogLevel, message: string, plugin: string) => void;
 }
 
-const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
-const MAX_KEY_BYTES = 1024;
-const MAX_LOG_BYTES = 64 * 1024;
 const MAX_VERSION_BYTES = 257;
 const MAX_AUTHOR_BYTES = 1024;
 const MAX_DESCRIPTION_BYTES = 64 * 1024;
@@ -83,21 +77,7 @@ function isUnregistrable(v: unknown): v is Unregistrable {
   return typeof v === 'object' && v !== null && typeof (v as Unregistrable).unregister === 'function';
 }
 
-/** Maps a context error to a pw_status. */
-function contextStatus(e: unknown): number {
-  if (isPluginError(e, 'PermissionDenied')) return PwStatus.PermissionDenied;
-  if (isPluginError(e, 'NotFound') || isPluginError(e, 'ContextError')) return PwStatus.NotFound;
-  if (isPluginError(e, 'InvalidArgument')) return PwStatus.InvalidArgument;
-  return PwStatus.Generic;
-}
-
 const encoder = new TextEncoder();
-
-function toBytes(value: unknown): Uint8Array | undefined {
-  if (value instanceof Uint8Array) return value;
-  if (typeof value === 'string') return encoder.encode(value);
-  return undefined;
-}
 
 function toNumber(v: number | bigint): number {
   return typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : Number.NaN) : v;
@@ -288,13 +268,13 @@ export class NativePlugin implements LoadedPlugin {
     this.signatureVerified = admission.signatureVerified;
     this.artifact = artifact;
     try {
-      const cbs: Record<HostCallbackKind, bigint> = {
-        register_hook: this.#register('register_hook', this.#onRegisterHook),
-        log: this.#register('log', this.#onLog),
-        context_get: this.#register('context_get', this.#onContextGet),
-        context_set: this.#register('context_set', this.#onContextSet),
-        context_remove: this.#register('context_remove', this.#onContextRemove),
-      };
+      const callbacks = hostCallbacks(this.#callbackHost());
+      const cbs = {} as Record<HostCallbackKind, bigint>;
+      for (const kind of Object.keys(callbacks) as HostCallbackKind[]) {
+        const ptr = registerCallback(kind, callbacks[kind]);
+        this.#callbacks.push(ptr);
+        cbs[kind] = ptr;
+      }
       this.#hostApi = allocHostApi(cbs);
     } catch (e) {
       // koffi has 8192 callback slots per process; give back the ones taken before failing.
@@ -311,10 +291,39 @@ export class NativePlugin implements LoadedPlugin {
     return this.#state === 'unloaded';
   }
 
-  #register(kind: HostCallbackKind, fn: (...args: never[]) => unknown): bigint {
-    const ptr = registerCallback(kind, fn.bind(this));
-    this.#callbacks.push(ptr);
-    return ptr;
+  /** What the host callbacks (native-callbacks.ts) reach of this plugin. */
+  #callbackHost(): CallbackHost {
+    const plugin = this;
+    return {
+      name: this.name,
+      get registrar() {
+        return plugin.#registrar;
+      },
+      get context() {
+        return plugin.#context;
+      },
+      get runtime() {
+        return plugin.#runtime;
+      },
+      maxContextValueBytes: this.#options.maxContextValueBytes,
+      log: (level, message) => this.#options.log(level, message, this.name),
+      hookHandler: (name) => {
+        let bytes = this.#hookNames.get(name);
+        if (bytes === undefined) {
+          bytes = encoder.encode(`${name}\0`);
+          this.#hookNames.set(name, bytes);
+        }
+        const nameBytes = bytes;
+        return (data) => this.#callHook(name, nameBytes, data);
+      },
+      track: (value, onValue) => this.#track(value, onValue),
+      keepRegistration: (registration) => {
+        this.#registrations.push(registration);
+      },
+      recordError: (error) => {
+        this.#callbackErrors.push(error);
+      },
+    };
   }
 
   #live(what: string): PluginFunctions {
@@ -531,133 +540,5 @@ export class NativePlugin implements LoadedPlugin {
     }
     if (this.#pending.length > 0 || this.#callbackErrors.length > 0) return this.#settle().then(() => result);
     return result;
-  }
-
-  // ---- host callbacks (called synchronously from plugin code; must never throw into C: koffi would return 0) ----
-
-  #onRegisterHook(_hostData: unknown, namePtr: bigint | null, priority: number): number {
-    try {
-      const registrar = this.#registrar;
-      if (registrar === undefined) return PwStatus.State;
-      const name = readCStringStrict(namePtr, MAX_HOOK_NAME_BYTES, 'hook name', this.name);
-      if (name.length === 0) {
-        throw new PluginError('InvalidPlugin', `native plugin ${this.name}: empty hook name`, {
-          plugin: this.name,
-        });
-      }
-      let nameBytes = this.#hookNames.get(name);
-      if (nameBytes === undefined) {
-        nameBytes = encoder.encode(`${name}\0`);
-        this.#hookNames.set(name, nameBytes);
-      }
-      const bytes = nameBytes;
-      const handler: HookHandler = (data) => this.#callHook(name, bytes, data);
-      this.#track(registrar.register(name, priority, handler), (reg) => this.#registrations.push(reg));
-      return PwStatus.Ok;
-    } catch (e) {
-      this.#callbackErrors.push(e);
-      return PwStatus.InvalidArgument;
-    }
-  }
-
-  #onLog(_hostData: unknown, level: number, messagePtr: bigint | null): void {
-    try {
-      const lvl = LOG_LEVELS[level] ?? 'info';
-      const message = readCStringLossy(messagePtr, MAX_LOG_BYTES);
-      if (this.#runtime !== undefined) this.#runtime.log(lvl, message);
-      else this.#options.log(lvl, message, this.name);
-    } catch {
-      // Logging must never fail the plugin.
-    }
-  }
-
-  #key(keyPtr: bigint | null): string {
-    return readCStringStrict(keyPtr, MAX_KEY_BYTES, 'context key', this.name);
-  }
-
-  #onContextGet(
-    _hostData: unknown,
-    keyPtr: bigint | null,
-    outPtr: bigint | null,
-    outCap: number | bigint,
-    outLenPtr: bigint | null,
-  ): number {
-    try {
-      const ctx = this.#context;
-      if (ctx === undefined) return PwStatus.State;
-      const key = this.#key(keyPtr);
-      let value: unknown;
-      try {
-        value = ctx.get(key);
-      } catch (e) {
-        return contextStatus(e);
-      }
-      if (isThenable(value)) {
-        // A C callback can't wait; an asynchronous (out-of-process proxy) context needs the runtime's sync cache.
-        Promise.resolve(value).catch(() => undefined);
-        return PwStatus.WouldBlock;
-      }
-      if (value === undefined) return PwStatus.NotFound;
-      const bytes = toBytes(value);
-      if (bytes === undefined) return PwStatus.Type;
-      if (outLenPtr !== null && outLenPtr !== 0n) writeSize(outLenPtr, bytes.length);
-      if (bytes.length > Number(outCap)) return PwStatus.BufferTooSmall;
-      if (bytes.length > 0) {
-        if (outPtr === null || outPtr === 0n) return PwStatus.InvalidArgument;
-        libc().memcpy(outPtr, bytes, bytes.length);
-      }
-      return PwStatus.Ok;
-    } catch (e) {
-      this.#callbackErrors.push(e);
-      return PwStatus.Generic;
-    }
-  }
-
-  #onContextSet(
-    _hostData: unknown,
-    keyPtr: bigint | null,
-    valuePtr: bigint | null,
-    len: number | bigint,
-  ): number {
-    try {
-      const ctx = this.#context;
-      if (ctx === undefined) return PwStatus.State;
-      const key = this.#key(keyPtr);
-      const n = Number(len);
-      if (n > this.#options.maxContextValueBytes) return PwStatus.InvalidArgument;
-      if (n > 0 && (valuePtr === null || valuePtr === 0n)) return PwStatus.InvalidArgument;
-      const bytes = n === 0 || valuePtr === null ? new Uint8Array(0) : copyFromNative(valuePtr, n);
-      try {
-        this.#track(ctx.set(key, bytes));
-      } catch (e) {
-        return contextStatus(e);
-      }
-      return PwStatus.Ok;
-    } catch (e) {
-      this.#callbackErrors.push(e);
-      return PwStatus.Generic;
-    }
-  }
-
-  #onContextRemove(_hostData: unknown, keyPtr: bigint | null): number {
-    try {
-      const ctx = this.#context;
-      if (ctx === undefined) return PwStatus.State;
-      const key = this.#key(keyPtr);
-      let removed: unknown;
-      try {
-        removed = ctx.remove(key);
-      } catch (e) {
-        return contextStatus(e);
-      }
-      if (isThenable(removed)) {
-        this.#track(removed);
-        return PwStatus.Ok;
-      }
-      return removed === false ? PwStatus.NotFound : PwStatus.Ok;
-    } catch (e) {
-      this.#callbackErrors.push(e);
-      return PwStatus.Generic;
-    }
   }
 }

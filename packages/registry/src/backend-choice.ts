@@ -37,7 +37,7 @@ function works(p: BackendProbe | undefined): p is BackendProbe {
 }
 
 /**
- * The backend choice as a pure function (DESIGN.md §5): `auto` takes the strongest that works — bwrap, then
+ * The backend choice as a pure function: `auto` takes the strongest that works — bwrap, then
  * Landlock — and says why the stronger one was passed over; a forced choice is that backend or none, never a
  * fallback the host did not ask for.
  */

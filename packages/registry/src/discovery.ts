@@ -20,7 +20,7 @@ export interface NameClaim {
 export type NameArbitration = { keep: 'existing' | 'incoming'; reason: string };
 
 /**
- * Identity first (issue 12.5): trusted names are reserved by trust, whatever the scan order. A trusted claim beats an
+ * Identity first: trusted names are reserved by trust, whatever the scan order. A trusted claim beats an
  * untrusted one; an entry in use is never replaced; between equals the later file wins (a rescan sees the newest
  * copy). Pure; the loser is reported as a `NameConflict`.
  */

@@ -72,7 +72,7 @@ export function grantInputFor(
 export const DEFAULT_UNTRUSTED_MIN_PRIORITY = HookPriority.Low;
 
 /**
- * DESIGN.md section 3, "who grants what": a trusted plugin gets what its signed manifest requests (intersected with
+ * Who grants what: a trusted plugin gets what its signed manifest requests (intersected with
  * `grants.trustedCap` when the host set one); an untrusted plugin's manifest is only a request, and it gets the
  * intersection of that request with the host's grant for it (its name's grant, else its verified signer's), or the
  * minimal requirements when the host granted nothing. A grant is never a push: what the plugin did not request it
@@ -231,6 +231,17 @@ export function checkHookGrant(
 }
 
 // ---- intersection -------------------------------------------------------------------------------------------------
+
+/**
+ * What of `req` lies within `bound` (each aspect narrowed to what both allow): the requirements algebra the grant
+ * decision and the check of a plugin's code declarations share.
+ */
+export function intersectRequirements(
+  req: PluginRequirements,
+  bound: PluginRequirements,
+): PluginRequirements {
+  return intersect(normalise(req), bound, false);
+}
 
 function normalise(req: PluginRequirements): PluginRequirements {
   return {

@@ -34,6 +34,13 @@ export {
   type SandboxPreference,
   trialBwrap,
 } from './backend-choice.js';
+export {
+  type CodeDeclarations,
+  checkDeclarations,
+  type DeclarationCheck,
+  type DeclarationInput,
+  enforceDeclarations,
+} from './declarations.js';
 export { arbitrateName, type NameArbitration, type NameClaim, type ScanReport } from './discovery.js';
 export type { RegistryEventName, RegistryEvents } from './events.js';
 export {
@@ -68,6 +75,7 @@ export {
   protocolViolationOf,
   quotaViolationOf,
 } from './quotas.js';
+export { type ReadDeclarationsOptions, readPluginDeclarations } from './read-declarations.js';
 export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
 export { runtimeEntry } from './tiers/out-of-process.js';
 export {
@@ -77,5 +85,5 @@ export {
 } from './tiers/plugin-output.js';
 export { sandboxConfigFor } from './tiers/sandbox-config.js';
 export type { TierExit, TierHandle } from './tiers/tier.js';
-/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
+/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
 export const LAYER = 3;

@@ -26,7 +26,7 @@ export interface Placement {
 }
 
 /**
- * DESIGN.md section 4: trusted plugins run at the host's default tier (or its per-plugin override); untrusted ones only
+ * Where a plugin runs: trusted plugins run at the host's default tier (or its per-plugin override); untrusted ones only
  * ever in the sandbox; a plugin that asks for network or filesystem grants gets them only out of process, so an
  * in-process/worker placement is raised to the sandbox (or the process tier when no sandbox is configured).
  */

@@ -164,7 +164,7 @@ export function quotaViolationOf(error: unknown): ViolationType | undefined {
 
 /**
  * Turns a plugin's `QuotaExceeded` errors into violations, at most one per resource per `intervalMs`: a plugin
- * hammering a quota is recorded (and unmounted at the threshold) without flooding the host's log.
+ * hammering a quota is recorded (and unloaded at the threshold) without flooding the host's log.
  */
 export function quotaReporter(
   record: (violation: ViolationType) => void,

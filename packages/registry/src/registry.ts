@@ -44,6 +44,7 @@ import {
   type UnmountBehavior,
   type ViolationType,
 } from '@plugward/types';
+import { codeDeclarations, enforceDeclarations } from './declarations.js';
 import { arbitrateName, type ScanReport } from './discovery.js';
 import type { RegistryEventName, RegistryEvents } from './events.js';
 import {
@@ -153,7 +154,7 @@ export interface MonitorHandle {
 }
 
 /**
- * The plugin registry: discovery, trust, isolation tiers, lifecycle and monitoring (the seed's `PluginRegistry`).
+ * The plugin registry: discovery, trust, isolation tiers, lifecycle and monitoring.
  *
  * Concurrency: a second load of a name already loaded or loading fails with `AlreadyLoaded`; `unloadPlugin` during a
  * running hook lets that execution finish or fail with a PluginError, and later executions no longer see the plugin.
@@ -630,10 +631,27 @@ export class PluginRegistry {
     // them bounded and escaped, as every other plugin-controlled text.
     const log = (level: string, message: string) =>
       this.#log(name, displayText(level, 16), displayText(message, MAX_LOG_MESSAGE_CHARS));
+    // The code's own declarations, read where the code runs (here, or in the plugin runtime, which reports them with
+    // its answer to Initialize): never more than the manifest grants, and limits only ever narrowed.
+    const declared = (reported: unknown): void => {
+      const check = enforceDeclarations({
+        name,
+        trustLevel: entry.info.trustLevel,
+        manifestRequirements: decision.requested,
+        manifestLimits: verified.manifest.limits ?? {},
+        limits: entry.info.resourceLimits,
+        declared: codeDeclarations(reported, name),
+      });
+      entry.info.resourceLimits = check.limits;
+      if (check.exceeded.length > 0) {
+        log('warn', `declares more than it is granted, which it does not get: ${check.exceeded.join('; ')}`);
+      }
+    };
     if (tier === 'in-process') {
       const instance = await this.loader.loadVerified(verified);
       const handle = inProcessHandle(instance);
       try {
+        declared({ requirements: instance.requirements, limits: instance.declaredLimits });
         // In process a synchronous spin can't be pre-empted (trusted code only); a hang can be timed out.
         await withinInitBudget(
           (async () => {
@@ -656,6 +674,7 @@ export class PluginRegistry {
     return startOutOfProcess({
       tier,
       verified,
+      onInitialized: declared,
       requirements,
       limits: entry.info.resourceLimits,
       registrar,

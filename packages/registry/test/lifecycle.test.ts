@@ -1,5 +1,5 @@
 // Concurrency and lifecycle: concurrent loads of one name, unloading during a running hook, unloadAll during loads,
-// close() leaving no child process, loading after close, and the registry's whole API surface (the seed's methods).
+// close() leaving no child process, loading after close, and the registry's whole API surface (the Rust API reference's methods).
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,6 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
 import type { SandboxExit } from '@plugward/types';
-import type { CgroupHandle } from './cgroups.js';
 
 /** Resolves when `stream` has ended or closed (at once when there is none or it already has), or after `timeoutMs`. */
 function streamEnded(stream: NodeJS.ReadableStream | null, timeoutMs: number): Promise<void> {
@@ -20,6 +19,14 @@ function streamEnded(stream: NodeJS.ReadableStream | null, timeoutMs: number): P
   });
 }
 
+/** What {@link sandboxExit} needs of a process's cgroup (a `CgroupHandle` of @plugward/limits is one). */
+export interface ExitCgroup {
+  /** OOM kills recorded in the group. */
+  oomKills(): Promise<number>;
+  /** Kills what is left and removes the group. */
+  remove(): Promise<void>;
+}
+
 function warn(prefix: string, e: unknown): void {
   process.emitWarning(`plugward: ${prefix}${e instanceof Error ? e.message : String(e)}`);
 }
@@ -33,14 +40,14 @@ function warn(prefix: string, e: unknown): void {
  */
 export function sandboxExit(
   child: ChildProcess,
-  cgroup: CgroupHandle | undefined,
+  cgroup: ExitCgroup | undefined,
   cleanup: () => void,
   onExited: () => void,
 ): Promise<SandboxExit> {
   return new Promise<SandboxExit>((resolve) => {
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
       onExited();
-      const oomKilled = (cgroup?.oomKills() ?? 0) > 0;
+      let oomKilled = false;
       const done = (): void => {
         try {
           cleanup();
@@ -53,10 +60,19 @@ export function sandboxExit(
       };
       if (cgroup === undefined) done();
       else
-        cgroup.remove().then(done, (e: unknown) => {
-          warn('', e);
-          done();
-        });
+        cgroup
+          .oomKills()
+          .then(
+            (kills) => {
+              oomKilled = kills > 0;
+            },
+            () => undefined,
+          )
+          .then(() => cgroup.remove())
+          .then(done, (e: unknown) => {
+            warn('', e);
+            done();
+          });
     };
     if (child.exitCode !== null || child.signalCode !== null) onExit(child.exitCode, child.signalCode);
     else child.once('exit', onExit);

@@ -10,7 +10,7 @@ export function defaultLandlockConfig(overrides: Partial<SandboxConfig> = {}): S
   return {
     namespaces: { pid: true, net: true, mount: true, ipc: true, uts: true, user: true, cgroup: true },
     seccomp: { mode: 'strict' },
-    capabilities: { allowedCaps: [], noNewPrivs: true },
+    capabilities: { dropAll: true, allowedCaps: [], noNewPrivs: true },
     filesystem: { binds: [], tmpfsBytes: DEFAULT_SCRATCH_BYTES, maskPaths: [] },
     network: { mode: 'isolated' },
     cgroup: { swapBytes: 0 },

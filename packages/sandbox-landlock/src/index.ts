@@ -4,19 +4,11 @@
  * @packageDocumentation
  */
 
-/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
+/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
 export const LAYER = 2;
 
 export { defaultLandlockConfig } from './config.js';
-export {
-  ABI_FEATURES,
-  FS as LANDLOCK_FS,
-  handledFsRights,
-  MAX_KNOWN_LANDLOCK_ABI,
-  MIN_LANDLOCK_ABI,
-  NET as LANDLOCK_NET,
-  SCOPE as LANDLOCK_SCOPE,
-} from './landlock-abi.js';
+export { MAX_KNOWN_LANDLOCK_ABI, MIN_LANDLOCK_ABI } from './landlock-abi.js';
 export {
   DEFAULT_SCRATCH_BYTES,
   LANDLOCK_SANDBOX_DIR,
@@ -25,14 +17,4 @@ export {
   type LandlockSandboxOptions,
   sweepStaleSandboxDirs,
 } from './landlock-sandbox.js';
-export {
-  buildLaunchPlan,
-  DENIED_SYSCALLS,
-  type LaunchPlan,
-  launcherSeccompRules,
-  type PathRule,
-  type PlanInput,
-  RLIMIT,
-} from './plan.js';
-export type { ScratchKind } from './scratch.js';
 export { checkLandlockSupport, detectLandlockAbi, type LandlockAbiInfo } from './support.js';

@@ -6,16 +6,17 @@ import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
-  allocateUid,
   type CgroupHandle,
   type CgroupLayout,
   type CgroupLimits,
   cgroupName,
-  cleanupStaleCgroups,
   createCgroup,
+  detectCgroupLayout,
+} from '@plugward/limits';
+import {
+  allocateUid,
   DEFAULT_UID_LOCK_DIR,
   DEFAULT_UID_RANGE,
-  detectCgroupLayout,
   onHostExit,
   pidAlive,
   sandboxExit,
@@ -226,7 +227,6 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
   readonly name = 'linux-landlock';
   readonly #options: LandlockSandboxOptions;
   #layout: CgroupLayout | undefined | null = null;
-  #cgroupSwept = false;
 
   constructor(options: LandlockSandboxOptions = {}) {
     if (options.uidRange !== undefined) validateUidRange(options.uidRange);
@@ -370,14 +370,6 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
       }
       const layout = config.cgroup === null ? undefined : this.#cgroupLayout();
       if (config.cgroup !== null && layout !== undefined) {
-        if (!this.#cgroupSwept) {
-          this.#cgroupSwept = true;
-          try {
-            cleanupStaleCgroups(config.cgroup.parent ?? 'plugward', layout);
-          } catch {
-            // Best effort.
-          }
-        }
         const cgLimits: CgroupLimits = {
           memoryBytes,
           swapBytes: cg.swapBytes ?? 0,
@@ -598,6 +590,6 @@ class LandlockProcess implements LandlockSandboxedProcess {
       return { timestamp: Date.now(), source, exited: true };
     }
     if (this.#cgroup === undefined) return procMetrics(this.pid);
-    return { ...this.#cgroup.metrics(), pid: this.pid };
+    return { ...(await this.#cgroup.metrics()), pid: this.pid };
   }
 }

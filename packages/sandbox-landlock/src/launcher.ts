@@ -16,6 +16,8 @@ import { loadThreadFilter } from './seccomp.js';
 
 const PR_SET_NO_NEW_PRIVS = 38;
 const PR_SET_PDEATHSIG = 1;
+const PR_CAPBSET_DROP = 24;
+const EINVAL = 22;
 const SIGKILL = 9;
 const PLAN_FD = 4;
 // Not in fs.constants; the same value on x86_64 and arm64.
@@ -74,6 +76,15 @@ function run(): void {
     const v = BigInt(r.value);
     if (libc.setrlimit(r.resource, v, v) !== 0)
       fail('setrlimit', `resource ${r.resource}: errno ${libc.errno()}`);
+  }
+  // The bounding set, emptied while still privileged: the sandbox keeps no capability (CapabilitiesConfig.dropAll;
+  // the plan refuses allowedCaps). The uid change below clears the others. Unprivileged hosts have none to drop.
+  if (process.geteuid?.() === 0) {
+    for (let cap = 0; cap < 64; cap++) {
+      if (libc.prctl(PR_CAPBSET_DROP, cap) === 0) continue;
+      if (libc.errno() === EINVAL) break; // past the kernel's last capability
+      fail('capability bounding set', `cap ${cap}: errno ${libc.errno()}`);
+    }
   }
   if (plan.uid !== undefined) {
     try {

@@ -130,6 +130,24 @@ describe('buildLaunchPlan', () => {
       'InvalidArgument',
     );
     refuse(
+      {
+        config: defaultLandlockConfig({
+          capabilities: { dropAll: false, allowedCaps: ['CAP_NET_RAW'], noNewPrivs: true },
+        }),
+      },
+      'InvalidArgument',
+    );
+    // dropAll: false alone would mean "keep what the host process has": refused.
+    refuse(
+      {
+        config: defaultLandlockConfig({
+          capabilities: { dropAll: false, allowedCaps: [], noNewPrivs: true },
+        }),
+      },
+      'InvalidArgument',
+    );
+    expect(defaultLandlockConfig().capabilities.dropAll).toBe(true);
+    refuse(
       { config: defaultLandlockConfig({ capabilities: { allowedCaps: [], noNewPrivs: false } }) },
       'InvalidArgument',
     );

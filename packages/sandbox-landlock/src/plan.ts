@@ -1,3 +1,4 @@
+import { capabilitiesToKeep } from '@plugward/sandbox-common';
 import { PluginError, type SandboxConfig, type SeccompRule } from '@plugward/types';
 import { FS, handledFsRights, handledNetRights, knownScopes, MIN_LANDLOCK_ABI } from './landlock-abi.js';
 
@@ -101,7 +102,7 @@ export function buildLaunchPlan(input: PlanInput): LaunchPlan {
       `the Landlock backend applies its own strict filter; seccomp mode '${config.seccomp.mode}' is not supported`,
     );
   }
-  if (config.capabilities.allowedCaps.length > 0) {
+  if (capabilitiesToKeep(config.capabilities).length > 0) {
     throw new PluginError(
       'InvalidArgument',
       'the Landlock backend keeps no capabilities (allowedCaps must be empty)',
@@ -318,7 +319,7 @@ export const DENIED_SYSCALLS: readonly string[] = [
 ];
 
 /**
- * The launcher's seccomp filter (pure): default allow with a deny list (a Node allow-list is brittle, DESIGN.md §10),
+ * The launcher's seccomp filter (pure): default allow with a deny list (a Node allow-list is brittle: it breaks on rare paths),
  * applied on the launcher's main thread and inherited by the whole runtime image through `execveat`:
  * - no exec: `execve` denied; `execveat` only of fd `execFd` with `AT_EMPTY_PATH` — the launcher's own exec of the
  *   runtime. That fd is close-on-exec and at or above the NOFILE limit, so the plugin can never hold it again;

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import { detectCgroupLayout, findLibSeccomp } from '@plugward/sandbox-common';
+import { detectCgroupLayout } from '@plugward/limits';
+import { findLibSeccomp } from '@plugward/sandbox-common';
 import { PluginError, type SandboxSupportReport } from '@plugward/types';
 import { ABI_FEATURES, MAX_KNOWN_LANDLOCK_ABI, MIN_LANDLOCK_ABI } from './landlock-abi.js';
 import { loadLibc } from './libc.js';

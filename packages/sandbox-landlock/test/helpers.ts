@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ResourceLimits, SandboxConfig, SandboxExit } from '@plugward/types';
+import { it } from 'vitest';
 import {
   defaultLandlockConfig,
   LandlockSandbox,
@@ -46,24 +48,31 @@ export function koffiPaths(): { entry: string; paths: string[] } {
   return { entry, paths };
 }
 
-/** Compiles C source into a shared object (or program) in a temp dir. */
-export function compileC(name: string, source: string, shared: boolean): string {
-  const dir = tempDir('pw-ll-c-');
-  const src = path.join(dir, `${name}.c`);
-  const out = path.join(dir, shared ? `${name}.so` : name);
-  fs.writeFileSync(src, source);
-  execFileSync('cc', [...(shared ? ['-shared', '-fPIC'] : []), '-O1', '-o', out, src, '-lpthread']);
-  fs.chmodSync(out, 0o755);
-  return out;
-}
-
-export function hasCompiler(): boolean {
+/** True when a C compiler (`cc`) is installed: the native-plugin tests need one. */
+export const HAS_C_COMPILER = ((): boolean => {
   try {
     execFileSync('cc', ['--version'], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
   }
+})();
+if (!HAS_C_COMPILER) {
+  console.warn(
+    '\n*** sandbox-landlock: the native-code tests are SKIPPED: no C compiler (apt-get install gcc) ***\n',
+  );
+}
+
+/** `it` for a test that compiles C: skipped, visibly (the warning above and vitest's skip count), without a compiler. */
+export const itWithC: ReturnType<typeof it.skipIf> = it.skipIf(!HAS_C_COMPILER);
+
+/** Compiles `test/fixtures/<name>.c` into a shared object (or a program) in a temp dir. */
+export function compileC(name: string, shared: boolean): string {
+  const src = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', `${name}.c`);
+  const out = path.join(tempDir('pw-ll-c-'), shared ? `${name}.so` : name);
+  execFileSync('cc', [...(shared ? ['-shared', '-fPIC'] : []), '-O1', '-o', out, src, '-lpthread']);
+  fs.chmodSync(out, 0o755);
+  return out;
 }
 
 export interface RunResult {

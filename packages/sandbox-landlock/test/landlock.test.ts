@@ -1,11 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LANDLOCK_SANDBOX_DIR, sweepStaleSandboxDirs } from '../dist/index.js';
-import { cleanupDirs, compileC, hasCompiler, koffiPaths, runScript, tempDir } from './helpers.js';
-import { parseProbe, probeScript, THREAD_PROBE_C } from './probe.js';
+import { cleanupDirs, compileC, itWithC, koffiPaths, runScript, tempDir } from './helpers.js';
+import { parseProbe, probeScript } from './probe.js';
 
 const isRoot = process.getuid?.() === 0;
 /** A host service that would answer: a reset by the client is no test failure. */
@@ -173,6 +174,25 @@ await done({ fd1: fs.readlinkSync('/proc/self/fd/1'), fd2: fs.readlinkSync('/pro
     expect(r.report.fd0).toBe('/dev/null');
   });
 
+  it('keeps no capability on any thread (dropAll), and refuses dropAll: false', async () => {
+    const r = await runScript(`
+const caps = fs.readdirSync('/proc/self/task').map((t) => {
+  const s = fs.readFileSync('/proc/self/task/' + t + '/status', 'utf8');
+  const f = (k) => new RegExp('^' + k + ':\\\\s+(\\\\S+)', 'm').exec(s)?.[1];
+  return [f('CapEff'), f('CapPrm'), f('CapBnd'), f('CapInh'), f('CapAmb')];
+});
+await done({ caps });
+`);
+    const caps = r.report.caps as string[][];
+    expect(caps.length).toBeGreaterThan(1);
+    for (const set of caps) expect(set).toEqual(Array(5).fill('0000000000000000'));
+    await expect(
+      runScript('await done({});', {
+        config: { capabilities: { dropAll: false, allowedCaps: [], noNewPrivs: true } },
+      }),
+    ).rejects.toMatchObject({ code: 'InvalidArgument' });
+  });
+
   it('no exec, no fork; signals do not reach the host', async () => {
     const r = await runScript(`
 const cp = await import('node:child_process');
@@ -190,32 +210,8 @@ await done({
     expectNothingLeft(r);
   });
 
-  it.skipIf(!hasCompiler())('native code can not exec, fork or unshare either (raw syscalls)', async () => {
-    const so = compileC(
-      'raw',
-      `#define _GNU_SOURCE
-#include <errno.h>
-#include <sched.h>
-#include <stdio.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-static int err(long rc) { return rc < 0 ? errno : 0; }
-int attempt(char *buf, int len) {
-  char *argv[] = {"/bin/sh", "-c", "true", 0};
-  int ex = err(syscall(SYS_execve, "/bin/sh", argv, 0));
-  int exat = err(syscall(SYS_execveat, -100, "/bin/sh", argv, 0, 0));
-  long f = syscall(SYS_fork);
-  if (f == 0) _exit(0);
-  int fk = err(f);
-  long c = syscall(SYS_clone, 17 /* SIGCHLD */, 0, 0, 0, 0);
-  if (c == 0) _exit(0);
-  int cl = err(c);
-  int us = err(syscall(SYS_unshare, CLONE_NEWUSER));
-  int pt = err(syscall(SYS_ptrace, 16 /* PTRACE_ATTACH */, 1, 0, 0));
-  return snprintf(buf, len, "execve=%d execveat=%d fork=%d clone=%d unshare=%d ptrace=%d", ex, exat, fk, cl, us, pt);
-}`,
-      true,
-    );
+  itWithC('native code can not exec, fork or unshare either (raw syscalls)', async () => {
+    const so = compileC('raw', true);
     const k = koffiPaths();
     const r = await runScript(
       `
@@ -234,10 +230,10 @@ await done({ out: buf.toString().replace(/\\0[\\s\\S]*$/, '') });
 });
 
 describe('every thread is confined', () => {
-  it.skipIf(!hasCompiler())(
+  itWithC(
     'a native plugin opening a forbidden file from every thread that existed before it ran (libuv pool, V8 platform) gets EACCES on each',
     async () => {
-      const so = compileC('probe', THREAD_PROBE_C, true);
+      const so = compileC('thread-probe', true);
       const target = '/etc/passwd';
       const k = koffiPaths();
       const r = await runScript(probeScript(k.entry, so, target), {
@@ -248,16 +244,16 @@ describe('every thread is confined', () => {
       console.log(`landlock sandbox: ${r.report.threads} threads, probe ${r.report.out}`);
       // libuv's pool and V8's platform threads take the signal; every one of them is denied.
       expect(probe.results.length).toBeGreaterThanOrEqual(4);
-      for (const res of probe.results) expect(res.errno).toBe(13);
+      for (const res of probe.results) expect(res.errno).toBe(os.constants.errno.EACCES);
       expect(r.report.pool).toBe('EACCES');
       expect(r.report.main).toBe('EACCES');
     },
   );
 
-  it.skipIf(!hasCompiler())(
+  itWithC(
     'control: restricting only the main thread in process (no TSYNC, no exec) leaves those threads free — the probe sees it',
     async () => {
-      const so = compileC('probe', THREAD_PROBE_C, true);
+      const so = compileC('thread-probe', true);
       const k = koffiPaths();
       const dir = tempDir();
       const script = path.join(dir, 'control.mjs');
@@ -390,6 +386,7 @@ describe('a non-root host without a cgroup (the host itself runs as nobody)', ()
       fs.writeFileSync(
         path.join(dir, 'plugin.mjs'),
         `import net from 'node:net';
+import os from 'node:os';
 import fs from 'node:fs';
 const t = (f) => { try { f(); return 'ok'; } catch (e) { return e.code; } };
 const ipc = new net.Socket({ fd: 3, readable: true, writable: true });

@@ -1,3 +1,4 @@
+import type { SandboxConfig } from '@plugward/types';
 import { describe, expect, it } from 'vitest';
 import { buildBwrapArgs, bwrapCommand, findBwrap } from './bubblewrap.js';
 import { defaultSandboxConfig } from './config.js';
@@ -59,6 +60,23 @@ describe('buildBwrapArgs', () => {
     ).toThrow(/pid and ipc/);
     expect(() => bwrapCommand('relative/node', [])).toThrow(/absolute/);
     expect(() => bwrapCommand('/usr/bin/node', ['a\0b'])).toThrow(/NUL/);
+  });
+
+  it('capabilities: dropAll (default true) drops all then adds the listed; dropAll false needs allowedCaps', () => {
+    const base = defaultSandboxConfig();
+    expect(base.capabilities.dropAll).toBe(true);
+    const caps = (capabilities: SandboxConfig['capabilities']): string[] => {
+      const args = buildBwrapArgs({ config: { ...base, capabilities }, view: [] });
+      return args.flatMap((a, i) => (a === '--cap-drop' || a === '--cap-add' ? [`${a} ${args[i + 1]}`] : []));
+    };
+    expect(caps(base.capabilities)).toEqual(['--cap-drop ALL']);
+    const keep = { allowedCaps: ['CAP_NET_BIND_SERVICE'], noNewPrivs: true };
+    expect(caps({ ...keep, dropAll: true })).toEqual(['--cap-drop ALL', '--cap-add CAP_NET_BIND_SERVICE']);
+    expect(caps({ ...keep, dropAll: false })).toEqual(['--cap-drop ALL', '--cap-add CAP_NET_BIND_SERVICE']);
+    expect(caps({ allowedCaps: [], noNewPrivs: true })).toEqual(['--cap-drop ALL']);
+    expect(() => caps({ dropAll: false, allowedCaps: [], noNewPrivs: true })).toThrow(
+      expect.objectContaining({ code: 'InvalidArgument', message: expect.stringMatching(/dropAll/) }),
+    );
   });
 
   it('finds bwrap and refuses a missing one', () => {

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { capabilitiesToKeep } from '@plugward/sandbox-common';
 import { PluginError, type SandboxConfig } from '@plugward/types';
 import type { ViewOp } from './filesystem-view.js';
 
@@ -129,7 +130,6 @@ export interface BwrapArgsInput {
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const CAP_NAME = /^CAP_[A-Z_]+$/;
 
 function checkPath(p: string, what: string): string {
   if (typeof p !== 'string' || !path.isAbsolute(p) || p.includes('\0')) {
@@ -201,11 +201,7 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
   }
 
   out.push('--cap-drop', 'ALL');
-  for (const cap of config.capabilities.allowedCaps) {
-    if (!CAP_NAME.test(cap))
-      throw new PluginError('InvalidArgument', `invalid capability name ${JSON.stringify(cap)}`);
-    out.push('--cap-add', cap);
-  }
+  for (const cap of capabilitiesToKeep(config.capabilities)) out.push('--cap-add', cap);
 
   const fsc = config.filesystem;
   if (!Number.isSafeInteger(fsc.tmpfsBytes) || fsc.tmpfsBytes < 4096) {

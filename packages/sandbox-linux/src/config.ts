@@ -31,7 +31,7 @@ export function defaultSandboxConfig(overrides: Partial<SandboxConfig> = {}): Sa
       cgroup: true,
     },
     seccomp: { mode: 'strict' },
-    capabilities: { allowedCaps: [], noNewPrivs: true },
+    capabilities: { dropAll: true, allowedCaps: [], noNewPrivs: true },
     filesystem: { binds: [], tmpfsBytes: DEFAULT_TMPFS_BYTES, maskPaths: [] },
     network: { mode: 'isolated' },
     // Memory and pids are derived per spawn from the plugin's limits (see LinuxSandbox); swap is off.

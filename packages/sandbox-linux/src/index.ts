@@ -5,27 +5,15 @@
  * @packageDocumentation
  */
 
-/** Layer of this package in the Plugward dependency direction (DESIGN.md section 1). */
+/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
 export const LAYER = 2;
 
 export {
-  allocateUid,
-  type CgroupHandle,
-  type CgroupLayout,
-  type CgroupLimits,
-  type CgroupVersion,
-  cleanupStaleCgroups,
-  createCgroup,
   DEFAULT_UID_LOCK_DIR,
   DEFAULT_UID_RANGE,
-  detectCgroupLayout,
-  type UidLease,
   type UidRange,
-  validateCgroupLimits,
-  validateUidRange,
 } from '@plugward/sandbox-common';
 export {
-  BWRAP_INSTALL_HINT,
   type BwrapInfo,
   DEFAULT_MASK_PATHS,
   findBwrap,
@@ -44,7 +32,7 @@ export {
   type FetchBrokerOptions,
   isBlockedAddress,
 } from './fetch-broker.js';
-export { HOST_COPY_PREFIX, SANDBOX_MOUNT_PREFIXES } from './filesystem-view.js';
+export { HOST_COPY_PREFIX } from './filesystem-view.js';
 export {
   LinuxSandbox,
   type LinuxSandboxedProcess,
@@ -53,11 +41,6 @@ export {
 } from './linux-sandbox.js';
 export { packageReadOnlyPaths } from './package-paths.js';
 export { buildSeccompFilter, installProcessFilter, type ProcessFilterOptions } from './seccomp.js';
-export {
-  DANGEROUS_SYSCALLS,
-  NODE_ALLOW_LIST,
-  type SeccompProfile,
-  seccompProfile,
-} from './seccomp-profiles.js';
+export { DANGEROUS_SYSCALLS, NODE_ALLOW_LIST } from './seccomp-profiles.js';
 export { checkSandboxSupport } from './support.js';
 export { type CpuBudgetWatch, enforceCpuBudget, exitViolation } from './violations.js';

@@ -6,16 +6,17 @@ import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
-  allocateUid,
   type CgroupHandle,
   type CgroupLayout,
   type CgroupLimits,
   cgroupName,
-  cleanupStaleCgroups,
   createCgroup,
+  detectCgroupLayout,
+} from '@plugward/limits';
+import {
+  allocateUid,
   DEFAULT_UID_LOCK_DIR,
   DEFAULT_UID_RANGE,
-  detectCgroupLayout,
   findLibSeccomp,
   onHostExit,
   pidAlive,
@@ -412,7 +413,6 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
         firstFileFd: FIRST_FILE_FD,
       });
       if (config.cgroup !== null) {
-        sweepStaleOnce(config.cgroup.parent ?? 'plugward', this.#cgroupLayout());
         cgroup = createCgroup(
           this.#cgroupLayout(),
           config.cgroup.parent ?? 'plugward',
@@ -542,19 +542,6 @@ function sweepStaleDirsOnce(base: string): void {
   }
 }
 
-const swept = new Set<string>();
-
-/** Once per parent and process: remove empty cgroups left by hosts that were SIGKILLed (see cleanupStaleCgroups). */
-function sweepStaleOnce(parent: string, layout: CgroupLayout): void {
-  if (swept.has(parent)) return;
-  swept.add(parent);
-  try {
-    cleanupStaleCgroups(parent, layout);
-  } catch {
-    // Best effort: a sweep that fails leaves only empty directories behind.
-  }
-}
-
 /**
  * Resolves once the launcher's pid is in the cgroup, so `metrics()` and `pids()` see the process from the moment
  * `spawn` returns. The join itself happens in sh before bwrap runs; this only waits to observe it.
@@ -646,6 +633,6 @@ class BwrapProcess implements LinuxSandboxedProcess {
       return { timestamp: Date.now(), source, exited: true };
     }
     if (this.#cgroup === undefined) return { timestamp: Date.now(), source: 'procfs', pid: this.pid };
-    return { ...this.#cgroup.metrics(), pid: this.pid };
+    return { ...(await this.#cgroup.metrics()), pid: this.pid };
   }
 }

@@ -334,7 +334,7 @@ function deny(names: readonly string[], action: SeccompAction = EPERM): SeccompR
   return names.map((syscall) => ({ syscall, action }));
 }
 
-/** Rules every profile carries: the Node requirements of DESIGN.md §10 and the argument-level denials. */
+/** Rules every profile carries: what Node itself needs (clone3 → ENOSYS, errno for pkey_alloc and io_uring, wait4 kept) and the argument-level denials. */
 function commonRules(): SeccompRule[] {
   return [
     // Node aborts on EPERM from clone3; ENOSYS makes glibc fall back to clone, which the rules below can inspect.

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import { detectCgroupLayout, findLibSeccomp, loadLibSeccomp } from '@plugward/sandbox-common';
+import { detectCgroupLayout } from '@plugward/limits';
+import { findLibSeccomp, loadLibSeccomp } from '@plugward/sandbox-common';
 import { isPluginError, type SandboxSupportReport } from '@plugward/types';
 import { BWRAP_INSTALL_HINT, findBwrap } from './bubblewrap.js';
 import { findLauncherTools } from './launcher.js';

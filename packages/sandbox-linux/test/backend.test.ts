@@ -1,19 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { cgroupName, cleanupStaleCgroups, createCgroup, detectCgroupLayout } from '@plugward/limits';
 import { isPluginError, MIN_THREADS_FOR_NODE } from '@plugward/types';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   buildSeccompFilter,
   checkSandboxSupport,
   defaultSandboxConfig,
-  detectCgroupLayout,
   HOST_COPY_PREFIX,
   installProcessFilter,
   LinuxSandbox,
   packageReadOnlyPaths,
   RUNTIME_MEMORY_HEADROOM_BYTES,
 } from '../dist/index.js';
-import { cleanupDirs, expectHostHealthy, firstMessage, runScript, tempDir } from './helpers.js';
+import { cleanupDirs, expectHostHealthy, firstMessage, itWithC, runScript, tempDir } from './helpers.js';
 
 afterAll(cleanupDirs);
 
@@ -303,24 +303,24 @@ describe('cgroup limits derived from the plugin limits', () => {
 describe('commands that end at once', () => {
   // A command can exit before spawn() has seen its cgroup join; its exit must still be reported (a lost 'exit' event
   // once hung the caller forever).
-  it('report their exit even when they are gone before spawn() returns', async () => {
-    const { compileC, runCommand } = await import('./helpers.js');
-    const bin = compileC('quick', 'int main(void){ return 7; }');
-    if (bin === undefined) return;
-    const runs = await Promise.all(
-      Array.from({ length: 12 }, () =>
-        runCommand(bin, [], { readOnlyPaths: [path.dirname(bin)], killAfterMs: 10_000 }),
-      ),
-    );
-    for (const r of runs) expect(r.exit).toMatchObject({ code: 7, signal: null });
-  }, 60_000);
+  itWithC(
+    'report their exit even when they are gone before spawn() returns',
+    async () => {
+      const { compileC, runCommand } = await import('./helpers.js');
+      const bin = compileC('quick');
+      const runs = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          runCommand(bin, [], { readOnlyPaths: [path.dirname(bin)], killAfterMs: 10_000 }),
+        ),
+      );
+      for (const r of runs) expect(r.exit).toMatchObject({ code: 7, signal: null });
+    },
+    60_000,
+  );
 });
 
 describe('stale cgroup sweep', () => {
   it("removes empty cgroups of dead hosts, never this process's own (an own empty one may be about to be joined)", async (ctx) => {
-    const { cgroupName, cleanupStaleCgroups, createCgroup, detectCgroupLayout } = await import(
-      '@plugward/sandbox-common'
-    );
     const { spawnSync } = await import('node:child_process');
     const layout = detectCgroupLayout();
     if (layout === undefined || process.getuid?.() !== 0)

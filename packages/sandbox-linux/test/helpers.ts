@@ -2,8 +2,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ResourceLimits, SandboxConfig, SandboxExit } from '@plugward/types';
-import { expect } from 'vitest';
+import { expect, it } from 'vitest';
 import {
   defaultSandboxConfig,
   LinuxSandbox,
@@ -106,19 +107,26 @@ export function firstMessage(r: RunResult): Record<string, unknown> {
   return m;
 }
 
-/** Compiles a C program with cc; returns the binary path, or undefined (printing why) when no compiler exists. */
-export function compileC(name: string, source: string): string | undefined {
-  const cc = ['/usr/bin/cc', '/usr/bin/gcc'].find((c) => fs.existsSync(c));
-  if (cc === undefined) {
-    console.warn(`\n*** SKIPPING C attack '${name}': no C compiler (apt-get install gcc) ***\n`);
-    return undefined;
-  }
-  const dir = tempDir('pw-c-');
-  const src = path.join(dir, `${name}.c`);
-  const bin = path.join(dir, name);
-  fs.writeFileSync(src, source);
+const C_COMPILER = ['/usr/bin/cc', '/usr/bin/gcc'].find((c) => fs.existsSync(c));
+
+/** True when a C compiler is installed (the C attacks need one; `apt-get install gcc`). */
+export const HAS_C_COMPILER = C_COMPILER !== undefined;
+if (!HAS_C_COMPILER) {
+  console.warn(
+    '\n*** sandbox-linux: the C attack tests are SKIPPED: no C compiler (apt-get install gcc) ***\n',
+  );
+}
+
+/** `it` for a test that compiles C: skipped, visibly (the warning above and vitest's skip count), without a compiler. */
+export const itWithC: ReturnType<typeof it.skipIf> = it.skipIf(!HAS_C_COMPILER);
+
+/** Compiles `test/fixtures/<name>.c` with cc; returns the binary's path. Run only where {@link HAS_C_COMPILER}. */
+export function compileC(name: string): string {
+  if (C_COMPILER === undefined) throw new Error(`no C compiler to build the fixture ${name}.c`);
+  const src = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', `${name}.c`);
+  const bin = path.join(tempDir('pw-c-'), name);
   try {
-    execFileSync(cc, ['-O0', '-o', bin, src], { stdio: 'pipe' });
+    execFileSync(C_COMPILER, ['-O0', '-o', bin, src], { stdio: 'pipe' });
   } catch (e) {
     throw new Error(`cc failed for ${name}: ${String((e as { stderr?: Buffer }).stderr ?? e)}`);
   }

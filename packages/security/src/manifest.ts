@@ -75,7 +75,12 @@ function strList(v: unknown, field: string): string[] {
   return v.map((x, i) => str(x, `${field}[${i}]`, 4096));
 }
 
-function validateRequirements(v: unknown): PluginRequirements {
+/**
+ * Validates untrusted requirements (a manifest's, or what a plugin reports its code declares): the exact shape of
+ * `PluginRequirements`, no unknown fields, bounded lists.
+ * @throws PluginError `InvalidManifest` naming the field.
+ */
+export function validateRequirements(v: unknown): PluginRequirements {
   if (!isRecord(v)) throw bad('requirements must be an object', 'requirements');
   onlyKeys(v, ['network', 'filesystem', 'context'], 'requirements');
   const { network, filesystem, context } = v;

@@ -39,7 +39,7 @@ export interface VerifiedArtifact {
 }
 
 /**
- * The trust gate (the seed's `PluginSecurity`): SHA3-512 of the artifact must match its manifest, the manifest must be
+ * The trust gate: SHA3-512 of the artifact must match its manifest, the manifest must be
  * signed by a pinned key, and (under `onlyTrusted`) the exact hash, name, version and key must be on the trust list.
  *
  * @example
@@ -127,7 +127,11 @@ export class PluginSecurity {
     return this.entries.some((e) => e.hash === hash.toLowerCase());
   }
 
-  /** The trust entry of this hash, if any. */
+  /**
+   * The trust entry of this artifact hash, if any (the Rust API reference's `get_plugin_info` of `PluginSecurity`).
+   * Keyed by the SHA3-512 *hash* of the artifact — unlike `PluginRegistry.getPluginInfo(name)`, which is keyed by the
+   * plugin's name and returns its `PluginInfo`.
+   */
   getPluginInfo(hash: string): TrustedPluginEntry | undefined {
     const e = this.entries.find((x) => x.hash === hash.toLowerCase());
     return e === undefined ? undefined : { ...e };

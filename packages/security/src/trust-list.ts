@@ -653,17 +653,3 @@ export function withListLock<T>(path: string, fn: () => Promise<T>, timeoutMs?: 
 export function parseTrustListKeyHex(hex: string): Uint8Array {
   return fromHex(hex, 'trust list key', 32);
 }
-
-/**
- * The trust list helpers under one name: `TrustList.load(path, key, { minListVersion })`, `TrustList.save(path, data,
- * key)`, `TrustList.update(path, key, mutate)`, `TrustList.encrypt(data, key)`, `TrustList.decrypt(bytes, key)`.
- */
-export const TrustList = Object.freeze({
-  load: loadTrustList,
-  save: saveTrustList,
-  update: updateTrustList,
-  encrypt: encryptTrustList,
-  decrypt: decryptTrustList,
-  resetFloor: resetTrustListFloor,
-  validateEntry: validateTrustEntry,
-});

@@ -1,8 +1,8 @@
-/** Symbol a native plugin exports to create its plugin struct (the seed's `PLUGIN_CONSTRUCTOR_SYMBOL`). */
+/** Symbol a native plugin exports to create its plugin struct. */
 export const PLUGIN_CONSTRUCTOR_SYMBOL = 'create_plugin';
-/** Kept for compatibility with the seed; Plugward reads signatures from the signed manifest instead. */
+/** Kept for compatibility with the Rust API reference; Plugward reads signatures from the signed manifest instead. */
 export const PLUGIN_SIGNATURE_SYMBOL = 'plugin_signature';
-/** Kept for compatibility with the seed; Plugward reads hashes from the signed manifest instead. */
+/** Kept for compatibility with the Rust API reference; Plugward reads hashes from the signed manifest instead. */
 export const PLUGIN_HASH_SYMBOL = 'plugin_hash';
 /** Version of the C ABI in `plugward.h`; a native plugin built for another version is refused. */
 export const PLUGWARD_ABI_VERSION = 1;
@@ -23,7 +23,7 @@ export const PLUGIN_NAME_PATTERN = /^(?:@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9
 /** Longest plugin name (npm's limit). */
 export const MAX_PLUGIN_NAME_LENGTH = 214;
 
-/** The seed's priority bands. Lower runs first. */
+/** Hook priority bands. Lower runs first. */
 export const HookPriority = Object.freeze({
   /** 0–99: must run first (security, validation). */
   Critical: 0,

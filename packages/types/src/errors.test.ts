@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isPluginError, PLUGIN_ERROR_CODES, PluginError, toPluginError } from './errors.js';
 
 describe('PluginError', () => {
-  it('covers every variant of the seed', () => {
+  it('covers every variant of the Rust API reference', () => {
     for (const code of [
       'LoadError',
       'InitializationError',

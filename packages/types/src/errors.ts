@@ -1,7 +1,8 @@
 /**
  * Every error code a Plugward package can raise. Stable: users match on these strings.
  *
- * The first twelve mirror the seed's `PluginError` variants; the rest are what the TypeScript design adds.
+ * The first twelve are the Rust API reference's `PluginError` variants (see docs/api-reference-mapping.md); the rest are
+ * Plugward's own.
  */
 export const PLUGIN_ERROR_CODES = [
   'LoadError',
@@ -33,7 +34,7 @@ export const PLUGIN_ERROR_CODES = [
   'TrustListError',
   'Timeout',
   'Unsupported',
-  // Containment and trust (second round).
+  // Containment and trust.
   'QuotaExceeded',
   'ProtocolViolation',
   'NameConflict',

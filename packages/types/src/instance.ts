@@ -5,7 +5,7 @@ import type { PluginRequirements } from './requirements.js';
 
 /**
  * A loaded plugin, whatever its kind (JS or native) — the uniform handle the loader returns and the plugin-side
- * runtime serves over IPC (the TypeScript counterpart of the seed's `PluginBridge` + `Library`).
+ * runtime serves over IPC.
  *
  * Order of calls: `init` → `registerHooks` → (hooks run) → `shutdown` → `unload`. After `unload` no method may be
  * called; for a native plugin the library is unmapped, so every hook it registered must be removed before.

@@ -65,13 +65,18 @@ export type PluginToHostRequest =
   | { kind: 'Log'; level: LogLevel; message: string }
   | { kind: 'Fetch'; request: FetchRequest };
 
-/** Any IPC request (the seed's `IpcRequest`). */
+/** Any IPC request, either direction. */
 export type IpcRequest = HostToPluginRequest | PluginToHostRequest;
 
-/** Any IPC response (the seed's `IpcResponse`). */
+/** Any IPC response, either direction. */
 export type IpcResponse =
   | { kind: 'Success'; value?: unknown }
-  | { kind: 'Error'; message: string; code: PluginErrorCode }
+  | {
+      kind: 'Error';
+      message: string;
+      /** The `PluginError` code; may be left out (the reference's error response is a message only). */
+      code?: PluginErrorCode;
+    }
   | { kind: 'Metrics'; data: PluginMetrics }
   | { kind: 'HookResult'; data: Uint8Array }
   | { kind: 'FetchResult'; response: FetchResponse };

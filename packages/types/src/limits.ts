@@ -1,4 +1,4 @@
-/** Default maximum heap memory: 512 MiB (the seed's default). */
+/** Default maximum heap memory: 512 MiB. */
 export const DEFAULT_MAX_HEAP_BYTES = 512 * 1024 * 1024;
 /** Default maximum CPU time per operation: 5000 ms. */
 export const DEFAULT_MAX_CPU_TIME_MS = 5000;
@@ -93,7 +93,7 @@ export type ViolationType =
 /** Severity of a violation; a `Critical` one unmounts at once when auto-unmount is on. */
 export type ViolationSeverity = 'Low' | 'Medium' | 'High' | 'Critical';
 
-/** The severity the seed assigns to each violation type. */
+/** The severity of each violation type. */
 export function violationSeverity(v: ViolationType): ViolationSeverity {
   switch (v.type) {
     case 'HeapMemory':
@@ -140,7 +140,7 @@ export interface UnmountBehavior {
   callShutdownHook: boolean;
 }
 
-/** The seed's default unmount behaviour, frozen. */
+/** The default unmount behaviour, frozen. */
 export const DEFAULT_UNMOUNT_BEHAVIOR: Readonly<UnmountBehavior> = Object.freeze({
   autoUnmount: true,
   gracePeriodMs: 1000,
@@ -150,7 +150,7 @@ export const DEFAULT_UNMOUNT_BEHAVIOR: Readonly<UnmountBehavior> = Object.freeze
   callShutdownHook: true,
 });
 
-/** Preset unmount behaviours of the seed. */
+/** Preset unmount behaviours. */
 export const UnmountBehaviors = Object.freeze({
   /** Unload at once, no cleanup. */
   immediate: Object.freeze<UnmountBehavior>({

@@ -21,7 +21,7 @@ export interface ManifestSignature {
 }
 
 /**
- * The signed manifest `<artifact>.plugward.json` (DESIGN.md section 3). The signature covers the canonical JSON
+ * The signed manifest `<artifact>.plugward.json`. The signature covers the canonical JSON
  * (RFC 8785) of every field but `signature`, prefixed with MANIFEST_SIGNATURE_DOMAIN.
  */
 export interface PluginManifest {

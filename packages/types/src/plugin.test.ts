@@ -129,7 +129,7 @@ describe('small helpers', () => {
       'Cleanup',
     ]);
   });
-  it('violation severities follow the seed', () => {
+  it('violation severities', () => {
     expect(violationSeverity({ type: 'HeapMemory', used: 2, limit: 1 })).toBe('Critical');
     expect(violationSeverity({ type: 'CpuTime', usedMs: 2, limitMs: 1 })).toBe('High');
     expect(violationSeverity({ type: 'ExternalApi', durationMs: 2, limitMs: 1 })).toBe('Medium');

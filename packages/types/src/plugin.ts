@@ -41,7 +41,7 @@ export interface HookRegistrar {
   register(name: string, priority: number, handler: HookHandler): Awaitable<unknown>;
 }
 
-/** Predefined context keys of the seed. */
+/** Predefined context keys. */
 export type PredefinedContextKey =
   | 'DatabaseConnection'
   | 'Configuration'
@@ -111,7 +111,7 @@ export interface PluginRuntimeApi {
   fetch?(request: FetchRequest): Promise<FetchResponse>;
 }
 
-/** What a plugin author writes: the counterpart of the seed's `make_plugin!`. */
+/** What a plugin author writes and passes to {@link definePlugin}. */
 export interface PluginDefinition {
   /** Unique name, see PLUGIN_NAME_PATTERN. */
   name: string;
@@ -129,7 +129,7 @@ export interface PluginDefinition {
   registerHooks(hooks: HookRegistrar): Awaitable<void>;
 }
 
-/** A validated plugin (what {@link definePlugin} returns; the seed's `Plugin` trait). */
+/** A validated plugin (what {@link definePlugin} returns). */
 export interface Plugin extends Readonly<Omit<PluginDefinition, 'shutdown'>> {
   shutdown(): Awaitable<void>;
   /** Marks the object as made by definePlugin. */

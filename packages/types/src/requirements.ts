@@ -34,7 +34,7 @@ export interface PluginRequirements {
   context: ContextAccess;
 }
 
-/** The minimal requirements (the seed's `PluginRequirements::minimal()`): no network, no files, no context keys. */
+/** The minimal requirements: no network, no files, no context keys. */
 export const MINIMAL_REQUIREMENTS: Readonly<PluginRequirements> = Object.freeze({
   network: Object.freeze({ mode: 'isolated' as const }),
   filesystem: Object.freeze({ mode: 'none' as const }),

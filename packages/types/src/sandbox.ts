@@ -77,6 +77,12 @@ export interface CgroupConfig {
 
 /** Linux capabilities inside the sandbox. */
 export interface CapabilitiesConfig {
+  /**
+   * Drop every capability, then add back `allowedCaps`. Default `true`. `false` is accepted only together with a
+   * non-empty `allowedCaps` and then keeps exactly those: a sandbox never keeps a capability the host did not list
+   * (the backends refuse `false` alone with `InvalidArgument`).
+   */
+  dropAll?: boolean;
   /** Capabilities kept (names like `CAP_NET_BIND_SERVICE`); everything else is dropped. Default: none. */
   allowedCaps: readonly string[];
   /** Set no_new_privs (always on for sandboxed plugins). */

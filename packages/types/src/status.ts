@@ -8,7 +8,7 @@ export const PluginStatus = Object.freeze({
   Available: 'Available',
   /** Loaded and serving hooks. */
   Active: 'Active',
-  /** Was loaded; unloaded by the host or unmounted for violations. */
+  /** Was loaded; unloaded by the host, or automatically after violations. */
   Inactive: 'Inactive',
   /** Failed to load, or crashed; `error` says why. */
   Failed: 'Failed',
@@ -46,7 +46,7 @@ export const ISOLATION_TIERS: readonly IsolationTier[] = Object.freeze([
   'sandbox',
 ]);
 
-/** What a registry knows about one plugin (the seed's `PluginInfo` plus tier and pid). */
+/** What a registry knows about one plugin: identity, state, trust, tier and process. */
 export interface PluginInfo {
   name: string;
   version: string;

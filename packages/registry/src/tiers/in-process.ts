@@ -4,7 +4,7 @@ import { settleWithin, type TierExit, type TierHandle } from './tier.js';
 /**
  * The in-process tier: the plugin's code runs in the host (fastest, trusted only). There is no per-plugin process to
  * measure, so metrics carry only the time of the reading — the registry never attributes the host's own use to a
- * plugin (the seed's mistake); hook time budgets are enforced per call instead.
+ * plugin (one busy host would otherwise unload every plugin); hook time budgets are enforced per call instead.
  */
 export function inProcessHandle(instance: PluginInstance): TierHandle {
   return {

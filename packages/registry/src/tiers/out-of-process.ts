@@ -57,6 +57,11 @@ export interface OutOfProcessOptions {
   sandbox: SandboxBackend<Duplex> | undefined;
   /** Brokered fetch for the sandbox's `restricted` network mode. */
   fetch?: (request: FetchRequest, signal: AbortSignal) => Promise<FetchResponse>;
+  /**
+   * Receives what the plugin process reports its code declares (untrusted input), once `Initialize` succeeded; a throw
+   * fails the start (the process is ended).
+   */
+  onInitialized?: (declared: unknown) => void;
   /** Longest time `Initialize` may take, ms. */
   initTimeoutMs?: number;
   /** Per-plugin bounds of the channel and the log (see `PluginQuotaOptions`). */
@@ -415,7 +420,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     };
   });
   try {
-    await client.initialize(
+    const declared = await client.initialize(
       {
         pluginName: name,
         kind: opts.verified.manifest.kind,
@@ -426,6 +431,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
       },
       { timeoutMs: opts.initTimeoutMs ?? 30_000 },
     );
+    opts.onInitialized?.(declared);
   } catch (e) {
     stopping = true;
     unwatch();

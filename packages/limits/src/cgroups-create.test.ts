@@ -2,19 +2,21 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  cgroupName,
-  createCgroupV1,
-  createCgroupV2,
-  detectCgroupLayout,
-  validateCgroupLimits,
-} from './cgroups.js';
+import { cgroupName, createCgroupV1, createCgroupV2, validateCgroupLimits } from './cgroups-create.js';
+import { cgroupLayout, detectCgroupLayout } from './cgroups-detect.js';
 
 describe('cgroups', () => {
-  it('reads a v1 layout from mounts, including co-mounted controllers', () => {
+  it('reads a v1 layout from mountinfo, including co-mounted controllers, escapes and namespaced roots', () => {
     const layout = detectCgroupLayout(
-      'cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\ncgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,cpu,cpuacct 0 0\n' +
-        'cgroup /sys/fs/cgroup/pids cgroup rw,pids 0 0\n',
+      [
+        '30 25 0:26 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory',
+        '31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct',
+        // A cgroup namespace or bind mount: the mount's root is not the hierarchy's root.
+        '32 25 0:28 /docker/abc /sys/fs/cgroup/pids rw,nosuid - cgroup cgroup rw,pids',
+        '33 25 0:29 / /sys/fs/cgroup/blk\\040io rw,nosuid - cgroup cgroup rw,blkio',
+        '34 25 0:30 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw',
+        '',
+      ].join('\n'),
     );
     expect(layout).toEqual({
       version: 1,
@@ -23,9 +25,24 @@ describe('cgroups', () => {
         cpu: '/sys/fs/cgroup/cpu,cpuacct',
         cpuacct: '/sys/fs/cgroup/cpu,cpuacct',
         pids: '/sys/fs/cgroup/pids',
+        blkio: '/sys/fs/cgroup/blk io',
       },
     });
-    expect(detectCgroupLayout('proc /proc proc rw 0 0\n')).toBeUndefined();
+    expect(detectCgroupLayout('22 1 0:5 / /proc rw - proc proc rw\n')).toBeUndefined();
+  });
+
+  it('uses the unified hierarchy only when it is the only one', () => {
+    const v2 = { mountPoint: '/sys/fs/cgroup', root: '/', controllers: ['cpu', 'memory', 'pids'] };
+    expect(cgroupLayout({ version: 'v2', v1: {}, v2 })).toEqual({
+      version: 2,
+      mounts: { cpu: '/sys/fs/cgroup', memory: '/sys/fs/cgroup', pids: '/sys/fs/cgroup' },
+    });
+    const memory = { mountPoint: '/sys/fs/cgroup/memory', root: '/' };
+    expect(cgroupLayout({ version: 'hybrid', v1: { memory }, v2 })).toEqual({
+      version: 1,
+      mounts: { memory: '/sys/fs/cgroup/memory' },
+    });
+    expect(cgroupLayout({ version: 'none', v1: {} })).toBeUndefined();
   });
 
   it('validates limits, with the Node pids floor', () => {

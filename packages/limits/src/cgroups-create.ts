@@ -2,73 +2,31 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CgroupConfig, MIN_THREADS_FOR_NODE, PluginError, type PluginMetrics } from '@plugward/types';
-import { pidAlive } from './host-exit.js';
-
-/** The cgroup hierarchy in use. */
-export type CgroupVersion = 1 | 2;
-
-/** Where the controllers are mounted. */
-export interface CgroupLayout {
-  version: CgroupVersion;
-  /** v1: controller → mount directory; v2: every enabled controller → the unified root. */
-  mounts: Readonly<Record<string, string>>;
-}
+import { type CgroupConfig, MIN_THREADS_FOR_NODE, PluginError } from '@plugward/types';
+import { type CgroupLayout, type CgroupVersion, detectCgroupLayout } from './cgroups-detect.js';
+import { type CgroupMetrics, collectCgroupV1Metrics } from './cgroups-v1.js';
+import { collectCgroupV2Metrics } from './cgroups-v2.js';
+import { readOptionalSync } from './read-file.js';
 
 /** Limits resolved to numbers (absent fields are not limited). */
 export type CgroupLimits = Omit<CgroupConfig, 'parent'>;
 
-/** A cgroup (one directory per controller on v1, one on v2) made for one sandboxed process. */
+/**
+ * A cgroup (one directory per controller on v1, one on v2) made for one process: the sandbox backends create one
+ * per plugin process, its launcher joins it before the plugin's first instruction, and it is removed after exit.
+ */
 export interface CgroupHandle {
   readonly version: CgroupVersion;
   /** Controller → directory (v2: every controller points at the same directory). */
   readonly paths: Readonly<Record<string, string>>;
   /** The `cgroup.procs` files a process writes its pid into to join. */
   readonly procsFiles: readonly string[];
-  /** OOM kills the kernel recorded in this cgroup. */
-  oomKills(): number;
-  metrics(): PluginMetrics;
+  /** OOM kills the kernel recorded in this cgroup (0 when unreadable). */
+  oomKills(): Promise<number>;
+  /** One reading ({@link collectCgroupV1Metrics} / {@link collectCgroupV2Metrics} of its directories). */
+  metrics(): Promise<CgroupMetrics>;
   /** Kills what is left inside and removes the directories. */
   remove(): Promise<void>;
-}
-
-const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'blkio'] as const;
-
-/** Reads `/proc/self/mounts` to find the cgroup hierarchy; `undefined` when none is usable. */
-export function detectCgroupLayout(mountsText?: string): CgroupLayout | undefined {
-  let text = mountsText;
-  if (text === undefined) {
-    try {
-      text = fs.readFileSync('/proc/self/mounts', 'utf8');
-    } catch {
-      return undefined;
-    }
-  }
-  const v1: Record<string, string> = {};
-  let v2Root: string | undefined;
-  for (const line of text.split('\n')) {
-    const [, dir, type, opts] = line.split(' ');
-    if (dir === undefined || opts === undefined) continue;
-    if (type === 'cgroup2' && dir === '/sys/fs/cgroup') v2Root = dir;
-    if (type === 'cgroup') {
-      for (const opt of opts.split(',')) {
-        if ((V1_CONTROLLERS as readonly string[]).includes(opt)) v1[opt] = dir;
-      }
-    }
-  }
-  if (v2Root !== undefined) {
-    const mounts: Record<string, string> = {};
-    try {
-      for (const c of fs.readFileSync(path.join(v2Root, 'cgroup.controllers'), 'utf8').trim().split(/\s+/)) {
-        if (c) mounts[c] = v2Root;
-      }
-    } catch {
-      return undefined;
-    }
-    return { version: 2, mounts };
-  }
-  if (Object.keys(v1).length > 0) return { version: 1, mounts: v1 };
-  return undefined;
 }
 
 /** Checks the limits; Node can't start below {@link MIN_THREADS_FOR_NODE} pids. */
@@ -113,25 +71,13 @@ function write(file: string, value: string): void {
   }
 }
 
-function readNumber(file: string): number | undefined {
+/** The OOM-kill count of a reading; 0 when the group is gone or the counter unreadable. */
+async function oomKills(metrics: () => Promise<CgroupMetrics>): Promise<number> {
   try {
-    const n = Number(fs.readFileSync(file, 'utf8').trim());
-    return Number.isFinite(n) ? n : undefined;
+    return (await metrics()).oomKills ?? 0;
   } catch {
-    return undefined;
+    return 0;
   }
-}
-
-function readKeyed(file: string, key: string): number | undefined {
-  try {
-    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-      const [k, v] = line.split(/\s+/);
-      if (k === key && v !== undefined) return Number(v);
-    }
-  } catch {
-    // An absent file is an unreadable metric, reported as undefined.
-  }
-  return undefined;
 }
 
 async function removeDir(dir: string): Promise<void> {
@@ -237,25 +183,19 @@ export function createCgroupV1(
     void handleRemove().catch(() => undefined);
     throw e;
   }
-  const cpuacct = paths.cpuacct;
+  const metrics = (): Promise<CgroupMetrics> =>
+    collectCgroupV1Metrics({
+      memory: paths.memory,
+      cpu: paths.cpu,
+      cpuacct: paths.cpuacct,
+      pids: paths.pids,
+    });
   return {
     version: 1,
     paths,
     procsFiles: created.map((d) => path.join(d, 'cgroup.procs')),
-    oomKills: () => readKeyed(path.join(paths.memory ?? '', 'memory.oom_control'), 'oom_kill') ?? 0,
-    metrics: () => {
-      const usageNs = cpuacct === undefined ? undefined : readNumber(path.join(cpuacct, 'cpuacct.usage'));
-      return {
-        timestamp: Date.now(),
-        source: 'cgroup-v1',
-        memoryBytes: readNumber(path.join(paths.memory ?? '', 'memory.usage_in_bytes')),
-        peakMemoryBytes: readNumber(path.join(paths.memory ?? '', 'memory.max_usage_in_bytes')),
-        cpuTimeMs: usageNs === undefined ? undefined : usageNs / 1e6,
-        threads: readNumber(path.join(paths.pids ?? '', 'pids.current')),
-        oomKills: readKeyed(path.join(paths.memory ?? '', 'memory.oom_control'), 'oom_kill'),
-        throttledPeriods: readKeyed(path.join(paths.cpu ?? '', 'cpu.stat'), 'nr_throttled'),
-      };
-    },
+    oomKills: () => oomKills(metrics),
+    metrics,
     remove: handleRemove,
   };
 }
@@ -305,29 +245,26 @@ export function createCgroupV2(
     throw e;
   }
   const paths = Object.fromEntries(need.map((c) => [c, dir]));
+  const metrics = (): Promise<CgroupMetrics> => collectCgroupV2Metrics(dir);
   return {
     version: 2,
     paths,
     procsFiles: [path.join(dir, 'cgroup.procs')],
-    oomKills: () => readKeyed(path.join(dir, 'memory.events'), 'oom_kill') ?? 0,
-    metrics: () => {
-      const usageUs = readKeyed(path.join(dir, 'cpu.stat'), 'usage_usec');
-      return {
-        timestamp: Date.now(),
-        source: 'cgroup-v2',
-        memoryBytes: readNumber(path.join(dir, 'memory.current')),
-        peakMemoryBytes: readNumber(path.join(dir, 'memory.peak')),
-        cpuTimeMs: usageUs === undefined ? undefined : usageUs / 1000,
-        threads: readNumber(path.join(dir, 'pids.current')),
-        oomKills: readKeyed(path.join(dir, 'memory.events'), 'oom_kill'),
-        throttledPeriods: readKeyed(path.join(dir, 'cpu.stat'), 'nr_throttled'),
-      };
-    },
+    oomKills: () => oomKills(metrics),
+    metrics,
     remove,
   };
 }
 
-/** Creates a cgroup for one process on whichever hierarchy this machine has. */
+const swept = new Set<string>();
+
+/**
+ * Creates a cgroup for one process on whichever hierarchy `layout` is. The first call per `parent` in a process
+ * first sweeps the groups of hosts that were killed before they could remove theirs ({@link cleanupStaleCgroups}).
+ * @throws PluginError `InvalidResourceLimits` for out-of-range limits, `InvalidArgument` for a bad parent name,
+ *   `SandboxUnavailable` for a missing controller or a hierarchy this process may not write, `SandboxError` for a
+ *   limit the kernel refused.
+ */
 export function createCgroup(
   layout: CgroupLayout,
   parent: string,
@@ -338,16 +275,34 @@ export function createCgroup(
   if (!/^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/.test(parent) || parent.split('/').includes('..')) {
     throw new PluginError('InvalidArgument', `invalid cgroup parent name ${JSON.stringify(parent)}`);
   }
+  const sweepKey = `${layout.version}:${parent}`;
+  if (!swept.has(sweepKey)) {
+    swept.add(sweepKey);
+    try {
+      cleanupStaleCgroups(parent, layout);
+    } catch {
+      // Best effort: a sweep that fails leaves only empty directories behind.
+    }
+  }
   return layout.version === 1
     ? createCgroupV1(layout, parent, name, limits)
     : createCgroupV2(layout, parent, name, limits);
 }
 
+/** True while `/proc/<pid>` exists (a zombie too: its cgroup membership is not released yet). */
+function processExists(pid: number): boolean {
+  try {
+    return readOptionalSync(`/proc/${pid}/stat`, undefined, true) !== undefined;
+  } catch {
+    return true; // unreadable, but there: leave its groups alone
+  }
+}
+
 /**
  * Removes the empty cgroups a host left behind when it was killed before it could clean up (its own exit handler
  * removes them otherwise). Only directories named by this package (`<label>-<host pid>-<hex>`) whose host pid is gone
- * and which hold no process are removed (never this process's own). `LinuxSandbox` runs it once per process, before
- * its first spawn. Returns the directories removed.
+ * and which hold no process are removed (never this process's own). {@link createCgroup} runs it once per parent and
+ * process, before the first group. Returns the directories removed.
  */
 export function cleanupStaleCgroups(parent = 'plugward', layout = detectCgroupLayout()): string[] {
   if (layout === undefined) return [];
@@ -366,7 +321,7 @@ export function cleanupStaleCgroups(parent = 'plugward', layout = detectCgroupLa
       const owner = Number(m[1]);
       // Our own cgroups are removed by their process's exit; one just created may be empty only because its process
       // has not joined yet, so never sweep them here.
-      if (owner === process.pid || pidAlive(owner)) continue;
+      if (owner === process.pid || processExists(owner)) continue;
       const dir = path.join(base, name);
       try {
         if (fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim() !== '') continue;
