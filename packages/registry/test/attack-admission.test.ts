@@ -3,20 +3,18 @@
 // their own bytes while the host loads it. Whatever the interleaving, the host loads the signed bytes or refuses;
 // the attacker's code never runs, the host keeps serving, and no private copy is left.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
-import { dec, enc, Fixtures, tempDir } from './helpers.js';
+import { dec, enc, Fixtures, leftovers, ownTmpDir, tempDir } from './helpers.js';
 
 const tmp = tempDir('attack-admission');
 const fx = new Fixtures(tmp.dir);
-const ownTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-attack-admission-tmp-'));
+const ownTmp = ownTmpDir('attack-admission');
 const marker = path.join(tmp.dir, 'evil-ran');
 let security: PluginSecurity;
 let good = '';
 let evil = '';
-let savedTmp: string | undefined;
 
 // Same name, version and length as the signed build; its top-level code leaves a mark wherever it runs.
 const source = (tag: 'GOOD' | 'EVIL', prelude: string) => `${prelude}
@@ -30,8 +28,7 @@ const evilPrelude = `(await import('node:fs')).writeFileSync(${JSON.stringify(ma
 const goodPrelude = `//${'-'.repeat(evilPrelude.length - 2)}`;
 
 beforeAll(async () => {
-  savedTmp = process.env.TMPDIR;
-  process.env.TMPDIR = ownTmp;
+  ownTmp.use();
   good = await fx.js('swapped.mjs', source('GOOD', goodPrelude), { name: 'swapped', kind: 'js' }, 'signed');
   await fx.trust(good);
   evil = path.join(tmp.dir, 'evil.mjs');
@@ -40,13 +37,9 @@ beforeAll(async () => {
   security = await fx.security();
 });
 afterAll(() => {
-  if (savedTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = savedTmp;
   tmp.remove();
-  fs.rmSync(ownTmp, { recursive: true, force: true });
+  ownTmp.restore();
 });
-
-const copies = () => fs.readdirSync(ownTmp).filter((f) => f.startsWith('plugward-'));
 
 describe('an artifact swapped back and forth while the host loads it', () => {
   it.each(['in-process', 'process'] as const)(
@@ -100,7 +93,7 @@ describe('an artifact swapped back and forth while the host loads it', () => {
       await registry.loadPlugin(art, 'trusted');
       expect(dec.decode(await registry.hooks.execute('who', enc.encode('')))).toBe('GOOD');
       await registry.close();
-      expect(copies()).toEqual([]);
+      expect(leftovers('swapped', ownTmp.dir)).toEqual([]);
       if (tier === 'process') expect(registry.getPluginInfo('swapped')?.pid).toBeUndefined();
     },
   );

@@ -4,21 +4,19 @@
 // is left (process, cgroup). What it declares is returned, never granted.
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readPluginDeclarations } from '../dist/index.js';
-import { pidAlive, sandboxOrReason, tempDir } from './helpers.js';
+import { leftovers, ownTmpDir, pidAlive, sandboxOrReason, tempDir } from './helpers.js';
 
 const tmp = tempDir('attack-declarations');
-const ownTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-attack-decl-tmp-'));
+const ownTmp = ownTmpDir('attack-decl');
 const { sandbox } = await sandboxOrReason();
 const hostFile = path.join(tmp.dir, 'host-secret.txt');
 const planted = path.join(tmp.dir, 'planted');
 const seen: string[] = [];
 let server: net.Server;
 let port = 0;
-let savedTmp: string | undefined;
 
 /** A build that declares everything and, while being read, tries to use it. */
 function hostile(name: string): string {
@@ -52,8 +50,7 @@ export default {
 }
 
 beforeAll(async () => {
-  savedTmp = process.env.TMPDIR;
-  process.env.TMPDIR = ownTmp;
+  ownTmp.use();
   fs.writeFileSync(hostFile, 'host secret', { mode: 0o600 });
   server = net.createServer((s) => {
     seen.push('connection');
@@ -63,29 +60,16 @@ beforeAll(async () => {
   port = (server.address() as net.AddressInfo).port;
 });
 afterAll(async () => {
-  if (savedTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = savedTmp;
   await new Promise((r) => server.close(r));
   tmp.remove();
-  fs.rmSync(ownTmp, { recursive: true, force: true });
+  ownTmp.restore();
 });
 
-function cgroupsOf(name: string): string[] {
-  const out: string[] = [];
-  for (const controller of ['memory', 'pids', 'cpu', 'cpuacct']) {
-    const dir = `/sys/fs/cgroup/${controller}/plugward`;
-    if (!fs.existsSync(dir)) continue;
-    for (const f of fs.readdirSync(dir))
-      if (f.startsWith(`${name}-${process.pid}-`)) out.push(path.join(dir, f));
-  }
-  return out;
-}
-
 it.skipIf(!sandbox)('in the sandbox a hostile build gets nothing it declares while it is read', async () => {
-  const file = path.join(tmp.dir, 'grabby.mjs');
-  fs.writeFileSync(file, hostile('grabby'));
+  const file = path.join(tmp.dir, 'decl-grabby.mjs');
+  fs.writeFileSync(file, hostile('decl-grabby'));
   const before = new Set(fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)));
-  const declared = await readPluginDeclarations(file, { name: 'grabby', version: '1.0.0', sandbox });
+  const declared = await readPluginDeclarations(file, { name: 'decl-grabby', version: '1.0.0', sandbox });
   // Returned as data for a person to review and sign, never granted here.
   expect(declared.requirements?.network).toEqual({ mode: 'full' });
   // What it tried is smuggled back in its declarations: the host file was not readable.
@@ -99,15 +83,14 @@ it.skipIf(!sandbox)('in the sandbox a hostile build gets nothing it declares whi
     .filter((p) => /^\d+$/.test(p) && !before.has(p))
     .filter((p) => {
       try {
-        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('grabby');
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('decl-grabby');
       } catch {
         return false;
       }
     })
     .filter((p) => pidAlive(Number(p)));
   expect(left).toEqual([]);
-  expect(cgroupsOf('grabby')).toEqual([]);
-  expect(fs.readdirSync(ownTmp).filter((f) => f.startsWith('plugward-'))).toEqual([]);
+  expect(leftovers('decl-grabby', ownTmp.dir)).toEqual([]);
 });
 
 it.skipIf(!sandbox)('a build that identifies as another plugin or version is refused', async () => {

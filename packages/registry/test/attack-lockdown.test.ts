@@ -3,7 +3,6 @@
 // with both backends. A plugin that tries to start a program at import time gets an error; the host still serves;
 // nothing is left (process, cgroup, private copy).
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -14,12 +13,11 @@ import {
   PluginRegistry,
   type PluginSecurity,
 } from '../dist/index.js';
-import { dec, enc, Fixtures, pidAlive, tempDir } from './helpers.js';
+import { dec, enc, Fixtures, leftovers, ownTmpDir, pidAlive, tempDir } from './helpers.js';
 
 const tmp = tempDir('attack-lockdown');
 const fx = new Fixtures(tmp.dir);
-const ownTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-attack-lockdown-tmp-'));
-let savedTmp: string | undefined;
+const ownTmp = ownTmpDir('attack-lockdown');
 let security: PluginSecurity;
 let early = '';
 let healthy = '';
@@ -102,8 +100,7 @@ export default {
 `;
 
 beforeAll(async () => {
-  savedTmp = process.env.TMPDIR;
-  process.env.TMPDIR = ownTmp;
+  ownTmp.use();
   early = await fx.js('early.mjs', earlySource, { name: 'early', kind: 'js' });
   healthy = await fx.js('healthy.mjs', healthySource, { name: 'healthy', kind: 'js' });
   nativeEarly = await fx.native('libearly.so', EXEC_C, { name: 'native-early', kind: 'native' });
@@ -113,23 +110,9 @@ beforeAll(async () => {
   security = await fx.security();
 });
 afterAll(() => {
-  if (savedTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = savedTmp;
   tmp.remove();
-  fs.rmSync(ownTmp, { recursive: true, force: true });
+  ownTmp.restore();
 });
-
-function leftovers(name: string): string[] {
-  const out: string[] = [];
-  for (const f of fs.readdirSync(ownTmp)) if (f.startsWith('plugward-')) out.push(path.join(ownTmp, f));
-  for (const controller of ['memory', 'pids', 'cpu', 'cpuacct']) {
-    const dir = `/sys/fs/cgroup/${controller}/plugward`;
-    if (!fs.existsSync(dir)) continue;
-    for (const f of fs.readdirSync(dir))
-      if (f.startsWith(`${name}-${process.pid}-`)) out.push(path.join(dir, f));
-  }
-  return out;
-}
 
 /**
  * The memory, pids and CPU limits of the cgroups `pid` is in, read from the kernel (not from what the host meant to
@@ -220,9 +203,9 @@ describe('exec and fork at import time, strict sandbox', () => {
         await registry.close();
       }
       if (pid !== undefined) expect(pidAlive(pid)).toBe(false);
-      expect(leftovers('early')).toEqual([]);
-      expect(leftovers('healthy')).toEqual([]);
-      expect(leftovers('native-early')).toEqual([]);
+      expect(leftovers('early', ownTmp.dir)).toEqual([]);
+      expect(leftovers('healthy', ownTmp.dir)).toEqual([]);
+      expect(leftovers('native-early', ownTmp.dir)).toEqual([]);
     },
   );
 });
