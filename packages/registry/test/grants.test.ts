@@ -15,7 +15,7 @@ import {
   type PluginRequirements,
   type PluginSecurity,
 } from '../dist/index.js';
-import { dec, enc, Fixtures, pidAlive, sandboxOrReason, tempDir } from './helpers.js';
+import { dec, enc, Fixtures, leftovers, pidAlive, sandboxOrReason, tempDir } from './helpers.js';
 
 // The attacker: one hook that tries everything its manifest asked for and reports what worked.
 const attacker = `
@@ -136,18 +136,6 @@ afterAll(async () => {
   fs.rmSync(ownTmp, { recursive: true, force: true });
 });
 
-function leftovers(name: string): string[] {
-  const out: string[] = [];
-  for (const f of fs.readdirSync(ownTmp)) if (f.startsWith('plugward-')) out.push(path.join(ownTmp, f));
-  for (const controller of ['memory', 'pids', 'cpu', 'cpuacct']) {
-    const dir = `/sys/fs/cgroup/${controller}/plugward`;
-    if (!fs.existsSync(dir)) continue;
-    for (const f of fs.readdirSync(dir))
-      if (f.startsWith(`${name}-${process.pid}-`)) out.push(path.join(dir, f));
-  }
-  return out;
-}
-
 async function probe(registry: PluginRegistry): Promise<Record<string, string>> {
   const q = { dir: grantDir, allowed: ports.allowed, secret: ports.secret };
   return JSON.parse(dec.decode(await registry.hooks.execute('probe', enc.encode(JSON.stringify(q)))));
@@ -177,7 +165,7 @@ async function run(grants: HostGrants): Promise<{ results: Record<string, string
   } finally {
     await registry.close();
     expect(pid === undefined || !pidAlive(pid)).toBe(true);
-    expect(leftovers('grabby')).toEqual([]);
+    expect(leftovers('grabby', ownTmp)).toEqual([]);
   }
 }
 

@@ -151,3 +151,40 @@ export const NO_GRANTS = (read: string[] = [], write: string[] = []): PluginRequ
   filesystem: { mode: 'none' },
   context: { read, write },
 });
+
+/**
+ * A temp root of this test file's own, made the process's TMPDIR (where the registry puts private copies) by `use()`
+ * until `restore()`, which also removes it: "no private copy left" is then checked against what this file made.
+ */
+export function ownTmpDir(prefix: string): { dir: string; use: () => void; restore: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pw-${prefix}-tmp-`));
+  let saved: string | undefined;
+  return {
+    dir,
+    use: () => {
+      saved = process.env.TMPDIR;
+      process.env.TMPDIR = dir;
+    },
+    restore: () => {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * What a plugin left behind: private copies (`plugward-*`) in `tmpRoot`, and the cgroup v1 directories this process
+ * made for the plugin `name` (named `<name>-<host pid>-<hex>`). Empty when everything was cleaned up.
+ */
+export function leftovers(name: string, tmpRoot: string): string[] {
+  const out: string[] = [];
+  for (const f of fs.readdirSync(tmpRoot)) if (f.startsWith('plugward-')) out.push(path.join(tmpRoot, f));
+  for (const controller of ['memory', 'pids', 'cpu', 'cpuacct']) {
+    const dir = `/sys/fs/cgroup/${controller}/plugward`;
+    if (!fs.existsSync(dir)) continue;
+    for (const f of fs.readdirSync(dir))
+      if (f.startsWith(`${name}-${process.pid}-`)) out.push(path.join(dir, f));
+  }
+  return out;
+}
