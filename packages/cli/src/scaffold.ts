@@ -11,7 +11,7 @@ export interface ScaffoldOptions {
   /** The plugin's name (PLUGIN_NAME_PATTERN); also the package name. */
   name: string;
   lang: ScaffoldLang;
-  /** The version range of the @plugward packages the project depends on, e.g. `^0.3.0`. */
+  /** The version range of the `@plugward/*` packages the project depends on, e.g. `^0.3.0`. */
   plugwardRange: string;
 }
 
