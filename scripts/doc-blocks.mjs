@@ -9,7 +9,8 @@
 //                                   (a two-file example: the plugin and the host that starts it)
 //   <!-- doc-block: stdout -->      before a block right after a code block: each of its non-empty lines must appear,
 //                                   in order, in what the code block printed js/mjs run as an ES module, ts is stripped of types first (esbuild), sh runs in bash -e;
-// all with a fresh temp directory as cwd and every workspace package importable as @plugward/<name>. A c block can
+// all with a fresh temp directory as cwd, every workspace package importable as @plugward/<name> (and esbuild), and
+// `plugward` on PATH. A c block can
 // only be skipped (fragments of plugward.h). Untagged blocks are output samples and are not run.
 //
 // Usage: node scripts/doc-blocks.mjs [--list] [file.md ...]   (pnpm build first)
@@ -89,13 +90,25 @@ function blockHome() {
     const link = path.join(scope, name);
     if (!fs.existsSync(link)) fs.symlinkSync(path.join(root, 'packages', name), link);
   }
+  // The bundler the guides use, and the `plugward` command as an installed package would put it on PATH.
+  const esbuild = path.join(modulesDir, 'node_modules', 'esbuild');
+  if (!fs.existsSync(esbuild))
+    fs.symlinkSync(path.dirname(tsupRequire().resolve('esbuild/package.json')), esbuild);
+  const binDir = path.join(modulesDir, 'bin');
+  fs.mkdirSync(binDir, { recursive: true });
+  const plugward = path.join(binDir, 'plugward');
+  if (!fs.existsSync(plugward))
+    fs.symlinkSync(path.join(root, 'packages', 'cli', 'dist', 'bin.js'), plugward);
   return modulesDir;
+}
+
+function tsupRequire() {
+  return createRequire(fs.realpathSync(path.join(root, 'node_modules', 'tsup', 'package.json')));
 }
 
 function toModule(block) {
   if (block.lang === 'ts' || block.lang === 'typescript') {
-    const require = createRequire(fs.realpathSync(path.join(root, 'node_modules', 'tsup', 'package.json')));
-    const esbuild = require('esbuild');
+    const esbuild = tsupRequire()('esbuild');
     return esbuild.transformSync(block.code, { loader: 'ts', format: 'esm', target: 'node20' }).code;
   }
   return block.code;
@@ -113,7 +126,9 @@ export function runBlock(block, options = {}) {
     fs.writeFileSync(path.join(cwd, name), text);
   const env = {
     ...process.env,
-    PATH: `${path.join(root, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH}`,
+    PATH: [path.join(blockHome(), 'bin'), path.join(root, 'node_modules', '.bin'), process.env.PATH].join(
+      path.delimiter,
+    ),
     PLUGWARD_STATE_DIR: path.join(cwd, '.state'),
   };
   try {
