@@ -118,9 +118,12 @@ panic = "abort"
 
 /** build.mjs of a Rust project. */
 export const RUST_BUILD = `// Builds the cdylib with cargo (offline: no crates) and copies it to dist/plugin.so; the name, version and author of
-// plugward.json reach src/lib.rs as compile-time environment variables.
+// plugward.json reach src/lib.rs as compile-time environment variables, and so does the path of the plugward.h
+// binding for Rust that @plugward/loader ships (plugward.rs).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
+import { plugwardIncludeDir } from '@plugward/loader';
 
 const fields = JSON.parse(fs.readFileSync('plugward.json', 'utf8'));
 const r = spawnSync(process.env.CARGO ?? 'cargo', ['build', '--release', '--offline', '--target-dir', 'target'], {
@@ -130,6 +133,7 @@ const r = spawnSync(process.env.CARGO ?? 'cargo', ['build', '--release', '--offl
     PW_PLUGIN_NAME: fields.name,
     PW_PLUGIN_VERSION: fields.version,
     PW_PLUGIN_AUTHOR: fields.author ?? 'unknown',
+    PLUGWARD_RS: path.join(plugwardIncludeDir(), 'plugward.rs'),
   },
 });
 if (r.error) throw r.error;
@@ -139,82 +143,19 @@ fs.copyFileSync('target/release/libplugin.so', 'dist/plugin.so');
 console.log('built dist/plugin.so');
 `;
 
-/** src/lib.rs: the C ABI of plugward.h by hand, no crates; one hook, on_request, upper-casing its input. */
+/** src/lib.rs: the C ABI through the plugward.rs binding @plugward/loader ships, no crates; one hook, on_request, upper-casing its input. */
 export const RUST_SOURCE = `//! A Plugward native plugin in Rust, against the C ABI of plugward.h (v1), without crates.
 //! Hook "on_request" answers with its input in upper case.
 
-use std::ffi::{c_char, c_void};
 use std::ptr;
 
-const PLUGWARD_ABI_VERSION: u32 = 1;
-const PW_OK: i32 = 0;
-const PW_ERR_INVALID_ARGUMENT: i32 = 2;
-const PW_ERR_NOT_FOUND: i32 = 3;
+// plugward.h for Rust, shipped by @plugward/loader (build.mjs sets PLUGWARD_RS to its path).
+include!(env!("PLUGWARD_RS"));
 
 // From plugward.json, through build.mjs (a rebuild picks up a change).
 const NAME: &str = concat!(env!("PW_PLUGIN_NAME"), "\\0");
 const VERSION: &str = concat!(env!("PW_PLUGIN_VERSION"), "\\0");
 const AUTHOR: &str = concat!(env!("PW_PLUGIN_AUTHOR"), "\\0");
-
-#[repr(C)]
-pub struct PwLimits {
-    max_heap_bytes: u64,
-    max_cpu_time_ms: u64,
-    max_file_descriptors: u64,
-    max_threads: u64,
-    max_connections: u64,
-    max_db_query_ms: u64,
-    max_external_api_ms: u64,
-}
-
-#[repr(C)]
-pub struct PwHostApi {
-    abi_version: u32,
-    struct_size: u32,
-    host_data: *mut c_void,
-    register_hook: unsafe extern "C" fn(*mut c_void, *const c_char, i32) -> i32,
-    log: unsafe extern "C" fn(*mut c_void, i32, *const c_char),
-    context_get: unsafe extern "C" fn(*mut c_void, *const c_char, *mut u8, usize, *mut usize) -> i32,
-    context_set: unsafe extern "C" fn(*mut c_void, *const c_char, *const u8, usize) -> i32,
-    context_remove: unsafe extern "C" fn(*mut c_void, *const c_char) -> i32,
-}
-
-#[repr(C)]
-pub struct PwPlugin {
-    abi_version: u32,
-    struct_size: u32,
-    name: *const c_char,
-    version: *const c_char,
-    author: *const c_char,
-    description: *const c_char,
-    limits: PwLimits,
-    state: *mut c_void,
-    init: unsafe extern "C" fn(*mut PwPlugin, *const PwHostApi, *mut c_char, usize) -> i32,
-    register_hooks: unsafe extern "C" fn(*mut PwPlugin, *const PwHostApi, *mut c_char, usize) -> i32,
-    call_hook: unsafe extern "C" fn(
-        *mut PwPlugin,
-        *const c_char,
-        *const u8,
-        usize,
-        *mut *mut u8,
-        *mut usize,
-        *mut c_char,
-        usize,
-    ) -> i32,
-    free_buffer: unsafe extern "C" fn(*mut PwPlugin, *mut u8, usize),
-    shutdown: unsafe extern "C" fn(*mut PwPlugin, *mut c_char, usize) -> i32,
-    destroy: unsafe extern "C" fn(*mut PwPlugin),
-}
-
-/// Writes a NUL-terminated, truncated message into the host's error buffer and returns \`code\`.
-unsafe fn set_error(err: *mut c_char, cap: usize, code: i32, message: &str) -> i32 {
-    if !err.is_null() && cap > 0 {
-        let n = message.len().min(cap - 1);
-        ptr::copy_nonoverlapping(message.as_ptr(), err as *mut u8, n);
-        *err.add(n) = 0;
-    }
-    code
-}
 
 unsafe extern "C" fn init(_self: *mut PwPlugin, host: *const PwHostApi, err: *mut c_char, cap: usize) -> i32 {
     if host.is_null() || (*host).abi_version != PLUGWARD_ABI_VERSION {

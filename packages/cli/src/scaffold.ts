@@ -111,7 +111,7 @@ function packageJson(opts: ScaffoldOptions, artifact: string): string {
     devDependencies['@plugward/hooks'] = r;
     devDependencies.typescript = '^5.9.0';
   }
-  if (opts.lang === 'c') devDependencies['@plugward/loader'] = r;
+  if (opts.lang === 'c' || opts.lang === 'rust') devDependencies['@plugward/loader'] = r;
   const scripts: Record<string, string> = {
     build,
     ...(opts.lang === 'ts' ? { typecheck: 'tsc --noEmit' } : {}),
