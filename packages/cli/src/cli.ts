@@ -2,6 +2,7 @@ import { isPluginError, type PluginErrorCode } from '@plugward/types';
 import type { CliIo, Command } from './command.js';
 import { doctor } from './commands/doctor.js';
 import { hash } from './commands/hash.js';
+import { init } from './commands/init.js';
 import { inspect } from './commands/inspect.js';
 import { keygen } from './commands/keygen.js';
 import { run } from './commands/run.js';
@@ -61,7 +62,7 @@ export const CLI_VERSION = '0.0.0';
 
 /** Every subcommand, by name. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map(
-  [keygen, hash, sign, verify, trust, inspect, run, doctor].map((c) => [c.name, c] as const),
+  [init, keygen, hash, sign, verify, trust, inspect, run, doctor].map((c) => [c.name, c] as const),
 );
 
 function help(commands: ReadonlyMap<string, Command>): string {

@@ -209,6 +209,14 @@ export async function loadNativePlugin(
   }
 }
 
+/**
+ * What a NativePlugin keeps of its loaded library (koffi's `LibraryHandle`): only this, so the package's public
+ * declarations don't import koffi's types (a CommonJS consumer type-checking them under node16 would get TS1479).
+ */
+interface NativeLibrary {
+  unload(): void;
+}
+
 /** A loaded native plugin (see {@link LoadedPlugin}). Created by the loader only. */
 export class NativePlugin implements LoadedPlugin {
   readonly kind = 'native' as const;
@@ -224,7 +232,7 @@ export class NativePlugin implements LoadedPlugin {
   readonly artifact: VerifiedArtifact;
 
   #state: State = 'loaded';
-  #lib: LibraryHandle | undefined;
+  #lib: NativeLibrary | undefined;
   #self: bigint;
   #fns: PluginFunctions | undefined;
   #options: NativeLoadOptions;
@@ -246,7 +254,7 @@ export class NativePlugin implements LoadedPlugin {
 
   /** @internal */
   constructor(
-    lib: LibraryHandle,
+    lib: NativeLibrary,
     self: bigint,
     fns: PluginFunctions,
     meta: Metadata,

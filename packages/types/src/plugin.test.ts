@@ -38,6 +38,21 @@ describe('definePlugin', () => {
     expect(await p.shutdown()).toBeUndefined();
   });
 
+  it('checks hook names against the hook map (the @ts-expect-error lines fail `pnpm typecheck` when they compile)', async () => {
+    const names: string[] = [];
+    const p = definePlugin<{ on_request: string; on_log: Uint8Array }>({
+      ...base,
+      async registerHooks(hooks) {
+        await hooks.register('on_request', 200, (d) => d);
+        await hooks.register('on_log', 300, (d) => d);
+        // @ts-expect-error — not a hook of this plugin
+        await hooks.register('on_reqest', 200, (d) => d);
+      },
+    });
+    await p.registerHooks({ register: (name) => names.push(name) });
+    expect(names).toEqual(['on_request', 'on_log', 'on_reqest']);
+  });
+
   it('binds a declared shutdown to the definition', async () => {
     const calls: string[] = [];
     const p = definePlugin({

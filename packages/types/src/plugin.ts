@@ -41,6 +41,21 @@ export interface HookRegistrar {
   register(name: string, priority: number, handler: HookHandler): Awaitable<unknown>;
 }
 
+/**
+ * A plugin's hooks: hook name → the payload type its handler decodes (with a codec such as `jsonCodec` from
+ * @plugward/hooks). Give it to {@link definePlugin} so a misspelt hook name fails to compile.
+ */
+export type HookMap = Record<string, unknown>;
+
+/**
+ * The registrar `registerHooks` receives, with names checked against the plugin's {@link HookMap} at compile time (at
+ * run time it is the host's `HookRegistrar`).
+ */
+export interface PluginHookRegistrar<H extends object = HookMap> {
+  /** Registers `handler` on `name` (a key of the hook map); lower `priority` runs first (see HookPriority). */
+  register<K extends keyof H & string>(name: K, priority: number, handler: HookHandler): Awaitable<unknown>;
+}
+
 /** Predefined context keys. */
 export type PredefinedContextKey =
   | 'DatabaseConnection'
@@ -111,8 +126,11 @@ export interface PluginRuntimeApi {
   fetch?(request: FetchRequest): Promise<FetchResponse>;
 }
 
-/** What a plugin author writes and passes to {@link definePlugin}. */
-export interface PluginDefinition {
+/**
+ * What a plugin author writes: the counterpart of the Rust API reference's `make_plugin!`. `H` names the plugin's hooks
+ * (see {@link HookMap}); without it any hook name is accepted.
+ */
+export interface PluginDefinition<H extends object = HookMap> {
   /** Unique name, see PLUGIN_NAME_PATTERN. */
   name: string;
   /** Strict semver. */
@@ -126,7 +144,7 @@ export interface PluginDefinition {
   requirements?(): PluginRequirements;
   init(context: PluginContextApi, runtime: PluginRuntimeApi): Awaitable<void>;
   shutdown?(): Awaitable<void>;
-  registerHooks(hooks: HookRegistrar): Awaitable<void>;
+  registerHooks(hooks: PluginHookRegistrar<H>): Awaitable<void>;
 }
 
 /** A validated plugin (what {@link definePlugin} returns). */
@@ -162,10 +180,11 @@ function checkFunction(def: Record<string, unknown>, field: string, required: bo
 
 /**
  * Validates a plugin definition at definition time and returns the plugin. A JS plugin file's default export.
+ * With a hook map (`definePlugin<{ on_request: string }>(…)`), registering a hook not in the map fails to compile.
  *
  * @example
  * ```ts
- * export default definePlugin({
+ * export default definePlugin<{ on_request: Uint8Array }>({
  *   name: 'hello', version: '1.0.0', author: 'me',
  *   init() {},
  *   registerHooks(hooks) { hooks.register('on_request', 200, (data) => data); },
@@ -173,7 +192,7 @@ function checkFunction(def: Record<string, unknown>, field: string, required: bo
  * ```
  * @throws PluginError `InvalidPlugin` (bad name, missing/non-function members) or `InvalidVersion` (bad semver).
  */
-export function definePlugin(def: PluginDefinition): Plugin {
+export function definePlugin<H extends object = HookMap>(def: PluginDefinition<H>): Plugin {
   if (def === null || typeof def !== 'object') {
     throw new PluginError('InvalidPlugin', 'definePlugin expects an object');
   }

@@ -26,7 +26,14 @@ const r = spawnSync(
     '--target-dir',
     target,
   ],
-  { stdio: 'inherit' },
+  // The Rust binding of plugward.h that @plugward/loader ships (src/lib.rs include!s it).
+  {
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      PLUGWARD_RS: path.join(root, '..', '..', '..', 'packages', 'loader', 'native', 'plugward.rs'),
+    },
+  },
 );
 if (r.status !== 0) process.exit(r.status ?? 1);
 mkdirSync(path.join(root, 'build'), { recursive: true });

@@ -3,79 +3,13 @@
 //! Hook "reverse" (priority 150): returns the input bytes reversed, counts calls in the context key
 //! "rust.calls" (decimal text) and logs each call.
 
-use std::ffi::{c_char, c_void};
 use std::ptr;
 
-const PLUGWARD_ABI_VERSION: u32 = 1;
-const PW_OK: i32 = 0;
-const PW_ERR_INVALID_ARGUMENT: i32 = 2;
-const PW_ERR_NOT_FOUND: i32 = 3;
-const PW_ERR_STATE: i32 = 9;
-const PW_LOG_INFO: i32 = 2;
-
-#[repr(C)]
-pub struct PwLimits {
-    max_heap_bytes: u64,
-    max_cpu_time_ms: u64,
-    max_file_descriptors: u64,
-    max_threads: u64,
-    max_connections: u64,
-    max_db_query_ms: u64,
-    max_external_api_ms: u64,
-}
-
-#[repr(C)]
-pub struct PwHostApi {
-    abi_version: u32,
-    struct_size: u32,
-    host_data: *mut c_void,
-    register_hook: unsafe extern "C" fn(*mut c_void, *const c_char, i32) -> i32,
-    log: unsafe extern "C" fn(*mut c_void, i32, *const c_char),
-    context_get: unsafe extern "C" fn(*mut c_void, *const c_char, *mut u8, usize, *mut usize) -> i32,
-    context_set: unsafe extern "C" fn(*mut c_void, *const c_char, *const u8, usize) -> i32,
-    context_remove: unsafe extern "C" fn(*mut c_void, *const c_char) -> i32,
-}
-
-#[repr(C)]
-pub struct PwPlugin {
-    abi_version: u32,
-    struct_size: u32,
-    name: *const c_char,
-    version: *const c_char,
-    author: *const c_char,
-    description: *const c_char,
-    limits: PwLimits,
-    state: *mut c_void,
-    init: unsafe extern "C" fn(*mut PwPlugin, *const PwHostApi, *mut c_char, usize) -> i32,
-    register_hooks: unsafe extern "C" fn(*mut PwPlugin, *const PwHostApi, *mut c_char, usize) -> i32,
-    call_hook: unsafe extern "C" fn(
-        *mut PwPlugin,
-        *const c_char,
-        *const u8,
-        usize,
-        *mut *mut u8,
-        *mut usize,
-        *mut c_char,
-        usize,
-    ) -> i32,
-    free_buffer: unsafe extern "C" fn(*mut PwPlugin, *mut u8, usize),
-    shutdown: unsafe extern "C" fn(*mut PwPlugin, *mut c_char, usize) -> i32,
-    destroy: unsafe extern "C" fn(*mut PwPlugin),
-}
+include!(env!("PLUGWARD_RS"));
 
 struct State {
     host: *const PwHostApi,
     calls: u64,
-}
-
-/// Writes a NUL-terminated, truncated message into the host's error buffer and returns `code`.
-unsafe fn set_error(err: *mut c_char, cap: usize, code: i32, message: &str) -> i32 {
-    if !err.is_null() && cap > 0 {
-        let n = message.len().min(cap - 1);
-        ptr::copy_nonoverlapping(message.as_ptr(), err as *mut u8, n);
-        *err.add(n) = 0;
-    }
-    code
 }
 
 fn cstr(s: &'static [u8]) -> *const c_char {

@@ -7,11 +7,14 @@ import { readPrivateKey } from '../keys.js';
 import { hashProgress } from '../progress.js';
 import { maxBytesError, positiveInt } from './hash.js';
 
-const usage = `usage: plugward sign <artifact> --key <name.key> --name <plugin-name> --version <semver>
+const usage = `usage: plugward sign <artifact> --key <name.key> (--name <plugin-name> --version <semver> | --manifest-fields FILE.json)
                      [--passphrase-env VAR] [--author TEXT] [--kind js|native] [--description TEXT]
                      [--limits FILE.json] [--requirements FILE.json] [--max-bytes N] [--json]
 
 Hashes <artifact>, signs its manifest and writes <artifact>.plugward.json beside it.
+--manifest-fields FILE.json gives the fields in one file: { "name", "version", "author"?, "description"?, "kind"?,
+"requirements"?, "limits"? } (the same shapes as --requirements and --limits files; any other field is refused). A
+flag given as well wins over the file's field.
 --key is the secret key file from plugward keygen (a public .pub file is refused); --passphrase-env VAR unlocks an
 encrypted one. --kind defaults to native for .so/.dylib/.dll files and js otherwise; --author defaults to "unknown".`;
 
@@ -35,6 +38,45 @@ async function readJson(path: string, what: string, cwd: string): Promise<unknow
   }
 }
 
+const FIELD_NAMES = ['name', 'version', 'author', 'description', 'kind', 'requirements', 'limits'] as const;
+
+/** The fields of a `--manifest-fields` file. */
+export interface ManifestFields {
+  name?: string;
+  version?: string;
+  author?: string;
+  description?: string;
+  kind?: string;
+  requirements?: unknown;
+  limits?: unknown;
+}
+
+/**
+ * Checks a parsed `--manifest-fields` file: an object with only the known fields, text fields as strings. The
+ * requirements and limits are checked where every manifest's are, when it is signed.
+ * @throws PluginError `InvalidArgument` naming the file and the field.
+ */
+export function parseManifestFields(value: unknown, file: string): ManifestFields {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new PluginError('InvalidArgument', `--manifest-fields ${file}: must be a JSON object`);
+  }
+  const known = new Set<string>(FIELD_NAMES);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (!known.has(k)) {
+      throw new PluginError(
+        'InvalidArgument',
+        `--manifest-fields ${file}: unknown field ${JSON.stringify(k.slice(0, 64))} (known: ${FIELD_NAMES.join(', ')})`,
+      );
+    }
+    if (k !== 'requirements' && k !== 'limits' && typeof v !== 'string') {
+      throw new PluginError('InvalidArgument', `--manifest-fields ${file}: "${k}" must be a string`);
+    }
+    out[k] = v;
+  }
+  return out as ManifestFields;
+}
+
 /** `plugward sign <artifact> ...`. */
 export const sign: Command = {
   name: 'sign',
@@ -56,6 +98,7 @@ export const sign: Command = {
           limits: { type: 'string' },
           requirements: { type: 'string' },
           'max-bytes': { type: 'string' },
+          'manifest-fields': { type: 'string' },
         },
         allowPositionals: true,
         strict: true,
@@ -63,9 +106,16 @@ export const sign: Command = {
     );
     const artifact = resolve(io.cwd, required(positionals[0], '<artifact>', usage));
     const keyFile = required(values.key, '--key <name.key>', usage);
-    const name = required(values.name, '--name <plugin-name>', usage);
-    const version = required(values.version, '--version <semver>', usage);
-    const kind = values.kind ?? (/\.(so|dylib|dll)(\.\d+)*$/.test(artifact) ? 'native' : 'js');
+    const fieldsFile = values['manifest-fields'];
+    const fields =
+      typeof fieldsFile === 'string'
+        ? parseManifestFields(await readJson(fieldsFile, '--manifest-fields', io.cwd), fieldsFile)
+        : {};
+    const name = required(values.name ?? fields.name, '--name <plugin-name>', usage);
+    const version = required(values.version ?? fields.version, '--version <semver>', usage);
+    const author = values.author ?? fields.author;
+    const description = values.description ?? fields.description;
+    const kind = values.kind ?? fields.kind ?? (/\.(so|dylib|dll)(\.\d+)*$/.test(artifact) ? 'native' : 'js');
     if (kind !== 'js' && kind !== 'native') {
       throw new PluginError('InvalidArgument', `--kind must be js or native, got ${String(kind)}`);
     }
@@ -82,19 +132,23 @@ export const sign: Command = {
           artifactPath: artifact,
           name,
           version,
-          author: typeof values.author === 'string' ? values.author : 'unknown',
+          author: typeof author === 'string' ? author : 'unknown',
           kind,
-          ...(typeof values.description === 'string' ? { description: values.description } : {}),
+          ...(typeof description === 'string' ? { description } : {}),
           ...(typeof values.limits === 'string'
             ? { limits: (await readJson(values.limits, '--limits', io.cwd)) as PluginManifest['limits'] }
-            : {}),
+            : fields.limits !== undefined
+              ? { limits: fields.limits as PluginManifest['limits'] }
+              : {}),
           ...(typeof values.requirements === 'string'
             ? {
                 requirements: (await readJson(values.requirements, '--requirements', io.cwd)) as NonNullable<
                   PluginManifest['requirements']
                 >,
               }
-            : {}),
+            : fields.requirements !== undefined
+              ? { requirements: fields.requirements as NonNullable<PluginManifest['requirements']> }
+              : {}),
           maxBytes: positiveInt(values['max-bytes'], '--max-bytes', DEFAULT_MAX_ARTIFACT_BYTES),
           ...(progress === undefined ? {} : { onProgress: progress }),
         },

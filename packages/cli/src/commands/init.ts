@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { encodePublicKeyFile, encodeSecretKeyFile, generateKeyPair, keyId } from '@plugward/security';
+import { PluginError } from '@plugward/types';
+import { CLI_VERSION } from '../cli.js';
+import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
+import { SCAFFOLD_LANGS, type ScaffoldLang, scaffoldPlugin } from '../scaffold.js';
+
+const usage = `usage: plugward init <name> [--lang js|ts|c|rust] [--dir DIR] [--json]
+
+Creates a plugin project named <name> in ./<name> (or DIR), which must not exist or be empty:
+  js, ts     src/index.{js,ts} bundled into dist/plugin.js with esbuild (ts: typed hooks, definePlugin<Hooks>)
+  c          src/plugin.c compiled into dist/plugin.so with the system C compiler
+  rust       src/lib.rs built into dist/plugin.so with cargo (no crates)
+with plugward.json (name, version, author, requirements: what "plugward sign --manifest-fields" signs), a test at all
+four isolation tiers (@plugward/testing) and npm scripts: build, sign, trust, start, test, dev (all of them in a row).
+It also writes a development key set in .plugward/ (git-ignored): dev.key/dev.pub to sign with, trust.key for the dev
+trust list. Then: cd <name> && npm install && npm run dev.`;
+
+async function emptyOrMissing(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).length === 0;
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'ENOENT') return true;
+    throw new PluginError('IoError', `cannot read ${dir}`, { cause: e });
+  }
+}
+
+/** `plugward init <name>`: scaffolds a plugin project that builds, signs, trusts and runs with one command each. */
+export const init: Command = {
+  name: 'init',
+  summary: 'create a plugin project (js, ts, c or rust) with build, sign, trust, run and test scripts',
+  usage,
+  async run(argv, io) {
+    const { values, positionals } = withUsage(usage, () =>
+      parseArgs({
+        args: argv,
+        options: { ...COMMON_OPTIONS, lang: { type: 'string' }, dir: { type: 'string' } },
+        allowPositionals: true,
+        strict: true,
+      }),
+    );
+    const name = required(positionals[0], '<name>', usage);
+    const lang = (values.lang ?? 'ts') as ScaffoldLang;
+    if (!SCAFFOLD_LANGS.includes(lang)) {
+      throw new PluginError(
+        'InvalidArgument',
+        `--lang must be one of ${SCAFFOLD_LANGS.join(', ')}, got ${JSON.stringify(String(values.lang))}`,
+      );
+    }
+    let scaffold: ReturnType<typeof scaffoldPlugin>;
+    try {
+      scaffold = scaffoldPlugin({ name, lang, plugwardRange: `^${CLI_VERSION}` });
+    } catch (e) {
+      throw new PluginError('InvalidArgument', (e as Error).message, { cause: e });
+    }
+    const dir = resolve(io.cwd, typeof values.dir === 'string' ? values.dir : name);
+    if (!(await emptyOrMissing(dir))) {
+      throw new PluginError('IoError', `${dir} exists and is not empty`, {
+        details: { hint: 'pick another name, or --dir an empty or new directory' },
+      });
+    }
+    const keys = generateKeyPair();
+    const files: Record<string, { text: string; mode: number }> = {};
+    for (const [p, text] of Object.entries(scaffold.files)) files[p] = { text, mode: 0o644 };
+    files['.plugward/dev.key'] = { text: await encodeSecretKeyFile(keys.privateKey), mode: 0o600 };
+    files['.plugward/dev.pub'] = { text: encodePublicKeyFile(keys.publicKey), mode: 0o644 };
+    files['.plugward/trust.key'] = { text: `${randomBytes(32).toString('hex')}\n`, mode: 0o600 };
+    for (const [p, f] of Object.entries(files)) {
+      const full = join(dir, p);
+      await mkdir(dirname(full), { recursive: true, mode: p.startsWith('.plugward/') ? 0o700 : 0o755 });
+      await writeFile(full, f.text, { mode: f.mode, flag: 'wx' });
+    }
+    output(
+      io,
+      values.json,
+      {
+        dir,
+        name,
+        lang,
+        artifact: scaffold.artifact,
+        files: Object.keys(files).sort(),
+        keyId: keyId(keys.publicKey),
+      },
+      `created ${name} (${lang}) in ${dir}\nnext: cd ${dir} && npm install && npm run dev   (build → sign → trust → start; npm test checks all four tiers)`,
+    );
+    return 0;
+  },
+};
