@@ -49,7 +49,7 @@ for (const tier of ['in-process', 'worker', 'process', 'sandbox']) {
   test(\`on_request at the \${tier} tier\`, async (t) => {
     let plugin;
     try {
-      plugin = await testPlugin(artifact, { tier${identity ? ', ...identity' : ''} });
+      plugin = await testPlugin(artifact, { tier, ...identity });
     } catch (e) {
       if (tier === 'sandbox' && e?.code === 'SandboxUnavailable') return t.skip(e.message);
       throw e;
@@ -235,9 +235,9 @@ export function scaffoldPlugin(opts: ScaffoldOptions): Scaffold {
   validatePluginName(opts.name);
   const native = opts.lang === 'c' || opts.lang === 'rust';
   const artifact = native ? 'dist/plugin.so' : 'dist/plugin.js';
-  const identity = native
-    ? `import fields from '../plugward.json' with { type: 'json' };\n\n// A native plugin's name and version are not read from the library: give them.\nconst identity = { name: fields.name, version: fields.version };\n`
-    : '';
+  // The name and version come from plugward.json: the plugin's own code runs only at the tier under test (a native
+  // library can't be asked without loading it; a JS bundle's top-level code must not run in the test's process).
+  const identity = `import fields from '../plugward.json' with { type: 'json' };\n\nconst identity = { name: fields.name, version: fields.version };\n`;
   const files: Record<string, string> = {
     'package.json': packageJson(opts, artifact),
     'plugward.json': manifestFields(opts.name, opts.lang),

@@ -21,7 +21,10 @@ export interface ReadDeclarationsOptions {
   version: string;
   /** Default: `native` for `.so`/`.dylib`/`.dll` files, else `js`. */
   kind?: PluginKind;
-  /** Where the plugin is loaded: `sandbox` (needs `sandbox`; the default when one is given), else `process`. */
+  /**
+   * Where the plugin is loaded: `sandbox` (needs `sandbox`; the default when one is given) or `process` (a child
+   * process that is not sandboxed: only when asked for by name).
+   */
   tier?: 'process' | 'sandbox';
   sandbox?: SandboxBackend<Duplex>;
   /** Largest artifact read, bytes (DEFAULT_MAX_ARTIFACT_BYTES). */
@@ -53,7 +56,14 @@ export async function readPluginDeclarations(
   artifactPath: string,
   options: ReadDeclarationsOptions,
 ): Promise<CodeDeclarations> {
-  const tier = options.tier ?? (options.sandbox ? 'sandbox' : 'process');
+  if (options.tier === undefined && options.sandbox === undefined) {
+    // Never silently unsandboxed: a child process is the host's uid with its files and network.
+    throw new PluginError(
+      'SandboxUnavailable',
+      'reading declarations needs a sandbox backend, or tier: "process" to read them in a child process that is not sandboxed',
+    );
+  }
+  const tier = options.tier ?? 'sandbox';
   if (tier === 'sandbox' && options.sandbox === undefined) {
     throw new PluginError(
       'SandboxUnavailable',

@@ -102,3 +102,15 @@ it.skipIf(!sandbox)('a build that identifies as another plugin or version is ref
   expect(fs.existsSync(planted)).toBe(false);
   expect(seen).toEqual([]);
 });
+
+it('without a sandbox and without an explicit tier, a build is never read unsandboxed', async () => {
+  const file = path.join(tmp.dir, 'decl-nosbx.mjs');
+  fs.writeFileSync(file, hostile('decl-nosbx'));
+  await expect(readPluginDeclarations(file, { name: 'decl-nosbx', version: '1.0.0' })).rejects.toMatchObject({
+    code: 'SandboxUnavailable',
+  });
+  // Its code never ran: nothing planted, nothing connected, nothing left.
+  expect(fs.existsSync(planted)).toBe(false);
+  expect(seen).toEqual([]);
+  expect(leftovers('decl-nosbx', ownTmp.dir)).toEqual([]);
+});

@@ -15,6 +15,7 @@ import {
   type PluginRequirements,
   PluginSecurity,
   type ResourceLimits,
+  readPluginDeclarations,
   type SandboxPreference,
   saveTrustList,
   toHex,
@@ -110,11 +111,37 @@ async function jsIdentity(file: string): Promise<Partial<Identity>> {
   };
 }
 
-async function identityOf(file: string, kind: PluginKind, options: TestPluginOptions): Promise<Identity> {
-  const declared =
-    kind === 'js' && (options.name === undefined || options.version === undefined)
-      ? await jsIdentity(file)
-      : {};
+async function identityOf(
+  file: string,
+  kind: PluginKind,
+  tier: IsolationTier,
+  options: TestPluginOptions,
+  sandbox: Awaited<ReturnType<typeof chooseSandboxBackend>>['backend'],
+): Promise<Identity> {
+  const missing = options.name === undefined || options.version === undefined;
+  if (missing && kind === 'js' && tier !== 'in-process') {
+    // Reading them would mean importing the plugin here, in the host, with less isolation than the tier asked for.
+    throw new PluginError(
+      'InvalidArgument',
+      `testPlugin(${file}): at the ${tier} tier give the name and version options (the plugin's code runs only at that tier, never in this process)`,
+    );
+  }
+  let declared: Partial<Identity> = kind === 'js' && missing ? await jsIdentity(file) : {};
+  if (
+    tier !== 'in-process' &&
+    (options.requirements === undefined || options.limits === undefined) &&
+    options.name !== undefined &&
+    options.version !== undefined
+  ) {
+    // The code's declarations, read at the tier's isolation (the sandbox for `sandbox`, else a child process).
+    const d = await readPluginDeclarations(file, {
+      name: options.name,
+      version: options.version,
+      kind,
+      ...(sandbox === undefined ? { tier: 'process' as const } : { tier: 'sandbox' as const, sandbox }),
+    });
+    declared = { requirements: d.requirements, limits: d.limits };
+  }
   const name = options.name ?? declared.name;
   const version = options.version ?? declared.version;
   if (name === undefined || version === undefined) {
@@ -174,7 +201,15 @@ export async function testPlugin(file: string, options: TestPluginOptions = {}):
     }
   };
   try {
-    const id = await identityOf(source, kind, options);
+    let sandbox: Awaited<ReturnType<typeof chooseSandboxBackend>>['backend'];
+    if (tier === 'sandbox') {
+      const choice = await chooseSandboxBackend({ prefer: options.sandbox ?? 'auto' });
+      if (choice.backend === undefined) {
+        throw new PluginError('SandboxUnavailable', `the sandbox tier can't run here: ${choice.reason}`);
+      }
+      sandbox = choice.backend;
+    }
+    const id = await identityOf(source, kind, tier, options, sandbox);
     const artifact = path.join(dir, path.basename(source));
     fs.copyFileSync(source, artifact);
     const keys = generateKeyPair();
@@ -205,13 +240,8 @@ export async function testPlugin(file: string, options: TestPluginOptions = {}):
       [],
     );
     await security.loadAndDecryptTrustList(listKey);
-    let sandbox: Awaited<ReturnType<typeof chooseSandboxBackend>>['backend'];
-    if (tier === 'sandbox' || (id.requirements !== undefined && tier !== 'process')) {
-      const choice = await chooseSandboxBackend({ prefer: options.sandbox ?? 'auto' });
-      if (tier === 'sandbox' && choice.backend === undefined) {
-        throw new PluginError('SandboxUnavailable', `the sandbox tier can't run here: ${choice.reason}`);
-      }
-      sandbox = choice.backend;
+    if (sandbox === undefined && id.requirements !== undefined && tier !== 'process') {
+      sandbox = (await chooseSandboxBackend({ prefer: options.sandbox ?? 'auto' })).backend;
     }
     registry = new PluginRegistry({
       security,

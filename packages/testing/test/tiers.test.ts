@@ -76,7 +76,10 @@ afterAll(() => {
 
 describe('testPlugin', () => {
   it.each(TIERS)('runs an unsigned JS plugin at the %s tier and leaves nothing behind', async (tier) => {
-    const p = await testPlugin(file, { tier });
+    const p = await testPlugin(file, {
+      tier,
+      ...(tier === 'in-process' ? {} : { name: 'probe', version: '1.2.3' }),
+    });
     try {
       expect(p.name).toBe('probe');
       expect(p.tier).toBe(tier);
@@ -122,4 +125,28 @@ describe('testPlugin', () => {
     await expect(testPlugin(bad)).rejects.toMatchObject({ code: 'InvalidPlugin' });
     expect(fs.readdirSync(tmp)).toEqual([]);
   });
+
+  it.each(TIERS.filter((t) => t !== 'in-process'))(
+    'never runs the plugin in the test process to learn its name (%s tier)',
+    async (tier) => {
+      // A plugin whose top-level code leaves a mark with the pid it ran under.
+      const marker = path.join(dir, `ran-${tier}`);
+      const spy = path.join(dir, `spy-${tier}.mjs`);
+      fs.writeFileSync(
+        spy,
+        `import fs from 'node:fs';\ntry { fs.writeFileSync(${JSON.stringify(marker)}, String(process.pid)); } catch {}\nexport default { name: 'spy', version: '1.0.0', author: 't', init() {}, registerHooks() {} };\n`,
+      );
+      await expect(testPlugin(spy, { tier })).rejects.toMatchObject({ code: 'InvalidArgument' });
+      expect(fs.existsSync(marker)).toBe(false);
+      // With its name given it runs at the tier asked for, never in this process.
+      const p = await testPlugin(spy, { tier, name: 'spy', version: '1.0.0' });
+      try {
+        const ranAs = fs.existsSync(marker) ? Number(fs.readFileSync(marker, 'utf8')) : undefined;
+        // (A worker is a thread of this process: it shares the pid, so only the other tiers can show it.)
+        if (tier !== 'worker') expect(ranAs).not.toBe(process.pid);
+      } finally {
+        await p.close();
+      }
+    },
+  );
 });
