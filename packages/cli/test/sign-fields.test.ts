@@ -83,3 +83,51 @@ describe('plugward sign --manifest-fields', () => {
     expect(fs.existsSync(path.join(cwd, 'plugin.js.plugward.json'))).toBe(false);
   });
 });
+
+describe('plugward sign --from-plugin', () => {
+  const declaring = `const enc = new TextEncoder();
+export default {
+  name: 'declares', version: '1.0.0', author: 'me',
+  requirements() { return ${JSON.stringify(requirements)}; },
+  resourceLimits() { return { maxHeapBytes: 16777216, maxCpuTimeMs: 250 }; },
+  init() {},
+  async registerHooks(h) { await h.register('on_request', 200, () => enc.encode('x')); },
+};
+`;
+  it('signs what the plugin declares in code, read in the sandbox (sandbox/process)', () => {
+    if (!fs.existsSync(path.join(cwd, 'dev.key'))) expect(pw(['keygen', 'dev']).code).toBe(0);
+    fs.writeFileSync(path.join(cwd, 'declares.mjs'), declaring);
+    for (const where of ['sandbox', 'process']) {
+      const r = pw([
+        'sign',
+        'declares.mjs',
+        '--key',
+        'dev.key',
+        '--name',
+        'declares',
+        '--version',
+        '1.0.0',
+        '--from-plugin',
+        where,
+        '--json',
+      ]);
+      expect(r.code, r.err).toBe(0);
+      const { manifest } = JSON.parse(r.out) as { manifest: Record<string, unknown> };
+      expect(manifest).toMatchObject({ requirements, limits: { maxHeapBytes: 16777216, maxCpuTimeMs: 250 } });
+    }
+    const bad = pw([
+      'sign',
+      'declares.mjs',
+      '--key',
+      'dev.key',
+      '--name',
+      'declares',
+      '--version',
+      '1.0.0',
+      '--from-plugin',
+      'host',
+    ]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/--from-plugin must be sandbox or process/);
+  }, 60_000);
+});

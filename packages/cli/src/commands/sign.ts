@@ -1,20 +1,26 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type CodeDeclarations, readPluginDeclarations } from '@plugward/registry';
 import { manifestPathFor, openRegularFile, writeSignedManifest } from '@plugward/security';
 import { DEFAULT_MAX_ARTIFACT_BYTES, PluginError, type PluginManifest } from '@plugward/types';
 import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
 import { readPrivateKey } from '../keys.js';
 import { hashProgress } from '../progress.js';
+import { pickSandbox, SANDBOX_OPTION } from '../sandbox-choice.js';
 import { maxBytesError, positiveInt } from './hash.js';
 
 const usage = `usage: plugward sign <artifact> --key <name.key> (--name <plugin-name> --version <semver> | --manifest-fields FILE.json)
                      [--passphrase-env VAR] [--author TEXT] [--kind js|native] [--description TEXT]
-                     [--limits FILE.json] [--requirements FILE.json] [--max-bytes N] [--json]
+                     [--limits FILE.json] [--requirements FILE.json] [--from-plugin sandbox|process]
+                     [--sandbox auto|bwrap|landlock] [--max-bytes N] [--json]
 
 Hashes <artifact>, signs its manifest and writes <artifact>.plugward.json beside it.
 --manifest-fields FILE.json gives the fields in one file: { "name", "version", "author"?, "description"?, "kind"?,
 "requirements"?, "limits"? } (the same shapes as --requirements and --limits files; any other field is refused). A
 flag given as well wins over the file's field.
+--from-plugin takes the requirements and limits the plugin's own code declares (requirements(), resourceLimits()),
+read by loading the build with no grants: in the sandbox (--from-plugin sandbox), or in a child process that is not
+sandboxed (--from-plugin process: only for your own build). --requirements/--limits and the fields file win over it.
 --key is the secret key file from plugward keygen (a public .pub file is refused); --passphrase-env VAR unlocks an
 encrypted one. --kind defaults to native for .so/.dylib/.dll files and js otherwise; --author defaults to "unknown".`;
 
@@ -99,6 +105,8 @@ export const sign: Command = {
           requirements: { type: 'string' },
           'max-bytes': { type: 'string' },
           'manifest-fields': { type: 'string' },
+          'from-plugin': { type: 'string' },
+          ...SANDBOX_OPTION,
         },
         allowPositionals: true,
         strict: true,
@@ -118,6 +126,32 @@ export const sign: Command = {
     const kind = values.kind ?? fields.kind ?? (/\.(so|dylib|dll)(\.\d+)*$/.test(artifact) ? 'native' : 'js');
     if (kind !== 'js' && kind !== 'native') {
       throw new PluginError('InvalidArgument', `--kind must be js or native, got ${String(kind)}`);
+    }
+    const fromPlugin = values['from-plugin'];
+    let declared: CodeDeclarations | undefined;
+    if (fromPlugin !== undefined) {
+      if (fromPlugin !== 'sandbox' && fromPlugin !== 'process') {
+        throw new PluginError(
+          'InvalidArgument',
+          `--from-plugin must be sandbox or process, got ${JSON.stringify(fromPlugin)}`,
+        );
+      }
+      const sandbox =
+        fromPlugin === 'sandbox'
+          ? (await pickSandbox(values.sandbox, (line) => io.stderr.write(`${line}\n`))).backend
+          : undefined;
+      if (fromPlugin === 'sandbox' && sandbox === undefined) {
+        throw new PluginError(
+          'SandboxUnavailable',
+          "no sandbox backend can run here to read the plugin's declarations (plugward doctor says why); --from-plugin process reads them in a child process that is not sandboxed",
+        );
+      }
+      declared = await readPluginDeclarations(artifact, {
+        name,
+        version,
+        kind,
+        ...(sandbox === undefined ? { tier: 'process' as const } : { tier: 'sandbox' as const, sandbox }),
+      });
     }
     const privateKey = await readPrivateKey(
       keyFile,
@@ -139,7 +173,9 @@ export const sign: Command = {
             ? { limits: (await readJson(values.limits, '--limits', io.cwd)) as PluginManifest['limits'] }
             : fields.limits !== undefined
               ? { limits: fields.limits as PluginManifest['limits'] }
-              : {}),
+              : declared !== undefined && Object.keys(declared.limits).length > 0
+                ? { limits: declared.limits as PluginManifest['limits'] }
+                : {}),
           ...(typeof values.requirements === 'string'
             ? {
                 requirements: (await readJson(values.requirements, '--requirements', io.cwd)) as NonNullable<
@@ -148,7 +184,9 @@ export const sign: Command = {
               }
             : fields.requirements !== undefined
               ? { requirements: fields.requirements as NonNullable<PluginManifest['requirements']> }
-              : {}),
+              : declared !== undefined
+                ? { requirements: declared.requirements as NonNullable<PluginManifest['requirements']> }
+                : {}),
           maxBytes: positiveInt(values['max-bytes'], '--max-bytes', DEFAULT_MAX_ARTIFACT_BYTES),
           ...(progress === undefined ? {} : { onProgress: progress }),
         },
