@@ -27,6 +27,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 // `CALLPATH_TIERS=in-process,worker` runs only those tiers (the others are then rows not run, with that reason).
 const TIERS = new Set((process.env.CALLPATH_TIERS ?? 'in-process,worker,process,sandbox').split(','));
 const CALLS = { fast: 20_000, ipc: 1_500 };
+// `CALLPATH_CPU=1` times the out-of-process cases in CPU time too: this process plus the processes the case started
+// (its plugin or echo child, the sandbox's launcher chain), per call — what a call costs, not how long it waits on a
+// loaded machine. A separate report, `callpath-cpu`.
+const CPU_MODE = process.env.CALLPATH_CPU === '1';
 const payload = new Uint8Array(64).fill(7);
 
 const { dir, artifact, security } = await echoPluginFixture('pw-bench-call-');
@@ -95,6 +99,58 @@ function portCaller(port) {
     });
 }
 
+/** This process's descendants (pids), from /proc. */
+function descendants() {
+  const children = new Map();
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid).push(Number(e));
+  }
+  const out = [];
+  const queue = [process.pid];
+  while (queue.length > 0) {
+    for (const c of children.get(queue.pop()) ?? []) {
+      out.push(c);
+      queue.push(c);
+    }
+  }
+  return out;
+}
+
+/** CPU time of the processes `pids` (all their threads), ns, from schedstat. */
+function treeCpuNs(pids) {
+  let ns = 0;
+  for (const pid of pids) {
+    let tasks;
+    try {
+      tasks = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {}
+    }
+  }
+  return ns;
+}
+
+/** Records in `cases[name]` the processes its setup started (for {@link treeCpuNs}). */
+async function withPids(name, setup) {
+  const before = new Set(descendants());
+  cases[name] = await setup();
+  cases[name].pids = descendants().filter((p) => !before.has(p));
+}
+
 async function registryAt(tier, sandbox) {
   const registry = new PluginRegistry({ security, sandbox, defaultTier: tier, log: () => {} });
   await registry.loadPlugin(artifact, 'trusted');
@@ -140,14 +196,19 @@ if (TIERS.has('in-process')) {
 if (TIERS.has('worker')) {
   const w = new Worker(workerEcho, { eval: true });
   cases.rawPort = { calls: CALLS.ipc, call: portCaller(w), close: () => w.terminate() };
-  cases.worker = { calls: CALLS.ipc, ...(await registryAt('worker')) };
+  await withPids('worker', async () => ({ calls: CALLS.ipc, ...(await registryAt('worker')) }));
   const pool = new Piscina({ filename: piscinaEcho, minThreads: 1, maxThreads: 1 });
   cases.piscina = { calls: CALLS.ipc, call: () => pool.run(payload), close: () => pool.destroy() };
 }
 
 if (TIERS.has('process')) {
   const raw = spawn(process.execPath, [rawEcho], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
-  cases.rawUds = { calls: CALLS.ipc, call: streamCaller(raw.stdio[3]), close: () => raw.kill() };
+  cases.rawUds = {
+    calls: CALLS.ipc,
+    call: streamCaller(raw.stdio[3]),
+    close: () => raw.kill(),
+    pids: [raw.pid],
+  };
   const f = fork(forkEcho, { serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await once(f, 'spawn');
   {
@@ -162,13 +223,15 @@ if (TIERS.has('process')) {
           f.send(arr);
         }),
       close: () => f.kill(),
+      pids: [f.pid],
     };
   }
-  cases.process = { calls: CALLS.ipc, ...(await registryAt('process')) };
+  await withPids('process', async () => ({ calls: CALLS.ipc, ...(await registryAt('process')) }));
 }
 
 let sbxRaw;
 if (sandbox && TIERS.has('sandbox')) {
+  const before = new Set(descendants());
   sbxRaw = await sandbox.spawn({
     command: process.execPath,
     args: [rawEcho],
@@ -176,8 +239,13 @@ if (sandbox && TIERS.has('sandbox')) {
     config: defaultSandboxConfig(),
     label: 'bench-raw-echo',
   });
-  cases.rawUdsSandbox = { calls: CALLS.ipc, call: streamCaller(sbxRaw.ipc), close: () => sbxRaw.kill() };
-  cases.sandbox = { calls: CALLS.ipc, ...(await registryAt('sandbox', sandbox)) };
+  cases.rawUdsSandbox = {
+    calls: CALLS.ipc,
+    call: streamCaller(sbxRaw.ipc),
+    close: () => sbxRaw.kill(),
+    pids: descendants().filter((p) => !before.has(p)),
+  };
+  await withPids('sandbox', async () => ({ calls: CALLS.ipc, ...(await registryAt('sandbox', sandbox)) }));
 }
 
 /** CPU time of this process, ms: the in-process cases run entirely on this thread, so other load stays out. */
@@ -191,15 +259,18 @@ function cpuMs() {
 async function timeOne(c) {
   const clock = c.cpu ? cpuMs : () => performance.now();
   const t0 = clock();
+  const cpu0 = CPU_MODE ? cpuMs() * 1e6 + treeCpuNs(c.pids ?? []) : 0;
   for (let i = 0; i < c.calls; i++) await c.call();
   const t = ((clock() - t0) * 1000) / c.calls;
+  if (CPU_MODE) c.cpuSamples.push((cpuMs() * 1e6 + treeCpuNs(c.pids ?? []) - cpu0) / 1000 / c.calls);
   await c.after?.();
   return t;
 }
 
 const names = Object.keys(cases);
+for (const n of names) cases[n].cpuSamples = [];
 const samples = Object.fromEntries(names.map((n) => [n, []]));
-for (const n of names) await timeOne({ ...cases[n], calls: Math.ceil(cases[n].calls / 4) }); // warm-up
+for (const n of names) await timeOne({ ...cases[n], calls: Math.ceil(cases[n].calls / 4), cpuSamples: [] }); // warm-up
 for (let r = 0; r < ROUNDS; r++) {
   for (let j = 0; j < names.length; j++) {
     const n = names[(j + r) % names.length];
@@ -211,7 +282,12 @@ fs.rmSync(dir, { recursive: true, force: true });
 
 const st = Object.fromEntries(names.map((n) => [n, stats(samples[n])]));
 const f3 = (x) => Number(x.toFixed(3));
-const row = (caseName, ours, base, baselineName, target) =>
+const cpuKeys = {};
+const row = (caseName, ours, base, baselineName, target) => {
+  cpuKeys[caseName + baselineName] = [ours, base];
+  return rowOf(caseName, ours, base, baselineName, target);
+};
+const rowOf = (caseName, ours, base, baselineName, target) =>
   st[ours] === undefined || st[base] === undefined
     ? notRun(
         caseName,
@@ -227,7 +303,7 @@ const row = (caseName, ours, base, baselineName, target) =>
         baselineName,
         target,
       };
-writeReport('callpath', 'µs per call (median of rounds)', [
+const rows = [
   row('in process: PluginRegistry hook', 'inProcess', 'bareHooks', 'bare HookRegistry.execute', 0.5),
   row('in process: PluginRegistry hook', 'inProcess', 'extism', 'Extism 1.0.3 plugin.call (wasm echo)', 2),
   row('worker tier: PluginRegistry hook', 'worker', 'rawPort', 'raw MessagePort echo', 0.9),
@@ -235,4 +311,20 @@ writeReport('callpath', 'µs per call (median of rounds)', [
   row('process tier: PluginRegistry hook', 'process', 'rawUds', 'raw UDS echo child', 0.9),
   row('process tier: PluginRegistry hook', 'process', 'forkIpc', 'fork IPC (JSON)', 1),
   row('sandbox tier: PluginRegistry hook', 'sandbox', 'rawUdsSandbox', 'raw UDS echo in bwrap', 0.9),
-]);
+];
+writeReport('callpath', 'µs per call (median of rounds)', rows);
+if (CPU_MODE) {
+  // The same rows in CPU time per call (this process + the case's processes), out of process only.
+  for (const n of names) samples[n] = cases[n].cpuSamples;
+  for (const n of names) st[n] = stats(samples[n]);
+  writeReport(
+    'callpath-cpu',
+    'µs CPU per call, host + plugin processes (median of rounds)',
+    rows
+      .filter((r) => !r.case.startsWith('in process'))
+      .map((r) => {
+        const [ours, base] = cpuKeys[r.case + r.baselineName] ?? [];
+        return ours === undefined ? r : row(r.case, ours, base, r.baselineName, r.target);
+      }),
+  );
+}
