@@ -5,7 +5,8 @@
 // CPU time of the process, robust on a loaded machine; out of process: wall time), median of rounds with the spread.
 // Targets are issue 17's goals. A case that can't run here is a row with `meets: false` and the reason. Peers at
 // their fastest API: Extism 1.0.3 `plugin.call` of a wasm echo that hands its input block back as its output (no
-// copy inside wasm), piscina 5.3.2 `run()` on one thread.
+// copy inside wasm), piscina 5.3.2 `run()` on one thread. The 64 KiB rows (worker, process) time every call of a round
+// and take the round's 99th percentile, against the raw echo at 64 KiB; median of rounds.
 import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -27,7 +28,14 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 // `CALLPATH_TIERS=in-process,worker` runs only those tiers (the others are then rows not run, with that reason).
 const TIERS = new Set((process.env.CALLPATH_TIERS ?? 'in-process,worker,process,sandbox').split(','));
 const CALLS = { fast: 20_000, ipc: 1_500 };
+// `CALLPATH_CPU=1` times the out-of-process cases in CPU time too: this process plus the processes the case started
+// (its plugin or echo child, the sandbox's launcher chain), per call — what a call costs, not how long it waits on a
+// loaded machine. A separate report, `callpath-cpu`.
+const CPU_MODE = process.env.CALLPATH_CPU === '1';
 const payload = new Uint8Array(64).fill(7);
+// The 64 KiB rows (issue 17: p99 ≥ 0.8× raw): per-call latencies of a round, its 99th percentile; median of rounds.
+const big = new Uint8Array(64 * 1024).fill(9);
+const BIG_CALLS = 400;
 
 const { dir, artifact, security } = await echoPluginFixture('pw-bench-call-');
 
@@ -70,7 +78,7 @@ function extismEchoWasm() {
 }
 
 /** A request/response over a byte stream: write 64 B, wait for 64 B back. */
-function streamCaller(socket) {
+function streamCaller(socket, bytes = payload) {
   let want = 0;
   let resolve;
   socket.on('data', (d) => {
@@ -80,19 +88,71 @@ function streamCaller(socket) {
   return () =>
     new Promise((r) => {
       resolve = r;
-      want = payload.length;
-      socket.write(payload);
+      want = bytes.length;
+      socket.write(bytes);
     });
 }
 
-function portCaller(port) {
+function portCaller(port, bytes = payload) {
   let resolve;
   port.on('message', () => resolve());
   return () =>
     new Promise((r) => {
       resolve = r;
-      port.postMessage(payload);
+      port.postMessage(bytes);
     });
+}
+
+/** This process's descendants (pids), from /proc. */
+function descendants() {
+  const children = new Map();
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid).push(Number(e));
+  }
+  const out = [];
+  const queue = [process.pid];
+  while (queue.length > 0) {
+    for (const c of children.get(queue.pop()) ?? []) {
+      out.push(c);
+      queue.push(c);
+    }
+  }
+  return out;
+}
+
+/** CPU time of the processes `pids` (all their threads), ns, from schedstat. */
+function treeCpuNs(pids) {
+  let ns = 0;
+  for (const pid of pids) {
+    let tasks;
+    try {
+      tasks = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {}
+    }
+  }
+  return ns;
+}
+
+/** Records in `cases[name]` the processes its setup started (for {@link treeCpuNs}). */
+async function withPids(name, setup) {
+  const before = new Set(descendants());
+  cases[name] = await setup();
+  cases[name].pids = descendants().filter((p) => !before.has(p));
 }
 
 async function registryAt(tier, sandbox) {
@@ -100,7 +160,11 @@ async function registryAt(tier, sandbox) {
   await registry.loadPlugin(artifact, 'trusted');
   const out = await registry.hooks.execute('echo', payload);
   if (out.length !== 64 || out[0] !== 7) throw new Error(`echo at ${tier} answered wrong`);
-  return { call: () => registry.hooks.execute('echo', payload), close: () => registry.close() };
+  return {
+    call: () => registry.hooks.execute('echo', payload),
+    callBig: () => registry.hooks.execute('echo', big),
+    close: () => registry.close(),
+  };
 }
 
 const support = await checkSandboxSupport();
@@ -140,14 +204,34 @@ if (TIERS.has('in-process')) {
 if (TIERS.has('worker')) {
   const w = new Worker(workerEcho, { eval: true });
   cases.rawPort = { calls: CALLS.ipc, call: portCaller(w), close: () => w.terminate() };
-  cases.worker = { calls: CALLS.ipc, ...(await registryAt('worker')) };
+  await withPids('worker', async () => ({ calls: CALLS.ipc, ...(await registryAt('worker')) }));
+  const wBig = new Worker(workerEcho, { eval: true });
+  cases.rawPortBig = {
+    calls: BIG_CALLS,
+    p99: true,
+    call: portCaller(wBig, big),
+    close: () => wBig.terminate(),
+  };
+  cases.workerBig = { calls: BIG_CALLS, p99: true, call: cases.worker.callBig, close: () => undefined };
   const pool = new Piscina({ filename: piscinaEcho, minThreads: 1, maxThreads: 1 });
   cases.piscina = { calls: CALLS.ipc, call: () => pool.run(payload), close: () => pool.destroy() };
 }
 
 if (TIERS.has('process')) {
   const raw = spawn(process.execPath, [rawEcho], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
-  cases.rawUds = { calls: CALLS.ipc, call: streamCaller(raw.stdio[3]), close: () => raw.kill() };
+  cases.rawUds = {
+    calls: CALLS.ipc,
+    call: streamCaller(raw.stdio[3]),
+    close: () => raw.kill(),
+    pids: [raw.pid],
+  };
+  const rawBig = spawn(process.execPath, [rawEcho], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+  cases.rawUdsBig = {
+    calls: BIG_CALLS,
+    p99: true,
+    call: streamCaller(rawBig.stdio[3], big),
+    close: () => rawBig.kill(),
+  };
   const f = fork(forkEcho, { serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await once(f, 'spawn');
   {
@@ -162,13 +246,16 @@ if (TIERS.has('process')) {
           f.send(arr);
         }),
       close: () => f.kill(),
+      pids: [f.pid],
     };
   }
-  cases.process = { calls: CALLS.ipc, ...(await registryAt('process')) };
+  await withPids('process', async () => ({ calls: CALLS.ipc, ...(await registryAt('process')) }));
+  cases.processBig = { calls: BIG_CALLS, p99: true, call: cases.process.callBig, close: () => undefined };
 }
 
 let sbxRaw;
 if (sandbox && TIERS.has('sandbox')) {
+  const before = new Set(descendants());
   sbxRaw = await sandbox.spawn({
     command: process.execPath,
     args: [rawEcho],
@@ -176,8 +263,13 @@ if (sandbox && TIERS.has('sandbox')) {
     config: defaultSandboxConfig(),
     label: 'bench-raw-echo',
   });
-  cases.rawUdsSandbox = { calls: CALLS.ipc, call: streamCaller(sbxRaw.ipc), close: () => sbxRaw.kill() };
-  cases.sandbox = { calls: CALLS.ipc, ...(await registryAt('sandbox', sandbox)) };
+  cases.rawUdsSandbox = {
+    calls: CALLS.ipc,
+    call: streamCaller(sbxRaw.ipc),
+    close: () => sbxRaw.kill(),
+    pids: descendants().filter((p) => !before.has(p)),
+  };
+  await withPids('sandbox', async () => ({ calls: CALLS.ipc, ...(await registryAt('sandbox', sandbox)) }));
 }
 
 /** CPU time of this process, ms: the in-process cases run entirely on this thread, so other load stays out. */
@@ -189,17 +281,31 @@ function cpuMs() {
 // In-process cases (`cpu: true`) are timed in CPU time of the process; out-of-process ones in wall time (a round trip
 // is mostly waiting for the other side).
 async function timeOne(c) {
+  if (c.p99) {
+    // Per-call wall time, µs; the round's 99th percentile.
+    const times = new Float64Array(c.calls);
+    for (let i = 0; i < c.calls; i++) {
+      const t0 = performance.now();
+      await c.call();
+      times[i] = (performance.now() - t0) * 1000;
+    }
+    times.sort();
+    return times[Math.min(c.calls - 1, Math.floor(c.calls * 0.99))];
+  }
   const clock = c.cpu ? cpuMs : () => performance.now();
   const t0 = clock();
+  const cpu0 = CPU_MODE ? cpuMs() * 1e6 + treeCpuNs(c.pids ?? []) : 0;
   for (let i = 0; i < c.calls; i++) await c.call();
   const t = ((clock() - t0) * 1000) / c.calls;
+  if (CPU_MODE) c.cpuSamples.push((cpuMs() * 1e6 + treeCpuNs(c.pids ?? []) - cpu0) / 1000 / c.calls);
   await c.after?.();
   return t;
 }
 
 const names = Object.keys(cases);
+for (const n of names) cases[n].cpuSamples = [];
 const samples = Object.fromEntries(names.map((n) => [n, []]));
-for (const n of names) await timeOne({ ...cases[n], calls: Math.ceil(cases[n].calls / 4) }); // warm-up
+for (const n of names) await timeOne({ ...cases[n], calls: Math.ceil(cases[n].calls / 4), cpuSamples: [] }); // warm-up
 for (let r = 0; r < ROUNDS; r++) {
   for (let j = 0; j < names.length; j++) {
     const n = names[(j + r) % names.length];
@@ -211,7 +317,12 @@ fs.rmSync(dir, { recursive: true, force: true });
 
 const st = Object.fromEntries(names.map((n) => [n, stats(samples[n])]));
 const f3 = (x) => Number(x.toFixed(3));
-const row = (caseName, ours, base, baselineName, target) =>
+const cpuKeys = {};
+const row = (caseName, ours, base, baselineName, target) => {
+  cpuKeys[caseName + baselineName] = [ours, base];
+  return rowOf(caseName, ours, base, baselineName, target);
+};
+const rowOf = (caseName, ours, base, baselineName, target) =>
   st[ours] === undefined || st[base] === undefined
     ? notRun(
         caseName,
@@ -227,7 +338,7 @@ const row = (caseName, ours, base, baselineName, target) =>
         baselineName,
         target,
       };
-writeReport('callpath', 'µs per call (median of rounds)', [
+const rows = [
   row('in process: PluginRegistry hook', 'inProcess', 'bareHooks', 'bare HookRegistry.execute', 0.5),
   row('in process: PluginRegistry hook', 'inProcess', 'extism', 'Extism 1.0.3 plugin.call (wasm echo)', 2),
   row('worker tier: PluginRegistry hook', 'worker', 'rawPort', 'raw MessagePort echo', 0.9),
@@ -235,4 +346,22 @@ writeReport('callpath', 'µs per call (median of rounds)', [
   row('process tier: PluginRegistry hook', 'process', 'rawUds', 'raw UDS echo child', 0.9),
   row('process tier: PluginRegistry hook', 'process', 'forkIpc', 'fork IPC (JSON)', 1),
   row('sandbox tier: PluginRegistry hook', 'sandbox', 'rawUdsSandbox', 'raw UDS echo in bwrap', 0.9),
-]);
+  row('worker tier: 64 KiB hook, p99', 'workerBig', 'rawPortBig', 'raw MessagePort echo, 64 KiB p99', 0.8),
+  row('process tier: 64 KiB hook, p99', 'processBig', 'rawUdsBig', 'raw UDS echo child, 64 KiB p99', 0.8),
+];
+writeReport('callpath', 'µs per call (median of rounds)', rows);
+if (CPU_MODE) {
+  // The same rows in CPU time per call (this process + the case's processes), out of process only.
+  for (const n of names) samples[n] = cases[n].cpuSamples;
+  for (const n of names) st[n] = stats(samples[n]);
+  writeReport(
+    'callpath-cpu',
+    'µs CPU per call, host + plugin processes (median of rounds)',
+    rows
+      .filter((r) => !r.case.startsWith('in process') && !r.case.includes('64 KiB'))
+      .map((r) => {
+        const [ours, base] = cpuKeys[r.case + r.baselineName] ?? [];
+        return ours === undefined ? r : row(r.case, ours, base, r.baselineName, r.target);
+      }),
+  );
+}

@@ -1,9 +1,12 @@
 // IPC benchmark (issue 7): ExecuteHook round trips over the fd-3 Unix socket of a real child process, against a raw
 // Node UDS ping-pong (4-byte length prefix, echo) on the same kind of socket as the floor — all in one run.
 // Also a codec micro-bench that justifies the wire encoding (fixed layout for hook bytes, msgpackr for the rest).
-// The file is its own child: `node ipc.bench.mjs child-raw|child-ours`.
+// The file is its own child for the latency rows (`node ipc.bench.mjs child-raw|child-ours`); the cold-start row starts
+// the shipped runtime (`dist/runtime/runtime.cjs`) on a signed echo plugin, the way the process tier does.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IpcChannel, PluginProcessClient, servePlugin } from '@plugward/ipc';
 import {
@@ -15,8 +18,10 @@ import {
   packValue,
   unpackValue,
 } from '@plugward/ipc/wire';
+import { runtimeEntry } from '@plugward/registry';
 import { DEFAULT_RESOURCE_LIMITS, MINIMAL_REQUIREMENTS } from '@plugward/types';
 import { Packr } from 'msgpackr';
+import { echoPluginFixture } from './fixtures.mjs';
 import { writeReport } from './report.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -134,18 +139,34 @@ async function rawClient() {
 
 async function oursClient() {
   const { child, socket } = spawnChild('child-ours');
+  return connectClient(child, socket, SELF, 'bench');
+}
+
+/**
+ * The shipped runtime (`dist/runtime/runtime.cjs`, what the process tier spawns) on the echo plugin in `dir`, started
+ * as the process tier starts it: its arguments, no inherited environment, pipes for stdio, the channel on fd 3.
+ */
+async function runtimeClient(dir) {
+  const child = spawn(process.execPath, [runtimeEntry(), dir, 'echo.mjs'], {
+    stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
+    env: { PATH: '/usr/bin:/bin', NODE_OPTIONS: '', LANG: 'C.UTF-8' },
+  });
+  return connectClient(child, child.stdio[3], path.join(dir, 'echo.mjs'), 'echo');
+}
+
+async function connectClient(child, socket, artifactPath, pluginName) {
   const channel = new IpcChannel(socket, { role: 'host' });
   const registered = [];
   const client = new PluginProcessClient(channel, {
-    pluginName: 'bench',
+    pluginName,
     hooks: { register: (name, priority, handler) => registered.push({ name, priority, handler }) },
     context: { get() {}, set() {}, remove: () => false, has: () => false, keys: () => [] },
     process: child,
   });
   await client.initialize({
-    pluginName: 'bench',
+    pluginName,
     kind: 'js',
-    artifactPath: SELF,
+    artifactPath,
     tier: 'process',
     limits: { ...DEFAULT_RESOURCE_LIMITS },
     requirements: {
@@ -278,25 +299,33 @@ async function main() {
   writeReport('ipc-codec', 'encode+decode ops/s', codecRows());
 }
 
-/** Spawn → hooks registered (Initialize answered) of a process-tier plugin, vs spawn → exit of bare `node -e 0`. */
+/**
+ * Spawn → hooks registered (Initialize answered) of the shipped runtime on a signed echo plugin (the process tier's
+ * start without the registry's verification and private copy), vs spawn → exit of bare `node -e 0`, interleaved.
+ */
 async function coldStartRows() {
   const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const fixture = await echoPluginFixture('plugward-ipc-cold-');
   const bare = [];
   const ours = [];
-  for (let i = 0; i < 10; i++) {
-    let t0 = performance.now();
-    await new Promise((resolve) =>
-      spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }).once('exit', resolve),
-    );
-    bare.push(performance.now() - t0);
-    t0 = performance.now();
-    const c = await oursClient();
-    ours.push(performance.now() - t0);
-    await c.close();
+  try {
+    for (let i = 0; i < 10; i++) {
+      let t0 = performance.now();
+      await new Promise((resolve) =>
+        spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }).once('exit', resolve),
+      );
+      bare.push(performance.now() - t0);
+      t0 = performance.now();
+      const c = await runtimeClient(fixture.dir);
+      ours.push(performance.now() - t0);
+      await c.close();
+    }
+  } finally {
+    fs.rmSync(fixture.dir, { recursive: true, force: true });
   }
   return [
     {
-      case: 'process-tier plugin: spawn → hooks registered',
+      case: 'process-tier runtime (runtime.cjs): spawn → hooks registered',
       ours: round(median(ours)),
       baseline: round(median(bare)),
       baselineName: 'node -e 0',

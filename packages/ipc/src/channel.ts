@@ -75,6 +75,35 @@ export interface SendRequestOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * The state of one request being served, and its {@link IncomingRequestInfo}: the signal is made on first read (most
+ * handlers never look at it, and an AbortController per request is a measurable part of a small call, issue 17); one
+ * aborted before that read is born aborted.
+ */
+class ServedRequest implements IncomingRequestInfo {
+  #controller: AbortController | undefined;
+  #aborted = false;
+  #reason: unknown;
+
+  constructor(readonly id: number) {}
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** The peer cancelled the request or the channel closed. */
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
 /** What a request handler gets besides the request. */
 export interface IncomingRequestInfo {
   /** The peer's request id. */
@@ -176,7 +205,7 @@ export class IpcChannel {
   private readonly label: string;
   private readonly pending = new Map<number, Pending>();
   private readonly abandoned = new Set<number>();
-  private readonly serving = new Map<number, AbortController>();
+  private readonly serving = new Map<number, ServedRequest>();
   /** Requests handed out by `receiveRequest` that `sendResponse` has not answered yet, with their kind. */
   private readonly pulled = new Map<number, IpcRequestKind>();
   /** `receiveRequest` calls waiting for a request, oldest first. */
@@ -670,19 +699,19 @@ export class IpcChannel {
 
   /** Starts serving a request; only called when {@link canServe}. */
   private serve(id: number, req: IpcRequest | ExecuteHookRequest): void {
-    const controller = new AbortController();
-    this.serving.set(id, controller);
+    const served = new ServedRequest(id);
+    this.serving.set(id, served);
     const handler = this.handler;
     if (handler === undefined) {
       const waiter = this.waiters.shift() as Waiter;
       if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort);
       this.pulled.set(id, req.kind);
-      waiter.resolve({ id, request: req, signal: controller.signal });
+      waiter.resolve({ id, request: req, signal: served.signal });
       return;
     }
     let result: Awaitable<IpcResponse>;
     try {
-      result = handler(req, { id, signal: controller.signal });
+      result = handler(req, served);
     } catch (e) {
       result = errorResponse(e, req.kind);
     }
@@ -747,7 +776,7 @@ export class IpcChannel {
     stream.off('drain', this.onDrain);
     // The 'error' listener stays: an error emitted after the end must not become an uncaught exception.
     for (const id of [...this.pending.keys()]) this.settle(id)?.reject(error);
-    for (const controller of this.serving.values()) controller.abort(error);
+    for (const served of this.serving.values()) served.abort(error);
     this.serving.clear();
     this.pulled.clear();
     for (const waiter of this.waiters.splice(0)) {

@@ -112,7 +112,10 @@ export async function servePlugin(
   };
 
   // Not async: a synchronous hook handler is answered without a promise (the hot path of every call).
-  const executeHook = (req: ExecuteHookRequest, signal: AbortSignal): IpcResponse | Promise<IpcResponse> => {
+  const executeHook = (
+    req: ExecuteHookRequest,
+    request: { readonly signal: AbortSignal },
+  ): IpcResponse | Promise<IpcResponse> => {
     if (status.state !== 'ready')
       throw new PluginError('HookError', `plugin ${instance.name} is not initialized`);
     const handler = handlers.get(req.hookName)?.[req.handlerIndex ?? 0];
@@ -122,7 +125,13 @@ export async function servePlugin(
         `plugin ${instance.name} has no handler ${req.handlerIndex ?? 0} on "${req.hookName}"`,
       );
     }
-    const out = handler(req.data, { hookName: req.hookName, signal });
+    // The signal is the request's, made only if the handler reads it.
+    const out = handler(req.data, {
+      hookName: req.hookName,
+      get signal() {
+        return request.signal;
+      },
+    });
     return out instanceof Promise
       ? out.then((o) => checkResult(req.hookName, o))
       : checkResult(req.hookName, out);
@@ -134,7 +143,7 @@ export async function servePlugin(
   ): Promise<IpcResponse> => {
     switch (request.kind) {
       case 'ExecuteHook':
-        return executeHook(request as ExecuteHookRequest, signal);
+        return executeHook(request as ExecuteHookRequest, { signal });
       case 'Initialize': {
         if (status.state !== 'new') {
           throw new PluginError('InitializationError', `plugin ${instance.name} is already ${status.state}`);
@@ -216,7 +225,7 @@ export async function servePlugin(
 
   channel.setRequestHandler((request, info) =>
     request.kind === 'ExecuteHook'
-      ? executeHook(request, info.signal)
+      ? executeHook(request, info)
       : request.kind === 'ContextChanged'
         ? contextChanged(request)
         : handle(request, info.signal),

@@ -49,16 +49,50 @@ export function messagePortStream(port: MessagePort, options: { windowBytes?: nu
     }
   };
 
+  /** Posts bytes this stream owns (nothing else references them): their buffer is moved, not copied. */
+  const send = (bytes: Uint8Array, callback: () => void): void => {
+    port.postMessage({ t: 'd', b: bytes } satisfies PortMessage, [bytes.buffer as ArrayBuffer]);
+    sent(bytes.length, callback);
+  };
+  /** Counts `bytes` in flight; the writer goes on while the window has room. */
+  const sent = (bytes: number, callback: () => void): void => {
+    inFlight += bytes;
+    if (inFlight <= windowBytes) callback();
+    else blockedWrite = callback;
+  };
+  /**
+   * Posts a chunk the writer may still hold. A structured clone copies a view's whole buffer, and a small Buffer is a
+   * slice of Node's 8 KiB pool: posting it as is copied the pool (8 KiB for a 64-byte frame, issue 17). Such a chunk
+   * is copied once, to exactly its bytes, and that copy moved; a chunk that is its whole buffer is cloned (one copy).
+   */
+  const post = (chunk: Buffer, callback: () => void): void => {
+    const buffer = chunk.buffer;
+    if (buffer instanceof ArrayBuffer && chunk.byteLength < buffer.byteLength) {
+      send(new Uint8Array(buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength)), callback);
+      return;
+    }
+    port.postMessage({ t: 'd', b: chunk } satisfies PortMessage);
+    sent(chunk.length, callback);
+  };
+
   const stream = new Duplex({
     read() {
       ack();
     },
     write(chunk: Buffer, _encoding, callback) {
-      // Copied by structured clone (never transferred: small Buffers share Node's pool allocation).
-      port.postMessage({ t: 'd', b: chunk } satisfies PortMessage);
-      inFlight += chunk.length;
-      if (inFlight <= windowBytes) callback();
-      else blockedWrite = () => callback();
+      post(chunk, callback);
+    },
+    writev(chunks: { chunk: Buffer }[], callback) {
+      // Frames written in one tick (the channel corks) cross as one message: one wake-up of the other thread.
+      let bytes = 0;
+      for (const c of chunks) bytes += c.chunk.length;
+      const joined = new Uint8Array(bytes);
+      let at = 0;
+      for (const c of chunks) {
+        joined.set(c.chunk, at);
+        at += c.chunk.length;
+      }
+      send(joined, callback);
     },
     final(callback) {
       port.postMessage({ t: 'e' } satisfies PortMessage);

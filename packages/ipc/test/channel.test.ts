@@ -265,6 +265,28 @@ describe('IpcChannel timeouts, abort and close', () => {
     expect(a.isClosed).toBe(false);
   });
 
+  it('a handler that reads its signal only after the peer cancelled, or after the channel closed, finds it aborted', async () => {
+    const [a, b] = await channels();
+    const infos: { signal: AbortSignal }[] = [];
+    b.setRequestHandler((_req, info) => {
+      infos.push(info);
+      return new Promise<IpcResponse>(() => undefined);
+    });
+    const ac = new AbortController();
+    const p = a.sendRequest(hook(new Uint8Array([1])), { signal: ac.signal }).catch((e: unknown) => e);
+    await waitFor(() => infos.length === 1);
+    ac.abort();
+    expect(isPluginError(await p, 'Aborted')).toBe(true);
+    // The cancel frame arrives; the handler looks only now.
+    await delay(30);
+    expect(infos[0]!.signal.aborted).toBe(true);
+    expect(infos[0]!.signal.reason).toMatchObject({ code: 'Aborted' });
+    void a.sendRequest(hook(new Uint8Array([2]))).catch(() => undefined);
+    await waitFor(() => infos.length === 2);
+    b.destroy();
+    expect(infos[1]!.signal.aborted).toBe(true);
+  });
+
   it('aborts with an AbortSignal', async () => {
     const [a, b] = await channels();
     b.setRequestHandler(() => new Promise<IpcResponse>(() => undefined));

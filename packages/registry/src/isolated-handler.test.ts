@@ -64,6 +64,41 @@ describe('isolatedHandler', () => {
     await expect(p).rejects.toThrow('host cancelled');
   });
 
+  it('a call the host cancelled before it started does not reach the handler', async () => {
+    const ctl = new AbortController();
+    ctl.abort(new Error('host cancelled'));
+    let called = false;
+    const seen: IsolatedFailure[] = [];
+    const h = isolatedHandler(
+      (d) => {
+        called = true;
+        return d;
+      },
+      1000,
+      (_e, kind) => seen.push(kind),
+    );
+    await expect(h(input, { hookName: 'h', signal: ctl.signal })).rejects.toThrow('host cancelled');
+    expect(called).toBe(false);
+    expect(seen).toEqual([]);
+  });
+
+  it('a thenable whose then getter throws is an isolated error', async () => {
+    const seen: IsolatedFailure[] = [];
+    const hostile = {
+      // biome-ignore lint/suspicious/noThenProperty: a hostile thenable on purpose
+      get then() {
+        throw new Error('hostile then');
+      },
+    };
+    const h = isolatedHandler(
+      () => hostile as never,
+      1000,
+      (_e, kind) => seen.push(kind),
+    );
+    expect(await h(input, info)).toBe(input);
+    expect(seen).toEqual(['error']);
+  });
+
   it("a plugin's handlers share one budget per execution: 4 handlers just under it can't hold a call for 4 budgets", async () => {
     const hooks = new HookRegistry();
     const budget = new CallBudget(200);
