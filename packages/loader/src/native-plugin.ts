@@ -6,6 +6,7 @@ import {
   MAX_PLUGIN_NAME_LENGTH,
   MINIMAL_REQUIREMENTS,
   PLUGIN_CONSTRUCTOR_SYMBOL,
+  PLUGWARD_ABI_VERSION,
   type PluginContextApi,
   PluginError,
   type PluginErrorCode,
@@ -28,7 +29,6 @@ import {
   FUNCTION_FIELDS,
   freeHostApi,
   type HostCallbackKind,
-  NATIVE_ABI_VERSION,
   type PluginFunctions,
   PW_PLUGIN_SIZE,
   PwStatus,
@@ -95,11 +95,11 @@ interface Metadata {
 function readMetadata(ptr: bigint, artifact: VerifiedArtifact): { raw: RawPluginStruct; meta: Metadata } {
   const label = artifact.manifest.name;
   const { abiVersion, structSize } = readStructHeader(ptr);
-  if (abiVersion !== NATIVE_ABI_VERSION) {
+  if (abiVersion !== PLUGWARD_ABI_VERSION) {
     throw new PluginError(
       'AbiIncompatible',
-      `native plugin ${label} was built for plugward ABI ${abiVersion}; this loader speaks ABI ${NATIVE_ABI_VERSION} (rebuild it against this plugward.h)`,
-      { plugin: label, details: { abiVersion, expected: NATIVE_ABI_VERSION } },
+      `native plugin ${label} was built for plugward ABI ${abiVersion}; this loader speaks ABI ${PLUGWARD_ABI_VERSION} (rebuild it against this plugward.h)`,
+      { plugin: label, details: { abiVersion, expected: PLUGWARD_ABI_VERSION } },
     );
   }
   if (structSize < PW_PLUGIN_SIZE) {
