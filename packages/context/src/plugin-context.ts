@@ -144,14 +144,14 @@ export class PluginContext {
     }
     if (value === undefined) {
       throw new PluginError('ContextError', `context key "${name}": undefined is not a value (use remove)`, {
-        ...(writer === undefined ? {} : { plugin: writer }),
+        plugin: writer,
         details: { key: name },
       });
     }
     const validate = validatorOf(key);
     if (validate !== undefined && !validate(value)) {
       throw new PluginError('ContextError', `context key "${name}": value failed validation`, {
-        ...(writer === undefined ? {} : { plugin: writer }),
+        plugin: writer,
         details: { key: name },
       });
     }
@@ -162,7 +162,7 @@ export class PluginContext {
         'ContextError',
         `context is full (${this.#maxEntries} keys); "${name}" not stored`,
         {
-          ...(writer === undefined ? {} : { plugin: writer }),
+          plugin: writer,
           details: { key: name, maxEntries: this.#maxEntries },
         },
       );

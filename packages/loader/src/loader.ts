@@ -162,8 +162,8 @@ function nativeOptions(options: PluginLoaderOptions): NativeLoadOptions {
     'PluginLoader option maxContextValueBytes',
   );
   return {
-    ...(options.tmpDir === undefined ? {} : { tmpDir: options.tmpDir }),
-    ...(options.loadNativeInPlace === true ? { inPlace: true } : {}),
+    tmpDir: options.tmpDir,
+    inPlace: options.loadNativeInPlace === true,
     maxHookOutputBytes,
     maxContextValueBytes,
     log: options.log ?? (() => undefined),
