@@ -7,7 +7,7 @@
 export { type CompileNativeOptions, compileNativePlugin } from './compile.js';
 export { plugwardHeaderPath, plugwardIncludeDir } from './header.js';
 export { JsPlugin } from './js-plugin.js';
-export type { LoadedPlugin } from './loaded-plugin.js';
+export type { LoadedPlugin, PluginMeta } from './loaded-plugin.js';
 export { type LoadVerifiedOptions, loadVerified, PluginLoader, type PluginLoaderOptions } from './loader.js';
 export { PwStatus, registeredCallbackCount } from './native-abi.js';
 export { NativePlugin } from './native-plugin.js';
