@@ -24,6 +24,3 @@ export {
   PluginContext,
   type PluginContextOptions,
 } from './plugin-context.js';
-
-/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
-export const LAYER = 1;

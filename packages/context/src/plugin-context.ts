@@ -93,34 +93,34 @@ function validatorOf<T>(key: AnyContextKey<T>): ((value: unknown) => value is T)
  * ```
  */
 export class PluginContext {
-  private readonly values = new Map<string, unknown>();
-  private readonly listeners = new Map<string, readonly ContextListener[]>();
-  private readonly maxEntries: number;
-  private readonly pluginQuota: ContextQuota;
-  private readonly pluginBudget: ContextQuota;
+  readonly #values = new Map<string, unknown>();
+  readonly #listeners = new Map<string, readonly ContextListener[]>();
+  readonly #maxEntries: number;
+  readonly #pluginQuota: ContextQuota;
+  readonly #pluginBudget: ContextQuota;
   /** Owner and charge of every entry a plugin wrote last; an entry absent here belongs to the host. */
-  private readonly owned = new Map<string, Owned>();
-  private readonly usage = new Map<string, ContextUsage>();
-  private readonly total: ContextUsage = { entries: 0, bytes: 0 };
+  readonly #owned = new Map<string, Owned>();
+  readonly #usage = new Map<string, ContextUsage>();
+  readonly #total: ContextUsage = { entries: 0, bytes: 0 };
   /** Each plugin's quota and live views; dropped by `releasePlugin`. */
-  private readonly plugins = new Map<string, { quota: ContextQuota; views: Set<PluginContextView> }>();
+  readonly #plugins = new Map<string, { quota: ContextQuota; views: Set<PluginContextView> }>();
 
   constructor(options: PluginContextOptions = {}) {
     const max = options.maxEntries ?? DEFAULT_MAX_CONTEXT_ENTRIES;
     if (!Number.isSafeInteger(max) || max <= 0) {
       throw new PluginError('InvalidArgument', `maxEntries must be a positive integer, got ${String(max)}`);
     }
-    this.maxEntries = max;
-    this.pluginQuota = quotaOf(options.pluginQuota, DEFAULT_PLUGIN_CONTEXT_QUOTA, 'pluginQuota');
-    this.pluginBudget = quotaOf(
+    this.#maxEntries = max;
+    this.#pluginQuota = quotaOf(options.pluginQuota, DEFAULT_PLUGIN_CONTEXT_QUOTA, 'pluginQuota');
+    this.#pluginBudget = quotaOf(
       options.pluginBudget,
       { maxEntries: Math.floor(max / 2), maxBytes: DEFAULT_PLUGIN_CONTEXT_BUDGET_BYTES },
       'pluginBudget',
     );
-    if (this.pluginBudget.maxEntries >= max) {
+    if (this.#pluginBudget.maxEntries >= max) {
       throw new PluginError(
         'InvalidArgument',
-        `pluginBudget.maxEntries (${this.pluginBudget.maxEntries}) must be below maxEntries (${max}): the rest is the host's`,
+        `pluginBudget.maxEntries (${this.#pluginBudget.maxEntries}) must be below maxEntries (${max}): the rest is the host's`,
       );
     }
   }
@@ -144,44 +144,44 @@ export class PluginContext {
     }
     if (value === undefined) {
       throw new PluginError('ContextError', `context key "${name}": undefined is not a value (use remove)`, {
-        ...(writer === undefined ? {} : { plugin: writer }),
+        plugin: writer,
         details: { key: name },
       });
     }
     const validate = validatorOf(key);
     if (validate !== undefined && !validate(value)) {
       throw new PluginError('ContextError', `context key "${name}": value failed validation`, {
-        ...(writer === undefined ? {} : { plugin: writer }),
+        plugin: writer,
         details: { key: name },
       });
     }
-    const replaced = this.values.has(name);
-    const charge = writer === undefined ? undefined : this.charge(name, value, writer);
-    if (!replaced && this.values.size >= this.maxEntries) {
+    const replaced = this.#values.has(name);
+    const charge = writer === undefined ? undefined : this.#charge(name, value, writer);
+    if (!replaced && this.#values.size >= this.#maxEntries) {
       throw new PluginError(
         'ContextError',
-        `context is full (${this.maxEntries} keys); "${name}" not stored`,
+        `context is full (${this.#maxEntries} keys); "${name}" not stored`,
         {
-          ...(writer === undefined ? {} : { plugin: writer }),
-          details: { key: name, maxEntries: this.maxEntries },
+          plugin: writer,
+          details: { key: name, maxEntries: this.#maxEntries },
         },
       );
     }
-    const previous = this.values.get(name);
-    this.values.set(name, value);
-    this.uncharge(name);
-    if (writer !== undefined && charge !== undefined) this.book(name, writer, charge, 1);
-    this.emit({ type: 'set', key: name, value, replaced, previous, writer });
+    const previous = this.#values.get(name);
+    this.#values.set(name, value);
+    this.#uncharge(name);
+    if (writer !== undefined && charge !== undefined) this.#book(name, writer, charge, 1);
+    this.#emit({ type: 'set', key: name, value, replaced, previous, writer });
   }
 
   /**
    * What `writer` would pay for storing `value` under `name`, checked against its quota and the plugins' budget (an
    * entry it replaces is credited back first). @throws PluginError `QuotaExceeded`.
    */
-  private charge(name: string, value: unknown, writer: string): number {
-    const quota = this.plugins.get(writer)?.quota ?? this.pluginQuota;
-    const mine = this.usage.get(writer) ?? { entries: 0, bytes: 0 };
-    const before = this.owned.get(name);
+  #charge(name: string, value: unknown, writer: string): number {
+    const quota = this.#plugins.get(writer)?.quota ?? this.#pluginQuota;
+    const mine = this.#usage.get(writer) ?? { entries: 0, bytes: 0 };
+    const before = this.#owned.get(name);
     const creditOwn = before?.owner === writer ? before.bytes : 0;
     const creditAny = before?.bytes ?? 0;
     let bytes: number;
@@ -201,31 +201,31 @@ export class PluginContext {
     if (entries > quota.maxEntries) over('entries', entries, quota.maxEntries, 'plugin');
     const myBytes = mine.bytes - creditOwn + bytes;
     if (myBytes > quota.maxBytes) over('bytes', myBytes, quota.maxBytes, 'plugin');
-    const allEntries = this.total.entries + (before === undefined ? 1 : 0);
-    if (allEntries > this.pluginBudget.maxEntries)
-      over('entries', allEntries, this.pluginBudget.maxEntries, 'all plugins');
-    const allBytes = this.total.bytes - creditAny + bytes;
-    if (allBytes > this.pluginBudget.maxBytes)
-      over('bytes', allBytes, this.pluginBudget.maxBytes, 'all plugins');
+    const allEntries = this.#total.entries + (before === undefined ? 1 : 0);
+    if (allEntries > this.#pluginBudget.maxEntries)
+      over('entries', allEntries, this.#pluginBudget.maxEntries, 'all plugins');
+    const allBytes = this.#total.bytes - creditAny + bytes;
+    if (allBytes > this.#pluginBudget.maxBytes)
+      over('bytes', allBytes, this.#pluginBudget.maxBytes, 'all plugins');
     return bytes;
   }
 
-  private book(name: string, owner: string, bytes: number, sign: 1 | -1): void {
-    const u = this.usage.get(owner) ?? { entries: 0, bytes: 0 };
+  #book(name: string, owner: string, bytes: number, sign: 1 | -1): void {
+    const u = this.#usage.get(owner) ?? { entries: 0, bytes: 0 };
     u.entries += sign;
     u.bytes += sign * bytes;
-    this.total.entries += sign;
-    this.total.bytes += sign * bytes;
-    if (u.entries === 0) this.usage.delete(owner);
-    else this.usage.set(owner, u);
-    if (sign === 1) this.owned.set(name, { owner, bytes });
-    else this.owned.delete(name);
+    this.#total.entries += sign;
+    this.#total.bytes += sign * bytes;
+    if (u.entries === 0) this.#usage.delete(owner);
+    else this.#usage.set(owner, u);
+    if (sign === 1) this.#owned.set(name, { owner, bytes });
+    else this.#owned.delete(name);
   }
 
   /** Credits back the plugin that owned `name`'s value (the value is gone or now someone else's). */
-  private uncharge(name: string): void {
-    const before = this.owned.get(name);
-    if (before !== undefined) this.book(name, before.owner, before.bytes, -1);
+  #uncharge(name: string): void {
+    const before = this.#owned.get(name);
+    if (before !== undefined) this.#book(name, before.owner, before.bytes, -1);
   }
 
   /**
@@ -234,20 +234,20 @@ export class PluginContext {
    */
   get<T>(key: AnyContextKey<T>): T {
     const name = checkedKeyName(key);
-    if (!this.values.has(name)) {
+    if (!this.#values.has(name)) {
       throw new PluginError('ContextError', `context key "${name}" is not set`, { details: { key: name } });
     }
-    return this.checked(key, name, this.values.get(name));
+    return this.#checked(key, name, this.#values.get(name));
   }
 
   /** Like `get`, but `undefined` when the key is missing (a present value is still validated). */
   find<T>(key: AnyContextKey<T>): T | undefined {
     const name = checkedKeyName(key);
-    if (!this.values.has(name)) return undefined;
-    return this.checked(key, name, this.values.get(name));
+    if (!this.#values.has(name)) return undefined;
+    return this.#checked(key, name, this.#values.get(name));
   }
 
-  private checked<T>(key: AnyContextKey<T>, name: string, value: unknown): T {
+  #checked<T>(key: AnyContextKey<T>, name: string, value: unknown): T {
     const validate = validatorOf(key);
     if (validate !== undefined && !validate(value)) {
       throw new PluginError('ContextError', `context key "${name}" holds a value of the wrong type`, {
@@ -266,27 +266,27 @@ export class PluginContext {
   /** @internal `remove` on behalf of `writer`. */
   delete(key: AnyContextKey, writer: string | undefined): boolean {
     const name = checkedKeyName(key);
-    if (!this.values.has(name)) return false;
-    const previous = this.values.get(name);
-    this.values.delete(name);
-    this.uncharge(name);
-    this.emit({ type: 'remove', key: name, previous, writer });
+    if (!this.#values.has(name)) return false;
+    const previous = this.#values.get(name);
+    this.#values.delete(name);
+    this.#uncharge(name);
+    this.#emit({ type: 'remove', key: name, previous, writer });
     return true;
   }
 
   /** Whether `key` is set. */
   has(key: AnyContextKey): boolean {
-    return this.values.has(checkedKeyName(key));
+    return this.#values.has(checkedKeyName(key));
   }
 
   /** Names of the keys set, in insertion order. */
   keys(): string[] {
-    return [...this.values.keys()];
+    return [...this.#values.keys()];
   }
 
   /** Number of keys set. */
   get size(): number {
-    return this.values.size;
+    return this.#values.size;
   }
 
   /**
@@ -299,21 +299,21 @@ export class PluginContext {
       throw new PluginError('InvalidArgument', 'context listener must be a function');
     }
     // Arrays are replaced, never mutated, so a notification in progress keeps its snapshot.
-    this.listeners.set(name, [...(this.listeners.get(name) ?? []), listener]);
+    this.#listeners.set(name, [...(this.#listeners.get(name) ?? []), listener]);
     let active = true;
     return () => {
       if (!active) return;
       active = false;
-      const rest = (this.listeners.get(name) ?? []).filter((l) => l !== listener);
-      if (rest.length === 0) this.listeners.delete(name);
-      else this.listeners.set(name, rest);
+      const rest = (this.#listeners.get(name) ?? []).filter((l) => l !== listener);
+      if (rest.length === 0) this.#listeners.delete(name);
+      else this.#listeners.set(name, rest);
     };
   }
 
-  private emit(change: ContextChange): void {
+  #emit(change: ContextChange): void {
     const frozen = Object.freeze(change);
     for (const name of [change.key, ANY_KEY]) {
-      const list = this.listeners.get(name);
+      const list = this.#listeners.get(name);
       if (list === undefined) continue;
       for (const listener of list) {
         try {
@@ -333,9 +333,9 @@ export class PluginContext {
   forPlugin(name: string, permissions: ContextPermissions, quota?: Partial<ContextQuota>): PluginContextView {
     validatePluginName(name);
     const view = new PluginContextView(this, name, permissions);
-    const q = quotaOf(quota, this.pluginQuota, 'quota');
-    const known = this.plugins.get(name);
-    if (known === undefined) this.plugins.set(name, { quota: q, views: new Set([view]) });
+    const q = quotaOf(quota, this.#pluginQuota, 'quota');
+    const known = this.#plugins.get(name);
+    if (known === undefined) this.#plugins.set(name, { quota: q, views: new Set([view]) });
     else {
       known.views.add(view);
       if (quota !== undefined) known.quota = q;
@@ -345,13 +345,13 @@ export class PluginContext {
 
   /** What plugin `name` holds now: the entries whose current value it wrote, and their charged bytes. */
   usageOf(name: string): ContextUsage {
-    const u = this.usage.get(name);
+    const u = this.#usage.get(name);
     return { entries: u?.entries ?? 0, bytes: u?.bytes ?? 0 };
   }
 
   /** What all plugins together hold now. */
   get pluginUsage(): ContextUsage {
-    return { ...this.total };
+    return { ...this.#total };
   }
 
   /**
@@ -362,11 +362,11 @@ export class PluginContext {
    * `PermissionDenied`). A later `forPlugin(name, …)` starts afresh. Returns the number of entries removed.
    */
   releasePlugin(name: string): number {
-    const known = this.plugins.get(name);
-    this.plugins.delete(name);
+    const known = this.#plugins.get(name);
+    this.#plugins.delete(name);
     for (const view of known?.views ?? []) view.revoke();
     let removed = 0;
-    for (const [key, o] of [...this.owned]) {
+    for (const [key, o] of [...this.#owned]) {
       if (o.owner === name && this.delete(key, name)) removed++;
     }
     return removed;

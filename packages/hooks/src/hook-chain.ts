@@ -57,27 +57,27 @@ function upperBound(list: readonly number[], p: number): number {
  * works on a snapshot that later registrations and removals can't touch.
  */
 export class HookChain {
-  private blocks: Block[] = [];
+  #blocks: Block[] = [];
   /**
    * `lasts[b]` bounds block b: at least its last priority and at most the first priority of block b + 1. Kept exact
    * on insert and split; left as is when a block's last entry goes (still a valid bound), which is all the insert
    * search needs.
    */
-  private lasts: number[] = [];
-  private flat: readonly HookEntry[] | undefined = [];
+  #lasts: number[] = [];
+  #flat: readonly HookEntry[] | undefined = [];
   /** Number of handlers. */
   size = 0;
   /** Skip (and report) a failing handler instead of stopping the chain. */
   isolateFailures = false;
   /** Time budget of handlers registered without their own, ms. */
   get timeoutMs(): number | undefined {
-    return this.defaultTimeoutMs;
+    return this.#defaultTimeoutMs;
   }
   set timeoutMs(value: number | undefined) {
-    this.defaultTimeoutMs = value;
-    this.flat = undefined;
+    this.#defaultTimeoutMs = value;
+    this.#flat = undefined;
   }
-  private defaultTimeoutMs: number | undefined;
+  #defaultTimeoutMs: number | undefined;
   /** True when some handler of the current snapshot has a time budget (its own or the hook's). */
   timed = false;
   /** The info object passed to handlers when the execution has no signal: one per hook, never per call. */
@@ -89,29 +89,29 @@ export class HookChain {
 
   /** The handlers in execution order; an immutable snapshot. */
   entries(): readonly HookEntry[] {
-    return this.flat ?? this.flatten();
+    return this.#flat ?? this.#flatten();
   }
 
-  private flatten(): readonly HookEntry[] {
-    const blocks = this.blocks;
+  #flatten(): readonly HookEntry[] {
+    const blocks = this.#blocks;
     let out: HookEntry[];
     if (blocks.length === 1) out = blocks[0]!.entries.slice();
     else {
       out = [];
       for (const block of blocks) for (const e of block.entries) out.push(e);
     }
-    this.timed = this.defaultTimeoutMs !== undefined && out.length > 0;
+    this.timed = this.#defaultTimeoutMs !== undefined && out.length > 0;
     if (!this.timed) for (const e of out) if (e.timeoutMs !== undefined) this.timed = true;
-    this.flat = out;
+    this.#flat = out;
     return out;
   }
 
   /** Inserts after every entry of lower or equal priority. */
   insert(entry: HookEntry): void {
-    this.flat = undefined;
+    this.#flat = undefined;
     this.size++;
-    const blocks = this.blocks;
-    const lasts = this.lasts;
+    const blocks = this.#blocks;
+    const lasts = this.#lasts;
     const p = entry.priority;
     const n = blocks.length;
     if (n === 0) {
@@ -157,13 +157,13 @@ export class HookChain {
     if (block === undefined) return false;
     const i = block.entries.indexOf(entry);
     if (i < 0) return false;
-    this.flat = undefined;
+    this.#flat = undefined;
     this.size--;
     entry.block = undefined;
     if (block.entries.length === 1) {
-      const b = this.blocks.indexOf(block);
-      this.blocks.splice(b, 1);
-      this.lasts.splice(b, 1);
+      const b = this.#blocks.indexOf(block);
+      this.#blocks.splice(b, 1);
+      this.#lasts.splice(b, 1);
     } else {
       block.entries.splice(i, 1);
       block.prios.splice(i, 1);
@@ -181,26 +181,26 @@ export class HookChain {
     }
     if (removed.length > 0) {
       for (const e of removed) e.block = undefined;
-      this.blocks = [];
-      this.lasts = [];
+      this.#blocks = [];
+      this.#lasts = [];
       for (let i = 0; i < kept.length; i += HALF_BLOCK) {
         const block: Block = { entries: kept.slice(i, i + HALF_BLOCK), prios: [] };
         for (const e of block.entries) {
           e.block = block;
           block.prios.push(e.priority);
         }
-        this.blocks.push(block);
-        this.lasts.push(block.prios[block.prios.length - 1]!);
+        this.#blocks.push(block);
+        this.#lasts.push(block.prios[block.prios.length - 1]!);
       }
       this.size = kept.length;
-      this.flat = undefined;
+      this.#flat = undefined;
     }
     return removed;
   }
 
   /** Finds the entry with registration id `id` (linear). */
   find(id: number): HookEntry | undefined {
-    for (const block of this.blocks) for (const e of block.entries) if (e.id === id) return e;
+    for (const block of this.#blocks) for (const e of block.entries) if (e.id === id) return e;
     return undefined;
   }
 }

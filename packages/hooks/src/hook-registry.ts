@@ -205,16 +205,17 @@ function checkOwner(owner: unknown): string | undefined {
 /** A registration handle: one object, no closure. */
 class HookRegistration implements Registration {
   readonly id: number;
+  readonly #chain: HookChain;
+  readonly #entry: HookEntry;
 
-  constructor(
-    private readonly chain: HookChain,
-    private readonly entry: HookEntry,
-  ) {
+  constructor(chain: HookChain, entry: HookEntry) {
+    this.#chain = chain;
+    this.#entry = entry;
     this.id = entry.id;
   }
 
   unregister(): boolean {
-    return this.chain.remove(this.entry);
+    return this.#chain.remove(this.#entry);
   }
 }
 
@@ -243,29 +244,29 @@ function now(): number {
  * ```
  */
 export class HookRegistry implements HookRegistrar {
-  private readonly chains = new Map<string, HookChain>();
+  readonly #chains = new Map<string, HookChain>();
   /** Call statistics by owner (see `handlerStats`). */
-  private readonly ownerStats = new Map<string, HandlerStats>();
-  private lastChain: HookChain | undefined;
+  readonly #ownerStats = new Map<string, HandlerStats>();
+  #lastChain: HookChain | undefined;
   /** The clock reading `callTimed` took when its handler returned synchronously (reused by the fast path). */
-  private syncEnd = Number.NaN;
-  private nextId = 1;
-  private listeners: readonly HookFailureListener[] = [];
-  private readonly defaultTimeoutMs: number | undefined;
-  private readonly executionTimeoutMs: number | undefined;
+  #syncEnd = Number.NaN;
+  #nextId = 1;
+  #listeners: readonly HookFailureListener[] = [];
+  readonly #defaultTimeoutMs: number | undefined;
+  readonly #executionTimeoutMs: number | undefined;
 
   constructor(options: HookRegistryOptions = {}) {
-    this.defaultTimeoutMs = checkTimeout(options.defaultTimeoutMs, 'defaultTimeoutMs');
-    this.executionTimeoutMs = checkTimeout(options.executionTimeoutMs, 'executionTimeoutMs');
+    this.#defaultTimeoutMs = checkTimeout(options.defaultTimeoutMs, 'defaultTimeoutMs');
+    this.#executionTimeoutMs = checkTimeout(options.executionTimeoutMs, 'executionTimeoutMs');
     if (options.onFailure !== undefined) this.onFailure(options.onFailure);
   }
 
-  private chain(name: string): HookChain {
-    let chain = this.chains.get(name);
+  #chain(name: string): HookChain {
+    let chain = this.#chains.get(name);
     if (chain === undefined) {
       chain = new HookChain(name);
-      chain.timeoutMs = this.defaultTimeoutMs;
-      this.chains.set(name, chain);
+      chain.timeoutMs = this.#defaultTimeoutMs;
+      this.#chains.set(name, chain);
     }
     return chain;
   }
@@ -288,16 +289,16 @@ export class HookRegistry implements HookRegistrar {
     }
     const owner = checkOwner(options?.owner);
     const timeoutMs = checkTimeout(options?.timeoutMs, 'timeoutMs');
-    const stats = owner !== undefined && timeoutMs !== undefined ? this.statsOf(owner) : undefined;
-    const entry: HookEntry = { id: this.nextId++, name, priority, handler, owner, timeoutMs, stats };
-    const chain = this.chain(name);
+    const stats = owner !== undefined && timeoutMs !== undefined ? this.#statsOf(owner) : undefined;
+    const entry: HookEntry = { id: this.#nextId++, name, priority, handler, owner, timeoutMs, stats };
+    const chain = this.#chain(name);
     chain.insert(entry);
     return new HookRegistration(chain, entry);
   }
 
   /** Removes the handler with registration id `id` (a scan; prefer `Registration.unregister`). False if none. */
   unregister(id: number): boolean {
-    for (const chain of this.chains.values()) {
+    for (const chain of this.#chains.values()) {
       const entry = chain.find(id);
       if (entry !== undefined) return chain.remove(entry);
     }
@@ -313,10 +314,10 @@ export class HookRegistry implements HookRegistrar {
     if (checkOwner(owner) === undefined)
       throw new PluginError('InvalidArgument', 'owner must be a non-empty string');
     let count = 0;
-    for (const chain of this.chains.values()) {
+    for (const chain of this.#chains.values()) {
       count += chain.removeOwner(owner).length;
     }
-    this.ownerStats.delete(owner);
+    this.#ownerStats.delete(owner);
     return count;
   }
 
@@ -327,15 +328,15 @@ export class HookRegistry implements HookRegistrar {
    * handler costs one more). `undefined` when the owner has none; reset by `unregisterAll(owner)`.
    */
   handlerStats(owner: string): Readonly<HandlerStats> | undefined {
-    const s = this.ownerStats.get(owner);
+    const s = this.#ownerStats.get(owner);
     return s === undefined ? undefined : { calls: s.calls, timeMs: s.timeMs };
   }
 
-  private statsOf(owner: string): HandlerStats {
-    let s = this.ownerStats.get(owner);
+  #statsOf(owner: string): HandlerStats {
+    let s = this.#ownerStats.get(owner);
     if (s === undefined) {
       s = { calls: 0, timeMs: 0 };
-      this.ownerStats.set(owner, s);
+      this.#ownerStats.set(owner, s);
     }
     return s;
   }
@@ -371,7 +372,7 @@ export class HookRegistry implements HookRegistrar {
   /** Sets per-hook behaviour (failure isolation, default budget). Applies to executions that start afterwards. */
   configure(name: string, config: HookConfig): void {
     checkHookName(name);
-    const chain = this.chain(name);
+    const chain = this.#chain(name);
     if (config.isolateFailures !== undefined) {
       if (typeof config.isolateFailures !== 'boolean') {
         throw new PluginError('InvalidArgument', 'isolateFailures must be a boolean');
@@ -379,7 +380,7 @@ export class HookRegistry implements HookRegistrar {
       chain.isolateFailures = config.isolateFailures;
     }
     if ('timeoutMs' in config) {
-      chain.timeoutMs = checkTimeout(config.timeoutMs, 'timeoutMs') ?? this.defaultTimeoutMs;
+      chain.timeoutMs = checkTimeout(config.timeoutMs, 'timeoutMs') ?? this.#defaultTimeoutMs;
     }
   }
 
@@ -388,15 +389,15 @@ export class HookRegistry implements HookRegistrar {
     if (typeof listener !== 'function') {
       throw new PluginError('InvalidArgument', 'failure listener must be a function');
     }
-    this.listeners = [...this.listeners, listener];
+    this.#listeners = [...this.#listeners, listener];
     return () => {
-      this.listeners = this.listeners.filter((l) => l !== listener);
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
     };
   }
 
   /** The handlers of `name` in execution order. */
   getHooks(name: string): RegisteredHook[] {
-    const chain = this.chains.get(name);
+    const chain = this.#chains.get(name);
     if (chain === undefined) return [];
     return chain.entries().map((e) =>
       Object.freeze({
@@ -414,21 +415,21 @@ export class HookRegistry implements HookRegistrar {
   /** Names of hooks that have at least one handler. */
   hookNames(): string[] {
     const out: string[] = [];
-    for (const [name, chain] of this.chains) if (chain.size > 0) out.push(name);
+    for (const [name, chain] of this.#chains) if (chain.size > 0) out.push(name);
     return out;
   }
 
   /** Whether hook `name` has a handler. */
   has(name: string): boolean {
-    const chain = this.chains.get(name);
+    const chain = this.#chains.get(name);
     return chain !== undefined && chain.size > 0;
   }
 
   /** Number of handlers, on `name` or on every hook. */
   count(name?: string): number {
-    if (name !== undefined) return this.chains.get(name)?.size ?? 0;
+    if (name !== undefined) return this.#chains.get(name)?.size ?? 0;
     let total = 0;
-    for (const chain of this.chains.values()) total += chain.size;
+    for (const chain of this.#chains.values()) total += chain.size;
     return total;
   }
 
@@ -448,7 +449,7 @@ export class HookRegistry implements HookRegistrar {
     }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortedError(name, signal));
-    let budget = this.executionTimeoutMs;
+    let budget = this.#executionTimeoutMs;
     if (options?.timeoutMs !== undefined) {
       try {
         budget = checkTimeout(options.timeoutMs, 'timeoutMs');
@@ -456,25 +457,25 @@ export class HookRegistry implements HookRegistrar {
         return Promise.reject(e);
       }
     }
-    if (budget === undefined) return this.run(name, data, signal, undefined);
+    if (budget === undefined) return this.#run(name, data, signal, undefined);
     // No timer or controller per call (they would cost more than a call): the deadline is checked between handlers
     // and at the end, and folded into the timers that awaited handlers get anyway.
     const started = now();
-    return this.run(name, data, signal, { ms: budget, started, deadline: started + budget });
+    return this.#run(name, data, signal, { ms: budget, started, deadline: started + budget });
   }
 
-  private run(
+  #run(
     name: string,
     data: Uint8Array,
     signal: AbortSignal | undefined,
     budget: ExecutionBudget | undefined,
   ): Promise<Uint8Array> {
     // Hosts tend to execute one hook over and over: skip the map lookup for a repeat.
-    let chain = this.lastChain;
+    let chain = this.#lastChain;
     if (chain === undefined || chain.name !== name) {
-      chain = this.chains.get(name);
+      chain = this.#chains.get(name);
       if (chain === undefined) return Promise.resolve(data);
-      this.lastChain = chain;
+      this.#lastChain = chain;
     }
     const entries = chain.entries();
     const n = entries.length;
@@ -510,7 +511,7 @@ export class HookRegistry implements HookRegistrar {
           clock = Number.NaN;
         } else {
           const started = Number.isNaN(clock) ? now() : clock;
-          result = this.callTimed(
+          result = this.#callTimed(
             entry,
             current,
             signal,
@@ -520,7 +521,7 @@ export class HookRegistry implements HookRegistrar {
             execution,
             started,
           );
-          clock = this.syncEnd;
+          clock = this.#syncEnd;
         }
         if (result instanceof Uint8Array) {
           current = result;
@@ -530,7 +531,7 @@ export class HookRegistry implements HookRegistrar {
         thenable = isThenable(result);
       } catch (error) {
         clock = Number.NaN;
-        const stop = this.fail(chain, entry, error, signal, isolated);
+        const stop = this.#fail(chain, entry, error, signal, isolated);
         if (stop !== undefined) return Promise.reject(stop);
         continue;
       }
@@ -538,9 +539,9 @@ export class HookRegistry implements HookRegistrar {
         const pending = result as PromiseLike<unknown>;
         // The last handler: one `.then` is cheaper than entering an async function.
         if (i === n - 1 && signal === undefined && budget === undefined)
-          return this.settleLast(chain, entry, pending, current, isolated);
+          return this.#settleLast(chain, entry, pending, current, isolated);
         // A timed handler's promise already races its own budget and what is left of the execution's.
-        return this.runAsync(
+        return this.#runAsync(
           chain,
           entries,
           i,
@@ -555,7 +556,7 @@ export class HookRegistry implements HookRegistrar {
         );
       }
       clock = Number.NaN;
-      const stop = this.fail(chain, entry, badReturn(result), signal, isolated);
+      const stop = this.#fail(chain, entry, badReturn(result), signal, isolated);
       if (stop !== undefined) return Promise.reject(stop);
     }
     // A synchronous chain can't be pre-empted: its overrun of the execution budget shows when it returns.
@@ -565,7 +566,7 @@ export class HookRegistry implements HookRegistrar {
   }
 
   /** Settles the promise of the last handler of an execution without a signal. */
-  private settleLast(
+  #settleLast(
     chain: HookChain,
     entry: HookEntry,
     pending: PromiseLike<unknown>,
@@ -580,10 +581,10 @@ export class HookRegistry implements HookRegistrar {
         settle = {
           ok: (out: unknown): Uint8Array => {
             if (out instanceof Uint8Array) return out;
-            throw this.fail(chain, entry, badReturn(out), undefined, false);
+            throw this.#fail(chain, entry, badReturn(out), undefined, false);
           },
           err: (error: unknown): never => {
-            throw this.fail(chain, entry, error, undefined, false);
+            throw this.#fail(chain, entry, error, undefined, false);
           },
         };
         entry.settle = settle;
@@ -593,11 +594,11 @@ export class HookRegistry implements HookRegistrar {
     return promise.then(
       (out) => {
         if (out instanceof Uint8Array) return out;
-        this.fail(chain, entry, badReturn(out), undefined, true);
+        this.#fail(chain, entry, badReturn(out), undefined, true);
         return input;
       },
       (error: unknown) => {
-        this.fail(chain, entry, error, undefined, true);
+        this.#fail(chain, entry, error, undefined, true);
         return input;
       },
     );
@@ -607,7 +608,7 @@ export class HookRegistry implements HookRegistrar {
    * The general path, from handler `start` on. `pending` is the promise handler `start` already returned. Sync
    * results still go on without an await; only promises are awaited.
    */
-  private runAsync(
+  #runAsync(
     chain: HookChain,
     entries: readonly HookEntry[],
     start: number,
@@ -621,7 +622,7 @@ export class HookRegistry implements HookRegistrar {
     execution?: object,
   ): Promise<Uint8Array> {
     if (budget === undefined)
-      return this.runChain(
+      return this.#runChain(
         chain,
         entries,
         start,
@@ -634,7 +635,7 @@ export class HookRegistry implements HookRegistrar {
         pendingRaced,
         execution,
       );
-    return this.runBudgeted(
+    return this.#runBudgeted(
       chain,
       entries,
       start,
@@ -650,7 +651,7 @@ export class HookRegistry implements HookRegistrar {
   }
 
   /** `runChain` under a whole-execution budget: its ExecutionTimeout becomes the execution's `HookTimeout`. */
-  private async runBudgeted(
+  async #runBudgeted(
     chain: HookChain,
     entries: readonly HookEntry[],
     start: number,
@@ -665,7 +666,7 @@ export class HookRegistry implements HookRegistrar {
   ): Promise<Uint8Array> {
     let out: Uint8Array;
     try {
-      out = await this.runChain(
+      out = await this.#runChain(
         chain,
         entries,
         start,
@@ -685,7 +686,7 @@ export class HookRegistry implements HookRegistrar {
     return out;
   }
 
-  private async runChain(
+  async #runChain(
     chain: HookChain,
     entries: readonly HookEntry[],
     start: number,
@@ -724,9 +725,9 @@ export class HookRegistry implements HookRegistrar {
           out =
             alreadyRaced || (signal === undefined && deadline === undefined)
               ? await p
-              : await this.race(p, signal, undefined, undefined, Math.max(0, left()), budgetMs);
+              : await this.#race(p, signal, undefined, undefined, Math.max(0, left()), budgetMs);
         } else if (timeoutMs !== undefined) {
-          const r = this.callTimed(entry, current, signal, timeoutMs, left(), budgetMs, execution);
+          const r = this.#callTimed(entry, current, signal, timeoutMs, left(), budgetMs, execution);
           out = r instanceof Uint8Array ? r : await r;
         } else {
           out = entry.handler(current, info);
@@ -734,14 +735,14 @@ export class HookRegistry implements HookRegistrar {
             out =
               signal === undefined && deadline === undefined
                 ? await out
-                : await this.race(out, signal, undefined, undefined, Math.max(0, left()), budgetMs);
+                : await this.#race(out, signal, undefined, undefined, Math.max(0, left()), budgetMs);
           }
         }
         if (!(out instanceof Uint8Array)) throw badReturn(out);
       } catch (error) {
         // The whole execution's budget is not this handler's failure: never isolated, never reported as one.
         if (error instanceof ExecutionTimeout) throw error;
-        const stop = this.fail(chain, entry, error, signal, isolated);
+        const stop = this.#fail(chain, entry, error, signal, isolated);
         if (stop !== undefined) throw stop;
         continue;
       }
@@ -755,7 +756,7 @@ export class HookRegistry implements HookRegistrar {
    * signal's controller is made only when the handler reads `info.signal`: a handler that never looks at it costs no
    * controller and no listener, and a synchronous one no timer either (its overrun is detected when it returns).
    */
-  private callTimed(
+  #callTimed(
     entry: HookEntry,
     data: Uint8Array,
     signal: AbortSignal | undefined,
@@ -779,7 +780,7 @@ export class HookRegistry implements HookRegistrar {
     if (!thenable) {
       info.unlink();
       const end = now();
-      this.syncEnd = end;
+      this.#syncEnd = end;
       const elapsed = end - started;
       if (stats !== undefined) {
         stats.calls++;
@@ -796,7 +797,7 @@ export class HookRegistry implements HookRegistrar {
     const remaining = Math.max(0, timeoutMs - (now() - started));
     // The handler's own budget, or what is left of the execution's when that ends first.
     const ownFirst = remaining <= executionLeftMs - (now() - started);
-    return this.race(
+    return this.#race(
       result as PromiseLike<unknown>,
       signal,
       info,
@@ -810,7 +811,7 @@ export class HookRegistry implements HookRegistrar {
    * Settles with `pending`, unless the execution is aborted or the handler's budget runs out first. The handler's
    * late outcome is consumed either way, so it never becomes an unhandled rejection.
    */
-  private race(
+  #race(
     pending: PromiseLike<unknown>,
     signal: AbortSignal | undefined,
     controller: Pick<AbortController, 'abort'> | undefined,
@@ -868,7 +869,7 @@ export class HookRegistry implements HookRegistrar {
    * Classifies a handler failure. Returns the error that stops the execution, or undefined when the hook isolates
    * failures and the chain goes on.
    */
-  private fail(
+  #fail(
     chain: HookChain,
     entry: HookEntry,
     cause: unknown,
@@ -878,7 +879,7 @@ export class HookRegistry implements HookRegistrar {
     // Cancellation is the caller's decision, not the handler's failure: never isolated, never reported.
     if (signal?.aborted) return abortedError(chain.name, signal);
     const error = handlerError(entry, cause);
-    const listeners = this.listeners;
+    const listeners = this.#listeners;
     if (listeners.length > 0) {
       const failure: HookFailure = Object.freeze({
         hookName: entry.name,

@@ -8,6 +8,7 @@ export type { HookCallInfo, HookHandler, HookRegistrar } from '@plugward/types';
 export { DEFAULT_HOOK_PRIORITY, HookPriority, priorityBand } from '@plugward/types';
 export { createJsonCodec, type HookCodec, type JsonCodec, jsonCodec, textCodec } from './codec.js';
 export type { HandlerStats } from './hook-chain.js';
+export { ExecutionTimeout, HandlerTimeout } from './hook-errors.js';
 export {
   type ExecuteOptions,
   type HookConfig,
@@ -21,7 +22,3 @@ export {
   type Registration,
 } from './hook-registry.js';
 export { TypedHook, type TypedHookHandler, typedHandler } from './typed-hook.js';
-
-/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
-export const LAYER = 1;
-export { ExecutionTimeout, HandlerTimeout } from './hook-errors.js';

@@ -49,26 +49,31 @@ type ExecuteFn = (name: string, data: Uint8Array, options?: ExecuteOptions) => P
 
 /** A hook whose handlers see values of `T`; made by `HookRegistry.define`. The wire stays `Uint8Array`. */
 export class TypedHook<T> {
+  readonly #registerFn: RegisterFn;
+  readonly #executeFn: ExecuteFn;
+
   /** @internal use `HookRegistry.define` or `forOwner(...).define`. */
   constructor(
     /** The hook name. */
     readonly name: string,
     /** The codec between `T` and bytes. */
     readonly codec: HookCodec<T>,
-    private readonly registerFn: RegisterFn,
-    private readonly executeFn: ExecuteFn,
+    registerFn: RegisterFn,
+    executeFn: ExecuteFn,
   ) {
+    this.#registerFn = registerFn;
+    this.#executeFn = executeFn;
     checkCodec(codec);
   }
 
   /** Registers a typed handler; same ordering and options as `HookRegistry.register`. */
   register(priority: number, handler: TypedHookHandler<T>, options?: RegisterOptions): Registration {
-    return this.registerFn(this.name, priority, typedHandler(this.codec, handler), options);
+    return this.#registerFn(this.name, priority, typedHandler(this.codec, handler), options);
   }
 
   /** Encodes `value`, runs the chain, decodes the result. Encoding/decoding failures reject with `InvalidArgument`. */
   async execute(value: T, options?: ExecuteOptions): Promise<T> {
-    const out = await this.executeFn(this.name, this.codec.encode(value), options);
+    const out = await this.#executeFn(this.name, this.codec.encode(value), options);
     return this.codec.decode(out);
   }
 }

@@ -15,22 +15,22 @@ export interface ContextProxyOptions {
  * (`PermissionDenied`, `ContextError`, …). A typed key's `validate` is applied to what arrives.
  */
 export class ContextProxy implements PluginContextApi {
-  private readonly channel: IpcChannel;
-  private readonly timeoutMs: number | undefined;
+  readonly #channel: IpcChannel;
+  readonly #timeoutMs: number | undefined;
 
   constructor(channel: IpcChannel, options: ContextProxyOptions = {}) {
-    this.channel = channel;
-    this.timeoutMs = options.timeoutMs;
+    this.#channel = channel;
+    this.#timeoutMs = options.timeoutMs;
   }
 
-  private opts(): { timeoutMs?: number } {
-    return this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs };
+  #opts(): { timeoutMs?: number } {
+    return this.#timeoutMs === undefined ? {} : { timeoutMs: this.#timeoutMs };
   }
 
   async get<T>(key: AnyContextKey<T>): Promise<T> {
     const name = contextKeyName(key);
     const res = expectResponse(
-      await this.channel.sendRequest({ kind: 'ContextGet', key: name }, this.opts()),
+      await this.#channel.sendRequest({ kind: 'ContextGet', key: name }, this.#opts()),
       'Success',
     );
     const value = res.value;
@@ -50,26 +50,26 @@ export class ContextProxy implements PluginContextApi {
       });
     }
     expectResponse(
-      await this.channel.sendRequest({ kind: 'ContextSet', key: name, value }, this.opts()),
+      await this.#channel.sendRequest({ kind: 'ContextSet', key: name, value }, this.#opts()),
       'Success',
     );
   }
 
   async remove(key: AnyContextKey): Promise<boolean> {
-    return this.boolean(
-      await this.channel.sendRequest({ kind: 'ContextRemove', key: contextKeyName(key) }, this.opts()),
+    return this.#boolean(
+      await this.#channel.sendRequest({ kind: 'ContextRemove', key: contextKeyName(key) }, this.#opts()),
     );
   }
 
   async has(key: AnyContextKey): Promise<boolean> {
-    return this.boolean(
-      await this.channel.sendRequest({ kind: 'ContextHas', key: contextKeyName(key) }, this.opts()),
+    return this.#boolean(
+      await this.#channel.sendRequest({ kind: 'ContextHas', key: contextKeyName(key) }, this.#opts()),
     );
   }
 
   async keys(): Promise<string[]> {
     const { value } = expectResponse(
-      await this.channel.sendRequest({ kind: 'ContextKeys' }, this.opts()),
+      await this.#channel.sendRequest({ kind: 'ContextKeys' }, this.#opts()),
       'Success',
     );
     if (!Array.isArray(value) || !value.every((k) => typeof k === 'string')) {
@@ -78,7 +78,7 @@ export class ContextProxy implements PluginContextApi {
     return value as string[];
   }
 
-  private boolean(res: Parameters<typeof expectResponse>[0]): boolean {
+  #boolean(res: Parameters<typeof expectResponse>[0]): boolean {
     const { value } = expectResponse(res, 'Success');
     if (typeof value !== 'boolean') throw ipcError('MalformedPayload', 'expected a boolean answer');
     return value;

@@ -61,10 +61,10 @@ export function encodeFrame(type: number, kind: number, id: number, payload?: Ui
  */
 export class FrameDecoder {
   readonly maxFrameBytes: number;
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
   /** Total bytes (prefix included) of the frame being received, or -1 while its length is unknown. */
-  private need = -1;
+  #need = -1;
 
   constructor(maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {
     if (
@@ -82,7 +82,7 @@ export class FrameDecoder {
 
   /** Bytes of an incomplete frame held; 0 at a frame boundary. */
   get bufferedBytes(): number {
-    return this.buffered;
+    return this.#buffered;
   }
 
   /**
@@ -91,22 +91,22 @@ export class FrameDecoder {
    */
   push(chunk: Buffer, onFrame: (frame: Frame) => void): number {
     let buf: Buffer;
-    if (this.buffered === 0) {
+    if (this.#buffered === 0) {
       buf = chunk;
     } else {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-      if (this.buffered < (this.need < 0 ? FRAME_PREFIX_BYTES : this.need)) return 0;
-      buf = Buffer.concat(this.chunks, this.buffered);
-      this.chunks = [];
-      this.buffered = 0;
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+      if (this.#buffered < (this.#need < 0 ? FRAME_PREFIX_BYTES : this.#need)) return 0;
+      buf = Buffer.concat(this.#chunks, this.#buffered);
+      this.#chunks = [];
+      this.#buffered = 0;
     }
     let off = 0;
     let frames = 0;
     for (;;) {
       const left = buf.length - off;
       if (left < FRAME_PREFIX_BYTES) {
-        this.need = -1;
+        this.#need = -1;
         break;
       }
       const length = buf.readUInt32LE(off);
@@ -124,7 +124,7 @@ export class FrameDecoder {
       }
       const total = FRAME_PREFIX_BYTES + length;
       if (left < total) {
-        this.need = total;
+        this.#need = total;
         break;
       }
       frames++;
@@ -137,8 +137,8 @@ export class FrameDecoder {
       off += total;
     }
     if (off < buf.length) {
-      this.chunks = [off === 0 ? buf : buf.subarray(off)];
-      this.buffered = buf.length - off;
+      this.#chunks = [off === 0 ? buf : buf.subarray(off)];
+      this.#buffered = buf.length - off;
     }
     return frames;
   }

@@ -31,6 +31,3 @@ export {
   type WatchedProcess,
 } from './process-client.js';
 export type { ExecuteHookRequest } from './protocol.js';
-
-/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
-export const LAYER = 2;

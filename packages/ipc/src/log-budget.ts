@@ -36,12 +36,12 @@ export type LogVerdict =
  * flow again — so a plugin flooding its log costs the host a bounded amount of output and no more.
  */
 export class LogLimiter {
-  private readonly budget: LogBudget;
-  private readonly now: () => number;
-  private bytes: number;
-  private lines: number;
-  private last: number;
-  private dropped = 0;
+  readonly #budget: LogBudget;
+  readonly #now: () => number;
+  #bytes: number;
+  #lines: number;
+  #last: number;
+  #dropped = 0;
 
   constructor(budget: Partial<LogBudget> = {}, now: () => number = () => performance.now()) {
     const b = { ...DEFAULT_LOG_BUDGET, ...budget };
@@ -50,35 +50,35 @@ export class LogLimiter {
         throw new PluginError('InvalidArgument', `log budget ${k} must be a non-negative number`);
       }
     }
-    this.budget = b;
-    this.now = now;
-    this.bytes = b.burstBytes;
-    this.lines = b.burstLines;
-    this.last = now();
+    this.#budget = b;
+    this.#now = now;
+    this.#bytes = b.burstBytes;
+    this.#lines = b.burstLines;
+    this.#last = now();
   }
 
   /** Decides for one line of `size` code units. */
   admit(size: number): LogVerdict {
-    const t = this.now();
-    const dt = Math.max(0, t - this.last) / 1000;
-    this.last = t;
-    const b = this.budget;
-    this.bytes = Math.min(b.burstBytes, this.bytes + dt * b.bytesPerSecond);
-    this.lines = Math.min(b.burstLines, this.lines + dt * b.linesPerSecond);
+    const t = this.#now();
+    const dt = Math.max(0, t - this.#last) / 1000;
+    this.#last = t;
+    const b = this.#budget;
+    this.#bytes = Math.min(b.burstBytes, this.#bytes + dt * b.bytesPerSecond);
+    this.#lines = Math.min(b.burstLines, this.#lines + dt * b.linesPerSecond);
     // Once suppressing, lines flow again only when half the burst has refilled: one notice per episode, not one per
     // refilled token.
-    const lineNeed = this.dropped > 0 ? Math.max(1, b.burstLines / 2) : 1;
-    const byteNeed = this.dropped > 0 ? Math.max(size, b.burstBytes / 2) : size;
-    if (this.lines >= lineNeed && this.bytes >= byteNeed) {
-      this.lines -= 1;
-      this.bytes -= size;
-      const suppressed = this.dropped;
-      this.dropped = 0;
+    const lineNeed = this.#dropped > 0 ? Math.max(1, b.burstLines / 2) : 1;
+    const byteNeed = this.#dropped > 0 ? Math.max(size, b.burstBytes / 2) : size;
+    if (this.#lines >= lineNeed && this.#bytes >= byteNeed) {
+      this.#lines -= 1;
+      this.#bytes -= size;
+      const suppressed = this.#dropped;
+      this.#dropped = 0;
       return { admit: true, suppressed };
     }
-    this.dropped++;
-    if (this.dropped > 1) return { admit: false, error: undefined };
-    const overLines = this.lines < lineNeed;
+    this.#dropped++;
+    if (this.#dropped > 1) return { admit: false, error: undefined };
+    const overLines = this.#lines < lineNeed;
     return {
       admit: false,
       error: new PluginError(
@@ -89,7 +89,7 @@ export class LogLimiter {
         {
           details: overLines
             ? { resource: 'log-lines', used: b.burstLines + 1, limit: b.burstLines }
-            : { resource: 'log-bytes', used: size, limit: Math.floor(this.bytes) },
+            : { resource: 'log-bytes', used: size, limit: Math.floor(this.#bytes) },
         },
       ),
     };

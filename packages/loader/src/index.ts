@@ -7,12 +7,9 @@
 export { type CompileNativeOptions, compileNativePlugin } from './compile.js';
 export { plugwardHeaderPath, plugwardIncludeDir } from './header.js';
 export { JsPlugin } from './js-plugin.js';
-export type { LoadedPlugin } from './loaded-plugin.js';
+export type { LoadedPlugin, PluginMeta } from './loaded-plugin.js';
 export { type LoadVerifiedOptions, loadVerified, PluginLoader, type PluginLoaderOptions } from './loader.js';
-export { NATIVE_ABI_VERSION, PwStatus, registeredCallbackCount } from './native-abi.js';
+export { PwStatus, registeredCallbackCount } from './native-abi.js';
 export { NativePlugin } from './native-plugin.js';
 export { UntrustedPlugin } from './untrusted-plugin.js';
 export type { ArtifactVerifier, VerifiedArtifact } from './verified-artifact.js';
-
-/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
-export const LAYER = 2;

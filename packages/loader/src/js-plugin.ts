@@ -17,7 +17,7 @@ import {
   validatePartialLimits,
 } from '@plugward/types';
 import { assertSelfContained } from './bundled-imports.js';
-import type { LoadedPlugin } from './loaded-plugin.js';
+import { type Admission, type LoadedPlugin, LoadedPluginFields, type PluginMeta } from './loaded-plugin.js';
 import { writePrivateCopy } from './private-copy.js';
 import type { VerifiedArtifact } from './verified-artifact.js';
 
@@ -97,23 +97,22 @@ export async function loadJsPlugin(
   } catch (e) {
     throw toPluginError(e, 'InvalidPlugin', `JS plugin ${label}`, { plugin: label });
   }
+  const meta: PluginMeta = {
+    name: plugin.name,
+    version: plugin.version,
+    author: plugin.author,
+    description: plugin.description,
+    declaredLimits,
+    requirements,
+  };
   // Methods are called on the module's own object (so `this` is what the author wrote), validated above.
-  return new JsPlugin(def as PluginDefinition, plugin, declaredLimits, requirements, artifact, admission);
+  return new JsPlugin(def as PluginDefinition, meta, artifact, admission);
 }
 
 /** A loaded JS plugin (see {@link LoadedPlugin}). Created by the loader only. */
-export class JsPlugin implements LoadedPlugin {
+export class JsPlugin extends LoadedPluginFields implements LoadedPlugin {
   readonly kind = 'js' as const;
-  readonly name: string;
-  readonly version: string;
-  readonly author: string;
-  readonly description: string | undefined;
-  readonly declaredLimits: Partial<ResourceLimits>;
-  readonly requirements: PluginRequirements;
-  readonly trustLevel: TrustLevel;
   readonly mustSandbox = false;
-  readonly signatureVerified: boolean;
-  readonly artifact: VerifiedArtifact;
   #plugin: PluginDefinition | undefined;
   // Handlers are reached through this map so unload drops the plugin's closures even if a registry keeps a wrapper.
   #handlers = new Map<number, HookHandler>();
@@ -121,24 +120,9 @@ export class JsPlugin implements LoadedPlugin {
   #nextId = 0;
 
   /** @internal */
-  constructor(
-    target: PluginDefinition,
-    plugin: Plugin,
-    declaredLimits: Partial<ResourceLimits>,
-    requirements: PluginRequirements,
-    artifact: VerifiedArtifact,
-    admission: { trustLevel: TrustLevel; signatureVerified: boolean },
-  ) {
+  constructor(target: PluginDefinition, meta: PluginMeta, artifact: VerifiedArtifact, admission: Admission) {
+    super(meta, admission, artifact);
     this.#plugin = target;
-    this.name = plugin.name;
-    this.version = plugin.version;
-    this.author = plugin.author;
-    this.description = plugin.description;
-    this.declaredLimits = declaredLimits;
-    this.requirements = requirements;
-    this.artifact = artifact;
-    this.trustLevel = admission.trustLevel;
-    this.signatureVerified = admission.signatureVerified;
   }
 
   /** True once `unload` ran. */

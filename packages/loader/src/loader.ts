@@ -5,7 +5,7 @@ import {
   PluginError,
   type PluginManifest,
   positiveInteger,
-  TrustLevel,
+  type TrustLevel,
   toPluginError,
 } from '@plugward/types';
 import { loadJsPlugin } from './js-plugin.js';
@@ -46,7 +46,7 @@ export interface LoadVerifiedOptions extends PluginLoaderOptions {
  * @example
  * ```ts
  * const loader = new PluginLoader(new PluginSecurity(policy, keys, trusted));
- * const plugin = await loader.load('plugins/libhello.so', TrustLevel.Trusted);
+ * const plugin = await loader.load('plugins/libhello.so', 'trusted');
  * await plugin.init(context, runtime);
  * await plugin.registerHooks(hooks);
  * // …
@@ -85,7 +85,7 @@ export class PluginLoader {
     if (typeof artifactPath !== 'string' || artifactPath.length === 0) {
       throw new PluginError('InvalidArgument', 'artifact path must be a non-empty string');
     }
-    if (trustLevel !== TrustLevel.Trusted && trustLevel !== TrustLevel.Untrusted) {
+    if (trustLevel !== 'trusted' && trustLevel !== 'untrusted') {
       throw new PluginError('InvalidArgument', `unknown trust level ${JSON.stringify(trustLevel)}`);
     }
     let verified: VerifiedArtifact;
@@ -94,7 +94,7 @@ export class PluginLoader {
     } catch (e) {
       throw toPluginError(e, 'SecurityError', `refusing to load ${artifactPath}: verification failed`);
     }
-    if (trustLevel === TrustLevel.Untrusted) return new UntrustedPlugin(verified);
+    if (trustLevel === 'untrusted') return new UntrustedPlugin(verified);
     return loadVerified(verified, { ...this.#options, trustLevel, signatureVerified: true });
   }
 
@@ -133,7 +133,7 @@ export async function loadVerified(
   }
   const own: VerifiedArtifact = { ...verified, bytes, hash };
   const admission = {
-    trustLevel: options.trustLevel ?? TrustLevel.Trusted,
+    trustLevel: options.trustLevel ?? 'trusted',
     signatureVerified: options.signatureVerified ?? true,
   };
   switch (manifest.kind) {
@@ -162,8 +162,8 @@ function nativeOptions(options: PluginLoaderOptions): NativeLoadOptions {
     'PluginLoader option maxContextValueBytes',
   );
   return {
-    ...(options.tmpDir === undefined ? {} : { tmpDir: options.tmpDir }),
-    ...(options.loadNativeInPlace === true ? { inPlace: true } : {}),
+    tmpDir: options.tmpDir,
+    inPlace: options.loadNativeInPlace === true,
     maxHookOutputBytes,
     maxContextValueBytes,
     log: options.log ?? (() => undefined),

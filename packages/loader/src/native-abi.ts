@@ -1,8 +1,6 @@
 // The C ABI of plugward.h as koffi types, decoded once per process. Keep in sync with native/plugward.h.
+import { PLUGWARD_ABI_VERSION } from '@plugward/types';
 import koffi, { type LibraryHandle } from 'koffi';
-
-/** ABI version this loader implements (PLUGWARD_ABI_VERSION in plugward.h). */
-export const NATIVE_ABI_VERSION = 1;
 
 /** Status codes of plugward.h (`pw_status`). */
 export const PwStatus = Object.freeze({
@@ -218,7 +216,7 @@ export function readStructHeader(ptr: bigint): { abiVersion: number; structSize:
 export function allocHostApi(callbacks: Record<HostCallbackKind, bigint>): bigint {
   const ptr = koffi.alloc(PwHostApi, 1) as bigint;
   koffi.encode(ptr, PwHostApi, {
-    abi_version: NATIVE_ABI_VERSION,
+    abi_version: PLUGWARD_ABI_VERSION,
     struct_size: PW_HOST_API_SIZE,
     host_data: null,
     ...callbacks,

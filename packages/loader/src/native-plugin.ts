@@ -6,10 +6,10 @@ import {
   MAX_PLUGIN_NAME_LENGTH,
   MINIMAL_REQUIREMENTS,
   PLUGIN_CONSTRUCTOR_SYMBOL,
+  PLUGWARD_ABI_VERSION,
   type PluginContextApi,
   PluginError,
   type PluginErrorCode,
-  type PluginRequirements,
   type PluginRuntimeApi,
   type ResourceLimits,
   type TrustLevel,
@@ -18,7 +18,7 @@ import {
 import type { LibraryHandle } from 'koffi';
 import koffi from 'koffi';
 import { copyFromNative, errorBufferText, readCStringStrict } from './c-string.js';
-import type { LoadedPlugin } from './loaded-plugin.js';
+import { type Admission, type LoadedPlugin, LoadedPluginFields, type PluginMeta } from './loaded-plugin.js';
 import {
   allocHostApi,
   constructorOf,
@@ -28,7 +28,6 @@ import {
   FUNCTION_FIELDS,
   freeHostApi,
   type HostCallbackKind,
-  NATIVE_ABI_VERSION,
   type PluginFunctions,
   PW_PLUGIN_SIZE,
   PwStatus,
@@ -83,23 +82,15 @@ function toNumber(v: number | bigint): number {
   return typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : Number.NaN) : v;
 }
 
-interface Metadata {
-  name: string;
-  version: string;
-  author: string;
-  description: string | undefined;
-  declaredLimits: Partial<ResourceLimits>;
-}
-
 /** Validates the struct's header, function pointers and metadata against the signed manifest. */
-function readMetadata(ptr: bigint, artifact: VerifiedArtifact): { raw: RawPluginStruct; meta: Metadata } {
+function readMetadata(ptr: bigint, artifact: VerifiedArtifact): { raw: RawPluginStruct; meta: PluginMeta } {
   const label = artifact.manifest.name;
   const { abiVersion, structSize } = readStructHeader(ptr);
-  if (abiVersion !== NATIVE_ABI_VERSION) {
+  if (abiVersion !== PLUGWARD_ABI_VERSION) {
     throw new PluginError(
       'AbiIncompatible',
-      `native plugin ${label} was built for plugward ABI ${abiVersion}; this loader speaks ABI ${NATIVE_ABI_VERSION} (rebuild it against this plugward.h)`,
-      { plugin: label, details: { abiVersion, expected: NATIVE_ABI_VERSION } },
+      `native plugin ${label} was built for plugward ABI ${abiVersion}; this loader speaks ABI ${PLUGWARD_ABI_VERSION} (rebuild it against this plugward.h)`,
+      { plugin: label, details: { abiVersion, expected: PLUGWARD_ABI_VERSION } },
     );
   }
   if (structSize < PW_PLUGIN_SIZE) {
@@ -144,7 +135,18 @@ function readMetadata(ptr: bigint, artifact: VerifiedArtifact): { raw: RawPlugin
     limits[tsField] = toNumber(v);
   }
   const declaredLimits = validatePartialLimits(limits, `native plugin ${label} limits`);
-  return { raw, meta: { name, version, author, description, declaredLimits } };
+  const requirements = artifact.manifest.requirements ?? MINIMAL_REQUIREMENTS;
+  return {
+    raw,
+    meta: {
+      name,
+      version,
+      author,
+      description: description ?? artifact.manifest.description,
+      declaredLimits,
+      requirements,
+    },
+  };
 }
 
 /**
@@ -218,18 +220,9 @@ interface NativeLibrary {
 }
 
 /** A loaded native plugin (see {@link LoadedPlugin}). Created by the loader only. */
-export class NativePlugin implements LoadedPlugin {
+export class NativePlugin extends LoadedPluginFields implements LoadedPlugin {
   readonly kind = 'native' as const;
-  readonly name: string;
-  readonly version: string;
-  readonly author: string;
-  readonly description: string | undefined;
-  readonly declaredLimits: Partial<ResourceLimits>;
-  readonly requirements: PluginRequirements;
-  readonly trustLevel: TrustLevel;
   readonly mustSandbox = false;
-  readonly signatureVerified: boolean;
-  readonly artifact: VerifiedArtifact;
 
   #state: State = 'loaded';
   #lib: NativeLibrary | undefined;
@@ -257,24 +250,16 @@ export class NativePlugin implements LoadedPlugin {
     lib: NativeLibrary,
     self: bigint,
     fns: PluginFunctions,
-    meta: Metadata,
+    meta: PluginMeta,
     artifact: VerifiedArtifact,
-    admission: { trustLevel: TrustLevel; signatureVerified: boolean },
+    admission: Admission,
     options: NativeLoadOptions,
   ) {
+    super(meta, admission, artifact);
     this.#lib = lib;
     this.#self = self;
     this.#fns = fns;
     this.#options = options;
-    this.name = meta.name;
-    this.version = meta.version;
-    this.author = meta.author;
-    this.description = meta.description ?? artifact.manifest.description;
-    this.declaredLimits = meta.declaredLimits;
-    this.requirements = artifact.manifest.requirements ?? MINIMAL_REQUIREMENTS;
-    this.trustLevel = admission.trustLevel;
-    this.signatureVerified = admission.signatureVerified;
-    this.artifact = artifact;
     try {
       const callbacks = hostCallbacks(this.#callbackHost());
       const cbs = {} as Record<HostCallbackKind, bigint>;

@@ -1,42 +1,31 @@
-import {
-  MINIMAL_REQUIREMENTS,
-  PluginError,
-  type PluginRequirements,
-  type ResourceLimits,
-  validatePartialLimits,
-} from '@plugward/types';
-import type { LoadedPlugin } from './loaded-plugin.js';
+import { MINIMAL_REQUIREMENTS, PluginError, validatePartialLimits } from '@plugward/types';
+import { type LoadedPlugin, LoadedPluginFields, type PluginMeta } from './loaded-plugin.js';
 import type { VerifiedArtifact } from './verified-artifact.js';
 
 /**
  * An untrusted plugin admitted by a policy with `onlyTrusted: false`: metadata from its (unsigned-checked) manifest and
  * the hashed bytes, but no code mapped or run in this process. The registry must start it in the sandbox tier.
  */
-export class UntrustedPlugin implements LoadedPlugin {
+export class UntrustedPlugin extends LoadedPluginFields implements LoadedPlugin {
   readonly kind;
-  readonly name: string;
-  readonly version: string;
-  readonly author: string;
-  readonly description: string | undefined;
-  readonly declaredLimits: Partial<ResourceLimits>;
-  readonly requirements: PluginRequirements;
-  readonly trustLevel = 'untrusted' as const;
+  declare readonly trustLevel: 'untrusted';
+  declare readonly signatureVerified: false;
   readonly mustSandbox = true;
-  readonly signatureVerified = false;
-  readonly artifact: VerifiedArtifact;
   #unloaded = false;
 
   /** @internal */
   constructor(artifact: VerifiedArtifact) {
     const m = artifact.manifest;
+    const meta: PluginMeta = {
+      name: m.name,
+      version: m.version,
+      author: m.author,
+      description: m.description,
+      declaredLimits: validatePartialLimits(m.limits, `manifest of ${m.name} limits`),
+      requirements: m.requirements ?? MINIMAL_REQUIREMENTS,
+    };
+    super(meta, { trustLevel: 'untrusted', signatureVerified: false }, artifact);
     this.kind = m.kind;
-    this.name = m.name;
-    this.version = m.version;
-    this.author = m.author;
-    this.description = m.description;
-    this.declaredLimits = validatePartialLimits(m.limits, `manifest of ${m.name} limits`);
-    this.requirements = m.requirements ?? MINIMAL_REQUIREMENTS;
-    this.artifact = artifact;
   }
 
   get unloaded(): boolean {

@@ -1,6 +1,5 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { TrustLevel } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileNativePlugin, PluginLoader } from '../src/index.js';
 import {
@@ -30,7 +29,7 @@ describe('compileNativePlugin (what the example build scripts use)', () => {
     });
     const verifier = new TestVerifier();
     verifier.signArtifact(out, { name: 'hello-c', version: '1.0.0', kind: 'native' });
-    const plugin = await new PluginLoader(verifier).load(out, TrustLevel.Trusted);
+    const plugin = await new PluginLoader(verifier).load(out, 'trusted');
     await plugin.init(new MapContext(), recordingRuntime());
     const hooks = new TestRegistrar();
     await plugin.registerHooks(hooks);

@@ -2,7 +2,6 @@
 // koffi callback slots, temp files or memory. Bounds are measured, not timed.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { TrustLevel } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginLoader, registeredCallbackCount } from '../src/index.js';
 import {
@@ -33,7 +32,7 @@ const pluginMappings = (): number =>
 const rssMiB = (): number => process.memoryUsage().rss / (1024 * 1024);
 
 async function cycle(file: string, hook: string, input: Uint8Array): Promise<Uint8Array> {
-  const plugin = await loader.load(file, TrustLevel.Trusted);
+  const plugin = await loader.load(file, 'trusted');
   await plugin.init(new MapContext(), recordingRuntime());
   const hooks = new TestRegistrar();
   await plugin.registerHooks(hooks);

@@ -3,7 +3,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { TrustLevel } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginLoader } from '../src/index.js';
 import {
@@ -63,7 +62,7 @@ describe('loadVerified loads exactly the bytes it hashed (point 7)', () => {
     verified.bytes.set(evil); // after the hash was taken, before the private copy is written
     expect(await reply(loader, loading)).toBe('GOOD');
     // The host still serves, and no private copy is left behind.
-    expect(await reply(loader, loader.load(good, TrustLevel.Trusted))).toBe('GOOD');
+    expect(await reply(loader, loader.load(good, 'trusted'))).toBe('GOOD');
     expect(readdirSync(scratch)).toEqual([]);
   });
 });
@@ -74,7 +73,7 @@ describe('a FIFO in place of the artifact (point 5)', () => {
     const file = signedJs(verifier, jsSource('FIFO'));
     unlinkSync(file);
     execFileSync('mkfifo', [file]);
-    await expect(new PluginLoader(verifier).load(file, TrustLevel.Untrusted)).rejects.toMatchObject({
+    await expect(new PluginLoader(verifier).load(file, 'untrusted')).rejects.toMatchObject({
       code: 'NotRegularFile',
     });
   }, 5_000);
@@ -105,7 +104,7 @@ describe('unbundled imports are refused at load (point 11)', () => {
       "const name = 'pw-planted-dep'; await import(name);",
     ]) {
       const file = signedJs(verifier, jsSource('X', prelude));
-      const err = await loader.load(file, TrustLevel.Trusted).catch((e: unknown) => e);
+      const err = await loader.load(file, 'trusted').catch((e: unknown) => e);
       expect(err, prelude).toMatchObject({ code: 'UnbundledImport' });
       expect((err as Error).message).toMatch(/esbuild .*--bundle/);
     }
@@ -115,7 +114,7 @@ describe('unbundled imports are refused at load (point 11)', () => {
       verifier,
       jsSource('BUILTIN', "import { createHash } from 'node:crypto'; import os from 'os';"),
     );
-    expect(await reply(loader, loader.load(ok, TrustLevel.Trusted))).toBe('BUILTIN');
+    expect(await reply(loader, loader.load(ok, 'trusted'))).toBe('BUILTIN');
     expect(readdirSync(scratch).sort()).toEqual(['node_modules', 'planted.mjs']);
     rmSync(scratch, { recursive: true, force: true });
   });

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { isPluginError, type PluginErrorCode, TrustLevel } from '@plugward/types';
+import { isPluginError, type PluginErrorCode } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsPlugin, PluginLoader } from '../src/index.js';
 import {
@@ -46,7 +46,7 @@ function write(
 }
 
 async function expectError(file: string, code: PluginErrorCode, message: RegExp): Promise<void> {
-  const err = await loader.load(file, TrustLevel.Trusted).catch((e: unknown) => e);
+  const err = await loader.load(file, 'trusted').catch((e: unknown) => e);
   expect(isPluginError(err, code), String(err)).toBe(true);
   expect((err as Error).message).toMatch(message);
 }
@@ -61,7 +61,7 @@ afterAll(() => removeDir(dir));
 describe('JS/ESM plugins', () => {
   it('loads a bundle from the verified bytes, runs init and hooks, unload drops the handlers', async () => {
     const file = write('good', GOOD);
-    const plugin = await loader.load(file, TrustLevel.Trusted);
+    const plugin = await loader.load(file, 'trusted');
     expect(plugin).toBeInstanceOf(JsPlugin);
     expect(plugin.kind).toBe('js');
     expect(plugin.name).toBe('upper-js');
@@ -84,7 +84,7 @@ describe('JS/ESM plugins', () => {
     const file = write('fresh', GOOD);
     const runtimes = [recordingRuntime(), recordingRuntime()];
     for (const rt of runtimes) {
-      const p = await loader.load(file, TrustLevel.Trusted);
+      const p = await loader.load(file, 'trusted');
       await p.init(new MapContext(), rt);
       await p.unload();
     }
@@ -139,7 +139,7 @@ describe('JS/ESM plugins', () => {
         `{ name: 'upper-js', version: '2.0.1', author: 'x', init() { throw new Error('no db'); }, registerHooks() {} }`,
       ),
     );
-    const p = await loader.load(file, TrustLevel.Trusted);
+    const p = await loader.load(file, 'trusted');
     await expect(p.init(new MapContext(), recordingRuntime())).rejects.toMatchObject({
       code: 'InitializationError',
       message: expect.stringMatching(/no db/),

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isPluginError, type PluginErrorCode, TrustLevel } from '@plugward/types';
+import { isPluginError, type PluginErrorCode } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LoadedPlugin, PluginLoader, registeredCallbackCount } from '../src/index.js';
 import {
@@ -31,7 +31,7 @@ function build(variant: string, defines: string[], name = 'broken'): void {
 }
 
 async function loadError(variant: string): Promise<unknown> {
-  return loader.load(libs.get(variant)!, TrustLevel.Trusted).then(
+  return loader.load(libs.get(variant)!, 'trusted').then(
     (p) => p,
     (e: unknown) => e,
   );
@@ -47,7 +47,7 @@ async function expectLoadError(variant: string, code: PluginErrorCode, message: 
 }
 
 async function started(variant: string): Promise<{ plugin: LoadedPlugin; hooks: TestRegistrar }> {
-  const plugin = await loader.load(libs.get(variant)!, TrustLevel.Trusted);
+  const plugin = await loader.load(libs.get(variant)!, 'trusted');
   await plugin.init(new MapContext(), recordingRuntime());
   const hooks = new TestRegistrar();
   await plugin.registerHooks(hooks);
@@ -127,7 +127,7 @@ describe('malformed native plugins', () => {
   });
 
   it('init returning an error code -> InitializationError with the plugin message', async () => {
-    const plugin = await loader.load(libs.get('init-fails')!, TrustLevel.Trusted);
+    const plugin = await loader.load(libs.get('init-fails')!, 'trusted');
     const err = await plugin.init(new MapContext(), recordingRuntime()).catch((e: unknown) => e);
     expect(isPluginError(err, 'InitializationError')).toBe(true);
     expect((err as Error).message).toMatch(/init failed with code 77: broken: init refuses to start/);
@@ -135,7 +135,7 @@ describe('malformed native plugins', () => {
   });
 
   it('a non-UTF-8 hook name is refused to the plugin, which fails register_hooks', async () => {
-    const plugin = await loader.load(libs.get('bad-hook-name')!, TrustLevel.Trusted);
+    const plugin = await loader.load(libs.get('bad-hook-name')!, 'trusted');
     await plugin.init(new MapContext(), recordingRuntime());
     const hooks = new TestRegistrar();
     const err = await plugin.registerHooks(hooks).catch((e: unknown) => e);

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { isPluginError, TrustLevel } from '@plugward/types';
+import { isPluginError } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NativePlugin, PluginLoader, plugwardHeaderPath, registeredCallbackCount } from '../src/index.js';
 import {
@@ -41,7 +41,7 @@ describe('native plugins (real .so through koffi)', () => {
 
   it('runs the hello-c lifecycle: metadata, init, hooks through a registrar, context, log, unload', async () => {
     const callbacksBefore = registeredCallbackCount();
-    const plugin = await loader.load(hello, TrustLevel.Trusted);
+    const plugin = await loader.load(hello, 'trusted');
     expect(plugin).toBeInstanceOf(NativePlugin);
     expect(plugin.kind).toBe('native');
     expect(plugin.name).toBe('hello-c');
@@ -83,7 +83,7 @@ describe('native plugins (real .so through koffi)', () => {
   });
 
   it('passes a subarray view with its offset, and copies results before free_buffer', async () => {
-    const plugin = await loader.load(hello, TrustLevel.Trusted);
+    const plugin = await loader.load(hello, 'trusted');
     await plugin.init(new MapContext(), recordingRuntime());
     const hooks = new TestRegistrar();
     await plugin.registerHooks(hooks);
@@ -96,7 +96,7 @@ describe('native plugins (real .so through koffi)', () => {
   });
 
   it('a handler kept after unload refuses instead of calling into unmapped code', async () => {
-    const plugin = await loader.load(hello, TrustLevel.Trusted);
+    const plugin = await loader.load(hello, 'trusted');
     await plugin.init(new MapContext(), recordingRuntime());
     const hooks = new TestRegistrar();
     await plugin.registerHooks(hooks);
@@ -116,8 +116,8 @@ describe('native plugins (real .so through koffi)', () => {
   });
 
   it('keeps per-instance state in counter-c and two instances do not share it', async () => {
-    const a = await loader.load(counter, TrustLevel.Trusted);
-    const b = await loader.load(counter, TrustLevel.Trusted);
+    const a = await loader.load(counter, 'trusted');
+    const b = await loader.load(counter, 'trusted');
     expect(a.declaredLimits).toEqual({ maxHeapBytes: 8 * 1024 * 1024, maxThreads: 1 });
     const ctxA = new MapContext();
     const ctxB = new MapContext();
@@ -143,7 +143,7 @@ describe('native plugins (real .so through koffi)', () => {
   });
 
   it('turns a call_hook error code into a HookError with the plugin message', async () => {
-    const plugin = await loader.load(counter, TrustLevel.Trusted);
+    const plugin = await loader.load(counter, 'trusted');
     await plugin.init(new MapContext(), recordingRuntime());
     const hooks = new TestRegistrar();
     await plugin.registerHooks(hooks);
@@ -161,7 +161,7 @@ describe('native plugins (real .so through koffi)', () => {
   });
 
   it('maps context permission errors to PW_ERR_PERMISSION_DENIED (the plugin reports it)', async () => {
-    const plugin = await loader.load(hello, TrustLevel.Trusted);
+    const plugin = await loader.load(hello, 'trusted');
     const ctx = new MapContext();
     ctx.denied.add('hello.calls');
     await plugin.init(ctx, recordingRuntime());
@@ -174,7 +174,7 @@ describe('native plugins (real .so through koffi)', () => {
   });
 
   it('an asynchronous context: reads would block (the plugin sees PW_ERR_WOULD_BLOCK), writes are awaited', async () => {
-    const plugin = await loader.load(counter, TrustLevel.Trusted);
+    const plugin = await loader.load(counter, 'trusted');
     const ctx = new AsyncMapContext();
     await plugin.init(ctx, recordingRuntime());
     const hooks = new TestRegistrar();
@@ -184,7 +184,7 @@ describe('native plugins (real .so through koffi)', () => {
     expect(le64((await ctx.get<Uint8Array>('counter.total'))!)).toBe(4n);
     await plugin.unload();
 
-    const h = await loader.load(hello, TrustLevel.Trusted);
+    const h = await loader.load(hello, 'trusted');
     await h.init(new AsyncMapContext(), recordingRuntime());
     const hh = new TestRegistrar();
     await h.registerHooks(hh);
@@ -194,7 +194,7 @@ describe('native plugins (real .so through koffi)', () => {
   });
 
   it('context_get reports PW_ERR_BUFFER_TOO_SMALL when the value exceeds the plugin buffer', async () => {
-    const plugin = await loader.load(hello, TrustLevel.Trusted);
+    const plugin = await loader.load(hello, 'trusted');
     const ctx = new MapContext();
     ctx.set('greeting', text('g'.repeat(100))); // hello-c reads into a 63-byte buffer
     await plugin.init(ctx, recordingRuntime());
@@ -212,7 +212,7 @@ describe('native plugins (real .so through koffi)', () => {
 
   it('context_remove: sync and async contexts', async () => {
     for (const ctx of [new MapContext(), new AsyncMapContext()]) {
-      const plugin = await loader.load(counter, TrustLevel.Trusted);
+      const plugin = await loader.load(counter, 'trusted');
       await ctx.set('counter.total', text('stale'));
       await plugin.init(ctx, recordingRuntime());
       const hooks = new TestRegistrar();
@@ -226,8 +226,8 @@ describe('native plugins (real .so through koffi)', () => {
   });
 
   it('two loads of a plugin with static (global) state are independent: each maps its own private copy', async () => {
-    const a = await loader.load(hello, TrustLevel.Trusted);
-    const b = await loader.load(hello, TrustLevel.Trusted);
+    const a = await loader.load(hello, 'trusted');
+    const b = await loader.load(hello, 'trusted');
     const ctxA = new MapContext();
     const ctxB = new MapContext();
     ctxA.set('greeting', text('A'));

@@ -2,7 +2,6 @@
 // loudly and skips.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { TrustLevel } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginLoader } from '../src/index.js';
 import {
@@ -46,7 +45,7 @@ describe('Rust cdylib example', () => {
     const lib = path.join(dir, 'release', 'libhello_rust.so');
     const verifier = new TestVerifier();
     verifier.signArtifact(lib, { name: 'hello-rust', version: '0.3.0', kind: 'native' });
-    const plugin = await new PluginLoader(verifier).load(lib, TrustLevel.Trusted);
+    const plugin = await new PluginLoader(verifier).load(lib, 'trusted');
     expect(plugin.declaredLimits).toEqual({ maxHeapBytes: 4 * 1024 * 1024 });
     const ctx = new MapContext();
     const runtime = recordingRuntime();

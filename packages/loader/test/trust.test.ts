@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isPluginError, MANIFEST_SUFFIX, TrustLevel } from '@plugward/types';
+import { isPluginError, MANIFEST_SUFFIX, type TrustLevel } from '@plugward/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ArtifactVerifier, loadVerified, PluginLoader, UntrustedPlugin } from '../src/index.js';
 import {
@@ -56,7 +56,7 @@ describe('trusted loads verify first and refuse on failure', () => {
     const verifier = new TestVerifier();
     const { file, marker } = nativeWithMarker(verifier);
     writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.from('tampered')]));
-    const err = await new PluginLoader(verifier).load(file, TrustLevel.Trusted).catch((e: unknown) => e);
+    const err = await new PluginLoader(verifier).load(file, 'trusted').catch((e: unknown) => e);
     expect(isPluginError(err, 'HashMismatch')).toBe(true);
     expect((err as Error).message).toMatch(/hash mismatch/);
     expect(existsSync(marker)).toBe(false);
@@ -68,7 +68,7 @@ describe('trusted loads verify first and refuse on failure', () => {
     const m = JSON.parse(readFileSync(`${file}${MANIFEST_SUFFIX}`, 'utf8'));
     m.author = 'mallory';
     writeFileSync(`${file}${MANIFEST_SUFFIX}`, JSON.stringify(m));
-    await expect(new PluginLoader(verifier).load(file, TrustLevel.Trusted)).rejects.toMatchObject({
+    await expect(new PluginLoader(verifier).load(file, 'trusted')).rejects.toMatchObject({
       code: 'InvalidSignature',
     });
     expect(existsSync(marker)).toBe(false);
@@ -77,7 +77,7 @@ describe('trusted loads verify first and refuse on failure', () => {
   it('a validly signed artifact that is not on the trust list is refused', async () => {
     const verifier = new TestVerifier();
     const { file, marker } = nativeWithMarker(verifier, false);
-    await expect(new PluginLoader(verifier).load(file, TrustLevel.Trusted)).rejects.toMatchObject({
+    await expect(new PluginLoader(verifier).load(file, 'trusted')).rejects.toMatchObject({
       code: 'UntrustedPlugin',
     });
     expect(existsSync(marker)).toBe(false);
@@ -89,9 +89,7 @@ describe('trusted loads verify first and refuse on failure', () => {
         throw new Error('disk on fire');
       },
     };
-    const err = await new PluginLoader(failing)
-      .load('/nonexistent.so', TrustLevel.Trusted)
-      .catch((e: unknown) => e);
+    const err = await new PluginLoader(failing).load('/nonexistent.so', 'trusted').catch((e: unknown) => e);
     expect(isPluginError(err, 'SecurityError')).toBe(true);
     expect((err as Error).message).toMatch(/verification failed: disk on fire/);
   });
@@ -99,7 +97,7 @@ describe('trusted loads verify first and refuse on failure', () => {
   it('a correct, trusted native plugin is mapped only after verification (constructor runs once)', async () => {
     const verifier = new TestVerifier();
     const { file, marker } = nativeWithMarker(verifier);
-    const plugin = await new PluginLoader(verifier).load(file, TrustLevel.Trusted);
+    const plugin = await new PluginLoader(verifier).load(file, 'trusted');
     expect(existsSync(marker)).toBe(true);
     await plugin.unload();
   });
@@ -110,7 +108,7 @@ describe('untrusted plugins', () => {
     const verifier = new TestVerifier(true);
     const { file, marker } = nativeWithMarker(verifier, false);
     const before = verifier.verifications;
-    await expect(new PluginLoader(verifier).load(file, TrustLevel.Untrusted)).rejects.toMatchObject({
+    await expect(new PluginLoader(verifier).load(file, 'untrusted')).rejects.toMatchObject({
       code: 'UntrustedPlugin',
       message: expect.stringMatching(/allows only trusted plugins/),
     });
@@ -125,7 +123,7 @@ describe('untrusted plugins', () => {
     const jsFile = jsPlugin(verifier, 'nope', false);
     const loader = new PluginLoader(verifier);
     for (const f of [file, jsFile]) {
-      const plugin = await loader.load(f, TrustLevel.Untrusted);
+      const plugin = await loader.load(f, 'untrusted');
       expect(plugin).toBeInstanceOf(UntrustedPlugin);
       expect(plugin.mustSandbox).toBe(true);
       expect(plugin.trustLevel).toBe('untrusted');
@@ -149,7 +147,7 @@ describe('untrusted plugins', () => {
     const verifier = new TestVerifier(false);
     const { file } = nativeWithMarker(verifier, false);
     writeFileSync(file, 'swapped');
-    await expect(new PluginLoader(verifier).load(file, TrustLevel.Untrusted)).rejects.toMatchObject({
+    await expect(new PluginLoader(verifier).load(file, 'untrusted')).rejects.toMatchObject({
       code: 'HashMismatch',
     });
   });
@@ -179,7 +177,7 @@ describe('TOCTOU: the verified bytes load, not whatever is on disk afterwards', 
     const good = compileC(dir, 'libtoctou-good', { file: BROKEN_C, defines: [] });
     verifier.signArtifact(good, { name: 'broken', version: '0.1.0', kind: 'native' });
     const evil = compileC(dir, 'libtoctou-evil', { file: BROKEN_C, defines: ['INIT_FAILS'] });
-    const plugin = await new PluginLoader(swappingVerifier(verifier, evil)).load(good, TrustLevel.Trusted);
+    const plugin = await new PluginLoader(swappingVerifier(verifier, evil)).load(good, 'trusted');
     expect(sha3(readFileSync(good))).not.toBe(plugin.artifact.hash); // the file on disk really changed
     await plugin.init(new MapContext(), recordingRuntime()); // the evil variant's init would fail
     const hooks = new TestRegistrar();
@@ -192,7 +190,7 @@ describe('TOCTOU: the verified bytes load, not whatever is on disk afterwards', 
     const verifier = new TestVerifier();
     const good = jsPlugin(verifier, 'GOOD');
     const evil = jsPlugin(verifier, 'EVIL');
-    const plugin = await new PluginLoader(swappingVerifier(verifier, evil)).load(good, TrustLevel.Trusted);
+    const plugin = await new PluginLoader(swappingVerifier(verifier, evil)).load(good, 'trusted');
     expect(readFileSync(good, 'utf8')).toContain('EVIL');
     await plugin.init(new MapContext(), recordingRuntime());
     const hooks = new TestRegistrar();

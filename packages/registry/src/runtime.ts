@@ -267,7 +267,7 @@ async function main(): Promise<void> {
   traceStep(trace, 'connected');
   const result = await servePlugin(channel, instance, {
     metrics: isMainThread ? processMetrics : workerMetrics,
-    ...(served.onContextChanged ? { onContextChanged: served.onContextChanged } : {}),
+    onContextChanged: served.onContextChanged,
   });
   if (isMainThread) process.exit(result.shutdown ? 0 : 1);
 }

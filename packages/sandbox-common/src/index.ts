@@ -11,6 +11,3 @@ export * from './host-exit.js';
 export * from './libseccomp.js';
 export * from './sandbox-exit.js';
 export * from './uid-allocator.js';
-
-/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
-export const LAYER = 1;

@@ -4,9 +4,6 @@
  * @packageDocumentation
  */
 
-/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
-export const LAYER = 2;
-
 export { defaultLandlockConfig } from './config.js';
 export { MAX_KNOWN_LANDLOCK_ABI, MIN_LANDLOCK_ABI } from './landlock-abi.js';
 export {

@@ -5,9 +5,6 @@
  * @packageDocumentation
  */
 
-/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
-export const LAYER = 2;
-
 export {
   DEFAULT_UID_LOCK_DIR,
   DEFAULT_UID_RANGE,

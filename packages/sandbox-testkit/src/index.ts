@@ -9,5 +9,3 @@ export type { AttackClass, AttackInfo, AttackResult, CheckResult, GoalVerdict } 
 export { cgroupsMatching, processesMatching } from './leftovers.js';
 export { attacks, formatResult, type RunAttackKitOptions, runAttackKit } from './run-attack-kit.js';
 export type { RegistryFactory } from './scene.js';
-/** Layer of this package in the Plugward dependency direction (docs/architecture.md: beside the registry, above it). */
-export const LAYER = 4;

@@ -340,11 +340,10 @@ export async function writeSignedManifest(
   options: WriteSignedManifestOptions,
   privateKey: Uint8Array | string,
 ): Promise<PluginManifest> {
-  const hashOptions = {
-    ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
-    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
-  };
-  const sha = await calculateHash(options.artifactPath, hashOptions);
+  const sha = await calculateHash(options.artifactPath, {
+    maxBytes: options.maxBytes,
+    onProgress: options.onProgress,
+  });
   const { size } = await stat(options.artifactPath);
   const unsigned: UnsignedPluginManifest = {
     manifestVersion: 1,

@@ -52,14 +52,14 @@ export interface VerifiedArtifact {
 export class PluginSecurity {
   /** The effective policy (defaults filled in). */
   readonly policy: Readonly<SecurityPolicy>;
-  private readonly pinned = new Map<string, Uint8Array>();
-  private entries: TrustedPluginEntry[] = [];
-  private version = 0;
+  readonly #pinned = new Map<string, Uint8Array>();
+  #entries: TrustedPluginEntry[] = [];
+  #version = 0;
   // Unsaved changes, as operations: a save applies them to what is on disk *then*, so it can't undo another process's
   // update (a `trust rm` done while this host ran stays removed).
-  private pending: TrustChange[] = [];
+  #pending: TrustChange[] = [];
   // Highest version verified per name in this process: a downgrade within one host run is refused too.
-  private readonly seen = new Map<string, PluginVersion>();
+  readonly #seen = new Map<string, PluginVersion>();
 
   /**
    * @param policy - overrides of DEFAULT_SECURITY_POLICY.
@@ -81,23 +81,23 @@ export class PluginSecurity {
   pinKey(publicKey: Uint8Array | string): string {
     const bytes = assertValidPublicKey(publicKey, 'pinned public key');
     const id = keyId(bytes);
-    this.pinned.set(id, bytes);
+    this.#pinned.set(id, bytes);
     return id;
   }
 
   /** Key ids of the pinned keys. */
   get pinnedKeyIds(): string[] {
-    return [...this.pinned.keys()];
+    return [...this.#pinned.keys()];
   }
 
   /** A copy of the trust entries. */
   get trustedPlugins(): TrustedPluginEntry[] {
-    return this.entries.map((e) => ({ ...e }));
+    return this.#entries.map((e) => ({ ...e }));
   }
 
   /** The list version last loaded or saved (0 before either). */
   get listVersion(): number {
-    return this.version;
+    return this.#version;
   }
 
   /** SHA3-512 of a file, capped at `policy.maxArtifactBytes`. */
@@ -124,7 +124,7 @@ export class PluginSecurity {
 
   /** True when an entry with this SHA3-512 hash is on the trust list. */
   isTrustedHash(hash: string): boolean {
-    return this.entries.some((e) => e.hash === hash.toLowerCase());
+    return this.#entries.some((e) => e.hash === hash.toLowerCase());
   }
 
   /**
@@ -133,7 +133,7 @@ export class PluginSecurity {
    * plugin's name and returns its `PluginInfo`.
    */
   getPluginInfo(hash: string): TrustedPluginEntry | undefined {
-    const e = this.entries.find((x) => x.hash === hash.toLowerCase());
+    const e = this.#entries.find((x) => x.hash === hash.toLowerCase());
     return e === undefined ? undefined : { ...e };
   }
 
@@ -143,17 +143,17 @@ export class PluginSecurity {
    */
   addTrustedPlugin(entry: TrustedPluginEntry): void {
     const e = validateTrustEntry(entry);
-    this.entries = [...this.entries.filter((x) => x.hash !== e.hash), e];
-    this.pending.push({ op: 'add', entry: e });
+    this.#entries = [...this.#entries.filter((x) => x.hash !== e.hash), e];
+    this.#pending.push({ op: 'add', entry: e });
   }
 
   /** Removes the entry with this hash. @returns whether one was removed. */
   removeTrustedPlugin(hash: string): boolean {
     const h = hash.toLowerCase();
-    const before = this.entries.length;
-    this.entries = this.entries.filter((x) => x.hash !== h);
-    this.pending.push({ op: 'remove', hash: h });
-    return this.entries.length !== before;
+    const before = this.#entries.length;
+    this.#entries = this.#entries.filter((x) => x.hash !== h);
+    this.#pending.push({ op: 'remove', hash: h });
+    return this.#entries.length !== before;
   }
 
   /**
@@ -169,7 +169,7 @@ export class PluginSecurity {
   async encryptAndSaveTrustList(key: TrustListKey): Promise<number> {
     const path = this.policy.trustListPath;
     await mkdir(dirname(path), { recursive: true });
-    const changes = this.pending;
+    const changes = this.#pending;
     const saved = await updateTrustList(
       path,
       key,
@@ -181,11 +181,11 @@ export class PluginSecurity {
         }
         return entries;
       },
-      { ...this.listOptions(), minListVersion: this.minVersion() },
+      { ...this.#listOptions(), minListVersion: this.#minVersion() },
     );
-    this.pending = this.pending.slice(changes.length);
-    this.entries = saved.entries.map((e) => ({ ...e }));
-    this.version = saved.listVersion;
+    this.#pending = this.#pending.slice(changes.length);
+    this.#entries = saved.entries.map((e) => ({ ...e }));
+    this.#version = saved.listVersion;
     return saved.listVersion;
   }
 
@@ -199,20 +199,20 @@ export class PluginSecurity {
    */
   async loadAndDecryptTrustList(key: TrustListKey): Promise<TrustedPluginEntry[]> {
     const data = await loadTrustList(this.policy.trustListPath, key, {
-      ...this.listOptions(),
-      minListVersion: this.minVersion(),
+      ...this.#listOptions(),
+      minListVersion: this.#minVersion(),
     });
-    this.entries = data.entries;
-    this.version = data.listVersion;
-    this.pending = [];
+    this.#entries = data.entries;
+    this.#version = data.listVersion;
+    this.#pending = [];
     return this.trustedPlugins;
   }
 
-  private minVersion(): number {
-    return Math.max(this.policy.minTrustListVersion, this.version);
+  #minVersion(): number {
+    return Math.max(this.policy.minTrustListVersion, this.#version);
   }
 
-  private listOptions(): LoadTrustListOptions {
+  #listOptions(): LoadTrustListOptions {
     const dir = this.policy.rollbackFloorDir;
     return dir === undefined ? {} : { floorDir: dir };
   }
@@ -230,8 +230,8 @@ export class PluginSecurity {
     const { manifestPath, manifest, bytes, hash } = await this.verifyIntegrity(artifactPath);
     const name = manifest.name;
     const signerId = manifest.signature.keyId;
-    const byHash = this.entries.find((e) => e.hash === hash);
-    let key = this.pinned.get(signerId);
+    const byHash = this.#entries.find((e) => e.hash === hash);
+    let key = this.#pinned.get(signerId);
     if (key === undefined && byHash?.publicKey !== undefined && byHash.keyId === signerId)
       key = fromHex(byHash.publicKey);
     if (key === undefined) {
@@ -250,7 +250,7 @@ export class PluginSecurity {
         },
       );
     }
-    const sameVersion = this.entries.find(
+    const sameVersion = this.#entries.find(
       (e) => e.name === name && PluginVersion.compare(e.version, manifest.version) === 0 && e.hash !== hash,
     );
     if (sameVersion !== undefined && byHash === undefined) {
@@ -284,10 +284,10 @@ export class PluginSecurity {
         details: { hash },
       });
     }
-    this.checkDowngrade(name, manifest.version);
+    this.#checkDowngrade(name, manifest.version);
     const v = PluginVersion.parse(manifest.version);
-    const prev = this.seen.get(name);
-    if (prev === undefined || v.compare(prev) > 0) this.seen.set(name, v);
+    const prev = this.#seen.get(name);
+    if (prev === undefined || v.compare(prev) > 0) this.#seen.set(name, v);
     return {
       manifest,
       bytes,
@@ -327,11 +327,11 @@ export class PluginSecurity {
     return { manifest, bytes, hash, artifactPath, manifestPath };
   }
 
-  private checkDowngrade(name: string, version: string): void {
+  #checkDowngrade(name: string, version: string): void {
     if (this.policy.allowDowngrade) return;
     const v = PluginVersion.parse(version);
-    let highest = this.seen.get(name);
-    for (const e of this.entries) {
+    let highest = this.#seen.get(name);
+    for (const e of this.#entries) {
       if (e.name !== name) continue;
       const ev = PluginVersion.parse(e.version);
       if (highest === undefined || ev.compare(highest) > 0) highest = ev;

@@ -1,9 +1,5 @@
 /** Symbol a native plugin exports to create its plugin struct. */
 export const PLUGIN_CONSTRUCTOR_SYMBOL = 'create_plugin';
-/** Kept for compatibility with the Rust API reference; Plugward reads signatures from the signed manifest instead. */
-export const PLUGIN_SIGNATURE_SYMBOL = 'plugin_signature';
-/** Kept for compatibility with the Rust API reference; Plugward reads hashes from the signed manifest instead. */
-export const PLUGIN_HASH_SYMBOL = 'plugin_hash';
 /** Version of the C ABI in `plugward.h`; a native plugin built for another version is refused. */
 export const PLUGWARD_ABI_VERSION = 1;
 

@@ -27,14 +27,6 @@ export interface HookCallInfo {
  */
 export type HookHandler = (data: Uint8Array, info: HookCallInfo) => Awaitable<Uint8Array>;
 
-/** Options of one hook registration. */
-export interface HookRegisterOptions {
-  /** Who owns the handler (the plugin name); the registry removes a plugin's handlers by owner on unload. */
-  owner?: string;
-  /** Time budget of this handler per call, ms. */
-  timeoutMs?: number;
-}
-
 /** The part of the hook registry a plugin sees in `registerHooks`. */
 export interface HookRegistrar {
   /** Registers `handler` on `name`; lower `priority` runs first (see HookPriority). */
@@ -56,7 +48,10 @@ export interface PluginHookRegistrar<H extends object = HookMap> {
   register<K extends keyof H & string>(name: K, priority: number, handler: HookHandler): Awaitable<unknown>;
 }
 
-/** Predefined context keys. */
+/**
+ * The five context keys the Rust API reference predefines. Any string is a key ({@link ContextKey}); these names are
+ * listed so editors offer them.
+ */
 export type PredefinedContextKey =
   | 'DatabaseConnection'
   | 'Configuration'

@@ -18,15 +18,11 @@ export const PluginStatus = Object.freeze({
 /** See {@link PluginStatus}. */
 export type PluginStatus = (typeof PluginStatus)[keyof typeof PluginStatus];
 
-/** How much a plugin is trusted. */
-export const TrustLevel = Object.freeze({
-  /** Signed by a pinned key and on the trust list. */
-  Trusted: 'trusted',
-  /** Anything else; only ever runs in the sandbox tier, and only when the policy allows untrusted plugins. */
-  Untrusted: 'untrusted',
-} as const);
-/** See {@link TrustLevel}. */
-export type TrustLevel = (typeof TrustLevel)[keyof typeof TrustLevel];
+/**
+ * How much a plugin is trusted: `'trusted'` — signed by a pinned key and on the trust list; `'untrusted'` — anything
+ * else, which only ever runs in the sandbox tier, and only when the policy allows untrusted plugins.
+ */
+export type TrustLevel = 'trusted' | 'untrusted';
 
 /** Where a plugin's code runs, fastest and least isolated first. */
 export const IsolationTier = Object.freeze({
