@@ -15,6 +15,3 @@ export {
   type ScaffoldOptions,
   scaffoldPlugin,
 } from './scaffold.js';
-
-/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
-export const LAYER = 4;

@@ -83,5 +83,3 @@ export { type ReadDeclarationsOptions, readPluginDeclarations } from './read-dec
 export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
 export { runtimeEntry } from './tiers/out-of-process.js';
 export { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget } from './tiers/plugin-output.js';
-/** Layer of this package in the Plugward dependency direction (docs/architecture.md). */
-export const LAYER = 3;

@@ -5,6 +5,3 @@
  */
 
 export { type TestedPlugin, type TestPluginOptions, testPlugin } from './test-plugin.js';
-
-/** Layer of this package in the Plugward dependency direction. */
-export const LAYER = 4;
