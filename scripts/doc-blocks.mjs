@@ -37,6 +37,12 @@ export function docFiles() {
       if (fs.existsSync(readme)) files.push(readme);
     }
   }
+  const docs = path.join(root, 'docs');
+  if (fs.existsSync(docs)) {
+    for (const name of fs.readdirSync(docs).sort()) {
+      if (name.endsWith('.md')) files.push(path.join(docs, name));
+    }
+  }
   const guides = path.join(root, 'docs', 'guides');
   if (fs.existsSync(guides)) {
     for (const name of fs.readdirSync(guides).sort()) {
