@@ -3,13 +3,8 @@
 import type { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Duplex } from 'node:stream';
-import type { PluginContext } from '@plugward/context';
-import type { HookRegistry } from '@plugward/hooks';
 import { mergeLimits, ViolationTracker, type ViolationTrackerOptions } from '@plugward/limits';
-import type { PluginLoader } from '@plugward/loader';
 import type { FetchBrokerOptions } from '@plugward/sandbox-linux';
-import type { PluginSecurity } from '@plugward/security';
 import {
   displayText,
   type HostGrants,
@@ -19,14 +14,13 @@ import {
   type PluginManifest,
   type PluginMetrics,
   type ResourceLimits,
-  type SandboxBackend,
-  type SecurityPolicy,
   type TrustLevel,
   toPluginError,
   type UnmountBehavior,
 } from '@plugward/types';
 import type { RegistryEventName, RegistryEvents } from './events.js';
 import type { PluginQuotaOptions } from './quotas.js';
+import type { PluginRegistry } from './registry.js';
 import type { TierHandle } from './tiers/tier.js';
 
 /**
@@ -34,13 +28,8 @@ import type { TierHandle } from './tiers/tier.js';
  * monitoring): one object per `PluginRegistry`, created by its constructor and never exported from the package. The
  * functions of each seam take it as their first argument instead of reaching into the class's private fields.
  */
-export interface RegistryState {
-  readonly security: PluginSecurity;
-  readonly loader: PluginLoader;
-  readonly hooks: HookRegistry;
-  readonly context: PluginContext;
-  readonly sandbox: SandboxBackend<Duplex> | undefined;
-  readonly policy: SecurityPolicy;
+export interface RegistryState
+  extends Pick<PluginRegistry, 'security' | 'loader' | 'hooks' | 'context' | 'sandbox' | 'policy'> {
   readonly events: EventEmitter;
   /** Every plugin the registry knows, by name. */
   readonly entries: Map<string, Entry>;
