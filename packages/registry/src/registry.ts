@@ -1,78 +1,45 @@
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { PluginContext } from '@plugward/context';
 import { HookRegistry } from '@plugward/hooks';
-import {
-  detectViolations,
-  mergeLimits,
-  performUnmount,
-  resolveUnmountBehavior,
-  type UnmountOutcome,
-  ViolationTracker,
-  type ViolationTrackerOptions,
-} from '@plugward/limits';
+import { resolveUnmountBehavior, ViolationTracker, type ViolationTrackerOptions } from '@plugward/limits';
 import { PluginLoader } from '@plugward/loader';
-import { FetchBroker, type FetchBrokerOptions } from '@plugward/sandbox-linux';
-import { type PluginSecurity, readManifest, type VerifiedArtifact } from '@plugward/security';
+import type { FetchBrokerOptions } from '@plugward/sandbox-linux';
+import type { PluginSecurity } from '@plugward/security';
 import {
-  type Awaitable,
   DEFAULT_MONITOR_INTERVAL_MS,
   DEFAULT_RESOURCE_LIMITS,
   DEFAULT_SECURITY_POLICY,
   displayText,
-  type FetchRequest,
-  type FetchResponse,
-  type GrantDecision,
-  type HookCallInfo,
-  type HookHandler,
   type HostGrants,
   type IsolationTier,
   isPluginError,
-  isThenable,
-  MANIFEST_SUFFIX,
-  type NetworkTarget,
   PluginError,
   type PluginInfo,
-  type PluginManifest,
   type PluginMetrics,
   type ResourceLimits,
   type SandboxBackend,
   type SecurityPolicy,
   type TrustLevel,
-  toPluginError,
   type UnmountBehavior,
   type ViolationType,
-  withRuntimeAllowance,
 } from '@plugward/types';
-import { codeDeclarations, enforceDeclarations } from './declarations.js';
-import { arbitrateName, type ScanReport } from './discovery.js';
+import type { ScanReport } from './discovery.js';
 import type { RegistryEventName, RegistryEvents } from './events.js';
+import { hookCallTimeoutMs, type PluginQuotaOptions } from './quotas.js';
+import { loadArtifact, loadByName, track } from './registry-admission.js';
+import { discover, scanDirectoryReport } from './registry-discovery.js';
+import { close, unloadAll, unloadPlugin } from './registry-lifecycle.js';
+import { getMetrics, type MonitorHandle, startResourceMonitor } from './registry-monitoring.js';
 import {
-  applicableGrant,
-  decideGrants,
-  type GrantInput,
-  grantInputFor,
-  resolveGrantedPaths,
-} from './grant-policy.js';
-import { type SweepItem, sweepMetrics } from './monitor.js';
-import { placePlugin } from './placement.js';
-import { pluginRegistrar } from './plugin-registrar.js';
-import {
-  brokerQuota,
-  defaultInitTimeoutMs,
-  hookCallTimeoutMs,
-  type PluginQuotaOptions,
-  quotaReporter,
-  reportingContext,
-  reportingFetch,
-  withinInitBudget,
-} from './quotas.js';
-import { inProcessHandle } from './tiers/in-process.js';
-import { elapsedOf, isTimeoutError, startOutOfProcess } from './tiers/out-of-process.js';
-import { DEFAULT_PLUGIN_OUTPUT_BUDGET } from './tiers/plugin-output.js';
-import type { TierHandle } from './tiers/tier.js';
+  count,
+  MAX_LOG_MESSAGE_CHARS,
+  mustGet,
+  type RegistryState,
+  select,
+  unmountBehaviorOf,
+} from './registry-state.js';
+import { noteViolation, setUnmountBehavior } from './registry-violations.js';
 
 /** Options of a {@link PluginRegistry}. Everything but `security` has a default. */
 export interface PluginRegistryOptions {
@@ -120,51 +87,7 @@ export interface PluginRegistryOptions {
   quotas?: PluginQuotaOptions;
 }
 
-interface Entry {
-  info: PluginInfo;
-  handle?: TierHandle;
-  tracker: ViolationTracker;
-  /** Set while a load or unload of this name is in progress. */
-  busy?: Promise<unknown>;
-  /** False once unloading started: wrapped handlers refuse to call into the plugin. */
-  alive: boolean;
-  inFlight: number;
-  idle?: () => void;
-  /** The monitor's previous reading (CPU time is judged between two readings). */
-  lastMetrics?: PluginMetrics;
-  /** An automatic unmount started by a violation, until it is done. */
-  unmounting?: Promise<void>;
-  /** True from the start of its load until its unload starts: the only time its hook registrations are accepted. */
-  registrationsOpen: boolean;
-}
-
-/** Longest plugin-controlled text the default log printer shows, characters. */
-const MAX_LOG_MESSAGE_CHARS = 2000;
-/**
- * Longest `PluginInfo.error`, characters. Errors can carry text the plugin chose (its init error, over IPC): stored
- * escaped by `displayText`, so a host can print the info as is.
- */
-const MAX_ERROR_CHARS = 500;
-
-/**
- * `err` with its message bounded and escaped (a plugin writes error messages: an init or hook failure that comes back
- * over IPC carries its text). The original stays reachable as `cause`.
- */
-function displayError(err: PluginError): PluginError {
-  const shown = displayText(err.message, MAX_ERROR_CHARS);
-  if (shown === err.message) return err;
-  return new PluginError(err.code, shown, {
-    cause: err,
-    ...(err.plugin === undefined ? {} : { plugin: displayText(err.plugin) }),
-    ...(err.details === undefined ? {} : { details: err.details }),
-  });
-}
-
-/** A running resource monitor; stop it with `stop()` or the signal passed to `startResourceMonitor`. */
-export interface MonitorHandle {
-  stop(): void;
-  readonly signal: AbortSignal;
-}
+export type { MonitorHandle };
 
 /**
  * The plugin registry: discovery, trust, isolation tiers, lifecycle and monitoring (the Rust API reference's
@@ -180,25 +103,8 @@ export class PluginRegistry {
   readonly context: PluginContext;
   readonly sandbox: SandboxBackend<Duplex> | undefined;
   readonly policy: SecurityPolicy;
-  readonly #events = new EventEmitter();
-  readonly #entries = new Map<string, Entry>();
-  readonly #defaultTier: IsolationTier;
-  readonly #overrides: Readonly<Record<string, IsolationTier>>;
-  readonly #hostLimits: ResourceLimits;
-  #unmount: UnmountBehavior;
-  /** Per-plugin unmount behaviours, by plugin name (`setUnmountBehavior(name, b)`). */
-  readonly #unmountByName = new Map<string, UnmountBehavior>();
-  readonly #violationRules: ViolationTrackerOptions;
-  /** Aborted by close(): cuts the grace period of pending automatic unmounts short. */
-  readonly #closing = new AbortController();
-  readonly #log: (plugin: string, level: string, message: string) => void;
-  readonly #fetchBrokerOptions: Omit<FetchBrokerOptions, 'allowedTargets'>;
-  readonly #grants: HostGrants;
-  readonly #quotas: PluginQuotaOptions;
-  #closed = false;
-  readonly #monitors = new Set<AbortController>();
-  /** Every loadPlugin call in progress, from its first line. */
-  readonly #loading = new Set<Promise<string>>();
+  /** Everything the seams (`registry-*.ts`) share; see {@link RegistryState}. */
+  readonly #s: RegistryState;
 
   /** A registry from options; everything but `security` has a default. */
   constructor(options: PluginRegistryOptions);
@@ -223,52 +129,61 @@ export class PluginRegistry {
     const options = positionalOptions(first, context, hooks, security, rest);
     this.security = options.security;
     this.loader = options.loader ?? new PluginLoader(options.security);
-    this.#hostLimits = options.hostLimits ?? { ...DEFAULT_RESOURCE_LIMITS };
-    this.#quotas = options.quotas ?? {};
+    const hostLimits = options.hostLimits ?? { ...DEFAULT_RESOURCE_LIMITS };
+    const quotas = options.quotas ?? {};
     this.hooks =
-      options.hooks ??
-      new HookRegistry({ executionTimeoutMs: hookCallTimeoutMs(this.#hostLimits, this.#quotas) });
+      options.hooks ?? new HookRegistry({ executionTimeoutMs: hookCallTimeoutMs(hostLimits, quotas) });
     this.context = options.context ?? new PluginContext();
     this.sandbox = options.sandbox;
     this.policy = { ...DEFAULT_SECURITY_POLICY, ...options.security.policy, ...options.policy };
-    this.#defaultTier = options.defaultTier ?? 'in-process';
-    this.#overrides = options.tierOverrides ?? {};
-    this.#fetchBrokerOptions = options.fetchBroker ?? {};
-    this.#grants = options.grants ?? {};
-    this.#unmount = resolveUnmountBehavior(options.unmountBehavior ?? {});
+    const unmount = resolveUnmountBehavior(options.unmountBehavior ?? {});
     // Validated once here (a bad rule fails the constructor, not the first load).
-    this.#violationRules = { ...options.violations };
-    new ViolationTracker(this.#violationRules);
-    this.#log =
+    const violationRules = { ...options.violations };
+    new ViolationTracker(violationRules);
+    const log =
       options.log ??
-      ((plugin, level, message) => {
+      ((plugin: string, level: string, message: string) => {
         console.error(
           `[${displayText(plugin)}] ${displayText(level, 16)}: ${displayText(message, MAX_LOG_MESSAGE_CHARS)}`,
         );
       });
-    this.#events.setMaxListeners(100);
+    const events = new EventEmitter();
+    events.setMaxListeners(100);
+    this.#s = {
+      security: this.security,
+      loader: this.loader,
+      hooks: this.hooks,
+      context: this.context,
+      sandbox: this.sandbox,
+      policy: this.policy,
+      events,
+      entries: new Map(),
+      defaultTier: options.defaultTier ?? 'in-process',
+      overrides: options.tierOverrides ?? {},
+      hostLimits,
+      unmount,
+      unmountByName: new Map(),
+      violationRules,
+      closing: new AbortController(),
+      log,
+      fetchBrokerOptions: options.fetchBroker ?? {},
+      grants: options.grants ?? {},
+      quotas,
+      closed: false,
+      monitors: new Set(),
+      loading: new Set(),
+    };
   }
 
-  // ---- events -------------------------------------------------------------------------------------------------
+  // ---- events (registry-state.ts emits them) -------------------------------------------------------------------
 
   /** Subscribes to a registry event; returns the unsubscribe function. */
   on<E extends RegistryEventName>(event: E, listener: (payload: RegistryEvents[E]) => void): () => void {
-    this.#events.on(event, listener);
-    return () => this.#events.off(event, listener);
+    this.#s.events.on(event, listener);
+    return () => this.#s.events.off(event, listener);
   }
 
-  #emit<E extends RegistryEventName>(event: E, payload: RegistryEvents[E]): void {
-    // A throwing listener must not break the registry's own bookkeeping.
-    for (const l of this.#events.listeners(event)) {
-      try {
-        (l as (p: RegistryEvents[E]) => void)(payload);
-      } catch (e) {
-        this.#log('registry', 'error', `listener of ${event} threw: ${(e as Error).message}`);
-      }
-    }
-  }
-
-  // ---- discovery ----------------------------------------------------------------------------------------------
+  // ---- discovery (registry-discovery.ts) ------------------------------------------------------------------------
 
   /**
    * Scans `dir` for signed manifests (`*.plugward.json`) and records each plugin as Available (trusted) or Untrusted.
@@ -285,40 +200,7 @@ export class PluginRegistry {
    * the conflict is also listed in the trusted plugin's `nameConflicts`.
    */
   async scanDirectoryReport(dir: string): Promise<ScanReport> {
-    let names: string[];
-    try {
-      names = await fs.readdir(dir);
-    } catch (e) {
-      throw toPluginError(e, 'IoError', `cannot read plugin directory ${dir}`);
-    }
-    const found = new Set<string>();
-    const skipped: ScanReport['skipped'] = [];
-    for (const file of names.sort()) {
-      if (!file.endsWith(MANIFEST_SUFFIX)) continue;
-      const artifact = path.join(dir, file.slice(0, -MANIFEST_SUFFIX.length));
-      try {
-        const { info, displaced } = await this.#discover(artifact);
-        found.add(info.name);
-        if (displaced) skipped.push(displaced);
-      } catch (e) {
-        const error = toPluginError(e, 'LoadError', `cannot read ${artifact}`);
-        skipped.push({ path: path.resolve(artifact), error });
-        this.#log('registry', 'warn', `skipping ${artifact}: ${error.code}: ${error.message}`);
-      }
-    }
-    // Whatever the order, the holder of a name lists the files that claimed it and lost.
-    for (const s of skipped) {
-      const holder =
-        s.error.code === 'NameConflict' && s.error.plugin ? this.#entries.get(s.error.plugin) : undefined;
-      if (holder && holder.info.path !== s.path) this.#noteConflict(holder, s.path, s.error.message);
-    }
-    return {
-      found: [...found].flatMap((n) => {
-        const e = this.#entries.get(n);
-        return e ? [{ ...e.info }] : [];
-      }),
-      skipped,
-    };
+    return scanDirectoryReport(this.#s, dir);
   }
 
   /**
@@ -326,124 +208,10 @@ export class PluginRegistry {
    * `loadPlugin` uses. Throws `NameConflict` when that name belongs to a trusted plugin and this file is not trusted.
    */
   async discoverPlugin(artifactPath: string): Promise<PluginInfo> {
-    return (await this.#discover(artifactPath)).info;
+    return (await discover(this.#s, artifactPath)).info;
   }
 
-  async #discover(
-    artifactPath: string,
-  ): Promise<{ info: PluginInfo; displaced?: ScanReport['skipped'][number] }> {
-    // The manifest shown is the verified one when verification succeeds (the unverified read only names a failure).
-    let manifest = await readManifest(artifactPath);
-    const stat = await statOf(artifactPath);
-    let trustLevel: TrustLevel = 'untrusted';
-    let error: string | undefined;
-    let trustInfo: PluginInfo['trustInfo'];
-    let verified: VerifiedArtifact | undefined;
-    try {
-      verified = await this.security.verifyArtifact(artifactPath);
-      manifest = verified.manifest;
-      if (verified.trustEntry) {
-        trustLevel = 'trusted';
-        trustInfo = verified.trustEntry;
-      } else {
-        error = 'signed but not on the trust list';
-      }
-    } catch (e) {
-      error = displayText((e as Error).message, MAX_ERROR_CHARS);
-    }
-    const name = manifest.name;
-    const info = this.#infoFrom(manifest, artifactPath, stat, trustLevel);
-    info.status = trustLevel === 'trusted' ? 'Available' : 'Untrusted';
-    if (trustInfo) info.trustInfo = trustInfo;
-    if (error !== undefined) info.error = error;
-    info.grants = this.#decide(manifest, trustLevel, verified?.hash ?? manifest.artifact.sha3_512, trustInfo);
-    if (trustLevel === 'untrusted' && this.#reservedByTrust(name, info.path)) {
-      // The trusted plugin's own file that no longer verifies (tampered, delisted): its entry says so.
-      const own = this.#entries.get(name);
-      if (own && own.info.path === info.path && own.info.status !== 'Active' && !own.busy) {
-        own.info.status = 'Failed';
-        own.info.error = error ?? 'no longer trusted';
-      }
-      throw new PluginError(
-        'NameConflict',
-        `${artifactPath} is not trusted (${error ?? 'untrusted'}) and claims the name ${name}, which belongs to a trusted plugin`,
-        { plugin: name, details: { path: info.path } },
-      );
-    }
-    const existing = this.#entries.get(name);
-    let displaced: ScanReport['skipped'][number] | undefined;
-    if (existing) {
-      const verdict = arbitrateName(
-        name,
-        {
-          path: existing.info.path,
-          trustLevel: existing.info.trustLevel,
-          inUse: existing.info.status === 'Active' || existing.busy !== undefined,
-        },
-        { path: info.path, trustLevel, inUse: false },
-      );
-      if (verdict.keep === 'existing') {
-        if (existing.info.path === info.path) return { info: { ...existing.info } };
-        this.#noteConflict(existing, info.path, verdict.reason);
-        throw new PluginError('NameConflict', `${artifactPath} not recorded: ${verdict.reason}`, {
-          plugin: name,
-          details: { path: info.path, holder: existing.info.path },
-        });
-      }
-      if (existing.info.path !== info.path) {
-        displaced = {
-          path: existing.info.path,
-          error: new PluginError('NameConflict', `${existing.info.path} replaced: ${verdict.reason}`, {
-            plugin: name,
-          }),
-        };
-        info.nameConflicts = [{ path: existing.info.path, reason: verdict.reason }];
-      } else if (existing.info.nameConflicts) {
-        info.nameConflicts = existing.info.nameConflicts;
-      }
-    }
-    const entry = existing ?? this.#newEntry(info);
-    entry.info = info;
-    this.#entries.set(name, entry);
-    return displaced ? { info: { ...info }, displaced } : { info: { ...info } };
-  }
-
-  #noteConflict(entry: Entry, otherPath: string, reason: string): void {
-    const list = entry.info.nameConflicts ?? [];
-    if (!list.some((c) => c.path === otherPath) && list.length < 32) list.push({ path: otherPath, reason });
-    entry.info.nameConflicts = list;
-  }
-
-  /**
-   * Whether `name` is reserved for a trusted plugin: on the trust list, or recorded as trusted from another file.
-   * An untrusted file may never take it.
-   */
-  #reservedByTrust(name: string, claimant: string): boolean {
-    if (this.security.trustedPlugins.some((e) => e.name === name)) return true;
-    const e = this.#entries.get(name);
-    return e !== undefined && e.info.trustLevel === 'trusted' && e.info.path !== claimant;
-  }
-
-  /** The grant decision for a manifest; the signer counts only when its signature was verified. */
-  #decide(
-    manifest: PluginManifest,
-    trustLevel: TrustLevel,
-    hash: string,
-    trustEntry: PluginInfo['trustInfo'],
-  ): GrantDecision {
-    return decideGrants(this.#grantInput(manifest, trustLevel, hash, trustEntry));
-  }
-
-  #grantInput(
-    manifest: PluginManifest,
-    trustLevel: TrustLevel,
-    hash: string,
-    trustEntry: PluginInfo['trustInfo'],
-  ): GrantInput {
-    return grantInputFor(manifest, trustLevel, hash, trustEntry?.keyId, this.#grants);
-  }
-
-  // ---- loading ------------------------------------------------------------------------------------------------
+  // ---- loading (registry-admission.ts) --------------------------------------------------------------------------
 
   /**
    * Verifies, places and starts a plugin; returns its name. Trusted plugins must pass PluginSecurity; untrusted ones
@@ -451,7 +219,7 @@ export class PluginRegistry {
    * them. The name, the tier override, the grants and the bytes loaded all come from the one verified manifest.
    */
   async loadPlugin(artifactPath: string, trustLevel: TrustLevel = 'trusted'): Promise<string> {
-    return this.#track(this.#loadPlugin(artifactPath, trustLevel, undefined));
+    return track(this.#s, loadArtifact(this.#s, artifactPath, trustLevel, undefined));
   }
 
   /**
@@ -459,402 +227,10 @@ export class PluginRegistry {
    * verified manifest names another plugin (it was swapped since discovery) the load fails with `NameConflict`.
    */
   async loadPluginByName(name: string): Promise<string> {
-    this.#assertOpen();
-    const entry = this.#entries.get(name);
-    if (!entry) throw new PluginError('NotFound', `no plugin named ${name} was discovered`, { plugin: name });
-    const trust =
-      entry.info.trustLevel === 'trusted' && entry.info.status !== 'Untrusted' ? 'trusted' : 'untrusted';
-    return this.#track(this.#loadPlugin(entry.info.path, trust, name));
+    return loadByName(this.#s, name);
   }
 
-  /**
-   * Tracked from the very start, so an unloadAll()/close() that begins while this load still verifies waits for it
-   * too (and then unloads it), instead of missing it.
-   */
-  async #track(work: Promise<string>): Promise<string> {
-    this.#loading.add(work);
-    try {
-      return await work;
-    } finally {
-      this.#loading.delete(work);
-    }
-  }
-
-  async #loadPlugin(
-    artifactPath: string,
-    trustLevel: TrustLevel,
-    expected: string | undefined,
-  ): Promise<string> {
-    this.#assertOpen();
-    let verified: VerifiedArtifact;
-    try {
-      verified = await this.#verify(artifactPath, trustLevel);
-    } catch (e) {
-      await this.#recordVerifyFailure(artifactPath, trustLevel, e, expected);
-      throw isPluginError(e) ? displayError(e) : e;
-    }
-    const manifest = verified.manifest;
-    const name = manifest.name;
-    if (expected !== undefined && name !== expected) {
-      throw new PluginError(
-        'NameConflict',
-        `${artifactPath} was discovered as ${expected} but its verified manifest names ${name}: refusing to load it under either name`,
-        { plugin: expected, details: { verifiedName: name, path: path.resolve(artifactPath) } },
-      );
-    }
-    if (trustLevel === 'untrusted' && this.#reservedByTrust(name, path.resolve(artifactPath))) {
-      throw new PluginError(
-        'NameConflict',
-        `untrusted plugin ${artifactPath} claims the name ${name}, which belongs to a trusted plugin`,
-        { plugin: name, details: { path: path.resolve(artifactPath) } },
-      );
-    }
-    // From here to `e.busy = work` nothing awaits: the check and the reservation of the name are one step, so of two
-    // concurrent loads exactly one gets AlreadyLoaded (an await in between let both through).
-    const entry = this.#entries.get(name);
-    if (entry?.busy || entry?.info.status === 'Active') {
-      throw new PluginError(
-        entry.info.trustLevel !== trustLevel ? 'NameConflict' : 'AlreadyLoaded',
-        `plugin ${name} is already ${entry.busy ? 'being loaded' : 'loaded'}${
-          entry.info.trustLevel !== trustLevel
-            ? ` (as ${entry.info.trustLevel}, from ${entry.info.path})`
-            : ''
-        }`,
-        { plugin: name },
-      );
-    }
-    const stat = { size: verified.bytes.byteLength, mtimeMs: 0 };
-    const e = entry ?? this.#newEntry(this.#infoFrom(manifest, artifactPath, stat, trustLevel));
-    const work = this.#load(e, verified, artifactPath, trustLevel);
-    e.busy = work;
-    this.#entries.set(name, e);
-    try {
-      await work;
-      return name;
-    } finally {
-      e.busy = undefined;
-    }
-  }
-
-  /**
-   * A load that failed verification is recorded on the entry of the name it claims — only when that entry is this
-   * same file and idle (a failing file must not relabel another plugin's entry), or no entry has the name yet.
-   */
-  async #recordVerifyFailure(
-    artifactPath: string,
-    trustLevel: TrustLevel,
-    e: unknown,
-    expected: string | undefined,
-  ): Promise<void> {
-    const manifest = await readManifest(artifactPath).catch(() => undefined);
-    const name = expected ?? manifest?.name;
-    if (name === undefined) return;
-    const err = toPluginError(e, 'LoadError', `cannot load plugin ${name}`, { plugin: name });
-    const entry = this.#entries.get(name);
-    const resolved = path.resolve(artifactPath);
-    if (entry && (entry.busy || entry.info.status === 'Active' || entry.info.path !== resolved)) return;
-    if (!entry && (!manifest || (trustLevel === 'untrusted' && this.#reservedByTrust(name, resolved))))
-      return;
-    const e2 =
-      entry ??
-      this.#newEntry(
-        this.#infoFrom(manifest!, artifactPath, { size: manifest!.artifact.size, mtimeMs: 0 }, trustLevel),
-      );
-    e2.info.status = err.code === 'UntrustedPlugin' ? 'Untrusted' : 'Failed';
-    e2.info.error = displayText(err.message, MAX_ERROR_CHARS);
-    this.#entries.set(name, e2);
-    this.#emit('failed', { name, error: err });
-  }
-
-  async #load(
-    entry: Entry,
-    verified: VerifiedArtifact,
-    artifactPath: string,
-    trustLevel: TrustLevel,
-  ): Promise<void> {
-    const manifest = verified.manifest;
-    const name = manifest.name;
-    entry.tracker.reset();
-    entry.lastMetrics = undefined;
-    try {
-      const stat = await statOf(artifactPath).catch(() => ({ size: verified.bytes.byteLength, mtimeMs: 0 }));
-      entry.info = {
-        ...this.#infoFrom(manifest, artifactPath, stat, trustLevel),
-        nameConflicts: entry.info.nameConflicts,
-      };
-      if (entry.info.nameConflicts === undefined) delete entry.info.nameConflicts;
-      if (verified.trustEntry) entry.info.trustInfo = verified.trustEntry;
-      entry.info.hash = verified.hash;
-      const input = this.#grantInput(manifest, trustLevel, verified.hash, verified.trustEntry);
-      const decision = await resolveGrantedPaths(decideGrants(input), applicableGrant(input));
-      entry.info.grants = decision;
-      const requirements = decision.granted;
-      const placement = placePlugin({
-        name,
-        trustLevel,
-        requirements,
-        defaultTier: this.#defaultTier,
-        override: Object.hasOwn(this.#overrides, name) ? this.#overrides[name] : undefined,
-        sandboxAvailable: this.sandbox !== undefined,
-      });
-      entry.info.tier = placement.tier;
-      entry.info.resourceLimits = mergeLimits(manifest.limits ?? {}, this.#hostLimits);
-      entry.alive = true;
-      entry.registrationsOpen = true;
-      entry.handle = await this.#start(entry, verified, placement.tier, decision);
-      if (this.#closed) throw new PluginError('LoadError', 'registry closed during load', { plugin: name });
-      entry.info.pid = entry.handle.pid;
-      entry.info.status = 'Active';
-      entry.info.error = undefined;
-      this.#watchExit(entry, entry.handle);
-      this.#emit('loaded', {
-        name,
-        version: entry.info.version,
-        tier: placement.tier,
-        pid: entry.handle.pid,
-      });
-    } catch (e) {
-      const err = toPluginError(e, 'LoadError', `cannot load plugin ${name}`, { plugin: name });
-      entry.alive = false;
-      entry.registrationsOpen = false;
-      this.hooks.unregisterAll(name);
-      if (entry.handle) await entry.handle.release(2000);
-      entry.handle = undefined;
-      this.context.releasePlugin(name);
-      entry.info.status = err.code === 'UntrustedPlugin' ? 'Untrusted' : 'Failed';
-      entry.info.error = displayText(err.message, MAX_ERROR_CHARS);
-      entry.info.pid = undefined;
-      const shown = displayError(err);
-      this.#emit('failed', { name, error: shown });
-      throw shown;
-    }
-  }
-
-  /** Admission is security's one decision (`PluginSecurity.admit`): trusted = verified and listed. */
-  #verify(artifactPath: string, trustLevel: TrustLevel): Promise<VerifiedArtifact> {
-    return this.security.admit(artifactPath, trustLevel, { onlyTrusted: this.policy.onlyTrusted });
-  }
-
-  async #start(
-    entry: Entry,
-    verified: VerifiedArtifact,
-    tier: IsolationTier,
-    decision: GrantDecision,
-  ): Promise<TierHandle> {
-    const name = entry.info.name;
-    const requirements = decision.granted;
-    const limits = entry.info.resourceLimits;
-    const quotas = this.#quotas;
-    const reportQuota = quotaReporter((v) => this.#violation(entry, v));
-    const contextView = reportingContext(
-      this.context.forPlugin(
-        name,
-        { read: [...requirements.context.read], write: [...requirements.context.write] },
-        quotas.context,
-      ),
-      reportQuota,
-    );
-    const initTimeoutMs = quotas.initTimeoutMs ?? defaultInitTimeoutMs(limits);
-    // Closed when this start fails (an init past its budget may still try to register later, in process).
-    let accepting = true;
-    const registrar = pluginRegistrar({
-      name,
-      hooks: this.hooks,
-      grantedHooks: decision.hooks,
-      isOpen: () => accepting && entry.registrationsOpen && entry.alive,
-      budgetMs: () => entry.info.resourceLimits.maxCpuTimeMs,
-      guard: (hookName, handler) => this.#guard(entry, hookName, handler),
-      onBadReturn: (hookName, error) => this.#emit('hook-error', { name, hookName, error }),
-    });
-    // Log lines come from the plugin (over IPC, or its stdout/stderr): whatever `log` printer the host configured gets
-    // them bounded and escaped, as every other plugin-controlled text.
-    const log = (level: string, message: string) =>
-      this.#log(name, displayText(level, 16), displayText(message, MAX_LOG_MESSAGE_CHARS));
-    // The code's own declarations, read where the code runs (here, or in the plugin runtime, which reports them with
-    // its answer to Initialize): never more than the manifest grants, and limits only ever narrowed.
-    const declared = (reported: unknown): void => {
-      const check = enforceDeclarations({
-        name,
-        trustLevel: entry.info.trustLevel,
-        manifestRequirements: decision.requested,
-        manifestLimits: verified.manifest.limits ?? {},
-        limits: entry.info.resourceLimits,
-        declared: codeDeclarations(reported, name),
-      });
-      entry.info.resourceLimits = check.limits;
-      if (check.exceeded.length > 0) {
-        log('warn', `declares more than it is granted, which it does not get: ${check.exceeded.join('; ')}`);
-      }
-    };
-    if (tier === 'in-process') {
-      const instance = await this.loader.loadVerified(verified);
-      const handle = inProcessHandle(instance);
-      try {
-        declared({ requirements: instance.requirements, limits: instance.declaredLimits });
-        // In process a synchronous spin can't be pre-empted (trusted code only); a hang can be timed out.
-        await withinInitBudget(
-          (async () => {
-            await instance.init(contextView, { tier, log });
-            await instance.registerHooks(registrar);
-          })(),
-          initTimeoutMs,
-          name,
-        );
-      } catch (e) {
-        accepting = false;
-        this.hooks.unregisterAll(name);
-        await handle.release(2000);
-        throw toPluginError(e, 'InitializationError', `plugin ${name} failed to initialise`, {
-          plugin: name,
-        });
-      }
-      return handle;
-    }
-    return startOutOfProcess({
-      tier,
-      verified,
-      onInitialized: declared,
-      requirements,
-      limits: entry.info.resourceLimits,
-      registrar,
-      context: contextView,
-      hostContext: this.context,
-      log,
-      sandbox: this.sandbox,
-      initTimeoutMs,
-      quotas: {
-        ...(quotas.ipcConcurrentRequests === undefined
-          ? {}
-          : { maxConcurrentRequests: quotas.ipcConcurrentRequests }),
-        maxQueuedRequests: quotas.ipcQueuedRequests ?? 1024,
-        maxQueuedRequestBytes: quotas.ipcQueuedRequestBytes ?? 16 * 1024 * 1024,
-        ...(quotas.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: quotas.stallTimeoutMs }),
-        ...(quotas.logBudget === undefined ? {} : { logBudget: quotas.logBudget }),
-      },
-      onQuotaExceeded: reportQuota,
-      ...(quotas.hookOutputBytes === undefined ? {} : { maxHookOutputBytes: quotas.hookOutputBytes }),
-      // Output past its budget is dropped by the reader; it is also a quota violation of the plugin (once a window).
-      onOutputExceeded: (stream) =>
-        this.#violation(entry, {
-          type: 'Quota',
-          resource: stream,
-          used: DEFAULT_PLUGIN_OUTPUT_BUDGET.bytesPerWindow + 1,
-          limit: DEFAULT_PLUGIN_OUTPUT_BUDGET.bytesPerWindow,
-        }),
-      ...(requirements.network.mode === 'restricted'
-        ? {
-            fetch: reportingFetch(
-              this.#brokerFor(requirements.network.allowedTargets, brokerQuota(limits, quotas)),
-              reportQuota,
-            ),
-          }
-        : {}),
-    });
-  }
-
-  /** The host side of `restricted` network: every request is checked against the plugin's signed allow-list. */
-  #brokerFor(
-    allowedTargets: readonly NetworkTarget[],
-    quota: { maxInFlight: number; maxBufferedBytes: number },
-  ): (req: FetchRequest, signal: AbortSignal) => Promise<FetchResponse> {
-    const broker = new FetchBroker({ ...quota, ...this.#fetchBrokerOptions, allowedTargets });
-    return (req, signal) => broker.fetch(req, signal);
-  }
-
-  /**
-   * Wraps a plugin's handler: refuses once the plugin is unloading, counts in-flight calls, reports failures. Not an
-   * async function: a synchronous handler's result goes back as is (no promise, no microtask per call).
-   */
-  #guard(entry: Entry, hookName: string, handler: HookHandler): HookHandler {
-    const name = entry.info.name;
-    const done = (): void => {
-      entry.inFlight--;
-      if (entry.inFlight === 0) entry.idle?.();
-    };
-    const failed = (e: unknown, info: HookCallInfo): PluginError => {
-      const err = toPluginError(e, 'HookError', `hook ${hookName} of plugin ${name} failed`, {
-        plugin: name,
-      });
-      if (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason))) {
-        const limit = entry.info.resourceLimits.maxCpuTimeMs;
-        this.#violation(entry, {
-          type: 'HookTimeout',
-          hookName,
-          // The budget's own measurement (no clock read per call here): at least the limit.
-          durationMs: Math.round(Math.max(limit, elapsedOf(e) ?? elapsedOf(info.signal?.reason) ?? 0)),
-          limitMs: limit,
-        });
-      }
-      const shown = displayError(err);
-      this.#emit('hook-error', { name, hookName, error: shown });
-      return shown;
-    };
-    return (data, info) => {
-      if (!entry.alive) {
-        throw new PluginError('NotFound', `plugin ${name} was unloaded`, { plugin: name });
-      }
-      entry.inFlight++;
-      let out: Awaitable<Uint8Array>;
-      try {
-        out = handler(data, info);
-      } catch (e) {
-        const shown = failed(e, info);
-        done();
-        throw shown;
-      }
-      if (!isThenable<Uint8Array>(out)) {
-        done();
-        return out;
-      }
-      return Promise.resolve(out).then(
-        (value) => {
-          done();
-          return value;
-        },
-        (e: unknown) => {
-          const shown = failed(e, info);
-          done();
-          throw shown;
-        },
-      );
-    };
-  }
-
-  #watchExit(entry: Entry, handle: TierHandle): void {
-    handle.exited.then(
-      (exit) => {
-        if (entry.handle !== handle || !entry.alive) return; // an unload we asked for
-        entry.alive = false;
-        entry.registrationsOpen = false;
-        entry.handle = undefined;
-        this.hooks.unregisterAll(entry.info.name);
-        this.context.releasePlugin(entry.info.name);
-        entry.info.status = 'Failed';
-        entry.info.pid = undefined;
-        // The kernel's OOM kill explains a torn channel better than the channel does.
-        const pv = exit.oomKilled ? undefined : exit.protocolViolation;
-        entry.info.error = pv
-          ? `ProtocolViolation: the plugin broke the IPC protocol (${pv.reason}) and was ended`
-          : exit.oomKilled
-            ? 'plugin process was killed for exceeding its memory limit'
-            : `plugin process exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`;
-        this.#emit('crashed', {
-          name: entry.info.name,
-          exitCode: exit.exitCode,
-          signal: exit.signal,
-          oomKilled: exit.oomKilled,
-          ...(pv ? { protocolViolation: pv.reason } : {}),
-        });
-        // A crash or an OOM kill is a failure (the 'crashed' event, status Failed), not a counted violation; breaking
-        // the protocol is the plugin's own doing and is recorded.
-        if (pv) this.#violation(entry, { type: 'ProtocolViolation', reason: pv.reason }, false);
-        this.#emit('unloaded', { name: entry.info.name, reason: 'crashed' });
-      },
-      () => {},
-    );
-  }
-
-  // ---- unloading ----------------------------------------------------------------------------------------------
+  // ---- unloading (registry-lifecycle.ts) ------------------------------------------------------------------------
 
   /**
    * Unloads a plugin by its unmount behaviour (`performUnmount`, the one unmount path): removes its hooks (later
@@ -866,74 +242,17 @@ export class PluginRegistry {
     name: string,
     reason: RegistryEvents['unloaded']['reason'] = 'requested',
   ): Promise<void> {
-    const entry = this.#entries.get(name);
-    if (!entry || (entry.info.status !== 'Active' && !entry.busy)) {
-      throw new PluginError('NotFound', `plugin ${name} is not loaded`, { plugin: name });
-    }
-    if (entry.busy) await entry.busy.catch(() => {});
-    const handle = entry.handle;
-    if (!handle || entry.info.status !== 'Active') {
-      throw new PluginError('NotFound', `plugin ${name} is not loaded`, { plugin: name });
-    }
-    const b = this.getUnmountBehavior(name);
-    const work = performUnmount(reason === 'violations' ? b : { ...b, gracePeriodMs: 0 }, {
-      signal: this.#closing.signal,
-      detach: async (deadlineMs) => {
-        entry.registrationsOpen = false;
-        this.hooks.unregisterAll(name);
-        if (entry.inFlight > 0) {
-          await new Promise<void>((resolve) => {
-            entry.idle = resolve;
-            setTimeout(resolve, Math.max(deadlineMs, 100)).unref();
-          });
-          entry.idle = undefined;
-        }
-        entry.alive = false;
-        entry.handle = undefined;
-      },
-      shutdown: () => handle.shutdown(Math.max(b.maxCleanupTimeMs, 100)),
-      // After a shutdown that went well the process may exit on its own; otherwise it is ended at once.
-      teardown: async (outcome) => {
-        const exitWaitMs = outcome.shutdown === 'ok' ? Math.max(b.maxCleanupTimeMs, 100) : 100;
-        const err = await handle.release(exitWaitMs);
-        this.context.releasePlugin(name);
-        entry.info.status = 'Inactive';
-        entry.info.pid = undefined;
-        entry.info.error =
-          reason === 'violations'
-            ? 'unmounted after resource violations'
-            : (shutdownProblem(outcome, b.maxCleanupTimeMs) ??
-              (err && displayText(err.message, MAX_ERROR_CHARS)));
-        this.#emit('unloaded', { name, reason });
-      },
-    }).then(() => undefined);
-    entry.busy = work;
-    try {
-      await work;
-    } finally {
-      entry.busy = undefined;
-    }
+    return unloadPlugin(this.#s, name, reason);
   }
 
   /** Unloads every loaded plugin (waiting for loads in progress first). */
   async unloadAll(reason: RegistryEvents['unloaded']['reason'] = 'requested'): Promise<void> {
-    await Promise.allSettled([...this.#loading]);
-    await Promise.all([...this.#entries.values()].map((e) => e.busy?.catch(() => {})));
-    const active = [...this.#entries.values()]
-      .filter((e) => e.info.status === 'Active')
-      .map((e) => e.info.name);
-    await Promise.all(active.map((n) => this.unloadPlugin(n, reason).catch(() => {})));
+    return unloadAll(this.#s, reason);
   }
 
   /** Stops monitors and unloads everything; leaves no plugin process behind. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#closing.abort();
-    for (const m of this.#monitors) m.abort();
-    // Automatic unmounts in their grace period end now (the signal cut it short), before everything else goes.
-    await Promise.all([...this.#entries.values()].map((e) => e.unmounting));
-    await this.unloadAll('close');
+    return close(this.#s);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -944,108 +263,78 @@ export class PluginRegistry {
 
   /** Every plugin the registry knows, in any state. */
   getAllPlugins(): PluginInfo[] {
-    return this.#select(() => true);
+    return select(this.#s, () => true);
   }
   /** The Active plugins. */
   listLoadedPlugins(): PluginInfo[] {
-    return this.#select(isActive);
+    return select(this.#s, isActive);
   }
   /**
    * Trusted plugins that can be loaded now: discovered and not loaded (`Available`), or loaded before and unloaded
    * (`Inactive`).
    */
   getAvailablePlugins(): PluginInfo[] {
-    return this.#select(isAvailable);
+    return select(this.#s, isAvailable);
   }
   /** Discovered but not trusted. */
   getUntrustedPlugins(): PluginInfo[] {
-    return this.#select((i) => i.status === 'Untrusted');
+    return select(this.#s, (i) => i.status === 'Untrusted');
   }
   /** One plugin's info; `NotFound` for a name the registry doesn't know. */
   getPluginInfo(name: string): PluginInfo {
-    return { ...this.#mustGet(name).info };
+    return { ...mustGet(this.#s, name).info };
   }
   /** Whether `name` is Active. */
   isLoaded(name: string): boolean {
-    const e = this.#entries.get(name);
+    const e = this.#s.entries.get(name);
     return e !== undefined && isActive(e.info);
   }
   /** Number of Active plugins. */
   pluginCount(): number {
-    return this.#count(isActive);
+    return count(this.#s, isActive);
   }
   /** Number of plugins known in any state. */
   totalPluginCount(): number {
-    return this.#entries.size;
+    return this.#s.entries.size;
   }
 
-  // ---- limits and violations ----------------------------------------------------------------------------------
+  // ---- limits and violations (registry-violations.ts) -----------------------------------------------------------
 
   /** The effective (host-capped) limits of a plugin. */
   getResourceLimits(name: string): ResourceLimits {
-    return { ...this.#mustGet(name).info.resourceLimits };
+    return { ...mustGet(this.#s, name).info.resourceLimits };
   }
   /**
    * Records a violation; resolves to whether the plugin should be unmounted (its tracker's `shouldUnmount`). When
    * that starts an automatic unmount (`autoUnmount` on, plugin Active), resolves after the unmount is done.
    */
   async recordViolation(name: string, violation: ViolationType): Promise<boolean> {
-    const entry = this.#mustGet(name);
-    const should = this.#violation(entry, violation);
+    const entry = mustGet(this.#s, name);
+    const should = noteViolation(this.#s, entry, violation);
     await entry.unmounting;
     return should;
   }
   /** Violations counted by the plugin's tracker (since the last reset, or within the window when one is on). */
   getViolationCount(name: string): number {
-    return this.#mustGet(name).tracker.violationCount();
+    return mustGet(this.#s, name).tracker.violationCount();
   }
   /** Forgets a plugin's violations. */
   resetViolations(name: string): void {
-    this.#mustGet(name).tracker.reset();
+    mustGet(this.#s, name).tracker.reset();
   }
   /** Sets the default unmount behaviour (validated; missing fields from DEFAULT_UNMOUNT_BEHAVIOR). */
   setUnmountBehavior(behavior: Partial<UnmountBehavior>): void;
   /** Sets the unmount behaviour of one plugin, by name (validated); the default stays as it is for the others. */
   setUnmountBehavior(name: string, behavior: Partial<UnmountBehavior>): void;
   setUnmountBehavior(first: string | Partial<UnmountBehavior>, second?: Partial<UnmountBehavior>): void {
-    if (typeof first === 'string') {
-      if (first === '') throw new PluginError('InvalidArgument', 'plugin name must be a non-empty string');
-      if (second === undefined) {
-        throw new PluginError('InvalidArgument', `setUnmountBehavior(${first}, …) needs a behaviour`, {
-          plugin: first,
-        });
-      }
-      this.#unmountByName.set(first, resolveUnmountBehavior(second));
-      return;
-    }
-    this.#unmount = resolveUnmountBehavior(first);
+    setUnmountBehavior(this.#s, first, second);
   }
   /** The unmount behaviour of plugin `name` (its own, else the default), or the default without a name. */
   getUnmountBehavior(name?: string): UnmountBehavior {
-    return { ...((name === undefined ? undefined : this.#unmountByName.get(name)) ?? this.#unmount) };
+    return unmountBehaviorOf(this.#s, name);
   }
 
-  #violation(entry: Entry, violation: ViolationType, mayUnmount = true): boolean {
-    entry.tracker.recordViolation(violation);
-    const should = entry.tracker.shouldUnmount();
-    const name = entry.info.name;
-    const b = this.getUnmountBehavior(name);
-    const willUnmount =
-      mayUnmount && should && b.autoUnmount && entry.info.status === 'Active' && !entry.unmounting;
-    if (b.logViolations) {
-      this.#log(name, 'warn', `violation ${JSON.stringify(violation)}${willUnmount ? ' → unmounting' : ''}`);
-    }
-    this.#emit('violation', { name, violation, count: entry.tracker.violationCount(), willUnmount });
-    if (willUnmount) {
-      const unmounting: Promise<void> = this.unloadPlugin(name, 'violations')
-        .catch((e: unknown) => this.#log(name, 'error', `auto-unmount failed: ${(e as Error).message}`))
-        .finally(() => {
-          if (entry.unmounting === unmounting) entry.unmounting = undefined;
-        });
-      entry.unmounting = unmounting;
-    }
-    return should;
-  }
+  // ---- monitoring (registry-monitoring.ts) ----------------------------------------------------------------------
 
   /**
    * Reads one plugin's metrics from the collector of its tier, with its `name`, `violationCount` and `hookCalls`. In
@@ -1053,19 +342,7 @@ export class PluginRegistry {
    * (`source: 'hooks'`, from the hook registry's `handlerStats`).
    */
   async getMetrics(name: string): Promise<PluginMetrics> {
-    const entry = this.#mustGet(name);
-    const reading: PluginMetrics = entry.handle
-      ? await entry.handle.metrics()
-      : { timestamp: Date.now(), source: 'host', exited: true };
-    const stats = this.hooks.handlerStats(name);
-    const out: PluginMetrics = { ...reading, name, violationCount: entry.tracker.violationCount() };
-    if (stats) out.hookCalls = stats.calls;
-    if (entry.handle?.tier === 'in-process') {
-      out.source = 'hooks';
-      out.cpuTimeMs = stats?.timeMs ?? 0;
-      out.hookCalls = stats?.calls ?? 0;
-    }
-    return out;
+    return getMetrics(this.#s, name);
   }
 
   /**
@@ -1074,107 +351,7 @@ export class PluginRegistry {
    * sweep yields to the event loop every ~0.5 ms and reads shared tables once (see `sweepMetrics`).
    */
   startResourceMonitor(intervalMs = DEFAULT_MONITOR_INTERVAL_MS, signal?: AbortSignal): MonitorHandle {
-    if (!Number.isFinite(intervalMs) || intervalMs < 10) {
-      throw new PluginError('InvalidArgument', `monitor interval must be at least 10 ms, got ${intervalMs}`);
-    }
-    const ctl = new AbortController();
-    this.#monitors.add(ctl);
-    signal?.addEventListener('abort', () => ctl.abort(), { once: true });
-    const tick = () =>
-      sweepMetrics(
-        [...this.#entries.values()]
-          .filter((e) => e.info.status === 'Active' && e.handle && !e.busy)
-          .map((e) => monitoredPlugin(e, e.handle as TierHandle)),
-        {
-          signal: ctl.signal,
-          onReading: ({ entry: e, handle }, m) => {
-            // The sweep spans several turns of the event loop: the plugin may have been unloaded or reloaded since.
-            if (ctl.signal.aborted || e.info.status !== 'Active' || e.handle !== handle) return;
-            const previous = e.lastMetrics;
-            e.lastMetrics = m;
-            const judged = judgedLimits(e.info.resourceLimits, e.info.tier);
-            for (const v of detectViolations(m, judged, previous)) this.#violation(e, v);
-          },
-          onError: ({ entry: e }, err) =>
-            this.#log(e.info.name, 'debug', `metrics read failed: ${(err as Error).message}`),
-        },
-      );
-    const loop = async () => {
-      while (!ctl.signal.aborted) {
-        await tick();
-        await new Promise<void>((resolve) => {
-          const onAbort = () => {
-            clearTimeout(t);
-            resolve();
-          };
-          const t = setTimeout(() => {
-            ctl.signal.removeEventListener('abort', onAbort);
-            resolve();
-          }, intervalMs);
-          ctl.signal.addEventListener('abort', onAbort, { once: true });
-        });
-      }
-      this.#monitors.delete(ctl);
-    };
-    loop().catch((e) => this.#log('registry', 'error', `monitor stopped: ${(e as Error).message}`));
-    return { stop: () => ctl.abort(), signal: ctl.signal };
-  }
-
-  // ---- internals ----------------------------------------------------------------------------------------------
-
-  /** The one query over the entries: copies of the infos that match. */
-  #select(match: (info: PluginInfo) => boolean): PluginInfo[] {
-    const out: PluginInfo[] = [];
-    for (const e of this.#entries.values()) if (match(e.info)) out.push({ ...e.info });
-    return out;
-  }
-
-  #count(match: (info: PluginInfo) => boolean): number {
-    let n = 0;
-    for (const e of this.#entries.values()) if (match(e.info)) n++;
-    return n;
-  }
-
-  #mustGet(name: string): Entry {
-    const e = this.#entries.get(name);
-    if (!e) throw new PluginError('NotFound', `no plugin named ${name}`, { plugin: name });
-    return e;
-  }
-
-  #assertOpen(): void {
-    if (this.#closed) throw new PluginError('LoadError', 'the registry is closed');
-  }
-
-  #newEntry(info: PluginInfo): Entry {
-    return {
-      info,
-      tracker: new ViolationTracker(this.#violationRules),
-      alive: false,
-      inFlight: 0,
-      registrationsOpen: false,
-    };
-  }
-
-  #infoFrom(
-    manifest: PluginManifest,
-    artifactPath: string,
-    stat: { size: number; mtimeMs: number },
-    trustLevel: TrustLevel,
-  ): PluginInfo {
-    return {
-      name: manifest.name,
-      version: manifest.version,
-      author: manifest.author,
-      ...(manifest.description === undefined ? {} : { description: manifest.description }),
-      kind: manifest.kind,
-      status: 'Available',
-      trustLevel,
-      path: path.resolve(artifactPath),
-      hash: manifest.artifact.sha3_512,
-      size: stat.size,
-      modified: stat.mtimeMs,
-      resourceLimits: mergeLimits(manifest.limits ?? {}, this.#hostLimits),
-    };
+    return startResourceMonitor(this.#s, intervalMs, signal);
   }
 }
 
@@ -1184,14 +361,6 @@ function isActive(info: PluginInfo): boolean {
 
 function isAvailable(info: PluginInfo): boolean {
   return info.trustLevel === 'trusted' && (info.status === 'Available' || info.status === 'Inactive');
-}
-
-/** What went wrong with a plugin's shutdown, for `PluginInfo.error`. */
-function shutdownProblem(outcome: UnmountOutcome, maxCleanupTimeMs: number): string | undefined {
-  if (outcome.shutdown === 'timeout') return `shutdown took longer than ${maxCleanupTimeMs} ms`;
-  if (outcome.shutdown !== 'error') return undefined;
-  const e = outcome.shutdownError;
-  return displayText(e instanceof Error ? e.message : String(e), MAX_ERROR_CHARS);
 }
 
 /** The options of either constructor form. */
@@ -1215,37 +384,6 @@ function positionalOptions(
     throw new PluginError('InvalidArgument', 'PluginRegistry needs { security } at least');
   }
   return first;
-}
-
-/** An Active entry as the monitor sweep reads it (connections counted only under a `full` network grant). */
-function monitoredPlugin(entry: Entry, handle: TierHandle): SweepItem & { entry: Entry; handle: TierHandle } {
-  return {
-    name: entry.info.name,
-    tier: entry.info.tier,
-    metrics: (options) => handle.metrics(options),
-    connections: entry.info.grants?.granted.network.mode === 'full',
-    connectionLimit: entry.info.resourceLimits.maxConnections,
-    entry,
-    handle,
-  };
-}
-
-/**
- * At the process and sandbox tiers a reading covers the whole Node runtime around the plugin: judge the plugin's
- * limits on top of `RUNTIME_ALLOWANCE`, the same allowance its cgroup and rlimits get, so an idle plugin is never a
- * violation.
- */
-function judgedLimits(limits: ResourceLimits, tier: IsolationTier | undefined): ResourceLimits {
-  return tier === 'process' || tier === 'sandbox' ? withRuntimeAllowance(limits) : limits;
-}
-
-async function statOf(p: string): Promise<{ size: number; mtimeMs: number }> {
-  try {
-    const s = await fs.stat(p);
-    return { size: s.size, mtimeMs: s.mtimeMs };
-  } catch (e) {
-    throw toPluginError(e, 'IoError', `cannot stat ${p}`);
-  }
 }
 
 export { isPluginError };

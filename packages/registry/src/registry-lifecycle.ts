@@ -1,0 +1,96 @@
+// The registry's unloading seam: `unloadPlugin` (the one unmount path, `performUnmount`), `unloadAll`, `close`.
+// Internal to @plugward/registry: src/index.ts exports none of it.
+import { performUnmount, type UnmountOutcome } from '@plugward/limits';
+import { displayText, PluginError } from '@plugward/types';
+import type { RegistryEvents } from './events.js';
+import { emit, MAX_ERROR_CHARS, type RegistryState, unmountBehaviorOf } from './registry-state.js';
+
+/**
+ * Unloads a plugin by its unmount behaviour (`performUnmount`, the one unmount path): removes its hooks (later
+ * executions no longer see it), waits for running calls into it (up to `maxCleanupTimeMs`), calls `shutdown` when
+ * `callShutdownHook` holds, releases the library/process. An automatic unmount (`reason` `violations`) first waits
+ * `gracePeriodMs`, cut short by `close()`. The plugin ends `Inactive`.
+ */
+export async function unloadPlugin(
+  s: RegistryState,
+  name: string,
+  reason: RegistryEvents['unloaded']['reason'] = 'requested',
+): Promise<void> {
+  const entry = s.entries.get(name);
+  if (!entry || (entry.info.status !== 'Active' && !entry.busy)) {
+    throw new PluginError('NotFound', `plugin ${name} is not loaded`, { plugin: name });
+  }
+  if (entry.busy) await entry.busy.catch(() => {});
+  const handle = entry.handle;
+  if (!handle || entry.info.status !== 'Active') {
+    throw new PluginError('NotFound', `plugin ${name} is not loaded`, { plugin: name });
+  }
+  const b = unmountBehaviorOf(s, name);
+  const work = performUnmount(reason === 'violations' ? b : { ...b, gracePeriodMs: 0 }, {
+    signal: s.closing.signal,
+    detach: async (deadlineMs) => {
+      entry.registrationsOpen = false;
+      s.hooks.unregisterAll(name);
+      if (entry.inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          entry.idle = resolve;
+          setTimeout(resolve, Math.max(deadlineMs, 100)).unref();
+        });
+        entry.idle = undefined;
+      }
+      entry.alive = false;
+      entry.handle = undefined;
+    },
+    shutdown: () => handle.shutdown(Math.max(b.maxCleanupTimeMs, 100)),
+    // After a shutdown that went well the process may exit on its own; otherwise it is ended at once.
+    teardown: async (outcome) => {
+      const exitWaitMs = outcome.shutdown === 'ok' ? Math.max(b.maxCleanupTimeMs, 100) : 100;
+      const err = await handle.release(exitWaitMs);
+      s.context.releasePlugin(name);
+      entry.info.status = 'Inactive';
+      entry.info.pid = undefined;
+      entry.info.error =
+        reason === 'violations'
+          ? 'unmounted after resource violations'
+          : (shutdownProblem(outcome, b.maxCleanupTimeMs) ??
+            (err && displayText(err.message, MAX_ERROR_CHARS)));
+      emit(s, 'unloaded', { name, reason });
+    },
+  }).then(() => undefined);
+  entry.busy = work;
+  try {
+    await work;
+  } finally {
+    entry.busy = undefined;
+  }
+}
+
+/** Unloads every loaded plugin (waiting for loads in progress first). */
+export async function unloadAll(
+  s: RegistryState,
+  reason: RegistryEvents['unloaded']['reason'] = 'requested',
+): Promise<void> {
+  await Promise.allSettled([...s.loading]);
+  await Promise.all([...s.entries.values()].map((e) => e.busy?.catch(() => {})));
+  const active = [...s.entries.values()].filter((e) => e.info.status === 'Active').map((e) => e.info.name);
+  await Promise.all(active.map((n) => unloadPlugin(s, n, reason).catch(() => {})));
+}
+
+/** Stops monitors and unloads everything; leaves no plugin process behind. */
+export async function close(s: RegistryState): Promise<void> {
+  if (s.closed) return;
+  s.closed = true;
+  s.closing.abort();
+  for (const m of s.monitors) m.abort();
+  // Automatic unmounts in their grace period end now (the signal cut it short), before everything else goes.
+  await Promise.all([...s.entries.values()].map((e) => e.unmounting));
+  await unloadAll(s, 'close');
+}
+
+/** What went wrong with a plugin's shutdown, for `PluginInfo.error`. */
+function shutdownProblem(outcome: UnmountOutcome, maxCleanupTimeMs: number): string | undefined {
+  if (outcome.shutdown === 'timeout') return `shutdown took longer than ${maxCleanupTimeMs} ms`;
+  if (outcome.shutdown !== 'error') return undefined;
+  const e = outcome.shutdownError;
+  return displayText(e instanceof Error ? e.message : String(e), MAX_ERROR_CHARS);
+}
