@@ -1,9 +1,12 @@
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineProject } from 'vitest/config';
 
 // Trust-list rollback floors written by tests go to a scratch directory, not the user's ~/.local/state.
+// It is this run's (named by the pid of the process that read the config) and goes when that process exits.
 const stateDir = join(tmpdir(), `plugward-test-state-${process.pid}`);
+process.once('exit', () => rmSync(stateDir, { recursive: true, force: true }));
 
 /**
  * The vitest project of one package: unit tests beside the code, integration tests in test/. `typecheck: true` also
