@@ -12,24 +12,35 @@ import {
   writeSignedManifest,
 } from '@plugward/registry';
 
+/**
+ * Writes and signs one echo plugin per name (`<name>.mjs`, hook `echo`, one signer) under a new `<prefix>…` temp
+ * folder; returns `{ dir, artifacts, security }` with a PluginSecurity that trusts them all.
+ */
+export async function echoPluginsFixture(prefix, names) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const keys = generateKeyPair();
+  const artifacts = [];
+  const trust = [];
+  for (const name of names) {
+    const artifact = path.join(dir, `${name}.mjs`);
+    fs.writeFileSync(
+      artifact,
+      `export default { name: '${name}', version: '1.0.0', author: 'bench', init() {},
+     registerHooks(h) { h.register('echo', 200, (d) => d); } };`,
+    );
+    await writeSignedManifest(
+      { artifactPath: artifact, name, version: '1.0.0', author: 'bench', kind: 'js' },
+      keys.privateKey,
+    );
+    artifacts.push(artifact);
+    trust.push(trustEntryFromManifest(await readManifest(artifact), keys.publicKey));
+  }
+  const security = new PluginSecurity({ onlyTrusted: true }, [toHex(keys.publicKey)], trust);
+  return { dir, artifacts, security };
+}
+
 /** Writes and signs the echo plugin under a new `<prefix>…` temp folder; returns `{ dir, artifact, security }`. */
 export async function echoPluginFixture(prefix) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  const artifact = path.join(dir, 'echo.mjs');
-  fs.writeFileSync(
-    artifact,
-    `export default { name: 'echo', version: '1.0.0', author: 'bench', init() {},
-     registerHooks(h) { h.register('echo', 200, (d) => d); } };`,
-  );
-  const keys = generateKeyPair();
-  await writeSignedManifest(
-    { artifactPath: artifact, name: 'echo', version: '1.0.0', author: 'bench', kind: 'js' },
-    keys.privateKey,
-  );
-  const security = new PluginSecurity(
-    { onlyTrusted: true },
-    [toHex(keys.publicKey)],
-    [trustEntryFromManifest(await readManifest(artifact), keys.publicKey)],
-  );
-  return { dir, artifact, security };
+  const { dir, artifacts, security } = await echoPluginsFixture(prefix, ['echo']);
+  return { dir, artifact: artifacts[0], security };
 }

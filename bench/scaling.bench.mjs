@@ -12,19 +12,8 @@
 // N = 100 × 500, × 1.5) fits in MemAvailable, or with SCALING_OOP_MAX=500; otherwise those rows are not run, with
 // the reason. `SCALING_TIERS=in-process,worker` runs a subset.
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import {
-  checkSandboxSupport,
-  generateKeyPair,
-  LinuxSandbox,
-  PluginRegistry,
-  PluginSecurity,
-  readManifest,
-  toHex,
-  trustEntryFromManifest,
-  writeSignedManifest,
-} from '@plugward/registry';
+import { checkSandboxSupport, LinuxSandbox, PluginRegistry } from '@plugward/registry';
+import { echoPluginsFixture } from './fixtures.mjs';
 import { notRun, writeReport } from './report.mjs';
 
 const SIZES = [1, 10, 100, 500];
@@ -32,25 +21,10 @@ const TIERS = (process.env.SCALING_TIERS ?? 'in-process,worker,process,sandbox')
 const OOP_MAX = Number(process.env.SCALING_OOP_MAX ?? 100);
 const payload = new Uint8Array(64).fill(7);
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bench-scale-'));
-const keys = generateKeyPair();
-const artifacts = [];
-const trust = [];
-for (let i = 0; i < Math.max(...SIZES); i++) {
-  const artifact = path.join(dir, `echo${i}.mjs`);
-  fs.writeFileSync(
-    artifact,
-    `export default { name: 'echo${i}', version: '1.0.0', author: 'bench', init() {},
-     registerHooks(h) { h.register('echo', 200, (d) => d); } };`,
-  );
-  await writeSignedManifest(
-    { artifactPath: artifact, name: `echo${i}`, version: '1.0.0', author: 'bench', kind: 'js' },
-    keys.privateKey,
-  );
-  artifacts.push(artifact);
-  trust.push(trustEntryFromManifest(await readManifest(artifact), keys.publicKey));
-}
-const security = new PluginSecurity({ onlyTrusted: true }, [toHex(keys.publicKey)], trust);
+const { dir, artifacts, security } = await echoPluginsFixture(
+  'pw-bench-scale-',
+  Array.from({ length: Math.max(...SIZES) }, (_, i) => `echo${i}`),
+);
 
 /** PSS of a process, KiB (0 when it is gone or unreadable). */
 function pssKiB(pid) {
