@@ -10,4 +10,5 @@ export * from './capabilities.js';
 export * from './host-exit.js';
 export * from './libseccomp.js';
 export * from './sandbox-exit.js';
+export * from './seccomp-rules.js';
 export * from './uid-allocator.js';

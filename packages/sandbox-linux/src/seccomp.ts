@@ -1,80 +1,21 @@
 import fs from 'node:fs';
 import {
-  type ArgCmp,
-  actErrno,
+  seccompActionCode as actionCode,
+  seccompArgCmps as argCmps,
+  checkSeccompRc as check,
   expectedArch,
   type LibSeccomp,
   loadLibSeccomp,
   SCMP,
   withTempFile,
 } from '@plugward/sandbox-common';
-import { PluginError, type SeccompAction, type SeccompArgCondition, type SeccompMode } from '@plugward/types';
+import { PluginError, type SeccompMode } from '@plugward/types';
 import {
   lockdownProfile,
   type ProfileOptions,
   type SeccompProfile,
   seccompProfile,
 } from './seccomp-profiles.js';
-
-const OPS: Record<SeccompArgCondition['op'], number> = {
-  eq: SCMP.CMP_EQ,
-  ne: SCMP.CMP_NE,
-  lt: SCMP.CMP_LT,
-  le: SCMP.CMP_LE,
-  gt: SCMP.CMP_GT,
-  ge: SCMP.CMP_GE,
-  'masked-eq': SCMP.CMP_MASKED_EQ,
-};
-
-/** The libseccomp action word of a {@link SeccompAction}. */
-export function actionCode(action: SeccompAction): number {
-  switch (action.action) {
-    case 'allow':
-      return SCMP.ACT_ALLOW;
-    case 'errno':
-      if (!Number.isInteger(action.errno) || action.errno < 0 || action.errno > 4095) {
-        throw new PluginError(
-          'InvalidArgument',
-          `seccomp errno must be an integer 0–4095, got ${action.errno}`,
-        );
-      }
-      return actErrno(action.errno);
-    case 'kill':
-      return SCMP.ACT_KILL_PROCESS;
-    case 'trap':
-      return SCMP.ACT_TRAP;
-    case 'log':
-      return SCMP.ACT_LOG;
-  }
-}
-
-function toBigInt(v: bigint | number, what: string): bigint {
-  const b = typeof v === 'bigint' ? v : Number.isSafeInteger(v) ? BigInt(v) : Number.NaN;
-  if (typeof b !== 'bigint' || b < 0n || b > 0xffffffffffffffffn) {
-    throw new PluginError('InvalidArgument', `seccomp ${what} must be an unsigned 64-bit integer`);
-  }
-  return b;
-}
-
-function argCmps(args: readonly SeccompArgCondition[] | undefined): ArgCmp[] {
-  return (args ?? []).map((a) => {
-    if (!Number.isInteger(a.index) || a.index < 0 || a.index > 5) {
-      throw new PluginError('InvalidArgument', `seccomp argument index must be 0–5, got ${a.index}`);
-    }
-    const op = OPS[a.op];
-    if (op === undefined)
-      throw new PluginError('InvalidArgument', `unknown seccomp comparison '${String(a.op)}'`);
-    // libseccomp's masked-eq takes (mask, value); the others take (value, unused).
-    return a.op === 'masked-eq'
-      ? {
-          arg: a.index,
-          op,
-          datumA: toBigInt(a.mask ?? 0xffffffffffffffffn, 'mask'),
-          datumB: toBigInt(a.value, 'value'),
-        }
-      : { arg: a.index, op, datumA: toBigInt(a.value, 'value'), datumB: 0n };
-  });
-}
 
 /** Options of {@link compileProfile}. */
 interface CompileOptions {
@@ -117,11 +58,6 @@ function buildContext(lib: LibSeccomp, profile: SeccompProfile, options: Compile
     lib.release(ctx);
     throw e;
   }
-}
-
-function check(rc: number, what: string): void {
-  if (rc < 0)
-    throw new PluginError('SandboxError', `${what} failed: errno ${-rc}`, { details: { errno: -rc } });
 }
 
 /** Compiles a profile to classic BPF (the bytes `bwrap --seccomp FD` reads). */
