@@ -13,7 +13,9 @@ it('bounds a whole execution: many handlers each within their own budget still e
     hooks.register('slow', i, async (d, info) => {
       ran++;
       info.signal?.addEventListener('abort', () => reasons.push(info.signal?.reason));
-      await sleep(40);
+      // 45 ms, not a divisor of the 200 ms budget: the deadline falls inside a handler (180–225 ms), never on the
+      // boundary between two, where it would be seen by the between-handlers check with no running handler to tell.
+      await sleep(45);
       return d;
     });
   }
