@@ -2,11 +2,19 @@
 // private copy it is pointed at, then serves the plugin over the framed IPC channel (fd 3, or a MessagePort in a
 // worker) until the host asks it to shut down or goes away — so no plugin process ever outlives its host.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { isMainThread, type MessagePort, workerData } from 'node:worker_threads';
-import { connectToHost, IpcChannel, messagePortStream, processMetrics, servePlugin } from '@plugward/ipc';
+import {
+  connectToHost,
+  IpcChannel,
+  messagePortStream,
+  PLUGIN_IPC_FD,
+  processMetrics,
+  servePlugin,
+} from '@plugward/ipc';
 import { loadVerified } from '@plugward/loader';
 import { manifestPathFor, readFileCapped, readManifest } from '@plugward/security';
 import {
@@ -25,6 +33,7 @@ import {
   toPluginError,
 } from '@plugward/types';
 import { epochMs, STARTUP_TRACE_ARG } from './startup-trace.js';
+import { readHandoff, WARM_ARG, WARM_READY } from './warm-handoff.js';
 
 /**
  * CPU time of the calling thread, in ms, from /proc/thread-self/stat (utime + stime). In a worker, process.cpuUsage()
@@ -238,15 +247,44 @@ function traceStep(on: boolean, step: string, at = epochMs(), cpuMs?: number): v
   process.stderr.write(`plugward-startup ${step} ${at.toFixed(2)} ${cpu.toFixed(2)}\n`);
 }
 
+/**
+ * A warm start (the registry's warm pool): booted, lockdown applied, then waiting on the host's socket for the one
+ * plugin it will ever load — a copy the host writes into `warmDir` (bound read-only) and names in its hand-off. No
+ * hand-off, no plugin: the socket ending first ends the process.
+ */
+async function awaitHandoff(warmDir: string): Promise<{ dir: string; file: string; socket: net.Socket }> {
+  const socket = new net.Socket({ fd: PLUGIN_IPC_FD, readable: true, writable: true });
+  const handoff = readHandoff(socket);
+  socket.write(WARM_READY);
+  const h = await handoff;
+  return { dir: path.join(warmDir, h.dir), file: h.file, socket };
+}
+
 async function main(): Promise<void> {
   const wd = workerData as { port: MessagePort; dir: string; file: string; trace?: boolean } | null;
-  const [dir, file, flag] = isMainThread ? process.argv.slice(2) : [wd?.dir, wd?.file];
+  const argv = isMainThread ? process.argv.slice(2) : [];
+  const warmDir = argv[0] === WARM_ARG ? argv[1] : undefined;
+  let dir: string | undefined;
+  let file: string | undefined;
+  let flag: string | undefined;
+  if (!isMainThread) [dir, file] = [wd?.dir, wd?.file];
+  else if (warmDir !== undefined) flag = argv[2];
+  else [dir, file, flag] = argv;
   const trace = isMainThread ? flag === STARTUP_TRACE_ARG : wd?.trace === true;
   if (trace && isMainThread) {
     traceStep(true, 'process-start', performance.timeOrigin, 0);
     traceStep(true, 'node-bootstrapped', epochMs(performance.nodeTiming.bootstrapComplete));
   }
   traceStep(trace, 'runtime-evaluated');
+  let warmSocket: net.Socket | undefined;
+  if (warmDir !== undefined) {
+    try {
+      ({ dir, file, socket: warmSocket } = await awaitHandoff(warmDir));
+    } catch {
+      process.exit(1);
+    }
+    traceStep(trace, 'handed-off');
+  }
   let served: Served;
   try {
     if (!dir || !file)
@@ -261,9 +299,13 @@ async function main(): Promise<void> {
     };
   }
   const { instance } = served;
-  const channel = isMainThread
-    ? connectToHost({ label: instance.name })
-    : new IpcChannel(messagePortStream(wd!.port), { role: 'plugin', label: instance.name });
+  const channel = warmSocket
+    ? new IpcChannel(warmSocket, { role: 'plugin', label: instance.name })
+    : isMainThread
+      ? connectToHost({ label: instance.name })
+      : new IpcChannel(messagePortStream(wd!.port), { role: 'plugin', label: instance.name });
+  // readHandoff left the socket paused (the host's first frame waits in it): the channel listens now.
+  warmSocket?.resume();
   traceStep(trace, 'connected');
   const result = await servePlugin(channel, instance, {
     metrics: isMainThread ? processMetrics : workerMetrics,
