@@ -16,7 +16,7 @@ import {
   servePlugin,
 } from '@plugward/ipc';
 import { loadVerified } from '@plugward/loader';
-import { manifestPathFor, readFileCapped, readManifest } from '@plugward/security';
+import { hashBytes, manifestPathFor, readFileCapped, readManifest } from '@plugward/security';
 import {
   type AnyContextKey,
   type ContextChangedRequest,
@@ -26,6 +26,7 @@ import {
   type PluginContextApi,
   PluginError,
   type PluginInstance,
+  type PluginManifest,
   type PluginMetrics,
   type PluginRuntimeApi,
   parseProcStat,
@@ -247,6 +248,43 @@ function traceStep(on: boolean, step: string, at = epochMs(), cpuMs?: number): v
   process.stderr.write(`plugward-startup ${step} ${at.toFixed(2)} ${cpu.toFixed(2)}\n`);
 }
 
+/** The runtime's own no-op plugin: constant, no import, nothing of any plugin. */
+const WARM_UP_SOURCE =
+  "export default { name: 'plugward-warm-up', version: '0.0.0', author: 'plugward', init() {}, registerHooks() {} };";
+
+/**
+ * While a warm runtime waits: one load of {@link WARM_UP_SOURCE} through the path every JS plugin takes (hash, import
+ * lexer, private copy, `import()`, definition checks), so the one-time costs of that path — the ESM loader, the
+ * lexer's WebAssembly, the hash — are paid before a plugin is waiting for them. Best effort.
+ */
+async function warmUp(): Promise<void> {
+  const bytes = new TextEncoder().encode(WARM_UP_SOURCE);
+  const hash = hashBytes(bytes);
+  try {
+    const instance = await loadVerified(
+      {
+        manifest: {
+          manifestVersion: 1,
+          name: 'plugward-warm-up',
+          version: '0.0.0',
+          author: 'plugward',
+          kind: 'js',
+          artifact: { file: 'warm-up.mjs', sha3_512: hash, size: bytes.length },
+          signature: { keyId: '', algorithm: 'ed25519', value: '' },
+        } as PluginManifest,
+        bytes,
+        hash,
+        artifactPath: '',
+        manifestPath: '',
+      },
+      { signatureVerified: false },
+    );
+    await instance.unload();
+  } catch {
+    // Only a slower first load.
+  }
+}
+
 /**
  * A warm start (the registry's warm pool): booted, lockdown applied, then waiting on the host's socket for the one
  * plugin it will ever load — a copy the host writes into `warmDir` (bound read-only) and names in its hand-off. No
@@ -255,6 +293,7 @@ function traceStep(on: boolean, step: string, at = epochMs(), cpuMs?: number): v
 async function awaitHandoff(warmDir: string): Promise<{ dir: string; file: string; socket: net.Socket }> {
   const socket = new net.Socket({ fd: PLUGIN_IPC_FD, readable: true, writable: true });
   const handoff = readHandoff(socket);
+  await warmUp();
   socket.write(WARM_READY);
   const h = await handoff;
   return { dir: path.join(warmDir, h.dir), file: h.file, socket };

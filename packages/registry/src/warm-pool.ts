@@ -260,6 +260,8 @@ export class WarmPool {
   readonly #ending = new Set<Promise<void>>();
   #closed = false;
   #swept = false;
+  /** Fills scheduled by `done()` that have not begun yet. */
+  #scheduled = 0;
   #hits = 0;
   #misses = 0;
 
@@ -299,7 +301,12 @@ export class WarmPool {
       done: () => {
         if (settled) return;
         settled = true;
-        this.#fill(c);
+        // After the loader's continuation: a backend's spawn does much of its work synchronously.
+        this.#scheduled++;
+        setImmediate(() => {
+          this.#scheduled--;
+          this.#fill(c);
+        });
       },
     };
   }
@@ -322,7 +329,10 @@ export class WarmPool {
 
   /** Resolves once no sandbox is being started and every configuration has `size` idle ones (or gave up). */
   async settled(): Promise<void> {
-    while (this.#starts.size > 0) await Promise.all([...this.#starts]);
+    while (this.#starts.size > 0 || this.#scheduled > 0) {
+      if (this.#starts.size > 0) await Promise.all([...this.#starts]);
+      else await new Promise((r) => setImmediate(r));
+    }
   }
 
   /** Ends every idle sandbox and every one being started; resolves once they are gone (processes, leases, folders). */

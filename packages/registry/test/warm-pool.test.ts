@@ -66,6 +66,30 @@ export default {
 };
 `;
 
+// A native plugin: in a warm sandbox it is dlopened from the read-only warm folder (the scratch /tmp is noexec).
+const SHOUT_C = `
+#include <stdlib.h>
+#include "plugward.h"
+static int32_t p_init(pw_plugin *s, const pw_host_api *h, char *e, size_t c) { (void)s; (void)h; (void)e; (void)c; return PW_OK; }
+static int32_t p_reg(pw_plugin *s, const pw_host_api *h, char *e, size_t c) {
+  (void)s; if (h->register_hook(h->host_data, "warm-shout", 100) != PW_OK) return pw_set_error(e, c, 1, "reg"); return PW_OK;
+}
+static int32_t p_call(pw_plugin *s, const char *k, const uint8_t *in, size_t n, uint8_t **out, size_t *on, char *e, size_t c) {
+  (void)s; (void)k; uint8_t *b = malloc(n ? n : 1); if (!b) return pw_set_error(e, c, PW_ERR_NO_MEMORY, "oom");
+  for (size_t i = 0; i < n; i++) b[i] = (in[i] >= 'a' && in[i] <= 'z') ? in[i] - 32 : in[i];
+  *out = b; *on = n; return PW_OK;
+}
+static void p_free(pw_plugin *s, uint8_t *b, size_t l) { (void)s; (void)l; free(b); }
+static int32_t p_shut(pw_plugin *s, char *e, size_t c) { (void)s; (void)e; (void)c; return PW_OK; }
+static void p_destroy(pw_plugin *s) { (void)s; }
+static pw_plugin g_plugin = {
+  .abi_version = PLUGWARD_ABI_VERSION, .struct_size = sizeof(pw_plugin), .name = "warm-shout", .version = "1.0.0",
+  .author = "registry tests", .description = "", .limits = {0}, .state = NULL, .init = p_init,
+  .register_hooks = p_reg, .call_hook = p_call, .free_buffer = p_free, .shutdown = p_shut, .destroy = p_destroy,
+};
+PW_EXPORT pw_plugin *create_plugin(void) { return &g_plugin; }
+`;
+
 const backends = [
   ['bubblewrap', checkSandboxSupport, () => new LinuxSandbox()],
   ['landlock', checkLandlockSupport, () => new LandlockSandbox()],
@@ -84,6 +108,11 @@ beforeAll(async () => {
     limits: { maxHeapBytes: 24 * 1024 * 1024 },
   });
   await fx.trust(artifacts['warm-big'] as string);
+  artifacts['warm-shout'] = await fx.native('libwarmshout.so', SHOUT_C, {
+    name: 'warm-shout',
+    kind: 'native',
+  });
+  await fx.trust(artifacts['warm-shout'] as string);
   security = await fx.security();
 }, 60_000);
 
@@ -328,6 +357,29 @@ describe.each(backends)('warm pool, %s', (label, support, make) => {
     expect(warmCgroups()).toEqual([]);
     expect(warmDirs()).toEqual([]);
     expect(leases()).toEqual([]);
+  }, 60_000);
+
+  it('a native plugin loads into a warm sandbox and runs from its read-only warm folder', async () => {
+    if (!sandbox) return;
+    const registry = new PluginRegistry({
+      security,
+      sandbox,
+      defaultTier: 'sandbox',
+      warmPool: { size: 1 },
+      log: () => {},
+    });
+    try {
+      await registry.loadPlugin(artifacts['warm-shout'] as string, 'trusted');
+      expect(dec.decode(await registry.hooks.execute('warm-shout', enc.encode('cold')))).toBe('COLD');
+      await registry.unloadPlugin('warm-shout');
+      const pool = registry.warmPool as WarmPool;
+      await pool.settled();
+      await registry.loadPlugin(artifacts['warm-shout'] as string, 'trusted');
+      expect((await pool.stats()).hits).toBe(1);
+      expect(dec.decode(await registry.hooks.execute('warm-shout', enc.encode('warm')))).toBe('WARM');
+    } finally {
+      await registry.close();
+    }
   }, 60_000);
 
   it('an idle sandbox that waited idleTtlMs ends', async () => {
