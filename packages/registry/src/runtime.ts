@@ -3,10 +3,11 @@
 // worker) until the host asks it to shut down or goes away — so no plugin process ever outlives its host.
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
-import { isMainThread, type MessagePort, workerData } from 'node:worker_threads';
+import { isMainThread, MessageChannel, type MessagePort, workerData } from 'node:worker_threads';
 import {
   connectToHost,
   IpcChannel,
@@ -21,6 +22,7 @@ import {
   type AnyContextKey,
   type ContextChangedRequest,
   contextKeyName,
+  DEFAULT_RESOURCE_LIMITS,
   MANIFEST_SUFFIX,
   MINIMAL_REQUIREMENTS,
   type PluginContextApi,
@@ -250,38 +252,65 @@ function traceStep(on: boolean, step: string, at = epochMs(), cpuMs?: number): v
 
 /** The runtime's own no-op plugin: constant, no import, nothing of any plugin. */
 const WARM_UP_SOURCE =
-  "export default { name: 'plugward-warm-up', version: '0.0.0', author: 'plugward', init() {}, registerHooks() {} };";
+  "export default { name: 'plugward-warm-up', version: '0.0.0', author: 'plugward', init() {}, registerHooks(h) { h.register('warm-up', 0, (d) => d); } };";
 
 /**
- * While a warm runtime waits: one load of {@link WARM_UP_SOURCE} through the path every JS plugin takes (hash, import
- * lexer, private copy, `import()`, definition checks), so the one-time costs of that path — the ESM loader, the
- * lexer's WebAssembly, the hash — are paid before a plugin is waiting for them. Best effort.
+ * While a warm runtime waits: one load of {@link WARM_UP_SOURCE} through the very path a plugin's copy takes
+ * (`loadCopy`: manifest, capped read, hash, import lexer, private copy, `import()`, definition checks) from a scratch
+ * folder, then one `Initialize`, hook call and `Shutdown` of it served over an in-process channel pair — so the
+ * one-time costs of that path (the ESM loader, the lexer's WebAssembly, compiling the manifest, channel, codec and
+ * server code on first use) are paid before a plugin waits for them. All of it is the runtime's own code and constant
+ * data; the folder is removed and the channel pair closed after. Best effort: a failure only makes the load slower.
  */
 async function warmUp(): Promise<void> {
   const bytes = new TextEncoder().encode(WARM_UP_SOURCE);
-  const hash = hashBytes(bytes);
+  const file = 'warm-up.mjs';
+  const manifest: PluginManifest = {
+    manifestVersion: 1,
+    name: 'plugward-warm-up',
+    version: '0.0.0',
+    author: 'plugward',
+    kind: 'js',
+    artifact: { file, sha3_512: hashBytes(bytes), size: bytes.length },
+    signature: { algorithm: 'ed25519', keyId: '0'.repeat(16), value: '0'.repeat(128) },
+  };
+  let dir: string | undefined;
   try {
-    const instance = await loadVerified(
-      {
-        manifest: {
-          manifestVersion: 1,
-          name: 'plugward-warm-up',
-          version: '0.0.0',
-          author: 'plugward',
-          kind: 'js',
-          artifact: { file: 'warm-up.mjs', sha3_512: hash, size: bytes.length },
-          signature: { keyId: '', algorithm: 'ed25519', value: '' },
-        } as PluginManifest,
-        bytes,
-        hash,
-        artifactPath: '',
-        manifestPath: '',
-      },
-      { signatureVerified: false },
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plugward-warm-up-'));
+    fs.writeFileSync(path.join(dir, file), bytes);
+    fs.writeFileSync(path.join(dir, file + MANIFEST_SUFFIX), JSON.stringify(manifest));
+    const instance = await loadCopy(dir, file);
+    const { port1, port2 } = new MessageChannel();
+    const host = new IpcChannel(messagePortStream(port1), { role: 'host', label: 'warm-up' });
+    host.setRequestHandler(() => ({ kind: 'Success' }));
+    const served = servePlugin(
+      new IpcChannel(messagePortStream(port2), { role: 'plugin', label: 'warm-up' }),
+      instance,
     );
-    await instance.unload();
+    try {
+      await host.sendRequest({
+        kind: 'Initialize',
+        config: {
+          pluginName: instance.name,
+          kind: 'js',
+          artifactPath: path.join(dir, file),
+          tier: 'sandbox',
+          limits: DEFAULT_RESOURCE_LIMITS,
+          requirements: MINIMAL_REQUIREMENTS,
+        },
+      });
+      await host.sendRequest({ kind: 'ExecuteHook', hookName: 'warm-up', data: new Uint8Array(1) });
+      await host.sendRequest({ kind: 'Shutdown' });
+      await served;
+    } finally {
+      await host.close().catch(() => {});
+      port1.close();
+      port2.close();
+    }
   } catch {
     // Only a slower first load.
+  } finally {
+    if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
