@@ -125,23 +125,14 @@ interface Shape {
   trace: boolean;
 }
 
-let runtimePaths: { runtime: string; paths: string[] } | undefined;
-
-/** The runtime and what it reads, found once per process (walking the installed packages costs ≈ 2 ms a load). */
-function runtimeView(): { runtime: string; paths: string[] } {
-  const runtime = runtimeEntry();
-  if (runtimePaths?.runtime !== runtime) runtimePaths = { runtime, paths: runtimeReadOnlyPaths(runtime) };
-  return runtimePaths;
-}
-
 function shapeFor(requirements: PluginRequirements, limits: ResourceLimits): Shape {
-  const { runtime, paths } = runtimeView();
+  const runtime = runtimeEntry();
   return {
     command: process.execPath,
     runtime,
-    // The same function the cold start uses: a warm sandbox is the cold one's configuration, nothing else.
+    // The same functions the cold start uses: a warm sandbox is the cold one's configuration, nothing else.
     config: sandboxConfigFor(requirements, limits),
-    readOnlyPaths: [...paths],
+    readOnlyPaths: runtimeReadOnlyPaths(runtime),
     limits,
     trace: startupTraceEnabled,
   };

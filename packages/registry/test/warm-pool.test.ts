@@ -18,7 +18,17 @@ import {
   type SandboxBackend,
   WarmPool,
 } from '../dist/index.js';
-import { dec, enc, Fixtures, ownTmpDir, pidAlive, tempDir, until } from './helpers.js';
+import {
+  cgroupLimits,
+  dec,
+  enc,
+  Fixtures,
+  ownTmpDir,
+  pidAlive,
+  shoutPluginC,
+  tempDir,
+  until,
+} from './helpers.js';
 
 const tmp = tempDir('warm-pool');
 const fx = new Fixtures(tmp.dir);
@@ -67,28 +77,7 @@ export default {
 `;
 
 // A native plugin: in a warm sandbox it is dlopened from the read-only warm folder (the scratch /tmp is noexec).
-const SHOUT_C = `
-#include <stdlib.h>
-#include "plugward.h"
-static int32_t p_init(pw_plugin *s, const pw_host_api *h, char *e, size_t c) { (void)s; (void)h; (void)e; (void)c; return PW_OK; }
-static int32_t p_reg(pw_plugin *s, const pw_host_api *h, char *e, size_t c) {
-  (void)s; if (h->register_hook(h->host_data, "warm-shout", 100) != PW_OK) return pw_set_error(e, c, 1, "reg"); return PW_OK;
-}
-static int32_t p_call(pw_plugin *s, const char *k, const uint8_t *in, size_t n, uint8_t **out, size_t *on, char *e, size_t c) {
-  (void)s; (void)k; uint8_t *b = malloc(n ? n : 1); if (!b) return pw_set_error(e, c, PW_ERR_NO_MEMORY, "oom");
-  for (size_t i = 0; i < n; i++) b[i] = (in[i] >= 'a' && in[i] <= 'z') ? in[i] - 32 : in[i];
-  *out = b; *on = n; return PW_OK;
-}
-static void p_free(pw_plugin *s, uint8_t *b, size_t l) { (void)s; (void)l; free(b); }
-static int32_t p_shut(pw_plugin *s, char *e, size_t c) { (void)s; (void)e; (void)c; return PW_OK; }
-static void p_destroy(pw_plugin *s) { (void)s; }
-static pw_plugin g_plugin = {
-  .abi_version = PLUGWARD_ABI_VERSION, .struct_size = sizeof(pw_plugin), .name = "warm-shout", .version = "1.0.0",
-  .author = "registry tests", .description = "", .limits = {0}, .state = NULL, .init = p_init,
-  .register_hooks = p_reg, .call_hook = p_call, .free_buffer = p_free, .shutdown = p_shut, .destroy = p_destroy,
-};
-PW_EXPORT pw_plugin *create_plugin(void) { return &g_plugin; }
-`;
+const SHOUT_C = shoutPluginC({ name: 'warm-shout', hook: 'warm-shout' });
 
 const backends = [
   ['bubblewrap', checkSandboxSupport, () => new LinuxSandbox()],
@@ -120,27 +109,6 @@ afterAll(() => {
   ownTmp.restore();
   tmp.remove();
 });
-
-/** The v1 cgroup limits of `pid` (memory, pids, cpu quota), read on the host. */
-function cgroupLimits(pid: number): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
-    const [, controllers = '', rel = ''] = line.split(':');
-    const read = (c: string, f: string): string | undefined => {
-      try {
-        return fs.readFileSync(path.join('/sys/fs/cgroup', c, rel, f), 'utf8').trim();
-      } catch {
-        return undefined;
-      }
-    };
-    for (const c of controllers.split(',')) {
-      if (c === 'memory') out.memory = read(c, 'memory.limit_in_bytes') ?? '';
-      if (c === 'pids') out.pids = read(c, 'pids.max') ?? '';
-      if (c === 'cpu') out.cpu = `${read(c, 'cpu.cfs_quota_us')}/${read(c, 'cpu.cfs_period_us')}`;
-    }
-  }
-  return out;
-}
 
 /** Processes whose command line holds `token`. */
 function processesWith(token: string): number[] {
@@ -299,9 +267,14 @@ describe.each(backends)('warm pool, %s', (label, support, make) => {
         expect(b.uid).toBe(a.uid);
       }
       // Same cgroup limits as the cold start of the same configuration.
-      const limitsA = cgroupLimits(cold);
-      const limitsB = cgroupLimits(warm);
-      expect(limitsB.memory).toBeDefined();
+      // (The kernel's values; the groups' names differ.)
+      const values = (l: Record<string, string>) =>
+        Object.fromEntries(Object.entries(l).map(([k, v]) => [k, v.split(':').at(-1)]));
+      const limitsA = values(cgroupLimits(cold));
+      const limitsB = values(cgroupLimits(warm));
+      expect(limitsB.memory).toMatch(/^\d+$/);
+      expect(limitsB.pids).toMatch(/^\d+$/);
+      expect(limitsB.cpu).toMatch(/^\d+$/);
       expect(limitsB).toEqual(limitsA);
       // Same mounts, plus exactly one: its warm folder, read-only, holding only its own copy.
       const ma = new Set(a.mounts as string[]);
