@@ -110,6 +110,12 @@ afterAll(() => {
   tmp.remove();
 });
 
+/**
+ * What the command line of a warm sandbox this process started holds (its warm folder is named after the host's pid):
+ * other runs on the machine have their own.
+ */
+const OWN_WARM = `plugward-warm-${process.pid}-`;
+
 /** Processes whose command line holds `token`. */
 function processesWith(token: string): number[] {
   const found: number[] = [];
@@ -232,7 +238,7 @@ describe.each(backends)('warm pool, %s', (label, support, make) => {
         expect(b).toBeGreaterThan(5 * 2 ** 20);
         expect(b).toBeLessThan(200 * 2 ** 20);
       }
-      const idlePids = processesWith('--plugward-warm');
+      const idlePids = processesWith(OWN_WARM);
       expect(idlePids.length).toBeGreaterThanOrEqual(2);
 
       await registry.loadPlugin(artifacts['warm-b'] as string, 'trusted');
@@ -243,7 +249,7 @@ describe.each(backends)('warm pool, %s', (label, support, make) => {
       expect(cold).toBeGreaterThan(0);
       expect(warm).toBeGreaterThan(0);
       // The one still idle: another pool member, which warm-b must neither see nor reach.
-      const otherIdle = processesWith('--plugward-warm').filter((p) => p !== warm && !isDescendant(p, warm));
+      const otherIdle = processesWith(OWN_WARM).filter((p) => p !== warm && !isDescendant(p, warm));
       const otherPid = otherIdle[0] as number;
       const otherDir = warmDirOf(otherPid);
       expect(otherDir).toBeDefined();
@@ -326,7 +332,7 @@ describe.each(backends)('warm pool, %s', (label, support, make) => {
       await registry.close();
     }
     // Nothing outlives close(): processes, cgroups, uid leases, warm folders.
-    await until(() => processesWith('--plugward-warm').length === 0, 5000, 'warm processes to end');
+    await until(() => processesWith(OWN_WARM).length === 0, 10_000, 'warm processes to end');
     expect(warmCgroups()).toEqual([]);
     expect(warmDirs()).toEqual([]);
     expect(leases()).toEqual([]);
@@ -369,7 +375,7 @@ describe.each(backends)('warm pool, %s', (label, support, make) => {
       const pool = registry.warmPool as WarmPool;
       await pool.settled();
       expect((await pool.stats()).idle).toBe(1);
-      await until(() => processesWith('--plugward-warm').length === 0, 5000, 'the idle sandbox to end');
+      await until(() => processesWith(OWN_WARM).length === 0, 10_000, 'the idle sandbox to end');
       expect((await pool.stats()).idle).toBe(0);
       await until(() => warmDirs().length === 0, 2000, 'its warm folder to go');
     } finally {
@@ -469,7 +475,7 @@ function isDescendant(pid: number, ancestor: number): boolean {
 
 /** The warm folder named on the command line of `pid` or of its descendants. */
 function warmDirOf(pid: number): string | undefined {
-  for (const p of [pid, ...processesWith('--plugward-warm')]) {
+  for (const p of [pid, ...processesWith(OWN_WARM)]) {
     if (p !== pid && !isDescendant(p, pid)) continue;
     try {
       const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
