@@ -324,6 +324,7 @@ async function start(
     hostContext: s.context,
     log,
     sandbox: s.sandbox,
+    ...(s.warmPool ? { warmPool: s.warmPool } : {}),
     initTimeoutMs,
     quotas: {
       ...(quotas.ipcConcurrentRequests === undefined
