@@ -9,6 +9,20 @@ export const AEAD_NONCE_BYTES = 24;
 /** Poly1305 tag length, bytes. */
 export const AEAD_TAG_BYTES = 16;
 
+/** The checks both directions make: key and nonce sizes, byte arrays everywhere. */
+function checkAeadArgs(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  data: Uint8Array,
+  dataName: string,
+  aad: Uint8Array,
+): void {
+  assertBytes(key, 'key', AEAD_KEY_BYTES);
+  assertBytes(nonce, 'nonce', AEAD_NONCE_BYTES);
+  assertBytes(data, dataName);
+  assertBytes(aad, 'associated data');
+}
+
 /**
  * XChaCha20-Poly1305 encryption (@noble/ciphers): returns ciphertext ‖ 16-byte tag.
  * @throws PluginError `InvalidArgument` for a key that is not 32 bytes or a nonce that is not 24 bytes.
@@ -19,10 +33,7 @@ export function aeadSeal(
   plaintext: Uint8Array,
   aad: Uint8Array = new Uint8Array(0),
 ): Uint8Array {
-  assertBytes(key, 'key', AEAD_KEY_BYTES);
-  assertBytes(nonce, 'nonce', AEAD_NONCE_BYTES);
-  assertBytes(plaintext, 'plaintext');
-  assertBytes(aad, 'associated data');
+  checkAeadArgs(key, nonce, plaintext, 'plaintext', aad);
   return xchacha20poly1305(key, nonce, aad).encrypt(plaintext);
 }
 
@@ -37,10 +48,7 @@ export function aeadOpen(
   sealed: Uint8Array,
   aad: Uint8Array = new Uint8Array(0),
 ): Uint8Array {
-  assertBytes(key, 'key', AEAD_KEY_BYTES);
-  assertBytes(nonce, 'nonce', AEAD_NONCE_BYTES);
-  assertBytes(sealed, 'ciphertext');
-  assertBytes(aad, 'associated data');
+  checkAeadArgs(key, nonce, sealed, 'ciphertext', aad);
   if (sealed.length < AEAD_TAG_BYTES) {
     throw new PluginError('SecurityError', 'ciphertext is shorter than its authentication tag');
   }

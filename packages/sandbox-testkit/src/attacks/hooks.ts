@@ -1,18 +1,29 @@
 import { DEFAULT_RESOURCE_LIMITS } from '@plugward/types';
-import type { AttackDefinition } from '../attack.js';
-import { PROBE_HOOKS, withTimeout } from '../scene.js';
+import type { AttackDefinition, GoalVerdict } from '../attack.js';
+import { PROBE_HOOKS, type Scene } from '../scene.js';
+import { hookAnswer } from './hook-answer.js';
 import { refusedAtLoad } from './verdict.js';
 
 const enc = new TextEncoder();
 const BUDGET_MS = 15_000;
-const dec = new TextDecoder();
 
-async function run(p: Promise<Uint8Array>): Promise<string> {
-  try {
-    return dec.decode(await withTimeout(p, 10_000, 'hook call'));
-  } catch (e) {
-    return `ERR:${(e as { code?: string }).code ?? ''} ${(e as Error).message.slice(0, 60)}`;
-  }
+/**
+ * Starts the scene, loads an untrusted plugin `name` whose registerHooks calls `hooks.register(hook, registration)`,
+ * and returns what the host's call of `hook` with `input` answered — or the verdict when the plugin was refused.
+ */
+async function answerWithAttacker(
+  scene: Scene,
+  name: string,
+  hook: string,
+  registration: string,
+  input: string,
+): Promise<{ refused: GoalVerdict } | { out: string }> {
+  const registry = await scene.start();
+  const { load } = await scene.attack(
+    await scene.jsPlugin({ name, hooks: `hooks.register(${JSON.stringify(hook)}, ${registration});` }),
+  );
+  if (!load.loaded) return { refused: refusedAtLoad(load) };
+  return { out: await hookAnswer(registry.hooks.execute(hook, enc.encode(input))) };
 }
 
 /** Attacks on hook chains the host did not open to the plugin, and on registrations outside the plugin's life. */
@@ -23,15 +34,15 @@ export const hookAttacks: readonly AttackDefinition[] = [
     title: 'an untrusted plugin cannot rewrite the result of a hook the host did not open to it',
     tries: `registers on the host's "${PROBE_HOOKS.chain}" after the trusted handler and replaces its result`,
     async run(scene) {
-      const registry = await scene.start();
-      const { load } = await scene.attack(
-        await scene.jsPlugin({
-          name: scene.pluginName('rewrite'),
-          hooks: `hooks.register(${JSON.stringify(PROBE_HOOKS.chain)}, 1000, () => enc('rewritten-by-plugin'));`,
-        }),
+      const r = await answerWithAttacker(
+        scene,
+        scene.pluginName('rewrite'),
+        PROBE_HOOKS.chain,
+        "1000, () => enc('rewritten-by-plugin')",
+        'request',
       );
-      if (!load.loaded) return refusedAtLoad(load);
-      const out = await run(registry.hooks.execute(PROBE_HOOKS.chain, enc.encode('request')));
+      if ('refused' in r) return r.refused;
+      const { out } = r;
       return {
         escaped: out !== 'trusted(request)',
         evidence: `the host's chain returned "${out}" (expected "trusted(request)")`,
@@ -44,16 +55,16 @@ export const hookAttacks: readonly AttackDefinition[] = [
     title: 'an untrusted plugin cannot run before trusted handlers to intercept or forge their input',
     tries: `registers on "${PROBE_HOOKS.chain}" at priority -1000000, reads the host's request and forges the trusted handler's input`,
     async run(scene) {
-      const registry = await scene.start();
       const name = scene.pluginName('front');
-      const { load } = await scene.attack(
-        await scene.jsPlugin({
-          name,
-          hooks: `hooks.register(${JSON.stringify(PROBE_HOOKS.chain)}, -1000000, (d) => { report('saw', dec(d)); return enc('forged'); });`,
-        }),
+      const r = await answerWithAttacker(
+        scene,
+        name,
+        PROBE_HOOKS.chain,
+        "-1000000, (d) => { report('saw', dec(d)); return enc('forged'); }",
+        'secret-request',
       );
-      if (!load.loaded) return refusedAtLoad(load);
-      const out = await run(registry.hooks.execute(PROBE_HOOKS.chain, enc.encode('secret-request')));
+      if ('refused' in r) return r.refused;
+      const { out } = r;
       await scene.waitForReport(name, 'saw', 500);
       const saw = scene.reports(name).saw;
       return {
@@ -68,15 +79,15 @@ export const hookAttacks: readonly AttackDefinition[] = [
     title: "an untrusted handler's failure does not fail the call for the trusted handlers",
     tries: `registers a throwing handler on "${PROBE_HOOKS.fail}" beside a trusted one`,
     async run(scene) {
-      const registry = await scene.start();
-      const { load } = await scene.attack(
-        await scene.jsPlugin({
-          name: scene.pluginName('failer'),
-          hooks: `hooks.register(${JSON.stringify(PROBE_HOOKS.fail)}, 50, () => { throw new Error('untrusted handler fails on purpose'); });`,
-        }),
+      const r = await answerWithAttacker(
+        scene,
+        scene.pluginName('failer'),
+        PROBE_HOOKS.fail,
+        "50, () => { throw new Error('untrusted handler fails on purpose'); }",
+        'x',
       );
-      if (!load.loaded) return refusedAtLoad(load);
-      const out = await run(registry.hooks.execute(PROBE_HOOKS.fail, enc.encode('x')));
+      if ('refused' in r) return r.refused;
+      const { out } = r;
       return {
         escaped: out !== 'trusted-ok',
         evidence: `the host's call returned "${out}" (expected "trusted-ok")`,
@@ -103,7 +114,7 @@ await sleep(400);`,
       );
       if (!load.loaded) return refusedAtLoad(load);
       // A call is running inside the plugin when the unload starts; both registrations land during the unload.
-      const inFlight = run(registry.hooks.execute(slow, enc.encode('x')));
+      const inFlight = hookAnswer(registry.hooks.execute(slow, enc.encode('x')));
       await new Promise((r) => setTimeout(r, 50));
       let unloaded = false;
       const unloading = registry.unloadPlugin(name).then(
@@ -117,7 +128,7 @@ await sleep(400);`,
       const seen: string[] = [];
       while (!unloaded) {
         if (registry.hooks.getHooks(PROBE_HOOKS.late).length > 0) {
-          const out = await run(registry.hooks.execute(PROBE_HOOKS.late, enc.encode('x')));
+          const out = await hookAnswer(registry.hooks.execute(PROBE_HOOKS.late, enc.encode('x')));
           if (!seen.includes(out)) seen.push(out);
         }
         await new Promise((r) => setTimeout(r, 20));
@@ -126,7 +137,7 @@ await sleep(400);`,
       await inFlight;
       await new Promise((r) => setTimeout(r, 200));
       const registered = registry.hooks.getHooks(PROBE_HOOKS.late).length;
-      const out = await run(registry.hooks.execute(PROBE_HOOKS.late, enc.encode('x')));
+      const out = await hookAnswer(registry.hooks.execute(PROBE_HOOKS.late, enc.encode('x')));
       const reached = seen.filter((s) => s !== 'x');
       return {
         escaped: registered > 0 || out !== 'x' || reached.length > 0,

@@ -2,10 +2,10 @@ import os from 'node:os';
 import type { AttackDefinition, GoalVerdict } from '../attack.js';
 import { privateCopiesMatching, processesMatching } from '../leftovers.js';
 import type { Scene } from '../scene.js';
+import { hookAnswer } from './hook-answer.js';
 import { refusedAtLoad } from './verdict.js';
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 function victimSource(name: string, who: string, hook: string): string {
   return `export default {
@@ -36,12 +36,7 @@ async function shadowing(scene: Scene, untrustedFirst: boolean): Promise<GoalVer
   } catch (e) {
     loadError = `${(e as { code?: string }).code}: ${(e as Error).message.slice(0, 80)}`;
   }
-  let answer = '';
-  try {
-    answer = dec.decode(await registry.hooks.execute(hook, enc.encode('request')));
-  } catch (e) {
-    answer = `ERR:${(e as Error).message.slice(0, 60)}`;
-  }
+  const answer = await hookAnswer(registry.hooks.execute(hook, enc.encode('request')));
   const info = registry.getAllPlugins().find((p) => p.name === name);
   const escaped =
     answer === 'impostor' || discovered?.trustLevel !== 'trusted' || info?.trustLevel !== 'trusted';
@@ -136,12 +131,7 @@ export const lifecycleAttacks: readonly AttackDefinition[] = [
       } catch (e) {
         byName = `${(e as { code?: string }).code}`;
       }
-      let answer = '';
-      try {
-        answer = dec.decode(await registry.hooks.execute(hook, enc.encode('request')));
-      } catch (e) {
-        answer = `ERR:${(e as Error).message.slice(0, 60)}`;
-      }
+      const answer = await hookAnswer(registry.hooks.execute(hook, enc.encode('request')));
       const info = registry.getAllPlugins().find((p) => p.name === name);
       return {
         escaped: direct.loaded || answer === 'impostor' || info?.trustLevel !== 'trusted',

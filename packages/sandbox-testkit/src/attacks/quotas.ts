@@ -31,6 +31,25 @@ async function loadAttacker(
   return { registry, ...outcome };
 }
 
+/** {@link loadAttacker} of a JS plugin `<id>[t]` declaring context write ['*'], whose init is `init`. */
+async function loadContextWriter(
+  scene: Scene,
+  trusted: boolean,
+  id: string,
+  init: string,
+  timeoutMs: number,
+) {
+  const name = scene.pluginName(`${id}${trusted ? 't' : ''}`);
+  const loaded = await loadAttacker(
+    scene,
+    trusted,
+    (o) => scene.jsPlugin({ name, init }, { ...o, requirements: CONTEXT_WRITER }),
+    name,
+    timeoutMs,
+  );
+  return { name, ...loaded };
+}
+
 const suffix = (trusted: boolean) => (trusted ? '-trusted' : '');
 const who = (trusted: boolean) =>
   trusted ? 'a trusted plugin at the sandbox tier, its manifest granted,' : 'an untrusted plugin';
@@ -42,21 +61,13 @@ function contextBytes(trusted: boolean): AttackDefinition {
     title: `context bytes ${trusted ? 'a trusted' : 'an untrusted'} plugin makes the host hold are bounded and released on unload`,
     tries: `${who(trusted)} declaring context write ['*'] writes 48 values of 1 MiB`,
     async run(scene): Promise<GoalVerdict> {
-      const name = scene.pluginName(`ctxbytes${trusted ? 't' : ''}`);
-      const { registry, load, reports } = await loadAttacker(
+      const { name, registry, load, reports } = await loadContextWriter(
         scene,
         trusted,
-        (o) =>
-          scene.jsPlugin(
-            {
-              name,
-              init: `const big = 'x'.repeat(1 << 20); let n = 0, err = 'none';
+        'ctxbytes',
+        `const big = 'x'.repeat(1 << 20); let n = 0, err = 'none';
 for (let i = 0; i < 48; i++) { try { await ctx.set('flood.' + i, big); n++; } catch (e) { err = errc(e); break; } }
 report('written', n); report('error', err);`,
-            },
-            { ...o, requirements: CONTEXT_WRITER },
-          ),
-        name,
         20_000,
       );
       if (!load.loaded) return refusedAtLoad(load);
@@ -84,15 +95,11 @@ function contextEntries(trusted: boolean): AttackDefinition {
     title: `${trusted ? 'a trusted' : 'an untrusted'} plugin cannot fill the context's entries so the host's own context.set fails`,
     tries: `${who(trusted)} declaring context write ['*'] writes 12,000 one-byte keys`,
     async run(scene): Promise<GoalVerdict> {
-      const name = scene.pluginName(`ctxkeys${trusted ? 't' : ''}`);
-      const { registry, load, reports } = await loadAttacker(
+      const { name, registry, load, reports } = await loadContextWriter(
         scene,
         trusted,
-        (o) =>
-          scene.jsPlugin(
-            {
-              name,
-              init: `let n = 0, err = 'none';
+        'ctxkeys',
+        `let n = 0, err = 'none';
 outer: for (let i = 0; i < 12000; i += 200) {
   const batch = [];
   for (let j = i; j < i + 200; j++) batch.push(Promise.resolve().then(() => ctx.set('n.' + j, 'x')).then(() => { n++; }, (e) => { err = errc(e); }));
@@ -100,10 +107,6 @@ outer: for (let i = 0; i < 12000; i += 200) {
   if (err !== 'none') break outer;
 }
 report('written', n); report('error', err);`,
-            },
-            { ...o, requirements: CONTEXT_WRITER },
-          ),
-        name,
         30_000,
       );
       if (!load.loaded) return refusedAtLoad(load);
