@@ -6,7 +6,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { isMainThread, type MessagePort, workerData } from 'node:worker_threads';
-import { connectToHost, IpcChannel, messagePortStream, processMetrics, servePlugin } from '@plugward/ipc';
+import { connectToHost, IpcChannel, processMetrics, servePlugin } from '@plugward/ipc';
 import { loadVerified } from '@plugward/loader';
 import { manifestPathFor, readFileCapped, readManifest } from '@plugward/security';
 import {
@@ -263,7 +263,7 @@ async function main(): Promise<void> {
   const { instance } = served;
   const channel = isMainThread
     ? connectToHost({ label: instance.name })
-    : new IpcChannel(messagePortStream(wd!.port), { role: 'plugin', label: instance.name });
+    : new IpcChannel(wd!.port, { role: 'plugin', label: instance.name });
   traceStep(trace, 'connected');
   const result = await servePlugin(channel, instance, {
     metrics: isMainThread ? processMetrics : workerMetrics,
