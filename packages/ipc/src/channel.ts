@@ -11,7 +11,15 @@ import {
   toPluginError,
 } from '@plugward/types';
 import { ipcError } from './errors.js';
-import { encodeFrame, FRAME_PREFIX_BYTES, type Frame, FrameDecoder, FrameType } from './frame.js';
+import {
+  allocFrame,
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  FRAME_PREFIX_BYTES,
+  type Frame,
+  FrameDecoder,
+  FrameType,
+} from './frame.js';
 import {
   decodeRequest,
   decodeResponse,
@@ -20,6 +28,7 @@ import {
   encodeResponse,
   HOST_TO_PLUGIN_KINDS,
   PLUGIN_TO_HOST_KINDS,
+  RESPONSE_KIND_CODES,
   requestKindOf,
 } from './protocol.js';
 import { type FrameTransport, type IpcTransport, transportOf } from './transport.js';
@@ -168,6 +177,8 @@ const MAX_ABANDONED_IDS = 65_536;
 const CLOSE_FLUSH_MS = 2000;
 
 const EMPTY = Buffer.alloc(0);
+/** Hook results from this size on leave as their own bytes after the frame header (see `FrameTransport.borrows`). */
+const BORROW_MIN_BYTES = 4096;
 
 const ALL_KINDS: ReadonlySet<IpcRequestKind> = new Set([...HOST_TO_PLUGIN_KINDS, ...PLUGIN_TO_HOST_KINDS]);
 
@@ -226,7 +237,7 @@ export class IpcChannel {
   /** `receiveRequest` calls waiting for a request, oldest first. */
   readonly #waiters: Waiter[] = [];
   /** Frames waiting for the transport to drain, bounded by `maxQueuedBytes`. */
-  #writeQueue: Buffer[] = [];
+  #writeQueue: Uint8Array[] = [];
   /** Index of the next frame to write in `writeQueue` (a head index: `shift()` is O(n) on long queues). */
   #writeHead = 0;
   #handler: IpcRequestHandler | undefined;
@@ -573,8 +584,11 @@ export class IpcChannel {
     entry.reject(error);
   }
 
-  /** Writes a frame the channel made and never touches again (the transport may move its buffer). */
-  #write(frame: Buffer, isResponse = false): void {
+  /**
+   * Writes a frame the channel made and never touches again (the transport may move its buffer), or — on a transport
+   * that {@link FrameTransport.borrows} — a hook result's bytes after their header.
+   */
+  #write(frame: Uint8Array, isResponse = false): void {
     if (this.#closeError !== undefined) return;
     if (this.#queuedFrames > 0 || this.#transport.needDrain) {
       // Bounded: requests of this side are refused past maxQueuedBytes (trySendRequest); a response past it means
@@ -601,7 +615,7 @@ export class IpcChannel {
   /** Writes queued frames while the transport takes them (it batches what is written in one tick). */
   #flushQueue(): void {
     while (this.#queuedFrames > 0 && !this.#transport.needDrain && this.#closeError === undefined) {
-      const frame = this.#writeQueue[this.#writeHead] as Buffer;
+      const frame = this.#writeQueue[this.#writeHead] as Uint8Array;
       this.#writeQueue[this.#writeHead++] = EMPTY;
       if (this.#writeHead === this.#writeQueue.length) {
         this.#writeQueue = [];
@@ -797,6 +811,22 @@ export class IpcChannel {
   }
 
   #answer(id: number, res: IpcResponse, kind: IpcRequestKind): void {
+    if (
+      res.kind === 'HookResult' &&
+      this.#transport.borrows &&
+      res.data instanceof Uint8Array &&
+      res.data.length >= BORROW_MIN_BYTES &&
+      FRAME_HEADER_BYTES + res.data.length <= this.maxFrameBytes
+    ) {
+      // A large hook result leaves as it is, after its header (one writev, no copy into a frame): the handler gave it
+      // up by returning it, and a socket only reads it.
+      this.#write(
+        allocFrame(FrameType.Response, RESPONSE_KIND_CODES.HookResult, id, 0, res.data.length),
+        true,
+      );
+      this.#write(res.data, true);
+      return;
+    }
     let frame: Buffer;
     try {
       frame = encodeResponse(id, res);

@@ -25,11 +25,16 @@ export interface FrameTransport {
   readonly destroyed: boolean;
   /** True while the peer has not taken enough of what was written: the channel then queues frames (bounded). */
   readonly needDrain: boolean;
+  /**
+   * True when `write` only reads the bytes (a socket copies them to the kernel): the channel may then write a hook
+   * result it did not make, as it is, after its frame header. False when the transport moves buffers (a port).
+   */
+  readonly borrows: boolean;
   attach(sink: TransportSink): void;
   /** Stops reporting to the sink (errors are still swallowed: none may become an uncaught exception). */
   detach(): void;
-  /** Writes one whole frame; frames written in one tick leave together. */
-  write(frame: Buffer): void;
+  /** Writes one whole frame (or a part of one); frames written in one tick leave together. */
+  write(frame: Uint8Array): void;
   /** Sends what was written, then ends (the peer sees its end); `done` once flushed or after `flushMs`. */
   end(flushMs: number): void;
   /** Ends at once, dropping what was not sent. */
@@ -46,6 +51,7 @@ export function transportOf(io: IpcTransport): FrameTransport {
 
 /** Frames over a Node `Duplex`; frames written in one tick leave in one writev (one syscall per batch). */
 class StreamTransport implements FrameTransport {
+  readonly borrows = true;
   readonly #stream: Duplex;
   #sink: TransportSink | undefined;
   #corked = false;
@@ -91,7 +97,7 @@ class StreamTransport implements FrameTransport {
     // The 'error' listener stays (the sink is gone): an error emitted after the end must not become uncaught.
   }
 
-  write(frame: Buffer): void {
+  write(frame: Uint8Array): void {
     if (!this.#corked) {
       // Frames written in the same tick leave in one writev: pipelined calls cost one syscall per batch, not per frame.
       this.#corked = true;
@@ -139,11 +145,12 @@ const JOIN_BYTES = 64 * 1024;
  * channel sees the end.
  */
 class PortTransport implements FrameTransport {
+  readonly borrows = false;
   readonly #port: MessagePort;
   #sink: TransportSink | undefined;
   #destroyed = false;
   #ended = false;
-  #batch: Buffer[] = [];
+  #batch: Uint8Array[] = [];
   #batchBytes = 0;
   #scheduled = false;
   #inFlight = 0;
@@ -179,7 +186,7 @@ class PortTransport implements FrameTransport {
     this.#port.off('close', this.#onClose);
   }
 
-  write(frame: Buffer): void {
+  write(frame: Uint8Array): void {
     if (this.#destroyed) return;
     this.#batch.push(frame);
     this.#batchBytes += frame.length;
@@ -222,7 +229,7 @@ class PortTransport implements FrameTransport {
     this.#batch = [];
     this.#batchBytes = 0;
     if (frames.length === 1) {
-      const one = owned(frames[0] as Buffer);
+      const one = owned(frames[0] as Uint8Array);
       this.#post(one, [one.buffer as ArrayBuffer]);
     } else if (bytes <= JOIN_BYTES) {
       const joined = new Uint8Array(bytes);
@@ -292,7 +299,7 @@ class PortTransport implements FrameTransport {
  * of Node's shared 8 KiB pool, which must not be moved (and a clone would copy all of it): such a frame is copied
  * once, to exactly its bytes.
  */
-function owned(frame: Buffer): Uint8Array {
+function owned(frame: Uint8Array): Uint8Array {
   const buffer = frame.buffer;
   if (frame.byteOffset === 0 && frame.byteLength === buffer.byteLength) return frame;
   if (!(buffer instanceof ArrayBuffer)) {

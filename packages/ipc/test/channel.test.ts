@@ -1,6 +1,6 @@
 import { MessageChannel } from 'node:worker_threads';
 import { type IpcResponse, isPluginError, PluginError } from '@plugward/types';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   expectResponse,
   type IncomingRequestInfo,
@@ -324,11 +324,12 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
     it('reads a signal source only for a call still pending at its next check, and then cancels as with a signal', async () => {
       const [a, b] = await channels();
       const infos: IncomingRequestInfo[] = [];
+      let started: () => void = () => undefined;
       b.setRequestHandler((req, info) => {
         infos.push(info);
-        return req.kind === 'ExecuteHook' && req.data[0] === 1
-          ? echo(req)
-          : new Promise<IpcResponse>(() => undefined);
+        if (req.kind === 'ExecuteHook' && req.data[0] === 1) return echo(req);
+        started();
+        return new Promise<IpcResponse>(() => undefined);
       });
       let reads = 0;
       const ac = new AbortController();
@@ -338,25 +339,41 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
           return ac.signal;
         },
       };
-      // Answered at once: the source is never read (no signal made for a fast call).
-      for (let i = 0; i < 20; i++) await a.sendRequest(hook(new Uint8Array([1])), { signalSource: source });
-      await delay(30);
-      expect(reads).toBe(0);
-      // Still pending at the check: read once, and its abort cancels the call at the peer.
-      const p = a.sendRequest(hook(new Uint8Array([2])), { signalSource: source }).catch((e: unknown) => e);
-      await waitFor(() => reads === 1);
-      ac.abort(new Error('budget'));
-      const err = await p;
-      expect(isPluginError(err, 'Aborted')).toBe(true);
-      expect((err as Error).cause).toMatchObject({ message: 'budget' });
-      await waitFor(() => infos.at(-1)?.signal.aborted === true);
-      expect(infos.at(-1)!.signal.aborted).toBe(true);
-      // A source already aborted when read: the call fails at the check.
-      const late = await a
-        .sendRequest(hook(new Uint8Array([3])), { signalSource: { signal: AbortSignal.abort() } })
-        .catch((e: unknown) => e);
-      expect(isPluginError(late, 'Aborted')).toBe(true);
-      expect(a.pendingCount).toBe(0);
+      // The channel's check is a timer: faked, so the test decides when it runs (no timing in the assertions).
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        // Answered before the check: the source is never read (no signal made for a fast call).
+        for (let i = 0; i < 20; i++) await a.sendRequest(hook(new Uint8Array([1])), { signalSource: source });
+        vi.advanceTimersByTime(10);
+        expect(reads).toBe(0);
+        // Still pending at the check: read once, and its abort cancels the call at the peer.
+        const reached = new Promise<void>((resolve) => {
+          started = resolve;
+        });
+        const p = a.sendRequest(hook(new Uint8Array([2])), { signalSource: source }).catch((e: unknown) => e);
+        await reached;
+        vi.advanceTimersByTime(10);
+        expect(reads).toBe(1);
+        ac.abort(new Error('budget'));
+        const err = await p;
+        expect(isPluginError(err, 'Aborted')).toBe(true);
+        expect((err as Error).cause).toMatchObject({ message: 'budget' });
+        const peerSignal = infos.at(-1)!.signal;
+        await new Promise<void>((resolve) => {
+          if (peerSignal.aborted) resolve();
+          else peerSignal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        expect(peerSignal.aborted).toBe(true);
+        // A source already aborted when it is read: the call fails at the check.
+        const late = a
+          .sendRequest(hook(new Uint8Array([3])), { signalSource: { signal: AbortSignal.abort() } })
+          .catch((e: unknown) => e);
+        vi.advanceTimersByTime(10);
+        expect(isPluginError(await late, 'Aborted')).toBe(true);
+        expect(a.pendingCount).toBe(0);
+      } finally {
+        vi.useRealTimers();
+      }
     });
 
     it('aborts with an AbortSignal', async () => {
