@@ -59,11 +59,14 @@ class StreamTransport implements FrameTransport {
     this.#corked = false;
     this.#stream.uncork();
   };
-  readonly #onData = (chunk: Buffer): void => this.#sink?.data(chunk);
-  readonly #onEnd = (): void => this.#sink?.end();
-  readonly #onError = (err: unknown): void => this.#sink?.error(err);
-  readonly #onClose = (): void => this.#sink?.close();
-  readonly #onDrain = (): void => this.#sink?.drain();
+  /** The stream's events, passed on to the sink while attached ('data' last: the others are in place first). */
+  readonly #listeners: [string, (arg: unknown) => void][] = [
+    ['error', (err) => this.#sink?.error(err)],
+    ['end', () => this.#sink?.end()],
+    ['close', () => this.#sink?.close()],
+    ['drain', () => this.#sink?.drain()],
+    ['data', (chunk) => this.#sink?.data(chunk as Buffer)],
+  ];
 
   constructor(stream: Duplex) {
     this.#stream = stream;
@@ -79,22 +82,13 @@ class StreamTransport implements FrameTransport {
 
   attach(sink: TransportSink): void {
     this.#sink = sink;
-    const s = this.#stream;
-    s.on('error', this.#onError);
-    s.on('end', this.#onEnd);
-    s.on('close', this.#onClose);
-    s.on('drain', this.#onDrain);
-    s.on('data', this.#onData);
+    for (const [event, listener] of this.#listeners) this.#stream.on(event, listener);
   }
 
   detach(): void {
     this.#sink = undefined;
-    const s = this.#stream;
-    s.off('data', this.#onData);
-    s.off('end', this.#onEnd);
-    s.off('close', this.#onClose);
-    s.off('drain', this.#onDrain);
     // The 'error' listener stays (the sink is gone): an error emitted after the end must not become uncaught.
+    for (const [event, listener] of this.#listeners) if (event !== 'error') this.#stream.off(event, listener);
   }
 
   write(frame: Uint8Array): void {
