@@ -82,15 +82,19 @@ describe('the MessagePort transport', () => {
     expect(events).toContain('drain');
   });
 
-  it('reports a foreign message or an acknowledgement of bytes never sent as a protocol violation', async () => {
+  it('reports a foreign message, bytes in shared memory or an acknowledgement of bytes never sent as a protocol violation', async () => {
     const a = rawEnd();
     a.port.postMessage({ t: 'd', b: new Uint8Array(4) });
     const b = rawEnd();
     b.transport.write(Buffer.from('abc'));
     b.port.postMessage(1_000_000);
-    await until(() => a.events.length > 0 && b.events.length > 0);
+    // Shared memory: the sender could change the bytes while they are checked and decoded.
+    const c = rawEnd();
+    c.port.postMessage(new Uint8Array(new SharedArrayBuffer(16)));
+    await until(() => a.events.length > 0 && b.events.length > 0 && c.events.length > 0);
     expect(a.events).toEqual(['error:MalformedFrame']);
     expect(b.events).toEqual(['error:MalformedFrame']);
+    expect(c.events).toEqual(['error:MalformedFrame']);
   });
 
   it('a channel ends with a StreamError caused by MalformedFrame when its worker posts something else', async () => {

@@ -135,8 +135,8 @@ const JOIN_BYTES = 64 * 1024;
  * - a positive integer: the reader's channel took that many bytes (credit: a writer has at most 1 MiB unacknowledged,
  *   past it the channel's own bounded queue takes over, and `PeerNotReading` ends a peer that does not read);
  * - `null`: the peer ended its side.
- * Anything else ends the channel (`MalformedFrame`). When the port closes (the worker ended or was terminated) the
- * channel sees the end.
+ * Anything else — a view of a `SharedArrayBuffer` too — ends the channel (`MalformedFrame`). When the port closes (the
+ * worker ended or was terminated) the channel sees the end.
  */
 class PortTransport implements FrameTransport {
   readonly borrows = false;
@@ -245,7 +245,7 @@ class PortTransport implements FrameTransport {
   #receive(message: unknown): void {
     const sink = this.#sink;
     if (sink === undefined || this.#ended) return;
-    if (message instanceof Uint8Array) {
+    if (isBytes(message)) {
       this.#take(sink, message);
     } else if (typeof message === 'number' && Number.isSafeInteger(message) && message > 0) {
       // More than was sent would be credit for bytes the peer never got: a lie that would let it grow our queue.
@@ -260,7 +260,7 @@ class PortTransport implements FrameTransport {
       if (blocked && !this.needDrain) sink.drain();
     } else if (message === null) {
       this.#peerEnded();
-    } else if (Array.isArray(message) && message.every((m) => m instanceof Uint8Array)) {
+    } else if (Array.isArray(message) && message.every(isBytes)) {
       for (const m of message as Uint8Array[]) {
         if (this.#sink === undefined) return;
         this.#take(sink, m);
@@ -286,6 +286,14 @@ class PortTransport implements FrameTransport {
     this.#ended = true;
     this.#sink?.end();
   }
+}
+
+/**
+ * Bytes the other thread gave up: a `Uint8Array` on an `ArrayBuffer` of its own. A view of a `SharedArrayBuffer` is
+ * refused: the other thread could change the bytes while this one checks and decodes them.
+ */
+function isBytes(message: unknown): message is Uint8Array {
+  return message instanceof Uint8Array && message.buffer instanceof ArrayBuffer;
 }
 
 /**
