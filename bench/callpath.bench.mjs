@@ -24,14 +24,15 @@ import { Piscina } from 'piscina';
 import { echoPluginFixture } from './fixtures.mjs';
 import { notRun, stats, writeReport } from './report.mjs';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 // `CALLPATH_TIERS=in-process,worker` runs only those tiers (the others are then rows not run, with that reason).
 const TIERS = new Set((process.env.CALLPATH_TIERS ?? 'in-process,worker,process,sandbox').split(','));
 const CALLS = { fast: 20_000, ipc: 1_500 };
-// `CALLPATH_CPU=1` times the out-of-process cases in CPU time too: this process plus the processes the case started
-// (its plugin or echo child, the sandbox's launcher chain), per call — what a call costs, not how long it waits on a
-// loaded machine. A separate report, `callpath-cpu`.
-const CPU_MODE = process.env.CALLPATH_CPU === '1';
+// The out-of-process cases are timed in CPU time too (`CALLPATH_CPU=0` turns it off): this process plus the processes
+// the case started (its plugin or echo child, the sandbox's launcher chain), per call — what a call costs, not how long
+// it waits on a loaded machine, where the wall-time rows of one run can swing by 2×. A separate report,
+// `callpath-cpu`.
+const CPU_MODE = process.env.CALLPATH_CPU !== '0';
 const payload = new Uint8Array(64).fill(7);
 // The 64 KiB rows (issue 17: p99 ≥ 0.8× raw): per-call latencies of a round, its 99th percentile; median of rounds.
 const big = new Uint8Array(64 * 1024).fill(9);

@@ -1,4 +1,3 @@
-import type { Duplex } from 'node:stream';
 import {
   type Awaitable,
   DEFAULT_MAX_FRAME_BYTES,
@@ -12,7 +11,15 @@ import {
   toPluginError,
 } from '@plugward/types';
 import { ipcError } from './errors.js';
-import { encodeFrame, FRAME_PREFIX_BYTES, type Frame, FrameDecoder, FrameType } from './frame.js';
+import {
+  allocFrame,
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  FRAME_PREFIX_BYTES,
+  type Frame,
+  FrameDecoder,
+  FrameType,
+} from './frame.js';
 import {
   decodeRequest,
   decodeResponse,
@@ -21,8 +28,10 @@ import {
   encodeResponse,
   HOST_TO_PLUGIN_KINDS,
   PLUGIN_TO_HOST_KINDS,
+  RESPONSE_KIND_CODES,
   requestKindOf,
 } from './protocol.js';
+import { type FrameTransport, type IpcTransport, transportOf } from './transport.js';
 
 /**
  * Which side of the protocol a channel is: it decides which request kinds the peer may send. A `host` channel accepts
@@ -56,7 +65,7 @@ export interface IpcChannelOptions {
   /** Most payload bytes of the peer's requests waiting to be served. Default 64 MiB. */
   maxQueuedRequestBytes?: number;
   /**
-   * Most bytes of frames waiting for the stream to drain (the peer not reading). Beyond it `sendRequest` is refused
+   * Most bytes of frames waiting for the transport to drain (the peer not reading). Beyond it `sendRequest` is refused
    * (`SendRefused`); a response that would have to wait beyond it ends the channel (`PeerNotReading`): the peer keeps
    * sending requests without reading the answers. Default 64 MiB; always at least one frame can queue.
    */
@@ -73,7 +82,19 @@ export interface SendRequestOptions {
   timeoutMs?: number;
   /** Aborting fails the call with `Aborted` and tells the peer (a cancel frame aborts its handler's signal). */
   signal?: AbortSignal;
+  /**
+   * Where the call's signal comes from when making it costs (a hook call's `HookCallInfo`, whose `signal` getter makes
+   * an AbortController and a listener — several µs, a measurable part of an out-of-process call, issue 17). Read only
+   * if the request is still pending at the channel's next check (one timer per channel, every 5 ms while such
+   * requests are pending): a fast call never makes the signal; a slower one is then cancelled as with
+   * `signal` (at once if it was aborted meanwhile — a lazily made signal is born aborted). Ignored when `signal` is
+   * given.
+   */
+  signalSource?: { readonly signal?: AbortSignal | undefined };
 }
+
+/** How often a channel reads the {@link SendRequestOptions.signalSource} of its pending requests, ms. */
+const SIGNAL_SOURCE_CHECK_MS = 5;
 
 /**
  * The state of one request being served, and its {@link IncomingRequestInfo}: the signal is made on first read (most
@@ -145,21 +166,26 @@ interface Pending {
   timer: ReturnType<typeof setTimeout> | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** Not read yet (see `SendRequestOptions.signalSource`). */
+  source: { readonly signal?: AbortSignal | undefined } | undefined;
+  kind: IpcRequestKind;
 }
 
 /** Ids of requests we gave up on (timeout, abort) whose late response is dropped rather than treated as hostile. */
 const MAX_ABANDONED_IDS = 65_536;
-/** How long a graceful close waits for buffered writes before destroying the stream. */
+/** How long a graceful close waits for buffered writes before destroying the transport. */
 const CLOSE_FLUSH_MS = 2000;
 
 const EMPTY = Buffer.alloc(0);
+/** Hook results from this size on leave as their own bytes after the frame header (see `FrameTransport.borrows`). */
+const BORROW_MIN_BYTES = 4096;
 
 const ALL_KINDS: ReadonlySet<IpcRequestKind> = new Set([...HOST_TO_PLUGIN_KINDS, ...PLUGIN_TO_HOST_KINDS]);
 
 /**
- * Framed, bidirectional RPC over any Node `Duplex` (the fd-3 Unix socket of a plugin process, a worker's port
- * adapted to a stream, a socketpair in tests). Both sides send requests and serve the other's on the same stream;
- * responses are matched by request id, many in flight at once.
+ * Framed, bidirectional RPC over a Node `Duplex` (the fd-3 Unix socket of a plugin process, a socketpair in tests) or
+ * a worker's `MessagePort` (frames as port messages, with the same decoding, limits and flow control). Both sides send
+ * requests and serve the other's on the same transport; responses are matched by request id, many in flight at once.
  *
  * Any protocol violation by the peer — truncated, oversize, stalled or garbage frames, unknown kinds, unknown or
  * duplicate ids, `__proto__` keys — ends the channel with a `PluginError` `IpcError` whose `details.reason` says which
@@ -185,145 +211,151 @@ export class IpcChannel {
   /** Resolves (never rejects) with the error that ended the channel, once it has ended. */
   readonly closed: Promise<PluginError>;
   readonly maxFrameBytes: number;
-  private readonly stream: Duplex;
-  private readonly accepted: ReadonlySet<IpcRequestKind>;
-  private readonly role: IpcRole;
-  private readonly decoder: FrameDecoder;
-  private readonly requestTimeoutMs: number;
-  private readonly stallTimeoutMs: number;
-  private readonly maxPending: number;
-  private readonly maxConcurrent: number;
-  private readonly maxQueuedRequests: number;
-  private readonly maxQueuedRequestBytes: number;
-  private readonly maxQueuedBytes: number;
-  private readonly onQuotaExceeded: ((error: PluginError) => void) | undefined;
-  private queuedBytes = 0;
+  readonly #transport: FrameTransport;
+  readonly #accepted: ReadonlySet<IpcRequestKind>;
+  readonly #role: IpcRole;
+  readonly #decoder: FrameDecoder;
+  readonly #requestTimeoutMs: number;
+  readonly #stallTimeoutMs: number;
+  readonly #maxPending: number;
+  readonly #maxConcurrent: number;
+  readonly #maxQueuedRequests: number;
+  readonly #maxQueuedRequestBytes: number;
+  readonly #maxQueuedBytes: number;
+  readonly #onQuotaExceeded: ((error: PluginError) => void) | undefined;
+  #queuedBytes = 0;
   /** Requests of the peer waiting for a serving slot, in arrival order (a Map keeps insertion order). */
-  private readonly backlog = new Map<number, { request: IpcRequest | ExecuteHookRequest; bytes: number }>();
-  private backlogBytes = 0;
-  private pumping = false;
-  private readonly label: string;
-  private readonly pending = new Map<number, Pending>();
-  private readonly abandoned = new Set<number>();
-  private readonly serving = new Map<number, ServedRequest>();
+  readonly #backlog = new Map<number, { request: IpcRequest | ExecuteHookRequest; bytes: number }>();
+  #backlogBytes = 0;
+  #pumping = false;
+  readonly #label: string;
+  readonly #pending = new Map<number, Pending>();
+  readonly #abandoned = new Set<number>();
+  readonly #serving = new Map<number, ServedRequest>();
   /** Requests handed out by `receiveRequest` that `sendResponse` has not answered yet, with their kind. */
-  private readonly pulled = new Map<number, IpcRequestKind>();
+  readonly #pulled = new Map<number, IpcRequestKind>();
   /** `receiveRequest` calls waiting for a request, oldest first. */
-  private readonly waiters: Waiter[] = [];
-  /** Frames waiting for 'drain', bounded by `maxQueuedBytes`. */
-  private writeQueue: Buffer[] = [];
+  readonly #waiters: Waiter[] = [];
+  /** Frames waiting for the transport to drain, bounded by `maxQueuedBytes`. */
+  #writeQueue: Uint8Array[] = [];
   /** Index of the next frame to write in `writeQueue` (a head index: `shift()` is O(n) on long queues). */
-  private writeHead = 0;
-  private handler: IpcRequestHandler | undefined;
-  private nextId = 1;
-  private stallTimer: ReturnType<typeof setTimeout> | undefined;
-  private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.stream.uncork();
-  };
-  private closeError: PluginError | undefined;
-  private resolveClosed!: (error: PluginError) => void;
-  private readonly onData = (chunk: Buffer): void => this.receive(chunk);
-  private readonly onEnd = (): void => {
-    if (this.decoder.bufferedBytes > 0) {
-      this.fail(
-        ipcError(
-          'TruncatedFrame',
-          `${this.label}: stream ended inside a frame (${this.decoder.bufferedBytes} bytes)`,
-        ),
-      );
-    } else {
-      this.fail(ipcError('PeerClosed', `${this.label}: the peer closed the channel`));
+  #writeHead = 0;
+  #handler: IpcRequestHandler | undefined;
+  #nextId = 1;
+  #stallTimer: ReturnType<typeof setTimeout> | undefined;
+  #closeError: PluginError | undefined;
+  #resolveClosed!: (error: PluginError) => void;
+  readonly #onFrame = (frame: Frame): void => this.#dispatch(frame);
+  /** Pending requests whose signal source is not read yet, and the one timer that reads them. */
+  readonly #unread = new Set<number>();
+  #sourceTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #readSources = (): void => {
+    this.#sourceTimer = undefined;
+    for (const id of this.#unread) {
+      const entry = this.#pending.get(id);
+      if (entry !== undefined) this.#listen(id, entry, entry.source?.signal);
     }
+    this.#unread.clear();
   };
-  private readonly onError = (err: unknown): void => {
-    this.fail(
-      ipcError(
-        'StreamError',
-        `${this.label}: stream error: ${err instanceof Error ? err.message : String(err)}`,
-        err,
-      ),
-    );
-  };
-  private readonly onStreamClose = (): void => {
-    this.fail(ipcError('PeerClosed', `${this.label}: the stream closed`));
-  };
-  private readonly onDrain = (): void => this.flushWaiters();
 
-  constructor(stream: Duplex, options: IpcChannelOptions = {}) {
-    this.stream = stream;
+  /**
+   * @param io A byte stream (the fd-3 Unix socket of a plugin process, a socket in tests) or one end of a worker's
+   *   `MessageChannel` — frames then travel as port messages, their buffers moved, with no stream on either thread
+   *   (both ends must use the port itself).
+   */
+  constructor(io: IpcTransport, options: IpcChannelOptions = {}) {
+    const transport = transportOf(io);
+    this.#transport = transport;
     const role = options.role ?? 'peer';
-    this.role = role;
-    this.accepted =
+    this.#role = role;
+    this.#accepted =
       role === 'host' ? PLUGIN_TO_HOST_KINDS : role === 'plugin' ? HOST_TO_PLUGIN_KINDS : ALL_KINDS;
     this.maxFrameBytes = positiveInteger(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes');
-    this.decoder = new FrameDecoder(this.maxFrameBytes);
-    this.requestTimeoutMs = positiveInteger(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs', {
+    this.#decoder = new FrameDecoder(this.maxFrameBytes);
+    this.#requestTimeoutMs = positiveInteger(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs', {
       allowZero: true,
     });
-    this.stallTimeoutMs = positiveInteger(options.stallTimeoutMs ?? 10_000, 'stallTimeoutMs');
-    this.maxPending = positiveInteger(options.maxPendingRequests ?? 65_536, 'maxPendingRequests');
-    this.maxConcurrent = positiveInteger(
+    this.#stallTimeoutMs = positiveInteger(options.stallTimeoutMs ?? 10_000, 'stallTimeoutMs');
+    this.#maxPending = positiveInteger(options.maxPendingRequests ?? 65_536, 'maxPendingRequests');
+    this.#maxConcurrent = positiveInteger(
       options.maxConcurrentRequests ?? (role === 'host' ? 256 : 1024),
       'maxConcurrentRequests',
     );
-    this.maxQueuedRequests = positiveInteger(
+    this.#maxQueuedRequests = positiveInteger(
       options.maxQueuedRequests ?? (role === 'host' ? 1024 : 65_536),
       'maxQueuedRequests',
       { allowZero: true },
     );
-    this.maxQueuedRequestBytes = positiveInteger(
+    this.#maxQueuedRequestBytes = positiveInteger(
       options.maxQueuedRequestBytes ?? 64 * 1024 * 1024,
       'maxQueuedRequestBytes',
       { allowZero: true },
     );
-    this.maxQueuedBytes = positiveInteger(options.maxQueuedBytes ?? 64 * 1024 * 1024, 'maxQueuedBytes');
-    this.onQuotaExceeded = options.onQuotaExceeded;
-    this.label = options.label ?? 'ipc';
+    this.#maxQueuedBytes = positiveInteger(options.maxQueuedBytes ?? 64 * 1024 * 1024, 'maxQueuedBytes');
+    this.#onQuotaExceeded = options.onQuotaExceeded;
+    this.#label = options.label ?? 'ipc';
     this.closed = new Promise((resolve) => {
-      this.resolveClosed = resolve;
+      this.#resolveClosed = resolve;
     });
-    stream.on('error', this.onError);
-    stream.on('end', this.onEnd);
-    stream.on('close', this.onStreamClose);
-    stream.on('drain', this.onDrain);
-    stream.on('data', this.onData);
-    if (stream.destroyed) this.fail(ipcError('PeerClosed', `${this.label}: the stream is already destroyed`));
+    transport.attach({
+      data: (chunk) => this.#receive(chunk),
+      end: () => {
+        const buffered = this.#decoder.bufferedBytes;
+        this.#fail(
+          buffered > 0
+            ? ipcError('TruncatedFrame', `${this.#label}: stream ended inside a frame (${buffered} bytes)`)
+            : ipcError('PeerClosed', `${this.#label}: the peer closed the channel`),
+        );
+      },
+      error: (err) => {
+        this.#fail(
+          ipcError(
+            'StreamError',
+            `${this.#label}: stream error: ${err instanceof Error ? err.message : String(err)}`,
+            err,
+          ),
+        );
+      },
+      close: () => this.#fail(ipcError('PeerClosed', `${this.#label}: the stream closed`)),
+      drain: () => this.#flushQueue(),
+    });
+    if (transport.destroyed) {
+      this.#fail(ipcError('PeerClosed', `${this.#label}: the stream is already destroyed`));
+    }
   }
 
   /** True once the channel has ended (locally or by a failure). */
   get isClosed(): boolean {
-    return this.closeError !== undefined;
+    return this.#closeError !== undefined;
   }
 
   /** The error that ended the channel, if it has ended. */
   get closeReason(): PluginError | undefined {
-    return this.closeError;
+    return this.#closeError;
   }
 
   /** Requests of this side waiting for a response. */
   get pendingCount(): number {
-    return this.pending.size;
+    return this.#pending.size;
   }
 
-  /** Bytes of frames waiting for the stream to drain (bounded by `maxQueuedBytes` plus one frame). */
+  /** Bytes of frames waiting for the transport to drain (bounded by `maxQueuedBytes` plus one frame). */
   get queuedWriteBytes(): number {
-    return this.queuedBytes;
+    return this.#queuedBytes;
   }
 
-  private get queuedFrames(): number {
-    return this.writeQueue.length - this.writeHead;
+  get #queuedFrames(): number {
+    return this.#writeQueue.length - this.#writeHead;
   }
 
   /** Requests of the peer being served now. */
   get servingCount(): number {
-    return this.serving.size;
+    return this.#serving.size;
   }
 
   /** Requests of the peer waiting for a serving slot. */
   get queuedRequestCount(): number {
-    return this.backlog.size;
+    return this.#backlog.size;
   }
 
   /**
@@ -332,8 +364,8 @@ export class IpcChannel {
    * arrival order, so switching between the two never loses a request.
    */
   setRequestHandler(handler: IpcRequestHandler | undefined): void {
-    this.handler = handler;
-    this.pump();
+    this.#handler = handler;
+    this.#pump();
   }
 
   /**
@@ -346,27 +378,27 @@ export class IpcChannel {
    *   `options.signal` aborts first.
    */
   receiveRequest(options: ReceiveRequestOptions = {}): Promise<IncomingRequest> {
-    if (this.closeError !== undefined) return Promise.reject(this.closeError);
+    if (this.#closeError !== undefined) return Promise.reject(this.#closeError);
     const { signal } = options;
     if (signal?.aborted) {
       return Promise.reject(
-        new PluginError('Aborted', `${this.label}: receiveRequest aborted`, { cause: signal.reason }),
+        new PluginError('Aborted', `${this.#label}: receiveRequest aborted`, { cause: signal.reason }),
       );
     }
     return new Promise<IncomingRequest>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
       if (signal !== undefined) {
         waiter.onAbort = () => {
-          const at = this.waiters.indexOf(waiter);
-          if (at >= 0) this.waiters.splice(at, 1);
+          const at = this.#waiters.indexOf(waiter);
+          if (at >= 0) this.#waiters.splice(at, 1);
           reject(
-            new PluginError('Aborted', `${this.label}: receiveRequest aborted`, { cause: signal.reason }),
+            new PluginError('Aborted', `${this.#label}: receiveRequest aborted`, { cause: signal.reason }),
           );
         };
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
-      this.waiters.push(waiter);
-      this.pump();
+      this.#waiters.push(waiter);
+      this.#pump();
     });
   }
 
@@ -378,16 +410,16 @@ export class IpcChannel {
    *   served by the handler, or already answered).
    */
   sendResponse(id: number, response: IpcResponse): void {
-    const kind = this.pulled.get(id);
+    const kind = this.#pulled.get(id);
     if (kind === undefined) {
-      if (this.closeError !== undefined) return;
+      if (this.#closeError !== undefined) return;
       throw new PluginError(
         'InvalidArgument',
-        `${this.label}: request ${id} was not taken with receiveRequest or is already answered`,
+        `${this.#label}: request ${id} was not taken with receiveRequest or is already answered`,
       );
     }
-    this.pulled.delete(id);
-    this.respond(id, response, kind);
+    this.#pulled.delete(id);
+    this.#respond(id, response, kind);
   }
 
   /**
@@ -417,54 +449,65 @@ export class IpcChannel {
     request: IpcRequest | ExecuteHookRequest,
     options: SendRequestOptions = {},
   ): Promise<IpcResponse> {
-    if (this.closeError !== undefined) throw this.closeError;
+    if (this.#closeError !== undefined) throw this.#closeError;
     const { signal } = options;
     if (signal?.aborted) {
-      throw new PluginError('Aborted', `${this.label}: ${request.kind} aborted`, { cause: signal.reason });
+      throw new PluginError('Aborted', `${this.#label}: ${request.kind} aborted`, { cause: signal.reason });
     }
-    if (this.pending.size >= this.maxPending) {
-      throw ipcError('SendRefused', `${this.label}: ${this.pending.size} requests already pending`);
+    if (this.#pending.size >= this.#maxPending) {
+      throw ipcError('SendRefused', `${this.#label}: ${this.#pending.size} requests already pending`);
     }
-    const id = this.allocateId();
+    const id = this.#allocateId();
     let frame: Buffer;
     try {
       frame = encodeRequest(id, request);
     } catch (e) {
-      throw toPluginError(e, 'IpcError', `${this.label}: cannot encode ${request.kind}`);
+      throw toPluginError(e, 'IpcError', `${this.#label}: cannot encode ${request.kind}`);
     }
     if (frame.length - FRAME_PREFIX_BYTES > this.maxFrameBytes) {
       throw ipcError(
         'SendRefused',
-        `${this.label}: ${request.kind} of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
+        `${this.#label}: ${request.kind} of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
       );
     }
-    if (this.queuedFrames > 0 && this.queuedBytes + frame.length > this.maxQueuedBytes) {
+    if (this.#queuedFrames > 0 && this.#queuedBytes + frame.length > this.#maxQueuedBytes) {
       throw ipcError(
         'SendRefused',
-        `${this.label}: the peer is not reading (${this.queuedBytes} bytes queued)`,
+        `${this.#label}: the peer is not reading (${this.#queuedBytes} bytes queued)`,
       );
     }
-    const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
+    const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
+    const kind = request.kind;
     return new Promise<IpcResponse>((resolve, reject) => {
-      const entry: Pending = { resolve, reject, timer: undefined, signal, onAbort: undefined };
+      const entry: Pending = {
+        resolve,
+        reject,
+        timer: undefined,
+        signal: undefined,
+        onAbort: undefined,
+        source: undefined,
+        kind,
+      };
       if (timeoutMs > 0) {
         entry.timer = setTimeout(() => {
-          this.abandon(
+          this.#abandon(
             id,
-            new PluginError('Timeout', `${this.label}: ${request.kind} timed out after ${timeoutMs} ms`),
+            new PluginError('Timeout', `${this.#label}: ${kind} timed out after ${timeoutMs} ms`),
           );
         }, timeoutMs);
       }
+      this.#pending.set(id, entry);
       if (signal !== undefined) {
-        entry.onAbort = () =>
-          this.abandon(
-            id,
-            new PluginError('Aborted', `${this.label}: ${request.kind} aborted`, { cause: signal.reason }),
-          );
-        signal.addEventListener('abort', entry.onAbort, { once: true });
+        this.#listen(id, entry, signal);
+      } else if (options.signalSource !== undefined) {
+        entry.source = options.signalSource;
+        this.#unread.add(id);
+        if (this.#sourceTimer === undefined) {
+          this.#sourceTimer = setTimeout(this.#readSources, SIGNAL_SOURCE_CHECK_MS);
+          this.#sourceTimer.unref?.();
+        }
       }
-      this.pending.set(id, entry);
-      this.write(frame);
+      this.#write(frame);
     });
   }
 
@@ -473,13 +516,13 @@ export class IpcChannel {
    * writes are flushed and the stream is ended (the peer sees EOF). Idempotent.
    */
   close(): Promise<void> {
-    this.shutdown(ipcError('ChannelClosed', `${this.label}: channel closed`), false);
+    this.#shutdown(ipcError('ChannelClosed', `${this.#label}: channel closed`), false);
     return this.closed.then(() => undefined);
   }
 
   /** Ends the channel with `error` at once (the stream is destroyed). Idempotent: the first error wins. */
-  destroy(error: PluginError = ipcError('ChannelClosed', `${this.label}: channel destroyed`)): void {
-    this.shutdown(error, true);
+  destroy(error: PluginError = ipcError('ChannelClosed', `${this.#label}: channel destroyed`)): void {
+    this.#shutdown(error, true);
   }
 
   /** `await using channel = new IpcChannel(...)` closes it. */
@@ -489,223 +532,239 @@ export class IpcChannel {
 
   // ---- internals ----
 
-  private fail(error: PluginError): void {
-    this.shutdown(error, true);
+  #fail(error: PluginError): void {
+    this.#shutdown(error, true);
   }
 
-  private allocateId(): number {
+  #allocateId(): number {
     for (;;) {
-      const id = this.nextId;
-      this.nextId = id >= 0xffffffff ? 1 : id + 1;
-      if (!this.pending.has(id) && !this.abandoned.has(id)) return id;
+      const id = this.#nextId;
+      this.#nextId = id >= 0xffffffff ? 1 : id + 1;
+      if (!this.#pending.has(id) && !this.#abandoned.has(id)) return id;
     }
   }
 
-  private settle(id: number): Pending | undefined {
-    const entry = this.pending.get(id);
+  /** Cancels request `id` when `signal` aborts (now, if it already has). */
+  #listen(id: number, entry: Pending, signal: AbortSignal | undefined): void {
+    entry.source = undefined;
+    if (signal === undefined) return;
+    const onAbort = (): void =>
+      this.#abandon(
+        id,
+        new PluginError('Aborted', `${this.#label}: ${entry.kind} aborted`, { cause: signal.reason }),
+      );
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    entry.signal = signal;
+    entry.onAbort = onAbort;
+    signal.addEventListener('abort', onAbort, { once: true });
+  }
+
+  #settle(id: number): Pending | undefined {
+    const entry = this.#pending.get(id);
     if (entry === undefined) return undefined;
-    this.pending.delete(id);
+    this.#pending.delete(id);
+    if (entry.source !== undefined) this.#unread.delete(id);
     if (entry.timer !== undefined) clearTimeout(entry.timer);
     if (entry.onAbort !== undefined) entry.signal?.removeEventListener('abort', entry.onAbort);
     return entry;
   }
 
-  private abandon(id: number, error: PluginError): void {
-    const entry = this.settle(id);
+  #abandon(id: number, error: PluginError): void {
+    const entry = this.#settle(id);
     if (entry === undefined) return;
-    this.abandoned.add(id);
-    if (this.abandoned.size > MAX_ABANDONED_IDS) {
-      const oldest = this.abandoned.values().next().value;
-      if (oldest !== undefined) this.abandoned.delete(oldest);
+    this.#abandoned.add(id);
+    if (this.#abandoned.size > MAX_ABANDONED_IDS) {
+      const oldest = this.#abandoned.values().next().value;
+      if (oldest !== undefined) this.#abandoned.delete(oldest);
     }
-    this.write(encodeFrame(FrameType.Cancel, 0, id));
+    this.#write(encodeFrame(FrameType.Cancel, 0, id));
     entry.reject(error);
   }
 
-  private write(frame: Buffer, isResponse = false): void {
-    if (this.closeError !== undefined) return;
-    if (this.queuedFrames > 0 || this.stream.writableNeedDrain) {
+  /**
+   * Writes a frame the channel made and never touches again (the transport may move its buffer), or — on a transport
+   * that {@link FrameTransport.borrows} — a hook result's bytes after their header.
+   */
+  #write(frame: Uint8Array, isResponse = false): void {
+    if (this.#closeError !== undefined) return;
+    if (this.#queuedFrames > 0 || this.#transport.needDrain) {
       // Bounded: requests of this side are refused past maxQueuedBytes (trySendRequest); a response past it means
       // the peer keeps asking without reading the answers. Reading never stops for this: the peer's answers to our
       // own requests must always get through, or two busy ends would wait on each other forever.
       // Not in a plugin: its peer is the host, whose reads may only lag (its answers then queue in the plugin's own,
       // capped memory).
-      if (isResponse && this.role !== 'plugin' && this.queuedBytes + frame.length > this.maxQueuedBytes) {
-        this.fail(
+      if (isResponse && this.#role !== 'plugin' && this.#queuedBytes + frame.length > this.#maxQueuedBytes) {
+        this.#fail(
           ipcError(
             'PeerNotReading',
-            `${this.label}: the peer does not read its responses (${this.queuedBytes} bytes queued)`,
+            `${this.#label}: the peer does not read its responses (${this.#queuedBytes} bytes queued)`,
           ),
         );
         return;
       }
-      this.writeQueue.push(frame);
-      this.queuedBytes += frame.length;
+      this.#writeQueue.push(frame);
+      this.#queuedBytes += frame.length;
       return;
     }
-    if (!this.corked) {
-      // Frames written in the same tick leave in one writev: pipelined calls cost one syscall per batch, not per frame.
-      this.corked = true;
-      this.stream.cork();
-      process.nextTick(this.uncork);
-    }
-    this.stream.write(frame);
+    this.#transport.write(frame);
   }
 
-  private flushWaiters(): void {
-    if (this.queuedFrames > 0 && !this.corked && this.closeError === undefined) {
-      // The queued frames leave in one writev, not one syscall each.
-      this.corked = true;
-      this.stream.cork();
-      process.nextTick(this.uncork);
-    }
-    while (this.queuedFrames > 0 && !this.stream.writableNeedDrain && this.closeError === undefined) {
-      const frame = this.writeQueue[this.writeHead] as Buffer;
-      this.writeQueue[this.writeHead++] = EMPTY;
-      if (this.writeHead === this.writeQueue.length) {
-        this.writeQueue = [];
-        this.writeHead = 0;
-      } else if (this.writeHead >= 1024 && this.writeHead * 2 >= this.writeQueue.length) {
-        this.writeQueue = this.writeQueue.slice(this.writeHead);
-        this.writeHead = 0;
+  /** Writes queued frames while the transport takes them (it batches what is written in one tick). */
+  #flushQueue(): void {
+    while (this.#queuedFrames > 0 && !this.#transport.needDrain && this.#closeError === undefined) {
+      const frame = this.#writeQueue[this.#writeHead] as Uint8Array;
+      this.#writeQueue[this.#writeHead++] = EMPTY;
+      if (this.#writeHead === this.#writeQueue.length) {
+        this.#writeQueue = [];
+        this.#writeHead = 0;
+      } else if (this.#writeHead >= 1024 && this.#writeHead * 2 >= this.#writeQueue.length) {
+        this.#writeQueue = this.#writeQueue.slice(this.#writeHead);
+        this.#writeHead = 0;
       }
-      this.queuedBytes -= frame.length;
-      this.stream.write(frame);
+      this.#queuedBytes -= frame.length;
+      this.#transport.write(frame);
     }
   }
 
-  private receive(chunk: Buffer): void {
-    if (this.closeError !== undefined) return;
+  #receive(chunk: Buffer): void {
+    if (this.#closeError !== undefined) return;
     try {
-      const frames = this.decoder.push(chunk, (frame) => this.dispatch(frame));
-      if (this.closeError !== undefined) return;
-      if (frames > 0 && this.stallTimer !== undefined) {
-        clearTimeout(this.stallTimer);
-        this.stallTimer = undefined;
+      const frames = this.#decoder.push(chunk, this.#onFrame);
+      if (this.#closeError !== undefined) return;
+      if (this.#decoder.bufferedBytes === 0) {
+        if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
+        this.#stallTimer = undefined;
+        return;
       }
-      if (this.decoder.bufferedBytes === 0) {
-        if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
-        this.stallTimer = undefined;
-      } else if (this.stallTimer === undefined) {
-        this.stallTimer = setTimeout(() => {
-          this.fail(
+      if (frames > 0 && this.#stallTimer !== undefined) {
+        clearTimeout(this.#stallTimer);
+        this.#stallTimer = undefined;
+      }
+      if (this.#stallTimer === undefined) {
+        this.#stallTimer = setTimeout(() => {
+          this.#fail(
             ipcError(
               'StalledFrame',
-              `${this.label}: frame incomplete after ${this.stallTimeoutMs} ms (${this.decoder.bufferedBytes} bytes)`,
+              `${this.#label}: frame incomplete after ${this.#stallTimeoutMs} ms (${this.#decoder.bufferedBytes} bytes)`,
             ),
           );
-        }, this.stallTimeoutMs);
-        this.stallTimer.unref?.();
+        }, this.#stallTimeoutMs);
+        this.#stallTimer.unref?.();
       }
     } catch (e) {
-      this.fail(toPluginError(e, 'IpcError', `${this.label}: bad frame`));
+      this.#fail(toPluginError(e, 'IpcError', `${this.#label}: bad frame`));
     }
   }
 
   /** Handles one frame; throws an IpcError for anything the peer should not have sent. */
-  private dispatch(frame: Frame): void {
-    if (this.closeError !== undefined) return;
+  #dispatch(frame: Frame): void {
+    if (this.#closeError !== undefined) return;
     switch (frame.type) {
       case FrameType.Response: {
         const res = decodeResponse(frame.kind, frame.payload);
-        const entry = this.settle(frame.id);
+        const entry = this.#settle(frame.id);
         if (entry !== undefined) {
           entry.resolve(res);
-        } else if (!this.abandoned.delete(frame.id)) {
-          throw ipcError('UnknownRequestId', `${this.label}: response to unknown request id ${frame.id}`);
+        } else if (!this.#abandoned.delete(frame.id)) {
+          throw ipcError('UnknownRequestId', `${this.#label}: response to unknown request id ${frame.id}`);
         }
         return;
       }
       case FrameType.Request: {
         const kind = requestKindOf(frame.kind);
         if (kind === undefined)
-          throw ipcError('UnknownKind', `${this.label}: unknown request kind ${frame.kind}`);
-        if (!this.accepted.has(kind)) {
-          throw ipcError('UnexpectedKind', `${this.label}: the peer may not send ${kind}`);
+          throw ipcError('UnknownKind', `${this.#label}: unknown request kind ${frame.kind}`);
+        if (!this.#accepted.has(kind)) {
+          throw ipcError('UnexpectedKind', `${this.#label}: the peer may not send ${kind}`);
         }
-        if (this.serving.has(frame.id) || this.backlog.has(frame.id)) {
+        if (this.#serving.has(frame.id) || this.#backlog.has(frame.id)) {
           throw ipcError(
             'DuplicateRequestId',
-            `${this.label}: request id ${frame.id} is already being served`,
+            `${this.#label}: request id ${frame.id} is already being served`,
           );
         }
         // Served in arrival order: a request waits while earlier ones wait (ContextChanged before a later hook).
-        if (this.backlog.size === 0 && this.canServe()) {
-          this.serve(frame.id, decodeRequest(frame.kind, frame.payload));
+        if (this.#backlog.size === 0 && this.#canServe()) {
+          this.#serve(frame.id, decodeRequest(frame.kind, frame.payload));
           return;
         }
         const bytes = frame.payload.length;
         if (
-          this.backlog.size >= this.maxQueuedRequests ||
-          this.backlogBytes + bytes > this.maxQueuedRequestBytes
+          this.#backlog.size >= this.#maxQueuedRequests ||
+          this.#backlogBytes + bytes > this.#maxQueuedRequestBytes
         ) {
-          this.refuse(frame.id, kind, bytes);
+          this.#refuse(frame.id, kind, bytes);
           return;
         }
         // Decoded from a copy: a waiting request must not keep the whole received chunk alive.
         const request = decodeRequest(frame.kind, Buffer.from(frame.payload));
-        this.backlog.set(frame.id, { request, bytes });
-        this.backlogBytes += bytes;
+        this.#backlog.set(frame.id, { request, bytes });
+        this.#backlogBytes += bytes;
         return;
       }
       case FrameType.Cancel:
         if (frame.kind !== 0 || frame.payload.length !== 0) {
-          throw ipcError('MalformedPayload', `${this.label}: cancel frame with a kind or payload`);
+          throw ipcError('MalformedPayload', `${this.#label}: cancel frame with a kind or payload`);
         }
         // A cancel may cross our response on the wire: an unknown id is fine here.
-        this.serving
+        this.#serving
           .get(frame.id)
-          ?.abort(new PluginError('Aborted', `${this.label}: request cancelled by the peer`));
+          ?.abort(new PluginError('Aborted', `${this.#label}: request cancelled by the peer`));
         {
-          const waiting = this.backlog.get(frame.id);
+          const waiting = this.#backlog.get(frame.id);
           if (waiting !== undefined) {
             // Never started: dropped without an answer (the peer gave up on it).
-            this.backlog.delete(frame.id);
-            this.backlogBytes -= waiting.bytes;
+            this.#backlog.delete(frame.id);
+            this.#backlogBytes -= waiting.bytes;
           }
         }
         return;
       default:
-        throw ipcError('UnknownFrameType', `${this.label}: unknown frame type ${frame.type}`);
+        throw ipcError('UnknownFrameType', `${this.#label}: unknown frame type ${frame.type}`);
     }
   }
 
   /** Answers a request over the peer's quota with `QuotaExceeded`, without running it. */
-  private refuse(id: number, kind: IpcRequestKind, bytes: number): void {
-    const queued = this.backlog.size;
+  #refuse(id: number, kind: IpcRequestKind, bytes: number): void {
+    const queued = this.#backlog.size;
     const error = new PluginError(
       'QuotaExceeded',
-      `${this.label}: too many requests in flight (${this.serving.size} served, ${queued} waiting, ${this.backlogBytes + bytes} bytes); ${kind} refused`,
+      `${this.#label}: too many requests in flight (${this.#serving.size} served, ${queued} waiting, ${this.#backlogBytes + bytes} bytes); ${kind} refused`,
       {
         details: {
           resource: 'ipc-requests',
-          used: this.serving.size + queued + 1,
-          limit: this.maxConcurrent + this.maxQueuedRequests,
+          used: this.#serving.size + queued + 1,
+          limit: this.#maxConcurrent + this.#maxQueuedRequests,
         },
       },
     );
     try {
-      this.onQuotaExceeded?.(error);
+      this.#onQuotaExceeded?.(error);
     } catch {
       // the host's observer must not break the channel
     }
-    this.write(encodeResponse(id, errorResponse(error, kind)), true);
+    this.#write(encodeResponse(id, errorResponse(error, kind)), true);
   }
 
   /** A free serving slot and someone to serve with it: the handler, or a waiting `receiveRequest`. */
-  private canServe(): boolean {
-    return this.serving.size < this.maxConcurrent && (this.handler !== undefined || this.waiters.length > 0);
+  #canServe(): boolean {
+    return (
+      this.#serving.size < this.#maxConcurrent && (this.#handler !== undefined || this.#waiters.length > 0)
+    );
   }
 
-  /** Starts serving a request; only called when {@link canServe}. */
-  private serve(id: number, req: IpcRequest | ExecuteHookRequest): void {
+  /** Starts serving a request; only called when {@link #canServe}. */
+  #serve(id: number, req: IpcRequest | ExecuteHookRequest): void {
     const served = new ServedRequest(id);
-    this.serving.set(id, served);
-    const handler = this.handler;
+    this.#serving.set(id, served);
+    const handler = this.#handler;
     if (handler === undefined) {
-      const waiter = this.waiters.shift() as Waiter;
+      const waiter = this.#waiters.shift() as Waiter;
       if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort);
-      this.pulled.set(id, req.kind);
+      this.#pulled.set(id, req.kind);
       waiter.resolve({ id, request: req, signal: served.signal });
       return;
     }
@@ -717,41 +776,57 @@ export class IpcChannel {
     }
     if (isThenable<IpcResponse>(result)) {
       result.then(
-        (res) => this.respond(id, res, req.kind),
-        (e: unknown) => this.respond(id, errorResponse(e, req.kind), req.kind),
+        (res) => this.#respond(id, res, req.kind),
+        (e: unknown) => this.#respond(id, errorResponse(e, req.kind), req.kind),
       );
     } else {
-      this.respond(id, result, req.kind);
+      this.#respond(id, result, req.kind);
     }
   }
 
-  private respond(id: number, res: IpcResponse, kind: IpcRequestKind): void {
-    this.serving.delete(id);
-    if (this.closeError !== undefined) return;
-    this.answer(id, res, kind);
-    this.pump();
+  #respond(id: number, res: IpcResponse, kind: IpcRequestKind): void {
+    this.#serving.delete(id);
+    if (this.#closeError !== undefined) return;
+    this.#answer(id, res, kind);
+    this.#pump();
   }
 
   /** Starts waiting requests while slots are free; a loop, not recursion, as synchronous handlers answer at once. */
-  private pump(): void {
-    if (this.pumping) return;
-    this.pumping = true;
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
     try {
-      while (this.backlog.size > 0 && this.canServe() && this.closeError === undefined) {
-        const [nextId, waiting] = this.backlog.entries().next().value as [
+      while (this.#backlog.size > 0 && this.#canServe() && this.#closeError === undefined) {
+        const [nextId, waiting] = this.#backlog.entries().next().value as [
           number,
           { request: IpcRequest | ExecuteHookRequest; bytes: number },
         ];
-        this.backlog.delete(nextId);
-        this.backlogBytes -= waiting.bytes;
-        this.serve(nextId, waiting.request);
+        this.#backlog.delete(nextId);
+        this.#backlogBytes -= waiting.bytes;
+        this.#serve(nextId, waiting.request);
       }
     } finally {
-      this.pumping = false;
+      this.#pumping = false;
     }
   }
 
-  private answer(id: number, res: IpcResponse, kind: IpcRequestKind): void {
+  #answer(id: number, res: IpcResponse, kind: IpcRequestKind): void {
+    if (
+      res.kind === 'HookResult' &&
+      this.#transport.borrows &&
+      res.data instanceof Uint8Array &&
+      res.data.length >= BORROW_MIN_BYTES &&
+      FRAME_HEADER_BYTES + res.data.length <= this.maxFrameBytes
+    ) {
+      // A large hook result leaves as it is, after its header (one writev, no copy into a frame): the handler gave it
+      // up by returning it, and a socket only reads it.
+      this.#write(
+        allocFrame(FrameType.Response, RESPONSE_KIND_CODES.HookResult, id, 0, res.data.length),
+        true,
+      );
+      this.#write(res.data, true);
+      return;
+    }
     let frame: Buffer;
     try {
       frame = encodeResponse(id, res);
@@ -761,45 +836,34 @@ export class IpcChannel {
     } catch (e) {
       frame = encodeResponse(id, errorResponse(e, kind));
     }
-    this.write(frame, true);
+    this.#write(frame, true);
   }
 
-  private shutdown(error: PluginError, destroyNow: boolean): void {
-    if (this.closeError !== undefined) return;
-    this.closeError = error;
-    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
-    this.stallTimer = undefined;
-    const stream = this.stream;
-    stream.off('data', this.onData);
-    stream.off('end', this.onEnd);
-    stream.off('close', this.onStreamClose);
-    stream.off('drain', this.onDrain);
-    // The 'error' listener stays: an error emitted after the end must not become an uncaught exception.
-    for (const id of [...this.pending.keys()]) this.settle(id)?.reject(error);
-    for (const served of this.serving.values()) served.abort(error);
-    this.serving.clear();
-    this.pulled.clear();
-    for (const waiter of this.waiters.splice(0)) {
+  #shutdown(error: PluginError, destroyNow: boolean): void {
+    if (this.#closeError !== undefined) return;
+    this.#closeError = error;
+    if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    if (this.#sourceTimer !== undefined) clearTimeout(this.#sourceTimer);
+    this.#sourceTimer = undefined;
+    this.#transport.detach();
+    for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(error);
+    for (const served of this.#serving.values()) served.abort(error);
+    this.#serving.clear();
+    this.#pulled.clear();
+    for (const waiter of this.#waiters.splice(0)) {
       if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort);
       waiter.reject(error);
     }
-    this.backlog.clear();
-    this.backlogBytes = 0;
-    this.writeQueue = [];
-    this.writeHead = 0;
-    this.queuedBytes = 0;
-    this.abandoned.clear();
-    if (destroyNow) {
-      stream.destroy();
-    } else {
-      const timer = setTimeout(() => stream.destroy(), CLOSE_FLUSH_MS);
-      timer.unref?.();
-      stream.end(() => {
-        clearTimeout(timer);
-        stream.destroy();
-      });
-    }
-    this.resolveClosed(error);
+    this.#backlog.clear();
+    this.#backlogBytes = 0;
+    this.#writeQueue = [];
+    this.#writeHead = 0;
+    this.#queuedBytes = 0;
+    this.#abandoned.clear();
+    if (destroyNow) this.#transport.destroy();
+    else this.#transport.end(CLOSE_FLUSH_MS);
+    this.#resolveClosed(error);
   }
 }
 

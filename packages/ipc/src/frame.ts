@@ -36,11 +36,18 @@ export interface Frame {
 
 /**
  * Allocates a frame of `payloadBytes` with its prefix and header written; the caller fills the payload from
- * {@link FRAME_PAYLOAD_OFFSET}. One allocation and one copy of the payload per message.
+ * {@link FRAME_PAYLOAD_OFFSET}. One allocation and one copy of the payload per message. With `followingBytes`, the
+ * length prefix also counts that many bytes the caller sends right after this frame (a payload sent as it is).
  */
-export function allocFrame(type: number, kind: number, id: number, payloadBytes: number): Buffer {
+export function allocFrame(
+  type: number,
+  kind: number,
+  id: number,
+  payloadBytes: number,
+  followingBytes = 0,
+): Buffer {
   const frame = Buffer.allocUnsafe(FRAME_PAYLOAD_OFFSET + payloadBytes);
-  frame.writeUInt32LE(FRAME_HEADER_BYTES + payloadBytes, 0);
+  frame.writeUInt32LE(FRAME_HEADER_BYTES + payloadBytes + followingBytes, 0);
   frame[4] = type;
   frame[5] = kind;
   frame.writeUInt32LE(id >>> 0, 6);

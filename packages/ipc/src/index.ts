@@ -22,7 +22,6 @@ export { type IpcFailureReason, ipcFailureReason } from './errors.js';
 export { connectToHost, PLUGIN_IPC_FD } from './host-socket.js';
 export { DEFAULT_LOG_BUDGET, type LogBudget } from './log-budget.js';
 export { processMetrics, type ServePluginOptions, type ServeResult, servePlugin } from './plugin-server.js';
-export { messagePortStream } from './port-stream.js';
 export {
   type ForwardedHook,
   PluginProcessClient,
@@ -31,3 +30,4 @@ export {
   type WatchedProcess,
 } from './process-client.js';
 export type { ExecuteHookRequest } from './protocol.js';
+export type { IpcTransport } from './transport.js';

@@ -1,6 +1,7 @@
 import {
   type FetchRequest,
   type FetchResponse,
+  type HookCallInfo,
   type HookRegistrar,
   type InitializeConfig,
   type IpcRequest,
@@ -95,22 +96,22 @@ export class PluginProcessClient {
   /** Resolves once the plugin is gone: its channel ended and, if a process is watched, the process exited. */
   readonly exited: Promise<PluginProcessExit>;
   readonly pluginName: string;
-  private readonly channel: IpcChannel;
-  private readonly options: PluginProcessClientOptions;
-  private readonly log: (level: LogLevel, message: string) => void;
-  private readonly hooks: ForwardedHook[] = [];
-  private readonly registrations: unknown[] = [];
-  private readonly countByName = new Map<string, number>();
-  private shutdownRequested = false;
-  private readonly logLimiter: LogLimiter;
+  readonly #channel: IpcChannel;
+  readonly #options: PluginProcessClientOptions;
+  readonly #log: (level: LogLevel, message: string) => void;
+  readonly #hooks: ForwardedHook[] = [];
+  readonly #registrations: unknown[] = [];
+  readonly #countByName = new Map<string, number>();
+  #shutdownRequested = false;
+  readonly #logLimiter: LogLimiter;
 
   constructor(channel: IpcChannel, options: PluginProcessClientOptions) {
-    this.channel = channel;
-    this.options = options;
+    this.#channel = channel;
+    this.#options = options;
     this.pluginName = options.pluginName;
-    this.log = options.log ?? defaultLog(options.pluginName);
-    this.logLimiter = new LogLimiter(options.logBudget ?? DEFAULT_LOG_BUDGET);
-    channel.setRequestHandler((request, info) => this.serve(request, info.signal));
+    this.#log = options.log ?? defaultLog(options.pluginName);
+    this.#logLimiter = new LogLimiter(options.logBudget ?? DEFAULT_LOG_BUDGET);
+    channel.setRequestHandler((request, info) => this.#serve(request, info.signal));
     const processExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined>(
       (resolve) => {
         if (options.process === undefined) {
@@ -136,17 +137,17 @@ export class PluginProcessClient {
       },
     );
     this.exited = Promise.all([channel.closed, processExit]).then(([error, exit]) => {
-      this.unregisterAll();
+      this.#unregisterAll();
       const exitCode = exit?.code ?? null;
       const signal = exit?.signal ?? null;
-      const clean = this.shutdownRequested && signal === null && (exit === undefined || exitCode === 0);
+      const clean = this.#shutdownRequested && signal === null && (exit === undefined || exitCode === 0);
       return { error, exitCode, signal, crashed: !clean };
     });
   }
 
   /** Hooks the plugin registered so far. */
   get registeredHooks(): readonly ForwardedHook[] {
-    return this.hooks;
+    return this.#hooks;
   }
 
   /**
@@ -155,7 +156,7 @@ export class PluginProcessClient {
    */
   async initialize(config: InitializeConfig, options: { timeoutMs?: number } = {}): Promise<unknown> {
     return expectResponse(
-      await this.channel.sendRequest({ kind: 'Initialize', config }, options),
+      await this.#channel.sendRequest({ kind: 'Initialize', config }, options),
       'Success',
       this.pluginName,
       this.pluginName,
@@ -171,10 +172,28 @@ export class PluginProcessClient {
     const request: ExecuteHookRequest = { kind: 'ExecuteHook', hookName, data };
     if (options.handlerIndex !== undefined && options.handlerIndex !== 0)
       request.handlerIndex = options.handlerIndex;
-    const timeoutMs = options.timeoutMs ?? this.options.hookTimeoutMs;
-    const res = await this.channel.sendRequest(request, {
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    const res = await this.#channel.sendRequest(request, {
+      signal: options.signal,
+      timeoutMs: options.timeoutMs ?? this.#options.hookTimeoutMs,
+    });
+    return expectResponse(res, 'HookResult', this.pluginName, this.pluginName).data;
+  }
+
+  /**
+   * A registered hook's call: like {@link executeHook}, but the call's signal is read from `info` only if the call is
+   * still running at the channel's next check (a hook call's signal costs an AbortController; most calls end first).
+   */
+  async #forward(
+    hookName: string,
+    data: Uint8Array,
+    handlerIndex: number,
+    info: HookCallInfo,
+  ): Promise<Uint8Array> {
+    const request: ExecuteHookRequest = { kind: 'ExecuteHook', hookName, data };
+    if (handlerIndex !== 0) request.handlerIndex = handlerIndex;
+    const res = await this.#channel.sendRequest(request, {
+      signalSource: info,
+      timeoutMs: this.#options.hookTimeoutMs,
     });
     return expectResponse(res, 'HookResult', this.pluginName, this.pluginName).data;
   }
@@ -189,16 +208,16 @@ export class PluginProcessClient {
    * why — never a silent divergence.
    */
   pushContext(key: string, update: { removed: true } | { removed: false; value: unknown }): void {
-    if (this.channel.isClosed) return;
+    if (this.#channel.isClosed) return;
     const request: IpcRequest = update.removed
       ? { kind: 'ContextChanged', key, removed: true }
       : { kind: 'ContextChanged', key, removed: false, value: update.value };
     let sent: Promise<IpcResponse>;
     try {
       // No timeout: a plugin that stops answering is caught by the hook budget of its next call.
-      sent = this.channel.trySendRequest(request, { timeoutMs: 0 });
+      sent = this.#channel.trySendRequest(request, { timeoutMs: 0 });
     } catch (e) {
-      this.undelivered(key, e);
+      this.#undelivered(key, e);
       return;
     }
     sent.then(
@@ -206,21 +225,21 @@ export class PluginProcessClient {
         try {
           expectResponse(res, 'Success', this.pluginName, this.pluginName);
         } catch (e) {
-          this.undelivered(key, e);
+          this.#undelivered(key, e);
         }
       },
       () => undefined, // the channel ended: its reason is reported by `exited`
     );
   }
 
-  private undelivered(key: string, e: unknown): void {
-    if (this.channel.isClosed) return;
+  #undelivered(key: string, e: unknown): void {
+    if (this.#channel.isClosed) return;
     const reason = e instanceof Error ? e.message : String(e);
-    this.log(
+    this.#log(
       'error',
       `context key "${key}" changed but the update could not reach the plugin (${reason}); ending it`,
     );
-    this.channel.destroy(
+    this.#channel.destroy(
       ipcError(
         'SendRefused',
         `plugin ${this.pluginName}: the update of context key "${key}" could not be delivered (${reason})`,
@@ -232,7 +251,7 @@ export class PluginProcessClient {
   /** Asks the plugin process for its metrics. */
   async getMetrics(options: { timeoutMs?: number } = {}): Promise<PluginMetrics> {
     return expectResponse(
-      await this.channel.sendRequest({ kind: 'GetMetrics' }, options),
+      await this.#channel.sendRequest({ kind: 'GetMetrics' }, options),
       'Metrics',
       this.pluginName,
       this.pluginName,
@@ -244,10 +263,10 @@ export class PluginProcessClient {
    * A plugin that does not answer within `timeoutMs` has its channel destroyed; killing the process is the caller's.
    */
   async shutdown(options: { timeoutMs?: number } = {}): Promise<void> {
-    this.shutdownRequested = true;
+    this.#shutdownRequested = true;
     try {
       expectResponse(
-        await this.channel.sendRequest({ kind: 'Shutdown' }, options),
+        await this.#channel.sendRequest({ kind: 'Shutdown' }, options),
         'Success',
         this.pluginName,
         this.pluginName,
@@ -255,26 +274,26 @@ export class PluginProcessClient {
     } finally {
       const timer = setTimeout(
         () =>
-          this.channel.destroy(
+          this.#channel.destroy(
             ipcError('ChannelClosed', `plugin ${this.pluginName} did not close after Shutdown`),
           ),
         options.timeoutMs ?? 5000,
       );
-      await this.channel.closed;
+      await this.#channel.closed;
       clearTimeout(timer);
     }
   }
 
   /** Closes the channel (the plugin process sees EOF and exits). */
   close(): Promise<void> {
-    return this.channel.close();
+    return this.#channel.close();
   }
 
-  private async serve(request: IpcRequest | ExecuteHookRequest, signal: AbortSignal): Promise<IpcResponse> {
-    const ctx = this.options.context;
+  async #serve(request: IpcRequest | ExecuteHookRequest, signal: AbortSignal): Promise<IpcResponse> {
+    const ctx = this.#options.context;
     switch (request.kind) {
       case 'RegisterHook':
-        return this.registerHook(request.name, request.priority);
+        return this.#registerHook(request.name, request.priority);
       case 'ContextGet':
         return { kind: 'Success', value: await ctx.get(request.key) };
       case 'ContextSet':
@@ -287,9 +306,9 @@ export class PluginProcessClient {
       case 'ContextKeys':
         return { kind: 'Success', value: await ctx.keys() };
       case 'Log':
-        return this.logLine(request.level, request.message);
+        return this.#logLine(request.level, request.message);
       case 'Fetch': {
-        const broker = this.options.fetch;
+        const broker = this.#options.fetch;
         if (broker === undefined) {
           throw new PluginError(
             'PermissionDenied',
@@ -303,22 +322,25 @@ export class PluginProcessClient {
     }
   }
 
-  private logLine(level: LogLevel, message: string): IpcResponse {
-    const verdict = this.logLimiter.admit(message.length);
+  #logLine(level: LogLevel, message: string): IpcResponse {
+    const verdict = this.#logLimiter.admit(message.length);
     if (verdict.admit) {
       if (verdict.suppressed > 0) {
-        this.log(
+        this.#log(
           'warn',
           `${verdict.suppressed} log lines of this plugin were suppressed (over its log budget)`,
         );
       }
-      this.log(level, message);
+      this.#log(level, message);
       return { kind: 'Success' };
     }
     if (verdict.error !== undefined) {
-      this.log('warn', `log budget exceeded: lines of this plugin are suppressed (${verdict.error.message})`);
+      this.#log(
+        'warn',
+        `log budget exceeded: lines of this plugin are suppressed (${verdict.error.message})`,
+      );
       try {
-        this.options.onQuotaExceeded?.(verdict.error);
+        this.#options.onQuotaExceeded?.(verdict.error);
       } catch {
         // the host's observer must not fail the plugin's call
       }
@@ -326,27 +348,24 @@ export class PluginProcessClient {
     return DROPPED_LOG;
   }
 
-  private async registerHook(name: string, priority: number): Promise<IpcResponse> {
-    const max = this.options.maxHooks ?? 1024;
-    if (this.hooks.length >= max) {
+  async #registerHook(name: string, priority: number): Promise<IpcResponse> {
+    const max = this.#options.maxHooks ?? 1024;
+    if (this.#hooks.length >= max) {
       throw new PluginError('HookError', `plugin ${this.pluginName} registered more than ${max} hooks`);
     }
     // Numbered in arrival order, as the plugin numbers its handlers in call order (one ordered stream).
-    const handlerIndex = this.countByName.get(name) ?? 0;
-    this.countByName.set(name, handlerIndex + 1);
-    this.hooks.push({ name, priority, handlerIndex });
-    const registration = await this.options.hooks.register(name, priority, (data, info) =>
-      this.executeHook(name, data, {
-        handlerIndex,
-        ...(info.signal === undefined ? {} : { signal: info.signal }),
-      }),
+    const handlerIndex = this.#countByName.get(name) ?? 0;
+    this.#countByName.set(name, handlerIndex + 1);
+    this.#hooks.push({ name, priority, handlerIndex });
+    const registration = await this.#options.hooks.register(name, priority, (data, info) =>
+      this.#forward(name, data, handlerIndex, info),
     );
-    this.registrations.push(registration);
+    this.#registrations.push(registration);
     return { kind: 'Success' };
   }
 
-  private unregisterAll(): void {
-    for (const r of this.registrations.splice(0)) {
+  #unregisterAll(): void {
+    for (const r of this.#registrations.splice(0)) {
       if (
         r !== null &&
         typeof r === 'object' &&

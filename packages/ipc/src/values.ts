@@ -27,6 +27,14 @@ const packr = new Packr({
 });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, moreTypes: false });
 
+/** The values that travel as they are, both ways: everything plain but `null` and the object kinds. */
+function isScalar(value: unknown): boolean {
+  const type = typeof value;
+  return (
+    type === 'undefined' || type === 'boolean' || type === 'number' || type === 'bigint' || type === 'string'
+  );
+}
+
 /** Encodes a structured value. @throws PluginError `IpcError` `SendRefused` when it is not plain data. */
 export function packValue(value: unknown): Buffer {
   checkPlain(value, 0);
@@ -39,18 +47,8 @@ export function packValue(value: unknown): Buffer {
 
 function checkPlain(value: unknown, depth: number): void {
   if (depth > MAX_VALUE_DEPTH) throw ipcError('SendRefused', `value nested deeper than ${MAX_VALUE_DEPTH}`);
-  switch (typeof value) {
-    case 'undefined':
-    case 'boolean':
-    case 'number':
-    case 'bigint':
-    case 'string':
-      return;
-    case 'object':
-      break;
-    default:
-      throw ipcError('SendRefused', `a ${typeof value} cannot be sent over IPC`);
-  }
+  if (isScalar(value)) return;
+  if (typeof value !== 'object') throw ipcError('SendRefused', `a ${typeof value} cannot be sent over IPC`);
   if (value === null || value instanceof Uint8Array || value instanceof Date) return;
   if (Array.isArray(value)) {
     for (const item of value) checkPlain(item, depth + 1);
@@ -94,18 +92,8 @@ export function unpackValue(bytes: Uint8Array): unknown {
 function toPlain(value: unknown, depth: number): unknown {
   if (depth > MAX_VALUE_DEPTH)
     throw ipcError('MalformedPayload', `value nested deeper than ${MAX_VALUE_DEPTH}`);
-  switch (typeof value) {
-    case 'undefined':
-    case 'boolean':
-    case 'number':
-    case 'bigint':
-    case 'string':
-      return value;
-    case 'object':
-      break;
-    default:
-      throw ipcError('MalformedPayload', `unexpected ${typeof value} in payload`);
-  }
+  if (isScalar(value)) return value;
+  if (typeof value !== 'object') throw ipcError('MalformedPayload', `unexpected ${typeof value} in payload`);
   if (value === null || value instanceof Date) return value;
   if (value instanceof Uint8Array) return asUint8Array(value);
   if (Array.isArray(value)) {

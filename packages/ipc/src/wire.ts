@@ -8,29 +8,8 @@
  */
 
 export { type IpcFailureReason, ipcError } from './errors.js';
-export {
-  allocFrame,
-  encodeFrame,
-  FRAME_HEADER_BYTES,
-  FRAME_PAYLOAD_OFFSET,
-  FRAME_PREFIX_BYTES,
-  type Frame,
-  FrameDecoder,
-  FrameType,
-} from './frame.js';
+export * from './frame.js';
 export { LogLimiter, type LogVerdict } from './log-budget.js';
 export { MAX_VALUE_CONTAINERS, MAX_VALUE_NODES } from './msgpack-scan.js';
-export {
-  decodeRequest,
-  decodeResponse,
-  type ExecuteHookRequest,
-  encodeRequest,
-  encodeResponse,
-  HOST_TO_PLUGIN_KINDS,
-  PLUGIN_TO_HOST_KINDS,
-  REQUEST_KIND_CODES,
-  RESPONSE_KIND_CODES,
-  requestKindOf,
-  responseKindOf,
-} from './protocol.js';
-export { asUint8Array, MAX_VALUE_DEPTH, packValue, unpackValue } from './values.js';
+export * from './protocol.js';
+export * from './values.js';

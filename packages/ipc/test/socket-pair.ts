@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 
 /** Two connected Unix-socket ends, through a listener in a private temp dir (no fixed paths, parallel-safe). */
 export async function socketPair(): Promise<[net.Socket, net.Socket]> {
@@ -27,4 +28,46 @@ export async function waitFor(condition: () => boolean, timeoutMs = 5000): Promi
   const end = Date.now() + timeoutMs;
   while (!condition() && Date.now() < end) await delay(5);
   return condition();
+}
+
+/** The raw end of a transport a test writes hostile bytes to: a socket, or a port speaking the wire by hand. */
+export interface RawPeer {
+  write(bytes: Uint8Array | string): unknown;
+  end(bytes?: Uint8Array): unknown;
+  /** Stops reading (a port: stops acknowledging, so the channel's credit runs out as a socket's buffer fills). */
+  pause(): unknown;
+  destroy(): unknown;
+}
+
+/**
+ * One end of a `MessageChannel` for an `IpcChannel` and the other as a {@link RawPeer} that posts what a worker could:
+ * bytes (a `Uint8Array` message), acknowledgements of what it read (a number), its end (`null`).
+ */
+export function portPair(): [MessagePort, RawPeer & { port: MessagePort }] {
+  const { port1, port2 } = new MessageChannel();
+  let paused = false;
+  port2.on('message', (m: unknown) => {
+    if (!paused && m instanceof Uint8Array) port2.postMessage(m.byteLength);
+    if (!paused && Array.isArray(m)) for (const b of m as Uint8Array[]) port2.postMessage(b.byteLength);
+  });
+  const write = (bytes: Uint8Array | string): void => {
+    port2.postMessage(new Uint8Array(Buffer.from(bytes)));
+  };
+  return [
+    port1,
+    {
+      port: port2,
+      write,
+      end(bytes?: Uint8Array) {
+        if (bytes !== undefined) write(bytes);
+        port2.postMessage(null);
+      },
+      pause() {
+        paused = true;
+      },
+      destroy() {
+        port2.close();
+      },
+    },
+  ];
 }

@@ -9,7 +9,6 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { IpcChannel } from '../src/channel.js';
 import { ipcFailureReason } from '../src/errors.js';
-import { messagePortStream } from '../src/port-stream.js';
 import { PluginProcessClient } from '../src/process-client.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/plugin-worker.mjs', import.meta.url));
@@ -27,7 +26,7 @@ function startWorker(resourceLimits?: { maxOldGenerationSizeMb: number }) {
   });
   workers.push(worker);
   worker.on('error', () => undefined); // an out-of-memory worker reports here; the test reads the channel instead
-  const channel = new IpcChannel(messagePortStream(port1), { role: 'host', label: 'echo-worker' });
+  const channel = new IpcChannel(port1, { role: 'host', label: 'echo-worker' });
   const handlers = new Map<string, HookHandler>();
   const values = new Map<string, unknown>();
   const logs: string[] = [];
@@ -70,7 +69,7 @@ const config = {
   },
 };
 
-describe('the same channel in a worker thread (MessagePort stream)', () => {
+describe('the same channel in a worker thread (over its MessagePort)', () => {
   it('serves a plugin: init, context, logs, hooks, many in flight, large payloads, shutdown', async () => {
     const { client, run, values, logs, worker } = startWorker();
     await client.initialize(config);

@@ -8,14 +8,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { isMainThread, MessageChannel, type MessagePort, workerData } from 'node:worker_threads';
-import {
-  connectToHost,
-  IpcChannel,
-  messagePortStream,
-  PLUGIN_IPC_FD,
-  processMetrics,
-  servePlugin,
-} from '@plugward/ipc';
+import { connectToHost, IpcChannel, PLUGIN_IPC_FD, processMetrics, servePlugin } from '@plugward/ipc';
 import { loadVerified } from '@plugward/loader';
 import { hashBytes, manifestPathFor, readFileCapped, readManifest } from '@plugward/security';
 import {
@@ -281,12 +274,9 @@ async function warmUp(): Promise<void> {
     fs.writeFileSync(path.join(dir, file + MANIFEST_SUFFIX), JSON.stringify(manifest));
     const instance = await loadCopy(dir, file);
     const { port1, port2 } = new MessageChannel();
-    const host = new IpcChannel(messagePortStream(port1), { role: 'host', label: 'warm-up' });
+    const host = new IpcChannel(port1, { role: 'host', label: 'warm-up' });
     host.setRequestHandler(() => ({ kind: 'Success' }));
-    const served = servePlugin(
-      new IpcChannel(messagePortStream(port2), { role: 'plugin', label: 'warm-up' }),
-      instance,
-    );
+    const served = servePlugin(new IpcChannel(port2, { role: 'plugin', label: 'warm-up' }), instance);
     try {
       await host.sendRequest({
         kind: 'Initialize',
@@ -371,7 +361,7 @@ async function main(): Promise<void> {
     ? new IpcChannel(warmSocket, { role: 'plugin', label: instance.name })
     : isMainThread
       ? connectToHost({ label: instance.name })
-      : new IpcChannel(messagePortStream(wd!.port), { role: 'plugin', label: instance.name });
+      : new IpcChannel(wd!.port, { role: 'plugin', label: instance.name });
   // readHandoff left the socket paused (the host's first frame waits in it): the channel listens now.
   warmSocket?.resume();
   traceStep(trace, 'connected');

@@ -68,7 +68,7 @@ const writeRaw = (name: string, bytesExpr: string) =>
     name,
     `const bytes = ${bytesExpr};
      const wt = await import('node:worker_threads');
-     if (!wt.isMainThread) { wt.workerData.port.postMessage({ t: 'd', b: bytes }); }
+     if (!wt.isMainThread) { wt.workerData.port.postMessage(bytes); }
      else { (await import('node:fs')).writeSync(3, bytes); }
      await new Promise((r) => setTimeout(r, 60000));
      return enc.encode('survived');`,

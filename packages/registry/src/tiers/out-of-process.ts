@@ -9,8 +9,8 @@ import { ANY_KEY, type PluginContext } from '@plugward/context';
 import { HandlerTimeout } from '@plugward/hooks';
 import {
   IpcChannel,
+  type IpcTransport,
   type LogBudget,
-  messagePortStream,
   PluginProcessClient,
   type WatchedProcess,
 } from '@plugward/ipc';
@@ -185,7 +185,8 @@ async function privateCopy(
 }
 
 interface Started {
-  socket: Duplex;
+  /** The plugin's end of the IPC: fd 3's socket, or the worker's MessagePort (frames as port messages). */
+  socket: IpcTransport;
   watched: WatchedProcess;
   pid: number | undefined;
   kill(): void;
@@ -257,7 +258,7 @@ function startWorker(dir: string, file: string, limits: ResourceLimits): Started
     },
   };
   return {
-    socket: messagePortStream(port1),
+    socket: port1,
     watched,
     pid: undefined,
     kill: () => {
@@ -425,11 +426,11 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
   const channel = new IpcChannel(s.socket, {
     role: 'host',
     label: name,
-    ...(q.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: q.maxConcurrentRequests }),
-    ...(q.maxQueuedRequests === undefined ? {} : { maxQueuedRequests: q.maxQueuedRequests }),
-    ...(q.maxQueuedRequestBytes === undefined ? {} : { maxQueuedRequestBytes: q.maxQueuedRequestBytes }),
-    ...(q.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: q.stallTimeoutMs }),
-    ...(opts.onQuotaExceeded ? { onQuotaExceeded: opts.onQuotaExceeded } : {}),
+    maxConcurrentRequests: q.maxConcurrentRequests,
+    maxQueuedRequests: q.maxQueuedRequests,
+    maxQueuedRequestBytes: q.maxQueuedRequestBytes,
+    stallTimeoutMs: q.stallTimeoutMs,
+    onQuotaExceeded: opts.onQuotaExceeded,
   });
   // A plugin without its channel can do nothing useful, and one that broke the protocol can't be trusted to stop:
   // it ends at once (a protocol violation) or after a grace for its own exit (it closed its end, it crashed).
@@ -456,9 +457,9 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     // with a time budget, whose timer aborts the call's signal — which ends the IPC request — so the request needs no
     // timer of its own (a second timer per call cost host CPU on every call, and equal timers raced).
     hookTimeoutMs: 0,
-    ...(opts.fetch ? { fetch: opts.fetch } : {}),
-    ...(q.logBudget ? { logBudget: q.logBudget } : {}),
-    ...(opts.onQuotaExceeded ? { onQuotaExceeded: opts.onQuotaExceeded } : {}),
+    fetch: opts.fetch,
+    logBudget: q.logBudget,
+    onQuotaExceeded: opts.onQuotaExceeded,
   });
   // Before Initialize: the plugin's copy is complete when its init runs, and no change can fall between.
   const unwatch =
@@ -473,7 +474,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
       exitCode: x.exitCode,
       signal: x.signal,
       oomKilled: await s.oomKilled(),
-      ...(violation ? { protocolViolation: violation } : {}),
+      protocolViolation: violation,
     };
   });
   try {

@@ -1,0 +1,110 @@
+import { MessageChannel } from 'node:worker_threads';
+import { isPluginError } from '@plugward/types';
+import { afterEach, describe, expect, it } from 'vitest';
+import { IpcChannel } from './channel.js';
+import { ipcFailureReason } from './errors.js';
+import { type TransportSink, transportOf } from './transport.js';
+
+const closers: (() => void)[] = [];
+afterEach(() => {
+  for (const c of closers.splice(0)) c();
+});
+
+/** A port transport and the raw messages its other end receives. */
+function rawEnd() {
+  const { port1, port2 } = new MessageChannel();
+  const got: unknown[] = [];
+  port2.on('message', (m: unknown) => got.push(m));
+  closers.push(() => {
+    port1.close();
+    port2.close();
+  });
+  const transport = transportOf(port1);
+  const events: string[] = [];
+  const sink: TransportSink = {
+    data: () => events.push('data'),
+    end: () => events.push('end'),
+    error: (e) => events.push(`error:${ipcFailureReason(e)}`),
+    close: () => events.push('close'),
+    drain: () => events.push('drain'),
+  };
+  transport.attach(sink);
+  return { transport, got, port: port2, events };
+}
+
+/** Waits until `condition` holds (a loaded machine delivers port messages late), at most 5 s. */
+async function until(condition: () => boolean): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!condition() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+}
+
+describe('the MessagePort transport', () => {
+  it('moves a frame that owns its buffer: no copy, the sender keeps nothing', async () => {
+    const { transport, got } = rawEnd();
+    const frame = Buffer.allocUnsafe(64 * 1024 + 10).fill(7);
+    expect(frame.buffer.byteLength).toBe(frame.length); // the premise: not a pool slice
+    transport.write(frame);
+    await until(() => got.length > 0);
+    expect(got).toHaveLength(1);
+    expect((got[0] as Uint8Array).byteLength).toBe(64 * 1024 + 10);
+    expect((got[0] as Uint8Array)[100]).toBe(7);
+    expect(frame.buffer.byteLength).toBe(0); // detached: moved, not cloned
+  });
+
+  it("sends a small frame (a slice of Node's pool) as exactly its bytes, not the pool", async () => {
+    const { transport, got } = rawEnd();
+    const frame = Buffer.from('hello');
+    expect(frame.buffer.byteLength).toBeGreaterThan(frame.length); // the premise: a pool slice
+    transport.write(frame);
+    await until(() => got.length > 0);
+    expect(Buffer.from(got[0] as Uint8Array).toString()).toBe('hello');
+    expect((got[0] as Uint8Array).buffer.byteLength).toBe(5);
+    expect(frame.toString()).toBe('hello'); // the pool was not moved
+  });
+
+  it('frames written in one tick cross as one message, in order', async () => {
+    const { transport, got } = rawEnd();
+    transport.write(Buffer.from('ab'));
+    transport.write(Buffer.from('cd'));
+    transport.write(Buffer.from('ef'));
+    await until(() => got.length > 0);
+    expect(got).toHaveLength(1);
+    expect(Buffer.from(got[0] as Uint8Array).toString()).toBe('abcdef');
+  });
+
+  it('stops taking frames past its window until the reader acknowledges them', async () => {
+    const { transport, port, events } = rawEnd();
+    for (let i = 0; i < 17; i++) transport.write(Buffer.allocUnsafe(64 * 1024));
+    expect(transport.needDrain).toBe(true);
+    port.postMessage(17 * 64 * 1024);
+    await until(() => events.includes('drain'));
+    expect(transport.needDrain).toBe(false);
+    expect(events).toContain('drain');
+  });
+
+  it('reports a foreign message, bytes in shared memory or an acknowledgement of bytes never sent as a protocol violation', async () => {
+    const a = rawEnd();
+    a.port.postMessage({ t: 'd', b: new Uint8Array(4) });
+    const b = rawEnd();
+    b.transport.write(Buffer.from('abc'));
+    b.port.postMessage(1_000_000);
+    // Shared memory: the sender could change the bytes while they are checked and decoded.
+    const c = rawEnd();
+    c.port.postMessage(new Uint8Array(new SharedArrayBuffer(16)));
+    await until(() => a.events.length > 0 && b.events.length > 0 && c.events.length > 0);
+    expect(a.events).toEqual(['error:MalformedFrame']);
+    expect(b.events).toEqual(['error:MalformedFrame']);
+    expect(c.events).toEqual(['error:MalformedFrame']);
+  });
+
+  it('a channel ends with a StreamError caused by MalformedFrame when its worker posts something else', async () => {
+    const { port1, port2 } = new MessageChannel();
+    closers.push(() => port2.close());
+    const channel = new IpcChannel(port1, { role: 'host' });
+    port2.postMessage('hello');
+    const reason = await channel.closed;
+    expect(isPluginError(reason, 'IpcError')).toBe(true);
+    expect(ipcFailureReason(reason)).toBe('StreamError');
+    expect(ipcFailureReason(reason.cause)).toBe('MalformedFrame');
+  });
+});
