@@ -480,13 +480,7 @@ async function enforceFloor(
       // No `versions`: the record's current ones are kept (an admission may have raised one since the first read).
       await writeRollbackFloor(dir, { path, listId: record.listId, floor: data.listVersion }, sealKey.rawKey);
     };
-    try {
-      await withListLock(path, raiseFloor, options.floorLockTimeoutMs);
-    } catch (e) {
-      // A host that may read the list but not write beside it can't take the lock: raise without it.
-      if (!(e instanceof PluginError && e.code === 'IoError')) throw e;
-      await raiseFloor();
-    }
+    await underListLockIfPossible(path, raiseFloor, options.floorLockTimeoutMs);
   }
   return record;
 }
@@ -583,12 +577,23 @@ export async function raiseVersionFloor(
     const versions = { ...found.record.versions, [name]: version };
     await writeRollbackFloor(dir, { ...found.record, versions }, floorKey);
   };
+  await underListLockIfPossible(path, raise, options.floorLockTimeoutMs);
+}
+
+/**
+ * Runs a floor update under the list's lock — or without it for a host that may read the list but not write beside it
+ * (it can't take the lock).
+ */
+async function underListLockIfPossible(
+  path: string,
+  fn: () => Promise<void>,
+  timeoutMs?: number,
+): Promise<void> {
   try {
-    await withListLock(path, raise, options.floorLockTimeoutMs);
+    await withListLock(path, fn, timeoutMs);
   } catch (e) {
-    // A host that may read the list but not write beside it can't take the lock: raise without it.
     if (!(e instanceof PluginError && e.code === 'IoError')) throw e;
-    await raise();
+    await fn();
   }
 }
 
@@ -631,6 +636,10 @@ export interface UpdateTrustListOptions extends LoadTrustListOptions {
   lockTimeoutMs?: number;
 }
 
+/** Changes the entries of a list in place, or returns the new entries. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a mutator may edit the array in place and return nothing.
+type TrustListMutator = (entries: TrustedPluginEntry[]) => TrustedPluginEntry[] | undefined | void;
+
 /**
  * Read-modify-write of a trust list file under an exclusive lock (`<path>.lock`): loads the file as it is on disk now
  * (checked against the rollback floor), lets `mutate` change those entries, saves with listVersion + 1 under the same
@@ -642,8 +651,7 @@ export interface UpdateTrustListOptions extends LoadTrustListOptions {
 export async function updateTrustList(
   path: string,
   key: TrustListKey,
-  // biome-ignore lint/suspicious/noConfusingVoidType: a mutator may edit the array in place and return nothing.
-  mutate: (entries: TrustedPluginEntry[]) => TrustedPluginEntry[] | undefined | void,
+  mutate: TrustListMutator,
   options: UpdateTrustListOptions = {},
 ): Promise<TrustListData> {
   return (await updateOpenTrustList(path, key, mutate, options)).data;
@@ -653,8 +661,7 @@ export async function updateTrustList(
 export async function updateOpenTrustList(
   path: string,
   key: TrustListKey,
-  // biome-ignore lint/suspicious/noConfusingVoidType: a mutator may edit the array in place and return nothing.
-  mutate: (entries: TrustedPluginEntry[]) => TrustedPluginEntry[] | undefined | void,
+  mutate: TrustListMutator,
   options: UpdateTrustListOptions = {},
 ): Promise<OpenedTrustList> {
   normaliseKey(key);
