@@ -1,3 +1,4 @@
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { PluginError } from '@plugward/types';
 
 /** Where a command writes: injectable so `main` can run in-process too. */
@@ -34,6 +35,40 @@ export function withUsage<T>(usage: string, fn: () => T): T {
   } catch (e) {
     throw new PluginError('InvalidArgument', `${(e as Error).message}\n\n${usage}`);
   }
+}
+
+/** The options a command declares (those of `parseArgs`). */
+export type CommandOptions = NonNullable<ParseArgsConfig['options']>;
+
+/** The `parseArgs` configuration {@link parseCommand} builds from a command's options. */
+type CommandArgsConfig<O extends CommandOptions> = {
+  args: string[];
+  options: typeof COMMON_OPTIONS & O;
+  allowPositionals: boolean;
+  strict: true;
+};
+
+/** What {@link parseCommand} returns: `values` typed from the options, and the positionals. */
+export type ParsedCommand<O extends CommandOptions> = ReturnType<typeof parseArgs<CommandArgsConfig<O>>>;
+
+/**
+ * A command's arguments: `parseArgs` (strict) with {@link COMMON_OPTIONS} besides `options`, positionals allowed unless
+ * `positionals` is false; a usage mistake is PluginError `InvalidArgument` with the usage (exit 2).
+ */
+export function parseCommand<const O extends CommandOptions>(
+  usage: string,
+  argv: string[],
+  options: O,
+  positionals = true,
+): ParsedCommand<O> {
+  return withUsage(usage, () =>
+    parseArgs({
+      args: argv,
+      options: { ...COMMON_OPTIONS, ...options },
+      allowPositionals: positionals,
+      strict: true,
+    }),
+  );
 }
 
 /** Throws a usage error unless `value` is a non-empty string. */

@@ -194,6 +194,12 @@ export const TRUST_KEY_OPTIONS = {
   'min-version': { type: 'string' },
 } as const;
 
+/** The options of the commands that verify: pinned `--pub` keys and {@link TRUST_KEY_OPTIONS}. */
+export const VERIFY_KEY_OPTIONS = {
+  pub: { type: 'string', multiple: true },
+  ...TRUST_KEY_OPTIONS,
+} as const;
+
 /** What {@link securityFromOptions} read: the security object, the pinned keys and the trust list path, if any. */
 export interface CliSecurity {
   security: PluginSecurity;

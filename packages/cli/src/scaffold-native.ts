@@ -165,11 +165,7 @@ unsafe extern "C" fn init(_self: *mut PwPlugin, host: *const PwHostApi, err: *mu
 }
 
 unsafe extern "C" fn register_hooks(_self: *mut PwPlugin, host: *const PwHostApi, err: *mut c_char, cap: usize) -> i32 {
-    let rc = ((*host).register_hook)((*host).host_data, b"on_request\\0".as_ptr() as *const c_char, 200);
-    if rc != PW_OK {
-        return set_error(err, cap, rc, "register_hook failed");
-    }
-    PW_OK
+    pw_register_hook(host, b"on_request\\0", 200, err, cap, "register_hook failed")
 }
 
 unsafe extern "C" fn call_hook(
@@ -182,23 +178,10 @@ unsafe extern "C" fn call_hook(
     err: *mut c_char,
     cap: usize,
 ) -> i32 {
-    if std::ffi::CStr::from_ptr(hook_name).to_bytes() != b"on_request" {
+    if pw_hook_name(hook_name) != b"on_request" {
         return set_error(err, cap, PW_ERR_NOT_FOUND, "unknown hook");
     }
-    let data: &[u8] = if in_len == 0 { &[] } else { std::slice::from_raw_parts(input, in_len) };
-    let boxed = data.to_ascii_uppercase().into_boxed_slice();
-    *out_len = boxed.len();
-    *out = Box::into_raw(boxed) as *mut u8;
-    PW_OK
-}
-
-unsafe extern "C" fn free_buffer(_self: *mut PwPlugin, buffer: *mut u8, len: usize) {
-    if !buffer.is_null() {
-        drop(Box::from_raw(ptr::slice_from_raw_parts_mut(buffer, len)));
-    }
-}
-
-unsafe extern "C" fn shutdown(_self: *mut PwPlugin, _err: *mut c_char, _cap: usize) -> i32 {
+    pw_set_output(out, out_len, pw_input(input, in_len).to_ascii_uppercase());
     PW_OK
 }
 
@@ -216,21 +199,13 @@ pub extern "C" fn create_plugin() -> *mut PwPlugin {
         version: VERSION.as_ptr() as *const c_char,
         author: AUTHOR.as_ptr() as *const c_char,
         description: ptr::null(),
-        limits: PwLimits {
-            max_heap_bytes: 0,
-            max_cpu_time_ms: 0,
-            max_file_descriptors: 0,
-            max_threads: 0,
-            max_connections: 0,
-            max_db_query_ms: 0,
-            max_external_api_ms: 0,
-        },
+        limits: PW_NO_LIMITS,
         state: ptr::null_mut(),
         init,
         register_hooks,
         call_hook,
-        free_buffer,
-        shutdown,
+        free_buffer: pw_free_output,
+        shutdown: pw_shutdown_ok,
         destroy,
     }))
 }

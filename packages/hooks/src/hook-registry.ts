@@ -116,6 +116,26 @@ interface ExecutionBudget {
   deadline: number;
 }
 
+/** An execution handed from the sync fast path to the general path (`#runAsync`) at handler `start`. */
+interface AsyncRun {
+  chain: HookChain;
+  entries: readonly HookEntry[];
+  start: number;
+  /** Handler `start`'s input. */
+  input: Uint8Array;
+  signal: AbortSignal | undefined;
+  info: HookCallInfo;
+  /** `chain.isolateFailures` when the execution started. */
+  isolated: boolean;
+  /** The promise handler `start` already returned. */
+  pending: PromiseLike<unknown>;
+  /** `pending` already races the handler's own budget and what is left of the execution's (a timed handler's). */
+  pendingRaced: boolean;
+  budget: ExecutionBudget | undefined;
+  /** What the timed handlers of this execution share (an owner charges its handlers' time to one call budget). */
+  execution: object | undefined;
+}
+
 /**
  * The `info` of a handler with a time budget, and the state of that one call: its `signal` is made on first read
  * (most handlers never read it, and an AbortController per call costs more than the call); one object per call.
@@ -541,19 +561,19 @@ export class HookRegistry implements HookRegistrar {
         if (i === n - 1 && signal === undefined && budget === undefined)
           return this.#settleLast(chain, entry, pending, current, isolated);
         // A timed handler's promise already races its own budget and what is left of the execution's.
-        return this.#runAsync(
+        return this.#runAsync({
           chain,
           entries,
-          i,
-          current,
+          start: i,
+          input: current,
           signal,
           info,
           isolated,
           pending,
+          pendingRaced: timeoutMs !== undefined,
           budget,
-          timeoutMs !== undefined,
           execution,
-        );
+        });
       }
       clock = Number.NaN;
       const stop = this.#fail(chain, entry, badReturn(result), signal, isolated);
@@ -605,149 +625,67 @@ export class HookRegistry implements HookRegistrar {
   }
 
   /**
-   * The general path, from handler `start` on. `pending` is the promise handler `start` already returned. Sync
-   * results still go on without an await; only promises are awaited.
+   * The general path, from handler `run.start` on (whose promise is `run.pending`). Sync results still go on without
+   * an await; only promises are awaited. Under a whole-execution budget, its `ExecutionTimeout` becomes the
+   * execution's `HookTimeout`, and a run that ends past the deadline is one too.
    */
-  #runAsync(
-    chain: HookChain,
-    entries: readonly HookEntry[],
-    start: number,
-    input: Uint8Array,
-    signal: AbortSignal | undefined,
-    info: HookCallInfo,
-    isolated: boolean,
-    pending: PromiseLike<unknown> | undefined,
-    budget: ExecutionBudget | undefined,
-    pendingRaced = false,
-    execution?: object,
-  ): Promise<Uint8Array> {
-    if (budget === undefined)
-      return this.#runChain(
-        chain,
-        entries,
-        start,
-        input,
-        signal,
-        info,
-        isolated,
-        pending,
-        undefined,
-        pendingRaced,
-        execution,
-      );
-    return this.#runBudgeted(
-      chain,
-      entries,
-      start,
-      input,
-      signal,
-      info,
-      isolated,
-      pending,
-      budget,
-      pendingRaced,
-      execution,
-    );
-  }
-
-  /** `runChain` under a whole-execution budget: its ExecutionTimeout becomes the execution's `HookTimeout`. */
-  async #runBudgeted(
-    chain: HookChain,
-    entries: readonly HookEntry[],
-    start: number,
-    input: Uint8Array,
-    signal: AbortSignal | undefined,
-    info: HookCallInfo,
-    isolated: boolean,
-    pending: PromiseLike<unknown> | undefined,
-    budget: ExecutionBudget,
-    pendingRaced = false,
-    execution?: object,
-  ): Promise<Uint8Array> {
-    let out: Uint8Array;
-    try {
-      out = await this.#runChain(
-        chain,
-        entries,
-        start,
-        input,
-        signal,
-        info,
-        isolated,
-        pending,
-        budget,
-        pendingRaced,
-        execution,
-      );
-    } catch (error) {
-      throw error instanceof ExecutionTimeout ? executionOverrun(chain.name, budget, error) : error;
-    }
-    if (now() > budget.deadline) throw executionOverrun(chain.name, budget);
-    return out;
-  }
-
-  async #runChain(
-    chain: HookChain,
-    entries: readonly HookEntry[],
-    start: number,
-    input: Uint8Array,
-    signal: AbortSignal | undefined,
-    info: HookCallInfo,
-    isolated: boolean,
-    pending: PromiseLike<unknown> | undefined,
-    budget?: ExecutionBudget,
-    pendingRaced = false,
-    sharedExecution?: object,
-  ): Promise<Uint8Array> {
-    let current = input;
-    let waiting = pending;
-    let raced = pendingRaced;
+  async #runAsync(run: AsyncRun): Promise<Uint8Array> {
+    const { chain, entries, signal, info, isolated, budget } = run;
+    let current = run.input;
+    let waiting: PromiseLike<unknown> | undefined = run.pending;
+    let raced = run.pendingRaced;
     const deadline = budget?.deadline;
     const budgetMs = budget?.ms;
     const left = (): number => (deadline === undefined ? Number.POSITIVE_INFINITY : deadline - now());
     // Read before the first await, so this is the configuration the execution started with.
     const chainTimeout = chain.timeoutMs;
-    // What the timed handlers of this execution share (an owner charges its handlers' time to one call budget).
-    const execution = sharedExecution ?? {};
-    for (let i = start; i < entries.length; i++) {
-      const entry = entries[i]!;
-      if (waiting === undefined && signal?.aborted) throw abortedError(chain.name, signal);
-      if (budgetMs !== undefined && waiting === undefined && left() <= 0)
-        throw new ExecutionTimeout(budgetMs);
-      const timeoutMs = entry.timeoutMs ?? chainTimeout;
-      let out: unknown;
-      try {
-        if (waiting !== undefined) {
-          const p = waiting;
-          waiting = undefined;
-          const alreadyRaced = raced;
-          raced = false;
-          out =
-            alreadyRaced || (signal === undefined && deadline === undefined)
-              ? await p
-              : await this.#race(p, signal, undefined, undefined, Math.max(0, left()), budgetMs);
-        } else if (timeoutMs !== undefined) {
-          const r = this.#callTimed(entry, current, signal, timeoutMs, left(), budgetMs, execution);
-          out = r instanceof Uint8Array ? r : await r;
-        } else {
-          out = entry.handler(current, info);
-          if (isThenable(out)) {
+    const execution = run.execution ?? {};
+    try {
+      for (let i = run.start; i < entries.length; i++) {
+        const entry = entries[i]!;
+        if (waiting === undefined && signal?.aborted) throw abortedError(chain.name, signal);
+        if (budgetMs !== undefined && waiting === undefined && left() <= 0)
+          throw new ExecutionTimeout(budgetMs);
+        const timeoutMs = entry.timeoutMs ?? chainTimeout;
+        let out: unknown;
+        try {
+          if (waiting !== undefined) {
+            const p = waiting;
+            waiting = undefined;
+            const alreadyRaced = raced;
+            raced = false;
             out =
-              signal === undefined && deadline === undefined
-                ? await out
-                : await this.#race(out, signal, undefined, undefined, Math.max(0, left()), budgetMs);
+              alreadyRaced || (signal === undefined && deadline === undefined)
+                ? await p
+                : await this.#race(p, signal, undefined, undefined, Math.max(0, left()), budgetMs);
+          } else if (timeoutMs !== undefined) {
+            const r = this.#callTimed(entry, current, signal, timeoutMs, left(), budgetMs, execution);
+            out = r instanceof Uint8Array ? r : await r;
+          } else {
+            out = entry.handler(current, info);
+            if (isThenable(out)) {
+              out =
+                signal === undefined && deadline === undefined
+                  ? await out
+                  : await this.#race(out, signal, undefined, undefined, Math.max(0, left()), budgetMs);
+            }
           }
+          if (!(out instanceof Uint8Array)) throw badReturn(out);
+        } catch (error) {
+          // The whole execution's budget is not this handler's failure: never isolated, never reported as one.
+          if (error instanceof ExecutionTimeout) throw error;
+          const stop = this.#fail(chain, entry, error, signal, isolated);
+          if (stop !== undefined) throw stop;
+          continue;
         }
-        if (!(out instanceof Uint8Array)) throw badReturn(out);
-      } catch (error) {
-        // The whole execution's budget is not this handler's failure: never isolated, never reported as one.
-        if (error instanceof ExecutionTimeout) throw error;
-        const stop = this.#fail(chain, entry, error, signal, isolated);
-        if (stop !== undefined) throw stop;
-        continue;
+        current = out;
       }
-      current = out;
+    } catch (error) {
+      throw budget !== undefined && error instanceof ExecutionTimeout
+        ? executionOverrun(chain.name, budget, error)
+        : error;
     }
+    if (budget !== undefined && now() > budget.deadline) throw executionOverrun(chain.name, budget);
     return current;
   }
 

@@ -98,3 +98,77 @@ unsafe fn set_error(err: *mut c_char, cap: usize, code: i32, message: &str) -> i
     }
     code
 }
+
+/// Limits a plugin does not declare: every field 0 ("not declared"). Start from it with struct update syntax:
+/// `PwLimits { max_heap_bytes: 4 << 20, ..PW_NO_LIMITS }`.
+#[allow(dead_code)]
+const PW_NO_LIMITS: PwLimits = PwLimits {
+    max_heap_bytes: 0,
+    max_cpu_time_ms: 0,
+    max_file_descriptors: 0,
+    max_threads: 0,
+    max_connections: 0,
+    max_db_query_ms: 0,
+    max_external_api_ms: 0,
+};
+
+#[allow(dead_code)]
+/// The input of `call_hook` as a slice (empty when `len` is 0, whatever `input` is).
+unsafe fn pw_input<'a>(input: *const u8, len: usize) -> &'a [u8] {
+    if len == 0 || input.is_null() {
+        &[]
+    } else {
+        std::slice::from_raw_parts(input, len)
+    }
+}
+
+#[allow(dead_code)]
+/// Hands `bytes` to the host as `call_hook`'s output; the host gives it back to `pw_free_output`, which must then be the
+/// plugin's `free_buffer`.
+unsafe fn pw_set_output(out: *mut *mut u8, out_len: *mut usize, bytes: Vec<u8>) {
+    let boxed = bytes.into_boxed_slice();
+    *out_len = boxed.len();
+    *out = Box::into_raw(boxed) as *mut u8;
+}
+
+#[allow(dead_code)]
+/// A `free_buffer` for outputs made by `pw_set_output`.
+unsafe extern "C" fn pw_free_output(_self: *mut PwPlugin, buffer: *mut u8, len: usize) {
+    if !buffer.is_null() {
+        drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(buffer, len)));
+    }
+}
+
+#[allow(dead_code)]
+/// A `shutdown` for a plugin with nothing to do at shutdown.
+unsafe extern "C" fn pw_shutdown_ok(_self: *mut PwPlugin, _err: *mut c_char, _cap: usize) -> i32 {
+    PW_OK
+}
+
+#[allow(dead_code)]
+/// Registers hook `name` (NUL-terminated bytes, e.g. `b"on_request\0"`) at `priority` from `register_hooks`; a
+/// refusal is written to the error buffer (`message`) and its code returned.
+unsafe fn pw_register_hook(
+    host: *const PwHostApi,
+    name: &[u8],
+    priority: i32,
+    err: *mut c_char,
+    cap: usize,
+    message: &str,
+) -> i32 {
+    if name.last() != Some(&0) {
+        return set_error(err, cap, PW_ERR_INVALID_ARGUMENT, "hook name must end with a NUL byte");
+    }
+    let rc = ((*host).register_hook)((*host).host_data, name.as_ptr() as *const c_char, priority);
+    if rc == PW_OK {
+        PW_OK
+    } else {
+        set_error(err, cap, rc, message)
+    }
+}
+
+#[allow(dead_code)]
+/// The hook name `call_hook` was called with, without its NUL.
+unsafe fn pw_hook_name<'a>(hook_name: *const c_char) -> &'a [u8] {
+    std::ffi::CStr::from_ptr(hook_name).to_bytes()
+}

@@ -85,6 +85,8 @@ export async function close(s: RegistryState): Promise<void> {
   // Automatic unmounts in their grace period end now (the signal cut it short), before everything else goes.
   await Promise.all([...s.entries.values()].map((e) => e.unmounting));
   await unloadAll(s, 'close');
+  // Idle warm sandboxes (and ones being started) end too: none outlives close().
+  await s.warmPool?.close();
 }
 
 /** What went wrong with a plugin's shutdown, for `PluginInfo.error`. */

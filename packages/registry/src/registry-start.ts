@@ -193,6 +193,7 @@ function startOutOfProcessTier(
     hostContext: s.context,
     log: w.log,
     sandbox: s.sandbox,
+    ...(s.warmPool ? { warmPool: s.warmPool } : {}),
     initTimeoutMs: w.initTimeoutMs,
     quotas: {
       ...(quotas.ipcConcurrentRequests === undefined

@@ -29,7 +29,10 @@ import type { TierHandle } from './tiers/tier.js';
  * functions of each seam take it as their first argument instead of reaching into the class's private fields.
  */
 export interface RegistryState
-  extends Pick<PluginRegistry, 'security' | 'loader' | 'hooks' | 'context' | 'sandbox' | 'policy'> {
+  extends Pick<
+    PluginRegistry,
+    'security' | 'loader' | 'hooks' | 'context' | 'sandbox' | 'warmPool' | 'policy'
+  > {
   readonly events: EventEmitter;
   /** Every plugin the registry knows, by name. */
   readonly entries: Map<string, Entry>;

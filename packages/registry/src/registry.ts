@@ -40,6 +40,7 @@ import {
   unmountBehaviorOf,
 } from './registry-state.js';
 import { noteViolation, setUnmountBehavior } from './registry-violations.js';
+import { WarmPool, type WarmPoolOptions } from './warm-pool.js';
 
 /** Options of a {@link PluginRegistry}. Everything but `security` has a default. */
 export interface PluginRegistryOptions {
@@ -85,6 +86,11 @@ export interface PluginRegistryOptions {
   grants?: HostGrants;
   /** Per-plugin bounds on what the host spends for a plugin (context, fetch, IPC, log, init time); see the README. */
   quotas?: PluginQuotaOptions;
+  /**
+   * Off by default. Keeps `size` sandboxes started per sandbox configuration (needs `sandbox`), so that a sandboxed
+   * plugin whose configuration matches one exactly loads into it instead of starting one; see `WarmPool`.
+   */
+  warmPool?: WarmPoolOptions;
 }
 
 export type { MonitorHandle };
@@ -103,6 +109,8 @@ export class PluginRegistry {
   readonly context: PluginContext;
   readonly sandbox: SandboxBackend<Duplex> | undefined;
   readonly policy: SecurityPolicy;
+  /** The warm pool (`options.warmPool`), for its `stats()` and `prewarm()`; closed by {@link close}. */
+  readonly warmPool: WarmPool | undefined;
   /** Everything the seams (`registry-*.ts`) share; see {@link RegistryState}. */
   readonly #s: RegistryState;
 
@@ -135,6 +143,11 @@ export class PluginRegistry {
       options.hooks ?? new HookRegistry({ executionTimeoutMs: hookCallTimeoutMs(hostLimits, quotas) });
     this.context = options.context ?? new PluginContext();
     this.sandbox = options.sandbox;
+    if (options.warmPool !== undefined && options.sandbox === undefined) {
+      throw new PluginError('InvalidArgument', 'warmPool needs a sandbox backend (options.sandbox)');
+    }
+    this.warmPool =
+      options.warmPool && options.sandbox ? new WarmPool(options.sandbox, options.warmPool) : undefined;
     this.policy = { ...DEFAULT_SECURITY_POLICY, ...options.security.policy, ...options.policy };
     const unmount = resolveUnmountBehavior(options.unmountBehavior ?? {});
     // Validated once here (a bad rule fails the constructor, not the first load).
@@ -155,6 +168,7 @@ export class PluginRegistry {
       hooks: this.hooks,
       context: this.context,
       sandbox: this.sandbox,
+      warmPool: this.warmPool,
       policy: this.policy,
       events,
       entries: new Map(),

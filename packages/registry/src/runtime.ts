@@ -2,22 +2,33 @@
 // private copy it is pointed at, then serves the plugin over the framed IPC channel (fd 3, or a MessagePort in a
 // worker) until the host asks it to shut down or goes away — so no plugin process ever outlives its host.
 import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
-import { isMainThread, type MessagePort, workerData } from 'node:worker_threads';
-import { connectToHost, IpcChannel, messagePortStream, processMetrics, servePlugin } from '@plugward/ipc';
+import { isMainThread, MessageChannel, type MessagePort, workerData } from 'node:worker_threads';
+import {
+  connectToHost,
+  IpcChannel,
+  messagePortStream,
+  PLUGIN_IPC_FD,
+  processMetrics,
+  servePlugin,
+} from '@plugward/ipc';
 import { loadVerified } from '@plugward/loader';
-import { manifestPathFor, readFileCapped, readManifest } from '@plugward/security';
+import { hashBytes, manifestPathFor, readFileCapped, readManifest } from '@plugward/security';
 import {
   type AnyContextKey,
   type ContextChangedRequest,
   contextKeyName,
+  DEFAULT_RESOURCE_LIMITS,
   MANIFEST_SUFFIX,
   MINIMAL_REQUIREMENTS,
   type PluginContextApi,
   PluginError,
   type PluginInstance,
+  type PluginManifest,
   type PluginMetrics,
   type PluginRuntimeApi,
   parseProcStat,
@@ -25,6 +36,7 @@ import {
   toPluginError,
 } from '@plugward/types';
 import { epochMs, STARTUP_TRACE_ARG } from './startup-trace.js';
+import { readHandoff, WARM_ARG, WARM_READY } from './warm-handoff.js';
 
 /**
  * CPU time of the calling thread, in ms, from /proc/thread-self/stat (utime + stime). In a worker, process.cpuUsage()
@@ -238,15 +250,109 @@ function traceStep(on: boolean, step: string, at = epochMs(), cpuMs?: number): v
   process.stderr.write(`plugward-startup ${step} ${at.toFixed(2)} ${cpu.toFixed(2)}\n`);
 }
 
+/** The runtime's own no-op plugin: constant, no import, nothing of any plugin. */
+const WARM_UP_SOURCE =
+  "export default { name: 'plugward-warm-up', version: '0.0.0', author: 'plugward', init() {}, registerHooks(h) { h.register('warm-up', 0, (d) => d); } };";
+
+/**
+ * While a warm runtime waits: one load of {@link WARM_UP_SOURCE} through the very path a plugin's copy takes
+ * (`loadCopy`: manifest, capped read, hash, import lexer, private copy, `import()`, definition checks) from a scratch
+ * folder, then one `Initialize`, hook call and `Shutdown` of it served over an in-process channel pair — so the
+ * one-time costs of that path (the ESM loader, the lexer's WebAssembly, compiling the manifest, channel, codec and
+ * server code on first use) are paid before a plugin waits for them. All of it is the runtime's own code and constant
+ * data; the folder is removed and the channel pair closed after. Best effort: a failure only makes the load slower.
+ */
+async function warmUp(): Promise<void> {
+  const bytes = new TextEncoder().encode(WARM_UP_SOURCE);
+  const file = 'warm-up.mjs';
+  const manifest: PluginManifest = {
+    manifestVersion: 1,
+    name: 'plugward-warm-up',
+    version: '0.0.0',
+    author: 'plugward',
+    kind: 'js',
+    artifact: { file, sha3_512: hashBytes(bytes), size: bytes.length },
+    signature: { algorithm: 'ed25519', keyId: '0'.repeat(16), value: '0'.repeat(128) },
+  };
+  let dir: string | undefined;
+  try {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plugward-warm-up-'));
+    fs.writeFileSync(path.join(dir, file), bytes);
+    fs.writeFileSync(path.join(dir, file + MANIFEST_SUFFIX), JSON.stringify(manifest));
+    const instance = await loadCopy(dir, file);
+    const { port1, port2 } = new MessageChannel();
+    const host = new IpcChannel(messagePortStream(port1), { role: 'host', label: 'warm-up' });
+    host.setRequestHandler(() => ({ kind: 'Success' }));
+    const served = servePlugin(
+      new IpcChannel(messagePortStream(port2), { role: 'plugin', label: 'warm-up' }),
+      instance,
+    );
+    try {
+      await host.sendRequest({
+        kind: 'Initialize',
+        config: {
+          pluginName: instance.name,
+          kind: 'js',
+          artifactPath: path.join(dir, file),
+          tier: 'sandbox',
+          limits: DEFAULT_RESOURCE_LIMITS,
+          requirements: MINIMAL_REQUIREMENTS,
+        },
+      });
+      await host.sendRequest({ kind: 'ExecuteHook', hookName: 'warm-up', data: new Uint8Array(1) });
+      await host.sendRequest({ kind: 'Shutdown' });
+      await served;
+    } finally {
+      await host.close().catch(() => {});
+      port1.close();
+      port2.close();
+    }
+  } catch {
+    // Only a slower first load.
+  } finally {
+    if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A warm start (the registry's warm pool): booted, lockdown applied, then waiting on the host's socket for the one
+ * plugin it will ever load — a copy the host writes into `warmDir` (bound read-only) and names in its hand-off. No
+ * hand-off, no plugin: the socket ending first ends the process.
+ */
+async function awaitHandoff(warmDir: string): Promise<{ dir: string; file: string; socket: net.Socket }> {
+  const socket = new net.Socket({ fd: PLUGIN_IPC_FD, readable: true, writable: true });
+  const handoff = readHandoff(socket);
+  await warmUp();
+  socket.write(WARM_READY);
+  const h = await handoff;
+  return { dir: path.join(warmDir, h.dir), file: h.file, socket };
+}
+
 async function main(): Promise<void> {
   const wd = workerData as { port: MessagePort; dir: string; file: string; trace?: boolean } | null;
-  const [dir, file, flag] = isMainThread ? process.argv.slice(2) : [wd?.dir, wd?.file];
+  const argv = isMainThread ? process.argv.slice(2) : [];
+  const warmDir = argv[0] === WARM_ARG ? argv[1] : undefined;
+  let dir: string | undefined;
+  let file: string | undefined;
+  let flag: string | undefined;
+  if (!isMainThread) [dir, file] = [wd?.dir, wd?.file];
+  else if (warmDir !== undefined) flag = argv[2];
+  else [dir, file, flag] = argv;
   const trace = isMainThread ? flag === STARTUP_TRACE_ARG : wd?.trace === true;
   if (trace && isMainThread) {
     traceStep(true, 'process-start', performance.timeOrigin, 0);
     traceStep(true, 'node-bootstrapped', epochMs(performance.nodeTiming.bootstrapComplete));
   }
   traceStep(trace, 'runtime-evaluated');
+  let warmSocket: net.Socket | undefined;
+  if (warmDir !== undefined) {
+    try {
+      ({ dir, file, socket: warmSocket } = await awaitHandoff(warmDir));
+    } catch {
+      process.exit(1);
+    }
+    traceStep(trace, 'handed-off');
+  }
   let served: Served;
   try {
     if (!dir || !file)
@@ -261,9 +367,13 @@ async function main(): Promise<void> {
     };
   }
   const { instance } = served;
-  const channel = isMainThread
-    ? connectToHost({ label: instance.name })
-    : new IpcChannel(messagePortStream(wd!.port), { role: 'plugin', label: instance.name });
+  const channel = warmSocket
+    ? new IpcChannel(warmSocket, { role: 'plugin', label: instance.name })
+    : isMainThread
+      ? connectToHost({ label: instance.name })
+      : new IpcChannel(messagePortStream(wd!.port), { role: 'plugin', label: instance.name });
+  // readHandoff left the socket paused (the host's first frame waits in it): the channel listens now.
+  warmSocket?.resume();
   traceStep(trace, 'connected');
   const result = await servePlugin(channel, instance, {
     metrics: isMainThread ? processMetrics : workerMetrics,

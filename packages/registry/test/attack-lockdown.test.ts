@@ -2,8 +2,6 @@
 // in force before the first line of plugin code — its module's top level, which runs while the runtime imports it —
 // with both backends. A plugin that tries to start a program at import time gets an error; the host still serves;
 // nothing is left (process, cgroup, private copy).
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   checkLandlockSupport,
@@ -13,7 +11,7 @@ import {
   PluginRegistry,
   type PluginSecurity,
 } from '../dist/index.js';
-import { dec, enc, Fixtures, leftovers, ownTmpDir, pidAlive, tempDir } from './helpers.js';
+import { cgroupLimits, dec, enc, Fixtures, leftovers, ownTmpDir, pidAlive, tempDir } from './helpers.js';
 
 const tmp = tempDir('attack-lockdown');
 const fx = new Fixtures(tmp.dir);
@@ -113,36 +111,6 @@ afterAll(() => {
   tmp.remove();
   ownTmp.restore();
 });
-
-/**
- * The memory, pids and CPU limits of the cgroups `pid` is in, read from the kernel (not from what the host meant to
- * set): every one must be a plugward group with a real limit.
- */
-function cgroupLimits(pid: number): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
-    const [, controllers = '', where = ''] = line.split(':');
-    const read = (dir: string, file: string) => {
-      try {
-        return `${where}:${fs.readFileSync(path.join(dir, file), 'utf8').trim()}`;
-      } catch {
-        return undefined;
-      }
-    };
-    for (const c of controllers.split(',')) {
-      if (c === 'memory') out.memory = read(`/sys/fs/cgroup/memory${where}`, 'memory.limit_in_bytes') ?? '';
-      if (c === 'pids') out.pids = read(`/sys/fs/cgroup/pids${where}`, 'pids.max') ?? '';
-      if (c === 'cpu') out.cpu = read(`/sys/fs/cgroup/${controllers}${where}`, 'cpu.cfs_quota_us') ?? '';
-    }
-    if (controllers === '' && where !== '/') {
-      const dir = `/sys/fs/cgroup${where}`;
-      out.memory ??= read(dir, 'memory.max') ?? '';
-      out.pids ??= read(dir, 'pids.max') ?? '';
-      out.cpu ??= read(dir, 'cpu.max') ?? '';
-    }
-  }
-  return out;
-}
 
 const EPERM = 1;
 const EACCES = 13;

@@ -185,3 +185,69 @@ export function leftovers(name: string, tmpRoot: string): string[] {
   }
   return out;
 }
+
+/**
+ * The memory, pids and CPU limits of the cgroups `pid` is in, read from the kernel (not from what the host meant to
+ * set): every one must be a plugward group with a real limit.
+ */
+export function cgroupLimits(pid: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+    const [, controllers = '', where = ''] = line.split(':');
+    const read = (dir: string, file: string) => {
+      try {
+        return `${where}:${fs.readFileSync(path.join(dir, file), 'utf8').trim()}`;
+      } catch {
+        return undefined;
+      }
+    };
+    for (const c of controllers.split(',')) {
+      if (c === 'memory') out.memory = read(`/sys/fs/cgroup/memory${where}`, 'memory.limit_in_bytes') ?? '';
+      if (c === 'pids') out.pids = read(`/sys/fs/cgroup/pids${where}`, 'pids.max') ?? '';
+      if (c === 'cpu') out.cpu = read(`/sys/fs/cgroup/${controllers}${where}`, 'cpu.cfs_quota_us') ?? '';
+    }
+    if (controllers === '' && where !== '/') {
+      const dir = `/sys/fs/cgroup${where}`;
+      out.memory ??= read(dir, 'memory.max') ?? '';
+      out.pids ??= read(dir, 'pids.max') ?? '';
+      out.cpu ??= read(dir, 'cpu.max') ?? '';
+    }
+  }
+  return out;
+}
+
+/**
+ * C source of a native plugin named `name` whose hook `hook` answers its input upper-cased; `prelude` is top-level C
+ * placed before it (a constructor, say).
+ */
+export function shoutPluginC(opts: {
+  name: string;
+  hook: string;
+  author?: string;
+  prelude?: string;
+}): string {
+  return `
+#include <stdio.h>
+#include <stdlib.h>
+#include "plugward.h"
+${opts.prelude ?? ''}
+static int32_t p_init(pw_plugin *s, const pw_host_api *h, char *e, size_t c) { (void)s; (void)h; (void)e; (void)c; return PW_OK; }
+static int32_t p_reg(pw_plugin *s, const pw_host_api *h, char *e, size_t c) {
+  (void)s; if (h->register_hook(h->host_data, ${JSON.stringify(opts.hook)}, 100) != PW_OK) return pw_set_error(e, c, 1, "reg"); return PW_OK;
+}
+static int32_t p_call(pw_plugin *s, const char *k, const uint8_t *in, size_t n, uint8_t **out, size_t *on, char *e, size_t c) {
+  (void)s; (void)k; uint8_t *b = malloc(n ? n : 1); if (!b) return pw_set_error(e, c, PW_ERR_NO_MEMORY, "oom");
+  for (size_t i = 0; i < n; i++) b[i] = (in[i] >= 'a' && in[i] <= 'z') ? in[i] - 32 : in[i];
+  *out = b; *on = n; return PW_OK;
+}
+static void p_free(pw_plugin *s, uint8_t *b, size_t l) { (void)s; (void)l; free(b); }
+static int32_t p_shut(pw_plugin *s, char *e, size_t c) { (void)s; (void)e; (void)c; return PW_OK; }
+static void p_destroy(pw_plugin *s) { (void)s; }
+static pw_plugin g_plugin = {
+  .abi_version = PLUGWARD_ABI_VERSION, .struct_size = sizeof(pw_plugin), .name = ${JSON.stringify(opts.name)}, .version = "1.0.0",
+  .author = ${JSON.stringify(opts.author ?? 'registry tests')}, .description = "", .limits = {0}, .state = NULL, .init = p_init,
+  .register_hooks = p_reg, .call_hook = p_call, .free_buffer = p_free, .shutdown = p_shut, .destroy = p_destroy,
+};
+PW_EXPORT pw_plugin *create_plugin(void) { return &g_plugin; }
+`;
+}

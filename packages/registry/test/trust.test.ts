@@ -11,7 +11,7 @@ import {
   type PluginRequirements,
   type PluginSecurity,
 } from '../dist/index.js';
-import { dec, enc, Fixtures, NO_GRANTS, sandboxOrReason, tempDir } from './helpers.js';
+import { dec, enc, Fixtures, NO_GRANTS, sandboxOrReason, shoutPluginC, tempDir } from './helpers.js';
 
 const plugin = (name: string, version: string, tag: string) => `
 const enc = new TextEncoder();
@@ -280,30 +280,12 @@ PW_EXPORT pw_plugin *create_plugin(void) { return &g_plugin; }
   it('an untrusted native plugin runs only in the sandbox, and what its constructor writes never reaches the host', async (ctx) => {
     if (!sandbox) return ctx.skip(`no sandbox here: ${sandboxReason}`);
     const marker = path.join(tmp.dir, 'untrusted-ctor-ran');
-    const src = `
-#include <stdio.h>
-#include <stdlib.h>
-#include "plugward.h"
-__attribute__((constructor)) static void on_load(void) { FILE *f = fopen(MARKER, "w"); if (f) { fputs("escaped", f); fclose(f); } }
-static int32_t p_init(pw_plugin *s, const pw_host_api *h, char *e, size_t c) { (void)s; (void)h; (void)e; (void)c; return PW_OK; }
-static int32_t p_reg(pw_plugin *s, const pw_host_api *h, char *e, size_t c) {
-  (void)s; if (h->register_hook(h->host_data, "shout", 100) != PW_OK) return pw_set_error(e, c, 1, "reg"); return PW_OK;
-}
-static int32_t p_call(pw_plugin *s, const char *k, const uint8_t *in, size_t n, uint8_t **out, size_t *on, char *e, size_t c) {
-  (void)s; (void)k; uint8_t *b = malloc(n ? n : 1); if (!b) return pw_set_error(e, c, PW_ERR_NO_MEMORY, "oom");
-  for (size_t i = 0; i < n; i++) b[i] = (in[i] >= 'a' && in[i] <= 'z') ? in[i] - 32 : in[i];
-  *out = b; *on = n; return PW_OK;
-}
-static void p_free(pw_plugin *s, uint8_t *b, size_t l) { (void)s; (void)l; free(b); }
-static int32_t p_shut(pw_plugin *s, char *e, size_t c) { (void)s; (void)e; (void)c; return PW_OK; }
-static void p_destroy(pw_plugin *s) { (void)s; }
-static pw_plugin g_plugin = {
-  .abi_version = PLUGWARD_ABI_VERSION, .struct_size = sizeof(pw_plugin), .name = "stranger-c", .version = "1.0.0",
-  .author = "someone", .description = "", .limits = {0}, .state = NULL, .init = p_init,
-  .register_hooks = p_reg, .call_hook = p_call, .free_buffer = p_free, .shutdown = p_shut, .destroy = p_destroy,
-};
-PW_EXPORT pw_plugin *create_plugin(void) { return &g_plugin; }
-`.replace('MARKER', JSON.stringify(marker));
+    const src = shoutPluginC({
+      name: 'stranger-c',
+      hook: 'shout',
+      author: 'someone',
+      prelude: `__attribute__((constructor)) static void on_load(void) { FILE *f = fopen(${JSON.stringify(marker)}, "w"); if (f) { fputs("escaped", f); fclose(f); } }`,
+    });
     const so = await fx.native(
       'libstranger.so',
       src,

@@ -1,14 +1,12 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
   type CgroupHandle,
   type CgroupLayout,
-  type CgroupLimits,
   cgroupName,
   createCgroup,
   detectCgroupLayout,
@@ -18,10 +16,17 @@ import {
   DEFAULT_UID_LOCK_DIR,
   DEFAULT_UID_RANGE,
   onHostExit,
-  pidAlive,
-  sandboxExit,
+  relocate,
+  SandboxedChild,
+  type SandboxedChildOptions,
+  sandboxCgroupLimits,
+  sandboxDirBase,
+  sharedLibrariesOf,
+  sweepStaleSandboxDirs as sweepStaleSandboxDirsOf,
+  sweepStaleSandboxDirsOnce,
   type UidLease,
   type UidRange,
+  validateCpus,
   validateUidRange,
 } from '@plugward/sandbox-common';
 import {
@@ -31,7 +36,6 @@ import {
   parseProcStat,
   procCpuTimeMs,
   type SandboxBackend,
-  type SandboxExit,
   type SandboxedProcess,
   type SandboxSpawnSpec,
   type SandboxSupportReport,
@@ -44,7 +48,6 @@ import { checkLandlockSupport, detectLandlockAbi, unavailableError } from './sup
 
 /** Default scratch size: 16 MiB. */
 export const DEFAULT_SCRATCH_BYTES = 16 * 1024 * 1024;
-const CPU_PERIOD_US = 100_000;
 
 /** Options of {@link LandlockSandbox}. */
 export interface LandlockSandboxOptions {
@@ -87,6 +90,8 @@ export interface LandlockSandboxedProcess extends SandboxedProcess<Duplex> {
 
 /** Where root hosts keep per-sandbox directories (the leased uid traverses it, never lists it). */
 export const LANDLOCK_SANDBOX_DIR = '/run/plugward-ll';
+/** The name of a per-sandbox directory: `plugward-ll-<host pid>-<random>`. */
+const DIR_PREFIX = 'plugward-ll-';
 const COPY_LIMIT_BYTES = 64 * 1024 * 1024;
 
 function isRoot(): boolean {
@@ -97,26 +102,15 @@ function here(): string {
   return path.dirname(fileURLToPath(import.meta.url));
 }
 
-const libCache = new Map<string, readonly string[]>();
+const realLibraries = new Map<string, readonly string[]>();
 
-/** The shared libraries and loader of a binary, from `ldd` (a reduced copy of sandbox-linux's). */
-function sharedLibrariesOf(binary: string): readonly string[] {
-  const hit = libCache.get(binary);
-  if (hit !== undefined) return hit;
-  let out: string;
-  try {
-    out = execFileSync('ldd', [binary], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' } });
-  } catch (cause) {
-    const stdout = (cause as { stdout?: unknown }).stdout;
-    if (typeof stdout === 'string' && /not a dynamic executable|statically linked/.test(stdout)) return [];
-    throw new PluginError('SandboxUnavailable', `ldd ${binary} failed; install libc-bin`, { cause });
+/** {@link sharedLibrariesOf} by real path (Landlock rules name the files themselves), cached per binary. */
+function realLibrariesOf(binary: string): readonly string[] {
+  let libs = realLibraries.get(binary);
+  if (libs === undefined) {
+    libs = sharedLibrariesOf(binary).map((l) => fs.realpathSync(l));
+    realLibraries.set(binary, libs);
   }
-  const libs: string[] = [];
-  for (const line of out.split('\n')) {
-    const m = /(?:=>\s*)?(\/[^\s]+)\s+\(0x[0-9a-f]+\)/.exec(line);
-    if (m?.[1] !== undefined) libs.push(fs.realpathSync(m[1]));
-  }
-  libCache.set(binary, libs);
   return libs;
 }
 
@@ -195,14 +189,6 @@ function copyForGroup(src: string, dest: string, gid: number): void {
   copy(src, dest);
 }
 
-function relocate(arg: string, moved: readonly [string, string][]): string {
-  for (const [host, inside] of moved) {
-    if (arg === host) return inside;
-    if (arg.startsWith(`${host}/`)) return inside + arg.slice(host.length);
-  }
-  return arg;
-}
-
 /**
  * A {@link SandboxBackend} without namespaces, for hosts where bubblewrap can't create them (containers under
  * Docker's default seccomp profile): Landlock filesystem and TCP rules and scopes, a libseccomp filter (no exec, no
@@ -226,10 +212,7 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
 
   constructor(options: LandlockSandboxOptions = {}) {
     if (options.uidRange !== undefined) validateUidRange(options.uidRange);
-    const cpus = options.cpus ?? 1;
-    if (typeof cpus !== 'number' || !(cpus >= 0.01 && cpus <= 64)) {
-      throw new PluginError('InvalidArgument', `cpus must be a number in [0.01, 64], got ${cpus}`);
-    }
+    validateCpus(options.cpus ?? 1);
     const cpuSeconds = options.cpuSecondsWithoutCgroup ?? 3600;
     if (!Number.isSafeInteger(cpuSeconds) || cpuSeconds < 1) {
       throw new PluginError(
@@ -267,7 +250,7 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
       throw new PluginError('InvalidArgument', `command must be absolute: ${spec.command}`);
     }
     const command = fs.realpathSync(spec.command);
-    const libraries = sharedLibrariesOf(command);
+    const libraries = realLibrariesOf(command);
     if (root) {
       for (const p of [command, ...libraries]) {
         if (!othersCanRead(p)) {
@@ -278,13 +261,10 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
         }
       }
     }
-    const limits = spec.limits;
     // The plugin's own budget plus the Node runtime's allowance (RUNTIME_ALLOWANCE), as the registry's monitor judges it.
-    const sized = withRuntimeAllowance(limits ?? DEFAULT_RESOURCE_LIMITS);
-    const fdLimit = sized.maxFileDescriptors;
-    const cg = config.cgroup ?? {};
-    const memoryBytes = cg.memoryBytes ?? sized.maxHeapBytes;
-    const pidsMax = cg.pidsMax ?? sized.maxThreads;
+    const fdLimit = withRuntimeAllowance(spec.limits ?? DEFAULT_RESOURCE_LIMITS).maxFileDescriptors;
+    const cgLimits = sandboxCgroupLimits(spec, this.#options.cpus ?? 1);
+    const { memoryBytes, pidsMax } = cgLimits;
     for (const p of spec.readOnlyPaths) {
       if (typeof p !== 'string' || !path.isAbsolute(p) || path.resolve('/', p) === '/') {
         throw new PluginError(
@@ -294,11 +274,11 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
       }
     }
 
-    const base = sandboxDirBase(root);
-    sweepOnce(base);
+    const base = sandboxDirBase(root, LANDLOCK_SANDBOX_DIR);
+    sweepStaleSandboxDirsOnce(base, DIR_PREFIX, unmountLeftScratch);
     const noexecParent = findNoexecParent();
-    if (noexecParent !== undefined) sweepOnce(noexecParent);
-    const dir = path.join(base, `plugward-ll-${process.pid}-${randomBytes(6).toString('hex')}`);
+    if (noexecParent !== undefined) sweepStaleSandboxDirsOnce(noexecParent, DIR_PREFIX, unmountLeftScratch);
+    const dir = path.join(base, `${DIR_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
     fs.mkdirSync(dir, { mode: 0o711 });
     const scratchDir = path.join(dir, 'scratch');
     let lease: UidLease | undefined;
@@ -334,7 +314,7 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
       } else {
         const parent = noexecParent;
         if (parent !== undefined) {
-          externalScratch = fs.mkdtempSync(path.join(parent, `plugward-ll-${process.pid}-`));
+          externalScratch = fs.mkdtempSync(path.join(parent, `${DIR_PREFIX}${process.pid}-`));
           scratch = externalScratch;
           scratchKind = 'noexec-dir';
         } else if (this.#options.allowExecutableScratch !== true) {
@@ -367,16 +347,6 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
       }
       const layout = config.cgroup === null ? undefined : this.#cgroupLayout();
       if (config.cgroup !== null && layout !== undefined) {
-        const cgLimits: CgroupLimits = {
-          memoryBytes,
-          swapBytes: cg.swapBytes ?? 0,
-          cpuQuotaUs:
-            cg.cpuQuotaUs ??
-            Math.max(1000, Math.round((this.#options.cpus ?? 1) * (cg.cpuPeriodUs ?? CPU_PERIOD_US))),
-          cpuPeriodUs: cg.cpuPeriodUs ?? CPU_PERIOD_US,
-          pidsMax,
-          ioWeight: cg.ioWeight,
-        };
         try {
           cgroup = createCgroup(layout, config.cgroup.parent ?? 'plugward', cgroupName(spec.label), cgLimits);
         } catch (cause) {
@@ -440,10 +410,20 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
     }
     const uid = lease?.uid ?? process.getuid?.() ?? -1;
     const forget = onHostExit(cleanup);
-    return new LandlockProcess(child, cgroup, uid, scratchKind, externalScratch ?? scratchDir, () => {
-      forget();
-      cleanup();
-    });
+    return new LandlockProcess(
+      {
+        child,
+        cgroup,
+        uid,
+        cleanup: () => {
+          forget();
+          cleanup();
+        },
+        metricsWithoutCgroup: procMetrics,
+      },
+      scratchKind,
+      externalScratch ?? scratchDir,
+    );
   }
 }
 
@@ -464,28 +444,10 @@ function execStatus(child: ChildProcess): Promise<string> {
   });
 }
 
-/** The parent of per-sandbox directories: {@link LANDLOCK_SANDBOX_DIR} on root hosts (0711, root's), else tmpdir. */
-function sandboxDirBase(root: boolean): string {
-  if (!root) return os.tmpdir();
-  fs.mkdirSync(LANDLOCK_SANDBOX_DIR, { recursive: true, mode: 0o711 });
-  const st = fs.lstatSync(LANDLOCK_SANDBOX_DIR);
-  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) {
-    throw new PluginError(
-      'SandboxUnavailable',
-      `${LANDLOCK_SANDBOX_DIR} must be a root-owned directory, not group/world-writable`,
-    );
-  }
-  if ((st.mode & 0o777) !== 0o711) fs.chmodSync(LANDLOCK_SANDBOX_DIR, 0o711);
-  return LANDLOCK_SANDBOX_DIR;
-}
-
-const swept = new Set<string>();
-
-/** {@link sweepStaleSandboxDirs} once per process and folder (on the first spawn). */
-function sweepOnce(base: string): void {
-  if (swept.has(base)) return;
-  swept.add(base);
-  sweepStaleSandboxDirs(base);
+/** A scratch tmpfs a killed host left mounted in its sandbox directory `dir` is unmounted before the removal. */
+function unmountLeftScratch(dir: string): void {
+  const scratch = path.join(dir, 'scratch');
+  if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${scratch} `)) unmountScratch(scratch);
 }
 
 /**
@@ -493,27 +455,7 @@ function sweepOnce(base: string): void {
  * their plugins died with them through PR_SET_PDEATHSIG), unmounting a scratch tmpfs left mounted first.
  */
 export function sweepStaleSandboxDirs(base: string): string[] {
-  const removed: string[] = [];
-  let names: string[];
-  try {
-    names = fs.readdirSync(base);
-  } catch {
-    return removed;
-  }
-  for (const name of names) {
-    const owner = Number(/^plugward-ll-(\d+)-/.exec(name)?.[1]);
-    if (!Number.isSafeInteger(owner) || owner === process.pid || pidAlive(owner)) continue;
-    const dir = path.join(base, name);
-    try {
-      const scratch = path.join(dir, 'scratch');
-      if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${scratch} `)) unmountScratch(scratch);
-      fs.rmSync(dir, { recursive: true, force: true });
-      removed.push(dir);
-    } catch {
-      // Best effort: the next host tries again.
-    }
-  }
-  return removed;
+  return sweepStaleSandboxDirsOf(base, DIR_PREFIX, unmountLeftScratch);
 }
 
 function procMetrics(pid: number): PluginMetrics {
@@ -532,61 +474,13 @@ function procMetrics(pid: number): PluginMetrics {
   return m;
 }
 
-class LandlockProcess implements LandlockSandboxedProcess {
-  readonly pid: number;
-  readonly ipc: Duplex;
-  readonly cgroupPaths: Readonly<Record<string, string>>;
-  readonly exit: Promise<SandboxExit>;
-  readonly stdout: Readable | null;
-  readonly stderr: Readable | null;
-  readonly uid: number;
+class LandlockProcess extends SandboxedChild implements LandlockSandboxedProcess {
   readonly scratch: ScratchKind;
   readonly scratchDir: string;
-  readonly #child: ChildProcess;
-  readonly #cgroup: CgroupHandle | undefined;
-  #exited = false;
 
-  constructor(
-    child: ChildProcess,
-    cgroup: CgroupHandle | undefined,
-    uid: number,
-    scratch: ScratchKind,
-    scratchDir: string,
-    cleanup: () => void,
-  ) {
-    this.#child = child;
-    this.#cgroup = cgroup;
-    this.uid = uid;
+  constructor(options: SandboxedChildOptions, scratch: ScratchKind, scratchDir: string) {
+    super(options);
     this.scratch = scratch;
     this.scratchDir = scratchDir;
-    this.pid = child.pid ?? -1;
-    const ipc = child.stdio[3];
-    if (ipc === null || ipc === undefined)
-      throw new PluginError('SandboxError', 'the IPC socket was not created');
-    this.ipc = ipc as Duplex;
-    this.stdout = child.stdout;
-    this.stderr = child.stderr;
-    this.cgroupPaths = Object.freeze({ ...(cgroup?.paths ?? {}) });
-    this.exit = sandboxExit(child, cgroup, cleanup, () => {
-      this.#exited = true;
-    });
-  }
-
-  kill(signal: string = 'SIGKILL'): void {
-    if (!Object.hasOwn(os.constants.signals, signal)) {
-      throw new PluginError('InvalidArgument', `unknown signal ${JSON.stringify(signal)}`);
-    }
-    if (this.#exited) return;
-    this.#child.kill(signal as NodeJS.Signals);
-  }
-
-  async metrics(): Promise<PluginMetrics> {
-    if (this.#exited) {
-      const source =
-        this.#cgroup === undefined ? 'procfs' : this.#cgroup.version === 1 ? 'cgroup-v1' : 'cgroup-v2';
-      return { timestamp: Date.now(), source, exited: true };
-    }
-    if (this.#cgroup === undefined) return procMetrics(this.pid);
-    return { ...(await this.#cgroup.metrics()), pid: this.pid };
   }
 }

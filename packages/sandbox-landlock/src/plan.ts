@@ -1,4 +1,14 @@
-import { capabilitiesToKeep } from '@plugward/sandbox-common';
+import {
+  AF,
+  capabilitiesToKeep,
+  DANGEROUS_SYSCALLS,
+  denySyscalls,
+  ERRNO,
+  namespaceCloneRules,
+  nodeSafetyRules,
+  PRIVILEGE_SYSCALLS,
+  processCloneRule,
+} from '@plugward/sandbox-common';
 import { PluginError, type SandboxConfig, type SeccompRule } from '@plugward/types';
 import { FS, handledFsRights, handledNetRights, knownScopes, MIN_LANDLOCK_ABI } from './landlock-abi.js';
 
@@ -194,87 +204,20 @@ export function buildLaunchPlan(input: PlanInput): LaunchPlan {
   };
 }
 
-const EPERM = { action: 'errno', errno: 1 } as const;
-const EACCES = { action: 'errno', errno: 13 } as const;
-const ENOSYS = { action: 'errno', errno: 38 } as const;
-const AF_UNIX = 1;
-const AF_INET = 2;
-const AF_INET6 = 10;
-const CLONE_THREAD = 0x00010000;
-const CLONE_NEW_FLAGS = [
-  0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x00000080,
-];
+const EPERM = { action: 'errno', errno: ERRNO.EPERM } as const;
+const EACCES = { action: 'errno', errno: ERRNO.EACCES } as const;
 const AT_EMPTY_PATH = 0x1000;
 
-/** Denied outright: no plugin needs them, each is a known way out or a kernel attack surface. */
+/**
+ * Denied outright: exec and fork, the syscalls every sandbox denies ({@link DANGEROUS_SYSCALLS}, {@link
+ * PRIVILEGE_SYSCALLS}), Landlock's and seccomp's own (no new or stacked domains), metadata changes and SysV IPC.
+ */
 export const DENIED_SYSCALLS: readonly string[] = [
   'execve',
   'fork',
   'vfork',
-  'unshare',
-  'setns',
-  'mount',
-  'umount2',
-  'pivot_root',
-  'chroot',
-  'mount_setattr',
-  'move_mount',
-  'open_tree',
-  'fsopen',
-  'fsconfig',
-  'fsmount',
-  'fspick',
-  'ptrace',
-  'process_vm_readv',
-  'process_vm_writev',
-  'process_madvise',
-  'pidfd_getfd',
-  'kcmp',
-  'bpf',
-  'perf_event_open',
-  'keyctl',
-  'add_key',
-  'request_key',
-  'userfaultfd',
-  'kexec_load',
-  'kexec_file_load',
-  'init_module',
-  'finit_module',
-  'delete_module',
-  'acct',
-  'swapon',
-  'swapoff',
-  'reboot',
-  'syslog',
-  'quotactl',
-  'quotactl_fd',
-  'lookup_dcookie',
-  'iopl',
-  'ioperm',
-  'open_by_handle_at',
-  'name_to_handle_at',
-  'vhangup',
-  'settimeofday',
-  'clock_settime',
-  'adjtimex',
-  'clock_adjtime',
-  'mknod',
-  'mknodat',
-  'uselib',
-  'personality',
-  'setuid',
-  'setgid',
-  'setreuid',
-  'setregid',
-  'setresuid',
-  'setresgid',
-  'setfsuid',
-  'setfsgid',
-  'setgroups',
-  'capset',
-  'modify_ldt',
-  'fanotify_init',
-  'landlock_create_ruleset',
+  ...DANGEROUS_SYSCALLS,
+  ...PRIVILEGE_SYSCALLS,
   'landlock_add_rule',
   'landlock_restrict_self',
   'seccomp',
@@ -330,7 +273,7 @@ export const DENIED_SYSCALLS: readonly string[] = [
  * - `io_uring_*` → ENOSYS; `TIOCSTI`/`TIOCLINUX` denied (low 32 bits compared).
  */
 export function launcherSeccompRules(opts: { inet: boolean; execFd: number }): SeccompRule[] {
-  const rules: SeccompRule[] = DENIED_SYSCALLS.map((syscall) => ({ syscall, action: EPERM }));
+  const rules: SeccompRule[] = denySyscalls(DENIED_SYSCALLS);
   rules.push(
     { syscall: 'execveat', action: EPERM, args: [{ index: 0, op: 'ne', value: opts.execFd }] },
     {
@@ -338,38 +281,21 @@ export function launcherSeccompRules(opts: { inet: boolean; execFd: number }): S
       action: EPERM,
       args: [{ index: 4, op: 'masked-eq', mask: AT_EMPTY_PATH, value: 0 }],
     },
-    { syscall: 'clone', action: EPERM, args: [{ index: 0, op: 'masked-eq', mask: CLONE_THREAD, value: 0 }] },
-    ...CLONE_NEW_FLAGS.map((flag) => ({
-      syscall: 'clone',
-      action: EPERM,
-      args: [{ index: 0, op: 'masked-eq' as const, mask: flag, value: flag }],
-    })),
-    { syscall: 'clone3', action: ENOSYS },
-    { syscall: 'io_uring_setup', action: ENOSYS },
-    { syscall: 'io_uring_enter', action: ENOSYS },
-    { syscall: 'io_uring_register', action: ENOSYS },
-    {
-      syscall: 'ioctl',
-      action: EPERM,
-      args: [{ index: 1, op: 'masked-eq', mask: 0xffffffff, value: 0x5412 }],
-    },
-    {
-      syscall: 'ioctl',
-      action: EPERM,
-      args: [{ index: 1, op: 'masked-eq', mask: 0xffffffff, value: 0x541c }],
-    },
+    processCloneRule(),
+    ...namespaceCloneRules(),
+    ...nodeSafetyRules(),
   );
   if (opts.inet) {
     // Every family but unix and IP (libseccomp allows one comparison per argument and rule: one rule each).
-    for (let family = 0; family < AF_INET6; family++) {
-      if (family !== AF_UNIX && family !== AF_INET) {
+    for (let family = 0; family < AF.INET6; family++) {
+      if (family !== AF.UNIX && family !== AF.INET) {
         rules.push({ syscall: 'socket', action: EACCES, args: [{ index: 0, op: 'eq', value: family }] });
       }
     }
-    rules.push({ syscall: 'socket', action: EACCES, args: [{ index: 0, op: 'gt', value: AF_INET6 }] });
+    rules.push({ syscall: 'socket', action: EACCES, args: [{ index: 0, op: 'gt', value: AF.INET6 }] });
   } else {
     rules.push(
-      { syscall: 'socket', action: EACCES, args: [{ index: 0, op: 'ne', value: AF_UNIX }] },
+      { syscall: 'socket', action: EACCES, args: [{ index: 0, op: 'ne', value: AF.UNIX }] },
       // AF_UNIX datagrams (SOCK_RAW is a datagram socket for AF_UNIX) could be sent to a host socket file.
       { syscall: 'socket', action: EACCES, args: [{ index: 1, op: 'masked-eq', mask: 0xf, value: 2 }] },
       { syscall: 'socket', action: EACCES, args: [{ index: 1, op: 'masked-eq', mask: 0xf, value: 3 }] },

@@ -1,11 +1,18 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResourceLimits, SandboxConfig, SandboxExit } from '@plugward/types';
-import { it } from 'vitest';
+import type { it } from 'vitest';
+import {
+  cleanupDirs,
+  collectRun,
+  compileFixture,
+  HAS_C_COMPILER,
+  itWithCompiler,
+  PRELUDE,
+  tempDir as tempDirWithMode,
+} from '../../sandbox-common/test/sandbox-run.js';
 import {
   defaultLandlockConfig,
   LandlockSandbox,
@@ -13,26 +20,11 @@ import {
   type LandlockSandboxOptions,
 } from '../dist/index.js';
 
-/** Prepended to every plugin script: `done(obj)` sends one JSON line over fd 3 and closes it. */
-export const PRELUDE = `
-import net from 'node:net';
-import fs from 'node:fs';
-const __sock = new net.Socket({ fd: 3, readable: true, writable: true });
-const done = async (o) => { await new Promise((r) => __sock.write(JSON.stringify(o) + '\\n', r)); await new Promise((r) => __sock.end(r)); };
-const errCode = (fn) => { try { fn(); return 'ok'; } catch (e) { return e.code ?? String(e); } };
-const errAsync = async (fn) => { try { await fn(); return 'ok'; } catch (e) { return e.code ?? String(e); } };
-`;
+export { cleanupDirs, HAS_C_COMPILER, PRELUDE };
 
-const dirs: string[] = [];
 /** A world-readable temp directory (the leased uid must read the script), removed by {@link cleanupDirs}. */
 export function tempDir(prefix = 'pw-ll-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  fs.chmodSync(dir, 0o755);
-  dirs.push(dir);
-  return dir;
-}
-export function cleanupDirs(): void {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  return tempDirWithMode(prefix, 0o755);
 }
 
 /** koffi and its native package, by real path, for scripts that load native code inside the sandbox. */
@@ -48,29 +40,14 @@ export function koffiPaths(): { entry: string; paths: string[] } {
   return { entry, paths };
 }
 
-/** True when a C compiler (`cc`) is installed: the native-plugin tests need one. */
-export const HAS_C_COMPILER = ((): boolean => {
-  try {
-    execFileSync('cc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-if (!HAS_C_COMPILER) {
-  console.warn(
-    '\n*** sandbox-landlock: the native-code tests are SKIPPED: no C compiler (apt-get install gcc) ***\n',
-  );
-}
-
-/** `it` for a test that compiles C: skipped, visibly (the warning above and vitest's skip count), without a compiler. */
-export const itWithC: ReturnType<typeof it.skipIf> = it.skipIf(!HAS_C_COMPILER);
+/** `it` for a test that compiles C: skipped, visibly, without a compiler. */
+export const itWithC: ReturnType<typeof it.skipIf> = itWithCompiler('sandbox-landlock');
 
 /** Compiles `test/fixtures/<name>.c` into a shared object (or a program) in a temp dir. */
 export function compileC(name: string, shared: boolean): string {
   const src = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', `${name}.c`);
   const out = path.join(tempDir('pw-ll-c-'), shared ? `${name}.so` : name);
-  execFileSync('cc', [...(shared ? ['-shared', '-fPIC'] : []), '-O1', '-o', out, src, '-lpthread']);
+  compileFixture(src, out, [...(shared ? ['-shared', '-fPIC'] : []), '-O1'], ['-lpthread']);
   fs.chmodSync(out, 0o755);
   return out;
 }
@@ -105,23 +82,7 @@ export async function runScript(body: string, opts: RunOptions = {}): Promise<Ru
     limits: opts.limits,
     label: 'll-test',
   });
-  let ipc = '';
-  let stderr = '';
-  let stdout = '';
-  proc.ipc.on('data', (d: Buffer) => {
-    ipc += d.toString();
-  });
-  proc.ipc.on('error', () => undefined);
-  proc.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  proc.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  opts.onStart?.(proc);
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
-  const exit = await proc.exit;
-  clearTimeout(timer);
+  const { exit, ipc, stdout, stderr } = await collectRun(proc, { onStart: opts.onStart });
   const line = ipc.split('\n').find((l) => l.trim() !== '');
   let report: Record<string, unknown> = {};
   try {

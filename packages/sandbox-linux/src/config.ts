@@ -9,8 +9,7 @@ export const RUNTIME_MEMORY_HEADROOM_BYTES = RUNTIME_ALLOWANCE.heapBytes;
 /** Default size of the sandbox's private `/tmp`: 16 MiB. */
 export const DEFAULT_TMPFS_BYTES = 16 * 1024 * 1024;
 
-/** CPU period of the sandbox's cgroup when the config gives none, microseconds (the kernel default). */
-export const DEFAULT_CPU_PERIOD_US = 100_000;
+export { DEFAULT_CPU_PERIOD_US } from '@plugward/sandbox-common';
 
 /**
  * Fewest file descriptors a sandboxed Node process is allowed (Node, libuv and bwrap use ~20 at start): the

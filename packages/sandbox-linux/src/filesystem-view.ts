@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PluginError } from '@plugward/types';
@@ -203,42 +202,6 @@ function walkForCopy(root: string): ViewOp[] | undefined {
   } catch {
     return undefined;
   }
-}
-
-const libCache = new Map<string, readonly string[]>();
-
-/**
- * The shared libraries (and the dynamic loader) a binary needs, from `ldd`. Cached per binary. A static binary has
- * none; a missing `ldd` is an error, since guessing would either break the binary or widen the view.
- */
-export function sharedLibrariesOf(binary: string): readonly string[] {
-  const hit = libCache.get(binary);
-  if (hit !== undefined) return hit;
-  let out: string;
-  try {
-    out = execFileSync('ldd', [binary], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' } });
-  } catch (cause) {
-    const stdout = (cause as { stdout?: unknown }).stdout;
-    if (typeof stdout === 'string' && /not a dynamic executable|statically linked/.test(stdout)) {
-      libCache.set(binary, []);
-      return [];
-    }
-    throw new PluginError('SandboxUnavailable', `ldd ${binary} failed; install libc-bin`, { cause });
-  }
-  const libs: string[] = [];
-  for (const line of out.split('\n')) {
-    // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
-    const m = /(?:=>\s*)?(\/[^\s]+)\s+\(0x[0-9a-f]+\)/.exec(line);
-    if (m?.[1] !== undefined) libs.push(m[1]);
-    else if (/=>\s*not found/.test(line)) {
-      throw new PluginError(
-        'SandboxUnavailable',
-        `${binary} needs a library that is missing: ${line.trim()}`,
-      );
-    }
-  }
-  libCache.set(binary, libs);
-  return libs;
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 
 export {
+  DANGEROUS_SYSCALLS,
   DEFAULT_UID_LOCK_DIR,
   DEFAULT_UID_RANGE,
   type UidRange,
@@ -38,6 +39,6 @@ export {
 } from './linux-sandbox.js';
 export { packageReadOnlyPaths } from './package-paths.js';
 export { buildSeccompFilter, installProcessFilter, type ProcessFilterOptions } from './seccomp.js';
-export { DANGEROUS_SYSCALLS, NODE_ALLOW_LIST } from './seccomp-profiles.js';
+export { NODE_ALLOW_LIST } from './seccomp-profiles.js';
 export { checkSandboxSupport } from './support.js';
 export { type CpuBudgetWatch, enforceCpuBudget, exitViolation } from './violations.js';

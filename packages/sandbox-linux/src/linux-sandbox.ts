@@ -1,14 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import {
   type CgroupHandle,
   type CgroupLayout,
-  type CgroupLimits,
   cgroupName,
   createCgroup,
   detectCgroupLayout,
@@ -19,26 +17,30 @@ import {
   DEFAULT_UID_RANGE,
   findLibSeccomp,
   onHostExit,
-  pidAlive,
-  sandboxExit,
+  relocate,
+  relocateArg,
+  SandboxedChild,
+  sandboxCgroupLimits,
+  sandboxDirBase,
+  sharedLibrariesOf,
+  sweepStaleSandboxDirsOnce,
   type UidLease,
   type UidRange,
+  validateCpus,
   validateUidRange,
 } from '@plugward/sandbox-common';
 import {
   DEFAULT_RESOURCE_LIMITS,
   PluginError,
-  type PluginMetrics,
   type SandboxBackend,
   type SandboxConfig,
-  type SandboxExit,
   type SandboxedProcess,
   type SandboxSpawnSpec,
   type SandboxSupportReport,
   withRuntimeAllowance,
 } from '@plugward/types';
 import { type BwrapInfo, buildBwrapArgs, bwrapCommand, findBwrap } from './bubblewrap.js';
-import { DEFAULT_CPU_PERIOD_US, MIN_FILE_DESCRIPTORS } from './config.js';
+import { MIN_FILE_DESCRIPTORS } from './config.js';
 import { closeInheritedDescriptorsOnExec } from './fd-hygiene.js';
 import {
   assertOthersCanRead,
@@ -46,7 +48,6 @@ import {
   copyIntoView,
   mirrorReadOnly,
   othersAccess,
-  sharedLibrariesOf,
   type ViewOp,
 } from './filesystem-view.js';
 import { findLauncherTools, launcherCommand, scratchFstab } from './launcher.js';
@@ -148,24 +149,6 @@ function canonical(p: string): string {
   }
 }
 
-/** `arg` with a host path that was copied to a neutral path rewritten to where the copy is. */
-function relocate(arg: string, moved: readonly [string, string][]): string {
-  for (const [host, inside] of moved) {
-    if (arg === host) return inside;
-    if (arg.startsWith(`${host}/`)) return inside + arg.slice(host.length);
-  }
-  return arg;
-}
-
-/** {@link relocate} for a path or a `file:` URL (`--import file:///…`). */
-function relocateArg(arg: string, moved: readonly [string, string][]): string {
-  if (moved.length === 0) return arg;
-  if (!arg.startsWith('file://')) return relocate(arg, moved);
-  const p = fileURLToPath(arg);
-  const r = relocate(p, moved);
-  return r === p ? arg : pathToFileURL(r).href;
-}
-
 function here(): string {
   return path.dirname(fileURLToPath(import.meta.url));
 }
@@ -212,22 +195,6 @@ function findLockdownPaths(): { entry: string; paths: string[] } {
   return { entry, paths };
 }
 
-function resolveLimits(spec: SandboxSpawnSpec, cpus: number): CgroupLimits {
-  const c = spec.config.cgroup ?? {};
-  // The plugin's own budget plus the Node runtime's allowance (RUNTIME_ALLOWANCE), as the registry's monitor judges it.
-  const l = withRuntimeAllowance(spec.limits ?? DEFAULT_RESOURCE_LIMITS);
-  const period = c.cpuPeriodUs ?? DEFAULT_CPU_PERIOD_US;
-  return {
-    // Never unlimited: absent fields come from the plugin's limits, else from the defaults.
-    memoryBytes: c.memoryBytes ?? l.maxHeapBytes,
-    swapBytes: c.swapBytes ?? 0,
-    cpuQuotaUs: c.cpuQuotaUs ?? Math.max(1000, Math.round(cpus * period)),
-    cpuPeriodUs: period,
-    pidsMax: c.pidsMax ?? l.maxThreads,
-    ioWeight: c.ioWeight,
-  };
-}
-
 /**
  * The Linux {@link SandboxBackend}: bubblewrap namespaces, a libseccomp filter, dropped capabilities, a minimal
  * read-only filesystem and one cgroup per process. It never runs a command unsandboxed: anything it can't enforce is a
@@ -252,10 +219,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
 
   constructor(options: LinuxSandboxOptions = {}) {
     if (options.uidRange !== undefined) validateUidRange(options.uidRange);
-    const cpus = options.cpus ?? 1;
-    if (typeof cpus !== 'number' || !(cpus >= 0.01 && cpus <= 64)) {
-      throw new PluginError('InvalidArgument', `cpus must be a number in [0.01, 64], got ${cpus}`);
-    }
+    validateCpus(options.cpus ?? 1);
     this.#options = options;
   }
 
@@ -380,8 +344,8 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
 
     // With the host network (explicit opt-in) strict still limits sockets, but to unix and IP families.
     const bpf = buildSeccompFilter(config.seccomp, { inetSockets: config.network.mode === 'full' });
-    const base = sandboxDirBase(root);
-    sweepStaleDirsOnce(base);
+    const base = sandboxDirBase(root, ROOT_SANDBOX_DIR);
+    sweepStaleSandboxDirsOnce(base, 'plugward-sbx-');
 
     // A private directory per sandbox: the args and BPF files (unlinked once open) and, on root hosts, the mount
     // points of the scratch tmpfs (mounted only in the launcher's private mount namespace). Removed after exit.
@@ -418,7 +382,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
           this.#cgroupLayout(),
           config.cgroup.parent ?? 'plugward',
           cgroupName(spec.label),
-          resolveLimits(spec, this.#options.cpus ?? 1),
+          sandboxCgroupLimits(spec, this.#options.cpus ?? 1),
         );
       }
       // The args and the BPF travel in unlinked private files, read by bwrap from fds 4 and 5.
@@ -488,7 +452,8 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
       removeDir();
     };
     forget = onHostExit(cleanup);
-    return new BwrapProcess(child, cgroup, uid, cleanup);
+    // bwrap is the child; the plugin runs below it, so kill signals the cgroup's processes too.
+    return new SandboxedChild({ child, cgroup, uid, cleanup, signalCgroup: true });
   }
 }
 
@@ -502,46 +467,11 @@ function childGone(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-/** Sandbox directories still in use; removed when the host exits without awaiting its sandboxes (they die with it). */
-
 /**
  * Where root hosts put the per-sandbox directories: the leased uid must traverse to the scratch mount points, and
  * `os.tmpdir()` may be a private directory (`TMPDIR` set to a 0700 folder), so a fixed root-owned 0711 folder.
  */
 export const ROOT_SANDBOX_DIR = '/run/plugward-sbx';
-
-/** The parent of the per-sandbox directories: {@link ROOT_SANDBOX_DIR} on root hosts, else `os.tmpdir()`. */
-function sandboxDirBase(root: boolean): string {
-  if (!root) return os.tmpdir();
-  fs.mkdirSync(ROOT_SANDBOX_DIR, { recursive: true, mode: 0o711 });
-  const st = fs.lstatSync(ROOT_SANDBOX_DIR);
-  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) {
-    throw new PluginError(
-      'SandboxUnavailable',
-      `${ROOT_SANDBOX_DIR} must be a directory owned by root and not group/world-writable`,
-    );
-  }
-  // The leased uid traverses it, never lists it.
-  if ((st.mode & 0o777) !== 0o711) fs.chmodSync(ROOT_SANDBOX_DIR, 0o711);
-  return ROOT_SANDBOX_DIR;
-}
-
-const dirsSwept = new Set<string>();
-
-/** Once per process and folder: remove sandbox directories of hosts that were SIGKILLed (`plugward-sbx-<pid>-…`). */
-function sweepStaleDirsOnce(base: string): void {
-  if (dirsSwept.has(base)) return;
-  dirsSwept.add(base);
-  try {
-    for (const name of fs.readdirSync(base)) {
-      const owner = Number(/^plugward-sbx-(\d+)-/.exec(name)?.[1]);
-      if (!Number.isSafeInteger(owner) || owner === process.pid || pidAlive(owner)) continue;
-      fs.rmSync(path.join(base, name), { recursive: true, force: true });
-    }
-  } catch {
-    // Best effort: what is left is empty directories.
-  }
-}
 
 /**
  * Resolves once the launcher's pid is in the cgroup, so `metrics()` and `pids()` see the process from the moment
@@ -570,70 +500,4 @@ async function waitForJoin(child: ChildProcess, cgroup: CgroupHandle): Promise<v
     await sleep(1);
   }
   throw new PluginError('SandboxError', 'the sandbox launcher did not join its cgroup within 2 s');
-}
-
-class BwrapProcess implements LinuxSandboxedProcess {
-  readonly pid: number;
-  readonly ipc: Duplex;
-  readonly cgroupPaths: Readonly<Record<string, string>>;
-  readonly exit: Promise<SandboxExit>;
-  readonly stdout: Readable | null;
-  readonly stderr: Readable | null;
-  readonly uid: number;
-  readonly #child: ChildProcess;
-  readonly #cgroup: CgroupHandle | undefined;
-  #exited = false;
-
-  constructor(child: ChildProcess, cgroup: CgroupHandle | undefined, uid: number, cleanup: () => void) {
-    this.#child = child;
-    this.#cgroup = cgroup;
-    this.uid = uid;
-    this.pid = child.pid ?? -1;
-    const ipc = child.stdio[3];
-    if (ipc === null || ipc === undefined)
-      throw new PluginError('SandboxError', 'the IPC socket was not created');
-    this.ipc = ipc as Duplex;
-    this.stdout = child.stdout;
-    this.stderr = child.stderr;
-    this.cgroupPaths = Object.freeze({ ...(cgroup?.paths ?? {}) });
-    this.exit = sandboxExit(child, cgroup, cleanup, () => {
-      this.#exited = true;
-    });
-  }
-
-  pids(): number[] {
-    const file = this.#cgroup?.procsFiles[0];
-    if (file === undefined) return [];
-    try {
-      return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number);
-    } catch {
-      return [];
-    }
-  }
-
-  kill(signal: string = 'SIGKILL'): void {
-    if (!Object.hasOwn(os.constants.signals, signal)) {
-      throw new PluginError('InvalidArgument', `unknown signal ${JSON.stringify(signal)}`);
-    }
-    if (this.#exited) return;
-    // Signal everything in the cgroup directly (node itself, not only bwrap), then bwrap.
-    for (const pid of this.pids()) {
-      try {
-        process.kill(pid, signal as NodeJS.Signals);
-      } catch {
-        // Gone already.
-      }
-    }
-    this.#child.kill(signal as NodeJS.Signals);
-  }
-
-  async metrics(): Promise<PluginMetrics> {
-    if (this.#exited) {
-      const source =
-        this.#cgroup === undefined ? 'procfs' : this.#cgroup.version === 1 ? 'cgroup-v1' : 'cgroup-v2';
-      return { timestamp: Date.now(), source, exited: true };
-    }
-    if (this.#cgroup === undefined) return { timestamp: Date.now(), source: 'procfs', pid: this.pid };
-    return { ...(await this.#cgroup.metrics()), pid: this.pid };
-  }
 }

@@ -1,19 +1,22 @@
+import {
+  AF,
+  CLONE_NS_FLAGS,
+  CLONE_THREAD,
+  nodeSafetyRules as commonRules,
+  DANGEROUS_SYSCALLS,
+  denySyscalls as deny,
+  ERRNO,
+  LOW_32,
+  namespaceCloneRules as noNamespaceClones,
+  processCloneRule as noProcessClones,
+  PRIVILEGE_SYSCALLS,
+  type SeccompProfile,
+} from '@plugward/sandbox-common';
 import { PluginError, type SeccompAction, type SeccompMode, type SeccompRule } from '@plugward/types';
 
-/** errno values used by the profiles (Linux, all architectures this package supports). */
-export const ERRNO = Object.freeze({ EPERM: 1, ENOSYS: 38, EAFNOSUPPORT: 97 });
+export type { SeccompProfile } from '@plugward/sandbox-common';
 
-const CLONE_THREAD = 0x00010000;
-/** Namespace flags of clone(2)/unshare(2): a sandboxed plugin creates no namespaces. */
-const CLONE_NS_FLAGS = [
-  0x00000080, 0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000,
-];
 const NS_MASK = CLONE_NS_FLAGS.reduce((a, b) => a | b, 0) >>> 0;
-const TIOCSTI = 0x5412;
-const TIOCLINUX = 0x541c;
-const AF_UNIX = 1;
-const AF_INET = 2;
-const AF_INET6 = 10;
 
 /** What a profile depends on besides its mode. */
 export interface ProfileOptions {
@@ -28,13 +31,6 @@ export interface ProfileOptions {
 const NODE_IOCTLS = [
   0x5401, 0x5402, 0x5403, 0x5404, 0x540f, 0x5413, 0x5414, 0x541b, 0x5421, 0x5450, 0x5451, 0x5452,
 ];
-const LOW_32 = 0xffffffff;
-
-/** A profile: the default action and the rules, before libseccomp compiles them. */
-export interface SeccompProfile {
-  defaultAction: SeccompAction;
-  rules: readonly SeccompRule[];
-}
 
 const EPERM: SeccompAction = { action: 'errno', errno: ERRNO.EPERM };
 const ENOSYS: SeccompAction = { action: 'errno', errno: ERRNO.ENOSYS };
@@ -241,81 +237,11 @@ export const NODE_ALLOW_LIST: readonly string[] = [
   'execve',
 ];
 
-/** Denied in every mode, with EPERM: escapes, kernel attack surface and host-wide effects. */
-export const DANGEROUS_SYSCALLS: readonly string[] = [
-  'ptrace',
-  'process_vm_readv',
-  'process_vm_writev',
-  'kcmp',
-  'pidfd_getfd',
-  'mount',
-  'umount2',
-  'pivot_root',
-  'chroot',
-  'move_mount',
-  'open_tree',
-  'fsopen',
-  'fsconfig',
-  'fsmount',
-  'fspick',
-  'mount_setattr',
-  'unshare',
-  'setns',
-  'kexec_load',
-  'kexec_file_load',
-  'reboot',
-  'init_module',
-  'finit_module',
-  'delete_module',
-  'swapon',
-  'swapoff',
-  'bpf',
-  'perf_event_open',
-  'keyctl',
-  'add_key',
-  'request_key',
-  'open_by_handle_at',
-  'name_to_handle_at',
-  'acct',
-  'settimeofday',
-  'clock_settime',
-  'clock_adjtime',
-  'adjtimex',
-  'iopl',
-  'ioperm',
-  'syslog',
-  'userfaultfd',
-  'lookup_dcookie',
-  'quotactl',
-  'quotactl_fd',
-  'vhangup',
-  'uselib',
-  'sethostname',
-  'setdomainname',
-  'fanotify_init',
-  'landlock_create_ruleset',
-  'nfsservctl',
-  'afs_syscall',
-];
-
-/** Added by `basic` and stricter: device nodes, personality tricks, old ABIs, SysV IPC with host effects. */
+/** Added by `basic` and stricter: identity and device changes, old ABIs, scheduling and memory policy with host effects. */
 const BASIC_EXTRA: readonly string[] = [
-  'mknod',
-  'mknodat',
-  'personality',
-  'modify_ldt',
+  ...PRIVILEGE_SYSCALLS,
   'vm86',
   'vm86old',
-  'setuid',
-  'setgid',
-  'setreuid',
-  'setregid',
-  'setresuid',
-  'setresgid',
-  'setfsuid',
-  'setfsgid',
-  'setgroups',
-  'capset',
   'ioprio_set',
   'sched_setscheduler',
   'sched_setparam',
@@ -329,42 +255,6 @@ const BASIC_EXTRA: readonly string[] = [
 
 /** Added by `moderate`: no new processes (threads stay allowed) and no raw sockets. */
 const MODERATE_EXTRA: readonly string[] = ['fork', 'vfork', 'execveat'];
-
-function deny(names: readonly string[], action: SeccompAction = EPERM): SeccompRule[] {
-  return names.map((syscall) => ({ syscall, action }));
-}
-
-/** Rules every profile carries: what Node itself needs (clone3 → ENOSYS, errno for pkey_alloc and io_uring, wait4 kept) and the argument-level denials. */
-function commonRules(): SeccompRule[] {
-  return [
-    // Node aborts on EPERM from clone3; ENOSYS makes glibc fall back to clone, which the rules below can inspect.
-    { syscall: 'clone3', action: ENOSYS },
-    // io_uring bypasses seccomp for the operations it performs.
-    ...deny(['io_uring_setup', 'io_uring_enter', 'io_uring_register'], ENOSYS),
-    // TIOCSTI/TIOCLINUX inject input into a terminal; compare the low 32 bits only, so high bits can't dodge it.
-    ...[TIOCSTI, TIOCLINUX].map((cmd) => ({
-      syscall: 'ioctl',
-      action: EPERM,
-      args: [{ index: 1, op: 'masked-eq' as const, mask: LOW_32, value: cmd }],
-    })),
-  ];
-}
-
-function noNamespaceClones(): SeccompRule[] {
-  return CLONE_NS_FLAGS.map((flag) => ({
-    syscall: 'clone',
-    action: EPERM,
-    args: [{ index: 0, op: 'masked-eq' as const, mask: flag, value: flag }],
-  }));
-}
-
-function noProcessClones(): SeccompRule {
-  return {
-    syscall: 'clone',
-    action: EPERM,
-    args: [{ index: 0, op: 'masked-eq', mask: CLONE_THREAD, value: 0 }],
-  };
-}
 
 /**
  * The profile of a {@link SeccompMode}. `disabled` has none (`undefined`). Throws `InvalidArgument` for a custom
@@ -387,7 +277,7 @@ export function seccompProfile(mode: SeccompMode, options: ProfileOptions = {}):
             action: ALLOW,
             args: [{ index: 0, op: 'masked-eq', mask: CLONE_THREAD | NS_MASK, value: CLONE_THREAD }],
           },
-          ...[AF_UNIX, ...(options.inetSockets === true ? [AF_INET, AF_INET6] : [])].map((family) => ({
+          ...[AF.UNIX, ...(options.inetSockets === true ? [AF.INET, AF.INET6] : [])].map((family) => ({
             syscall: 'socket',
             action: ALLOW,
             args: [{ index: 0, op: 'eq' as const, value: family }],

@@ -1,6 +1,7 @@
+import { DANGEROUS_SYSCALLS } from '@plugward/sandbox-common';
 import { describe, expect, it } from 'vitest';
 import { buildSeccompFilter } from './seccomp.js';
-import { DANGEROUS_SYSCALLS, lockdownProfile, NODE_ALLOW_LIST, seccompProfile } from './seccomp-profiles.js';
+import { lockdownProfile, NODE_ALLOW_LIST, seccompProfile } from './seccomp-profiles.js';
 
 describe('seccomp profiles', () => {
   it('every mode compiles to a BPF program through libseccomp', () => {

@@ -1,72 +1,23 @@
 import fs from 'node:fs';
 import {
-  seccompActionCode as actionCode,
-  seccompArgCmps as argCmps,
+  buildSeccompContext,
   checkSeccompRc as check,
-  expectedArch,
-  type LibSeccomp,
   loadLibSeccomp,
-  SCMP,
+  loadSeccompProfile,
+  type SeccompContextOptions,
+  type SeccompProfile,
   withTempFile,
 } from '@plugward/sandbox-common';
 import { PluginError, type SeccompMode } from '@plugward/types';
-import {
-  lockdownProfile,
-  type ProfileOptions,
-  type SeccompProfile,
-  seccompProfile,
-} from './seccomp-profiles.js';
-
-/** Options of {@link compileProfile}. */
-interface CompileOptions {
-  /** Syscall names unknown on this architecture are skipped (built-in lists) or refused (user rules). */
-  strictNames: boolean;
-}
-
-/** Builds a libseccomp context for `profile`; the caller releases it. */
-function buildContext(lib: LibSeccomp, profile: SeccompProfile, options: CompileOptions): unknown {
-  const arch = expectedArch();
-  if (lib.archNative() !== arch) {
-    throw new PluginError(
-      'SandboxUnavailable',
-      `libseccomp's native architecture does not match ${process.arch}`,
-    );
-  }
-  const defaultCode = actionCode(profile.defaultAction);
-  const ctx = lib.init(defaultCode);
-  try {
-    // A syscall of another ABI (int 0x80 on x86_64, x32) never runs: the process is killed.
-    check(lib.attrSet(ctx, SCMP.FLTATR_ACT_BADARCH, SCMP.ACT_KILL_PROCESS), 'seccomp_attr_set(ACT_BADARCH)');
-    for (const rule of profile.rules) {
-      if (typeof rule.syscall !== 'string' || !/^[a-z0-9_]{1,64}$/.test(rule.syscall)) {
-        throw new PluginError('InvalidArgument', `invalid syscall name ${JSON.stringify(rule.syscall)}`);
-      }
-      const nr = lib.resolveName(rule.syscall);
-      if (nr === -1) {
-        if (options.strictNames) {
-          throw new PluginError('InvalidArgument', `unknown syscall '${rule.syscall}' on ${process.arch}`);
-        }
-        continue;
-      }
-      const code = actionCode(rule.action);
-      // libseccomp refuses a rule whose action equals the default; it would change nothing anyway.
-      if (code === defaultCode) continue;
-      check(lib.ruleAdd(ctx, code, nr, argCmps(rule.args)), `seccomp_rule_add(${rule.syscall})`);
-    }
-    return ctx;
-  } catch (e) {
-    lib.release(ctx);
-    throw e;
-  }
-}
+import { lockdownProfile, type ProfileOptions, seccompProfile } from './seccomp-profiles.js';
 
 /** Compiles a profile to classic BPF (the bytes `bwrap --seccomp FD` reads). */
 export function compileProfile(
   profile: SeccompProfile,
-  options: CompileOptions = { strictNames: false },
+  options: SeccompContextOptions = { strictNames: false },
 ): Uint8Array {
   const lib = loadLibSeccomp();
-  const ctx = buildContext(lib, profile, options);
+  const ctx = buildSeccompContext(lib, profile, options);
   try {
     return withTempFile((file) => {
       const fd = fs.openSync(file, 'w', 0o600);
@@ -127,14 +78,6 @@ export interface ProcessFilterOptions {
  * answer wins, so this can only narrow what the process may do. Throws `SandboxError` if the kernel refuses.
  */
 export function installProcessFilter(options: ProcessFilterOptions = {}): void {
-  const lib = loadLibSeccomp();
   const profile = lockdownProfile({ denyExec: options.denyExec ?? true, denyFork: options.denyFork ?? true });
-  const ctx = buildContext(lib, profile, { strictNames: false });
-  try {
-    check(lib.attrSet(ctx, SCMP.FLTATR_CTL_NNP, 1), 'seccomp_attr_set(CTL_NNP)');
-    check(lib.attrSet(ctx, SCMP.FLTATR_CTL_TSYNC, 1), 'seccomp_attr_set(CTL_TSYNC)');
-    check(lib.load(ctx), 'seccomp_load');
-  } finally {
-    lib.release(ctx);
-  }
+  loadSeccompProfile(loadLibSeccomp(), profile, { allThreads: true });
 }

@@ -1,10 +1,19 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResourceLimits, SandboxConfig, SandboxExit } from '@plugward/types';
-import { expect, it } from 'vitest';
+import { expect, type it } from 'vitest';
+import {
+  cleanupDirs,
+  collectRun,
+  compileFixture,
+  HAS_C_COMPILER,
+  itWithCompiler,
+  PRELUDE,
+  tempDir as tempDirWithMode,
+} from '../../sandbox-common/test/sandbox-run.js';
 import {
   defaultSandboxConfig,
   LinuxSandbox,
@@ -12,25 +21,11 @@ import {
   type LinuxSandboxOptions,
 } from '../dist/index.js';
 
-/** Prepended to every JS plugin script: `report(obj)` sends one JSON line over fd 3, `done(obj)` sends and closes. */
-export const PRELUDE = `
-import net from 'node:net';
-import fs from 'node:fs';
-const __sock = new net.Socket({ fd: 3, readable: true, writable: true });
-const report = (o) => new Promise((r) => __sock.write(JSON.stringify(o) + '\\n', r));
-const done = async (o) => { await report(o); await new Promise((r) => __sock.end(r)); };
-const errCode = (fn) => { try { fn(); return 'ok'; } catch (e) { return e.code ?? String(e); } };
-`;
+export { cleanupDirs, HAS_C_COMPILER, PRELUDE };
 
 /** A private directory removed by {@link cleanupDirs}. */
-const dirs: string[] = [];
 export function tempDir(prefix = 'pw-attack-'): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-}
-export function cleanupDirs(): void {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  return tempDirWithMode(prefix);
 }
 
 export interface RunResult {
@@ -64,23 +59,7 @@ export async function runCommand(command: string, args: string[], opts: RunOptio
     limits: opts.limits,
     label: 'attack',
   });
-  let ipc = '';
-  let stdout = '';
-  let stderr = '';
-  proc.ipc.on('data', (d: Buffer) => {
-    ipc += d.toString();
-  });
-  proc.ipc.on('error', () => undefined);
-  proc.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  proc.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  opts.onStart?.(proc);
-  const timer = setTimeout(() => proc.kill('SIGKILL'), opts.killAfterMs ?? 20_000);
-  const exit = await proc.exit;
-  clearTimeout(timer);
+  const { exit, ipc, stdout, stderr } = await collectRun(proc, opts);
   const messages = ipc
     .split('\n')
     .filter(Boolean)
@@ -107,30 +86,13 @@ export function firstMessage(r: RunResult): Record<string, unknown> {
   return m;
 }
 
-const C_COMPILER = ['/usr/bin/cc', '/usr/bin/gcc'].find((c) => fs.existsSync(c));
-
-/** True when a C compiler is installed (the C attacks need one; `apt-get install gcc`). */
-export const HAS_C_COMPILER = C_COMPILER !== undefined;
-if (!HAS_C_COMPILER) {
-  console.warn(
-    '\n*** sandbox-linux: the C attack tests are SKIPPED: no C compiler (apt-get install gcc) ***\n',
-  );
-}
-
-/** `it` for a test that compiles C: skipped, visibly (the warning above and vitest's skip count), without a compiler. */
-export const itWithC: ReturnType<typeof it.skipIf> = it.skipIf(!HAS_C_COMPILER);
+/** `it` for a test that compiles C: skipped, visibly, without a compiler. */
+export const itWithC: ReturnType<typeof it.skipIf> = itWithCompiler('sandbox-linux');
 
 /** Compiles `test/fixtures/<name>.c` with cc; returns the binary's path. Run only where {@link HAS_C_COMPILER}. */
 export function compileC(name: string): string {
-  if (C_COMPILER === undefined) throw new Error(`no C compiler to build the fixture ${name}.c`);
   const src = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', `${name}.c`);
-  const bin = path.join(tempDir('pw-c-'), name);
-  try {
-    execFileSync(C_COMPILER, ['-O0', '-o', bin, src], { stdio: 'pipe' });
-  } catch (e) {
-    throw new Error(`cc failed for ${name}: ${String((e as { stderr?: Buffer }).stderr ?? e)}`);
-  }
-  return bin;
+  return compileFixture(src, path.join(tempDir('pw-c-'), name), ['-O0']);
 }
 
 /**

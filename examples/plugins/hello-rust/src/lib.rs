@@ -34,11 +34,7 @@ unsafe extern "C" fn init(self_: *mut PwPlugin, host: *const PwHostApi, err: *mu
 }
 
 unsafe extern "C" fn register_hooks(_self: *mut PwPlugin, host: *const PwHostApi, err: *mut c_char, cap: usize) -> i32 {
-    let rc = ((*host).register_hook)((*host).host_data, cstr(b"reverse\0"), 150);
-    if rc != PW_OK {
-        return set_error(err, cap, rc, "hello-rust: register_hook failed");
-    }
-    PW_OK
+    pw_register_hook(host, b"reverse\0", 150, err, cap, "hello-rust: register_hook failed")
 }
 
 unsafe extern "C" fn call_hook(
@@ -55,12 +51,10 @@ unsafe extern "C" fn call_hook(
     if state.is_null() {
         return set_error(err, cap, PW_ERR_STATE, "hello-rust: not initialised");
     }
-    let name = std::ffi::CStr::from_ptr(hook_name).to_bytes();
-    if name != b"reverse" {
+    if pw_hook_name(hook_name) != b"reverse" {
         return set_error(err, cap, PW_ERR_NOT_FOUND, "hello-rust: unknown hook");
     }
-    let data: &[u8] = if in_len == 0 { &[] } else { std::slice::from_raw_parts(input, in_len) };
-    let mut reversed: Vec<u8> = data.to_vec();
+    let mut reversed: Vec<u8> = pw_input(input, in_len).to_vec();
     reversed.reverse();
 
     (*state).calls += 1;
@@ -72,19 +66,7 @@ unsafe extern "C" fn call_hook(
     }
     log(host, PW_LOG_INFO, &format!("hello-rust reversed {} bytes", in_len));
 
-    let boxed = reversed.into_boxed_slice();
-    *out_len = boxed.len();
-    *out = Box::into_raw(boxed) as *mut u8;
-    PW_OK
-}
-
-unsafe extern "C" fn free_buffer(_self: *mut PwPlugin, buffer: *mut u8, len: usize) {
-    if !buffer.is_null() {
-        drop(Box::from_raw(ptr::slice_from_raw_parts_mut(buffer, len)));
-    }
-}
-
-unsafe extern "C" fn shutdown(_self: *mut PwPlugin, _err: *mut c_char, _cap: usize) -> i32 {
+    pw_set_output(out, out_len, reversed);
     PW_OK
 }
 
@@ -106,21 +88,13 @@ pub extern "C" fn create_plugin() -> *mut PwPlugin {
         version: cstr(b"0.3.0\0"),
         author: cstr(b"Plugward\0"),
         description: cstr(b"Reverses bytes; written in Rust without crates.\0"),
-        limits: PwLimits {
-            max_heap_bytes: 4 * 1024 * 1024,
-            max_cpu_time_ms: 0,
-            max_file_descriptors: 0,
-            max_threads: 0,
-            max_connections: 0,
-            max_db_query_ms: 0,
-            max_external_api_ms: 0,
-        },
+        limits: PwLimits { max_heap_bytes: 4 * 1024 * 1024, ..PW_NO_LIMITS },
         state: ptr::null_mut(),
         init,
         register_hooks,
         call_hook,
-        free_buffer,
-        shutdown,
+        free_buffer: pw_free_output,
+        shutdown: pw_shutdown_ok,
         destroy,
     });
     Box::into_raw(plugin)

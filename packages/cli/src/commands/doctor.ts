@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { chooseSandboxBackend } from '@plugward/registry';
-import { COMMON_OPTIONS, type Command, output, withUsage } from '../command.js';
+import { type Command, output, parseCommand } from '../command.js';
 import {
   describeSandboxChoice,
   parseSandboxFlag,
@@ -24,9 +23,7 @@ export const doctor: Command = {
   summary: 'check what the Linux sandbox needs on this machine, with install hints',
   usage,
   async run(argv, io) {
-    const { values } = withUsage(usage, () =>
-      parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...SANDBOX_OPTION }, strict: true }),
-    );
+    const { values } = parseCommand(usage, argv, SANDBOX_OPTION, false);
     const choice = await chooseSandboxBackend({ prefer: parseSandboxFlag(values.sandbox), probeAll: true });
     // The bwrap report keeps its old place in --json (supported, features, warnings); the choice comes beside it.
     const first = choice.probes[0]?.report ?? { supported: false, features: [] };

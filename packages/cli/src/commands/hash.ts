@@ -1,8 +1,7 @@
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { calculateHash } from '@plugward/security';
 import { DEFAULT_MAX_ARTIFACT_BYTES, isPluginError, PluginError, positiveInteger } from '@plugward/types';
-import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
+import { type Command, output, parseCommand, required } from '../command.js';
 import { hashProgress } from '../progress.js';
 
 const usage = `usage: plugward hash <file> [--max-bytes N] [--json]
@@ -43,14 +42,7 @@ export const hash: Command = {
   summary: 'print the SHA3-512 of a file',
   usage,
   async run(argv, io) {
-    const { values, positionals } = withUsage(usage, () =>
-      parseArgs({
-        args: argv,
-        options: { ...COMMON_OPTIONS, 'max-bytes': { type: 'string' } },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
+    const { values, positionals } = parseCommand(usage, argv, { 'max-bytes': { type: 'string' } });
     const file = required(positionals[0], '<file>', usage);
     const maxBytes = positiveInt(values['max-bytes'], '--max-bytes', DEFAULT_MAX_ARTIFACT_BYTES);
     const progress = hashProgress(io, file);

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { encodePublicKeyFile, encodeSecretKeyFile, generateKeyPair, keyId } from '@plugward/security';
 import { PluginError } from '@plugward/types';
 import { CLI_VERSION } from '../cli.js';
-import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
+import { type Command, output, parseCommand, required } from '../command.js';
 import { SCAFFOLD_LANGS, type ScaffoldLang, scaffoldPlugin } from '../scaffold.js';
 
 const usage = `usage: plugward init <name> [--lang js|ts|c|rust] [--dir DIR] [--json]
@@ -34,14 +33,10 @@ export const init: Command = {
   summary: 'create a plugin project (js, ts, c or rust) with build, sign, trust, run and test scripts',
   usage,
   async run(argv, io) {
-    const { values, positionals } = withUsage(usage, () =>
-      parseArgs({
-        args: argv,
-        options: { ...COMMON_OPTIONS, lang: { type: 'string' }, dir: { type: 'string' } },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
+    const { values, positionals } = parseCommand(usage, argv, {
+      lang: { type: 'string' },
+      dir: { type: 'string' },
+    });
     const name = required(positionals[0], '<name>', usage);
     const lang = (values.lang ?? 'ts') as ScaffoldLang;
     if (!SCAFFOLD_LANGS.includes(lang)) {

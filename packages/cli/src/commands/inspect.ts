@@ -1,10 +1,9 @@
 import fs from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { calculateHash, readManifest } from '@plugward/security';
 import { DEFAULT_RESOURCE_LIMITS, displayText, isPluginError, MINIMAL_REQUIREMENTS } from '@plugward/types';
-import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
-import { securityFromOptions, TRUST_KEY_OPTIONS } from '../keys.js';
+import { type Command, output, parseCommand, required } from '../command.js';
+import { securityFromOptions, VERIFY_KEY_OPTIONS } from '../keys.js';
 
 const usage = `usage: plugward inspect <artifact> [--pub <name.pub|HEX> ...]
                         [--list FILE (--key-file FILE | --key-hex-env VAR | --passphrase-env VAR | --key-hex HEX)
@@ -20,14 +19,7 @@ export const inspect: Command = {
   summary: 'show a plugin (manifest, hash, signature, trust, limits) without running it',
   usage,
   async run(argv, io) {
-    const { values, positionals } = withUsage(usage, () =>
-      parseArgs({
-        args: argv,
-        options: { ...COMMON_OPTIONS, pub: { type: 'string', multiple: true }, ...TRUST_KEY_OPTIONS },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
+    const { values, positionals } = parseCommand(usage, argv, VERIFY_KEY_OPTIONS);
     const artifact = resolve(io.cwd, required(positionals[0], '<artifact>', usage));
     const manifest = await readManifest(artifact);
     const { security, keys, listPath } = await securityFromOptions(values, io, false);

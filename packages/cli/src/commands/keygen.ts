@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { encodePublicKeyFile, encodeSecretKeyFile, generateKeyPair, keyId, toHex } from '@plugward/security';
 import { PluginError } from '@plugward/types';
-import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
+import { type Command, output, parseCommand, required } from '../command.js';
 import { takeSecretFromEnv, warnWeakPassphrase } from '../keys.js';
 
 const usage = `usage: plugward keygen <name> [--passphrase-env VAR] [--force] [--json]
@@ -59,14 +58,10 @@ export const keygen: Command = {
   summary: 'create an Ed25519 signing key pair (<name>.key, <name>.pub)',
   usage,
   async run(argv, io) {
-    const { values, positionals } = withUsage(usage, () =>
-      parseArgs({
-        args: argv,
-        options: { ...COMMON_OPTIONS, force: { type: 'boolean' }, 'passphrase-env': { type: 'string' } },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
+    const { values, positionals } = parseCommand(usage, argv, {
+      force: { type: 'boolean' },
+      'passphrase-env': { type: 'string' },
+    });
     const name = required(positionals[0], '<name>', usage);
     const keyPath = resolve(io.cwd, `${name}.key`);
     const pubPath = resolve(io.cwd, `${name}.pub`);

@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import readline from 'node:readline';
-import { parseArgs } from 'node:util';
 import { PluginRegistry } from '@plugward/registry';
 import { openRegularFile } from '@plugward/security';
 import {
@@ -11,10 +10,10 @@ import {
   PluginError,
   type PluginInfo,
 } from '@plugward/types';
-import { type CliIo, COMMON_OPTIONS, type Command, required, withUsage } from '../command.js';
+import { type CliIo, type Command, parseCommand, required } from '../command.js';
 import { describeHooks, describeRequirements, GRANT_SYNTAX, parseGrantFlags } from '../grant-flags.js';
 import { bindHttpHost, generateHttpToken, type HttpHost } from '../http-host.js';
-import { securityFromOptions, TRUST_KEY_OPTIONS, takeSecretFromEnv } from '../keys.js';
+import { securityFromOptions, takeSecretFromEnv, VERIFY_KEY_OPTIONS } from '../keys.js';
 import { pickSandbox, SANDBOX_OPTION, SANDBOX_SYNTAX } from '../sandbox-choice.js';
 
 const usage = `usage: plugward run <dir> --pub <name.pub|HEX> [--pub ...]
@@ -59,27 +58,18 @@ export const run: Command = {
   summary: 'load the trusted plugins of a directory and serve hooks from stdin lines or HTTP',
   usage,
   async run(argv, io) {
-    const { values, positionals } = withUsage(usage, () =>
-      parseArgs({
-        args: argv,
-        options: {
-          ...COMMON_OPTIONS,
-          pub: { type: 'string', multiple: true },
-          tier: { type: 'string' },
-          'allow-untrusted': { type: 'boolean' },
-          'keep-going': { type: 'boolean' },
-          grant: { type: 'string', multiple: true },
-          http: { type: 'string' },
-          'token-env': { type: 'string' },
-          'token-file': { type: 'string' },
-          'allow-origin': { type: 'string', multiple: true },
-          ...SANDBOX_OPTION,
-          ...TRUST_KEY_OPTIONS,
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
+    const { values, positionals } = parseCommand(usage, argv, {
+      tier: { type: 'string' },
+      'allow-untrusted': { type: 'boolean' },
+      'keep-going': { type: 'boolean' },
+      grant: { type: 'string', multiple: true },
+      http: { type: 'string' },
+      'token-env': { type: 'string' },
+      'token-file': { type: 'string' },
+      'allow-origin': { type: 'string', multiple: true },
+      ...SANDBOX_OPTION,
+      ...VERIFY_KEY_OPTIONS,
+    });
     const dir = resolve(io.cwd, required(positionals[0], '<dir>', usage));
     required(values.list, '--list', usage);
     const tier = (values.tier ?? 'in-process') as IsolationTier;

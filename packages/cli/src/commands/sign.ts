@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { type CodeDeclarations, readPluginDeclarations } from '@plugward/registry';
 import { manifestPathFor, openRegularFile, writeSignedManifest } from '@plugward/security';
 import { DEFAULT_MAX_ARTIFACT_BYTES, PluginError, type PluginManifest } from '@plugward/types';
-import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
+import { type Command, output, parseCommand, required } from '../command.js';
 import { readPrivateKey } from '../keys.js';
 import { hashProgress } from '../progress.js';
 import { pickSandbox, SANDBOX_OPTION } from '../sandbox-choice.js';
@@ -89,29 +88,21 @@ export const sign: Command = {
   summary: 'hash an artifact and write its signed manifest (<artifact>.plugward.json)',
   usage,
   async run(argv, io) {
-    const { values, positionals } = withUsage(usage, () =>
-      parseArgs({
-        args: argv,
-        options: {
-          ...COMMON_OPTIONS,
-          key: { type: 'string' },
-          'passphrase-env': { type: 'string' },
-          name: { type: 'string' },
-          version: { type: 'string' },
-          author: { type: 'string' },
-          kind: { type: 'string' },
-          description: { type: 'string' },
-          limits: { type: 'string' },
-          requirements: { type: 'string' },
-          'max-bytes': { type: 'string' },
-          'manifest-fields': { type: 'string' },
-          'from-plugin': { type: 'string' },
-          ...SANDBOX_OPTION,
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
+    const { values, positionals } = parseCommand(usage, argv, {
+      key: { type: 'string' },
+      'passphrase-env': { type: 'string' },
+      name: { type: 'string' },
+      version: { type: 'string' },
+      author: { type: 'string' },
+      kind: { type: 'string' },
+      description: { type: 'string' },
+      limits: { type: 'string' },
+      requirements: { type: 'string' },
+      'max-bytes': { type: 'string' },
+      'manifest-fields': { type: 'string' },
+      'from-plugin': { type: 'string' },
+      ...SANDBOX_OPTION,
+    });
     const artifact = resolve(io.cwd, required(positionals[0], '<artifact>', usage));
     const keyFile = required(values.key, '--key <name.key>', usage);
     const fieldsFile = values['manifest-fields'];

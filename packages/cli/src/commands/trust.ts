@@ -1,6 +1,5 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   defaultRollbackFloorDir,
   loadTrustList,
@@ -10,7 +9,7 @@ import {
   updateTrustList,
 } from '@plugward/security';
 import { displayText, PluginError, PluginVersion, type TrustedPluginEntry } from '@plugward/types';
-import { type CliIo, COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
+import { type CliIo, type Command, output, parseCommand, required } from '../command.js';
 import { minVersionOption, readPublicKey, TRUST_KEY_OPTIONS, trustListKey } from '../keys.js';
 
 const usage = `usage: plugward trust add <artifact> --pub <name.pub|HEX> --list FILE KEY [--note TEXT] [--json]
@@ -77,14 +76,7 @@ export function staleEntries(entries: readonly TrustedPluginEntry[]): TrustedPlu
 }
 
 async function add(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = withUsage(usage, () =>
-    parseArgs({
-      args: argv,
-      options: { ...COMMON_OPTIONS, ...options },
-      allowPositionals: true,
-      strict: true,
-    }),
-  );
+  const { values, positionals } = parseCommand(usage, argv, options);
   const artifact = resolve(io.cwd, required(positionals[0], '<artifact>', usage));
   const list = resolve(io.cwd, required(values.list, '--list FILE', usage));
   const pub = await readPublicKey(required(values.pub, '--pub <name.pub|HEX>', usage), io);
@@ -141,14 +133,7 @@ async function add(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function rm(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = withUsage(usage, () =>
-    parseArgs({
-      args: argv,
-      options: { ...COMMON_OPTIONS, ...options },
-      allowPositionals: true,
-      strict: true,
-    }),
-  );
+  const { values, positionals } = parseCommand(usage, argv, options);
   const target = required(positionals[0], '<sha3-512|name@version>', usage).toLowerCase();
   const list = resolve(io.cwd, required(values.list, '--list FILE', usage));
   const key = await trustListKey(values, io);
@@ -178,14 +163,7 @@ async function rm(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function prune(argv: string[], io: CliIo): Promise<number> {
-  const { values } = withUsage(usage, () =>
-    parseArgs({
-      args: argv,
-      options: { ...COMMON_OPTIONS, ...options, 'dry-run': { type: 'boolean' } },
-      allowPositionals: false,
-      strict: true,
-    }),
-  );
+  const { values } = parseCommand(usage, argv, { ...options, 'dry-run': { type: 'boolean' } }, false);
   const list = resolve(io.cwd, required(values.list, '--list FILE', usage));
   const key = await trustListKey(values, io);
   const minListVersion = minVersionOption(values['min-version']);
@@ -221,14 +199,7 @@ async function prune(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function ls(argv: string[], io: CliIo): Promise<number> {
-  const { values } = withUsage(usage, () =>
-    parseArgs({
-      args: argv,
-      options: { ...COMMON_OPTIONS, ...options },
-      allowPositionals: true,
-      strict: true,
-    }),
-  );
+  const { values } = parseCommand(usage, argv, options);
   const list = resolve(io.cwd, required(values.list, '--list FILE', usage));
   const data = await loadTrustList(list, await trustListKey(values, io), {
     minListVersion: minVersionOption(values['min-version']),
@@ -243,14 +214,7 @@ async function ls(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function floor(argv: string[], io: CliIo): Promise<number> {
-  const { values } = withUsage(usage, () =>
-    parseArgs({
-      args: argv,
-      options: { ...COMMON_OPTIONS, ...options, reset: { type: 'boolean' } },
-      allowPositionals: false,
-      strict: true,
-    }),
-  );
+  const { values } = parseCommand(usage, argv, { ...options, reset: { type: 'boolean' } }, false);
   const list = resolve(io.cwd, required(values.list, '--list FILE', usage));
   const key = await trustListKey(values, io);
   const floorDir = defaultRollbackFloorDir(io.env);

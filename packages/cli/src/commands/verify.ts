@@ -1,8 +1,7 @@
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { displayText, PluginError } from '@plugward/types';
-import { COMMON_OPTIONS, type Command, output, required, withUsage } from '../command.js';
-import { securityFromOptions, TRUST_KEY_OPTIONS } from '../keys.js';
+import { type Command, output, parseCommand, required } from '../command.js';
+import { securityFromOptions, VERIFY_KEY_OPTIONS } from '../keys.js';
 
 const usage = `usage: plugward verify <artifact> --pub <name.pub|HEX> [--pub ...]
                        [--list FILE (--key-file FILE | --key-hex-env VAR | --passphrase-env VAR | --key-hex HEX)
@@ -18,14 +17,7 @@ export const verify: Command = {
   summary: 'verify an artifact against its signed manifest, pinned keys and optionally a trust list',
   usage,
   async run(argv, io) {
-    const { values, positionals } = withUsage(usage, () =>
-      parseArgs({
-        args: argv,
-        options: { ...COMMON_OPTIONS, pub: { type: 'string', multiple: true }, ...TRUST_KEY_OPTIONS },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
+    const { values, positionals } = parseCommand(usage, argv, VERIFY_KEY_OPTIONS);
     const artifactArg = required(positionals[0], '<artifact>', usage);
     const pubs = values.pub ?? [];
     if (pubs.length === 0 && values.list === undefined) {

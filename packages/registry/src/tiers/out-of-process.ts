@@ -36,6 +36,7 @@ import {
 import { processTierMetrics, sandboxTierMetrics, type TierMetricsOptions } from '../monitor.js';
 import { DEFAULT_HOOK_OUTPUT_BYTES, protocolViolationOf } from '../quotas.js';
 import { hostStartupMark, STARTUP_TRACE_ARG, startupTraceEnabled } from '../startup-trace.js';
+import type { WarmPool, WarmSandbox } from '../warm-pool.js';
 import { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget, readPluginOutput } from './plugin-output.js';
 import { sandboxConfigFor } from './sandbox-config.js';
 import { settleWithin, type TierExit, type TierHandle } from './tier.js';
@@ -56,6 +57,8 @@ export interface OutOfProcessOptions {
   hostContext?: WatchedContext;
   log: (level: LogLevel, message: string) => void;
   sandbox: SandboxBackend<Duplex> | undefined;
+  /** The registry's warm pool: a sandboxed plugin whose configuration has an idle sandbox is loaded into it. */
+  warmPool?: WarmPool;
   /** Brokered fetch for the sandbox's `restricted` network mode. */
   fetch?: (request: FetchRequest, signal: AbortSignal) => Promise<FetchResponse>;
   /**
@@ -148,10 +151,16 @@ export function runtimeEntry(): string {
 
 /**
  * Writes the verified bytes (and their manifest) into a fresh private 0700 directory: the plugin process loads this
- * copy, so swapping the original file after verification changes nothing.
+ * copy, so swapping the original file after verification changes nothing. A warm sandbox's copy goes into its warm
+ * folder (`parent`), and on a root host is made readable by the sandbox's leased uid's group `gid` (root keeps owning
+ * it).
  */
-async function privateCopy(verified: VerifiedArtifact): Promise<{ dir: string; file: string }> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'plugward-'));
+async function privateCopy(
+  verified: VerifiedArtifact,
+  parent = os.tmpdir(),
+  gid?: number,
+): Promise<{ dir: string; file: string }> {
+  const dir = await fs.mkdtemp(path.join(parent, 'plugward-'));
   await fs.chmod(dir, 0o700);
   const file = verified.manifest.artifact.file;
   if (file !== path.basename(file)) {
@@ -164,7 +173,14 @@ async function privateCopy(verified: VerifiedArtifact): Promise<{ dir: string; f
   await fs.writeFile(path.join(dir, file + MANIFEST_SUFFIX), JSON.stringify(verified.manifest), {
     mode: 0o400,
   });
-  await fs.chmod(dir, 0o500);
+  if (gid !== undefined) {
+    for (const f of [file, file + MANIFEST_SUFFIX]) {
+      await fs.chown(path.join(dir, f), 0, gid);
+      await fs.chmod(path.join(dir, f), 0o440);
+    }
+    await fs.chown(dir, 0, gid);
+  }
+  await fs.chmod(dir, gid === undefined ? 0o500 : 0o550);
   return { dir, file };
 }
 
@@ -260,16 +276,19 @@ async function startSandbox(
   dir: string,
   file: string,
   opts: OutOfProcessOptions,
+  warm: WarmSandbox | undefined,
 ): Promise<Started> {
   const runtime = runtimeEntry();
-  const proc: SandboxedProcess<Duplex> = await sandbox.spawn({
-    command: process.execPath,
-    args: runtimeArgs(dir, file),
-    config: sandboxConfigFor(opts.requirements, opts.limits),
-    readOnlyPaths: [...runtimeReadOnlyPaths(runtime), dir],
-    limits: opts.limits,
-    label: opts.verified.manifest.name,
-  });
+  const proc: SandboxedProcess<Duplex> =
+    warm?.proc ??
+    (await sandbox.spawn({
+      command: process.execPath,
+      args: runtimeArgs(dir, file),
+      config: sandboxConfigFor(opts.requirements, opts.limits),
+      readOnlyPaths: [...runtimeReadOnlyPaths(runtime), dir],
+      limits: opts.limits,
+      label: opts.verified.manifest.name,
+    }));
   let exitInfo: { oomKilled: boolean } | undefined;
   const watched: WatchedProcess = {
     pid: proc.pid,
@@ -301,10 +320,18 @@ async function startSandbox(
  * host built) and the koffi package (native plugins; also the strict sandbox's lockdown preload).
  */
 export function runtimeReadOnlyPaths(runtime: string): string[] {
-  const dir = path.dirname(runtime);
-  // koffi (native, kept out of the bundle) is the only package it resolves, from the registry package's root.
-  return [dir, ...packageReadOnlyPaths(['koffi'], path.dirname(path.dirname(dir)))];
+  // Walking the installed packages for koffi costs ≈ 2 ms of host CPU: once per runtime path and process.
+  let paths = readOnlyPathsOf.get(runtime);
+  if (paths === undefined) {
+    const dir = path.dirname(runtime);
+    // koffi (native, kept out of the bundle) is the only package it resolves, from the registry package's root.
+    paths = [dir, ...packageReadOnlyPaths(['koffi'], path.dirname(path.dirname(dir)))];
+    readOnlyPathsOf.set(runtime, paths);
+  }
+  return [...paths];
 }
+
+const readOnlyPathsOf = new Map<string, string[]>();
 
 /**
  * Starts a plugin at the worker, process or sandbox tier: copies the verified bytes privately, starts the plugin-side
@@ -320,7 +347,20 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     });
   }
   hostStartupMark(name, 'start');
-  const { dir, file } = await privateCopy(opts.verified);
+  // A warm sandbox of exactly this plugin's configuration, if the pool has one: it gets the copy in its warm folder.
+  const claim = opts.tier === 'sandbox' ? opts.warmPool?.claim(opts.requirements, opts.limits) : undefined;
+  const warm = claim?.sandbox;
+  let placed: { dir: string; file: string };
+  try {
+    placed = warm
+      ? await warm.handOff((parent, gid) => privateCopy(opts.verified, parent, gid))
+      : await privateCopy(opts.verified);
+  } catch (e) {
+    warm?.proc.kill('SIGKILL');
+    claim?.done();
+    throw e;
+  }
+  const { dir, file } = placed;
   hostStartupMark(name, 'copied');
   // Once, and awaited by stop(): close() must not resolve while a private copy is still on disk.
   let removal: Promise<void> | undefined;
@@ -339,8 +379,9 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
         ? startProcess(dir, file)
         : opts.tier === 'worker'
           ? startWorker(dir, file, opts.limits)
-          : await startSandbox(opts.sandbox!, dir, file, opts);
+          : await startSandbox(opts.sandbox!, dir, file, opts, warm);
   } catch (e) {
+    claim?.done();
     await cleanup();
     throw e;
   }
@@ -448,8 +489,10 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
       { timeoutMs: opts.initTimeoutMs ?? 30_000 },
     );
     hostStartupMark(name, 'initialized');
+    claim?.done();
     opts.onInitialized?.(declared);
   } catch (e) {
+    claim?.done();
     stopping = true;
     unwatch();
     s.kill();

@@ -1,0 +1,141 @@
+import type { SeccompAction, SeccompRule } from '@plugward/types';
+
+/** errno values the sandboxes' seccomp rules answer with (Linux, every architecture the backends support). */
+export const ERRNO = Object.freeze({ EPERM: 1, EACCES: 13, ENOSYS: 38, EAFNOSUPPORT: 97 });
+
+const EPERM: SeccompAction = { action: 'errno', errno: ERRNO.EPERM };
+const ENOSYS: SeccompAction = { action: 'errno', errno: ERRNO.ENOSYS };
+
+/** `CLONE_THREAD` of clone(2): a thread, not a new process. */
+export const CLONE_THREAD = 0x00010000;
+/** The namespace flags of clone(2)/unshare(2): a sandboxed plugin creates no namespaces. */
+export const CLONE_NS_FLAGS: readonly number[] = [
+  0x00000080, 0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000,
+];
+/** Socket address families the rules name. */
+export const AF = Object.freeze({ UNIX: 1, INET: 2, INET6: 10 });
+const TIOCSTI = 0x5412;
+const TIOCLINUX = 0x541c;
+/** Mask of an ioctl request's low 32 bits (the kernel compares no more). */
+export const LOW_32 = 0xffffffff;
+
+/**
+ * Denied by every sandbox (with EPERM), whatever else it allows: ways out (mounts, namespaces, ptrace and other
+ * processes' memory), kernel attack surface (modules, kexec, BPF, perf, keyrings, userfaultfd) and host-wide effects
+ * (clock, swap, reboot, hostname, quotas).
+ */
+export const DANGEROUS_SYSCALLS: readonly string[] = [
+  'ptrace',
+  'process_vm_readv',
+  'process_vm_writev',
+  'process_madvise',
+  'kcmp',
+  'pidfd_getfd',
+  'mount',
+  'umount2',
+  'pivot_root',
+  'chroot',
+  'move_mount',
+  'open_tree',
+  'fsopen',
+  'fsconfig',
+  'fsmount',
+  'fspick',
+  'mount_setattr',
+  'unshare',
+  'setns',
+  'kexec_load',
+  'kexec_file_load',
+  'reboot',
+  'init_module',
+  'finit_module',
+  'delete_module',
+  'swapon',
+  'swapoff',
+  'bpf',
+  'perf_event_open',
+  'keyctl',
+  'add_key',
+  'request_key',
+  'open_by_handle_at',
+  'name_to_handle_at',
+  'acct',
+  'settimeofday',
+  'clock_settime',
+  'clock_adjtime',
+  'adjtimex',
+  'iopl',
+  'ioperm',
+  'syslog',
+  'userfaultfd',
+  'lookup_dcookie',
+  'quotactl',
+  'quotactl_fd',
+  'vhangup',
+  'uselib',
+  'sethostname',
+  'setdomainname',
+  'fanotify_init',
+  'landlock_create_ruleset',
+  'nfsservctl',
+  'afs_syscall',
+];
+
+/** Identity and device changes: new uids, gids or capabilities, device nodes, personality and LDT tricks. */
+export const PRIVILEGE_SYSCALLS: readonly string[] = [
+  'mknod',
+  'mknodat',
+  'personality',
+  'modify_ldt',
+  'setuid',
+  'setgid',
+  'setreuid',
+  'setregid',
+  'setresuid',
+  'setresgid',
+  'setfsuid',
+  'setfsgid',
+  'setgroups',
+  'capset',
+];
+
+/** One rule per name: `names` denied with `action` (default EPERM). */
+export function denySyscalls(names: readonly string[], action: SeccompAction = EPERM): SeccompRule[] {
+  return names.map((syscall) => ({ syscall, action }));
+}
+
+/**
+ * Rules every sandbox carries for Node's sake and the terminal's: `clone3` → ENOSYS (Node aborts on EPERM from it;
+ * ENOSYS makes glibc fall back to `clone`, whose flags a rule can inspect), `io_uring_*` → ENOSYS (io_uring performs
+ * operations seccomp never sees), `TIOCSTI`/`TIOCLINUX` denied (they inject input into a terminal; the low 32 bits
+ * compared, so high bits can't dodge it).
+ */
+export function nodeSafetyRules(): SeccompRule[] {
+  return [
+    { syscall: 'clone3', action: ENOSYS },
+    ...denySyscalls(['io_uring_setup', 'io_uring_enter', 'io_uring_register'], ENOSYS),
+    ...[TIOCSTI, TIOCLINUX].map((cmd) => ({
+      syscall: 'ioctl',
+      action: EPERM,
+      args: [{ index: 1, op: 'masked-eq' as const, mask: LOW_32, value: cmd }],
+    })),
+  ];
+}
+
+/** `clone` with any namespace flag denied (one rule per flag: libseccomp compares one mask per argument and rule). */
+export function namespaceCloneRules(): SeccompRule[] {
+  return CLONE_NS_FLAGS.map((flag) => ({
+    syscall: 'clone',
+    action: EPERM,
+    args: [{ index: 0, op: 'masked-eq' as const, mask: flag, value: flag }],
+  }));
+}
+
+/** `clone` without `CLONE_THREAD` (a new process) denied; threads stay allowed. */
+export function processCloneRule(): SeccompRule {
+  return {
+    syscall: 'clone',
+    action: EPERM,
+    args: [{ index: 0, op: 'masked-eq', mask: CLONE_THREAD, value: 0 }],
+  };
+}

@@ -1,0 +1,72 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PluginError } from '@plugward/types';
+import { pidAlive } from './host-exit.js';
+
+/**
+ * The parent of a backend's per-sandbox directories: `rootDir` on root hosts (created root-owned, 0711: the leased
+ * uid traverses it to its scratch space but never lists it; `os.tmpdir()` may be a private 0700 folder), else
+ * `os.tmpdir()`.
+ * @throws PluginError `SandboxUnavailable` when `rootDir` exists but is not a root-owned directory safe from others.
+ */
+export function sandboxDirBase(root: boolean, rootDir: string): string {
+  if (!root) return os.tmpdir();
+  fs.mkdirSync(rootDir, { recursive: true, mode: 0o711 });
+  const st = fs.lstatSync(rootDir);
+  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) {
+    throw new PluginError(
+      'SandboxUnavailable',
+      `${rootDir} must be a directory owned by root and not group/world-writable`,
+    );
+  }
+  if ((st.mode & 0o777) !== 0o711) fs.chmodSync(rootDir, 0o711);
+  return rootDir;
+}
+
+/**
+ * Removes the per-sandbox directories `<prefix><pid>-…` under `base` whose host process is gone (a host killed with
+ * SIGKILL runs no cleanup; its plugins died with it). `beforeRemove` runs first on each (e.g. to unmount a scratch
+ * tmpfs left mounted). Best effort: a directory that can't be removed is left for the next host. Returns the removed.
+ */
+export function sweepStaleSandboxDirs(
+  base: string,
+  prefix: string,
+  beforeRemove?: (dir: string) => void,
+): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(base);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const owner = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
+    if (!Number.isSafeInteger(owner) || owner === process.pid || pidAlive(owner)) continue;
+    const dir = path.join(base, name);
+    try {
+      beforeRemove?.(dir);
+      fs.rmSync(dir, { recursive: true, force: true });
+      removed.push(dir);
+    } catch {
+      // Best effort: the next host tries again.
+    }
+  }
+  return removed;
+}
+
+const swept = new Set<string>();
+
+/** {@link sweepStaleSandboxDirs} once per process, folder and prefix (a backend calls it on its first spawn). */
+export function sweepStaleSandboxDirsOnce(
+  base: string,
+  prefix: string,
+  beforeRemove?: (dir: string) => void,
+): void {
+  const key = `${prefix}\0${base}`;
+  if (swept.has(key)) return;
+  swept.add(key);
+  sweepStaleSandboxDirs(base, prefix, beforeRemove);
+}
