@@ -3,14 +3,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  generateKeyPair,
-  PluginSecurity,
-  readManifest,
-  toHex,
-  trustEntryFromManifest,
-  writeSignedManifest,
-} from '@plugward/registry';
+import { PluginSecurity, readManifest, trustEntryFromManifest } from '@plugward/registry';
+import { generateKeyPair, toHex, writeSignedManifest } from '@plugward/security';
 
 /**
  * Writes and signs one echo plugin per name (`<name>.mjs`, hook `echo`, one signer) under a new `<prefix>…` temp

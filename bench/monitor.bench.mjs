@@ -15,7 +15,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { collectProcessMetrics, processTierMetrics, sweepMetrics } from '@plugward/registry';
+import { collectProcessMetrics } from '@plugward/limits';
+import { processTierMetrics, sweepMetrics } from '@plugward/registry';
 import { stats, writeReport } from './report.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);

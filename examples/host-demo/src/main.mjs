@@ -17,16 +17,13 @@ import { fileURLToPath } from 'node:url';
 import {
   chooseSandboxBackend,
   DEFAULT_RESOURCE_LIMITS,
-  generateKeyPair,
-  keyId,
   PluginRegistry,
   PluginSecurity,
   readManifest,
   saveTrustList,
-  toHex,
   trustEntryFromManifest,
-  writeSignedManifest,
 } from '@plugward/registry';
+import { generateKeyPair, keyId, toHex, writeSignedManifest } from '@plugward/security';
 
 const json = process.argv.includes('--json');
 const here = path.dirname(fileURLToPath(import.meta.url));

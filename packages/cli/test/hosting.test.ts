@@ -5,15 +5,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  compileNativePlugin,
-  generateKeyPair,
-  readManifest,
-  saveTrustList,
-  toHex,
-  trustEntryFromManifest,
-  writeSignedManifest,
-} from '@plugward/registry';
+import { compileNativePlugin } from '@plugward/loader';
+import { readManifest, saveTrustList, trustEntryFromManifest } from '@plugward/registry';
+import { generateKeyPair, toHex, writeSignedManifest } from '@plugward/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const bin = path.join(import.meta.dirname, '..', 'dist', 'bin.js');

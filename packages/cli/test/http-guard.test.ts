@@ -10,14 +10,8 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  generateKeyPair,
-  readManifest,
-  saveTrustList,
-  toHex,
-  trustEntryFromManifest,
-  writeSignedManifest,
-} from '@plugward/registry';
+import { readManifest, saveTrustList, trustEntryFromManifest } from '@plugward/registry';
+import { generateKeyPair, toHex, writeSignedManifest } from '@plugward/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const bin = path.join(import.meta.dirname, '..', 'dist', 'bin.js');

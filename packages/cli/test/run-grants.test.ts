@@ -8,14 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   checkSandboxSupport,
-  generateKeyPair,
   type PluginRequirements,
   readManifest,
   saveTrustList,
-  toHex,
   trustEntryFromManifest,
-  writeSignedManifest,
 } from '@plugward/registry';
+import { generateKeyPair, toHex, writeSignedManifest } from '@plugward/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseGrantFlags } from '../src/grant-flags.js';
 

@@ -1,57 +1,120 @@
 /**
  * @plugward/registry — the PluginRegistry that ties Plugward together (discovery, trust, isolation tiers, lifecycle,
- * monitoring), and the one install for a host: it re-exports what a host uses of the stack (the types, security,
- * hooks, context, loader, the sandbox backends, and the limits a host configures or reads); the collectors' parsers
- * and the registry's own building blocks stay internal.
+ * monitoring), and the one install for a host. Besides its own API it re-exports, from the packages that own them:
+ * every name of the Rust API reference (see the API reference mapping page), the types its own signatures use, the
+ * sandbox backends a host picks from, and the trust-list set-up of a host (read a signed manifest, build its trust
+ * entry, save or load the encrypted list). Everything else — signing and key tools, hashing, the IPC wire, metric
+ * collectors, the sandbox backends' building blocks — is imported from the package that owns it
+ * (`@plugward/security`, `@plugward/ipc`, `@plugward/limits`, `@plugward/loader`, `@plugward/sandbox-linux`, …).
  * @packageDocumentation
  */
 
-export * from '@plugward/context';
-export * from '@plugward/hooks';
-export * from '@plugward/ipc';
-// Names more than one package exports: the registry's own answer wins.
 export {
-  type CollectOptions,
-  collectMetrics,
-  collectProcessMetrics,
-  DEFAULT_HIGH_SEVERITY_THRESHOLD,
-  DOCUMENTED_LIMIT_FIELDS,
-  detectViolations,
-  type LimitBound,
-  limitBounds,
-  MAX_UNMOUNT_DELAY_MS,
-  type MetricsTarget,
-  mergeLimits,
-  performUnmount,
+  type ContextQuota,
+  PluginContext,
+} from '@plugward/context';
+export {
+  HookRegistry,
+  type RegisteredHook,
+} from '@plugward/hooks';
+export {
+  IpcChannel,
+  type LogBudget,
+} from '@plugward/ipc';
+export {
   ResourceLimits,
-  ResourceMonitor,
-  type ResourceMonitorOptions,
-  resolveUnmountBehavior,
-  type TickReport,
-  type UnmountOutcome,
-  type UnmountReason,
-  type UnmountRequest,
-  type UnmountSteps,
-  type ValidateLimitsOptions,
+  type SocketTable,
   ViolationTracker,
   type ViolationTrackerOptions,
   validateLimits,
-  type WatchOptions,
 } from '@plugward/limits';
-export * from '@plugward/loader';
+export {
+  type LoadedPlugin,
+  loadVerified,
+  PluginLoader,
+} from '@plugward/loader';
 export {
   checkLandlockSupport,
-  defaultLandlockConfig,
-  detectLandlockAbi,
   LandlockSandbox,
-  type LandlockSandboxedProcess,
   type LandlockSandboxOptions,
 } from '@plugward/sandbox-landlock';
-export * from '@plugward/sandbox-linux';
-export type { VerifiedArtifact } from '@plugward/security';
-export * from '@plugward/security';
-// The whole stack, so `@plugward/registry` is the one package a host needs.
-export * from '@plugward/types';
+export {
+  checkSandboxSupport,
+  defaultSandboxConfig,
+  type FetchBrokerOptions,
+  LinuxSandbox,
+  type LinuxSandboxOptions,
+} from '@plugward/sandbox-linux';
+export {
+  loadTrustList,
+  PluginSecurity,
+  readManifest,
+  saveTrustList,
+  type TrustListKey,
+  trustEntryFromManifest,
+  type VerifiedArtifact,
+} from '@plugward/security';
+// The Rust API reference's names, the types of the registry's own signatures, what a host sets up with.
+export {
+  type CapabilitiesConfig,
+  type CgroupConfig,
+  type ContextKey,
+  createContextKey,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CPU_TIME_MS,
+  DEFAULT_MAX_FILE_DESCRIPTORS,
+  DEFAULT_MAX_HEAP_BYTES,
+  DEFAULT_MAX_THREADS,
+  DEFAULT_MONITOR_INTERVAL_SECS,
+  DEFAULT_RESOURCE_LIMITS,
+  DEFAULT_SECURITY_POLICY,
+  DEFAULT_UNMOUNT_BEHAVIOR,
+  DEFAULT_VIOLATION_THRESHOLD,
+  definePlugin,
+  type FilesystemAccess,
+  type GrantDecision,
+  type HookHandler,
+  type HookRegistrar,
+  type HostGrants,
+  type HostToPluginRequest,
+  type IpcRequest,
+  type IpcResponse,
+  IsolationTier,
+  isPluginError,
+  MANIFEST_SUFFIX,
+  MINIMAL_REQUIREMENTS,
+  type NamespaceConfig,
+  type NetworkAccess,
+  type NetworkTarget,
+  PLUGIN_CONSTRUCTOR_SYMBOL,
+  PLUGIN_ERROR_CODES,
+  PLUGWARD_ABI_VERSION,
+  type Plugin,
+  type PluginDefinition,
+  PluginError,
+  type PluginErrorCode,
+  type PluginInfo,
+  type PluginInstance,
+  type PluginKind,
+  type PluginManifest,
+  type PluginMetrics,
+  type PluginRequirements,
+  PluginStatus,
+  PluginVersion,
+  type PredefinedContextKey,
+  RUNTIME_ALLOWANCE,
+  type SandboxBackend,
+  type SandboxConfig,
+  type SandboxedProcess,
+  type SandboxSupportReport,
+  type SeccompMode,
+  type SecurityPolicy,
+  type TrustedPluginEntry,
+  type TrustLevel,
+  toPluginError,
+  type UnmountBehavior,
+  type ViolationType,
+} from '@plugward/types';
 export {
   type BackendDecision,
   type BackendProbe,

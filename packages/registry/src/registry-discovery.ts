@@ -155,11 +155,12 @@ function noteConflict(entry: Entry, otherPath: string, reason: string): void {
 }
 
 /**
- * Whether `name` is reserved for a trusted plugin: on the trust list, or recorded as trusted from another file.
- * An untrusted file may never take it.
+ * Whether `name` is reserved for a trusted plugin: named on the trust list or admitted as trusted on this host
+ * (`PluginSecurity.isReservedName`, which remembers admissions across restarts), or recorded as trusted from another
+ * file. An untrusted file may never take it.
  */
 export function reservedByTrust(s: RegistryState, name: string, claimant: string): boolean {
-  if (s.security.trustedPlugins.some((e) => e.name === name)) return true;
+  if (s.security.isReservedName(name)) return true;
   const e = s.entries.get(name);
   return e !== undefined && e.info.trustLevel === 'trusted' && e.info.path !== claimant;
 }

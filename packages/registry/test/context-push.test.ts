@@ -2,14 +2,10 @@
 // with ContextChanged pushes; these tests check that the copy follows every change — by the host, by a host listener
 // that rewrites the key, by the plugin itself, removals included — with a hook call made right after the change, at
 // every tier, and that the same .so answers the same at every tier.
+
+import type { ContextListener } from '@plugward/context';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type ContextListener,
-  type IsolationTier,
-  PluginContext,
-  PluginRegistry,
-  type PluginSecurity,
-} from '../dist/index.js';
+import { type IsolationTier, PluginContext, PluginRegistry, type PluginSecurity } from '../dist/index.js';
 import { dec, enc, Fixtures, NO_GRANTS, sandboxOrReason, tempDir } from './helpers.js';
 
 /** hooks `<name>.read` (input: a key; output "<status>:<value>") and `<name>.write` (input "key=value"; output status). */

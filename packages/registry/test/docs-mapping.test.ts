@@ -155,6 +155,13 @@ describe('docs/api-reference-mapping.md', () => {
     expect(row.names.map(([p, n]) => problem(p, n)).filter(Boolean)).toEqual([]);
   });
 
+  it('every name of the page is also exported by @plugward/registry, the one install for a host', () => {
+    const registry = exported.get('@plugward/registry');
+    expect(registry).toBeDefined();
+    const heads = new Set(rows.flatMap((r) => r.names.map(([, n]) => n.split('.')[0] as string)));
+    expect([...heads].filter((n) => !registry?.has(n))).toEqual([]);
+  });
+
   it('quotes only real error codes', () => {
     const codes = new Set<string>(PLUGIN_ERROR_CODES);
     const quoted = rows.filter((r) => r.reference.includes('PluginError')).flatMap((r) => r.quoted);

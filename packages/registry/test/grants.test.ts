@@ -258,7 +258,7 @@ describe('an untrusted plugin gets only what the host granted', () => {
 
   it('a signer grant applies only when the signature verifies under the granted key', async (ctx) => {
     if (!sandbox) return ctx.skip(`no sandbox here: ${reason}`);
-    const { keyId, toHex } = await import('../dist/index.js');
+    const { keyId, toHex } = await import('@plugward/security');
     const context = { read: ['public.motd'], write: [] };
     // Filed under the stranger's key id but with another key: a key id in a manifest proves nothing.
     const forged = await run({

@@ -5,11 +5,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { compileNativePlugin } from '@plugward/loader';
+import { generateKeyPair, type KeyPair, toHex, writeSignedManifest } from '@plugward/security';
 import {
   checkSandboxSupport,
-  compileNativePlugin,
-  generateKeyPair,
-  type KeyPair,
   LinuxSandbox,
   type PluginManifest,
   type PluginRequirements,
@@ -19,10 +18,8 @@ import {
   type SecurityPolicy,
   saveTrustList,
   type TrustedPluginEntry,
-  toHex,
   trustEntryFromManifest,
   type UnmountBehavior,
-  writeSignedManifest,
 } from '../dist/index.js';
 
 export const enc = new TextEncoder();

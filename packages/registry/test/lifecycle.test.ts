@@ -100,7 +100,7 @@ describe('concurrency', () => {
     },
   );
 
-  it.each(['in-process', 'worker', 'process', 'sandbox'] as IsolationTier[])(
+  it.for(['in-process', 'worker', 'process', 'sandbox'] as IsolationTier[])(
     'unloadPlugin during a running async hook (%s): that call settles cleanly, later calls skip the plugin',
     async (tier, ctx) => {
       if (tier === 'sandbox' && !sandbox)

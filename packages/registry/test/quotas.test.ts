@@ -11,6 +11,7 @@ import {
   isPluginError,
   type LinuxSandbox,
   PluginRegistry,
+  type PluginRegistryOptions,
   type PluginSecurity,
   type RegistryEvents,
 } from '../dist/index.js';
@@ -146,10 +147,7 @@ beforeAll(async () => {
 });
 afterAll(() => tmp.remove());
 
-async function hostWithBystander(
-  tier: IsolationTier,
-  extra: Partial<ConstructorParameters<typeof PluginRegistry>[0]> = {},
-) {
+async function hostWithBystander(tier: IsolationTier, extra: Partial<PluginRegistryOptions> = {}) {
   const logs: string[] = [];
   const registry = new PluginRegistry({
     security,

@@ -3,6 +3,7 @@
 // downgrades are refused.
 import fs from 'node:fs';
 import path from 'node:path';
+import { readManifest, PluginSecurity as Security, saveTrustList, toHex } from '@plugward/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   isPluginError,
@@ -317,5 +318,49 @@ PW_EXPORT pw_plugin *create_plugin(void) { return &g_plugin; }
     );
     // Its constructor ran (inside the sandbox, on the sandbox's own /tmp); the host's file system never saw it.
     expect(fs.existsSync(marker)).toBe(false);
+  });
+});
+
+// Entries of the reference's shape (`{ hash, version, signature }`) name no plugin: what reserves the name for the
+// trusted plugin is the host's record of what it admitted, kept in the host's state directory across restarts.
+describe('a trusted plugin listed by bare hash, across a host restart', () => {
+  it('an untrusted plugin cannot take its name (load or scan) once it was admitted', async () => {
+    const real = await fx.js(
+      'bn.mjs',
+      plugin('bn', '1.0.0', '+real'),
+      { name: 'bn', kind: 'js' },
+      'bare-real',
+    );
+    const impostor = await fx.js(
+      'bn-impostor.mjs',
+      plugin('bn', '9.0.0', '+evil'),
+      { name: 'bn', version: '9.0.0', kind: 'js', keys: fx.stranger },
+      'bare-impostor',
+    );
+    const m = await readManifest(real);
+    const listPath = path.join(tmp.dir, 'bare-names.enc');
+    const entry = { hash: m.artifact.sha3_512, version: m.version, signature: m.signature.value };
+    await saveTrustList(listPath, { listVersion: 1, entries: [entry] }, fx.listKey);
+    const host = async () => {
+      const security = new Security({ onlyTrusted: false, trustListPath: listPath }, [
+        toHex(fx.publisher.publicKey),
+      ]);
+      await security.loadAndDecryptTrustList(fx.listKey);
+      return new PluginRegistry({ security, defaultTier: 'in-process', log: () => {} });
+    };
+    {
+      await using first = await host();
+      await first.loadPlugin(real, 'trusted');
+      expect(dec.decode(await first.hooks.execute('who', enc.encode('')))).toBe('+real');
+    }
+    // Restart: a fresh host, the same list; the impostor comes first.
+    await using second = await host();
+    expect(await codeOf(second.loadPlugin(impostor, 'untrusted'))).toBe('NameConflict');
+    const report = await second.scanDirectoryReport(path.dirname(impostor));
+    expect(report.found).toEqual([]);
+    expect(report.skipped.map((x) => x.error.code)).toEqual(['NameConflict']);
+    // The trusted plugin still loads under its name.
+    await second.loadPlugin(real, 'trusted');
+    expect(dec.decode(await second.hooks.execute('who', enc.encode('')))).toBe('+real');
   });
 });

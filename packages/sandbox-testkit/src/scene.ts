@@ -3,18 +3,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
+import { compileNativePlugin } from '@plugward/loader';
 import {
-  compileNativePlugin,
-  generateKeyPair,
   type PluginRegistry,
   type PluginRegistryOptions,
   PluginSecurity,
   readManifest,
   saveTrustList,
-  toHex,
   trustEntryFromManifest,
-  writeSignedManifest,
 } from '@plugward/registry';
+import { generateKeyPair, toHex, writeSignedManifest } from '@plugward/security';
 import {
   isPluginError,
   type PluginError,

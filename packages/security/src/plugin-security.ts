@@ -16,9 +16,11 @@ import { manifestPathFor, readManifest, verifyManifestSignature } from './manife
 import { readFileCapped } from './regular-file.js';
 import {
   type LoadTrustListOptions,
-  loadTrustList,
+  type OpenedTrustList,
+  openTrustList,
+  raiseVersionFloor,
   type TrustListKey,
-  updateTrustList,
+  updateOpenTrustList,
   validateTrustEntry,
 } from './trust-list.js';
 
@@ -60,6 +62,12 @@ export class PluginSecurity {
   #pending: TrustChange[] = [];
   // Highest version verified per name in this process: a downgrade within one host run is refused too.
   readonly #seen = new Map<string, PluginVersion>();
+  // Highest version admitted as trusted per name, from the signed manifest whatever the trust entry names: this run's
+  // admissions and, for a list kept in a file, those recorded in its rollback floor record by earlier runs.
+  readonly #admitted = new Map<string, PluginVersion>();
+  // Authenticates the list's floor record (the list key; the Argon2id-derived key of a passphrase list). Set once a
+  // list was loaded or saved with the persistent floor on: only then are admissions recorded for later runs.
+  #floorKey: Uint8Array | undefined;
 
   /**
    * @param policy - overrides of DEFAULT_SECURITY_POLICY.
@@ -170,7 +178,7 @@ export class PluginSecurity {
     const path = this.policy.trustListPath;
     await mkdir(dirname(path), { recursive: true });
     const changes = this.#pending;
-    const saved = await updateTrustList(
+    const saved = await updateOpenTrustList(
       path,
       key,
       (onDisk) => {
@@ -184,9 +192,10 @@ export class PluginSecurity {
       { ...this.#listOptions(), minListVersion: this.#minVersion() },
     );
     this.#pending = this.#pending.slice(changes.length);
-    this.#entries = saved.entries.map((e) => ({ ...e }));
-    this.#version = saved.listVersion;
-    return saved.listVersion;
+    this.#entries = saved.data.entries.map((e) => ({ ...e }));
+    this.#version = saved.data.listVersion;
+    this.#keepFloor(saved);
+    return saved.data.listVersion;
   }
 
   /**
@@ -198,14 +207,37 @@ export class PluginSecurity {
    *   `IoError`.
    */
   async loadAndDecryptTrustList(key: TrustListKey): Promise<TrustedPluginEntry[]> {
-    const data = await loadTrustList(this.policy.trustListPath, key, {
+    const opened = await openTrustList(this.policy.trustListPath, key, {
       ...this.#listOptions(),
       minListVersion: this.#minVersion(),
     });
-    this.#entries = data.entries;
-    this.#version = data.listVersion;
+    this.#entries = opened.data.entries;
+    this.#version = opened.data.listVersion;
     this.#pending = [];
+    this.#keepFloor(opened);
     return this.trustedPlugins;
+  }
+
+  #keepFloor(opened: OpenedTrustList): void {
+    if (this.policy.rollbackFloorDir !== false) this.#floorKey = opened.floorKey;
+    for (const [name, version] of Object.entries(opened.versions)) this.#raiseAdmitted(name, version);
+  }
+
+  #raiseAdmitted(name: string, version: string): void {
+    const v = PluginVersion.parse(version);
+    const prev = this.#admitted.get(name);
+    if (prev === undefined || v.compare(prev) > 0) this.#admitted.set(name, v);
+  }
+
+  /**
+   * Whether `name` belongs to a trusted plugin, so an untrusted plugin may not take it: a trust entry names it, or a
+   * plugin of that name was admitted as trusted — in this run, or (for a list kept in a file) in an earlier run, as
+   * recorded beside the list's rollback floor. The second part covers entries of the Rust API reference's shape
+   * (`{ hash, version, signature }`), which name no plugin: before the first admission of such a plugin on this host
+   * its name is not known, so give entries a `name` to reserve it from the start.
+   */
+  isReservedName(name: string): boolean {
+    return this.#admitted.has(name) || this.#entries.some((e) => e.name === name);
   }
 
   #minVersion(): number {
@@ -331,6 +363,9 @@ export class PluginSecurity {
     if (this.policy.allowDowngrade) return;
     const v = PluginVersion.parse(version);
     let highest = this.#seen.get(name);
+    const admitted = this.#admitted.get(name);
+    if (admitted !== undefined && (highest === undefined || admitted.compare(highest) > 0))
+      highest = admitted;
     for (const e of this.#entries) {
       if (e.name !== name) continue;
       const ev = PluginVersion.parse(e.version);
@@ -366,15 +401,8 @@ export class PluginSecurity {
     options: { onlyTrusted?: boolean } = {},
   ): Promise<VerifiedArtifact> {
     if (trustLevel === 'trusted') {
-      const verified = await this.verifyArtifact(artifactPath);
-      if (verified.trustEntry === undefined) {
-        const name = verified.manifest.name;
-        throw new PluginError(
-          'UntrustedPlugin',
-          `plugin ${name} is signed but not on the trust list (load it as untrusted to sandbox it)`,
-          { plugin: name },
-        );
-      }
+      const verified = await this.#verifyTrusted(artifactPath);
+      await this.#recordAdmission(verified.manifest);
       return verified;
     }
     if (trustLevel !== 'untrusted') {
@@ -401,11 +429,46 @@ export class PluginSecurity {
    */
   async verifyPlugin(artifactPath: string): Promise<boolean> {
     try {
-      await this.admit(artifactPath, 'trusted');
+      await this.#verifyTrusted(artifactPath);
       return true;
     } catch {
       return false;
     }
+  }
+
+  /** Verified and listed, or `UntrustedPlugin`. */
+  async #verifyTrusted(artifactPath: string): Promise<VerifiedArtifact> {
+    const verified = await this.verifyArtifact(artifactPath);
+    if (verified.trustEntry === undefined) {
+      const name = verified.manifest.name;
+      throw new PluginError(
+        'UntrustedPlugin',
+        `plugin ${name} is signed but not on the trust list (load it as untrusted to sandbox it)`,
+        { plugin: name },
+      );
+    }
+    return verified;
+  }
+
+  /**
+   * A trusted admission raises the name's version floor and reserves the name — kept in the list's floor record, so a
+   * restarted host still refuses an older build and an untrusted claimant, whether or not the trust entry names the
+   * plugin. When the record can't be written the admission fails (`RollbackFloorMissing`, `IoError`).
+   */
+  async #recordAdmission(manifest: PluginManifest): Promise<void> {
+    const prev = this.#admitted.get(manifest.name);
+    if (prev !== undefined && PluginVersion.compare(manifest.version, prev) <= 0) return;
+    // The record first: a failed write leaves this run's floor unraised too, so the next admission tries again.
+    if (this.#floorKey !== undefined) {
+      await raiseVersionFloor(
+        this.policy.trustListPath,
+        this.#floorKey,
+        manifest.name,
+        manifest.version,
+        this.#listOptions(),
+      );
+    }
+    this.#raiseAdmitted(manifest.name, manifest.version);
   }
 }
 

@@ -18,6 +18,11 @@ export interface RollbackFloorRecord {
   listId: string;
   /** Lowest acceptable listVersion. */
   floor: number;
+  /**
+   * The highest version admitted as trusted, per plugin name (from the signed manifest, whether or not the trust entry
+   * names the plugin): the name's downgrade floor, and the names an untrusted plugin may not take. Absent when none.
+   */
+  versions?: Readonly<Record<string, string>>;
 }
 
 const FORMAT = 'plugward-trust-floor';
@@ -44,9 +49,27 @@ function macKey(listKey: Uint8Array): Buffer {
 }
 
 function mac(listKey: Uint8Array, r: RollbackFloorRecord): Buffer {
-  return createHmac('sha256', macKey(listKey))
-    .update(JSON.stringify([FORMAT, resolve(r.path), r.listId, r.floor]))
-    .digest();
+  const fields: unknown[] = [FORMAT, resolve(r.path), r.listId, r.floor];
+  // A record without versions authenticates as records did before versions existed.
+  const versions = sortedVersions(r.versions);
+  if (versions.length > 0) fields.push(versions);
+  return createHmac('sha256', macKey(listKey)).update(JSON.stringify(fields)).digest();
+}
+
+function sortedVersions(versions: RollbackFloorRecord['versions']): [string, string][] {
+  return Object.entries(versions ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The `versions` field as read from a record file, or undefined when it is not a string → string map. */
+function parseVersions(value: unknown): Record<string, string> | undefined {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [name, version] of Object.entries(value)) {
+    if (typeof version !== 'string') return undefined;
+    out[name] = version;
+  }
+  return out;
 }
 
 /** What {@link readRollbackFloor} found. */
@@ -82,7 +105,14 @@ export async function readRollbackFloor(
     ) {
       return { state: 'unauthenticated' };
     }
-    const record = { path: resolve(listPath), listId: v.listId, floor: v.floor as number };
+    const versions = parseVersions(v.versions);
+    if (versions === undefined) return { state: 'unauthenticated' };
+    const record: RollbackFloorRecord = {
+      path: resolve(listPath),
+      listId: v.listId,
+      floor: v.floor as number,
+    };
+    if (Object.keys(versions).length > 0) record.versions = versions;
     const given = Buffer.from(v.mac, 'hex');
     const want = mac(listKey, record);
     if (given.length !== want.length || !timingSafeEqual(given, want)) return { state: 'unauthenticated' };
@@ -126,7 +156,11 @@ async function assertPrivateFloorDir(floorDir: string): Promise<void> {
   }
 }
 
-/** Writes (atomically, 0600, in a 0700 directory) the floor record of a list. */
+/**
+ * Writes (atomically, 0600, in a 0700 directory) the floor record of a list. A record given without `versions` keeps
+ * those of the authentic record it replaces: the per-name floors outlive a new list version, a re-established list
+ * floor and another list put at the same path (pass `versions: {}` to drop them).
+ */
 export async function writeRollbackFloor(
   floorDir: string,
   record: RollbackFloorRecord,
@@ -134,12 +168,18 @@ export async function writeRollbackFloor(
 ): Promise<void> {
   await mkdir(floorDir, { recursive: true, mode: 0o700 });
   await assertPrivateFloorDir(floorDir);
-  const r = { ...record, path: resolve(record.path) };
+  const r: RollbackFloorRecord = { ...record, path: resolve(record.path) };
+  if (r.versions === undefined) {
+    const prev = await readRollbackFloor(floorDir, r.path, listKey);
+    if (prev.state === 'ok' && prev.record.versions !== undefined) r.versions = prev.record.versions;
+  }
+  const versions = sortedVersions(r.versions);
   const text = JSON.stringify({
     format: FORMAT,
     path: r.path,
     listId: r.listId,
     floor: r.floor,
+    ...(versions.length > 0 ? { versions: Object.fromEntries(versions) } : {}),
     mac: mac(listKey, r).toString('hex'),
   });
   await writeFileAtomic(rollbackFloorPath(floorDir, r.path), new TextEncoder().encode(`${text}\n`), 0o600);

@@ -15,6 +15,7 @@ import { withFileLock } from './file-lock.js';
 import { readFileCapped } from './regular-file.js';
 import {
   defaultRollbackFloorDir,
+  type RollbackFloorRecord,
   readRollbackFloor,
   removeRollbackFloor,
   rollbackFloorExists,
@@ -335,6 +336,8 @@ export interface LoadTrustListOptions {
 interface Opened {
   data: TrustListData;
   sealKey: SealKey;
+  /** The list's floor record as checked (absent with the persistent floor off, or for a list just created). */
+  floor?: RollbackFloorRecord;
 }
 
 async function openFile(file: Uint8Array, key: TrustListKey, options: LoadTrustListOptions): Promise<Opened> {
@@ -432,9 +435,9 @@ async function enforceFloor(
   opened: Opened,
   options: LoadTrustListOptions,
   raise: boolean,
-): Promise<void> {
+): Promise<RollbackFloorRecord | undefined> {
   const dir = floorDirOf(options);
-  if (dir === undefined) return;
+  if (dir === undefined) return undefined;
   const { data, sealKey } = opened;
   const found = await readRollbackFloor(dir, path, sealKey.rawKey);
   if (found.state !== 'ok') {
@@ -474,16 +477,12 @@ async function enforceFloor(
       ) {
         return;
       }
-      await writeRollbackFloor(dir, { ...record, floor: data.listVersion }, sealKey.rawKey);
+      // No `versions`: the record's current ones are kept (an admission may have raised one since the first read).
+      await writeRollbackFloor(dir, { path, listId: record.listId, floor: data.listVersion }, sealKey.rawKey);
     };
-    try {
-      await withListLock(path, raiseFloor, options.floorLockTimeoutMs);
-    } catch (e) {
-      // A host that may read the list but not write beside it can't take the lock: raise without it.
-      if (!(e instanceof PluginError && e.code === 'IoError')) throw e;
-      await raiseFloor();
-    }
+    await underListLockIfPossible(path, raiseFloor, options.floorLockTimeoutMs);
   }
+  return record;
 }
 
 // `raise: false` inside updateTrustList, which already holds the lock and writes the floor with the new list.
@@ -494,8 +493,8 @@ async function openPath(
   raise = true,
 ): Promise<Opened> {
   const opened = await openFile(await readTrustFile(path), key, options);
-  await enforceFloor(path, opened, options, raise);
-  return opened;
+  const floor = await enforceFloor(path, opened, options, raise);
+  return floor === undefined ? opened : { ...opened, floor };
 }
 function readTrustFile(path: string): Promise<Uint8Array> {
   return readFileCapped(path, MAX_TRUST_LIST_BYTES, 'trust list', (e) =>
@@ -519,6 +518,83 @@ export async function loadTrustList(
   options: LoadTrustListOptions = {},
 ): Promise<TrustListData> {
   return (await openPath(path, key, options)).data;
+}
+
+/**
+ * A list opened at a path, with what `PluginSecurity` keeps from it: the per-name version floors of its floor record
+ * and the key that authenticates that record (internal to the package).
+ */
+export interface OpenedTrustList {
+  data: TrustListData;
+  versions: Readonly<Record<string, string>>;
+  floorKey: Uint8Array;
+}
+
+function withFloor(o: Opened): OpenedTrustList {
+  return { data: o.data, versions: o.floor?.versions ?? {}, floorKey: o.sealKey.rawKey };
+}
+
+/** {@link loadTrustList}, keeping the floor record's versions and key (for `PluginSecurity`). */
+export async function openTrustList(
+  path: string,
+  key: TrustListKey,
+  options: LoadTrustListOptions = {},
+): Promise<OpenedTrustList> {
+  return withFloor(await openPath(path, key, options));
+}
+
+/**
+ * Raises the version floor of plugin `name` in the floor record of the list at `path` to `version` (never lowers it),
+ * under the list's lock. `floorKey` is {@link OpenedTrustList.floorKey}. A record that is missing or does not
+ * authenticate fails closed (`RollbackFloorMissing`). No-op with the persistent floor off.
+ */
+export async function raiseVersionFloor(
+  path: string,
+  floorKey: Uint8Array,
+  name: string,
+  version: string,
+  options: Pick<LoadTrustListOptions, 'floorDir' | 'floorLockTimeoutMs'> = {},
+): Promise<void> {
+  const dir = floorDirOf(options);
+  if (dir === undefined) return;
+  const raise = async () => {
+    const found = await readRollbackFloor(dir, path, floorKey);
+    if (found.state !== 'ok') {
+      throw new PluginError(
+        'RollbackFloorMissing',
+        `trust list ${path}: its rollback floor record is ${found.state === 'missing' ? 'gone' : 'no longer authentic'}, so the version floor of ${name} can't be kept. If the list is the right one, re-establish the floor with: ${FLOOR_HELP}`,
+        {
+          plugin: name,
+          details: {
+            reason: found.state === 'missing' ? 'floor-missing' : 'floor-unauthenticated',
+            floorDir: dir,
+          },
+        },
+      );
+    }
+    const prev = found.record.versions?.[name];
+    if (prev !== undefined && PluginVersion.compare(prev, version) >= 0) return;
+    const versions = { ...found.record.versions, [name]: version };
+    await writeRollbackFloor(dir, { ...found.record, versions }, floorKey);
+  };
+  await underListLockIfPossible(path, raise, options.floorLockTimeoutMs);
+}
+
+/**
+ * Runs a floor update under the list's lock — or without it for a host that may read the list but not write beside it
+ * (it can't take the lock).
+ */
+async function underListLockIfPossible(
+  path: string,
+  fn: () => Promise<void>,
+  timeoutMs?: number,
+): Promise<void> {
+  try {
+    await withListLock(path, fn, timeoutMs);
+  } catch (e) {
+    if (!(e instanceof PluginError && e.code === 'IoError')) throw e;
+    await fn();
+  }
 }
 
 async function writeList(
@@ -560,6 +636,10 @@ export interface UpdateTrustListOptions extends LoadTrustListOptions {
   lockTimeoutMs?: number;
 }
 
+/** Changes the entries of a list in place, or returns the new entries. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a mutator may edit the array in place and return nothing.
+type TrustListMutator = (entries: TrustedPluginEntry[]) => TrustedPluginEntry[] | undefined | void;
+
 /**
  * Read-modify-write of a trust list file under an exclusive lock (`<path>.lock`): loads the file as it is on disk now
  * (checked against the rollback floor), lets `mutate` change those entries, saves with listVersion + 1 under the same
@@ -571,10 +651,19 @@ export interface UpdateTrustListOptions extends LoadTrustListOptions {
 export async function updateTrustList(
   path: string,
   key: TrustListKey,
-  // biome-ignore lint/suspicious/noConfusingVoidType: a mutator may edit the array in place and return nothing.
-  mutate: (entries: TrustedPluginEntry[]) => TrustedPluginEntry[] | undefined | void,
+  mutate: TrustListMutator,
   options: UpdateTrustListOptions = {},
 ): Promise<TrustListData> {
+  return (await updateOpenTrustList(path, key, mutate, options)).data;
+}
+
+/** {@link updateTrustList}, keeping the floor record's versions and key (for `PluginSecurity`). */
+export async function updateOpenTrustList(
+  path: string,
+  key: TrustListKey,
+  mutate: TrustListMutator,
+  options: UpdateTrustListOptions = {},
+): Promise<OpenedTrustList> {
   normaliseKey(key);
   return withListLock(
     path,
@@ -606,7 +695,7 @@ export async function updateTrustList(
         listId: current.data.listId ?? newListId(),
       };
       await writeList(path, next, current.sealKey, options);
-      return next;
+      return withFloor({ ...current, data: next });
     },
     options.lockTimeoutMs,
   );
@@ -621,7 +710,13 @@ export async function updateTrustList(
 export async function resetTrustListFloor(
   path: string,
   key: TrustListKey,
-  options: Pick<LoadTrustListOptions, 'floorDir' | 'maxArgon2' | 'minListVersion'> = {},
+  options: Pick<LoadTrustListOptions, 'floorDir' | 'maxArgon2' | 'minListVersion'> & {
+    /**
+     * Also drop the per-name version floors (what hosts admitted as trusted), so an older version of a plugin may be
+     * loaded again — a deliberate downgrade. Default false: they are kept.
+     */
+    forgetVersions?: boolean;
+  } = {},
 ): Promise<number | undefined> {
   const dir = floorDirOf(options) ?? defaultRollbackFloorDir();
   return withListLock(path, async () => {
@@ -637,7 +732,12 @@ export async function resetTrustListFloor(
     }
     await writeRollbackFloor(
       dir,
-      { path, listId: opened.data.listId ?? '', floor: opened.data.listVersion },
+      {
+        path,
+        listId: opened.data.listId ?? '',
+        floor: opened.data.listVersion,
+        ...(options.forgetVersions === true ? { versions: {} } : {}),
+      },
       opened.sealKey.rawKey,
     );
     return opened.data.listVersion;

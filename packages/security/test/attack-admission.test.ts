@@ -1,7 +1,8 @@
 // The attacker's side of admission (PluginSecurity.admit): a supply-chain attacker who can write to the plugin
 // directory, holds old signed builds and a key of their own, but not a pinned private key nor the trust list key.
 import { execFileSync } from 'node:child_process';
-import { linkSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, linkSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -10,6 +11,7 @@ import {
   manifestPathFor,
   PluginSecurity,
   readManifest,
+  resetTrustListFloor,
   toHex,
   trustEntryFromManifest,
 } from '../src/index.js';
@@ -171,5 +173,76 @@ describe('admission under attack', () => {
       else expect(['SecurityError', 'HashMismatch']).toContain(r.code);
     }
     await writer;
+  });
+});
+
+// The same attacker across a host restart, with entries of the reference's shape (`{ hash, version, signature }`, no
+// name): the list can't say which plugin an entry is, so what protects the name is what the host admitted before,
+// kept in the host's state directory (not in the list, which the attacker may replace with an older copy).
+describe('admission under attack across restarts, entries without a name', () => {
+  async function bareHost(tag: string) {
+    const v2 = await build(`${tag}2.mjs`, `export default "${tag}2";`, tag, '2.0.0');
+    const v1 = await build(`${tag}1.mjs`, `export default "${tag}1";`, tag, '1.0.0');
+    const policy = {
+      trustListPath: join(dir, `${tag}-list.enc`),
+      rollbackFloorDir: tempDir(`${tag}-floors`),
+    };
+    const key = toHex(randomBytes(32));
+    const first = new PluginSecurity(policy, [pub], [referenceShape(v1.entry), referenceShape(v2.entry)]);
+    await first.encryptAndSaveTrustList(key);
+    const restart = async () => {
+      const host = new PluginSecurity(policy, [pub]);
+      await host.loadAndDecryptTrustList(key);
+      return host;
+    };
+    return { v1, v2, policy, key, first, restart };
+  }
+
+  it('rollback: once 2.0.0 was admitted, a restarted host refuses 1.0.0 still listed by bare hash', async () => {
+    const { v1, v2, first, restart } = await bareHost('rbare');
+    expect((await first.admit(v2.path, 'trusted')).manifest.version).toBe('2.0.0');
+    const host = await restart();
+    await expect(host.admit(v1.path, 'trusted')).rejects.toMatchObject({ code: 'VersionDowngrade' });
+    expect(await host.verifyPlugin(v1.path)).toBe(false);
+    expect((await host.admit(v2.path, 'trusted')).manifest.version).toBe('2.0.0');
+  });
+
+  it('rollback: putting back the list file as it was before the upgrade lowers nothing', async () => {
+    const { v1, v2, policy, key, first, restart } = await bareHost('rcopy');
+    // The attacker kept a copy of the list from before 2.0.0 was admitted (it lists 1.0.0 too).
+    const copy = `${policy.trustListPath}.attacker-copy`;
+    copyFileSync(policy.trustListPath, copy);
+    await first.admit(v2.path, 'trusted');
+    // The operator re-saves the list (an unrelated entry), the attacker puts the old copy back: refused as a replay;
+    // the host's floor for the name stands either way.
+    const other = await build('rcopy-other.mjs', 'export default 0;', 'rcopy-other', '1.0.0');
+    first.addTrustedPlugin(referenceShape(other.entry));
+    await first.encryptAndSaveTrustList(key);
+    copyFileSync(copy, policy.trustListPath);
+    await expect(restart()).rejects.toMatchObject({ code: 'TrustListRollback' });
+    // Re-establishing the list's floor from the copy (the recovery an operator might be talked into) still keeps the
+    // name's version floor.
+    await resetTrustListFloor(policy.trustListPath, key, { floorDir: policy.rollbackFloorDir });
+    const host = await restart();
+    await expect(host.admit(v1.path, 'trusted')).rejects.toMatchObject({ code: 'VersionDowngrade' });
+  });
+
+  it('a deliberate downgrade needs the list key: resetTrustListFloor with forgetVersions', async () => {
+    const { v1, v2, policy, key, first, restart } = await bareHost('rforget');
+    await first.admit(v2.path, 'trusted');
+    await resetTrustListFloor(policy.trustListPath, key, {
+      floorDir: policy.rollbackFloorDir,
+      forgetVersions: true,
+    });
+    const host = await restart();
+    expect((await host.admit(v1.path, 'trusted')).manifest.version).toBe('1.0.0');
+  });
+
+  it('name reservation: a name a bare-listed trusted plugin was admitted under stays reserved after a restart', async () => {
+    const { v2, first, restart } = await bareHost('rname');
+    await first.admit(v2.path, 'trusted');
+    const host = await restart();
+    expect(host.isReservedName('rname')).toBe(true);
+    expect(host.isReservedName('someone-else')).toBe(false);
   });
 });

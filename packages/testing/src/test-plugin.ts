@@ -5,9 +5,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   chooseSandboxBackend,
-  generateKeyPair,
   type IsolationTier,
-  isPlugin,
   PluginError,
   type PluginInfo,
   type PluginKind,
@@ -18,10 +16,10 @@ import {
   readPluginDeclarations,
   type SandboxPreference,
   saveTrustList,
-  toHex,
   trustEntryFromManifest,
-  writeSignedManifest,
 } from '@plugward/registry';
+import { generateKeyPair, toHex, writeSignedManifest } from '@plugward/security';
+import { isPlugin } from '@plugward/types';
 
 /** Options of {@link testPlugin}. */
 export interface TestPluginOptions {

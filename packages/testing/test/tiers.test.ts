@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { compileNativePlugin } from '@plugward/registry';
+import { compileNativePlugin } from '@plugward/loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testPlugin } from '../dist/index.js';
 

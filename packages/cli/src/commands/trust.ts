@@ -60,17 +60,19 @@ export function addEffects(
   return { replaced, superseded, kept };
 }
 
-/** Entries for which the list holds a higher version of the same name. */
+/** Entries for which the list holds a higher version of the same name (entries without a name have none). */
 export function staleEntries(entries: readonly TrustedPluginEntry[]): TrustedPluginEntry[] {
   const highest = new Map<string, PluginVersion>();
   for (const e of entries) {
+    if (e.name === undefined) continue;
     const v = PluginVersion.parse(e.version);
     const h = highest.get(e.name);
     if (h === undefined || v.compare(h) > 0) highest.set(e.name, v);
   }
-  return entries.filter(
-    (e) => PluginVersion.parse(e.version).compare(highest.get(e.name) as PluginVersion) < 0,
-  );
+  return entries.filter((e) => {
+    const h = e.name === undefined ? undefined : highest.get(e.name);
+    return h !== undefined && PluginVersion.parse(e.version).compare(h) < 0;
+  });
 }
 
 async function add(argv: string[], io: CliIo): Promise<number> {
