@@ -61,6 +61,7 @@ export {
 } from './resource-monitor.js';
 export { type SweepContext, type SweepMode, type SweepRun, type SweepRunOptions, sweep } from './sweep.js';
 export {
+  autoUnmountReason,
   MAX_UNMOUNT_DELAY_MS,
   performUnmount,
   resolveUnmountBehavior,

@@ -12,7 +12,7 @@ import { detectViolations } from './detect-violations.js';
 import { loadSocketTable, type SocketTable } from './proc-net.js';
 import { processStartTime } from './procfs.js';
 import { sweep } from './sweep.js';
-import { resolveUnmountBehavior } from './unmount-behavior.js';
+import { autoUnmountReason, resolveUnmountBehavior } from './unmount-behavior.js';
 import { validateLimits } from './validate-limits.js';
 import { type UnmountReason, ViolationTracker, type ViolationTrackerOptions } from './violation-tracker.js';
 
@@ -42,8 +42,17 @@ export interface ResourceMonitorOptions {
   keepAlive?: boolean;
   /** Every reading. */
   onMetrics?: (id: string, metrics: PluginMetrics) => void;
-  /** Every violation, after the tracker recorded it. */
-  onViolation?: (id: string, record: ViolationRecord, tracker: ViolationTracker) => void;
+  /**
+   * Every violation, after the tracker recorded it. `willUnmount`: this violation reached the target's unmount
+   * decision (its tracker says so and `autoUnmount` holds); `onUnmount` follows once the reading's violations are
+   * reported.
+   */
+  onViolation?: (
+    id: string,
+    record: ViolationRecord,
+    tracker: ViolationTracker,
+    willUnmount: boolean,
+  ) => void;
   /**
    * The target reached its threshold and `autoUnmount` is on. Called once, not awaited (a slow unmount doesn't stall
    * the loop); the target is unwatched first.
@@ -53,6 +62,11 @@ export interface ResourceMonitorOptions {
   onExit?: (id: string, metrics: PluginMetrics) => void;
   /** A failed or timed-out reading, or a throwing callback. The loop goes on. */
   onError?: (id: string, error: PluginError) => void;
+  /**
+   * Called at the start of every tick, before anything is read: bring the watch list up to date (`watch`/`unwatch`).
+   * The registry's monitor watches its Active plugins this way. A throw is reported to `onError` (id `monitor`).
+   */
+  refresh?: (monitor: ResourceMonitor) => void;
 }
 
 /** Options of {@link ResourceMonitor.watch}. */
@@ -61,6 +75,11 @@ export interface WatchOptions {
   unmountBehavior?: Partial<UnmountBehavior>;
   /** Use this tracker (e.g. one the registry also feeds with hook timeouts). */
   tracker?: ViolationTracker;
+  /**
+   * Asked when a reading lands (a tick spans several turns of the event loop): `false` drops the reading unjudged
+   * (e.g. the plugin was unloaded or replaced meanwhile).
+   */
+  isCurrent?: () => boolean;
 }
 
 /** The outcome of one tick. */
@@ -73,6 +92,12 @@ export interface TickReport {
   violations: number;
   exited: number;
   unmounted: number;
+  /** Times the tick yielded to the event loop between slices of synchronous reads. */
+  yields: number;
+  /** The longest run of synchronous reads between two yields, wall time, ms (see `SweepRun.longestSliceMs`). */
+  longestSliceMs: number;
+  /** That run's CPU time, ms (see `SweepRun.longestSliceCpuMs`). */
+  longestSliceCpuMs: number;
 }
 
 interface Entry {
@@ -81,6 +106,7 @@ interface Entry {
   limits: ResourceLimits;
   behavior: UnmountBehavior;
   tracker: ViolationTracker;
+  isCurrent: (() => boolean) | undefined;
   previous?: PluginMetrics;
   inFlight: boolean;
   startTimeChecked: boolean;
@@ -134,13 +160,16 @@ export class ResourceMonitor {
   }
 
   /**
-   * Starts watching `target` under `id` (replacing an earlier watch of that id). The limits are validated
-   * (`InvalidResourceLimits` naming the field).
+   * Starts watching `target` under `id` (replacing an earlier watch of that id; watching the same target object
+   * again, e.g. with new limits or behaviour, keeps its last reading, so the next CPU verdict still has one). The
+   * limits are validated (`InvalidResourceLimits` naming the field).
    */
   watch(id: string, target: MetricsTarget, limits: ResourceLimits, options: WatchOptions = {}): void {
     if (typeof id !== 'string' || id === '')
       throw new PluginError('InvalidArgument', 'watch id must be a non-empty string');
-    this.#entries.set(id, {
+    const before = this.#entries.get(id);
+    const same = before !== undefined && before.target === target;
+    const entry: Entry = {
       id,
       target,
       limits: validateLimits(limits),
@@ -148,10 +177,13 @@ export class ResourceMonitor {
         options.unmountBehavior === undefined
           ? this.#behavior
           : resolveUnmountBehavior(options.unmountBehavior),
-      tracker: options.tracker ?? new ViolationTracker(this.#opts.tracker),
+      tracker: options.tracker ?? (same ? before.tracker : new ViolationTracker(this.#opts.tracker)),
+      isCurrent: options.isCurrent,
       inFlight: false,
-      startTimeChecked: false,
-    });
+      startTimeChecked: same ? before.startTimeChecked : false,
+    };
+    if (same && before.previous !== undefined) entry.previous = before.previous;
+    this.#entries.set(id, entry);
   }
 
   /** Stops watching `id`; true when it was watched. */
@@ -230,14 +262,26 @@ export class ResourceMonitor {
     const started = performance.now();
     const report: TickReport = {
       durationMs: 0,
-      targets: this.#entries.size,
+      targets: 0,
       readings: 0,
       errors: 0,
       violations: 0,
       exited: 0,
       unmounted: 0,
+      yields: 0,
+      longestSliceMs: 0,
+      longestSliceCpuMs: 0,
     };
+    if (this.#opts.refresh) {
+      try {
+        this.#opts.refresh(this);
+      } catch (e) {
+        report.errors++;
+        this.#error('monitor', e, 'refresh failed');
+      }
+    }
     const entries = [...this.#entries.values()];
+    report.targets = entries.length;
     // One deadline for the whole tick (not a timer per target): readings still running then are abandoned.
     const ac = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -253,14 +297,20 @@ export class ResourceMonitor {
       // /proc readers are synchronous (cheaper than thread-pool reads, see `readCappedSync`): `sweep` runs them one
       // after the other in slices so the event loop is never held for the whole tick; the other readers are
       // asynchronous and run concurrently meanwhile.
-      await sweep(entries, {
-        mode: (e) => (e.target.kind === 'process' ? 'sequential' : 'concurrent'),
+      const run = await sweep(entries, {
+        mode: (e) =>
+          e.target.kind === 'process' || (e.target.kind === 'custom' && e.target.sequential)
+            ? 'sequential'
+            : 'concurrent',
         read: async (e, { netCache }) => {
           if (e.target.kind === 'process' && (e.target.connections ?? true))
             await loadSocketTable(e.target.pid, netCache).catch(() => undefined);
           await this.#tickOne(e, netCache, report, ac.signal, deadline);
         },
       });
+      report.yields = run.yields;
+      report.longestSliceMs = run.longestSliceMs;
+      report.longestSliceCpuMs = run.longestSliceCpuMs;
     } finally {
       clearTimeout(timer);
     }
@@ -296,7 +346,8 @@ export class ResourceMonitor {
       this.#error(entry.id, e, 'reading failed');
       return;
     }
-    if (this.#entries.get(entry.id) !== entry) return; // unwatched meanwhile
+    if (this.#entries.get(entry.id) !== entry) return; // unwatched or re-watched meanwhile
+    if (entry.isCurrent && !this.#isCurrent(entry)) return;
     report.readings++;
     this.#callback(entry.id, () => this.#opts.onMetrics?.(entry.id, metrics));
     if (metrics.exited) {
@@ -307,13 +358,19 @@ export class ResourceMonitor {
     }
     const found = detectViolations(metrics, entry.limits, entry.previous);
     entry.previous = metrics;
+    let reason: UnmountReason | undefined;
     for (const v of found) {
       const record = entry.tracker.recordViolation(v, metrics.timestamp);
       report.violations++;
-      this.#callback(entry.id, () => this.#opts.onViolation?.(entry.id, record, entry.tracker));
+      const decided = reason === undefined ? autoUnmountReason(entry.tracker, entry.behavior) : undefined;
+      if (decided) reason = decided;
+      this.#callback(entry.id, () =>
+        this.#opts.onViolation?.(entry.id, record, entry.tracker, decided !== undefined),
+      );
     }
-    const reason = entry.tracker.unmountReason();
-    if (reason && entry.behavior.autoUnmount) {
+    // A tracker that other code feeds too (the registry's calls) may say so without a violation in this reading.
+    reason ??= autoUnmountReason(entry.tracker, entry.behavior);
+    if (reason && this.#entries.get(entry.id) === entry) {
       report.unmounted++;
       this.#entries.delete(entry.id);
       const request: UnmountRequest = {
@@ -340,6 +397,15 @@ export class ResourceMonitor {
     if (t.kind === 'process' && t.startTime === undefined) {
       const st = await processStartTime(t.pid);
       if (st !== undefined) entry.target = { ...t, startTime: st };
+    }
+  }
+
+  #isCurrent(entry: Entry): boolean {
+    try {
+      return entry.isCurrent?.() ?? true;
+    } catch (e) {
+      this.#error(entry.id, e, 'isCurrent threw');
+      return false;
     }
   }
 

@@ -27,12 +27,19 @@ export interface SweepRun {
   durationMs: number;
   /** Times the sweep yielded to the event loop. */
   yields: number;
+  /**
+   * The longest run of sequential reads between two yields, wall time, ms (timed by the sweep itself; preemption and
+   * a read that awaited real I/O inside a run make it look longer, never shorter).
+   */
+  longestSliceMs: number;
+  /** The same run's CPU time (of the whole process, so never less than the main thread's), ms. */
+  longestSliceCpuMs: number;
   /** Network namespaces whose socket table was read. */
   socketTables: number;
 }
 
 /**
- * The one sweep engine of Plugward's monitors (`ResourceMonitor` ticks and the registry's `startResourceMonitor`):
+ * The sweep engine of `ResourceMonitor`'s ticks (the registry's `startResourceMonitor` is a `ResourceMonitor` too):
  * `sequential` items (synchronous /proc and cgroup reads of a few µs each, cheaper than thread-pool reads) run one
  * after the other in slices of `sliceMs`, yielding to the event loop between slices, so a sweep over hundreds of
  * targets never holds the loop for more than about one slice; `concurrent` items (IPC round trips, asynchronous reads)
@@ -54,10 +61,13 @@ export async function sweep<T>(items: Iterable<T>, options: SweepRunOptions<T>):
     await slicer.pause();
     await options.read(item, context);
   }
+  slicer.end();
   await Promise.all(concurrent);
   return {
     durationMs: performance.now() - started,
     yields: slicer.yields,
+    longestSliceMs: slicer.longestMs,
+    longestSliceCpuMs: slicer.longestCpuMs,
     socketTables: context.netCache.size,
   };
 }
