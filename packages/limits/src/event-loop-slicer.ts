@@ -23,7 +23,7 @@ export class EventLoopSlicer {
   /** The longest run between two yields, CPU time of the process, ms. */
   longestCpuMs = 0;
 
-  constructor(sliceMs = 0.5) {
+  constructor(sliceMs = 0.25) {
     this.sliceMs = sliceMs;
   }
 

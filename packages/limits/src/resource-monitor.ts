@@ -11,7 +11,7 @@ import { collectMetrics, type MetricsTarget } from './collect.js';
 import { detectViolations } from './detect-violations.js';
 import { loadSocketTable, type SocketTable } from './proc-net.js';
 import { processStartTime } from './procfs.js';
-import { sweep } from './sweep.js';
+import { DEFAULT_SLICE_MS, sweep } from './sweep.js';
 import { autoUnmountReason, resolveUnmountBehavior } from './unmount-behavior.js';
 import { validateLimits } from './validate-limits.js';
 import { type UnmountReason, ViolationTracker, type ViolationTrackerOptions } from './violation-tracker.js';
@@ -38,6 +38,11 @@ export interface ResourceMonitorOptions {
   unmountBehavior?: Partial<UnmountBehavior>;
   /** Options of the tracker each watched target gets. */
   tracker?: ViolationTrackerOptions;
+  /**
+   * Longest run of synchronous reads (`process` and `sequential` custom targets) between two yields to the event loop,
+   * ms. Default {@link DEFAULT_SLICE_MS}.
+   */
+  sliceMs?: number;
   /** Keep the Node process alive while the monitor runs. Default false (the timer is unref'd). */
   keepAlive?: boolean;
   /** Every reading. */
@@ -124,7 +129,7 @@ function positiveMs(name: string, v: number): number {
  *
  * Ticks never overlap (the next is scheduled after the previous ended, and `tick()` during a tick returns the running
  * one); asynchronous readers (cgroups, workers, custom) run concurrently, /proc readers one after the other in slices
- * of about 0.5 ms between which the event loop runs, with each network namespace's socket table read once per tick
+ * of about 0.25 ms (`sliceMs`) between which the event loop runs, with each network namespace's socket table read once per tick
  * and off the loop; a failing, slow or throwing reading is reported to `onError` and never
  * stops the loop.
  *
@@ -138,6 +143,7 @@ function positiveMs(name: string, v: number): number {
 export class ResourceMonitor {
   readonly intervalMs: number;
   readonly collectTimeoutMs: number;
+  readonly sliceMs: number;
   readonly #opts: ResourceMonitorOptions;
   readonly #behavior: UnmountBehavior;
   readonly #entries = new Map<string, Entry>();
@@ -156,6 +162,9 @@ export class ResourceMonitor {
       'collectTimeoutMs',
       options.collectTimeoutMs ?? Math.min(this.intervalMs, 5000),
     );
+    this.sliceMs = options.sliceMs ?? DEFAULT_SLICE_MS;
+    if (!(this.sliceMs > 0 && this.sliceMs <= 1000))
+      throw new PluginError('InvalidArgument', `sliceMs must be > 0 and ≤ 1000 ms, got ${this.sliceMs}`);
     options.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
@@ -298,6 +307,7 @@ export class ResourceMonitor {
       // after the other in slices so the event loop is never held for the whole tick; the other readers are
       // asynchronous and run concurrently meanwhile.
       const run = await sweep(entries, {
+        sliceMs: this.sliceMs,
         mode: (e) =>
           e.target.kind === 'process' || (e.target.kind === 'custom' && e.target.sequential)
             ? 'sequential'

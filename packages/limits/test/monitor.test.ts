@@ -379,7 +379,7 @@ describe('ResourceMonitor as the loop of another owner (the registry)', () => {
     const report = await m.tick();
     done = true;
     expect(report).toMatchObject({ targets: 41, readings: 41, errors: 0 });
-    // 40 × 0.2 ms in slices of 0.5 ms: the loop ran between slices (the tick did not hold it for 8 ms).
+    // 40 × 0.2 ms in slices of 0.25 ms (the default): the loop ran between slices (the tick did not hold it for 8 ms).
     expect(report.yields).toBeGreaterThanOrEqual(5);
     expect(ranDuringTick).toBe(true);
     // The tick timed its own slices: each about one slice plus one reading of CPU time (wall time stretches when
