@@ -63,6 +63,15 @@ async function measure(tier, n, sandbox) {
   globalThis.gc?.();
   const hostBefore = pssKiB(process.pid);
   const registry = new PluginRegistry({ security, sandbox, defaultTier: tier, log: () => {} });
+  try {
+    return await measureIn(registry, tier, n, hostBefore);
+  } catch (e) {
+    await registry.close().catch(() => undefined); // no plugin process left behind a failed size
+    throw e;
+  }
+}
+
+async function measureIn(registry, tier, n, hostBefore) {
   const t0 = performance.now();
   for (let i = 0; i < n; i += 10) {
     await Promise.all(artifacts.slice(i, Math.min(n, i + 10)).map((a) => registry.loadPlugin(a, 'trusted')));
@@ -81,8 +90,7 @@ async function measure(tier, n, sandbox) {
   if (tier === 'process' || tier === 'sandbox') {
     const children = childrenMap();
     pss = 0;
-    for (const name of registry.listLoadedPlugins()) {
-      const pid = registry.getPluginInfo(name)?.pid;
+    for (const { pid } of registry.listLoadedPlugins()) {
       if (pid !== undefined) pss += treePssKiB(pid, children);
     }
     pss /= n;
@@ -126,7 +134,17 @@ for (const tier of ['in-process', 'worker', 'process', 'sandbox']) {
       }
     }
     console.log(`${tier} × ${n}…`);
-    results.set(n, await measure(tier, n, sandbox));
+    try {
+      const r = await measure(tier, n, sandbox);
+      console.log(`  ${JSON.stringify(r)}`);
+      results.set(n, r);
+    } catch (e) {
+      // A size that fails here (e.g. a plugin's Initialize past its budget on an overloaded machine) is a row with its
+      // reason, never a lost report.
+      const why = `failed: ${e instanceof Error ? e.message : String(e)}`;
+      console.log(`  ${why}`);
+      results.set(n, { skip: why });
+    }
   }
   for (const n of SIZES.slice(1)) {
     const r = results.get(n);

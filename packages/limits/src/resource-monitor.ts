@@ -69,7 +69,8 @@ export interface ResourceMonitorOptions {
   onError?: (id: string, error: PluginError) => void;
   /**
    * Called at the start of every tick, before anything is read: bring the watch list up to date (`watch`/`unwatch`).
-   * The registry's monitor watches its Active plugins this way. A throw is reported to `onError` (id `monitor`).
+   * The registry's monitor watches its Active plugins this way. A throw is reported to `onError` with the id `''`
+   * (no watch has that id).
    */
   refresh?: (monitor: ResourceMonitor) => void;
 }
@@ -286,7 +287,7 @@ export class ResourceMonitor {
         this.#opts.refresh(this);
       } catch (e) {
         report.errors++;
-        this.#error('monitor', e, 'refresh failed');
+        this.#error('', e, 'refresh failed');
       }
     }
     const entries = [...this.#entries.values()];

@@ -419,7 +419,7 @@ describe('ResourceMonitor as the loop of another owner (the registry)', () => {
       onError: (id, e) => seen.push(`${id}: ${e.message}`),
     });
     expect((await failing.tick()).errors).toBe(1);
-    expect(seen.at(-1)).toMatch(/^monitor: .*refresh broke/);
+    expect(seen.at(-1)).toMatch(/^: .*refresh broke/);
   });
 
   it('flags the one violation that reached the unmount decision, then calls onUnmount once', async () => {

@@ -84,7 +84,9 @@ export function startResourceMonitor(
       if (e) startAutoUnmount(s, e);
     },
     onError: (name, err) =>
-      s.log(name === 'monitor' ? 'registry' : name, 'debug', `metrics read failed: ${err.message}`),
+      name === ''
+        ? s.log('registry', 'error', `monitor: ${err.message}`)
+        : s.log(name, 'debug', `metrics read failed: ${err.message}`),
   });
   if (ctl.signal.aborted) s.monitors.delete(ctl);
   else monitor.start();
