@@ -118,6 +118,24 @@ interface Entry {
   startTimeChecked: boolean;
 }
 
+/**
+ * How a tick reads a target: /proc and cgroup files are read synchronously (see `readCappedSync`), so those targets
+ * run one after the other in slices; worker heaps (a message round trip) and custom readers that don't say otherwise
+ * run concurrently meanwhile.
+ */
+function sweepMode(target: MetricsTarget): 'sequential' | 'concurrent' {
+  switch (target.kind) {
+    case 'process':
+    case 'cgroup':
+    case 'process-cgroup':
+      return 'sequential';
+    case 'worker':
+      return 'concurrent';
+    case 'custom':
+      return target.sequential ? 'sequential' : 'concurrent';
+  }
+}
+
 function positiveMs(name: string, v: number): number {
   if (!Number.isFinite(v) || v < 1)
     throw new PluginError('InvalidArgument', `${name} must be ≥ 1 ms, got ${v}`);
@@ -129,7 +147,7 @@ function positiveMs(name: string, v: number): number {
  * feeds a {@link ViolationTracker} per target and calls `onUnmount` when a tracker says so and `autoUnmount` holds.
  *
  * Ticks never overlap (the next is scheduled after the previous ended, and `tick()` during a tick returns the running
- * one); asynchronous readers (cgroups, workers, custom) run concurrently, /proc readers one after the other in slices
+ * one); asynchronous readers (workers, custom ones) run concurrently, /proc and cgroup readers one after the other in slices
  * of about 0.25 ms (`sliceMs`) between which the event loop runs, with each network namespace's socket table read once per tick
  * and off the loop; a failing, slow or throwing reading is reported to `onError` and never
  * stops the loop.
@@ -309,10 +327,7 @@ export class ResourceMonitor {
       // asynchronous and run concurrently meanwhile.
       const run = await sweep(entries, {
         sliceMs: this.sliceMs,
-        mode: (e) =>
-          e.target.kind === 'process' || (e.target.kind === 'custom' && e.target.sequential)
-            ? 'sequential'
-            : 'concurrent',
+        mode: (e) => sweepMode(e.target),
         read: async (e, { netCache }) => {
           if (e.target.kind === 'process' && (e.target.connections ?? true))
             await loadSocketTable(e.target.pid, netCache).catch(() => undefined);
