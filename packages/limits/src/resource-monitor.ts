@@ -358,10 +358,13 @@ export class ResourceMonitor {
     }
     let metrics: PluginMetrics;
     entry.inFlight = true;
-    const reading = (async () => {
-      await this.#pinStartTime(entry);
-      return collectMetrics(entry.target, { signal, netCache });
-    })().finally(() => {
+    // Only a process target is pinned to its start time (once); the others go straight to their collector.
+    const pin = !entry.startTimeChecked && entry.target.kind === 'process';
+    const reading = (
+      pin
+        ? this.#pinStartTime(entry).then(() => collectMetrics(entry.target, { signal, netCache }))
+        : collectMetrics(entry.target, { signal, netCache })
+    ).finally(() => {
       entry.inFlight = false;
     });
     try {
