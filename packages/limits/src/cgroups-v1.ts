@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { PluginMetrics } from '@plugward/types';
-import { isErrno, parseCount, parseKeyValues, readOptional } from './read-file.js';
+import { isErrno, parseCount, parseKeyValues, readOptionalSync } from './read-file.js';
 
 /** Cgroup metrics: {@link PluginMetrics} plus what only cgroups record. */
 export interface CgroupMetrics extends PluginMetrics {
@@ -28,24 +28,25 @@ export interface CgroupV1Paths {
  * `memory.failcnt`, `memory.oom_control` (`oom_kill`), `cpuacct.usage` (ns), `cpu.stat` (`nr_throttled`,
  * `throttled_time`), `pids.current`. Missing files leave their field `undefined`. When none of the given directories
  * exists any more, the group is gone: `{ exited: true }`.
+ *
+ * The files are read synchronously, as the /proc collector reads its files (see `readCappedSync`): a cgroup file is a
+ * few µs of kernel work, an asynchronous read three thread-pool round trips; a monitor tick reads them in its slices.
  */
 export async function collectCgroupV1Metrics(paths: CgroupV1Paths): Promise<CgroupMetrics> {
   const timestamp = Date.now();
   const dirs = [paths.memory, paths.cpu, paths.cpuacct, paths.pids].filter(
     (d): d is string => d !== undefined,
   );
-  const read = (dir: string | undefined, file: string): Promise<string | undefined> =>
-    dir === undefined ? Promise.resolve(undefined) : readOptional(`${dir}/${file}`);
-  const [usage, maxUsage, limit, failcnt, oom, cpuUsage, cpuStat, pids] = await Promise.all([
-    read(paths.memory, 'memory.usage_in_bytes'),
-    read(paths.memory, 'memory.max_usage_in_bytes'),
-    read(paths.memory, 'memory.limit_in_bytes'),
-    read(paths.memory, 'memory.failcnt'),
-    read(paths.memory, 'memory.oom_control'),
-    read(paths.cpuacct, 'cpuacct.usage'),
-    read(paths.cpu, 'cpu.stat'),
-    read(paths.pids, 'pids.current'),
-  ]);
+  const read = (dir: string | undefined, file: string): string | undefined =>
+    dir === undefined ? undefined : readOptionalSync(`${dir}/${file}`, undefined, true);
+  const usage = read(paths.memory, 'memory.usage_in_bytes');
+  const maxUsage = read(paths.memory, 'memory.max_usage_in_bytes');
+  const limit = read(paths.memory, 'memory.limit_in_bytes');
+  const failcnt = read(paths.memory, 'memory.failcnt');
+  const oom = read(paths.memory, 'memory.oom_control');
+  const cpuUsage = read(paths.cpuacct, 'cpuacct.usage');
+  const cpuStat = read(paths.cpu, 'cpu.stat');
+  const pids = read(paths.pids, 'pids.current');
   const out: CgroupMetrics = { timestamp, source: 'cgroup-v1' };
   if ([usage, cpuUsage, cpuStat, pids].every((v) => v === undefined) && dirs.length > 0) {
     if (await allGone(dirs)) return { timestamp, source: 'cgroup-v1', exited: true };

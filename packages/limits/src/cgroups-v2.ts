@@ -1,24 +1,23 @@
 import { parseLimitValue } from './cgroups-detect.js';
 import { allGone, type CgroupMetrics } from './cgroups-v1.js';
-import { parseCount, parseKeyValues, readOptional } from './read-file.js';
+import { parseCount, parseKeyValues, readOptionalSync } from './read-file.js';
 
 /**
  * Reads a cgroup v2 group: `memory.current`, `memory.peak` (kernel ≥ 5.19), `memory.max`, `memory.events`
  * (`oom_kill`), `cpu.stat` (`usage_usec`, `nr_throttled`, `throttled_usec`), `pids.current`. A file whose controller
  * is not enabled for the group is missing and leaves its field `undefined` (`cpu.stat` always exists: the core
- * reports `usage_usec` even without the cpu controller). A removed group yields `{ exited: true }`.
+ * reports `usage_usec` even without the cpu controller). A removed group yields `{ exited: true }`. Read
+ * synchronously, like the v1 files (see `collectCgroupV1Metrics`).
  */
 export async function collectCgroupV2Metrics(dir: string): Promise<CgroupMetrics> {
   const timestamp = Date.now();
-  const read = (file: string): Promise<string | undefined> => readOptional(`${dir}/${file}`);
-  const [current, peak, max, events, cpuStat, pids] = await Promise.all([
-    read('memory.current'),
-    read('memory.peak'),
-    read('memory.max'),
-    read('memory.events'),
-    read('cpu.stat'),
-    read('pids.current'),
-  ]);
+  const read = (file: string): string | undefined => readOptionalSync(`${dir}/${file}`, undefined, true);
+  const current = read('memory.current');
+  const peak = read('memory.peak');
+  const max = read('memory.max');
+  const events = read('memory.events');
+  const cpuStat = read('cpu.stat');
+  const pids = read('pids.current');
   if (current === undefined && cpuStat === undefined && pids === undefined && (await allGone([dir]))) {
     return { timestamp, source: 'cgroup-v2', exited: true };
   }

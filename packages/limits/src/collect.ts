@@ -9,6 +9,7 @@ import {
 import { type CgroupMetrics, collectCgroupV1Metrics } from './cgroups-v1.js';
 import { collectCgroupV2Metrics } from './cgroups-v2.js';
 import { collectProcessMetrics, type ProcessMetricsOptions } from './procfs.js';
+import type { SweepContext } from './sweep.js';
 import { collectWorkerHeapMetrics } from './v8-heap.js';
 
 /**
@@ -53,8 +54,17 @@ export type MetricsTarget =
   | { kind: 'process-cgroup'; pid: number }
   /** A worker-thread plugin: V8 heap statistics. */
   | { kind: 'worker'; worker: Worker; timeoutMs?: number }
-  /** Anything else (e.g. metrics a plugin process reports over IPC). */
-  | { kind: 'custom'; collect: (signal: AbortSignal) => Promise<PluginMetrics> };
+  /**
+   * Anything else (e.g. metrics a plugin process reports over IPC, or a reader of its own). `collect` gets the
+   * monitor's signal and the sweep's shared state (each network namespace's socket table, read once per sweep).
+   * `sequential`: the reader does synchronous /proc or cgroup reads, so a sweep runs it one after the other in slices
+   * (see `sweep`) instead of concurrently.
+   */
+  | {
+      kind: 'custom';
+      collect: (signal: AbortSignal, context: SweepContext) => Promise<PluginMetrics>;
+      sequential?: boolean;
+    };
 
 /** Options of {@link collectMetrics}. */
 export interface CollectOptions {
@@ -88,6 +98,8 @@ export async function collectMetrics(
     case 'worker':
       return collectWorkerHeapMetrics(target.worker, target.timeoutMs);
     case 'custom':
-      return target.collect(options.signal ?? new AbortController().signal);
+      return target.collect(options.signal ?? new AbortController().signal, {
+        netCache: options.netCache ?? new Map(),
+      });
   }
 }

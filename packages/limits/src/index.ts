@@ -59,8 +59,16 @@ export {
   type UnmountRequest,
   type WatchOptions,
 } from './resource-monitor.js';
-export { type SweepContext, type SweepMode, type SweepRun, type SweepRunOptions, sweep } from './sweep.js';
 export {
+  DEFAULT_SLICE_MS,
+  type SweepContext,
+  type SweepMode,
+  type SweepRun,
+  type SweepRunOptions,
+  sweep,
+} from './sweep.js';
+export {
+  autoUnmountReason,
   MAX_UNMOUNT_DELAY_MS,
   performUnmount,
   resolveUnmountBehavior,

@@ -11,8 +11,8 @@ import { collectMetrics, type MetricsTarget } from './collect.js';
 import { detectViolations } from './detect-violations.js';
 import { loadSocketTable, type SocketTable } from './proc-net.js';
 import { processStartTime } from './procfs.js';
-import { sweep } from './sweep.js';
-import { resolveUnmountBehavior } from './unmount-behavior.js';
+import { DEFAULT_SLICE_MS, sweep } from './sweep.js';
+import { autoUnmountReason, resolveUnmountBehavior } from './unmount-behavior.js';
 import { validateLimits } from './validate-limits.js';
 import { type UnmountReason, ViolationTracker, type ViolationTrackerOptions } from './violation-tracker.js';
 
@@ -38,12 +38,26 @@ export interface ResourceMonitorOptions {
   unmountBehavior?: Partial<UnmountBehavior>;
   /** Options of the tracker each watched target gets. */
   tracker?: ViolationTrackerOptions;
+  /**
+   * Longest run of synchronous reads (`process` and `sequential` custom targets) between two yields to the event loop,
+   * ms. Default {@link DEFAULT_SLICE_MS}.
+   */
+  sliceMs?: number;
   /** Keep the Node process alive while the monitor runs. Default false (the timer is unref'd). */
   keepAlive?: boolean;
   /** Every reading. */
   onMetrics?: (id: string, metrics: PluginMetrics) => void;
-  /** Every violation, after the tracker recorded it. */
-  onViolation?: (id: string, record: ViolationRecord, tracker: ViolationTracker) => void;
+  /**
+   * Every violation, after the tracker recorded it. `willUnmount`: this violation reached the target's unmount
+   * decision (its tracker says so and `autoUnmount` holds); `onUnmount` follows once the reading's violations are
+   * reported.
+   */
+  onViolation?: (
+    id: string,
+    record: ViolationRecord,
+    tracker: ViolationTracker,
+    willUnmount: boolean,
+  ) => void;
   /**
    * The target reached its threshold and `autoUnmount` is on. Called once, not awaited (a slow unmount doesn't stall
    * the loop); the target is unwatched first.
@@ -53,6 +67,12 @@ export interface ResourceMonitorOptions {
   onExit?: (id: string, metrics: PluginMetrics) => void;
   /** A failed or timed-out reading, or a throwing callback. The loop goes on. */
   onError?: (id: string, error: PluginError) => void;
+  /**
+   * Called at the start of every tick, before anything is read: bring the watch list up to date (`watch`/`unwatch`).
+   * The registry's monitor watches its Active plugins this way. A throw is reported to `onError` with the id `''`
+   * (no watch has that id).
+   */
+  refresh?: (monitor: ResourceMonitor) => void;
 }
 
 /** Options of {@link ResourceMonitor.watch}. */
@@ -61,6 +81,11 @@ export interface WatchOptions {
   unmountBehavior?: Partial<UnmountBehavior>;
   /** Use this tracker (e.g. one the registry also feeds with hook timeouts). */
   tracker?: ViolationTracker;
+  /**
+   * Asked when a reading lands (a tick spans several turns of the event loop): `false` drops the reading unjudged
+   * (e.g. the plugin was unloaded or replaced meanwhile).
+   */
+  isCurrent?: () => boolean;
 }
 
 /** The outcome of one tick. */
@@ -73,6 +98,12 @@ export interface TickReport {
   violations: number;
   exited: number;
   unmounted: number;
+  /** Times the tick yielded to the event loop between slices of synchronous reads. */
+  yields: number;
+  /** The longest run of synchronous reads between two yields, wall time, ms (see `SweepRun.longestSliceMs`). */
+  longestSliceMs: number;
+  /** That run's CPU time, ms (see `SweepRun.longestSliceCpuMs`). */
+  longestSliceCpuMs: number;
 }
 
 interface Entry {
@@ -81,9 +112,28 @@ interface Entry {
   limits: ResourceLimits;
   behavior: UnmountBehavior;
   tracker: ViolationTracker;
+  isCurrent: (() => boolean) | undefined;
   previous?: PluginMetrics;
   inFlight: boolean;
   startTimeChecked: boolean;
+}
+
+/**
+ * How a tick reads a target: /proc and cgroup files are read synchronously (see `readCappedSync`), so those targets
+ * run one after the other in slices; worker heaps (a message round trip) and custom readers that don't say otherwise
+ * run concurrently meanwhile.
+ */
+function sweepMode(target: MetricsTarget): 'sequential' | 'concurrent' {
+  switch (target.kind) {
+    case 'process':
+    case 'cgroup':
+    case 'process-cgroup':
+      return 'sequential';
+    case 'worker':
+      return 'concurrent';
+    case 'custom':
+      return target.sequential ? 'sequential' : 'concurrent';
+  }
 }
 
 function positiveMs(name: string, v: number): number {
@@ -97,8 +147,8 @@ function positiveMs(name: string, v: number): number {
  * feeds a {@link ViolationTracker} per target and calls `onUnmount` when a tracker says so and `autoUnmount` holds.
  *
  * Ticks never overlap (the next is scheduled after the previous ended, and `tick()` during a tick returns the running
- * one); asynchronous readers (cgroups, workers, custom) run concurrently, /proc readers one after the other in slices
- * of about 0.5 ms between which the event loop runs, with each network namespace's socket table read once per tick
+ * one); asynchronous readers (workers, custom ones) run concurrently, /proc and cgroup readers one after the other in slices
+ * of about 0.25 ms (`sliceMs`) between which the event loop runs, with each network namespace's socket table read once per tick
  * and off the loop; a failing, slow or throwing reading is reported to `onError` and never
  * stops the loop.
  *
@@ -112,6 +162,7 @@ function positiveMs(name: string, v: number): number {
 export class ResourceMonitor {
   readonly intervalMs: number;
   readonly collectTimeoutMs: number;
+  readonly sliceMs: number;
   readonly #opts: ResourceMonitorOptions;
   readonly #behavior: UnmountBehavior;
   readonly #entries = new Map<string, Entry>();
@@ -130,17 +181,23 @@ export class ResourceMonitor {
       'collectTimeoutMs',
       options.collectTimeoutMs ?? Math.min(this.intervalMs, 5000),
     );
+    this.sliceMs = options.sliceMs ?? DEFAULT_SLICE_MS;
+    if (!(this.sliceMs > 0 && this.sliceMs <= 1000))
+      throw new PluginError('InvalidArgument', `sliceMs must be > 0 and ≤ 1000 ms, got ${this.sliceMs}`);
     options.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   /**
-   * Starts watching `target` under `id` (replacing an earlier watch of that id). The limits are validated
-   * (`InvalidResourceLimits` naming the field).
+   * Starts watching `target` under `id` (replacing an earlier watch of that id; watching the same target object
+   * again, e.g. with new limits or behaviour, keeps its last reading, so the next CPU verdict still has one). The
+   * limits are validated (`InvalidResourceLimits` naming the field).
    */
   watch(id: string, target: MetricsTarget, limits: ResourceLimits, options: WatchOptions = {}): void {
     if (typeof id !== 'string' || id === '')
       throw new PluginError('InvalidArgument', 'watch id must be a non-empty string');
-    this.#entries.set(id, {
+    const before = this.#entries.get(id);
+    const same = before !== undefined && before.target === target;
+    const entry: Entry = {
       id,
       target,
       limits: validateLimits(limits),
@@ -148,10 +205,13 @@ export class ResourceMonitor {
         options.unmountBehavior === undefined
           ? this.#behavior
           : resolveUnmountBehavior(options.unmountBehavior),
-      tracker: options.tracker ?? new ViolationTracker(this.#opts.tracker),
+      tracker: options.tracker ?? (same ? before.tracker : new ViolationTracker(this.#opts.tracker)),
+      isCurrent: options.isCurrent,
       inFlight: false,
-      startTimeChecked: false,
-    });
+      startTimeChecked: same ? before.startTimeChecked : false,
+    };
+    if (same && before.previous !== undefined) entry.previous = before.previous;
+    this.#entries.set(id, entry);
   }
 
   /** Stops watching `id`; true when it was watched. */
@@ -230,14 +290,26 @@ export class ResourceMonitor {
     const started = performance.now();
     const report: TickReport = {
       durationMs: 0,
-      targets: this.#entries.size,
+      targets: 0,
       readings: 0,
       errors: 0,
       violations: 0,
       exited: 0,
       unmounted: 0,
+      yields: 0,
+      longestSliceMs: 0,
+      longestSliceCpuMs: 0,
     };
+    if (this.#opts.refresh) {
+      try {
+        this.#opts.refresh(this);
+      } catch (e) {
+        report.errors++;
+        this.#error('', e, 'refresh failed');
+      }
+    }
     const entries = [...this.#entries.values()];
+    report.targets = entries.length;
     // One deadline for the whole tick (not a timer per target): readings still running then are abandoned.
     const ac = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -253,14 +325,18 @@ export class ResourceMonitor {
       // /proc readers are synchronous (cheaper than thread-pool reads, see `readCappedSync`): `sweep` runs them one
       // after the other in slices so the event loop is never held for the whole tick; the other readers are
       // asynchronous and run concurrently meanwhile.
-      await sweep(entries, {
-        mode: (e) => (e.target.kind === 'process' ? 'sequential' : 'concurrent'),
+      const run = await sweep(entries, {
+        sliceMs: this.sliceMs,
+        mode: (e) => sweepMode(e.target),
         read: async (e, { netCache }) => {
           if (e.target.kind === 'process' && (e.target.connections ?? true))
             await loadSocketTable(e.target.pid, netCache).catch(() => undefined);
           await this.#tickOne(e, netCache, report, ac.signal, deadline);
         },
       });
+      report.yields = run.yields;
+      report.longestSliceMs = run.longestSliceMs;
+      report.longestSliceCpuMs = run.longestSliceCpuMs;
     } finally {
       clearTimeout(timer);
     }
@@ -282,10 +358,13 @@ export class ResourceMonitor {
     }
     let metrics: PluginMetrics;
     entry.inFlight = true;
-    const reading = (async () => {
-      await this.#pinStartTime(entry);
-      return collectMetrics(entry.target, { signal, netCache });
-    })().finally(() => {
+    // Only a process target is pinned to its start time (once); the others go straight to their collector.
+    const pin = !entry.startTimeChecked && entry.target.kind === 'process';
+    const reading = (
+      pin
+        ? this.#pinStartTime(entry).then(() => collectMetrics(entry.target, { signal, netCache }))
+        : collectMetrics(entry.target, { signal, netCache })
+    ).finally(() => {
       entry.inFlight = false;
     });
     try {
@@ -296,7 +375,8 @@ export class ResourceMonitor {
       this.#error(entry.id, e, 'reading failed');
       return;
     }
-    if (this.#entries.get(entry.id) !== entry) return; // unwatched meanwhile
+    if (this.#entries.get(entry.id) !== entry) return; // unwatched or re-watched meanwhile
+    if (entry.isCurrent && !this.#isCurrent(entry)) return;
     report.readings++;
     this.#callback(entry.id, () => this.#opts.onMetrics?.(entry.id, metrics));
     if (metrics.exited) {
@@ -307,13 +387,19 @@ export class ResourceMonitor {
     }
     const found = detectViolations(metrics, entry.limits, entry.previous);
     entry.previous = metrics;
+    let reason: UnmountReason | undefined;
     for (const v of found) {
       const record = entry.tracker.recordViolation(v, metrics.timestamp);
       report.violations++;
-      this.#callback(entry.id, () => this.#opts.onViolation?.(entry.id, record, entry.tracker));
+      const decided = reason === undefined ? autoUnmountReason(entry.tracker, entry.behavior) : undefined;
+      if (decided) reason = decided;
+      this.#callback(entry.id, () =>
+        this.#opts.onViolation?.(entry.id, record, entry.tracker, decided !== undefined),
+      );
     }
-    const reason = entry.tracker.unmountReason();
-    if (reason && entry.behavior.autoUnmount) {
+    // A tracker that other code feeds too (the registry's calls) may say so without a violation in this reading.
+    reason ??= autoUnmountReason(entry.tracker, entry.behavior);
+    if (reason && this.#entries.get(entry.id) === entry) {
       report.unmounted++;
       this.#entries.delete(entry.id);
       const request: UnmountRequest = {
@@ -340,6 +426,15 @@ export class ResourceMonitor {
     if (t.kind === 'process' && t.startTime === undefined) {
       const st = await processStartTime(t.pid);
       if (st !== undefined) entry.target = { ...t, startTime: st };
+    }
+  }
+
+  #isCurrent(entry: Entry): boolean {
+    try {
+      return entry.isCurrent?.() ?? true;
+    } catch (e) {
+      this.#error(entry.id, e, 'isCurrent threw');
+      return false;
     }
   }
 

@@ -1,6 +1,13 @@
 import { EventLoopSlicer } from './event-loop-slicer.js';
 import type { SocketTable } from './proc-net.js';
 
+/**
+ * Longest run of synchronous reads between two yields to the event loop, ms, unless a sweep is told otherwise. A run
+ * ends after the read that went past it, and a young-generation GC may land inside one: at 0.25 ms the longest hold
+ * of the loop measured at 500 process-tier plugins stayed under 1 ms of the main thread's CPU (at 0.5 ms it did not).
+ */
+export const DEFAULT_SLICE_MS = 0.25;
+
 /** How one item of a sweep is read: one after the other in slices, concurrently meanwhile, or not at all. */
 export type SweepMode = 'sequential' | 'concurrent' | 'skip';
 
@@ -13,7 +20,7 @@ export interface SweepContext {
 export interface SweepRunOptions<T> {
   /** Stops the sweep between two items. */
   signal?: AbortSignal;
-  /** Longest run of synchronous reads between two yields to the event loop, ms. Default 0.5. */
+  /** Longest run of synchronous reads between two yields to the event loop, ms. Default {@link DEFAULT_SLICE_MS}. */
   sliceMs?: number;
   /** How `item` is read. */
   mode: (item: T) => SweepMode;
@@ -27,12 +34,19 @@ export interface SweepRun {
   durationMs: number;
   /** Times the sweep yielded to the event loop. */
   yields: number;
+  /**
+   * The longest run of sequential reads between two yields, wall time, ms (timed by the sweep itself; preemption and
+   * a read that awaited real I/O inside a run make it look longer, never shorter).
+   */
+  longestSliceMs: number;
+  /** The same run's CPU time (of the whole process, so never less than the main thread's), ms. */
+  longestSliceCpuMs: number;
   /** Network namespaces whose socket table was read. */
   socketTables: number;
 }
 
 /**
- * The one sweep engine of Plugward's monitors (`ResourceMonitor` ticks and the registry's `startResourceMonitor`):
+ * The sweep engine of `ResourceMonitor`'s ticks (the registry's `startResourceMonitor` is a `ResourceMonitor` too):
  * `sequential` items (synchronous /proc and cgroup reads of a few µs each, cheaper than thread-pool reads) run one
  * after the other in slices of `sliceMs`, yielding to the event loop between slices, so a sweep over hundreds of
  * targets never holds the loop for more than about one slice; `concurrent` items (IPC round trips, asynchronous reads)
@@ -40,7 +54,7 @@ export interface SweepRun {
  */
 export async function sweep<T>(items: Iterable<T>, options: SweepRunOptions<T>): Promise<SweepRun> {
   const started = performance.now();
-  const slicer = new EventLoopSlicer(options.sliceMs);
+  const slicer = new EventLoopSlicer(options.sliceMs ?? DEFAULT_SLICE_MS);
   const context: SweepContext = { netCache: new Map<string, SocketTable>() };
   const concurrent: Promise<void>[] = [];
   for (const item of items) {
@@ -54,10 +68,13 @@ export async function sweep<T>(items: Iterable<T>, options: SweepRunOptions<T>):
     await slicer.pause();
     await options.read(item, context);
   }
+  slicer.end();
   await Promise.all(concurrent);
   return {
     durationMs: performance.now() - started,
     yields: slicer.yields,
+    longestSliceMs: slicer.longestMs,
+    longestSliceCpuMs: slicer.longestCpuMs,
     socketTables: context.netCache.size,
   };
 }

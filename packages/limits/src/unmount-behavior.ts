@@ -1,4 +1,5 @@
 import { DEFAULT_UNMOUNT_BEHAVIOR, PluginError, type UnmountBehavior } from '@plugward/types';
+import type { UnmountReason, ViolationTracker } from './violation-tracker.js';
 
 const BOOL_FIELDS = ['autoUnmount', 'allowCleanup', 'logViolations', 'callShutdownHook'] as const;
 const MS_FIELDS = ['gracePeriodMs', 'maxCleanupTimeMs'] as const;
@@ -60,6 +61,18 @@ export function resolveUnmountBehavior(partial: unknown = {}): UnmountBehavior {
   out.callShutdownHook = shutdown;
   out.allowCleanup = shutdown;
   return out;
+}
+
+/**
+ * The one automatic-unmount decision of Plugward, asked after each recorded violation by `ResourceMonitor` and by the
+ * registry (for its monitor's readings and the violations its calls record): the tracker's reason to unmount when the
+ * behaviour's `autoUnmount` is on, otherwise `undefined`.
+ */
+export function autoUnmountReason(
+  tracker: Pick<ViolationTracker, 'unmountReason'>,
+  behavior: Pick<UnmountBehavior, 'autoUnmount'>,
+): UnmountReason | undefined {
+  return behavior.autoUnmount ? tracker.unmountReason() : undefined;
 }
 
 /** The steps {@link performUnmount} runs, in this order after the grace period; the registry supplies them. */

@@ -10,7 +10,7 @@ import {
   type ViolationRecord,
 } from '@plugward/types';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ResourceMonitor, type UnmountRequest } from '../src/index.js';
+import { ResourceMonitor, type UnmountRequest, ViolationTracker } from '../src/index.js';
 import { type Child, MiB, sleep, startChild } from './helpers.js';
 
 const children: Child[] = [];
@@ -326,5 +326,186 @@ describe('ResourceMonitor loop', () => {
     expect(ticks).toBeGreaterThanOrEqual(8);
     expect(ticks).toBeLessThanOrEqual(32);
     expect(m.watched()).toEqual(['steady']);
+  });
+});
+
+describe('ResourceMonitor as the loop of another owner (the registry)', () => {
+  const reading = (extra: Partial<PluginMetrics> = {}): PluginMetrics => ({
+    timestamp: Date.now(),
+    source: 'plugin',
+    ...extra,
+  });
+
+  it('runs sequential readers in slices that yield to the event loop, concurrent ones meanwhile', async () => {
+    let spun = 0;
+    const m = new ResourceMonitor();
+    let concurrentStartedAt = -1;
+    // Watched first, read last: a concurrent reader starts without waiting for the sequential ones.
+    m.watch(
+      'w',
+      {
+        kind: 'custom',
+        collect: async () => {
+          concurrentStartedAt = spun;
+          return reading();
+        },
+      },
+      roomy,
+    );
+    for (let i = 0; i < 40; i++) {
+      m.watch(
+        `p${i}`,
+        {
+          kind: 'custom',
+          sequential: true,
+          collect: async () => {
+            // A synchronous reading of ~0.2 ms, as a /proc read of a busy process can be.
+            const end = performance.now() + 0.2;
+            while (performance.now() < end) spun++;
+            return reading();
+          },
+        },
+        roomy,
+      );
+    }
+    await m.tick(); // warm-up: the first tick compiles its code
+    concurrentStartedAt = -1;
+    const before = spun;
+    let ranDuringTick = false;
+    let done = false;
+    setImmediate(() => {
+      ranDuringTick = !done;
+    });
+    const report = await m.tick();
+    done = true;
+    expect(report).toMatchObject({ targets: 41, readings: 41, errors: 0 });
+    // 40 × 0.2 ms in slices of 0.25 ms (the default): the loop ran between slices (the tick did not hold it for 8 ms).
+    expect(report.yields).toBeGreaterThanOrEqual(5);
+    expect(ranDuringTick).toBe(true);
+    // The tick timed its own slices (at least one reading each). No upper bound here: wall time stretches when the
+    // machine preempts the process, and the process's CPU time counts the other test files' threads; the bench
+    // measures the main thread's own CPU time.
+    expect(report.longestSliceCpuMs).toBeGreaterThan(0);
+    expect(report.longestSliceMs).toBeGreaterThan(0.1);
+    // The concurrent reader did not wait for the sequential ones.
+    expect(concurrentStartedAt).toBe(before);
+  });
+
+  it('reads cgroup targets (synchronous files) in slices too', async () => {
+    const m = new ResourceMonitor();
+    for (let i = 0; i < 60; i++) m.watch(`cg${i}`, { kind: 'process-cgroup', pid: process.pid }, roomy);
+    await m.tick(); // warm-up (a process without a cgroup reads as exited and is unwatched)
+    const report = await m.tick();
+    if (report.targets === 0) {
+      console.warn('!!! SKIPPED: this process is in no cgroup here');
+      return;
+    }
+    expect(report).toMatchObject({ targets: 60, readings: 60, errors: 0 });
+    // 60 readings of several cgroup files each take more than one slice: the tick yielded between them.
+    expect(report.yields).toBeGreaterThan(0);
+  });
+
+  it('calls refresh before each tick and drops readings that are no longer current', async () => {
+    let current = true;
+    let refreshes = 0;
+    const seen: string[] = [];
+    const m = new ResourceMonitor({
+      refresh: (mon) => {
+        refreshes++;
+        if (refreshes === 1)
+          mon.watch('a', { kind: 'custom', collect: async () => reading() }, roomy, {
+            isCurrent: () => current,
+          });
+        if (refreshes === 3) mon.unwatch('a');
+      },
+      onMetrics: (id) => seen.push(id),
+    });
+    expect((await m.tick()).readings).toBe(1);
+    current = false;
+    const second = await m.tick();
+    expect(second).toMatchObject({ targets: 1, readings: 0 });
+    expect((await m.tick()).targets).toBe(0);
+    expect(seen).toEqual(['a']);
+    const failing = new ResourceMonitor({
+      refresh: () => {
+        throw new Error('refresh broke');
+      },
+      onError: (id, e) => seen.push(`${id}: ${e.message}`),
+    });
+    expect((await failing.tick()).errors).toBe(1);
+    expect(seen.at(-1)).toMatch(/^: .*refresh broke/);
+  });
+
+  it('flags the one violation that reached the unmount decision, then calls onUnmount once', async () => {
+    const flags: [string, boolean][] = [];
+    const unmounts: UnmountRequest[] = [];
+    const m = new ResourceMonitor({
+      tracker: { maxViolations: 2 },
+      onViolation: (_id, record, _t, willUnmount) => flags.push([record.violation.type, willUnmount]),
+      onUnmount: (r) => {
+        unmounts.push(r);
+      },
+    });
+    m.watch(
+      'x',
+      {
+        kind: 'custom',
+        collect: async () => reading({ memoryBytes: 2 * MiB, threads: 500, fileDescriptors: 5000 }),
+      },
+      { ...roomy, maxHeapBytes: MiB },
+    );
+    await m.tick();
+    expect(flags).toEqual([
+      ['HeapMemory', false],
+      ['Threads', true],
+      ['FileDescriptors', false],
+    ]);
+    expect(unmounts).toHaveLength(1);
+    expect(unmounts[0]?.reason).toMatchObject({ kind: 'threshold', count: 2 });
+    // With autoUnmount off the decision never holds: no flag, no unmount.
+    const off: boolean[] = [];
+    const quiet = new ResourceMonitor({
+      tracker: { maxViolations: 1 },
+      unmountBehavior: { autoUnmount: false },
+      onViolation: (_id, _r, _t, willUnmount) => off.push(willUnmount),
+      onUnmount: () => {
+        throw new Error('never');
+      },
+    });
+    quiet.watch('y', { kind: 'custom', collect: async () => reading({ threads: 500 }) }, roomy);
+    await quiet.tick();
+    expect(off).toEqual([false]);
+  });
+
+  it('unmounts at the next reading when a tracker fed elsewhere already says so', async () => {
+    const unmounts: UnmountRequest[] = [];
+    const m = new ResourceMonitor({ onUnmount: (r) => void unmounts.push(r) });
+    const tracker = new ViolationTracker({ maxViolations: 1 });
+    tracker.recordViolation({ type: 'HookTimeout', hookName: 'h', durationMs: 5, limitMs: 1 });
+    m.watch('fed', { kind: 'custom', collect: async () => reading() }, roomy, { tracker });
+    await m.tick();
+    expect(unmounts.map((u) => u.id)).toEqual(['fed']);
+  });
+
+  it('keeps the last reading when the same target is watched again (the next CPU verdict still has one)', async () => {
+    let cpu = 0;
+    const target = {
+      kind: 'custom' as const,
+      collect: async () => {
+        cpu += 5000;
+        return reading({ cpuTimeMs: cpu });
+      },
+    };
+    const types: string[] = [];
+    const m = new ResourceMonitor({ onViolation: (_id, r) => types.push(r.violation.type) });
+    const limits = { ...roomy, maxCpuTimeMs: 1000 };
+    m.watch('cpu', target, limits);
+    await m.tick(); // first reading: no CPU verdict without a previous one
+    m.watch('cpu', target, limits, { unmountBehavior: { autoUnmount: false } });
+    await m.tick();
+    expect(types).toEqual(['CpuTime']);
+    m.watch('cpu', { ...target }, limits); // another target: starts over
+    await m.tick();
+    expect(types).toEqual(['CpuTime']);
   });
 });

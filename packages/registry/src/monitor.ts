@@ -1,16 +1,12 @@
 import fs from 'node:fs/promises';
-import {
-  collectProcessMetrics,
-  loadSocketTable,
-  type SocketTable,
-  socketInodes,
-  sweep,
-} from '@plugward/limits';
-import type { IsolationTier, PluginMetrics, SandboxedProcess } from '@plugward/types';
+import { collectProcessMetrics, loadSocketTable, type SocketTable, socketInodes } from '@plugward/limits';
+import type { PluginMetrics, SandboxedProcess } from '@plugward/types';
 
 /**
- * What one sweep shares between the plugins it reads: the socket table of each network namespace (read once, off the
- * event loop), and whether this plugin's connections are to be counted at all.
+ * How the process and sandbox tiers read a plugin's metrics: what one monitor sweep shares between the plugins it
+ * reads (the socket table of each network namespace, read once, off the event loop), and whether this plugin's
+ * connections are to be counted at all. The registry's monitor is a `ResourceMonitor` (see registry-monitoring.ts)
+ * whose targets call these readers.
  */
 export interface TierMetricsOptions {
   /** Socket tables of this sweep, by network namespace. */
@@ -26,81 +22,6 @@ export interface TierMetricsOptions {
    * `connections` out instead of reading the namespace's socket table (it can't be a violation). Unset: always count.
    */
   connectionLimit?: number;
-}
-
-/** A plugin one sweep reads, as the registry sees it. */
-export interface SweepItem {
-  readonly name: string;
-  readonly tier: IsolationTier | undefined;
-  /** Reads the plugin's metrics with the sweep's shared state. */
-  readonly metrics: (options: TierMetricsOptions) => Promise<PluginMetrics>;
-  /** Whether the plugin's network grant makes connections of its own possible (`full`). */
-  readonly connections: boolean;
-  /** Its `maxConnections`: see {@link TierMetricsOptions.connectionLimit}. */
-  readonly connectionLimit?: number;
-}
-
-/** Options of {@link sweepMetrics}. */
-export interface SweepOptions<T extends SweepItem> {
-  /** Stops the sweep between two plugins. */
-  signal?: AbortSignal;
-  /** Longest run of synchronous reads between two yields to the event loop, ms. Default 0.5. */
-  sliceMs?: number;
-  /** Every reading, in the order read. */
-  onReading: (item: T, metrics: PluginMetrics) => void;
-  /** A failed reading; the sweep goes on. */
-  onError: (item: T, error: unknown) => void;
-}
-
-/** What one sweep did. */
-export interface SweepReport {
-  /** Wall time from start to the last reading, ms. */
-  durationMs: number;
-  readings: number;
-  errors: number;
-  /** Times the sweep yielded to the event loop. */
-  yields: number;
-  /** Network namespaces whose socket table was read. */
-  socketTables: number;
-}
-
-/**
- * Reads every item once, on the limits package's `sweep` engine (the one `ResourceMonitor` ticks on too). The
- * process and sandbox tiers read /proc and cgroup files synchronously (a few µs each, cheaper than thread-pool
- * reads): those run one after the other in slices of `sliceMs`, yielding to the event loop between slices, so a sweep
- * over hundreds of plugins never holds the loop for more than about one slice. Worker readings are IPC round trips:
- * they run concurrently meanwhile. Connections are counted only for plugins whose grant makes them possible, and only
- * when such a plugin holds more sockets than its limit; each network namespace's socket table is then read once per
- * sweep, asynchronously. In-process plugins have no process of their own to measure and are not read (their hooks'
- * time budgets are enforced per call; `getMetrics` gives their handlers' counts).
- */
-export async function sweepMetrics<T extends SweepItem>(
-  items: readonly T[],
-  options: SweepOptions<T>,
-): Promise<SweepReport> {
-  let readings = 0;
-  let errors = 0;
-  const run = await sweep(items, {
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-    ...(options.sliceMs === undefined ? {} : { sliceMs: options.sliceMs }),
-    mode: (item) =>
-      item.tier === 'in-process' ? 'skip' : item.tier === 'worker' ? 'concurrent' : 'sequential',
-    read: async (item, { netCache }) => {
-      try {
-        const m = await item.metrics({
-          netCache,
-          connections: item.connections,
-          ...(item.connectionLimit === undefined ? {} : { connectionLimit: item.connectionLimit }),
-        });
-        readings++;
-        options.onReading(item, m);
-      } catch (e) {
-        errors++;
-        options.onError(item, e);
-      }
-    },
-  });
-  return { ...run, readings, errors };
 }
 
 /**

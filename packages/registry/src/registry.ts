@@ -360,9 +360,10 @@ export class PluginRegistry {
   }
 
   /**
-   * Starts the resource monitor: every `intervalMs` it reads each Active plugin's metrics, records violations of its
-   * limits and unmounts at the threshold (when autoUnmount). Ticks never overlap; a failed read skips that plugin. A
-   * sweep yields to the event loop every ~0.5 ms and reads shared tables once (see `sweepMetrics`).
+   * Starts the resource monitor (a `ResourceMonitor` whose watch list follows the registry): every `intervalMs` it
+   * reads each Active plugin's metrics, records violations of its limits and unmounts at the threshold (when
+   * autoUnmount). Ticks never overlap; a failed read skips that plugin. A sweep yields to the event loop every
+   * ~0.25 ms and reads shared tables once.
    */
   startResourceMonitor(intervalMs = DEFAULT_MONITOR_INTERVAL_MS, signal?: AbortSignal): MonitorHandle {
     return startResourceMonitor(this.#s, intervalMs, signal);

@@ -9,8 +9,6 @@ import {
   PluginRegistry,
   type PluginSecurity,
   type RegistryEvents,
-  type SweepItem,
-  sweepMetrics,
 } from '../dist/index.js';
 import {
   dec,
@@ -192,69 +190,34 @@ describe('the registry monitor sweep', () => {
   );
 });
 
-describe('sweepMetrics', () => {
-  it('yields to the event loop between slices of synchronous readings', async () => {
-    let spun = 0;
-    const items: SweepItem[] = Array.from({ length: 40 }, (_, i) => ({
-      name: `p${i}`,
-      tier: 'process',
-      connections: false,
-      metrics: async () => {
-        // A synchronous reading of ~0.2 ms, as a /proc read of a busy process can be.
-        const end = performance.now() + 0.2;
-        while (performance.now() < end) spun++;
-        return { timestamp: Date.now(), source: 'procfs' };
-      },
-    }));
-    let ranDuringSweep = false;
-    let done = false;
-    setImmediate(() => {
-      ranDuringSweep = !done;
+describe('the registry monitor follows the registry', () => {
+  it('watches a plugin loaded after it started, and an unmount behaviour set later', async () => {
+    await using registry = new PluginRegistry({
+      security,
+      defaultTier: 'process',
+      hostLimits: { ...DEFAULT_RESOURCE_LIMITS, maxCpuTimeMs: 5000 },
+      unmountBehavior: FAST_UNMOUNT,
+      log: () => {},
     });
-    const readings: string[] = [];
-    const report = await sweepMetrics(items, {
-      sliceMs: 0.5,
-      onReading: (item) => readings.push(item.name),
-      onError: (_item, e) => {
-        throw e;
-      },
-    });
-    done = true;
-    expect(spun).toBeGreaterThan(0);
-    expect(readings).toHaveLength(40);
-    // 40 × 0.2 ms in slices of 0.5 ms: the loop ran between slices (the sweep did not hold it for 8 ms).
-    expect(report.yields).toBeGreaterThanOrEqual(5);
-    expect(ranDuringSweep).toBe(true);
-  });
-
-  it('does not read in-process plugins, reads workers concurrently, stops when aborted, and reports failures', async () => {
-    const order: string[] = [];
-    const mk = (name: string, tier: SweepItem['tier'], fail = false): SweepItem => ({
-      name,
-      tier,
-      connections: false,
-      metrics: async () => {
-        order.push(name);
-        if (fail) throw new Error('gone');
-        return { timestamp: Date.now(), source: 'procfs' };
-      },
-    });
-    const errors: string[] = [];
-    const report = await sweepMetrics(
-      [mk('inproc', 'in-process'), mk('w', 'worker'), mk('p', 'process'), mk('bad', 'sandbox', true)],
-      { onReading: () => undefined, onError: (item) => errors.push(item.name) },
-    );
-    expect(order).not.toContain('inproc');
-    expect(order.sort()).toEqual(['bad', 'p', 'w']);
-    expect(report).toMatchObject({ readings: 2, errors: 1 });
-    expect(errors).toEqual(['bad']);
-    const ac = new AbortController();
-    ac.abort();
-    const none = await sweepMetrics([mk('p2', 'process')], {
-      signal: ac.signal,
-      onReading: () => undefined,
-      onError: () => undefined,
-    });
-    expect(none.readings).toBe(0);
+    const violations: RegistryEvents['violation'][] = [];
+    const unloaded: RegistryEvents['unloaded'][] = [];
+    registry.on('violation', (v) => violations.push(v));
+    registry.on('unloaded', (u) => unloaded.push(u));
+    const monitor = registry.startResourceMonitor(30);
+    await registry.loadPlugin(memhog, 'trusted');
+    registry.setUnmountBehavior('memhog', { ...FAST_UNMOUNT, autoUnmount: false });
+    expect(dec.decode(await registry.hooks.execute('hog', new Uint8Array()))).toBe('holding');
+    // Past the threshold (10) with autoUnmount off: counted, announced as not unmounting, still loaded.
+    await until(() => registry.getViolationCount('memhog') >= 12);
+    expect(registry.getViolationCount('memhog')).toBeGreaterThanOrEqual(12);
+    expect(violations.every((v) => v.name === 'memhog' && !v.willUnmount)).toBe(true);
+    expect(unloaded).toEqual([]);
+    // Turned on: the next reading unmounts it, through the registry's unload path.
+    registry.setUnmountBehavior('memhog', FAST_UNMOUNT);
+    await until(() => unloaded.length > 0);
+    monitor.stop();
+    expect(unloaded).toEqual([{ name: 'memhog', reason: 'violations' }]);
+    expect(violations.filter((v) => v.willUnmount)).toHaveLength(1);
+    expect(registry.getPluginInfo('memhog')?.status).toBe('Inactive');
   });
 });

@@ -19,7 +19,7 @@ export interface TierHandle {
   readonly pid: number | undefined;
   /** Settles when the plugin's process/worker ends without being asked to; never settles in process. */
   readonly exited: Promise<TierExit>;
-  /** One reading; `options` carries a monitor sweep's shared state (see `sweepMetrics`). */
+  /** One reading; `options` carries a monitor sweep's shared state (see `TierMetricsOptions`). */
   metrics(options?: TierMetricsOptions): Promise<PluginMetrics>;
   /**
    * The plugin's own `shutdown`; rejects with its error. The caller bounds it (`performUnmount`, `maxCleanupTimeMs`)
