@@ -1,7 +1,8 @@
 // The attacker's side of the worker tier's MessagePort: plugin code runs on the same thread as the runtime, so it can
 // reach the port (MessagePort.prototype.postMessage is its to wrap) and send the host anything the structured clone
-// carries. Odd messages (a foreign port, a SharedArrayBuffer view, huge or wrongly typed values) end the plugin,
-// never the host: it is Failed and a trusted in-process plugin still answers.
+// carries. Odd messages (a foreign port, a SharedArrayBuffer view, huge or wrongly typed values) and well-formed
+// messages carrying a bad frame (a 2 GiB length prefix, an unknown frame type) end the plugin, never the host: it is
+// Failed and a trusted in-process plugin still answers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
 import { dec, enc, Fixtures, tempDir, until } from './helpers.js';
@@ -21,8 +22,15 @@ const probe = `export default {
 // Posts odd messages on the runtime's port after init: a foreign MessagePort, a Float64Array, a huge number, a string.
 const oddPoster = (kind: string) => `import { MessagePort, MessageChannel } from 'node:worker_threads';
 let port;
+let wrapped = false;
 const post = MessagePort.prototype.postMessage;
-MessagePort.prototype.postMessage = function (m, transfer) { port = this; return post.call(this, m, transfer); };
+MessagePort.prototype.postMessage = function (m, transfer) {
+  port = this;
+  // Bytes of the frame stream go as the runtime sends them: bare, or wrapped as { t: 'd', b }.
+  if (m && typeof m === 'object' && !ArrayBuffer.isView(m) && !Array.isArray(m) && m.b instanceof Uint8Array) wrapped = true;
+  return post.call(this, m, transfer);
+};
+const bytes = (a) => { const b = new Uint8Array(a); return wrapped ? { t: 'd', b } : b; };
 export default {
   name: 'audit-odd-${kind}', version: '1.0.0', author: 'audit',
   init() {
@@ -36,6 +44,9 @@ export default {
           negative: [-1],
           text: ['plugward'],
           sab: [new Uint8Array(new SharedArrayBuffer(16))],
+          // Well-formed messages carrying a bad frame: a 2 GiB length prefix; a frame of unknown type.
+          oversize: [bytes([0xf0, 0xff, 0xff, 0x7f, 1, 2, 3, 4])],
+          garbage: [bytes([16, 0, 0, 0, 0xee, 0xee, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])],
         }[${JSON.stringify(kind)}];
         post.call(port, ...odd);
       } catch {}
@@ -45,7 +56,7 @@ export default {
 };
 `;
 
-const ODD = ['port', 'float', 'huge', 'negative', 'text', 'sab'] as const;
+const ODD = ['port', 'float', 'huge', 'negative', 'text', 'sab', 'oversize', 'garbage'] as const;
 
 beforeAll(async () => {
   files.probe = await fx.js('probe.mjs', probe, { name: 'audit-probe', kind: 'js' });
