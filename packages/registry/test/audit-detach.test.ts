@@ -1,7 +1,8 @@
 // The host's side of zero-copy transports: what the host sends a plugin out of process (a hook's input, a context value
 // pushed to the plugin's copy) and what it got back (a hook's answer) stay the host's. A transport that moves
 // (transfers) a buffer the host still references would detach it: the caller's input or the host's stored context
-// value (sent in answer to the plugin's context get) would read as empty afterwards. Checked at the worker and process tiers; a trusted in-process plugin answers
+// value (sent in answer to the plugin's context get) would read as empty afterwards — and on the plugin's side, an
+// answer it keeps and returns again (a cached buffer). Checked at the worker and process tiers; a trusted in-process plugin answers
 // throughout.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type IsolationTier, PluginRegistry, type PluginSecurity } from '../dist/index.js';
@@ -21,12 +22,15 @@ const probeSource = `export default {
 `;
 
 const echoSource = `let CTX;
+const CACHED = new Uint8Array(100000).fill(0x44);
 export default {
   name: 'audit-echo', version: '1.0.0', author: 'audit',
   requirements: () => ({ network: { mode: 'isolated' }, filesystem: { mode: 'none' }, context: { read: ['audit.big'], write: [] } }),
   init(ctx) { CTX = ctx; },
   async registerHooks(h) {
     await h.register('audit.echo', 100, (d) => d);
+    // The same buffer every call (a cached answer): the plugin still holds it after answering.
+    await h.register('audit.cached', 100, () => CACHED);
     await h.register('audit.ctx', 100, async () => {
       const v = await CTX.get('audit.big');
       return new TextEncoder().encode(String(v?.byteLength ?? v?.length ?? 'none'));
@@ -71,6 +75,12 @@ describe('audit: buffers the host keeps are never moved to a plugin', () => {
         // The first answer is still what it was after a second call.
         expect(out.byteLength).toBe(size);
         expect(out[size - 1]).toBe(0x41);
+      }
+      // The plugin's side: an answer it keeps and returns again is not moved away from it either.
+      for (let i = 0; i < 3; i++) {
+        const cached = await registry.hooks.execute('audit.cached', enc.encode(''));
+        expect(cached.byteLength, `cached answer, call ${i + 1}`).toBe(100_000);
+        expect(cached[99_999]).toBe(0x44);
       }
       // A context value the host stores and pushes to the plugin's copy.
       const big = new Uint8Array(300_000).fill(0x43);
