@@ -1,7 +1,7 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { AttackDefinition } from '../attack.js';
+import { hostUnixSocket } from '../host-services.js';
 import type { Scene } from '../scene.js';
 import { noReport, pairs, refusedAtLoad, succeeded } from './verdict.js';
 
@@ -33,24 +33,11 @@ const CONNECT = `const connectTo = (opts) => new Promise((res) => {
 async function hostPathSocket(scene: Scene): Promise<{ file: string; hits: number }> {
   const dir = fs.mkdtempSync(path.join('/run', `pwkit-${scene.nonce}-`));
   fs.chmodSync(dir, 0o755);
-  const svc = { file: path.join(dir, 'service.sock'), hits: 0 };
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    svc.hits++;
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.end('secret\n');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(svc.file, resolve);
-  });
-  fs.chmodSync(svc.file, 0o777);
-  scene.onClose(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const file = path.join(dir, 'service.sock');
+  // Removed after the server closed (onClose runs in reverse order).
+  scene.onClose(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const svc = Object.assign(await hostUnixSocket(scene, file), { file });
+  fs.chmodSync(file, 0o777);
   return svc;
 }
 
