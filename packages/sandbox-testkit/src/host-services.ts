@@ -47,7 +47,16 @@ export async function hostHttpService(
 
 /** A host service on an abstract unix socket (`\0<name>`), counting connections; closed with the scene. */
 export async function hostAbstractSocket(scene: Scene): Promise<{ name: string; hits: number }> {
-  const svc = { name: `pwkit-${scene.nonce}`, hits: 0 };
+  const name = `pwkit-${scene.nonce}`;
+  return Object.assign(await hostUnixSocket(scene, `\0${name}`), { name });
+}
+
+/**
+ * A host service on a unix socket at `address` (a path, or `\0<name>` for an abstract one) answering `secret` to every
+ * connection and counting them; closed with the scene.
+ */
+export async function hostUnixSocket(scene: Scene, address: string): Promise<{ hits: number }> {
+  const svc = { hits: 0 };
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     svc.hits++;
@@ -57,7 +66,7 @@ export async function hostAbstractSocket(scene: Scene): Promise<{ name: string; 
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(`\0${svc.name}`, resolve);
+    server.listen(address, resolve);
   });
   scene.onClose(() => {
     for (const s of sockets) s.destroy();

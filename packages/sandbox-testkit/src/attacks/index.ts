@@ -9,6 +9,7 @@ import { hostIoAttacks } from './host-io.js';
 import { identityAttacks } from './identity.js';
 import { kernelAttacks } from './kernel.js';
 import { lifecycleAttacks } from './lifecycle.js';
+import { neighbourAttacks } from './neighbours.js';
 import { quotaAttacks } from './quotas.js';
 import { supplyChainAttacks } from './supply-chain.js';
 
@@ -26,4 +27,5 @@ export const ATTACKS: readonly AttackDefinition[] = Object.freeze([
   ...descriptorAttacks,
   ...amplifyAttacks,
   ...supplyChainAttacks,
+  ...neighbourAttacks,
 ]);

@@ -1,0 +1,207 @@
+// The attacker's side of a host that dies without cleaning up (SIGKILL, OOM killer): an untrusted plugin loaded
+// through PluginRegistry into the sandbox must not outlive its host, and what the host held on its behalf — the uid
+// lease, the cgroups, the per-sandbox directory — must be gone once the next host on the machine has started a
+// sandbox (its sweeps). Run for both backends; the next host is a separate process (the sweeps run once per process).
+// HOST_EXTRA_OPTIONS lets the same scenario run with extra registry options (a warm pool, when one exists).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLandlockSupport, checkSandboxSupport, toHex } from '../dist/index.js';
+import { Fixtures, pidAlive, tempDir } from './helpers.js';
+
+const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/index.js');
+const LEASES = '/run/plugward/uids';
+const UID_FIRST = 1_900_000_000;
+
+const tmp = tempDir('audit-crash');
+const fx = new Fixtures(tmp.dir);
+let plugin = '';
+let listPath = '';
+// The hosts' TMPDIR (private copies of the plugin go there): this file's own.
+const hostTmp = fs.mkdtempSync(path.join(tmp.dir, 'host-tmp-'));
+
+// A hostile plugin that wants to outlive its host: no exit, a busy event loop, SIGTERM/SIGHUP ignored.
+const STAY = `process.exit = () => {}; process.reallyExit = () => {};
+for (const s of ['SIGTERM', 'SIGHUP', 'SIGINT', 'SIGPIPE']) { try { process.on(s, () => {}); } catch {} }
+setInterval(() => {}, 1000);
+export default {
+  name: 'audit-stay', version: '1.0.0', author: 'audit',
+  init() {},
+  registerHooks() {},
+};
+`;
+
+// The host: loads the plugin untrusted into the chosen backend, prints its pid, then waits to be killed.
+const HOST = `
+const m = await import(process.env.DIST);
+const security = new m.PluginSecurity({ onlyTrusted: false, trustListPath: process.env.LIST }, [process.env.PUB], []);
+await security.loadAndDecryptTrustList(process.env.LIST_KEY);
+const sandbox = process.env.BACKEND === 'landlock' ? new m.LandlockSandbox() : new m.LinuxSandbox();
+const registry = new m.PluginRegistry({ ...JSON.parse(process.env.HOST_EXTRA_OPTIONS || '{}'), security, sandbox, log: () => {} });
+await registry.loadPlugin(process.env.PLUGIN, 'untrusted');
+const info = registry.getPluginInfo('audit-stay');
+if (process.env.MODE === 'sweeper') { await registry.close(); console.log(JSON.stringify({ closed: true })); process.exit(0); }
+console.log(JSON.stringify({ pid: info?.pid, status: info?.status }));
+setInterval(() => {}, 1000);
+`;
+
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(p)]);
+    } catch {
+      // gone
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    for (const c of children.get(pid) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+function uidOf(pid: number): number | undefined {
+  try {
+    const m = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a host with this pid may have left: lease files naming it, its cgroups, its per-sandbox directories. */
+function leftBy(hostPid: number, uids: number[]): string[] {
+  const out: string[] = [];
+  for (const uid of uids) {
+    const f = path.join(LEASES, String(uid));
+    try {
+      if (fs.readFileSync(f, 'utf8').trim() === String(hostPid)) out.push(f);
+    } catch {
+      // gone
+    }
+  }
+  for (const c of fs.readdirSync('/sys/fs/cgroup')) {
+    const dir = path.join('/sys/fs/cgroup', c, 'plugward');
+    try {
+      for (const d of fs.readdirSync(dir)) if (d.includes(`-${hostPid}-`)) out.push(path.join(dir, d));
+    } catch {
+      // no such controller
+    }
+  }
+  for (const base of ['/run/plugward-sbx', '/run/plugward-ll']) {
+    try {
+      for (const d of fs.readdirSync(base)) if (d.includes(`-${hostPid}-`)) out.push(path.join(base, d));
+    } catch {
+      // none
+    }
+  }
+  return out;
+}
+
+function runHost(backend: string, mode: 'victim' | 'sweeper', extra = '{}') {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', HOST], {
+    env: {
+      ...process.env,
+      DIST,
+      LIST: listPath,
+      LIST_KEY: fx.listKey,
+      PUB: toHex(fx.publisher.publicKey),
+      PLUGIN: plugin,
+      BACKEND: backend,
+      MODE: mode,
+      HOST_EXTRA_OPTIONS: extra,
+      TMPDIR: hostTmp,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const line = new Promise<Record<string, unknown>>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)) as Record<string, unknown>);
+    });
+    child.once('exit', (code, sig) =>
+      reject(new Error(`host exited ${code ?? sig} before answering: ${err.slice(-400)}`)),
+    );
+  });
+  const exited = new Promise<void>((r) => {
+    if (child.exitCode !== null || child.signalCode !== null) r();
+    else child.once('exit', () => r());
+  });
+  return { child, line, exited };
+}
+
+async function waitFor(pred: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+beforeAll(async () => {
+  plugin = await fx.js('audit-stay.mjs', STAY, { name: 'audit-stay', kind: 'js', keys: fx.stranger });
+  const security = await fx.security();
+  listPath = security.policy.trustListPath;
+});
+afterAll(() => tmp.remove());
+
+const backends = [
+  ['bwrap', checkSandboxSupport],
+  ['landlock', checkLandlockSupport],
+] as const;
+
+describe('audit: a SIGKILLed host leaves no sandboxed plugin running and nothing the next host does not sweep', () => {
+  it.each(backends)(
+    '%s',
+    async (backend, support) => {
+      const report = await support();
+      if (!report.supported) {
+        console.warn(`!!! SKIPPED ${backend}: not supported here (${JSON.stringify(report.features)})`);
+        return;
+      }
+      const victim = runHost(backend, 'victim');
+      const answer = await victim.line;
+      expect(answer.status).toBe('Active');
+      const hostPid = victim.child.pid as number;
+      const procs = descendants(hostPid);
+      expect(procs.length).toBeGreaterThan(0);
+      const uids = [
+        ...new Set(procs.map(uidOf).filter((u): u is number => u !== undefined && u >= UID_FIRST)),
+      ];
+      if (process.getuid?.() === 0) expect(uids.length).toBeGreaterThan(0);
+      victim.child.kill('SIGKILL');
+      await victim.exited;
+      // The goal: the plugin outlives its host. It must not.
+      const died = await waitFor(() => procs.every((p) => !pidAlive(p)), 10_000);
+      expect(procs.filter(pidAlive), 'sandbox processes alive 10 s after their host was SIGKILLed').toEqual(
+        [],
+      );
+      expect(died).toBe(true);
+      // The next host on the machine sweeps what the dead one held.
+      const sweeper = runHost(backend, 'sweeper');
+      expect((await sweeper.line).closed).toBe(true);
+      await sweeper.exited;
+      const swept = await waitFor(() => leftBy(hostPid, uids).length === 0, 5000);
+      expect(leftBy(hostPid, uids), 'left by the SIGKILLed host after the next host started').toEqual([]);
+      expect(swept).toBe(true);
+    },
+    90_000,
+  );
+});

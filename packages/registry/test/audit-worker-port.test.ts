@@ -1,0 +1,100 @@
+// The attacker's side of the worker tier's MessagePort: plugin code runs on the same thread as the runtime, so it can
+// reach the port (MessagePort.prototype.postMessage is its to wrap) and send the host anything the structured clone
+// carries. Odd messages (a foreign port, a SharedArrayBuffer view, huge or wrongly typed values) and well-formed
+// messages carrying a bad frame (a 2 GiB length prefix, an unknown frame type) end the plugin, never the host: it is
+// Failed and a trusted in-process plugin still answers.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
+import { dec, enc, Fixtures, tempDir, until } from './helpers.js';
+
+const tmp = tempDir('audit-worker-port');
+const fx = new Fixtures(tmp.dir);
+let security: PluginSecurity;
+const files: Record<string, string> = {};
+
+const probe = `export default {
+  name: 'audit-probe', version: '1.0.0', author: 'audit',
+  init() {},
+  registerHooks(h) { h.register('audit.health', 100, (d) => new TextEncoder().encode('ok:' + new TextDecoder().decode(d))); },
+};
+`;
+
+// Posts odd messages on the runtime's port after init: a foreign MessagePort, a Float64Array, a huge number, a string.
+const oddPoster = (kind: string) => `import { MessagePort, MessageChannel } from 'node:worker_threads';
+let port;
+let wrapped = false;
+const post = MessagePort.prototype.postMessage;
+MessagePort.prototype.postMessage = function (m, transfer) {
+  port = this;
+  // Bytes of the frame stream go as the runtime sends them: bare, or wrapped as { t: 'd', b }.
+  if (m && typeof m === 'object' && !ArrayBuffer.isView(m) && !Array.isArray(m) && m.b instanceof Uint8Array) wrapped = true;
+  return post.call(this, m, transfer);
+};
+const bytes = (a) => { const b = new Uint8Array(a); return wrapped ? { t: 'd', b } : b; };
+export default {
+  name: 'audit-odd-${kind}', version: '1.0.0', author: 'audit',
+  init() {
+    setTimeout(() => {
+      try {
+        const { port1 } = new MessageChannel();
+        const odd = {
+          port: [{ t: 'd', b: new Uint8Array(8), p: port1 }, [port1]],
+          float: [new Float64Array(4)],
+          huge: [2 ** 53 + 10],
+          negative: [-1],
+          text: ['plugward'],
+          sab: [new Uint8Array(new SharedArrayBuffer(16))],
+          // Well-formed messages carrying a bad frame: a 2 GiB length prefix; a frame of unknown type.
+          oversize: [bytes([0xf0, 0xff, 0xff, 0x7f, 1, 2, 3, 4])],
+          garbage: [bytes([16, 0, 0, 0, 0xee, 0xee, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])],
+        }[${JSON.stringify(kind)}];
+        post.call(port, ...odd);
+      } catch {}
+    }, 200);
+  },
+  registerHooks(h) { h.register('audit.odd.${kind}', 100, () => new TextEncoder().encode('still here')); },
+};
+`;
+
+const ODD = ['port', 'float', 'huge', 'negative', 'text', 'sab', 'oversize', 'garbage'] as const;
+
+beforeAll(async () => {
+  files.probe = await fx.js('probe.mjs', probe, { name: 'audit-probe', kind: 'js' });
+  for (const k of ODD)
+    files[`odd-${k}`] = await fx.js(`odd-${k}.mjs`, oddPoster(k), { name: `audit-odd-${k}`, kind: 'js' });
+  for (const f of Object.values(files)) await fx.trust(f);
+  security = await fx.security();
+});
+afterAll(() => tmp.remove());
+
+async function healthy(registry: PluginRegistry): Promise<void> {
+  const out = dec.decode(await registry.hooks.execute('audit.health', enc.encode('x')));
+  expect(out).toBe('ok:x');
+}
+
+function newRegistry(): PluginRegistry {
+  return new PluginRegistry({
+    security,
+    defaultTier: 'worker',
+    tierOverrides: { 'audit-probe': 'in-process' },
+    log: () => {},
+  });
+}
+
+describe('audit: the worker tier port', () => {
+  it.each(ODD)('an odd message (%s) on the port ends the plugin, never the host', async (kind) => {
+    const registry = newRegistry();
+    try {
+      await registry.loadPlugin(files.probe as string, 'trusted');
+      await registry.loadPlugin(files[`odd-${kind}`] as string, 'trusted');
+      await until(
+        () => registry.getPluginInfo(`audit-odd-${kind}`)?.status === 'Failed',
+        5000,
+        `${kind}: Failed`,
+      );
+      await healthy(registry);
+    } finally {
+      await registry.close();
+    }
+  });
+});
