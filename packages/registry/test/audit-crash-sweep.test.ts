@@ -7,8 +7,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { toHex } from '@plugward/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkLandlockSupport, checkSandboxSupport, toHex } from '../dist/index.js';
+import { checkLandlockSupport, checkSandboxSupport } from '../dist/index.js';
 import { Fixtures, pidAlive, tempDir } from './helpers.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/index.js');
