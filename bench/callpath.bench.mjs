@@ -13,15 +13,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import createExtismPlugin from '@extism/extism';
-import {
-  checkSandboxSupport,
-  defaultSandboxConfig,
-  HookRegistry,
-  LinuxSandbox,
-  PluginRegistry,
-} from '@plugward/registry';
+import { defaultSandboxConfig, HookRegistry, PluginRegistry } from '@plugward/registry';
 import { Piscina } from 'piscina';
-import { echoPluginFixture } from './fixtures.mjs';
+import { benchSandbox, echoPluginFixture } from './fixtures.mjs';
 import { notRun, stats, writeReport } from './report.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
@@ -168,14 +162,7 @@ async function registryAt(tier, sandbox) {
   };
 }
 
-const support = await checkSandboxSupport();
-const sandbox = support.supported ? new LinuxSandbox() : undefined;
-const unsupported = sandbox
-  ? undefined
-  : `sandbox unsupported here: ${support.features
-      .filter((f) => !f.available)
-      .map((f) => `${f.feature} (${f.detail})`)
-      .join('; ')}`;
+const { sandbox, unsupported } = await benchSandbox();
 
 const cases = {};
 const bare = new HookRegistry();

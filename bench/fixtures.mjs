@@ -3,7 +3,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PluginSecurity, readManifest, trustEntryFromManifest } from '@plugward/registry';
+import {
+  checkSandboxSupport,
+  LinuxSandbox,
+  PluginSecurity,
+  readManifest,
+  trustEntryFromManifest,
+} from '@plugward/registry';
 import { generateKeyPair, toHex, writeSignedManifest } from '@plugward/security';
 
 /**
@@ -37,4 +43,18 @@ export async function echoPluginsFixture(prefix, names) {
 export async function echoPluginFixture(prefix) {
   const { dir, artifacts, security } = await echoPluginsFixture(prefix, ['echo']);
   return { dir, artifact: artifacts[0], security };
+}
+
+/**
+ * The bubblewrap sandbox the benches' sandbox rows use, or why there is none: `{ sandbox }` where it works here,
+ * `{ unsupported }` (the missing features, for the row's reason) where it doesn't.
+ */
+export async function benchSandbox() {
+  const support = await checkSandboxSupport();
+  if (support.supported) return { sandbox: new LinuxSandbox(), unsupported: undefined };
+  const missing = support.features
+    .filter((f) => !f.available)
+    .map((f) => `${f.feature} (${f.detail})`)
+    .join('; ');
+  return { sandbox: undefined, unsupported: `sandbox unsupported here: ${missing}` };
 }

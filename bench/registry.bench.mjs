@@ -7,8 +7,8 @@
 // reports at its end), which a loaded machine does not stretch the way it stretches the wall clock.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { checkSandboxSupport, LinuxSandbox, PluginRegistry } from '@plugward/registry';
-import { echoPluginFixture } from './fixtures.mjs';
+import { PluginRegistry } from '@plugward/registry';
+import { benchSandbox, echoPluginFixture } from './fixtures.mjs';
 import { notRun, stats, writeReport } from './report.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
@@ -69,14 +69,7 @@ async function coldStart(tier, sandbox) {
   return t;
 }
 
-const support = await checkSandboxSupport();
-const sandbox = support.supported ? new LinuxSandbox() : undefined;
-const unsupported = sandbox
-  ? undefined
-  : `sandbox unsupported here: ${support.features
-      .filter((f) => !f.available)
-      .map((f) => `${f.feature} (${f.detail})`)
-      .join('; ')}`;
+const { sandbox, unsupported } = await benchSandbox();
 if (unsupported) console.log(`!!! ${unsupported}: the sandbox row is reported as not run`);
 const tiers = ['in-process', 'worker', 'process', ...(sandbox ? ['sandbox'] : [])];
 const samples = Object.fromEntries([['bare', []], ...tiers.map((t) => [t, []])]);

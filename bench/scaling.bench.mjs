@@ -12,8 +12,8 @@
 // N = 100 × 500, × 1.5) fits in MemAvailable, or with SCALING_OOP_MAX=500; otherwise those rows are not run, with
 // the reason. `SCALING_TIERS=in-process,worker` runs a subset.
 import fs from 'node:fs';
-import { checkSandboxSupport, LinuxSandbox, PluginRegistry } from '@plugward/registry';
-import { echoPluginsFixture } from './fixtures.mjs';
+import { PluginRegistry } from '@plugward/registry';
+import { benchSandbox, echoPluginsFixture } from './fixtures.mjs';
 import { notRun, writeReport } from './report.mjs';
 
 const SIZES = [1, 10, 100, 500];
@@ -113,8 +113,7 @@ async function measureIn(registry, tier, n, hostBefore) {
   return { loadMs, dispatchUs, dispatchError, pssKiB: pss, closeMs };
 }
 
-const support = TIERS.includes('sandbox') ? await checkSandboxSupport() : undefined;
-const sandbox = support?.supported ? new LinuxSandbox() : undefined;
+const { sandbox, unsupported } = TIERS.includes('sandbox') ? await benchSandbox() : {};
 const rows = [];
 const f = (x, d = 2) => Number(x.toFixed(d));
 for (const tier of ['in-process', 'worker', 'process', 'sandbox']) {
@@ -122,10 +121,7 @@ for (const tier of ['in-process', 'worker', 'process', 'sandbox']) {
   const skipAll = !TIERS.includes(tier)
     ? 'not selected (SCALING_TIERS)'
     : tier === 'sandbox' && !sandbox
-      ? `sandbox unsupported here: ${support?.features
-          .filter((x) => !x.available)
-          .map((x) => x.feature)
-          .join(', ')}`
+      ? unsupported
       : undefined;
   const results = new Map();
   for (const n of SIZES) {
