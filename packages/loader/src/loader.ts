@@ -33,9 +33,15 @@ export interface PluginLoaderOptions {
 
 /** Options of {@link loadVerified} (and {@link PluginLoader.loadVerified}, which adds the loader's own options). */
 export interface LoadVerifiedOptions extends PluginLoaderOptions {
-  /** Trust level to report; `trusted` unless said otherwise. */
+  /**
+   * Trust level to report. Default: what the artifact shows — `trusted` when it carries a trust list entry (only a
+   * trusted admission gives it one), `untrusted` otherwise (an untrusted admission, or bytes a runtime received).
+   */
   trustLevel?: TrustLevel;
-  /** Whether the signature was checked (false when a runtime received the bytes from a host). Default true. */
+  /**
+   * Whether the signature was checked (false when a runtime received the bytes from a host). Default: whether the
+   * artifact carries a trust list entry (a trusted admission checked the signature).
+   */
   signatureVerified?: boolean;
 }
 
@@ -132,9 +138,11 @@ export async function loadVerified(
     );
   }
   const own: VerifiedArtifact = { ...verified, bytes, hash };
+  // Never more trust than the artifact shows: an artifact without a trust entry is not reported as trusted by default.
+  const listed = verified.trustEntry !== undefined;
   const admission = {
-    trustLevel: options.trustLevel ?? 'trusted',
-    signatureVerified: options.signatureVerified ?? true,
+    trustLevel: options.trustLevel ?? (listed ? 'trusted' : 'untrusted'),
+    signatureVerified: options.signatureVerified ?? listed,
   };
   switch (manifest.kind) {
     case 'native':

@@ -199,6 +199,25 @@ describe('TOCTOU: the verified bytes load, not whatever is on disk afterwards', 
     await plugin.unload();
   });
 
+  it('loadVerified never reports more trust than the artifact shows when the options are left out', async () => {
+    // An attacker's view: an untrusted admission (policy lets it through by hash) handed to loadVerified without
+    // options must not come back labelled trusted with a checked signature.
+    const verifier = new TestVerifier(false);
+    const file = jsPlugin(verifier, 'UNLISTED', false);
+    const untrusted = await verifier.admit(file, 'untrusted');
+    expect(untrusted.trustEntry).toBeUndefined();
+    const plugin = await loadVerified(untrusted);
+    expect(plugin.trustLevel).toBe('untrusted');
+    expect(plugin.signatureVerified).toBe(false);
+    await plugin.unload();
+    // A trusted admission (listed, signature checked) keeps both.
+    const listedFile = jsPlugin(verifier, 'LISTED');
+    const trusted = await loadVerified(await verifier.admit(listedFile, 'trusted'));
+    expect(trusted.trustLevel).toBe('trusted');
+    expect(trusted.signatureVerified).toBe(true);
+    await trusted.unload();
+  });
+
   it('loadVerified re-hashes: bytes that differ from the verified hash are refused', async () => {
     const verifier = new TestVerifier();
     const file = jsPlugin(verifier, 'GOOD');
