@@ -60,11 +60,14 @@ function sortedVersions(versions: RollbackFloorRecord['versions']): [string, str
   return Object.entries(versions ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-/** The `versions` field as read from a record file, or undefined when it is not a string → string map. */
+/**
+ * The `versions` field as read from a record file, or undefined when it is not a string → string map. The map has no
+ * prototype: plugin names (`constructor`, `__proto__`, …) are its keys, and must neither read nor set `Object.prototype`.
+ */
 function parseVersions(value: unknown): Record<string, string> | undefined {
-  if (value === undefined) return {};
+  if (value === undefined) return Object.create(null);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   for (const [name, version] of Object.entries(value)) {
     if (typeof version !== 'string') return undefined;
     out[name] = version;

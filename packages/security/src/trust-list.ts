@@ -572,7 +572,8 @@ export async function raiseVersionFloor(
         },
       );
     }
-    const prev = found.record.versions?.[name];
+    const recorded = found.record.versions;
+    const prev = recorded !== undefined && Object.hasOwn(recorded, name) ? recorded[name] : undefined;
     if (prev !== undefined && PluginVersion.compare(prev, version) >= 0) return;
     const versions = { ...found.record.versions, [name]: version };
     await writeRollbackFloor(dir, { ...found.record, versions }, floorKey);

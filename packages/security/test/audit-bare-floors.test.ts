@@ -1,0 +1,51 @@
+// Per-name version floors for trust entries without a name (the Rust API reference's entry shape), attacked.
+// A plugin named `constructor` (a valid name) must be admitted once the record holds another name's floor: plugin
+// names index the record's versions, which must not read Object.prototype.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  generateKeyPair,
+  PluginSecurity,
+  readManifest,
+  toHex,
+  trustEntryFromManifest,
+} from '../src/index.js';
+import { signedArtifact, tempDir } from './helpers.js';
+
+const dir = tempDir('audit-bare-floors');
+const publisher = generateKeyPair();
+const pub = toHex(publisher.publicKey);
+
+async function build(file: string, content: string, name: string, version: string) {
+  const { path } = await signedArtifact(dir, file, content, { name, version, keys: publisher });
+  const e = trustEntryFromManifest(await readManifest(path), pub);
+  // The Rust API reference's entry shape: no name.
+  return {
+    path,
+    entry: { hash: e.hash, version: e.version, ...(e.signature ? { signature: e.signature } : {}) },
+  };
+}
+
+async function host(tag: string, entries: { hash: string; version: string }[]) {
+  const policy = { trustListPath: join(dir, `${tag}-list.enc`), rollbackFloorDir: tempDir(`${tag}-floors`) };
+  const key = toHex(randomBytes(32));
+  await new PluginSecurity(policy, [pub], entries).encryptAndSaveTrustList(key);
+  const open = async () => {
+    const h = new PluginSecurity(policy, [pub]);
+    await h.loadAndDecryptTrustList(key);
+    return h;
+  };
+  return open;
+}
+
+describe('audit: bare-entry version floors', () => {
+  it('a plugin named constructor is admitted like any other name', async () => {
+    const other = await build('ctor-other.mjs', 'export default 0;', 'other', '1.0.0');
+    const ctor = await build('ctor.mjs', 'export default 1;', 'constructor', '1.0.0');
+    const open = await host('ctor', [other.entry, ctor.entry]);
+    const h = await open();
+    await h.admit(other.path, 'trusted');
+    expect((await h.admit(ctor.path, 'trusted')).manifest.name).toBe('constructor');
+  });
+});
