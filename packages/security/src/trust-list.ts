@@ -97,7 +97,8 @@ export type TrustListFailure =
   | 'other-list'
   | 'list-missing'
   | 'floor-missing'
-  | 'floor-unauthenticated';
+  | 'floor-unauthenticated'
+  | 'floor-dir-not-private';
 
 function fail(
   reason: TrustListFailure,
