@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { encodePublicKeyFile, encodeSecretKeyFile, generateKeyPair, keyId } from '@plugward/security';
+import {
+  encodePublicKeyFile,
+  encodeSecretKeyFile,
+  generateKeyPair,
+  keyId,
+  privateDirectoryProblem,
+} from '@plugward/security';
 import { PluginError } from '@plugward/types';
 import { CLI_VERSION } from '../cli.js';
 import { type Command, output, parseCommand, required } from '../command.js';
@@ -9,7 +16,8 @@ import { SCAFFOLD_LANGS, type ScaffoldLang, scaffoldPlugin } from '../scaffold.j
 
 const usage = `usage: plugward init <name> [--lang js|ts|c|rust] [--dir DIR] [--json]
 
-Creates a plugin project named <name> in ./<name> (or DIR), which must not exist or be empty:
+Creates a plugin project named <name> in ./<name> (or DIR), which must not exist or be empty, and be yours alone
+(not a symlink, not writable by others, nor under a folder others can write unless sticky like /tmp):
   js, ts     src/index.{js,ts} bundled into dist/plugin.js with esbuild (ts: typed hooks, definePlugin<Hooks>)
   c          src/plugin.c compiled into dist/plugin.so with the system C compiler
   rust       src/lib.rs built into dist/plugin.so with cargo (no crates)
@@ -24,6 +32,48 @@ async function emptyOrMissing(dir: string): Promise<boolean> {
   } catch (e) {
     if ((e as { code?: unknown }).code === 'ENOENT') return true;
     throw new PluginError('IoError', `cannot read ${dir}`, { cause: e });
+  }
+}
+
+/**
+ * The project directory receives the dev signing key and the trust-list key, so nobody else may be able to change it:
+ * whoever can write it (or an ancestor) can swap `.plugward` for their own keys before the author's first run, and the
+ * author then signs with, and hosts a trust list under, keys the attacker knows.
+ */
+function assertPrivateProjectDir(dir: string): void {
+  let found: ReturnType<typeof privateDirectoryProblem>;
+  try {
+    found = privateDirectoryProblem(dir);
+  } catch (e) {
+    throw new PluginError('IoError', `cannot inspect ${dir}`, { cause: e });
+  }
+  if (found === undefined) return;
+  throw new PluginError(
+    'IoError',
+    `${dir} is not private to you, and init writes signing and trust-list keys into it: ${found.message}`,
+    {
+      details: {
+        path: found.path,
+        problem: found.reason,
+        hint:
+          found.reason === 'symlink'
+            ? '--dir the real directory, not a symlink to it'
+            : 'create the project in a directory you own that others cannot write (and whose parents they cannot write)',
+      },
+    },
+  );
+}
+
+// O_NOFOLLOW on top of O_EXCL: a key file is only ever a new regular file, never written through a link.
+const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+async function writeNewFile(path: string, text: string, mode: number): Promise<void> {
+  const fh = await open(path, NEW_FILE, mode);
+  try {
+    await fh.writeFile(text);
+    await fh.chmod(mode);
+  } finally {
+    await fh.close();
   }
 }
 
@@ -52,11 +102,17 @@ export const init: Command = {
       throw new PluginError('InvalidArgument', (e as Error).message, { cause: e });
     }
     const dir = resolve(io.cwd, typeof values.dir === 'string' ? values.dir : name);
+    assertPrivateProjectDir(dir);
     if (!(await emptyOrMissing(dir))) {
       throw new PluginError('IoError', `${dir} exists and is not empty`, {
         details: { hint: 'pick another name, or --dir an empty or new directory' },
       });
     }
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    // Again once it exists: another user may have created it first (in a sticky folder like /tmp).
+    assertPrivateProjectDir(dir);
+    // Not recursive: .plugward is new (the directory was empty), 0700, ours.
+    await mkdir(join(dir, '.plugward'), { mode: 0o700 });
     const keys = generateKeyPair();
     const files: Record<string, { text: string; mode: number }> = {};
     for (const [p, text] of Object.entries(scaffold.files)) files[p] = { text, mode: 0o644 };
@@ -65,8 +121,8 @@ export const init: Command = {
     files['.plugward/trust.key'] = { text: `${randomBytes(32).toString('hex')}\n`, mode: 0o600 };
     for (const [p, f] of Object.entries(files)) {
       const full = join(dir, p);
-      await mkdir(dirname(full), { recursive: true, mode: p.startsWith('.plugward/') ? 0o700 : 0o755 });
-      await writeFile(full, f.text, { mode: f.mode, flag: 'wx' });
+      await mkdir(dirname(full), { recursive: true, mode: 0o755 });
+      await writeNewFile(full, f.text, f.mode);
     }
     output(
       io,
