@@ -51,3 +51,21 @@ describe('audit: plugward init into a directory someone else controls', () => {
     expect(fs.statSync(path.join(keys, 'trust.key')).mode & 0o777).toBe(0o600);
   });
 });
+
+describe('plugward keygen into a directory someone else controls', () => {
+  const keygen = (cwd: string) => main(['keygen', 'k'], { stdout: sink(), stderr: sink(), env: {}, cwd });
+  it('refuses a world-writable directory without the sticky bit', async () => {
+    const dir = fs.mkdtempSync(path.join(work, 'kg-open-'));
+    fs.chmodSync(dir, 0o777);
+    expect(await keygen(dir)).not.toBe(0);
+    expect(fs.existsSync(path.join(dir, 'k.key'))).toBe(false);
+  });
+  it('writes into a sticky one (others cannot rename what is ours) and a private one', async () => {
+    const sticky = fs.mkdtempSync(path.join(work, 'kg-sticky-'));
+    fs.chmodSync(sticky, 0o1777);
+    expect(await keygen(sticky)).toBe(0);
+    const mine = fs.mkdtempSync(path.join(work, 'kg-mine-'));
+    expect(await keygen(mine)).toBe(0);
+    expect(fs.statSync(path.join(mine, 'k.key')).mode & 0o777).toBe(0o600);
+  });
+});

@@ -57,7 +57,11 @@ export {
   trustEntryFromManifest,
   type VerifiedArtifact,
 } from './plugin-security.js';
-export { type PrivateDirectoryProblem, privateDirectoryProblem } from './private-directory.js';
+export {
+  type PrivateDirectoryProblem,
+  privateDirectoryProblem,
+  privateLocationProblem,
+} from './private-directory.js';
 export { openRegularFile, readFileCapped } from './regular-file.js';
 export {
   defaultRollbackFloorDir,

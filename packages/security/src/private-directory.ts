@@ -69,26 +69,18 @@ function ancestorProblem(p: string, st: Stats, uid: number): PrivateDirectoryPro
 }
 
 /**
- * Whether `dir` is a place only this user (and root) can change: the directory itself, when it exists, is a real
- * directory (no symlink) owned by this user and not group/world-writable; every ancestor — as written and with symlinks
- * resolved — is owned by this user or root and not group/world-writable unless sticky (like /tmp). Whoever can write an
- * ancestor can rename the directory away and put another in its place, so checking the directory alone is not enough.
- * A directory that does not exist yet is judged by its nearest existing ancestor (the missing ones are created by this
- * user). Always undefined on Windows (no POSIX owners/modes to check).
- * @returns the first problem found from the root down, or undefined when the directory is private.
- * @throws the `lstat`/`realpath` error other than ENOENT (a component that can't be inspected).
+ * Whether only this user (and root) can replace what sits at `path` (a file or a directory, existing or not): every
+ * directory that holds it — its parent and those above, as written and with symlinks resolved; for a missing parent,
+ * the nearest existing one — is owned by this user or root and not group/world-writable unless sticky (like /tmp: there
+ * only an entry's owner may rename it). Always undefined on Windows (no POSIX owners/modes to check).
+ * @returns the first problem found from the root down, or undefined.
+ * @throws the `lstat`/`realpath` error other than ENOENT/ENOTDIR (a component that can't be inspected).
  */
-export function privateDirectoryProblem(dir: string): PrivateDirectoryProblem | undefined {
+export function privateLocationProblem(path: string): PrivateDirectoryProblem | undefined {
   const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
   if (uid === undefined) return undefined;
-  const target = resolve(dir);
-  const own = lstatOrMissing(target);
-  // The directories that hold the target: its ancestors, or (when it does not exist yet) its nearest existing
-  // ancestor and those above it.
-  let holder = dirname(target);
-  while (own === undefined && lstatOrMissing(holder) === undefined && dirname(holder) !== holder) {
-    holder = dirname(holder);
-  }
+  let holder = dirname(resolve(path));
+  while (lstatOrMissing(holder) === undefined && dirname(holder) !== holder) holder = dirname(holder);
   for (const p of chain(holder)) {
     const st = lstatOrMissing(p);
     if (st === undefined) continue; // raced away: the walk with symlinks resolved judges what is there now
@@ -100,7 +92,25 @@ export function privateDirectoryProblem(dir: string): PrivateDirectoryProblem | 
     const bad = ancestorProblem(p, lstatSync(p), uid);
     if (bad !== undefined) return bad;
   }
-  if (own === undefined) return undefined;
+  return undefined;
+}
+
+/**
+ * Whether `dir` is a place only this user (and root) can change: the directory itself, when it exists, is a real
+ * directory (no symlink) owned by this user and not group/world-writable, and every directory above it passes
+ * {@link privateLocationProblem}. Whoever can write an ancestor can rename the directory away and put another in its
+ * place, so checking the directory alone is not enough. A directory that does not exist yet is judged by the ones it
+ * would be created in (the missing ones are created by this user). Always undefined on Windows.
+ * @returns the first problem found from the root down, or undefined when the directory is private.
+ * @throws the `lstat`/`realpath` error other than ENOENT/ENOTDIR (a component that can't be inspected).
+ */
+export function privateDirectoryProblem(dir: string): PrivateDirectoryProblem | undefined {
+  const above = privateLocationProblem(dir);
+  if (above !== undefined) return above;
+  const uid = process.getuid?.();
+  const target = resolve(dir);
+  const own = lstatOrMissing(target);
+  if (uid === undefined || own === undefined) return undefined;
   if (own.isSymbolicLink()) return problem(target, 'symlink', own);
   if (!own.isDirectory()) return problem(target, 'not-a-directory', own);
   if (own.uid !== uid) return problem(target, 'foreign-owner', own);

@@ -2,16 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import {
-  encodePublicKeyFile,
-  encodeSecretKeyFile,
-  generateKeyPair,
-  keyId,
-  privateDirectoryProblem,
-} from '@plugward/security';
+import { encodePublicKeyFile, encodeSecretKeyFile, generateKeyPair, keyId } from '@plugward/security';
 import { PluginError } from '@plugward/types';
 import { CLI_VERSION } from '../cli.js';
 import { type Command, output, parseCommand, required } from '../command.js';
+import { assertKeysStayPrivate } from '../keys.js';
 import { SCAFFOLD_LANGS, type ScaffoldLang, scaffoldPlugin } from '../scaffold.js';
 
 const usage = `usage: plugward init <name> [--lang js|ts|c|rust] [--dir DIR] [--json]
@@ -33,35 +28,6 @@ async function emptyOrMissing(dir: string): Promise<boolean> {
     if ((e as { code?: unknown }).code === 'ENOENT') return true;
     throw new PluginError('IoError', `cannot read ${dir}`, { cause: e });
   }
-}
-
-/**
- * The project directory receives the dev signing key and the trust-list key, so nobody else may be able to change it:
- * whoever can write it (or an ancestor) can swap `.plugward` for their own keys before the author's first run, and the
- * author then signs with, and hosts a trust list under, keys the attacker knows.
- */
-function assertPrivateProjectDir(dir: string): void {
-  let found: ReturnType<typeof privateDirectoryProblem>;
-  try {
-    found = privateDirectoryProblem(dir);
-  } catch (e) {
-    throw new PluginError('IoError', `cannot inspect ${dir}`, { cause: e });
-  }
-  if (found === undefined) return;
-  throw new PluginError(
-    'IoError',
-    `${dir} is not private to you, and init writes signing and trust-list keys into it: ${found.message}`,
-    {
-      details: {
-        path: found.path,
-        problem: found.reason,
-        hint:
-          found.reason === 'symlink'
-            ? '--dir the real directory, not a symlink to it'
-            : 'create the project in a directory you own that others cannot write (and whose parents they cannot write)',
-      },
-    },
-  );
 }
 
 // O_NOFOLLOW on top of O_EXCL: a key file is only ever a new regular file, never written through a link.
@@ -102,7 +68,8 @@ export const init: Command = {
       throw new PluginError('InvalidArgument', (e as Error).message, { cause: e });
     }
     const dir = resolve(io.cwd, typeof values.dir === 'string' ? values.dir : name);
-    assertPrivateProjectDir(dir);
+    // The project directory receives the dev signing key and the trust-list key.
+    assertKeysStayPrivate(dir, 'directory');
     if (!(await emptyOrMissing(dir))) {
       throw new PluginError('IoError', `${dir} exists and is not empty`, {
         details: { hint: 'pick another name, or --dir an empty or new directory' },
@@ -110,7 +77,7 @@ export const init: Command = {
     }
     await mkdir(dir, { recursive: true, mode: 0o755 });
     // Again once it exists: another user may have created it first (in a sticky folder like /tmp).
-    assertPrivateProjectDir(dir);
+    assertKeysStayPrivate(dir, 'directory');
     // Not recursive: .plugward is new (the directory was empty), 0700, ours.
     await mkdir(join(dir, '.plugward'), { mode: 0o700 });
     const keys = generateKeyPair();
