@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import {
   decodeKeyFile,
+  defaultRollbackFloorDir,
   fromHex,
   openRegularFile,
   PluginSecurity,
@@ -268,6 +269,8 @@ export async function securityFromOptions(
       onlyTrusted,
       trustListPath: listPath ?? '',
       minTrustListVersion: minVersionOption(values['min-version']),
+      // The environment the command was given (PLUGWARD_STATE_DIR, XDG_STATE_HOME), as every trust command uses.
+      rollbackFloorDir: defaultRollbackFloorDir(io.env),
     },
     keys,
   );

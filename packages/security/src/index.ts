@@ -77,6 +77,7 @@ export {
   encryptTrustList,
   type LoadTrustListOptions,
   loadTrustList,
+  loadTrustListWithFloors,
   MAX_HEADER_ARGON2_PARAMS,
   MAX_TRUST_LIST_BYTES,
   parseTrustListKeyHex,

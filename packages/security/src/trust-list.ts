@@ -545,6 +545,19 @@ export async function openTrustList(
 }
 
 /**
+ * {@link loadTrustList}, also returning the per-name version floors kept in the list's rollback floor record: the
+ * highest version of each plugin name admitted as trusted from this list (what `plugward trust floor` shows).
+ */
+export async function loadTrustListWithFloors(
+  path: string,
+  key: TrustListKey,
+  options: LoadTrustListOptions = {},
+): Promise<{ data: TrustListData; versions: Readonly<Record<string, string>> }> {
+  const { data, versions } = await openTrustList(path, key, options);
+  return { data, versions };
+}
+
+/**
  * Raises the version floor of plugin `name` in the floor record of the list at `path` to `version` (never lowers it),
  * under the list's lock, and checks `version` against the record as it is now: another host (or another
  * `PluginSecurity`) may have admitted a newer build since this one read the record. `floorKey` is
