@@ -19,6 +19,7 @@ import {
   type OpenedTrustList,
   openTrustList,
   raiseVersionFloor,
+  readVersionFloors,
   type TrustListKey,
   updateOpenTrustList,
   validateTrustEntry,
@@ -420,7 +421,18 @@ export class PluginSecurity {
         claimed === undefined ? {} : { plugin: claimed },
       );
     }
-    return this.verifyIntegrity(artifactPath);
+    const verified = await this.verifyIntegrity(artifactPath);
+    // The caller checks the name next (isReservedName): names admitted as trusted by another host since this one
+    // loaded the list are reserved too.
+    await this.#refreshFloors();
+    return verified;
+  }
+
+  /** Raises this instance's per-name floors from the list's floor record as it is now. */
+  async #refreshFloors(): Promise<void> {
+    if (this.#floorKey === undefined) return;
+    const versions = await readVersionFloors(this.policy.trustListPath, this.#floorKey, this.#listOptions());
+    for (const [name, version] of Object.entries(versions ?? {})) this.#raiseAdmitted(name, version);
   }
 
   /**

@@ -636,6 +636,22 @@ async function authenticFloor(
 }
 
 /**
+ * The per-name version floors in the floor record of the list at `path` as it is now (`floorKey` is
+ * {@link OpenedTrustList.floorKey}), or undefined with the persistent floor off or a record that is missing or not
+ * authentic (nothing to learn from it; trusted admissions fail closed on it in {@link raiseVersionFloor}).
+ */
+export async function readVersionFloors(
+  path: string,
+  floorKey: Uint8Array,
+  options: Pick<LoadTrustListOptions, 'floorDir'> = {},
+): Promise<Readonly<Record<string, string>> | undefined> {
+  const dir = floorDirOf(options);
+  if (dir === undefined) return undefined;
+  const found = await readRollbackFloor(dir, path, floorKey);
+  return found.state === 'ok' ? (found.record.versions ?? {}) : undefined;
+}
+
+/**
  * Runs a floor update under the list's lock — or without it for a host that may read the list but not write beside it
  * (it can't take the lock).
  */

@@ -66,6 +66,26 @@ describe('audit: bare-entry version floors', () => {
     await expect(longRunning.admit(v2.path, 'trusted')).resolves.toBeDefined();
   });
 
+  it('an untrusted plugin may not take a name another host admitted as trusted after this one loaded the list', async () => {
+    const trusted = await build('claimed.mjs', 'export default 1;', 'claimed', '1.0.0');
+    const policy = {
+      trustListPath: join(dir, 'claim-list.enc'),
+      rollbackFloorDir: tempDir('claim-floors'),
+      onlyTrusted: false,
+    };
+    const key = toHex(randomBytes(32));
+    await new PluginSecurity(policy, [pub], [trusted.entry]).encryptAndSaveTrustList(key);
+    const longRunning = new PluginSecurity(policy, [pub]);
+    await longRunning.loadAndDecryptTrustList(key);
+    const other = new PluginSecurity(policy, [pub]);
+    await other.loadAndDecryptTrustList(key);
+    await other.admit(trusted.path, 'trusted');
+    // Another build under the same name, admitted as untrusted: the registry asks isReservedName next.
+    const impostor = await build('impostor.mjs', 'export default 666;', 'claimed', '9.0.0');
+    await longRunning.admit(impostor.path, 'untrusted');
+    expect(longRunning.isReservedName('claimed')).toBe(true);
+  });
+
   it('a plugin named constructor is admitted like any other name', async () => {
     const other = await build('ctor-other.mjs', 'export default 0;', 'other', '1.0.0');
     const ctor = await build('ctor.mjs', 'export default 1;', 'constructor', '1.0.0');
