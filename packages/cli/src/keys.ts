@@ -1,16 +1,51 @@
 import { resolve } from 'node:path';
 import {
   decodeKeyFile,
+  defaultRollbackFloorDir,
   fromHex,
   openRegularFile,
   PluginSecurity,
+  type PrivateDirectoryProblem,
   passphraseWeakness,
+  privateDirectoryProblem,
+  privateLocationProblem,
   type TrustListKey,
 } from '@plugward/security';
 import { PluginError } from '@plugward/types';
 import type { CliIo } from './command.js';
 
 const MAX_KEY_FILE_BYTES = 4096;
+
+/**
+ * Refuses (`IoError`, naming the directory at fault, with a hint) to write keys where another user could swap them
+ * before they are used: whoever can write the directory that holds a key (or one above it) can put their own key in its
+ * place, and the author then signs with, or hosts a trust list under, a key the attacker knows.
+ * `place` is `'directory'` for a directory the keys go into (it must be this user's own too, no symlink), `'file'` for
+ * a key file's path (the directories holding it must be safe; a sticky one like /tmp is).
+ */
+export function assertKeysStayPrivate(path: string, place: 'directory' | 'file'): void {
+  let found: PrivateDirectoryProblem | undefined;
+  try {
+    found = place === 'directory' ? privateDirectoryProblem(path) : privateLocationProblem(path);
+  } catch (e) {
+    throw new PluginError('IoError', `cannot inspect where ${path} is`, { cause: e });
+  }
+  if (found === undefined) return;
+  throw new PluginError(
+    'IoError',
+    `refusing to write keys to ${path}: another user could swap them (${found.message})`,
+    {
+      details: {
+        path: found.path,
+        problem: found.reason,
+        hint:
+          found.reason === 'symlink'
+            ? 'name the real directory, not a symlink to it'
+            : 'use a directory you own that others cannot write, under folders others cannot write (or sticky, like /tmp)',
+      },
+    },
+  );
+}
 
 /**
  * Reads a small key file through a non-blocking, regular-file-only open. Errors name the file, never its content.
@@ -234,6 +269,8 @@ export async function securityFromOptions(
       onlyTrusted,
       trustListPath: listPath ?? '',
       minTrustListVersion: minVersionOption(values['min-version']),
+      // The environment the command was given (PLUGWARD_STATE_DIR, XDG_STATE_HOME), as every trust command uses.
+      rollbackFloorDir: defaultRollbackFloorDir(io.env),
     },
     keys,
   );

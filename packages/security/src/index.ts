@@ -57,6 +57,11 @@ export {
   trustEntryFromManifest,
   type VerifiedArtifact,
 } from './plugin-security.js';
+export {
+  type PrivateDirectoryProblem,
+  privateDirectoryProblem,
+  privateLocationProblem,
+} from './private-directory.js';
 export { openRegularFile, readFileCapped } from './regular-file.js';
 export {
   defaultRollbackFloorDir,
@@ -72,6 +77,7 @@ export {
   encryptTrustList,
   type LoadTrustListOptions,
   loadTrustList,
+  loadTrustListWithFloors,
   MAX_HEADER_ARGON2_PARAMS,
   MAX_TRUST_LIST_BYTES,
   parseTrustListKeyHex,

@@ -19,6 +19,7 @@ import {
   type OpenedTrustList,
   openTrustList,
   raiseVersionFloor,
+  readVersionFloors,
   type TrustListKey,
   updateOpenTrustList,
   validateTrustEntry,
@@ -420,7 +421,18 @@ export class PluginSecurity {
         claimed === undefined ? {} : { plugin: claimed },
       );
     }
-    return this.verifyIntegrity(artifactPath);
+    const verified = await this.verifyIntegrity(artifactPath);
+    // The caller checks the name next (isReservedName): names admitted as trusted by another host since this one
+    // loaded the list are reserved too.
+    await this.#refreshFloors();
+    return verified;
+  }
+
+  /** Raises this instance's per-name floors from the list's floor record as it is now. */
+  async #refreshFloors(): Promise<void> {
+    if (this.#floorKey === undefined) return;
+    const versions = await readVersionFloors(this.policy.trustListPath, this.#floorKey, this.#listOptions());
+    for (const [name, version] of Object.entries(versions ?? {})) this.#raiseAdmitted(name, version);
   }
 
   /**
@@ -453,22 +465,32 @@ export class PluginSecurity {
   /**
    * A trusted admission raises the name's version floor and reserves the name — kept in the list's floor record, so a
    * restarted host still refuses an older build and an untrusted claimant, whether or not the trust entry names the
-   * plugin. When the record can't be written the admission fails (`RollbackFloorMissing`, `IoError`).
+   * plugin. When the record can't be written the admission fails (`RollbackFloorMissing`, `IoError`); when it holds a
+   * newer version of the name (admitted by another host since this one loaded the list) it fails with
+   * `VersionDowngrade`, and this instance's floor rises to that version.
    */
   async #recordAdmission(manifest: PluginManifest): Promise<void> {
-    const prev = this.#admitted.get(manifest.name);
-    if (prev !== undefined && PluginVersion.compare(manifest.version, prev) <= 0) return;
-    // The record first: a failed write leaves this run's floor unraised too, so the next admission tries again.
+    const { name, version } = manifest;
+    // The record is consulted even when this run already admitted `version`: another host (or another instance on
+    // this list) may have admitted a newer build since, and its floor holds here too. The record first: a failed write
+    // leaves this run's floor unraised too, so the next admission tries again.
     if (this.#floorKey !== undefined) {
-      await raiseVersionFloor(
-        this.policy.trustListPath,
-        this.#floorKey,
-        manifest.name,
-        manifest.version,
-        this.#listOptions(),
-      );
+      let floor: string | undefined;
+      try {
+        floor = await raiseVersionFloor(this.policy.trustListPath, this.#floorKey, name, version, {
+          ...this.#listOptions(),
+          allowDowngrade: this.policy.allowDowngrade,
+        });
+      } catch (e) {
+        const highest = e instanceof PluginError ? e.details?.highest : undefined;
+        if (e instanceof PluginError && e.code === 'VersionDowngrade' && typeof highest === 'string') {
+          this.#raiseAdmitted(name, highest);
+        }
+        throw e;
+      }
+      if (floor !== undefined) this.#raiseAdmitted(name, floor);
     }
-    this.#raiseAdmitted(manifest.name, manifest.version);
+    this.#raiseAdmitted(name, version);
   }
 }
 

@@ -1,9 +1,10 @@
 import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
-import { lstat, mkdir, readFile, unlink } from 'node:fs/promises';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PluginError } from '@plugward/types';
 import { writeFileAtomic } from './atomic-write.js';
+import { type PrivateDirectoryProblem, privateDirectoryProblem } from './private-directory.js';
 
 /**
  * The rollback floor of a trust list: the highest list version this host has seen for the list at a path, kept in a
@@ -60,11 +61,14 @@ function sortedVersions(versions: RollbackFloorRecord['versions']): [string, str
   return Object.entries(versions ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-/** The `versions` field as read from a record file, or undefined when it is not a string → string map. */
+/**
+ * The `versions` field as read from a record file, or undefined when it is not a string → string map. The map has no
+ * prototype: plugin names (`constructor`, `__proto__`, …) are its keys, and must neither read nor set `Object.prototype`.
+ */
 function parseVersions(value: unknown): Record<string, string> | undefined {
-  if (value === undefined) return {};
+  if (value === undefined) return Object.create(null);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   for (const [name, version] of Object.entries(value)) {
     if (typeof version !== 'string') return undefined;
     out[name] = version;
@@ -133,27 +137,37 @@ export async function rollbackFloorExists(floorDir: string, listPath: string): P
 }
 
 /**
- * The floor directory must be this user's own and writable by nobody else: whoever can write it can put back an older
- * authentic record of a list (an older floor) next to an older copy of the list — the rollback the floor exists to stop.
- * A missing directory is fine (nothing recorded yet; it is created 0700 on the first write).
+ * The floor directory must be this user's own and writable by nobody else, and so must be every directory above it
+ * (unless sticky, as /tmp is): whoever can write the directory — or rename it away from its parent — can put back an
+ * older authentic record of a list (an older floor) next to an older copy of the list, the rollback the floor exists
+ * to stop. A missing directory is judged by the ancestors it would be created in (it is created 0700 on the first
+ * write).
  */
 async function assertPrivateFloorDir(floorDir: string): Promise<void> {
-  let st: Awaited<ReturnType<typeof lstat>>;
+  let found: PrivateDirectoryProblem | undefined;
   try {
-    st = await lstat(floorDir);
+    found = privateDirectoryProblem(floorDir);
   } catch (e) {
-    if ((e as { code?: unknown }).code === 'ENOENT') return;
     throw new PluginError('IoError', `cannot inspect the rollback floor directory ${floorDir}`, { cause: e });
   }
-  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
-  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o022) !== 0) {
-    throw new PluginError(
-      'TrustListError',
-      `the rollback floor directory ${floorDir} must be a directory owned by this user and not group/world-writable ` +
-        '(anyone who can write it could restore an older floor)',
-      { details: { hint: `chown $(id -u) ${floorDir} && chmod 700 ${floorDir}, or set PLUGWARD_STATE_DIR` } },
-    );
-  }
+  if (found === undefined) return;
+  const fix =
+    found.path === resolve(floorDir)
+      ? `chown $(id -u) ${floorDir} && chmod 700 ${floorDir}`
+      : `chmod go-w ${found.path} (or chmod +t), chown it to root or this user`;
+  throw new PluginError(
+    'TrustListError',
+    `the rollback floor directory ${floorDir} must be a directory owned by this user, and it and every directory above ` +
+      `it writable by nobody else (anyone who can write them could restore an older floor): ${found.message}`,
+    {
+      details: {
+        reason: 'floor-dir-not-private',
+        path: found.path,
+        problem: found.reason,
+        hint: `${fix}, or set PLUGWARD_STATE_DIR to a private directory`,
+      },
+    },
+  );
 }
 
 /**
@@ -166,6 +180,7 @@ export async function writeRollbackFloor(
   record: RollbackFloorRecord,
   listKey: Uint8Array,
 ): Promise<void> {
+  await assertPrivateFloorDir(floorDir);
   await mkdir(floorDir, { recursive: true, mode: 0o700 });
   await assertPrivateFloorDir(floorDir);
   const r: RollbackFloorRecord = { ...record, path: resolve(record.path) };

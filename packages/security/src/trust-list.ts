@@ -97,7 +97,8 @@ export type TrustListFailure =
   | 'other-list'
   | 'list-missing'
   | 'floor-missing'
-  | 'floor-unauthenticated';
+  | 'floor-unauthenticated'
+  | 'floor-dir-not-private';
 
 function fail(
   reason: TrustListFailure,
@@ -544,40 +545,110 @@ export async function openTrustList(
 }
 
 /**
+ * {@link loadTrustList}, also returning the per-name version floors kept in the list's rollback floor record: the
+ * highest version of each plugin name admitted as trusted from this list (what `plugward trust floor` shows).
+ */
+export async function loadTrustListWithFloors(
+  path: string,
+  key: TrustListKey,
+  options: LoadTrustListOptions = {},
+): Promise<{ data: TrustListData; versions: Readonly<Record<string, string>> }> {
+  const { data, versions } = await openTrustList(path, key, options);
+  return { data, versions };
+}
+
+/**
  * Raises the version floor of plugin `name` in the floor record of the list at `path` to `version` (never lowers it),
- * under the list's lock. `floorKey` is {@link OpenedTrustList.floorKey}. A record that is missing or does not
- * authenticate fails closed (`RollbackFloorMissing`). No-op with the persistent floor off.
+ * under the list's lock, and checks `version` against the record as it is now: another host (or another
+ * `PluginSecurity`) may have admitted a newer build since this one read the record. `floorKey` is
+ * {@link OpenedTrustList.floorKey}. A record that is missing or does not authenticate fails closed
+ * (`RollbackFloorMissing`). No-op with the persistent floor off.
+ * @returns the name's floor after the call (the recorded version when higher and `allowDowngrade`), or undefined with
+ *   the persistent floor off.
+ * @throws PluginError `VersionDowngrade` (details.highest: the recorded version) when the record holds a higher
+ *   version of `name` and `allowDowngrade` is not set; `RollbackFloorMissing`, `IoError`.
  */
 export async function raiseVersionFloor(
   path: string,
   floorKey: Uint8Array,
   name: string,
   version: string,
-  options: Pick<LoadTrustListOptions, 'floorDir' | 'floorLockTimeoutMs'> = {},
-): Promise<void> {
+  options: Pick<LoadTrustListOptions, 'floorDir' | 'floorLockTimeoutMs'> & {
+    allowDowngrade?: boolean;
+  } = {},
+): Promise<string | undefined> {
   const dir = floorDirOf(options);
-  if (dir === undefined) return;
-  const raise = async () => {
-    const found = await readRollbackFloor(dir, path, floorKey);
-    if (found.state !== 'ok') {
+  if (dir === undefined) return undefined;
+  // The recorded version when it settles the admission (equal or higher), undefined when the record must be raised.
+  const settled = (record: RollbackFloorRecord): string | undefined => {
+    const recorded = record.versions;
+    const prev = recorded !== undefined && Object.hasOwn(recorded, name) ? recorded[name] : undefined;
+    if (prev === undefined) return undefined;
+    const order = PluginVersion.compare(prev, version);
+    if (order > 0 && options.allowDowngrade !== true) {
       throw new PluginError(
-        'RollbackFloorMissing',
-        `trust list ${path}: its rollback floor record is ${found.state === 'missing' ? 'gone' : 'no longer authentic'}, so the version floor of ${name} can't be kept. If the list is the right one, re-establish the floor with: ${FLOOR_HELP}`,
-        {
-          plugin: name,
-          details: {
-            reason: found.state === 'missing' ? 'floor-missing' : 'floor-unauthenticated',
-            floorDir: dir,
-          },
-        },
+        'VersionDowngrade',
+        `${name}@${version} is older than the version ${prev} admitted as trusted from trust list ${path} (recorded in its rollback floor record; policy.allowDowngrade is false)`,
+        { plugin: name, details: { version, highest: prev } },
       );
     }
-    const prev = found.record.versions?.[name];
-    if (prev !== undefined && PluginVersion.compare(prev, version) >= 0) return;
-    const versions = { ...found.record.versions, [name]: version };
-    await writeRollbackFloor(dir, { ...found.record, versions }, floorKey);
+    return order >= 0 ? prev : undefined;
+  };
+  // Records only move up, so one that settles the admission needs no lock: the common case (re-admitting the
+  // recorded version) costs a read.
+  const first = settled(await authenticFloor(dir, path, floorKey, name));
+  if (first !== undefined) return first;
+  let floor = version;
+  const raise = async () => {
+    const found = await authenticFloor(dir, path, floorKey, name);
+    const now = settled(found);
+    if (now !== undefined) {
+      floor = now;
+      return;
+    }
+    const versions = { ...found.versions, [name]: version };
+    await writeRollbackFloor(dir, { ...found, versions }, floorKey);
   };
   await underListLockIfPossible(path, raise, options.floorLockTimeoutMs);
+  return floor;
+}
+
+/** The authentic floor record of the list, or `RollbackFloorMissing` (the version floor of `name` can't be kept). */
+async function authenticFloor(
+  dir: string,
+  path: string,
+  floorKey: Uint8Array,
+  name: string,
+): Promise<RollbackFloorRecord> {
+  const found = await readRollbackFloor(dir, path, floorKey);
+  if (found.state === 'ok') return found.record;
+  throw new PluginError(
+    'RollbackFloorMissing',
+    `trust list ${path}: its rollback floor record is ${found.state === 'missing' ? 'gone' : 'no longer authentic'}, so the version floor of ${name} can't be kept. If the list is the right one, re-establish the floor with: ${FLOOR_HELP}`,
+    {
+      plugin: name,
+      details: {
+        reason: found.state === 'missing' ? 'floor-missing' : 'floor-unauthenticated',
+        floorDir: dir,
+      },
+    },
+  );
+}
+
+/**
+ * The per-name version floors in the floor record of the list at `path` as it is now (`floorKey` is
+ * {@link OpenedTrustList.floorKey}), or undefined with the persistent floor off or a record that is missing or not
+ * authentic (nothing to learn from it; trusted admissions fail closed on it in {@link raiseVersionFloor}).
+ */
+export async function readVersionFloors(
+  path: string,
+  floorKey: Uint8Array,
+  options: Pick<LoadTrustListOptions, 'floorDir'> = {},
+): Promise<Readonly<Record<string, string>> | undefined> {
+  const dir = floorDirOf(options);
+  if (dir === undefined) return undefined;
+  const found = await readRollbackFloor(dir, path, floorKey);
+  return found.state === 'ok' ? (found.record.versions ?? {}) : undefined;
 }
 
 /**

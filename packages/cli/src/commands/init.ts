@@ -1,15 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { encodePublicKeyFile, encodeSecretKeyFile, generateKeyPair, keyId } from '@plugward/security';
 import { PluginError } from '@plugward/types';
 import { CLI_VERSION } from '../cli.js';
 import { type Command, output, parseCommand, required } from '../command.js';
+import { assertKeysStayPrivate } from '../keys.js';
 import { SCAFFOLD_LANGS, type ScaffoldLang, scaffoldPlugin } from '../scaffold.js';
 
 const usage = `usage: plugward init <name> [--lang js|ts|c|rust] [--dir DIR] [--json]
 
-Creates a plugin project named <name> in ./<name> (or DIR), which must not exist or be empty:
+Creates a plugin project named <name> in ./<name> (or DIR), which must not exist or be empty, and be yours alone
+(not a symlink, not writable by others, nor under a folder others can write unless sticky like /tmp):
   js, ts     src/index.{js,ts} bundled into dist/plugin.js with esbuild (ts: typed hooks, definePlugin<Hooks>)
   c          src/plugin.c compiled into dist/plugin.so with the system C compiler
   rust       src/lib.rs built into dist/plugin.so with cargo (no crates)
@@ -24,6 +27,19 @@ async function emptyOrMissing(dir: string): Promise<boolean> {
   } catch (e) {
     if ((e as { code?: unknown }).code === 'ENOENT') return true;
     throw new PluginError('IoError', `cannot read ${dir}`, { cause: e });
+  }
+}
+
+// O_NOFOLLOW on top of O_EXCL: a key file is only ever a new regular file, never written through a link.
+const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+async function writeNewFile(path: string, text: string, mode: number): Promise<void> {
+  const fh = await open(path, NEW_FILE, mode);
+  try {
+    await fh.writeFile(text);
+    await fh.chmod(mode);
+  } finally {
+    await fh.close();
   }
 }
 
@@ -52,11 +68,18 @@ export const init: Command = {
       throw new PluginError('InvalidArgument', (e as Error).message, { cause: e });
     }
     const dir = resolve(io.cwd, typeof values.dir === 'string' ? values.dir : name);
+    // The project directory receives the dev signing key and the trust-list key.
+    assertKeysStayPrivate(dir, 'directory');
     if (!(await emptyOrMissing(dir))) {
       throw new PluginError('IoError', `${dir} exists and is not empty`, {
         details: { hint: 'pick another name, or --dir an empty or new directory' },
       });
     }
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    // Again once it exists: another user may have created it first (in a sticky folder like /tmp).
+    assertKeysStayPrivate(dir, 'directory');
+    // Not recursive: .plugward is new (the directory was empty), 0700, ours.
+    await mkdir(join(dir, '.plugward'), { mode: 0o700 });
     const keys = generateKeyPair();
     const files: Record<string, { text: string; mode: number }> = {};
     for (const [p, text] of Object.entries(scaffold.files)) files[p] = { text, mode: 0o644 };
@@ -65,8 +88,8 @@ export const init: Command = {
     files['.plugward/trust.key'] = { text: `${randomBytes(32).toString('hex')}\n`, mode: 0o600 };
     for (const [p, f] of Object.entries(files)) {
       const full = join(dir, p);
-      await mkdir(dirname(full), { recursive: true, mode: p.startsWith('.plugward/') ? 0o700 : 0o755 });
-      await writeFile(full, f.text, { mode: f.mode, flag: 'wx' });
+      await mkdir(dirname(full), { recursive: true, mode: 0o755 });
+      await writeNewFile(full, f.text, f.mode);
     }
     output(
       io,

@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { encodePublicKeyFile, encodeSecretKeyFile, generateKeyPair, keyId, toHex } from '@plugward/security';
 import { PluginError } from '@plugward/types';
 import { type Command, output, parseCommand, required } from '../command.js';
-import { takeSecretFromEnv, warnWeakPassphrase } from '../keys.js';
+import { assertKeysStayPrivate, takeSecretFromEnv, warnWeakPassphrase } from '../keys.js';
 
 const usage = `usage: plugward keygen <name> [--passphrase-env VAR] [--force] [--json]
 
@@ -86,6 +86,7 @@ export const keygen: Command = {
         }
       }
     }
+    assertKeysStayPrivate(keyPath, 'file');
     const { privateKey, publicKey } = generateKeyPair();
     const secretText = await encodeSecretKeyFile(privateKey, passphrase === undefined ? {} : { passphrase });
     await writeKeyFile(keyPath, secretText, 0o600, force);

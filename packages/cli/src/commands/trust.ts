@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import {
   defaultRollbackFloorDir,
   loadTrustList,
+  loadTrustListWithFloors,
   PluginSecurity,
   resetTrustListFloor,
   trustEntryFromManifest,
@@ -16,7 +17,7 @@ const usage = `usage: plugward trust add <artifact> --pub <name.pub|HEX> --list 
        plugward trust rm <sha3-512|name@version> --list FILE KEY [--json]
        plugward trust prune --list FILE KEY [--dry-run] [--json]
        plugward trust ls --list FILE KEY [--json]
-       plugward trust floor --list FILE KEY [--reset] [--json]
+       plugward trust floor --list FILE KEY [--reset [--forget-versions]] [--json]
 
 KEY is exactly one of --key-file FILE (64 hex digits), --key-hex-env VAR, --passphrase-env VAR (Argon2id) or
 --key-hex HEX (visible to other local users in the process list: avoid). Variables are removed from the environment
@@ -32,7 +33,10 @@ Rollback floor: the highest list version seen is kept outside the list's directo
 $XDG_STATE_HOME/plugward, else ~/.local/state/plugward), authenticated with the list key, so an older copy of the list
 put back, another list put in its place or a deleted list is refused. "trust floor" shows it; "trust floor --reset"
 (needs the key) re-establishes it from the list as it is now — run it only with a list you know is the latest (after
-moving a list, or when the floor record was lost); with the list deleted for good, it removes the record.`;
+moving a list, or when the floor record was lost); with the list deleted for good, it removes the record.
+The same record keeps, per plugin name, the highest version admitted as trusted from the list (an older build is
+refused even when the list still holds it); "trust floor" lists them, "--reset --forget-versions" also drops them (a
+deliberate downgrade).`;
 
 const options = { pub: { type: 'string' }, note: { type: 'string' }, ...TRUST_KEY_OPTIONS } as const;
 
@@ -110,7 +114,7 @@ async function add(argv: string[], io: CliIo): Promise<number> {
       effects = addEffects(entries, entry);
       return [...effects.kept, entry];
     },
-    { minListVersion: minVersionOption(values['min-version']) },
+    { minListVersion: minVersionOption(values['min-version']), floorDir: defaultRollbackFloorDir(io.env) },
   );
   const warnings = [
     ...effects.replaced.map((e) =>
@@ -151,7 +155,11 @@ async function rm(argv: string[], io: CliIo): Promise<number> {
       }
       return entries.filter((e) => !matches(e));
     },
-    { create: false, minListVersion: minVersionOption(values['min-version']) },
+    {
+      create: false,
+      minListVersion: minVersionOption(values['min-version']),
+      floorDir: defaultRollbackFloorDir(io.env),
+    },
   );
   output(
     io,
@@ -169,7 +177,10 @@ async function prune(argv: string[], io: CliIo): Promise<number> {
   const minListVersion = minVersionOption(values['min-version']);
   let removed: TrustedPluginEntry[] = [];
   let listVersion: number;
-  const current = await loadTrustList(list, key, { minListVersion });
+  const current = await loadTrustList(list, key, {
+    minListVersion,
+    floorDir: defaultRollbackFloorDir(io.env),
+  });
   // Nothing stale: no write, so the list version only moves when the list changes.
   if (values['dry-run'] === true || staleEntries(current.entries).length === 0) {
     removed = staleEntries(current.entries);
@@ -182,7 +193,7 @@ async function prune(argv: string[], io: CliIo): Promise<number> {
         removed = staleEntries(entries);
         return entries.filter((e) => !removed.includes(e));
       },
-      { create: false, minListVersion },
+      { create: false, minListVersion, floorDir: defaultRollbackFloorDir(io.env) },
     );
     listVersion = saved.listVersion;
   }
@@ -203,6 +214,7 @@ async function ls(argv: string[], io: CliIo): Promise<number> {
   const list = resolve(io.cwd, required(values.list, '--list FILE', usage));
   const data = await loadTrustList(list, await trustListKey(values, io), {
     minListVersion: minVersionOption(values['min-version']),
+    floorDir: defaultRollbackFloorDir(io.env),
   });
   output(
     io,
@@ -214,31 +226,56 @@ async function ls(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function floor(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseCommand(usage, argv, { ...options, reset: { type: 'boolean' } }, false);
+  const { values } = parseCommand(
+    usage,
+    argv,
+    { ...options, reset: { type: 'boolean' }, 'forget-versions': { type: 'boolean' } },
+    false,
+  );
   const list = resolve(io.cwd, required(values.list, '--list FILE', usage));
+  const forgetVersions = values['forget-versions'] === true;
+  if (forgetVersions && values.reset !== true) {
+    throw new PluginError('InvalidArgument', '--forget-versions goes with --reset', {
+      details: { hint: 'plugward trust floor --reset --forget-versions --list FILE KEY' },
+    });
+  }
   const key = await trustListKey(values, io);
   const floorDir = defaultRollbackFloorDir(io.env);
   if (values.reset === true) {
     const set = await resetTrustListFloor(list, key, {
       floorDir,
       minListVersion: minVersionOption(values['min-version']),
+      forgetVersions,
     });
     output(
       io,
       values.json,
-      { list, floorDir, floor: set ?? null, removed: set === undefined },
+      { list, floorDir, floor: set ?? null, removed: set === undefined, forgotVersions: forgetVersions },
       set === undefined
         ? `${list} does not exist: removed its rollback floor record (a new list can be started with trust add)`
-        : `rollback floor of ${list} set to its current version ${set} (record in ${floorDir})`,
+        : `rollback floor of ${list} set to its current version ${set} (record in ${floorDir})${forgetVersions ? '; per-plugin version floors dropped' : ''}`,
     );
     return 0;
   }
-  const data = await loadTrustList(list, key, { floorDir });
+  const { data, versions } = await loadTrustListWithFloors(list, key, { floorDir });
+  const names = Object.keys(versions).sort();
   output(
     io,
     values.json,
-    { list, floorDir, listVersion: data.listVersion, listId: data.listId ?? null },
-    `${list}: version ${data.listVersion}, at or above its rollback floor (record in ${floorDir})`,
+    {
+      list,
+      floorDir,
+      listVersion: data.listVersion,
+      listId: data.listId ?? null,
+      versions: Object.fromEntries(names.map((n) => [n, versions[n]])),
+    },
+    `${list}: version ${data.listVersion}, at or above its rollback floor (record in ${floorDir})${
+      names.length === 0
+        ? '\nno plugin admitted as trusted from it yet'
+        : `\nhighest versions admitted as trusted (older ones are refused):${names
+            .map((n) => `\n  ${displayText(n)}@${displayText(versions[n] ?? '')}`)
+            .join('')}`
+    }`,
   );
   return 0;
 }
