@@ -202,6 +202,11 @@ describe('audit: a SIGKILLed host leaves no sandboxed plugin running and nothing
       const swept = await waitFor(() => leftBy(hostPid, uids).length === 0, 5000);
       expect(leftBy(hostPid, uids), 'left by the SIGKILLed host after the next host started').toEqual([]);
       expect(swept).toBe(true);
+      const copies = fs.readdirSync(hostTmp).filter((d) => d.startsWith('plugward-'));
+      expect(
+        copies,
+        'private copies of the SIGKILLed host left in its TMPDIR after the next host ran',
+      ).toEqual([]);
     },
     90_000,
   );

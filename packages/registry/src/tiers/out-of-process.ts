@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import {
   PluginProcessClient,
   type WatchedProcess,
 } from '@plugward/ipc';
+import { hostTag, sweepStaleSandboxDirsOnce } from '@plugward/sandbox-common';
 import { packageReadOnlyPaths } from '@plugward/sandbox-linux';
 import type { VerifiedArtifact } from '@plugward/security';
 import {
@@ -149,18 +151,27 @@ export function runtimeEntry(): string {
   return fileURLToPath(new URL('./runtime/runtime.cjs', import.meta.url));
 }
 
+/** Private copies are `plugward-<host tag>-…`: a later host sweeps those of a host that was killed. */
+const COPY_PREFIX = 'plugward-';
+
+/** Makes a dead host's read-only copy folder removable by a non-root host (root removes it anyway). */
+function unlockCopy(dir: string): void {
+  fsSync.chmodSync(dir, 0o700);
+}
+
 /**
  * Writes the verified bytes (and their manifest) into a fresh private 0700 directory: the plugin process loads this
  * copy, so swapping the original file after verification changes nothing. A warm sandbox's copy goes into its warm
  * folder (`parent`), and on a root host is made readable by the sandbox's leased uid's group `gid` (root keeps owning
- * it).
+ * it). The first copy of a host first sweeps the copies killed hosts left in `os.tmpdir()`.
  */
 async function privateCopy(
   verified: VerifiedArtifact,
   parent = os.tmpdir(),
   gid?: number,
 ): Promise<{ dir: string; file: string }> {
-  const dir = await fs.mkdtemp(path.join(parent, 'plugward-'));
+  sweepStaleSandboxDirsOnce(os.tmpdir(), COPY_PREFIX, unlockCopy);
+  const dir = await fs.mkdtemp(path.join(parent, `${COPY_PREFIX}${hostTag()}-`));
   await fs.chmod(dir, 0o700);
   const file = verified.manifest.artifact.file;
   if (file !== path.basename(file)) {
