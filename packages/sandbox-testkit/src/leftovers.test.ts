@@ -3,7 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { privateCopiesMatching, processesMatching, waitForNoLeftovers } from './leftovers.js';
+import {
+  leftoverBaseline,
+  privateCopiesMatching,
+  processesMatching,
+  waitForNoLeftovers,
+} from './leftovers.js';
 
 // The kit's third check is only as good as its detector: it must see a live process naming the token, and stop
 // seeing it once the process is gone.
@@ -16,6 +21,25 @@ describe('leftover detection', () => {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     expect((await waitForNoLeftovers(token, 2000)).processes).toEqual([]);
+  });
+
+  it('finds a process naming any of several tokens, except those already there before (the baseline)', async () => {
+    const token = `pwkit-warm-${process.pid}-${Date.now()}-`;
+    const start = (): ReturnType<typeof spawn> =>
+      spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', token], { stdio: 'ignore' });
+    const before = start();
+    await new Promise((r) => setTimeout(r, 200));
+    const baseline = leftoverBaseline(token);
+    expect([...baseline.processes]).toEqual([String(before.pid)]);
+    expect((await waitForNoLeftovers(['no-such-nonce', token], 100, baseline)).processes).toEqual([]);
+    const after = start();
+    await new Promise((r) => setTimeout(r, 200));
+    const left = await waitForNoLeftovers(['no-such-nonce', token], 100, baseline);
+    expect(left.processes.map((p) => p.split(':')[0])).toEqual([String(after.pid)]);
+    for (const c of [before, after]) {
+      c.kill('SIGKILL');
+      await new Promise((r) => c.once('exit', r));
+    }
   });
 
   it('finds a private copy directory by the file it holds', () => {

@@ -11,6 +11,7 @@ import {
   readManifest,
   saveTrustList,
   trustEntryFromManifest,
+  WARM_LABEL,
 } from '@plugward/registry';
 import { generateKeyPair, toHex, writeSignedManifest } from '@plugward/security';
 import {
@@ -22,7 +23,7 @@ import {
   type TrustedPluginEntry,
   toPluginError,
 } from '@plugward/types';
-import { waitForNoLeftovers } from './leftovers.js';
+import { type LeftoverBaseline, leftoverBaseline, waitForNoLeftovers } from './leftovers.js';
 import { type JsAttackSource, jsAttack, type NativeAttackSource, nativeAttack } from './plugin-source.js';
 
 /**
@@ -117,6 +118,9 @@ export class Scene {
   readonly stranger = generateKeyPair();
   readonly probeName: string;
   #registry: PluginRegistry | undefined;
+  /** What names this host's warm sandboxes (`plugward-warm-<host pid>-…`: their cgroups, their folders' paths). */
+  readonly #warmToken = `${WARM_LABEL}-${process.pid}-`;
+  #warmBaseline: LeftoverBaseline | undefined;
   readonly #trusted: TrustedPluginEntry[] = [];
   readonly #cleanups: (() => unknown)[] = [];
   #listeners: (() => void)[] = [];
@@ -225,6 +229,7 @@ export class Scene {
       [],
     );
     await security.loadAndDecryptTrustList(listKey);
+    this.#warmBaseline = leftoverBaseline(this.#warmToken);
     const registry = await this.registryFactory({
       ...opts.registryOptions,
       security,
@@ -347,9 +352,13 @@ export class Scene {
     }
   }
 
-  /** (3) Nothing of this scene is left: no process whose command line names its nonce, no cgroup naming it. */
+  /**
+   * (3) Nothing of this scene is left: no process whose command line names its nonce, no cgroup naming it — nor a warm
+   * sandbox of this host (its command line and cgroup name the warm pool and the host pid, not the plugin) that was
+   * not there before the scene's registry started.
+   */
   async checkLeftovers(): Promise<{ ok: boolean; evidence: string }> {
-    const left = await waitForNoLeftovers(this.nonce, 3000);
+    const left = await waitForNoLeftovers([this.nonce, this.#warmToken], 3000, this.#warmBaseline);
     if (left.processes.length === 0 && left.cgroups.length === 0)
       return { ok: true, evidence: 'no plugin process or cgroup left after registry.close()' };
     return {

@@ -38,6 +38,7 @@ import {
 import { processTierMetrics, sandboxTierMetrics, type TierMetricsOptions } from '../monitor.js';
 import { DEFAULT_HOOK_OUTPUT_BYTES, protocolViolationOf } from '../quotas.js';
 import { hostStartupMark, STARTUP_TRACE_ARG, startupTraceEnabled } from '../startup-trace.js';
+import { sweepStaleWarmFolders } from '../warm-folder.js';
 import type { WarmPool, WarmSandbox } from '../warm-pool.js';
 import { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget, readPluginOutput } from './plugin-output.js';
 import { sandboxConfigFor } from './sandbox-config.js';
@@ -159,18 +160,23 @@ function unlockCopy(dir: string): void {
   fsSync.chmodSync(dir, 0o700);
 }
 
+/** Removes the private copies and warm folders of hosts that are gone; each sweep runs once per process. */
+function sweepKilledHosts(): void {
+  sweepStaleSandboxDirsOnce(os.tmpdir(), COPY_PREFIX, unlockCopy);
+  sweepStaleWarmFolders();
+}
+
 /**
  * Writes the verified bytes (and their manifest) into a fresh private 0700 directory: the plugin process loads this
  * copy, so swapping the original file after verification changes nothing. A warm sandbox's copy goes into its warm
  * folder (`parent`), and on a root host is made readable by the sandbox's leased uid's group `gid` (root keeps owning
- * it). The first copy of a host first sweeps the copies killed hosts left in `os.tmpdir()`.
+ * it).
  */
 async function privateCopy(
   verified: VerifiedArtifact,
   parent = os.tmpdir(),
   gid?: number,
 ): Promise<{ dir: string; file: string }> {
-  sweepStaleSandboxDirsOnce(os.tmpdir(), COPY_PREFIX, unlockCopy);
   const dir = await fs.mkdtemp(path.join(parent, `${COPY_PREFIX}${hostTag()}-`));
   await fs.chmod(dir, 0o700);
   const file = verified.manifest.artifact.file;
@@ -359,6 +365,8 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     });
   }
   hostStartupMark(name, 'start');
+  // What hosts killed with SIGKILL left (they ran no cleanup), once per process, pool or not.
+  sweepKilledHosts();
   // A warm sandbox of exactly this plugin's configuration, if the pool has one: it gets the copy in its warm folder.
   const claim = opts.tier === 'sandbox' ? opts.warmPool?.claim(opts.requirements, opts.limits) : undefined;
   const warm = claim?.sandbox;
