@@ -59,14 +59,16 @@ export interface WarmFolder {
 }
 
 /**
- * Makes a fresh warm folder. On root hosts it is a tmpfs of its own (nosuid, nodev; root-owned 0755: the leased uid
+ * Makes a fresh warm folder `plugward-warm-<host tag>-<pool>-…` (`pool`: the pool's id). On root hosts it is a tmpfs of its own (nosuid, nodev; root-owned 0755: the leased uid
  * lists it to find its copy's folder, whose name is random) — so a bind of it shows nothing of the host.
  * @throws PluginError `SandboxUnavailable` when a root host cannot mount it (the pool then starts no warm sandbox).
  */
-export function makeWarmFolder(): WarmFolder {
+export function makeWarmFolder(pool: string): WarmFolder {
   sweepStaleWarmFolders();
   const root = isRoot();
-  const dir = fs.mkdtempSync(path.join(sandboxDirBase(root, ROOT_WARM_DIR), `${PREFIX}${hostTag()}-`));
+  const dir = fs.mkdtempSync(
+    path.join(sandboxDirBase(root, ROOT_WARM_DIR), `${PREFIX}${hostTag()}-${pool}-`),
+  );
   let done = false;
   const remove = (): void => {
     if (done) return;

@@ -1,5 +1,6 @@
 // The registry's optional warm pool (issue 17): sandboxes started ahead of time, up to the point where only the plugin
 // is missing, one pool per sandbox configuration.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -49,7 +50,10 @@ const MAX_FAILED_STARTS = 3;
 const RETRY_AFTER_FAILURES_MS = 10_000;
 /** Longest a warm sandbox may take from spawn to ready. */
 const READY_TIMEOUT_MS = 30_000;
-/** The label (cgroup and log names) of warm sandboxes: they are started before any plugin is known. */
+/**
+ * The label (cgroup and log names) of warm sandboxes, followed by their pool's {@link WarmPool.id}: they are started
+ * before any plugin is known.
+ */
 export const WARM_LABEL = 'plugward-warm';
 
 /** What {@link WarmPool.stats} reports. */
@@ -235,6 +239,12 @@ export class WarmPool {
   #hits = 0;
   #misses = 0;
 
+  /**
+   * Names this pool's sandboxes (8 hex digits): their cgroups are `plugward-warm-<id>-<host pid>-…` and their warm
+   * folders `plugward-warm-<host pid>-<host start time>-<id>-…`, so a check can tell them from another pool's.
+   */
+  readonly id = randomBytes(4).toString('hex');
+
   constructor(backend: SandboxBackend<Duplex>, options: WarmPoolOptions) {
     this.#backend = backend;
     this.#options = resolveWarmPoolOptions(options);
@@ -362,7 +372,7 @@ export class WarmPool {
     let folder: WarmFolder;
     let proc: SandboxedProcess<Duplex>;
     try {
-      folder = makeWarmFolder();
+      folder = makeWarmFolder(this.id);
     } catch {
       c.failures++;
       c.lastFailure = Date.now();
@@ -379,7 +389,7 @@ export class WarmPool {
     try {
       // A sandbox with a mount table of its own sees the folder at a path that names nothing of the host.
       const target = isRoot() && ownMountTable(this.#backend) ? WARM_FOLDER_TARGET : dir;
-      proc = await this.#backend.spawn(warmSpec(c.shape, dir, target));
+      proc = await this.#backend.spawn(warmSpec(c.shape, dir, target, `${WARM_LABEL}-${this.id}`));
     } catch {
       removeDir();
       c.failures++;
@@ -435,7 +445,7 @@ function ownMountTable(backend: SandboxBackend<Duplex>): boolean {
  * The spawn of a warm sandbox: the cold start's, with the warm folder `dir` bound read-only at `target` instead of the
  * plugin copy.
  */
-function warmSpec(shape: Shape, dir: string, target: string): SandboxSpawnSpec {
+function warmSpec(shape: Shape, dir: string, target: string, label: string): SandboxSpawnSpec {
   const { config } = shape;
   return {
     command: shape.command,
@@ -449,7 +459,7 @@ function warmSpec(shape: Shape, dir: string, target: string): SandboxSpawnSpec {
     },
     readOnlyPaths: shape.readOnlyPaths,
     limits: shape.limits,
-    label: WARM_LABEL,
+    label,
   };
 }
 

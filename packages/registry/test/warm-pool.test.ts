@@ -117,18 +117,22 @@ afterAll(() => {
  */
 const OWN_WARM = `plugward-warm-${process.pid}-`;
 
+/** A warm sandbox's cgroup of host `pid`: `plugward-warm-<pool id>-<host pid>-…`. */
+const warmCgroupOf = (pid: number): RegExp => new RegExp(`plugward-warm-[0-9a-f]{8}-${pid}-`);
+
 /**
- * Processes whose command line or cgroup holds `token` (inside bubblewrap a warm sandbox's command line names its
- * folder at a neutral path; its cgroup still names the host's pid).
+ * Processes whose command line holds `token` (a warm folder `plugward-warm-<host pid>-…`), or, for such a token, whose
+ * cgroup is a warm sandbox's of that host (inside bubblewrap the command line names the folder at a neutral path).
  */
 function processesWith(token: string): number[] {
   const found: number[] = [];
+  const host = /^plugward-warm-(\d+)-$/.exec(token)?.[1];
   for (const p of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
     try {
       const named =
         fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(token) ||
-        fs.readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(token);
+        (host !== undefined && warmCgroupOf(Number(host)).test(fs.readFileSync(`/proc/${p}/cgroup`, 'utf8')));
       if (named && pidAlive(Number(p))) found.push(Number(p));
     } catch {
       // gone
@@ -153,8 +157,7 @@ function warmCgroups(pid = process.pid): string[] {
   for (const c of ['memory', 'pids', 'cpu']) {
     const dir = `/sys/fs/cgroup/${c}/plugward`;
     if (!fs.existsSync(dir)) continue;
-    for (const d of fs.readdirSync(dir))
-      if (d.startsWith(`plugward-warm-${pid}-`)) out.push(path.join(dir, d));
+    for (const d of fs.readdirSync(dir)) if (warmCgroupOf(pid).test(d)) out.push(path.join(dir, d));
   }
   return out;
 }

@@ -50,42 +50,16 @@ export function cgroupsMatching(token: string, parent = 'plugward'): string[] {
   return found;
 }
 
-/** What already named a token before a scene began (another registry's warm sandboxes): not the scene's leftovers. */
-export interface LeftoverBaseline {
-  /** Pids of the processes. */
-  processes: ReadonlySet<string>;
-  /** Cgroup directories. */
-  cgroups: ReadonlySet<string>;
-}
-
-const pidOf = (entry: string): string => entry.slice(0, entry.indexOf(':'));
-
-/** The processes and cgroups naming `token` now, to leave out of a later {@link waitForNoLeftovers}. */
-export function leftoverBaseline(token: string): LeftoverBaseline {
-  return {
-    processes: new Set(processesMatching(token).map(pidOf)),
-    cgroups: new Set(cgroupsMatching(token)),
-  };
-}
-
-/**
- * Polls until neither a process nor a cgroup names one of `tokens` (or `timeoutMs` passed); returns what is left.
- * What `baseline` holds (taken before the scene began) does not count.
- */
+/** Polls until neither a process nor a cgroup names one of `tokens` (or `timeoutMs` passed); returns what is left. */
 export async function waitForNoLeftovers(
   tokens: string | readonly string[],
   timeoutMs = 3000,
-  baseline?: LeftoverBaseline,
 ): Promise<{ processes: string[]; cgroups: string[] }> {
   const list = typeof tokens === 'string' ? [tokens] : tokens;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const processes = [...new Set(list.flatMap(processesMatching))].filter(
-      (p) => !baseline?.processes.has(pidOf(p)),
-    );
-    const cgroups = [...new Set(list.flatMap((t) => cgroupsMatching(t)))].filter(
-      (c) => !baseline?.cgroups.has(c),
-    );
+    const processes = [...new Set(list.flatMap(processesMatching))];
+    const cgroups = [...new Set(list.flatMap((t) => cgroupsMatching(t)))];
     if ((processes.length === 0 && cgroups.length === 0) || Date.now() > deadline)
       return { processes, cgroups };
     await new Promise((r) => setTimeout(r, 50));

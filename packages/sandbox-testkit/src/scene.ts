@@ -11,7 +11,6 @@ import {
   readManifest,
   saveTrustList,
   trustEntryFromManifest,
-  WARM_LABEL,
 } from '@plugward/registry';
 import { generateKeyPair, toHex, writeSignedManifest } from '@plugward/security';
 import {
@@ -23,7 +22,7 @@ import {
   type TrustedPluginEntry,
   toPluginError,
 } from '@plugward/types';
-import { type LeftoverBaseline, leftoverBaseline, waitForNoLeftovers } from './leftovers.js';
+import { waitForNoLeftovers } from './leftovers.js';
 import { type JsAttackSource, jsAttack, type NativeAttackSource, nativeAttack } from './plugin-source.js';
 
 /**
@@ -118,9 +117,6 @@ export class Scene {
   readonly stranger = generateKeyPair();
   readonly probeName: string;
   #registry: PluginRegistry | undefined;
-  /** What names this host's warm sandboxes (`plugward-warm-<host pid>-…`: their cgroups, their folders' paths). */
-  readonly #warmToken = `${WARM_LABEL}-${process.pid}-`;
-  #warmBaseline: LeftoverBaseline | undefined;
   readonly #trusted: TrustedPluginEntry[] = [];
   readonly #cleanups: (() => unknown)[] = [];
   #listeners: (() => void)[] = [];
@@ -229,7 +225,6 @@ export class Scene {
       [],
     );
     await security.loadAndDecryptTrustList(listKey);
-    this.#warmBaseline = leftoverBaseline(this.#warmToken);
     const registry = await this.registryFactory({
       ...opts.registryOptions,
       security,
@@ -353,12 +348,16 @@ export class Scene {
   }
 
   /**
-   * (3) Nothing of this scene is left: no process whose command line names its nonce, no cgroup naming it — nor a warm
-   * sandbox of this host (its command line and cgroup name the warm pool and the host pid, not the plugin) that was
-   * not there before the scene's registry started.
+   * (3) Nothing of this scene is left: no process whose command line names its nonce, no cgroup naming it — nor a
+   * sandbox of its registry's warm pool (started before any plugin was known, it names no nonce: its cgroup and warm
+   * folder name the pool's id), idle or serving a plugin.
    */
   async checkLeftovers(): Promise<{ ok: boolean; evidence: string }> {
-    const left = await waitForNoLeftovers([this.nonce, this.#warmToken], 3000, this.#warmBaseline);
+    const pool = this.#registry?.warmPool?.id;
+    const left = await waitForNoLeftovers(
+      pool === undefined ? [this.nonce] : [this.nonce, `-${pool}-`],
+      3000,
+    );
     if (left.processes.length === 0 && left.cgroups.length === 0)
       return { ok: true, evidence: 'no plugin process or cgroup left after registry.close()' };
     return {
