@@ -138,11 +138,13 @@ export { type ReadDeclarationsOptions, readPluginDeclarations } from './read-dec
 export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
 export { runtimeEntry } from './tiers/out-of-process.js';
 export { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget } from './tiers/plugin-output.js';
+export { ROOT_WARM_DIR, WARM_FOLDER_TARGET } from './warm-folder.js';
 export {
   DEFAULT_WARM_CONFIGURATIONS,
   DEFAULT_WARM_IDLE_TTL_MS,
   MAX_WARM_CONFIGURATIONS,
   MAX_WARM_POOL_SIZE,
+  WARM_LABEL,
   WarmPool,
   type WarmPoolOptions,
   type WarmPoolStats,

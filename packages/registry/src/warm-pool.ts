@@ -1,11 +1,11 @@
 // The registry's optional warm pool (issue 17): sandboxes started ahead of time, up to the point where only the plugin
 // is missing, one pool per sandbox configuration.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { descendantPids } from '@plugward/limits';
-import { onHostExit, pidAlive } from '@plugward/sandbox-common';
+import { onHostExit } from '@plugward/sandbox-common';
 import {
   PluginError,
   type PluginRequirements,
@@ -18,6 +18,7 @@ import {
 import { STARTUP_TRACE_ARG, startupTraceEnabled } from './startup-trace.js';
 import { runtimeEntry, runtimeReadOnlyPaths } from './tiers/out-of-process.js';
 import { sandboxConfigFor } from './tiers/sandbox-config.js';
+import { makeWarmFolder, WARM_FOLDER_TARGET, type WarmFolder } from './warm-folder.js';
 import { awaitWarmReady, encodeHandoff, WARM_ARG } from './warm-handoff.js';
 
 /** `PluginRegistryOptions.warmPool`: sandboxes kept started per sandbox configuration. */
@@ -49,7 +50,10 @@ const MAX_FAILED_STARTS = 3;
 const RETRY_AFTER_FAILURES_MS = 10_000;
 /** Longest a warm sandbox may take from spawn to ready. */
 const READY_TIMEOUT_MS = 30_000;
-/** The label (cgroup and log names) of warm sandboxes: they are started before any plugin is known. */
+/**
+ * The label (cgroup and log names) of warm sandboxes, followed by their pool's {@link WarmPool.id}: they are started
+ * before any plugin is known.
+ */
 export const WARM_LABEL = 'plugward-warm';
 
 /** What {@link WarmPool.stats} reports. */
@@ -179,36 +183,6 @@ function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
-/** Root hosts: a root-owned 0711 folder (the sandboxes' leased uids traverse it, none can list it). */
-export const ROOT_WARM_DIR = '/run/plugward-warm';
-
-function warmBase(): string {
-  if (!isRoot()) return os.tmpdir();
-  fs.mkdirSync(ROOT_WARM_DIR, { recursive: true, mode: 0o711 });
-  const st = fs.lstatSync(ROOT_WARM_DIR);
-  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) {
-    throw new PluginError(
-      'SandboxUnavailable',
-      `${ROOT_WARM_DIR} must be a root-owned directory nobody else writes`,
-    );
-  }
-  if ((st.mode & 0o777) !== 0o711) fs.chmodSync(ROOT_WARM_DIR, 0o711);
-  return ROOT_WARM_DIR;
-}
-
-/** Removes the warm folders of hosts that were killed (`plugward-warm-<pid>-…`); once per pool. */
-function sweepStaleWarmDirs(base: string): void {
-  try {
-    for (const name of fs.readdirSync(base)) {
-      const owner = Number(/^plugward-warm-(\d+)-/.exec(name)?.[1]);
-      if (!Number.isSafeInteger(owner) || owner === process.pid || pidAlive(owner)) continue;
-      fs.rmSync(path.join(base, name), { recursive: true, force: true });
-    }
-  } catch {
-    // Best effort: what is left are folders of copies nobody runs.
-  }
-}
-
 /** PSS of `pid` and its descendants, bytes (0 for whatever is gone meanwhile). */
 async function treePssBytes(pid: number): Promise<number> {
   let total = 0;
@@ -250,7 +224,8 @@ function discard(idle: Idle): Promise<void> {
  * - the pool refills in the background after a load settles; an idle sandbox that waited `idleTtlMs` ends, and
  *   `close()` ends every idle one (and one being started) before it resolves;
  * - idle sandboxes are full sandboxes of the backend: each has its own uid lease, cgroup and folders, which the
- *   backend's own crash sweeps remove after a host was killed (the warm folders are swept here).
+ *   backend's own crash sweeps remove after a host was killed (the warm folders: the first sandboxed load of any host,
+ *   or its pool's first start; root hosts unmount their tmpfs first).
  */
 export class WarmPool {
   readonly #backend: SandboxBackend<Duplex>;
@@ -259,11 +234,16 @@ export class WarmPool {
   readonly #starts = new Set<Promise<void>>();
   readonly #ending = new Set<Promise<void>>();
   #closed = false;
-  #swept = false;
   /** Fills scheduled by `done()` that have not begun yet. */
   #scheduled = 0;
   #hits = 0;
   #misses = 0;
+
+  /**
+   * Names this pool's sandboxes (8 hex digits): their cgroups are `plugward-warm-<id>-<host pid>-…` and their warm
+   * folders `plugward-warm-<host pid>-<host start time>-<id>-…`, so a check can tell them from another pool's.
+   */
+  readonly id = randomBytes(4).toString('hex');
 
   constructor(backend: SandboxBackend<Duplex>, options: WarmPoolOptions) {
     this.#backend = backend;
@@ -389,32 +369,27 @@ export class WarmPool {
   }
 
   async #startOne(c: Configuration): Promise<void> {
-    let dir: string;
+    let folder: WarmFolder;
     let proc: SandboxedProcess<Duplex>;
     try {
-      const base = warmBase();
-      if (!this.#swept) {
-        this.#swept = true;
-        sweepStaleWarmDirs(base);
-      }
-      dir = fs.mkdtempSync(path.join(base, `plugward-warm-${process.pid}-`));
+      folder = makeWarmFolder(this.id);
     } catch {
       c.failures++;
       c.lastFailure = Date.now();
       return;
     }
+    const dir = folder.dir;
     // Also when the host exits without close() (its sandboxes die with it); a killed host's are swept by the next.
     let forget = (): void => {};
     const removeDir = (): void => {
       forget();
-      fs.rmSync(dir, { recursive: true, force: true });
+      folder.remove();
     };
     forget = onHostExit(removeDir);
     try {
-      // Root hosts: the leased uid must reach and list it to find its copy's folder (whose name is random); the copy
-      // itself is readable only by that uid's group. Elsewhere the sandbox runs as the host's own uid.
-      fs.chmodSync(dir, isRoot() ? 0o755 : 0o700);
-      proc = await this.#backend.spawn(warmSpec(c.shape, dir));
+      // A sandbox with a mount table of its own sees the folder at a path that names nothing of the host.
+      const target = isRoot() && ownMountTable(this.#backend) ? WARM_FOLDER_TARGET : dir;
+      proc = await this.#backend.spawn(warmSpec(c.shape, dir, target, `${WARM_LABEL}-${this.id}`));
     } catch {
       removeDir();
       c.failures++;
@@ -457,19 +432,34 @@ export class WarmPool {
   }
 }
 
-/** The spawn of a warm sandbox: the cold start's, with the warm folder bound read-only instead of the plugin copy. */
-function warmSpec(shape: Shape, dir: string): SandboxSpawnSpec {
+/**
+ * Whether `backend` gives its sandboxes a mount table of their own (bubblewrap): then the warm folder is bound at
+ * {@link WARM_FOLDER_TARGET}. Landlock has none (a bind is visible at its own path only, and the sandbox sees the host's
+ * mount table anyway).
+ */
+function ownMountTable(backend: SandboxBackend<Duplex>): boolean {
+  return backend.name !== 'linux-landlock';
+}
+
+/**
+ * The spawn of a warm sandbox: the cold start's, with the warm folder `dir` bound read-only at `target` instead of the
+ * plugin copy.
+ */
+function warmSpec(shape: Shape, dir: string, target: string, label: string): SandboxSpawnSpec {
   const { config } = shape;
   return {
     command: shape.command,
-    args: [shape.runtime, WARM_ARG, dir, ...(shape.trace ? [STARTUP_TRACE_ARG] : [])],
+    args: [shape.runtime, WARM_ARG, target, ...(shape.trace ? [STARTUP_TRACE_ARG] : [])],
     config: {
       ...config,
-      filesystem: { ...config.filesystem, binds: [...config.filesystem.binds, { source: dir, mode: 'ro' }] },
+      filesystem: {
+        ...config.filesystem,
+        binds: [...config.filesystem.binds, { source: dir, target, mode: 'ro' }],
+      },
     },
     readOnlyPaths: shape.readOnlyPaths,
     limits: shape.limits,
-    label: WARM_LABEL,
+    label,
   };
 }
 

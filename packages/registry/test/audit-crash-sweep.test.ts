@@ -2,7 +2,8 @@
 // through PluginRegistry into the sandbox must not outlive its host, and what the host held on its behalf — the uid
 // lease, the cgroups, the per-sandbox directory — must be gone once the next host on the machine has started a
 // sandbox (its sweeps). Run for both backends; the next host is a separate process (the sweeps run once per process).
-// HOST_EXTRA_OPTIONS lets the same scenario run with extra registry options (a warm pool, when one exists).
+// The same crash with a warm pool: idle warm sandboxes must die with the host too, and the warm folders (holding the
+// copies it handed off) must be swept by the next host whether or not that host runs a pool itself.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -42,6 +43,7 @@ await security.loadAndDecryptTrustList(process.env.LIST_KEY);
 const sandbox = process.env.BACKEND === 'landlock' ? new m.LandlockSandbox() : new m.LinuxSandbox();
 const registry = new m.PluginRegistry({ ...JSON.parse(process.env.HOST_EXTRA_OPTIONS || '{}'), security, sandbox, log: () => {} });
 await registry.loadPlugin(process.env.PLUGIN, 'untrusted');
+await registry.warmPool?.settled();
 const info = registry.getPluginInfo('audit-stay');
 if (process.env.MODE === 'sweeper') { await registry.close(); console.log(JSON.stringify({ closed: true })); process.exit(0); }
 console.log(JSON.stringify({ pid: info?.pid, status: info?.status }));
@@ -69,6 +71,14 @@ function descendants(root: number): number[] {
   };
   walk(root);
   return out;
+}
+
+function cmdline(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
 }
 
 function uidOf(pid: number): number | undefined {
@@ -99,7 +109,7 @@ function leftBy(hostPid: number, uids: number[]): string[] {
       // no such controller
     }
   }
-  for (const base of ['/run/plugward-sbx', '/run/plugward-ll']) {
+  for (const base of ['/run/plugward-sbx', '/run/plugward-ll', '/run/plugward-warm']) {
     try {
       for (const d of fs.readdirSync(base)) if (d.includes(`-${hostPid}-`)) out.push(path.join(base, d));
     } catch {
@@ -163,30 +173,37 @@ beforeAll(async () => {
 });
 afterAll(() => tmp.remove());
 
-const backends = [
-  ['bwrap', checkSandboxSupport],
-  ['landlock', checkLandlockSupport],
-] as const;
+const support = { bwrap: checkSandboxSupport, landlock: checkLandlockSupport } as const;
+const POOL = JSON.stringify({ warmPool: { size: 2 } });
+const cases = (['bwrap', 'landlock'] as const).flatMap((b) => [
+  [b, 'no pool', '{}', '{}'] as const,
+  [b, 'a pool, the next host without one', POOL, '{}'] as const,
+  [b, 'a pool, the next host with one', POOL, POOL] as const,
+]);
 
 describe('audit: a SIGKILLed host leaves no sandboxed plugin running and nothing the next host does not sweep', () => {
-  it.each(backends)(
-    '%s',
-    async (backend, support) => {
-      const report = await support();
+  it.each(cases)(
+    '%s, %s',
+    async (backend, _case, victimOptions, nextOptions) => {
+      const report = await support[backend]();
       if (!report.supported) {
         console.warn(`!!! SKIPPED ${backend}: not supported here (${JSON.stringify(report.features)})`);
         return;
       }
-      const victim = runHost(backend, 'victim');
+      const pooled = victimOptions !== '{}';
+      const victim = runHost(backend, 'victim', victimOptions);
       const answer = await victim.line;
       expect(answer.status).toBe('Active');
       const hostPid = victim.child.pid as number;
       const procs = descendants(hostPid);
       expect(procs.length).toBeGreaterThan(0);
+      // With a pool: the plugin's sandbox and two idle warm ones.
+      if (pooled)
+        expect(procs.filter((p) => cmdline(p).includes('--plugward-warm')).length).toBeGreaterThanOrEqual(2);
       const uids = [
         ...new Set(procs.map(uidOf).filter((u): u is number => u !== undefined && u >= UID_FIRST)),
       ];
-      if (process.getuid?.() === 0) expect(uids.length).toBeGreaterThan(0);
+      if (process.getuid?.() === 0) expect(uids.length).toBeGreaterThanOrEqual(pooled ? 3 : 1);
       victim.child.kill('SIGKILL');
       await victim.exited;
       // The goal: the plugin outlives its host. It must not.
@@ -196,12 +213,17 @@ describe('audit: a SIGKILLed host leaves no sandboxed plugin running and nothing
       );
       expect(died).toBe(true);
       // The next host on the machine sweeps what the dead one held.
-      const sweeper = runHost(backend, 'sweeper');
+      const sweeper = runHost(backend, 'sweeper', nextOptions);
       expect((await sweeper.line).closed).toBe(true);
       await sweeper.exited;
       const swept = await waitFor(() => leftBy(hostPid, uids).length === 0, 5000);
-      expect(leftBy(hostPid, uids), 'left by the SIGKILLed host after the next host started').toEqual([]);
+      expect(leftBy(hostPid, uids), 'left by the SIGKILLed host after the next host ran').toEqual([]);
       expect(swept).toBe(true);
+      const copies = fs.readdirSync(hostTmp).filter((d) => d.startsWith('plugward-'));
+      expect(
+        copies,
+        'private copies of the SIGKILLed host left in its TMPDIR after the next host ran',
+      ).toEqual([]);
     },
     90_000,
   );

@@ -16,6 +16,7 @@ import {
   PluginRegistry,
   type PluginSecurity,
   type SandboxBackend,
+  WARM_FOLDER_TARGET,
   WarmPool,
 } from '../dist/index.js';
 import {
@@ -116,14 +117,23 @@ afterAll(() => {
  */
 const OWN_WARM = `plugward-warm-${process.pid}-`;
 
-/** Processes whose command line holds `token`. */
+/** A warm sandbox's cgroup of host `pid`: `plugward-warm-<pool id>-<host pid>-…`. */
+const warmCgroupOf = (pid: number): RegExp => new RegExp(`plugward-warm-[0-9a-f]{8}-${pid}-`);
+
+/**
+ * Processes whose command line holds `token` (a warm folder `plugward-warm-<host pid>-…`), or, for such a token, whose
+ * cgroup is a warm sandbox's of that host (inside bubblewrap the command line names the folder at a neutral path).
+ */
 function processesWith(token: string): number[] {
   const found: number[] = [];
+  const host = /^plugward-warm-(\d+)-$/.exec(token)?.[1];
   for (const p of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
     try {
-      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(token) && pidAlive(Number(p)))
-        found.push(Number(p));
+      const named =
+        fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(token) ||
+        (host !== undefined && warmCgroupOf(Number(host)).test(fs.readFileSync(`/proc/${p}/cgroup`, 'utf8')));
+      if (named && pidAlive(Number(p))) found.push(Number(p));
     } catch {
       // gone
     }
@@ -147,8 +157,7 @@ function warmCgroups(pid = process.pid): string[] {
   for (const c of ['memory', 'pids', 'cpu']) {
     const dir = `/sys/fs/cgroup/${c}/plugward`;
     if (!fs.existsSync(dir)) continue;
-    for (const d of fs.readdirSync(dir))
-      if (d.startsWith(`plugward-warm-${pid}-`)) out.push(path.join(dir, d));
+    for (const d of fs.readdirSync(dir)) if (warmCgroupOf(pid).test(d)) out.push(path.join(dir, d));
   }
   return out;
 }
@@ -249,7 +258,9 @@ describe.each(backends)('warm pool, %s', (label, support, make) => {
       expect(cold).toBeGreaterThan(0);
       expect(warm).toBeGreaterThan(0);
       // The one still idle: another pool member, which warm-b must neither see nor reach.
-      const otherIdle = processesWith(OWN_WARM).filter((p) => p !== warm && !isDescendant(p, warm));
+      const otherIdle = processesWith(OWN_WARM).filter(
+        (p) => p !== warm && !isDescendant(p, warm) && !isDescendant(warm, p),
+      );
       const otherPid = otherIdle[0] as number;
       const otherDir = warmDirOf(otherPid);
       expect(otherDir).toBeDefined();
@@ -263,7 +274,11 @@ describe.each(backends)('warm pool, %s', (label, support, make) => {
         warmRoot: base,
         ownDir: '/nonexistent',
       });
-      const b = await probe(registry, 'warm-b', { otherDir, otherPid, warmRoot: base, ownDir });
+      // Where warm-b sees its own folder: bubblewrap binds it at a neutral path (WARM_FOLDER_TARGET), Landlock at its own.
+      const ownInside = warmDirInside(warm) as string;
+      if (label === 'bubblewrap' && process.getuid?.() === 0) expect(ownInside).toBe(WARM_FOLDER_TARGET);
+      else expect(ownInside).toBe(ownDir);
+      const b = await probe(registry, 'warm-b', { otherDir, otherPid, warmRoot: base, ownDir: ownInside });
 
       // Same lease scheme: on a root host each sandbox runs as its own leased uid (never 0, never the host's).
       if (process.getuid?.() === 0) {
@@ -302,8 +317,10 @@ describe.each(backends)('warm pool, %s', (label, support, make) => {
       expect(b.seen).toBe(1);
       // Another pool member: not listable, not signalable; the warm root not listable.
       expect(b.otherDir).toMatch(/^ERR:(ENOENT|EACCES|EPERM)$/);
-      // The warm root: bubblewrap shows only the mount point of its own folder; Landlock denies it.
-      if (label === 'bubblewrap') expect(b.warmRoot).toBe(path.basename(ownDir as string));
+      // The host's warm root: not in a root host's bubblewrap sandbox at all (non-root: only the mount point of its own
+      // folder); Landlock denies it.
+      if (label === 'bubblewrap' && process.getuid?.() !== 0)
+        expect(b.warmRoot).toBe(path.basename(ownDir as string));
       else expect(b.warmRoot).toMatch(/^ERR:(ENOENT|EACCES|EPERM)$/);
       expect(b.signalOther).toMatch(/^ERR:(ESRCH|EPERM)$/);
       expect(dec.decode(await registry.hooks.execute('warm-a', enc.encode('{}'))).length).toBeGreaterThan(0);
@@ -473,17 +490,51 @@ function isDescendant(pid: number, ancestor: number): boolean {
   return false;
 }
 
-/** The warm folder named on the command line of `pid` or of its descendants. */
+/**
+ * The host's path of what `pid` sees at `inside`: the same path, unless it is a mount of its own there (a warm folder's
+ * tmpfs bound at a neutral path), then where the host has that filesystem mounted.
+ */
+function hostPathOf(pid: number, inside: string): string {
+  const fields = (l: string) => l.split(' ');
+  const line = fs
+    .readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+    .split('\n')
+    .find((l) => fields(l)[4] === inside && fields(l)[3] === '/');
+  if (line === undefined) return inside;
+  const device = fields(line)[2];
+  const host = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .find((l) => fields(l)[2] === device && fields(l)[3] === '/' && fields(l)[4]?.includes(OWN_WARM));
+  return host === undefined ? inside : (fields(host)[4] as string);
+}
+
+/** The path of its warm folder inside the sandbox of `pid`: what its command line names. */
+function warmDirInside(pid: number): string | undefined {
+  const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  const i = argv.indexOf('--plugward-warm');
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+/**
+ * The host path of the warm folder named on the command line of `pid` or of its descendants (bubblewrap's outer process
+ * names it too, but only the sandboxed ones have the sandbox's mount table).
+ */
 function warmDirOf(pid: number): string | undefined {
+  let named: string | undefined;
   for (const p of [pid, ...processesWith(OWN_WARM)]) {
     if (p !== pid && !isDescendant(p, pid)) continue;
     try {
       const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
       const i = argv.indexOf('--plugward-warm');
-      if (i >= 0 && argv[i + 1]) return argv[i + 1];
+      const inside = argv[i + 1];
+      if (i < 0 || !inside) continue;
+      named = inside;
+      const host = hostPathOf(p, inside);
+      if (host !== inside) return host;
     } catch {
       // gone
     }
   }
-  return undefined;
+  return named;
 }

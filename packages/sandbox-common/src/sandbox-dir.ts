@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PluginError } from '@plugward/types';
-import { pidAlive } from './host-exit.js';
+import { hostGone, parseHostTag } from './host-exit.js';
 
 /**
  * The parent of a backend's per-sandbox directories: `rootDir` on root hosts (created root-owned, 0711: the leased
@@ -25,8 +25,8 @@ export function sandboxDirBase(root: boolean, rootDir: string): string {
 }
 
 /**
- * Removes the per-sandbox directories `<prefix><pid>-…` under `base` whose host process is gone (a host killed with
- * SIGKILL runs no cleanup; its plugins died with it). `beforeRemove` runs first on each (e.g. to unmount a scratch
+ * Removes the per-host directories `<prefix><host tag>-…` ({@link hostTag}) under `base` whose host process is gone
+ * (a host killed with SIGKILL runs no cleanup; its plugins died with it). `beforeRemove` runs first on each (e.g. to unmount a scratch
  * tmpfs left mounted). Best effort: a directory that can't be removed is left for the next host. Returns the removed.
  */
 export function sweepStaleSandboxDirs(
@@ -43,8 +43,8 @@ export function sweepStaleSandboxDirs(
   }
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
-    const owner = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
-    if (!Number.isSafeInteger(owner) || owner === process.pid || pidAlive(owner)) continue;
+    const owner = parseHostTag(name.slice(prefix.length));
+    if (owner === undefined || !hostGone(owner)) continue;
     const dir = path.join(base, name);
     try {
       beforeRemove?.(dir);

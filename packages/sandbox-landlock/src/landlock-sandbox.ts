@@ -15,6 +15,7 @@ import {
   allocateUid,
   DEFAULT_UID_LOCK_DIR,
   DEFAULT_UID_RANGE,
+  hostTag,
   onHostExit,
   relocate,
   SandboxedChild,
@@ -278,7 +279,7 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
     sweepStaleSandboxDirsOnce(base, DIR_PREFIX, unmountLeftScratch);
     const noexecParent = findNoexecParent();
     if (noexecParent !== undefined) sweepStaleSandboxDirsOnce(noexecParent, DIR_PREFIX, unmountLeftScratch);
-    const dir = path.join(base, `${DIR_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+    const dir = path.join(base, `${DIR_PREFIX}${hostTag()}-${randomBytes(6).toString('hex')}`);
     fs.mkdirSync(dir, { mode: 0o711 });
     const scratchDir = path.join(dir, 'scratch');
     let lease: UidLease | undefined;
@@ -314,7 +315,7 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
       } else {
         const parent = noexecParent;
         if (parent !== undefined) {
-          externalScratch = fs.mkdtempSync(path.join(parent, `${DIR_PREFIX}${process.pid}-`));
+          externalScratch = fs.mkdtempSync(path.join(parent, `${DIR_PREFIX}${hostTag()}-`));
           scratch = externalScratch;
           scratchKind = 'noexec-dir';
         } else if (this.#options.allowExecutableScratch !== true) {

@@ -115,30 +115,3 @@ export function loadLibc(): Libc {
   };
   return cached;
 }
-
-/** `mount(2)`/`umount2(2)` for the scratch tmpfs (root hosts); errno on failure. */
-export interface MountCalls {
-  mount(source: string, target: string, type: string, flags: number, data: string): number;
-  umountDetach(target: string): number;
-  errno(): number;
-}
-
-let mountCalls: MountCalls | undefined;
-
-/** Binds `mount`/`umount2` from libc through koffi once. */
-export function loadMountCalls(): MountCalls {
-  if (mountCalls !== undefined) return mountCalls;
-  const koffi = createRequire(import.meta.url)('koffi') as KoffiModule;
-  const lib = koffi.load('libc.so.6');
-  const mount = lib.func(
-    'int mount(const char *source, const char *target, const char *type, unsigned long flags, const char *data)',
-  ) as Fn;
-  const umount2 = lib.func('int umount2(const char *target, int flags)') as Fn;
-  const MNT_DETACH = 2;
-  mountCalls = {
-    mount: (source, target, type, flags, data) => Number(mount(source, target, type, flags, data)),
-    umountDetach: (target) => Number(umount2(target, MNT_DETACH)),
-    errno: () => (koffi.errno as () => number)(),
-  };
-  return mountCalls;
-}

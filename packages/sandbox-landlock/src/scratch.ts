@@ -1,6 +1,6 @@
 import fs from 'node:fs';
+import { loadMountCalls } from '@plugward/sandbox-common';
 import { PluginError } from '@plugward/types';
-import { loadMountCalls } from './libc.js';
 
 /** How a sandbox's scratch directory is backed. */
 export type ScratchKind =

@@ -16,6 +16,7 @@ import {
   DEFAULT_UID_LOCK_DIR,
   DEFAULT_UID_RANGE,
   findLibSeccomp,
+  hostTag,
   onHostExit,
   relocate,
   relocateArg,
@@ -349,7 +350,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
 
     // A private directory per sandbox: the args and BPF files (unlinked once open) and, on root hosts, the mount
     // points of the scratch tmpfs (mounted only in the launcher's private mount namespace). Removed after exit.
-    const dir = fs.mkdtempSync(path.join(base, `plugward-sbx-${process.pid}-`));
+    const dir = fs.mkdtempSync(path.join(base, `plugward-sbx-${hostTag()}-`));
     const scratch = root ? { tmp: path.join(dir, 'tmp'), shm: path.join(dir, 'shm') } : undefined;
     const removeDir = (): void => fs.rmSync(dir, { recursive: true, force: true });
     let lease: UidLease | undefined;

@@ -1,7 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Processes (other than this one) whose command line contains `token`, as `pid: command` strings. */
+/**
+ * Processes (other than this one) whose command line contains `token`, or that are in a cgroup whose path contains it
+ * (a warm sandbox's command line names no plugin and, inside bubblewrap, no host path: its cgroup names its host), as
+ * `pid: command` strings.
+ */
 export function processesMatching(token: string): string[] {
   const found: string[] = [];
   let pids: string[];
@@ -14,7 +18,7 @@ export function processesMatching(token: string): string[] {
     if (Number(pid) === process.pid) continue;
     try {
       const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
-      if (!cmd.includes(token)) continue;
+      if (!cmd.includes(token) && !fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(token)) continue;
       // A zombie has exited; only its parent's wait is missing, it holds nothing.
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       if (/^\d+ \(.*\) [ZX]/.test(stat)) continue;
@@ -46,15 +50,16 @@ export function cgroupsMatching(token: string, parent = 'plugward'): string[] {
   return found;
 }
 
-/** Polls until neither a process nor a cgroup names `token` (or `timeoutMs` passed); returns what is left. */
+/** Polls until neither a process nor a cgroup names one of `tokens` (or `timeoutMs` passed); returns what is left. */
 export async function waitForNoLeftovers(
-  token: string,
+  tokens: string | readonly string[],
   timeoutMs = 3000,
 ): Promise<{ processes: string[]; cgroups: string[] }> {
+  const list = typeof tokens === 'string' ? [tokens] : tokens;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const processes = processesMatching(token);
-    const cgroups = cgroupsMatching(token);
+    const processes = [...new Set(list.flatMap(processesMatching))];
+    const cgroups = [...new Set(list.flatMap((t) => cgroupsMatching(t)))];
     if ((processes.length === 0 && cgroups.length === 0) || Date.now() > deadline)
       return { processes, cgroups };
     await new Promise((r) => setTimeout(r, 50));

@@ -347,9 +347,17 @@ export class Scene {
     }
   }
 
-  /** (3) Nothing of this scene is left: no process whose command line names its nonce, no cgroup naming it. */
+  /**
+   * (3) Nothing of this scene is left: no process whose command line names its nonce, no cgroup naming it — nor a
+   * sandbox of its registry's warm pool (started before any plugin was known, it names no nonce: its cgroup and warm
+   * folder name the pool's id), idle or serving a plugin.
+   */
   async checkLeftovers(): Promise<{ ok: boolean; evidence: string }> {
-    const left = await waitForNoLeftovers(this.nonce, 3000);
+    const pool = this.#registry?.warmPool?.id;
+    const left = await waitForNoLeftovers(
+      pool === undefined ? [this.nonce] : [this.nonce, `-${pool}-`],
+      3000,
+    );
     if (left.processes.length === 0 && left.cgroups.length === 0)
       return { ok: true, evidence: 'no plugin process or cgroup left after registry.close()' };
     return {

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import {
   PluginProcessClient,
   type WatchedProcess,
 } from '@plugward/ipc';
+import { hostTag, sweepStaleSandboxDirsOnce } from '@plugward/sandbox-common';
 import { packageReadOnlyPaths } from '@plugward/sandbox-linux';
 import type { VerifiedArtifact } from '@plugward/security';
 import {
@@ -36,6 +38,7 @@ import {
 import { processTierMetrics, sandboxTierMetrics, type TierMetricsOptions } from '../monitor.js';
 import { DEFAULT_HOOK_OUTPUT_BYTES, protocolViolationOf } from '../quotas.js';
 import { hostStartupMark, STARTUP_TRACE_ARG, startupTraceEnabled } from '../startup-trace.js';
+import { sweepStaleWarmFolders } from '../warm-folder.js';
 import type { WarmPool, WarmSandbox } from '../warm-pool.js';
 import { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget, readPluginOutput } from './plugin-output.js';
 import { sandboxConfigFor } from './sandbox-config.js';
@@ -149,6 +152,20 @@ export function runtimeEntry(): string {
   return fileURLToPath(new URL('./runtime/runtime.cjs', import.meta.url));
 }
 
+/** Private copies are `plugward-<host tag>-…`: a later host sweeps those of a host that was killed. */
+const COPY_PREFIX = 'plugward-';
+
+/** Makes a dead host's read-only copy folder removable by a non-root host (root removes it anyway). */
+function unlockCopy(dir: string): void {
+  fsSync.chmodSync(dir, 0o700);
+}
+
+/** Removes the private copies and warm folders of hosts that are gone; each sweep runs once per process. */
+function sweepKilledHosts(): void {
+  sweepStaleSandboxDirsOnce(os.tmpdir(), COPY_PREFIX, unlockCopy);
+  sweepStaleWarmFolders();
+}
+
 /**
  * Writes the verified bytes (and their manifest) into a fresh private 0700 directory: the plugin process loads this
  * copy, so swapping the original file after verification changes nothing. A warm sandbox's copy goes into its warm
@@ -160,7 +177,7 @@ async function privateCopy(
   parent = os.tmpdir(),
   gid?: number,
 ): Promise<{ dir: string; file: string }> {
-  const dir = await fs.mkdtemp(path.join(parent, 'plugward-'));
+  const dir = await fs.mkdtemp(path.join(parent, `${COPY_PREFIX}${hostTag()}-`));
   await fs.chmod(dir, 0o700);
   const file = verified.manifest.artifact.file;
   if (file !== path.basename(file)) {
@@ -348,6 +365,8 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     });
   }
   hostStartupMark(name, 'start');
+  // What hosts killed with SIGKILL left (they ran no cleanup), once per process, pool or not.
+  sweepKilledHosts();
   // A warm sandbox of exactly this plugin's configuration, if the pool has one: it gets the copy in its warm folder.
   const claim = opts.tier === 'sandbox' ? opts.warmPool?.claim(opts.requirements, opts.limits) : undefined;
   const warm = claim?.sandbox;

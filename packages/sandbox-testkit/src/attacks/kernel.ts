@@ -1,6 +1,7 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runtimeEntry } from '@plugward/registry';
+import { ROOT_WARM_DIR, runtimeEntry } from '@plugward/registry';
 import type { AttackDefinition } from '../attack.js';
 import { noReport, pairs, refusedAtLoad, succeeded } from './verdict.js';
 
@@ -50,7 +51,8 @@ export const kernelAttacks: readonly AttackDefinition[] = [
   {
     id: 'exec.mountinfo-host-paths',
     class: 'exec',
-    title: "host paths (the checkout, the registry's private copy) do not show in /proc/self/mountinfo",
+    title:
+      "host paths (the checkout, the registry's private copy, a warm sandbox's folder, anything naming the host pid) do not show in /proc/self/mountinfo",
     tries: '/proc/self/mountinfo is searched for the host paths the sandbox was built from',
     async run(scene) {
       await scene.start();
@@ -59,17 +61,27 @@ export const kernelAttacks: readonly AttackDefinition[] = [
         runtime: path.dirname(runtimeEntry()),
         privateCopy: path.join(os.tmpdir(), 'plugward-'),
       };
+      // What names the host's own scratch (its pid is in every name; the warm pool's root folder): checked wherever the
+      // sandbox has a mount table of its own — a backend that shares the host's (Landlock) shows all of it, by design.
+      const ownTable = {
+        hostPid: `-${process.pid}-`,
+        warmFolder: ROOT_WARM_DIR,
+      };
+      const all = { ...candidates, ...ownTable };
       const { load, reports } = await scene.attack(
         await scene.jsPlugin({
           name: scene.pluginName('mounts'),
           init: `const mi = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-for (const [k, p] of Object.entries(${JSON.stringify(candidates)})) { const line = mi.split('\\n').find((l) => l.includes(p)); report(k, line ? 'shows ' + line.split(' ').slice(3, 5).join(' ') : 'absent'); }`,
+report('mntns', attempt(() => fs.readlinkSync('/proc/self/ns/mnt')));
+for (const [k, p] of Object.entries(${JSON.stringify(all)})) { const line = mi.split('\\n').find((l) => l.includes(p)); report(k, line ? 'shows ' + line.split(' ').slice(3, 5).join(' ') : 'absent'); }`,
         }),
       );
       if (!load.loaded) return refusedAtLoad(load);
       if (reports.done === undefined) return noReport('mountinfo', reports);
-      const shown = Object.keys(candidates).filter((k) => reports[k]?.startsWith('shows'));
-      return { escaped: shown.length > 0, evidence: pairs(reports, Object.keys(candidates)) };
+      const sharesHostTable = reports.mntns === fs.readlinkSync('/proc/self/ns/mnt');
+      const checked = sharesHostTable ? Object.keys(candidates) : Object.keys(all);
+      const shown = checked.filter((k) => reports[k]?.startsWith('shows'));
+      return { escaped: shown.length > 0, evidence: pairs(reports, ['mntns', ...checked]) };
     },
   },
   {

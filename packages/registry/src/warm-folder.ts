@@ -1,0 +1,90 @@
+// A warm sandbox's folder: where the host writes the copy it hands off, bound read-only into the sandbox at its start.
+// Host side only; the pool (warm-pool.ts) makes and removes them, the first sandboxed load of any host sweeps those of
+// hosts that were killed.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { hostTag, loadMountCalls, sandboxDirBase, sweepStaleSandboxDirsOnce } from '@plugward/sandbox-common';
+import { PluginError } from '@plugward/types';
+
+/** Root hosts: a root-owned 0711 folder (the sandboxes' leased uids traverse it, none can list it). */
+export const ROOT_WARM_DIR = '/run/plugward-warm';
+
+/** Warm folders are `plugward-warm-<host tag>-…` (the host's pid and start time: see `hostTag`). */
+const PREFIX = 'plugward-warm-';
+
+/**
+ * Where a sandbox with a mount table of its own finds its warm folder: a path that names nothing of the host. On root
+ * hosts the folder is the root of its own tmpfs, so the sandbox's `/proc/self/mountinfo` shows `/` on this path, and
+ * neither the host's folder layout nor its pid.
+ */
+export const WARM_FOLDER_TARGET = '/run/plugward/warm';
+
+const MS_NOSUID = 2;
+const MS_NODEV = 4;
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+function mounted(dir: string): boolean {
+  try {
+    return fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir} `);
+  } catch {
+    return false;
+  }
+}
+
+/** Detaches the tmpfs a killed host left on its warm folder (its copies go with it), before the folder is removed. */
+function unmountLeft(dir: string): void {
+  if (mounted(dir)) loadMountCalls().umountDetach(dir);
+}
+
+/**
+ * Removes the warm folders of hosts that are gone (killed: they removed nothing), once per process. Called at a host's
+ * first sandboxed load, whether or not it runs a pool itself, and by a pool before its first folder.
+ */
+export function sweepStaleWarmFolders(): void {
+  const base = isRoot() ? ROOT_WARM_DIR : os.tmpdir();
+  if (!fs.existsSync(base)) return;
+  sweepStaleSandboxDirsOnce(base, PREFIX, unmountLeft);
+}
+
+/** A warm folder of this host, and how to get rid of it. */
+export interface WarmFolder {
+  /** The host's path: the hand-off's copy is written here. */
+  dir: string;
+  /** Unmounts (root hosts) and removes it; idempotent. */
+  remove(): void;
+}
+
+/**
+ * Makes a fresh warm folder `plugward-warm-<host tag>-<pool>-…` (`pool`: the pool's id). On root hosts it is a tmpfs of its own (nosuid, nodev; root-owned 0755: the leased uid
+ * lists it to find its copy's folder, whose name is random) — so a bind of it shows nothing of the host.
+ * @throws PluginError `SandboxUnavailable` when a root host cannot mount it (the pool then starts no warm sandbox).
+ */
+export function makeWarmFolder(pool: string): WarmFolder {
+  sweepStaleWarmFolders();
+  const root = isRoot();
+  const dir = fs.mkdtempSync(
+    path.join(sandboxDirBase(root, ROOT_WARM_DIR), `${PREFIX}${hostTag()}-${pool}-`),
+  );
+  let done = false;
+  const remove = (): void => {
+    if (done) return;
+    done = true;
+    if (root && mounted(dir)) loadMountCalls().umountDetach(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  if (!root) {
+    fs.chmodSync(dir, 0o700);
+    return { dir, remove };
+  }
+  const calls = loadMountCalls();
+  if (calls.mount('tmpfs', dir, 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=0755,uid=0,gid=0') !== 0) {
+    const errno = calls.errno();
+    remove();
+    throw new PluginError('SandboxUnavailable', `cannot mount the warm folder's tmpfs (errno ${errno})`);
+  }
+  return { dir, remove };
+}
