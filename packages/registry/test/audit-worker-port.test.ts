@@ -2,7 +2,9 @@
 // reach the port (MessagePort.prototype.postMessage is its to wrap) and send the host anything the structured clone
 // carries. Odd messages (a foreign port, a SharedArrayBuffer view, huge or wrongly typed values) and well-formed
 // messages carrying a bad frame (a 2 GiB length prefix, an unknown frame type) end the plugin, never the host: it is
-// Failed and a trusted in-process plugin still answers.
+// Failed and a trusted in-process plugin still answers. A hook answer is the host's own bytes once the call returned:
+// a plugin that re-posts every frame on SharedArrayBuffers it keeps and rewrites them afterwards (found by the audit
+// session: 70,000 'A' became 'X' in the caller's hands before the port refused such views) changes nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
 import { dec, enc, Fixtures, tempDir, until } from './helpers.js';
@@ -56,12 +58,45 @@ export default {
 };
 `;
 
+// Every message the runtime posts on the port goes out as views of SharedArrayBuffers the plugin keeps; after a call
+// it fills them with 'X'. A host that kept views into those buffers hands its caller bytes the plugin still writes.
+const sabRewriter = `import { MessagePort } from 'node:worker_threads';
+const kept = [];
+const toShared = (v) => {
+  if (!(v instanceof Uint8Array)) return v;
+  const sab = new SharedArrayBuffer(v.byteLength);
+  const out = new Uint8Array(sab);
+  out.set(v);
+  kept.push(out);
+  return out;
+};
+const rewrap = (m) => {
+  if (m instanceof Uint8Array) return toShared(m);
+  if (Array.isArray(m)) return m.map(toShared);
+  if (m && typeof m === 'object' && m.b instanceof Uint8Array) return { ...m, b: toShared(m.b) };
+  return m;
+};
+const post = MessagePort.prototype.postMessage;
+MessagePort.prototype.postMessage = function (m, transfer) { return post.call(this, rewrap(m)); };
+export default {
+  name: 'audit-sab', version: '1.0.0', author: 'audit',
+  init() {},
+  async registerHooks(h) {
+    await h.register('audit.sab', 100, () => {
+      setTimeout(() => { for (const v of kept) v.fill(0x58); }, 50);
+      return new TextEncoder().encode('A'.repeat(70000));
+    });
+  },
+};
+`;
+
 const ODD = ['port', 'float', 'huge', 'negative', 'text', 'sab', 'oversize', 'garbage'] as const;
 
 beforeAll(async () => {
   files.probe = await fx.js('probe.mjs', probe, { name: 'audit-probe', kind: 'js' });
   for (const k of ODD)
     files[`odd-${k}`] = await fx.js(`odd-${k}.mjs`, oddPoster(k), { name: `audit-odd-${k}`, kind: 'js' });
+  files.rewriter = await fx.js('sab.mjs', sabRewriter, { name: 'audit-sab', kind: 'js' });
   for (const f of Object.values(files)) await fx.trust(f);
   security = await fx.security();
 });
@@ -96,5 +131,37 @@ describe('audit: the worker tier port', () => {
     } finally {
       await registry.close();
     }
+  });
+
+  it('a hook answer does not change after the call returned, whatever buffers the plugin posted it on', async () => {
+    const registry = newRegistry();
+    try {
+      await registry.loadPlugin(files.probe as string, 'trusted');
+      await registry.loadPlugin(files.rewriter as string, 'trusted');
+      const out = await registry.hooks.execute('audit.sab', enc.encode(''));
+      const first = dec.decode(out.slice(0, 16));
+      await new Promise((r) => setTimeout(r, 300));
+      const later = dec.decode(out);
+      // The goal: the caller's bytes rewritten after return. Either a refusal (the call fails, the plugin Failed) or a
+      // copy of the bytes is fine.
+      expect(later.includes('X'), `the answer changed after the call returned: ${later.slice(0, 40)}`).toBe(
+        false,
+      );
+      expect(first).toBe('A'.repeat(16));
+      await healthy(registry);
+    } catch (e) {
+      // A host that refuses SharedArrayBuffer messages fails the call and the plugin: contained.
+      expect(registry.getAllPlugins().find((p) => p.name === 'audit-sab')?.status, (e as Error).message).toBe(
+        'Failed',
+      );
+      await healthy(registry);
+    } finally {
+      await registry.close();
+    }
+    // After close nothing of it runs: a refused plugin stays listed as Failed (the registry keeps its record), a
+    // served one ends Inactive — never Active.
+    expect(['Failed', 'Inactive', undefined]).toContain(
+      registry.getAllPlugins().find((p) => p.name === 'audit-sab')?.status,
+    );
   });
 });
