@@ -4,7 +4,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { hostTag, loadMountCalls, sandboxDirBase, sweepStaleSandboxDirsOnce } from '@plugward/sandbox-common';
+import {
+  hostTag,
+  loadMountCalls,
+  sandboxDirBase,
+  sweepStaleSandboxDirsOnce,
+  unmountIfMounted,
+} from '@plugward/sandbox-common';
 import { PluginError } from '@plugward/types';
 
 /** Root hosts: a root-owned 0711 folder (the sandboxes' leased uids traverse it, none can list it). */
@@ -27,19 +33,6 @@ function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
-function mounted(dir: string): boolean {
-  try {
-    return fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir} `);
-  } catch {
-    return false;
-  }
-}
-
-/** Detaches the tmpfs a killed host left on its warm folder (its copies go with it), before the folder is removed. */
-function unmountLeft(dir: string): void {
-  if (mounted(dir)) loadMountCalls().umountDetach(dir);
-}
-
 /**
  * Removes the warm folders of hosts that are gone (killed: they removed nothing), once per process. Called at a host's
  * first sandboxed load, whether or not it runs a pool itself, and by a pool before its first folder.
@@ -47,7 +40,7 @@ function unmountLeft(dir: string): void {
 export function sweepStaleWarmFolders(): void {
   const base = isRoot() ? ROOT_WARM_DIR : os.tmpdir();
   if (!fs.existsSync(base)) return;
-  sweepStaleSandboxDirsOnce(base, PREFIX, unmountLeft);
+  sweepStaleSandboxDirsOnce(base, PREFIX, unmountIfMounted);
 }
 
 /** A warm folder of this host, and how to get rid of it. */
@@ -73,7 +66,7 @@ export function makeWarmFolder(pool: string): WarmFolder {
   const remove = (): void => {
     if (done) return;
     done = true;
-    if (root && mounted(dir)) loadMountCalls().umountDetach(dir);
+    if (root) unmountIfMounted(dir);
     fs.rmSync(dir, { recursive: true, force: true });
   };
   if (!root) {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 
 type KoffiModule = typeof import('koffi');
@@ -28,4 +29,19 @@ export function loadMountCalls(): MountCalls {
     errno: () => (koffi.errno as () => number)(),
   };
   return mountCalls;
+}
+
+/**
+ * Detaches the mount at `target` if `/proc/self/mountinfo` lists one there (a tmpfs a killed host left on a sandbox's
+ * scratch or warm folder: its files go with it), so the folder can then be removed. An unreadable mountinfo counts as
+ * nothing mounted.
+ */
+export function unmountIfMounted(target: string): void {
+  let text: string;
+  try {
+    text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return;
+  }
+  if (text.includes(` ${target} `)) loadMountCalls().umountDetach(target);
 }

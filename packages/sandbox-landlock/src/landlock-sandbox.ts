@@ -27,6 +27,7 @@ import {
   sweepStaleSandboxDirsOnce,
   type UidLease,
   type UidRange,
+  unmountIfMounted,
   validateCpus,
   validateUidRange,
 } from '@plugward/sandbox-common';
@@ -447,8 +448,7 @@ function execStatus(child: ChildProcess): Promise<string> {
 
 /** A scratch tmpfs a killed host left mounted in its sandbox directory `dir` is unmounted before the removal. */
 function unmountLeftScratch(dir: string): void {
-  const scratch = path.join(dir, 'scratch');
-  if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${scratch} `)) unmountScratch(scratch);
+  unmountIfMounted(path.join(dir, 'scratch'));
 }
 
 /**
