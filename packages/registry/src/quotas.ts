@@ -1,5 +1,5 @@
 import type { ContextQuota } from '@plugward/context';
-import { type IpcFailureReason, ipcFailureReason, type LogBudget } from '@plugward/ipc';
+import { type IpcFailureReason, ipcFailureReason, type LogBudget, type RequestRate } from '@plugward/ipc';
 import { DEFAULT_FETCH_BUFFERED_BYTES } from '@plugward/sandbox-linux';
 import {
   type AnyContextKey,
@@ -43,6 +43,12 @@ export interface PluginQuotaOptions {
   stallTimeoutMs?: number;
   /** How much a plugin may log over IPC. Default `DEFAULT_LOG_BUDGET` (200 lines/s, burst 2000; 64 KiB/s, 1 MiB). */
   logBudget?: Partial<LogBudget>;
+  /**
+   * How fast the host serves an out-of-process plugin's own requests (context, log, fetch, registrations). Default
+   * `DEFAULT_REQUEST_RATE` (2000/s, burst 10 000). Past it a request waits its turn (none is refused or lost), so a
+   * plugin asking in a loop costs the host a bounded share of its CPU.
+   */
+  requestRate?: Partial<RequestRate>;
   /**
    * Longest time a plugin's `init` (with its hook registrations) may take, ms; out of process the plugin is ended when
    * it passes. Default {@link defaultInitTimeoutMs} of its limits.

@@ -203,6 +203,7 @@ function startOutOfProcessTier(
       maxQueuedRequestBytes: quotas.ipcQueuedRequestBytes ?? 16 * 1024 * 1024,
       ...(quotas.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: quotas.stallTimeoutMs }),
       ...(quotas.logBudget === undefined ? {} : { logBudget: quotas.logBudget }),
+      ...(quotas.requestRate === undefined ? {} : { requestRate: quotas.requestRate }),
     },
     onQuotaExceeded: w.reportQuota,
     ...(quotas.hookOutputBytes === undefined ? {} : { maxHookOutputBytes: quotas.hookOutputBytes }),
