@@ -154,46 +154,57 @@ interface AsyncRun {
   root: TimedCallInfo | undefined;
 }
 
+/** What a timed call makes only when asked (most calls never need any of it). */
+interface TimedCallState {
+  /** The object the timed calls of one execution share (kept by the execution's first timed call). */
+  shared?: object;
+  controller?: AbortController;
+  onAbort?: () => void;
+  /** Set when the budget fired before the handler asked for its signal: a signal made later is born aborted. */
+  fired?: { reason: unknown };
+}
+
 /**
  * The `info` of a handler with a time budget, and the state of that one call: its `signal` is made on first read
  * (most handlers never read it, and an AbortController per call costs more than the call), and so is the `execution`
- * object the timed calls of one execution share (kept by the execution's first timed call); one object per call.
+ * object the timed calls of one execution share (kept by the execution's first timed call). One small object per call;
+ * everything else it may need sits in one state object made on demand.
  */
 class TimedCallInfo implements HookCallInfo {
   readonly hookName: string;
   readonly #execution: AbortSignal | undefined;
   /** The execution's first timed call (undefined: this one is). */
   readonly #root: TimedCallInfo | undefined;
-  #shared: object | undefined;
-  #controller: AbortController | undefined;
-  #onAbort: (() => void) | undefined;
-  /** Set when the budget fired before the handler asked for its signal: a signal made later is born aborted. */
-  #fired: { reason: unknown } | undefined;
+  #state: TimedCallState | undefined;
 
   constructor(hookName: string, execution: AbortSignal | undefined, root: TimedCallInfo | undefined) {
     this.hookName = hookName;
     this.#execution = execution;
     this.#root = root;
+    this.#state = undefined;
   }
 
   /** Shared by the timed handlers of one execution (see `HookCallInfo.execution`). */
   get execution(): object {
     const root = this.#root ?? this;
-    if (root.#shared === undefined) root.#shared = {};
-    return root.#shared;
+    root.#state ??= {};
+    root.#state.shared ??= {};
+    return root.#state.shared;
   }
 
   get signal(): AbortSignal {
-    if (this.#controller !== undefined) return this.#controller.signal;
+    this.#state ??= {};
+    const state = this.#state;
+    if (state.controller !== undefined) return state.controller.signal;
     const controller = new AbortController();
-    this.#controller = controller;
+    state.controller = controller;
     const execution = this.#execution;
-    if (this.#fired !== undefined) controller.abort(this.#fired.reason);
+    if (state.fired !== undefined) controller.abort(state.fired.reason);
     else if (execution !== undefined) {
       if (execution.aborted) controller.abort(execution.reason);
       else {
-        this.#onAbort = (): void => controller.abort(execution.reason);
-        execution.addEventListener('abort', this.#onAbort, { once: true });
+        state.onAbort = (): void => controller.abort(execution.reason);
+        execution.addEventListener('abort', state.onAbort, { once: true });
       }
     }
     return controller.signal;
@@ -201,14 +212,18 @@ class TimedCallInfo implements HookCallInfo {
 
   /** The budget fired: abort the handler's signal (now, or when it is made). */
   abort(reason: unknown): void {
-    this.#fired = { reason };
-    this.#controller?.abort(reason);
+    this.#state ??= {};
+    this.#state.fired = { reason };
+    this.#state.controller?.abort(reason);
   }
 
   /** The call is over: stop listening to the execution's signal. */
   unlink(): void {
-    if (this.#onAbort !== undefined) this.#execution?.removeEventListener('abort', this.#onAbort);
-    this.#onAbort = undefined;
+    const state = this.#state;
+    if (state?.onAbort !== undefined) {
+      this.#execution?.removeEventListener('abort', state.onAbort);
+      state.onAbort = undefined;
+    }
   }
 }
 
