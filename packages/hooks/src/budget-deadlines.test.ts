@@ -143,3 +143,38 @@ describe('time budgets of awaited handlers (one deadline queue per registry)', (
     expect(hung.status).toBe(0);
   });
 });
+
+describe('the last awaited handler of a budgeted execution', () => {
+  it('fails, skips or answers as anywhere else in the chain', async () => {
+    const hooks = new HookRegistry({ executionTimeoutMs: 1000 });
+    const failures: unknown[] = [];
+    hooks.onFailure((f) => failures.push(f.error.code));
+    hooks.register('bad', 1, async () => 'nope' as unknown as Uint8Array, { owner: 'p', timeoutMs: 500 });
+    const bad = await hooks.execute('bad', new Uint8Array()).catch((e: unknown) => e);
+    expect(isPluginError(bad, 'HookError')).toBe(true);
+    hooks.register('throws', 1, async () => {
+      throw new Error('boom');
+    });
+    const thrown = await hooks.execute('throws', new Uint8Array()).catch((e: unknown) => e);
+    expect(isPluginError(thrown, 'HookError')).toBe(true);
+    expect((thrown as PluginError).message).toMatch(/boom/);
+    // Isolated: the failing last handler is skipped, the previous output is the answer.
+    hooks.configure('iso', { isolateFailures: true });
+    hooks.register('iso', 1, (d) => new Uint8Array([...d, 1]));
+    hooks.register('iso', 2, async () => {
+      throw new Error('skipped');
+    });
+    expect(await hooks.execute('iso', new Uint8Array([0]))).toEqual(new Uint8Array([0, 1]));
+    // Its own budget nearer than the execution's: a handler timeout, reported as the handler's.
+    hooks.register('slow', 1, never, { owner: 'p', timeoutMs: 20 });
+    const slow = await hooks.execute('slow', new Uint8Array()).catch((e: unknown) => e);
+    expect(isPluginError(slow, 'HookTimeout')).toBe(true);
+    expect((slow as PluginError).cause).toBeInstanceOf(HandlerTimeout);
+    // The execution's nearer: the execution's timeout, not reported as the handler's failure.
+    const before = failures.length;
+    const whole = await hooks.execute('slow', new Uint8Array(), { timeoutMs: 10 }).catch((e: unknown) => e);
+    expect((whole as PluginError).details).toMatchObject({ scope: 'execution', timeoutMs: 10 });
+    expect(failures).toHaveLength(before);
+    expect(failures).toEqual(['HookError', 'HookError', 'HookError', 'HookTimeout']);
+  });
+});

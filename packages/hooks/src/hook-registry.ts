@@ -680,8 +680,24 @@ export class HookRegistry implements HookRegistrar {
       if (thenable) {
         const pending = result as PromiseLike<unknown>;
         // The last handler: one `.then` is cheaper than entering an async function.
-        if (i === n - 1 && signal === undefined && budgetMs === undefined)
-          return this.#settleLast(chain, entry, pending, current, isolated);
+        if (i === n - 1 && signal === undefined) {
+          if (budgetMs === undefined) return this.#settleLast(chain, entry, pending, current, isolated);
+          // A timed handler's promise already races the nearer of its own deadline and the execution's.
+          const raced =
+            timeoutMs === undefined
+              ? this.#race(pending, undefined, undefined, undefined, deadline, budgetMs)
+              : pending;
+          return this.#settleLastBudgeted(
+            chain,
+            entry,
+            raced,
+            current,
+            isolated,
+            budgetMs,
+            started,
+            deadline,
+          );
+        }
         // A timed handler's promise already races its own budget and what is left of the execution's.
         return this.#runAsync({
           chain,
@@ -741,6 +757,43 @@ export class HookRegistry implements HookRegistrar {
       },
       (error: unknown) => {
         this.#fail(chain, entry, error, undefined, true);
+        return input;
+      },
+    );
+  }
+
+  /**
+   * Settles the promise of the last handler of an execution without a signal but with a whole budget (`pending`
+   * already races its deadline): what the general path does for it, without entering an async function. The
+   * budget's `ExecutionTimeout` becomes the execution's `HookTimeout`, and so does an answer that comes past the
+   * deadline.
+   */
+  #settleLastBudgeted(
+    chain: HookChain,
+    entry: HookEntry,
+    pending: PromiseLike<unknown>,
+    input: Uint8Array,
+    isolated: boolean,
+    budgetMs: number,
+    started: number,
+    deadline: number,
+  ): Promise<Uint8Array> {
+    const promise = pending instanceof Promise ? pending : Promise.resolve(pending);
+    return promise.then(
+      (out: unknown): Uint8Array => {
+        if (!(out instanceof Uint8Array)) {
+          const stop = this.#fail(chain, entry, badReturn(out), undefined, isolated);
+          if (stop !== undefined) throw stop;
+          out = input;
+        }
+        if (now() > deadline) throw executionOverrun(chain.name, budgetMs, started);
+        return out as Uint8Array;
+      },
+      (error: unknown): Uint8Array => {
+        if (error instanceof ExecutionTimeout) throw executionOverrun(chain.name, budgetMs, started, error);
+        const stop = this.#fail(chain, entry, error, undefined, isolated);
+        if (stop !== undefined) throw stop;
+        if (now() > deadline) throw executionOverrun(chain.name, budgetMs, started);
         return input;
       },
     );
