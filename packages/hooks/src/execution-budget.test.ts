@@ -81,3 +81,53 @@ it('makes a handler signal only when asked, and one asked for after the budget f
   await hooks.execute('sync', new Uint8Array([1]), { signal: ac.signal });
   expect(seen?.aborted).toBe(false);
 });
+
+it('grows a whole-execution budget with the chain, up to its ceiling', async () => {
+  const hooks = new HookRegistry({
+    executionTimeoutMs: 60,
+    executionTimeoutPerHandlerMs: 50,
+    executionTimeoutMaxMs: 250,
+  });
+  let ran = 0;
+  const step = async (d: Uint8Array) => {
+    ran++;
+    await sleep(10);
+    return d;
+  };
+  // 10 handlers of ≥ 10 ms each: past the 60 ms floor, within 10 × 50 ms.
+  for (let i = 0; i < 10; i++) hooks.register('ten', i, step);
+  expect(await hooks.execute('ten', new Uint8Array([3]))).toEqual(new Uint8Array([3]));
+  // 40 of them: 40 × 50 ms is past the 250 ms ceiling, which bounds the chain.
+  for (let i = 0; i < 40; i++) hooks.register('forty', i, step);
+  ran = 0;
+  const err = await hooks.execute('forty', new Uint8Array()).catch((e: unknown) => e);
+  expect(isPluginError(err, 'HookTimeout')).toBe(true);
+  expect((err as PluginError).details).toMatchObject({ scope: 'execution', timeoutMs: 250 });
+  expect(ran).toBeLessThan(26); // cut off at 250 ms: at most 25 steps of ≥ 10 ms ran
+  // A per-call budget is what the caller said, whatever the chain's length.
+  const fixed = await hooks.execute('ten', new Uint8Array(), { timeoutMs: 30 }).catch((e: unknown) => e);
+  expect((fixed as PluginError).details).toMatchObject({ scope: 'execution', timeoutMs: 30 });
+  // A short synchronous chain keeps the floor.
+  const sync = new HookRegistry({ executionTimeoutMs: 5, executionTimeoutPerHandlerMs: 1 });
+  sync.register('spin', 1, (d) => {
+    const end = performance.now() + 8;
+    while (performance.now() < end) {}
+    return d;
+  });
+  expect(
+    isPluginError(await sync.execute('spin', new Uint8Array()).catch((e: unknown) => e), 'HookTimeout'),
+  ).toBe(true);
+});
+
+it('refuses a ceiling without growth, or below the floor', () => {
+  expect(() => new HookRegistry({ executionTimeoutMaxMs: 100 })).toThrow(/executionTimeoutPerHandlerMs/);
+  expect(
+    () =>
+      new HookRegistry({
+        executionTimeoutMs: 100,
+        executionTimeoutPerHandlerMs: 1,
+        executionTimeoutMaxMs: 50,
+      }),
+  ).toThrow(PluginError);
+  expect(() => new HookRegistry({ executionTimeoutPerHandlerMs: 0 })).toThrow(PluginError);
+});
