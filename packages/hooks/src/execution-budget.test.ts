@@ -131,3 +131,28 @@ it('refuses a ceiling without growth, or below the floor', () => {
   ).toThrow(PluginError);
   expect(() => new HookRegistry({ executionTimeoutPerHandlerMs: 0 })).toThrow(PluginError);
 });
+
+it('adds each handler’s budgetShareMs to the whole-execution budget, for as long as it is registered', async () => {
+  const hooks = new HookRegistry({ executionTimeoutMs: 40 });
+  const share1 = hooks.register('shared', 1, (d) => d, { budgetShareMs: 30 });
+  hooks.register('shared', 2, (d) => d, { budgetShareMs: 20 });
+  // The last handler never settles: the execution ends at its whole budget, which the error names.
+  hooks.register('shared', 3, () => new Promise<Uint8Array>(() => {}));
+  const budgetOf = async (options?: { timeoutMs: number }) => {
+    const err = await hooks.execute('shared', new Uint8Array(), options).catch((e: unknown) => e);
+    expect(isPluginError(err, 'HookTimeout')).toBe(true);
+    return (err as PluginError).details?.timeoutMs;
+  };
+  expect(await budgetOf()).toBe(40 + 30 + 20);
+  share1.unregister();
+  expect(await budgetOf()).toBe(40 + 20);
+  // An execution's own budget is the caller's bound: not extended by shares.
+  expect(await budgetOf({ timeoutMs: 25 })).toBe(25);
+  // Without a whole-execution budget there is nothing to extend: a share alone sets none.
+  const unbounded = new HookRegistry();
+  unbounded.register('h', 1, (d) => d, { budgetShareMs: 10 });
+  await expect(unbounded.execute('h', new Uint8Array([1]))).resolves.toEqual(new Uint8Array([1]));
+  expect(() => hooks.register('shared', 4, (d) => d, { budgetShareMs: -1 })).toThrow(
+    expect.objectContaining({ code: 'InvalidArgument' }),
+  );
+});

@@ -21,6 +21,14 @@ export interface RegisterOptions {
   owner?: string;
   /** Time budget of this handler per call, ms (overrides the hook's and the registry's default). */
   timeoutMs?: number;
+  /**
+   * Time, ms, this handler adds to the registry's whole-execution budget of every execution it is part of (default
+   * 0). A host that bounds a handler by a budget of its own and skips it past that (an untrusted plugin's handler)
+   * gives that budget here: handlers that each stay within their own budget then can't together use up the time of
+   * the others, and the execution is still bounded (by the registry's budget plus the shares). An execution's own
+   * `timeoutMs` is not extended.
+   */
+  budgetShareMs?: number;
 }
 
 /** Options of one execution. */
@@ -393,11 +401,12 @@ export class HookRegistry implements HookRegistrar {
   }
 
   /** The registry's whole-execution budget for a chain of `n` handlers, ms (undefined: none). */
-  #executionBudgetMs(n: number): number | undefined {
+  #executionBudgetMs(n: number, sharesMs: number): number | undefined {
     const rule = this.#executionBudget;
     if (rule === undefined) return undefined;
     const per = rule.perHandlerMs;
-    return per === undefined ? rule.minMs : Math.min(rule.maxMs, Math.max(rule.minMs, n * per));
+    const base = per === undefined ? rule.minMs : Math.min(rule.maxMs, Math.max(rule.minMs, n * per));
+    return Math.min(MAX_TIMEOUT_MS, base + sharesMs);
   }
 
   #chain(name: string): HookChain {
@@ -428,8 +437,18 @@ export class HookRegistry implements HookRegistrar {
     }
     const owner = checkOwner(options?.owner);
     const timeoutMs = checkTimeout(options?.timeoutMs, 'timeoutMs');
+    const budgetShareMs = checkTimeout(options?.budgetShareMs, 'budgetShareMs') ?? 0;
     const stats = owner !== undefined && timeoutMs !== undefined ? this.#statsOf(owner) : undefined;
-    const entry: HookEntry = { id: this.#nextId++, name, priority, handler, owner, timeoutMs, stats };
+    const entry: HookEntry = {
+      id: this.#nextId++,
+      name,
+      priority,
+      handler,
+      owner,
+      timeoutMs,
+      budgetShareMs,
+      stats,
+    };
     const chain = this.#chain(name);
     chain.insert(entry);
     return new HookRegistration(chain, entry);
@@ -615,7 +634,7 @@ export class HookRegistry implements HookRegistrar {
     const entries = chain.entries();
     const n = entries.length;
     if (n === 0) return Promise.resolve(data);
-    const budgetMs = explicitBudgetMs ?? this.#executionBudgetMs(n);
+    const budgetMs = explicitBudgetMs ?? this.#executionBudgetMs(n, chain.budgetSharesMs);
     const info: HookCallInfo = signal === undefined ? chain.info : { hookName: name, signal };
     // Configuration is read once: a `configure` during the execution applies to the next one.
     const isolated = chain.isolateFailures;
