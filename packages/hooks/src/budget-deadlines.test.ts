@@ -178,3 +178,34 @@ describe('the last awaited handler of a budgeted execution', () => {
     expect(failures).toEqual(['HookError', 'HookError', 'HookError', 'HookTimeout']);
   });
 });
+
+it("shares one execution object among an execution's timed calls, even past one that threw", async () => {
+  const hooks = new HookRegistry();
+  hooks.configure('share', { isolateFailures: true });
+  const seen: object[] = [];
+  hooks.register(
+    'share',
+    1,
+    (_d, info) => {
+      seen.push(info.execution!);
+      throw new Error('first fails');
+    },
+    { owner: 'p', timeoutMs: 1000 },
+  );
+  hooks.register('share', 2, (d) => d); // untimed between them
+  hooks.register(
+    'share',
+    3,
+    async (d, info) => {
+      seen.push(info.execution!);
+      return d;
+    },
+    { owner: 'p', timeoutMs: 1000 },
+  );
+  await hooks.execute('share', new Uint8Array([1]));
+  await hooks.execute('share', new Uint8Array([1]));
+  expect(seen).toHaveLength(4);
+  expect(seen[0]).toBe(seen[1]);
+  expect(seen[2]).toBe(seen[3]);
+  expect(seen[0]).not.toBe(seen[2]);
+});

@@ -670,18 +670,11 @@ export class HookRegistry implements HookRegistrar {
           result = entry.handler(current, info);
           clock = Number.NaN;
         } else {
-          const callInfo = new TimedCallInfo(name, signal, root);
-          root ??= callInfo;
-          result = this.#callTimed(
-            entry,
-            current,
-            signal,
-            callInfo,
-            timeoutMs,
-            deadline,
-            budgetMs,
-            Number.isNaN(clock) ? now() : clock,
-          );
+          // Made before the call, so the execution's first timed call holds what they share even if it throws.
+          const call = new TimedCallInfo(name, signal, root);
+          root ??= call;
+          const at = Number.isNaN(clock) ? now() : clock;
+          result = this.#callTimed(entry, current, signal, call, timeoutMs, deadline, budgetMs, at);
           clock = this.#syncEnd;
         }
         if (result instanceof Uint8Array) {
@@ -858,18 +851,10 @@ export class HookRegistry implements HookRegistrar {
                 ? await p
                 : await this.#race(p, signal, undefined, undefined, deadline, budgetMs);
           } else if (timeoutMs !== undefined) {
-            const callInfo = new TimedCallInfo(chain.name, signal, root);
-            root ??= callInfo;
-            const r = this.#callTimed(
-              entry,
-              current,
-              signal,
-              callInfo,
-              timeoutMs,
-              deadline,
-              budgetMs,
-              Number.isNaN(started) ? now() : started,
-            );
+            const call = new TimedCallInfo(chain.name, signal, root);
+            root ??= call;
+            const at = Number.isNaN(started) ? now() : started;
+            const r = this.#callTimed(entry, current, signal, call, timeoutMs, deadline, budgetMs, at);
             out = r instanceof Uint8Array ? r : await r;
           } else {
             out = entry.handler(current, info);
