@@ -1,7 +1,8 @@
 // Where a plugin's cold start goes: `node startup-timeline.mjs [tier] [backend]` (tier default `sandbox`; backend
 // `bubblewrap` (default) or `landlock`) loads the echo plugin N times (env N, default 8) with
 // PLUGWARD_TRACE_STARTUP=1 and prints the median time between consecutive steps of the host's marks (`host:*`,
-// performance.mark) and the runtime's (`rt:*`, its stderr lines), both on the wall clock. A tool, not a benchmark: it
+// performance.mark) and the runtime's (`rt:*`, its stderr lines; the strict bubblewrap sandbox's lockdown preload adds
+// `lockdown-start`/`lockdown-applied`), both on the wall clock. A tool, not a benchmark: it
 // writes no report (registry.bench.mjs has the cold-start rows), but it measures a bare `node -e 0` in the same rounds
 // (interleaved) so its totals come with their ratio. The runtime CPU rows (its process's CPU time between its steps)
 // and the CPU total (the host's CPU during loadPlugin plus the sandbox's: bubblewrap, the cgroup's cpuacct — launcher,
@@ -76,17 +77,21 @@ async function load(record) {
   const host = process.cpuUsage(c0);
   const pid = r.getPluginInfo('echo').pid;
   const inside = tier === 'sandbox' && pid !== undefined ? cgroupCpuMs(pid) : undefined;
-  const own = tier === 'sandbox' && pid !== undefined ? processCpuMs(pid) : undefined;
+  const own =
+    backend === 'landlock' && tier === 'sandbox' && pid !== undefined ? processCpuMs(pid) : undefined;
   if (record) {
     const ev = [['loadPlugin', t0]];
     for (const m of performance.getEntriesByType('mark'))
       ev.push([`host:${m.name.split(':').pop()}`, performance.timeOrigin + m.startTime]);
     const cpu = [];
     for (const l of lines) {
-      const m = /plugward-startup (\S+) ([\d.]+) ([\d.]+)/.exec(l);
+      const m = /plugward-startup (\S+) ([\d.]+) ([\d.]+|-)/.exec(l);
       if (m) ev.push([`rt:${m[1]}`, Number(m[2])]);
-      if (m) cpu.push([m[1], Number(m[3])]);
+      // A step dated after the fact (node-bootstrapped) carries no CPU time; the lockdown's steps print before the
+      // runtime's first ones but happen after them in time: CPU rows follow time.
+      if (m && m[3] !== '-') cpu.push([m[1], Number(m[3]), Number(m[2])]);
     }
+    cpu.sort((a, b) => a[2] - b[2]);
     for (let j = 1; j < cpu.length; j++)
       add(`runtime CPU ${cpu[j - 1][0]} → ${cpu[j][0]}`, cpu[j][1] - cpu[j - 1][1]);
     ev.push(['done', t1]);
