@@ -127,7 +127,7 @@ for (const [k, v] of Object.entries(rows)) {
   console.log(k.padEnd(45), s.median.toFixed(1).padStart(7), `(${s.p10.toFixed(1)}–${s.p90.toFixed(1)})`);
 }
 console.log(`ratio wall (node -e 0 / loadPlugin): ${(med('node -e 0 wall') / med('TOTAL wall')).toFixed(2)}`);
-if (rows['TOTAL CPU (host + cgroup)'])
+if (rows['TOTAL CPU (host + sandbox)'])
   console.log(
-    `ratio CPU (node -e 0 / host + cgroup): ${(med('node -e 0 CPU') / med('TOTAL CPU (host + cgroup)')).toFixed(2)}`,
+    `ratio CPU (node -e 0 / host + sandbox): ${(med('node -e 0 CPU') / med('TOTAL CPU (host + sandbox)')).toFixed(2)}`,
   );
