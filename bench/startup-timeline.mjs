@@ -8,13 +8,12 @@
 // and the CPU total (the host's CPU during loadPlugin plus the sandbox's: bubblewrap, the cgroup's cpuacct — launcher,
 // bwrap, node, runtime; Landlock, the runtime process's threads, which include its launcher) hold on a loaded
 // machine, where every wall-clock row stretches.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 process.env.PLUGWARD_TRACE_STARTUP = '1';
 const { LandlockSandbox, LinuxSandbox, PluginRegistry } = await import('@plugward/registry');
-const { echoPluginFixture } = await import('./fixtures.mjs');
+const { bareNode, cgroupCpuMs, echoPluginFixture } = await import('./fixtures.mjs');
 const { stats } = await import('./report.mjs');
 const { artifact, security } = await echoPluginFixture('pw-tl-');
 const tier = process.argv[2] ?? 'sandbox';
@@ -26,16 +25,6 @@ const add = (k, v) => {
   rows[k].push(v);
 };
 
-/** The cpuacct usage of the cgroup `pid` is in, ms (undefined without one). */
-function cgroupCpuMs(pid) {
-  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
-    const [, controllers = '', rel = ''] = line.split(':');
-    if (!controllers.split(',').includes('cpuacct')) continue;
-    return Number(fs.readFileSync(`/sys/fs/cgroup/${controllers}/${rel}/cpuacct.usage`, 'utf8')) / 1e6;
-  }
-  return undefined;
-}
-
 /**
  * On-CPU time of every live thread of `pid`, ms (/proc/<pid>/task/<tid>/schedstat). For the Landlock backend the pid is
  * its launcher's too (it execs the runtime), so this counts the launcher's main thread from its start; the cgroup
@@ -46,24 +35,6 @@ function processCpuMs(pid) {
   for (const tid of fs.readdirSync(`/proc/${pid}/task`))
     ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
   return ns / 1e6;
-}
-
-/** A bare `node -e 0`: wall time spawn → exit, and the CPU time it reports at its end. */
-async function bare() {
-  const t0 = performance.now();
-  const child = spawn(
-    process.execPath,
-    ['-e', 'const u = process.cpuUsage(); process.stdout.write(String(u.user + u.system))'],
-    {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    },
-  );
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  await new Promise((r) => child.on('exit', r));
-  return { wall: performance.now() - t0, cpu: Number(out) / 1000 };
 }
 
 async function load(record) {
@@ -113,7 +84,7 @@ async function load(record) {
 // One warm-up load (the host's one-time costs: compiled filters, found paths), then interleaved rounds.
 await load(false);
 for (let i = 0; i < Number(process.env.N ?? 8); i++) {
-  const b = await bare();
+  const b = await bareNode();
   add('node -e 0 wall', b.wall);
   add('node -e 0 CPU', b.cpu);
   await load(true);

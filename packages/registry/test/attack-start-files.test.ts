@@ -7,16 +7,8 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  checkLandlockSupport,
-  checkSandboxSupport,
-  LandlockSandbox,
-  LinuxSandbox,
-  PluginRegistry,
-  type PluginSecurity,
-  runtimeEntry,
-} from '../dist/index.js';
-import { dec, enc, Fixtures, ownTmpDir, tempDir } from './helpers.js';
+import { PluginRegistry, type PluginSecurity, runtimeEntry } from '../dist/index.js';
+import { backendRunsHere, dec, enc, Fixtures, ownTmpDir, SANDBOX_BACKENDS, tempDir } from './helpers.js';
 
 const tmp = tempDir('attack-start-files');
 const fx = new Fixtures(tmp.dir);
@@ -105,20 +97,13 @@ function hostSums(): Map<string, string> {
   return sums;
 }
 
-const backends = [
-  ['bubblewrap', checkSandboxSupport, () => new LinuxSandbox()],
-  ['landlock', checkLandlockSupport, () => new LandlockSandbox()],
-] as const;
+const backends = SANDBOX_BACKENDS;
 
 describe('start-up files, strict sandbox', () => {
   it.each(backends)(
     '%s: a plugin changes none of them, and the next sandbox starts from the host’s, locked down',
     async (label, support, make) => {
-      const report = await support();
-      if (!report.supported) {
-        console.warn(`!!! SKIPPED ${label}: not supported here (${JSON.stringify(report.features)})`);
-        return;
-      }
+      if (!(await backendRunsHere(label, support))) return;
       const sandbox = make();
       const registry = new PluginRegistry({ security, sandbox, defaultTier: 'sandbox', log: () => {} });
       try {
