@@ -232,6 +232,12 @@ export class IpcChannel {
   readonly #pending = new Map<number, Pending>();
   readonly #abandoned = new Set<number>();
   readonly #serving = new Map<number, ServedRequest>();
+  /**
+   * Ids of the peer's requests this side answered, refused or dropped lately (insertion order, bounded): a cancel may
+   * cross its answer on the wire, so a cancel of one of these is fine; any other unknown id, from a plugin, is a
+   * protocol violation — else cancel frames would be work the host does at whatever rate the plugin writes them.
+   */
+  readonly #recentlyEnded = new Set<number>();
   /** Requests handed out by `receiveRequest` that `sendResponse` has not answered yet, with their kind. */
   readonly #pulled = new Map<number, IpcRequestKind>();
   /** `receiveRequest` calls waiting for a request, oldest first. */
@@ -709,16 +715,23 @@ export class IpcChannel {
         if (frame.kind !== 0 || frame.payload.length !== 0) {
           throw ipcError('MalformedPayload', `${this.#label}: cancel frame with a kind or payload`);
         }
-        // A cancel may cross our response on the wire: an unknown id is fine here.
-        this.#serving
-          .get(frame.id)
-          ?.abort(new PluginError('Aborted', `${this.#label}: request cancelled by the peer`));
         {
+          const served = this.#serving.get(frame.id);
+          if (served !== undefined) {
+            served.abort(new PluginError('Aborted', `${this.#label}: request cancelled by the peer`));
+            return;
+          }
           const waiting = this.#backlog.get(frame.id);
           if (waiting !== undefined) {
             // Never started: dropped without an answer (the peer gave up on it).
             this.#backlog.delete(frame.id);
             this.#backlogBytes -= waiting.bytes;
+            this.#ended(frame.id);
+            return;
+          }
+          // A cancel may cross our answer on the wire: fine for an id answered lately. The host trusts no other.
+          if (this.#role === 'host' && !this.#recentlyEnded.has(frame.id)) {
+            throw ipcError('UnknownRequestId', `${this.#label}: cancel of unknown request id ${frame.id}`);
           }
         }
         return;
@@ -746,6 +759,7 @@ export class IpcChannel {
     } catch {
       // the host's observer must not break the channel
     }
+    this.#ended(id);
     this.#write(encodeResponse(id, errorResponse(error, kind)), true);
   }
 
@@ -810,7 +824,19 @@ export class IpcChannel {
     }
   }
 
+  /** Remembers that the peer's request `id` ended here (answered, refused or dropped); the host side only. */
+  #ended(id: number): void {
+    if (this.#role !== 'host') return;
+    const ended = this.#recentlyEnded;
+    ended.add(id);
+    // Enough for every request the peer may have in flight at once, twice over.
+    if (ended.size > 2 * (this.#maxConcurrent + this.#maxQueuedRequests)) {
+      ended.delete(ended.values().next().value as number);
+    }
+  }
+
   #answer(id: number, res: IpcResponse, kind: IpcRequestKind): void {
+    this.#ended(id);
     if (
       res.kind === 'HookResult' &&
       this.#transport.borrows &&

@@ -547,6 +547,29 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
     it('a response to an unknown request id', () =>
       endsWith((raw) => raw.write(encodeResponse(777, { kind: 'Success' })), 'UnknownRequestId'));
 
+    it('a cancel of a request id it never sent (the host side: cancels are not free work)', () =>
+      endsWith((raw) => raw.write(encodeFrame(FrameType.Cancel, 0, 4242)), 'UnknownRequestId', {
+        role: 'host',
+      }));
+
+    it('a cancel that crosses the answer on the wire is fine, also twice', async () => {
+      const { channel, raw } = await hostile({ role: 'host' });
+      let served = 0;
+      channel.setRequestHandler(() => {
+        served++;
+        return { kind: 'Success', value: 1 };
+      });
+      raw.write(encodeRequest(7, { kind: 'ContextHas', key: 'k' }));
+      expect(await waitFor(() => served === 1 && channel.servingCount === 0)).toBe(true);
+      raw.write(encodeFrame(FrameType.Cancel, 0, 7));
+      raw.write(encodeFrame(FrameType.Cancel, 0, 7));
+      // Still open: a request after the cancels is served.
+      raw.write(encodeRequest(8, { kind: 'ContextHas', key: 'k' }));
+      expect(await waitFor(() => served === 2)).toBe(true);
+      expect(channel.isClosed).toBe(false);
+      await channel.close();
+    });
+
     it('a duplicate request id', async () => {
       const { channel, raw } = await hostile();
       channel.setRequestHandler(() => new Promise<IpcResponse>(() => undefined));
