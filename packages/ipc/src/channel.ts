@@ -59,7 +59,9 @@ export interface IpcChannelOptions {
   /**
    * Most requests of the peer waiting to be served beyond `maxConcurrentRequests`. A request past it (or past
    * `maxQueuedRequestBytes`) is answered at once with a `QuotaExceeded` error and reported to `onQuotaExceeded`.
-   * Default 65 536 (`host` role: 1024).
+   * Default 65 536 (`host` role: 1024). On the `host` side, a peer that goes on sending past it — more refusals than
+   * this number within a second — ends the channel (`TooManyRequests`): each refusal is work the host does at the
+   * rate the peer writes.
    */
   maxQueuedRequests?: number;
   /** Most payload bytes of the peer's requests waiting to be served. Default 64 MiB. */
@@ -238,6 +240,9 @@ export class IpcChannel {
    * protocol violation — else cancel frames would be work the host does at whatever rate the plugin writes them.
    */
   readonly #recentlyEnded = new Set<number>();
+  /** Refusals the peer may still cause (host side): a bucket of `maxQueuedRequests`, refilled as much per second. */
+  #refusals = Number.NaN;
+  #refusalsAt = 0;
   /** Requests handed out by `receiveRequest` that `sendResponse` has not answered yet, with their kind. */
   readonly #pulled = new Map<number, IpcRequestKind>();
   /** `receiveRequest` calls waiting for a request, oldest first. */
@@ -742,6 +747,20 @@ export class IpcChannel {
 
   /** Answers a request over the peer's quota with `QuotaExceeded`, without running it. */
   #refuse(id: number, kind: IpcRequestKind, bytes: number): void {
+    if (this.#role === 'host') {
+      const now = performance.now();
+      const cap = this.#maxQueuedRequests;
+      this.#refusals = Number.isNaN(this.#refusals)
+        ? cap
+        : Math.min(cap, this.#refusals + ((now - this.#refusalsAt) / 1000) * cap);
+      this.#refusalsAt = now;
+      if (--this.#refusals < 0) {
+        throw ipcError(
+          'TooManyRequests',
+          `${this.#label}: the peer keeps sending requests past its queue (${cap} refused within a second)`,
+        );
+      }
+    }
     const queued = this.#backlog.size;
     const error = new PluginError(
       'QuotaExceeded',
