@@ -558,6 +558,57 @@ export async function loadTrustListWithFloors(
 }
 
 /**
+ * The recorded version of `name` when it settles an admission of `version` (equal or higher), undefined when the
+ * record must be raised; `VersionDowngrade` when it is higher and downgrades are not allowed.
+ */
+function settledFloor(
+  record: RollbackFloorRecord,
+  path: string,
+  name: string,
+  version: string,
+  allowDowngrade: boolean | undefined,
+): string | undefined {
+  const recorded = record.versions;
+  const prev = recorded !== undefined && Object.hasOwn(recorded, name) ? recorded[name] : undefined;
+  if (prev === undefined) return undefined;
+  const order = PluginVersion.compare(prev, version);
+  if (order > 0 && allowDowngrade !== true) {
+    throw new PluginError(
+      'VersionDowngrade',
+      `${name}@${version} is older than the version ${prev} admitted as trusted from trust list ${path} (recorded in its rollback floor record; policy.allowDowngrade is false)`,
+      { plugin: name, details: { version, highest: prev } },
+    );
+  }
+  return order >= 0 ? prev : undefined;
+}
+
+/**
+ * Checks `version` of `name` against the floor record of the list at `path` as it is now, without writing: what
+ * {@link raiseVersionFloor} checks before it raises. For decisions that admit nothing (`verifyPlugin`,
+ * `verifyArtifact`), so they agree with admission.
+ * @returns the recorded version of `name` when it is at least `version`, else undefined (also with the persistent
+ *   floor off).
+ * @throws PluginError `VersionDowngrade`, `RollbackFloorMissing`, `IoError`, as {@link raiseVersionFloor}.
+ */
+export async function checkVersionFloor(
+  path: string,
+  floorKey: Uint8Array,
+  name: string,
+  version: string,
+  options: Pick<LoadTrustListOptions, 'floorDir'> & { allowDowngrade?: boolean } = {},
+): Promise<string | undefined> {
+  const dir = floorDirOf(options);
+  if (dir === undefined) return undefined;
+  return settledFloor(
+    await authenticFloor(dir, path, floorKey, name),
+    path,
+    name,
+    version,
+    options.allowDowngrade,
+  );
+}
+
+/**
  * Raises the version floor of plugin `name` in the floor record of the list at `path` to `version` (never lowers it),
  * under the list's lock, and checks `version` against the record as it is now: another host (or another
  * `PluginSecurity`) may have admitted a newer build since this one read the record. `floorKey` is
@@ -579,21 +630,8 @@ export async function raiseVersionFloor(
 ): Promise<string | undefined> {
   const dir = floorDirOf(options);
   if (dir === undefined) return undefined;
-  // The recorded version when it settles the admission (equal or higher), undefined when the record must be raised.
-  const settled = (record: RollbackFloorRecord): string | undefined => {
-    const recorded = record.versions;
-    const prev = recorded !== undefined && Object.hasOwn(recorded, name) ? recorded[name] : undefined;
-    if (prev === undefined) return undefined;
-    const order = PluginVersion.compare(prev, version);
-    if (order > 0 && options.allowDowngrade !== true) {
-      throw new PluginError(
-        'VersionDowngrade',
-        `${name}@${version} is older than the version ${prev} admitted as trusted from trust list ${path} (recorded in its rollback floor record; policy.allowDowngrade is false)`,
-        { plugin: name, details: { version, highest: prev } },
-      );
-    }
-    return order >= 0 ? prev : undefined;
-  };
+  const settled = (record: RollbackFloorRecord) =>
+    settledFloor(record, path, name, version, options.allowDowngrade);
   // Records only move up, so one that settles the admission needs no lock: the common case (re-admitting the
   // recorded version) costs a read.
   const first = settled(await authenticFloor(dir, path, floorKey, name));
