@@ -14,6 +14,7 @@ import { assertValidPublicKey, keyId, verifySignature } from './ed25519.js';
 import { calculateHash, hashBytes } from './hash.js';
 import { manifestPathFor, readManifest, verifyManifestSignature } from './manifest.js';
 import { readFileCapped } from './regular-file.js';
+import type { FloorKey } from './rollback-floor.js';
 import {
   checkVersionFloor,
   type LoadTrustListOptions,
@@ -67,9 +68,10 @@ export class PluginSecurity {
   // Highest version admitted as trusted per name, from the signed manifest whatever the trust entry names: this run's
   // admissions and, for a list kept in a file, those recorded in its rollback floor record by earlier runs.
   readonly #admitted = new Map<string, PluginVersion>();
-  // Authenticates the list's floor record (the list key; the Argon2id-derived key of a passphrase list). Set once a
-  // list was loaded or saved with the persistent floor on: only then are admissions recorded for later runs.
-  #floorKey: Uint8Array | undefined;
+  // Authenticates the list's floor record: derived (HKDF, a label of its own) from the list key, which this instance
+  // never keeps — a heap dump or a debugger of the host yields no key that opens or re-seals the list. Set once a list
+  // was loaded or saved with the persistent floor on: only then are admissions recorded for later runs.
+  #floorKey: FloorKey | undefined;
 
   /**
    * @param policy - overrides of DEFAULT_SECURITY_POLICY.

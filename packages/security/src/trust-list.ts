@@ -15,8 +15,9 @@ import { withFileLock } from './file-lock.js';
 import { readFileCapped } from './regular-file.js';
 import {
   defaultRollbackFloorDir,
+  FloorKey,
   type RollbackFloorRecord,
-  readRollbackFloor,
+  readFloorRecord,
   removeRollbackFloor,
   rollbackFloorExists,
   writeRollbackFloor,
@@ -264,12 +265,18 @@ function decodePlaintext(bytes: Uint8Array): TrustListData {
 interface SealKey {
   rawKey: Uint8Array;
   kdfHeader: Uint8Array;
+  /** What authenticates the list's floor record (derived from `rawKey`). */
+  floorKey: FloorKey;
+}
+
+function sealKeyOf(rawKey: Uint8Array, kdfHeader: Uint8Array): SealKey {
+  return { rawKey, kdfHeader, floorKey: FloorKey.fromListKey(rawKey) };
 }
 
 async function newSealKey(key: TrustListKey): Promise<SealKey> {
   const k = normaliseKey(key);
   const kdfHeader = new Uint8Array(30);
-  if (k.kind === 'raw') return { rawKey: k.key, kdfHeader };
+  if (k.kind === 'raw') return sealKeyOf(k.key, kdfHeader);
   const view = new DataView(kdfHeader.buffer);
   kdfHeader[0] = KDF_ARGON2ID;
   view.setUint32(2, k.kdf.t, true);
@@ -277,7 +284,7 @@ async function newSealKey(key: TrustListKey): Promise<SealKey> {
   view.setUint32(10, k.kdf.p, true);
   const salt = randomBytes(SALT_BYTES);
   kdfHeader.set(salt, 14);
-  return { rawKey: await deriveKey(k.passphrase, salt, k.kdf), kdfHeader };
+  return sealKeyOf(await deriveKey(k.passphrase, salt, k.kdf), kdfHeader);
 }
 
 function seal(data: TrustListData, sk: SealKey): Uint8Array {
@@ -395,7 +402,7 @@ async function openFile(file: Uint8Array, key: TrustListKey, options: LoadTrustL
   const data = decodePlaintext(plaintext);
   const min = options.minListVersion ?? 0;
   if (data.listVersion < min) throw rollback(data.listVersion, min, 'replayed');
-  return { data, sealKey: { rawKey, kdfHeader: header.slice(10, 40) } };
+  return { data, sealKey: sealKeyOf(rawKey, header.slice(10, 40)) };
 }
 
 function rollback(version: number, floor: number, reason: TrustListFailure, extra = ''): PluginError {
@@ -440,7 +447,7 @@ async function enforceFloor(
   const dir = floorDirOf(options);
   if (dir === undefined) return undefined;
   const { data, sealKey } = opened;
-  const found = await readRollbackFloor(dir, path, sealKey.rawKey);
+  const found = await readFloorRecord(dir, path, sealKey.floorKey);
   if (found.state !== 'ok') {
     const why =
       found.state === 'missing'
@@ -470,7 +477,7 @@ async function enforceFloor(
   }
   if (raise && data.listVersion > record.floor) {
     const raiseFloor = async () => {
-      const again = await readRollbackFloor(dir, path, sealKey.rawKey);
+      const again = await readFloorRecord(dir, path, sealKey.floorKey);
       if (
         again.state === 'ok' &&
         again.record.listId === record.listId &&
@@ -479,7 +486,11 @@ async function enforceFloor(
         return;
       }
       // No `versions`: the record's current ones are kept (an admission may have raised one since the first read).
-      await writeRollbackFloor(dir, { path, listId: record.listId, floor: data.listVersion }, sealKey.rawKey);
+      await writeRollbackFloor(
+        dir,
+        { path, listId: record.listId, floor: data.listVersion },
+        sealKey.floorKey,
+      );
     };
     await underListLockIfPossible(path, raiseFloor, options.floorLockTimeoutMs);
   }
@@ -528,11 +539,12 @@ export async function loadTrustList(
 export interface OpenedTrustList {
   data: TrustListData;
   versions: Readonly<Record<string, string>>;
-  floorKey: Uint8Array;
+  /** Authenticates the floor record; derived from the list key, which it can't stand in for. */
+  floorKey: FloorKey;
 }
 
 function withFloor(o: Opened): OpenedTrustList {
-  return { data: o.data, versions: o.floor?.versions ?? {}, floorKey: o.sealKey.rawKey };
+  return { data: o.data, versions: o.floor?.versions ?? {}, floorKey: o.sealKey.floorKey };
 }
 
 /** {@link loadTrustList}, keeping the floor record's versions and key (for `PluginSecurity`). */
@@ -592,7 +604,7 @@ function settledFloor(
  */
 export async function checkVersionFloor(
   path: string,
-  floorKey: Uint8Array,
+  floorKey: FloorKey,
   name: string,
   version: string,
   options: Pick<LoadTrustListOptions, 'floorDir'> & { allowDowngrade?: boolean } = {},
@@ -621,7 +633,7 @@ export async function checkVersionFloor(
  */
 export async function raiseVersionFloor(
   path: string,
-  floorKey: Uint8Array,
+  floorKey: FloorKey,
   name: string,
   version: string,
   options: Pick<LoadTrustListOptions, 'floorDir' | 'floorLockTimeoutMs'> & {
@@ -655,10 +667,10 @@ export async function raiseVersionFloor(
 async function authenticFloor(
   dir: string,
   path: string,
-  floorKey: Uint8Array,
+  floorKey: FloorKey,
   name: string,
 ): Promise<RollbackFloorRecord> {
-  const found = await readRollbackFloor(dir, path, floorKey);
+  const found = await readFloorRecord(dir, path, floorKey);
   if (found.state === 'ok') return found.record;
   throw new PluginError(
     'RollbackFloorMissing',
@@ -680,12 +692,12 @@ async function authenticFloor(
  */
 export async function readVersionFloors(
   path: string,
-  floorKey: Uint8Array,
+  floorKey: FloorKey,
   options: Pick<LoadTrustListOptions, 'floorDir'> = {},
 ): Promise<Readonly<Record<string, string>> | undefined> {
   const dir = floorDirOf(options);
   if (dir === undefined) return undefined;
-  const found = await readRollbackFloor(dir, path, floorKey);
+  const found = await readFloorRecord(dir, path, floorKey);
   return found.state === 'ok' ? (found.record.versions ?? {}) : undefined;
 }
 
@@ -717,7 +729,7 @@ async function writeList(
   // The list first, then its floor: a crash in between leaves a floor below the list (raised at the next load),
   // never one above it.
   if (dir !== undefined) {
-    await writeRollbackFloor(dir, { path, listId: data.listId ?? '', floor: data.listVersion }, sk.rawKey);
+    await writeRollbackFloor(dir, { path, listId: data.listId ?? '', floor: data.listVersion }, sk.floorKey);
   }
 }
 
@@ -847,7 +859,7 @@ export async function resetTrustListFloor(
         floor: opened.data.listVersion,
         ...(options.forgetVersions === true ? { versions: {} } : {}),
       },
-      opened.sealKey.rawKey,
+      opened.sealKey.floorKey,
     );
     return opened.data.listVersion;
   });
