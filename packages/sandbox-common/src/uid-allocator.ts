@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PluginError } from '@plugward/types';
 import { pidAlive } from './host-exit.js';
+import { assertPrivateHostState } from './private-state.js';
 
 /** A range of host uids (and the gids of the same numbers) the sandbox may run plugin code as. */
 export interface UidRange {
@@ -98,15 +99,12 @@ function sweepDeadLeases(dir: string): void {
   }
 }
 
+// Whoever can swap the lock directory (it, or a directory above it) can drop leases, and two hosts then run
+// sandboxes as one uid. Checked before it is created (the directories it would be created in) and after.
 function prepareLockDir(dir: string): void {
+  assertPrivateHostState(dir, 'directory', 'uid lock directory');
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = fs.lstatSync(dir);
-  if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) {
-    throw new PluginError(
-      'SandboxUnavailable',
-      `uid lock directory ${dir} must be a directory owned by this user and not group/world-writable`,
-    );
-  }
+  assertPrivateHostState(dir, 'directory', 'uid lock directory');
 }
 
 /**

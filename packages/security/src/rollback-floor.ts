@@ -2,9 +2,9 @@ import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { type PrivateDirectoryProblem, privateDirectoryProblem } from '@plugward/host-state';
 import { PluginError } from '@plugward/types';
 import { writeFileAtomic } from './atomic-write.js';
-import { type PrivateDirectoryProblem, privateDirectoryProblem } from './private-directory.js';
 
 /**
  * The rollback floor of a trust list: the highest list version this host has seen for the list at a path, kept in a

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { privateDirectoryProblem } from './private-directory.js';
+import { privateDirectoryProblem } from './private-location.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-private-dir-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
