@@ -17,5 +17,6 @@ export {
 export {
   type PrivateDirectoryProblem,
   privateDirectoryProblem,
+  privateFileProblem,
   privateLocationProblem,
 } from './private-location.js';

@@ -9,6 +9,7 @@
 export {
   type PrivateDirectoryProblem,
   privateDirectoryProblem,
+  privateFileProblem,
   privateLocationProblem,
 } from '@plugward/host-state';
 export { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, aeadOpen, aeadSeal } from './aead.js';
