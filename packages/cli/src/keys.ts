@@ -8,6 +8,7 @@ import {
   type PrivateDirectoryProblem,
   passphraseWeakness,
   privateDirectoryProblem,
+  privateFileProblem,
   privateLocationProblem,
   type TrustListKey,
 } from '@plugward/security';
@@ -15,6 +16,21 @@ import { PluginError } from '@plugward/types';
 import type { CliIo } from './command.js';
 
 const MAX_KEY_FILE_BYTES = 4096;
+
+/** The first problem `check` finds at `path`; `IoError` when the path can't be inspected. */
+function placeProblem(
+  path: string,
+  check: (p: string) => PrivateDirectoryProblem | undefined,
+): PrivateDirectoryProblem | undefined {
+  try {
+    return check(path);
+  } catch (e) {
+    throw new PluginError('IoError', `cannot inspect where ${path} is`, { cause: e });
+  }
+}
+
+const PRIVATE_PLACE_HINT =
+  'use a directory you own that others cannot write, under folders others cannot write (or sticky, like /tmp)';
 
 /**
  * Refuses (`IoError`, naming the directory at fault, with a hint) to write keys where another user could swap them
@@ -24,12 +40,7 @@ const MAX_KEY_FILE_BYTES = 4096;
  * a key file's path (the directories holding it must be safe; a sticky one like /tmp is).
  */
 export function assertKeysStayPrivate(path: string, place: 'directory' | 'file'): void {
-  let found: PrivateDirectoryProblem | undefined;
-  try {
-    found = place === 'directory' ? privateDirectoryProblem(path) : privateLocationProblem(path);
-  } catch (e) {
-    throw new PluginError('IoError', `cannot inspect where ${path} is`, { cause: e });
-  }
+  const found = placeProblem(path, place === 'directory' ? privateDirectoryProblem : privateLocationProblem);
   if (found === undefined) return;
   throw new PluginError(
     'IoError',
@@ -39,19 +50,46 @@ export function assertKeysStayPrivate(path: string, place: 'directory' | 'file')
         path: found.path,
         problem: found.reason,
         hint:
-          found.reason === 'symlink'
-            ? 'name the real directory, not a symlink to it'
-            : 'use a directory you own that others cannot write, under folders others cannot write (or sticky, like /tmp)',
+          found.reason === 'symlink' ? 'name the real directory, not a symlink to it' : PRIVATE_PLACE_HINT,
       },
     },
   );
 }
 
 /**
- * Reads a small key file through a non-blocking, regular-file-only open. Errors name the file, never its content.
+ * Refuses (`KeyFileError`, `details.reason` `not-private`, naming the file or directory at fault) to read a key from a
+ * file another user could have swapped: the file group/world-writable or another user's, a directory above it they can
+ * write (without the sticky bit) or own, or a symlink (theirs, or leading into such a place). A swapped `--pub` key
+ * pins the attacker's signer; a swapped `--key-file` hosts the trust list under a key the attacker knows; a swapped
+ * `--key` signs with the attacker's key.
+ */
+function assertKeyFileStaysPrivate(path: string, what: string): void {
+  const found = placeProblem(path, privateFileProblem);
+  if (found === undefined) return;
+  throw new PluginError(
+    'KeyFileError',
+    `refusing to read ${what} ${path}: another user could have swapped it (${found.message})`,
+    {
+      details: {
+        reason: 'not-private',
+        path: found.path,
+        problem: found.reason,
+        hint:
+          found.path === path
+            ? `chmod go-w ${path} (and own it), or copy it to a directory only you can change`
+            : PRIVATE_PLACE_HINT,
+      },
+    },
+  );
+}
+
+/**
+ * Reads a small key file through a non-blocking, regular-file-only open, after checking nobody else could have
+ * swapped it ({@link assertKeyFileStaysPrivate}). Errors name the file, never its content.
  * @returns the text and the file's mode.
  */
 async function readKeyText(path: string, what: string): Promise<{ text: string; mode: number }> {
+  assertKeyFileStaysPrivate(path, what);
   const fh = await openRegularFile(path, what, (e) => {
     const code = (e as { code?: unknown }).code === 'ENOENT' ? 'NotFound' : 'IoError';
     return new PluginError(code, `cannot read ${what} ${path}: ${(e as { code?: string }).code ?? 'error'}`, {

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type HostOwner, hostGone, hostTag, parseHostTag } from '@plugward/host-state';
 import { type CgroupConfig, MIN_THREADS_FOR_NODE, PluginError } from '@plugward/types';
 import { type CgroupLayout, type CgroupVersion, detectCgroupLayout } from './cgroups-detect.js';
 import { type CgroupMetrics, collectCgroupV1Metrics } from './cgroups-v1.js';
 import { collectCgroupV2Metrics } from './cgroups-v2.js';
-import { readOptionalSync } from './read-file.js';
 
 /** Limits resolved to numbers (absent fields are not limited). */
 export type CgroupLimits = Omit<CgroupConfig, 'parent'>;
@@ -52,7 +52,12 @@ export function validateCgroupLimits(limits: CgroupLimits): void {
   positive('ioWeight', 1, 10_000);
 }
 
-/** A cgroup directory name: the sanitised label plus a unique suffix, so parallel plugins never collide. */
+/**
+ * A cgroup directory name: the sanitised label, the host tag (`<pid>-<start time>`, see `hostTag` of
+ * @plugward/host-state) and a random suffix, `<label>-<pid>-<start time>.<8 hex>`, so parallel plugins never collide
+ * and a sweep can tell a dead host's groups even after its pid was reused. (The `.` before the suffix keeps the name
+ * out of what hosts before the host tag sweep, `-<pid>-<8 hex>`: they would read the start time as a pid.)
+ */
 export function cgroupName(label: string): string {
   const safe =
     label
@@ -60,7 +65,18 @@ export function cgroupName(label: string): string {
       .replace(/[^a-z0-9._-]+/g, '_')
       .replace(/^[._]+/, '')
       .slice(0, 48) || 'plugin';
-  return `${safe}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  return `${safe}-${hostTag()}.${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * The host that named a cgroup with {@link cgroupName}: `…-<pid>-<start time>.<8 hex>`, or `…-<pid>-<8 hex>` of hosts
+ * before the host tag (no start time: gone only once the pid is free). Undefined for other names.
+ */
+export function cgroupOwner(name: string): HostOwner | undefined {
+  const tagged = /-(\d+)-(\d+)\.[0-9a-f]{8}$/.exec(name);
+  if (tagged !== null) return parseHostTag(`${tagged[1]}-${tagged[2]}-`);
+  const old = /-(\d+)-[0-9a-f]{8}$/.exec(name);
+  return old === null ? undefined : parseHostTag(`${old[1]}-`);
 }
 
 function write(file: string, value: string): void {
@@ -294,19 +310,11 @@ export function createCgroup(
     : createCgroupV2(layout, parent, name, limits);
 }
 
-/** True while `/proc/<pid>` exists (a zombie too: its cgroup membership is not released yet). */
-function processExists(pid: number): boolean {
-  try {
-    return readOptionalSync(`/proc/${pid}/stat`, undefined, true) !== undefined;
-  } catch {
-    return true; // unreadable, but there: leave its groups alone
-  }
-}
-
 /**
  * Removes the empty cgroups a host left behind when it was killed before it could clean up (its own exit handler
- * removes them otherwise). Only directories named by this package (`<label>-<host pid>-<hex>`) whose host pid is gone
- * and which hold no process are removed (never this process's own). {@link createCgroup} runs it once per parent and
+ * removes them otherwise). Only directories named by this package ({@link cgroupOwner}) whose host is gone — its pid
+ * free, or taken by a process started at another time (pid reused) — and which hold no process are removed (never
+ * this process's own). {@link createCgroup} runs it once per parent and
  * process, before the first group. Returns the directories removed.
  */
 export function cleanupStaleCgroups(parent = 'plugward', layout = detectCgroupLayout()): string[] {
@@ -321,12 +329,10 @@ export function cleanupStaleCgroups(parent = 'plugward', layout = detectCgroupLa
       continue;
     }
     for (const name of names) {
-      const m = /-(\d+)-[0-9a-f]{8}$/.exec(name);
-      if (m === null) continue;
-      const owner = Number(m[1]);
+      const owner = cgroupOwner(name);
       // Our own cgroups are removed by their process's exit; one just created may be empty only because its process
-      // has not joined yet, so never sweep them here.
-      if (owner === process.pid || processExists(owner)) continue;
+      // has not joined yet, so never sweep them here (hostGone is false for this host's own tag and pid).
+      if (owner === undefined || !hostGone(owner)) continue;
       const dir = path.join(base, name);
       try {
         if (fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim() !== '') continue;

@@ -8,6 +8,7 @@ export {
   type CgroupHandle,
   type CgroupLimits,
   cgroupName,
+  cgroupOwner,
   cleanupStaleCgroups,
   createCgroup,
   createCgroupV1,

@@ -1,4 +1,6 @@
-import { hashBytes } from '@plugward/security';
+import os from 'node:os';
+import path from 'node:path';
+import { hashBytes, type PrivateDirectoryProblem, privateLocationProblem } from '@plugward/security';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   type LogLevel,
@@ -101,13 +103,41 @@ export class PluginLoader {
       throw toPluginError(e, 'SecurityError', `refusing to load ${artifactPath}: verification failed`);
     }
     if (trustLevel === 'untrusted') return new UntrustedPlugin(verified);
+    assertCopiesStayPrivate(this.#options.tmpDir);
     return loadVerified(verified, { ...this.#options, trustLevel, signatureVerified: true });
   }
 
-  /** {@link loadVerified} with this loader's options. */
-  loadVerified(verified: VerifiedArtifact, options: LoadVerifiedOptions = {}): Promise<LoadedPlugin> {
-    return loadVerified(verified, { ...this.#options, ...options });
+  /**
+   * {@link loadVerified} with this loader's options, as a host loads: the folder its private copies go to (`tmpDir`,
+   * else `os.tmpdir()`) must be safe from other users, else `SecurityError` (`details.reason` `copy-not-private`).
+   */
+  async loadVerified(verified: VerifiedArtifact, options: LoadVerifiedOptions = {}): Promise<LoadedPlugin> {
+    const merged = { ...this.#options, ...options };
+    assertCopiesStayPrivate(merged.tmpDir);
+    return loadVerified(verified, merged);
   }
+}
+
+/**
+ * A host's private copies of verified bytes go into fresh 0700 folders under `tmpDir`; whoever can write `tmpDir` or
+ * a folder above it (a `TMPDIR` others can write, without the sticky bit) can rename such a folder away and put other
+ * bytes at its path before they are imported or mapped. Checked by the host-facing `PluginLoader` only: the free
+ * {@link loadVerified} also serves a plugin-side runtime, whose temporary folder is its sandbox's own (and where the
+ * host's root-owned folders show as another user's: the user namespace maps them to the overflow uid).
+ */
+function assertCopiesStayPrivate(tmpDir: string = os.tmpdir()): void {
+  let found: PrivateDirectoryProblem | undefined;
+  try {
+    found = privateLocationProblem(path.join(tmpDir, 'plugward-load-'));
+  } catch (cause) {
+    throw new PluginError('SecurityError', `cannot inspect the private copy folder ${tmpDir}`, { cause });
+  }
+  if (found === undefined) return;
+  throw new PluginError(
+    'SecurityError',
+    `private copies of verified plugins can't go under ${tmpDir}: another user could swap them before they are loaded (${found.message}); set the loader's tmpDir (or TMPDIR) to a folder only this user can change`,
+    { details: { reason: 'copy-not-private', path: found.path, problem: found.reason } },
+  );
 }
 
 /**

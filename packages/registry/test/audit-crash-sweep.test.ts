@@ -96,7 +96,9 @@ function leftBy(hostPid: number, uids: number[]): string[] {
   for (const uid of uids) {
     const f = path.join(LEASES, String(uid));
     try {
-      if (fs.readFileSync(f, 'utf8').trim() === String(hostPid)) out.push(f);
+      // A lease names its host by the host tag `<pid>-<start time>` (the pid alone in earlier versions).
+      const holder = fs.readFileSync(f, 'utf8').trim();
+      if (holder === String(hostPid) || holder.startsWith(`${hostPid}-`)) out.push(f);
     } catch {
       // gone
     }

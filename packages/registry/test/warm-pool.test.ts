@@ -163,7 +163,8 @@ function leases(pid = process.pid): string[] {
   if (!fs.existsSync(dir)) return [];
   return fs.readdirSync(dir).filter((f) => {
     try {
-      return fs.readFileSync(path.join(dir, f), 'utf8').trim() === String(pid);
+      // A lease names its host by the host tag `<pid>-<start time>`.
+      return fs.readFileSync(path.join(dir, f), 'utf8').trim().startsWith(`${pid}-`);
     } catch {
       return false;
     }

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { PluginError } from '@plugward/types';
+import { assertPrivateHostState } from './private-state.js';
 
 // koffi is loaded lazily: importing this package must not need a native module until a filter is built.
 type KoffiModule = typeof import('koffi');
@@ -167,9 +168,18 @@ export function expectedArch(): number {
   }
 }
 
-/** Runs `fn` with a private temporary file path, removed afterwards. */
+/**
+ * Runs `fn` with a private temporary file path, removed afterwards. The directory holding it must be one no other user
+ * can swap (a filter written there is what a sandbox is confined by).
+ */
 export function withTempFile<T>(fn: (file: string) => T): T {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plugward-bpf-'));
+  try {
+    assertPrivateHostState(dir, 'directory', 'the seccomp filter directory');
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   try {
     return fn(path.join(dir, 'filter.bpf'));
   } finally {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hostGone, hostTag, parseHostTag } from './host-exit.js';
+import { hostTag } from './host-exit.js';
 import { sweepStaleSandboxDirs } from './sandbox-dir.js';
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-sandbox-dir-'));
@@ -14,34 +14,6 @@ function deadPid(): number {
   const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
   return Number(r.stdout.toString());
 }
-
-describe('host tag', () => {
-  it('names this host by pid and start time, and reads both back', () => {
-    const tag = hostTag();
-    expect(tag).toMatch(new RegExp(`^${process.pid}-\\d+$`));
-    expect(tag.endsWith('-0')).toBe(false);
-    expect(parseHostTag(`${tag}-abc123`)).toEqual({
-      pid: process.pid,
-      startTime: Number(tag.split('-')[1]),
-    });
-    expect(parseHostTag(`${process.pid}-abc123`)).toEqual({ pid: process.pid });
-    expect(parseHostTag('sbx-1-2-x')).toBeUndefined();
-    expect(parseHostTag('0-1-x')).toBeUndefined();
-  });
-
-  it('tells a live host from a dead one, and from a later process that got a dead host’s pid', () => {
-    const own = parseHostTag(`${hostTag()}-x`);
-    expect(own && hostGone(own)).toBe(false);
-    expect(hostGone({ pid: process.pid })).toBe(false);
-    const dead = deadPid();
-    expect(hostGone({ pid: dead, startTime: 1 })).toBe(true);
-    expect(hostGone({ pid: dead })).toBe(true);
-    // A pid in use now, by a process started at another time than the one named: the named host is gone.
-    const start = Number(hostTag().split('-')[1]);
-    expect(hostGone({ pid: process.pid, startTime: start + 1 })).toBe(true);
-    expect(hostGone({ pid: process.ppid, startTime: 1 })).toBe(true);
-  });
-});
 
 describe('sweepStaleSandboxDirs', () => {
   it('removes the folders of gone hosts (pid free, or pid reused) and keeps live ones and foreign names', () => {

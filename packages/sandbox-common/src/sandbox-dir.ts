@@ -1,26 +1,26 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PluginError } from '@plugward/types';
 import { hostGone, parseHostTag } from './host-exit.js';
+import { assertPrivateHostState } from './private-state.js';
 
 /**
  * The parent of a backend's per-sandbox directories: `rootDir` on root hosts (created root-owned, 0711: the leased
  * uid traverses it to its scratch space but never lists it; `os.tmpdir()` may be a private 0700 folder), else
- * `os.tmpdir()`.
- * @throws PluginError `SandboxUnavailable` when `rootDir` exists but is not a root-owned directory safe from others.
+ * `os.tmpdir()`. Either must be a place no other user can swap ({@link assertPrivateHostState}): `rootDir` and every
+ * directory above it; the temporary directory's own chain (a sticky /tmp is fine, a `TMPDIR` others can write is not).
+ * @throws PluginError `SandboxUnavailable` naming the directory at fault.
  */
 export function sandboxDirBase(root: boolean, rootDir: string): string {
-  if (!root) return os.tmpdir();
-  fs.mkdirSync(rootDir, { recursive: true, mode: 0o711 });
-  const st = fs.lstatSync(rootDir);
-  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) {
-    throw new PluginError(
-      'SandboxUnavailable',
-      `${rootDir} must be a directory owned by root and not group/world-writable`,
-    );
+  if (!root) {
+    const tmp = os.tmpdir();
+    assertPrivateHostState(path.join(tmp, 'plugward-'), 'location', 'the temporary directory holding');
+    return tmp;
   }
-  if ((st.mode & 0o777) !== 0o711) fs.chmodSync(rootDir, 0o711);
+  assertPrivateHostState(rootDir, 'directory', 'the sandbox directory');
+  fs.mkdirSync(rootDir, { recursive: true, mode: 0o711 });
+  assertPrivateHostState(rootDir, 'directory', 'the sandbox directory');
+  if ((fs.lstatSync(rootDir).mode & 0o777) !== 0o711) fs.chmodSync(rootDir, 0o711);
   return rootDir;
 }
 

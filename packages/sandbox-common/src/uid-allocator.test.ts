@@ -75,6 +75,6 @@ describe('allocateUid', () => {
     const dir = lockDir();
     fs.mkdirSync(dir, { recursive: true });
     fs.chmodSync(dir, 0o777);
-    expect(() => allocateUid({ first: 3_200_000, count: 10 }, dir)).toThrow(/not group\/world-writable/);
+    expect(() => allocateUid({ first: 3_200_000, count: 10 }, dir)).toThrow(/writable by other users/);
   });
 });

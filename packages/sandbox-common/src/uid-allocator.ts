@@ -2,7 +2,8 @@ import { randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PluginError } from '@plugward/types';
-import { pidAlive } from './host-exit.js';
+import { hostGone, hostTag, parseHostTag } from './host-exit.js';
+import { assertPrivateHostState } from './private-state.js';
 
 /** A range of host uids (and the gids of the same numbers) the sandbox may run plugin code as. */
 export interface UidRange {
@@ -21,7 +22,10 @@ export const DEFAULT_UID_RANGE: Readonly<UidRange> = Object.freeze({
   count: 1_000_000,
 });
 
-/** Where leases are kept: one file per uid in use, naming the host pid that holds it. Root-owned, 0700. */
+/**
+ * Where leases are kept: one file per uid in use, naming the host that holds it by its host tag (`<pid>-<start time>`;
+ * `<pid>` in leases of earlier versions). Root-owned, 0700.
+ */
 export const DEFAULT_UID_LOCK_DIR = '/run/plugward/uids';
 
 /** A uid held for one sandbox until {@link UidLease.release}. */
@@ -80,7 +84,17 @@ const held = new Set<() => void>();
 let exitHook = false;
 const swept = new Set<string>();
 
-/** Once per lock directory: remove leases whose host pid is gone (hosts killed with SIGKILL). */
+/**
+ * True when the host named in a lease file is gone: its pid free, or held by a process started at another time (pid
+ * reused: a dead host must not look alive, or its uids are never handed out again). A lease of an earlier version
+ * names the pid alone and counts as gone only once that pid is free. This host's own leases are never gone.
+ */
+function leaseHolderGone(file: string): boolean {
+  const owner = parseHostTag(`${readOrEmpty(file).trim()}-`);
+  return owner !== undefined && hostGone(owner);
+}
+
+/** Once per lock directory: remove leases whose host is gone (hosts killed with SIGKILL). */
 function sweepDeadLeases(dir: string): void {
   if (swept.has(dir)) return;
   swept.add(dir);
@@ -88,31 +102,25 @@ function sweepDeadLeases(dir: string): void {
     for (const name of fs.readdirSync(dir)) {
       if (!/^\d+$/.test(name)) continue;
       const file = path.join(dir, name);
-      const owner = Number(readOrEmpty(file).trim());
-      if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && !pidAlive(owner)) {
-        fs.rmSync(file, { force: true });
-      }
+      if (leaseHolderGone(file)) fs.rmSync(file, { force: true });
     }
   } catch {
     // Best effort: a dead lease is also taken over when its uid comes up.
   }
 }
 
+// Whoever can swap the lock directory (it, or a directory above it) can drop leases, and two hosts then run
+// sandboxes as one uid. Checked before it is created (the directories it would be created in) and after.
 function prepareLockDir(dir: string): void {
+  assertPrivateHostState(dir, 'directory', 'uid lock directory');
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = fs.lstatSync(dir);
-  if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) {
-    throw new PluginError(
-      'SandboxUnavailable',
-      `uid lock directory ${dir} must be a directory owned by this user and not group/world-writable`,
-    );
-  }
+  assertPrivateHostState(dir, 'directory', 'uid lock directory');
 }
 
 /**
  * Leases a uid from `range`, unique among every host using the same `lockDir` on this machine: a random uid is taken
- * by creating `<lockDir>/<uid>` exclusively (content: this host's pid). A lease whose host pid is gone (a host killed
- * with SIGKILL) is taken over; uids in /etc/passwd or /etc/group are skipped. Throws `SandboxUnavailable` when no
+ * by creating `<lockDir>/<uid>` exclusively (content: this host's tag, `<pid>-<start time>`). A lease whose host is
+ * gone (a host killed with SIGKILL; its pid free or reused) is taken over; uids in /etc/passwd or /etc/group are skipped. Throws `SandboxUnavailable` when no
  * free uid is found after 256 tries.
  */
 export function allocateUid(range: UidRange = DEFAULT_UID_RANGE, lockDir = DEFAULT_UID_LOCK_DIR): UidLease {
@@ -131,14 +139,13 @@ export function allocateUid(range: UidRange = DEFAULT_UID_RANGE, lockDir = DEFAU
     if (named.has(uid)) continue;
     const file = path.join(lockDir, String(uid));
     try {
-      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      fs.writeFileSync(file, `${hostTag()}\n`, { flag: 'wx', mode: 0o600 });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw new PluginError('SandboxUnavailable', `cannot create uid lease ${file}`, { cause: e });
       }
       // Held: take it over only when its host is gone (its sandboxes died with it: --die-with-parent).
-      const owner = Number(readOrEmpty(file).trim());
-      if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && !pidAlive(owner)) {
+      if (leaseHolderGone(file)) {
         try {
           fs.unlinkSync(file);
         } catch {
@@ -152,7 +159,7 @@ export function allocateUid(range: UidRange = DEFAULT_UID_RANGE, lockDir = DEFAU
       if (released) return;
       released = true;
       held.delete(release);
-      if (readOrEmpty(file).trim() === String(process.pid)) fs.rmSync(file, { force: true });
+      if (readOrEmpty(file).trim() === hostTag()) fs.rmSync(file, { force: true });
     };
     held.add(release);
     return { uid, release };

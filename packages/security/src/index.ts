@@ -4,6 +4,14 @@
  * @packageDocumentation
  */
 
+// The one check of "only this user can change what is here" lives in @plugward/host-state (the sandbox packages use
+// it too); re-exported because the floor directory and key files are checked with it.
+export {
+  type PrivateDirectoryProblem,
+  privateDirectoryProblem,
+  privateFileProblem,
+  privateLocationProblem,
+} from '@plugward/host-state';
 export { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, aeadOpen, aeadSeal } from './aead.js';
 export { writeFileAtomic } from './atomic-write.js';
 export { fromHex, toHex } from './bytes.js';
@@ -57,11 +65,6 @@ export {
   trustEntryFromManifest,
   type VerifiedArtifact,
 } from './plugin-security.js';
-export {
-  type PrivateDirectoryProblem,
-  privateDirectoryProblem,
-  privateLocationProblem,
-} from './private-directory.js';
 export { openRegularFile, readFileCapped } from './regular-file.js';
 export {
   defaultRollbackFloorDir,

@@ -14,7 +14,9 @@ import { assertValidPublicKey, keyId, verifySignature } from './ed25519.js';
 import { calculateHash, hashBytes } from './hash.js';
 import { manifestPathFor, readManifest, verifyManifestSignature } from './manifest.js';
 import { readFileCapped } from './regular-file.js';
+import type { FloorKey } from './rollback-floor.js';
 import {
+  checkVersionFloor,
   type LoadTrustListOptions,
   type OpenedTrustList,
   openTrustList,
@@ -66,9 +68,10 @@ export class PluginSecurity {
   // Highest version admitted as trusted per name, from the signed manifest whatever the trust entry names: this run's
   // admissions and, for a list kept in a file, those recorded in its rollback floor record by earlier runs.
   readonly #admitted = new Map<string, PluginVersion>();
-  // Authenticates the list's floor record (the list key; the Argon2id-derived key of a passphrase list). Set once a
-  // list was loaded or saved with the persistent floor on: only then are admissions recorded for later runs.
-  #floorKey: Uint8Array | undefined;
+  // Authenticates the list's floor record: derived (HKDF, a label of its own) from the list key, which this instance
+  // never keeps — a heap dump or a debugger of the host yields no key that opens or re-seals the list. Set once a list
+  // was loaded or saved with the persistent floor on: only then are admissions recorded for later runs.
+  #floorKey: FloorKey | undefined;
 
   /**
    * @param policy - overrides of DEFAULT_SECURITY_POLICY.
@@ -254,10 +257,12 @@ export class PluginSecurity {
    * Verifies an artifact and returns the exact bytes that were checked. Steps: read and validate the manifest; read
    * the artifact once (size-capped) and hash those bytes; compare with the manifest; verify the signature against a
    * pinned key (or the key of a matching trust entry); check the trust list (hash, name, version, key, signature);
-   * refuse downgrades.
+   * refuse downgrades — below what this instance has seen and below what the list's floor record holds now (another
+   * host may have admitted a newer build since this one loaded the list).
    * @throws PluginError `InvalidManifest`, `NotFound`, `NotRegularFile`, `HashMismatch` (bytes differ from the
    *   manifest, or from the trusted build of this name@version), `UnknownSigner` (key not pinned), `InvalidSignature`,
-   *   `SecurityError` (trust entry disagrees with the manifest), `UntrustedPlugin`, `VersionDowngrade`, `IoError`.
+   *   `SecurityError` (trust entry disagrees with the manifest), `UntrustedPlugin`, `VersionDowngrade`,
+   *   `RollbackFloorMissing` (the floor record of a loaded list is gone or no longer authentic), `IoError`.
    */
   async verifyArtifact(artifactPath: string): Promise<VerifiedArtifact> {
     const { manifestPath, manifest, bytes, hash } = await this.verifyIntegrity(artifactPath);
@@ -318,6 +323,7 @@ export class PluginSecurity {
       });
     }
     this.#checkDowngrade(name, manifest.version);
+    await this.#checkRecordedFloor(name, manifest.version);
     const v = PluginVersion.parse(manifest.version);
     const prev = this.#seen.get(name);
     if (prev === undefined || v.compare(prev) > 0) this.#seen.set(name, v);
@@ -382,6 +388,37 @@ export class PluginSecurity {
   }
 
   /**
+   * The name's floor in the list's floor record as it is now (another host may have admitted a newer build since this
+   * one loaded the list): a decision that admits nothing (`verifyPlugin`, `verifyArtifact`) refuses what admission
+   * would refuse. A higher recorded version raises this instance's floor.
+   */
+  async #checkRecordedFloor(name: string, version: string): Promise<void> {
+    const floorKey = this.#floorKey;
+    if (floorKey === undefined) return;
+    await this.#floorFromRecord(name, () =>
+      checkVersionFloor(this.policy.trustListPath, floorKey, name, version, {
+        ...this.#listOptions(),
+        allowDowngrade: this.policy.allowDowngrade,
+      }),
+    );
+  }
+
+  /** Runs a floor-record check of `name`, raising this instance's floor to what the record holds (also on a refusal). */
+  async #floorFromRecord(name: string, check: () => Promise<string | undefined>): Promise<void> {
+    let floor: string | undefined;
+    try {
+      floor = await check();
+    } catch (e) {
+      const highest = e instanceof PluginError ? e.details?.highest : undefined;
+      if (e instanceof PluginError && e.code === 'VersionDowngrade' && typeof highest === 'string') {
+        this.#raiseAdmitted(name, highest);
+      }
+      throw e;
+    }
+    if (floor !== undefined) this.#raiseAdmitted(name, floor);
+  }
+
+  /**
    * The one admission decision of a Plugward host: whether the artifact at `artifactPath` may run at `trustLevel`, and
    * if so the exact bytes that were checked (load those, never the path again).
    *
@@ -437,7 +474,9 @@ export class PluginSecurity {
 
   /**
    * True when the artifact would be admitted as trusted ({@link admit} with `'trusted'`): hash, signature and trust
-   * entry all check out. Never throws for a verification failure.
+   * entry all check out, and its version is not below the name's floor — the one this instance knows and the one in
+   * the list's floor record as it is now (so a host that loaded the list before another host admitted a newer build
+   * answers as its `admit` would). Records nothing. Never throws for a verification failure.
    */
   async verifyPlugin(artifactPath: string): Promise<boolean> {
     try {
@@ -474,21 +513,14 @@ export class PluginSecurity {
     // The record is consulted even when this run already admitted `version`: another host (or another instance on
     // this list) may have admitted a newer build since, and its floor holds here too. The record first: a failed write
     // leaves this run's floor unraised too, so the next admission tries again.
-    if (this.#floorKey !== undefined) {
-      let floor: string | undefined;
-      try {
-        floor = await raiseVersionFloor(this.policy.trustListPath, this.#floorKey, name, version, {
+    const floorKey = this.#floorKey;
+    if (floorKey !== undefined) {
+      await this.#floorFromRecord(name, () =>
+        raiseVersionFloor(this.policy.trustListPath, floorKey, name, version, {
           ...this.#listOptions(),
           allowDowngrade: this.policy.allowDowngrade,
-        });
-      } catch (e) {
-        const highest = e instanceof PluginError ? e.details?.highest : undefined;
-        if (e instanceof PluginError && e.code === 'VersionDowngrade' && typeof highest === 'string') {
-          this.#raiseAdmitted(name, highest);
-        }
-        throw e;
-      }
-      if (floor !== undefined) this.#raiseAdmitted(name, floor);
+        }),
+      );
     }
     this.#raiseAdmitted(name, version);
   }

@@ -2,9 +2,9 @@ import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { type PrivateDirectoryProblem, privateDirectoryProblem } from '@plugward/host-state';
 import { PluginError } from '@plugward/types';
 import { writeFileAtomic } from './atomic-write.js';
-import { type PrivateDirectoryProblem, privateDirectoryProblem } from './private-directory.js';
 
 /**
  * The rollback floor of a trust list: the highest list version this host has seen for the list at a path, kept in a
@@ -45,16 +45,35 @@ export function rollbackFloorPath(floorDir: string, listPath: string): string {
   return join(floorDir, `${id}.floor.json`);
 }
 
-function macKey(listKey: Uint8Array): Buffer {
-  return Buffer.from(hkdfSync('sha256', listKey, new Uint8Array(0), HKDF_INFO, 32));
-}
+/**
+ * The key that authenticates a list's floor records: HKDF-SHA-256 of the list key under a label of its own. It can
+ * neither open nor re-seal the list, so what a host keeps in memory to record admissions is this key, never the list
+ * key (a heap dump or a debugger of the host then yields no way to read or rewrite the list). Records written before
+ * this type existed were authenticated under the same derivation, so they verify unchanged.
+ */
+export class FloorKey {
+  readonly #macKey: Buffer;
 
-function mac(listKey: Uint8Array, r: RollbackFloorRecord): Buffer {
-  const fields: unknown[] = [FORMAT, resolve(r.path), r.listId, r.floor];
-  // A record without versions authenticates as records did before versions existed.
-  const versions = sortedVersions(r.versions);
-  if (versions.length > 0) fields.push(versions);
-  return createHmac('sha256', macKey(listKey)).update(JSON.stringify(fields)).digest();
+  private constructor(macKey: Buffer) {
+    this.#macKey = macKey;
+  }
+
+  /**
+   * The floor key of a list key: the 32-byte key the list is sealed with (for a passphrase list, the Argon2id-derived
+   * one). Derive it where the list key is at hand, then drop the list key.
+   */
+  static fromListKey(listKey: Uint8Array): FloorKey {
+    return new FloorKey(Buffer.from(hkdfSync('sha256', listKey, new Uint8Array(0), HKDF_INFO, 32)));
+  }
+
+  /** HMAC-SHA-256 of a record's authenticated fields. */
+  mac(r: RollbackFloorRecord): Buffer {
+    const fields: unknown[] = [FORMAT, resolve(r.path), r.listId, r.floor];
+    // A record without versions authenticates as records did before versions existed.
+    const versions = sortedVersions(r.versions);
+    if (versions.length > 0) fields.push(versions);
+    return createHmac('sha256', this.#macKey).update(JSON.stringify(fields)).digest();
+  }
 }
 
 function sortedVersions(versions: RollbackFloorRecord['versions']): [string, string][] {
@@ -86,10 +105,19 @@ export type FloorLookup =
  * Reads and authenticates the floor record of a list. `listKey` is the 32-byte key the list is encrypted with (for a
  * passphrase list, the Argon2id-derived key).
  */
-export async function readRollbackFloor(
+export function readRollbackFloor(
   floorDir: string,
   listPath: string,
   listKey: Uint8Array,
+): Promise<FloorLookup> {
+  return readFloorRecord(floorDir, listPath, FloorKey.fromListKey(listKey));
+}
+
+/** {@link readRollbackFloor} with the key derived from the list key (internal to the package). */
+export async function readFloorRecord(
+  floorDir: string,
+  listPath: string,
+  key: FloorKey,
 ): Promise<FloorLookup> {
   await assertPrivateFloorDir(floorDir);
   let text: string;
@@ -118,7 +146,7 @@ export async function readRollbackFloor(
     };
     if (Object.keys(versions).length > 0) record.versions = versions;
     const given = Buffer.from(v.mac, 'hex');
-    const want = mac(listKey, record);
+    const want = key.mac(record);
     if (given.length !== want.length || !timingSafeEqual(given, want)) return { state: 'unauthenticated' };
     return { state: 'ok', record };
   } catch {
@@ -178,14 +206,14 @@ async function assertPrivateFloorDir(floorDir: string): Promise<void> {
 export async function writeRollbackFloor(
   floorDir: string,
   record: RollbackFloorRecord,
-  listKey: Uint8Array,
+  key: FloorKey,
 ): Promise<void> {
   await assertPrivateFloorDir(floorDir);
   await mkdir(floorDir, { recursive: true, mode: 0o700 });
   await assertPrivateFloorDir(floorDir);
   const r: RollbackFloorRecord = { ...record, path: resolve(record.path) };
   if (r.versions === undefined) {
-    const prev = await readRollbackFloor(floorDir, r.path, listKey);
+    const prev = await readFloorRecord(floorDir, r.path, key);
     if (prev.state === 'ok' && prev.record.versions !== undefined) r.versions = prev.record.versions;
   }
   const versions = sortedVersions(r.versions);
@@ -195,7 +223,7 @@ export async function writeRollbackFloor(
     listId: r.listId,
     floor: r.floor,
     ...(versions.length > 0 ? { versions: Object.fromEntries(versions) } : {}),
-    mac: mac(listKey, r).toString('hex'),
+    mac: key.mac(r).toString('hex'),
   });
   await writeFileAtomic(rollbackFloorPath(floorDir, r.path), new TextEncoder().encode(`${text}\n`), 0o600);
 }

@@ -15,8 +15,9 @@ import { withFileLock } from './file-lock.js';
 import { readFileCapped } from './regular-file.js';
 import {
   defaultRollbackFloorDir,
+  FloorKey,
   type RollbackFloorRecord,
-  readRollbackFloor,
+  readFloorRecord,
   removeRollbackFloor,
   rollbackFloorExists,
   writeRollbackFloor,
@@ -264,12 +265,18 @@ function decodePlaintext(bytes: Uint8Array): TrustListData {
 interface SealKey {
   rawKey: Uint8Array;
   kdfHeader: Uint8Array;
+  /** What authenticates the list's floor record (derived from `rawKey`). */
+  floorKey: FloorKey;
+}
+
+function sealKeyOf(rawKey: Uint8Array, kdfHeader: Uint8Array): SealKey {
+  return { rawKey, kdfHeader, floorKey: FloorKey.fromListKey(rawKey) };
 }
 
 async function newSealKey(key: TrustListKey): Promise<SealKey> {
   const k = normaliseKey(key);
   const kdfHeader = new Uint8Array(30);
-  if (k.kind === 'raw') return { rawKey: k.key, kdfHeader };
+  if (k.kind === 'raw') return sealKeyOf(k.key, kdfHeader);
   const view = new DataView(kdfHeader.buffer);
   kdfHeader[0] = KDF_ARGON2ID;
   view.setUint32(2, k.kdf.t, true);
@@ -277,7 +284,7 @@ async function newSealKey(key: TrustListKey): Promise<SealKey> {
   view.setUint32(10, k.kdf.p, true);
   const salt = randomBytes(SALT_BYTES);
   kdfHeader.set(salt, 14);
-  return { rawKey: await deriveKey(k.passphrase, salt, k.kdf), kdfHeader };
+  return sealKeyOf(await deriveKey(k.passphrase, salt, k.kdf), kdfHeader);
 }
 
 function seal(data: TrustListData, sk: SealKey): Uint8Array {
@@ -395,7 +402,7 @@ async function openFile(file: Uint8Array, key: TrustListKey, options: LoadTrustL
   const data = decodePlaintext(plaintext);
   const min = options.minListVersion ?? 0;
   if (data.listVersion < min) throw rollback(data.listVersion, min, 'replayed');
-  return { data, sealKey: { rawKey, kdfHeader: header.slice(10, 40) } };
+  return { data, sealKey: sealKeyOf(rawKey, header.slice(10, 40)) };
 }
 
 function rollback(version: number, floor: number, reason: TrustListFailure, extra = ''): PluginError {
@@ -440,7 +447,7 @@ async function enforceFloor(
   const dir = floorDirOf(options);
   if (dir === undefined) return undefined;
   const { data, sealKey } = opened;
-  const found = await readRollbackFloor(dir, path, sealKey.rawKey);
+  const found = await readFloorRecord(dir, path, sealKey.floorKey);
   if (found.state !== 'ok') {
     const why =
       found.state === 'missing'
@@ -470,7 +477,7 @@ async function enforceFloor(
   }
   if (raise && data.listVersion > record.floor) {
     const raiseFloor = async () => {
-      const again = await readRollbackFloor(dir, path, sealKey.rawKey);
+      const again = await readFloorRecord(dir, path, sealKey.floorKey);
       if (
         again.state === 'ok' &&
         again.record.listId === record.listId &&
@@ -479,7 +486,11 @@ async function enforceFloor(
         return;
       }
       // No `versions`: the record's current ones are kept (an admission may have raised one since the first read).
-      await writeRollbackFloor(dir, { path, listId: record.listId, floor: data.listVersion }, sealKey.rawKey);
+      await writeRollbackFloor(
+        dir,
+        { path, listId: record.listId, floor: data.listVersion },
+        sealKey.floorKey,
+      );
     };
     await underListLockIfPossible(path, raiseFloor, options.floorLockTimeoutMs);
   }
@@ -528,11 +539,12 @@ export async function loadTrustList(
 export interface OpenedTrustList {
   data: TrustListData;
   versions: Readonly<Record<string, string>>;
-  floorKey: Uint8Array;
+  /** Authenticates the floor record; derived from the list key, which it can't stand in for. */
+  floorKey: FloorKey;
 }
 
 function withFloor(o: Opened): OpenedTrustList {
-  return { data: o.data, versions: o.floor?.versions ?? {}, floorKey: o.sealKey.rawKey };
+  return { data: o.data, versions: o.floor?.versions ?? {}, floorKey: o.sealKey.floorKey };
 }
 
 /** {@link loadTrustList}, keeping the floor record's versions and key (for `PluginSecurity`). */
@@ -558,6 +570,57 @@ export async function loadTrustListWithFloors(
 }
 
 /**
+ * The recorded version of `name` when it settles an admission of `version` (equal or higher), undefined when the
+ * record must be raised; `VersionDowngrade` when it is higher and downgrades are not allowed.
+ */
+function settledFloor(
+  record: RollbackFloorRecord,
+  path: string,
+  name: string,
+  version: string,
+  allowDowngrade: boolean | undefined,
+): string | undefined {
+  const recorded = record.versions;
+  const prev = recorded !== undefined && Object.hasOwn(recorded, name) ? recorded[name] : undefined;
+  if (prev === undefined) return undefined;
+  const order = PluginVersion.compare(prev, version);
+  if (order > 0 && allowDowngrade !== true) {
+    throw new PluginError(
+      'VersionDowngrade',
+      `${name}@${version} is older than the version ${prev} admitted as trusted from trust list ${path} (recorded in its rollback floor record; policy.allowDowngrade is false)`,
+      { plugin: name, details: { version, highest: prev } },
+    );
+  }
+  return order >= 0 ? prev : undefined;
+}
+
+/**
+ * Checks `version` of `name` against the floor record of the list at `path` as it is now, without writing: what
+ * {@link raiseVersionFloor} checks before it raises. For decisions that admit nothing (`verifyPlugin`,
+ * `verifyArtifact`), so they agree with admission.
+ * @returns the recorded version of `name` when it is at least `version`, else undefined (also with the persistent
+ *   floor off).
+ * @throws PluginError `VersionDowngrade`, `RollbackFloorMissing`, `IoError`, as {@link raiseVersionFloor}.
+ */
+export async function checkVersionFloor(
+  path: string,
+  floorKey: FloorKey,
+  name: string,
+  version: string,
+  options: Pick<LoadTrustListOptions, 'floorDir'> & { allowDowngrade?: boolean } = {},
+): Promise<string | undefined> {
+  const dir = floorDirOf(options);
+  if (dir === undefined) return undefined;
+  return settledFloor(
+    await authenticFloor(dir, path, floorKey, name),
+    path,
+    name,
+    version,
+    options.allowDowngrade,
+  );
+}
+
+/**
  * Raises the version floor of plugin `name` in the floor record of the list at `path` to `version` (never lowers it),
  * under the list's lock, and checks `version` against the record as it is now: another host (or another
  * `PluginSecurity`) may have admitted a newer build since this one read the record. `floorKey` is
@@ -570,7 +633,7 @@ export async function loadTrustListWithFloors(
  */
 export async function raiseVersionFloor(
   path: string,
-  floorKey: Uint8Array,
+  floorKey: FloorKey,
   name: string,
   version: string,
   options: Pick<LoadTrustListOptions, 'floorDir' | 'floorLockTimeoutMs'> & {
@@ -579,21 +642,8 @@ export async function raiseVersionFloor(
 ): Promise<string | undefined> {
   const dir = floorDirOf(options);
   if (dir === undefined) return undefined;
-  // The recorded version when it settles the admission (equal or higher), undefined when the record must be raised.
-  const settled = (record: RollbackFloorRecord): string | undefined => {
-    const recorded = record.versions;
-    const prev = recorded !== undefined && Object.hasOwn(recorded, name) ? recorded[name] : undefined;
-    if (prev === undefined) return undefined;
-    const order = PluginVersion.compare(prev, version);
-    if (order > 0 && options.allowDowngrade !== true) {
-      throw new PluginError(
-        'VersionDowngrade',
-        `${name}@${version} is older than the version ${prev} admitted as trusted from trust list ${path} (recorded in its rollback floor record; policy.allowDowngrade is false)`,
-        { plugin: name, details: { version, highest: prev } },
-      );
-    }
-    return order >= 0 ? prev : undefined;
-  };
+  const settled = (record: RollbackFloorRecord) =>
+    settledFloor(record, path, name, version, options.allowDowngrade);
   // Records only move up, so one that settles the admission needs no lock: the common case (re-admitting the
   // recorded version) costs a read.
   const first = settled(await authenticFloor(dir, path, floorKey, name));
@@ -617,10 +667,10 @@ export async function raiseVersionFloor(
 async function authenticFloor(
   dir: string,
   path: string,
-  floorKey: Uint8Array,
+  floorKey: FloorKey,
   name: string,
 ): Promise<RollbackFloorRecord> {
-  const found = await readRollbackFloor(dir, path, floorKey);
+  const found = await readFloorRecord(dir, path, floorKey);
   if (found.state === 'ok') return found.record;
   throw new PluginError(
     'RollbackFloorMissing',
@@ -642,12 +692,12 @@ async function authenticFloor(
  */
 export async function readVersionFloors(
   path: string,
-  floorKey: Uint8Array,
+  floorKey: FloorKey,
   options: Pick<LoadTrustListOptions, 'floorDir'> = {},
 ): Promise<Readonly<Record<string, string>> | undefined> {
   const dir = floorDirOf(options);
   if (dir === undefined) return undefined;
-  const found = await readRollbackFloor(dir, path, floorKey);
+  const found = await readFloorRecord(dir, path, floorKey);
   return found.state === 'ok' ? (found.record.versions ?? {}) : undefined;
 }
 
@@ -679,7 +729,7 @@ async function writeList(
   // The list first, then its floor: a crash in between leaves a floor below the list (raised at the next load),
   // never one above it.
   if (dir !== undefined) {
-    await writeRollbackFloor(dir, { path, listId: data.listId ?? '', floor: data.listVersion }, sk.rawKey);
+    await writeRollbackFloor(dir, { path, listId: data.listId ?? '', floor: data.listVersion }, sk.floorKey);
   }
 }
 
@@ -809,7 +859,7 @@ export async function resetTrustListFloor(
         floor: opened.data.listVersion,
         ...(options.forgetVersions === true ? { versions: {} } : {}),
       },
-      opened.sealKey.rawKey,
+      opened.sealKey.floorKey,
     );
     return opened.data.listVersion;
   });

@@ -16,7 +16,7 @@ import {
   type RequestRate,
   type WatchedProcess,
 } from '@plugward/ipc';
-import { hostTag, sweepStaleSandboxDirsOnce } from '@plugward/sandbox-common';
+import { assertPrivateHostState, hostTag, sweepStaleSandboxDirsOnce } from '@plugward/sandbox-common';
 import { packageReadOnlyPaths } from '@plugward/sandbox-linux';
 import type { VerifiedArtifact } from '@plugward/security';
 import {
@@ -181,6 +181,13 @@ async function privateCopy(
 ): Promise<{ dir: string; file: string }> {
   const dir = await fs.mkdtemp(path.join(parent, `${COPY_PREFIX}${hostTag()}-`));
   await fs.chmod(dir, 0o700);
+  // A directory above the copy that others can write lets them swap it between this write and the plugin's load.
+  try {
+    assertPrivateHostState(dir, 'directory', 'the private copy');
+  } catch (e) {
+    await fs.rm(dir, { recursive: true, force: true });
+    throw e;
+  }
   const file = verified.manifest.artifact.file;
   if (file !== path.basename(file)) {
     throw new PluginError(

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { privateDirectoryProblem } from './private-directory.js';
+import { privateDirectoryProblem, privateFileProblem } from './private-location.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-private-dir-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -69,5 +69,48 @@ describe('privateDirectoryProblem', () => {
     const below = path.join(theirs, 'mine');
     fs.mkdirSync(below, { mode: 0o700 });
     expect(privateDirectoryProblem(below)).toMatchObject({ path: theirs, reason: 'foreign-owner' });
+  });
+});
+
+describe('privateFileProblem', () => {
+  it('accepts a private file, a 0644 one (readable is not swappable), and a missing one in a private directory', () => {
+    const d = dir(0o700);
+    const f = path.join(d, 'k');
+    fs.writeFileSync(f, 'x', { mode: 0o644 });
+    expect(privateFileProblem(f)).toBeUndefined();
+    expect(privateFileProblem(path.join(d, 'missing'))).toBeUndefined();
+  });
+
+  it('refuses a group/world-writable file, a non-regular one, and one in a group-writable directory', () => {
+    const d = dir(0o700);
+    const f = path.join(d, 'k');
+    fs.writeFileSync(f, 'x');
+    fs.chmodSync(f, 0o620);
+    expect(privateFileProblem(f)).toMatchObject({ path: f, reason: 'writable-by-others' });
+    expect(privateFileProblem(d)).toMatchObject({ path: d, reason: 'not-a-regular-file' });
+    const open = dir(0o770);
+    fs.writeFileSync(path.join(open, 'k'), 'x', { mode: 0o600 });
+    expect(privateFileProblem(path.join(open, 'k'))).toMatchObject({
+      path: open,
+      reason: 'writable-by-others',
+    });
+  });
+
+  it('judges a symlink by where it leads: into a world-writable directory, or to a writable file', () => {
+    const open = dir(0o777);
+    fs.writeFileSync(path.join(open, 'k'), 'x', { mode: 0o600 });
+    const d = dir(0o700);
+    fs.symlinkSync(path.join(open, 'k'), path.join(d, 'link'));
+    expect(privateFileProblem(path.join(d, 'link'))).toMatchObject({
+      path: open,
+      reason: 'writable-by-others',
+    });
+    const mine = dir(0o700);
+    fs.writeFileSync(path.join(mine, 'w'), 'x');
+    fs.chmodSync(path.join(mine, 'w'), 0o666);
+    fs.symlinkSync(path.join(mine, 'w'), path.join(d, 'link2'));
+    expect(privateFileProblem(path.join(d, 'link2'))).toMatchObject({ path: path.join(mine, 'w') });
+    fs.symlinkSync(path.join(mine, 'gone'), path.join(d, 'dangling'));
+    expect(privateFileProblem(path.join(d, 'dangling'))).toBeUndefined();
   });
 });

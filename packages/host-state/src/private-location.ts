@@ -1,7 +1,7 @@
 import { lstatSync, realpathSync, type Stats } from 'node:fs';
 import { dirname, parse, resolve, sep } from 'node:path';
 
-/** Why a directory is not private to this user (see {@link privateDirectoryProblem}). */
+/** Why a place is not private to this user (see {@link privateDirectoryProblem}, {@link privateFileProblem}). */
 export interface PrivateDirectoryProblem {
   /** The directory at fault: the one checked, or the ancestor (or symlink on the way) that lets others in. */
   path: string;
@@ -11,8 +11,10 @@ export interface PrivateDirectoryProblem {
    * - `foreign-owner`: owned by another user (the directory itself: by anyone but this user; an ancestor or symlink
    *   on the way: by anyone but this user or root).
    * - `writable-by-others`: group/world-writable (an ancestor: without the sticky bit, as /tmp has).
+   * - `not-a-regular-file`: a file checked by {@link privateFileProblem} (or what its symlink leads to) is something
+   *   else.
    */
-  reason: 'not-a-directory' | 'symlink' | 'foreign-owner' | 'writable-by-others';
+  reason: 'not-a-directory' | 'symlink' | 'foreign-owner' | 'writable-by-others' | 'not-a-regular-file';
   /** One sentence for a person: the path and what is wrong with it. */
   message: string;
 }
@@ -41,6 +43,7 @@ function problem(
     symlink: 'is a symlink',
     'foreign-owner': 'belongs to another user',
     'writable-by-others': 'is writable by other users',
+    'not-a-regular-file': 'is not a regular file',
   }[reason];
   return { path, reason, message: `${path} ${what}${mode}` };
 }
@@ -115,5 +118,44 @@ export function privateDirectoryProblem(dir: string): PrivateDirectoryProblem | 
   if (!own.isDirectory()) return problem(target, 'not-a-directory', own);
   if (own.uid !== uid) return problem(target, 'foreign-owner', own);
   if ((own.mode & 0o022) !== 0) return problem(target, 'writable-by-others', own);
+  return undefined;
+}
+
+/**
+ * Whether only this user (and root) can change the file at `path` — for files whose content decides trust, such as
+ * key files: the directories holding it pass {@link privateLocationProblem}; when `path` is a symlink, the link is
+ * owned by this user or root and the file it leads to is judged the same way where it really lives (its directories
+ * too); the file itself is a regular file owned by this user or root and not group/world-writable. A file that does
+ * not exist is judged by its directories only (reading it then fails on its own).
+ * @returns the first problem found, or undefined. Always undefined on Windows.
+ * @throws the `lstat`/`realpath` error other than ENOENT/ENOTDIR (a component that can't be inspected).
+ */
+export function privateFileProblem(path: string): PrivateDirectoryProblem | undefined {
+  const above = privateLocationProblem(path);
+  if (above !== undefined) return above;
+  const uid = process.getuid?.();
+  const target = resolve(path);
+  const own = lstatOrMissing(target);
+  if (uid === undefined || own === undefined) return undefined;
+  let file = target;
+  let st = own;
+  if (own.isSymbolicLink()) {
+    if (own.uid !== uid && own.uid !== 0) return problem(target, 'foreign-owner', own);
+    let real: string;
+    try {
+      real = realpathSync(target);
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined; // dangling: reading it fails on its own
+      throw e;
+    }
+    const there = privateLocationProblem(real);
+    if (there !== undefined) return there;
+    file = real;
+    st = lstatSync(real);
+  }
+  if (!st.isFile()) return problem(file, 'not-a-regular-file', st);
+  if (st.uid !== uid && st.uid !== 0) return problem(file, 'foreign-owner', st);
+  if ((st.mode & 0o022) !== 0) return problem(file, 'writable-by-others', st);
   return undefined;
 }
