@@ -571,7 +571,11 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
     });
 
     it('requests past the queue at more than the queue a second (the host side: refusals are work too)', async () => {
-      const { channel, raw } = await hostile({ role: 'host', maxConcurrentRequests: 1, maxQueuedRequests: 3 });
+      const { channel, raw } = await hostile({
+        role: 'host',
+        maxConcurrentRequests: 1,
+        maxQueuedRequests: 3,
+      });
       channel.setRequestHandler(() => new Promise<IpcResponse>(() => undefined));
       // 1 served, 3 queued, then 3 refusals are within the bucket; the 4th refusal in the same second ends it.
       for (let id = 1; id <= 8; id++) raw.write(encodeRequest(id, { kind: 'ContextHas', key: 'k' }));
