@@ -264,14 +264,14 @@ export class IpcChannel {
    *   (both ends must use the port itself).
    */
   constructor(io: IpcTransport, options: IpcChannelOptions = {}) {
-    const transport = transportOf(io);
-    this.#transport = transport;
     const role = options.role ?? 'peer';
     this.#role = role;
     this.#accepted =
       role === 'host' ? PLUGIN_TO_HOST_KINDS : role === 'plugin' ? HOST_TO_PLUGIN_KINDS : ALL_KINDS;
     this.maxFrameBytes = positiveInteger(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes');
     this.#decoder = new FrameDecoder(this.maxFrameBytes);
+    const transport = transportOf(io, this.maxFrameBytes);
+    this.#transport = transport;
     this.#requestTimeoutMs = positiveInteger(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs', {
       allowZero: true,
     });

@@ -1,7 +1,8 @@
 import type { Duplex } from 'node:stream';
 import { MessagePort } from 'node:worker_threads';
-import { PluginError } from '@plugward/types';
+import { DEFAULT_MAX_FRAME_BYTES, PluginError } from '@plugward/types';
 import { ipcError } from './errors.js';
+import { FRAME_PREFIX_BYTES } from './frame.js';
 
 /** What a transport reports to its {@link IpcChannel}. */
 export interface TransportSink {
@@ -44,9 +45,15 @@ export interface FrameTransport {
 /** What {@link IpcChannel} runs on: a byte stream (fd 3 of a plugin process, a socket) or a worker's `MessagePort`. */
 export type IpcTransport = Duplex | MessagePort;
 
-/** The transport of `io`: a `MessagePort` directly (no stream on either thread), anything else as a `Duplex`. */
-export function transportOf(io: IpcTransport): FrameTransport {
-  return io instanceof MessagePort ? new PortTransport(io) : new StreamTransport(io);
+/**
+ * The transport of `io`: a `MessagePort` directly (no stream on either thread), anything else as a `Duplex`.
+ * `maxFrameBytes` is the channel's: a port's reader bounds what an honest writer may have in flight by it.
+ */
+export function transportOf(
+  io: IpcTransport,
+  maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES,
+): FrameTransport {
+  return io instanceof MessagePort ? new PortTransport(io, maxFrameBytes) : new StreamTransport(io);
 }
 
 /** Frames over a Node `Duplex`; frames written in one tick leave in one writev (one syscall per batch). */
@@ -119,6 +126,11 @@ class StreamTransport implements FrameTransport {
 /** Bytes a sender may have in flight on a port, unacknowledged by the other thread's channel. */
 const PORT_WINDOW_BYTES = 1024 * 1024;
 /**
+ * What one port message counts for in the window besides its bytes: a flood of tiny messages is bounded too (each
+ * costs the receiving thread a queue entry whatever it carries).
+ */
+const MESSAGE_COST_BYTES = 256;
+/**
  * A reader acknowledges in steps of at least this many bytes, not per message: every acknowledgement wakes the other
  * thread, and one per message doubled the cross-thread messages of a small call (issue 17).
  */
@@ -131,16 +143,25 @@ const JOIN_BYTES = 64 * 1024;
  * - a `Uint8Array` (its buffer moved, not copied): bytes of the frame stream — from an honest peer whole frames, but
  *   the channel decodes them exactly as bytes from a socket, so a split, oversize or garbage frame is caught the same
  *   way;
- * - an array of `Uint8Array`s: the same, several chunks in order;
- * - a positive integer: the reader's channel took that many bytes (credit: a writer has at most 1 MiB unacknowledged,
- *   past it the channel's own bounded queue takes over, and `PeerNotReading` ends a peer that does not read);
+ * - an array of `Uint8Array`s and at most one positive integer: the same, several chunks in order, and the credit (see
+ *   next) riding along;
+ * - a positive integer, the credit: the reader's channel took that many bytes (each message counted as
+ *   {@link MESSAGE_COST_BYTES} more). A writer has at most {@link PORT_WINDOW_BYTES} unacknowledged, past it the
+ *   channel's own bounded queue takes over, and `PeerNotReading` ends a peer that does not read. Credit rides on the
+ *   next frames out when there are some (an echo costs two messages, as a bare `postMessage` echo does), else leaves
+ *   alone once the reader's thread turns (`setImmediate`);
  * - `null`: the peer ended its side.
- * Anything else — a view of a `SharedArrayBuffer` too — ends the channel (`MalformedFrame`). When the port closes (the
- * worker ended or was terminated) the channel sees the end.
+ * Anything else — a view of a `SharedArrayBuffer` too — ends the channel (`MalformedFrame`). So does a writer that
+ * ignores its window (code posting on the port itself): the port's queue lives in the reader's memory, and what a
+ * reader received since it last gave credit is never more than an honest writer may have in flight (the window plus
+ * one frame); beyond that, `WindowExceeded`. When the port closes (the worker ended or was terminated) the channel sees
+ * the end.
  */
 class PortTransport implements FrameTransport {
   readonly borrows = false;
   readonly #port: MessagePort;
+  /** Most a reader may receive between two credits it gives (see the class comment). */
+  readonly #receiveLimit: number;
   #sink: TransportSink | undefined;
   #destroyed = false;
   #ended = false;
@@ -148,16 +169,23 @@ class PortTransport implements FrameTransport {
   #batchBytes = 0;
   #scheduled = false;
   #inFlight = 0;
+  /** Bytes (and message costs) taken since this side last gave credit. */
   #unacked = 0;
+  #ackTimer: ReturnType<typeof setImmediate> | undefined;
   readonly #flush = (): void => this.#send();
+  readonly #ackNow = (): void => {
+    this.#ackTimer = undefined;
+    if (this.#unacked >= ACK_STEP_BYTES && !this.#destroyed) this.#post(this.#takeCredit());
+  };
   readonly #onMessage = (message: unknown): void => this.#receive(message);
   readonly #onClose = (): void => {
     this.#destroyed = true;
     this.#peerEnded();
   };
 
-  constructor(port: MessagePort) {
+  constructor(port: MessagePort, maxFrameBytes: number) {
     this.#port = port;
+    this.#receiveLimit = PORT_WINDOW_BYTES + FRAME_PREFIX_BYTES + maxFrameBytes + 2 * MESSAGE_COST_BYTES;
   }
 
   get destroyed(): boolean {
@@ -203,6 +231,8 @@ class PortTransport implements FrameTransport {
     this.#destroyed = true;
     this.#batch = [];
     this.#batchBytes = 0;
+    if (this.#ackTimer !== undefined) clearImmediate(this.#ackTimer);
+    this.#ackTimer = undefined;
     this.#port.close();
   }
 
@@ -214,7 +244,17 @@ class PortTransport implements FrameTransport {
     }
   }
 
-  /** Posts the frames written since the last send: moved, never copied when a frame owns its buffer. */
+  /** The credit owed to the writer, now given. */
+  #takeCredit(): number {
+    const credit = this.#unacked;
+    this.#unacked = 0;
+    return credit;
+  }
+
+  /**
+   * Posts the frames written since the last send: moved, never copied when a frame owns its buffer; with the credit
+   * owed to the other side when it is due.
+   */
   #send(): void {
     this.#scheduled = false;
     const frames = this.#batch;
@@ -222,9 +262,10 @@ class PortTransport implements FrameTransport {
     const bytes = this.#batchBytes;
     this.#batch = [];
     this.#batchBytes = 0;
+    this.#inFlight += MESSAGE_COST_BYTES;
+    let list: Uint8Array[];
     if (frames.length === 1) {
-      const one = owned(frames[0] as Uint8Array);
-      this.#post(one, [one.buffer as ArrayBuffer]);
+      list = [owned(frames[0] as Uint8Array)];
     } else if (bytes <= JOIN_BYTES) {
       const joined = new Uint8Array(bytes);
       let at = 0;
@@ -232,13 +273,15 @@ class PortTransport implements FrameTransport {
         joined.set(f, at);
         at += f.length;
       }
-      this.#post(joined, [joined.buffer]);
+      list = [joined];
     } else {
-      const list = frames.map(owned);
-      this.#post(
-        list,
-        list.map((f) => f.buffer as ArrayBuffer),
-      );
+      list = frames.map(owned);
+    }
+    const transfer = list.map((f) => f.buffer as ArrayBuffer);
+    if (this.#unacked >= ACK_STEP_BYTES) {
+      this.#post([...list, this.#takeCredit()], transfer);
+    } else {
+      this.#post(list.length === 1 ? list[0] : list, transfer);
     }
   }
 
@@ -246,24 +289,19 @@ class PortTransport implements FrameTransport {
     const sink = this.#sink;
     if (sink === undefined || this.#ended) return;
     if (isBytes(message)) {
-      this.#take(sink, message);
-    } else if (typeof message === 'number' && Number.isSafeInteger(message) && message > 0) {
-      // More than was sent would be credit for bytes the peer never got: a lie that would let it grow our queue.
-      if (message > this.#inFlight) {
-        sink.error(
-          ipcError('MalformedFrame', `acknowledgement of ${message} bytes, ${this.#inFlight} in flight`),
-        );
-        return;
-      }
-      const blocked = this.needDrain;
-      this.#inFlight -= message;
-      if (blocked && !this.needDrain) sink.drain();
+      if (this.#count(sink, message.byteLength)) this.#take(sink, message);
+    } else if (isCredit(message)) {
+      this.#credit(sink, message);
     } else if (message === null) {
       this.#peerEnded();
-    } else if (Array.isArray(message) && message.every(isBytes)) {
-      for (const m of message as Uint8Array[]) {
+    } else if (Array.isArray(message) && isChunkList(message)) {
+      let bytes = 0;
+      for (const m of message) if (typeof m !== 'number') bytes += m.byteLength;
+      if (!this.#count(sink, bytes)) return;
+      for (const m of message) {
         if (this.#sink === undefined) return;
-        this.#take(sink, m);
+        if (typeof m === 'number') this.#credit(sink, m);
+        else this.#take(sink, m);
       }
     } else {
       // A protocol violation of the other thread, reported as such (the channel's StreamError keeps it as cause).
@@ -271,13 +309,38 @@ class PortTransport implements FrameTransport {
     }
   }
 
+  /** Counts a message of `bytes` against what the writer may have in flight; false (and the sink told) past it. */
+  #count(sink: TransportSink, bytes: number): boolean {
+    this.#unacked += bytes + MESSAGE_COST_BYTES;
+    if (this.#unacked <= this.#receiveLimit) return true;
+    sink.error(
+      ipcError(
+        'WindowExceeded',
+        `the other thread sent ${this.#unacked} bytes without waiting for credit (at most ${this.#receiveLimit})`,
+      ),
+    );
+    return false;
+  }
+
+  #credit(sink: TransportSink, credit: number): void {
+    // More than was sent would be credit for bytes the peer never got: a lie that would let it grow our queue.
+    if (credit > this.#inFlight) {
+      sink.error(
+        ipcError('MalformedFrame', `acknowledgement of ${credit} bytes, ${this.#inFlight} in flight`),
+      );
+      return;
+    }
+    const blocked = this.needDrain;
+    this.#inFlight -= credit;
+    if (blocked && !this.needDrain) sink.drain();
+  }
+
   #take(sink: TransportSink, bytes: Uint8Array): void {
-    this.#unacked += bytes.byteLength;
     sink.data(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    // The channel consumes synchronously: what it took is acknowledged, in steps.
-    if (this.#unacked >= ACK_STEP_BYTES && !this.#destroyed) {
-      this.#post(this.#unacked);
-      this.#unacked = 0;
+    // The channel consumes synchronously: what it took is acknowledged, in steps, with the next frames out or alone
+    // once this thread turns.
+    if (this.#unacked >= ACK_STEP_BYTES && this.#ackTimer === undefined && !this.#destroyed) {
+      this.#ackTimer = setImmediate(this.#ackNow);
     }
   }
 
@@ -286,6 +349,21 @@ class PortTransport implements FrameTransport {
     this.#ended = true;
     this.#sink?.end();
   }
+}
+
+/** A credit: a positive safe integer. */
+function isCredit(message: unknown): message is number {
+  return typeof message === 'number' && Number.isSafeInteger(message) && message > 0;
+}
+
+/** Chunks of bytes with at most one credit among them. */
+function isChunkList(message: unknown[]): message is (Uint8Array | number)[] {
+  let credits = 0;
+  for (const m of message) {
+    if (isCredit(m)) credits++;
+    else if (!isBytes(m)) return false;
+  }
+  return credits <= 1;
 }
 
 /**
