@@ -177,7 +177,7 @@ const MAX_ABANDONED_IDS = 65_536;
 const CLOSE_FLUSH_MS = 2000;
 
 const EMPTY = Buffer.alloc(0);
-/** Hook results from this size on leave as their own bytes after the frame header (see `FrameTransport.borrows`). */
+/** Hook results from this size on leave as their own bytes after the frame header (see `FrameTransport.write`). */
 const BORROW_MIN_BYTES = 4096;
 
 const ALL_KINDS: ReadonlySet<IpcRequestKind> = new Set([...HOST_TO_PLUGIN_KINDS, ...PLUGIN_TO_HOST_KINDS]);
@@ -238,6 +238,8 @@ export class IpcChannel {
   readonly #waiters: Waiter[] = [];
   /** Frames waiting for the transport to drain, bounded by `maxQueuedBytes`. */
   #writeQueue: Uint8Array[] = [];
+  /** Those of them that are borrowed (a hook result's own bytes: the transport must not move them). */
+  readonly #borrowedFrames = new WeakSet<Uint8Array>();
   /** Index of the next frame to write in `writeQueue` (a head index: `shift()` is O(n) on long queues). */
   #writeHead = 0;
   #handler: IpcRequestHandler | undefined;
@@ -585,10 +587,10 @@ export class IpcChannel {
   }
 
   /**
-   * Writes a frame the channel made and never touches again (the transport may move its buffer), or — on a transport
-   * that {@link FrameTransport.borrows} — a hook result's bytes after their header.
+   * Writes a frame the channel made and never touches again (the transport may move its buffer), or — `borrowed` — a
+   * hook result's bytes after their header, which the transport only reads.
    */
-  #write(frame: Uint8Array, isResponse = false): void {
+  #write(frame: Uint8Array, isResponse = false, borrowed = false): void {
     if (this.#closeError !== undefined) return;
     if (this.#queuedFrames > 0 || this.#transport.needDrain) {
       // Bounded: requests of this side are refused past maxQueuedBytes (trySendRequest); a response past it means
@@ -606,10 +608,11 @@ export class IpcChannel {
         return;
       }
       this.#writeQueue.push(frame);
+      if (borrowed) this.#borrowedFrames.add(frame);
       this.#queuedBytes += frame.length;
       return;
     }
-    this.#transport.write(frame);
+    this.#transport.write(frame, borrowed);
   }
 
   /** Writes queued frames while the transport takes them (it batches what is written in one tick). */
@@ -625,7 +628,7 @@ export class IpcChannel {
         this.#writeHead = 0;
       }
       this.#queuedBytes -= frame.length;
-      this.#transport.write(frame);
+      this.#transport.write(frame, this.#borrowedFrames.has(frame));
     }
   }
 
@@ -813,18 +816,17 @@ export class IpcChannel {
   #answer(id: number, res: IpcResponse, kind: IpcRequestKind): void {
     if (
       res.kind === 'HookResult' &&
-      this.#transport.borrows &&
       res.data instanceof Uint8Array &&
       res.data.length >= BORROW_MIN_BYTES &&
       FRAME_HEADER_BYTES + res.data.length <= this.maxFrameBytes
     ) {
-      // A large hook result leaves as it is, after its header (one writev, no copy into a frame): the handler gave it
-      // up by returning it, and a socket only reads it.
+      // A large hook result leaves as it is, after its header (no copy into a frame: over a socket one writev, over a
+      // port cloned by postMessage — never moved, the handler may still hold it).
       this.#write(
         allocFrame(FrameType.Response, RESPONSE_KIND_CODES.HookResult, id, 0, res.data.length),
         true,
       );
-      this.#write(res.data, true);
+      this.#write(res.data, true, true);
       return;
     }
     let frame: Buffer;

@@ -100,6 +100,26 @@ export class FrameDecoder {
     let buf: Buffer;
     if (this.#buffered === 0) {
       buf = chunk;
+    } else if (
+      this.#need > 0 &&
+      this.#buffered <= FRAME_PAYLOAD_OFFSET &&
+      this.#buffered + chunk.length >= this.#need
+    ) {
+      // Only (part of) the header is held and this chunk completes the frame: its payload stays a view of the chunk,
+      // not joined into a copy (a large payload that follows its header as a chunk of its own).
+      const held = this.#buffered;
+      const header = Buffer.concat([...this.#chunks, chunk.subarray(0, FRAME_PAYLOAD_OFFSET - held)]);
+      const end = this.#need - held;
+      this.#chunks = [];
+      this.#buffered = 0;
+      this.#need = -1;
+      onFrame({
+        type: header[4] as number,
+        kind: header[5] as number,
+        id: header.readUInt32LE(6),
+        payload: chunk.subarray(FRAME_PAYLOAD_OFFSET - held, end),
+      });
+      return end < chunk.length ? 1 + this.push(chunk.subarray(end), onFrame) : 1;
     } else {
       this.#chunks.push(chunk);
       this.#buffered += chunk.length;

@@ -62,6 +62,26 @@ describe('the MessagePort transport', () => {
     expect(frame.toString()).toBe('hello'); // the pool was not moved
   });
 
+  it('clones a borrowed frame (a hook result the plugin may still hold): never moved, nothing allocated here', async () => {
+    const { transport, got } = rawEnd();
+    const header = Buffer.from([1, 2, 3]);
+    const result = new Uint8Array(64 * 1024).fill(5);
+    // A view of a much larger buffer is sent as exactly its bytes (a clone carries a view's whole buffer).
+    const big = new Uint8Array(1024 * 1024).fill(6);
+    const slice = big.subarray(1000, 1000 + 8 * 1024);
+    transport.write(header);
+    transport.write(result, true);
+    transport.write(slice, true);
+    await until(() => got.length > 0);
+    const list = got[0] as Uint8Array[];
+    expect(list.map((c) => c.byteLength)).toEqual([3, 64 * 1024, 8 * 1024]);
+    expect(result.byteLength).toBe(64 * 1024); // still the plugin's
+    expect(result[0]).toBe(5);
+    expect(list[1]?.[0]).toBe(5);
+    expect(list[2]?.buffer.byteLength).toBe(8 * 1024);
+    expect(big.byteLength).toBe(1024 * 1024);
+  });
+
   it('frames written in one tick cross as one message, in order', async () => {
     const { transport, got } = rawEnd();
     transport.write(Buffer.from('ab'));

@@ -20,22 +20,21 @@ export interface TransportSink {
 
 /**
  * What {@link IpcChannel} reads and writes frames through: a Node `Duplex` (a Unix socket) or a `MessagePort` (the
- * worker tier). Frames given to `write` are the channel's own and never touched again: a transport may move them.
+ * worker tier).
  */
 export interface FrameTransport {
   readonly destroyed: boolean;
   /** True while the peer has not taken enough of what was written: the channel then queues frames (bounded). */
   readonly needDrain: boolean;
-  /**
-   * True when `write` only reads the bytes (a socket copies them to the kernel): the channel may then write a hook
-   * result it did not make, as it is, after its frame header. False when the transport moves buffers (a port).
-   */
-  readonly borrows: boolean;
   attach(sink: TransportSink): void;
   /** Stops reporting to the sink (errors are still swallowed: none may become an uncaught exception). */
   detach(): void;
-  /** Writes one whole frame (or a part of one); frames written in one tick leave together. */
-  write(frame: Uint8Array): void;
+  /**
+   * Writes one whole frame (or a part of one); frames written in one tick leave together. A frame is the channel's
+   * own and never touched again (a transport may move its buffer), unless `borrowed`: bytes the channel did not make
+   * (a hook result after its header), only read — a socket copies them to the kernel, a port clones them.
+   */
+  write(frame: Uint8Array, borrowed?: boolean): void;
   /** Sends what was written, then ends (the peer sees its end); `done` once flushed or after `flushMs`. */
   end(flushMs: number): void;
   /** Ends at once, dropping what was not sent. */
@@ -58,7 +57,6 @@ export function transportOf(
 
 /** Frames over a Node `Duplex`; frames written in one tick leave in one writev (one syscall per batch). */
 class StreamTransport implements FrameTransport {
-  readonly borrows = true;
   readonly #stream: Duplex;
   #sink: TransportSink | undefined;
   #corked = false;
@@ -98,7 +96,7 @@ class StreamTransport implements FrameTransport {
     for (const [event, listener] of this.#listeners) if (event !== 'error') this.#stream.off(event, listener);
   }
 
-  write(frame: Uint8Array): void {
+  write(frame: Uint8Array, _borrowed?: boolean): void {
     if (!this.#corked) {
       // Frames written in the same tick leave in one writev: pipelined calls cost one syscall per batch, not per frame.
       this.#corked = true;
@@ -158,7 +156,6 @@ const JOIN_BYTES = 64 * 1024;
  * the end.
  */
 class PortTransport implements FrameTransport {
-  readonly borrows = false;
   readonly #port: MessagePort;
   /** Most a reader may receive between two credits it gives (see the class comment). */
   readonly #receiveLimit: number;
@@ -167,6 +164,8 @@ class PortTransport implements FrameTransport {
   #ended = false;
   #batch: Uint8Array[] = [];
   #batchBytes = 0;
+  /** The batch has borrowed frames (cloned when posted, never moved; see `write`). */
+  #borrowed: Set<Uint8Array> | undefined;
   #scheduled = false;
   #inFlight = 0;
   /** Bytes (and message costs) taken since this side last gave credit. */
@@ -208,9 +207,13 @@ class PortTransport implements FrameTransport {
     this.#port.off('close', this.#onClose);
   }
 
-  write(frame: Uint8Array): void {
+  write(frame: Uint8Array, borrowed = false): void {
     if (this.#destroyed) return;
     this.#batch.push(frame);
+    if (borrowed) {
+      this.#borrowed ??= new Set();
+      this.#borrowed.add(frame);
+    }
     this.#batchBytes += frame.length;
     this.#inFlight += frame.length;
     if (!this.#scheduled) {
@@ -231,6 +234,7 @@ class PortTransport implements FrameTransport {
     this.#destroyed = true;
     this.#batch = [];
     this.#batchBytes = 0;
+    this.#borrowed = undefined;
     if (this.#ackTimer !== undefined) clearImmediate(this.#ackTimer);
     this.#ackTimer = undefined;
     this.#port.close();
@@ -252,21 +256,25 @@ class PortTransport implements FrameTransport {
   }
 
   /**
-   * Posts the frames written since the last send: moved, never copied when a frame owns its buffer; with the credit
-   * owed to the other side when it is due.
+   * Posts the frames written since the last send: moved, never copied when a frame owns its buffer; a borrowed frame
+   * cloned (no allocation on this thread: the other one gets the copy); with the credit owed to the other side when it
+   * is due.
    */
   #send(): void {
     this.#scheduled = false;
     const frames = this.#batch;
     if (frames.length === 0 || this.#destroyed) return;
     const bytes = this.#batchBytes;
+    const borrowed = this.#borrowed;
     this.#batch = [];
     this.#batchBytes = 0;
+    this.#borrowed = undefined;
     this.#inFlight += MESSAGE_COST_BYTES;
     let list: Uint8Array[];
-    if (frames.length === 1) {
+    const transfer: ArrayBuffer[] = [];
+    if (frames.length === 1 && borrowed === undefined) {
       list = [owned(frames[0] as Uint8Array)];
-    } else if (bytes <= JOIN_BYTES) {
+    } else if (bytes <= JOIN_BYTES && borrowed === undefined) {
       const joined = new Uint8Array(bytes);
       let at = 0;
       for (const f of frames) {
@@ -275,9 +283,9 @@ class PortTransport implements FrameTransport {
       }
       list = [joined];
     } else {
-      list = frames.map(owned);
+      list = frames.map((f) => (borrowed?.has(f) ? clonable(f) : owned(f)));
     }
-    const transfer = list.map((f) => f.buffer as ArrayBuffer);
+    for (const f of list) if (!borrowed?.has(f)) transfer.push(f.buffer as ArrayBuffer);
     if (this.#unacked >= ACK_STEP_BYTES) {
       this.#post([...list, this.#takeCredit()], transfer);
     } else {
@@ -372,6 +380,23 @@ function isChunkList(message: unknown[]): message is (Uint8Array | number)[] {
  */
 function isBytes(message: unknown): message is Uint8Array {
   return message instanceof Uint8Array && message.buffer instanceof ArrayBuffer;
+}
+
+/** Bytes a borrowed frame's buffer may hold beyond it and still be cloned whole (the clone copies all of them). */
+const CLONE_SLACK_BYTES = 4096;
+
+/**
+ * A borrowed frame as it can be cloned: itself when its buffer is about its size (postMessage clones a view's whole
+ * buffer), else a copy of exactly its bytes (moved, then: the copy is ours). Never a view of shared memory.
+ */
+function clonable(frame: Uint8Array): Uint8Array {
+  if (
+    frame.buffer instanceof ArrayBuffer &&
+    frame.buffer.byteLength - frame.byteLength <= CLONE_SLACK_BYTES
+  ) {
+    return frame;
+  }
+  return new Uint8Array(frame);
 }
 
 /**
