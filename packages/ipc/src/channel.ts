@@ -248,6 +248,7 @@ export class IpcChannel {
   #closeError: PluginError | undefined;
   #resolveClosed!: (error: PluginError) => void;
   readonly #onFrame = (frame: Frame): void => this.#dispatch(frame);
+  readonly #allocate = (bytes: number): Buffer => this.#transport.allocate(bytes);
   /** Pending requests whose signal source is not read yet, and the one timer that reads them. */
   readonly #unread = new Set<number>();
   #sourceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -462,7 +463,7 @@ export class IpcChannel {
     const id = this.#allocateId();
     let frame: Buffer;
     try {
-      frame = encodeRequest(id, request);
+      frame = encodeRequest(id, request, this.#allocate);
     } catch (e) {
       throw toPluginError(e, 'IpcError', `${this.#label}: cannot encode ${request.kind}`);
     }

@@ -37,7 +37,8 @@ export interface Frame {
 /**
  * Allocates a frame of `payloadBytes` with its prefix and header written; the caller fills the payload from
  * {@link FRAME_PAYLOAD_OFFSET}. One allocation and one copy of the payload per message. With `followingBytes`, the
- * length prefix also counts that many bytes the caller sends right after this frame (a payload sent as it is).
+ * length prefix also counts that many bytes the caller sends right after this frame (a payload sent as it is). With
+ * `allocate`, the frame's memory comes from it (a transport's pool of send buffers) instead of `Buffer.allocUnsafe`.
  */
 export function allocFrame(
   type: number,
@@ -45,8 +46,9 @@ export function allocFrame(
   id: number,
   payloadBytes: number,
   followingBytes = 0,
+  allocate: (bytes: number) => Buffer = Buffer.allocUnsafe,
 ): Buffer {
-  const frame = Buffer.allocUnsafe(FRAME_PAYLOAD_OFFSET + payloadBytes);
+  const frame = allocate(FRAME_PAYLOAD_OFFSET + payloadBytes);
   frame.writeUInt32LE(FRAME_HEADER_BYTES + payloadBytes + followingBytes, 0);
   frame[4] = type;
   frame[5] = kind;

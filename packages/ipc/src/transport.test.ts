@@ -1,6 +1,8 @@
+import { PassThrough } from 'node:stream';
 import { MessageChannel } from 'node:worker_threads';
 import { isPluginError } from '@plugward/types';
 import { afterEach, describe, expect, it } from 'vitest';
+import { socketPair } from '../test/socket-pair.js';
 import { IpcChannel } from './channel.js';
 import { ipcFailureReason } from './errors.js';
 import { type TransportSink, transportOf } from './transport.js';
@@ -203,5 +205,37 @@ describe('the MessagePort transport', () => {
     // One frame each way per call; a credit of its own only where no frame went out before the thread turned.
     expect(posted.host).toBeLessThanOrEqual(calls + 2);
     expect(posted.plugin).toBeLessThanOrEqual(calls + 2);
+  });
+
+  it('a socket transport reuses a large send buffer once its write completed, never before; other streams never', async () => {
+    const [a, b] = await socketPair();
+    closers.push(() => {
+      a.destroy();
+      b.destroy();
+    });
+    const received: Buffer[] = [];
+    b.on('data', (d: Buffer) => received.push(d));
+    const t = transportOf(a);
+    t.attach({ data: () => {}, end: () => {}, error: () => {}, close: () => {}, drain: () => {} });
+    const first = t.allocate(64 * 1024).fill(1);
+    t.write(first);
+    const second = t.allocate(64 * 1024).fill(2);
+    expect(second.buffer).not.toBe(first.buffer); // the first is still being written
+    t.write(second);
+    await until(() => received.reduce((n, d) => n + d.length, 0) === 128 * 1024);
+    await new Promise((r) => setImmediate(r)); // the writes' callbacks
+    const third = t.allocate(64 * 1024);
+    expect([first.buffer, second.buffer]).toContain(third.buffer);
+    third.fill(3);
+    const all = Buffer.concat(received);
+    expect(all.subarray(0, 64 * 1024).every((x) => x === 1)).toBe(true);
+    expect(all.subarray(64 * 1024).every((x) => x === 2)).toBe(true);
+    // An in-memory stream may keep the written buffer itself: never pooled.
+    const memory = transportOf(new PassThrough());
+    memory.attach({ data: () => {}, end: () => {}, error: () => {}, close: () => {}, drain: () => {} });
+    const m1 = memory.allocate(64 * 1024);
+    memory.write(m1);
+    await new Promise((r) => setImmediate(r));
+    expect(memory.allocate(64 * 1024).buffer).not.toBe(m1.buffer);
   });
 });

@@ -1,3 +1,4 @@
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MessagePort } from 'node:worker_threads';
 import { DEFAULT_MAX_FRAME_BYTES, PluginError } from '@plugward/types';
@@ -30,6 +31,11 @@ export interface FrameTransport {
   /** Stops reporting to the sink (errors are still swallowed: none may become an uncaught exception). */
   detach(): void;
   /**
+   * Memory for a frame of `bytes` the channel is about to write: from the transport's pool of send buffers where it
+   * has one (a socket: the buffer comes back once the kernel took the frame), else new.
+   */
+  allocate(bytes: number): Buffer;
+  /**
    * Writes one whole frame (or a part of one); frames written in one tick leave together. A frame is the channel's
    * own and never touched again (a transport may move its buffer), unless `borrowed`: bytes the channel did not make
    * (a hook result after its header), only read — a socket copies them to the kernel, a port clones them.
@@ -55,7 +61,17 @@ export function transportOf(
   return io instanceof MessagePort ? new PortTransport(io, maxFrameBytes) : new StreamTransport(io);
 }
 
-/** Frames over a Node `Duplex`; frames written in one tick leave in one writev (one syscall per batch). */
+/** Frames from this size on are written from a socket transport's pool of send buffers. */
+const POOLED_FRAME_BYTES = 16 * 1024;
+/** Idle send buffers a socket transport keeps. */
+const POOL_BUFFERS = 4;
+
+/**
+ * Frames over a Node `Duplex`; frames written in one tick leave in one writev (one syscall per batch). Large frames
+ * are encoded into a few reused send buffers instead of a new buffer each (every new `ArrayBuffer` counts as external
+ * memory, whose growth drives V8's full collections: the 64 KiB tail, issue 17); a buffer returns to the pool when its
+ * write completed — the kernel has the bytes — and only the channel ever sees it.
+ */
 class StreamTransport implements FrameTransport {
   readonly #stream: Duplex;
   #sink: TransportSink | undefined;
@@ -73,8 +89,39 @@ class StreamTransport implements FrameTransport {
     ['data', (chunk) => this.#sink?.data(chunk as Buffer)],
   ];
 
+  /** Idle send buffers, and those lent to frames being written. */
+  readonly #pool: Buffer[] = [];
+  readonly #lent = new WeakMap<ArrayBufferLike, Buffer>();
+
+  readonly #socket: boolean;
+
   constructor(stream: Duplex) {
     this.#stream = stream;
+    this.#socket = stream instanceof Socket;
+  }
+
+  allocate(bytes: number): Buffer {
+    // Only a socket: its write completes once the kernel has the bytes. Another Duplex (an in-memory pair) may still
+    // hold the very buffer after its write completed.
+    if (bytes < POOLED_FRAME_BYTES || !this.#socket) return Buffer.allocUnsafe(bytes);
+    let buffer: Buffer | undefined;
+    for (let i = 0; i < this.#pool.length; i++) {
+      const b = this.#pool[i] as Buffer;
+      // Not much larger than asked: a frame's bytes go out as a view, but the pool holds whole buffers.
+      if (b.length >= bytes && b.length <= 2 * bytes) {
+        buffer = b;
+        this.#pool.splice(i, 1);
+        break;
+      }
+    }
+    buffer ??= Buffer.allocUnsafeSlow(bytes);
+    this.#lent.set(buffer.buffer, buffer);
+    return buffer.subarray(0, bytes);
+  }
+
+  /** A lent send buffer back from a completed write. */
+  #giveBack(buffer: Buffer): void {
+    if (this.#pool.length < POOL_BUFFERS && !this.#stream.destroyed) this.#pool.push(buffer);
   }
 
   get destroyed(): boolean {
@@ -103,7 +150,16 @@ class StreamTransport implements FrameTransport {
       this.#stream.cork();
       process.nextTick(this.#uncork);
     }
-    this.#stream.write(frame);
+    const lent = this.#lent.get(frame.buffer);
+    if (lent === undefined) {
+      this.#stream.write(frame);
+    } else {
+      this.#lent.delete(frame.buffer);
+      // Back once written (a failed write ends the channel: the buffer is then simply dropped).
+      this.#stream.write(frame, (err) => {
+        if (err == null) this.#giveBack(lent);
+      });
+    }
   }
 
   end(flushMs: number): void {
@@ -193,6 +249,11 @@ class PortTransport implements FrameTransport {
 
   get needDrain(): boolean {
     return this.#inFlight > PORT_WINDOW_BYTES;
+  }
+
+  /** New memory: a port moves the frames it writes (a frame's buffer leaves this thread). */
+  allocate(bytes: number): Buffer {
+    return Buffer.allocUnsafe(bytes);
   }
 
   attach(sink: TransportSink): void {
