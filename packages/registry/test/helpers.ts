@@ -8,7 +8,9 @@ import path from 'node:path';
 import { compileNativePlugin } from '@plugward/loader';
 import { generateKeyPair, type KeyPair, toHex, writeSignedManifest } from '@plugward/security';
 import {
+  checkLandlockSupport,
   checkSandboxSupport,
+  LandlockSandbox,
   LinuxSandbox,
   type PluginManifest,
   type PluginRequirements,
@@ -21,6 +23,23 @@ import {
   trustEntryFromManifest,
   type UnmountBehavior,
 } from '../dist/index.js';
+
+/** Both sandbox backends, for `it.each`: label, its support check, a fresh backend. */
+export const SANDBOX_BACKENDS = [
+  ['bubblewrap', checkSandboxSupport, () => new LinuxSandbox()],
+  ['landlock', checkLandlockSupport, () => new LandlockSandbox()],
+] as const;
+
+/** Whether `support()` says the backend runs here; when not, says so on the console (a visible skip). */
+export async function backendRunsHere(
+  label: string,
+  support: (typeof SANDBOX_BACKENDS)[number][1],
+): Promise<boolean> {
+  const report = await support();
+  if (!report.supported)
+    console.warn(`!!! SKIPPED ${label}: not supported here (${JSON.stringify(report.features)})`);
+  return report.supported;
+}
 
 export const enc = new TextEncoder();
 export const dec = new TextDecoder();
