@@ -179,7 +179,7 @@ const MAX_ABANDONED_IDS = 65_536;
 const CLOSE_FLUSH_MS = 2000;
 
 const EMPTY = Buffer.alloc(0);
-/** Hook results from this size on leave as their own bytes after the frame header (see `FrameTransport.borrows`). */
+/** Hook results from this size on leave as their own bytes after the frame header (see `FrameTransport.write`). */
 const BORROW_MIN_BYTES = 4096;
 
 const ALL_KINDS: ReadonlySet<IpcRequestKind> = new Set([...HOST_TO_PLUGIN_KINDS, ...PLUGIN_TO_HOST_KINDS]);
@@ -249,6 +249,8 @@ export class IpcChannel {
   readonly #waiters: Waiter[] = [];
   /** Frames waiting for the transport to drain, bounded by `maxQueuedBytes`. */
   #writeQueue: Uint8Array[] = [];
+  /** Those of them that are borrowed (a hook result's own bytes: the transport must not move them). */
+  readonly #borrowedFrames = new WeakSet<Uint8Array>();
   /** Index of the next frame to write in `writeQueue` (a head index: `shift()` is O(n) on long queues). */
   #writeHead = 0;
   #handler: IpcRequestHandler | undefined;
@@ -257,6 +259,7 @@ export class IpcChannel {
   #closeError: PluginError | undefined;
   #resolveClosed!: (error: PluginError) => void;
   readonly #onFrame = (frame: Frame): void => this.#dispatch(frame);
+  readonly #allocate = (bytes: number): Buffer => this.#transport.allocate(bytes);
   /** Pending requests whose signal source is not read yet, and the one timer that reads them. */
   readonly #unread = new Set<number>();
   #sourceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -275,14 +278,14 @@ export class IpcChannel {
    *   (both ends must use the port itself).
    */
   constructor(io: IpcTransport, options: IpcChannelOptions = {}) {
-    const transport = transportOf(io);
-    this.#transport = transport;
     const role = options.role ?? 'peer';
     this.#role = role;
     this.#accepted =
       role === 'host' ? PLUGIN_TO_HOST_KINDS : role === 'plugin' ? HOST_TO_PLUGIN_KINDS : ALL_KINDS;
     this.maxFrameBytes = positiveInteger(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes');
     this.#decoder = new FrameDecoder(this.maxFrameBytes);
+    const transport = transportOf(io, this.maxFrameBytes);
+    this.#transport = transport;
     this.#requestTimeoutMs = positiveInteger(options.requestTimeoutMs ?? 30_000, 'requestTimeoutMs', {
       allowZero: true,
     });
@@ -471,7 +474,7 @@ export class IpcChannel {
     const id = this.#allocateId();
     let frame: Buffer;
     try {
-      frame = encodeRequest(id, request);
+      frame = encodeRequest(id, request, this.#allocate);
     } catch (e) {
       throw toPluginError(e, 'IpcError', `${this.#label}: cannot encode ${request.kind}`);
     }
@@ -596,10 +599,10 @@ export class IpcChannel {
   }
 
   /**
-   * Writes a frame the channel made and never touches again (the transport may move its buffer), or — on a transport
-   * that {@link FrameTransport.borrows} — a hook result's bytes after their header.
+   * Writes a frame the channel made and never touches again (the transport may move its buffer), or — `borrowed` — a
+   * hook result's bytes after their header, which the transport only reads.
    */
-  #write(frame: Uint8Array, isResponse = false): void {
+  #write(frame: Uint8Array, isResponse = false, borrowed = false): void {
     if (this.#closeError !== undefined) return;
     if (this.#queuedFrames > 0 || this.#transport.needDrain) {
       // Bounded: requests of this side are refused past maxQueuedBytes (trySendRequest); a response past it means
@@ -617,10 +620,11 @@ export class IpcChannel {
         return;
       }
       this.#writeQueue.push(frame);
+      if (borrowed) this.#borrowedFrames.add(frame);
       this.#queuedBytes += frame.length;
       return;
     }
-    this.#transport.write(frame);
+    this.#transport.write(frame, borrowed);
   }
 
   /** Writes queued frames while the transport takes them (it batches what is written in one tick). */
@@ -636,7 +640,7 @@ export class IpcChannel {
         this.#writeHead = 0;
       }
       this.#queuedBytes -= frame.length;
-      this.#transport.write(frame);
+      this.#transport.write(frame, this.#borrowedFrames.has(frame));
     }
   }
 
@@ -858,18 +862,17 @@ export class IpcChannel {
     this.#ended(id);
     if (
       res.kind === 'HookResult' &&
-      this.#transport.borrows &&
       res.data instanceof Uint8Array &&
       res.data.length >= BORROW_MIN_BYTES &&
       FRAME_HEADER_BYTES + res.data.length <= this.maxFrameBytes
     ) {
-      // A large hook result leaves as it is, after its header (one writev, no copy into a frame): the handler gave it
-      // up by returning it, and a socket only reads it.
+      // A large hook result leaves as it is, after its header (no copy into a frame: over a socket one writev, over a
+      // port cloned by postMessage — never moved, the handler may still hold it).
       this.#write(
         allocFrame(FrameType.Response, RESPONSE_KIND_CODES.HookResult, id, 0, res.data.length),
         true,
       );
-      this.#write(res.data, true);
+      this.#write(res.data, true, true);
       return;
     }
     let frame: Buffer;

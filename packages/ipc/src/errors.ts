@@ -36,7 +36,12 @@ export type IpcFailureReason =
   /** This side closed the channel. */
   | 'ChannelClosed'
   /** A message is too large to send, or too many requests are pending locally. */
-  | 'SendRefused';
+  | 'SendRefused'
+  /**
+   * A worker's port carried more than an honest writer may have in flight without credit (code posting on the port
+   * itself): the port's queue would grow in the reader's memory.
+   */
+  | 'WindowExceeded';
 
 /** Makes the `IpcError` of `reason`. */
 export function ipcError(reason: IpcFailureReason, message: string, cause?: unknown): PluginError {

@@ -48,6 +48,26 @@ describe('FrameDecoder', () => {
     expect(decoder.bufferedBytes).toBe(0);
   });
 
+  it('a payload that follows its header as a chunk of its own stays a view of that chunk, not a joined copy', () => {
+    const payload = Buffer.alloc(70_000, 9);
+    const frame = encodeFrame(FrameType.Response, 4, 5, payload);
+    const next = encodeFrame(FrameType.Cancel, 0, 8);
+    for (const held of [4, 7, 10]) {
+      const decoder = new FrameDecoder();
+      const got: Frame[] = [];
+      decoder.push(frame.subarray(0, held), (f) => got.push(f));
+      const rest = Buffer.concat([frame.subarray(held), next]);
+      expect(decoder.push(rest, (f) => got.push(f))).toBe(2);
+      expect(got.map((f) => [f.type, f.kind, f.id, f.payload.length])).toEqual([
+        [2, 4, 5, 70_000],
+        [3, 0, 8, 0],
+      ]);
+      expect(got[0]?.payload.buffer).toBe(rest.buffer);
+      expect(got[0]?.payload.every((b) => b === 9)).toBe(true);
+      expect(decoder.bufferedBytes).toBe(0);
+    }
+  });
+
   it('keeps a partial frame buffered', () => {
     const decoder = new FrameDecoder();
     expect(collect(decoder, [all.subarray(0, 12)]).length).toBe(0);

@@ -37,7 +37,8 @@ export interface Frame {
 /**
  * Allocates a frame of `payloadBytes` with its prefix and header written; the caller fills the payload from
  * {@link FRAME_PAYLOAD_OFFSET}. One allocation and one copy of the payload per message. With `followingBytes`, the
- * length prefix also counts that many bytes the caller sends right after this frame (a payload sent as it is).
+ * length prefix also counts that many bytes the caller sends right after this frame (a payload sent as it is). With
+ * `allocate`, the frame's memory comes from it (a transport's pool of send buffers) instead of `Buffer.allocUnsafe`.
  */
 export function allocFrame(
   type: number,
@@ -45,8 +46,9 @@ export function allocFrame(
   id: number,
   payloadBytes: number,
   followingBytes = 0,
+  allocate: (bytes: number) => Buffer = Buffer.allocUnsafe,
 ): Buffer {
-  const frame = Buffer.allocUnsafe(FRAME_PAYLOAD_OFFSET + payloadBytes);
+  const frame = allocate(FRAME_PAYLOAD_OFFSET + payloadBytes);
   frame.writeUInt32LE(FRAME_HEADER_BYTES + payloadBytes + followingBytes, 0);
   frame[4] = type;
   frame[5] = kind;
@@ -100,6 +102,26 @@ export class FrameDecoder {
     let buf: Buffer;
     if (this.#buffered === 0) {
       buf = chunk;
+    } else if (
+      this.#need > 0 &&
+      this.#buffered <= FRAME_PAYLOAD_OFFSET &&
+      this.#buffered + chunk.length >= this.#need
+    ) {
+      // Only (part of) the header is held and this chunk completes the frame: its payload stays a view of the chunk,
+      // not joined into a copy (a large payload that follows its header as a chunk of its own).
+      const held = this.#buffered;
+      const header = Buffer.concat([...this.#chunks, chunk.subarray(0, FRAME_PAYLOAD_OFFSET - held)]);
+      const end = this.#need - held;
+      this.#chunks = [];
+      this.#buffered = 0;
+      this.#need = -1;
+      onFrame({
+        type: header[4] as number,
+        kind: header[5] as number,
+        id: header.readUInt32LE(6),
+        payload: chunk.subarray(FRAME_PAYLOAD_OFFSET - held, end),
+      });
+      return end < chunk.length ? 1 + this.push(chunk.subarray(end), onFrame) : 1;
     } else {
       this.#chunks.push(chunk);
       this.#buffered += chunk.length;

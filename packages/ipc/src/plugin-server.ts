@@ -2,6 +2,7 @@ import {
   type ContextChangedRequest,
   type FetchRequest,
   type FetchResponse,
+  type HookCallInfo,
   type HookHandler,
   type HookRegistrar,
   type IpcRequest,
@@ -41,6 +42,26 @@ export interface ServeResult {
 }
 
 type State = 'new' | 'initializing' | 'ready' | 'failed' | 'stopping' | 'stopped';
+
+/**
+ * What a hook handler gets besides its data: the signal is the request's, made only if the handler reads it. A class
+ * (its getter on the prototype), not an object literal with a getter, which V8 builds ≈ 25× slower — once per call
+ * (issue 17).
+ */
+class ServedHookInfo implements HookCallInfo {
+  readonly #request: { readonly signal: AbortSignal };
+
+  constructor(
+    readonly hookName: string,
+    request: { readonly signal: AbortSignal },
+  ) {
+    this.#request = request;
+  }
+
+  get signal(): AbortSignal {
+    return this.#request.signal;
+  }
+}
 
 /** Metrics of the current process, as the plugin sees itself. */
 export function processMetrics(): PluginMetrics {
@@ -125,13 +146,7 @@ export async function servePlugin(
         `plugin ${instance.name} has no handler ${req.handlerIndex ?? 0} on "${req.hookName}"`,
       );
     }
-    // The signal is the request's, made only if the handler reads it.
-    const out = handler(req.data, {
-      hookName: req.hookName,
-      get signal() {
-        return request.signal;
-      },
-    });
+    const out = handler(req.data, new ServedHookInfo(req.hookName, request));
     return out instanceof Promise
       ? out.then((o) => checkResult(req.hookName, o))
       : checkResult(req.hookName, out);

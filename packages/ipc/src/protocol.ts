@@ -119,10 +119,15 @@ function bytesFrame(type: number, kind: number, id: number, data: Uint8Array): B
 }
 
 /**
- * Encodes a request as a whole frame.
+ * Encodes a request as a whole frame; an `ExecuteHook` frame's memory comes from `allocate` when given (a transport's
+ * pool of send buffers: a large hook call then allocates no new buffer to send, issue 17).
  * @throws PluginError `IpcError` `SendRefused` when a field can't be sent (non-plain value, hook name too long).
  */
-export function encodeRequest(id: number, req: IpcRequest | ExecuteHookRequest): Buffer {
+export function encodeRequest(
+  id: number,
+  req: IpcRequest | ExecuteHookRequest,
+  allocate?: (bytes: number) => Buffer,
+): Buffer {
   const code = REQUEST_KIND_CODES[req.kind];
   const T = FrameType.Request;
   switch (req.kind) {
@@ -139,7 +144,7 @@ export function encodeRequest(id: number, req: IpcRequest | ExecuteHookRequest):
       if (!Number.isInteger(index) || index < 0 || index > 0xffffffff) {
         throw ipcError('SendRefused', 'handlerIndex must be a 32-bit unsigned integer');
       }
-      const frame = allocFrame(T, code, id, 6 + nameBytes + req.data.length);
+      const frame = allocFrame(T, code, id, 6 + nameBytes + req.data.length, 0, allocate);
       frame.writeUInt16LE(nameBytes, FRAME_PAYLOAD_OFFSET);
       frame.writeUInt32LE(index, FRAME_PAYLOAD_OFFSET + 2);
       frame.write(req.hookName, FRAME_PAYLOAD_OFFSET + 6, 'utf8');

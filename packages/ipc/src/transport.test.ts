@@ -1,6 +1,8 @@
+import { PassThrough } from 'node:stream';
 import { MessageChannel } from 'node:worker_threads';
 import { isPluginError } from '@plugward/types';
 import { afterEach, describe, expect, it } from 'vitest';
+import { socketPair } from '../test/socket-pair.js';
 import { IpcChannel } from './channel.js';
 import { ipcFailureReason } from './errors.js';
 import { type TransportSink, transportOf } from './transport.js';
@@ -11,7 +13,7 @@ afterEach(() => {
 });
 
 /** A port transport and the raw messages its other end receives. */
-function rawEnd() {
+function rawEnd(maxFrameBytes?: number) {
   const { port1, port2 } = new MessageChannel();
   const got: unknown[] = [];
   port2.on('message', (m: unknown) => got.push(m));
@@ -19,7 +21,7 @@ function rawEnd() {
     port1.close();
     port2.close();
   });
-  const transport = transportOf(port1);
+  const transport = transportOf(port1, maxFrameBytes);
   const events: string[] = [];
   const sink: TransportSink = {
     data: () => events.push('data'),
@@ -60,6 +62,26 @@ describe('the MessagePort transport', () => {
     expect(Buffer.from(got[0] as Uint8Array).toString()).toBe('hello');
     expect((got[0] as Uint8Array).buffer.byteLength).toBe(5);
     expect(frame.toString()).toBe('hello'); // the pool was not moved
+  });
+
+  it('clones a borrowed frame (a hook result the plugin may still hold): never moved, nothing allocated here', async () => {
+    const { transport, got } = rawEnd();
+    const header = Buffer.from([1, 2, 3]);
+    const result = new Uint8Array(64 * 1024).fill(5);
+    // A view of a much larger buffer is sent as exactly its bytes (a clone carries a view's whole buffer).
+    const big = new Uint8Array(1024 * 1024).fill(6);
+    const slice = big.subarray(1000, 1000 + 8 * 1024);
+    transport.write(header);
+    transport.write(result, true);
+    transport.write(slice, true);
+    await until(() => got.length > 0);
+    const list = got[0] as Uint8Array[];
+    expect(list.map((c) => c.byteLength)).toEqual([3, 64 * 1024, 8 * 1024]);
+    expect(result.byteLength).toBe(64 * 1024); // still the plugin's
+    expect(result[0]).toBe(5);
+    expect(list[1]?.[0]).toBe(5);
+    expect(list[2]?.buffer.byteLength).toBe(8 * 1024);
+    expect(big.byteLength).toBe(1024 * 1024);
   });
 
   it('frames written in one tick cross as one message, in order', async () => {
@@ -106,5 +128,114 @@ describe('the MessagePort transport', () => {
     expect(isPluginError(reason, 'IpcError')).toBe(true);
     expect(ipcFailureReason(reason)).toBe('StreamError');
     expect(ipcFailureReason(reason.cause)).toBe('MalformedFrame');
+  });
+
+  it('ends a writer that ignores its credit: what a reader receives between two credits is bounded', async () => {
+    // Code posting on the port itself (a worker plugin) bypasses the writer's window; the port's queue is the
+    // reader's memory. Frames of at most 64 KiB here: an honest writer has at most 1 MiB + one frame in flight.
+    const { port, events } = rawEnd(64 * 1024);
+    // Valid bytes (cancel frames of unknown ids, which a channel ignores): only the amount is wrong.
+    const cancels = Buffer.alloc(64 * 1024 - 4);
+    for (let at = 0; at + 10 <= cancels.length; at += 10) {
+      cancels.writeUInt32LE(6, at);
+      cancels[at + 4] = 3;
+    }
+    for (let i = 0; i < 24; i++) port.postMessage(new Uint8Array(cancels));
+    await until(() => events.some((e) => e.startsWith('error')));
+    expect(events.filter((e) => e === 'data').length).toBeLessThan(24);
+    expect(events.at(-1)).toBe('error:WindowExceeded');
+  });
+
+  it('an honest writer never reaches that bound, and its frames all arrive', async () => {
+    const { port1, port2 } = new MessageChannel();
+    closers.push(() => {
+      port1.close();
+      port2.close();
+    });
+    const writer = transportOf(port1, 64 * 1024);
+    const reader = transportOf(port2, 64 * 1024);
+    let received = 0;
+    const errors: unknown[] = [];
+    const frames = 200;
+    let written = 0;
+    const pump = (): void => {
+      while (written < frames && !writer.needDrain) {
+        writer.write(Buffer.alloc(64 * 1024, 1));
+        written++;
+      }
+    };
+    const quiet = { end: () => {}, close: () => {}, data: () => {}, drain: () => {} };
+    writer.attach({ ...quiet, error: (e) => errors.push(e), drain: pump });
+    reader.attach({ ...quiet, error: (e) => errors.push(e), data: (b) => (received += b.length) });
+    pump();
+    await until(() => received === frames * 64 * 1024 || errors.length > 0);
+    expect(errors).toEqual([]);
+    expect(received).toBe(frames * 64 * 1024);
+  });
+
+  it('credit rides on the answer: a 64 KiB echo costs one message each way, as a bare postMessage echo does', async () => {
+    const { port1, port2 } = new MessageChannel();
+    const posted = { host: 0, plugin: 0 };
+    for (const [side, port] of [
+      ['host', port1],
+      ['plugin', port2],
+    ] as const) {
+      const post = port.postMessage.bind(port);
+      port.postMessage = (m: unknown, t?: Parameters<typeof post>[1]) => {
+        posted[side]++;
+        post(m, t);
+      };
+    }
+    const host = new IpcChannel(port1, { role: 'host' });
+    const plugin = new IpcChannel(port2, { role: 'plugin' });
+    closers.push(() => {
+      host.destroy();
+      plugin.destroy();
+    });
+    plugin.setRequestHandler((req) => ({ kind: 'HookResult', data: (req as { data: Uint8Array }).data }));
+    const calls = 40;
+    for (let i = 0; i < calls; i++) {
+      const res = await host.sendRequest({
+        kind: 'ExecuteHook',
+        hookName: 'echo',
+        data: new Uint8Array(64 * 1024),
+      });
+      expect(res.kind).toBe('HookResult');
+    }
+    // One frame each way per call; a credit of its own only where no frame went out before the thread turned.
+    expect(posted.host).toBeLessThanOrEqual(calls + 2);
+    expect(posted.plugin).toBeLessThanOrEqual(calls + 2);
+  });
+
+  it('a socket transport reuses a large send buffer once its write completed, never before; other streams never', async () => {
+    const [a, b] = await socketPair();
+    closers.push(() => {
+      a.destroy();
+      b.destroy();
+    });
+    const received: Buffer[] = [];
+    b.on('data', (d: Buffer) => received.push(d));
+    const t = transportOf(a);
+    t.attach({ data: () => {}, end: () => {}, error: () => {}, close: () => {}, drain: () => {} });
+    const first = t.allocate(64 * 1024).fill(1);
+    t.write(first);
+    const second = t.allocate(64 * 1024).fill(2);
+    expect(second.buffer).not.toBe(first.buffer); // the first is still being written
+    t.write(second);
+    await until(() => received.reduce((n, d) => n + d.length, 0) === 128 * 1024);
+    await new Promise((r) => setImmediate(r)); // the writes' callbacks
+    const third = t.allocate(64 * 1024);
+    expect([first.buffer, second.buffer]).toContain(third.buffer);
+    third.fill(3);
+    const all = Buffer.concat(received);
+    expect(all.subarray(0, 64 * 1024).every((x) => x === 1)).toBe(true);
+    expect(all.subarray(64 * 1024).every((x) => x === 2)).toBe(true);
+    // An in-memory stream may keep the written buffer itself: never pooled.
+    const memory = transportOf(new PassThrough());
+    memory.attach({ data: () => {}, end: () => {}, error: () => {}, close: () => {}, drain: () => {} });
+    const m1 = memory.allocate(64 * 1024);
+    memory.write(m1);
+    await new Promise((r) => setImmediate(r));
+    expect(memory.allocate(64 * 1024).buffer).not.toBe(m1.buffer);
   });
 });

@@ -1,7 +1,9 @@
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MessagePort } from 'node:worker_threads';
-import { PluginError } from '@plugward/types';
+import { DEFAULT_MAX_FRAME_BYTES, PluginError } from '@plugward/types';
 import { ipcError } from './errors.js';
+import { FRAME_PREFIX_BYTES } from './frame.js';
 
 /** What a transport reports to its {@link IpcChannel}. */
 export interface TransportSink {
@@ -19,22 +21,26 @@ export interface TransportSink {
 
 /**
  * What {@link IpcChannel} reads and writes frames through: a Node `Duplex` (a Unix socket) or a `MessagePort` (the
- * worker tier). Frames given to `write` are the channel's own and never touched again: a transport may move them.
+ * worker tier).
  */
 export interface FrameTransport {
   readonly destroyed: boolean;
   /** True while the peer has not taken enough of what was written: the channel then queues frames (bounded). */
   readonly needDrain: boolean;
-  /**
-   * True when `write` only reads the bytes (a socket copies them to the kernel): the channel may then write a hook
-   * result it did not make, as it is, after its frame header. False when the transport moves buffers (a port).
-   */
-  readonly borrows: boolean;
   attach(sink: TransportSink): void;
   /** Stops reporting to the sink (errors are still swallowed: none may become an uncaught exception). */
   detach(): void;
-  /** Writes one whole frame (or a part of one); frames written in one tick leave together. */
-  write(frame: Uint8Array): void;
+  /**
+   * Memory for a frame of `bytes` the channel is about to write: from the transport's pool of send buffers where it
+   * has one (a socket: the buffer comes back once the kernel took the frame), else new.
+   */
+  allocate(bytes: number): Buffer;
+  /**
+   * Writes one whole frame (or a part of one); frames written in one tick leave together. A frame is the channel's
+   * own and never touched again (a transport may move its buffer), unless `borrowed`: bytes the channel did not make
+   * (a hook result after its header), only read — a socket copies them to the kernel, a port clones them.
+   */
+  write(frame: Uint8Array, borrowed?: boolean): void;
   /** Sends what was written, then ends (the peer sees its end); `done` once flushed or after `flushMs`. */
   end(flushMs: number): void;
   /** Ends at once, dropping what was not sent. */
@@ -44,14 +50,29 @@ export interface FrameTransport {
 /** What {@link IpcChannel} runs on: a byte stream (fd 3 of a plugin process, a socket) or a worker's `MessagePort`. */
 export type IpcTransport = Duplex | MessagePort;
 
-/** The transport of `io`: a `MessagePort` directly (no stream on either thread), anything else as a `Duplex`. */
-export function transportOf(io: IpcTransport): FrameTransport {
-  return io instanceof MessagePort ? new PortTransport(io) : new StreamTransport(io);
+/**
+ * The transport of `io`: a `MessagePort` directly (no stream on either thread), anything else as a `Duplex`.
+ * `maxFrameBytes` is the channel's: a port's reader bounds what an honest writer may have in flight by it.
+ */
+export function transportOf(
+  io: IpcTransport,
+  maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES,
+): FrameTransport {
+  return io instanceof MessagePort ? new PortTransport(io, maxFrameBytes) : new StreamTransport(io);
 }
 
-/** Frames over a Node `Duplex`; frames written in one tick leave in one writev (one syscall per batch). */
+/** Frames from this size on are written from a socket transport's pool of send buffers. */
+const POOLED_FRAME_BYTES = 16 * 1024;
+/** Idle send buffers a socket transport keeps. */
+const POOL_BUFFERS = 4;
+
+/**
+ * Frames over a Node `Duplex`; frames written in one tick leave in one writev (one syscall per batch). Large frames
+ * are encoded into a few reused send buffers instead of a new buffer each (every new `ArrayBuffer` counts as external
+ * memory, whose growth drives V8's full collections: the 64 KiB tail, issue 17); a buffer returns to the pool when its
+ * write completed — the kernel has the bytes — and only the channel ever sees it.
+ */
 class StreamTransport implements FrameTransport {
-  readonly borrows = true;
   readonly #stream: Duplex;
   #sink: TransportSink | undefined;
   #corked = false;
@@ -68,8 +89,39 @@ class StreamTransport implements FrameTransport {
     ['data', (chunk) => this.#sink?.data(chunk as Buffer)],
   ];
 
+  /** Idle send buffers, and those lent to frames being written. */
+  readonly #pool: Buffer[] = [];
+  readonly #lent = new WeakMap<ArrayBufferLike, Buffer>();
+
+  readonly #socket: boolean;
+
   constructor(stream: Duplex) {
     this.#stream = stream;
+    this.#socket = stream instanceof Socket;
+  }
+
+  allocate(bytes: number): Buffer {
+    // Only a socket: its write completes once the kernel has the bytes. Another Duplex (an in-memory pair) may still
+    // hold the very buffer after its write completed.
+    if (bytes < POOLED_FRAME_BYTES || !this.#socket) return Buffer.allocUnsafe(bytes);
+    let buffer: Buffer | undefined;
+    for (let i = 0; i < this.#pool.length; i++) {
+      const b = this.#pool[i] as Buffer;
+      // Not much larger than asked: a frame's bytes go out as a view, but the pool holds whole buffers.
+      if (b.length >= bytes && b.length <= 2 * bytes) {
+        buffer = b;
+        this.#pool.splice(i, 1);
+        break;
+      }
+    }
+    buffer ??= Buffer.allocUnsafeSlow(bytes);
+    this.#lent.set(buffer.buffer, buffer);
+    return buffer.subarray(0, bytes);
+  }
+
+  /** A lent send buffer back from a completed write. */
+  #giveBack(buffer: Buffer): void {
+    if (this.#pool.length < POOL_BUFFERS && !this.#stream.destroyed) this.#pool.push(buffer);
   }
 
   get destroyed(): boolean {
@@ -91,14 +143,23 @@ class StreamTransport implements FrameTransport {
     for (const [event, listener] of this.#listeners) if (event !== 'error') this.#stream.off(event, listener);
   }
 
-  write(frame: Uint8Array): void {
+  write(frame: Uint8Array, _borrowed?: boolean): void {
     if (!this.#corked) {
       // Frames written in the same tick leave in one writev: pipelined calls cost one syscall per batch, not per frame.
       this.#corked = true;
       this.#stream.cork();
       process.nextTick(this.#uncork);
     }
-    this.#stream.write(frame);
+    const lent = this.#lent.get(frame.buffer);
+    if (lent === undefined) {
+      this.#stream.write(frame);
+    } else {
+      this.#lent.delete(frame.buffer);
+      // Back once written (a failed write ends the channel: the buffer is then simply dropped).
+      this.#stream.write(frame, (err) => {
+        if (err == null) this.#giveBack(lent);
+      });
+    }
   }
 
   end(flushMs: number): void {
@@ -119,6 +180,11 @@ class StreamTransport implements FrameTransport {
 /** Bytes a sender may have in flight on a port, unacknowledged by the other thread's channel. */
 const PORT_WINDOW_BYTES = 1024 * 1024;
 /**
+ * What one port message counts for in the window besides its bytes: a flood of tiny messages is bounded too (each
+ * costs the receiving thread a queue entry whatever it carries).
+ */
+const MESSAGE_COST_BYTES = 256;
+/**
  * A reader acknowledges in steps of at least this many bytes, not per message: every acknowledgement wakes the other
  * thread, and one per message doubled the cross-thread messages of a small call (issue 17).
  */
@@ -131,33 +197,50 @@ const JOIN_BYTES = 64 * 1024;
  * - a `Uint8Array` (its buffer moved, not copied): bytes of the frame stream — from an honest peer whole frames, but
  *   the channel decodes them exactly as bytes from a socket, so a split, oversize or garbage frame is caught the same
  *   way;
- * - an array of `Uint8Array`s: the same, several chunks in order;
- * - a positive integer: the reader's channel took that many bytes (credit: a writer has at most 1 MiB unacknowledged,
- *   past it the channel's own bounded queue takes over, and `PeerNotReading` ends a peer that does not read);
+ * - an array of `Uint8Array`s and at most one positive integer: the same, several chunks in order, and the credit (see
+ *   next) riding along;
+ * - a positive integer, the credit: the reader's channel took that many bytes (each message counted as
+ *   {@link MESSAGE_COST_BYTES} more). A writer has at most {@link PORT_WINDOW_BYTES} unacknowledged, past it the
+ *   channel's own bounded queue takes over, and `PeerNotReading` ends a peer that does not read. Credit rides on the
+ *   next frames out when there are some (an echo costs two messages, as a bare `postMessage` echo does), else leaves
+ *   alone once the reader's thread turns (`setImmediate`);
  * - `null`: the peer ended its side.
- * Anything else — a view of a `SharedArrayBuffer` too — ends the channel (`MalformedFrame`). When the port closes (the
- * worker ended or was terminated) the channel sees the end.
+ * Anything else — a view of a `SharedArrayBuffer` too — ends the channel (`MalformedFrame`). So does a writer that
+ * ignores its window (code posting on the port itself): the port's queue lives in the reader's memory, and what a
+ * reader received since it last gave credit is never more than an honest writer may have in flight (the window plus
+ * one frame); beyond that, `WindowExceeded`. When the port closes (the worker ended or was terminated) the channel sees
+ * the end.
  */
 class PortTransport implements FrameTransport {
-  readonly borrows = false;
   readonly #port: MessagePort;
+  /** Most a reader may receive between two credits it gives (see the class comment). */
+  readonly #receiveLimit: number;
   #sink: TransportSink | undefined;
   #destroyed = false;
   #ended = false;
   #batch: Uint8Array[] = [];
   #batchBytes = 0;
+  /** The batch has borrowed frames (cloned when posted, never moved; see `write`). */
+  #borrowed: Set<Uint8Array> | undefined;
   #scheduled = false;
   #inFlight = 0;
+  /** Bytes (and message costs) taken since this side last gave credit. */
   #unacked = 0;
+  #ackTimer: ReturnType<typeof setImmediate> | undefined;
   readonly #flush = (): void => this.#send();
+  readonly #ackNow = (): void => {
+    this.#ackTimer = undefined;
+    if (this.#unacked >= ACK_STEP_BYTES && !this.#destroyed) this.#post(this.#takeCredit());
+  };
   readonly #onMessage = (message: unknown): void => this.#receive(message);
   readonly #onClose = (): void => {
     this.#destroyed = true;
     this.#peerEnded();
   };
 
-  constructor(port: MessagePort) {
+  constructor(port: MessagePort, maxFrameBytes: number) {
     this.#port = port;
+    this.#receiveLimit = PORT_WINDOW_BYTES + FRAME_PREFIX_BYTES + maxFrameBytes + 2 * MESSAGE_COST_BYTES;
   }
 
   get destroyed(): boolean {
@@ -166,6 +249,11 @@ class PortTransport implements FrameTransport {
 
   get needDrain(): boolean {
     return this.#inFlight > PORT_WINDOW_BYTES;
+  }
+
+  /** New memory: a port moves the frames it writes (a frame's buffer leaves this thread). */
+  allocate(bytes: number): Buffer {
+    return Buffer.allocUnsafe(bytes);
   }
 
   attach(sink: TransportSink): void {
@@ -180,9 +268,13 @@ class PortTransport implements FrameTransport {
     this.#port.off('close', this.#onClose);
   }
 
-  write(frame: Uint8Array): void {
+  write(frame: Uint8Array, borrowed = false): void {
     if (this.#destroyed) return;
     this.#batch.push(frame);
+    if (borrowed) {
+      this.#borrowed ??= new Set();
+      this.#borrowed.add(frame);
+    }
     this.#batchBytes += frame.length;
     this.#inFlight += frame.length;
     if (!this.#scheduled) {
@@ -203,6 +295,9 @@ class PortTransport implements FrameTransport {
     this.#destroyed = true;
     this.#batch = [];
     this.#batchBytes = 0;
+    this.#borrowed = undefined;
+    if (this.#ackTimer !== undefined) clearImmediate(this.#ackTimer);
+    this.#ackTimer = undefined;
     this.#port.close();
   }
 
@@ -214,31 +309,48 @@ class PortTransport implements FrameTransport {
     }
   }
 
-  /** Posts the frames written since the last send: moved, never copied when a frame owns its buffer. */
+  /** The credit owed to the writer, now given. */
+  #takeCredit(): number {
+    const credit = this.#unacked;
+    this.#unacked = 0;
+    return credit;
+  }
+
+  /**
+   * Posts the frames written since the last send: moved, never copied when a frame owns its buffer; a borrowed frame
+   * cloned (no allocation on this thread: the other one gets the copy); with the credit owed to the other side when it
+   * is due.
+   */
   #send(): void {
     this.#scheduled = false;
     const frames = this.#batch;
     if (frames.length === 0 || this.#destroyed) return;
     const bytes = this.#batchBytes;
+    const borrowed = this.#borrowed;
     this.#batch = [];
     this.#batchBytes = 0;
-    if (frames.length === 1) {
-      const one = owned(frames[0] as Uint8Array);
-      this.#post(one, [one.buffer as ArrayBuffer]);
-    } else if (bytes <= JOIN_BYTES) {
+    this.#borrowed = undefined;
+    this.#inFlight += MESSAGE_COST_BYTES;
+    let list: Uint8Array[];
+    const transfer: ArrayBuffer[] = [];
+    if (frames.length === 1 && borrowed === undefined) {
+      list = [owned(frames[0] as Uint8Array)];
+    } else if (bytes <= JOIN_BYTES && borrowed === undefined) {
       const joined = new Uint8Array(bytes);
       let at = 0;
       for (const f of frames) {
         joined.set(f, at);
         at += f.length;
       }
-      this.#post(joined, [joined.buffer]);
+      list = [joined];
     } else {
-      const list = frames.map(owned);
-      this.#post(
-        list,
-        list.map((f) => f.buffer as ArrayBuffer),
-      );
+      list = frames.map((f) => (borrowed?.has(f) ? clonable(f) : owned(f)));
+    }
+    for (const f of list) if (!borrowed?.has(f)) transfer.push(f.buffer as ArrayBuffer);
+    if (this.#unacked >= ACK_STEP_BYTES) {
+      this.#post([...list, this.#takeCredit()], transfer);
+    } else {
+      this.#post(list.length === 1 ? list[0] : list, transfer);
     }
   }
 
@@ -246,24 +358,19 @@ class PortTransport implements FrameTransport {
     const sink = this.#sink;
     if (sink === undefined || this.#ended) return;
     if (isBytes(message)) {
-      this.#take(sink, message);
-    } else if (typeof message === 'number' && Number.isSafeInteger(message) && message > 0) {
-      // More than was sent would be credit for bytes the peer never got: a lie that would let it grow our queue.
-      if (message > this.#inFlight) {
-        sink.error(
-          ipcError('MalformedFrame', `acknowledgement of ${message} bytes, ${this.#inFlight} in flight`),
-        );
-        return;
-      }
-      const blocked = this.needDrain;
-      this.#inFlight -= message;
-      if (blocked && !this.needDrain) sink.drain();
+      if (this.#count(sink, message.byteLength)) this.#take(sink, message);
+    } else if (isCredit(message)) {
+      this.#credit(sink, message);
     } else if (message === null) {
       this.#peerEnded();
-    } else if (Array.isArray(message) && message.every(isBytes)) {
-      for (const m of message as Uint8Array[]) {
+    } else if (Array.isArray(message) && isChunkList(message)) {
+      let bytes = 0;
+      for (const m of message) if (typeof m !== 'number') bytes += m.byteLength;
+      if (!this.#count(sink, bytes)) return;
+      for (const m of message) {
         if (this.#sink === undefined) return;
-        this.#take(sink, m);
+        if (typeof m === 'number') this.#credit(sink, m);
+        else this.#take(sink, m);
       }
     } else {
       // A protocol violation of the other thread, reported as such (the channel's StreamError keeps it as cause).
@@ -271,13 +378,38 @@ class PortTransport implements FrameTransport {
     }
   }
 
+  /** Counts a message of `bytes` against what the writer may have in flight; false (and the sink told) past it. */
+  #count(sink: TransportSink, bytes: number): boolean {
+    this.#unacked += bytes + MESSAGE_COST_BYTES;
+    if (this.#unacked <= this.#receiveLimit) return true;
+    sink.error(
+      ipcError(
+        'WindowExceeded',
+        `the other thread sent ${this.#unacked} bytes without waiting for credit (at most ${this.#receiveLimit})`,
+      ),
+    );
+    return false;
+  }
+
+  #credit(sink: TransportSink, credit: number): void {
+    // More than was sent would be credit for bytes the peer never got: a lie that would let it grow our queue.
+    if (credit > this.#inFlight) {
+      sink.error(
+        ipcError('MalformedFrame', `acknowledgement of ${credit} bytes, ${this.#inFlight} in flight`),
+      );
+      return;
+    }
+    const blocked = this.needDrain;
+    this.#inFlight -= credit;
+    if (blocked && !this.needDrain) sink.drain();
+  }
+
   #take(sink: TransportSink, bytes: Uint8Array): void {
-    this.#unacked += bytes.byteLength;
     sink.data(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    // The channel consumes synchronously: what it took is acknowledged, in steps.
-    if (this.#unacked >= ACK_STEP_BYTES && !this.#destroyed) {
-      this.#post(this.#unacked);
-      this.#unacked = 0;
+    // The channel consumes synchronously: what it took is acknowledged, in steps, with the next frames out or alone
+    // once this thread turns.
+    if (this.#unacked >= ACK_STEP_BYTES && this.#ackTimer === undefined && !this.#destroyed) {
+      this.#ackTimer = setImmediate(this.#ackNow);
     }
   }
 
@@ -288,12 +420,44 @@ class PortTransport implements FrameTransport {
   }
 }
 
+/** A credit: a positive safe integer. */
+function isCredit(message: unknown): message is number {
+  return typeof message === 'number' && Number.isSafeInteger(message) && message > 0;
+}
+
+/** Chunks of bytes with at most one credit among them. */
+function isChunkList(message: unknown[]): message is (Uint8Array | number)[] {
+  let credits = 0;
+  for (const m of message) {
+    if (isCredit(m)) credits++;
+    else if (!isBytes(m)) return false;
+  }
+  return credits <= 1;
+}
+
 /**
  * Bytes the other thread gave up: a `Uint8Array` on an `ArrayBuffer` of its own. A view of a `SharedArrayBuffer` is
  * refused: the other thread could change the bytes while this one checks and decodes them.
  */
 function isBytes(message: unknown): message is Uint8Array {
   return message instanceof Uint8Array && message.buffer instanceof ArrayBuffer;
+}
+
+/** Bytes a borrowed frame's buffer may hold beyond it and still be cloned whole (the clone copies all of them). */
+const CLONE_SLACK_BYTES = 4096;
+
+/**
+ * A borrowed frame as it can be cloned: itself when its buffer is about its size (postMessage clones a view's whole
+ * buffer), else a copy of exactly its bytes (moved, then: the copy is ours). Never a view of shared memory.
+ */
+function clonable(frame: Uint8Array): Uint8Array {
+  if (
+    frame.buffer instanceof ArrayBuffer &&
+    frame.buffer.byteLength - frame.byteLength <= CLONE_SLACK_BYTES
+  ) {
+    return frame;
+  }
+  return new Uint8Array(frame);
 }
 
 /**

@@ -187,6 +187,7 @@ const PROTOCOL_VIOLATIONS: ReadonlySet<IpcFailureReason> = new Set<IpcFailureRea
   'DuplicateRequestId',
   'TooManyRequests',
   'PeerNotReading',
+  'WindowExceeded',
 ]);
 
 /** The protocol violation an IPC channel ended with, if its end was one. */
