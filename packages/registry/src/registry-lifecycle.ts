@@ -4,6 +4,7 @@ import { performUnmount, type UnmountOutcome } from '@plugward/limits';
 import { displayText, PluginError } from '@plugward/types';
 import type { RegistryEvents } from './events.js';
 import { emit, MAX_ERROR_CHARS, type RegistryState, unmountBehaviorOf } from './registry-state.js';
+import type { TierHandle } from './tiers/tier.js';
 
 /**
  * Unloads a plugin by its unmount behaviour (`performUnmount`, the one unmount path): removes its hooks (later
@@ -64,6 +65,24 @@ export async function unloadPlugin(
   } finally {
     entry.busy = undefined;
   }
+}
+
+/**
+ * Ends a plugin that started (its init ran) but is not kept — the registry closed while it loaded: like any unload
+ * (`performUnmount`), its `shutdown` gets its `maxCleanupTimeMs`, then it is ended at once and its private copy removed.
+ * Its hooks must already be gone. Never throws.
+ */
+export async function discardStarted(s: RegistryState, name: string, handle: TierHandle): Promise<void> {
+  const b = unmountBehaviorOf(s, name);
+  await performUnmount(
+    { ...b, gracePeriodMs: 0 },
+    {
+      shutdown: () => handle.shutdown(Math.max(b.maxCleanupTimeMs, 100)),
+      teardown: async () => {
+        await handle.release(0);
+      },
+    },
+  ).catch(() => undefined);
 }
 
 /** Unloads every loaded plugin (waiting for loads in progress first). */

@@ -28,7 +28,7 @@ const patient = (name: string) => `
 let rt;
 export default {
   name: '${name}', version: '1.0.0', author: 'registry tests',
-  init(_ctx, runtime) { rt = runtime; },
+  init(_ctx, runtime) { rt = runtime; rt.log('info', '${name}: init ran'); },
   registerHooks(h) { h.register('ping', 200, (d) => d); },
   async shutdown() {
     await new Promise((r) => setTimeout(r, 300));
@@ -190,6 +190,34 @@ describe('close() after a fast teardown', () => {
         `shutdown took longer than ${STUBBORN_BUDGET_MS} ms`,
       );
       expect(registry.getAllPlugins().every((i) => i.status === 'Inactive')).toBe(true);
+    },
+  );
+});
+
+describe('close() while plugins load', () => {
+  it.each(['worker', 'process'] as const)(
+    '%s: a plugin whose load completes during close() still gets its shutdown, and nothing is left',
+    async (tier) => {
+      const lines: string[] = [];
+      const registry = new PluginRegistry({
+        security,
+        defaultTier: tier,
+        log: (plugin, _level, message) => lines.push(`${plugin}: ${message}`),
+      });
+      const pids: number[] = [];
+      registry.on('loaded', (e) => e.pid && pids.push(e.pid));
+      const loads = Promise.allSettled(
+        PATIENT.map((_, i) => registry.loadPlugin(artifacts[i] as string, 'trusted')),
+      );
+      await registry.close();
+      // The loads started before close(): each ran its init, then the registry (closed) did not keep it.
+      for (const r of await loads) expect(r.status).toBe('rejected');
+      const started = PATIENT.filter((n) => lines.includes(`${n}: ${n}: init ran`));
+      expect(started).toEqual(PATIENT);
+      for (const n of started) expect(lines).toContain(`${n}: ${n}: shutdown finished`);
+      expect(pids.filter(pidAlive)).toEqual([]);
+      expect(PATIENT.flatMap((n) => leftovers(n, ownTmp.dir))).toEqual([]);
+      expect(registry.pluginCount()).toBe(0);
     },
   );
 });
