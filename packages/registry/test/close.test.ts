@@ -18,6 +18,7 @@ import {
   LinuxSandbox,
   PluginRegistry,
   type PluginSecurity,
+  ROOT_WARM_DIR,
   type SandboxBackend,
 } from '../dist/index.js';
 import { Fixtures, leftovers, ownTmpDir, pidAlive, tempDir } from './helpers.js';
@@ -218,6 +219,43 @@ describe('close() while plugins load', () => {
       expect(pids.filter(pidAlive)).toEqual([]);
       expect(PATIENT.flatMap((n) => leftovers(n, ownTmp.dir))).toEqual([]);
       expect(registry.pluginCount()).toBe(0);
+    },
+  );
+});
+
+describe('close() with a warm pool', () => {
+  it.each(cases.filter((c) => c.backend !== undefined))(
+    '$label: no warm sandbox, warm folder, mount or lease is left when it resolves',
+    async ({ label, backend }) => {
+      const sandbox = await backend?.();
+      if (sandbox === undefined || typeof sandbox === 'string') {
+        console.warn(`!!! SKIPPED close() with a warm pool, ${label}: not supported here (${sandbox})`);
+        return;
+      }
+      const registry = new PluginRegistry({
+        security,
+        sandbox,
+        defaultTier: 'sandbox',
+        warmPool: { size: 1 },
+        log: () => {},
+      });
+      const warmBase = process.getuid?.() === 0 ? ROOT_WARM_DIR : ownTmp.dir;
+      // The first load starts cold and makes the pool start an idle sandbox, which the second takes; then another.
+      await registry.loadPlugin(artifacts[0] as string, 'trusted');
+      await registry.warmPool?.settled();
+      await registry.loadPlugin(artifacts[1] as string, 'trusted');
+      await registry.warmPool?.settled();
+      expect((await registry.warmPool?.stats())?.hits).toBe(1);
+      expect(ownEntries(warmBase).length).toBeGreaterThanOrEqual(2);
+      const pids = registry.listLoadedPlugins().flatMap((p) => (p.pid === undefined ? [] : [p.pid]));
+
+      await registry.close();
+
+      expect(pids.filter(pidAlive), 'plugin processes alive').toEqual([]);
+      expect(ownEntries(warmBase), 'warm folders').toEqual([]);
+      expect([ROOT_SANDBOX_DIR, LANDLOCK_SANDBOX_DIR].flatMap(ownEntries), 'sandbox folders').toEqual([]);
+      expect(ownMounts(), 'mounts').toEqual([]);
+      expect(ownUidLeases(), 'uid leases').toEqual([]);
     },
   );
 });
