@@ -42,8 +42,16 @@ function processCpuMs(pid) {
 
 const registry = new PluginRegistry({ security, sandbox, defaultTier: tier, log: () => {} });
 const t0 = performance.now();
-for (let i = 0; i < n; i += batch) {
-  await Promise.all(artifacts.slice(i, i + batch).map((a) => registry.loadPlugin(a, 'trusted')));
+try {
+  for (let i = 0; i < n; i += batch) {
+    await Promise.all(artifacts.slice(i, i + batch).map((a) => registry.loadPlugin(a, 'trusted')));
+  }
+} catch (e) {
+  // On an overloaded machine a start can miss its Initialize budget: say so, leave nothing behind.
+  console.log(`${tier} × ${n}: load failed: ${e instanceof Error ? e.message : String(e)}`);
+  await registry.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  process.exit(1);
 }
 console.log(
   `${tier} × ${n}: loaded in ${(performance.now() - t0).toFixed(0)} ms; load average ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
