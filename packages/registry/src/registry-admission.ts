@@ -18,6 +18,7 @@ import {
 import { applicableGrant, decideGrants, resolveGrantedPaths } from './grant-policy.js';
 import { placePlugin } from './placement.js';
 import { grantInput, reservedByTrust } from './registry-discovery.js';
+import { discardStarted } from './registry-lifecycle.js';
 import { start } from './registry-start.js';
 import {
   assertOpen,
@@ -242,8 +243,9 @@ function markActive(s: RegistryState, entry: Entry, handle: TierHandle, tier: Is
 }
 
 /**
- * The load failed after admission: hooks, process and context released, the entry Failed (or Untrusted) with the
- * error, `failed` emitted. @returns the error to throw (its text escaped for display).
+ * The load failed after admission: hooks, process and context released (a plugin that had started — the registry closed
+ * during its load — first gets its shutdown, as at any unload), the entry Failed (or Untrusted) with the error, `failed`
+ * emitted. @returns the error to throw (its text escaped for display).
  */
 async function markLoadFailed(s: RegistryState, entry: Entry, e: unknown): Promise<PluginError> {
   const name = entry.info.name;
@@ -251,7 +253,7 @@ async function markLoadFailed(s: RegistryState, entry: Entry, e: unknown): Promi
   entry.alive = false;
   entry.registrationsOpen = false;
   s.hooks.unregisterAll(name);
-  if (entry.handle) await entry.handle.release(2000);
+  if (entry.handle) await discardStarted(s, name, entry.handle);
   entry.handle = undefined;
   s.context.releasePlugin(name);
   entry.info.status = err.code === 'UntrustedPlugin' ? 'Untrusted' : 'Failed';

@@ -4,6 +4,7 @@ import { performUnmount, type UnmountOutcome } from '@plugward/limits';
 import { displayText, PluginError } from '@plugward/types';
 import type { RegistryEvents } from './events.js';
 import { emit, MAX_ERROR_CHARS, type RegistryState, unmountBehaviorOf } from './registry-state.js';
+import type { TierHandle } from './tiers/tier.js';
 
 /**
  * Unloads a plugin by its unmount behaviour (`performUnmount`, the one unmount path): removes its hooks (later
@@ -42,10 +43,11 @@ export async function unloadPlugin(
       entry.handle = undefined;
     },
     shutdown: () => handle.shutdown(Math.max(b.maxCleanupTimeMs, 100)),
-    // After a shutdown that went well the process may exit on its own; otherwise it is ended at once.
+    // The plugin had its chance: after an answered Shutdown its process has nothing left to do (its shutdown ran, its
+    // code was unloaded), after a failed or late one it gets no more time, without one it was never to get any. It is
+    // ended at once — Node's own exit would cost each process more CPU than the kill (issue 17: close() of hundreds).
     teardown: async (outcome) => {
-      const exitWaitMs = outcome.shutdown === 'ok' ? Math.max(b.maxCleanupTimeMs, 100) : 100;
-      const err = await handle.release(exitWaitMs);
+      const err = await handle.release(0);
       s.context.releasePlugin(name);
       entry.info.status = 'Inactive';
       entry.info.pid = undefined;
@@ -63,6 +65,24 @@ export async function unloadPlugin(
   } finally {
     entry.busy = undefined;
   }
+}
+
+/**
+ * Ends a plugin that started (its init ran) but is not kept — the registry closed while it loaded: like any unload
+ * (`performUnmount`), its `shutdown` gets its `maxCleanupTimeMs`, then it is ended at once and its private copy removed.
+ * Its hooks must already be gone. Never throws.
+ */
+export async function discardStarted(s: RegistryState, name: string, handle: TierHandle): Promise<void> {
+  const b = unmountBehaviorOf(s, name);
+  await performUnmount(
+    { ...b, gracePeriodMs: 0 },
+    {
+      shutdown: () => handle.shutdown(Math.max(b.maxCleanupTimeMs, 100)),
+      teardown: async () => {
+        await handle.release(0);
+      },
+    },
+  ).catch(() => undefined);
 }
 
 /** Unloads every loaded plugin (waiting for loads in progress first). */

@@ -47,8 +47,13 @@ export function sweepStaleWarmFolders(): void {
 export interface WarmFolder {
   /** The host's path: the hand-off's copy is written here. */
   dir: string;
-  /** Unmounts (root hosts) and removes it; idempotent. */
+  /** Unmounts (root hosts) and removes it at once (the host's exit handler); idempotent. */
   remove(): void;
+  /**
+   * The same off the event loop — a detach waits for the kernel's RCU grace period and an rmdir can take milliseconds —
+   * for when its sandbox has exited; idempotent.
+   */
+  removeAsync(): Promise<void>;
 }
 
 /**
@@ -69,9 +74,20 @@ export function makeWarmFolder(pool: string): WarmFolder {
     if (root) unmountIfMounted(dir);
     fs.rmSync(dir, { recursive: true, force: true });
   };
+  let removal: Promise<void> | undefined;
+  const removeAsync = (): Promise<void> => {
+    removal ??= (async () => {
+      if (done) return;
+      // Its own tmpfs (mounted below): no mountinfo to read first; a folder that is no mount point gives EINVAL.
+      if (root) await loadMountCalls().umountDetachAsync(dir);
+      await fs.promises.rm(dir, { recursive: true, force: true });
+      done = true;
+    })();
+    return removal;
+  };
   if (!root) {
     fs.chmodSync(dir, 0o700);
-    return { dir, remove };
+    return { dir, remove, removeAsync };
   }
   const calls = loadMountCalls();
   if (calls.mount('tmpfs', dir, 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=0755,uid=0,gid=0') !== 0) {
@@ -79,5 +95,5 @@ export function makeWarmFolder(pool: string): WarmFolder {
     remove();
     throw new PluginError('SandboxUnavailable', `cannot mount the warm folder's tmpfs (errno ${errno})`);
   }
-  return { dir, remove };
+  return { dir, remove, removeAsync };
 }

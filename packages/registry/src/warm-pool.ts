@@ -233,6 +233,8 @@ export class WarmPool {
   readonly #configs = new Map<string, Configuration>();
   readonly #starts = new Set<Promise<void>>();
   readonly #ending = new Set<Promise<void>>();
+  /** Warm folders being removed after their sandbox exited (idle or handed off): close() waits for them. */
+  readonly #removals = new Set<Promise<void>>();
   #closed = false;
   /** Fills scheduled by `done()` that have not begun yet. */
   #scheduled = 0;
@@ -320,8 +322,8 @@ export class WarmPool {
     this.#closed = true;
     for (const c of this.#configs.values()) this.#drop(c);
     this.#configs.clear();
-    while (this.#starts.size > 0 || this.#ending.size > 0) {
-      await Promise.all([...this.#starts, ...this.#ending]);
+    while (this.#starts.size > 0 || this.#ending.size > 0 || this.#removals.size > 0) {
+      await Promise.all([...this.#starts, ...this.#ending, ...this.#removals]);
     }
   }
 
@@ -396,8 +398,20 @@ export class WarmPool {
       c.lastFailure = Date.now();
       return;
     }
-    // First on the exit promise: the folder is gone before anyone awaiting the exit (the registry's release) resumes.
-    void proc.exit.then(removeDir, removeDir);
+    // After the sandbox's exit, off the event loop; close() (the pool's, so the registry's) waits for it. The host's
+    // exit handler stays until it is done.
+    const removal = proc.exit
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => folder.removeAsync())
+      .then(
+        () => forget(),
+        () => undefined,
+      );
+    this.#removals.add(removal);
+    void removal.finally(() => this.#removals.delete(removal));
     const idle: Idle = { proc, dir, timer: setTimeout(() => {}, 0) };
     clearTimeout(idle.timer);
     try {

@@ -2,12 +2,19 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 
 type KoffiModule = typeof import('koffi');
-type Fn = (...args: unknown[]) => unknown;
+type Fn = ((...args: unknown[]) => unknown) & {
+  async: (...args: [...unknown[], (err: unknown, result: unknown) => void]) => void;
+};
 
 /** `mount(2)`/`umount2(2)` (root hosts: a sandbox's scratch tmpfs, a warm sandbox's folder); errno on failure. */
 export interface MountCalls {
   mount(source: string, target: string, type: string, flags: number, data: string): number;
   umountDetach(target: string): number;
+  /**
+   * {@link MountCalls.umountDetach} on a thread of the pool, off the event loop (a detach waits for the kernel's RCU
+   * grace period, milliseconds under load); resolves to its return value.
+   */
+  umountDetachAsync(target: string): Promise<number>;
   errno(): number;
 }
 
@@ -26,6 +33,10 @@ export function loadMountCalls(): MountCalls {
   mountCalls = {
     mount: (source, target, type, flags, data) => Number(mount(source, target, type, flags, data)),
     umountDetach: (target) => Number(umount2(target, MNT_DETACH)),
+    umountDetachAsync: (target) =>
+      new Promise((resolve, reject) => {
+        umount2.async(target, MNT_DETACH, (err, rc) => (err ? reject(err) : resolve(Number(rc))));
+      }),
     errno: () => (koffi.errno as () => number)(),
   };
   return mountCalls;

@@ -34,14 +34,15 @@ function warn(prefix: string, e: unknown): void {
 /**
  * The `exit` of a sandboxed process, for every backend the same way: once `child` exited (also when it did before this
  * was called — a fast command can be gone before `spawn()` returns), `onExited` runs, the cgroup's OOM-kill count is
- * read and the cgroup removed (a failure is a warning: the process itself is gone), the backend's `cleanup` runs, and
- * the promise settles after the piped stdout/stderr ended (bounded, 2 s), so a caller that reads them on `exit` sees
- * everything the command wrote.
+ * read and the cgroup removed (a failure is a warning: the process itself is gone), the backend's `cleanup` runs (and
+ * is awaited when it returns a promise: its directory removal runs off the event loop), and the promise settles after
+ * that and after the piped stdout/stderr ended (bounded, 2 s), so a caller that reads them on `exit` sees everything
+ * the command wrote and finds nothing of the sandbox left.
  */
 export function sandboxExit(
   child: ChildProcess,
   cgroup: ExitCgroup | undefined,
-  cleanup: () => void,
+  cleanup: () => void | Promise<void>,
   onExited: () => void,
 ): Promise<SandboxExit> {
   return new Promise<SandboxExit>((resolve) => {
@@ -49,14 +50,11 @@ export function sandboxExit(
       onExited();
       let oomKilled = false;
       const done = (): void => {
-        try {
-          cleanup();
-        } catch (e) {
-          warn('sandbox cleanup failed: ', e);
-        }
-        void Promise.all([child.stdout, child.stderr].map((s) => streamEnded(s, 2000))).then(() =>
-          resolve({ code, signal, oomKilled }),
-        );
+        const cleaned = Promise.resolve()
+          .then(cleanup)
+          .catch((e: unknown) => warn('sandbox cleanup failed: ', e));
+        const streams = [child.stdout, child.stderr].map((s) => streamEnded(s, 2000));
+        void Promise.all([cleaned, ...streams]).then(() => resolve({ code, signal, oomKilled }));
       };
       if (cgroup === undefined) done();
       else

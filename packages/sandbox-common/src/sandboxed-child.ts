@@ -24,8 +24,11 @@ export interface SandboxedChildOptions {
   cgroup: ChildCgroup | undefined;
   /** The host uid plugin code runs as. */
   uid: number;
-  /** The backend's cleanup after exit (its directory, its uid lease). */
-  cleanup: () => void;
+  /**
+   * The backend's cleanup after exit (its directory, its uid lease); `exit` settles after it, also when it returns a
+   * promise (a removal off the event loop).
+   */
+  cleanup: () => void | Promise<void>;
   /**
    * `kill` signals every process of the cgroup before the child itself: where the child is only a supervisor (bwrap)
    * and the plugin runs below it. Default false (the child is the plugin process).

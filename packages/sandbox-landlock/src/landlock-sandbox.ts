@@ -45,7 +45,13 @@ import {
 } from '@plugward/types';
 import { MAX_KNOWN_LANDLOCK_ABI } from './landlock-abi.js';
 import { buildLaunchPlan } from './plan.js';
-import { findNoexecParent, mountScratch, type ScratchKind, unmountScratch } from './scratch.js';
+import {
+  findNoexecParent,
+  mountScratch,
+  type ScratchKind,
+  unmountScratch,
+  unmountScratchAsync,
+} from './scratch.js';
 import { checkLandlockSupport, detectLandlockAbi, unavailableError } from './support.js';
 
 /** Default scratch size: 16 MiB. */
@@ -412,15 +418,26 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
     }
     const uid = lease?.uid ?? process.getuid?.() ?? -1;
     const forget = onHostExit(cleanup);
+    // After the sandbox's exit: the same, off the event loop (a detach and each removed directory take the kernel
+    // milliseconds under load), the lease last — nothing of the uid's sandbox is left when another may get the uid.
+    const cleanupAfterExit = async (): Promise<void> => {
+      try {
+        if (mounted) await unmountScratchAsync(scratchDir);
+        mounted = false;
+        const dirs = externalScratch === undefined ? [dir] : [externalScratch, dir];
+        await Promise.all(dirs.map((d) => fs.promises.rm(d, { recursive: true, force: true })));
+      } finally {
+        forget();
+        lease?.release();
+        lease = undefined;
+      }
+    };
     return new LandlockProcess(
       {
         child,
         cgroup,
         uid,
-        cleanup: () => {
-          forget();
-          cleanup();
-        },
+        cleanup: cleanupAfterExit,
         metricsWithoutCgroup: procMetrics,
       },
       scratchKind,

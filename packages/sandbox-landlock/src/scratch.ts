@@ -79,3 +79,8 @@ export function mountScratch(target: string, bytes: number, uid: number): boolea
 export function unmountScratch(target: string): void {
   loadMountCalls().umountDetach(target);
 }
+
+/** {@link unmountScratch} off the event loop. */
+export async function unmountScratchAsync(target: string): Promise<void> {
+  await loadMountCalls().umountDetachAsync(target);
+}

@@ -440,13 +440,21 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     }
     if (child === undefined) throw new PluginError('SandboxError', `bwrap did not start for ${spec.label}`);
     const uid = lease?.uid ?? process.getuid?.() ?? -1;
-    let forget = (): void => {};
-    const cleanup = (): void => {
-      forget();
+    // A host that exits without awaiting the sandbox removes its directory and lease at once, in its exit handler.
+    const forget = onHostExit(() => {
       lease?.release();
       removeDir();
+    });
+    // After the sandbox's exit: off the event loop (rmdir of its scratch mount points takes the kernel milliseconds
+    // each), then the lease — nothing of the uid's sandbox is left when another sandbox may get the uid.
+    const cleanup = async (): Promise<void> => {
+      try {
+        await fs.promises.rm(dir, { recursive: true, force: true });
+      } finally {
+        forget();
+        lease?.release();
+      }
     };
-    forget = onHostExit(cleanup);
     // bwrap is the child; the plugin runs below it, so kill signals the cgroup's processes too.
     return new SandboxedChild({ child, cgroup, uid, cleanup, signalCgroup: true });
   }

@@ -210,6 +210,23 @@ async function privateCopy(
   return { dir, file };
 }
 
+/**
+ * Removes a private copy made by {@link privateCopy}: its two files, then the folder — three calls on the thread pool
+ * where a recursive removal makes nine (closing a registry removes hundreds). A folder holding anything else (a
+ * process-tier plugin runs as the host's uid and may write there) is removed whole. Never throws.
+ */
+async function removePrivateCopy(dir: string, file: string): Promise<void> {
+  try {
+    // Root removes entries of the read-only folder as it is; another host user makes it writable first.
+    if (process.getuid?.() !== 0) await fs.chmod(dir, 0o700);
+    await Promise.all([file, file + MANIFEST_SUFFIX].map((f) => fs.unlink(path.join(dir, f))));
+    await fs.rmdir(dir);
+  } catch {
+    await fs.chmod(dir, 0o700).catch(() => {});
+    await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
 interface Started {
   /** The plugin's end of the IPC: fd 3's socket, or the worker's MessagePort (frames as port messages). */
   socket: IpcTransport;
@@ -394,11 +411,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
   // Once, and awaited by stop(): close() must not resolve while a private copy is still on disk.
   let removal: Promise<void> | undefined;
   const cleanup = (): Promise<void> => {
-    removal ??= fs
-      .chmod(dir, 0o700)
-      .catch(() => {})
-      .then(() => fs.rm(dir, { recursive: true, force: true }))
-      .catch(() => {});
+    removal ??= removePrivateCopy(dir, file);
     return removal;
   };
   let started: Started;
@@ -557,10 +570,10 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     async release(exitWaitMs) {
       stopping = true;
       unwatch();
-      // Whatever the plugin did, its process ends here.
+      // Whatever the plugin did, its process ends here: at once (exitWaitMs 0), or after it had time to exit on its own.
       const gone = client.exited.then(() => undefined);
-      const waited = await settleWithin(() => gone, Math.min(exitWaitMs, 2000), `${name} exit`);
-      if (waited) s.kill();
+      if (exitWaitMs <= 0) s.kill();
+      else if (await settleWithin(() => gone, Math.min(exitWaitMs, 2000), `${name} exit`)) s.kill();
       const killed = await settleWithin(() => gone, 5000, `${name} kill`);
       await client.close().catch(() => {});
       await cleanup();

@@ -27,8 +27,9 @@ export interface TierHandle {
    */
   shutdown(timeoutMs: number): Promise<void>;
   /**
-   * Releases the plugin (unloads the library; ends the process, after letting it exit on its own for up to
-   * `exitWaitMs`) and removes its private copy. Never throws; returns an error for the record.
+   * Releases the plugin (unloads the library; ends the process — at once when `exitWaitMs` is 0, else after letting it
+   * exit on its own for up to `exitWaitMs` — and waits until it is gone) and removes its private copy. Never throws;
+   * returns an error for the record.
    */
   release(exitWaitMs: number): Promise<Error | undefined>;
 }
