@@ -1,0 +1,174 @@
+// The attacker's side of close(): untrusted sandboxed plugins that do not want to go — SIGTERM/SIGHUP/SIGINT ignored,
+// process.exit disarmed, a busy event loop, a `shutdown` that never returns (one of them spinning the CPU in it), a hook
+// call left hanging when close() starts — must not make close() hang the host or take longer with more of them, and
+// must leave nothing behind: no plugin process, no cgroup, no uid lease, no per-sandbox directory of this host. The host
+// then still serves (a new registry's trusted plugin answers). Both backends.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  checkLandlockSupport,
+  checkSandboxSupport,
+  DEFAULT_UNMOUNT_BEHAVIOR,
+  LandlockSandbox,
+  LinuxSandbox,
+  PluginRegistry,
+  type PluginSecurity,
+} from '../dist/index.js';
+import { dec, enc, Fixtures, NO_GRANTS, pidAlive, tempDir } from './helpers.js';
+
+const tmp = tempDir('audit-close');
+const fx = new Fixtures(tmp.dir);
+let security: PluginSecurity;
+const files: Record<string, string> = {};
+const STUBBORN = ['audit-stub-a', 'audit-stub-b', 'audit-stub-c', 'audit-stub-spin'];
+
+const probeSource = `export default {
+  name: 'audit-probe', version: '1.0.0', author: 'audit',
+  init() {},
+  registerHooks(h) { h.register('audit.health', 100, (d) => new TextEncoder().encode('ok:' + new TextDecoder().decode(d))); },
+};
+`;
+
+const stubborn = (name: string, spin: boolean) => `
+for (const s of ['SIGTERM', 'SIGHUP', 'SIGINT', 'SIGPIPE', 'SIGUSR1', 'SIGUSR2']) { try { process.on(s, () => {}); } catch {} }
+process.exit = () => {}; process.reallyExit = () => {}; process.abort = () => {};
+setInterval(() => {}, 1000);
+export default {
+  name: ${JSON.stringify(name)}, version: '1.0.0', author: 'a stranger',
+  init() {},
+  async registerHooks(h) { await h.register('audit.hang', 300, () => new Promise(() => {})); },
+  async shutdown() { ${spin ? 'for (;;) {}' : 'await new Promise(() => {});'} },
+};
+`;
+
+beforeAll(async () => {
+  files.probe = await fx.js('probe.mjs', probeSource, { name: 'audit-probe', kind: 'js' });
+  await fx.trust(files.probe);
+  for (const name of STUBBORN)
+    files[name] = await fx.js(`${name}.mjs`, stubborn(name, name.endsWith('spin')), {
+      name,
+      kind: 'js',
+      keys: fx.stranger,
+      requirements: NO_GRANTS(),
+    });
+  security = await fx.security({ onlyTrusted: false });
+});
+afterAll(() => tmp.remove());
+
+/** Every descendant of `root` (by ppid), found from /proc. */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(p)]);
+    } catch {
+      // gone
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    for (const c of children.get(pid) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** What this host left: cgroups, per-sandbox directories and warm folders named with its pid, uid leases naming it. */
+function leftByThisHost(): string[] {
+  const me = `-${process.pid}-`;
+  const out: string[] = [];
+  for (const c of fs.readdirSync('/sys/fs/cgroup')) {
+    const dir = path.join('/sys/fs/cgroup', c, 'plugward');
+    try {
+      for (const d of fs.readdirSync(dir))
+        if (d.includes(me) && STUBBORN.some((s) => d.startsWith(s))) out.push(path.join(dir, d));
+    } catch {
+      // no such controller
+    }
+  }
+  for (const base of ['/run/plugward-sbx', '/run/plugward-ll']) {
+    try {
+      for (const d of fs.readdirSync(base)) if (d.includes(me)) out.push(path.join(base, d));
+    } catch {
+      // none
+    }
+  }
+  try {
+    for (const f of fs.readdirSync('/run/plugward/uids'))
+      if (
+        fs.readFileSync(path.join('/run/plugward/uids', f), 'utf8').trim().split(/\s/)[0] ===
+        String(process.pid)
+      )
+        out.push(path.join('/run/plugward/uids', f));
+  } catch {
+    // no leases
+  }
+  return out;
+}
+
+const BACKENDS = {
+  bwrap: { check: checkSandboxSupport, make: () => new LinuxSandbox() },
+  landlock: { check: checkLandlockSupport, make: () => new LandlockSandbox() },
+} as const;
+
+describe('audit: close() with plugins that will not go', () => {
+  it.each(Object.keys(BACKENDS) as Array<keyof typeof BACKENDS>)(
+    '%s',
+    async (backend) => {
+      const support = await BACKENDS[backend].check();
+      if (!support.supported) {
+        console.warn(
+          `!!! SKIPPED audit close on ${backend}: not supported here (${JSON.stringify(support.features)})`,
+        );
+        return;
+      }
+      const registry = new PluginRegistry({
+        security,
+        sandbox: BACKENDS[backend].make(),
+        policy: { onlyTrusted: false },
+        grants: {
+          plugins: Object.fromEntries(STUBBORN.map((s) => [s, { hooks: [{ name: 'audit.hang' }] }])),
+        },
+        tierOverrides: { 'audit-probe': 'in-process' },
+        log: () => {},
+      });
+      await registry.loadPlugin(files.probe as string, 'trusted');
+      for (const name of STUBBORN) await registry.loadPlugin(files[name] as string, 'untrusted');
+      for (const name of STUBBORN) expect(registry.getPluginInfo(name)?.status).toBe('Active');
+      const procs = descendants(process.pid);
+      expect(procs.length).toBeGreaterThanOrEqual(STUBBORN.length);
+      // A call into the hanging handlers is in flight when close() starts.
+      const inFlight = registry.hooks.execute('audit.hang', enc.encode('x')).then(
+        () => 'resolved',
+        () => 'rejected',
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      const started = performance.now();
+      await registry.close();
+      const took = performance.now() - started;
+      // Bounded by one shutdown budget (they end side by side), not one per plugin.
+      expect(took, `close() took ${Math.round(took)} ms`).toBeLessThan(
+        DEFAULT_UNMOUNT_BEHAVIOR.maxCleanupTimeMs + 4000,
+      );
+      expect(
+        await Promise.race([inFlight, new Promise((r) => setTimeout(() => r('still pending'), 5000))]),
+      ).not.toBe('still pending');
+      const deadline = Date.now() + 5000;
+      while (procs.some(pidAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(procs.filter(pidAlive), 'plugin processes alive after close()').toEqual([]);
+      expect(leftByThisHost(), 'left by this host after close()').toEqual([]);
+      // The host still serves.
+      await using again = new PluginRegistry({ security, defaultTier: 'in-process', log: () => {} });
+      await again.loadPlugin(files.probe as string, 'trusted');
+      expect(dec.decode(await again.hooks.execute('audit.health', enc.encode('x')))).toBe('ok:x');
+    },
+    90_000,
+  );
+});
