@@ -101,9 +101,10 @@ function leftByThisHost(): string[] {
     }
   }
   try {
+    // A lease names its host as `<pid>` or, with a host tag, `<pid>-<start time>`.
     for (const f of fs.readdirSync('/run/plugward/uids'))
       if (
-        fs.readFileSync(path.join('/run/plugward/uids', f), 'utf8').trim().split(/\s/)[0] ===
+        fs.readFileSync(path.join('/run/plugward/uids', f), 'utf8').trim().split(/[\s-]/)[0] ===
         String(process.pid)
       )
         out.push(path.join('/run/plugward/uids', f));
@@ -144,6 +145,15 @@ describe('audit: close() with plugins that will not go', () => {
       for (const name of STUBBORN) expect(registry.getPluginInfo(name)?.status).toBe('Active');
       const procs = descendants(process.pid);
       expect(procs.length).toBeGreaterThanOrEqual(STUBBORN.length);
+      // The leftover check sees them while they run (so its empty answer after close() means something): each plugin's
+      // cgroups, sandbox folder and uid lease.
+      const held = leftByThisHost();
+      expect(held.filter((p) => p.includes('/uids/')).length, held.join('\n')).toBeGreaterThanOrEqual(
+        STUBBORN.length,
+      );
+      expect(
+        held.filter((p) => p.includes('/plugward-sbx/') || p.includes('/plugward-ll/')).length,
+      ).toBeGreaterThanOrEqual(STUBBORN.length);
       // A call into the hanging handlers is in flight when close() starts.
       const inFlight = registry.hooks.execute('audit.hang', enc.encode('x')).then(
         () => 'resolved',
