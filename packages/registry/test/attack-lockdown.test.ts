@@ -3,15 +3,19 @@
 // with both backends. A plugin that tries to start a program at import time gets an error; the host still serves;
 // nothing is left (process, cgroup, private copy).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
 import {
-  checkLandlockSupport,
-  checkSandboxSupport,
-  LandlockSandbox,
-  LinuxSandbox,
-  PluginRegistry,
-  type PluginSecurity,
-} from '../dist/index.js';
-import { cgroupLimits, dec, enc, Fixtures, leftovers, ownTmpDir, pidAlive, tempDir } from './helpers.js';
+  backendRuns,
+  cgroupLimits,
+  dec,
+  enc,
+  Fixtures,
+  leftovers,
+  ownTmpDir,
+  pidAlive,
+  SANDBOX_BACKENDS,
+  tempDir,
+} from './helpers.js';
 
 const tmp = tempDir('attack-lockdown');
 const fx = new Fixtures(tmp.dir);
@@ -116,20 +120,11 @@ const EPERM = 1;
 const EACCES = 13;
 const ENOSYS = 38;
 
-const backends = [
-  ['bubblewrap', checkSandboxSupport, () => new LinuxSandbox()],
-  ['landlock', checkLandlockSupport, () => new LandlockSandbox()],
-] as const;
-
 describe('exec and fork at import time, strict sandbox', () => {
-  it.each(backends)(
+  it.each(SANDBOX_BACKENDS)(
     '%s: the filter is in force before the plugin module runs',
     async (label, support, make) => {
-      const report = await support();
-      if (!report.supported) {
-        console.warn(`!!! SKIPPED ${label}: not supported here (${JSON.stringify(report.features)})`);
-        return;
-      }
+      if (!(await backendRuns(label, support))) return;
       const registry = new PluginRegistry({
         security,
         sandbox: make(),

@@ -6,16 +6,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_UNMOUNT_BEHAVIOR, PluginRegistry, type PluginSecurity } from '../dist/index.js';
 import {
-  checkLandlockSupport,
-  checkSandboxSupport,
-  DEFAULT_UNMOUNT_BEHAVIOR,
-  LandlockSandbox,
-  LinuxSandbox,
-  PluginRegistry,
-  type PluginSecurity,
-} from '../dist/index.js';
-import { dec, enc, Fixtures, NO_GRANTS, pidAlive, tempDir } from './helpers.js';
+  backendRuns,
+  dec,
+  descendants,
+  enc,
+  Fixtures,
+  NO_GRANTS,
+  pidAlive,
+  SANDBOX_BACKENDS,
+  tempDir,
+} from './helpers.js';
 
 const tmp = tempDir('audit-close');
 const fx = new Fixtures(tmp.dir);
@@ -56,30 +58,6 @@ beforeAll(async () => {
 });
 afterAll(() => tmp.remove());
 
-/** Every descendant of `root` (by ppid), found from /proc. */
-function descendants(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const p of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(p)]);
-    } catch {
-      // gone
-    }
-  }
-  const out: number[] = [];
-  const walk = (pid: number) => {
-    for (const c of children.get(pid) ?? []) {
-      out.push(c);
-      walk(c);
-    }
-  };
-  walk(root);
-  return out;
-}
-
 /** What this host left: cgroups, per-sandbox directories and warm folders named with its pid, uid leases naming it. */
 function leftByThisHost(): string[] {
   const me = `-${process.pid}-`;
@@ -114,25 +92,14 @@ function leftByThisHost(): string[] {
   return out;
 }
 
-const BACKENDS = {
-  bwrap: { check: checkSandboxSupport, make: () => new LinuxSandbox() },
-  landlock: { check: checkLandlockSupport, make: () => new LandlockSandbox() },
-} as const;
-
 describe('audit: close() with plugins that will not go', () => {
-  it.each(Object.keys(BACKENDS) as Array<keyof typeof BACKENDS>)(
+  it.each(SANDBOX_BACKENDS)(
     '%s',
-    async (backend) => {
-      const support = await BACKENDS[backend].check();
-      if (!support.supported) {
-        console.warn(
-          `!!! SKIPPED audit close on ${backend}: not supported here (${JSON.stringify(support.features)})`,
-        );
-        return;
-      }
+    async (label, support, make) => {
+      if (!(await backendRuns(label, support))) return;
       const registry = new PluginRegistry({
         security,
-        sandbox: BACKENDS[backend].make(),
+        sandbox: make(),
         policy: { onlyTrusted: false },
         grants: {
           plugins: Object.fromEntries(STUBBORN.map((s) => [s, { hooks: [{ name: 'audit.hang' }] }])),

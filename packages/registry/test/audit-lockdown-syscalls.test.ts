@@ -4,16 +4,21 @@
 // Every one must fail with an errno (clone3: ENOSYS, so glibc falls back to clone), the process must carry
 // no_new_privs and a seccomp filter in filter mode, whichever way the lockdown's filter
 // was installed (built in the sandbox or handed over precompiled). The host still serves; nothing is left. Both backends.
+import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
 import {
-  checkLandlockSupport,
-  checkSandboxSupport,
-  LandlockSandbox,
-  LinuxSandbox,
-  PluginRegistry,
-  type PluginSecurity,
-} from '../dist/index.js';
-import { dec, enc, Fixtures, leftovers, NO_GRANTS, ownTmpDir, pidAlive, tempDir } from './helpers.js';
+  backendRuns,
+  dec,
+  enc,
+  Fixtures,
+  leftovers,
+  NO_GRANTS,
+  ownTmpDir,
+  pidAlive,
+  SANDBOX_BACKENDS,
+  tempDir,
+} from './helpers.js';
 
 const tmp = tempDir('audit-lockdown-sys');
 const fx = new Fixtures(tmp.dir);
@@ -113,24 +118,13 @@ afterAll(() => {
   ownTmp.restore();
 });
 
-const EPERM = 1;
-const EACCES = 13;
-const ENOSYS = 38;
-
-const backends = [
-  ['bubblewrap', checkSandboxSupport, () => new LinuxSandbox()],
-  ['landlock', checkLandlockSupport, () => new LandlockSandbox()],
-] as const;
+const { EPERM, EACCES, ENOSYS } = os.constants.errno;
 
 describe('audit: no new process or program from a running untrusted native plugin', () => {
-  it.each(backends)(
+  it.each(SANDBOX_BACKENDS)(
     '%s',
     async (label, support, make) => {
-      const report = await support();
-      if (!report.supported) {
-        console.warn(`!!! SKIPPED ${label}: not supported here (${JSON.stringify(report.features)})`);
-        return;
-      }
+      if (!(await backendRuns(label, support))) return;
       const registry = new PluginRegistry({
         security,
         sandbox: make(),

@@ -8,7 +8,9 @@ import path from 'node:path';
 import { compileNativePlugin } from '@plugward/loader';
 import { generateKeyPair, type KeyPair, toHex, writeSignedManifest } from '@plugward/security';
 import {
+  checkLandlockSupport,
   checkSandboxSupport,
+  LandlockSandbox,
   LinuxSandbox,
   type PluginManifest,
   type PluginRequirements,
@@ -250,4 +252,45 @@ static pw_plugin g_plugin = {
 };
 PW_EXPORT pw_plugin *create_plugin(void) { return &g_plugin; }
 `;
+}
+
+/** Both sandbox backends for `it.each`: label, support check, a new backend. */
+export const SANDBOX_BACKENDS = [
+  ['bubblewrap', checkSandboxSupport, () => new LinuxSandbox()],
+  ['landlock', checkLandlockSupport, () => new LandlockSandbox()],
+] as const;
+
+/** True when `support()` says the backend runs on this machine; else prints why its test is skipped (loudly). */
+export async function backendRuns(
+  label: string,
+  support: () => Promise<{ supported: boolean; features: unknown }>,
+): Promise<boolean> {
+  const report = await support();
+  if (!report.supported)
+    console.warn(`!!! SKIPPED ${label}: not supported here (${JSON.stringify(report.features)})`);
+  return report.supported;
+}
+
+/** Every descendant of process `root` (by parent pid), read from /proc. */
+export function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(p)]);
+    } catch {
+      // gone
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    for (const c of children.get(pid) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(root);
+  return out;
 }
