@@ -1,5 +1,6 @@
 // The plugin every registry-path bench loads: a trusted JS `echo` plugin (hook `echo` returns its input), signed by a
 // fresh key, with the PluginSecurity that trusts it, in a temp folder of its own.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,4 +58,30 @@ export async function benchSandbox() {
     .map((f) => `${f.feature} (${f.detail})`)
     .join('; ');
   return { sandbox: undefined, unsupported: `sandbox unsupported here: ${missing}` };
+}
+
+/** The cpuacct usage of the cgroup `pid` is in, ms (undefined without one). */
+export function cgroupCpuMs(pid) {
+  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+    const [, controllers = '', rel = ''] = line.split(':');
+    if (!controllers.split(',').includes('cpuacct')) continue;
+    return Number(fs.readFileSync(`/sys/fs/cgroup/${controllers}/${rel}/cpuacct.usage`, 'utf8')) / 1e6;
+  }
+  return undefined;
+}
+
+/** A bare `node -e 0`: wall time spawn → exit, ms, and the CPU time (ms) it reports at its end. */
+export async function bareNode() {
+  const t0 = performance.now();
+  const child = spawn(
+    process.execPath,
+    ['-e', 'const u = process.cpuUsage(); process.stdout.write(String(u.user + u.system))'],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  await new Promise((r) => child.on('exit', r));
+  return { wall: performance.now() - t0, cpu: Number(out) / 1000 };
 }

@@ -5,10 +5,9 @@
 // row with `meets: false` and the reason, never a dropped row. The sandbox tier also gets a CPU-time row (the host's
 // CPU during loadPlugin plus the sandbox cgroup's — launcher, bwrap, node, runtime — against the CPU a bare `node -e 0`
 // reports at its end), which a loaded machine does not stretch the way it stretches the wall clock.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { PluginRegistry } from '@plugward/registry';
-import { benchSandbox, echoPluginFixture } from './fixtures.mjs';
+import { bareNode, benchSandbox, cgroupCpuMs, echoPluginFixture } from './fixtures.mjs';
 import { notRun, stats, writeReport } from './report.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
@@ -16,39 +15,6 @@ const { dir, artifact, security } = await echoPluginFixture('pw-bench-reg-');
 
 const TARGETS = { 'in-process': 5, worker: 1, process: 0.9, sandbox: 0.833 };
 const caseOf = (t) => `loadPlugin → hooks registered, ${t} tier`;
-
-async function bare() {
-  const t0 = performance.now();
-  await new Promise((r) => spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }).on('exit', r));
-  return performance.now() - t0;
-}
-
-/** CPU time of a bare `node -e 0`, ms, as it reports it at its end. */
-async function bareCpu() {
-  const child = spawn(
-    process.execPath,
-    ['-e', 'const u = process.cpuUsage(); process.stdout.write(String(u.user + u.system))'],
-    {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    },
-  );
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  await new Promise((r) => child.on('exit', r));
-  return Number(out) / 1000;
-}
-
-/** The cpuacct usage of the cgroup `pid` is in, ms (undefined without one). */
-function cgroupCpuMs(pid) {
-  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
-    const [, controllers = '', rel = ''] = line.split(':');
-    if (!controllers.split(',').includes('cpuacct')) continue;
-    return Number(fs.readFileSync(`/sys/fs/cgroup/${controllers}/${rel}/cpuacct.usage`, 'utf8')) / 1e6;
-  }
-  return undefined;
-}
 
 const cpuSamples = { bare: [], sandbox: [] };
 
@@ -74,11 +40,12 @@ if (unsupported) console.log(`!!! ${unsupported}: the sandbox row is reported as
 const tiers = ['in-process', 'worker', 'process', ...(sandbox ? ['sandbox'] : [])];
 const samples = Object.fromEntries([['bare', []], ...tiers.map((t) => [t, []])]);
 // Warm-up, then interleaved rounds so machine load hits every case alike.
-await bare();
+await bareNode();
 for (const t of tiers) await coldStart(t, sandbox);
 for (let i = 0; i < ROUNDS; i++) {
-  samples.bare.push(await bare());
-  cpuSamples.bare.push(await bareCpu());
+  const b = await bareNode();
+  samples.bare.push(b.wall);
+  cpuSamples.bare.push(b.cpu);
   for (const t of tiers) samples[t].push(await coldStart(t, sandbox));
 }
 const base = stats(samples.bare);

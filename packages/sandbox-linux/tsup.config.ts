@@ -1,11 +1,22 @@
+import path from 'node:path';
 import { defineConfig } from 'tsup';
-import { packageBuild } from '../../tsup.base';
+import { packageBuild, startupBundle } from '../../tsup.base';
 
-// lockdown.ts is a separate entry: the sandbox preloads it with `node --import`. shims give CJS an import.meta.url.
-export default defineConfig(
+export default defineConfig([
+  // lockdown.ts is also an entry of its own: `@plugward/sandbox-linux/lockdown` for `node --require`/`--import`. shims
+  // give CJS an import.meta.url.
   packageBuild({
     entry: ['src/index.ts', 'src/lockdown.ts'],
     shims: true,
+    clean: false,
     noExternal: ['@plugward/sandbox-common'],
   }),
-);
+  // What the strict sandbox preloads: the lockdown as a start-up bundle (see startupBundle) in a folder of its own
+  // (dist/lockdown/), so a sandbox sees — and on a root host copies — just this file, koffi and libseccomp, not the
+  // package's host-side bundles or @plugward/types.
+  startupBundle({
+    entry: { lockdown: 'src/lockdown.ts' },
+    outDir: 'dist/lockdown',
+    packagesDir: path.resolve(__dirname, '..'),
+  }),
+]);

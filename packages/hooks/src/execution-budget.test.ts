@@ -81,3 +81,78 @@ it('makes a handler signal only when asked, and one asked for after the budget f
   await hooks.execute('sync', new Uint8Array([1]), { signal: ac.signal });
   expect(seen?.aborted).toBe(false);
 });
+
+it('grows a whole-execution budget with the chain, up to its ceiling', async () => {
+  const hooks = new HookRegistry({
+    executionTimeoutMs: 60,
+    executionTimeoutPerHandlerMs: 50,
+    executionTimeoutMaxMs: 250,
+  });
+  let ran = 0;
+  const step = async (d: Uint8Array) => {
+    ran++;
+    await sleep(10);
+    return d;
+  };
+  // 10 handlers of ≥ 10 ms each: past the 60 ms floor, within 10 × 50 ms.
+  for (let i = 0; i < 10; i++) hooks.register('ten', i, step);
+  expect(await hooks.execute('ten', new Uint8Array([3]))).toEqual(new Uint8Array([3]));
+  // 40 of them: 40 × 50 ms is past the 250 ms ceiling, which bounds the chain.
+  for (let i = 0; i < 40; i++) hooks.register('forty', i, step);
+  ran = 0;
+  const err = await hooks.execute('forty', new Uint8Array()).catch((e: unknown) => e);
+  expect(isPluginError(err, 'HookTimeout')).toBe(true);
+  expect((err as PluginError).details).toMatchObject({ scope: 'execution', timeoutMs: 250 });
+  expect(ran).toBeLessThan(26); // cut off at 250 ms: at most 25 steps of ≥ 10 ms ran
+  // A per-call budget is what the caller said, whatever the chain's length.
+  const fixed = await hooks.execute('ten', new Uint8Array(), { timeoutMs: 30 }).catch((e: unknown) => e);
+  expect((fixed as PluginError).details).toMatchObject({ scope: 'execution', timeoutMs: 30 });
+  // A short synchronous chain keeps the floor.
+  const sync = new HookRegistry({ executionTimeoutMs: 5, executionTimeoutPerHandlerMs: 1 });
+  sync.register('spin', 1, (d) => {
+    const end = performance.now() + 8;
+    while (performance.now() < end) {}
+    return d;
+  });
+  expect(
+    isPluginError(await sync.execute('spin', new Uint8Array()).catch((e: unknown) => e), 'HookTimeout'),
+  ).toBe(true);
+});
+
+it('refuses a ceiling without growth, or below the floor', () => {
+  expect(() => new HookRegistry({ executionTimeoutMaxMs: 100 })).toThrow(/executionTimeoutPerHandlerMs/);
+  expect(
+    () =>
+      new HookRegistry({
+        executionTimeoutMs: 100,
+        executionTimeoutPerHandlerMs: 1,
+        executionTimeoutMaxMs: 50,
+      }),
+  ).toThrow(PluginError);
+  expect(() => new HookRegistry({ executionTimeoutPerHandlerMs: 0 })).toThrow(PluginError);
+});
+
+it('adds each handler’s budgetShareMs to the whole-execution budget, for as long as it is registered', async () => {
+  const hooks = new HookRegistry({ executionTimeoutMs: 40 });
+  const share1 = hooks.register('shared', 1, (d) => d, { budgetShareMs: 30 });
+  hooks.register('shared', 2, (d) => d, { budgetShareMs: 20 });
+  // The last handler never settles: the execution ends at its whole budget, which the error names.
+  hooks.register('shared', 3, () => new Promise<Uint8Array>(() => {}));
+  const budgetOf = async (options?: { timeoutMs: number }) => {
+    const err = await hooks.execute('shared', new Uint8Array(), options).catch((e: unknown) => e);
+    expect(isPluginError(err, 'HookTimeout')).toBe(true);
+    return (err as PluginError).details?.timeoutMs;
+  };
+  expect(await budgetOf()).toBe(40 + 30 + 20);
+  share1.unregister();
+  expect(await budgetOf()).toBe(40 + 20);
+  // An execution's own budget is the caller's bound: not extended by shares.
+  expect(await budgetOf({ timeoutMs: 25 })).toBe(25);
+  // Without a whole-execution budget there is nothing to extend: a share alone sets none.
+  const unbounded = new HookRegistry();
+  unbounded.register('h', 1, (d) => d, { budgetShareMs: 10 });
+  await expect(unbounded.execute('h', new Uint8Array([1]))).resolves.toEqual(new Uint8Array([1]));
+  expect(() => hooks.register('shared', 4, (d) => d, { budgetShareMs: -1 })).toThrow(
+    expect.objectContaining({ code: 'InvalidArgument' }),
+  );
+});

@@ -17,6 +17,8 @@ export interface HookEntry {
   readonly handler: HookHandler;
   readonly owner: string | undefined;
   readonly timeoutMs: number | undefined;
+  /** What the handler adds to the registry's whole-execution budget, ms (`RegisterOptions.budgetShareMs`). */
+  readonly budgetShareMs: number;
   /** The owner's call statistics (timed handlers with an owner); shared by the owner's entries. */
   readonly stats?: HandlerStats | undefined;
   /** Cached continuations for a last async handler of a non-isolating hook (see `HookRegistry`). */
@@ -80,6 +82,8 @@ export class HookChain {
   #defaultTimeoutMs: number | undefined;
   /** True when some handler of the current snapshot has a time budget (its own or the hook's). */
   timed = false;
+  /** The budget shares of the current snapshot's handlers together, ms (read after `entries()`). */
+  budgetSharesMs = 0;
   /** The info object passed to handlers when the execution has no signal: one per hook, never per call. */
   readonly info: HookCallInfo;
 
@@ -101,7 +105,12 @@ export class HookChain {
       for (const block of blocks) for (const e of block.entries) out.push(e);
     }
     this.timed = this.#defaultTimeoutMs !== undefined && out.length > 0;
-    if (!this.timed) for (const e of out) if (e.timeoutMs !== undefined) this.timed = true;
+    let shares = 0;
+    for (const e of out) {
+      if (e.timeoutMs !== undefined) this.timed = true;
+      shares += e.budgetShareMs;
+    }
+    this.budgetSharesMs = shares;
     this.#flat = out;
     return out;
   }

@@ -10,6 +10,7 @@ import {
   priorityBand,
 } from '@plugward/types';
 import type { HookCodec } from './codec.js';
+import { type Deadline, DeadlineQueue } from './deadline-queue.js';
 import { type HandlerStats, HookChain, type HookEntry } from './hook-chain.js';
 import { abortedError, badReturn, ExecutionTimeout, HandlerTimeout, handlerError } from './hook-errors.js';
 import { TypedHook } from './typed-hook.js';
@@ -20,6 +21,14 @@ export interface RegisterOptions {
   owner?: string;
   /** Time budget of this handler per call, ms (overrides the hook's and the registry's default). */
   timeoutMs?: number;
+  /**
+   * Time, ms, this handler adds to the registry's whole-execution budget of every execution it is part of (default
+   * 0). A host that bounds a handler by a budget of its own and skips it past that (an untrusted plugin's handler)
+   * gives that budget here: handlers that each stay within their own budget then can't together use up the time of
+   * the others, and the execution is still bounded (by the registry's budget plus the shares). An execution's own
+   * `timeoutMs` is not extended.
+   */
+  budgetShareMs?: number;
 }
 
 /** Options of one execution. */
@@ -88,9 +97,19 @@ export interface HookRegistryOptions {
   defaultTimeoutMs?: number;
   /**
    * Time budget, ms, of every whole execution (all its handlers together) that sets none itself — so a chain of
-   * many handlers, each within its own budget, still ends in bounded time. Default: none.
+   * many handlers, each within its own budget, still ends in bounded time. Default: none. With
+   * {@link executionTimeoutPerHandlerMs}, the least budget of an execution (a short chain's).
    */
   executionTimeoutMs?: number;
+  /**
+   * Makes the whole-execution budget grow with the chain: an execution over `n` handlers gets
+   * `max(executionTimeoutMs, n × executionTimeoutPerHandlerMs)`, at most {@link executionTimeoutMaxMs}. A long
+   * chain of well-behaved handlers then isn't cut off for its length, and any chain still ends in bounded time.
+   * Default: none (the budget is `executionTimeoutMs` whatever the chain's length).
+   */
+  executionTimeoutPerHandlerMs?: number;
+  /** Ceiling of a growing whole-execution budget, ms (see {@link executionTimeoutPerHandlerMs}). Default 2³¹−1. */
+  executionTimeoutMaxMs?: number;
   /** A first failure listener (same as calling `onFailure`). */
   onFailure?: HookFailureListener;
 }
@@ -109,11 +128,18 @@ export interface OwnerHookRegistrar extends HookRegistrar {
 // setTimeout's largest delay; beyond it timers fire at once.
 const MAX_TIMEOUT_MS = 2_147_483_647;
 
-/** The budget of one whole execution. */
+/** The budget of one whole execution (made when an execution goes asynchronous or overruns). */
 interface ExecutionBudget {
   ms: number;
   started: number;
   deadline: number;
+}
+
+/** How a registry sizes whole-execution budgets (see `HookRegistryOptions.executionTimeoutPerHandlerMs`). */
+interface ExecutionBudgetRule {
+  minMs: number;
+  perHandlerMs: number | undefined;
+  maxMs: number;
 }
 
 /** An execution handed from the sync fast path to the general path (`#runAsync`) at handler `start`. */
@@ -132,42 +158,61 @@ interface AsyncRun {
   /** `pending` already races the handler's own budget and what is left of the execution's (a timed handler's). */
   pendingRaced: boolean;
   budget: ExecutionBudget | undefined;
-  /** What the timed handlers of this execution share (an owner charges its handlers' time to one call budget). */
-  execution: object | undefined;
+  /** The first timed call of this execution, which holds what they share (`HookCallInfo.execution`). */
+  root: TimedCallInfo | undefined;
+}
+
+/** What a timed call makes only when asked (most calls never need any of it). */
+interface TimedCallState {
+  /** The object the timed calls of one execution share (kept by the execution's first timed call). */
+  shared?: object;
+  controller?: AbortController;
+  onAbort?: () => void;
+  /** Set when the budget fired before the handler asked for its signal: a signal made later is born aborted. */
+  fired?: { reason: unknown };
 }
 
 /**
  * The `info` of a handler with a time budget, and the state of that one call: its `signal` is made on first read
- * (most handlers never read it, and an AbortController per call costs more than the call); one object per call.
+ * (most handlers never read it, and an AbortController per call costs more than the call), and so is the `execution`
+ * object the timed calls of one execution share (kept by the execution's first timed call). One small object per call;
+ * everything else it may need sits in one state object made on demand.
  */
 class TimedCallInfo implements HookCallInfo {
   readonly hookName: string;
   readonly #execution: AbortSignal | undefined;
-  #controller: AbortController | undefined;
-  #onAbort: (() => void) | undefined;
-  /** Set when the budget fired before the handler asked for its signal: a signal made later is born aborted. */
-  #fired: { reason: unknown } | undefined;
+  /** The execution's first timed call (undefined: this one is). */
+  readonly #root: TimedCallInfo | undefined;
+  #state: TimedCallState | undefined;
 
-  /** Shared by the timed handlers of one execution (see `HookCallInfo.execution`). */
-  readonly execution: object | undefined;
-
-  constructor(hookName: string, execution: AbortSignal | undefined, shared?: object) {
+  constructor(hookName: string, execution: AbortSignal | undefined, root: TimedCallInfo | undefined) {
     this.hookName = hookName;
     this.#execution = execution;
-    this.execution = shared;
+    this.#root = root;
+    this.#state = undefined;
+  }
+
+  /** Shared by the timed handlers of one execution (see `HookCallInfo.execution`). */
+  get execution(): object {
+    const root = this.#root ?? this;
+    root.#state ??= {};
+    root.#state.shared ??= {};
+    return root.#state.shared;
   }
 
   get signal(): AbortSignal {
-    if (this.#controller !== undefined) return this.#controller.signal;
+    this.#state ??= {};
+    const state = this.#state;
+    if (state.controller !== undefined) return state.controller.signal;
     const controller = new AbortController();
-    this.#controller = controller;
+    state.controller = controller;
     const execution = this.#execution;
-    if (this.#fired !== undefined) controller.abort(this.#fired.reason);
+    if (state.fired !== undefined) controller.abort(state.fired.reason);
     else if (execution !== undefined) {
       if (execution.aborted) controller.abort(execution.reason);
       else {
-        this.#onAbort = (): void => controller.abort(execution.reason);
-        execution.addEventListener('abort', this.#onAbort, { once: true });
+        state.onAbort = (): void => controller.abort(execution.reason);
+        execution.addEventListener('abort', state.onAbort, { once: true });
       }
     }
     return controller.signal;
@@ -175,32 +220,85 @@ class TimedCallInfo implements HookCallInfo {
 
   /** The budget fired: abort the handler's signal (now, or when it is made). */
   abort(reason: unknown): void {
-    this.#fired = { reason };
-    this.#controller?.abort(reason);
+    this.#state ??= {};
+    this.#state.fired = { reason };
+    this.#state.controller?.abort(reason);
   }
 
   /** The call is over: stop listening to the execution's signal. */
   unlink(): void {
-    if (this.#onAbort !== undefined) this.#execution?.removeEventListener('abort', this.#onAbort);
-    this.#onAbort = undefined;
+    const state = this.#state;
+    if (state?.onAbort !== undefined) {
+      this.#execution?.removeEventListener('abort', state.onAbort);
+      state.onAbort = undefined;
+    }
   }
 }
 
-/** The `HookTimeout` of an execution past its whole budget. */
-function executionOverrun(name: string, budget: ExecutionBudget, cause?: unknown): PluginError {
-  return new PluginError(
-    'HookTimeout',
-    `hook "${name}": the whole execution exceeded its ${budget.ms} ms budget`,
-    {
-      cause: cause ?? new ExecutionTimeout(budget.ms),
-      details: {
-        hook: name,
-        timeoutMs: budget.ms,
-        elapsedMs: Math.round(now() - budget.started),
-        scope: 'execution',
-      },
+/**
+ * One awaited promise racing its deadline (a handler's own budget, or what is left of the execution's) and the
+ * execution's signal: a queued {@link Deadline} of the registry's {@link DeadlineQueue} and the signal's listener
+ * (`handleEvent`), one object — no timer, closure or controller of its own.
+ */
+class Race implements Deadline {
+  at = 0;
+  seq = 0;
+  slot = -1;
+  /** The awaited promise settled (or the race was decided otherwise): nothing more to do. */
+  done = false;
+  reject!: (error: unknown) => void;
+
+  constructor(
+    readonly queue: DeadlineQueue,
+    readonly signal: AbortSignal | undefined,
+    /** The timed call whose signal the deadline aborts. */
+    readonly info: TimedCallInfo | undefined,
+    /** Set when the deadline is the handler's own budget (a `HandlerTimeout`); else it is the execution's. */
+    readonly timeoutMs: number | undefined,
+    readonly executionBudgetMs: number | undefined,
+  ) {}
+
+  /** The awaited promise settled first. */
+  settle(): void {
+    this.done = true;
+    this.queue.cancel(this);
+    this.signal?.removeEventListener('abort', this);
+    this.info?.unlink();
+  }
+
+  /** The deadline came first. */
+  expire(): void {
+    this.done = true;
+    this.signal?.removeEventListener('abort', this);
+    const error =
+      this.timeoutMs !== undefined
+        ? new HandlerTimeout(this.timeoutMs, this.timeoutMs)
+        : new ExecutionTimeout(this.executionBudgetMs ?? 0);
+    this.info?.abort(error);
+    this.info?.unlink();
+    this.reject(error);
+  }
+
+  /** The execution's signal fired first. */
+  handleEvent(): void {
+    this.done = true;
+    this.queue.cancel(this);
+    this.info?.unlink();
+    this.reject(this.signal?.reason);
+  }
+}
+
+/** The `HookTimeout` of an execution past its whole budget of `ms` (started at `started`). */
+function executionOverrun(name: string, ms: number, started: number, cause?: unknown): PluginError {
+  return new PluginError('HookTimeout', `hook "${name}": the whole execution exceeded its ${ms} ms budget`, {
+    cause: cause ?? new ExecutionTimeout(ms),
+    details: {
+      hook: name,
+      timeoutMs: ms,
+      elapsedMs: Math.round(now() - started),
+      scope: 'execution',
     },
-  );
+  });
 }
 
 function checkTimeout(value: unknown, what: string): number | undefined {
@@ -239,8 +337,11 @@ class HookRegistration implements Registration {
   }
 }
 
+// Read once: `globalThis.performance` is a getter in Node, and a budget reads the clock on every call.
+const clock = globalThis.performance;
+
 function now(): number {
-  return performance.now();
+  return clock.now();
 }
 
 /**
@@ -273,12 +374,39 @@ export class HookRegistry implements HookRegistrar {
   #nextId = 1;
   #listeners: readonly HookFailureListener[] = [];
   readonly #defaultTimeoutMs: number | undefined;
-  readonly #executionTimeoutMs: number | undefined;
+  /** Whole-execution budgets (undefined: none unless an execution sets one). */
+  readonly #executionBudget: ExecutionBudgetRule | undefined;
+  /** Every deadline of this registry's awaited handlers, on one timer. */
+  readonly #deadlines = new DeadlineQueue(now);
 
   constructor(options: HookRegistryOptions = {}) {
     this.#defaultTimeoutMs = checkTimeout(options.defaultTimeoutMs, 'defaultTimeoutMs');
-    this.#executionTimeoutMs = checkTimeout(options.executionTimeoutMs, 'executionTimeoutMs');
+    const minMs = checkTimeout(options.executionTimeoutMs, 'executionTimeoutMs');
+    const perHandlerMs = checkTimeout(options.executionTimeoutPerHandlerMs, 'executionTimeoutPerHandlerMs');
+    const maxMs = checkTimeout(options.executionTimeoutMaxMs, 'executionTimeoutMaxMs');
+    if (maxMs !== undefined && perHandlerMs === undefined) {
+      throw new PluginError('InvalidArgument', 'executionTimeoutMaxMs needs executionTimeoutPerHandlerMs');
+    }
+    if (maxMs !== undefined && minMs !== undefined && maxMs < minMs) {
+      throw new PluginError(
+        'InvalidArgument',
+        `executionTimeoutMaxMs (${maxMs}) is less than executionTimeoutMs (${minMs})`,
+      );
+    }
+    this.#executionBudget =
+      minMs === undefined && perHandlerMs === undefined
+        ? undefined
+        : { minMs: minMs ?? 0, perHandlerMs, maxMs: maxMs ?? MAX_TIMEOUT_MS };
     if (options.onFailure !== undefined) this.onFailure(options.onFailure);
+  }
+
+  /** The registry's whole-execution budget for a chain of `n` handlers, ms (undefined: none). */
+  #executionBudgetMs(n: number, sharesMs: number): number | undefined {
+    const rule = this.#executionBudget;
+    if (rule === undefined) return undefined;
+    const per = rule.perHandlerMs;
+    const base = per === undefined ? rule.minMs : Math.min(rule.maxMs, Math.max(rule.minMs, n * per));
+    return Math.min(MAX_TIMEOUT_MS, base + sharesMs);
   }
 
   #chain(name: string): HookChain {
@@ -309,8 +437,18 @@ export class HookRegistry implements HookRegistrar {
     }
     const owner = checkOwner(options?.owner);
     const timeoutMs = checkTimeout(options?.timeoutMs, 'timeoutMs');
+    const budgetShareMs = checkTimeout(options?.budgetShareMs, 'budgetShareMs') ?? 0;
     const stats = owner !== undefined && timeoutMs !== undefined ? this.#statsOf(owner) : undefined;
-    const entry: HookEntry = { id: this.#nextId++, name, priority, handler, owner, timeoutMs, stats };
+    const entry: HookEntry = {
+      id: this.#nextId++,
+      name,
+      priority,
+      handler,
+      owner,
+      timeoutMs,
+      budgetShareMs,
+      stats,
+    };
     const chain = this.#chain(name);
     chain.insert(entry);
     return new HookRegistration(chain, entry);
@@ -469,26 +607,22 @@ export class HookRegistry implements HookRegistrar {
     }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortedError(name, signal));
-    let budget = this.#executionTimeoutMs;
+    let budgetMs: number | undefined;
     if (options?.timeoutMs !== undefined) {
       try {
-        budget = checkTimeout(options.timeoutMs, 'timeoutMs');
+        budgetMs = checkTimeout(options.timeoutMs, 'timeoutMs');
       } catch (e) {
         return Promise.reject(e);
       }
     }
-    if (budget === undefined) return this.#run(name, data, signal, undefined);
-    // No timer or controller per call (they would cost more than a call): the deadline is checked between handlers
-    // and at the end, and folded into the timers that awaited handlers get anyway.
-    const started = now();
-    return this.#run(name, data, signal, { ms: budget, started, deadline: started + budget });
+    return this.#run(name, data, signal, budgetMs);
   }
 
   #run(
     name: string,
     data: Uint8Array,
     signal: AbortSignal | undefined,
-    budget: ExecutionBudget | undefined,
+    explicitBudgetMs: number | undefined,
   ): Promise<Uint8Array> {
     // Hosts tend to execute one hook over and over: skip the map lookup for a repeat.
     let chain = this.#lastChain;
@@ -500,17 +634,23 @@ export class HookRegistry implements HookRegistrar {
     const entries = chain.entries();
     const n = entries.length;
     if (n === 0) return Promise.resolve(data);
+    const budgetMs = explicitBudgetMs ?? this.#executionBudgetMs(n, chain.budgetSharesMs);
     const info: HookCallInfo = signal === undefined ? chain.info : { hookName: name, signal };
     // Configuration is read once: a `configure` during the execution applies to the next one.
     const isolated = chain.isolateFailures;
     // Read once, as the general path does: a `configure` during the execution applies to the next one.
     const chainTimeout = chain.timed ? chain.timeoutMs : undefined;
     const timed = chain.timed;
-    // What the timed handlers of this execution share (an owner charges its handlers' time to one call budget).
-    const execution = timed ? {} : undefined;
-    // The latest clock reading, reused where nothing ran since: the execution's start is the first handler's start,
-    // and a timed handler's end reading is the next deadline check's (one read per handler, not three).
-    let clock = budget === undefined ? Number.NaN : budget.started;
+    // The execution's first timed call holds what its timed handlers share (an owner charges its handlers' time to
+    // one call budget), made only if one asks.
+    let root: TimedCallInfo | undefined;
+    // No timer or controller per call (they would cost more than a call): the deadline is checked between handlers
+    // and at the end, and handed to the registry's deadline queue when a handler is awaited. The latest clock
+    // reading is reused where nothing ran since: the execution's start is the first handler's start, and a timed
+    // handler's end reading is the next deadline check's (one read per handler, not three).
+    let clock = budgetMs === undefined ? Number.NaN : now();
+    const started = clock;
+    const deadline = budgetMs === undefined ? Number.POSITIVE_INFINITY : clock + budgetMs;
     let current = data;
     // The fast path: plain sync calls until a handler returns a promise. A handler with a time budget goes through
     // `callTimed`, which for a synchronous handler costs a clock read (no timer, no controller unless it asks for its
@@ -518,9 +658,9 @@ export class HookRegistry implements HookRegistrar {
     for (let i = 0; i < n; i++) {
       const entry = entries[i]!;
       if (i > 0 && signal?.aborted) return Promise.reject(abortedError(name, signal));
-      if (i > 0 && budget !== undefined) {
+      if (i > 0 && budgetMs !== undefined) {
         if (Number.isNaN(clock)) clock = now();
-        if (clock >= budget.deadline) return Promise.reject(executionOverrun(name, budget));
+        if (clock >= deadline) return Promise.reject(executionOverrun(name, budgetMs, started));
       }
       const timeoutMs = timed ? (entry.timeoutMs ?? chainTimeout) : undefined;
       let result: Awaitable<Uint8Array> | Promise<unknown>;
@@ -530,17 +670,11 @@ export class HookRegistry implements HookRegistrar {
           result = entry.handler(current, info);
           clock = Number.NaN;
         } else {
-          const started = Number.isNaN(clock) ? now() : clock;
-          result = this.#callTimed(
-            entry,
-            current,
-            signal,
-            timeoutMs,
-            budget === undefined ? Number.POSITIVE_INFINITY : budget.deadline - started,
-            budget?.ms,
-            execution,
-            started,
-          );
+          // Made before the call, so the execution's first timed call holds what they share even if it throws.
+          const call = new TimedCallInfo(name, signal, root);
+          root ??= call;
+          const at = Number.isNaN(clock) ? now() : clock;
+          result = this.#callTimed(entry, current, signal, call, timeoutMs, deadline, budgetMs, at);
           clock = this.#syncEnd;
         }
         if (result instanceof Uint8Array) {
@@ -558,8 +692,24 @@ export class HookRegistry implements HookRegistrar {
       if (thenable) {
         const pending = result as PromiseLike<unknown>;
         // The last handler: one `.then` is cheaper than entering an async function.
-        if (i === n - 1 && signal === undefined && budget === undefined)
-          return this.#settleLast(chain, entry, pending, current, isolated);
+        if (i === n - 1 && signal === undefined) {
+          if (budgetMs === undefined) return this.#settleLast(chain, entry, pending, current, isolated);
+          // A timed handler's promise already races the nearer of its own deadline and the execution's.
+          const raced =
+            timeoutMs === undefined
+              ? this.#race(pending, undefined, undefined, undefined, deadline, budgetMs)
+              : pending;
+          return this.#settleLastBudgeted(
+            chain,
+            entry,
+            raced,
+            current,
+            isolated,
+            budgetMs,
+            started,
+            deadline,
+          );
+        }
         // A timed handler's promise already races its own budget and what is left of the execution's.
         return this.#runAsync({
           chain,
@@ -571,8 +721,8 @@ export class HookRegistry implements HookRegistrar {
           isolated,
           pending,
           pendingRaced: timeoutMs !== undefined,
-          budget,
-          execution,
+          budget: budgetMs === undefined ? undefined : { ms: budgetMs, started, deadline },
+          root,
         });
       }
       clock = Number.NaN;
@@ -580,8 +730,8 @@ export class HookRegistry implements HookRegistrar {
       if (stop !== undefined) return Promise.reject(stop);
     }
     // A synchronous chain can't be pre-empted: its overrun of the execution budget shows when it returns.
-    if (budget !== undefined && (Number.isNaN(clock) ? now() : clock) > budget.deadline)
-      return Promise.reject(executionOverrun(name, budget));
+    if (budgetMs !== undefined && (Number.isNaN(clock) ? now() : clock) > deadline)
+      return Promise.reject(executionOverrun(name, budgetMs, started));
     return Promise.resolve(current);
   }
 
@@ -625,6 +775,43 @@ export class HookRegistry implements HookRegistrar {
   }
 
   /**
+   * Settles the promise of the last handler of an execution without a signal but with a whole budget (`pending`
+   * already races its deadline): what the general path does for it, without entering an async function. The
+   * budget's `ExecutionTimeout` becomes the execution's `HookTimeout`, and so does an answer that comes past the
+   * deadline.
+   */
+  #settleLastBudgeted(
+    chain: HookChain,
+    entry: HookEntry,
+    pending: PromiseLike<unknown>,
+    input: Uint8Array,
+    isolated: boolean,
+    budgetMs: number,
+    started: number,
+    deadline: number,
+  ): Promise<Uint8Array> {
+    const promise = pending instanceof Promise ? pending : Promise.resolve(pending);
+    return promise.then(
+      (out: unknown): Uint8Array => {
+        if (!(out instanceof Uint8Array)) {
+          const stop = this.#fail(chain, entry, badReturn(out), undefined, isolated);
+          if (stop !== undefined) throw stop;
+          out = input;
+        }
+        if (now() > deadline) throw executionOverrun(chain.name, budgetMs, started);
+        return out as Uint8Array;
+      },
+      (error: unknown): Uint8Array => {
+        if (error instanceof ExecutionTimeout) throw executionOverrun(chain.name, budgetMs, started, error);
+        const stop = this.#fail(chain, entry, error, undefined, isolated);
+        if (stop !== undefined) throw stop;
+        if (now() > deadline) throw executionOverrun(chain.name, budgetMs, started);
+        return input;
+      },
+    );
+  }
+
+  /**
    * The general path, from handler `run.start` on (whose promise is `run.pending`). Sync results still go on without
    * an await; only promises are awaited. Under a whole-execution budget, its `ExecutionTimeout` becomes the
    * execution's `HookTimeout`, and a run that ends past the deadline is one too.
@@ -634,18 +821,23 @@ export class HookRegistry implements HookRegistrar {
     let current = run.input;
     let waiting: PromiseLike<unknown> | undefined = run.pending;
     let raced = run.pendingRaced;
-    const deadline = budget?.deadline;
+    const deadline = budget === undefined ? Number.POSITIVE_INFINITY : budget.deadline;
     const budgetMs = budget?.ms;
-    const left = (): number => (deadline === undefined ? Number.POSITIVE_INFINITY : deadline - now());
     // Read before the first await, so this is the configuration the execution started with.
     const chainTimeout = chain.timeoutMs;
-    const execution = run.execution ?? {};
+    let root = run.root;
     try {
       for (let i = run.start; i < entries.length; i++) {
         const entry = entries[i]!;
-        if (waiting === undefined && signal?.aborted) throw abortedError(chain.name, signal);
-        if (budgetMs !== undefined && waiting === undefined && left() <= 0)
-          throw new ExecutionTimeout(budgetMs);
+        // The handler's start, read only when a budget needs it.
+        let started = Number.NaN;
+        if (waiting === undefined) {
+          if (signal?.aborted) throw abortedError(chain.name, signal);
+          if (budgetMs !== undefined) {
+            started = now();
+            if (started >= deadline) throw new ExecutionTimeout(budgetMs);
+          }
+        }
         const timeoutMs = entry.timeoutMs ?? chainTimeout;
         let out: unknown;
         try {
@@ -655,19 +847,22 @@ export class HookRegistry implements HookRegistrar {
             const alreadyRaced = raced;
             raced = false;
             out =
-              alreadyRaced || (signal === undefined && deadline === undefined)
+              alreadyRaced || (signal === undefined && budgetMs === undefined)
                 ? await p
-                : await this.#race(p, signal, undefined, undefined, Math.max(0, left()), budgetMs);
+                : await this.#race(p, signal, undefined, undefined, deadline, budgetMs);
           } else if (timeoutMs !== undefined) {
-            const r = this.#callTimed(entry, current, signal, timeoutMs, left(), budgetMs, execution);
+            const call = new TimedCallInfo(chain.name, signal, root);
+            root ??= call;
+            const at = Number.isNaN(started) ? now() : started;
+            const r = this.#callTimed(entry, current, signal, call, timeoutMs, deadline, budgetMs, at);
             out = r instanceof Uint8Array ? r : await r;
           } else {
             out = entry.handler(current, info);
             if (isThenable(out)) {
               out =
-                signal === undefined && deadline === undefined
+                signal === undefined && budgetMs === undefined
                   ? await out
-                  : await this.#race(out, signal, undefined, undefined, Math.max(0, left()), budgetMs);
+                  : await this.#race(out, signal, undefined, undefined, deadline, budgetMs);
             }
           }
           if (!(out instanceof Uint8Array)) throw badReturn(out);
@@ -682,29 +877,30 @@ export class HookRegistry implements HookRegistrar {
       }
     } catch (error) {
       throw budget !== undefined && error instanceof ExecutionTimeout
-        ? executionOverrun(chain.name, budget, error)
+        ? executionOverrun(chain.name, budget.ms, budget.started, error)
         : error;
     }
-    if (budget !== undefined && now() > budget.deadline) throw executionOverrun(chain.name, budget);
+    if (budget !== undefined && now() > budget.deadline)
+      throw executionOverrun(chain.name, budget.ms, budget.started);
     return current;
   }
 
   /**
    * Calls a handler that has a time budget, with its own signal (aborted on timeout or on the execution's abort). The
    * signal's controller is made only when the handler reads `info.signal`: a handler that never looks at it costs no
-   * controller and no listener, and a synchronous one no timer either (its overrun is detected when it returns).
+   * controller and no listener; a synchronous one no deadline either (its overrun is detected when it returns), an
+   * asynchronous one a deadline in the registry's queue (no timer of its own).
    */
   #callTimed(
     entry: HookEntry,
     data: Uint8Array,
     signal: AbortSignal | undefined,
+    info: TimedCallInfo,
     timeoutMs: number,
-    executionLeftMs = Number.POSITIVE_INFINITY,
-    executionBudgetMs?: number,
-    execution?: object,
-    started = now(),
+    executionDeadline: number,
+    executionBudgetMs: number | undefined,
+    started: number,
   ): Uint8Array | Promise<unknown> {
-    const info = new TimedCallInfo(entry.name, signal, execution);
     let result: unknown;
     let thenable: boolean;
     try {
@@ -732,73 +928,63 @@ export class HookRegistry implements HookRegistrar {
       stats.calls++;
       stats.timeMs += now() - started;
     }
-    const remaining = Math.max(0, timeoutMs - (now() - started));
     // The handler's own budget, or what is left of the execution's when that ends first.
-    const ownFirst = remaining <= executionLeftMs - (now() - started);
+    const own = started + timeoutMs;
+    const ownFirst = own <= executionDeadline;
     return this.#race(
       result as PromiseLike<unknown>,
       signal,
       info,
       ownFirst ? timeoutMs : undefined,
-      ownFirst ? remaining : Math.max(0, executionLeftMs - (now() - started)),
+      ownFirst ? own : executionDeadline,
       ownFirst ? undefined : executionBudgetMs,
-    ).finally(() => info.unlink());
+    );
   }
 
   /**
-   * Settles with `pending`, unless the execution is aborted or the handler's budget runs out first. The handler's
-   * late outcome is consumed either way, so it never becomes an unhandled rejection.
+   * Settles with `pending`, unless the execution is aborted or the deadline `at` passes first (a deadline only when
+   * `timeoutMs` or `executionBudgetMs` says whose it is). The handler's late outcome is consumed either way, so it
+   * never becomes an unhandled rejection. A timed call's `info` is unlinked from the execution's signal when the race
+   * is decided.
    */
   #race(
     pending: PromiseLike<unknown>,
     signal: AbortSignal | undefined,
-    controller: Pick<AbortController, 'abort'> | undefined,
+    info: TimedCallInfo | undefined,
     timeoutMs: number | undefined,
-    remainingMs: number,
-    executionBudgetMs?: number,
+    at: number,
+    executionBudgetMs: number | undefined,
   ): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const onAbort = (): void => {
-        cleanup();
-        reject(signal?.reason);
-      };
-      const cleanup = (): void => {
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      if (timeoutMs !== undefined || executionBudgetMs !== undefined) {
-        timer = setTimeout(() => {
-          signal?.removeEventListener('abort', onAbort);
-          const error =
-            timeoutMs !== undefined
-              ? new HandlerTimeout(timeoutMs, timeoutMs)
-              : new ExecutionTimeout(executionBudgetMs ?? 0);
-          controller?.abort(error);
-          reject(error);
-        }, remainingMs);
-      }
+      const race = new Race(this.#deadlines, signal, info, timeoutMs, executionBudgetMs);
+      race.reject = reject;
       // Attached first, so a late rejection of an abandoned handler is always handled.
       try {
         pending.then(
           (value) => {
-            cleanup();
+            race.settle();
             resolve(value);
           },
           (error: unknown) => {
-            cleanup();
+            race.settle();
             reject(error);
           },
         );
       } catch (error) {
         // A thenable whose `then` throws.
-        cleanup();
+        race.settle();
         reject(error);
         return;
       }
+      // A thenable may have settled synchronously inside `then`.
+      if (race.done) return;
+      if (timeoutMs !== undefined || executionBudgetMs !== undefined) {
+        race.at = at;
+        this.#deadlines.add(race);
+      }
       if (signal !== undefined) {
-        if (signal.aborted) onAbort();
-        else signal.addEventListener('abort', onAbort, { once: true });
+        if (signal.aborted) race.handleEvent();
+        else signal.addEventListener('abort', race, { once: true });
       }
     });
   }

@@ -30,4 +30,5 @@ export {
   type WatchedProcess,
 } from './process-client.js';
 export type { ExecuteHookRequest } from './protocol.js';
+export { DEFAULT_REQUEST_RATE, type RequestRate } from './request-rate.js';
 export type { IpcTransport } from './transport.js';

@@ -15,6 +15,7 @@ import { expectResponse, type IpcChannel } from './channel.js';
 import { ipcError } from './errors.js';
 import { DEFAULT_LOG_BUDGET, type LogBudget, LogLimiter } from './log-budget.js';
 import type { ExecuteHookRequest } from './protocol.js';
+import { DEFAULT_REQUEST_RATE, RequestPacer, type RequestRate } from './request-rate.js';
 
 /** The part of a `ChildProcess` the client watches (so a worker or sandbox wrapper can stand in). */
 export interface WatchedProcess {
@@ -49,6 +50,12 @@ export interface PluginProcessClientOptions {
    * of dropped lines is logged when lines flow again.
    */
   logBudget?: Partial<LogBudget>;
+  /**
+   * How fast the plugin's own requests (context, log, fetch, registrations) are served (default
+   * {@link DEFAULT_REQUEST_RATE}: 2000/s, burst 10 000). Past it they wait their turn, so a plugin asking in a loop
+   * costs the host a bounded share of its CPU; the first wait of a run is logged once.
+   */
+  requestRate?: Partial<RequestRate>;
   /** Called when the plugin goes past a quota this client enforces (its log budget); the registry records a violation. */
   onQuotaExceeded?: (error: PluginError) => void;
 }
@@ -79,6 +86,25 @@ const DROPPED_LOG: IpcResponse = Object.freeze({
   message: 'log budget exceeded: line dropped',
 });
 
+/** Resolves after `ms`, or rejects at once when `signal` aborts (the channel ended or the request was cancelled). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 function defaultLog(plugin: string): (level: LogLevel, message: string) => void {
   return (level, message) => {
     process.stderr.write(`[plugin ${plugin}] ${level}: ${message.replaceAll('\n', '\n  ')}\n`);
@@ -104,6 +130,8 @@ export class PluginProcessClient {
   readonly #countByName = new Map<string, number>();
   #shutdownRequested = false;
   readonly #logLimiter: LogLimiter;
+  readonly #pacer: RequestPacer;
+  #paced = false;
 
   constructor(channel: IpcChannel, options: PluginProcessClientOptions) {
     this.#channel = channel;
@@ -111,6 +139,7 @@ export class PluginProcessClient {
     this.pluginName = options.pluginName;
     this.#log = options.log ?? defaultLog(options.pluginName);
     this.#logLimiter = new LogLimiter(options.logBudget ?? DEFAULT_LOG_BUDGET);
+    this.#pacer = new RequestPacer(options.requestRate ?? DEFAULT_REQUEST_RATE);
     channel.setRequestHandler((request, info) => this.#serve(request, info.signal));
     const processExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined>(
       (resolve) => {
@@ -290,6 +319,19 @@ export class PluginProcessClient {
   }
 
   async #serve(request: IpcRequest | ExecuteHookRequest, signal: AbortSignal): Promise<IpcResponse> {
+    const wait = this.#pacer.take();
+    if (wait > 0) {
+      if (!this.#paced) {
+        this.#paced = true;
+        this.#log(
+          'warn',
+          'requests to the host are paced: this plugin is asking faster than its request rate',
+        );
+      }
+      await pause(wait, signal);
+    } else {
+      this.#paced = false;
+    }
     const ctx = this.#options.context;
     switch (request.kind) {
       case 'RegisterHook':

@@ -114,10 +114,10 @@ export class JsPlugin extends LoadedPluginFields implements LoadedPlugin {
   readonly kind = 'js' as const;
   readonly mustSandbox = false;
   #plugin: PluginDefinition | undefined;
-  // Handlers are reached through this map so unload drops the plugin's closures even if a registry keeps a wrapper.
-  #handlers = new Map<number, HookHandler>();
+  // Handlers are reached through these slots so unload drops the plugin's closures even if a registry keeps a
+  // wrapper (a slot per handler: a call reads one field, no map lookup).
+  #slots: { handler: HookHandler | undefined }[] = [];
   #registrations: unknown[] = [];
-  #nextId = 0;
 
   /** @internal */
   constructor(target: PluginDefinition, meta: PluginMeta, artifact: VerifiedArtifact, admission: Admission) {
@@ -164,10 +164,10 @@ export class JsPlugin extends LoadedPluginFields implements LoadedPlugin {
             },
           );
         }
-        const id = this.#nextId++;
-        this.#handlers.set(id, handler);
+        const slot: { handler: HookHandler | undefined } = { handler };
+        this.#slots.push(slot);
         const wrapper: HookHandler = (data, info) => {
-          const h = this.#handlers.get(id);
+          const h = slot.handler;
           if (h === undefined) {
             throw new PluginError(
               'HookError',
@@ -213,7 +213,7 @@ export class JsPlugin extends LoadedPluginFields implements LoadedPlugin {
   async unload(): Promise<void> {
     if (this.#plugin === undefined) return;
     this.#plugin = undefined;
-    this.#handlers.clear();
+    for (const slot of this.#slots.splice(0)) slot.handler = undefined;
     const errors: unknown[] = [];
     for (const reg of this.#registrations.splice(0)) {
       try {

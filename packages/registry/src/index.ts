@@ -20,6 +20,7 @@ export {
 export {
   IpcChannel,
   type LogBudget,
+  type RequestRate,
 } from '@plugward/ipc';
 export {
   ResourceLimits,

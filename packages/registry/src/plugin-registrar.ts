@@ -79,7 +79,14 @@ export function pluginRegistrar(o: PluginRegistrarOptions): HookRegistrar {
         callBudget,
         { isolate },
       );
-      return o.hooks.register(hookName, priority, wrapped, { owner: o.name, timeoutMs: budget + 1000 });
+      // Its budget is added to the whole call's (budgetShareMs): untrusted plugins that each stay within their own
+      // budget can't together use up the call's time and fail it for the trusted handlers (a call of n of them is
+      // still bounded: the registry's budget plus theirs).
+      return o.hooks.register(hookName, priority, wrapped, {
+        owner: o.name,
+        timeoutMs: budget + 1000,
+        budgetShareMs: budget,
+      });
     },
   };
 }

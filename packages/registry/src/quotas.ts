@@ -1,5 +1,5 @@
 import type { ContextQuota } from '@plugward/context';
-import { type IpcFailureReason, ipcFailureReason, type LogBudget } from '@plugward/ipc';
+import { type IpcFailureReason, ipcFailureReason, type LogBudget, type RequestRate } from '@plugward/ipc';
 import { DEFAULT_FETCH_BUFFERED_BYTES } from '@plugward/sandbox-linux';
 import {
   type AnyContextKey,
@@ -44,26 +44,76 @@ export interface PluginQuotaOptions {
   /** How much a plugin may log over IPC. Default `DEFAULT_LOG_BUDGET` (200 lines/s, burst 2000; 64 KiB/s, 1 MiB). */
   logBudget?: Partial<LogBudget>;
   /**
+   * How fast the host serves an out-of-process plugin's own requests (context, log, fetch, registrations). Default
+   * `DEFAULT_REQUEST_RATE` (2000/s, burst 10 000). Past it a request waits its turn (none is refused or lost), so a
+   * plugin asking in a loop costs the host a bounded share of its CPU.
+   */
+  requestRate?: Partial<RequestRate>;
+  /**
    * Longest time a plugin's `init` (with its hook registrations) may take, ms; out of process the plugin is ended when
    * it passes. Default {@link defaultInitTimeoutMs} of its limits.
    */
   initTimeoutMs?: number;
   /**
    * Budget of a whole `hooks.execute` (all handlers of the call together), ms, when the registry makes its own
-   * `HookRegistry` (a `hooks` passed in keeps its own settings). Default {@link hookCallTimeoutMs}.
+   * `HookRegistry` (a `hooks` passed in keeps its own settings). Default: 4 × the host's `maxCpuTimeMs` (4 s), growing
+   * with the chain (see {@link hookCallTimeoutPerHandlerMs}). Set alone, it is the budget whatever the chain's length.
    */
   hookCallTimeoutMs?: number;
+  /**
+   * Growth of the whole-call budget with the number of handlers `n` the call runs: the budget is
+   * `max(hookCallTimeoutMs, n × hookCallTimeoutPerHandlerMs)`, at most {@link hookCallTimeoutMaxMs}. Default: a tenth
+   * of the host's `maxCpuTimeMs` (100 ms) when `hookCallTimeoutMs` is not set either; none (a fixed budget) when it is.
+   */
+  hookCallTimeoutPerHandlerMs?: number;
+  /**
+   * Ceiling of the growing whole-call budget, ms: however many handlers, a call ends by then. Default: 60 × the host's
+   * `maxCpuTimeMs` (60 s), and never below `hookCallTimeoutMs`.
+   */
+  hookCallTimeoutMaxMs?: number;
 }
 
 /** Default {@link PluginQuotaOptions.hookOutputBytes}: 1 MiB. */
 export const DEFAULT_HOOK_OUTPUT_BYTES = 1024 * 1024;
 
+/** The largest time budget a `HookRegistry` takes (setTimeout's largest delay). */
+const MAX_BUDGET_MS = 2_147_483_647;
+
+/** What the registry's own `HookRegistry` bounds a whole hook call with. */
+export interface HookCallBudget {
+  executionTimeoutMs: number;
+  executionTimeoutPerHandlerMs?: number;
+  executionTimeoutMaxMs?: number;
+}
+
 /**
- * The default budget of a whole hook call: four times the host's per-handler budget (`maxCpuTimeMs`), 4 s with the
- * default limits — so a chain of many handlers, each within its own budget, still ends in bounded time.
+ * The budget of a whole hook call — so a chain of many handlers, each within its own budget, still ends in bounded
+ * time. By default four times the host's per-handler budget (`maxCpuTimeMs`: 4 s with the default limits) for a short
+ * chain, growing by a tenth of it per handler (so 500 handlers answering in 10–100 ms each, as out-of-process plugins
+ * on a busy host do, are not cut off for their number), at most 60 times it: a chain of hostile handlers, however
+ * many, still ends within 60 s. A host that sets `hookCallTimeoutMs` alone gets that fixed budget.
  */
-export function hookCallTimeoutMs(hostLimits: ResourceLimits, options: PluginQuotaOptions = {}): number {
-  return options.hookCallTimeoutMs ?? Math.min(2_147_483_647, Math.max(1, 4 * hostLimits.maxCpuTimeMs));
+export function hookCallBudget(hostLimits: ResourceLimits, options: PluginQuotaOptions = {}): HookCallBudget {
+  const scaled = (factor: number): number =>
+    Math.min(MAX_BUDGET_MS, Math.max(1, Math.round(factor * hostLimits.maxCpuTimeMs)));
+  const floor = options.hookCallTimeoutMs ?? scaled(4);
+  const perHandler =
+    options.hookCallTimeoutPerHandlerMs ??
+    (options.hookCallTimeoutMs === undefined ? scaled(0.1) : undefined);
+  if (perHandler === undefined) {
+    if (options.hookCallTimeoutMaxMs !== undefined) {
+      throw new PluginError(
+        'InvalidArgument',
+        'quotas.hookCallTimeoutMaxMs bounds a growing budget: with hookCallTimeoutMs set, it needs hookCallTimeoutPerHandlerMs',
+      );
+    }
+    return { executionTimeoutMs: floor };
+  }
+  return {
+    executionTimeoutMs: floor,
+    executionTimeoutPerHandlerMs: perHandler,
+    executionTimeoutMaxMs: options.hookCallTimeoutMaxMs ?? Math.max(floor, scaled(60)),
+  };
 }
 
 /** Floor and ceiling of {@link defaultInitTimeoutMs}. */

@@ -203,6 +203,7 @@ function startOutOfProcessTier(
       maxQueuedRequestBytes: quotas.ipcQueuedRequestBytes ?? 16 * 1024 * 1024,
       ...(quotas.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: quotas.stallTimeoutMs }),
       ...(quotas.logBudget === undefined ? {} : { logBudget: quotas.logBudget }),
+      ...(quotas.requestRate === undefined ? {} : { requestRate: quotas.requestRate }),
     },
     onQuotaExceeded: w.reportQuota,
     ...(quotas.hookOutputBytes === undefined ? {} : { maxHookOutputBytes: quotas.hookOutputBytes }),
@@ -276,7 +277,8 @@ function guard(s: RegistryState, entry: Entry, hookName: string, handler: HookHa
       done();
       throw shown;
     }
-    if (!isThenable<Uint8Array>(out)) {
+    // Bytes first: the common answer, and a cheaper test than a `then` lookup on a typed array.
+    if (out instanceof Uint8Array || !isThenable<Uint8Array>(out)) {
       done();
       return out;
     }

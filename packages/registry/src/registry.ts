@@ -26,7 +26,7 @@ import {
 } from '@plugward/types';
 import type { ScanReport } from './discovery.js';
 import type { RegistryEventName, RegistryEvents } from './events.js';
-import { hookCallTimeoutMs, type PluginQuotaOptions } from './quotas.js';
+import { hookCallBudget, type PluginQuotaOptions } from './quotas.js';
 import { loadArtifact, loadByName, track } from './registry-admission.js';
 import { discover, scanDirectoryReport } from './registry-discovery.js';
 import { close, unloadAll, unloadPlugin } from './registry-lifecycle.js';
@@ -139,8 +139,7 @@ export class PluginRegistry {
     this.loader = options.loader ?? new PluginLoader(options.security);
     const hostLimits = options.hostLimits ?? { ...DEFAULT_RESOURCE_LIMITS };
     const quotas = options.quotas ?? {};
-    this.hooks =
-      options.hooks ?? new HookRegistry({ executionTimeoutMs: hookCallTimeoutMs(hostLimits, quotas) });
+    this.hooks = options.hooks ?? new HookRegistry(hookCallBudget(hostLimits, quotas));
     this.context = options.context ?? new PluginContext();
     this.sandbox = options.sandbox;
     if (options.warmPool !== undefined && options.sandbox === undefined) {

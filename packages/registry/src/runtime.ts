@@ -234,13 +234,14 @@ function manifestName(dir: string | undefined, file: string): string | undefined
 
 /**
  * Prints one step of the start-up timeline (see startup-trace.ts) when the host asked for it: wall clock (epoch ms)
- * and the process's CPU time so far (ms; robust against a loaded machine, which stretches the wall clock).
+ * and the process's CPU time so far (ms; robust against a loaded machine, which stretches the wall clock), or `-`
+ * (`cpuMs` null) for a step dated after the fact, whose CPU time then is unknown.
  */
-function traceStep(on: boolean, step: string, at = epochMs(), cpuMs?: number): void {
+function traceStep(on: boolean, step: string, at = epochMs(), cpuMs?: number | null): void {
   if (!on) return;
   const u = process.cpuUsage();
-  const cpu = cpuMs ?? (u.user + u.system) / 1000;
-  process.stderr.write(`plugward-startup ${step} ${at.toFixed(2)} ${cpu.toFixed(2)}\n`);
+  const cpu = cpuMs === null ? '-' : (cpuMs ?? (u.user + u.system) / 1000).toFixed(2);
+  process.stderr.write(`plugward-startup ${step} ${at.toFixed(2)} ${cpu}\n`);
 }
 
 /** The runtime's own no-op plugin: constant, no import, nothing of any plugin. */
@@ -331,7 +332,7 @@ async function main(): Promise<void> {
   const trace = isMainThread ? flag === STARTUP_TRACE_ARG : wd?.trace === true;
   if (trace && isMainThread) {
     traceStep(true, 'process-start', performance.timeOrigin, 0);
-    traceStep(true, 'node-bootstrapped', epochMs(performance.nodeTiming.bootstrapComplete));
+    traceStep(true, 'node-bootstrapped', epochMs(performance.nodeTiming.bootstrapComplete), null);
   }
   traceStep(trace, 'runtime-evaluated');
   let warmSocket: net.Socket | undefined;

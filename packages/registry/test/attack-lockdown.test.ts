@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
 import {
-  backendRuns,
+  backendRunsHere,
   cgroupLimits,
   dec,
   enc,
@@ -124,7 +124,7 @@ describe('exec and fork at import time, strict sandbox', () => {
   it.each(SANDBOX_BACKENDS)(
     '%s: the filter is in force before the plugin module runs',
     async (label, support, make) => {
-      if (!(await backendRuns(label, support))) return;
+      if (!(await backendRunsHere(label, support))) return;
       const registry = new PluginRegistry({
         security,
         sandbox: make(),

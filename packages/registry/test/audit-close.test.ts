@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_UNMOUNT_BEHAVIOR, PluginRegistry, type PluginSecurity } from '../dist/index.js';
 import {
-  backendRuns,
+  backendRunsHere,
   dec,
   descendants,
   enc,
@@ -96,7 +96,7 @@ describe('audit: close() with plugins that will not go', () => {
   it.each(SANDBOX_BACKENDS)(
     '%s',
     async (label, support, make) => {
-      if (!(await backendRuns(label, support))) return;
+      if (!(await backendRunsHere(label, support))) return;
       const registry = new PluginRegistry({
         security,
         sandbox: make(),

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
 import {
-  backendRuns,
+  backendRunsHere,
   dec,
   enc,
   Fixtures,
@@ -124,7 +124,7 @@ describe('audit: no new process or program from a running untrusted native plugi
   it.each(SANDBOX_BACKENDS)(
     '%s',
     async (label, support, make) => {
-      if (!(await backendRuns(label, support))) return;
+      if (!(await backendRunsHere(label, support))) return;
       const registry = new PluginRegistry({
         security,
         sandbox: make(),

@@ -24,6 +24,23 @@ import {
   type UnmountBehavior,
 } from '../dist/index.js';
 
+/** Both sandbox backends, for `it.each`: label, its support check, a fresh backend. */
+export const SANDBOX_BACKENDS = [
+  ['bubblewrap', checkSandboxSupport, () => new LinuxSandbox()],
+  ['landlock', checkLandlockSupport, () => new LandlockSandbox()],
+] as const;
+
+/** Whether `support()` says the backend runs here; when not, says so on the console (a visible skip). */
+export async function backendRunsHere(
+  label: string,
+  support: (typeof SANDBOX_BACKENDS)[number][1],
+): Promise<boolean> {
+  const report = await support();
+  if (!report.supported)
+    console.warn(`!!! SKIPPED ${label}: not supported here (${JSON.stringify(report.features)})`);
+  return report.supported;
+}
+
 export const enc = new TextEncoder();
 export const dec = new TextDecoder();
 
@@ -252,23 +269,6 @@ static pw_plugin g_plugin = {
 };
 PW_EXPORT pw_plugin *create_plugin(void) { return &g_plugin; }
 `;
-}
-
-/** Both sandbox backends for `it.each`: label, support check, a new backend. */
-export const SANDBOX_BACKENDS = [
-  ['bubblewrap', checkSandboxSupport, () => new LinuxSandbox()],
-  ['landlock', checkLandlockSupport, () => new LandlockSandbox()],
-] as const;
-
-/** True when `support()` says the backend runs on this machine; else prints why its test is skipped (loudly). */
-export async function backendRuns(
-  label: string,
-  support: () => Promise<{ supported: boolean; features: unknown }>,
-): Promise<boolean> {
-  const report = await support();
-  if (!report.supported)
-    console.warn(`!!! SKIPPED ${label}: not supported here (${JSON.stringify(report.features)})`);
-  return report.supported;
 }
 
 /** Every descendant of process `root` (by parent pid), read from /proc. */

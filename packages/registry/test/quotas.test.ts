@@ -10,6 +10,7 @@ import {
   type IsolationTier,
   isPluginError,
   type LinuxSandbox,
+  type PluginError,
   PluginRegistry,
   type PluginRegistryOptions,
   type PluginSecurity,
@@ -366,6 +367,70 @@ describe('whole hook call budget', () => {
     } finally {
       await registry.close();
     }
+  });
+});
+
+describe('whole hook call budget, growing with the chain', () => {
+  // Host budget 10 ms per handler: a whole call gets 40 ms, or 1 ms per handler past 40, at most 600 ms.
+  const hostLimits = { ...DEFAULT_RESOURCE_LIMITS, maxCpuTimeMs: 10 };
+  // Synchronous handlers that hold the thread for `ms` of wall time: no timer lag on a loaded machine.
+  const spin = (ms: number) => (d: Uint8Array) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) {}
+    return d;
+  };
+
+  it('a long chain of quick handlers is not cut off for its length', async () => {
+    // 100 ms per handler: 400 ms for a short chain, 10 ms more per handler.
+    const { registry } = await hostWithBystander('in-process', {
+      hostLimits: { ...DEFAULT_RESOURCE_LIMITS, maxCpuTimeMs: 100 },
+    });
+    try {
+      // 500 handlers of 1 ms: ≥ 500 ms, past the 400 ms of a short chain, far within the 5 s this one gets (a loaded
+      // machine stretches the wall time between handlers).
+      for (let i = 0; i < 500; i++) registry.hooks.register('long-chain', i, spin(1));
+      expect(await registry.hooks.execute('long-chain', new Uint8Array([5]))).toEqual(new Uint8Array([5]));
+      await hostServes(registry);
+    } finally {
+      await registry.close();
+    }
+  });
+
+  it('a chain of hostile handlers, however long, still ends at the ceiling (60 × maxCpuTimeMs)', async () => {
+    const { registry } = await hostWithBystander('in-process', { hostLimits });
+    try {
+      let ran = 0;
+      for (let i = 0; i < 2000; i++) {
+        registry.hooks.register('hostile-chain', i, (d) => {
+          ran++;
+          return spin(0.5)(d);
+        });
+      }
+      const err = await registry.hooks.execute('hostile-chain', new Uint8Array()).catch((e: unknown) => e);
+      expect(isPluginError(err, 'HookTimeout')).toBe(true);
+      expect((err as PluginError).details).toMatchObject({ scope: 'execution', timeoutMs: 600 });
+      expect(ran).toBeLessThanOrEqual(1201); // 600 ms of 0.5 ms handlers, not 1000 ms of them
+      await hostServes(registry);
+    } finally {
+      await registry.close();
+    }
+  });
+
+  it('a hookCallTimeoutMs set alone stays fixed; a ceiling without growth is refused', async () => {
+    const { registry } = await hostWithBystander('in-process', {
+      hostLimits,
+      quotas: { hookCallTimeoutMs: 40 },
+    });
+    try {
+      for (let i = 0; i < 100; i++) registry.hooks.register('long-chain', i, spin(0.5));
+      const err = await registry.hooks.execute('long-chain', new Uint8Array()).catch((e: unknown) => e);
+      expect((err as PluginError).details).toMatchObject({ scope: 'execution', timeoutMs: 40 });
+    } finally {
+      await registry.close();
+    }
+    expect(
+      () => new PluginRegistry({ security, quotas: { hookCallTimeoutMs: 40, hookCallTimeoutMaxMs: 100 } }),
+    ).toThrow(/hookCallTimeoutPerHandlerMs/);
   });
 });
 

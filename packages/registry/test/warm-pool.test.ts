@@ -9,9 +9,6 @@ import path from 'node:path';
 import { cleanupStaleCgroups } from '@plugward/limits';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  checkLandlockSupport,
-  checkSandboxSupport,
-  LandlockSandbox,
   LinuxSandbox,
   PluginRegistry,
   type PluginSecurity,
@@ -26,6 +23,7 @@ import {
   Fixtures,
   ownTmpDir,
   pidAlive,
+  SANDBOX_BACKENDS,
   shoutPluginC,
   tempDir,
   until,
@@ -80,10 +78,7 @@ export default {
 // A native plugin: in a warm sandbox it is dlopened from the read-only warm folder (the scratch /tmp is noexec).
 const SHOUT_C = shoutPluginC({ name: 'warm-shout', hook: 'warm-shout' });
 
-const backends = [
-  ['bubblewrap', checkSandboxSupport, () => new LinuxSandbox()],
-  ['landlock', checkLandlockSupport, () => new LandlockSandbox()],
-] as const;
+const backends = SANDBOX_BACKENDS;
 
 beforeAll(async () => {
   ownTmp.use();

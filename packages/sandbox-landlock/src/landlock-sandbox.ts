@@ -384,7 +384,7 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
       planFd = fs.openSync(planFile, 'r');
       fs.unlinkSync(planFile);
       const out = this.#options.stdio === 'inherit' ? 'inherit' : 'pipe';
-      const launched = spawn(process.execPath, [path.join(here(), 'launcher.js')], {
+      const launched = spawn(process.execPath, [path.join(here(), 'launcher.cjs')], {
         stdio: ['ignore', out, out, 'pipe', planFd, 'pipe'],
         env: {},
         cwd: '/',

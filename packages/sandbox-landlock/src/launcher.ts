@@ -1,5 +1,5 @@
 /**
- * The launcher: `node launcher.js` with the plan on fd 4 and the IPC socket on fd 3. On its **main thread** it joins
+ * The launcher: `node launcher.cjs` with the plan on fd 4 and the IPC socket on fd 3. On its **main thread** it joins
  * the cgroups, sets the rlimits, drops to the leased uid (root hosts), sets no_new_privs, restricts itself with
  * Landlock, loads the seccomp filter, and `execveat`s the runtime. Landlock domains and seccomp filters of the
  * calling thread are inherited by the new image, whose every thread (libuv pool, V8 platform, the plugin's) starts

@@ -165,7 +165,7 @@ export function copyHostBindsWithMoves(ops: readonly ViewOp[]): {
       out.push(op);
       continue;
     }
-    const copied = walkForCopy(op.source);
+    const copied = walkForCopyOnce(op.source);
     if (copied === undefined) out.push(op);
     else {
       out.push(...copied);
@@ -176,7 +176,49 @@ export function copyHostBindsWithMoves(ops: readonly ViewOp[]): {
   return { ops: out, moved };
 }
 
-function walkForCopy(root: string): ViewOp[] | undefined {
+/**
+ * The paths every sandbox of a process shares (node, its libraries, the runtime, koffi) are the same on each spawn,
+ * and walking them (an lstat per entry, a readdir per directory) cost a few ms of host CPU per sandboxed start (issue
+ * 17): a walk is kept per process and used again while every directory it read is unchanged (same inode, change and
+ * modification times: an entry added, removed or renamed anywhere in it means a new walk). Directory times tick
+ * coarsely (a change within the same tick as the walk could keep them), so a walk is kept only when every directory
+ * it read was last modified more than {@link SETTLED_MS} before it began. The files themselves are still opened on
+ * every spawn (`O_NOFOLLOW`, regular files only): a file replaced since is copied as it is now, one gone is an error.
+ */
+const walks = new Map<string, { dirs: [string, string][]; ops: ViewOp[] | undefined }>();
+const MAX_WALKS = 64;
+const SETTLED_MS = 2000;
+
+interface DirStamp {
+  stamp: string;
+  mtimeMs: number;
+}
+
+function stampOf(p: string): DirStamp | undefined {
+  try {
+    const st = fs.lstatSync(p, { bigint: true });
+    return { stamp: `${st.dev}:${st.ino}:${st.ctimeNs}:${st.mtimeNs}`, mtimeMs: Number(st.mtimeMs) };
+  } catch {
+    return undefined;
+  }
+}
+
+function walkForCopyOnce(root: string): ViewOp[] | undefined {
+  const hit = walks.get(root);
+  if (hit?.dirs.every(([d, stamp]) => stampOf(d)?.stamp === stamp)) return hit.ops;
+  walks.delete(root);
+  const began = Date.now();
+  const dirs: [string, DirStamp][] = [];
+  const ops = walkForCopy(root, dirs);
+  if (dirs.length > 0 && dirs.every(([, d]) => d.mtimeMs < began - SETTLED_MS)) {
+    if (walks.size >= MAX_WALKS) walks.clear();
+    walks.set(root, { dirs: dirs.map(([d, s]) => [d, s.stamp]), ops });
+  }
+  return ops;
+}
+
+/** `dirs` collects the directories read, with their stamps taken before the read. */
+function walkForCopy(root: string, dirs: [string, DirStamp][]): ViewOp[] | undefined {
   const ops: ViewOp[] = [];
   let entries = 0;
   let bytes = 0;
@@ -185,6 +227,9 @@ function walkForCopy(root: string): ViewOp[] | undefined {
     const st = fs.lstatSync(p);
     if (st.isSymbolicLink()) ops.push({ op: 'symlink', link: fs.readlinkSync(p), target: copyTarget(p) });
     else if (st.isDirectory()) {
+      const stamp = stampOf(p);
+      if (stamp === undefined) return false;
+      dirs.push([p, stamp]);
       ops.push({ op: 'dir', target: copyTarget(p) });
       for (const name of fs.readdirSync(p).sort()) if (!visit(path.join(p, name), false)) return false;
     } else if (st.isFile()) {

@@ -173,7 +173,8 @@ function lockdownPaths(): { entry: string; paths: string[] } {
 }
 
 function findLockdownPaths(): { entry: string; paths: string[] } {
-  const dir = here();
+  // The self-contained preload bundle (dist/lockdown/): the sandbox needs only it, koffi and libseccomp.
+  const dir = path.join(here(), 'lockdown');
   const entry = path.join(dir, 'lockdown.cjs');
   if (!fs.existsSync(entry)) {
     throw new PluginError(
@@ -181,19 +182,12 @@ function findLockdownPaths(): { entry: string; paths: string[] } {
       `the lockdown module is missing at ${entry} (build the package)`,
     );
   }
-  const pkgRoot = path.dirname(dir);
   const lib = findLibSeccomp();
   if (lib === undefined) {
     throw new PluginError('SandboxUnavailable', 'libseccomp.so.2 not found: apt-get install libseccomp2');
   }
   // koffi keeps its native build in an optional per-platform package; packageReadOnlyPaths follows those too.
-  const paths = [
-    dir,
-    path.join(pkgRoot, 'package.json'),
-    lib,
-    ...packageReadOnlyPaths(['koffi', '@plugward/types'], pkgRoot),
-  ];
-  return { entry, paths };
+  return { entry, paths: [dir, lib, ...packageReadOnlyPaths(['koffi'], path.dirname(here()))] };
 }
 
 /**

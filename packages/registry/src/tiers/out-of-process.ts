@@ -13,6 +13,7 @@ import {
   type IpcTransport,
   type LogBudget,
   PluginProcessClient,
+  type RequestRate,
   type WatchedProcess,
 } from '@plugward/ipc';
 import { hostTag, sweepStaleSandboxDirsOnce } from '@plugward/sandbox-common';
@@ -90,6 +91,7 @@ export interface ChannelQuotas {
   maxQueuedRequestBytes?: number;
   stallTimeoutMs?: number;
   logBudget?: Partial<LogBudget>;
+  requestRate?: Partial<RequestRate>;
 }
 
 /** How long a plugin whose channel ended (without a protocol violation) may take to exit before it is killed. */
@@ -478,6 +480,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     hookTimeoutMs: 0,
     fetch: opts.fetch,
     logBudget: q.logBudget,
+    requestRate: q.requestRate,
     onQuotaExceeded: opts.onQuotaExceeded,
   });
   // Before Initialize: the plugin's copy is complete when its init runs, and no change can fall between.
