@@ -6,7 +6,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_UNMOUNT_BEHAVIOR, PluginRegistry, type PluginSecurity } from '../dist/index.js';
+import {
+  DEFAULT_UNMOUNT_BEHAVIOR,
+  isPluginError,
+  PluginRegistry,
+  type PluginSecurity,
+} from '../dist/index.js';
 import {
   backendRunsHere,
   dec,
@@ -145,6 +150,57 @@ describe('audit: close() with plugins that will not go', () => {
       await using again = new PluginRegistry({ security, defaultTier: 'in-process', log: () => {} });
       await again.loadPlugin(files.probe as string, 'trusted');
       expect(dec.decode(await again.hooks.execute('audit.health', enc.encode('x')))).toBe('ok:x');
+    },
+    90_000,
+  );
+
+  it.each(SANDBOX_BACKENDS)(
+    '%s: loads still starting when close() runs leave nothing behind',
+    async (label, support, make) => {
+      if (!(await backendRunsHere(label, support))) return;
+      const registry = new PluginRegistry({
+        security,
+        sandbox: make(),
+        policy: { onlyTrusted: false },
+        grants: {
+          plugins: Object.fromEntries(STUBBORN.map((s) => [s, { hooks: [{ name: 'audit.hang' }] }])),
+        },
+        log: () => {},
+      });
+      // Every process the host started, as seen while the loads run and close() ends them.
+      const seen = new Set<number>();
+      const watch = setInterval(() => {
+        for (const p of descendants(process.pid)) seen.add(p);
+      }, 5);
+      // Settled handlers attached at once: a load refused by close() is an outcome here, not an unhandled rejection.
+      const loads = STUBBORN.map((name) =>
+        registry.loadPlugin(files[name] as string, 'untrusted').then(
+          () => 'loaded',
+          (e: unknown) => (isPluginError(e) ? e.code : String(e)),
+        ),
+      );
+      // close() while the first sandbox processes exist (not before any started: that would prove nothing).
+      for (let i = 0; i < 500 && seen.size === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(seen.size, 'no sandbox process started before close()').toBeGreaterThan(0);
+      const started = performance.now();
+      await registry.close();
+      const took = performance.now() - started;
+      const outcomes = await Promise.all(loads);
+      clearInterval(watch);
+      for (const p of descendants(process.pid)) seen.add(p);
+      expect(took, `close() took ${Math.round(took)} ms`).toBeLessThan(
+        DEFAULT_UNMOUNT_BEHAVIOR.maxCleanupTimeMs + 4000,
+      );
+      // A load that finished before close() is unloaded by it; one that did not is refused: none is Active after.
+      for (const name of STUBBORN) expect(registry.getPluginInfo(name)?.status).not.toBe('Active');
+      expect(
+        outcomes.every((o) => o === 'loaded' || o === 'LoadError'),
+        outcomes.join(', '),
+      ).toBe(true);
+      const deadline = Date.now() + 5000;
+      while ([...seen].some(pidAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect([...seen].filter(pidAlive), 'plugin processes alive after close()').toEqual([]);
+      expect(leftByThisHost(), 'left by this host after close()').toEqual([]);
     },
     90_000,
   );
