@@ -120,10 +120,8 @@ const EPERM = 1;
 const EACCES = 13;
 const ENOSYS = 38;
 
-const backends = SANDBOX_BACKENDS;
-
 describe('exec and fork at import time, strict sandbox', () => {
-  it.each(backends)(
+  it.each(SANDBOX_BACKENDS)(
     '%s: the filter is in force before the plugin module runs',
     async (label, support, make) => {
       if (!(await backendRunsHere(label, support))) return;

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { toHex } from '@plugward/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLandlockSupport, checkSandboxSupport } from '../dist/index.js';
-import { Fixtures, pidAlive, tempDir } from './helpers.js';
+import { descendants, Fixtures, pidAlive, tempDir } from './helpers.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/index.js');
 const LEASES = '/run/plugward/uids';
@@ -49,29 +49,6 @@ if (process.env.MODE === 'sweeper') { await registry.close(); console.log(JSON.s
 console.log(JSON.stringify({ pid: info?.pid, status: info?.status }));
 setInterval(() => {}, 1000);
 `;
-
-function descendants(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const p of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(p)]);
-    } catch {
-      // gone
-    }
-  }
-  const out: number[] = [];
-  const walk = (pid: number) => {
-    for (const c of children.get(pid) ?? []) {
-      out.push(c);
-      walk(c);
-    }
-  };
-  walk(root);
-  return out;
-}
 
 function cmdline(pid: number): string {
   try {
