@@ -735,11 +735,11 @@ export class IpcChannel {
             // Never started: dropped without an answer (the peer gave up on it).
             this.#backlog.delete(frame.id);
             this.#backlogBytes -= waiting.bytes;
-            this.#ended(frame.id);
             return;
           }
-          // A cancel may cross our answer on the wire: fine for an id answered lately. The host trusts no other.
-          if (this.#role === 'host' && !this.#recentlyEnded.has(frame.id)) {
+          // A cancel may cross our answer on the wire: fine once for an id answered lately. The host trusts no other
+          // (and no second cancel of the same id: replaying one would be free work again).
+          if (this.#role === 'host' && !this.#recentlyEnded.delete(frame.id)) {
             throw ipcError('UnknownRequestId', `${this.#label}: cancel of unknown request id ${frame.id}`);
           }
         }

@@ -6,6 +6,7 @@ import {
   type InitializeConfig,
   type IpcRequest,
   type IpcResponse,
+  isPluginError,
   type LogLevel,
   type PluginContextApi,
   PluginError,
@@ -51,7 +52,7 @@ export interface PluginProcessClientOptions {
    */
   logBudget?: Partial<LogBudget>;
   /**
-   * How fast the plugin's own requests (context, log, fetch, registrations) are served (default
+   * How fast the plugin's own requests (context, fetch, registrations; log lines have their own budget) are served (default
    * {@link DEFAULT_REQUEST_RATE}: 2000/s, burst 10 000). Past it they wait their turn, so a plugin asking in a loop
    * costs the host a bounded share of its CPU; the first wait of a run is logged once.
    */
@@ -85,6 +86,9 @@ const DROPPED_LOG: IpcResponse = Object.freeze({
   code: 'QuotaExceeded',
   message: 'log budget exceeded: line dropped',
 });
+
+/** What a request refused with `PermissionDenied` costs of the plugin's request pace (a plain one costs 1). */
+const DENIED_REQUEST_TOKENS = 20;
 
 /** Resolves after `ms`, or rejects at once when `signal` aborts (the channel ended or the request was cancelled). */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
@@ -319,6 +323,9 @@ export class PluginProcessClient {
   }
 
   async #serve(request: IpcRequest | ExecuteHookRequest, signal: AbortSignal): Promise<IpcResponse> {
+    // A log line has its own budget (answered at once, dropped past it): pacing it too would hold a chatty plugin's
+    // lines in the channel's queue until its requests were refused.
+    if (request.kind === 'Log') return this.#logLine(request.level, request.message);
     const wait = this.#pacer.take();
     if (wait > 0) {
       if (!this.#paced) {
@@ -332,6 +339,17 @@ export class PluginProcessClient {
     } else {
       this.#paced = false;
     }
+    try {
+      return await this.#answer(request, signal);
+    } catch (e) {
+      // Asking again and again for what it was refused is no normal use: a refusal costs the plugin
+      // DENIED_REQUEST_TOKENS of its pace (an error answer costs the host more than a plain one, too).
+      if (isPluginError(e, 'PermissionDenied')) this.#pacer.debit(DENIED_REQUEST_TOKENS - 1);
+      throw e;
+    }
+  }
+
+  async #answer(request: IpcRequest | ExecuteHookRequest, signal: AbortSignal): Promise<IpcResponse> {
     const ctx = this.#options.context;
     switch (request.kind) {
       case 'RegisterHook':
@@ -347,8 +365,6 @@ export class PluginProcessClient {
         return { kind: 'Success', value: await ctx.has(request.key) };
       case 'ContextKeys':
         return { kind: 'Success', value: await ctx.keys() };
-      case 'Log':
-        return this.#logLine(request.level, request.message);
       case 'Fetch': {
         const broker = this.#options.fetch;
         if (broker === undefined) {

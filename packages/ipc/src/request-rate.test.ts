@@ -34,3 +34,11 @@ describe('RequestPacer (a plugin asking the host in a loop)', () => {
     expect(DEFAULT_REQUEST_RATE).toEqual({ perSecond: 2000, burst: 10_000 });
   });
 });
+
+it('a debit after the fact makes the next requests wait longer (a refused request costs more)', () => {
+  const pacer = new RequestPacer({ perSecond: 100, burst: 2 }, () => 0);
+  expect(pacer.take()).toBe(0);
+  pacer.debit(19);
+  // 1 token left before the debit; now 18 owed: the next request waits 19 token intervals of 10 ms.
+  expect(pacer.take()).toBeCloseTo(190);
+});

@@ -1,6 +1,6 @@
 import { PluginError } from '@plugward/types';
 
-/** How fast the host serves one plugin's own requests (context, log, fetch, registrations): a token bucket. */
+/** How fast the host serves one plugin's own requests (context, fetch, registrations; log lines have their own budget): a token bucket. */
 export interface RequestRate {
   /** Requests served per second once the burst is spent. */
   perSecond: number;
@@ -39,6 +39,14 @@ export class RequestPacer {
     this.#now = now;
     this.#tokens = r.burst;
     this.#last = now();
+  }
+
+  /**
+   * Takes `n` more tokens after the fact (a request that cost more than one: a refused one), so the requests after
+   * it wait longer.
+   */
+  debit(n: number): void {
+    this.#tokens -= n;
   }
 
   /** Takes a token: how long, ms, this request must wait before it is served (0: at once). */

@@ -230,7 +230,11 @@ class PortTransport implements FrameTransport {
   readonly #flush = (): void => this.#send();
   readonly #ackNow = (): void => {
     this.#ackTimer = undefined;
-    if (this.#unacked >= ACK_STEP_BYTES && !this.#destroyed) this.#post(this.#takeCredit());
+    if (this.#unacked >= ACK_STEP_BYTES && !this.#destroyed) {
+      // A bare credit is a message like any other: the reader counts it, so it is in flight here too.
+      this.#inFlight += MESSAGE_COST_BYTES;
+      this.#post(this.#takeCredit());
+    }
   };
   readonly #onMessage = (message: unknown): void => this.#receive(message);
   readonly #onClose = (): void => {
@@ -240,7 +244,10 @@ class PortTransport implements FrameTransport {
 
   constructor(port: MessagePort, maxFrameBytes: number) {
     this.#port = port;
-    this.#receiveLimit = PORT_WINDOW_BYTES + FRAME_PREFIX_BYTES + maxFrameBytes + 2 * MESSAGE_COST_BYTES;
+    // The window plus one frame, and the message costs of the last batch: an honest batch has at most two elements per
+    // 4 KiB (joined runs, borrowed answers of at least 4 KiB each with their header), an eighth of its bytes in costs.
+    const bytes = PORT_WINDOW_BYTES + FRAME_PREFIX_BYTES + maxFrameBytes;
+    this.#receiveLimit = bytes + Math.ceil(bytes / 4) + 4 * MESSAGE_COST_BYTES;
   }
 
   get destroyed(): boolean {
@@ -330,7 +337,6 @@ class PortTransport implements FrameTransport {
     this.#batch = [];
     this.#batchBytes = 0;
     this.#borrowed = undefined;
-    this.#inFlight += MESSAGE_COST_BYTES;
     let list: Uint8Array[];
     const transfer: ArrayBuffer[] = [];
     if (frames.length === 1 && borrowed === undefined) {
@@ -344,12 +350,44 @@ class PortTransport implements FrameTransport {
       }
       list = [joined];
     } else {
-      list = frames.map((f) => (borrowed?.has(f) ? clonable(f) : owned(f)));
+      // Runs of our own frames joined up to JOIN_BYTES (a large one moved as it is), borrowed frames cloned: the reader
+      // counts every element, so a batch of many small frames must not become as many elements.
+      list = [];
+      let run: Uint8Array[] = [];
+      let runBytes = 0;
+      const endRun = (): void => {
+        if (run.length === 1) list.push(owned(run[0] as Uint8Array));
+        else if (run.length > 1) {
+          const joined = new Uint8Array(runBytes);
+          let at = 0;
+          for (const f of run) {
+            joined.set(f, at);
+            at += f.length;
+          }
+          list.push(joined);
+        }
+        run = [];
+        runBytes = 0;
+      };
+      for (const f of frames) {
+        if (borrowed?.has(f)) {
+          endRun();
+          list.push(clonable(f));
+          continue;
+        }
+        if (run.length > 0 && runBytes + f.length > JOIN_BYTES) endRun();
+        run.push(f);
+        runBytes += f.length;
+      }
+      endRun();
     }
     for (const f of list) if (!borrowed?.has(f)) transfer.push(f.buffer as ArrayBuffer);
+    // The reader counts every element of what is posted (see #receive): so is it in flight here.
     if (this.#unacked >= ACK_STEP_BYTES) {
+      this.#inFlight += MESSAGE_COST_BYTES * (list.length + 1);
       this.#post([...list, this.#takeCredit()], transfer);
     } else {
+      this.#inFlight += MESSAGE_COST_BYTES * list.length;
       this.#post(list.length === 1 ? list[0] : list, transfer);
     }
   }
@@ -360,13 +398,20 @@ class PortTransport implements FrameTransport {
     if (isBytes(message)) {
       if (this.#count(sink, message.byteLength)) this.#take(sink, message);
     } else if (isCredit(message)) {
-      this.#credit(sink, message);
+      // Counted like any message: else credits of 1, one message each, would be free work for this thread.
+      if (this.#count(sink, 0, 1)) this.#credit(sink, message);
     } else if (message === null) {
       this.#peerEnded();
-    } else if (Array.isArray(message) && isChunkList(message)) {
+    } else if (
+      Array.isArray(message) &&
+      message.length > 0 &&
+      // Each element counts (below): a list longer than the window allows is refused before it is walked.
+      message.length * MESSAGE_COST_BYTES <= this.#receiveLimit &&
+      isChunkList(message)
+    ) {
       let bytes = 0;
       for (const m of message) if (typeof m !== 'number') bytes += m.byteLength;
-      if (!this.#count(sink, bytes)) return;
+      if (!this.#count(sink, bytes, message.length)) return;
       for (const m of message) {
         if (this.#sink === undefined) return;
         if (typeof m === 'number') this.#credit(sink, m);
@@ -379,8 +424,8 @@ class PortTransport implements FrameTransport {
   }
 
   /** Counts a message of `bytes` against what the writer may have in flight; false (and the sink told) past it. */
-  #count(sink: TransportSink, bytes: number): boolean {
-    this.#unacked += bytes + MESSAGE_COST_BYTES;
+  #count(sink: TransportSink, bytes: number, messages = 1): boolean {
+    this.#unacked += bytes + messages * MESSAGE_COST_BYTES;
     if (this.#unacked <= this.#receiveLimit) return true;
     sink.error(
       ipcError(
@@ -392,8 +437,10 @@ class PortTransport implements FrameTransport {
   }
 
   #credit(sink: TransportSink, credit: number): void {
-    // More than was sent would be credit for bytes the peer never got: a lie that would let it grow our queue.
-    if (credit > this.#inFlight) {
+    // More than was sent would be credit for bytes the peer never got: a lie that would let it grow our queue. Less
+    // than a step is never given by an honest reader (it acknowledges in ACK_STEP_BYTES steps): a stream of tiny
+    // credits would be free work for this thread.
+    if (credit > this.#inFlight || (credit < ACK_STEP_BYTES && credit !== this.#inFlight)) {
       sink.error(
         ipcError('MalformedFrame', `acknowledgement of ${credit} bytes, ${this.#inFlight} in flight`),
       );
@@ -425,12 +472,12 @@ function isCredit(message: unknown): message is number {
   return typeof message === 'number' && Number.isSafeInteger(message) && message > 0;
 }
 
-/** Chunks of bytes with at most one credit among them. */
+/** Chunks of bytes (none empty: an honest writer posts frames) with at most one credit among them. */
 function isChunkList(message: unknown[]): message is (Uint8Array | number)[] {
   let credits = 0;
   for (const m of message) {
     if (isCredit(m)) credits++;
-    else if (!isBytes(m)) return false;
+    else if (!isBytes(m) || m.byteLength === 0) return false;
   }
   return credits <= 1;
 }

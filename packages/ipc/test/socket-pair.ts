@@ -46,9 +46,18 @@ export interface RawPeer {
 export function portPair(): [MessagePort, RawPeer & { port: MessagePort }] {
   const { port1, port2 } = new MessageChannel();
   let paused = false;
+  // Acknowledges as an honest reader does: every element's bytes plus its cost (256), in steps of 16 KiB.
+  let owed = 0;
   port2.on('message', (m: unknown) => {
-    if (!paused && m instanceof Uint8Array) port2.postMessage(m.byteLength);
-    if (!paused && Array.isArray(m)) for (const b of m as Uint8Array[]) port2.postMessage(b.byteLength);
+    if (paused) return;
+    if (m instanceof Uint8Array) owed += m.byteLength + 256;
+    else if (Array.isArray(m))
+      for (const b of m as unknown[]) owed += (b instanceof Uint8Array ? b.byteLength : 0) + 256;
+    else return;
+    if (owed >= 16 * 1024) {
+      port2.postMessage(owed);
+      owed = 0;
+    }
   });
   const write = (bytes: Uint8Array | string): void => {
     port2.postMessage(new Uint8Array(Buffer.from(bytes)));

@@ -44,7 +44,7 @@ export interface PluginQuotaOptions {
   /** How much a plugin may log over IPC. Default `DEFAULT_LOG_BUDGET` (200 lines/s, burst 2000; 64 KiB/s, 1 MiB). */
   logBudget?: Partial<LogBudget>;
   /**
-   * How fast the host serves an out-of-process plugin's own requests (context, log, fetch, registrations). Default
+   * How fast the host serves an out-of-process plugin's own requests (context, fetch, registrations; log lines have their own budget). Default
    * `DEFAULT_REQUEST_RATE` (2000/s, burst 10 000). Past it a request waits its turn (none is refused or lost), so a
    * plugin asking in a loop costs the host a bounded share of its CPU.
    */

@@ -71,8 +71,14 @@ describe('the worker port credit window', () => {
       await registry.loadPlugin(files.flood as string, 'trusted');
       expect(dec.decode(await registry.hooks.execute('window.flood', enc.encode('')))).toBe('flooding');
       await until(() => registry.getPluginInfo('window-flood')?.status === 'Failed', 10_000, 'Failed');
-      expect(registry.getPluginInfo('window-flood')?.error).toMatch(/ProtocolViolation.*WindowExceeded/);
-      expect(crashed[0]).toMatchObject({ name: 'window-flood', protocolViolation: 'WindowExceeded' });
+      // The frames are cancels of an id the host never sent, which the host's channel refuses at the first one
+      // (UnknownRequestId) when it decodes them before the window runs out; past the window unread, WindowExceeded
+      // (ipc's transport tests hold the window itself). Either way a protocol violation that ends the plugin.
+      expect(registry.getPluginInfo('window-flood')?.error).toMatch(
+        /ProtocolViolation.*(WindowExceeded|UnknownRequestId)/,
+      );
+      expect(crashed[0]?.name).toBe('window-flood');
+      expect(['WindowExceeded', 'UnknownRequestId']).toContain(crashed[0]?.protocolViolation);
       expect(registry.hooks.getHooks('window.flood')).toHaveLength(0);
       expect(dec.decode(await registry.hooks.execute('window.health', enc.encode('x')))).toBe('ok:x');
     } finally {
