@@ -5,6 +5,24 @@
 // Failed and a trusted in-process plugin still answers. A hook answer is the host's own bytes once the call returned:
 // a plugin that re-posts every frame on SharedArrayBuffers it keeps and rewrites them afterwards (found by the audit
 // session: 70,000 'A' became 'X' in the caller's hands before the port refused such views) changes nothing.
+//
+// Found by the audit helper, session 5, on the worker port's credit window — bare credits:
+// The worker port counts every bytes message against the window (+ MESSAGE_COST_BYTES each, "a flood of tiny messages
+// is bounded too"), but a bare credit (a number) was not counted: it was only checked against the host's #inFlight.
+// Each host call of S bytes let the plugin post S + 256 credits of 1 — one cross-thread message each, processed one
+// by one on the host's main thread. Here: a 1 MiB hook input, answered honestly, then the plugin posts one credit of 1
+// for every byte the host has in flight (the runtime's own credits are withheld so the lie is never detected).
+// Goal of the attacker: stall the host's event loop / grow its port queue far beyond one message per frame.
+// Since the fix: credits count in the window (a bare credit costs MESSAGE_COST_BYTES like any message), so the
+// flood ends with WindowExceeded after ≈ 4 k messages; the host's loop is never blocked long; the host keeps serving.
+//
+// …and lists of chunks:
+// A message that is a list of chunks counted once (its bytes + MESSAGE_COST_BYTES) against the worker port's window,
+// whatever the list's length: a list of 100 000 zero-length Uint8Arrays costs 256 bytes of window and 100 000
+// deserialized objects + 100 000 `sink.data` calls on the host's main thread. Since the fix: each chunk costs
+// MESSAGE_COST_BYTES (or empty chunks / lists longer than an honest writer sends are a protocol violation), so the
+// flood ends with WindowExceeded; the host's loop is never blocked long; the host keeps serving.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
 import { dec, enc, Fixtures, tempDir, until } from './helpers.js';
@@ -92,11 +110,64 @@ export default {
 
 const ODD = ['port', 'float', 'huge', 'negative', 'text', 'sab', 'oversize', 'garbage'] as const;
 
+// Withholds the runtime's credits (bare numbers, and numbers riding in chunk lists) and pays them back later as a
+// stream of 1s, one message per byte.
+const creditFlooder = `import { MessagePort } from 'node:worker_threads';
+let port;
+let owed = 0;
+const post = MessagePort.prototype.postMessage;
+MessagePort.prototype.postMessage = function (m, transfer) {
+  port = this;
+  if (typeof m === 'number') { owed += m; return; }
+  if (Array.isArray(m)) {
+    const kept = m.filter((x) => typeof x !== 'number');
+    for (const x of m) if (typeof x === 'number') owed += x;
+    return post.call(this, kept.length === 1 ? kept[0] : kept, transfer);
+  }
+  return post.call(this, m, transfer);
+};
+export default {
+  name: 'audit-credit', version: '1.0.0', author: 'audit',
+  init() {},
+  async registerHooks(h) {
+    await h.register('audit.credit', 100, () => {
+      setTimeout(() => { const n = owed; owed = 0; for (let i = 0; i < n; i++) post.call(port, 1); }, 20);
+      return new TextEncoder().encode('ok');
+    });
+  },
+};`;
+
+// Posts, on the runtime's port, messages that are lists of many zero-length chunks: each list counts as one message
+// (MESSAGE_COST_BYTES) against the window, whatever its length, but the host deserializes every element.
+const chunkListFlooder = `import { MessagePort } from 'node:worker_threads';
+let port;
+const post = MessagePort.prototype.postMessage;
+MessagePort.prototype.postMessage = function (m, transfer) { port = this; return post.call(this, m, transfer); };
+export default {
+  name: 'audit-chunks', version: '1.0.0', author: 'audit',
+  init() {},
+  async registerHooks(h) {
+    await h.register('audit.chunks', 100, () => {
+      let n = 0;
+      const tick = () => {
+        const list = [];
+        for (let i = 0; i < 100000; i++) list.push(new Uint8Array(0));
+        try { post.call(port, list); } catch { return; }
+        if (++n < 40) setTimeout(tick, 0);
+      };
+      setTimeout(tick, 20);
+      return new TextEncoder().encode('ok');
+    });
+  },
+};`;
+
 beforeAll(async () => {
   files.probe = await fx.js('probe.mjs', probe, { name: 'audit-probe', kind: 'js' });
   for (const k of ODD)
     files[`odd-${k}`] = await fx.js(`odd-${k}.mjs`, oddPoster(k), { name: `audit-odd-${k}`, kind: 'js' });
   files.rewriter = await fx.js('sab.mjs', sabRewriter, { name: 'audit-sab', kind: 'js' });
+  files.creditFlood = await fx.js('credit.mjs', creditFlooder, { name: 'audit-credit', kind: 'js' });
+  files.chunkList = await fx.js('chunks.mjs', chunkListFlooder, { name: 'audit-chunks', kind: 'js' });
   for (const f of Object.values(files)) await fx.trust(f);
   security = await fx.security();
 });
@@ -164,4 +235,69 @@ describe('audit: the worker tier port', () => {
       registry.getAllPlugins().find((p) => p.name === 'audit-sab')?.status,
     );
   });
+});
+
+describe('audit: the worker port window counts credits too', () => {
+  it('a stream of 1-byte credits is bounded like any other message flood', async () => {
+    const registry = new PluginRegistry({
+      security,
+      defaultTier: 'worker',
+      tierOverrides: { 'audit-probe': 'in-process' },
+      log: () => {},
+    });
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    try {
+      await registry.loadPlugin(files.probe as string, 'trusted');
+      await registry.loadPlugin(files.creditFlood as string, 'trusted');
+      delay.enable();
+      const cpu0 = process.cpuUsage();
+      // One call with a 1 MiB input: the host has ≈ 1 MiB in flight, the plugin owes that much credit.
+      await registry.hooks.execute('audit.credit', new Uint8Array(1024 * 1024));
+      await new Promise((r) => setTimeout(r, 4000));
+      const cpu = process.cpuUsage(cpu0);
+      delay.disable();
+      const maxBlockMs = delay.max / 1e6;
+      const cpuMs = (cpu.user + cpu.system) / 1000;
+      // Before the fix: ≈ 1 M credit messages, the host's event loop blocked ≈ 0.9–1.1 s and ≈ 1.3 s of host CPU for one call.
+      expect(
+        maxBlockMs,
+        `host CPU ${cpuMs.toFixed(0)} ms, longest event-loop block ${maxBlockMs.toFixed(0)} ms, plugin ${registry.getPluginInfo('audit-credit')?.status}`,
+      ).toBeLessThan(250);
+      expect(dec.decode(await registry.hooks.execute('audit.health', enc.encode('x')))).toBe('ok:x');
+    } finally {
+      await registry.close();
+    }
+  }, 120_000);
+});
+
+describe('audit: the worker port window counts each chunk', () => {
+  it('a flood of lists of empty chunks is bounded like any other message flood', async () => {
+    const registry = new PluginRegistry({
+      security,
+      defaultTier: 'worker',
+      tierOverrides: { 'audit-probe': 'in-process' },
+      log: () => {},
+    });
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    try {
+      await registry.loadPlugin(files.probe as string, 'trusted');
+      await registry.loadPlugin(files.chunkList as string, 'trusted');
+      delay.enable();
+      const cpu0 = process.cpuUsage();
+      await registry.hooks.execute('audit.chunks', new Uint8Array(16));
+      await new Promise((r) => setTimeout(r, 4000));
+      const cpu = process.cpuUsage(cpu0);
+      delay.disable();
+      const maxBlockMs = delay.max / 1e6;
+      const cpuMs = (cpu.user + cpu.system) / 1000;
+      // Before the fix: the host CPU and longest event-loop block while 40 lists of 100 000 empty chunks arrive).
+      expect(
+        maxBlockMs,
+        `host CPU ${cpuMs.toFixed(0)} ms, longest event-loop block ${maxBlockMs.toFixed(0)} ms, plugin ${registry.getPluginInfo('audit-chunks')?.status}`,
+      ).toBeLessThan(250);
+      expect(dec.decode(await registry.hooks.execute('audit.health', enc.encode('x')))).toBe('ok:x');
+    } finally {
+      await registry.close();
+    }
+  }, 120_000);
 });
