@@ -19,6 +19,7 @@ import {
   enc,
   Fixtures,
   NO_GRANTS,
+  ownUidLeases,
   pidAlive,
   SANDBOX_BACKENDS,
   tempDir,
@@ -83,17 +84,7 @@ function leftByThisHost(): string[] {
       // none
     }
   }
-  try {
-    // A lease names its host as `<pid>` or, with a host tag, `<pid>-<start time>`.
-    for (const f of fs.readdirSync('/run/plugward/uids'))
-      if (
-        fs.readFileSync(path.join('/run/plugward/uids', f), 'utf8').trim().split(/[\s-]/)[0] ===
-        String(process.pid)
-      )
-        out.push(path.join('/run/plugward/uids', f));
-  } catch {
-    // no leases
-  }
+  out.push(...ownUidLeases());
   return out;
 }
 

@@ -21,7 +21,7 @@ import {
   ROOT_WARM_DIR,
   type SandboxBackend,
 } from '../dist/index.js';
-import { Fixtures, leftovers, ownTmpDir, pidAlive, tempDir } from './helpers.js';
+import { Fixtures, leftovers, ownTmpDir, ownUidLeases, pidAlive, tempDir } from './helpers.js';
 
 // Its shutdown takes a while (well within its budget), then says so over IPC: the line arrives only if the plugin was
 // let finish.
@@ -83,25 +83,6 @@ function ownEntries(dir: string): string[] {
   } catch {
     return [];
   }
-}
-
-/** Uid leases this process holds (lease files name the holder's pid). */
-function ownUidLeases(lockDir = '/run/plugward/uids'): string[] {
-  const out: string[] = [];
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(lockDir);
-  } catch {
-    return out;
-  }
-  for (const n of names) {
-    try {
-      if (fs.readFileSync(path.join(lockDir, n), 'utf8').trim() === String(process.pid)) out.push(n);
-    } catch {
-      // released meanwhile
-    }
-  }
-  return out;
 }
 
 /** Mounts this host made for its sandboxes (a Landlock scratch tmpfs sits in a folder named by the host tag). */

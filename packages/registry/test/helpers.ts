@@ -294,3 +294,26 @@ export function descendants(root: number): number[] {
   walk(root);
   return out;
 }
+
+/**
+ * Uid lease files in `lockDir` held by this process: a lease names its host as `<pid>-<start time>` (the host tag) or,
+ * left by an earlier version, `<pid>`.
+ */
+export function ownUidLeases(lockDir = '/run/plugward/uids'): string[] {
+  const out: string[] = [];
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(lockDir);
+  } catch {
+    return out;
+  }
+  for (const n of names) {
+    try {
+      const holder = fs.readFileSync(path.join(lockDir, n), 'utf8').trim().split(/[\s-]/)[0];
+      if (holder === String(process.pid)) out.push(path.join(lockDir, n));
+    } catch {
+      // released meanwhile
+    }
+  }
+  return out;
+}
