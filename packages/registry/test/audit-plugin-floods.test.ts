@@ -110,6 +110,7 @@ function pluginCpuMs(pid: number | undefined): number {
 describe('audit: a plugin flooding the host with frames', () => {
   it.for(Object.keys(FLOODERS))(
     '%s: the host does not work for it at full speed',
+    { timeout: 60_000 },
     async (name, t) => {
       if (!sandbox) return t.skip(`no sandbox here: ${reason}`);
       const r = new PluginRegistry({
@@ -139,6 +140,5 @@ describe('audit: a plugin flooding the host with frames', () => {
       }
       if (pid !== undefined) await until(() => !pidAlive(pid as number), 5000, 'the flooder to be gone');
     },
-    60_000,
   );
 });
