@@ -31,6 +31,7 @@ import {
   RESPONSE_KIND_CODES,
   requestKindOf,
 } from './protocol.js';
+import { RequestPacer } from './request-rate.js';
 import { type FrameTransport, type IpcTransport, transportOf } from './transport.js';
 
 /**
@@ -240,9 +241,8 @@ export class IpcChannel {
    * protocol violation — else cancel frames would be work the host does at whatever rate the plugin writes them.
    */
   readonly #recentlyEnded = new Set<number>();
-  /** Refusals the peer may still cause (host side): a bucket of `maxQueuedRequests`, refilled as much per second. */
-  #refusals = Number.NaN;
-  #refusalsAt = 0;
+  /** Refusals the peer may cause (host side, made at the first): `maxQueuedRequests` of them a second. */
+  #refusals: RequestPacer | undefined;
   /** Requests handed out by `receiveRequest` that `sendResponse` has not answered yet, with their kind. */
   readonly #pulled = new Map<number, IpcRequestKind>();
   /** `receiveRequest` calls waiting for a request, oldest first. */
@@ -752,13 +752,10 @@ export class IpcChannel {
   /** Answers a request over the peer's quota with `QuotaExceeded`, without running it. */
   #refuse(id: number, kind: IpcRequestKind, bytes: number): void {
     if (this.#role === 'host') {
-      const now = performance.now();
       const cap = this.#maxQueuedRequests;
-      this.#refusals = Number.isNaN(this.#refusals)
-        ? cap
-        : Math.min(cap, this.#refusals + ((now - this.#refusalsAt) / 1000) * cap);
-      this.#refusalsAt = now;
-      if (--this.#refusals < 0) {
+      this.#refusals ??= new RequestPacer({ perSecond: cap, burst: cap });
+      // A refusal past the bucket would have to wait: this peer is flooding, not waiting for answers.
+      if (this.#refusals.take() > 0) {
         throw ipcError(
           'TooManyRequests',
           `${this.#label}: the peer keeps sending requests past its queue (${cap} refused within a second)`,

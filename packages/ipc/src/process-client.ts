@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type FetchRequest,
   type FetchResponse,
@@ -89,25 +90,6 @@ const DROPPED_LOG: IpcResponse = Object.freeze({
 
 /** What a request refused with `PermissionDenied` costs of the plugin's request pace (a plain one costs 1). */
 const DENIED_REQUEST_TOKENS = 20;
-
-/** Resolves after `ms`, or rejects at once when `signal` aborts (the channel ended or the request was cancelled). */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 function defaultLog(plugin: string): (level: LogLevel, message: string) => void {
   return (level, message) => {
@@ -335,7 +317,10 @@ export class PluginProcessClient {
           'requests to the host are paced: this plugin is asking faster than its request rate',
         );
       }
-      await pause(wait, signal);
+      // Ends at once when the request is cancelled or the channel ends, with the signal's own reason.
+      await sleep(wait, undefined, { signal }).catch(() => {
+        throw signal.reason;
+      });
     } else {
       this.#paced = false;
     }

@@ -342,13 +342,7 @@ class PortTransport implements FrameTransport {
     if (frames.length === 1 && borrowed === undefined) {
       list = [owned(frames[0] as Uint8Array)];
     } else if (bytes <= JOIN_BYTES && borrowed === undefined) {
-      const joined = new Uint8Array(bytes);
-      let at = 0;
-      for (const f of frames) {
-        joined.set(f, at);
-        at += f.length;
-      }
-      list = [joined];
+      list = [joined(frames, bytes)];
     } else {
       // Runs of our own frames joined up to JOIN_BYTES (a large one moved as it is), borrowed frames cloned: the reader
       // counts every element, so a batch of many small frames must not become as many elements.
@@ -357,15 +351,7 @@ class PortTransport implements FrameTransport {
       let runBytes = 0;
       const endRun = (): void => {
         if (run.length === 1) list.push(owned(run[0] as Uint8Array));
-        else if (run.length > 1) {
-          const joined = new Uint8Array(runBytes);
-          let at = 0;
-          for (const f of run) {
-            joined.set(f, at);
-            at += f.length;
-          }
-          list.push(joined);
-        }
+        else if (run.length > 1) list.push(joined(run, runBytes));
         run = [];
         runBytes = 0;
       };
@@ -465,6 +451,17 @@ class PortTransport implements FrameTransport {
     this.#ended = true;
     this.#sink?.end();
   }
+}
+
+/** `frames` (of `bytes` in all) in one new buffer of their own. */
+function joined(frames: readonly Uint8Array[], bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  let at = 0;
+  for (const f of frames) {
+    out.set(f, at);
+    at += f.length;
+  }
+  return out;
 }
 
 /** A credit: a positive safe integer. */
