@@ -178,6 +178,11 @@ interface Pending {
 const MAX_ABANDONED_IDS = 65_536;
 /** How long a graceful close waits for buffered writes before destroying the transport. */
 const CLOSE_FLUSH_MS = 2000;
+/**
+ * How long, after the peer's process is gone ({@link IpcChannel.peerGone}), the channel still reads what it wrote
+ * before it went: the end of its stream normally comes first.
+ */
+const PEER_GONE_GRACE_MS = 1000;
 
 const EMPTY = Buffer.alloc(0);
 /** Hook results from this size on leave as their own bytes after the frame header (see `FrameTransport.write`). */
@@ -257,6 +262,11 @@ export class IpcChannel {
   #nextId = 1;
   #stallTimer: ReturnType<typeof setTimeout> | undefined;
   #closeError: PluginError | undefined;
+  /** Set by `peerGone`: the error the channel ends with once the peer's last bytes are read. */
+  #goneError: PluginError | undefined;
+  #goneTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A graceful close waiting for queued frames to leave (see `close`). */
+  #closeFlush: { error: PluginError; timer: ReturnType<typeof setTimeout> } | undefined;
   #resolveClosed!: (error: PluginError) => void;
   readonly #onFrame = (frame: Frame): void => this.#dispatch(frame);
   readonly #allocate = (bytes: number): Buffer => this.#transport.allocate(bytes);
@@ -316,21 +326,24 @@ export class IpcChannel {
       end: () => {
         const buffered = this.#decoder.bufferedBytes;
         this.#fail(
-          buffered > 0
-            ? ipcError('TruncatedFrame', `${this.#label}: stream ended inside a frame (${buffered} bytes)`)
-            : ipcError('PeerClosed', `${this.#label}: the peer closed the channel`),
+          // A process that died inside a frame (killed, out of memory) broke no protocol: it is gone.
+          this.#goneError ??
+            (buffered > 0
+              ? ipcError('TruncatedFrame', `${this.#label}: stream ended inside a frame (${buffered} bytes)`)
+              : ipcError('PeerClosed', `${this.#label}: the peer closed the channel`)),
         );
       },
       error: (err) => {
         this.#fail(
-          ipcError(
-            'StreamError',
-            `${this.#label}: stream error: ${err instanceof Error ? err.message : String(err)}`,
-            err,
-          ),
+          this.#goneError ??
+            ipcError(
+              'StreamError',
+              `${this.#label}: stream error: ${err instanceof Error ? err.message : String(err)}`,
+              err,
+            ),
         );
       },
-      close: () => this.#fail(ipcError('PeerClosed', `${this.#label}: the stream closed`)),
+      close: () => this.#fail(this.#goneError ?? ipcError('PeerClosed', `${this.#label}: the stream closed`)),
       drain: () => this.#flushQueue(),
     });
     if (transport.destroyed) {
@@ -464,6 +477,7 @@ export class IpcChannel {
     options: SendRequestOptions = {},
   ): Promise<IpcResponse> {
     if (this.#closeError !== undefined) throw this.#closeError;
+    if (this.#closeFlush !== undefined) throw this.#closeFlush.error;
     const { signal } = options;
     if (signal?.aborted) {
       throw new PluginError('Aborted', `${this.#label}: ${request.kind} aborted`, { cause: signal.reason });
@@ -526,12 +540,38 @@ export class IpcChannel {
   }
 
   /**
-   * Ends the channel: pending requests fail with `IpcError` `ChannelClosed`, running handlers are aborted, buffered
-   * writes are flushed and the stream is ended (the peer sees EOF). Idempotent.
+   * Ends the channel: what this side already wrote leaves first (frames waiting for the peer to read, up to 2 s), then
+   * pending requests fail with `IpcError` `ChannelClosed`, running handlers are aborted and the stream is ended (the
+   * peer sees EOF). Idempotent.
    */
   close(): Promise<void> {
-    this.#shutdown(ipcError('ChannelClosed', `${this.#label}: channel closed`), false);
+    const error = ipcError('ChannelClosed', `${this.#label}: channel closed`);
+    if (this.#closeError === undefined && this.#closeFlush === undefined) {
+      if (this.#queuedFrames > 0 && !this.#transport.destroyed) {
+        const timer = setTimeout(() => this.#shutdown(error, false), CLOSE_FLUSH_MS);
+        this.#closeFlush = { error, timer };
+      } else {
+        this.#shutdown(error, false);
+      }
+    }
     return this.closed.then(() => undefined);
+  }
+
+  /**
+   * The peer's process is gone (it exited, or was killed): fail what is pending with `error` once the channel has
+   * read what the peer wrote before it went — its answers and log lines are not lost to the order in which the host
+   * learns of the exit and of the data (a worker's `exit` event can come before its port's last messages; a child's,
+   * before its socket's last bytes). The channel ends with `error` at the end of the peer's stream, or after `graceMs`
+   * (a descendant may hold the stream open). Idempotent; a no-op once the channel has ended.
+   */
+  peerGone(error: PluginError, graceMs = PEER_GONE_GRACE_MS): void {
+    if (this.#closeError !== undefined || this.#goneError !== undefined) return;
+    this.#goneError = error;
+    if (this.#transport.destroyed) {
+      this.#fail(error);
+      return;
+    }
+    this.#goneTimer = setTimeout(() => this.#fail(error), graceMs);
   }
 
   /** Ends the channel with `error` at once (the stream is destroyed). Idempotent: the first error wins. */
@@ -641,6 +681,10 @@ export class IpcChannel {
       }
       this.#queuedBytes -= frame.length;
       this.#transport.write(frame, this.#borrowedFrames.has(frame));
+    }
+    // A graceful close was waiting for these frames: they are with the transport now, which ends after them.
+    if (this.#closeFlush !== undefined && this.#queuedFrames === 0) {
+      this.#shutdown(this.#closeFlush.error, false);
     }
   }
 
@@ -891,6 +935,10 @@ export class IpcChannel {
     this.#stallTimer = undefined;
     if (this.#sourceTimer !== undefined) clearTimeout(this.#sourceTimer);
     this.#sourceTimer = undefined;
+    if (this.#goneTimer !== undefined) clearTimeout(this.#goneTimer);
+    this.#goneTimer = undefined;
+    if (this.#closeFlush !== undefined) clearTimeout(this.#closeFlush.timer);
+    this.#closeFlush = undefined;
     this.#transport.detach();
     for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(error);
     for (const served of this.#serving.values()) served.abort(error);

@@ -135,8 +135,9 @@ export class PluginProcessClient {
         }
         const watched = options.process;
         const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-          // A dead process can't answer: fail its pending calls now, naming the signal.
-          channel.destroy(
+          // A dead process can't answer: its pending calls fail, naming the signal — once the channel has read what
+          // it wrote before it went (its last answers and log lines may still be on their way to this thread).
+          channel.peerGone(
             ipcError(
               'PeerClosed',
               `plugin ${this.pluginName} process exited (${signal ?? `code ${String(code)}`})`,

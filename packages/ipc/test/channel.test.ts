@@ -407,6 +407,65 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
       expect(ipcFailureReason(after)).toBe('ChannelClosed');
     });
 
+    it('close() lets what this side already wrote leave first, then ends', async () => {
+      const [a, b] = await channels();
+      const received: number[] = [];
+      b.setRequestHandler((req) => {
+        if (req.kind === 'ContextSet') received.push((req.value as Uint8Array).length);
+        return { kind: 'Success' };
+      });
+      // 8 MiB written at once: past the port's window and the socket's buffers, most of it waits in the channel.
+      const sent = Array.from({ length: 16 }, (_, i) =>
+        a
+          .sendRequest({ kind: 'ContextSet', key: `k${i}`, value: new Uint8Array(512 * 1024) })
+          .catch((e) => e),
+      );
+      await a.close();
+      const late = await a.sendRequest({ kind: 'Shutdown' }).catch((e: unknown) => e);
+      expect(ipcFailureReason(late)).toBe('ChannelClosed');
+      await b.closed;
+      expect(received).toEqual(Array.from({ length: 16 }, () => 512 * 1024));
+      for (const r of await Promise.all(sent)) {
+        // Each was delivered; its answer may or may not have beaten the close.
+        expect(r.kind === 'Success' || ipcFailureReason(r) === 'ChannelClosed').toBe(true);
+      }
+    });
+
+    it('peerGone: what the gone peer wrote is still read, then the channel ends with the given error', async () => {
+      const [a, b] = await channels({ role: 'host' }, { role: 'plugin' });
+      const lines: string[] = [];
+      a.setRequestHandler((req) => {
+        if (req.kind === 'Log') lines.push(req.message);
+        return { kind: 'Success' };
+      });
+      b.setRequestHandler(() => new Promise<IpcResponse>(() => undefined));
+      const pending = a.sendRequest({ kind: 'GetMetrics' }).catch((e: unknown) => e);
+      for (let i = 0; i < 50; i++) {
+        void b.sendRequest({ kind: 'Log', level: 'info', message: `line ${i}` }).catch(() => undefined);
+      }
+      await new Promise((r) => process.nextTick(r)); // b's lines have left b (this thread has not read them yet)
+      const gone = new PluginError('IpcError', 'plugin x process exited (SIGKILL)', {
+        details: { reason: 'PeerClosed' },
+      });
+      a.peerGone(gone); // learnt before the lines were read
+      expect(a.isClosed).toBe(false);
+      b.destroy(); // the peer's end goes: after its last bytes
+      expect(await a.closed).toBe(gone);
+      expect(await pending).toBe(gone);
+      expect(lines).toHaveLength(50);
+    });
+
+    it('peerGone: a stream someone else holds open ends after the grace period', async () => {
+      const [a] = await channels({ role: 'host' });
+      const gone = new PluginError('IpcError', 'plugin x process exited (code 0)', {
+        details: { reason: 'PeerClosed' },
+      });
+      const started = Date.now();
+      a.peerGone(gone, 50);
+      expect(await a.closed).toBe(gone);
+      expect(Date.now() - started).toBeLessThan(2000);
+    });
+
     it('serves at most maxConcurrentRequests at once; later requests wait in arrival order', async () => {
       const [a, b] = await channels({}, { maxConcurrentRequests: 4 });
       const order: number[] = [];

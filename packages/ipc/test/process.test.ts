@@ -157,6 +157,29 @@ describe('a real plugin process on fd 3', () => {
     await client.shutdown();
   });
 
+  it("a busy host still reads the process's last answer and log lines when it learns of the exit first", async () => {
+    // Whatever order the host learns of the child's exit (SIGCHLD) and of the last bytes on its socket in, the
+    // Shutdown answer and the lines logged during shutdown are not lost (on Linux the socket's bytes come first here;
+    // a worker's port is where the exit overtakes them — worker.test.ts).
+    for (let round = 0; round < 3; round++) {
+      const { client, logs, child } = start();
+      await client.initialize(config);
+      const answered = client.shutdown().then(
+        () => 'answered',
+        (e: unknown) => `failed: ${(e as Error).message}`,
+      );
+      await new Promise((r) => setImmediate(r)); // the Shutdown frame leaves
+      const until = Date.now() + 300;
+      while (Date.now() < until) {
+        // busy: the child answers, logs, closes and exits meanwhile
+      }
+      expect(await answered).toBe('answered');
+      expect(logs.filter((l) => l.startsWith('info:goodbye'))).toHaveLength(20);
+      expect((await client.exited).crashed).toBe(false);
+      expect(child.exitCode).toBe(0);
+    }
+  });
+
   it('a crash fails every pending request with IpcError and reports the signal', async () => {
     const { hooks, client } = start();
     await client.initialize(config);

@@ -17,7 +17,7 @@ afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.terminate()));
 });
 
-function startWorker(resourceLimits?: { maxOldGenerationSizeMb: number }) {
+function startWorker(resourceLimits?: { maxOldGenerationSizeMb: number }, watchExit = false) {
   const { port1, port2 } = new MessageChannel();
   const worker = new Worker(WORKER, {
     workerData: { port: port2 },
@@ -47,6 +47,7 @@ function startWorker(resourceLimits?: { maxOldGenerationSizeMb: number }) {
       keys: () => [...values.keys()],
     },
     log: (level, message) => logs.push(`${level}:${message}`),
+    ...(watchExit ? { process: worker } : {}),
   });
   const run = (name: string, data: Uint8Array) => {
     const h = handlers.get(name);
@@ -95,6 +96,34 @@ describe('the same channel in a worker thread (over its MessagePort)', () => {
     expect(isPluginError(err, 'IpcError')).toBe(true);
     expect(ipcFailureReason(await channel.closed)).toBe('PeerClosed');
     expect(process.memoryUsage().heapUsed).toBeGreaterThan(0); // the host is alive and running this line
+  });
+
+  it("a busy host still reads the worker's last answer and log lines when it learns of the exit first", async () => {
+    // A worker's 'exit' event can reach the host before its port's last messages (the host was busy when both came):
+    // the Shutdown answer and the lines logged during shutdown must not be lost to that order.
+    let racedRounds = 0;
+    for (let round = 0; round < 3; round++) {
+      const { client, logs, worker } = startWorker(undefined, true);
+      await client.initialize(config);
+      worker.once('exit', () => {
+        if (logs.length < 21) racedRounds++;
+      });
+      const answered = client.shutdown().then(
+        () => 'answered',
+        (e: unknown) => `failed: ${(e as Error).message}`,
+      );
+      await new Promise((r) => setImmediate(r)); // the Shutdown frame leaves
+      const until = Date.now() + 300;
+      while (Date.now() < until) {
+        // busy: the worker answers, logs, closes and exits meanwhile
+      }
+      expect(await answered).toBe('answered');
+      expect(logs.filter((l) => l.startsWith('info:goodbye'))).toHaveLength(20);
+      expect((await client.exited).crashed).toBe(false);
+    }
+    // The order this guards against did happen (the exit was seen before the lines were read), or the test proves
+    // nothing.
+    expect(racedRounds, 'rounds where the exit came before the last lines').toBeGreaterThan(0);
   });
 
   it('terminating the worker fails pending calls', async () => {

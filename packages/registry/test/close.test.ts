@@ -164,8 +164,9 @@ describe('close() after a fast teardown', () => {
       expect(ownMounts(), 'scratch mounts').toEqual([]);
       // Every patient plugin finished its shutdown: it was not ended before its budget ran out.
       for (const n of PATIENT) {
-        expect(lines).toContain(`${n}: ${n}: shutdown finished`);
-        expect(registry.getPluginInfo(n)?.error).toBeUndefined();
+        const why = `${n}: error ${registry.getPluginInfo(n)?.error}; lines ${JSON.stringify(lines)}`;
+        expect(lines, why).toContain(`${n}: ${n}: shutdown finished`);
+        expect(registry.getPluginInfo(n)?.error, why).toBeUndefined();
       }
       // The stubborn one got its budget, then was killed (its process is among those checked above).
       expect(registry.getPluginInfo('stubborn')?.error).toBe(
