@@ -9,8 +9,11 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { IpcChannel } from '@plugward/ipc';
 import { toHex } from '@plugward/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_RESOURCE_LIMITS, MINIMAL_REQUIREMENTS, runtimeEntry } from '../dist/index.js';
 import { Fixtures, pidAlive, tempDir } from './helpers.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/index.js');
@@ -211,10 +214,10 @@ function expectSurvived(run: HostRun): Record<string, unknown> {
 describe('a native plugin the host wanted at the worker tier', () => {
   it.each([
     ['timeout', 'forever'],
-    ['timeout', '1500'],
+    ['timeout', '5000'],
     ['unload', 'forever'],
     ['close', 'forever'],
-    ['close', '1500'],
+    ['close', '5000'],
   ])(
     'hook spinning in C (%s, input %s): the host survives, ends and leaves nothing',
     async (mode, input) => {
@@ -237,4 +240,40 @@ describe('a JS plugin at the worker tier', () => {
     // The worker running a JS plugin never loaded koffi: nothing native runs there to be interrupted.
     expect(report.koffiInJsWorker).toBe('false');
   }, 150_000);
+});
+
+describe('the plugin runtime in a worker thread', () => {
+  it('refuses a native plugin before loading anything native (should a host start one there anyway)', async () => {
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(runtimeEntry(), {
+      workerData: { port: port2, dir: path.dirname(spinPath), file: path.basename(spinPath) },
+      transferList: [port2],
+      stdout: true,
+      stderr: true,
+    });
+    const host = new IpcChannel(port1, { role: 'host', label: 'native-in-worker' });
+    host.setRequestHandler(() => ({ kind: 'Success' }));
+    try {
+      const answer = await host
+        .sendRequest({
+          kind: 'Initialize',
+          config: {
+            pluginName: 'spin-c',
+            kind: 'native',
+            artifactPath: spinPath,
+            tier: 'worker',
+            limits: DEFAULT_RESOURCE_LIMITS,
+            requirements: MINIMAL_REQUIREMENTS,
+          },
+        })
+        .catch((e: unknown) => e);
+      expect(answer).toMatchObject({
+        code: 'Unsupported',
+        message: expect.stringMatching(/native: it can't run in a worker thread/),
+      });
+    } finally {
+      await host.close().catch(() => {});
+      await worker.terminate();
+    }
+  });
 });
