@@ -8,15 +8,11 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { IpcChannel } from '@plugward/ipc';
-import { toHex } from '@plugward/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RESOURCE_LIMITS, MINIMAL_REQUIREMENTS, runtimeEntry } from '../dist/index.js';
-import { Fixtures, pidAlive, tempDir } from './helpers.js';
-
-const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/index.js');
+import { Fixtures, hostScriptEnv, pidAlive, tempDir } from './helpers.js';
 
 // Its hook `spin` spins in C: for ever on input "forever", else for the given number of ms, then answers "done".
 const SPIN_C = `
@@ -146,9 +142,7 @@ beforeAll(async () => {
   bystanderPath = await fx.js('bystander.mjs', BYSTANDER, { name: 'bystander', kind: 'js' });
   await fx.trust(spinPath);
   await fx.trust(bystanderPath);
-  await fx.security();
-  listPath = fs.readdirSync(tmp.dir).find((f) => f.startsWith('trust-')) ?? '';
-  listPath = path.join(tmp.dir, listPath);
+  listPath = (await fx.security()).policy.trustListPath;
 });
 afterAll(() => tmp.remove());
 
@@ -165,10 +159,7 @@ async function runHost(mode: string, spinInput = '', limitMs = 30_000, cuts = 0)
   const child = spawn(process.execPath, ['--input-type=module', '-e', HOST], {
     env: {
       ...process.env,
-      DIST,
-      LIST: listPath,
-      LIST_KEY: fx.listKey,
-      PUB: toHex(fx.publisher.publicKey),
+      ...hostScriptEnv(fx, listPath),
       SPIN: spinPath,
       SPIN_INPUT: spinInput,
       BYSTANDER: bystanderPath,
