@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { compileNativePlugin } from '@plugward/loader';
 import { generateKeyPair, type KeyPair, toHex, writeSignedManifest } from '@plugward/security';
 import {
@@ -119,6 +120,20 @@ export class Fixtures {
     await security.loadAndDecryptTrustList(this.listKey);
     return security;
   }
+}
+
+/**
+ * What a host script run in a child process (`node --input-type=module -e …`) needs to build its `PluginSecurity`
+ * from a trust list of `fx`'s publisher: the registry's built entry (`DIST`, to `import()`), the encrypted list
+ * (`LIST`), its key (`LIST_KEY`) and the publisher's pinned key (`PUB`).
+ */
+export function hostScriptEnv(fx: Fixtures, listPath: string): Record<string, string> {
+  return {
+    DIST: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/index.js'),
+    LIST: listPath,
+    LIST_KEY: fx.listKey,
+    PUB: toHex(fx.publisher.publicKey),
+  };
 }
 
 /** The sandbox backend, or undefined (with a loud reason) when this machine can't run it. */
