@@ -82,6 +82,13 @@ export interface ForwardedHook {
   handlerIndex: number;
 }
 
+/**
+ * Log lines past the log budget a plugin may have dropped: 1024 a second, 10 000 at once. Beyond that its channel ends
+ * with `TooManyRequests` — dropping a line still costs the host a decode and an answer, at whatever rate the plugin
+ * writes them.
+ */
+const DROPPED_LOG_RATE = Object.freeze({ perSecond: 1024, burst: 10_000 });
+
 const DROPPED_LOG: IpcResponse = Object.freeze({
   kind: 'Error',
   code: 'QuotaExceeded',
@@ -118,6 +125,8 @@ export class PluginProcessClient {
   readonly #logLimiter: LogLimiter;
   readonly #pacer: RequestPacer;
   #paced = false;
+  /** Log lines dropped over the budget (see {@link DROPPED_LOG_RATE}). */
+  readonly #drops = new RequestPacer(DROPPED_LOG_RATE);
 
   constructor(channel: IpcChannel, options: PluginProcessClientOptions) {
     this.#channel = channel;
@@ -308,7 +317,20 @@ export class PluginProcessClient {
   async #serve(request: IpcRequest | ExecuteHookRequest, signal: AbortSignal): Promise<IpcResponse> {
     // A log line has its own budget (answered at once, dropped past it): pacing it too would hold a chatty plugin's
     // lines in the channel's queue until its requests were refused.
-    if (request.kind === 'Log') return this.#logLine(request.level, request.message);
+    if (request.kind === 'Log') {
+      const res = this.#logLine(request.level, request.message);
+      // A dropped line is still work for the host (decoded, judged, answered): past DROPPED_LOG_RATE of them the plugin
+      // is flooding, not logging — the same rule as requests refused past the queue.
+      if (res === DROPPED_LOG && this.#drops.take() > 0) {
+        this.#channel.destroy(
+          ipcError(
+            'TooManyRequests',
+            `plugin ${this.pluginName} keeps logging past its log budget (more than ${DROPPED_LOG_RATE.perSecond} dropped lines a second)`,
+          ),
+        );
+      }
+      return res;
+    }
     const wait = this.#pacer.take();
     if (wait > 0) {
       if (!this.#paced) {

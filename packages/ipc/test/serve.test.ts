@@ -298,6 +298,40 @@ describe('PluginProcessClient serving the plugin', () => {
     expect(ipcFailureReason(exit.error)).toBe('PeerClosed');
   });
 
+  it('ends a plugin that keeps logging past its budget: dropped lines are host work too (TooManyRequests)', async () => {
+    const [a, b] = await socketPair();
+    const host = new IpcChannel(a, { role: 'host' });
+    const plugin = new IpcChannel(b, { role: 'plugin' });
+    cleanup.push(
+      () => host.destroy(),
+      () => plugin.destroy(),
+    );
+    new PluginProcessClient(host, {
+      pluginName: 'flooder',
+      hooks: { register: () => undefined },
+      context: {
+        get: () => undefined as never,
+        set: () => undefined,
+        remove: () => false,
+        has: () => false,
+        keys: () => [],
+      },
+      log: () => undefined,
+      logBudget: { burstLines: 100, linesPerSecond: 10, burstBytes: 64 * 1024, bytesPerSecond: 1024 },
+    });
+    // 100 printed, then 10 000 dropped at once are tolerated (a burst), the rest of a sustained flood is not.
+    const started = performance.now();
+    for (let round = 0; round < 40 && !host.isClosed; round++) {
+      await Promise.allSettled(
+        Array.from({ length: 1000 }, () => plugin.sendRequest({ kind: 'Log', level: 'info', message: 'x' })),
+      );
+    }
+    expect(ipcFailureReason(await host.closed)).toBe('TooManyRequests');
+    expect((await host.closed).message).toMatch(/keeps logging past its log budget/);
+    // Well before 40 000 lines at the rate they came.
+    expect(performance.now() - started).toBeLessThan(30_000);
+  });
+
   it('holds a plugin flooding its log to the budget: lines dropped, one notice, one quota report', async () => {
     const [a, b] = await socketPair();
     const host = new IpcChannel(a, { role: 'host' });

@@ -17,6 +17,12 @@ function collect(budget: PluginOutputBudget = { bytesPerWindow: 1000, windowMs: 
 }
 
 const flush = () => new Promise((r) => setImmediate(r));
+/** Ends the stream and waits until everything written was read (past the budget the reader paces itself). */
+const drained = (stream: PassThrough) =>
+  new Promise((r) => {
+    stream.on('end', r);
+    stream.end();
+  });
 
 describe('readPluginOutput', () => {
   it('splits lines across chunks, escapes them and passes a final partial line on end', async () => {
@@ -47,7 +53,7 @@ describe('readPluginOutput', () => {
   it('drops everything past the budget with one warning per window and counts it', async () => {
     const c = collect({ bytesPerWindow: 100, windowMs: 60_000, maxLineLength: 200 });
     for (let i = 0; i < 50; i++) c.stream.write(`${'z'.repeat(9)}\n`);
-    await flush();
+    await drained(c.stream);
     const warnings = c.lines.filter(([l]) => l === 'warn');
     expect(warnings).toHaveLength(1);
     expect(warnings[0]?.[1]).toMatch(/output suppressed/);
@@ -60,13 +66,27 @@ describe('readPluginOutput', () => {
     const c = collect({ bytesPerWindow: 2 << 20, windowMs: 60_000, maxLineLength: 20, linesPerWindow: 100 });
     c.stream.write('\n'.repeat(1 << 20));
     c.stream.write('more\n');
-    await flush();
+    await drained(c.stream);
     expect(c.lines.filter(([l]) => l === 'info')).toHaveLength(100);
     const warnings = c.lines.filter(([l]) => l === 'warn');
     expect(warnings).toHaveLength(1);
     expect(warnings[0]?.[1]).toMatch(/output suppressed: more than 100 lines/);
     expect(c.exceeded()).toBe(1);
     expect(c.dropped()).toBe((1 << 20) - 100 + 5);
+  });
+
+  it('past the budget reads no faster than 256 KiB/s: a flood waits on its own pipe, the host does not read it all', async () => {
+    const c = collect({ bytesPerWindow: 1000, windowMs: 60_000, maxLineLength: 20 });
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    for (let i = 0; i < 32; i++) c.stream.write(chunk); // 2 MiB at once
+    const started = Date.now();
+    await new Promise((r) => setTimeout(r, 500));
+    const elapsed = (Date.now() - started) / 1000;
+    // At most the drain rate over the time passed, plus the chunk that crossed the budget and one more.
+    expect(c.dropped()).toBeLessThanOrEqual(256 * 1024 * elapsed + 2 * chunk.length);
+    expect(c.dropped()).toBeGreaterThan(0);
+    expect(c.exceeded()).toBe(1);
+    c.stream.destroy();
   });
 
   it('ignores what is not a stream', () => {

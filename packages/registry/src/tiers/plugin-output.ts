@@ -26,11 +26,21 @@ export const DEFAULT_PLUGIN_OUTPUT_BUDGET: Readonly<PluginOutputBudget> = Object
   linesPerWindow: 10_000,
 });
 
+/**
+ * How fast output past the budget is still read (and dropped), bytes per second: enough that a chatty plugin keeps
+ * running (its writes only slow down once the pipe is full), little enough that a flood costs the host next to nothing
+ * — reading and dropping at the plugin's own rate made the host work harder than the plugin.
+ */
+const DRAIN_BYTES_PER_SECOND = 256 * 1024;
+
 /** What {@link readPluginOutput} reads: a Node readable stream (duck-typed so other backends' streams fit). */
 interface OutputStream {
   on(event: 'data', listener: (chunk: Buffer | string) => void): unknown;
   on(event: 'end', listener: () => void): unknown;
   on(event: 'error', listener: (e: Error) => void): unknown;
+  /** Stops reading for a while (a Node readable's own; streams without it are read at their rate). */
+  pause?(): unknown;
+  resume?(): unknown;
 }
 
 function isOutputStream(value: unknown): value is OutputStream {
@@ -38,10 +48,11 @@ function isOutputStream(value: unknown): value is OutputStream {
 }
 
 /**
- * Reads one output pipe of a plugin process to its end, so the plugin never stalls on a full pipe, and hands each line
- * to `log` escaped with `displayText()` (no forged lines, no terminal escapes) and cut to `maxLineLength`. Past
- * `bytesPerWindow` in a window, output is dropped until the window ends, with one `warn` line saying so and
- * `onExceeded` called once per window. Memory held is one line at most. Returns the number of bytes dropped so far.
+ * Reads one output pipe of a plugin process to its end, and hands each line to `log` escaped with `displayText()` (no
+ * forged lines, no terminal escapes) and cut to `maxLineLength`. Past `bytesPerWindow` (or `linesPerWindow`) in a
+ * window, output is dropped until the window ends, with one `warn` line saying so and `onExceeded` called once per
+ * window — and read no faster than 256 KiB/s meanwhile: a plugin writing more only waits on its full pipe, and a flood
+ * costs the host almost nothing. Memory held is one line at most. Returns the number of bytes dropped so far.
  */
 export function readPluginOutput(
   stream: unknown,
@@ -77,6 +88,18 @@ export function readPluginOutput(
     log(level, `${name}: ${displayText(text, budget.maxLineLength)}${wasCut ? ' [line cut]' : ''}`);
     return true;
   };
+  let ended = false;
+  /** Past the budget: what was just read and dropped is paid for by a pause of the pipe, at the drain rate. */
+  const drain = (size: number): void => {
+    if (ended || stream.pause === undefined || stream.resume === undefined) return;
+    stream.pause();
+    setTimeout(
+      () => {
+        if (!ended) stream.resume?.();
+      },
+      Math.ceil((size * 1000) / DRAIN_BYTES_PER_SECOND),
+    );
+  };
   stream.on('data', (chunk) => {
     const now = Date.now();
     if (now - windowStart >= budget.windowMs) {
@@ -85,16 +108,18 @@ export function readPluginOutput(
       lines = 0;
       suppressed = false;
     }
-    const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     if (suppressed) {
       dropped += size;
+      drain(size);
       return;
     }
+    const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
     used += size;
     if (used > budget.bytesPerWindow) {
       dropped += size;
       suppress(`${budget.bytesPerWindow} bytes`);
+      drain(size);
       return;
     }
     let start = 0;
@@ -115,12 +140,19 @@ export function readPluginOutput(
       cut = false;
       start = nl + 1;
     }
-    if (suppressed) dropped += Buffer.byteLength(text.slice(start));
+    if (suppressed) {
+      const rest = Buffer.byteLength(text.slice(start));
+      dropped += rest;
+      drain(rest);
+    }
   });
   stream.on('end', () => {
+    ended = true;
     if (line !== '' && !suppressed) emit(line, false);
     line = '';
   });
-  stream.on('error', () => undefined);
+  stream.on('error', () => {
+    ended = true;
+  });
   return () => dropped;
 }

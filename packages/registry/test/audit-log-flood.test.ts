@@ -1,0 +1,95 @@
+// Attacker (audit, session 6) — main 37d16eb: dropped log lines are work the host does at the plugin's rate. Every
+// plugin→host request is paced (DEFAULT_REQUEST_RATE) except log lines, which "keep their own budget" (LogLimiter:
+// 200 lines/s, burst 2000). But past that budget each line is still a request the host decodes, judges, answers with
+// `QuotaExceeded` and writes back — unpaced. An untrusted plugin with no grants calling `rt.log` 14 times per
+// millisecond (slow enough that the channel's queue never overflows into `TooManyRequests`) keeps the host busy in
+// proportion to its own CPU, for as long as it lives: measured at load ≈ 20, host CPU idle ≈ 60 ms vs 450–590 ms per
+// 3 s of flood (≈ 15–18 % of a core; the plugin's own cgroup 375–480 ms), plugin Active, one violation (the first drop).
+// Asserted: the plugin is ended, or the host's CPU over 5 s of flood stays within 250 ms (5 % of a core) of 5 s idle
+// (with the fix below this flooder overflows the queue and ends with TooManyRequests).
+// Expected fix (process-client.ts `#serve`): a log line the LogLimiter drops takes a token of the request pacer and
+// waits when there is none, like any other request — a plugin within its log budget is never paced; past it, dropped
+// lines cost the host at most the request pace (and a plugin that goes on past the queue ends with TooManyRequests).
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
+import { dec, enc, Fixtures, NO_GRANTS, pidAlive, sandboxOrReason, tempDir, until } from './helpers.js';
+
+const tmp = tempDir('audit-log-flood');
+const fx = new Fixtures(tmp.dir);
+let security: PluginSecurity;
+let sandbox: Awaited<ReturnType<typeof sandboxOrReason>>['sandbox'];
+let reason: string | undefined;
+const files: Record<string, string> = {};
+
+const probe = `export default {
+  name: 'audit-probe', version: '1.0.0', author: 'audit',
+  init() {},
+  registerHooks(h) { h.register('audit.health', 100, (d) => new TextEncoder().encode('ok:' + new TextDecoder().decode(d))); },
+};`;
+
+const flooder = `let stop = false;
+export default {
+  name: 'flooder', version: '1.0.0', author: 'stranger',
+  init(ctx, rt) {
+    const pump = () => { if (stop) return; for (let i = 0; i < 14; i++) rt.log('info', 'x'); setTimeout(pump, 1); };
+    setTimeout(pump, 100);
+  },
+  registerHooks() {},
+  shutdown() { stop = true; },
+};`;
+
+beforeAll(async () => {
+  ({ sandbox, reason } = await sandboxOrReason());
+  files.probe = await fx.js('probe.mjs', probe, { name: 'audit-probe', kind: 'js' });
+  await fx.trust(files.probe);
+  files.flooder = await fx.js('flooder.mjs', flooder, {
+    name: 'flooder',
+    kind: 'js',
+    keys: fx.stranger,
+    requirements: NO_GRANTS(),
+  });
+  security = await fx.security({ onlyTrusted: false });
+});
+afterAll(() => tmp.remove());
+
+/** Host CPU (ms) over `ms` of wall time while calling the trusted probe every 10 ms. */
+async function hostCpu(r: PluginRegistry, ms: number): Promise<number> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    expect(dec.decode(await r.hooks.execute('audit.health', enc.encode('x')))).toBe('ok:x');
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return (cpu.user + cpu.system) / 1000;
+}
+
+it('dropped log lines past the log budget do not cost the host CPU at the plugin’s rate', {
+  timeout: 60_000,
+}, async (t) => {
+  if (!sandbox) return t.skip(`no sandbox here: ${reason}`);
+  const r = new PluginRegistry({
+    security,
+    sandbox,
+    policy: { onlyTrusted: false },
+    tierOverrides: { 'audit-probe': 'in-process' },
+    log: () => {},
+  });
+  let pid: number | undefined;
+  try {
+    await r.loadPlugin(files.probe as string, 'trusted');
+    const idle = await hostCpu(r, 5000);
+    await r.loadPlugin(files.flooder as string, 'untrusted');
+    pid = r.getPluginInfo('flooder')?.pid;
+    await new Promise((res) => setTimeout(res, 1000));
+    const flood = await hostCpu(r, 5000);
+    const ended = r.getPluginInfo('flooder')?.status !== 'Active';
+    expect(
+      ended || flood < idle + 250,
+      `host CPU idle ${Math.round(idle)} ms vs ${Math.round(flood)} ms over 5 s of dropped log lines; the plugin still Active`,
+    ).toBe(true);
+  } finally {
+    await r.close();
+  }
+  if (pid !== undefined) await until(() => !pidAlive(pid as number), 5000, 'the flooder to be gone');
+});

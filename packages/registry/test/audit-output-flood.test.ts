@@ -1,0 +1,108 @@
+// Attacker (audit, session 6) — main 37d16eb: a plugin's stdout/stderr past its output budget are still read, at the
+// plugin's rate, and dropped (registry/src/tiers/plugin-output.ts: "Reads one output pipe of a plugin process to its end,
+// so the plugin never stalls on a full pipe"; while suppressed each 64 KiB read is even decoded to a string first).
+// An untrusted plugin with no grants writing 1 MiB to fd 1 (or 2) in a loop made the host spend 600–1400 ms of CPU per
+// 3 s against an idle ≈ 50 ms (20–47 % of a core, more than the plugin's own ≈ 180 ms: the host works harder than the
+// attacker), for as long as it lives; the plugin stays Active (one violation per 60 s window). Both backends.
+// Asserted, as the request-flood attack does: the plugin is ended, or the host's CPU over 3 s of the flood stays within
+// 400 ms of 3 s idle; the host still serves; nothing is left.
+// Expected fix: past the budget, stop reading the pipe until the window ends (`stream.pause()`, resumed by a timer at
+// the window's end; `end`/`close` still clean up) — the plugin's own writes then block (a pipe is synchronous on Linux),
+// which costs only the plugin: a plugin blocked on its output misses its hook budgets like any stuck plugin.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
+import {
+  backendRunsHere,
+  dec,
+  enc,
+  Fixtures,
+  NO_GRANTS,
+  pidAlive,
+  SANDBOX_BACKENDS,
+  tempDir,
+  until,
+} from './helpers.js';
+
+const tmp = tempDir('audit-output-flood');
+const fx = new Fixtures(tmp.dir);
+let security: PluginSecurity;
+const files: Record<string, string> = {};
+
+const probe = `export default {
+  name: 'audit-probe', version: '1.0.0', author: 'audit',
+  init() {},
+  registerHooks(h) { h.register('audit.health', 100, (d) => new TextEncoder().encode('ok:' + new TextDecoder().decode(d))); },
+};`;
+
+const flooder = (fd: number) => `import fs from 'node:fs';
+let stop = false;
+const big = Buffer.alloc(1 << 20, 0x61);
+const pump = () => { if (stop) return; try { fs.writeSync(${fd}, big); } catch {} setImmediate(pump); };
+export default {
+  name: 'flooder', version: '1.0.0', author: 'stranger',
+  init() { setTimeout(pump, 100); },
+  registerHooks() {},
+  shutdown() { stop = true; },
+};`;
+
+beforeAll(async () => {
+  files.probe = await fx.js('probe.mjs', probe, { name: 'audit-probe', kind: 'js' });
+  await fx.trust(files.probe);
+  for (const fd of [1, 2])
+    files[`fd${fd}`] = await fx.js(`flood${fd}.mjs`, flooder(fd), {
+      name: 'flooder',
+      kind: 'js',
+      keys: fx.stranger,
+      requirements: NO_GRANTS(),
+    });
+  security = await fx.security({ onlyTrusted: false });
+});
+afterAll(() => tmp.remove());
+
+/** Host CPU (ms) over `ms` of wall time while calling the trusted probe every 10 ms. */
+async function hostCpu(r: PluginRegistry, ms: number): Promise<number> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    expect(dec.decode(await r.hooks.execute('audit.health', enc.encode('x')))).toBe('ok:x');
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return (cpu.user + cpu.system) / 1000;
+}
+
+describe('audit: a plugin flooding its stdout/stderr past its output budget', () => {
+  for (const [label, support, make] of SANDBOX_BACKENDS) {
+    it.for(['fd1', 'fd2'])(
+      `${label}: %s — the host does not read and drop at the plugin's rate`,
+      { timeout: 60_000 },
+      async (fd, t) => {
+        if (!(await backendRunsHere(label, support))) return t.skip(`${label} not supported here`);
+        const r = new PluginRegistry({
+          security,
+          sandbox: make(),
+          policy: { onlyTrusted: false },
+          tierOverrides: { 'audit-probe': 'in-process' },
+          log: () => {},
+        });
+        let pid: number | undefined;
+        try {
+          await r.loadPlugin(files.probe as string, 'trusted');
+          const idle = await hostCpu(r, 3000);
+          await r.loadPlugin(files[fd] as string, 'untrusted');
+          pid = r.getPluginInfo('flooder')?.pid;
+          await new Promise((res) => setTimeout(res, 500));
+          const flood = await hostCpu(r, 3000);
+          const ended = r.getPluginInfo('flooder')?.status !== 'Active';
+          expect(
+            ended || flood < idle + 400,
+            `host CPU idle ${Math.round(idle)} ms vs ${Math.round(flood)} ms over 3 s of output flood; the plugin still Active`,
+          ).toBe(true);
+        } finally {
+          await r.close();
+        }
+        if (pid !== undefined) await until(() => !pidAlive(pid as number), 5000, 'the flooder to be gone');
+      },
+    );
+  }
+});
