@@ -83,11 +83,11 @@ export interface ForwardedHook {
 }
 
 /**
- * Log lines past the log budget a plugin may have dropped: 1024 a second, 10 000 at once. Beyond that its channel ends
- * with `TooManyRequests` — dropping a line still costs the host a decode and an answer, at whatever rate the plugin
- * writes them.
+ * Log lines past the log budget a plugin may have dropped: 256 a second, 5000 at once (on top of the lines the budget
+ * passes: the default budget's burst is 2000 lines). Beyond that its channel ends with `TooManyRequests` — dropping a line still costs the host a decode
+ * and an answer, at whatever rate the plugin writes them.
  */
-const DROPPED_LOG_RATE = Object.freeze({ perSecond: 1024, burst: 10_000 });
+const DROPPED_LOG_RATE = Object.freeze({ perSecond: 256, burst: 5000 });
 
 const DROPPED_LOG: IpcResponse = Object.freeze({
   kind: 'Error',
