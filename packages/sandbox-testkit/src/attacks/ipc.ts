@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AttackDefinition, GoalVerdict } from '../attack.js';
-import { cgroupsMatching } from '../leftovers.js';
+import { cgroupsMatching, processesMatching } from '../leftovers.js';
 import type { Scene } from '../scene.js';
 import { PROBE_HOOKS, withTimeout } from '../scene.js';
 import { refusedAtLoad } from './verdict.js';
@@ -104,8 +104,100 @@ const pump = () => {
 }
 
 /**
+ * The descendant of {@link descendantAfterExit}: once its parent (the plugin) is gone it writes a garbage frame on the
+ * inherited fd 3 every 50 ms, so a host still reading that socket ends with a protocol violation, and it lives on
+ * (30 s at most) so that the leftover check sees it if nothing ended it.
+ */
+const DESCENDANT = `const fs = require('node:fs');
+const ppid = process.ppid;
+const gone = () => { try { process.kill(ppid, 0); return process.ppid !== ppid; } catch { return true; } };
+const frame = Buffer.from([16, 0, 0, 0, 0xee, 0xee, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+setInterval(() => { if (gone()) { try { fs.writeSync(3, frame); } catch {} } }, 50);
+setTimeout(() => process.exit(0), 30000);`;
+
+/** C of the native variant: the same descendant, made by a raw fork (`SYS_clone` with only SIGCHLD). */
+const FORKER_PRELUDE = `#include <pthread.h>
+#include <time.h>
+static void nap(long ms) { struct timespec t = { ms / 1000, (ms % 1000) * 1000000L }; nanosleep(&t, NULL); }
+static void *killer(void *arg) { (void)arg; nap(1000); syscall(SYS_exit_group, 3); return NULL; }`;
+const FORKER_ATTACK = `long parent = syscall(SYS_getpid);
+  report("pid", "%ld", parent);
+  long child = syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
+  if (child == 0) {
+    static const unsigned char frame[] = {16, 0, 0, 0, 0xee, 0xee, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    for (int i = 0; i < 600; i++) {
+      if (syscall(SYS_getppid) != parent) syscall(SYS_write, 3, frame, sizeof frame);
+      nap(50);
+    }
+    syscall(SYS_exit_group, 0);
+  }
+  if (child < 0) report("spawned", "ERR:clone errno %d", errno); else report("spawned", "pid %ld", child);
+  pthread_t t;
+  pthread_create(&t, NULL, killer, NULL);`;
+
+/**
+ * A plugin starts a descendant holding its IPC socket, then is killed: nothing of it may outlive the process the host
+ * watches, nor speak for it on the socket afterwards (the host reads that socket for a grace after the exit).
+ */
+async function descendantAfterExit(
+  scene: Scene,
+  native: boolean,
+  trusted = false,
+  tier?: 'process',
+): Promise<GoalVerdict> {
+  const name = scene.pluginName(`${native ? 'forker' : 'spawner'}${trusted ? 't' : ''}`);
+  const opts = trusted ? { trusted: true } : {};
+  const file = native
+    ? await scene.nativePlugin({ name, prelude: FORKER_PRELUDE, attack: FORKER_ATTACK }, opts)
+    : await scene.jsPlugin(
+        {
+          name,
+          init: `const cp = await import('node:child_process');
+let child;
+try {
+  child = cp.spawn(process.execPath, ['-e', ${JSON.stringify(DESCENDANT)}, ${JSON.stringify(scene.nonce)}], { stdio: ['ignore', 'ignore', 'ignore', 3], detached: true });
+  child.on('error', (e) => report('spawned', 'ERR:' + errc(e)));
+  child.on('spawn', () => report('spawned', 'pid ' + child.pid));
+} catch (e) { report('spawned', 'ERR:' + errc(e)); }
+report('pid', process.pid);
+setTimeout(() => { try { process.kill(process.pid, 'SIGKILL'); } catch {} process.reallyExit(3); }, 1000);`,
+        },
+        opts,
+      );
+  const registry = await scene.start(
+    tier === undefined ? {} : { registryOptions: { tierOverrides: { [name]: tier } } },
+  );
+  const { load } = await scene.attack(file, 8000, trusted ? 'trusted' : 'untrusted');
+  if (!load.loaded) return refusedAtLoad(load);
+  const deadline = Date.now() + 10_000;
+  while (registry.getPluginInfo(name)?.status === 'Active' && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
+  // The descendant writes every 50 ms once its parent is gone: long enough for it to be seen, if it lives.
+  await new Promise((r) => setTimeout(r, 1500));
+  const info = registry.getPluginInfo(name);
+  if (info?.status === 'Active')
+    throw new Error(
+      `the plugin did not end itself (${scene.reports(name).spawned ?? 'no report'}): nothing to judge`,
+    );
+  const alive = processesMatching(scene.nonce);
+  const spoke = (info?.error ?? '').includes('ProtocolViolation');
+  for (const p of alive) {
+    try {
+      process.kill(Number(p.split(':')[0]), 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return {
+    escaped: spoke || alive.length > 0,
+    evidence: `spawn: ${scene.reports(name).spawned ?? 'no report'} (its pid ${scene.reports(name).pid}); the plugin ended ${info?.status} (${(info?.error ?? '').slice(0, 70)}); ${alive.length} process(es) of it alive 1.5 s later${alive.length ? ` (${alive[0]?.slice(0, 60)})` : ''}`,
+  };
+}
+
+/**
  * Attacks on the host side of the IPC channel: an untrusted plugin with no grants makes the host work at the rate it
- * writes frames. Each runs alone (it measures the host's CPU against an idle window of the same run).
+ * writes frames (each runs alone: it measures the host's CPU against an idle window of the same run); a descendant
+ * holding the plugin's socket tries to outlive it and speak for it.
  */
 export const ipcAttacks: readonly AttackDefinition[] = [
   {
@@ -154,5 +246,22 @@ setTimeout(loop, 100);`,
       'sends one request (id 1, refused), then writes its cancel over and over (1 MiB of frames per turn) on its IPC socket',
     exclusive: true,
     run: (scene) => flood(scene, 'cancelr', cancelFlooder('1', "try { await ctx.has('x'); } catch {}")),
+  },
+  {
+    id: 'ipc.descendant-after-exit',
+    class: 'ipc',
+    title: 'nothing a plugin started outlives its process or speaks for it on its socket afterwards',
+    tries:
+      'spawns a detached descendant holding its IPC socket (fd 3), then kills itself; the descendant writes a bad frame on fd 3 once its parent is gone',
+    run: (scene) => descendantAfterExit(scene, false),
+  },
+  {
+    id: 'ipc.descendant-after-exit-native',
+    class: 'ipc',
+    title: 'nothing a native plugin forks outlives its process or speaks for it on its socket afterwards',
+    tries:
+      'a .so forks with a raw SYS_clone(SIGCHLD) (the child keeps fd 3), then a thread of it calls SYS_exit_group; the child writes a bad frame on fd 3 once its parent is gone',
+    native: true,
+    run: (scene) => descendantAfterExit(scene, true),
   },
 ];
