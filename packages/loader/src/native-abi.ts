@@ -1,6 +1,29 @@
-// The C ABI of plugward.h as koffi types, decoded once per process. Keep in sync with native/plugward.h.
+// The C ABI of plugward.h as koffi types, declared once per thread on first use. Keep in sync with native/plugward.h.
+import { createRequire } from 'node:module';
 import { PLUGWARD_ABI_VERSION } from '@plugward/types';
-import koffi, { type LibraryHandle } from 'koffi';
+import type koffiModule from 'koffi';
+import type { LibraryHandle } from 'koffi';
+
+type Koffi = typeof koffiModule;
+type KoffiType = ReturnType<Koffi['struct']>;
+
+let koffiLoaded: Koffi | undefined;
+
+/**
+ * koffi, loaded on first use — when a native plugin is loaded, never before: a thread that only runs JS plugins never
+ * has koffi in it (a worker terminated while koffi runs in it aborts the whole process, so the worker runtime of a JS
+ * plugin must not run koffi at all). Required, not imported: the same CommonJS entry the plugin runtime always used,
+ * and no ES module loader started for it.
+ */
+function koffi(): Koffi {
+  koffiLoaded ??= createRequire(import.meta.url)('koffi') as Koffi;
+  return koffiLoaded;
+}
+
+/** dlopen()s `file` through koffi. */
+export function loadLibrary(file: string): LibraryHandle {
+  return koffi().load(file);
+}
 
 /** Status codes of plugward.h (`pw_status`). */
 export const PwStatus = Object.freeze({
@@ -19,52 +42,93 @@ export const PwStatus = Object.freeze({
 /** Size of the host-owned error buffer handed to every fallible plugin call. */
 export const ERROR_BUFFER_BYTES = 1024;
 
-// Everything pointer-like is `void *` so koffi hands us BigInt addresses and we decide how to read them (strings are
-// validated as strict UTF-8 by us, not converted lossily by koffi).
-const PwLimits = koffi.struct('pw_limits', {
-  max_heap_bytes: 'uint64_t',
-  max_cpu_time_ms: 'uint64_t',
-  max_file_descriptors: 'uint64_t',
-  max_threads: 'uint64_t',
-  max_connections: 'uint64_t',
-  max_db_query_ms: 'uint64_t',
-  max_external_api_ms: 'uint64_t',
-});
+/** The koffi types of plugward.h: its structs, their sizes, and the function-pointer prototypes. */
+export interface NativeAbi {
+  /** `struct pw_plugin`. */
+  PwPlugin: KoffiType;
+  /** `struct pw_host_api`. */
+  PwHostApi: KoffiType;
+  /** The byte size of `pw_plugin` a plugin built against this header reports in `struct_size`. */
+  pluginSize: number;
+  /** The byte size of `pw_host_api`. */
+  hostApiSize: number;
+  protos: Record<FunctionField | HostCallbackKind | 'create', KoffiType>;
+}
 
-/** `struct pw_plugin`. */
-export const PwPlugin = koffi.struct('pw_plugin', {
-  abi_version: 'uint32_t',
-  struct_size: 'uint32_t',
-  name: 'void *',
-  version: 'void *',
-  author: 'void *',
-  description: 'void *',
-  limits: PwLimits,
-  state: 'void *',
-  init: 'void *',
-  register_hooks: 'void *',
-  call_hook: 'void *',
-  free_buffer: 'void *',
-  shutdown: 'void *',
-  destroy: 'void *',
-});
+let abiCache: NativeAbi | undefined;
 
-/** `struct pw_host_api`. */
-export const PwHostApi = koffi.struct('pw_host_api', {
-  abi_version: 'uint32_t',
-  struct_size: 'uint32_t',
-  host_data: 'void *',
-  register_hook: 'void *',
-  log: 'void *',
-  context_get: 'void *',
-  context_set: 'void *',
-  context_remove: 'void *',
-});
+/** The C ABI as koffi types, declared on first use (koffi's type names are per thread and can be declared once). */
+export function nativeAbi(): NativeAbi {
+  abiCache ??= declareAbi(koffi());
+  return abiCache;
+}
 
-/** The byte size of `pw_plugin` a plugin built against this header reports in `struct_size`. */
-export const PW_PLUGIN_SIZE = koffi.sizeof(PwPlugin);
-/** The byte size of `pw_host_api`. */
-export const PW_HOST_API_SIZE = koffi.sizeof(PwHostApi);
+function declareAbi(k: Koffi): NativeAbi {
+  // Everything pointer-like is `void *` so koffi hands us BigInt addresses and we decide how to read them (strings are
+  // validated as strict UTF-8 by us, not converted lossily by koffi).
+  const PwLimits = k.struct('pw_limits', {
+    max_heap_bytes: 'uint64_t',
+    max_cpu_time_ms: 'uint64_t',
+    max_file_descriptors: 'uint64_t',
+    max_threads: 'uint64_t',
+    max_connections: 'uint64_t',
+    max_db_query_ms: 'uint64_t',
+    max_external_api_ms: 'uint64_t',
+  });
+  const PwPlugin = k.struct('pw_plugin', {
+    abi_version: 'uint32_t',
+    struct_size: 'uint32_t',
+    name: 'void *',
+    version: 'void *',
+    author: 'void *',
+    description: 'void *',
+    limits: PwLimits,
+    state: 'void *',
+    init: 'void *',
+    register_hooks: 'void *',
+    call_hook: 'void *',
+    free_buffer: 'void *',
+    shutdown: 'void *',
+    destroy: 'void *',
+  });
+  const PwHostApi = k.struct('pw_host_api', {
+    abi_version: 'uint32_t',
+    struct_size: 'uint32_t',
+    host_data: 'void *',
+    register_hook: 'void *',
+    log: 'void *',
+    context_get: 'void *',
+    context_set: 'void *',
+    context_remove: 'void *',
+  });
+  // Function-pointer prototypes of plugward.h.
+  const protos = {
+    create: k.proto('void *pw_create_plugin_fn(void)'),
+    init: k.proto('int32_t pw_init_fn(void *self, void *host, void *err, size_t err_cap)'),
+    register_hooks: k.proto(
+      'int32_t pw_register_hooks_fn(void *self, void *host, void *err, size_t err_cap)',
+    ),
+    call_hook: k.proto(
+      'int32_t pw_call_hook_fn(void *self, void *hook_name, void *in, size_t in_len, void *out, void *out_len, void *err, size_t err_cap)',
+    ),
+    free_buffer: k.proto('void pw_free_buffer_fn(void *self, void *buffer, size_t len)'),
+    shutdown: k.proto('int32_t pw_shutdown_fn(void *self, void *err, size_t err_cap)'),
+    destroy: k.proto('void pw_destroy_fn(void *self)'),
+    // Host callbacks.
+    register_hook: k.proto(
+      'int32_t pw_host_register_hook_fn(void *host_data, void *hook_name, int32_t priority)',
+    ),
+    log: k.proto('void pw_host_log_fn(void *host_data, int32_t level, void *message)'),
+    context_get: k.proto(
+      'int32_t pw_host_context_get_fn(void *host_data, void *key, void *out, size_t out_cap, void *out_len)',
+    ),
+    context_set: k.proto(
+      'int32_t pw_host_context_set_fn(void *host_data, void *key, void *value, size_t len)',
+    ),
+    context_remove: k.proto('int32_t pw_host_context_remove_fn(void *host_data, void *key)'),
+  };
+  return { PwPlugin, PwHostApi, pluginSize: k.sizeof(PwPlugin), hostApiSize: k.sizeof(PwHostApi), protos };
+}
 
 /** The fields of `pw_plugin` that hold function pointers; none may be NULL. */
 export const FUNCTION_FIELDS = [
@@ -95,33 +159,6 @@ export interface RawPluginStruct {
   shutdown: bigint | null;
   destroy: bigint | null;
 }
-
-// Function-pointer prototypes of plugward.h.
-const protos = {
-  create: koffi.proto('void *pw_create_plugin_fn(void)'),
-  init: koffi.proto('int32_t pw_init_fn(void *self, void *host, void *err, size_t err_cap)'),
-  register_hooks: koffi.proto(
-    'int32_t pw_register_hooks_fn(void *self, void *host, void *err, size_t err_cap)',
-  ),
-  call_hook: koffi.proto(
-    'int32_t pw_call_hook_fn(void *self, void *hook_name, void *in, size_t in_len, void *out, void *out_len, void *err, size_t err_cap)',
-  ),
-  free_buffer: koffi.proto('void pw_free_buffer_fn(void *self, void *buffer, size_t len)'),
-  shutdown: koffi.proto('int32_t pw_shutdown_fn(void *self, void *err, size_t err_cap)'),
-  destroy: koffi.proto('void pw_destroy_fn(void *self)'),
-  // Host callbacks.
-  register_hook: koffi.proto(
-    'int32_t pw_host_register_hook_fn(void *host_data, void *hook_name, int32_t priority)',
-  ),
-  log: koffi.proto('void pw_host_log_fn(void *host_data, int32_t level, void *message)'),
-  context_get: koffi.proto(
-    'int32_t pw_host_context_get_fn(void *host_data, void *key, void *out, size_t out_cap, void *out_len)',
-  ),
-  context_set: koffi.proto(
-    'int32_t pw_host_context_set_fn(void *host_data, void *key, void *value, size_t len)',
-  ),
-  context_remove: koffi.proto('int32_t pw_host_context_remove_fn(void *host_data, void *key)'),
-};
 
 /** A pointer argument: an address, NULL, or JS memory koffi passes by address. */
 export type PtrArg = bigint | null | Uint8Array | BigUint64Array;
@@ -157,7 +194,7 @@ function decodeFunction(field: FunctionField | 'create', address: bigint): unkno
   if (fn !== undefined) {
     decoded.delete(key);
   } else {
-    fn = koffi.decode(address, protos[field]);
+    fn = koffi().decode(address, nativeAbi().protos[field]);
     if (decoded.size >= DECODED_CACHE_LIMIT) decoded.delete(decoded.keys().next().value as string);
   }
   decoded.set(key, fn);
@@ -179,17 +216,17 @@ export type HostCallbackKind = 'register_hook' | 'log' | 'context_get' | 'contex
 /** Registers a JS function as a C callback of `kind`; release it with {@link unregisterCallback}. */
 // biome-ignore lint/complexity/noBannedTypes: koffi.register takes any JS function; the prototype fixes its shape.
 export function registerCallback(kind: HostCallbackKind, fn: Function): bigint {
-  return koffi.register(fn, koffi.pointer(protos[kind]));
+  return koffi().register(fn, koffi().pointer(nativeAbi().protos[kind]));
 }
 
 /** Releases a callback slot (koffi has 8192). */
 export function unregisterCallback(ptr: bigint): void {
-  koffi.unregister(ptr);
+  koffi().unregister(ptr);
 }
 
-/** Number of koffi callbacks registered in this process (for leak checks). */
+/** Number of koffi callbacks registered in this thread (for leak checks); 0 where no native plugin was ever loaded. */
 export function registeredCallbackCount(): number {
-  return koffi.stats().callbacks;
+  return koffiLoaded === undefined ? 0 : koffiLoaded.stats().callbacks;
 }
 
 /**
@@ -204,20 +241,22 @@ export function constructorOf(lib: LibraryHandle, symbol: string): () => bigint 
 
 /** Decodes the struct at `ptr`. */
 export function decodePluginStruct(ptr: bigint): RawPluginStruct {
-  return koffi.decode(ptr, PwPlugin) as RawPluginStruct;
+  return koffi().decode(ptr, nativeAbi().PwPlugin) as RawPluginStruct;
 }
 
 /** Reads the first two u32 of the struct (abi_version, struct_size) without assuming the rest of the layout. */
 export function readStructHeader(ptr: bigint): { abiVersion: number; structSize: number } {
-  return { abiVersion: koffi.decode.uint32(ptr), structSize: koffi.decode.uint32(ptr + 4n) };
+  const k = koffi();
+  return { abiVersion: k.decode.uint32(ptr), structSize: k.decode.uint32(ptr + 4n) };
 }
 
 /** Allocates and fills a `pw_host_api`; free it with {@link freeHostApi} after `destroy`. */
 export function allocHostApi(callbacks: Record<HostCallbackKind, bigint>): bigint {
-  const ptr = koffi.alloc(PwHostApi, 1) as bigint;
-  koffi.encode(ptr, PwHostApi, {
+  const { PwHostApi, hostApiSize } = nativeAbi();
+  const ptr = koffi().alloc(PwHostApi, 1) as bigint;
+  koffi().encode(ptr, PwHostApi, {
     abi_version: PLUGWARD_ABI_VERSION,
-    struct_size: PW_HOST_API_SIZE,
+    struct_size: hostApiSize,
     host_data: null,
     ...callbacks,
   });
@@ -226,12 +265,12 @@ export function allocHostApi(callbacks: Record<HostCallbackKind, bigint>): bigin
 
 /** Frees a host API struct made by {@link allocHostApi}. */
 export function freeHostApi(ptr: bigint): void {
-  koffi.free(ptr);
+  koffi().free(ptr);
 }
 
 /** Writes a `size_t` at `ptr`. */
 export function writeSize(ptr: bigint, value: number): void {
-  koffi.encode(ptr, 'size_t', value);
+  koffi().encode(ptr, 'size_t', value);
 }
 
 interface Libc {
@@ -244,7 +283,7 @@ let libcCache: Libc | undefined;
 /** memcpy/strnlen of the C library already mapped into this process (`dlopen(NULL)`). */
 export function libc(): Libc {
   if (libcCache === undefined) {
-    const self = koffi.load(null);
+    const self = koffi().load(null);
     libcCache = {
       memcpy: self.func('void *memcpy(void *dst, const void *src, size_t n)') as unknown as Libc['memcpy'],
       strnlen: self.func('size_t strnlen(const void *s, size_t maxlen)') as unknown as Libc['strnlen'],

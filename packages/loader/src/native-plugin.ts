@@ -16,7 +16,6 @@ import {
   validatePartialLimits,
 } from '@plugward/types';
 import type { LibraryHandle } from 'koffi';
-import koffi from 'koffi';
 import { copyFromNative, errorBufferText, readCStringStrict } from './c-string.js';
 import { type Admission, type LoadedPlugin, LoadedPluginFields, type PluginMeta } from './loaded-plugin.js';
 import {
@@ -28,8 +27,9 @@ import {
   FUNCTION_FIELDS,
   freeHostApi,
   type HostCallbackKind,
+  loadLibrary,
+  nativeAbi,
   type PluginFunctions,
-  PW_PLUGIN_SIZE,
   PwStatus,
   type RawPluginStruct,
   readStructHeader,
@@ -93,11 +93,12 @@ function readMetadata(ptr: bigint, artifact: VerifiedArtifact): { raw: RawPlugin
       { plugin: label, details: { abiVersion, expected: PLUGWARD_ABI_VERSION } },
     );
   }
-  if (structSize < PW_PLUGIN_SIZE) {
+  const expected = nativeAbi().pluginSize;
+  if (structSize < expected) {
     throw new PluginError(
       'AbiIncompatible',
-      `native plugin ${label}: pw_plugin.struct_size is ${structSize}, expected at least ${PW_PLUGIN_SIZE}`,
-      { plugin: label, details: { structSize, expected: PW_PLUGIN_SIZE } },
+      `native plugin ${label}: pw_plugin.struct_size is ${structSize}, expected at least ${expected}`,
+      { plugin: label, details: { structSize, expected } },
     );
   }
   const raw = decodePluginStruct(ptr);
@@ -165,7 +166,7 @@ export async function loadNativePlugin(
   let lib: LibraryHandle;
   try {
     try {
-      lib = koffi.load(copy.file);
+      lib = loadLibrary(copy.file);
     } catch (e) {
       throw new PluginError('LoadError', `cannot load native plugin ${label}: ${(e as Error).message}`, {
         plugin: label,

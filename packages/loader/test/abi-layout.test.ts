@@ -6,9 +6,10 @@ import path from 'node:path';
 import { PLUGWARD_ABI_VERSION } from '@plugward/types';
 import koffi from 'koffi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PW_HOST_API_SIZE, PW_PLUGIN_SIZE, PwHostApi, PwPlugin, PwStatus } from '../src/native-abi.js';
+import { nativeAbi, PwStatus } from '../src/native-abi.js';
 import { INCLUDE_DIR, removeDir, tempDir } from './helpers.js';
 
+const { PwPlugin, PwHostApi, pluginSize: PW_PLUGIN_SIZE, hostApiSize: PW_HOST_API_SIZE } = nativeAbi();
 const PLUGIN_FIELDS = Object.keys(PwPlugin.members ?? {});
 const HOST_FIELDS = Object.keys(PwHostApi.members ?? {});
 

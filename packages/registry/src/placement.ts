@@ -2,6 +2,7 @@ import {
   type IsolationTier,
   needsOutOfProcessGrants,
   PluginError,
+  type PluginKind,
   type PluginRequirements,
   type TrustLevel,
 } from '@plugward/types';
@@ -10,6 +11,8 @@ import {
 export interface PlacementInput {
   name: string;
   trustLevel: TrustLevel;
+  /** What the plugin is (its signed manifest's `kind`): a native plugin never runs at the `worker` tier. */
+  kind: PluginKind;
   requirements: PluginRequirements;
   /** The host's default tier for trusted plugins. */
   defaultTier: IsolationTier;
@@ -29,6 +32,13 @@ export interface Placement {
  * Where a plugin runs: trusted plugins run at the host's default tier (or its per-plugin override); untrusted ones only
  * ever in the sandbox; a plugin that asks for network or filesystem grants gets them only out of process, so an
  * in-process/worker placement is raised to the sandbox (or the process tier when no sandbox is configured).
+ *
+ * A native plugin never runs at the `worker` tier: a worker thread can't be stopped while it is inside native code
+ * (`worker.terminate()` waits for the C call to return, for ever if it spins), and terminating a worker while koffi
+ * runs in it aborts the whole host. So a hook timeout, an unload or `close()` could not end it safely. The host's
+ * default tier `worker` places a native plugin at the `process` tier instead (a process can be killed wherever its
+ * code is); a per-plugin override to `worker` for a native plugin is refused (`Unsupported`), not quietly changed.
+ * @throws PluginError `SandboxUnavailable`, `UntrustedPlugin` or `Unsupported` when no tier fits.
  */
 export function placePlugin(input: PlacementInput): Placement {
   if (input.trustLevel === 'untrusted') {
@@ -48,6 +58,13 @@ export function placePlugin(input: PlacementInput): Placement {
     }
     return { tier: 'sandbox', reason: 'untrusted plugins run only in the sandbox' };
   }
+  if (input.kind === 'native' && input.override === 'worker') {
+    throw new PluginError(
+      'Unsupported',
+      `plugin ${input.name} is native: tier override "worker" refused, a worker thread can't be stopped inside native code (use "process", or "in-process")`,
+      { plugin: input.name, details: { tier: 'worker', kind: 'native' } },
+    );
+  }
   const wanted = input.override ?? input.defaultTier;
   if (wanted === 'sandbox' && !input.sandboxAvailable) {
     throw new PluginError(
@@ -63,6 +80,12 @@ export function placePlugin(input: PlacementInput): Placement {
     return {
       tier,
       reason: `requires ${describeGrants(input.requirements)}, granted only out of process (asked for ${wanted})`,
+    };
+  }
+  if (wanted === 'worker' && input.kind === 'native') {
+    return {
+      tier: 'process',
+      reason: "native code can't be stopped in a worker thread (host default tier worker)",
     };
   }
   return { tier: wanted, reason: input.override === undefined ? 'host default tier' : 'host override' };

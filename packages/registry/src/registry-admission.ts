@@ -221,6 +221,7 @@ async function placeAndGrant(
   const placement = placePlugin({
     name,
     trustLevel,
+    kind: manifest.kind,
     requirements: decision.granted,
     defaultTier: s.defaultTier,
     override: Object.hasOwn(s.overrides, name) ? s.overrides[name] : undefined,

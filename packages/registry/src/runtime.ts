@@ -2,6 +2,7 @@
 // private copy it is pointed at, then serves the plugin over the framed IPC channel (fd 3, or a MessagePort in a
 // worker) until the host asks it to shut down or goes away — so no plugin process ever outlives its host.
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -100,6 +101,16 @@ async function loadCopy(dir: string, file: string): Promise<PluginInstance> {
   // The host verified these bytes before copying them; loadVerified hashes the copy read here against the manifest
   // (a mismatch means the copy was tampered with). No signature check: the runtime has no keys, the host had.
   const manifest = await readManifest(artifactPath);
+  if (!isMainThread && manifest.kind === 'native') {
+    // The host never places one here: a worker can't be stopped inside native code (see placePlugin).
+    throw new PluginError(
+      'Unsupported',
+      `plugin ${manifest.name} is native: it can't run in a worker thread`,
+      {
+        plugin: manifest.name,
+      },
+    );
+  }
   const bytes = await readFileCapped(artifactPath, manifest.artifact.size, 'private copy');
   return loadVerified(
     {
@@ -334,6 +345,11 @@ async function main(): Promise<void> {
     traceStep(true, 'process-start', performance.timeOrigin, 0);
     traceStep(true, 'node-bootstrapped', epochMs(performance.nodeTiming.bootstrapComplete), null);
   }
+  // A plugin process loads koffi at start, as it always did (native plugins, the strict sandbox's lockdown). A worker
+  // never does: the loader loads it for a native plugin only, and a worker runs no native plugin — koffi running in a
+  // worker that is being terminated aborts the whole host.
+  if (isMainThread) createRequire(import.meta.url)('koffi');
+  else refuseNativeCode();
   traceStep(trace, 'runtime-evaluated');
   let warmSocket: net.Socket | undefined;
   if (warmDir !== undefined) {
@@ -371,6 +387,24 @@ async function main(): Promise<void> {
     onContextChanged: served.onContextChanged,
   });
   if (isMainThread) process.exit(result.shutdown ? 0 : 1);
+}
+
+/**
+ * In a plugin worker no native code loads at all — not koffi, not any other addon, whoever asks (a JS plugin can find
+ * koffi beside the runtime): `worker.terminate()` can't stop native code, so a thread blocked in C would hold the
+ * worker, `close()` and the host's exit for as long as it pleases. Native code belongs at the process tier.
+ */
+function refuseNativeCode(): void {
+  Object.defineProperty(process, 'dlopen', {
+    value: () => {
+      throw new PluginError(
+        'Unsupported',
+        'native code cannot be loaded in a plugin worker (use the process tier)',
+      );
+    },
+    writable: false,
+    configurable: false,
+  });
 }
 
 main().catch((e) => {

@@ -7,13 +7,10 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { toHex } from '@plugward/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLandlockSupport, checkSandboxSupport } from '../dist/index.js';
-import { descendants, Fixtures, pidAlive, tempDir } from './helpers.js';
+import { descendants, Fixtures, hostScriptEnv, pidAlive, tempDir } from './helpers.js';
 
-const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/index.js');
 const LEASES = '/run/plugward/uids';
 const UID_FIRST = 1_900_000_000;
 
@@ -102,10 +99,7 @@ function runHost(backend: string, mode: 'victim' | 'sweeper', extra = '{}') {
   const child = spawn(process.execPath, ['--input-type=module', '-e', HOST], {
     env: {
       ...process.env,
-      DIST,
-      LIST: listPath,
-      LIST_KEY: fx.listKey,
-      PUB: toHex(fx.publisher.publicKey),
+      ...hostScriptEnv(fx, listPath),
       PLUGIN: plugin,
       BACKEND: backend,
       MODE: mode,

@@ -132,7 +132,10 @@ async function observe(tier: IsolationTier): Promise<{ steps: string[]; liveAfte
   });
   expect(await registry.loadPlugin(keyedPath, 'trusted')).toBe('push-c');
   expect(await registry.loadPlugin(starPath, 'trusted')).toBe('push-star');
-  expect(registry.getPluginInfo('push-c')?.tier).toBe(tier);
+  // A native plugin never runs in a worker thread (it couldn't be stopped there): the host's worker default places it
+  // in a process, where the push path is the process tier's.
+  expect(registry.getPluginInfo('push-c')?.tier).toBe(tier === 'worker' ? 'process' : tier);
+  expect(registry.getPluginInfo('push-star')?.tier).toBe(tier === 'worker' ? 'process' : tier);
   await step('initial', 'push-c.read', 'greeting');
   await step('absent', 'push-c.read', 'mine');
   await step('undeclared', 'push-c.read', 'before-load');
@@ -179,6 +182,22 @@ async function observe(tier: IsolationTier): Promise<{ steps: string[]; liveAfte
 }
 
 describe('context push: a native plugin sees host changes at every tier', () => {
+  it('a native plugin asked for by name at the worker tier is refused, and leaves no subscription', async () => {
+    const context = new CountingContext();
+    await using registry = new PluginRegistry({
+      security,
+      context,
+      tierOverrides: { 'push-c': 'worker' },
+      log: () => {},
+    });
+    await expect(registry.loadPlugin(keyedPath, 'trusted')).rejects.toMatchObject({
+      code: 'Unsupported',
+      message: expect.stringMatching(/native.*"worker" refused/),
+    });
+    expect(registry.getPluginInfo('push-c')?.status).toBe('Failed');
+    expect(context.live).toBe(0);
+  });
+
   it.each(TIERS)('tier %s', async (tier) => {
     if (tier === 'sandbox' && !sandbox) {
       console.warn(`!!! SKIPPED context push at the sandbox tier: ${sandboxReason}`);

@@ -103,7 +103,7 @@ describe('testPlugin', () => {
     expect(fs.readdirSync(tmp)).toEqual([]);
   });
 
-  it('runs a native plugin given its name and version, in and out of process', async () => {
+  it('runs a native plugin given its name and version, in and out of process (never in a worker)', async () => {
     const so = path.join(dir, 'libprobe.so');
     const src = path.join(dir, 'probe.c');
     fs.writeFileSync(src, NATIVE);
@@ -113,6 +113,12 @@ describe('testPlugin', () => {
       expect(p.tier).toBe(tier);
       expect(await p.callText('upper', 'abc')).toBe('ABC');
     }
+    // Never in a worker thread, which can't be stopped inside native code.
+    await expect(testPlugin(so, { tier: 'worker', name: 'probe-c', version: '0.1.0' })).rejects.toMatchObject(
+      {
+        code: 'Unsupported',
+      },
+    );
     expect(fs.readdirSync(tmp)).toEqual([]);
   });
 

@@ -390,6 +390,13 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
       plugin: name,
     });
   }
+  if (opts.tier === 'worker' && opts.verified.manifest.kind === 'native') {
+    // Placement never puts one here; this start path ends a worker with terminate(), which native code can't take.
+    throw new PluginError('Unsupported', `plugin ${name} is native: it can't run at the worker tier`, {
+      plugin: name,
+      details: { tier: 'worker', kind: 'native' },
+    });
+  }
   hostStartupMark(name, 'start');
   // What hosts killed with SIGKILL left (they ran no cleanup), once per process, pool or not.
   sweepKilledHosts();
