@@ -20,6 +20,7 @@ export type AttackClass =
   | 'hooks'
   | 'cleanup'
   | 'flow-control'
+  | 'ipc'
   | 'supply-chain';
 
 /** What an attack saw of its own goal: whether the plugin got what it came for, and the line that shows it. */

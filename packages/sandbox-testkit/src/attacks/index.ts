@@ -7,6 +7,7 @@ import { grantAttacks } from './grants.js';
 import { hookAttacks } from './hooks.js';
 import { hostIoAttacks } from './host-io.js';
 import { identityAttacks } from './identity.js';
+import { ipcAttacks } from './ipc.js';
 import { kernelAttacks } from './kernel.js';
 import { lifecycleAttacks } from './lifecycle.js';
 import { neighbourAttacks } from './neighbours.js';
@@ -28,4 +29,5 @@ export const ATTACKS: readonly AttackDefinition[] = Object.freeze([
   ...amplifyAttacks,
   ...supplyChainAttacks,
   ...neighbourAttacks,
+  ...ipcAttacks,
 ]);
