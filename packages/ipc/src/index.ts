@@ -23,6 +23,7 @@ export { connectToHost, PLUGIN_IPC_FD } from './host-socket.js';
 export { DEFAULT_LOG_BUDGET, type LogBudget } from './log-budget.js';
 export { processMetrics, type ServePluginOptions, type ServeResult, servePlugin } from './plugin-server.js';
 export {
+  DEFAULT_DROPPED_LOG_RATE,
   type ForwardedHook,
   PluginProcessClient,
   type PluginProcessClientOptions,

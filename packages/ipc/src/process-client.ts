@@ -58,6 +58,12 @@ export interface PluginProcessClientOptions {
    * costs the host a bounded share of its CPU; the first wait of a run is logged once.
    */
   requestRate?: Partial<RequestRate>;
+  /**
+   * Log lines past the log budget this plugin may have dropped; past it its channel ends with `TooManyRequests` (a
+   * dropped line still costs the host a decode and an answer, at whatever rate the plugin writes them). Default: no
+   * limit — the registry sets {@link DEFAULT_DROPPED_LOG_RATE} for untrusted plugins.
+   */
+  droppedLogRate?: Partial<RequestRate>;
   /** Called when the plugin goes past a quota this client enforces (its log budget); the registry records a violation. */
   onQuotaExceeded?: (error: PluginError) => void;
 }
@@ -83,11 +89,10 @@ export interface ForwardedHook {
 }
 
 /**
- * Log lines past the log budget a plugin may have dropped: 256 a second, 5000 at once (on top of the lines the budget
- * passes: the default budget's burst is 2000 lines). Beyond that its channel ends with `TooManyRequests` — dropping a line still costs the host a decode
- * and an answer, at whatever rate the plugin writes them.
+ * The registry's {@link PluginProcessClientOptions.droppedLogRate} for untrusted plugins: 256 dropped lines a second,
+ * 5000 at once (on top of the lines the log budget passes: the default budget's burst is 2000 lines).
  */
-const DROPPED_LOG_RATE = Object.freeze({ perSecond: 256, burst: 5000 });
+export const DEFAULT_DROPPED_LOG_RATE: Readonly<RequestRate> = Object.freeze({ perSecond: 256, burst: 5000 });
 
 const DROPPED_LOG: IpcResponse = Object.freeze({
   kind: 'Error',
@@ -125,8 +130,8 @@ export class PluginProcessClient {
   readonly #logLimiter: LogLimiter;
   readonly #pacer: RequestPacer;
   #paced = false;
-  /** Log lines dropped over the budget (see {@link DROPPED_LOG_RATE}). */
-  readonly #drops = new RequestPacer(DROPPED_LOG_RATE);
+  /** Log lines dropped over the budget, when they are limited (`droppedLogRate`). */
+  readonly #drops: RequestPacer | undefined;
 
   constructor(channel: IpcChannel, options: PluginProcessClientOptions) {
     this.#channel = channel;
@@ -135,6 +140,7 @@ export class PluginProcessClient {
     this.#log = options.log ?? defaultLog(options.pluginName);
     this.#logLimiter = new LogLimiter(options.logBudget ?? DEFAULT_LOG_BUDGET);
     this.#pacer = new RequestPacer(options.requestRate ?? DEFAULT_REQUEST_RATE);
+    this.#drops = options.droppedLogRate && new RequestPacer(options.droppedLogRate);
     channel.setRequestHandler((request, info) => this.#serve(request, info.signal));
     const processExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined>(
       (resolve) => {
@@ -319,13 +325,13 @@ export class PluginProcessClient {
     // lines in the channel's queue until its requests were refused.
     if (request.kind === 'Log') {
       const res = this.#logLine(request.level, request.message);
-      // A dropped line is still work for the host (decoded, judged, answered): past DROPPED_LOG_RATE of them the plugin
+      // A dropped line is still work for the host (decoded, judged, answered): past droppedLogRate of them the plugin
       // is flooding, not logging — the same rule as requests refused past the queue.
-      if (res === DROPPED_LOG && this.#drops.take() > 0) {
+      if (res === DROPPED_LOG && this.#drops !== undefined && this.#drops.take() > 0) {
         this.#channel.destroy(
           ipcError(
             'TooManyRequests',
-            `plugin ${this.pluginName} keeps logging past its log budget (more than ${DROPPED_LOG_RATE.perSecond} dropped lines a second)`,
+            `plugin ${this.pluginName} keeps logging past its log budget (more dropped lines than it may have)`,
           ),
         );
       }

@@ -16,7 +16,7 @@ import { IpcChannel } from '../src/channel.js';
 import { ContextProxy } from '../src/context-proxy.js';
 import { ipcFailureReason } from '../src/errors.js';
 import { servePlugin } from '../src/plugin-server.js';
-import { PluginProcessClient } from '../src/process-client.js';
+import { DEFAULT_DROPPED_LOG_RATE, PluginProcessClient } from '../src/process-client.js';
 import { delay, socketPair } from './socket-pair.js';
 
 const cleanup: (() => void)[] = [];
@@ -318,6 +318,7 @@ describe('PluginProcessClient serving the plugin', () => {
       },
       log: () => undefined,
       logBudget: { burstLines: 100, linesPerSecond: 10, burstBytes: 64 * 1024, bytesPerSecond: 1024 },
+      droppedLogRate: DEFAULT_DROPPED_LOG_RATE,
     });
     // 100 printed, then 5000 dropped at once are tolerated (a burst), the rest of a sustained flood is not.
     const started = performance.now();

@@ -3,6 +3,7 @@
 // it in process (`startInProcess`) or in a child process (`startOutOfProcessTier`: worker, process, sandbox);
 // `guard` wraps each hook handler it registers.
 // Internal to @plugward/registry: src/index.ts exports none of it.
+import { DEFAULT_DROPPED_LOG_RATE } from '@plugward/ipc';
 import { FetchBroker } from '@plugward/sandbox-linux';
 import type { VerifiedArtifact } from '@plugward/security';
 import {
@@ -204,6 +205,9 @@ function startOutOfProcessTier(
       ...(quotas.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: quotas.stallTimeoutMs }),
       ...(quotas.logBudget === undefined ? {} : { logBudget: quotas.logBudget }),
       ...(quotas.requestRate === undefined ? {} : { requestRate: quotas.requestRate }),
+      // An untrusted plugin that keeps logging past its budget is flooding the host with dropped lines: it is ended. A
+      // trusted one is only held to its budget (a chatty plugin is not misbehaving).
+      ...(entry.info.trustLevel !== 'trusted' ? { droppedLogRate: DEFAULT_DROPPED_LOG_RATE } : {}),
     },
     onQuotaExceeded: w.reportQuota,
     ...(quotas.hookOutputBytes === undefined ? {} : { maxHookOutputBytes: quotas.hookOutputBytes }),

@@ -92,6 +92,8 @@ export interface ChannelQuotas {
   stallTimeoutMs?: number;
   logBudget?: Partial<LogBudget>;
   requestRate?: Partial<RequestRate>;
+  /** Log lines past the budget the plugin may have dropped before it is ended (the registry: untrusted plugins). */
+  droppedLogRate?: Partial<RequestRate>;
 }
 
 /** How long a plugin whose channel ended (without a protocol violation) may take to exit before it is killed. */
@@ -508,6 +510,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     fetch: opts.fetch,
     logBudget: q.logBudget,
     requestRate: q.requestRate,
+    ...(q.droppedLogRate === undefined ? {} : { droppedLogRate: q.droppedLogRate }),
     onQuotaExceeded: opts.onQuotaExceeded,
   });
   // Before Initialize: the plugin's copy is complete when its init runs, and no change can fall between.
