@@ -149,7 +149,7 @@ export const whereaboutsAttacks: readonly AttackDefinition[] = [
       const line = (s: string): string => `${s}=${reports[s] ?? '∅'}`;
       const evidence = [
         leaks.length === 0
-          ? `all ${WHEREABOUTS_SOURCES.length} sources clean`
+          ? `${WHEREABOUTS_SOURCES.length - seen.length} of ${WHEREABOUTS_SOURCES.length} sources clean`
           : `host whereabouts seen: ${leaks.map(line).join(' ; ')}`,
         ...(tolerated.length > 0
           ? [
