@@ -19,7 +19,7 @@ export const STORE_LIMITS = Object.freeze({ files: 4096, bytes: 128 * 1024 * 102
 /** One entry of a store: its path inside the store (from `/`), and what it is. */
 type Entry =
   | { kind: 'dir'; at: string }
-  | { kind: 'file'; at: string; source: string; executable: boolean }
+  | { kind: 'file'; at: string; content: Buffer; executable: boolean }
   | { kind: 'symlink'; at: string; link: string };
 
 /** The shared paths' place in the store and their content. */
@@ -53,6 +53,7 @@ export function runtimeStore(paths: readonly string[], base: string): { root: st
   const key = `${base}\0${paths.join('\0')}`;
   const hit = plans.get(key);
   if (hit !== undefined && markUsed(hit.root)) return hit;
+  // The plan holds the files' bytes (≈ 4 MiB for the runtime and koffi) only until the store is checked or made.
   const plan = planStore(paths);
   const root = path.join(base, `${STORE_PREFIX}${plan.digest.slice(0, 32)}`);
   if (!(fs.existsSync(root) && storeIsSound(root, plan))) {
@@ -112,7 +113,7 @@ function planStore(paths: readonly string[]): Plan {
   const entries: Entry[] = [];
   const hash = createHash('sha256');
   let bytes = 0;
-  const add = (e: Entry, content?: Buffer): void => {
+  const add = (e: Entry): void => {
     if (entries.length >= STORE_LIMITS.files) {
       throw new PluginError(
         'InvalidArgument',
@@ -123,15 +124,15 @@ function planStore(paths: readonly string[]): Plan {
     hash.update(`${e.kind}\0${e.at}\0`);
     if (e.kind === 'symlink') hash.update(`${e.link}\0`);
     if (e.kind === 'file') {
-      bytes += content?.length ?? 0;
+      bytes += e.content.length;
       if (bytes > STORE_LIMITS.bytes) {
         throw new PluginError(
           'InvalidArgument',
           `more than ${STORE_LIMITS.bytes} bytes to copy for the sandbox`,
         );
       }
-      hash.update(`${e.executable ? 'x' : '-'}\0${content?.length ?? 0}\0`);
-      if (content !== undefined) hash.update(content);
+      hash.update(`${e.executable ? 'x' : '-'}\0${e.content.length}\0`);
+      hash.update(e.content);
     }
   };
   const dirs = new Set<string>();
@@ -160,7 +161,7 @@ function planStore(paths: readonly string[]): Plan {
         for (const name of fs.readdirSync(src).sort())
           visit(path.join(src, name), path.join(at, name), false);
       } else if (st.isFile() && (top || !NOT_RUNTIME_FILE.test(src))) {
-        add({ kind: 'file', at, source: src, executable: (st.mode & 0o100) !== 0 }, fs.readFileSync(src));
+        add({ kind: 'file', at, content: fs.readFileSync(src), executable: (st.mode & 0o100) !== 0 });
       }
     };
     visit(real, inside, true);
@@ -182,7 +183,7 @@ function storeIsSound(root: string, plan: Plan): boolean {
       if (e.kind === 'symlink' && (!st.isSymbolicLink() || fs.readlinkSync(at) !== e.link)) return false;
       if (e.kind === 'file') {
         if (!st.isFile()) return false;
-        if (!fs.readFileSync(at).equals(fs.readFileSync(e.source))) return false;
+        if (!fs.readFileSync(at).equals(e.content)) return false;
       }
     }
     const count = (dir: string): number =>
@@ -210,7 +211,8 @@ function writeStore(base: string, root: string, plan: Plan): void {
         dirs.push(at);
       } else if (e.kind === 'symlink') fs.symlinkSync(e.link, at);
       else {
-        fs.copyFileSync(e.source, at);
+        // The bytes read (and hashed) once: a file swapped meanwhile changes nothing.
+        fs.writeFileSync(at, e.content, { mode: 0o600 });
         fs.chmodSync(at, e.executable ? 0o555 : 0o444);
       }
     }
