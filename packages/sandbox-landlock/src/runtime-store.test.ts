@@ -31,7 +31,8 @@ describe('runtimeStore', () => {
   it('copies the shared paths once to a content-named store at neutral paths; what is not needed stays out', () => {
     const { runtime, pkg, base } = checkout();
     const store = runtimeStore([runtime, pkg], base);
-    expect(path.basename(store.root)).toMatch(new RegExp(`^${STORE_PREFIX}[0-9a-f]{32}$`));
+    const owner = process.getuid?.() === 0 ? '' : `u${process.getuid?.()}-`;
+    expect(path.basename(store.root)).toMatch(new RegExp(`^${STORE_PREFIX}${owner}[0-9a-f]{32}$`));
     const entry = relocate(path.join(runtime, 'runtime.cjs'), store.moved);
     expect(entry).toBe(path.join(store.root, '0', 'runtime.cjs'));
     expect(fs.readFileSync(entry, 'utf8')).toBe("module.exports = require('kit').k;\n");

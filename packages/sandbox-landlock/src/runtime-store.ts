@@ -10,7 +10,10 @@ import {
 } from '@plugward/sandbox-common';
 import { PluginError } from '@plugward/types';
 
-/** A store folder is `plugward-rt-<first 32 hex digits of its content's SHA-256>`. */
+/**
+ * A store folder is `plugward-rt-<first 32 hex digits of its content's SHA-256>` (on a host that is not root:
+ * `plugward-rt-u<uid>-<digest>`, so users sharing a temporary directory don't claim each other's).
+ */
 export const STORE_PREFIX = 'plugward-rt-';
 
 /** Most files and bytes one store holds (the runtime bundle and koffi hold ≈ 20 files, ≈ 4 MiB). */
@@ -55,7 +58,8 @@ export function runtimeStore(paths: readonly string[], base: string): { root: st
   if (hit !== undefined && markUsed(hit.root)) return hit;
   // The plan holds the files' bytes (≈ 4 MiB for the runtime and koffi) only until the store is checked or made.
   const plan = planStore(paths);
-  const root = path.join(base, `${STORE_PREFIX}${plan.digest.slice(0, 32)}`);
+  const uid = process.getuid?.() ?? 0;
+  const root = path.join(base, `${STORE_PREFIX}${uid === 0 ? '' : `u${uid}-`}${plan.digest.slice(0, 32)}`);
   if (!(fs.existsSync(root) && storeIsSound(root, plan))) {
     fs.rmSync(root, { recursive: true, force: true });
     writeStore(base, root, plan);
