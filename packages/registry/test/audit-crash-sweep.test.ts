@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { toHex } from '@plugward/security';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLandlockSupport, checkSandboxSupport } from '../dist/index.js';
-import { descendants, Fixtures, pidAlive, tempDir } from './helpers.js';
+import { descendants, entriesOfHost, Fixtures, pidAlive, tempDir } from './helpers.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/index.js');
 const LEASES = '/run/plugward/uids';
@@ -88,13 +88,8 @@ function leftBy(hostPid: number, uids: number[]): string[] {
       // no such controller
     }
   }
-  for (const base of ['/run/plugward-sbx', '/run/plugward-ll', '/run/plugward-warm']) {
-    try {
-      for (const d of fs.readdirSync(base)) if (d.includes(`-${hostPid}-`)) out.push(path.join(base, d));
-    } catch {
-      // none
-    }
-  }
+  for (const base of ['/run/plugward-sbx', '/run/plugward-ll', '/run/plugward-warm'])
+    out.push(...entriesOfHost(base, String(hostPid)));
   return out;
 }
 
