@@ -5,8 +5,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  hostTag,
   loadMountCalls,
+  makeUntaggedSandboxDir,
+  removeOwnerBeside,
   sandboxDirBase,
   sweepStaleSandboxDirsOnce,
   unmountIfMounted,
@@ -16,7 +17,10 @@ import { PluginError } from '@plugward/types';
 /** Root hosts: a root-owned 0711 folder (the sandboxes' leased uids traverse it, none can list it). */
 export const ROOT_WARM_DIR = '/run/plugward-warm';
 
-/** Warm folders are `plugward-warm-<host tag>-…` (the host's pid and start time: see `hostTag`). */
+/**
+ * Warm folders are `plugward-warm-<random>`, their host's tag beside them (`makeUntaggedSandboxDir`): a sandbox without
+ * a mount table of its own (Landlock) sees the folder's path. Older hosts named them `plugward-warm-<host tag>-…`.
+ */
 const PREFIX = 'plugward-warm-';
 
 /**
@@ -57,22 +61,21 @@ export interface WarmFolder {
 }
 
 /**
- * Makes a fresh warm folder `plugward-warm-<host tag>-<pool>-…` (`pool`: the pool's id). On root hosts it is a tmpfs of its own (nosuid, nodev; root-owned 0755: the leased uid
+ * Makes a fresh warm folder `plugward-warm-<random>` (its host's tag in `<folder>.owner` beside it). On root hosts it is a tmpfs of its own (nosuid, nodev; root-owned 0755: the leased uid
  * lists it to find its copy's folder, whose name is random) — so a bind of it shows nothing of the host.
  * @throws PluginError `SandboxUnavailable` when a root host cannot mount it (the pool then starts no warm sandbox).
  */
-export function makeWarmFolder(pool: string): WarmFolder {
+export function makeWarmFolder(): WarmFolder {
   sweepStaleWarmFolders();
   const root = isRoot();
-  const dir = fs.mkdtempSync(
-    path.join(sandboxDirBase(root, ROOT_WARM_DIR), `${PREFIX}${hostTag()}-${pool}-`),
-  );
+  const dir = makeUntaggedSandboxDir(sandboxDirBase(root, ROOT_WARM_DIR), PREFIX, 0o700, 'beside');
   let done = false;
   const remove = (): void => {
     if (done) return;
     done = true;
     if (root) unmountIfMounted(dir);
     fs.rmSync(dir, { recursive: true, force: true });
+    removeOwnerBeside(dir);
   };
   let removal: Promise<void> | undefined;
   const removeAsync = (): Promise<void> => {
@@ -81,6 +84,7 @@ export function makeWarmFolder(pool: string): WarmFolder {
       // Its own tmpfs (mounted below): no mountinfo to read first; a folder that is no mount point gives EINVAL.
       if (root) await loadMountCalls().umountDetachAsync(dir);
       await fs.promises.rm(dir, { recursive: true, force: true });
+      removeOwnerBeside(dir);
       done = true;
     })();
     return removal;

@@ -374,7 +374,7 @@ export class WarmPool {
     let folder: WarmFolder;
     let proc: SandboxedProcess<Duplex>;
     try {
-      folder = makeWarmFolder(this.id);
+      folder = makeWarmFolder();
     } catch {
       c.failures++;
       c.lastFailure = Date.now();

@@ -17,6 +17,7 @@ import {
   dec,
   descendants,
   enc,
+  entriesOfHost,
   Fixtures,
   NO_GRANTS,
   ownUidLeases,
@@ -64,7 +65,10 @@ beforeAll(async () => {
 });
 afterAll(() => tmp.remove());
 
-/** What this host left: cgroups, per-sandbox directories and warm folders named with its pid, uid leases naming it. */
+/**
+ * What this host left: cgroups named with its pid, per-sandbox directories named with it or owned by it (owner file),
+ * uid leases naming it.
+ */
 function leftByThisHost(): string[] {
   const me = `-${process.pid}-`;
   const out: string[] = [];
@@ -77,13 +81,7 @@ function leftByThisHost(): string[] {
       // no such controller
     }
   }
-  for (const base of ['/run/plugward-sbx', '/run/plugward-ll']) {
-    try {
-      for (const d of fs.readdirSync(base)) if (d.includes(me)) out.push(path.join(base, d));
-    } catch {
-      // none
-    }
-  }
+  for (const base of ['/run/plugward-sbx', '/run/plugward-ll']) out.push(...entriesOfHost(base));
   out.push(...ownUidLeases());
   return out;
 }

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLandlockSupport, checkSandboxSupport } from '../dist/index.js';
-import { descendants, Fixtures, hostScriptEnv, pidAlive, tempDir } from './helpers.js';
+import { descendants, entriesOfHost, Fixtures, hostScriptEnv, pidAlive, tempDir } from './helpers.js';
 
 const LEASES = '/run/plugward/uids';
 const UID_FIRST = 1_900_000_000;
@@ -85,13 +85,8 @@ function leftBy(hostPid: number, uids: number[]): string[] {
       // no such controller
     }
   }
-  for (const base of ['/run/plugward-sbx', '/run/plugward-ll', '/run/plugward-warm']) {
-    try {
-      for (const d of fs.readdirSync(base)) if (d.includes(`-${hostPid}-`)) out.push(path.join(base, d));
-    } catch {
-      // none
-    }
-  }
+  for (const base of ['/run/plugward-sbx', '/run/plugward-ll', '/run/plugward-warm'])
+    out.push(...entriesOfHost(base, String(hostPid)));
   return out;
 }
 

@@ -21,7 +21,7 @@ import {
   ROOT_WARM_DIR,
   type SandboxBackend,
 } from '../dist/index.js';
-import { Fixtures, leftovers, ownTmpDir, ownUidLeases, pidAlive, tempDir } from './helpers.js';
+import { entriesOfHost, Fixtures, leftovers, ownTmpDir, ownUidLeases, pidAlive, tempDir } from './helpers.js';
 
 // Its shutdown takes a while (well within its budget), then says so over IPC: the line arrives only if the plugin was
 // let finish.
@@ -73,16 +73,9 @@ afterAll(() => {
   ownTmp.restore();
 });
 
-/** This host's entries (named by its host tag) in a folder, e.g. per-sandbox folders. */
+/** This host's entries in a folder (named by its host tag, or by their owner file), e.g. per-sandbox folders. */
 function ownEntries(dir: string): string[] {
-  try {
-    return fs
-      .readdirSync(dir)
-      .filter((f) => f.includes(`-${hostTag()}-`))
-      .map((f) => path.join(dir, f));
-  } catch {
-    return [];
-  }
+  return entriesOfHost(dir, hostTag());
 }
 
 /** Mounts this host made for its sandboxes (a Landlock scratch tmpfs sits in a folder named by the host tag). */

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileNativePlugin } from '@plugward/loader';
+import { OWNER_FILE } from '@plugward/sandbox-common';
 import { generateKeyPair, type KeyPair, toHex, writeSignedManifest } from '@plugward/security';
 import {
   checkLandlockSupport,
@@ -202,6 +203,35 @@ export function ownTmpDir(prefix: string): { dir: string; use: () => void; resto
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The entries of `dir` that the host `owner` (its pid, or its tag `<pid>-<start time>`) made: named with it
+ * (`…-<owner>-…`), or named at random with the host's tag in their owner file — inside the entry, or beside it as `<entry>.owner`, which counts as an entry of its own (a
+ * leftover too). Per-sandbox folders of Landlock and warm folders are named at random so a sandbox can't read the pid.
+ */
+export function entriesOfHost(dir: string, owner = String(process.pid)): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const ownedBy = (file: string): boolean => {
+    try {
+      return fs.readFileSync(file, 'utf8').startsWith(`${owner}-`);
+    } catch {
+      return false;
+    }
+  };
+  return names
+    .filter(
+      (n) =>
+        n.includes(`-${owner}-`) ||
+        ownedBy(n.endsWith(OWNER_FILE) ? path.join(dir, n) : path.join(dir, n + OWNER_FILE)) ||
+        ownedBy(path.join(dir, n, OWNER_FILE)),
+    )
+    .map((n) => path.join(dir, n));
 }
 
 /**

@@ -106,28 +106,42 @@ afterAll(() => {
   tmp.remove();
 });
 
-/**
- * What the command line of a warm sandbox this process started holds (its warm folder is named after the host's pid):
- * other runs on the machine have their own.
- */
-const OWN_WARM = `plugward-warm-${process.pid}-`;
+/** Where warm folders are: a root-owned folder on root hosts, else the temp root. */
+const warmBase = (): string => (process.getuid?.() === 0 ? '/run/plugward-warm' : ownTmp.dir);
+
+/** The warm folders host `pid` made under `base` (full paths): the owner file beside each names its host. */
+function warmFoldersOf(pid: number, base = warmBase()): string[] {
+  if (!fs.existsSync(base)) return [];
+  return fs
+    .readdirSync(base)
+    .filter((d) => {
+      if (!d.startsWith('plugward-warm-') || d.endsWith('.owner')) return false;
+      try {
+        return fs.readFileSync(path.join(base, `${d}.owner`), 'utf8').startsWith(`${pid}-`);
+      } catch {
+        return false;
+      }
+    })
+    .map((d) => path.join(base, d));
+}
 
 /** A warm sandbox's cgroup of host `pid`: `plugward-warm-<pool id>-<host pid>-…`. */
 const warmCgroupOf = (pid: number): RegExp => new RegExp(`plugward-warm-[0-9a-f]{8}-${pid}-`);
 
 /**
- * Processes whose command line holds `token` (a warm folder `plugward-warm-<host pid>-…`), or, for such a token, whose
+ * Processes of the warm sandboxes host `pid` started: whose command line names one of its warm folders, or whose
  * cgroup is a warm sandbox's of that host (inside bubblewrap the command line names the folder at a neutral path).
  */
-function processesWith(token: string): number[] {
+function processesWith(pid = process.pid): number[] {
   const found: number[] = [];
-  const host = /^plugward-warm-(\d+)-$/.exec(token)?.[1];
+  const folders = warmFoldersOf(pid);
   for (const p of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
     try {
+      const cmdline = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
       const named =
-        fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(token) ||
-        (host !== undefined && warmCgroupOf(Number(host)).test(fs.readFileSync(`/proc/${p}/cgroup`, 'utf8')));
+        folders.some((f) => cmdline.includes(f)) ||
+        warmCgroupOf(pid).test(fs.readFileSync(`/proc/${p}/cgroup`, 'utf8'));
       if (named && pidAlive(Number(p))) found.push(Number(p));
     } catch {
       // gone
@@ -136,14 +150,9 @@ function processesWith(token: string): number[] {
   return found;
 }
 
-/** The warm folders this process made (root hosts: /run/plugward-warm; else the temp root). */
+/** The warm folders this process made. */
 function warmDirs(): string[] {
-  const base = process.getuid?.() === 0 ? '/run/plugward-warm' : ownTmp.dir;
-  if (!fs.existsSync(base)) return [];
-  return fs
-    .readdirSync(base)
-    .filter((d) => d.startsWith(`plugward-warm-${process.pid}-`))
-    .map((d) => path.join(base, d));
+  return warmFoldersOf(process.pid);
 }
 
 /** Cgroups of warm sandboxes host `pid` made. */
@@ -173,9 +182,7 @@ function leases(pid = process.pid): string[] {
 
 /** Warm folders of host `pid` (root hosts). */
 function warmDirsOf(pid: number): string[] {
-  const base = '/run/plugward-warm';
-  if (!fs.existsSync(base)) return [];
-  return fs.readdirSync(base).filter((d) => d.startsWith(`plugward-warm-${pid}-`));
+  return warmFoldersOf(pid, '/run/plugward-warm');
 }
 
 function probe(registry: PluginRegistry, name: string, targets: Record<string, unknown>) {
@@ -243,7 +250,7 @@ describe.each(backends)('warm pool, %s', (label, support, make) => {
         expect(b).toBeGreaterThan(5 * 2 ** 20);
         expect(b).toBeLessThan(200 * 2 ** 20);
       }
-      const idlePids = processesWith(OWN_WARM);
+      const idlePids = processesWith();
       expect(idlePids.length).toBeGreaterThanOrEqual(2);
 
       await registry.loadPlugin(artifacts['warm-b'] as string, 'trusted');
@@ -254,7 +261,7 @@ describe.each(backends)('warm pool, %s', (label, support, make) => {
       expect(cold).toBeGreaterThan(0);
       expect(warm).toBeGreaterThan(0);
       // The one still idle: another pool member, which warm-b must neither see nor reach.
-      const otherIdle = processesWith(OWN_WARM).filter(
+      const otherIdle = processesWith().filter(
         (p) => p !== warm && !isDescendant(p, warm) && !isDescendant(warm, p),
       );
       const otherPid = otherIdle[0] as number;
@@ -345,7 +352,7 @@ describe.each(backends)('warm pool, %s', (label, support, make) => {
       await registry.close();
     }
     // Nothing outlives close(): processes, cgroups, uid leases, warm folders.
-    await until(() => processesWith(OWN_WARM).length === 0, 10_000, 'warm processes to end');
+    await until(() => processesWith().length === 0, 10_000, 'warm processes to end');
     expect(warmCgroups()).toEqual([]);
     expect(warmDirs()).toEqual([]);
     expect(leases()).toEqual([]);
@@ -388,7 +395,7 @@ describe.each(backends)('warm pool, %s', (label, support, make) => {
       const pool = registry.warmPool as WarmPool;
       await pool.settled();
       expect((await pool.stats()).idle).toBe(1);
-      await until(() => processesWith(OWN_WARM).length === 0, 10_000, 'the idle sandbox to end');
+      await until(() => processesWith().length === 0, 10_000, 'the idle sandbox to end');
       expect((await pool.stats()).idle).toBe(0);
       await until(() => warmDirs().length === 0, 2000, 'its warm folder to go');
     } finally {
@@ -442,13 +449,13 @@ describe.each(backends)('warm pool after a host crash, %s', (label, support) => 
     expect(stats.idle).toBe(2);
     const hostPid = host.pid as number;
     expect(warmDirsOf(hostPid)).toHaveLength(2);
-    expect(processesWith(`plugward-warm-${hostPid}-`).length).toBeGreaterThanOrEqual(2);
+    expect(processesWith(hostPid).length).toBeGreaterThanOrEqual(2);
     expect(warmCgroups(hostPid).length).toBeGreaterThanOrEqual(2);
     expect(leases(hostPid)).toHaveLength(2);
     host.kill('SIGKILL');
     await exited;
     // No idle sandbox outlives its host.
-    await until(() => processesWith(`plugward-warm-${hostPid}-`).length === 0, 5000, 'idle sandboxes to die');
+    await until(() => processesWith(hostPid).length === 0, 5000, 'idle sandboxes to die');
     // The next host's sweeps (a new process, as after a crash): the cgroups of dead hosts (on its first cgroup), their
     // uid leases (on its first lease), their warm folders (on its pool's first start).
     const next = await startHost(true);
@@ -501,7 +508,9 @@ function hostPathOf(pid: number, inside: string): string {
   const host = fs
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .find((l) => fields(l)[2] === device && fields(l)[3] === '/' && fields(l)[4]?.includes(OWN_WARM));
+    .find(
+      (l) => fields(l)[2] === device && fields(l)[3] === '/' && warmDirs().some((d) => fields(l)[4] === d),
+    );
   return host === undefined ? inside : (fields(host)[4] as string);
 }
 
@@ -518,7 +527,7 @@ function warmDirInside(pid: number): string | undefined {
  */
 function warmDirOf(pid: number): string | undefined {
   let named: string | undefined;
-  for (const p of [pid, ...processesWith(OWN_WARM)]) {
+  for (const p of [pid, ...processesWith()]) {
     if (p !== pid && !isDescendant(p, pid)) continue;
     try {
       const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');

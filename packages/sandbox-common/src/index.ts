@@ -14,6 +14,7 @@ export * from './denied-syscalls.js';
 export * from './host-exit.js';
 export * from './libseccomp.js';
 export * from './mount-calls.js';
+export * from './neutral-paths.js';
 export * from './private-state.js';
 export * from './relocate.js';
 export * from './sandbox-dir.js';

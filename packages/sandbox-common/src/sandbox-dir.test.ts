@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hostTag } from './host-exit.js';
-import { sweepStaleSandboxDirs } from './sandbox-dir.js';
+import { makeUntaggedSandboxDir, OWNER_FILE, sweepStaleSandboxDirs } from './sandbox-dir.js';
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-sandbox-dir-'));
 afterAll(() => fs.rmSync(base, { recursive: true, force: true }));
@@ -36,5 +36,25 @@ describe('sweepStaleSandboxDirs', () => {
       [names.deadTagged, names.deadOld, names.reused].sort(),
     );
     expect(fs.readdirSync(base).sort()).toEqual([names.foreign, names.mine, names.other].sort());
+  });
+
+  it("reads the host of an untagged folder from its owner file: a gone host's goes, a live one's and one without stays", () => {
+    const sub = fs.mkdtempSync(path.join(base, 'untagged-'));
+    const mine = makeUntaggedSandboxDir(sub, 'pw-u-', 0o711);
+    expect(path.basename(mine)).not.toContain(String(process.pid));
+    expect(fs.statSync(mine).mode & 0o777).toBe(0o711);
+    expect(fs.statSync(path.join(mine, OWNER_FILE)).mode & 0o777).toBe(0o600);
+    const gone = makeUntaggedSandboxDir(sub, 'pw-u-', 0o711);
+    fs.writeFileSync(path.join(gone, OWNER_FILE), `${deadPid()}-5-\n`);
+    const goneBeside = makeUntaggedSandboxDir(sub, 'pw-u-', 0o700, 'beside');
+    expect(fs.existsSync(path.join(goneBeside, OWNER_FILE))).toBe(false);
+    fs.writeFileSync(`${goneBeside}${OWNER_FILE}`, `${deadPid()}-5-\n`);
+    const mineBeside = makeUntaggedSandboxDir(sub, 'pw-u-', 0o700, 'beside');
+    const unknown = path.join(sub, 'pw-u-0123abcd');
+    fs.mkdirSync(unknown);
+    expect(sweepStaleSandboxDirs(sub, 'pw-u-').sort()).toEqual([gone, goneBeside].sort());
+    expect(fs.readdirSync(sub).sort()).toEqual(
+      [mine, mineBeside, `${mineBeside}${OWNER_FILE}`, unknown].map((p) => path.basename(p)).sort(),
+    );
   });
 });

@@ -14,4 +14,5 @@ export {
   type LandlockSandboxOptions,
   sweepStaleSandboxDirs,
 } from './landlock-sandbox.js';
+export { STORE_MAX_IDLE_MS, STORE_PREFIX } from './runtime-store.js';
 export { checkLandlockSupport, detectLandlockAbi, type LandlockAbiInfo } from './support.js';

@@ -15,7 +15,9 @@ import {
   allocateUid,
   DEFAULT_UID_LOCK_DIR,
   DEFAULT_UID_RANGE,
-  hostTag,
+  isSystemPath,
+  type MovedPath,
+  makeUntaggedSandboxDir,
   onHostExit,
   relocate,
   SandboxedChild,
@@ -45,6 +47,7 @@ import {
 } from '@plugward/types';
 import { MAX_KNOWN_LANDLOCK_ABI } from './landlock-abi.js';
 import { buildLaunchPlan } from './plan.js';
+import { runtimeStore } from './runtime-store.js';
 import {
   findNoexecParent,
   mountScratch,
@@ -98,8 +101,13 @@ export interface LandlockSandboxedProcess extends SandboxedProcess<Duplex> {
 
 /** Where root hosts keep per-sandbox directories (the leased uid traverses it, never lists it). */
 export const LANDLOCK_SANDBOX_DIR = '/run/plugward-ll';
-/** The name of a per-sandbox directory: `plugward-ll-<host pid>-<random>`. */
+/**
+ * The name of a per-sandbox directory: `plugward-ll-<random>` (the host's tag in its `.owner` file; older hosts named
+ * them `plugward-ll-<host tag>-<random>`).
+ */
 const DIR_PREFIX = 'plugward-ll-';
+/** In a per-sandbox directory: the path of its scratch directory on a noexec mount elsewhere, when it has one. */
+const EXTERNAL_SCRATCH_FILE = 'external-scratch';
 const COPY_LIMIT_BYTES = 64 * 1024 * 1024;
 
 function isRoot(): boolean {
@@ -166,18 +174,27 @@ function othersCanRead(p: string): boolean {
   return walk(real, 0);
 }
 
-/** Copies `src` (a file or a tree of files and directories) under `dest`, readable by group `gid` only. */
-function copyForGroup(src: string, dest: string, gid: number): void {
+/**
+ * Copies `src` (a file or a tree of files and directories) under `dest`, readable by group `gid` only (root hosts), or
+ * by this user only (`gid` undefined).
+ */
+function copyForGroup(src: string, dest: string, gid: number | undefined): void {
+  const own = (p: string, mode: number): void => {
+    if (gid === undefined) fs.chmodSync(p, mode & 0o700);
+    else {
+      fs.lchownSync(p, 0, gid);
+      if (!fs.lstatSync(p).isSymbolicLink()) fs.chmodSync(p, mode);
+    }
+  };
   let bytes = 0;
   const copy = (from: string, to: string): void => {
     const st = fs.lstatSync(from);
     if (st.isSymbolicLink()) {
       fs.symlinkSync(fs.readlinkSync(from), to);
-      fs.lchownSync(to, 0, gid);
+      if (gid !== undefined) fs.lchownSync(to, 0, gid);
     } else if (st.isDirectory()) {
       fs.mkdirSync(to, { mode: 0o750 });
-      fs.chownSync(to, 0, gid);
-      fs.chmodSync(to, 0o750);
+      own(to, 0o750);
       for (const e of fs.readdirSync(from)) copy(path.join(from, e), path.join(to, e));
     } else if (st.isFile()) {
       bytes += st.size;
@@ -188,8 +205,7 @@ function copyForGroup(src: string, dest: string, gid: number): void {
         );
       }
       fs.copyFileSync(from, to);
-      fs.chownSync(to, 0, gid);
-      fs.chmodSync(to, 0o440);
+      own(to, 0o440);
     } else {
       throw new PluginError('InvalidArgument', `${from} is not a regular file or directory`);
     }
@@ -286,8 +302,8 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
     sweepStaleSandboxDirsOnce(base, DIR_PREFIX, unmountLeftScratch);
     const noexecParent = findNoexecParent();
     if (noexecParent !== undefined) sweepStaleSandboxDirsOnce(noexecParent, DIR_PREFIX, unmountLeftScratch);
-    const dir = path.join(base, `${DIR_PREFIX}${hostTag()}-${randomBytes(6).toString('hex')}`);
-    fs.mkdirSync(dir, { mode: 0o711 });
+    // Its name is seen inside (the scratch is TMPDIR, the plugin's copy is in argv): random, the host's tag inside.
+    const dir = makeUntaggedSandboxDir(base, DIR_PREFIX, 0o711);
     const scratchDir = path.join(dir, 'scratch');
     let lease: UidLease | undefined;
     let cgroup: CgroupHandle | undefined;
@@ -322,7 +338,10 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
       } else {
         const parent = noexecParent;
         if (parent !== undefined) {
-          externalScratch = fs.mkdtempSync(path.join(parent, `${DIR_PREFIX}${hostTag()}-`));
+          externalScratch = path.join(parent, `${DIR_PREFIX}${randomBytes(12).toString('hex')}`);
+          // Recorded where the plugin can't write, so the sweep of this sandbox's folder removes it too.
+          fs.writeFileSync(path.join(dir, EXTERNAL_SCRATCH_FILE), externalScratch, { mode: 0o600 });
+          fs.mkdirSync(externalScratch, { mode: 0o700 });
           scratch = externalScratch;
           scratchKind = 'noexec-dir';
         } else if (this.#options.allowExecutableScratch !== true) {
@@ -335,24 +354,34 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
         if (root) fs.chownSync(scratch, uid, uid);
         fs.chmodSync(scratch, 0o700);
       }
-      // Paths the leased uid can't read (the plugin's private 0500 copy) are copied where only its group can.
-      const moved: [string, string][] = [];
+      // Paths the sandbox's uid can't read (the plugin's private 0500 copy) are copied into this sandbox's folder,
+      // where only its group can read them (root hosts) or only this user (others). The runtime and its packages go
+      // to the shared runtime store: at neutral paths either way, so no argument names the host's layout.
+      const moved: MovedPath[] = [];
       const readOnly: string[] = [];
+      const shared: string[] = [];
       for (const p of spec.readOnlyPaths) {
-        if (root && !othersCanRead(p)) {
-          const real = fs.realpathSync(p);
+        const real = fs.realpathSync(p);
+        if (isSystemPath(real)) readOnly.push(real);
+        else if (!othersCanRead(p)) {
           const roDir = path.join(dir, 'ro');
           if (!fs.existsSync(roDir)) {
             fs.mkdirSync(roDir, { mode: 0o750 });
-            fs.chownSync(roDir, 0, uid);
+            if (root) fs.chownSync(roDir, 0, uid);
           }
-          const target = path.join(roDir, String(moved.length));
-          copyForGroup(real, target, uid);
+          const target = path.join(roDir, String(readOnly.length));
+          copyForGroup(real, target, root ? uid : undefined);
           moved.push([path.normalize(p), target]);
           if (real !== path.normalize(p)) moved.push([real, target]);
           readOnly.push(target);
-        } else readOnly.push(fs.realpathSync(p));
+        } else shared.push(p);
       }
+      if (shared.length > 0) {
+        const store = runtimeStore(shared, base);
+        moved.push(...store.moved);
+        readOnly.push(store.root);
+      }
+      moved.sort((a, b) => b[0].length - a[0].length);
       const layout = config.cgroup === null ? undefined : this.#cgroupLayout();
       if (config.cgroup !== null && layout !== undefined) {
         try {
@@ -463,9 +492,21 @@ function execStatus(child: ChildProcess): Promise<string> {
   });
 }
 
-/** A scratch tmpfs a killed host left mounted in its sandbox directory `dir` is unmounted before the removal. */
+/**
+ * A scratch tmpfs a killed host left mounted in its sandbox directory `dir` is unmounted before the removal; a scratch
+ * directory it had on a noexec mount elsewhere is removed.
+ */
 function unmountLeftScratch(dir: string): void {
   unmountIfMounted(path.join(dir, 'scratch'));
+  let external: string | undefined;
+  try {
+    external = fs.readFileSync(path.join(dir, EXTERNAL_SCRATCH_FILE), 'utf8');
+  } catch {
+    return;
+  }
+  if (path.isAbsolute(external) && path.basename(external).startsWith(DIR_PREFIX)) {
+    fs.rmSync(external, { recursive: true, force: true });
+  }
 }
 
 /**

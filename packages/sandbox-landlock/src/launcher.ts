@@ -19,6 +19,7 @@ const PR_SET_PDEATHSIG = 1;
 const PR_CAPBSET_DROP = 24;
 const EINVAL = 22;
 const SIGKILL = 9;
+const CLONE_NEWCGROUP = 0x02000000;
 const PLAN_FD = 4;
 // Not in fs.constants; the same value on x86_64 and arm64.
 const O_PATH = 0o10000000;
@@ -60,6 +61,10 @@ function run(): void {
       fail('cgroup', `${file}: ${String(e)}`);
     }
   }
+  // A cgroup namespace rooted at the cgroup just joined, where the host may make one (root, outside a container's
+  // seccomp profile): /proc/self/cgroup then shows `/`, not the cgroup's name (which carries the host's tag). Where it
+  // can't, the plugin sees that path (the package README says so); nothing else depends on it.
+  if (plan.cgroupProcs.length > 0 && process.geteuid?.() === 0) libc.unshare(CLONE_NEWCGROUP);
   // The command at execFd (close-on-exec), opened before NOFILE drops below that number.
   const cmdFd = fs.openSync(plan.command, fs.constants.O_RDONLY);
   if (libc.dupFdCloexec(cmdFd, plan.execFd) !== plan.execFd) fail('exec fd', `errno ${libc.errno()}`);

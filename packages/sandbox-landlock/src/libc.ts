@@ -22,6 +22,7 @@ export interface Libc {
   addNetRule(rulesetFd: number, access: number, port: number): number;
   restrictSelf(rulesetFd: number): number;
   prctl(option: number, arg2: number): number;
+  unshare(flags: number): number;
   setrlimit(resource: number, soft: bigint, hard: bigint): number;
   dupFdCloexec(fd: number, minFd: number): number;
   setCloexec(fd: number): number;
@@ -53,6 +54,7 @@ export function loadLibc(): Libc {
     'int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)',
   ) as Fn;
   const setrlimit = lib.func('int setrlimit(int resource, const uint64_t *rlim)') as Fn;
+  const unshare = lib.func('int unshare(int flags)') as Fn;
   const fcntl = lib.func('int fcntl(int fd, int cmd, ...)') as Fn;
   const execveat = lib.func(
     'int execveat(int dirfd, const char *path, const char **argv, const char **envp, int flags)',
@@ -106,6 +108,7 @@ export function loadLibc(): Libc {
     },
     restrictSelf: (rulesetFd) => num(syscall(SYS.landlock_restrict_self, 'int', rulesetFd, 'uint32_t', 0)),
     prctl: (option, arg2) => num(prctl(option, arg2, 0, 0, 0)),
+    unshare: (flags) => num(unshare(flags)),
     setrlimit: (resource, soft, hard) => num(setrlimit(resource, [soft, hard])),
     dupFdCloexec: (fd, minFd) => num(fcntl(fd, F_DUPFD_CLOEXEC, 'int', minFd)),
     setCloexec: (fd) => num(fcntl(fd, F_SETFD, 'int', 1)),

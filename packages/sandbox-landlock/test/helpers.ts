@@ -64,6 +64,8 @@ export interface RunOptions {
   config?: Partial<SandboxConfig>;
   limits?: ResourceLimits;
   readOnlyPaths?: string[];
+  /** Arguments after the script (host paths in them are rewritten to where the sandbox sees them). */
+  args?: string[];
   sandbox?: LandlockSandboxOptions;
   onStart?: (proc: LandlockSandboxedProcess) => void;
 }
@@ -76,7 +78,7 @@ export async function runScript(body: string, opts: RunOptions = {}): Promise<Ru
   const sandbox = new LandlockSandbox({ stdio: 'pipe', ...opts.sandbox });
   const proc = await sandbox.spawn({
     command: process.execPath,
-    args: [file],
+    args: [file, ...(opts.args ?? [])],
     readOnlyPaths: [dir, ...(opts.readOnlyPaths ?? [])],
     config: defaultLandlockConfig(opts.config),
     limits: opts.limits,

@@ -215,13 +215,14 @@ await done({
     const k = koffiPaths();
     const r = await runScript(
       `
-const koffi = (await import(${JSON.stringify(k.entry)})).default;
-const fn = koffi.load(${JSON.stringify(so)}).func('int attempt(char *buf, int len)');
+const [koffiEntry, so] = process.argv.slice(2);
+const koffi = (await import(koffiEntry)).default;
+const fn = koffi.load(so).func('int attempt(char *buf, int len)');
 const buf = Buffer.alloc(512);
 fn(buf, 512);
 await done({ out: buf.toString().replace(/\\0[\\s\\S]*$/, '') });
 `,
-      { readOnlyPaths: [path.dirname(so), ...k.paths] },
+      { readOnlyPaths: [path.dirname(so), ...k.paths], args: [k.entry, so] },
     );
     const out = String(r.report.out);
     expect(out).toMatch(/^execve=\d+ execveat=\d+ fork=\d+ clone=\d+ unshare=\d+ ptrace=\d+$/);
@@ -236,8 +237,9 @@ describe('every thread is confined', () => {
       const so = compileC('thread-probe', true);
       const target = '/etc/passwd';
       const k = koffiPaths();
-      const r = await runScript(probeScript(k.entry, so, target), {
+      const r = await runScript(probeScript(target), {
         readOnlyPaths: [path.dirname(so), ...k.paths],
+        args: [k.entry, so],
       });
       expect(r.stderr).toBe('');
       const probe = parseProbe(String(r.report.out));

@@ -1,10 +1,15 @@
-/** JS body: make sure the libuv pool threads exist, run the probe, and read the file from the pool too. */
-export function probeScript(koffiEntry: string, so: string, target: string): string {
+/**
+ * JS body: make sure the libuv pool threads exist, run the probe, and read the file from the pool too. The script's
+ * arguments name koffi's entry and the probe's `.so` (the sandbox moves them to neutral paths and rewrites the
+ * arguments, not the script's text).
+ */
+export function probeScript(target: string): string {
   return `
-const koffi = (await import(${JSON.stringify(koffiEntry)})).default;
+const [koffiEntry, so] = process.argv.slice(2);
+const koffi = (await import(koffiEntry)).default;
 // Start the libuv pool (4 threads) before anything else runs.
 await Promise.all([1, 2, 3, 4, 5, 6].map(() => fs.promises.stat('/dev/null').catch(() => 0)));
-const lib = koffi.load(${JSON.stringify(so)});
+const lib = koffi.load(so);
 const probe = lib.func('int probe(const char *path, char *buf, int len)');
 const buf = Buffer.alloc(8192);
 const handled = probe(${JSON.stringify(target)}, buf, buf.length);

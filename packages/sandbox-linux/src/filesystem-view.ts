@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { NOT_RUNTIME_FILE, SYSTEM_PREFIXES } from '@plugward/sandbox-common';
 import { PluginError } from '@plugward/types';
 
 /** One filesystem operation of the view, in bwrap order. */
@@ -94,86 +95,29 @@ export function copyIntoView(hostPath: string, target: string, ops: ViewOp[]): v
   visit(path.normalize(hostPath), target);
 }
 
-/** Where the system lives: bound as it is (the same paths on every host, nothing about this one). */
-export const SYSTEM_PREFIXES: readonly string[] = [
-  '/usr/',
-  '/lib/',
-  '/lib32/',
-  '/lib64/',
-  '/bin/',
-  '/sbin/',
-  '/etc/',
-];
-
 /** Most entries and bytes {@link copyHostBinds} copies for one bound path; a larger one stays bound. */
 export const HOST_COPY_LIMITS = Object.freeze({ entries: 2048, bytes: 32 * 1024 * 1024 });
 
-/** Not needed at run time, so not copied: source maps, docs, type declarations, TypeScript and C/C++ sources. */
-const NOT_RUNTIME = /\.(map|md|markdown|ts|mts|cts|c|cc|cpp|h|hh|hpp|inc|S|def)$/i;
-
 /**
  * Replaces each read-only bind of a path outside {@link SYSTEM_PREFIXES} (the runtime, its packages, the plugin) by a
- * copy at the same path made by bwrap (`--file` from fds the host opens). A copy is not a mount, so the host's
+ * copy at the bind's target made by bwrap (`--file` from fds the host opens). A copy is not a mount, so the host's
  * directory layout (a checkout under a user's home) does not show in the sandbox's `/proc/self/mountinfo`. Symbolic
  * links are kept as they are (as a bind would show them); files not needed at run time are left out; a path over
- * {@link HOST_COPY_LIMITS} stays bound.
+ * {@link HOST_COPY_LIMITS} stays bound. The caller gives the binds neutral targets (never under the sandbox's own
+ * mounts `/tmp`, `/dev`, `/proc`, `/sys`).
  */
 export function copyHostBinds(ops: readonly ViewOp[]): ViewOp[] {
-  return copyHostBindsWithMoves(ops).ops;
-}
-
-/**
- * Sandbox paths that are mounts of their own (the plugin's noexec scratch `/tmp` and `/dev/shm`, `/dev`, `/proc`,
- * `/sys`): a host path under one of them (a checkout in `/tmp`) can't be copied to the same path — it would land on
- * the plugin's writable, noexec scratch space — so its copy goes under {@link HOST_COPY_PREFIX} instead.
- */
-export const SANDBOX_MOUNT_PREFIXES: readonly string[] = ['/tmp', '/dev', '/proc', '/sys'];
-
-/** Where {@link copyHostBindsWithMoves} puts copies of host paths that fall under {@link SANDBOX_MOUNT_PREFIXES}. */
-export const HOST_COPY_PREFIX = '/plugward-host';
-
-function copyTarget(p: string): string {
-  return SANDBOX_MOUNT_PREFIXES.some((m) => p === m || p.startsWith(`${m}/`)) ? HOST_COPY_PREFIX + p : p;
-}
-
-/**
- * {@link copyHostBinds}, also returning the `[host path, path inside]` pairs of the copies that had to move (see
- * {@link SANDBOX_MOUNT_PREFIXES}), so the caller can rewrite arguments that name them.
- */
-export function copyHostBindsWithMoves(ops: readonly ViewOp[]): {
-  ops: ViewOp[];
-  moved: [string, string][];
-} {
-  const moved: [string, string][] = [];
   const out: ViewOp[] = [];
   for (const op of ops) {
-    // The links mirrorReadOnly recreates (a workspace package's node_modules entry) move with the copies they lead
-    // into; an absolute link into a moved tree is rewritten the same way.
-    if (op.op === 'symlink' && copyTarget(op.target) !== op.target) {
-      out.push({
-        op: 'symlink',
-        link: path.isAbsolute(op.link) ? copyTarget(op.link) : op.link,
-        target: copyTarget(op.target),
-      });
-      continue;
-    }
-    if (
-      op.op !== 'ro-bind' ||
-      op.source !== op.target ||
-      SYSTEM_PREFIXES.some((p) => op.source.startsWith(p))
-    ) {
+    if (op.op !== 'ro-bind' || SYSTEM_PREFIXES.some((p) => op.source.startsWith(p))) {
       out.push(op);
       continue;
     }
-    const copied = walkForCopyOnce(op.source);
+    const copied = walkForCopyOnce(op.source, op.target);
     if (copied === undefined) out.push(op);
-    else {
-      out.push(...copied);
-      const target = copyTarget(op.source);
-      if (target !== op.source) moved.push([op.source, target]);
-    }
+    else out.push(...copied);
   }
-  return { ops: out, moved };
+  return out;
 }
 
 /**
@@ -203,40 +147,42 @@ function stampOf(p: string): DirStamp | undefined {
   }
 }
 
-function walkForCopyOnce(root: string): ViewOp[] | undefined {
-  const hit = walks.get(root);
+function walkForCopyOnce(root: string, targetRoot: string): ViewOp[] | undefined {
+  const key = `${root}\0${targetRoot}`;
+  const hit = walks.get(key);
   if (hit?.dirs.every(([d, stamp]) => stampOf(d)?.stamp === stamp)) return hit.ops;
-  walks.delete(root);
+  walks.delete(key);
   const began = Date.now();
   const dirs: [string, DirStamp][] = [];
-  const ops = walkForCopy(root, dirs);
+  const ops = walkForCopy(root, targetRoot, dirs);
   if (dirs.length > 0 && dirs.every(([, d]) => d.mtimeMs < began - SETTLED_MS)) {
     if (walks.size >= MAX_WALKS) walks.clear();
-    walks.set(root, { dirs: dirs.map(([d, s]) => [d, s.stamp]), ops });
+    walks.set(key, { dirs: dirs.map(([d, s]) => [d, s.stamp]), ops });
   }
   return ops;
 }
 
-/** `dirs` collects the directories read, with their stamps taken before the read. */
-function walkForCopy(root: string, dirs: [string, DirStamp][]): ViewOp[] | undefined {
+/** `root`'s tree as copies under `targetRoot`; `dirs` collects the directories read, with their stamps taken before the read. */
+function walkForCopy(root: string, targetRoot: string, dirs: [string, DirStamp][]): ViewOp[] | undefined {
+  const inside = (p: string): string => targetRoot + p.slice(root.length);
   const ops: ViewOp[] = [];
   let entries = 0;
   let bytes = 0;
   const visit = (p: string, top: boolean): boolean => {
     if (++entries > HOST_COPY_LIMITS.entries) return false;
     const st = fs.lstatSync(p);
-    if (st.isSymbolicLink()) ops.push({ op: 'symlink', link: fs.readlinkSync(p), target: copyTarget(p) });
+    if (st.isSymbolicLink()) ops.push({ op: 'symlink', link: fs.readlinkSync(p), target: inside(p) });
     else if (st.isDirectory()) {
       const stamp = stampOf(p);
       if (stamp === undefined) return false;
       dirs.push([p, stamp]);
-      ops.push({ op: 'dir', target: copyTarget(p) });
+      ops.push({ op: 'dir', target: inside(p) });
       for (const name of fs.readdirSync(p).sort()) if (!visit(path.join(p, name), false)) return false;
     } else if (st.isFile()) {
-      if (!top && NOT_RUNTIME.test(p)) return true;
+      if (!top && NOT_RUNTIME_FILE.test(p)) return true;
       bytes += st.size;
       if (bytes > HOST_COPY_LIMITS.bytes) return false;
-      ops.push({ op: 'file', source: p, target: copyTarget(p), executable: (st.mode & 0o100) !== 0 });
+      ops.push({ op: 'file', source: p, target: inside(p), executable: (st.mode & 0o100) !== 0 });
     } else if (!top)
       return true; // sockets, FIFOs, devices inside a package: not part of the view
     else return false;

@@ -30,11 +30,11 @@ export {
   type FetchBrokerOptions,
   isBlockedAddress,
 } from './fetch-broker.js';
-export { HOST_COPY_PREFIX } from './filesystem-view.js';
 export {
   LinuxSandbox,
   type LinuxSandboxedProcess,
   type LinuxSandboxOptions,
+  NEUTRAL_ROOT,
   ROOT_SANDBOX_DIR,
 } from './linux-sandbox.js';
 export { packageReadOnlyPaths } from './package-paths.js';

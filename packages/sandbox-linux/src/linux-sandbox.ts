@@ -17,6 +17,7 @@ import {
   DEFAULT_UID_RANGE,
   findLibSeccomp,
   hostTag,
+  NeutralPaths,
   onHostExit,
   relocate,
   relocateArg,
@@ -45,7 +46,7 @@ import { MIN_FILE_DESCRIPTORS } from './config.js';
 import { closeInheritedDescriptorsOnExec } from './fd-hygiene.js';
 import {
   assertOthersCanRead,
-  copyHostBindsWithMoves,
+  copyHostBinds,
   copyIntoView,
   mirrorReadOnly,
   othersAccess,
@@ -111,8 +112,11 @@ export interface LinuxSandboxedProcess extends SandboxedProcess<Duplex> {
 const ARGS_FD = 4;
 const SECCOMP_FD = 5;
 const FIRST_FILE_FD = 6;
-/** Where copied read-only paths appear inside the sandbox. */
-const COPY_ROOT = '/run/plugward';
+/**
+ * Where the runtime, its packages, the lockdown preload and the plugin's copy appear inside the sandbox (see
+ * {@link NeutralPaths}): a path that says nothing about the host.
+ */
+export const NEUTRAL_ROOT = '/plugward';
 
 /**
  * Opens a file to copy into the sandbox: never through a symbolic link swapped in after the walk (O_NOFOLLOW), never
@@ -279,30 +283,37 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
       throw new PluginError('InvalidArgument', `command must be absolute: ${command}`);
     command = fs.realpathSync(command);
 
-    // The read-only view: the command, its libraries, the runtime and plugin paths.
+    // The read-only view: the command, its libraries, the runtime and plugin paths. Everything but system paths is
+    // placed under NEUTRAL_ROOT (NeutralPaths), so no argument, mapped file or stack trace names the host's layout.
     const ops: ViewOp[] = [];
     const seen = new Set<string>();
     const root = isRoot();
+    const neutral = new NeutralPaths(NEUTRAL_ROOT);
     // Root hosts run bwrap as an unprivileged uid: what stays bound must be readable by others (checked below, with a
-    // clear error); non-system paths are copied in (copyHostBinds), a private readOnlyPaths entry at a neutral path.
-    const bound = (p: string): void => mirrorReadOnly(p, seen, ops);
-    // A command inside a path that gets copied (below) runs from the copy; otherwise it is bound.
-    const commandCopied =
-      root &&
-      spec.readOnlyPaths.some(
-        (p) => othersAccess(p) === 'leaf' && relocate(command, [[canonical(p), '']]) !== command,
-      );
-    if (!commandCopied) bound(command);
-    for (const lib of sharedLibrariesOf(command)) bound(lib);
+    // clear error); non-system paths are copied in (copyHostBinds), a path private to the host's uid always is.
+    const place = (p: string): void => {
+      const inside = neutral.place(p);
+      if (inside === path.normalize(p)) {
+        mirrorReadOnly(p, seen, ops);
+        return;
+      }
+      const real = canonical(p);
+      if (seen.has(`place:${real}`)) return;
+      seen.add(`place:${real}`);
+      if (!fs.existsSync(real)) {
+        throw new PluginError('SandboxUnavailable', `a path the sandbox needs does not exist: ${p}`);
+      }
+      if (root && othersAccess(real) === 'leaf') copyIntoView(real, inside, ops);
+      else ops.push({ op: 'ro-bind', source: real, target: inside });
+    };
     let args = [...spec.args];
     if (config.seccomp.mode === 'strict' && this.#options.lockdown !== false && isNodeBinary(command)) {
       const lockdown = lockdownPaths();
-      for (const p of lockdown.paths) bound(p);
+      for (const p of lockdown.paths) place(p);
       // `--require`, not `--import`: any `--import` makes Node 20 run a CommonJS main (the plugin runtime) through the
       // ESM loader, which cost more start-up time than the lockdown itself (issue 17).
       args = ['--require', lockdown.entry, ...args];
     }
-    const moved: [string, string][] = [];
     for (const p of spec.readOnlyPaths) {
       if (typeof p !== 'string' || path.resolve('/', p) === '/') {
         throw new PluginError(
@@ -310,27 +321,17 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
           'readOnlyPaths must name what the plugin needs, not the whole root',
         );
       }
-      if (root && othersAccess(p) === 'leaf') {
-        // The sandbox's uid can't read it (a private 0700 copy): bwrap copies it from fds the host opens, to a
-        // neutral path, so neither permissions nor its host location matter inside.
-        const real = fs.realpathSync(p);
-        const target = `${COPY_ROOT}/${moved.length}${fs.statSync(real).isDirectory() ? '' : `/${path.basename(real)}`}`;
-        copyIntoView(real, target, ops);
-        moved.push([path.normalize(p), target]);
-        if (real !== path.normalize(p)) moved.push([real, target]);
-      } else mirrorReadOnly(p, seen, ops);
+      place(p);
     }
-    args = args.map((a) => relocate(a, moved));
+    // A command inside a read-only path runs from there; otherwise it is placed itself (node: a system path).
+    if (relocate(command, neutral.moved()) === command) place(command);
+    // Libraries stay where the loader looks for them (system paths as a rule).
+    for (const lib of sharedLibrariesOf(command)) mirrorReadOnly(lib, seen, ops);
+    const moved = neutral.moved();
+    args = args.map((a) => relocateArg(a, moved));
     command = relocate(command, moved);
     let view = ops;
-    if (root && this.#options.copyHostPaths !== false) {
-      const copied = copyHostBindsWithMoves(ops);
-      view = copied.ops;
-      // A checkout under /tmp is copied under HOST_COPY_PREFIX: the arguments naming it (the runtime, the
-      // lockdown module's URL) follow it.
-      args = args.map((a) => relocateArg(a, copied.moved));
-      command = relocate(command, copied.moved);
-    }
+    if (root && this.#options.copyHostPaths !== false) view = copyHostBinds(ops);
     if (root) {
       for (const op of view) if (op.op === 'ro-bind') assertReadableOnce(op.source, 'the bound path');
       // Granted binds too: bwrap (as the sandbox's uid) would fail on them with a bare 'Permission denied'.

@@ -7,7 +7,6 @@ import {
   buildSeccompFilter,
   checkSandboxSupport,
   defaultSandboxConfig,
-  HOST_COPY_PREFIX,
   installProcessFilter,
   LinuxSandbox,
   packageReadOnlyPaths,
@@ -253,12 +252,9 @@ describe('packageReadOnlyPaths', () => {
     const pkgRoot = path.resolve(__dirname, '..');
     const paths = packageReadOnlyPaths(['@plugward/types'], pkgRoot);
     expect(paths[0]).toBe(path.join(pkgRoot, 'node_modules', '@plugward', 'types'));
-    const entry = path.join(pkgRoot, 'node_modules', '@plugward', 'types', 'dist', 'index.js');
-    // On a root host a checkout under /tmp is copied in under HOST_COPY_PREFIX (the sandbox's /tmp is its own noexec
-    // scratch space); a path written into the script's text is not rewritten, so it looks in both places.
-    const moved = HOST_COPY_PREFIX + entry;
+    // Inside, the packages sit where Node finds them from the script (never at their host paths): import by name.
     const r = await runScript(
-      `const t = await import(fs.existsSync(${JSON.stringify(moved)}) ? ${JSON.stringify(moved)} : ${JSON.stringify(entry)}); await done({ code: new t.PluginError('IoError', 'x').code });`,
+      `const t = await import('@plugward/types'); await done({ code: new t.PluginError('IoError', 'x').code });`,
       { readOnlyPaths: paths },
     );
     expect(firstMessage(r)).toEqual({ code: 'IoError' });

@@ -31,7 +31,12 @@ const backends: [string, SandboxBackend<Duplex>][] = [
   ['bubblewrap', new LinuxSandbox()],
   ['landlock', new LandlockSandbox()],
 ];
-const POOL_ATTACKS = ['exec.mountinfo-host-paths', 'cleanup.private-copies', 'neighbours.sandbox-to-sandbox'];
+const POOL_ATTACKS = [
+  'exec.mountinfo-host-paths',
+  'cleanup.private-copies',
+  'neighbours.sandbox-to-sandbox',
+  'procfs.host-whereabouts',
+];
 
 for (const [label, backend] of backends) {
   defineAttackSuite({

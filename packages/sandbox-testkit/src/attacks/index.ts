@@ -13,6 +13,7 @@ import { lifecycleAttacks } from './lifecycle.js';
 import { neighbourAttacks } from './neighbours.js';
 import { quotaAttacks } from './quotas.js';
 import { supplyChainAttacks } from './supply-chain.js';
+import { whereaboutsAttacks } from './whereabouts.js';
 
 /** Every attack of the kit, in report order. */
 export const ATTACKS: readonly AttackDefinition[] = Object.freeze([
@@ -30,4 +31,5 @@ export const ATTACKS: readonly AttackDefinition[] = Object.freeze([
   ...supplyChainAttacks,
   ...neighbourAttacks,
   ...ipcAttacks,
+  ...whereaboutsAttacks,
 ]);
