@@ -28,10 +28,11 @@ export const DEFAULT_PLUGIN_OUTPUT_BUDGET: Readonly<PluginOutputBudget> = Object
 
 /**
  * How fast output past the budget is still read (and dropped), bytes per second: enough that a chatty plugin keeps
- * running (its writes only slow down once the pipe is full), little enough that a flood costs the host next to nothing
- * — reading and dropping at the plugin's own rate made the host work harder than the plugin.
+ * running (50 MiB written at once take 1.6 s; its writes only slow down once the pipe is full), little enough that a
+ * flood costs the host next to nothing (a read of 64 KiB, not decoded, 512 times a second) — reading and decoding at
+ * the plugin's own rate made the host work harder than the plugin.
  */
-const DRAIN_BYTES_PER_SECOND = 256 * 1024;
+const DRAIN_BYTES_PER_SECOND = 32 * 1024 * 1024;
 
 /** What {@link readPluginOutput} reads: a Node readable stream (duck-typed so other backends' streams fit). */
 interface OutputStream {
@@ -51,7 +52,7 @@ function isOutputStream(value: unknown): value is OutputStream {
  * Reads one output pipe of a plugin process to its end, and hands each line to `log` escaped with `displayText()` (no
  * forged lines, no terminal escapes) and cut to `maxLineLength`. Past `bytesPerWindow` (or `linesPerWindow`) in a
  * window, output is dropped until the window ends, with one `warn` line saying so and `onExceeded` called once per
- * window — and read no faster than 256 KiB/s meanwhile: a plugin writing more only waits on its full pipe, and a flood
+ * window — and read no faster than 32 MiB/s meanwhile, without decoding it: a plugin writing more only waits on its full pipe, and a flood
  * costs the host almost nothing. Memory held is one line at most. Returns the number of bytes dropped so far.
  */
 export function readPluginOutput(
