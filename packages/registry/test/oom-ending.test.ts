@@ -10,7 +10,12 @@
 //   crash meanwhile, then `close()` cuts the grace short and the unmount's teardown runs after it.
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRegistry, type PluginSecurity, type RegistryEvents } from '../dist/index.js';
+import {
+  DEFAULT_RESOURCE_LIMITS,
+  PluginRegistry,
+  type PluginSecurity,
+  type RegistryEvents,
+} from '../dist/index.js';
 import { backendRunsHere, Fixtures, SANDBOX_BACKENDS, tempDir, until } from './helpers.js';
 
 const HOG = `
@@ -35,30 +40,34 @@ beforeAll(async () => {
   hog = await fx.js('hog.mjs', HOG, {
     name: 'oom-hog',
     kind: 'js',
-    limits: { maxHeapBytes: 32 * 1024 * 1024 },
+    limits: { maxHeapBytes: 32 * 1024 * 1024, maxCpuTimeMs: 30_000 },
   });
   await fx.trust(hog);
   security = await fx.security();
 });
 afterAll(() => tmp.remove());
 
-/** The OOM-kill count of `pid`'s memory cgroup (v1 `memory.oom_control`, v2 `memory.events`); undefined when gone. */
-function oomKills(pid: number): number | undefined {
+/** A file of `pid`'s memory cgroup: its v1 name, or its v2 name; undefined when the process is gone. */
+function memoryFile(pid: number, v1Name: string, v2Name: string): string | undefined {
   try {
     for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
       const [, controllers = '', where = ''] = line.split(':');
-      const v1 = controllers.split(',').includes('memory');
-      if (!v1 && controllers !== '') continue;
-      const file = v1
-        ? `/sys/fs/cgroup/memory${where}/memory.oom_control`
-        : `/sys/fs/cgroup${where}/memory.events`;
-      const m = /^oom_kill (\d+)$/m.exec(fs.readFileSync(file, 'utf8'));
-      if (m) return Number(m[1]);
+      if (controllers.split(',').includes('memory')) return `/sys/fs/cgroup/memory${where}/${v1Name}`;
+      if (controllers === '' && where !== '/') return `/sys/fs/cgroup${where}/${v2Name}`;
     }
   } catch {
     return undefined;
   }
   return undefined;
+}
+
+function readNumber(file: string | undefined, pattern: RegExp): number | undefined {
+  try {
+    const m = pattern.exec(fs.readFileSync(file ?? '', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function watch(registry: PluginRegistry) {
@@ -88,6 +97,8 @@ describe.each(SANDBOX_BACKENDS)('an OOM-killed sandboxed plugin (%s)', (label, s
       security,
       sandbox: backend(),
       defaultTier: 'sandbox',
+      // The hoarding call may take seconds on a loaded machine: its time budget must not end it before the OOM kill.
+      hostLimits: { ...DEFAULT_RESOURCE_LIMITS, maxCpuTimeMs: 30_000 },
       // One OutOfMemory (Critical) unmounts at once, as the monitor's first OOM reading would.
       violations: { severityEscalation: true },
       unmountBehavior: { autoUnmount: true, gracePeriodMs: 0, maxCleanupTimeMs: 5000, logViolations: false },
@@ -97,13 +108,18 @@ describe.each(SANDBOX_BACKENDS)('an OOM-killed sandboxed plugin (%s)', (label, s
       const ev = watch(registry);
       await registry.loadPlugin(hog, 'trusted');
       const pid = registry.getPluginInfo('oom-hog')!.pid!;
-      const before = oomKills(pid) ?? 0;
+      const oomFile = memoryFile(pid, 'memory.oom_control', 'memory.events');
+      const usageFile = memoryFile(pid, 'memory.usage_in_bytes', 'memory.current');
+      const limit = readNumber(memoryFile(pid, 'memory.limit_in_bytes', 'memory.max'), /^(\d+)/) ?? 0;
+      const oomKills = () => readNumber(oomFile, /^oom_kill (\d+)$/m);
+      const before = oomKills() ?? 0;
       const call = registry.hooks.execute('hog', new Uint8Array()).catch((e: unknown) => e);
-      await new Promise((r) => setTimeout(r, 20)); // the request leaves
+      // The hoarding is under way (the call reached the plugin) before the host stops looking at anything else.
+      await until(() => (readNumber(usageFile, /^(\d+)/) ?? 0) > limit / 2, 30_000, 'the plugin hoarding');
       // Blocking on purpose: until the kernel records the kill, nothing of the host runs — no exit is seen.
       const deadline = Date.now() + 30_000;
       let kills = before;
-      while (kills <= before && Date.now() < deadline) kills = oomKills(pid) ?? before;
+      while (kills <= before && Date.now() < deadline) kills = oomKills() ?? before;
       expect(kills, 'the cgroup recorded an OOM kill').toBeGreaterThan(before);
       expect(registry.getPluginInfo('oom-hog')?.status).toBe('Active');
       const unmounted = registry.recordViolation('oom-hog', { type: 'OutOfMemory', limit: 32 * 1024 * 1024 });
@@ -122,6 +138,8 @@ describe.each(SANDBOX_BACKENDS)('an OOM-killed sandboxed plugin (%s)', (label, s
       security,
       sandbox: backend(),
       defaultTier: 'sandbox',
+      // The hoarding call may take seconds on a loaded machine: its time budget must not end it before the OOM kill.
+      hostLimits: { ...DEFAULT_RESOURCE_LIMITS, maxCpuTimeMs: 30_000 },
       // One OutOfMemory (Critical) unmounts at once, as the monitor's first OOM reading would.
       violations: { severityEscalation: true },
       unmountBehavior: {
