@@ -386,7 +386,20 @@ async function main(): Promise<void> {
     metrics: isMainThread ? processMetrics : workerMetrics,
     onContextChanged: served.onContextChanged,
   });
-  if (isMainThread) process.exit(result.shutdown ? 0 : 1);
+  if (isMainThread) end(result.shutdown);
+}
+
+/**
+ * Ends the plugin process once `servePlugin` returned. After an answered Shutdown its answer has left (the channel's
+ * `close()` lets queued frames go first; stdout/stderr are pipes, written synchronously) and nothing is left to run:
+ * the process kills itself — the kernel's teardown only, without Node's exit path (issue 17, `close()` of hundreds:
+ * ≈ 1 ms of CPU less per process than `process.exit`, which `process.reallyExit` does not save). The host counts a
+ * `SIGKILL` after an answered Shutdown as a clean end (`PluginProcessExit.crashed` false), as it does its own kill.
+ * Without a Shutdown (the host went away), exit code 1.
+ */
+function end(shutdown: boolean): void {
+  if (shutdown) process.kill(process.pid, 'SIGKILL');
+  process.exit(1);
 }
 
 /**
