@@ -345,11 +345,10 @@ async function main(): Promise<void> {
     traceStep(true, 'process-start', performance.timeOrigin, 0);
     traceStep(true, 'node-bootstrapped', epochMs(performance.nodeTiming.bootstrapComplete), null);
   }
-  // A plugin process loads koffi at start, as it always did (native plugins, the strict sandbox's lockdown). A worker
-  // never does: the loader loads it for a native plugin only, and a worker runs no native plugin — koffi running in a
-  // worker that is being terminated aborts the whole host.
-  if (isMainThread) createRequire(import.meta.url)('koffi');
-  else refuseNativeCode();
+  // koffi loads only with a native plugin (the loader loads it on the first native load; a sandbox's lockdown loads its
+  // own before any plugin code). A worker never has it, nor any other native code: a worker runs no native plugin, and
+  // koffi running in a worker that is being terminated aborts the whole host.
+  if (!isMainThread) refuseNativeCode();
   traceStep(trace, 'runtime-evaluated');
   let warmSocket: net.Socket | undefined;
   if (warmDir !== undefined) {
