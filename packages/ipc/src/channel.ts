@@ -478,6 +478,8 @@ export class IpcChannel {
   ): Promise<IpcResponse> {
     if (this.#closeError !== undefined) throw this.#closeError;
     if (this.#closeFlush !== undefined) throw this.#closeFlush.error;
+    // The peer's process is gone: nothing new goes to whatever still holds its end.
+    if (this.#goneError !== undefined) throw this.#goneError;
     const { signal } = options;
     if (signal?.aborted) {
       throw new PluginError('Aborted', `${this.#label}: ${request.kind} aborted`, { cause: signal.reason });
@@ -561,8 +563,10 @@ export class IpcChannel {
    * The peer's process is gone (it exited, or was killed): fail what is pending with `error` once the channel has
    * read what the peer wrote before it went — its answers and log lines are not lost to the order in which the host
    * learns of the exit and of the data (a worker's `exit` event can come before its port's last messages; a child's,
-   * before its socket's last bytes). The channel ends with `error` at the end of the peer's stream, or after `graceMs`
-   * (a descendant may hold the stream open). Idempotent; a no-op once the channel has ended.
+   * before its socket's last bytes). From now on the channel only reads: new requests to the peer fail with `error` at
+   * once, and the peer's requests other than log lines are dropped unanswered (a descendant that inherited the stream
+   * must not act for the gone process). The channel ends with `error` at the end of the peer's stream, or after
+   * `graceMs`. Idempotent; a no-op once the channel has ended.
    */
   peerGone(error: PluginError, graceMs = PEER_GONE_GRACE_MS): void {
     if (this.#closeError !== undefined || this.#goneError !== undefined) return;
@@ -739,6 +743,9 @@ export class IpcChannel {
         if (!this.#accepted.has(kind)) {
           throw ipcError('UnexpectedKind', `${this.#label}: the peer may not send ${kind}`);
         }
+        // The peer's process is gone: only its last log lines are still taken. Whatever still holds its end (a
+        // descendant that inherited it) does not act with the plugin's grants.
+        if (this.#goneError !== undefined && kind !== 'Log') return;
         if (this.#serving.has(frame.id) || this.#backlog.has(frame.id)) {
           throw ipcError(
             'DuplicateRequestId',

@@ -455,6 +455,29 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
       expect(lines).toHaveLength(50);
     });
 
+    it('peerGone: from then on the channel only reads — no new calls out, no requests served but log lines', async () => {
+      const [a, b] = await channels({ role: 'host' }, { role: 'plugin' });
+      const served: string[] = [];
+      a.setRequestHandler((req) => {
+        served.push(req.kind);
+        return { kind: 'Success' };
+      });
+      b.setRequestHandler(() => ({ kind: 'Success' }));
+      const gone = new PluginError('IpcError', 'plugin x process exited (code 0)', {
+        details: { reason: 'PeerClosed' },
+      });
+      a.peerGone(gone, 60_000);
+      // Whatever still holds the gone process's end (a descendant) gets no answer and acts on nothing.
+      const set = b
+        .sendRequest({ kind: 'ContextSet', key: 'k', value: 1 }, { timeoutMs: 300 })
+        .catch((e) => e);
+      void b.sendRequest({ kind: 'Log', level: 'info', message: 'last words' }).catch(() => undefined);
+      expect(isPluginError(await set, 'Timeout')).toBe(true);
+      expect(served).toEqual(['Log']);
+      expect(() => a.trySendRequest(hook(new Uint8Array()))).toThrow(gone);
+      await expect(a.sendRequest(hook(new Uint8Array()))).rejects.toBe(gone);
+    });
+
     it('peerGone: a stream someone else holds open ends after the grace period', async () => {
       const [a] = await channels({ role: 'host' });
       const gone = new PluginError('IpcError', 'plugin x process exited (code 0)', {

@@ -349,6 +349,7 @@ async function main(): Promise<void> {
   // never does: the loader loads it for a native plugin only, and a worker runs no native plugin — koffi running in a
   // worker that is being terminated aborts the whole host.
   if (isMainThread) createRequire(import.meta.url)('koffi');
+  else refuseNativeCode();
   traceStep(trace, 'runtime-evaluated');
   let warmSocket: net.Socket | undefined;
   if (warmDir !== undefined) {
@@ -386,6 +387,24 @@ async function main(): Promise<void> {
     onContextChanged: served.onContextChanged,
   });
   if (isMainThread) process.exit(result.shutdown ? 0 : 1);
+}
+
+/**
+ * In a plugin worker no native code loads at all — not koffi, not any other addon, whoever asks (a JS plugin can find
+ * koffi beside the runtime): `worker.terminate()` can't stop native code, so a thread blocked in C would hold the
+ * worker, `close()` and the host's exit for as long as it pleases. Native code belongs at the process tier.
+ */
+function refuseNativeCode(): void {
+  Object.defineProperty(process, 'dlopen', {
+    value: () => {
+      throw new PluginError(
+        'Unsupported',
+        'native code cannot be loaded in a plugin worker (use the process tier)',
+      );
+    },
+    writable: false,
+    configurable: false,
+  });
 }
 
 main().catch((e) => {

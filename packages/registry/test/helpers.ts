@@ -332,3 +332,38 @@ export function ownUidLeases(lockDir = '/run/plugward/uids'): string[] {
   }
   return out;
 }
+
+/** CPU time (ms) the calling thread has used so far, from `/proc/thread-self/stat` (10 ms ticks). */
+function threadCpuMs(): number {
+  const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8');
+  // Fields after the command (which may hold spaces): state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/**
+ * Watches this thread's event loop: the longest turn between two 1 ms ticks, in wall time and in the CPU this thread
+ * spent during it. A flood that keeps the host busy shows in both; a host only waiting for a core (the machine loaded
+ * by other tests) shows in wall time alone — so a bound on how long a plugin can keep the host's loop busy is checked
+ * on the CPU figure, which load does not inflate.
+ */
+export function watchLoopTurns(): { stop: () => { longestWallMs: number; longestBusyMs: number } } {
+  let last = performance.now();
+  let lastCpu = threadCpuMs();
+  let longestWallMs = 0;
+  let longestBusyMs = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const cpu = threadCpuMs();
+    longestWallMs = Math.max(longestWallMs, now - last);
+    longestBusyMs = Math.max(longestBusyMs, Math.min(cpu - lastCpu, now - last + 10));
+    last = now;
+    lastCpu = cpu;
+  }, 1);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return { longestWallMs, longestBusyMs };
+    },
+  };
+}
