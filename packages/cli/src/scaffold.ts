@@ -33,9 +33,17 @@ const DEV = {
 // Spelt so the layer check, which reads import statements in this file's text, doesn't take the template's for ours.
 const TESTING = ['@plugward', 'testing'].join('/');
 
+const NATIVE_WORKER_TEST = `
+// A native plugin never runs in a worker thread: a host can't stop a thread inside native code, so it refuses it there.
+test('refused at the worker tier', async () => {
+  await assert.rejects(testPlugin(artifact, { tier: 'worker', ...identity }), { code: 'Unsupported' });
+});
+`;
+
 const TIERS_TEST = (
   artifact: string,
   identity: string,
+  native: boolean,
 ) => `// Checks the plugin the way a host runs it, at all four isolation tiers (node --test; @plugward/testing signs it
 // with a throwaway key). Run \`npm run build\` first (\`npm test\` does).
 import assert from 'node:assert/strict';
@@ -44,8 +52,8 @@ import { test } from 'node:test';
 import { testPlugin } from '${TESTING}';
 ${identity}
 const artifact = fileURLToPath(new URL('../${artifact}', import.meta.url));
-
-for (const tier of ['in-process', 'worker', 'process', 'sandbox']) {
+${native ? NATIVE_WORKER_TEST : ''}
+for (const tier of [${native ? "'in-process', 'process', 'sandbox'" : "'in-process', 'worker', 'process', 'sandbox'"}]) {
   test(\`on_request at the \${tier} tier\`, async (t) => {
     let plugin;
     try {
@@ -243,7 +251,7 @@ export function scaffoldPlugin(opts: ScaffoldOptions): Scaffold {
     'plugward.json': manifestFields(opts.name, opts.lang),
     'README.md': readme(opts.name, opts.lang, artifact),
     '.gitignore': GITIGNORE,
-    'test/plugin.test.mjs': TIERS_TEST(artifact, identity),
+    'test/plugin.test.mjs': TIERS_TEST(artifact, identity, native),
   };
   switch (opts.lang) {
     case 'js':

@@ -76,7 +76,11 @@ export interface PluginProcessExit {
   exitCode: number | null;
   /** Terminating signal (`SIGSEGV`, `SIGKILL`…), when a process was watched and was killed. */
   signal: NodeJS.Signals | null;
-  /** True unless the plugin was shut down on request and its process (if watched) exited with code 0. */
+  /**
+   * True unless the plugin was shut down on request and its process (if watched) exited with code 0 — or, after it
+   * answered its Shutdown, ended on `SIGKILL` (the plugin runtime ends itself so once its answer has left, and the
+   * registry ends a process at once after the answer).
+   */
   crashed: boolean;
 }
 
@@ -127,6 +131,7 @@ export class PluginProcessClient {
   readonly #registrations: unknown[] = [];
   readonly #countByName = new Map<string, number>();
   #shutdownRequested = false;
+  #shutdownAnswered = false;
   readonly #logLimiter: LogLimiter;
   readonly #pacer: RequestPacer;
   #paced = false;
@@ -171,7 +176,11 @@ export class PluginProcessClient {
       this.#unregisterAll();
       const exitCode = exit?.code ?? null;
       const signal = exit?.signal ?? null;
-      const clean = this.#shutdownRequested && signal === null && (exit === undefined || exitCode === 0);
+      const clean =
+        this.#shutdownRequested &&
+        (signal === null
+          ? exit === undefined || exitCode === 0
+          : signal === 'SIGKILL' && this.#shutdownAnswered);
       return { error, exitCode, signal, crashed: !clean };
     });
   }
@@ -302,6 +311,7 @@ export class PluginProcessClient {
         this.pluginName,
         this.pluginName,
       );
+      this.#shutdownAnswered = true;
     } finally {
       const timer = setTimeout(
         () =>

@@ -12,7 +12,7 @@ import {
 } from '@plugward/types';
 import { loadJsPlugin } from './js-plugin.js';
 import type { LoadedPlugin } from './loaded-plugin.js';
-import { loadNativePlugin, type NativeLoadOptions } from './native-plugin.js';
+import type { NativeLoadOptions } from './native-plugin.js';
 import { UntrustedPlugin } from './untrusted-plugin.js';
 import type { ArtifactVerifier, VerifiedArtifact } from './verified-artifact.js';
 
@@ -175,8 +175,12 @@ export async function loadVerified(
     signatureVerified: options.signatureVerified ?? listed,
   };
   switch (manifest.kind) {
-    case 'native':
+    case 'native': {
+      // Loaded on first use: koffi (a native addon) costs every plugin process ≈ 10 ms of start-up; JS plugins never
+      // need it (a sandbox's lockdown loads its own copy before the runtime, in the preload or the launcher).
+      const { loadNativePlugin } = await import('./native-plugin.js');
       return loadNativePlugin(own, admission, native);
+    }
     case 'js':
       return loadJsPlugin(own, admission, options.tmpDir === undefined ? {} : { tmpDir: options.tmpDir });
     default:

@@ -18,6 +18,7 @@ import {
 import { applicableGrant, decideGrants, resolveGrantedPaths } from './grant-policy.js';
 import { placePlugin } from './placement.js';
 import { grantInput, reservedByTrust } from './registry-discovery.js';
+import { watchExit } from './registry-ending.js';
 import { discardStarted } from './registry-lifecycle.js';
 import { start } from './registry-start.js';
 import {
@@ -31,7 +32,6 @@ import {
   type RegistryState,
   statOf,
 } from './registry-state.js';
-import { noteViolation } from './registry-violations.js';
 import type { TierHandle } from './tiers/tier.js';
 
 /**
@@ -263,39 +263,4 @@ async function markLoadFailed(s: RegistryState, entry: Entry, e: unknown): Promi
   const shown = displayError(err);
   emit(s, 'failed', { name, error: shown });
   return shown;
-}
-
-/** Marks the plugin Failed when its process exits without an unload asking for it. */
-function watchExit(s: RegistryState, entry: Entry, handle: TierHandle): void {
-  handle.exited.then(
-    (exit) => {
-      if (entry.handle !== handle || !entry.alive) return; // an unload we asked for
-      entry.alive = false;
-      entry.registrationsOpen = false;
-      entry.handle = undefined;
-      s.hooks.unregisterAll(entry.info.name);
-      s.context.releasePlugin(entry.info.name);
-      entry.info.status = 'Failed';
-      entry.info.pid = undefined;
-      // The kernel's OOM kill explains a torn channel better than the channel does.
-      const pv = exit.oomKilled ? undefined : exit.protocolViolation;
-      entry.info.error = pv
-        ? `ProtocolViolation: the plugin broke the IPC protocol (${pv.reason}) and was ended`
-        : exit.oomKilled
-          ? 'plugin process was killed for exceeding its memory limit'
-          : `plugin process exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`;
-      emit(s, 'crashed', {
-        name: entry.info.name,
-        exitCode: exit.exitCode,
-        signal: exit.signal,
-        oomKilled: exit.oomKilled,
-        ...(pv ? { protocolViolation: pv.reason } : {}),
-      });
-      // A crash or an OOM kill is a failure (the 'crashed' event, status Failed), not a counted violation; breaking
-      // the protocol is the plugin's own doing and is recorded.
-      if (pv) noteViolation(s, entry, { type: 'ProtocolViolation', reason: pv.reason }, false);
-      emit(s, 'unloaded', { name: entry.info.name, reason: 'crashed' });
-    },
-    () => {},
-  );
 }

@@ -1,10 +1,12 @@
 // The registry's unloading seam: `unloadPlugin` (the one unmount path, `performUnmount`), `unloadAll`, `close`.
 // Internal to @plugward/registry: src/index.ts exports none of it.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { performUnmount, type UnmountOutcome } from '@plugward/limits';
 import { displayText, PluginError } from '@plugward/types';
 import type { RegistryEvents } from './events.js';
+import { endedOnItsOwn, reportCrash } from './registry-ending.js';
 import { emit, MAX_ERROR_CHARS, type RegistryState, unmountBehaviorOf } from './registry-state.js';
-import type { TierHandle } from './tiers/tier.js';
+import type { TierExit, TierHandle } from './tiers/tier.js';
 
 /**
  * Unloads a plugin by its unmount behaviour (`performUnmount`, the one unmount path): removes its hooks (later
@@ -27,9 +29,14 @@ export async function unloadPlugin(
     throw new PluginError('NotFound', `plugin ${name} is not loaded`, { plugin: name });
   }
   const b = unmountBehaviorOf(s, name);
+  // Whether this unload took the plugin from its handle (detach): then its end is this unload's to report. The exit
+  // watcher reports an end it saw first (during the grace period, or while running calls ended) — then the handle is
+  // gone and this unload only releases what is left.
+  let took = false;
   const work = performUnmount(reason === 'violations' ? b : { ...b, gracePeriodMs: 0 }, {
     signal: s.closing.signal,
     detach: async (deadlineMs) => {
+      if (entry.handle !== handle) return;
       entry.registrationsOpen = false;
       s.hooks.unregisterAll(name);
       if (entry.inFlight > 0) {
@@ -39,6 +46,8 @@ export async function unloadPlugin(
         });
         entry.idle = undefined;
       }
+      if (entry.handle !== handle) return;
+      took = true;
       entry.alive = false;
       entry.handle = undefined;
     },
@@ -48,6 +57,14 @@ export async function unloadPlugin(
     // ended at once — Node's own exit would cost each process more CPU than the kill (issue 17: close() of hundreds).
     teardown: async (outcome) => {
       const err = await handle.release(0);
+      if (!took) return;
+      // One end, whoever learned of it first: a process the kernel killed for its memory before this unload ended it
+      // (the monitor's OOM reading started this unmount, say) is a crash, exactly as the exit watcher reports it.
+      const exit = await endOf(handle);
+      if (endedOnItsOwn(exit)) {
+        reportCrash(s, entry, exit);
+        return;
+      }
       s.context.releasePlugin(name);
       entry.info.status = 'Inactive';
       entry.info.pid = undefined;
@@ -108,6 +125,15 @@ export async function close(s: RegistryState): Promise<void> {
   // Idle warm sandboxes (and ones being started) end too: none outlives close().
   await s.warmPool?.close();
 }
+
+/** How a released plugin's process ended (bounded: a release that could not end it reports none). */
+async function endOf(handle: TierHandle): Promise<TierExit | undefined> {
+  const timeout = sleep(END_WAIT_MS, undefined, { ref: false });
+  return Promise.race([handle.ended.catch(() => undefined), timeout]);
+}
+
+/** How long an unload waits, after its release, for how the plugin's process ended. */
+const END_WAIT_MS = 5000;
 
 /** What went wrong with a plugin's shutdown, for `PluginInfo.error`. */
 function shutdownProblem(outcome: UnmountOutcome, maxCleanupTimeMs: number): string | undefined {

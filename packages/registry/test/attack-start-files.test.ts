@@ -18,13 +18,16 @@ let poisoner = '';
 let next = '';
 
 // What the plugin can name of its own start-up: the runtime (its main), the preload (--require), koffi's native
-// build (mapped into the process), and the folders they sit in.
+// build (mapped into the process), and the folders they sit in. The runtime loads koffi only for a native plugin (the
+// strict bubblewrap sandbox's lockdown has it mapped already): the plugin loads it itself, as the runtime would.
 const FIND_START_FILES = `
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 const files = [process.argv[1]];
 const r = process.execArgv.indexOf('--require');
 if (r >= 0) files.push(process.execArgv[r + 1]);
+try { createRequire(process.argv[1])('koffi'); } catch {}
 for (const line of fs.readFileSync('/proc/self/maps', 'utf8').split('\\n')) {
   const p = line.split(/\\s+/)[5];
   if (p && p.endsWith('.node') && !files.includes(p)) files.push(p);

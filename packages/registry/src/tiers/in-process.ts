@@ -11,6 +11,7 @@ export function inProcessHandle(instance: PluginInstance): TierHandle {
     tier: 'in-process',
     pid: undefined,
     exited: new Promise<TierExit>(() => {}),
+    ended: Promise.resolve(undefined),
     async metrics(): Promise<PluginMetrics> {
       return { timestamp: Date.now(), source: 'host' };
     },

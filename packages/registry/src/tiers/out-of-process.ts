@@ -518,10 +518,9 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     opts.verified.manifest.kind === 'native' && opts.hostContext
       ? watchContextFor(opts.hostContext, opts.requirements.context.read, client)
       : () => {};
-  const exited = client.exited.then(async (x) => {
+  const ended = client.exited.then(async (x): Promise<TierExit> => {
     unwatch();
     await cleanup();
-    if (stopping) return new Promise<TierExit>(() => {});
     return {
       exitCode: x.exitCode,
       signal: x.signal,
@@ -529,6 +528,8 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
       protocolViolation: violation,
     };
   });
+  // An exit the host asked for (`shutdown`/`release` under way) is the unload's to report, never the exit watcher's.
+  const exited = ended.then((x) => (stopping ? new Promise<TierExit>(() => {}) : x));
   try {
     const declared = await client.initialize(
       {
@@ -570,6 +571,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     tier: opts.tier,
     pid: s.pid,
     exited,
+    ended,
     metrics: (options) => s.metrics(client, options),
     async shutdown(timeoutMs) {
       stopping = true;

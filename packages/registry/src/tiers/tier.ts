@@ -19,6 +19,11 @@ export interface TierHandle {
   readonly pid: number | undefined;
   /** Settles when the plugin's process/worker ends without being asked to; never settles in process. */
   readonly exited: Promise<TierExit>;
+  /**
+   * How the plugin's process/worker ended, asked to or not (its OOM kill included): settles once it is gone — on its
+   * own, or after {@link TierHandle.release}. In process, `undefined` at once: nothing of the plugin's own can end.
+   */
+  readonly ended: Promise<TierExit | undefined>;
   /** One reading; `options` carries a monitor sweep's shared state (see `TierMetricsOptions`). */
   metrics(options?: TierMetricsOptions): Promise<PluginMetrics>;
   /**
