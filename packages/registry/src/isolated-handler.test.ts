@@ -1,6 +1,6 @@
 import { HandlerTimeout, HookRegistry } from '@plugward/hooks';
 import type { HookCallInfo } from '@plugward/types';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CallBudget } from './call-budget.js';
 import { type IsolatedFailure, isolatedHandler } from './isolated-handler.js';
 
@@ -141,5 +141,93 @@ describe('isolatedHandler', () => {
       { isolate: false },
     );
     await expect(thrower(input, info)).rejects.toThrow('boom');
+  });
+
+  describe('a budget costs nothing until it fires (issue 17)', () => {
+    const RealController = globalThis.AbortController;
+    afterEach(() => {
+      globalThis.AbortController = RealController;
+      vi.restoreAllMocks();
+    });
+
+    it('calls that answer in time make no timer and no AbortController; the budget waits in the registry queue', async () => {
+      const hooks = new HookRegistry();
+      const budget = new CallBudget(500);
+      const wrapped = isolatedHandler(
+        (d) => new Promise<Uint8Array>((r) => setImmediate(() => r(d))),
+        500,
+        () => {},
+        budget,
+        { deadlines: hooks.deadlines },
+      );
+      hooks.register('h', 300, wrapped, { owner: 'untrusted', timeoutMs: 1500, budgetShareMs: 500 });
+      await hooks.execute('h', input); // the registry's queue arms its one timer
+      let controllers = 0;
+      globalThis.AbortController = class extends RealController {
+        constructor() {
+          super();
+          controllers++;
+        }
+      };
+      const timers = vi.spyOn(globalThis, 'setTimeout');
+      const pending = hooks.execute('h', input);
+      // While it runs: the registry's own race and this call's budget, both in the registry's one queue.
+      expect(hooks.deadlines.size).toBe(2);
+      await pending;
+      for (let i = 0; i < 200; i++) await hooks.execute('h', input);
+      expect(hooks.deadlines.size).toBe(0);
+      expect(controllers).toBe(0);
+      expect(timers).not.toHaveBeenCalled();
+    });
+
+    it('a handler that asks for its signal gets one, aborted with HandlerTimeout when the budget fires', async () => {
+      const hooks = new HookRegistry();
+      const seen: IsolatedFailure[] = [];
+      let signal: AbortSignal | undefined;
+      const wrapped = isolatedHandler(
+        (_d, i) => {
+          signal = i.signal;
+          return new Promise<Uint8Array>(() => {});
+        },
+        60,
+        (_e, kind) => seen.push(kind),
+        undefined,
+        { deadlines: hooks.deadlines },
+      );
+      hooks.register('h', 300, wrapped, { owner: 'untrusted', timeoutMs: 5000 });
+      const started = performance.now();
+      expect(await hooks.execute('h', input)).toEqual(input);
+      expect(performance.now() - started).toBeLessThan(2000);
+      expect(signal?.aborted).toBe(true);
+      expect(signal?.reason).toBeInstanceOf(HandlerTimeout);
+      expect(seen).toEqual(['timeout']);
+    });
+
+    it("the host's cancellation reaches a handler that asked for its signal, and is not the plugin's failure", async () => {
+      const hooks = new HookRegistry();
+      const seen: IsolatedFailure[] = [];
+      let signal: AbortSignal | undefined;
+      const wrapped = isolatedHandler(
+        (_d, i) => {
+          signal = i.signal;
+          return new Promise<Uint8Array>(() => {});
+        },
+        5000,
+        (_e, kind) => seen.push(kind),
+        undefined,
+        { deadlines: hooks.deadlines },
+      );
+      hooks.register('h', 300, wrapped, { owner: 'untrusted', timeoutMs: 6000 });
+      const ctl = new AbortController();
+      const p = hooks.execute('h', input, { signal: ctl.signal });
+      ctl.abort(new Error('host cancelled'));
+      await expect(p).rejects.toMatchObject({ code: 'Aborted' });
+      expect(signal?.aborted).toBe(true);
+      expect(signal?.reason).toMatchObject({ message: 'host cancelled' });
+      // The wrapped call settled too (its budget left the queue), without a failure of the plugin.
+      await new Promise((r) => setImmediate(r));
+      expect(hooks.deadlines.size).toBe(0);
+      expect(seen).toEqual([]);
+    });
   });
 });
