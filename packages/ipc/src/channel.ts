@@ -322,7 +322,7 @@ export class IpcChannel {
       this.#resolveClosed = resolve;
     });
     transport.attach({
-      data: (chunk) => this.#receive(chunk),
+      data: (chunk, borrowed) => this.#receive(chunk, borrowed === true),
       end: () => {
         const buffered = this.#decoder.bufferedBytes;
         this.#fail(
@@ -688,10 +688,12 @@ export class IpcChannel {
     }
   }
 
-  #receive(chunk: Buffer): void {
+  #receive(chunk: Buffer, borrowed: boolean): void {
     if (this.#closeError !== undefined) return;
     try {
-      const frames = this.#decoder.push(chunk, this.#onFrame);
+      const frames = borrowed
+        ? this.#decoder.pushBorrowed(chunk, this.#onFrame)
+        : this.#decoder.push(chunk, this.#onFrame);
       if (this.#closeError !== undefined) return;
       if (this.#decoder.bufferedBytes === 0) {
         if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
