@@ -180,50 +180,43 @@ describe('isolatedHandler', () => {
       expect(timers).not.toHaveBeenCalled();
     });
 
-    it('a handler that asks for its signal gets one, aborted with HandlerTimeout when the budget fires', async () => {
+    /** A registry with one isolated handler that reads its signal and never answers. */
+    function hungReader(budgetMs: number) {
       const hooks = new HookRegistry();
       const seen: IsolatedFailure[] = [];
-      let signal: AbortSignal | undefined;
+      const got: { signal?: AbortSignal } = {};
       const wrapped = isolatedHandler(
         (_d, i) => {
-          signal = i.signal;
+          got.signal = i.signal;
           return new Promise<Uint8Array>(() => {});
         },
-        60,
+        budgetMs,
         (_e, kind) => seen.push(kind),
         undefined,
         { deadlines: hooks.deadlines },
       );
-      hooks.register('h', 300, wrapped, { owner: 'untrusted', timeoutMs: 5000 });
+      hooks.register('h', 300, wrapped, { owner: 'untrusted', timeoutMs: budgetMs + 5000 });
+      return { hooks, seen, got };
+    }
+
+    it('a handler that asks for its signal gets one, aborted with HandlerTimeout when the budget fires', async () => {
+      const { hooks, seen, got } = hungReader(60);
       const started = performance.now();
       expect(await hooks.execute('h', input)).toEqual(input);
       expect(performance.now() - started).toBeLessThan(2000);
-      expect(signal?.aborted).toBe(true);
-      expect(signal?.reason).toBeInstanceOf(HandlerTimeout);
+      expect(got.signal?.aborted).toBe(true);
+      expect(got.signal?.reason).toBeInstanceOf(HandlerTimeout);
       expect(seen).toEqual(['timeout']);
     });
 
     it("the host's cancellation reaches a handler that asked for its signal, and is not the plugin's failure", async () => {
-      const hooks = new HookRegistry();
-      const seen: IsolatedFailure[] = [];
-      let signal: AbortSignal | undefined;
-      const wrapped = isolatedHandler(
-        (_d, i) => {
-          signal = i.signal;
-          return new Promise<Uint8Array>(() => {});
-        },
-        5000,
-        (_e, kind) => seen.push(kind),
-        undefined,
-        { deadlines: hooks.deadlines },
-      );
-      hooks.register('h', 300, wrapped, { owner: 'untrusted', timeoutMs: 6000 });
+      const { hooks, seen, got } = hungReader(5000);
       const ctl = new AbortController();
       const p = hooks.execute('h', input, { signal: ctl.signal });
       ctl.abort(new Error('host cancelled'));
       await expect(p).rejects.toMatchObject({ code: 'Aborted' });
-      expect(signal?.aborted).toBe(true);
-      expect(signal?.reason).toMatchObject({ message: 'host cancelled' });
+      expect(got.signal?.aborted).toBe(true);
+      expect(got.signal?.reason).toMatchObject({ message: 'host cancelled' });
       // The wrapped call settled too (its budget left the queue), without a failure of the plugin.
       await new Promise((r) => setImmediate(r));
       expect(hooks.deadlines.size).toBe(0);
