@@ -64,14 +64,8 @@ export function transportOf(
   return io instanceof MessagePort ? new PortTransport(io, maxFrameBytes) : new StreamTransport(io);
 }
 
-/**
- * Bytes one read of a socket may take: a 64 KiB hook call with its frame header arrives in one read, not two (issue
- * 17); otherwise about Node's own 64 KiB per read. Not more: a read is decoded in one go, before the requests it
- * carries are served, so a larger read would hand the channel more of a flood at once (`QuotaExceeded`, then
- * `TooManyRequests`, where 64 KiB reads leave room to serve between them). A frame over one read costs nothing
- * extra: the decoder collects it into a buffer of its size.
- */
-const READ_BUFFER_BYTES = 64 * 1024 + 64;
+/** Bytes one read of a socket may take: a 64 KiB hook call arrives in one read, not two (issue 17). */
+const READ_BUFFER_BYTES = 256 * 1024;
 
 /**
  * The read buffer of every socket transport of this thread. One is enough: a socket's read lands in it and is handed
