@@ -322,7 +322,7 @@ export class IpcChannel {
       this.#resolveClosed = resolve;
     });
     transport.attach({
-      data: (chunk, borrowed) => this.#receive(chunk, borrowed === true),
+      data: (chunk) => this.#receive(chunk),
       end: () => {
         const buffered = this.#decoder.bufferedBytes;
         this.#fail(
@@ -688,12 +688,10 @@ export class IpcChannel {
     }
   }
 
-  #receive(chunk: Buffer, borrowed: boolean): void {
+  #receive(chunk: Buffer): void {
     if (this.#closeError !== undefined) return;
     try {
-      const frames = borrowed
-        ? this.#decoder.pushBorrowed(chunk, this.#onFrame)
-        : this.#decoder.push(chunk, this.#onFrame);
+      const frames = this.#decoder.push(chunk, this.#onFrame);
       if (this.#closeError !== undefined) return;
       if (this.#decoder.bufferedBytes === 0) {
         if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);

@@ -8,12 +8,32 @@ import { IpcChannel, type IpcChannelOptions } from './channel.js';
  */
 export const PLUGIN_IPC_FD = 3;
 
+/** Bytes one read of the host's socket may take: a 64 KiB hook call arrives in one read, not two (issue 17). */
+const READ_BUFFER_BYTES = 256 * 1024;
+
 /**
- * Opens fd 3. Its channel's transport makes the socket read into one buffer reused for every read (not a new 64 KiB
- * buffer per read: a garbage-collection tail, issue 17), as it does for the host's end.
+ * Opens fd 3. Reads land in one buffer reused for every read, not in a new 64 KiB buffer per read (with the join of a
+ * frame split across two reads, three allocations per large call: a garbage-collection tail, issue 17). Reused means
+ * each read is copied out, to exactly its bytes, before anything sees it — what the channel decodes (a hook's input,
+ * MessagePack binaries) are views of those bytes — and handed on as the socket's `data`, which is all the channel's
+ * transport listens for.
  */
 function openHostSocket(): net.Socket {
-  return new net.Socket({ fd: PLUGIN_IPC_FD, readable: true, writable: true });
+  // `onread` is a constructor option of net.Socket too (the Node docs), typed only on connect options.
+  const options: net.SocketConstructorOpts & Pick<net.ConnectOpts, 'onread'> = {
+    fd: PLUGIN_IPC_FD,
+    readable: true,
+    writable: true,
+    onread: {
+      buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+      callback: (bytes: number, buffer: Uint8Array): boolean => {
+        socket.emit('data', Buffer.from(buffer.subarray(0, bytes)));
+        return true;
+      },
+    },
+  };
+  const socket = new net.Socket(options);
+  return socket;
 }
 
 /**
