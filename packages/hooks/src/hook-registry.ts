@@ -400,6 +400,15 @@ export class HookRegistry implements HookRegistrar {
     if (options.onFailure !== undefined) this.onFailure(options.onFailure);
   }
 
+  /**
+   * The registry's deadline queue: the budgets of its awaited handlers, on one timer (`performance.now()` ms). A
+   * wrapper that enforces a budget of its own inside a handler (the registry's isolated untrusted handlers) queues its
+   * deadlines here too, so that budget costs nothing until it fires either.
+   */
+  get deadlines(): DeadlineQueue {
+    return this.#deadlines;
+  }
+
   /** The registry's whole-execution budget for a chain of `n` handlers, ms (undefined: none). */
   #executionBudgetMs(n: number, sharesMs: number): number | undefined {
     const rule = this.#executionBudget;

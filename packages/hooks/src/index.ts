@@ -7,6 +7,7 @@
 export type { HookCallInfo, HookHandler, HookRegistrar } from '@plugward/types';
 export { DEFAULT_HOOK_PRIORITY, HookPriority, priorityBand } from '@plugward/types';
 export { createJsonCodec, type HookCodec, type JsonCodec, jsonCodec, textCodec } from './codec.js';
+export { type Deadline, DeadlineQueue } from './deadline-queue.js';
 export type { HandlerStats } from './hook-chain.js';
 export { ExecutionTimeout, HandlerTimeout } from './hook-errors.js';
 export {

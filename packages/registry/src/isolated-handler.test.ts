@@ -1,6 +1,6 @@
 import { HandlerTimeout, HookRegistry } from '@plugward/hooks';
 import type { HookCallInfo } from '@plugward/types';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CallBudget } from './call-budget.js';
 import { type IsolatedFailure, isolatedHandler } from './isolated-handler.js';
 
@@ -141,5 +141,86 @@ describe('isolatedHandler', () => {
       { isolate: false },
     );
     await expect(thrower(input, info)).rejects.toThrow('boom');
+  });
+
+  describe('a budget costs nothing until it fires (issue 17)', () => {
+    const RealController = globalThis.AbortController;
+    afterEach(() => {
+      globalThis.AbortController = RealController;
+      vi.restoreAllMocks();
+    });
+
+    it('calls that answer in time make no timer and no AbortController; the budget waits in the registry queue', async () => {
+      const hooks = new HookRegistry();
+      const budget = new CallBudget(500);
+      const wrapped = isolatedHandler(
+        (d) => new Promise<Uint8Array>((r) => setImmediate(() => r(d))),
+        500,
+        () => {},
+        budget,
+        { deadlines: hooks.deadlines },
+      );
+      hooks.register('h', 300, wrapped, { owner: 'untrusted', timeoutMs: 1500, budgetShareMs: 500 });
+      await hooks.execute('h', input); // the registry's queue arms its one timer
+      let controllers = 0;
+      globalThis.AbortController = class extends RealController {
+        constructor() {
+          super();
+          controllers++;
+        }
+      };
+      const timers = vi.spyOn(globalThis, 'setTimeout');
+      const pending = hooks.execute('h', input);
+      // While it runs: the registry's own race and this call's budget, both in the registry's one queue.
+      expect(hooks.deadlines.size).toBe(2);
+      await pending;
+      for (let i = 0; i < 200; i++) await hooks.execute('h', input);
+      expect(hooks.deadlines.size).toBe(0);
+      expect(controllers).toBe(0);
+      expect(timers).not.toHaveBeenCalled();
+    });
+
+    /** A registry with one isolated handler that reads its signal and never answers. */
+    function hungReader(budgetMs: number) {
+      const hooks = new HookRegistry();
+      const seen: IsolatedFailure[] = [];
+      const got: { signal?: AbortSignal } = {};
+      const wrapped = isolatedHandler(
+        (_d, i) => {
+          got.signal = i.signal;
+          return new Promise<Uint8Array>(() => {});
+        },
+        budgetMs,
+        (_e, kind) => seen.push(kind),
+        undefined,
+        { deadlines: hooks.deadlines },
+      );
+      hooks.register('h', 300, wrapped, { owner: 'untrusted', timeoutMs: budgetMs + 5000 });
+      return { hooks, seen, got };
+    }
+
+    it('a handler that asks for its signal gets one, aborted with HandlerTimeout when the budget fires', async () => {
+      const { hooks, seen, got } = hungReader(60);
+      const started = performance.now();
+      expect(await hooks.execute('h', input)).toEqual(input);
+      expect(performance.now() - started).toBeLessThan(2000);
+      expect(got.signal?.aborted).toBe(true);
+      expect(got.signal?.reason).toBeInstanceOf(HandlerTimeout);
+      expect(seen).toEqual(['timeout']);
+    });
+
+    it("the host's cancellation reaches a handler that asked for its signal, and is not the plugin's failure", async () => {
+      const { hooks, seen, got } = hungReader(5000);
+      const ctl = new AbortController();
+      const p = hooks.execute('h', input, { signal: ctl.signal });
+      ctl.abort(new Error('host cancelled'));
+      await expect(p).rejects.toMatchObject({ code: 'Aborted' });
+      expect(got.signal?.aborted).toBe(true);
+      expect(got.signal?.reason).toMatchObject({ message: 'host cancelled' });
+      // The wrapped call settled too (its budget left the queue), without a failure of the plugin.
+      await new Promise((r) => setImmediate(r));
+      expect(hooks.deadlines.size).toBe(0);
+      expect(seen).toEqual([]);
+    });
   });
 });

@@ -66,8 +66,9 @@ export function pluginRegistrar(o: PluginRegistrarOptions): HookRegistrar {
       if (grant === 'any') {
         return o.hooks.register(hookName, priority, guarded, { owner: o.name, timeoutMs: budget });
       }
-      // An untrusted plugin's handlers share one per-call budget; this wrapper enforces it (and the handler's own),
-      // so the registry's timer (which would reject the whole call) is only a backstop.
+      // An untrusted plugin's handlers share one per-call budget; this wrapper enforces it (and the handler's own) on
+      // the registry's deadline queue, so the registry's own budget (which would reject the whole call) is only a
+      // backstop.
       callBudget ??= new CallBudget(budget);
       const isolate = grant.failuresFailCall !== true;
       const wrapped = isolatedHandler(
@@ -77,7 +78,7 @@ export function pluginRegistrar(o: PluginRegistrarOptions): HookRegistrar {
           if (kind === 'bad-return' && isPluginError(error)) o.onBadReturn(hookName, error);
         },
         callBudget,
-        { isolate },
+        { isolate, deadlines: o.hooks.deadlines },
       );
       // Its budget is added to the whole call's (budgetShareMs): untrusted plugins that each stay within their own
       // budget can't together use up the call's time and fail it for the trusted handlers (a call of n of them is
