@@ -397,8 +397,10 @@ async function main(): Promise<void> {
  * Without a Shutdown (the host went away), exit code 1.
  */
 function end(shutdown: boolean): void {
+  // A SIGKILL a process sends itself is ignored when it is the init of its pid namespace (the runtime under
+  // bubblewrap): then it leaves by Node's exit path, with the code that says how it ended.
   if (shutdown) process.kill(process.pid, 'SIGKILL');
-  process.exit(1);
+  process.exit(shutdown ? 0 : 1);
 }
 
 /**
