@@ -2,7 +2,6 @@
 // private copy it is pointed at, then serves the plugin over the framed IPC channel (fd 3, or a MessagePort in a
 // worker) until the host asks it to shut down or goes away — so no plugin process ever outlives its host.
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';

@@ -3,7 +3,6 @@
 // hosts that were killed.
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import {
   loadMountCalls,
   makeUntaggedSandboxDir,

@@ -12,7 +12,16 @@
 // lines cost the host at most the request pace (and a plugin that goes on past the queue ends with TooManyRequests).
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
-import { dec, enc, Fixtures, NO_GRANTS, pidAlive, sandboxOrReason, tempDir, until } from './helpers.js';
+import {
+  Fixtures,
+  HEALTH_PROBE,
+  hostCpuWhileServing,
+  NO_GRANTS,
+  pidAlive,
+  sandboxOrReason,
+  tempDir,
+  until,
+} from './helpers.js';
 
 const tmp = tempDir('audit-log-flood');
 const fx = new Fixtures(tmp.dir);
@@ -20,12 +29,6 @@ let security: PluginSecurity;
 let sandbox: Awaited<ReturnType<typeof sandboxOrReason>>['sandbox'];
 let reason: string | undefined;
 const files: Record<string, string> = {};
-
-const probe = `export default {
-  name: 'audit-probe', version: '1.0.0', author: 'audit',
-  init() {},
-  registerHooks(h) { h.register('audit.health', 100, (d) => new TextEncoder().encode('ok:' + new TextDecoder().decode(d))); },
-};`;
 
 const flooder = `let stop = false;
 export default {
@@ -40,7 +43,7 @@ export default {
 
 beforeAll(async () => {
   ({ sandbox, reason } = await sandboxOrReason());
-  files.probe = await fx.js('probe.mjs', probe, { name: 'audit-probe', kind: 'js' });
+  files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
   await fx.trust(files.probe);
   files.flooder = await fx.js('flooder.mjs', flooder, {
     name: 'flooder',
@@ -51,18 +54,6 @@ beforeAll(async () => {
   security = await fx.security({ onlyTrusted: false });
 });
 afterAll(() => tmp.remove());
-
-/** Host CPU (ms) over `ms` of wall time while calling the trusted probe every 10 ms. */
-async function hostCpu(r: PluginRegistry, ms: number): Promise<number> {
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  while (performance.now() - t0 < ms) {
-    expect(dec.decode(await r.hooks.execute('audit.health', enc.encode('x')))).toBe('ok:x');
-    await new Promise((res) => setTimeout(res, 10));
-  }
-  const cpu = process.cpuUsage(cpu0);
-  return (cpu.user + cpu.system) / 1000;
-}
 
 it('dropped log lines past the log budget do not cost the host CPU at the plugin’s rate', {
   timeout: 60_000,
@@ -78,11 +69,11 @@ it('dropped log lines past the log budget do not cost the host CPU at the plugin
   let pid: number | undefined;
   try {
     await r.loadPlugin(files.probe as string, 'trusted');
-    const idle = await hostCpu(r, 5000);
+    const idle = await hostCpuWhileServing(r, 5000);
     await r.loadPlugin(files.flooder as string, 'untrusted');
     pid = r.getPluginInfo('flooder')?.pid;
     await new Promise((res) => setTimeout(res, 1000));
-    const flood = await hostCpu(r, 5000);
+    const flood = await hostCpuWhileServing(r, 5000);
     const ended = r.getPluginInfo('flooder')?.status !== 'Active';
     expect(
       ended || flood < idle + 250,

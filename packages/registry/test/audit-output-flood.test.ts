@@ -13,9 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
 import {
   backendRunsHere,
-  dec,
-  enc,
   Fixtures,
+  HEALTH_PROBE,
+  hostCpuWhileServing,
   NO_GRANTS,
   pidAlive,
   SANDBOX_BACKENDS,
@@ -27,12 +27,6 @@ const tmp = tempDir('audit-output-flood');
 const fx = new Fixtures(tmp.dir);
 let security: PluginSecurity;
 const files: Record<string, string> = {};
-
-const probe = `export default {
-  name: 'audit-probe', version: '1.0.0', author: 'audit',
-  init() {},
-  registerHooks(h) { h.register('audit.health', 100, (d) => new TextEncoder().encode('ok:' + new TextDecoder().decode(d))); },
-};`;
 
 const flooder = (fd: number) => `import fs from 'node:fs';
 let stop = false;
@@ -46,7 +40,7 @@ export default {
 };`;
 
 beforeAll(async () => {
-  files.probe = await fx.js('probe.mjs', probe, { name: 'audit-probe', kind: 'js' });
+  files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
   await fx.trust(files.probe);
   for (const fd of [1, 2])
     files[`fd${fd}`] = await fx.js(`flood${fd}.mjs`, flooder(fd), {
@@ -58,18 +52,6 @@ beforeAll(async () => {
   security = await fx.security({ onlyTrusted: false });
 });
 afterAll(() => tmp.remove());
-
-/** Host CPU (ms) over `ms` of wall time while calling the trusted probe every 10 ms. */
-async function hostCpu(r: PluginRegistry, ms: number): Promise<number> {
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  while (performance.now() - t0 < ms) {
-    expect(dec.decode(await r.hooks.execute('audit.health', enc.encode('x')))).toBe('ok:x');
-    await new Promise((res) => setTimeout(res, 10));
-  }
-  const cpu = process.cpuUsage(cpu0);
-  return (cpu.user + cpu.system) / 1000;
-}
 
 describe('audit: a plugin flooding its stdout/stderr past its output budget', () => {
   for (const [label, support, make] of SANDBOX_BACKENDS) {
@@ -88,11 +70,11 @@ describe('audit: a plugin flooding its stdout/stderr past its output budget', ()
         let pid: number | undefined;
         try {
           await r.loadPlugin(files.probe as string, 'trusted');
-          const idle = await hostCpu(r, 3000);
+          const idle = await hostCpuWhileServing(r, 3000);
           await r.loadPlugin(files[fd] as string, 'untrusted');
           pid = r.getPluginInfo('flooder')?.pid;
           await new Promise((res) => setTimeout(res, 500));
-          const flood = await hostCpu(r, 3000);
+          const flood = await hostCpuWhileServing(r, 3000);
           const ended = r.getPluginInfo('flooder')?.status !== 'Active';
           expect(
             ended || flood < idle + 400,

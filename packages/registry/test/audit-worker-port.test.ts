@@ -24,19 +24,12 @@
 // flood ends with WindowExceeded; the host's loop is never blocked long; the host keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
-import { dec, enc, Fixtures, tempDir, until, watchLoopTurns } from './helpers.js';
+import { dec, enc, Fixtures, HEALTH_PROBE, tempDir, until, watchLoopTurns } from './helpers.js';
 
 const tmp = tempDir('audit-worker-port');
 const fx = new Fixtures(tmp.dir);
 let security: PluginSecurity;
 const files: Record<string, string> = {};
-
-const probe = `export default {
-  name: 'audit-probe', version: '1.0.0', author: 'audit',
-  init() {},
-  registerHooks(h) { h.register('audit.health', 100, (d) => new TextEncoder().encode('ok:' + new TextDecoder().decode(d))); },
-};
-`;
 
 // Posts odd messages on the runtime's port after init: a foreign MessagePort, a Float64Array, a huge number, a string.
 const oddPoster = (kind: string) => `import { MessagePort, MessageChannel } from 'node:worker_threads';
@@ -161,7 +154,7 @@ export default {
 };`;
 
 beforeAll(async () => {
-  files.probe = await fx.js('probe.mjs', probe, { name: 'audit-probe', kind: 'js' });
+  files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
   for (const k of ODD)
     files[`odd-${k}`] = await fx.js(`odd-${k}.mjs`, oddPoster(k), { name: `audit-odd-${k}`, kind: 'js' });
   files.rewriter = await fx.js('sab.mjs', sabRewriter, { name: 'audit-sab', kind: 'js' });

@@ -4,7 +4,6 @@
 // and SIGTERM is killed. Checked right when close() resolves (never polled afterwards), at every out-of-process tier
 // and with both sandbox backends.
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { hostTag } from '@plugward/sandbox-common';
 import { LANDLOCK_SANDBOX_DIR } from '@plugward/sandbox-landlock';

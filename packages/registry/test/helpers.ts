@@ -397,3 +397,30 @@ export function watchLoopTurns(): { stop: () => { longestWallMs: number; longest
     },
   };
 }
+
+/** A trusted plugin the audit tests call to show the host still serves: `audit.health` answers `ok:<input>`. */
+export const HEALTH_PROBE = `export default {
+  name: 'audit-probe', version: '1.0.0', author: 'audit',
+  init() {},
+  registerHooks(h) { h.register('audit.health', 100, (d) => new TextEncoder().encode('ok:' + new TextDecoder().decode(d))); },
+};
+`;
+
+/**
+ * The host's CPU (ms, whole process) over `ms` of wall time while it calls {@link HEALTH_PROBE} every 10 ms, each call
+ * checked: what a flood costs the host, to compare with the same window idle.
+ */
+export async function hostCpuWhileServing(
+  registry: { hooks: { execute(hook: string, data: Uint8Array): Promise<Uint8Array> } },
+  ms: number,
+): Promise<number> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    const answer = dec.decode(await registry.hooks.execute('audit.health', enc.encode('x')));
+    if (answer !== 'ok:x') throw new Error(`the health probe answered ${answer}`);
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return (cpu.user + cpu.system) / 1000;
+}
