@@ -88,4 +88,20 @@ describe('runtimeStore', () => {
     expect(fs.existsSync(idle)).toBe(false);
     expect(fs.existsSync(used)).toBe(true);
   });
+
+  it("leaves another user's idle store alone (a shared temporary folder holds every user's)", (ctx) => {
+    if (process.getuid?.() !== 0) {
+      console.warn('!!! SKIPPED: making a folder owned by another user needs root');
+      return ctx.skip('needs root to make a folder owned by another user');
+    }
+    const { runtime, base } = checkout();
+    const theirs = path.join(base, `${STORE_PREFIX}u4242-${'0'.repeat(32)}`);
+    fs.mkdirSync(theirs);
+    fs.chownSync(theirs, 4242, 4242);
+    const then = new Date(Date.now() - STORE_MAX_IDLE_MS - 60_000);
+    fs.utimesSync(theirs, then, then);
+    forgetCheckedStores();
+    runtimeStore([runtime], base);
+    expect(fs.existsSync(theirs)).toBe(true);
+  });
 });

@@ -92,11 +92,15 @@ function sweepIdleStoresOnce(base: string): void {
     return;
   }
   const oldest = Date.now() - STORE_MAX_IDLE_MS;
+  const uid = process.getuid?.() ?? 0;
   for (const name of names) {
     if (!name.startsWith(STORE_PREFIX)) continue;
     const store = path.join(base, name);
     try {
-      if (fs.lstatSync(store).mtimeMs < oldest) fs.rmSync(store, { recursive: true, force: true });
+      // Only this user's own stores: another user's (in a shared temporary folder) are theirs to sweep.
+      const st = fs.lstatSync(store);
+      if (st.isDirectory() && st.uid === uid && st.mtimeMs < oldest)
+        fs.rmSync(store, { recursive: true, force: true });
     } catch {
       // Best effort: the next host tries again.
     }
