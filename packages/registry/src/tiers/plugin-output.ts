@@ -52,8 +52,8 @@ function isOutputStream(value: unknown): value is OutputStream {
  * Reads one output pipe of a plugin process to its end, and hands each line to `log` escaped with `displayText()` (no
  * forged lines, no terminal escapes) and cut to `maxLineLength`. Past `bytesPerWindow` (or `linesPerWindow`) in a
  * window, output is dropped until the window ends, with one `warn` line saying so and `onExceeded` called once per
- * window — and read no faster than 32 MiB/s meanwhile, without decoding it: a plugin writing more only waits on its full pipe, and a flood
- * costs the host almost nothing. Memory held is one line at most. Returns the number of bytes dropped so far.
+ * window — and read no faster than 32 MiB/s meanwhile, without decoding it: a plugin writing more only waits on its
+ * full pipe, and a flood costs the host almost nothing. Memory held is one line at most. Returns the number of bytes dropped so far.
  */
 export function readPluginOutput(
   stream: unknown,
@@ -90,8 +90,9 @@ export function readPluginOutput(
     return true;
   };
   let ended = false;
-  /** Past the budget: what was just read and dropped is paid for by a pause of the pipe, at the drain rate. */
-  const drain = (size: number): void => {
+  /** Past the budget: `size` bytes just read are dropped, and paid for by a pause of the pipe at the drain rate. */
+  const drop = (size: number): void => {
+    dropped += size;
     if (ended || stream.pause === undefined || stream.resume === undefined) return;
     stream.pause();
     setTimeout(
@@ -111,18 +112,16 @@ export function readPluginOutput(
     }
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     if (suppressed) {
-      dropped += size;
-      drain(size);
+      drop(size);
+      return;
+    }
+    used += size;
+    if (used > budget.bytesPerWindow) {
+      suppress(`${budget.bytesPerWindow} bytes`);
+      drop(size);
       return;
     }
     const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
-    used += size;
-    if (used > budget.bytesPerWindow) {
-      dropped += size;
-      suppress(`${budget.bytesPerWindow} bytes`);
-      drain(size);
-      return;
-    }
     let start = 0;
     for (;;) {
       const nl = text.indexOf('\n', start);
@@ -141,11 +140,7 @@ export function readPluginOutput(
       cut = false;
       start = nl + 1;
     }
-    if (suppressed) {
-      const rest = Buffer.byteLength(text.slice(start));
-      dropped += rest;
-      drain(rest);
-    }
+    if (suppressed) drop(Buffer.byteLength(text.slice(start)));
   });
   stream.on('end', () => {
     ended = true;
