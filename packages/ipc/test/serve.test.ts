@@ -45,6 +45,15 @@ interface Calls {
   runtime?: PluginRuntimeApi;
 }
 
+/** A host context with nothing in it, for clients whose plugins never touch the context. */
+const EMPTY_CONTEXT = {
+  get: () => undefined as never,
+  set: () => undefined,
+  remove: () => false,
+  has: () => false,
+  keys: (): string[] => [],
+};
+
 function instance(calls: Calls, register: (hooks: HookRegistrar) => void | Promise<void>): PluginInstance {
   return {
     name: 'unit',
@@ -233,13 +242,7 @@ describe('PluginProcessClient serving the plugin', () => {
           registered.push(name);
         },
       },
-      context: {
-        get: () => undefined as never,
-        set: () => undefined,
-        remove: () => false,
-        has: () => false,
-        keys: () => [],
-      },
+      context: EMPTY_CONTEXT,
       ...(options.maxHooks === undefined ? {} : { maxHooks: options.maxHooks }),
       ...(options.withFetch
         ? {
@@ -284,13 +287,7 @@ describe('PluginProcessClient serving the plugin', () => {
     const client = new PluginProcessClient(channel, {
       pluginName: 'gone',
       hooks: { register: () => undefined },
-      context: {
-        get: () => undefined as never,
-        set: () => undefined,
-        remove: () => false,
-        has: () => false,
-        keys: () => [],
-      },
+      context: EMPTY_CONTEXT,
       process: { pid: 1, exitCode: null, signalCode: 'SIGKILL', once: () => undefined },
     });
     const exit = await client.exited;
@@ -309,13 +306,7 @@ describe('PluginProcessClient serving the plugin', () => {
     new PluginProcessClient(host, {
       pluginName: 'flooder',
       hooks: { register: () => undefined },
-      context: {
-        get: () => undefined as never,
-        set: () => undefined,
-        remove: () => false,
-        has: () => false,
-        keys: () => [],
-      },
+      context: EMPTY_CONTEXT,
       log: () => undefined,
       logBudget: { burstLines: 100, linesPerSecond: 10, burstBytes: 64 * 1024, bytesPerSecond: 1024 },
       droppedLogRate: DEFAULT_DROPPED_LOG_RATE,
@@ -346,13 +337,7 @@ describe('PluginProcessClient serving the plugin', () => {
     new PluginProcessClient(host, {
       pluginName: 'chatty',
       hooks: { register: () => undefined },
-      context: {
-        get: () => undefined as never,
-        set: () => undefined,
-        remove: () => false,
-        has: () => false,
-        keys: () => [],
-      },
+      context: EMPTY_CONTEXT,
       log: (_level, message) => lines.push(message),
       logBudget: { burstLines: 100, linesPerSecond: 10, burstBytes: 64 * 1024, bytesPerSecond: 1024 },
       onQuotaExceeded: (e) => quota.push(e),
