@@ -27,18 +27,28 @@ export const DEFAULT_PLUGIN_OUTPUT_BUDGET: Readonly<PluginOutputBudget> = Object
 });
 
 /**
- * How fast output past the budget is still read (and dropped), bytes per second: enough that a chatty plugin keeps
- * running (50 MiB written at once take 1.6 s; its writes only slow down once the pipe is full), little enough that a
- * flood costs the host next to nothing (a read of 64 KiB, not decoded, 512 times a second) — reading and decoding at
- * the plugin's own rate made the host work harder than the plugin.
+ * How fast output past the budget is still read (and dropped), bytes per second, for the first
+ * {@link DRAIN_BURST_BYTES} of a window: enough that a chatty plugin keeps running (50 MiB written at once take 1.6 s;
+ * its writes only slow down once the pipe is full). Past that burst, a window's output is read at
+ * {@link DRAIN_SLOW_BYTES_PER_SECOND}, so a plugin that floods for as long as it lives costs the host next to nothing,
+ * however many such plugins there are. It is read in turns of {@link DRAIN_TURN_MS}: up to a turn's share as fast as it
+ * comes, then the pipe is paused until the turn ends. (Pausing after every 64 KiB read cost the host ≈ 3.5× more CPU
+ * per byte: most of it is waking up, not reading.)
  */
 const DRAIN_BYTES_PER_SECOND = 32 * 1024 * 1024;
+/** Bytes past the budget drained at {@link DRAIN_BYTES_PER_SECOND} per window; the rest at the slow rate. */
+const DRAIN_BURST_BYTES = 64 * 1024 * 1024;
+/** The drain rate once a window's burst is spent, bytes per second. */
+const DRAIN_SLOW_BYTES_PER_SECOND = 1024 * 1024;
+/** One drain turn, ms. */
+const DRAIN_TURN_MS = 100;
 
 /** What {@link readPluginOutput} reads: a Node readable stream (duck-typed so other backends' streams fit). */
 interface OutputStream {
   on(event: 'data', listener: (chunk: Buffer | string) => void): unknown;
   on(event: 'end', listener: () => void): unknown;
   on(event: 'error', listener: (e: Error) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
   /** Stops reading for a while (a Node readable's own; streams without it are read at their rate). */
   pause?(): unknown;
   resume?(): unknown;
@@ -52,8 +62,8 @@ function isOutputStream(value: unknown): value is OutputStream {
  * Reads one output pipe of a plugin process to its end, and hands each line to `log` escaped with `displayText()` (no
  * forged lines, no terminal escapes) and cut to `maxLineLength`. Past `bytesPerWindow` (or `linesPerWindow`) in a
  * window, output is dropped until the window ends, with one `warn` line saying so and `onExceeded` called once per
- * window — and read no faster than 32 MiB/s meanwhile, without decoding it: a plugin writing more only waits on its
- * full pipe, and a flood costs the host almost nothing. Memory held is one line at most. Returns the number of bytes dropped so far.
+ * window — and read no faster than 32 MiB/s meanwhile (1 MiB/s past the window's first 64 MiB), in 100 ms turns,
+ * without decoding it: a plugin writing more only waits on its full pipe, and a flood costs the host almost nothing. Memory held is one line at most. Returns the number of bytes dropped so far.
  */
 export function readPluginOutput(
   stream: unknown,
@@ -90,16 +100,32 @@ export function readPluginOutput(
     return true;
   };
   let ended = false;
-  /** Past the budget: `size` bytes just read are dropped, and paid for by a pause of the pipe at the drain rate. */
+  let turnStart = 0;
+  let credit = 0;
+  let burst = DRAIN_BURST_BYTES;
+  /**
+   * Past the budget: `size` bytes just read are dropped. They are paid from the current drain turn's share; once it is
+   * spent, the pipe is paused until the turn ends (plus the overdraft at the drain rate).
+   */
   const drop = (size: number): void => {
     dropped += size;
     if (ended || stream.pause === undefined || stream.resume === undefined) return;
+    const rate = burst > 0 ? DRAIN_BYTES_PER_SECOND : DRAIN_SLOW_BYTES_PER_SECOND;
+    burst -= size;
+    const now = Date.now();
+    if (now - turnStart >= DRAIN_TURN_MS) {
+      turnStart = now;
+      credit = (rate * DRAIN_TURN_MS) / 1000;
+    }
+    credit -= size;
+    if (credit > 0) return;
     stream.pause();
+    const wait = turnStart + DRAIN_TURN_MS - now + Math.ceil((-credit * 1000) / rate);
     setTimeout(
       () => {
         if (!ended) stream.resume?.();
       },
-      Math.ceil((size * 1000) / DRAIN_BYTES_PER_SECOND),
+      Math.max(1, wait),
     );
   };
   stream.on('data', (chunk) => {
@@ -109,6 +135,7 @@ export function readPluginOutput(
       used = 0;
       lines = 0;
       suppressed = false;
+      burst = DRAIN_BURST_BYTES;
     }
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     if (suppressed) {
@@ -148,6 +175,9 @@ export function readPluginOutput(
     line = '';
   });
   stream.on('error', () => {
+    ended = true;
+  });
+  stream.on('close', () => {
     ended = true;
   });
   return () => dropped;
