@@ -31,7 +31,7 @@ import {
   RESPONSE_KIND_CODES,
   requestKindOf,
 } from './protocol.js';
-import { RequestPacer } from './request-rate.js';
+import { RequestPacer, type RequestRate } from './request-rate.js';
 import { type FrameTransport, type IpcTransport, transportOf } from './transport.js';
 
 /**
@@ -67,6 +67,13 @@ export interface IpcChannelOptions {
   maxQueuedRequests?: number;
   /** Most payload bytes of the peer's requests waiting to be served. Default 64 MiB. */
   maxQueuedRequestBytes?: number;
+  /**
+   * Bytes of the peer's requests (whole frames; the answers to this side's own requests do not count) it may send a
+   * second, and at once (`burst`). Past it the channel ends with `TooManyRequests`: every request, refused or dropped
+   * ones too, is read, joined and decoded at the peer's pace — a megabyte request costs its sender one write of a
+   * buffer it reuses. Default: no limit; the registry sets {@link DEFAULT_REQUEST_BYTE_RATE} for untrusted plugins.
+   */
+  requestByteRate?: Partial<RequestRate>;
   /**
    * Most bytes of frames waiting for the transport to drain (the peer not reading). Beyond it `sendRequest` is refused
    * (`SendRefused`); a response that would have to wait beyond it ends the channel (`PeerNotReading`): the peer keeps
@@ -229,6 +236,8 @@ export class IpcChannel {
   readonly #maxConcurrent: number;
   readonly #maxQueuedRequests: number;
   readonly #maxQueuedRequestBytes: number;
+  readonly #requestBytes: RequestPacer | undefined;
+  readonly #requestByteRate: number;
   readonly #maxQueuedBytes: number;
   readonly #onQuotaExceeded: ((error: PluginError) => void) | undefined;
   #queuedBytes = 0;
@@ -316,6 +325,8 @@ export class IpcChannel {
       { allowZero: true },
     );
     this.#maxQueuedBytes = positiveInteger(options.maxQueuedBytes ?? 64 * 1024 * 1024, 'maxQueuedBytes');
+    this.#requestBytes = options.requestByteRate && new RequestPacer(options.requestByteRate);
+    this.#requestByteRate = options.requestByteRate?.perSecond ?? 0;
     this.#onQuotaExceeded = options.onQuotaExceeded;
     this.#label = options.label ?? 'ipc';
     this.closed = new Promise((resolve) => {
@@ -742,6 +753,15 @@ export class IpcChannel {
           throw ipcError('UnknownKind', `${this.#label}: unknown request kind ${frame.kind}`);
         if (!this.#accepted.has(kind)) {
           throw ipcError('UnexpectedKind', `${this.#label}: the peer may not send ${kind}`);
+        }
+        if (this.#requestBytes !== undefined) {
+          this.#requestBytes.debit(FRAME_PREFIX_BYTES + FRAME_HEADER_BYTES + frame.payload.length - 1);
+          if (this.#requestBytes.take() > 0) {
+            throw ipcError(
+              'TooManyRequests',
+              `${this.#label}: the peer sends requests faster than ${this.#requestByteRate} bytes a second`,
+            );
+          }
         }
         // The peer's process is gone: only its last log lines are still taken. Whatever still holds its end (a
         // descendant that inherited it) does not act with the plugin's grants.

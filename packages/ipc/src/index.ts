@@ -31,5 +31,5 @@ export {
   type WatchedProcess,
 } from './process-client.js';
 export type { ExecuteHookRequest } from './protocol.js';
-export { DEFAULT_REQUEST_RATE, type RequestRate } from './request-rate.js';
+export { DEFAULT_REQUEST_BYTE_RATE, DEFAULT_REQUEST_RATE, type RequestRate } from './request-rate.js';
 export type { IpcTransport } from './transport.js';

@@ -15,6 +15,17 @@ export interface RequestRate {
 export const DEFAULT_REQUEST_RATE: Readonly<RequestRate> = Object.freeze({ perSecond: 2000, burst: 10_000 });
 
 /**
+ * The registry's `IpcChannelOptions.requestByteRate` for untrusted plugins, in bytes: 4 MiB a second, 24 MiB at once
+ * (one request of the largest frame, 16 MiB, and more) — far above what context writes, log lines and fetch requests
+ * of a plugin's normal work add up to; at the host's ≈ 4 ms of CPU per MiB read, joined and decoded, ≈ 2 % of a core
+ * sustained.
+ */
+export const DEFAULT_REQUEST_BYTE_RATE: Readonly<RequestRate> = Object.freeze({
+  perSecond: 4 * 1024 * 1024,
+  burst: 24 * 1024 * 1024,
+});
+
+/**
  * Paces a plugin's requests to the host. Each request takes a token; past the burst a request is scheduled at the
  * time its token refills and waits until then (the plugin's calls get slower, none is refused or lost). Requests that
  * wait are held by the channel's own bounds (`maxConcurrentRequests`, `maxQueuedRequests`: past those the peer's

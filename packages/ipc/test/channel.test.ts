@@ -588,6 +588,26 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
       expect(failed).toBe(err);
     }
 
+    it('requests past requestByteRate end the channel (TooManyRequests); answers to its own requests never count', async () => {
+      const rate = { perSecond: 1024, burst: 64 * 1024 };
+      // Answers: the host asks for 64 KiB echoes 8 times (512 KiB, 8× the burst): nothing ends.
+      const [host, plugin] = await channels({ role: 'host', requestByteRate: rate }, { role: 'plugin' });
+      plugin.setRequestHandler(echo);
+      for (let i = 0; i < 8; i++) await host.sendRequest(hook(new Uint8Array(64 * 1024)));
+      expect(host.isClosed).toBe(false);
+      // Requests of the peer: 16 KiB log lines, answered at once, until the burst is spent.
+      host.setRequestHandler(() => ({ kind: 'Success' }));
+      let sent = 0;
+      while (sent < 20 && !host.isClosed) {
+        await plugin
+          .sendRequest({ kind: 'Log', level: 'info', message: 'x'.repeat(16 * 1024) })
+          .catch(() => undefined);
+        sent++;
+      }
+      expect(ipcFailureReason(await host.closed)).toBe('TooManyRequests');
+      expect(sent).toBeLessThanOrEqual(5);
+    });
+
     it('a truncated frame then EOF', () =>
       endsWith(
         (raw) => raw.end(encodeFrame(FrameType.Response, 1, 1, Buffer.alloc(100)).subarray(0, 50)),

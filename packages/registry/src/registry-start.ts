@@ -3,7 +3,7 @@
 // it in process (`startInProcess`) or in a child process (`startOutOfProcessTier`: worker, process, sandbox);
 // `guard` wraps each hook handler it registers.
 // Internal to @plugward/registry: src/index.ts exports none of it.
-import { DEFAULT_DROPPED_LOG_RATE } from '@plugward/ipc';
+import { DEFAULT_DROPPED_LOG_RATE, DEFAULT_REQUEST_BYTE_RATE } from '@plugward/ipc';
 import { FetchBroker } from '@plugward/sandbox-linux';
 import type { VerifiedArtifact } from '@plugward/security';
 import {
@@ -207,7 +207,11 @@ function startOutOfProcessTier(
       ...(quotas.requestRate === undefined ? {} : { requestRate: quotas.requestRate }),
       // An untrusted plugin that keeps logging past its budget is flooding the host with dropped lines: it is ended. A
       // trusted one is only held to its budget (a chatty plugin is not misbehaving).
-      ...(entry.info.trustLevel !== 'trusted' ? { droppedLogRate: DEFAULT_DROPPED_LOG_RATE } : {}),
+      // Likewise one whose requests (refused ones too) add up to more bytes than DEFAULT_REQUEST_BYTE_RATE: each is read
+      // and decoded by the host at the plugin's pace.
+      ...(entry.info.trustLevel !== 'trusted'
+        ? { droppedLogRate: DEFAULT_DROPPED_LOG_RATE, requestByteRate: DEFAULT_REQUEST_BYTE_RATE }
+        : {}),
     },
     onQuotaExceeded: w.reportQuota,
     ...(quotas.hookOutputBytes === undefined ? {} : { maxHookOutputBytes: quotas.hookOutputBytes }),

@@ -94,6 +94,8 @@ export interface ChannelQuotas {
   requestRate?: Partial<RequestRate>;
   /** Log lines past the budget the plugin may have dropped before it is ended (the registry: untrusted plugins). */
   droppedLogRate?: Partial<RequestRate>;
+  /** Bytes of requests the plugin may send a second and at once before it is ended (the registry: untrusted plugins). */
+  requestByteRate?: Partial<RequestRate>;
 }
 
 /** How long a plugin whose channel ended (without a protocol violation) may take to exit before it is killed. */
@@ -481,6 +483,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     maxQueuedRequestBytes: q.maxQueuedRequestBytes,
     stallTimeoutMs: q.stallTimeoutMs,
     onQuotaExceeded: opts.onQuotaExceeded,
+    ...(q.requestByteRate === undefined ? {} : { requestByteRate: q.requestByteRate }),
   });
   // A plugin without its channel can do nothing useful, and one that broke the protocol can't be trusted to stop:
   // it ends at once (a protocol violation) or after a grace for its own exit (it closed its end, it crashed).
