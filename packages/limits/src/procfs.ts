@@ -60,14 +60,15 @@ function statusValue(text: string, key: string): number | undefined {
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
-function checkPid(pid: number): void {
+/** Throws `InvalidArgument` unless `pid` is a plausible pid. */
+export function checkPid(pid: number): void {
   if (!Number.isSafeInteger(pid) || pid < 1 || pid > 4_194_304) {
     throw new PluginError('InvalidArgument', `not a pid: ${String(pid)}`, { details: { pid } });
   }
 }
 
 /** The process (or its pid) is gone: ENOENT/ESRCH while reading /proc. */
-function gone(e: unknown): boolean {
+export function gone(e: unknown): boolean {
   return isErrno(e, 'ENOENT', 'ESRCH');
 }
 
@@ -161,7 +162,7 @@ let cachedPageSize: number | undefined;
  * once from this process' own resident size as both files report it, rounded to a power of two (4 KiB on x86-64,
  * 4/16/64 KiB on arm64).
  */
-function pageSize(): number {
+export function pageSize(): number {
   if (cachedPageSize !== undefined) return cachedPageSize;
   const pages = parseProcStat(readCappedSync('/proc/self/stat', undefined, true)).rssPages;
   const kb = parseProcStatus(readCappedSync('/proc/self/status', undefined, true)).rssBytes;

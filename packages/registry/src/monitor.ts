@@ -1,5 +1,12 @@
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import { collectProcessMetrics, loadSocketTable, type SocketTable, socketInodes } from '@plugward/limits';
+import {
+  collectProcessMetrics,
+  loadSocketTable,
+  ProcessReader,
+  type SocketTable,
+  socketInodes,
+} from '@plugward/limits';
 import type { PluginMetrics, SandboxedProcess } from '@plugward/types';
 
 /**
@@ -52,6 +59,37 @@ export async function processTierMetrics(
   // In a sweep (a shared cache given), one file per process: RSS and threads come from stat too; the peak (VmHWM,
   // only in status) is not judged by the monitor. A lone reading (`getMetrics`) keeps it.
   return collectProcessMetrics(pid, { connections, netCache, status: options.netCache === undefined });
+}
+
+/**
+ * The process tier's reader of one plugin process. A monitor sweep's reading (a shared `netCache` given) goes through
+ * a `ProcessReader`: `/proc/<pid>/stat` and `/proc/<pid>/fd` kept open between sweeps (a pread and an fstat instead of
+ * paths opened per reading), synchronous unless a socket table must be loaded. The reader is opened at the first
+ * sweep while the child is not yet reaped — its pid can't have been reused then, and the open files stay the
+ * plugin's: after its exit they read `exited`, never the process that took the pid — and closed when the child exits.
+ * A lone reading (`getMetrics`) reads by path as {@link processTierMetrics} does, with the peak memory.
+ */
+export function processTierReading(
+  child: Pick<ChildProcess, 'pid' | 'exitCode' | 'signalCode' | 'once'>,
+): (options?: TierMetricsOptions) => PluginMetrics | Promise<PluginMetrics> {
+  const pid = child.pid;
+  let reader: ProcessReader | undefined;
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+    reader?.close();
+  });
+  return (options = {}) => {
+    if (pid === undefined) return { timestamp: Date.now(), source: 'procfs', exited: true };
+    if (options.netCache === undefined) return processTierMetrics(pid, options);
+    if (reader === undefined) {
+      // Node sets these when it reaps the child: until then the pid is this child's (a zombie at worst).
+      if (exited || child.exitCode !== null || child.signalCode !== null)
+        return { timestamp: Date.now(), source: 'procfs', pid, exited: true };
+      reader = new ProcessReader(pid);
+    }
+    return reader.read(options);
+  };
 }
 
 /**
