@@ -45,19 +45,27 @@ function kernelMax(path: string, fallback: number): number {
   }
 }
 
-let kernelCeilings: { fdMax: number; threadsMax: number } | undefined;
+interface MachineCeilings {
+  memoryBytes: number;
+  fdMax: number;
+  threadsMax: number;
+}
+
+let machineCeilings: MachineCeilings | undefined;
 
 /**
- * The kernel's per-process fd ceiling and its thread ceiling, read once per process: they are kernel-wide settings
- * (sysctl), the same for every plugin, and reading them cost ≈ 1 ms of every load. A host that raises them with
- * sysctl sees the new values after a restart.
+ * The machine's memory, the kernel's per-process fd ceiling and its thread ceiling, read once per process: they are
+ * machine-wide (sysctl settings, the installed memory), the same for every plugin, and reading them — three /proc
+ * files (`os.totalmem()` reads /proc/meminfo) — cost ≈ 35 µs of every validation. A host that changes them (sysctl,
+ * memory hot-plug) sees the new values after a restart.
  */
-function kernelLimits(): { fdMax: number; threadsMax: number } {
-  kernelCeilings ??= {
+function machineLimits(): MachineCeilings {
+  machineCeilings ??= {
+    memoryBytes: totalmem(),
     fdMax: kernelMax('/proc/sys/fs/nr_open', 1_048_576),
     threadsMax: kernelMax('/proc/sys/kernel/threads-max', 4_194_304),
   };
-  return kernelCeilings;
+  return machineCeilings;
 }
 
 /**
@@ -67,13 +75,14 @@ function kernelLimits(): { fdMax: number; threadsMax: number } {
  * - `maxFileDescriptors`, `maxConnections`: 1 … `/proc/sys/fs/nr_open` (the kernel's per-process fd ceiling;
  *   1 048 576 when unreadable);
  * - `maxThreads`: 1 … `/proc/sys/kernel/threads-max` (4 194 304 when unreadable).
- * Every value must be a safe integer. Zero is refused: a limit of 0 would make the plugin violate at once. The two
- * kernel ceilings are read once per process (kernel-wide settings; a change by sysctl is seen after a restart).
+ * Every value must be a safe integer. Zero is refused: a limit of 0 would make the plugin violate at once. The
+ * machine's memory and the two kernel ceilings are read once per process (machine-wide; a change by sysctl or memory
+ * hot-plug is seen after a restart).
  */
 export function limitBounds(): Readonly<Record<keyof ResourceLimits, LimitBound>> {
-  const { fdMax, threadsMax } = kernelLimits();
+  const { memoryBytes, fdMax, threadsMax } = machineLimits();
   return {
-    maxHeapBytes: { min: 1024 * 1024, max: totalmem(), unit: 'bytes' },
+    maxHeapBytes: { min: 1024 * 1024, max: memoryBytes, unit: 'bytes' },
     maxCpuTimeMs: { min: 1, max: DAY_MS, unit: 'ms' },
     maxFileDescriptors: { min: 1, max: fdMax, unit: 'fds' },
     maxThreads: { min: 1, max: threadsMax, unit: 'threads' },
