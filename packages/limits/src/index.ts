@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 
+export { CgroupReader } from './cgroup-reader.js';
 export {
   type CgroupHandle,
   type CgroupLimits,

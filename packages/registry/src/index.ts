@@ -135,6 +135,7 @@ export {
   processTierMetrics,
   processTierReading,
   sandboxTierMetrics,
+  sandboxTierReading,
   type TierMetricsOptions,
 } from './monitor.js';
 export { type Placement, type PlacementInput, placePlugin } from './placement.js';

@@ -1,6 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import {
+  type CgroupPaths,
+  CgroupReader,
   collectProcessMetrics,
   loadSocketTable,
   ProcessReader,
@@ -90,6 +93,52 @@ export function processTierReading(
     }
     return reader.read(options);
   };
+}
+
+/**
+ * The sandbox tier's reader of one sandboxed plugin. A monitor sweep's reading of a plugin whose connections are not
+ * counted (no `full` network grant: nearly all) goes through a `CgroupReader` of its cgroup — the group's files kept
+ * open between sweeps, a pread each, synchronous — opened at the first sweep and closed when the sandbox has ended
+ * (its group removed, the files read `exited`). Anything else, and a sandbox without a cgroup, reads as
+ * {@link sandboxTierMetrics} does.
+ */
+export function sandboxTierReading(
+  proc: Pick<SandboxedProcess, 'pid' | 'metrics' | 'cgroupPaths' | 'exit'>,
+): (options?: TierMetricsOptions) => PluginMetrics | Promise<PluginMetrics> {
+  let reader: CgroupReader | undefined;
+  let ended = false;
+  const end = (): void => {
+    ended = true;
+    reader?.close();
+  };
+  proc.exit.then(end, end);
+  return (options = {}) => {
+    if (options.netCache === undefined || options.connections || ended)
+      return sandboxTierMetrics(proc, options);
+    if (reader === undefined) {
+      const paths = cgroupPathsOf(proc.cgroupPaths);
+      if (paths === undefined) return sandboxTierMetrics(proc, options);
+      reader = new CgroupReader(paths);
+    }
+    const m = reader.read();
+    // Gone, or nothing left in the group (its process exited, the group not yet removed): the sandbox says which.
+    if (m.exited || m.threads === 0) return sandboxTierMetrics(proc, options);
+    return { ...m, pid: proc.pid };
+  };
+}
+
+/** A sandbox's controller → directory map as limits' `CgroupPaths` (v2: one directory with `cgroup.controllers`). */
+function cgroupPathsOf(dirs: Readonly<Record<string, string>>): CgroupPaths | undefined {
+  const any = Object.values(dirs)[0];
+  if (any === undefined) return undefined;
+  if (Object.values(dirs).every((d) => d === any) && existsSync(`${any}/cgroup.controllers`))
+    return { v2: any };
+  const v1: NonNullable<CgroupPaths['v1']> = {};
+  for (const c of ['memory', 'cpu', 'cpuacct', 'pids'] as const) {
+    const d = dirs[c];
+    if (d !== undefined) v1[c] = d;
+  }
+  return { v1 };
 }
 
 /**

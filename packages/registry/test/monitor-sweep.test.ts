@@ -252,6 +252,54 @@ describe('the registry monitor keeps the /proc files it reads open', () => {
   });
 });
 
+describe('the registry monitor keeps the cgroup files it reads open', () => {
+  /** The host's fds on cgroup files of groups named for `names` (`cgroupName` starts with the plugin's name). */
+  function cgroupFds(names: readonly string[]): string[] {
+    const out: string[] = [];
+    for (const fd of readdirSync('/proc/self/fd')) {
+      let link: string;
+      try {
+        link = readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      if (link.startsWith('/sys/fs/cgroup/') && names.some((n) => link.includes(`/${n}-`))) out.push(link);
+    }
+    return out;
+  }
+
+  it('per sandboxed plugin while monitored, closed when it is unloaded and at close', async () => {
+    if (!sandbox) {
+      console.warn(`!!! SKIPPED: sandbox unsupported here (${reason})`);
+      return;
+    }
+    const names = KEPT.slice(0, 3);
+    const registry = new PluginRegistry({ security, defaultTier: 'sandbox', sandbox, log: () => {} });
+    try {
+      for (const file of kept.slice(0, 3)) await registry.loadPlugin(file, 'trusted');
+      expect(names.map((n) => registry.getPluginInfo(n)?.tier)).toEqual(['sandbox', 'sandbox', 'sandbox']);
+      expect(cgroupFds(names)).toEqual([]);
+      const monitor = registry.startResourceMonitor(20);
+      await until(() => names.every((n) => cgroupFds([n]).length > 0));
+      const perPlugin = names.map((n) => cgroupFds([n]).length);
+      expect(perPlugin.every((k) => k >= 1 && k === perPlugin[0])).toBe(true);
+      // Its readings are the group's: memory and tasks of a running Node.
+      const m = await registry.getMetrics(names[1] as string);
+      expect(m.source).toMatch(/^cgroup-v/);
+      expect(m.memoryBytes).toBeGreaterThan(1024 * 1024);
+      await registry.unloadPlugin(names[0] as string);
+      await until(() => cgroupFds([names[0] as string]).length === 0);
+      expect(cgroupFds([names[0] as string])).toEqual([]);
+      expect(cgroupFds(names.slice(1)).length).toBe(2 * (perPlugin[0] as number));
+      monitor.stop();
+    } finally {
+      await registry.close();
+    }
+    await until(() => cgroupFds(names).length === 0);
+    expect(cgroupFds(names)).toEqual([]);
+  });
+});
+
 describe('the registry monitor follows the registry', () => {
   it('watches a plugin loaded after it started, and an unmount behaviour set later', async () => {
     await using registry = new PluginRegistry({

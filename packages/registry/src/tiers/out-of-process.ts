@@ -36,7 +36,7 @@ import {
   type SandboxBackend,
   type SandboxedProcess,
 } from '@plugward/types';
-import { processTierReading, sandboxTierMetrics, type TierMetricsOptions } from '../monitor.js';
+import { processTierReading, sandboxTierReading, type TierMetricsOptions } from '../monitor.js';
 import { DEFAULT_HOOK_OUTPUT_BYTES, protocolViolationOf } from '../quotas.js';
 import { hostStartupMark, STARTUP_TRACE_ARG, startupTraceEnabled } from '../startup-trace.js';
 import { sweepStaleWarmFolders } from '../warm-folder.js';
@@ -337,6 +337,7 @@ async function startSandbox(
       label: opts.verified.manifest.name,
     }));
   let exitInfo: { oomKilled: boolean } | undefined;
+  const reading = sandboxTierReading(proc);
   const watched: WatchedProcess = {
     pid: proc.pid,
     once(_event, listener) {
@@ -355,7 +356,7 @@ async function startSandbox(
     watched,
     pid: proc.pid,
     kill: () => proc.kill('SIGKILL'),
-    metrics: (_client, options) => sandboxTierMetrics(proc, options),
+    metrics: (_client, options) => reading(options),
     oomKilled: async () => (await proc.exit.catch(() => exitInfo ?? { oomKilled: false })).oomKilled,
     stdout: proc.stdout,
     stderr: proc.stderr,
