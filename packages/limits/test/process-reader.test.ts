@@ -1,11 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import type { PluginMetrics } from '@plugward/types';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { childPids, collectProcessMetrics, ProcessReader, type SocketTable } from '../src/index.js';
-import { type Child, startChild } from './helpers.js';
+import { type Child, startChild, useLocalServer } from './helpers.js';
 
 // A ProcessReader keeps /proc/<pid>/stat and /proc/<pid>/fd open between readings. What it must guarantee:
 // - the same numbers as a read by path (fds exactly, threads exactly, memory from the same stat line);
@@ -55,9 +54,7 @@ async function spawnOnPid(pid: number): Promise<ChildProcess | undefined> {
 describe('ProcessReader', () => {
   const children: Child[] = [];
   const sleepers: ChildProcess[] = [];
-  let server: net.Server;
-  let port: number;
-  const serverSockets: net.Socket[] = [];
+  const server = useLocalServer();
   const readers: ProcessReader[] = [];
   const reader = (pid: number): ProcessReader => {
     const r = new ProcessReader(pid);
@@ -65,18 +62,10 @@ describe('ProcessReader', () => {
     return r;
   };
 
-  beforeAll(async () => {
-    server = net.createServer((s) => serverSockets.push(s));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    port = (server.address() as net.AddressInfo).port;
-  });
   afterAll(async () => {
     for (const r of readers) r.close();
     await Promise.all(children.map((c) => c.kill()));
     await Promise.all(sleepers.map(killed));
-    for (const s of serverSockets) s.destroy();
-    server.close();
   });
 
   it('reads what a read by path reads, synchronously, again and again', async () => {
@@ -103,7 +92,7 @@ describe('ProcessReader', () => {
   it('counts connections only past the connection limit, and then exactly', async () => {
     const c = await startChild();
     children.push(c);
-    await c.send({ cmd: 'tcp', port, count: 3, listen: true });
+    await c.send({ cmd: 'tcp', port: server.port, count: 3, listen: true });
     const r = reader(c.pid);
     await (r.read() as Promise<PluginMetrics> | PluginMetrics);
     // A Node child holds more than 3 fds but no more than 100: 3 connections can't exceed a limit of 100.
