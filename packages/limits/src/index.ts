@@ -54,6 +54,7 @@ export {
   parseProcStatus,
   processStartTime,
   socketInodes,
+  socketInodesSliced,
 } from './procfs.js';
 export { ResourceLimits } from './resource-limits.js';
 export {

@@ -8,7 +8,7 @@ import {
   type SocketTable,
   socketTableFor,
 } from './proc-net.js';
-import { checkPid, gone, pageSize, socketInodes } from './procfs.js';
+import { checkPid, gone, pageSize, socketInodesSliced } from './procfs.js';
 import { isErrno } from './read-file.js';
 
 /** Options of {@link ProcessReader.read}. */
@@ -27,12 +27,14 @@ export interface ProcessReadOptions {
 /** One `/proc/<pid>/stat` is well under 1 KiB; a longer one is refused as malformed. */
 const STAT_MAX = 4096;
 const statBuf = Buffer.allocUnsafe(STAT_MAX);
+/** Longest run of readlinks when listing a process's socket fds (the monitor's slice). */
+const LIST_SLICE_MS = 0.25;
 
 /**
  * Reads one process's resource use again and again through files it keeps open: `/proc/<pid>/stat` (CPU time,
  * resident memory, threads; one `pread` into a shared buffer instead of open + read + close) and the `/proc/<pid>/fd`
  * directory (its size is the number of open fds on Linux ≥ 6.2: one `fstat`). A reading costs about half of a read
- * by path, and no promise unless connections must be counted from a socket table not yet loaded.
+ * by path, and no promise unless connections must be counted.
  *
  * The open files pin the process, not its pid: once it has exited, they answer ESRCH/ENOENT even when another process
  * took the pid, so a reading then says `exited` — never another process's numbers. Construct the reader while the
@@ -68,7 +70,8 @@ export class ProcessReader {
    * One reading: `cpuTimeMs`, `memoryBytes` (resident), `threads`, `fileDescriptors`, and `connections` when asked
    * (and, under a `connectionLimit`, only when the process holds more sockets than that). `{ exited: true }` once the
    * process is gone or a zombie; the reader then closes its files. Synchronous unless the clock tick is not known yet
-   * or the namespace's socket table must be loaded (asynchronously, into `netCache`).
+   * or connections must be counted (no `connectionLimit`, or more fds than it): its socket fds are then listed in
+   * slices that yield to the event loop, and the namespace's socket table is loaded off the loop into `netCache`.
    */
   read(options: ProcessReadOptions = {}): PluginMetrics | Promise<PluginMetrics> {
     const hz = knownClockTicksPerSecond();
@@ -94,39 +97,39 @@ export class ProcessReader {
     const limit = options.connectionLimit;
     // Every connection is a socket and every socket an fd: at most `limit` fds can't hold more connections.
     if (!(options.connections ?? true) || (limit !== undefined && fds <= limit)) return out;
-    const cache = options.netCache ?? new Map<string, SocketTable>();
-    // Reads by path from here on: a process gone meanwhile (ENOENT/ESRCH) is `exited`, and a reading that got through
-    // checks afterwards, through the pinned files, that the paths were still its.
-    const byPath = (read: () => PluginMetrics): PluginMetrics => {
-      try {
-        const m = read();
-        return this.#stillOurs() ? m : exited();
-      } catch (e) {
-        if (gone(e)) return exited();
-        throw e;
+    return this.#withConnections(out, limit, options.netCache ?? new Map<string, SocketTable>(), exited);
+  }
+
+  /**
+   * The connections of a process that may hold more than its limit: its socket fds listed in slices (a readlink each;
+   * a process with many fds must not hold the event loop in one piece), then counted in its namespace's socket
+   * table (from the sweep's cache, or loaded off the loop). These are reads by path: a process gone meanwhile
+   * (ENOENT/ESRCH) is `exited`, and a reading that got through checks afterwards, through the pinned files, that the
+   * paths were still its.
+   */
+  async #withConnections(
+    out: PluginMetrics,
+    limit: number | undefined,
+    cache: Map<string, SocketTable>,
+    exited: () => PluginMetrics,
+  ): Promise<PluginMetrics> {
+    try {
+      const inodes = await socketInodesSliced(this.pid, LIST_SLICE_MS);
+      if (this.closed) return exited();
+      if (limit === undefined || inodes.length > limit) {
+        let table = cachedSocketTable(this.pid, cache);
+        if (table === undefined) {
+          await loadSocketTable(this.pid, cache).catch(() => undefined); // read synchronously below: the real error
+          if (this.closed) return exited();
+          table = socketTableFor(this.pid, cache);
+        }
+        out.connections = countConnections(inodes, table);
       }
-    };
-    let inodes: number[] = [];
-    let table: SocketTable | undefined;
-    const counted = byPath(() => {
-      inodes = socketInodes(this.pid);
-      if (limit !== undefined && inodes.length <= limit) return out;
-      table = cachedSocketTable(this.pid, cache);
-      if (table !== undefined) out.connections = countConnections(inodes, table);
-      return out;
-    });
-    if (counted.exited || table !== undefined || (limit !== undefined && inodes.length <= limit))
-      return counted;
-    return loadSocketTable(this.pid, cache)
-      .catch(() => undefined) // read synchronously below, which throws the real error
-      .then(() =>
-        this.closed
-          ? exited()
-          : byPath(() => {
-              out.connections = countConnections(inodes, socketTableFor(this.pid, cache));
-              return out;
-            }),
-      );
+    } catch (e) {
+      if (gone(e)) return exited();
+      throw e;
+    }
+    return this.#stillOurs() ? out : exited();
   }
 
   /** Closes the kept files; later readings say `exited`. Idempotent. */

@@ -97,13 +97,27 @@ describe('ProcessReader', () => {
     await (r.read() as Promise<PluginMetrics> | PluginMetrics);
     // A Node child holds more than 3 fds but no more than 100: 3 connections can't exceed a limit of 100.
     expect(readNow(r, { connectionLimit: 100 }).connections).toBeUndefined();
-    // Past a limit of 2 its sockets could be over: counted from the namespace's socket table, loaded off the loop
-    // the first time (a promise), then looked up in the sweep's cache (synchronous).
+    // Past a limit of 2 its sockets could be over: its socket fds are listed (in slices: a promise) and counted in
+    // the namespace's socket table, loaded off the loop the first time, then looked up in the sweep's cache.
     const netCache = new Map<string, SocketTable>();
     const first = r.read({ connectionLimit: 2, netCache });
     expect(first).toBeInstanceOf(Promise);
     expect((await first).connections).toBe(3);
-    expect(readNow(r, { connectionLimit: 2, netCache }).connections).toBe(3);
+    expect(netCache.size).toBe(1);
+    expect((await r.read({ connectionLimit: 2, netCache })).connections).toBe(3);
+    expect(netCache.size).toBe(1);
+    // A process with thousands of fds: the listing (a readlink each, milliseconds) yields to the event loop between
+    // slices — an immediate queued with the reading runs before it resolves, though the table is cached.
+    await c.send({ cmd: 'fds', count: 3000 });
+    let turned = false;
+    const many = r.read({ connectionLimit: 2, netCache });
+    setImmediate(() => {
+      turned = true;
+    });
+    const withMany = await many;
+    expect(turned).toBe(true);
+    expect(withMany.connections).toBe(3);
+    expect(withMany.fileDescriptors).toBeGreaterThan(3000);
     // No limit: always counted.
     expect((await r.read({ netCache })).connections).toBe(3);
   });
