@@ -223,11 +223,25 @@ describe('the registry monitor keeps the /proc files it reads open', () => {
     const registry = new PluginRegistry({ security, defaultTier: 'process', log: () => {} });
     let pids: number[] = [];
     try {
-      for (const file of kept) await registry.loadPlugin(file, 'trusted');
-      pids = KEPT.map((n) => registry.getPluginInfo(n)?.pid as number);
-      expect(pids.every((p) => p > 0)).toBe(true);
-      const loaded = hostFds().count;
+      for (const file of kept.slice(0, -1)) await registry.loadPlugin(file, 'trusted');
       const monitor = registry.startResourceMonitor(20);
+      const first = KEPT.slice(0, -1).map((n) => registry.getPluginInfo(n)?.pid as number);
+      await until(() => hostFds(first).onPids.length === 2 * first.length);
+      // A plugin started while the host holds the others' /proc files doesn't inherit them (close-on-exec).
+      await registry.loadPlugin(kept.at(-1) as string, 'trusted');
+      const last = registry.getPluginInfo(KEPT.at(-1) as string)?.pid as number;
+      const inherited = readdirSync(`/proc/${last}/fd`)
+        .map((fd) => {
+          try {
+            return readlinkSync(`/proc/${last}/fd/${fd}`);
+          } catch {
+            return '';
+          }
+        })
+        .filter((l) => l.startsWith('/proc/'));
+      expect(inherited).toEqual([]);
+      pids = [...first, last];
+      const loaded = hostFds().count - 2 * first.length;
       // Every plugin read once: its stat and fd directory are open in the host.
       await until(() => hostFds(pids).onPids.length === 2 * pids.length);
       const open = hostFds(pids);
