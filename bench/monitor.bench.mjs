@@ -5,7 +5,7 @@
 //
 // The plugin processes are simulated by `sleep` children (≈ 1 MiB each; 500 real Node runtimes would need ≈ 20 GiB),
 // watched as the registry watches them (a sequential custom target calling the process tier's own reader,
-// `processTierMetrics`, what its TierHandle calls) and read by `ResourceMonitor.tick()`. One in ten has a `full`
+// `processTierReading`, what its TierHandle calls) and read by `ResourceMonitor.tick()`. One in ten has a `full`
 // network grant (its connections are counted: a readlink per fd). The host holds 20 TCP connections so the socket
 // tables are not empty (an empty table lets the reader skip the per-fd work).
 //
@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { collectProcessMetrics, ResourceMonitor } from '@plugward/limits';
-import { processTierMetrics } from '@plugward/registry';
+import { processTierReading } from '@plugward/registry';
 import { DEFAULT_RESOURCE_LIMITS, withRuntimeAllowance } from '@plugward/types';
 import { stats, writeReport } from './report.mjs';
 
@@ -123,12 +123,16 @@ async function probed(work) {
   };
 }
 
-/** A process-tier plugin as the registry's monitor watches it (see registry-monitoring.ts `watchTarget`). */
-function tierTarget(pid, connections, connectionLimit) {
+/**
+ * A process-tier plugin as the registry's monitor watches it (see registry-monitoring.ts `watchTarget`): the process
+ * tier's reader of its child (`processTierReading`, a `ProcessReader` kept open between sweeps).
+ */
+function tierTarget(child, connections, connectionLimit) {
+  const reading = processTierReading(child);
   return {
     kind: 'custom',
     sequential: true,
-    collect: (_signal, { netCache }) => processTierMetrics(pid, { netCache, connections, connectionLimit }),
+    collect: (_signal, { netCache }) => reading({ netCache, connections, connectionLimit }),
   };
 }
 
@@ -146,11 +150,14 @@ function monitorOf(kids, over, readings) {
   // Roomy limits: the bench measures reading, not unmounting.
   const limits = withRuntimeAllowance({ ...DEFAULT_RESOURCE_LIMITS, maxConnections: 1000 });
   kids.forEach((k, i) => {
-    m.watch(`p${i}`, tierTarget(k.pid, i % 10 === 0, 50), limits);
+    m.watch(`p${i}`, tierTarget(k, i % 10 === 0, 50), limits);
   });
-  if (over) m.watch('over-limit', tierTarget(process.pid, true, 10), limits);
+  if (over) m.watch('over-limit', tierTarget(selfAsChild, true, 10), limits);
   return m;
 }
+
+/** This process, as a child the process tier would read (it never exits during the bench). */
+const selfAsChild = { pid: process.pid, exitCode: null, signalCode: null, once: () => selfAsChild };
 
 /** The sweep the registry ran before: every plugin read at once, each reading its own socket tables. */
 function oldSweep(kids) {

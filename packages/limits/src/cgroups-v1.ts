@@ -37,38 +37,59 @@ export async function collectCgroupV1Metrics(paths: CgroupV1Paths): Promise<Cgro
   const dirs = [paths.memory, paths.cpu, paths.cpuacct, paths.pids].filter(
     (d): d is string => d !== undefined,
   );
-  const read = (dir: string | undefined, file: string): string | undefined =>
-    dir === undefined ? undefined : readOptionalSync(`${dir}/${file}`, undefined, true);
-  const usage = read(paths.memory, 'memory.usage_in_bytes');
-  const maxUsage = read(paths.memory, 'memory.max_usage_in_bytes');
-  const limit = read(paths.memory, 'memory.limit_in_bytes');
-  const failcnt = read(paths.memory, 'memory.failcnt');
-  const oom = read(paths.memory, 'memory.oom_control');
-  const cpuUsage = read(paths.cpuacct, 'cpuacct.usage');
-  const cpuStat = read(paths.cpu, 'cpu.stat');
-  const pids = read(paths.pids, 'pids.current');
-  const out: CgroupMetrics = { timestamp, source: 'cgroup-v1' };
-  if ([usage, cpuUsage, cpuStat, pids].every((v) => v === undefined) && dirs.length > 0) {
+  const files = new Map<string, string | undefined>();
+  for (const [controller, file] of CGROUP_V1_FILES) {
+    const dir = paths[controller];
+    if (dir !== undefined) files.set(file, readOptionalSync(`${dir}/${file}`, undefined, true));
+  }
+  const read = (file: string): string | undefined => files.get(file);
+  if (V1_LIVE_FILES.every((f) => read(f) === undefined) && dirs.length > 0) {
     if (await allGone(dirs)) return { timestamp, source: 'cgroup-v1', exited: true };
   }
+  return cgroupV1Reading(read, timestamp);
+}
+
+/** The files of a v1 reading, by controller (see {@link collectCgroupV1Metrics}). */
+export const CGROUP_V1_FILES: readonly (readonly [keyof CgroupV1Paths, string])[] = [
+  ['memory', 'memory.usage_in_bytes'],
+  ['memory', 'memory.max_usage_in_bytes'],
+  ['memory', 'memory.limit_in_bytes'],
+  ['memory', 'memory.failcnt'],
+  ['memory', 'memory.oom_control'],
+  ['cpuacct', 'cpuacct.usage'],
+  ['cpu', 'cpu.stat'],
+  ['pids', 'pids.current'],
+];
+
+/** Files every live group of the given controllers has: none of them readable may mean the group was removed. */
+const V1_LIVE_FILES = ['memory.usage_in_bytes', 'cpuacct.usage', 'cpu.stat', 'pids.current'];
+
+/** A v1 reading from the files' texts (`read(file)`: `undefined` when missing). */
+export function cgroupV1Reading(
+  read: (file: string) => string | undefined,
+  timestamp: number,
+): CgroupMetrics {
+  const out: CgroupMetrics = { timestamp, source: 'cgroup-v1' };
   const set = <K extends keyof CgroupMetrics>(k: K, v: CgroupMetrics[K] | undefined): void => {
     if (v !== undefined) out[k] = v;
   };
-  set('memoryBytes', parseCount(usage));
-  set('peakMemoryBytes', parseCount(maxUsage));
-  const lim = parseCount(limit);
+  set('memoryBytes', parseCount(read('memory.usage_in_bytes')));
+  set('peakMemoryBytes', parseCount(read('memory.max_usage_in_bytes')));
+  const lim = parseCount(read('memory.limit_in_bytes'));
   if (lim !== undefined && lim < V1_UNLIMITED) out.memoryLimitBytes = lim;
-  set('memoryFailCount', parseCount(failcnt));
+  set('memoryFailCount', parseCount(read('memory.failcnt')));
+  const oom = read('memory.oom_control');
   if (oom !== undefined) set('oomKills', parseKeyValues(oom).get('oom_kill'));
-  const ns = parseCount(cpuUsage);
+  const ns = parseCount(read('cpuacct.usage'));
   if (ns !== undefined) out.cpuTimeMs = ns / 1e6;
+  const cpuStat = read('cpu.stat');
   if (cpuStat !== undefined) {
     const kv = parseKeyValues(cpuStat);
     set('throttledPeriods', kv.get('nr_throttled'));
     const t = kv.get('throttled_time');
     if (t !== undefined) out.throttledTimeMs = t / 1e6;
   }
-  set('threads', parseCount(pids));
+  set('threads', parseCount(read('pids.current')));
   return out;
 }
 

@@ -11,24 +11,45 @@ import { parseCount, parseKeyValues, readOptionalSync } from './read-file.js';
  */
 export async function collectCgroupV2Metrics(dir: string): Promise<CgroupMetrics> {
   const timestamp = Date.now();
-  const read = (file: string): string | undefined => readOptionalSync(`${dir}/${file}`, undefined, true);
-  const current = read('memory.current');
-  const peak = read('memory.peak');
-  const max = read('memory.max');
-  const events = read('memory.events');
-  const cpuStat = read('cpu.stat');
-  const pids = read('pids.current');
-  if (current === undefined && cpuStat === undefined && pids === undefined && (await allGone([dir]))) {
+  const files = new Map<string, string | undefined>();
+  for (const file of CGROUP_V2_FILES) files.set(file, readOptionalSync(`${dir}/${file}`, undefined, true));
+  const read = (file: string): string | undefined => files.get(file);
+  if (
+    read('memory.current') === undefined &&
+    read('cpu.stat') === undefined &&
+    read('pids.current') === undefined &&
+    (await allGone([dir]))
+  ) {
     return { timestamp, source: 'cgroup-v2', exited: true };
   }
+  return cgroupV2Reading(read, timestamp);
+}
+
+/** The files of a v2 reading (see {@link collectCgroupV2Metrics}). */
+export const CGROUP_V2_FILES: readonly string[] = [
+  'memory.current',
+  'memory.peak',
+  'memory.max',
+  'memory.events',
+  'cpu.stat',
+  'pids.current',
+];
+
+/** A v2 reading from the files' texts (`read(file)`: `undefined` when missing). */
+export function cgroupV2Reading(
+  read: (file: string) => string | undefined,
+  timestamp: number,
+): CgroupMetrics {
   const out: CgroupMetrics = { timestamp, source: 'cgroup-v2' };
   const set = <K extends keyof CgroupMetrics>(k: K, v: CgroupMetrics[K] | undefined): void => {
     if (v !== undefined) out[k] = v;
   };
-  set('memoryBytes', parseCount(current));
-  set('peakMemoryBytes', parseCount(peak));
-  set('memoryLimitBytes', parseLimitValue(max));
+  set('memoryBytes', parseCount(read('memory.current')));
+  set('peakMemoryBytes', parseCount(read('memory.peak')));
+  set('memoryLimitBytes', parseLimitValue(read('memory.max')));
+  const events = read('memory.events');
   if (events !== undefined) set('oomKills', parseKeyValues(events).get('oom_kill'));
+  const cpuStat = read('cpu.stat');
   if (cpuStat !== undefined) {
     const kv = parseKeyValues(cpuStat);
     const us = kv.get('usage_usec');
@@ -37,6 +58,6 @@ export async function collectCgroupV2Metrics(dir: string): Promise<CgroupMetrics
     const t = kv.get('throttled_usec');
     if (t !== undefined) out.throttledTimeMs = t / 1000;
   }
-  set('threads', parseCount(pids));
+  set('threads', parseCount(read('pids.current')));
   return out;
 }

@@ -58,11 +58,13 @@ export type MetricsTarget =
    * Anything else (e.g. metrics a plugin process reports over IPC, or a reader of its own). `collect` gets the
    * monitor's signal and the sweep's shared state (each network namespace's socket table, read once per sweep).
    * `sequential`: the reader does synchronous /proc or cgroup reads, so a sweep runs it one after the other in slices
-   * (see `sweep`) instead of concurrently.
+   * (see `sweep`) instead of concurrently. `collect` may return the reading itself rather than a promise (a reader
+   * that had no need to wait, such as a `ProcessReader`'s): a `ResourceMonitor` tick then judges it at once,
+   * without a promise per target.
    */
   | {
       kind: 'custom';
-      collect: (signal: AbortSignal, context: SweepContext) => Promise<PluginMetrics>;
+      collect: (signal: AbortSignal, context: SweepContext) => PluginMetrics | Promise<PluginMetrics>;
       sequential?: boolean;
     };
 

@@ -7,7 +7,8 @@ function processCpuMs(): number {
 /**
  * Cuts a long run of short synchronous steps (a /proc read per process) into slices: `pause()` yields to the event
  * loop (`setImmediate`) once `sliceMs` of work has run since the last yield, so a monitor sweep over hundreds of
- * processes never holds the loop for more than about one slice plus one step. Between yields it costs a clock read.
+ * processes never holds the loop for more than about one slice plus one step. Between yields it costs a clock read;
+ * a caller that checks {@link due} first (`if (slicer.due()) await slicer.pause()`) also saves the promise per step.
  *
  * It also times its runs (from the start or a yield to the next yield or `end()`): in wall time, which a loaded
  * machine stretches by preempting the process, and in the process's CPU time, which it doesn't.
@@ -27,9 +28,14 @@ export class EventLoopSlicer {
     this.sliceMs = sliceMs;
   }
 
+  /** True when the current slice is used up: the next {@link pause} yields. */
+  due(): boolean {
+    return performance.now() - this.#since >= this.sliceMs;
+  }
+
   /** Yields when the current slice is used up; otherwise resolves at once (one microtask). */
   async pause(): Promise<void> {
-    if (performance.now() - this.#since < this.sliceMs) return;
+    if (!this.due()) return;
     this.end();
     await new Promise<void>((resolve) => setImmediate(resolve));
     this.yields++;

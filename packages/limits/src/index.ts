@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 
+export { CgroupReader } from './cgroup-reader.js';
 export {
   type CgroupHandle,
   type CgroupLimits,
@@ -30,11 +31,12 @@ export {
 } from './cgroups-detect.js';
 export { type CgroupMetrics, type CgroupV1Paths, collectCgroupV1Metrics } from './cgroups-v1.js';
 export { collectCgroupV2Metrics } from './cgroups-v2.js';
-export { clockTicksPerSecond } from './clock-tick.js';
+export { clockTicksPerSecond, knownClockTicksPerSecond } from './clock-tick.js';
 export { type CollectOptions, collectCgroupMetrics, collectMetrics, type MetricsTarget } from './collect.js';
 export { detectViolations } from './detect-violations.js';
 export { EventLoopSlicer } from './event-loop-slicer.js';
 export {
+  cachedSocketTable,
   countConnections,
   loadSocketTable,
   parseNetTable,
@@ -42,6 +44,7 @@ export {
   socketTableFor,
   TCP_LISTEN,
 } from './proc-net.js';
+export { ProcessReader, type ProcessReadOptions } from './process-reader.js';
 export {
   childPids,
   collectProcessMetrics,
@@ -51,6 +54,7 @@ export {
   parseProcStatus,
   processStartTime,
   socketInodes,
+  socketInodesSliced,
 } from './procfs.js';
 export { ResourceLimits } from './resource-limits.js';
 export {

@@ -50,6 +50,11 @@ export function socketTableFor(pid: number, cache?: Map<string, SocketTable>): S
   return table;
 }
 
+/** The connection table of `pid`'s network namespace if `cache` holds it already (one readlink), else `undefined`. */
+export function cachedSocketTable(pid: number, cache: Map<string, SocketTable>): SocketTable | undefined {
+  return cache.get(netNamespaceOf(pid));
+}
+
 /** The network namespace id of `pid` (`net:[…]`), or a per-pid key when it can't be seen. */
 function netNamespaceOf(pid: number): string {
   try {

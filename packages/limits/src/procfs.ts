@@ -60,14 +60,15 @@ function statusValue(text: string, key: string): number | undefined {
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
-function checkPid(pid: number): void {
+/** Throws `InvalidArgument` unless `pid` is a plausible pid. */
+export function checkPid(pid: number): void {
   if (!Number.isSafeInteger(pid) || pid < 1 || pid > 4_194_304) {
     throw new PluginError('InvalidArgument', `not a pid: ${String(pid)}`, { details: { pid } });
   }
 }
 
 /** The process (or its pid) is gone: ENOENT/ESRCH while reading /proc. */
-function gone(e: unknown): boolean {
+export function gone(e: unknown): boolean {
   return isErrno(e, 'ENOENT', 'ESRCH');
 }
 
@@ -102,23 +103,52 @@ function readFds(pid: number, table: SocketTable | undefined): { count: number; 
  */
 export function socketInodes(pid: number): number[] {
   checkPid(pid);
-  let names: string[];
+  const out: number[] = [];
+  for (const n of fdNames(pid)) {
+    const inode = socketInodeOf(pid, n);
+    if (inode !== undefined) out.push(inode);
+  }
+  return out;
+}
+
+/**
+ * {@link socketInodes} in turns of at most `sliceMs` of work, yielding to the event loop between them: a process with
+ * thousands of fds is a readlink each, which must not hold the loop in one piece.
+ */
+export async function socketInodesSliced(pid: number, sliceMs: number): Promise<number[]> {
+  checkPid(pid);
+  const out: number[] = [];
+  let since = performance.now();
+  for (const n of fdNames(pid)) {
+    if (performance.now() - since >= sliceMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      since = performance.now();
+    }
+    const inode = socketInodeOf(pid, n);
+    if (inode !== undefined) out.push(inode);
+  }
+  return out;
+}
+
+/** The names in `/proc/<pid>/fd`; none when the process is gone. */
+function fdNames(pid: number): string[] {
   try {
-    names = readdirSync(`/proc/${pid}/fd`);
+    return readdirSync(`/proc/${pid}/fd`);
   } catch (e) {
     if (gone(e)) return [];
     throw e;
   }
-  const out: number[] = [];
-  for (const n of names) {
-    try {
-      const link = readlinkSync(`/proc/${pid}/fd/${n}`);
-      if (link.startsWith('socket:[')) out.push(Number(link.slice(8, -1)));
-    } catch (e) {
-      if (!gone(e)) throw e;
-    }
+}
+
+/** The socket inode fd `name` of `pid` refers to; `undefined` for anything else or an fd closed meanwhile. */
+function socketInodeOf(pid: number, name: string): number | undefined {
+  try {
+    const link = readlinkSync(`/proc/${pid}/fd/${name}`);
+    return link.startsWith('socket:[') ? Number(link.slice(8, -1)) : undefined;
+  } catch (e) {
+    if (!gone(e)) throw e;
+    return undefined;
   }
-  return out;
 }
 
 interface OneProcess {
@@ -161,7 +191,7 @@ let cachedPageSize: number | undefined;
  * once from this process' own resident size as both files report it, rounded to a power of two (4 KiB on x86-64,
  * 4/16/64 KiB on arm64).
  */
-function pageSize(): number {
+export function pageSize(): number {
   if (cachedPageSize !== undefined) return cachedPageSize;
   const pages = parseProcStat(readCappedSync('/proc/self/stat', undefined, true)).rssPages;
   const kb = parseProcStatus(readCappedSync('/proc/self/status', undefined, true)).rssBytes;

@@ -9,9 +9,9 @@ import {
 } from '@plugward/types';
 import { collectMetrics, type MetricsTarget } from './collect.js';
 import { detectViolations } from './detect-violations.js';
-import { loadSocketTable, type SocketTable } from './proc-net.js';
+import { loadSocketTable } from './proc-net.js';
 import { processStartTime } from './procfs.js';
-import { DEFAULT_SLICE_MS, sweep } from './sweep.js';
+import { DEFAULT_SLICE_MS, type SweepContext, sweep } from './sweep.js';
 import { autoUnmountReason, resolveUnmountBehavior } from './unmount-behavior.js';
 import { validateLimits } from './validate-limits.js';
 import { type UnmountReason, ViolationTracker, type ViolationTrackerOptions } from './violation-tracker.js';
@@ -134,6 +134,10 @@ function sweepMode(target: MetricsTarget): 'sequential' | 'concurrent' {
     case 'custom':
       return target.sequential ? 'sequential' : 'concurrent';
   }
+}
+
+function isPromiseLike<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
 function positiveMs(name: string, v: number): number {
@@ -328,11 +332,7 @@ export class ResourceMonitor {
       const run = await sweep(entries, {
         sliceMs: this.sliceMs,
         mode: (e) => sweepMode(e.target),
-        read: async (e, { netCache }) => {
-          if (e.target.kind === 'process' && (e.target.connections ?? true))
-            await loadSocketTable(e.target.pid, netCache).catch(() => undefined);
-          await this.#tickOne(e, netCache, report, ac.signal, deadline);
-        },
+        read: (e, context) => this.#readOne(e, context, report, ac.signal, deadline),
       });
       report.yields = run.yields;
       report.longestSliceMs = run.longestSliceMs;
@@ -344,27 +344,64 @@ export class ResourceMonitor {
     return report;
   }
 
-  async #tickOne(
+  /**
+   * Reads one target and judges the reading. A custom target whose `collect` returns the reading itself is read and
+   * judged synchronously (no promise: most of a sweep's cost per target was its promise chain, not its reads);
+   * anything else is awaited against the tick's deadline.
+   */
+  #readOne(
     entry: Entry,
-    netCache: Map<string, SocketTable>,
+    context: SweepContext,
     report: TickReport,
     signal: AbortSignal,
     deadline: Promise<never>,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     if (entry.inFlight) {
       report.errors++;
       this.#error(entry.id, new PluginError('Timeout', 'previous reading still running'), 'reading skipped');
-      return;
+      return undefined;
     }
+    const target = entry.target;
+    if (target.kind === 'custom') {
+      let value: PluginMetrics | Promise<PluginMetrics>;
+      try {
+        value = target.collect(signal, context);
+      } catch (e) {
+        report.errors++;
+        this.#error(entry.id, e, 'reading failed');
+        return undefined;
+      }
+      if (!isPromiseLike(value)) {
+        this.#judge(entry, value, report);
+        return undefined;
+      }
+      return this.#settle(entry, Promise.resolve(value), report, deadline);
+    }
+    const { netCache } = context;
+    // Only a process target is pinned to its start time (once); the others go straight to their collector.
+    const pin = !entry.startTimeChecked && target.kind === 'process';
+    const net =
+      target.kind === 'process' && (target.connections ?? true)
+        ? loadSocketTable(target.pid, netCache).catch(() => undefined)
+        : undefined;
+    const reading = async (): Promise<PluginMetrics> => {
+      await net;
+      if (pin) await this.#pinStartTime(entry);
+      return collectMetrics(entry.target, { signal, netCache });
+    };
+    return this.#settle(entry, reading(), report, deadline);
+  }
+
+  /** Awaits an asynchronous reading (abandoned at the tick's deadline), then judges it. */
+  async #settle(
+    entry: Entry,
+    pending: Promise<PluginMetrics>,
+    report: TickReport,
+    deadline: Promise<never>,
+  ): Promise<void> {
     let metrics: PluginMetrics;
     entry.inFlight = true;
-    // Only a process target is pinned to its start time (once); the others go straight to their collector.
-    const pin = !entry.startTimeChecked && entry.target.kind === 'process';
-    const reading = (
-      pin
-        ? this.#pinStartTime(entry).then(() => collectMetrics(entry.target, { signal, netCache }))
-        : collectMetrics(entry.target, { signal, netCache })
-    ).finally(() => {
+    const reading = pending.finally(() => {
       entry.inFlight = false;
     });
     try {
@@ -375,6 +412,11 @@ export class ResourceMonitor {
       this.#error(entry.id, e, 'reading failed');
       return;
     }
+    this.#judge(entry, metrics, report);
+  }
+
+  /** Records one reading of `entry`: callbacks, exit, violations, the unmount decision. */
+  #judge(entry: Entry, metrics: PluginMetrics, report: TickReport): void {
     if (this.#entries.get(entry.id) !== entry) return; // unwatched or re-watched meanwhile
     if (entry.isCurrent && !this.#isCurrent(entry)) return;
     report.readings++;

@@ -24,8 +24,12 @@ export interface SweepRunOptions<T> {
   sliceMs?: number;
   /** How `item` is read. */
   mode: (item: T) => SweepMode;
-  /** Reads one item; reports its own outcome (a rejection is the caller's bug and fails the sweep). */
-  read: (item: T, context: SweepContext) => Promise<void>;
+  /**
+   * Reads one item; reports its own outcome (a rejection is the caller's bug and fails the sweep). A `sequential`
+   * item read synchronously returns nothing: the sweep then goes on to the next within the same slice, with no
+   * promise in between.
+   */
+  read: (item: T, context: SweepContext) => Promise<void> | undefined;
 }
 
 /** What one sweep did. */
@@ -62,11 +66,13 @@ export async function sweep<T>(items: Iterable<T>, options: SweepRunOptions<T>):
     const mode = options.mode(item);
     if (mode === 'skip') continue;
     if (mode === 'concurrent') {
-      concurrent.push(options.read(item, context));
+      const pending = options.read(item, context);
+      if (pending) concurrent.push(pending);
       continue;
     }
-    await slicer.pause();
-    await options.read(item, context);
+    if (slicer.due()) await slicer.pause();
+    const pending = options.read(item, context);
+    if (pending) await pending;
   }
   slicer.end();
   await Promise.all(concurrent);

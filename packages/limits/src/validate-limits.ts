@@ -33,6 +33,9 @@ export interface LimitBound {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+const KNOWN_FIELDS: ReadonlySet<string> = new Set([...RESOURCE_LIMIT_FIELDS, NETWORK_CONNECTIONS_ALIAS]);
+const REQUIRED_FIELDS: ReadonlySet<string> = new Set(DOCUMENTED_LIMIT_FIELDS);
+
 function kernelMax(path: string, fallback: number): number {
   try {
     const n = Number(readFileSync(path, 'utf8').trim());
@@ -42,6 +45,29 @@ function kernelMax(path: string, fallback: number): number {
   }
 }
 
+interface MachineCeilings {
+  memoryBytes: number;
+  fdMax: number;
+  threadsMax: number;
+}
+
+let machineCeilings: MachineCeilings | undefined;
+
+/**
+ * The machine's memory, the kernel's per-process fd ceiling and its thread ceiling, read once per process: they are
+ * machine-wide (sysctl settings, the installed memory), the same for every plugin, and reading them — three /proc
+ * files (`os.totalmem()` reads /proc/meminfo) — cost ≈ 35 µs of every validation. A host that changes them (sysctl,
+ * memory hot-plug) sees the new values after a restart.
+ */
+function machineLimits(): MachineCeilings {
+  machineCeilings ??= {
+    memoryBytes: totalmem(),
+    fdMax: kernelMax('/proc/sys/fs/nr_open', 1_048_576),
+    threadsMax: kernelMax('/proc/sys/kernel/threads-max', 4_194_304),
+  };
+  return machineCeilings;
+}
+
 /**
  * The documented bounds of every limit on this machine:
  * - `maxHeapBytes`: 1 MiB … the machine's total memory (`os.totalmem()`);
@@ -49,15 +75,17 @@ function kernelMax(path: string, fallback: number): number {
  * - `maxFileDescriptors`, `maxConnections`: 1 … `/proc/sys/fs/nr_open` (the kernel's per-process fd ceiling;
  *   1 048 576 when unreadable);
  * - `maxThreads`: 1 … `/proc/sys/kernel/threads-max` (4 194 304 when unreadable).
- * Every value must be a safe integer. Zero is refused: a limit of 0 would make the plugin violate at once.
+ * Every value must be a safe integer. Zero is refused: a limit of 0 would make the plugin violate at once. The
+ * machine's memory and the two kernel ceilings are read once per process (machine-wide; a change by sysctl or memory
+ * hot-plug is seen after a restart).
  */
 export function limitBounds(): Readonly<Record<keyof ResourceLimits, LimitBound>> {
-  const fdMax = kernelMax('/proc/sys/fs/nr_open', 1_048_576);
+  const { memoryBytes, fdMax, threadsMax } = machineLimits();
   return {
-    maxHeapBytes: { min: 1024 * 1024, max: totalmem(), unit: 'bytes' },
+    maxHeapBytes: { min: 1024 * 1024, max: memoryBytes, unit: 'bytes' },
     maxCpuTimeMs: { min: 1, max: DAY_MS, unit: 'ms' },
     maxFileDescriptors: { min: 1, max: fdMax, unit: 'fds' },
-    maxThreads: { min: 1, max: kernelMax('/proc/sys/kernel/threads-max', 4_194_304), unit: 'threads' },
+    maxThreads: { min: 1, max: threadsMax, unit: 'threads' },
     maxConnections: { min: 1, max: fdMax, unit: 'connections' },
     maxDbQueryMs: { min: 1, max: DAY_MS, unit: 'ms' },
     maxExternalApiMs: { min: 1, max: DAY_MS, unit: 'ms' },
@@ -103,9 +131,8 @@ export function validateLimits(input: unknown, options: ValidateLimitsOptions = 
       details: { field: '(root)' },
     });
   }
-  const known: ReadonlySet<string> = new Set([...RESOURCE_LIMIT_FIELDS, NETWORK_CONNECTIONS_ALIAS]);
   for (const key of Object.keys(input)) {
-    if (!known.has(key)) throw invalid(key, 'unknown resource limit field', key);
+    if (!KNOWN_FIELDS.has(key)) throw invalid(key, 'unknown resource limit field', key);
   }
   const record = { ...(input as Record<string, unknown>) };
   if (record[NETWORK_CONNECTIONS_ALIAS] !== undefined) {
@@ -115,14 +142,13 @@ export function validateLimits(input: unknown, options: ValidateLimitsOptions = 
     }
     record.maxConnections = alias;
   }
-  const required: ReadonlySet<string> = new Set(DOCUMENTED_LIMIT_FIELDS);
   const bounds = limitBounds();
   const out: Partial<ResourceLimits> = {};
   for (const field of RESOURCE_LIMIT_FIELDS) {
     let value = record[field];
     if (value === undefined) {
       if (options.partial) continue;
-      if (required.has(field)) throw invalid(field, 'is missing', value);
+      if (REQUIRED_FIELDS.has(field)) throw invalid(field, 'is missing', value);
       value = DEFAULT_RESOURCE_LIMITS[field];
     }
     if (typeof value !== 'number' || !Number.isFinite(value))

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CgroupReader,
   type CgroupSupport,
   cgroupPathsForPid,
   collectCgroupMetrics,
@@ -164,6 +165,53 @@ describe('cgroup v1 (real groups)', () => {
     const m = await collectCgroupV1Metrics({ cpu });
     expect(m.throttledPeriods).toBeGreaterThan(0);
     expect(m.throttledTimeMs).toBeGreaterThan(0);
+  });
+
+  it('reads through kept files what a read by path reads; a removed group reads exited, even re-made', async (ctx) => {
+    if (skip) return ctx.skip(skip);
+    const dirs = Object.fromEntries(v1.map((c) => [c, makeGroup(parents[c])])) as typeof parents;
+    writeFileSync(path.join(dirs.memory, 'memory.limit_in_bytes'), String(512 * MiB));
+    const c = await child();
+    for (const d of Object.values(dirs)) join(d, c.pid);
+    const fdsBefore = readdirSync('/proc/self/fd').length;
+    const reader = new CgroupReader({ v1: dirs });
+    // One per file of the controllers given (memory's five, cpuacct.usage, cpu.stat, pids.current).
+    const files = (dirs.memory ? 5 : 0) + (dirs.cpuacct ? 1 : 0) + (dirs.cpu ? 1 : 0) + (dirs.pids ? 1 : 0);
+    expect(readdirSync('/proc/self/fd').length).toBe(fdsBefore + files);
+    const kept = reader.read();
+    const byPath = await collectCgroupV1Metrics(dirs);
+    expect(kept.source).toBe('cgroup-v1');
+    expect(kept.exited).toBeUndefined();
+    expect(kept.memoryLimitBytes).toBe(512 * MiB);
+    expect(kept.threads).toBe(byPath.threads);
+    expect(kept.oomKills).toBe(0);
+    expect(kept.memoryFailCount).toBe(byPath.memoryFailCount);
+    expect(kept.throttledPeriods).toBe(byPath.throttledPeriods);
+    expect(Math.abs((kept.memoryBytes as number) - (byPath.memoryBytes as number))).toBeLessThan(4 * MiB);
+    expect(kept.cpuTimeMs).toBeLessThanOrEqual(byPath.cpuTimeMs as number);
+    // It follows the group: 20 MiB more charged to it.
+    await c.send({ cmd: 'alloc', bytes: 20 * MiB });
+    expect(reader.read().memoryBytes).toBeGreaterThanOrEqual((kept.memoryBytes as number) + 18 * MiB);
+    // Removed, then made again under the same names: the kept files were the old group's.
+    await c.kill();
+    for (const d of Object.values(dirs)) {
+      for (let i = 0; i < 40; i++) {
+        try {
+          rmdirSync(d);
+          break;
+        } catch {
+          await sleep(50); // a just-emptied group can be briefly busy
+        }
+      }
+    }
+    for (const d of Object.values(dirs)) mkdirSync(d);
+    const open = readdirSync('/proc/self/fd').length; // the child's IPC fd is gone by now
+    expect(reader.read()).toMatchObject({ exited: true, source: 'cgroup-v1' });
+    // Finding the group gone closed its files.
+    expect(reader.closed).toBe(true);
+    expect(readdirSync('/proc/self/fd').length).toBe(open - files);
+    // A fresh read by path sees the new (empty) groups.
+    expect((await collectCgroupV1Metrics(dirs)).exited).toBeUndefined();
   });
 
   it('reports a removed group as exited', async (ctx) => {

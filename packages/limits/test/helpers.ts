@@ -1,7 +1,9 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'child.mjs');
 
@@ -67,4 +69,25 @@ export async function burnCpu(c: Child, cpuMs: number): Promise<void> {
   }
   await c.send({ cmd: 'stop-burn' });
   await sleep(80); // let the last slice finish
+}
+
+/**
+ * A TCP server on 127.0.0.1 for the tests of one file (started before them, closed with the connections it accepted
+ * after them): children connect to `port` to hold connections; `accepted` holds the server's ends.
+ */
+export function useLocalServer(): { readonly port: number; readonly accepted: readonly net.Socket[] } {
+  let server: net.Server | undefined;
+  const accepted: net.Socket[] = [];
+  const handle = { port: 0, accepted };
+  beforeAll(async () => {
+    server = net.createServer((s) => accepted.push(s));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    handle.port = (server.address() as net.AddressInfo).port;
+  });
+  afterAll(() => {
+    for (const s of accepted) s.destroy();
+    server?.close();
+  });
+  return handle;
 }

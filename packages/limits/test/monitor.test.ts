@@ -392,6 +392,75 @@ describe('ResourceMonitor as the loop of another owner (the registry)', () => {
     expect(concurrentStartedAt).toBe(before);
   });
 
+  it('judges a reading returned without a promise at once, and still yields between slices', async () => {
+    const r = recorder();
+    const order: string[] = [];
+    let microtaskRanAt = -1;
+    let collected = 0;
+    const m = new ResourceMonitor({
+      ...r.options,
+      sliceMs: 1000,
+      onMetrics: (id) => order.push(`judged ${id}`),
+    });
+    for (let i = 0; i < 30; i++) {
+      m.watch(
+        `s${i}`,
+        {
+          kind: 'custom',
+          sequential: true,
+          collect: () => {
+            if (i === 0) queueMicrotask(() => (microtaskRanAt = collected));
+            collected++;
+            order.push(`read s${i}`);
+            // s7 has exited; s8 is over its fd limit; s9's reader throws.
+            if (i === 7) return reading({ exited: true });
+            if (i === 9) throw new Error('sync boom');
+            return reading({ fileDescriptors: i === 8 ? 5000 : 10 });
+          },
+        },
+        roomy,
+      );
+    }
+    const report = await m.tick();
+    expect(report).toMatchObject({ targets: 30, readings: 29, errors: 1, exited: 1, violations: 1 });
+    // One reading judged before the next is read, and no promise between them: a microtask queued by the first
+    // reader ran only after all 30 (within one slice of 1 s).
+    expect(order.slice(0, 4)).toEqual(['read s0', 'judged s0', 'read s1', 'judged s1']);
+    expect(microtaskRanAt).toBe(30);
+    expect(r.exits.map((e) => e.id)).toEqual(['s7']);
+    expect(m.watched()).not.toContain('s7');
+    expect(r.violations).toMatchObject([{ id: 's8', record: { violation: { type: 'FileDescriptors' } } }]);
+    expect(r.errors).toMatchObject([{ id: 's9', error: { message: expect.stringContaining('sync boom') } }]);
+
+    // The same readers at the default slice, each ~0.2 ms of work: the tick still yields to the event loop.
+    const n = new ResourceMonitor();
+    for (let i = 0; i < 40; i++) {
+      n.watch(
+        `b${i}`,
+        {
+          kind: 'custom',
+          sequential: true,
+          collect: () => {
+            const end = performance.now() + 0.2;
+            while (performance.now() < end);
+            return reading();
+          },
+        },
+        roomy,
+      );
+    }
+    let ranDuringTick = false;
+    let done = false;
+    setImmediate(() => {
+      ranDuringTick = !done;
+    });
+    const busy = await n.tick();
+    done = true;
+    expect(busy).toMatchObject({ targets: 40, readings: 40, errors: 0 });
+    expect(busy.yields).toBeGreaterThanOrEqual(5);
+    expect(ranDuringTick).toBe(true);
+  });
+
   it('reads cgroup targets (synchronous files) in slices too', async () => {
     const m = new ResourceMonitor();
     for (let i = 0; i < 60; i++) m.watch(`cg${i}`, { kind: 'process-cgroup', pid: process.pid }, roomy);

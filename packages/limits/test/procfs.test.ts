@@ -1,7 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   clockTicksPerSecond,
   collectMetrics,
@@ -9,7 +7,7 @@ import {
   descendantPids,
   processStartTime,
 } from '../src/index.js';
-import { burnCpu, type Child, MiB, sleep, startChild } from './helpers.js';
+import { burnCpu, type Child, MiB, sleep, startChild, useLocalServer } from './helpers.js';
 
 // Tolerances (stated, and why):
 // - memory: +100 MiB allocated and touched → RSS grows by 90…130 MiB (V8/allocator overhead, page rounding);
@@ -22,20 +20,10 @@ import { burnCpu, type Child, MiB, sleep, startChild } from './helpers.js';
 
 describe('collectProcessMetrics on real child processes', () => {
   const children: Child[] = [];
-  let server: net.Server;
-  let port: number;
-  const serverSockets: net.Socket[] = [];
+  const server = useLocalServer();
 
-  beforeAll(async () => {
-    server = net.createServer((s) => serverSockets.push(s));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    port = (server.address() as net.AddressInfo).port;
-  });
   afterAll(async () => {
     await Promise.all(children.map((c) => c.kill()));
-    for (const s of serverSockets) s.destroy();
-    server.close();
   });
 
   async function child(): Promise<Child> {
@@ -86,18 +74,18 @@ describe('collectProcessMetrics on real child processes', () => {
   it('counts exactly 3 TCP connections to a local server (listening socket excluded)', async () => {
     const c = await child();
     expect((await collectProcessMetrics(c.pid)).connections).toBe(0);
-    await c.send({ cmd: 'tcp', port, count: 3, listen: true });
+    await c.send({ cmd: 'tcp', port: server.port, count: 3, listen: true });
     const m = await collectProcessMetrics(c.pid);
     expect(m.connections).toBe(3);
     // The server side lives in this process: once accepted, our own count includes the 3 accepted sockets.
-    for (let i = 0; i < 50 && serverSockets.length < 3; i++) await sleep(10);
+    for (let i = 0; i < 50 && server.accepted.length < 3; i++) await sleep(10);
     expect((await collectProcessMetrics(process.pid)).connections).toBeGreaterThanOrEqual(3);
   });
 
   it('counts 60 connections: tables longer than one kernel page are read whole', async () => {
     // /proc/net/tcp hands out one 4 KiB page per read(); 60 client + 60 server lines are ~18 KiB.
     const c = await child();
-    await c.send({ cmd: 'tcp', port, count: 60 });
+    await c.send({ cmd: 'tcp', port: server.port, count: 60 });
     expect((await collectProcessMetrics(c.pid)).connections).toBe(60);
   });
 

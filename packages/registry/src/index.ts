@@ -131,7 +131,13 @@ export type { CodeDeclarations } from './declarations.js';
 export type { ScanReport } from './discovery.js';
 export type { RegistryEventName, RegistryEvents } from './events.js';
 export { DEFAULT_UNTRUSTED_MIN_PRIORITY, decideGrants, type GrantInput } from './grant-policy.js';
-export { processTierMetrics, sandboxTierMetrics, type TierMetricsOptions } from './monitor.js';
+export {
+  processTierMetrics,
+  processTierReading,
+  sandboxTierMetrics,
+  sandboxTierReading,
+  type TierMetricsOptions,
+} from './monitor.js';
 export { type Placement, type PlacementInput, placePlugin } from './placement.js';
 export { DEFAULT_MAX_UNTRUSTED_HANDLERS } from './plugin-registrar.js';
 export { DEFAULT_HOOK_OUTPUT_BYTES, type PluginQuotaOptions } from './quotas.js';

@@ -1,5 +1,15 @@
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import { collectProcessMetrics, loadSocketTable, type SocketTable, socketInodes } from '@plugward/limits';
+import {
+  type CgroupPaths,
+  CgroupReader,
+  collectProcessMetrics,
+  loadSocketTable,
+  ProcessReader,
+  type SocketTable,
+  socketInodes,
+} from '@plugward/limits';
 import type { PluginMetrics, SandboxedProcess } from '@plugward/types';
 
 /**
@@ -52,6 +62,83 @@ export async function processTierMetrics(
   // In a sweep (a shared cache given), one file per process: RSS and threads come from stat too; the peak (VmHWM,
   // only in status) is not judged by the monitor. A lone reading (`getMetrics`) keeps it.
   return collectProcessMetrics(pid, { connections, netCache, status: options.netCache === undefined });
+}
+
+/**
+ * The process tier's reader of one plugin process. A monitor sweep's reading (a shared `netCache` given) goes through
+ * a `ProcessReader`: `/proc/<pid>/stat` and `/proc/<pid>/fd` kept open between sweeps (a pread and an fstat instead of
+ * paths opened per reading), synchronous unless a socket table must be loaded. The reader is opened at the first
+ * sweep while the child is not yet reaped — its pid can't have been reused then, and the open files stay the
+ * plugin's: after its exit they read `exited`, never the process that took the pid — and closed when the child exits.
+ * A lone reading (`getMetrics`) reads by path as {@link processTierMetrics} does, with the peak memory.
+ */
+export function processTierReading(
+  child: Pick<ChildProcess, 'pid' | 'exitCode' | 'signalCode' | 'once'>,
+): (options?: TierMetricsOptions) => PluginMetrics | Promise<PluginMetrics> {
+  const pid = child.pid;
+  let reader: ProcessReader | undefined;
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+    reader?.close();
+  });
+  return (options = {}) => {
+    if (pid === undefined) return { timestamp: Date.now(), source: 'procfs', exited: true };
+    if (options.netCache === undefined) return processTierMetrics(pid, options);
+    if (reader === undefined) {
+      // Node sets these when it reaps the child: until then the pid is this child's (a zombie at worst).
+      if (exited || child.exitCode !== null || child.signalCode !== null)
+        return { timestamp: Date.now(), source: 'procfs', pid, exited: true };
+      reader = new ProcessReader(pid);
+    }
+    return reader.read(options);
+  };
+}
+
+/**
+ * The sandbox tier's reader of one sandboxed plugin. A monitor sweep's reading of a plugin whose connections are not
+ * counted (no `full` network grant: nearly all) goes through a `CgroupReader` of its cgroup — the group's files kept
+ * open between sweeps, a pread each, synchronous — opened at the first sweep and closed when the sandbox has ended
+ * (its group removed, the files read `exited`). Anything else, and a sandbox without a cgroup, reads as
+ * {@link sandboxTierMetrics} does.
+ */
+export function sandboxTierReading(
+  proc: Pick<SandboxedProcess, 'pid' | 'metrics' | 'cgroupPaths' | 'exit'>,
+): (options?: TierMetricsOptions) => PluginMetrics | Promise<PluginMetrics> {
+  let reader: CgroupReader | undefined;
+  let ended = false;
+  const end = (): void => {
+    ended = true;
+    reader?.close();
+  };
+  proc.exit.then(end, end);
+  return (options = {}) => {
+    if (options.netCache === undefined || options.connections || ended)
+      return sandboxTierMetrics(proc, options);
+    if (reader === undefined) {
+      const paths = cgroupPathsOf(proc.cgroupPaths);
+      if (paths === undefined) return sandboxTierMetrics(proc, options);
+      reader = new CgroupReader(paths);
+    }
+    const m = reader.read();
+    // Gone, or nothing left in the group (its process exited, the group not yet removed): the sandbox says which.
+    if (m.exited || m.threads === 0) return sandboxTierMetrics(proc, options);
+    return { ...m, pid: proc.pid };
+  };
+}
+
+/** A sandbox's controller → directory map as limits' `CgroupPaths` (v2: one directory with `cgroup.controllers`). */
+function cgroupPathsOf(dirs: Readonly<Record<string, string>>): CgroupPaths | undefined {
+  const any = Object.values(dirs)[0];
+  if (any === undefined) return undefined;
+  if (Object.values(dirs).every((d) => d === any) && existsSync(`${any}/cgroup.controllers`))
+    return { v2: any };
+  const v1: NonNullable<CgroupPaths['v1']> = {};
+  for (const c of ['memory', 'cpu', 'cpuacct', 'pids'] as const) {
+    const d = dirs[c];
+    if (d !== undefined) v1[c] = d;
+  }
+  return { v1 };
 }
 
 /**

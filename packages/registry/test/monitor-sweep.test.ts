@@ -2,6 +2,7 @@
 // hostile or broken plugin does between hook calls — memory it holds, connections it keeps open (under a `full`
 // network grant) — at the process tier, from the attacker's side: the plugin's goal fails (it is unmounted), the host
 // still serves, and its process is gone.
+import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -74,6 +75,9 @@ const fx = new Fixtures(tmp.dir);
 let memhog: string;
 let hoarder: string;
 let echo: string;
+/** Six echo plugins of their own names, for the kept-files test. */
+const KEPT = ['kept-a', 'kept-b', 'kept-c', 'kept-d', 'kept-e', 'kept-f'];
+const kept: string[] = [];
 let security: PluginSecurity;
 let sandbox: Awaited<ReturnType<typeof sandboxOrReason>>['sandbox'];
 let reason: string | undefined;
@@ -97,6 +101,11 @@ beforeAll(async () => {
   await fx.trust(hoarder);
   echo = await fx.js('echo.mjs', ECHO, { name: 'echo', kind: 'js' });
   await fx.trust(echo);
+  for (const name of KEPT) {
+    const file = await fx.js(`${name}.mjs`, ECHO.replace("'echo'", `'${name}'`), { name, kind: 'js' });
+    await fx.trust(file);
+    kept.push(file);
+  }
   security = await fx.security();
   ({ sandbox, reason } = await sandboxOrReason());
   server = net.createServer((s) => {
@@ -188,6 +197,121 @@ describe('the registry monitor sweep', () => {
       expect(dec.decode(await registry.hooks.execute('echo', enc.encode('ok')))).toBe('ok');
     },
   );
+});
+
+/** The host's open fds, and which of them are files under /proc/<pid>/ of `pids`. */
+function hostFds(pids: readonly number[] = []): { count: number; onPids: string[] } {
+  const onPids: string[] = [];
+  let count = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    count++;
+    let link: string;
+    try {
+      link = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // the directory's own fd, closed by now
+    }
+    const m = /^\/proc\/(\d+)\//.exec(link);
+    if (m && pids.includes(Number(m[1]))) onPids.push(link);
+  }
+  return { count, onPids };
+}
+
+describe('the registry monitor keeps the /proc files it reads open', () => {
+  it('two per process-tier plugin while monitored; none after unload, exit and close', async () => {
+    const before = hostFds().count;
+    const registry = new PluginRegistry({ security, defaultTier: 'process', log: () => {} });
+    let pids: number[] = [];
+    try {
+      for (const file of kept.slice(0, -1)) await registry.loadPlugin(file, 'trusted');
+      const monitor = registry.startResourceMonitor(20);
+      const first = KEPT.slice(0, -1).map((n) => registry.getPluginInfo(n)?.pid as number);
+      await until(() => hostFds(first).onPids.length === 2 * first.length);
+      // A plugin started while the host holds the others' /proc files doesn't inherit them (close-on-exec).
+      await registry.loadPlugin(kept.at(-1) as string, 'trusted');
+      const last = registry.getPluginInfo(KEPT.at(-1) as string)?.pid as number;
+      const inherited = readdirSync(`/proc/${last}/fd`)
+        .map((fd) => {
+          try {
+            return readlinkSync(`/proc/${last}/fd/${fd}`);
+          } catch {
+            return '';
+          }
+        })
+        .filter((l) => l.startsWith('/proc/'));
+      expect(inherited).toEqual([]);
+      pids = [...first, last];
+      const loaded = hostFds().count - 2 * first.length;
+      // Every plugin read once: its stat and fd directory are open in the host.
+      await until(() => hostFds(pids).onPids.length === 2 * pids.length);
+      const open = hostFds(pids);
+      expect(open.onPids.sort()).toEqual(pids.flatMap((p) => [`/proc/${p}/fd`, `/proc/${p}/stat`]).sort());
+      expect(open.count - loaded).toBe(2 * pids.length);
+      // Unloaded: its files are closed (its process ended) while the monitor goes on reading the others.
+      await registry.unloadPlugin('kept-a');
+      await registry.unloadPlugin('kept-b');
+      await until(() => hostFds(pids).onPids.length === 2 * (pids.length - 2));
+      expect(hostFds(pids).onPids.some((l) => l.startsWith(`/proc/${pids[0]}/`))).toBe(false);
+      // A plugin process that dies on its own: the same.
+      process.kill(pids[2] as number, 'SIGKILL');
+      await until(() => hostFds(pids).onPids.length === 2 * (pids.length - 3));
+      expect(hostFds(pids).onPids.some((l) => l.startsWith(`/proc/${pids[2]}/`))).toBe(false);
+      monitor.stop();
+    } finally {
+      await registry.close();
+    }
+    expect(hostFds(pids).onPids).toEqual([]);
+    await until(() => hostFds().count <= before);
+    expect(hostFds().count).toBeLessThanOrEqual(before);
+  });
+});
+
+describe('the registry monitor keeps the cgroup files it reads open', () => {
+  /** The host's fds on cgroup files of groups named for `names` (`cgroupName` starts with the plugin's name). */
+  function cgroupFds(names: readonly string[]): string[] {
+    const out: string[] = [];
+    for (const fd of readdirSync('/proc/self/fd')) {
+      let link: string;
+      try {
+        link = readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      if (link.startsWith('/sys/fs/cgroup/') && names.some((n) => link.includes(`/${n}-`))) out.push(link);
+    }
+    return out;
+  }
+
+  it('per sandboxed plugin while monitored, closed when it is unloaded and at close', async () => {
+    if (!sandbox) {
+      console.warn(`!!! SKIPPED: sandbox unsupported here (${reason})`);
+      return;
+    }
+    const names = KEPT.slice(0, 3);
+    const registry = new PluginRegistry({ security, defaultTier: 'sandbox', sandbox, log: () => {} });
+    try {
+      for (const file of kept.slice(0, 3)) await registry.loadPlugin(file, 'trusted');
+      expect(names.map((n) => registry.getPluginInfo(n)?.tier)).toEqual(['sandbox', 'sandbox', 'sandbox']);
+      expect(cgroupFds(names)).toEqual([]);
+      const monitor = registry.startResourceMonitor(20);
+      await until(() => names.every((n) => cgroupFds([n]).length > 0));
+      const perPlugin = names.map((n) => cgroupFds([n]).length);
+      expect(perPlugin.every((k) => k >= 1 && k === perPlugin[0])).toBe(true);
+      // Its readings are the group's: memory and tasks of a running Node.
+      const m = await registry.getMetrics(names[1] as string);
+      expect(m.source).toMatch(/^cgroup-v/);
+      expect(m.memoryBytes).toBeGreaterThan(1024 * 1024);
+      await registry.unloadPlugin(names[0] as string);
+      await until(() => cgroupFds([names[0] as string]).length === 0);
+      expect(cgroupFds([names[0] as string])).toEqual([]);
+      expect(cgroupFds(names.slice(1)).length).toBe(2 * (perPlugin[0] as number));
+      monitor.stop();
+    } finally {
+      await registry.close();
+    }
+    await until(() => cgroupFds(names).length === 0);
+    expect(cgroupFds(names)).toEqual([]);
+  });
 });
 
 describe('the registry monitor follows the registry', () => {

@@ -36,7 +36,7 @@ import {
   type SandboxBackend,
   type SandboxedProcess,
 } from '@plugward/types';
-import { processTierMetrics, sandboxTierMetrics, type TierMetricsOptions } from '../monitor.js';
+import { processTierReading, sandboxTierReading, type TierMetricsOptions } from '../monitor.js';
 import { DEFAULT_HOOK_OUTPUT_BYTES, protocolViolationOf } from '../quotas.js';
 import { hostStartupMark, STARTUP_TRACE_ARG, startupTraceEnabled } from '../startup-trace.js';
 import { sweepStaleWarmFolders } from '../warm-folder.js';
@@ -237,7 +237,7 @@ interface Started {
   watched: WatchedProcess;
   pid: number | undefined;
   kill(): void;
-  metrics(client: PluginProcessClient, options?: TierMetricsOptions): Promise<PluginMetrics>;
+  metrics(client: PluginProcessClient, options?: TierMetricsOptions): PluginMetrics | Promise<PluginMetrics>;
   oomKilled(): Promise<boolean>;
   /** The plugin's stdout/stderr pipes (never the host's own fds), read by {@link readPluginOutput}. */
   stdout?: unknown;
@@ -266,12 +266,13 @@ function startProcess(dir: string, file: string): Started {
     throw new PluginError('LoadError', 'could not start the plugin process');
   }
   const pid = child.pid;
+  const reading = processTierReading(child);
   return {
     socket,
     watched: child,
     pid,
     kill: () => child.kill('SIGKILL'),
-    metrics: (_client, options) => processTierMetrics(pid, options),
+    metrics: (_client, options) => reading(options),
     oomKilled: async () => false,
     stdout: child.stdout,
     stderr: child.stderr,
@@ -338,6 +339,7 @@ async function startSandbox(
       label: opts.verified.manifest.name,
     }));
   let exitInfo: { oomKilled: boolean } | undefined;
+  const reading = sandboxTierReading(proc);
   const watched: WatchedProcess = {
     pid: proc.pid,
     once(_event, listener) {
@@ -356,7 +358,7 @@ async function startSandbox(
     watched,
     pid: proc.pid,
     kill: () => proc.kill('SIGKILL'),
-    metrics: (_client, options) => sandboxTierMetrics(proc, options),
+    metrics: (_client, options) => reading(options),
     oomKilled: async () => (await proc.exit.catch(() => exitInfo ?? { oomKilled: false })).oomKilled,
     stdout: proc.stdout,
     stderr: proc.stderr,

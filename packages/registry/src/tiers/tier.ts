@@ -24,8 +24,11 @@ export interface TierHandle {
    * own, or after {@link TierHandle.release}. In process, `undefined` at once: nothing of the plugin's own can end.
    */
   readonly ended: Promise<TierExit | undefined>;
-  /** One reading; `options` carries a monitor sweep's shared state (see `TierMetricsOptions`). */
-  metrics(options?: TierMetricsOptions): Promise<PluginMetrics>;
+  /**
+   * One reading; `options` carries a monitor sweep's shared state (see `TierMetricsOptions`). A reader that had no
+   * need to wait returns the reading itself (the process tier's, in a sweep).
+   */
+  metrics(options?: TierMetricsOptions): PluginMetrics | Promise<PluginMetrics>;
   /**
    * The plugin's own `shutdown`; rejects with its error. The caller bounds it (`performUnmount`, `maxCleanupTimeMs`)
    * and always calls {@link TierHandle.release} after it.
