@@ -925,7 +925,7 @@ export class IpcChannel {
     }
     let frame: Buffer;
     try {
-      frame = encodeResponse(id, res);
+      frame = encodeResponse(id, res, this.#allocate);
       if (frame.length - FRAME_PREFIX_BYTES > this.maxFrameBytes) {
         throw ipcError('SendRefused', `${kind} response of ${frame.length} bytes exceeds maxFrameBytes`);
       }

@@ -65,6 +65,8 @@ export function transportOf(
 const POOLED_FRAME_BYTES = 16 * 1024;
 /** Idle send buffers a socket transport keeps. */
 const POOL_BUFFERS = 4;
+/** Most bytes of frames a socket transport holds while it handles a chunk (see `StreamTransport.#held`). */
+const HOLD_BYTES = 16 * 1024;
 
 /**
  * Frames over a Node `Duplex`; frames written in one tick leave in one writev (one syscall per batch). Large frames
@@ -86,8 +88,17 @@ class StreamTransport implements FrameTransport {
     ['end', () => this.#sink?.end()],
     ['close', () => this.#sink?.close()],
     ['drain', () => this.#sink?.drain()],
-    ['data', (chunk) => this.#sink?.data(chunk as Buffer)],
+    ['data', (chunk) => this.#receive(chunk as Buffer)],
   ];
+  /**
+   * A chunk is being handled: small frames written meanwhile (a synchronous handler's answer) are held and leave
+   * right after it — one alone as a plain write, several in one writev — instead of corking the stream until the next
+   * tick (issue 17). Past {@link HOLD_BYTES} they go to the stream at once, so its `writableNeedDrain` stays true to
+   * what waits.
+   */
+  #receiving = false;
+  #held: Uint8Array[] = [];
+  #heldBytes = 0;
 
   /** Idle send buffers, and those lent to frames being written. */
   readonly #pool: Buffer[] = [];
@@ -143,13 +154,57 @@ class StreamTransport implements FrameTransport {
     for (const [event, listener] of this.#listeners) if (event !== 'error') this.#stream.off(event, listener);
   }
 
+  #receive(chunk: Buffer): void {
+    const sink = this.#sink;
+    if (sink === undefined) return;
+    this.#receiving = true;
+    try {
+      sink.data(chunk);
+    } finally {
+      this.#receiving = false;
+    }
+    if (this.#held.length > 0) this.#release();
+  }
+
+  /** The held frames, to the stream: one alone as a plain write, several corked (one writev). */
+  #release(): void {
+    const held = this.#held;
+    this.#held = [];
+    this.#heldBytes = 0;
+    if (this.#stream.destroyed) return;
+    if (held.length === 1) {
+      this.#send(held[0] as Uint8Array);
+      return;
+    }
+    this.#stream.cork();
+    for (const frame of held) this.#send(frame);
+    this.#stream.uncork();
+  }
+
   write(frame: Uint8Array, _borrowed?: boolean): void {
+    if (this.#receiving && !this.#corked) {
+      if (this.#heldBytes + frame.length <= HOLD_BYTES) {
+        this.#held.push(frame);
+        this.#heldBytes += frame.length;
+        return;
+      }
+    }
     if (!this.#corked) {
       // Frames written in the same tick leave in one writev: pipelined calls cost one syscall per batch, not per frame.
       this.#corked = true;
       this.#stream.cork();
       process.nextTick(this.#uncork);
+      // Held frames were written first: they lead the batch.
+      if (this.#held.length > 0) {
+        for (const h of this.#held) this.#send(h);
+        this.#held = [];
+        this.#heldBytes = 0;
+      }
     }
+    this.#send(frame);
+  }
+
+  #send(frame: Uint8Array): void {
     const lent = this.#lent.get(frame.buffer);
     if (lent === undefined) {
       this.#stream.write(frame);
@@ -163,6 +218,7 @@ class StreamTransport implements FrameTransport {
   }
 
   end(flushMs: number): void {
+    if (this.#held.length > 0) this.#release();
     const stream = this.#stream;
     const timer = setTimeout(() => stream.destroy(), flushMs);
     timer.unref?.();
@@ -173,6 +229,8 @@ class StreamTransport implements FrameTransport {
   }
 
   destroy(): void {
+    this.#held = [];
+    this.#heldBytes = 0;
     this.#stream.destroy();
   }
 }
@@ -236,7 +294,17 @@ class PortTransport implements FrameTransport {
       this.#post(this.#takeCredit());
     }
   };
-  readonly #onMessage = (message: unknown): void => this.#receive(message);
+  /** A message is being handled: frames written meanwhile leave when it is done, not a tick later (see `write`). */
+  #receiving = false;
+  readonly #onMessage = (message: unknown): void => {
+    this.#receiving = true;
+    try {
+      this.#receive(message);
+    } finally {
+      this.#receiving = false;
+    }
+    if (this.#batch.length > 0) this.#send();
+  };
   readonly #onClose = (): void => {
     this.#destroyed = true;
     this.#peerEnded();
@@ -258,9 +326,13 @@ class PortTransport implements FrameTransport {
     return this.#inFlight > PORT_WINDOW_BYTES;
   }
 
-  /** New memory: a port moves the frames it writes (a frame's buffer leaves this thread). */
+  /**
+   * New memory of exactly `bytes`, never a slice of Node's shared pool: a port moves the frames it writes (a frame's
+   * buffer leaves this thread), and a frame that is its whole buffer moves as it is, where a pool slice is first copied
+   * out (issue 17: one allocation and copy less per small frame).
+   */
   allocate(bytes: number): Buffer {
-    return Buffer.allocUnsafe(bytes);
+    return Buffer.allocUnsafeSlow(bytes);
   }
 
   attach(sink: TransportSink): void {
@@ -284,7 +356,9 @@ class PortTransport implements FrameTransport {
     }
     this.#batchBytes += frame.length;
     this.#inFlight += frame.length;
-    if (!this.#scheduled) {
+    // While a message is handled, what it causes to be written (a synchronous handler's answer, with the credit for
+    // the message) leaves as one post right after it, without a tick of its own (issue 17).
+    if (!this.#scheduled && !this.#receiving) {
       this.#scheduled = true;
       process.nextTick(this.#flush);
     }
