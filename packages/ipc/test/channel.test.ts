@@ -324,27 +324,6 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
       expect(a.isClosed).toBe(false);
     });
 
-    it('a synchronous handler is counted as served while it runs, and finds its signal aborted once it ends the channel', async () => {
-      const [a, b] = await channels();
-      const seen: { serving: number; abortedBefore: boolean; abortedAfter: boolean }[] = [];
-      b.setRequestHandler((req, info) => {
-        const serving = b.servingCount;
-        const abortedBefore = info.signal.aborted;
-        if (req.kind === 'ExecuteHook' && req.data[0] === 2) b.destroy();
-        seen.push({ serving, abortedBefore, abortedAfter: info.signal.aborted });
-        return { kind: 'Success' };
-      });
-      expect(await a.sendRequest(hook(new Uint8Array([1])))).toEqual({ kind: 'Success' });
-      expect(b.servingCount).toBe(0);
-      const ended = await a.sendRequest(hook(new Uint8Array([2]))).catch((e: unknown) => e);
-      expect(isPluginError(ended, 'IpcError')).toBe(true);
-      expect(seen).toEqual([
-        { serving: 1, abortedBefore: false, abortedAfter: false },
-        { serving: 1, abortedBefore: false, abortedAfter: true },
-      ]);
-      expect(b.servingCount).toBe(0);
-    });
-
     it('a handler that reads its signal only after the peer cancelled, or after the channel closed, finds it aborted', async () => {
       const [a, b] = await channels();
       const infos: { signal: AbortSignal }[] = [];
@@ -365,6 +344,27 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
       await waitFor(() => infos.length === 2);
       b.destroy();
       expect(infos[1]!.signal.aborted).toBe(true);
+    });
+
+    it('a synchronous handler is counted as served while it runs, and finds its signal aborted once it ends the channel', async () => {
+      const [a, b] = await channels();
+      const seen: { serving: number; abortedBefore: boolean; abortedAfter: boolean }[] = [];
+      b.setRequestHandler((req, info) => {
+        const serving = b.servingCount;
+        const abortedBefore = info.signal.aborted;
+        if (req.kind === 'ExecuteHook' && req.data[0] === 2) b.destroy();
+        seen.push({ serving, abortedBefore, abortedAfter: info.signal.aborted });
+        return { kind: 'Success' };
+      });
+      expect(await a.sendRequest(hook(new Uint8Array([1])))).toEqual({ kind: 'Success' });
+      expect(b.servingCount).toBe(0);
+      const ended = await a.sendRequest(hook(new Uint8Array([2]))).catch((e: unknown) => e);
+      expect(isPluginError(ended, 'IpcError')).toBe(true);
+      expect(seen).toEqual([
+        { serving: 1, abortedBefore: false, abortedAfter: false },
+        { serving: 1, abortedBefore: false, abortedAfter: true },
+      ]);
+      expect(b.servingCount).toBe(0);
     });
 
     it('reads a signal source only for a call still pending at its next check, and then cancels as with a signal', async () => {
