@@ -250,6 +250,12 @@ export class IpcChannel {
   readonly #abandoned = new Set<number>();
   readonly #serving = new Map<number, ServedRequest>();
   /**
+   * Requests whose handler is running now, synchronously (innermost last): served like those of `#serving`, but kept
+   * out of the map — a set and a delete per call make V8 grow and shrink its table each time (≈ 150 B of garbage per
+   * call, issue 17); one that returns a promise moves to the map.
+   */
+  readonly #inline: ServedRequest[] = [];
+  /**
    * Ids of the peer's requests this side answered, refused or dropped lately (insertion order, bounded): a cancel may
    * cross its answer on the wire, so a cancel of one of these is fine; any other unknown id, from a plugin, is a
    * protocol violation — else cancel frames would be work the host does at whatever rate the plugin writes them.
@@ -388,7 +394,7 @@ export class IpcChannel {
 
   /** Requests of the peer being served now. */
   get servingCount(): number {
-    return this.#serving.size;
+    return this.#serving.size + this.#inline.length;
   }
 
   /** Requests of the peer waiting for a serving slot. */
@@ -766,7 +772,7 @@ export class IpcChannel {
         // The peer's process is gone: only its last log lines are still taken. Whatever still holds its end (a
         // descendant that inherited it) does not act with the plugin's grants.
         if (this.#goneError !== undefined && kind !== 'Log') return;
-        if (this.#serving.has(frame.id) || this.#backlog.has(frame.id)) {
+        if (this.#servedRequest(frame.id) !== undefined || this.#backlog.has(frame.id)) {
           throw ipcError(
             'DuplicateRequestId',
             `${this.#label}: request id ${frame.id} is already being served`,
@@ -796,7 +802,7 @@ export class IpcChannel {
           throw ipcError('MalformedPayload', `${this.#label}: cancel frame with a kind or payload`);
         }
         {
-          const served = this.#serving.get(frame.id);
+          const served = this.#servedRequest(frame.id);
           if (served !== undefined) {
             served.abort(new PluginError('Aborted', `${this.#label}: request cancelled by the peer`));
             return;
@@ -836,11 +842,11 @@ export class IpcChannel {
     const queued = this.#backlog.size;
     const error = new PluginError(
       'QuotaExceeded',
-      `${this.#label}: too many requests in flight (${this.#serving.size} served, ${queued} waiting, ${this.#backlogBytes + bytes} bytes); ${kind} refused`,
+      `${this.#label}: too many requests in flight (${this.servingCount} served, ${queued} waiting, ${this.#backlogBytes + bytes} bytes); ${kind} refused`,
       {
         details: {
           resource: 'ipc-requests',
-          used: this.#serving.size + queued + 1,
+          used: this.servingCount + queued + 1,
           limit: this.#maxConcurrent + this.#maxQueuedRequests,
         },
       },
@@ -857,16 +863,24 @@ export class IpcChannel {
   /** A free serving slot and someone to serve with it: the handler, or a waiting `receiveRequest`. */
   #canServe(): boolean {
     return (
-      this.#serving.size < this.#maxConcurrent && (this.#handler !== undefined || this.#waiters.length > 0)
+      this.servingCount < this.#maxConcurrent && (this.#handler !== undefined || this.#waiters.length > 0)
     );
+  }
+
+  /** The request of the peer being served under `id`, if one is. */
+  #servedRequest(id: number): ServedRequest | undefined {
+    const served = this.#serving.get(id);
+    if (served !== undefined) return served;
+    for (const running of this.#inline) if (running.id === id) return running;
+    return undefined;
   }
 
   /** Starts serving a request; only called when {@link #canServe}. */
   #serve(id: number, req: IpcRequest | ExecuteHookRequest): void {
     const served = new ServedRequest(id);
-    this.#serving.set(id, served);
     const handler = this.#handler;
     if (handler === undefined) {
+      this.#serving.set(id, served);
       const waiter = this.#waiters.shift() as Waiter;
       if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort);
       this.#pulled.set(id, req.kind);
@@ -874,23 +888,34 @@ export class IpcChannel {
       return;
     }
     let result: Awaitable<IpcResponse>;
+    const inline = this.#inline;
+    inline.push(served);
     try {
       result = handler(req, served);
     } catch (e) {
       result = errorResponse(e, req.kind);
+    } finally {
+      inline.pop();
     }
     if (isThenable<IpcResponse>(result)) {
+      // Still served once the handler returned: in the map, unless the channel ended meanwhile (it aborted `served`).
+      if (this.#closeError === undefined) this.#serving.set(id, served);
       result.then(
         (res) => this.#respond(id, res, req.kind),
         (e: unknown) => this.#respond(id, errorResponse(e, req.kind), req.kind),
       );
     } else {
-      this.#respond(id, result, req.kind);
+      this.#answered(id, result, req.kind);
     }
   }
 
   #respond(id: number, res: IpcResponse, kind: IpcRequestKind): void {
     this.#serving.delete(id);
+    this.#answered(id, res, kind);
+  }
+
+  /** Answers request `id`, no longer served, and serves what waits. */
+  #answered(id: number, res: IpcResponse, kind: IpcRequestKind): void {
     if (this.#closeError !== undefined) return;
     this.#answer(id, res, kind);
     this.#pump();
@@ -945,7 +970,7 @@ export class IpcChannel {
     }
     let frame: Buffer;
     try {
-      frame = encodeResponse(id, res);
+      frame = encodeResponse(id, res, this.#allocate);
       if (frame.length - FRAME_PREFIX_BYTES > this.maxFrameBytes) {
         throw ipcError('SendRefused', `${kind} response of ${frame.length} bytes exceeds maxFrameBytes`);
       }
@@ -969,6 +994,7 @@ export class IpcChannel {
     this.#transport.detach();
     for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(error);
     for (const served of this.#serving.values()) served.abort(error);
+    for (const served of this.#inline) served.abort(error);
     this.#serving.clear();
     this.#pulled.clear();
     for (const waiter of this.#waiters.splice(0)) {

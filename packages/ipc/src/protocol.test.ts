@@ -246,3 +246,48 @@ describe('protocol refuses bad payloads', () => {
     expect(roundTripRequest(req)).toEqual(req);
   });
 });
+
+describe('ExecuteHook hook names', () => {
+  const decodeHook = (hookName: string | Buffer) => {
+    const name = Buffer.isBuffer(hookName) ? hookName : Buffer.from(hookName);
+    const payload = Buffer.alloc(6 + name.length + 2);
+    payload.writeUInt16LE(name.length, 0);
+    name.copy(payload, 6);
+    payload.set([7, 8], 6 + name.length);
+    return decodeRequest(REQUEST_KIND_CODES.ExecuteHook, payload);
+  };
+
+  it('decodes every name to its own string, however many names and however alike (decoded once, then known)', () => {
+    // More names than are kept decoded, several of one length differing in one byte, each decoded many times.
+    const names = Array.from(
+      { length: 40 },
+      (_, i) => `hook-${String.fromCharCode(97 + (i % 26))}${i >= 26 ? 'x' : ''}`,
+    );
+    for (let round = 0; round < 3; round++) {
+      for (const name of [...names, ...names.slice(0, 5).reverse()]) {
+        const req = decodeHook(name);
+        expect(req).toMatchObject({ kind: 'ExecuteHook', hookName: name });
+        expect(Array.from((req as { data: Uint8Array }).data)).toEqual([7, 8]);
+        expect((req as { data: Uint8Array }).data.constructor).toBe(Uint8Array);
+      }
+    }
+  });
+
+  it('refuses a name that is not UTF-8 even right after a valid name of its length', () => {
+    expect(decodeHook(Buffer.from([0x61, 0x62]))).toMatchObject({ hookName: 'ab' });
+    expect(reasonOf(() => decodeHook(Buffer.from([0x61, 0xff])))).toBe('MalformedPayload');
+    expect(reasonOf(() => decodeHook(Buffer.from([0xc3, 0x28])))).toBe('MalformedPayload');
+    expect(decodeHook(Buffer.from([0x61, 0x62]))).toMatchObject({ hookName: 'ab' });
+  });
+
+  it('keeps a name once decoded even when the bytes it came from change afterwards', () => {
+    const payload = Buffer.alloc(6 + 4);
+    payload.writeUInt16LE(4, 0);
+    payload.write('echo', 6);
+    expect(decodeRequest(REQUEST_KIND_CODES.ExecuteHook, payload)).toMatchObject({ hookName: 'echo' });
+    payload.write('ecHo', 6);
+    expect(decodeRequest(REQUEST_KIND_CODES.ExecuteHook, payload)).toMatchObject({ hookName: 'ecHo' });
+    payload.write('echo', 6);
+    expect(decodeRequest(REQUEST_KIND_CODES.ExecuteHook, payload)).toMatchObject({ hookName: 'echo' });
+  });
+});

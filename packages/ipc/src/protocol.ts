@@ -100,20 +100,28 @@ export function responseKindOf(code: number): IpcResponseKind | undefined {
   return RESPONSE_KIND_BY_CODE.get(code);
 }
 
-function structuredFrame(type: number, kind: number, id: number, value: unknown): Buffer {
+type Allocate = (bytes: number) => Buffer;
+
+function structuredFrame(
+  type: number,
+  kind: number,
+  id: number,
+  value: unknown,
+  allocate: Allocate = Buffer.allocUnsafe,
+): Buffer {
   const body = packValue(value);
-  const frame = allocFrame(type, kind, id, body.length);
+  const frame = allocFrame(type, kind, id, body.length, 0, allocate);
   frame.set(body, FRAME_PAYLOAD_OFFSET);
   return frame;
 }
 
-function emptyFrame(type: number, kind: number, id: number): Buffer {
-  return allocFrame(type, kind, id, 0);
+function emptyFrame(type: number, kind: number, id: number, allocate: Allocate = Buffer.allocUnsafe): Buffer {
+  return allocFrame(type, kind, id, 0, 0, allocate);
 }
 
-function bytesFrame(type: number, kind: number, id: number, data: Uint8Array): Buffer {
+function bytesFrame(type: number, kind: number, id: number, data: Uint8Array, allocate: Allocate): Buffer {
   if (!(data instanceof Uint8Array)) throw ipcError('SendRefused', 'hook data must be a Uint8Array');
-  const frame = allocFrame(type, kind, id, data.length);
+  const frame = allocFrame(type, kind, id, data.length, 0, allocate);
   frame.set(data, FRAME_PAYLOAD_OFFSET);
   return frame;
 }
@@ -123,11 +131,7 @@ function bytesFrame(type: number, kind: number, id: number, data: Uint8Array): B
  * pool of send buffers: a large hook call then allocates no new buffer to send, issue 17).
  * @throws PluginError `IpcError` `SendRefused` when a field can't be sent (non-plain value, hook name too long).
  */
-export function encodeRequest(
-  id: number,
-  req: IpcRequest | ExecuteHookRequest,
-  allocate?: (bytes: number) => Buffer,
-): Buffer {
+export function encodeRequest(id: number, req: IpcRequest | ExecuteHookRequest, allocate?: Allocate): Buffer {
   const code = REQUEST_KIND_CODES[req.kind];
   const T = FrameType.Request;
   switch (req.kind) {
@@ -185,21 +189,31 @@ export function encodeRequest(
   }
 }
 
-/** Encodes a response to request `id` as a whole frame. @throws PluginError `IpcError` `SendRefused`. */
-export function encodeResponse(id: number, res: IpcResponse): Buffer {
+/**
+ * Encodes a response to request `id` as a whole frame, its memory from `allocate` when given (a transport's: a worker
+ * port's frames own their buffer, so the port moves them without a copy, issue 17).
+ * @throws PluginError `IpcError` `SendRefused`.
+ */
+export function encodeResponse(
+  id: number,
+  res: IpcResponse,
+  allocate: Allocate = Buffer.allocUnsafe,
+): Buffer {
   const code = RESPONSE_KIND_CODES[res.kind];
   const T = FrameType.Response;
   switch (res.kind) {
     case 'HookResult':
-      return bytesFrame(T, code, id, res.data);
+      return bytesFrame(T, code, id, res.data, allocate);
     case 'Success':
-      return res.value === undefined ? emptyFrame(T, code, id) : structuredFrame(T, code, id, res.value);
+      return res.value === undefined
+        ? emptyFrame(T, code, id, allocate)
+        : structuredFrame(T, code, id, res.value, allocate);
     case 'Error':
-      return structuredFrame(T, code, id, [res.code ?? null, res.message]);
+      return structuredFrame(T, code, id, [res.code ?? null, res.message], allocate);
     case 'Metrics':
-      return structuredFrame(T, code, id, res.data);
+      return structuredFrame(T, code, id, res.data, allocate);
     case 'FetchResult':
-      return structuredFrame(T, code, id, res.response);
+      return structuredFrame(T, code, id, res.response, allocate);
   }
 }
 
@@ -219,8 +233,10 @@ export function decodeRequest(code: number, payload: Buffer): IpcRequest | Execu
       if (nameBytes === 0 || nameBytes > MAX_HOOK_NAME_BYTES || payload.length < 6 + nameBytes) {
         throw malformed('ExecuteHook name length out of range');
       }
-      const hookName = utf8(payload.subarray(6, 6 + nameBytes), 'hook name');
-      const data = asUint8Array(payload.subarray(6 + nameBytes));
+      const hookName = hookNames.decode(payload, 6, nameBytes);
+      // One plain view of the bytes after the name (not a Buffer slice, then a view of that).
+      const at = 6 + nameBytes;
+      const data = new Uint8Array(payload.buffer, payload.byteOffset + at, payload.length - at);
       return handlerIndex === 0 ? { kind, hookName, data } : { kind, hookName, data, handlerIndex };
     }
     case 'Shutdown':
@@ -286,6 +302,43 @@ export function decodeResponse(code: number, payload: Buffer): IpcResponse {
 }
 
 // ---- field validation: untrusted values in, typed values out ----
+
+/** Hook names a plugin keeps decoded: a plugin serves a handful of hooks, each call names one of them. */
+const HOOK_NAME_CACHE_SIZE = 16;
+
+/**
+ * The hook names of `ExecuteHook` frames, decoded once each: a name whose bytes equal those of a name decoded before
+ * (compared byte by byte, a copy of them kept) is that string, without UTF-8 validation and decoding again (issue 17:
+ * every call of a hook carries the same name). Bounded: past {@link HOOK_NAME_CACHE_SIZE} names the oldest is
+ * forgotten.
+ */
+class HookNameCache {
+  readonly #bytes: Uint8Array[] = [];
+  readonly #names: string[] = [];
+  #next = 0;
+
+  decode(payload: Buffer, start: number, length: number): string {
+    const bytes = this.#bytes;
+    for (let i = 0; i < bytes.length; i++) {
+      const known = bytes[i] as Uint8Array;
+      if (known.length === length && sameBytes(known, payload, start)) return this.#names[i] as string;
+    }
+    const view = payload.subarray(start, start + length);
+    const name = utf8(view, 'hook name');
+    const at = this.#next;
+    this.#next = (at + 1) % HOOK_NAME_CACHE_SIZE;
+    bytes[at] = new Uint8Array(view);
+    this.#names[at] = name;
+    return name;
+  }
+}
+
+function sameBytes(known: Uint8Array, payload: Buffer, start: number): boolean {
+  for (let j = 0; j < known.length; j++) if (known[j] !== payload[start + j]) return false;
+  return true;
+}
+
+const hookNames = new HookNameCache();
 
 function malformed(message: string): Error {
   return ipcError('MalformedPayload', message);

@@ -111,6 +111,31 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
       expect(a.pendingCount).toBe(0);
     });
 
+    it('answers pipelined requests of mixed sizes from a synchronous handler in order, each intact', async () => {
+      // Answers written while a chunk is handled leave together right after it; past 16 KiB of them, at once: either
+      // way in request order, and none torn, aliased or lost.
+      const [a, b] = await channels();
+      let served = 0;
+      b.setRequestHandler((req) => {
+        served++;
+        return echo(req as { kind: string; data?: Uint8Array });
+      });
+      const sizes = [1, 5000, 20_000, 3, 17_000, 100, 4096, 0, 70_000, 15_000, 2, 4095, 16_384, 9];
+      const calls = [];
+      for (let round = 0; round < 20; round++) {
+        for (const [i, size] of sizes.entries()) {
+          const data = new Uint8Array(size).fill((round * 31 + i) & 0xff);
+          calls.push(a.sendRequest(hook(data)).then((res) => ({ res, data })));
+        }
+      }
+      for (const { res, data } of await Promise.all(calls)) {
+        expect(res.kind).toBe('HookResult');
+        expect(res.kind === 'HookResult' && Buffer.compare(res.data, data)).toBe(0);
+      }
+      expect(served).toBe(calls.length);
+      expect(a.isClosed || b.isClosed).toBe(false);
+    });
+
     it('moves an 8 MiB payload and refuses one over maxFrameBytes before sending', async () => {
       const [a, b] = await channels({ maxFrameBytes: 9 * 1024 * 1024 });
       b.setRequestHandler((req) => echo(req as { kind: string; data?: Uint8Array }));
@@ -319,6 +344,27 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
       await waitFor(() => infos.length === 2);
       b.destroy();
       expect(infos[1]!.signal.aborted).toBe(true);
+    });
+
+    it('a synchronous handler is counted as served while it runs, and finds its signal aborted once it ends the channel', async () => {
+      const [a, b] = await channels();
+      const seen: { serving: number; abortedBefore: boolean; abortedAfter: boolean }[] = [];
+      b.setRequestHandler((req, info) => {
+        const serving = b.servingCount;
+        const abortedBefore = info.signal.aborted;
+        if (req.kind === 'ExecuteHook' && req.data[0] === 2) b.destroy();
+        seen.push({ serving, abortedBefore, abortedAfter: info.signal.aborted });
+        return { kind: 'Success' };
+      });
+      expect(await a.sendRequest(hook(new Uint8Array([1])))).toEqual({ kind: 'Success' });
+      expect(b.servingCount).toBe(0);
+      const ended = await a.sendRequest(hook(new Uint8Array([2]))).catch((e: unknown) => e);
+      expect(isPluginError(ended, 'IpcError')).toBe(true);
+      expect(seen).toEqual([
+        { serving: 1, abortedBefore: false, abortedAfter: false },
+        { serving: 1, abortedBefore: false, abortedAfter: true },
+      ]);
+      expect(b.servingCount).toBe(0);
     });
 
     it('reads a signal source only for a call still pending at its next check, and then cancels as with a signal', async () => {
