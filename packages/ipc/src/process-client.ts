@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  displayText,
   type FetchRequest,
   type FetchResponse,
   type HookCallInfo,
@@ -64,8 +65,22 @@ export interface PluginProcessClientOptions {
    * limit — the registry sets {@link DEFAULT_DROPPED_LOG_RATE} for untrusted plugins.
    */
   droppedLogRate?: Partial<RequestRate>;
-  /** Called when the plugin goes past a quota this client enforces (its log budget); the registry records a violation. */
+  /**
+   * Called when the plugin goes past a quota this client enforces (its log budget, `maxHookOutputBytes`); the registry
+   * records a violation.
+   */
   onQuotaExceeded?: (error: PluginError) => void;
+  /**
+   * Largest answer a forwarded hook call accepts, bytes: a larger one fails the call with `QuotaExceeded` (and is
+   * reported to `onQuotaExceeded`). Default: no limit beyond the channel's frame size.
+   */
+  maxHookOutputBytes?: number;
+  /**
+   * Called with the error of every forwarded hook call that fails (the plugin's error answer, a timeout, a
+   * cancellation, the channel's end, `maxHookOutputBytes`), and the call's `info`, before the caller sees it — the
+   * registry ends a plugin whose call overran its budget. A throw is ignored.
+   */
+  onHookFailure?: (error: unknown, info: HookCallInfo) => void;
 }
 
 /** How a plugin process ended. */
@@ -221,9 +236,10 @@ export class PluginProcessClient {
 
   /**
    * A registered hook's call: like {@link executeHook}, but the call's signal is read from `info` only if the call is
-   * still running at the channel's next check (a hook call's signal costs an AbortController; most calls end first).
+   * still running at the channel's next check (a hook call's signal costs an AbortController; most calls end first),
+   * and the answer is read inside the request's own promise (no async function or `.then` per call: issue 17).
    */
-  async #forward(
+  #forward(
     hookName: string,
     data: Uint8Array,
     handlerIndex: number,
@@ -231,12 +247,46 @@ export class PluginProcessClient {
   ): Promise<Uint8Array> {
     const request: ExecuteHookRequest = { kind: 'ExecuteHook', hookName, data };
     if (handlerIndex !== 0) request.handlerIndex = handlerIndex;
-    const res = await this.#channel.sendRequest(request, {
-      signalSource: info,
-      timeoutMs: this.#options.hookTimeoutMs,
-    });
-    return expectResponse(res, 'HookResult', this.pluginName, this.pluginName).data;
+    return this.#channel.call(
+      request,
+      { signalSource: info, timeoutMs: this.#options.hookTimeoutMs },
+      this.#hookAnswer,
+      info,
+      this.#hookFailed,
+    );
   }
+
+  /** Reads a forwarded hook call's answer (one function per client, the call's `info` as its context). */
+  readonly #hookAnswer = (res: IpcResponse, info: HookCallInfo): Uint8Array => {
+    const data = expectResponse(res, 'HookResult', this.pluginName, this.pluginName).data;
+    const max = this.#options.maxHookOutputBytes;
+    if (max !== undefined && data.byteLength > max) {
+      const error = new PluginError(
+        'QuotaExceeded',
+        `plugin ${this.pluginName} answered hook ${displayText(info.hookName)} with ${data.byteLength} bytes, more than its ${max}`,
+        {
+          plugin: this.pluginName,
+          details: { resource: 'hook-output', used: data.byteLength, limit: max },
+        },
+      );
+      try {
+        this.#options.onQuotaExceeded?.(error);
+      } catch {
+        // the host's observer must not change the call's outcome
+      }
+      throw error;
+    }
+    return data;
+  };
+
+  readonly #hookFailed = (error: unknown, info: HookCallInfo): unknown => {
+    try {
+      this.#options.onHookFailure?.(error, info);
+    } catch {
+      // the host's observer must not change the call's outcome
+    }
+    return error;
+  };
 
   /**
    * Tells the plugin process that context key `key` changed: set to `update.value`, or removed. The frame is written
