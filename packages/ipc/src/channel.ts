@@ -364,7 +364,7 @@ export class IpcChannel {
       this.#resolveClosed = resolve;
     });
     transport.attach({
-      data: (chunk) => this.#receive(chunk),
+      data: (chunk, borrowed) => this.#receive(chunk, borrowed === true),
       end: () => {
         const buffered = this.#decoder.bufferedBytes;
         this.#fail(
@@ -775,10 +775,13 @@ export class IpcChannel {
     }
   }
 
-  #receive(chunk: Buffer): void {
+  #receive(chunk: Buffer, borrowed: boolean): void {
     if (this.#closeError !== undefined) return;
     try {
-      const frames = this.#decoder.push(chunk, this.#onFrame);
+      // A borrowed chunk (a reused read buffer) is copied frame by frame: nothing decoded from it aliases the buffer.
+      const frames = borrowed
+        ? this.#decoder.pushBorrowed(chunk, this.#onFrame)
+        : this.#decoder.push(chunk, this.#onFrame);
       if (this.#closeError !== undefined) return;
       if (this.#decoder.bufferedBytes === 0) {
         if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);

@@ -14,7 +14,7 @@ import {
   PluginError,
   type PluginMetrics,
 } from '@plugward/types';
-import { expectResponse, type IpcChannel } from './channel.js';
+import { expectResponse, type IncomingRequestInfo, type IpcChannel } from './channel.js';
 import { ipcError } from './errors.js';
 import { DEFAULT_LOG_BUDGET, type LogBudget, LogLimiter } from './log-budget.js';
 import type { ExecuteHookRequest } from './protocol.js';
@@ -161,7 +161,13 @@ export class PluginProcessClient {
     this.#logLimiter = new LogLimiter(options.logBudget ?? DEFAULT_LOG_BUDGET);
     this.#pacer = new RequestPacer(options.requestRate ?? DEFAULT_REQUEST_RATE);
     this.#drops = options.droppedLogRate && new RequestPacer(options.droppedLogRate);
-    channel.setRequestHandler((request, info) => this.#serve(request, info.signal));
+    // A log line is answered synchronously: its serving slot is free again before the channel decodes the next frame
+    // of the read, so a read full of small lines never queues past the channel's bounds (issue 17: 256 KiB reads made
+    // a trusted log flooder's lines overflow the queue and end it with TooManyRequests — and 64 KiB of one-character
+    // lines did so with Node's own reads too). The signal is read only where a request waits (an AbortController).
+    channel.setRequestHandler((request, info) =>
+      request.kind === 'Log' ? this.#serveLog(request.level, request.message) : this.#serve(request, info),
+    );
     const processExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined>(
       (resolve) => {
         if (options.process === undefined) {
@@ -380,23 +386,26 @@ export class PluginProcessClient {
     return this.#channel.close();
   }
 
-  async #serve(request: IpcRequest | ExecuteHookRequest, signal: AbortSignal): Promise<IpcResponse> {
-    // A log line has its own budget (answered at once, dropped past it): pacing it too would hold a chatty plugin's
-    // lines in the channel's queue until its requests were refused.
-    if (request.kind === 'Log') {
-      const res = this.#logLine(request.level, request.message);
-      // A dropped line is still work for the host (decoded, judged, answered): past droppedLogRate of them the plugin
-      // is flooding, not logging — the same rule as requests refused past the queue.
-      if (res === DROPPED_LOG && this.#drops !== undefined && this.#drops.take() > 0) {
-        this.#channel.destroy(
-          ipcError(
-            'TooManyRequests',
-            `plugin ${this.pluginName} keeps logging past its log budget (more dropped lines than it may have)`,
-          ),
-        );
-      }
-      return res;
+  /**
+   * A log line: its own budget (answered at once, dropped past it) — pacing it too would hold a chatty plugin's lines
+   * in the channel's queue until its requests were refused.
+   */
+  #serveLog(level: LogLevel, message: string): IpcResponse {
+    const res = this.#logLine(level, message);
+    // A dropped line is still work for the host (decoded, judged, answered): past droppedLogRate of them the plugin
+    // is flooding, not logging — the same rule as requests refused past the queue.
+    if (res === DROPPED_LOG && this.#drops !== undefined && this.#drops.take() > 0) {
+      this.#channel.destroy(
+        ipcError(
+          'TooManyRequests',
+          `plugin ${this.pluginName} keeps logging past its log budget (more dropped lines than it may have)`,
+        ),
+      );
     }
+    return res;
+  }
+
+  async #serve(request: IpcRequest | ExecuteHookRequest, info: IncomingRequestInfo): Promise<IpcResponse> {
     const wait = this.#pacer.take();
     if (wait > 0) {
       if (!this.#paced) {
@@ -407,6 +416,7 @@ export class PluginProcessClient {
         );
       }
       // Ends at once when the request is cancelled or the channel ends, with the signal's own reason.
+      const signal = info.signal;
       await sleep(wait, undefined, { signal }).catch(() => {
         throw signal.reason;
       });
@@ -414,7 +424,7 @@ export class PluginProcessClient {
       this.#paced = false;
     }
     try {
-      return await this.#answer(request, signal);
+      return await this.#answer(request, info);
     } catch (e) {
       // Asking again and again for what it was refused is no normal use: a refusal costs the plugin
       // DENIED_REQUEST_TOKENS of its pace (an error answer costs the host more than a plain one, too).
@@ -423,7 +433,7 @@ export class PluginProcessClient {
     }
   }
 
-  async #answer(request: IpcRequest | ExecuteHookRequest, signal: AbortSignal): Promise<IpcResponse> {
+  async #answer(request: IpcRequest | ExecuteHookRequest, info: IncomingRequestInfo): Promise<IpcResponse> {
     const ctx = this.#options.context;
     switch (request.kind) {
       case 'RegisterHook':
@@ -447,7 +457,7 @@ export class PluginProcessClient {
             `plugin ${this.pluginName} has no brokered network access`,
           );
         }
-        return { kind: 'FetchResult', response: await broker(request.request, signal) };
+        return { kind: 'FetchResult', response: await broker(request.request, info.signal) };
       }
       default:
         throw new PluginError('Unsupported', `the host does not serve ${request.kind}`);
