@@ -1,7 +1,7 @@
 // Probe of the host's side of an out-of-process hook call (issue 17): `PluginRegistry` → echo plugin at one tier.
 // Per call: host CPU (all host threads, schedstat), plugin CPU (its process's threads; worker: included in host),
 // p50/p99 wall, on-heap bytes the host allocated (young generation sized so no scavenge runs during a round) and
-// ArrayBuffer bytes it allocated (100 calls after a gc()).
+// ArrayBuffer bytes it allocated (20 calls after a gc()).
 // Run: node --expose-gc --max-semi-space-size=64 --min-semi-space-size=64 bench/callhost-probe.mjs
 // Env: PROBE_TIER (process|worker|sandbox, default process), PROBE_BYTES (64), PROBE_CALLS (2000), PROBE_ROUNDS (7).
 import fs from 'node:fs';
@@ -65,15 +65,17 @@ const plugin = descendants(childPids().filter((p) => !before.has(p)));
 for (let i = 0; i < 2000; i++) await registry.hooks.execute('echo', payload);
 
 // ArrayBuffer bytes the host allocates per call (external memory: what drives V8's full collections at 64 KiB):
-// 100 calls after a gc(), counted only when no collection ran meanwhile.
+// 20 calls after a gc(), counted only when no collection ran meanwhile.
 const abRows = [];
 for (let r = 0; r < rounds && globalThis.gc; r++) {
   globalThis.gc();
+  // The observer hears of that collection asynchronously: let it, before counting.
+  await new Promise((res) => setTimeout(res, 20));
   const gc0 = gcs;
   const ab0 = process.memoryUsage().arrayBuffers;
-  for (let i = 0; i < 100; i++) await registry.hooks.execute('echo', payload);
+  for (let i = 0; i < 20; i++) await registry.hooks.execute('echo', payload);
   const ab1 = process.memoryUsage().arrayBuffers;
-  if (gcs === gc0) abRows.push((ab1 - ab0) / 100);
+  if (gcs === gc0) abRows.push((ab1 - ab0) / 20);
 }
 abRows.sort((a, b) => a - b);
 
