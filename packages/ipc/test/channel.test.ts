@@ -277,28 +277,6 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
   });
 
   describe('IpcChannel timeouts, abort and close', () => {
-    it('times out one request, cancels it at the peer and drops its late response', async () => {
-      const [a, b] = await channels();
-      let peerSignal: AbortSignal | undefined;
-      let lateAnswered = false;
-      b.setRequestHandler(async (req, info) => {
-        if (req.kind === 'ExecuteHook' && req.data[0] === 1) {
-          peerSignal = info.signal;
-          await delay(150);
-          lateAnswered = true;
-        }
-        return { kind: 'Success' };
-      });
-      const slow = a.sendRequest(hook(new Uint8Array([1])), { timeoutMs: 30 }).catch((e: unknown) => e);
-      const err = await slow;
-      expect(isPluginError(err, 'Timeout')).toBe(true);
-      expect(await waitFor(() => peerSignal?.aborted === true)).toBe(true);
-      expect(await waitFor(() => lateAnswered)).toBe(true);
-      // The late response was written before this request's answer: one ordered stream, so it has been dropped.
-      expect(await a.sendRequest(hook(new Uint8Array([2])))).toEqual({ kind: 'Success' });
-      expect(a.isClosed).toBe(false);
-    });
-
     it("a late answer to a timed-out id is dropped even while a newer call holds that id's record", async () => {
       const [a, b] = await channels();
       let releaseLate!: () => void;
@@ -333,6 +311,28 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
       for (const res of await Promise.all(held)) {
         expect(res).toEqual({ kind: 'HookResult', data: new Uint8Array([2]) });
       }
+      expect(a.isClosed).toBe(false);
+    });
+
+    it('times out one request, cancels it at the peer and drops its late response', async () => {
+      const [a, b] = await channels();
+      let peerSignal: AbortSignal | undefined;
+      let lateAnswered = false;
+      b.setRequestHandler(async (req, info) => {
+        if (req.kind === 'ExecuteHook' && req.data[0] === 1) {
+          peerSignal = info.signal;
+          await delay(150);
+          lateAnswered = true;
+        }
+        return { kind: 'Success' };
+      });
+      const slow = a.sendRequest(hook(new Uint8Array([1])), { timeoutMs: 30 }).catch((e: unknown) => e);
+      const err = await slow;
+      expect(isPluginError(err, 'Timeout')).toBe(true);
+      expect(await waitFor(() => peerSignal?.aborted === true)).toBe(true);
+      expect(await waitFor(() => lateAnswered)).toBe(true);
+      // The late response was written before this request's answer: one ordered stream, so it has been dropped.
+      expect(await a.sendRequest(hook(new Uint8Array([2])))).toEqual({ kind: 'Success' });
       expect(a.isClosed).toBe(false);
     });
 
