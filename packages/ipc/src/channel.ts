@@ -20,6 +20,7 @@ import {
   FrameDecoder,
   FrameType,
 } from './frame.js';
+import { type PendingRecord, PendingTable } from './pending-table.js';
 import {
   decodeRequest,
   decodeResponse,
@@ -170,15 +171,46 @@ interface Waiter {
   onAbort: (() => void) | undefined;
 }
 
-interface Pending {
-  resolve(res: IpcResponse): void;
-  reject(err: unknown): void;
+/** What {@link IpcChannel.call} resolves with: the caller's reading of the response (a throw rejects the call). */
+export type AcceptResponse<T, C> = (response: IpcResponse, context: C) => T;
+/** What {@link IpcChannel.call} rejects with, given why the call failed. */
+export type CallFailure<C> = (error: unknown, context: C) => unknown;
+
+const IDENTITY: AcceptResponse<IpcResponse, unknown> = (response) => response;
+const NOOP = (): void => {};
+
+/**
+ * One request of this side waiting for its answer: a record of the channel's {@link PendingTable}, given back when the
+ * call ends and reused by a later one (no object, closure or Map entry per call beyond the call's promise).
+ */
+class PendingCall implements PendingRecord {
+  id = 0;
+  kind: IpcRequestKind = 'Shutdown';
+  resolve: (value: unknown) => void = NOOP;
+  reject: (error: unknown) => void = NOOP;
+  accept: AcceptResponse<unknown, unknown> = IDENTITY;
+  fail: CallFailure<unknown> | undefined;
+  context: unknown;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** The signal listened to (`onAbort`), once one is. */
   signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
   /** Not read yet (see `SendRequestOptions.signalSource`). */
   source: { readonly signal?: AbortSignal | undefined } | undefined;
-  kind: IpcRequestKind;
+  /** The promise's executor: made once per record. */
+  readonly capture = (resolve: (value: unknown) => void, reject: (error: unknown) => void): void => {
+    this.resolve = resolve;
+    this.reject = reject;
+  };
+
+  constructor(
+    /** Cancels the call this record holds now (its signal aborted); made once per record. */
+    readonly onAbort: (record: PendingCall) => void,
+  ) {}
+
+  /** The `abort` listener (the record itself: no closure per call). */
+  handleEvent(): void {
+    this.onAbort(this);
+  }
 }
 
 /** Ids of requests we gave up on (timeout, abort) whose late response is dropped rather than treated as hostile. */
@@ -246,8 +278,15 @@ export class IpcChannel {
   #backlogBytes = 0;
   #pumping = false;
   readonly #label: string;
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new PendingTable<PendingCall>(() => new PendingCall(this.#onAbort));
   readonly #abandoned = new Set<number>();
+  readonly #isAbandoned = (id: number): boolean => this.#abandoned.has(id);
+  readonly #onAbort = (record: PendingCall): void => {
+    this.#abandon(
+      record,
+      new PluginError('Aborted', `${this.#label}: ${record.kind} aborted`, { cause: record.signal?.reason }),
+    );
+  };
   readonly #serving = new Map<number, ServedRequest>();
   /**
    * Requests whose handler is running now, synchronously (innermost last): served like those of `#serving`, but kept
@@ -274,7 +313,6 @@ export class IpcChannel {
   /** Index of the next frame to write in `writeQueue` (a head index: `shift()` is O(n) on long queues). */
   #writeHead = 0;
   #handler: IpcRequestHandler | undefined;
-  #nextId = 1;
   #stallTimer: ReturnType<typeof setTimeout> | undefined;
   #closeError: PluginError | undefined;
   /** Set by `peerGone`: the error the channel ends with once the peer's last bytes are read. */
@@ -285,16 +323,20 @@ export class IpcChannel {
   #resolveClosed!: (error: PluginError) => void;
   readonly #onFrame = (frame: Frame): void => this.#dispatch(frame);
   readonly #allocate = (bytes: number): Buffer => this.#transport.allocate(bytes);
-  /** Pending requests whose signal source is not read yet, and the one timer that reads them. */
-  readonly #unread = new Set<number>();
+  /**
+   * Ids of pending requests whose signal source was not read yet, and the one timer that reads them. An id whose call
+   * ended meanwhile is skipped at the check (`get` by whole id): nothing is removed per call.
+   */
+  readonly #unread: number[] = [];
   #sourceTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #readSources = (): void => {
     this.#sourceTimer = undefined;
-    for (const id of this.#unread) {
-      const entry = this.#pending.get(id);
-      if (entry !== undefined) this.#listen(id, entry, entry.source?.signal);
+    const unread = this.#unread;
+    for (let i = 0; i < unread.length; i++) {
+      const entry = this.#pending.get(unread[i] as number);
+      if (entry?.source !== undefined) this.#listen(entry, entry.source.signal);
     }
-    this.#unread.clear();
+    unread.length = 0;
   };
 
   /**
@@ -339,7 +381,7 @@ export class IpcChannel {
       this.#resolveClosed = resolve;
     });
     transport.attach({
-      data: (chunk) => this.#receive(chunk),
+      data: (chunk, borrowed) => this.#receive(chunk, borrowed === true),
       end: () => {
         const buffered = this.#decoder.bufferedBytes;
         this.#fail(
@@ -493,6 +535,37 @@ export class IpcChannel {
     request: IpcRequest | ExecuteHookRequest,
     options: SendRequestOptions = {},
   ): Promise<IpcResponse> {
+    return this.#send(request, options, IDENTITY, undefined, undefined);
+  }
+
+  /**
+   * Sends a request and resolves with `accept(response, context)` — the caller's reading of the answer runs inside the
+   * call's own promise (one promise per call, no `.then` and no closure of the caller's per call: issue 17). Every
+   * failure (refused before the write, timed out, aborted, the channel ended, or `accept` threw) rejects with
+   * `fail(error, context)` when `fail` is given, else with the error itself.
+   */
+  call<T, C>(
+    request: IpcRequest | ExecuteHookRequest,
+    options: SendRequestOptions,
+    accept: AcceptResponse<T, C>,
+    context: C,
+    fail?: CallFailure<C>,
+  ): Promise<T> {
+    try {
+      return this.#send(request, options, accept, context, fail);
+    } catch (e) {
+      return Promise.reject(fail === undefined ? e : fail(e, context));
+    }
+  }
+
+  /** Writes the request; throws what refuses it before the write (see {@link trySendRequest}). */
+  #send<T, C>(
+    request: IpcRequest | ExecuteHookRequest,
+    options: SendRequestOptions,
+    accept: AcceptResponse<T, C>,
+    context: C,
+    fail: CallFailure<C> | undefined,
+  ): Promise<T> {
     if (this.#closeError !== undefined) throw this.#closeError;
     if (this.#closeFlush !== undefined) throw this.#closeFlush.error;
     // The peer's process is gone: nothing new goes to whatever still holds its end.
@@ -504,58 +577,56 @@ export class IpcChannel {
     if (this.#pending.size >= this.#maxPending) {
       throw ipcError('SendRefused', `${this.#label}: ${this.#pending.size} requests already pending`);
     }
-    const id = this.#allocateId();
+    const entry = this.#pending.take(this.#isAbandoned);
+    const id = entry.id;
     let frame: Buffer;
     try {
       frame = encodeRequest(id, request, this.#allocate);
+      if (frame.length - FRAME_PREFIX_BYTES > this.maxFrameBytes) {
+        throw ipcError(
+          'SendRefused',
+          `${this.#label}: ${request.kind} of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
+        );
+      }
+      if (this.#queuedFrames > 0 && this.#queuedBytes + frame.length > this.#maxQueuedBytes) {
+        throw ipcError(
+          'SendRefused',
+          `${this.#label}: the peer is not reading (${this.#queuedBytes} bytes queued)`,
+        );
+      }
     } catch (e) {
+      this.#pending.free(entry);
       throw toPluginError(e, 'IpcError', `${this.#label}: cannot encode ${request.kind}`);
-    }
-    if (frame.length - FRAME_PREFIX_BYTES > this.maxFrameBytes) {
-      throw ipcError(
-        'SendRefused',
-        `${this.#label}: ${request.kind} of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
-      );
-    }
-    if (this.#queuedFrames > 0 && this.#queuedBytes + frame.length > this.#maxQueuedBytes) {
-      throw ipcError(
-        'SendRefused',
-        `${this.#label}: the peer is not reading (${this.#queuedBytes} bytes queued)`,
-      );
     }
     const timeoutMs = options.timeoutMs ?? this.#requestTimeoutMs;
     const kind = request.kind;
-    return new Promise<IpcResponse>((resolve, reject) => {
-      const entry: Pending = {
-        resolve,
-        reject,
-        timer: undefined,
-        signal: undefined,
-        onAbort: undefined,
-        source: undefined,
-        kind,
-      };
-      if (timeoutMs > 0) {
-        entry.timer = setTimeout(() => {
-          this.#abandon(
-            id,
-            new PluginError('Timeout', `${this.#label}: ${kind} timed out after ${timeoutMs} ms`),
-          );
-        }, timeoutMs);
+    entry.kind = kind;
+    entry.accept = accept as AcceptResponse<unknown, unknown>;
+    entry.context = context;
+    entry.fail = fail as CallFailure<unknown> | undefined;
+    const promise = new Promise<T>(entry.capture as (resolve: (value: T) => void) => void);
+    if (timeoutMs > 0) {
+      entry.timer = setTimeout(() => {
+        const timedOut = this.#pending.get(id);
+        if (timedOut === undefined) return;
+        this.#abandon(
+          timedOut,
+          new PluginError('Timeout', `${this.#label}: ${kind} timed out after ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+    }
+    if (signal !== undefined) {
+      this.#listen(entry, signal);
+    } else if (options.signalSource !== undefined) {
+      entry.source = options.signalSource;
+      this.#unread.push(id);
+      if (this.#sourceTimer === undefined) {
+        this.#sourceTimer = setTimeout(this.#readSources, SIGNAL_SOURCE_CHECK_MS);
+        this.#sourceTimer.unref?.();
       }
-      this.#pending.set(id, entry);
-      if (signal !== undefined) {
-        this.#listen(id, entry, signal);
-      } else if (options.signalSource !== undefined) {
-        entry.source = options.signalSource;
-        this.#unread.add(id);
-        if (this.#sourceTimer === undefined) {
-          this.#sourceTimer = setTimeout(this.#readSources, SIGNAL_SOURCE_CHECK_MS);
-          this.#sourceTimer.unref?.();
-        }
-      }
-      this.#write(frame);
-    });
+    }
+    this.#write(frame);
+    return promise;
   }
 
   /**
@@ -611,52 +682,64 @@ export class IpcChannel {
     this.#shutdown(error, true);
   }
 
-  #allocateId(): number {
-    for (;;) {
-      const id = this.#nextId;
-      this.#nextId = id >= 0xffffffff ? 1 : id + 1;
-      if (!this.#pending.has(id) && !this.#abandoned.has(id)) return id;
-    }
-  }
-
-  /** Cancels request `id` when `signal` aborts (now, if it already has). */
-  #listen(id: number, entry: Pending, signal: AbortSignal | undefined): void {
+  /** Listens to `signal` for the call `entry` holds (cancelled now if it already aborted). */
+  #listen(entry: PendingCall, signal: AbortSignal | undefined): void {
     entry.source = undefined;
     if (signal === undefined) return;
-    const onAbort = (): void =>
-      this.#abandon(
-        id,
-        new PluginError('Aborted', `${this.#label}: ${entry.kind} aborted`, { cause: signal.reason }),
-      );
+    entry.signal = signal;
     if (signal.aborted) {
-      onAbort();
+      entry.handleEvent();
       return;
     }
-    entry.signal = signal;
-    entry.onAbort = onAbort;
-    signal.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', entry, { once: true });
   }
 
-  #settle(id: number): Pending | undefined {
-    const entry = this.#pending.get(id);
-    if (entry === undefined) return undefined;
-    this.#pending.delete(id);
-    if (entry.source !== undefined) this.#unread.delete(id);
+  /** Ends the wait of `entry`'s call (timer, listener) and gives its record back; the caller read what it needs. */
+  #release(entry: PendingCall): void {
     if (entry.timer !== undefined) clearTimeout(entry.timer);
-    if (entry.onAbort !== undefined) entry.signal?.removeEventListener('abort', entry.onAbort);
-    return entry;
+    if (entry.signal !== undefined) entry.signal.removeEventListener('abort', entry);
+    entry.timer = undefined;
+    entry.signal = undefined;
+    entry.source = undefined;
+    entry.resolve = NOOP;
+    entry.reject = NOOP;
+    entry.accept = IDENTITY;
+    entry.fail = undefined;
+    entry.context = undefined;
+    this.#pending.free(entry);
   }
 
-  #abandon(id: number, error: PluginError): void {
-    const entry = this.#settle(id);
-    if (entry === undefined) return;
+  /** The peer answered the call `entry` holds. */
+  #answered(entry: PendingCall, res: IpcResponse): void {
+    const { resolve, reject, accept, fail, context } = entry;
+    this.#release(entry);
+    let value: unknown;
+    try {
+      value = accept(res, context);
+    } catch (e) {
+      reject(fail === undefined ? e : fail(e, context));
+      return;
+    }
+    resolve(value);
+  }
+
+  /** The call `entry` holds failed with `error`. */
+  #reject(entry: PendingCall, error: unknown): void {
+    const { reject, fail, context } = entry;
+    this.#release(entry);
+    reject(fail === undefined ? error : fail(error, context));
+  }
+
+  #abandon(entry: PendingCall, error: PluginError): void {
+    const id = entry.id;
+    if (id === 0) return;
     this.#abandoned.add(id);
     if (this.#abandoned.size > MAX_ABANDONED_IDS) {
       const oldest = this.#abandoned.values().next().value;
       if (oldest !== undefined) this.#abandoned.delete(oldest);
     }
     this.#write(encodeFrame(FrameType.Cancel, 0, id));
-    entry.reject(error);
+    this.#reject(entry, error);
   }
 
   /**
@@ -709,10 +792,13 @@ export class IpcChannel {
     }
   }
 
-  #receive(chunk: Buffer): void {
+  #receive(chunk: Buffer, borrowed: boolean): void {
     if (this.#closeError !== undefined) return;
     try {
-      const frames = this.#decoder.push(chunk, this.#onFrame);
+      // A borrowed chunk (a reused read buffer) is copied frame by frame: nothing decoded from it aliases the buffer.
+      const frames = borrowed
+        ? this.#decoder.pushBorrowed(chunk, this.#onFrame)
+        : this.#decoder.push(chunk, this.#onFrame);
       if (this.#closeError !== undefined) return;
       if (this.#decoder.bufferedBytes === 0) {
         if (this.#stallTimer !== undefined) clearTimeout(this.#stallTimer);
@@ -745,9 +831,9 @@ export class IpcChannel {
     switch (frame.type) {
       case FrameType.Response: {
         const res = decodeResponse(frame.kind, frame.payload);
-        const entry = this.#settle(frame.id);
+        const entry = this.#pending.get(frame.id);
         if (entry !== undefined) {
-          entry.resolve(res);
+          this.#answered(entry, res);
         } else if (!this.#abandoned.delete(frame.id)) {
           throw ipcError('UnknownRequestId', `${this.#label}: response to unknown request id ${frame.id}`);
         }
@@ -905,17 +991,17 @@ export class IpcChannel {
         (e: unknown) => this.#respond(id, errorResponse(e, req.kind), req.kind),
       );
     } else {
-      this.#answered(id, result, req.kind);
+      this.#served(id, result, req.kind);
     }
   }
 
   #respond(id: number, res: IpcResponse, kind: IpcRequestKind): void {
     this.#serving.delete(id);
-    this.#answered(id, res, kind);
+    this.#served(id, res, kind);
   }
 
   /** Answers request `id`, no longer served, and serves what waits. */
-  #answered(id: number, res: IpcResponse, kind: IpcRequestKind): void {
+  #served(id: number, res: IpcResponse, kind: IpcRequestKind): void {
     if (this.#closeError !== undefined) return;
     this.#answer(id, res, kind);
     this.#pump();
@@ -992,7 +1078,7 @@ export class IpcChannel {
     if (this.#closeFlush !== undefined) clearTimeout(this.#closeFlush.timer);
     this.#closeFlush = undefined;
     this.#transport.detach();
-    for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(error);
+    for (const entry of this.#pending.inUse()) this.#reject(entry, error);
     for (const served of this.#serving.values()) served.abort(error);
     for (const served of this.#inline) served.abort(error);
     this.#serving.clear();

@@ -63,16 +63,24 @@ const seeds: Buffer[] = [
   encodeFrame(FrameType.Cancel, 0, 3),
 ];
 
-/** Decodes like the channel does; returns true when the bytes decoded, false when refused with an IpcError. */
-function decodeAll(bytes: Buffer, cut: number): boolean {
+/**
+ * Decodes like the channel does — from owned chunks, or (`borrowed`) from chunks of a reused read buffer — and returns
+ * true when the bytes decoded, false when refused with an IpcError.
+ */
+function decodeAll(bytes: Buffer, cut: number, borrowed: boolean): boolean {
   const decoder = new FrameDecoder(64 * 1024);
   const handle = (f: Frame): void => {
     if (f.type === FrameType.Request) decodeRequest(f.kind, f.payload);
     else if (f.type === FrameType.Response) decodeResponse(f.kind, f.payload);
   };
   try {
-    decoder.push(bytes.subarray(0, cut), handle);
-    decoder.push(bytes.subarray(cut), handle);
+    if (borrowed) {
+      decoder.pushBorrowed(bytes.subarray(0, cut), handle);
+      decoder.pushBorrowed(bytes.subarray(cut), handle);
+    } else {
+      decoder.push(bytes.subarray(0, cut), handle);
+      decoder.push(bytes.subarray(cut), handle);
+    }
     return true;
   } catch (e) {
     if (!isPluginError(e, 'IpcError')) throw e;
@@ -112,7 +120,7 @@ describe('decoder fuzz', () => {
           if (bytes.length >= 4) bytes.writeUInt32LE(bytes.length - 4, 0);
         }
       }
-      if (decodeAll(bytes, bytes.length === 0 ? 0 : next() % bytes.length)) accepted++;
+      if (decodeAll(bytes, bytes.length === 0 ? 0 : next() % bytes.length, i % 2 === 1)) accepted++;
       else refused++;
     }
     expect(accepted + refused).toBe(N);

@@ -26,7 +26,10 @@ export const FrameType = Object.freeze({
   Cancel: 3,
 });
 
-/** One decoded frame. `payload` is a view into the received bytes (no copy). */
+/**
+ * One decoded frame. `payload` is a view into the received bytes (no copy) of an owned chunk, or memory of its own
+ * (see {@link FrameDecoder.pushBorrowed}).
+ */
 export interface Frame {
   type: number;
   kind: number;
@@ -64,9 +67,32 @@ export function encodeFrame(type: number, kind: number, id: number, payload?: Ui
 }
 
 /**
+ * A copy of `bytes` in memory of its own: never a slice of Node's shared allocation pool (`Buffer.from` and
+ * `allocUnsafe` under 4 KiB), whose 8 KiB slab holds whatever else the process put there — an answer's `.buffer` must
+ * hold nothing but what its plugin sent.
+ */
+function ownCopy(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
+/**
+ * Frames up to this size (prefix included) cut by the end of a borrowed chunk are collected in one buffer of their
+ * size, allocated when their length arrives; a larger one is kept as copies of what arrived and joined when complete,
+ * so a peer's 4-byte length prefix never makes the decoder allocate much more than the peer actually sent.
+ */
+const COLLECT_FRAME_BYTES = 1024 * 1024;
+
+/**
  * Incremental frame decoder: feed it stream chunks of any size (partial frames, many frames coalesced in one chunk).
  * The declared length is checked against `maxFrameBytes` as soon as its 4 bytes arrive, before anything is allocated
- * for the frame; the partial frame is kept as the received chunks, and joined once, when complete.
+ * for the frame. Chunks come in two kinds:
+ * - owned ({@link push}): the frame's payload is a view of the chunk; a partial frame is kept as the received chunks,
+ *   and joined once, when complete;
+ * - borrowed ({@link pushBorrowed}, a reused read buffer): bytes valid only during the call, so every frame handed on
+ *   is copied exactly once into memory of its own — a frame inside the chunk as its payload alone, a frame cut by the
+ *   chunk's end into one buffer of its size that the next chunks fill.
  */
 export class FrameDecoder {
   readonly maxFrameBytes: number;
@@ -74,6 +100,9 @@ export class FrameDecoder {
   #buffered = 0;
   /** Total bytes (prefix included) of the frame being received, or -1 while its length is unknown. */
   #need = -1;
+  /** Borrowed chunks: the frame being collected (its whole size), and how much of it arrived. */
+  #collect: Buffer | undefined;
+  #filled = 0;
   /** Chunks the frame being received came in so far. */
   #pieces = 0;
 
@@ -93,7 +122,123 @@ export class FrameDecoder {
 
   /** Bytes of an incomplete frame held; 0 at a frame boundary. */
   get bufferedBytes(): number {
-    return this.#buffered;
+    return this.#collect === undefined ? this.#buffered : this.#filled;
+  }
+
+  /**
+   * Consumes `chunk`, whose bytes are valid only during this call (a reused read buffer), calling `onFrame` for each
+   * complete frame in order; each frame's payload is memory of its own, never a view of `chunk`. Returns the number
+   * of frames completed.
+   * @throws PluginError `IpcError` (`FrameTooLarge`, `MalformedFrame`, `FragmentedFrame`); the decoder is unusable
+   * afterwards.
+   */
+  pushBorrowed(chunk: Buffer, onFrame: (frame: Frame) => void): number {
+    // Owned chunks held (a partial frame of the other kind): go on the same way, from a copy.
+    if (this.#buffered > 0) return this.push(ownCopy(chunk), onFrame);
+    let off = 0;
+    let frames = 0;
+    const collect = this.#collect;
+    if (collect !== undefined) {
+      this.#countPiece(this.#filled < FRAME_PREFIX_BYTES ? -1 : collect.length);
+      if (this.#filled < FRAME_PREFIX_BYTES) {
+        // Only part of the length arrived: the buffer is the prefix's, until the length is known.
+        const take = Math.min(FRAME_PREFIX_BYTES - this.#filled, chunk.length);
+        chunk.copy(collect, this.#filled, 0, take);
+        this.#filled += take;
+        off = take;
+        if (this.#filled < FRAME_PREFIX_BYTES) return 0;
+        this.#collect = undefined;
+        this.#filled = 0;
+        const prefix = collect;
+        const total = FRAME_PREFIX_BYTES + this.#length(prefix, 0);
+        // The frame goes on as if its prefix had come with the rest.
+        if (total > COLLECT_FRAME_BYTES) {
+          this.#need = -1;
+          this.push(ownCopy(prefix), onFrame);
+          return this.push(ownCopy(chunk.subarray(off)), onFrame);
+        }
+        this.#collect = Buffer.allocUnsafeSlow(total);
+        prefix.copy(this.#collect, 0);
+        this.#filled = FRAME_PREFIX_BYTES;
+      }
+      const frame = this.#collect as Buffer;
+      const take = Math.min(frame.length - this.#filled, chunk.length - off);
+      chunk.copy(frame, this.#filled, off, off + take);
+      this.#filled += take;
+      off += take;
+      if (this.#filled < frame.length) return 0;
+      this.#collect = undefined;
+      this.#filled = 0;
+      this.#pieces = 0;
+      frames++;
+      onFrame({
+        type: frame[4] as number,
+        kind: frame[5] as number,
+        id: frame.readUInt32LE(6),
+        payload: frame.subarray(FRAME_PAYLOAD_OFFSET),
+      });
+    }
+    while (off < chunk.length) {
+      const left = chunk.length - off;
+      if (left < FRAME_PREFIX_BYTES) {
+        this.#collect = Buffer.allocUnsafe(FRAME_PREFIX_BYTES);
+        chunk.copy(this.#collect, 0, off);
+        this.#filled = left;
+        this.#pieces = 1;
+        break;
+      }
+      const total = FRAME_PREFIX_BYTES + this.#length(chunk, off);
+      if (left < total) {
+        if (total > COLLECT_FRAME_BYTES) return frames + this.push(ownCopy(chunk.subarray(off)), onFrame);
+        this.#collect = Buffer.allocUnsafeSlow(total);
+        chunk.copy(this.#collect, 0, off);
+        this.#filled = left;
+        this.#pieces = 1;
+        break;
+      }
+      const payload = Buffer.allocUnsafeSlow(total - FRAME_PAYLOAD_OFFSET);
+      chunk.copy(payload, 0, off + FRAME_PAYLOAD_OFFSET, off + total);
+      frames++;
+      onFrame({
+        type: chunk[off + 4] as number,
+        kind: chunk[off + 5] as number,
+        id: chunk.readUInt32LE(off + 6),
+        payload,
+      });
+      off += total;
+    }
+    return frames;
+  }
+
+  /**
+   * Counts one more chunk of the frame being received, of `need` bytes (-1: length not known yet).
+   * @throws PluginError `IpcError` `FragmentedFrame` past one chunk per KiB of the frame, plus 8.
+   */
+  #countPiece(need: number): void {
+    if (++this.#pieces > maxPieces(need)) {
+      throw ipcError(
+        'FragmentedFrame',
+        `frame of ${need < 0 ? 'unknown length' : `${need} bytes`} still incomplete after ${this.#pieces} pieces (${this.bufferedBytes} bytes)`,
+      );
+    }
+  }
+
+  /** The checked length field of the frame at `off` of `buf` (its 4 bytes are there). */
+  #length(buf: Buffer, off: number): number {
+    const length = buf.readUInt32LE(off);
+    if (length > this.maxFrameBytes) {
+      throw ipcError(
+        'FrameTooLarge',
+        `frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes} bytes`,
+      );
+    }
+    if (length < FRAME_HEADER_BYTES) {
+      throw ipcError(
+        'MalformedFrame',
+        `frame length ${length} is shorter than the ${FRAME_HEADER_BYTES}-byte header`,
+      );
+    }
+    return length;
   }
 
   /**
@@ -102,6 +247,8 @@ export class FrameDecoder {
    * chunk per KiB of it, plus 8); the decoder is unusable afterwards.
    */
   push(chunk: Buffer, onFrame: (frame: Frame) => void): number {
+    // A frame of borrowed chunks is being collected: this one goes into it too.
+    if (this.#collect !== undefined) return this.pushBorrowed(chunk, onFrame);
     let buf: Buffer;
     if (this.#buffered === 0) {
       buf = chunk;
@@ -129,12 +276,7 @@ export class FrameDecoder {
     } else {
       this.#chunks.push(chunk);
       this.#buffered += chunk.length;
-      if (++this.#pieces > maxPieces(this.#need)) {
-        throw ipcError(
-          'FragmentedFrame',
-          `frame of ${this.#need < 0 ? 'unknown length' : `${this.#need} bytes`} still incomplete after ${this.#pieces} pieces (${this.#buffered} bytes)`,
-        );
-      }
+      this.#countPiece(this.#need);
       if (this.#buffered < (this.#need < 0 ? FRAME_PREFIX_BYTES : this.#need)) return 0;
       buf = Buffer.concat(this.#chunks, this.#buffered);
       this.#chunks = [];
@@ -149,20 +291,7 @@ export class FrameDecoder {
         this.#need = -1;
         break;
       }
-      const length = buf.readUInt32LE(off);
-      if (length > this.maxFrameBytes) {
-        throw ipcError(
-          'FrameTooLarge',
-          `frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes} bytes`,
-        );
-      }
-      if (length < FRAME_HEADER_BYTES) {
-        throw ipcError(
-          'MalformedFrame',
-          `frame length ${length} is shorter than the ${FRAME_HEADER_BYTES}-byte header`,
-        );
-      }
-      const total = FRAME_PREFIX_BYTES + length;
+      const total = FRAME_PREFIX_BYTES + this.#length(buf, off);
       if (left < total) {
         this.#need = total;
         break;
@@ -179,7 +308,8 @@ export class FrameDecoder {
     if (off < buf.length) {
       this.#chunks = [off === 0 ? buf : buf.subarray(off)];
       this.#buffered = buf.length - off;
-      this.#pieces = 1;
+      // A new frame's first piece, or one more of a frame whose first pieces came borrowed.
+      this.#pieces = frames > 0 ? 1 : this.#pieces + 1;
     }
     return frames;
   }

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  displayText,
   type FetchRequest,
   type FetchResponse,
   type HookCallInfo,
@@ -13,7 +14,7 @@ import {
   PluginError,
   type PluginMetrics,
 } from '@plugward/types';
-import { expectResponse, type IpcChannel } from './channel.js';
+import { expectResponse, type IncomingRequestInfo, type IpcChannel } from './channel.js';
 import { ipcError } from './errors.js';
 import { DEFAULT_LOG_BUDGET, type LogBudget, LogLimiter } from './log-budget.js';
 import type { ExecuteHookRequest } from './protocol.js';
@@ -65,8 +66,22 @@ export interface PluginProcessClientOptions {
    * lines here. Default: no limit — the registry sets {@link DEFAULT_DROPPED_LOG_RATE} for untrusted plugins.
    */
   droppedLogRate?: Partial<RequestRate>;
-  /** Called when the plugin goes past a quota this client enforces (its log budget); the registry records a violation. */
+  /**
+   * Called when the plugin goes past a quota this client enforces (its log budget, `maxHookOutputBytes`); the registry
+   * records a violation.
+   */
   onQuotaExceeded?: (error: PluginError) => void;
+  /**
+   * Largest answer a forwarded hook call accepts, bytes: a larger one fails the call with `QuotaExceeded` (and is
+   * reported to `onQuotaExceeded`). Default: no limit beyond the channel's frame size.
+   */
+  maxHookOutputBytes?: number;
+  /**
+   * Called with the error of every forwarded hook call that fails (the plugin's error answer, a timeout, a
+   * cancellation, the channel's end, `maxHookOutputBytes`), and the call's `info`, before the caller sees it — the
+   * registry ends a plugin whose call overran its budget. A throw is ignored.
+   */
+  onHookFailure?: (error: unknown, info: HookCallInfo) => void;
 }
 
 /** How a plugin process ended. */
@@ -157,7 +172,13 @@ export class PluginProcessClient {
     this.#logLimiter = new LogLimiter(options.logBudget ?? DEFAULT_LOG_BUDGET);
     this.#pacer = new RequestPacer(options.requestRate ?? DEFAULT_REQUEST_RATE);
     this.#drops = options.droppedLogRate && new RequestPacer(options.droppedLogRate);
-    channel.setRequestHandler((request, info) => this.#serve(request, info.signal));
+    // A log line is answered synchronously: its serving slot is free again before the channel decodes the next frame
+    // of the read, so a read full of small lines never queues past the channel's bounds (issue 17: 256 KiB reads made
+    // a trusted log flooder's lines overflow the queue and end it with TooManyRequests — and 64 KiB of one-character
+    // lines did so with Node's own reads too). The signal is read only where a request waits (an AbortController).
+    channel.setRequestHandler((request, info) =>
+      request.kind === 'Log' ? this.#serveLog(request.level, request.message) : this.#serve(request, info),
+    );
     const processExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined>(
       (resolve) => {
         if (options.process === undefined) {
@@ -232,9 +253,10 @@ export class PluginProcessClient {
 
   /**
    * A registered hook's call: like {@link executeHook}, but the call's signal is read from `info` only if the call is
-   * still running at the channel's next check (a hook call's signal costs an AbortController; most calls end first).
+   * still running at the channel's next check (a hook call's signal costs an AbortController; most calls end first),
+   * and the answer is read inside the request's own promise (no async function or `.then` per call: issue 17).
    */
-  async #forward(
+  #forward(
     hookName: string,
     data: Uint8Array,
     handlerIndex: number,
@@ -242,12 +264,46 @@ export class PluginProcessClient {
   ): Promise<Uint8Array> {
     const request: ExecuteHookRequest = { kind: 'ExecuteHook', hookName, data };
     if (handlerIndex !== 0) request.handlerIndex = handlerIndex;
-    const res = await this.#channel.sendRequest(request, {
-      signalSource: info,
-      timeoutMs: this.#options.hookTimeoutMs,
-    });
-    return expectResponse(res, 'HookResult', this.pluginName, this.pluginName).data;
+    return this.#channel.call(
+      request,
+      { signalSource: info, timeoutMs: this.#options.hookTimeoutMs },
+      this.#hookAnswer,
+      info,
+      this.#hookFailed,
+    );
   }
+
+  /** Reads a forwarded hook call's answer (one function per client, the call's `info` as its context). */
+  readonly #hookAnswer = (res: IpcResponse, info: HookCallInfo): Uint8Array => {
+    const data = expectResponse(res, 'HookResult', this.pluginName, this.pluginName).data;
+    const max = this.#options.maxHookOutputBytes;
+    if (max !== undefined && data.byteLength > max) {
+      const error = new PluginError(
+        'QuotaExceeded',
+        `plugin ${this.pluginName} answered hook ${displayText(info.hookName)} with ${data.byteLength} bytes, more than its ${max}`,
+        {
+          plugin: this.pluginName,
+          details: { resource: 'hook-output', used: data.byteLength, limit: max },
+        },
+      );
+      try {
+        this.#options.onQuotaExceeded?.(error);
+      } catch {
+        // the host's observer must not change the call's outcome
+      }
+      throw error;
+    }
+    return data;
+  };
+
+  readonly #hookFailed = (error: unknown, info: HookCallInfo): unknown => {
+    try {
+      this.#options.onHookFailure?.(error, info);
+    } catch {
+      // the host's observer must not change the call's outcome
+    }
+    return error;
+  };
 
   /**
    * Tells the plugin process that context key `key` changed: set to `update.value`, or removed. The frame is written
@@ -341,27 +397,26 @@ export class PluginProcessClient {
     return this.#channel.close();
   }
 
-  async #serve(request: IpcRequest | ExecuteHookRequest, signal: AbortSignal): Promise<IpcResponse> {
-    // A log line has its own budget (answered at once, dropped past it): pacing it too would hold a chatty plugin's
-    // lines in the channel's queue until its requests were refused.
-    if (request.kind === 'Log') {
-      const res = this.#logLine(request.level, request.message);
-      // A dropped line is still work for the host (decoded, judged, answered): past droppedLogRate of them the plugin
-      // is flooding, not logging — the same rule as requests refused past the queue.
-      if (
-        res === DROPPED_LOG &&
-        this.#drops !== undefined &&
-        pastDropRate(this.#drops, request.message.length)
-      ) {
-        this.#channel.destroy(
-          ipcError(
-            'TooManyRequests',
-            `plugin ${this.pluginName} keeps logging past its log budget (more dropped lines than it may have)`,
-          ),
-        );
-      }
-      return res;
+  /**
+   * A log line: its own budget (answered at once, dropped past it) — pacing it too would hold a chatty plugin's lines
+   * in the channel's queue until its requests were refused.
+   */
+  #serveLog(level: LogLevel, message: string): IpcResponse {
+    const res = this.#logLine(level, message);
+    // A dropped line is still work for the host (decoded, judged, answered): past droppedLogRate of them the plugin
+    // is flooding, not logging — the same rule as requests refused past the queue.
+    if (res === DROPPED_LOG && this.#drops !== undefined && pastDropRate(this.#drops, message.length)) {
+      this.#channel.destroy(
+        ipcError(
+          'TooManyRequests',
+          `plugin ${this.pluginName} keeps logging past its log budget (more dropped lines than it may have)`,
+        ),
+      );
     }
+    return res;
+  }
+
+  async #serve(request: IpcRequest | ExecuteHookRequest, info: IncomingRequestInfo): Promise<IpcResponse> {
     const wait = this.#pacer.take();
     if (wait > 0) {
       if (!this.#paced) {
@@ -372,6 +427,7 @@ export class PluginProcessClient {
         );
       }
       // Ends at once when the request is cancelled or the channel ends, with the signal's own reason.
+      const signal = info.signal;
       await sleep(wait, undefined, { signal }).catch(() => {
         throw signal.reason;
       });
@@ -379,7 +435,7 @@ export class PluginProcessClient {
       this.#paced = false;
     }
     try {
-      return await this.#answer(request, signal);
+      return await this.#answer(request, info);
     } catch (e) {
       // Asking again and again for what it was refused is no normal use: a refusal costs the plugin
       // DENIED_REQUEST_TOKENS of its pace (an error answer costs the host more than a plain one, too).
@@ -388,7 +444,7 @@ export class PluginProcessClient {
     }
   }
 
-  async #answer(request: IpcRequest | ExecuteHookRequest, signal: AbortSignal): Promise<IpcResponse> {
+  async #answer(request: IpcRequest | ExecuteHookRequest, info: IncomingRequestInfo): Promise<IpcResponse> {
     const ctx = this.#options.context;
     switch (request.kind) {
       case 'RegisterHook':
@@ -412,7 +468,7 @@ export class PluginProcessClient {
             `plugin ${this.pluginName} has no brokered network access`,
           );
         }
-        return { kind: 'FetchResult', response: await broker(request.request, signal) };
+        return { kind: 'FetchResult', response: await broker(request.request, info.signal) };
       }
       default:
         throw new PluginError('Unsupported', `the host does not serve ${request.kind}`);

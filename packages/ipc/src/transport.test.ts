@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { MessageChannel } from 'node:worker_threads';
 import { isPluginError } from '@plugward/types';
@@ -5,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { socketPair } from '../test/socket-pair.js';
 import { IpcChannel } from './channel.js';
 import { ipcFailureReason } from './errors.js';
+import { type Frame, FrameDecoder } from './frame.js';
 import { type TransportSink, transportOf } from './transport.js';
 
 const closers: (() => void)[] = [];
@@ -237,5 +240,74 @@ describe('the MessagePort transport', () => {
     memory.write(m1);
     await new Promise((r) => setImmediate(r));
     expect(memory.allocate(64 * 1024).buffer).not.toBe(m1.buffer);
+  });
+});
+
+describe('the socket transport', () => {
+  it("reads a child's fd 3 (the socket child_process made) into one reused buffer; every frame decoded owns its bytes", async () => {
+    // 48 frames of 64 KiB, each filled with its index: a frame left as a view of the reused buffer would show a later
+    // frame's bytes by the end.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const s = new (require('node:net').Socket)({ fd: 3, readable: true, writable: true });
+         for (let i = 0; i < 48; i++) {
+           const f = Buffer.alloc(10 + 65536, i);
+           f.writeUInt32LE(6 + 65536, 0); f[4] = 2; f[5] = 4; f.writeUInt32LE(i, 6);
+           s.write(f);
+         }
+         s.end();`,
+      ],
+      { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] },
+    );
+    closers.push(() => child.kill('SIGKILL'));
+    const transport = transportOf(child.stdio[3] as Socket) as ReturnType<typeof transportOf> & {
+      reusesReadBuffer: boolean;
+    };
+    const decoder = new FrameDecoder();
+    const frames: Frame[] = [];
+    const kinds = new Set<string>();
+    const ended = new Promise<void>((resolve, reject) => {
+      transport.attach({
+        data: (chunk, borrowed) => {
+          kinds.add(borrowed === true ? 'borrowed' : 'owned');
+          if (borrowed === true) decoder.pushBorrowed(chunk, (f) => frames.push(f));
+          else decoder.push(chunk, (f) => frames.push(f));
+        },
+        end: resolve,
+        error: reject,
+        close: () => undefined,
+        drain: () => undefined,
+      });
+    });
+    // This Node's sockets can lend their reads (if a Node upgrade takes that away, this says so here).
+    expect(transport.reusesReadBuffer).toBe(true);
+    await ended;
+    expect(kinds).toEqual(new Set(['borrowed']));
+    expect(frames.map((f) => f.id)).toEqual([...Array(48).keys()]);
+    for (const f of frames) {
+      expect(f.payload.length).toBe(65536);
+      expect(f.payload.every((b) => b === f.id)).toBe(true);
+    }
+  });
+
+  it('a socket made with its own onread buffer is left to its owner', async () => {
+    const [a, b] = await socketPair();
+    closers.push(() => {
+      a.destroy();
+      b.destroy();
+    });
+    const { Socket: NetSocket } = await import('node:net');
+    const own = transportOf(a) as ReturnType<typeof transportOf> & { reusesReadBuffer: boolean };
+    own.attach({ data: () => {}, end: () => {}, error: () => {}, close: () => {}, drain: () => {} });
+    expect(own.reusesReadBuffer).toBe(true);
+    const withOnread = new NetSocket({
+      onread: { buffer: Buffer.alloc(16), callback: () => true },
+    } as ConstructorParameters<typeof NetSocket>[0]);
+    const other = transportOf(withOnread) as ReturnType<typeof transportOf> & { reusesReadBuffer: boolean };
+    other.attach({ data: () => {}, end: () => {}, error: () => {}, close: () => {}, drain: () => {} });
+    expect(other.reusesReadBuffer).toBe(false);
+    withOnread.destroy();
   });
 });

@@ -7,8 +7,11 @@ import { FRAME_PREFIX_BYTES } from './frame.js';
 
 /** What a transport reports to its {@link IpcChannel}. */
 export interface TransportSink {
-  /** Bytes of the peer's frame stream, in order (any split: the channel's decoder joins and checks them). */
-  data(chunk: Buffer): void;
+  /**
+   * Bytes of the peer's frame stream, in order (any split: the channel's decoder joins and checks them). `borrowed`:
+   * the bytes are valid only during this call (a reused read buffer), so nothing may keep a view of them.
+   */
+  data(chunk: Buffer, borrowed?: boolean): void;
   /** The peer ended its side (or went away); the channel checks for a frame cut short. */
   end(): void;
   /** The transport failed. */
@@ -61,6 +64,63 @@ export function transportOf(
   return io instanceof MessagePort ? new PortTransport(io, maxFrameBytes) : new StreamTransport(io);
 }
 
+/**
+ * Bytes one read of a socket may take: a 64 KiB hook call with its frame header arrives in one read, not two (issue
+ * 17); otherwise about Node's own 64 KiB per read. Not more: a read is decoded in one go, and a request the host
+ * answers asynchronously holds its serving slot until then, so a larger read hands the channel more of a request
+ * flood at once (past `maxConcurrentRequests` + `maxQueuedRequests`: `QuotaExceeded`). Log lines, the flood a trusted
+ * plugin may make, are answered synchronously (`PluginProcessClient`) and never queue. A frame over one read costs
+ * nothing extra: the decoder collects it into a buffer of its size.
+ */
+const READ_BUFFER_BYTES = 64 * 1024 + 64;
+
+/**
+ * The read buffer of every socket transport of this thread. One is enough: a socket's read lands in it and is handed
+ * to the channel's decoder synchronously, which copies what it keeps before the thread reads anything else.
+ */
+let threadReadBuffer: Buffer | undefined;
+
+/** `net.Socket`'s own names for the buffer and callback of its `onread` option, or null where they are not found. */
+let onreadKeys: { buffer: symbol; callback: symbol; generator: symbol } | null | undefined;
+
+function socketOnreadKeys(): typeof onreadKeys {
+  if (onreadKeys === undefined) {
+    // Every Socket has them (null unless made with `onread`); a new, unconnected one has no handle and costs nothing.
+    const symbols = Object.getOwnPropertySymbols(new Socket());
+    const named = (name: string) => symbols.find((k) => k.description === name);
+    const buffer = named('kBuffer');
+    const callback = named('kBufferCb');
+    const generator = named('kBufferGen');
+    onreadKeys =
+      buffer !== undefined && callback !== undefined && generator !== undefined
+        ? { buffer, callback, generator }
+        : null;
+  }
+  return onreadKeys;
+}
+
+/**
+ * Makes `socket` read into the thread's reused buffer and hand each read to `callback` (what Node's `onread` socket
+ * option does, for a socket made without it: the one `child_process` made for a plugin's fd 3, which the host reads).
+ * False, changing nothing, where this Node's sockets can't (then the socket reads as before: a new buffer per read) or
+ * the socket already reads into a buffer of its owner's.
+ */
+function readIntoReusedBuffer(socket: Socket, callback: (bytes: number, buffer: Buffer) => boolean): boolean {
+  const keys = socketOnreadKeys();
+  if (keys === null || keys === undefined) return false;
+  const fields = socket as unknown as Record<symbol, unknown>;
+  if (fields[keys.buffer] !== null || fields[keys.generator] !== null) return false;
+  const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } | null })
+    ._handle;
+  // No handle yet (a connecting socket): Node applies the buffer when the handle comes.
+  if (handle !== null && handle !== undefined && typeof handle.useUserBuffer !== 'function') return false;
+  threadReadBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  fields[keys.buffer] = threadReadBuffer;
+  fields[keys.callback] = callback;
+  handle?.useUserBuffer?.(threadReadBuffer);
+  return true;
+}
+
 /** Frames from this size on are written from a socket transport's pool of send buffers. */
 const POOLED_FRAME_BYTES = 16 * 1024;
 /** Idle send buffers a socket transport keeps. */
@@ -72,7 +132,9 @@ const HOLD_BYTES = 16 * 1024;
  * Frames over a Node `Duplex`; frames written in one tick leave in one writev (one syscall per batch). Large frames
  * are encoded into a few reused send buffers instead of a new buffer each (every new `ArrayBuffer` counts as external
  * memory, whose growth drives V8's full collections: the 64 KiB tail, issue 17); a buffer returns to the pool when its
- * write completed — the kernel has the bytes — and only the channel ever sees it.
+ * write completed — the kernel has the bytes — and only the channel ever sees it. A socket reads into one reused
+ * buffer too (not a new 64 KiB buffer per read, and a join for a frame split across two): its bytes are lent to the
+ * channel, whose decoder copies each frame once, to memory the frame owns.
  */
 class StreamTransport implements FrameTransport {
   readonly #stream: Duplex;
@@ -105,10 +167,21 @@ class StreamTransport implements FrameTransport {
   readonly #lent = new WeakMap<ArrayBufferLike, Buffer>();
 
   readonly #socket: boolean;
+  /** Reads land in the thread's reused buffer (see {@link readIntoReusedBuffer}). */
+  #reusedReads = false;
+  readonly #onRead = (bytes: number, buffer: Buffer): boolean => {
+    this.#sink?.data(buffer.subarray(0, bytes), true);
+    return true;
+  };
 
   constructor(stream: Duplex) {
     this.#stream = stream;
     this.#socket = stream instanceof Socket;
+  }
+
+  /** True when the socket's reads land in the thread's reused buffer, lent to the sink. */
+  get reusesReadBuffer(): boolean {
+    return this.#reusedReads;
   }
 
   allocate(bytes: number): Buffer {
@@ -145,6 +218,10 @@ class StreamTransport implements FrameTransport {
 
   attach(sink: TransportSink): void {
     this.#sink = sink;
+    if (this.#socket && !this.#reusedReads) {
+      this.#reusedReads = readIntoReusedBuffer(this.#stream as Socket, this.#onRead);
+    }
+    // 'data' still: what the socket read before (and a socket that can't lend its reads).
     for (const [event, listener] of this.#listeners) this.#stream.on(event, listener);
   }
 

@@ -302,6 +302,43 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
   });
 
   describe('IpcChannel timeouts, abort and close', () => {
+    it("a late answer to a timed-out id is dropped even while a newer call holds that id's record", async () => {
+      const [a, b] = await channels();
+      let releaseLate!: () => void;
+      const lateGate = new Promise<void>((r) => {
+        releaseLate = r;
+      });
+      let releaseNew!: () => void;
+      const newGate = new Promise<void>((r) => {
+        releaseNew = r;
+      });
+      let lateSent = false;
+      b.setRequestHandler(async (req) => {
+        if (req.kind !== 'ExecuteHook') return { kind: 'Success' };
+        if (req.data[0] === 1) {
+          await lateGate;
+          lateSent = true;
+          return { kind: 'HookResult', data: new Uint8Array([1]) };
+        }
+        if (req.data[0] === 2) await newGate;
+        return { kind: 'HookResult', data: req.data };
+      });
+      const err = await a.sendRequest(hook(new Uint8Array([1])), { timeoutMs: 20 }).catch((e: unknown) => e);
+      expect(isPluginError(err, 'Timeout')).toBe(true);
+      // The timed-out call had id 1. After 1023 more calls the next id is 1025: it takes id 1's slot in any table of up
+      // to 1024 slots (the pending table starts with 64, one record each, reused), and 16 held calls don't grow it.
+      for (let i = 0; i < 1023; i++) await a.sendRequest(hook(new Uint8Array([0])));
+      const held = Array.from({ length: 16 }, () => a.sendRequest(hook(new Uint8Array([2]))));
+      releaseLate();
+      expect(await waitFor(() => lateSent)).toBe(true);
+      await delay(20);
+      releaseNew();
+      for (const res of await Promise.all(held)) {
+        expect(res).toEqual({ kind: 'HookResult', data: new Uint8Array([2]) });
+      }
+      expect(a.isClosed).toBe(false);
+    });
+
     it('times out one request, cancels it at the peer and drops its late response', async () => {
       const [a, b] = await channels();
       let peerSignal: AbortSignal | undefined;

@@ -15,9 +15,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { IpcChannel } from '../src/channel.js';
 import { ContextProxy } from '../src/context-proxy.js';
 import { ipcFailureReason } from '../src/errors.js';
+import { FrameDecoder } from '../src/frame.js';
 import { servePlugin } from '../src/plugin-server.js';
 import { DEFAULT_DROPPED_LOG_RATE, PluginProcessClient } from '../src/process-client.js';
-import { delay, socketPair } from './socket-pair.js';
+import { decodeResponse, encodeRequest } from '../src/protocol.js';
+import { delay, socketPair, waitFor } from './socket-pair.js';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -350,6 +352,51 @@ describe('PluginProcessClient serving the plugin', () => {
     }
     expect(ipcFailureReason(await host.closed)).toBe('TooManyRequests');
     expect(sent).toBeLessThan(40);
+  });
+
+  it('holds a trusted plugin whose reads are full of tiny log lines to its budget, never ends it', async () => {
+    // One-character lines are ≈ 25-byte frames: a 64 KiB read holds ≈ 2600 of them, more than the host serves and
+    // queues at once (256 + 1024). Each line is answered before the next frame is decoded, so none is refused past the
+    // queue and the plugin is not ended as a flooder (on a channel answering lines a microtask later it was: 1024
+    // refusals within a second are TooManyRequests).
+    const [a, b] = await socketPair();
+    const host = new IpcChannel(a, { role: 'host' });
+    cleanup.push(
+      () => host.destroy(),
+      () => b.destroy(),
+    );
+    const lines: string[] = [];
+    const quota: PluginError[] = [];
+    new PluginProcessClient(host, {
+      pluginName: 'tiny-lines',
+      hooks: { register: () => undefined },
+      context: EMPTY_CONTEXT,
+      log: (_level, message) => lines.push(message),
+      onQuotaExceeded: (e) => quota.push(e),
+    });
+    const count = 20_000;
+    const frames = Array.from({ length: count }, (_, i) =>
+      encodeRequest(i + 1, { kind: 'Log', level: 'info', message: 'x' }),
+    );
+    let answered = 0;
+    let refused = 0;
+    const decoder = new FrameDecoder();
+    b.on('data', (chunk: Buffer) => {
+      decoder.push(chunk, (frame) => {
+        answered++;
+        const res = decodeResponse(frame.kind, frame.payload);
+        if (res.kind === 'Error' && /too many requests in flight/.test(res.message)) refused++;
+      });
+    });
+    b.write(Buffer.concat(frames));
+    await waitFor(() => answered === count || host.isClosed, 20_000);
+    expect(host.closeReason?.message).toBeUndefined();
+    expect(answered).toBe(count);
+    expect(refused).toBe(0);
+    // Held to the default budget: its burst of 2000 lines printed (plus what refilled), the rest dropped.
+    expect(lines.filter((l) => l === 'x').length).toBeGreaterThanOrEqual(2000);
+    expect(lines.filter((l) => l === 'x').length).toBeLessThan(count);
+    expect(quota).toHaveLength(1);
   });
 
   it('holds a plugin flooding its log to the budget: lines dropped, one notice, one quota report', async () => {

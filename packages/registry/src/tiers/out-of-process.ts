@@ -20,10 +20,9 @@ import { assertPrivateHostState, hostTag, sweepStaleSandboxDirsOnce } from '@plu
 import { packageReadOnlyPaths } from '@plugward/sandbox-linux';
 import type { VerifiedArtifact } from '@plugward/security';
 import {
-  displayText,
   type FetchRequest,
   type FetchResponse,
-  type HookHandler,
+  type HookCallInfo,
   type HookRegistrar,
   isPluginError,
   type LogLevel,
@@ -446,35 +445,16 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
   readPluginOutput(s.stderr, 'stderr', opts.log, opts.outputBudget, () => opts.onOutputExceeded?.('stderr'));
   let stopping = false;
   const maxOutput = opts.maxHookOutputBytes ?? DEFAULT_HOOK_OUTPUT_BYTES;
-  const registrar: HookRegistrar = {
-    register: (hookName: string, priority: number, handler: HookHandler) =>
-      opts.registrar.register(hookName, priority, async (data, info) => {
-        try {
-          const out = await handler(data, info);
-          if (out.byteLength > maxOutput) {
-            const error = new PluginError(
-              'QuotaExceeded',
-              `plugin ${name} answered hook ${displayText(hookName)} with ${out.byteLength} bytes, more than its ${maxOutput}`,
-              { plugin: name, details: { resource: 'hook-output', used: out.byteLength, limit: maxOutput } },
-            );
-            opts.onQuotaExceeded?.(error);
-            throw error;
-          }
-          return out;
-        } catch (e) {
-          if (
-            !stopping &&
-            (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason)))
-          ) {
-            opts.log(
-              'warn',
-              `hook ${hookName} overran its budget of ${opts.limits.maxCpuTimeMs} ms: ending the plugin`,
-            );
-            s.kill();
-          }
-          throw e;
-        }
-      }),
+  // A call that overran its budget ends the plugin (a stuck plugin can't be trusted to stop). Read in the client's
+  // failure path: no wrapper (async function, promise) around each forwarded call (issue 17).
+  const onHookFailure = (e: unknown, info: HookCallInfo): void => {
+    if (!stopping && (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason)))) {
+      opts.log(
+        'warn',
+        `hook ${info.hookName} overran its budget of ${opts.limits.maxCpuTimeMs} ms: ending the plugin`,
+      );
+      s.kill();
+    }
   };
   const q = opts.quotas ?? {};
   const channel = new IpcChannel(s.socket, {
@@ -504,7 +484,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
   });
   const client = new PluginProcessClient(channel, {
     pluginName: name,
-    hooks: registrar,
+    hooks: opts.registrar,
     context: opts.context,
     log: opts.log,
     process: s.watched,
@@ -517,6 +497,8 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
     requestRate: q.requestRate,
     ...(q.droppedLogRate === undefined ? {} : { droppedLogRate: q.droppedLogRate }),
     onQuotaExceeded: opts.onQuotaExceeded,
+    maxHookOutputBytes: maxOutput,
+    onHookFailure,
   });
   // Before Initialize: the plugin's copy is complete when its init runs, and no change can fall between.
   const unwatch =
