@@ -19,6 +19,7 @@ import {
   type Frame,
   FrameDecoder,
   FrameType,
+  ownCopy,
 } from './frame.js';
 import { type PendingRecord, PendingTable } from './pending-table.js';
 import {
@@ -877,8 +878,9 @@ export class IpcChannel {
           this.#refuse(frame.id, kind, bytes);
           return;
         }
-        // Decoded from a copy: a waiting request must not keep the whole received chunk alive.
-        const request = decodeRequest(frame.kind, Buffer.from(frame.payload));
+        // Decoded from a copy: a waiting request must not keep the whole received chunk alive — a copy of its own, not a
+        // slice of Node's shared pool (a queued ContextSet's value would share a slab with the host's other bytes).
+        const request = decodeRequest(frame.kind, ownCopy(frame.payload));
         this.#backlog.set(frame.id, { request, bytes });
         this.#backlogBytes += bytes;
         return;

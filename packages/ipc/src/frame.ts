@@ -71,7 +71,7 @@ export function encodeFrame(type: number, kind: number, id: number, payload?: Ui
  * `allocUnsafe` under 4 KiB), whose 8 KiB slab holds whatever else the process put there — an answer's `.buffer` must
  * hold nothing but what its plugin sent.
  */
-function ownCopy(bytes: Uint8Array): Buffer {
+export function ownCopy(bytes: Uint8Array): Buffer {
   const copy = Buffer.allocUnsafeSlow(bytes.length);
   copy.set(bytes);
   return copy;
