@@ -9,7 +9,18 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
-import { dec, enc, Fixtures, HEALTH_PROBE, pidAlive, tempDir, until } from './helpers.js';
+import {
+  backendRunsHere,
+  dec,
+  enc,
+  Fixtures,
+  HEALTH_PROBE,
+  NO_GRANTS,
+  pidAlive,
+  SANDBOX_BACKENDS,
+  tempDir,
+  until,
+} from './helpers.js';
 
 const tmp = tempDir('audit-monitor-pinned');
 const fx = new Fixtures(tmp.dir);
@@ -19,7 +30,7 @@ const files: Record<string, string> = {};
 const worker = (name: string) => `export default {
   name: '${name}', version: '1.0.0', author: 'audit',
   init() {},
-  registerHooks(h) { h.register('audit.${name}', 100, (d) => d); },
+  registerHooks(h) { h.register('audit.${name}', 300, (d) => d); },
 };`;
 
 /** The host's open descriptors: fd → what it names. */
@@ -35,6 +46,24 @@ function hostFds(): Map<string, string> {
   return out;
 }
 
+/** The cgroup directories (one per v1 hierarchy, or the v2 one) process `pid` is in, below the root. */
+function cgroupDirs(pid: number): string[] {
+  const out: string[] = [];
+  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+    const [, controllers = '', where = ''] = line.split(':');
+    if (where === '/' || where === '') continue;
+    const base =
+      controllers === '' ? '/sys/fs/cgroup' : `/sys/fs/cgroup/${controllers.replace(/^name=/, '')}`;
+    if (fs.existsSync(base + where)) out.push(base + where);
+  }
+  return out;
+}
+
+/** Host descriptors that name something in one of `dirs`. */
+function heldIn(dirs: readonly string[]): string[] {
+  return [...hostFds().values()].filter((t) => dirs.some((d) => t === d || t.startsWith(`${d}/`)));
+}
+
 /** Host descriptors that name a file of /proc/<pid>. */
 function pinned(pid: number): string[] {
   return [...hostFds().values()].filter((t) => t === `/proc/${pid}` || t.startsWith(`/proc/${pid}/`));
@@ -46,8 +75,14 @@ beforeAll(async () => {
   for (const n of ['crasher', 'unloadee', 'stayer']) {
     files[n] = await fx.js(`${n}.mjs`, worker(n), { name: n, kind: 'js' });
     await fx.trust(files[n] as string);
+    files[`u-${n}`] = await fx.js(`u-${n}.mjs`, worker(`u${n}`), {
+      name: `u${n}`,
+      kind: 'js',
+      keys: fx.stranger,
+      requirements: NO_GRANTS(),
+    });
   }
-  security = await fx.security();
+  security = await fx.security({ onlyTrusted: false });
 });
 afterAll(() => tmp.remove());
 
@@ -124,4 +159,62 @@ describe('audit: the monitor’s hold on a process-tier plugin’s /proc files',
     await until(() => hostFds().size <= before + 2, 5000, 'the host’s descriptors to come back');
     expect(hostFds().size).toBeLessThanOrEqual(before + 2);
   });
+
+  for (const [label, support, make] of SANDBOX_BACKENDS) {
+    it(`${label}: the sandboxed plugin's cgroup files are let go when it ends, and its cgroups go`, {
+      timeout: 90_000,
+    }, async (t) => {
+      if (!(await backendRunsHere(label, support))) return t.skip(`${label} not supported here`);
+      const r = new PluginRegistry({
+        security,
+        sandbox: make(),
+        policy: { onlyTrusted: false },
+        tierOverrides: { 'audit-probe': 'in-process' },
+        grants: {
+          plugins: Object.fromEntries(
+            ['crasher', 'unloadee', 'stayer'].map((n) => [`u${n}`, { hooks: [{ name: `audit.u${n}` }] }]),
+          ),
+        },
+        log: () => {},
+      });
+      const pids: number[] = [];
+      const dirs = new Map<string, string[]>();
+      try {
+        await r.loadPlugin(files.probe as string, 'trusted');
+        for (const n of ['crasher', 'unloadee', 'stayer']) {
+          await r.loadPlugin(files[`u-${n}`] as string, 'untrusted');
+          const pid = r.getPluginInfo(`u${n}`)?.pid as number;
+          pids.push(pid);
+          dirs.set(n, cgroupDirs(pid));
+        }
+        expect(
+          dirs.get('crasher')?.length ?? 0,
+          'the sandboxed plugin has cgroups of its own',
+        ).toBeGreaterThan(0);
+        const monitor = r.startResourceMonitor(20);
+        try {
+          await new Promise((res) => setTimeout(res, 500));
+          process.kill(pids[0] as number, 'SIGKILL');
+          await until(() => r.getPluginInfo('ucrasher')?.status !== 'Active', 10_000, 'the crash to be seen');
+          await r.unloadPlugin('uunloadee');
+          await new Promise((res) => setTimeout(res, 300));
+          for (const n of ['crasher', 'unloadee']) {
+            const mine = dirs.get(n) ?? [];
+            await until(() => mine.every((d) => !fs.existsSync(d)), 10_000, `${n}'s cgroups to be removed`);
+            expect(heldIn(mine), `host fds in ${n}'s cgroups after its end`).toEqual([]);
+          }
+          expect(dec.decode(await r.hooks.execute('audit.ustayer', enc.encode('still')))).toBe('still');
+          expect(dec.decode(await r.hooks.execute('audit.health', enc.encode('x')))).toBe('ok:x');
+        } finally {
+          monitor.stop();
+        }
+      } finally {
+        await r.close();
+      }
+      for (const pid of pids) await until(() => !pidAlive(pid), 5000, `plugin ${pid} to be gone`);
+      const all = [...dirs.values()].flat();
+      await until(() => all.every((d) => !fs.existsSync(d)), 10_000, 'every cgroup to be removed');
+      expect(heldIn(all), 'host fds in the plugins’ cgroups after close').toEqual([]);
+    });
+  }
 });
