@@ -253,7 +253,7 @@ describe('non-regular files in the plugin directory (point 5)', () => {
     expect(r.out).toBe('ok → fine\n');
     expect(r.err).toMatch(/not a regular file/);
     expect(pw(['verify', join(dir, 'jam.mjs'), '--pub', 'alice.pub']).code).toBe(3);
-  }, 60_000);
+  }, 180_000);
 });
 
 describe('rollback floor from the CLI (point 1)', () => {
