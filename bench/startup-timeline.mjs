@@ -12,7 +12,9 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 process.env.PLUGWARD_TRACE_STARTUP = '1';
-const { LandlockSandbox, LinuxSandbox, PluginRegistry } = await import('@plugward/registry');
+const { LandlockSandbox, LinuxSandbox, PluginRegistry, prepareRuntimeCodeCache } = await import(
+  '@plugward/registry'
+);
 const { bareNode, cgroupCpuMs, echoPluginFixture } = await import('./fixtures.mjs');
 const { stats } = await import('./report.mjs');
 const { artifact, security } = await echoPluginFixture('pw-tl-');
@@ -91,8 +93,8 @@ async function load(record) {
 
 // One warm-up load (the host's one-time costs: compiled filters, found paths), then interleaved rounds.
 await load(false);
-// The first start also makes the runtime's code cache in the background (once per host and runtime build).
-await new Promise((r) => setTimeout(r, 3000));
+// The runtime's code cache, found or made before the rounds (as a host that prepares it at its start has it).
+await prepareRuntimeCodeCache();
 for (let i = 0; i < Number(process.env.N ?? 8); i++) {
   const b = await bareNode();
   add('node -e 0 wall', b.wall);

@@ -38,3 +38,8 @@ export interface RuntimeStart {
 export function buildDigest(runtimeSource: Uint8Array, starterSource: Uint8Array): string {
   return createHash('sha256').update(runtimeSource).update(starterSource).digest('hex');
 }
+
+/** Hex SHA-256 of `bytes` (how caches are named and checked). */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

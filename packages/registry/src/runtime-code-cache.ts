@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { assertPrivateHostState } from '@plugward/sandbox-common';
-import { buildDigest, MAKE_CODE_CACHE_ARG, MAX_CODE_CACHE_BYTES } from './code-cache-protocol.js';
+import { buildDigest, MAKE_CODE_CACHE_ARG, MAX_CODE_CACHE_BYTES, sha256Hex } from './code-cache-protocol.js';
 
 /** A code cache of the plugin runtime the starter may use: the file, its SHA-256, and the build it is of (buildDigest). */
 export interface RuntimeCodeCache {
@@ -37,10 +37,6 @@ interface State {
 }
 
 const states = new Map<string, State>();
-
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 /** A host's way out (and the benchmarks' A/B switch): `PLUGWARD_CODE_CACHE=0`, read on every start. */
 function disabled(): boolean {
@@ -131,7 +127,7 @@ function findCache(dir: string, prefix: string, bundle: string): RuntimeCodeCach
       found === undefined &&
       st.isFile() &&
       st.size <= MAX_CODE_CACHE_BYTES &&
-      sha256(fs.readFileSync(file)) === digest
+      sha256Hex(fs.readFileSync(file)) === digest
     ) {
       const now = new Date();
       fs.utimesSync(file, now, now);
@@ -162,7 +158,7 @@ function makeCache(
       if (ok) {
         const data = fs.readFileSync(out);
         if (data.length > 0 && data.length <= MAX_CODE_CACHE_BYTES) {
-          const digest = sha256(data);
+          const digest = sha256Hex(data);
           const file = path.join(dir, `${prefix}${digest}.cache`);
           fs.chmodSync(out, 0o444);
           fs.renameSync(out, file);

@@ -2,7 +2,6 @@
 // it) from a V8 code cache the host made and named in its arguments, or — without one, or when the cache or the
 // runtime is not the one named — exactly as `node runtime.cjs` would. It runs after a sandbox's lockdown (the
 // bubblewrap preload, the Landlock launcher) like the runtime did, and loads no plugin code itself.
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import path from 'node:path';
@@ -15,18 +14,16 @@ import {
   MAX_CODE_CACHE_BYTES,
   RUNTIME_START,
   type RuntimeStart,
+  sha256Hex,
 } from './code-cache-protocol.js';
 
 const runtime = path.join(__dirname, 'runtime.cjs');
 
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 /**
  * The cache named by the host, when its bytes hash to the digest the host gave and `source` and this starter are the
- * build it was made from (V8 checks only the source's length: a cache of another build would run that build's bytecode). A file
- * another user or a plugin could have swapped, truncated or grown fails these checks: the plain start follows.
+ * build it was made from (V8 checks only the source's length: a cache of another build would run that build's
+ * bytecode). A file another user or a plugin could have swapped, truncated or grown fails these checks: the plain
+ * start follows.
  */
 function readCache(file: string, digest: string, bundle: string, source: Buffer): Buffer | undefined {
   try {
@@ -37,7 +34,7 @@ function readCache(file: string, digest: string, bundle: string, source: Buffer)
       if (!st.isFile() || st.size > MAX_CODE_CACHE_BYTES) return undefined;
       const data = Buffer.alloc(st.size);
       if (fs.readSync(fd, data, 0, st.size, 0) !== st.size) return undefined;
-      return sha256(data) === digest ? data : undefined;
+      return sha256Hex(data) === digest ? data : undefined;
     } finally {
       fs.closeSync(fd);
     }
