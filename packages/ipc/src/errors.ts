@@ -41,7 +41,12 @@ export type IpcFailureReason =
    * A worker's port carried more than an honest writer may have in flight without credit (code posting on the port
    * itself): the port's queue would grow in the reader's memory.
    */
-  | 'WindowExceeded';
+  | 'WindowExceeded'
+  /**
+   * A frame arrived in far more pieces than its size explains (more than one read per KiB, plus 8): a peer writing it
+   * a few bytes at a time, which costs the reader a wake-up and a read per piece, at the peer's pace.
+   */
+  | 'FragmentedFrame';
 
 /** Makes the `IpcError` of `reason`. */
 export function ipcError(reason: IpcFailureReason, message: string, cause?: unknown): PluginError {

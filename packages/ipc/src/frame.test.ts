@@ -38,14 +38,51 @@ describe('FrameDecoder', () => {
     }
   });
 
-  it('decodes one byte at a time', () => {
+  it('decodes frames in as many pieces as an honest writer makes: up to one per KiB of a frame, plus 8', () => {
+    // The 70 000-byte frame one KiB at a time (69 pieces), the small ones a byte at a time (≤ 15 bytes: ≤ 8 + 1 pieces).
     const decoder = new FrameDecoder();
     const chunks: Buffer[] = [];
-    for (let i = 0; i < all.length; i++) chunks.push(all.subarray(i, i + 1));
+    let off = 0;
+    for (const f of frames) {
+      const step = f.length > 1024 ? 1024 : Math.ceil(f.length / 9);
+      for (let i = 0; i < f.length; i += step)
+        chunks.push(all.subarray(off + i, off + Math.min(i + step, f.length)));
+      off += f.length;
+    }
     const got = collect(decoder, chunks);
     expect(got.length).toBe(4);
     expect(got[3]?.payload.every((b) => b === 7)).toBe(true);
     expect(decoder.bufferedBytes).toBe(0);
+  });
+
+  it('refuses a frame written a few bytes at a time (FragmentedFrame): a read per byte is the peer making the reader work', () => {
+    for (const frame of [frames[0] as Buffer, frames[3] as Buffer]) {
+      const decoder = new FrameDecoder();
+      let thrown: unknown;
+      let pieces = 0;
+      try {
+        for (let i = 0; i < frame.length; i += 16) {
+          pieces++;
+          decoder.push(frame.subarray(i, i + 16), () => undefined);
+        }
+      } catch (e) {
+        thrown = e;
+      }
+      if (frame.length <= 16 * 9) {
+        expect(thrown).toBeUndefined(); // "hello" in 2 pieces
+        continue;
+      }
+      expect(ipcFailureReason(thrown)).toBe('FragmentedFrame');
+      // Refused as soon as the count is past, not after the whole frame was taken in.
+      expect(pieces).toBe(Math.ceil(frame.length / 1024) + 8 + 1);
+    }
+    // Before its length is known: 8 pieces of 0 bytes' worth, then refused.
+    const decoder = new FrameDecoder();
+    const prefix = (frames[3] as Buffer).subarray(0, 3);
+    decoder.push(prefix.subarray(0, 1), () => undefined);
+    expect(() => {
+      for (let i = 0; i < 9; i++) decoder.push(Buffer.alloc(0), () => undefined);
+    }).toThrow(/pieces/);
   });
 
   it('a payload that follows its header as a chunk of its own stays a view of that chunk, not a joined copy', () => {

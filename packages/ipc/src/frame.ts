@@ -74,6 +74,8 @@ export class FrameDecoder {
   #buffered = 0;
   /** Total bytes (prefix included) of the frame being received, or -1 while its length is unknown. */
   #need = -1;
+  /** Chunks the frame being received came in so far. */
+  #pieces = 0;
 
   constructor(maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {
     if (
@@ -96,7 +98,8 @@ export class FrameDecoder {
 
   /**
    * Consumes `chunk`, calling `onFrame` for each complete frame in order. Returns the number of frames completed.
-   * @throws PluginError `IpcError` (`FrameTooLarge`, `MalformedFrame`); the decoder is unusable afterwards.
+   * @throws PluginError `IpcError` (`FrameTooLarge`, `MalformedFrame`, `FragmentedFrame`: a frame in more than one
+   * chunk per KiB of it, plus 8); the decoder is unusable afterwards.
    */
   push(chunk: Buffer, onFrame: (frame: Frame) => void): number {
     let buf: Buffer;
@@ -115,6 +118,7 @@ export class FrameDecoder {
       this.#chunks = [];
       this.#buffered = 0;
       this.#need = -1;
+      this.#pieces = 0;
       onFrame({
         type: header[4] as number,
         kind: header[5] as number,
@@ -125,10 +129,17 @@ export class FrameDecoder {
     } else {
       this.#chunks.push(chunk);
       this.#buffered += chunk.length;
+      if (++this.#pieces > maxPieces(this.#need)) {
+        throw ipcError(
+          'FragmentedFrame',
+          `frame of ${this.#need < 0 ? 'unknown length' : `${this.#need} bytes`} still incomplete after ${this.#pieces} pieces (${this.#buffered} bytes)`,
+        );
+      }
       if (this.#buffered < (this.#need < 0 ? FRAME_PREFIX_BYTES : this.#need)) return 0;
       buf = Buffer.concat(this.#chunks, this.#buffered);
       this.#chunks = [];
       this.#buffered = 0;
+      this.#pieces = 0;
     }
     let off = 0;
     let frames = 0;
@@ -168,7 +179,18 @@ export class FrameDecoder {
     if (off < buf.length) {
       this.#chunks = [off === 0 ? buf : buf.subarray(off)];
       this.#buffered = buf.length - off;
+      this.#pieces = 1;
     }
     return frames;
   }
 }
+
+/**
+ * The most chunks a frame of `need` bytes (-1: length not known yet) may arrive in: one per KiB begun, plus 8. A
+ * writer sends a frame with one or two writes, and the kernel hands it over in pages or more; only a peer writing a few
+ * bytes at a time goes past it.
+ */
+function maxPieces(need: number): number {
+  return need < 0 ? FRAGMENT_SLACK : Math.ceil(need / 1024) + FRAGMENT_SLACK;
+}
+const FRAGMENT_SLACK = 8;

@@ -60,8 +60,9 @@ export interface PluginProcessClientOptions {
   requestRate?: Partial<RequestRate>;
   /**
    * Log lines past the log budget this plugin may have dropped; past it its channel ends with `TooManyRequests` (a
-   * dropped line still costs the host a decode and an answer, at whatever rate the plugin writes them). Default: no
-   * limit — the registry sets {@link DEFAULT_DROPPED_LOG_RATE} for untrusted plugins.
+   * dropped line still costs the host a read, a decode and an answer, at whatever rate the plugin writes them). A
+   * dropped line counts once per 4 KiB (4096 UTF-16 code units) of its message begun: one megabyte-long line is 256
+   * lines here. Default: no limit — the registry sets {@link DEFAULT_DROPPED_LOG_RATE} for untrusted plugins.
    */
   droppedLogRate?: Partial<RequestRate>;
   /** Called when the plugin goes past a quota this client enforces (its log budget); the registry records a violation. */
@@ -94,9 +95,19 @@ export interface ForwardedHook {
 
 /**
  * The registry's {@link PluginProcessClientOptions.droppedLogRate} for untrusted plugins: 256 dropped lines a second,
- * 5000 at once (on top of the lines the log budget passes: the default budget's burst is 2000 lines).
+ * 5000 at once (on top of the lines the log budget passes: the default budget's burst is 2000 lines) — each line
+ * counted per 4 KiB of it begun, so at most ≈ 1 MiB/s and 20 MiB at once of dropped messages.
  */
 export const DEFAULT_DROPPED_LOG_RATE: Readonly<RequestRate> = Object.freeze({ perSecond: 256, burst: 5000 });
+
+/** A dropped log line counts once per this many UTF-16 code units of its message begun. */
+const DROPPED_LOG_UNIT_CHARS = 4096;
+
+/** Counts one dropped line of `chars` code units against the dropped-line rate: true once it is past it. */
+function pastDropRate(drops: RequestPacer, chars: number): boolean {
+  drops.debit(Math.max(1, Math.ceil(chars / DROPPED_LOG_UNIT_CHARS)) - 1);
+  return drops.take() > 0;
+}
 
 const DROPPED_LOG: IpcResponse = Object.freeze({
   kind: 'Error',
@@ -337,7 +348,11 @@ export class PluginProcessClient {
       const res = this.#logLine(request.level, request.message);
       // A dropped line is still work for the host (decoded, judged, answered): past droppedLogRate of them the plugin
       // is flooding, not logging — the same rule as requests refused past the queue.
-      if (res === DROPPED_LOG && this.#drops !== undefined && this.#drops.take() > 0) {
+      if (
+        res === DROPPED_LOG &&
+        this.#drops !== undefined &&
+        pastDropRate(this.#drops, request.message.length)
+      ) {
         this.#channel.destroy(
           ipcError(
             'TooManyRequests',

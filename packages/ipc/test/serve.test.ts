@@ -324,6 +324,34 @@ describe('PluginProcessClient serving the plugin', () => {
     expect(performance.now() - started).toBeLessThan(30_000);
   });
 
+  it('counts a dropped line by its size: a few dozen megabyte-long lines past the budget end the plugin', async () => {
+    const [a, b] = await socketPair();
+    const host = new IpcChannel(a, { role: 'host' });
+    const plugin = new IpcChannel(b, { role: 'plugin' });
+    cleanup.push(
+      () => host.destroy(),
+      () => plugin.destroy(),
+    );
+    new PluginProcessClient(host, {
+      pluginName: 'wordy',
+      hooks: { register: () => undefined },
+      context: EMPTY_CONTEXT,
+      log: () => undefined,
+      logBudget: { burstLines: 100, linesPerSecond: 10, burstBytes: 64 * 1024, bytesPerSecond: 1024 },
+      droppedLogRate: DEFAULT_DROPPED_LOG_RATE,
+    });
+    // One line of 1 Mi code units counts as 256 dropped lines: the 5000 of burst are ≈ 20 of them, where 5000 lines of
+    // one character each are tolerated (the case above). Sent one after another, far below 256 lines a second.
+    const big = 'x'.repeat(1024 * 1024);
+    let sent = 0;
+    while (sent < 200 && !host.isClosed) {
+      await plugin.sendRequest({ kind: 'Log', level: 'info', message: big }).catch(() => undefined);
+      sent++;
+    }
+    expect(ipcFailureReason(await host.closed)).toBe('TooManyRequests');
+    expect(sent).toBeLessThan(40);
+  });
+
   it('holds a plugin flooding its log to the budget: lines dropped, one notice, one quota report', async () => {
     const [a, b] = await socketPair();
     const host = new IpcChannel(a, { role: 'host' });

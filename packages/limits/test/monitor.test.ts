@@ -132,13 +132,14 @@ describe('ResourceMonitor on real child processes', () => {
     const done = new Promise<UnmountRequest>((resolve) => {
       const m = new ResourceMonitor({
         ...r.options,
-        intervalMs: 150,
+        intervalMs: 600,
         signal: ac.signal,
         keepAlive: true,
         tracker: { severityEscalation: true, windowMs: 60_000 },
         onUnmount: (req) => resolve(req),
       });
-      // 20 ms of CPU per ~150 ms interval: a spinning child far exceeds it even on busy shared cores.
+      // 20 ms of CPU per ~600 ms interval (3 % of a core): a spinning child far exceeds it even when 30 runnable
+      // threads share 2 cores.
       m.watch('cpu', { kind: 'process', pid: c.pid }, { ...roomy, maxCpuTimeMs: 20 });
       m.start();
     });

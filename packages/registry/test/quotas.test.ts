@@ -383,14 +383,15 @@ describe('whole hook call budget, growing with the chain', () => {
   };
 
   it('a long chain of quick handlers is not cut off for its length', async () => {
-    // 100 ms per handler: 400 ms for a short chain, 10 ms more per handler.
+    // 300 ms per handler: 1200 ms for a short chain, 30 ms more per handler, at most 60 × 300 ms.
     const { registry } = await hostWithBystander('in-process', {
-      hostLimits: { ...DEFAULT_RESOURCE_LIMITS, maxCpuTimeMs: 100 },
+      hostLimits: { ...DEFAULT_RESOURCE_LIMITS, maxCpuTimeMs: 300 },
     });
     try {
-      // 500 handlers of 1 ms: ≥ 500 ms, past the 400 ms of a short chain, far within the 5 s this one gets (a loaded
-      // machine stretches the wall time between handlers).
-      for (let i = 0; i < 500; i++) registry.hooks.register('long-chain', i, spin(1));
+      // 600 handlers of 2.2 ms: ≥ 1320 ms, past the 1200 ms of a short chain, within the 18 s this one gets (600 × 30 ms,
+      // at the 60 × 300 ms ceiling). The wall time is the handlers' CPU stretched by the machine's load: 18 s leaves
+      // 13.6× (it was 10× with 100 ms handlers and 500 chained spins of 1 ms; that failed at load ≈ 25 on 2 cores).
+      for (let i = 0; i < 600; i++) registry.hooks.register('long-chain', i, spin(2.2));
       expect(await registry.hooks.execute('long-chain', new Uint8Array([5]))).toEqual(new Uint8Array([5]));
       await hostServes(registry);
     } finally {

@@ -359,23 +359,38 @@ describe('a host that exits without awaiting its sandboxes', () => {
     const script = path.join(dir, 'host.mjs');
     fs.writeFileSync(
       script,
-      `import { defaultSandboxConfig, LinuxSandbox } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      `import fs from 'node:fs';
+import { defaultSandboxConfig, LinuxSandbox } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
 const s = new LinuxSandbox();
 const p = await s.spawn({ command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'], readOnlyPaths: [],
   config: defaultSandboxConfig(), label: 'orphan' });
-console.log(JSON.stringify({ host: process.pid, uid: p.uid, pids: p.pids() }));
+const started = (pid) => { const st = fs.readFileSync('/proc/' + pid + '/stat', 'utf8'); return st.slice(st.lastIndexOf(')') + 2).split(' ')[19]; };
+console.log(JSON.stringify({ host: process.pid, uid: p.uid, pids: p.pids().map((pid) => [pid, started(pid)]) }));
 process.exit(0);`,
     );
     const out = JSON.parse(execFileSync(process.execPath, [script], { encoding: 'utf8' })) as {
       host: number;
       uid: number;
-      pids: number[];
+      pids: [number, string][];
     };
     expect(fs.readdirSync(sbxBase).filter((n) => n.startsWith(`plugward-sbx-${out.host}-`))).toEqual([]);
     expect(fs.existsSync(path.join(DEFAULT_UID_LOCK_DIR, String(out.uid)))).toBe(false);
-    // --die-with-parent: the sandbox goes with its host.
-    for (let i = 0; i < 100 && out.pids.some((p) => fs.existsSync(`/proc/${p}`)); i++) await sleep(20);
-    for (const p of out.pids) expect(fs.existsSync(`/proc/${p}`)).toBe(false);
+    expect(out.pids.length).toBeGreaterThan(0);
+    // --die-with-parent: the sandbox goes with its host. A process counts as gone once /proc has no live process of
+    // that pid and start time (pid_max can be small: a pid may be reused; a zombie waits only on its reaper). Up to
+    // 10 s: on a loaded machine the kill and the reaping take their turn.
+    const running = ([pid, start]: [number, string]): boolean => {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        // After "(comm) ": the state, then fields 4…; the start time is field 22.
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return fields[0] !== 'Z' && fields[19] === start;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 500 && out.pids.some(running); i++) await sleep(20);
+    expect(out.pids.filter(running)).toEqual([]);
   });
 });
 
@@ -415,7 +430,8 @@ describe('non-root hosts', () => {
       const script = path.join(dir, 'host.mjs');
       fs.writeFileSync(
         script,
-        `import { defaultSandboxConfig, LinuxSandbox } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+        `import fs from 'node:fs';
+import { defaultSandboxConfig, LinuxSandbox } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
 const s = new LinuxSandbox({ allowNoCgroup: true });
 const p = await s.spawn({ command: process.execPath, args: ['-e', 'console.log(process.getuid())'], readOnlyPaths: [],
   config: defaultSandboxConfig({ cgroup: null }), label: 'nonroot' });

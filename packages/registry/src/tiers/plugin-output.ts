@@ -42,6 +42,25 @@ const DRAIN_BURST_BYTES = 64 * 1024 * 1024;
 const DRAIN_SLOW_BYTES_PER_SECOND = 1024 * 1024;
 /** One drain turn, ms. */
 const DRAIN_TURN_MS = 100;
+/**
+ * After a read of fewer bytes than this from a pipe, the pipe is held for {@link GATHER_MS}, so what the plugin writes
+ * meanwhile arrives in one read: a plugin writing a byte at a time otherwise makes the host wake up and read once per
+ * byte (a host read per write, ≈ the plugin's own CPU, for as long as it lives). ≤ 100 small reads a second per stream;
+ * a line is passed on at most 10 ms later.
+ */
+const GATHER_BELOW_BYTES = 16 * 1024;
+const GATHER_MS = 10;
+
+/**
+ * The libuv handle under a Node socket or pipe stream (internal to Node): `pause()` alone only stops `'data'` events —
+ * the handle keeps reading until the stream's `highWaterMark` (16 KiB) is buffered, 16 384 reads of one byte each. A
+ * hold stops the handle itself, as `net.Socket#pause()` does only for sockets made with `onread`.
+ */
+interface ReadingHandle {
+  reading?: boolean;
+  readStop?(): number;
+  readStart?(): number;
+}
 
 /** What {@link readPluginOutput} reads: a Node readable stream (duck-typed so other backends' streams fit). */
 interface OutputStream {
@@ -52,6 +71,8 @@ interface OutputStream {
   /** Stops reading for a while (a Node readable's own; streams without it are read at their rate). */
   pause?(): unknown;
   resume?(): unknown;
+  /** A Node pipe's handle (see {@link ReadingHandle}). */
+  _handle?: ReadingHandle | null;
 }
 
 function isOutputStream(value: unknown): value is OutputStream {
@@ -63,7 +84,9 @@ function isOutputStream(value: unknown): value is OutputStream {
  * forged lines, no terminal escapes) and cut to `maxLineLength`. Past `bytesPerWindow` (or `linesPerWindow`) in a
  * window, output is dropped until the window ends, with one `warn` line saying so and `onExceeded` called once per
  * window — and read no faster than 32 MiB/s meanwhile (1 MiB/s past the window's first 64 MiB), in 100 ms turns,
- * without decoding it: a plugin writing more only waits on its full pipe, and a flood costs the host almost nothing. Memory held is one line at most. Returns the number of bytes dropped so far.
+ * without decoding it: a plugin writing more only waits on its full pipe, and a flood costs the host almost nothing.
+ * A pipe is read at most once per 10 ms after a read of less than 16 KiB, so a plugin writing a byte at a time does not
+ * cost a host read per byte. Memory held is one line at most. Returns the number of bytes dropped so far.
  */
 export function readPluginOutput(
   stream: unknown,
@@ -103,30 +126,60 @@ export function readPluginOutput(
   let turnStart = 0;
   let credit = 0;
   let burst = DRAIN_BURST_BYTES;
+  let heldUntil = 0;
+  let wakeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The pipe's reading handle, when the stream is one (a pipe to a plugin process, not an in-memory stream). */
+  const handle = (): ReadingHandle | undefined => {
+    const h = stream._handle;
+    return h !== null &&
+      h !== undefined &&
+      typeof h.readStop === 'function' &&
+      typeof h.readStart === 'function'
+      ? h
+      : undefined;
+  };
+  /** Reads nothing more from the pipe before `until` (ms since the epoch): no `'data'` and no read of the handle. */
+  const hold = (until: number): void => {
+    if (ended || stream.pause === undefined || stream.resume === undefined) return;
+    heldUntil = Math.max(heldUntil, until);
+    stream.pause();
+    const h = handle();
+    if (h?.reading === true) {
+      h.reading = false;
+      h.readStop?.();
+    }
+    if (wakeTimer !== undefined) return;
+    const wake = (): void => {
+      const left = heldUntil - Date.now();
+      if (left > 0) {
+        wakeTimer = setTimeout(wake, left);
+        return;
+      }
+      wakeTimer = undefined;
+      if (ended) return;
+      const again = handle();
+      if (again?.reading === false) {
+        again.reading = true;
+        again.readStart?.();
+      }
+      stream.resume?.();
+    };
+    wakeTimer = setTimeout(wake, Math.max(1, heldUntil - Date.now()));
+  };
   /**
    * Past the budget: `size` bytes just read are dropped. They are paid from the current drain turn's share; once it is
-   * spent, the pipe is paused until the turn ends (plus the overdraft at the drain rate).
+   * spent, the pipe is held until the turn ends (plus the overdraft at the drain rate).
    */
-  const drop = (size: number): void => {
+  const drop = (size: number, now: number): void => {
     dropped += size;
-    if (ended || stream.pause === undefined || stream.resume === undefined) return;
     const rate = burst > 0 ? DRAIN_BYTES_PER_SECOND : DRAIN_SLOW_BYTES_PER_SECOND;
     burst -= size;
-    const now = Date.now();
     if (now - turnStart >= DRAIN_TURN_MS) {
       turnStart = now;
       credit = (rate * DRAIN_TURN_MS) / 1000;
     }
     credit -= size;
-    if (credit > 0) return;
-    stream.pause();
-    const wait = turnStart + DRAIN_TURN_MS - now + Math.ceil((-credit * 1000) / rate);
-    setTimeout(
-      () => {
-        if (!ended) stream.resume?.();
-      },
-      Math.max(1, wait),
-    );
+    if (credit <= 0) hold(turnStart + DRAIN_TURN_MS + Math.ceil((-credit * 1000) / rate));
   };
   stream.on('data', (chunk) => {
     const now = Date.now();
@@ -138,14 +191,15 @@ export function readPluginOutput(
       burst = DRAIN_BURST_BYTES;
     }
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+    if (size < GATHER_BELOW_BYTES && handle() !== undefined) hold(now + GATHER_MS);
     if (suppressed) {
-      drop(size);
+      drop(size, now);
       return;
     }
     used += size;
     if (used > budget.bytesPerWindow) {
       suppress(`${budget.bytesPerWindow} bytes`);
-      drop(size);
+      drop(size, now);
       return;
     }
     const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
@@ -167,18 +221,18 @@ export function readPluginOutput(
       cut = false;
       start = nl + 1;
     }
-    if (suppressed) drop(Buffer.byteLength(text.slice(start)));
+    if (suppressed) drop(Buffer.byteLength(text.slice(start)), now);
   });
-  stream.on('end', () => {
+  const finish = (): void => {
     ended = true;
+    clearTimeout(wakeTimer);
+  };
+  stream.on('end', () => {
+    finish();
     if (line !== '' && !suppressed) emit(line, false);
     line = '';
   });
-  stream.on('error', () => {
-    ended = true;
-  });
-  stream.on('close', () => {
-    ended = true;
-  });
+  stream.on('error', finish);
+  stream.on('close', finish);
   return () => dropped;
 }

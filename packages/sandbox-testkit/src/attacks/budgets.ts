@@ -16,7 +16,7 @@ export const budgetAttacks: readonly AttackDefinition[] = [
     id: 'cpu.whole-call-under-budget',
     class: 'cpu',
     title: "a plugin's handlers together cannot hold one host call longer than its per-call budget",
-    tries: `granted one hook, registers the most handlers it may (4), each answering just under the ${CALL_BUDGET_MS} ms budget, so one host call waits ≈ 4 budgets without a single handler overrunning`,
+    tries: `granted one hook, registers the most handlers it may (4), each answering at 90 % of the ${CALL_BUDGET_MS} ms budget, so one host call waits ≈ 3.6 budgets without a single handler overrunning`,
     async run(scene) {
       const name = scene.pluginName('slowpoke');
       const hook = `kit.slowpoke.${scene.nonce}`;
@@ -30,7 +30,7 @@ export const budgetAttacks: readonly AttackDefinition[] = [
       registry.on('hook-error', (e) => {
         if (e.name === name) skipped.push(e.error.code);
       });
-      const nap = Math.round(CALL_BUDGET_MS * 0.8);
+      const nap = Math.round(CALL_BUDGET_MS * 0.9);
       const { load } = await scene.attack(
         await scene.jsPlugin({
           name,
@@ -53,8 +53,9 @@ export const budgetAttacks: readonly AttackDefinition[] = [
         }
         times.push(Math.round(performance.now() - t0));
       }
-      // Slack for a loaded machine; on main the call took 4 × 800 ms.
-      const slack = 1000;
+      // Slack for a loaded machine (the ending of the call and the scheduling around it: up to 1.8 s past the budget),
+      // still well short of what the attack gets when the budget is per handler: 4 × 900 ms.
+      const slack = 1800;
       const worst = Math.max(...times);
       return {
         escaped: worst > CALL_BUDGET_MS + slack,

@@ -1,0 +1,115 @@
+// Attacker (audit, session 7) — main 17b1111: dropped log lines are paced by COUNT (DEFAULT_DROPPED_LOG_RATE: 256/s,
+// burst 5000 — s6 #4's fix), never by size. A Log frame may be as large as the frame limit (16 MiB) although the host
+// shows at most MAX_LOG_MESSAGE_CHARS (2000) of it, and the log budget (64 KiB/s, burst 1 MiB) drops it anyway. An
+// untrusted plugin with no grants calling `rt.log('info', oneMiBString)` every 10 ms (≈ 100 MiB/s, far below 256 lines/s)
+// makes the host read, join, decode and drop ≈ 100 MiB/s: measured at load ≈ 31, host CPU 480–510 ms per 3 s over idle
+// (≈ 17 % of a core) against the plugin's own 140–230 ms (the host works 2–3.4× harder than the attacker), the plugin
+// Active, one violation. N plugins: N × that.
+// Asserted on a count (load-proof): the bytes the host read() over 3 s of the flood (`rchar` of /proc/self/io; main:
+// 132–258 MiB) stay under 48 MiB, or the plugin is ended; the host still serves; nothing is left.
+// Proposed fix (ipc process-client.ts `#serve`, Log branch; ipc channel/frame): (1) a Log frame longer than a small cap
+// (64 KiB: 30× what the host shows) is a protocol violation, judged from its header before the payload is read; and
+// (2) a dropped line takes ceil(bytes / 4 KiB) tokens of the dropped-log pacer, not one, so past ≈ 1 MiB/s of dropped
+// lines (20 MiB at once) the plugin ends with TooManyRequests, as a count flood does.
+// Put it in packages/registry/test/.
+import fs from 'node:fs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
+import {
+  descendants,
+  Fixtures,
+  HEALTH_PROBE,
+  hostCpuWhileServing,
+  NO_GRANTS,
+  pidAlive,
+  sandboxOrReason,
+  tempDir,
+  until,
+} from './helpers.js';
+
+const tmp = tempDir('audit-log-bytes');
+const fx = new Fixtures(tmp.dir);
+let security: PluginSecurity;
+let sandbox: Awaited<ReturnType<typeof sandboxOrReason>>['sandbox'];
+let reason: string | undefined;
+const files: Record<string, string> = {};
+
+const flooder = `let stop = false;
+const big = 'x'.repeat(1024 * 1024);
+export default {
+  name: 'flooder', version: '1.0.0', author: 'stranger',
+  init(ctx, rt) {
+    const pump = () => { if (stop) return; rt.log('info', big); setTimeout(pump, 10); };
+    setTimeout(pump, 100);
+  },
+  registerHooks() {},
+  shutdown() { stop = true; },
+};`;
+
+/** CPU (ms) of a process and its descendants (for the message only). */
+function cpuOfTree(root: number): number {
+  let ticks = 0;
+  for (const p of [root, ...descendants(root)]) {
+    try {
+      const f = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(x[11]) + Number(x[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks * 10;
+}
+
+/** Bytes this process has read() so far (`rchar` of /proc/self/io: sockets and pipes included). */
+function hostBytesRead(): number {
+  return Number(/rchar: (\d+)/.exec(fs.readFileSync('/proc/self/io', 'utf8'))?.[1]);
+}
+
+beforeAll(async () => {
+  ({ sandbox, reason } = await sandboxOrReason());
+  files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
+  await fx.trust(files.probe);
+  files.flooder = await fx.js('flooder.mjs', flooder, {
+    name: 'flooder',
+    kind: 'js',
+    keys: fx.stranger,
+    requirements: NO_GRANTS(),
+  });
+  security = await fx.security({ onlyTrusted: false });
+});
+afterAll(() => tmp.remove());
+
+it('megabyte log lines past the log budget are not read and dropped at the plugin’s rate', {
+  timeout: 60_000,
+}, async (t) => {
+  if (!sandbox) return t.skip(`no sandbox here: ${reason}`);
+  const r = new PluginRegistry({
+    security,
+    sandbox,
+    policy: { onlyTrusted: false },
+    tierOverrides: { 'audit-probe': 'in-process' },
+    log: () => {},
+  });
+  let pid: number | undefined;
+  try {
+    await r.loadPlugin(files.probe as string, 'trusted');
+    const idle = await hostCpuWhileServing(r, 3000);
+    await r.loadPlugin(files.flooder as string, 'untrusted');
+    pid = r.getPluginInfo('flooder')?.pid;
+    await new Promise((res) => setTimeout(res, 1000));
+    const p0 = cpuOfTree(pid as number);
+    const b0 = hostBytesRead();
+    const flood = await hostCpuWhileServing(r, 3000);
+    const read = hostBytesRead() - b0;
+    const plugin = cpuOfTree(pid as number) - p0;
+    const ended = r.getPluginInfo('flooder')?.status !== 'Active';
+    expect(
+      ended || read < 48 * 1024 * 1024,
+      `host read ${(read / 1048576).toFixed(0)} MiB in 3 s of 1 MiB log lines; host CPU idle ${Math.round(idle)} ms vs ${Math.round(flood)} ms (plugin ${plugin} ms); the plugin still Active`,
+    ).toBe(true);
+  } finally {
+    await r.close();
+  }
+  if (pid !== undefined) await until(() => !pidAlive(pid as number), 5000, 'the flooder to be gone');
+});

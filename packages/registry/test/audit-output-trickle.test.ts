@@ -1,0 +1,127 @@
+// Attacker (audit, session 7) — main 17b1111: a plugin writing its stdout/stderr ONE BYTE AT A TIME makes the host
+// wake and read once per byte, for as long as it lives, and the output budget never stops it.
+// - Before the budget: each read counts 1 byte against bytesPerWindow (1 MiB: ~a million reads a window) and, with no
+//   newline, nothing against linesPerWindow.
+// - Past the budget (registry/src/tiers/plugin-output.ts `drop`): the drain is paced by bytes — a 1-byte read never
+//   spends a turn's 3.2 MB credit — and where it does pause, `stream.pause()` on a child's stdio socket does NOT stop
+//   reading: Node keeps calling read() until highWaterMark (16 KiB) is buffered, i.e. 16 384 more one-byte reads, each
+//   later emitted as its own 'data' event (net.Socket.pause() stops the handle only for `onread` sockets).
+// Measured at load 10–20, untrusted plugin with no grants (sleeping 10 µs between writes with Atomics.wait): 18 000–30 000
+// host read() calls and 350–570 ms host CPU per 3 s (idle ≈ 50), ≈ 0.8–1× the plugin's own CPU; both backends, both
+// streams; the plugin stays Active. Standalone: a paused child stdout still takes ≈ 7 400 reads/s.
+// Asserted on a count (load-proof): host read() syscalls during 3 s of the trickle stay within 2000 of 3 s idle (main, single stream, load 13–20: 6 500–10 000;
+// both streams at once ≈ 20 000+), or the plugin is ended; the host still serves; nothing is left.
+// Put it in packages/registry/test/.
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
+import {
+  backendRunsHere,
+  descendants,
+  Fixtures,
+  HEALTH_PROBE,
+  hostCpuWhileServing,
+  NO_GRANTS,
+  pidAlive,
+  SANDBOX_BACKENDS,
+  tempDir,
+  until,
+} from './helpers.js';
+
+const tmp = tempDir('audit-output-trickle');
+const fx = new Fixtures(tmp.dir);
+let security: PluginSecurity;
+const files: Record<string, string> = {};
+
+const trickler = (fd: number) => `import fs from 'node:fs';
+let stop = false;
+const one = Buffer.from('a');
+const nap = new Int32Array(new SharedArrayBuffer(4));
+const pump = () => {
+  if (stop) return;
+  const t = Date.now();
+  while (Date.now() - t < 20) { try { fs.writeSync(${fd}, one); } catch {} Atomics.wait(nap, 0, 0, 0.01); }
+  setImmediate(pump);
+};
+export default {
+  name: 'trickler', version: '1.0.0', author: 'stranger',
+  init() { setTimeout(pump, 100); },
+  registerHooks() {},
+  shutdown() { stop = true; },
+};`;
+
+/** CPU (ms) of a process and its descendants, from /proc (for the message only). */
+function cpuOfTree(root: number): number {
+  let ticks = 0;
+  for (const p of [root, ...descendants(root)]) {
+    try {
+      const f = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(x[11]) + Number(x[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks * 10;
+}
+
+/** read() syscalls this process has made so far (`syscr` of /proc/self/io). */
+function hostReads(): number {
+  return Number(/syscr: (\d+)/.exec(fs.readFileSync('/proc/self/io', 'utf8'))?.[1]);
+}
+
+beforeAll(async () => {
+  files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
+  await fx.trust(files.probe);
+  for (const fd of [1, 2])
+    files[`fd${fd}`] = await fx.js(`trickle${fd}.mjs`, trickler(fd), {
+      name: 'trickler',
+      kind: 'js',
+      keys: fx.stranger,
+      requirements: NO_GRANTS(),
+    });
+  security = await fx.security({ onlyTrusted: false });
+});
+afterAll(() => tmp.remove());
+
+describe('audit: a plugin writing its stdout/stderr one byte at a time', () => {
+  for (const [label, support, make] of SANDBOX_BACKENDS) {
+    it.for(['fd1', 'fd2'])(
+      `${label}: %s — the host does not wake once per byte`,
+      { timeout: 60_000 },
+      async (fd, t) => {
+        if (!(await backendRunsHere(label, support))) return t.skip(`${label} not supported here`);
+        const r = new PluginRegistry({
+          security,
+          sandbox: make(),
+          policy: { onlyTrusted: false },
+          tierOverrides: { 'audit-probe': 'in-process' },
+          log: () => {},
+        });
+        let pid: number | undefined;
+        try {
+          await r.loadPlugin(files.probe as string, 'trusted');
+          const i0 = hostReads();
+          const idle = await hostCpuWhileServing(r, 3000);
+          const idleReads = hostReads() - i0;
+          await r.loadPlugin(files[fd] as string, 'untrusted');
+          pid = r.getPluginInfo('trickler')?.pid;
+          await new Promise((res) => setTimeout(res, 500));
+          const p0 = cpuOfTree(pid as number);
+          const r0 = hostReads();
+          const flood = await hostCpuWhileServing(r, 3000);
+          const reads = hostReads() - r0;
+          const plugin = cpuOfTree(pid as number) - p0;
+          const ended = r.getPluginInfo('trickler')?.status !== 'Active';
+          expect(
+            ended || reads < idleReads + 2000,
+            `host read() calls over 3 s: idle ${idleReads}, one-byte trickle ${reads}; host CPU idle ${Math.round(idle)} ms vs ${Math.round(flood)} ms (plugin ${plugin} ms); the plugin still Active`,
+          ).toBe(true);
+        } finally {
+          await r.close();
+        }
+        if (pid !== undefined) await until(() => !pidAlive(pid as number), 5000, 'the trickler to be gone');
+      },
+    );
+  }
+});
