@@ -12,7 +12,9 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 process.env.PLUGWARD_TRACE_STARTUP = '1';
-const { LandlockSandbox, LinuxSandbox, PluginRegistry } = await import('@plugward/registry');
+const { LandlockSandbox, LinuxSandbox, PluginRegistry, prepareRuntimeCodeCache } = await import(
+  '@plugward/registry'
+);
 const { bareNode, cgroupCpuMs, echoPluginFixture } = await import('./fixtures.mjs');
 const { stats } = await import('./report.mjs');
 const { artifact, security } = await echoPluginFixture('pw-tl-');
@@ -20,10 +22,16 @@ const tier = process.argv[2] ?? 'sandbox';
 const backend = process.argv[3] ?? 'bubblewrap';
 const sandbox = backend === 'landlock' ? new LandlockSandbox() : new LinuxSandbox();
 const rows = {};
+// AB=1: every round loads once from the runtime's code cache and once without (PLUGWARD_CODE_CACHE=0), rows labelled.
+const ab = process.env.AB === '1';
+let label = '';
 const add = (k, v) => {
-  rows[k] ??= [];
-  rows[k].push(v);
+  const key = label === '' || k.startsWith('node -e 0') ? k : `[${label}] ${k}`;
+  rows[key] ??= [];
+  rows[key].push(v);
 };
+/** How many loads started from the host's code cache (`used`), V8 refused it, or started plain. */
+const codeCache = {};
 
 /**
  * On-CPU time of every live thread of `pid`, ms (/proc/<pid>/task/<tid>/schedstat). For the Landlock backend the pid is
@@ -58,6 +66,8 @@ async function load(record) {
     for (const l of lines) {
       const m = /plugward-startup (\S+) ([\d.]+) ([\d.]+|-)/.exec(l);
       if (m) ev.push([`rt:${m[1]}`, Number(m[2])]);
+      const c = /plugward-code-cache (\S+)/.exec(l);
+      if (c) codeCache[`${label || 'all'} ${c[1]}`] = (codeCache[`${label || 'all'} ${c[1]}`] ?? 0) + 1;
       // A step dated after the fact (node-bootstrapped) carries no CPU time; the lockdown's steps print before the
       // runtime's first ones but happen after them in time: CPU rows follow time.
       if (m && m[3] !== '-') cpu.push([m[1], Number(m[3]), Number(m[2])]);
@@ -83,11 +93,21 @@ async function load(record) {
 
 // One warm-up load (the host's one-time costs: compiled filters, found paths), then interleaved rounds.
 await load(false);
+// The runtime's code cache, found or made before the rounds (as a host that prepares it at its start has it).
+await prepareRuntimeCodeCache();
 for (let i = 0; i < Number(process.env.N ?? 8); i++) {
   const b = await bareNode();
   add('node -e 0 wall', b.wall);
   add('node -e 0 CPU', b.cpu);
-  await load(true);
+  if (!ab) await load(true);
+  else {
+    for (const on of i % 2 === 0 ? [true, false] : [false, true]) {
+      label = on ? 'cache' : 'plain';
+      process.env.PLUGWARD_CODE_CACHE = on ? '1' : '0';
+      await load(true);
+    }
+    label = '';
+  }
 }
 const med = (k) => stats(rows[k] ?? [NaN]).median;
 console.log(
@@ -97,8 +117,13 @@ for (const [k, v] of Object.entries(rows)) {
   const s = stats(v);
   console.log(k.padEnd(45), s.median.toFixed(1).padStart(7), `(${s.p10.toFixed(1)}–${s.p90.toFixed(1)})`);
 }
-console.log(`ratio wall (node -e 0 / loadPlugin): ${(med('node -e 0 wall') / med('TOTAL wall')).toFixed(2)}`);
-if (rows['TOTAL CPU (host + sandbox)'])
+for (const l of ab ? ['[cache] ', '[plain] '] : ['']) {
   console.log(
-    `ratio CPU (node -e 0 / host + sandbox): ${(med('node -e 0 CPU') / med('TOTAL CPU (host + sandbox)')).toFixed(2)}`,
+    `${l}ratio wall (node -e 0 / loadPlugin): ${(med('node -e 0 wall') / med(`${l}TOTAL wall`)).toFixed(2)}`,
   );
+  if (rows[`${l}TOTAL CPU (host + sandbox)`])
+    console.log(
+      `${l}ratio CPU (node -e 0 / host + sandbox): ${(med('node -e 0 CPU') / med(`${l}TOTAL CPU (host + sandbox)`)).toFixed(2)}`,
+    );
+}
+console.log('runtime code cache per load:', JSON.stringify(codeCache));

@@ -10,7 +10,8 @@ export default defineConfig([
   // and ciphers the runtime never calls; msgpackr's optional native string extractor is off: probing for it
   // (node-gyp-build, detect-libc) costs start-up time on every plugin process, and plugin frames are small.
   startupBundle({
-    entry: { runtime: 'src/runtime.ts' },
+    // start.cjs: the process/sandbox entry that runs runtime.cjs from the host's V8 code cache (runtime-start.ts).
+    entry: { runtime: 'src/runtime.ts', start: 'src/runtime-start.ts' },
     outDir: 'dist/runtime',
     packagesDir: path.resolve(__dirname, '..'),
     define: { 'process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED': '"true"' },

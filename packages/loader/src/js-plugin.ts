@@ -27,6 +27,8 @@ interface Unregistrable {
   unregister(): unknown;
 }
 
+const importModule = (specifier: string): Promise<unknown> => import(specifier);
+
 function isUnregistrable(v: unknown): v is Unregistrable {
   return typeof v === 'object' && v !== null && typeof (v as Unregistrable).unregister === 'function';
 }
@@ -38,7 +40,7 @@ function isUnregistrable(v: unknown): v is Unregistrable {
 export async function loadJsPlugin(
   artifact: VerifiedArtifact,
   admission: { trustLevel: TrustLevel; signatureVerified: boolean },
-  options: { tmpDir?: string },
+  options: { tmpDir?: string; importModule?: (specifier: string) => Promise<unknown> },
 ): Promise<JsPlugin> {
   const label = artifact.manifest.name;
   await assertSelfContained(artifact.bytes, label);
@@ -47,7 +49,7 @@ export async function loadJsPlugin(
   try {
     importSeq += 1;
     const specifier = `${pathToFileURL(copy.file).href}?plugward-load=${importSeq}`;
-    mod = await import(specifier);
+    mod = await (options.importModule ?? importModule)(specifier);
   } catch (e) {
     throw new PluginError(
       'LoadError',

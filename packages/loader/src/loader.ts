@@ -45,6 +45,12 @@ export interface LoadVerifiedOptions extends PluginLoaderOptions {
    * artifact carries a trust list entry (a trusted admission checked the signature).
    */
   signatureVerified?: boolean;
+  /**
+   * Imports a JS plugin's private copy (its `file:` URL). Default: this module's own `import()`. For code that can't
+   * call `import()` itself — a script compiled from a V8 code cache by `vm.Script` loses its dynamic-import callback on
+   * Node 20 — so it hands in an `import()` compiled elsewhere. It must import exactly the specifier it is given.
+   */
+  importModule?: (specifier: string) => Promise<unknown>;
 }
 
 /**
@@ -182,7 +188,10 @@ export async function loadVerified(
       return loadNativePlugin(own, admission, native);
     }
     case 'js':
-      return loadJsPlugin(own, admission, options.tmpDir === undefined ? {} : { tmpDir: options.tmpDir });
+      return loadJsPlugin(own, admission, {
+        ...(options.tmpDir === undefined ? {} : { tmpDir: options.tmpDir }),
+        ...(options.importModule === undefined ? {} : { importModule: options.importModule }),
+      });
     default:
       throw new PluginError(
         'InvalidManifest',

@@ -143,7 +143,7 @@ export { DEFAULT_MAX_UNTRUSTED_HANDLERS } from './plugin-registrar.js';
 export { DEFAULT_HOOK_OUTPUT_BYTES, type PluginQuotaOptions } from './quotas.js';
 export { type ReadDeclarationsOptions, readPluginDeclarations } from './read-declarations.js';
 export { type MonitorHandle, PluginRegistry, type PluginRegistryOptions } from './registry.js';
-export { runtimeEntry } from './tiers/out-of-process.js';
+export { prepareRuntimeCodeCache, runtimeEntry } from './tiers/out-of-process.js';
 export { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget } from './tiers/plugin-output.js';
 export { ROOT_WARM_DIR, WARM_FOLDER_TARGET } from './warm-folder.js';
 export {

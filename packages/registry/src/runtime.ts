@@ -28,8 +28,17 @@ import {
   procCpuTimeMs,
   toPluginError,
 } from '@plugward/types';
+import { MAKE_CODE_CACHE_ARG, RUNTIME_START, type RuntimeStart } from './code-cache-protocol.js';
 import { epochMs, STARTUP_TRACE_ARG } from './startup-trace.js';
 import { readHandoff, WARM_ARG, WARM_READY } from './warm-handoff.js';
+
+/** What the starter handed over (start.cjs; none in a worker or under `node runtime.cjs`), taken before any plugin runs. */
+const started = ((): RuntimeStart | undefined => {
+  const slot = globalThis as Record<symbol, RuntimeStart | undefined>;
+  const handed = slot[RUNTIME_START];
+  delete slot[RUNTIME_START];
+  return handed;
+})();
 
 /**
  * CPU time of the calling thread, in ms, from /proc/thread-self/stat (utime + stime). In a worker, process.cpuUsage()
@@ -124,6 +133,7 @@ async function loadCopy(dir: string, file: string): Promise<PluginInstance> {
       // In a sandbox the copy is on a read-only mount (bwrap) or unwritable to the plugin's uid (Landlock), so nobody
       // can swap it, and the writable /tmp is noexec: dlopen it where it is.
       loadNativeInPlace: onReadOnlyMount(artifactPath) || notWritable(artifactPath),
+      ...(started === undefined ? {} : { importModule: started.importModule }),
     },
   );
 }
@@ -332,6 +342,12 @@ async function awaitHandoff(warmDir: string): Promise<{ dir: string; file: strin
 async function main(): Promise<void> {
   const wd = workerData as { port: MessagePort; dir: string; file: string; trace?: boolean } | null;
   const argv = isMainThread ? process.argv.slice(2) : [];
+  if (argv[0] === MAKE_CODE_CACHE_ARG) {
+    // The host's cache maker (see runtime-code-cache.ts): compile what a start runs, with the runtime's own no-op plugin.
+    await warmUp();
+    started?.cacheReady?.();
+    return;
+  }
   const warmDir = argv[0] === WARM_ARG ? argv[1] : undefined;
   let dir: string | undefined;
   let file: string | undefined;
@@ -349,6 +365,8 @@ async function main(): Promise<void> {
   // koffi running in a worker that is being terminated aborts the whole host.
   if (!isMainThread) refuseNativeCode();
   traceStep(trace, 'runtime-evaluated');
+  // Whether this start used the host's code cache (`plain`: started without the starter, or it found no valid cache).
+  if (trace) process.stderr.write(`plugward-code-cache ${started?.cache ?? 'plain'}\n`);
   let warmSocket: net.Socket | undefined;
   if (warmDir !== undefined) {
     try {

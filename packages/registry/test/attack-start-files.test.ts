@@ -5,9 +5,10 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRegistry, type PluginSecurity, runtimeEntry } from '../dist/index.js';
+import { PluginRegistry, type PluginSecurity, prepareRuntimeCodeCache, runtimeEntry } from '../dist/index.js';
 import { backendRunsHere, dec, enc, Fixtures, ownTmpDir, SANDBOX_BACKENDS, tempDir } from './helpers.js';
 
 const tmp = tempDir('attack-start-files');
@@ -27,6 +28,10 @@ import path from 'node:path';
 const files = [process.argv[1]];
 const r = process.execArgv.indexOf('--require');
 if (r >= 0) files.push(process.execArgv[r + 1]);
+// The starter and the code cache it read (named on the command line, not in process.argv).
+const cmdline = fs.readFileSync('/proc/self/cmdline', 'utf8').split('\0');
+const cacheFile = cmdline[cmdline.indexOf('--plugward-code-cache') + 1] ?? null;
+for (const a of cmdline) if ((a.endsWith('start.cjs') || a === cacheFile) && !files.includes(a)) files.push(a);
 try { createRequire(process.argv[1])('koffi'); } catch {}
 for (const line of fs.readFileSync('/proc/self/maps', 'utf8').split('\\n')) {
   const p = line.split(/\\s+/)[5];
@@ -65,7 +70,7 @@ export default {
   name: 'next', version: '1.0.0', author: 'registry tests',
   init() {},
   registerHooks(h) {
-    h.register('next', 300, () => new TextEncoder().encode(JSON.stringify({ sums, exec, poisoned: globalThis.poisoned ?? null })));
+    h.register('next', 300, () => new TextEncoder().encode(JSON.stringify({ sums, exec, cacheFile, poisoned: globalThis.poisoned ?? null })));
   },
 };
 `;
@@ -77,6 +82,8 @@ beforeAll(async () => {
   await fx.trust(poisoner);
   await fx.trust(next);
   security = await fx.security();
+  // Plugins start from the host's code cache of the runtime: it is one of the start-up files.
+  expect(await prepareRuntimeCodeCache()).toBe(true);
 });
 afterAll(() => {
   tmp.remove();
@@ -95,9 +102,19 @@ function hostSums(): Map<string, string> {
   );
   const sums = new Map<string, string>([
     ['runtime.cjs', sha256(runtimeEntry())],
+    ['start.cjs', sha256(path.join(path.dirname(runtimeEntry()), 'start.cjs'))],
     ['lockdown.cjs', sha256(lockdown)],
   ]);
   return sums;
+}
+
+/** SHA-256 of each code cache in the host's cache folder (the sandbox may show the one it uses under another name). */
+function hostCacheSums(): string[] {
+  const dir = path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'plugward');
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.cache'))
+    .map((f) => sha256(path.join(dir, f)));
 }
 
 const backends = SANDBOX_BACKENDS;
@@ -118,6 +135,7 @@ describe('start-up files, strict sandbox', () => {
         // It found what it went for: the runtime, and koffi's build (the lockdown's, bubblewrap only).
         expect(p.files.some((f) => path.basename(f) === 'runtime.cjs')).toBe(true);
         expect(p.files.some((f) => f.endsWith('.node'))).toBe(true);
+        expect(p.files.some((f) => path.basename(f) === 'start.cjs')).toBe(true);
         if (label === 'bubblewrap')
           expect(p.files.some((f) => path.basename(f) === 'lockdown.cjs')).toBe(true);
         const succeeded = Object.entries(p.done).filter(([, v]) => v === 'done');
@@ -128,21 +146,28 @@ describe('start-up files, strict sandbox', () => {
         const n = JSON.parse(dec.decode(await registry.hooks.execute('next', enc.encode('')))) as {
           sums: Record<string, string>;
           exec: string;
+          cacheFile: string | null;
           poisoned: unknown;
         };
+        expect(n.cacheFile).not.toBeNull();
         expect(n.poisoned).toBeNull();
         expect(n.exec).toMatch(/^error:(EPERM|EACCES)$/);
         const host = hostSums();
         const compared: string[] = [];
         for (const [f, sum] of Object.entries(n.sums)) {
           const want = host.get(path.basename(f));
-          if (want !== undefined) {
+          if (f === n.cacheFile) {
+            expect(hostCacheSums(), f).toContain(sum);
+            compared.push('code cache');
+          } else if (want !== undefined) {
             expect(sum, f).toBe(want);
             compared.push(path.basename(f));
           } else expect(sum, f).toMatch(/^[0-9a-f]{64}$/);
         }
         expect(compared.sort()).toEqual(
-          label === 'bubblewrap' ? ['lockdown.cjs', 'runtime.cjs'] : ['runtime.cjs'],
+          label === 'bubblewrap'
+            ? ['code cache', 'lockdown.cjs', 'runtime.cjs', 'start.cjs']
+            : ['code cache', 'runtime.cjs', 'start.cjs'],
         );
       } finally {
         await registry.close();

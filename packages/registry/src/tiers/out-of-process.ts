@@ -35,8 +35,10 @@ import {
   type SandboxBackend,
   type SandboxedProcess,
 } from '@plugward/types';
+import { CODE_CACHE_ARG } from '../code-cache-protocol.js';
 import { processTierReading, sandboxTierReading, type TierMetricsOptions } from '../monitor.js';
 import { DEFAULT_HOOK_OUTPUT_BYTES, protocolViolationOf } from '../quotas.js';
+import { runtimeCodeCache, whenRuntimeCodeCache } from '../runtime-code-cache.js';
 import { hostStartupMark, STARTUP_TRACE_ARG, startupTraceEnabled } from '../startup-trace.js';
 import { sweepStaleWarmFolders } from '../warm-folder.js';
 import type { WarmPool, WarmSandbox } from '../warm-pool.js';
@@ -157,6 +159,11 @@ export function runtimeEntry(): string {
   return fileURLToPath(new URL('./runtime/runtime.cjs', import.meta.url));
 }
 
+/** The starter beside the runtime: runs it from the host's code cache (runtime-start.ts). */
+function starterEntry(): string {
+  return fileURLToPath(new URL('./runtime/start.cjs', import.meta.url));
+}
+
 /** Private copies are `plugward-<host tag>-…`: a later host sweeps those of a host that was killed. */
 const COPY_PREFIX = 'plugward-';
 
@@ -248,13 +255,33 @@ function childEnv(): Record<string, string> {
   return { PATH: '/usr/bin:/bin', NODE_OPTIONS: '', LANG: 'C.UTF-8' };
 }
 
-/** The runtime's arguments: the private copy, and the start-up trace flag when tracing is on. */
-function runtimeArgs(dir: string, file: string): string[] {
-  return startupTraceEnabled ? [runtimeEntry(), dir, file, STARTUP_TRACE_ARG] : [runtimeEntry(), dir, file];
+/**
+ * Finds or makes the host's V8 code cache of the plugin runtime now, and resolves `true` once plugin processes and
+ * sandboxes start from it (`false`: none — turned off with `PLUGWARD_CODE_CACHE=0`, or it could not be made here).
+ * Without this call the first out-of-process start makes it in the background and starts without it; a host that
+ * wants its first plugins to start fast calls this at its own start. The worker tier does not use it.
+ */
+export async function prepareRuntimeCodeCache(): Promise<boolean> {
+  return (await whenRuntimeCodeCache(starterEntry(), runtimeEntry(), childEnv())) !== undefined;
+}
+
+/**
+ * How a plugin process starts: the runtime's entry and arguments (the private copy, and the start-up trace flag when
+ * tracing is on), and the code cache it reads, if any — through the starter when the host has a code cache of the
+ * runtime (see runtimeCodeCache), as `runtime.cjs` itself until then.
+ */
+function runtimeStart(dir: string, file: string): { args: string[]; cache: string | undefined } {
+  const tail = startupTraceEnabled ? [dir, file, STARTUP_TRACE_ARG] : [dir, file];
+  const cache = runtimeCodeCache(starterEntry(), runtimeEntry(), childEnv());
+  if (cache === undefined) return { args: [runtimeEntry(), ...tail], cache: undefined };
+  return {
+    args: [starterEntry(), CODE_CACHE_ARG, cache.file, cache.digest, cache.bundle, ...tail],
+    cache: cache.file,
+  };
 }
 
 function startProcess(dir: string, file: string): Started {
-  const child: ChildProcess = spawn(process.execPath, runtimeArgs(dir, file), {
+  const child: ChildProcess = spawn(process.execPath, runtimeStart(dir, file).args, {
     // Pipes, never the host's fds: a plugin could reopen /proc/self/fd/1 and read, truncate or fill the host's log.
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: childEnv(),
@@ -326,14 +353,20 @@ async function startSandbox(
   opts: OutOfProcessOptions,
   warm: WarmSandbox | undefined,
 ): Promise<Started> {
-  const runtime = runtimeEntry();
+  const start = warm === undefined ? runtimeStart(dir, file) : undefined;
   const proc: SandboxedProcess<Duplex> =
     warm?.proc ??
     (await sandbox.spawn({
       command: process.execPath,
-      args: runtimeArgs(dir, file),
+      args: start?.args ?? [],
       config: sandboxConfigFor(opts.requirements, opts.limits),
-      readOnlyPaths: [...runtimeReadOnlyPaths(runtime), dir],
+      // The code cache is read-only inside like the runtime (bubblewrap: under the neutral root; Landlock: in the
+      // content-addressed runtime store), and checked by its digest before use.
+      readOnlyPaths: [
+        ...runtimeReadOnlyPaths(runtimeEntry()),
+        ...(start?.cache === undefined ? [] : [start.cache]),
+        dir,
+      ],
       limits: opts.limits,
       label: opts.verified.manifest.name,
     }));
