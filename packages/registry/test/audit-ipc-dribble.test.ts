@@ -13,16 +13,17 @@
 // bytes); past that the frame is a protocol violation (`StalledFrame`/`MalformedFrame`: the plugin ends, as a stalled
 // frame does). Or: after a read that leaves a partial frame under 4 KiB buffered, stop reading the socket for 5 ms
 // (readStop, as the output fix) — latency only for a peer that splits its own frames.
-// Put it in packages/registry/test/.
-import fs from 'node:fs';
+// Fixed by FrameDecoder's FragmentedFrame (ipc): a frame in more than one piece per KiB of it, plus 8, ends the
+// channel as a protocol violation.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
 import {
   backendRunsHere,
-  descendants,
+  cpuOfTree,
   Fixtures,
   HEALTH_PROBE,
   hostCpuWhileServing,
+  hostIo,
   NO_GRANTS,
   pidAlive,
   SANDBOX_BACKENDS,
@@ -56,18 +57,6 @@ export default {
   registerHooks() {},
   shutdown() { stop = true; },
 };`;
-function cpuOfTree(root: number): number {
-  let ticks = 0;
-  for (const p of [root, ...descendants(root)]) {
-    try {
-      const f = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(x[11]) + Number(x[12]);
-    } catch {}
-  }
-  return ticks * 10;
-}
-const hostReads = () => Number(/syscr: (\d+)/.exec(fs.readFileSync('/proc/self/io', 'utf8'))?.[1]);
 beforeAll(async () => {
   files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
   await fx.trust(files.probe);
@@ -102,9 +91,9 @@ describe('audit: well-formed frames written to fd 3 one byte at a time', () => {
         pid = r.getPluginInfo('dribbler')?.pid;
         await new Promise((res) => setTimeout(res, 500));
         const p0 = cpuOfTree(pid as number);
-        const r0 = hostReads();
+        const r0 = hostIo().reads;
         const flood = await hostCpuWhileServing(r, 3000);
-        const reads = hostReads() - r0;
+        const reads = hostIo().reads - r0;
         const plugin = cpuOfTree(pid as number) - p0;
         const info = r.getPluginInfo('dribbler');
         expect(

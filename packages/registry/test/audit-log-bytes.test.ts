@@ -11,15 +11,15 @@
 // (64 KiB: 30× what the host shows) is a protocol violation, judged from its header before the payload is read; and
 // (2) a dropped line takes ceil(bytes / 4 KiB) tokens of the dropped-log pacer, not one, so past ≈ 1 MiB/s of dropped
 // lines (20 MiB at once) the plugin ends with TooManyRequests, as a count flood does.
-// Put it in packages/registry/test/.
-import fs from 'node:fs';
+// Fixed by (2): a dropped line counts once per 4 KiB of it against DEFAULT_DROPPED_LOG_RATE (ipc process-client.ts).
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
 import {
-  descendants,
+  cpuOfTree,
   Fixtures,
   HEALTH_PROBE,
   hostCpuWhileServing,
+  hostIo,
   NO_GRANTS,
   pidAlive,
   sandboxOrReason,
@@ -45,26 +45,6 @@ export default {
   registerHooks() {},
   shutdown() { stop = true; },
 };`;
-
-/** CPU (ms) of a process and its descendants (for the message only). */
-function cpuOfTree(root: number): number {
-  let ticks = 0;
-  for (const p of [root, ...descendants(root)]) {
-    try {
-      const f = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(x[11]) + Number(x[12]);
-    } catch {
-      // gone
-    }
-  }
-  return ticks * 10;
-}
-
-/** Bytes this process has read() so far (`rchar` of /proc/self/io: sockets and pipes included). */
-function hostBytesRead(): number {
-  return Number(/rchar: (\d+)/.exec(fs.readFileSync('/proc/self/io', 'utf8'))?.[1]);
-}
 
 beforeAll(async () => {
   ({ sandbox, reason } = await sandboxOrReason());
@@ -99,9 +79,9 @@ it('megabyte log lines past the log budget are not read and dropped at the plugi
     pid = r.getPluginInfo('flooder')?.pid;
     await new Promise((res) => setTimeout(res, 1000));
     const p0 = cpuOfTree(pid as number);
-    const b0 = hostBytesRead();
+    const b0 = hostIo().bytes;
     const flood = await hostCpuWhileServing(r, 3000);
-    const read = hostBytesRead() - b0;
+    const read = hostIo().bytes - b0;
     const plugin = cpuOfTree(pid as number) - p0;
     const ended = r.getPluginInfo('flooder')?.status !== 'Active';
     expect(

@@ -10,15 +10,15 @@
 // the bytes the host read() over 3 s (`rchar`) stay under 16 MiB, or the plugin is ended; the host still serves;
 // nothing is left. Fixed by `IpcChannelOptions.requestByteRate` (the registry: `DEFAULT_REQUEST_BYTE_RATE`, 4 MiB/s
 // and 24 MiB at once, for untrusted plugins; past it the plugin is ended with TooManyRequests).
-import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
 import {
   backendRunsHere,
-  descendants,
+  cpuOfTree,
   Fixtures,
   HEALTH_PROBE,
   hostCpuWhileServing,
+  hostIo,
   NO_GRANTS,
   pidAlive,
   SANDBOX_BACKENDS,
@@ -60,17 +60,6 @@ export default {
   registerHooks() {},
   shutdown() { stop = true; },
 };`;
-function cpuOfTree(root: number): number {
-  let ticks = 0;
-  for (const p of [root, ...descendants(root)]) {
-    try {
-      const f = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(x[11]) + Number(x[12]);
-    } catch {}
-  }
-  return ticks * 10;
-}
 beforeAll(async () => {
   files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
   await fx.trust(files.probe);
@@ -109,9 +98,9 @@ describe('audit: 1 MiB requests the host refuses, written to fd 3 every 10 ms', 
         // once; what is measured is the pace the host sustains after it.
         await new Promise((res) => setTimeout(res, 6000));
         const p0 = cpuOfTree(pid as number);
-        const rc0 = Number(/rchar: (\d+)/.exec(fs.readFileSync('/proc/self/io', 'utf8'))?.[1]);
+        const rc0 = hostIo().bytes;
         const flood = await hostCpuWhileServing(r, 3000);
-        const rchar = Number(/rchar: (\d+)/.exec(fs.readFileSync('/proc/self/io', 'utf8'))?.[1]) - rc0;
+        const rchar = hostIo().bytes - rc0;
         const plugin = cpuOfTree(pid as number) - p0;
         const info = r.getPluginInfo('flooder');
         expect(

@@ -424,3 +424,27 @@ export async function hostCpuWhileServing(
   const cpu = process.cpuUsage(cpu0);
   return (cpu.user + cpu.system) / 1000;
 }
+
+/** CPU time (ms, at 10 ms ticks) of process `root` and its descendants so far, from /proc (gone processes count 0). */
+export function cpuOfTree(root: number): number {
+  let ticks = 0;
+  for (const p of [root, ...descendants(root)]) {
+    try {
+      const f = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(x[11]) + Number(x[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks * 10;
+}
+
+/** This process's read() calls and bytes read so far (`syscr`, `rchar` of /proc/self/io: sockets and pipes included). */
+export function hostIo(): { reads: number; bytes: number } {
+  const io = fs.readFileSync('/proc/self/io', 'utf8');
+  return {
+    reads: Number(/syscr: (\d+)/.exec(io)?.[1]),
+    bytes: Number(/rchar: (\d+)/.exec(io)?.[1]),
+  };
+}
