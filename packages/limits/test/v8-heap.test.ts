@@ -18,7 +18,8 @@ function start(serve: boolean, maxOldGenerationSizeMb = 64): Worker {
 describe('V8 heap metrics of worker plugins', () => {
   it('reads used heap, growing when the worker allocates, and the worker’s heap limit', async () => {
     const w = start(true, 64);
-    const before = await collectWorkerHeapMetrics(w);
+    // The worker's first answer waits for its start-up, which a loaded machine stretches past the default 1 s.
+    const before = await collectWorkerHeapMetrics(w, 20_000);
     w.postMessage({ cmd: 'grow' });
     await new Promise<void>((r) => {
       const on = (m: { grown?: boolean }): void => {
