@@ -43,8 +43,9 @@ export type IpcFailureReason =
    */
   | 'WindowExceeded'
   /**
-   * A frame arrived in far more pieces than its size explains (more than one read per KiB, plus 8): a peer writing it
-   * a few bytes at a time, which costs the reader a wake-up and a read per piece, at the peer's pace.
+   * Frames keep arriving in more pieces than their size explains (past one per KiB of a frame plus one, 256 such extra
+   * pieces at once and 64 a second): a peer writing its frames a few bytes at a time, which costs the reader a wake-up
+   * and a read per piece, at the peer's pace.
    */
   | 'FragmentedFrame';
 

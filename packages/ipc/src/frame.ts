@@ -105,6 +105,9 @@ export class FrameDecoder {
   #filled = 0;
   /** Chunks the frame being received came in so far. */
   #pieces = 0;
+  /** Pieces past a frame's free ones this decoder may still take (refilled over time), and when that was counted. */
+  #spare = SPARE_PIECES_BURST;
+  #spareAt = performance.now();
 
   constructor(maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {
     if (
@@ -211,16 +214,24 @@ export class FrameDecoder {
   }
 
   /**
-   * Counts one more chunk of the frame being received, of `need` bytes (-1: length not known yet).
-   * @throws PluginError `IpcError` `FragmentedFrame` past one chunk per KiB of the frame, plus 8.
+   * Counts one more chunk of the frame being received, of `need` bytes (-1: length not known yet). A frame may come in
+   * one piece per KiB of it plus one (a read boundary) for free; every piece beyond that takes one of this decoder's
+   * spare pieces ({@link SPARE_PIECES_BURST} at once, {@link SPARE_PIECES_PER_SECOND} a second after that).
+   * @throws PluginError `IpcError` `FragmentedFrame` once the spare pieces are spent.
    */
   #countPiece(need: number): void {
-    if (++this.#pieces > maxPieces(need)) {
-      throw ipcError(
-        'FragmentedFrame',
-        `frame of ${need < 0 ? 'unknown length' : `${need} bytes`} still incomplete after ${this.#pieces} pieces (${this.bufferedBytes} bytes)`,
-      );
-    }
+    if (++this.#pieces <= freePieces(need)) return;
+    const now = performance.now();
+    this.#spare = Math.min(
+      SPARE_PIECES_BURST,
+      this.#spare + ((now - this.#spareAt) * SPARE_PIECES_PER_SECOND) / 1000,
+    );
+    this.#spareAt = now;
+    if (--this.#spare >= 0) return;
+    throw ipcError(
+      'FragmentedFrame',
+      `frames keep arriving in more pieces than their size explains (this one: ${this.#pieces} pieces, ${need < 0 ? 'length unknown' : `${need} bytes`}; ${this.bufferedBytes} bytes so far)`,
+    );
   }
 
   /** The checked length field of the frame at `off` of `buf` (its 4 bytes are there). */
@@ -243,8 +254,9 @@ export class FrameDecoder {
 
   /**
    * Consumes `chunk`, calling `onFrame` for each complete frame in order. Returns the number of frames completed.
-   * @throws PluginError `IpcError` (`FrameTooLarge`, `MalformedFrame`, `FragmentedFrame`: a frame in more than one
-   * chunk per KiB of it, plus 8); the decoder is unusable afterwards.
+   * @throws PluginError `IpcError` (`FrameTooLarge`, `MalformedFrame`, `FragmentedFrame`: frames that keep arriving in
+   * more chunks than one per KiB of them plus one — past 256 such extra chunks at once, 64 a second); the decoder is
+   * unusable afterwards.
    */
   push(chunk: Buffer, onFrame: (frame: Frame) => void): number {
     // A frame of borrowed chunks is being collected: this one goes into it too.
@@ -281,7 +293,6 @@ export class FrameDecoder {
       buf = Buffer.concat(this.#chunks, this.#buffered);
       this.#chunks = [];
       this.#buffered = 0;
-      this.#pieces = 0;
     }
     let off = 0;
     let frames = 0;
@@ -308,19 +319,26 @@ export class FrameDecoder {
     if (off < buf.length) {
       this.#chunks = [off === 0 ? buf : buf.subarray(off)];
       this.#buffered = buf.length - off;
-      // A new frame's first piece, or one more of a frame whose first pieces came borrowed.
-      this.#pieces = frames > 0 ? 1 : this.#pieces + 1;
+      // A new frame's first piece; or the same frame still incomplete (its length just became known, or its first
+      // pieces came borrowed): its count goes on.
+      this.#pieces = frames > 0 ? 1 : Math.max(this.#pieces, 1);
+    } else {
+      this.#pieces = 0;
     }
     return frames;
   }
 }
 
 /**
- * The most chunks a frame of `need` bytes (-1: length not known yet) may arrive in: one per KiB begun, plus 8. A
- * writer sends a frame with one or two writes, and the kernel hands it over in pages or more; only a peer writing a few
- * bytes at a time goes past it.
+ * The chunks a frame of `need` bytes (-1: length not known yet) may arrive in without taking a spare one: one per KiB
+ * begun, plus one — a writer sends a frame with one write (a large payload: two), and the kernel hands it over in pages
+ * or more, cut once by the end of a read. Only a peer writing a frame a few bytes at a time goes past it, frame after
+ * frame: each of its extra pieces costs the reader a wake-up and a read at the peer's pace.
  */
-function maxPieces(need: number): number {
-  return need < 0 ? FRAGMENT_SLACK : Math.ceil(need / 1024) + FRAGMENT_SLACK;
+function freePieces(need: number): number {
+  return need < 0 ? 2 : Math.ceil(need / 1024) + 1;
 }
-const FRAGMENT_SLACK = 8;
+/** Pieces past {@link freePieces} a decoder accepts at once… */
+const SPARE_PIECES_BURST = 256;
+/** …and a second after that. */
+const SPARE_PIECES_PER_SECOND = 64;
