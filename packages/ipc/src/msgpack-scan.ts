@@ -16,10 +16,10 @@ const ALLOWED_EXT = new Set([0x00, 0xff, 0x42]);
  * A pre-pass over untrusted MessagePack, before msgpackr allocates anything: one iterative, allocation-free walk that
  * checks every length against the bytes present, the nesting depth, the node and container counts, the extension
  * types, and that exactly one value fills the buffer. A hostile peer can then neither blow the stack nor make the host
- * build millions of empty maps from a 16 MiB frame.
+ * build millions of empty maps from a 16 MiB frame. Returns the number of values (scalars and containers) walked.
  * @throws PluginError `IpcError` `MalformedPayload`.
  */
-export function scanMsgpack(bytes: Uint8Array, maxDepth: number): void {
+export function scanMsgpack(bytes: Uint8Array, maxDepth: number): number {
   const end = bytes.length;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const stack: number[] = [];
@@ -156,6 +156,7 @@ export function scanMsgpack(bytes: Uint8Array, maxDepth: number): void {
     }
   }
   if (pos !== end) throw ipcError('MalformedPayload', `${end - pos} trailing bytes after the value`);
+  return nodes;
 }
 
 function ext(type: number): void {

@@ -68,13 +68,23 @@ function checkPlain(value: unknown, depth: number): void {
   for (const v of Object.values(value)) checkPlain(v, depth + 1);
 }
 
+let decodedNodes = 0;
+
+/**
+ * Values (scalars and containers) {@link unpackValue} has decoded on this thread so far: what a decode cost is counted
+ * in (a map of a million small entries costs ≈ 100× what as many bytes of one string do).
+ */
+export function decodedValueNodes(): number {
+  return decodedNodes;
+}
+
 /**
  * Decodes exactly one structured value from untrusted bytes.
  * @throws PluginError `IpcError` `MalformedPayload` on any decoding error, trailing bytes or non-plain data.
  */
 export function unpackValue(bytes: Uint8Array): unknown {
   if (bytes.length === 0) throw ipcError('MalformedPayload', 'empty payload where a value was expected');
-  scanMsgpack(bytes, MAX_VALUE_DEPTH);
+  decodedNodes += scanMsgpack(bytes, MAX_VALUE_DEPTH);
   let raw: unknown;
   try {
     // unpack() refuses trailing bytes ("end of buffer not reached") and over-reads.

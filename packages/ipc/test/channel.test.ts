@@ -691,6 +691,20 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
       expect(sent).toBeLessThanOrEqual(5);
     });
 
+    it('under requestByteRate a request pays for its decode: a map of small entries costs far more than its bytes', async () => {
+      // 20 000 entries: ≈ 100 KiB on the wire, 40 001 values decoded ≈ 4.9 MiB of the rate — past a 1 MiB burst at once.
+      const rate = { perSecond: 1024, burst: 1024 * 1024 };
+      const [host, plugin] = await channels({ role: 'host', requestByteRate: rate }, { role: 'plugin' });
+      host.setRequestHandler(() => ({ kind: 'Success' }));
+      const value = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i]));
+      // The same bytes as one string: within the burst, served.
+      const flat = 'x'.repeat(packValue(value).length);
+      await plugin.sendRequest({ kind: 'ContextSet', key: 'flat', value: flat });
+      expect(host.isClosed).toBe(false);
+      await plugin.sendRequest({ kind: 'ContextSet', key: 'map', value }).catch(() => undefined);
+      expect(ipcFailureReason(await host.closed)).toBe('TooManyRequests');
+    });
+
     it('a truncated frame then EOF', () =>
       endsWith(
         (raw) => raw.end(encodeFrame(FrameType.Response, 1, 1, Buffer.alloc(100)).subarray(0, 50)),

@@ -1,0 +1,123 @@
+// Attacker (audit, session 7b) — main 4ec6488: requestByteRate (DEFAULT_REQUEST_BYTE_RATE, 4 MiB/s for untrusted
+// plugins) assumes ≈ 4 ms of host CPU per MiB of requests; the decode of a structured value costs up to 40× that. A
+// sandboxed untrusted no-grant plugin writes, straight to fd 3, a prebuilt ContextSet frame to a key it may not write
+// whose value is a MessagePack map of 480 000 distinct 4-character keys (≈ 2.9 MB, 960 001 nodes: under
+// MAX_VALUE_NODES), one every 900 ms (≈ 3.2 MiB/s: under the byte rate; 1.1 requests/s: under the request pace), and
+// drains the PermissionDenied answers itself. The host decodes every value in full (msgpackr Map, then toPlain's
+// object of 480 000 keys) BEFORE the refusal: ≈ 160 ms of CPU per MiB, ≈ 450 ms per frame in one piece on the host's
+// main thread. Measured (load ≈ 6, both backends): host CPU 1 400–1 800 ms per 3 s over idle (≈ 50–60 % of a core)
+// vs the plugin's own 130–140 ms (10–13×), host read 5.5–8.3 MiB; Active, 0 violations.
+// Asserted (a ratio of CPU, not wall time): host CPU over idle < max(300 ms, 4 × the plugin's), or the plugin is ended.
+// Fixed in IpcChannel (ipc): under a request byte rate each decoded value costs 128 bytes of it (DECODED_NODE_BYTES),
+// so the first such map ends an untrusted plugin with TooManyRequests.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
+import {
+  backendRunsHere,
+  cpuOfTree,
+  Fixtures,
+  HEALTH_PROBE,
+  hostCpuWhileServing,
+  hostIo,
+  NO_GRANTS,
+  pidAlive,
+  SANDBOX_BACKENDS,
+  tempDir,
+  until,
+} from './helpers.js';
+
+const tmp = tempDir('audit-decode-cost');
+const fx = new Fixtures(tmp.dir);
+let security: PluginSecurity;
+const files: Record<string, string> = {};
+const ENTRIES = 480_000;
+const NAP_MS = 900;
+const flooder = `import fs from 'node:fs';
+let stop = false;
+const nap = new Int32Array(new SharedArrayBuffer(4));
+const KIND = 18;
+const N = ${ENTRIES};
+const key = Buffer.from('nope');
+// MessagePack [key, map32 of N entries "xxxx" -> 0]: 6 bytes an entry, each a distinct 4-character key.
+const head = Buffer.concat([Buffer.from([0x92, 0xa0 | key.length]), key, Buffer.from([0xdf, 0, 0, 0, 0])]);
+head.writeUInt32BE(N, head.length - 4);
+const entries = Buffer.alloc(N * 6);
+for (let i = 0; i < N; i++) { entries[i * 6] = 0xa4; entries.write(i.toString(36).padStart(4, '0'), i * 6 + 1, 'latin1'); entries[i * 6 + 5] = 0; }
+const payload = Buffer.concat([head, entries]);
+const frame = Buffer.alloc(10 + payload.length); frame.writeUInt32LE(6 + payload.length, 0); frame[4] = 1; frame[5] = KIND; payload.copy(frame, 10);
+const sink = Buffer.alloc(65536);
+export let sent = 0;
+const run = () => {
+  let id = 0x40000000;
+  const end = Date.now() + 12000;
+  while (Date.now() < end && !stop) {
+    frame.writeUInt32LE(id++, 6);
+    let at = 0;
+    while (at < frame.length) { try { at += fs.writeSync(3, frame, at); } catch (e) { if (e.code !== 'EAGAIN') return; try { fs.readSync(3, sink, 0, 65536, null); } catch {} Atomics.wait(nap, 0, 0, 1); } }
+    sent++;
+    try { fs.readSync(3, sink, 0, 65536, null); } catch {}
+    // ≈ 3 MiB a frame every ${NAP_MS} ms: under DEFAULT_REQUEST_BYTE_RATE (4 MiB/s).
+    Atomics.wait(nap, 0, 0, ${NAP_MS});
+  }
+};
+export default {
+  name: 'flooder', version: '1.0.0', author: 'stranger',
+  init() { setTimeout(run, 100); },
+  registerHooks() {},
+  shutdown() { stop = true; },
+};`;
+beforeAll(async () => {
+  files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
+  await fx.trust(files.probe);
+  files.d = await fx.js('flooder.mjs', flooder, {
+    name: 'flooder',
+    kind: 'js',
+    keys: fx.stranger,
+    requirements: NO_GRANTS(),
+  });
+  security = await fx.security({ onlyTrusted: false });
+});
+afterAll(() => tmp.remove());
+describe('audit: refused ContextSets whose values are maps of 480 000 tiny entries (≈ 3 MiB), under the byte rate', () => {
+  for (const [label, support, make] of SANDBOX_BACKENDS) {
+    it(`${label}: the host does not spend many times the plugin's CPU decoding them`, {
+      timeout: 60_000,
+    }, async (t) => {
+      if (!(await backendRunsHere(label, support))) return t.skip(`${label} not supported here`);
+      const logs: string[] = [];
+      const r = new PluginRegistry({
+        security,
+        sandbox: make(),
+        policy: { onlyTrusted: false },
+        tierOverrides: { 'audit-probe': 'in-process' },
+        log: (n, l, m) => {
+          if (logs.length < 10) logs.push(`${n} ${l} ${String(m).slice(0, 200)}`);
+        },
+      });
+      let pid: number | undefined;
+      try {
+        await r.loadPlugin(files.probe as string, 'trusted');
+        const idle = await hostCpuWhileServing(r, 3000);
+        await r.loadPlugin(files.d as string, 'untrusted');
+        pid = r.getPluginInfo('flooder')?.pid;
+        // Past the first seconds: a burst of request bytes (24 MiB by default for an untrusted plugin) is allowed at
+        // once; what is measured is the pace the host sustains after it.
+        await new Promise((res) => setTimeout(res, 1500));
+        const p0 = cpuOfTree(pid as number);
+        const rc0 = hostIo().bytes;
+        const flood = await hostCpuWhileServing(r, 3000);
+        const rchar = hostIo().bytes - rc0;
+        const plugin = cpuOfTree(pid as number) - p0;
+        const info = r.getPluginInfo('flooder');
+        const over = flood - idle;
+        expect(
+          info?.status !== 'Active' || over < Math.max(300, 4 * plugin),
+          `host CPU over 3 s of refused ContextSets of ≈ 3 MiB maps: idle ${Math.round(idle)} ms vs ${Math.round(flood)} ms (plugin ${plugin} ms, host read ${(rchar / 1048576).toFixed(1)} MiB); the plugin still Active, ${r.getViolationCount('flooder')} violations`,
+        ).toBe(true);
+      } finally {
+        await r.close();
+      }
+      if (pid !== undefined) await until(() => !pidAlive(pid as number), 5000, 'gone');
+    });
+  }
+});
