@@ -353,6 +353,9 @@ describe('cleanup', () => {
 });
 
 describe('a host that exits without awaiting its sandboxes', () => {
+  // OPEN (audit s7b #3): a host that exits while its sandbox is still starting — after spawn() resolved, before bwrap
+  // armed --die-with-parent — can leave the sandbox running, reparented to init, its uid lease released. This case
+  // exits once bwrap has started the command (what it asserts holds then); the starting window is not covered yet.
   rootOnly('leaves no temp dir, uid lease or plugin process behind', async () => {
     const { execFileSync } = await import('node:child_process');
     const dir = tempDir('pw-exit-');
@@ -365,6 +368,8 @@ const s = new LinuxSandbox();
 const p = await s.spawn({ command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'], readOnlyPaths: [],
   config: defaultSandboxConfig(), label: 'orphan' });
 const started = (pid) => { const st = fs.readFileSync('/proc/' + pid + '/stat', 'utf8'); return st.slice(st.lastIndexOf(')') + 2).split(' ')[19]; };
+// Until bwrap has started the command (two processes in the cgroup): see the note on this test.
+for (let i = 0; i < 500 && p.pids().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
 console.log(JSON.stringify({ host: process.pid, uid: p.uid, pids: p.pids().map((pid) => [pid, started(pid)]) }));
 process.exit(0);`,
     );
