@@ -11,25 +11,23 @@
 // Fixed in IpcChannel (ipc): under a request byte rate each decoded value costs 128 bytes of it (DECODED_NODE_BYTES),
 // so the first such map ends an untrusted plugin with TooManyRequests.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
+import type { PluginSecurity } from '../dist/index.js';
 import {
   backendRunsHere,
-  cpuOfTree,
   Fixtures,
   HEALTH_PROBE,
-  hostCpuWhileServing,
-  hostIo,
+  measureFlood,
   NO_GRANTS,
-  pidAlive,
   SANDBOX_BACKENDS,
   tempDir,
-  until,
 } from './helpers.js';
 
 const tmp = tempDir('audit-decode-cost');
 const fx = new Fixtures(tmp.dir);
 let security: PluginSecurity;
 const files: Record<string, string> = {};
+/** What measureFlood needs; filled in by beforeAll. */
+const scene = { name: 'flooder', security: undefined as unknown as PluginSecurity, probe: '', flooder: '' };
 const ENTRIES = 480_000;
 const NAP_MS = 900;
 const flooder = `import fs from 'node:fs';
@@ -76,6 +74,7 @@ beforeAll(async () => {
     requirements: NO_GRANTS(),
   });
   security = await fx.security({ onlyTrusted: false });
+  Object.assign(scene, { security, probe: files.probe, flooder: files.d });
 });
 afterAll(() => tmp.remove());
 describe('audit: refused ContextSets whose values are maps of 480 000 tiny entries (≈ 3 MiB), under the byte rate', () => {
@@ -84,40 +83,12 @@ describe('audit: refused ContextSets whose values are maps of 480 000 tiny entri
       timeout: 60_000,
     }, async (t) => {
       if (!(await backendRunsHere(label, support))) return t.skip(`${label} not supported here`);
-      const logs: string[] = [];
-      const r = new PluginRegistry({
-        security,
-        sandbox: make(),
-        policy: { onlyTrusted: false },
-        tierOverrides: { 'audit-probe': 'in-process' },
-        log: (n, l, m) => {
-          if (logs.length < 10) logs.push(`${n} ${l} ${String(m).slice(0, 200)}`);
-        },
-      });
-      let pid: number | undefined;
-      try {
-        await r.loadPlugin(files.probe as string, 'trusted');
-        const idle = await hostCpuWhileServing(r, 3000);
-        await r.loadPlugin(files.d as string, 'untrusted');
-        pid = r.getPluginInfo('flooder')?.pid;
-        // Past the first seconds: a burst of request bytes (24 MiB by default for an untrusted plugin) is allowed at
-        // once; what is measured is the pace the host sustains after it.
-        await new Promise((res) => setTimeout(res, 1500));
-        const p0 = cpuOfTree(pid as number);
-        const rc0 = hostIo().bytes;
-        const flood = await hostCpuWhileServing(r, 3000);
-        const rchar = hostIo().bytes - rc0;
-        const plugin = cpuOfTree(pid as number) - p0;
-        const info = r.getPluginInfo('flooder');
-        const over = flood - idle;
-        expect(
-          info?.status !== 'Active' || over < Math.max(300, 4 * plugin),
-          `host CPU over 3 s of refused ContextSets of ≈ 3 MiB maps: idle ${Math.round(idle)} ms vs ${Math.round(flood)} ms (plugin ${plugin} ms, host read ${(rchar / 1048576).toFixed(1)} MiB); the plugin still Active, ${r.getViolationCount('flooder')} violations`,
-        ).toBe(true);
-      } finally {
-        await r.close();
-      }
-      if (pid !== undefined) await until(() => !pidAlive(pid as number), 5000, 'gone');
+      const m = await measureFlood({ ...scene, sandbox: make(), settleMs: 1500 });
+      const over = m.floodCpu - m.idleCpu;
+      expect(
+        !m.active || over < Math.max(300, 4 * m.pluginCpu),
+        `host CPU over 3 s of refused ContextSets of ≈ 3 MiB maps: idle ${Math.round(m.idleCpu)} ms vs ${Math.round(m.floodCpu)} ms (plugin ${m.pluginCpu} ms, host read ${(m.floodBytes / 1048576).toFixed(1)} MiB); the plugin still Active, ${m.violations} violations`,
+      ).toBe(true);
     });
   }
 });

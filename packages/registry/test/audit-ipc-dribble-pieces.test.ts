@@ -12,25 +12,23 @@
 // Fixed in FrameDecoder (ipc): a frame's pieces beyond one per KiB of it plus one come from a spare allowance of 256
 // at once and 64 a second per channel; past it FragmentedFrame ends the plugin.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
+import type { PluginSecurity } from '../dist/index.js';
 import {
   backendRunsHere,
-  cpuOfTree,
   Fixtures,
   HEALTH_PROBE,
-  hostCpuWhileServing,
-  hostIo,
+  measureFlood,
   NO_GRANTS,
-  pidAlive,
   SANDBOX_BACKENDS,
   tempDir,
-  until,
 } from './helpers.js';
 
 const tmp = tempDir('audit-ipc-dribble');
 const fx = new Fixtures(tmp.dir);
 let security: PluginSecurity;
 const files: Record<string, string> = {};
+/** What measureFlood needs; filled in by beforeAll. */
+const scene = { name: 'dribbler', security: undefined as unknown as PluginSecurity, probe: '', flooder: '' };
 const dribbler = `import fs from 'node:fs';
 let stop = false;
 const nap = new Int32Array(new SharedArrayBuffer(4));
@@ -65,43 +63,18 @@ beforeAll(async () => {
     requirements: NO_GRANTS(),
   });
   security = await fx.security({ onlyTrusted: false });
+  Object.assign(scene, { security, probe: files.probe, flooder: files.d });
 });
 afterAll(() => tmp.remove());
 describe('audit: small well-formed frames written to fd 3 in the 9 pieces FragmentedFrame allows', () => {
   for (const [label, support, make] of SANDBOX_BACKENDS) {
     it(`${label}: the host does not wake once per byte`, { timeout: 60_000 }, async (t) => {
       if (!(await backendRunsHere(label, support))) return t.skip(`${label} not supported here`);
-      const logs: string[] = [];
-      const r = new PluginRegistry({
-        security,
-        sandbox: make(),
-        policy: { onlyTrusted: false },
-        tierOverrides: { 'audit-probe': 'in-process' },
-        log: (n, l, m) => {
-          if (logs.length < 10) logs.push(`${n} ${l} ${String(m).slice(0, 200)}`);
-        },
-      });
-      let pid: number | undefined;
-      try {
-        await r.loadPlugin(files.probe as string, 'trusted');
-        const idle = await hostCpuWhileServing(r, 3000);
-        await r.loadPlugin(files.d as string, 'untrusted');
-        pid = r.getPluginInfo('dribbler')?.pid;
-        await new Promise((res) => setTimeout(res, 500));
-        const p0 = cpuOfTree(pid as number);
-        const r0 = hostIo().reads;
-        const flood = await hostCpuWhileServing(r, 3000);
-        const reads = hostIo().reads - r0;
-        const plugin = cpuOfTree(pid as number) - p0;
-        const info = r.getPluginInfo('dribbler');
-        expect(
-          info?.status !== 'Active' || reads < 1200,
-          `host read() calls over 3 s of one-byte frames: ${reads}; host CPU idle ${Math.round(idle)} ms vs ${Math.round(flood)} ms (plugin ${plugin} ms); the plugin still Active, ${r.getViolationCount('dribbler')} violations`,
-        ).toBe(true);
-      } finally {
-        await r.close();
-      }
-      if (pid !== undefined) await until(() => !pidAlive(pid as number), 5000, 'gone');
+      const m = await measureFlood({ ...scene, sandbox: make(), settleMs: 500 });
+      expect(
+        !m.active || m.floodReads < 1200,
+        `host read() calls over 3 s of one-byte frames: ${m.floodReads}; host CPU idle ${Math.round(m.idleCpu)} ms vs ${Math.round(m.floodCpu)} ms (plugin ${m.pluginCpu} ms); the plugin still Active, ${m.violations} violations`,
+      ).toBe(true);
     });
   }
 });

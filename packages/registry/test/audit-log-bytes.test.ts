@@ -13,19 +13,8 @@
 // lines (20 MiB at once) the plugin ends with TooManyRequests, as a count flood does.
 // Fixed by (2): a dropped line counts once per 4 KiB of it against DEFAULT_DROPPED_LOG_RATE (ipc process-client.ts).
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
-import {
-  cpuOfTree,
-  Fixtures,
-  HEALTH_PROBE,
-  hostCpuWhileServing,
-  hostIo,
-  NO_GRANTS,
-  pidAlive,
-  sandboxOrReason,
-  tempDir,
-  until,
-} from './helpers.js';
+import type { PluginSecurity } from '../dist/index.js';
+import { Fixtures, HEALTH_PROBE, measureFlood, NO_GRANTS, sandboxOrReason, tempDir } from './helpers.js';
 
 const tmp = tempDir('audit-log-bytes');
 const fx = new Fixtures(tmp.dir);
@@ -33,6 +22,8 @@ let security: PluginSecurity;
 let sandbox: Awaited<ReturnType<typeof sandboxOrReason>>['sandbox'];
 let reason: string | undefined;
 const files: Record<string, string> = {};
+/** What measureFlood needs; filled in by beforeAll. */
+const scene = { name: 'flooder', security: undefined as unknown as PluginSecurity, probe: '', flooder: '' };
 
 const flooder = `let stop = false;
 const big = 'x'.repeat(1024 * 1024);
@@ -57,6 +48,7 @@ beforeAll(async () => {
     requirements: NO_GRANTS(),
   });
   security = await fx.security({ onlyTrusted: false });
+  Object.assign(scene, { security, probe: files.probe, flooder: files.flooder });
 });
 afterAll(() => tmp.remove());
 
@@ -64,32 +56,9 @@ it('megabyte log lines past the log budget are not read and dropped at the plugi
   timeout: 60_000,
 }, async (t) => {
   if (!sandbox) return t.skip(`no sandbox here: ${reason}`);
-  const r = new PluginRegistry({
-    security,
-    sandbox,
-    policy: { onlyTrusted: false },
-    tierOverrides: { 'audit-probe': 'in-process' },
-    log: () => {},
-  });
-  let pid: number | undefined;
-  try {
-    await r.loadPlugin(files.probe as string, 'trusted');
-    const idle = await hostCpuWhileServing(r, 3000);
-    await r.loadPlugin(files.flooder as string, 'untrusted');
-    pid = r.getPluginInfo('flooder')?.pid;
-    await new Promise((res) => setTimeout(res, 1000));
-    const p0 = cpuOfTree(pid as number);
-    const b0 = hostIo().bytes;
-    const flood = await hostCpuWhileServing(r, 3000);
-    const read = hostIo().bytes - b0;
-    const plugin = cpuOfTree(pid as number) - p0;
-    const ended = r.getPluginInfo('flooder')?.status !== 'Active';
-    expect(
-      ended || read < 48 * 1024 * 1024,
-      `host read ${(read / 1048576).toFixed(0)} MiB in 3 s of 1 MiB log lines; host CPU idle ${Math.round(idle)} ms vs ${Math.round(flood)} ms (plugin ${plugin} ms); the plugin still Active`,
-    ).toBe(true);
-  } finally {
-    await r.close();
-  }
-  if (pid !== undefined) await until(() => !pidAlive(pid as number), 5000, 'the flooder to be gone');
+  const m = await measureFlood({ ...scene, sandbox, settleMs: 1000 });
+  expect(
+    !m.active || m.floodBytes < 48 * 1024 * 1024,
+    `host read ${(m.floodBytes / 1048576).toFixed(0)} MiB in 3 s of 1 MiB log lines; host CPU idle ${Math.round(m.idleCpu)} ms vs ${Math.round(m.floodCpu)} ms (plugin ${m.pluginCpu} ms); the plugin still Active`,
+  ).toBe(true);
 });

@@ -11,17 +11,8 @@
 // waits when there is none, like any other request — a plugin within its log budget is never paced; past it, dropped
 // lines cost the host at most the request pace (and a plugin that goes on past the queue ends with TooManyRequests).
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
-import {
-  Fixtures,
-  HEALTH_PROBE,
-  hostCpuWhileServing,
-  NO_GRANTS,
-  pidAlive,
-  sandboxOrReason,
-  tempDir,
-  until,
-} from './helpers.js';
+import type { PluginSecurity } from '../dist/index.js';
+import { Fixtures, HEALTH_PROBE, measureFlood, NO_GRANTS, sandboxOrReason, tempDir } from './helpers.js';
 
 const tmp = tempDir('audit-log-flood');
 const fx = new Fixtures(tmp.dir);
@@ -29,6 +20,8 @@ let security: PluginSecurity;
 let sandbox: Awaited<ReturnType<typeof sandboxOrReason>>['sandbox'];
 let reason: string | undefined;
 const files: Record<string, string> = {};
+/** What measureFlood needs; filled in by beforeAll. */
+const scene = { name: 'flooder', security: undefined as unknown as PluginSecurity, probe: '', flooder: '' };
 
 const flooder = `let stop = false;
 export default {
@@ -52,6 +45,7 @@ beforeAll(async () => {
     requirements: NO_GRANTS(),
   });
   security = await fx.security({ onlyTrusted: false });
+  Object.assign(scene, { security, probe: files.probe, flooder: files.flooder });
 });
 afterAll(() => tmp.remove());
 
@@ -59,28 +53,9 @@ it('dropped log lines past the log budget do not cost the host CPU at the plugin
   timeout: 60_000,
 }, async (t) => {
   if (!sandbox) return t.skip(`no sandbox here: ${reason}`);
-  const r = new PluginRegistry({
-    security,
-    sandbox,
-    policy: { onlyTrusted: false },
-    tierOverrides: { 'audit-probe': 'in-process' },
-    log: () => {},
-  });
-  let pid: number | undefined;
-  try {
-    await r.loadPlugin(files.probe as string, 'trusted');
-    const idle = await hostCpuWhileServing(r, 5000);
-    await r.loadPlugin(files.flooder as string, 'untrusted');
-    pid = r.getPluginInfo('flooder')?.pid;
-    await new Promise((res) => setTimeout(res, 1000));
-    const flood = await hostCpuWhileServing(r, 5000);
-    const ended = r.getPluginInfo('flooder')?.status !== 'Active';
-    expect(
-      ended || flood < idle + 250,
-      `host CPU idle ${Math.round(idle)} ms vs ${Math.round(flood)} ms over 5 s of dropped log lines; the plugin still Active`,
-    ).toBe(true);
-  } finally {
-    await r.close();
-  }
-  if (pid !== undefined) await until(() => !pidAlive(pid as number), 5000, 'the flooder to be gone');
+  const m = await measureFlood({ ...scene, sandbox, settleMs: 1000, windowMs: 5000 });
+  expect(
+    !m.active || m.floodCpu < m.idleCpu + 250,
+    `host CPU idle ${Math.round(m.idleCpu)} ms vs ${Math.round(m.floodCpu)} ms over 5 s of dropped log lines; the plugin still Active`,
+  ).toBe(true);
 });

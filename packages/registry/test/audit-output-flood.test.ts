@@ -10,23 +10,23 @@
 // the window's end; `end`/`close` still clean up) — the plugin's own writes then block (a pipe is synchronous on Linux),
 // which costs only the plugin: a plugin blocked on its output misses its hook budgets like any stuck plugin.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
+import type { PluginSecurity } from '../dist/index.js';
 import {
   backendRunsHere,
   Fixtures,
   HEALTH_PROBE,
-  hostCpuWhileServing,
+  measureFlood,
   NO_GRANTS,
-  pidAlive,
   SANDBOX_BACKENDS,
   tempDir,
-  until,
 } from './helpers.js';
 
 const tmp = tempDir('audit-output-flood');
 const fx = new Fixtures(tmp.dir);
 let security: PluginSecurity;
 const files: Record<string, string> = {};
+/** What measureFlood needs; filled in by beforeAll. */
+const scene = { name: 'flooder', security: undefined as unknown as PluginSecurity, probe: '', flooder: '' };
 
 const flooder = (fd: number) => `import fs from 'node:fs';
 let stop = false;
@@ -50,6 +50,7 @@ beforeAll(async () => {
       requirements: NO_GRANTS(),
     });
   security = await fx.security({ onlyTrusted: false });
+  Object.assign(scene, { security, probe: files.probe });
 });
 afterAll(() => tmp.remove());
 
@@ -60,30 +61,16 @@ describe('audit: a plugin flooding its stdout/stderr past its output budget', ()
       { timeout: 60_000 },
       async (fd, t) => {
         if (!(await backendRunsHere(label, support))) return t.skip(`${label} not supported here`);
-        const r = new PluginRegistry({
-          security,
+        const m = await measureFlood({
+          ...scene,
+          flooder: files[fd] as string,
           sandbox: make(),
-          policy: { onlyTrusted: false },
-          tierOverrides: { 'audit-probe': 'in-process' },
-          log: () => {},
+          settleMs: 500,
         });
-        let pid: number | undefined;
-        try {
-          await r.loadPlugin(files.probe as string, 'trusted');
-          const idle = await hostCpuWhileServing(r, 3000);
-          await r.loadPlugin(files[fd] as string, 'untrusted');
-          pid = r.getPluginInfo('flooder')?.pid;
-          await new Promise((res) => setTimeout(res, 500));
-          const flood = await hostCpuWhileServing(r, 3000);
-          const ended = r.getPluginInfo('flooder')?.status !== 'Active';
-          expect(
-            ended || flood < idle + 400,
-            `host CPU idle ${Math.round(idle)} ms vs ${Math.round(flood)} ms over 3 s of output flood; the plugin still Active`,
-          ).toBe(true);
-        } finally {
-          await r.close();
-        }
-        if (pid !== undefined) await until(() => !pidAlive(pid as number), 5000, 'the flooder to be gone');
+        expect(
+          !m.active || m.floodCpu < m.idleCpu + 400,
+          `host CPU idle ${Math.round(m.idleCpu)} ms vs ${Math.round(m.floodCpu)} ms over 3 s of output flood; the plugin still Active`,
+        ).toBe(true);
       },
     );
   }

@@ -14,25 +14,23 @@
 // Fixed in registry/src/tiers/plugin-output.ts: after a read under 16 KiB the pipe is held for 10 ms with its reading
 // stopped (readStop: pause() alone keeps a pipe reading until 16 KiB are buffered).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
+import type { PluginSecurity } from '../dist/index.js';
 import {
   backendRunsHere,
-  cpuOfTree,
   Fixtures,
   HEALTH_PROBE,
-  hostCpuWhileServing,
-  hostIo,
+  measureFlood,
   NO_GRANTS,
-  pidAlive,
   SANDBOX_BACKENDS,
   tempDir,
-  until,
 } from './helpers.js';
 
 const tmp = tempDir('audit-output-trickle');
 const fx = new Fixtures(tmp.dir);
 let security: PluginSecurity;
 const files: Record<string, string> = {};
+/** What measureFlood needs; filled in by beforeAll. */
+const scene = { name: 'trickler', security: undefined as unknown as PluginSecurity, probe: '', flooder: '' };
 
 const trickler = (fd: number) => `import fs from 'node:fs';
 let stop = false;
@@ -62,6 +60,7 @@ beforeAll(async () => {
       requirements: NO_GRANTS(),
     });
   security = await fx.security({ onlyTrusted: false });
+  Object.assign(scene, { security, probe: files.probe, flooder: '' });
 });
 afterAll(() => tmp.remove());
 
@@ -72,36 +71,16 @@ describe('audit: a plugin writing its stdout/stderr one byte at a time', () => {
       { timeout: 60_000 },
       async (fd, t) => {
         if (!(await backendRunsHere(label, support))) return t.skip(`${label} not supported here`);
-        const r = new PluginRegistry({
-          security,
+        const m = await measureFlood({
+          ...scene,
+          flooder: files[fd] as string,
           sandbox: make(),
-          policy: { onlyTrusted: false },
-          tierOverrides: { 'audit-probe': 'in-process' },
-          log: () => {},
+          settleMs: 500,
         });
-        let pid: number | undefined;
-        try {
-          await r.loadPlugin(files.probe as string, 'trusted');
-          const i0 = hostIo().reads;
-          const idle = await hostCpuWhileServing(r, 3000);
-          const idleReads = hostIo().reads - i0;
-          await r.loadPlugin(files[fd] as string, 'untrusted');
-          pid = r.getPluginInfo('trickler')?.pid;
-          await new Promise((res) => setTimeout(res, 500));
-          const p0 = cpuOfTree(pid as number);
-          const r0 = hostIo().reads;
-          const flood = await hostCpuWhileServing(r, 3000);
-          const reads = hostIo().reads - r0;
-          const plugin = cpuOfTree(pid as number) - p0;
-          const ended = r.getPluginInfo('trickler')?.status !== 'Active';
-          expect(
-            ended || reads < idleReads + 2000,
-            `host read() calls over 3 s: idle ${idleReads}, one-byte trickle ${reads}; host CPU idle ${Math.round(idle)} ms vs ${Math.round(flood)} ms (plugin ${plugin} ms); the plugin still Active`,
-          ).toBe(true);
-        } finally {
-          await r.close();
-        }
-        if (pid !== undefined) await until(() => !pidAlive(pid as number), 5000, 'the trickler to be gone');
+        expect(
+          !m.active || m.floodReads < m.idleReads + 2000,
+          `host read() calls over 3 s: idle ${m.idleReads}, one-byte trickle ${m.floodReads}; host CPU idle ${Math.round(m.idleCpu)} ms vs ${Math.round(m.floodCpu)} ms (plugin ${m.pluginCpu} ms); the plugin still Active`,
+        ).toBe(true);
       },
     );
   }

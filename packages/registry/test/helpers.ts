@@ -15,6 +15,8 @@ import {
   LandlockSandbox,
   LinuxSandbox,
   type PluginManifest,
+  PluginRegistry,
+  type PluginRegistryOptions,
   type PluginRequirements,
   PluginSecurity,
   type ResourceLimits,
@@ -447,4 +449,74 @@ export function hostIo(): { reads: number; bytes: number } {
     reads: Number(/syscr: (\d+)/.exec(io)?.[1]),
     bytes: Number(/rchar: (\d+)/.exec(io)?.[1]),
   };
+}
+
+/** What {@link measureFlood} saw: the host over a window of serving a trusted probe, then over one of the flood. */
+export interface FloodReading {
+  /** Host CPU (ms) over the window before the flooder was loaded, and over the flood's. */
+  idleCpu: number;
+  floodCpu: number;
+  /** Host read() calls over the same two windows, and the bytes it read during the flood. */
+  idleReads: number;
+  floodReads: number;
+  floodBytes: number;
+  /** The flooder's own CPU (ms, its process tree) during the flood's window. */
+  pluginCpu: number;
+  /** The flooder was still Active at the window's end, and its violations then. */
+  active: boolean;
+  violations: number;
+}
+
+/**
+ * The attacker tests' scene of a plugin that makes the host work at its own pace: a registry on `sandbox` serving the
+ * trusted `HEALTH_PROBE` in process, its host measured over `windowMs` idle, then the untrusted `flooder` (named
+ * `name`) loaded and, after `settleMs`, measured over `windowMs` again; then the registry closed and the flooder's
+ * process waited for (5 s). The test asserts on the reading.
+ */
+export async function measureFlood(options: {
+  security: PluginSecurity;
+  sandbox: NonNullable<PluginRegistryOptions['sandbox']>;
+  probe: string;
+  flooder: string;
+  name: string;
+  settleMs: number;
+  windowMs?: number;
+}): Promise<FloodReading> {
+  const windowMs = options.windowMs ?? 3000;
+  const r = new PluginRegistry({
+    security: options.security,
+    sandbox: options.sandbox,
+    policy: { onlyTrusted: false },
+    tierOverrides: { 'audit-probe': 'in-process' },
+    log: () => {},
+  });
+  let pid: number | undefined;
+  let reading: FloodReading;
+  try {
+    await r.loadPlugin(options.probe, 'trusted');
+    const i0 = hostIo();
+    const idleCpu = await hostCpuWhileServing(r, windowMs);
+    const idleReads = hostIo().reads - i0.reads;
+    await r.loadPlugin(options.flooder, 'untrusted');
+    pid = r.getPluginInfo(options.name)?.pid;
+    await new Promise((res) => setTimeout(res, options.settleMs));
+    const p0 = pid === undefined ? 0 : cpuOfTree(pid);
+    const f0 = hostIo();
+    const floodCpu = await hostCpuWhileServing(r, windowMs);
+    const f1 = hostIo();
+    reading = {
+      idleCpu,
+      floodCpu,
+      idleReads,
+      floodReads: f1.reads - f0.reads,
+      floodBytes: f1.bytes - f0.bytes,
+      pluginCpu: pid === undefined ? 0 : cpuOfTree(pid) - p0,
+      active: r.getPluginInfo(options.name)?.status === 'Active',
+      violations: r.getViolationCount(options.name),
+    };
+  } finally {
+    await r.close();
+  }
+  if (pid !== undefined) await until(() => !pidAlive(pid as number), 5000, `${options.name} to be gone`);
+  return reading;
 }
