@@ -11,11 +11,12 @@ export default defineConfig([
     clean: false,
     noExternal: ['@plugward/sandbox-common'],
   }),
-  // What the strict sandbox preloads: the lockdown as a start-up bundle (see startupBundle) in a folder of its own
+  // What the strict sandbox preloads (sandbox-preload: the host check, then the lockdown), and the lockdown alone for
+  // `--require` by hand, as start-up bundles (see startupBundle) in a folder of its own
   // (dist/lockdown/), so a sandbox sees — and on a root host copies — just this file, koffi and libseccomp, not the
   // package's host-side bundles or @plugward/types.
   startupBundle({
-    entry: { lockdown: 'src/lockdown.ts' },
+    entry: { lockdown: 'src/lockdown.ts', 'sandbox-preload': 'src/sandbox-preload.ts' },
     outDir: 'dist/lockdown',
     packagesDir: path.resolve(__dirname, '..'),
   }),

@@ -27,6 +27,13 @@ export interface CgroupHandle {
   metrics(): Promise<CgroupMetrics>;
   /** Kills what is left inside and removes the directories. */
   remove(): Promise<void>;
+  /**
+   * Kills every process in the group now and blocks (at most `waitMs`, default 200) until none is left; true once the
+   * group is empty. For a host's exit handler, where nothing asynchronous runs any more: what the group held must be
+   * gone before what it held (a uid lease) is given back. The directories stay (removed by {@link remove}, or by
+   * {@link cleanupStaleCgroups} of a later host).
+   */
+  killSync(waitMs?: number): boolean;
 }
 
 /** Checks the limits; Node can't start below {@link MIN_THREADS_FOR_NODE} pids. */
@@ -96,19 +103,63 @@ async function oomKills(metrics: () => Promise<CgroupMetrics>): Promise<number> 
   }
 }
 
+function readProcs(dir: string): string[] {
+  return fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+}
+
+function killPids(pids: readonly string[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Kills every process in the cgroup directories `dirs` (v2: `cgroup.kill` where the kernel has it, 5.14+; otherwise,
+ * and on v1, each pid listed, again each round: a process may fork between the read and the kill) and blocks, at most
+ * `waitMs`, until every `cgroup.procs` is empty (a killed process leaves its group when it exits, not when it is
+ * reaped). True once all are empty or gone. Synchronous on purpose: for exit handlers and start-up sweeps.
+ */
+export function killCgroupMembersSync(dirs: readonly string[], waitMs = 200): boolean {
+  const deadline = Date.now() + waitMs;
+  for (const dir of dirs) {
+    const kill = path.join(dir, 'cgroup.kill');
+    try {
+      fs.writeFileSync(kill, '1');
+    } catch {
+      // v1, or a kernel before 5.14: by pid below.
+    }
+  }
+  for (;;) {
+    let left = 0;
+    for (const dir of dirs) {
+      let pids: string[];
+      try {
+        pids = readProcs(dir);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw e;
+      }
+      left += pids.length;
+      killPids(pids);
+    }
+    if (left === 0) return true;
+    if (Date.now() >= deadline) return false;
+    Atomics.wait(sleeper, 0, 0, 2);
+  }
+}
+
 async function removeDir(dir: string): Promise<void> {
   for (let attempt = 0; attempt < 100; attempt++) {
     try {
-      const pids = (await fs.promises.readFile(path.join(dir, 'cgroup.procs'), 'utf8'))
-        .split('\n')
-        .filter(Boolean);
-      for (const pid of pids) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
+      killPids(
+        (await fs.promises.readFile(path.join(dir, 'cgroup.procs'), 'utf8')).split('\n').filter(Boolean),
+      );
       // Off the event loop: removing a memory cgroup that held a process takes the kernel milliseconds (its charges
       // move to the parent); closing a registry of many sandboxed plugins removes hundreds.
       await fs.promises.rmdir(dir);
@@ -218,6 +269,7 @@ export function createCgroupV1(
     oomKills: () => oomKills(metrics),
     metrics,
     remove: handleRemove,
+    killSync: (waitMs) => killCgroupMembersSync(created, waitMs),
   };
 }
 
@@ -274,6 +326,7 @@ export function createCgroupV2(
     oomKills: () => oomKills(metrics),
     metrics,
     remove,
+    killSync: (waitMs) => killCgroupMembersSync([dir], waitMs),
   };
 }
 
@@ -311,13 +364,19 @@ export function createCgroup(
 }
 
 /**
- * Removes the empty cgroups a host left behind when it was killed before it could clean up (its own exit handler
- * removes them otherwise). Only directories named by this package ({@link cgroupOwner}) whose host is gone — its pid
- * free, or taken by a process started at another time (pid reused) — and which hold no process are removed (never
- * this process's own). {@link createCgroup} runs it once per parent and
- * process, before the first group. Returns the directories removed.
+ * Clears the cgroups a host left behind when it was killed before it could clean up (its own exit handler removes them
+ * otherwise). Only directories named by this package ({@link cgroupOwner}) whose host is gone — its pid free, or taken
+ * by a process started at another time (pid reused) — are touched (never this process's own): whatever such a group
+ * still holds is killed first (a plugin process that outlived its host — nothing of a dead host may keep running on
+ * its behalf, or keep the uid it ran as), then the directory is removed. {@link createCgroup} runs it once per parent
+ * and process, before the first group. Returns the directories removed; `killed` (when given) receives the
+ * directories whose processes had to be killed.
  */
-export function cleanupStaleCgroups(parent = 'plugward', layout = detectCgroupLayout()): string[] {
+export function cleanupStaleCgroups(
+  parent = 'plugward',
+  layout = detectCgroupLayout(),
+  killed?: string[],
+): string[] {
   if (layout === undefined) return [];
   const removed: string[] = [];
   for (const mount of new Set(Object.values(layout.mounts))) {
@@ -335,11 +394,14 @@ export function cleanupStaleCgroups(parent = 'plugward', layout = detectCgroupLa
       if (owner === undefined || !hostGone(owner)) continue;
       const dir = path.join(base, name);
       try {
-        if (fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim() !== '') continue;
+        if (readProcs(dir).length > 0) {
+          killed?.push(dir);
+          if (!killCgroupMembersSync([dir], 500)) continue;
+        }
         fs.rmdirSync(dir);
         removed.push(dir);
       } catch {
-        // Not a cgroup directory, busy, or already gone: leave it.
+        // Not a cgroup directory, busy, or already gone: leave it (a later host's sweep tries again).
       }
     }
   }

@@ -14,6 +14,7 @@ export {
   createCgroup,
   createCgroupV1,
   createCgroupV2,
+  killCgroupMembersSync,
   validateCgroupLimits,
 } from './cgroups-create.js';
 export {

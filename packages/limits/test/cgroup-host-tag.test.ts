@@ -65,4 +65,53 @@ describe('cgroup names carry the host tag', () => {
       }
     }
   });
+
+  it("the sweep kills what a dead host's group still holds before removing it; a live host's group keeps its process", async (ctx) => {
+    const layout = detectCgroupLayout();
+    if (layout === undefined || process.getuid?.() !== 0)
+      return ctx.skip('needs root and a cgroup hierarchy');
+    const parent = `plugward-kill-sweep-${process.pid}`;
+    const mount =
+      layout.version === 1 ? (layout.mounts.pids as string) : (Object.values(layout.mounts)[0] as string);
+    const live = process.ppid;
+    const liveStart = processStartTime(live) as number;
+    const dead = spawnSync('/bin/true').pid as number;
+    const dirs = {
+      // A sandbox that outlived its host (killed while the sandbox started): its host's pid is free now.
+      dead: path.join(mount, parent, `orphan-${dead}-12345.deadbeef`),
+      alive: path.join(mount, parent, `alive-${live}-${liveStart}.cafebabe`),
+    };
+    const { spawn } = await import('node:child_process');
+    const members = [spawn('/bin/sleep', ['60']), spawn('/bin/sleep', ['60'])];
+    try {
+      for (const [i, d] of Object.values(dirs).entries()) {
+        fs.mkdirSync(d, { recursive: true });
+        fs.writeFileSync(path.join(d, 'cgroup.procs'), String(members[i]?.pid));
+      }
+      const ended = new Promise<NodeJS.Signals | null>((resolve) =>
+        members[0]?.once('exit', (_code, signal) => resolve(signal)),
+      );
+      const killed: string[] = [];
+      const removed = cleanupStaleCgroups(parent, layout, killed);
+      expect(killed).toEqual([dirs.dead]);
+      expect(removed).toEqual([dirs.dead]);
+      expect(await ended).toBe('SIGKILL');
+      expect(fs.existsSync(dirs.alive)).toBe(true);
+      expect(members[1]?.exitCode).toBeNull();
+      expect(fs.readFileSync(path.join(dirs.alive, 'cgroup.procs'), 'utf8').trim()).toBe(
+        String(members[1]?.pid),
+      );
+    } finally {
+      for (const m of members) m.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 100));
+      for (const d of Object.values(dirs)) if (fs.existsSync(d)) fs.rmdirSync(d);
+      for (const m of new Set(Object.values(layout.mounts))) {
+        try {
+          fs.rmdirSync(path.join(m, parent));
+        } catch {
+          // Not created under this controller.
+        }
+      }
+    }
+  });
 });

@@ -27,7 +27,15 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 const files = [process.argv[1]];
 const r = process.execArgv.indexOf('--require');
-if (r >= 0) files.push(process.execArgv[r + 1]);
+if (r >= 0) {
+  // The preload, and what sits beside it (the lockdown bundle it is made of).
+  const pre = process.execArgv[r + 1];
+  files.push(pre);
+  for (const f of fs.readdirSync(path.dirname(pre))) {
+    const p = path.join(path.dirname(pre), f);
+    if (f.endsWith('.cjs') && !files.includes(p)) files.push(p);
+  }
+}
 // The starter and the code cache it read (named on the command line, not in process.argv).
 const cmdline = fs.readFileSync('/proc/self/cmdline', 'utf8').split('\0');
 const cacheFile = cmdline[cmdline.indexOf('--plugward-code-cache') + 1] ?? null;
@@ -95,15 +103,12 @@ const sha256 = (file: string): string => createHash('sha256').update(fs.readFile
 /** The host's own copies of what the sandbox runs: by base name (the sandbox may show them at other paths). */
 function hostSums(): Map<string, string> {
   const req = createRequire(import.meta.url);
-  const lockdown = path.join(
-    path.dirname(req.resolve('@plugward/sandbox-linux')),
-    'lockdown',
-    'lockdown.cjs',
-  );
+  const lockdown = path.join(path.dirname(req.resolve('@plugward/sandbox-linux')), 'lockdown');
   const sums = new Map<string, string>([
     ['runtime.cjs', sha256(runtimeEntry())],
     ['start.cjs', sha256(path.join(path.dirname(runtimeEntry()), 'start.cjs'))],
-    ['lockdown.cjs', sha256(lockdown)],
+    ['lockdown.cjs', sha256(path.join(lockdown, 'lockdown.cjs'))],
+    ['sandbox-preload.cjs', sha256(path.join(lockdown, 'sandbox-preload.cjs'))],
   ]);
   return sums;
 }
@@ -136,8 +141,10 @@ describe('start-up files, strict sandbox', () => {
         expect(p.files.some((f) => path.basename(f) === 'runtime.cjs')).toBe(true);
         expect(p.files.some((f) => f.endsWith('.node'))).toBe(true);
         expect(p.files.some((f) => path.basename(f) === 'start.cjs')).toBe(true);
-        if (label === 'bubblewrap')
+        if (label === 'bubblewrap') {
           expect(p.files.some((f) => path.basename(f) === 'lockdown.cjs')).toBe(true);
+          expect(p.files.some((f) => path.basename(f) === 'sandbox-preload.cjs')).toBe(true);
+        }
         const succeeded = Object.entries(p.done).filter(([, v]) => v === 'done');
         expect(succeeded).toEqual([]);
         await registry.unloadPlugin('poisoner');
@@ -166,7 +173,7 @@ describe('start-up files, strict sandbox', () => {
         }
         expect(compared.sort()).toEqual(
           label === 'bubblewrap'
-            ? ['code cache', 'lockdown.cjs', 'runtime.cjs', 'start.cjs']
+            ? ['code cache', 'lockdown.cjs', 'runtime.cjs', 'sandbox-preload.cjs', 'start.cjs']
             : ['code cache', 'runtime.cjs', 'start.cjs'],
         );
       } finally {

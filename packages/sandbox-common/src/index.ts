@@ -19,6 +19,7 @@ export * from './private-state.js';
 export * from './relocate.js';
 export * from './sandbox-dir.js';
 export * from './sandbox-exit.js';
+export * from './sandbox-lifetime.js';
 export * from './sandboxed-child.js';
 export * from './seccomp-context.js';
 export * from './seccomp-rules.js';

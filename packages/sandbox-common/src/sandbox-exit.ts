@@ -27,6 +27,16 @@ export interface ExitCgroup {
   remove(): Promise<void>;
 }
 
+/** What {@link sandboxExit} tells the backend's cleanup. */
+export interface SandboxCleanupInfo {
+  /**
+   * True when the process had a cgroup and it was removed: nothing the sandbox started is left. False without a cgroup
+   * or when its removal failed — then something may still run as the sandbox's uid, and a backend gives its uid lease
+   * back only once nothing does (`uidInUse`).
+   */
+  contained: boolean;
+}
+
 function warn(prefix: string, e: unknown): void {
   process.emitWarning(`plugward: ${prefix}${e instanceof Error ? e.message : String(e)}`);
 }
@@ -42,16 +52,17 @@ function warn(prefix: string, e: unknown): void {
 export function sandboxExit(
   child: ChildProcess,
   cgroup: ExitCgroup | undefined,
-  cleanup: () => void | Promise<void>,
+  cleanup: (info: SandboxCleanupInfo) => void | Promise<void>,
   onExited: () => void,
 ): Promise<SandboxExit> {
   return new Promise<SandboxExit>((resolve) => {
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
       onExited();
       let oomKilled = false;
+      let contained = false;
       const done = (): void => {
         const cleaned = Promise.resolve()
-          .then(cleanup)
+          .then(() => cleanup({ contained }))
           .catch((e: unknown) => warn('sandbox cleanup failed: ', e));
         const streams = [child.stdout, child.stderr].map((s) => streamEnded(s, 2000));
         void Promise.all([cleaned, ...streams]).then(() => resolve({ code, signal, oomKilled }));
@@ -67,6 +78,9 @@ export function sandboxExit(
             () => undefined,
           )
           .then(() => cgroup.remove())
+          .then(() => {
+            contained = true;
+          })
           .then(done, (e: unknown) => {
             warn('', e);
             done();

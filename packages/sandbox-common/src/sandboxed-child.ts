@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Duplex, Readable } from 'node:stream';
 import { PluginError, type PluginMetrics, type SandboxExit, type SandboxedProcess } from '@plugward/types';
-import { type ExitCgroup, sandboxExit } from './sandbox-exit.js';
+import { type ExitCgroup, type SandboxCleanupInfo, sandboxExit } from './sandbox-exit.js';
 
 /** What {@link SandboxedChild} needs of a process's cgroup (a `CgroupHandle` of @plugward/limits is one). */
 export interface ChildCgroup extends ExitCgroup {
@@ -26,9 +26,10 @@ export interface SandboxedChildOptions {
   uid: number;
   /**
    * The backend's cleanup after exit (its directory, its uid lease); `exit` settles after it, also when it returns a
-   * promise (a removal off the event loop).
+   * promise (a removal off the event loop). `info.contained` says whether the cgroup was removed (see
+   * {@link SandboxCleanupInfo}).
    */
-  cleanup: () => void | Promise<void>;
+  cleanup: (info: SandboxCleanupInfo) => void | Promise<void>;
   /**
    * `kill` signals every process of the cgroup before the child itself: where the child is only a supervisor (bwrap)
    * and the plugin runs below it. Default false (the child is the plugin process).

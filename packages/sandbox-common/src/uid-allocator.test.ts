@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { allocateUid, validateUidRange } from './uid-allocator.js';
+import { allocateUid, uidInUse, validateUidRange } from './uid-allocator.js';
 
 const dirs: string[] = [];
 function lockDir(): string {
@@ -60,6 +60,61 @@ describe('allocateUid', () => {
       `const m = await import(${JSON.stringify(entry)}); m.allocateUid({ first: 3_400_000, count: 10 }, ${JSON.stringify(dir)}); process.exit(0);`,
     ]);
     expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it("keeps a dead host's lease while a process still runs as its uid, and takes it over once none does", async (ctx) => {
+    if (process.getuid?.() !== 0) return ctx.skip('needs root to run a process as another uid');
+    const { spawn } = await import('node:child_process');
+    const dir = lockDir();
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const uid = 3_500_000;
+    // A host killed with SIGKILL left its lease; the sandbox it started still runs as the uid.
+    fs.writeFileSync(path.join(dir, String(uid)), '999999999\n');
+    const orphan = spawn('/bin/sleep', ['60'], { uid, gid: uid });
+    await new Promise((r) => orphan.once('spawn', r));
+    try {
+      expect(uidInUse(uid)).toBe(true);
+      expect(() => allocateUid({ first: uid, count: 1 }, dir)).toThrow(/no free uid/);
+      expect(fs.readFileSync(path.join(dir, String(uid)), 'utf8')).toBe('999999999\n');
+    } finally {
+      orphan.kill('SIGKILL');
+      await new Promise((r) => orphan.once('exit', r));
+    }
+    expect(uidInUse(uid)).toBe(false);
+    const lease = allocateUid({ first: uid, count: 1 }, dir);
+    expect(lease.uid).toBe(uid);
+    lease.release();
+  });
+
+  it('a host that exits while a process still runs as a leased uid keeps that lease', async (ctx) => {
+    if (process.getuid?.() !== 0) return ctx.skip('needs root to run a process as another uid');
+    const { execFileSync } = await import('node:child_process');
+    const dir = lockDir();
+    const entry = new URL('../dist/index.js', import.meta.url).href;
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { spawn } from 'node:child_process';
+const m = await import(${JSON.stringify(entry)});
+const a = m.allocateUid({ first: 3_600_000, count: 10 }, ${JSON.stringify(dir)});
+const b = m.allocateUid({ first: 3_600_000, count: 10 }, ${JSON.stringify(dir)});
+const p = spawn('/bin/sleep', ['60'], { uid: a.uid, gid: a.uid, detached: true, stdio: 'ignore' });
+await new Promise((r) => p.once('spawn', r));
+p.unref();
+console.log(JSON.stringify({ running: a.uid, idle: b.uid, pid: p.pid }));
+process.exit(0);`,
+      ],
+      { encoding: 'utf8' },
+    );
+    const { running, idle, pid } = JSON.parse(out) as { running: number; idle: number; pid: number };
+    try {
+      expect(fs.readdirSync(dir)).toEqual([String(running)]);
+      expect(idle).not.toBe(running);
+    } finally {
+      process.kill(pid, 'SIGKILL');
+    }
   });
 
   it('refuses ranges that reach system uids, 2^31 or the host uid', () => {

@@ -79,8 +79,52 @@ function namedIds(): Set<number> {
   return ids;
 }
 
-/** Leases this process holds: released on a normal exit even if their sandboxes were never awaited. */
-const held = new Set<() => void>();
+/**
+ * The uids and gids some process on this machine runs as (any of its real, effective, saved and filesystem ids), from
+ * `/proc/<pid>/status`; zombies (which run nothing, and wait only for a parent — in a container, an init — to reap
+ * them) don't count. A scan of every process (≈ 40 µs each): for the rare paths that must know, not per call.
+ */
+export function idsInUse(): Set<number> {
+  const ids = new Set<number>();
+  let names: string[];
+  try {
+    names = fs.readdirSync('/proc');
+  } catch {
+    return ids;
+  }
+  for (const name of names) {
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    let status: string;
+    try {
+      status = fs.readFileSync(`/proc/${name}/status`, 'latin1');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const state = status.indexOf('\nState:');
+    if (state >= 0 && /^\s*Z/.test(status.slice(state + 7, state + 10))) continue;
+    for (const field of ['\nUid:', '\nGid:']) {
+      const at = status.indexOf(field);
+      if (at < 0) continue;
+      const end = status.indexOf('\n', at + 1);
+      for (const id of status.slice(at + field.length, end < 0 ? undefined : end).split(/\s+/)) {
+        if (id !== '') ids.add(Number(id));
+      }
+    }
+  }
+  return ids;
+}
+
+/** True when some process runs as `uid` (or its gid of the same number): see {@link idsInUse}. */
+export function uidInUse(uid: number): boolean {
+  return idsInUse().has(uid);
+}
+
+/**
+ * Leases this process holds, by lease file: on a normal exit those whose uid nothing runs as any more are released even if
+ * their sandboxes were never awaited; the others stay for a later host (see {@link sweepDeadLeases}).
+ */
+const held = new Map<string, { uid: number; release: () => void }>();
 let exitHook = false;
 const swept = new Set<string>();
 
@@ -94,15 +138,22 @@ function leaseHolderGone(file: string): boolean {
   return owner !== undefined && hostGone(owner);
 }
 
-/** Once per lock directory: remove leases whose host is gone (hosts killed with SIGKILL). */
+/**
+ * Once per lock directory: remove leases whose host is gone (hosts killed with SIGKILL) and whose uid nothing runs as
+ * any more. A dead host's lease whose uid is still in use (a sandbox that outlived its host) stays: two sandboxes
+ * sharing a uid is what leases exist to prevent.
+ */
 function sweepDeadLeases(dir: string): void {
   if (swept.has(dir)) return;
   swept.add(dir);
   try {
+    let running: Set<number> | undefined;
     for (const name of fs.readdirSync(dir)) {
       if (!/^\d+$/.test(name)) continue;
       const file = path.join(dir, name);
-      if (leaseHolderGone(file)) fs.rmSync(file, { force: true });
+      if (!leaseHolderGone(file)) continue;
+      running ??= idsInUse();
+      if (!running.has(Number(name))) fs.rmSync(file, { force: true });
     }
   } catch {
     // Best effort: a dead lease is also taken over when its uid comes up.
@@ -120,8 +171,9 @@ function prepareLockDir(dir: string): void {
 /**
  * Leases a uid from `range`, unique among every host using the same `lockDir` on this machine: a random uid is taken
  * by creating `<lockDir>/<uid>` exclusively (content: this host's tag, `<pid>-<start time>`). A lease whose host is
- * gone (a host killed with SIGKILL; its pid free or reused) is taken over; uids in /etc/passwd or /etc/group are skipped. Throws `SandboxUnavailable` when no
- * free uid is found after 256 tries.
+ * gone (a host killed with SIGKILL; its pid free or reused) is taken over once no process runs as its uid any more
+ * ({@link uidInUse}); uids in /etc/passwd or /etc/group are skipped. Throws `SandboxUnavailable` when no free uid is
+ * found after 256 tries.
  */
 export function allocateUid(range: UidRange = DEFAULT_UID_RANGE, lockDir = DEFAULT_UID_LOCK_DIR): UidLease {
   validateUidRange(range);
@@ -130,7 +182,9 @@ export function allocateUid(range: UidRange = DEFAULT_UID_RANGE, lockDir = DEFAU
   if (!exitHook) {
     exitHook = true;
     process.once('exit', () => {
-      for (const release of [...held]) release();
+      if (held.size === 0) return;
+      const running = idsInUse();
+      for (const { uid, release } of [...held.values()]) if (!running.has(uid)) release();
     });
   }
   const named = namedIds();
@@ -144,8 +198,9 @@ export function allocateUid(range: UidRange = DEFAULT_UID_RANGE, lockDir = DEFAU
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw new PluginError('SandboxUnavailable', `cannot create uid lease ${file}`, { cause: e });
       }
-      // Held: take it over only when its host is gone (its sandboxes died with it: --die-with-parent).
-      if (leaseHolderGone(file)) {
+      // Held: take it over only when its host is gone and nothing runs as the uid any more (its sandboxes died with
+      // it, or were killed by a later host's cgroup sweep).
+      if (leaseHolderGone(file) && !uidInUse(uid)) {
         try {
           fs.unlinkSync(file);
         } catch {
@@ -158,10 +213,10 @@ export function allocateUid(range: UidRange = DEFAULT_UID_RANGE, lockDir = DEFAU
     const release = (): void => {
       if (released) return;
       released = true;
-      held.delete(release);
+      held.delete(file);
       if (readOrEmpty(file).trim() === hostTag()) fs.rmSync(file, { force: true });
     };
-    held.add(release);
+    held.set(file, { uid, release });
     return { uid, release };
   }
   throw new PluginError(

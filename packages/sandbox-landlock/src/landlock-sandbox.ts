@@ -13,13 +13,16 @@ import {
 } from '@plugward/limits';
 import {
   allocateUid,
+  childGone,
   DEFAULT_UID_LOCK_DIR,
   DEFAULT_UID_RANGE,
+  guardSandboxLifetime,
   isSystemPath,
   type MovedPath,
   makeUntaggedSandboxDir,
-  onHostExit,
+  releaseLeaseWhenUnused,
   relocate,
+  type SandboxCleanupInfo,
   SandboxedChild,
   type SandboxedChildOptions,
   sandboxCgroupLimits,
@@ -312,15 +315,30 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
     let child: ChildProcess | undefined;
     let planFd: number | undefined;
     let externalScratch: string | undefined;
-    const cleanup = (): void => {
+    let forget: (() => void) | undefined;
+    const removeFiles = (): void => {
       if (mounted) unmountScratch(scratchDir);
       mounted = false;
       if (externalScratch !== undefined) fs.rmSync(externalScratch, { recursive: true, force: true });
       fs.rmSync(dir, { recursive: true, force: true });
-      lease?.release();
-      lease = undefined;
     };
     try {
+      // The cgroup before the lease: the first cgroup of this host sweeps dead hosts' groups, killing whatever still
+      // ran in them, so the uids those processes held are free when the lease is drawn.
+      const layout = config.cgroup === null ? undefined : this.#cgroupLayout();
+      if (config.cgroup !== null && layout !== undefined) {
+        try {
+          cgroup = createCgroup(layout, config.cgroup.parent ?? 'plugward', cgroupName(spec.label), cgLimits);
+        } catch (cause) {
+          if (this.#options.cgroup === 'required') throw cause;
+        }
+      }
+      if (cgroup === undefined && this.#options.cgroup === 'required' && config.cgroup !== null) {
+        throw new PluginError(
+          'SandboxUnavailable',
+          'no writable cgroup hierarchy and LandlockSandbox({ cgroup: "required" })',
+        );
+      }
       if (root) {
         fs.chmodSync(dir, 0o711);
         lease = allocateUid(
@@ -382,20 +400,6 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
         readOnly.push(store.root);
       }
       moved.sort((a, b) => b[0].length - a[0].length);
-      const layout = config.cgroup === null ? undefined : this.#cgroupLayout();
-      if (config.cgroup !== null && layout !== undefined) {
-        try {
-          cgroup = createCgroup(layout, config.cgroup.parent ?? 'plugward', cgroupName(spec.label), cgLimits);
-        } catch (cause) {
-          if (this.#options.cgroup === 'required') throw cause;
-        }
-      }
-      if (cgroup === undefined && this.#options.cgroup === 'required' && config.cgroup !== null) {
-        throw new PluginError(
-          'SandboxUnavailable',
-          'no writable cgroup hierarchy and LandlockSandbox({ cgroup: "required" })',
-        );
-      }
       const plan = buildLaunchPlan({
         abi: Math.min(abi, MAX_KNOWN_LANDLOCK_ABI),
         config,
@@ -411,6 +415,7 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
         pidsMax,
         cpuSeconds: cgroup === undefined ? (this.#options.cpuSecondsWithoutCgroup ?? 3600) : undefined,
         cgroupProcs: cgroup?.procsFiles ?? [],
+        hostPid: process.pid,
         allowDisabledSeccomp: this.#options.allowDisabledSeccomp === true,
       });
       // The plan travels in an unlinked private file on fd 4; fd 5 reports the exec (EOF) or the failure.
@@ -427,6 +432,8 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
         detached: true,
       });
       child = launched;
+      // From here on a host that exits normally kills the sandbox, starting or not, before it gives its uid back.
+      forget = guardSandboxLifetime({ child: launched, cgroup, lease, removeFiles });
       await new Promise<void>((resolve, reject) => {
         launched.once('spawn', resolve);
         launched.once('error', reject);
@@ -438,27 +445,31 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
     } catch (cause) {
       if (planFd !== undefined) fs.closeSync(planFd);
       child?.kill('SIGKILL');
-      await cgroup?.remove().catch(() => undefined);
-      cleanup();
+      const removed = await cgroup?.remove().then(
+        () => true,
+        () => false,
+      );
+      if (child !== undefined) await childGone(child);
+      removeFiles();
+      releaseLeaseWhenUnused(lease, removed === true);
+      forget?.();
       if (cause instanceof PluginError && cause.code !== 'SandboxError') throw cause;
       throw new PluginError('SandboxError', `could not start the Landlock sandbox for ${spec.label}`, {
         cause,
       });
     }
     const uid = lease?.uid ?? process.getuid?.() ?? -1;
-    const forget = onHostExit(cleanup);
     // After the sandbox's exit: the same, off the event loop (a detach and each removed directory take the kernel
     // milliseconds under load), the lease last — nothing of the uid's sandbox is left when another may get the uid.
-    const cleanupAfterExit = async (): Promise<void> => {
+    const cleanupAfterExit = async ({ contained }: SandboxCleanupInfo): Promise<void> => {
       try {
         if (mounted) await unmountScratchAsync(scratchDir);
         mounted = false;
         const dirs = externalScratch === undefined ? [dir] : [externalScratch, dir];
         await Promise.all(dirs.map((d) => fs.promises.rm(d, { recursive: true, force: true })));
       } finally {
-        forget();
-        lease?.release();
-        lease = undefined;
+        forget?.();
+        releaseLeaseWhenUnused(lease, contained);
       }
     };
     return new LandlockProcess(

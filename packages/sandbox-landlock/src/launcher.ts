@@ -106,7 +106,8 @@ function run(): void {
   }
   // After the uid change (which clears it): the plugin dies with the host.
   if (libc.prctl(PR_SET_PDEATHSIG, SIGKILL) !== 0) fail('pdeathsig', `errno ${libc.errno()}`);
-  if (process.ppid === 1) fail('pdeathsig', 'the host is already gone');
+  // A host that died before the prctl left the launcher reparented (to init, or to a subreaper: not always pid 1).
+  if (process.ppid !== plan.hostPid) fail('pdeathsig', 'the host is already gone');
   if (libc.prctl(PR_SET_NO_NEW_PRIVS, 1) !== 0) fail('no_new_privs', `errno ${libc.errno()}`);
 
   const ruleset = libc.createRuleset(plan.abi, plan.handledFs, plan.handledNet, plan.scoped);

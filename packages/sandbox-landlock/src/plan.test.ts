@@ -16,6 +16,7 @@ const base = (over: Partial<PlanInput> = {}): PlanInput => ({
   uid: 1_900_000_123,
   pidsMax: 26,
   cgroupProcs: [],
+  hostPid: 4242,
   allowDisabledSeccomp: false,
   ...over,
 });

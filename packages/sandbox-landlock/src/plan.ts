@@ -45,6 +45,11 @@ export interface LaunchPlan {
   uid?: number;
   /** `cgroup.procs` files the launcher writes its pid into (as root, before dropping). */
   cgroupProcs: string[];
+  /**
+   * The host's pid: once the launcher armed its parent-death signal it checks its parent is still this process (a
+   * host that died before that would leave it running, reparented to init or a subreaper) and stops otherwise.
+   */
+  hostPid: number;
   /** The fd number the command is opened at for `execveat`; at or above the NOFILE limit, so no later fd reaches it. */
   execFd: number;
   command: string;
@@ -79,6 +84,8 @@ export interface PlanInput {
   /** RLIMIT_CPU in seconds, when set (hosts without a CPU cgroup). */
   cpuSeconds?: number;
   cgroupProcs: readonly string[];
+  /** The host's pid (see {@link LaunchPlan.hostPid}). */
+  hostPid: number;
   allowDisabledSeccomp: boolean;
 }
 
@@ -189,6 +196,7 @@ export function buildLaunchPlan(input: PlanInput): LaunchPlan {
     rlimits,
     uid: input.uid,
     cgroupProcs: [...input.cgroupProcs],
+    hostPid: input.hostPid,
     execFd,
     command: input.command,
     argv: [input.command, ...input.args],

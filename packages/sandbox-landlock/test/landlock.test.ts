@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { childCommands, killHostUnderSubreaper } from '../../sandbox-common/test/host-death.js';
 import { LANDLOCK_SANDBOX_DIR, sweepStaleSandboxDirs } from '../dist/index.js';
 import { cleanupDirs, compileC, itWithC, koffiPaths, runScript, tempDir } from './helpers.js';
 import { parseProbe, probeScript } from './probe.js';
@@ -378,6 +379,64 @@ setInterval(() => {}, 1000);`,
     expect(fs.existsSync(path.dirname(scratch))).toBe(false);
     expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(scratch);
   });
+});
+
+describe('a host that dies while its sandbox starts', () => {
+  it.skipIf(!isRoot)(
+    'SIGKILL 0–64 ms after its launcher started (before, during and after it arms its parent-death signal): no process of it runs on',
+    async () => {
+      const dir = tempDir();
+      const dist = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'dist', 'index.js');
+      fs.writeFileSync(path.join(dir, 'idle.mjs'), 'setInterval(() => {}, 1000);', { mode: 0o644 });
+      const range = { first: 1_970_000_000, count: 100_000 };
+      const host = path.join(dir, 'host.mjs');
+      fs.writeFileSync(
+        host,
+        `import { LandlockSandbox, defaultLandlockConfig } from ${JSON.stringify(dist)};
+const s = new LandlockSandbox({ uidRange: ${JSON.stringify(range)}, uidLockDir: ${JSON.stringify(path.join(dir, 'uids'))} });
+process.stdout.write('spawning\\n');
+await s.spawn({ command: process.execPath, args: [${JSON.stringify(path.join(dir, 'idle.mjs'))}],
+  readOnlyPaths: [${JSON.stringify(dir)}], config: defaultLandlockConfig(), label: 'host-death' });
+process.stdout.write('spawned\\n');
+setInterval(() => {}, 1000);`,
+      );
+      // Processes (not zombies) running as a uid of this test's range.
+      const running = (): string[] =>
+        fs.readdirSync('/proc').filter((n) => {
+          try {
+            const st = fs.readFileSync(`/proc/${n}/status`, 'utf8');
+            const uid = Number(/^Uid:\s+(\d+)/m.exec(st)?.[1]);
+            return !/^State:\s+Z/m.test(st) && uid >= range.first && uid < range.first + range.count;
+          } catch {
+            return false;
+          }
+        });
+      const killed = [];
+      const orphans: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        // Killed 0–64 ms after the host started its launcher (node booting, joining, dropping to the uid, arming).
+        const delay = i < 9 ? i * 8 : -1;
+        const launcherStarted = (pid: number): boolean =>
+          childCommands(pid).some((c) => c.includes('launcher.cjs'));
+        const k = await killHostUnderSubreaper(host, delay, launcherStarted, 'spawned');
+        killed.push(k);
+        // Before the next host starts (its cgroup sweep would kill what this one left): nothing of it may run on.
+        orphans.push(...(await k.orphans(5000)));
+      }
+      // The launcher arms PR_SET_PDEATHSIG after its uid change and then checks its parent is still the host (not
+      // pid 1 alone: the hosts here run below a subreaper, which takes their orphans): a host gone before that leaves
+      // nothing running either.
+      // Looked for while the subreapers still live (an orphan of theirs would run on as their child).
+      for (let i = 0; i < 500 && running().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      const left = running();
+      await Promise.all(killed.map((k) => k.end()));
+      expect(orphans).toEqual([]);
+      expect(left).toEqual([]);
+      const r = await runScript('await done({ ok: true });');
+      expect(r.report).toEqual({ ok: true });
+    },
+    120_000,
+  );
 });
 
 describe('a non-root host without a cgroup (the host itself runs as nobody)', () => {

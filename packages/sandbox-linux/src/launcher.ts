@@ -12,31 +12,45 @@ const TOOL_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
 
 let toolsCache: LauncherTools | undefined;
 
+function findTool(name: string): string {
+  for (const dir of TOOL_DIRS) {
+    const p = `${dir}/${name}`;
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  throw new PluginError(
+    'SandboxUnavailable',
+    `${name} not found in ${TOOL_DIRS.join(', ')}; install it: apt-get install util-linux mount`,
+  );
+}
+
 /** Finds `unshare`, `mount` and `setpriv` (util-linux); throws `SandboxUnavailable` naming the package otherwise. */
 export function findLauncherTools(): LauncherTools {
-  if (toolsCache !== undefined) return toolsCache;
-  const find = (name: string): string => {
-    for (const dir of TOOL_DIRS) {
-      const p = `${dir}/${name}`;
-      try {
-        fs.accessSync(p, fs.constants.X_OK);
-        return p;
-      } catch {
-        // next
-      }
-    }
-    throw new PluginError(
-      'SandboxUnavailable',
-      `${name} not found in ${TOOL_DIRS.join(', ')}; install it: apt-get install util-linux mount`,
-    );
-  };
-  toolsCache = { unshare: find('unshare'), mount: find('mount'), setpriv: find('setpriv') };
+  toolsCache ??= { unshare: findTool('unshare'), mount: findTool('mount'), setpriv: findTool('setpriv') };
   return toolsCache;
 }
 
-// Common prologue: set the fd limit, join every cgroup with the launcher's own pid (before anything of the plugin
-// runs), exit 125 when either fails.
+let setprivCache: string | undefined;
+
+/**
+ * Finds `setpriv` (util-linux ≥ 2.33 for `--pdeathsig`), which every launcher starts with, root or not; throws
+ * `SandboxUnavailable` naming the package otherwise.
+ */
+export function findSetpriv(): string {
+  setprivCache ??= findTool('setpriv');
+  return setprivCache;
+}
+
+// Common prologue. The launcher starts as `setpriv --pdeathsig KILL`, so from its first instruction on it dies with the
+// host; a host that died before that (between the fork and the prctl) is caught here: the parent is no longer the
+// host's pid (reparented to init or a subreaper), and the launcher stops before anything else runs. Then: set the fd
+// limit, join every cgroup with the launcher's own pid (before anything of the plugin runs), exit 125 when any fails.
 const JOIN =
+  'h=$1; shift; [ "$PPID" = "$h" ] || exit 125; ' +
   'ulimit -n "$1" || exit 125; n=$2; shift 2; ' +
   'while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; ';
 
@@ -46,13 +60,15 @@ const USER_SCRIPT = `${JOIN}exec "$@"`;
 /**
  * Root host, already in a private mount namespace (`unshare -m`): join, mount the sized noexec scratch tmpfs (only
  * this namespace and the sandbox made from it see them), then drop to the sandbox's uid/gid with no supplementary
- * groups and no capabilities, and become bwrap.
+ * groups and no capabilities, and become bwrap. The uid change clears the parent-death signal (the kernel does on
+ * every credential change); setpriv sets it again after the change.
  */
 const ROOT_SCRIPT =
   `${JOIN}m=$1; fstab=$2; id=$3; setpriv=$4; shift 4; ` +
   // One mount(8) run for both (each exec costs milliseconds of cold start).
   '"$m" -a -T "$fstab" || exit 125; ' +
-  'exec "$setpriv" --reuid "$id" --regid "$id" --clear-groups --inh-caps=-all --bounding-set=-all -- "$@"';
+  'exec "$setpriv" --reuid "$id" --regid "$id" --clear-groups --inh-caps=-all --bounding-set=-all ' +
+  '--pdeathsig KILL -- "$@"';
 
 /** fstab escaping of a path (spaces, tabs, newlines and backslashes as octal). */
 function fstabPath(p: string): string {
@@ -73,6 +89,10 @@ export function scratchFstab(scratch: { tmp: string; shm: string }, bytes: numbe
 
 /** What {@link launcherCommand} turns into an argv. */
 export interface LauncherInput {
+  /** `setpriv` (see {@link findSetpriv}): the launcher's first program, which arms the parent-death signal. */
+  setpriv: string;
+  /** The host's pid: the launcher stops when its parent is not this process any more. */
+  hostPid: number;
   fdLimit: number;
   /** `cgroup.procs` files to join. */
   procsFiles: readonly string[];
@@ -87,19 +107,37 @@ export interface LauncherInput {
   };
 }
 
-/** The program and arguments that start a sandbox (pure). */
+/**
+ * The program and arguments that start a sandbox (pure). Every chain starts with `setpriv --pdeathsig KILL` and checks
+ * its parent before anything else, so a host that dies at any moment of a sandbox's start takes the launcher with it
+ * (bwrap arms `--die-with-parent` itself only later).
+ */
 export function launcherCommand(input: LauncherInput): { file: string; args: string[] } {
-  const join = [String(input.fdLimit), String(input.procsFiles.length), ...input.procsFiles];
+  if (!Number.isSafeInteger(input.hostPid) || input.hostPid <= 0) {
+    throw new PluginError('InvalidArgument', `the host pid must be a positive integer, got ${input.hostPid}`);
+  }
+  const arm = ['--pdeathsig', 'KILL', '--'];
+  const join = [
+    String(input.hostPid),
+    String(input.fdLimit),
+    String(input.procsFiles.length),
+    ...input.procsFiles,
+  ];
   if (input.root === undefined) {
-    return { file: '/bin/sh', args: ['-c', USER_SCRIPT, 'plugward-sandbox', ...join, ...input.bwrap] };
+    return {
+      file: input.setpriv,
+      args: [...arm, '/bin/sh', '-c', USER_SCRIPT, 'plugward-sandbox', ...join, ...input.bwrap],
+    };
   }
   const r = input.root;
   if (!Number.isSafeInteger(r.uid) || r.uid <= 0) {
     throw new PluginError('InvalidArgument', `the sandbox uid must be a positive integer, got ${r.uid}`);
   }
   return {
-    file: r.tools.unshare,
+    file: input.setpriv,
     args: [
+      ...arm,
+      r.tools.unshare,
       '--mount',
       '--propagation',
       'private',

@@ -13,14 +13,17 @@ import {
 } from '@plugward/limits';
 import {
   allocateUid,
+  childGone,
   DEFAULT_UID_LOCK_DIR,
   DEFAULT_UID_RANGE,
   findLibSeccomp,
+  guardSandboxLifetime,
   hostTag,
   NeutralPaths,
-  onHostExit,
+  releaseLeaseWhenUnused,
   relocate,
   relocateArg,
+  type SandboxCleanupInfo,
   SandboxedChild,
   sandboxCgroupLimits,
   sandboxDirBase,
@@ -52,7 +55,7 @@ import {
   othersAccess,
   type ViewOp,
 } from './filesystem-view.js';
-import { findLauncherTools, launcherCommand, scratchFstab } from './launcher.js';
+import { findLauncherTools, findSetpriv, launcherCommand, scratchFstab } from './launcher.js';
 import { packageReadOnlyPaths } from './package-paths.js';
 import { buildSeccompFilter } from './seccomp.js';
 import { checkSandboxSupport, userNamespacesAvailable } from './support.js';
@@ -179,7 +182,7 @@ function lockdownPaths(): { entry: string; paths: string[] } {
 function findLockdownPaths(): { entry: string; paths: string[] } {
   // The self-contained preload bundle (dist/lockdown/): the sandbox needs only it, koffi and libseccomp.
   const dir = path.join(here(), 'lockdown');
-  const entry = path.join(dir, 'lockdown.cjs');
+  const entry = path.join(dir, 'sandbox-preload.cjs');
   if (!fs.existsSync(entry)) {
     throw new PluginError(
       'SandboxUnavailable',
@@ -253,6 +256,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
       );
     }
     if (root) findLauncherTools();
+    else findSetpriv();
     return this.#bwrap;
   }
 
@@ -352,7 +356,18 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     let cgroup: CgroupHandle | undefined;
     const fds: number[] = [];
     let child: ChildProcess | undefined;
+    let forget: (() => void) | undefined;
     try {
+      // The cgroup before the lease: the first cgroup of this host sweeps dead hosts' groups, killing whatever still
+      // ran in them, so the uids those processes held are free when the lease is drawn.
+      if (config.cgroup !== null) {
+        cgroup = createCgroup(
+          this.#cgroupLayout(),
+          config.cgroup.parent ?? 'plugward',
+          cgroupName(spec.label),
+          sandboxCgroupLimits(spec, this.#options.cpus ?? 1),
+        );
+      }
       if (scratch !== undefined) {
         // The sandbox's uid must reach the mount points (not list them): 0711.
         fs.chmodSync(dir, 0o711);
@@ -373,14 +388,6 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
         scratch,
         firstFileFd: FIRST_FILE_FD,
       });
-      if (config.cgroup !== null) {
-        cgroup = createCgroup(
-          this.#cgroupLayout(),
-          config.cgroup.parent ?? 'plugward',
-          cgroupName(spec.label),
-          sandboxCgroupLimits(spec, this.#options.cpus ?? 1),
-        );
-      }
       // The args and the BPF travel in unlinked private files, read by bwrap from fds 4 and 5.
       const argsFile = path.join(dir, 'args');
       fs.writeFileSync(argsFile, `${bwrapArgs.join('\0')}\0`, { mode: 0o600 });
@@ -397,6 +404,8 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
       closeInheritedDescriptorsOnExec();
       const out = this.#options.stdio === 'inherit' ? 'inherit' : 'pipe';
       const launch = launcherCommand({
+        setpriv: findSetpriv(),
+        hostPid: process.pid,
         fdLimit,
         procsFiles: cgroup?.procsFiles ?? [],
         bwrap: [bwrap.path, '--args', String(ARGS_FD), ...bwrapCommand(command, args)],
@@ -423,6 +432,8 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
         cwd: '/',
       });
       child = launched;
+      // From here on a host that exits normally kills the sandbox, starting or not, before it gives its uid back.
+      forget = guardSandboxLifetime({ child: launched, cgroup, lease, removeFiles: removeDir });
       await new Promise<void>((resolve, reject) => {
         launched.once('spawn', resolve);
         launched.once('error', reject);
@@ -430,10 +441,14 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
       if (cgroup !== undefined) await waitForJoin(launched, cgroup);
     } catch (cause) {
       child?.kill('SIGKILL');
-      await cgroup?.remove().catch(() => undefined);
+      const removed = await cgroup?.remove().then(
+        () => true,
+        () => false,
+      );
       if (child !== undefined) await childGone(child);
-      lease?.release();
+      releaseLeaseWhenUnused(lease, removed === true);
       removeDir();
+      forget?.();
       if (cause instanceof PluginError && cause.code !== 'SandboxError') throw cause;
       throw new PluginError('SandboxError', `could not start bwrap for ${spec.label}`, { cause });
     } finally {
@@ -441,19 +456,14 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     }
     if (child === undefined) throw new PluginError('SandboxError', `bwrap did not start for ${spec.label}`);
     const uid = lease?.uid ?? process.getuid?.() ?? -1;
-    // A host that exits without awaiting the sandbox removes its directory and lease at once, in its exit handler.
-    const forget = onHostExit(() => {
-      lease?.release();
-      removeDir();
-    });
     // After the sandbox's exit: off the event loop (rmdir of its scratch mount points takes the kernel milliseconds
     // each), then the lease — nothing of the uid's sandbox is left when another sandbox may get the uid.
-    const cleanup = async (): Promise<void> => {
+    const cleanup = async ({ contained }: SandboxCleanupInfo): Promise<void> => {
       try {
         await fs.promises.rm(dir, { recursive: true, force: true });
       } finally {
-        forget();
-        lease?.release();
+        forget?.();
+        releaseLeaseWhenUnused(lease, contained);
       }
     };
     // bwrap is the child; the plugin runs below it, so kill signals the cgroup's processes too.
@@ -463,12 +473,6 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
 
 function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
-/** Resolves once `child` has exited (at once if it has). */
-function childGone(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 /**

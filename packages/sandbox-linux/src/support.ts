@@ -3,7 +3,7 @@ import { detectCgroupLayout } from '@plugward/limits';
 import { findLibSeccomp, loadLibSeccomp } from '@plugward/sandbox-common';
 import { isPluginError, type SandboxSupportReport } from '@plugward/types';
 import { BWRAP_INSTALL_HINT, findBwrap } from './bubblewrap.js';
-import { findLauncherTools } from './launcher.js';
+import { findLauncherTools, findSetpriv } from './launcher.js';
 
 type Feature = SandboxSupportReport['features'][number];
 
@@ -94,6 +94,16 @@ export async function checkSandboxSupport(
       installHint: toolsOk ? undefined : 'apt-get install util-linux mount',
     });
   } else {
+    try {
+      findSetpriv();
+    } catch (e) {
+      features.push({
+        feature: 'launcher',
+        available: false,
+        detail: e instanceof Error ? e.message : String(e),
+        installHint: 'apt-get install util-linux',
+      });
+    }
     warnings.push(
       "the host is not root: plugin code runs as the host user's own uid (no per-sandbox uid), so it shares that " +
         "user's per-user kernel limits (inotify instances, RLIMIT_NPROC) and /tmp, /dev/shm are not noexec; start " +

@@ -4,7 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { detectCgroupLayout } from '@plugward/limits';
 import { afterAll, describe, expect, it } from 'vitest';
+import { childCommands, killHostUnderSubreaper } from '../../sandbox-common/test/host-death.js';
 import { DEFAULT_UID_LOCK_DIR, defaultSandboxConfig, LinuxSandbox, ROOT_SANDBOX_DIR } from '../dist/index.js';
 import {
   cleanupDirs,
@@ -352,51 +354,150 @@ describe('cleanup', () => {
   );
 });
 
-describe('a host that exits without awaiting its sandboxes', () => {
-  // OPEN (audit s7b #3): a host that exits while its sandbox is still starting — after spawn() resolved, before bwrap
-  // armed --die-with-parent — can leave the sandbox running, reparented to init, its uid lease released. This case
-  // exits once bwrap has started the command (what it asserts holds then); the starting window is not covered yet.
-  rootOnly('leaves no temp dir, uid lease or plugin process behind', async () => {
-    const { execFileSync } = await import('node:child_process');
-    const dir = tempDir('pw-exit-');
-    const script = path.join(dir, 'host.mjs');
+describe('a host that exits or dies while its sandboxes start or run', () => {
+  const distIndex = new URL('../dist/index.js', import.meta.url).href;
+  // A uid range and lock directory of these tests alone: any process running as a uid of the range afterwards is a
+  // survivor of theirs.
+  const range = { first: 1_960_000_000, count: 100_000 };
+  const inRange = (): number[] => {
+    const found: number[] = [];
+    for (const name of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const status = fs.readFileSync(`/proc/${name}/status`, 'utf8');
+        const state = /^State:\s+(\S)/m.exec(status)?.[1];
+        const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
+        if (state !== 'Z' && uid >= range.first && uid < range.first + range.count) found.push(Number(name));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return found;
+  };
+  const described = (): string[] =>
+    inRange().map((pid) => {
+      try {
+        return `${pid}: ${fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
+      } catch {
+        return `${pid}`;
+      }
+    });
+  /**
+   * Waits up to 10 s (a loaded machine takes its turn to kill and reap) for no process of the range (whose command
+   * line includes `only`, when given) to run; returns those still running.
+   */
+  const survivors = async (only?: string): Promise<string[]> => {
+    const left = (): string[] => described().filter((p) => only === undefined || p.includes(only));
+    for (let i = 0; i < 500 && left().length > 0; i++) await sleep(20);
+    return left();
+  };
+  /**
+   * A host script: spawns one sandbox running a command that never exits on its own (it ignores its fd 3 closing),
+   * says "spawning" before and the sandbox's uid after spawn() resolved, then exits at once (`exit`) or waits to be
+   * killed (`wait`).
+   */
+  const hostScript = (dir: string, lockDir: string, lockdown: boolean, then: 'exit' | 'wait'): string => {
+    const script = path.join(dir, `host-${lockdown}-${then}.mjs`);
     fs.writeFileSync(
       script,
-      `import fs from 'node:fs';
-import { defaultSandboxConfig, LinuxSandbox } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
-const s = new LinuxSandbox();
+      `import { defaultSandboxConfig, LinuxSandbox } from ${JSON.stringify(distIndex)};
+const s = new LinuxSandbox({ uidRange: ${JSON.stringify(range)}, uidLockDir: ${JSON.stringify(lockDir)}, lockdown: ${lockdown} });
+process.stdout.write('spawning\\n');
 const p = await s.spawn({ command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'], readOnlyPaths: [],
-  config: defaultSandboxConfig(), label: 'orphan' });
-const started = (pid) => { const st = fs.readFileSync('/proc/' + pid + '/stat', 'utf8'); return st.slice(st.lastIndexOf(')') + 2).split(' ')[19]; };
-// Until bwrap has started the command (two processes in the cgroup): see the note on this test.
-for (let i = 0; i < 500 && p.pids().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
-console.log(JSON.stringify({ host: process.pid, uid: p.uid, pids: p.pids().map((pid) => [pid, started(pid)]) }));
-process.exit(0);`,
+  config: defaultSandboxConfig(), label: 'host-death' });
+process.stdout.write(JSON.stringify({ host: process.pid, uid: p.uid }) + '\\n');
+${then === 'exit' ? 'process.exit(0);' : 'setInterval(() => {}, 1000);'}`,
     );
-    const out = JSON.parse(execFileSync(process.execPath, [script], { encoding: 'utf8' })) as {
-      host: number;
-      uid: number;
-      pids: [number, string][];
-    };
-    expect(fs.readdirSync(sbxBase).filter((n) => n.startsWith(`plugward-sbx-${out.host}-`))).toEqual([]);
-    expect(fs.existsSync(path.join(DEFAULT_UID_LOCK_DIR, String(out.uid)))).toBe(false);
-    expect(out.pids.length).toBeGreaterThan(0);
-    // --die-with-parent: the sandbox goes with its host. A process counts as gone once /proc has no live process of
-    // that pid and start time (pid_max can be small: a pid may be reused; a zombie waits only on its reaper). Up to
-    // 10 s: on a loaded machine the kill and the reaping take their turn.
-    const running = ([pid, start]: [number, string]): boolean => {
-      try {
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-        // After "(comm) ": the state, then fields 4…; the start time is field 22.
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return fields[0] !== 'Z' && fields[19] === start;
-      } catch {
-        return false;
+    return script;
+  };
+
+  rootOnly(
+    'a host that exits right after spawn() resolved leaves no process, lease or directory behind (×8, with and without the lockdown)',
+    async () => {
+      const { execFileSync } = await import('node:child_process');
+      const dir = tempDir('pw-exit-');
+      const lockDir = path.join(dir, 'uids');
+      const uids: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const out = execFileSync(process.execPath, [hostScript(dir, lockDir, i % 2 === 0, 'exit')], {
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        const line = JSON.parse(out.trim().split('\n').at(-1) as string) as { host: number; uid: number };
+        uids.push(line.uid);
+        expect(fs.readdirSync(sbxBase).filter((n) => n.startsWith(`plugward-sbx-${line.host}-`))).toEqual([]);
       }
-    };
-    for (let i = 0; i < 500 && out.pids.some(running); i++) await sleep(20);
-    expect(out.pids.filter(running)).toEqual([]);
-  });
+      // The host's exit handler killed each sandbox and waited for its cgroup to empty before giving the uid back.
+      expect(fs.readdirSync(lockDir)).toEqual([]);
+      expect(await survivors()).toEqual([]);
+      expect(uids.every((u) => u >= range.first && u < range.first + range.count)).toBe(true);
+      const r = await runScript('await done({ ok: true });');
+      expect(firstMessage(r)).toEqual({ ok: true });
+      expectHostHealthy(r);
+    },
+    120_000,
+  );
+
+  rootOnly(
+    'a host killed (SIGKILL) at any moment of a sandbox start leaves nothing running; the next host clears what it left',
+    async () => {
+      const { execFileSync } = await import('node:child_process');
+      const dir = tempDir('pw-kill-');
+      const lockDir = path.join(dir, 'uids');
+      const hosts: number[] = [];
+      const reapers: { end(): Promise<void> }[] = [];
+      const preloadOrphans: string[] = [];
+      // Each host runs below a subreaper (as in a container with tini): a launcher whose host died is not reparented
+      // to pid 1. It is killed 0–52 ms after it started its launcher (the setpriv → unshare → sh → mount → setpriv →
+      // bwrap chain, bwrap's set-up of the sandbox, node's boot: every window), or just after spawn() resolved. Half
+      // the sandboxes run node with the preload (its host check catches a host that died while bwrap was still
+      // setting the sandbox up), half without.
+      const launcherStarted = (pid: number): boolean =>
+        childCommands(pid).some((c) => c.includes('plugward-sandbox') || c.includes('setpriv'));
+      for (let i = 0; i < 16; i++) {
+        const lockdown = i % 2 === 0;
+        const delay = i < 14 ? i * 4 : -1;
+        const killed = await killHostUnderSubreaper(
+          hostScript(dir, lockDir, lockdown, 'wait'),
+          delay,
+          launcherStarted,
+          '"uid"',
+        );
+        hosts.push(killed.hostPid);
+        reapers.push(killed);
+        // Before the next host starts (its sweep would kill what this one left): no node with the preload runs on —
+        // a host killed after bwrap armed --die-with-parent in the sandbox took it along, one killed before was seen
+        // gone by the preload's check before anything of the command ran. A bwrap still setting up, or a command
+        // without the preload, may be left where bwrap had not armed the signal yet (it does so in the sandbox only
+        // at the end of its set-up): those are for the sweep below.
+        const left = await killed.orphans(lockdown ? 3000 : 0);
+        // (A bwrap process names the command too: it is one of those, stuck in its set-up or about to exec.)
+        preloadOrphans.push(...left.filter((o) => o.includes('sandbox-preload') && !/^\d+: \S*bwrap /.test(o)));
+      }
+      await Promise.all(reapers.map((r) => r.end()));
+      expect(preloadOrphans).toEqual([]);
+      // What is left is killed by the next host's sweep: one more host, which starts (and ends) one sandbox.
+      execFileSync(process.execPath, [hostScript(dir, lockDir, true, 'exit')], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(await survivors()).toEqual([]);
+      // Nothing of the killed hosts is left: their cgroups (the sweep removed them once empty), their leases (taken
+      // back once nothing ran as their uids).
+      expect(fs.readdirSync(lockDir)).toEqual([]);
+      for (const m of new Set(Object.values(detectCgroupLayout()?.mounts ?? {}))) {
+        const base = path.join(m, 'plugward');
+        const left = fs.existsSync(base)
+          ? fs.readdirSync(base).filter((n) => hosts.some((h) => n.includes(`-${h}-`)))
+          : [];
+        expect(left).toEqual([]);
+      }
+      const r = await runScript('await done({ ok: true });');
+      expect(firstMessage(r)).toEqual({ ok: true });
+      expectHostHealthy(r);
+    },
+    240_000,
+  );
 });
 
 describe('non-root hosts', () => {

@@ -1,0 +1,11 @@
+/**
+ * What {@link LinuxSandbox} preloads (`--require`) into a node command in strict mode: first the check that the host
+ * is still there (`exitIfHostGone`: a sandbox whose host is gone runs nothing of its own), then the lockdown (the
+ * in-process filter denying exec and fork).
+ * @packageDocumentation
+ */
+import { exitIfHostGone } from './host-alive.js';
+import { applyLockdown } from './lockdown-steps.js';
+
+exitIfHostGone(3);
+applyLockdown();
