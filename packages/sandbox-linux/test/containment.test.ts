@@ -472,7 +472,9 @@ ${then === 'exit' ? 'process.exit(0);' : 'setInterval(() => {}, 1000);'}`,
         // at the end of its set-up): those are for the sweep below.
         const left = await killed.orphans(lockdown ? 3000 : 0);
         // (A bwrap process names the command too: it is one of those, stuck in its set-up or about to exec.)
-        preloadOrphans.push(...left.filter((o) => o.includes('sandbox-preload') && !/^\d+: \S*bwrap /.test(o)));
+        preloadOrphans.push(
+          ...left.filter((o) => o.includes('sandbox-preload') && !/^\d+: \S*bwrap /.test(o)),
+        );
       }
       await Promise.all(reapers.map((r) => r.end()));
       expect(preloadOrphans).toEqual([]);
