@@ -1,8 +1,8 @@
-// audit s8 #2 (copy into packages/sandbox-common/test/): `idsInUse` leaves zombies out, and reads each process's
+// audit s8 #2: `idsInUse` leaves zombies out, and reads each process's
 // status from its thread-group leader only. A process whose main thread ended with SYS_exit (pthread_exit in main)
 // while another thread runs on shows its leader as `State: Z (zombie)`, `Threads: 2`: it still runs as its uid, but
 // `uidInUse` says no — so a lease is given back, or a dead host's lease taken over, while something runs as the uid.
-// Fails on main ce63694.
+// Failed on main ce63694; fixed in cb3933a.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

@@ -1,8 +1,8 @@
-// audit s8 #1, Landlock backend (copy into packages/sandbox-landlock/test/): the sandboxed command (a native program;
+// audit s8 #1, Landlock backend: the sandboxed command (a native program;
 // an untrusted native plugin of the registry can make the same call) disarms its parent-death signal —
 // prctl(PR_SET_PDEATHSIG, 0): the Landlock filter is default-allow and does not deny prctl — and ignores its fd 3
 // closing. Its host is killed (SIGKILL, below a subreaper) once the command said so: the command runs on, reparented,
-// as its leased uid, in its cgroup, until a later host's sweep (if one starts) kills it. Fails on main ce63694.
+// as its leased uid, in its cgroup, until a later host's sweep (if one starts) kills it. Failed on main ce63694; fixed in cb3933a.
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';

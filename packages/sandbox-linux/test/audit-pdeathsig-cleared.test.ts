@@ -1,9 +1,9 @@
-// audit s8 #1 (copy into packages/sandbox-linux/test/): a sandboxed process disarms its own parent-death signal
+// audit s8 #1: a sandboxed process disarms its own parent-death signal
 // (prctl(PR_SET_PDEATHSIG, 0) — prctl is on the strict allow-list, and koffi, which the strict preload loads, is in
 // the sandbox and in require.cache) and ignores its fd 3 closing. Its host is then killed (SIGKILL, below a subreaper,
 // after spawn() resolved): bwrap dies with the host, but the command — pid 1 of its pid namespace — runs on, reparented,
 // as its leased uid, in its cgroup, until some later host's sweep (if one ever starts) kills it. The goal: nothing of
-// the killed host runs on. Fails on main ce63694 (the process is still there 5 s after the kill).
+// the killed host runs on. Failed on main ce63694; fixed in cb3933a (the process is still there 5 s after the kill).
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
