@@ -60,9 +60,10 @@ export function validateCgroupLimits(limits: CgroupLimits): void {
 }
 
 /**
- * A cgroup directory name: the sanitised label, the host tag (`<pid>-<start time>`, see `hostTag` of
- * @plugward/host-state) and a random suffix, `<label>-<pid>-<start time>.<8 hex>`, so parallel plugins never collide
- * and a sweep can tell a dead host's groups even after its pid was reused. (The `.` before the suffix keeps the name
+ * A cgroup directory name: the sanitised label, the host tag (`<pid>-<start time>-p<pid namespace>`, see `hostTag`
+ * of @plugward/host-state) and a random suffix, `<label>-<pid>-<start time>-p<ns>.<8 hex>`, so parallel plugins never
+ * collide, a sweep can tell a dead host's groups even after its pid was reused, and a host never sweeps the groups of
+ * a host in another pid namespace (a container sharing the cgroup tree), whose pids it can't judge. (The `.` before the suffix keeps the name
  * out of what hosts before the host tag sweep, `-<pid>-<8 hex>`: they would read the start time as a pid.)
  */
 export function cgroupName(label: string): string {
@@ -76,10 +77,13 @@ export function cgroupName(label: string): string {
 }
 
 /**
- * The host that named a cgroup with {@link cgroupName}: `…-<pid>-<start time>.<8 hex>`, or `…-<pid>-<8 hex>` of hosts
- * before the host tag (no start time: gone only once the pid is free). Undefined for other names.
+ * The host that named a cgroup with {@link cgroupName}: `…-<pid>-<start time>-p<pid namespace>.<8 hex>`,
+ * `…-<pid>-<start time>.<8 hex>` of hosts before the namespace was in the tag, or `…-<pid>-<8 hex>` of hosts before the
+ * host tag (no start time: gone only once the pid is free). Undefined for other names.
  */
 export function cgroupOwner(name: string): HostOwner | undefined {
+  const namespaced = /-(\d+)-(\d+)-p(\d+)\.[0-9a-f]{8}$/.exec(name);
+  if (namespaced !== null) return parseHostTag(`${namespaced[1]}-${namespaced[2]}-p${namespaced[3]}-`);
   const tagged = /-(\d+)-(\d+)\.[0-9a-f]{8}$/.exec(name);
   if (tagged !== null) return parseHostTag(`${tagged[1]}-${tagged[2]}-`);
   const old = /-(\d+)-[0-9a-f]{8}$/.exec(name);

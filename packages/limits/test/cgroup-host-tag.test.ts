@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { hostTag, processStartTime } from '@plugward/host-state';
+import { hostTag, ownPidNamespace, processStartTime } from '@plugward/host-state';
 import { describe, expect, it } from 'vitest';
 import {
   cgroupName,
@@ -16,11 +16,16 @@ import {
 } from '../src/index.js';
 
 describe('cgroup names carry the host tag', () => {
-  it('cgroupName: <label>-<pid>-<start time>.<hex>, and cgroupOwner reads back both formats', () => {
+  it('cgroupName: <label>-<pid>-<start time>-p<pid namespace>.<hex>, and cgroupOwner reads back every format', () => {
     const name = cgroupName('hello');
     expect(name.startsWith(`hello-${hostTag()}.`)).toBe(true);
     const start = processStartTime(process.pid);
-    expect(cgroupOwner(name)).toEqual({ pid: process.pid, startTime: start });
+    expect(cgroupOwner(name)).toEqual({
+      pid: process.pid,
+      startTime: start,
+      pidNamespace: ownPidNamespace(),
+    });
+    expect(cgroupOwner('hello-123-456.deadbeef')).toEqual({ pid: 123, startTime: 456 });
     expect(cgroupOwner('hello-123-deadbeef')).toEqual({ pid: 123 });
     expect(cgroupOwner('hello-1-2-x')).toBeUndefined();
   });
@@ -76,13 +81,17 @@ describe('cgroup names carry the host tag', () => {
     const live = process.ppid;
     const liveStart = processStartTime(live) as number;
     const dead = spawnSync('/bin/true').pid as number;
+    const otherNs = (ownPidNamespace() ?? 0) + 1;
     const dirs = {
       // A sandbox that outlived its host (killed while the sandbox started): its host's pid is free now.
       dead: path.join(mount, parent, `orphan-${dead}-12345.deadbeef`),
       alive: path.join(mount, parent, `alive-${live}-${liveStart}.cafebabe`),
+      // A host of another pid namespace (a container sharing the cgroup tree): its pid means nothing here, so its
+      // running sandbox is left alone although this namespace has no such pid.
+      foreign: path.join(mount, parent, `foreign-${dead}-12345-p${otherNs}.feedf00d`),
     };
     const { spawn } = await import('node:child_process');
-    const members = [spawn('/bin/sleep', ['60']), spawn('/bin/sleep', ['60'])];
+    const members = [spawn('/bin/sleep', ['60']), spawn('/bin/sleep', ['60']), spawn('/bin/sleep', ['60'])];
     try {
       for (const [i, d] of Object.values(dirs).entries()) {
         fs.mkdirSync(d, { recursive: true });
@@ -98,6 +107,11 @@ describe('cgroup names carry the host tag', () => {
       expect(await ended).toBe('SIGKILL');
       expect(fs.existsSync(dirs.alive)).toBe(true);
       expect(members[1]?.exitCode).toBeNull();
+      expect(fs.existsSync(dirs.foreign)).toBe(true);
+      expect(members[2]?.exitCode).toBeNull();
+      expect(fs.readFileSync(path.join(dirs.foreign, 'cgroup.procs'), 'utf8').trim()).toBe(
+        String(members[2]?.pid),
+      );
       expect(fs.readFileSync(path.join(dirs.alive, 'cgroup.procs'), 'utf8').trim()).toBe(
         String(members[1]?.pid),
       );
