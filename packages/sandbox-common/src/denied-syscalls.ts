@@ -139,6 +139,44 @@ export function parentDeathSignalRule(): SeccompRule {
   };
 }
 
+/** The set-user-ID and set-group-ID mode bits. */
+export const S_ISUID = 0o4000;
+export const S_ISGID = 0o2000;
+
+/** Which argument of each call carries a file mode. */
+const MODE_ARG: readonly [string, number][] = [
+  ['chmod', 1],
+  ['fchmod', 1],
+  ['fchmodat', 2],
+  ['fchmodat2', 2],
+  ['open', 2],
+  ['openat', 3],
+  ['creat', 1],
+  ['mkdir', 1],
+  ['mkdirat', 2],
+  ['mknod', 1],
+  ['mknodat', 2],
+];
+
+/**
+ * No file the sandbox makes or changes gets a set-user-ID or set-group-ID bit: the calls that take a mode are denied
+ * (EPERM) when it has either bit (one rule per bit: a masked compare is an equality), and `openat2` (its mode sits in a
+ * struct seccomp can't read) answers ENOSYS, so libc falls back to `openat`. Inside the sandbox every mount is
+ * `nosuid`, but a file written through a writable bind lands in the host's directory, where such a bit is honoured: a
+ * set-user-ID program owned by the sandbox's uid would be a key to that uid for anyone on the host after the lease is
+ * given back to another sandbox. Node never asks for these bits.
+ */
+export function setIdModeRules(): SeccompRule[] {
+  const rules: SeccompRule[] = [];
+  for (const [syscall, index] of MODE_ARG) {
+    for (const bit of [S_ISUID, S_ISGID]) {
+      rules.push({ syscall, action: EPERM, args: [{ index, op: 'masked-eq', mask: bit, value: bit }] });
+    }
+  }
+  rules.push({ syscall: 'openat2', action: ENOSYS });
+  return rules;
+}
+
 /** `clone` with any namespace flag denied (one rule per flag: libseccomp compares one mask per argument and rule). */
 export function namespaceCloneRules(): SeccompRule[] {
   return CLONE_NS_FLAGS.map((flag) => ({

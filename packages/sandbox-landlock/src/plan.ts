@@ -9,6 +9,7 @@ import {
   PRIVILEGE_SYSCALLS,
   parentDeathSignalRule,
   processCloneRule,
+  setIdModeRules,
 } from '@plugward/sandbox-common';
 import { PluginError, type SandboxConfig, type SeccompRule } from '@plugward/types';
 import { FS, handledFsRights, handledNetRights, knownScopes, MIN_LANDLOCK_ABI } from './landlock-abi.js';
@@ -280,7 +281,8 @@ export const DENIED_SYSCALLS: readonly string[] = [
  * - sockets: `inet` false → only `AF_UNIX` stream sockets, no `connect`/`bind`/`listen`, no `sendto` with an address
  *   (so nothing reaches a host socket file or abstract name); `inet` true (network `full`) → unix and IP families;
  * - `io_uring_*` → ENOSYS; `TIOCSTI`/`TIOCLINUX` denied (low 32 bits compared);
- * - `prctl(PR_SET_PDEATHSIG)` denied: the parent-death signal the launcher armed stays armed.
+ * - `prctl(PR_SET_PDEATHSIG)` denied: the parent-death signal the launcher armed stays armed;
+ * - no set-user-ID/set-group-ID mode at creation (`open`, `mkdir`, `mknod` …; `openat2` → ENOSYS).
  */
 export function launcherSeccompRules(opts: { inet: boolean; execFd: number }): SeccompRule[] {
   const rules: SeccompRule[] = denySyscalls(DENIED_SYSCALLS);
@@ -295,6 +297,8 @@ export function launcherSeccompRules(opts: { inet: boolean; execFd: number }): S
     ...namespaceCloneRules(),
     ...nodeSafetyRules(),
     parentDeathSignalRule(),
+    // chmod is denied above; a mode given at creation can't carry a set-id bit either.
+    ...setIdModeRules().filter((r) => !DENIED_SYSCALLS.includes(r.syscall)),
   );
   if (opts.inet) {
     // Every family but unix and IP (libseccomp allows one comparison per argument and rule: one rule each).

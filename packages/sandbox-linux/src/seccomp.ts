@@ -7,6 +7,7 @@ import {
   parentDeathSignalRule,
   type SeccompContextOptions,
   type SeccompProfile,
+  setIdModeRules,
   withTempFile,
 } from '@plugward/sandbox-common';
 import { PluginError, type SeccompMode } from '@plugward/types';
@@ -65,12 +66,17 @@ let guardFilter: Uint8Array | undefined;
 
 /**
  * The second filter every bubblewrap sandbox carries beside its mode's (bwrap stacks them; the kernel answers with the
- * stricter of the two): default allow, `prctl(PR_SET_PDEATHSIG)` denied ({@link parentDeathSignalRule}), so the
- * sandboxed command can't disarm the parent-death signal bwrap armed — in every mode, whatever a custom profile or
- * the strict allow-list (which allows `prctl`) says.
+ * stricter of the two), so what it denies holds in every mode, whatever a custom profile or the strict allow-list
+ * (which allows `prctl`, `chmod` and `open` with any mode) says. Default allow; denied:
+ * `prctl(PR_SET_PDEATHSIG)` ({@link parentDeathSignalRule}: the sandboxed command can't disarm the parent-death signal
+ * bwrap armed) and set-user-ID/set-group-ID modes ({@link setIdModeRules}: nothing set-id leaves through a writable
+ * bind).
  */
 export function parentDeathGuardFilter(): Uint8Array {
-  guardFilter ??= compileProfile({ defaultAction: { action: 'allow' }, rules: [parentDeathSignalRule()] });
+  guardFilter ??= compileProfile({
+    defaultAction: { action: 'allow' },
+    rules: [parentDeathSignalRule(), ...setIdModeRules()],
+  });
   return guardFilter;
 }
 
