@@ -292,6 +292,46 @@ describe('the socket transport', () => {
     }
   });
 
+  it('writes a lone frame at once (no cork until the next tick); a burst of one tick costs two writes, in order', async () => {
+    const [a, b] = await socketPair();
+    closers.push(() => {
+      a.destroy();
+      b.destroy();
+    });
+    const received: Buffer[] = [];
+    b.on('data', (d: Buffer) => received.push(d));
+    // What reaches the socket's handle: one entry per write syscall Node makes (a writev is one).
+    const handleWrites: number[] = [];
+    type Gathered = { _writev: (chunks: unknown[], cb: () => void) => void };
+    const plain = a._write.bind(a);
+    const gathered = (a as unknown as Gathered)._writev.bind(a);
+    a._write = (chunk, encoding, cb) => {
+      handleWrites.push(1);
+      plain(chunk, encoding, cb);
+    };
+    (a as unknown as Gathered)._writev = (chunks, cb) => {
+      handleWrites.push(chunks.length);
+      gathered(chunks, cb);
+    };
+    const t = transportOf(a);
+    t.attach({ data: () => {}, end: () => {}, error: () => {}, close: () => {}, drain: () => {} });
+    const frame = (i: number) => Buffer.from([i, i, i, i]);
+    t.write(frame(0));
+    // Already with the kernel: nothing corked or buffered in the stream, no tick waited for.
+    expect(a.writableCorked).toBe(0);
+    expect(a.writableLength).toBe(0);
+    expect(handleWrites).toEqual([1]);
+    await until(() => received.reduce((n, d) => n + d.length, 0) === 4);
+    // A burst (the second frame before the next read): the rest of the tick leaves in one writev.
+    handleWrites.length = 0;
+    for (let i = 1; i <= 100; i++) t.write(frame(i));
+    await until(() => received.reduce((n, d) => n + d.length, 0) === 4 * 101);
+    expect(handleWrites.length).toBeLessThanOrEqual(2);
+    expect(handleWrites.reduce((n, x) => n + x, 0)).toBe(100);
+    const all = Buffer.concat(received);
+    for (let i = 0; i <= 100; i++) expect([...all.subarray(4 * i, 4 * i + 4)]).toEqual([i, i, i, i]);
+  });
+
   it('a socket made with its own onread buffer is left to its owner', async () => {
     const [a, b] = await socketPair();
     closers.push(() => {
