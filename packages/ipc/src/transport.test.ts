@@ -332,6 +332,41 @@ describe('the socket transport', () => {
     for (let i = 0; i <= 100; i++) expect([...all.subarray(4 * i, 4 * i + 4)]).toEqual([i, i, i, i]);
   });
 
+  it("a large hook result answered later leaves with its header in one write, not as a lone header's own", async () => {
+    const [a, b] = await socketPair();
+    closers.push(() => {
+      a.destroy();
+      b.destroy();
+    });
+    const handleWrites: number[] = [];
+    type Gathered = { _writev: (chunks: unknown[], cb: () => void) => void };
+    const plain = b._write.bind(b);
+    const gathered = (b as unknown as Gathered)._writev.bind(b);
+    b._write = (chunk, encoding, cb) => {
+      handleWrites.push(1);
+      plain(chunk, encoding, cb);
+    };
+    (b as unknown as Gathered)._writev = (chunks, cb) => {
+      handleWrites.push(chunks.length);
+      gathered(chunks, cb);
+    };
+    const host = new IpcChannel(a, { role: 'host' });
+    const plugin = new IpcChannel(b, { role: 'plugin' });
+    closers.push(() => {
+      host.destroy();
+      plugin.destroy();
+    });
+    const result = new Uint8Array(64 * 1024).fill(9);
+    plugin.setRequestHandler(async () => {
+      await new Promise((r) => setTimeout(r, 1));
+      return { kind: 'HookResult', data: result };
+    });
+    const res = await host.sendRequest({ kind: 'ExecuteHook', hookName: 'h', data: new Uint8Array(8) });
+    expect(res.kind === 'HookResult' && res.data.length).toBe(64 * 1024);
+    // Header and result, one writev.
+    expect(handleWrites).toEqual([2]);
+  });
+
   it('a socket made with its own onread buffer is left to its owner', async () => {
     const [a, b] = await socketPair();
     closers.push(() => {

@@ -41,9 +41,10 @@ export interface FrameTransport {
   /**
    * Writes one whole frame (or a part of one); frames written in one tick leave together. A frame is the channel's
    * own and never touched again (a transport may move its buffer), unless `borrowed`: bytes the channel did not make
-   * (a hook result after its header), only read — a socket copies them to the kernel, a port clones them.
+   * (a hook result after its header), only read — a socket copies them to the kernel, a port clones them. `more`:
+   * another part follows at once (a hook result's header, before its bytes), so the two leave together.
    */
-  write(frame: Uint8Array, borrowed?: boolean): void;
+  write(frame: Uint8Array, borrowed?: boolean, more?: boolean): void;
   /** Sends what was written, then ends (the peer sees its end); `done` once flushed or after `flushMs`. */
   end(flushMs: number): void;
   /** Ends at once, dropping what was not sent. */
@@ -267,7 +268,7 @@ class StreamTransport implements FrameTransport {
     this.#stream.uncork();
   }
 
-  write(frame: Uint8Array, _borrowed?: boolean): void {
+  write(frame: Uint8Array, _borrowed?: boolean, more = false): void {
     if (this.#receiving && !this.#corked) {
       if (this.#heldBytes + frame.length <= HOLD_BYTES) {
         this.#held.push(frame);
@@ -275,7 +276,13 @@ class StreamTransport implements FrameTransport {
         return;
       }
     }
-    if (!this.#corked && !this.#wrote && this.#held.length === 0 && this.#stream.writableLength === 0) {
+    if (
+      !this.#corked &&
+      !more &&
+      !this.#wrote &&
+      this.#held.length === 0 &&
+      this.#stream.writableLength === 0
+    ) {
       // The first frame since the last read, with nothing waiting: written at once, no cork and tick (issue 17: a host's
       // lone call). A second frame before the next read corks the rest of its tick, which keeps a burst to two syscalls.
       this.#wrote = true;
