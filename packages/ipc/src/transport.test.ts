@@ -37,6 +37,20 @@ function rawEnd(maxFrameBytes?: number) {
   return { transport, got, port: port2, events };
 }
 
+/** A socket transport writing to one end of a socket pair (`a`), and what the other end received. */
+async function writerOnSocket() {
+  const [a, b] = await socketPair();
+  closers.push(() => {
+    a.destroy();
+    b.destroy();
+  });
+  const received: Buffer[] = [];
+  b.on('data', (d: Buffer) => received.push(d));
+  const t = transportOf(a);
+  t.attach({ data: () => {}, end: () => {}, error: () => {}, close: () => {}, drain: () => {} });
+  return { a, received, t };
+}
+
 /** Waits until `condition` holds (a loaded machine delivers port messages late), at most 5 s. */
 async function until(condition: () => boolean): Promise<void> {
   const end = Date.now() + 5000;
@@ -211,15 +225,7 @@ describe('the MessagePort transport', () => {
   });
 
   it('a socket transport reuses a large send buffer once its write completed, never before; other streams never', async () => {
-    const [a, b] = await socketPair();
-    closers.push(() => {
-      a.destroy();
-      b.destroy();
-    });
-    const received: Buffer[] = [];
-    b.on('data', (d: Buffer) => received.push(d));
-    const t = transportOf(a);
-    t.attach({ data: () => {}, end: () => {}, error: () => {}, close: () => {}, drain: () => {} });
+    const { a, received, t } = await writerOnSocket();
     const first = t.allocate(64 * 1024).fill(1);
     t.write(first);
     const second = t.allocate(64 * 1024).fill(2);
@@ -242,6 +248,26 @@ describe('the MessagePort transport', () => {
     expect(memory.allocate(64 * 1024).buffer).not.toBe(m1.buffer);
   });
 });
+
+/**
+ * What reaches `socket`'s handle from now on: one entry per write syscall Node makes — 1 for a plain write, the number
+ * of chunks for a writev.
+ */
+function handleWritesOf(socket: Socket): number[] {
+  const writes: number[] = [];
+  type Gathered = { _writev: (chunks: unknown[], cb: () => void) => void };
+  const plain = socket._write.bind(socket);
+  const gathered = (socket as unknown as Gathered)._writev.bind(socket);
+  socket._write = (chunk, encoding, cb) => {
+    writes.push(1);
+    plain(chunk, encoding, cb);
+  };
+  (socket as unknown as Gathered)._writev = (chunks, cb) => {
+    writes.push(chunks.length);
+    gathered(chunks, cb);
+  };
+  return writes;
+}
 
 describe('the socket transport', () => {
   it("reads a child's fd 3 (the socket child_process made) into one reused buffer; every frame decoded owns its bytes", async () => {
@@ -293,28 +319,8 @@ describe('the socket transport', () => {
   });
 
   it('writes a lone frame at once (no cork until the next tick); a burst of one tick costs two writes, in order', async () => {
-    const [a, b] = await socketPair();
-    closers.push(() => {
-      a.destroy();
-      b.destroy();
-    });
-    const received: Buffer[] = [];
-    b.on('data', (d: Buffer) => received.push(d));
-    // What reaches the socket's handle: one entry per write syscall Node makes (a writev is one).
-    const handleWrites: number[] = [];
-    type Gathered = { _writev: (chunks: unknown[], cb: () => void) => void };
-    const plain = a._write.bind(a);
-    const gathered = (a as unknown as Gathered)._writev.bind(a);
-    a._write = (chunk, encoding, cb) => {
-      handleWrites.push(1);
-      plain(chunk, encoding, cb);
-    };
-    (a as unknown as Gathered)._writev = (chunks, cb) => {
-      handleWrites.push(chunks.length);
-      gathered(chunks, cb);
-    };
-    const t = transportOf(a);
-    t.attach({ data: () => {}, end: () => {}, error: () => {}, close: () => {}, drain: () => {} });
+    const { a, received, t } = await writerOnSocket();
+    const handleWrites = handleWritesOf(a);
     const frame = (i: number) => Buffer.from([i, i, i, i]);
     t.write(frame(0));
     // Already with the kernel: nothing corked or buffered in the stream, no tick waited for.
@@ -338,18 +344,7 @@ describe('the socket transport', () => {
       a.destroy();
       b.destroy();
     });
-    const handleWrites: number[] = [];
-    type Gathered = { _writev: (chunks: unknown[], cb: () => void) => void };
-    const plain = b._write.bind(b);
-    const gathered = (b as unknown as Gathered)._writev.bind(b);
-    b._write = (chunk, encoding, cb) => {
-      handleWrites.push(1);
-      plain(chunk, encoding, cb);
-    };
-    (b as unknown as Gathered)._writev = (chunks, cb) => {
-      handleWrites.push(chunks.length);
-      gathered(chunks, cb);
-    };
+    const handleWrites = handleWritesOf(b);
     const host = new IpcChannel(a, { role: 'host' });
     const plugin = new IpcChannel(b, { role: 'plugin' });
     closers.push(() => {
