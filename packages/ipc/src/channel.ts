@@ -754,7 +754,7 @@ export class IpcChannel {
    * Writes a frame the channel made and never touches again (the transport may move its buffer), or — `borrowed` — a
    * hook result's bytes after their header, which the transport only reads.
    */
-  #write(frame: Uint8Array, isResponse = false, borrowed = false): void {
+  #write(frame: Uint8Array, isResponse = false, borrowed = false, more = false): void {
     if (this.#closeError !== undefined) return;
     if (this.#queuedFrames > 0 || this.#transport.needDrain) {
       // Bounded: requests of this side are refused past maxQueuedBytes (trySendRequest); a response past it means
@@ -776,7 +776,7 @@ export class IpcChannel {
       this.#queuedBytes += frame.length;
       return;
     }
-    this.#transport.write(frame, borrowed);
+    this.#transport.write(frame, borrowed, more);
   }
 
   /** Writes queued frames while the transport takes them (it batches what is written in one tick). */
@@ -792,7 +792,7 @@ export class IpcChannel {
         this.#writeHead = 0;
       }
       this.#queuedBytes -= frame.length;
-      this.#transport.write(frame, this.#borrowedFrames.has(frame));
+      this.#transport.write(frame, this.#borrowedFrames.has(frame), this.#queuedFrames > 0);
     }
     // A graceful close was waiting for these frames: they are with the transport now, which ends after them.
     if (this.#closeFlush !== undefined && this.#queuedFrames === 0) {
@@ -1078,6 +1078,8 @@ export class IpcChannel {
       // port cloned by postMessage — never moved, the handler may still hold it).
       this.#write(
         allocFrame(FrameType.Response, RESPONSE_KIND_CODES.HookResult, id, 0, res.data.length),
+        true,
+        false,
         true,
       );
       this.#write(res.data, true, true);

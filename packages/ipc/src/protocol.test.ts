@@ -7,7 +7,7 @@ import {
 } from '@plugward/types';
 import { describe, expect, it } from 'vitest';
 import { ipcFailureReason } from './errors.js';
-import { FRAME_PAYLOAD_OFFSET } from './frame.js';
+import { FRAME_PAYLOAD_OFFSET, FrameDecoder } from './frame.js';
 import {
   decodeRequest,
   decodeResponse,
@@ -116,6 +116,52 @@ describe('protocol round trips', () => {
     const data = Buffer.from('raw-bytes');
     const frame = encodeResponse(1, { kind: 'HookResult', data });
     expect(frame.subarray(FRAME_PAYLOAD_OFFSET).equals(data)).toBe(true);
+  });
+});
+
+describe('hook results out of a reused read buffer', () => {
+  it('a small result is a plain Uint8Array of its own, with no ArrayBuffer allocated for it', () => {
+    // The host's path: frames copied out of its reused read buffer, then decoded. 2000 answers of 64 bytes, all kept.
+    const decoder = new FrameDecoder();
+    const reused = Buffer.alloc(64 * 1024);
+    const results: Uint8Array[] = [];
+    const frames = Array.from({ length: 2000 }, (_, i) =>
+      encodeResponse(i + 1, { kind: 'HookResult', data: new Uint8Array(64).fill(i & 0xff) }),
+    );
+    const before = process.memoryUsage().arrayBuffers;
+    for (const frame of frames) {
+      frame.copy(reused);
+      decoder.pushBorrowed(reused.subarray(0, frame.length), (f) => {
+        const res = decodeResponse(f.kind, f.payload);
+        if (res.kind === 'HookResult') results.push(res.data);
+      });
+      reused.fill(0xee); // the read buffer is reused: nothing decoded may see this
+    }
+    const grown = process.memoryUsage().arrayBuffers - before;
+    expect(results).toHaveLength(2000);
+    for (const [i, data] of results.entries()) {
+      expect(data.constructor).toBe(Uint8Array);
+      expect(data.length).toBe(64);
+      expect(data.every((b) => b === (i & 0xff))).toBe(true);
+    }
+    // An ArrayBuffer per answer would be 128 KB at least (2000 × 64 bytes off V8's heap).
+    expect(grown).toBeLessThan(32 * 1024);
+  });
+
+  it("a larger result is a view of its frame's own memory, not a copy of it and not the read buffer", () => {
+    const decoder = new FrameDecoder();
+    const reused = Buffer.alloc(64 * 1024);
+    const frame = encodeResponse(1, { kind: 'HookResult', data: new Uint8Array(4000).fill(3) });
+    frame.copy(reused);
+    let data: Uint8Array | undefined;
+    decoder.pushBorrowed(reused.subarray(0, frame.length), (f) => {
+      const res = decodeResponse(f.kind, f.payload);
+      if (res.kind === 'HookResult') data = res.data;
+    });
+    reused.fill(0xee);
+    expect(data?.constructor).toBe(Uint8Array);
+    expect(data?.buffer.byteLength).toBe(4000);
+    expect(data?.every((b) => b === 3)).toBe(true);
   });
 });
 

@@ -37,6 +37,20 @@ function rawEnd(maxFrameBytes?: number) {
   return { transport, got, port: port2, events };
 }
 
+/** A socket transport writing to one end of a socket pair (`a`), and what the other end received. */
+async function writerOnSocket() {
+  const [a, b] = await socketPair();
+  closers.push(() => {
+    a.destroy();
+    b.destroy();
+  });
+  const received: Buffer[] = [];
+  b.on('data', (d: Buffer) => received.push(d));
+  const t = transportOf(a);
+  t.attach({ data: () => {}, end: () => {}, error: () => {}, close: () => {}, drain: () => {} });
+  return { a, received, t };
+}
+
 /** Waits until `condition` holds (a loaded machine delivers port messages late), at most 5 s. */
 async function until(condition: () => boolean): Promise<void> {
   const end = Date.now() + 5000;
@@ -211,15 +225,7 @@ describe('the MessagePort transport', () => {
   });
 
   it('a socket transport reuses a large send buffer once its write completed, never before; other streams never', async () => {
-    const [a, b] = await socketPair();
-    closers.push(() => {
-      a.destroy();
-      b.destroy();
-    });
-    const received: Buffer[] = [];
-    b.on('data', (d: Buffer) => received.push(d));
-    const t = transportOf(a);
-    t.attach({ data: () => {}, end: () => {}, error: () => {}, close: () => {}, drain: () => {} });
+    const { a, received, t } = await writerOnSocket();
     const first = t.allocate(64 * 1024).fill(1);
     t.write(first);
     const second = t.allocate(64 * 1024).fill(2);
@@ -242,6 +248,26 @@ describe('the MessagePort transport', () => {
     expect(memory.allocate(64 * 1024).buffer).not.toBe(m1.buffer);
   });
 });
+
+/**
+ * What reaches `socket`'s handle from now on: one entry per write syscall Node makes — 1 for a plain write, the number
+ * of chunks for a writev.
+ */
+function handleWritesOf(socket: Socket): number[] {
+  const writes: number[] = [];
+  type Gathered = { _writev: (chunks: unknown[], cb: () => void) => void };
+  const plain = socket._write.bind(socket);
+  const gathered = (socket as unknown as Gathered)._writev.bind(socket);
+  socket._write = (chunk, encoding, cb) => {
+    writes.push(1);
+    plain(chunk, encoding, cb);
+  };
+  (socket as unknown as Gathered)._writev = (chunks, cb) => {
+    writes.push(chunks.length);
+    gathered(chunks, cb);
+  };
+  return writes;
+}
 
 describe('the socket transport', () => {
   it("reads a child's fd 3 (the socket child_process made) into one reused buffer; every frame decoded owns its bytes", async () => {
@@ -290,6 +316,50 @@ describe('the socket transport', () => {
       expect(f.payload.length).toBe(65536);
       expect(f.payload.every((b) => b === f.id)).toBe(true);
     }
+  });
+
+  it('writes a lone frame at once (no cork until the next tick); a burst of one tick costs two writes, in order', async () => {
+    const { a, received, t } = await writerOnSocket();
+    const handleWrites = handleWritesOf(a);
+    const frame = (i: number) => Buffer.from([i, i, i, i]);
+    t.write(frame(0));
+    // Already with the kernel: nothing corked or buffered in the stream, no tick waited for.
+    expect(a.writableCorked).toBe(0);
+    expect(a.writableLength).toBe(0);
+    expect(handleWrites).toEqual([1]);
+    await until(() => received.reduce((n, d) => n + d.length, 0) === 4);
+    // A burst (the second frame before the next read): the rest of the tick leaves in one writev.
+    handleWrites.length = 0;
+    for (let i = 1; i <= 100; i++) t.write(frame(i));
+    await until(() => received.reduce((n, d) => n + d.length, 0) === 4 * 101);
+    expect(handleWrites.length).toBeLessThanOrEqual(2);
+    expect(handleWrites.reduce((n, x) => n + x, 0)).toBe(100);
+    const all = Buffer.concat(received);
+    for (let i = 0; i <= 100; i++) expect([...all.subarray(4 * i, 4 * i + 4)]).toEqual([i, i, i, i]);
+  });
+
+  it("a large hook result answered later leaves with its header in one write, not as a lone header's own", async () => {
+    const [a, b] = await socketPair();
+    closers.push(() => {
+      a.destroy();
+      b.destroy();
+    });
+    const handleWrites = handleWritesOf(b);
+    const host = new IpcChannel(a, { role: 'host' });
+    const plugin = new IpcChannel(b, { role: 'plugin' });
+    closers.push(() => {
+      host.destroy();
+      plugin.destroy();
+    });
+    const result = new Uint8Array(64 * 1024).fill(9);
+    plugin.setRequestHandler(async () => {
+      await new Promise((r) => setTimeout(r, 1));
+      return { kind: 'HookResult', data: result };
+    });
+    const res = await host.sendRequest({ kind: 'ExecuteHook', hookName: 'h', data: new Uint8Array(8) });
+    expect(res.kind === 'HookResult' && res.data.length).toBe(64 * 1024);
+    // Header and result, one writev.
+    expect(handleWrites).toEqual([2]);
   });
 
   it('a socket made with its own onread buffer is left to its owner', async () => {

@@ -41,9 +41,10 @@ export interface FrameTransport {
   /**
    * Writes one whole frame (or a part of one); frames written in one tick leave together. A frame is the channel's
    * own and never touched again (a transport may move its buffer), unless `borrowed`: bytes the channel did not make
-   * (a hook result after its header), only read — a socket copies them to the kernel, a port clones them.
+   * (a hook result after its header), only read — a socket copies them to the kernel, a port clones them. `more`:
+   * another part follows at once (a hook result's header, before its bytes), so the two leave together.
    */
-  write(frame: Uint8Array, borrowed?: boolean): void;
+  write(frame: Uint8Array, borrowed?: boolean, more?: boolean): void;
   /** Sends what was written, then ends (the peer sees its end); `done` once flushed or after `flushMs`. */
   end(flushMs: number): void;
   /** Ends at once, dropping what was not sent. */
@@ -129,7 +130,8 @@ const POOL_BUFFERS = 4;
 const HOLD_BYTES = 16 * 1024;
 
 /**
- * Frames over a Node `Duplex`; frames written in one tick leave in one writev (one syscall per batch). Large frames
+ * Frames over a Node `Duplex`: a lone frame (the first since the last read, nothing waiting) is written at once; more
+ * frames in one tick leave in one writev (one syscall per batch), so a burst costs two syscalls. Large frames
  * are encoded into a few reused send buffers instead of a new buffer each (every new `ArrayBuffer` counts as external
  * memory, whose growth drives V8's full collections: the 64 KiB tail, issue 17); a buffer returns to the pool when its
  * write completed — the kernel has the bytes — and only the channel ever sees it. A socket reads into one reused
@@ -140,8 +142,14 @@ class StreamTransport implements FrameTransport {
   readonly #stream: Duplex;
   #sink: TransportSink | undefined;
   #corked = false;
+  /**
+   * A frame went out by itself since this side last read (see `write`): the next one corks. Reset by each read and
+   * each uncork — in a call-and-answer exchange every frame is the first after a read.
+   */
+  #wrote = false;
   readonly #uncork = (): void => {
     this.#corked = false;
+    this.#wrote = false;
     this.#stream.uncork();
   };
   /** The stream's events, passed on to the sink while attached ('data' last: the others are in place first). */
@@ -170,6 +178,7 @@ class StreamTransport implements FrameTransport {
   /** Reads land in the thread's reused buffer (see {@link readIntoReusedBuffer}). */
   #reusedReads = false;
   readonly #onRead = (bytes: number, buffer: Buffer): boolean => {
+    this.#wrote = false;
     this.#sink?.data(buffer.subarray(0, bytes), true);
     return true;
   };
@@ -234,6 +243,7 @@ class StreamTransport implements FrameTransport {
   #receive(chunk: Buffer): void {
     const sink = this.#sink;
     if (sink === undefined) return;
+    this.#wrote = false;
     this.#receiving = true;
     try {
       sink.data(chunk);
@@ -258,13 +268,26 @@ class StreamTransport implements FrameTransport {
     this.#stream.uncork();
   }
 
-  write(frame: Uint8Array, _borrowed?: boolean): void {
+  write(frame: Uint8Array, _borrowed?: boolean, more = false): void {
     if (this.#receiving && !this.#corked) {
       if (this.#heldBytes + frame.length <= HOLD_BYTES) {
         this.#held.push(frame);
         this.#heldBytes += frame.length;
         return;
       }
+    }
+    if (
+      !this.#corked &&
+      !more &&
+      !this.#wrote &&
+      this.#held.length === 0 &&
+      this.#stream.writableLength === 0
+    ) {
+      // The first frame since the last read, with nothing waiting: written at once, no cork and tick (issue 17: a host's
+      // lone call). A second frame before the next read corks the rest of its tick, which keeps a burst to two syscalls.
+      this.#wrote = true;
+      this.#send(frame);
+      return;
     }
     if (!this.#corked) {
       // Frames written in the same tick leave in one writev: pipelined calls cost one syscall per batch, not per frame.
