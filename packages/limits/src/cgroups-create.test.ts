@@ -57,7 +57,7 @@ describe('cgroups', () => {
 
   it('makes unique, safe names', () => {
     const a = cgroupName('@scope/My Plugin!');
-    expect(a).toMatch(/^scope_my_plugin_-\d+-\d+\.[0-9a-f]{8}$/);
+    expect(a).toMatch(/^scope_my_plugin_-\d+-\d+-p\d+\.[0-9a-f]{8}$/);
     expect(cgroupName('x')).not.toBe(cgroupName('x'));
     expect(cgroupName('../..')).not.toContain('/');
   });
