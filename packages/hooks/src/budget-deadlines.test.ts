@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { isPluginError, type PluginError } from '@plugward/types';
+import { type HookCallInfo, isPluginError, type PluginError } from '@plugward/types';
 import { describe, expect, it, vi } from 'vitest';
 import { ExecutionTimeout, HandlerTimeout } from './hook-errors.js';
 import { HookRegistry } from './hook-registry.js';
@@ -318,5 +318,55 @@ describe('the last timed handler settled by a reused record (issue 17)', () => {
       timeoutMs: 1_000,
     });
     expect(text(await hooks.execute('g', bytes('mine')))).toBe('mine');
+  });
+});
+
+describe('HookCallInfo.onAbort of a timed call (issue 17: one deadline per call path)', () => {
+  it('tells its one listener once, with the timeout and the info, when the budget fires; never after the call ended', async () => {
+    const hooks = new HookRegistry();
+    const told: [unknown, unknown][] = [];
+    const infos: HookCallInfo[] = [];
+    let hold = true;
+    hooks.register(
+      'h',
+      1,
+      (d, info) => {
+        infos.push(info);
+        expect(info.onAbort?.((reason, from) => told.push([reason, from]))).toBe(true);
+        // One listener per call: a second is refused (the caller reads `signal` instead).
+        expect(info.onAbort?.(() => told.push(['second', info]))).toBe(false);
+        return hold ? never() : Promise.resolve(d);
+      },
+      { timeoutMs: 20 },
+    );
+    const err = await hooks.execute('h', new Uint8Array(1)).catch((e: unknown) => e);
+    expect(isPluginError(err, 'HookTimeout')).toBe(true);
+    expect(told).toHaveLength(1);
+    expect(told[0]![0]).toBeInstanceOf(HandlerTimeout);
+    expect(told[0]![1]).toBe(infos[0]);
+    // The signal made afterwards is born aborted with the same reason.
+    expect(infos[0]!.signal?.reason).toBe(told[0]![0]);
+    hold = false;
+    await hooks.execute('h', new Uint8Array(1));
+    await sleep(60);
+    expect(told).toHaveLength(1);
+  });
+
+  it('is refused when the call follows an execution signal (that needs the signal itself)', async () => {
+    const hooks = new HookRegistry();
+    let accepted: boolean | undefined;
+    hooks.register(
+      'h',
+      1,
+      (d, info) => {
+        accepted = info.onAbort?.(() => undefined);
+        return Promise.resolve(d);
+      },
+      { timeoutMs: 1_000 },
+    );
+    await hooks.execute('h', new Uint8Array(1), { signal: new AbortController().signal });
+    expect(accepted).toBe(false);
+    await hooks.execute('h', new Uint8Array(1));
+    expect(accepted).toBe(true);
   });
 });

@@ -1,6 +1,7 @@
 import {
   type Awaitable,
   checkHookName,
+  type HookAbortListener,
   type HookCallInfo,
   type HookHandler,
   type HookPriority,
@@ -184,12 +185,26 @@ class TimedCallInfo implements HookCallInfo {
   /** The execution's first timed call (undefined: this one is). */
   readonly #root: TimedCallInfo | undefined;
   #state: TimedCallState | undefined;
+  /** Told when the budget fires (see `onAbort`): a field, not state made per call. */
+  #listener: HookAbortListener | undefined;
 
   constructor(hookName: string, execution: AbortSignal | undefined, root: TimedCallInfo | undefined) {
     this.hookName = hookName;
     this.#execution = execution;
     this.#root = root;
     this.#state = undefined;
+    this.#listener = undefined;
+  }
+
+  /**
+   * One listener of the budget's firing, without a signal (an IPC request that ends at the handler's deadline: no
+   * timer, controller or check of its own). Not when the call's signal follows the execution's (that needs the signal).
+   */
+  onAbort(listener: HookAbortListener): boolean {
+    if (this.#listener !== undefined || this.#execution !== undefined || this.#state?.fired !== undefined)
+      return false;
+    this.#listener = listener;
+    return true;
   }
 
   /** Shared by the timed handlers of one execution (see `HookCallInfo.execution`). */
@@ -218,15 +233,25 @@ class TimedCallInfo implements HookCallInfo {
     return controller.signal;
   }
 
-  /** The budget fired: abort the handler's signal (now, or when it is made). */
+  /** The budget fired: abort the handler's signal (now, or when it is made) and tell the listener. */
   abort(reason: unknown): void {
     this.#state ??= {};
     this.#state.fired = { reason };
     this.#state.controller?.abort(reason);
+    const listener = this.#listener;
+    if (listener !== undefined) {
+      this.#listener = undefined;
+      try {
+        listener(reason, this);
+      } catch {
+        // A listener's failure must not change how the budget ends the call.
+      }
+    }
   }
 
-  /** The call is over: stop listening to the execution's signal. */
+  /** The call is over: stop listening to the execution's signal; no listener is told any more. */
   unlink(): void {
+    this.#listener = undefined;
     const state = this.#state;
     if (state?.onAbort !== undefined) {
       this.#execution?.removeEventListener('abort', state.onAbort);

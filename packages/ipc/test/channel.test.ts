@@ -1,5 +1,11 @@
 import { MessageChannel } from 'node:worker_threads';
-import { type IpcResponse, isPluginError, PluginError } from '@plugward/types';
+import {
+  type HookAbortListener,
+  type HookCallInfo,
+  type IpcResponse,
+  isPluginError,
+  PluginError,
+} from '@plugward/types';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   expectResponse,
@@ -454,6 +460,75 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
         vi.advanceTimersByTime(10);
         expect(isPluginError(await late, 'Aborted')).toBe(true);
         expect(a.pendingCount).toBe(0);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+
+    it('a signal source that tells the call when it aborts: cancelled then, never read, no check of its own', async () => {
+      const [a, b] = await channels();
+      const infos: IncomingRequestInfo[] = [];
+      let started: () => void = () => undefined;
+      b.setRequestHandler((req, info) => {
+        infos.push(info);
+        if (req.kind === 'ExecuteHook' && req.data[0] === 1) return echo(req);
+        started();
+        return new Promise<IpcResponse>(() => undefined);
+      });
+      /** A source as the hook registry's timed calls are: one listener, told once. */
+      const source = () => {
+        const s = {
+          reads: 0,
+          listener: undefined as HookAbortListener | undefined,
+          get signal(): AbortSignal | undefined {
+            s.reads++;
+            return undefined;
+          },
+          onAbort(listener: HookAbortListener) {
+            s.listener = listener;
+            return true;
+          },
+          fire(reason: unknown) {
+            s.listener?.(reason, s as unknown as HookCallInfo);
+          },
+        };
+        return s;
+      };
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        // Fast calls: never read, and no check armed for them.
+        const fast = Array.from({ length: 20 }, source);
+        for (const s of fast) await a.sendRequest(hook(new Uint8Array([1])), { signalSource: s });
+        expect(vi.getTimerCount()).toBe(0);
+        // A source firing after its call ended (its record now holds another call) changes nothing.
+        const reached = new Promise<void>((resolve) => {
+          started = resolve;
+        });
+        const slow = source();
+        const p = a.sendRequest(hook(new Uint8Array([2])), { signalSource: slow }).catch((e: unknown) => e);
+        await reached;
+        for (const s of fast) s.fire(new Error('late'));
+        expect(a.pendingCount).toBe(1);
+        // Its own source fires: cancelled at once, at the peer too, with the reason as the cause.
+        slow.fire(new Error('budget'));
+        const err = await p;
+        expect(isPluginError(err, 'Aborted')).toBe(true);
+        expect((err as Error).cause).toMatchObject({ message: 'budget' });
+        const peerSignal = infos.at(-1)!.signal;
+        await new Promise<void>((resolve) => {
+          if (peerSignal.aborted) resolve();
+          else peerSignal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        expect(peerSignal.aborted).toBe(true);
+        expect([...fast, slow].reduce((n, s) => n + s.reads, 0)).toBe(0);
+        expect(a.pendingCount).toBe(0);
+        // A source that can't tell (onAbort false) is read at the check, as any other.
+        const cannot = { ...source(), onAbort: () => false, signal: AbortSignal.abort(new Error('early')) };
+        const late = a
+          .sendRequest(hook(new Uint8Array([3])), { signalSource: cannot })
+          .catch((e: unknown) => e);
+        vi.advanceTimersByTime(10);
+        expect(isPluginError(await late, 'Aborted')).toBe(true);
       } finally {
         vi.useRealTimers();
       }
