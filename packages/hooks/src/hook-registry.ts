@@ -935,14 +935,24 @@ export class HookRegistry implements HookRegistrar {
     return promise;
   }
 
+  /**
+   * The last handler's promise settled: true when that decides the call (its deadline taken out of the queue), false
+   * when it was decided already or this is a repeated call of a continuation (a thenable calling back twice).
+   */
+  #settledFirst(call: LastCall): boolean {
+    if (call.settled) return false;
+    call.settled = true;
+    if (call.decided) return false;
+    call.decided = true;
+    this.#deadlines.cancel(call);
+    call.info?.unlink();
+    return true;
+  }
+
   /** The last handler's promise fulfilled with `out`. */
   #lastValue(call: LastCall, out: unknown): void {
     if (call.settled) return;
-    call.settled = true;
-    if (!call.decided) {
-      call.decided = true;
-      this.#deadlines.cancel(call);
-      call.info?.unlink();
+    if (this.#settledFirst(call)) {
       const chain = call.chain as HookChain;
       let result = out;
       let stop: PluginError | undefined;
@@ -962,13 +972,7 @@ export class HookRegistry implements HookRegistrar {
   /** The last handler's promise rejected with `error`. */
   #lastError(call: LastCall, error: unknown): void {
     if (call.settled) return;
-    call.settled = true;
-    if (!call.decided) {
-      call.decided = true;
-      this.#deadlines.cancel(call);
-      call.info?.unlink();
-      this.#lastFailed(call, error);
-    }
+    if (this.#settledFirst(call)) this.#lastFailed(call, error);
     this.#releaseLast(call);
   }
 
@@ -1002,7 +1006,7 @@ export class HookRegistry implements HookRegistrar {
 
   /** Back to the pool once nothing can reach the record any more (decided, and its promise settled). */
   #releaseLast(call: LastCall): void {
-    if (!call.decided || !call.poolable) return;
+    if (!call.decided || !call.settled || !call.poolable) return;
     call.chain = undefined;
     call.entry = undefined;
     call.input = undefined;
