@@ -436,7 +436,9 @@ class PortTransport implements FrameTransport {
     for (let i = idle.length - 1; i >= 0; i--) {
       if ((idle[i] as Buffer).length === bytes) {
         buffer = idle[i] as Buffer;
-        idle.splice(i, 1);
+        // Out of the list without `splice` (which makes an array of what it removes, per frame).
+        idle[i] = idle[idle.length - 1] as Buffer;
+        idle.pop();
         break;
       }
     }
