@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { isPluginError, type PluginError } from '@plugward/types';
+import { type HookCallInfo, isPluginError, type PluginError } from '@plugward/types';
 import { describe, expect, it, vi } from 'vitest';
 import { ExecutionTimeout, HandlerTimeout } from './hook-errors.js';
 import { HookRegistry } from './hook-registry.js';
@@ -208,4 +208,165 @@ it("shares one execution object among an execution's timed calls, even past one 
   expect(seen[0]).toBe(seen[1]);
   expect(seen[2]).toBe(seen[3]);
   expect(seen[0]).not.toBe(seen[2]);
+});
+
+describe('the last timed handler settled by a reused record (issue 17)', () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+  it('a late answer of a timed-out call never settles a later call', async () => {
+    const hooks = new HookRegistry({ executionTimeoutMs: 5_000 });
+    const late: ((v: Uint8Array) => void)[] = [];
+    const lateFail: ((e: unknown) => void)[] = [];
+    let mode: 'hold' | 'echo' = 'hold';
+    hooks.register(
+      'h',
+      1,
+      (d) => {
+        if (mode === 'echo') return Promise.resolve(d);
+        return new Promise<Uint8Array>((resolve, reject) => {
+          late.push(resolve);
+          lateFail.push(reject);
+        });
+      },
+      { timeoutMs: 20 },
+    );
+    // Many timed-out calls, their answers held back.
+    const timedOut = await Promise.allSettled(
+      Array.from({ length: 8 }, () => hooks.execute('h', bytes('x'))),
+    );
+    for (const o of timedOut) {
+      expect(o.status).toBe('rejected');
+      expect(isPluginError((o as PromiseRejectedResult).reason, 'HookTimeout')).toBe(true);
+    }
+    // New calls, still pending while the held-back answers (and failures) arrive.
+    mode = 'echo';
+    const slow = Array.from({ length: 8 }, (_, i) => {
+      mode = i % 2 === 0 ? 'hold' : 'echo';
+      return hooks.execute('h', bytes(`call ${i}`));
+    });
+    for (let i = 0; i < 8; i++) {
+      if (i % 2 === 0) late[i]!(bytes('late answer'));
+      else lateFail[i]!(new Error('late failure'));
+    }
+    // The held-back answers of the new (even) calls, answered now: each gets its own.
+    for (let i = 8; i < late.length; i++) late[i]!(bytes(`own ${i}`));
+    const outcomes = await Promise.allSettled(slow);
+    outcomes.forEach((o, i) => {
+      expect(o.status).toBe('fulfilled');
+      expect(text((o as PromiseFulfilledResult<Uint8Array>).value)).toBe(
+        i % 2 === 0 ? `own ${8 + i / 2}` : `call ${i}`,
+      );
+    });
+    // And calls after all that answer normally.
+    mode = 'echo';
+    for (let i = 0; i < 200; i++) expect(text(await hooks.execute('h', bytes(`n${i}`)))).toBe(`n${i}`);
+  });
+
+  it('a thenable that calls back more than once settles the call once, and later calls are unaffected', async () => {
+    const hooks = new HookRegistry();
+    const failures: unknown[] = [];
+    hooks.onFailure((f) => failures.push(f.error));
+    let calls = 0;
+    hooks.register(
+      'h',
+      1,
+      (d) => {
+        calls++;
+        if (calls > 1) return Promise.resolve(d);
+        // Answers, fails, answers again — synchronously inside `then` and later.
+        return {
+          // biome-ignore lint/suspicious/noThenProperty: a hostile thenable is what this test is about
+          then(ok: (v: unknown) => void, fail: (e: unknown) => void) {
+            ok(bytes('first'));
+            fail(new Error('second'));
+            setTimeout(() => ok(bytes('third')), 5);
+          },
+        } as unknown as Promise<Uint8Array>;
+      },
+      { timeoutMs: 1_000 },
+    );
+    expect(text(await hooks.execute('h', bytes('a')))).toBe('first');
+    const next = hooks.execute('h', bytes('b'));
+    await sleep(20);
+    expect(text(await next)).toBe('b');
+    expect(failures).toEqual([]);
+  });
+
+  it('a promise subclass with its own `then` is settled through the real promise, once', async () => {
+    class Twice<T> extends Promise<T> {
+      // biome-ignore lint/suspicious/noThenProperty: overriding a promise's then is what this test is about
+      override then<A = T, B = never>(
+        ok?: ((v: T) => A | PromiseLike<A>) | null,
+        fail?: ((e: unknown) => B | PromiseLike<B>) | null,
+      ): Promise<A | B> {
+        const p = super.then(ok, fail);
+        // A second, wrong answer through the same callback.
+        setTimeout(() => ok?.(new TextEncoder().encode('forged') as T), 1);
+        return p;
+      }
+    }
+    const hooks = new HookRegistry();
+    let n = 0;
+    hooks.register('h', 1, (d) => (n++ === 0 ? new Twice<Uint8Array>((r) => setTimeout(() => r(d), 3)) : d), {
+      timeoutMs: 1_000,
+    });
+    const first = hooks.execute('h', bytes('real'));
+    expect(text(await first)).toBe('real');
+    // Another call running when the forged answer comes.
+    hooks.register('g', 1, (d) => new Promise<Uint8Array>((r) => setTimeout(() => r(d), 10)), {
+      timeoutMs: 1_000,
+    });
+    expect(text(await hooks.execute('g', bytes('mine')))).toBe('mine');
+  });
+});
+
+describe('HookCallInfo.onAbort of a timed call (issue 17: one deadline per call path)', () => {
+  it('tells its one listener once, with the timeout and the info, when the budget fires; never after the call ended', async () => {
+    const hooks = new HookRegistry();
+    const told: [unknown, unknown][] = [];
+    const infos: HookCallInfo[] = [];
+    let hold = true;
+    hooks.register(
+      'h',
+      1,
+      (d, info) => {
+        infos.push(info);
+        expect(info.onAbort?.((reason, from) => told.push([reason, from]))).toBe(true);
+        // One listener per call: a second is refused (the caller reads `signal` instead).
+        expect(info.onAbort?.(() => told.push(['second', info]))).toBe(false);
+        return hold ? never() : Promise.resolve(d);
+      },
+      { timeoutMs: 20 },
+    );
+    const err = await hooks.execute('h', new Uint8Array(1)).catch((e: unknown) => e);
+    expect(isPluginError(err, 'HookTimeout')).toBe(true);
+    expect(told).toHaveLength(1);
+    expect(told[0]![0]).toBeInstanceOf(HandlerTimeout);
+    expect(told[0]![1]).toBe(infos[0]);
+    // The signal made afterwards is born aborted with the same reason.
+    expect(infos[0]!.signal?.reason).toBe(told[0]![0]);
+    hold = false;
+    await hooks.execute('h', new Uint8Array(1));
+    await sleep(60);
+    expect(told).toHaveLength(1);
+  });
+
+  it('is refused when the call follows an execution signal (that needs the signal itself)', async () => {
+    const hooks = new HookRegistry();
+    let accepted: boolean | undefined;
+    hooks.register(
+      'h',
+      1,
+      (d, info) => {
+        accepted = info.onAbort?.(() => undefined);
+        return Promise.resolve(d);
+      },
+      { timeoutMs: 1_000 },
+    );
+    await hooks.execute('h', new Uint8Array(1), { signal: new AbortController().signal });
+    expect(accepted).toBe(false);
+    await hooks.execute('h', new Uint8Array(1));
+    expect(accepted).toBe(true);
+  });
 });

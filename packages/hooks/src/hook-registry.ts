@@ -1,6 +1,7 @@
 import {
   type Awaitable,
   checkHookName,
+  type HookAbortListener,
   type HookCallInfo,
   type HookHandler,
   type HookPriority,
@@ -184,12 +185,26 @@ class TimedCallInfo implements HookCallInfo {
   /** The execution's first timed call (undefined: this one is). */
   readonly #root: TimedCallInfo | undefined;
   #state: TimedCallState | undefined;
+  /** Told when the budget fires (see `onAbort`): a field, not state made per call. */
+  #listener: HookAbortListener | undefined;
 
   constructor(hookName: string, execution: AbortSignal | undefined, root: TimedCallInfo | undefined) {
     this.hookName = hookName;
     this.#execution = execution;
     this.#root = root;
     this.#state = undefined;
+    this.#listener = undefined;
+  }
+
+  /**
+   * One listener of the budget's firing, without a signal (an IPC request that ends at the handler's deadline: no
+   * timer, controller or check of its own). Not when the call's signal follows the execution's (that needs the signal).
+   */
+  onAbort(listener: HookAbortListener): boolean {
+    if (this.#listener !== undefined || this.#execution !== undefined || this.#state?.fired !== undefined)
+      return false;
+    this.#listener = listener;
+    return true;
   }
 
   /** Shared by the timed handlers of one execution (see `HookCallInfo.execution`). */
@@ -218,15 +233,25 @@ class TimedCallInfo implements HookCallInfo {
     return controller.signal;
   }
 
-  /** The budget fired: abort the handler's signal (now, or when it is made). */
+  /** The budget fired: abort the handler's signal (now, or when it is made) and tell the listener. */
   abort(reason: unknown): void {
     this.#state ??= {};
     this.#state.fired = { reason };
     this.#state.controller?.abort(reason);
+    const listener = this.#listener;
+    if (listener !== undefined) {
+      this.#listener = undefined;
+      try {
+        listener(reason, this);
+      } catch {
+        // A listener's failure must not change how the budget ends the call.
+      }
+    }
   }
 
-  /** The call is over: stop listening to the execution's signal. */
+  /** The call is over: stop listening to the execution's signal; no listener is told any more. */
   unlink(): void {
+    this.#listener = undefined;
     const state = this.#state;
     if (state?.onAbort !== undefined) {
       this.#execution?.removeEventListener('abort', state.onAbort);
@@ -287,6 +312,69 @@ class Race implements Deadline {
     this.reject(this.signal?.reason);
   }
 }
+
+/** What a {@link LastCall} reports to its registry (one object per registry, made once). */
+interface LastCallHandlers {
+  value(call: LastCall, out: unknown): void;
+  error(call: LastCall, error: unknown): void;
+  expire(call: LastCall): void;
+}
+
+const NOOP = (): void => {};
+// Read once: a handler can't swap it for its promises' `then` (see `HookRegistry.#settleLastTimed`).
+const promiseThen = Promise.prototype.then;
+
+/**
+ * The last handler of an execution without a signal, when a deadline bounds it (its own budget, the execution's, or
+ * both): the handler's promise is settled into the execution's promise and raced against the deadline by this one
+ * record — a queued {@link Deadline} of the registry's {@link DeadlineQueue}, with the promise's continuations — so a
+ * budget costs no promise, closure or timer of its own until it fires (issue 17: the race and the settle were two
+ * promises, four closures and an object per call). Records are reused: one goes back to the registry's pool only
+ * once the race is decided *and* the handler's promise has settled (its continuations can fire no more: a native
+ * promise calls one of them once); a record raced against another thenable is never reused.
+ */
+class LastCall implements Deadline {
+  at = 0;
+  seq = 0;
+  slot = -1;
+  chain: HookChain | undefined;
+  entry: HookEntry | undefined;
+  input: Uint8Array | undefined;
+  isolated = false;
+  /** The timed call whose signal the deadline aborts (undefined: the handler has no budget of its own). */
+  info: TimedCallInfo | undefined;
+  /** Set when the deadline is the handler's own budget (a `HandlerTimeout`); else it is the execution's. */
+  timeoutMs: number | undefined;
+  /** The execution's whole budget and its start (undefined: none). */
+  budgetMs: number | undefined;
+  started = 0;
+  deadline = Number.POSITIVE_INFINITY;
+  resolve: (value: Uint8Array) => void = NOOP;
+  reject: (error: unknown) => void = NOOP;
+  /** The outcome is given (the promise settled first, or the deadline came). */
+  decided = false;
+  /** The handler's promise settled (its continuations ran). */
+  settled = false;
+  /** The handler's promise is a native promise: the record may be reused once both flags are set. */
+  poolable = false;
+  readonly capture: (resolve: (value: Uint8Array) => void, reject: (error: unknown) => void) => void;
+  readonly onValue: (out: unknown) => void;
+  readonly onError: (error: unknown) => void;
+  readonly expire: () => void;
+
+  constructor(handlers: LastCallHandlers) {
+    this.capture = (resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    };
+    this.onValue = (out) => handlers.value(this, out);
+    this.onError = (error) => handlers.error(this, error);
+    this.expire = () => handlers.expire(this);
+  }
+}
+
+/** Idle {@link LastCall} records a registry keeps. */
+const LAST_CALL_POOL = 64;
 
 /** The `HookTimeout` of an execution past its whole budget of `ms` (started at `started`). */
 function executionOverrun(name: string, ms: number, started: number, cause?: unknown): PluginError {
@@ -378,6 +466,13 @@ export class HookRegistry implements HookRegistrar {
   readonly #executionBudget: ExecutionBudgetRule | undefined;
   /** Every deadline of this registry's awaited handlers, on one timer. */
   readonly #deadlines = new DeadlineQueue(now);
+  /** Idle records of {@link LastCall}, reused call after call. */
+  readonly #lastCalls: LastCall[] = [];
+  readonly #lastCallHandlers: LastCallHandlers = {
+    value: (call, out) => this.#lastValue(call, out),
+    error: (call, error) => this.#lastError(call, error),
+    expire: (call) => this.#lastExpired(call),
+  };
 
   constructor(options: HookRegistryOptions = {}) {
     this.#defaultTimeoutMs = checkTimeout(options.defaultTimeoutMs, 'defaultTimeoutMs');
@@ -672,18 +767,20 @@ export class HookRegistry implements HookRegistrar {
         if (clock >= deadline) return Promise.reject(executionOverrun(name, budgetMs, started));
       }
       const timeoutMs = timed ? (entry.timeoutMs ?? chainTimeout) : undefined;
-      let result: Awaitable<Uint8Array> | Promise<unknown>;
+      let result: Awaitable<Uint8Array> | PromiseLike<unknown>;
       let thenable: boolean;
+      let call: TimedCallInfo | undefined;
+      let at = 0;
       try {
         if (timeoutMs === undefined) {
           result = entry.handler(current, info);
           clock = Number.NaN;
         } else {
           // Made before the call, so the execution's first timed call holds what they share even if it throws.
-          const call = new TimedCallInfo(name, signal, root);
+          call = new TimedCallInfo(name, signal, root);
           root ??= call;
-          const at = Number.isNaN(clock) ? now() : clock;
-          result = this.#callTimed(entry, current, signal, call, timeoutMs, deadline, budgetMs, at);
+          at = Number.isNaN(clock) ? now() : clock;
+          result = this.#invokeTimed(entry, current, call, timeoutMs, at);
           clock = this.#syncEnd;
         }
         if (result instanceof Uint8Array) {
@@ -702,24 +799,17 @@ export class HookRegistry implements HookRegistrar {
         const pending = result as PromiseLike<unknown>;
         // The last handler: one `.then` is cheaper than entering an async function.
         if (i === n - 1 && signal === undefined) {
-          if (budgetMs === undefined) return this.#settleLast(chain, entry, pending, current, isolated);
-          // A timed handler's promise already races the nearer of its own deadline and the execution's.
-          const raced =
-            timeoutMs === undefined
-              ? this.#race(pending, undefined, undefined, undefined, deadline, budgetMs)
-              : pending;
-          return this.#settleLastBudgeted(
-            chain,
-            entry,
-            raced,
-            current,
-            isolated,
+          if (budgetMs === undefined && call === undefined) {
+            return this.#settleLast(chain, entry, pending, current, isolated);
+          }
+          // Settled and raced against the nearer of its own deadline and the execution's by one pooled record.
+          return this.#settleLastTimed(chain, entry, pending, current, isolated, call, timeoutMs, at, {
             budgetMs,
             started,
             deadline,
-          );
+          });
         }
-        // A timed handler's promise already races its own budget and what is left of the execution's.
+        // A timed handler's promise races its own budget and what is left of the execution's.
         return this.#runAsync({
           chain,
           entries,
@@ -728,8 +818,11 @@ export class HookRegistry implements HookRegistrar {
           signal,
           info,
           isolated,
-          pending,
-          pendingRaced: timeoutMs !== undefined,
+          pending:
+            call === undefined
+              ? pending
+              : this.#raceTimed(pending, signal, call, timeoutMs as number, at, deadline, budgetMs),
+          pendingRaced: call !== undefined,
           budget: budgetMs === undefined ? undefined : { ms: budgetMs, started, deadline },
           root,
         });
@@ -784,40 +877,143 @@ export class HookRegistry implements HookRegistrar {
   }
 
   /**
-   * Settles the promise of the last handler of an execution without a signal but with a whole budget (`pending`
-   * already races its deadline): what the general path does for it, without entering an async function. The
-   * budget's `ExecutionTimeout` becomes the execution's `HookTimeout`, and so does an answer that comes past the
-   * deadline.
+   * Settles the promise of the last handler of an execution without a signal when a deadline bounds it (the handler's
+   * own budget, the execution's, or both): one pooled {@link LastCall} record takes the promise's outcome and is queued
+   * as its deadline. The deadline's `HandlerTimeout` is the handler's failure (isolated or not, as any); the budget's
+   * `ExecutionTimeout` becomes the execution's `HookTimeout`, and so does an answer that comes past its deadline.
    */
-  #settleLastBudgeted(
+  #settleLastTimed(
     chain: HookChain,
     entry: HookEntry,
     pending: PromiseLike<unknown>,
     input: Uint8Array,
     isolated: boolean,
-    budgetMs: number,
-    started: number,
-    deadline: number,
+    info: TimedCallInfo | undefined,
+    timeoutMs: number | undefined,
+    at: number,
+    budget: { budgetMs: number | undefined; started: number; deadline: number },
   ): Promise<Uint8Array> {
-    const promise = pending instanceof Promise ? pending : Promise.resolve(pending);
-    return promise.then(
-      (out: unknown): Uint8Array => {
-        if (!(out instanceof Uint8Array)) {
-          const stop = this.#fail(chain, entry, badReturn(out), undefined, isolated);
-          if (stop !== undefined) throw stop;
-          out = input;
-        }
-        if (now() > deadline) throw executionOverrun(chain.name, budgetMs, started);
-        return out as Uint8Array;
-      },
-      (error: unknown): Uint8Array => {
-        if (error instanceof ExecutionTimeout) throw executionOverrun(chain.name, budgetMs, started, error);
-        const stop = this.#fail(chain, entry, error, undefined, isolated);
-        if (stop !== undefined) throw stop;
-        if (now() > deadline) throw executionOverrun(chain.name, budgetMs, started);
-        return input;
-      },
-    );
+    const call = this.#lastCalls.pop() ?? new LastCall(this.#lastCallHandlers);
+    call.chain = chain;
+    call.entry = entry;
+    call.input = input;
+    call.isolated = isolated;
+    call.info = info;
+    call.budgetMs = budget.budgetMs;
+    call.started = budget.started;
+    call.deadline = budget.deadline;
+    call.decided = false;
+    call.settled = false;
+    // The handler's own budget, or what is left of the execution's when that ends first.
+    const own = info === undefined || timeoutMs === undefined ? Number.POSITIVE_INFINITY : at + timeoutMs;
+    const ownFirst = own <= budget.deadline;
+    call.timeoutMs = ownFirst ? timeoutMs : undefined;
+    call.at = ownFirst ? own : budget.deadline;
+    const promise = new Promise<Uint8Array>(call.capture);
+    // A native promise calls one continuation once (its own `then` property is not consulted: the intrinsic is), so
+    // the record can be reused once it settled; anything else gets its own `then` called, and the record is not reused.
+    let native = false;
+    if (pending instanceof Promise) {
+      try {
+        promiseThen.call(pending, call.onValue, call.onError);
+        native = true;
+      } catch {
+        // Not a real promise after all (a Promise.prototype in its chain): treated as any thenable below.
+      }
+    }
+    call.poolable = native;
+    if (!native) {
+      try {
+        pending.then(call.onValue, call.onError);
+      } catch (error) {
+        // A thenable whose `then` throws.
+        call.onError(error);
+      }
+    }
+    // A thenable may have settled synchronously inside `then`.
+    if (!call.decided) this.#deadlines.add(call);
+    return promise;
+  }
+
+  /**
+   * The last handler's promise settled: true when that decides the call (its deadline taken out of the queue), false
+   * when it was decided already or this is a repeated call of a continuation (a thenable calling back twice).
+   */
+  #settledFirst(call: LastCall): boolean {
+    if (call.settled) return false;
+    call.settled = true;
+    if (call.decided) return false;
+    call.decided = true;
+    this.#deadlines.cancel(call);
+    call.info?.unlink();
+    return true;
+  }
+
+  /** The last handler's promise fulfilled with `out`. */
+  #lastValue(call: LastCall, out: unknown): void {
+    if (call.settled) return;
+    if (this.#settledFirst(call)) {
+      const chain = call.chain as HookChain;
+      let result = out;
+      let stop: PluginError | undefined;
+      if (!(result instanceof Uint8Array)) {
+        stop = this.#fail(chain, call.entry as HookEntry, badReturn(result), undefined, call.isolated);
+        result = call.input;
+      }
+      if (stop === undefined && call.budgetMs !== undefined && now() > call.deadline) {
+        stop = executionOverrun(chain.name, call.budgetMs, call.started);
+      }
+      if (stop !== undefined) call.reject(stop);
+      else call.resolve(result as Uint8Array);
+    }
+    this.#releaseLast(call);
+  }
+
+  /** The last handler's promise rejected with `error`. */
+  #lastError(call: LastCall, error: unknown): void {
+    if (call.settled) return;
+    if (this.#settledFirst(call)) this.#lastFailed(call, error);
+    this.#releaseLast(call);
+  }
+
+  /** The last handler's deadline came first: its signal is aborted, the execution settled with the timeout. */
+  #lastExpired(call: LastCall): void {
+    if (call.decided) return;
+    call.decided = true;
+    const error =
+      call.timeoutMs !== undefined
+        ? new HandlerTimeout(call.timeoutMs, call.timeoutMs)
+        : new ExecutionTimeout(call.budgetMs ?? 0);
+    call.info?.abort(error);
+    call.info?.unlink();
+    this.#lastFailed(call, error);
+  }
+
+  /** Settles the execution of a last handler that failed with `error` (skipped with its input when isolated). */
+  #lastFailed(call: LastCall, error: unknown): void {
+    const chain = call.chain as HookChain;
+    const budgetMs = call.budgetMs;
+    if (budgetMs !== undefined && error instanceof ExecutionTimeout) {
+      call.reject(executionOverrun(chain.name, budgetMs, call.started, error));
+      return;
+    }
+    const stop = this.#fail(chain, call.entry as HookEntry, error, undefined, call.isolated);
+    if (stop !== undefined) call.reject(stop);
+    else if (budgetMs !== undefined && now() > call.deadline)
+      call.reject(executionOverrun(chain.name, budgetMs, call.started));
+    else call.resolve(call.input as Uint8Array);
+  }
+
+  /** Back to the pool once nothing can reach the record any more (decided, and its promise settled). */
+  #releaseLast(call: LastCall): void {
+    if (!call.decided || !call.settled || !call.poolable) return;
+    call.chain = undefined;
+    call.entry = undefined;
+    call.input = undefined;
+    call.info = undefined;
+    call.resolve = NOOP;
+    call.reject = NOOP;
+    if (this.#lastCalls.length < LAST_CALL_POOL) this.#lastCalls.push(call);
   }
 
   /**
@@ -910,6 +1106,22 @@ export class HookRegistry implements HookRegistrar {
     executionBudgetMs: number | undefined,
     started: number,
   ): Uint8Array | Promise<unknown> {
+    const result = this.#invokeTimed(entry, data, info, timeoutMs, started);
+    if (result instanceof Uint8Array) return result;
+    return this.#raceTimed(result, signal, info, timeoutMs, started, executionDeadline, executionBudgetMs);
+  }
+
+  /**
+   * Runs a handler that has a time budget: its bytes (a synchronous overrun or bad return throws), or its promise, not
+   * raced yet. Counts the call in its owner's statistics.
+   */
+  #invokeTimed(
+    entry: HookEntry,
+    data: Uint8Array,
+    info: TimedCallInfo,
+    timeoutMs: number,
+    started: number,
+  ): Uint8Array | PromiseLike<unknown> {
     let result: unknown;
     let thenable: boolean;
     try {
@@ -937,11 +1149,23 @@ export class HookRegistry implements HookRegistrar {
       stats.calls++;
       stats.timeMs += now() - started;
     }
-    // The handler's own budget, or what is left of the execution's when that ends first.
+    return result as PromiseLike<unknown>;
+  }
+
+  /** A timed handler's promise raced against the nearer of its own deadline and what is left of the execution's. */
+  #raceTimed(
+    pending: PromiseLike<unknown>,
+    signal: AbortSignal | undefined,
+    info: TimedCallInfo,
+    timeoutMs: number,
+    started: number,
+    executionDeadline: number,
+    executionBudgetMs: number | undefined,
+  ): Promise<unknown> {
     const own = started + timeoutMs;
     const ownFirst = own <= executionDeadline;
     return this.#race(
-      result as PromiseLike<unknown>,
+      pending,
       signal,
       info,
       ownFirst ? timeoutMs : undefined,

@@ -1,6 +1,7 @@
 import {
   type Awaitable,
   DEFAULT_MAX_FRAME_BYTES,
+  type HookAbortListener,
   type IpcRequest,
   type IpcRequestKind,
   type IpcResponse,
@@ -103,13 +104,21 @@ export interface SendRequestOptions {
   signal?: AbortSignal;
   /**
    * Where the call's signal comes from when making it costs (a hook call's `HookCallInfo`, whose `signal` getter makes
-   * an AbortController and a listener — several µs, a measurable part of an out-of-process call, issue 17). Read only
-   * if the request is still pending at the channel's next check (one timer per channel, every 5 ms while such
-   * requests are pending): a fast call never makes the signal; a slower one is then cancelled as with
-   * `signal` (at once if it was aborted meanwhile — a lazily made signal is born aborted). Ignored when `signal` is
-   * given.
+   * an AbortController and a listener — several µs, a measurable part of an out-of-process call, issue 17). A source
+   * with `onAbort` (the hook registry's timed calls) tells the request when it aborts: cancelled then, with nothing
+   * per call but that registration. Any other is read only if the request is still pending at the channel's next check
+   * (one timer per channel, every 5 ms while such requests are pending): a fast call never makes the signal; a slower
+   * one is then cancelled as with `signal` (at once if it was aborted meanwhile — a lazily made signal is born
+   * aborted). Ignored when `signal` is given.
    */
-  signalSource?: { readonly signal?: AbortSignal | undefined };
+  signalSource?: SignalSource;
+}
+
+/** A {@link SendRequestOptions.signalSource}: a `HookCallInfo` is one. */
+export interface SignalSource {
+  readonly signal?: AbortSignal | undefined;
+  /** Calls the listener once when `signal` would abort, without making it; false when it can't (see `HookCallInfo`). */
+  onAbort?(listener: HookAbortListener): boolean;
 }
 
 /** How often a channel reads the {@link SendRequestOptions.signalSource} of its pending requests, ms. */
@@ -202,8 +211,19 @@ class PendingCall implements PendingRecord {
   timer: ReturnType<typeof setTimeout> | undefined;
   /** The signal listened to (`onAbort`), once one is. */
   signal: AbortSignal | undefined;
-  /** Not read yet (see `SendRequestOptions.signalSource`). */
-  source: { readonly signal?: AbortSignal | undefined } | undefined;
+  /** Not read yet, or telling this call when it aborts (see `SendRequestOptions.signalSource`). */
+  source: SignalSource | undefined;
+  /** Why the source aborted (a source that told the call, not through a signal). */
+  sourceReason: unknown;
+  /**
+   * The listener given to a source's `onAbort`, made once per record: a source that fires after its call ended (the
+   * record may hold another call by then) is not this call's any more, and changes nothing.
+   */
+  readonly onSourceAbort: HookAbortListener = (reason, source) => {
+    if (this.source !== source || this.id === 0) return;
+    this.sourceReason = reason;
+    this.onAbort(this);
+  };
   /** The promise's executor: made once per record. */
   readonly capture = (resolve: (value: unknown) => void, reject: (error: unknown) => void): void => {
     this.resolve = resolve;
@@ -290,10 +310,8 @@ export class IpcChannel {
   readonly #abandoned = new Set<number>();
   readonly #isAbandoned = (id: number): boolean => this.#abandoned.has(id);
   readonly #onAbort = (record: PendingCall): void => {
-    this.#abandon(
-      record,
-      new PluginError('Aborted', `${this.#label}: ${record.kind} aborted`, { cause: record.signal?.reason }),
-    );
+    const cause = record.signal === undefined ? record.sourceReason : record.signal.reason;
+    this.#abandon(record, new PluginError('Aborted', `${this.#label}: ${record.kind} aborted`, { cause }));
   };
   readonly #serving = new Map<number, ServedRequest>();
   /**
@@ -626,7 +644,13 @@ export class IpcChannel {
     if (signal !== undefined) {
       this.#listen(entry, signal);
     } else if (options.signalSource !== undefined) {
-      entry.source = options.signalSource;
+      const source = options.signalSource;
+      entry.source = source;
+      // A source that tells the call when it aborts: no check of its own (the hook registry's deadline is the only one).
+      if (source.onAbort?.(entry.onSourceAbort) === true) {
+        this.#write(frame);
+        return promise;
+      }
       this.#unread.push(id);
       if (this.#sourceTimer === undefined) {
         this.#sourceTimer = setTimeout(this.#readSources, SIGNAL_SOURCE_CHECK_MS);
@@ -709,6 +733,7 @@ export class IpcChannel {
     entry.timer = undefined;
     entry.signal = undefined;
     entry.source = undefined;
+    entry.sourceReason = undefined;
     entry.resolve = NOOP;
     entry.reject = NOOP;
     entry.accept = IDENTITY;

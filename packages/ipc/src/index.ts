@@ -16,6 +16,7 @@ export {
   type IpcRole,
   type ReceiveRequestOptions,
   type SendRequestOptions,
+  type SignalSource,
 } from './channel.js';
 export { ContextProxy, type ContextProxyOptions } from './context-proxy.js';
 export { type IpcFailureReason, ipcFailureReason } from './errors.js';

@@ -319,6 +319,31 @@ describe('ExecuteHook hook names', () => {
     }
   });
 
+  it('encodes every name to its UTF-8 bytes, however many names (encoded once, then known)', () => {
+    const names = [
+      ...Array.from({ length: 40 }, (_, i) => `hook-${i}`),
+      'ünïcode',
+      'a\u{1d11e}b',
+      'lone\ud800surrogate',
+      'x'.repeat(256),
+    ];
+    for (let round = 0; round < 3; round++) {
+      for (const name of names) {
+        const frame = encodeRequest(7, { kind: 'ExecuteHook', hookName: name, data: new Uint8Array([9]) });
+        const payload = frame.subarray(FRAME_PAYLOAD_OFFSET);
+        const bytes = Buffer.from(name, 'utf8');
+        expect(payload.readUInt16LE(0)).toBe(bytes.length);
+        expect(Buffer.compare(payload.subarray(6, 6 + bytes.length), bytes)).toBe(0);
+        expect(payload[6 + bytes.length]).toBe(9);
+      }
+    }
+    expect(
+      reasonOf(() =>
+        encodeRequest(1, { kind: 'ExecuteHook', hookName: 'é'.repeat(129), data: new Uint8Array() }),
+      ),
+    ).toBe('SendRefused');
+  });
+
   it('refuses a name that is not UTF-8 even right after a valid name of its length', () => {
     expect(decodeHook(Buffer.from([0x61, 0x62]))).toMatchObject({ hookName: 'ab' });
     expect(reasonOf(() => decodeHook(Buffer.from([0x61, 0xff])))).toBe('MalformedPayload');

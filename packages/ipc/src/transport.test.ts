@@ -101,6 +101,43 @@ describe('the MessagePort transport', () => {
     expect(big.byteLength).toBe(1024 * 1024);
   });
 
+  it('writes a small frame into a reused send buffer of its size, posted as a copy: nothing new allocated, nothing moved', async () => {
+    const { transport, got } = rawEnd();
+    const first = transport.allocate(74).fill(1);
+    transport.write(first);
+    await until(() => got.length > 0);
+    // The other end got a copy of exactly the frame; the send buffer stayed here, intact, and takes the next frame.
+    expect((got[0] as Uint8Array).buffer.byteLength).toBe(74);
+    expect((got[0] as Uint8Array)[0]).toBe(1);
+    expect(first.buffer.byteLength).toBe(74);
+    const second = transport.allocate(74);
+    expect(second).toBe(first);
+    second.fill(2);
+    transport.write(second);
+    await until(() => got.length > 1);
+    expect((got[1] as Uint8Array)[73]).toBe(2);
+    expect((got[0] as Uint8Array)[73]).toBe(1); // what was posted before is the other side's own copy
+    // Another size, or a large frame: a buffer of its own (a large one moved as before).
+    expect(transport.allocate(75)).not.toBe(first);
+    const big = transport.allocate(64 * 1024).fill(3);
+    transport.write(big);
+    await until(() => got.length > 2);
+    expect(big.buffer.byteLength).toBe(0);
+  });
+
+  it('never hands out a send buffer whose frame was not posted yet (frames of one tick, frames held back)', async () => {
+    const { transport, got } = rawEnd();
+    const frames = Array.from({ length: 20 }, (_, i) => transport.allocate(100).fill(i));
+    expect(new Set(frames.map((f) => f.buffer)).size).toBe(20);
+    for (const f of frames) transport.write(f);
+    await until(() => got.length > 0);
+    const all = Buffer.from(got[0] as Uint8Array);
+    for (let i = 0; i < 20; i++) expect(all[i * 100 + 99]).toBe(i);
+    // Posted: all twenty are idle again, at most eight are kept.
+    const again = new Set(Array.from({ length: 20 }, () => transport.allocate(100).buffer));
+    expect([...again].filter((b) => frames.some((f) => f.buffer === b)).length).toBe(8);
+  });
+
   it('frames written in one tick cross as one message, in order', async () => {
     const { transport, got } = rawEnd();
     transport.write(Buffer.from('ab'));

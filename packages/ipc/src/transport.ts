@@ -349,6 +349,15 @@ const MESSAGE_COST_BYTES = 256;
 const ACK_STEP_BYTES = 16 * 1024;
 /** Frames of one tick up to this many bytes in all are joined into one buffer; larger batches travel as a list. */
 const JOIN_BYTES = 64 * 1024;
+/**
+ * Frames under this size are written into reused send buffers of their exact size and cloned when posted (see
+ * `PortTransport.allocate`); larger frames are moved (a clone copies them twice).
+ */
+const CLONED_FRAME_BYTES = 16 * 1024;
+/** Send buffers a port transport keeps for reuse (one per frame size seen lately). */
+const SEND_BUFFERS = 8;
+/** Send buffers a port transport tracks while their frames wait to be posted (the channel's queue may hold more). */
+const MAX_LENT_BUFFERS = 64;
 
 /**
  * Frames over a `MessagePort`, one `postMessage` per tick, with no stream on either thread. The messages:
@@ -384,6 +393,10 @@ class PortTransport implements FrameTransport {
   #one: Uint8Array | undefined;
   /** The transfer list of a lone frame, reused: `postMessage` reads it before it returns. */
   readonly #transferOne: ArrayBuffer[] = [];
+  /** Idle send buffers of small frames (see {@link CLONED_FRAME_BYTES}), newest last. */
+  readonly #idle: Buffer[] = [];
+  /** Send buffers written with a frame that was not posted yet: cloned when posted, then idle again. */
+  readonly #lent: Buffer[] = [];
   #batchBytes = 0;
   /** The batch has borrowed frames (cloned when posted, never moved; see `write`). */
   #borrowed: Set<Uint8Array> | undefined;
@@ -439,7 +452,47 @@ class PortTransport implements FrameTransport {
    * out (issue 17: one allocation and copy less per small frame).
    */
   allocate(bytes: number): Buffer {
-    return Buffer.allocUnsafeSlow(bytes);
+    if (bytes >= CLONED_FRAME_BYTES) return Buffer.allocUnsafeSlow(bytes);
+    const idle = this.#idle;
+    let buffer: Buffer | undefined;
+    // Exactly the frame's size: a clone copies a view's whole buffer (and nothing but this frame may travel).
+    for (let i = idle.length - 1; i >= 0; i--) {
+      if ((idle[i] as Buffer).length === bytes) {
+        buffer = idle[i] as Buffer;
+        // Out of the list without `splice` (which makes an array of what it removes, per frame).
+        idle[i] = idle[idle.length - 1] as Buffer;
+        idle.pop();
+        break;
+      }
+    }
+    buffer ??= Buffer.allocUnsafeSlow(bytes);
+    // Bounded: a frame the channel allocated but then refused to write is forgotten here (one posted later that is
+    // no longer tracked is simply moved, as any other).
+    if (this.#lent.length >= MAX_LENT_BUFFERS) this.#lent.shift();
+    this.#lent.push(buffer);
+    return buffer;
+  }
+
+  /** Whether `frame` is a send buffer of this transport (cloned when posted, never moved). */
+  #isLent(frame: Uint8Array): boolean {
+    const lent = this.#lent;
+    for (let i = lent.length - 1; i >= 0; i--) if (lent[i] === frame) return true;
+    return false;
+  }
+
+  /** A send buffer whose frame was posted (cloned by now): idle again, for the next frame of its size. */
+  #giveBack(frame: Uint8Array): void {
+    const lent = this.#lent;
+    for (let i = lent.length - 1; i >= 0; i--) {
+      if (lent[i] !== frame) continue;
+      lent[i] = lent[lent.length - 1] as Buffer;
+      lent.pop();
+      if (this.#destroyed) return;
+      const idle = this.#idle;
+      if (idle.length >= SEND_BUFFERS) idle.shift();
+      idle.push(frame as Buffer);
+      return;
+    }
   }
 
   attach(sink: TransportSink): void {
@@ -493,6 +546,8 @@ class PortTransport implements FrameTransport {
     this.#one = undefined;
     this.#batchBytes = 0;
     this.#borrowed = undefined;
+    this.#idle.length = 0;
+    this.#lent.length = 0;
     if (this.#ackTimer !== undefined) clearImmediate(this.#ackTimer);
     this.#ackTimer = undefined;
     this.#port.close();
@@ -525,16 +580,23 @@ class PortTransport implements FrameTransport {
       this.#one = undefined;
       this.#batchBytes = 0;
       if (this.#destroyed) return;
-      const frame = owned(one);
+      // A send buffer of ours is cloned (exactly its size), anything else moved.
+      const lent = this.#lent.length > 0 && this.#isLent(one);
+      const frame = lent ? one : owned(one);
       if (this.#unacked >= ACK_STEP_BYTES) {
         this.#inFlight += MESSAGE_COST_BYTES * 2;
-        this.#post([frame, this.#takeCredit()], [frame.buffer as ArrayBuffer]);
+        this.#post([frame, this.#takeCredit()], lent ? undefined : [frame.buffer as ArrayBuffer]);
       } else {
         this.#inFlight += MESSAGE_COST_BYTES;
-        // The slot keeps the moved (now empty) buffer until the next post: nothing to free.
-        this.#transferOne[0] = frame.buffer as ArrayBuffer;
-        this.#post(frame, this.#transferOne);
+        if (lent) {
+          this.#post(frame);
+        } else {
+          // The slot keeps the moved (now empty) buffer until the next post: nothing to free.
+          this.#transferOne[0] = frame.buffer as ArrayBuffer;
+          this.#post(frame, this.#transferOne);
+        }
       }
+      if (lent) this.#giveBack(one);
       return;
     }
     const frames = this.#batch;
@@ -574,7 +636,11 @@ class PortTransport implements FrameTransport {
       }
       endRun();
     }
-    for (const f of list) if (!borrowed?.has(f)) transfer.push(f.buffer as ArrayBuffer);
+    const lent = this.#lent.length > 0;
+    // Our send buffers posted as they are (not joined) are cloned, never moved: they are reused.
+    for (const f of list) {
+      if (!borrowed?.has(f) && !(lent && this.#isLent(f))) transfer.push(f.buffer as ArrayBuffer);
+    }
     // The reader counts every element of what is posted (see #receive): so is it in flight here.
     if (this.#unacked >= ACK_STEP_BYTES) {
       this.#inFlight += MESSAGE_COST_BYTES * (list.length + 1);
@@ -583,6 +649,8 @@ class PortTransport implements FrameTransport {
       this.#inFlight += MESSAGE_COST_BYTES * list.length;
       this.#post(list.length === 1 ? list[0] : list, transfer);
     }
+    // Posted (cloned or copied into a joined buffer): their send buffers can take the next frames.
+    if (lent) for (const f of frames) this.#giveBack(f);
   }
 
   #receive(message: unknown): void {

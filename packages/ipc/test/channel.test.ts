@@ -1,5 +1,11 @@
 import { MessageChannel } from 'node:worker_threads';
-import { type IpcResponse, isPluginError, PluginError } from '@plugward/types';
+import {
+  type HookAbortListener,
+  type HookCallInfo,
+  type IpcResponse,
+  isPluginError,
+  PluginError,
+} from '@plugward/types';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   expectResponse,
@@ -42,6 +48,36 @@ async function channels(
 }
 
 /** A channel facing a raw end the test writes hostile bytes to. */
+/**
+ * A channel pair whose peer echoes hook calls whose first byte is 1 and holds every other (calling the `onStart`
+ * callback); `infos` are the peer's request infos, in order.
+ */
+async function echoOrHold() {
+  const [a, b] = await channels();
+  const infos: IncomingRequestInfo[] = [];
+  let onStarted: () => void = () => undefined;
+  b.setRequestHandler((req, info) => {
+    infos.push(info);
+    if (req.kind === 'ExecuteHook' && req.data[0] === 1) return echo(req);
+    onStarted();
+    return new Promise<IpcResponse>(() => undefined);
+  });
+  return { a, infos, onStart: (f: () => void) => (onStarted = f) };
+}
+
+/** `p` failed with `Aborted` caused by the error 'budget', and the peer's handler (the last in `infos`) saw it cancelled. */
+async function cancelledWithBudget(p: Promise<unknown>, infos: IncomingRequestInfo[]): Promise<void> {
+  const err = await p;
+  expect(isPluginError(err, 'Aborted')).toBe(true);
+  expect((err as Error).cause).toMatchObject({ message: 'budget' });
+  const peerSignal = infos.at(-1)!.signal;
+  await new Promise<void>((resolve) => {
+    if (peerSignal.aborted) resolve();
+    else peerSignal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  expect(peerSignal.aborted).toBe(true);
+}
+
 async function hostile(options: IpcChannelOptions = {}): Promise<{ channel: IpcChannel; raw: RawPeer }> {
   let x: ConstructorParameters<typeof IpcChannel>[0];
   let raw: RawPeer;
@@ -405,15 +441,9 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
     });
 
     it('reads a signal source only for a call still pending at its next check, and then cancels as with a signal', async () => {
-      const [a, b] = await channels();
-      const infos: IncomingRequestInfo[] = [];
+      const { a, infos, onStart } = await echoOrHold();
       let started: () => void = () => undefined;
-      b.setRequestHandler((req, info) => {
-        infos.push(info);
-        if (req.kind === 'ExecuteHook' && req.data[0] === 1) return echo(req);
-        started();
-        return new Promise<IpcResponse>(() => undefined);
-      });
+      onStart(() => started());
       let reads = 0;
       const ac = new AbortController();
       const source = {
@@ -438,15 +468,7 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
         vi.advanceTimersByTime(10);
         expect(reads).toBe(1);
         ac.abort(new Error('budget'));
-        const err = await p;
-        expect(isPluginError(err, 'Aborted')).toBe(true);
-        expect((err as Error).cause).toMatchObject({ message: 'budget' });
-        const peerSignal = infos.at(-1)!.signal;
-        await new Promise<void>((resolve) => {
-          if (peerSignal.aborted) resolve();
-          else peerSignal.addEventListener('abort', () => resolve(), { once: true });
-        });
-        expect(peerSignal.aborted).toBe(true);
+        await cancelledWithBudget(p, infos);
         // A source already aborted when it is read: the call fails at the check.
         const late = a
           .sendRequest(hook(new Uint8Array([3])), { signalSource: { signal: AbortSignal.abort() } })
@@ -454,6 +476,61 @@ describe.each(['socket', 'port'] as const)('over a %s', (transport) => {
         vi.advanceTimersByTime(10);
         expect(isPluginError(await late, 'Aborted')).toBe(true);
         expect(a.pendingCount).toBe(0);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+
+    it('a signal source that tells the call when it aborts: cancelled then, never read, no check of its own', async () => {
+      const { a, infos, onStart } = await echoOrHold();
+      let started: () => void = () => undefined;
+      onStart(() => started());
+      /** A source as the hook registry's timed calls are: one listener, told once. */
+      const source = () => {
+        const s = {
+          reads: 0,
+          listener: undefined as HookAbortListener | undefined,
+          get signal(): AbortSignal | undefined {
+            s.reads++;
+            return undefined;
+          },
+          onAbort(listener: HookAbortListener) {
+            s.listener = listener;
+            return true;
+          },
+          fire(reason: unknown) {
+            s.listener?.(reason, s as unknown as HookCallInfo);
+          },
+        };
+        return s;
+      };
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        // Fast calls: never read, and no check armed for them.
+        const fast = Array.from({ length: 20 }, source);
+        for (const s of fast) await a.sendRequest(hook(new Uint8Array([1])), { signalSource: s });
+        expect(vi.getTimerCount()).toBe(0);
+        // A source firing after its call ended (its record now holds another call) changes nothing.
+        const reached = new Promise<void>((resolve) => {
+          started = resolve;
+        });
+        const slow = source();
+        const p = a.sendRequest(hook(new Uint8Array([2])), { signalSource: slow }).catch((e: unknown) => e);
+        await reached;
+        for (const s of fast) s.fire(new Error('late'));
+        expect(a.pendingCount).toBe(1);
+        // Its own source fires: cancelled at once, at the peer too, with the reason as the cause.
+        slow.fire(new Error('budget'));
+        await cancelledWithBudget(p, infos);
+        expect([...fast, slow].reduce((n, s) => n + s.reads, 0)).toBe(0);
+        expect(a.pendingCount).toBe(0);
+        // A source that can't tell (onAbort false) is read at the check, as any other.
+        const cannot = { ...source(), onAbort: () => false, signal: AbortSignal.abort(new Error('early')) };
+        const late = a
+          .sendRequest(hook(new Uint8Array([3])), { signalSource: cannot })
+          .catch((e: unknown) => e);
+        vi.advanceTimersByTime(10);
+        expect(isPluginError(await late, 'Aborted')).toBe(true);
       } finally {
         vi.useRealTimers();
       }

@@ -254,6 +254,11 @@ function guard(s: RegistryState, entry: Entry, hookName: string, handler: HookHa
     entry.inFlight--;
     if (entry.inFlight === 0) entry.idle?.();
   };
+  // Made once per handler, not per call (issue 17): only a failure needs the call's `info`.
+  const answered = (value: Uint8Array): Uint8Array => {
+    done();
+    return value;
+  };
   const failed = (e: unknown, info: HookCallInfo): PluginError => {
     const err = toPluginError(e, 'HookError', `hook ${hookName} of plugin ${name} failed`, {
       plugin: name,
@@ -290,16 +295,10 @@ function guard(s: RegistryState, entry: Entry, hookName: string, handler: HookHa
       done();
       return out;
     }
-    return Promise.resolve(out).then(
-      (value) => {
-        done();
-        return value;
-      },
-      (e: unknown) => {
-        const shown = failed(e, info);
-        done();
-        throw shown;
-      },
-    );
+    return Promise.resolve(out).then(answered, (e: unknown) => {
+      const shown = failed(e, info);
+      done();
+      throw shown;
+    });
   };
 }

@@ -20,7 +20,17 @@ export interface HookCallInfo {
    * several handlers charge them to one per-call budget. Set for handlers with a time budget.
    */
   execution?: object;
+  /**
+   * Calls `listener` once, with the reason and this object, when `signal` would abort — without making the signal (an
+   * AbortSignal and its listener cost more than a fast call). Returns false when it can't (another listener is set, it
+   * already fired, or the call's signal follows the execution's): read `signal` then. A forwarder that must stop work
+   * of its own at the handler's deadline (an IPC request) uses it, so the hook registry's deadline is the only one.
+   */
+  onAbort?(listener: HookAbortListener): boolean;
 }
+
+/** What {@link HookCallInfo.onAbort} calls: the abort reason, and the `HookCallInfo` it was registered on. */
+export type HookAbortListener = (reason: unknown, info: HookCallInfo) => void;
 
 /**
  * A hook handler: bytes in, bytes out. It may be sync (fast path) or async. Returning the input unchanged is fine.
