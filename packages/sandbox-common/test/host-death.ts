@@ -7,6 +7,22 @@ import path from 'node:path';
 
 const koffiPath = createRequire(import.meta.url).resolve('koffi');
 
+/** Pids of the processes (zombies left out) running as a uid of `range`: what a test's sandboxes left running. */
+export function pidsOfUidRange(range: { first: number; count: number }): number[] {
+  return fs.readdirSync('/proc').flatMap((n) => {
+    if (!/^\d+$/.test(n)) return [];
+    try {
+      const st = fs.readFileSync(`/proc/${n}/status`, 'utf8');
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(st)?.[1]);
+      return !/^State:\s+Z/m.test(st) && uid >= range.first && uid < range.first + range.count
+        ? [Number(n)]
+        : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 /** The command lines of `pid`'s children (empty once it is gone); `live` leaves zombies out. */
 export function childCommands(pid: number, live = false): string[] {
   try {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, expect } from 'vitest';
-import { killHostUnderSubreaper } from '../../sandbox-common/test/host-death.js';
+import { killHostUnderSubreaper, pidsOfUidRange } from '../../sandbox-common/test/host-death.js';
 import { compileFixture } from '../../sandbox-common/test/sandbox-run.js';
 import { cleanupDirs, itWithC, runScript, tempDir } from './helpers.js';
 
@@ -16,20 +16,7 @@ afterAll(cleanupDirs);
 
 const range = { first: 1_972_000_000, count: 100_000 };
 
-function inRange(): number[] {
-  return fs.readdirSync('/proc').flatMap((n) => {
-    if (!/^\d+$/.test(n)) return [];
-    try {
-      const st = fs.readFileSync(`/proc/${n}/status`, 'utf8');
-      const uid = Number(/^Uid:\s+(\d+)/m.exec(st)?.[1]);
-      return !/^State:\s+Z/m.test(st) && uid >= range.first && uid < range.first + range.count
-        ? [Number(n)]
-        : [];
-    } catch {
-      return [];
-    }
-  });
-}
+const inRange = (): number[] => pidsOfUidRange(range);
 
 (isRoot ? itWithC : itWithC.skip)(
   'a sandboxed process that clears its parent-death signal does not outlive its SIGKILLed host',

@@ -4,7 +4,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { childCommands, killHostUnderSubreaper } from '../../sandbox-common/test/host-death.js';
+import {
+  childCommands,
+  killHostUnderSubreaper,
+  pidsOfUidRange,
+} from '../../sandbox-common/test/host-death.js';
 import { LANDLOCK_SANDBOX_DIR, sweepStaleSandboxDirs } from '../dist/index.js';
 import { cleanupDirs, compileC, itWithC, koffiPaths, runScript, tempDir } from './helpers.js';
 import { parseProbe, probeScript } from './probe.js';
@@ -400,17 +404,7 @@ await s.spawn({ command: process.execPath, args: [${JSON.stringify(path.join(dir
 process.stdout.write('spawned\\n');
 setInterval(() => {}, 1000);`,
       );
-      // Processes (not zombies) running as a uid of this test's range.
-      const running = (): string[] =>
-        fs.readdirSync('/proc').filter((n) => {
-          try {
-            const st = fs.readFileSync(`/proc/${n}/status`, 'utf8');
-            const uid = Number(/^Uid:\s+(\d+)/m.exec(st)?.[1]);
-            return !/^State:\s+Z/m.test(st) && uid >= range.first && uid < range.first + range.count;
-          } catch {
-            return false;
-          }
-        });
+      const running = (): number[] => pidsOfUidRange(range);
       const killed = [];
       const orphans: string[] = [];
       for (let i = 0; i < 10; i++) {

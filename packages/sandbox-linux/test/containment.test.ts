@@ -6,7 +6,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { detectCgroupLayout } from '@plugward/limits';
 import { afterAll, describe, expect, it } from 'vitest';
-import { childCommands, killHostUnderSubreaper } from '../../sandbox-common/test/host-death.js';
+import {
+  childCommands,
+  killHostUnderSubreaper,
+  pidsOfUidRange,
+} from '../../sandbox-common/test/host-death.js';
 import { DEFAULT_UID_LOCK_DIR, defaultSandboxConfig, LinuxSandbox, ROOT_SANDBOX_DIR } from '../dist/index.js';
 import {
   cleanupDirs,
@@ -359,21 +363,8 @@ describe('a host that exits or dies while its sandboxes start or run', () => {
   // A uid range and lock directory of these tests alone: any process running as a uid of the range afterwards is a
   // survivor of theirs.
   const range = { first: 1_960_000_000, count: 100_000 };
-  const inRange = (): number[] => {
-    const found: number[] = [];
-    for (const name of fs.readdirSync('/proc')) {
-      if (!/^\d+$/.test(name)) continue;
-      try {
-        const status = fs.readFileSync(`/proc/${name}/status`, 'utf8');
-        const state = /^State:\s+(\S)/m.exec(status)?.[1];
-        const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
-        if (state !== 'Z' && uid >= range.first && uid < range.first + range.count) found.push(Number(name));
-      } catch {
-        // gone meanwhile
-      }
-    }
-    return found;
-  };
+  const inRange = (): number[] => pidsOfUidRange(range);
+
   const described = (): string[] =>
     inRange().map((pid) => {
       try {
