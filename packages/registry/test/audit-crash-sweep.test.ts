@@ -47,6 +47,28 @@ console.log(JSON.stringify({ pid: info?.pid, status: info?.status }));
 setInterval(() => {}, 1000);
 `;
 
+// A trusted plugin at the process tier (no sandbox, no cgroup) whose hook never returns: once its host is gone nothing
+// reads its fd 3 any more, and the runtime's own end-of-socket handling can't run while the hook spins.
+const SPIN = `export default {
+  name: 'audit-spin', version: '1.0.0', author: 'audit',
+  init() {},
+  registerHooks(h) { h.register('spin', 100, () => { for (;;) {} }); },
+};
+`;
+
+// The host: loads it at the process tier, calls the hook (never answered), prints the plugin's pid, waits to be killed.
+const SPIN_HOST = `
+const m = await import(process.env.DIST);
+const security = new m.PluginSecurity({ onlyTrusted: true, trustListPath: process.env.LIST }, [process.env.PUB], []);
+await security.loadAndDecryptTrustList(process.env.LIST_KEY);
+const registry = new m.PluginRegistry({ security, defaultTier: 'process', log: () => {} });
+await registry.loadPlugin(process.env.PLUGIN, 'trusted');
+registry.hooks.execute('spin', new Uint8Array(0)).catch(() => {});
+await new Promise((r) => setTimeout(r, 300));
+console.log(JSON.stringify({ pid: registry.getPluginInfo('audit-spin')?.pid }));
+setInterval(() => {}, 1000);
+`;
+
 function cmdline(pid: number): string {
   try {
     return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
@@ -134,8 +156,12 @@ async function waitFor(pred: () => boolean, ms: number): Promise<boolean> {
   return true;
 }
 
+let spinPlugin = '';
+
 beforeAll(async () => {
   plugin = await fx.js('audit-stay.mjs', STAY, { name: 'audit-stay', kind: 'js', keys: fx.stranger });
+  spinPlugin = await fx.js('audit-spin.mjs', SPIN, { name: 'audit-spin', kind: 'js' });
+  await fx.trust(spinPlugin);
   const security = await fx.security();
   listPath = security.policy.trustListPath;
 });
@@ -195,4 +221,30 @@ describe('audit: a SIGKILLed host leaves no sandboxed plugin running and nothing
     },
     90_000,
   );
+});
+
+describe('audit: a SIGKILLed host takes its process-tier plugins with it', () => {
+  it('a plugin spinning in a hook (its runtime never sees fd 3 close) dies with its host', async () => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', SPIN_HOST], {
+      env: { ...process.env, ...hostScriptEnv(fx, listPath), PLUGIN: spinPlugin, TMPDIR: hostTmp },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) resolve(out);
+      });
+      child.once('exit', (code) => reject(new Error(`host exited ${code} before answering`)));
+    });
+    const { pid } = JSON.parse(line) as { pid: number };
+    expect(pid).toBeGreaterThan(0);
+    expect(cmdline(pid)).toContain('node');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    // The goal: the plugin outlives its host, spinning. It must not (its parent-death signal, set by the setpriv it
+    // starts from).
+    const died = await waitFor(() => !pidAlive(pid), 10_000);
+    expect(died, 'the process-tier plugin still runs 10 s after its host was SIGKILLed').toBe(true);
+  }, 60_000);
 });

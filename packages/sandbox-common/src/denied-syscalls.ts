@@ -122,6 +122,23 @@ export function nodeSafetyRules(): SeccompRule[] {
   ];
 }
 
+/** `prctl` option that sets the signal a process gets when its parent dies. */
+export const PR_SET_PDEATHSIG = 1;
+
+/**
+ * `prctl(PR_SET_PDEATHSIG, …)` denied, whatever the signal (setting a harmless one disarms it as well as 0): the
+ * parent-death signal armed before the sandboxed command runs is what ends it with its host, and it must not be able
+ * to disarm it. The option's low 32 bits are compared (the kernel reads it as an `int`, so high bits can't dodge it).
+ * Node never sets a parent-death signal.
+ */
+export function parentDeathSignalRule(): SeccompRule {
+  return {
+    syscall: 'prctl',
+    action: EPERM,
+    args: [{ index: 0, op: 'masked-eq', mask: LOW_32, value: PR_SET_PDEATHSIG }],
+  };
+}
+
 /** `clone` with any namespace flag denied (one rule per flag: libseccomp compares one mask per argument and rule). */
 export function namespaceCloneRules(): SeccompRule[] {
   return CLONE_NS_FLAGS.map((flag) => ({

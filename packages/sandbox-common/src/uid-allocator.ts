@@ -82,7 +82,8 @@ function namedIds(): Set<number> {
 /**
  * The uids and gids some process on this machine runs as (any of its real, effective, saved and filesystem ids), from
  * `/proc/<pid>/status`; zombies (which run nothing, and wait only for a parent — in a container, an init — to reap
- * them) don't count. A scan of every process (≈ 40 µs each): for the rare paths that must know, not per call.
+ * them) don't count, unless threads of theirs still run (a process whose main thread exited alone shows a zombie
+ * leader): then each live thread counts with its own ids. A scan of every process (≈ 40 µs each): for the rare paths that must know, not per call.
  */
 export function idsInUse(): Set<number> {
   const ids = new Set<number>();
@@ -101,18 +102,45 @@ export function idsInUse(): Set<number> {
     } catch {
       continue; // gone meanwhile
     }
-    const state = status.indexOf('\nState:');
-    if (state >= 0 && /^\s*Z/.test(status.slice(state + 7, state + 10))) continue;
-    for (const field of ['\nUid:', '\nGid:']) {
-      const at = status.indexOf(field);
-      if (at < 0) continue;
-      const end = status.indexOf('\n', at + 1);
-      for (const id of status.slice(at + field.length, end < 0 ? undefined : end).split(/\s+/)) {
-        if (id !== '') ids.add(Number(id));
+    if (!isZombie(status)) {
+      addIds(status, ids);
+      continue;
+    }
+    // A zombie leader may head threads that still run (its main thread exited alone): those count, each with the ids
+    // it runs as.
+    if (/\nThreads:\s*1\n/.test(status)) continue;
+    let tasks: string[];
+    try {
+      tasks = fs.readdirSync(`/proc/${name}/task`);
+    } catch {
+      continue;
+    }
+    for (const task of tasks) {
+      try {
+        const t = fs.readFileSync(`/proc/${name}/task/${task}/status`, 'latin1');
+        if (!isZombie(t)) addIds(t, ids);
+      } catch {
+        // gone meanwhile
       }
     }
   }
   return ids;
+}
+
+function isZombie(status: string): boolean {
+  const at = status.indexOf('\nState:');
+  return at >= 0 && /^\s*[ZX]/.test(status.slice(at + 7, at + 10));
+}
+
+function addIds(status: string, ids: Set<number>): void {
+  for (const field of ['\nUid:', '\nGid:']) {
+    const at = status.indexOf(field);
+    if (at < 0) continue;
+    const end = status.indexOf('\n', at + 1);
+    for (const id of status.slice(at + field.length, end < 0 ? undefined : end).split(/\s+/)) {
+      if (id !== '') ids.add(Number(id));
+    }
+  }
 }
 
 /** True when some process runs as `uid` (or its gid of the same number): see {@link idsInUse}. */

@@ -7,6 +7,7 @@ import {
   namespaceCloneRules,
   nodeSafetyRules,
   PRIVILEGE_SYSCALLS,
+  parentDeathSignalRule,
   processCloneRule,
 } from '@plugward/sandbox-common';
 import { PluginError, type SandboxConfig, type SeccompRule } from '@plugward/types';
@@ -278,7 +279,8 @@ export const DENIED_SYSCALLS: readonly string[] = [
  *   falls back to `clone`;
  * - sockets: `inet` false → only `AF_UNIX` stream sockets, no `connect`/`bind`/`listen`, no `sendto` with an address
  *   (so nothing reaches a host socket file or abstract name); `inet` true (network `full`) → unix and IP families;
- * - `io_uring_*` → ENOSYS; `TIOCSTI`/`TIOCLINUX` denied (low 32 bits compared).
+ * - `io_uring_*` → ENOSYS; `TIOCSTI`/`TIOCLINUX` denied (low 32 bits compared);
+ * - `prctl(PR_SET_PDEATHSIG)` denied: the parent-death signal the launcher armed stays armed.
  */
 export function launcherSeccompRules(opts: { inet: boolean; execFd: number }): SeccompRule[] {
   const rules: SeccompRule[] = denySyscalls(DENIED_SYSCALLS);
@@ -292,6 +294,7 @@ export function launcherSeccompRules(opts: { inet: boolean; execFd: number }): S
     processCloneRule(),
     ...namespaceCloneRules(),
     ...nodeSafetyRules(),
+    parentDeathSignalRule(),
   );
   if (opts.inet) {
     // Every family but unix and IP (libseccomp allows one comparison per argument and rule: one rule each).

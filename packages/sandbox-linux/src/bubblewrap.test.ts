@@ -23,7 +23,7 @@ describe('buildBwrapArgs', () => {
     expect(args.join(' ')).toContain('--setenv A 1');
     expect(args.join(' ')).toContain('--cap-drop ALL');
     expect(args.join(' ')).toContain('--remount-ro / --chdir /');
-    expect(args.join(' ')).toContain('--seccomp 5');
+    expect(args.join(' ')).toContain('--add-seccomp-fd 5');
     // Sensitive /proc entries present on this kernel are masked.
     expect(args.join(' ')).toMatch(/--ro-bind \/dev\/null \/proc\/\w+/);
   });

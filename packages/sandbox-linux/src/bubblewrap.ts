@@ -118,8 +118,13 @@ export interface BwrapArgsInput {
   config: SandboxConfig;
   /** The read-only view (node, its libraries, the runtime, the plugin). */
   view: readonly ViewOp[];
-  /** fd number the BPF program is readable on, when seccomp is on. */
+  /** fd number the BPF program of the seccomp mode is readable on, when seccomp is on. */
   seccompFd?: number;
+  /**
+   * fd numbers of further BPF programs bwrap stacks beside it (the kernel answers each syscall with the strictest of
+   * them): the sandbox's parent-death guard.
+   */
+  extraSeccompFds?: readonly number[];
   /**
    * Host paths of the sized `noexec,nosuid,nodev` tmpfs mounts the launcher made for `/tmp` and `/dev/shm` (root
    * hosts). Absent: bwrap makes them itself (sized, but it has no noexec option).
@@ -265,7 +270,12 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
   }
   // The root is a tmpfs bwrap made; read-only, so /tmp (with its size) is the only writable scratch space.
   out.push('--remount-ro', '/dev', '--remount-ro', '/', '--chdir', '/');
-  if (input.seccompFd !== undefined) out.push('--seccomp', String(input.seccompFd));
+  // --add-seccomp-fd (repeatable; bwrap refuses to mix it with --seccomp): every program is applied, in order.
+  for (const fd of [
+    ...(input.seccompFd === undefined ? [] : [input.seccompFd]),
+    ...(input.extraSeccompFds ?? []),
+  ])
+    out.push('--add-seccomp-fd', String(fd));
   return out;
 }
 

@@ -57,7 +57,7 @@ import {
 } from './filesystem-view.js';
 import { findLauncherTools, findSetpriv, launcherCommand, scratchFstab } from './launcher.js';
 import { packageReadOnlyPaths } from './package-paths.js';
-import { buildSeccompFilter } from './seccomp.js';
+import { buildSeccompFilter, parentDeathGuardFilter } from './seccomp.js';
 import { checkSandboxSupport, userNamespacesAvailable } from './support.js';
 
 /** Options of {@link LinuxSandbox}. */
@@ -114,7 +114,9 @@ export interface LinuxSandboxedProcess extends SandboxedProcess<Duplex> {
 
 const ARGS_FD = 4;
 const SECCOMP_FD = 5;
-const FIRST_FILE_FD = 6;
+/** The parent-death guard's BPF ({@link parentDeathGuardFilter}), in every sandbox. */
+const GUARD_FD = 6;
+const FIRST_FILE_FD = 7;
 /**
  * Where the runtime, its packages, the lockdown preload and the plugin's copy appear inside the sandbox (see
  * {@link NeutralPaths}): a path that says nothing about the host.
@@ -385,6 +387,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
         config,
         view,
         seccompFd: bpf === undefined ? undefined : SECCOMP_FD,
+        extraSeccompFds: [GUARD_FD],
         scratch,
         firstFileFd: FIRST_FILE_FD,
       });
@@ -393,11 +396,23 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
       fs.writeFileSync(argsFile, `${bwrapArgs.join('\0')}\0`, { mode: 0o600 });
       fds.push(fs.openSync(argsFile, 'r'));
       fs.unlinkSync(argsFile);
-      if (bpf !== undefined) {
-        const bpfFile = path.join(dir, 'bpf');
-        fs.writeFileSync(bpfFile, bpf, { mode: 0o600 });
-        fds.push(fs.openSync(bpfFile, 'r'));
-        fs.unlinkSync(bpfFile);
+      // The mode's BPF (fd 5, when seccomp is on) and the parent-death guard's (fd 6, always), the same way.
+      const programs: [string, Uint8Array | undefined][] = [
+        ['bpf', bpf],
+        ['guard', parentDeathGuardFilter()],
+      ];
+      const programFds: (number | 'ignore')[] = [];
+      for (const [name, program] of programs) {
+        if (program === undefined) {
+          programFds.push('ignore');
+          continue;
+        }
+        const file = path.join(dir, name);
+        fs.writeFileSync(file, program, { mode: 0o600 });
+        const fd = fs.openSync(file, 'r');
+        fds.push(fd);
+        programFds.push(fd);
+        fs.unlinkSync(file);
       }
       // Pushed one by one: the finally closes whatever was opened when a later one fails.
       for (const op of view) if (op.op === 'file') fds.push(openRegularFile(op.source));
@@ -425,8 +440,8 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
           out,
           'pipe',
           ...fds.slice(0, 1),
-          bpf === undefined ? 'ignore' : (fds[1] ?? 'ignore'),
-          ...fds.slice(bpf === undefined ? 1 : 2),
+          ...programFds,
+          ...fds.slice(1 + programFds.filter((f) => f !== 'ignore').length),
         ],
         env: {},
         cwd: '/',

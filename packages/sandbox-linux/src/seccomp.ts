@@ -4,6 +4,7 @@ import {
   checkSeccompRc as check,
   loadLibSeccomp,
   loadSeccompProfile,
+  parentDeathSignalRule,
   type SeccompContextOptions,
   type SeccompProfile,
   withTempFile,
@@ -58,6 +59,19 @@ export function buildSeccompFilter(mode: SeccompMode, options: ProfileOptions = 
   if (filterCache.size > 64) filterCache.clear();
   filterCache.set(key, bpf);
   return bpf;
+}
+
+let guardFilter: Uint8Array | undefined;
+
+/**
+ * The second filter every bubblewrap sandbox carries beside its mode's (bwrap stacks them; the kernel answers with the
+ * stricter of the two): default allow, `prctl(PR_SET_PDEATHSIG)` denied ({@link parentDeathSignalRule}), so the
+ * sandboxed command can't disarm the parent-death signal bwrap armed — in every mode, whatever a custom profile or
+ * the strict allow-list (which allows `prctl`) says.
+ */
+export function parentDeathGuardFilter(): Uint8Array {
+  guardFilter ??= compileProfile({ defaultAction: { action: 'allow' }, rules: [parentDeathSignalRule()] });
+  return guardFilter;
 }
 
 // Compiling takes a few ms through libseccomp; spawns of one config reuse the program (callers never mutate it).

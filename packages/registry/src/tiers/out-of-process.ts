@@ -280,8 +280,34 @@ function runtimeStart(dir: string, file: string): { args: string[]; cache: strin
   };
 }
 
+let setprivPath: string | null | undefined;
+
+/**
+ * The prefix that makes a plugin process die with its host: `setpriv --pdeathsig KILL --` (util-linux) on Linux, so a
+ * host killed with SIGKILL takes its plugin processes along even when one is busy in a hook (its runtime then never
+ * sees fd 3 close). A host that died before the signal was armed is caught by the runtime itself: fd 3 is at its end
+ * before any plugin code ran (that code runs only after the host's Initialize). Empty where setpriv is missing.
+ */
+function parentDeathPrefix(): string[] {
+  if (setprivPath === undefined) {
+    setprivPath =
+      process.platform === 'linux'
+        ? (['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
+            try {
+              fsSync.accessSync(p, fsSync.constants.X_OK);
+              return true;
+            } catch {
+              return false;
+            }
+          }) ?? null)
+        : null;
+  }
+  return setprivPath === null ? [] : [setprivPath, '--pdeathsig', 'KILL', '--'];
+}
+
 function startProcess(dir: string, file: string): Started {
-  const child: ChildProcess = spawn(process.execPath, runtimeStart(dir, file).args, {
+  const [file0, ...args] = [...parentDeathPrefix(), process.execPath, ...runtimeStart(dir, file).args];
+  const child: ChildProcess = spawn(file0 as string, args, {
     // Pipes, never the host's fds: a plugin could reopen /proc/self/fd/1 and read, truncate or fill the host's log.
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: childEnv(),
