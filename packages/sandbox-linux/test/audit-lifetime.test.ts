@@ -3,11 +3,16 @@
 // without awaiting it. Each test asserts the goal failed (nothing of the sandbox runs on), the host still serves (a
 // fresh sandbox answers) and nothing is left (no process as a uid of the test's range, no lease, no cgroup).
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { detectCgroupLayout } from '@plugward/limits';
 import { afterAll, describe, expect } from 'vitest';
-import { killHostUnderSubreaper } from '../../sandbox-common/test/host-death.js';
+import {
+  killedAfterSaid,
+  killRange,
+  runningIn,
+  survivorBinary,
+} from '../../sandbox-common/test/audit-host-death.js';
 import {
   cleanupDirs,
   compileC,
@@ -25,37 +30,7 @@ afterAll(cleanupDirs);
 
 // A uid range of this file alone: any process running as one of its uids afterwards is a survivor of these tests.
 const range = { first: 1_974_000_000, count: 100_000 };
-
-function inRange(): string[] {
-  return fs.readdirSync('/proc').flatMap((n) => {
-    if (!/^\d+$/.test(n)) return [];
-    try {
-      const st = fs.readFileSync(`/proc/${n}/status`, 'utf8');
-      const uid = Number(/^Uid:\s+(\d+)/m.exec(st)?.[1]);
-      if (/^State:\s+Z/m.test(st) || uid < range.first || uid >= range.first + range.count) return [];
-      return [`${n}: ${fs.readFileSync(`/proc/${n}/cmdline`, 'utf8').replaceAll('\0', ' ')}`];
-    } catch {
-      return [];
-    }
-  });
-}
-
-/** Waits up to `ms` for no process of the range to run; returns those still running then. */
-async function survivors(ms: number): Promise<string[]> {
-  for (let i = 0; i < ms / 20 && inRange().length > 0; i++) await sleep(20);
-  return inRange();
-}
-
-/** Kills whatever of the range runs (a failed test's survivors) so that later tests start clean. */
-function killRange(): void {
-  for (const line of inRange()) {
-    try {
-      process.kill(Number(line.split(':')[0]), 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-}
+const { EPERM } = os.constants.errno;
 
 /** cgroups of these tests' hosts still there (named `<label>-<host pid>-…`). */
 function cgroupsOf(hosts: readonly number[]): string[] {
@@ -68,21 +43,32 @@ function cgroupsOf(hosts: readonly number[]): string[] {
   return left;
 }
 
-/** A host script: one sandbox (basic seccomp: fork allowed) running `bin`; says the daemon's line, then `then`. */
-function hostScript(dir: string, bin: string, then: 'exit' | 'wait'): string {
-  const script = path.join(dir, `host-${then}.mjs`);
+/**
+ * A host script: one sandbox running `bin args` in seccomp `mode`; prints `{ host, uid, said }` once the program wrote
+ * its first line, then exits (`exit`) or waits to be killed (`wait`).
+ */
+function hostScript(
+  dir: string,
+  bin: string,
+  then: 'exit' | 'wait',
+  { args = [], mode = 'basic' }: { args?: string[]; mode?: string } = {},
+): string {
+  const script = path.join(dir, `host-${then}-${mode}-${args.join('-')}.mjs`);
   const dist = new URL('../dist/index.js', import.meta.url).href;
   fs.writeFileSync(
     script,
-    `import { defaultSandboxConfig, LinuxSandbox } from ${JSON.stringify(dist)};
-const s = new LinuxSandbox({ uidRange: ${JSON.stringify(range)}, uidLockDir: ${JSON.stringify(path.join(dir, 'uids'))}, stdio: 'pipe' });
-const p = await s.spawn({ command: ${JSON.stringify(bin)}, args: [], readOnlyPaths: [${JSON.stringify(path.dirname(bin))}],
-  config: defaultSandboxConfig({ seccomp: { mode: 'basic' } }), label: 'a5-daemon' });
+    `import fs from 'node:fs';
+import { defaultSandboxConfig, LinuxSandbox } from ${JSON.stringify(dist)};
+const s = new LinuxSandbox({ uidRange: ${JSON.stringify(range)}, uidLockDir: ${JSON.stringify(path.join(dir, 'uids'))}, stdio: 'pipe', allowDisabledSeccomp: ${mode === 'disabled'} });
+const p = await s.spawn({ command: ${JSON.stringify(bin)}, args: ${JSON.stringify(args)}, readOnlyPaths: [${JSON.stringify(path.dirname(bin))}],
+  config: defaultSandboxConfig({ seccomp: { mode: ${JSON.stringify(mode)} } }), label: 'a5-daemon' });
 let out = '';
 p.stdout.on('data', (d) => {
   out += d;
   if (!out.includes('\\n')) return;
-  process.stdout.write(JSON.stringify({ host: process.pid, uid: p.uid, said: out.trim() }) + '\\n');
+  const line = JSON.stringify({ host: process.pid, uid: p.uid, said: out.trim() });
+  fs.writeFileSync(${JSON.stringify(path.join(dir, 'said.json'))}, line);
+  process.stdout.write(line + '\\n');
   ${then === 'exit' ? 'process.exit(0);' : ''}
 });
 p.stderr.on('data', (d) => process.stderr.write(d));
@@ -99,23 +85,14 @@ describe('audit: a daemonizing sandboxed program does not outlive its host', () 
       fs.chmodSync(dir, 0o755);
       const bin = compileC('audit-daemon');
       fs.chmodSync(path.dirname(bin), 0o755);
-      const killed = await killHostUnderSubreaper(hostScript(dir, bin, 'wait'), -1, 'never', '"said"');
-      let left: string[];
-      try {
-        // Before any other host starts (its sweep would kill what this one left).
-        const orphans = await killed.orphans(10_000);
-        left = await survivors(10_000);
-        expect(orphans).toEqual([]);
-      } finally {
-        killRange();
-        await killed.end();
-      }
+      const { said, left, hostPid } = await killedAfterSaid(dir, hostScript(dir, bin, 'wait'), range);
+      expect(said).toMatch(/^daemonized \d+$/);
       expect(left).toEqual([]);
       // The next host (this test process) sweeps the dead host's cgroup and lease.
       const r = await runScript('await done({ ok: true });');
       expect(firstMessage(r)).toEqual({ ok: true });
       expectHostHealthy(r);
-      expect(cgroupsOf([killed.hostPid])).toEqual([]);
+      expect(cgroupsOf([hostPid])).toEqual([]);
     },
     90_000,
   );
@@ -137,14 +114,55 @@ describe('audit: a daemonizing sandboxed program does not outlive its host', () 
         line = JSON.parse(out.trim().split('\n').at(-1) as string) as typeof line;
       } finally {
         // Looked for before anything else starts a sandbox: nothing of the exited host may run on.
-        const left = inRange();
-        killRange();
+        const left = runningIn(range);
+        killRange(range);
         expect(left).toEqual([]);
       }
       expect(line.said).toMatch(/^daemonized \d+$/);
       expect(line.uid >= range.first && line.uid < range.first + range.count).toBe(true);
       expect(fs.readdirSync(path.join(dir, 'uids'))).toEqual([]);
       expect(cgroupsOf([line.host])).toEqual([]);
+      const r = await runScript('await done({ ok: true });');
+      expect(firstMessage(r)).toEqual({ ok: true });
+      expectHostHealthy(r);
+    },
+    90_000,
+  );
+});
+
+describe('audit: a sandboxed program that disarms its parent-death signal without fork or exec', () => {
+  // The guard filter (every mode, stacked beside the mode's): prctl(PR_SET_PDEATHSIG) refused whatever the signal, and
+  // with high bits set in the option (the kernel reads an int). `disabled` has no filter of its mode: only the guard.
+  for (const mode of ['disabled', 'permissive', 'strict'] as const) {
+    rootWithC(
+      `seccomp ${mode}: prctl(PR_SET_PDEATHSIG) is refused (0, SIGCONT, high bits) and the program dies with its SIGKILLed host`,
+      async () => {
+        const dir = tempDir('pw-a5-pd-');
+        fs.chmodSync(dir, 0o755);
+        const script = hostScript(dir, survivorBinary(dir), 'wait', { args: ['prctl'], mode });
+        const { said, left } = await killedAfterSaid(dir, script, range);
+        expect(said).toBe(`prctl zero=-1/${EPERM} cont=-1/${EPERM} high=-1/${EPERM} now=9`);
+        expect(left).toEqual([]);
+        const r = await runScript('await done({ ok: true });');
+        expect(firstMessage(r)).toEqual({ ok: true });
+        expectHostHealthy(r);
+      },
+      90_000,
+    );
+  }
+
+  rootWithC(
+    'a program whose main thread ended alone (a zombie leader, a live second thread) dies with its SIGKILLed host',
+    async () => {
+      const dir = tempDir('pw-a5-zl-');
+      fs.chmodSync(dir, 0o755);
+      const script = hostScript(dir, survivorBinary(dir), 'wait', {
+        args: ['zombie-leader'],
+        mode: 'strict',
+      });
+      const { said, left } = await killedAfterSaid(dir, script, range);
+      expect(said).toBe('leader exiting');
+      expect(left).toEqual([]);
       const r = await runScript('await done({ ok: true });');
       expect(firstMessage(r)).toEqual({ ok: true });
       expectHostHealthy(r);
