@@ -74,3 +74,17 @@ export function survivorBinary(dir: string): string {
   fs.chmodSync(bin, 0o755);
   return bin;
 }
+
+/**
+ * The cgroups named `<label>-<host pid>-…` of `hostPids` still under `<mount>/plugward` for each of `mounts` (the
+ * controller mount points, e.g. the values of @plugward/limits' `detectCgroupLayout().mounts`).
+ */
+export function cgroupsLeft(mounts: readonly string[], label: string, hostPids: readonly number[]): string[] {
+  const left: string[] = [];
+  for (const m of new Set(mounts)) {
+    const base = path.join(m, 'plugward');
+    if (!fs.existsSync(base)) continue;
+    left.push(...fs.readdirSync(base).filter((n) => hostPids.some((h) => n.startsWith(`${label}-${h}-`))));
+  }
+  return left;
+}

@@ -6,8 +6,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { cleanupStaleCgroups, detectCgroupLayout } from '@plugward/limits';
 import { afterAll, describe, expect } from 'vitest';
-import { killedAfterSaid, survivorBinary } from '../../sandbox-common/test/audit-host-death.js';
+import { cgroupsLeft, killedAfterSaid, survivorBinary } from '../../sandbox-common/test/audit-host-death.js';
 import { cleanupDirs, itWithC, runScript, tempDir } from './helpers.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -49,13 +50,18 @@ describe('audit: a Landlock-sandboxed program does not outlive its SIGKILLed hos
     'prctl(PR_SET_PDEATHSIG) is refused (0, SIGCONT, high bits in the option) and the program dies with its host',
     async () => {
       const dir = tempDir('pw-a5-llpd-');
-      const { said, left } = await killedAfterSaid(
+      const { said, left, hostPid } = await killedAfterSaid(
         dir,
         hostScript(dir, survivorBinary(dir), ['prctl']),
         range,
       );
       expect(said).toBe(`prctl zero=-1/${EPERM} cont=-1/${EPERM} high=-1/${EPERM} now=9`);
       expect(left).toEqual([]);
+      // What a later host's sweep does (this process swept once, at its first sandbox).
+      cleanupStaleCgroups();
+      expect(cgroupsLeft(Object.values(detectCgroupLayout()?.mounts ?? {}), 'a5-ll-life', [hostPid])).toEqual(
+        [],
+      );
       const r = await runScript('await done({ ok: true });');
       expect(r.report).toEqual({ ok: true });
     },
@@ -66,13 +72,18 @@ describe('audit: a Landlock-sandboxed program does not outlive its SIGKILLed hos
     'a program whose main thread ended alone (a zombie leader, a live second thread) dies with its host',
     async () => {
       const dir = tempDir('pw-a5-llzl-');
-      const { said, left } = await killedAfterSaid(
+      const { said, left, hostPid } = await killedAfterSaid(
         dir,
         hostScript(dir, survivorBinary(dir), ['zombie-leader']),
         range,
       );
       expect(said).toBe('leader exiting');
       expect(left).toEqual([]);
+      // What a later host's sweep does (this process swept once, at its first sandbox).
+      cleanupStaleCgroups();
+      expect(cgroupsLeft(Object.values(detectCgroupLayout()?.mounts ?? {}), 'a5-ll-life', [hostPid])).toEqual(
+        [],
+      );
       const r = await runScript('await done({ ok: true });');
       expect(r.report).toEqual({ ok: true });
     },

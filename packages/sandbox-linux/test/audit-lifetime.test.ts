@@ -5,9 +5,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { detectCgroupLayout } from '@plugward/limits';
+import { cleanupStaleCgroups, detectCgroupLayout } from '@plugward/limits';
 import { afterAll, describe, expect } from 'vitest';
 import {
+  cgroupsLeft,
   killedAfterSaid,
   killRange,
   runningIn,
@@ -32,15 +33,9 @@ afterAll(cleanupDirs);
 const range = { first: 1_974_000_000, count: 100_000 };
 const { EPERM } = os.constants.errno;
 
-/** cgroups of these tests' hosts still there (named `<label>-<host pid>-…`). */
+/** cgroups of these tests' hosts still there. */
 function cgroupsOf(hosts: readonly number[]): string[] {
-  const left: string[] = [];
-  for (const m of new Set(Object.values(detectCgroupLayout()?.mounts ?? {}))) {
-    const base = path.join(m, 'plugward');
-    if (!fs.existsSync(base)) continue;
-    left.push(...fs.readdirSync(base).filter((n) => hosts.some((h) => n.startsWith(`a5-daemon-${h}-`))));
-  }
-  return left;
+  return cgroupsLeft(Object.values(detectCgroupLayout()?.mounts ?? {}), 'a5-daemon', hosts);
 }
 
 /**
@@ -92,6 +87,7 @@ describe('audit: a daemonizing sandboxed program does not outlive its host', () 
       const r = await runScript('await done({ ok: true });');
       expect(firstMessage(r)).toEqual({ ok: true });
       expectHostHealthy(r);
+      cleanupStaleCgroups();
       expect(cgroupsOf([hostPid])).toEqual([]);
     },
     90_000,
@@ -140,9 +136,12 @@ describe('audit: a sandboxed program that disarms its parent-death signal withou
         const dir = tempDir('pw-a5-pd-');
         fs.chmodSync(dir, 0o755);
         const script = hostScript(dir, survivorBinary(dir), 'wait', { args: ['prctl'], mode });
-        const { said, left } = await killedAfterSaid(dir, script, range);
+        const { said, left, hostPid } = await killedAfterSaid(dir, script, range);
         expect(said).toBe(`prctl zero=-1/${EPERM} cont=-1/${EPERM} high=-1/${EPERM} now=9`);
         expect(left).toEqual([]);
+        // What a later host's sweep does (this process swept once, at its first sandbox).
+        cleanupStaleCgroups();
+        expect(cgroupsOf([hostPid])).toEqual([]);
         const r = await runScript('await done({ ok: true });');
         expect(firstMessage(r)).toEqual({ ok: true });
         expectHostHealthy(r);
@@ -160,9 +159,11 @@ describe('audit: a sandboxed program that disarms its parent-death signal withou
         args: ['zombie-leader'],
         mode: 'strict',
       });
-      const { said, left } = await killedAfterSaid(dir, script, range);
+      const { said, left, hostPid } = await killedAfterSaid(dir, script, range);
       expect(said).toBe('leader exiting');
       expect(left).toEqual([]);
+      cleanupStaleCgroups();
+      expect(cgroupsOf([hostPid])).toEqual([]);
       const r = await runScript('await done({ ok: true });');
       expect(firstMessage(r)).toEqual({ ok: true });
       expectHostHealthy(r);
