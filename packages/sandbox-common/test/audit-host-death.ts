@@ -1,9 +1,11 @@
 // audit s8, shared by both backends' audit-lifetime tests: what still runs as a uid of a test's own range after its
 // host died, and a host killed below a subreaper once its sandboxed program said its first line.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import { killHostUnderSubreaper } from './host-death.js';
 import { compileFixture } from './sandbox-run.js';
 
@@ -88,3 +90,53 @@ export function cgroupsLeft(mounts: readonly string[], label: string, hostPids: 
   }
   return left;
 }
+
+/**
+ * The tail of a host script for {@link killedAfterSaid}: once the sandboxed process `p` (its stdout piped) wrote its
+ * first line, writes `{ host, uid, said }` to `<dir>/said.json`, prints it, then runs `then` (e.g. `process.exit(0);`);
+ * the host then idles until killed. The script must import `fs` (`node:fs`).
+ */
+export function sayFirstLine(dir: string, then = ''): string {
+  return `let out = '';
+p.stdout.on('data', (d) => {
+  out += d;
+  if (!out.includes('\\n')) return;
+  const line = JSON.stringify({ host: process.pid, uid: p.uid, said: out.trim() });
+  fs.writeFileSync(${JSON.stringify(path.join(dir, 'said.json'))}, line);
+  process.stdout.write(line + '\\n');
+  ${then}
+});
+p.stderr.on('data', (d) => process.stderr.write(d));
+setInterval(() => {}, 1000);`;
+}
+
+/**
+ * The common check of a killed-host case: {@link killedAfterSaid}, then its program said `said`, nothing of `range`
+ * runs on, and after `sweep()` (what a later host's cgroup sweep does) `cgroupsOf(hostPid)` is empty.
+ */
+export async function expectNothingOutlivesKilledHost(
+  dir: string,
+  script: string,
+  range: UidRangeOf,
+  check: { said: string | RegExp; sweep: () => void; cgroupsOf: (hostPid: number) => string[] },
+): Promise<void> {
+  const { said, left, hostPid } = await killedAfterSaid(dir, script, range);
+  expect(said).toMatch(check.said);
+  expect(left).toEqual([]);
+  check.sweep();
+  expect(check.cgroupsOf(hostPid)).toEqual([]);
+}
+
+/** What `fixtures/audit-survivor.c` tries (its argument) and the line it says once it did; see the fixture. */
+export const SURVIVOR_CASES: readonly { what: string; args: string[]; said: string }[] = [
+  {
+    what: 'prctl(PR_SET_PDEATHSIG) is refused (0, SIGCONT, high bits in the option) and the program dies with its host',
+    args: ['prctl'],
+    said: `prctl zero=-1/${os.constants.errno.EPERM} cont=-1/${os.constants.errno.EPERM} high=-1/${os.constants.errno.EPERM} now=9`,
+  },
+  {
+    what: 'a program whose main thread ended alone (a zombie leader, a live second thread) dies with its host',
+    args: ['zombie-leader'],
+    said: 'leader exiting',
+  },
+];

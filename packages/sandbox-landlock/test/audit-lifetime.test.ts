@@ -4,11 +4,16 @@
 // zombie). Its host is then SIGKILLed below a subreaper. Each test asserts the goal failed (nothing runs on as a uid of
 // this file's range), and the host's side still serves (a fresh sandbox answers).
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { cleanupStaleCgroups, detectCgroupLayout } from '@plugward/limits';
 import { afterAll, describe, expect } from 'vitest';
-import { cgroupsLeft, killedAfterSaid, survivorBinary } from '../../sandbox-common/test/audit-host-death.js';
+import {
+  cgroupsLeft,
+  expectNothingOutlivesKilledHost,
+  SURVIVOR_CASES,
+  sayFirstLine,
+  survivorBinary,
+} from '../../sandbox-common/test/audit-host-death.js';
 import { cleanupDirs, itWithC, runScript, tempDir } from './helpers.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -18,7 +23,6 @@ if (!isRoot)
 afterAll(cleanupDirs);
 
 const range = { first: 1_974_200_000, count: 100_000 };
-const { EPERM } = os.constants.errno;
 
 /** A host script: one Landlock sandbox running `bin args`; writes and prints `{ said }` once the program wrote a line. */
 function hostScript(dir: string, bin: string, args: string[]): string {
@@ -31,62 +35,26 @@ import { LandlockSandbox, defaultLandlockConfig } from ${JSON.stringify(dist)};
 const s = new LandlockSandbox({ uidRange: ${JSON.stringify(range)}, uidLockDir: ${JSON.stringify(path.join(dir, 'uids'))}, stdio: 'pipe' });
 const p = await s.spawn({ command: ${JSON.stringify(bin)}, args: ${JSON.stringify(args)}, readOnlyPaths: [${JSON.stringify(path.dirname(bin))}],
   config: defaultLandlockConfig(), label: 'a5-ll-life' });
-let out = '';
-p.stdout.on('data', (d) => {
-  out += d;
-  if (!out.includes('\\n')) return;
-  const line = JSON.stringify({ host: process.pid, uid: p.uid, said: out.trim() });
-  fs.writeFileSync(${JSON.stringify(path.join(dir, 'said.json'))}, line);
-  process.stdout.write(line + '\\n');
-});
-p.stderr.on('data', (d) => process.stderr.write(d));
-setInterval(() => {}, 1000);`,
+${sayFirstLine(dir)}`,
   );
   return script;
 }
 
 describe('audit: a Landlock-sandboxed program does not outlive its SIGKILLed host', () => {
-  rootWithC(
-    'prctl(PR_SET_PDEATHSIG) is refused (0, SIGCONT, high bits in the option) and the program dies with its host',
-    async () => {
-      const dir = tempDir('pw-a5-llpd-');
-      const { said, left, hostPid } = await killedAfterSaid(
-        dir,
-        hostScript(dir, survivorBinary(dir), ['prctl']),
-        range,
-      );
-      expect(said).toBe(`prctl zero=-1/${EPERM} cont=-1/${EPERM} high=-1/${EPERM} now=9`);
-      expect(left).toEqual([]);
-      // What a later host's sweep does (this process swept once, at its first sandbox).
-      cleanupStaleCgroups();
-      expect(cgroupsLeft(Object.values(detectCgroupLayout()?.mounts ?? {}), 'a5-ll-life', [hostPid])).toEqual(
-        [],
-      );
-      const r = await runScript('await done({ ok: true });');
-      expect(r.report).toEqual({ ok: true });
-    },
-    90_000,
-  );
-
-  rootWithC(
-    'a program whose main thread ended alone (a zombie leader, a live second thread) dies with its host',
-    async () => {
-      const dir = tempDir('pw-a5-llzl-');
-      const { said, left, hostPid } = await killedAfterSaid(
-        dir,
-        hostScript(dir, survivorBinary(dir), ['zombie-leader']),
-        range,
-      );
-      expect(said).toBe('leader exiting');
-      expect(left).toEqual([]);
-      // What a later host's sweep does (this process swept once, at its first sandbox).
-      cleanupStaleCgroups();
-      expect(cgroupsLeft(Object.values(detectCgroupLayout()?.mounts ?? {}), 'a5-ll-life', [hostPid])).toEqual(
-        [],
-      );
-      const r = await runScript('await done({ ok: true });');
-      expect(r.report).toEqual({ ok: true });
-    },
-    90_000,
-  );
+  for (const c of SURVIVOR_CASES) {
+    rootWithC(
+      c.what,
+      async () => {
+        const dir = tempDir('pw-a5-ll-');
+        await expectNothingOutlivesKilledHost(dir, hostScript(dir, survivorBinary(dir), c.args), range, {
+          said: c.said,
+          sweep: cleanupStaleCgroups,
+          cgroupsOf: (h) => cgroupsLeft(Object.values(detectCgroupLayout()?.mounts ?? {}), 'a5-ll-life', [h]),
+        });
+        const r = await runScript('await done({ ok: true });');
+        expect(r.report).toEqual({ ok: true });
+      },
+      90_000,
+    );
+  }
 });

@@ -3,15 +3,16 @@
 // without awaiting it. Each test asserts the goal failed (nothing of the sandbox runs on), the host still serves (a
 // fresh sandbox answers) and nothing is left (no process as a uid of the test's range, no lease, no cgroup).
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { cleanupStaleCgroups, detectCgroupLayout } from '@plugward/limits';
 import { afterAll, describe, expect } from 'vitest';
 import {
   cgroupsLeft,
-  killedAfterSaid,
+  expectNothingOutlivesKilledHost,
   killRange,
   runningIn,
+  SURVIVOR_CASES,
+  sayFirstLine,
   survivorBinary,
 } from '../../sandbox-common/test/audit-host-death.js';
 import {
@@ -31,7 +32,6 @@ afterAll(cleanupDirs);
 
 // A uid range of this file alone: any process running as one of its uids afterwards is a survivor of these tests.
 const range = { first: 1_974_000_000, count: 100_000 };
-const { EPERM } = os.constants.errno;
 
 /** cgroups of these tests' hosts still there. */
 function cgroupsOf(hosts: readonly number[]): string[] {
@@ -57,42 +57,12 @@ import { defaultSandboxConfig, LinuxSandbox } from ${JSON.stringify(dist)};
 const s = new LinuxSandbox({ uidRange: ${JSON.stringify(range)}, uidLockDir: ${JSON.stringify(path.join(dir, 'uids'))}, stdio: 'pipe', allowDisabledSeccomp: ${mode === 'disabled'} });
 const p = await s.spawn({ command: ${JSON.stringify(bin)}, args: ${JSON.stringify(args)}, readOnlyPaths: [${JSON.stringify(path.dirname(bin))}],
   config: defaultSandboxConfig({ seccomp: { mode: ${JSON.stringify(mode)} } }), label: 'a5-daemon' });
-let out = '';
-p.stdout.on('data', (d) => {
-  out += d;
-  if (!out.includes('\\n')) return;
-  const line = JSON.stringify({ host: process.pid, uid: p.uid, said: out.trim() });
-  fs.writeFileSync(${JSON.stringify(path.join(dir, 'said.json'))}, line);
-  process.stdout.write(line + '\\n');
-  ${then === 'exit' ? 'process.exit(0);' : ''}
-});
-p.stderr.on('data', (d) => process.stderr.write(d));
-setInterval(() => {}, 1000);`,
+${sayFirstLine(dir, then === 'exit' ? 'process.exit(0);' : '')}`,
   );
   return script;
 }
 
 describe('audit: a daemonizing sandboxed program does not outlive its host', () => {
-  rootWithC(
-    'host SIGKILLed after the daemon started: the pid namespace ends with its pid 1, nothing runs on',
-    async () => {
-      const dir = tempDir('pw-a5-dmk-');
-      fs.chmodSync(dir, 0o755);
-      const bin = compileC('audit-daemon');
-      fs.chmodSync(path.dirname(bin), 0o755);
-      const { said, left, hostPid } = await killedAfterSaid(dir, hostScript(dir, bin, 'wait'), range);
-      expect(said).toMatch(/^daemonized \d+$/);
-      expect(left).toEqual([]);
-      // The next host (this test process) sweeps the dead host's cgroup and lease.
-      const r = await runScript('await done({ ok: true });');
-      expect(firstMessage(r)).toEqual({ ok: true });
-      expectHostHealthy(r);
-      cleanupStaleCgroups();
-      expect(cgroupsOf([hostPid])).toEqual([]);
-    },
-    90_000,
-  );
-
   rootWithC(
     'host exits without awaiting the daemonized sandbox: its exit handler kills the cgroup, gives the uid back, leaves nothing',
     async () => {
@@ -126,22 +96,48 @@ describe('audit: a daemonizing sandboxed program does not outlive its host', () 
   );
 });
 
-describe('audit: a sandboxed program that disarms its parent-death signal without fork or exec', () => {
-  // The guard filter (every mode, stacked beside the mode's): prctl(PR_SET_PDEATHSIG) refused whatever the signal, and
-  // with high bits set in the option (the kernel reads an int). `disabled` has no filter of its mode: only the guard.
-  for (const mode of ['disabled', 'permissive', 'strict'] as const) {
+describe('audit: a sandboxed program that tries to outlive its SIGKILLed host', () => {
+  // A daemon: the pid namespace ends with its pid 1. The guard filter (every mode, stacked beside the mode's):
+  // prctl(PR_SET_PDEATHSIG) refused whatever the signal, and with high bits set in the option (the kernel reads an
+  // int); `disabled` has no filter of its mode, only the guard. A main thread that ends alone (SYS_exit; the leader
+  // shows as a zombie, a second thread runs on): the group still gets the signal armed on its leader.
+  const cases = [
+    {
+      title:
+        'a daemon (basic seccomp: fork, setsid, fork) ends with the pid namespace of its pid 1 when its host is SIGKILLed',
+      mode: 'basic',
+      bin: (_dir: string) => compileC('audit-daemon'),
+      args: [] as string[],
+      said: /^daemonized \d+$/ as string | RegExp,
+    },
+    ...(['disabled', 'permissive', 'strict'] as const).map((mode) => ({
+      title: `seccomp ${mode}: ${SURVIVOR_CASES[0]?.what}`,
+      mode,
+      bin: survivorBinary,
+      args: SURVIVOR_CASES[0]?.args ?? [],
+      said: SURVIVOR_CASES[0]?.said ?? '',
+    })),
+    ...SURVIVOR_CASES.slice(1).map((c) => ({
+      title: `seccomp strict: ${c.what}`,
+      mode: 'strict',
+      bin: survivorBinary,
+      ...c,
+    })),
+  ];
+  for (const c of cases) {
     rootWithC(
-      `seccomp ${mode}: prctl(PR_SET_PDEATHSIG) is refused (0, SIGCONT, high bits) and the program dies with its SIGKILLed host`,
+      c.title,
       async () => {
         const dir = tempDir('pw-a5-pd-');
         fs.chmodSync(dir, 0o755);
-        const script = hostScript(dir, survivorBinary(dir), 'wait', { args: ['prctl'], mode });
-        const { said, left, hostPid } = await killedAfterSaid(dir, script, range);
-        expect(said).toBe(`prctl zero=-1/${EPERM} cont=-1/${EPERM} high=-1/${EPERM} now=9`);
-        expect(left).toEqual([]);
-        // What a later host's sweep does (this process swept once, at its first sandbox).
-        cleanupStaleCgroups();
-        expect(cgroupsOf([hostPid])).toEqual([]);
+        const bin = c.bin(dir);
+        fs.chmodSync(path.dirname(bin), 0o755);
+        const script = hostScript(dir, bin, 'wait', { args: c.args, mode: c.mode });
+        await expectNothingOutlivesKilledHost(dir, script, range, {
+          said: c.said,
+          sweep: cleanupStaleCgroups,
+          cgroupsOf: (h) => cgroupsOf([h]),
+        });
         const r = await runScript('await done({ ok: true });');
         expect(firstMessage(r)).toEqual({ ok: true });
         expectHostHealthy(r);
@@ -149,25 +145,4 @@ describe('audit: a sandboxed program that disarms its parent-death signal withou
       90_000,
     );
   }
-
-  rootWithC(
-    'a program whose main thread ended alone (a zombie leader, a live second thread) dies with its SIGKILLed host',
-    async () => {
-      const dir = tempDir('pw-a5-zl-');
-      fs.chmodSync(dir, 0o755);
-      const script = hostScript(dir, survivorBinary(dir), 'wait', {
-        args: ['zombie-leader'],
-        mode: 'strict',
-      });
-      const { said, left, hostPid } = await killedAfterSaid(dir, script, range);
-      expect(said).toBe('leader exiting');
-      expect(left).toEqual([]);
-      cleanupStaleCgroups();
-      expect(cgroupsOf([hostPid])).toEqual([]);
-      const r = await runScript('await done({ ok: true });');
-      expect(firstMessage(r)).toEqual({ ok: true });
-      expectHostHealthy(r);
-    },
-    90_000,
-  );
 });
