@@ -12,7 +12,9 @@ function streamEnded(stream: NodeJS.ReadableStream | null, timeoutMs: number): P
       s.off('close', finish);
       resolve();
     };
-    const timer = setTimeout(finish, timeoutMs);
+    // At the bound, one more turn of the event loop's poll phase first: output already waiting in the pipe (a loaded
+    // host can reach this timer before the read that was ready with it) is read before `exit` settles.
+    const timer = setTimeout(() => setImmediate(finish), timeoutMs);
     timer.unref();
     s.once('end', finish);
     s.once('close', finish);
