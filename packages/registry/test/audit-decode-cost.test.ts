@@ -10,24 +10,9 @@
 // Asserted (a ratio of CPU, not wall time): host CPU over idle < max(300 ms, 4 × the plugin's), or the plugin is ended.
 // Fixed in IpcChannel (ipc): under a request byte rate each decoded value costs 128 bytes of it (DECODED_NODE_BYTES),
 // so the first such map ends an untrusted plugin with TooManyRequests.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PluginSecurity } from '../dist/index.js';
-import {
-  backendRunsHere,
-  Fixtures,
-  HEALTH_PROBE,
-  measureFlood,
-  NO_GRANTS,
-  SANDBOX_BACKENDS,
-  tempDir,
-} from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { backendRunsHere, floodScene, measureFlood, SANDBOX_BACKENDS } from './helpers.js';
 
-const tmp = tempDir('audit-decode-cost');
-const fx = new Fixtures(tmp.dir);
-let security: PluginSecurity;
-const files: Record<string, string> = {};
-/** What measureFlood needs; filled in by beforeAll. */
-const scene = { name: 'flooder', security: undefined as unknown as PluginSecurity, probe: '', flooder: '' };
 const ENTRIES = 480_000;
 const NAP_MS = 900;
 const flooder = `import fs from 'node:fs';
@@ -64,19 +49,7 @@ export default {
   registerHooks() {},
   shutdown() { stop = true; },
 };`;
-beforeAll(async () => {
-  files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
-  await fx.trust(files.probe);
-  files.d = await fx.js('flooder.mjs', flooder, {
-    name: 'flooder',
-    kind: 'js',
-    keys: fx.stranger,
-    requirements: NO_GRANTS(),
-  });
-  security = await fx.security({ onlyTrusted: false });
-  Object.assign(scene, { security, probe: files.probe, flooder: files.d });
-});
-afterAll(() => tmp.remove());
+const scene = floodScene('audit-decode-cost', 'flooder', { flooder });
 describe('audit: refused ContextSets whose values are maps of 480 000 tiny entries (≈ 3 MiB), under the byte rate', () => {
   for (const [label, support, make] of SANDBOX_BACKENDS) {
     it(`${label}: the host does not spend many times the plugin's CPU decoding them`, {

@@ -15,24 +15,9 @@
 // (readStop, as the output fix) — latency only for a peer that splits its own frames.
 // Fixed by FrameDecoder's FragmentedFrame (ipc): pieces of a frame beyond one per KiB of it plus one come from a spare
 // allowance of 256 at once and 64 a second per channel; past it the plugin ends as for a protocol violation.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PluginSecurity } from '../dist/index.js';
-import {
-  backendRunsHere,
-  Fixtures,
-  HEALTH_PROBE,
-  measureFlood,
-  NO_GRANTS,
-  SANDBOX_BACKENDS,
-  tempDir,
-} from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { backendRunsHere, floodScene, measureFlood, SANDBOX_BACKENDS } from './helpers.js';
 
-const tmp = tempDir('audit-ipc-dribble');
-const fx = new Fixtures(tmp.dir);
-let security: PluginSecurity;
-const files: Record<string, string> = {};
-/** What measureFlood needs; filled in by beforeAll. */
-const scene = { name: 'dribbler', security: undefined as unknown as PluginSecurity, probe: '', flooder: '' };
 const dribbler = `import fs from 'node:fs';
 let stop = false;
 const nap = new Int32Array(new SharedArrayBuffer(4));
@@ -55,19 +40,7 @@ export default {
   registerHooks() {},
   shutdown() { stop = true; },
 };`;
-beforeAll(async () => {
-  files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
-  await fx.trust(files.probe);
-  files.d = await fx.js('dribble.mjs', dribbler, {
-    name: 'dribbler',
-    kind: 'js',
-    keys: fx.stranger,
-    requirements: NO_GRANTS(),
-  });
-  security = await fx.security({ onlyTrusted: false });
-  Object.assign(scene, { security, probe: files.probe, flooder: files.d });
-});
-afterAll(() => tmp.remove());
+const scene = floodScene('audit-ipc-dribble', 'dribbler', { dribble: dribbler });
 describe('audit: well-formed frames written to fd 3 one byte at a time', () => {
   for (const [label, support, make] of SANDBOX_BACKENDS) {
     it(`${label}: the host does not wake once per byte`, { timeout: 60_000 }, async (t) => {

@@ -12,18 +12,11 @@
 // (2) a dropped line takes ceil(bytes / 4 KiB) tokens of the dropped-log pacer, not one, so past ≈ 1 MiB/s of dropped
 // lines (20 MiB at once) the plugin ends with TooManyRequests, as a count flood does.
 // Fixed by (2): a dropped line counts once per 4 KiB of it against DEFAULT_DROPPED_LOG_RATE (ipc process-client.ts).
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { PluginSecurity } from '../dist/index.js';
-import { Fixtures, HEALTH_PROBE, measureFlood, NO_GRANTS, sandboxOrReason, tempDir } from './helpers.js';
+import { beforeAll, expect, it } from 'vitest';
+import { floodScene, measureFlood, sandboxOrReason } from './helpers.js';
 
-const tmp = tempDir('audit-log-bytes');
-const fx = new Fixtures(tmp.dir);
-let security: PluginSecurity;
 let sandbox: Awaited<ReturnType<typeof sandboxOrReason>>['sandbox'];
 let reason: string | undefined;
-const files: Record<string, string> = {};
-/** What measureFlood needs; filled in by beforeAll. */
-const scene = { name: 'flooder', security: undefined as unknown as PluginSecurity, probe: '', flooder: '' };
 
 const flooder = `let stop = false;
 const big = 'x'.repeat(1024 * 1024);
@@ -37,20 +30,10 @@ export default {
   shutdown() { stop = true; },
 };`;
 
+const scene = floodScene('audit-log-bytes', 'flooder', { flooder });
 beforeAll(async () => {
   ({ sandbox, reason } = await sandboxOrReason());
-  files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
-  await fx.trust(files.probe);
-  files.flooder = await fx.js('flooder.mjs', flooder, {
-    name: 'flooder',
-    kind: 'js',
-    keys: fx.stranger,
-    requirements: NO_GRANTS(),
-  });
-  security = await fx.security({ onlyTrusted: false });
-  Object.assign(scene, { security, probe: files.probe, flooder: files.flooder });
 });
-afterAll(() => tmp.remove());
 
 it('megabyte log lines past the log budget are not read and dropped at the plugin’s rate', {
   timeout: 60_000,

@@ -10,18 +10,11 @@
 // Expected fix (process-client.ts `#serve`): a log line the LogLimiter drops takes a token of the request pacer and
 // waits when there is none, like any other request — a plugin within its log budget is never paced; past it, dropped
 // lines cost the host at most the request pace (and a plugin that goes on past the queue ends with TooManyRequests).
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { PluginSecurity } from '../dist/index.js';
-import { Fixtures, HEALTH_PROBE, measureFlood, NO_GRANTS, sandboxOrReason, tempDir } from './helpers.js';
+import { beforeAll, expect, it } from 'vitest';
+import { floodScene, measureFlood, sandboxOrReason } from './helpers.js';
 
-const tmp = tempDir('audit-log-flood');
-const fx = new Fixtures(tmp.dir);
-let security: PluginSecurity;
 let sandbox: Awaited<ReturnType<typeof sandboxOrReason>>['sandbox'];
 let reason: string | undefined;
-const files: Record<string, string> = {};
-/** What measureFlood needs; filled in by beforeAll. */
-const scene = { name: 'flooder', security: undefined as unknown as PluginSecurity, probe: '', flooder: '' };
 
 const flooder = `let stop = false;
 export default {
@@ -34,20 +27,10 @@ export default {
   shutdown() { stop = true; },
 };`;
 
+const scene = floodScene('audit-log-flood', 'flooder', { flooder });
 beforeAll(async () => {
   ({ sandbox, reason } = await sandboxOrReason());
-  files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
-  await fx.trust(files.probe);
-  files.flooder = await fx.js('flooder.mjs', flooder, {
-    name: 'flooder',
-    kind: 'js',
-    keys: fx.stranger,
-    requirements: NO_GRANTS(),
-  });
-  security = await fx.security({ onlyTrusted: false });
-  Object.assign(scene, { security, probe: files.probe, flooder: files.flooder });
 });
-afterAll(() => tmp.remove());
 
 it('dropped log lines past the log budget do not cost the host CPU at the plugin’s rate', {
   timeout: 60_000,

@@ -9,24 +9,8 @@
 // Expected fix: past the budget, stop reading the pipe until the window ends (`stream.pause()`, resumed by a timer at
 // the window's end; `end`/`close` still clean up) — the plugin's own writes then block (a pipe is synchronous on Linux),
 // which costs only the plugin: a plugin blocked on its output misses its hook budgets like any stuck plugin.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PluginSecurity } from '../dist/index.js';
-import {
-  backendRunsHere,
-  Fixtures,
-  HEALTH_PROBE,
-  measureFlood,
-  NO_GRANTS,
-  SANDBOX_BACKENDS,
-  tempDir,
-} from './helpers.js';
-
-const tmp = tempDir('audit-output-flood');
-const fx = new Fixtures(tmp.dir);
-let security: PluginSecurity;
-const files: Record<string, string> = {};
-/** What measureFlood needs; filled in by beforeAll. */
-const scene = { name: 'flooder', security: undefined as unknown as PluginSecurity, probe: '', flooder: '' };
+import { describe, expect, it } from 'vitest';
+import { backendRunsHere, floodScene, measureFlood, SANDBOX_BACKENDS } from './helpers.js';
 
 const flooder = (fd: number) => `import fs from 'node:fs';
 let stop = false;
@@ -39,20 +23,7 @@ export default {
   shutdown() { stop = true; },
 };`;
 
-beforeAll(async () => {
-  files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
-  await fx.trust(files.probe);
-  for (const fd of [1, 2])
-    files[`fd${fd}`] = await fx.js(`flood${fd}.mjs`, flooder(fd), {
-      name: 'flooder',
-      kind: 'js',
-      keys: fx.stranger,
-      requirements: NO_GRANTS(),
-    });
-  security = await fx.security({ onlyTrusted: false });
-  Object.assign(scene, { security, probe: files.probe });
-});
-afterAll(() => tmp.remove());
+const scene = floodScene('audit-output-flood', 'flooder', { fd1: flooder(1), fd2: flooder(2) });
 
 describe('audit: a plugin flooding its stdout/stderr past its output budget', () => {
   for (const [label, support, make] of SANDBOX_BACKENDS) {
@@ -63,7 +34,7 @@ describe('audit: a plugin flooding its stdout/stderr past its output budget', ()
         if (!(await backendRunsHere(label, support))) return t.skip(`${label} not supported here`);
         const m = await measureFlood({
           ...scene,
-          flooder: files[fd] as string,
+          flooder: scene.variants[fd] as string,
           sandbox: make(),
           settleMs: 500,
         });

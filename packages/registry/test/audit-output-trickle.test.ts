@@ -13,24 +13,8 @@
 // both streams at once ≈ 20 000+), or the plugin is ended; the host still serves; nothing is left.
 // Fixed in registry/src/tiers/plugin-output.ts: after a read under 16 KiB the pipe is held for 10 ms with its reading
 // stopped (readStop: pause() alone keeps a pipe reading until 16 KiB are buffered).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PluginSecurity } from '../dist/index.js';
-import {
-  backendRunsHere,
-  Fixtures,
-  HEALTH_PROBE,
-  measureFlood,
-  NO_GRANTS,
-  SANDBOX_BACKENDS,
-  tempDir,
-} from './helpers.js';
-
-const tmp = tempDir('audit-output-trickle');
-const fx = new Fixtures(tmp.dir);
-let security: PluginSecurity;
-const files: Record<string, string> = {};
-/** What measureFlood needs; filled in by beforeAll. */
-const scene = { name: 'trickler', security: undefined as unknown as PluginSecurity, probe: '', flooder: '' };
+import { describe, expect, it } from 'vitest';
+import { backendRunsHere, floodScene, measureFlood, SANDBOX_BACKENDS } from './helpers.js';
 
 const trickler = (fd: number) => `import fs from 'node:fs';
 let stop = false;
@@ -49,20 +33,7 @@ export default {
   shutdown() { stop = true; },
 };`;
 
-beforeAll(async () => {
-  files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
-  await fx.trust(files.probe);
-  for (const fd of [1, 2])
-    files[`fd${fd}`] = await fx.js(`trickle${fd}.mjs`, trickler(fd), {
-      name: 'trickler',
-      kind: 'js',
-      keys: fx.stranger,
-      requirements: NO_GRANTS(),
-    });
-  security = await fx.security({ onlyTrusted: false });
-  Object.assign(scene, { security, probe: files.probe, flooder: '' });
-});
-afterAll(() => tmp.remove());
+const scene = floodScene('audit-output-trickle', 'trickler', { fd1: trickler(1), fd2: trickler(2) });
 
 describe('audit: a plugin writing its stdout/stderr one byte at a time', () => {
   for (const [label, support, make] of SANDBOX_BACKENDS) {
@@ -73,7 +44,7 @@ describe('audit: a plugin writing its stdout/stderr one byte at a time', () => {
         if (!(await backendRunsHere(label, support))) return t.skip(`${label} not supported here`);
         const m = await measureFlood({
           ...scene,
-          flooder: files[fd] as string,
+          flooder: scene.variants[fd] as string,
           sandbox: make(),
           settleMs: 500,
         });

@@ -10,24 +10,9 @@
 // the bytes the host read() over 3 s (`rchar`) stay under 16 MiB, or the plugin is ended; the host still serves;
 // nothing is left. Fixed by `IpcChannelOptions.requestByteRate` (the registry: `DEFAULT_REQUEST_BYTE_RATE`, 4 MiB/s
 // and 24 MiB at once, for untrusted plugins; past it the plugin is ended with TooManyRequests).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PluginSecurity } from '../dist/index.js';
-import {
-  backendRunsHere,
-  Fixtures,
-  HEALTH_PROBE,
-  measureFlood,
-  NO_GRANTS,
-  SANDBOX_BACKENDS,
-  tempDir,
-} from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { backendRunsHere, floodScene, measureFlood, SANDBOX_BACKENDS } from './helpers.js';
 
-const tmp = tempDir('audit-refused-bytes');
-const fx = new Fixtures(tmp.dir);
-let security: PluginSecurity;
-const files: Record<string, string> = {};
-/** What measureFlood needs; filled in by beforeAll. */
-const scene = { name: 'flooder', security: undefined as unknown as PluginSecurity, probe: '', flooder: '' };
 const flooder = `import fs from 'node:fs';
 let stop = false;
 const nap = new Int32Array(new SharedArrayBuffer(4));
@@ -58,19 +43,7 @@ export default {
   registerHooks() {},
   shutdown() { stop = true; },
 };`;
-beforeAll(async () => {
-  files.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
-  await fx.trust(files.probe);
-  files.d = await fx.js('flooder.mjs', flooder, {
-    name: 'flooder',
-    kind: 'js',
-    keys: fx.stranger,
-    requirements: NO_GRANTS(),
-  });
-  security = await fx.security({ onlyTrusted: false });
-  Object.assign(scene, { security, probe: files.probe, flooder: files.d });
-});
-afterAll(() => tmp.remove());
+const scene = floodScene('audit-refused-bytes', 'flooder', { flooder });
 describe('audit: 1 MiB requests the host refuses, written to fd 3 every 10 ms', () => {
   for (const [label, support, make] of SANDBOX_BACKENDS) {
     it(`${label}: the host does not read and refuse them at the plugin's rate`, {

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { compileNativePlugin } from '@plugward/loader';
 import { OWNER_FILE } from '@plugward/sandbox-common';
 import { generateKeyPair, type KeyPair, toHex, writeSignedManifest } from '@plugward/security';
+import { afterAll, beforeAll } from 'vitest';
 import {
   checkLandlockSupport,
   checkSandboxSupport,
@@ -452,6 +453,53 @@ export function hostIo(): { reads: number; bytes: number } {
 }
 
 /** What {@link measureFlood} saw: the host over a window of serving a trusted probe, then over one of the flood. */
+/** What {@link measureFlood} needs of an attacker test's plugins; filled in by {@link floodScene}'s `beforeAll`. */
+export interface FloodScene {
+  /** The untrusted plugin's name. */
+  name: string;
+  security: PluginSecurity;
+  /** The trusted HEALTH_PROBE's artifact. */
+  probe: string;
+  /** The untrusted plugin's artifact: its first variant. */
+  flooder: string;
+  /** Each variant's artifact, by the key it was given under. */
+  variants: Record<string, string>;
+}
+
+/**
+ * The set-up of an attacker test measured with {@link measureFlood}: a temporary folder (`prefix`), the trusted
+ * {@link HEALTH_PROBE}, the untrusted plugin `name` — one artifact per entry of `sources` (variant → source), signed
+ * by a stranger and asking for no grants — and a `PluginSecurity` that admits untrusted plugins. Registers the
+ * `beforeAll` that makes them and the `afterAll` that removes the folder; the scene returned is filled in by then.
+ */
+export function floodScene(prefix: string, name: string, sources: Record<string, string>): FloodScene {
+  const tmp = tempDir(prefix);
+  const fx = new Fixtures(tmp.dir);
+  const scene: FloodScene = {
+    name,
+    security: undefined as unknown as PluginSecurity,
+    probe: '',
+    flooder: '',
+    variants: {},
+  };
+  beforeAll(async () => {
+    scene.probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
+    await fx.trust(scene.probe);
+    for (const [key, source] of Object.entries(sources)) {
+      scene.variants[key] = await fx.js(`${key}.mjs`, source, {
+        name,
+        kind: 'js',
+        keys: fx.stranger,
+        requirements: NO_GRANTS(),
+      });
+    }
+    scene.flooder = Object.values(scene.variants)[0] ?? '';
+    scene.security = await fx.security({ onlyTrusted: false });
+  });
+  afterAll(() => tmp.remove());
+  return scene;
+}
+
 export interface FloodReading {
   /** Host CPU (ms) over the window before the flooder was loaded, and over the flood's. */
   idleCpu: number;
