@@ -47,9 +47,8 @@ export interface SandboxLifetime {
 /**
  * Registered from the moment a sandbox's launcher is spawned: if the host exits normally while the sandbox starts or
  * runs (it never awaited it), the launcher and everything in its cgroup are killed and waited for, its cgroup and files
- * removed,
- * and its uid lease given back only once nothing runs as the uid ({@link releaseLeaseWhenUnused}). Returns the
- * function that unregisters it (call it once the sandbox's own cleanup ran).
+ * removed, and its uid lease given back only once nothing runs as the uid ({@link releaseLeaseWhenUnused}). Returns
+ * the function that unregisters it (call it once the sandbox's own cleanup ran).
  */
 export function guardSandboxLifetime(sandbox: SandboxLifetime): () => void {
   const { child } = sandbox;

@@ -83,7 +83,8 @@ function namedIds(): Set<number> {
  * The uids and gids some process on this machine runs as (any of its real, effective, saved and filesystem ids), from
  * `/proc/<pid>/status`; zombies (which run nothing, and wait only for a parent — in a container, an init — to reap
  * them) don't count, unless threads of theirs still run (a process whose main thread exited alone shows a zombie
- * leader): then each live thread counts with its own ids. A scan of every process (≈ 40 µs each): for the rare paths that must know, not per call.
+ * leader): then each live thread counts with its own ids. A scan of every process (≈ 40 µs each): for the rare paths
+ * that must know, not per call.
  */
 export function idsInUse(): Set<number> {
   const ids = new Set<number>();
@@ -149,8 +150,8 @@ export function uidInUse(uid: number): boolean {
 }
 
 /**
- * Leases this process holds, by lease file: on a normal exit those whose uid nothing runs as any more are released even if
- * their sandboxes were never awaited; the others stay for a later host (see {@link sweepDeadLeases}).
+ * Leases this process holds, by lease file: on a normal exit those whose uid nothing runs as any more are released
+ * even if their sandboxes were never awaited; the others stay for a later host (see {@link sweepDeadLeases}).
  */
 const held = new Map<string, { uid: number; release: () => void }>();
 let exitHook = false;

@@ -30,7 +30,7 @@ function findTool(name: string): string {
 
 /** Finds `unshare`, `mount` and `setpriv` (util-linux); throws `SandboxUnavailable` naming the package otherwise. */
 export function findLauncherTools(): LauncherTools {
-  toolsCache ??= { unshare: findTool('unshare'), mount: findTool('mount'), setpriv: findTool('setpriv') };
+  toolsCache ??= { unshare: findTool('unshare'), mount: findTool('mount'), setpriv: findSetpriv() };
   return toolsCache;
 }
 

@@ -391,31 +391,28 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
         scratch,
         firstFileFd: FIRST_FILE_FD,
       });
-      // The args and the BPF travel in unlinked private files, read by bwrap from fds 4 and 5.
-      const argsFile = path.join(dir, 'args');
-      fs.writeFileSync(argsFile, `${bwrapArgs.join('\0')}\0`, { mode: 0o600 });
-      fds.push(fs.openSync(argsFile, 'r'));
-      fs.unlinkSync(argsFile);
-      // The mode's BPF (fd 5, when seccomp is on) and the parent-death guard's (fd 6, always), the same way.
-      const programs: [string, Uint8Array | undefined][] = [
-        ['bpf', bpf],
-        ['guard', parentDeathGuardFilter()],
-      ];
-      const programFds: (number | 'ignore')[] = [];
-      for (const [name, program] of programs) {
-        if (program === undefined) {
-          programFds.push('ignore');
-          continue;
-        }
+      // The args and the BPF programs travel in unlinked private files, read by bwrap from fds 4 (args), 5 (the mode's
+      // BPF, when seccomp is on) and 6 (the parent-death guard's, always); the view's files follow from fd 7. Each fd is
+      // in `fds` as soon as it is open: the finally closes whatever was opened when a later one fails.
+      const privateFd = (name: string, bytes: string | Uint8Array): number => {
         const file = path.join(dir, name);
-        fs.writeFileSync(file, program, { mode: 0o600 });
+        fs.writeFileSync(file, bytes, { mode: 0o600 });
         const fd = fs.openSync(file, 'r');
         fds.push(fd);
-        programFds.push(fd);
         fs.unlinkSync(file);
+        return fd;
+      };
+      const passed: (number | 'ignore')[] = [
+        privateFd('args', `${bwrapArgs.join('\0')}\0`),
+        bpf === undefined ? 'ignore' : privateFd('bpf', bpf),
+        privateFd('guard', parentDeathGuardFilter()),
+      ];
+      for (const op of view) {
+        if (op.op !== 'file') continue;
+        const fd = openRegularFile(op.source);
+        fds.push(fd);
+        passed.push(fd);
       }
-      // Pushed one by one: the finally closes whatever was opened when a later one fails.
-      for (const op of view) if (op.op === 'file') fds.push(openRegularFile(op.source));
       closeInheritedDescriptorsOnExec();
       const out = this.#options.stdio === 'inherit' ? 'inherit' : 'pipe';
       const launch = launcherCommand({
@@ -434,15 +431,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
             : undefined,
       });
       const launched = spawn(launch.file, launch.args, {
-        stdio: [
-          'ignore',
-          out,
-          out,
-          'pipe',
-          ...fds.slice(0, 1),
-          ...programFds,
-          ...fds.slice(1 + programFds.filter((f) => f !== 'ignore').length),
-        ],
+        stdio: ['ignore', out, out, 'pipe', ...passed],
         env: {},
         cwd: '/',
       });

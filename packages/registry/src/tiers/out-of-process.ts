@@ -17,7 +17,7 @@ import {
   type WatchedProcess,
 } from '@plugward/ipc';
 import { assertPrivateHostState, hostTag, sweepStaleSandboxDirsOnce } from '@plugward/sandbox-common';
-import { packageReadOnlyPaths } from '@plugward/sandbox-linux';
+import { findSetpriv, packageReadOnlyPaths } from '@plugward/sandbox-linux';
 import type { VerifiedArtifact } from '@plugward/security';
 import {
   type FetchRequest,
@@ -290,17 +290,11 @@ let setprivPath: string | null | undefined;
  */
 function parentDeathPrefix(): string[] {
   if (setprivPath === undefined) {
-    setprivPath =
-      process.platform === 'linux'
-        ? (['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
-            try {
-              fsSync.accessSync(p, fsSync.constants.X_OK);
-              return true;
-            } catch {
-              return false;
-            }
-          }) ?? null)
-        : null;
+    try {
+      setprivPath = process.platform === 'linux' ? findSetpriv() : null;
+    } catch {
+      setprivPath = null; // not installed: plain node
+    }
   }
   return setprivPath === null ? [] : [setprivPath, '--pdeathsig', 'KILL', '--'];
 }
