@@ -188,9 +188,11 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
       'the sandbox always uses a user namespace (bwrap runs unprivileged); set user: true',
     );
   }
-  // --disable-userns: no nested user namespace inside. --as-pid-1: the command is pid 1, so no bwrap process (without
-  // the seccomp filter) is visible or reachable through /proc from inside.
-  out.push('--unshare-user', '--disable-userns', '--as-pid-1');
+  // --disable-userns: no nested user namespace inside. No --as-pid-1: the sandbox's pid 1 is bwrap's init (same uid,
+  // same filters, armed with the parent-death signal by bwrap), whose death ends every process of the namespace; a
+  // command that is pid 1 itself sheds that signal with an execve from a second thread. Init's /proc/1 is masked below
+  // and the guard filter denies the calls that reach it by pid (seccomp.ts sandboxInitRules).
+  out.push('--unshare-user', '--disable-userns');
   if (ns.pid) out.push('--unshare-pid');
   if (ns.net) out.push('--unshare-net');
   if (ns.ipc) out.push('--unshare-ipc');
@@ -216,8 +218,11 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
     );
   }
   // /dev/shm gets its own sized tmpfs and /dev is made read-only below: bwrap's /dev is an unbounded tmpfs.
-  // /proc/sys is bound read-only (bwrap's own remount of it is skipped on some kernels).
-  out.push('--proc', '/proc', '--ro-bind', '/proc/sys', '/proc/sys', '--dev', '/dev');
+  // /proc/sys is bound read-only (bwrap's own remount of it is skipped on some kernels). /proc/1 (bwrap's init: its
+  // mem, fd, environ, task/1, …) is covered by an empty read-only tmpfs: the command can't open anything of it.
+  out.push('--proc', '/proc', '--ro-bind', '/proc/sys', '/proc/sys');
+  out.push('--size', '4096', '--perms', '0555', '--tmpfs', '/proc/1', '--remount-ro', '/proc/1');
+  out.push('--dev', '/dev');
   if (input.scratch !== undefined) {
     out.push('--bind', input.scratch.tmp, '/tmp', '--bind', input.scratch.shm, '/dev/shm');
   } else {

@@ -328,10 +328,16 @@ export function seccompProfile(mode: SeccompMode, options: ProfileOptions = {}):
           `a custom seccomp default of '${d}' kills Node on its first unlisted syscall; use 'errno' or 'allow'`,
         );
       }
-      const hasClone3 = mode.rules.some((r) => r.syscall === 'clone3');
+      const has = (name: string): boolean => mode.rules.some((r) => r.syscall === name);
+      // The profile also applies to bwrap's init (the sandbox's pid 1), which waits for its children with wait4: a
+      // default that denies it would end the sandbox at once. A rule of the user's for wait4 is kept as written.
       return {
         defaultAction: mode.defaultAction,
-        rules: [...(hasClone3 ? [] : [{ syscall: 'clone3', action: ENOSYS }]), ...mode.rules],
+        rules: [
+          ...(has('clone3') ? [] : [{ syscall: 'clone3', action: ENOSYS }]),
+          ...(has('wait4') || d === 'allow' ? [] : [{ syscall: 'wait4', action: ALLOW }]),
+          ...mode.rules,
+        ],
       };
     }
   }

@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import {
   buildSeccompContext,
   checkSeccompRc as check,
+  ERRNO,
+  LOW_32,
   loadLibSeccomp,
   loadSeccompProfile,
   parentDeathSignalRule,
@@ -10,7 +12,10 @@ import {
   setIdModeRules,
   withTempFile,
 } from '@plugward/sandbox-common';
-import { PluginError, type SeccompMode } from '@plugward/types';
+import { PluginError, type SeccompAction, type SeccompMode, type SeccompRule } from '@plugward/types';
+
+const EPERM: SeccompAction = { action: 'errno', errno: ERRNO.EPERM };
+
 import { lockdownProfile, type ProfileOptions, seccompProfile } from './seccomp-profiles.js';
 
 /** Compiles a profile to classic BPF (the bytes `bwrap --seccomp FD` reads). */
@@ -69,15 +74,59 @@ let guardFilter: Uint8Array | undefined;
  * stricter of the two), so what it denies holds in every mode, whatever a custom profile or the strict allow-list
  * (which allows `prctl`, `chmod` and `open` with any mode) says. Default allow; denied:
  * `prctl(PR_SET_PDEATHSIG)` ({@link parentDeathSignalRule}: the sandboxed command can't disarm the parent-death signal
- * bwrap armed) and set-user-ID/set-group-ID modes ({@link setIdModeRules}: nothing set-id leaves through a writable
- * bind).
+ * bwrap armed), set-user-ID/set-group-ID modes ({@link setIdModeRules}: nothing set-id leaves through a writable
+ * bind), and every way to reach the sandbox's pid 1 — bwrap's own init — or to unmask its `/proc` entries
+ * ({@link sandboxInitRules}).
  */
 export function parentDeathGuardFilter(): Uint8Array {
   guardFilter ??= compileProfile({
     defaultAction: { action: 'allow' },
-    rules: [parentDeathSignalRule(), ...setIdModeRules()],
+    rules: [parentDeathSignalRule(), ...setIdModeRules(), ...sandboxInitRules()],
   });
   return guardFilter;
+}
+
+/** Calls that act on another process named by the pid in the given argument(s). */
+const PID_ARGS: readonly [string, readonly number[]][] = [
+  ['ptrace', [1]],
+  ['process_vm_readv', [0]],
+  ['process_vm_writev', [0]],
+  ['pidfd_open', [0]],
+  ['kcmp', [0, 1]],
+  ['prlimit64', [0]],
+];
+
+/** Calls that change the mount tree (the mask over `/proc/1` is a mount). */
+const MOUNT_CALLS: readonly string[] = [
+  'mount',
+  'umount2',
+  'move_mount',
+  'open_tree',
+  'fsopen',
+  'fsmount',
+  'fspick',
+  'mount_setattr',
+];
+
+/**
+ * The sandbox's pid 1 is bwrap's init, not the command: it holds the parent-death signal bwrap armed, and when it dies
+ * the kernel ends every process of the pid namespace — a guarantee the command can't shed (a command that is pid 1
+ * itself loses its signal by an `execve` from a second thread). It runs with the same uid and filters as the command, so
+ * it must be out of the command's reach: its `/proc/1` is masked by an empty read-only tmpfs, and these rules deny, in
+ * every mode, `ptrace`, `process_vm_readv`/`process_vm_writev`, `pidfd_open`, `kcmp` and `prlimit64` aimed at pid 1
+ * (the pid's low 32 bits compared: the kernel reads it as a `pid_t`), and every call that changes the mount tree (so no
+ * mode, custom or disabled, with or without a kept capability, can lift the mask). Signals can't end or stop an init
+ * from inside its namespace.
+ */
+export function sandboxInitRules(): SeccompRule[] {
+  const rules: SeccompRule[] = [];
+  for (const [syscall, indexes] of PID_ARGS) {
+    for (const index of indexes) {
+      rules.push({ syscall, action: EPERM, args: [{ index, op: 'masked-eq', mask: LOW_32, value: 1 }] });
+    }
+  }
+  for (const syscall of MOUNT_CALLS) rules.push({ syscall, action: EPERM });
+  return rules;
 }
 
 // Compiling takes a few ms through libseccomp; spawns of one config reuse the program (callers never mutate it).

@@ -488,14 +488,19 @@ describe('process isolation (JS)', () => {
     ).rejects.toMatchObject({ code: 'InvalidArgument' });
   });
 
-  it('pid 1 is the plugin itself (no bwrap), and its cmdline carries no host paths, cgroup paths or environment', async () => {
+  it("pid 1's (bwrap's init) cmdline can't be read, and the plugin's carries no host paths, cgroup paths or environment", async () => {
     const r = await runScript(
-      `await done({ pid: process.pid, cmd: fs.readFileSync('/proc/1/cmdline', 'utf8').split('\\0') });`,
+      `await done({
+         pid: process.pid,
+         init: errCode(() => fs.readFileSync('/proc/1/cmdline', 'utf8')),
+         cmd: fs.readFileSync('/proc/self/cmdline', 'utf8').split('\\0'),
+       });`,
       {
         config: { env: { TOKEN: 'in-env-only' } },
       },
     );
-    expect(firstMessage(r).pid).toBe(1);
+    expect(firstMessage(r).pid).toBe(2);
+    expect(firstMessage(r).init).toBe('ENOENT');
     const cmd = (firstMessage(r).cmd as string[]).join(' ');
     expect(cmd).not.toContain('bwrap');
     expect(cmd).not.toContain('--ro-bind');

@@ -156,25 +156,103 @@ describe('uid: never one that owns anything on the host', () => {
   });
 });
 
-describe("bwrap's pid 1 is gone", () => {
-  it('chmod through /proc/1/exe and writes to /proc/1/mem cannot touch a host binary or an unfiltered process', async () => {
+describe("the sandbox's pid 1 — bwrap's init — is out of the command's reach", () => {
+  // Init holds the parent-death signal bwrap armed, and its death ends the whole pid namespace (the command itself
+  // can shed its own signal: audit-thread-exec-pdeathsig.test.ts). It runs with the command's uid and filters, so a
+  // write into its memory, a ptrace or a lifted /proc mask would hand the command that guarantee. Tried in every mode,
+  // and with CAP_SYS_ADMIN + CAP_SYS_PTRACE kept and no seccomp at all.
+  const REACH = [
+    'open-mem',
+    'open-task-mem',
+    'open-environ',
+    'open-maps',
+    'open-fd',
+    'open-status',
+    'readlink-exe',
+    'readlink-root',
+    'ptrace-attach',
+    'ptrace-seize-high',
+    'vm-readv',
+    'vm-writev',
+    'pidfd-open',
+    'kcmp',
+    'prlimit',
+    'umount',
+    'mount-proc',
+  ];
+  const configs: [string, Parameters<typeof defaultSandboxConfig>[0], { allowDisabledSeccomp?: boolean }?][] =
+    [
+      ['strict', {}],
+      ['basic', { seccomp: { mode: 'basic' } }],
+      ['permissive', { seccomp: { mode: 'permissive' } }],
+      [
+        'custom (allow everything)',
+        { seccomp: { mode: 'custom', defaultAction: { action: 'allow' }, rules: [] } },
+      ],
+      [
+        'disabled, CAP_SYS_ADMIN and CAP_SYS_PTRACE kept',
+        {
+          seccomp: { mode: 'disabled' },
+          capabilities: {
+            dropAll: false,
+            allowedCaps: ['CAP_SYS_ADMIN', 'CAP_SYS_PTRACE'],
+            noNewPrivs: true,
+          },
+        },
+        { allowDisabledSeccomp: true },
+      ],
+    ];
+  for (const [name, config, sandbox] of configs) {
+    itWithC(
+      `${name}: no /proc entry, ptrace, process_vm_*, pidfd, kcmp, prlimit, unmount or signal reaches it`,
+      async () => {
+        const bin = compileC('init-reach');
+        const r = await runCommand(bin, [], { readOnlyPaths: [path.dirname(bin)], config, sandbox });
+        const said = new Map(
+          r.stdout
+            .trim()
+            .split('\n')
+            .map((l) => {
+              const [what = '', ...rest] = l.split(' ');
+              return [what, rest.join(' ')] as const;
+            }),
+        );
+        const reached = REACH.filter(
+          (what) => said.get(what) !== undefined && !said.get(what)?.startsWith('errno'),
+        );
+        expect({ reached, missing: REACH.filter((what) => !said.has(what)) }).toEqual({
+          reached: [],
+          missing: [],
+        });
+        expect(said.get('ppid')).toBe('1'); // the command's parent is init (pid 1), not the command itself
+        expect(said.has('alive')).toBe(true); // SIGSTOP/SIGKILL from inside did nothing to init
+        expectHostHealthy(r);
+      },
+    );
+  }
+
+  it('a node plugin is pid 2; /proc/1 is an empty read-only folder; host binaries keep their modes', async () => {
     const bwrapMode = fs.statSync('/usr/bin/bwrap').mode;
     const nodeMode = fs.statSync(fs.realpathSync(process.execPath)).mode;
     const r = await runScript(
       `await done({
          pid: process.pid,
-         exe: fs.readlinkSync('/proc/1/exe'),
+         ppid: process.ppid,
+         one: fs.readdirSync('/proc/1'),
          chmod: errCode(() => fs.chmodSync('/proc/1/exe', 0o6777)),
-         status: fs.readFileSync('/proc/1/status', 'utf8').match(/^Seccomp:\\s+(\\d)/m)[1],
+         write: errCode(() => fs.writeFileSync('/proc/1/x', 'x')),
+         status: fs.readFileSync('/proc/self/status', 'utf8').match(/^Seccomp:\\s+(\\d)/m)[1],
          others: fs.readdirSync('/proc').filter((n) => /^\\d+$/.test(n)),
        });`,
     );
     const m = firstMessage(r);
-    expect(m.pid).toBe(1); // the plugin itself: its own filter applies to everything /proc/1 reaches
-    expect(m.exe).not.toContain('bwrap');
-    expect(m.status).toBe('2');
-    expect(m.others).toEqual(['1']);
+    expect(m.pid).toBe(2);
+    expect(m.ppid).toBe(1);
+    expect(m.one).toEqual([]);
     expect(m.chmod).not.toBe('ok');
+    expect(m.write).not.toBe('ok');
+    expect(m.status).toBe('2');
+    expect(m.others).toEqual(['1', '2']);
     expect(fs.statSync('/usr/bin/bwrap').mode).toBe(bwrapMode);
     expect(fs.statSync(fs.realpathSync(process.execPath)).mode).toBe(nodeMode);
     expectHostHealthy(r);

@@ -79,7 +79,8 @@ report('pid', process.pid);`,
           init: `report('abstract', await connectTo({ path: '\\0pwkit-nb-${scene.nonce}' }));
 report('secret', fs.existsSync(${JSON.stringify(secretPath)}) ? attempt(() => fs.readFileSync(${JSON.stringify(secretPath)}, 'utf8')) : 'none');
 // Every pid it can name: /proc where it may list it, else pids 2..65535 probed one by one (existence shows as EPERM).
-const own = new Set([process.pid, ...attempt(() => fs.readdirSync('/proc/self/task').map(Number))]);
+// Its own sandbox's init (pid 1 of its namespace, its parent) is its own: signals from inside can't stop or end an init.
+const own = new Set([process.pid, ...attempt(() => fs.readdirSync('/proc/self/task').map(Number)), ...(process.ppid === 1 && process.pid !== 1 ? [1] : [])]);
 let signalable = 0; let others = 0;
 let pids; try { pids = fs.readdirSync('/proc').filter((x) => /^\\d+$/.test(x)).map(Number); } catch { pids = Array.from({ length: 65534 }, (_, i) => i + 2); }
 for (const p of pids) {
