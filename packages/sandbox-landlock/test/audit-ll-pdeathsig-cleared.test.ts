@@ -3,6 +3,9 @@
 // prctl(PR_SET_PDEATHSIG, 0): the Landlock filter is default-allow and does not deny prctl — and ignores its fd 3
 // closing. Its host is killed (SIGKILL, below a subreaper) once the command said so: the command runs on, reparented,
 // as its leased uid, in its cgroup, until a later host's sweep (if one starts) kills it. Failed on main ce63694; fixed in cb3933a.
+// audit s9 adds the leader-exit shape: the signal lives on the thread that armed it (the launcher's main thread, which
+// execveat's the command); a command whose main thread leaves with SYS_exit while a second thread runs (its leader a
+// zombie) must die with its host too (holds on 35cb305: the kernel still finds the signal on the zombie leader).
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,14 +21,11 @@ const range = { first: 1_972_000_000, count: 100_000 };
 
 const inRange = (): number[] => pidsOfUidRange(range);
 
-(isRoot ? itWithC : itWithC.skip)(
-  'a sandboxed process that clears its parent-death signal does not outlive its SIGKILLed host',
-  async () => {
-    const dir = tempDir('pw-a5-llpd-');
-    const src = path.join(dir, 'clear.c');
-    fs.writeFileSync(
-      src,
-      `#include <sys/prctl.h>
+const SCENES = [
+  {
+    what: 'clears its parent-death signal',
+    said: 'cleared',
+    source: `#include <sys/prctl.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <signal.h>
@@ -36,39 +36,74 @@ int main(void) {
   for (;;) pause();
 }
 `,
-    );
-    const bin = compileFixture(src, path.join(dir, 'clear'), ['-O1']);
-    fs.chmodSync(bin, 0o755);
-    const dist = new URL('../dist/index.js', import.meta.url).href;
-    const host = path.join(dir, 'host.mjs');
-    fs.writeFileSync(
-      host,
-      `import { LandlockSandbox, defaultLandlockConfig } from ${JSON.stringify(dist)};
+  },
+  {
+    what: 'ends its main thread (another thread running, the leader a zombie)',
+    said: 'leader gone zombie',
+    source: `#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static void *runner(void *a) {
+  usleep(300000);
+  char b[4096]; FILE *f = fopen("/proc/self/status", "r"); size_t n = f ? fread(b, 1, sizeof b - 1, f) : 0; b[n] = 0;
+  printf("leader gone %s\\n", strstr(b, "State:\\tZ") ? "zombie" : "alive?"); fflush(stdout);
+  for (;;) pause();
+  return a;
+}
+int main(void) {
+  signal(SIGHUP, SIG_IGN); signal(SIGPIPE, SIG_IGN);
+  pthread_t t; pthread_create(&t, 0, runner, 0);
+  syscall(SYS_exit, 0);
+  return 0;
+}
+`,
+  },
+];
+
+for (const scene of SCENES) {
+  (isRoot ? itWithC : itWithC.skip)(
+    `a sandboxed process that ${scene.what} does not outlive its SIGKILLed host`,
+    async () => {
+      const dir = tempDir('pw-a5-llpd-');
+      const src = path.join(dir, 'clear.c');
+      fs.writeFileSync(src, scene.source);
+      const bin = compileFixture(src, path.join(dir, 'clear'), ['-O1'], ['-lpthread']);
+      fs.chmodSync(bin, 0o755);
+      const dist = new URL('../dist/index.js', import.meta.url).href;
+      const host = path.join(dir, 'host.mjs');
+      fs.writeFileSync(
+        host,
+        `import { LandlockSandbox, defaultLandlockConfig } from ${JSON.stringify(dist)};
 const s = new LandlockSandbox({ uidRange: ${JSON.stringify(range)}, uidLockDir: ${JSON.stringify(path.join(dir, 'uids'))}, stdio: 'pipe' });
 const p = await s.spawn({ command: ${JSON.stringify(bin)}, args: [], readOnlyPaths: [${JSON.stringify(dir)}],
   config: defaultLandlockConfig(), label: 'a5-llpd' });
 let out = '';
-p.stdout.on('data', (d) => { out += d; if (out.includes('cleared')) process.stdout.write(out.trim() + '\\n'); });
+p.stdout.on('data', (d) => { out += d; if (out.includes(${JSON.stringify(scene.said)})) process.stdout.write(out.trim() + '\\n'); });
 p.stderr.on('data', (d) => process.stderr.write(d));
 setInterval(() => {}, 1000);`,
-    );
-    const killed = await killHostUnderSubreaper(host, -1, 'never', 'cleared');
-    try {
-      const orphans = await killed.orphans(5000);
-      for (let i = 0; i < 100 && inRange().length > 0; i++) await sleep(50);
-      expect({ orphans, left: inRange() }).toEqual({ orphans: [], left: [] });
-    } finally {
-      for (const pid of inRange()) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone
+      );
+      const killed = await killHostUnderSubreaper(host, -1, 'never', scene.said);
+      try {
+        const orphans = await killed.orphans(5000);
+        for (let i = 0; i < 100 && inRange().length > 0; i++) await sleep(50);
+        expect({ orphans, left: inRange() }).toEqual({ orphans: [], left: [] });
+      } finally {
+        for (const pid of inRange()) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone
+          }
         }
+        await killed.end();
       }
-      await killed.end();
-    }
-    const r = await runScript('await done({ ok: true });');
-    expect(r.report).toEqual({ ok: true });
-  },
-  60_000,
-);
+      const r = await runScript('await done({ ok: true });');
+      expect(r.report).toEqual({ ok: true });
+    },
+    60_000,
+  );
+}
