@@ -129,3 +129,31 @@ process.stdin.resume();`,
     },
   };
 }
+
+/**
+ * What a SIGKILLed host left of its sandboxes: the subreaper's live children after up to 5 s (`orphans`), then every
+ * process still running as a uid of `range` after up to 5 s more (`left`). Whatever is left is killed and the
+ * subreaper ended before this returns, so a failing test leaves nothing behind. Call it before another host starts (its
+ * sweeps would hide what was left).
+ */
+export async function leftAfterHostDeath(
+  killed: KilledHost,
+  range: { first: number; count: number },
+): Promise<{ orphans: string[]; left: number[] }> {
+  try {
+    const orphans = await killed.orphans(5000);
+    for (let i = 0; i < 100 && pidsOfUidRange(range).length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return { orphans, left: pidsOfUidRange(range) };
+  } finally {
+    for (const pid of pidsOfUidRange(range)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await killed.end();
+  }
+}

@@ -8,9 +8,8 @@
 // zombie) must die with its host too (holds on 35cb305: the kernel still finds the signal on the zombie leader).
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, expect } from 'vitest';
-import { killHostUnderSubreaper, pidsOfUidRange } from '../../sandbox-common/test/host-death.js';
+import { killHostUnderSubreaper, leftAfterHostDeath } from '../../sandbox-common/test/host-death.js';
 import { compileFixture } from '../../sandbox-common/test/sandbox-run.js';
 import { cleanupDirs, itWithC, runScript, tempDir } from './helpers.js';
 
@@ -18,8 +17,6 @@ const isRoot = process.getuid?.() === 0;
 afterAll(cleanupDirs);
 
 const range = { first: 1_972_000_000, count: 100_000 };
-
-const inRange = (): number[] => pidsOfUidRange(range);
 
 const SCENES = [
   {
@@ -87,20 +84,7 @@ p.stderr.on('data', (d) => process.stderr.write(d));
 setInterval(() => {}, 1000);`,
       );
       const killed = await killHostUnderSubreaper(host, -1, 'never', scene.said);
-      try {
-        const orphans = await killed.orphans(5000);
-        for (let i = 0; i < 100 && inRange().length > 0; i++) await sleep(50);
-        expect({ orphans, left: inRange() }).toEqual({ orphans: [], left: [] });
-      } finally {
-        for (const pid of inRange()) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // gone
-          }
-        }
-        await killed.end();
-      }
+      expect(await leftAfterHostDeath(killed, range)).toEqual({ orphans: [], left: [] });
       const r = await runScript('await done({ ok: true });');
       expect(r.report).toEqual({ ok: true });
     },

@@ -9,9 +9,8 @@
 // killed only once the re-exec'd stage printed (an exec that failed would hang the test, not pass it).
 import fs from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, expect } from 'vitest';
-import { killHostUnderSubreaper } from '../../sandbox-common/test/host-death.js';
+import { killHostUnderSubreaper, leftAfterHostDeath } from '../../sandbox-common/test/host-death.js';
 import { compileFixture } from '../../sandbox-common/test/sandbox-run.js';
 import { cleanupDirs, expectHostHealthy, firstMessage, itWithC, runScript, tempDir } from './helpers.js';
 
@@ -19,21 +18,6 @@ const isRoot = process.getuid?.() === 0;
 afterAll(cleanupDirs);
 
 const range = { first: 1_978_100_000, count: 100_000 };
-
-function inRange(): number[] {
-  return fs.readdirSync('/proc').flatMap((n) => {
-    if (!/^\d+$/.test(n)) return [];
-    try {
-      const st = fs.readFileSync(`/proc/${n}/status`, 'utf8');
-      const uid = Number(/^Uid:\s+(\d+)/m.exec(st)?.[1]);
-      return !/^State:\s+Z/m.test(st) && uid >= range.first && uid < range.first + range.count
-        ? [Number(n)]
-        : [];
-    } catch {
-      return [];
-    }
-  });
-}
 
 const SOURCE = `#define _GNU_SOURCE
 #include <pthread.h>
@@ -86,20 +70,7 @@ p.stderr.on('data', (d) => process.stderr.write(d));
 setInterval(() => {}, 1000);`,
       );
       const killed = await killHostUnderSubreaper(host, -1, 'never', 'said stage2 pdeathsig 0');
-      try {
-        const orphans = await killed.orphans(5000);
-        for (let i = 0; i < 100 && inRange().length > 0; i++) await sleep(50);
-        expect({ orphans, left: inRange() }).toEqual({ orphans: [], left: [] });
-      } finally {
-        for (const pid of inRange()) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // gone
-          }
-        }
-        await killed.end();
-      }
+      expect(await leftAfterHostDeath(killed, range)).toEqual({ orphans: [], left: [] });
       const r = await runScript('await done({ ok: true });');
       expect(firstMessage(r)).toEqual({ ok: true });
       expectHostHealthy(r);
