@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MINIMAL_REQUIREMENTS, type PluginRequirements } from '@plugward/types';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkHookGrant, decideGrants, type GrantInput, resolveGrantedPaths } from './grant-policy.js';
 
 const GREEDY: PluginRequirements = {
@@ -258,13 +258,81 @@ describe('resolveGrantedPaths', () => {
       );
       expect(d.granted.filesystem).toMatchObject({ mode: 'readWrite' });
       const resolved = await resolveGrantedPaths(d, grant);
+      // `ok` lies inside the read-write grant (a writer there could swap it before the sandbox binds it): the granted
+      // directory that holds it is bound instead.
       expect(resolved.granted.filesystem).toEqual({
         mode: 'readWrite',
-        paths: [fs.realpathSync(path.join(root, 'data', 'ok'))],
+        paths: [fs.realpathSync(path.join(root, 'data'))],
       });
       expect(resolved.reason).toMatch(/dropped 2/);
+      expect(resolved.reason).toMatch(/bound .*data instead of .*ok \(.*data is inside the read-write grant/);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  describe('binds nothing a plugin could swap before the sandbox binds it', () => {
+    let root = '';
+    beforeEach(() => {
+      root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'pw-grant-swap-')));
+    });
+    afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+    const request = (mode: 'readOnly' | 'readWrite', paths: string[]) => ({
+      ...MINIMAL_REQUIREMENTS,
+      filesystem: { mode, paths },
+    });
+
+    it('keeps a path below a read-only grant that no one else may write', async () => {
+      fs.mkdirSync(path.join(root, 'ro', 'sub'), { recursive: true });
+      const grant = { filesystem: { mode: 'readOnly' as const, paths: [path.join(root, 'ro')] } };
+      const d = decideGrants(
+        input({
+          requested: request('readOnly', [path.join(root, 'ro', 'sub')]),
+          grants: { plugins: { p: grant } },
+        }),
+      );
+      const r = await resolveGrantedPaths(d, grant, { plugins: { p: grant } });
+      expect(r.granted.filesystem).toEqual({ mode: 'readOnly', paths: [path.join(root, 'ro', 'sub')] });
+    });
+
+    it("drops a read-only grant that lies inside another plugin's read-write grant", async () => {
+      fs.mkdirSync(path.join(root, 'shared', 'ro'), { recursive: true });
+      const mine = { filesystem: { mode: 'readOnly' as const, paths: [path.join(root, 'shared', 'ro')] } };
+      const theirs = { filesystem: { mode: 'readWrite' as const, paths: [path.join(root, 'shared')] } };
+      const grants = { plugins: { p: mine, other: theirs } };
+      const d = decideGrants(
+        input({ requested: request('readOnly', [path.join(root, 'shared', 'ro')]), grants }),
+      );
+      const r = await resolveGrantedPaths(d, mine, grants);
+      expect(r.granted.filesystem).toEqual({ mode: 'none' });
+      expect(r.reason).toMatch(/dropped .*shared\/ro \(.*shared is inside the read-write grant/);
+    });
+
+    it('drops a path below a directory others may write (not sticky), and keeps one below a sticky one it owns', async () => {
+      fs.mkdirSync(path.join(root, 'open', 'data'), { recursive: true });
+      fs.chmodSync(path.join(root, 'open'), 0o777);
+      fs.mkdirSync(path.join(root, 'sticky', 'data'), { recursive: true });
+      fs.chmodSync(path.join(root, 'sticky'), 0o1777);
+      const paths = [path.join(root, 'open', 'data'), path.join(root, 'sticky', 'data')];
+      const grant = { filesystem: { mode: 'readOnly' as const, paths } };
+      const d = decideGrants(
+        input({ requested: request('readOnly', paths), grants: { plugins: { p: grant } } }),
+      );
+      const r = await resolveGrantedPaths(d, grant, { plugins: { p: grant } });
+      expect(r.granted.filesystem).toEqual({ mode: 'readOnly', paths: [path.join(root, 'sticky', 'data')] });
+      expect(r.reason).toMatch(/others may write .*open/);
+    });
+
+    it("checks a trusted plugin's paths (no host grant behind them) the same way", async () => {
+      fs.mkdirSync(path.join(root, 'open', 'data'), { recursive: true });
+      fs.chmodSync(path.join(root, 'open'), 0o777);
+      fs.mkdirSync(path.join(root, 'fine'));
+      const paths = [path.join(root, 'open', 'data'), path.join(root, 'fine')];
+      const d = decideGrants(
+        input({ trustLevel: 'trusted', requested: request('readWrite', paths), grants: {} }),
+      );
+      const r = await resolveGrantedPaths(d, undefined, {});
+      expect(r.granted.filesystem).toEqual({ mode: 'readWrite', paths: [path.join(root, 'fine')] });
+    });
   });
 });

@@ -140,43 +140,134 @@ export function applicableGrant(
  * Resolves the granted filesystem paths on disk: each must exist and its real path (symlinks followed) must still lie
  * within the real path of a path the host granted, else it is dropped. The lexical check of {@link decideGrants} can't
  * see a symlink inside a granted directory that points out of it (`/srv/data/link -> /etc`); bwrap would follow it.
- * The real paths are what gets bound. A decision with no host grant behind it (a trusted plugin without a cap) is
- * returned as is.
+ * The real paths are what gets bound.
+ *
+ * A path is also bound only when nothing a plugin can write lies on the way to it ({@link bindPathProblem}): the
+ * sandbox resolves it again, by name, tens of milliseconds later, and a plugin that can write inside a read-write grant
+ * could by then have swapped a directory on that way for a symlink to anywhere (the host's `/proc`, `/tmp`, …). Such a
+ * path is replaced by the granted directory that holds it (when that one is safe: the plugin sees the same path,
+ * inside a wider bind the host granted anyway), else dropped; the reason says which. `hostGrants` (the registry's
+ * whole policy) names every read-write grant, whoever it is for; the applicable grant's own read-write paths always
+ * count. A trusted plugin without a cap (no host grant behind the decision) has its paths checked the same way and an
+ * unsafe one dropped.
  */
 export async function resolveGrantedPaths(
   decision: GrantDecision,
   grant: Pick<PluginGrant, 'filesystem'> | undefined,
+  hostGrants: HostGrants = {},
 ): Promise<GrantDecision> {
   const granted = decision.granted.filesystem;
-  if (granted.mode === 'none' || grant === undefined) return decision;
-  const roots: string[] = [];
-  if (grant.filesystem !== undefined && grant.filesystem.mode !== 'none') {
-    for (const g of grant.filesystem.paths) {
-      if (typeof g !== 'string' || !path.isAbsolute(g)) continue;
-      const real = await fs.realpath(g).catch(() => undefined);
-      if (real !== undefined) roots.push(real);
-    }
-  }
+  if (granted.mode === 'none') return decision;
+  const writable = await realPaths([
+    ...readWriteGrantPaths(hostGrants),
+    ...(grant?.filesystem?.mode === 'readWrite' ? grant.filesystem.paths : []),
+  ]);
+  const roots =
+    grant === undefined
+      ? undefined
+      : await realPaths(
+          grant.filesystem !== undefined && grant.filesystem.mode !== 'none' ? grant.filesystem.paths : [],
+        );
   const paths: string[] = [];
-  const dropped: string[] = [];
+  const notes: string[] = [];
+  let dropped = 0;
+  const keep = (p: string): void => {
+    if (!paths.includes(p)) paths.push(p);
+  };
   for (const p of granted.paths) {
     const real = await fs.realpath(p).catch(() => undefined);
-    if (real !== undefined && roots.some((r) => within(real, r))) {
-      if (!paths.includes(real)) paths.push(real);
-    } else dropped.push(p);
+    const root = real === undefined ? undefined : roots?.find((r) => within(real, r));
+    if (real === undefined || (roots !== undefined && root === undefined)) {
+      dropped++;
+      continue;
+    }
+    const problem = await bindPathProblem(real, writable);
+    if (problem === undefined) {
+      keep(real);
+      continue;
+    }
+    const rootProblem = root === undefined || root === real ? problem : await bindPathProblem(root, writable);
+    if (root !== undefined && rootProblem === undefined) {
+      keep(root);
+      notes.push(`bound ${displayText(root)} instead of ${displayText(p)} (${problem})`);
+    } else {
+      dropped++;
+      notes.push(`dropped ${displayText(p)} (${rootProblem ?? problem})`);
+    }
   }
-  if (dropped.length === 0 && paths.every((p, i) => p === granted.paths[i])) return decision;
+  if (dropped === 0 && notes.length === 0 && paths.every((p, i) => p === granted.paths[i])) return decision;
+  const unexplained = dropped - notes.filter((n) => n.startsWith('dropped ')).length;
   return {
     ...decision,
     granted: {
       ...decision.granted,
       filesystem: paths.length === 0 ? { mode: 'none' } : { mode: granted.mode, paths },
     },
-    reason:
-      dropped.length === 0
-        ? decision.reason
-        : `${decision.reason}; dropped ${dropped.length} path(s) that do not exist or resolve outside the grant`,
+    reason: [
+      decision.reason,
+      ...(unexplained > 0
+        ? [`dropped ${unexplained} path(s) that do not exist or resolve outside the grant`]
+        : []),
+      ...notes,
+    ].join('; '),
   };
+}
+
+/** Every path the host grants read-write, to anyone (plugin grants, signer grants, the trusted cap). */
+export function readWriteGrantPaths(grants: HostGrants): string[] {
+  const out: string[] = [];
+  const add = (g: Pick<PluginGrant, 'filesystem'> | undefined): void => {
+    if (g?.filesystem?.mode === 'readWrite') {
+      for (const p of g.filesystem.paths) if (typeof p === 'string' && path.isAbsolute(p)) out.push(p);
+    }
+  };
+  for (const g of Object.values(grants.plugins ?? {})) add(g);
+  for (const g of Object.values(grants.signers ?? {})) add(g);
+  add(grants.trustedCap);
+  return out;
+}
+
+async function realPaths(paths: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    if (typeof p !== 'string' || !path.isAbsolute(p)) continue;
+    const real = await fs.realpath(p).catch(() => undefined);
+    if (real !== undefined && !out.includes(real)) out.push(real);
+  }
+  return out;
+}
+
+/**
+ * Why a real path can't be handed to a sandbox to bind, or undefined when it can: a directory on the way to it (every
+ * proper ancestor, from `/`) lies within one of `writable` (a read-write grant: some plugin may rename, remove or
+ * replace what is in it), or others may write it — unless it is sticky and the entry below it belongs to root or the
+ * host's user (then only they may rename it). The last component itself may be writable: what is inside a bind is
+ * shared anyway, and a symlink inside it resolves in the sandbox's own view.
+ */
+export async function bindPathProblem(
+  real: string,
+  writable: readonly string[],
+): Promise<string | undefined> {
+  const hostUid = process.getuid?.() ?? -1;
+  const parts = real.split('/').filter((x) => x !== '');
+  let dir = '/';
+  for (const part of parts) {
+    const inside = writable.find((w) => within(dir, w));
+    if (inside !== undefined)
+      return `${displayText(dir)} is inside the read-write grant ${displayText(inside)}`;
+    const st = await fs.lstat(dir).catch(() => undefined);
+    if (st === undefined || !st.isDirectory()) return `${displayText(dir)} is not a directory`;
+    if ((st.mode & 0o002) !== 0) {
+      const entry = await fs.lstat(path.join(dir, part)).catch(() => undefined);
+      const owners = [0, hostUid];
+      const sticky = (st.mode & 0o1000) !== 0;
+      if (!sticky || entry === undefined || !owners.includes(entry.uid) || !owners.includes(st.uid)) {
+        return `others may write ${displayText(dir)}`;
+      }
+    }
+    dir = path.join(dir, part);
+  }
+  return undefined;
 }
 
 function grantFor(input: GrantInput): { grant: PluginGrant; source: GrantSource; what: string } | undefined {

@@ -216,7 +216,7 @@ async function placeAndGrant(
   if (verified.trustEntry) entry.info.trustInfo = verified.trustEntry;
   entry.info.hash = verified.hash;
   const input = grantInput(s, manifest, trustLevel, verified.hash, verified.trustEntry);
-  const decision = await resolveGrantedPaths(decideGrants(input), applicableGrant(input));
+  const decision = await resolveGrantedPaths(decideGrants(input), applicableGrant(input), s.grants);
   entry.info.grants = decision;
   const placement = placePlugin({
     name,

@@ -94,6 +94,21 @@ const PID_ARGS: readonly [string, readonly number[]][] = [
   ['pidfd_open', [0]],
   ['kcmp', [0, 1]],
   ['prlimit64', [0]],
+  ['perf_event_open', [1]],
+  ['get_robust_list', [0]],
+];
+
+/**
+ * Calls denied whatever their arguments: another way to a pidfd (`open_by_handle_at` opens pidfs handles
+ * unprivileged, kernel ≥ 6.14 — and needs CAP_DAC_READ_SEARCH on every other filesystem; `name_to_handle_at` with it),
+ * and the calls that use a pidfd of another process against it (`pidfd_getfd`, `process_madvise`). A sandbox needs
+ * none of them.
+ */
+const PIDFD_CALLS: readonly string[] = [
+  'open_by_handle_at',
+  'name_to_handle_at',
+  'pidfd_getfd',
+  'process_madvise',
 ];
 
 /** Calls that change the mount tree (the mask over `/proc/1` is a mount). */
@@ -114,9 +129,11 @@ const MOUNT_CALLS: readonly string[] = [
  * itself loses its signal by an `execve` from a second thread). It runs with the same uid and filters as the command, so
  * it must be out of the command's reach: its `/proc/1` is masked by an empty read-only tmpfs, and these rules deny, in
  * every mode, `ptrace`, `process_vm_readv`/`process_vm_writev`, `pidfd_open`, `kcmp` and `prlimit64` aimed at pid 1
- * (the pid's low 32 bits compared: the kernel reads it as a `pid_t`), and every call that changes the mount tree (so no
- * mode, custom or disabled, with or without a kept capability, can lift the mask). Signals can't end or stop an init
- * from inside its namespace.
+ * (the pid's low 32 bits compared: the kernel reads it as a `pid_t`), `perf_event_open` and `get_robust_list` aimed at
+ * it, every other way to a pidfd and every use of one against another process (`open_by_handle_at`,
+ * `name_to_handle_at`, `pidfd_getfd`, `process_madvise`), and every call that changes the mount tree (so no mode,
+ * custom or disabled, with or without a kept capability, can lift the mask). Signals can't end or stop an init from
+ * inside its namespace.
  */
 export function sandboxInitRules(): SeccompRule[] {
   const rules: SeccompRule[] = [];
@@ -125,7 +142,7 @@ export function sandboxInitRules(): SeccompRule[] {
       rules.push({ syscall, action: EPERM, args: [{ index, op: 'masked-eq', mask: LOW_32, value: 1 }] });
     }
   }
-  for (const syscall of MOUNT_CALLS) rules.push({ syscall, action: EPERM });
+  for (const syscall of [...PIDFD_CALLS, ...MOUNT_CALLS]) rules.push({ syscall, action: EPERM });
   return rules;
 }
 

@@ -1,10 +1,12 @@
-// audit s9 (the init change, 35cb305): the sandbox's init (bwrap, pid 1) must be out of the command's reach by any
-// name, not only by pid 1: a pidfd is also a pidfs file, and `open_by_handle_at` of a pidfs handle (its inode number,
-// init's = the command's minus one) opens a pidfd of any process of the caller's pid namespace, unprivileged (kernel
-// ≥ 6.14); with it `pidfd_getfd` takes init's fds, and `perf_event_open(pid = 1)` samples init. In these modes the
-// mode filter denies name_to_handle_at/open_by_handle_at/pidfd_getfd/perf_event_open (DANGEROUS_SYSCALLS): held on
-// 35cb305. (`custom` allow-all and `disabled`, which rely on the guard filter alone, do not hold: audit s9 #1,
-// /work/audit-repro/s9/audit-init-pidfd.test.ts — add them to MODES once the guard denies these calls.)
+// audit s9 #1 (copy into packages/sandbox-linux/test/): with bwrap's init as the sandbox's pid 1 (no --as-pid-1), the
+// guard filter denies pidfd_open(1), ptrace(1), process_vm_*(1), kcmp(1), prlimit64(1) and /proc/1 is masked — but a
+// pidfd of init is one open_by_handle_at away: a pidfd's file handle (pidfs, kernel ≥ 6.14) is its inode number,
+// init's is the command's minus one (or a few), and pidfs handles open unprivileged for any process of the caller's pid
+// namespace. With init's pidfd, pidfd_getfd takes init's fds (same uid, dumpable: the ptrace check passes) and
+// perf_event_open(pid = 1) samples init. The mode filters deny name_to_handle_at/open_by_handle_at/pidfd_getfd/
+// perf_event_open (DANGEROUS_SYSCALLS), so only `custom` (default allow) and `disabled` reach it: the guard, which is
+// meant to hold "in every mode", did not. Failed on 35cb305; closed by the guard denying open_by_handle_at,
+// name_to_handle_at, pidfd_getfd, process_madvise, and perf_event_open/get_robust_list aimed at pid 1.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SandboxConfig } from '@plugward/types';
@@ -55,10 +57,8 @@ int main(void) {
 `;
 
 const MODES: [string, SandboxConfig['seccomp']][] = [
-  ['strict', { mode: 'strict' }],
-  ['basic', { mode: 'basic' }],
-  ['moderate', { mode: 'moderate' }],
-  ['permissive', { mode: 'permissive' }],
+  ['custom (default allow)', { mode: 'custom', defaultAction: { action: 'allow' }, rules: [] }],
+  ['disabled', { mode: 'disabled' }],
 ];
 
 for (const [name, seccomp] of MODES) {
