@@ -56,7 +56,12 @@ int main(void) {
 }
 `;
 
+// Every mode: strict/basic/moderate/permissive hold by their mode filter, custom and disabled by the guard alone.
 const MODES: [string, SandboxConfig['seccomp']][] = [
+  ['strict', { mode: 'strict' }],
+  ['basic', { mode: 'basic' }],
+  ['moderate', { mode: 'moderate' }],
+  ['permissive', { mode: 'permissive' }],
   ['custom (default allow)', { mode: 'custom', defaultAction: { action: 'allow' }, rules: [] }],
   ['disabled', { mode: 'disabled' }],
 ];
