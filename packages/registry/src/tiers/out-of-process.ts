@@ -305,6 +305,9 @@ function startProcess(dir: string, file: string): Started {
     // Pipes, never the host's fds: a plugin could reopen /proc/self/fd/1 and read, truncate or fill the host's log.
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: childEnv(),
+    // Its own process group (and session): what the plugin starts stays in it unless it detaches itself, and is ended
+    // with the plugin (below). A terminal's Ctrl-C reaches the host only, which ends its plugins itself.
+    detached: true,
   });
   const socket = child.stdio[3] as Duplex | null;
   if (!socket || child.pid === undefined) {
@@ -313,11 +316,24 @@ function startProcess(dir: string, file: string): Started {
   }
   const pid = child.pid;
   const reading = processTierReading(child);
+  // The group outlives its leader while a member runs (the kernel keeps the number in use meanwhile), so killing it
+  // after the runtime ended reaches exactly the processes the plugin left in it.
+  const killGroup = (): void => {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // no member left
+    }
+  };
+  child.once('exit', killGroup);
   return {
     socket,
     watched: child,
     pid,
-    kill: () => child.kill('SIGKILL'),
+    kill: () => {
+      killGroup();
+      child.kill('SIGKILL');
+    },
     metrics: (_client, options) => reading(options),
     oomKilled: async () => false,
     stdout: child.stdout,
