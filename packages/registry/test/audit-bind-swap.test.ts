@@ -6,12 +6,11 @@
 // quiet machine); now `shared/x` lies inside a read-write grant, so the victim is given `shared` itself and its `x`
 // resolves inside the sandbox's own view. Asserted: no load sees the host directory; no copy or cgroup left.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { keyId, toHex } from '@plugward/security';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
-import { dec, enc, Fixtures, leftovers, pidAlive, sandboxOrReason, tempDir } from './helpers.js';
+import { expect, it } from 'vitest';
+import { PluginRegistry } from '../dist/index.js';
+import { attackerScene, dec, enc, leftovers, pidAlive } from './helpers.js';
 
 const swapper = `
 import { createRequire } from 'node:module';
@@ -61,29 +60,13 @@ export default {
 };
 `;
 
-const healthy = `export default {
-  name: 'healthy', version: '1.0.0', author: 'the host',
-  init() {},
-  registerHooks(h) { h.register('ping', 100, () => new TextEncoder().encode('pong')); },
-};
-`;
-
-const tmp = tempDir('audit-bindswap');
-const fx = new Fixtures(tmp.dir);
-const ownTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-bindswap-tmp-'));
-let security: PluginSecurity;
-let sandbox: Awaited<ReturnType<typeof sandboxOrReason>>['sandbox'];
-let reason: string | undefined;
 let swapperPath = '';
 let victimPath = '';
-let healthyPath = '';
-const shared = path.join(tmp.dir, 'shared');
-const hostOnly = path.join(tmp.dir, 'host-only');
-
-beforeAll(async () => {
-  ({ sandbox, reason } = await sandboxOrReason());
-  process.env.TMPDIR = ownTmp;
-  fs.chmodSync(tmp.dir, 0o755);
+let shared = '';
+let hostOnly = '';
+const scene = attackerScene('audit-bindswap', async (fx, dir) => {
+  shared = path.join(dir, 'shared');
+  hostOnly = path.join(dir, 'host-only');
   fs.mkdirSync(shared, { mode: 0o777 });
   fs.chmodSync(shared, 0o777);
   fs.mkdirSync(path.join(shared, 'x'), { mode: 0o777 });
@@ -107,18 +90,11 @@ beforeAll(async () => {
     keys: fx.stranger,
     requirements: rw(path.join(shared, 'x')),
   });
-  healthyPath = await fx.js('healthy.mjs', healthy, { name: 'healthy', kind: 'js' });
-  await fx.trust(healthyPath);
-  security = await fx.security({ onlyTrusted: false });
-});
-
-afterAll(() => {
-  tmp.remove();
-  fs.rmSync(ownTmp, { recursive: true, force: true });
 });
 
 it("a bind checked within the grant at load is the one mounted: a swap inside a granted directory can't bind a host directory", async (ctx) => {
-  if (!sandbox) return ctx.skip(`no sandbox here: ${reason}`);
+  const { sandbox, security, fx } = scene;
+  if (!sandbox) return ctx.skip(`no sandbox here: ${scene.reason}`);
   const registry = new PluginRegistry({
     security,
     sandbox,
@@ -137,7 +113,7 @@ it("a bind checked within the grant at load is the one mounted: a swap inside a 
   const seen: string[] = [];
   const pids: number[] = [];
   try {
-    await registry.loadPlugin(healthyPath, 'trusted');
+    await registry.loadPlugin(scene.probe, 'trusted');
     await registry.loadPlugin(swapperPath, 'untrusted');
     pids.push(registry.getPluginInfo('swapper')?.pid ?? -1);
     const said = dec.decode(
@@ -157,7 +133,7 @@ it("a bind checked within the grant at load is the one mounted: a swap inside a 
       }
     }
     // The host still serves.
-    expect(dec.decode(await registry.hooks.execute('ping', new Uint8Array()))).toBe('pong');
+    expect(dec.decode(await registry.hooks.execute('audit.health', enc.encode('x')))).toBe('ok:x');
   } finally {
     await registry.close();
   }
@@ -165,5 +141,5 @@ it("a bind checked within the grant at load is the one mounted: a swap inside a 
   // At least one victim ran and looked (else the test proved nothing).
   expect(seen.some((s) => !s.startsWith('load failed'))).toBe(true);
   for (const pid of pids) expect(pid > 0 && !pidAlive(pid)).toBe(true);
-  expect([...leftovers('victim', ownTmp), ...leftovers('swapper', ownTmp)]).toEqual([]);
+  expect([...leftovers('victim', scene.ownTmp), ...leftovers('swapper', scene.ownTmp)]).toEqual([]);
 }, 120_000);

@@ -6,12 +6,9 @@
 // checks that nothing it wrote survived.
 // (An empty or over-long key, or a non-string one, is a malformed request: the plugin is ended, as for any bad frame.)
 // Passes on main 30c2186: these are properties main holds.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
-import { dec, enc, Fixtures, leftovers, pidAlive, sandboxOrReason, tempDir } from './helpers.js';
+import { expect, it } from 'vitest';
+import { PluginRegistry } from '../dist/index.js';
+import { attackerScene, dec, enc, leftovers, pidAlive } from './helpers.js';
 
 const attacker = `
 const enc = new TextEncoder();
@@ -50,25 +47,8 @@ export default {
 };
 `;
 
-const healthy = `export default {
-  name: 'healthy', version: '1.0.0', author: 'the host',
-  init() {},
-  registerHooks(h) { h.register('ping', 100, () => new TextEncoder().encode('pong')); },
-};
-`;
-
-const tmp = tempDir('audit-ctxkeys');
-const fx = new Fixtures(tmp.dir);
-const ownTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-ctxkeys-tmp-'));
-let security: PluginSecurity;
-let sandbox: Awaited<ReturnType<typeof sandboxOrReason>>['sandbox'];
-let reason: string | undefined;
 let file = '';
-let healthyPath = '';
-
-beforeAll(async () => {
-  ({ sandbox, reason } = await sandboxOrReason());
-  process.env.TMPDIR = ownTmp;
+const scene = attackerScene('audit-ctxkeys', async (fx) => {
   file = await fx.js('keyspell.mjs', attacker, {
     name: 'keyspell',
     kind: 'js',
@@ -79,18 +59,11 @@ beforeAll(async () => {
       context: { read: ['*'], write: ['*'] },
     },
   });
-  healthyPath = await fx.js('healthy.mjs', healthy, { name: 'healthy', kind: 'js' });
-  await fx.trust(healthyPath);
-  security = await fx.security({ onlyTrusted: false });
-});
-
-afterAll(() => {
-  tmp.remove();
-  fs.rmSync(ownTmp, { recursive: true, force: true });
 });
 
 it('an untrusted plugin reads and writes exactly its granted keys, whatever the spelling, and keeps nothing after unload', async (ctx) => {
-  if (!sandbox) return ctx.skip(`no sandbox here: ${reason}`);
+  const { sandbox, security } = scene;
+  if (!sandbox) return ctx.skip(`no sandbox here: ${scene.reason}`);
   const registry = new PluginRegistry({
     security,
     sandbox,
@@ -106,7 +79,7 @@ it('an untrusted plugin reads and writes exactly its granted keys, whatever the 
   registry.context.set('public.motd', enc.encode('hello'));
   const pids: number[] = [];
   try {
-    await registry.loadPlugin(healthyPath, 'trusted');
+    await registry.loadPlugin(scene.probe, 'trusted');
     for (let round = 0; round < 2; round++) {
       await registry.loadPlugin(file, 'untrusted');
       pids.push(registry.getPluginInfo('keyspell')?.pid ?? -1);
@@ -147,10 +120,10 @@ it('an untrusted plugin reads and writes exactly its granted keys, whatever the 
       expect(registry.context.keys().sort()).toEqual(['db.password', 'public.motd']);
       expect(registry.context.usageOf('keyspell')).toEqual({ entries: 0, bytes: 0 });
     }
-    expect(dec.decode(await registry.hooks.execute('ping', new Uint8Array()))).toBe('pong');
+    expect(dec.decode(await registry.hooks.execute('audit.health', enc.encode('x')))).toBe('ok:x');
   } finally {
     await registry.close();
   }
   for (const pid of pids) expect(pid > 0 && !pidAlive(pid)).toBe(true);
-  expect(leftovers('keyspell', ownTmp)).toEqual([]);
+  expect(leftovers('keyspell', scene.ownTmp)).toEqual([]);
 }, 60_000);

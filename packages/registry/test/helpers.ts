@@ -568,3 +568,54 @@ export async function measureFlood(options: {
   if (pid !== undefined) await until(() => !pidAlive(pid as number), 5000, `${options.name} to be gone`);
   return reading;
 }
+
+/** What {@link attackerScene} sets up (filled in by its `beforeAll`). */
+export interface AttackerScene {
+  /** The scene's temp folder (0755: a sandbox's leased uid may have to reach what is granted inside it). */
+  dir: string;
+  fx: Fixtures;
+  /** This file's own TMPDIR: every private copy the registry makes lands here, so "none left" is checkable. */
+  ownTmp: string;
+  /** The sandbox backend, or undefined with `reason`. */
+  sandbox?: LinuxSandbox;
+  reason?: string;
+  /** The trusted HEALTH_PROBE's artifact (hook `audit.health`). */
+  probe: string;
+  /** Admits untrusted plugins (`onlyTrusted: false`); the probe is trusted. */
+  security: PluginSecurity;
+}
+
+/**
+ * The set-up of an attacker test that signs plugins of its own (untrusted ones with `fx.stranger`): a temp folder,
+ * the file's own TMPDIR, the sandbox, the trusted HEALTH_PROBE, and the security, loaded after `build` made the
+ * file's plugins and whatever they need on disk. Removed after the file.
+ */
+export function attackerScene(
+  prefix: string,
+  build: (fx: Fixtures, dir: string) => Promise<void>,
+): AttackerScene {
+  const tmp = tempDir(prefix);
+  const scene: AttackerScene = {
+    dir: tmp.dir,
+    fx: new Fixtures(tmp.dir),
+    ownTmp: fs.mkdtempSync(path.join(os.tmpdir(), `pw-${prefix}-tmp-`)),
+    probe: '',
+    security: undefined as unknown as PluginSecurity,
+  };
+  beforeAll(async () => {
+    const found = await sandboxOrReason();
+    scene.sandbox = found.sandbox;
+    scene.reason = found.reason;
+    process.env.TMPDIR = scene.ownTmp;
+    fs.chmodSync(tmp.dir, 0o755);
+    await build(scene.fx, tmp.dir);
+    scene.probe = await scene.fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
+    await scene.fx.trust(scene.probe);
+    scene.security = await scene.fx.security({ onlyTrusted: false });
+  });
+  afterAll(() => {
+    tmp.remove();
+    fs.rmSync(scene.ownTmp, { recursive: true, force: true });
+  });
+  return scene;
+}
