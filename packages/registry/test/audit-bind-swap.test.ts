@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { keyId, toHex } from '@plugward/security';
 import { expect, it } from 'vitest';
-import { PluginRegistry } from '../dist/index.js';
 import { attackerScene, dec, enc, leftovers, pidAlive } from './helpers.js';
 
 const swapper = `
@@ -93,22 +92,16 @@ const scene = attackerScene('audit-bindswap', async (fx, dir) => {
 });
 
 it("a bind checked within the grant at load is the one mounted: a swap inside a granted directory can't bind a host directory", async (ctx) => {
-  const { sandbox, security, fx } = scene;
+  const { sandbox, fx } = scene;
   if (!sandbox) return ctx.skip(`no sandbox here: ${scene.reason}`);
-  const registry = new PluginRegistry({
-    security,
-    sandbox,
-    policy: { onlyTrusted: false },
-    grants: {
-      signers: {
-        [keyId(fx.stranger.publicKey)]: {
-          publicKey: toHex(fx.stranger.publicKey),
-          hooks: [{ name: 'swap' }, { name: 'look' }],
-          filesystem: { mode: 'readWrite', paths: [shared] },
-        },
+  const registry = scene.registry({
+    signers: {
+      [keyId(fx.stranger.publicKey)]: {
+        publicKey: toHex(fx.stranger.publicKey),
+        hooks: [{ name: 'swap' }, { name: 'look' }],
+        filesystem: { mode: 'readWrite', paths: [shared] },
       },
     },
-    log: () => {},
   });
   const seen: string[] = [];
   const pids: number[] = [];

@@ -7,7 +7,6 @@
 // (An empty or over-long key, or a non-string one, is a malformed request: the plugin is ended, as for any bad frame.)
 // Passes on main 30c2186: these are properties main holds.
 import { expect, it } from 'vitest';
-import { PluginRegistry } from '../dist/index.js';
 import { attackerScene, dec, enc, leftovers, pidAlive } from './helpers.js';
 
 const attacker = `
@@ -62,18 +61,12 @@ const scene = attackerScene('audit-ctxkeys', async (fx) => {
 });
 
 it('an untrusted plugin reads and writes exactly its granted keys, whatever the spelling, and keeps nothing after unload', async (ctx) => {
-  const { sandbox, security } = scene;
+  const { sandbox } = scene;
   if (!sandbox) return ctx.skip(`no sandbox here: ${scene.reason}`);
-  const registry = new PluginRegistry({
-    security,
-    sandbox,
-    policy: { onlyTrusted: false },
-    grants: {
-      plugins: {
-        keyspell: { hooks: [{ name: 'probe' }], context: { read: ['public.motd'], write: ['scratch'] } },
-      },
+  const registry = scene.registry({
+    plugins: {
+      keyspell: { hooks: [{ name: 'probe' }], context: { read: ['public.motd'], write: ['scratch'] } },
     },
-    log: () => {},
   });
   registry.context.set('db.password', enc.encode('hunter2'));
   registry.context.set('public.motd', enc.encode('hello'));

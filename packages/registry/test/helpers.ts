@@ -583,6 +583,8 @@ export interface AttackerScene {
   probe: string;
   /** Admits untrusted plugins (`onlyTrusted: false`); the probe is trusted. */
   security: PluginSecurity;
+  /** A registry on the scene's security and sandbox that admits untrusted plugins, with the host's `grants`. */
+  registry(grants: PluginRegistryOptions['grants']): PluginRegistry;
 }
 
 /**
@@ -601,6 +603,14 @@ export function attackerScene(
     ownTmp: fs.mkdtempSync(path.join(os.tmpdir(), `pw-${prefix}-tmp-`)),
     probe: '',
     security: undefined as unknown as PluginSecurity,
+    registry: (grants) =>
+      new PluginRegistry({
+        security: scene.security,
+        sandbox: scene.sandbox,
+        policy: { onlyTrusted: false },
+        grants,
+        log: () => {},
+      }),
   };
   beforeAll(async () => {
     const found = await sandboxOrReason();
