@@ -95,7 +95,6 @@ describe("an in-process plugin's call budget (maxCpuTimeMs)", () => {
       for (let i = 0; i < 100; i++) await registry.hooks.execute('echo', new Uint8Array([i]));
       const before = await registry.getMetrics('budgeted');
       expect(before).toMatchObject({ source: 'hooks', hookCalls: 100 });
-      expect(before.cpuTimeMs).toBeLessThan(BUDGET_MS);
       const err = (await registry.hooks
         .execute('spin', new Uint8Array([2]))
         .catch((e: unknown) => e)) as PluginError;
