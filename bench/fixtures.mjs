@@ -70,13 +70,21 @@ export function cgroupCpuMs(pid) {
   return undefined;
 }
 
-/** A bare `node -e 0`: wall time spawn → exit, ms, and the CPU time (ms) it reports at its end. */
+/**
+ * The environment of every bare-node baseline: what the registry gives a plugin process (the sandbox clears it all).
+ * Never the bench's own: a host environment can make Node's start several times dearer — `NODE_EXTRA_CA_CERTS` (set
+ * on this machine kind) has every node parse that CA bundle at start, 30 → 79 ms CPU for `node -e 0` — which a
+ * baseline would pay and a plugin runtime would not, flattering every ratio against it.
+ */
+export const BARE_NODE_ENV = Object.freeze({ PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' });
+
+/** A bare `node -e 0` (in {@link BARE_NODE_ENV}): wall time spawn → exit, ms, and the CPU time (ms) it reports at its end. */
 export async function bareNode() {
   const t0 = performance.now();
   const child = spawn(
     process.execPath,
     ['-e', 'const u = process.cpuUsage(); process.stdout.write(String(u.user + u.system))'],
-    { stdio: ['ignore', 'pipe', 'ignore'] },
+    { stdio: ['ignore', 'pipe', 'ignore'], env: BARE_NODE_ENV },
   );
   let out = '';
   child.stdout.on('data', (d) => {

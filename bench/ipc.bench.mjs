@@ -21,7 +21,7 @@ import {
 import { runtimeEntry } from '@plugward/registry';
 import { DEFAULT_RESOURCE_LIMITS, MINIMAL_REQUIREMENTS } from '@plugward/types';
 import { Packr } from 'msgpackr';
-import { echoPluginFixture } from './fixtures.mjs';
+import { BARE_NODE_ENV, echoPluginFixture } from './fixtures.mjs';
 import { writeReport } from './report.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -312,7 +312,7 @@ async function coldStartRows() {
     for (let i = 0; i < 10; i++) {
       let t0 = performance.now();
       await new Promise((resolve) =>
-        spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }).once('exit', resolve),
+        spawn(process.execPath, ['-e', '0'], { stdio: 'ignore', env: BARE_NODE_ENV }).once('exit', resolve),
       );
       bare.push(performance.now() - t0);
       t0 = performance.now();

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultSandboxConfig, LinuxSandbox } from '@plugward/sandbox-linux';
+import { BARE_NODE_ENV } from './fixtures.mjs';
 import { notRun, stats, writeReport } from './report.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
@@ -18,13 +19,18 @@ fs.writeFileSync(
 
 async function bare() {
   const t0 = performance.now();
-  await new Promise((r) => spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }).on('exit', r));
+  await new Promise((r) =>
+    spawn(process.execPath, ['-e', '0'], { stdio: 'ignore', env: BARE_NODE_ENV }).on('exit', r),
+  );
   return performance.now() - t0;
 }
 
 async function processTier() {
   const t0 = performance.now();
-  const c = spawn(process.execPath, [plugin], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+  const c = spawn(process.execPath, [plugin], {
+    stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
+    env: BARE_NODE_ENV,
+  });
   await new Promise((r) => c.stdio[3].once('data', r));
   const t = performance.now() - t0;
   await new Promise((r) => c.on('exit', r));

@@ -58,6 +58,10 @@ async function load(record) {
   const inside = tier === 'sandbox' && pid !== undefined ? cgroupCpuMs(pid) : undefined;
   const own =
     backend === 'landlock' && tier === 'sandbox' && pid !== undefined ? processCpuMs(pid) : undefined;
+  // The runtime's last lines (`plugin-loaded`, `connected`) can reach the host's log after loadPlugin resolved: the
+  // host reads a plugin's stderr in turns. Wait for them (≤ 1 s), or those steps would go missing from the rows.
+  for (let i = 0; i < 100 && !lines.some((l) => l.includes('plugward-startup connected')); i++)
+    await new Promise((r) => setTimeout(r, 10));
   if (record) {
     const ev = [['loadPlugin', t0]];
     for (const m of performance.getEntriesByType('mark'))

@@ -14,7 +14,7 @@ import {
   LinuxSandbox,
   PluginRegistry,
 } from '@plugward/registry';
-import { echoPluginFixture } from './fixtures.mjs';
+import { BARE_NODE_ENV, echoPluginFixture } from './fixtures.mjs';
 import { notRun, stats, writeReport } from './report.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
@@ -61,6 +61,7 @@ function pssBytes(pid) {
 async function idleNodePss() {
   const child = spawn(process.execPath, ['-e', 'process.stdout.write("r"); setInterval(() => {}, 1e6)'], {
     stdio: ['ignore', 'pipe', 'ignore'],
+    env: BARE_NODE_ENV,
   });
   await new Promise((r) => child.stdout.once('data', r));
   await new Promise((r) => setTimeout(r, 200));

@@ -180,33 +180,6 @@ export class HookChain {
     return true;
   }
 
-  /** Removes every entry of `owner`; returns them. */
-  removeOwner(owner: string): HookEntry[] {
-    const removed: HookEntry[] = [];
-    const kept: HookEntry[] = [];
-    for (const e of this.entries()) {
-      if (e.owner === owner) removed.push(e);
-      else kept.push(e);
-    }
-    if (removed.length > 0) {
-      for (const e of removed) e.block = undefined;
-      this.#blocks = [];
-      this.#lasts = [];
-      for (let i = 0; i < kept.length; i += HALF_BLOCK) {
-        const block: Block = { entries: kept.slice(i, i + HALF_BLOCK), prios: [] };
-        for (const e of block.entries) {
-          e.block = block;
-          block.prios.push(e.priority);
-        }
-        this.#blocks.push(block);
-        this.#lasts.push(block.prios[block.prios.length - 1]!);
-      }
-      this.size = kept.length;
-      this.#flat = undefined;
-    }
-    return removed;
-  }
-
   /** Finds the entry with registration id `id` (linear). */
   find(id: number): HookEntry | undefined {
     for (const block of this.#blocks) for (const e of block.entries) if (e.id === id) return e;

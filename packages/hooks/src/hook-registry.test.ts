@@ -536,6 +536,33 @@ describe('HookRegistry registration', () => {
     expect(hooks.count()).toBe(2);
   });
 
+  it('unregisterAll counts only what is still registered, whichever way the rest went, and spares running snapshots', async () => {
+    const hooks = new HookRegistry();
+    // 600 handlers of 300 owners on one hook (more than two blocks of the chain), plus one owner on a second hook.
+    const regs = [];
+    for (let i = 0; i < 600; i++)
+      regs.push(hooks.register('h', i % 7, append(i % 250), { owner: `o${i % 300}` }));
+    hooks.register('g', 1, append(9), { owner: 'o1' });
+    expect(regs[1]!.unregister()).toBe(true); // o1's first, by its handle
+    expect(hooks.unregister(regs[301]!.id)).toBe(true); // o1's second, by id
+    expect(hooks.unregisterAll('o1')).toBe(1); // only its handler on 'g' was left
+    expect(regs[1]!.unregister()).toBe(false);
+    const before = hooks.execute('h', bytes()); // a snapshot of 598 handlers, taken before the next removals
+    for (let o = 0; o < 300; o += 2) expect(hooks.unregisterAll(`o${o}`)).toBe(2);
+    expect((await before).length).toBe(598);
+    expect(hooks.count('h')).toBe(598 - 300);
+    // What is left is exactly the odd owners' handlers (but o1), in priority then registration order.
+    const left = hooks.getHooks('h');
+    expect(left.every((h) => Number(h.owner?.slice(1)) % 2 === 1 && h.owner !== 'o1')).toBe(true);
+    for (let i = 1; i < left.length; i++) {
+      const [a, b] = [left[i - 1]!, left[i]!];
+      expect(a.priority < b.priority || (a.priority === b.priority && a.id < b.id)).toBe(true);
+    }
+    // Registering again under a cleared owner starts a new set.
+    hooks.register('h', 0, append(1), { owner: 'o2' });
+    expect(hooks.unregisterAll('o2')).toBe(1);
+  });
+
   it('forOwner registers with the owner, ignores a forged owner, and removes its own', async () => {
     const hooks = new HookRegistry();
     const plugin = hooks.forOwner('plug');

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type HostOwner, hostGone, hostTag, parseHostTag } from '@plugward/host-state';
 import { type CgroupConfig, MIN_THREADS_FOR_NODE, PluginError } from '@plugward/types';
+import { warmCgroupAttach } from './cgroup-attach-warmup.js';
 import { type CgroupLayout, type CgroupVersion, detectCgroupLayout } from './cgroups-detect.js';
 import { type CgroupMetrics, collectCgroupV1Metrics } from './cgroups-v1.js';
 import { collectCgroupV2Metrics } from './cgroups-v2.js';
@@ -339,6 +340,7 @@ const swept = new Set<string>();
 /**
  * Creates a cgroup for one process on whichever hierarchy `layout` is. The first call per `parent` in a process
  * first sweeps the groups of hosts that were killed before they could remove theirs ({@link cleanupStaleCgroups}).
+ * On v1 it also readies the kernel for the join that follows ({@link warmCgroupAttach}, off the event loop).
  * @throws PluginError `InvalidResourceLimits` for out-of-range limits, `InvalidArgument` for a bad parent name,
  *   `SandboxUnavailable` for a missing controller or a hierarchy this process may not write, `SandboxError` for a
  *   limit the kernel refused.
@@ -362,9 +364,10 @@ export function createCgroup(
       // Best effort: a sweep that fails leaves only empty directories behind.
     }
   }
-  return layout.version === 1
-    ? createCgroupV1(layout, parent, name, limits)
-    : createCgroupV2(layout, parent, name, limits);
+  if (layout.version !== 1) return createCgroupV2(layout, parent, name, limits);
+  // A process joins the group next: its first write may wait for an RCU grace period, which can pass meanwhile.
+  warmCgroupAttach();
+  return createCgroupV1(layout, parent, name, limits);
 }
 
 /**

@@ -139,6 +139,19 @@ export interface CgroupPaths {
   v2?: string;
 }
 
+/**
+ * The directory of the cgroup `cgroupPath` (as `/proc/<pid>/cgroup` names it, relative to the hierarchy's root) under
+ * mount `m`; `undefined` when it lies outside what the mount shows.
+ */
+export function cgroupDirUnder(m: CgroupMount, cgroupPath: string): string | undefined {
+  if (m.root !== '/' && cgroupPath !== m.root && !cgroupPath.startsWith(`${m.root}/`)) return undefined;
+  try {
+    return join(m, cgroupPath);
+  } catch {
+    return undefined;
+  }
+}
+
 function join(m: CgroupMount, cgroupPath: string): string {
   // The path in /proc/<pid>/cgroup is relative to the hierarchy root; strip the part the mount hides.
   let rel = cgroupPath;

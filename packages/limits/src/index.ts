@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 
+export { warmCgroupAttach } from './cgroup-attach-warmup.js';
 export { CgroupReader } from './cgroup-reader.js';
 export {
   type CgroupHandle,

@@ -323,6 +323,19 @@ describe('resolveGrantedPaths', () => {
       expect(r.reason).toMatch(/others may write .*open/);
     });
 
+    it("counts the read-write paths other plugins hold outside the host's grants (a trusted plugin's request)", async () => {
+      fs.mkdirSync(path.join(root, 'theirs', 'mine'), { recursive: true });
+      const mine = { filesystem: { mode: 'readOnly' as const, paths: [path.join(root, 'theirs', 'mine')] } };
+      const grants = { plugins: { p: mine } };
+      const d = decideGrants(
+        input({ requested: request('readOnly', [path.join(root, 'theirs', 'mine')]), grants }),
+      );
+      expect((await resolveGrantedPaths(d, mine, grants)).granted.filesystem.mode).toBe('readOnly');
+      const r = await resolveGrantedPaths(d, mine, grants, [path.join(root, 'theirs')]);
+      expect(r.granted.filesystem).toEqual({ mode: 'none' });
+      expect(r.reason).toMatch(/theirs is inside the read-write grant/);
+    });
+
     it("checks a trusted plugin's paths (no host grant behind them) the same way", async () => {
       fs.mkdirSync(path.join(root, 'open', 'data'), { recursive: true });
       fs.chmodSync(path.join(root, 'open'), 0o777);

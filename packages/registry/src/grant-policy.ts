@@ -147,18 +147,22 @@ export function applicableGrant(
  * could by then have swapped a directory on that way for a symlink to anywhere (the host's `/proc`, `/tmp`, …). Such a
  * path is replaced by the granted directory that holds it (when that one is safe: the plugin sees the same path,
  * inside a wider bind the host granted anyway), else dropped; the reason says which. `hostGrants` (the registry's
- * whole policy) names every read-write grant, whoever it is for; the applicable grant's own read-write paths always
- * count. A trusted plugin without a cap (no host grant behind the decision) has its paths checked the same way and an
+ * whole policy) names every read-write grant, whoever it is for, `otherWriters` the read-write paths other plugins
+ * hold outside it (a trusted plugin without a cap); the applicable grant's own read-write paths always count. Two
+ * registries don't see each other's grants: on a non-root host (every sandbox is the host's user) give them
+ * disjoint trees. A trusted plugin without a cap (no host grant behind the decision) has its paths checked the same way and an
  * unsafe one dropped.
  */
 export async function resolveGrantedPaths(
   decision: GrantDecision,
   grant: Pick<PluginGrant, 'filesystem'> | undefined,
   hostGrants: HostGrants = {},
+  otherWriters: readonly string[] = [],
 ): Promise<GrantDecision> {
   const granted = decision.granted.filesystem;
   if (granted.mode === 'none') return decision;
   const writable = await realPaths([
+    ...otherWriters,
     ...readWriteGrantPaths(hostGrants),
     ...(grant?.filesystem?.mode === 'readWrite' ? grant.filesystem.paths : []),
   ]);

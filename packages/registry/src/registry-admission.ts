@@ -216,7 +216,12 @@ async function placeAndGrant(
   if (verified.trustEntry) entry.info.trustInfo = verified.trustEntry;
   entry.info.hash = verified.hash;
   const input = grantInput(s, manifest, trustLevel, verified.hash, verified.trustEntry);
-  const decision = await resolveGrantedPaths(decideGrants(input), applicableGrant(input), s.grants);
+  const decision = await resolveGrantedPaths(
+    decideGrants(input),
+    applicableGrant(input),
+    s.grants,
+    othersWritable(s, entry),
+  );
   entry.info.grants = decision;
   const placement = placePlugin({
     name,
@@ -230,6 +235,19 @@ async function placeAndGrant(
   entry.info.tier = placement.tier;
   entry.info.resourceLimits = mergeLimits(manifest.limits ?? {}, s.hostLimits);
   return { decision, tier: placement.tier };
+}
+
+/**
+ * The read-write paths other plugins of this registry were granted (a trusted plugin without a cap gets what its signed
+ * manifest asked for, outside the host's grants): writers a bind must not lie below either.
+ */
+function othersWritable(s: RegistryState, self: Entry): string[] {
+  const out: string[] = [];
+  for (const e of s.entries.values()) {
+    const fsGrant = e === self ? undefined : e.info.grants?.granted.filesystem;
+    if (fsGrant?.mode === 'readWrite') out.push(...fsGrant.paths);
+  }
+  return out;
 }
 
 /** The plugin started: Active, watched for an unexpected exit, announced (`loaded`). */

@@ -3,6 +3,8 @@
 // it in process (`startInProcess`) or in a child process (`startOutOfProcessTier`: worker, process, sandbox);
 // `guard` wraps each hook handler it registers.
 // Internal to @plugward/registry: src/index.ts exports none of it.
+
+import { HandlerTimeout } from '@plugward/hooks';
 import { DEFAULT_DROPPED_LOG_RATE, DEFAULT_REQUEST_BYTE_RATE } from '@plugward/ipc';
 import { FetchBroker } from '@plugward/sandbox-linux';
 import type { VerifiedArtifact } from '@plugward/security';
@@ -56,7 +58,7 @@ export async function start(
   tier: IsolationTier,
   decision: GrantDecision,
 ): Promise<TierHandle> {
-  const wiring = registrationWiring(s, entry, verified, decision);
+  const wiring = registrationWiring(s, entry, verified, decision, tier);
   if (tier === 'in-process') return startInProcess(s, entry.info.name, verified, wiring);
   return startOutOfProcessTier(s, entry, verified, tier, decision, wiring);
 }
@@ -84,6 +86,7 @@ function registrationWiring(
   entry: Entry,
   verified: VerifiedArtifact,
   decision: GrantDecision,
+  tier: IsolationTier,
 ): RegistrationWiring {
   const name = entry.info.name;
   const requirements = decision.granted;
@@ -104,7 +107,7 @@ function registrationWiring(
     grantedHooks: decision.hooks,
     isOpen: () => accepting && entry.registrationsOpen && entry.alive,
     budgetMs: () => entry.info.resourceLimits.maxCpuTimeMs,
-    guard: (hookName, handler) => guard(s, entry, hookName, handler),
+    guard: (hookName, handler) => guard(s, entry, hookName, handler, tier === 'in-process'),
     onBadReturn: (hookName, error) => emit(s, 'hook-error', { name, hookName, error }),
   });
   // Log lines come from the plugin (over IPC, or its stdout/stderr): whatever `log` printer the host configured gets
@@ -246,9 +249,18 @@ function brokerFor(
 
 /**
  * Wraps a plugin's handler: refuses once the plugin is unloading, counts in-flight calls, reports failures. Not an
- * async function: a synchronous handler's result goes back as is (no promise, no microtask per call).
+ * async function: a synchronous handler's result goes back as is (no promise, no microtask per call). Out of process a
+ * spent budget comes back through the handler (the hook registry's deadline ends its IPC request) and is counted
+ * here; in process it never does (a synchronous overrun is found once the handler returned, a hang never settles):
+ * {@link watchInProcessTimeouts} counts those.
  */
-function guard(s: RegistryState, entry: Entry, hookName: string, handler: HookHandler): HookHandler {
+function guard(
+  s: RegistryState,
+  entry: Entry,
+  hookName: string,
+  handler: HookHandler,
+  inProcess: boolean,
+): HookHandler {
   const name = entry.info.name;
   const done = (): void => {
     entry.inFlight--;
@@ -263,15 +275,8 @@ function guard(s: RegistryState, entry: Entry, hookName: string, handler: HookHa
     const err = toPluginError(e, 'HookError', `hook ${hookName} of plugin ${name} failed`, {
       plugin: name,
     });
-    if (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason))) {
-      const limit = entry.info.resourceLimits.maxCpuTimeMs;
-      noteViolation(s, entry, {
-        type: 'HookTimeout',
-        hookName,
-        // The budget's own measurement (no clock read per call here): at least the limit.
-        durationMs: Math.round(Math.max(limit, elapsedOf(e) ?? elapsedOf(info.signal?.reason) ?? 0)),
-        limitMs: limit,
-      });
+    if (!inProcess && (isTimeoutError(e) || (info.signal?.aborted && isTimeoutError(info.signal.reason)))) {
+      noteHookTimeout(s, entry, hookName, elapsedOf(e) ?? elapsedOf(info.signal?.reason));
     }
     const shown = displayError(err);
     emit(s, 'hook-error', { name, hookName, error: shown });
@@ -301,4 +306,43 @@ function guard(s: RegistryState, entry: Entry, hookName: string, handler: HookHa
       throw shown;
     });
   };
+}
+
+/** Records a plugin's hook call that spent its budget (`maxCpuTimeMs`) as a `HookTimeout` violation. */
+function noteHookTimeout(
+  s: RegistryState,
+  entry: Entry,
+  hookName: string,
+  elapsedMs: number | undefined,
+): void {
+  const limit = entry.info.resourceLimits.maxCpuTimeMs;
+  noteViolation(s, entry, {
+    type: 'HookTimeout',
+    hookName,
+    // The budget's own measurement (no clock read per call here): at least the limit.
+    durationMs: Math.round(Math.max(limit, elapsedMs ?? 0)),
+    limitMs: limit,
+  });
+}
+
+/**
+ * Counts the spent budgets of in-process plugins' handlers, as the guard does out of process: a `HookTimeout`
+ * violation of the handler's owner and a `hook-error` event. One failure listener on the registry's hooks for as long
+ * as the registry is open: nothing per call (a budget costs nothing until it fires), and only the budget's own
+ * firing counts (`HandlerTimeout`), never an error a plugin throws that looks like a timeout.
+ */
+export function watchInProcessTimeouts(s: RegistryState): void {
+  const off = s.hooks.onFailure((failure) => {
+    const cause = failure.error.cause;
+    if (!(cause instanceof HandlerTimeout) || failure.owner === undefined) return;
+    const entry = s.entries.get(failure.owner);
+    if (entry === undefined || entry.info.tier !== 'in-process') return;
+    noteHookTimeout(s, entry, failure.hookName, cause.elapsedMs);
+    emit(s, 'hook-error', {
+      name: entry.info.name,
+      hookName: failure.hookName,
+      error: displayError(failure.error),
+    });
+  });
+  s.closing.signal.addEventListener('abort', off, { once: true });
 }

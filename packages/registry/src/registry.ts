@@ -31,6 +31,7 @@ import { loadArtifact, loadByName, track } from './registry-admission.js';
 import { discover, scanDirectoryReport } from './registry-discovery.js';
 import { close, unloadAll, unloadPlugin } from './registry-lifecycle.js';
 import { getMetrics, type MonitorHandle, startResourceMonitor } from './registry-monitoring.js';
+import { watchInProcessTimeouts } from './registry-start.js';
 import {
   count,
   MAX_LOG_MESSAGE_CHARS,
@@ -186,6 +187,7 @@ export class PluginRegistry {
       monitors: new Set(),
       loading: new Set(),
     };
+    watchInProcessTimeouts(this.#s);
   }
 
   // ---- events (registry-state.ts emits them) -------------------------------------------------------------------

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { PluginError } from '@plugward/types';
+import { requireKoffi } from './koffi-module.js';
 import { assertPrivateHostState } from './private-state.js';
 
 // koffi is loaded lazily: importing this package must not need a native module until a filter is built.
@@ -93,7 +93,7 @@ export function loadLibSeccomp(): LibSeccomp {
   }
   let koffi: KoffiModule;
   try {
-    koffi = createRequire(import.meta.url)('koffi') as KoffiModule;
+    koffi = requireKoffi();
   } catch (cause) {
     throw new PluginError('SandboxUnavailable', 'the koffi FFI module could not be loaded', { cause });
   }

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
+import { requireKoffi } from './koffi-module.js';
 
-type KoffiModule = typeof import('koffi');
 type Fn = ((...args: unknown[]) => unknown) & {
   async: (...args: [...unknown[], (err: unknown, result: unknown) => void]) => void;
 };
@@ -23,7 +22,7 @@ let mountCalls: MountCalls | undefined;
 /** Binds `mount`/`umount2` from libc through koffi once. */
 export function loadMountCalls(): MountCalls {
   if (mountCalls !== undefined) return mountCalls;
-  const koffi = createRequire(import.meta.url)('koffi') as KoffiModule;
+  const koffi = requireKoffi();
   const lib = koffi.load('libc.so.6');
   const mount = lib.func(
     'int mount(const char *source, const char *target, const char *type, unsigned long flags, const char *data)',

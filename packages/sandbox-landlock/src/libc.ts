@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { requireKoffi } from '@plugward/sandbox-common';
 import { PluginError } from '@plugward/types';
 import {
   assertLandlockArch,
@@ -39,7 +39,7 @@ export function loadLibc(): Libc {
   assertLandlockArch();
   let koffi: KoffiModule;
   try {
-    koffi = createRequire(import.meta.url)('koffi') as KoffiModule;
+    koffi = requireKoffi();
   } catch (cause) {
     throw new PluginError('SandboxUnavailable', 'the koffi FFI module could not be loaded', { cause });
   }

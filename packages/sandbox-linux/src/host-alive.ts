@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { requireKoffi } from '@plugward/sandbox-common';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -18,8 +18,7 @@ const POLLRDHUP = 0x2000;
 export function exitIfHostGone(fd = 3): void {
   let poll: Fn;
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-    poll = koffi
+    poll = requireKoffi()
       .load('libc.so.6')
       .func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)') as Fn;
   } catch {

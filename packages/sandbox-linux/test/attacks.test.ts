@@ -58,7 +58,10 @@ describe('resource exhaustion', () => {
     let watch: ReturnType<typeof enforceCpuBudget> | undefined;
     let throttled: number | undefined;
     const r = await runScript(`await report({ spinning: true }); for (;;) {}`, {
-      config: { cgroup: { cpuQuotaUs: 10_000, cpuPeriodUs: 100_000, memoryBytes: 256 * MiB } },
+      // 1 ms per 10 ms period: any time slice the scheduler gives the spin (≥ 1 ms) uses the period's quota up, so
+      // the quota is seen to hold however loaded the machine (with 10 ms per 100 ms a spin that got less than 10% of a
+      // core at load ≈ 13 was never throttled).
+      config: { cgroup: { cpuQuotaUs: 1_000, cpuPeriodUs: 10_000, memoryBytes: 256 * MiB } },
       onStart: (proc: LinuxSandboxedProcess) => {
         watch = enforceCpuBudget(proc, { budgetMs: 150, intervalMs: 50 });
         const poll = (): void => {

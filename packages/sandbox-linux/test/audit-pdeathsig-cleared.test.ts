@@ -21,7 +21,8 @@ it.skipIf(!isRoot)(
     const dir = tempDir('pw-a5-pdeath-');
     const dist = new URL('../dist/index.js', import.meta.url).href;
     // The sandboxed command (strict seccomp, the strict preload): koffi is already loaded by the preload.
-    const inner = `const k = Object.keys(require.cache).find((p) => p.endsWith('/koffi/index.cjs'));
+    // koffi as the preload left it: its prebuilt binary (requireKoffi), or koffi's loader where that is what ran.
+    const inner = `const k = Object.keys(require.cache).find((p) => p.endsWith('/koffi.node') || p.endsWith('/koffi/index.cjs'));
 const prctl = require(k).load('libc.so.6').func('int prctl(int, unsigned long, unsigned long, unsigned long, unsigned long)');
 const r = prctl(1, 0, 0, 0, 0);
 process.exit = () => {}; process.reallyExit = () => {};

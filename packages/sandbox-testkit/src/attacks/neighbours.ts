@@ -79,8 +79,12 @@ report('pid', process.pid);`,
           init: `report('abstract', await connectTo({ path: '\\0pwkit-nb-${scene.nonce}' }));
 report('secret', fs.existsSync(${JSON.stringify(secretPath)}) ? attempt(() => fs.readFileSync(${JSON.stringify(secretPath)}, 'utf8')) : 'none');
 // Every pid it can name: /proc where it may list it, else pids 2..65535 probed one by one (existence shows as EPERM).
-// Its own sandbox's init (pid 1 of its namespace, its parent) is its own: signals from inside can't stop or end an init.
-const own = new Set([process.pid, ...attempt(() => fs.readdirSync('/proc/self/task').map(Number)), ...(process.ppid === 1 && process.pid !== 1 ? [1] : [])]);
+// Its own sandbox's init (pid 1 of a pid namespace of its own, not the host's) is its own: signals from inside can't stop
+// or end an init. Without a pid namespace of its own (Landlock), pid 1 is a neighbour like any other (a host in a
+// container may be it).
+let pidns = -2; try { pidns = fs.statSync('/proc/self/ns/pid').ino; } catch {}
+const ownInit = process.ppid === 1 && process.pid !== 1 && pidns !== -2 && pidns !== ${hostPidNamespace()};
+const own = new Set([process.pid, ...attempt(() => fs.readdirSync('/proc/self/task').map(Number)), ...(ownInit ? [1] : [])]);
 let signalable = 0; let others = 0;
 let pids; try { pids = fs.readdirSync('/proc').filter((x) => /^\\d+$/.test(x)).map(Number); } catch { pids = Array.from({ length: 65534 }, (_, i) => i + 2); }
 for (const p of pids) {
@@ -159,3 +163,12 @@ report('envnext', process.env.PWKIT_MARKER ?? 'none');`,
     },
   },
 ];
+
+/** The host's pid namespace (its inode), or -1 where it can't be read. */
+function hostPidNamespace(): number {
+  try {
+    return fs.statSync('/proc/self/ns/pid').ino;
+  } catch {
+    return -1;
+  }
+}
