@@ -42,10 +42,21 @@ const V1_CONTROLLERS = new Set([
   'misc',
 ]);
 
-/** Parses /proc/self/mountinfo into cgroup mounts. */
-export function parseCgroupMounts(mountinfo: string): { v1: Record<string, CgroupMount>; v2?: CgroupMount } {
-  const v1: Record<string, CgroupMount> = {};
-  let v2: CgroupMount | undefined;
+/** One line of `/proc/<pid>/mountinfo`, its paths unescaped. */
+export interface MountInfoEntry {
+  /** Where it is mounted. */
+  mountPoint: string;
+  /** The folder of its filesystem that is mounted there (`/` for the whole filesystem). */
+  root: string;
+  /** The filesystem type (`proc`, `cgroup`, `ext4`, …). */
+  fsType: string;
+  /** The filesystem's own options (for a v1 cgroup: its controllers). */
+  superOptions: string;
+}
+
+/** Parses `/proc/<pid>/mountinfo` (lines it can't read are skipped). */
+export function parseMountInfo(mountinfo: string): MountInfoEntry[] {
+  const out: MountInfoEntry[] = [];
   for (const line of mountinfo.split('\n')) {
     const dash = line.indexOf(' - ');
     if (dash < 0) continue;
@@ -53,13 +64,27 @@ export function parseCgroupMounts(mountinfo: string): { v1: Record<string, Cgrou
     const post = line.slice(dash + 3).split(' ');
     const root = pre[3];
     const mountPoint = pre[4];
-    const fstype = post[0];
-    if (root === undefined || mountPoint === undefined) continue;
-    const m = { mountPoint: unescapeMount(mountPoint), root: unescapeMount(root) };
-    if (fstype === 'cgroup2') {
+    if (root === undefined || mountPoint === undefined || post[0] === undefined) continue;
+    out.push({
+      mountPoint: unescapeMount(mountPoint),
+      root: unescapeMount(root),
+      fsType: post[0],
+      superOptions: post[2] ?? '',
+    });
+  }
+  return out;
+}
+
+/** Parses /proc/self/mountinfo into cgroup mounts. */
+export function parseCgroupMounts(mountinfo: string): { v1: Record<string, CgroupMount>; v2?: CgroupMount } {
+  const v1: Record<string, CgroupMount> = {};
+  let v2: CgroupMount | undefined;
+  for (const e of parseMountInfo(mountinfo)) {
+    const m = { mountPoint: e.mountPoint, root: e.root };
+    if (e.fsType === 'cgroup2') {
       v2 ??= m;
-    } else if (fstype === 'cgroup') {
-      for (const opt of (post[2] ?? '').split(',')) {
+    } else if (e.fsType === 'cgroup') {
+      for (const opt of e.superOptions.split(',')) {
         if (!V1_CONTROLLERS.has(opt)) continue;
         v1[opt] ??= m;
       }

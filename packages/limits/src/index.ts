@@ -28,7 +28,9 @@ export {
   cgroupPathsForPid,
   detectCgroupLayout,
   detectCgroupVersion,
+  type MountInfoEntry,
   parseCgroupMounts,
+  parseMountInfo,
   readCgroupSupport,
 } from './cgroups-detect.js';
 export { type CgroupMetrics, type CgroupV1Paths, collectCgroupV1Metrics } from './cgroups-v1.js';

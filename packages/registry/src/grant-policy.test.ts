@@ -336,6 +336,18 @@ describe('resolveGrantedPaths', () => {
       expect(r.reason).toMatch(/theirs is inside the read-write grant/);
     });
 
+    it('drops a path that would carry a kernel filesystem of the host into the sandbox (/, /proc, /sys/…)', async () => {
+      const paths = ['/', '/proc/self', '/sys/kernel', root];
+      const grant = { filesystem: { mode: 'readOnly' as const, paths: ['/'] } };
+      const d = decideGrants(
+        input({ requested: request('readOnly', paths), grants: { plugins: { p: grant } } }),
+      );
+      const r = await resolveGrantedPaths(d, grant, { plugins: { p: grant } });
+      expect(r.granted.filesystem).toEqual({ mode: 'readOnly', paths: [root] });
+      expect(r.reason).toMatch(/dropped \/ \(the host's proc at \/proc is below it\)/);
+      expect(r.reason).toMatch(/dropped \/proc\/self \(.*dropped \/sys\/kernel \(/);
+    });
+
     it("checks a trusted plugin's paths (no host grant behind them) the same way", async () => {
       fs.mkdirSync(path.join(root, 'open', 'data'), { recursive: true });
       fs.chmodSync(path.join(root, 'open'), 0o777);

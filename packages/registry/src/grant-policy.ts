@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { isBlockedAddress } from '@plugward/sandbox-linux';
+import { isBlockedAddress, kernelFilesystemProblem } from '@plugward/sandbox-linux';
 import { keyId, verifyManifestSignature } from '@plugward/security';
 import {
   displayText,
@@ -242,7 +242,9 @@ async function realPaths(paths: readonly string[]): Promise<string[]> {
 }
 
 /**
- * Why a real path can't be handed to a sandbox to bind, or undefined when it can: a directory on the way to it (every
+ * Why a real path can't be handed to a sandbox to bind, or undefined when it can: a kernel filesystem of the host (its
+ * `/proc`, `/sys`, …) is at, around or below it (`kernelFilesystemProblem` of @plugward/sandbox-linux), or a directory
+ * on the way to it (every
  * proper ancestor, from `/`) lies within one of `writable` (a read-write grant: some plugin may rename, remove or
  * replace what is in it), or others may write it — unless it is sticky and the entry below it belongs to root or the
  * host's user (then only they may rename it). The last component itself may be writable: what is inside a bind is
@@ -252,6 +254,9 @@ export async function bindPathProblem(
   real: string,
   writable: readonly string[],
 ): Promise<string | undefined> {
+  // A kernel filesystem inside the bind (bwrap binds recursively: `/` carries the host's /proc and /sys) or around it.
+  const kernel = kernelFilesystemProblem(real);
+  if (kernel !== undefined) return kernel;
   const hostUid = process.getuid?.() ?? -1;
   const parts = real.split('/').filter((x) => x !== '');
   let dir = '/';

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { capabilitiesToKeep } from '@plugward/sandbox-common';
 import { PluginError, type SandboxConfig } from '@plugward/types';
 import type { ViewOp } from './filesystem-view.js';
+import { kernelFilesystemProblem } from './kernel-mounts.js';
 
 /** Oldest bubblewrap this package drives (`--size` for tmpfs arrived in 0.7). */
 export const MIN_BWRAP_VERSION = '0.7.0';
@@ -248,8 +249,16 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
           checkPath(op.target, 'copy target'),
         );
         break;
-      default:
+      default: {
+        const kernel = kernelFilesystemProblem(op.source);
+        if (kernel !== undefined) {
+          throw new PluginError(
+            'InvalidArgument',
+            `read-only path ${op.source} would show a kernel filesystem: ${kernel}`,
+          );
+        }
         out.push(op.op === 'bind' ? '--bind' : '--ro-bind', op.source, op.target);
+      }
     }
   }
   for (const b of fsc.binds) {
@@ -263,6 +272,13 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
     }
     if (!fs.existsSync(source))
       throw new PluginError('InvalidArgument', `bind source ${source} does not exist`);
+    const kernel = kernelFilesystemProblem(source);
+    if (kernel !== undefined) {
+      throw new PluginError(
+        'InvalidArgument',
+        `bind source ${source} would show a kernel filesystem: ${kernel}`,
+      );
+    }
     if (b.mode !== 'ro' && b.mode !== 'rw')
       throw new PluginError('InvalidArgument', `bind mode must be ro or rw`);
     out.push(b.mode === 'rw' ? '--bind' : '--ro-bind', source, target);

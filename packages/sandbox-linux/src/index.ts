@@ -30,6 +30,7 @@ export {
   type FetchBrokerOptions,
   isBlockedAddress,
 } from './fetch-broker.js';
+export { KERNEL_FILESYSTEMS, kernelFilesystemProblem } from './kernel-mounts.js';
 export { findSetpriv } from './launcher.js';
 export {
   LinuxSandbox,

@@ -300,6 +300,30 @@ describe('filesystem', () => {
     expectHostHealthy(r);
   });
 
+  it("no bind or read-only path brings a kernel filesystem of the host in (binds are recursive: '/' carries /proc)", async () => {
+    // Through the host's procfs the command would reach its own init by its host pid (/proc/<pid>/mem, same uid).
+    const fsWith = (source: string) => ({
+      filesystem: {
+        binds: [{ source, target: '/host', mode: 'ro' as const }],
+        tmpfsBytes: 4 * MiB,
+        maskPaths: [],
+      },
+    });
+    for (const source of ['/', '/proc', '/proc/self', '/sys/fs/cgroup']) {
+      await expect(runScript('await done({});', { config: fsWith(source) })).rejects.toMatchObject({
+        code: 'InvalidArgument',
+        message: expect.stringMatching(/kernel filesystem: .*(proc|sysfs|cgroup)/),
+      });
+    }
+    await expect(runScript('await done({});', { readOnlyPaths: ['/proc'] })).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringMatching(/read-only path \/proc would show a kernel filesystem/),
+    });
+    const r = await runScript('await done({ ok: true });', { config: fsWith('/usr') });
+    expect(firstMessage(r)).toEqual({ ok: true });
+    expectHostHealthy(r);
+  });
+
   it('a read-write bind is writable and nothing else on the host is', async () => {
     const data = tempDir('pw-rw-');
     // The plugin runs as its own uid: a host granting a writable directory makes it writable for that uid.

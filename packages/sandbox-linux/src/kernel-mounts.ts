@@ -1,0 +1,63 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { type MountInfoEntry, parseMountInfo } from '@plugward/limits';
+
+/**
+ * Filesystems that are kernel interfaces rather than files: bound into a sandbox they would show the host's processes
+ * (`proc`: another process's `/proc/<pid>/mem`, the sandbox's own init by its host pid), its devices, cgroups, BPF
+ * objects or firmware variables. bwrap binds recursively, so a bind of `/` carries the host's `/proc` and `/sys` along.
+ */
+export const KERNEL_FILESYSTEMS: readonly string[] = [
+  'proc',
+  'sysfs',
+  'cgroup',
+  'cgroup2',
+  'debugfs',
+  'tracefs',
+  'securityfs',
+  'bpf',
+  'configfs',
+  'binfmt_misc',
+  'efivarfs',
+  'pstore',
+  'fusectl',
+  'mqueue',
+];
+
+function readMounts(): MountInfoEntry[] {
+  try {
+    return parseMountInfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+  } catch {
+    return [];
+  }
+}
+
+function within(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+}
+
+/**
+ * Why binding `source` into a sandbox would show a kernel filesystem of the host ({@link KERNEL_FILESYSTEMS}), or
+ * undefined: `source` (its real path) lies inside one, or one is mounted at or below it. Reads this process's
+ * `/proc/self/mountinfo` (the mount namespace the sandbox's binds are resolved in).
+ */
+export function kernelFilesystemProblem(source: string): string | undefined {
+  let real: string;
+  try {
+    real = fs.realpathSync(source);
+  } catch {
+    real = path.normalize(source);
+  }
+  let inside: MountInfoEntry | undefined;
+  for (const m of readMounts()) {
+    if (within(real, m.mountPoint)) {
+      if (inside === undefined || m.mountPoint.length >= inside.mountPoint.length) inside = m;
+    } else if (KERNEL_FILESYSTEMS.includes(m.fsType) && within(m.mountPoint, real)) {
+      return `the host's ${m.fsType} at ${m.mountPoint} is below it`;
+    }
+  }
+  if (inside !== undefined && KERNEL_FILESYSTEMS.includes(inside.fsType)) {
+    return `it is inside the host's ${inside.fsType} at ${inside.mountPoint}`;
+  }
+  return undefined;
+}
