@@ -23,7 +23,7 @@ describe('withFileLock', () => {
   it('breaks at once the lock of a holder of this pid namespace that is gone', async () => {
     const lock = join(dir, 'dead.lock');
     writeFileSync(lock, `${freePid()}-12345-p${ownPidNamespace()}-00ff00ff00ff00ff`);
-    expect(await withFileLock(lock, async () => 'in', { timeoutMs: 5_000, staleMs: 600_000 })).toBe('in');
+    expect(await withFileLock(lock, async () => 'in', { timeoutMs: 30_000, staleMs: 600_000 })).toBe('in');
     expect(existsSync(lock)).toBe(false);
   });
 
@@ -39,7 +39,7 @@ describe('withFileLock', () => {
     expect(existsSync(lock)).toBe(true);
     const old = new Date(Date.now() - 700_000);
     utimesSync(lock, old, old);
-    expect(await withFileLock(lock, async () => 'in', { timeoutMs: 5_000, staleMs: 600_000 })).toBe('in');
+    expect(await withFileLock(lock, async () => 'in', { timeoutMs: 30_000, staleMs: 600_000 })).toBe('in');
   });
 
   it('a dead holder broken by many waiters at once: one of them at a time holds the lock', async () => {
