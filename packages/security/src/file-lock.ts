@@ -7,6 +7,13 @@ import { PluginError } from '@plugward/types';
 /** A lock file is a host tag and a nonce; anything longer is not ours to judge by content (age only). */
 const MAX_LOCK_TEXT = 256;
 
+/** `link` fails so where the filesystem has no hard links (FAT, some network filesystems). */
+const NO_HARD_LINKS = new Set<unknown>(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+function errorCode(e: unknown): unknown {
+  return (e as { code?: unknown }).code;
+}
+
 /** A lock file as read through one descriptor: its content and times belong to the same file. */
 interface LockState {
   text: string;
@@ -58,10 +65,16 @@ async function breakLock(lockPath: string, judged: LockState, staleMs: number): 
   try {
     await link(lockPath, claim);
   } catch (e) {
-    if ((e as { code?: unknown }).code === 'EEXIST') {
+    if (errorCode(e) === 'EEXIST') {
       const other = await readLock(claim);
       if (other !== undefined && Date.now() - other.ctimeMs > staleMs)
         await unlink(claim).catch(() => undefined);
+    } else if (NO_HARD_LINKS.has(errorCode(e))) {
+      // No claim possible here: judged again right before the unlink (a small window remains where two waiters break).
+      const now = await readLock(lockPath);
+      if (now !== undefined && now.text === judged.text && breakable(now, staleMs)) {
+        await unlink(lockPath).catch(() => undefined);
+      }
     }
     return;
   }
@@ -94,10 +107,30 @@ async function tryCreate(lockPath: string, token: string): Promise<FileHandle | 
     return fh;
   } catch (e) {
     await fh.close().catch(() => undefined);
-    if ((e as { code?: unknown }).code === 'EEXIST') return undefined;
+    if (errorCode(e) === 'EEXIST') return undefined;
+    if (NO_HARD_LINKS.has(errorCode(e))) return createInPlace(lockPath, token);
     throw new PluginError('IoError', `cannot create lock ${lockPath}: ${(e as Error).message}`, { cause: e });
   } finally {
     await unlink(tmp).catch(() => undefined);
+  }
+}
+
+/** {@link tryCreate} where there are no hard links: `O_EXCL` on the lock's name, then the token (empty meanwhile). */
+async function createInPlace(lockPath: string, token: string): Promise<FileHandle | undefined> {
+  let fh: FileHandle;
+  try {
+    fh = await open(lockPath, 'wx', 0o600);
+  } catch (e) {
+    if (errorCode(e) === 'EEXIST') return undefined;
+    throw new PluginError('IoError', `cannot create lock ${lockPath}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    await fh.writeFile(token);
+    return fh;
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await unlink(lockPath).catch(() => undefined);
+    throw new PluginError('IoError', `cannot write lock ${lockPath}: ${(e as Error).message}`, { cause: e });
   }
 }
 
