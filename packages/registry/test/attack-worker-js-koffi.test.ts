@@ -16,15 +16,10 @@
 // inspector's way into the host's main thread (`Session.connectToMainThread()`, or the `inspector` binding under it
 // through `process.binding`: the host's main thread itself evaluates the koffi call and blocks; fails on 35cb305 the same
 // way). Each case below is one attack; every one must be refused with `Unsupported` and the host end on its own.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { toHex } from '@plugward/security';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Fixtures, tempDir } from './helpers.js';
-
-const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/index.js');
+import { Fixtures, hostScriptEnv, runHostScript, tempDir } from './helpers.js';
 
 /** Each attack: a JS plugin whose hook `block` tries to get native code to block a thread the host must join. */
 const BLOCKERS: Record<string, { code: string; call: RegExp }> = {
@@ -167,37 +162,12 @@ it.each(Object.keys(BLOCKERS))(
     timeout: 60_000,
   },
   async (name) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', HOST], {
-      env: {
-        ...process.env,
-        DIST,
-        LIST: listPath,
-        LIST_KEY: fx.listKey,
-        PUB: toHex(fx.publisher.publicKey),
-        BLOCKER: blockers[name],
-        BLOCKER_NAME: name,
-        BYSTANDER: bystander,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, signal, stderr, report } = await runHostScript(HOST, {
+      ...hostScriptEnv(fx, listPath),
+      BLOCKER: blockers[name] ?? '',
+      BLOCKER_NAME: name,
+      BYSTANDER: bystander,
     });
-    let out = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => {
-      stderr += '\n[test] host still running after 30000 ms: killed';
-      child.kill('SIGKILL');
-    }, 30_000);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-      child.on('exit', (c, s) => resolve([c, s])),
-    );
-    clearTimeout(timer);
-    const line = out.split('\n').find((l) => l.startsWith('{'));
-    const report = line ? (JSON.parse(line) as Record<string, unknown>) : undefined;
     expect({ code, signal, stderr: stderr.slice(0, 2000), report }).toMatchObject({
       code: 0,
       signal: null,

@@ -1,28 +1,18 @@
 // The trust list's lock file (`withFileLock`): judged by host tag, never by a bare pid in the reader's pid namespace;
 // broken by one waiter at a time; kept fresh by a live holder; removed on the way out only when it is still ours.
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ownPidNamespace } from '@plugward/host-state';
 import { describe, expect, it } from 'vitest';
 import { withFileLock } from '../src/file-lock.js';
-import { tempDir } from './helpers.js';
+import { deadHolderLock, freePid, lockWaiters, tempDir } from './helpers.js';
 
 const dir = tempDir('file-lock');
-
-/** A pid no process has now (a child that ran and was reaped). */
-function freePid(): number {
-  const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
-    encoding: 'utf8',
-  });
-  return Number(r.stdout);
-}
 
 describe('withFileLock', () => {
   it('breaks at once the lock of a holder of this pid namespace that is gone', async () => {
     const lock = join(dir, 'dead.lock');
-    writeFileSync(lock, `${freePid()}-12345-p${ownPidNamespace()}-00ff00ff00ff00ff`);
+    deadHolderLock(lock);
     expect(await withFileLock(lock, async () => 'in', { timeoutMs: 30_000, staleMs: 600_000 })).toBe('in');
     expect(existsSync(lock)).toBe(false);
   });
@@ -45,25 +35,8 @@ describe('withFileLock', () => {
   it('a dead holder broken by many waiters at once: one of them at a time holds the lock', async () => {
     for (let round = 0; round < 3; round++) {
       const lock = join(dir, `race-${round}.lock`);
-      writeFileSync(lock, `${freePid()}-12345-p${ownPidNamespace()}-00ff00ff00ff00ff`);
-      let inside = 0;
-      let most = 0;
-      let entered = 0;
-      await Promise.all(
-        Array.from({ length: 16 }, () =>
-          withFileLock(
-            lock,
-            async () => {
-              inside++;
-              entered++;
-              most = Math.max(most, inside);
-              await sleep(2);
-              inside--;
-            },
-            { timeoutMs: 60_000 },
-          ),
-        ),
-      );
+      deadHolderLock(lock);
+      const { most, entered } = await lockWaiters(lock, 16);
       expect({ most, entered, left: existsSync(lock) }).toEqual({ most: 1, entered: 16, left: false });
     }
   });
@@ -91,7 +64,7 @@ describe('withFileLock', () => {
     await withFileLock(lock, async () => {
       writeFileSync(`${lock}.x`, other);
       // As a breaker that judged this lock stale and took it would have left it.
-      spawnSync('mv', ['-f', `${lock}.x`, lock]);
+      renameSync(`${lock}.x`, lock);
     });
     expect(readFileSync(lock, 'utf8')).toBe(other);
   });
