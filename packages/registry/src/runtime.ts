@@ -424,11 +424,11 @@ function end(shutdown: boolean): void {
 /**
  * In a plugin worker no native code loads at all — not koffi, not any other addon, whoever asks (a JS plugin can find
  * koffi beside the runtime): `worker.terminate()` can't stop native code, so a thread blocked in C would hold the
- * worker, `close()` and the host's exit for as long as it pleases. Native code belongs at the process tier. So are the
- * ways around that refused, before the plugin is imported: a `Worker` of its own (a fresh Node environment with the
+ * worker, `close()` and the host's exit for as long as it pleases. Native code belongs at the process tier. The ways
+ * around that are refused too, before the plugin is imported: a `Worker` of its own (a fresh Node environment with the
  * original `process.dlopen`; terminating the plugin's worker joins it), the inspector's way into the host's main thread
- * (`Session.connectToMainThread()`, `inspector.open()`) and `process.binding` (its `inspector` binding reaches the main
- * thread too). Each is `PluginError` `Unsupported`, pinned (non-writable, non-configurable) on the module's exports and
+ * (`Session.connectToMainThread()`, also of `node:inspector/promises`, whose `Session` inherits it) and
+ * `process.binding` (its `inspector` binding reaches the main thread too). Each is `PluginError` `Unsupported`, pinned (non-writable, non-configurable) on the module's exports and
  * synced into `import { … }` of the built-in's ES module.
  */
 function refuseNativeCode(): void {
@@ -442,7 +442,7 @@ function refuseNativeCode(): void {
   pin(process, 'binding', refused('process.binding is not available'));
   pin(process, '_linkedBinding', refused('process._linkedBinding is not available'));
   pin(process.getBuiltinModule('node:worker_threads'), 'Worker', function Worker(): never {
-    return refused('a plugin cannot start threads of its own')();
+    return refused('threads of its own cannot be started')();
   });
   let inspector: typeof import('node:inspector') | undefined;
   try {
@@ -450,10 +450,8 @@ function refuseNativeCode(): void {
   } catch {
     // A Node built without the inspector: nothing to refuse.
   }
+  // A session of the plugin's own thread (`connect()`, `inspector.open()`: a debugger of the worker) stays possible.
   if (inspector !== undefined) {
-    const open = refused('the inspector cannot be opened');
-    pin(inspector, 'open', open);
-    pin(process.getBuiltinModule('node:inspector/promises'), 'open', open);
     pin(
       inspector.Session.prototype,
       'connectToMainThread',

@@ -75,10 +75,10 @@ export default {
     call: /^no worker: Unsupported Unsupported$/,
   },
   'main-thread': {
-    // The inspector: the host's main thread evaluates the koffi call (the public API, the binding under it), or a
-    // debugger port is opened for anyone to do the same.
+    // The inspector: the host's main thread evaluates the koffi call (the public APIs, the binding under them).
     code: `
 import inspector from 'node:inspector';
+import promises from 'node:inspector/promises';
 export default {
   name: 'main-thread', version: '1.0.0', author: 'attack tests',
   init() {},
@@ -89,20 +89,18 @@ export default {
       const expression = "process.getBuiltinModule('node:module').createRequire(" + JSON.stringify(at) +
         ")('koffi').load('libc.so.6').func('int pause()')()";
       const refused = [];
-      try {
-        const s = new inspector.Session();
-        s.connectToMainThread();
-        s.post('Runtime.evaluate', { expression });
-        return enc('main thread evaluating');
-      } catch (e) { refused.push(e.code ?? e.message); }
+      for (const Session of [inspector.Session, promises.Session]) {
+        try {
+          const s = new Session();
+          s.connectToMainThread();
+          s.post('Runtime.evaluate', { expression });
+          return enc('main thread evaluating');
+        } catch (e) { refused.push(e.code ?? e.message); }
+      }
       try {
         const c = new (process.binding('inspector').MainThreadConnection)(() => {});
         c.dispatch(JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression } }));
         return enc('main thread evaluating (binding)');
-      } catch (e) { refused.push(e.code ?? e.message); }
-      try {
-        inspector.open(0, '127.0.0.1');
-        return enc('inspector open at ' + inspector.url());
       } catch (e) { refused.push(e.code ?? e.message); }
       return enc('refused: ' + refused.join(' '));
     });
