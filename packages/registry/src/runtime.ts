@@ -2,6 +2,7 @@
 // private copy it is pointed at, then serves the plugin over the framed IPC channel (fd 3, or a MessagePort in a
 // worker) until the host asks it to shut down or goes away — so no plugin process ever outlives its host.
 import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -423,19 +424,41 @@ function end(shutdown: boolean): void {
 /**
  * In a plugin worker no native code loads at all — not koffi, not any other addon, whoever asks (a JS plugin can find
  * koffi beside the runtime): `worker.terminate()` can't stop native code, so a thread blocked in C would hold the
- * worker, `close()` and the host's exit for as long as it pleases. Native code belongs at the process tier.
+ * worker, `close()` and the host's exit for as long as it pleases. Native code belongs at the process tier. The ways
+ * around that are refused too, before the plugin is imported: a `Worker` of its own (a fresh Node environment with the
+ * original `process.dlopen`; terminating the plugin's worker joins it), the inspector's way into the host's main thread
+ * (`Session.connectToMainThread()`, also of `node:inspector/promises`, whose `Session` inherits it) and
+ * `process.binding` (its `inspector` binding reaches the main thread too). Each is `PluginError` `Unsupported`, pinned (non-writable, non-configurable) on the module's exports and
+ * synced into `import { … }` of the built-in's ES module.
  */
 function refuseNativeCode(): void {
-  Object.defineProperty(process, 'dlopen', {
-    value: () => {
-      throw new PluginError(
-        'Unsupported',
-        'native code cannot be loaded in a plugin worker (use the process tier)',
-      );
-    },
-    writable: false,
-    configurable: false,
+  const refused = (what: string) => (): never => {
+    throw new PluginError('Unsupported', `${what} in a plugin worker (use the process tier)`);
+  };
+  const pin = (target: object, key: string, value: unknown): void => {
+    Object.defineProperty(target, key, { value, writable: false, configurable: false });
+  };
+  pin(process, 'dlopen', refused('native code cannot be loaded'));
+  pin(process, 'binding', refused('process.binding is not available'));
+  pin(process, '_linkedBinding', refused('process._linkedBinding is not available'));
+  pin(process.getBuiltinModule('node:worker_threads'), 'Worker', function Worker(): never {
+    return refused('threads of its own cannot be started')();
   });
+  let inspector: typeof import('node:inspector') | undefined;
+  try {
+    inspector = process.getBuiltinModule('node:inspector');
+  } catch {
+    // A Node built without the inspector: nothing to refuse.
+  }
+  // A session of the plugin's own thread (`connect()`, `inspector.open()`: a debugger of the worker) stays possible.
+  if (inspector !== undefined) {
+    pin(
+      inspector.Session.prototype,
+      'connectToMainThread',
+      refused("the host's main thread cannot be inspected"),
+    );
+  }
+  syncBuiltinESMExports();
 }
 
 main().catch((e) => {

@@ -10,20 +10,25 @@
 // a function that throws before the plugin is imported (no addon, koffi included, loads in a plugin worker) — and the
 // README says what else holds a worker (synchronous child_process calls, blocking reads) and that such plugins belong at
 // the process tier.
-import { spawn } from 'node:child_process';
+// audit s9 #4: the plugin's own thread was closed, the ways around it were not — a `Worker` the plugin starts itself (a
+// fresh Node environment with the original `process.dlopen`: koffi loads there and blocks in C; terminating the plugin's
+// worker joins it, so the host never exits: fails on 35cb305 with "host still running after 30000 ms"), and the
+// inspector's way into the host's main thread (`Session.connectToMainThread()`, or the `inspector` binding under it
+// through `process.binding`: the host's main thread itself evaluates the koffi call and blocks; fails on 35cb305 the same
+// way). Each case below is one attack; every one must be refused with `Unsupported` and the host end on its own.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { toHex } from '@plugward/security';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Fixtures, tempDir } from './helpers.js';
+import { Fixtures, hostScriptEnv, runHostScript, tempDir } from './helpers.js';
 
-const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist/index.js');
-
-const BLOCKER = `
+/** Each attack: a JS plugin whose hook `block` tries to get native code to block a thread the host must join. */
+const BLOCKERS: Record<string, { code: string; call: RegExp }> = {
+  'own-thread': {
+    // The plugin's worker itself loads koffi.
+    code: `
 import { createRequire } from 'node:module';
 export default {
-  name: 'js-blocker', version: '1.0.0', author: 'attack tests',
+  name: 'own-thread', version: '1.0.0', author: 'attack tests',
   init() {},
   registerHooks(h) {
     h.register('block', 100, () => {
@@ -37,7 +42,74 @@ export default {
     });
   },
 };
-`;
+`,
+    call: /^no koffi: /,
+  },
+  'nested-worker': {
+    // A Worker of the plugin's own (import and require of node:worker_threads) loads koffi there.
+    code: `
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+export default {
+  name: 'nested-worker', version: '1.0.0', author: 'attack tests',
+  init() {},
+  registerHooks(h) {
+    h.register('block', 100, async () => {
+      const at = /(\\/\\S*runtime\\.cjs)/.exec(new Error().stack ?? '')?.[1];
+      const code = "const { createRequire } = await import('node:module'); const { parentPort } = await import('node:worker_threads');" +
+        "let k; try { k = createRequire(" + JSON.stringify(at) + ")('koffi'); } catch (e) { parentPort.postMessage('no koffi: ' + e.message); }" +
+        "if (k) { parentPort.postMessage('blocking'); k.load('libc.so.6').func('int pause()')(); }";
+      const refused = [];
+      for (const W of [Worker, () => createRequire(import.meta.url)('node:worker_threads').Worker]) {
+        let w;
+        try { w = W === Worker ? new Worker(code, { eval: true }) : new (W())(code, { eval: true }); }
+        catch (e) { refused.push(e.code ?? e.message); continue; }
+        const said = await new Promise((r) => { w.once('message', r); w.once('error', (e) => r('error ' + e.message)); });
+        return new TextEncoder().encode(String(said));
+      }
+      return new TextEncoder().encode('no worker: ' + refused.join(' '));
+    });
+  },
+};
+`,
+    call: /^no worker: Unsupported Unsupported$/,
+  },
+  'main-thread': {
+    // The inspector: the host's main thread evaluates the koffi call (the public APIs, the binding under them).
+    code: `
+import inspector from 'node:inspector';
+import promises from 'node:inspector/promises';
+export default {
+  name: 'main-thread', version: '1.0.0', author: 'attack tests',
+  init() {},
+  registerHooks(h) {
+    h.register('block', 100, () => {
+      const enc = (t) => new TextEncoder().encode(t);
+      const at = /(\\/\\S*runtime\\.cjs)/.exec(new Error().stack ?? '')?.[1];
+      const expression = "process.getBuiltinModule('node:module').createRequire(" + JSON.stringify(at) +
+        ")('koffi').load('libc.so.6').func('int pause()')()";
+      const refused = [];
+      for (const Session of [inspector.Session, promises.Session]) {
+        try {
+          const s = new Session();
+          s.connectToMainThread();
+          s.post('Runtime.evaluate', { expression });
+          return enc('main thread evaluating');
+        } catch (e) { refused.push(e.code ?? e.message); }
+      }
+      try {
+        const c = new (process.binding('inspector').MainThreadConnection)(() => {});
+        c.dispatch(JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression } }));
+        return enc('main thread evaluating (binding)');
+      } catch (e) { refused.push(e.code ?? e.message); }
+      return enc('refused: ' + refused.join(' '));
+    });
+  },
+};
+`,
+    call: /^refused: Unsupported Unsupported Unsupported$/,
+  },
+};
 const BYSTANDER = `export default {
   name: 'bystander', version: '1.0.0', author: 'attack tests', init() {},
   registerHooks(h) { h.register('echo', 100, (d) => new TextEncoder().encode(new TextDecoder().decode(d) + '+bystander')); },
@@ -53,7 +125,7 @@ const other = new m.PluginRegistry({ security, defaultTier: 'in-process', log: (
 await other.loadPlugin(process.env.BYSTANDER, 'trusted');
 const registry = new m.PluginRegistry({ security, defaultTier: 'worker', log: () => {} });
 await registry.loadPlugin(process.env.BLOCKER, 'trusted');
-report.tier = registry.getPluginInfo('js-blocker')?.tier;
+report.tier = registry.getPluginInfo(process.env.BLOCKER_NAME)?.tier;
 report.call = await registry.hooks.execute('block', new Uint8Array()).then((d) => dec.decode(d), (e) => e.code ?? String(e));
 const t0 = Date.now();
 await registry.close();
@@ -66,61 +138,41 @@ console.log(JSON.stringify(report));
 
 const tmp = tempDir('worker-js-koffi');
 const fx = new Fixtures(tmp.dir);
-let blocker = '';
+const blockers: Record<string, string> = {};
 let bystander = '';
 let listPath = '';
 
 beforeAll(async () => {
-  blocker = await fx.js('blocker.mjs', BLOCKER, {
-    name: 'js-blocker',
-    kind: 'js',
-    limits: { maxCpuTimeMs: 300 },
-  });
+  for (const [name, { code }] of Object.entries(BLOCKERS)) {
+    blockers[name] = await fx.js(`${name}.mjs`, code, { name, kind: 'js', limits: { maxCpuTimeMs: 300 } });
+    await fx.trust(blockers[name]);
+  }
   bystander = await fx.js('bystander.mjs', BYSTANDER, { name: 'bystander', kind: 'js' });
-  await fx.trust(blocker);
   await fx.trust(bystander);
   await fx.security();
   listPath = path.join(tmp.dir, fs.readdirSync(tmp.dir).find((f) => f.startsWith('trust-')) ?? '');
 });
 afterAll(() => tmp.remove());
 
-it('a JS plugin at the worker tier that blocks its thread in C through koffi: the host closes and exits on its own', {
-  timeout: 60_000,
-}, async () => {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', HOST], {
-    env: {
-      ...process.env,
-      DIST,
-      LIST: listPath,
-      LIST_KEY: fx.listKey,
-      PUB: toHex(fx.publisher.publicKey),
-      BLOCKER: blocker,
+it.each(Object.keys(BLOCKERS))(
+  'a JS plugin at the worker tier that blocks a thread in C through koffi (%s): refused, the host closes and exits on its own',
+  {
+    timeout: 60_000,
+  },
+  async (name) => {
+    const { code, signal, stderr, report } = await runHostScript(HOST, {
+      ...hostScriptEnv(fx, listPath),
+      BLOCKER: blockers[name] ?? '',
+      BLOCKER_NAME: name,
       BYSTANDER: bystander,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const timer = setTimeout(() => {
-    stderr += '\n[test] host still running after 30000 ms: killed';
-    child.kill('SIGKILL');
-  }, 30_000);
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-    child.on('exit', (c, s) => resolve([c, s])),
-  );
-  clearTimeout(timer);
-  const line = out.split('\n').find((l) => l.startsWith('{'));
-  const report = line ? (JSON.parse(line) as Record<string, unknown>) : undefined;
-  expect({ code, signal, stderr: stderr.slice(0, 2000), report }).toMatchObject({
-    code: 0,
-    signal: null,
-    stderr: '',
-  });
-  expect(report?.echo).toBe('still+bystander');
-});
+    });
+    expect({ code, signal, stderr: stderr.slice(0, 2000), report }).toMatchObject({
+      code: 0,
+      signal: null,
+      stderr: '',
+    });
+    expect(report?.echo).toBe('still+bystander');
+    expect(report?.tier).toBe('worker');
+    expect(String(report?.call)).toMatch(BLOCKERS[name]?.call ?? /^$/);
+  },
+);

@@ -5,14 +5,13 @@
 // meet a worker that may be inside native code. Each case runs the host in a child process, so an abort, or a thread
 // that keeps the host from exiting, is observable: the host must report, exit on its own with code 0, and leave no
 // plugin process or private copy behind; a trusted plugin must still answer.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { IpcChannel } from '@plugward/ipc';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RESOURCE_LIMITS, MINIMAL_REQUIREMENTS, runtimeEntry } from '../dist/index.js';
-import { Fixtures, hostScriptEnv, pidAlive, tempDir } from './helpers.js';
+import { Fixtures, type HostRun, hostScriptEnv, pidAlive, runHostScript, tempDir } from './helpers.js';
 
 // Its hook `spin` spins in C: for ever on input "forever", else for the given number of ms, then answers "done".
 const SPIN_C = `
@@ -146,19 +145,12 @@ beforeAll(async () => {
 });
 afterAll(() => tmp.remove());
 
-interface HostRun {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  report: Record<string, unknown> | undefined;
-  stderr: string;
-}
-
 /** Runs the host in a child process; it must end on its own within `limitMs` (else it is killed and says so). */
-async function runHost(mode: string, spinInput = '', limitMs = 30_000, cuts = 0): Promise<HostRun> {
+function runHost(mode: string, spinInput = '', limitMs = 30_000, cuts = 0): Promise<HostRun> {
   const hostTmp = fs.mkdtempSync(path.join(tmp.dir, `host-${mode}-`));
-  const child = spawn(process.execPath, ['--input-type=module', '-e', HOST], {
-    env: {
-      ...process.env,
+  return runHostScript(
+    HOST,
+    {
       ...hostScriptEnv(fx, listPath),
       SPIN: spinPath,
       SPIN_INPUT: spinInput,
@@ -167,26 +159,8 @@ async function runHost(mode: string, spinInput = '', limitMs = 30_000, cuts = 0)
       CUTS: String(cuts),
       TMPDIR: hostTmp,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const timer = setTimeout(() => {
-    stderr += `\n[test] host still running after ${limitMs} ms: killed`;
-    child.kill('SIGKILL');
-  }, limitMs);
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-    child.on('exit', (c, s) => resolve([c, s])),
+    limitMs,
   );
-  clearTimeout(timer);
-  const line = out.split('\n').find((l) => l.startsWith('{'));
-  return { code, signal, report: line ? (JSON.parse(line) as Record<string, unknown>) : undefined, stderr };
 }
 
 function expectSurvived(run: HostRun): Record<string, unknown> {

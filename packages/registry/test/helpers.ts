@@ -1,6 +1,7 @@
 // Shared fixture helpers of the registry's integration tests: everything real (signed manifests, an encrypted trust
 // list, .so files compiled here with the system compiler, the bubblewrap sandbox). Each test file makes its own keys
 // and its own temp directory, so files run in parallel without sharing state.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -138,6 +139,47 @@ export function hostScriptEnv(fx: Fixtures, listPath: string): Record<string, st
     LIST_KEY: fx.listKey,
     PUB: toHex(fx.publisher.publicKey),
   };
+}
+
+/** How a host script run by {@link runHostScript} ended: its JSON report line (the first starting with `{`), stderr. */
+export interface HostRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  report: Record<string, unknown> | undefined;
+  stderr: string;
+}
+
+/**
+ * Runs a host script (`node --input-type=module -e script`) with `env` on top of this process's; it must end on its
+ * own within `limitMs` (else it is killed and its stderr says so).
+ */
+export async function runHostScript(
+  script: string,
+  env: Record<string, string>,
+  limitMs = 30_000,
+): Promise<HostRun> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const timer = setTimeout(() => {
+    stderr += `\n[test] host still running after ${limitMs} ms: killed`;
+    child.kill('SIGKILL');
+  }, limitMs);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.on('exit', (c, s) => resolve([c, s])),
+  );
+  clearTimeout(timer);
+  const line = out.split('\n').find((l) => l.startsWith('{'));
+  return { code, signal, report: line ? (JSON.parse(line) as Record<string, unknown>) : undefined, stderr };
 }
 
 /** The sandbox backend, or undefined (with a loud reason) when this machine can't run it. */

@@ -1,19 +1,147 @@
-import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { type FileHandle, link, open, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { hostGone, hostTag, parseHostTag } from '@plugward/host-state';
 import { PluginError } from '@plugward/types';
 
-function alive(pid: number): boolean {
+/** A lock file is a host tag and a nonce; anything longer is not ours to judge by content (age only). */
+const MAX_LOCK_TEXT = 256;
+
+/** `link` fails so where the filesystem has no hard links (FAT, some network filesystems). */
+const NO_HARD_LINKS = new Set<unknown>(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+function errorCode(e: unknown): unknown {
+  return (e as { code?: unknown }).code;
+}
+
+/** A lock file as read through one descriptor: its content and times belong to the same file. */
+interface LockState {
+  text: string;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+async function readLock(path: string): Promise<LockState | undefined> {
+  let fh: FileHandle;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: unknown }).code === 'EPERM';
+    fh = await open(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = await fh.stat();
+    const buf = Buffer.alloc(MAX_LOCK_TEXT + 1);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return { text: buf.subarray(0, bytesRead).toString('utf8'), mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+  } catch {
+    return undefined;
+  } finally {
+    await fh.close().catch(() => undefined);
   }
 }
 
 /**
- * Runs `fn` holding an exclusive lock file (`O_CREAT|O_EXCL`, our pid inside). A lock whose process is gone, or that
- * is older than `staleMs`, is broken. Serialises read-modify-write of the trust list across processes.
+ * Whether a lock may be broken: untouched for `staleMs` (a live holder touches it while it works), or its holder is
+ * gone by `hostGone` — which never judges a host of another pid namespace (only age breaks its lock). A lock holding a
+ * bare pid was written by an earlier version and is judged as it was then; an empty or unreadable one by age alone.
+ */
+function breakable(lock: LockState, staleMs: number): boolean {
+  if (Date.now() - lock.mtimeMs > staleMs) return true;
+  const owner = /^\d+(?:-|$)/.test(lock.text) ? parseHostTag(`${lock.text}-`) : undefined;
+  return owner !== undefined && hostGone(owner);
+}
+
+/**
+ * Breaks the lock read as `judged`. A breaker first claims the break: a hard link `<lock>.break-<digest of judged>`
+ * to whatever is the lock right now (`link` fails if another breaker holds that claim), then checks through the claim
+ * that the file it linked is still the judged lock and still breakable, and only then unlinks the lock. So two
+ * waiters that judged the same lock dead never both break — the second one can't unlink the first one's fresh lock —
+ * and a breaker that linked a newer lock sees so and leaves it alone. A claim left by a breaker that died mid-break is
+ * dropped once it is `staleMs` old (a link's age is its ctime).
+ */
+async function breakLock(lockPath: string, judged: LockState, staleMs: number): Promise<void> {
+  const digest = createHash('sha256').update(judged.text).digest('hex').slice(0, 32);
+  const claim = `${lockPath}.break-${digest}`;
+  try {
+    await link(lockPath, claim);
+  } catch (e) {
+    if (errorCode(e) === 'EEXIST') {
+      const other = await readLock(claim);
+      if (other !== undefined && Date.now() - other.ctimeMs > staleMs)
+        await unlink(claim).catch(() => undefined);
+    } else if (NO_HARD_LINKS.has(errorCode(e))) {
+      // No claim possible here: judged again right before the unlink (a small window remains where two waiters break).
+      const now = await readLock(lockPath);
+      if (now !== undefined && now.text === judged.text && breakable(now, staleMs)) {
+        await unlink(lockPath).catch(() => undefined);
+      }
+    }
+    return;
+  }
+  try {
+    const now = await readLock(claim);
+    if (now !== undefined && now.text === judged.text && breakable(now, staleMs)) {
+      await unlink(lockPath).catch(() => undefined);
+    }
+  } finally {
+    await unlink(claim).catch(() => undefined);
+  }
+}
+
+/**
+ * Creates the lock with `token` inside, whole or not at all: written to a fresh file first, then hard-linked to the
+ * lock's name (`link` fails with `EEXIST` when a lock is there). @returns the open lock file (to keep it fresh), or
+ * undefined when another process holds the lock.
+ */
+async function tryCreate(lockPath: string, token: string): Promise<FileHandle | undefined> {
+  const tmp = `${lockPath}.${randomBytes(6).toString('hex')}.new`;
+  let fh: FileHandle;
+  try {
+    fh = await open(tmp, 'wx', 0o600);
+  } catch (e) {
+    throw new PluginError('IoError', `cannot create lock ${lockPath}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    await fh.writeFile(token);
+    await link(tmp, lockPath);
+    return fh;
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    if (errorCode(e) === 'EEXIST') return undefined;
+    if (NO_HARD_LINKS.has(errorCode(e))) return createInPlace(lockPath, token);
+    throw new PluginError('IoError', `cannot create lock ${lockPath}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    await unlink(tmp).catch(() => undefined);
+  }
+}
+
+/** {@link tryCreate} where there are no hard links: `O_EXCL` on the lock's name, then the token (empty meanwhile). */
+async function createInPlace(lockPath: string, token: string): Promise<FileHandle | undefined> {
+  let fh: FileHandle;
+  try {
+    fh = await open(lockPath, 'wx', 0o600);
+  } catch (e) {
+    if (errorCode(e) === 'EEXIST') return undefined;
+    throw new PluginError('IoError', `cannot create lock ${lockPath}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    await fh.writeFile(token);
+    return fh;
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await unlink(lockPath).catch(() => undefined);
+    throw new PluginError('IoError', `cannot write lock ${lockPath}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * Runs `fn` holding an exclusive lock file. The lock holds this host's tag (`hostTag()` of @plugward/host-state: pid,
+ * start time, pid namespace) and a nonce for this one acquisition, and is touched every `staleMs / 3` while `fn`
+ * runs. A lock is broken when its holder is gone (`hostGone`: same pid namespace only — a holder in another pid
+ * namespace, a host in a container sharing the directory, is never judged by its pid) or when it was not touched for
+ * `staleMs` (a holder that died in another namespace, or one stopped that long). The break is claimed first, so two
+ * waiters never both break it, and on the way out only a lock still holding this acquisition's nonce is removed.
+ * Serialises read-modify-write of the trust list across processes.
  * @throws PluginError `Timeout` when the lock is not acquired within `timeoutMs`.
  */
 export async function withFileLock<T>(
@@ -24,31 +152,14 @@ export async function withFileLock<T>(
   const timeoutMs = options.timeoutMs ?? 10_000;
   const staleMs = options.staleMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;
+  const token = `${hostTag()}-${randomBytes(8).toString('hex')}`;
+  let held: FileHandle | undefined;
   for (;;) {
-    try {
-      const fh = await open(lockPath, 'wx', 0o600);
-      try {
-        await fh.writeFile(String(process.pid));
-      } finally {
-        await fh.close();
-      }
-      break;
-    } catch (e) {
-      if ((e as { code?: unknown }).code !== 'EEXIST') {
-        throw new PluginError('IoError', `cannot create lock ${lockPath}: ${(e as Error).message}`, {
-          cause: e,
-        });
-      }
-    }
-    try {
-      const [text, st] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath)]);
-      const pid = Number.parseInt(text, 10);
-      // An empty file is a lock being written right now; only age makes it stale.
-      const dead = Number.isInteger(pid) && pid > 0 && !alive(pid);
-      if (dead || Date.now() - st.mtimeMs > staleMs) await unlink(lockPath).catch(() => undefined);
-    } catch {
-      // Lock vanished between open and read: retry at once.
-    }
+    held = await tryCreate(lockPath, token);
+    if (held !== undefined) break;
+    const lock = await readLock(lockPath);
+    // Gone between the two: retry at once.
+    if (lock !== undefined && breakable(lock, staleMs)) await breakLock(lockPath, lock, staleMs);
     if (Date.now() > deadline) {
       throw new PluginError(
         'Timeout',
@@ -57,9 +168,20 @@ export async function withFileLock<T>(
     }
     await sleep(5 + Math.floor(Math.random() * 20));
   }
+  const lockFile = held;
+  const beat = setInterval(
+    () => {
+      const now = new Date();
+      lockFile.utimes(now, now).catch(() => undefined);
+    },
+    Math.max(1, Math.floor(staleMs / 3)),
+  );
+  beat.unref();
   try {
     return await fn();
   } finally {
-    await unlink(lockPath).catch(() => undefined);
+    clearInterval(beat);
+    if ((await readLock(lockPath))?.text === token) await unlink(lockPath).catch(() => undefined);
+    await lockFile.close().catch(() => undefined);
   }
 }
