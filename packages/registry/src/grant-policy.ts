@@ -453,9 +453,22 @@ function narrower(r: string, g: string): string | undefined {
   return undefined;
 }
 
-function cidr(
-  host: string,
-): { ip: string; bits: number; family: 'ipv4' | 'ipv6'; list: net.BlockList } | undefined {
+type Cidr = { ip: string; bits: number; family: 'ipv4' | 'ipv6'; list: net.BlockList };
+
+// A manifest may list up to 1024 targets and a grant as many: every pair is compared, and making a BlockList is most
+// of a comparison (≈ 1 s of host CPU for 1024 × 64 unmemoized). Parsed ranges are kept (never changed after), a few
+// thousand at most.
+const cidrCache = new Map<string, Cidr | undefined>();
+
+function cidr(host: string): Cidr | undefined {
+  if (cidrCache.has(host)) return cidrCache.get(host);
+  if (cidrCache.size >= 4096) cidrCache.clear();
+  const c = parseCidr(host);
+  cidrCache.set(host, c);
+  return c;
+}
+
+function parseCidr(host: string): Cidr | undefined {
   const [ip = '', bitsText] = host.split('/');
   const fam = net.isIP(ip);
   if (fam === 0) return undefined;
