@@ -12,7 +12,7 @@ export * from './capabilities.js';
 export * from './cgroup-limits.js';
 export * from './denied-syscalls.js';
 export * from './host-exit.js';
-export * from './koffi-module.js';
+export { requireKoffi } from './koffi-module.js';
 export * from './libseccomp.js';
 export * from './mount-calls.js';
 export * from './neutral-paths.js';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { requireKoffi } from './koffi-module.js';
+import { koffiModule as requireKoffi } from './koffi-module.js';
 
 describe('requireKoffi', () => {
   it("is koffi's prebuilt native module of the installed version, and it calls into C", () => {

@@ -14,9 +14,18 @@ let koffi: KoffiModule | undefined;
  * its wrappers cost ≈ 6 ms of CPU at every start of a sandbox, whose lockdown needs koffi before anything else runs
  * (issue 17). What the wrappers add (aliases deprecated since koffi 2.x/3.0) is not used here.
  */
-export function requireKoffi(): KoffiModule {
+export function koffiModule(): KoffiModule {
   koffi ??= prebuiltKoffi() ?? (createRequire(import.meta.url)('koffi') as KoffiModule);
   return koffi;
+}
+
+/**
+ * {@link koffiModule} for the other Plugward packages. Typed `unknown` on purpose: koffi's own types are ESM-only, and a
+ * public declaration naming them breaks this package's CommonJS types (TS1479 for a `require` user); cast it to
+ * `typeof import('koffi')` where it is used.
+ */
+export function requireKoffi(): unknown {
+  return koffiModule();
 }
 
 /** The prebuilt native module of the koffi Node would resolve from here, when it is installed as a prebuilt. */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PluginError } from '@plugward/types';
-import { requireKoffi } from './koffi-module.js';
+import { koffiModule } from './koffi-module.js';
 import { assertPrivateHostState } from './private-state.js';
 
 // koffi is loaded lazily: importing this package must not need a native module until a filter is built.
@@ -93,7 +93,7 @@ export function loadLibSeccomp(): LibSeccomp {
   }
   let koffi: KoffiModule;
   try {
-    koffi = requireKoffi();
+    koffi = koffiModule();
   } catch (cause) {
     throw new PluginError('SandboxUnavailable', 'the koffi FFI module could not be loaded', { cause });
   }

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { requireKoffi } from './koffi-module.js';
+import { koffiModule } from './koffi-module.js';
 
 type Fn = ((...args: unknown[]) => unknown) & {
   async: (...args: [...unknown[], (err: unknown, result: unknown) => void]) => void;
@@ -22,7 +22,7 @@ let mountCalls: MountCalls | undefined;
 /** Binds `mount`/`umount2` from libc through koffi once. */
 export function loadMountCalls(): MountCalls {
   if (mountCalls !== undefined) return mountCalls;
-  const koffi = requireKoffi();
+  const koffi = koffiModule();
   const lib = koffi.load('libc.so.6');
   const mount = lib.func(
     'int mount(const char *source, const char *target, const char *type, unsigned long flags, const char *data)',

@@ -39,7 +39,7 @@ export function loadLibc(): Libc {
   assertLandlockArch();
   let koffi: KoffiModule;
   try {
-    koffi = requireKoffi();
+    koffi = requireKoffi() as KoffiModule;
   } catch (cause) {
     throw new PluginError('SandboxUnavailable', 'the koffi FFI module could not be loaded', { cause });
   }

@@ -18,7 +18,7 @@ const POLLRDHUP = 0x2000;
 export function exitIfHostGone(fd = 3): void {
   let poll: Fn;
   try {
-    poll = requireKoffi()
+    poll = (requireKoffi() as typeof import('koffi'))
       .load('libc.so.6')
       .func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)') as Fn;
   } catch {
