@@ -44,6 +44,8 @@ const V1_CONTROLLERS = new Set([
 
 /** One line of `/proc/<pid>/mountinfo`, its paths unescaped. */
 export interface MountInfoEntry {
+  /** The filesystem's device (`major:minor`): two mounts of one filesystem share it. */
+  device: string;
   /** Where it is mounted. */
   mountPoint: string;
   /** The folder of its filesystem that is mounted there (`/` for the whole filesystem). */
@@ -66,6 +68,7 @@ export function parseMountInfo(mountinfo: string): MountInfoEntry[] {
     const mountPoint = pre[4];
     if (root === undefined || mountPoint === undefined || post[0] === undefined) continue;
     out.push({
+      device: pre[2] ?? '',
       mountPoint: unescapeMount(mountPoint),
       root: unescapeMount(root),
       fsType: post[0],

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -346,6 +347,33 @@ describe('resolveGrantedPaths', () => {
       expect(r.granted.filesystem).toEqual({ mode: 'readOnly', paths: [root] });
       expect(r.reason).toMatch(/dropped \/ \(the host's proc at \/proc is below it\)/);
       expect(r.reason).toMatch(/dropped \/proc\/self \(.*dropped \/sys\/kernel \(/);
+    });
+
+    it('sees a folder inside a read-write grant reached through a bind mount elsewhere (by filesystem, not path)', async (ctx) => {
+      if (process.getuid?.() !== 0) return ctx.skip('bind mounts need root (mount --bind)');
+      fs.mkdirSync(path.join(root, 'shared', 'out', 'x'), { recursive: true });
+      fs.mkdirSync(path.join(root, 'export'));
+      const bind = spawnSync('mount', [
+        '--bind',
+        path.join(root, 'shared', 'out'),
+        path.join(root, 'export'),
+      ]);
+      expect(bind.status).toBe(0);
+      try {
+        const mine = { filesystem: { mode: 'readOnly' as const, paths: [path.join(root, 'export')] } };
+        const theirs = { filesystem: { mode: 'readWrite' as const, paths: [path.join(root, 'shared')] } };
+        const grants = { plugins: { p: mine, other: theirs } };
+        const want = path.join(root, 'export', 'x');
+        const d = decideGrants(input({ requested: request('readOnly', [want]), grants }));
+        const r = await resolveGrantedPaths(d, mine, grants);
+        // `export` itself can't be swapped (its parent is the host's), so it is bound instead of `export/x`.
+        expect(r.granted.filesystem).toEqual({ mode: 'readOnly', paths: [path.join(root, 'export')] });
+        expect(r.reason).toMatch(
+          /bound .*export instead of .*export\/x \(.*export is inside the read-write grant .*shared/,
+        );
+      } finally {
+        spawnSync('umount', ['-l', path.join(root, 'export')]);
+      }
     });
 
     it("checks a trusted plugin's paths (no host grant behind them) the same way", async () => {

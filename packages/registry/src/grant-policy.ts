@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { type MountInfoEntry, parseMountInfo } from '@plugward/limits';
 import { isBlockedAddress, kernelFilesystemProblem } from '@plugward/sandbox-linux';
 import { keyId, verifyManifestSignature } from '@plugward/security';
 import {
@@ -258,25 +260,58 @@ export async function bindPathProblem(
   const kernel = kernelFilesystemProblem(real);
   if (kernel !== undefined) return kernel;
   const hostUid = process.getuid?.() ?? -1;
+  const owners = [0, hostUid];
+  // The same folder may be reached by another path (a bind mount of a folder inside a grant): compare where each lies
+  // in its filesystem, not only its path.
+  const mounts = readMounts();
+  const writableIds = writable.map((w) => ({ w, id: fsLocation(w, mounts) }));
   const parts = real.split('/').filter((x) => x !== '');
   let dir = '/';
   for (const part of parts) {
-    const inside = writable.find((w) => within(dir, w));
+    const id = fsLocation(dir, mounts);
+    const inside = writableIds.find(
+      (x) => within(dir, x.w) || (id !== undefined && x.id?.device === id.device && within(id.rel, x.id.rel)),
+    );
     if (inside !== undefined)
-      return `${displayText(dir)} is inside the read-write grant ${displayText(inside)}`;
+      return `${displayText(dir)} is inside the read-write grant ${displayText(inside.w)}`;
     const st = await fs.lstat(dir).catch(() => undefined);
     if (st === undefined || !st.isDirectory()) return `${displayText(dir)} is not a directory`;
+    // Its owner may rename what is in it whatever its mode (a leased uid owns what a plugin made).
+    if (!owners.includes(st.uid)) return `${displayText(dir)} belongs to uid ${st.uid}`;
     if ((st.mode & 0o002) !== 0) {
       const entry = await fs.lstat(path.join(dir, part)).catch(() => undefined);
-      const owners = [0, hostUid];
       const sticky = (st.mode & 0o1000) !== 0;
-      if (!sticky || entry === undefined || !owners.includes(entry.uid) || !owners.includes(st.uid)) {
+      if (!sticky || entry === undefined || !owners.includes(entry.uid)) {
         return `others may write ${displayText(dir)}`;
       }
     }
     dir = path.join(dir, part);
   }
   return undefined;
+}
+
+function readMounts(): MountInfoEntry[] {
+  try {
+    return parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+  } catch {
+    return [];
+  }
+}
+
+/** Where a path lies in its filesystem: the device of the mount it is under, and its path from that filesystem's root. */
+function fsLocation(
+  p: string,
+  mounts: readonly MountInfoEntry[],
+): { device: string; rel: string } | undefined {
+  let best: MountInfoEntry | undefined;
+  for (const m of mounts) {
+    // Later lines mount over earlier ones at the same point.
+    if (within(p, m.mountPoint) && (best === undefined || m.mountPoint.length >= best.mountPoint.length))
+      best = m;
+  }
+  if (best === undefined) return undefined;
+  const below = best.mountPoint === '/' ? p : p.slice(best.mountPoint.length);
+  return { device: best.device, rel: path.posix.join(best.root, below || '/') };
 }
 
 function grantFor(input: GrantInput): { grant: PluginGrant; source: GrantSource; what: string } | undefined {

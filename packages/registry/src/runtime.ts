@@ -444,6 +444,12 @@ function refuseNativeCode(): void {
   pin(process.getBuiltinModule('node:worker_threads'), 'Worker', function Worker(): never {
     return refused('threads of its own cannot be started')();
   });
+  // Loader hooks run on a thread of their own (Node's internal worker: a fresh environment with the original dlopen).
+  pin(
+    process.getBuiltinModule('node:module'),
+    'register',
+    refused('loader hooks (a thread of their own) cannot be registered'),
+  );
   let inspector: typeof import('node:inspector') | undefined;
   try {
     inspector = process.getBuiltinModule('node:inspector');

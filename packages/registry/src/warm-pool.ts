@@ -360,6 +360,10 @@ export class WarmPool {
   /** Starts sandboxes of `c`, one at a time (a burst would take the CPU of the loads in progress), up to `size`. */
   #fill(c: Configuration): void {
     if (this.#closed || c.starting > 0 || c.idle.length >= this.#options.size) return;
+    // A configuration with filesystem grants is never started ahead: a bind is resolved by name when the sandbox
+    // starts, and whether a plugin can write on the way to it is judged at each load (the registry's grant check) —
+    // a sandbox started later, for a load not yet made, would bind what the path names then.
+    if (c.shape.config.filesystem.binds.length > 0) return;
     if (c.failures >= MAX_FAILED_STARTS && Date.now() - c.lastFailure < RETRY_AFTER_FAILURES_MS) return;
     c.starting++;
     const p = this.#startOne(c).finally(() => {

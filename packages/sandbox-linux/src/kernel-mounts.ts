@@ -5,7 +5,8 @@ import { type MountInfoEntry, parseMountInfo } from '@plugward/limits';
 /**
  * Filesystems that are kernel interfaces rather than files: bound into a sandbox they would show the host's processes
  * (`proc`: another process's `/proc/<pid>/mem`, the sandbox's own init by its host pid), its devices, cgroups, BPF
- * objects or firmware variables. bwrap binds recursively, so a bind of `/` carries the host's `/proc` and `/sys` along.
+ * objects, namespace handles (`nsfs`), its automounter (`autofs`: an access mounts a remote filesystem) or firmware
+ * variables. bwrap binds recursively, so a bind of `/` carries the host's `/proc` and `/sys` along.
  */
 export const KERNEL_FILESYSTEMS: readonly string[] = [
   'proc',
@@ -22,6 +23,14 @@ export const KERNEL_FILESYSTEMS: readonly string[] = [
   'pstore',
   'fusectl',
   'mqueue',
+  'nsfs',
+  'autofs',
+  'hugetlbfs',
+  'devpts',
+  'rpc_pipefs',
+  'nfsd',
+  'selinuxfs',
+  'smackfs',
 ];
 
 function readMounts(): MountInfoEntry[] {

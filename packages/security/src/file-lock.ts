@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { constants, readFileSync } from 'node:fs';
 import { type FileHandle, link, open, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hostGone, hostTag, parseHostTag } from '@plugward/host-state';
@@ -24,12 +25,15 @@ interface LockState {
 async function readLock(path: string): Promise<LockState | undefined> {
   let fh: FileHandle;
   try {
-    fh = await open(path, 'r');
+    // Never through a symlink, never blocking: a FIFO planted at the lock's name would hold the open (and a thread of
+    // the pool) for ever. Only a regular file is a lock to judge; anything else waits out the timeout.
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
     return undefined;
   }
   try {
     const st = await fh.stat();
+    if (!st.isFile()) return undefined;
     const buf = Buffer.alloc(MAX_LOCK_TEXT + 1);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
     return { text: buf.subarray(0, bytesRead).toString('utf8'), mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
@@ -47,8 +51,30 @@ async function readLock(path: string): Promise<LockState | undefined> {
  */
 function breakable(lock: LockState, staleMs: number): boolean {
   if (Date.now() - lock.mtimeMs > staleMs) return true;
+  // A holder on another machine (a list on a network filesystem) is never judged by its pid: the initial pid
+  // namespace has the same number on every Linux machine, so its tag alone can't tell. Only age breaks its lock.
+  const boot = /-b([0-9a-f]{32}|unknown)-[0-9a-f]{16}$/.exec(lock.text)?.[1];
+  if (boot !== undefined && (boot === 'unknown' || boot !== bootId())) return false;
   const owner = /^\d+(?:-|$)/.test(lock.text) ? parseHostTag(`${lock.text}-`) : undefined;
   return owner !== undefined && hostGone(owner);
+}
+
+let ownBootId: string | undefined;
+
+/** This boot of this machine's kernel (`/proc/sys/kernel/random/boot_id`, 32 hex), or `unknown`. */
+function bootId(): string {
+  if (ownBootId === undefined) {
+    try {
+      const id = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8')
+        .trim()
+        .replace(/-/g, '')
+        .toLowerCase();
+      ownBootId = /^[0-9a-f]{32}$/.test(id) ? id : 'unknown';
+    } catch {
+      ownBootId = 'unknown';
+    }
+  }
+  return ownBootId;
 }
 
 /**
@@ -136,10 +162,11 @@ async function createInPlace(lockPath: string, token: string): Promise<FileHandl
 
 /**
  * Runs `fn` holding an exclusive lock file. The lock holds this host's tag (`hostTag()` of @plugward/host-state: pid,
- * start time, pid namespace) and a nonce for this one acquisition, and is touched every `staleMs / 3` while `fn`
- * runs. A lock is broken when its holder is gone (`hostGone`: same pid namespace only — a holder in another pid
- * namespace, a host in a container sharing the directory, is never judged by its pid) or when it was not touched for
- * `staleMs` (a holder that died in another namespace, or one stopped that long). The break is claimed first, so two
+ * start time, pid namespace), this machine's boot id and a nonce for this one acquisition, and is touched every
+ * `staleMs / 3` while `fn` runs. A lock is broken when its holder is gone (`hostGone`: same machine and boot, same pid
+ * namespace only — a holder in another pid namespace or on another machine sharing the directory is never judged by
+ * its pid) or when it was not touched for `staleMs` (a holder that died elsewhere, or one stopped that long). A lock
+ * path that is not a regular file (a FIFO, a symlink) is never opened through: the waiter times out. The break is claimed first, so two
  * waiters never both break it, and on the way out only a lock still holding this acquisition's nonce is removed.
  * Serialises read-modify-write of the trust list across processes.
  * @throws PluginError `Timeout` when the lock is not acquired within `timeoutMs`.
@@ -152,7 +179,7 @@ export async function withFileLock<T>(
   const timeoutMs = options.timeoutMs ?? 10_000;
   const staleMs = options.staleMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;
-  const token = `${hostTag()}-${randomBytes(8).toString('hex')}`;
+  const token = `${hostTag()}-b${bootId()}-${randomBytes(8).toString('hex')}`;
   let held: FileHandle | undefined;
   for (;;) {
     held = await tryCreate(lockPath, token);

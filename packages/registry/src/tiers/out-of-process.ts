@@ -318,19 +318,27 @@ function startProcess(dir: string, file: string): Started {
   const reading = processTierReading(child);
   // The group outlives its leader while a member runs (the kernel keeps the number in use meanwhile), so killing it
   // after the runtime ended reaches exactly the processes the plugin left in it.
+  // Once the runtime ended and its group was killed, the number is free and may become someone else's group: never
+  // signal it again.
+  let ended = false;
   const killGroup = (): void => {
+    if (ended) return;
     try {
       process.kill(-pid, 'SIGKILL');
     } catch {
       // no member left
     }
   };
-  child.once('exit', killGroup);
+  child.once('exit', () => {
+    killGroup();
+    ended = true;
+  });
   return {
     socket,
     watched: child,
     pid,
     kill: () => {
+      if (ended) return;
       killGroup();
       child.kill('SIGKILL');
     },
