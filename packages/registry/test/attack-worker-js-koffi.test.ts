@@ -16,10 +16,16 @@
 // inspector's way into the host's main thread (`Session.connectToMainThread()`, or the `inspector` binding under it
 // through `process.binding`: the host's main thread itself evaluates the koffi call and blocks; fails on 35cb305 the same
 // way). Each case below is one attack; every one must be refused with `Unsupported` and the host end on its own.
+// audit s9b: an addon loaded by its file's path (require of the .node, Module's '.node' loader, Module#load) ends in the
+// pinned dlopen too (holds on d684b69; fails with the pin removed).
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Fixtures, hostScriptEnv, runHostScript, tempDir } from './helpers.js';
+
+/** koffi's prebuilt addon (the platform package the sandbox preload loads), as a .node file on disk. */
+const KOFFI_NODE = findKoffiNode();
 
 /** Each attack: a JS plugin whose hook `block` tries to get native code to block a thread the host must join. */
 const BLOCKERS: Record<string, { code: string; call: RegExp }> = {
@@ -109,6 +115,34 @@ export default {
 `,
     call: /^refused: Unsupported Unsupported Unsupported$/,
   },
+  'addon-by-path': {
+    // (audit s9b) A .node file loaded by path, around \`process.dlopen\`'s name: require of the file, Module's own
+    // '.node' loader, and a Module instance's load — each ends in the pinned dlopen.
+    code: `
+import { createRequire } from 'node:module';
+export default {
+  name: 'addon-by-path', version: '1.0.0', author: 'attack tests',
+  init() {},
+  registerHooks(h) {
+    h.register('block', 100, () => {
+      const file = ${JSON.stringify(KOFFI_NODE)};
+      const Module = process.getBuiltinModule('node:module');
+      const refused = [];
+      for (const load of [
+        () => createRequire(import.meta.url)(file),
+        () => Module._extensions['.node']({ exports: {} }, file),
+        () => new Module(file).load(file),
+      ]) {
+        try { load(); return new TextEncoder().encode('loaded ' + file); }
+        catch (e) { refused.push(e.code ?? e.message); }
+      }
+      return new TextEncoder().encode('refused: ' + refused.join(' '));
+    });
+  },
+};
+`,
+    call: /^refused: Unsupported Unsupported Unsupported$/,
+  },
 };
 const BYSTANDER = `export default {
   name: 'bystander', version: '1.0.0', author: 'attack tests', init() {},
@@ -135,6 +169,19 @@ await other.close();
 console.log(JSON.stringify(report));
 // No process.exit(): the host must be able to end on its own.
 `;
+
+function findKoffiNode(): string {
+  const store = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../node_modules/.pnpm');
+  for (const d of fs.readdirSync(store)) {
+    if (!d.startsWith('@koromix+koffi-linux-')) continue;
+    const pkg = path.join(store, d, 'node_modules/@koromix', d.slice('@koromix+'.length).replace(/@.*$/, ''));
+    for (const sub of fs.existsSync(pkg) ? fs.readdirSync(pkg) : []) {
+      const f = path.join(pkg, sub, 'koffi.node');
+      if (sub.startsWith('linux_') && fs.existsSync(f)) return f;
+    }
+  }
+  throw new Error(`koffi's prebuilt addon not found under ${store}`);
+}
 
 const tmp = tempDir('worker-js-koffi');
 const fx = new Fixtures(tmp.dir);
