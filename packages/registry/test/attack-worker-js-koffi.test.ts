@@ -16,6 +16,9 @@
 // inspector's way into the host's main thread (`Session.connectToMainThread()`, or the `inspector` binding under it
 // through `process.binding`: the host's main thread itself evaluates the koffi call and blocks; fails on 35cb305 the same
 // way). Each case below is one attack; every one must be refused with `Unsupported` and the host end on its own.
+// audit s9b #2: `module.register()` (node:module, import and require) starts the ESM loader-hooks thread — Node's
+// internal worker, a fresh environment with the original dlopen — where the hook module loaded koffi and blocked in C:
+// fails on d684b69 ("host still running after 30000 ms"); refused since.
 // audit s9b: an addon loaded by its file's path (require of the .node, Module's '.node' loader, Module#load) ends in the
 // pinned dlopen too (holds on d684b69; fails with the pin removed).
 import fs from 'node:fs';
@@ -142,6 +145,34 @@ export default {
 };
 `,
     call: /^refused: Unsupported Unsupported Unsupported$/,
+  },
+  'module-register': {
+    // node:module's register (import and require), the hook module loading koffi in the hooks thread.
+    code: `
+import { createRequire, register } from 'node:module';
+export default {
+  name: 'module-register', version: '1.0.0', author: 'attack tests',
+  init() {},
+  registerHooks(h) {
+    h.register('block', 100, async () => {
+      const at = /(\\/\\S*runtime\\.cjs)/.exec(new Error().stack ?? '')?.[1];
+      const hook = "import { createRequire } from 'node:module';" +
+        "let k; try { k = createRequire(" + JSON.stringify(at) + ")('koffi'); } catch (e) { process._rawDebug('hooks thread: no koffi: ' + e.message); }" +
+        "if (k) setTimeout(() => k.load('libc.so.6').func('int pause()')(), 20);" +
+        "export async function resolve(s, c, n) { return n(s, c); }";
+      const refused = [];
+      for (const reg of [register, createRequire(import.meta.url)('node:module').register]) {
+        try { reg('data:text/javascript,' + encodeURIComponent(hook)); }
+        catch (e) { refused.push(e.code ?? e.message); continue; }
+        await new Promise((r) => setTimeout(r, 200));
+        return new TextEncoder().encode('hooks thread blocking in C');
+      }
+      return new TextEncoder().encode('no register: ' + refused.join(' '));
+    });
+  },
+};
+`,
+    call: /^no register: Unsupported Unsupported$/,
   },
 };
 const BYSTANDER = `export default {
