@@ -150,6 +150,30 @@ describe('plugward CLI (spawned)', () => {
     expect(untrusted.value).toMatchObject({ error: { code: 'UntrustedPlugin' } });
   });
 
+  it('trust rm finds a name@version as written (a case-sensitive pre-release) and a hash in any case', () => {
+    const env = { PW_LIST_KEY: listKey };
+    const keyArgs = ['--list', 'rc.enc', '--key-hex-env', 'PW_LIST_KEY'];
+    writeFileSync(join(cwd, 'rc.mjs'), readFileSync(join(cwd, 'hello.mjs')));
+    expect(pw(['sign', 'rc.mjs', '--key', 'alice.key', '--name', 'rc', '--version', '1.0.0-RC1']).code).toBe(
+      0,
+    );
+    writeFileSync(join(cwd, 'rc2.mjs'), `${readFileSync(join(cwd, 'hello.mjs'), 'utf8')}\n// 2`);
+    expect(pw(['sign', 'rc2.mjs', '--key', 'alice.key', '--name', 'rc', '--version', '1.0.0-RC2']).code).toBe(
+      0,
+    );
+    for (const f of ['rc.mjs', 'rc2.mjs']) {
+      expect(pw(['trust', 'add', f, '--pub', 'alice.pub', ...keyArgs], env).code).toBe(0);
+    }
+    const rm = json(['trust', 'rm', 'rc@1.0.0-RC1', ...keyArgs], env);
+    expect(rm.code).toBe(0);
+    expect(rm.value).toMatchObject({ removed: [{ name: 'rc', version: '1.0.0-RC1' }] });
+    const ls = json(['trust', 'ls', ...keyArgs], env).value as { entries: { hash: string }[] };
+    const hash = ls.entries[0]?.hash ?? '';
+    expect(json(['trust', 'rm', hash.toUpperCase(), ...keyArgs], env).value).toMatchObject({
+      removed: [{ version: '1.0.0-RC2' }],
+    });
+  });
+
   it('a replaced (tampered) trust list file exits 4', () => {
     const bytes = readFileSync(join(cwd, 'trust.enc'));
     bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 1;

@@ -138,7 +138,9 @@ async function add(argv: string[], io: CliIo): Promise<number> {
 
 async function rm(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand(usage, argv, options);
-  const target = required(positionals[0], '<sha3-512|name@version>', usage).toLowerCase();
+  const given = required(positionals[0], '<sha3-512|name@version>', usage);
+  // A hash is matched in any case; a name@version as written (versions such as 1.0.0-RC1 are case-sensitive).
+  const target = /^[0-9a-f]{128}$/i.test(given) ? given.toLowerCase() : given;
   const list = resolve(io.cwd, required(values.list, '--list FILE', usage));
   const key = await trustListKey(values, io);
   const at = target.lastIndexOf('@');
