@@ -19,6 +19,10 @@ export interface CgroupSupport {
   v2?: CgroupMount & { controllers: readonly string[] };
 }
 
+const SELF_MOUNTINFO = '/proc/self/mountinfo';
+/** Most bytes of a mountinfo read (thousands of mounts in a busy container host). */
+const MOUNTINFO_LIMIT = 4 * 1024 * 1024;
+
 /** Unescapes the octal escapes (`\040` for a space) of /proc/self/mountinfo. */
 function unescapeMount(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
@@ -78,6 +82,12 @@ export function parseMountInfo(mountinfo: string): MountInfoEntry[] {
   return out;
 }
 
+/** This process's mounts (`/proc/self/mountinfo`), or none when it can't be read. */
+export function readMountInfo(): MountInfoEntry[] {
+  const text = readOptionalSync(SELF_MOUNTINFO, MOUNTINFO_LIMIT);
+  return text === undefined ? [] : parseMountInfo(Buffer.from(text, 'latin1').toString('utf8'));
+}
+
 /** Parses /proc/self/mountinfo into cgroup mounts. */
 export function parseCgroupMounts(mountinfo: string): { v1: Record<string, CgroupMount>; v2?: CgroupMount } {
   const v1: Record<string, CgroupMount> = {};
@@ -104,8 +114,7 @@ export function parseCgroupMounts(mountinfo: string): { v1: Record<string, Cgrou
 export function readCgroupSupport(mountinfo?: string): CgroupSupport {
   // readCappedSync decodes latin1: back to the bytes, then UTF-8 (mount points may have non-ASCII names).
   const text =
-    mountinfo ??
-    Buffer.from(readCappedSync('/proc/self/mountinfo', 4 * 1024 * 1024), 'latin1').toString('utf8');
+    mountinfo ?? Buffer.from(readCappedSync(SELF_MOUNTINFO, MOUNTINFO_LIMIT), 'latin1').toString('utf8');
   const { v1, v2 } = parseCgroupMounts(text);
   const hasV1 = Object.keys(v1).length > 0;
   let v2Full: CgroupSupport['v2'];

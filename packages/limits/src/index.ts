@@ -32,6 +32,7 @@ export {
   parseCgroupMounts,
   parseMountInfo,
   readCgroupSupport,
+  readMountInfo,
 } from './cgroups-detect.js';
 export { type CgroupMetrics, type CgroupV1Paths, collectCgroupV1Metrics } from './cgroups-v1.js';
 export { collectCgroupV2Metrics } from './cgroups-v2.js';

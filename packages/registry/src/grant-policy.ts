@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { type MountInfoEntry, parseMountInfo } from '@plugward/limits';
+import { type MountInfoEntry, readMountInfo } from '@plugward/limits';
 import { isBlockedAddress, kernelFilesystemProblem } from '@plugward/sandbox-linux';
 import { keyId, verifyManifestSignature } from '@plugward/security';
 import {
@@ -151,8 +150,8 @@ export function applicableGrant(
  * inside a wider bind the host granted anyway), else dropped; the reason says which. `hostGrants` (the registry's
  * whole policy) names every read-write grant, whoever it is for, `otherWriters` the read-write paths other plugins
  * hold outside it (a trusted plugin without a cap); the applicable grant's own read-write paths always count. Two
- * registries don't see each other's grants: on a non-root host (every sandbox is the host's user) give them
- * disjoint trees. A trusted plugin without a cap (no host grant behind the decision) has its paths checked the same way and an
+ * registries don't see each other's grants: on a non-root host (every sandbox is the host's user) give them disjoint
+ * trees. A trusted plugin without a cap (no host grant behind the decision) has its paths checked the same way and an
  * unsafe one dropped.
  */
 export async function resolveGrantedPaths(
@@ -174,9 +173,11 @@ export async function resolveGrantedPaths(
       : await realPaths(
           grant.filesystem !== undefined && grant.filesystem.mode !== 'none' ? grant.filesystem.paths : [],
         );
+  const mounts = readMountInfo();
   const paths: string[] = [];
   const notes: string[] = [];
-  let dropped = 0;
+  // Paths that do not exist or resolve outside the grant (the unsafe ones are named in `notes`).
+  let outside = 0;
   const keep = (p: string): void => {
     if (!paths.includes(p)) paths.push(p);
   };
@@ -184,25 +185,24 @@ export async function resolveGrantedPaths(
     const real = await fs.realpath(p).catch(() => undefined);
     const root = real === undefined ? undefined : roots?.find((r) => within(real, r));
     if (real === undefined || (roots !== undefined && root === undefined)) {
-      dropped++;
+      outside++;
       continue;
     }
-    const problem = await bindPathProblem(real, writable);
+    const problem = await bindPathProblem(real, writable, mounts);
     if (problem === undefined) {
       keep(real);
       continue;
     }
-    const rootProblem = root === undefined || root === real ? problem : await bindPathProblem(root, writable);
+    const rootProblem =
+      root === undefined || root === real ? problem : await bindPathProblem(root, writable, mounts);
     if (root !== undefined && rootProblem === undefined) {
       keep(root);
       notes.push(`bound ${displayText(root)} instead of ${displayText(p)} (${problem})`);
     } else {
-      dropped++;
       notes.push(`dropped ${displayText(p)} (${rootProblem ?? problem})`);
     }
   }
-  if (dropped === 0 && notes.length === 0 && paths.every((p, i) => p === granted.paths[i])) return decision;
-  const unexplained = dropped - notes.filter((n) => n.startsWith('dropped ')).length;
+  if (outside === 0 && notes.length === 0 && paths.every((p, i) => p === granted.paths[i])) return decision;
   return {
     ...decision,
     granted: {
@@ -211,9 +211,7 @@ export async function resolveGrantedPaths(
     },
     reason: [
       decision.reason,
-      ...(unexplained > 0
-        ? [`dropped ${unexplained} path(s) that do not exist or resolve outside the grant`]
-        : []),
+      ...(outside > 0 ? [`dropped ${outside} path(s) that do not exist or resolve outside the grant`] : []),
       ...notes,
     ].join('; '),
   };
@@ -246,24 +244,24 @@ async function realPaths(paths: readonly string[]): Promise<string[]> {
 /**
  * Why a real path can't be handed to a sandbox to bind, or undefined when it can: a kernel filesystem of the host (its
  * `/proc`, `/sys`, …) is at, around or below it (`kernelFilesystemProblem` of @plugward/sandbox-linux), or a directory
- * on the way to it (every
- * proper ancestor, from `/`) lies within one of `writable` (a read-write grant: some plugin may rename, remove or
- * replace what is in it), or others may write it — unless it is sticky and the entry below it belongs to root or the
- * host's user (then only they may rename it). The last component itself may be writable: what is inside a bind is
+ * on the way to it (every proper ancestor, from `/`) lies within one of `writable` (a read-write grant: some plugin may
+ * rename, remove or replace what is in it) by path or by filesystem identity (a bind mount of a folder inside one),
+ * belongs to a user other than root or the host's, or others may write it — unless it is sticky and the entry below it
+ * belongs to root or the host's user (then only they may rename it). `mounts`: this process's (`readMountInfo`). The last component itself may be writable: what is inside a bind is
  * shared anyway, and a symlink inside it resolves in the sandbox's own view.
  */
 export async function bindPathProblem(
   real: string,
   writable: readonly string[],
+  mounts: readonly MountInfoEntry[] = readMountInfo(),
 ): Promise<string | undefined> {
   // A kernel filesystem inside the bind (bwrap binds recursively: `/` carries the host's /proc and /sys) or around it.
-  const kernel = kernelFilesystemProblem(real);
+  const kernel = kernelFilesystemProblem(real, mounts);
   if (kernel !== undefined) return kernel;
   const hostUid = process.getuid?.() ?? -1;
   const owners = [0, hostUid];
   // The same folder may be reached by another path (a bind mount of a folder inside a grant): compare where each lies
   // in its filesystem, not only its path.
-  const mounts = readMounts();
   const writableIds = writable.map((w) => ({ w, id: fsLocation(w, mounts) }));
   const parts = real.split('/').filter((x) => x !== '');
   let dir = '/';
@@ -288,14 +286,6 @@ export async function bindPathProblem(
     dir = path.join(dir, part);
   }
   return undefined;
-}
-
-function readMounts(): MountInfoEntry[] {
-  try {
-    return parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8'));
-  } catch {
-    return [];
-  }
 }
 
 /** Where a path lies in its filesystem: the device of the mount it is under, and its path from that filesystem's root. */

@@ -19,6 +19,19 @@ const TIOCLINUX = 0x541c;
 /** Mask of an ioctl request's low 32 bits (the kernel compares no more). */
 export const LOW_32 = 0xffffffff;
 
+/** Calls that change the mount tree. */
+export const MOUNT_SYSCALLS: readonly string[] = [
+  'mount',
+  'umount2',
+  'move_mount',
+  'open_tree',
+  'fsopen',
+  'fsconfig',
+  'fsmount',
+  'fspick',
+  'mount_setattr',
+];
+
 /**
  * Denied by every sandbox (with EPERM), whatever else it allows: ways out (mounts, namespaces, ptrace and other
  * processes' memory), kernel attack surface (modules, kexec, BPF, perf, keyrings, userfaultfd) and host-wide effects
@@ -31,17 +44,9 @@ export const DANGEROUS_SYSCALLS: readonly string[] = [
   'process_madvise',
   'kcmp',
   'pidfd_getfd',
-  'mount',
-  'umount2',
+  ...MOUNT_SYSCALLS,
   'pivot_root',
   'chroot',
-  'move_mount',
-  'open_tree',
-  'fsopen',
-  'fsconfig',
-  'fsmount',
-  'fspick',
-  'mount_setattr',
   'unshare',
   'setns',
   'kexec_load',

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { type MountInfoEntry, readMountInfo } from '@plugward/limits';
 import { capabilitiesToKeep } from '@plugward/sandbox-common';
 import { PluginError, type SandboxConfig } from '@plugward/types';
 import type { ViewOp } from './filesystem-view.js';
@@ -164,6 +165,12 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
   const { config } = input;
   const ns = config.namespaces;
   const out: string[] = ['--die-with-parent', '--new-session'];
+  // The host's mounts, read once (only if a bind needs judging): every bind source is checked against them.
+  let mountTable: MountInfoEntry[] | undefined;
+  const mounts = (): MountInfoEntry[] => {
+    mountTable ??= readMountInfo();
+    return mountTable;
+  };
   if (!ns.mount) {
     throw new PluginError('InvalidArgument', 'bubblewrap always uses a mount namespace; set mount: true');
   }
@@ -250,7 +257,7 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
         );
         break;
       default: {
-        const kernel = kernelFilesystemProblem(op.source);
+        const kernel = kernelFilesystemProblem(op.source, mounts());
         if (kernel !== undefined) {
           throw new PluginError(
             'InvalidArgument',
@@ -272,7 +279,7 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
     }
     if (!fs.existsSync(source))
       throw new PluginError('InvalidArgument', `bind source ${source} does not exist`);
-    const kernel = kernelFilesystemProblem(source);
+    const kernel = kernelFilesystemProblem(source, mounts());
     if (kernel !== undefined) {
       throw new PluginError(
         'InvalidArgument',

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type MountInfoEntry, parseMountInfo } from '@plugward/limits';
+import { type MountInfoEntry, readMountInfo } from '@plugward/limits';
 
 /**
  * Filesystems that are kernel interfaces rather than files: bound into a sandbox they would show the host's processes
@@ -33,24 +33,19 @@ export const KERNEL_FILESYSTEMS: readonly string[] = [
   'smackfs',
 ];
 
-function readMounts(): MountInfoEntry[] {
-  try {
-    return parseMountInfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
-  } catch {
-    return [];
-  }
-}
-
 function within(p: string, dir: string): boolean {
   return p === dir || p.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 }
 
 /**
  * Why binding `source` into a sandbox would show a kernel filesystem of the host ({@link KERNEL_FILESYSTEMS}), or
- * undefined: `source` (its real path) lies inside one, or one is mounted at or below it. Reads this process's
- * `/proc/self/mountinfo` (the mount namespace the sandbox's binds are resolved in).
+ * undefined: `source` (its real path) lies inside one, or one is mounted at or below it. `mounts`: this process's
+ * (the mount namespace the sandbox's binds are resolved in); pass them when judging several paths at once.
  */
-export function kernelFilesystemProblem(source: string): string | undefined {
+export function kernelFilesystemProblem(
+  source: string,
+  mounts: readonly MountInfoEntry[] = readMountInfo(),
+): string | undefined {
   let real: string;
   try {
     real = fs.realpathSync(source);
@@ -58,7 +53,7 @@ export function kernelFilesystemProblem(source: string): string | undefined {
     real = path.normalize(source);
   }
   let inside: MountInfoEntry | undefined;
-  for (const m of readMounts()) {
+  for (const m of mounts) {
     if (within(real, m.mountPoint)) {
       if (inside === undefined || m.mountPoint.length >= inside.mountPoint.length) inside = m;
     } else if (KERNEL_FILESYSTEMS.includes(m.fsType) && within(m.mountPoint, real)) {

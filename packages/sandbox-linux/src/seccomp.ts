@@ -6,6 +6,7 @@ import {
   LOW_32,
   loadLibSeccomp,
   loadSeccompProfile,
+  MOUNT_SYSCALLS,
   parentDeathSignalRule,
   type SeccompContextOptions,
   type SeccompProfile,
@@ -111,18 +112,6 @@ const PIDFD_CALLS: readonly string[] = [
   'process_madvise',
 ];
 
-/** Calls that change the mount tree (the mask over `/proc/1` is a mount). */
-const MOUNT_CALLS: readonly string[] = [
-  'mount',
-  'umount2',
-  'move_mount',
-  'open_tree',
-  'fsopen',
-  'fsmount',
-  'fspick',
-  'mount_setattr',
-];
-
 /**
  * The sandbox's pid 1 is bwrap's init, not the command: it holds the parent-death signal bwrap armed, and when it dies
  * the kernel ends every process of the pid namespace — a guarantee the command can't shed (a command that is pid 1
@@ -142,7 +131,8 @@ export function sandboxInitRules(): SeccompRule[] {
       rules.push({ syscall, action: EPERM, args: [{ index, op: 'masked-eq', mask: LOW_32, value: 1 }] });
     }
   }
-  for (const syscall of [...PIDFD_CALLS, ...MOUNT_CALLS]) rules.push({ syscall, action: EPERM });
+  // The mask over `/proc/1` is a mount: nothing may change the mount tree.
+  for (const syscall of [...PIDFD_CALLS, ...MOUNT_SYSCALLS]) rules.push({ syscall, action: EPERM });
   return rules;
 }
 
