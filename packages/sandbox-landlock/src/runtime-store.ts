@@ -4,6 +4,7 @@ import path from 'node:path';
 import {
   assertPrivateHostState,
   hostTag,
+  isOwnDirectory,
   type MovedPath,
   NeutralPaths,
   NOT_RUNTIME_FILE,
@@ -86,10 +87,14 @@ function markUsed(root: string): boolean {
   }
 }
 
-/** Removes whatever is at `at` (not following a symlink); false when something is still there (not ours to remove). */
+/**
+ * Removes a store of this user's at `at`; false when something is still there. What another user put there (a folder,
+ * a link) is never touched: removing a folder whose owner swaps its subfolders for links meanwhile would delete this
+ * user's files elsewhere.
+ */
 function removeEntry(at: string): boolean {
   try {
-    fs.rmSync(at, { recursive: true, force: true });
+    if (isOwnDirectory(at)) fs.rmSync(at, { recursive: true, force: true });
   } catch {
     // Checked below.
   }
