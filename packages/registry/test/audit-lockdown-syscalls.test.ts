@@ -7,7 +7,8 @@
 // The same call also tries the kernel interfaces an escape or a host-wide effect usually starts from (audit s10) — SysV
 // IPC and POSIX message queues (Landlock has no IPC namespace: they would be the host's), keyrings, BPF, perf events,
 // userfaultfd (syscall and /dev node), io_uring, the kernel log, sockets of other families (AF_ALG, netlink, vsock,
-// packet, IP without a network grant), namespaces, mounts, modules, ports, pid 1's memory, file handles: each must fail.
+// packet, IP without a network grant), namespaces, mounts, modules, ports, pid 1's memory, file handles — and the
+// parent's (the host's, under Landlock) rlimits, nice value and CPU affinity: each must fail.
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
@@ -43,6 +44,7 @@ const TRIES_C = `
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -113,6 +115,15 @@ static void tries(void) {
   TRY_FD("fanotify_init", syscall(SYS_fanotify_init, 0, 0));
   TRY("acct", syscall(SYS_acct, "/tmp/pwaudit-acct"));
   TRY("personality", syscall(SYS_personality, 0x0040000L));
+  /* The parent's limits and scheduling (the host under Landlock, the sandbox's init under bubblewrap), set to what
+     they are: no change if it worked, but it must not (a non-root Landlock host is the plugin's own uid). */
+  { struct rlimit old; TRY("prlimit_parent", syscall(SYS_prlimit64, getppid(), RLIMIT_NOFILE, 0L, &old)); }
+  { errno = 0; int nice = getpriority(PRIO_PROCESS, getppid());
+    if (errno) put("s.setpriority_parent", -1, errno);
+    else TRY("setpriority_parent", setpriority(PRIO_PROCESS, getppid(), nice)); }
+  { cpu_set_t set;
+    if (sched_getaffinity(getppid(), sizeof set, &set) < 0) put("s.setaffinity_parent", -1, errno);
+    else TRY("setaffinity_parent", sched_setaffinity(getppid(), sizeof set, &set)); }
   int fd = open("/proc/self/status", O_RDONLY);
   char st[4096]; ssize_t n = fd >= 0 ? read(fd, st, sizeof st - 1) : -1; if (fd >= 0) close(fd);
   st[n > 0 ? n : 0] = 0;
@@ -196,7 +207,7 @@ describe('audit: no new process or program, no kernel surface of an escape, from
           expect([EPERM, EACCES], `${k}: errno ${got[k]} (0 = it worked)`).toContain(got[k]);
         expect(got.clone3, 'clone3 must be ENOSYS (Node aborts on EPERM)').toBe(ENOSYS);
         const surface = Object.entries(got).filter(([k]) => k.startsWith('s.'));
-        expect(surface.length).toBe(34);
+        expect(surface.length).toBe(37);
         expect(
           surface.filter(([, errno]) => errno === 0).map(([k]) => k),
           `kernel interfaces that worked: ${JSON.stringify(Object.fromEntries(surface))}`,
