@@ -3,6 +3,7 @@ import path from 'node:path';
 import { type MountInfoEntry, readMountInfo } from '@plugward/limits';
 import { cloneMountTree, openPathHandle } from '@plugward/sandbox-common';
 import { type BindMount, PluginError } from '@plugward/types';
+import { BIND_IDENTITY_ENV } from './bind-verify.js';
 import { kernelFilesystemProblemOfHandle } from './kernel-mounts.js';
 
 /** One bind source, opened and checked in the host, waiting as a detached mount tree for the launcher. */
@@ -32,20 +33,12 @@ export function stageBinds(
   const staged: StagedBind[] = [];
   try {
     binds.forEach((b, i) => {
-      // As given: a symbolic link on the way is refused, never followed (whoever can write where it lies would choose
-      // what is bound).
-      const handle = openPathHandle(b.source);
+      const handle = openBindSource(b, mounts);
       try {
-        const kernel = kernelFilesystemProblemOfHandle(handle, mounts);
-        if (kernel !== undefined) {
-          throw new PluginError(
-            'InvalidArgument',
-            `bind source ${b.source} would show a kernel filesystem: ${kernel}`,
-          );
-        }
         const st = fs.fstatSync(handle);
         // The sandbox's uid reaches the object through the bind, whatever lies above it, but must be able to read it.
-        if ((st.mode & (st.isDirectory() ? 0o005 : 0o004)) !== (st.isDirectory() ? 0o005 : 0o004)) {
+        const bits = st.isDirectory() ? 0o005 : 0o004;
+        if ((st.mode & bits) !== bits) {
           throw new PluginError(
             'SandboxUnavailable',
             `the bind source ${b.source} is not readable by the sandbox's unprivileged uid (mode ${(st.mode & 0o7777).toString(8)}); make it readable by others`,
@@ -65,6 +58,44 @@ export function stageBinds(
     throw e;
   }
   return staged;
+}
+
+/**
+ * Non-root hosts, where bwrap binds by name: opens and checks every bind source as {@link stageBinds} does and returns
+ * the value of {@link BIND_IDENTITY_ENV} — each target with the device and inode of the object opened — for the strict
+ * preload, which exits before anything of the command runs when a target shows another object.
+ */
+export function bindIdentities(
+  binds: readonly BindMount[],
+  mounts: readonly MountInfoEntry[] = readMountInfo(),
+): string {
+  const out: [string, string, string][] = [];
+  for (const b of binds) {
+    const handle = openBindSource(b, mounts);
+    try {
+      const st = fs.fstatSync(handle, { bigint: true });
+      out.push([path.normalize(b.target ?? b.source), String(st.dev), String(st.ino)]);
+    } finally {
+      fs.closeSync(handle);
+    }
+  }
+  return JSON.stringify(out);
+}
+
+/** Opens a bind source as given (no symbolic link followed) and refuses one that shows a kernel filesystem. */
+function openBindSource(b: BindMount, mounts: readonly MountInfoEntry[]): number {
+  // As given: a symbolic link on the way is refused, never followed (whoever can write where it lies would choose what
+  // is bound).
+  const handle = openPathHandle(b.source);
+  const kernel = kernelFilesystemProblemOfHandle(handle, mounts);
+  if (kernel !== undefined) {
+    fs.closeSync(handle);
+    throw new PluginError(
+      'InvalidArgument',
+      `bind source ${b.source} would show a kernel filesystem: ${kernel}`,
+    );
+  }
+  return handle;
 }
 
 /** Closes the host's fds of {@link stageBinds} (a tree the launcher never moved is then freed). */

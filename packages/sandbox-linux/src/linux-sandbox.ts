@@ -44,7 +44,8 @@ import {
   type SandboxSupportReport,
   withRuntimeAllowance,
 } from '@plugward/types';
-import { closeStagedBinds, type StagedBind, stageBinds } from './bind-handles.js';
+import { bindIdentities, closeStagedBinds, type StagedBind, stageBinds } from './bind-handles.js';
+import { BIND_IDENTITY_ENV } from './bind-verify.js';
 import { type BwrapInfo, buildBwrapArgs, bwrapCommand, findBwrap } from './bubblewrap.js';
 import { MIN_FILE_DESCRIPTORS } from './config.js';
 import { closeInheritedDescriptorsOnExec } from './fd-hygiene.js';
@@ -314,7 +315,9 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
       else ops.push({ op: 'ro-bind', source: real, target: inside });
     };
     let args = [...spec.args];
-    if (config.seccomp.mode === 'strict' && this.#options.lockdown !== false && isNodeBinary(command)) {
+    const preloaded =
+      config.seccomp.mode === 'strict' && this.#options.lockdown !== false && isNodeBinary(command);
+    if (preloaded) {
       const lockdown = lockdownPaths();
       for (const p of lockdown.paths) place(p);
       // `--require`, not `--import`: any `--import` makes Node 20 run a CommonJS main (the plugin runtime) through the
@@ -389,8 +392,16 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
         );
         if (config.filesystem.binds.length > 0) staged = stageBinds(config.filesystem.binds, dir);
       }
+      // Non-root hosts: bwrap binds by name; the strict preload checks each target is the object opened here.
+      const identities =
+        !root && preloaded && config.filesystem.binds.length > 0
+          ? bindIdentities(config.filesystem.binds)
+          : undefined;
       const bwrapArgs = buildBwrapArgs({
-        config,
+        config:
+          identities === undefined
+            ? config
+            : { ...config, env: { ...config.env, [BIND_IDENTITY_ENV]: identities } },
         view,
         seccompFd: bpf === undefined ? undefined : SECCOMP_FD,
         extraSeccompFds: [GUARD_FD],
