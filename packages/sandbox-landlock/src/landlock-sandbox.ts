@@ -50,7 +50,7 @@ import {
 } from '@plugward/types';
 import { MAX_KNOWN_LANDLOCK_ABI } from './landlock-abi.js';
 import { buildLaunchPlan } from './plan.js';
-import { openRuleHandles } from './rule-handles.js';
+import { FIRST_RULE_FD, openRuleHandles } from './rule-handles.js';
 import { runtimeStore } from './runtime-store.js';
 import {
   findNoexecParent,
@@ -420,6 +420,13 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
         hostPid: process.pid,
         allowDisabledSeccomp: this.#options.allowDisabledSeccomp === true,
       });
+      // The handles sit below the command's exec fd (the NOFILE limit + 1), which the launcher claims exactly.
+      if (FIRST_RULE_FD + plan.pathRules.length > plan.execFd) {
+        throw new PluginError(
+          'InvalidResourceLimits',
+          `${plan.pathRules.length} Landlock rules need maxFileDescriptors ≥ ${FIRST_RULE_FD + plan.pathRules.length}`,
+        );
+      }
       ruleFds = openRuleHandles(
         plan.pathRules,
         config.filesystem.binds.map((b) => b.source),

@@ -48,17 +48,23 @@ describe.skipIf(!isRoot)('a bind source swapped for a symbolic link after the ho
         try {
           for (let i = 0; i < STARTS || (seen.length === 0 && i < MAX_STARTS); i++) {
             try {
-              // dash's builtins only (no fork under strict seccomp): the names in the bound folder.
+              // dash's builtins only (no fork under strict seccomp): the names in the bound folder, then the
+              // command's fds (the host's handles and trees must not be among them).
               const proc = await sandbox.spawn({
                 command: '/bin/sh',
-                args: ['-c', 'echo /data/*'],
+                args: ['-c', 'echo /data/*; echo /proc/self/fd/*'],
                 readOnlyPaths: [],
                 config,
                 label: 'bindfd',
               });
               cgroups.push(...Object.values(proc.cgroupPaths));
               const run = await collectRun(proc);
-              seen.push(run.stdout.trim() || `(nothing: ${run.stderr.trim()})`);
+              const [names, fds] = run.stdout.trim().split('\n');
+              seen.push(names || `(nothing: ${run.stderr.trim()})`);
+              // stdio, the IPC socket, and the glob's own directory fd while it lists: nothing else.
+              const numbers = (fds ?? '').split(' ').map((f) => Number(path.basename(f)));
+              expect(numbers.slice(0, 4)).toEqual([0, 1, 2, 3]);
+              expect(numbers.length).toBeLessThanOrEqual(5);
             } catch (e) {
               if (!(e instanceof PluginError)) throw e;
               refused.push(`${e.code}: ${e.message}`);
