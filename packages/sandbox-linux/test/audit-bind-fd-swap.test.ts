@@ -13,7 +13,7 @@ import path from 'node:path';
 import { PluginError } from '@plugward/types';
 import { afterAll, describe, expect } from 'vitest';
 import { startSwapper, swapScene } from '../../sandbox-common/test/bind-swap.js';
-import { collectRun } from '../../sandbox-common/test/sandbox-run.js';
+import { AS_NOBODY, collectRun } from '../../sandbox-common/test/sandbox-run.js';
 import { defaultSandboxConfig, LinuxSandbox } from '../dist/index.js';
 import { cleanupDirs, itWithC, tempDir } from './helpers.js';
 
@@ -133,18 +133,7 @@ describe.skipIf(!isRoot)(
           try {
             out = execFileSync(
               '/usr/bin/setpriv',
-              [
-                '--reuid',
-                '65534',
-                '--regid',
-                '65534',
-                '--clear-groups',
-                process.execPath,
-                script,
-                scene.granted,
-                String(STARTS),
-                String(MAX_STARTS),
-              ],
+              [...AS_NOBODY, process.execPath, script, scene.granted, String(STARTS), String(MAX_STARTS)],
               { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: '/tmp' }, timeout: 170_000 },
             );
           } finally {
