@@ -2,6 +2,7 @@ import {
   AF,
   capabilitiesToKeep,
   DANGEROUS_SYSCALLS,
+  datagramPairRules,
   denySyscalls,
   ERRNO,
   namespaceCloneRules,
@@ -269,7 +270,53 @@ export const DENIED_SYSCALLS: readonly string[] = [
   'mq_timedreceive',
   'mq_notify',
   'mq_getsetattr',
+  // Another process's pidfd (usable against it), memory placement or memory: none is the sandbox's business.
+  'pidfd_open',
+  'process_mrelease',
+  'migrate_pages',
+  'move_pages',
+  // Write-back of every filesystem of the machine, at the plugin's pace (fsync/fdatasync of its own files stay).
+  'sync',
+  'syncfs',
 ];
+
+const PRIO_PROCESS = 0;
+const IOPRIO_WHO_PROCESS = 1;
+
+/** Calls whose first argument names the process or thread they act on (0: the caller). */
+const PID_FIRST_SYSCALLS: readonly string[] = [
+  'prlimit64',
+  'get_robust_list',
+  'sched_setaffinity',
+  'sched_setscheduler',
+  'sched_setparam',
+  'sched_setattr',
+];
+
+/**
+ * No process but the caller itself is the target of a resource-limit, priority, scheduling or I/O-priority call
+ * (pure). Without a pid namespace the plugin's parent is the host, and on a host that is not root both run as one uid:
+ * these calls need only that (Landlock scopes signals and ptrace, not them), so `prlimit64(getppid(), RLIMIT_CPU, …)`
+ * would have the kernel kill the host. Denied (EPERM): the calls of {@link PID_FIRST_SYSCALLS} with a pid other than 0,
+ * `setpriority`/`getpriority` and `ioprio_set`/`ioprio_get` unless they name the calling process (`PRIO_PROCESS` /
+ * `IOPRIO_WHO_PROCESS`, who = 0) — a process group or a user would reach the host too. The self forms Node, libuv and
+ * glibc use (`prlimit64(0, …)` behind `getrlimit`/`setrlimit`, `getpriority(PRIO_PROCESS, 0)` behind `nice`) stay.
+ * Any non-zero 64-bit value is denied, so high bits the kernel would drop can't dodge a rule.
+ */
+export function otherProcessRules(): SeccompRule[] {
+  const notZero = (index: number, value = 0): SeccompRule['args'] => [{ index, op: 'ne', value }];
+  return [
+    ...PID_FIRST_SYSCALLS.map((syscall) => ({ syscall, action: EPERM, args: notZero(0) })),
+    ...['setpriority', 'getpriority'].flatMap((syscall) => [
+      { syscall, action: EPERM, args: notZero(0, PRIO_PROCESS) },
+      { syscall, action: EPERM, args: notZero(1) },
+    ]),
+    ...['ioprio_set', 'ioprio_get'].flatMap((syscall) => [
+      { syscall, action: EPERM, args: notZero(0, IOPRIO_WHO_PROCESS) },
+      { syscall, action: EPERM, args: notZero(1) },
+    ]),
+  ];
+}
 
 /**
  * The launcher's seccomp filter (pure): default allow with a deny list (a Node allow-list is brittle: it breaks on rare paths),
@@ -278,8 +325,12 @@ export const DENIED_SYSCALLS: readonly string[] = [
  *   runtime. That fd is close-on-exec and at or above the NOFILE limit, so the plugin can never hold it again;
  * - no fork: `fork`/`vfork`, `clone` without `CLONE_THREAD` or with any `CLONE_NEW*` flag; `clone3` → ENOSYS so glibc
  *   falls back to `clone`;
- * - sockets: `inet` false → only `AF_UNIX` stream sockets, no `connect`/`bind`/`listen`, no `sendto` with an address
- *   (so nothing reaches a host socket file or abstract name); `inet` true (network `full`) → unix and IP families;
+ * - no other process is the target of a limit, priority or scheduling call ({@link otherProcessRules});
+ * - sockets: no new unix socket in any mode (Landlock has no right for `connect` to a socket file: a new one could
+ *   reach every host socket the uid may write); `socketpair` only for stream and seqpacket sockets (a datagram pair
+ *   could `sendmsg` to a socket file by address); `inet` false → no socket at all, no `connect`/`bind`/`listen`, no
+ *   `sendto` with an address; `inet` true (network `full`) → IP sockets only. The runtime's channel is the inherited
+ *   fd 3;
  * - `io_uring_*` → ENOSYS; `TIOCSTI`/`TIOCLINUX` denied (low 32 bits compared);
  * - `prctl(PR_SET_PDEATHSIG)` denied: the parent-death signal the launcher armed stays armed;
  * - no set-user-ID/set-group-ID mode at creation (`open`, `mkdir`, `mknod` …; `openat2` → ENOSYS).
@@ -299,21 +350,20 @@ export function launcherSeccompRules(opts: { inet: boolean; execFd: number }): S
     parentDeathSignalRule(),
     // chmod is denied above; a mode given at creation can't carry a set-id bit either.
     ...setIdModeRules().filter((r) => !DENIED_SYSCALLS.includes(r.syscall)),
+    ...otherProcessRules(),
+    ...datagramPairRules(),
   );
   if (opts.inet) {
-    // Every family but unix and IP (libseccomp allows one comparison per argument and rule: one rule each).
+    // Every family but IP (libseccomp allows one comparison per argument and rule: one rule each).
     for (let family = 0; family < AF.INET6; family++) {
-      if (family !== AF.UNIX && family !== AF.INET) {
+      if (family !== AF.INET) {
         rules.push({ syscall: 'socket', action: EACCES, args: [{ index: 0, op: 'eq', value: family }] });
       }
     }
     rules.push({ syscall: 'socket', action: EACCES, args: [{ index: 0, op: 'gt', value: AF.INET6 }] });
   } else {
     rules.push(
-      { syscall: 'socket', action: EACCES, args: [{ index: 0, op: 'ne', value: AF.UNIX }] },
-      // AF_UNIX datagrams (SOCK_RAW is a datagram socket for AF_UNIX) could be sent to a host socket file.
-      { syscall: 'socket', action: EACCES, args: [{ index: 1, op: 'masked-eq', mask: 0xf, value: 2 }] },
-      { syscall: 'socket', action: EACCES, args: [{ index: 1, op: 'masked-eq', mask: 0xf, value: 3 }] },
+      { syscall: 'socket', action: EACCES },
       { syscall: 'connect', action: EACCES },
       { syscall: 'bind', action: EACCES },
       { syscall: 'listen', action: EACCES },
