@@ -49,7 +49,12 @@ describe('buildLaunchPlan', () => {
     }
     expect(rightsOf(plan, '/dev/null')).toBe(FS.READ_FILE | FS.WRITE_FILE);
     expect(plan.pathRules.map((r) => r.path)).not.toContain('/');
-    expect(plan.procSelf).toBe(true);
+    // Its own /proc entries one by one, never the directory (whose `net` is the host's) nor `environ`/`auxv`/`mem`.
+    const proc = new Map(plan.procSelf.map((r) => [r.path, r.access]));
+    for (const entry of ['', '.', 'net', 'environ', 'auxv', 'mem', 'ns', 'root', 'cwd'])
+      expect(proc.has(entry)).toBe(false);
+    expect(proc.get('task')).toBe(FS.READ_DIR);
+    expect(proc.get('maps')).toBe(FS.READ_FILE);
     expect(plan.env).toContain('TMPDIR=/run/plugward-ll/x/scratch');
   });
 

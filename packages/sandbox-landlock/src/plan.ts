@@ -32,7 +32,8 @@ export interface RlimitEntry {
 
 /**
  * Everything the launcher does, decided by the host (a pure function of the config) and handed to the launcher as
- * JSON on fd 4. The launcher adds nothing but `/proc/<its pid>` and refuses what it can't apply.
+ * JSON on fd 4. The launcher adds nothing but its own `/proc/<pid>` prefix to {@link LaunchPlan.procSelf}, and
+ * refuses what it can't apply.
  */
 export interface LaunchPlan {
   /** The Landlock ABI level the rules are written for. */
@@ -41,8 +42,11 @@ export interface LaunchPlan {
   handledNet: number;
   scoped: number;
   pathRules: PathRule[];
-  /** Read access to the launcher's own `/proc/<pid>` (the same pid after exec): never another process's. */
-  procSelf: boolean;
+  /**
+   * Rules on entries of the launcher's own `/proc/<pid>` (the same pid after exec; `path` relative to it): never another
+   * process's, and never the whole directory ({@link PROC_SELF_RULES}).
+   */
+  procSelf: PathRule[];
   rlimits: RlimitEntry[];
   /** Root hosts: the leased uid (= gid) the launcher drops to before restricting itself. */
   uid?: number;
@@ -93,6 +97,34 @@ export interface PlanInput {
 }
 
 const READ = FS.READ_FILE | FS.READ_DIR;
+
+/**
+ * What the sandboxed process may read of its own `/proc/<pid>`: the entries Node, glibc, libuv and the runtime read
+ * (traced: `maps` for thread stacks, `cgroup` for the memory limit, `stat`/`statm`/`status` for metrics, `mountinfo`
+ * for the runtime's read-only check) and harmless ones a plugin may want (`limits`, `comm`, `cmdline`, `uid_map`,
+ * `gid_map`, its `fd`/`fdinfo`), plus the listing of its threads (`task`, directory only: a thread's own directory
+ * holds `net` too). Not the whole directory: without a network namespace `net/*` is the host's (every socket and
+ * connection of the machine, routes, Unix socket paths), and `environ`, `auxv`, `mem`, `pagemap`, `ns/*` … are no
+ * business of a plugin.
+ */
+export const PROC_SELF_RULES: readonly PathRule[] = Object.freeze([
+  ...[
+    'stat',
+    'statm',
+    'status',
+    'maps',
+    'cgroup',
+    'mountinfo',
+    'limits',
+    'comm',
+    'cmdline',
+    'uid_map',
+    'gid_map',
+  ].map((path) => ({ path, access: FS.READ_FILE })),
+  { path: 'fd', access: READ },
+  { path: 'fdinfo', access: READ },
+  { path: 'task', access: FS.READ_DIR },
+]);
 const WRITE =
   FS.WRITE_FILE | FS.REMOVE_DIR | FS.REMOVE_FILE | FS.MAKE_DIR | FS.MAKE_REG | FS.REFER | FS.TRUNCATE;
 
@@ -195,7 +227,7 @@ export function buildLaunchPlan(input: PlanInput): LaunchPlan {
     handledNet: full ? 0 : handledNetRights(abi),
     scoped: knownScopes(abi),
     pathRules: rules,
-    procSelf: true,
+    procSelf: PROC_SELF_RULES.map((r) => ({ path: r.path, access: r.access & handledFs })),
     rlimits,
     uid: input.uid,
     cgroupProcs: [...input.cgroupProcs],

@@ -48,6 +48,11 @@ await done({
   hostPid: errCode(() => fs.readFileSync('/proc/${process.pid}/environ')),
   sysctl: errCode(() => fs.writeFileSync('/proc/sys/kernel/core_pattern', 'x')),
   ownStatus: errCode(() => fs.readFileSync('/proc/self/status')),
+  // Its own /proc/<pid>/net is the host's network namespace (no namespace of its own): every socket of the machine.
+  ownNet: errCode(() => fs.readFileSync('/proc/self/net/tcp')),
+  threadNet: errCode(() => fs.readFileSync('/proc/thread-self/net/unix')),
+  ownEnviron: errCode(() => fs.readFileSync('/proc/self/environ')),
+  ownAuxv: errCode(() => fs.readFileSync('/proc/self/auxv')),
   writeTmp: errCode(() => fs.writeFileSync('/tmp/pw-ll-escape', 'x')),
   writeHostFile: errCode(() => fs.appendFileSync(${JSON.stringify(secret)}, 'x')),
   truncatePlugin: errCode(() => fs.truncateSync(new URL(import.meta.url).pathname, 0)),
@@ -78,6 +83,10 @@ function spawnFifo() { throw Object.assign(new Error(), { code: 'skipped' }); }
       'truncatePlugin',
       'symlinkOut',
       'sandboxDirs',
+      'ownNet',
+      'threadNet',
+      'ownEnviron',
+      'ownAuxv',
     ]) {
       expect([k, rep[k]]).toEqual([k, 'EACCES']);
     }
@@ -186,15 +195,27 @@ await done({ fd1: fs.readlinkSync('/proc/self/fd/1'), fd2: fs.readlinkSync('/pro
   });
 
   it('keeps no capability on any thread (dropAll), and refuses dropAll: false', async () => {
-    const r = await runScript(`
-const caps = fs.readdirSync('/proc/self/task').map((t) => {
-  const s = fs.readFileSync('/proc/self/task/' + t + '/status', 'utf8');
-  const f = (k) => new RegExp('^' + k + ':\\\\s+(\\\\S+)', 'm').exec(s)?.[1];
-  return [f('CapEff'), f('CapPrm'), f('CapBnd'), f('CapInh'), f('CapAmb')];
-});
-await done({ caps });
-`);
-    const caps = r.report.caps as string[][];
+    // Read by the host (the plugin may list its threads, not read their folders: each holds `net`), while it runs.
+    let caps: string[][] = [];
+    const r = await runScript(
+      `await Promise.all([1, 2, 3, 4].map(() => fs.promises.stat('/dev/null')));
+await report({ threads: fs.readdirSync('/proc/self/task').length });
+await new Promise((r) => __sock.once('data', r));
+await done({});`,
+      {
+        onStart: (proc) => {
+          proc.ipc.once('data', () => {
+            caps = fs.readdirSync(`/proc/${proc.pid}/task`).map((t) => {
+              const s = fs.readFileSync(`/proc/${proc.pid}/task/${t}/status`, 'utf8');
+              const f = (k: string) => new RegExp(`^${k}:\\s+(\\S+)`, 'm').exec(s)?.[1];
+              return [f('CapEff'), f('CapPrm'), f('CapBnd'), f('CapInh'), f('CapAmb')] as string[];
+            });
+            proc.ipc.write('go');
+          });
+        },
+      },
+    );
+    expect(Number(r.report.threads)).toBeGreaterThan(1);
     expect(caps.length).toBeGreaterThan(1);
     for (const set of caps) expect(set).toEqual(Array(5).fill('0000000000000000'));
     await expect(
