@@ -242,11 +242,13 @@ await done({
     expectNothingLeft(r);
   });
 
-  itWithC('native code can not exec, fork or unshare either (raw syscalls)', async () => {
-    const so = compileC('raw', true);
-    const k = koffiPaths();
-    const r = await runScript(
-      `
+  itWithC(
+    'native code can not exec, fork, unshare, make a unix socket or touch its host’s limits either (raw syscalls)',
+    async () => {
+      const so = compileC('raw', true);
+      const k = koffiPaths();
+      const r = await runScript(
+        `
 const [koffiEntry, so] = process.argv.slice(2);
 const koffi = (await import(koffiEntry)).default;
 const fn = koffi.load(so).func('int attempt(char *buf, int len)');
@@ -254,12 +256,15 @@ const buf = Buffer.alloc(512);
 fn(buf, 512);
 await done({ out: buf.toString().replace(/\\0[\\s\\S]*$/, '') });
 `,
-      { readOnlyPaths: [path.dirname(so), ...k.paths], args: [k.entry, so] },
-    );
-    const out = String(r.report.out);
-    expect(out).toMatch(/^execve=\d+ execveat=\d+ fork=\d+ clone=\d+ unshare=\d+ ptrace=\d+$/);
-    for (const field of out.split(' ')) expect(field).not.toMatch(/=0$/);
-  });
+        { readOnlyPaths: [path.dirname(so), ...k.paths], args: [k.entry, so] },
+      );
+      const out = String(r.report.out);
+      expect(out).toMatch(
+        /^execve=\d+ execveat=\d+ fork=\d+ clone=\d+ unshare=\d+ ptrace=\d+ unixsocket=13 dgrampair=13 prlimit=\d+ setpriority=\d+$/,
+      );
+      for (const field of out.split(' ')) expect(field).not.toMatch(/=0$/);
+    },
+  );
 });
 
 describe('every thread is confined', () => {
