@@ -1,6 +1,6 @@
 // The attacker's side of the monitor's descriptor counting: a sandboxed untrusted plugin without a network grant (its
-// connections are never counted) holds every unix socket it can get — a listening socket in its scratch and as many
-// connected pairs as the kernel lets it open. The kernel caps it (RLIMIT_NOFILE = its fd limit + the runtime's
+// connections are never counted) holds every descriptor it can get — once a listening unix socket in its scratch and
+// connected pairs (no sandbox makes a unix socket now: refused), now as many opens of /dev/null as the kernel lets it. The kernel caps it (RLIMIT_NOFILE = its fd limit + the runtime's
 // allowance), and a monitor reading that counts descriptors shows them; the host still serves and nothing is left
 // after close.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,21 +46,18 @@ export default {
   name: 'audit-hoard', version: '1.0.0', author: 'audit',
   async init(_ctx, rt) {
     RT = rt;
+    // A unix socket (a listening one in its scratch) was the cheap way to hold descriptors: it may make none now.
     const file = os.tmpdir() + '/hoard.sock';
     const server = net.createServer((s) => held.push(s));
-    await new Promise((r, j) => { server.once('error', j); server.listen(file, r); });
+    const unix = await new Promise((r) => { server.once('error', (e) => r(e.code || e.message)); server.listen(file, () => r('listening')); });
     let pairs = 0; let error = '';
     for (let i = 0; i < 5000; i++) {
-      const c = net.connect(file);
-      const ok = await new Promise((r) => { c.once('connect', () => r(true)); c.once('error', (e) => { error = e.code || e.message; r(false); }); });
-      if (!ok) break;
-      held.push(c); pairs++;
+      try { held.push(fs.openSync('/dev/null', 'r')); pairs++; } catch (e) { error = e.code || e.message; break; }
     }
     // Two descriptors back, to count them (listing /proc/self/fd needs one).
-    for (const s of held.splice(-2)) s.destroy();
-    await new Promise((r) => setTimeout(r, 50));
+    for (const fd of held.splice(-2)) fs.closeSync(fd);
     let fds = -1; try { fds = fs.readdirSync('/proc/self/fd').length; } catch (e) { error += ' count:' + (e.code || e.message); }
-    result = JSON.stringify({ pairs, error, fds });
+    result = JSON.stringify({ unix, pairs, error, fds });
   },
   registerHooks(h) { h.register('audit.hoard', 300, () => new TextEncoder().encode(result)); },
 };
@@ -78,7 +75,7 @@ afterAll(() => {
   ownTmp.restore();
 });
 
-describe('audit: a plugin without a network grant hoarding unix sockets', () => {
+describe('audit: a plugin without a network grant hoarding descriptors', () => {
   it('is capped by the kernel (RLIMIT_NOFILE), and leaves nothing', async () => {
     const { sandbox } = await sandboxOrReason();
     if (!sandbox) return;
@@ -96,12 +93,14 @@ describe('audit: a plugin without a network grant hoarding unix sockets', () => 
       await registry.loadPlugin(hoarder, 'untrusted');
       pid = registry.getPluginInfo('audit-hoard')?.pid;
       const r = JSON.parse(dec.decode(await registry.hooks.execute('audit.hoard', enc.encode('')))) as {
+        unix: string;
         pairs: number;
         error: string;
         fds: number;
       };
+      expect(r.unix, JSON.stringify(r)).toBe('EACCES');
       const cap = DEFAULT_MAX_FILE_DESCRIPTORS + RUNTIME_ALLOWANCE.fileDescriptors;
-      // The goal: more descriptors than its limit. Each pair is two sockets in the one process.
+      // The goal: more descriptors than its limit.
       expect(r.error, JSON.stringify(r)).toMatch(/^(EMFILE|ENFILE)$/);
       expect(r.fds, JSON.stringify(r)).toBeGreaterThan(0);
       expect(r.fds, JSON.stringify(r)).toBeLessThanOrEqual(cap);

@@ -14,6 +14,9 @@ export const CLONE_NS_FLAGS: readonly number[] = [
 ];
 /** Socket address families the rules name. */
 export const AF = Object.freeze({ UNIX: 1, INET: 2, INET6: 10 });
+/** Socket types: the low bits of the `type` argument of socket(2)/socketpair(2) (the rest are flags). */
+export const SOCK = Object.freeze({ TYPE_MASK: 0xf, STREAM: 1, DGRAM: 2, RAW: 3, SEQPACKET: 5 });
+const EACCES: SeccompAction = { action: 'errno', errno: ERRNO.EACCES };
 const TIOCSTI = 0x5412;
 const TIOCLINUX = 0x541c;
 /** Mask of an ioctl request's low 32 bits (the kernel compares no more). */
@@ -125,6 +128,20 @@ export function nodeSafetyRules(): SeccompRule[] {
       args: [{ index: 1, op: 'masked-eq' as const, mask: LOW_32, value: cmd }],
     })),
   ];
+}
+
+/**
+ * `socketpair` of datagram sockets denied (EACCES; `SOCK_RAW` is a datagram socket for AF_UNIX). A unix datagram
+ * socket, one of a pair too, sends to the socket file an address names (`sendto`, or `sendmsg`, whose address seccomp
+ * can't read), so a sandbox that may make no unix socket would still reach every host socket its uid may write. Stream
+ * and seqpacket pairs (libuv's pipes) ignore an address.
+ */
+export function datagramPairRules(): SeccompRule[] {
+  return [SOCK.DGRAM, SOCK.RAW].map((type) => ({
+    syscall: 'socketpair',
+    action: EACCES,
+    args: [{ index: 1, op: 'masked-eq' as const, mask: SOCK.TYPE_MASK, value: type }],
+  }));
 }
 
 /** `prctl` option that sets the signal a process gets when its parent dies. */

@@ -113,7 +113,7 @@ function run(): void {
   const ruleset = libc.createRuleset(plan.abi, plan.handledFs, plan.handledNet, plan.scoped);
   if (ruleset < 0) fail('landlock_create_ruleset', `errno ${libc.errno()}`);
   const rules = [...plan.pathRules];
-  if (plan.procSelf) rules.push({ path: `/proc/${process.pid}`, access: plan.handledFs & (4 | 8) });
+  for (const r of plan.procSelf) rules.push({ path: `/proc/${process.pid}/${r.path}`, access: r.access });
   for (const rule of rules) {
     let fd: number;
     try {

@@ -49,7 +49,12 @@ describe('buildLaunchPlan', () => {
     }
     expect(rightsOf(plan, '/dev/null')).toBe(FS.READ_FILE | FS.WRITE_FILE);
     expect(plan.pathRules.map((r) => r.path)).not.toContain('/');
-    expect(plan.procSelf).toBe(true);
+    // Its own /proc entries one by one, never the directory (whose `net` is the host's) nor `environ`/`auxv`/`mem`.
+    const proc = new Map(plan.procSelf.map((r) => [r.path, r.access]));
+    for (const entry of ['', '.', 'net', 'environ', 'auxv', 'mem', 'ns', 'root', 'cwd'])
+      expect(proc.has(entry)).toBe(false);
+    expect(proc.get('task')).toBe(FS.READ_DIR);
+    expect(proc.get('maps')).toBe(FS.READ_FILE);
     expect(plan.env).toContain('TMPDIR=/run/plugward-ll/x/scratch');
   });
 
@@ -191,17 +196,41 @@ describe('launcherSeccompRules', () => {
     expect(named('clone3')[0]?.action).toEqual({ action: 'errno', errno: 38 });
   });
 
-  it('limits sockets by network mode', () => {
+  it('limits sockets by network mode, and makes no new unix socket in any', () => {
     expect(named('connect')).toHaveLength(1);
-    expect(named('socket').some((r) => r.args?.[0]?.op === 'ne' && r.args[0].value === 1)).toBe(true);
+    expect(named('socket')).toEqual([{ syscall: 'socket', action: { action: 'errno', errno: 13 } }]);
     const full = launcherSeccompRules({ inet: true, execFd: 101 });
     expect(full.some((r) => r.syscall === 'connect')).toBe(false);
     const denied = full
       .filter((r) => r.syscall === 'socket')
       .map((r) => `${r.args?.[0]?.op}${r.args?.[0]?.value}`);
     expect(denied).toContain('gt10');
-    expect(denied).not.toContain('eq1');
+    expect(denied).toContain('eq1'); // AF_UNIX
     expect(denied).not.toContain('eq2');
     expect(denied).toContain('eq9'); // AF_X25; AF_PACKET (17) is above AF_INET6
+    for (const r of [rules, full]) {
+      const pairs = r.filter((x) => x.syscall === 'socketpair').map((x) => x.args?.[0]?.value);
+      expect(pairs.sort()).toEqual([2, 3]); // SOCK_DGRAM, SOCK_RAW; stream pairs stay
+    }
+  });
+
+  it('aims no limit, priority or scheduling call at another process', () => {
+    for (const s of [
+      'prlimit64',
+      'sched_setaffinity',
+      'sched_setscheduler',
+      'sched_setattr',
+      'get_robust_list',
+    ]) {
+      expect([s, named(s).map((r) => r.args)]).toEqual([s, [[{ index: 0, op: 'ne', value: 0 }]]]);
+    }
+    for (const s of ['setpriority', 'ioprio_set']) {
+      expect(
+        named(s)
+          .map((r) => r.args?.[0]?.index)
+          .sort(),
+      ).toEqual([0, 1]);
+    }
+    for (const s of ['pidfd_open', 'sync', 'syncfs', 'migrate_pages']) expect(named(s)).toHaveLength(1);
   });
 });

@@ -2,6 +2,7 @@ import {
   AF,
   capabilitiesToKeep,
   DANGEROUS_SYSCALLS,
+  datagramPairRules,
   denySyscalls,
   ERRNO,
   namespaceCloneRules,
@@ -36,7 +37,8 @@ export interface RlimitEntry {
 
 /**
  * Everything the launcher does, decided by the host (a pure function of the config) and handed to the launcher as
- * JSON on fd 4. The launcher adds nothing but `/proc/<its pid>` and refuses what it can't apply.
+ * JSON on fd 4. The launcher adds nothing but its own `/proc/<pid>` prefix to {@link LaunchPlan.procSelf}, and
+ * refuses what it can't apply.
  */
 export interface LaunchPlan {
   /** The Landlock ABI level the rules are written for. */
@@ -45,8 +47,11 @@ export interface LaunchPlan {
   handledNet: number;
   scoped: number;
   pathRules: PathRule[];
-  /** Read access to the launcher's own `/proc/<pid>` (the same pid after exec): never another process's. */
-  procSelf: boolean;
+  /**
+   * Rules on entries of the launcher's own `/proc/<pid>` (the same pid after exec; `path` relative to it): never another
+   * process's, and never the whole directory ({@link PROC_SELF_RULES}).
+   */
+  procSelf: PathRule[];
   rlimits: RlimitEntry[];
   /** Root hosts: the leased uid (= gid) the launcher drops to before restricting itself. */
   uid?: number;
@@ -97,6 +102,34 @@ export interface PlanInput {
 }
 
 const READ = FS.READ_FILE | FS.READ_DIR;
+
+/**
+ * What the sandboxed process may read of its own `/proc/<pid>`: the entries Node, glibc, libuv and the runtime read
+ * (traced: `maps` for thread stacks, `cgroup` for the memory limit, `stat`/`statm`/`status` for metrics, `mountinfo`
+ * for the runtime's read-only check) and harmless ones a plugin may want (`limits`, `comm`, `cmdline`, `uid_map`,
+ * `gid_map`, its `fd`/`fdinfo`), plus the listing of its threads (`task`, directory only: a thread's own directory
+ * holds `net` too). Not the whole directory: without a network namespace `net/*` is the host's (every socket and
+ * connection of the machine, routes, Unix socket paths), and `environ`, `auxv`, `mem`, `pagemap`, `ns/*` … are no
+ * business of a plugin.
+ */
+export const PROC_SELF_RULES: readonly PathRule[] = Object.freeze([
+  ...[
+    'stat',
+    'statm',
+    'status',
+    'maps',
+    'cgroup',
+    'mountinfo',
+    'limits',
+    'comm',
+    'cmdline',
+    'uid_map',
+    'gid_map',
+  ].map((path) => ({ path, access: FS.READ_FILE })),
+  { path: 'fd', access: READ },
+  { path: 'fdinfo', access: READ },
+  { path: 'task', access: FS.READ_DIR },
+]);
 const WRITE =
   FS.WRITE_FILE | FS.REMOVE_DIR | FS.REMOVE_FILE | FS.MAKE_DIR | FS.MAKE_REG | FS.REFER | FS.TRUNCATE;
 
@@ -199,7 +232,7 @@ export function buildLaunchPlan(input: PlanInput): LaunchPlan {
     handledNet: full ? 0 : handledNetRights(abi),
     scoped: knownScopes(abi),
     pathRules: rules,
-    procSelf: true,
+    procSelf: PROC_SELF_RULES.map((r) => ({ path: r.path, access: r.access & handledFs })),
     rlimits,
     uid: input.uid,
     cgroupProcs: [...input.cgroupProcs],
@@ -274,7 +307,53 @@ export const DENIED_SYSCALLS: readonly string[] = [
   'mq_timedreceive',
   'mq_notify',
   'mq_getsetattr',
+  // Another process's pidfd (usable against it), memory placement or memory: none is the sandbox's business.
+  'pidfd_open',
+  'process_mrelease',
+  'migrate_pages',
+  'move_pages',
+  // Write-back of every filesystem of the machine, at the plugin's pace (fsync/fdatasync of its own files stay).
+  'sync',
+  'syncfs',
 ];
+
+const PRIO_PROCESS = 0;
+const IOPRIO_WHO_PROCESS = 1;
+
+/** Calls whose first argument names the process or thread they act on (0: the caller). */
+const PID_FIRST_SYSCALLS: readonly string[] = [
+  'prlimit64',
+  'get_robust_list',
+  'sched_setaffinity',
+  'sched_setscheduler',
+  'sched_setparam',
+  'sched_setattr',
+];
+
+/**
+ * No process but the caller itself is the target of a resource-limit, priority, scheduling or I/O-priority call
+ * (pure). Without a pid namespace the plugin's parent is the host, and on a host that is not root both run as one uid:
+ * these calls need only that (Landlock scopes signals and ptrace, not them), so `prlimit64(getppid(), RLIMIT_CPU, …)`
+ * would have the kernel kill the host. Denied (EPERM): the calls of {@link PID_FIRST_SYSCALLS} with a pid other than 0,
+ * `setpriority`/`getpriority` and `ioprio_set`/`ioprio_get` unless they name the calling process (`PRIO_PROCESS` /
+ * `IOPRIO_WHO_PROCESS`, who = 0) — a process group or a user would reach the host too. The self forms Node, libuv and
+ * glibc use (`prlimit64(0, …)` behind `getrlimit`/`setrlimit`, `getpriority(PRIO_PROCESS, 0)` behind `nice`) stay.
+ * Any non-zero 64-bit value is denied, so high bits the kernel would drop can't dodge a rule.
+ */
+export function otherProcessRules(): SeccompRule[] {
+  const notZero = (index: number, value = 0): SeccompRule['args'] => [{ index, op: 'ne', value }];
+  return [
+    ...PID_FIRST_SYSCALLS.map((syscall) => ({ syscall, action: EPERM, args: notZero(0) })),
+    ...['setpriority', 'getpriority'].flatMap((syscall) => [
+      { syscall, action: EPERM, args: notZero(0, PRIO_PROCESS) },
+      { syscall, action: EPERM, args: notZero(1) },
+    ]),
+    ...['ioprio_set', 'ioprio_get'].flatMap((syscall) => [
+      { syscall, action: EPERM, args: notZero(0, IOPRIO_WHO_PROCESS) },
+      { syscall, action: EPERM, args: notZero(1) },
+    ]),
+  ];
+}
 
 /**
  * The launcher's seccomp filter (pure): default allow with a deny list (a Node allow-list is brittle: it breaks on rare paths),
@@ -283,8 +362,12 @@ export const DENIED_SYSCALLS: readonly string[] = [
  *   runtime. That fd is close-on-exec and at or above the NOFILE limit, so the plugin can never hold it again;
  * - no fork: `fork`/`vfork`, `clone` without `CLONE_THREAD` or with any `CLONE_NEW*` flag; `clone3` → ENOSYS so glibc
  *   falls back to `clone`;
- * - sockets: `inet` false → only `AF_UNIX` stream sockets, no `connect`/`bind`/`listen`, no `sendto` with an address
- *   (so nothing reaches a host socket file or abstract name); `inet` true (network `full`) → unix and IP families;
+ * - no other process is the target of a limit, priority or scheduling call ({@link otherProcessRules});
+ * - sockets: no new unix socket in any mode (Landlock has no right for `connect` to a socket file: a new one could
+ *   reach every host socket the uid may write); `socketpair` only for stream and seqpacket sockets (a datagram pair
+ *   could `sendmsg` to a socket file by address); `inet` false → no socket at all, no `connect`/`bind`/`listen`, no
+ *   `sendto` with an address; `inet` true (network `full`) → IP sockets only. The runtime's channel is the inherited
+ *   fd 3;
  * - `io_uring_*` → ENOSYS; `TIOCSTI`/`TIOCLINUX` denied (low 32 bits compared);
  * - `prctl(PR_SET_PDEATHSIG)` denied: the parent-death signal the launcher armed stays armed;
  * - no set-user-ID/set-group-ID mode at creation (`open`, `mkdir`, `mknod` …; `openat2` → ENOSYS).
@@ -304,21 +387,20 @@ export function launcherSeccompRules(opts: { inet: boolean; execFd: number }): S
     parentDeathSignalRule(),
     // chmod is denied above; a mode given at creation can't carry a set-id bit either.
     ...setIdModeRules().filter((r) => !DENIED_SYSCALLS.includes(r.syscall)),
+    ...otherProcessRules(),
+    ...datagramPairRules(),
   );
   if (opts.inet) {
-    // Every family but unix and IP (libseccomp allows one comparison per argument and rule: one rule each).
+    // Every family but IP (libseccomp allows one comparison per argument and rule: one rule each).
     for (let family = 0; family < AF.INET6; family++) {
-      if (family !== AF.UNIX && family !== AF.INET) {
+      if (family !== AF.INET) {
         rules.push({ syscall: 'socket', action: EACCES, args: [{ index: 0, op: 'eq', value: family }] });
       }
     }
     rules.push({ syscall: 'socket', action: EACCES, args: [{ index: 0, op: 'gt', value: AF.INET6 }] });
   } else {
     rules.push(
-      { syscall: 'socket', action: EACCES, args: [{ index: 0, op: 'ne', value: AF.UNIX }] },
-      // AF_UNIX datagrams (SOCK_RAW is a datagram socket for AF_UNIX) could be sent to a host socket file.
-      { syscall: 'socket', action: EACCES, args: [{ index: 1, op: 'masked-eq', mask: 0xf, value: 2 }] },
-      { syscall: 'socket', action: EACCES, args: [{ index: 1, op: 'masked-eq', mask: 0xf, value: 3 }] },
+      { syscall: 'socket', action: EACCES },
       { syscall: 'connect', action: EACCES },
       { syscall: 'bind', action: EACCES },
       { syscall: 'listen', action: EACCES },

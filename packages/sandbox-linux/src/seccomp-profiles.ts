@@ -4,6 +4,7 @@ import {
   CLONE_THREAD,
   nodeSafetyRules as commonRules,
   DANGEROUS_SYSCALLS,
+  datagramPairRules,
   denySyscalls as deny,
   ERRNO,
   LOW_32,
@@ -11,6 +12,7 @@ import {
   processCloneRule as noProcessClones,
   PRIVILEGE_SYSCALLS,
   type SeccompProfile,
+  SOCK,
 } from '@plugward/sandbox-common';
 import { PluginError, type SeccompAction, type SeccompMode, type SeccompRule } from '@plugward/types';
 
@@ -20,7 +22,7 @@ const NS_MASK = CLONE_NS_FLAGS.reduce((a, b) => a | b, 0) >>> 0;
 
 /** What a profile depends on besides its mode. */
 export interface ProfileOptions {
-  /** `strict` also allows AF_INET/AF_INET6 sockets (the `full` network mode; otherwise AF_UNIX only). */
+  /** `strict` allows AF_INET/AF_INET6 sockets (the `full` network mode; otherwise no `socket` at all). */
   inetSockets?: boolean;
 }
 /**
@@ -34,6 +36,7 @@ const NODE_IOCTLS = [
 
 const EPERM: SeccompAction = { action: 'errno', errno: ERRNO.EPERM };
 const ENOSYS: SeccompAction = { action: 'errno', errno: ERRNO.ENOSYS };
+const EACCES: SeccompAction = { action: 'errno', errno: ERRNO.EACCES };
 const ALLOW: SeccompAction = { action: 'allow' };
 
 /**
@@ -215,8 +218,7 @@ export const NODE_ALLOW_LIST: readonly string[] = [
   'inotify_init1',
   'inotify_add_watch',
   'inotify_rm_watch',
-  // sockets (`socket` itself is limited to AF_UNIX below)
-  'socketpair',
+  // sockets (`socket` and `socketpair` are limited by their arguments below)
   'connect',
   'accept',
   'accept4',
@@ -277,11 +279,25 @@ export function seccompProfile(mode: SeccompMode, options: ProfileOptions = {}):
             action: ALLOW,
             args: [{ index: 0, op: 'masked-eq', mask: CLONE_THREAD | NS_MASK, value: CLONE_THREAD }],
           },
-          ...[AF.UNIX, ...(options.inetSockets === true ? [AF.INET, AF.INET6] : [])].map((family) => ({
+          ...(options.inetSockets === true ? [AF.INET, AF.INET6] : []).map((family) => ({
             syscall: 'socket',
             action: ALLOW,
             args: [{ index: 0, op: 'eq' as const, value: family }],
           })),
+          // No new unix socket: a read-only bind stops no `connect` to a socket file (EROFS is for files, directories
+          // and symlinks), so one would reach every host service whose socket lies in a grant. The runtime's channel
+          // is the inherited fd 3; libuv's pipes are stream pairs.
+          {
+            syscall: 'socket',
+            action: EACCES,
+            args: [{ index: 0, op: 'masked-eq', mask: LOW_32, value: AF.UNIX }],
+          },
+          ...[SOCK.STREAM, SOCK.SEQPACKET].map((type) => ({
+            syscall: 'socketpair',
+            action: ALLOW,
+            args: [{ index: 1, op: 'masked-eq' as const, mask: SOCK.TYPE_MASK, value: type }],
+          })),
+          ...datagramPairRules(),
           { syscall: 'pkey_alloc', action: ENOSYS },
           ...NODE_IOCTLS.map((cmd) => ({
             syscall: 'ioctl',

@@ -17,10 +17,34 @@ describe('seccomp profiles', () => {
     const p = seccompProfile({ mode: 'strict' });
     expect(p?.defaultAction).toEqual({ action: 'errno', errno: 1 });
     expect(p?.rules.find((r) => r.syscall === 'clone3')?.action).toEqual({ action: 'errno', errno: 38 });
-    for (const name of ['ioctl', 'socket', 'clone', 'fork', 'vfork', 'ptrace', 'mount', 'bpf', 'unshare']) {
+    for (const name of [
+      'ioctl',
+      'socket',
+      'socketpair',
+      'clone',
+      'fork',
+      'vfork',
+      'ptrace',
+      'mount',
+      'bpf',
+      'unshare',
+    ]) {
       expect(NODE_ALLOW_LIST).not.toContain(name);
     }
     expect(NODE_ALLOW_LIST).toContain('wait4');
+  });
+
+  it('strict makes no new unix socket in any network mode; stream pairs stay, IP sockets only for full', () => {
+    for (const inetSockets of [false, true]) {
+      const rules = seccompProfile({ mode: 'strict' }, { inetSockets })?.rules ?? [];
+      const socket = rules.filter((r) => r.syscall === 'socket');
+      const allowed = socket.filter((r) => r.action.action === 'allow').map((r) => r.args?.[0]?.value);
+      expect(allowed).toEqual(inetSockets ? [2, 10] : []);
+      expect(socket.find((r) => r.args?.[0]?.value === 1)?.action).toEqual({ action: 'errno', errno: 13 });
+      const pairs = rules.filter((r) => r.syscall === 'socketpair');
+      expect(pairs.filter((r) => r.action.action === 'allow').map((r) => r.args?.[0]?.value)).toEqual([1, 5]);
+      expect(pairs.filter((r) => r.action.action !== 'allow').map((r) => r.args?.[0]?.value)).toEqual([2, 3]);
+    }
   });
 
   it('deny-list modes grow from permissive to moderate and always deny the dangerous few', () => {

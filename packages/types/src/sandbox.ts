@@ -42,9 +42,10 @@ export interface SeccompRule {
 }
 
 /**
- * The seccomp filter of a sandbox. `strict`: an allow-list that still runs Node (no exec/fork, AF_UNIX sockets only);
- * `basic`/`moderate`: default-allow with deny-lists of growing length; `permissive`: denies only the dangerous few
- * (ptrace, mount, kexec…); `custom`: the user's rules; `disabled`: no filter (refused unless explicitly configured).
+ * The seccomp filter of a sandbox. `strict`: an allow-list that still runs Node (no exec/fork, no new unix socket, IP
+ * sockets only with the `full` network); `basic`/`moderate`: default-allow with deny-lists of growing length;
+ * `permissive`: denies only the dangerous few (ptrace, mount, kexec…); `custom`: the user's rules; `disabled`: no
+ * filter (refused unless explicitly configured).
  */
 export type SeccompMode =
   | { mode: 'disabled' }

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { AttackDefinition } from '../attack.js';
 import { hostUnixSocket } from '../host-services.js';
@@ -41,8 +42,74 @@ async function hostPathSocket(scene: Scene): Promise<{ file: string; hits: numbe
   return svc;
 }
 
+/** This process's `Max core file size` soft and hard limits as C `rlim_t` literals (`RLIM_INFINITY` for unlimited). */
+function hostCoreLimit(): [string, string] {
+  const line = fs
+    .readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max core file size'));
+  const [soft = 'unlimited', hard = 'unlimited'] = (line ?? '').slice(26).trim().split(/\s+/);
+  const c = (v: string): string => (/^\d+$/.test(v) ? `${v}UL` : 'RLIM_INFINITY');
+  return [c(soft), c(hard)];
+}
+
+/**
+ * The plugin's parent (the host itself where the backend has no pid namespace), as its own limits, nice value, CPU
+ * affinity and policy are *now*: each call writes back exactly what the host has, so a backend that lets it through
+ * changes nothing of the host running the kit (the verdict is the call's answer: it could have written anything).
+ */
+function parentLimitsAttack(): string {
+  const [soft, hard] = hostCoreLimit();
+  return `pid_t parent = getppid();
+  report("parent", "%d", (int)parent);
+  struct rlimit core = { ${soft}, ${hard} };
+  long rc = syscall(SYS_prlimit64, parent, RLIMIT_CORE, &core, NULL);
+  if (rc == 0) report("prlimit", "set the parent's RLIMIT_CORE"); else report("prlimit", "ERR:errno %d", errno);
+  rc = syscall(SYS_setpriority, PRIO_PROCESS, parent, ${os.getPriority()});
+  if (rc == 0) report("setpriority", "set the parent's nice value"); else report("setpriority", "ERR:errno %d", errno);
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  rc = syscall(SYS_sched_getaffinity, parent, sizeof mask, &mask);
+  if (rc < 0) rc = syscall(SYS_sched_getaffinity, 0, sizeof mask, &mask);
+  if (rc < 0) report("affinity", "ERR:no mask to write (errno %d)", errno);
+  else if (syscall(SYS_sched_setaffinity, parent, sizeof mask, &mask) == 0) report("affinity", "set the parent's CPU affinity");
+  else report("affinity", "ERR:errno %d", errno);
+  struct sched_param sp = { 0 };
+  if (syscall(SYS_sched_getscheduler, parent) != SCHED_OTHER) report("scheduler", "ERR:the parent is not SCHED_OTHER (or unreadable): not written");
+  else if (syscall(SYS_sched_setscheduler, parent, SCHED_OTHER, &sp) == 0) report("scheduler", "set the parent's scheduling policy");
+  else report("scheduler", "ERR:errno %d", errno);`;
+}
+
 /** Attacks between a sandboxed plugin and what sits beside it on the machine: other sandboxes, host sockets. */
 export const neighbourAttacks: readonly AttackDefinition[] = [
+  {
+    id: 'neighbours.parent-limits',
+    class: 'identity',
+    native: true,
+    title: "a sandboxed plugin can't change its parent's resource limits, priority or scheduling",
+    tries:
+      'a .so calls prlimit64(getppid(), RLIMIT_CORE, …), setpriority(PRIO_PROCESS, getppid(), …), sched_setaffinity and sched_setscheduler on its parent — the host itself where there is no pid namespace, and one uid with it on a host that is not root (RLIMIT_CPU 1 s there has the kernel kill the host)',
+    async run(scene) {
+      await scene.start();
+      const niceBefore = os.getPriority();
+      const { load, reports } = await scene.attack(
+        await scene.nativePlugin({
+          name: scene.pluginName('parentlimits'),
+          prelude: '#include <sys/resource.h>',
+          attack: parentLimitsAttack(),
+        }),
+      );
+      if (!load.loaded) return refusedAtLoad(load);
+      if (reports.done === undefined) return noReport('its calls', reports);
+      const keys = ['prlimit', 'setpriority', 'affinity', 'scheduler'];
+      const reached = keys.filter((k) => succeeded(reports[k]));
+      const niceAfter = os.getPriority();
+      return {
+        escaped: reached.length > 0 || niceAfter !== niceBefore,
+        evidence: `parent pid ${reports.parent ?? '∅'} (host ${process.pid}): ${pairs(reports, keys)}; the host's nice ${niceBefore} → ${niceAfter}`,
+      };
+    },
+  },
   {
     id: 'neighbours.sandbox-to-sandbox',
     class: 'identity',

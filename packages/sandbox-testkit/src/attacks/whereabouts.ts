@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runtimeEntry } from '@plugward/registry';
 import type { AttackDefinition } from '../attack.js';
+import { hostUnixSocket } from '../host-services.js';
 import { noReport, refusedAtLoad } from './verdict.js';
 
 /**
@@ -28,6 +29,7 @@ export const WHEREABOUTS_SOURCES = [
   'status',
   'stat',
   'ppid',
+  'net',
 ] as const;
 
 /** Sources whose host secrets a backend without a mount / pid / cgroup namespace of its own can't hide (see README). */
@@ -99,6 +101,8 @@ const texts = {
   status: status.join(' '),
   stat: read('/proc/self/stat').replace(/^.*\\) /, ''),
   ppid: 'ppid ' + String(process.ppid),
+  // The unix socket paths of its network namespace (the path column only: inode numbers are no secret).
+  net: read('/proc/self/net/unix').split('\\n').map((l) => l.trim().split(/\\s+/).slice(7).join(' ')).filter(Boolean).join(' '),
 };
 for (const ns of ['mnt', 'pid', 'cgroup']) report('ns.' + ns, link('/proc/self/ns/' + ns));
 for (const [source, text] of Object.entries(texts)) {
@@ -121,9 +125,13 @@ export const whereaboutsAttacks: readonly AttackDefinition[] = [
     title:
       "a plugin learns nothing of where the host runs: not its checkout, its temporary or work folders, its pid or tag, its user's home",
     tries:
-      "argv, execArgv, /proc/self/{cmdline,environ,maps,exe,cwd,fd,mountinfo,cgroup,status,stat}, process.env, the runtime's file name and stack, its own URL, os.tmpdir/homedir and getppid are searched for the host's paths and pid",
+      "argv, execArgv, /proc/self/{cmdline,environ,maps,exe,cwd,fd,mountinfo,cgroup,status,stat}, the unix socket paths of /proc/self/net/unix (a host socket lies in the kit's folder), process.env, the runtime's file name and stack, its own URL, os.tmpdir/homedir and getppid are searched for the host's paths and pid",
     async run(scene) {
       await scene.start();
+      // A host service whose socket file lies in the scene's folder: a plugin that reads the host's network state
+      // (`/proc/self/net/unix`, where a backend makes no network namespace) finds the folder's name there.
+      const sock = path.join(scene.dir, 'h.sock');
+      if (Buffer.byteLength(sock) < 100) await hostUnixSocket(scene, sock);
       const { load, reports } = await scene.attack(
         await scene.jsPlugin({
           name: scene.pluginName('whereabouts'),
