@@ -272,6 +272,54 @@ describe('resolveGrantedPaths', () => {
     }
   });
 
+  it("drops a read-write grant over the host's own state: its state folders, its temporary folder and its entries there", async () => {
+    const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'pw-grant-state-')));
+    try {
+      const tmp = path.join(root, 'tmp');
+      const state = path.join(root, 'home', 'state', 'plugward');
+      for (const d of [
+        path.join(tmp, 'plugward-copy-1-2-p3-x'),
+        path.join(tmp, 'app'),
+        path.join(root, 'home', 'docs'),
+      ])
+        fs.mkdirSync(d, { recursive: true });
+      const hostState = { private: [state], sharedTemp: [tmp] };
+      const asked = [
+        tmp,
+        path.join(tmp, 'plugward-copy-1-2-p3-x'),
+        path.join(tmp, 'app'),
+        path.join(root, 'home'),
+        path.join(root, 'home', 'docs'),
+      ];
+      const grant = { filesystem: { mode: 'readWrite' as const, paths: asked } };
+      const d = decideGrants(
+        input({
+          requested: { ...MINIMAL_REQUIREMENTS, filesystem: { mode: 'readWrite', paths: asked } },
+          grants: { plugins: { p: grant } },
+        }),
+      );
+      const r = await resolveGrantedPaths(d, grant, { plugins: { p: grant } }, [], hostState);
+      // The temporary folder itself, the host's entry in it, and the folder holding its state folder (not made yet).
+      expect(r.reason).toMatch(/read-write over the host's temporary folder/);
+      expect(r.reason).toMatch(/read-write inside the host's private .*plugward-copy-/);
+      expect(r.reason).toMatch(/read-write over the host's own state/);
+      for (const gone of [tmp, path.join(tmp, 'plugward-copy-1-2-p3-x'), path.join(root, 'home')])
+        expect(r.granted.filesystem.mode === 'none' ? [] : r.granted.filesystem.paths).not.toContain(gone);
+      // Read-only, the same paths stay.
+      const ro = { filesystem: { mode: 'readOnly' as const, paths: [tmp] } };
+      const dro = decideGrants(
+        input({
+          requested: { ...MINIMAL_REQUIREMENTS, filesystem: { mode: 'readOnly', paths: [tmp] } },
+          grants: { plugins: { p: ro } },
+        }),
+      );
+      const rro = await resolveGrantedPaths(dro, ro, { plugins: { p: ro } }, [], hostState);
+      expect(rro.granted.filesystem).toEqual({ mode: 'readOnly', paths: [tmp] });
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   describe('binds nothing a plugin could swap before the sandbox binds it', () => {
     let root = '';
     beforeEach(() => {

@@ -138,6 +138,42 @@ export function applicableGrant(
 }
 
 /**
+ * The places a host's own safety rests on, which no read-write grant may cover ({@link resolveGrantedPaths}):
+ * `private` — folders of the host's state (the trust list's folder, the floor records', the code cache): a grant
+ * equal to one or holding one is dropped (whoever writes the folder can put back an older list or an older authentic
+ * floor record: a rollback); `sharedTemp` — a temporary folder where the host keeps private
+ * entries beside everybody's (`os.tmpdir()` on a host that is not root: private copies of verified plugins, the
+ * Landlock runtime store, sandbox and warm folders): a grant equal to it or holding it, or inside one of its
+ * `plugward-` entries, is dropped; other folders in it stay grantable.
+ */
+export interface HostState {
+  private: readonly string[];
+  sharedTemp: readonly string[];
+}
+
+/**
+ * Why a read-write grant of `real` would hand a plugin the host's own state (on a host that is not root every sandbox
+ * runs as the host's user: what the host keeps "private" by owner and mode is the plugin's to change), or undefined.
+ */
+function hostStateProblem(
+  real: string,
+  privateState: readonly string[],
+  sharedTemp: readonly string[],
+): string | undefined {
+  for (const s of privateState) {
+    if (within(s, real)) return `read-write over the host's own state ${displayText(s)}`;
+  }
+  for (const t of sharedTemp) {
+    if (within(t, real)) return `read-write over the host's temporary folder ${displayText(t)}`;
+    const rel = path.relative(t, real);
+    if (within(real, t) && rel.split(path.sep)[0]?.startsWith('plugward-')) {
+      return `read-write inside the host's private ${displayText(path.join(t, rel.split(path.sep)[0] ?? ''))}`;
+    }
+  }
+  return undefined;
+}
+
+/**
  * Resolves the granted filesystem paths on disk: each must exist and its real path (symlinks followed) must still lie
  * within the real path of a path the host granted, else it is dropped. The lexical check of {@link decideGrants} can't
  * see a symlink inside a granted directory that points out of it (`/srv/data/link -> /etc`); bwrap would follow it.
@@ -162,9 +198,12 @@ export async function resolveGrantedPaths(
   grant: Pick<PluginGrant, 'filesystem'> | undefined,
   hostGrants: HostGrants = {},
   otherWriters: readonly string[] = [],
+  hostState: HostState = { private: [], sharedTemp: [] },
 ): Promise<GrantDecision> {
   const granted = decision.granted.filesystem;
   if (granted.mode === 'none') return decision;
+  const privateState = await Promise.all(hostState.private.map(realPathOrPlanned));
+  const sharedTemp = await realPaths(hostState.sharedTemp);
   const writable = await realPaths([
     ...otherWriters,
     ...readWriteGrantPaths(hostGrants),
@@ -191,13 +230,23 @@ export async function resolveGrantedPaths(
       outside++;
       continue;
     }
+    if (granted.mode === 'readWrite') {
+      const state = hostStateProblem(real, privateState, sharedTemp);
+      if (state !== undefined) {
+        notes.push(`dropped ${displayText(p)} (${state})`);
+        continue;
+      }
+    }
     const problem = await bindPathProblem(real, writable, mounts);
     if (problem === undefined) {
       keep(real);
       continue;
     }
     const rootProblem =
-      root === undefined || root === real ? problem : await bindPathProblem(root, writable, mounts);
+      root === undefined || root === real
+        ? problem
+        : ((granted.mode === 'readWrite' ? hostStateProblem(root, privateState, sharedTemp) : undefined) ??
+          (await bindPathProblem(root, writable, mounts)));
     if (root !== undefined && rootProblem === undefined) {
       keep(root);
       notes.push(`bound ${displayText(root)} instead of ${displayText(p)} (${problem})`);
@@ -232,6 +281,15 @@ export function readWriteGrantPaths(grants: HostGrants): string[] {
   for (const g of Object.values(grants.signers ?? {})) add(g);
   add(grants.trustedCap);
   return out;
+}
+
+/** The real path of `p`, or — for one not made yet (a floor folder before its first record) — its nearest real ancestor's. */
+async function realPathOrPlanned(p: string): Promise<string> {
+  const abs = path.resolve(p);
+  const real = await fs.realpath(abs).catch(() => undefined);
+  if (real !== undefined) return real;
+  const parent = path.dirname(abs);
+  return parent === abs ? abs : path.join(await realPathOrPlanned(parent), path.basename(abs));
 }
 
 async function realPaths(paths: readonly string[]): Promise<string[]> {

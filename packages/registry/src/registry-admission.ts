@@ -3,9 +3,10 @@
 // (`start`, in registry-start.ts, with the plugin's registration wiring), then `markActive` / `markLoadFailed`, and the
 // watch on an unexpected exit (`watchExit`). `loadArtifact` and `load` run the steps in that order.
 // Internal to @plugward/registry: src/index.ts exports none of it.
+import os from 'node:os';
 import path from 'node:path';
 import { mergeLimits } from '@plugward/limits';
-import { readManifest, type VerifiedArtifact } from '@plugward/security';
+import { defaultRollbackFloorDir, readManifest, type VerifiedArtifact } from '@plugward/security';
 import {
   displayText,
   type GrantDecision,
@@ -15,7 +16,7 @@ import {
   type TrustLevel,
   toPluginError,
 } from '@plugward/types';
-import { applicableGrant, decideGrants, resolveGrantedPaths } from './grant-policy.js';
+import { applicableGrant, decideGrants, type HostState, resolveGrantedPaths } from './grant-policy.js';
 import { placePlugin } from './placement.js';
 import { grantInput, reservedByTrust } from './registry-discovery.js';
 import { watchExit } from './registry-ending.js';
@@ -32,6 +33,7 @@ import {
   type RegistryState,
   statOf,
 } from './registry-state.js';
+import { codeCacheDir } from './runtime-code-cache.js';
 import type { TierHandle } from './tiers/tier.js';
 
 /**
@@ -198,6 +200,24 @@ async function load(
  * Grants and placement: the entry's info from the verified manifest, what the plugin is granted (`decideGrants`, with
  * the host's grant policy), where it runs (`placePlugin`) and the limits in force (manifest capped by the host's).
  */
+/**
+ * What no read-write grant may cover: the trust list's folder, the floor records' and the code cache; and on a host
+ * that is not root (its sandboxes run as its own user) its temporary folder, where its private copies, the Landlock
+ * runtime store and sandbox folders live.
+ */
+function hostState(s: RegistryState): HostState {
+  const policy = s.security.policy;
+  const floors = policy.rollbackFloorDir;
+  return {
+    private: [
+      ...(policy.trustListPath ? [path.dirname(path.resolve(policy.trustListPath))] : []),
+      ...(floors === false ? [] : [floors ?? defaultRollbackFloorDir()]),
+      codeCacheDir(),
+    ],
+    sharedTemp: process.getuid?.() === 0 ? [] : [os.tmpdir()],
+  };
+}
+
 async function placeAndGrant(
   s: RegistryState,
   entry: Entry,
@@ -221,6 +241,7 @@ async function placeAndGrant(
     applicableGrant(input),
     s.grants,
     othersWritable(s, entry),
+    hostState(s),
   );
   entry.info.grants = decision;
   const placement = placePlugin({

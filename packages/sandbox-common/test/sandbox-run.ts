@@ -114,7 +114,19 @@ export async function collectRun<P extends PipedProcess>(
   });
   opts.onStart?.(proc);
   const timer = setTimeout(() => proc.kill('SIGKILL'), opts.killAfterMs ?? 20_000);
+  // The exit can be seen before the last output is read (a loaded machine): wait for the streams' ends too (bounded:
+  // a helper of the sandbox still holding a pipe must not hang the test).
+  const ended = (stream: NodeJS.ReadableStream | null | undefined): Promise<void> =>
+    stream === null || stream === undefined || (stream as { readableEnded?: boolean }).readableEnded === true
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          stream.once('end', resolve);
+          stream.once('close', resolve);
+          stream.once('error', resolve);
+        });
+  const streams = Promise.all([ended(proc.stdout), ended(proc.stderr)]);
   const exit = await proc.exit;
   clearTimeout(timer);
+  await Promise.race([streams, new Promise((r) => setTimeout(r, 5000))]);
   return { exit, ipc, stdout, stderr, proc };
 }

@@ -188,6 +188,16 @@ async function createInPlace(lockPath: string, token: string): Promise<FileHandl
   }
 }
 
+/** The lock `withFileLock` holds while its function runs. */
+export interface HeldLock {
+  /**
+   * Whether the lock file still holds this acquisition: false once another process broke it (this one was stopped
+   * longer than `staleMs`, its heartbeat starved). Check right before a write the lock serialises, and don't write
+   * when false: the other process may have written since this one read.
+   */
+  held(): Promise<boolean>;
+}
+
 /**
  * Runs `fn` holding an exclusive lock file. The lock holds this host's tag (`hostTag()` of @plugward/host-state: pid,
  * start time, pid namespace), this machine's boot id and a nonce for this one acquisition, and is touched every
@@ -202,7 +212,7 @@ async function createInPlace(lockPath: string, token: string): Promise<FileHandl
  */
 export async function withFileLock<T>(
   lockPath: string,
-  fn: () => Promise<T>,
+  fn: (lock: HeldLock) => Promise<T>,
   options: { timeoutMs?: number; staleMs?: number } = {},
 ): Promise<T> {
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -234,8 +244,11 @@ export async function withFileLock<T>(
     Math.max(1, Math.floor(staleMs / 3)),
   );
   beat.unref();
+  const lock: HeldLock = {
+    held: async () => (await readLock(lockPath))?.text === token,
+  };
   try {
-    return await fn();
+    return await fn(lock);
   } finally {
     clearInterval(beat);
     if ((await readLock(lockPath))?.text === token) await unlink(lockPath).catch(() => undefined);

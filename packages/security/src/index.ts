@@ -29,6 +29,7 @@ export {
   type VerifyOptions,
   verifySignature,
 } from './ed25519.js';
+export type { HeldLock } from './file-lock.js';
 export {
   calculateHash,
   defaultHashBackend,

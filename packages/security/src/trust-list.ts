@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { argon2idAsync } from '@noble/hashes/argon2.js';
 import {
   MAX_PLUGIN_NAME_LENGTH,
@@ -11,7 +12,7 @@ import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, aeadOpen, aeadSeal } from './aead.js'
 import { writeFileAtomic } from './atomic-write.js';
 import { bytesOrHex, fromHex } from './bytes.js';
 import { assertValidPublicKey, keyId } from './ed25519.js';
-import { withFileLock } from './file-lock.js';
+import { type HeldLock, withFileLock } from './file-lock.js';
 import { readFileCapped } from './regular-file.js';
 import {
   defaultRollbackFloorDir,
@@ -95,12 +96,14 @@ export type TrustListFailure =
   | 'auth-failed'
   | 'bad-plaintext'
   | 'replayed'
+  | 'not-newer'
   | 'not-found'
   | 'other-list'
   | 'list-missing'
   | 'floor-missing'
   | 'floor-unauthenticated'
-  | 'floor-dir-not-private';
+  | 'floor-dir-not-private'
+  | 'lock-lost';
 
 function fail(
   reason: TrustListFailure,
@@ -771,8 +774,10 @@ export async function readRevocations(
 
 /**
  * Encrypts and writes a trust list atomically (temp file, fsync, rename), mode 0600, writing `data` as given (a new
- * `listId` is chosen when it has none), and records its version as the list's rollback floor. For changing an
- * existing list use {@link updateTrustList}, which never goes below the floor.
+ * `listId` is chosen when it has none), and records its version as the list's rollback floor. A list that opens with
+ * the same key is replaced only by a higher `listVersion` (`TrustListRollback`, `details.reason: 'not-newer'`), and
+ * the hashes it drops are recorded as revoked for running hosts. For changing an existing list use
+ * {@link updateTrustList}, which never goes below the floor.
  */
 export async function saveTrustList(
   path: string,
@@ -785,12 +790,30 @@ export async function saveTrustList(
   // What this write removes, when the list it replaces opens with the same key (a running host learns of it from the
   // floor record); otherwise unknown (a new key, no list yet), and hosts that loaded an older list must load it again.
   let removed: string[] | undefined;
+  let current: Opened | undefined;
   try {
-    const current = await openFile(await readTrustFile(path), key, {});
+    current = await openFile(await readTrustFile(path), key, {});
+  } catch {
+    current = undefined;
+  }
+  if (current !== undefined) {
+    // A list saved over the one it replaces must be newer: a revocation recorded at a version a running host already
+    // loaded would read as seen, and the list's floor would go down.
+    if (withId.listVersion <= current.data.listVersion) {
+      throw new PluginError(
+        'TrustListRollback',
+        `trust list ${path} holds version ${current.data.listVersion}: a list saved over it needs a higher listVersion (got ${withId.listVersion})`,
+        {
+          details: {
+            reason: 'not-newer',
+            listVersion: withId.listVersion,
+            minListVersion: current.data.listVersion + 1,
+          },
+        },
+      );
+    }
     const kept = new Set(withId.entries.map((e) => e.hash));
     removed = current.data.entries.map((e) => e.hash).filter((h) => !kept.has(h));
-  } catch {
-    removed = undefined;
   }
   await writeList(path, withId, await newSealKey(key), options, removed);
 }
@@ -834,7 +857,8 @@ export async function updateOpenTrustList(
   normaliseKey(key);
   return withListLock(
     path,
-    async () => {
+    async (lock) => {
+      const read = await fileIdentity(path);
       let current: Opened;
       try {
         current = await openPath(path, key, options, false);
@@ -863,6 +887,15 @@ export async function updateOpenTrustList(
         listId: current.data.listId ?? newListId(),
       };
       const kept = new Set(next.entries.map((e) => e.hash));
+      // A holder stopped past the lock's stale time (SIGSTOP, a frozen container, a starved event loop) was broken by
+      // another writer, which may have written since: writing now would undo that write — a revocation coming back.
+      if (!(await lock.held()) || (await fileIdentity(path)) !== read) {
+        throw new PluginError(
+          'TrustListError',
+          `trust list ${path} changed or its lock was taken over while this update waited (longer than the lock's stale time): nothing was written; run the update again`,
+          { details: { reason: 'lock-lost' } },
+        );
+      }
       await writeList(
         path,
         next,
@@ -923,8 +956,22 @@ export async function resetTrustListFloor(
   });
 }
 
+/** The list file's identity and times (`missing` when there is none), to see whether it changed. */
+async function fileIdentity(path: string): Promise<string> {
+  try {
+    const st = await stat(path, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return 'missing';
+  }
+}
+
 /** Runs `fn` holding the trust list's lock file `<path>.lock` (shared by every updater of that list). */
-export function withListLock<T>(path: string, fn: () => Promise<T>, timeoutMs?: number): Promise<T> {
+export function withListLock<T>(
+  path: string,
+  fn: (lock: HeldLock) => Promise<T>,
+  timeoutMs?: number,
+): Promise<T> {
   return withFileLock(`${path}.lock`, fn, timeoutMs === undefined ? {} : { timeoutMs });
 }
 

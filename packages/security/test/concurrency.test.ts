@@ -18,7 +18,9 @@ const entry = (i) => ({ name: tag + '-' + i, version: '1.0.0', hash: s.toHex(cry
   keyId: s.keyId(publicKey), publicKey: s.toHex(publicKey), addedAt: new Date().toISOString() });
 for (let i = 0; i < Number(rounds); i++) {
   if (mode === 'update') await s.updateTrustList(path, key, (es) => { es.push(entry(i)); });
-  else await s.saveTrustList(path, { listVersion: i, entries: Array.from({ length: 1 + (i % 5) * 40 }, (_, j) => entry(j)) }, key, { floorDir: false });
+  // A save over a list that is already as new is refused (TrustListRollback, not-newer): the two writers race.
+  else await s.saveTrustList(path, { listVersion: i + 1, entries: Array.from({ length: 1 + (i % 5) * 40 }, (_, j) => entry(j)) }, key, { floorDir: false })
+    .catch((e) => { if (e?.details?.reason !== 'not-newer') throw e; });
 }
 `;
 
