@@ -10,6 +10,8 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fixtures, hostScriptEnv, runHostScript, shoutPluginC, tempDir } from './helpers.js';
 
@@ -73,9 +75,20 @@ function nativeSource(name: string, mark: string, mode: 'setpgid' | 'thread-exec
   );
 }
 
-const BYSTANDER = `export default {
+// The bystander also says, on "reach", what its runtime can do to its init (its parent, by host pid in /proc/self/stat).
+const BYSTANDER = `import fs from 'node:fs';
+const t = (f) => { try { f(); return 'ok'; } catch (e) { return e.code; } };
+export default {
   name: 'escape-bystander', version: '1.0.0', author: 'attack tests', init() {},
-  registerHooks(h) { h.register('echo', 100, (d) => new TextEncoder().encode(new TextDecoder().decode(d) + '+bystander')); },
+  registerHooks(h) {
+    h.register('echo', 100, (d) => new TextEncoder().encode(new TextDecoder().decode(d) + '+bystander'));
+    h.register('reach', 100, () => {
+      const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+      const init = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+      return new TextEncoder().encode(JSON.stringify({ uid: process.getuid(), pid: process.pid,
+        initEnviron: t(() => fs.readFileSync('/proc/' + init + '/environ')), initMem: t(() => fs.closeSync(fs.openSync('/proc/' + init + '/mem', 'r'))) }));
+    });
+  },
 };`;
 
 // Every live (not zombie) process but this one whose argv or environment holds MARK — read where the host stands.
@@ -114,6 +127,7 @@ const want = Number(process.env.EXPECT);
 for (let i = 0; i < 400 && marked().length < want; i++) await new Promise((r) => setTimeout(r, 25));
 const before = marked().length;
 const report = { before, containment: info.processContainment, runtimePid: info.pid };
+if (process.env.REACH) report.reach = JSON.parse(dec.decode(await registry.hooks.execute('reach', enc.encode(''))));
 if (process.env.ENDING === 'sigkill') {
   report.echo = dec.decode(await registry.hooks.execute('echo', enc.encode('still')));
   console.log(JSON.stringify(report));
@@ -174,8 +188,13 @@ async function attacker(attack: Attack, mark: string): Promise<{ file: string; n
   return { file, name, list: security.policy.trustListPath };
 }
 
-async function sigkillRun(env: Record<string, string>, mark: string): Promise<Record<string, unknown>> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', HOST], {
+async function sigkillRun(
+  env: Record<string, string>,
+  mark: string,
+  asUser: string[] = [],
+): Promise<Record<string, unknown>> {
+  const [file, ...args] = [...asUser, process.execPath, '--input-type=module', '-e', HOST];
+  const child = spawn(file as string, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -279,6 +298,84 @@ describe('the fallback without a pid namespace (PLUGWARD_PROCESS_NAMESPACE=0): t
       expect(report.before).toBe(1);
       expect(report.after).toEqual([]);
       expect(report.echo).toBe('still+bystander');
+    },
+    90_000,
+  );
+});
+
+describe('a host that is not root (it runs as nobody): a user namespace makes the pid namespace', () => {
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot) console.warn('!!! SKIPPED: a host as nobody needs a root test run to become nobody');
+  it.skipIf(!isRoot)(
+    'the same attack dies with its SIGKILLed host, and the runtime cannot reach its init',
+    async () => {
+      // nobody reads the fixtures and keeps its own state, cache and private copies.
+      const own = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-escape-nobody-'));
+      fs.chmodSync(own, 0o755);
+      const dirs = Object.fromEntries(
+        ['state', 'cache', 'tmp'].map((d) => {
+          const p = path.join(own, d);
+          fs.mkdirSync(p, { mode: 0o700 });
+          fs.chownSync(p, 65534, 65534);
+          return [d, p];
+        }),
+      );
+      const mark = `pw-escape-${randomUUID()}`;
+      try {
+        const a = await attacker('setsid', mark);
+        fs.chmodSync(tmp.dir, 0o755);
+        // The trust list's rollback floor, which the test wrote to this run's state folder: nobody's own copy.
+        fs.cpSync(
+          path.join(process.env.PLUGWARD_STATE_DIR as string, 'trust-floors'),
+          path.join(own, 'state', 'trust-floors'),
+          { recursive: true },
+        );
+        for (const f of fs.readdirSync(dirs.state as string, { recursive: true }))
+          fs.chownSync(path.join(dirs.state as string, String(f)), 65534, 65534);
+        for (const f of fs.readdirSync(tmp.dir, { recursive: true, withFileTypes: true }))
+          fs.chmodSync(path.join(f.parentPath, f.name), f.isDirectory() ? 0o755 : 0o644);
+        const report = await sigkillRun(
+          {
+            ...hostScriptEnv(fx, a.list),
+            ATTACKER: a.file,
+            ATTACKER_NAME: a.name,
+            BYSTANDER: plugins.bystander as string,
+            ENDING: 'sigkill',
+            MARK: mark,
+            EXPECT: String(EXPECT.setsid),
+            TRIGGER: '',
+            REACH: '1',
+            PLUGWARD_STATE_DIR: dirs.state as string,
+            XDG_CACHE_HOME: dirs.cache as string,
+            TMPDIR: dirs.tmp as string,
+            HOME: own,
+          },
+          mark,
+          ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups'],
+        );
+        const containment = report.containment as Containment;
+        if (containment?.mechanism === 'process-group') {
+          console.warn(
+            `!!! NOT ATTACKED: no pid namespace for a host that is not root here (${containment.reason})`,
+          );
+          return;
+        }
+        expect(containment).toEqual({ mechanism: 'pid-namespace', userNamespace: true });
+        expect(report.before).toBeGreaterThanOrEqual(EXPECT.setsid);
+        expect(report.after, 'processes of setsid still running after the host was SIGKILLed').toEqual([]);
+        expect(report.echo).toBe('still+bystander');
+        // The plugin keeps the host's uid; its init (same uid, one user namespace up) is out of its reach.
+        expect(report.reach).toEqual({ uid: 65534, pid: 2, initEnviron: 'EACCES', initMem: 'EACCES' });
+      } finally {
+        for (const pid of markedHere(mark)) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone
+          }
+        }
+        fs.rmSync(own, { recursive: true, force: true });
+      }
     },
     90_000,
   );
