@@ -7,13 +7,12 @@
 // On main 7891584 (a process group per runtime, `setpriv --pdeathsig` on the runtime): setsid and setpgid fail at every
 // ending, the thread exec at the host's SIGKILL (the group kill ends it at unload and close). Where the host can make no
 // pid namespace, the process-group fallback can't hold this, and the test says so and checks the fallback is reported.
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Fixtures, hostScriptEnv, runHostScript, shoutPluginC, tempDir } from './helpers.js';
+import { Fixtures, hostScriptEnv, runHostScript, shoutPluginC, startHostScript, tempDir } from './helpers.js';
 
 const tmp = tempDir('process-escape');
 const fx = new Fixtures(tmp.dir);
@@ -193,28 +192,10 @@ async function sigkillRun(
   mark: string,
   asUser: string[] = [],
 ): Promise<Record<string, unknown>> {
-  const [file, ...args] = [...asUser, process.execPath, '--input-type=module', '-e', HOST];
-  const child = spawn(file as string, args, {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  const report = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)) as Record<string, unknown>);
-    });
-    child.once('exit', (code, sig) =>
-      reject(new Error(`host ended ${code ?? sig} before its report: ${err}`)),
-    );
-  });
-  child.kill('SIGKILL');
-  await new Promise((r) => child.once('exit', r));
+  const host = startHostScript(HOST, env, asUser);
+  const report = await host.line;
+  host.child.kill('SIGKILL');
+  await host.exited;
   // The kernel ends what the host's death takes along asynchronously: wait (bounded; nothing else to wait for).
   const deadline = Date.now() + 10_000;
   let after = markedHere(mark);
