@@ -87,7 +87,10 @@ const signalNames = new Map<number, NodeJS.Signals>(
   Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
 );
 
-/** The pids `pid`'s main thread forked that still run (`/proc/<pid>/task/<pid>/children`); empty when it is gone. */
+/**
+ * The pids whose parent is `pid` (`/proc/<pid>/task/<pid>/children`; where the kernel lacks that file,
+ * CONFIG_PROC_CHILDREN, a walk of /proc), in the order the kernel lists them; empty when it is gone.
+ */
 function childrenOf(pid: number): number[] {
   try {
     return fs
@@ -95,8 +98,13 @@ function childrenOf(pid: number): number[] {
       .split(' ')
       .filter((p) => p !== '')
       .map(Number);
-  } catch {
-    return [];
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync(`/proc/${pid}`)) return [];
+    return fs
+      .readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p) && parentOf(Number(p)) === pid)
+      .map(Number)
+      .sort((a, b) => a - b);
   }
 }
 
