@@ -42,22 +42,23 @@ export default {
 };`;
 
 // C: p_init forks a child that setpgid()s itself out of the runtime's group and sleeps (argv[0] the marker); the hook
-// "go" starts a thread that (after the answer left) clears close-on-exec on fd 3 — the channel stays open, the host
-// notices nothing — and execs sleep from that thread.
-const nativePrelude = (mark: string) => `
+// "go" starts a thread that waits for the host to have its answer (the host then makes the file \`go\` beside the
+// marker's run: no timing), clears close-on-exec on fd 3 — the channel stays open, the host notices nothing — and
+// execs sleep from that thread.
+const nativePrelude = (mark: string, go: string) => `
 #include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
 static void *exec_from_thread(void *a) {
-  usleep(100000);
+  while (access(${JSON.stringify(go)}, F_OK) != 0) usleep(10000);
   fcntl(3, F_SETFD, 0);
   execl("/bin/sleep", ${JSON.stringify(mark)}, "600", (char *)0);
   return a;
 }
 `;
 
-function nativeSource(name: string, mark: string, mode: 'setpgid' | 'thread-exec'): string {
-  const c = shoutPluginC({ name, hook: 'go', prelude: nativePrelude(mark) });
+function nativeSource(name: string, mark: string, go: string, mode: 'setpgid' | 'thread-exec'): string {
+  const c = shoutPluginC({ name, hook: 'go', prelude: nativePrelude(mark, go) });
   if (mode === 'setpgid') {
     return c.replace(
       'static int32_t p_init(pw_plugin *s, const pw_host_api *h, char *e, size_t c) { (void)s; (void)h; (void)e; (void)c; return PW_OK; }',
@@ -121,9 +122,12 @@ await registry.loadPlugin(process.env.ATTACKER, 'trusted');
 await registry.loadPlugin(process.env.BYSTANDER, 'trusted');
 const name = process.env.ATTACKER_NAME;
 const info = registry.getPluginInfo(name);
-if (process.env.TRIGGER) await registry.hooks.execute(process.env.TRIGGER, enc.encode('x'));
+if (process.env.TRIGGER) {
+  await registry.hooks.execute(process.env.TRIGGER, enc.encode('x'));
+  fs.writeFileSync(process.env.GO, '');
+}
 const want = Number(process.env.EXPECT);
-for (let i = 0; i < 400 && marked().length < want; i++) await new Promise((r) => setTimeout(r, 25));
+for (let i = 0; i < 1200 && marked().length < want; i++) await new Promise((r) => setTimeout(r, 25));
 const before = marked().length;
 const report = { before, containment: info.processContainment, runtimePid: info.pid };
 if (process.env.REACH) report.reach = JSON.parse(dec.decode(await registry.hooks.execute('reach', enc.encode(''))));
@@ -170,9 +174,13 @@ let runs = 0;
  * Signs (and trusts) the attacker for one run, its marker in its code; in a folder of the run's own, under a name
  * without the marker (the runtime's argv names its private copy).
  */
-async function attacker(attack: Attack, mark: string): Promise<{ file: string; name: string; list: string }> {
+async function attacker(
+  attack: Attack,
+  mark: string,
+): Promise<{ file: string; name: string; list: string; go: string }> {
   const name = `escape-${attack}`;
   const dir = `run-${++runs}`;
+  const go = path.join(tmp.dir, dir, 'go');
   const file =
     attack === 'setsid' || attack === 'attached'
       ? await fx.js(
@@ -181,10 +189,10 @@ async function attacker(attack: Attack, mark: string): Promise<{ file: string; n
           { name, kind: 'js' },
           dir,
         )
-      : await fx.native(`${name}.so`, nativeSource(name, mark, attack), { name, kind: 'native' }, dir);
+      : await fx.native(`${name}.so`, nativeSource(name, mark, go, attack), { name, kind: 'native' }, dir);
   await fx.trust(file);
   const security = await fx.security();
-  return { file, name, list: security.policy.trustListPath };
+  return { file, name, list: security.policy.trustListPath, go };
 }
 
 async function sigkillRun(
@@ -197,7 +205,7 @@ async function sigkillRun(
   host.child.kill('SIGKILL');
   await host.exited;
   // The kernel ends what the host's death takes along asynchronously: wait (bounded; nothing else to wait for).
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 20_000;
   let after = markedHere(mark);
   while (after.length > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 50));
@@ -226,6 +234,7 @@ async function attack(
     MARK: mark,
     EXPECT: String(EXPECT[kind]),
     TRIGGER: kind === 'thread-exec' ? 'go' : '',
+    GO: a.go,
   };
   try {
     if (ending === 'sigkill') return await sigkillRun(env, mark);
