@@ -4,6 +4,11 @@
 // Every one must fail with an errno (clone3: ENOSYS, so glibc falls back to clone), the process must carry
 // no_new_privs and a seccomp filter in filter mode, whichever way the lockdown's filter
 // was installed (built in the sandbox or handed over precompiled). The host still serves; nothing is left. Both backends.
+// The same call also tries the kernel interfaces an escape or a host-wide effect usually starts from (audit s10) — SysV
+// IPC and POSIX message queues (Landlock has no IPC namespace: they would be the host's), keyrings, BPF, perf events,
+// userfaultfd (syscall and /dev node), io_uring, the kernel log, sockets of other families (AF_ALG, netlink, vsock,
+// packet, IP without a network grant), namespaces, mounts, modules, ports, pid 1's memory, file handles — and the
+// parent's (the host's, under Landlock) rlimits, nice value and CPU affinity: each must fail.
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PluginRegistry, type PluginSecurity } from '../dist/index.js';
@@ -39,9 +44,12 @@ const TRIES_C = `
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "plugward.h"
-static char g_out[1024];
+static char g_out[4096];
 static size_t g_len;
 static void put(const char *k, long rc, int err) {
   g_len += snprintf(g_out + g_len, sizeof g_out - g_len, "%s\\"%s\\":%d", g_len > 1 ? "," : "", k, rc < 0 ? err : 0);
@@ -62,6 +70,60 @@ static void tries(void) {
   char *envp[] = {NULL};
   rc = syscall(SYS_execve, "/proc/self/exe", argv, envp); put("execve", rc, errno);
   rc = syscall(SYS_execveat, AT_FDCWD, "/proc/self/exe", argv, envp, 0); put("execveat", rc, errno);
+  /* The kernel surface (audit s10): "s.<name>" is the errno, 0 when the call worked (what it got is released). */
+#define TRY(name, call) do { errno = 0; long rc_ = (long)(call); put("s." name, rc_, errno); } while (0)
+#define TRY_FD(name, call) do { errno = 0; long rc_ = (long)(call); put("s." name, rc_, errno); if (rc_ >= 0) close((int)rc_); } while (0)
+  static unsigned char attr[512];
+  char buf[256];
+  { errno = 0; long id = syscall(SYS_shmget, 0L, 4096L, 01000L | 0600L); put("s.shmget", id, errno); if (id >= 0) syscall(SYS_shmctl, id, 0, 0L); }
+  { errno = 0; long id = syscall(SYS_msgget, 0L, 01000L | 0600L); put("s.msgget", id, errno); if (id >= 0) syscall(SYS_msgctl, id, 0, 0L); }
+  { errno = 0; long id = syscall(SYS_semget, 0L, 1L, 01000L | 0600L); put("s.semget", id, errno); if (id >= 0) syscall(SYS_semctl, id, 0, 0, 0L); }
+  { errno = 0; long q = syscall(SYS_mq_open, "pwaudit-mq", O_CREAT | O_RDWR, 0600, 0L); put("s.mq_open", q, errno);
+    if (q >= 0) { close((int)q); syscall(SYS_mq_unlink, "pwaudit-mq"); } }
+  TRY("keyctl", syscall(SYS_keyctl, 0, -3, 1));
+  TRY("add_key", syscall(SYS_add_key, "user", "pwaudit", "v", 1, -2));
+  memset(attr, 0, sizeof attr); ((uint32_t *)attr)[0] = 2; ((uint32_t *)attr)[1] = 4; ((uint32_t *)attr)[2] = 4; ((uint32_t *)attr)[3] = 1;
+  TRY_FD("bpf", syscall(SYS_bpf, 0, attr, 72));
+  memset(attr, 0, sizeof attr); ((uint32_t *)attr)[0] = 1; ((uint32_t *)attr)[1] = 128;
+  TRY_FD("perf_event_open", syscall(SYS_perf_event_open, attr, 0, -1, -1, 0));
+  TRY_FD("userfaultfd", syscall(SYS_userfaultfd, O_CLOEXEC));
+  TRY_FD("dev_userfaultfd", open("/dev/userfaultfd", O_RDWR | O_CLOEXEC));
+  memset(attr, 0, sizeof attr);
+  TRY_FD("io_uring_setup", syscall(SYS_io_uring_setup, 1, attr));
+  TRY("syslog", syscall(SYS_syslog, 3, buf, (long)sizeof buf));
+  TRY_FD("dev_kmsg", open("/dev/kmsg", O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  TRY_FD("af_alg", socket(38, SOCK_SEQPACKET, 0));
+  TRY_FD("af_netlink", socket(AF_NETLINK, SOCK_RAW, 0));
+  TRY_FD("af_vsock", socket(40, SOCK_STREAM, 0));
+  TRY_FD("af_packet", socket(AF_PACKET, SOCK_RAW, 0));
+  TRY_FD("af_inet", socket(AF_INET, SOCK_STREAM, 0));
+  TRY_FD("af_inet6", socket(AF_INET6, SOCK_DGRAM, 0));
+  TRY("unshare_user", syscall(SYS_unshare, CLONE_NEWUSER));
+  TRY("unshare_net", syscall(SYS_unshare, CLONE_NEWNET));
+  TRY("mount", syscall(SYS_mount, "none", "/tmp", "tmpfs", 0L, 0L));
+  TRY_FD("fsopen", syscall(SYS_fsopen, "tmpfs", 0));
+  TRY("chroot", syscall(SYS_chroot, "/tmp"));
+  TRY("init_module", syscall(SYS_init_module, buf, 0L, ""));
+  TRY("iopl", syscall(SYS_iopl, 3));
+  TRY("ioperm", syscall(SYS_ioperm, 0x80L, 1L, 1L));
+  TRY("settimeofday", syscall(SYS_settimeofday, 0L, 0L));
+  { struct iovec l = { buf, 8 }, r = { (void *)0x400000, 8 };
+    TRY("process_vm_readv_pid1", syscall(SYS_process_vm_readv, 1, &l, 1, &r, 1, 0)); }
+  TRY("ptrace_attach_pid1", syscall(SYS_ptrace, 16, 1, 0L, 0L));
+  { struct { unsigned int bytes; int type; unsigned char h[128]; } fh; fh.bytes = 128; int mnt = 0;
+    TRY("name_to_handle_at", syscall(SYS_name_to_handle_at, AT_FDCWD, "/", &fh, &mnt, 0)); }
+  TRY_FD("fanotify_init", syscall(SYS_fanotify_init, 0, 0));
+  TRY("acct", syscall(SYS_acct, "/tmp/pwaudit-acct"));
+  TRY("personality", syscall(SYS_personality, 0x0040000L));
+  /* The parent's limits and scheduling (the host under Landlock, the sandbox's init under bubblewrap), set to what
+     they are: no change if it worked, but it must not (a non-root Landlock host is the plugin's own uid). */
+  { struct rlimit old; TRY("prlimit_parent", syscall(SYS_prlimit64, getppid(), RLIMIT_NOFILE, 0L, &old)); }
+  { errno = 0; int nice = getpriority(PRIO_PROCESS, getppid());
+    if (errno) put("s.setpriority_parent", -1, errno);
+    else TRY("setpriority_parent", setpriority(PRIO_PROCESS, getppid(), nice)); }
+  { cpu_set_t set;
+    if (sched_getaffinity(getppid(), sizeof set, &set) < 0) put("s.setaffinity_parent", -1, errno);
+    else TRY("setaffinity_parent", sched_setaffinity(getppid(), sizeof set, &set)); }
   int fd = open("/proc/self/status", O_RDONLY);
   char st[4096]; ssize_t n = fd >= 0 ? read(fd, st, sizeof st - 1) : -1; if (fd >= 0) close(fd);
   st[n > 0 ? n : 0] = 0;
@@ -120,7 +182,7 @@ afterAll(() => {
 
 const { EPERM, EACCES, ENOSYS } = os.constants.errno;
 
-describe('audit: no new process or program from a running untrusted native plugin', () => {
+describe('audit: no new process or program, no kernel surface of an escape, from a running untrusted native plugin', () => {
   it.each(SANDBOX_BACKENDS)(
     '%s',
     async (label, support, make) => {
@@ -144,6 +206,12 @@ describe('audit: no new process or program from a running untrusted native plugi
         for (const k of ['fork', 'vfork', 'clone', 'clone_vfork', 'clone_parent', 'execve', 'execveat'])
           expect([EPERM, EACCES], `${k}: errno ${got[k]} (0 = it worked)`).toContain(got[k]);
         expect(got.clone3, 'clone3 must be ENOSYS (Node aborts on EPERM)').toBe(ENOSYS);
+        const surface = Object.entries(got).filter(([k]) => k.startsWith('s.'));
+        expect(surface.length).toBe(37);
+        expect(
+          surface.filter(([, errno]) => errno === 0).map(([k]) => k),
+          `kernel interfaces that worked: ${JSON.stringify(Object.fromEntries(surface))}`,
+        ).toEqual([]);
         expect(got.NoNewPrivs).toBe(1);
         expect(got.Seccomp).toBe(2);
         expect(got.Seccomp_filters).toBeGreaterThanOrEqual(1);

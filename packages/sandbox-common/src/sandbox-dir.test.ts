@@ -1,10 +1,16 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hostTag } from './host-exit.js';
-import { makeUntaggedSandboxDir, OWNER_FILE, sweepStaleSandboxDirs } from './sandbox-dir.js';
+import {
+  isOwnDirectory,
+  makeUntaggedSandboxDir,
+  OWNER_FILE,
+  readOwnSmallFile,
+  sweepStaleSandboxDirs,
+} from './sandbox-dir.js';
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-sandbox-dir-'));
 afterAll(() => fs.rmSync(base, { recursive: true, force: true }));
@@ -55,6 +61,36 @@ describe('sweepStaleSandboxDirs', () => {
     expect(sweepStaleSandboxDirs(sub, 'pw-u-').sort()).toEqual([gone, goneBeside].sort());
     expect(fs.readdirSync(sub).sort()).toEqual(
       [mine, mineBeside, `${mineBeside}${OWNER_FILE}`, unknown].map((p) => path.basename(p)).sort(),
+    );
+  });
+
+  it('judges only real directories of its own user, and reads owner files only as small regular files of its own', () => {
+    const sub = fs.mkdtempSync(path.join(base, 'planted-'));
+    // A link to a dead host's folder elsewhere: not followed, not removed through.
+    const target = fs.mkdtempSync(path.join(base, 'target-'));
+    fs.writeFileSync(path.join(target, 'keep'), 'x');
+    const link = path.join(sub, `pw-p-${deadPid()}-5-x`);
+    fs.symlinkSync(target, link);
+    expect(isOwnDirectory(link)).toBe(false);
+    // An owner file that is a FIFO: never opened blocking (the sweep would hang for ever).
+    const fifoDir = path.join(sub, 'pw-p-fifo');
+    fs.mkdirSync(fifoDir);
+    execFileSync('mkfifo', [path.join(fifoDir, OWNER_FILE)]);
+    expect(readOwnSmallFile(path.join(fifoDir, OWNER_FILE))).toBeUndefined();
+    // An owner file that is a link to a dead host's tag: not followed.
+    const linkedOwner = path.join(sub, 'pw-p-linked');
+    fs.mkdirSync(linkedOwner);
+    fs.writeFileSync(path.join(sub, 'tag'), `${deadPid()}-5-\n`);
+    fs.symlinkSync(path.join(sub, 'tag'), path.join(linkedOwner, OWNER_FILE));
+    expect(readOwnSmallFile(path.join(linkedOwner, OWNER_FILE))).toBeUndefined();
+    // Too large: not read.
+    fs.writeFileSync(path.join(sub, 'big'), 'x'.repeat(5000));
+    expect(readOwnSmallFile(path.join(sub, 'big'))).toBeUndefined();
+    expect(readOwnSmallFile(path.join(sub, 'tag'))).toMatch(/^\d+-5-\n$/);
+    expect(sweepStaleSandboxDirs(sub, 'pw-p-')).toEqual([]);
+    expect(fs.readdirSync(target)).toEqual(['keep']);
+    expect(fs.readdirSync(sub).sort()).toEqual(
+      ['big', path.basename(link), 'pw-p-fifo', 'pw-p-linked', 'tag'].sort(),
     );
   });
 });

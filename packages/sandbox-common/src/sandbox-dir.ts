@@ -57,15 +57,57 @@ export function removeOwnerBeside(dir: string): void {
   fs.rmSync(`${dir}${OWNER_FILE}`, { force: true });
 }
 
+/** This process's effective uid (what owns the folders and files it makes). */
+function ownUid(): number | undefined {
+  return process.geteuid?.();
+}
+
+/**
+ * A directory itself — not a symbolic link to one — owned by this process's uid. A sweep of a shared folder (a sticky
+ * `/tmp`, `/dev/shm`) touches nothing else: there, any local user can plant an entry of the sweep's prefix — a link to
+ * a folder the host should never chmod or empty, or a folder of their own whose subfolders they swap for links while
+ * the host removes it.
+ */
+export function isOwnDirectory(p: string): boolean {
+  try {
+    const st = fs.lstatSync(p);
+    return st.isDirectory() && st.uid === (ownUid() ?? st.uid);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The content of a small file this process's uid owns, read without following a link, without blocking on a FIFO
+ * and only from a regular file of at most `maxBytes`; undefined for anything else (gone, planted, too large).
+ */
+export function readOwnSmallFile(file: string, maxBytes = 4096): string | undefined {
+  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.uid !== (ownUid() ?? st.uid) || st.size > maxBytes) return undefined;
+    const buf = Buffer.alloc(maxBytes + 1);
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    return n > maxBytes ? undefined : buf.subarray(0, n).toString('utf8');
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function ownerOf(dir: string, rest: string): ReturnType<typeof parseHostTag> {
   const named = parseHostTag(rest);
   if (named !== undefined) return named;
   for (const file of [`${dir}${OWNER_FILE}`, path.join(dir, OWNER_FILE)]) {
-    try {
-      return parseHostTag(fs.readFileSync(file, 'utf8'));
-    } catch {
-      // The next place, or no owner known: left alone.
-    }
+    const text = readOwnSmallFile(file, 256);
+    if (text !== undefined) return parseHostTag(text);
   }
   return undefined;
 }
@@ -74,7 +116,10 @@ function ownerOf(dir: string, rest: string): ReturnType<typeof parseHostTag> {
  * Removes the per-host directories `<prefix><host tag>-…` ({@link hostTag}), or `<prefix><random>` with the tag in
  * their {@link OWNER_FILE} ({@link makeUntaggedSandboxDir}), under `base` whose host process is gone
  * (a host killed with SIGKILL runs no cleanup; its plugins died with it). `beforeRemove` runs first on each (e.g. to unmount a scratch
- * tmpfs left mounted). Best effort: a directory that can't be removed is left for the next host. Returns the removed.
+ * tmpfs left mounted). Only this host's user's own directories are judged ({@link isOwnDirectory}: no symbolic link,
+ * nothing another user made — a shared temporary folder holds what anybody planted under the prefix), and an owner file
+ * is read only as {@link readOwnSmallFile} reads it. Best effort: a directory that can't be removed is left for the
+ * next host. Returns the removed.
  */
 export function sweepStaleSandboxDirs(
   base: string,
@@ -91,6 +136,7 @@ export function sweepStaleSandboxDirs(
   for (const name of names) {
     if (!name.startsWith(prefix) || name.endsWith(OWNER_FILE)) continue;
     const dir = path.join(base, name);
+    if (!isOwnDirectory(dir)) continue;
     const owner = ownerOf(dir, name.slice(prefix.length));
     if (owner === undefined || !hostGone(owner)) continue;
     try {

@@ -17,9 +17,11 @@ import {
   DEFAULT_UID_LOCK_DIR,
   DEFAULT_UID_RANGE,
   guardSandboxLifetime,
+  isOwnDirectory,
   isSystemPath,
   type MovedPath,
   makeUntaggedSandboxDir,
+  readOwnSmallFile,
   releaseLeaseWhenUnused,
   relocate,
   type SandboxCleanupInfo,
@@ -509,13 +511,16 @@ function execStatus(child: ChildProcess): Promise<string> {
  */
 function unmountLeftScratch(dir: string): void {
   unmountIfMounted(path.join(dir, 'scratch'));
-  let external: string | undefined;
-  try {
-    external = fs.readFileSync(path.join(dir, EXTERNAL_SCRATCH_FILE), 'utf8');
-  } catch {
-    return;
-  }
-  if (path.isAbsolute(external) && path.basename(external).startsWith(DIR_PREFIX)) {
+  // Written by the host (the sandbox can't write its directory); still read as a file of ours only, and what it names
+  // is removed only when it is one of this user's own sandbox folders (never through a link, never another user's).
+  const external = readOwnSmallFile(path.join(dir, EXTERNAL_SCRATCH_FILE));
+  if (
+    external !== undefined &&
+    path.isAbsolute(external) &&
+    path.normalize(external) === external &&
+    path.basename(external).startsWith(DIR_PREFIX) &&
+    isOwnDirectory(external)
+  ) {
     fs.rmSync(external, { recursive: true, force: true });
   }
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -103,5 +104,33 @@ describe('runtimeStore', () => {
     forgetCheckedStores();
     runtimeStore([runtime], base);
     expect(fs.existsSync(theirs)).toBe(true);
+  });
+
+  it('a store name taken by something this user cannot remove (another user in a shared /tmp): a name of its own, no failure', (ctx) => {
+    if (process.getuid?.() !== 0) {
+      console.warn('!!! SKIPPED: mounting a tmpfs over the store name needs root');
+      return ctx.skip('needs root to mount a tmpfs');
+    }
+    const { runtime, pkg, base } = checkout();
+    // The name is predictable: the same content makes the same name (here learnt from another folder).
+    const elsewhere = fs.mkdtempSync(path.join(tmp, 'learn-'));
+    const predicted = path.basename(runtimeStore([runtime, pkg], elsewhere).root);
+    const squatted = path.join(base, predicted);
+    fs.mkdirSync(squatted);
+    // A mount point: not removable even by root (EBUSY), as another user's folder in a sticky /tmp is not by this one.
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'squat', squatted]);
+    try {
+      fs.writeFileSync(path.join(squatted, 'planted'), 'x');
+      forgetCheckedStores();
+      const store = runtimeStore([runtime, pkg], base);
+      expect(store.root).not.toBe(squatted);
+      expect(path.basename(store.root)).toMatch(new RegExp(`^${predicted}-[0-9a-f]{16}$`));
+      const entry = relocate(path.join(runtime, 'runtime.cjs'), store.moved);
+      expect(fs.readFileSync(entry, 'utf8')).toBe("module.exports = require('kit').k;\n");
+      // The same process keeps using it.
+      expect(runtimeStore([runtime, pkg], base).root).toBe(store.root);
+    } finally {
+      execFileSync('umount', [squatted]);
+    }
   });
 });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import {
   assertPrivateHostState,
   hostTag,
+  isOwnDirectory,
   type MovedPath,
   NeutralPaths,
   NOT_RUNTIME_FILE,
@@ -12,7 +13,8 @@ import { PluginError } from '@plugward/types';
 
 /**
  * A store folder is `plugward-rt-<first 32 hex digits of its content's SHA-256>` (on a host that is not root:
- * `plugward-rt-u<uid>-<digest>`, so users sharing a temporary directory don't claim each other's).
+ * `plugward-rt-u<uid>-<digest>`, so users sharing a temporary directory don't claim each other's). Where something this
+ * user can't remove holds that name, the store is `<that name>-<16 random hex digits>`.
  */
 export const STORE_PREFIX = 'plugward-rt-';
 
@@ -59,10 +61,13 @@ export function runtimeStore(paths: readonly string[], base: string): { root: st
   // The plan holds the files' bytes (≈ 4 MiB for the runtime and koffi) only until the store is checked or made.
   const plan = planStore(paths);
   const uid = process.getuid?.() ?? 0;
-  const root = path.join(base, `${STORE_PREFIX}${uid === 0 ? '' : `u${uid}-`}${plan.digest.slice(0, 32)}`);
+  const named = path.join(base, `${STORE_PREFIX}${uid === 0 ? '' : `u${uid}-`}${plan.digest.slice(0, 32)}`);
+  let root = named;
   if (!(fs.existsSync(root) && storeIsSound(root, plan))) {
-    fs.rmSync(root, { recursive: true, force: true });
-    writeStore(base, root, plan);
+    // The name is predictable (the runtime's content is public): in a shared temporary folder another user may hold
+    // it (a folder or symlink this user can't remove). Then this host's store gets a name of its own instead of failing.
+    if (removeEntry(named)) root = writeStore(base, named, plan);
+    else root = soundFallback(base, named, plan) ?? writeStore(base, uniqueStoreName(named), plan);
   }
   markUsed(root);
   const moved = plan.moved.map(([host, inside]): MovedPath => [host, path.join(root, inside)]);
@@ -80,6 +85,50 @@ function markUsed(root: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Removes a store of this user's at `at`; false when something is still there. What another user put there (a folder,
+ * a link) is never touched: removing a folder whose owner swaps its subfolders for links meanwhile would delete this
+ * user's files elsewhere.
+ */
+function removeEntry(at: string): boolean {
+  try {
+    if (isOwnDirectory(at)) fs.rmSync(at, { recursive: true, force: true });
+  } catch {
+    // Checked below.
+  }
+  try {
+    fs.lstatSync(at);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * A store of this user's made before under a name of its own (`<named>-<16 hex>`) that still holds the planned content:
+ * used again, so a squatted name costs one extra store per user, not one per host process.
+ */
+function soundFallback(base: string, named: string, plan: Plan): string | undefined {
+  const prefix = `${path.basename(named)}-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(base);
+  } catch {
+    return undefined;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !/^[0-9a-f]{16}$/.test(name.slice(prefix.length))) continue;
+    const at = path.join(base, name);
+    if (isOwnDirectory(at) && storeIsSound(at, plan)) return at;
+  }
+  return undefined;
+}
+
+/** `<named>-<random>`: a store name nobody else holds (swept like the others once idle). */
+function uniqueStoreName(named: string): string {
+  return `${named}-${randomBytes(8).toString('hex')}`;
 }
 
 function sweepIdleStoresOnce(base: string): void {
@@ -205,7 +254,8 @@ function storeIsSound(root: string, plan: Plan): boolean {
   }
 }
 
-function writeStore(base: string, root: string, plan: Plan): void {
+/** Writes the store and renames it to `root`; @returns where it is (another name when `root` was taken meanwhile). */
+function writeStore(base: string, root: string, plan: Plan): string {
   // Named after this host until renamed: a host killed meanwhile leaves it to the per-sandbox folders' sweep.
   const tmp = path.join(base, `plugward-ll-${hostTag()}-rt-${randomBytes(6).toString('hex')}`);
   fs.mkdirSync(tmp, { mode: 0o700 });
@@ -228,9 +278,16 @@ function writeStore(base: string, root: string, plan: Plan): void {
     for (const d of walkDirs(tmp)) fs.chmodSync(d, 0o755);
     try {
       fs.renameSync(tmp, root);
+      return root;
     } catch (cause) {
-      // Another host made the same store meanwhile: theirs is used if it is sound.
-      if (!fs.existsSync(root) || !storeIsSound(root, plan)) {
+      // Another host made the same store meanwhile: theirs is used if it is sound; else (someone else's folder took the
+      // name meanwhile) this one gets a name of its own.
+      if (fs.existsSync(root) && storeIsSound(root, plan)) return root;
+      const own = uniqueStoreName(root);
+      try {
+        fs.renameSync(tmp, own);
+        return own;
+      } catch {
         throw new PluginError('SandboxUnavailable', `could not make the runtime store ${root}`, { cause });
       }
     }

@@ -22,11 +22,25 @@ describe('isBlockedAddress', () => {
     '::ffff:7f00:1',
     '::ffff:169.254.169.254',
     '64:ff9b::a9fe:a9fe',
+    // Local-use NAT64 (RFC 8215), 6to4 and Teredo carrying the metadata service or loopback.
+    '64:ff9b:1::a9fe:a9fe',
+    '64:ff9b:1:a9fe:a9:fe00::',
+    '2002:a9fe:a9fe::1',
+    '2002:7f00:1::',
+    '2001:0:a9fe:a9fe::1',
+    '2001:0:4136:e378:8000:63bf:80ff:fffe',
     'not-an-ip',
   ])('blocks %s', (a) => {
     expect(isBlockedAddress(a)).toBe(true);
   });
-  it.each(['93.184.216.34', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])('allows %s', (a) => {
+  it.each([
+    '93.184.216.34',
+    '1.1.1.1',
+    '2606:4700:4700::1111',
+    '::ffff:8.8.8.8',
+    '2002:5db8:d822::1',
+    '2001:0:4136:e378:8000:63bf:a247:27dd',
+  ])('allows %s', (a) => {
     expect(isBlockedAddress(a)).toBe(false);
   });
 });

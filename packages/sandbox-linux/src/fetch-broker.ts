@@ -92,6 +92,8 @@ for (const [prefix, bits] of [
   ['ff00::', 8],
   ['2001:db8::', 32],
   ['100::', 64],
+  // Local-use NAT64 (RFC 8215): an operator's own translator, any IPv4 behind it (the metadata service too).
+  ['64:ff9b:1::', 48],
 ] as const) {
   BLOCKED.addSubnet(prefix, bits, 'ipv6');
 }
@@ -105,6 +107,26 @@ function embeddedIPv4(v6: string): string | undefined {
   const compat = zeros(0, 12);
   const nat64 = bytes[0] === 0 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b && zeros(4, 12);
   return mapped || compat || nat64 ? bytes.slice(12).join('.') : undefined;
+}
+
+/**
+ * The IPv4 addresses an IPv6 address of a tunnelling scheme carries to a relay: 6to4 (`2002::/16`, bits 16–47) and
+ * Teredo (`2001::/32`: its server, bits 32–63, and its client, the last 32 bits inverted).
+ */
+function tunnelledIPv4(v6: string): string[] {
+  const bytes = ipv6Bytes(v6);
+  if (bytes === undefined) return [];
+  if (bytes[0] === 0x20 && bytes[1] === 0x02) return [bytes.slice(2, 6).join('.')];
+  if (bytes[0] === 0x20 && bytes[1] === 0x01 && bytes[2] === 0 && bytes[3] === 0) {
+    return [
+      bytes.slice(4, 8).join('.'),
+      bytes
+        .slice(12)
+        .map((b) => b ^ 0xff)
+        .join('.'),
+    ];
+  }
+  return [];
 }
 
 function ipv6Bytes(v6: string): number[] | undefined {
@@ -133,7 +155,8 @@ function ipv6Bytes(v6: string): number[] | undefined {
 /**
  * True for addresses a brokered fetch must not reach unless explicitly listed: loopback, private (RFC 1918, ULA),
  * link-local (169.254/16 with the cloud metadata service, fe80::/10), CGNAT, multicast, unspecified and reserved,
- * including those ranges hidden in IPv4-mapped, IPv4-compatible and NAT64 IPv6 forms. Non-IP input counts as blocked.
+ * including those ranges hidden in IPv4-mapped, IPv4-compatible, NAT64 (and the whole local-use NAT64 prefix), 6to4 and
+ * Teredo IPv6 forms. Non-IP input counts as blocked.
  */
 export function isBlockedAddress(address: string): boolean {
   const family = net.isIP(address);
@@ -141,6 +164,7 @@ export function isBlockedAddress(address: string): boolean {
   if (family === 6) {
     const v4 = embeddedIPv4(address);
     if (v4 !== undefined) return BLOCKED.check(v4, 'ipv4');
+    if (tunnelledIPv4(address).some((a) => BLOCKED.check(a, 'ipv4'))) return true;
     return BLOCKED.check(address.split('%')[0] ?? address, 'ipv6');
   }
   return true;

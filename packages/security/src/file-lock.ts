@@ -20,6 +20,8 @@ interface LockState {
   text: string;
   mtimeMs: number;
   ctimeMs: number;
+  /** The file's identity, mtime and content: a holder that touches its lock changes it. */
+  seen: string;
 }
 
 async function readLock(path: string): Promise<LockState | undefined> {
@@ -36,7 +38,10 @@ async function readLock(path: string): Promise<LockState | undefined> {
     if (!st.isFile()) return undefined;
     const buf = Buffer.alloc(MAX_LOCK_TEXT + 1);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return { text: buf.subarray(0, bytesRead).toString('utf8'), mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+    const text = buf.subarray(0, bytesRead).toString('utf8');
+    // Not the ctime: a break claim (a hard link to the lock) changes it without the holder doing anything.
+    const seen = `${st.dev}:${st.ino}:${st.mtimeMs}:${text}`;
+    return { text, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, seen };
   } catch {
     return undefined;
   } finally {
@@ -45,18 +50,40 @@ async function readLock(path: string): Promise<LockState | undefined> {
 }
 
 /**
- * Whether a lock may be broken: untouched for `staleMs` (a live holder touches it while it works), or its holder is
+ * Whether a lock may be broken: untouched for `staleMs` (a live holder touches it while it works) — by its mtime, or
+ * as this process watched it (a far-future mtime never ages by the clock) — or its holder is
  * gone by `hostGone` — which never judges a host of another pid namespace (only age breaks its lock). A lock holding a
  * bare pid was written by an earlier version and is judged as it was then; an empty or unreadable one by age alone.
  */
-function breakable(lock: LockState, staleMs: number): boolean {
+function breakable(lockPath: string, lock: LockState, staleMs: number): boolean {
   if (Date.now() - lock.mtimeMs > staleMs) return true;
+  if (unchangedFor(lockPath, lock) > staleMs) return true;
   // A holder on another machine (a list on a network filesystem) is never judged by its pid: the initial pid
   // namespace has the same number on every Linux machine, so its tag alone can't tell. Only age breaks its lock.
   const boot = /-b([0-9a-f]{32}|unknown)-[0-9a-f]{16}$/.exec(lock.text)?.[1];
   if (boot !== undefined && (boot === 'unknown' || boot !== bootId())) return false;
   const owner = /^\d+(?:-|$)/.test(lock.text) ? parseHostTag(`${lock.text}-`) : undefined;
   return owner !== undefined && hostGone(owner);
+}
+
+/** Per lock path: the lock as this process first saw it unchanged, and when (monotonic clock). */
+const watched = new Map<string, { seen: string; since: number }>();
+
+/**
+ * How long (ms, this process's monotonic clock) the lock at `lockPath` has been seen exactly as `lock` — same file,
+ * mtime and content. A live holder touches its lock every `staleMs / 3`, so a lock unchanged for `staleMs` is stale
+ * whatever its mtime says: a far-future mtime (a clock set ahead, or a planted file) would never age by the wall clock.
+ */
+function unchangedFor(lockPath: string, lock: LockState): number {
+  const now = performance.now();
+  const was = watched.get(lockPath);
+  if (was === undefined || was.seen !== lock.seen) {
+    watched.delete(lockPath);
+    if (watched.size >= 64) watched.delete(watched.keys().next().value as string);
+    watched.set(lockPath, { seen: lock.seen, since: now });
+    return 0;
+  }
+  return now - was.since;
 }
 
 let ownBootId: string | undefined;
@@ -98,7 +125,7 @@ async function breakLock(lockPath: string, judged: LockState, staleMs: number): 
     } else if (NO_HARD_LINKS.has(errorCode(e))) {
       // No claim possible here: judged again right before the unlink (a small window remains where two waiters break).
       const now = await readLock(lockPath);
-      if (now !== undefined && now.text === judged.text && breakable(now, staleMs)) {
+      if (now !== undefined && now.text === judged.text && breakable(lockPath, now, staleMs)) {
         await unlink(lockPath).catch(() => undefined);
       }
     }
@@ -106,7 +133,8 @@ async function breakLock(lockPath: string, judged: LockState, staleMs: number): 
   }
   try {
     const now = await readLock(claim);
-    if (now !== undefined && now.text === judged.text && breakable(now, staleMs)) {
+    // The claim is a link to the lock's inode: the same times and content as the lock itself.
+    if (now !== undefined && now.text === judged.text && breakable(lockPath, now, staleMs)) {
       await unlink(lockPath).catch(() => undefined);
     }
   } finally {
@@ -165,7 +193,8 @@ async function createInPlace(lockPath: string, token: string): Promise<FileHandl
  * start time, pid namespace), this machine's boot id and a nonce for this one acquisition, and is touched every
  * `staleMs / 3` while `fn` runs. A lock is broken when its holder is gone (`hostGone`: same machine and boot, same pid
  * namespace only — a holder in another pid namespace or on another machine sharing the directory is never judged by
- * its pid) or when it was not touched for `staleMs` (a holder that died elsewhere, or one stopped that long). A lock
+ * its pid) or when it was not touched for `staleMs` (a holder that died elsewhere, or one stopped that long): by its
+ * mtime, or — whatever its mtime says (a clock ahead, a planted file) — seen unchanged that long by this process. A lock
  * path that is not a regular file (a FIFO, a symlink) is never opened through: the waiter times out. The break is claimed first, so two
  * waiters never both break it, and on the way out only a lock still holding this acquisition's nonce is removed.
  * Serialises read-modify-write of the trust list across processes.
@@ -186,7 +215,7 @@ export async function withFileLock<T>(
     if (held !== undefined) break;
     const lock = await readLock(lockPath);
     // Gone between the two: retry at once.
-    if (lock !== undefined && breakable(lock, staleMs)) await breakLock(lockPath, lock, staleMs);
+    if (lock !== undefined && breakable(lockPath, lock, staleMs)) await breakLock(lockPath, lock, staleMs);
     if (Date.now() > deadline) {
       throw new PluginError(
         'Timeout',
@@ -195,6 +224,7 @@ export async function withFileLock<T>(
     }
     await sleep(5 + Math.floor(Math.random() * 20));
   }
+  watched.delete(lockPath);
   const lockFile = held;
   const beat = setInterval(
     () => {

@@ -69,6 +69,7 @@ export { openRegularFile, readFileCapped } from './regular-file.js';
 export {
   defaultRollbackFloorDir,
   type FloorLookup,
+  MAX_REVOKED,
   type RollbackFloorRecord,
   readRollbackFloor,
   rollbackFloorPath,

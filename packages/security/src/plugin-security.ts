@@ -21,6 +21,7 @@ import {
   type OpenedTrustList,
   openTrustList,
   raiseVersionFloor,
+  readRevocations,
   readVersionFloors,
   type TrustListKey,
   updateOpenTrustList,
@@ -316,6 +317,7 @@ export class PluginSecurity {
           { plugin: name, details: { field: mismatch } },
         );
       }
+      await this.#refuseRevoked(byHash, name, manifest.version);
     } else if (this.policy.onlyTrusted) {
       throw new PluginError('UntrustedPlugin', `${name}@${manifest.version} is not on the trust list`, {
         plugin: name,
@@ -324,9 +326,13 @@ export class PluginSecurity {
     }
     this.#checkDowngrade(name, manifest.version);
     await this.#checkRecordedFloor(name, manifest.version);
-    const v = PluginVersion.parse(manifest.version);
-    const prev = this.#seen.get(name);
-    if (prev === undefined || v.compare(prev) > 0) this.#seen.set(name, v);
+    // Only a listed build raises the name's floor: a signed build nobody trusted (dropped beside the trusted one under
+    // `onlyTrusted: false`) must not make the trusted one a downgrade.
+    if (byHash !== undefined) {
+      const v = PluginVersion.parse(manifest.version);
+      const prev = this.#seen.get(name);
+      if (prev === undefined || v.compare(prev) > 0) this.#seen.set(name, v);
+    }
     return {
       manifest,
       bytes,
@@ -385,6 +391,28 @@ export class PluginSecurity {
         { plugin: name, details: { version, highest: highest.toString() } },
       );
     }
+  }
+
+  /**
+   * Refuses an entry removed from the list after this instance loaded it: the list's floor record, as it is now, names
+   * the hashes each write removed and the list version that removed them (`plugward trust rm` on a running host). The
+   * entry is dropped from this instance too. Loaded plugins are not unloaded here: the host decides.
+   */
+  async #refuseRevoked(entry: TrustedPluginEntry, name: string, version: string): Promise<void> {
+    const floorKey = this.#floorKey;
+    if (floorKey === undefined) return;
+    const revoked = await readRevocations(this.policy.trustListPath, floorKey, this.#listOptions());
+    const at = revoked?.[entry.hash];
+    if (at === undefined || at <= this.#version) return;
+    this.#entries = this.#entries.filter((e) => e.hash !== entry.hash);
+    throw new PluginError(
+      'UntrustedPlugin',
+      `${name}@${version} was removed from the trust list (list version ${at}) after this host loaded version ${this.#version}`,
+      {
+        plugin: name,
+        details: { hash: entry.hash, reason: 'revoked', listVersion: at, loaded: this.#version },
+      },
+    );
   }
 
   /**

@@ -24,7 +24,16 @@ export interface RollbackFloorRecord {
    * names the plugin): the name's downgrade floor, and the names an untrusted plugin may not take. Absent when none.
    */
   versions?: Readonly<Record<string, string>>;
+  /**
+   * Hashes (SHA3-512, lowercase hex) removed from the list, each with the list version that removed it: a host that
+   * loaded an older version of the list still holds their entries, and refuses them by this record. A hash put back
+   * on the list leaves it. At most {@link MAX_REVOKED}, the newest kept. Absent when none.
+   */
+  revoked?: Readonly<Record<string, number>>;
 }
+
+/** Most revocations one floor record keeps (the newest by list version): ≈ 140 bytes each. */
+export const MAX_REVOKED = 4096;
 
 const FORMAT = 'plugward-trust-floor';
 const HKDF_INFO = 'plugward trust-list rollback floor v1';
@@ -72,12 +81,54 @@ export class FloorKey {
     // A record without versions authenticates as records did before versions existed.
     const versions = sortedVersions(r.versions);
     if (versions.length > 0) fields.push(versions);
+    const revoked = sortedRevoked(r.revoked);
+    if (revoked.length > 0) fields.push(['revoked', revoked]);
     return createHmac('sha256', this.#macKey).update(JSON.stringify(fields)).digest();
   }
 }
 
 function sortedVersions(versions: RollbackFloorRecord['versions']): [string, string][] {
   return Object.entries(versions ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function sortedRevoked(revoked: RollbackFloorRecord['revoked']): [string, number][] {
+  return Object.entries(revoked ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The `revoked` field as read from a record file, or undefined when it is not a hash → list version map. */
+function parseRevoked(value: unknown): Record<string, number> | undefined {
+  if (value === undefined) return Object.create(null);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value);
+  if (entries.length > MAX_REVOKED) return undefined;
+  const out: Record<string, number> = Object.create(null);
+  for (const [hash, version] of entries) {
+    if (!/^[0-9a-f]{128}$/.test(hash) || !Number.isSafeInteger(version) || (version as number) < 0)
+      return undefined;
+    out[hash] = version as number;
+  }
+  return out;
+}
+
+/**
+ * The revocations of a record after a list write: the previous ones, those `removed` now (at `listVersion`), minus
+ * every hash the list holds again; the newest {@link MAX_REVOKED} kept.
+ */
+export function mergeRevoked(
+  previous: RollbackFloorRecord['revoked'],
+  removed: Iterable<string>,
+  listed: Iterable<string>,
+  listVersion: number,
+): Record<string, number> {
+  const out: Record<string, number> = Object.create(null);
+  for (const [hash, version] of Object.entries(previous ?? {})) out[hash] = version;
+  for (const hash of removed) out[hash.toLowerCase()] = listVersion;
+  for (const hash of listed) delete out[hash.toLowerCase()];
+  const all = Object.entries(out);
+  if (all.length <= MAX_REVOKED) return out;
+  const kept: Record<string, number> = Object.create(null);
+  for (const [hash, version] of all.sort((a, b) => b[1] - a[1]).slice(0, MAX_REVOKED)) kept[hash] = version;
+  return kept;
 }
 
 /**
@@ -138,13 +189,15 @@ export async function readFloorRecord(
       return { state: 'unauthenticated' };
     }
     const versions = parseVersions(v.versions);
-    if (versions === undefined) return { state: 'unauthenticated' };
+    const revoked = parseRevoked(v.revoked);
+    if (versions === undefined || revoked === undefined) return { state: 'unauthenticated' };
     const record: RollbackFloorRecord = {
       path: resolve(listPath),
       listId: v.listId,
       floor: v.floor as number,
     };
     if (Object.keys(versions).length > 0) record.versions = versions;
+    if (Object.keys(revoked).length > 0) record.revoked = revoked;
     const given = Buffer.from(v.mac, 'hex');
     const want = key.mac(record);
     if (given.length !== want.length || !timingSafeEqual(given, want)) return { state: 'unauthenticated' };
@@ -199,8 +252,8 @@ async function assertPrivateFloorDir(floorDir: string): Promise<void> {
 }
 
 /**
- * Writes (atomically, 0600, in a 0700 directory) the floor record of a list. A record given without `versions` keeps
- * those of the authentic record it replaces: the per-name floors outlive a new list version, a re-established list
+ * Writes (atomically, 0600, in a 0700 directory) the floor record of a list. A record given without `versions` (or
+ * `revoked`) keeps those of the authentic record it replaces: the per-name floors outlive a new list version, a re-established list
  * floor and another list put at the same path (pass `versions: {}` to drop them).
  */
 export async function writeRollbackFloor(
@@ -212,17 +265,22 @@ export async function writeRollbackFloor(
   await mkdir(floorDir, { recursive: true, mode: 0o700 });
   await assertPrivateFloorDir(floorDir);
   const r: RollbackFloorRecord = { ...record, path: resolve(record.path) };
-  if (r.versions === undefined) {
+  if (r.versions === undefined || r.revoked === undefined) {
     const prev = await readFloorRecord(floorDir, r.path, key);
-    if (prev.state === 'ok' && prev.record.versions !== undefined) r.versions = prev.record.versions;
+    if (prev.state === 'ok') {
+      if (r.versions === undefined && prev.record.versions !== undefined) r.versions = prev.record.versions;
+      if (r.revoked === undefined && prev.record.revoked !== undefined) r.revoked = prev.record.revoked;
+    }
   }
   const versions = sortedVersions(r.versions);
+  const revoked = sortedRevoked(r.revoked);
   const text = JSON.stringify({
     format: FORMAT,
     path: r.path,
     listId: r.listId,
     floor: r.floor,
     ...(versions.length > 0 ? { versions: Object.fromEntries(versions) } : {}),
+    ...(revoked.length > 0 ? { revoked: Object.fromEntries(revoked) } : {}),
     mac: key.mac(r).toString('hex'),
   });
   await writeFileAtomic(rollbackFloorPath(floorDir, r.path), new TextEncoder().encode(`${text}\n`), 0o600);

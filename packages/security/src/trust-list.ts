@@ -16,6 +16,7 @@ import { readFileCapped } from './regular-file.js';
 import {
   defaultRollbackFloorDir,
   FloorKey,
+  mergeRevoked,
   type RollbackFloorRecord,
   readFloorRecord,
   removeRollbackFloor,
@@ -723,14 +724,44 @@ async function writeList(
   data: TrustListData,
   sk: SealKey,
   options: LoadTrustListOptions,
+  removed: readonly string[] = [],
 ): Promise<void> {
   await writeFileAtomic(path, seal(data, sk), 0o600);
   const dir = floorDirOf(options);
   // The list first, then its floor: a crash in between leaves a floor below the list (raised at the next load),
   // never one above it.
   if (dir !== undefined) {
-    await writeRollbackFloor(dir, { path, listId: data.listId ?? '', floor: data.listVersion }, sk.floorKey);
+    // The hashes this write removed are recorded with its version: a running host that loaded an older version still
+    // holds their entries and learns of the revocation here (it does not hold the list key to read the list again).
+    const prev = await readFloorRecord(dir, path, sk.floorKey);
+    const listed = data.entries.map((e) => e.hash);
+    const revoked = mergeRevoked(
+      prev.state === 'ok' ? prev.record.revoked : undefined,
+      removed,
+      listed,
+      data.listVersion,
+    );
+    await writeRollbackFloor(
+      dir,
+      { path, listId: data.listId ?? '', floor: data.listVersion, revoked },
+      sk.floorKey,
+    );
   }
+}
+
+/**
+ * The revocations in the floor record of the list at `path` as it is now (hash → the list version that removed it),
+ * or undefined with the persistent floor off or a record that is missing or not authentic.
+ */
+export async function readRevocations(
+  path: string,
+  floorKey: FloorKey,
+  options: Pick<LoadTrustListOptions, 'floorDir'> = {},
+): Promise<Readonly<Record<string, number>> | undefined> {
+  const dir = floorDirOf(options);
+  if (dir === undefined) return undefined;
+  const found = await readFloorRecord(dir, path, floorKey);
+  return found.state === 'ok' ? (found.record.revoked ?? {}) : undefined;
 }
 
 /**
@@ -808,6 +839,7 @@ export async function updateOpenTrustList(
           sealKey: await newSealKey(key),
         };
       }
+      const before = current.data.entries.map((e) => e.hash);
       const entries = [...current.data.entries];
       const replaced = mutate(entries);
       const next: TrustListData = {
@@ -815,7 +847,14 @@ export async function updateOpenTrustList(
         entries: replaced ?? entries,
         listId: current.data.listId ?? newListId(),
       };
-      await writeList(path, next, current.sealKey, options);
+      const kept = new Set(next.entries.map((e) => e.hash));
+      await writeList(
+        path,
+        next,
+        current.sealKey,
+        options,
+        before.filter((h) => !kept.has(h)),
+      );
       return withFloor({ ...current, data: next });
     },
     options.lockTimeoutMs,

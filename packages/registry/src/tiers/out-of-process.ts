@@ -172,10 +172,16 @@ function starterEntry(): string {
   return fileURLToPath(new URL('./runtime/start.cjs', import.meta.url));
 }
 
-/** Private copies are `plugward-<host tag>-…`: a later host sweeps those of a host that was killed. */
-const COPY_PREFIX = 'plugward-';
+/**
+ * Private copies are `plugward-copy-<host tag>-…`: a later host sweeps those of a host that was killed — only folders
+ * of its own user (the sweep skips links and what others planted in a shared temporary folder).
+ */
+const COPY_PREFIX = 'plugward-copy-';
 
-/** Makes a dead host's read-only copy folder removable by a non-root host (root removes it anyway). */
+/**
+ * Makes a dead host's read-only copy folder removable by a non-root host (root removes it anyway). The sweep hands over
+ * only a real directory of this user's, in a folder where no other user can swap it.
+ */
 function unlockCopy(dir: string): void {
   fsSync.chmodSync(dir, 0o700);
 }
