@@ -116,7 +116,8 @@ const m = await import(process.env.DIST);
 const security = new m.PluginSecurity({ onlyTrusted: true, trustListPath: process.env.LIST }, [process.env.PUB], []);
 await security.loadAndDecryptTrustList(process.env.LIST_KEY);
 const dec = new TextDecoder(), enc = new TextEncoder();
-const registry = new m.PluginRegistry({ security, defaultTier: 'process', log: () => {},
+const logged = [];
+const registry = new m.PluginRegistry({ security, defaultTier: 'process', log: (_p, level, message) => { if (/pid namespace/.test(message)) logged.push(level + ': ' + message); },
   unmountBehavior: { autoUnmount: false, gracePeriodMs: 0, allowCleanup: true, maxCleanupTimeMs: 500, logViolations: false, callShutdownHook: true } });
 await registry.loadPlugin(process.env.ATTACKER, 'trusted');
 await registry.loadPlugin(process.env.BYSTANDER, 'trusted');
@@ -129,7 +130,7 @@ if (process.env.TRIGGER) {
 const want = Number(process.env.EXPECT);
 for (let i = 0; i < 1200 && marked().length < want; i++) await new Promise((r) => setTimeout(r, 25));
 const before = marked().length;
-const report = { before, containment: info.processContainment, runtimePid: info.pid };
+const report = { before, containment: info.processContainment, runtimePid: info.pid, logged };
 if (process.env.REACH) report.reach = JSON.parse(dec.decode(await registry.hooks.execute('reach', enc.encode(''))));
 if (process.env.ENDING === 'sigkill') {
   report.echo = dec.decode(await registry.hooks.execute('echo', enc.encode('still')));
@@ -285,6 +286,10 @@ describe('the fallback without a pid namespace (PLUGWARD_PROCESS_NAMESPACE=0): t
         mechanism: 'process-group',
         reason: 'turned off (PLUGWARD_PROCESS_NAMESPACE=0)',
       });
+      // Said once, with the reason, whatever the number of plugins (two were loaded).
+      expect(report.logged).toEqual([
+        expect.stringMatching(/^warn: .*turned off \(PLUGWARD_PROCESS_NAMESPACE=0\)/),
+      ]);
       expect(report.before).toBe(1);
       expect(report.after).toEqual([]);
       expect(report.echo).toBe('still+bystander');
@@ -351,6 +356,7 @@ describe('a host that is not root (it runs as nobody): a user namespace makes th
           return;
         }
         expect(containment).toEqual({ mechanism: 'pid-namespace', userNamespace: true });
+        expect(report.logged).toEqual([]);
         expect(report.before).toBeGreaterThanOrEqual(EXPECT.setsid);
         expect(report.after, 'processes of setsid still running after the host was SIGKILLed').toEqual([]);
         expect(report.echo).toBe('still+bystander');
