@@ -217,11 +217,15 @@ async function sigkillRun(
 
 const EXPECT: Record<Attack, number> = { attached: 1, setsid: 2, setpgid: 1, 'thread-exec': 1 };
 
-/** Runs one attack and ending with a host whose environment has `extra` on top; returns the host's report. */
+/**
+ * Runs one attack and ending with a host whose environment has `extra` on top, started behind `prefix` (a `setpriv`
+ * that drops capabilities, say); returns the host's report.
+ */
 async function attack(
   kind: Attack,
   ending: Ending,
   extra: Record<string, string> = {},
+  prefix: string[] = [],
 ): Promise<Record<string, unknown>> {
   const mark = `pw-escape-${randomUUID()}`;
   const a = await attacker(kind, mark);
@@ -238,7 +242,13 @@ async function attack(
     GO: a.go,
   };
   try {
-    if (ending === 'sigkill') return await sigkillRun(env, mark);
+    if (ending === 'sigkill') return await sigkillRun(env, mark, prefix);
+    if (prefix.length > 0) {
+      const host = startHostScript(HOST, env, prefix);
+      const report = await host.line;
+      await host.exited;
+      return report;
+    }
     const r = await runHostScript(HOST, env, 60_000);
     expect({ code: r.code, stderr: r.stderr.slice(0, 2000) }).toEqual({ code: 0, stderr: '' });
     return r.report ?? {};
@@ -290,6 +300,30 @@ describe('the fallback without a pid namespace (PLUGWARD_PROCESS_NAMESPACE=0): t
       expect(report.logged).toEqual([
         expect.stringMatching(/^warn: .*turned off \(PLUGWARD_PROCESS_NAMESPACE=0\)/),
       ]);
+      expect(report.before).toBe(1);
+      expect(report.after).toEqual([]);
+      expect(report.echo).toBe('still+bystander');
+    },
+    90_000,
+  );
+});
+
+describe('a root host that may not make namespaces (no CAP_SYS_ADMIN, as in many containers)', () => {
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot) console.warn('!!! SKIPPED: dropping CAP_SYS_ADMIN from a root host needs a root test run');
+  it.skipIf(!isRoot)(
+    'falls back to the process group, says why, and still ends a helper left in the group',
+    async () => {
+      const report = await attack('attached', 'unload', {}, [
+        'setpriv',
+        '--bounding-set=-sys_admin',
+        '--inh-caps=-sys_admin',
+        '--',
+      ]);
+      const containment = report.containment as Containment;
+      expect(containment?.mechanism).toBe('process-group');
+      expect(containment?.reason).toMatch(/unshare failed: Operation not permitted.*CAP_SYS_ADMIN/s);
+      expect(report.logged).toEqual([expect.stringMatching(/^warn: process tier: no pid namespace/)]);
       expect(report.before).toBe(1);
       expect(report.after).toEqual([]);
       expect(report.echo).toBe('still+bystander');
