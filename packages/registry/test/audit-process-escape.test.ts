@@ -308,8 +308,9 @@ describe('the fallback without a pid namespace (PLUGWARD_PROCESS_NAMESPACE=0): t
   );
 });
 
+const isRoot = process.getuid?.() === 0;
+
 describe('a root host that may not make namespaces (no CAP_SYS_ADMIN, as in many containers)', () => {
-  const isRoot = process.getuid?.() === 0;
   if (!isRoot) console.warn('!!! SKIPPED: dropping CAP_SYS_ADMIN from a root host needs a root test run');
   it.skipIf(!isRoot)(
     'falls back to the process group, says why, and still ends a helper left in the group',
@@ -333,7 +334,6 @@ describe('a root host that may not make namespaces (no CAP_SYS_ADMIN, as in many
 });
 
 describe('a host that is not root (it runs as nobody): a user namespace makes the pid namespace', () => {
-  const isRoot = process.getuid?.() === 0;
   if (!isRoot) console.warn('!!! SKIPPED: a host as nobody needs a root test run to become nobody');
   it.skipIf(!isRoot)(
     'the same attack dies with its SIGKILLed host, and the runtime cannot reach its init',
