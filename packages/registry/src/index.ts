@@ -103,6 +103,7 @@ export {
   PluginStatus,
   PluginVersion,
   type PredefinedContextKey,
+  type ProcessContainment,
   RUNTIME_ALLOWANCE,
   type SandboxBackend,
   type SandboxConfig,

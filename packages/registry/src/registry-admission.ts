@@ -276,6 +276,7 @@ function markActive(s: RegistryState, entry: Entry, handle: TierHandle, tier: Is
   const name = entry.info.name;
   if (s.closed) throw new PluginError('LoadError', 'registry closed during load', { plugin: name });
   entry.info.pid = handle.pid;
+  entry.info.processContainment = handle.containment;
   entry.info.status = 'Active';
   entry.info.error = undefined;
   watchExit(s, entry, handle);

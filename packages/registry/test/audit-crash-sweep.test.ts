@@ -9,7 +9,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLandlockSupport, checkSandboxSupport } from '../dist/index.js';
-import { descendants, entriesOfHost, Fixtures, hostScriptEnv, pidAlive, tempDir } from './helpers.js';
+import {
+  descendants,
+  entriesOfHost,
+  Fixtures,
+  hostScriptEnv,
+  pidAlive,
+  startHostScript,
+  tempDir,
+} from './helpers.js';
 
 const LEASES = '/run/plugward/uids';
 const UID_FIRST = 1_900_000_000;
@@ -113,38 +121,14 @@ function leftBy(hostPid: number, uids: number[]): string[] {
 }
 
 function runHost(backend: string, mode: 'victim' | 'sweeper', extra = '{}') {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', HOST], {
-    env: {
-      ...process.env,
-      ...hostScriptEnv(fx, listPath),
-      PLUGIN: plugin,
-      BACKEND: backend,
-      MODE: mode,
-      HOST_EXTRA_OPTIONS: extra,
-      TMPDIR: hostTmp,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  return startHostScript(HOST, {
+    ...hostScriptEnv(fx, listPath),
+    PLUGIN: plugin,
+    BACKEND: backend,
+    MODE: mode,
+    HOST_EXTRA_OPTIONS: extra,
+    TMPDIR: hostTmp,
   });
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  const line = new Promise<Record<string, unknown>>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)) as Record<string, unknown>);
-    });
-    child.once('exit', (code, sig) =>
-      reject(new Error(`host exited ${code ?? sig} before answering: ${err.slice(-400)}`)),
-    );
-  });
-  const exited = new Promise<void>((r) => {
-    if (child.exitCode !== null || child.signalCode !== null) r();
-    else child.once('exit', () => r());
-  });
-  return { child, line, exited };
 }
 
 async function waitFor(pred: () => boolean, ms: number): Promise<boolean> {

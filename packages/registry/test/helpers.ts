@@ -1,7 +1,7 @@
 // Shared fixture helpers of the registry's integration tests: everything real (signed manifests, an encrypted trust
 // list, .so files compiled here with the system compiler, the bubblewrap sandbox). Each test file makes its own keys
 // and its own temp directory, so files run in parallel without sharing state.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -180,6 +180,43 @@ export async function runHostScript(
   clearTimeout(timer);
   const line = out.split('\n').find((l) => l.startsWith('{'));
   return { code, signal, report: line ? (JSON.parse(line) as Record<string, unknown>) : undefined, stderr };
+}
+
+/**
+ * Starts a host script (`node --input-type=module -e script`, behind `prefix` — e.g. `setpriv --reuid …`) with `env` on
+ * top of this process's, for a test that kills it: `line` resolves to its first output line as JSON (rejects when it
+ * ends first, with its stderr), `exited` once it has ended.
+ */
+export function startHostScript(
+  script: string,
+  env: Record<string, string>,
+  prefix: string[] = [],
+): { child: ChildProcess; line: Promise<Record<string, unknown>>; exited: Promise<void> } {
+  const [file, ...args] = [...prefix, process.execPath, '--input-type=module', '-e', script];
+  const child = spawn(file as string, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const line = new Promise<Record<string, unknown>>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)) as Record<string, unknown>);
+    });
+    child.once('exit', (code, sig) =>
+      reject(new Error(`host exited ${code ?? sig} before answering: ${err.slice(-400)}`)),
+    );
+  });
+  const exited = new Promise<void>((r) => {
+    if (child.exitCode !== null || child.signalCode !== null) r();
+    else child.once('exit', () => r());
+  });
+  return { child, line, exited };
 }
 
 /** The sandbox backend, or undefined (with a loud reason) when this machine can't run it. */

@@ -31,7 +31,7 @@ export {
   isBlockedAddress,
 } from './fetch-broker.js';
 export { KERNEL_FILESYSTEMS, kernelFilesystemProblem } from './kernel-mounts.js';
-export { findSetpriv } from './launcher.js';
+export { findLauncherTools, findSetpriv, type LauncherTools } from './launcher.js';
 export {
   LinuxSandbox,
   type LinuxSandboxedProcess,

@@ -42,6 +42,18 @@ export const ISOLATION_TIERS: readonly IsolationTier[] = Object.freeze([
   'sandbox',
 ]);
 
+/**
+ * How the processes of a `process`-tier plugin are held together, so that none outlives the plugin or its host.
+ * `pid-namespace`: the runtime runs in a pid namespace of its own (with a user namespace when `userNamespace`: hosts
+ * that are not root) whose pid 1 is a small init the host starts, ended with the plugin and by the host's death — every
+ * process the plugin starts, however it detaches, ends with it. `process-group`: the fallback where no such namespace
+ * can be made (`reason` says why): the runtime's process group is ended with it, but a process that leaves the group
+ * (`setsid`, `setpgid`) or is still running when the host is killed with SIGKILL is not.
+ */
+export type ProcessContainment =
+  | { mechanism: 'pid-namespace'; userNamespace: boolean }
+  | { mechanism: 'process-group'; reason: string };
+
 /** What a registry knows about one plugin: identity, state, trust, tier and process. */
 export interface PluginInfo {
   name: string;
@@ -67,8 +79,10 @@ export interface PluginInfo {
   resourceLimits: ResourceLimits;
   /** The tier it runs at, once loaded. */
   tier?: IsolationTier;
-  /** Its process id at the process and sandbox tiers. */
+  /** Its process id at the process and sandbox tiers (as the host sees it: the runtime's, not a wrapper's). */
   pid?: number;
+  /** At the `process` tier, once loaded: how its processes are ended with it (see {@link ProcessContainment}). */
+  processContainment?: ProcessContainment;
   /**
    * What its manifest requested and what the host's grant policy gave it (set from discovery on; recomputed from the
    * verified manifest at load). Show it to a person before approving a grant.

@@ -17,7 +17,7 @@ import {
   type WatchedProcess,
 } from '@plugward/ipc';
 import { assertPrivateHostState, hostTag, sweepStaleSandboxDirsOnce } from '@plugward/sandbox-common';
-import { findSetpriv, packageReadOnlyPaths } from '@plugward/sandbox-linux';
+import { packageReadOnlyPaths } from '@plugward/sandbox-linux';
 import type { VerifiedArtifact } from '@plugward/security';
 import {
   type FetchRequest,
@@ -31,6 +31,7 @@ import {
   PluginError,
   type PluginMetrics,
   type PluginRequirements,
+  type ProcessContainment,
   type ResourceLimits,
   type SandboxBackend,
   type SandboxedProcess,
@@ -43,6 +44,13 @@ import { hostStartupMark, STARTUP_TRACE_ARG, startupTraceEnabled } from '../star
 import { sweepStaleWarmFolders } from '../warm-folder.js';
 import type { WarmPool, WarmSandbox } from '../warm-pool.js';
 import { DEFAULT_PLUGIN_OUTPUT_BUDGET, type PluginOutputBudget, readPluginOutput } from './plugin-output.js';
+import {
+  killNamespace,
+  namespacePids,
+  processTierChain,
+  processTierCommand,
+  runtimeExitOf,
+} from './process-namespace.js';
 import { sandboxConfigFor } from './sandbox-config.js';
 import { settleWithin, type TierExit, type TierHandle } from './tier.js';
 
@@ -248,6 +256,8 @@ interface Started {
   socket: IpcTransport;
   watched: WatchedProcess;
   pid: number | undefined;
+  /** The process tier's: how the plugin's processes are ended with it. */
+  containment?: ProcessContainment;
   kill(): void;
   metrics(client: PluginProcessClient, options?: TierMetricsOptions): PluginMetrics | Promise<PluginMetrics>;
   oomKilled(): Promise<boolean>;
@@ -286,33 +296,34 @@ function runtimeStart(dir: string, file: string): { args: string[]; cache: strin
   };
 }
 
-let setprivPath: string | null | undefined;
+/** Whether the process-group fallback was logged (once per host process). */
+let fallbackLogged = false;
 
 /**
- * The prefix that makes a plugin process die with its host: `setpriv --pdeathsig KILL --` (util-linux) on Linux, so a
- * host killed with SIGKILL takes its plugin processes along even when one is busy in a hook (its runtime then never
- * sees fd 3 close). A host that died before the signal was armed is caught by the runtime itself: fd 3 is at its end
- * before any plugin code ran (that code runs only after the host's Initialize). Empty where setpriv is missing.
+ * Starts a process-tier plugin through {@link processTierCommand}: in a pid namespace of its own where the host can
+ * make one, else in a process group of its own (see `ProcessContainment`). Either chain starts with
+ * `setpriv --pdeathsig KILL` (util-linux; plain `node` where it is missing), so a host killed with SIGKILL takes the
+ * chain along even while the plugin is busy in a hook (its runtime would otherwise never see fd 3 close). A host that
+ * died before the signal was armed is caught by the runtime itself: fd 3 is at its end before any plugin code ran (that
+ * code runs only after the host's Initialize).
  */
-function parentDeathPrefix(): string[] {
-  if (setprivPath === undefined) {
-    try {
-      setprivPath = process.platform === 'linux' ? findSetpriv() : null;
-    } catch {
-      setprivPath = null; // not installed: plain node
-    }
+async function startProcess(dir: string, file: string, log: OutOfProcessOptions['log']): Promise<Started> {
+  const { chain, containment } = await processTierChain();
+  if (containment.mechanism === 'process-group' && !fallbackLogged) {
+    fallbackLogged = true;
+    log(
+      'warn',
+      `process tier: no pid namespace (${containment.reason}); a process a plugin moves out of its process group, ` +
+        'or one running when the host is killed with SIGKILL, is not ended with it',
+    );
   }
-  return setprivPath === null ? [] : [setprivPath, '--pdeathsig', 'KILL', '--'];
-}
-
-function startProcess(dir: string, file: string): Started {
-  const [file0, ...args] = [...parentDeathPrefix(), process.execPath, ...runtimeStart(dir, file).args];
-  const child: ChildProcess = spawn(file0 as string, args, {
+  const cmd = processTierCommand(chain, [process.execPath, ...runtimeStart(dir, file).args]);
+  const child: ChildProcess = spawn(cmd.file, cmd.args, {
     // Pipes, never the host's fds: a plugin could reopen /proc/self/fd/1 and read, truncate or fill the host's log.
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: childEnv(),
-    // Its own process group (and session): what the plugin starts stays in it unless it detaches itself, and is ended
-    // with the plugin (below). A terminal's Ctrl-C reaches the host only, which ends its plugins itself.
+    // Its own session and process group: a terminal's Ctrl-C reaches the host only, which ends its plugins itself.
+    // Without a namespace, what the plugin starts stays in the group unless it leaves it, and is ended with it (below).
     detached: true,
   });
   const socket = child.stdio[3] as Duplex | null;
@@ -320,7 +331,100 @@ function startProcess(dir: string, file: string): Started {
     child.kill('SIGKILL');
     throw new PluginError('LoadError', 'could not start the plugin process');
   }
-  const pid = child.pid;
+  return containment.mechanism === 'pid-namespace'
+    ? namespaced(child, child.pid, socket, containment)
+    : grouped(child, child.pid, socket, containment);
+}
+
+/**
+ * A runtime in a pid namespace: `outer` (the host's child) is `unshare`, its child the namespace's init, the init's
+ * child the runtime. The runtime's host pid (for `PluginInfo.pid` and the monitor) is found once it runs — it has
+ * answered Initialize before anyone asks. Ending it kills the init, which ends every process of the namespace; the
+ * outer exits only once none is left, so its `exit` means the plugin is gone whole. Never signalled after that exit.
+ */
+function namespaced(
+  child: ChildProcess,
+  outer: number,
+  socket: Duplex,
+  containment: ProcessContainment,
+): Started {
+  let ended = false;
+  child.once('exit', () => {
+    ended = true;
+  });
+  let pids: { init: number | undefined; runtime: number | undefined } = {
+    init: undefined,
+    runtime: undefined,
+  };
+  const resolve = (): typeof pids => {
+    if (pids.runtime === undefined && !ended) pids = namespacePids(outer);
+    return pids;
+  };
+  const exitOf = () =>
+    child.exitCode === null && child.signalCode === null
+      ? { code: null, signal: null }
+      : runtimeExitOf(child.exitCode, child.signalCode);
+  const watched: WatchedProcess = {
+    get pid() {
+      return resolve().runtime;
+    },
+    get exitCode() {
+      return exitOf().code;
+    },
+    get signalCode() {
+      return exitOf().signal;
+    },
+    once(_event, listener) {
+      child.once('exit', (code, signal) => {
+        const x = runtimeExitOf(code, signal);
+        listener(x.code, x.signal);
+      });
+      return watched;
+    },
+  };
+  // The monitor's reader opens the runtime's /proc files at its first sweep (the runtime runs by then); between the
+  // runtime's end and the outer's exit (the init and unshare leaving) it reads `exited`.
+  const runtime = {
+    get pid() {
+      return resolve().runtime;
+    },
+    get exitCode() {
+      return child.exitCode;
+    },
+    get signalCode() {
+      return child.signalCode;
+    },
+    once: (event: 'exit', listener: () => void) => child.once(event, listener),
+  } as Pick<ChildProcess, 'pid' | 'exitCode' | 'signalCode' | 'once'>;
+  let reading: ReturnType<typeof processTierReading> | undefined;
+  return {
+    socket,
+    watched,
+    get pid() {
+      return resolve().runtime;
+    },
+    containment,
+    kill: () => {
+      if (ended) return;
+      const { init } = resolve();
+      // Not found (not forked yet, or already leaving): the outer's death takes the init along (its parent-death signal).
+      if (init === undefined || !killNamespace(outer, init)) child.kill('SIGKILL');
+    },
+    metrics: (_client, options) => {
+      reading ??= processTierReading(runtime);
+      return reading(options);
+    },
+    oomKilled: async () => false,
+    stdout: child.stdout,
+    stderr: child.stderr,
+  };
+}
+
+/**
+ * The fallback: the runtime in a process group (and session) of its own, killed with it and at its end. What the
+ * plugin starts stays in the group unless it leaves it (`setsid`, `setpgid`); nothing is tracked past a host's SIGKILL.
+ */
+function grouped(child: ChildProcess, pid: number, socket: Duplex, containment: ProcessContainment): Started {
   const reading = processTierReading(child);
   // The group outlives its leader while a member runs (the kernel keeps the number in use meanwhile), so killing it
   // after the runtime ended reaches exactly the processes the plugin left in it.
@@ -343,6 +447,7 @@ function startProcess(dir: string, file: string): Started {
     socket,
     watched: child,
     pid,
+    containment,
     kill: () => {
       if (ended) return;
       killGroup();
@@ -513,7 +618,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
   try {
     started =
       opts.tier === 'process'
-        ? startProcess(dir, file)
+        ? await startProcess(dir, file, opts.log)
         : opts.tier === 'worker'
           ? startWorker(dir, file, opts.limits)
           : await startSandbox(opts.sandbox!, dir, file, opts, warm);
@@ -640,6 +745,7 @@ export async function startOutOfProcess(opts: OutOfProcessOptions): Promise<Tier
   return {
     tier: opts.tier,
     pid: s.pid,
+    ...(s.containment === undefined ? {} : { containment: s.containment }),
     exited,
     ended,
     metrics: (options) => s.metrics(client, options),

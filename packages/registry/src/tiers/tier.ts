@@ -1,4 +1,4 @@
-import type { IsolationTier, PluginMetrics } from '@plugward/types';
+import type { IsolationTier, PluginMetrics, ProcessContainment } from '@plugward/types';
 import type { TierMetricsOptions } from '../monitor.js';
 
 /** How a plugin's process or worker ended on its own. */
@@ -17,6 +17,8 @@ export interface TierExit {
 export interface TierHandle {
   readonly tier: IsolationTier;
   readonly pid: number | undefined;
+  /** At the process tier: how the plugin's processes are ended with it. */
+  readonly containment?: ProcessContainment;
   /** Settles when the plugin's process/worker ends without being asked to; never settles in process. */
   readonly exited: Promise<TierExit>;
   /**
