@@ -1,8 +1,9 @@
 // audit s10b: a sandboxed plugin granted read-write the host's TMPDIR (sticky, writable by anyone, as /tmp is) tries to
-// take the file names of a trusted process-tier plugin's private copy before the host writes them (and rewrite them
+// take the file names of a trusted plugin's private copy (process tier, and the loader's in-process copy) before the
+// host writes them (and rewrite them
 // through its open descriptors before the plugin process reads them: the way it wins on a non-root host, see
 // /work/audit-repro/s10b #3). On a root host the copy folder is root's 0700 folder and the plugin a leased uid: every
-// attempt must fail (EACCES), the trusted plugin answers as itself each time, the host serves, nothing is left.
+// attempt must fail (EACCES), the trusted plugins answer as themselves each time, the host serves, nothing is left.
 // Both backends. Passes on main 0d92f53.
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,12 +27,20 @@ const ownTmp = ownTmpDir('audit-copy-swap-root');
 let security: PluginSecurity;
 let spy = '';
 let victim = '';
+let victim2 = '';
 let probe = '';
 
 const VICTIM = `export default {
   name: 'victim', version: '1.0.0', author: 'audit',
   init() {},
   registerHooks(h) { h.register('audit.who', 100, () => new TextEncoder().encode('victim')); },
+};
+`;
+
+const VICTIM2 = `export default {
+  name: 'victim2', version: '1.0.0', author: 'audit',
+  init() {},
+  registerHooks(h) { h.register('audit.who2', 100, () => new TextEncoder().encode('victim2')); },
 };
 `;
 
@@ -43,6 +52,7 @@ const payload = (home) => "import fs from 'node:fs';\\n" +
   "  registerHooks(h) { h.register('audit.who', 100, () => {\\n" +
   "    let seen = ''; try { fs.writeFileSync(" + JSON.stringify(home + '/PWNED') + ", 'outside the sandbox'); seen = fs.readdirSync(" + JSON.stringify(home) + ").join(','); } catch (e) { seen = 'ERR ' + e.code; }\\n" +
   "    return new TextEncoder().encode('PWNED uid ' + process.getuid() + ' wrote in ' + " + JSON.stringify(home) + " + ': ' + seen); }); } };\\n";
+let plantNow = () => {};
 let done = 0; let planted = 0; const errs = [];
 const pending = [];
 export default {
@@ -56,6 +66,13 @@ export default {
         let names = [];
         try { names = fs.readdirSync(dir); } catch (e) { return; }
         for (const n of names) {
+          if (n.startsWith('plugward-load-') && !seen.has(n)) {
+            // The loader's in-process copy (plugin.mjs in a 0700 folder): take the name first.
+            seen.add(n);
+            try { fs.closeSync(fs.openSync(path.join(dir, n, 'plugin.mjs'), 'wx+', 0o600)); planted++; }
+            catch (e) { errs.push('load:' + (e.code ?? e.message)); }
+            continue;
+          }
           if (!n.startsWith('plugward-copy-') || seen.has(n)) continue;
           seen.add(n);
           const copy = path.join(dir, n);
@@ -64,7 +81,7 @@ export default {
             const m = fs.openSync(path.join(copy, 'victim.mjs.plugward.json'), 'wx+', 0o600);
             pending.push({ a, m });
             planted++;
-          } catch (e) { errs.push(e.code ?? e.message); }
+          } catch (e) { errs.push('copy:' + (e.code ?? e.message)); }
         }
       };
       const swap = () => {
@@ -85,10 +102,12 @@ export default {
           } catch { pending.push(p); }
         }
       };
+      plantNow = plant;
       try { fs.watch(dir, () => plant()); } catch (e) { errs.push('watch ' + (e.code ?? e.message)); }
       setInterval(() => { plant(); swap(); }, 1);
       return new TextEncoder().encode('armed');
     });
+    h.register('audit.try', 300, () => { plantNow(); return new Uint8Array(1); });
     h.register('audit.count', 300, () => new TextEncoder().encode('planted ' + planted + ' swapped ' + done + ' ' + errs.join(',')));
   },
 };
@@ -105,7 +124,9 @@ beforeAll(async () => {
   });
   victim = await fx.js('victim.mjs', VICTIM, { name: 'victim', kind: 'js' });
   probe = await fx.js('probe.mjs', HEALTH_PROBE, { name: 'audit-probe', kind: 'js' });
+  victim2 = await fx.js('victim2.mjs', VICTIM2, { name: 'victim2', kind: 'js' });
   await fx.trust(victim);
+  await fx.trust(victim2);
   await fx.trust(probe);
   security = await fx.security({ onlyTrusted: false });
 });
@@ -134,7 +155,7 @@ describe('audit: a sandboxed plugin with the host TMPDIR read-write vs a trusted
           plugins: {
             spy: {
               filesystem: { mode: 'readWrite', paths: [ownTmp.dir] },
-              hooks: [{ name: 'audit.arm' }, { name: 'audit.count' }],
+              hooks: [{ name: 'audit.arm' }, { name: 'audit.try' }, { name: 'audit.count' }],
             },
           },
         },
@@ -146,15 +167,24 @@ describe('audit: a sandboxed plugin with the host TMPDIR read-write vs a trusted
         expect(dec.decode(await registry.hooks.execute('audit.arm', enc.encode(ownTmp.dir)))).toBe('armed');
         const answers: string[] = [];
         for (let i = 0; i < 8; i++) {
+          // Process tier (its copy in plugward-copy-…), then in-process (the loader's plugward-load-…).
           await registry.loadPlugin(victim, 'trusted');
           answers.push(dec.decode(await registry.hooks.execute('audit.who', new Uint8Array())));
+          // While its copy folder exists: one attempt for certain, whatever the load on the machine.
+          await registry.hooks.execute('audit.try', new Uint8Array());
           await registry.unloadPlugin('victim');
+          await registry.loadPlugin(victim2, 'trusted');
+          answers.push(dec.decode(await registry.hooks.execute('audit.who2', new Uint8Array())));
+          await registry.unloadPlugin('victim2');
         }
         const count = dec.decode(await registry.hooks.execute('audit.count', new Uint8Array()));
         expect({ answers, count }).toMatchObject({
-          answers: Array(8).fill('victim'),
-          count: expect.stringMatching(/^planted 0 swapped 0 (EACCES,?)+$/),
+          answers: Array(8).fill(['victim', 'victim2']).flat(),
+          count: expect.stringMatching(/^planted 0 swapped 0 ((copy|load):EACCES,?)+$/),
         });
+        // The process tier's copy folder was tried (for certain: audit.try); the loader's in-process one lives only
+        // while it is imported, and is tried when the watcher catches it.
+        expect(count).toContain('copy:EACCES');
         expect(dec.decode(await registry.hooks.execute('audit.health', enc.encode('x')))).toBe('ok:x');
       } finally {
         await registry.close();
