@@ -48,6 +48,8 @@ const V1_CONTROLLERS = new Set([
 
 /** One line of `/proc/<pid>/mountinfo`, its paths unescaped. */
 export interface MountInfoEntry {
+  /** The mount's id (the `mnt_id` of `/proc/<pid>/fdinfo/<fd>` for an fd opened on it). */
+  mountId: number;
   /** The filesystem's device (`major:minor`): two mounts of one filesystem share it. */
   device: string;
   /** Where it is mounted. */
@@ -72,6 +74,7 @@ export function parseMountInfo(mountinfo: string): MountInfoEntry[] {
     const mountPoint = pre[4];
     if (root === undefined || mountPoint === undefined || post[0] === undefined) continue;
     out.push({
+      mountId: Number(pre[0]),
       device: pre[2] ?? '',
       mountPoint: unescapeMount(mountPoint),
       root: unescapeMount(root),

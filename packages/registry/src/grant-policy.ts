@@ -143,9 +143,12 @@ export function applicableGrant(
  * see a symlink inside a granted directory that points out of it (`/srv/data/link -> /etc`); bwrap would follow it.
  * The real paths are what gets bound.
  *
- * A path is also bound only when nothing a plugin can write lies on the way to it ({@link bindPathProblem}): the
- * sandbox resolves it again, by name, tens of milliseconds later, and a plugin that can write inside a read-write grant
- * could by then have swapped a directory on that way for a symlink to anywhere (the host's `/proc`, `/tmp`, …). Such a
+ * The real paths go to the backend, which opens each once at the sandbox's start without following a symbolic link
+ * and hands the sandbox that object (bubblewrap on root hosts: a mount tree of it; Landlock: rules on its handle;
+ * bubblewrap elsewhere: the strict preload checks the bind is it): that is what the safety rests on. The ancestor
+ * checks stay as a second line. A path is also bound only when nothing a plugin can write lies on the way to it
+ * ({@link bindPathProblem}): a plugin that can write inside a read-write grant could swap a directory on that way for
+ * a symlink to anywhere (the host's `/proc`, `/tmp`, …) between this check and the sandbox's start. Such a
  * path is replaced by the granted directory that holds it (when that one is safe: the plugin sees the same path,
  * inside a wider bind the host granted anyway), else dropped; the reason says which. `hostGrants` (the registry's
  * whole policy) names every read-write grant, whoever it is for, `otherWriters` the read-write paths other plugins

@@ -67,7 +67,10 @@ export interface WarmFolder {
 export function makeWarmFolder(): WarmFolder {
   sweepStaleWarmFolders();
   const root = isRoot();
-  const dir = makeUntaggedSandboxDir(sandboxDirBase(root, ROOT_WARM_DIR), PREFIX, 0o700, 'beside');
+  // Its real path: the backends bind a source only as given, with no symbolic link on the way (a TMPDIR may hold one).
+  const dir = fs.realpathSync(
+    makeUntaggedSandboxDir(sandboxDirBase(root, ROOT_WARM_DIR), PREFIX, 0o700, 'beside'),
+  );
   let done = false;
   const remove = (): void => {
     if (done) return;

@@ -16,6 +16,7 @@ export { requireKoffi } from './koffi-module.js';
 export * from './libseccomp.js';
 export * from './mount-calls.js';
 export * from './neutral-paths.js';
+export * from './path-handle.js';
 export * from './private-state.js';
 export * from './relocate.js';
 export * from './sandbox-dir.js';

@@ -72,6 +72,9 @@ export function compileFixture(
   return out;
 }
 
+/** `setpriv` options that run a program as uid/gid 65534 (nobody) without supplementary groups: a non-root host. */
+export const AS_NOBODY: readonly string[] = ['--reuid', '65534', '--regid', '65534', '--clear-groups'];
+
 /** A sandboxed process as the backends return it (its output piped). */
 export type PipedProcess = SandboxedProcess<Duplex> & {
   readonly stdout: Readable | null;

@@ -52,6 +52,7 @@ import {
 } from '@plugward/types';
 import { MAX_KNOWN_LANDLOCK_ABI } from './landlock-abi.js';
 import { buildLaunchPlan } from './plan.js';
+import { FIRST_RULE_FD, openRuleHandles } from './rule-handles.js';
 import { runtimeStore } from './runtime-store.js';
 import {
   findNoexecParent,
@@ -316,6 +317,7 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
     let scratchKind: ScratchKind = 'plain-dir';
     let child: ChildProcess | undefined;
     let planFd: number | undefined;
+    let ruleFds: number[] = [];
     let externalScratch: string | undefined;
     let forget: (() => void) | undefined;
     const removeFiles = (): void => {
@@ -420,14 +422,26 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
         hostPid: process.pid,
         allowDisabledSeccomp: this.#options.allowDisabledSeccomp === true,
       });
-      // The plan travels in an unlinked private file on fd 4; fd 5 reports the exec (EOF) or the failure.
+      // The handles sit below the command's exec fd (the NOFILE limit + 1), which the launcher claims exactly.
+      if (FIRST_RULE_FD + plan.pathRules.length > plan.execFd) {
+        throw new PluginError(
+          'InvalidResourceLimits',
+          `${plan.pathRules.length} Landlock rules need maxFileDescriptors ≥ ${FIRST_RULE_FD + plan.pathRules.length}`,
+        );
+      }
+      ruleFds = openRuleHandles(
+        plan.pathRules,
+        config.filesystem.binds.map((b) => b.source),
+      );
+      // The plan travels in an unlinked private file on fd 4; fd 5 reports the exec (EOF) or the failure; the rules'
+      // handles follow from fd 6.
       const planFile = path.join(dir, 'plan.json');
       fs.writeFileSync(planFile, JSON.stringify(plan), { mode: 0o600 });
       planFd = fs.openSync(planFile, 'r');
       fs.unlinkSync(planFile);
       const out = this.#options.stdio === 'inherit' ? 'inherit' : 'pipe';
       const launched = spawn(process.execPath, [path.join(here(), 'launcher.cjs')], {
-        stdio: ['ignore', out, out, 'pipe', planFd, 'pipe'],
+        stdio: ['ignore', out, out, 'pipe', planFd, 'pipe', ...ruleFds],
         env: {},
         cwd: '/',
         // Its own session and process group: no controlling terminal, no signals from the host's group.
@@ -442,10 +456,12 @@ export class LandlockSandbox implements SandboxBackend<Duplex> {
       });
       fs.closeSync(planFd);
       planFd = undefined;
+      for (const fd of ruleFds.splice(0)) fs.closeSync(fd);
       const failure = await execStatus(launched);
       if (failure !== '') throw new PluginError('SandboxError', failure.trim());
     } catch (cause) {
       if (planFd !== undefined) fs.closeSync(planFd);
+      for (const fd of ruleFds.splice(0)) fs.closeSync(fd);
       child?.kill('SIGKILL');
       const removed = await cgroup?.remove().then(
         () => true,

@@ -117,8 +117,8 @@ function run(): void {
   for (const rule of rules) {
     let fd: number;
     try {
-      // O_PATH: a handle for the rule only, opened as the sandbox's uid (it must be able to reach the path).
-      fd = fs.openSync(rule.path, O_PATH | O_CLOEXEC);
+      // The object the host opened and checked (inherited O_PATH handle); only the launcher's own /proc/<pid> by name.
+      fd = rule.fd ?? fs.openSync(rule.path, O_PATH | O_CLOEXEC);
     } catch (e) {
       fail('landlock rule', `${rule.path}: ${String(e)}`);
     }

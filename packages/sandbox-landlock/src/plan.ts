@@ -21,6 +21,11 @@ export const RLIMIT = Object.freeze({ CPU: 0, FSIZE: 1, DATA: 2, CORE: 4, NPROC:
 export interface PathRule {
   path: string;
   access: number;
+  /**
+   * The launcher's fd of the object the host opened for this rule (see `openRuleHandles`): the rule is added on it,
+   * the path is only named in messages. Absent: the launcher opens the path itself.
+   */
+  fd?: number;
 }
 
 /** One resource limit, soft = hard (as decimal strings: they cross a JSON boundary and may exceed 2^53). */

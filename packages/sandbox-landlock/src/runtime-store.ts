@@ -66,8 +66,8 @@ export function runtimeStore(paths: readonly string[], base: string): { root: st
   if (!(fs.existsSync(root) && storeIsSound(root, plan))) {
     // The name is predictable (the runtime's content is public): in a shared temporary folder another user may hold
     // it (a folder or symlink this user can't remove). Then this host's store gets a name of its own instead of failing.
-    root = removeEntry(named) ? named : uniqueStoreName(named);
-    root = writeStore(base, root, plan);
+    if (removeEntry(named)) root = writeStore(base, named, plan);
+    else root = soundFallback(base, named, plan) ?? writeStore(base, uniqueStoreName(named), plan);
   }
   markUsed(root);
   const moved = plan.moved.map(([host, inside]): MovedPath => [host, path.join(root, inside)]);
@@ -104,6 +104,26 @@ function removeEntry(at: string): boolean {
   } catch {
     return true;
   }
+}
+
+/**
+ * A store of this user's made before under a name of its own (`<named>-<16 hex>`) that still holds the planned content:
+ * used again, so a squatted name costs one extra store per user, not one per host process.
+ */
+function soundFallback(base: string, named: string, plan: Plan): string | undefined {
+  const prefix = `${path.basename(named)}-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(base);
+  } catch {
+    return undefined;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !/^[0-9a-f]{16}$/.test(name.slice(prefix.length))) continue;
+    const at = path.join(base, name);
+    if (isOwnDirectory(at) && storeIsSound(at, plan)) return at;
+  }
+  return undefined;
 }
 
 /** `<named>-<random>`: a store name nobody else holds (swept like the others once idle). */

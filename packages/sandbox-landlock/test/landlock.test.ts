@@ -9,6 +9,7 @@ import {
   killHostUnderSubreaper,
   pidsOfUidRange,
 } from '../../sandbox-common/test/host-death.js';
+import { AS_NOBODY } from '../../sandbox-common/test/sandbox-run.js';
 import { LANDLOCK_SANDBOX_DIR, sweepStaleSandboxDirs } from '../dist/index.js';
 import { cleanupDirs, compileC, itWithC, koffiPaths, runScript, tempDir } from './helpers.js';
 import { parseProbe, probeScript } from './probe.js';
@@ -471,23 +472,11 @@ const exit = await p.exit;
 process.stdout.write(JSON.stringify({ warnings: report.warnings, plugin: JSON.parse(got), exit, scratch: p.scratch, cgroups: p.cgroupPaths }));`,
         { mode: 0o644 },
       );
-      const r = spawnSync(
-        'setpriv',
-        [
-          '--reuid',
-          '65534',
-          '--regid',
-          '65534',
-          '--clear-groups',
-          process.execPath,
-          path.join(dir, 'host.mjs'),
-        ],
-        {
-          encoding: 'utf8',
-          cwd: '/',
-          timeout: 30_000,
-        },
-      );
+      const r = spawnSync('setpriv', [...AS_NOBODY, process.execPath, path.join(dir, 'host.mjs')], {
+        encoding: 'utf8',
+        cwd: '/',
+        timeout: 30_000,
+      });
       expect(r.stderr).toBe('');
       const out = JSON.parse(r.stdout) as {
         warnings: string[];

@@ -134,6 +134,12 @@ export interface BwrapArgsInput {
   scratch?: { tmp: string; shm: string };
   /** fd of the first `file` op of the view; the others follow in order (the caller opens them so). */
   firstFileFd?: number;
+  /**
+   * Root hosts: for each of `config.filesystem.binds` (same order), the staged path the launcher mounted the object
+   * opened and checked in the host on (see `stageBinds`). bwrap binds these instead of the sources, which it would
+   * otherwise resolve again by name.
+   */
+  stagedBinds?: readonly string[];
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -268,7 +274,10 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
       }
     }
   }
-  for (const b of fsc.binds) {
+  if (input.stagedBinds !== undefined && input.stagedBinds.length !== fsc.binds.length) {
+    throw new PluginError('InvalidArgument', 'stagedBinds must name one staged path per bind');
+  }
+  fsc.binds.forEach((b, i) => {
     const source = checkPath(b.source, 'bind source');
     const target = checkPath(b.target ?? b.source, 'bind target');
     if (target === '/' || /^\/(proc|dev)(\/|$)/.test(target)) {
@@ -276,6 +285,14 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
         'InvalidArgument',
         `bind target ${target} would replace the sandbox's own mounts`,
       );
+    }
+    if (b.mode !== 'ro' && b.mode !== 'rw')
+      throw new PluginError('InvalidArgument', `bind mode must be ro or rw`);
+    const staged = input.stagedBinds?.[i];
+    if (staged !== undefined) {
+      // Opened and checked as an object in the host; the staged path is root's own, nobody else can change it.
+      out.push(b.mode === 'rw' ? '--bind' : '--ro-bind', checkPath(staged, 'staged bind'), target);
+      return;
     }
     if (!fs.existsSync(source))
       throw new PluginError('InvalidArgument', `bind source ${source} does not exist`);
@@ -286,10 +303,8 @@ export function buildBwrapArgs(input: BwrapArgsInput): string[] {
         `bind source ${source} would show a kernel filesystem: ${kernel}`,
       );
     }
-    if (b.mode !== 'ro' && b.mode !== 'rw')
-      throw new PluginError('InvalidArgument', `bind mode must be ro or rw`);
     out.push(b.mode === 'rw' ? '--bind' : '--ro-bind', source, target);
-  }
+  });
   for (const raw of [...DEFAULT_MASK_PATHS, ...fsc.maskPaths]) {
     const p = checkPath(raw, 'mask path');
     if (!fs.existsSync(p)) continue;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type MountInfoEntry, readMountInfo } from '@plugward/limits';
+import { mountIdOf } from '@plugward/sandbox-common';
 
 /**
  * Filesystems that are kernel interfaces rather than files: bound into a sandbox they would show the host's processes
@@ -56,12 +57,37 @@ export function kernelFilesystemProblem(
   for (const m of mounts) {
     if (within(real, m.mountPoint)) {
       if (inside === undefined || m.mountPoint.length >= inside.mountPoint.length) inside = m;
-    } else if (KERNEL_FILESYSTEMS.includes(m.fsType) && within(m.mountPoint, real)) {
-      return `the host's ${m.fsType} at ${m.mountPoint} is below it`;
     }
   }
-  if (inside !== undefined && KERNEL_FILESYSTEMS.includes(inside.fsType)) {
-    return `it is inside the host's ${inside.fsType} at ${inside.mountPoint}`;
+  return below(real, mounts) ?? insideProblem(inside);
+}
+
+/**
+ * {@link kernelFilesystemProblem} of an opened object (an `O_PATH` handle): the mount it lies on is the one of its
+ * `mnt_id`, not the one its path shows now; the mounts below it are those under the path the kernel reports for it.
+ */
+export function kernelFilesystemProblemOfHandle(
+  fd: number,
+  mounts: readonly MountInfoEntry[] = readMountInfo(),
+): string | undefined {
+  const id = mountIdOf(fd);
+  const inside = mounts.find((m) => m.mountId === id);
+  if (inside === undefined) return `its mount (id ${id}) is not in this mount namespace`;
+  return insideProblem(inside) ?? below(fs.readlinkSync(`/proc/self/fd/${fd}`), mounts);
+}
+
+function insideProblem(inside: MountInfoEntry | undefined): string | undefined {
+  return inside !== undefined && KERNEL_FILESYSTEMS.includes(inside.fsType)
+    ? `it is inside the host's ${inside.fsType} at ${inside.mountPoint}`
+    : undefined;
+}
+
+/** A kernel filesystem mounted strictly below `real` (a recursive bind carries it along). */
+function below(real: string, mounts: readonly MountInfoEntry[]): string | undefined {
+  for (const m of mounts) {
+    if (KERNEL_FILESYSTEMS.includes(m.fsType) && within(m.mountPoint, real) && m.mountPoint !== real) {
+      return `the host's ${m.fsType} at ${m.mountPoint} is below it`;
+    }
   }
   return undefined;
 }

@@ -59,14 +59,17 @@ const USER_SCRIPT = `${JOIN}exec "$@"`;
 
 /**
  * Root host, already in a private mount namespace (`unshare -m`): join, mount the sized noexec scratch tmpfs (only
- * this namespace and the sandbox made from it see them), then drop to the sandbox's uid/gid with no supplementary
+ * this namespace and the sandbox made from it see them), move the staged binds onto their mount points, then drop to the sandbox's uid/gid with no supplementary
  * groups and no capabilities, and become bwrap. The uid change clears the parent-death signal (the kernel does on
  * every credential change); setpriv sets it again after the change.
  */
 const ROOT_SCRIPT =
-  `${JOIN}m=$1; fstab=$2; id=$3; setpriv=$4; shift 4; ` +
+  `${JOIN}m=$1; fstab=$2; id=$3; setpriv=$4; n=$5; shift 5; ` +
   // One mount(8) run for both (each exec costs milliseconds of cold start).
   '"$m" -a -T "$fstab" || exit 125; ' +
+  // The binds, opened in the host as detached mount trees: moved by the host's fd onto their root-owned mount points
+  // (-c: the magic link is not to be resolved to a name).
+  'while [ "$n" -gt 0 ]; do "$m" -c --move "$1" "$2" || exit 125; shift 2; n=$((n-1)); done; ' +
   'exec "$setpriv" --reuid "$id" --regid "$id" --clear-groups --inh-caps=-all --bounding-set=-all ' +
   '--pdeathsig KILL -- "$@"';
 
@@ -104,6 +107,11 @@ export interface LauncherInput {
     uid: number;
     /** An fstab file (see {@link scratchFstab}) naming the scratch mounts. */
     fstab: string;
+    /**
+     * Detached mount trees the host holds (`from`: `/proc/<host pid>/fd/<fd>`) to move onto root-owned mount points
+     * (`to`) in the launcher's mount namespace before bwrap runs.
+     */
+    moves?: readonly { from: string; to: string }[];
   };
 }
 
@@ -151,6 +159,8 @@ export function launcherCommand(input: LauncherInput): { file: string; args: str
       r.fstab,
       String(r.uid),
       r.tools.setpriv,
+      String(r.moves?.length ?? 0),
+      ...(r.moves ?? []).flatMap((m) => [m.from, m.to]),
       ...input.bwrap,
     ],
   };

@@ -44,6 +44,8 @@ import {
   type SandboxSupportReport,
   withRuntimeAllowance,
 } from '@plugward/types';
+import { bindIdentities, closeStagedBinds, type StagedBind, stageBinds } from './bind-handles.js';
+import { BIND_IDENTITY_ENV } from './bind-verify.js';
 import { type BwrapInfo, buildBwrapArgs, bwrapCommand, findBwrap } from './bubblewrap.js';
 import { MIN_FILE_DESCRIPTORS } from './config.js';
 import { closeInheritedDescriptorsOnExec } from './fd-hygiene.js';
@@ -313,7 +315,9 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
       else ops.push({ op: 'ro-bind', source: real, target: inside });
     };
     let args = [...spec.args];
-    if (config.seccomp.mode === 'strict' && this.#options.lockdown !== false && isNodeBinary(command)) {
+    const preloaded =
+      config.seccomp.mode === 'strict' && this.#options.lockdown !== false && isNodeBinary(command);
+    if (preloaded) {
       const lockdown = lockdownPaths();
       for (const p of lockdown.paths) place(p);
       // `--require`, not `--import`: any `--import` makes Node 20 run a CommonJS main (the plugin runtime) through the
@@ -340,8 +344,6 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     if (root && this.#options.copyHostPaths !== false) view = copyHostBinds(ops);
     if (root) {
       for (const op of view) if (op.op === 'ro-bind') assertReadableOnce(op.source, 'the bound path');
-      // Granted binds too: bwrap (as the sandbox's uid) would fail on them with a bare 'Permission denied'.
-      for (const b of config.filesystem.binds) assertOthersCanRead(b.source, 'the bind source');
     }
 
     // With the host network (explicit opt-in) strict still limits sockets, but to unix and IP families.
@@ -357,6 +359,12 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     let lease: UidLease | undefined;
     let cgroup: CgroupHandle | undefined;
     const fds: number[] = [];
+    // Root hosts: the bind sources, opened and checked here, held until the sandbox is gone (the launcher moves them).
+    let staged: StagedBind[] = [];
+    const closeStaged = (): void => {
+      closeStagedBinds(staged);
+      staged = [];
+    };
     let child: ChildProcess | undefined;
     let forget: (() => void) | undefined;
     try {
@@ -382,14 +390,24 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
           this.#options.uidRange ?? DEFAULT_UID_RANGE,
           this.#options.uidLockDir ?? DEFAULT_UID_LOCK_DIR,
         );
+        if (config.filesystem.binds.length > 0) staged = stageBinds(config.filesystem.binds, dir);
       }
+      // Non-root hosts: bwrap binds by name; the strict preload checks each target is the object opened here.
+      const identities =
+        !root && preloaded && config.filesystem.binds.length > 0
+          ? bindIdentities(config.filesystem.binds)
+          : undefined;
       const bwrapArgs = buildBwrapArgs({
-        config,
+        config:
+          identities === undefined
+            ? config
+            : { ...config, env: { ...config.env, [BIND_IDENTITY_ENV]: identities } },
         view,
         seccompFd: bpf === undefined ? undefined : SECCOMP_FD,
         extraSeccompFds: [GUARD_FD],
         scratch,
         firstFileFd: FIRST_FILE_FD,
+        stagedBinds: scratch === undefined ? undefined : staged.map((b) => b.stage),
       });
       // The args and the BPF programs travel in unlinked private files, read by bwrap from fds 4 (args), 5 (the mode's
       // BPF, when seccomp is on) and 6 (the parent-death guard's, always); the view's files follow from fd 7. Each fd is
@@ -427,6 +445,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
                 tools: findLauncherTools(),
                 uid: lease.uid,
                 fstab: path.join(dir, 'fstab'),
+                moves: staged.map((b) => ({ from: `/proc/${process.pid}/fd/${b.tree}`, to: b.stage })),
               }
             : undefined,
       });
@@ -451,6 +470,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
       );
       if (child !== undefined) await childGone(child);
       releaseLeaseWhenUnused(lease, removed === true);
+      closeStaged();
       removeDir();
       forget?.();
       if (cause instanceof PluginError && cause.code !== 'SandboxError') throw cause;
@@ -464,6 +484,7 @@ export class LinuxSandbox implements SandboxBackend<Duplex> {
     // each), then the lease — nothing of the uid's sandbox is left when another sandbox may get the uid.
     const cleanup = async ({ contained }: SandboxCleanupInfo): Promise<void> => {
       try {
+        closeStaged();
         await fs.promises.rm(dir, { recursive: true, force: true });
       } finally {
         forget?.();

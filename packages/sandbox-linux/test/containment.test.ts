@@ -11,6 +11,7 @@ import {
   killHostUnderSubreaper,
   pidsOfUidRange,
 } from '../../sandbox-common/test/host-death.js';
+import { AS_NOBODY } from '../../sandbox-common/test/sandbox-run.js';
 import { DEFAULT_UID_LOCK_DIR, defaultSandboxConfig, LinuxSandbox, ROOT_SANDBOX_DIR } from '../dist/index.js';
 import {
   cleanupDirs,
@@ -580,11 +581,7 @@ describe('non-root hosts', () => {
       const out = execFileSync(
         '/usr/bin/setpriv',
         [
-          '--reuid',
-          '65534',
-          '--regid',
-          '65534',
-          '--clear-groups',
+          ...AS_NOBODY,
           process.execPath,
           '--input-type=module',
           '-e',
@@ -616,14 +613,10 @@ let out = ''; p.stdout.on('data', (d) => (out += d));
 console.log(JSON.stringify({ exit: await p.exit, uid: p.uid, inside: out.trim() }));`,
         { mode: 0o644 },
       );
-      const out = execFileSync(
-        '/usr/bin/setpriv',
-        ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, script],
-        {
-          encoding: 'utf8',
-          env: { PATH: '/usr/bin:/bin', HOME: '/tmp' },
-        },
-      );
+      const out = execFileSync('/usr/bin/setpriv', [...AS_NOBODY, process.execPath, script], {
+        encoding: 'utf8',
+        env: { PATH: '/usr/bin:/bin', HOME: '/tmp' },
+      });
       const r = JSON.parse(out) as { exit: { code: number }; uid: number; inside: string };
       expect(r.exit.code).toBe(0);
       expect(r.uid).toBe(65534);

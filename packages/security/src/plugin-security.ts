@@ -401,8 +401,24 @@ export class PluginSecurity {
   async #refuseRevoked(entry: TrustedPluginEntry, name: string, version: string): Promise<void> {
     const floorKey = this.#floorKey;
     if (floorKey === undefined) return;
-    const revoked = await readRevocations(this.policy.trustListPath, floorKey, this.#listOptions());
-    const at = revoked?.[entry.hash];
+    const found = await readRevocations(this.policy.trustListPath, floorKey, this.#listOptions());
+    if (found === undefined) return;
+    if (found.since > this.#version) {
+      throw new PluginError(
+        'UntrustedPlugin',
+        `the trust list was rewritten (version ${found.since}) after this host loaded version ${this.#version}, in a way that does not say what it removed: load the list again before admitting ${name}@${version} as trusted`,
+        {
+          plugin: name,
+          details: {
+            hash: entry.hash,
+            reason: 'list-rewritten',
+            listVersion: found.since,
+            loaded: this.#version,
+          },
+        },
+      );
+    }
+    const at = found.revoked[entry.hash];
     if (at === undefined || at <= this.#version) return;
     this.#entries = this.#entries.filter((e) => e.hash !== entry.hash);
     throw new PluginError(

@@ -30,6 +30,13 @@ export interface RollbackFloorRecord {
    * on the list leaves it. At most {@link MAX_REVOKED}, the newest kept. Absent when none.
    */
   revoked?: Readonly<Record<string, number>>;
+  /**
+   * The list version from which `revoked` is complete. A write that can't say what it removed (`saveTrustList`, a floor
+   * re-established without an authentic record, revocations beyond {@link MAX_REVOKED} let go) raises it to its own
+   * version: a host that loaded an older version can't tell what it still holds was removed, and admits nothing as
+   * trusted until it loads the list again. Absent: 0.
+   */
+  revokedSince?: number;
 }
 
 /** Most revocations one floor record keeps (the newest by list version): ≈ 140 bytes each. */
@@ -83,6 +90,7 @@ export class FloorKey {
     if (versions.length > 0) fields.push(versions);
     const revoked = sortedRevoked(r.revoked);
     if (revoked.length > 0) fields.push(['revoked', revoked]);
+    if ((r.revokedSince ?? 0) > 0) fields.push(['revokedSince', r.revokedSince]);
     return createHmac('sha256', this.#macKey).update(JSON.stringify(fields)).digest();
   }
 }
@@ -112,23 +120,26 @@ function parseRevoked(value: unknown): Record<string, number> | undefined {
 
 /**
  * The revocations of a record after a list write: the previous ones, those `removed` now (at `listVersion`), minus
- * every hash the list holds again; the newest {@link MAX_REVOKED} kept.
+ * every hash the list holds again; the newest {@link MAX_REVOKED} kept, and the newest version of those let go.
  */
 export function mergeRevoked(
   previous: RollbackFloorRecord['revoked'],
   removed: Iterable<string>,
   listed: Iterable<string>,
   listVersion: number,
-): Record<string, number> {
+): { revoked: Record<string, number>; evictedUpTo: number } {
   const out: Record<string, number> = Object.create(null);
   for (const [hash, version] of Object.entries(previous ?? {})) out[hash] = version;
   for (const hash of removed) out[hash.toLowerCase()] = listVersion;
   for (const hash of listed) delete out[hash.toLowerCase()];
   const all = Object.entries(out);
-  if (all.length <= MAX_REVOKED) return out;
+  if (all.length <= MAX_REVOKED) return { revoked: out, evictedUpTo: 0 };
+  all.sort((a, b) => b[1] - a[1]);
   const kept: Record<string, number> = Object.create(null);
-  for (const [hash, version] of all.sort((a, b) => b[1] - a[1]).slice(0, MAX_REVOKED)) kept[hash] = version;
-  return kept;
+  for (const [hash, version] of all.slice(0, MAX_REVOKED)) kept[hash] = version;
+  // The newest revocation let go: a host that loaded a version below it may hold an entry the record no longer names.
+  const evictedUpTo = Math.max(...all.slice(MAX_REVOKED).map(([, version]) => version));
+  return { revoked: kept, evictedUpTo };
 }
 
 /**
@@ -190,7 +201,15 @@ export async function readFloorRecord(
     }
     const versions = parseVersions(v.versions);
     const revoked = parseRevoked(v.revoked);
-    if (versions === undefined || revoked === undefined) return { state: 'unauthenticated' };
+    const revokedSince = v.revokedSince ?? 0;
+    if (
+      versions === undefined ||
+      revoked === undefined ||
+      !Number.isSafeInteger(revokedSince) ||
+      (revokedSince as number) < 0
+    ) {
+      return { state: 'unauthenticated' };
+    }
     const record: RollbackFloorRecord = {
       path: resolve(listPath),
       listId: v.listId,
@@ -198,6 +217,7 @@ export async function readFloorRecord(
     };
     if (Object.keys(versions).length > 0) record.versions = versions;
     if (Object.keys(revoked).length > 0) record.revoked = revoked;
+    if ((revokedSince as number) > 0) record.revokedSince = revokedSince as number;
     const given = Buffer.from(v.mac, 'hex');
     const want = key.mac(record);
     if (given.length !== want.length || !timingSafeEqual(given, want)) return { state: 'unauthenticated' };
@@ -253,7 +273,7 @@ async function assertPrivateFloorDir(floorDir: string): Promise<void> {
 
 /**
  * Writes (atomically, 0600, in a 0700 directory) the floor record of a list. A record given without `versions` (or
- * `revoked`) keeps those of the authentic record it replaces: the per-name floors outlive a new list version, a re-established list
+ * `revoked`, `revokedSince`) keeps those of the authentic record it replaces: the per-name floors outlive a new list version, a re-established list
  * floor and another list put at the same path (pass `versions: {}` to drop them).
  */
 export async function writeRollbackFloor(
@@ -265,11 +285,13 @@ export async function writeRollbackFloor(
   await mkdir(floorDir, { recursive: true, mode: 0o700 });
   await assertPrivateFloorDir(floorDir);
   const r: RollbackFloorRecord = { ...record, path: resolve(record.path) };
-  if (r.versions === undefined || r.revoked === undefined) {
+  if (r.versions === undefined || r.revoked === undefined || r.revokedSince === undefined) {
     const prev = await readFloorRecord(floorDir, r.path, key);
     if (prev.state === 'ok') {
       if (r.versions === undefined && prev.record.versions !== undefined) r.versions = prev.record.versions;
       if (r.revoked === undefined && prev.record.revoked !== undefined) r.revoked = prev.record.revoked;
+      if (r.revokedSince === undefined && prev.record.revokedSince !== undefined)
+        r.revokedSince = prev.record.revokedSince;
     }
   }
   const versions = sortedVersions(r.versions);
@@ -281,6 +303,7 @@ export async function writeRollbackFloor(
     floor: r.floor,
     ...(versions.length > 0 ? { versions: Object.fromEntries(versions) } : {}),
     ...(revoked.length > 0 ? { revoked: Object.fromEntries(revoked) } : {}),
+    ...((r.revokedSince ?? 0) > 0 ? { revokedSince: r.revokedSince } : {}),
     mac: key.mac(r).toString('hex'),
   });
   await writeFileAtomic(rollbackFloorPath(floorDir, r.path), new TextEncoder().encode(`${text}\n`), 0o600);

@@ -724,7 +724,7 @@ async function writeList(
   data: TrustListData,
   sk: SealKey,
   options: LoadTrustListOptions,
-  removed: readonly string[] = [],
+  removed?: readonly string[],
 ): Promise<void> {
   await writeFileAtomic(path, seal(data, sk), 0o600);
   const dir = floorDirOf(options);
@@ -733,35 +733,40 @@ async function writeList(
   if (dir !== undefined) {
     // The hashes this write removed are recorded with its version: a running host that loaded an older version still
     // holds their entries and learns of the revocation here (it does not hold the list key to read the list again).
+    // A write that doesn't know what it removed (`removed` undefined: saveTrustList) can't name it: from its version
+    // on, the record's revocations are complete, and a host that loaded an older list must load it again.
     const prev = await readFloorRecord(dir, path, sk.floorKey);
+    const before = prev.state === 'ok' ? prev.record : undefined;
     const listed = data.entries.map((e) => e.hash);
-    const revoked = mergeRevoked(
-      prev.state === 'ok' ? prev.record.revoked : undefined,
-      removed,
-      listed,
-      data.listVersion,
+    const { revoked, evictedUpTo } = mergeRevoked(before?.revoked, removed ?? [], listed, data.listVersion);
+    const revokedSince = Math.max(
+      removed === undefined || before === undefined ? data.listVersion : 0,
+      before?.revokedSince ?? 0,
+      evictedUpTo,
     );
     await writeRollbackFloor(
       dir,
-      { path, listId: data.listId ?? '', floor: data.listVersion, revoked },
+      { path, listId: data.listId ?? '', floor: data.listVersion, revoked, revokedSince },
       sk.floorKey,
     );
   }
 }
 
 /**
- * The revocations in the floor record of the list at `path` as it is now (hash → the list version that removed it),
- * or undefined with the persistent floor off or a record that is missing or not authentic.
+ * The revocations in the floor record of the list at `path` as it is now (hash → the list version that removed it,
+ * and the version from which they are complete), or undefined with the persistent floor off or a record that is missing or not authentic.
  */
 export async function readRevocations(
   path: string,
   floorKey: FloorKey,
   options: Pick<LoadTrustListOptions, 'floorDir'> = {},
-): Promise<Readonly<Record<string, number>> | undefined> {
+): Promise<{ revoked: Readonly<Record<string, number>>; since: number } | undefined> {
   const dir = floorDirOf(options);
   if (dir === undefined) return undefined;
   const found = await readFloorRecord(dir, path, floorKey);
-  return found.state === 'ok' ? (found.record.revoked ?? {}) : undefined;
+  return found.state === 'ok'
+    ? { revoked: found.record.revoked ?? {}, since: found.record.revokedSince ?? 0 }
+    : undefined;
 }
 
 /**
@@ -777,7 +782,17 @@ export async function saveTrustList(
 ): Promise<void> {
   normaliseKey(key);
   const withId = { ...data, listId: data.listId ?? newListId() };
-  await writeList(path, withId, await newSealKey(key), options);
+  // What this write removes, when the list it replaces opens with the same key (a running host learns of it from the
+  // floor record); otherwise unknown (a new key, no list yet), and hosts that loaded an older list must load it again.
+  let removed: string[] | undefined;
+  try {
+    const current = await openFile(await readTrustFile(path), key, {});
+    const kept = new Set(withId.entries.map((e) => e.hash));
+    removed = current.data.entries.map((e) => e.hash).filter((h) => !kept.has(h));
+  } catch {
+    removed = undefined;
+  }
+  await writeList(path, withId, await newSealKey(key), options, removed);
 }
 
 /** Options of {@link updateTrustList}. */
@@ -890,6 +905,9 @@ export async function resetTrustListFloor(
       }
       throw e;
     }
+    // Without an authentic record to carry over, what earlier writes removed is unknown: revocations are complete
+    // from this version on (a host that loaded an older list must load it again).
+    const prev = await readFloorRecord(dir, path, opened.sealKey.floorKey);
     await writeRollbackFloor(
       dir,
       {
@@ -897,6 +915,7 @@ export async function resetTrustListFloor(
         listId: opened.data.listId ?? '',
         floor: opened.data.listVersion,
         ...(options.forgetVersions === true ? { versions: {} } : {}),
+        ...(prev.state === 'ok' ? {} : { revoked: {}, revokedSince: opened.data.listVersion }),
       },
       opened.sealKey.floorKey,
     );
