@@ -11,10 +11,10 @@ describe('processTierCommand', () => {
       NODE,
     );
     expect(file).toBe('/usr/bin/setpriv');
-    expect(args.slice(0, 9)).toEqual([
-      '--pdeathsig',
-      'KILL',
-      '--',
+    expect(args.slice(0, 3)).toEqual(['--pdeathsig', 'KILL', '--']);
+    const u = args.indexOf('/usr/bin/unshare');
+    expect(u).toBeGreaterThan(2);
+    expect(args.slice(u, u + 6)).toEqual([
       '/usr/bin/unshare',
       '--pid',
       '--fork',
@@ -31,7 +31,8 @@ describe('processTierCommand', () => {
       { setpriv: '/usr/bin/setpriv', unshare: '/usr/bin/unshare', userNamespace: true },
       NODE,
     );
-    expect(args.slice(3, 7)).toEqual(['/usr/bin/unshare', '--user', '--map-current-user', '--pid']);
+    const u = args.indexOf('/usr/bin/unshare');
+    expect(args.slice(u, u + 4)).toEqual(['/usr/bin/unshare', '--user', '--map-current-user', '--pid']);
     expect(args.slice(-NODE.length - 5)).toEqual([
       'plugward-init',
       '/usr/bin/unshare',
@@ -56,11 +57,11 @@ describe('processTierCommand', () => {
   });
 
   it("the init passes on the runtime's status: its exit code, 128 + n for signal n (run for real)", () => {
-    const { args } = processTierCommand({ setpriv: '/s', unshare: '/u', userNamespace: false }, [
-      '/bin/sh',
-      '-c',
-      'kill -SEGV $$',
-    ]);
+    const { args } = processTierCommand(
+      { setpriv: '/s', unshare: '/u', userNamespace: false },
+      ['/bin/sh', '-c', 'kill -SEGV $$'],
+      false,
+    );
     // The init script alone (no namespace needed): args after '--' of unshare are `/bin/sh -c INIT plugward-init …`.
     const init = args.slice(args.indexOf('/bin/sh'));
     const killed = spawnSync(init[0] as string, init.slice(1));
@@ -74,6 +75,27 @@ describe('processTierCommand', () => {
       'exit 3',
     ]);
     expect(runtimeExitOf(exited.status, exited.signal)).toEqual({ code: 3, signal: null });
+  });
+
+  it("the quiet chain: unshare's own stderr goes nowhere, the runtime's reaches the host (run for real)", () => {
+    const { args } = processTierCommand({ setpriv: '/s', unshare: '/u', userNamespace: false }, [
+      '/bin/sh',
+      '-c',
+      'echo runtime-says >&2; exit 3',
+    ]);
+    // Everything after setpriv's '--', with a stand-in for unshare that writes to its stderr before and after its child.
+    const chain = args.slice(3);
+    const u = chain.indexOf('/u');
+    const unshare = [
+      '/bin/sh',
+      '-c',
+      'echo unshare-noise >&2; shift 4; "$@"; s=$?; echo unshare-noise >&2; exit $s',
+      'u',
+    ];
+    const run = [...chain.slice(0, u), ...unshare, ...chain.slice(u + 1)];
+    const r = spawnSync(run[0] as string, run.slice(1), { encoding: 'utf8' });
+    expect(r.stderr).toBe('runtime-says\n');
+    expect(r.status).toBe(3);
   });
 });
 

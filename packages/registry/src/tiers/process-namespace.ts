@@ -15,6 +15,14 @@ import type { ProcessContainment } from '@plugward/types';
  */
 const INIT = '"$@" & exec 3>&-; wait $!';
 
+/**
+ * Starts `unshare` with its own stderr on /dev/null and the plugin's kept on fd 9, which the init gives back to the
+ * runtime ({@link QUIET_INIT}): `unshare` (util-linux 2.38) prints "sigprocmask unblock failed" when its child is
+ * killed — every unload — and the host would log it as the plugin's own stderr.
+ */
+const QUIET_UNSHARE = 'exec 9>&2 2>/dev/null; exec "$@"';
+const QUIET_INIT = `exec 2>&9 9>&-; ${INIT}`;
+
 /** The init's `argv[0]` (what `ps` shows for it). */
 const INIT_NAME = 'plugward-init';
 
@@ -42,6 +50,7 @@ export interface ProcessTierChain {
 export function processTierCommand(
   chain: ProcessTierChain,
   command: readonly string[],
+  quiet = true,
 ): { file: string; args: string[] } {
   const arm = ['--pdeathsig', 'KILL', '--'];
   if (chain.setpriv === undefined) return { file: command[0] as string, args: command.slice(1) };
@@ -54,6 +63,7 @@ export function processTierCommand(
     file: chain.setpriv,
     args: [
       ...arm,
+      ...(quiet ? ['/bin/sh', '-c', QUIET_UNSHARE, 'plugward-chain'] : []),
       chain.unshare,
       ...user,
       '--pid',
@@ -62,7 +72,7 @@ export function processTierCommand(
       '--',
       '/bin/sh',
       '-c',
-      INIT,
+      quiet ? QUIET_INIT : INIT,
       INIT_NAME,
       ...runtime,
     ],
@@ -183,7 +193,8 @@ async function findChain(): Promise<{ chain: ProcessTierChain; containment: Proc
   if (process.env[OFF_VARIABLE] === '0') return group(setpriv, `turned off (${OFF_VARIABLE}=0)`);
   const userNamespace = process.getuid?.() !== 0;
   const chain = { setpriv, unshare, userNamespace };
-  const trial = await trialRun(processTierCommand(chain, ['/bin/true']));
+  // Not quiet: `unshare`'s own stderr says why a namespace can't be had.
+  const trial = await trialRun(processTierCommand(chain, ['/bin/true'], false));
   if (trial === undefined) return { chain, containment: { mechanism: 'pid-namespace', userNamespace } };
   return group(
     setpriv,
