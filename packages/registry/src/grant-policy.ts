@@ -165,9 +165,9 @@ function hostStateProblem(
   }
   for (const t of sharedTemp) {
     if (within(t, real)) return `read-write over the host's temporary folder ${displayText(t)}`;
-    const rel = path.relative(t, real);
-    if (within(real, t) && rel.split(path.sep)[0]?.startsWith('plugward-')) {
-      return `read-write inside the host's private ${displayText(path.join(t, rel.split(path.sep)[0] ?? ''))}`;
+    const top = within(real, t) ? path.relative(t, real).split(path.sep)[0] : undefined;
+    if (top?.startsWith('plugward-')) {
+      return `read-write inside the host's private ${displayText(path.join(t, top))}`;
     }
   }
   return undefined;
@@ -283,7 +283,10 @@ export function readWriteGrantPaths(grants: HostGrants): string[] {
   return out;
 }
 
-/** The real path of `p`, or — for one not made yet (a floor folder before its first record) — its nearest real ancestor's. */
+/**
+ * The real path of `p`, or — for one not made yet (a floor folder before its first record) — its nearest real
+ * ancestor's with the rest appended.
+ */
 async function realPathOrPlanned(p: string): Promise<string> {
   const abs = path.resolve(p);
   const real = await fs.realpath(abs).catch(() => undefined);
@@ -308,8 +311,9 @@ async function realPaths(paths: readonly string[]): Promise<string[]> {
  * on the way to it (every proper ancestor, from `/`) lies within one of `writable` (a read-write grant: some plugin may
  * rename, remove or replace what is in it) by path or by filesystem identity (a bind mount of a folder inside one),
  * belongs to a user other than root or the host's, or others may write it — unless it is sticky and the entry below it
- * belongs to root or the host's user (then only they may rename it). `mounts`: this process's (`readMountInfo`). The last component itself may be writable: what is inside a bind is
- * shared anyway, and a symlink inside it resolves in the sandbox's own view.
+ * belongs to root or the host's user (then only they may rename it). `mounts`: this process's (`readMountInfo`). The
+ * last component itself may be writable: what is inside a bind is shared anyway, and a symlink inside it resolves in
+ * the sandbox's own view.
  */
 export async function bindPathProblem(
   real: string,

@@ -86,21 +86,18 @@ export class FloorKey {
   mac(r: RollbackFloorRecord): Buffer {
     const fields: unknown[] = [FORMAT, resolve(r.path), r.listId, r.floor];
     // A record without versions authenticates as records did before versions existed.
-    const versions = sortedVersions(r.versions);
+    const versions = sortedByKey(r.versions);
     if (versions.length > 0) fields.push(versions);
-    const revoked = sortedRevoked(r.revoked);
+    const revoked = sortedByKey(r.revoked);
     if (revoked.length > 0) fields.push(['revoked', revoked]);
     if ((r.revokedSince ?? 0) > 0) fields.push(['revokedSince', r.revokedSince]);
     return createHmac('sha256', this.#macKey).update(JSON.stringify(fields)).digest();
   }
 }
 
-function sortedVersions(versions: RollbackFloorRecord['versions']): [string, string][] {
-  return Object.entries(versions ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-}
-
-function sortedRevoked(revoked: RollbackFloorRecord['revoked']): [string, number][] {
-  return Object.entries(revoked ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+/** A record map's entries in key order (how they are authenticated and written). */
+function sortedByKey<V>(map: Readonly<Record<string, V>> | undefined): [string, V][] {
+  return Object.entries(map ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** The `revoked` field as read from a record file, or undefined when it is not a hash → list version map. */
@@ -273,8 +270,8 @@ async function assertPrivateFloorDir(floorDir: string): Promise<void> {
 
 /**
  * Writes (atomically, 0600, in a 0700 directory) the floor record of a list. A record given without `versions` (or
- * `revoked`, `revokedSince`) keeps those of the authentic record it replaces: the per-name floors outlive a new list version, a re-established list
- * floor and another list put at the same path (pass `versions: {}` to drop them).
+ * `revoked`, `revokedSince`) keeps those of the authentic record it replaces: the per-name floors outlive a new list
+ * version, a re-established list floor and another list put at the same path (pass `versions: {}` to drop them).
  */
 export async function writeRollbackFloor(
   floorDir: string,
@@ -294,8 +291,8 @@ export async function writeRollbackFloor(
         r.revokedSince = prev.record.revokedSince;
     }
   }
-  const versions = sortedVersions(r.versions);
-  const revoked = sortedRevoked(r.revoked);
+  const versions = sortedByKey(r.versions);
+  const revoked = sortedByKey(r.revoked);
   const text = JSON.stringify({
     format: FORMAT,
     path: r.path,

@@ -699,10 +699,20 @@ export async function readVersionFloors(
   floorKey: FloorKey,
   options: Pick<LoadTrustListOptions, 'floorDir'> = {},
 ): Promise<Readonly<Record<string, string>> | undefined> {
+  const record = await currentFloorRecord(path, floorKey, options);
+  return record === undefined ? undefined : (record.versions ?? {});
+}
+
+/** The authentic floor record of the list at `path` as it is now; undefined with the floor off, or none authentic. */
+async function currentFloorRecord(
+  path: string,
+  floorKey: FloorKey,
+  options: Pick<LoadTrustListOptions, 'floorDir'>,
+): Promise<RollbackFloorRecord | undefined> {
   const dir = floorDirOf(options);
   if (dir === undefined) return undefined;
   const found = await readFloorRecord(dir, path, floorKey);
-  return found.state === 'ok' ? (found.record.versions ?? {}) : undefined;
+  return found.state === 'ok' ? found.record : undefined;
 }
 
 /**
@@ -747,9 +757,17 @@ async function writeList(
       before?.revokedSince ?? 0,
       evictedUpTo,
     );
+    // Every field given (the per-name floors as read): the record is read once.
     await writeRollbackFloor(
       dir,
-      { path, listId: data.listId ?? '', floor: data.listVersion, revoked, revokedSince },
+      {
+        path,
+        listId: data.listId ?? '',
+        floor: data.listVersion,
+        versions: before?.versions ?? {},
+        revoked,
+        revokedSince,
+      },
       sk.floorKey,
     );
   }
@@ -757,19 +775,18 @@ async function writeList(
 
 /**
  * The revocations in the floor record of the list at `path` as it is now (hash → the list version that removed it,
- * and the version from which they are complete), or undefined with the persistent floor off or a record that is missing or not authentic.
+ * and the version from which they are complete), or undefined with the persistent floor off or a record that is
+ * missing or not authentic.
  */
 export async function readRevocations(
   path: string,
   floorKey: FloorKey,
   options: Pick<LoadTrustListOptions, 'floorDir'> = {},
 ): Promise<{ revoked: Readonly<Record<string, number>>; since: number } | undefined> {
-  const dir = floorDirOf(options);
-  if (dir === undefined) return undefined;
-  const found = await readFloorRecord(dir, path, floorKey);
-  return found.state === 'ok'
-    ? { revoked: found.record.revoked ?? {}, since: found.record.revokedSince ?? 0 }
-    : undefined;
+  const record = await currentFloorRecord(path, floorKey, options);
+  return record === undefined
+    ? undefined
+    : { revoked: record.revoked ?? {}, since: record.revokedSince ?? 0 };
 }
 
 /**
@@ -790,12 +807,9 @@ export async function saveTrustList(
   // What this write removes, when the list it replaces opens with the same key (a running host learns of it from the
   // floor record); otherwise unknown (a new key, no list yet), and hosts that loaded an older list must load it again.
   let removed: string[] | undefined;
-  let current: Opened | undefined;
-  try {
-    current = await openFile(await readTrustFile(path), key, {});
-  } catch {
-    current = undefined;
-  }
+  const current = await readTrustFile(path)
+    .then((file) => openFile(file, key, {}))
+    .catch(() => undefined);
   if (current !== undefined) {
     // A list saved over the one it replaces must be newer: a revocation recorded at a version a running host already
     // loaded would read as seen, and the list's floor would go down.
@@ -941,14 +955,17 @@ export async function resetTrustListFloor(
     // Without an authentic record to carry over, what earlier writes removed is unknown: revocations are complete
     // from this version on (a host that loaded an older list must load it again).
     const prev = await readFloorRecord(dir, path, opened.sealKey.floorKey);
+    const kept = prev.state === 'ok' ? prev.record : undefined;
+    // Every field given (what the authentic record held): the record is read once.
     await writeRollbackFloor(
       dir,
       {
         path,
         listId: opened.data.listId ?? '',
         floor: opened.data.listVersion,
-        ...(options.forgetVersions === true ? { versions: {} } : {}),
-        ...(prev.state === 'ok' ? {} : { revoked: {}, revokedSince: opened.data.listVersion }),
+        versions: options.forgetVersions === true ? {} : (kept?.versions ?? {}),
+        revoked: kept?.revoked ?? {},
+        revokedSince: kept === undefined ? opened.data.listVersion : (kept.revokedSince ?? 0),
       },
       opened.sealKey.floorKey,
     );

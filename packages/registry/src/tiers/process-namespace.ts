@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { findLauncherTools, findSetpriv } from '@plugward/sandbox-linux';
-import type { ProcessContainment } from '@plugward/types';
+import { type ProcessContainment, parseProcStat } from '@plugward/types';
 
 /**
  * The process tier's init: pid 1 of the plugin's pid namespace. It starts the runtime (pid 2), gives up its own copy of
@@ -121,8 +121,7 @@ function childrenOf(pid: number): number[] {
 /** The parent pid in `/proc/<pid>/stat`, or `undefined` when the process is gone. */
 function parentOf(pid: number): number | undefined {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).ppid;
   } catch {
     return undefined;
   }
