@@ -4,12 +4,11 @@
 // default (in-process) tier — `plugward-load-<random>/plugin.mjs`, a 0700 folder of that same uid — and replaces the
 // file between its write and the host's import(): its code runs inside the host process. Expected: the trusted
 // plugin answers as itself every time and nothing of the spy's runs in the host.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { saveTrustList, toHex } from '@plugward/security';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Fixtures, NO_GRANTS, tempDir } from './helpers.js';
+import { Fixtures, NO_GRANTS, runAsNobody, tempDir } from './helpers.js';
 
 const tmp = tempDir('audit-inproc-swap');
 const fx = new Fixtures(tmp.dir);
@@ -124,33 +123,21 @@ it('a same-uid sandboxed plugin granted the host TMPDIR does not replace a trust
   fs.chmodSync(home, 0o700);
   const hostFile = path.join(tmp.dir, 'host.mjs');
   fs.writeFileSync(hostFile, HOST, { mode: 0o644 });
-  let stdout = '';
-  let failure = '';
-  try {
-    stdout = execFileSync(
-      '/usr/bin/setpriv',
-      ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', process.execPath, hostFile],
-      {
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: home,
-          TMPDIR: work,
-          SPY: spy,
-          VICTIM: victim,
-          LIST: listPath,
-          LIST_KEY: fx.listKey,
-          PUB: toHex(fx.publisher.publicKey),
-          DIST: path.resolve(import.meta.dirname, '../dist/index.js'),
-        },
-        encoding: 'utf8',
-        timeout: 90_000,
-      },
-    );
-  } catch (e) {
-    const err = e as { stdout?: string; signal?: string; stderr?: string };
-    stdout = err.stdout ?? '';
-    failure = `${err.signal ?? ''} ${(e as Error).message.slice(0, 400)} ${String(err.stderr ?? '').slice(0, 1500)}`;
-  }
+  const { stdout, failure } = runAsNobody(
+    hostFile,
+    {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: home,
+      TMPDIR: work,
+      SPY: spy,
+      VICTIM: victim,
+      LIST: listPath,
+      LIST_KEY: fx.listKey,
+      PUB: toHex(fx.publisher.publicKey),
+      DIST: path.resolve(import.meta.dirname, '../dist/index.js'),
+    },
+    90_000,
+  );
   const report = stdout.split('\n').find((l) => l.startsWith('{'));
   console.log('REPORT', report, failure);
   expect({ report: report && JSON.parse(report), failure }, stdout).toMatchObject({

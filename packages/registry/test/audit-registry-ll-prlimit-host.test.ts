@@ -3,11 +3,10 @@
 // its hook); in its hook the plugin calls prlimit64 on its parent — the host — setting RLIMIT_NOFILE to 8 and RLIMIT_CPU
 // to 1 s. Expected: the calls fail and the host keeps serving. Fails on main 7891584: both calls return 0, the host
 // can't open a file and is SIGKILLed by the kernel.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Fixtures, NO_GRANTS, tempDir } from './helpers.js';
+import { Fixtures, NO_GRANTS, runAsNobody, tempDir } from './helpers.js';
 
 const tmp = tempDir('audit-ll-prlimit');
 const fx = new Fixtures(tmp.dir);
@@ -96,29 +95,17 @@ it('a non-root Landlock host keeps its limits and serves whatever its untrusted 
   fs.chownSync(home, 65534, 65534);
   const hostFile = path.join(tmp.dir, 'host.mjs');
   fs.writeFileSync(hostFile, HOST, { mode: 0o644 });
-  let stdout = '';
-  let failure = '';
-  try {
-    stdout = execFileSync(
-      '/usr/bin/setpriv',
-      ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', process.execPath, hostFile],
-      {
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: home,
-          TMPDIR: home,
-          PLUGIN: native,
-          DIST: path.resolve(import.meta.dirname, '../dist/index.js'),
-        },
-        encoding: 'utf8',
-        timeout: 150_000, // ≈ 2.5 s of CPU: 25 s at load 20 on 2 cores
-      },
-    );
-  } catch (e) {
-    const err = e as { stdout?: string; signal?: string; stderr?: string };
-    stdout = err.stdout ?? '';
-    failure = `${err.signal ?? ''} ${String(err.stderr ?? '').slice(0, 600)}`;
-  }
+  const { stdout, failure } = runAsNobody(
+    hostFile,
+    {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: home,
+      TMPDIR: home,
+      PLUGIN: native,
+      DIST: path.resolve(import.meta.dirname, '../dist/index.js'),
+    },
+    150_000, // ≈ 2.5 s of CPU: 25 s at load 20 on 2 cores
+  );
   const lines = stdout
     .split('\n')
     .filter((l) => l.startsWith('{'))

@@ -4,11 +4,10 @@
 // runtime's files, and every later Landlock sandbox this host starts runs its code — with *that* plugin's grants (here
 // a read-write folder the spy was never granted). The host checks the store once per process. Expected: the other
 // plugin's folder stays untouched by the spy.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Fixtures, NO_GRANTS, tempDir } from './helpers.js';
+import { Fixtures, NO_GRANTS, runAsNobody, tempDir } from './helpers.js';
 
 const tmp = tempDir('audit-store-swap');
 const fx = new Fixtures(tmp.dir);
@@ -111,31 +110,19 @@ it("a same-uid sandboxed plugin granted the host TMPDIR does not run its code in
   fs.chmodSync(home, 0o700);
   const hostFile = path.join(tmp.dir, 'host.mjs');
   fs.writeFileSync(hostFile, HOST, { mode: 0o644 });
-  let stdout = '';
-  let failure = '';
-  try {
-    stdout = execFileSync(
-      '/usr/bin/setpriv',
-      ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', process.execPath, hostFile],
-      {
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: home,
-          TMPDIR: work,
-          SPY: spy,
-          OTHER: other,
-          SECRET: secret,
-          DIST: path.resolve(import.meta.dirname, '../dist/index.js'),
-        },
-        encoding: 'utf8',
-        timeout: 90_000,
-      },
-    );
-  } catch (e) {
-    const err = e as { stdout?: string; signal?: string; stderr?: string };
-    stdout = err.stdout ?? '';
-    failure = `${err.signal ?? ''} ${(e as Error).message.slice(0, 400)} ${String(err.stderr ?? '').slice(0, 1500)}`;
-  }
+  const { stdout, failure } = runAsNobody(
+    hostFile,
+    {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: home,
+      TMPDIR: work,
+      SPY: spy,
+      OTHER: other,
+      SECRET: secret,
+      DIST: path.resolve(import.meta.dirname, '../dist/index.js'),
+    },
+    90_000,
+  );
   const report = stdout.split('\n').find((l) => l.startsWith('{'));
   console.log('REPORT', report, failure);
   expect({ report: report && JSON.parse(report), failure }, stdout).toMatchObject({

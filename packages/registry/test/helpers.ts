@@ -1,7 +1,7 @@
 // Shared fixture helpers of the registry's integration tests: everything real (signed manifests, an encrypted trust
 // list, .so files compiled here with the system compiler, the bubblewrap sandbox). Each test file makes its own keys
 // and its own temp directory, so files run in parallel without sharing state.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -180,6 +180,32 @@ export async function runHostScript(
   clearTimeout(timer);
   const line = out.split('\n').find((l) => l.startsWith('{'));
   return { code, signal, report: line ? (JSON.parse(line) as Record<string, unknown>) : undefined, stderr };
+}
+
+/**
+ * Runs the host script file `hostFile` with node as `nobody` (`setpriv`; the test runs as root) and only `env`: a host
+ * that is not root, whose sandboxes run as its own uid. Returns its stdout and, when it failed or timed out after
+ * `timeoutMs`, what went wrong (signal, message, stderr); `failure` is '' for a run that exited 0.
+ */
+export function runAsNobody(
+  hostFile: string,
+  env: Record<string, string>,
+  timeoutMs: number,
+): { stdout: string; failure: string } {
+  try {
+    const stdout = execFileSync(
+      '/usr/bin/setpriv',
+      ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', process.execPath, hostFile],
+      { env, encoding: 'utf8', timeout: timeoutMs },
+    );
+    return { stdout, failure: '' };
+  } catch (e) {
+    const err = e as { stdout?: string; signal?: string; stderr?: string };
+    return {
+      stdout: err.stdout ?? '',
+      failure: `${err.signal ?? ''} ${(e as Error).message.slice(0, 400)} ${String(err.stderr ?? '').slice(0, 1500)}`,
+    };
+  }
 }
 
 /**
